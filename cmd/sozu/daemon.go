@@ -1,21 +1,71 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sozu-go/sozu/supervisor"
+	"github.com/sozu-go/sozu/supervisor/config"
+	"github.com/sozu-go/sozu/worker"
 )
 
 // runStart implements `sozu start`: it runs the supervisor in the
-// foreground until it is stopped. It returns the process exit code.
-// (Owned by the supervisor work; the CLI only dispatches to it.)
+// foreground until a stop verb or signal. It returns the exit code: 0
+// after a requested stop, 78 for an invalid configuration, 1 otherwise.
 func runStart(configPath string, args []string) int {
-	fmt.Fprintln(os.Stderr, "sozu start: not implemented yet")
-	return 1
+	if len(args) > 0 {
+		fmt.Fprintf(os.Stderr, "sozu start: unexpected argument %q\n", args[0])
+		return exitUsage
+	}
+	cfg, err := config.Load(configPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sozu start: invalid configuration %s:\n%v\n", configPath, err)
+		return exitConfig
+	}
+	log := logrus.New()
+	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: !cfg.LogColored})
+	if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil {
+		log.SetLevel(lvl)
+	}
+	switch t := strings.TrimSpace(cfg.LogTarget); {
+	case t == "" || t == "stdout":
+		log.SetOutput(os.Stdout)
+	case t == "stderr":
+		log.SetOutput(os.Stderr)
+	default:
+		path := strings.TrimPrefix(t, "file://")
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o640)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sozu start: log_target %s: %v\n", t, err)
+			return exitConfig
+		}
+		defer f.Close()
+		log.SetOutput(f)
+	}
+	s, err := supervisor.New(cfg, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sozu start: %v\n", err)
+		return exitFailure
+	}
+	if err := s.Run(context.Background()); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return 0
+		}
+		log.Errorf("sozu start: %v", err)
+		fmt.Fprintf(os.Stderr, "sozu start: %v\n", err)
+		return exitFailure
+	}
+	return 0
 }
 
 // runWorker implements the hidden `sozu worker` verb: a worker process
 // re-executed by the supervisor. It returns the process exit code.
 func runWorker(args []string) int {
-	fmt.Fprintln(os.Stderr, "sozu worker: not implemented yet")
-	return 1
+	return worker.Main(args)
 }

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"io"
+	"math"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/frame"
+	"github.com/sozu-go/sozu/supervisor/config"
+)
+
+// This file is the CLI's contact with the frame codec and the
+// configuration loader.
+
+// defaultMaxFrame bounds frames when the configuration gives no maximum.
+const defaultMaxFrame = frame.DefaultMaxSize
+
+func newFrameReader(r io.Reader, max int) *frame.Reader { return frame.NewReader(r, max) }
+
+func writeFrame(w io.Writer, m proto.Message, max int) error { return frame.WriteMessage(w, m, max) }
+
+// clientConfig is what the CLI needs from the configuration file.
+type clientConfig struct {
+	socket   string // absolute path of the command socket
+	maxFrame int    // max_command_buffer_size
+}
+
+// loadClientConfig loads the configuration at path. Its error is the
+// loader's (a config.Errors list, one problem per item).
+func loadClientConfig(path string) (clientConfig, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return clientConfig{}, err
+	}
+	return clientConfig{socket: cfg.CommandSocket, maxFrame: int(min(cfg.MaxCommandBufferSize, math.MaxInt32))}, nil
+}

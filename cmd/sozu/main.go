@@ -1,0 +1,191 @@
+// Command sozu is the single binary of the Go Sōzu: `sozu start` runs the
+// proxy, the hidden `sozu worker` is a worker process, and the other verbs
+// are the operator CLI speaking to the supervisor's command socket.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+const (
+	defaultConfigPath = "/etc/sozu/config.toml"
+	defaultTimeout    = 10 * time.Second
+)
+
+func main() {
+	os.Exit(newApp().run(os.Args[1:]))
+}
+
+// app is the CLI's contact with the outside world; tests replace any part.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// colorOut and colorErr: the stream is a terminal and colour is wanted.
+	colorOut, colorErr bool
+	// loadConfig reads what the client needs from the configuration file.
+	loadConfig func(path string) (clientConfig, error)
+	// dial connects to the command socket.
+	dial func(path string, maxFrame int) (*Client, error)
+	// abs makes a path absolute (state files).
+	abs func(string) (string, error)
+}
+
+func newApp() *app {
+	return &app{
+		stdout:     os.Stdout,
+		stderr:     os.Stderr,
+		getenv:     os.Getenv,
+		colorOut:   wantColor(os.Stdout, os.Getenv),
+		colorErr:   wantColor(os.Stderr, os.Getenv),
+		loadConfig: loadClientConfig,
+		dial:       Dial,
+		abs:        filepath.Abs,
+	}
+}
+
+// wantColor: colour only on a terminal, and not with NO_COLOR or TERM=dumb.
+func wantColor(f *os.File, getenv func(string) string) bool {
+	if getenv("NO_COLOR") != "" || getenv("TERM") == "dumb" {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// run executes one command line and returns the exit code.
+func (a *app) run(args []string) int {
+	inv, err := parseArgs(args)
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprint(a.stderr, usageErrorText(ue))
+		} else {
+			fmt.Fprintf(a.stderr, "sozu: %v\n", err)
+		}
+		return exitCodeFor(err)
+	}
+	if inv.help {
+		fmt.Fprint(a.stdout, helpText(inv.node))
+		return exitOK
+	}
+	v := inv.verb
+	if v.run != nil {
+		return v.run(a, inv)
+	}
+	return a.request(inv)
+}
+
+// configPath is -c, else $SOZU_CONFIG, else the default path.
+func (a *app) configPath(inv *invocation) string {
+	if inv.configPath != "" {
+		return inv.configPath
+	}
+	if p := a.getenv("SOZU_CONFIG"); p != "" {
+		return p
+	}
+	return defaultConfigPath
+}
+
+// fail prints err on stderr and returns its exit code.
+func (a *app) fail(inv *invocation, err error) int {
+	prefix := "sozu"
+	if inv.verb != nil {
+		prefix += " " + inv.verb.path
+	}
+	var ce *configError
+	if errors.As(err, &ce) {
+		fmt.Fprintf(a.stderr, "%s: cannot load configuration %s:\n", prefix, ce.path)
+		for _, line := range configErrorLines(ce.err) {
+			fmt.Fprintf(a.stderr, "  %s\n", line)
+		}
+	} else {
+		fmt.Fprintf(a.stderr, "%s: %v\n", prefix, err)
+	}
+	return exitCodeFor(err)
+}
+
+// deadline is the context for the exchange: -t if given (0 = none), else
+// the verb's default.
+func deadline(inv *invocation) (context.Context, context.CancelFunc) {
+	d := defaultTimeout
+	switch {
+	case inv.timeoutSet:
+		d = inv.timeout
+	case inv.verb.noDeadline:
+		d = 0
+	}
+	if d == 0 {
+		return context.WithCancel(context.Background())
+	}
+	return context.WithTimeout(context.Background(), d)
+}
+
+// request runs a verb answered by the supervisor: load the configuration,
+// connect, send, show progress, render the terminal answer.
+func (a *app) request(inv *invocation) int {
+	path := a.configPath(inv)
+	cfg, err := a.loadConfig(path)
+	if err != nil {
+		return a.fail(inv, &configError{path: path, err: err})
+	}
+	req, err := a.resolvePaths(inv.req)
+	if err != nil {
+		return a.fail(inv, err)
+	}
+	c, err := a.dial(cfg.socket, cfg.maxFrame)
+	if err != nil {
+		return a.fail(inv, err)
+	}
+	defer c.Close()
+	ctx, cancel := deadline(inv)
+	defer cancel()
+	resp, err := c.Do(ctx, req, func(p *command.Response) {
+		if !inv.json {
+			fmt.Fprint(a.stderr, renderProgress(p))
+		}
+	})
+	if err != nil {
+		return a.fail(inv, err)
+	}
+	return a.answer(inv, resp)
+}
+
+// answer prints a terminal response and returns the exit code for it.
+func (a *app) answer(inv *invocation, resp *command.Response) int {
+	if inv.json {
+		doc, err := renderJSON(resp)
+		if err != nil {
+			return a.fail(inv, fmt.Errorf("cannot render the answer as JSON: %w", err))
+		}
+		a.stdout.Write(doc)
+	} else {
+		out, _ := renderText(resp, a.colorOut)
+		_, errOut := renderText(resp, a.colorErr) // each stream coloured for itself
+		fmt.Fprint(a.stdout, out)
+		fmt.Fprint(a.stderr, errOut)
+	}
+	return exitCodeForResponse(resp)
+}
+
+// resolvePaths makes the path of state save/load absolute against the
+// CLI's working directory: the supervisor would read it relative to its
+// own. It returns a copy; the parsed request stays as typed.
+func (a *app) resolvePaths(req *command.Request) (*command.Request, error) {
+	switch rt := req.GetRequestType().(type) {
+	case *command.Request_SaveState:
+		p, err := a.abs(rt.SaveState)
+		return &command.Request{RequestType: &command.Request_SaveState{SaveState: p}}, err
+	case *command.Request_LoadState:
+		p, err := a.abs(rt.LoadState)
+		return &command.Request{RequestType: &command.Request_LoadState{LoadState: p}}, err
+	}
+	return req, nil
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// With --json the CLI prints exactly one JSON document on stdout for every
+// verb that got a terminal answer from the supervisor, OK or FAILURE:
+//
+//	{
+//	  "status": "OK" | "FAILURE",
+//	  "message": "<the supervisor's message>",
+//	  "content": { <ResponseContent> }
+//	}
+//
+// "content" is left out when the answer has none. Its value is the protobuf
+// JSON mapping of command.ResponseContent with the .proto field names
+// (snake_case): the set oneof variant is the only key ("workers",
+// "worker_responses", "frontend_list", "listeners_list", "clusters",
+// "cluster_hashes", …); unset optional fields are left out; enums are
+// names ("RUNNING"); 64-bit integers are strings ("cluster_hashes"
+// values); map keys are sorted. The document is indented by two spaces and
+// ends with a newline; the same answer always prints the same bytes.
+// PROCESSING answers are not printed. Errors of the CLI itself (usage,
+// unreachable supervisor, bad configuration) print nothing on stdout, only
+// a message on stderr, and are told apart by the exit code. `config check`
+// and `version` print the same envelope without content; a failed
+// `config check` adds "errors": ["<one problem per item>", …].
+const jsonDoc = `JSON output (-j): one document on stdout per answered verb:
+  {"status": "OK"|"FAILURE", "message": "...", "content": {...}}
+  content (absent when empty) is the proto3-JSON form of ResponseContent
+  with .proto field names; 64-bit integers are strings; keys are sorted.`
+
+// jsonEnvelope is the --json document. Field order is the output order.
+type jsonEnvelope struct {
+	Status  string          `json:"status"`
+	Message string          `json:"message"`
+	Content json.RawMessage `json:"content,omitempty"`
+	Errors  []string        `json:"errors,omitempty"`
+}
+
+// renderJSON renders a terminal response as the --json document. It fails
+// only when the content cannot be expressed in JSON (invalid UTF-8 in a
+// string field).
+func renderJSON(r *command.Response) ([]byte, error) {
+	env := jsonEnvelope{Status: r.GetStatus().String(), Message: r.GetMessage()}
+	if r.GetContent() != nil {
+		c, err := contentJSON(r.GetContent())
+		if err != nil {
+			return nil, err
+		}
+		env.Content = c
+	}
+	return encodeJSON(env)
+}
+
+// contentJSON is the protojson form of c, made byte-stable (protojson
+// deliberately varies its whitespace).
+func contentJSON(c *command.ResponseContent) ([]byte, error) {
+	raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// encodeJSON writes v indented, without HTML escaping, newline-terminated.
+// C1 control characters (U+0080–U+009F), which encoding/json leaves raw and
+// some terminals obey, are written as \u escapes; they can only occur
+// inside strings, where the escape means the same.
+func encodeJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	out := b.Bytes()
+	if !bytes.ContainsFunc(out, isC1) {
+		return out, nil
+	}
+	var esc bytes.Buffer
+	for _, r := range string(out) {
+		if isC1(r) {
+			fmt.Fprintf(&esc, "\\u%04x", r)
+		} else {
+			esc.WriteRune(r)
+		}
+	}
+	return esc.Bytes(), nil
+}
+
+func isC1(r rune) bool { return r >= 0x80 && r <= 0x9f }

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/<name>, or rewrites it with -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file:\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+func addr(s string) *command.SocketAddress {
+	a, err := command.ParseSocketAddress(s)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+func hashes(m map[string]uint64) *command.ResponseContent {
+	return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: m}}}
+}
+
+func perWorker(m map[string]*command.ResponseContent) *command.ResponseContent {
+	return &command.ResponseContent{ContentType: &command.ResponseContent_WorkerResponses{WorkerResponses: &command.WorkerResponses{Map: m}}}
+}
+
+func shopCluster() *command.ResponseContent {
+	return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: &command.ClusterInformations{Vec: []*command.ClusterInformation{{
+		Configuration: &command.Cluster{
+			ClusterId: ptr("shop"), StickySession: ptr(true), HttpsRedirect: ptr(true),
+			LoadBalancing: command.LoadBalancingAlgorithms_LEAST_LOADED.Enum(), LoadMetric: command.LoadMetric_CONNECTIONS.Enum(),
+			ProxyProtocol: command.ProxyProtocolConfig_SEND_HEADER.Enum(), HttpsRedirectPort: ptr(uint32(8443)),
+			HealthCheck: &command.HealthCheckConfig{Uri: ptr("/health"), Interval: ptr(uint32(10)), Timeout: ptr(uint32(5)),
+				HealthyThreshold: ptr(uint32(3)), UnhealthyThreshold: ptr(uint32(3)), ExpectedStatus: ptr(uint32(0))},
+		},
+		HttpFrontends: []*command.RequestHttpFrontend{{
+			ClusterId: ptr("shop"), Address: addr("0.0.0.0:8080"), Hostname: ptr("shop.example.com"),
+			Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: ptr("/api")}, Position: command.RulePosition_TREE.Enum(),
+			Tags: map[string]string{"owner": "team-a", "env": "prod"},
+		}},
+		HttpsFrontends: []*command.RequestHttpFrontend{{
+			ClusterId: ptr("shop"), Address: addr("[::]:8443"), Hostname: ptr("*.shop.example.com"), Method: ptr("GET"),
+			Path: &command.PathRule{Kind: command.PathRuleKind_EQUALS.Enum(), Value: ptr("/")}, Position: command.RulePosition_TREE.Enum(),
+		}},
+		Backends: []*command.AddBackend{
+			{ClusterId: ptr("shop"), BackendId: ptr("shop-0"), Address: addr("10.0.0.10:8000"),
+				LoadBalancingParameters: &command.LoadBalancingParams{Weight: ptr(int32(100))}},
+			{ClusterId: ptr("shop"), BackendId: ptr("shop-1"), Address: addr("[2001:db8::1]:8000"), StickyId: ptr("s1"), Backup: ptr(true)},
+		},
+	}}}}}
+}
+
+func emptyCluster() *command.ResponseContent {
+	return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: &command.ClusterInformations{Vec: []*command.ClusterInformation{{
+		Configuration: &command.Cluster{ClusterId: ptr("db"), StickySession: ptr(false), HttpsRedirect: ptr(false),
+			LoadBalancing: command.LoadBalancingAlgorithms_ROUND_ROBIN.Enum()},
+		TcpFrontends: []*command.RequestTcpFrontend{{ClusterId: ptr("db"), Address: addr("0.0.0.0:5432")}},
+	}}}}}
+}
+
+// renderCases are representative terminal responses, one golden pair each.
+func renderCases() []struct {
+	name string
+	resp *command.Response
+} {
+	return []struct {
+		name string
+		resp *command.Response
+	}{
+		{"ok_message", resp(ok, "Successfully applied request to all workers", nil)},
+		{"failure", resp(failure, "could not dispatch request on the main process state: Did not find Cluster with address or id 'shop'", nil)},
+		{"failure_multiline", resp(failure, "Error parsing logging filter:\n- unknown level \"loud\"", nil)},
+		{"status", resp(ok, "Successfully collected the status of workers", workersContent(
+			command.RunState_RUNNING, command.RunState_RUNNING, command.RunState_NOT_ANSWERING, command.RunState_STOPPING))},
+		{"status_empty", resp(ok, "Successfully collected the status of workers", workersContent())},
+		{"hashes_agree", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
+			"main": hashes(map[string]uint64{"shop": 0x1234abcd, "api": 42}),
+			"0":    hashes(map[string]uint64{"shop": 0x1234abcd, "api": 42}),
+			"1":    hashes(map[string]uint64{"shop": 0x1234abcd, "api": 42}),
+		}))},
+		{"hashes_disagree", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
+			"main": hashes(map[string]uint64{"shop": 0x1234abcd, "api": 42}),
+			"10":   hashes(map[string]uint64{"shop": 0x1234abcd, "api": 42}),
+			"2":    hashes(map[string]uint64{"shop": 0xdeadbeef}),
+		}))},
+		{"hashes_none", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
+			"main": hashes(nil), "0": hashes(nil),
+		}))},
+		{"cluster_by_id", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
+			"main": shopCluster(), "0": shopCluster(), "1": shopCluster(),
+		}))},
+		{"cluster_by_id_differ", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
+			"main": emptyCluster(), "0": emptyCluster(), "1": {},
+		}))},
+		{"frontend_list", resp(ok, "Successfully listed frontends", &command.ResponseContent{ContentType: &command.ResponseContent_FrontendList{FrontendList: &command.ListedFrontends{
+			HttpFrontends: []*command.RequestHttpFrontend{
+				{ClusterId: ptr("shop"), Address: addr("0.0.0.0:80"), Hostname: ptr("shop.example.com"),
+					Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: ptr("")}, Position: command.RulePosition_TREE.Enum()},
+				{Address: addr("0.0.0.0:80"), Hostname: ptr("admin.example.com"), Method: ptr("POST"),
+					Path: &command.PathRule{Kind: command.PathRuleKind_REGEX.Enum(), Value: ptr("^/admin/.*$")}, Position: command.RulePosition_TREE.Enum()},
+			},
+			HttpsFrontends: []*command.RequestHttpFrontend{
+				{ClusterId: ptr("shop"), Address: addr("0.0.0.0:443"), Hostname: ptr("shop.example.com"),
+					Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: ptr("/api")}, Position: command.RulePosition_TREE.Enum(),
+					Tags: map[string]string{"env": "prod"}},
+			},
+			TcpFrontends: []*command.RequestTcpFrontend{{ClusterId: ptr("db"), Address: addr("0.0.0.0:5432"), Tags: map[string]string{"tier": "data"}}},
+			UdpFrontends: []*command.RequestUdpFrontend{{ClusterId: ptr("dns"), Address: addr("0.0.0.0:53")}},
+		}}})},
+		{"frontend_list_empty", resp(ok, "Successfully listed frontends", &command.ResponseContent{ContentType: &command.ResponseContent_FrontendList{FrontendList: &command.ListedFrontends{}}})},
+		{"listeners", resp(ok, "Successfully listed listeners", &command.ResponseContent{ContentType: &command.ResponseContent_ListenersList{ListenersList: &command.ListenersList{
+			HttpListeners: map[string]*command.HttpListenerConfig{
+				"0.0.0.0:80": {Address: addr("0.0.0.0:80"), ExpectProxy: ptr(false), StickyName: ptr("SOZUBALANCEID"),
+					FrontTimeout: ptr(uint32(60)), BackTimeout: ptr(uint32(30)), ConnectTimeout: ptr(uint32(3)), RequestTimeout: ptr(uint32(10)), Active: ptr(true)},
+				"[::]:8080": {Address: addr("[::]:8080"), PublicAddress: addr("192.0.2.1:80"), ExpectProxy: ptr(true), StickyName: ptr("S"),
+					FrontTimeout: ptr(uint32(5)), BackTimeout: ptr(uint32(6)), ConnectTimeout: ptr(uint32(7)), RequestTimeout: ptr(uint32(8)), Active: ptr(false)},
+			},
+			HttpsListeners: map[string]*command.HttpsListenerConfig{
+				"0.0.0.0:443": {Address: addr("0.0.0.0:443"), ExpectProxy: ptr(false), StickyName: ptr("SOZUBALANCEID"),
+					FrontTimeout: ptr(uint32(60)), BackTimeout: ptr(uint32(30)), ConnectTimeout: ptr(uint32(3)), RequestTimeout: ptr(uint32(10)), Active: ptr(true),
+					Versions: []command.TlsVersion{command.TlsVersion_TLS_V1_2, command.TlsVersion_TLS_V1_3}, SendTls13Tickets: ptr(uint64(4))},
+			},
+			TcpListeners: map[string]*command.TcpListenerConfig{
+				"0.0.0.0:5432": {Address: addr("0.0.0.0:5432"), ExpectProxy: ptr(false), FrontTimeout: ptr(uint32(60)),
+					BackTimeout: ptr(uint32(30)), ConnectTimeout: ptr(uint32(3)), Active: ptr(true)},
+			},
+		}}})},
+		{"listeners_empty", resp(ok, "Successfully listed listeners", &command.ResponseContent{ContentType: &command.ResponseContent_ListenersList{ListenersList: &command.ListenersList{}}})},
+		{"request_counts_fallback", resp(ok, "Successfully counted requests received by the state", &command.ResponseContent{ContentType: &command.ResponseContent_RequestCounts{RequestCounts: &command.RequestCounts{
+			Map: map[string]int32{"AddCluster": 2, "AddBackend": 5},
+		}}})},
+		{"hostile_strings", resp(ok, "Successfully listed frontends", &command.ResponseContent{ContentType: &command.ResponseContent_FrontendList{FrontendList: &command.ListedFrontends{
+			HttpFrontends: []*command.RequestHttpFrontend{{ClusterId: ptr("evil\x1b[2J\tcluster"), Address: addr("0.0.0.0:80"),
+				Hostname: ptr("a\x1b]0;owned\x07.example.com\n"), Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: ptr("/\u009b31m")},
+				Position: command.RulePosition_TREE.Enum(), Tags: map[string]string{"k\r": "v\x00"}}},
+		}}})},
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	for _, tc := range renderCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr := renderText(tc.resp, false)
+			text := stdout
+			if stderr != "" {
+				text += "--- stderr ---\n" + stderr
+			}
+			golden(t, "render/"+tc.name+".txt.golden", []byte(text))
+
+			doc, err := renderJSON(tc.resp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !json.Valid(doc) {
+				t.Fatalf("invalid JSON:\n%s", doc)
+			}
+			golden(t, "render/"+tc.name+".json.golden", doc)
+
+			// Pure and stable: rendering again gives the same bytes.
+			if again, _ := renderJSON(tc.resp); !bytes.Equal(again, doc) {
+				t.Error("renderJSON is not stable")
+			}
+			if o2, e2 := renderText(tc.resp, false); o2 != stdout || e2 != stderr {
+				t.Error("renderText is not stable")
+			}
+			// No control character but newline reaches the terminal
+			// without colour.
+			for _, c := range []byte(stdout + stderr) {
+				if c < 0x20 && c != '\n' {
+					t.Fatalf("control byte %#x in text output", c)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderColor(t *testing.T) {
+	r := resp(ok, "", workersContent(command.RunState_RUNNING, command.RunState_NOT_ANSWERING, command.RunState_STOPPED))
+	out, _ := renderText(r, true)
+	golden(t, "render/status_color.txt.golden", []byte(out))
+	_, errOut := renderText(resp(failure, "boom", nil), true)
+	if errOut != "\x1b[31merror:\x1b[0m boom\n" {
+		t.Errorf("colour failure %q", errOut)
+	}
+}
+
+func TestHelpGolden(t *testing.T) {
+	golden(t, "help/root.golden", []byte(helpText(root)))
+	golden(t, "help/cluster_add.golden", []byte(helpText(lookup("cluster add"))))
+	golden(t, "help/frontend_http_add.golden", []byte(helpText(lookup("frontend http add"))))
+	golden(t, "help/listener.golden", []byte(helpText(lookup("listener"))))
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+// verb is one leaf of the command tree ("cluster add"). The table below is
+// the single source for dispatch, help and shell completion.
+type verb struct {
+	path    string      // words after "sozu", space separated
+	summary string      // one line for help listings
+	flags   []*flagSpec // verb flags (globals are implicit)
+	// exclusive lists groups of flags of which at most one may be given.
+	exclusive [][]string
+	args      *argSpec // positional arguments; nil = none
+	example   string   // a valid command line (after "sozu"); tested
+	hidden    bool     // not in help or completion (internal verbs)
+	raw       bool     // everything after the verb is passed through unparsed
+	// passthrough: global flags are read, every other argument (flags
+	// included) is passed through in order to the verb's run function.
+	passthrough bool
+	// noDeadline: without -t the verb waits for its answer forever.
+	noDeadline bool
+	// build makes the request of a verb answered by the supervisor.
+	build func(v *values) (*command.Request, error)
+	// run implements a verb handled locally; exactly one of build and run
+	// is set.
+	run func(a *app, inv *invocation) int
+}
+
+// argSpec describes a verb's positional arguments.
+type argSpec struct {
+	name    string   // placeholder in usage ("SHELL", "VERB")
+	min     int      //
+	max     int      // -1 = unbounded
+	choices []string // completion and validation; nil = free text
+}
+
+// group is an inner node of the command tree ("cluster", "frontend http").
+type group struct {
+	path    string
+	summary string
+}
+
+var groups = []group{
+	{"cluster", "manage clusters"},
+	{"backend", "manage backends"},
+	{"frontend", "manage frontends (routing rules)"},
+	{"frontend http", "plain HTTP frontends"},
+	{"frontend https", "TLS frontends"},
+	{"frontend tcp", "TCP frontends"},
+	{"listener", "manage listeners"},
+	{"listener http", "HTTP listeners"},
+	{"listener https", "HTTPS listeners"},
+	{"listener tcp", "TCP listeners"},
+	{"state", "save and load the routing state"},
+	{"config", "configuration file tools"},
+}
+
+// verbs is the verb table, in help order. It is filled by init because
+// help, completion and config check refer back to it.
+var verbs []*verb
+
+func init() {
+	verbs = []*verb{
+		{path: "start", summary: "run the proxy (supervisor and workers) in the foreground",
+			passthrough: true, example: "start", run: runStartVerb},
+		{path: "worker", summary: "internal: a worker process started by the supervisor",
+			hidden: true, raw: true, example: "worker --id 0", run: runWorkerVerb},
+		{path: "status", summary: "show the workers and whether they answer",
+			example: "status", build: buildStatus},
+
+		{path: "cluster list", summary: "list cluster hashes, or clusters by id or domain",
+			flags:     []*flagSpec{fClusterID.withHelp("show this cluster"), fDomain.withHelp("show the clusters serving HOST[/PATH]")},
+			exclusive: [][]string{{"id", "domain"}},
+			example:   "cluster list --id shop", build: buildClusterList},
+		{path: "cluster add", summary: "add or replace a cluster",
+			flags: []*flagSpec{fClusterID.withRequired(), fLBPolicy, fLoadMetric, fStickySession, fHTTPSRedirect,
+				fHTTPSRedirectPort, fSendProxy, fExpectProxyClus, fHTTP2, fMaxConnsPerIP, fRetryAfter,
+				fWWWAuthenticate, fAuthorizedHash},
+			exclusive: [][]string{{"send-proxy", "expect-proxy"}},
+			example:   "cluster add --id shop --load-balancing-policy least_loaded --sticky-session", build: buildClusterAdd},
+		{path: "cluster remove", summary: "remove a cluster",
+			flags:   []*flagSpec{fClusterID.withRequired()},
+			example: "cluster remove --id shop", build: buildClusterRemove},
+
+		{path: "backend add", summary: "add or update a backend of a cluster",
+			flags:   []*flagSpec{fClusterID.withRequired(), fBackendID, fAddress.withHelp("backend address"), fStickyID, fBackup, fWeight},
+			example: "backend add --id shop --backend-id shop-0 --address 10.0.0.10:8000 --weight 100", build: buildBackendAdd},
+		{path: "backend remove", summary: "remove a backend from a cluster",
+			flags:   []*flagSpec{fClusterID.withRequired(), fBackendID, fAddress.withHelp("backend address")},
+			example: "backend remove --id shop --backend-id shop-0 --address 10.0.0.10:8000", build: buildBackendRemove},
+	}
+	for _, proto := range []string{"http", "https"} {
+		verbs = append(verbs,
+			&verb{path: "frontend " + proto + " add", summary: "add an " + strings.ToUpper(proto) + " routing rule",
+				flags: []*flagSpec{fAddress, fHostname, fPathPrefix, fPathRegex, fPathEquals, fMethod,
+					fClusterID.withHelp("target cluster (none: requests are denied)"), fTags},
+				exclusive: [][]string{{"path-prefix", "path-regex", "path-equals"}},
+				example:   "frontend " + proto + " add --address 0.0.0.0:8080 --hostname shop.example.com --path-prefix /api --id shop --tags env=prod",
+				build:     httpFrontendBuilder(proto, true)},
+			&verb{path: "frontend " + proto + " remove", summary: "remove an " + strings.ToUpper(proto) + " routing rule",
+				flags: []*flagSpec{fAddress, fHostname, fPathPrefix, fPathRegex, fPathEquals, fMethod,
+					fClusterID.withHelp("target cluster (none: the deny rule)")},
+				exclusive: [][]string{{"path-prefix", "path-regex", "path-equals"}},
+				example:   "frontend " + proto + " remove --address 0.0.0.0:8080 --hostname shop.example.com --path-prefix /api --id shop",
+				build:     httpFrontendBuilder(proto, false)},
+		)
+	}
+	verbs = append(verbs,
+		&verb{path: "frontend tcp add", summary: "bind a cluster to a TCP listener",
+			flags:   []*flagSpec{fAddress, fClusterID.withRequired(), fTags},
+			example: "frontend tcp add --address 0.0.0.0:5432 --id db", build: tcpFrontendBuilder(true)},
+		&verb{path: "frontend tcp remove", summary: "unbind a cluster from a TCP listener",
+			flags:   []*flagSpec{fAddress, fClusterID.withRequired()},
+			example: "frontend tcp remove --address 0.0.0.0:5432 --id db", build: tcpFrontendBuilder(false)},
+		&verb{path: "frontend list", summary: "list frontends (all protocols unless filtered)",
+			flags:   []*flagSpec{fListHTTP, fListHTTPS, fListTCP, fDomain.withHelp("hostname contains HOST (HTTP and HTTPS only)")},
+			example: "frontend list --http --domain example.com", build: buildFrontendList},
+	)
+	for _, proto := range []string{"http", "https", "tcp"} {
+		add := &verb{path: "listener " + proto + " add", summary: "declare " + article(proto) + " " + strings.ToUpper(proto) + " listener",
+			flags:   []*flagSpec{fAddress.withHelp("bind address"), fPublicAddress, fExpectProxy, fFrontTimeout, fBackTimeout, fConnectTimeout},
+			example: "listener " + proto + " add --address 0.0.0.0:8080 --front-timeout 60",
+			build:   listenerAddBuilder(proto)}
+		if proto != "tcp" {
+			add.flags = append(add.flags, fRequestTimeout, fStickyName)
+		}
+		if proto == "https" {
+			add.flags = append(add.flags, fTLSVersions)
+		}
+		verbs = append(verbs, add)
+		for _, op := range []string{"remove", "activate", "deactivate"} {
+			verbs = append(verbs, &verb{path: "listener " + proto + " " + op,
+				summary: listenerOpSummary[op] + " " + article(proto) + " " + strings.ToUpper(proto) + " listener",
+				flags:   []*flagSpec{fAddress},
+				example: "listener " + proto + " " + op + " --address 0.0.0.0:8080",
+				build:   listenerOpBuilder(proto, op)})
+		}
+	}
+	verbs = append(verbs,
+		&verb{path: "listener list", summary: "list all listeners",
+			example: "listener list", build: buildListenerList},
+		&verb{path: "state save", summary: "save the routing state to a file (written by the supervisor)",
+			flags: []*flagSpec{fFile}, example: "state save --file /var/lib/sozu/state.json", build: buildStateSave},
+		&verb{path: "state load", summary: "replay a saved state file (read by the supervisor)",
+			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
+		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
+			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
+		&verb{path: "config check", summary: "check the configuration file (-c) and exit",
+			example: "config check -c /etc/sozu/config.toml", run: runConfigCheck},
+		&verb{path: "help", summary: "show help for sozu or for a verb",
+			args: &argSpec{name: "VERB", max: -1}, example: "help cluster add", run: runHelp},
+		&verb{path: "completion", summary: "print a shell completion script",
+			args:    &argSpec{name: "SHELL", min: 1, max: 1, choices: []string{"bash", "zsh", "fish"}},
+			example: "completion bash", run: runCompletion},
+		&verb{path: "version", summary: "print the version",
+			example: "version", run: runVersion},
+	)
+	root = buildTree()
+}
+
+// article is the indefinite article before a protocol name read as letters.
+func article(proto string) string {
+	if strings.HasPrefix(proto, "http") {
+		return "an"
+	}
+	return "a"
+}
+
+var listenerOpSummary = map[string]string{
+	"remove":     "forget",
+	"activate":   "start accepting on",
+	"deactivate": "stop accepting on",
+}
+
+// node is one node of the command tree built from groups and verbs.
+type node struct {
+	path     string
+	summary  string
+	verb     *verb // nil for groups (and the root)
+	children []*node
+}
+
+func (n *node) child(word string) *node {
+	for _, c := range n.children {
+		if c.name() == word {
+			return c
+		}
+	}
+	return nil
+}
+
+// name is the last word of the node's path.
+func (n *node) name() string { return n.path[strings.LastIndexByte(n.path, ' ')+1:] }
+
+// visibleChildren are the children shown in help and completion.
+func (n *node) visibleChildren() []*node {
+	var out []*node
+	for _, c := range n.children {
+		if c.verb == nil || !c.verb.hidden {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// root is the command tree, built by init from groups and verbs.
+var root *node
+
+// buildTree arranges groups and verbs by path; a verb or group whose parent
+// is missing panics at start-up (and in tests).
+func buildTree() *node {
+	r := &node{summary: "Sōzu reverse proxy: daemon and operator CLI"}
+	byPath := map[string]*node{"": r}
+	add := func(n *node) {
+		parent := ""
+		if i := strings.LastIndexByte(n.path, ' '); i >= 0 {
+			parent = n.path[:i]
+		}
+		p, ok := byPath[parent]
+		if !ok {
+			panic("sozu: verb table: no group " + parent + " for " + n.path)
+		}
+		if _, dup := byPath[n.path]; dup {
+			panic("sozu: verb table: duplicate " + n.path)
+		}
+		byPath[n.path] = n
+		p.children = append(p.children, n)
+	}
+	sorted := slices.Clone(groups)
+	slices.SortStableFunc(sorted, func(a, b group) int {
+		return strings.Count(a.path, " ") - strings.Count(b.path, " ")
+	})
+	for _, g := range sorted {
+		add(&node{path: g.path, summary: g.summary})
+	}
+	for _, v := range verbs {
+		add(&node{path: v.path, summary: v.summary, verb: v})
+	}
+	// Help lists children in verb-table order: order groups by the first
+	// verb under them.
+	first := map[string]int{}
+	for i, v := range verbs {
+		for p := v.path; ; {
+			if _, ok := first[p]; !ok {
+				first[p] = i
+			}
+			j := strings.LastIndexByte(p, ' ')
+			if j < 0 {
+				break
+			}
+			p = p[:j]
+		}
+	}
+	var sortChildren func(n *node)
+	sortChildren = func(n *node) {
+		slices.SortStableFunc(n.children, func(a, b *node) int { return first[a.path] - first[b.path] })
+		for _, c := range n.children {
+			sortChildren(c)
+		}
+	}
+	sortChildren(r)
+	return r
+}
+
+// lookup returns the node at path ("" = root), or nil.
+func lookup(path string) *node {
+	n := root
+	for w := range strings.FieldsSeq(path) {
+		if n = n.child(w); n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// flagByName finds a flag of v (or a global) by long or short name.
+func (v *verb) flagByName(name string, short bool) *flagSpec {
+	var list []*flagSpec
+	if v != nil {
+		list = v.flags
+	}
+	for _, f := range slices.Concat(globalFlags, list) {
+		if (short && f.short != "" && f.short == name) || (!short && f.long == name) {
+			return f
+		}
+	}
+	return nil
+}

@@ -1,0 +1,423 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+// maxSocketPath is the longest unix socket path (sun_path holds 108 bytes
+// including the terminating NUL).
+const maxSocketPath = 107
+
+// builder validates a defaulted rawConfig and builds the Config and its
+// requests. Every problem goes to errs; building goes on after one so that
+// all problems are reported together.
+type builder struct {
+	errs *errorList
+	dir  string // directory of the configuration file (absolute)
+	cfg  *Config
+
+	listeners []*listenerInfo                  // file order
+	stream    map[netip.AddrPort]*listenerInfo // http, https and tcp listeners
+	udp       map[netip.AddrPort]*listenerInfo
+	routes    map[string]string         // http(s) frontend key -> its key path
+	tcpOwner  map[netip.AddrPort]string // tcp/udp listener -> cluster using it
+}
+
+type listenerInfo struct {
+	path        string
+	protocol    ListenerProtocol
+	addr        netip.AddrPort
+	expectProxy bool
+	h2          bool // https listener advertising h2
+}
+
+func (b *builder) build(r *rawConfig) {
+	b.stream = map[netip.AddrPort]*listenerInfo{}
+	b.udp = map[netip.AddrPort]*listenerInfo{}
+	b.routes = map[string]string{}
+	b.tcpOwner = map[netip.AddrPort]string{}
+
+	b.globals(r)
+	for i, l := range r.Listeners {
+		b.listener(joinIndex("listeners", i), l)
+	}
+	b.checkH2Buffers()
+	ids := make([]string, 0, len(r.Clusters))
+	for id := range r.Clusters {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		b.cluster(id, r.Clusters[id])
+	}
+	if b.cfg.ActivateListeners {
+		for _, l := range b.listeners {
+			b.emit(&command.Request{RequestType: &command.Request_ActivateListener{ActivateListener: &command.ActivateListener{
+				Address: command.NewSocketAddress(l.addr),
+				Proxy:   l.protocol.listenerType().Enum(),
+				FromScm: proto.Bool(false),
+			}}})
+		}
+	}
+	if b.cfg.DisableClusterMetrics {
+		b.emit(&command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_DISABLED}})
+	}
+	b.cfg.server = b.serverConfig(r)
+}
+
+func (b *builder) emit(r *command.Request) { b.cfg.requests = append(b.cfg.requests, r) }
+
+// globals checks and copies the top-level keys.
+func (b *builder) globals(r *rawConfig) {
+	c := b.cfg
+	c.CommandSocket = b.file("command_socket", *r.CommandSocket)
+	if len(c.CommandSocket) > maxSocketPath {
+		b.errs.at("command_socket", "socket path %q is %d bytes long; unix sockets allow at most %d",
+			c.CommandSocket, len(c.CommandSocket), maxSocketPath)
+	}
+	c.CommandBufferSize, c.MaxCommandBufferSize = *r.CommandBufferSize, *r.MaxCommandBufferSize
+	b.atLeast("command_buffer_size", c.CommandBufferSize, 1)
+	if c.MaxCommandBufferSize < c.CommandBufferSize {
+		if b.written("max_command_buffer_size") {
+			b.errs.at("max_command_buffer_size", "must be at least command_buffer_size (%d)", c.CommandBufferSize)
+		} else {
+			b.errs.at("command_buffer_size", "is larger than max_command_buffer_size (%d by default); raise max_command_buffer_size too", c.MaxCommandBufferSize)
+		}
+	}
+	if r.CommandAllowedUIDs != nil {
+		if len(*r.CommandAllowedUIDs) == 0 {
+			b.errs.at("command_allowed_uids", "an empty list refuses every request; leave the key out to allow any local user")
+		}
+		c.CommandAllowedUIDs = slices.Clone(*r.CommandAllowedUIDs)
+	}
+	c.CtlCommandTimeout = time.Duration(*r.CtlCommandTimeout) * time.Millisecond
+	b.atLeast("ctl_command_timeout", *r.CtlCommandTimeout, 1)
+
+	if r.SavedState != nil {
+		c.SavedState = b.file("saved_state", *r.SavedState)
+	}
+	c.AutomaticStateSave = *r.AutomaticStateSave
+	if c.AutomaticStateSave && r.SavedState == nil {
+		b.errs.at("automatic_state_save", "needs saved_state, the file to save to")
+	}
+	if r.PidFilePath != nil {
+		c.PidFilePath = b.file("pid_file_path", *r.PidFilePath)
+	}
+
+	c.WorkerCount = int(*r.WorkerCount)
+	if c.WorkerCount < 1 || c.WorkerCount > maxWorkerCount {
+		b.errs.at("worker_count", "must be between 1 and %d, not %d", maxWorkerCount, c.WorkerCount)
+	}
+	c.WorkerAutomaticRestart = *r.WorkerAutomaticRestart
+	c.WorkerTimeout = b.seconds("worker_timeout", *r.WorkerTimeout)
+	c.HandleProcessAffinity = *r.HandleProcessAffinity
+	c.ActivateListeners = *r.ActivateListeners
+
+	c.LogLevel = *r.LogLevel
+	if !validLogLevel(c.LogLevel) {
+		b.errs.at("log_level", "invalid log level %q: want error, warn, info, debug, trace or off, optionally per module (module=level, comma separated)", c.LogLevel)
+	}
+	c.LogTarget = b.logTarget("log_target", *r.LogTarget)
+	c.LogColored = *r.LogColored
+	if r.AccessLogsTarget != nil {
+		c.AccessLogsTarget = b.logTarget("access_logs_target", *r.AccessLogsTarget)
+	}
+	c.AccessLogsFormat = command.ProtobufAccessLogFormat(*r.AccessLogsFormat)
+	c.AccessLogsColored = *r.AccessLogsColored
+	if r.AuditLogsTarget != nil {
+		c.AuditLogsTarget = b.file("audit_logs_target", *r.AuditLogsTarget)
+	}
+	if r.AuditLogsJSONTarget != nil {
+		c.AuditLogsJSONTarget = b.file("audit_logs_json_target", *r.AuditLogsJSONTarget)
+	}
+
+	c.MaxConnections = *r.MaxConnections
+	b.atLeast("max_connections", c.MaxConnections, 1)
+	c.MaxBuffers = *r.MaxBuffers
+	b.atLeast("max_buffers", c.MaxBuffers, 1)
+	c.MinBuffers = min(*r.MinBuffers, c.MaxBuffers) // upstream clamps too
+	c.BufferSize = *r.BufferSize
+	b.atLeast("buffer_size", c.BufferSize, 1)
+	c.FrontTimeout = b.seconds("front_timeout", *r.FrontTimeout)
+	c.BackTimeout = b.seconds("back_timeout", *r.BackTimeout)
+	c.ConnectTimeout = b.seconds("connect_timeout", *r.ConnectTimeout)
+	c.RequestTimeout = b.seconds("request_timeout", *r.RequestTimeout)
+	c.ZombieCheckInterval = b.seconds("zombie_check_interval", *r.ZombieCheckInterval)
+	c.AcceptQueueTimeout = b.seconds("accept_queue_timeout", *r.AcceptQueueTimeout)
+	c.EvictOnQueueFull = *r.EvictOnQueueFull
+	c.MaxConnectionsPerIP = *r.MaxConnectionsPerIP
+	c.RetryAfter = *r.RetryAfter
+	if r.SlabEntriesPerConnection != nil && *r.SlabEntriesPerConnection != 0 {
+		c.SlabEntriesPerConnection = min(max(*r.SlabEntriesPerConnection, minSlabEntriesPerConnection), maxSlabEntriesPerConnection)
+	}
+	if r.BasicAuthMaxCredentialBytes != nil {
+		c.BasicAuthMaxCredentialBytes = *r.BasicAuthMaxCredentialBytes
+	}
+	if r.SplicePipeCapacityBytes != nil {
+		c.SplicePipeCapacityBytes = *r.SplicePipeCapacityBytes
+	}
+
+	if m := r.Metrics; m != nil {
+		if m.Address == nil {
+			b.required("metrics", "address")
+		} else {
+			if m.Address.Port() == 0 || m.Address.Addr().IsUnspecified() {
+				b.errs.at(joinKey("metrics", "address"), "%s is not an address to send to", m.Address.AddrPort)
+			}
+			c.Metrics = &Metrics{
+				Address:       m.Address.AddrPort,
+				TaggedMetrics: *m.TaggedMetrics,
+				Detail:        command.MetricDetail(*m.Detail),
+			}
+			if m.Prefix != nil {
+				c.Metrics.Prefix = *m.Prefix
+			}
+		}
+	}
+	c.DisableClusterMetrics = *r.DisableClusterMetrics
+}
+
+func (b *builder) serverConfig(r *rawConfig) *command.ServerConfig {
+	c := b.cfg
+	s := &command.ServerConfig{
+		MaxConnections:       proto.Uint64(c.MaxConnections),
+		FrontTimeout:         r.FrontTimeout,
+		BackTimeout:          r.BackTimeout,
+		ConnectTimeout:       r.ConnectTimeout,
+		ZombieCheckInterval:  r.ZombieCheckInterval,
+		AcceptQueueTimeout:   r.AcceptQueueTimeout,
+		MinBuffers:           proto.Uint64(c.MinBuffers),
+		MaxBuffers:           proto.Uint64(c.MaxBuffers),
+		BufferSize:           proto.Uint64(c.BufferSize),
+		LogLevel:             proto.String(c.LogLevel),
+		LogTarget:            proto.String(c.LogTarget),
+		CommandBufferSize:    proto.Uint64(c.CommandBufferSize),
+		MaxCommandBufferSize: proto.Uint64(c.MaxCommandBufferSize),
+		AccessLogFormat:      c.AccessLogsFormat.Enum(),
+		LogColored:           proto.Bool(c.LogColored),
+		EvictOnQueueFull:     proto.Bool(c.EvictOnQueueFull),
+		MaxConnectionsPerIp:  proto.Uint64(c.MaxConnectionsPerIP),
+		RetryAfter:           proto.Uint32(c.RetryAfter),
+	}
+	if c.AccessLogsTarget != "" {
+		s.AccessLogsTarget = proto.String(c.AccessLogsTarget)
+	}
+	if c.AuditLogsTarget != "" {
+		s.AuditLogsTarget = proto.String(c.AuditLogsTarget)
+	}
+	if c.AuditLogsJSONTarget != "" {
+		s.AuditLogsJsonTarget = proto.String(c.AuditLogsJSONTarget)
+	}
+	if c.SlabEntriesPerConnection != 0 {
+		s.SlabEntriesPerConnection = proto.Uint64(c.SlabEntriesPerConnection)
+	}
+	if c.BasicAuthMaxCredentialBytes != 0 {
+		s.BasicAuthMaxCredentialBytes = proto.Uint64(c.BasicAuthMaxCredentialBytes)
+	}
+	if c.SplicePipeCapacityBytes != 0 {
+		s.SplicePipeCapacityBytes = proto.Uint64(c.SplicePipeCapacityBytes)
+	}
+	if m := c.Metrics; m != nil {
+		s.Metrics = &command.ServerMetricsConfig{
+			Address:       proto.String(m.Address.String()),
+			TaggedMetrics: proto.Bool(m.TaggedMetrics),
+			Detail:        m.Detail.Enum(),
+		}
+		if m.Prefix != "" {
+			s.Metrics.Prefix = proto.String(m.Prefix)
+		}
+	}
+	return s
+}
+
+// checkH2Buffers refuses buffers too small for a full HTTP/2 frame when an
+// https listener offers h2 (upstream's rule).
+func (b *builder) checkH2Buffers() {
+	if b.cfg.BufferSize >= minH2BufferSize {
+		return
+	}
+	var h2 []string
+	for _, l := range b.listeners {
+		if l.h2 {
+			h2 = append(h2, l.path)
+		}
+	}
+	if len(h2) > 0 {
+		b.errs.at("buffer_size", "%d is below %d, the smallest buffer holding a full HTTP/2 frame, and %s offer h2; raise buffer_size or drop h2 from alpn_protocols",
+			b.cfg.BufferSize, minH2BufferSize, strings.Join(h2, ", "))
+	}
+}
+
+// Helpers shared by the checks.
+
+// written reports whether the file gave key path p.
+func (b *builder) written(p string) bool {
+	_, ok := b.errs.pos.keys[p]
+	return ok
+}
+
+// required reports a missing key under p, unless that key was present with
+// a bad value (already reported).
+func (b *builder) required(p, key string) {
+	if !b.errs.bad[joinKey(p, key)] {
+		b.errs.at(p, "missing required key %q", key)
+	}
+}
+
+func (b *builder) atLeast(p string, v, least uint64) {
+	if v < least {
+		b.errs.at(p, "must be at least %d", least)
+	}
+}
+
+// seconds checks a timeout in seconds, which may not be zero.
+func (b *builder) seconds(p string, v uint32) time.Duration {
+	if v == 0 {
+		b.errs.at(p, "must be at least 1 (seconds)")
+	}
+	return time.Duration(v) * time.Second
+}
+
+// file resolves a file path against the configuration's directory.
+func (b *builder) file(p, name string) string {
+	if name == "" {
+		b.errs.at(p, "must not be empty")
+		return ""
+	}
+	if !filepath.IsAbs(name) {
+		name = filepath.Join(b.dir, name)
+	}
+	return filepath.Clean(name)
+}
+
+// read returns the content of the file named at key path p.
+func (b *builder) read(p, name string) (string, bool) {
+	abs := b.file(p, name)
+	if abs == "" {
+		return "", false
+	}
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		b.errs.wrap(p, err, "cannot read %s: %v", name, unwrapPathError(err))
+		return "", false
+	}
+	return string(data), true
+}
+
+// unwrapPathError drops the repeated path from an *fs.PathError's text.
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// logTarget checks a log destination URI.
+func (b *builder) logTarget(p, t string) string {
+	if t == "stdout" || t == "stderr" {
+		return t
+	}
+	for _, scheme := range []string{"udp://", "tcp://", "unix://", "file://"} {
+		if rest, ok := strings.CutPrefix(t, scheme); ok && rest != "" {
+			return t
+		}
+	}
+	b.errs.at(p, "invalid log target %q: want stdout, stderr, udp://host:port, tcp://host:port, unix://path or file://path", t)
+	return t
+}
+
+var logLevels = []string{"off", "error", "warn", "info", "debug", "trace"}
+
+// validLogLevel accepts an env_logger-style filter: comma-separated
+// directives, each a level or module=level.
+func validLogLevel(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, d := range strings.Split(s, ",") {
+		d = strings.TrimSpace(d)
+		if module, level, ok := strings.Cut(d, "="); ok {
+			if module == "" {
+				return false
+			}
+			d = level
+		}
+		if !slices.Contains(logLevels, strings.ToLower(d)) {
+			return false
+		}
+	}
+	return true
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasControl reports a C0 control (other than tab) or DEL in s.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f })
+}
+
+// printable reports whether s is non-empty and has no space or control.
+func printable(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f })
+}
+
+func validStatus(code string) bool {
+	return len(code) == 3 && code[0] >= '1' && code[0] <= '5' &&
+		code[1] >= '0' && code[1] <= '9' && code[2] >= '0' && code[2] <= '9'
+}
+
+// answers loads an answers map: each value is a template, or file://path to
+// read one; empty values are skipped (upstream's "keep the current one").
+func (b *builder) answers(p string, m map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, code := range sortedKeys(m) {
+		kp := joinKey(p, code)
+		if !validStatus(code) {
+			b.errs.atKey(kp, "answer keys are HTTP status codes (100-599), not %q", code)
+			continue
+		}
+		v := m[code]
+		if v == "" {
+			continue
+		}
+		if name, ok := strings.CutPrefix(v, "file://"); ok {
+			if body, ok := b.read(kp, name); ok {
+				out[code] = body
+			}
+			continue
+		}
+		out[code] = v
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

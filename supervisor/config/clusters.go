@@ -1,0 +1,403 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+// cluster checks one [clusters.<id>] table and emits ADD_CLUSTER, then its
+// frontends, then its backends.
+func (b *builder) cluster(id string, cl *rawCluster) {
+	p := joinKey("clusters", id)
+	if cl == nil {
+		return // not a table: already reported
+	}
+	if !printable(id) {
+		b.errs.atKey(p, "cluster id %q must not be empty or contain spaces or control characters", id)
+	}
+	if cl.Protocol == nil {
+		b.required(p, "protocol")
+		return
+	}
+	c := &command.Cluster{
+		ClusterId:           proto.String(id),
+		StickySession:       proto.Bool(false),
+		HttpsRedirect:       proto.Bool(false),
+		LoadBalancing:       command.LoadBalancingAlgorithms(*cl.LoadBalancing).Enum(),
+		MaxConnectionsPerIp: cl.MaxConnectionsPerIP,
+		RetryAfter:          cl.RetryAfter,
+		Answers:             map[string]string{},
+	}
+	if cl.LoadMetric != nil {
+		c.LoadMetric = command.LoadMetric(*cl.LoadMetric).Enum()
+	}
+	c.HealthCheck = b.healthCheck(joinKey(p, "health_check"), cl.HealthCheck)
+
+	var frontends []*command.Request
+	switch *cl.Protocol {
+	case clusterHTTP:
+		b.httpCluster(p, cl, c)
+		for i, f := range cl.Frontends {
+			frontends = append(frontends, b.httpFrontend(joinIndex(joinKey(p, "frontends"), i), id, f)...)
+		}
+	case clusterTCP, clusterUDP:
+		frontends = b.streamFrontends(p, id, cl, c)
+	}
+	b.emit(&command.Request{RequestType: &command.Request_AddCluster{AddCluster: c}})
+	for _, r := range frontends {
+		b.emit(r)
+	}
+	b.backends(p, id, cl.Backends)
+}
+
+// httpCluster checks and copies the keys only HTTP clusters have.
+func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
+	c.StickySession, c.HttpsRedirect, c.Http2 = cl.StickySession, cl.HTTPSRedirect, cl.HTTP2
+	if v := cl.HTTPSRedirectPort; v != nil {
+		if *v < 1 || *v > 65535 {
+			b.errs.at(joinKey(p, "https_redirect_port"), "must be a port number (1-65535)")
+		}
+		c.HttpsRedirectPort = v
+	}
+	if cl.Answer503 != nil {
+		if body, ok := b.read(joinKey(p, "answer_503"), *cl.Answer503); ok {
+			c.Answer_503 = proto.String(body)
+		}
+	}
+	c.Answers = b.answers(joinKey(p, "answers"), cl.Answers)
+	if cl.AuthorizedHashes != nil {
+		for i, h := range *cl.AuthorizedHashes {
+			user, hash, ok := strings.Cut(h, ":")
+			if !ok || user == "" || !isLowerHex(hash, 64) {
+				b.errs.at(joinIndex(joinKey(p, "authorized_hashes"), i), "want user:<sha-256 of the password, 64 lowercase hex digits>")
+			}
+		}
+		c.AuthorizedHashes = append([]string(nil), *cl.AuthorizedHashes...)
+	}
+	if v := cl.WWWAuthenticate; v != nil {
+		if hasControl(*v) {
+			b.errs.at(joinKey(p, "www_authenticate"), "must not contain control characters")
+		}
+		c.WwwAuthenticate = v
+	}
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *builder) healthCheck(p string, h *rawHealthCheck) *command.HealthCheckConfig {
+	if h == nil {
+		return nil
+	}
+	if h.URI == nil {
+		b.required(p, "uri")
+	} else if !strings.HasPrefix(*h.URI, "/") || !printable(*h.URI) {
+		b.errs.at(joinKey(p, "uri"), "%q must be a path starting with / and without spaces", *h.URI)
+	}
+	for _, k := range []struct {
+		key string
+		v   uint32
+	}{
+		{"interval", *h.Interval}, {"timeout", *h.Timeout},
+		{"healthy_threshold", *h.HealthyThreshold}, {"unhealthy_threshold", *h.UnhealthyThreshold},
+	} {
+		if k.v < 1 {
+			b.errs.at(joinKey(p, k.key), "must be at least 1")
+		}
+	}
+	if s := *h.ExpectedStatus; s != 0 && (s < 100 || s > 599) {
+		b.errs.at(joinKey(p, "expected_status"), "must be 0 (any 2xx) or an HTTP status (100-599)")
+	}
+	return &command.HealthCheckConfig{
+		Uri: h.URI, Interval: h.Interval, Timeout: h.Timeout,
+		HealthyThreshold: h.HealthyThreshold, UnhealthyThreshold: h.UnhealthyThreshold,
+		ExpectedStatus: h.ExpectedStatus,
+	}
+}
+
+// httpFrontend checks one frontend of an HTTP cluster and returns its
+// requests: ADD_CERTIFICATE + ADD_HTTPS_FRONTEND when it has its own
+// certificate, else ADD_HTTPS_FRONTEND or ADD_HTTP_FRONTEND after the
+// protocol of the listener at its address.
+func (b *builder) httpFrontend(p, clusterID string, f *rawFrontend) []*command.Request {
+	if f == nil {
+		return nil
+	}
+	if f.Address == nil || f.Hostname == nil {
+		if f.Address == nil {
+			b.required(p, "address")
+		}
+		if f.Hostname == nil {
+			b.required(p, "hostname")
+		}
+		return nil
+	}
+	addr := f.Address.AddrPort
+	l := b.stream[addr]
+	switch {
+	case l == nil:
+		b.errs.at(joinKey(p, "address"), "no http or https listener at %s: declare one in [[listeners]]", addr)
+		return nil
+	case l.protocol == ProtocolTCP:
+		b.errs.at(joinKey(p, "address"), "%s is a tcp listener (%s); an http cluster needs an http or https listener", addr, l.path)
+		return nil
+	}
+	https := l.protocol == ProtocolHTTPS
+	if !https {
+		for _, k := range []struct {
+			key string
+			set bool
+		}{
+			{"certificate", f.Certificate != nil}, {"certificate_chain", f.CertificateChain != nil},
+			{"key", f.Key != nil}, {"tls_versions", f.TLSVersions != nil}, {"hsts", f.HSTS != nil},
+		} {
+			if k.set {
+				b.errs.atKey(joinKey(p, k.key), "only valid on an https listener; %s (%s) is http", addr, l.path)
+			}
+		}
+	}
+
+	host := *f.Hostname
+	if !printable(host) {
+		b.errs.at(joinKey(p, "hostname"), "%q must not be empty or contain spaces or control characters", host)
+	}
+	kind := command.PathRuleKind(*f.PathType)
+	path := *f.Path
+	switch {
+	case kind == command.PathRuleKind_REGEX:
+		if _, err := regexp.Compile(path); err != nil {
+			b.errs.at(joinKey(p, "path"), "invalid regular expression: %v", err)
+		}
+	case path != "" && !strings.HasPrefix(path, "/"):
+		b.errs.at(joinKey(p, "path"), "%q must start with /", path)
+	case hasControl(path) || strings.Contains(path, " "):
+		b.errs.at(joinKey(p, "path"), "%q must not contain spaces or control characters", path)
+	}
+	if f.Method != nil && !isToken(*f.Method) {
+		b.errs.at(joinKey(p, "method"), "%q is not an HTTP method", *f.Method)
+	}
+	if f.RewritePort != nil && (*f.RewritePort < 1 || *f.RewritePort > 65535) {
+		b.errs.at(joinKey(p, "rewrite_port"), "must be a port number (1-65535)")
+	}
+
+	// Two identical routing rules on one listener would be refused by the
+	// state ("already exists"); say which one came first.
+	key := fmt.Sprintf("%s;%s;%c%s", addr, host, "PR="[kind], path)
+	if f.Method != nil {
+		key += ";" + *f.Method
+	}
+	if first, dup := b.routes[key]; dup {
+		b.errs.at(p, "same address, hostname, path and method as %s", first)
+	} else {
+		b.routes[key] = p
+	}
+
+	fr := &command.RequestHttpFrontend{
+		ClusterId:        proto.String(clusterID),
+		Address:          f.Address.proto(),
+		Hostname:         proto.String(host),
+		Path:             &command.PathRule{Kind: kind.Enum(), Value: proto.String(path)},
+		Method:           f.Method,
+		Position:         command.RulePosition(*f.Position).Enum(),
+		Tags:             cloneMap(f.Tags),
+		RequiredAuth:     f.RequiredAuth,
+		RedirectTemplate: f.RedirectTemplate,
+		RewriteHost:      f.RewriteHost,
+		RewritePath:      f.RewritePath,
+		RewritePort:      f.RewritePort,
+		Headers:          b.headers(joinKey(p, "headers"), f.Headers),
+		Hsts:             hstsConfig(f.HSTS),
+	}
+	if f.Redirect != nil {
+		fr.Redirect = command.RedirectPolicy(*f.Redirect).Enum()
+	}
+	if f.RedirectScheme != nil {
+		fr.RedirectScheme = command.RedirectScheme(*f.RedirectScheme).Enum()
+	}
+
+	var cert *certificate
+	if https {
+		cert = b.certificate(p, f.Certificate, f.CertificateChain, f.Key)
+		if f.TLSVersions != nil && f.Certificate == nil {
+			b.errs.atKey(joinKey(p, "tls_versions"), "applies to the frontend's certificate, and it has none")
+		}
+	}
+	if cert == nil {
+		if https {
+			return []*command.Request{{RequestType: &command.Request_AddHttpsFrontend{AddHttpsFrontend: fr}}}
+		}
+		return []*command.Request{{RequestType: &command.Request_AddHttpFrontend{AddHttpFrontend: fr}}}
+	}
+	ck := &command.CertificateAndKey{
+		Certificate:      proto.String(cert.cert),
+		CertificateChain: cert.chain,
+		Key:              proto.String(cert.key),
+		// Names stay empty: the SNI names come from the certificate itself,
+		// as upstream does (an explicit list would shadow a wildcard).
+	}
+	if f.TLSVersions != nil {
+		ck.Versions = b.tlsVersions(joinKey(p, "tls_versions"), *f.TLSVersions)
+	}
+	return []*command.Request{
+		{RequestType: &command.Request_AddCertificate{AddCertificate: &command.AddCertificate{Address: f.Address.proto(), Certificate: ck}}},
+		{RequestType: &command.Request_AddHttpsFrontend{AddHttpsFrontend: fr}},
+	}
+}
+
+func (b *builder) headers(p string, hs []*rawHeader) []*command.Header {
+	var out []*command.Header
+	for i, h := range hs {
+		hp := joinIndex(p, i)
+		if h == nil {
+			continue
+		}
+		if h.Position == nil || h.Key == nil || h.Value == nil {
+			for _, k := range []struct {
+				key string
+				set bool
+			}{{"position", h.Position != nil}, {"key", h.Key != nil}, {"value", h.Value != nil}} {
+				if !k.set {
+					b.required(hp, k.key)
+				}
+			}
+			continue
+		}
+		if !isToken(*h.Key) {
+			b.errs.at(joinKey(hp, "key"), "%q is not a valid header name", *h.Key)
+		}
+		if hasControl(*h.Value) {
+			b.errs.at(joinKey(hp, "value"), "must not contain control characters (CR, LF, NUL, …)")
+		}
+		out = append(out, &command.Header{
+			Position: command.HeaderPosition(*h.Position).Enum(),
+			Key:      h.Key,
+			Val:      h.Value,
+		})
+	}
+	return out
+}
+
+// streamFrontends checks the frontends of a tcp or udp cluster: each needs a
+// listener of the cluster's protocol that no other cluster uses. For tcp, the
+// PROXY protocol mode follows send_proxy and the listeners' expect_proxy.
+func (b *builder) streamFrontends(p, clusterID string, cl *rawCluster, c *command.Cluster) []*command.Request {
+	udp := *cl.Protocol == clusterUDP
+	want, listeners := ProtocolTCP, b.stream
+	if udp {
+		want, listeners = ProtocolUDP, b.udp
+	}
+	var out []*command.Request
+	expect := map[bool]string{} // expect_proxy value -> first frontend with it
+	for i, f := range cl.Frontends {
+		fp := joinIndex(joinKey(p, "frontends"), i)
+		if f == nil {
+			continue
+		}
+		if f.Address == nil {
+			b.required(fp, "address")
+			continue
+		}
+		addr := f.Address.AddrPort
+		l := listeners[addr]
+		if l == nil || l.protocol != want {
+			b.errs.at(joinKey(fp, "address"), "no %s listener at %s: declare one in [[listeners]]", want, addr)
+			continue
+		}
+		if owner, taken := b.tcpOwner[addr]; taken {
+			b.errs.at(joinKey(fp, "address"), "the %s listener at %s already serves %s", want, addr, owner)
+			continue
+		}
+		b.tcpOwner[addr] = fp
+		if _, seen := expect[l.expectProxy]; !seen {
+			expect[l.expectProxy] = fp
+		}
+		if udp {
+			out = append(out, &command.Request{RequestType: &command.Request_AddUdpFrontend{AddUdpFrontend: &command.RequestUdpFrontend{
+				ClusterId: proto.String(clusterID), Address: f.Address.proto(), Tags: cloneMap(f.Tags),
+			}}})
+			continue
+		}
+		out = append(out, &command.Request{RequestType: &command.Request_AddTcpFrontend{AddTcpFrontend: &command.RequestTcpFrontend{
+			ClusterId: proto.String(clusterID), Address: f.Address.proto(), Tags: cloneMap(f.Tags),
+		}}})
+	}
+	if len(expect) > 1 {
+		b.errs.at(p, "the listener of %s expects a PROXY header but the one of %s does not; all listeners of a tcp cluster must agree on expect_proxy",
+			expect[true], expect[false])
+	}
+	if !udp {
+		send := *cl.SendProxy
+		_, expects := expect[true]
+		switch {
+		case send && expects:
+			c.ProxyProtocol = command.ProxyProtocolConfig_RELAY_HEADER.Enum()
+		case send:
+			c.ProxyProtocol = command.ProxyProtocolConfig_SEND_HEADER.Enum()
+		case expects:
+			c.ProxyProtocol = command.ProxyProtocolConfig_EXPECT_HEADER.Enum()
+		}
+	}
+	return out
+}
+
+// backends checks a cluster's backends and emits ADD_BACKEND for each.
+// A backend without backend_id gets <cluster_id>-<index>-<address>.
+func (b *builder) backends(p, clusterID string, bs []*rawBackend) {
+	ids := map[string]string{}
+	for i, be := range bs {
+		bp := joinIndex(joinKey(p, "backends"), i)
+		if be == nil {
+			continue
+		}
+		if be.Address == nil {
+			b.required(bp, "address")
+			continue
+		}
+		if be.Address.Addr().IsUnspecified() || be.Address.Port() == 0 {
+			b.errs.at(joinKey(bp, "address"), "%s is not an address to connect to", be.Address.AddrPort)
+		}
+		id := fmt.Sprintf("%s-%d-%s", clusterID, i, be.Address.AddrPort)
+		idKey := joinKey(bp, "address")
+		if be.BackendID != nil {
+			id, idKey = *be.BackendID, joinKey(bp, "backend_id")
+			if !printable(id) {
+				b.errs.at(idKey, "%q must not be empty or contain spaces or control characters", id)
+			}
+		}
+		if first, dup := ids[id]; dup {
+			b.errs.at(idKey, "backend id %q is already used by %s", id, first)
+		} else {
+			ids[id] = bp
+		}
+		b.emit(&command.Request{RequestType: &command.Request_AddBackend{AddBackend: &command.AddBackend{
+			ClusterId:               proto.String(clusterID),
+			BackendId:               proto.String(id),
+			Address:                 be.Address.proto(),
+			StickyId:                be.StickyID,
+			LoadBalancingParameters: &command.LoadBalancingParams{Weight: proto.Int32(int32(*be.Weight))},
+			Backup:                  be.Backup,
+		}}})
+	}
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

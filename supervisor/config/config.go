@@ -1,0 +1,157 @@
+// Package config reads Sōzu's TOML configuration (upstream key names),
+// validates it, and turns it into the request list that builds the initial
+// state plus the ServerConfig each worker boots with.
+//
+// Load and Parse report every problem at once (see Errors), each naming the
+// file, line and column when known, and the dotted key path. Relative file
+// paths in the configuration (command_socket, saved_state, pid_file_path,
+// audit_logs_target, audit_logs_json_target, answer_* files, certificate,
+// certificate_chain, key, "file://" answers) resolve against the directory of
+// the configuration file, not the working directory. Log targets are URIs
+// (stdout, udp://…, tcp://…, unix://…, file://…) and are kept as written.
+//
+// Parse reads the files the configuration names (answers, certificates,
+// keys) and nothing else: it creates no file and no directory.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+// Config is a validated configuration with every default applied. It is
+// immutable after Parse returns and safe for concurrent use; the messages
+// returned by its methods are fresh copies the caller owns.
+type Config struct {
+	Path string // absolute path of the configuration file
+
+	CommandSocket        string   // absolute path of the unix command socket
+	CommandBufferSize    uint64   // initial channel buffer, bytes
+	MaxCommandBufferSize uint64   // largest frame and channel buffer, bytes
+	CommandAllowedUIDs   []uint32 // UIDs allowed on the command socket; nil = any
+	CtlCommandTimeout    time.Duration
+
+	SavedState         string // absolute path, or "" when not configured
+	AutomaticStateSave bool
+	PidFilePath        string // absolute path, or ""
+
+	WorkerCount            int
+	WorkerAutomaticRestart bool
+	WorkerTimeout          time.Duration // fan-out deadline per worker
+	HandleProcessAffinity  bool          // accepted, not implemented
+	ActivateListeners      bool
+
+	LogLevel            string
+	LogTarget           string
+	LogColored          bool
+	AccessLogsTarget    string // "" = no separate access log target
+	AccessLogsFormat    command.ProtobufAccessLogFormat
+	AccessLogsColored   bool
+	AuditLogsTarget     string // absolute path, or ""
+	AuditLogsJSONTarget string // absolute path, or ""
+
+	MaxConnections              uint64
+	MinBuffers                  uint64
+	MaxBuffers                  uint64
+	BufferSize                  uint64
+	FrontTimeout                time.Duration
+	BackTimeout                 time.Duration
+	ConnectTimeout              time.Duration
+	RequestTimeout              time.Duration
+	ZombieCheckInterval         time.Duration
+	AcceptQueueTimeout          time.Duration
+	EvictOnQueueFull            bool
+	MaxConnectionsPerIP         uint64 // 0 = unlimited
+	RetryAfter                  uint32 // seconds; 0 = no Retry-After header
+	SlabEntriesPerConnection    uint64 // 0 = worker default
+	BasicAuthMaxCredentialBytes uint64 // 0 = worker default
+	SplicePipeCapacityBytes     uint64 // 0 = kernel default; accepted, not used
+
+	Metrics               *Metrics // nil when no [metrics] table
+	DisableClusterMetrics bool
+
+	// Listeners in file order; the supervisor binds these.
+	Listeners []Listener
+
+	requests []*command.Request // Requests() content, in order
+	server   *command.ServerConfig
+}
+
+// Metrics is the [metrics] table: where to send StatsD metrics.
+type Metrics struct {
+	Address       netip.AddrPort
+	TaggedMetrics bool
+	Prefix        string
+	Detail        command.MetricDetail
+}
+
+// Listener is one [[listeners]] entry.
+type Listener struct {
+	Protocol ListenerProtocol
+	Address  netip.AddrPort
+}
+
+// Load reads the configuration file at path and parses it (see Parse).
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{&Error{File: path, Msg: fmt.Sprintf("cannot read configuration: %v", err), Err: err}}
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes, checks and builds a configuration. path names the file in
+// error messages and anchors relative paths (see the package comment); it
+// need not exist. On failure the error is an Errors listing every problem;
+// each matches ErrInvalid.
+func Parse(data []byte, path string) (*Config, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, Errors{&Error{File: path, Msg: fmt.Sprintf("cannot resolve path: %v", err), Err: err}}
+	}
+	raw, errs, err := decode(data, path)
+	if err != nil {
+		return nil, err
+	}
+	checkScopes(errs, raw)
+	applyDefaults(raw)
+	b := &builder{errs: errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}}
+	b.build(raw)
+	if err := errs.result(); err != nil {
+		return nil, err
+	}
+	return b.cfg, nil
+}
+
+// Requests returns the requests that build the initial state, with ids
+// CONFIG-0, CONFIG-1, …: every listener in file order; then per cluster, in
+// ascending id order, ADD_CLUSTER, its frontends in file order
+// (ADD_CERTIFICATE + ADD_HTTPS_FRONTEND for a frontend with its own
+// certificate, ADD_HTTPS_FRONTEND on an https listener, ADD_HTTP_FRONTEND,
+// ADD_TCP_FRONTEND or ADD_UDP_FRONTEND otherwise) and its backends; then
+// ACTIVATE_LISTENER for every listener when activate_listeners is set; then
+// CONFIGURE_METRICS(DISABLED) when disable_cluster_metrics is set. Two calls
+// return equal lists.
+func (c *Config) Requests() []*command.WorkerRequest {
+	out := make([]*command.WorkerRequest, len(c.requests))
+	for i, r := range c.requests {
+		out[i] = &command.WorkerRequest{
+			Id:      proto.String(fmt.Sprintf("CONFIG-%d", i)),
+			Content: proto.CloneOf(r),
+		}
+	}
+	return out
+}
+
+// ServerConfig returns the first frame a new worker receives, with every
+// required field set.
+func (c *Config) ServerConfig() *command.ServerConfig {
+	return proto.CloneOf(c.server)
+}

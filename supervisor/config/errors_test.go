@@ -1,0 +1,292 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// listen is a prefix declaring the listeners most cases route to.
+const listen = `
+[[listeners]]
+protocol = "http"
+address = "0.0.0.0:8080"
+
+[[listeners]]
+protocol = "https"
+address = "0.0.0.0:8443"
+
+[[listeners]]
+protocol = "tcp"
+address = "0.0.0.0:5432"
+`
+
+// TestErrors checks, for each bad configuration, the complete list of
+// problems reported (one expected line per problem, in order). Files are
+// named relative to the package directory, as the snippet's path is t.toml.
+func TestErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		toml string
+		want []string
+	}{
+		{
+			name: "syntax error has line and column",
+			toml: "worker_count = 2\nlog_level = \n",
+			want: []string{`t.toml:2:13: syntax error: expected value but found '\n' instead`},
+		},
+		{
+			name: "unknown key with suggestion",
+			toml: "worker_count = 2\n  worker_cout = 3\n",
+			want: []string{`t.toml:2:3: worker_cout: unknown key (did you mean "worker_count"?)`},
+		},
+		{
+			name: "unknown key in the second element of an array of tables",
+			toml: "[[listeners]]\nprotocol = \"http\"\naddress = \"0.0.0.0:80\"\n\n[[listeners]]\nprotocol = \"http\"\nadress = \"0.0.0.0:81\"\n",
+			want: []string{
+				`t.toml:5:1: listeners[1]: missing required key "address"`,
+				`t.toml:7:1: listeners[1].adress: unknown key (did you mean "address"?)`,
+			},
+		},
+		{
+			name: "wrong type",
+			toml: "worker_count = \"two\"\nactivate_listeners = 1\n",
+			want: []string{
+				`t.toml:1:16: worker_count: expected an integer, found a string`,
+				`t.toml:2:22: activate_listeners: expected a boolean, found an integer`,
+			},
+		},
+		{
+			name: "invalid address in an inline array names the element",
+			toml: listen + `
+[clusters.shop]
+protocol = "http"
+backends = [
+  { address = "10.0.0.1:80" },
+  { address = "10.0.0.2" },
+]`,
+			want: []string{`t.toml:18:15: clusters.shop.backends[1].address: invalid socket address "10.0.0.2": want ip:port or [ipv6]:port`},
+		},
+		{
+			name: "invalid enumeration value",
+			toml: listen + "\n[clusters.shop]\nprotocol = \"http\"\nload_balancing = \"FASTEST\"\n",
+			want: []string{`t.toml:16:18: clusters.shop.load_balancing: invalid load balancing algorithm "FASTEST": want one of "ROUND_ROBIN", "RANDOM", "LEAST_LOADED", "POWER_OF_TWO", "HRW", "MAGLEV"`},
+		},
+		{
+			name: "out of range integer",
+			toml: listen + "\n[clusters.shop]\nprotocol = \"http\"\nbackends = [{ address = \"10.0.0.1:80\", weight = 300 }]\n",
+			want: []string{`t.toml:16:49: clusters.shop.backends[0].weight: 300 is out of range 0-255`},
+		},
+		{
+			name: "duplicate listener address",
+			toml: listen + "\n[[listeners]]\nprotocol = \"https\"\naddress = \"0.0.0.0:8080\"\n",
+			want: []string{`t.toml:16:11: listeners[3].address: 0.0.0.0:8080 is already used by listeners[0]`},
+		},
+		{
+			name: "frontend without a listener",
+			toml: listen + "\n[clusters.shop]\nprotocol = \"http\"\nfrontends = [{ address = \"0.0.0.0:9090\", hostname = \"a\" }]\n",
+			want: []string{`t.toml:16:26: clusters.shop.frontends[0].address: no http or https listener at 0.0.0.0:9090: declare one in [[listeners]]`},
+		},
+		{
+			name: "http frontend on a tcp listener",
+			toml: listen + "\n[clusters.shop]\nprotocol = \"http\"\nfrontends = [{ address = \"0.0.0.0:5432\", hostname = \"a\" }]\n",
+			want: []string{`t.toml:16:26: clusters.shop.frontends[0].address: 0.0.0.0:5432 is a tcp listener (listeners[2]); an http cluster needs an http or https listener`},
+		},
+		{
+			name: "certificate without key",
+			toml: listen + "\n[[clusters.shop.frontends]]\naddress = \"0.0.0.0:8443\"\nhostname = \"shop.example.com\"\ncertificate = \"testdata/tls/cert.pem\"\n[clusters.shop]\nprotocol = \"http\"\n",
+			want: []string{`t.toml:17:15: clusters.shop.frontends[0].certificate: has no key: set key to the private key file`},
+		},
+		{
+			name: "certificate on an http listener",
+			toml: listen + "\n[clusters.shop]\nprotocol = \"http\"\nfrontends = [{ address = \"0.0.0.0:8080\", hostname = \"a\", certificate = \"testdata/tls/cert.pem\", key = \"testdata/tls/key.pem\" }]\n",
+			want: []string{
+				`t.toml:16:58: clusters.shop.frontends[0].certificate: only valid on an https listener; 0.0.0.0:8080 (listeners[0]) is http`,
+				`t.toml:16:97: clusters.shop.frontends[0].key: only valid on an https listener; 0.0.0.0:8080 (listeners[0]) is http`,
+			},
+		},
+		{
+			name: "certificate and key that do not match",
+			toml: listen + "\n[clusters.shop]\nprotocol = \"http\"\nfrontends = [{ address = \"0.0.0.0:8443\", hostname = \"a\", certificate = \"testdata/tls/cert.pem\", key = \"testdata/tls/other-key.pem\" }]\n",
+			want: []string{`t.toml:16:72: clusters.shop.frontends[0].certificate: testdata/tls/cert.pem and testdata/tls/other-key.pem are not a usable certificate and key: private key does not match public key`},
+		},
+		{
+			name: "tcp cluster with a hostname",
+			toml: listen + "\n[clusters.db]\nprotocol = \"tcp\"\nfrontends = [{ address = \"0.0.0.0:5432\", hostname = \"db\" }]\n",
+			want: []string{`t.toml:16:42: clusters.db.frontends[0].hostname: only valid for http clusters, not tcp`},
+		},
+		{
+			name: "duplicate backend ids",
+			toml: listen + `
+[clusters.shop]
+protocol = "http"
+backends = [
+  { address = "10.0.0.1:80", backend_id = "one" },
+  { address = "10.0.0.2:80", backend_id = "one" },
+]`,
+			want: []string{`t.toml:18:43: clusters.shop.backends[1].backend_id: backend id "one" is already used by clusters.shop.backends[0]`},
+		},
+		{
+			name: "backend and metrics addresses that cannot be reached",
+			toml: "[metrics]\naddress = \"0.0.0.0:8125\"\n[clusters.a]\nprotocol = \"tcp\"\nbackends = [{ address = \"0.0.0.0:80\" }, { address = \"10.0.0.1:0\" }]\n",
+			want: []string{
+				`t.toml:2:11: metrics.address: 0.0.0.0:8125 is not an address to send to`,
+				`t.toml:5:25: clusters.a.backends[0].address: 0.0.0.0:80 is not an address to connect to`,
+				`t.toml:5:53: clusters.a.backends[1].address: 10.0.0.1:0 is not an address to connect to`,
+			},
+		},
+		{
+			name: "worker count and buffer sizes",
+			toml: "worker_count = 0\ncommand_buffer_size = 100\nmax_command_buffer_size = 10\n",
+			want: []string{
+				`t.toml:1:16: worker_count: must be between 1 and 64, not 0`,
+				`t.toml:3:27: max_command_buffer_size: must be at least command_buffer_size (100)`,
+			},
+		},
+		{
+			name: "command buffer larger than the default maximum",
+			toml: "worker_count = 65\ncommand_buffer_size = 3000000\n",
+			want: []string{
+				`t.toml:1:16: worker_count: must be between 1 and 64, not 65`,
+				`t.toml:2:23: command_buffer_size: is larger than max_command_buffer_size (2000000 by default); raise max_command_buffer_size too`,
+			},
+		},
+		{
+			name: "zero timeouts",
+			toml: "front_timeout = 0\nworker_timeout = 0\n[[listeners]]\nprotocol = \"tcp\"\naddress = \"0.0.0.0:1\"\nconnect_timeout = 0\n",
+			want: []string{
+				`t.toml:1:17: front_timeout: must be at least 1 (seconds)`,
+				`t.toml:2:18: worker_timeout: must be at least 1 (seconds)`,
+				`t.toml:6:19: listeners[0].connect_timeout: must be at least 1 (seconds)`,
+			},
+		},
+		{
+			name: "unreadable answer file names the key",
+			toml: "[[listeners]]\nprotocol = \"http\"\naddress = \"0.0.0.0:80\"\nanswer_404 = \"testdata/answers/missing.http\"\n",
+			want: []string{`t.toml:4:14: listeners[0].answer_404: cannot read testdata/answers/missing.http: no such file or directory`},
+		},
+		{
+			name: "automatic state save needs a file",
+			toml: "automatic_state_save = true\n",
+			want: []string{`t.toml:1:24: automatic_state_save: needs saved_state, the file to save to`},
+		},
+		{
+			name: "old TLS version, h2 buffer, disable_http11 with default ALPN",
+			toml: "buffer_size = 8192\n[[listeners]]\nprotocol = \"https\"\naddress = \"0.0.0.0:443\"\ntls_versions = [\"TLS_V12\", \"TLS_V11\"]\ndisable_http11 = true\n",
+			want: []string{
+				`t.toml:1:15: buffer_size: 8192 is below 16393, the smallest buffer holding a full HTTP/2 frame, and listeners[0] offer h2; raise buffer_size or drop h2 from alpn_protocols`,
+				`t.toml:5:28: listeners[0].tls_versions[1]: TLS_V11 is not supported: only TLS_V12 and TLS_V13 are`,
+				`t.toml:6:18: listeners[0].disable_http11: conflicts with "http/1.1" in alpn_protocols (the default list has it): set alpn_protocols = ["h2"]`,
+			},
+		},
+		{
+			name: "keys outside their listener's protocol",
+			toml: "[[listeners]]\nprotocol = \"tcp\"\naddress = \"0.0.0.0:1\"\nsticky_name = \"X\"\ncertificate = \"c.pem\"\n",
+			want: []string{
+				`t.toml:4:1: listeners[0].sticky_name: only valid for http and https listeners, not tcp`,
+				`t.toml:5:1: listeners[0].certificate: only valid for https listeners, not tcp`,
+			},
+		},
+		{
+			name: "missing protocol, public address with expect_proxy",
+			toml: "[[listeners]]\naddress = \"0.0.0.0:1\"\n[[listeners]]\nprotocol = \"http\"\naddress = \"0.0.0.0:2\"\nexpect_proxy = true\npublic_address = \"1.2.3.4:80\"\n",
+			want: []string{
+				`t.toml:1:1: listeners[0]: missing required key "protocol"`,
+				`t.toml:7:18: listeners[1].public_address: cannot be combined with expect_proxy: the PROXY header gives the address`,
+			},
+		},
+		{
+			name: "same route twice across clusters",
+			toml: listen + `
+[clusters.a]
+protocol = "http"
+frontends = [{ address = "0.0.0.0:8080", hostname = "x", path = "/p" }]
+[clusters.b]
+protocol = "http"
+frontends = [{ address = "0.0.0.0:8080", hostname = "x", path = "/p" }]
+`,
+			want: []string{`t.toml:19:14: clusters.b.frontends[0]: same address, hostname, path and method as clusters.a.frontends[0]`},
+		},
+		{
+			name: "tcp listener shared by two clusters",
+			toml: listen + `
+[clusters.a]
+protocol = "tcp"
+frontends = [{ address = "0.0.0.0:5432" }]
+[clusters.b]
+protocol = "tcp"
+frontends = [{ address = "0.0.0.0:5432" }]
+`,
+			want: []string{`t.toml:19:26: clusters.b.frontends[0].address: the tcp listener at 0.0.0.0:5432 already serves clusters.a.frontends[0]`},
+		},
+		{
+			name: "bad regex, header position, answers key, quoted cluster id",
+			toml: listen + `
+[clusters."my.app"]
+protocol = "http"
+answers = { "5xx" = "x" }
+[[clusters."my.app".frontends]]
+address = "0.0.0.0:8080"
+hostname = "x"
+path = "(["
+path_type = "REGEX"
+headers = [{ position = "sideways", key = "a", value = "b" }]
+`,
+			want: []string{
+				`t.toml:16:13: clusters."my.app".answers.5xx: answer keys are HTTP status codes (100-599), not "5xx"`,
+				"t.toml:20:8: clusters.\"my.app\".frontends[0].path: invalid regular expression: error parsing regexp: missing closing ]: `[`",
+				`t.toml:22:25: clusters."my.app".frontends[0].headers[0].position: invalid header position "sideways": want one of "request", "response", "both"`,
+			},
+		},
+		{
+			name: "table where a value is expected, and the reverse",
+			toml: "metrics = \"127.0.0.1:8125\"\n[log_level]\nx = 1\n",
+			want: []string{
+				`t.toml:1:11: metrics: expected a table, found a string`,
+				`t.toml:2:1: log_level: expected a string, found a table`,
+			},
+		},
+		{
+			name: "health check",
+			toml: listen + "\n[clusters.a]\nprotocol = \"http\"\nhealth_check = { uri = \"health\", interval = 0, expected_status = 42 }\n",
+			want: []string{
+				`t.toml:16:24: clusters.a.health_check.uri: "health" must be a path starting with / and without spaces`,
+				`t.toml:16:45: clusters.a.health_check.interval: must be at least 1`,
+				`t.toml:16:66: clusters.a.health_check.expected_status: must be 0 (any 2xx) or an HTTP status (100-599)`,
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.toml), "t.toml")
+			if err == nil {
+				t.Fatalf("Parse accepted the configuration (%d requests)", len(c.Requests()))
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not match ErrInvalid")
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error is a %T, want Errors", err)
+			}
+			got := strings.Split(err.Error(), "\n")
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("errors:\n%s\nwant:\n%s", err, strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestErrorFields checks the structured form of one error.
+func TestErrorFields(t *testing.T) {
+	_, err := Parse([]byte("[metrics]\naddress = \"nowhere\"\n"), "/etc/sozu/config.toml")
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v", err)
+	}
+	want := Error{File: "/etc/sozu/config.toml", Line: 2, Col: 11, Key: "metrics.address",
+		Msg: `invalid socket address "nowhere": want ip:port or [ipv6]:port`}
+	if e.File != want.File || e.Line != want.Line || e.Col != want.Col || e.Key != want.Key || e.Msg != want.Msg {
+		t.Errorf("got %+v\nwant %+v", *e, want)
+	}
+}
