@@ -12,7 +12,7 @@ EXAMPLE_CONFIG := docs/examples/config.toml
 APT_PKGS := protobuf-compiler libseccomp-dev gcc curl openssl nghttp2-client
 BENCH_PKGS := wrk haproxy nginx
 
-.PHONY: all build run test fuzz bench proto lint deps bench-deps clean
+.PHONY: all build run stop test fuzz bench proto lint deps bench-deps clean
 
 all: build
 
@@ -33,10 +33,26 @@ bench-deps: deps
 build: deps
 	$(GO) build -o $(BIN) ./cmd/sozu
 
-# run: the proxy on the example config, with the demo backend on 127.0.0.1:8081.
-# The proxy answers on http://localhost:8080/. Stop it with Ctrl-C.
+# run: the proxy on the example config, in the background, with the demo
+# backend on 127.0.0.1:8081; logs and pids in ./run. `make stop` stops both.
 run: build
-	./scripts/run-demo.sh $(EXAMPLE_CONFIG)
+	@mkdir -p run && chmod 0750 run
+	@$(MAKE) --no-print-directory stop >/dev/null 2>&1 || true
+	$(GO) build -o bin/demo-backend ./cmd/demo-backend
+	@nohup ./bin/demo-backend -listen 127.0.0.1:8081 >run/demo-backend.log 2>&1 & echo $$! >run/demo-backend.pid
+	@nohup ./$(BIN) start -c $(EXAMPLE_CONFIG) >run/sozu.log 2>&1 & echo $$! >run/sozu.pid
+	@for i in $$(seq 1 100); do \
+		./$(BIN) -c $(EXAMPLE_CONFIG) -t 1000 status >/dev/null 2>&1 && break; \
+		if ! kill -0 $$(cat run/sozu.pid) 2>/dev/null; then echo "sozu failed to start:"; cat run/sozu.log; exit 1; fi; \
+		sleep 0.1; \
+	done
+	@./$(BIN) -c $(EXAMPLE_CONFIG) status
+	@echo "sozu is running (pid $$(cat run/sozu.pid), log run/sozu.log); demo backend on 127.0.0.1:8081"
+	@echo "try: curl http://localhost:8080/    stop with: make stop"
+
+stop:
+	@if [ -f run/sozu.pid ]; then ./$(BIN) -c $(EXAMPLE_CONFIG) -t 10000 shutdown >/dev/null 2>&1 || kill $$(cat run/sozu.pid) 2>/dev/null || true; rm -f run/sozu.pid; fi
+	@if [ -f run/demo-backend.pid ]; then kill $$(cat run/demo-backend.pid) 2>/dev/null || true; rm -f run/demo-backend.pid; fi
 
 test: deps build
 	$(GO) vet $(PKGS)

@@ -1,0 +1,347 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/state"
+)
+
+// handle answers one request on c. It reports false when the connection
+// must be closed.
+func (s *Supervisor) handle(c *session, req *command.Request) bool {
+	switch r := req.GetRequestType().(type) {
+	case nil:
+		return c.fail("empty request: no verb set")
+
+	case *command.Request_SaveState:
+		return s.saveState(c, r.SaveState)
+	case *command.Request_LoadState:
+		return s.loadState(c, r.LoadState)
+
+	case *command.Request_ListWorkers:
+		var infos *command.WorkerInfos
+		s.do(func() { infos = s.workerInfos() })
+		return c.ok("Successfully listed workers", &command.ResponseContent{ContentType: &command.ResponseContent_Workers{Workers: infos}})
+	case *command.Request_ListFrontends:
+		var l *command.ListedFrontends
+		s.do(func() { l = s.state.ListFrontends(r.ListFrontends) })
+		return c.ok("Successfully listed frontends", &command.ResponseContent{ContentType: &command.ResponseContent_FrontendList{FrontendList: l}})
+	case *command.Request_ListListeners:
+		var l *command.ListenersList
+		s.do(func() { l = s.state.ListListeners() })
+		return c.ok("Successfully listed listeners", &command.ResponseContent{ContentType: &command.ResponseContent_ListenersList{ListenersList: l}})
+	case *command.Request_CountRequests:
+		var m map[string]int32
+		s.do(func() { m = s.state.RequestCounts() })
+		return c.ok("Successfully counted requests received by the state", &command.ResponseContent{ContentType: &command.ResponseContent_RequestCounts{RequestCounts: &command.RequestCounts{Map: m}}})
+	case *command.Request_QueryCertificatesFromTheState:
+		var certs *command.CertificatesWithFingerprints
+		s.do(func() { certs = s.state.Certificates(r.QueryCertificatesFromTheState) })
+		return c.ok("Successfully queried certificates from the state of main process", &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesWithFingerprints{CertificatesWithFingerprints: certs}})
+	case *command.Request_QueryHealthChecks:
+		var hc *command.HealthChecksList
+		var id *string
+		if r.QueryHealthChecks != nil {
+			id = r.QueryHealthChecks.ClusterId
+		}
+		s.do(func() { hc = s.state.HealthChecks(id) })
+		return c.ok("Successfully listed health check configurations", &command.ResponseContent{ContentType: &command.ResponseContent_HealthChecksList{HealthChecksList: hc}})
+
+	case *command.Request_Status:
+		return s.status(c, req)
+	case *command.Request_QueryClusterById, *command.Request_QueryClustersByDomain,
+		*command.Request_QueryClustersHashes, *command.Request_QueryCertificatesFromWorkers:
+		return s.query(c, req)
+
+	case *command.Request_SoftStop:
+		return s.stopVerb(c, true)
+	case *command.Request_HardStop:
+		return s.stopVerb(c, false)
+
+	case *command.Request_SubscribeEvents:
+		s.subscribe(c)
+		return true
+
+	case *command.Request_Logging:
+		lvl, err := logrus.ParseLevel(strings.TrimSpace(r.Logging))
+		if err != nil {
+			return c.fail("Error parsing logging filter:\n- " + err.Error())
+		}
+		s.log.SetLevel(lvl)
+		return s.mutate(c, req)
+
+	case *command.Request_LaunchWorker, *command.Request_UpgradeMain, *command.Request_UpgradeWorker,
+		*command.Request_ReloadConfiguration, *command.Request_QueryMetrics, *command.Request_ReturnListenSockets,
+		*command.Request_SetMetricDetail, *command.Request_AddUdpListener, *command.Request_UpdateUdpListener,
+		*command.Request_AddUdpFrontend, *command.Request_RemoveUdpFrontend:
+		return c.fail("not implemented: " + command.VerbKey(req))
+
+	default:
+		return s.mutate(c, req)
+	}
+}
+
+// mutate applies a state verb: state first, then fan-out to every worker,
+// then one terminal answer aggregating theirs (wire-contract §4.1). A
+// worker that misses worker_timeout makes the verb fail, naming it.
+func (s *Supervisor) mutate(c *session, req *command.Request) bool {
+	var calls []*call
+	var err error
+	s.do(func() {
+		if s.stopping {
+			err = errStopping
+			return
+		}
+		calls, err = s.apply(req)
+	})
+	if err != nil {
+		var se *state.Error
+		if errors.As(err, &se) {
+			if se.Kind == state.NotStateVerb {
+				return c.fail("not implemented: " + command.VerbKey(req))
+			}
+			return c.fail("could not dispatch request on the main process state: " + se.Error())
+		}
+		return c.fail(err.Error())
+	}
+	if len(calls) == 0 {
+		return c.ok("Successfully applied request to all workers", nil)
+	}
+	c.processing("Processing worker request...")
+	ok, msg := aggregate(s.gather(c, calls, s.cfg.WorkerTimeout))
+	if ok {
+		return c.ok(msg, nil)
+	}
+	return c.fail(msg)
+}
+
+// apply dispatches req on the state, keeps the bound listeners in step,
+// fans req out to the workers and saves the state when configured to.
+// Actor only. A refused request changes nothing.
+func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
+	if a := req.GetActivateListener(); a != nil && a.GetProxy() == command.ListenerType_UDP {
+		return nil, errors.New("not implemented: UDP listeners")
+	}
+	var before *state.ConfigState
+	if req.GetActivateListener() != nil {
+		before = s.state.Clone() // restored if the socket cannot be bound
+	}
+	if err := s.state.Dispatch(req); err != nil {
+		return nil, err
+	}
+	var closeAfter *boundListener
+	switch r := req.GetRequestType().(type) {
+	case *command.Request_ActivateListener:
+		key := listenerKey(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress().Display())
+		if _, bound := s.listeners[key]; !bound {
+			bl, err := bindTCP(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress())
+			if err != nil {
+				s.state = before // the state says what is true: not active
+				return nil, err
+			}
+			s.listeners[key] = bl
+			for _, w := range s.sortedWorkers() {
+				if err := w.sendListeners([]*boundListener{bl}); err != nil {
+					s.log.WithField("worker", w.id).Warnf("sending listener %s: %v", key, err)
+				}
+			}
+		}
+	case *command.Request_DeactivateListener:
+		key := listenerKey(r.DeactivateListener.GetProxy(), r.DeactivateListener.GetAddress().Display())
+		closeAfter = s.listeners[key]
+		delete(s.listeners, key)
+	case *command.Request_RemoveListener:
+		key := listenerKey(r.RemoveListener.GetProxy(), r.RemoveListener.GetAddress().Display())
+		closeAfter = s.listeners[key]
+		delete(s.listeners, key)
+	}
+	calls := s.fanout(req)
+	if closeAfter != nil {
+		closeAfter.file.Close()
+	}
+	if kind, ok := auditEventKind(req); ok {
+		s.emitEvent("main", &command.Event{Kind: kind.Enum()})
+	}
+	if mutatesConfiguration(req) {
+		s.autoSave()
+	}
+	return calls, nil
+}
+
+// autoSave rewrites saved_state when automatic_state_save is on (upstream
+// declares the key but never acts on it). Actor only.
+func (s *Supervisor) autoSave() {
+	if !s.cfg.AutomaticStateSave || s.cfg.SavedState == "" || s.loadingState {
+		return
+	}
+	if n, err := s.writeStateFile(s.cfg.SavedState); err != nil {
+		s.log.WithField("path", s.cfg.SavedState).Errorf("automatic state save failed: %v", err)
+	} else {
+		s.log.WithFields(logrus.Fields{"path": s.cfg.SavedState, "records": n}).Debug("state saved")
+	}
+}
+
+// mutatesConfiguration reports whether a successful req changes what
+// save_state writes (Logging and metrics verbs do not).
+func mutatesConfiguration(req *command.Request) bool {
+	switch req.GetRequestType().(type) {
+	case *command.Request_Logging, *command.Request_ConfigureMetrics,
+		*command.Request_SetMaxConnectionsPerIp, *command.Request_QueryMaxConnectionsPerIp:
+		return false
+	}
+	return true
+}
+
+// workerInfos lists the workers in id order. Actor only.
+func (s *Supervisor) workerInfos() *command.WorkerInfos {
+	infos := &command.WorkerInfos{}
+	for _, w := range s.sortedWorkers() {
+		infos.Vec = append(infos.Vec, &command.WorkerInfo{
+			Id: proto.Uint32(w.id), Pid: proto.Int32(int32(w.pid)), RunState: w.runState.Enum(),
+		})
+	}
+	return infos
+}
+
+// status probes every worker: RUNNING if it answered OK in time,
+// NOT_ANSWERING otherwise; a stopping worker keeps its state.
+func (s *Supervisor) status(c *session, req *command.Request) bool {
+	var calls []*call
+	var procs []*workerProc
+	s.do(func() {
+		procs = s.sortedWorkers()
+		calls = s.fanout(req)
+	})
+	c.processing("Querying status of workers...")
+	outs := s.gather(nil, calls, s.cfg.WorkerTimeout)
+	answered := map[uint32]bool{}
+	for _, o := range outs {
+		answered[o.worker] = o.ok()
+	}
+	var infos *command.WorkerInfos
+	s.do(func() {
+		for _, w := range procs {
+			if s.workers[w.id] != w {
+				continue
+			}
+			switch {
+			case answered[w.id] && w.runState != command.RunState_STOPPING:
+				w.runState = command.RunState_RUNNING
+			case !answered[w.id] && w.runState == command.RunState_RUNNING:
+				w.runState = command.RunState_NOT_ANSWERING
+			}
+		}
+		infos = s.workerInfos()
+	})
+	return c.ok("Successfully collected the status of workers", &command.ResponseContent{ContentType: &command.ResponseContent_Workers{Workers: infos}})
+}
+
+// query fans a query out and answers with every worker's content and the
+// supervisor's own under "main".
+func (s *Supervisor) query(c *session, req *command.Request) bool {
+	var calls []*call
+	var main *command.ResponseContent
+	s.do(func() {
+		main = s.mainAnswer(req)
+		calls = s.fanout(req)
+	})
+	c.processing("Querying cluster...")
+	outs := s.gather(c, calls, s.cfg.WorkerTimeout)
+	m := map[string]*command.ResponseContent{}
+	if main != nil {
+		m["main"] = main
+	}
+	var failed []string
+	for _, o := range outs {
+		switch {
+		case o.ok():
+			content := o.resp.GetContent()
+			if content == nil {
+				content = &command.ResponseContent{}
+			}
+			m[workerKey(o.worker)] = content
+		case o.resp != nil:
+			failed = append(failed, fmt.Sprintf("%d: %s", o.worker, o.resp.GetMessage()))
+		default:
+			failed = append(failed, fmt.Sprintf("%d: worker %d %s", o.worker, o.worker, o.err))
+		}
+	}
+	if len(failed) > 0 {
+		return c.fail("query failed on some workers: " + strings.Join(failed, ", "))
+	}
+	return c.ok("Successfully queried clusters", &command.ResponseContent{ContentType: &command.ResponseContent_WorkerResponses{WorkerResponses: &command.WorkerResponses{Map: m}}})
+}
+
+// mainAnswer is the supervisor's own answer to a query. Actor only.
+func (s *Supervisor) mainAnswer(req *command.Request) *command.ResponseContent {
+	switch r := req.GetRequestType().(type) {
+	case *command.Request_QueryClusterById:
+		infos := &command.ClusterInformations{}
+		if ci := s.state.Cluster(r.QueryClusterById); ci != nil {
+			infos.Vec = append(infos.Vec, ci)
+		}
+		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: infos}}
+	case *command.Request_QueryClustersByDomain:
+		q := r.QueryClustersByDomain
+		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: &command.ClusterInformations{
+			Vec: s.state.ClustersByDomain(q.GetHostname(), q.Path)}}}
+	case *command.Request_QueryClustersHashes:
+		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: s.state.ClusterHashes()}}}
+	}
+	return nil
+}
+
+// stopVerb stops every worker, answers, then stops the supervisor.
+func (s *Supervisor) stopVerb(c *session, soft bool) bool {
+	if soft {
+		c.processing("Performing soft stop...")
+	} else {
+		c.processing("Performing hard stop...")
+	}
+	s.emitEvent("main", &command.Event{Kind: command.EventKind_SOZU_STOP_REQUESTED.Enum()})
+	ok, failed := s.stopAll(soft, func(msg string) { c.processing(msg) })
+	c.ok(fmt.Sprintf("Successfully closed %d workers, %d errors, stopping the main process...", ok, failed), nil)
+	s.finish()
+	return false
+}
+
+// auditEventKind maps an accepted verb to the event upstream emits for it.
+func auditEventKind(req *command.Request) (command.EventKind, bool) {
+	switch req.GetRequestType().(type) {
+	case *command.Request_AddCluster:
+		return command.EventKind_CLUSTER_ADDED, true
+	case *command.Request_RemoveCluster:
+		return command.EventKind_CLUSTER_REMOVED, true
+	case *command.Request_AddHttpFrontend, *command.Request_AddHttpsFrontend, *command.Request_AddTcpFrontend:
+		return command.EventKind_FRONTEND_ADDED, true
+	case *command.Request_RemoveHttpFrontend, *command.Request_RemoveHttpsFrontend, *command.Request_RemoveTcpFrontend:
+		return command.EventKind_FRONTEND_REMOVED, true
+	case *command.Request_AddCertificate:
+		return command.EventKind_CERTIFICATE_ADDED, true
+	case *command.Request_RemoveCertificate:
+		return command.EventKind_CERTIFICATE_REMOVED, true
+	case *command.Request_ReplaceCertificate:
+		return command.EventKind_CERTIFICATE_REPLACED, true
+	case *command.Request_AddHttpListener, *command.Request_AddHttpsListener, *command.Request_AddTcpListener:
+		return command.EventKind_LISTENER_ADDED, true
+	case *command.Request_RemoveListener:
+		return command.EventKind_LISTENER_REMOVED, true
+	case *command.Request_ActivateListener:
+		return command.EventKind_LISTENER_ACTIVATED, true
+	case *command.Request_DeactivateListener:
+		return command.EventKind_LISTENER_DEACTIVATED, true
+	case *command.Request_UpdateHttpListener, *command.Request_UpdateHttpsListener, *command.Request_UpdateTcpListener:
+		return command.EventKind_LISTENER_UPDATED, true
+	case *command.Request_Logging:
+		return command.EventKind_LOGGING_LEVEL_CHANGED, true
+	case *command.Request_ConfigureMetrics:
+		return command.EventKind_METRICS_CONFIGURED, true
+	}
+	return 0, false
+}

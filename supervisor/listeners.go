@@ -1,0 +1,101 @@
+package supervisor
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sort"
+
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+// boundListener is a listening socket the supervisor bound and hands to
+// workers. The supervisor keeps its own descriptor so that a relaunched
+// worker receives the same socket.
+type boundListener struct {
+	kind command.ListenerType
+	addr string // Display() form, the key workers use
+	file *os.File
+}
+
+// listenerKey identifies a listener by protocol and address.
+func listenerKey(kind command.ListenerType, addr string) string {
+	return kind.String() + " " + addr
+}
+
+// listenerTable is owned by the state actor.
+type listenerTable map[string]*boundListener
+
+// bind opens a listening TCP socket for addr. Binding happens in the
+// supervisor only: workers never call bind or listen (design.md §1).
+func bindTCP(kind command.ListenerType, sa *command.SocketAddress) (*boundListener, error) {
+	ap, err := sa.AddrPort()
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
+	}
+	l, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, fmt.Errorf("cannot bind %s listener %s: %w", kind, sa.Display(), err)
+	}
+	f, err := l.File()
+	l.Close()
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
+	}
+	return &boundListener{kind: kind, addr: sa.Display(), file: f}, nil
+}
+
+// sorted returns the listeners in a stable order (protocol, then address),
+// the order in which they are announced to a new worker.
+func (t listenerTable) sorted() []*boundListener {
+	out := make([]*boundListener, 0, len(t))
+	for _, l := range t {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].kind != out[j].kind {
+			return out[i].kind < out[j].kind
+		}
+		return out[i].addr < out[j].addr
+	})
+	return out
+}
+
+// listenersCount describes ls in the order of their descriptors, as the
+// ListenersCount message carried with them over SCM_RIGHTS.
+func listenersCount(ls []*boundListener) (*command.ListenersCount, []int) {
+	lc := &command.ListenersCount{}
+	fds := make([]int, 0, len(ls))
+	// The message lists addresses per protocol, and the descriptors follow
+	// in the order http, tls, tcp, udp (wire-contract §1.4).
+	for _, kind := range []command.ListenerType{command.ListenerType_HTTP, command.ListenerType_HTTPS, command.ListenerType_TCP, command.ListenerType_UDP} {
+		for _, l := range ls {
+			if l.kind != kind {
+				continue
+			}
+			switch kind {
+			case command.ListenerType_HTTP:
+				lc.Http = append(lc.Http, l.addr)
+			case command.ListenerType_HTTPS:
+				lc.Tls = append(lc.Tls, l.addr)
+			case command.ListenerType_TCP:
+				lc.Tcp = append(lc.Tcp, l.addr)
+			case command.ListenerType_UDP:
+				lc.Udp = append(lc.Udp, l.addr)
+			}
+			fds = append(fds, rawFD(l.file))
+		}
+	}
+	return lc, fds
+}
+
+// rawFD returns f's descriptor without switching it to blocking mode, as
+// (*os.File).Fd would: the open file description is shared with the workers,
+// whose accept loops need it non-blocking.
+func rawFD(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(u uintptr) { fd = int(u) })
+	}
+	return fd
+}

@@ -1,0 +1,140 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/frame"
+)
+
+// clientWriteTimeout bounds how long a response may wait for a client that
+// does not read; the connection is closed after it.
+const clientWriteTimeout = 10 * time.Second
+
+// session is one client connection on the command socket. Requests are read
+// and handled one after the other, in order; responses (and, for an event
+// subscriber, events) are written under mu.
+type session struct {
+	conn *net.UnixConn
+	id   uint64
+	max  int
+
+	mu     sync.Mutex
+	broken bool
+}
+
+// send writes one response frame. It reports false when the connection is
+// unusable; the caller then stops handling it.
+func (c *session) send(r *command.Response) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken {
+		return false
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(clientWriteTimeout))
+	if err := frame.WriteMessage(c.conn, r, c.max); err != nil {
+		var tl *frame.TooLargeError
+		if errors.As(err, &tl) {
+			// Nothing was written: tell the client instead of dropping it.
+			msg := fmt.Sprintf("response too large for the command socket (%d bytes, max %d)", tl.Length, tl.Max)
+			if frame.WriteMessage(c.conn, failure(msg), c.max) == nil {
+				return true
+			}
+		}
+		c.broken = true
+		c.conn.Close()
+		return false
+	}
+	return true
+}
+
+func (c *session) ok(msg string, content *command.ResponseContent) bool {
+	return c.send(&command.Response{Status: command.ResponseStatus_OK.Enum(), Message: proto.String(msg), Content: content})
+}
+
+func (c *session) processing(msg string) bool {
+	return c.send(&command.Response{Status: command.ResponseStatus_PROCESSING.Enum(), Message: proto.String(msg)})
+}
+
+func (c *session) fail(msg string) bool { return c.send(failure(msg)) }
+
+func failure(msg string) *command.Response {
+	return &command.Response{Status: command.ResponseStatus_FAILURE.Enum(), Message: proto.String(msg)}
+}
+
+func (s *Supervisor) acceptLoop() {
+	var next uint64
+	for {
+		conn, err := s.sock.AcceptUnix()
+		if err != nil {
+			select {
+			case <-s.stopped:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warnf("command socket accept: %v", err)
+			time.Sleep(10 * time.Millisecond) // EMFILE and friends: do not spin
+			continue
+		}
+		select {
+		case s.sessions <- struct{}{}:
+		default:
+			s.log.Warnf("command socket: %d sessions open, refusing a new one", maxClientSessions)
+			c := &session{conn: conn, max: int(s.cfg.MaxCommandBufferSize)}
+			c.fail(fmt.Sprintf("too many command sessions (%d): try again later", maxClientSessions))
+			conn.Close()
+			continue
+		}
+		next++
+		go s.serve(&session{conn: conn, id: next, max: int(s.cfg.MaxCommandBufferSize)})
+	}
+}
+
+// serve reads requests from one client and handles each in order. A bad
+// frame gets a FAILURE naming the problem, then the connection is closed:
+// after a framing error nothing later on the stream can be trusted.
+func (s *Supervisor) serve(c *session) {
+	defer func() { <-s.sessions }()
+	defer c.conn.Close()
+	defer s.unsubscribe(c)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Errorf("internal error serving command session %d (recovered): %v", c.id, r)
+			c.fail("internal error: see the supervisor log")
+		}
+	}()
+	r := frame.NewReader(c.conn, c.max)
+	for {
+		req := &command.Request{}
+		err := r.ReadMessage(req)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				s.log.WithField("session", c.id).Warn("command session closed in the middle of a frame")
+				return
+			}
+			s.log.WithField("session", c.id).Warnf("bad frame on the command socket: %v", err)
+			c.fail("invalid frame: " + err.Error())
+			return
+		}
+		if !s.handle(c, req) {
+			return
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package supervisor
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/statefile"
+)
+
+// saveState answers save_state: the current state, in upstream's record
+// format and order, written atomically to path (relative to the
+// supervisor's working directory).
+func (s *Supervisor) saveState(c *session, path string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return c.fail(fmt.Sprintf("Cannot get Sōzu working directory: %v", err))
+	}
+	var n int
+	s.do(func() { n, err = s.writeStateFile(abs) })
+	if err != nil {
+		return c.fail(err.Error())
+	}
+	return c.ok(fmt.Sprintf("Saved %d config messages to %s", n, abs), nil)
+}
+
+// writeStateFile writes the state to path atomically: a temporary file in
+// the same directory, fsync, rename, then fsync of the directory; mode 0640.
+// It returns the number of records written. Actor only.
+func (s *Supervisor) writeStateFile(path string) (int, error) {
+	reqs := s.state.GenerateRequests()
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return 0, fmt.Errorf("Cannot create file at path %s: %v", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o640); err != nil {
+		tmp.Close()
+		return 0, fmt.Errorf("Cannot create file at path %s: %v", path, err)
+	}
+	bw := bufio.NewWriter(tmp)
+	enc := statefile.NewEncoder(bw)
+	for _, r := range reqs {
+		if err := enc.Encode(r); err != nil {
+			tmp.Close()
+			return 0, fmt.Errorf("Failed writing state to file: %v", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return 0, fmt.Errorf("Failed writing state to file: %v", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return 0, fmt.Errorf("Failed writing state to file: %v", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return 0, fmt.Errorf("Failed writing state to file: %v", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return 0, fmt.Errorf("Failed writing state to file: %v", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return len(reqs), nil
+}
+
+// loadState answers load_state: every record is applied to the state and
+// fanned out in file order. A record the state refuses (a duplicate, say)
+// is skipped, as upstream does; a malformed record stops the load with a
+// FAILURE naming it, and the records before it stay applied.
+func (s *Supervisor) loadState(c *session, path string) bool {
+	c.processing(fmt.Sprintf("Parsing state file from %s...", path))
+	var calls []*call
+	var applied, skipped int
+	var err error
+	s.do(func() {
+		if s.stopping {
+			err = errStopping
+			return
+		}
+		applied, skipped, err = s.loadStateFile(path, &calls)
+	})
+	if err != nil && applied == 0 && len(calls) == 0 {
+		return c.fail(err.Error())
+	}
+	c.processing("Applying state file...")
+	outs := s.gather(c, calls, s.cfg.WorkerTimeout)
+	workerErrs := 0
+	for _, o := range outs {
+		if !o.ok() {
+			workerErrs++
+		}
+	}
+	if err != nil {
+		return c.fail(fmt.Sprintf("loading state: %d ok messages, %d errors: %v (the %d records before it were applied)", applied, skipped+workerErrs+1, err, applied+skipped))
+	}
+	if workerErrs > 0 {
+		return c.fail(fmt.Sprintf("loading state: %d ok messages, %d errors", applied, skipped+workerErrs))
+	}
+	return c.ok(fmt.Sprintf("Successfully loaded state from path %s, %d ok messages, %d errors", path, applied, skipped), nil)
+}
+
+// loadStateFile applies the records of a state file. Calls made to workers
+// are appended to calls when it is not nil. It returns how many records
+// were applied and how many the state refused. Actor only.
+func (s *Supervisor) loadStateFile(path string, calls *[]*call) (applied, skipped int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, 0, fmt.Errorf("Cannot find file at path %s", path)
+		}
+		return 0, 0, fmt.Errorf("Cannot open file at path %s: %v", path, err)
+	}
+	defer f.Close()
+	// One save at the end rather than one per record.
+	s.loadingState = true
+	defer func() {
+		s.loadingState = false
+		if applied > 0 {
+			s.autoSave()
+		}
+	}()
+	dec := statefile.NewDecoder(bufio.NewReader(f))
+	for {
+		wr, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			return applied, skipped, nil
+		}
+		if err != nil {
+			return applied, skipped, fmt.Errorf("state file %s: %w", path, err)
+		}
+		cs, err := s.apply(wr.GetContent())
+		if err != nil {
+			skipped++
+			s.log.WithField("path", path).Debugf("state file record %s (%s) skipped: %v", wr.GetId(), command.VerbName(wr.GetContent()), err)
+			continue
+		}
+		applied++
+		if calls != nil {
+			*calls = append(*calls, cs...)
+		}
+	}
+}

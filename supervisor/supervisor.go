@@ -1,0 +1,315 @@
+// Package supervisor is the Sōzu main process: it owns the configuration
+// state, the listening sockets and the workers, and serves the command socket.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/supervisor/config"
+)
+
+// maxClientSessions bounds concurrent command-socket connections, so that a
+// local client opening connections in a loop cannot exhaust descriptors.
+const maxClientSessions = 256
+
+// Supervisor is the running main process. Create it with New and run it
+// with Run; it is not reusable after Run returns.
+type Supervisor struct {
+	cfg          *config.Config
+	log          *logrus.Logger
+	exe          string
+	serverConfig *command.ServerConfig
+
+	jobs chan func() // the state actor's queue; see submit
+
+	// Owned by the state actor.
+	state        *state.ConfigState
+	listeners    listenerTable
+	workers      map[uint32]*workerProc
+	nextWorkerID uint32
+	nextTask     uint64
+	stopping     bool
+	loadingState bool
+	crashes      int
+
+	sock     *net.UnixListener
+	sessions chan struct{} // semaphore of client sessions
+
+	subMu       sync.Mutex
+	subscribers map[*session]chan *command.Response
+
+	stopOnce sync.Once
+	stopped  chan struct{} // closed when Run must return
+}
+
+// New prepares a supervisor for cfg. It binds nothing and starts nothing.
+func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locating the sozu binary for workers: %w", err)
+	}
+	return &Supervisor{
+		cfg:          cfg,
+		log:          log,
+		exe:          exe,
+		serverConfig: cfg.ServerConfig(),
+		jobs:         make(chan func(), 64),
+		state:        state.New(),
+		listeners:    listenerTable{},
+		workers:      map[uint32]*workerProc{},
+		sessions:     make(chan struct{}, maxClientSessions),
+		subscribers:  map[*session]chan *command.Response{},
+		stopped:      make(chan struct{}),
+	}, nil
+}
+
+// Run starts the supervisor: it builds the state from the configuration
+// (and the saved state, if any), binds the active listeners, opens the
+// command socket, launches the workers, and serves until a stop verb or a
+// signal (SIGTERM: soft stop, SIGINT/SIGQUIT: hard stop). It returns nil
+// after a requested stop.
+func (s *Supervisor) Run(ctx context.Context) error {
+	go s.actor()
+
+	var startErr error
+	s.do(func() { startErr = s.start() })
+	if startErr != nil {
+		s.do(func() { s.stopping = true; s.killWorkers() })
+		s.closeListeners()
+		return startErr
+	}
+
+	sock, err := listenCommandSocket(s.cfg.CommandSocket)
+	if err != nil {
+		s.do(func() { s.stopping = true; s.killWorkers() })
+		s.closeListeners()
+		return err
+	}
+	s.sock = sock
+	s.log.WithField("socket", s.cfg.CommandSocket).Info("command socket ready")
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				s.log.Infof("received %v", sig)
+				go func() { s.stopAll(sig == syscall.SIGTERM, nil); s.finish() }()
+			case <-ctx.Done():
+				go func() { s.stopAll(false, nil); s.finish() }()
+				return
+			case <-s.stopped:
+				return
+			}
+		}
+	}()
+
+	go s.acceptLoop()
+	<-s.stopped
+	sock.Close()
+	s.closeListeners()
+	return nil
+}
+
+// start builds the initial state and launches the workers. Actor only.
+func (s *Supervisor) start() error {
+	for _, wr := range s.cfg.Requests() {
+		if err := s.state.Dispatch(wr.GetContent()); err != nil {
+			return fmt.Errorf("configuration %s: request %s (%s) refused by the state: %w",
+				s.cfg.Path, wr.GetId(), command.VerbName(wr.GetContent()), err)
+		}
+	}
+	if s.cfg.SavedState != "" {
+		if _, err := os.Stat(s.cfg.SavedState); err == nil {
+			n, skipped, err := s.loadStateFile(s.cfg.SavedState, nil)
+			lf := s.log.WithFields(logrus.Fields{"path": s.cfg.SavedState, "applied": n, "skipped": skipped})
+			if err != nil {
+				lf.Errorf("saved state partly loaded: %v", err)
+			} else {
+				lf.Info("saved state loaded")
+			}
+		}
+	}
+	if err := s.bindActiveListeners(); err != nil {
+		return err
+	}
+	for range s.cfg.WorkerCount {
+		if _, err := s.spawnWorker(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bindActiveListeners binds every listener the state marks active and that
+// is not bound yet. Actor only.
+func (s *Supervisor) bindActiveListeners() error {
+	ll := s.state.ListListeners()
+	bind := func(kind command.ListenerType, addr *command.SocketAddress, active bool) error {
+		if !active {
+			return nil
+		}
+		key := listenerKey(kind, addr.Display())
+		if _, ok := s.listeners[key]; ok {
+			return nil
+		}
+		bl, err := bindTCP(kind, addr)
+		if err != nil {
+			return err
+		}
+		s.listeners[key] = bl
+		return nil
+	}
+	for _, l := range sortedValues(ll.GetHttpListeners()) {
+		if err := bind(command.ListenerType_HTTP, l.GetAddress(), l.GetActive()); err != nil {
+			return err
+		}
+	}
+	for _, l := range sortedValues(ll.GetHttpsListeners()) {
+		if err := bind(command.ListenerType_HTTPS, l.GetAddress(), l.GetActive()); err != nil {
+			return err
+		}
+	}
+	for _, l := range sortedValues(ll.GetTcpListeners()) {
+		if err := bind(command.ListenerType_TCP, l.GetAddress(), l.GetActive()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedValues[V any](m map[string]V) []V {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]V, 0, len(m))
+	for _, k := range keys {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+// actor runs every job in order, one at a time: the single writer of
+// ConfigState, the listener table and the worker table (design.md §2). It
+// runs for the life of the process, so that a job submitted late (a worker
+// exit noticed during shutdown) still runs instead of blocking its sender.
+func (s *Supervisor) actor() {
+	for job := range s.jobs {
+		s.runJob(job)
+	}
+}
+
+func (s *Supervisor) runJob(job func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Errorf("internal error in the state actor (recovered): %v", r)
+		}
+	}()
+	job()
+}
+
+// submit queues job for the actor without waiting for it to run.
+func (s *Supervisor) submit(job func()) {
+	go func() { s.jobs <- job }()
+}
+
+// do runs job in the actor and waits for it. It must not be called from
+// the actor itself.
+func (s *Supervisor) do(job func()) bool {
+	done := make(chan struct{})
+	s.jobs <- func() { defer close(done); job() }
+	<-done
+	return true
+}
+
+// killWorkers kills every worker immediately. Actor only.
+func (s *Supervisor) killWorkers() {
+	for _, w := range s.workers {
+		w.kill()
+	}
+}
+
+func (s *Supervisor) closeListeners() {
+	s.do(s.closeListenersLocked)
+}
+
+func (s *Supervisor) closeListenersLocked() {
+	for k, l := range s.listeners {
+		l.file.Close()
+		delete(s.listeners, k)
+	}
+}
+
+// stopAll stops every worker (soft: SoftStop, waited for without limit;
+// hard: HardStop, then SIGKILL after worker_timeout), then stops the
+// supervisor. progress, when not nil, receives the progress messages. It
+// returns how many workers exited cleanly and how many did not.
+func (s *Supervisor) stopAll(soft bool, progress func(string)) (ok, failed int) {
+	var calls []*call
+	var procs []*workerProc
+	var req *command.Request
+	if soft {
+		req = &command.Request{RequestType: &command.Request_SoftStop{SoftStop: &command.SoftStop{}}}
+	} else {
+		req = &command.Request{RequestType: &command.Request_HardStop{HardStop: &command.HardStop{}}}
+	}
+	if !s.do(func() {
+		s.stopping = true
+		for _, w := range s.workers {
+			w.runState = command.RunState_STOPPING
+			procs = append(procs, w)
+		}
+		calls = s.fanout(req)
+	}) {
+		return 0, 0
+	}
+	for _, c := range calls {
+		c.worker.forget(c.id)
+	}
+	for _, w := range procs {
+		var timeout <-chan time.Time
+		if !soft {
+			timeout = time.After(s.cfg.WorkerTimeout)
+		}
+		select {
+		case <-w.done:
+		case <-timeout:
+			if progress != nil {
+				progress(fmt.Sprintf("worker %d did not stop within %v: killing it", w.id, s.cfg.WorkerTimeout))
+			}
+			w.kill()
+			<-w.done
+		}
+		if w.wait == nil {
+			ok++
+		} else {
+			failed++
+		}
+	}
+	return ok, failed
+}
+
+// finish makes Run return. Called after the stop verb's answer is written.
+func (s *Supervisor) finish() {
+	s.stopOnce.Do(func() { close(s.stopped) })
+}
+
+// errStopping is returned to verbs that arrive while the supervisor stops.
+var errStopping = errors.New("the supervisor is stopping")

@@ -1,0 +1,388 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/frame"
+)
+
+// Worker file descriptors, as the worker sees them (see worker.Main).
+const (
+	workerChannelFD = 3 // framed WorkerRequest/WorkerResponse channel
+	workerSCMFD     = 4 // listener descriptors over SCM_RIGHTS
+	workerStateFD   = 5 // InitialState, raw protobuf, read once
+)
+
+// workerQueueLen bounds the requests queued for one worker. A worker that
+// lets its queue fill is killed and relaunched with the current state, so a
+// stuck worker can never stall the state actor or diverge from the state.
+const workerQueueLen = 4096
+
+// workerProc is one worker process as the supervisor sees it. Fields marked
+// "actor" are owned by the state actor; the rest are safe for concurrent use.
+type workerProc struct {
+	id      uint32
+	pid     int
+	started time.Time
+
+	runState command.RunState // actor
+
+	cmd  *exec.Cmd
+	conn net.Conn // command channel
+	scm  int      // SCM_RIGHTS socket, supervisor side
+	out  chan *command.WorkerRequest
+	max  int
+
+	mu      sync.Mutex
+	pending map[string]*call
+	exited  bool
+
+	done chan struct{} // closed once the process has been reaped
+	wait error         // the process's exit status, valid after done
+}
+
+// call is one request sent to one worker, waiting for its answer.
+type call struct {
+	worker   *workerProc
+	id       string
+	progress chan *command.WorkerResponse // PROCESSING answers; extra ones are dropped
+	final    chan *command.WorkerResponse // the terminal answer; closed if the worker dies
+}
+
+// spawnWorker starts a new worker with the current state. Actor only.
+func (s *Supervisor) spawnWorker() (*workerProc, error) {
+	id := s.nextWorkerID
+	s.nextWorkerID++
+
+	chP, chC, err := socketpair()
+	if err != nil {
+		return nil, fmt.Errorf("worker %d: channel: %w", id, err)
+	}
+	defer chC.Close()
+	scmP, scmC, err := socketpair()
+	if err != nil {
+		chP.Close()
+		return nil, fmt.Errorf("worker %d: scm socket: %w", id, err)
+	}
+	defer scmC.Close()
+	stateFile, err := initialStateFile(&command.InitialState{Requests: s.state.GenerateRequests()})
+	if err != nil {
+		chP.Close()
+		scmP.Close()
+		return nil, fmt.Errorf("worker %d: initial state: %w", id, err)
+	}
+	defer stateFile.Close()
+
+	cmd := exec.Command(s.exe, "worker", "--id", strconv.FormatUint(uint64(id), 10))
+	cmd.ExtraFiles = []*os.File{chC, scmC, stateFile}
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	cmd.Env = workerEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		chP.Close()
+		scmP.Close()
+		return nil, fmt.Errorf("worker %d: start %s: %w", id, s.exe, err)
+	}
+	conn, err := net.FileConn(chP)
+	chP.Close()
+	if err != nil {
+		cmd.Process.Kill()
+		scmP.Close()
+		return nil, fmt.Errorf("worker %d: channel: %w", id, err)
+	}
+	w := &workerProc{
+		id:       id,
+		pid:      cmd.Process.Pid,
+		started:  time.Now(),
+		runState: command.RunState_RUNNING,
+		cmd:      cmd,
+		conn:     conn,
+		scm:      dupFD(scmP),
+		out:      make(chan *command.WorkerRequest, workerQueueLen),
+		max:      int(s.cfg.MaxCommandBufferSize),
+		pending:  make(map[string]*call),
+		done:     make(chan struct{}),
+	}
+	scmP.Close()
+
+	// Bootstrap: ServerConfig first on the channel, then the listeners.
+	if err := frame.WriteMessage(conn, s.serverConfig, w.max); err != nil {
+		w.kill()
+		return nil, fmt.Errorf("worker %d: sending ServerConfig: %w", id, err)
+	}
+	if err := w.sendListeners(s.listeners.sorted()); err != nil {
+		w.kill()
+		return nil, fmt.Errorf("worker %d: sending listeners: %w", id, err)
+	}
+
+	go w.writeLoop(s)
+	go w.readLoop(s)
+	go func() {
+		w.wait = cmd.Wait()
+		w.conn.Close()
+		unix.Close(w.scm)
+		close(w.done)
+		s.submit(func() { s.workerExited(w) })
+	}()
+	s.workers[id] = w
+	s.log.WithFields(map[string]any{"worker": id, "pid": w.pid}).Info("worker started")
+	return w, nil
+}
+
+// workerEnv is the environment of a worker: nothing of the supervisor's
+// but what the Go runtime and logging need.
+func workerEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "GOTRACEBACK", "GORACE", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// sendListeners passes listener descriptors to the worker in one sendmsg:
+// a varint-delimited ListenersCount, and the descriptors as SCM_RIGHTS.
+func (w *workerProc) sendListeners(ls []*boundListener) error {
+	lc, fds := listenersCount(ls)
+	var buf protoBuffer
+	if _, err := protodelim.MarshalTo(&buf, lc); err != nil {
+		return err
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	return unix.Sendmsg(w.scm, buf, oob, nil, 0)
+}
+
+type protoBuffer []byte
+
+func (b *protoBuffer) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
+
+// send queues req for the worker and returns the call that will receive its
+// answer. It never blocks: a full queue means the worker is stuck, and it is
+// killed (and relaunched with the current state). Actor only.
+func (w *workerProc) send(req *command.WorkerRequest) (*call, error) {
+	c := &call{
+		worker:   w,
+		id:       req.GetId(),
+		progress: make(chan *command.WorkerResponse, 8),
+		final:    make(chan *command.WorkerResponse, 1),
+	}
+	w.mu.Lock()
+	if w.exited {
+		w.mu.Unlock()
+		return nil, fmt.Errorf("worker %d has exited", w.id)
+	}
+	w.pending[c.id] = c
+	w.mu.Unlock()
+	select {
+	case w.out <- req:
+		return c, nil
+	default:
+		w.forget(c.id)
+		w.kill()
+		return nil, fmt.Errorf("worker %d: request queue full (%d): worker killed", w.id, workerQueueLen)
+	}
+}
+
+// forget drops a pending call; its late answer will be discarded.
+func (w *workerProc) forget(id string) {
+	w.mu.Lock()
+	delete(w.pending, id)
+	w.mu.Unlock()
+}
+
+func (w *workerProc) kill() {
+	if w.cmd.Process != nil {
+		w.cmd.Process.Kill()
+	}
+}
+
+func (w *workerProc) writeLoop(s *Supervisor) {
+	for {
+		select {
+		case req := <-w.out:
+			if err := frame.WriteMessage(w.conn, req, w.max); err != nil {
+				var tl *frame.TooLargeError
+				if errors.As(err, &tl) {
+					w.answerLocal(req.GetId(), fmt.Sprintf("request too large for the worker channel: %v", err))
+					continue
+				}
+				s.log.WithField("worker", w.id).Warnf("writing to worker: %v", err)
+				w.kill()
+				return
+			}
+		case <-w.done:
+			return
+		}
+	}
+}
+
+// answerLocal completes a pending call with a FAILURE made up by the
+// supervisor (the request never reached the worker).
+func (w *workerProc) answerLocal(id, msg string) {
+	w.deliver(&command.WorkerResponse{Id: proto.String(id), Status: command.ResponseStatus_FAILURE.Enum(), Message: proto.String(msg)})
+}
+
+func (w *workerProc) readLoop(s *Supervisor) {
+	r := frame.NewReader(w.conn, w.max)
+	for {
+		resp := &command.WorkerResponse{}
+		if err := r.ReadMessage(resp); err != nil {
+			break
+		}
+		if resp.GetId() == "EVENT" {
+			if ev := resp.GetContent().GetEvent(); ev != nil {
+				s.emitEvent(strconv.FormatUint(uint64(w.id), 10), ev)
+			}
+			continue
+		}
+		w.deliver(resp)
+	}
+	// The channel is gone: the worker is dead or dying. Fail what waits.
+	w.mu.Lock()
+	w.exited = true
+	pending := w.pending
+	w.pending = map[string]*call{}
+	w.mu.Unlock()
+	for _, c := range pending {
+		close(c.final)
+	}
+	w.kill()
+}
+
+func (w *workerProc) deliver(resp *command.WorkerResponse) {
+	w.mu.Lock()
+	c := w.pending[resp.GetId()]
+	if c != nil && resp.GetStatus() != command.ResponseStatus_PROCESSING {
+		delete(w.pending, resp.GetId())
+	}
+	w.mu.Unlock()
+	if c == nil {
+		return
+	}
+	if resp.GetStatus() == command.ResponseStatus_PROCESSING {
+		select {
+		case c.progress <- resp:
+		default:
+		}
+		return
+	}
+	c.final <- resp
+}
+
+// workerExited runs in the actor once a worker process has been reaped.
+func (s *Supervisor) workerExited(w *workerProc) {
+	if s.workers[w.id] != w {
+		return
+	}
+	delete(s.workers, w.id)
+	status := describeExit(w.wait)
+	lf := s.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid, "status": status})
+	if s.stopping {
+		lf.Info("worker exited")
+		return
+	}
+	lf.Warn("worker exited unexpectedly")
+	s.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_KILLED.Enum()})
+	if !s.cfg.WorkerAutomaticRestart {
+		return
+	}
+	// A worker that dies right after it started is relaunched with a
+	// growing delay, so a crash loop cannot turn into a fork loop.
+	delay := time.Duration(0)
+	if time.Since(w.started) < 5*time.Second {
+		s.crashes++
+		delay = min(time.Duration(1<<min(s.crashes, 6))*50*time.Millisecond, 5*time.Second)
+	} else {
+		s.crashes = 0
+	}
+	relaunch := func() {
+		if s.stopping || len(s.workers) >= s.cfg.WorkerCount {
+			return
+		}
+		nw, err := s.spawnWorker()
+		if err != nil {
+			s.log.Errorf("relaunching worker: %v", err)
+			return
+		}
+		s.log.WithFields(map[string]any{"worker": nw.id, "pid": nw.pid, "replaces": w.id}).Info("worker relaunched")
+		s.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_RELAUNCHED.Enum()})
+	}
+	if delay == 0 {
+		relaunch()
+		return
+	}
+	time.AfterFunc(delay, func() { s.submit(relaunch) })
+}
+
+// describeExit names how a process ended: "exit status 1", "signal: killed".
+func describeExit(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "signal " + ws.Signal().String()
+		}
+	}
+	return err.Error()
+}
+
+// socketpair returns a connected pair of unix stream sockets, close-on-exec.
+// The child end loses close-on-exec when passed through ExtraFiles.
+func socketpair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "worker-parent"), os.NewFile(uintptr(fds[1]), "worker-child"), nil
+}
+
+// dupFD duplicates f's descriptor (close-on-exec) so that f can be closed.
+func dupFD(f *os.File) int {
+	fd, err := unix.FcntlInt(uintptr(rawFD(f)), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1
+	}
+	return fd
+}
+
+// initialStateFile writes st into an anonymous memory file for the worker.
+func initialStateFile(st *command.InitialState) (*os.File, error) {
+	b, err := proto.MarshalOptions{AllowPartial: true, Deterministic: true}.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.MemfdCreate("sozu-initial-state", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "sozu-initial-state")
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := f.Seek(0, 0); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
