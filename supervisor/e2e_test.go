@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -16,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
 )
 
@@ -56,7 +58,7 @@ var (
 // hashes it reports.
 func hashes(t *testing.T, c *client) map[string]map[string]uint64 {
 	t.Helper()
-	resp := c.mustOK(t, hashesReq)
+	resp := c.MustOK(t, hashesReq)
 	out := map[string]map[string]uint64{}
 	for who, content := range resp.GetContent().GetWorkerResponses().GetMap() {
 		out[who] = content.GetClusterHashes().GetMap()
@@ -84,7 +86,7 @@ func assertAgree(t *testing.T, h map[string]map[string]uint64, workers, clusters
 
 func runningPIDs(t *testing.T, c *client) map[uint32]int32 {
 	t.Helper()
-	resp := c.mustOK(t, statusReq)
+	resp := c.MustOK(t, statusReq)
 	out := map[uint32]int32{}
 	for _, w := range resp.GetContent().GetWorkers().GetVec() {
 		if w.GetRunState() == command.RunState_RUNNING {
@@ -101,19 +103,19 @@ func TestWorkersFollowStateAndRelaunch(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 
 	// Through the CLI, as an operator would.
-	p.mustCLI("cluster", "add", "--id", "shop")
-	p.mustCLI("cluster", "add", "--id", "blog", "--load-balancing-policy", "random")
-	p.mustCLI("frontend", "http", "add", "--address", addr, "--hostname", "shop.example.com", "--id", "shop")
-	p.mustCLI("frontend", "http", "add", "--address", addr, "--hostname", "blog.example.com", "--path-prefix", "/posts", "--id", "blog")
-	p.mustCLI("backend", "add", "--id", "shop", "--backend-id", "shop-1", "--address", "127.0.0.1:9001")
-	p.mustCLI("backend", "add", "--id", "blog", "--backend-id", "blog-1", "--address", "127.0.0.1:9002")
+	p.MustCLI("cluster", "add", "--id", "shop")
+	p.MustCLI("cluster", "add", "--id", "blog", "--load-balancing-policy", "random")
+	p.MustCLI("frontend", "http", "add", "--address", addr, "--hostname", "shop.example.com", "--id", "shop")
+	p.MustCLI("frontend", "http", "add", "--address", addr, "--hostname", "blog.example.com", "--path-prefix", "/posts", "--id", "blog")
+	p.MustCLI("backend", "add", "--id", "shop", "--backend-id", "shop-1", "--address", "127.0.0.1:9001")
+	p.MustCLI("backend", "add", "--id", "blog", "--backend-id", "blog-1", "--address", "127.0.0.1:9002")
 
 	c := dial(t, sock)
 	h := hashes(t, c)
 	assertAgree(t, h, 2, 2)
 
 	// The clusters as the workers themselves answer them.
-	resp := c.mustOK(t, req(func(r *command.Request, id string) {
+	resp := c.MustOK(t, req(func(r *command.Request, id string) {
 		r.RequestType = &command.Request_QueryClusterById{QueryClusterById: id}
 	}, "shop"))
 	for who, content := range resp.GetContent().GetWorkerResponses().GetMap() {
@@ -123,7 +125,7 @@ func TestWorkersFollowStateAndRelaunch(t *testing.T) {
 		}
 	}
 	// CLI text and JSON agree with the socket.
-	out := p.mustCLI("-j", "cluster", "list")
+	out := p.MustCLI("-j", "cluster", "list")
 	if !strings.Contains(out, `"cluster_hashes"`) && !strings.Contains(out, `"clusterHashes"`) {
 		t.Errorf("cluster list --json: %s", out)
 	}
@@ -170,13 +172,13 @@ func TestSaveLoadStateAcrossSupervisors(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i := range 5 {
 		id := fmt.Sprintf("c%d", i)
-		c1.mustOK(t, addCluster(id))
-		c1.mustOK(t, addFrontend(id, addr, id+".example.com", "/"))
-		c1.mustOK(t, addBackend(id, id+"-0", fmt.Sprintf("10.0.0.%d:80", i+1)))
-		c1.mustOK(t, addBackend(id, id+"-1", fmt.Sprintf("[2001:db8::%d]:8080", i+1)))
+		c1.MustOK(t, addCluster(id))
+		c1.MustOK(t, addFrontend(id, addr, id+".example.com", "/"))
+		c1.MustOK(t, addBackend(id, id+"-0", fmt.Sprintf("10.0.0.%d:80", i+1)))
+		c1.MustOK(t, addBackend(id, id+"-1", fmt.Sprintf("[2001:db8::%d]:8080", i+1)))
 	}
 	statePath := filepath.Join(dir1, "state.json")
-	resp := c1.mustOK(t, req(func(r *command.Request, s string) { r.RequestType = &command.Request_SaveState{SaveState: s} }, statePath))
+	resp := c1.MustOK(t, req(func(r *command.Request, s string) { r.RequestType = &command.Request_SaveState{SaveState: s} }, statePath))
 	t.Log(resp.GetMessage())
 	want := hashes(t, c1)["main"]
 
@@ -187,7 +189,7 @@ func TestSaveLoadStateAcrossSupervisors(t *testing.T) {
 	os.WriteFile(cfg2, []byte(fmt.Sprintf("command_socket = %q\nworker_count = 2\nworker_timeout = 5\n\n[[listeners]]\nprotocol = \"http\"\naddress = %q\n", sock2, "127.0.0.1:"+fmt.Sprint(freePort(t)))), 0o600)
 	startProxy(t, dir2, cfg2, sock2)
 	c2 := dial(t, sock2)
-	progress, final := c2.do(t, req(func(r *command.Request, s string) { r.RequestType = &command.Request_LoadState{LoadState: s} }, statePath))
+	progress, final := c2.Do(t, req(func(r *command.Request, s string) { r.RequestType = &command.Request_LoadState{LoadState: s} }, statePath))
 	if final.GetStatus() != command.ResponseStatus_OK {
 		t.Fatalf("load_state: %q after %q", final.GetMessage(), progress)
 	}
@@ -215,7 +217,7 @@ func TestLoadStateMalformedRecordKeepsEarlierRecords(t *testing.T) {
 	path := filepath.Join(dir, "bad.state")
 	os.WriteFile(path, b.Bytes(), 0o600)
 
-	_, final := c.do(t, req(func(r *command.Request, s string) { r.RequestType = &command.Request_LoadState{LoadState: s} }, path))
+	_, final := c.Do(t, req(func(r *command.Request, s string) { r.RequestType = &command.Request_LoadState{LoadState: s} }, path))
 	if final.GetStatus() != command.ResponseStatus_FAILURE {
 		t.Fatalf("load of a malformed state: %v %q", final.GetStatus(), final.GetMessage())
 	}
@@ -266,12 +268,12 @@ func TestBadFramesDoNotHurtTheSupervisor(t *testing.T) {
 			}
 			// The next client is served.
 			c := dial(t, sock)
-			c.mustOK(t, workersReq)
+			c.MustOK(t, workersReq)
 		})
 	}
 	select {
-	case <-p.done:
-		t.Fatalf("supervisor exited: %v", p.waitErr)
+	case <-p.Done:
+		t.Fatalf("supervisor exited: %v", p.WaitErr)
 	default:
 	}
 }
@@ -281,17 +283,17 @@ func TestNotImplementedAndEmptyRequests(t *testing.T) {
 	cfg, sock, _ := writeConfig(t, dir, 1, "")
 	startProxy(t, dir, cfg, sock)
 	c := dial(t, sock)
-	_, r := c.do(t, &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{}}})
+	_, r := c.Do(t, &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{}}})
 	if r.GetStatus() != command.ResponseStatus_FAILURE || r.GetMessage() != "not implemented: query_metrics" {
 		t.Errorf("query_metrics: %v %q", r.GetStatus(), r.GetMessage())
 	}
-	_, r = c.do(t, &command.Request{})
+	_, r = c.Do(t, &command.Request{})
 	if r.GetStatus() != command.ResponseStatus_FAILURE {
 		t.Errorf("empty request: %v %q", r.GetStatus(), r.GetMessage())
 	}
 	// The connection is still usable, and requests are answered in order.
-	c.mustOK(t, workersReq)
-	_, r = c.do(t, &command.Request{RequestType: &command.Request_RemoveCluster{RemoveCluster: "ghost"}})
+	c.MustOK(t, workersReq)
+	_, r = c.Do(t, &command.Request{RequestType: &command.Request_RemoveCluster{RemoveCluster: "ghost"}})
 	if want := "could not dispatch request on the main process state: Did not find Cluster with address or id 'ghost'"; r.GetMessage() != want {
 		t.Errorf("remove_cluster ghost: %q, want %q", r.GetMessage(), want)
 	}
@@ -315,11 +317,11 @@ func TestWorkerTimeoutFailsTheVerb(t *testing.T) {
 	syscall.Kill(int(stopped), syscall.SIGSTOP)
 	defer syscall.Kill(int(stopped), syscall.SIGCONT)
 
-	_, r := c.do(t, addCluster("late"))
+	_, r := c.Do(t, addCluster("late"))
 	if r.GetStatus() != command.ResponseStatus_FAILURE || !strings.Contains(r.GetMessage(), fmt.Sprintf("worker %d did not answer", stoppedID)) {
 		t.Fatalf("add_cluster with a stopped worker: %v %q", r.GetStatus(), r.GetMessage())
 	}
-	resp := c.mustOK(t, workersReq)
+	resp := c.MustOK(t, workersReq)
 	for _, w := range resp.GetContent().GetWorkers().GetVec() {
 		if w.GetId() == stoppedID && w.GetRunState() != command.RunState_NOT_ANSWERING {
 			t.Errorf("worker %d is %v, want NOT_ANSWERING", stoppedID, w.GetRunState())
@@ -339,14 +341,14 @@ func TestAutomaticStateSave(t *testing.T) {
 	cfg, sock, _ := writeConfig(t, dir, 1, fmt.Sprintf("saved_state = %q\nautomatic_state_save = true", saved))
 	p := startProxy(t, dir, cfg, sock)
 	c := dial(t, sock)
-	c.mustOK(t, addCluster("persisted"))
+	c.MustOK(t, addCluster("persisted"))
 	data, err := os.ReadFile(saved)
 	if err != nil || !bytes.Contains(data, []byte(`"cluster_id":"persisted"`)) {
 		t.Fatalf("saved state after add_cluster: %v %q", err, data)
 	}
 	// A restart loads it back.
-	c.mustOK(t, &command.Request{RequestType: &command.Request_HardStop{HardStop: &command.HardStop{}}})
-	<-p.done
+	c.MustOK(t, &command.Request{RequestType: &command.Request_HardStop{HardStop: &command.HardStop{}}})
+	<-p.Done
 	p2 := startProxy(t, dir, cfg, sock)
 	_ = p2
 	c2 := dial(t, sock)
@@ -367,7 +369,7 @@ func TestStopVerbs(t *testing.T) {
 			if soft {
 				r = &command.Request{RequestType: &command.Request_SoftStop{SoftStop: &command.SoftStop{}}}
 			}
-			progress, final := c.do(t, r)
+			progress, final := c.Do(t, r)
 			if final.GetStatus() != command.ResponseStatus_OK || len(progress) == 0 {
 				t.Fatalf("stop: %v %q after %q", final.GetStatus(), final.GetMessage(), progress)
 			}
@@ -383,7 +385,7 @@ func TestStopVerbs(t *testing.T) {
 				}
 			}
 			select {
-			case <-p.done:
+			case <-p.Done:
 			case <-time.After(10 * time.Second):
 				t.Fatal("supervisor did not exit after the stop verb")
 			}
@@ -431,18 +433,16 @@ func TestCommandSocketRefusals(t *testing.T) {
 
 func runStartExpectExit(t *testing.T, dir, cfg string) (string, int) {
 	t.Helper()
-	p := &proxy{t: t, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd := execCommand(sozuBin, "start", "-c", cfg)
+	var out sozutest.SyncBuffer
+	cmd := exec.Command(sozutest.Bin, "start", "-c", cfg)
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout, cmd.Stderr = &out, &out
 	err := runWithTimeout(cmd, 20*time.Second)
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	code := 0
 	if ee, ok := err.(interface{ ExitCode() int }); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		code = -1
 	}
-	return p.out.String(), code
+	return out.String(), code
 }
