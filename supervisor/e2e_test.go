@@ -446,3 +446,79 @@ func runStartExpectExit(t *testing.T, dir, cfg string) (string, int) {
 	}
 	return out.String(), code
 }
+
+func TestListenersAtRuntime(t *testing.T) {
+	dir := t.TempDir()
+	cfg, sock, _ := writeConfig(t, dir, 2, "")
+	p := startProxy(t, dir, cfg, sock)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+
+	p.MustCLI("listener", "http", "add", "--address", addr)
+	if conn, err := net.Dial("tcp", addr); err == nil {
+		conn.Close()
+		t.Fatal("an added but inactive listener accepts connections")
+	}
+	p.MustCLI("listener", "http", "activate", "--address", addr)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("activated listener %s: %v", addr, err)
+	}
+	conn.Close()
+
+	c := dial(t, sock)
+	resp := c.MustOK(t, &command.Request{RequestType: &command.Request_ListListeners{ListListeners: &command.ListListeners{}}})
+	l := resp.GetContent().GetListenersList().GetHttpListeners()[addr]
+	if l == nil || !l.GetActive() {
+		t.Fatalf("list_listeners: %v", resp.GetContent().GetListenersList())
+	}
+
+	// A worker relaunched now receives the runtime listener too, and the
+	// state it starts from says it is active.
+	pids := runningPIDs(t, c)
+	for _, pid := range pids {
+		syscall.Kill(int(pid), syscall.SIGKILL)
+		break
+	}
+	waitFor(t, 2*time.Second, "the relaunched worker", func() bool {
+		now := runningPIDs(t, c)
+		if len(now) != 2 {
+			return false
+		}
+		same := 0
+		for id := range now {
+			if _, ok := pids[id]; ok {
+				same++
+			}
+		}
+		return same == 1
+	})
+	assertAgree(t, hashes(t, c), 2, 0)
+
+	p.MustCLI("listener", "http", "deactivate", "--address", addr)
+	waitFor(t, 2*time.Second, "the deactivated listener to refuse connections", func() bool {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err != nil
+	})
+
+	// Binding a port someone else holds fails the verb and leaves the
+	// listener inactive.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyAddr := busy.Addr().String()
+	p.MustCLI("listener", "http", "add", "--address", busyAddr)
+	_, errOut, code := p.CLI("listener", "http", "activate", "--address", busyAddr)
+	if code != 1 || !strings.Contains(errOut, "address already in use") {
+		t.Errorf("activating a busy address: exit %d, %s", code, errOut)
+	}
+	resp = c.MustOK(t, &command.Request{RequestType: &command.Request_ListListeners{ListListeners: &command.ListListeners{}}})
+	if resp.GetContent().GetListenersList().GetHttpListeners()[busyAddr].GetActive() {
+		t.Error("a listener that could not be bound is marked active")
+	}
+}
