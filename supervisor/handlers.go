@@ -10,6 +10,7 @@ import (
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/worker/logfilter"
 )
 
 // handle answers one request on c. It reports false when the connection
@@ -69,9 +70,9 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 		return true
 
 	case *command.Request_Logging:
-		lvl, err := logrus.ParseLevel(strings.TrimSpace(r.Logging))
+		lvl, err := logfilter.Parse(r.Logging)
 		if err != nil {
-			return c.fail("Error parsing logging filter:\n- " + err.Error())
+			return c.fail("Error parsing logging filter:\n" + err.Error())
 		}
 		s.log.SetLevel(lvl)
 		return s.mutate(c, req)

@@ -13,6 +13,7 @@ import (
 	"github.com/sozu-go/sozu/supervisor"
 	"github.com/sozu-go/sozu/supervisor/config"
 	"github.com/sozu-go/sozu/worker"
+	"github.com/sozu-go/sozu/worker/logfilter"
 )
 
 // runStart implements `sozu start`: it runs the supervisor in the
@@ -30,7 +31,7 @@ func runStart(configPath string, args []string) int {
 	}
 	log := logrus.New()
 	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: !cfg.LogColored})
-	if lvl, err := logrus.ParseLevel(cfg.LogLevel); err == nil {
+	if lvl, err := logfilter.Parse(cfg.LogLevel); err == nil {
 		log.SetLevel(lvl)
 	}
 	switch t := strings.TrimSpace(cfg.LogTarget); {

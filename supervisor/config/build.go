@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/worker/logfilter"
 )
 
 // maxSocketPath is the longest unix socket path (sun_path holds 108 bytes
@@ -336,27 +337,11 @@ func (b *builder) logTarget(p, t string) string {
 	return t
 }
 
-var logLevels = []string{"off", "error", "warn", "info", "debug", "trace"}
-
 // validLogLevel accepts an env_logger-style filter: comma-separated
-// directives, each a level or module=level.
+// directives, each a level or module=level (see worker/logfilter).
 func validLogLevel(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, d := range strings.Split(s, ",") {
-		d = strings.TrimSpace(d)
-		if module, level, ok := strings.Cut(d, "="); ok {
-			if module == "" {
-				return false
-			}
-			d = level
-		}
-		if !slices.Contains(logLevels, strings.ToLower(d)) {
-			return false
-		}
-	}
-	return true
+	_, err := logfilter.Parse(s)
+	return err == nil
 }
 
 // isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
