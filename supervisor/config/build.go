@@ -49,6 +49,7 @@ func (b *builder) build(r *rawConfig) {
 	b.tcpOwner = map[netip.AddrPort]string{}
 
 	b.globals(r)
+	b.security(r)
 	for i, l := range r.Listeners {
 		b.listener(joinIndex("listeners", i), l)
 	}

@@ -35,7 +35,7 @@ type Config struct {
 	CommandSocket        string   // absolute path of the unix command socket
 	CommandBufferSize    uint64   // initial channel buffer, bytes
 	MaxCommandBufferSize uint64   // largest frame and channel buffer, bytes
-	CommandAllowedUIDs   []uint32 // UIDs allowed on the command socket; nil = any
+	CommandAllowedUIDs   []uint32 // UIDs with the admin role; see Admission
 	CtlCommandTimeout    time.Duration
 
 	SavedState         string // absolute path, or "" when not configured
@@ -73,6 +73,10 @@ type Config struct {
 	SlabEntriesPerConnection    uint64 // 0 = worker default
 	BasicAuthMaxCredentialBytes uint64 // 0 = worker default
 	SplicePipeCapacityBytes     uint64 // 0 = kernel default; accepted, not used
+
+	Admission Admission
+	Audit     Audit
+	Sandbox   Sandbox
 
 	Metrics               *Metrics // nil when no [metrics] table
 	DisableClusterMetrics bool
@@ -122,6 +126,7 @@ func Parse(data []byte, path string) (*Config, error) {
 	}
 	checkScopes(errs, raw)
 	applyDefaults(raw)
+	applySecurityDefaults(raw)
 	b := &builder{errs: errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}}
 	b.build(raw)
 	if err := errs.result(); err != nil {

@@ -36,6 +36,16 @@ func TestErrors(t *testing.T) {
 			want: []string{`t.toml:2:13: syntax error: expected value but found '\n' instead`},
 		},
 		{
+			name: "security keys",
+			toml: "sandbox_mode = \"lax\"\ncommand_readonly_uids = []\ncommand_socket_group = \" \"\nworker_user = \"\"\n",
+			want: []string{
+				`t.toml:1:16: sandbox_mode: invalid sandbox mode "lax": want kill, errno or off`,
+				`t.toml:2:25: command_readonly_uids: an empty list grants nothing; leave the key out instead`,
+				`t.toml:3:24: command_socket_group: must name a group; leave the key out to keep the socket 0600`,
+				`t.toml:4:15: worker_user: must name a user (or a numeric uid)`,
+			},
+		},
+		{
 			name: "unknown key with suggestion",
 			toml: "worker_count = 2\n  worker_cout = 3\n",
 			want: []string{`t.toml:2:3: worker_cout: unknown key (did you mean "worker_count"?)`},

@@ -52,6 +52,23 @@ type rawConfig struct {
 	ZombieCheckInterval         *uint32                `toml:"zombie_check_interval"`
 	AcceptQueueTimeout          *uint32                `toml:"accept_queue_timeout"`
 	EvictOnQueueFull            *bool                  `toml:"evict_on_queue_full"`
+
+	// Extensions: admission, audit and sandbox (security.go).
+	CommandAllowedGIDs  *[]uint32 `toml:"command_allowed_gids"`
+	CommandReadonlyUIDs *[]uint32 `toml:"command_readonly_uids"`
+	CommandReadonlyGIDs *[]uint32 `toml:"command_readonly_gids"`
+	CommandSocketGroup  *string   `toml:"command_socket_group"`
+	PeerUserCacheSize   *uint32   `toml:"peer_user_cache_size"`
+	PeerUserCacheTTL    *uint32   `toml:"peer_user_cache_ttl"` // seconds
+	PeerLookupTimeout   *uint32   `toml:"peer_lookup_timeout"` // milliseconds
+	AuditHMACKeyFile    *string   `toml:"audit_hmac_key_file"`
+	AuditFailOpen       *bool     `toml:"audit_fail_open"`
+	AuditQueries        *bool     `toml:"audit_queries"`
+	AuditFsync          *bool     `toml:"audit_fsync"`
+	WorkerUser          *string   `toml:"worker_user"`
+	WorkerGroup         *string   `toml:"worker_group"`
+	WorkerAllowRoot     *bool     `toml:"worker_allow_root"`
+	SandboxMode         *string   `toml:"sandbox_mode"`
 }
 
 type rawMetrics struct {
