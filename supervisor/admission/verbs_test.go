@@ -1,0 +1,129 @@
+package admission
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/roles.md from the verb table")
+
+const rolesDoc = "../../docs/roles.md"
+
+// requestVerbs returns the fields of the Request oneof, by field number.
+func requestVerbs(t *testing.T) []protoreflect.FieldDescriptor {
+	t.Helper()
+	oneof := (&command.Request{}).ProtoReflect().Descriptor().Oneofs().ByName("request_type")
+	if oneof == nil {
+		t.Fatal("command.Request has no oneof request_type")
+	}
+	var out []protoreflect.FieldDescriptor
+	for i := range oneof.Fields().Len() {
+		out = append(out, oneof.Fields().Get(i))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Number() < out[j].Number() })
+	return out
+}
+
+// TestVerbTableComplete: every verb of command.Request has a role, and the
+// table names no verb that does not exist; VerbKey agrees with the keys.
+func TestVerbTableComplete(t *testing.T) {
+	fields := requestVerbs(t)
+	seen := map[string]bool{}
+	for _, fd := range fields {
+		name := string(fd.Name())
+		seen[name] = true
+		if _, ok := verbRoles[name]; !ok {
+			t.Errorf("verb %s (Request field %d) has no role in verbRoles (verbs.go)", name, fd.Number())
+		}
+		// command.VerbKey, which the supervisor passes to Decide, gives this key.
+		req := &command.Request{}
+		m := req.ProtoReflect()
+		var v protoreflect.Value
+		if fd.Kind() == protoreflect.MessageKind {
+			v = protoreflect.ValueOfMessage(m.NewField(fd).Message())
+		} else {
+			v = m.NewField(fd)
+		}
+		m.Set(fd, v)
+		if got := command.VerbKey(req); got != name {
+			t.Errorf("VerbKey of a %s request = %q", name, got)
+		}
+	}
+	for verb, role := range verbRoles {
+		if !seen[verb] {
+			t.Errorf("verbRoles names %q, which is not a Request field", verb)
+		}
+		if role != ReadOnly && role != Admin {
+			t.Errorf("verb %s needs role %v: only read-only and admin are meaningful", verb, role)
+		}
+	}
+}
+
+// TestRolesDoc keeps docs/roles.md equal to the verb table
+// (go test ./supervisor/admission -run TestRolesDoc -update rewrites it).
+func TestRolesDoc(t *testing.T) {
+	got := renderRolesDoc(requestVerbs(t))
+	if *update {
+		if err := os.WriteFile(rolesDoc, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(rolesDoc)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s is out of date with verbs.go: run go test ./supervisor/admission -run TestRolesDoc -update", filepath.Clean(rolesDoc))
+	}
+}
+
+func renderRolesDoc(fields []protoreflect.FieldDescriptor) []byte {
+	var b bytes.Buffer
+	b.WriteString(`# Command-socket roles
+
+<!-- Generated from supervisor/admission/verbs.go by
+     go test ./supervisor/admission -run TestRolesDoc -update
+     Do not edit by hand. -->
+
+Every request on the command socket is checked against the peer's role
+before it is handled. A refusal answers FAILURE with a message starting
+` + "`unauthorized: `" + ` and is recorded in the audit trail; the connection stays open.
+
+## Who gets which role
+
+The peer's uid, primary gid and supplementary gids are the ones the kernel
+recorded when it connected (SO_PEERCRED, SO_PEERGROUPS). First match wins:
+
+1. uid in ` + "`command_readonly_uids`" + ` → read-only (also when the uid is in
+   ` + "`command_allowed_uids`" + ` or in an admin group: least privilege);
+2. uid in ` + "`command_allowed_uids`" + ` → admin. When neither
+   ` + "`command_allowed_uids`" + ` nor ` + "`command_allowed_gids`" + ` is set, root (uid 0) and
+   the supervisor's own uid are admin instead, and no one else;
+3. a gid in ` + "`command_allowed_gids`" + ` → admin;
+4. a gid in ` + "`command_readonly_gids`" + ` → read-only;
+5. otherwise refused: ` + "`unauthorized: actor UID <uid> not in command_allowed_uids`" + `.
+
+Only peers that can open the socket are checked at all: it is 0600, or 0660
+with ` + "`command_socket_group`" + `.
+
+## Verbs
+
+A verb not in this table (a future one) needs admin.
+
+| Verb (Request field) | Field | Role needed |
+|---|---|---|
+`)
+	for _, fd := range fields {
+		fmt.Fprintf(&b, "| `%s` | %d | %s |\n", fd.Name(), fd.Number(), Required(string(fd.Name())))
+	}
+	return b.Bytes()
+}
