@@ -12,6 +12,8 @@ import (
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/frame"
+	"github.com/sozu-go/sozu/supervisor/admission"
+	"github.com/sozu-go/sozu/supervisor/identity"
 )
 
 // clientWriteTimeout bounds how long a response may wait for a client that
@@ -22,9 +24,10 @@ const clientWriteTimeout = 10 * time.Second
 // and handled one after the other, in order; responses (and, for an event
 // subscriber, events) are written under mu.
 type session struct {
-	conn *net.UnixConn
-	id   uint64
-	max  int
+	conn  *net.UnixConn
+	id    uint64
+	max   int
+	ident identity.Identity // who is on the other end, resolved at accept
 
 	mu     sync.Mutex
 	broken bool
@@ -117,6 +120,15 @@ func (s *Supervisor) serve(c *session) {
 			c.fail("internal error: see the supervisor log")
 		}
 	}()
+	// Resolved here, in the session's own goroutine: a slow user lookup
+	// (bounded by peer_lookup_timeout) never holds up the accept loop.
+	id, err := s.ident.Resolve(c.conn, c.id)
+	if err != nil {
+		s.log.WithFields(id.Fields()).Warnf("command session: peer credentials: %v", err)
+	}
+	c.ident = id
+	s.log.WithFields(id.Fields()).Debug("command session opened")
+
 	r := frame.NewReader(c.conn, c.max)
 	for {
 		req := &command.Request{}
@@ -132,6 +144,16 @@ func (s *Supervisor) serve(c *session) {
 			s.log.WithField("session", c.id).Warnf("bad frame on the command socket: %v", err)
 			c.fail("invalid frame: " + err.Error())
 			return
+		}
+		// Admission is decided per request, as upstream does; a refusal
+		// keeps the connection open.
+		verb := command.VerbKey(req)
+		if d := admission.Decide(s.ident.Policy, c.ident.Cred, verb); !d.Allowed {
+			s.log.WithFields(c.ident.Fields()).WithField("verb", verb).Warn(d.Reason)
+			if !c.fail(d.Reason) {
+				return
+			}
+			continue
 		}
 		if !s.handle(c, req) {
 			return

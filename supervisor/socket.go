@@ -6,19 +6,33 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// listenCommandSocket creates the command socket at path, mode 0600.
+// listenCommandSocket creates the command socket at path, mode 0600, or
+// 0660 owned by group when group is not empty (so that the uids given roles
+// can connect at all: the kernel's permission check stays the first gate).
 //
 // It refuses to start when the socket's directory is writable by everyone
 // (anyone could replace the socket) or when the path is a symbolic link. A
 // stale socket left by a previous run is removed; any other kind of file at
 // the path is an error. The socket is created under a umask that leaves no
 // window in which it is reachable with a wider mode.
-func listenCommandSocket(path string) (*net.UnixListener, error) {
+func listenCommandSocket(path, group string) (*net.UnixListener, error) {
+	gid := -1
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return nil, fmt.Errorf("command_socket_group %q: %w", group, err)
+		}
+		if gid, err = strconv.Atoi(g.Gid); err != nil {
+			return nil, fmt.Errorf("command_socket_group %q: gid %q", group, g.Gid)
+		}
+	}
 	dir := filepath.Dir(path)
 	di, err := os.Stat(dir)
 	if err != nil {
@@ -51,9 +65,17 @@ func listenCommandSocket(path string) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("command socket %s: %w", path, err)
 	}
 	l.SetUnlinkOnClose(true)
-	if err := os.Chmod(path, 0o600); err != nil {
+	mode := os.FileMode(0o600)
+	if gid >= 0 {
+		if err := os.Lchown(path, -1, gid); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("command socket %s: chown to group %s: %w", path, group, err)
+		}
+		mode = 0o660
+	}
+	if err := os.Chmod(path, mode); err != nil {
 		l.Close()
-		return nil, fmt.Errorf("command socket %s: chmod 0600: %w", path, err)
+		return nil, fmt.Errorf("command socket %s: chmod %04o: %w", path, mode, err)
 	}
 	return l, nil
 }

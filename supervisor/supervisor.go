@@ -16,9 +16,12 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/peercred"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/supervisor/admission"
 	"github.com/sozu-go/sozu/supervisor/config"
+	"github.com/sozu-go/sozu/supervisor/identity"
 )
 
 // maxClientSessions bounds concurrent command-socket connections, so that a
@@ -47,6 +50,7 @@ type Supervisor struct {
 
 	sock     *net.UnixListener
 	sessions chan struct{} // semaphore of client sessions
+	ident    *identity.Resolver
 
 	subMu       sync.Mutex
 	subscribers map[*session]chan *command.Response
@@ -61,7 +65,24 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("locating the sozu binary for workers: %w", err)
 	}
+	users, err := peercred.NewUsers(peercred.UsersConfig{
+		Size: cfg.Admission.UserCacheSize, TTL: cfg.Admission.UserCacheTTL, Timeout: cfg.Admission.LookupTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("peer user cache: %w", err)
+	}
+	policy := admission.Policy{
+		AllowedUIDs:  cfg.Admission.AllowedUIDs,
+		AllowedGIDs:  cfg.Admission.AllowedGIDs,
+		ReadOnlyUIDs: cfg.Admission.ReadonlyUIDs,
+		ReadOnlyGIDs: cfg.Admission.ReadonlyGIDs,
+		SelfUID:      uint32(os.Getuid()),
+	}
+	if err := policy.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration %s: %w", cfg.Path, err)
+	}
 	return &Supervisor{
+		ident:        &identity.Resolver{Socket: cfg.CommandSocket, Policy: policy, Users: users},
 		cfg:          cfg,
 		log:          log,
 		exe:          exe,
@@ -92,7 +113,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return startErr
 	}
 
-	sock, err := listenCommandSocket(s.cfg.CommandSocket)
+	sock, err := listenCommandSocket(s.cfg.CommandSocket, s.cfg.Admission.SocketGroup)
 	if err != nil {
 		s.do(func() { s.stopping = true; s.killWorkers() })
 		s.closeListeners()

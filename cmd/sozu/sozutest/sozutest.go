@@ -34,6 +34,11 @@ func Main(m *testing.M, race bool) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Readable and searchable by all: tests run the CLI as other uids.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	Bin = filepath.Join(dir, "sozu")
 	args := []string{"build", "-o", Bin}
 	if race {
@@ -245,7 +250,15 @@ func (c *Client) MustOK(t testing.TB, req *command.Request) *command.Response {
 // CLI runs `sozu -c <config> args...` and returns stdout, stderr and the
 // exit code.
 func (p *Proxy) CLI(args ...string) (string, string, int) {
+	return p.CLIAs(nil, args...)
+}
+
+// CLIAs runs the CLI as another user (cred nil: as the test itself).
+func (p *Proxy) CLIAs(cred *syscall.Credential, args ...string) (string, string, int) {
 	cmd := exec.Command(Bin, append([]string{"-c", p.CfgPath}, args...)...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

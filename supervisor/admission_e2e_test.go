@@ -1,0 +1,106 @@
+package supervisor_test
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// nobody returns the credentials of the "nobody" account, or skips when the
+// test cannot act as another user.
+func nobody(t *testing.T) *syscall.Credential {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client under another uid")
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skipf("no nobody account: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
+
+// sharedDir is a test directory other users may traverse (not writable).
+func sharedDir(t *testing.T) string {
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func startWith(t *testing.T, extra string) (*proxy, string) {
+	dir := sharedDir(t)
+	cfg, sock, _ := writeConfig(t, dir, 1, extra)
+	os.Chmod(cfg, 0o644)
+	return startProxy(t, dir, cfg, sock), sock
+}
+
+func TestAdmissionAsAnotherUser(t *testing.T) {
+	cred := nobody(t)
+
+	t.Run("socket 0600 without command_socket_group", func(t *testing.T) {
+		p, _ := startWith(t, "")
+		_, errOut, code := p.CLIAs(cred, "status")
+		if code != 77 || !strings.Contains(errOut, "permission denied") || strings.Contains(errOut, "configuration") {
+			t.Errorf("exit %d, want 77 (permission denied on the socket)\n%s", code, errOut)
+		}
+	})
+
+	t.Run("not listed", func(t *testing.T) {
+		p, sock := startWith(t, "command_socket_group = \"nogroup\"\ncommand_allowed_uids = [0]")
+		fi, _ := os.Stat(sock)
+		if fi.Mode().Perm() != 0o660 {
+			t.Errorf("socket mode %04o, want 0660", fi.Mode().Perm())
+		}
+		_, errOut, code := p.CLIAs(cred, "status")
+		want := fmt.Sprintf("unauthorized: actor UID %d not in command_allowed_uids", cred.Uid)
+		if code != 77 || !strings.Contains(errOut, want) {
+			t.Errorf("exit %d, stderr %q; want 77 and %q", code, errOut, want)
+		}
+		// The refusal is logged with who asked.
+		waitFor(t, 5e9, "the refusal in the supervisor log", func() bool {
+			out := p.Out.String()
+			return strings.Contains(out, want) && strings.Contains(out, fmt.Sprintf("uid=%d", cred.Uid)) &&
+				strings.Contains(out, "user=nobody") && strings.Contains(out, "comm=sozu")
+		})
+		// Root, listed, is served on the same supervisor.
+		p.MustCLI("status")
+	})
+
+	t.Run("nothing configured: only root and self", func(t *testing.T) {
+		p, _ := startWith(t, "command_socket_group = \"nogroup\"")
+		_, errOut, code := p.CLIAs(cred, "status")
+		if code != 77 || !strings.Contains(errOut, "unauthorized:") {
+			t.Errorf("exit %d, stderr %q; want 77 unauthorized", code, errOut)
+		}
+		p.MustCLI("status")
+	})
+
+	t.Run("read-only", func(t *testing.T) {
+		p, _ := startWith(t, fmt.Sprintf("command_socket_group = \"nogroup\"\ncommand_allowed_uids = [0]\ncommand_readonly_uids = [%d]", cred.Uid))
+		if out, errOut, code := p.CLIAs(cred, "status"); code != 0 {
+			t.Errorf("read-only status: exit %d\n%s%s", code, out, errOut)
+		}
+		_, errOut, code := p.CLIAs(cred, "cluster", "add", "--id", "nope")
+		if code != 77 || !strings.Contains(errOut, "needs the admin role") {
+			t.Errorf("read-only cluster add: exit %d, %q", code, errOut)
+		}
+	})
+
+	t.Run("listed admin", func(t *testing.T) {
+		p, _ := startWith(t, fmt.Sprintf("command_socket_group = \"nogroup\"\ncommand_allowed_uids = [0, %d]", cred.Uid))
+		if out, errOut, code := p.CLIAs(cred, "cluster", "add", "--id", "yes"); code != 0 {
+			t.Errorf("admin cluster add: exit %d\n%s%s", code, out, errOut)
+		}
+	})
+}
