@@ -49,6 +49,7 @@ var requestVerbs = map[string]verbInfo{
 	"list_listeners":                    {"listener.list", ClassQuery},
 	"launch_worker":                     {"worker.launch", ClassControl},
 	"upgrade_main":                      {"supervisor.upgrade", ClassControl},
+	"audit_reopen":                      {"audit.reopen", ClassControl},
 	"upgrade_worker":                    {"worker.upgrade", ClassControl},
 	"subscribe_events":                  {"events.subscribe", ClassQuery},
 	"reload_configuration":              {"config.reload", ClassMutation},

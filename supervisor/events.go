@@ -24,7 +24,7 @@ func (s *Supervisor) subscribe(c *session) {
 	s.subscribers[c] = q
 	go func() {
 		for r := range q {
-			if !c.send(r) {
+			if !c.write(r) {
 				s.unsubscribe(c)
 				return
 			}

@@ -103,6 +103,9 @@ func (s *Supervisor) gather(c *session, calls []*call, timeout time.Duration) []
 			}
 		}
 	}
+	if c != nil {
+		c.trace.noteOutcomes(out)
+	}
 	return out
 }
 

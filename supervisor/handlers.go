@@ -8,6 +8,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/worker/logfilter"
@@ -64,6 +65,12 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 		return s.stopVerb(c, true)
 	case *command.Request_HardStop:
 		return s.stopVerb(c, false)
+
+	case *command.Request_AuditReopen:
+		if err := s.reopenAudit(); err != nil {
+			return c.fail("could not reopen the audit sinks: " + err.Error())
+		}
+		return c.ok("Audit sinks reopened", nil)
 
 	case *command.Request_SubscribeEvents:
 		s.subscribe(c)
@@ -183,8 +190,11 @@ func (s *Supervisor) autoSave() {
 	}
 	if n, err := s.writeStateFile(s.cfg.SavedState); err != nil {
 		s.log.WithField("path", s.cfg.SavedState).Errorf("automatic state save failed: %v", err)
+		s.recordSystem(audit.VerbStateAutosave, audit.CodeStateAutosave, audit.ResultErr, err.Error())
 	} else {
 		s.log.WithFields(logrus.Fields{"path": s.cfg.SavedState, "records": n}).Debug("state saved")
+		s.recordSystem(audit.VerbStateAutosave, audit.CodeStateAutosave, audit.ResultOK,
+			fmt.Sprintf("%d records to %s", n, s.cfg.SavedState))
 	}
 }
 
@@ -221,6 +231,7 @@ func (s *Supervisor) status(c *session, req *command.Request) bool {
 	})
 	c.processing("Querying status of workers...")
 	outs := s.gather(nil, calls, s.cfg.WorkerTimeout)
+	c.trace.noteOutcomes(outs)
 	answered := map[uint32]bool{}
 	for _, o := range outs {
 		answered[o.worker] = o.ok()
@@ -308,6 +319,10 @@ func (s *Supervisor) stopVerb(c *session, soft bool) bool {
 	s.emitEvent("main", &command.Event{Kind: command.EventKind_SOZU_STOP_REQUESTED.Enum()})
 	ok, failed := s.stopAll(soft, func(msg string) { c.processing(msg) })
 	c.ok(fmt.Sprintf("Successfully closed %d workers, %d errors, stopping the main process...", ok, failed), nil)
+	if c.trace != nil {
+		c.trace.finish = true // once the answer and its record are out
+		return true
+	}
 	s.finish()
 	return false
 }

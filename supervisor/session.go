@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/frame"
 	"github.com/sozu-go/sozu/supervisor/admission"
@@ -28,6 +29,7 @@ type session struct {
 	id    uint64
 	max   int
 	ident identity.Identity // who is on the other end, resolved at accept
+	trace *trace            // the request being handled, for its audit records
 
 	mu     sync.Mutex
 	broken bool
@@ -36,6 +38,17 @@ type session struct {
 // send writes one response frame. It reports false when the connection is
 // unusable; the caller then stops handling it.
 func (c *session) send(r *command.Response) bool {
+	if t := c.trace; t != nil && r.GetStatus() != command.ResponseStatus_PROCESSING {
+		t.terminal = r // sent by audited once the completion is recorded
+		return true
+	}
+	return c.write(r)
+}
+
+// write writes one frame now. It is the only method other goroutines (the
+// event forwarder) may call: send reads trace, which the session's own
+// goroutine owns.
+func (c *session) write(r *command.Response) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.broken {
@@ -142,6 +155,7 @@ func (s *Supervisor) serve(c *session) {
 				return
 			}
 			s.log.WithField("session", c.id).Warnf("bad frame on the command socket: %v", err)
+			s.recordRefusal(c, audit.CodeCommandInvalidFrame, nil, audit.VerbFrameInvalid, "invalid_frame", err.Error())
 			c.fail("invalid frame: " + err.Error())
 			return
 		}
@@ -150,12 +164,13 @@ func (s *Supervisor) serve(c *session) {
 		verb := command.VerbKey(req)
 		if d := admission.Decide(s.ident.Policy, c.ident.Cred, verb); !d.Allowed {
 			s.log.WithFields(c.ident.Fields()).WithField("verb", verb).Warn(d.Reason)
+			s.recordRefusal(c, audit.CodeCommandRefused, req, "", "admission_denied", d.Reason)
 			if !c.fail(d.Reason) {
 				return
 			}
 			continue
 		}
-		if !s.handle(c, req) {
+		if !s.audited(c, req) {
 			return
 		}
 	}

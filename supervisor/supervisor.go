@@ -16,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/peercred"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
@@ -51,6 +52,8 @@ type Supervisor struct {
 	sock     *net.UnixListener
 	sessions chan struct{} // semaphore of client sessions
 	ident    *identity.Resolver
+	audit    *audit.Broker // nil when no audit sink is configured
+	ids      *audit.IDSource
 
 	subMu       sync.Mutex
 	subscribers map[*session]chan *command.Response
@@ -83,6 +86,7 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 	}
 	return &Supervisor{
 		ident:        &identity.Resolver{Socket: cfg.CommandSocket, Policy: policy, Users: users},
+		ids:          audit.NewIDSource(nil, nil),
 		cfg:          cfg,
 		log:          log,
 		exe:          exe,
@@ -105,11 +109,22 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 func (s *Supervisor) Run(ctx context.Context) error {
 	go s.actor()
 
+	if err := s.openAudit(); err != nil {
+		return err
+	}
+	defer func() {
+		if s.audit != nil {
+			s.recordSystem(audit.VerbSupervisorStop, audit.CodeSupervisorStop, audit.ResultOK, "")
+			s.audit.Close()
+		}
+	}()
+
 	var startErr error
 	s.do(func() { startErr = s.start() })
 	if startErr != nil {
 		s.do(func() { s.stopping = true; s.killWorkers() })
 		s.closeListeners()
+		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultErr, startErr.Error())
 		return startErr
 	}
 
@@ -121,15 +136,21 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.sock = sock
 	s.log.WithField("socket", s.cfg.CommandSocket).Info("command socket ready")
+	s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK,
+		fmt.Sprintf("%d workers, command socket %s", s.cfg.WorkerCount, s.cfg.CommandSocket))
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	go func() {
 		for {
 			select {
 			case sig := <-sigs:
 				s.log.Infof("received %v", sig)
+				if sig == syscall.SIGHUP {
+					s.reopenAudit()
+					continue
+				}
 				go func() { s.stopAll(sig == syscall.SIGTERM, nil); s.finish() }()
 			case <-ctx.Done():
 				go func() { s.stopAll(false, nil); s.finish() }()
@@ -161,8 +182,12 @@ func (s *Supervisor) start() error {
 			lf := s.log.WithFields(logrus.Fields{"path": s.cfg.SavedState, "applied": n, "skipped": skipped})
 			if err != nil {
 				lf.Errorf("saved state partly loaded: %v", err)
+				s.recordSystem(audit.VerbStateAutoload, audit.CodeStateAutoload, audit.ResultErr,
+					fmt.Sprintf("%s: %d records applied, %d skipped: %v", s.cfg.SavedState, n, skipped, err))
 			} else {
 				lf.Info("saved state loaded")
+				s.recordSystem(audit.VerbStateAutoload, audit.CodeStateAutoload, audit.ResultOK,
+					fmt.Sprintf("%s: %d records applied, %d skipped", s.cfg.SavedState, n, skipped))
 			}
 		}
 	}
@@ -334,3 +359,17 @@ func (s *Supervisor) finish() {
 
 // errStopping is returned to verbs that arrive while the supervisor stops.
 var errStopping = errors.New("the supervisor is stopping")
+
+// reopenAudit reopens the audit sinks (logrotate: SIGHUP, or the
+// audit_reopen verb). The broker writes the rotation records.
+func (s *Supervisor) reopenAudit() error {
+	if s.audit == nil {
+		return errors.New("no audit sink is configured")
+	}
+	if err := s.audit.Reopen(); err != nil {
+		s.log.Errorf("reopening the audit sinks: %v", err)
+		return err
+	}
+	s.log.Info("audit sinks reopened")
+	return nil
+}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/frame"
 )
@@ -300,6 +301,8 @@ func (s *Supervisor) workerExited(w *workerProc) {
 		return
 	}
 	lf.Warn("worker exited unexpectedly")
+	s.recordSystem(audit.VerbWorkerExit, audit.CodeWorkerExit, audit.ResultErr,
+		fmt.Sprintf("worker %d (pid %d) exited: %s", w.id, w.pid, status))
 	s.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_KILLED.Enum()})
 	if !s.cfg.WorkerAutomaticRestart {
 		return
@@ -323,6 +326,8 @@ func (s *Supervisor) workerExited(w *workerProc) {
 			return
 		}
 		s.log.WithFields(map[string]any{"worker": nw.id, "pid": nw.pid, "replaces": w.id}).Info("worker relaunched")
+		s.recordSystem(audit.VerbWorkerRelaunch, audit.CodeWorkerRelaunch, audit.ResultOK,
+			fmt.Sprintf("worker %d (pid %d) replaces worker %d", nw.id, nw.pid, w.id))
 		s.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_RELAUNCHED.Enum()})
 	}
 	if delay == 0 {

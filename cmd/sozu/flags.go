@@ -279,6 +279,8 @@ var (
 	fListHTTPS = &flagSpec{long: "https", kind: kindBool, help: "HTTPS frontends"}
 	fListTCP   = &flagSpec{long: "tcp", kind: kindBool, help: "TCP (and UDP) frontends"}
 
+	fAuditKey = &flagSpec{long: "key", kind: kindString, metavar: "KEYFILE", help: "HMAC key file (default: audit_hmac_key_file of -c, else FILE.key)"}
+
 	fHard = &flagSpec{long: "hard", kind: kindBool, help: "do not wait for connections to finish"}
 )
 

@@ -58,6 +58,7 @@ var groups = []group{
 	{"listener tcp", "TCP listeners"},
 	{"state", "save and load the routing state"},
 	{"config", "configuration file tools"},
+	{"audit", "the audit trail"},
 }
 
 // verbs is the verb table, in help order. It is filled by init because
@@ -150,6 +151,11 @@ func init() {
 			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
 		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
+		&verb{path: "audit reopen", summary: "reopen the audit sinks (after logrotate moved them)",
+			example: "audit reopen", build: buildAuditReopen},
+		&verb{path: "audit verify", summary: "check the hash chain of a JSON audit file; names the first broken record",
+			flags: []*flagSpec{fAuditKey}, args: &argSpec{name: "FILE", min: 1, max: 1},
+			example: "audit verify /var/log/sozu/audit.jsonl --key /var/log/sozu/audit.jsonl.key", run: runAuditVerify},
 		&verb{path: "config check", summary: "check the configuration file (-c) and exit",
 			example: "config check -c /etc/sozu/config.toml", run: runConfigCheck},
 		&verb{path: "help", summary: "show help for sozu or for a verb",

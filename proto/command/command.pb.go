@@ -1261,6 +1261,7 @@ type Request struct {
 	//	*Request_UpdateUdpListener
 	//	*Request_AddUdpFrontend
 	//	*Request_RemoveUdpFrontend
+	//	*Request_AuditReopen
 	RequestType   isRequest_RequestType `protobuf_oneof:"request_type"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1798,6 +1799,15 @@ func (x *Request) GetRemoveUdpFrontend() *RequestUdpFrontend {
 	return nil
 }
 
+func (x *Request) GetAuditReopen() *AuditReopen {
+	if x != nil {
+		if x, ok := x.RequestType.(*Request_AuditReopen); ok {
+			return x.AuditReopen
+		}
+	}
+	return nil
+}
+
 type isRequest_RequestType interface {
 	isRequest_RequestType()
 }
@@ -2022,6 +2032,12 @@ type Request_RemoveUdpFrontend struct {
 	RemoveUdpFrontend *RequestUdpFrontend `protobuf:"bytes,59,opt,name=remove_udp_frontend,json=removeUdpFrontend,oneof"`
 }
 
+type Request_AuditReopen struct {
+	// Extension of this implementation (not in upstream 2.1.0): reopen the
+	// audit sinks, for logrotate. Upstream decoders skip the unknown field.
+	AuditReopen *AuditReopen `protobuf:"bytes,1000,opt,name=audit_reopen,json=auditReopen,oneof"`
+}
+
 func (*Request_SaveState) isRequest_RequestType() {}
 
 func (*Request_LoadState) isRequest_RequestType() {}
@@ -2131,6 +2147,8 @@ func (*Request_UpdateUdpListener) isRequest_RequestType() {}
 func (*Request_AddUdpFrontend) isRequest_RequestType() {}
 
 func (*Request_RemoveUdpFrontend) isRequest_RequestType() {}
+
+func (*Request_AuditReopen) isRequest_RequestType() {}
 
 type Response struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -9677,6 +9695,43 @@ func (*ReturnListenSockets) Descriptor() ([]byte, []int) {
 	return file_command_proto_rawDescGZIP(), []int{90}
 }
 
+// AuditReopen selects the audit_reopen extension verb.
+type AuditReopen struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditReopen) Reset() {
+	*x = AuditReopen{}
+	mi := &file_command_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditReopen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditReopen) ProtoMessage() {}
+
+func (x *AuditReopen) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditReopen.ProtoReflect.Descriptor instead.
+func (*AuditReopen) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{91}
+}
+
 type CountRequests struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -9685,7 +9740,7 @@ type CountRequests struct {
 
 func (x *CountRequests) Reset() {
 	*x = CountRequests{}
-	mi := &file_command_proto_msgTypes[91]
+	mi := &file_command_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9697,7 +9752,7 @@ func (x *CountRequests) String() string {
 func (*CountRequests) ProtoMessage() {}
 
 func (x *CountRequests) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[91]
+	mi := &file_command_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9710,7 +9765,7 @@ func (x *CountRequests) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CountRequests.ProtoReflect.Descriptor instead.
 func (*CountRequests) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{91}
+	return file_command_proto_rawDescGZIP(), []int{92}
 }
 
 type QueryMaxConnectionsPerIp struct {
@@ -9721,7 +9776,7 @@ type QueryMaxConnectionsPerIp struct {
 
 func (x *QueryMaxConnectionsPerIp) Reset() {
 	*x = QueryMaxConnectionsPerIp{}
-	mi := &file_command_proto_msgTypes[92]
+	mi := &file_command_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9733,7 +9788,7 @@ func (x *QueryMaxConnectionsPerIp) String() string {
 func (*QueryMaxConnectionsPerIp) ProtoMessage() {}
 
 func (x *QueryMaxConnectionsPerIp) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[92]
+	mi := &file_command_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9746,7 +9801,7 @@ func (x *QueryMaxConnectionsPerIp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueryMaxConnectionsPerIp.ProtoReflect.Descriptor instead.
 func (*QueryMaxConnectionsPerIp) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{92}
+	return file_command_proto_rawDescGZIP(), []int{93}
 }
 
 type TcpEndpoint struct {
@@ -9757,7 +9812,7 @@ type TcpEndpoint struct {
 
 func (x *TcpEndpoint) Reset() {
 	*x = TcpEndpoint{}
-	mi := &file_command_proto_msgTypes[93]
+	mi := &file_command_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9769,7 +9824,7 @@ func (x *TcpEndpoint) String() string {
 func (*TcpEndpoint) ProtoMessage() {}
 
 func (x *TcpEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_command_proto_msgTypes[93]
+	mi := &file_command_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9782,14 +9837,14 @@ func (x *TcpEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TcpEndpoint.ProtoReflect.Descriptor instead.
 func (*TcpEndpoint) Descriptor() ([]byte, []int) {
-	return file_command_proto_rawDescGZIP(), []int{93}
+	return file_command_proto_rawDescGZIP(), []int{94}
 }
 
 var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\acommand\"\xe6\x1d\n" +
+	"\rcommand.proto\x12\acommand\"\xa2\x1e\n" +
 	"\aRequest\x12\x1f\n" +
 	"\n" +
 	"save_state\x18\x01 \x01(\tH\x00R\tsaveState\x12\x1f\n" +
@@ -9850,7 +9905,8 @@ const file_command_proto_rawDesc = "" +
 	"\x10add_udp_listener\x188 \x01(\v2\x1a.command.UdpListenerConfigH\x00R\x0eaddUdpListener\x12R\n" +
 	"\x13update_udp_listener\x189 \x01(\v2 .command.UpdateUdpListenerConfigH\x00R\x11updateUdpListener\x12G\n" +
 	"\x10add_udp_frontend\x18: \x01(\v2\x1b.command.RequestUdpFrontendH\x00R\x0eaddUdpFrontend\x12M\n" +
-	"\x13remove_udp_frontend\x18; \x01(\v2\x1b.command.RequestUdpFrontendH\x00R\x11removeUdpFrontendB\x0e\n" +
+	"\x13remove_udp_frontend\x18; \x01(\v2\x1b.command.RequestUdpFrontendH\x00R\x11removeUdpFrontend\x12:\n" +
+	"\faudit_reopen\x18\xe8\a \x01(\v2\x14.command.AuditReopenH\x00R\vauditReopenB\x0e\n" +
 	"\frequest_type\"\x92\x01\n" +
 	"\bResponse\x128\n" +
 	"\x06status\x18\x01 \x02(\x0e2\x17.command.ResponseStatus:\aFAILURER\x06status\x12\x18\n" +
@@ -10597,7 +10653,8 @@ const file_command_proto_rawDesc = "" +
 	"\bSoftStop\"\n" +
 	"\n" +
 	"\bHardStop\"\x15\n" +
-	"\x13ReturnListenSockets\"\x0f\n" +
+	"\x13ReturnListenSockets\"\r\n" +
+	"\vAuditReopen\"\x0f\n" +
 	"\rCountRequests\"\x1a\n" +
 	"\x18QueryMaxConnectionsPerIp\"\r\n" +
 	"\vTcpEndpoint*5\n" +
@@ -10737,7 +10794,7 @@ func file_command_proto_rawDescGZIP() []byte {
 }
 
 var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 18)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 121)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 122)
 var file_command_proto_goTypes = []any{
 	(ResponseStatus)(0),                  // 0: command.ResponseStatus
 	(LoadBalancingAlgorithms)(0),         // 1: command.LoadBalancingAlgorithms
@@ -10848,36 +10905,37 @@ var file_command_proto_goTypes = []any{
 	(*SoftStop)(nil),                     // 106: command.SoftStop
 	(*HardStop)(nil),                     // 107: command.HardStop
 	(*ReturnListenSockets)(nil),          // 108: command.ReturnListenSockets
-	(*CountRequests)(nil),                // 109: command.CountRequests
-	(*QueryMaxConnectionsPerIp)(nil),     // 110: command.QueryMaxConnectionsPerIp
-	(*TcpEndpoint)(nil),                  // 111: command.TcpEndpoint
-	nil,                                  // 112: command.WorkerResponses.MapEntry
-	nil,                                  // 113: command.Cluster.AnswersEntry
-	nil,                                  // 114: command.HealthChecksList.MapEntry
-	nil,                                  // 115: command.RequestHttpFrontend.TagsEntry
-	nil,                                  // 116: command.RequestTcpFrontend.TagsEntry
-	nil,                                  // 117: command.RequestUdpFrontend.TagsEntry
-	nil,                                  // 118: command.HttpListenerConfig.AnswersEntry
-	nil,                                  // 119: command.HttpsListenerConfig.AnswersEntry
-	nil,                                  // 120: command.UpdateHttpListenerConfig.AnswersEntry
-	nil,                                  // 121: command.UpdateHttpsListenerConfig.AnswersEntry
-	nil,                                  // 122: command.ListenersList.HttpListenersEntry
-	nil,                                  // 123: command.ListenersList.HttpsListenersEntry
-	nil,                                  // 124: command.ListenersList.TcpListenersEntry
-	nil,                                  // 125: command.ListenersList.UdpListenersEntry
-	nil,                                  // 126: command.CertificatesWithFingerprints.CertsEntry
-	nil,                                  // 127: command.ClusterHashes.MapEntry
-	nil,                                  // 128: command.RequestCounts.MapEntry
-	nil,                                  // 129: command.AggregatedMetrics.MainEntry
-	nil,                                  // 130: command.AggregatedMetrics.WorkersEntry
-	nil,                                  // 131: command.AggregatedMetrics.ClustersEntry
-	nil,                                  // 132: command.AggregatedMetrics.ProxyingEntry
-	nil,                                  // 133: command.WorkerMetrics.ProxyEntry
-	nil,                                  // 134: command.WorkerMetrics.ClustersEntry
-	nil,                                  // 135: command.ClusterMetrics.ClusterEntry
-	nil,                                  // 136: command.BackendMetrics.MetricsEntry
-	nil,                                  // 137: command.MetricDetailStatus.WorkersEntry
-	nil,                                  // 138: command.ProtobufAccessLog.TagsEntry
+	(*AuditReopen)(nil),                  // 109: command.AuditReopen
+	(*CountRequests)(nil),                // 110: command.CountRequests
+	(*QueryMaxConnectionsPerIp)(nil),     // 111: command.QueryMaxConnectionsPerIp
+	(*TcpEndpoint)(nil),                  // 112: command.TcpEndpoint
+	nil,                                  // 113: command.WorkerResponses.MapEntry
+	nil,                                  // 114: command.Cluster.AnswersEntry
+	nil,                                  // 115: command.HealthChecksList.MapEntry
+	nil,                                  // 116: command.RequestHttpFrontend.TagsEntry
+	nil,                                  // 117: command.RequestTcpFrontend.TagsEntry
+	nil,                                  // 118: command.RequestUdpFrontend.TagsEntry
+	nil,                                  // 119: command.HttpListenerConfig.AnswersEntry
+	nil,                                  // 120: command.HttpsListenerConfig.AnswersEntry
+	nil,                                  // 121: command.UpdateHttpListenerConfig.AnswersEntry
+	nil,                                  // 122: command.UpdateHttpsListenerConfig.AnswersEntry
+	nil,                                  // 123: command.ListenersList.HttpListenersEntry
+	nil,                                  // 124: command.ListenersList.HttpsListenersEntry
+	nil,                                  // 125: command.ListenersList.TcpListenersEntry
+	nil,                                  // 126: command.ListenersList.UdpListenersEntry
+	nil,                                  // 127: command.CertificatesWithFingerprints.CertsEntry
+	nil,                                  // 128: command.ClusterHashes.MapEntry
+	nil,                                  // 129: command.RequestCounts.MapEntry
+	nil,                                  // 130: command.AggregatedMetrics.MainEntry
+	nil,                                  // 131: command.AggregatedMetrics.WorkersEntry
+	nil,                                  // 132: command.AggregatedMetrics.ClustersEntry
+	nil,                                  // 133: command.AggregatedMetrics.ProxyingEntry
+	nil,                                  // 134: command.WorkerMetrics.ProxyEntry
+	nil,                                  // 135: command.WorkerMetrics.ClustersEntry
+	nil,                                  // 136: command.ClusterMetrics.ClusterEntry
+	nil,                                  // 137: command.BackendMetrics.MetricsEntry
+	nil,                                  // 138: command.MetricDetailStatus.WorkersEntry
+	nil,                                  // 139: command.ProtobufAccessLog.TagsEntry
 }
 var file_command_proto_depIdxs = []int32{
 	100, // 0: command.Request.list_workers:type_name -> command.ListWorkers
@@ -10913,11 +10971,11 @@ var file_command_proto_depIdxs = []int32{
 	108, // 30: command.Request.return_listen_sockets:type_name -> command.ReturnListenSockets
 	61,  // 31: command.Request.query_certificates_from_the_state:type_name -> command.QueryCertificatesFilters
 	61,  // 32: command.Request.query_certificates_from_workers:type_name -> command.QueryCertificatesFilters
-	109, // 33: command.Request.count_requests:type_name -> command.CountRequests
+	110, // 33: command.Request.count_requests:type_name -> command.CountRequests
 	47,  // 34: command.Request.update_http_listener:type_name -> command.UpdateHttpListenerConfig
 	48,  // 35: command.Request.update_https_listener:type_name -> command.UpdateHttpsListenerConfig
 	49,  // 36: command.Request.update_tcp_listener:type_name -> command.UpdateTcpListenerConfig
-	110, // 37: command.Request.query_max_connections_per_ip:type_name -> command.QueryMaxConnectionsPerIp
+	111, // 37: command.Request.query_max_connections_per_ip:type_name -> command.QueryMaxConnectionsPerIp
 	34,  // 38: command.Request.set_health_check:type_name -> command.SetHealthCheck
 	35,  // 39: command.Request.query_health_checks:type_name -> command.QueryHealthChecks
 	89,  // 40: command.Request.set_metric_detail:type_name -> command.SetMetricDetail
@@ -10925,184 +10983,185 @@ var file_command_proto_depIdxs = []int32{
 	50,  // 42: command.Request.update_udp_listener:type_name -> command.UpdateUdpListenerConfig
 	39,  // 43: command.Request.add_udp_frontend:type_name -> command.RequestUdpFrontend
 	39,  // 44: command.Request.remove_udp_frontend:type_name -> command.RequestUdpFrontend
-	0,   // 45: command.Response.status:type_name -> command.ResponseStatus
-	20,  // 46: command.Response.content:type_name -> command.ResponseContent
-	72,  // 47: command.ResponseContent.workers:type_name -> command.WorkerInfos
-	79,  // 48: command.ResponseContent.metrics:type_name -> command.AggregatedMetrics
-	21,  // 49: command.ResponseContent.worker_responses:type_name -> command.WorkerResponses
-	76,  // 50: command.ResponseContent.event:type_name -> command.Event
-	67,  // 51: command.ResponseContent.frontend_list:type_name -> command.ListedFrontends
-	56,  // 52: command.ResponseContent.listeners_list:type_name -> command.ListenersList
-	80,  // 53: command.ResponseContent.worker_metrics:type_name -> command.WorkerMetrics
-	88,  // 54: command.ResponseContent.available_metrics:type_name -> command.AvailableMetrics
-	68,  // 55: command.ResponseContent.clusters:type_name -> command.ClusterInformations
-	71,  // 56: command.ResponseContent.cluster_hashes:type_name -> command.ClusterHashes
-	63,  // 57: command.ResponseContent.certificates_by_address:type_name -> command.ListOfCertificatesByAddress
-	65,  // 58: command.ResponseContent.certificates_with_fingerprints:type_name -> command.CertificatesWithFingerprints
-	74,  // 59: command.ResponseContent.request_counts:type_name -> command.RequestCounts
-	75,  // 60: command.ResponseContent.max_connections_per_ip_limit:type_name -> command.MaxConnectionsPerIpLimit
-	36,  // 61: command.ResponseContent.health_checks_list:type_name -> command.HealthChecksList
-	91,  // 62: command.ResponseContent.metric_detail_status:type_name -> command.MetricDetailStatus
-	90,  // 63: command.ResponseContent.worker_metric_detail_status:type_name -> command.WorkerMetricDetailStatus
-	112, // 64: command.WorkerResponses.map:type_name -> command.WorkerResponses.MapEntry
-	18,  // 65: command.WorkerRequest.content:type_name -> command.Request
-	0,   // 66: command.WorkerResponse.status:type_name -> command.ResponseStatus
-	20,  // 67: command.WorkerResponse.content:type_name -> command.ResponseContent
-	25,  // 68: command.SocketAddress.ip:type_name -> command.IpAddress
-	26,  // 69: command.IpAddress.v6:type_name -> command.Uint128
-	3,   // 70: command.Cluster.proxy_protocol:type_name -> command.ProxyProtocolConfig
-	1,   // 71: command.Cluster.load_balancing:type_name -> command.LoadBalancingAlgorithms
-	2,   // 72: command.Cluster.load_metric:type_name -> command.LoadMetric
-	113, // 73: command.Cluster.answers:type_name -> command.Cluster.AnswersEntry
-	28,  // 74: command.Cluster.health_check:type_name -> command.HealthCheckConfig
-	29,  // 75: command.Cluster.udp:type_name -> command.UdpClusterConfig
-	4,   // 76: command.UdpClusterConfig.affinity_key:type_name -> command.UdpAffinityKey
-	30,  // 77: command.UdpClusterConfig.health:type_name -> command.UdpHealthConfig
-	5,   // 78: command.UdpHealthConfig.mode:type_name -> command.UdpHealthMode
-	24,  // 79: command.AddBackend.address:type_name -> command.SocketAddress
-	33,  // 80: command.AddBackend.load_balancing_parameters:type_name -> command.LoadBalancingParams
-	24,  // 81: command.RemoveBackend.address:type_name -> command.SocketAddress
-	28,  // 82: command.SetHealthCheck.config:type_name -> command.HealthCheckConfig
-	114, // 83: command.HealthChecksList.map:type_name -> command.HealthChecksList.MapEntry
-	24,  // 84: command.RequestHttpFrontend.address:type_name -> command.SocketAddress
-	40,  // 85: command.RequestHttpFrontend.path:type_name -> command.PathRule
-	7,   // 86: command.RequestHttpFrontend.position:type_name -> command.RulePosition
-	115, // 87: command.RequestHttpFrontend.tags:type_name -> command.RequestHttpFrontend.TagsEntry
-	8,   // 88: command.RequestHttpFrontend.redirect:type_name -> command.RedirectPolicy
-	9,   // 89: command.RequestHttpFrontend.redirect_scheme:type_name -> command.RedirectScheme
-	41,  // 90: command.RequestHttpFrontend.headers:type_name -> command.Header
-	42,  // 91: command.RequestHttpFrontend.hsts:type_name -> command.HstsConfig
-	24,  // 92: command.RequestTcpFrontend.address:type_name -> command.SocketAddress
-	116, // 93: command.RequestTcpFrontend.tags:type_name -> command.RequestTcpFrontend.TagsEntry
-	24,  // 94: command.RequestUdpFrontend.address:type_name -> command.SocketAddress
-	117, // 95: command.RequestUdpFrontend.tags:type_name -> command.RequestUdpFrontend.TagsEntry
-	6,   // 96: command.PathRule.kind:type_name -> command.PathRuleKind
-	10,  // 97: command.Header.position:type_name -> command.HeaderPosition
-	24,  // 98: command.HttpListenerConfig.address:type_name -> command.SocketAddress
-	24,  // 99: command.HttpListenerConfig.public_address:type_name -> command.SocketAddress
-	52,  // 100: command.HttpListenerConfig.http_answers:type_name -> command.CustomHttpAnswers
-	118, // 101: command.HttpListenerConfig.answers:type_name -> command.HttpListenerConfig.AnswersEntry
-	24,  // 102: command.HttpsListenerConfig.address:type_name -> command.SocketAddress
-	24,  // 103: command.HttpsListenerConfig.public_address:type_name -> command.SocketAddress
-	12,  // 104: command.HttpsListenerConfig.versions:type_name -> command.TlsVersion
-	52,  // 105: command.HttpsListenerConfig.http_answers:type_name -> command.CustomHttpAnswers
-	119, // 106: command.HttpsListenerConfig.answers:type_name -> command.HttpsListenerConfig.AnswersEntry
-	42,  // 107: command.HttpsListenerConfig.hsts:type_name -> command.HstsConfig
-	24,  // 108: command.TcpListenerConfig.address:type_name -> command.SocketAddress
-	24,  // 109: command.TcpListenerConfig.public_address:type_name -> command.SocketAddress
-	24,  // 110: command.UdpListenerConfig.address:type_name -> command.SocketAddress
-	24,  // 111: command.UdpListenerConfig.public_address:type_name -> command.SocketAddress
-	24,  // 112: command.UpdateHttpListenerConfig.address:type_name -> command.SocketAddress
-	24,  // 113: command.UpdateHttpListenerConfig.public_address:type_name -> command.SocketAddress
-	52,  // 114: command.UpdateHttpListenerConfig.http_answers:type_name -> command.CustomHttpAnswers
-	120, // 115: command.UpdateHttpListenerConfig.answers:type_name -> command.UpdateHttpListenerConfig.AnswersEntry
-	24,  // 116: command.UpdateHttpsListenerConfig.address:type_name -> command.SocketAddress
-	24,  // 117: command.UpdateHttpsListenerConfig.public_address:type_name -> command.SocketAddress
-	52,  // 118: command.UpdateHttpsListenerConfig.http_answers:type_name -> command.CustomHttpAnswers
-	51,  // 119: command.UpdateHttpsListenerConfig.alpn_protocols:type_name -> command.AlpnProtocols
-	121, // 120: command.UpdateHttpsListenerConfig.answers:type_name -> command.UpdateHttpsListenerConfig.AnswersEntry
-	42,  // 121: command.UpdateHttpsListenerConfig.hsts:type_name -> command.HstsConfig
-	24,  // 122: command.UpdateTcpListenerConfig.address:type_name -> command.SocketAddress
-	24,  // 123: command.UpdateTcpListenerConfig.public_address:type_name -> command.SocketAddress
-	24,  // 124: command.UpdateUdpListenerConfig.address:type_name -> command.SocketAddress
-	24,  // 125: command.UpdateUdpListenerConfig.public_address:type_name -> command.SocketAddress
-	24,  // 126: command.ActivateListener.address:type_name -> command.SocketAddress
-	11,  // 127: command.ActivateListener.proxy:type_name -> command.ListenerType
-	24,  // 128: command.DeactivateListener.address:type_name -> command.SocketAddress
-	11,  // 129: command.DeactivateListener.proxy:type_name -> command.ListenerType
-	24,  // 130: command.RemoveListener.address:type_name -> command.SocketAddress
-	11,  // 131: command.RemoveListener.proxy:type_name -> command.ListenerType
-	122, // 132: command.ListenersList.http_listeners:type_name -> command.ListenersList.HttpListenersEntry
-	123, // 133: command.ListenersList.https_listeners:type_name -> command.ListenersList.HttpsListenersEntry
-	124, // 134: command.ListenersList.tcp_listeners:type_name -> command.ListenersList.TcpListenersEntry
-	125, // 135: command.ListenersList.udp_listeners:type_name -> command.ListenersList.UdpListenersEntry
-	24,  // 136: command.AddCertificate.address:type_name -> command.SocketAddress
-	58,  // 137: command.AddCertificate.certificate:type_name -> command.CertificateAndKey
-	12,  // 138: command.CertificateAndKey.versions:type_name -> command.TlsVersion
-	24,  // 139: command.ReplaceCertificate.address:type_name -> command.SocketAddress
-	58,  // 140: command.ReplaceCertificate.new_certificate:type_name -> command.CertificateAndKey
-	24,  // 141: command.RemoveCertificate.address:type_name -> command.SocketAddress
-	64,  // 142: command.ListOfCertificatesByAddress.certificates:type_name -> command.CertificatesByAddress
-	24,  // 143: command.CertificatesByAddress.address:type_name -> command.SocketAddress
-	62,  // 144: command.CertificatesByAddress.certificate_summaries:type_name -> command.CertificateSummary
-	126, // 145: command.CertificatesWithFingerprints.certs:type_name -> command.CertificatesWithFingerprints.CertsEntry
-	37,  // 146: command.ListedFrontends.http_frontends:type_name -> command.RequestHttpFrontend
-	37,  // 147: command.ListedFrontends.https_frontends:type_name -> command.RequestHttpFrontend
-	38,  // 148: command.ListedFrontends.tcp_frontends:type_name -> command.RequestTcpFrontend
-	39,  // 149: command.ListedFrontends.udp_frontends:type_name -> command.RequestUdpFrontend
-	69,  // 150: command.ClusterInformations.vec:type_name -> command.ClusterInformation
-	27,  // 151: command.ClusterInformation.configuration:type_name -> command.Cluster
-	37,  // 152: command.ClusterInformation.http_frontends:type_name -> command.RequestHttpFrontend
-	37,  // 153: command.ClusterInformation.https_frontends:type_name -> command.RequestHttpFrontend
-	38,  // 154: command.ClusterInformation.tcp_frontends:type_name -> command.RequestTcpFrontend
-	31,  // 155: command.ClusterInformation.backends:type_name -> command.AddBackend
-	39,  // 156: command.ClusterInformation.udp_frontends:type_name -> command.RequestUdpFrontend
-	127, // 157: command.ClusterHashes.map:type_name -> command.ClusterHashes.MapEntry
-	73,  // 158: command.WorkerInfos.vec:type_name -> command.WorkerInfo
-	13,  // 159: command.WorkerInfo.run_state:type_name -> command.RunState
-	128, // 160: command.RequestCounts.map:type_name -> command.RequestCounts.MapEntry
-	14,  // 161: command.Event.kind:type_name -> command.EventKind
-	24,  // 162: command.Event.address:type_name -> command.SocketAddress
-	77,  // 163: command.Event.metric_detail:type_name -> command.MetricDetailTransition
-	16,  // 164: command.MetricDetailTransition.previous_effective:type_name -> command.MetricDetail
-	16,  // 165: command.MetricDetailTransition.effective:type_name -> command.MetricDetail
-	129, // 166: command.AggregatedMetrics.main:type_name -> command.AggregatedMetrics.MainEntry
-	130, // 167: command.AggregatedMetrics.workers:type_name -> command.AggregatedMetrics.WorkersEntry
-	131, // 168: command.AggregatedMetrics.clusters:type_name -> command.AggregatedMetrics.ClustersEntry
-	132, // 169: command.AggregatedMetrics.proxying:type_name -> command.AggregatedMetrics.ProxyingEntry
-	133, // 170: command.WorkerMetrics.proxy:type_name -> command.WorkerMetrics.ProxyEntry
-	134, // 171: command.WorkerMetrics.clusters:type_name -> command.WorkerMetrics.ClustersEntry
-	135, // 172: command.ClusterMetrics.cluster:type_name -> command.ClusterMetrics.ClusterEntry
-	82,  // 173: command.ClusterMetrics.backends:type_name -> command.BackendMetrics
-	136, // 174: command.BackendMetrics.metrics:type_name -> command.BackendMetrics.MetricsEntry
-	85,  // 175: command.FilteredMetrics.percentiles:type_name -> command.Percentiles
-	84,  // 176: command.FilteredMetrics.time_serie:type_name -> command.FilteredTimeSerie
-	86,  // 177: command.FilteredMetrics.histogram:type_name -> command.FilteredHistogram
-	87,  // 178: command.FilteredHistogram.buckets:type_name -> command.Bucket
-	16,  // 179: command.SetMetricDetail.detail:type_name -> command.MetricDetail
-	16,  // 180: command.WorkerMetricDetailStatus.configured:type_name -> command.MetricDetail
-	16,  // 181: command.WorkerMetricDetailStatus.effective:type_name -> command.MetricDetail
-	16,  // 182: command.WorkerMetricDetailStatus.previous_effective:type_name -> command.MetricDetail
-	16,  // 183: command.MetricDetailStatus.configured:type_name -> command.MetricDetail
-	16,  // 184: command.MetricDetailStatus.effective:type_name -> command.MetricDetail
-	16,  // 185: command.MetricDetailStatus.previous_effective:type_name -> command.MetricDetail
-	137, // 186: command.MetricDetailStatus.workers:type_name -> command.MetricDetailStatus.WorkersEntry
-	93,  // 187: command.ServerConfig.metrics:type_name -> command.ServerMetricsConfig
-	17,  // 188: command.ServerConfig.access_log_format:type_name -> command.ProtobufAccessLogFormat
-	16,  // 189: command.ServerMetricsConfig.detail:type_name -> command.MetricDetail
-	22,  // 190: command.InitialState.requests:type_name -> command.WorkerRequest
-	26,  // 191: command.ProtobufAccessLog.request_id:type_name -> command.Uint128
-	24,  // 192: command.ProtobufAccessLog.session_address:type_name -> command.SocketAddress
-	24,  // 193: command.ProtobufAccessLog.backend_address:type_name -> command.SocketAddress
-	97,  // 194: command.ProtobufAccessLog.endpoint:type_name -> command.ProtobufEndpoint
-	138, // 195: command.ProtobufAccessLog.tags:type_name -> command.ProtobufAccessLog.TagsEntry
-	26,  // 196: command.ProtobufAccessLog.time:type_name -> command.Uint128
-	99,  // 197: command.ProtobufAccessLog.otel:type_name -> command.OpenTelemetry
-	26,  // 198: command.ProtobufAccessLog.session_id:type_name -> command.Uint128
-	26,  // 199: command.ProtobufAccessLog.start_time:type_name -> command.Uint128
-	98,  // 200: command.ProtobufEndpoint.http:type_name -> command.HttpEndpoint
-	111, // 201: command.ProtobufEndpoint.tcp:type_name -> command.TcpEndpoint
-	20,  // 202: command.WorkerResponses.MapEntry.value:type_name -> command.ResponseContent
-	28,  // 203: command.HealthChecksList.MapEntry.value:type_name -> command.HealthCheckConfig
-	43,  // 204: command.ListenersList.HttpListenersEntry.value:type_name -> command.HttpListenerConfig
-	44,  // 205: command.ListenersList.HttpsListenersEntry.value:type_name -> command.HttpsListenerConfig
-	45,  // 206: command.ListenersList.TcpListenersEntry.value:type_name -> command.TcpListenerConfig
-	46,  // 207: command.ListenersList.UdpListenersEntry.value:type_name -> command.UdpListenerConfig
-	58,  // 208: command.CertificatesWithFingerprints.CertsEntry.value:type_name -> command.CertificateAndKey
-	83,  // 209: command.AggregatedMetrics.MainEntry.value:type_name -> command.FilteredMetrics
-	80,  // 210: command.AggregatedMetrics.WorkersEntry.value:type_name -> command.WorkerMetrics
-	81,  // 211: command.AggregatedMetrics.ClustersEntry.value:type_name -> command.ClusterMetrics
-	83,  // 212: command.AggregatedMetrics.ProxyingEntry.value:type_name -> command.FilteredMetrics
-	83,  // 213: command.WorkerMetrics.ProxyEntry.value:type_name -> command.FilteredMetrics
-	81,  // 214: command.WorkerMetrics.ClustersEntry.value:type_name -> command.ClusterMetrics
-	83,  // 215: command.ClusterMetrics.ClusterEntry.value:type_name -> command.FilteredMetrics
-	83,  // 216: command.BackendMetrics.MetricsEntry.value:type_name -> command.FilteredMetrics
-	90,  // 217: command.MetricDetailStatus.WorkersEntry.value:type_name -> command.WorkerMetricDetailStatus
-	218, // [218:218] is the sub-list for method output_type
-	218, // [218:218] is the sub-list for method input_type
-	218, // [218:218] is the sub-list for extension type_name
-	218, // [218:218] is the sub-list for extension extendee
-	0,   // [0:218] is the sub-list for field type_name
+	109, // 45: command.Request.audit_reopen:type_name -> command.AuditReopen
+	0,   // 46: command.Response.status:type_name -> command.ResponseStatus
+	20,  // 47: command.Response.content:type_name -> command.ResponseContent
+	72,  // 48: command.ResponseContent.workers:type_name -> command.WorkerInfos
+	79,  // 49: command.ResponseContent.metrics:type_name -> command.AggregatedMetrics
+	21,  // 50: command.ResponseContent.worker_responses:type_name -> command.WorkerResponses
+	76,  // 51: command.ResponseContent.event:type_name -> command.Event
+	67,  // 52: command.ResponseContent.frontend_list:type_name -> command.ListedFrontends
+	56,  // 53: command.ResponseContent.listeners_list:type_name -> command.ListenersList
+	80,  // 54: command.ResponseContent.worker_metrics:type_name -> command.WorkerMetrics
+	88,  // 55: command.ResponseContent.available_metrics:type_name -> command.AvailableMetrics
+	68,  // 56: command.ResponseContent.clusters:type_name -> command.ClusterInformations
+	71,  // 57: command.ResponseContent.cluster_hashes:type_name -> command.ClusterHashes
+	63,  // 58: command.ResponseContent.certificates_by_address:type_name -> command.ListOfCertificatesByAddress
+	65,  // 59: command.ResponseContent.certificates_with_fingerprints:type_name -> command.CertificatesWithFingerprints
+	74,  // 60: command.ResponseContent.request_counts:type_name -> command.RequestCounts
+	75,  // 61: command.ResponseContent.max_connections_per_ip_limit:type_name -> command.MaxConnectionsPerIpLimit
+	36,  // 62: command.ResponseContent.health_checks_list:type_name -> command.HealthChecksList
+	91,  // 63: command.ResponseContent.metric_detail_status:type_name -> command.MetricDetailStatus
+	90,  // 64: command.ResponseContent.worker_metric_detail_status:type_name -> command.WorkerMetricDetailStatus
+	113, // 65: command.WorkerResponses.map:type_name -> command.WorkerResponses.MapEntry
+	18,  // 66: command.WorkerRequest.content:type_name -> command.Request
+	0,   // 67: command.WorkerResponse.status:type_name -> command.ResponseStatus
+	20,  // 68: command.WorkerResponse.content:type_name -> command.ResponseContent
+	25,  // 69: command.SocketAddress.ip:type_name -> command.IpAddress
+	26,  // 70: command.IpAddress.v6:type_name -> command.Uint128
+	3,   // 71: command.Cluster.proxy_protocol:type_name -> command.ProxyProtocolConfig
+	1,   // 72: command.Cluster.load_balancing:type_name -> command.LoadBalancingAlgorithms
+	2,   // 73: command.Cluster.load_metric:type_name -> command.LoadMetric
+	114, // 74: command.Cluster.answers:type_name -> command.Cluster.AnswersEntry
+	28,  // 75: command.Cluster.health_check:type_name -> command.HealthCheckConfig
+	29,  // 76: command.Cluster.udp:type_name -> command.UdpClusterConfig
+	4,   // 77: command.UdpClusterConfig.affinity_key:type_name -> command.UdpAffinityKey
+	30,  // 78: command.UdpClusterConfig.health:type_name -> command.UdpHealthConfig
+	5,   // 79: command.UdpHealthConfig.mode:type_name -> command.UdpHealthMode
+	24,  // 80: command.AddBackend.address:type_name -> command.SocketAddress
+	33,  // 81: command.AddBackend.load_balancing_parameters:type_name -> command.LoadBalancingParams
+	24,  // 82: command.RemoveBackend.address:type_name -> command.SocketAddress
+	28,  // 83: command.SetHealthCheck.config:type_name -> command.HealthCheckConfig
+	115, // 84: command.HealthChecksList.map:type_name -> command.HealthChecksList.MapEntry
+	24,  // 85: command.RequestHttpFrontend.address:type_name -> command.SocketAddress
+	40,  // 86: command.RequestHttpFrontend.path:type_name -> command.PathRule
+	7,   // 87: command.RequestHttpFrontend.position:type_name -> command.RulePosition
+	116, // 88: command.RequestHttpFrontend.tags:type_name -> command.RequestHttpFrontend.TagsEntry
+	8,   // 89: command.RequestHttpFrontend.redirect:type_name -> command.RedirectPolicy
+	9,   // 90: command.RequestHttpFrontend.redirect_scheme:type_name -> command.RedirectScheme
+	41,  // 91: command.RequestHttpFrontend.headers:type_name -> command.Header
+	42,  // 92: command.RequestHttpFrontend.hsts:type_name -> command.HstsConfig
+	24,  // 93: command.RequestTcpFrontend.address:type_name -> command.SocketAddress
+	117, // 94: command.RequestTcpFrontend.tags:type_name -> command.RequestTcpFrontend.TagsEntry
+	24,  // 95: command.RequestUdpFrontend.address:type_name -> command.SocketAddress
+	118, // 96: command.RequestUdpFrontend.tags:type_name -> command.RequestUdpFrontend.TagsEntry
+	6,   // 97: command.PathRule.kind:type_name -> command.PathRuleKind
+	10,  // 98: command.Header.position:type_name -> command.HeaderPosition
+	24,  // 99: command.HttpListenerConfig.address:type_name -> command.SocketAddress
+	24,  // 100: command.HttpListenerConfig.public_address:type_name -> command.SocketAddress
+	52,  // 101: command.HttpListenerConfig.http_answers:type_name -> command.CustomHttpAnswers
+	119, // 102: command.HttpListenerConfig.answers:type_name -> command.HttpListenerConfig.AnswersEntry
+	24,  // 103: command.HttpsListenerConfig.address:type_name -> command.SocketAddress
+	24,  // 104: command.HttpsListenerConfig.public_address:type_name -> command.SocketAddress
+	12,  // 105: command.HttpsListenerConfig.versions:type_name -> command.TlsVersion
+	52,  // 106: command.HttpsListenerConfig.http_answers:type_name -> command.CustomHttpAnswers
+	120, // 107: command.HttpsListenerConfig.answers:type_name -> command.HttpsListenerConfig.AnswersEntry
+	42,  // 108: command.HttpsListenerConfig.hsts:type_name -> command.HstsConfig
+	24,  // 109: command.TcpListenerConfig.address:type_name -> command.SocketAddress
+	24,  // 110: command.TcpListenerConfig.public_address:type_name -> command.SocketAddress
+	24,  // 111: command.UdpListenerConfig.address:type_name -> command.SocketAddress
+	24,  // 112: command.UdpListenerConfig.public_address:type_name -> command.SocketAddress
+	24,  // 113: command.UpdateHttpListenerConfig.address:type_name -> command.SocketAddress
+	24,  // 114: command.UpdateHttpListenerConfig.public_address:type_name -> command.SocketAddress
+	52,  // 115: command.UpdateHttpListenerConfig.http_answers:type_name -> command.CustomHttpAnswers
+	121, // 116: command.UpdateHttpListenerConfig.answers:type_name -> command.UpdateHttpListenerConfig.AnswersEntry
+	24,  // 117: command.UpdateHttpsListenerConfig.address:type_name -> command.SocketAddress
+	24,  // 118: command.UpdateHttpsListenerConfig.public_address:type_name -> command.SocketAddress
+	52,  // 119: command.UpdateHttpsListenerConfig.http_answers:type_name -> command.CustomHttpAnswers
+	51,  // 120: command.UpdateHttpsListenerConfig.alpn_protocols:type_name -> command.AlpnProtocols
+	122, // 121: command.UpdateHttpsListenerConfig.answers:type_name -> command.UpdateHttpsListenerConfig.AnswersEntry
+	42,  // 122: command.UpdateHttpsListenerConfig.hsts:type_name -> command.HstsConfig
+	24,  // 123: command.UpdateTcpListenerConfig.address:type_name -> command.SocketAddress
+	24,  // 124: command.UpdateTcpListenerConfig.public_address:type_name -> command.SocketAddress
+	24,  // 125: command.UpdateUdpListenerConfig.address:type_name -> command.SocketAddress
+	24,  // 126: command.UpdateUdpListenerConfig.public_address:type_name -> command.SocketAddress
+	24,  // 127: command.ActivateListener.address:type_name -> command.SocketAddress
+	11,  // 128: command.ActivateListener.proxy:type_name -> command.ListenerType
+	24,  // 129: command.DeactivateListener.address:type_name -> command.SocketAddress
+	11,  // 130: command.DeactivateListener.proxy:type_name -> command.ListenerType
+	24,  // 131: command.RemoveListener.address:type_name -> command.SocketAddress
+	11,  // 132: command.RemoveListener.proxy:type_name -> command.ListenerType
+	123, // 133: command.ListenersList.http_listeners:type_name -> command.ListenersList.HttpListenersEntry
+	124, // 134: command.ListenersList.https_listeners:type_name -> command.ListenersList.HttpsListenersEntry
+	125, // 135: command.ListenersList.tcp_listeners:type_name -> command.ListenersList.TcpListenersEntry
+	126, // 136: command.ListenersList.udp_listeners:type_name -> command.ListenersList.UdpListenersEntry
+	24,  // 137: command.AddCertificate.address:type_name -> command.SocketAddress
+	58,  // 138: command.AddCertificate.certificate:type_name -> command.CertificateAndKey
+	12,  // 139: command.CertificateAndKey.versions:type_name -> command.TlsVersion
+	24,  // 140: command.ReplaceCertificate.address:type_name -> command.SocketAddress
+	58,  // 141: command.ReplaceCertificate.new_certificate:type_name -> command.CertificateAndKey
+	24,  // 142: command.RemoveCertificate.address:type_name -> command.SocketAddress
+	64,  // 143: command.ListOfCertificatesByAddress.certificates:type_name -> command.CertificatesByAddress
+	24,  // 144: command.CertificatesByAddress.address:type_name -> command.SocketAddress
+	62,  // 145: command.CertificatesByAddress.certificate_summaries:type_name -> command.CertificateSummary
+	127, // 146: command.CertificatesWithFingerprints.certs:type_name -> command.CertificatesWithFingerprints.CertsEntry
+	37,  // 147: command.ListedFrontends.http_frontends:type_name -> command.RequestHttpFrontend
+	37,  // 148: command.ListedFrontends.https_frontends:type_name -> command.RequestHttpFrontend
+	38,  // 149: command.ListedFrontends.tcp_frontends:type_name -> command.RequestTcpFrontend
+	39,  // 150: command.ListedFrontends.udp_frontends:type_name -> command.RequestUdpFrontend
+	69,  // 151: command.ClusterInformations.vec:type_name -> command.ClusterInformation
+	27,  // 152: command.ClusterInformation.configuration:type_name -> command.Cluster
+	37,  // 153: command.ClusterInformation.http_frontends:type_name -> command.RequestHttpFrontend
+	37,  // 154: command.ClusterInformation.https_frontends:type_name -> command.RequestHttpFrontend
+	38,  // 155: command.ClusterInformation.tcp_frontends:type_name -> command.RequestTcpFrontend
+	31,  // 156: command.ClusterInformation.backends:type_name -> command.AddBackend
+	39,  // 157: command.ClusterInformation.udp_frontends:type_name -> command.RequestUdpFrontend
+	128, // 158: command.ClusterHashes.map:type_name -> command.ClusterHashes.MapEntry
+	73,  // 159: command.WorkerInfos.vec:type_name -> command.WorkerInfo
+	13,  // 160: command.WorkerInfo.run_state:type_name -> command.RunState
+	129, // 161: command.RequestCounts.map:type_name -> command.RequestCounts.MapEntry
+	14,  // 162: command.Event.kind:type_name -> command.EventKind
+	24,  // 163: command.Event.address:type_name -> command.SocketAddress
+	77,  // 164: command.Event.metric_detail:type_name -> command.MetricDetailTransition
+	16,  // 165: command.MetricDetailTransition.previous_effective:type_name -> command.MetricDetail
+	16,  // 166: command.MetricDetailTransition.effective:type_name -> command.MetricDetail
+	130, // 167: command.AggregatedMetrics.main:type_name -> command.AggregatedMetrics.MainEntry
+	131, // 168: command.AggregatedMetrics.workers:type_name -> command.AggregatedMetrics.WorkersEntry
+	132, // 169: command.AggregatedMetrics.clusters:type_name -> command.AggregatedMetrics.ClustersEntry
+	133, // 170: command.AggregatedMetrics.proxying:type_name -> command.AggregatedMetrics.ProxyingEntry
+	134, // 171: command.WorkerMetrics.proxy:type_name -> command.WorkerMetrics.ProxyEntry
+	135, // 172: command.WorkerMetrics.clusters:type_name -> command.WorkerMetrics.ClustersEntry
+	136, // 173: command.ClusterMetrics.cluster:type_name -> command.ClusterMetrics.ClusterEntry
+	82,  // 174: command.ClusterMetrics.backends:type_name -> command.BackendMetrics
+	137, // 175: command.BackendMetrics.metrics:type_name -> command.BackendMetrics.MetricsEntry
+	85,  // 176: command.FilteredMetrics.percentiles:type_name -> command.Percentiles
+	84,  // 177: command.FilteredMetrics.time_serie:type_name -> command.FilteredTimeSerie
+	86,  // 178: command.FilteredMetrics.histogram:type_name -> command.FilteredHistogram
+	87,  // 179: command.FilteredHistogram.buckets:type_name -> command.Bucket
+	16,  // 180: command.SetMetricDetail.detail:type_name -> command.MetricDetail
+	16,  // 181: command.WorkerMetricDetailStatus.configured:type_name -> command.MetricDetail
+	16,  // 182: command.WorkerMetricDetailStatus.effective:type_name -> command.MetricDetail
+	16,  // 183: command.WorkerMetricDetailStatus.previous_effective:type_name -> command.MetricDetail
+	16,  // 184: command.MetricDetailStatus.configured:type_name -> command.MetricDetail
+	16,  // 185: command.MetricDetailStatus.effective:type_name -> command.MetricDetail
+	16,  // 186: command.MetricDetailStatus.previous_effective:type_name -> command.MetricDetail
+	138, // 187: command.MetricDetailStatus.workers:type_name -> command.MetricDetailStatus.WorkersEntry
+	93,  // 188: command.ServerConfig.metrics:type_name -> command.ServerMetricsConfig
+	17,  // 189: command.ServerConfig.access_log_format:type_name -> command.ProtobufAccessLogFormat
+	16,  // 190: command.ServerMetricsConfig.detail:type_name -> command.MetricDetail
+	22,  // 191: command.InitialState.requests:type_name -> command.WorkerRequest
+	26,  // 192: command.ProtobufAccessLog.request_id:type_name -> command.Uint128
+	24,  // 193: command.ProtobufAccessLog.session_address:type_name -> command.SocketAddress
+	24,  // 194: command.ProtobufAccessLog.backend_address:type_name -> command.SocketAddress
+	97,  // 195: command.ProtobufAccessLog.endpoint:type_name -> command.ProtobufEndpoint
+	139, // 196: command.ProtobufAccessLog.tags:type_name -> command.ProtobufAccessLog.TagsEntry
+	26,  // 197: command.ProtobufAccessLog.time:type_name -> command.Uint128
+	99,  // 198: command.ProtobufAccessLog.otel:type_name -> command.OpenTelemetry
+	26,  // 199: command.ProtobufAccessLog.session_id:type_name -> command.Uint128
+	26,  // 200: command.ProtobufAccessLog.start_time:type_name -> command.Uint128
+	98,  // 201: command.ProtobufEndpoint.http:type_name -> command.HttpEndpoint
+	112, // 202: command.ProtobufEndpoint.tcp:type_name -> command.TcpEndpoint
+	20,  // 203: command.WorkerResponses.MapEntry.value:type_name -> command.ResponseContent
+	28,  // 204: command.HealthChecksList.MapEntry.value:type_name -> command.HealthCheckConfig
+	43,  // 205: command.ListenersList.HttpListenersEntry.value:type_name -> command.HttpListenerConfig
+	44,  // 206: command.ListenersList.HttpsListenersEntry.value:type_name -> command.HttpsListenerConfig
+	45,  // 207: command.ListenersList.TcpListenersEntry.value:type_name -> command.TcpListenerConfig
+	46,  // 208: command.ListenersList.UdpListenersEntry.value:type_name -> command.UdpListenerConfig
+	58,  // 209: command.CertificatesWithFingerprints.CertsEntry.value:type_name -> command.CertificateAndKey
+	83,  // 210: command.AggregatedMetrics.MainEntry.value:type_name -> command.FilteredMetrics
+	80,  // 211: command.AggregatedMetrics.WorkersEntry.value:type_name -> command.WorkerMetrics
+	81,  // 212: command.AggregatedMetrics.ClustersEntry.value:type_name -> command.ClusterMetrics
+	83,  // 213: command.AggregatedMetrics.ProxyingEntry.value:type_name -> command.FilteredMetrics
+	83,  // 214: command.WorkerMetrics.ProxyEntry.value:type_name -> command.FilteredMetrics
+	81,  // 215: command.WorkerMetrics.ClustersEntry.value:type_name -> command.ClusterMetrics
+	83,  // 216: command.ClusterMetrics.ClusterEntry.value:type_name -> command.FilteredMetrics
+	83,  // 217: command.BackendMetrics.MetricsEntry.value:type_name -> command.FilteredMetrics
+	90,  // 218: command.MetricDetailStatus.WorkersEntry.value:type_name -> command.WorkerMetricDetailStatus
+	219, // [219:219] is the sub-list for method output_type
+	219, // [219:219] is the sub-list for method input_type
+	219, // [219:219] is the sub-list for extension type_name
+	219, // [219:219] is the sub-list for extension extendee
+	0,   // [0:219] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -11166,6 +11225,7 @@ func file_command_proto_init() {
 		(*Request_UpdateUdpListener)(nil),
 		(*Request_AddUdpFrontend)(nil),
 		(*Request_RemoveUdpFrontend)(nil),
+		(*Request_AuditReopen)(nil),
 	}
 	file_command_proto_msgTypes[2].OneofWrappers = []any{
 		(*ResponseContent_Workers)(nil),
@@ -11208,7 +11268,7 @@ func file_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
 			NumEnums:      18,
-			NumMessages:   121,
+			NumMessages:   122,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -27,6 +27,7 @@ var verbRoles = map[string]Role{
 	"load_state":                 Admin,
 	"launch_worker":              Admin,
 	"upgrade_main":               Admin,
+	"audit_reopen":               Admin,
 	"upgrade_worker":             Admin,
 	"reload_configuration":       Admin,
 	"add_cluster":                Admin,

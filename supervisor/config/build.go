@@ -137,10 +137,10 @@ func (b *builder) globals(r *rawConfig) {
 	c.AccessLogsFormat = command.ProtobufAccessLogFormat(*r.AccessLogsFormat)
 	c.AccessLogsColored = *r.AccessLogsColored
 	if r.AuditLogsTarget != nil {
-		c.AuditLogsTarget = b.file("audit_logs_target", *r.AuditLogsTarget)
+		c.AuditLogsTarget = b.auditTarget("audit_logs_target", *r.AuditLogsTarget)
 	}
 	if r.AuditLogsJSONTarget != nil {
-		c.AuditLogsJSONTarget = b.file("audit_logs_json_target", *r.AuditLogsJSONTarget)
+		c.AuditLogsJSONTarget = b.auditTarget("audit_logs_json_target", *r.AuditLogsJSONTarget)
 	}
 
 	c.MaxConnections = *r.MaxConnections
@@ -406,4 +406,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// auditTarget is a file path (resolved like other paths), or "stdout" or
+// "stderr" kept as they are.
+func (b *builder) auditTarget(p, v string) string {
+	if v == "stdout" || v == "stderr" {
+		return v
+	}
+	return b.file(p, v)
 }

@@ -197,7 +197,7 @@ func TestExampleConfig(t *testing.T) {
 		if got := strings.Join(verbs, " "); got != want {
 			t.Errorf("%s: requests %s, want %s", f, got, want)
 		}
-		if c.WorkerCount != 2 || !strings.HasSuffix(c.CommandSocket, "docs/examples/run/sozu.sock") {
+		if c.WorkerCount != 2 || !strings.HasSuffix(c.CommandSocket, "/run/sozu.sock") {
 			t.Errorf("%s: worker_count %d, command socket %s", f, c.WorkerCount, c.CommandSocket)
 		}
 	}

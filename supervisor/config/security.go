@@ -97,7 +97,7 @@ func (b *builder) security(r *rawConfig) {
 	au := &c.Audit
 	if r.AuditHMACKeyFile != nil {
 		au.HMACKeyFile = b.file("audit_hmac_key_file", *r.AuditHMACKeyFile)
-	} else if c.AuditLogsJSONTarget != "" {
+	} else if c.AuditLogsJSONTarget != "" && c.AuditLogsJSONTarget != "stdout" && c.AuditLogsJSONTarget != "stderr" {
 		au.HMACKeyFile = c.AuditLogsJSONTarget + ".key"
 	}
 	au.FailOpen = *r.AuditFailOpen
