@@ -20,6 +20,7 @@ import (
 	"github.com/sozu-go/sozu/peercred"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/supervisor/admission"
 	"github.com/sozu-go/sozu/supervisor/config"
 	"github.com/sozu-go/sozu/supervisor/identity"
@@ -52,7 +53,8 @@ type Supervisor struct {
 	sock     *net.UnixListener
 	sessions chan struct{} // semaphore of client sessions
 	ident    *identity.Resolver
-	audit    *audit.Broker // nil when no audit sink is configured
+	account  sandbox.Account // what workers drop to, resolved at start
+	audit    *audit.Broker   // nil when no audit sink is configured
 	ids      *audit.IDSource
 
 	subMu       sync.Mutex
@@ -170,6 +172,21 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 // start builds the initial state and launches the workers. Actor only.
 func (s *Supervisor) start() error {
+	// The worker account is resolved here, where the user database is
+	// readable; workers get numeric ids and never look anything up.
+	acct, err := sandbox.LookupAccount(s.cfg.Sandbox.User, s.cfg.Sandbox.Group)
+	if err != nil {
+		return fmt.Errorf("configuration %s: worker_user/worker_group: %w", s.cfg.Path, err)
+	}
+	s.account = acct
+	if s.cfg.Sandbox.Mode == "off" {
+		s.log.Warn("SANDBOX OFF: sandbox_mode = \"off\": workers run without a seccomp filter")
+		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK, "sandbox_mode = off: workers run without seccomp")
+	}
+	if s.cfg.Sandbox.AllowRoot && (acct.UID == 0 || acct.GID == 0) {
+		s.log.Warn("WORKERS RUN AS ROOT: worker_allow_root = true")
+		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK, "worker_allow_root = true: workers keep root")
+	}
 	for _, wr := range s.cfg.Requests() {
 		if err := s.state.Dispatch(wr.GetContent()); err != nil {
 			return fmt.Errorf("configuration %s: request %s (%s) refused by the state: %w",

@@ -87,7 +87,13 @@ func (s *Supervisor) spawnWorker() (*workerProc, error) {
 	}
 	defer stateFile.Close()
 
-	cmd := exec.Command(s.exe, "worker", "--id", strconv.FormatUint(uint64(id), 10))
+	args := []string{"worker", "--id", strconv.FormatUint(uint64(id), 10),
+		"--uid", strconv.Itoa(s.account.UID), "--gid", strconv.Itoa(s.account.GID),
+		"--sandbox", s.cfg.Sandbox.Mode}
+	if s.cfg.Sandbox.AllowRoot {
+		args = append(args, "--allow-root")
+	}
+	cmd := exec.Command(s.exe, args...)
 	cmd.ExtraFiles = []*os.File{chC, scmC, stateFile}
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
@@ -300,9 +306,14 @@ func (s *Supervisor) workerExited(w *workerProc) {
 		lf.Info("worker exited")
 		return
 	}
-	lf.Warn("worker exited unexpectedly")
-	s.recordSystem(audit.VerbWorkerExit, audit.CodeWorkerExit, audit.ResultErr,
-		fmt.Sprintf("worker %d (pid %d) exited: %s", w.id, w.pid, status))
+	reason := fmt.Sprintf("worker %d (pid %d) exited: %s", w.id, w.pid, status)
+	if sandboxViolation(w.wait) {
+		reason = fmt.Sprintf("SANDBOX VIOLATION: worker %d (pid %d) killed by SIGSYS: it made a system call its seccomp filter forbids", w.id, w.pid)
+		lf.Error(reason)
+	} else {
+		lf.Warn("worker exited unexpectedly")
+	}
+	s.recordSystem(audit.VerbWorkerExit, audit.CodeWorkerExit, audit.ResultErr, reason)
 	s.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_KILLED.Enum()})
 	if !s.cfg.WorkerAutomaticRestart {
 		return
@@ -335,6 +346,18 @@ func (s *Supervisor) workerExited(w *workerProc) {
 		return
 	}
 	time.AfterFunc(delay, func() { s.submit(relaunch) })
+}
+
+// sandboxViolation reports whether a worker was killed by SIGSYS, which is
+// how the kernel ends a process that breaks its seccomp filter (kill mode).
+func sandboxViolation(err error) bool {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return ws.Signal() == syscall.SIGSYS
+		}
+	}
+	return false
 }
 
 // describeExit names how a process ended: "exit status 1", "signal: killed".
