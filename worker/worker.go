@@ -3,6 +3,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 
 	"github.com/sirupsen/logrus"
 	"google.golang.org/protobuf/proto"
@@ -17,6 +19,10 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/frame"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/sandbox"
+	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/logfilter"
+	"github.com/sozu-go/sozu/worker/proxy"
 )
 
 // Descriptors a worker inherits from the supervisor.
@@ -30,7 +36,9 @@ const (
 const maxInitialState = 256 << 20
 
 // Worker is one worker's runtime. It is driven by a single goroutine (the
-// command loop), which owns every field.
+// command loop), which owns every field; the connection goroutines of the
+// servers only read the snapshots it swaps in, and write events through
+// out, which is safe for concurrent use.
 type Worker struct {
 	id    uint32
 	cfg   *command.ServerConfig
@@ -38,9 +46,16 @@ type Worker struct {
 	state *state.ConfigState
 	lis   *listenerSet
 	conn  net.Conn
+	out   *frame.Writer
 	max   int
 
 	frames *frame.Reader
+
+	reg     *backends.Registry
+	conns   *proxy.ConnLimit
+	snap    *snapshot
+	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
+	serving bool                     // bootstrap is over: servers run
 }
 
 // Main runs a worker process (`sozu worker --id N`, started by the
@@ -48,7 +63,16 @@ type Worker struct {
 func Main(args []string) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	id := fs.Uint("id", 0, "worker id assigned by the supervisor")
+	uid := fs.Int("uid", -1, "uid to drop to (resolved by the supervisor); -1: keep")
+	gid := fs.Int("gid", -1, "gid to drop to; -1: keep")
+	mode := fs.String("sandbox", "kill", "seccomp mode: kill, errno or off")
+	allowRoot := fs.Bool("allow-root", false, "let the worker keep uid 0")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	sbMode, err := sandbox.ParseMode(*mode)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "worker %d: --sandbox: %v\n", *id, err)
 		return 2
 	}
 	logger := logrus.New()
@@ -60,9 +84,21 @@ func Main(args []string) int {
 		log.Errorf("bootstrap: %v", err)
 		return 1
 	}
-	if lvl, err := logrus.ParseLevel(w.cfg.GetLogLevel()); err == nil {
+	if lvl, err := logfilter.Parse(w.cfg.GetLogLevel()); err == nil {
 		logger.SetLevel(lvl)
 	}
+	// Confinement comes last before serving (design.md §1): everything the
+	// worker needs is open, and no listener accepts yet.
+	acct := sandbox.Account{UID: os.Getuid(), GID: os.Getgid()}
+	if *uid >= 0 && *gid >= 0 {
+		acct = sandbox.Account{User: strconv.Itoa(*uid), Group: strconv.Itoa(*gid), UID: *uid, GID: *gid}
+	}
+	if err := sandbox.Confine(sandbox.Options{Account: acct, AllowRoot: *allowRoot, Mode: sbMode}); err != nil {
+		log.Errorf("sandbox: %v: refusing to serve", err)
+		return 1
+	}
+	// acct, not os.Getuid: getuid is not in the seccomp policy.
+	log.WithFields(logrus.Fields{"uid": acct.UID, "gid": acct.GID, "sandbox": sbMode}).Info("worker confined")
 	return w.serve()
 }
 
@@ -105,7 +141,7 @@ func bootstrap(id uint32, log *logrus.Entry) (*Worker, error) {
 		return nil, fmt.Errorf("decoding initial state: %w", err)
 	}
 
-	w := &Worker{id: id, cfg: cfg, log: log, state: state.New(), lis: lis, conn: conn, max: max}
+	w := newWorker(id, cfg, log, lis, conn, max)
 	for _, wr := range init.GetRequests() {
 		if resp := w.handle(wr); resp.GetStatus() == command.ResponseStatus_FAILURE {
 			log.Warnf("initial state record %s (%s): %s", wr.GetId(), command.VerbName(wr.GetContent()), resp.GetMessage())
@@ -115,12 +151,33 @@ func bootstrap(id uint32, log *logrus.Entry) (*Worker, error) {
 	return w, nil
 }
 
-// serve answers the supervisor's requests until the channel closes or a
-// stop verb arrives.
+func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *listenerSet, conn net.Conn, max int) *Worker {
+	w := &Worker{id: id, cfg: cfg, log: log, state: state.New(), lis: lis, conn: conn, max: max,
+		out: frame.NewWriter(conn, max), servers: map[string]*proxy.Server{},
+		conns: &proxy.ConnLimit{Max: int64(cfg.GetMaxConnections())}}
+	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
+	return w
+}
+
+// emit sends a data-plane event (backend down or up, no backend left) to
+// the supervisor. Called from connection goroutines.
+func (w *Worker) emit(ev *command.Event) {
+	resp := &command.WorkerResponse{Id: proto.String("EVENT"), Status: command.ResponseStatus_PROCESSING.Enum(),
+		Message: proto.String(""), Content: &command.ResponseContent{ContentType: &command.ResponseContent_Event{Event: ev}}}
+	if err := w.out.WriteMessage(resp); err != nil {
+		w.log.Warnf("sending event %v: %v", ev.GetKind(), err)
+	}
+}
+
+// serve starts the servers of the active listeners, then answers the
+// supervisor's requests until the channel closes or a stop verb arrives.
 func (w *Worker) serve() int {
+	w.serving = true
+	w.rebuild()
 	for {
 		wr := &command.WorkerRequest{}
 		if err := w.frames.ReadMessage(wr); err != nil {
+			w.stopServers(false)
 			if errors.Is(err, io.EOF) {
 				w.log.Info("supervisor closed the channel: exiting")
 				return 0
@@ -128,17 +185,85 @@ func (w *Worker) serve() int {
 			w.log.Errorf("reading the channel: %v", err)
 			return 1
 		}
+		stop := false
+		switch wr.GetContent().GetRequestType().(type) {
+		case *command.Request_SoftStop:
+			w.stopServers(true)
+			stop = true
+		case *command.Request_HardStop:
+			w.stopServers(false)
+			stop = true
+		}
 		resp := w.handle(wr)
-		if err := frame.WriteMessage(w.conn, resp, w.max); err != nil {
+		if err := w.out.WriteMessage(resp); err != nil {
 			w.log.Errorf("answering %s: %v", wr.GetId(), err)
 			return 1
 		}
-		switch wr.GetContent().GetRequestType().(type) {
-		case *command.Request_SoftStop, *command.Request_HardStop:
+		if stop {
 			w.lis.closeAll()
 			w.log.Info("stopped")
 			return 0
 		}
+	}
+}
+
+// stopServers stops every server: soft waits for in-flight requests to
+// finish (idle connections close at once), hard closes every connection.
+func (w *Worker) stopServers(soft bool) {
+	var wg sync.WaitGroup
+	for k, srv := range w.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if soft {
+				srv.Shutdown(context.Background())
+			} else {
+				srv.Close()
+			}
+		}()
+		delete(w.servers, k)
+	}
+	wg.Wait()
+	w.reg.Close()
+}
+
+// rebuild derives a new data-plane snapshot from the state and swaps it
+// into the running servers, then starts a server for each active HTTP
+// listener that has none. Nothing runs before bootstrap is over.
+func (w *Worker) rebuild() {
+	if !w.serving {
+		return
+	}
+	w.snap = buildSnapshot(w.state, w.reg)
+	for _, msg := range w.snap.warnings {
+		w.log.Warn(msg)
+	}
+	for k, srv := range w.servers {
+		if cfg := w.snap.http[k]; cfg != nil {
+			srv.Swap(cfg)
+		}
+	}
+	for k, ln := range w.lis.active {
+		if w.servers[k] != nil || w.snap.http[k] == nil {
+			continue
+		}
+		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns})
+		w.servers[k] = srv
+		go func() {
+			if err := srv.Serve(); err != nil {
+				w.log.Errorf("listener %s stopped accepting: %v", k, err)
+			}
+		}()
+	}
+}
+
+// stopServer stops accepting on a listener being deactivated or removed;
+// its connections finish their requests.
+func (w *Worker) stopServer(kind command.ListenerType, addr string) {
+	k := key(kind, addr)
+	if srv := w.servers[k]; srv != nil {
+		delete(w.servers, k)
+		go srv.Shutdown(context.Background())
 	}
 }
 
@@ -194,10 +319,13 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 			return nil, err
 		}
 	case *command.Request_DeactivateListener:
+		w.stopServer(r.DeactivateListener.GetProxy(), r.DeactivateListener.GetAddress().Display())
 		w.lis.deactivate(r.DeactivateListener.GetProxy(), r.DeactivateListener.GetAddress().Display())
 	case *command.Request_RemoveListener:
+		w.stopServer(r.RemoveListener.GetProxy(), r.RemoveListener.GetAddress().Display())
 		w.lis.deactivate(r.RemoveListener.GetProxy(), r.RemoveListener.GetAddress().Display())
 	}
+	w.rebuild()
 	return nil, nil
 }
 

@@ -1,0 +1,337 @@
+// Package answers renders the HTTP responses the proxy writes itself (400, 404,
+// 502, 503, 504…): short built-in defaults, or operator templates (upstream's answers / answer_NNN).
+//
+// A template is either a whole response, like upstream's answer files:
+//
+//	HTTP/1.1 503 Service Unavailable
+//	Cache-Control: no-cache
+//
+//	<h1>Down for maintenance</h1> request %REQUEST_ID
+//
+// or, when it does not start with "HTTP/", a body that gets the default
+// status line and "Content-Type: text/html; charset=utf-8". Lines may end
+// in LF or CRLF. The variables %REQUEST_ID, %CLUSTER_ID and %BACKEND_ID are
+// replaced, in the head and the body; nothing the client sent is ever
+// substituted, so a template cannot be made to reflect attacker input.
+// The proxy always sets Content-Length, "Connection: close" and the request
+// id field itself: a template's own framing, Connection and id fields are
+// dropped.
+package answers
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Vars are the values substituted into an answer.
+type Vars struct {
+	RequestID []byte // the request ULID; may be empty
+	IDHeader  string // name of the request id field ("Sozu-Id"); "" for none
+	ClusterID string
+	BackendID string
+	Head      bool // answering a HEAD request: the body is left out (Content-Length kept)
+}
+
+type varKind uint8
+
+const (
+	literal varKind = iota
+	varRequestID
+	varClusterID
+	varBackendID
+)
+
+var varNames = [...]struct {
+	name string
+	kind varKind
+}{
+	{"%REQUEST_ID", varRequestID},
+	{"%CLUSTER_ID", varClusterID},
+	{"%BACKEND_ID", varBackendID},
+}
+
+type piece struct {
+	lit  string
+	kind varKind
+}
+
+// Template is a compiled answer, immutable and safe for concurrent use.
+type Template struct {
+	status int
+	head   []piece // status line and field lines, each ending in CRLF
+	body   []piece
+}
+
+// Status returns the status code the template answers with.
+func (t *Template) Status() int { return t.status }
+
+// Append renders the answer onto dst and returns the extended slice.
+func (t *Template) Append(dst []byte, v *Vars) []byte {
+	dst = appendPieces(dst, t.head, v, true)
+	if v.IDHeader != "" && len(v.RequestID) > 0 {
+		dst = append(dst, v.IDHeader...)
+		dst = append(dst, ": "...)
+		dst = appendClean(dst, v.RequestID)
+		dst = append(dst, "\r\n"...)
+	}
+	n := 0
+	for _, p := range t.body {
+		n += len(value(p, v))
+	}
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	dst = append(dst, "\r\nConnection: close\r\n\r\n"...)
+	if !v.Head {
+		dst = appendPieces(dst, t.body, v, false)
+	}
+	return dst
+}
+
+func value(p piece, v *Vars) string {
+	switch p.kind {
+	case varRequestID:
+		return string(v.RequestID)
+	case varClusterID:
+		return v.ClusterID
+	case varBackendID:
+		return v.BackendID
+	}
+	return p.lit
+}
+
+func appendPieces(dst []byte, ps []piece, v *Vars, head bool) []byte {
+	for _, p := range ps {
+		switch {
+		case p.kind == literal:
+			dst = append(dst, p.lit...)
+		case head:
+			dst = appendClean(dst, value(p, v))
+		default:
+			dst = append(dst, value(p, v)...)
+		}
+	}
+	return dst
+}
+
+// appendClean appends s without control bytes, so that no value can end a
+// field line.
+func appendClean[S ~string | ~[]byte](dst []byte, s S) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x20 && c != 0x7f {
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// Reason returns the reason phrase of the statuses the proxy answers.
+func Reason(code int) string {
+	switch code {
+	case 400:
+		return "Bad Request"
+	case 404:
+		return "Not Found"
+	case 408:
+		return "Request Timeout"
+	case 413:
+		return "Payload Too Large"
+	case 414:
+		return "URI Too Long"
+	case 417:
+		return "Expectation Failed"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Error"
+}
+
+// defaults holds the built-in answers, built once.
+var defaults = map[int]*Template{}
+
+func init() {
+	for _, c := range []int{400, 404, 408, 413, 414, 417, 431, 501, 502, 503, 504, 505} {
+		defaults[c] = builtin(c)
+	}
+}
+
+func builtin(code int) *Template {
+	line := strconv.Itoa(code) + " " + Reason(code)
+	return &Template{
+		status: code,
+		head: []piece{{lit: "HTTP/1.1 " + line + "\r\nCache-Control: no-cache\r\n" +
+			"Content-Type: text/plain; charset=utf-8\r\n"}},
+		body: []piece{{lit: line + "\n"}},
+	}
+}
+
+// Default returns the built-in answer for code (any code: an unusual one
+// gets a generic reason phrase).
+func Default(code int) *Template {
+	if t := defaults[code]; t != nil {
+		return t
+	}
+	return builtin(code)
+}
+
+// Compile compiles the template src for status code. Errors name the
+// offending line.
+func Compile(code int, src string) (*Template, error) {
+	if code < 100 || code > 599 {
+		return nil, fmt.Errorf("answer %d: status code outside 100-599", code)
+	}
+	src = strings.ReplaceAll(src, "\r\n", "\n")
+	if !strings.HasPrefix(src, "HTTP/") {
+		t := builtin(code)
+		t.head = []piece{{lit: "HTTP/1.1 " + strconv.Itoa(code) + " " + Reason(code) +
+			"\r\nCache-Control: no-cache\r\nContent-Type: text/html; charset=utf-8\r\n"}}
+		t.body = split(src)
+		return t, nil
+	}
+	headText, body, _ := strings.Cut(src, "\n\n")
+	lines := strings.Split(strings.TrimSuffix(headText, "\n"), "\n")
+	status, err := statusLine(lines[0])
+	if err != nil {
+		return nil, fmt.Errorf("answer %d: line 1: %w", code, err)
+	}
+	t := &Template{status: status}
+	t.head = append(t.head, piece{lit: "HTTP/1.1 " + strings.TrimSpace(lines[0][len("HTTP/1.1 "):]) + "\r\n"})
+	for i, l := range lines[1:] {
+		name, val, ok := strings.Cut(l, ":")
+		if !ok || !isToken(name) {
+			return nil, fmt.Errorf("answer %d: line %d: not a field line %q", code, i+2, l)
+		}
+		val = strings.Trim(val, " \t")
+		if strings.ContainsFunc(val, func(r rune) bool { return r != '\t' && (r < 0x20 || r == 0x7f) }) {
+			return nil, fmt.Errorf("answer %d: line %d: control character in the value of %s", code, i+2, name)
+		}
+		switch strings.ToLower(name) {
+		case "content-length", "transfer-encoding", "connection", "keep-alive", "sozu-id":
+			continue
+		}
+		t.head = append(t.head, piece{lit: name + ": "})
+		t.head = append(t.head, split(val)...)
+		t.head = append(t.head, piece{lit: "\r\n"})
+	}
+	t.body = split(body)
+	return t, nil
+}
+
+func statusLine(l string) (int, error) {
+	if len(l) < 12 || (l[:9] != "HTTP/1.1 " && l[:9] != "HTTP/1.0 ") {
+		return 0, fmt.Errorf("status line %q is not \"HTTP/1.1 NNN reason\"", l)
+	}
+	code, err := strconv.Atoi(l[9:12])
+	if err != nil || code < 100 || code > 599 || (len(l) > 12 && l[12] != ' ') {
+		return 0, fmt.Errorf("status line %q has no status code in 100-599", l)
+	}
+	if strings.ContainsFunc(l, func(r rune) bool { return r != '\t' && (r < 0x20 || r == 0x7f) }) {
+		return 0, fmt.Errorf("control character in the status line")
+	}
+	return code, nil
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// split cuts s into literals and variables.
+func split(s string) []piece {
+	var out []piece
+	for s != "" {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			out = append(out, piece{lit: s})
+			break
+		}
+		matched := false
+		for _, vn := range varNames {
+			if strings.HasPrefix(s[i:], vn.name) {
+				if i > 0 {
+					out = append(out, piece{lit: s[:i]})
+				}
+				out = append(out, piece{kind: vn.kind})
+				s = s[i+len(vn.name):]
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			out = append(out, piece{lit: s[:i+1]})
+			s = s[i+1:]
+		}
+	}
+	return out
+}
+
+// Set is the custom answers of a listener or a cluster, by status code.
+// Immutable; a nil *Set has no answers.
+type Set struct {
+	byCode map[int]*Template
+}
+
+// NewSet compiles the templates of m (keys are status codes, as in the
+// configuration; empty values are skipped). Bad entries are left out and
+// reported, sorted by code; the others are kept.
+func NewSet(m map[string]string) (*Set, []error) {
+	s := &Set{byCode: map[int]*Template{}}
+	var errs []error
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if m[k] == "" {
+			continue
+		}
+		code, err := strconv.Atoi(k)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("answer %q: the key is not a status code", k))
+			continue
+		}
+		t, err := Compile(code, m[k])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		s.byCode[code] = t
+	}
+	return s, errs
+}
+
+// Lookup returns the template for code, or nil.
+func (s *Set) Lookup(code int) *Template {
+	if s == nil {
+		return nil
+	}
+	return s.byCode[code]
+}
+
+// Len returns the number of templates.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.byCode)
+}

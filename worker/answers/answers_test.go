@@ -1,0 +1,114 @@
+package answers
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sozu-go/sozu/worker/http1"
+)
+
+func render(t *testing.T, tmpl *Template, v Vars) string {
+	t.Helper()
+	out := tmpl.Append(nil, &v)
+	var resp http1.Response
+	if err := http1.ParseResponse(&resp, out, []byte("GET"), nil); err != nil {
+		t.Fatalf("answer is not a valid response: %v\n%q", err, out)
+	}
+	if !v.Head && int64(len(out)-resp.HeadLen) != resp.ContentLength {
+		t.Fatalf("Content-Length %d, body %d bytes\n%q", resp.ContentLength, len(out)-resp.HeadLen, out)
+	}
+	if resp.KeepAlive {
+		t.Fatalf("answer keeps the connection alive\n%q", out)
+	}
+	return string(out)
+}
+
+func TestDefaults(t *testing.T) {
+	for _, code := range []int{400, 404, 408, 413, 414, 417, 431, 501, 502, 503, 504, 505, 599} {
+		out := render(t, Default(code), Vars{RequestID: []byte("01ARZ3NDEKTSV4RRFFQ69G5FAV"), IDHeader: "Sozu-Id"})
+		if !strings.HasPrefix(out, "HTTP/1.1 "+strconv.Itoa(code)+" ") || !strings.Contains(out, "\r\nSozu-Id: 01ARZ3NDEKTSV4RRFFQ69G5FAV\r\n") {
+			t.Errorf("default %d: %q", code, out)
+		}
+	}
+	out := render(t, Default(404), Vars{Head: true})
+	if !strings.HasSuffix(out, "\r\n\r\n") || !strings.Contains(out, "Content-Length: 14\r\n") {
+		t.Errorf("HEAD answer: %q", out)
+	}
+}
+
+func TestCompile(t *testing.T) {
+	vars := Vars{RequestID: []byte("RID"), IDHeader: "Sozu-Id", ClusterID: "shop", BackendID: "b1"}
+	tests := []struct {
+		name, src string
+		code      int
+		want      string
+	}{
+		{"full response, LF newlines", "HTTP/1.1 503 Service Unavailable\nCache-Control: no-cache\nConnection: keep-alive\nContent-Length: 999\nSozu-Id: fake\nX-Cluster: %CLUSTER_ID\n\n<h1>down</h1> %REQUEST_ID %BACKEND_ID 100%\n", 503,
+			"HTTP/1.1 503 Service Unavailable\r\nCache-Control: no-cache\r\nX-Cluster: shop\r\nSozu-Id: RID\r\nContent-Length: 26\r\nConnection: close\r\n\r\n<h1>down</h1> RID b1 100%\n"},
+		{"full response, CRLF newlines", "HTTP/1.1 404 Nope\r\nX-A: 1\r\n\r\nnope", 404,
+			"HTTP/1.1 404 Nope\r\nX-A: 1\r\nSozu-Id: RID\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"},
+		{"status differs from key", "HTTP/1.1 200 OK\n\nfine", 503,
+			"HTTP/1.1 200 OK\r\nSozu-Id: RID\r\nContent-Length: 4\r\nConnection: close\r\n\r\nfine"},
+		{"head only", "HTTP/1.1 404 Not Found\n", 404,
+			"HTTP/1.1 404 Not Found\r\nSozu-Id: RID\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
+		{"body only", "<p>%CLUSTER_ID is down</p>", 503,
+			"HTTP/1.1 503 Service Unavailable\r\nCache-Control: no-cache\r\nContent-Type: text/html; charset=utf-8\r\nSozu-Id: RID\r\nContent-Length: 19\r\nConnection: close\r\n\r\n<p>shop is down</p>"},
+	}
+	for _, tt := range tests {
+		tmpl, err := Compile(tt.code, tt.src)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got := render(t, tmpl, vars); got != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	for _, tt := range []struct {
+		src  string
+		want string
+	}{
+		{"HTTP/1.1 5x3 Bad\n\n", "line 1: status line"},
+		{"HTTP/2 503 Bad\n\n", "line 1: status line"},
+		{"HTTP/1.1 503\x01 Bad\n\n", "line 1"},
+		{"HTTP/1.1 503 Bad\nno colon\n\n", "line 2: not a field line"},
+		{"HTTP/1.1 503 Bad\nX-A: 1\nBad Name: x\n\n", "line 3: not a field line"},
+		{"HTTP/1.1 503 Bad\nX-A: a\x00b\n\n", "line 2: control character"},
+	} {
+		if _, err := Compile(503, tt.src); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Compile(%q) = %v, want %q", tt.src, err, tt.want)
+		}
+	}
+	if _, err := Compile(42, "x"); err == nil {
+		t.Error("status 42 accepted")
+	}
+}
+
+func TestHeadValuesCannotInjectFields(t *testing.T) {
+	tmpl, err := Compile(503, "HTTP/1.1 503 Down\nX-Cluster: %CLUSTER_ID\n\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := render(t, tmpl, Vars{ClusterID: "a\r\nSet-Cookie: x=1", RequestID: []byte("R\nX: y"), IDHeader: "Sozu-Id"})
+	if strings.Contains(out, "\r\nSet-Cookie") || strings.Contains(out, "\nX: y") {
+		t.Fatalf("a variable injected a field: %q", out)
+	}
+}
+
+func TestSet(t *testing.T) {
+	s, errs := NewSet(map[string]string{"503": "down", "404": "", "abc": "x", "502": "HTTP/1.1 50 x\n\n"})
+	if len(errs) != 2 || !strings.Contains(errs[0].Error(), "502") || !strings.Contains(errs[1].Error(), `"abc"`) {
+		t.Fatalf("errors %v", errs)
+	}
+	if s.Len() != 1 || s.Lookup(503) == nil || s.Lookup(404) != nil {
+		t.Fatalf("set has %d answers", s.Len())
+	}
+	var nilSet *Set
+	if nilSet.Lookup(503) != nil || nilSet.Len() != 0 {
+		t.Fatal("nil set has answers")
+	}
+}

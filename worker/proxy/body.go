@@ -1,0 +1,308 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/deadline"
+	"github.com/sozu-go/sozu/worker/http1"
+)
+
+// bodyResult is how the request body copier ended.
+type bodyResult struct {
+	err        error // nil: the whole body reached the backend
+	status     int   // a fault of the client to answer: 400 (framing), 408 (too slow), 413 (too large)
+	clientGone bool  // the client closed or reset its connection
+	aborted    bool  // the session goroutine interrupted the copier
+}
+
+// flushAt is the output size from which a body's bytes are written out.
+const flushAt = bufSize
+
+// copyBody runs on its own goroutine while the session goroutine waits for
+// the response: it streams the rest of the request body from the client to
+// bc (remaining bytes for a Content-Length body; for a chunked one, until
+// s.dec is done, remaining counting the bytes received so far). It owns
+// buf, r, w, dec and bout until it has sent its result on copyDone; on a
+// failure it then closes bc, which wakes the session goroutine.
+func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remaining int64) {
+	var res bodyResult
+	defer func() {
+		if p := recover(); p != nil {
+			s.srv.Panics.Add(1)
+			res = bodyResult{err: fmt.Errorf("panic copying a request body: %v", p)}
+		}
+		s.copyDone <- res
+		if res.err != nil {
+			bc.Conn.Close()
+		}
+	}()
+	if chunked && s.boutp == nil {
+		s.boutp = getOut()
+		s.bout = (*s.boutp)[:0]
+	}
+	for {
+		if chunked && s.dec.Done() || !chunked && remaining == 0 {
+			return
+		}
+		if s.r == s.w {
+			s.r, s.w = 0, 0
+			deadline.Read(s.conn, &s.crd, time.Now(), cfg.RequestTimeout)
+			n, err := s.conn.Read(s.buf)
+			if n == 0 {
+				res = clientReadFault(err)
+				return
+			}
+			s.w = n
+		}
+		var data []byte
+		if chunked {
+			var used int
+			var err error
+			s.bout, used, err = s.dec.Reencode(s.bout[:0], s.buf[s.r:s.w])
+			s.r += used
+			if err != nil {
+				res = bodyResult{err: err, status: http1.StatusBadRequest}
+				return
+			}
+			if remaining += int64(used); cfg.MaxBody > 0 && remaining > cfg.MaxBody {
+				res = bodyResult{err: errors.New("request body too large"), status: 413}
+				return
+			}
+			data = s.bout
+			if s.dec.Done() {
+				s.bodyComplete.Store(true)
+			}
+		} else {
+			take := min(remaining, int64(s.w-s.r))
+			data = s.buf[s.r : s.r+int(take)]
+			s.r += int(take)
+			if remaining -= take; remaining == 0 {
+				s.bodyComplete.Store(true)
+			}
+		}
+		if len(data) > 0 {
+			deadline.Write(bc, &bc.WriteDL, time.Now(), cfg.BackTimeout)
+			if _, err := bc.Write(data); err != nil {
+				res = bodyResult{err: err}
+				return
+			}
+		}
+	}
+}
+
+func clientReadFault(err error) bodyResult {
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	if isTimeout(err) {
+		return bodyResult{err: err, status: 408}
+	}
+	return bodyResult{err: err, clientGone: true}
+}
+
+// Ways of forwarding a response body.
+const (
+	bodyPlain      = iota // none, or Content-Length: as is
+	bodyReencode          // chunked: re-encoded canonically
+	bodyDechunk           // chunked, to an HTTP/1.0 client: decoded, then close
+	bodyRechunk           // close-delimited, to an HTTP/1.1 client: chunked
+	bodyUntilClose        // close-delimited, to an HTTP/1.0 client: as is, then close
+)
+
+// flush writes s.out to the client and empties it.
+func (s *session) flush(cfg *Listener) error {
+	if len(s.out) == 0 {
+		return nil
+	}
+	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+	_, err := s.conn.Write(s.out)
+	s.out = s.out[:0]
+	return err
+}
+
+// readBackend reads more backend bytes into bbuf, after those not yet
+// consumed (which it first moves to the start).
+func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
+	if s.br == s.bw {
+		s.br, s.bw = 0, 0
+	} else if s.bw == len(s.bbuf) {
+		s.bw = copy(s.bbuf, s.bbuf[s.br:s.bw])
+		s.br = 0
+	}
+	deadline.Read(bc, &bc.ReadDL, time.Now(), cfg.BackTimeout)
+	n, err := bc.Read(s.bbuf[s.bw:])
+	s.bw += n
+	if n > 0 {
+		return n, nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return 0, err
+}
+
+// sendBody writes the response head in s.out, then the body. clean tells
+// whether the backend exchange ended exactly at the end of the response;
+// clientOK whether everything reached the client.
+func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, clientOK bool) {
+	cfg := x.cfg
+	resp := &s.resp
+	switch mode {
+	case bodyPlain:
+		if resp.Body != http1.BodyLength {
+			return s.br == s.bw, s.flush(cfg) == nil
+		}
+		remaining := resp.ContentLength
+		for {
+			take := int(min(remaining, int64(s.bw-s.br)))
+			if len(s.out)+take > flushAt && len(s.out) > 0 {
+				if s.flush(cfg) != nil {
+					return false, false
+				}
+			}
+			if len(s.out) == 0 && take > flushAt/2 {
+				// Large runs go out straight from the read buffer.
+				deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+				if _, err := s.conn.Write(s.bbuf[s.br : s.br+take]); err != nil {
+					return false, false
+				}
+			} else {
+				s.out = append(s.out, s.bbuf[s.br:s.br+take]...)
+			}
+			s.br += take
+			if remaining -= int64(take); remaining == 0 {
+				return s.br == s.bw, s.flush(cfg) == nil
+			}
+			if _, err := s.readBackend(cfg, bc); err != nil {
+				s.flush(cfg)
+				return false, false
+			}
+		}
+	case bodyReencode, bodyDechunk:
+		s.rdec.Reset()
+		for {
+			var used int
+			var err error
+			if mode == bodyReencode {
+				s.out, used, err = s.rdec.Reencode(s.out, s.bbuf[s.br:s.bw])
+			} else {
+				var data []byte
+				data, used, err = s.rdec.Feed(s.bbuf[s.br:s.bw])
+				s.out = append(s.out, data...)
+			}
+			s.br += used
+			if err != nil {
+				s.srv.opt.Log.Debugf("backend %s: %v", bc.Backend.AddrString(), err)
+				s.flush(cfg)
+				return false, false
+			}
+			if s.rdec.Done() {
+				return s.br == s.bw, s.flush(cfg) == nil && mode == bodyReencode
+			}
+			if s.br < s.bw {
+				continue // Feed stops after each data run
+			}
+			if len(s.out) >= flushAt/2 {
+				if s.flush(cfg) != nil {
+					return false, false
+				}
+			}
+			if _, err := s.readBackend(cfg, bc); err != nil {
+				s.flush(cfg)
+				return false, false
+			}
+		}
+	default: // bodyRechunk, bodyUntilClose
+		for {
+			if s.br < s.bw {
+				if mode == bodyRechunk {
+					s.out = http1.AppendChunk(s.out, s.bbuf[s.br:s.bw])
+				} else {
+					s.out = append(s.out, s.bbuf[s.br:s.bw]...)
+				}
+				s.br = s.bw
+			}
+			if s.flush(cfg) != nil {
+				return false, false
+			}
+			_, err := s.readBackend(cfg, bc)
+			if err == io.EOF {
+				if mode == bodyRechunk {
+					s.out = http1.AppendLastChunk(s.out, nil)
+					return false, s.flush(cfg) == nil
+				}
+				return false, false
+			}
+			if err != nil {
+				return false, false
+			}
+		}
+	}
+}
+
+// tunnel relays bytes both ways after a 101 response (WebSocket and other
+// upgrades) until both sides have closed, or one fails or stays idle past
+// its timeout. The 101 head is in s.out.
+func (s *session) tunnel(x *exchange, bc *backends.Conn) {
+	cfg := x.cfg
+	s.out = append(s.out, s.bbuf[s.br:s.bw]...)
+	s.br = s.bw
+	if s.flush(cfg) != nil {
+		s.releaseBackend(bc, false)
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				s.srv.Panics.Add(1)
+				s.conn.Close()
+				bc.Conn.Close()
+			}
+		}()
+		if s.r < s.w {
+			deadline.Write(bc, &bc.WriteDL, time.Now(), cfg.BackTimeout)
+			if _, err := bc.Write(s.buf[s.r:s.w]); err != nil {
+				s.conn.Close()
+				return
+			}
+			s.r = s.w
+		}
+		pipe(bc.Conn, s.conn, s.buf, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout)
+	}()
+	pipe(s.conn, bc.Conn, s.bbuf, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout)
+	<-done
+	s.releaseBackend(bc, false)
+}
+
+// pipe copies src to dst until src ends: then it half-closes dst. On any
+// other error, or when src stays idle past readTimeout, it closes both.
+func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration) {
+	for {
+		deadline.Read(src, rdl, time.Now(), readTimeout)
+		n, err := src.Read(buf)
+		if n > 0 {
+			deadline.Write(dst, wdl, time.Now(), writeTimeout)
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				dst.Close()
+				src.Close()
+				return
+			}
+			continue
+		}
+		if err == io.EOF {
+			if tc, ok := dst.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+				return
+			}
+		}
+		dst.Close()
+		src.Close()
+		return
+	}
+}

@@ -1,0 +1,120 @@
+// Package proxy is the worker's HTTP/1.1 reverse proxy: per listener, it accepts
+// client connections, routes each request and streams it to a backend and the answer back.
+package proxy
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/sozu-go/sozu/worker/answers"
+	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/router"
+)
+
+// Default timeouts, used for every zero field of Listener.
+const (
+	DefaultFrontTimeout   = 60 * time.Second
+	DefaultBackTimeout    = 30 * time.Second
+	DefaultConnectTimeout = 3 * time.Second
+	DefaultRequestTimeout = 10 * time.Second
+	DefaultIDHeader       = "Sozu-Id"
+)
+
+// Listener is the configuration snapshot of one HTTP listener: immutable
+// once given to a Server (NewServer or Swap), which then owns it.
+type Listener struct {
+	Addr       netip.AddrPort // the listening address
+	PublicAddr netip.AddrPort // the address advertised to backends (X-Forwarded-Port, Forwarded by=); Addr when invalid
+
+	// FrontTimeout bounds the wait for a client's next request on an idle
+	// keep-alive connection, and each write to the client.
+	FrontTimeout time.Duration
+	// BackTimeout bounds each read from and write to a backend: no answer
+	// within it is a 504.
+	BackTimeout time.Duration
+	// ConnectTimeout bounds each connect attempt to a backend.
+	ConnectTimeout time.Duration
+	// RequestTimeout bounds the time from a request's first byte to the
+	// end of its head (slow heads get 408), and each wait for request body
+	// bytes.
+	RequestTimeout time.Duration
+
+	// MaxBody bounds request bodies (chunked ones as received, framing
+	// included): a larger one gets 413. 0 is unlimited.
+	MaxBody int64
+
+	IDHeader     string // name of the request ULID field on requests and responses ("Sozu-Id" when empty)
+	SendXRealIP  bool   // set X-Real-IP to the client's address
+	ElideXRealIP bool   // drop the client's X-Real-IP
+
+	Routes   *router.Table       // nil routes nothing
+	Answers  *answers.Set        // the listener's custom answers; may be nil
+	Clusters map[string]*Cluster // by id; shared by the listeners of one snapshot, read-only
+
+	// derived by init
+	ready     bool
+	xfPort    []byte // X-Forwarded-Port value
+	byNode    []byte // Forwarded by= value
+	idHeader  []byte
+	hostValue []byte // Host sent for an HTTP/1.0 request without one
+}
+
+// Cluster is one cluster in a snapshot.
+type Cluster struct {
+	ID       string
+	Backends *backends.Set // nil or empty: 503
+	Answers  *answers.Set  // custom answers, tried before the listener's; may be nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// init applies defaults and derives the values sessions use.
+func (l *Listener) init() {
+	if l.ready {
+		return
+	}
+	l.FrontTimeout = orDefault(l.FrontTimeout, DefaultFrontTimeout)
+	l.BackTimeout = orDefault(l.BackTimeout, DefaultBackTimeout)
+	l.ConnectTimeout = orDefault(l.ConnectTimeout, DefaultConnectTimeout)
+	l.RequestTimeout = orDefault(l.RequestTimeout, DefaultRequestTimeout)
+	if l.IDHeader == "" {
+		l.IDHeader = DefaultIDHeader
+	}
+	l.idHeader = []byte(l.IDHeader)
+	pub := l.PublicAddr
+	if !pub.IsValid() {
+		pub = l.Addr
+	}
+	l.xfPort = strconv.AppendUint(nil, uint64(pub.Port()), 10)
+	l.byNode = forwardedNode(nil, pub.Addr(), pub.Port())
+	l.hostValue = []byte(pub.String())
+	l.ready = true
+}
+
+// forwardedNode formats an RFC 7239 node: a bare IPv4 address, or a quoted
+// string for an IPv6 address or any address with a port.
+func forwardedNode(dst []byte, ip netip.Addr, port uint16) []byte {
+	ip = ip.Unmap()
+	if ip.Is4() && port == 0 {
+		return ip.AppendTo(dst)
+	}
+	dst = append(dst, '"')
+	if ip.Is6() {
+		dst = append(dst, '[')
+		dst = ip.AppendTo(dst)
+		dst = append(dst, ']')
+	} else {
+		dst = ip.AppendTo(dst)
+	}
+	if port != 0 {
+		dst = append(dst, ':')
+		dst = strconv.AppendUint(dst, uint64(port), 10)
+	}
+	return append(dst, '"')
+}

@@ -1,0 +1,352 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"syscall"
+	"time"
+
+	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/deadline"
+	"github.com/sozu-go/sozu/worker/http1"
+)
+
+// serve handles the request whose head is buf[r:r+n]: it answers it itself
+// or forwards it. It returns whether the connection may carry another
+// request.
+func (s *session) serve(cfg *Listener, n int) bool {
+	s.acquireExchangeBuffers()
+	s.newID()
+	req := &s.req
+	if err := http1.ParseRequest(req, s.buf[s.r:s.r+n], nil); err != nil {
+		s.headError(cfg, err)
+		return false
+	}
+	s.r += n
+	s.isHead = string(req.Method) == "HEAD"
+	if status := refuse(req, cfg); status != 0 {
+		return s.answer(cfg, nil, status)
+	}
+	if req.Upgrade && (req.Body != http1.BodyNone || hasToken(req.UpgradeProto, "h2c")) {
+		// Never forward h2c (it would hand the backend connection to a
+		// protocol we do not parse), nor an upgrade carrying a body.
+		req.Upgrade = false
+	}
+	if cfg.MaxBody > 0 && req.Body == http1.BodyLength && req.ContentLength > cfg.MaxBody {
+		return s.answer(cfg, nil, 413)
+	}
+	if cfg.Routes == nil {
+		return s.answer(cfg, nil, 404)
+	}
+	path := req.Path
+	if ambiguousPath(path) {
+		return s.answer(cfg, nil, http1.StatusBadRequest)
+	}
+	if len(path) == 0 || path[0] == '?' {
+		path = slash // absolute-form without a path: forwarded as "/"
+	}
+	route := cfg.Routes.Lookup(req.Authority, path, req.Method)
+	if route == nil || route.Deny {
+		return s.answer(cfg, nil, 404)
+	}
+	cl := cfg.Clusters[route.ClusterID]
+	if cl == nil {
+		return s.answer(cfg, &Cluster{ID: route.ClusterID}, 503)
+	}
+	if cl.Backends.Len() == 0 {
+		return s.answer(cfg, cl, 503)
+	}
+	return s.forward(cfg, cl, req)
+}
+
+// exchange is what the forwarding of one request keeps once the request
+// head is gone (the copier may reuse its buffer).
+type exchange struct {
+	cfg        *Listener
+	cl         *Cluster
+	method     [32]byte
+	methodLen  int
+	clientKA   bool // the client lets the connection persist
+	http10     bool // the client speaks HTTP/1.0
+	expect     bool // the client waits for 100 Continue
+	upgrade    bool // the request asks for a protocol upgrade
+	idempotent bool
+	streaming  bool // the request body is still being copied
+	copyJoined bool
+	copyRes    bodyResult
+}
+
+func (x *exchange) methodBytes() []byte { return x.method[:x.methodLen] }
+
+func isIdempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// forward sends req to a backend of cl and the response back.
+func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request) bool {
+	x := exchange{cfg: cfg, cl: cl, clientKA: req.KeepAlive, http10: req.Minor == 0,
+		expect: req.Expect100, upgrade: req.Upgrade, idempotent: isIdempotent(req.Method)}
+	x.methodLen = copy(x.method[:], req.Method)
+
+	// The head, then as much of the body as is already here.
+	req.KeepAlive = true
+	s.out = s.appendRequestHead(s.out[:0], cfg, req)
+	var remaining int64
+	chunked := false
+	switch req.Body {
+	case http1.BodyLength:
+		take := min(req.ContentLength, int64(s.w-s.r))
+		s.out = append(s.out, s.buf[s.r:s.r+int(take)]...)
+		s.r += int(take)
+		remaining = req.ContentLength - take
+		x.streaming = remaining > 0
+	case http1.BodyChunked:
+		chunked = true
+		s.dec.Reset()
+		var used int
+		var err error
+		s.out, used, err = s.dec.Reencode(s.out, s.buf[s.r:s.w])
+		s.r += used
+		if err != nil {
+			return s.answer(cfg, nil, http1.StatusBadRequest)
+		}
+		if cfg.MaxBody > 0 && int64(used) > cfg.MaxBody {
+			return s.answer(cfg, nil, 413)
+		}
+		remaining = int64(used)
+		x.streaming = !s.dec.Done()
+	}
+
+	var bc *backends.Conn
+	var res respOutcome
+	for attempt := 0; ; attempt++ {
+		var err error
+		bc, err = cl.Backends.Connect(s.srv.ctx, cfg.ConnectTimeout, attempt > 0)
+		if err != nil {
+			s.srv.opt.Log.Debugf("cluster %s: %v", cl.ID, err)
+			return s.answer(cfg, cl, 503)
+		}
+		s.bc.Store(bc)
+		deadline.Write(bc, &bc.WriteDL, time.Now(), cfg.BackTimeout)
+		if _, err := bc.Write(s.out); err != nil {
+			s.dropBackend(bc)
+			if bc.Reused && attempt == 0 {
+				continue // a keep-alive connection the backend had closed
+			}
+			return s.answer(cfg, cl, 502)
+		}
+		if x.streaming {
+			s.bodyComplete.Store(false)
+			s.copying = bc
+			go s.copyBody(cfg, bc, chunked, remaining)
+		}
+		res = s.readResponseHead(&x, bc)
+		if res == respNothing && attempt == 0 && bc.Reused && !x.streaming && x.idempotent {
+			s.dropBackend(bc)
+			continue
+		}
+		break
+	}
+
+	if res != respOK {
+		if x.streaming {
+			s.joinCopier(&x, bc)
+			if x.copyRes.status != 0 {
+				res = respClientFault
+			} else if x.copyRes.clientGone {
+				res = respClientGone
+			}
+		}
+		s.releaseBackend(bc, false)
+		switch res {
+		case respTimeout:
+			return s.answer(cfg, cl, 504)
+		case respClientFault:
+			return s.answer(cfg, cl, x.copyRes.status)
+		case respClientGone:
+			return false
+		}
+		return s.answer(cfg, cl, 502)
+	}
+	return s.respond(&x, bc)
+}
+
+// dropBackend closes a backend connection whose exchange failed.
+func (s *session) dropBackend(bc *backends.Conn) {
+	s.bc.Store(nil)
+	bc.Release(false)
+}
+
+func (s *session) releaseBackend(bc *backends.Conn, reusable bool) {
+	s.bc.Store(nil)
+	bc.Release(reusable)
+}
+
+// joinCopier waits for the request body copier. When the copier has not
+// consumed the whole body from the client yet, it is interrupted first (the
+// response is complete, or failed, without it); when it has, only its last
+// write to the backend is left, and it is waited for.
+func (s *session) joinCopier(x *exchange, bc *backends.Conn) {
+	if !x.streaming || x.copyJoined {
+		return
+	}
+	select {
+	case x.copyRes = <-s.copyDone:
+	default:
+		if s.bodyComplete.Load() {
+			x.copyRes = <-s.copyDone
+			break
+		}
+		x.copyRes.aborted = true
+		bc.Conn.Close()
+		s.conn.SetReadDeadline(time.Unix(1, 0))
+		<-s.copyDone
+		s.crd.Forget()
+		// Whatever the copier saw after the interruption is ours, not a
+		// fault of the client; the backend connection is closed anyway.
+		x.copyRes.err = errCopyAborted
+	}
+	x.copyJoined = true
+	s.copying = nil
+}
+
+// respOutcome is the result of waiting for a response head.
+type respOutcome uint8
+
+const (
+	respOK          respOutcome = iota
+	respNothing                 // the backend closed or reset before sending a byte
+	respBad                     // malformed response, or the backend failed mid-head: 502
+	respTimeout                 // no response within the back timeout: 504
+	respClientFault             // the copier found a fault in the request body
+	respClientGone              // the client went away
+)
+
+var slash = []byte("/")
+
+var errCopyAborted = errors.New("request body copy interrupted")
+
+var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+// readResponseHead reads the backend's final response head into s.resp
+// (bbuf[br:br+resp.HeadLen]), forwarding interim 1xx responses to an
+// HTTP/1.1 client.
+func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
+	cfg := x.cfg
+	s.br, s.bw = 0, 0
+	s.bscan.Reset()
+	got := false
+	deadline.Read(bc, &bc.ReadDL, time.Now(), cfg.BackTimeout)
+	for {
+		if s.br < s.bw {
+			n, err := s.bscan.Scan(s.bbuf[s.br:s.bw])
+			if err != nil {
+				return respBad
+			}
+			if n > 0 {
+				resp := &s.resp
+				if err := http1.ParseResponse(resp, s.bbuf[s.br:s.br+n], x.methodBytes(), nil); err != nil {
+					s.srv.opt.Log.Debugf("backend %s: %v", bc.Backend.AddrString(), err)
+					return respBad
+				}
+				switch {
+				case resp.Status == 101:
+					if !x.upgrade {
+						return respBad
+					}
+					return respOK
+				case resp.Status >= 200:
+					return respOK
+				}
+				// Interim response.
+				s.br += n
+				if !x.http10 && (resp.Status != 100 || x.expect) {
+					out := continue100
+					if resp.Status != 100 {
+						resp.KeepAlive = true
+						s.out = http1.AppendResponse(s.out[:0], resp)
+						out = s.out
+					}
+					deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+					if _, err := s.conn.Write(out); err != nil {
+						return respClientGone
+					}
+				}
+				continue
+			}
+		}
+		if s.bw == len(s.bbuf) {
+			if s.br == 0 {
+				return respBad
+			}
+			s.bw = copy(s.bbuf, s.bbuf[s.br:s.bw])
+			s.br = 0
+		}
+		m, err := bc.Read(s.bbuf[s.bw:])
+		if m > 0 {
+			s.bw += m
+			got = true
+			continue
+		}
+		switch {
+		case isTimeout(err):
+			return respTimeout
+		case !got && (err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)):
+			return respNothing
+		}
+		return respBad
+	}
+}
+
+// respond forwards the response whose head is in s.resp, then its body. It
+// returns whether the client connection may carry another request.
+func (s *session) respond(x *exchange, bc *backends.Conn) bool {
+	cfg := x.cfg
+	resp := &s.resp
+	backendKA := resp.KeepAlive
+	ka := x.clientKA && !s.srv.draining.Load() && (!x.streaming || s.bodyComplete.Load())
+	mode := bodyPlain
+	switch resp.Body {
+	case http1.BodyChunked:
+		mode = bodyReencode
+		if x.http10 {
+			mode, resp.Body, ka = bodyDechunk, http1.BodyClose, false
+		}
+	case http1.BodyClose:
+		if x.http10 {
+			mode, ka = bodyUntilClose, false
+		} else {
+			// Re-chunked, so that the client connection survives.
+			mode, resp.Body = bodyRechunk, http1.BodyChunked
+		}
+	case http1.BodyTunnel:
+		ka = false
+	}
+	resp.KeepAlive = ka
+	dropIDField(resp, cfg)
+	ex := s.extra[:0]
+	ex = append(ex, http1.Field{Name: cfg.idHeader, Value: s.id[:]})
+	if x.http10 && ka {
+		ex = append(ex, http1.Field{Name: nameConn, Value: valueKA})
+	}
+	s.out = http1.AppendResponse(s.out[:0], resp, ex...)
+	s.br += resp.HeadLen
+
+	if resp.Body == http1.BodyTunnel {
+		s.tunnel(x, bc)
+		return false
+	}
+	clean, clientOK := s.sendBody(x, bc, mode)
+	if x.streaming {
+		s.joinCopier(x, bc)
+		if x.copyRes.err != nil {
+			clean = false
+		}
+	}
+	s.releaseBackend(bc, clean && backendKA)
+	return clientOK && ka
+}

@@ -1,0 +1,312 @@
+package proxy
+
+import (
+	"github.com/sozu-go/sozu/worker/http1"
+)
+
+// Names of the fields the proxy writes itself.
+var (
+	nameXFF     = []byte("X-Forwarded-For")
+	nameXFProto = []byte("X-Forwarded-Proto")
+	nameXFPort  = []byte("X-Forwarded-Port")
+	nameFwd     = []byte("Forwarded")
+	nameXRealIP = []byte("X-Real-IP")
+	nameXReqID  = []byte("X-Request-Id")
+	nameHost    = []byte("Host")
+	nameConn    = []byte("Connection")
+	valueHTTP   = []byte("http")
+	valueKA     = []byte("keep-alive")
+)
+
+// equalFold compares b with the lower-case ASCII s, ignoring ASCII case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFoldBytes compares a and b ignoring ASCII case.
+func equalFoldBytes(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c, d := a[i], b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+// Field kinds the proxy treats specially in requests.
+const (
+	fieldOther = iota
+	fieldXFF
+	fieldXFProto
+	fieldXFPort
+	fieldFwd
+	fieldXRealIP
+	fieldXReqID
+	fieldID
+)
+
+func classify(name []byte, cfg *Listener) int {
+	switch len(name) {
+	case 9:
+		if equalFold(name, "forwarded") {
+			return fieldFwd
+		}
+		if equalFold(name, "x-real-ip") {
+			return fieldXRealIP
+		}
+	case 12:
+		if equalFold(name, "x-request-id") {
+			return fieldXReqID
+		}
+	case 15:
+		if equalFold(name, "x-forwarded-for") {
+			return fieldXFF
+		}
+	case 16:
+		if equalFold(name, "x-forwarded-port") {
+			return fieldXFPort
+		}
+	case 17:
+		if equalFold(name, "x-forwarded-proto") {
+			return fieldXFProto
+		}
+	}
+	if equalFoldBytes(name, cfg.idHeader) {
+		return fieldID
+	}
+	return fieldOther
+}
+
+// protected reports whether a Connection option naming this field must be
+// refused: dropping it as hop-by-hop would strip framing, routing,
+// credentials or the forwarding fields the backend relies on.
+func protected(name []byte, cfg *Listener) bool {
+	switch {
+	case equalFold(name, "host"), equalFold(name, "authorization"), equalFold(name, "proxy-authorization"),
+		equalFold(name, "content-length"), equalFold(name, "transfer-encoding"), equalFold(name, "x-forwarded-host"):
+		return true
+	}
+	return classify(name, cfg) != fieldOther
+}
+
+// refuse returns the status answering a request the proxy does not
+// forward, or 0: CONNECT (501: a reverse proxy opens no tunnels to
+// arbitrary hosts), and a Connection option naming a protected field (400).
+func refuse(req *http1.Request, cfg *Listener) int {
+	if string(req.Method) == "CONNECT" {
+		return http1.StatusNotImplemented
+	}
+	for _, tok := range req.ConnectionTokens() {
+		if protected(tok, cfg) {
+			return http1.StatusBadRequest
+		}
+	}
+	return 0
+}
+
+// ambiguousPath reports whether the path of a request-target (up to '?')
+// could be read differently by the router and by a backend: it has a
+// dot-segment ("." or ".." as a whole segment), or a percent-encoded
+// unreserved character (RFC 3986 §2.3: ALPHA, DIGIT, "-", ".", "_", "~",
+// equivalent to the raw character), with which "/%61dmin" or "/x/../admin"
+// would slip past a rule on "/admin". Browsers and curl never send either.
+func ambiguousPath(p []byte) bool {
+	for i := 0; i < len(p) && p[i] != '?'; i++ {
+		switch p[i] {
+		case '%':
+			if i+2 < len(p) && unreserved(unhex(p[i+1])<<4|unhex(p[i+2])) {
+				return true
+			}
+		case '.':
+			if i == 0 || p[i-1] != '/' {
+				continue
+			}
+			j := i + 1
+			if j < len(p) && p[j] == '.' {
+				j++
+			}
+			if j == len(p) || p[j] == '/' || p[j] == '?' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10
+	}
+	return 0
+}
+
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// hasToken reports whether the comma-separated list v names tok (lower
+// case), ignoring ASCII case, optional whitespace and a "/version".
+func hasToken(v []byte, tok string) bool {
+	for len(v) > 0 {
+		i := 0
+		for i < len(v) && v[i] != ',' {
+			i++
+		}
+		el := v[:i]
+		for len(el) > 0 && (el[0] == ' ' || el[0] == '\t') {
+			el = el[1:]
+		}
+		for j := range el {
+			if el[j] == '/' || el[j] == ' ' || el[j] == '\t' {
+				el = el[:j]
+				break
+			}
+		}
+		if equalFold(el, tok) {
+			return true
+		}
+		if i == len(v) {
+			break
+		}
+		v = v[i+1:]
+	}
+	return false
+}
+
+// appendRequestHead appends the head forwarded to the backend: the
+// canonical head of req (http1.AppendRequest), without the client's
+// X-Forwarded-Proto, X-Forwarded-Port, request id field (and X-Real-IP
+// when the listener elides or sets it), with X-Forwarded-For and Forwarded
+// extended by this hop, X-Request-Id added when absent, and the request
+// id. req.Fields is filtered in place.
+func (s *session) appendRequestHead(dst []byte, cfg *Listener, req *http1.Request) []byte {
+	sc := s.scratch[:0]
+	xffStart, fwdStart := -1, -1
+	hasReqID, hasFwd := false, false
+	fs := req.Fields
+	k := 0
+	// Pass 1: drop what we rewrite and gather X-Forwarded-For values.
+	for i := range fs {
+		switch classify(fs[i].Name, cfg) {
+		case fieldXFF:
+			if xffStart < 0 {
+				xffStart = len(sc)
+			} else {
+				sc = append(sc, ", "...)
+			}
+			sc = append(sc, fs[i].Value...)
+			continue
+		case fieldFwd:
+			hasFwd = true // gathered in pass 2, after X-Forwarded-For
+
+		case fieldXFProto, fieldXFPort, fieldID:
+			continue
+		case fieldXRealIP:
+			if cfg.ElideXRealIP || cfg.SendXRealIP {
+				continue
+			}
+		case fieldXReqID:
+			hasReqID = true
+		}
+		fs[k] = fs[i]
+		k++
+	}
+	if xffStart < 0 {
+		xffStart = len(sc)
+	} else {
+		sc = append(sc, ", "...)
+	}
+	sc = append(sc, s.peerIP...)
+	xffEnd := len(sc)
+	// Pass 2: gather and drop Forwarded values.
+	if hasFwd {
+		j := 0
+		for i := 0; i < k; i++ {
+			if classify(fs[i].Name, cfg) == fieldFwd {
+				if fwdStart < 0 {
+					fwdStart = len(sc)
+				} else {
+					sc = append(sc, ", "...)
+				}
+				sc = append(sc, fs[i].Value...)
+				continue
+			}
+			fs[j] = fs[i]
+			j++
+		}
+		k = j
+	}
+	if fwdStart < 0 {
+		fwdStart = len(sc)
+	} else {
+		sc = append(sc, ", "...)
+	}
+	sc = append(sc, "proto=http;for="...)
+	sc = append(sc, s.peerNode...)
+	sc = append(sc, ";by="...)
+	sc = append(sc, cfg.byNode...)
+	fwdEnd := len(sc)
+	req.Fields = fs[:k]
+	s.scratch = sc
+
+	ex := s.extra[:0]
+	ex = append(ex,
+		http1.Field{Name: nameXFProto, Value: valueHTTP},
+		http1.Field{Name: nameXFF, Value: sc[xffStart:xffEnd]},
+		http1.Field{Name: nameXFPort, Value: cfg.xfPort},
+		http1.Field{Name: nameFwd, Value: sc[fwdStart:fwdEnd]})
+	if cfg.SendXRealIP {
+		ex = append(ex, http1.Field{Name: nameXRealIP, Value: s.peerIP})
+	}
+	if !hasReqID {
+		ex = append(ex, http1.Field{Name: nameXReqID, Value: s.id[:]})
+	}
+	ex = append(ex, http1.Field{Name: cfg.idHeader, Value: s.id[:]})
+	if len(req.Authority) == 0 {
+		// HTTP/1.0 without Host: name the authority the client reached.
+		ex = append(ex, http1.Field{Name: nameHost, Value: cfg.hostValue})
+	}
+	return http1.AppendRequest(dst, req, ex...)
+}
+
+// dropIDField removes the backend's own request id fields from a response.
+func dropIDField(resp *http1.Response, cfg *Listener) {
+	fs := resp.Fields
+	k := 0
+	for i := range fs {
+		if equalFoldBytes(fs[i].Name, cfg.idHeader) {
+			continue
+		}
+		fs[k] = fs[i]
+		k++
+	}
+	resp.Fields = fs[:k]
+}

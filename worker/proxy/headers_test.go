@@ -1,0 +1,158 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"testing"
+)
+
+// TestRequestHeadRewrite checks, on the head the backend receives, the
+// forwarding fields, the request id, the fields the proxy drops, and the
+// canonical framing.
+func TestRequestHeadRewrite(t *testing.T) {
+	heads := make(chan string, 1)
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHeadFrom(br)
+			if err != nil {
+				return
+			}
+			if i := strings.Index(head, "Content-Length: "); i >= 0 {
+				io.CopyN(io.Discard, br, int64(head[i+16]-'0'))
+			}
+			heads <- head
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}
+	})
+	tests := []struct {
+		name    string
+		setup   func(*Listener)
+		request string
+		want    []string // lines the head must contain (Sozu-Id values masked as ID)
+		absent  []string // substrings it must not contain
+	}{
+		{"plain", nil, "GET /a?b HTTP/1.1\r\nHost: shop\r\nUser-Agent: t\r\nConnection: close\r\n\r\n",
+			[]string{"GET /a?b HTTP/1.1", "Host: shop", "User-Agent: t", "X-Forwarded-Proto: http", "X-Forwarded-For: 127.0.0.1",
+				"Forwarded: proto=http;for=127.0.0.1;by=\"127.0.0.1:PORT\"", "X-Request-Id: ID", "Sozu-Id: ID", "X-Forwarded-Port: PORT"},
+			[]string{"Connection"}},
+		{"client forwarding fields", nil, "GET / HTTP/1.1\r\nHost: shop\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.0.0.2\r\n" +
+			"X-Forwarded-Proto: https\r\nX-Forwarded-Port: 443\r\nForwarded: for=10.0.0.1\r\nSozu-Id: forged\r\nX-Request-Id: abc\r\n\r\n",
+			[]string{"X-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.1", "X-Forwarded-Proto: http", "X-Request-Id: abc",
+				"Forwarded: for=10.0.0.1, proto=http;for=127.0.0.1;by=\"127.0.0.1:PORT\""},
+			[]string{"https", "forged", ": 443"}},
+		{"custom id header, X-Real-IP set", func(l *Listener) { l.IDHeader = "X-Trace"; l.SendXRealIP = true },
+			"GET / HTTP/1.1\r\nHost: shop\r\nX-Real-IP: 6.6.6.6\r\nX-Trace: forged\r\n\r\n",
+			[]string{"X-Trace: ID", "X-Real-IP: 127.0.0.1"}, []string{"6.6.6.6", "forged", "Sozu-Id"}},
+		{"X-Real-IP elided", func(l *Listener) { l.ElideXRealIP = true },
+			"GET / HTTP/1.1\r\nHost: shop\r\nX-Real-IP: 6.6.6.6\r\n\r\n", nil, []string{"X-Real-IP"}},
+		{"X-Real-IP kept", nil, "GET / HTTP/1.1\r\nHost: shop\r\nX-Real-IP: 6.6.6.6\r\n\r\n", []string{"X-Real-IP: 6.6.6.6"}, nil},
+		{"absolute-form", nil, "GET http://Shop:8080?q HTTP/1.1\r\nHost: other\r\n\r\n", []string{"GET /?q HTTP/1.1", "Host: Shop:8080"}, []string{"other"}},
+		{"HTTP/1.0 without Host", nil, "GET / HTTP/1.0\r\n\r\n", []string{"GET / HTTP/1.1", "Host: 127.0.0.1:PORT"}, nil},
+		{"public address", func(l *Listener) { l.PublicAddr = mustAddrPort("[2001:db8::1]:443") },
+			"GET / HTTP/1.1\r\nHost: shop\r\n\r\n", []string{"X-Forwarded-Port: 443", "Forwarded: proto=http;for=127.0.0.1;by=\"[2001:db8::1]:443\""}, nil},
+		{"hop-by-hop dropped", nil, "POST / HTTP/1.1\r\nHost: shop\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nContent-Length: 3\r\n\r\nabc",
+			[]string{"Content-Length: 3"}, []string{"X-Hop", "Keep-Alive", "TE:", "Connection"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, tt.setup)
+			port := f.addr[strings.LastIndexByte(f.addr, ':')+1:]
+			out := exchangeRawUntil(t, f.addr, tt.request, "\r\n\r\n")
+			if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") {
+				t.Fatalf("answer %q", out)
+			}
+			head := <-heads
+			lines := map[string]bool{}
+			for _, l := range strings.Split(head, "\r\n") {
+				for _, name := range []string{"Sozu-Id: ", "X-Trace: ", "X-Request-Id: "} {
+					if strings.HasPrefix(l, name) && len(l) == len(name)+26 {
+						l = name + "ID"
+					}
+				}
+				lines[strings.ReplaceAll(l, ":"+port, ":PORT")] = true
+			}
+			lines["X-Forwarded-Port: PORT"] = lines["X-Forwarded-Port: "+port] || lines["X-Forwarded-Port: PORT"]
+			for _, w := range tt.want {
+				if !lines[w] {
+					t.Errorf("head lacks %q:\n%s", w, head)
+				}
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(head, a) {
+					t.Errorf("head contains %q:\n%s", a, head)
+				}
+			}
+		})
+	}
+}
+
+// exchangeRawUntil sends raw and reads until the answer contains end.
+func exchangeRawUntil(t *testing.T, addr, raw, end string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, raw)
+	buf := make([]byte, 4096)
+	out := ""
+	for !strings.Contains(out, end) {
+		n, err := c.Read(buf)
+		out += string(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return out
+}
+
+func TestRefuse(t *testing.T) {
+	cfg := &Listener{IDHeader: "X-Trace"}
+	cfg.init()
+	for _, tt := range []struct {
+		conn string
+		want bool
+	}{
+		{"close", false}, {"keep-alive, x-custom", false}, {"upgrade", false},
+		{"host", true}, {"Content-Length", true}, {"transfer-encoding", true}, {"authorization", true},
+		{"proxy-authorization", true}, {"forwarded", true}, {"x-forwarded-for", true}, {"X-Forwarded-Proto", true},
+		{"x-forwarded-port", true}, {"x-forwarded-host", true}, {"x-real-ip", true}, {"x-request-id", true},
+		{"x-trace", true}, {"close, Host", true},
+	} {
+		if got := protectedAny(tt.conn, cfg); got != tt.want {
+			t.Errorf("Connection: %s refused %v, want %v", tt.conn, got, tt.want)
+		}
+	}
+	if !hasToken([]byte("websocket, h2c/1"), "h2c") || hasToken([]byte("h2"), "h2c") || !hasToken([]byte(" H2C "), "h2c") {
+		t.Error("hasToken")
+	}
+}
+
+func protectedAny(list string, cfg *Listener) bool {
+	for _, tok := range strings.Split(list, ",") {
+		if protected([]byte(strings.TrimSpace(tok)), cfg) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestAmbiguousPath(t *testing.T) {
+	for _, tt := range []struct {
+		path string
+		want bool
+	}{
+		{"/", false}, {"/a/b.c", false}, {"/.well-known/x", false}, {"/a..b", false}, {"/a/...", false},
+		{"/a%20b", false}, {"/a%2Fb", false}, {"/x?y=/../", false}, {"/x?%61", false}, {"", false}, {"*", false},
+		{"/.", true}, {"/..", true}, {"/a/./b", true}, {"/a/../admin", true}, {"/a/..?q", true},
+		{"/%61dmin", true}, {"/%2e%2e/x", true}, {"/%7E", true}, {"/%5f", true}, {"/a%2D", true},
+	} {
+		if got := ambiguousPath([]byte(tt.path)); got != tt.want {
+			t.Errorf("ambiguousPath(%q) = %v, want %v", tt.path, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,332 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/sozu-go/sozu/worker/answers"
+	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/deadline"
+	"github.com/sozu-go/sozu/worker/http1"
+)
+
+// Buffer sizes. A read buffer holds a whole head (http1's default limit)
+// with room to spare, so that the head scanner, not the buffer, enforces
+// the limit; an output buffer holds a head and a read buffer's worth of body.
+const (
+	bufSize    = http1.DefaultMaxHeadBytes + 4<<10
+	outSize    = 2*bufSize + http1.ReencodeSlack + http1.DefaultMaxTrailerBytes
+	lingerTime = 500 * time.Millisecond // how long a closing connection drains what the client still sends
+	lingerMax  = 256 << 10              // and how many bytes at most
+)
+
+var (
+	bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+	outPool = sync.Pool{New: func() any { b := make([]byte, 0, outSize); return &b }}
+	// sessionPool keeps sessions, with the field arrays of their parsed
+	// heads, between connections.
+	sessionPool = sync.Pool{New: func() any { return &session{copyDone: make(chan bodyResult, 1)} }}
+)
+
+// Pooled buffers travel as *[]byte, so that Put does not allocate.
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+func getOut() *[]byte { return outPool.Get().(*[]byte) }
+
+// putOut returns an output buffer whose latest slice is b.
+func putOut(p *[]byte, b []byte) {
+	if cap(b) <= 4*outSize {
+		*p = b[:0]
+		outPool.Put(p)
+	}
+}
+
+// Session states, for Shutdown.
+const (
+	stateBusy uint32 = iota
+	stateIdle        // waiting for the first byte of a request
+)
+
+// session is one client connection. Its goroutine owns every field but
+// state and bc; while a request body is being copied (copyBody), the copier
+// goroutine owns buf, r, w, dec and bout.
+type session struct {
+	srv      *Server
+	conn     net.Conn
+	peerIP   []byte // the client's IP, formatted
+	peerNode []byte // the client's RFC 7239 node
+
+	state atomic.Uint32
+	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
+
+	buf   []byte // client bytes; unread ones in buf[r:w]
+	r, w  int
+	bbuf  []byte // backend bytes; unread ones in bbuf[br:bw]
+	br    int
+	bw    int
+	out   []byte // what the session goroutine writes
+	bout  []byte // what the body copier writes
+	bufp  *[]byte
+	bbufp *[]byte
+	outp  *[]byte
+	boutp *[]byte
+
+	req     http1.Request
+	resp    http1.Response
+	scan    http1.HeadScanner
+	bscan   http1.HeadScanner
+	dec     http1.ChunkedDecoder // request body
+	rdec    http1.ChunkedDecoder // response body
+	scratch []byte               // values of the fields the proxy adds
+	extra   [10]http1.Field
+
+	id     [ulid.EncodedSize]byte
+	hasID  bool
+	isHead bool
+
+	crd, cwd     deadline.Lazy  // client read and write deadlines
+	copying      *backends.Conn // the copier runs, writing to this connection
+	copyDone     chan bodyResult
+	bodyComplete atomic.Bool // the copier consumed the whole request body from the client
+}
+
+func newSession(srv *Server, c net.Conn) *session {
+	s := sessionPool.Get().(*session)
+	s.srv, s.conn = srv, c
+	s.crd.Forget()
+	s.cwd.Forget()
+	s.state.Store(stateBusy)
+	s.bufp = getBuf()
+	s.buf = *s.bufp
+	s.r, s.w = 0, 0
+	if s.scratch == nil {
+		s.scratch = make([]byte, 0, 512)
+	}
+	s.dec.Response, s.rdec.Response, s.bscan.Response = false, true, true
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		ip := ap.Addr().Unmap()
+		s.peerIP = ip.AppendTo(s.peerIP[:0])
+		s.peerNode = forwardedNode(s.peerNode[:0], ip, 0)
+	} else {
+		s.peerIP = append(s.peerIP[:0], "unknown"...)
+		s.peerNode = append(s.peerNode[:0], "unknown"...)
+	}
+	return s
+}
+
+// run serves the connection until it closes; it recovers any panic.
+func (s *session) run() {
+	defer s.finish()
+	for {
+		cfg := s.srv.cfg.Load()
+		n := s.readHead(cfg)
+		if n == 0 || !s.serve(cfg, n) || s.srv.draining.Load() {
+			return
+		}
+	}
+}
+
+func (s *session) finish() {
+	if p := recover(); p != nil {
+		s.srv.Panics.Add(1)
+		s.srv.opt.Log.Errorf("panic serving %v: %v\n%s", s.conn.RemoteAddr(), p, debug.Stack())
+		if bc := s.copying; bc != nil {
+			// The copier uses the session's buffers: stop it first.
+			bc.Conn.Close()
+			s.conn.Close()
+			<-s.copyDone
+			s.copying = nil
+		}
+		if bc := s.bc.Swap(nil); bc != nil {
+			bc.Release(false)
+		}
+	}
+	s.conn.Close()
+	s.srv.forget(s)
+	bufPool.Put(s.bufp)
+	s.releaseExchangeBuffers()
+	s.buf, s.bufp, s.conn, s.srv = nil, nil, nil, nil
+	sessionPool.Put(s)
+}
+
+// acquireExchangeBuffers gets the buffers needed while a request is in flight.
+func (s *session) acquireExchangeBuffers() {
+	if s.bbufp == nil {
+		s.bbufp = getBuf()
+		s.bbuf = *s.bbufp
+	}
+	if s.outp == nil {
+		s.outp = getOut()
+		s.out = (*s.outp)[:0]
+	}
+}
+
+// releaseExchangeBuffers gives them back while the connection is idle.
+func (s *session) releaseExchangeBuffers() {
+	if s.bbufp != nil {
+		bufPool.Put(s.bbufp)
+		s.bbufp, s.bbuf = nil, nil
+	}
+	if s.outp != nil {
+		putOut(s.outp, s.out)
+		s.outp, s.out = nil, nil
+	}
+	if s.boutp != nil {
+		putOut(s.boutp, s.bout)
+		s.boutp, s.bout = nil, nil
+	}
+}
+
+// wakeIfIdle makes an idle session's pending read fail at once, so that it
+// closes (soft stop). A busy session sees Server.draining after its request.
+func (s *session) wakeIfIdle() {
+	if s.state.Load() == stateIdle {
+		s.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// abort closes the client and backend connections at once (hard stop).
+func (s *session) abort() {
+	s.conn.Close()
+	if bc := s.bc.Load(); bc != nil {
+		bc.Conn.Close()
+	}
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+// readHead waits for the next request head and returns its length: the
+// head is buf[r:r+n]. It returns 0 when the connection must close, after
+// answering when there is something to answer (408, 400, 414, 431).
+func (s *session) readHead(cfg *Listener) int {
+	s.scan.Reset()
+	s.hasID, s.isHead = false, false
+	if s.r == s.w {
+		s.r, s.w = 0, 0
+	}
+	// The wait for a request is bounded by the front timeout; once its
+	// first byte is here, the rest of the head must come within the
+	// request timeout (a slow head is answered 408).
+	started := s.r < s.w
+	if !started {
+		s.releaseExchangeBuffers()
+		deadline.Read(s.conn, &s.crd, time.Now(), cfg.FrontTimeout)
+		s.state.Store(stateIdle)
+		if s.srv.draining.Load() {
+			return 0
+		}
+	}
+	headDeadline := false
+	for {
+		if s.r < s.w {
+			n, err := s.scan.Scan(s.buf[s.r:s.w])
+			if err != nil {
+				return s.headError(cfg, err)
+			}
+			if n > 0 {
+				s.state.Store(stateBusy)
+				return n
+			}
+		}
+		if s.w == len(s.buf) {
+			if s.r == 0 {
+				// Unreachable: the scanner refuses a head longer than its limit first.
+				s.answer(cfg, nil, http1.StatusRequestHeaderFieldsTooLarge)
+				return 0
+			}
+			s.w = copy(s.buf, s.buf[s.r:s.w])
+			s.r = 0
+		}
+		if started && !headDeadline {
+			headDeadline = true
+			s.crd.Forget()
+			deadline.Read(s.conn, &s.crd, time.Now(), cfg.RequestTimeout)
+		}
+		m, err := s.conn.Read(s.buf[s.w:])
+		if m > 0 {
+			s.w += m
+			if !started {
+				started = true
+				s.state.Store(stateBusy)
+			}
+			continue
+		}
+		if err != nil {
+			if started && isTimeout(err) && !s.srv.draining.Load() {
+				s.answer(cfg, nil, 408)
+			}
+			return 0
+		}
+	}
+}
+
+func (s *session) headError(cfg *Listener, err error) int {
+	status := http1.StatusBadRequest
+	var he *http1.Error
+	if errors.As(err, &he) {
+		status = he.Status
+	}
+	s.answer(cfg, nil, status)
+	return 0
+}
+
+// newID gives the request its ULID.
+func (s *session) newID() {
+	id := s.srv.opt.NewID()
+	id.MarshalTextTo(s.id[:])
+	s.hasID = true
+}
+
+// answer writes the proxy's own response (custom from cl, then from the
+// listener, else the default) and closes the connection gently. It returns
+// false, for the serve loop.
+func (s *session) answer(cfg *Listener, cl *Cluster, code int) bool {
+	if !s.hasID {
+		s.newID()
+	}
+	var t *answers.Template
+	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead}
+	if cl != nil {
+		t = cl.Answers.Lookup(code)
+		v.ClusterID = cl.ID
+	}
+	if t == nil {
+		t = cfg.Answers.Lookup(code)
+	}
+	if t == nil {
+		t = answers.Default(code)
+	}
+	s.acquireExchangeBuffers()
+	s.out = t.Append(s.out[:0], &v)
+	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+	if _, err := s.conn.Write(s.out); err == nil {
+		s.lingerClose()
+	}
+	return false
+}
+
+// lingerClose half-closes the connection and reads what the client still
+// sends for a short while, so that unread request bytes do not make the
+// kernel reset the connection before the client has read the answer.
+func (s *session) lingerClose() {
+	tc, ok := s.conn.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil {
+		return
+	}
+	s.crd.Forget()
+	s.conn.SetReadDeadline(time.Now().Add(lingerTime))
+	for total := 0; total < lingerMax; {
+		n, err := s.conn.Read(s.buf)
+		total += n
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,248 @@
+package worker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/worker/answers"
+	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/proxy"
+	"github.com/sozu-go/sozu/worker/router"
+)
+
+// defaultWeight is the weight of a backend without load_balancing_parameters
+// (the configuration's default).
+const defaultWeight = 100
+
+// snapshot is what the data plane needs from one ConfigState: the
+// configuration of each HTTP listener, by listener key.
+type snapshot struct {
+	http     map[string]*proxy.Listener
+	warnings []string // problems that left a rule or an answer out
+}
+
+// buildSnapshot turns st into listener configurations. It updates reg with
+// the configured backends (kept backends keep their pools and failure
+// counts). Invalid rules and answer templates are left out and reported
+// in warnings, so that one bad frontend does not stop the others.
+func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
+	snap := &snapshot{http: map[string]*proxy.Listener{}}
+	warn := func(format string, args ...any) { snap.warnings = append(snap.warnings, fmt.Sprintf(format, args...)) }
+
+	var listeners []*command.HttpListenerConfig
+	clusters := map[string]*command.Cluster{}
+	var fronts []*command.RequestHttpFrontend
+	var specs []backends.Spec
+	for _, wr := range st.GenerateRequests() {
+		switch r := wr.GetContent().GetRequestType().(type) {
+		case *command.Request_AddHttpListener:
+			listeners = append(listeners, r.AddHttpListener)
+		case *command.Request_AddCluster:
+			clusters[r.AddCluster.GetClusterId()] = r.AddCluster
+		case *command.Request_AddHttpFrontend:
+			fronts = append(fronts, r.AddHttpFrontend)
+		case *command.Request_AddBackend:
+			b := r.AddBackend
+			ap, err := b.GetAddress().AddrPort()
+			if err != nil {
+				warn("backend %s of cluster %s: %v", b.GetBackendId(), b.GetClusterId(), err)
+				continue
+			}
+			w := defaultWeight
+			if p := b.GetLoadBalancingParameters(); p != nil {
+				w = int(p.GetWeight())
+			}
+			specs = append(specs, backends.Spec{ClusterID: b.GetClusterId(), ID: b.GetBackendId(),
+				Addr: ap, Weight: w, Backup: b.GetBackup()})
+		}
+	}
+
+	policies := map[string]backends.Policy{}
+	for id, c := range clusters {
+		policies[id] = backends.PolicyFrom(c.GetLoadBalancing())
+	}
+	sets := reg.Update(specs, policies)
+	shared := map[string]*proxy.Cluster{}
+	for id, set := range sets {
+		shared[id] = &proxy.Cluster{ID: id, Backends: set}
+	}
+	for id, c := range clusters {
+		pc := shared[id]
+		if pc == nil {
+			pc = &proxy.Cluster{ID: id}
+			shared[id] = pc
+		}
+		m := map[string]string{}
+		if c.Answer_503 != nil {
+			m["503"] = c.GetAnswer_503()
+		}
+		for k, v := range c.GetAnswers() {
+			m[k] = v
+		}
+		pc.Answers = compileAnswers(m, "cluster "+id, warn)
+	}
+
+	rules := map[string][]router.Rule{} // by listener address
+	for _, f := range fronts {
+		r, err := frontendRule(f)
+		if err == nil {
+			_, err = router.Build([]router.Rule{r})
+		}
+		if err != nil {
+			warn("frontend %s: %v", r.Route.Key, err)
+			continue
+		}
+		if why := unsupported(f, clusters[f.GetClusterId()]); why != "" && !r.Route.Deny {
+			// Fail closed: forwarding while ignoring an authentication,
+			// a redirect or a rewrite would serve what the operator meant
+			// to protect or send elsewhere.
+			warn("frontend %s uses %s, which this worker does not implement yet: it answers 404", r.Route.Key, why)
+			r.Route = router.Route{Deny: true, Key: r.Route.Key}
+		}
+		addr := f.GetAddress().Display()
+		rules[addr] = append(rules[addr], r)
+	}
+
+	for _, l := range listeners {
+		addr := l.GetAddress().Display()
+		ap, err := l.GetAddress().AddrPort()
+		if err != nil {
+			warn("HTTP listener %s: %v", addr, err)
+			continue
+		}
+		tab, err := router.Build(rules[addr])
+		if err != nil { // unreachable: each rule was checked
+			warn("HTTP listener %s: %v", addr, err)
+			continue
+		}
+		pl := &proxy.Listener{
+			Addr:           ap,
+			FrontTimeout:   seconds(l.GetFrontTimeout()),
+			BackTimeout:    seconds(l.GetBackTimeout()),
+			ConnectTimeout: seconds(l.GetConnectTimeout()),
+			RequestTimeout: seconds(l.GetRequestTimeout()),
+			SendXRealIP:    l.GetSendXRealIp(),
+			ElideXRealIP:   l.GetElideXRealIp(),
+			Routes:         tab,
+			Clusters:       shared,
+		}
+		if pub := l.GetPublicAddress(); pub != nil {
+			if pap, err := pub.AddrPort(); err == nil {
+				pl.PublicAddr = pap
+			}
+		}
+		if h := l.GetSozuIdHeader(); h != "" {
+			if isToken(h) {
+				pl.IDHeader = h
+			} else {
+				warn("HTTP listener %s: sozu_id_header %q is not a field name: using %s", addr, h, proxy.DefaultIDHeader)
+			}
+		}
+		pl.Answers = compileAnswers(listenerAnswers(l), "HTTP listener "+addr, warn)
+		snap.http[key(command.ListenerType_HTTP, addr)] = pl
+	}
+	return snap
+}
+
+func seconds(s uint32) time.Duration { return time.Duration(s) * time.Second }
+
+// listenerAnswers merges the legacy http_answers bodies under the answers
+// map, whose entries win (as upstream does).
+func listenerAnswers(l *command.HttpListenerConfig) map[string]string {
+	m := map[string]string{}
+	if h := l.GetHttpAnswers(); h != nil {
+		for code, v := range map[string]*string{
+			"301": h.Answer_301, "400": h.Answer_400, "401": h.Answer_401, "404": h.Answer_404,
+			"408": h.Answer_408, "413": h.Answer_413, "421": h.Answer_421, "429": h.Answer_429,
+			"502": h.Answer_502, "503": h.Answer_503, "504": h.Answer_504, "507": h.Answer_507,
+		} {
+			if v != nil {
+				m[code] = *v
+			}
+		}
+	}
+	for k, v := range l.GetAnswers() {
+		m[k] = v
+	}
+	return m
+}
+
+func compileAnswers(m map[string]string, where string, warn func(string, ...any)) *answers.Set {
+	if len(m) == 0 {
+		return nil
+	}
+	set, errs := answers.NewSet(m)
+	for _, err := range errs {
+		warn("%s: %v (the default answer is used)", where, err)
+	}
+	return set
+}
+
+// unsupported names the first feature of f (or of its cluster c, maybe
+// nil) that the HTTP data plane does not implement, or "".
+func unsupported(f *command.RequestHttpFrontend, c *command.Cluster) string {
+	switch {
+	case f.GetRequiredAuth():
+		return "required_auth"
+	case f.GetRedirect() != command.RedirectPolicy_FORWARD:
+		return "redirect " + f.GetRedirect().String()
+	case f.GetRewriteHost() != "" || f.GetRewritePath() != "" || f.RewritePort != nil:
+		return "rewrites"
+	case len(f.GetHeaders()) > 0:
+		return "header edits"
+	case c.GetHttpsRedirect():
+		return "the https_redirect of its cluster"
+	}
+	return ""
+}
+
+// frontendRule converts a frontend to a router rule; a frontend without
+// cluster_id is a deny rule.
+func frontendRule(f *command.RequestHttpFrontend) (router.Rule, error) {
+	k, _ := state.FrontendKey(f)
+	r := router.Rule{
+		Hostname: f.GetHostname(),
+		Path:     f.GetPath().GetValue(),
+		Method:   f.GetMethod(),
+		Route:    router.Route{ClusterID: f.GetClusterId(), Deny: f.ClusterId == nil, Key: k},
+	}
+	switch f.GetPath().GetKind() {
+	case command.PathRuleKind_PREFIX:
+		r.Kind = router.Prefix
+	case command.PathRuleKind_REGEX:
+		r.Kind = router.Regex
+	case command.PathRuleKind_EQUALS:
+		r.Kind = router.Equals
+	default:
+		return r, fmt.Errorf("unknown path rule kind %v", f.GetPath().GetKind())
+	}
+	switch f.GetPosition() {
+	case command.RulePosition_PRE:
+		r.Position = router.Pre
+	case command.RulePosition_POST:
+		r.Position = router.Post
+	default:
+		r.Position = router.Tree
+	}
+	return r, nil
+}
+
+// isToken reports whether s is an HTTP field name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
+			c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
