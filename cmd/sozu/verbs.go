@@ -151,6 +151,8 @@ func init() {
 			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
 		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
+		&verb{path: "sandbox", summary: "show each worker's uid, no_new_privs and seccomp state, read from /proc",
+			example: "sandbox", run: runSandbox},
 		&verb{path: "audit reopen", summary: "reopen the audit sinks (after logrotate moved them)",
 			example: "audit reopen", build: buildAuditReopen},
 		&verb{path: "audit verify", summary: "check the hash chain of a JSON audit file; names the first broken record",
