@@ -70,6 +70,7 @@ fuzz: deps
 bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) -c 50
+	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) -c 200
 
 proto: deps
 	protoc --plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) \

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"io"
 	"net"
 	"testing"
 )
@@ -86,5 +85,4 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 	b.StopTimer()
 	f.srv.Close()
 	f.reg.Close()
-	_ = io.EOF
 }

@@ -237,8 +237,6 @@ func TestResponseFraming(t *testing.T) {
 			if got != tt.want {
 				t.Fatalf("got  %q\nwant %q", got, tt.want)
 			}
-			bk := f.reg
-			_ = bk
 			if tt.reuse {
 				waitFor(t, "the backend connection back in the pool", func() bool {
 					return f.srv.Config().Clusters["c"].Backends.Backends()[0].Idle() == 1
@@ -369,8 +367,7 @@ func TestH2CUpgradeNotForwarded(t *testing.T) {
 
 func TestProxyAnswers(t *testing.T) {
 	slow := newRawBackend(t, func(c net.Conn) {
-		readHeadFrom(bufio.NewReader(c))
-		time.Sleep(time.Second)
+		io.Copy(io.Discard, c) // never answers; returns when the proxy gives up
 	})
 	bad := newRawBackend(t, rawResponder(func(string) string { return "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n" }))
 	deadAddr := func() string {
@@ -428,6 +425,14 @@ func TestProxyAnswers(t *testing.T) {
 		if tt.name == "HEAD answer has no body" && !strings.HasSuffix(out, "\r\n\r\n") {
 			t.Errorf("HEAD answer with a body: %q", out)
 		}
+	}
+	// Two more refused connects: the third consecutive failure marks the
+	// backend down.
+	for i := 0; i < 2; i++ {
+		exchangeRaw(t, f.addr, "GET / HTTP/1.1\r\nHost: dead\r\n\r\n")
+	}
+	if got := strings.Join(f.events(), " "); got != "BACKEND_DOWN NO_AVAILABLE_BACKENDS" {
+		t.Errorf("events %q after 3 refused connects", got)
 	}
 }
 
