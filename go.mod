@@ -4,14 +4,12 @@ go 1.26.0
 
 tool google.golang.org/protobuf/cmd/protoc-gen-go
 
-require google.golang.org/protobuf v1.36.12
-
 require (
-	github.com/BurntSushi/toml v1.6.0 // indirect
-	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
-	github.com/oklog/ulid/v2 v2.1.2 // indirect
-	github.com/seccomp/libseccomp-golang v0.11.1 // indirect
-	github.com/sirupsen/logrus v1.10.2 // indirect
-	golang.org/x/net v0.47.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
+	github.com/BurntSushi/toml v1.6.0
+	github.com/hashicorp/golang-lru/v2 v2.0.7
+	github.com/oklog/ulid/v2 v2.1.2
+	github.com/seccomp/libseccomp-golang v0.11.1
+	github.com/sirupsen/logrus v1.10.2
+	golang.org/x/sys v0.49.0
+	google.golang.org/protobuf v1.36.12
 )
