@@ -250,3 +250,19 @@ func TestAuditReopen(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditSinkSymlinkRefused(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "elsewhere.jsonl")
+	link := filepath.Join(dir, "audit.jsonl")
+	os.WriteFile(target, nil, 0o640)
+	os.Symlink(target, link)
+	cfg, _, _ := writeConfig(t, dir, 1, fmt.Sprintf("audit_logs_json_target = %q\n", link))
+	var out sozutest.SyncBuffer
+	cmd := exec.Command(sozutest.Bin, "start", "-c", cfg)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := runWithTimeout(cmd, 20e9)
+	if err == nil || !strings.Contains(out.String(), "symlink") && !strings.Contains(out.String(), "symbolic link") {
+		t.Fatalf("start with a symlinked audit sink: %v\n%s", err, out.String())
+	}
+}
