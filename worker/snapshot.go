@@ -10,6 +10,7 @@ import (
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/router"
+	"github.com/sozu-go/sozu/worker/tcp"
 )
 
 // defaultWeight is the weight of a backend without load_balancing_parameters
@@ -17,9 +18,10 @@ import (
 const defaultWeight = 100
 
 // snapshot is what the data plane needs from one ConfigState: the
-// configuration of each HTTP listener, by listener key.
+// configuration of each HTTP and TCP listener, by listener key.
 type snapshot struct {
 	http     map[string]*proxy.Listener
+	tcp      map[string]*tcp.Listener
 	warnings []string // problems that left a rule or an answer out
 }
 
@@ -28,12 +30,14 @@ type snapshot struct {
 // counts). Invalid rules and answer templates are left out and reported
 // in warnings, so that one bad frontend does not stop the others.
 func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
-	snap := &snapshot{http: map[string]*proxy.Listener{}}
+	snap := &snapshot{http: map[string]*proxy.Listener{}, tcp: map[string]*tcp.Listener{}}
 	warn := func(format string, args ...any) { snap.warnings = append(snap.warnings, fmt.Sprintf(format, args...)) }
 
 	var listeners []*command.HttpListenerConfig
 	clusters := map[string]*command.Cluster{}
 	var fronts []*command.RequestHttpFrontend
+	var tcpListeners []*command.TcpListenerConfig
+	tcpFronts := map[string]string{} // listener address -> cluster id
 	var specs []backends.Spec
 	for _, wr := range st.GenerateRequests() {
 		switch r := wr.GetContent().GetRequestType().(type) {
@@ -43,6 +47,10 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 			clusters[r.AddCluster.GetClusterId()] = r.AddCluster
 		case *command.Request_AddHttpFrontend:
 			fronts = append(fronts, r.AddHttpFrontend)
+		case *command.Request_AddTcpListener:
+			tcpListeners = append(tcpListeners, r.AddTcpListener)
+		case *command.Request_AddTcpFrontend:
+			tcpFronts[r.AddTcpFrontend.GetAddress().Display()] = r.AddTcpFrontend.GetClusterId()
 		case *command.Request_AddBackend:
 			b := r.AddBackend
 			ap, err := b.GetAddress().AddrPort()
@@ -143,7 +151,37 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 		pl.Answers = compileAnswers(listenerAnswers(l), "HTTP listener "+addr, warn)
 		snap.http[key(command.ListenerType_HTTP, addr)] = pl
 	}
+	for _, l := range tcpListeners {
+		if tl := tcpListener(l, tcpFronts, clusters, sets, warn); tl != nil {
+			snap.tcp[key(command.ListenerType_TCP, l.GetAddress().Display())] = tl
+		}
+	}
 	return snap
+}
+
+// tcpListener builds the configuration of TCP listener l, whose frontend
+// (if any) is in fronts, by listener address.
+func tcpListener(l *command.TcpListenerConfig, fronts map[string]string, clusters map[string]*command.Cluster,
+	sets map[string]*backends.Set, warn func(string, ...any)) *tcp.Listener {
+	addr := l.GetAddress().Display()
+	ap, err := l.GetAddress().AddrPort()
+	if err != nil {
+		warn("TCP listener %s: %v", addr, err)
+		return nil
+	}
+	tl := &tcp.Listener{
+		Addr:           ap,
+		ExpectProxy:    l.GetExpectProxy(),
+		FrontTimeout:   seconds(l.GetFrontTimeout()),
+		BackTimeout:    seconds(l.GetBackTimeout()),
+		ConnectTimeout: seconds(l.GetConnectTimeout()),
+	}
+	if id, ok := fronts[addr]; ok {
+		pp := clusters[id].GetProxyProtocol()
+		tl.Cluster = &tcp.Cluster{ID: id, Backends: sets[id], // a nil cluster gives EXPECT_HEADER, sending nothing
+			SendProxy: pp == command.ProxyProtocolConfig_SEND_HEADER || pp == command.ProxyProtocolConfig_RELAY_HEADER}
+	}
+	return tl
 }
 
 func seconds(s uint32) time.Duration { return time.Duration(s) * time.Second }

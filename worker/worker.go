@@ -23,6 +23,7 @@ import (
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/logfilter"
 	"github.com/sozu-go/sozu/worker/proxy"
+	"github.com/sozu-go/sozu/worker/tcp"
 )
 
 // Descriptors a worker inherits from the supervisor.
@@ -55,7 +56,9 @@ type Worker struct {
 	conns   *proxy.ConnLimit
 	snap    *snapshot
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
-	serving bool                     // bootstrap is over: servers run
+	tcpSrv  map[string]*tcp.Server   // by listener key, for active TCP listeners
+	tcpConn *tcp.ConnLimit
+	serving bool // bootstrap is over: servers run
 }
 
 // Main runs a worker process (`sozu worker --id N`, started by the
@@ -153,8 +156,9 @@ func bootstrap(id uint32, log *logrus.Entry) (*Worker, error) {
 
 func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *listenerSet, conn net.Conn, max int) *Worker {
 	w := &Worker{id: id, cfg: cfg, log: log, state: state.New(), lis: lis, conn: conn, max: max,
-		out: frame.NewWriter(conn, max), servers: map[string]*proxy.Server{},
-		conns: &proxy.ConnLimit{Max: int64(cfg.GetMaxConnections())}}
+		out: frame.NewWriter(conn, max), servers: map[string]*proxy.Server{}, tcpSrv: map[string]*tcp.Server{},
+		tcpConn: &tcp.ConnLimit{Max: int64(cfg.GetMaxConnections())},
+		conns:   &proxy.ConnLimit{Max: int64(cfg.GetMaxConnections())}}
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
 	return w
 }
@@ -223,6 +227,18 @@ func (w *Worker) stopServers(soft bool) {
 		}()
 		delete(w.servers, k)
 	}
+	for k, srv := range w.tcpSrv {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if soft {
+				srv.Shutdown(context.Background())
+			} else {
+				srv.Close()
+			}
+		}()
+		delete(w.tcpSrv, k)
+	}
 	wg.Wait()
 	w.reg.Close()
 }
@@ -243,7 +259,21 @@ func (w *Worker) rebuild() {
 			srv.Swap(cfg)
 		}
 	}
+	for k, srv := range w.tcpSrv {
+		if cfg := w.snap.tcp[k]; cfg != nil {
+			srv.Swap(cfg)
+		}
+	}
 	for k, ln := range w.lis.active {
+		if cfg := w.snap.tcp[k]; cfg != nil && w.tcpSrv[k] == nil {
+			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn})
+			w.tcpSrv[k] = srv
+			go func() {
+				if err := srv.Serve(); err != nil {
+					w.log.Errorf("listener %s stopped accepting: %v", k, err)
+				}
+			}()
+		}
 		if w.servers[k] != nil || w.snap.http[k] == nil {
 			continue
 		}
@@ -263,6 +293,10 @@ func (w *Worker) stopServer(kind command.ListenerType, addr string) {
 	k := key(kind, addr)
 	if srv := w.servers[k]; srv != nil {
 		delete(w.servers, k)
+		go srv.Shutdown(context.Background())
+	}
+	if srv := w.tcpSrv[k]; srv != nil {
+		delete(w.tcpSrv, k)
 		go srv.Shutdown(context.Background())
 	}
 }

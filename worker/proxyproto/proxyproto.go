@@ -1,0 +1,222 @@
+// Package proxyproto reads and writes PROXY protocol version 2 headers
+// (haproxy.org proxy-protocol.txt §2.2), strictly: TCP over IPv4 or IPv6 only.
+package proxyproto
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+)
+
+// Signature is the 12-byte preamble of every version 2 header.
+var Signature = [12]byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A}
+
+// Sizes of the parts of a version 2 header.
+const (
+	fixedLen = 16 // signature, version and command, family, length
+	inet4Len = 12 // source and destination addresses and ports over IPv4
+	inet6Len = 36 // same over IPv6
+
+	// DefaultMaxSize bounds a whole header (fixed part, addresses and TLVs)
+	// when Parse is given a bound <= 0. It leaves room for the TLVs cloud
+	// load balancers add (endpoint ids, TLS details).
+	DefaultMaxSize = 4096
+)
+
+// Command is the command of a header.
+type Command uint8
+
+const (
+	// Local: the connection was opened by the proxy itself (health
+	// checks); the receiver uses the real connection endpoints.
+	Local Command = 0x0
+	// Proxy: the connection is relayed on behalf of Source.
+	Proxy Command = 0x1
+)
+
+func (c Command) String() string {
+	switch c {
+	case Local:
+		return "LOCAL"
+	case Proxy:
+		return "PROXY"
+	}
+	return fmt.Sprintf("Command(%#x)", uint8(c))
+}
+
+// Address families over STREAM (the transport nibble is 1).
+const (
+	famUnspec = 0x00
+	famInet   = 0x11 // AF_INET, STREAM
+	famInet6  = 0x21 // AF_INET6, STREAM
+)
+
+// Header is a parsed version 2 header. For Local, Source and Destination
+// are the zero AddrPort (the addresses a LOCAL header may carry are
+// ignored, as the specification says). TLVs are checked for framing and
+// then dropped.
+type Header struct {
+	Command     Command
+	Source      netip.AddrPort
+	Destination netip.AddrPort
+}
+
+// Errors of Parse, in the specification's words. Parse wraps them with
+// details; test with errors.Is.
+var (
+	ErrSignature = errors.New("proxyproto: not a PROXY protocol v2 signature")
+	ErrVersion   = errors.New("proxyproto: unsupported version")
+	ErrCommand   = errors.New("proxyproto: unknown command")
+	ErrFamily    = errors.New("proxyproto: unsupported address family or transport protocol")
+	ErrTooLarge  = errors.New("proxyproto: header larger than the size bound")
+	ErrShort     = errors.New("proxyproto: address block shorter than its family requires")
+	ErrTLV       = errors.New("proxyproto: truncated TLV")
+)
+
+// Parse reads exactly one version 2 header from r and nothing more, so the
+// payload that follows stays in r. max bounds the whole header in bytes
+// (DefaultMaxSize when <= 0); a longer one is refused with ErrTooLarge
+// before its body is read. A read error (io.ErrUnexpectedEOF for a header
+// cut short) is returned as it is.
+func Parse(r io.Reader, max int) (Header, error) {
+	if max <= 0 {
+		max = DefaultMaxSize
+	}
+	var fixed [fixedLen]byte
+	if _, err := io.ReadFull(r, fixed[:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Header{}, err
+	}
+	n := int(binary.BigEndian.Uint16(fixed[14:16]))
+	if err := checkFixed(fixed[:]); err != nil {
+		return Header{}, err
+	}
+	if fixedLen+n > max {
+		return Header{}, fmt.Errorf("%w: %d bytes, bound %d", ErrTooLarge, fixedLen+n, max)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return Header{}, err
+	}
+	return parseBody(fixed[12], fixed[13], body)
+}
+
+// ParseBytes parses a header at the start of b and returns it with its
+// length in bytes. A b too short for the header it starts is
+// io.ErrUnexpectedEOF.
+func ParseBytes(b []byte, max int) (Header, int, error) {
+	r := bytes.NewReader(b)
+	h, err := Parse(r, max)
+	if err != nil {
+		return Header{}, 0, err
+	}
+	return h, len(b) - r.Len(), nil
+}
+
+func checkFixed(f []byte) error {
+	if !bytes.Equal(f[:12], Signature[:]) {
+		return ErrSignature
+	}
+	if v := f[12] >> 4; v != 2 {
+		return fmt.Errorf("%w %d", ErrVersion, v)
+	}
+	if c := Command(f[12] & 0x0f); c != Local && c != Proxy {
+		return fmt.Errorf("%w %#x", ErrCommand, uint8(c))
+	}
+	return nil
+}
+
+func parseBody(verCmd, fam byte, body []byte) (Header, error) {
+	h := Header{Command: Command(verCmd & 0x0f)}
+	var addrLen int
+	switch fam {
+	case famInet:
+		addrLen = inet4Len
+	case famInet6:
+		addrLen = inet6Len
+	case famUnspec:
+		if h.Command != Local {
+			return Header{}, fmt.Errorf("%w: UNSPEC with a PROXY command", ErrFamily)
+		}
+	default:
+		if h.Command != Local {
+			return Header{}, fmt.Errorf("%w: %#02x", ErrFamily, fam)
+		}
+		// LOCAL: the block is discarded whatever its family; its TLVs
+		// cannot be located, so they are not checked.
+		return h, nil
+	}
+	if len(body) < addrLen {
+		return Header{}, fmt.Errorf("%w: %d bytes, want %d", ErrShort, len(body), addrLen)
+	}
+	if err := checkTLVs(body[addrLen:]); err != nil {
+		return Header{}, err
+	}
+	if h.Command == Local {
+		return h, nil
+	}
+	switch fam {
+	case famInet:
+		h.Source = netip.AddrPortFrom(netip.AddrFrom4([4]byte(body[0:4])), binary.BigEndian.Uint16(body[8:10]))
+		h.Destination = netip.AddrPortFrom(netip.AddrFrom4([4]byte(body[4:8])), binary.BigEndian.Uint16(body[10:12]))
+	case famInet6:
+		h.Source = netip.AddrPortFrom(netip.AddrFrom16([16]byte(body[0:16])), binary.BigEndian.Uint16(body[32:34]))
+		h.Destination = netip.AddrPortFrom(netip.AddrFrom16([16]byte(body[16:32])), binary.BigEndian.Uint16(body[34:36]))
+	}
+	return h, nil
+}
+
+// checkTLVs checks that b is a sequence of whole type-length-value records.
+func checkTLVs(b []byte) error {
+	for len(b) > 0 {
+		if len(b) < 3 {
+			return fmt.Errorf("%w: %d bytes left, a TLV needs 3", ErrTLV, len(b))
+		}
+		n := int(binary.BigEndian.Uint16(b[1:3]))
+		if len(b) < 3+n {
+			return fmt.Errorf("%w: type %#02x declares %d bytes, %d left", ErrTLV, b[0], n, len(b)-3)
+		}
+		b = b[3+n:]
+	}
+	return nil
+}
+
+// Append appends a PROXY v2 header (command PROXY, no TLV) for a TCP
+// connection from src to dst and returns the extended slice. The header is
+// INET when both addresses are IPv4, else INET6 (an IPv4 one is then sent
+// IPv4-mapped); callers holding IPv4-mapped addresses should Unmap them
+// first. Invalid addresses give a LOCAL header.
+func Append(b []byte, src, dst netip.AddrPort) []byte {
+	if !src.IsValid() || !dst.IsValid() {
+		return AppendLocal(b)
+	}
+	s, d := src.Addr(), dst.Addr()
+	b = append(b, Signature[:]...)
+	if s.Is4() && d.Is4() {
+		b = append(b, 0x20|byte(Proxy), famInet, 0, inet4Len)
+		s4, d4 := s.As4(), d.As4()
+		b = append(b, s4[:]...)
+		b = append(b, d4[:]...)
+	} else {
+		b = append(b, 0x20|byte(Proxy), famInet6, 0, inet6Len)
+		s16, d16 := s.As16(), d.As16()
+		b = append(b, s16[:]...)
+		b = append(b, d16[:]...)
+	}
+	b = binary.BigEndian.AppendUint16(b, src.Port())
+	return binary.BigEndian.AppendUint16(b, dst.Port())
+}
+
+// AppendLocal appends a LOCAL header without addresses.
+func AppendLocal(b []byte) []byte {
+	b = append(b, Signature[:]...)
+	return append(b, 0x20|byte(Local), famUnspec, 0, 0)
+}

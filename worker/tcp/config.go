@@ -1,0 +1,67 @@
+// Package tcp is the worker's TCP proxy: per listener, it accepts client
+// connections and relays each, byte for byte, to a backend of one cluster.
+package tcp
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/sozu-go/sozu/worker/backends"
+)
+
+// Default timeouts, used for every zero field of Listener.
+const (
+	DefaultFrontTimeout   = 60 * time.Second
+	DefaultBackTimeout    = 30 * time.Second
+	DefaultConnectTimeout = 3 * time.Second
+)
+
+// Listener is the configuration snapshot of one TCP listener: immutable
+// once given to a Server (NewServer or Swap), which then owns it.
+type Listener struct {
+	Addr netip.AddrPort // the listening address
+
+	// ExpectProxy: each client connection starts with a PROXY protocol v2
+	// header, which must arrive within FrontTimeout; its source is then the
+	// client's address. A connection without a valid header is closed.
+	ExpectProxy bool
+
+	// FrontTimeout bounds client inactivity: a wait for client bytes with
+	// no traffic in either direction, and each write to the client.
+	FrontTimeout time.Duration
+	// BackTimeout is the same for the backend side.
+	BackTimeout time.Duration
+	// ConnectTimeout bounds each connect attempt to a backend.
+	ConnectTimeout time.Duration
+
+	// Cluster is where connections go; nil closes them at once (a
+	// listener without frontend).
+	Cluster *Cluster
+}
+
+// Cluster is one TCP cluster in a snapshot.
+type Cluster struct {
+	ID       string
+	Backends *backends.Set // nil or empty: connections are closed
+
+	// SendProxy: write a PROXY protocol v2 header to the backend before
+	// any client byte, naming the client (or the source of the client's
+	// own PROXY header when the listener expects one).
+	SendProxy bool
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// withDefaults returns a copy of l with the zero timeouts defaulted.
+func (l *Listener) withDefaults() *Listener {
+	c := *l
+	c.FrontTimeout = orDefault(c.FrontTimeout, DefaultFrontTimeout)
+	c.BackTimeout = orDefault(c.BackTimeout, DefaultBackTimeout)
+	c.ConnectTimeout = orDefault(c.ConnectTimeout, DefaultConnectTimeout)
+	return &c
+}

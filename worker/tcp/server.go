@@ -1,0 +1,192 @@
+package tcp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Options are the worker-wide settings of a Server.
+type Options struct {
+	Log   *logrus.Entry // nil discards
+	Conns *ConnLimit    // shared cap on client connections; nil is unlimited
+}
+
+// ConnLimit caps the client connections of every Server sharing it. It is
+// safe for concurrent use.
+type ConnLimit struct {
+	Max int64 // <= 0: unlimited
+	n   atomic.Int64
+}
+
+// Open returns the number of client connections open.
+func (c *ConnLimit) Open() int64 { return c.n.Load() }
+
+func (c *ConnLimit) acquire() bool {
+	if c == nil {
+		return true
+	}
+	if c.n.Add(1) > c.Max && c.Max > 0 {
+		c.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (c *ConnLimit) release() {
+	if c != nil {
+		c.n.Add(-1)
+	}
+}
+
+// Server relays the connections of one TCP listener. Its methods are safe
+// for concurrent use.
+type Server struct {
+	ln     net.Listener
+	cfg    atomic.Pointer[Listener]
+	opt    Options
+	ctx    context.Context // cancelled by Close: pending backend connects give up
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	wg       sync.WaitGroup
+	draining bool // under mu: no new session
+	stopped  atomic.Bool
+
+	// Panics counts recovered panics of connection goroutines.
+	Panics atomic.Int64
+}
+
+// NewServer returns a server for ln with the configuration cfg, which it
+// takes ownership of. Call Serve to start accepting.
+func NewServer(ln net.Listener, cfg *Listener, opt Options) *Server {
+	if opt.Log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opt.Log = logrus.NewEntry(l)
+	}
+	s := &Server{ln: ln, opt: opt, sessions: map[*session]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.Swap(cfg)
+	return s
+}
+
+// Swap makes cfg the configuration of the connections accepted from now
+// on; established relays keep their backend and timeouts. The server
+// takes ownership of cfg.
+func (s *Server) Swap(cfg *Listener) { s.cfg.Store(cfg.withDefaults()) }
+
+// Config returns the current configuration (read-only).
+func (s *Server) Config() *Listener { return s.cfg.Load() }
+
+// Addr returns the listener's address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until the listener is closed (StopAccepting,
+// Shutdown or Close), relaying each on its own goroutine. It returns nil
+// then, or the error that stopped accepting.
+func (s *Server) Serve() error {
+	var backoff time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if s.stopped.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// EMFILE and the like: wait a little, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.opt.Log.Warnf("accept on %v: %v; retrying in %v", s.ln.Addr(), err, backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if !s.opt.Conns.acquire() {
+			c.Close()
+			continue
+		}
+		ss := &session{srv: s, client: c}
+		s.mu.Lock()
+		if s.draining {
+			s.mu.Unlock()
+			s.opt.Conns.release()
+			c.Close()
+			continue
+		}
+		s.sessions[ss] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go ss.run(s.cfg.Load())
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func (s *Server) forget(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+	s.opt.Conns.release()
+	s.wg.Done()
+}
+
+// StopAccepting closes the listener: Serve returns and no new connection
+// is accepted; established ones go on.
+func (s *Server) StopAccepting() {
+	if s.stopped.CompareAndSwap(false, true) {
+		s.ln.Close()
+	}
+}
+
+// Shutdown stops accepting and waits for the established relays to end on
+// their own (both sides closed, an error, or a timeout). It returns when
+// every connection is closed, or with ctx's error when ctx ends first (the
+// relays then go on; Close ends them).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.StopAccepting()
+	s.mu.Lock()
+	s.draining = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting and closes every connection at once (hard stop).
+// It waits for the connection goroutines to return.
+func (s *Server) Close() {
+	s.StopAccepting()
+	s.cancel()
+	s.mu.Lock()
+	s.draining = true
+	for ss := range s.sessions {
+		ss.abort()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// Sessions returns the number of open client connections.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}

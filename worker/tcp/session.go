@@ -1,0 +1,218 @@
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sozu-go/sozu/worker/deadline"
+	"github.com/sozu-go/sozu/worker/proxyproto"
+)
+
+// bufSize is the size of each relay buffer (two per connection).
+const bufSize = 32 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// session is one client connection and, once connected, its backend one.
+type session struct {
+	srv    *Server
+	client net.Conn
+
+	mu      sync.Mutex
+	backend net.Conn // set once connected
+	aborted bool
+}
+
+// abort closes both connections: every pending read and write fails.
+func (ss *session) abort() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.aborted = true
+	ss.client.Close()
+	if ss.backend != nil {
+		ss.backend.Close()
+	}
+}
+
+// setBackend records the backend connection, or reports false when the
+// session was aborted meanwhile.
+func (ss *session) setBackend(c net.Conn) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.aborted {
+		return false
+	}
+	ss.backend = c
+	return true
+}
+
+func (ss *session) run(cfg *Listener) {
+	log := ss.srv.opt.Log
+	defer ss.srv.forget(ss)
+	defer ss.client.Close()
+	defer func() {
+		if v := recover(); v != nil {
+			ss.srv.Panics.Add(1)
+			log.Errorf("panic relaying a connection from %v: %v\n%s", ss.client.RemoteAddr(), v, debug.Stack())
+			ss.abort()
+		}
+	}()
+
+	src, dst := addrPort(ss.client.RemoteAddr()), addrPort(ss.client.LocalAddr())
+	if cfg.ExpectProxy {
+		ss.client.SetReadDeadline(time.Now().Add(cfg.FrontTimeout))
+		h, err := proxyproto.Parse(ss.client, 0)
+		if err != nil {
+			log.Debugf("client %v: reading its PROXY header: %v", src, err)
+			return
+		}
+		if h.Command == proxyproto.Proxy {
+			src, dst = unmap(h.Source), unmap(h.Destination)
+		}
+	}
+	cl := cfg.Cluster
+	if cl == nil || cl.Backends == nil {
+		log.Debugf("client %v: no cluster on this listener: closing", src)
+		return
+	}
+	bc, err := cl.Backends.Connect(ss.srv.ctx, cfg.ConnectTimeout, true)
+	if err != nil {
+		log.Infof("client %v: %v", src, err)
+		return
+	}
+	defer bc.Release(false) // closes it: TCP backends are never pooled
+	if !ss.setBackend(bc.Conn) {
+		return
+	}
+	if cl.SendProxy {
+		hdr := proxyproto.Append(make([]byte, 0, 52), src, dst)
+		bc.SetWriteDeadline(time.Now().Add(cfg.BackTimeout))
+		if _, err := bc.Write(hdr); err != nil {
+			log.Infof("client %v: writing the PROXY header to %s: %v", src, bc.Backend.AddrString(), err)
+			return
+		}
+	}
+	if err := relay(ss.client, bc.Conn, cfg.FrontTimeout, cfg.BackTimeout); err != nil {
+		var pe *panicError
+		if errors.As(err, &pe) {
+			ss.srv.Panics.Add(1)
+			log.Errorf("panic relaying a connection from %v: %v\n%s", src, pe.v, pe.stack)
+			return
+		}
+		log.Debugf("client %v, backend %s: %v", src, bc.Backend.AddrString(), err)
+	}
+}
+
+// panicError carries a panic recovered on the relay's second goroutine.
+type panicError struct {
+	v     any
+	stack []byte
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.v) }
+
+// addrPort returns a's address with an IPv4-mapped address unmapped, or the
+// zero AddrPort when a is not a TCP address.
+func addrPort(a net.Addr) netip.AddrPort {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	return unmap(ta.AddrPort())
+}
+
+func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) }
+
+// relay copies client → backend and backend → client until both
+// directions have ended. A direction ends at EOF, which is passed on as a
+// half-close (CloseWrite) of the other connection, so that a client may
+// shut its side and still receive the rest of the answer. Any other error
+// (a reset, a timeout) ends both directions at once. relay does not close
+// the connections.
+func relay(client, backend net.Conn, front, back time.Duration) error {
+	var last atomic.Int64 // time of the last byte read, either way (UnixNano)
+	last.Store(time.Now().UnixNano())
+	errc := make(chan error, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				client.Close()
+				backend.Close()
+				errc <- &panicError{v: v, stack: debug.Stack()}
+			}
+		}()
+		err := pipe(backend, client, front, back, &last)
+		if err != nil {
+			err = fmt.Errorf("client to backend: %w", err)
+			client.Close() // unblock the other direction: it must end too
+			backend.Close()
+		}
+		errc <- err
+	}()
+	err := pipe(client, backend, back, front, &last)
+	if err != nil {
+		err = fmt.Errorf("backend to client: %w", err)
+		client.Close()
+		backend.Close()
+	}
+	err2 := <-errc
+	var pe *panicError
+	if err == nil || errors.As(err2, &pe) {
+		return err2
+	}
+	return err
+}
+
+// pipe copies src to dst until src's EOF, then half-closes dst. A read
+// waits up to srcIdle without traffic in either direction (last), a write
+// up to dstIdle.
+func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var rdl, wdl deadline.Lazy
+	for {
+		now := time.Now()
+		if at, ok := rdl.Due(now, srcIdle); ok {
+			src.SetReadDeadline(at)
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			now = time.Now()
+			last.Store(now.UnixNano())
+			if at, ok := wdl.Due(now, dstIdle); ok {
+				dst.SetWriteDeadline(at)
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		switch {
+		case err == nil:
+		case err == io.EOF:
+			return closeWrite(dst)
+		case errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < srcIdle:
+			// The other direction is busy: the connection is not idle.
+			rdl.Forget()
+		default:
+			return err
+		}
+	}
+}
+
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		if err := cw.CloseWrite(); err != nil && !errors.Is(err, net.ErrClosed) {
+			return err
+		}
+	}
+	return nil
+}
