@@ -11,6 +11,7 @@ import (
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/router"
 	"github.com/sozu-go/sozu/worker/tcp"
+	"github.com/sozu-go/sozu/worker/tlsconf"
 )
 
 // defaultWeight is the weight of a backend without load_balancing_parameters
@@ -20,7 +21,8 @@ const defaultWeight = 100
 // snapshot is what the data plane needs from one ConfigState: the
 // configuration of each HTTP and TCP listener, by listener key.
 type snapshot struct {
-	http     map[string]*proxy.Listener
+	http     map[string]*proxy.Listener // HTTP and HTTPS listeners
+	https    map[string]*tlsconf.Index  // SNI index of each HTTPS listener (TLS left for the worker to set)
 	tcp      map[string]*tcp.Listener
 	warnings []string // problems that left a rule or an answer out
 }
@@ -30,10 +32,13 @@ type snapshot struct {
 // counts). Invalid rules and answer templates are left out and reported
 // in warnings, so that one bad frontend does not stop the others.
 func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
-	snap := &snapshot{http: map[string]*proxy.Listener{}, tcp: map[string]*tcp.Listener{}}
+	snap := &snapshot{http: map[string]*proxy.Listener{}, https: map[string]*tlsconf.Index{}, tcp: map[string]*tcp.Listener{}}
 	warn := func(format string, args ...any) { snap.warnings = append(snap.warnings, fmt.Sprintf(format, args...)) }
 
-	var listeners []*command.HttpListenerConfig
+	var listeners []httpListenerConfig
+	var httpsListeners []*command.HttpsListenerConfig
+	certs := map[string][]*tlsconf.Cert{} // by listener address
+	now := time.Now()
 	clusters := map[string]*command.Cluster{}
 	var fronts []*command.RequestHttpFrontend
 	var tcpListeners []*command.TcpListenerConfig
@@ -47,6 +52,20 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 			clusters[r.AddCluster.GetClusterId()] = r.AddCluster
 		case *command.Request_AddHttpFrontend:
 			fronts = append(fronts, r.AddHttpFrontend)
+		case *command.Request_AddHttpsListener:
+			listeners = append(listeners, r.AddHttpsListener)
+			httpsListeners = append(httpsListeners, r.AddHttpsListener)
+		case *command.Request_AddHttpsFrontend:
+			fronts = append(fronts, r.AddHttpsFrontend)
+		case *command.Request_AddCertificate:
+			ck := r.AddCertificate.GetCertificate()
+			addr := r.AddCertificate.GetAddress().Display()
+			c, err := tlsconf.Load(ck.GetCertificate(), ck.GetCertificateChain(), ck.GetKey(), ck.GetNames(), now)
+			if err != nil {
+				warn("HTTPS listener %s: %v: it is not served", addr, err)
+				continue
+			}
+			certs[addr] = append(certs[addr], c)
 		case *command.Request_AddTcpListener:
 			tcpListeners = append(tcpListeners, r.AddTcpListener)
 		case *command.Request_AddTcpFrontend:
@@ -115,14 +134,18 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 
 	for _, l := range listeners {
 		addr := l.GetAddress().Display()
+		kind, what := command.ListenerType_HTTP, "HTTP listener "+addr
+		if _, ok := l.(*command.HttpsListenerConfig); ok {
+			kind, what = command.ListenerType_HTTPS, "HTTPS listener "+addr
+		}
 		ap, err := l.GetAddress().AddrPort()
 		if err != nil {
-			warn("HTTP listener %s: %v", addr, err)
+			warn("%s: %v", what, err)
 			continue
 		}
 		tab, err := router.Build(rules[addr])
 		if err != nil { // unreachable: each rule was checked
-			warn("HTTP listener %s: %v", addr, err)
+			warn("%s: %v", what, err)
 			continue
 		}
 		pl := &proxy.Listener{
@@ -145,11 +168,24 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 			if isToken(h) {
 				pl.IDHeader = h
 			} else {
-				warn("HTTP listener %s: sozu_id_header %q is not a field name: using %s", addr, h, proxy.DefaultIDHeader)
+				warn("%s: sozu_id_header %q is not a field name: using %s", what, h, proxy.DefaultIDHeader)
 			}
 		}
-		pl.Answers = compileAnswers(listenerAnswers(l), "HTTP listener "+addr, warn)
-		snap.http[key(command.ListenerType_HTTP, addr)] = pl
+		pl.Answers = compileAnswers(listenerAnswers(l), what, warn)
+		snap.http[key(kind, addr)] = pl
+	}
+	for _, l := range httpsListeners {
+		addr := l.GetAddress().Display()
+		var def *tlsconf.Cert
+		if l.GetCertificate() != "" || l.GetKey() != "" {
+			c, err := tlsconf.Load(l.GetCertificate(), l.GetCertificateChain(), l.GetKey(), nil, now)
+			if err != nil {
+				warn("HTTPS listener %s: default %v: handshakes without a matching certificate fail", addr, err)
+			} else {
+				def = c
+			}
+		}
+		snap.https[key(command.ListenerType_HTTPS, addr)] = tlsconf.NewIndex(certs[addr], def)
 	}
 	for _, l := range tcpListeners {
 		if tl := tcpListener(l, tcpFronts, clusters, sets, warn); tl != nil {
@@ -186,9 +222,24 @@ func tcpListener(l *command.TcpListenerConfig, fronts map[string]string, cluster
 
 func seconds(s uint32) time.Duration { return time.Duration(s) * time.Second }
 
+// httpListenerConfig is what HTTP and HTTPS listener configurations share.
+type httpListenerConfig interface {
+	GetAddress() *command.SocketAddress
+	GetPublicAddress() *command.SocketAddress
+	GetFrontTimeout() uint32
+	GetBackTimeout() uint32
+	GetConnectTimeout() uint32
+	GetRequestTimeout() uint32
+	GetSendXRealIp() bool
+	GetElideXRealIp() bool
+	GetSozuIdHeader() string
+	GetHttpAnswers() *command.CustomHttpAnswers
+	GetAnswers() map[string]string
+}
+
 // listenerAnswers merges the legacy http_answers bodies under the answers
 // map, whose entries win (as upstream does).
-func listenerAnswers(l *command.HttpListenerConfig) map[string]string {
+func listenerAnswers(l httpListenerConfig) map[string]string {
 	m := map[string]string{}
 	if h := l.GetHttpAnswers(); h != nil {
 		for code, v := range map[string]*string{

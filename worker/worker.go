@@ -4,6 +4,7 @@ package worker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"google.golang.org/protobuf/proto"
@@ -24,6 +26,7 @@ import (
 	"github.com/sozu-go/sozu/worker/logfilter"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/tcp"
+	"github.com/sozu-go/sozu/worker/tlsconf"
 )
 
 // Descriptors a worker inherits from the supervisor.
@@ -58,7 +61,9 @@ type Worker struct {
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
 	tcpSrv  map[string]*tcp.Server   // by listener key, for active TCP listeners
 	tcpConn *tcp.ConnLimit
-	serving bool // bootstrap is over: servers run
+	certs   tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
+	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
+	serving bool                   // bootstrap is over: servers run
 }
 
 // Main runs a worker process (`sozu worker --id N`, started by the
@@ -157,6 +162,7 @@ func bootstrap(id uint32, log *logrus.Entry) (*Worker, error) {
 func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *listenerSet, conn net.Conn, max int) *Worker {
 	w := &Worker{id: id, cfg: cfg, log: log, state: state.New(), lis: lis, conn: conn, max: max,
 		out: frame.NewWriter(conn, max), servers: map[string]*proxy.Server{}, tcpSrv: map[string]*tcp.Server{},
+		tlsCfg:  map[string]*tls.Config{},
 		tcpConn: &tcp.ConnLimit{Max: int64(cfg.GetMaxConnections())},
 		conns:   &proxy.ConnLimit{Max: int64(cfg.GetMaxConnections())}}
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
@@ -254,6 +260,22 @@ func (w *Worker) rebuild() {
 	for _, msg := range w.snap.warnings {
 		w.log.Warn(msg)
 	}
+	// The certificates change for every handshake at once; the listeners'
+	// tls.Config values stay.
+	w.certs.Swap(w.snap.https)
+	for k := range w.snap.https {
+		if w.tlsCfg[k] == nil {
+			w.tlsCfg[k] = w.certs.Config(k)
+		}
+		if pl := w.snap.http[k]; pl != nil {
+			pl.TLS = w.tlsCfg[k]
+		}
+	}
+	for k := range w.tlsCfg {
+		if w.snap.https[k] == nil {
+			delete(w.tlsCfg, k)
+		}
+	}
 	for k, srv := range w.servers {
 		if cfg := w.snap.http[k]; cfg != nil {
 			srv.Swap(cfg)
@@ -340,6 +362,20 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: w.state.ClusterHashes()}}}, nil
 	}
 
+	// Refuse a certificate this worker would not serve, naming the problem
+	// (the state only checks that the leaf parses).
+	var ck *command.CertificateAndKey
+	switch r := req.GetRequestType().(type) {
+	case *command.Request_AddCertificate:
+		ck = r.AddCertificate.GetCertificate()
+	case *command.Request_ReplaceCertificate:
+		ck = r.ReplaceCertificate.GetNewCertificate()
+	}
+	if ck != nil {
+		if _, err := tlsconf.Load(ck.GetCertificate(), ck.GetCertificateChain(), ck.GetKey(), ck.GetNames(), time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	if err := w.state.Dispatch(req); err != nil {
 		var se *state.Error
 		if errors.As(err, &se) && se.Kind == state.NotStateVerb {

@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"net/netip"
 	"strconv"
 	"time"
@@ -47,6 +48,12 @@ type Listener struct {
 	IDHeader     string // name of the request ULID field on requests and responses ("Sozu-Id" when empty)
 	SendXRealIP  bool   // set X-Real-IP to the client's address
 	ElideXRealIP bool   // drop the client's X-Real-IP
+
+	// TLS, when set, makes this an HTTPS listener: each connection is
+	// wrapped with tls.Server and its handshake bounded by FrontTimeout.
+	// The config picks certificates itself (tlsconf.Store), so that they
+	// change without a Swap.
+	TLS *tls.Config
 
 	Routes   *router.Table       // nil routes nothing
 	Answers  *answers.Set        // the listener's custom answers; may be nil

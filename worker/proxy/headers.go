@@ -15,6 +15,7 @@ var (
 	nameHost    = []byte("Host")
 	nameConn    = []byte("Connection")
 	valueHTTP   = []byte("http")
+	valueHTTPS  = []byte("https")
 	valueKA     = []byte("keep-alive")
 )
 
@@ -269,7 +270,11 @@ func (s *session) appendRequestHead(dst []byte, cfg *Listener, req *http1.Reques
 	} else {
 		sc = append(sc, ", "...)
 	}
-	sc = append(sc, "proto=http;for="...)
+	if cfg.TLS != nil {
+		sc = append(sc, "proto=https;for="...)
+	} else {
+		sc = append(sc, "proto=http;for="...)
+	}
 	sc = append(sc, s.peerNode...)
 	sc = append(sc, ";by="...)
 	sc = append(sc, cfg.byNode...)
@@ -277,9 +282,13 @@ func (s *session) appendRequestHead(dst []byte, cfg *Listener, req *http1.Reques
 	req.Fields = fs[:k]
 	s.scratch = sc
 
+	proto := valueHTTP
+	if cfg.TLS != nil {
+		proto = valueHTTPS
+	}
 	ex := s.extra[:0]
 	ex = append(ex,
-		http1.Field{Name: nameXFProto, Value: valueHTTP},
+		http1.Field{Name: nameXFProto, Value: proto},
 		http1.Field{Name: nameXFF, Value: sc[xffStart:xffEnd]},
 		http1.Field{Name: nameXFPort, Value: cfg.xfPort},
 		http1.Field{Name: nameFwd, Value: sc[fwdStart:fwdEnd]})

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -122,6 +123,9 @@ func (s *Server) Serve() error {
 		if !s.opt.Conns.acquire() {
 			c.Close()
 			continue
+		}
+		if tc := s.cfg.Load().TLS; tc != nil {
+			c = tls.Server(c, tc)
 		}
 		ss := newSession(s, c)
 		s.mu.Lock()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -124,6 +125,9 @@ func newSession(srv *Server, c net.Conn) *session {
 // run serves the connection until it closes; it recovers any panic.
 func (s *session) run() {
 	defer s.finish()
+	if tc, ok := s.conn.(*tls.Conn); ok && !s.handshake(tc) {
+		return
+	}
 	for {
 		cfg := s.srv.cfg.Load()
 		n := s.readHead(cfg)
@@ -131,6 +135,21 @@ func (s *session) run() {
 			return
 		}
 	}
+}
+
+// handshake runs the TLS handshake within the front timeout; it reports
+// whether the connection can serve requests.
+func (s *session) handshake(tc *tls.Conn) bool {
+	cfg := s.srv.cfg.Load()
+	tc.SetDeadline(time.Now().Add(cfg.FrontTimeout))
+	if err := tc.HandshakeContext(s.srv.ctx); err != nil {
+		s.srv.opt.Log.Debugf("TLS handshake with %v: %v", tc.RemoteAddr(), err)
+		return false
+	}
+	tc.SetDeadline(time.Time{})
+	s.crd.Forget()
+	s.cwd.Forget()
+	return true
 }
 
 func (s *session) finish() {

@@ -1,0 +1,80 @@
+package worker
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/worker/backends"
+)
+
+func selfSigned(t *testing.T, notAfter time.Time, names ...string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]},
+		DNSNames: names, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+}
+
+func TestSnapshotHTTPS(t *testing.T) {
+	const addr = "127.0.0.1:9443"
+	defC, defK := selfSigned(t, time.Now().Add(time.Hour), "default.test")
+	aC, aK := selfSigned(t, time.Now().Add(time.Hour), "a.test")
+	oldC, oldK := selfSigned(t, time.Now().Add(-time.Hour), "old.test")
+	addCert := func(c, k string) *command.Request {
+		return &command.Request{RequestType: &command.Request_AddCertificate{AddCertificate: &command.AddCertificate{
+			Address: sa(addr), Certificate: &command.CertificateAndKey{Certificate: proto.String(c), Key: proto.String(k)}}}}
+	}
+	st := state.New()
+	dispatch(t, st,
+		&command.Request{RequestType: &command.Request_AddHttpsListener{AddHttpsListener: &command.HttpsListenerConfig{
+			Address: sa(addr), FrontTimeout: proto.Uint32(7), Certificate: proto.String(defC), Key: proto.String(defK)}}},
+		cluster("a", nil),
+		&command.Request{RequestType: &command.Request_AddHttpsFrontend{AddHttpsFrontend: &command.RequestHttpFrontend{
+			ClusterId: proto.String("a"), Address: sa(addr), Hostname: proto.String("a.test"),
+			Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: proto.String("")}}}},
+		addCert(aC, aK),
+		addCert(oldC, oldK), // the state takes it; the snapshot leaves it out
+	)
+	reg := backends.NewRegistry(backends.Options{})
+	defer reg.Close()
+	snap := buildSnapshot(st, reg)
+	if len(snap.warnings) != 1 || !strings.Contains(snap.warnings[0], "expired") {
+		t.Fatalf("warnings: %v", snap.warnings)
+	}
+	k := key(command.ListenerType_HTTPS, addr)
+	pl := snap.http[k]
+	if pl == nil || pl.FrontTimeout != 7*time.Second || pl.Routes == nil {
+		t.Fatalf("listener: %+v", pl)
+	}
+	ix := snap.https[k]
+	if ix == nil || ix.Default() == nil || len(ix.Certs()) != 1 {
+		t.Fatalf("index: %+v", ix)
+	}
+	if c := ix.Lookup("a.test"); c == nil || c.Names[0] != "a.test" {
+		t.Fatalf("a.test: %+v", c)
+	}
+	if ix.Lookup("old.test") != ix.Default() || ix.Lookup("") != ix.Default() {
+		t.Fatal("unknown names do not get the default")
+	}
+}

@@ -1,0 +1,322 @@
+// Package tlsconf is the worker's TLS termination policy: it validates
+// certificates when they are loaded, indexes them by SNI name in immutable
+// snapshots, and builds the tls.Config of each HTTPS listener, whose
+// handshakes read the current snapshot without a lock.
+package tlsconf
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// MinRSABits is the smallest RSA modulus accepted.
+const MinRSABits = 2048
+
+// Cert is a validated certificate, ready to serve.
+type Cert struct {
+	Fingerprint string    // lowercase hex SHA-256 of the leaf DER
+	Names       []string  // SNI names it answers (lowercase; "*.x" wildcards)
+	NotAfter    time.Time // leaf expiry
+	TLS         *tls.Certificate
+}
+
+// Error is a refused certificate: Problem names what is wrong, Fingerprint
+// identifies the leaf when it parsed ("" otherwise).
+type Error struct {
+	Fingerprint string
+	Problem     string
+}
+
+func (e *Error) Error() string {
+	if e.Fingerprint == "" {
+		return "certificate refused: " + e.Problem
+	}
+	return "certificate " + e.Fingerprint + " refused: " + e.Problem
+}
+
+// Load parses and validates a PEM certificate, its chain (PEM, each entry
+// may hold several blocks) and its PEM private key, at time now. names,
+// when not empty, replaces the SAN DNS names (else the subject CN when the
+// certificate has no SAN DNS name). The key is never part of an error.
+func Load(certPEM string, chain []string, keyPEM string, names []string, now time.Time) (*Cert, error) {
+	leafDER, err := firstCert([]byte(certPEM))
+	if err != nil {
+		return nil, &Error{Problem: err.Error()}
+	}
+	sum := sha256.Sum256(leafDER)
+	fp := hex.EncodeToString(sum[:])
+	refuse := func(format string, args ...any) error {
+		return &Error{Fingerprint: fp, Problem: fmt.Sprintf(format, args...)}
+	}
+	leaf, err := x509.ParseCertificate(leafDER)
+	if err != nil {
+		return nil, refuse("the leaf certificate does not parse: %v", err)
+	}
+	der := [][]byte{leafDER}
+	for i, c := range chain {
+		rest := []byte(c)
+		n := 0
+		for {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			if b.Type != "CERTIFICATE" {
+				continue
+			}
+			if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+				return nil, refuse("chain certificate %d does not parse: %v", i+1, err)
+			}
+			der = append(der, b.Bytes)
+			n++
+		}
+		if n == 0 && strings.TrimSpace(c) != "" {
+			return nil, refuse("chain entry %d holds no CERTIFICATE PEM block", i+1)
+		}
+	}
+	if now.Before(leaf.NotBefore) {
+		return nil, refuse("not yet valid: valid from %s", leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if now.After(leaf.NotAfter) {
+		return nil, refuse("expired on %s", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if err := checkPublicKey(leaf.PublicKey); err != nil {
+		return nil, refuse("%v", err)
+	}
+	key, err := parseKey([]byte(keyPEM))
+	if err != nil {
+		return nil, refuse("%v", err)
+	}
+	if !publicKeyOf(key).(interface{ Equal(crypto.PublicKey) bool }).Equal(leaf.PublicKey) {
+		return nil, refuse("the private key does not match the certificate")
+	}
+	ns, err := certNames(names, leaf)
+	if err != nil {
+		return nil, refuse("%v", err)
+	}
+	return &Cert{Fingerprint: fp, Names: ns, NotAfter: leaf.NotAfter,
+		TLS: &tls.Certificate{Certificate: der, PrivateKey: key, Leaf: leaf}}, nil
+}
+
+func firstCert(b []byte) ([]byte, error) {
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return nil, errors.New("no CERTIFICATE PEM block found")
+		}
+		if block.Type == "CERTIFICATE" {
+			return block.Bytes, nil
+		}
+	}
+}
+
+func checkPublicKey(pub any) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < MinRSABits {
+			return fmt.Errorf("RSA key of %d bits is too weak (at least %d required)", k.N.BitLen(), MinRSABits)
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
+			return fmt.Errorf("ECDSA curve %s is not accepted (P-256 or P-384 only)", k.Curve.Params().Name)
+		}
+	default:
+		return fmt.Errorf("public key type %T is not accepted (RSA >= %d or ECDSA P-256/P-384)", pub, MinRSABits)
+	}
+	return nil
+}
+
+// parseKey reads the first private key PEM block (PKCS#8, PKCS#1 or SEC 1).
+func parseKey(b []byte) (crypto.Signer, error) {
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return nil, errors.New("no PRIVATE KEY PEM block found")
+		}
+		if block.Type != "PRIVATE KEY" && !strings.HasSuffix(block.Type, " PRIVATE KEY") {
+			continue
+		}
+		var k any
+		var err error
+		switch block.Type {
+		case "RSA PRIVATE KEY":
+			k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+		case "EC PRIVATE KEY":
+			k, err = x509.ParseECPrivateKey(block.Bytes)
+		default:
+			k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+		}
+		if err != nil {
+			// The parser's error never holds key material, but keep it short.
+			return nil, fmt.Errorf("the private key (%s block) does not parse", block.Type)
+		}
+		switch s := k.(type) {
+		case *rsa.PrivateKey, *ecdsa.PrivateKey:
+			return s.(crypto.Signer), nil
+		case ed25519.PrivateKey:
+			return nil, errors.New("Ed25519 private keys are not accepted")
+		default:
+			return nil, fmt.Errorf("private key type %T is not accepted", k)
+		}
+	}
+}
+
+func publicKeyOf(k crypto.Signer) crypto.PublicKey { return k.Public() }
+
+// certNames returns the lowercase names of a certificate: explicit names
+// when given, else the SAN DNS names, else the subject CN.
+func certNames(explicit []string, leaf *x509.Certificate) ([]string, error) {
+	src := explicit
+	if len(src) == 0 {
+		src = leaf.DNSNames
+	}
+	if len(src) == 0 && leaf.Subject.CommonName != "" {
+		src = []string{leaf.Subject.CommonName}
+	}
+	var out []string
+	for _, n := range src {
+		n = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(n), "."))
+		if n == "" {
+			continue
+		}
+		if strings.Contains(strings.TrimPrefix(n, "*."), "*") {
+			return nil, fmt.Errorf("name %q: only a leading \"*.\" wildcard label is supported", n)
+		}
+		if slices.Contains(strings.Split(strings.TrimPrefix(n, "*."), "."), "") {
+			return nil, fmt.Errorf("name %q has an empty label", n)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Index is an immutable SNI index of one listener's certificates.
+type Index struct {
+	exact map[string]*Cert
+	wild  map[string]*Cert // by the suffix after "*."
+	def   *Cert
+	certs []*Cert
+}
+
+// NewIndex indexes certs by name. Where names overlap, the certificate
+// expiring last wins (ties: the smaller fingerprint, so that the result
+// does not depend on the order). def, maybe nil, answers handshakes
+// without SNI or for an unknown name.
+func NewIndex(certs []*Cert, def *Cert) *Index {
+	ix := &Index{exact: map[string]*Cert{}, wild: map[string]*Cert{}, def: def, certs: certs}
+	for _, c := range certs {
+		for _, n := range c.Names {
+			m, k := ix.exact, n
+			if rest, ok := strings.CutPrefix(n, "*."); ok {
+				m, k = ix.wild, rest
+			}
+			if old := m[k]; old == nil || better(c, old) {
+				m[k] = c
+			}
+		}
+	}
+	return ix
+}
+
+func better(a, b *Cert) bool {
+	if !a.NotAfter.Equal(b.NotAfter) {
+		return a.NotAfter.After(b.NotAfter)
+	}
+	return a.Fingerprint < b.Fingerprint
+}
+
+// Lookup returns the certificate for an SNI name: an exact match, else a
+// one-label wildcard match, else the default (nil when none).
+func (ix *Index) Lookup(name string) *Cert {
+	if ix == nil {
+		return nil
+	}
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if name != "" {
+		if c := ix.exact[name]; c != nil {
+			return c
+		}
+		if _, rest, ok := strings.Cut(name, "."); ok && rest != "" {
+			if c := ix.wild[rest]; c != nil {
+				return c
+			}
+		}
+	}
+	return ix.def
+}
+
+// Certs returns the indexed certificates (not the default), read-only.
+func (ix *Index) Certs() []*Cert { return ix.certs }
+
+// Default returns the default certificate, maybe nil.
+func (ix *Index) Default() *Cert { return ix.def }
+
+// Store holds the current SNI indexes of every HTTPS listener, by
+// listener key. Swap replaces them all at once; handshakes in progress
+// keep the snapshot they read.
+type Store struct {
+	p atomic.Pointer[map[string]*Index]
+}
+
+// Swap makes m (which the store takes ownership of) the current indexes.
+func (s *Store) Swap(m map[string]*Index) { s.p.Store(&m) }
+
+// Index returns the current index of a listener, maybe nil.
+func (s *Store) Index(listener string) *Index {
+	if m := s.p.Load(); m != nil {
+		return (*m)[listener]
+	}
+	return nil
+}
+
+// ErrNoCertificate fails a handshake for which no certificate applies.
+var ErrNoCertificate = errors.New("no certificate for this server name and no default certificate")
+
+// Config returns the tls.Config of a listener: TLS 1.2 and 1.3 only,
+// ECDHE with AEAD suites only, X25519/P-256/P-384, ALPN http/1.1, and the
+// certificate chosen from the store's current index at each handshake.
+func (s *Store) Config(listener string) *tls.Config {
+	base := BaseConfig()
+	base.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if c := s.Index(listener).Lookup(hello.ServerName); c != nil {
+			return c.TLS, nil
+		}
+		return nil, ErrNoCertificate
+	}
+	return base
+}
+
+// BaseConfig is the policy without certificates.
+func BaseConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		MaxVersion: tls.VersionTLS13,
+		CipherSuites: []uint16{ // TLS 1.2; TLS 1.3 suites are all AEAD
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384},
+		NextProtos:       []string{"http/1.1"},
+	}
+}
