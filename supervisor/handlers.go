@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"google.golang.org/protobuf/proto"
@@ -12,6 +13,7 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/worker/logfilter"
+	"github.com/sozu-go/sozu/worker/tlsconf"
 )
 
 // handle answers one request on c. It reports false when the connection
@@ -135,6 +137,14 @@ func (s *Supervisor) mutate(c *session, req *command.Request) bool {
 func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 	if a := req.GetActivateListener(); a != nil && a.GetProxy() == command.ListenerType_UDP {
 		return nil, errors.New("not implemented: UDP listeners")
+	}
+	// A certificate is validated here, before the state takes it: workers
+	// would refuse it, and a refused certificate must not linger in the
+	// state that seeds new workers and state files.
+	if ck := certificateOf(req); ck != nil {
+		if _, err := tlsconf.Load(ck.GetCertificate(), ck.GetCertificateChain(), ck.GetKey(), ck.GetNames(), time.Now()); err != nil {
+			return nil, fmt.Errorf("could not dispatch request on the main process state: invalid certificate: %v", err)
+		}
 	}
 	var before *state.ConfigState
 	if req.GetActivateListener() != nil {
@@ -360,4 +370,15 @@ func auditEventKind(req *command.Request) (command.EventKind, bool) {
 		return command.EventKind_METRICS_CONFIGURED, true
 	}
 	return 0, false
+}
+
+// certificateOf returns the certificate an add or replace carries.
+func certificateOf(req *command.Request) *command.CertificateAndKey {
+	switch r := req.GetRequestType().(type) {
+	case *command.Request_AddCertificate:
+		return r.AddCertificate.GetCertificate()
+	case *command.Request_ReplaceCertificate:
+		return r.ReplaceCertificate.GetNewCertificate()
+	}
+	return nil
 }
