@@ -23,6 +23,7 @@ import (
 	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/logfilter"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/tcp"
@@ -56,11 +57,11 @@ type Worker struct {
 	frames *frame.Reader
 
 	reg     *backends.Registry
-	conns   *proxy.ConnLimit
+	conns   *connlimit.Limit
 	snap    *snapshot
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
 	tcpSrv  map[string]*tcp.Server   // by listener key, for active TCP listeners
-	tcpConn *tcp.ConnLimit
+	tcpConn *connlimit.Limit
 	certs   tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
 	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
 	serving bool                   // bootstrap is over: servers run
@@ -162,9 +163,9 @@ func bootstrap(id uint32, log *logrus.Entry) (*Worker, error) {
 func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *listenerSet, conn net.Conn, max int) *Worker {
 	w := &Worker{id: id, cfg: cfg, log: log, state: state.New(), lis: lis, conn: conn, max: max,
 		out: frame.NewWriter(conn, max), servers: map[string]*proxy.Server{}, tcpSrv: map[string]*tcp.Server{},
-		tlsCfg:  map[string]*tls.Config{},
-		tcpConn: &tcp.ConnLimit{Max: int64(cfg.GetMaxConnections())},
-		conns:   &proxy.ConnLimit{Max: int64(cfg.GetMaxConnections())}}
+		tlsCfg: map[string]*tls.Config{},
+		conns:  &connlimit.Limit{Max: int64(cfg.GetMaxConnections())}}
+	w.tcpConn = w.conns // one max_connections for every protocol
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
 	return w
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/sirupsen/logrus"
+
+	"github.com/sozu-go/sozu/worker/connlimit"
 )
 
 // Options are the worker-wide settings of a Server.
@@ -23,31 +25,9 @@ type Options struct {
 	Conns *ConnLimit       // shared cap on client connections; nil is unlimited
 }
 
-// ConnLimit caps the client connections of every Server sharing it.
-type ConnLimit struct {
-	Max int64 // <= 0: unlimited
-	n   atomic.Int64
-}
-
-// Open returns the number of client connections open.
-func (c *ConnLimit) Open() int64 { return c.n.Load() }
-
-func (c *ConnLimit) acquire() bool {
-	if c == nil {
-		return true
-	}
-	if c.n.Add(1) > c.Max && c.Max > 0 {
-		c.n.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (c *ConnLimit) release() {
-	if c != nil {
-		c.n.Add(-1)
-	}
-}
+// ConnLimit caps the client connections of every Server sharing it (one
+// per worker, shared with the other protocols' servers).
+type ConnLimit = connlimit.Limit
 
 // Server serves HTTP/1.1 on one listener. Its methods are safe for
 // concurrent use.
@@ -120,7 +100,7 @@ func (s *Server) Serve() error {
 			return err
 		}
 		backoff = 0
-		if !s.opt.Conns.acquire() {
+		if !s.opt.Conns.Acquire() {
 			c.Close()
 			continue
 		}
@@ -131,7 +111,7 @@ func (s *Server) Serve() error {
 		s.mu.Lock()
 		if s.draining.Load() {
 			s.mu.Unlock()
-			s.opt.Conns.release()
+			s.opt.Conns.Release()
 			c.Close()
 			continue
 		}
@@ -164,7 +144,7 @@ func (s *Server) forget(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
-	s.opt.Conns.release()
+	s.opt.Conns.Release()
 	s.wg.Done()
 }
 

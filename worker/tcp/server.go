@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/sozu-go/sozu/worker/connlimit"
 )
 
 // Options are the worker-wide settings of a Server.
@@ -18,32 +20,9 @@ type Options struct {
 	Conns *ConnLimit    // shared cap on client connections; nil is unlimited
 }
 
-// ConnLimit caps the client connections of every Server sharing it. It is
-// safe for concurrent use.
-type ConnLimit struct {
-	Max int64 // <= 0: unlimited
-	n   atomic.Int64
-}
-
-// Open returns the number of client connections open.
-func (c *ConnLimit) Open() int64 { return c.n.Load() }
-
-func (c *ConnLimit) acquire() bool {
-	if c == nil {
-		return true
-	}
-	if c.n.Add(1) > c.Max && c.Max > 0 {
-		c.n.Add(-1)
-		return false
-	}
-	return true
-}
-
-func (c *ConnLimit) release() {
-	if c != nil {
-		c.n.Add(-1)
-	}
-}
+// ConnLimit caps the client connections of every Server sharing it (one
+// per worker, shared with the other protocols' servers).
+type ConnLimit = connlimit.Limit
 
 // Server relays the connections of one TCP listener. Its methods are safe
 // for concurrent use.
@@ -111,7 +90,7 @@ func (s *Server) Serve() error {
 			return err
 		}
 		backoff = 0
-		if !s.opt.Conns.acquire() {
+		if !s.opt.Conns.Acquire() {
 			c.Close()
 			continue
 		}
@@ -119,7 +98,7 @@ func (s *Server) Serve() error {
 		s.mu.Lock()
 		if s.draining {
 			s.mu.Unlock()
-			s.opt.Conns.release()
+			s.opt.Conns.Release()
 			c.Close()
 			continue
 		}
@@ -139,7 +118,7 @@ func (s *Server) forget(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
-	s.opt.Conns.release()
+	s.opt.Conns.Release()
 	s.wg.Done()
 }
 
