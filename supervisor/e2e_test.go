@@ -495,6 +495,12 @@ func TestListenersAtRuntime(t *testing.T) {
 	})
 	assertAgree(t, hashes(t, c), 2, 0)
 
+	if out := p.MustCLI("listener", "http", "list"); !strings.Contains(out, addr) {
+		t.Errorf("listener http list lacks %s:\n%s", addr, out)
+	}
+	if out := p.MustCLI("listener", "tcp", "list"); strings.Contains(out, addr) {
+		t.Errorf("listener tcp list shows the HTTP listener %s:\n%s", addr, out)
+	}
 	p.MustCLI("listener", "http", "deactivate", "--address", addr)
 	waitFor(t, 2*time.Second, "the deactivated listener to refuse connections", func() bool {
 		conn, err := net.Dial("tcp", addr)

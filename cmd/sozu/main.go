@@ -155,6 +155,9 @@ func (a *app) request(inv *invocation) int {
 	if err != nil {
 		return a.fail(inv, err)
 	}
+	if inv.verb.keep != nil {
+		inv.verb.keep(resp)
+	}
 	return a.answer(inv, resp)
 }
 

@@ -308,3 +308,34 @@ func isHex(s string, n int) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// frontendListBuilder lists the frontends of one protocol.
+func frontendListBuilder(proto string) func(*values) (*command.Request, error) {
+	return func(v *values) (*command.Request, error) {
+		f := &command.FrontendFilters{Http: ptr(proto == "http"), Https: ptr(proto == "https"), Tcp: ptr(proto == "tcp")}
+		if proto != "tcp" {
+			f.Domain = v.optStr("domain")
+		}
+		return &command.Request{RequestType: &command.Request_ListFrontends{ListFrontends: f}}, nil
+	}
+}
+
+// keepListeners trims a listener list to one protocol.
+func keepListeners(proto string) func(*command.Response) {
+	return func(r *command.Response) {
+		l := r.GetContent().GetListenersList()
+		if l == nil {
+			return
+		}
+		if proto != "http" {
+			l.HttpListeners = nil
+		}
+		if proto != "https" {
+			l.HttpsListeners = nil
+		}
+		if proto != "tcp" {
+			l.TcpListeners = nil
+		}
+		l.UdpListeners = nil
+	}
+}

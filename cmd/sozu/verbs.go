@@ -29,6 +29,9 @@ type verb struct {
 	// run implements a verb handled locally; exactly one of build and run
 	// is set.
 	run func(a *app, inv *invocation) int
+	// keep, when set, trims the terminal answer to what the verb asked
+	// for before it is rendered (a per-protocol listing of a full list).
+	keep func(*command.Response)
 }
 
 // argSpec describes a verb's positional arguments.
@@ -118,6 +121,14 @@ func init() {
 		&verb{path: "frontend tcp remove", summary: "unbind a cluster from a TCP listener",
 			flags:   []*flagSpec{fAddress, fClusterID.withRequired()},
 			example: "frontend tcp remove --address 0.0.0.0:5432 --id db", build: tcpFrontendBuilder(false)},
+		&verb{path: "frontend http list", summary: "list HTTP frontends",
+			flags:   []*flagSpec{fDomain.withHelp("hostname contains HOST")},
+			example: "frontend http list --domain example.com", build: frontendListBuilder("http")},
+		&verb{path: "frontend https list", summary: "list HTTPS frontends",
+			flags:   []*flagSpec{fDomain.withHelp("hostname contains HOST")},
+			example: "frontend https list", build: frontendListBuilder("https")},
+		&verb{path: "frontend tcp list", summary: "list TCP frontends",
+			example: "frontend tcp list", build: frontendListBuilder("tcp")},
 		&verb{path: "frontend list", summary: "list frontends (all protocols unless filtered)",
 			flags:   []*flagSpec{fListHTTP, fListHTTPS, fListTCP, fDomain.withHelp("hostname contains HOST (HTTP and HTTPS only)")},
 			example: "frontend list --http --domain example.com", build: buildFrontendList},
@@ -133,7 +144,9 @@ func init() {
 		if proto == "https" {
 			add.flags = append(add.flags, fTLSVersions)
 		}
-		verbs = append(verbs, add)
+		verbs = append(verbs, add, &verb{path: "listener " + proto + " list",
+			summary: "list the " + strings.ToUpper(proto) + " listeners",
+			example: "listener " + proto + " list", build: buildListenerList, keep: keepListeners(proto)})
 		for _, op := range []string{"remove", "activate", "deactivate"} {
 			verbs = append(verbs, &verb{path: "listener " + proto + " " + op,
 				summary: listenerOpSummary[op] + " " + article(proto) + " " + strings.ToUpper(proto) + " listener",
