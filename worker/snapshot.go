@@ -101,6 +101,8 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 			pc = &proxy.Cluster{ID: id}
 			shared[id] = pc
 		}
+		pc.HTTPSRedirect = c.GetHttpsRedirect()
+		pc.HTTPSRedirectPort = uint16(c.GetHttpsRedirectPort()) // the config layer checks 1-65535
 		m := map[string]string{}
 		if c.Answer_503 != nil {
 			m["503"] = c.GetAnswer_503()
@@ -111,7 +113,8 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 		pc.Answers = compileAnswers(m, "cluster "+id, warn)
 	}
 
-	rules := map[string][]router.Rule{} // by listener address
+	rules := map[string][]router.Rule{}              // by listener address
+	fronthsts := map[string]map[string]*proxy.HSTS{} // by listener address, then frontend key
 	for _, f := range fronts {
 		r, err := frontendRule(f)
 		if err == nil {
@@ -130,6 +133,12 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 		}
 		addr := f.GetAddress().Display()
 		rules[addr] = append(rules[addr], r)
+		if h := f.GetHsts(); h != nil {
+			if fronthsts[addr] == nil {
+				fronthsts[addr] = map[string]*proxy.HSTS{}
+			}
+			fronthsts[addr][r.Route.Key] = hstsPolicy(h)
+		}
 	}
 
 	for _, l := range listeners {
@@ -172,6 +181,15 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 			}
 		}
 		pl.Answers = compileAnswers(listenerAnswers(l), what, warn)
+		pl.ExpectProxy = l.GetExpectProxy()
+		if hl, ok := l.(*command.HttpsListenerConfig); ok {
+			// Strict SNI binding is on unless explicitly turned off.
+			pl.StrictSNI = hl.StrictSniBinding == nil || *hl.StrictSniBinding
+			pl.HSTS = hstsPolicy(hl.GetHsts())
+			pl.FrontendHSTS = fronthsts[addr]
+		} else if len(fronthsts[addr]) > 0 {
+			warn("%s: hsts on its frontends is ignored: HSTS is only sent over HTTPS", what)
+		}
 		snap.http[key(kind, addr)] = pl
 	}
 	for _, l := range httpsListeners {
@@ -185,7 +203,11 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 				def = c
 			}
 		}
-		snap.https[key(command.ListenerType_HTTPS, addr)] = tlsconf.NewIndex(certs[addr], def)
+		pol, pw := tlsconf.ParsePolicy(l.GetVersions(), l.GetCipherList(), l.GetCipherSuites(), l.GetGroupsList())
+		for _, w := range pw {
+			warn("HTTPS listener %s: %s", addr, w)
+		}
+		snap.https[key(command.ListenerType_HTTPS, addr)] = tlsconf.NewIndex(certs[addr], def).WithPolicy(pol)
 	}
 	for _, l := range tcpListeners {
 		if tl := tcpListener(l, tcpFronts, clusters, sets, warn); tl != nil {
@@ -222,6 +244,19 @@ func tcpListener(l *command.TcpListenerConfig, fronts map[string]string, cluster
 
 func seconds(s uint32) time.Duration { return time.Duration(s) * time.Second }
 
+// hstsPolicy converts an HSTS configuration; a present but disabled one
+// gives an empty policy (which, on a frontend, turns the listener's off).
+func hstsPolicy(h *command.HstsConfig) *proxy.HSTS {
+	if h == nil {
+		return nil
+	}
+	p := proxy.NewHSTS(h.GetEnabled(), h.MaxAge, h.GetIncludeSubdomains(), h.GetPreload(), h.GetForceReplaceBackend())
+	if p == nil {
+		p = &proxy.HSTS{}
+	}
+	return p
+}
+
 // httpListenerConfig is what HTTP and HTTPS listener configurations share.
 type httpListenerConfig interface {
 	GetAddress() *command.SocketAddress
@@ -233,6 +268,7 @@ type httpListenerConfig interface {
 	GetSendXRealIp() bool
 	GetElideXRealIp() bool
 	GetSozuIdHeader() string
+	GetExpectProxy() bool
 	GetHttpAnswers() *command.CustomHttpAnswers
 	GetAnswers() map[string]string
 }
@@ -281,8 +317,6 @@ func unsupported(f *command.RequestHttpFrontend, c *command.Cluster) string {
 		return "rewrites"
 	case len(f.GetHeaders()) > 0:
 		return "header edits"
-	case c.GetHttpsRedirect():
-		return "the https_redirect of its cluster"
 	}
 	return ""
 }

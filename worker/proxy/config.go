@@ -55,6 +55,22 @@ type Listener struct {
 	// change without a Swap.
 	TLS *tls.Config
 
+	// StrictSNI, on an HTTPS listener, answers 421 Misdirected Request
+	// (and closes the connection) to a request whose Host, port ignored
+	// and case-insensitively, is not the server name the client sent in
+	// its TLS handshake. A client that sent no SNI (one addressing the
+	// proxy by IP address) is not bound: there is no name to compare.
+	StrictSNI bool
+	// HSTS is the listener's Strict-Transport-Security policy, nil for
+	// none; FrontendHSTS overrides it per frontend (by router.Route.Key).
+	// Both apply on HTTPS listeners only (TLS set).
+	HSTS         *HSTS
+	FrontendHSTS map[string]*HSTS
+	// ExpectProxy makes each connection start with a PROXY protocol v2
+	// header (read within FrontTimeout, before TLS); its source address
+	// is then the client's address.
+	ExpectProxy bool
+
 	Routes   *router.Table       // nil routes nothing
 	Answers  *answers.Set        // the listener's custom answers; may be nil
 	Clusters map[string]*Cluster // by id; shared by the listeners of one snapshot, read-only
@@ -72,6 +88,47 @@ type Cluster struct {
 	ID       string
 	Backends *backends.Set // nil or empty: 503
 	Answers  *answers.Set  // custom answers, tried before the listener's; may be nil
+
+	// HTTPSRedirect answers requests arriving on plain HTTP listeners
+	// with 301 to the same URL over https, on HTTPSRedirectPort when set
+	// (and not 443).
+	HTTPSRedirect     bool
+	HTTPSRedirectPort uint16
+}
+
+// HSTS is a Strict-Transport-Security policy. A nil *HSTS or an empty
+// Value sends nothing (an empty Value in FrontendHSTS disables the
+// listener's policy for that frontend).
+type HSTS struct {
+	Value string // the field value, e.g. "max-age=31536000; includeSubDomains"
+	// ForceReplace replaces the backend's own Strict-Transport-Security
+	// fields; otherwise a backend that sends one keeps it.
+	ForceReplace bool
+
+	value []byte // Value, set by NewHSTS
+}
+
+// DefaultHSTSMaxAge is the max-age of an enabled policy without one (a year).
+const DefaultHSTSMaxAge = 31536000
+
+// NewHSTS builds a policy: nil when not enabled; maxAge nil gives
+// DefaultHSTSMaxAge (0 is kept: it tells browsers to forget the policy).
+func NewHSTS(enabled bool, maxAge *uint32, includeSubdomains, preload, forceReplace bool) *HSTS {
+	if !enabled {
+		return nil
+	}
+	age := uint64(DefaultHSTSMaxAge)
+	if maxAge != nil {
+		age = uint64(*maxAge)
+	}
+	v := "max-age=" + strconv.FormatUint(age, 10)
+	if includeSubdomains {
+		v += "; includeSubDomains"
+	}
+	if preload {
+		v += "; preload"
+	}
+	return &HSTS{Value: v, ForceReplace: forceReplace, value: []byte(v)}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

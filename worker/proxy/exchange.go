@@ -27,6 +27,9 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	if status := refuse(req, cfg); status != 0 {
 		return s.answer(cfg, nil, status)
 	}
+	if s.misdirectedRequest(cfg, req) {
+		return s.answer(cfg, nil, 421)
+	}
 	if req.Upgrade && (req.Body != http1.BodyNone || hasToken(req.UpgradeProto, "h2c")) {
 		// Never forward h2c (it would hand the backend connection to a
 		// protocol we do not parse), nor an upgrade carrying a body.
@@ -53,10 +56,13 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	if cl == nil {
 		return s.answer(cfg, &Cluster{ID: route.ClusterID}, 503)
 	}
+	if cl.HTTPSRedirect && cfg.TLS == nil {
+		return s.redirectHTTPS(cfg, cl, req)
+	}
 	if cl.Backends.Len() == 0 {
 		return s.answer(cfg, cl, 503)
 	}
-	return s.forward(cfg, cl, req)
+	return s.forward(cfg, cl, req, hstsFor(cfg, route.Key))
 }
 
 // exchange is what the forwarding of one request keeps once the request
@@ -64,6 +70,7 @@ func (s *session) serve(cfg *Listener, n int) bool {
 type exchange struct {
 	cfg        *Listener
 	cl         *Cluster
+	hsts       *HSTS // the Strict-Transport-Security policy of the response; nil for none
 	method     [32]byte
 	methodLen  int
 	clientKA   bool // the client lets the connection persist
@@ -87,8 +94,8 @@ func isIdempotent(m []byte) bool {
 }
 
 // forward sends req to a backend of cl and the response back.
-func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request) bool {
-	x := exchange{cfg: cfg, cl: cl, clientKA: req.KeepAlive, http10: req.Minor == 0,
+func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *HSTS) bool {
+	x := exchange{cfg: cfg, cl: cl, hsts: hsts, clientKA: req.KeepAlive, http10: req.Minor == 0,
 		expect: req.Expect100, upgrade: req.Upgrade, idempotent: isIdempotent(req.Method)}
 	x.methodLen = copy(x.method[:], req.Method)
 
@@ -333,6 +340,7 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	if x.http10 && ka {
 		ex = append(ex, http1.Field{Name: nameConn, Value: valueKA})
 	}
+	ex = applyHSTS(x.hsts, resp, ex)
 	s.out = http1.AppendResponse(s.out[:0], resp, ex...)
 	s.br += resp.HeadLen
 

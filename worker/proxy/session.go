@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/proxyproto"
 )
 
 // Buffer sizes. A read buffer holds a whole head (http1's default limit)
@@ -63,6 +65,7 @@ type session struct {
 	conn     net.Conn
 	peerIP   []byte // the client's IP, formatted
 	peerNode []byte // the client's RFC 7239 node
+	sni      []byte // the server name of the TLS handshake, lower case; empty without TLS or SNI
 
 	state atomic.Uint32
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
@@ -111,10 +114,9 @@ func newSession(srv *Server, c net.Conn) *session {
 		s.scratch = make([]byte, 0, 512)
 	}
 	s.dec.Response, s.rdec.Response, s.bscan.Response = false, true, true
+	s.sni = s.sni[:0]
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		ip := ap.Addr().Unmap()
-		s.peerIP = ip.AppendTo(s.peerIP[:0])
-		s.peerNode = forwardedNode(s.peerNode[:0], ip, 0)
+		s.setPeer(ap.Addr())
 	} else {
 		s.peerIP = append(s.peerIP[:0], "unknown"...)
 		s.peerNode = append(s.peerNode[:0], "unknown"...)
@@ -122,9 +124,19 @@ func newSession(srv *Server, c net.Conn) *session {
 	return s
 }
 
+// setPeer makes ip the client's address in the fields the proxy adds.
+func (s *session) setPeer(ip netip.Addr) {
+	ip = ip.Unmap()
+	s.peerIP = ip.AppendTo(s.peerIP[:0])
+	s.peerNode = forwardedNode(s.peerNode[:0], ip, 0)
+}
+
 // run serves the connection until it closes; it recovers any panic.
 func (s *session) run() {
 	defer s.finish()
+	if s.srv.cfg.Load().ExpectProxy && !s.readProxyHeader() {
+		return
+	}
 	if tc, ok := s.conn.(*tls.Conn); ok && !s.handshake(tc) {
 		return
 	}
@@ -149,6 +161,34 @@ func (s *session) handshake(tc *tls.Conn) bool {
 	tc.SetDeadline(time.Time{})
 	s.crd.Forget()
 	s.cwd.Forget()
+	if sn := tc.ConnectionState().ServerName; sn != "" {
+		s.sni = append(s.sni[:0], strings.ToLower(strings.TrimSuffix(sn, "."))...)
+	}
+	return true
+}
+
+// readProxyHeader reads the PROXY protocol v2 header that starts the
+// connection (under TLS, from the raw connection: the header precedes the
+// handshake), within the front timeout. A PROXY command's source becomes
+// the client's address; a LOCAL one keeps the connection's. It reports
+// whether the connection can go on.
+func (s *session) readProxyHeader() bool {
+	raw := s.conn
+	if tc, ok := raw.(*tls.Conn); ok {
+		raw = tc.NetConn()
+	}
+	cfg := s.srv.cfg.Load()
+	raw.SetReadDeadline(time.Now().Add(cfg.FrontTimeout))
+	h, err := proxyproto.Parse(raw, 0)
+	if err != nil {
+		s.srv.opt.Log.Debugf("PROXY header from %v: %v", raw.RemoteAddr(), err)
+		return false
+	}
+	raw.SetReadDeadline(time.Time{})
+	s.crd.Forget()
+	if h.Command == proxyproto.Proxy {
+		s.setPeer(h.Source.Addr())
+	}
 	return true
 }
 
@@ -320,7 +360,7 @@ func (s *session) answer(cfg *Listener, cl *Cluster, code int) bool {
 		t = cfg.Answers.Lookup(code)
 	}
 	if t == nil {
-		t = answers.Default(code)
+		t = defaultAnswer(code)
 	}
 	s.acquireExchangeBuffers()
 	s.out = t.Append(s.out[:0], &v)
