@@ -113,8 +113,11 @@ func TestSoftStopDrains(t *testing.T) {
 	}
 	close(release)
 	r := <-inflight
-	if r.err != nil || r.status != 200 || r.body != "finished" || !r.close {
-		t.Fatalf("in-flight request: %+v, want 200 \"finished\" with Connection: close", r)
+	// The in-flight request may sit on the other worker, which may not have
+	// read its SoftStop yet when the backend answers: Connection: close is
+	// then not promised, only the complete answer.
+	if r.err != nil || r.status != 200 || r.body != "finished" {
+		t.Fatalf("in-flight request: %+v, want 200 \"finished\"", r)
 	}
 	if s := <-stopped; s[:6] != "exit 0" {
 		t.Fatalf("shutdown: %s", s)
