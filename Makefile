@@ -71,6 +71,16 @@ bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) -c 50
 	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) -c 200
+	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) --tls -c 50
+	@# Full TLS handshakes (wrk and h2load resume sessions): connbench, one
+	@# request per connection, sozu vs HAProxy (1 thread each) interleaved over
+	@# 3 rounds of 10 s; the last line is the median ratio. connbench sends
+	@# SNI "localhost" with Host 127.0.0.1: strict SNI binding would answer 421.
+	@set -u; source ../shared/bench/bench-lib.sh; R=$$(mktemp -d); 	trap 'stop_all; rm -rf "$$R"' EXIT; trap 'exit 130' INT TERM; 	(cd ../shared/bench/connbench && timeout 300 $(GO) build -o "$$R/connbench" .) || die "connbench build failed"; 	make_cert "$$R"; start_backend "$$R" 18080; 	start_haproxy "$$R" hap 1 127.0.0.1:18101 127.0.0.1:18080 127.0.0.1:18401; 	printf '%s\n' "command_socket = \"$$R/sozu.sock\"" 'worker_count = 1' 'log_level = "error"' \
+		'[[listeners]]' 'protocol = "https"' 'address = "127.0.0.1:18402"' \
+		"certificate = \"$$R/cert.pem\"" "key = \"$$R/key.pem\"" 'strict_sni_binding = false' '[clusters.bench]' 'protocol = "http"' \
+		'frontends = [ { address = "127.0.0.1:18402", hostname = "*" } ]' \
+		'backends = [ { address = "127.0.0.1:18080" } ]' >"$$R/sozu.toml"; 	start_bg "$$R/sozu.out" ./$(BIN) start -c "$$R/sozu.toml"; 	wait_port 127.0.0.1 18402 20 || die "sozu did not listen (see $$R/sozu.out)"; 	for p in 18401 18402; do timeout 20 env GOMAXPROCS=1 "$$R/connbench" -c 20 -d 2s -url "https://127.0.0.1:$$p/" >/dev/null 2>&1; done; 	declare -A cps=([sozu]="" [haproxy]=""); 	for round in 1 2 3; do 		order="sozu haproxy"; [[ $$round == 2 ]] && order="haproxy sozu"; 		for t in $$order; do 			p=18402; [[ $$t == haproxy ]] && p=18401; 			out=$$(timeout 60 env GOMAXPROCS=1 "$$R/connbench" -c 20 -d 10s -url "https://127.0.0.1:$$p/" 2>&1); 			v=$$(grep -o 'conns_per_s=[0-9.]*' <<<"$$out" | cut -d= -f2); 			e=$$(grep -o 'errors=[0-9]*' <<<"$$out" | cut -d= -f2); 			log "tlsnew $$t r$$round: conns_per_s=$${v:-0} errors=$${e:-?}"; cps[$$t]+="$${v:-0} "; 		done; 	done; 	s=$$(median $${cps[sozu]}); h=$$(median $${cps[haproxy]}); 	echo "handshake_ratio_vs_haproxy=$$(awk -v s=$$s -v h=$$h 'BEGIN{printf "%.2f", (h > 0 ? s/h : 0)}') sozu_conns_per_s=$$s haproxy_conns_per_s=$$h"
 
 proto: deps
 	protoc --plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) \

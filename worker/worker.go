@@ -361,6 +361,9 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 			Vec: w.state.ClustersByDomain(q.GetHostname(), q.Path)}}}, nil
 	case *command.Request_QueryClustersHashes:
 		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: w.state.ClusterHashes()}}}, nil
+	case *command.Request_QueryCertificatesFromWorkers:
+		return &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesByAddress{
+			CertificatesByAddress: certificatesByAddress(&w.certs, r.QueryCertificatesFromWorkers)}}, nil
 	}
 
 	// Refuse a certificate this worker would not serve, naming the problem

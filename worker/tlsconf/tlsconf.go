@@ -213,6 +213,65 @@ type Index struct {
 	wild  map[string]*Cert // by the suffix after "*."
 	def   *Cert
 	certs []*Cert
+	cfg   *tls.Config // the listener's policy (WithPolicy), nil: BaseConfig
+}
+
+// WithPolicy sets the TLS policy of the listener whose index ix is, and
+// returns ix. Call it before the index is published (Store.Swap): each
+// snapshot carries its policy, so that a changed policy applies to the
+// next handshakes at once, like a changed certificate.
+func (ix *Index) WithPolicy(p Policy) *Index {
+	c := BaseConfig()
+	p.apply(c)
+	c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if cert := ix.Lookup(hello.ServerName); cert != nil {
+			return cert.TLS, nil
+		}
+		return nil, ErrNoCertificate
+	}
+	ix.cfg = c
+	return ix
+}
+
+// Summary is one name a loaded certificate answers for.
+type Summary struct {
+	Name string // as indexed: lowercase, maybe "*.x"
+	Cert *Cert
+}
+
+// Served lists, sorted by name then fingerprint, the names under which
+// the index serves each of its certificates: a name shadowed by a
+// certificate expiring later is left out. The default certificate
+// appears under each of its names that no other certificate serves.
+func (ix *Index) Served() []Summary {
+	if ix == nil {
+		return nil
+	}
+	var out []Summary
+	for k, c := range ix.exact {
+		out = append(out, Summary{Name: k, Cert: c})
+	}
+	for k, c := range ix.wild {
+		out = append(out, Summary{Name: "*." + k, Cert: c})
+	}
+	if d := ix.def; d != nil {
+		for _, n := range d.Names {
+			m, k := ix.exact, n
+			if rest, ok := strings.CutPrefix(n, "*."); ok {
+				m, k = ix.wild, rest
+			}
+			if m[k] == nil {
+				out = append(out, Summary{Name: n, Cert: d})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Summary) int {
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Cert.Fingerprint, b.Cert.Fingerprint)
+	})
+	return out
 }
 
 // NewIndex indexes certs by name. Where names overlap, the certificate
@@ -292,6 +351,9 @@ var ErrNoCertificate = errors.New("no certificate for this server name and no de
 // Config returns the tls.Config of a listener: TLS 1.2 and 1.3 only,
 // ECDHE with AEAD suites only, X25519/P-256/P-384, ALPN http/1.1, and the
 // certificate chosen from the store's current index at each handshake.
+// When the current index carries a policy (WithPolicy), each handshake
+// uses it instead; the session ticket keys stay those of the listener's
+// config, so that sessions resume across snapshots.
 func (s *Store) Config(listener string) *tls.Config {
 	base := BaseConfig()
 	base.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -300,7 +362,27 @@ func (s *Store) Config(listener string) *tls.Config {
 		}
 		return nil, ErrNoCertificate
 	}
+	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		if ix := s.Index(listener); ix != nil && ix.cfg != nil {
+			return ix.cfg, nil
+		}
+		return nil, nil
+	}
 	return base
+}
+
+// Listeners returns the keys of the listeners the store holds, sorted.
+func (s *Store) Listeners() []string {
+	m := s.p.Load()
+	if m == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(*m))
+	for k := range *m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // BaseConfig is the policy without certificates.
