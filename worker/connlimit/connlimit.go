@@ -1,5 +1,5 @@
-// Package connlimit caps the client connections of a worker: one Limit is
-// shared by every server (HTTP, HTTPS, TCP) of the worker (max_connections).
+// Package connlimit caps the client connections of a worker (one Limit is
+// shared by its HTTP, HTTPS and TCP servers) and runs their accept loops.
 package connlimit
 
 import "sync/atomic"

@@ -1,8 +1,11 @@
 package connlimit
 
 import (
+	"io"
+	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestLimit(t *testing.T) {
@@ -38,5 +41,36 @@ func TestLimit(t *testing.T) {
 	wg.Wait()
 	if got != 50 || c.Open() != 50 {
 		t.Fatalf("concurrent acquires: %d admitted, %d open, want 50", got, c.Open())
+	}
+}
+
+func TestServeAdmitsUpToTheLimit(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &Limit{Max: 1}
+	admitted := make(chan net.Conn, 4)
+	done := make(chan error, 1)
+	go func() { done <- l.Serve(ln, func() bool { return false }, t.Logf, func(c net.Conn) { admitted <- c }) }()
+
+	first, _ := net.Dial("tcp", ln.Addr().String())
+	defer first.Close()
+	c := <-admitted
+	second, _ := net.Dial("tcp", ln.Addr().String())
+	defer second.Close()
+	// Over the limit: accepted, then closed without reaching handle.
+	second.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := second.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("connection over the limit: %v, want EOF", err)
+	}
+	c.Close()
+	l.Release()
+	third, _ := net.Dial("tcp", ln.Addr().String())
+	defer third.Close()
+	(<-admitted).Close()
+	ln.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after close: %v", err)
 	}
 }

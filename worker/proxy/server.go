@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/sirupsen/logrus"
@@ -82,44 +80,26 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Shutdown or Close), serving each on its own goroutine. It returns nil
 // then, or the error that stopped accepting.
 func (s *Server) Serve() error {
-	var backoff time.Duration
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if s.stopped.Load() || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
-				// EMFILE and the like: wait a little, as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.opt.Log.Warnf("accept on %v: %v; retrying in %v", s.ln.Addr(), err, backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		if !s.opt.Conns.Acquire() {
-			c.Close()
-			continue
-		}
-		if tc := s.cfg.Load().TLS; tc != nil {
-			c = tls.Server(c, tc)
-		}
-		ss := newSession(s, c)
-		s.mu.Lock()
-		if s.draining.Load() {
-			s.mu.Unlock()
-			s.opt.Conns.Release()
-			c.Close()
-			continue
-		}
-		s.sessions[ss] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go ss.run()
+	return s.opt.Conns.Serve(s.ln, s.stopped.Load, s.opt.Log.Warnf, s.admit)
+}
+
+// admit starts serving an accepted connection, whose slot is taken.
+func (s *Server) admit(c net.Conn) {
+	if tc := s.cfg.Load().TLS; tc != nil {
+		c = tls.Server(c, tc)
 	}
+	ss := newSession(s, c)
+	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		s.opt.Conns.Release()
+		c.Close()
+		return
+	}
+	s.sessions[ss] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go ss.run()
 }
 
 // NewULID returns a ULID for the current millisecond with 80 random bits
@@ -133,11 +113,6 @@ func NewULID() ulid.ULID {
 	binary.LittleEndian.PutUint16(e[8:], uint16(rand.Uint32()))
 	id.SetEntropy(e[:])
 	return id
-}
-
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
 }
 
 func (s *Server) forget(ss *session) {

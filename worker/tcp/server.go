@@ -2,12 +2,10 @@ package tcp
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -72,46 +70,23 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Shutdown or Close), relaying each on its own goroutine. It returns nil
 // then, or the error that stopped accepting.
 func (s *Server) Serve() error {
-	var backoff time.Duration
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if s.stopped.Load() || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
-				// EMFILE and the like: wait a little, as net/http does.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.opt.Log.Warnf("accept on %v: %v; retrying in %v", s.ln.Addr(), err, backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		if !s.opt.Conns.Acquire() {
-			c.Close()
-			continue
-		}
-		ss := &session{srv: s, client: c}
-		s.mu.Lock()
-		if s.draining {
-			s.mu.Unlock()
-			s.opt.Conns.Release()
-			c.Close()
-			continue
-		}
-		s.sessions[ss] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go ss.run(s.cfg.Load())
-	}
+	return s.opt.Conns.Serve(s.ln, s.stopped.Load, s.opt.Log.Warnf, s.admit)
 }
 
-func isTemporary(err error) bool {
-	var t interface{ Temporary() bool }
-	return errors.As(err, &t) && t.Temporary()
+// admit starts relaying an accepted connection, whose slot is taken.
+func (s *Server) admit(c net.Conn) {
+	ss := &session{srv: s, client: c}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		s.opt.Conns.Release()
+		c.Close()
+		return
+	}
+	s.sessions[ss] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go ss.run(s.cfg.Load())
 }
 
 func (s *Server) forget(ss *session) {
