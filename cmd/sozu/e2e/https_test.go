@@ -345,11 +345,14 @@ backends = [ { address = %[12]q } ]
 			}()
 		}
 		newC, newK := ca.issuePEM(t, nil, nil, "a.test")
-		time.Sleep(200 * time.Millisecond)
+		// Handshakes before, during and after the replacement: wait for the
+		// clients to have done some on each side rather than for a time.
+		sozutest.WaitFor(t, 20*time.Second, "handshakes before the replacement", func() bool { return oks.Load() >= 20 })
 		client.MustOK(t, &command.Request{RequestType: &command.Request_ReplaceCertificate{ReplaceCertificate: &command.ReplaceCertificate{
 			Address: sniAddr, OldFingerprint: proto.String(fingerprint(oldPEM)),
 			NewCertificate: &command.CertificateAndKey{Certificate: proto.String(string(newC)), Key: proto.String(string(newK))}}}})
-		time.Sleep(200 * time.Millisecond)
+		after := oks.Load()
+		sozutest.WaitFor(t, 20*time.Second, "handshakes after the replacement", func() bool { return oks.Load() >= after+20 })
 		stop.Store(true)
 		wg.Wait()
 		if fails.Load() != 0 || oks.Load() == 0 {
