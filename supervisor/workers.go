@@ -93,6 +93,9 @@ func (s *Supervisor) spawnWorker() (*workerProc, error) {
 	if s.cfg.Sandbox.AllowRoot {
 		args = append(args, "--allow-root")
 	}
+	if s.cfg.Sandbox.TLSSessionTickets {
+		args = append(args, "--tls-session-tickets")
+	}
 	cmd := exec.Command(s.exe, args...)
 	cmd.ExtraFiles = []*os.File{chC, scmC, stateFile}
 	cmd.Stdout = os.Stdout

@@ -31,7 +31,7 @@ func TestQueryCertificatesFromWorkers(t *testing.T) {
 		addCert(a1, aC, aK), addCert(a1, bC, bK), addCert(a2, aC, aK))
 	reg := backends.NewRegistry(backends.Options{})
 	defer reg.Close()
-	snap := buildSnapshot(st, reg)
+	snap := buildSnapshot(st, reg, false)
 	if len(snap.warnings) != 0 {
 		t.Fatalf("warnings: %v", snap.warnings)
 	}

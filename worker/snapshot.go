@@ -30,8 +30,9 @@ type snapshot struct {
 // buildSnapshot turns st into listener configurations. It updates reg with
 // the configured backends (kept backends keep their pools and failure
 // counts). Invalid rules and answer templates are left out and reported
-// in warnings, so that one bad frontend does not stop the others.
-func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
+// in warnings, so that one bad frontend does not stop the others. tickets
+// is whether HTTPS listeners may issue session tickets (ticketCount).
+func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) *snapshot {
 	snap := &snapshot{http: map[string]*proxy.Listener{}, https: map[string]*tlsconf.Index{}, tcp: map[string]*tcp.Listener{}}
 	warn := func(format string, args ...any) { snap.warnings = append(snap.warnings, fmt.Sprintf(format, args...)) }
 
@@ -203,7 +204,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry) *snapshot {
 				def = c
 			}
 		}
-		pol, pw := tlsconf.ParsePolicy(l.GetVersions(), l.GetCipherList(), l.GetCipherSuites(), l.GetGroupsList())
+		pol, pw := tlsconf.ParsePolicy(l.GetVersions(), l.GetCipherList(), l.GetCipherSuites(), l.GetGroupsList(), ticketCount(tickets, l))
 		for _, w := range pw {
 			warn("HTTPS listener %s: %s", addr, w)
 		}
@@ -368,4 +369,13 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// ticketCount is the send_tls13_tickets of l, or 0 when the worker may not
+// issue session tickets (tls_session_tickets off).
+func ticketCount(allowed bool, l *command.HttpsListenerConfig) uint64 {
+	if !allowed {
+		return 0
+	}
+	return l.GetSendTls13Tickets()
 }

@@ -58,7 +58,7 @@ func TestSnapshotHTTPS(t *testing.T) {
 	)
 	reg := backends.NewRegistry(backends.Options{})
 	defer reg.Close()
-	snap := buildSnapshot(st, reg)
+	snap := buildSnapshot(st, reg, false)
 	if len(snap.warnings) != 1 || !strings.Contains(snap.warnings[0], "expired") {
 		t.Fatalf("warnings: %v", snap.warnings)
 	}

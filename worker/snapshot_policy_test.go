@@ -42,7 +42,7 @@ func TestSnapshotHTTPSPolicy(t *testing.T) {
 	)
 	reg := backends.NewRegistry(backends.Options{})
 	defer reg.Close()
-	snap := buildSnapshot(st, reg)
+	snap := buildSnapshot(st, reg, false)
 
 	l, o, p := snap.http["HTTPS "+on], snap.http["HTTPS "+off], snap.http["HTTP "+plain]
 	if l == nil || o == nil || p == nil {

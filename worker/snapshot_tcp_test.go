@@ -38,7 +38,7 @@ func TestSnapshotTCP(t *testing.T) {
 	)
 	reg := backends.NewRegistry(backends.Options{})
 	defer reg.Close()
-	snap := buildSnapshot(st, reg)
+	snap := buildSnapshot(st, reg, false)
 	if len(snap.warnings) != 0 {
 		t.Fatalf("warnings: %v", snap.warnings)
 	}

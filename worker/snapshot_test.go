@@ -94,7 +94,7 @@ func TestBuildSnapshot(t *testing.T) {
 		backend("orphan", "o1", "127.0.0.1:9003", nil),
 	)
 	reg := backends.NewRegistry(backends.Options{})
-	snap := buildSnapshot(st, reg)
+	snap := buildSnapshot(st, reg, false)
 
 	warnings := strings.Join(snap.warnings, "\n")
 	for _, want := range []string{
@@ -168,7 +168,7 @@ func TestBuildSnapshot(t *testing.T) {
 	// A rebuild keeps the backends that did not change.
 	before := shop.Backends.Backends()
 	dispatch(t, st, backend("shop", "s3", "127.0.0.1:9004", nil))
-	after := buildSnapshot(st, reg).http["HTTP "+l1].Clusters["shop"].Backends.Backends()
+	after := buildSnapshot(st, reg, false).http["HTTP "+l1].Clusters["shop"].Backends.Backends()
 	if len(after) != 3 || after[0] != before[0] || after[1] != before[1] {
 		t.Errorf("rebuild replaced kept backends")
 	}

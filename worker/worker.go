@@ -65,6 +65,7 @@ type Worker struct {
 	certs   tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
 	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
 	serving bool                   // bootstrap is over: servers run
+	tickets bool                   // tls_session_tickets: listeners may issue session tickets
 }
 
 // Main runs a worker process (`sozu worker --id N`, started by the
@@ -76,6 +77,7 @@ func Main(args []string) int {
 	gid := fs.Int("gid", -1, "gid to drop to; -1: keep")
 	mode := fs.String("sandbox", "kill", "seccomp mode: kill, errno or off")
 	allowRoot := fs.Bool("allow-root", false, "let the worker keep uid 0")
+	tickets := fs.Bool("tls-session-tickets", false, "let HTTPS listeners with send_tls13_tickets > 0 issue session tickets")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -93,6 +95,7 @@ func Main(args []string) int {
 		log.Errorf("bootstrap: %v", err)
 		return 1
 	}
+	w.tickets = *tickets
 	if lvl, err := logfilter.Parse(w.cfg.GetLogLevel()); err == nil {
 		logger.SetLevel(lvl)
 	}
@@ -257,7 +260,7 @@ func (w *Worker) rebuild() {
 	if !w.serving {
 		return
 	}
-	w.snap = buildSnapshot(w.state, w.reg)
+	w.snap = buildSnapshot(w.state, w.reg, w.tickets)
 	for _, msg := range w.snap.warnings {
 		w.log.Warn(msg)
 	}

@@ -69,6 +69,7 @@ type rawConfig struct {
 	WorkerGroup         *string   `toml:"worker_group"`
 	WorkerAllowRoot     *bool     `toml:"worker_allow_root"`
 	SandboxMode         *string   `toml:"sandbox_mode"`
+	TLSSessionTickets   *bool     `toml:"tls_session_tickets"`
 }
 
 type rawMetrics struct {

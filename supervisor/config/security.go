@@ -36,6 +36,11 @@ type Sandbox struct {
 	Group     string // worker_group; "" = the user's primary group
 	AllowRoot bool   // worker_allow_root: let workers keep uid 0 (logged, audited)
 	Mode      string // sandbox_mode: "kill" (default), "errno" or "off"
+	// TLSSessionTickets (tls_session_tickets, default false) lets HTTPS
+	// listeners whose send_tls13_tickets is not 0 issue session tickets.
+	// Off, no listener issues any: a ticket key can decrypt every session
+	// it sealed, which PCI DSS reviewers count against forward secrecy.
+	TLSSessionTickets bool
 }
 
 const (
@@ -57,6 +62,7 @@ func applySecurityDefaults(c *rawConfig) {
 	set(&c.WorkerGroup, "")
 	set(&c.WorkerAllowRoot, false)
 	set(&c.SandboxMode, defaultSandboxMode)
+	set(&c.TLSSessionTickets, false)
 }
 
 // security checks and copies the admission, audit and sandbox keys.
@@ -111,6 +117,7 @@ func (b *builder) security(r *rawConfig) {
 	}
 	s.Group = strings.TrimSpace(*r.WorkerGroup)
 	s.AllowRoot = *r.WorkerAllowRoot
+	s.TLSSessionTickets = *r.TLSSessionTickets
 	s.Mode = strings.ToLower(strings.TrimSpace(*r.SandboxMode))
 	if !slices.Contains([]string{"kill", "errno", "off"}, s.Mode) {
 		b.errs.at("sandbox_mode", "invalid sandbox mode %q: want kill, errno or off", *r.SandboxMode)

@@ -14,9 +14,11 @@ import (
 // groups_list). Its zero value is the default policy of BaseConfig.
 //
 // What Go's crypto/tls allows, and therefore what is honoured:
+//
 //   - versions: only TLS 1.2 and TLS 1.3 can be enabled; older versions are
 //     ignored with a warning. Go takes a range (min, max), so enabling 1.2
 //     and 1.3 gives both, one of them gives only that one.
+//
 //   - cipher_list: TLS 1.2 suites, spelt as OpenSSL ("ECDHE-ECDSA-AES256-
 //     GCM-SHA384"), IANA ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384") or
 //     rustls/upstream ("TLS12_ECDHE_...") do. Only ECDHE key exchange with
@@ -24,15 +26,26 @@ import (
 //     warning. Go ignores the order of the list (it chooses by hardware).
 //     TLS 1.3 names found there are accepted (upstream's default list holds
 //     them) and treated as cipher_suites.
+//
 //   - cipher_suites: TLS 1.3 suites ("TLS_AES_128_GCM_SHA256",
 //     "TLS13_AES_128_GCM_SHA256", ...). Go does not let TLS 1.3 suites be
 //     chosen: all three (AEAD only) stay enabled; a list naming fewer is
 //     accepted with a warning. TLS 1.2 names there are ignored (upstream's
 //     default for cipher_suites is the whole cipher list).
+//
 //   - groups_list: "x25519", "P-256", "P-384", "P-521", "X25519MLKEM768",
 //     "SecP256r1MLKEM768", "SecP384r1MLKEM1024" (and OpenSSL's aliases
 //     "secp256r1", "prime256v1", "secp384r1", "secp521r1"). Go ignores the
 //     order of the list.
+//
+//   - send_tls13_tickets: 0 (the default of this proxy) disables session
+//     tickets, for TLS 1.2 and TLS 1.3; any other number enables them (Go
+//     sends one TLS 1.3 ticket per handshake, whatever the number). A
+//     ticket key can decrypt every session it sealed, so tickets weaken
+//     forward secrecy: when enabled, each worker seals them with keys of
+//     its own, rotated every TicketKeyRotation and dropped after
+//     TicketKeyLifetime (Go still advertises a 7-day lifetime hint, which
+//     scanners such as testssl report as LOW).
 //
 // An empty list, or one from which nothing valid remains, keeps the
 // default for that knob.
@@ -40,6 +53,7 @@ type Policy struct {
 	MinVersion, MaxVersion uint16        // 0: TLS 1.2 and TLS 1.3
 	CipherSuites           []uint16      // TLS 1.2 suites; nil: the defaults
 	Curves                 []tls.CurveID // nil: the defaults
+	Tickets                bool          // session tickets enabled
 }
 
 // defaultSuites are the TLS 1.2 suites enabled by default: ECDHE with AEAD.
@@ -123,8 +137,9 @@ func allowed(id uint16) bool { return slices.Contains(defaultSuites, id) }
 
 // ParsePolicy reads a listener's TLS knobs. Every ignored or refused
 // entry is reported in warnings, which name the knob.
-func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups []string) (p Policy, warnings []string) {
+func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups []string, tickets uint64) (p Policy, warnings []string) {
 	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+	p.Tickets = tickets > 0
 
 	// versions
 	var v12, v13 bool
@@ -240,4 +255,5 @@ func (p Policy) apply(c *tls.Config) {
 	if p.Curves != nil {
 		c.CurvePreferences = slices.Clone(p.Curves)
 	}
+	c.SessionTicketsDisabled = !p.Tickets
 }

@@ -60,7 +60,7 @@ func TestParsePolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, warns := ParsePolicy(tt.versions, tt.cipherList, tt.suites, tt.groups)
+			got, warns := ParsePolicy(tt.versions, tt.cipherList, tt.suites, tt.groups, 0)
 			if got.MinVersion != tt.want.MinVersion || got.MaxVersion != tt.want.MaxVersion ||
 				!slices.Equal(got.CipherSuites, tt.want.CipherSuites) || !slices.Equal(got.Curves, tt.want.Curves) {
 				t.Errorf("policy %+v, want %+v", got, tt.want)
@@ -107,7 +107,7 @@ func TestPolicyHandshake(t *testing.T) {
 	}
 
 	// TLS 1.2 only, one suite, P-384 only.
-	p, w := ParsePolicy([]command.TlsVersion{command.TlsVersion_TLS_V1_2}, []string{"ECDHE-ECDSA-CHACHA20-POLY1305"}, nil, []string{"P-384"})
+	p, w := ParsePolicy([]command.TlsVersion{command.TlsVersion_TLS_V1_2}, []string{"ECDHE-ECDSA-CHACHA20-POLY1305"}, nil, []string{"P-384"}, 0)
 	if len(w) != 0 {
 		t.Fatal(w)
 	}
@@ -127,7 +127,7 @@ func TestPolicyHandshake(t *testing.T) {
 	}
 
 	// The policy follows the next snapshot: TLS 1.3 only.
-	p, _ = ParsePolicy([]command.TlsVersion{command.TlsVersion_TLS_V1_3}, nil, nil, nil)
+	p, _ = ParsePolicy([]command.TlsVersion{command.TlsVersion_TLS_V1_3}, nil, nil, nil, 0)
 	s.Swap(map[string]*Index{"l": NewIndex([]*Cert{c}, nil).WithPolicy(p)})
 	if _, err := handshake(&tls.Config{MaxVersion: tls.VersionTLS12}); err == nil {
 		t.Fatal("TLS 1.2 client accepted by a TLS 1.3 only policy")

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -214,6 +215,8 @@ type Index struct {
 	def   *Cert
 	certs []*Cert
 	cfg   *tls.Config // the listener's policy (WithPolicy), nil: BaseConfig
+	// keyGen is the generation of the ticket keys last installed in cfg.
+	keyGen atomic.Uint64
 }
 
 // WithPolicy sets the TLS policy of the listener whose index ix is, and
@@ -332,6 +335,9 @@ func (ix *Index) Default() *Cert { return ix.def }
 // keep the snapshot they read.
 type Store struct {
 	p atomic.Pointer[map[string]*Index]
+
+	mu    sync.Mutex
+	rings map[string]*keyring // session ticket keys, by listener
 }
 
 // Swap makes m (which the store takes ownership of) the current indexes.
@@ -352,9 +358,20 @@ var ErrNoCertificate = errors.New("no certificate for this server name and no de
 // ECDHE with AEAD suites only, X25519/P-256/P-384, ALPN http/1.1, and the
 // certificate chosen from the store's current index at each handshake.
 // When the current index carries a policy (WithPolicy), each handshake
-// uses it instead; the session ticket keys stay those of the listener's
-// config, so that sessions resume across snapshots.
+// uses it instead; when that policy enables session tickets, their keys
+// are the listener's (rotated, see TicketKeyRotation), so that sessions
+// resume across snapshots.
 func (s *Store) Config(listener string) *tls.Config {
+	s.mu.Lock()
+	if s.rings == nil {
+		s.rings = map[string]*keyring{}
+	}
+	ring := s.rings[listener]
+	if ring == nil {
+		ring = &keyring{}
+		s.rings[listener] = ring
+	}
+	s.mu.Unlock()
 	base := BaseConfig()
 	base.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		if c := s.Index(listener).Lookup(hello.ServerName); c != nil {
@@ -364,6 +381,9 @@ func (s *Store) Config(listener string) *tls.Config {
 	}
 	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		if ix := s.Index(listener); ix != nil && ix.cfg != nil {
+			if !ix.cfg.SessionTicketsDisabled {
+				ring.install(ix.cfg, &ix.keyGen, time.Now())
+			}
 			return ix.cfg, nil
 		}
 		return nil, nil
@@ -398,7 +418,8 @@ func BaseConfig() *tls.Config {
 			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
 			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
-		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384},
-		NextProtos:       []string{"http/1.1"},
+		CurvePreferences:       []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384},
+		NextProtos:             []string{"http/1.1"},
+		SessionTicketsDisabled: true, // see Policy
 	}
 }
