@@ -10,12 +10,15 @@
 //
 // or, when it does not start with "HTTP/", a body that gets the default
 // status line and "Content-Type: text/html; charset=utf-8". Lines may end
-// in LF or CRLF. The variables %REQUEST_ID, %CLUSTER_ID and %BACKEND_ID are
-// replaced, in the head and the body; nothing the client sent is ever
-// substituted, so a template cannot be made to reflect attacker input.
+// in LF or CRLF. The variables %REQUEST_ID, %CLUSTER_ID, %BACKEND_ID and,
+// in redirections, %REDIRECT_LOCATION are replaced, in the head and the
+// body. The redirect location is the only value that derives from what the
+// client sent (its Host and path): it is stripped of control bytes in the
+// head and HTML-escaped in the body, so that it cannot add a field nor
+// inject markup; nothing else the client sent is ever substituted.
 // The proxy always sets Content-Length, "Connection: close" and the request
 // id field itself: a template's own framing, Connection and id fields are
-// dropped.
+// dropped. A redirection whose template has no Location field gets one.
 package answers
 
 import (
@@ -32,6 +35,12 @@ type Vars struct {
 	ClusterID string
 	BackendID string
 	Head      bool // answering a HEAD request: the body is left out (Content-Length kept)
+	// Location is the target of a redirection (%REDIRECT_LOCATION), nil
+	// for other answers.
+	Location []byte
+	// Fields are extra field lines ("Name: value\r\n" each, already
+	// clean), such as Strict-Transport-Security, added to the head.
+	Fields []byte
 }
 
 type varKind uint8
@@ -41,6 +50,7 @@ const (
 	varRequestID
 	varClusterID
 	varBackendID
+	varLocation
 )
 
 var varNames = [...]struct {
@@ -50,6 +60,7 @@ var varNames = [...]struct {
 	{"%REQUEST_ID", varRequestID},
 	{"%CLUSTER_ID", varClusterID},
 	{"%BACKEND_ID", varBackendID},
+	{"%REDIRECT_LOCATION", varLocation},
 }
 
 type piece struct {
@@ -59,9 +70,10 @@ type piece struct {
 
 // Template is a compiled answer, immutable and safe for concurrent use.
 type Template struct {
-	status int
-	head   []piece // status line and field lines, each ending in CRLF
-	body   []piece
+	status   int
+	head     []piece // status line and field lines, each ending in CRLF
+	body     []piece
+	location bool // the head has a Location field
 }
 
 // Status returns the status code the template answers with.
@@ -70,6 +82,12 @@ func (t *Template) Status() int { return t.status }
 // Append renders the answer onto dst and returns the extended slice.
 func (t *Template) Append(dst []byte, v *Vars) []byte {
 	dst = appendPieces(dst, t.head, v, true)
+	if v.Location != nil && !t.location {
+		dst = append(dst, "Location: "...)
+		dst = appendClean(dst, v.Location)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, v.Fields...)
 	if v.IDHeader != "" && len(v.RequestID) > 0 {
 		dst = append(dst, v.IDHeader...)
 		dst = append(dst, ": "...)
@@ -78,7 +96,11 @@ func (t *Template) Append(dst []byte, v *Vars) []byte {
 	}
 	n := 0
 	for _, p := range t.body {
-		n += len(value(p, v))
+		if p.kind == varLocation {
+			n += escapedLen(v.Location)
+		} else {
+			n += len(value(p, v))
+		}
 	}
 	dst = append(dst, "Content-Length: "...)
 	dst = strconv.AppendInt(dst, int64(n), 10)
@@ -97,6 +119,8 @@ func value(p piece, v *Vars) string {
 		return v.ClusterID
 	case varBackendID:
 		return v.BackendID
+	case varLocation:
+		return string(v.Location)
 	}
 	return p.lit
 }
@@ -108,6 +132,8 @@ func appendPieces(dst []byte, ps []piece, v *Vars, head bool) []byte {
 			dst = append(dst, p.lit...)
 		case head:
 			dst = appendClean(dst, value(p, v))
+		case p.kind == varLocation:
+			dst = appendEscaped(dst, v.Location)
 		default:
 			dst = append(dst, value(p, v)...)
 		}
@@ -126,9 +152,41 @@ func appendClean[S ~string | ~[]byte](dst []byte, s S) []byte {
 	return dst
 }
 
+// htmlEscapes are the bytes escaped in a body, and their replacements.
+var htmlEscapes = [256]string{'&': "&amp;", '<': "&lt;", '>': "&gt;", '"': "&#34;", '\'': "&#39;"}
+
+// appendEscaped appends b HTML-escaped, without control bytes.
+func appendEscaped(dst, b []byte) []byte {
+	for _, c := range b {
+		switch {
+		case htmlEscapes[c] != "":
+			dst = append(dst, htmlEscapes[c]...)
+		case c >= 0x20 && c != 0x7f:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// escapedLen is len(appendEscaped(nil, b)).
+func escapedLen(b []byte) int {
+	n := 0
+	for _, c := range b {
+		switch {
+		case htmlEscapes[c] != "":
+			n += len(htmlEscapes[c])
+		case c >= 0x20 && c != 0x7f:
+			n++
+		}
+	}
+	return n
+}
+
 // Reason returns the reason phrase of the statuses the proxy answers.
 func Reason(code int) string {
 	switch code {
+	case 301:
+		return "Moved Permanently"
 	case 400:
 		return "Bad Request"
 	case 404:
@@ -161,13 +219,16 @@ func Reason(code int) string {
 var defaults = map[int]*Template{}
 
 func init() {
-	for _, c := range []int{400, 404, 408, 413, 414, 417, 431, 501, 502, 503, 504, 505} {
+	for _, c := range []int{301, 400, 404, 408, 413, 414, 417, 431, 501, 502, 503, 504, 505} {
 		defaults[c] = builtin(c)
 	}
 }
 
 func builtin(code int) *Template {
 	line := strconv.Itoa(code) + " " + Reason(code)
+	if code/100 == 3 { // a redirection: Append adds the Location
+		return &Template{status: code, head: []piece{{lit: "HTTP/1.1 " + line + "\r\nCache-Control: no-cache\r\n"}}}
+	}
 	return &Template{
 		status: code,
 		head: []piece{{lit: "HTTP/1.1 " + line + "\r\nCache-Control: no-cache\r\n" +
@@ -219,6 +280,8 @@ func Compile(code int, src string) (*Template, error) {
 		switch strings.ToLower(name) {
 		case "content-length", "transfer-encoding", "connection", "keep-alive", "sozu-id":
 			continue
+		case "location":
+			t.location = true
 		}
 		t.head = append(t.head, piece{lit: name + ": "})
 		t.head = append(t.head, split(val)...)

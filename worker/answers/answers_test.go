@@ -112,3 +112,40 @@ func TestSet(t *testing.T) {
 		t.Fatal("nil set has answers")
 	}
 }
+
+func TestRedirect(t *testing.T) {
+	hsts := []byte("Strict-Transport-Security: max-age=600\r\n")
+	loc := []byte(`https://a.test/x?q="<b>"&y`)
+	tests := []struct {
+		name string
+		tmpl *Template
+		v    Vars
+		want string
+	}{
+		{"default", Default(301), Vars{Location: []byte("https://a.test/x"), IDHeader: "Sozu-Id", RequestID: []byte("RID")},
+			"HTTP/1.1 301 Moved Permanently\r\nCache-Control: no-cache\r\nLocation: https://a.test/x\r\nSozu-Id: RID\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
+		{"template with the location in the head and the body",
+			mustCompile(t, 301, "HTTP/1.1 301 Moved Permanently\nLocation: %REDIRECT_LOCATION\nX-Where: there\n\n<a href=\"%REDIRECT_LOCATION\">moved</a>"),
+			Vars{Location: loc},
+			"HTTP/1.1 301 Moved Permanently\r\nLocation: " + string(loc) + "\r\nX-Where: there\r\nContent-Length: 64\r\nConnection: close\r\n\r\n" +
+				`<a href="https://a.test/x?q=&#34;&lt;b&gt;&#34;&amp;y">moved</a>`},
+		{"body template gets a Location field", mustCompile(t, 301, "moved to %REDIRECT_LOCATION"), Vars{Location: []byte("https://b.test/\r\nX-Evil: 1")},
+			"HTTP/1.1 301 Moved Permanently\r\nCache-Control: no-cache\r\nContent-Type: text/html; charset=utf-8\r\nLocation: https://b.test/X-Evil: 1\r\nContent-Length: 33\r\nConnection: close\r\n\r\nmoved to https://b.test/X-Evil: 1"},
+		{"extra fields", Default(404), Vars{Fields: hsts},
+			"HTTP/1.1 404 Not Found\r\nCache-Control: no-cache\r\nContent-Type: text/plain; charset=utf-8\r\nStrict-Transport-Security: max-age=600\r\nContent-Length: 14\r\nConnection: close\r\n\r\n404 Not Found\n"},
+	}
+	for _, tt := range tests {
+		if got := render(t, tt.tmpl, tt.v); got != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func mustCompile(t *testing.T, code int, src string) *Template {
+	t.Helper()
+	tmpl, err := Compile(code, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl
+}

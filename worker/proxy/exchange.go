@@ -52,6 +52,7 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	if route == nil || route.Deny {
 		return s.answer(cfg, nil, 404)
 	}
+	s.routeKey = route.Key
 	cl := cfg.Clusters[route.ClusterID]
 	if cl == nil {
 		return s.answer(cfg, &Cluster{ID: route.ClusterID}, 503)

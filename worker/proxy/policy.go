@@ -2,10 +2,8 @@ package proxy
 
 import (
 	"strconv"
-	"time"
 
 	"github.com/sozu-go/sozu/worker/answers"
-	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/http1"
 )
 
@@ -68,15 +66,16 @@ func (s *session) misdirectedRequest(cfg *Listener, req *http1.Request) bool {
 	return !equalFoldBytes(hostOf(req.Authority), s.sni)
 }
 
-// redirectHTTPS answers 301 to the https URL of req and closes the
-// connection. It returns false, for the serve loop.
+// redirectHTTPS answers 301 to the https URL of req (the cluster's or
+// listener's 301 template, else the default) and closes the connection.
+// It returns false, for the serve loop.
 func (s *session) redirectHTTPS(cfg *Listener, cl *Cluster, req *http1.Request) bool {
 	auth := req.Authority
 	if len(auth) == 0 {
 		auth = cfg.hostValue
 	}
 	host := hostOf(auth)
-	out := append(s.out[:0], "HTTP/1.1 301 Moved Permanently\r\nLocation: https://"...)
+	out := append(s.scratch[:0], "https://"...)
 	v6 := len(auth) > 0 && auth[0] == '['
 	if v6 {
 		out = append(out, '[')
@@ -94,17 +93,8 @@ func (s *session) redirectHTTPS(cfg *Listener, cl *Cluster, req *http1.Request) 
 		out = append(out, '/')
 	}
 	out = appendVisible(out, path)
-	out = append(out, "\r\n"...)
-	out = append(out, cfg.idHeader...)
-	out = append(out, ": "...)
-	out = append(out, s.id[:]...)
-	out = append(out, "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"...)
-	s.out = out
-	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-	if _, err := s.conn.Write(s.out); err == nil {
-		s.lingerClose()
-	}
-	return false
+	s.scratch = out
+	return s.answerTo(cfg, cl, 301, out)
 }
 
 // appendVisible appends b without control bytes and spaces (the parser

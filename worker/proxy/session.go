@@ -91,9 +91,10 @@ type session struct {
 	scratch []byte               // values of the fields the proxy adds
 	extra   [10]http1.Field
 
-	id     [ulid.EncodedSize]byte
-	hasID  bool
-	isHead bool
+	id       [ulid.EncodedSize]byte
+	hasID    bool
+	isHead   bool
+	routeKey string // the frontend that routed the request ("" before routing), for HSTS
 
 	crd, cwd     deadline.Lazy  // client read and write deadlines
 	copying      *backends.Conn // the copier runs, writing to this connection
@@ -266,7 +267,7 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // answering when there is something to answer (408, 400, 414, 431).
 func (s *session) readHead(cfg *Listener) int {
 	s.scan.Reset()
-	s.hasID, s.isHead = false, false
+	s.hasID, s.isHead, s.routeKey = false, false, ""
 	if s.r == s.w {
 		s.r, s.w = 0, 0
 	}
@@ -347,11 +348,24 @@ func (s *session) newID() {
 // listener, else the default) and closes the connection gently. It returns
 // false, for the serve loop.
 func (s *session) answer(cfg *Listener, cl *Cluster, code int) bool {
+	return s.answerTo(cfg, cl, code, nil)
+}
+
+// answerTo is answer with the target of a redirection (nil for other
+// answers). Over HTTPS, the answer carries the Strict-Transport-Security
+// policy of the frontend that routed the request, else the listener's.
+func (s *session) answerTo(cfg *Listener, cl *Cluster, code int, location []byte) bool {
 	if !s.hasID {
 		s.newID()
 	}
 	var t *answers.Template
-	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead}
+	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead, Location: location}
+	if h := hstsFor(cfg, s.routeKey); h != nil {
+		f := append(s.scratch[len(s.scratch):], nameHSTS...)
+		f = append(f, ": "...)
+		f = append(f, h.Value...)
+		v.Fields = append(f, "\r\n"...)
+	}
 	if cl != nil {
 		t = cl.Answers.Lookup(code)
 		v.ClusterID = cl.ID

@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -44,6 +48,11 @@ hsts = { enabled = true, max_age = 600, include_subdomains = true }
 [[listeners]]
 protocol = "http"
 address = %[3]q
+answers = { "301" = """HTTP/1.1 301 Moved Permanently
+Location: %%REDIRECT_LOCATION
+X-Redirect: custom
+
+<a href="%%REDIRECT_LOCATION">moved</a>""" }
 
 [clusters.a]
 protocol = "http"
@@ -115,11 +124,123 @@ backends = [ { address = %[8]q } ]
 		}
 	})
 
-	t.Run("https_redirect over plain HTTP", func(t *testing.T) {
-		args := append(resolve("r.test", httpPort), "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}",
-			fmt.Sprintf("http://r.test:%d/x/y?z=1", httpPort))
-		if got, want := curl(t, args...), fmt.Sprintf("301 https://r.test:%d/x/y?z=1", tlsPort); got != want {
-			t.Fatalf("got %q, want %q", got, want)
+	t.Run("HSTS on the proxy's own answers", func(t *testing.T) {
+		args := append(resolve("a.test", tlsPort), "-H", "Host: b.test", "-D", "-", "-o", "/dev/null", fmt.Sprintf("https://a.test:%d/", tlsPort))
+		head := curl(t, args...)
+		if !strings.HasPrefix(head, "HTTP/1.1 421") || !strings.Contains(head, "\r\nStrict-Transport-Security: max-age=600; includeSubDomains\r\n") {
+			t.Fatalf("421 answer without the listener's HSTS:\n%s", head)
 		}
 	})
+
+	t.Run("https_redirect over plain HTTP, with the listener's 301 template", func(t *testing.T) {
+		args := append(resolve("r.test", httpPort), "-D", "-", "-w", "\n%{http_code} %{redirect_url}",
+			fmt.Sprintf("http://r.test:%d/x/y?z=1&a='b'", httpPort))
+		out := curl(t, args...)
+		want := fmt.Sprintf("https://r.test:%d/x/y?z=1&a='b'", tlsPort)
+		if !strings.HasSuffix(out, "\n301 "+want) {
+			t.Fatalf("got %q, want a 301 to %s", out, want)
+		}
+		if !strings.Contains(out, "\r\nX-Redirect: custom\r\n") || strings.Contains(out, "Strict-Transport-Security") {
+			t.Fatalf("not the template's head (or HSTS over plain HTTP):\n%s", out)
+		}
+		if body := fmt.Sprintf(`<a href="https://r.test:%d/x/y?z=1&amp;a=&#39;b&#39;">moved</a>`, tlsPort); !strings.Contains(out, body) {
+			t.Fatalf("body not the template's, with the location escaped (%s):\n%s", body, out)
+		}
+	})
+
+	t.Run("no session tickets by default", func(t *testing.T) {
+		pool := x509.NewCertPool()
+		pool.AddCert(ca.cert)
+		for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			cache := tls.NewLRUClientSessionCache(4)
+			for i := range 3 {
+				if resumedOnce(t, tlsAddr, &tls.Config{RootCAs: pool, ServerName: "a.test", MinVersion: v, MaxVersion: v, ClientSessionCache: cache}) {
+					t.Fatalf("TLS %x: connection %d resumed a session", v, i)
+				}
+			}
+		}
+	})
+}
+
+// resumedOnce makes one HTTPS request with cfg (whose session cache
+// persists across calls) and reports whether the handshake resumed.
+func resumedOnce(t *testing.T, addr string, cfg *tls.Config) bool {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	// A whole request and answer, so that a TLS 1.3 ticket (sent after the
+	// handshake) reaches the client's cache.
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", cfg.ServerName)
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("read from %s: %v", addr, err)
+	}
+	return c.ConnectionState().DidResume
+}
+
+// TestHTTPSSessionTickets: with tls_session_tickets, a listener whose
+// send_tls13_tickets is not 0 lets sessions resume; one with 0 does not.
+func TestHTTPSSessionTickets(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	aCert, aKey := ca.issue(t, dir, "a", "a.test")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	on, off := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	sock := filepath.Join(dir, "sozu.sock")
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 1
+activate_listeners = true
+tls_session_tickets = true
+
+[[listeners]]
+protocol = "https"
+address = %[2]q
+certificate = %[4]q
+key = %[5]q
+
+[[listeners]]
+protocol = "https"
+address = %[3]q
+certificate = %[4]q
+key = %[5]q
+send_tls13_tickets = 0
+
+[clusters.a]
+protocol = "http"
+frontends = [ { address = %[2]q, hostname = "a.test" }, { address = %[3]q, hostname = "a.test" } ]
+backends = [ { address = %[6]q } ]
+`, sock, on, off, aCert, aKey, origin.addr)
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sozutest.Start(t, dir, cfgPath, sock)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	sozutest.WaitFor(t, 20*time.Second, "both listeners accept", func() bool {
+		for _, a := range []string{on, off} {
+			c, err := tls.Dial("tcp", a, &tls.Config{RootCAs: pool, ServerName: "a.test"})
+			if err != nil {
+				return false
+			}
+			c.Close()
+		}
+		return true
+	})
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		for _, tc := range []struct {
+			addr string
+			want bool
+		}{{on, true}, {off, false}} {
+			cache := tls.NewLRUClientSessionCache(4)
+			c := &tls.Config{RootCAs: pool, ServerName: "a.test", MinVersion: v, MaxVersion: v, ClientSessionCache: cache}
+			resumedOnce(t, tc.addr, c)
+			if got := resumedOnce(t, tc.addr, c); got != tc.want {
+				t.Errorf("TLS %x on %s: resumed %v, want %v", v, tc.addr, got, tc.want)
+			}
+		}
+	}
 }
