@@ -32,8 +32,9 @@ func testApp(t *testing.T) (*app, *bytes.Buffer, *bytes.Buffer) {
 		loadConfig: func(path string) (clientConfig, error) {
 			return clientConfig{}, errors.New("no configuration in this test")
 		},
-		dial: Dial,
-		abs:  func(p string) (string, error) { return filepath.Join("/cwd", p), nil },
+		dial:     Dial,
+		abs:      func(p string) (string, error) { return filepath.Join("/cwd", p), nil },
+		readFile: os.ReadFile,
 	}
 	return a, &out, &errOut
 }

@@ -24,9 +24,9 @@ const (
 const exitCodeDoc = `exit codes:
   0   ok
   1   the supervisor answered FAILURE
-  2   usage error (unknown verb or flag, missing or invalid value)
+  2   usage error (unknown verb or flag, missing or invalid value, unusable file)
   69  supervisor unreachable, connection lost, or no answer within -t
-  77  permission denied (socket, configuration file, or "unauthorized:" answer)
+  77  permission denied (socket, configuration or certificate file, or "unauthorized:" answer)
   78  invalid configuration file`
 
 // configError is a configuration file that could not be loaded.
@@ -42,6 +42,7 @@ func (e *configError) Unwrap() error { return e.err }
 func exitCodeFor(err error) int {
 	var (
 		ue *usageError
+		fe *fileError
 		ce *configError
 		cn *ConnError
 	)
@@ -52,6 +53,8 @@ func exitCodeFor(err error) int {
 		return exitUsage
 	case errors.Is(err, fs.ErrPermission):
 		return exitNoPerm
+	case errors.As(err, &fe):
+		return exitUsage
 	case errors.As(err, &ce):
 		return exitConfig
 	case errors.As(err, &cn):

@@ -275,6 +275,18 @@ var (
 	fRequestTimeout = &flagSpec{long: "request-timeout", kind: kindUint, max: math.MaxUint32, metavar: "SECONDS", help: "time to receive a whole request"}
 	fTLSVersions    = &flagSpec{long: "tls-versions", kind: kindString, metavar: "V,…", help: "TLS versions, e.g. TLSv1.2,TLSv1.3 (default both)"}
 
+	fCertificate         = &flagSpec{long: "certificate", kind: kindString, metavar: "FILE", help: "PEM certificate file (leaf first; more certificates in it start the chain)"}
+	fCertificateChain    = &flagSpec{long: "certificate-chain", kind: kindString, metavar: "FILE", help: "PEM file of the intermediate certificates"}
+	fKey                 = &flagSpec{long: "key", kind: kindString, metavar: "FILE", help: "PEM private key file (unencrypted)", required: true}
+	fNewCertificate      = &flagSpec{long: "new-certificate", kind: kindString, metavar: "FILE", help: "PEM file of the new certificate (leaf first)", required: true}
+	fNewCertificateChain = &flagSpec{long: "new-certificate-chain", kind: kindString, metavar: "FILE", help: "PEM file of the new intermediate certificates"}
+	fNewKey              = &flagSpec{long: "new-key", kind: kindString, metavar: "FILE", help: "PEM file of the new private key (unencrypted)", required: true}
+	fOldCertificate      = &flagSpec{long: "old-certificate", kind: kindString, metavar: "FILE", help: "PEM file of the certificate to replace"}
+	fFingerprint         = &flagSpec{long: "fingerprint", short: "f", kind: kindString, metavar: "HEX", help: "certificate SHA-256 fingerprint (64 hex digits)"}
+	fCertTLSVersions     = fTLSVersions.withHelp("TLS versions recorded with it, e.g. TLSv1.3 (the listener's versions are what apply)")
+	fNames               = &flagSpec{long: "names", kind: kindString, metavar: "NAME,…", help: "SNI names to serve it for (default: its SAN DNS names, else its CN)"}
+	fWorkers             = &flagSpec{long: "workers", short: "w", kind: kindBool, help: "ask the workers what they serve, per listener (default: the supervisor's state)"}
+
 	fListHTTP  = &flagSpec{long: "http", kind: kindBool, help: "HTTP frontends"}
 	fListHTTPS = &flagSpec{long: "https", kind: kindBool, help: "HTTPS frontends"}
 	fListTCP   = &flagSpec{long: "tcp", kind: kindBool, help: "TCP (and UDP) frontends"}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -43,7 +44,11 @@ func synopsis(v *verb) []string {
 				done[name] = true
 				alts = append(alts, flagWord(v.flagByName(name, false)))
 			}
-			words = append(words, "["+strings.Join(alts, " | ")+"]")
+			if slices.ContainsFunc(v.oneRequired, func(r []string) bool { return slices.Equal(r, g) }) {
+				words = append(words, "("+strings.Join(alts, " | ")+")")
+			} else {
+				words = append(words, "["+strings.Join(alts, " | ")+"]")
+			}
 			continue
 		}
 		done[f.long] = true

@@ -36,6 +36,8 @@ type app struct {
 	dial func(path string, maxFrame int) (*Client, error)
 	// abs makes a path absolute (state files).
 	abs func(string) (string, error)
+	// readFile reads the files a verb sends the content of (certificates).
+	readFile readFileFunc
 }
 
 func newApp() *app {
@@ -48,6 +50,7 @@ func newApp() *app {
 		loadConfig: loadClientConfig,
 		dial:       Dial,
 		abs:        filepath.Abs,
+		readFile:   os.ReadFile,
 	}
 }
 
@@ -128,15 +131,23 @@ func deadline(inv *invocation) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
 
-// request runs a verb answered by the supervisor: load the configuration,
-// connect, send, show progress, render the terminal answer.
+// request runs a verb answered by the supervisor: read the files the verb
+// sends, load the configuration, connect, send, show progress, render the
+// terminal answer.
 func (a *app) request(inv *invocation) int {
+	req := inv.req
+	if inv.verb.load != nil {
+		var err error
+		if req, err = inv.verb.load(req, &inv.values, a.readFile); err != nil {
+			return a.fail(inv, err)
+		}
+	}
 	path := a.configPath(inv)
 	cfg, err := a.loadConfig(path)
 	if err != nil {
 		return a.fail(inv, &configError{path: path, err: err})
 	}
-	req, err := a.resolvePaths(inv.req)
+	req, err = a.resolvePaths(req)
 	if err != nil {
 		return a.fail(inv, err)
 	}

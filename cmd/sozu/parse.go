@@ -158,6 +158,15 @@ func parseArgs(args []string) (*invocation, error) {
 			return fail("%s cannot be used together", strings.Join(given, " and "))
 		}
 	}
+	for _, group := range v.oneRequired {
+		if !slices.ContainsFunc(group, inv.values.has) {
+			var alts []string
+			for _, name := range group {
+				alts = append(alts, flagWord(v.flagByName(name, false)))
+			}
+			return fail("missing %s: one of them is required", strings.Join(alts, " or "))
+		}
+	}
 	if v.build != nil {
 		req, err := v.build(&inv.values)
 		if err != nil {

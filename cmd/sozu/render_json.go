@@ -24,8 +24,10 @@ import (
 // "worker_responses", "frontend_list", "listeners_list", "clusters",
 // "cluster_hashes", …); unset optional fields are left out; enums are
 // names ("RUNNING"); 64-bit integers are strings ("cluster_hashes"
-// values); map keys are sorted. The document is indented by two spaces and
-// ends with a newline; the same answer always prints the same bytes.
+// values); map keys are sorted; private keys (the "key" of a certificate
+// or of an HTTPS listener) read "<redacted>". The document is indented by
+// two spaces and ends with a newline; the same answer always prints the
+// same bytes.
 // PROCESSING answers are not printed. Errors of the CLI itself (usage,
 // unreachable supervisor, bad configuration) print nothing on stdout, only
 // a message on stderr, and are told apart by the exit code. `config check`
@@ -34,7 +36,8 @@ import (
 const jsonDoc = `JSON output (-j): one document on stdout per answered verb:
   {"status": "OK"|"FAILURE", "message": "...", "content": {...}}
   content (absent when empty) is the proto3-JSON form of ResponseContent
-  with .proto field names; 64-bit integers are strings; keys are sorted.`
+  with .proto field names; 64-bit integers are strings; keys are sorted;
+  private keys read "<redacted>".`
 
 // jsonEnvelope is the --json document. Field order is the output order.
 type jsonEnvelope struct {
@@ -48,6 +51,7 @@ type jsonEnvelope struct {
 // only when the content cannot be expressed in JSON (invalid UTF-8 in a
 // string field).
 func renderJSON(r *command.Response) ([]byte, error) {
+	r = redactResponse(r)
 	env := jsonEnvelope{Status: r.GetStatus().String(), Message: r.GetMessage()}
 	if r.GetContent() != nil {
 		c, err := contentJSON(r.GetContent())

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sozu-go/sozu/proto/command"
@@ -156,12 +157,42 @@ func renderCases() []struct {
 		{"request_counts_fallback", resp(ok, "Successfully counted requests received by the state", &command.ResponseContent{ContentType: &command.ResponseContent_RequestCounts{RequestCounts: &command.RequestCounts{
 			Map: map[string]int32{"AddCluster": 2, "AddBackend": 5},
 		}}})},
+		{"certificates_state", resp(ok, "Successfully queried certificates from the state of main process", stateCerts())},
+		{"certificates_state_empty", resp(ok, "Successfully queried certificates from the state of main process", &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesWithFingerprints{CertificatesWithFingerprints: &command.CertificatesWithFingerprints{}}})},
+		{"certificates_workers", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
+			"0": workerCerts(shopFP), "1": workerCerts(shopFP),
+		}))},
+		{"certificates_workers_differ", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
+			"0": workerCerts(shopFP), "1": workerCerts(apiFP), "2": workerCerts(shopFP),
+		}))},
+		{"certificates_workers_none", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
+			"0": {ContentType: &command.ResponseContent_CertificatesByAddress{CertificatesByAddress: &command.ListOfCertificatesByAddress{}}},
+		}))},
+		{"failure_with_key", resp(failure, "could not dispatch request on the main process state: invalid certificate: "+mustRead("shop.key"), nil)},
+		{"hostile_certificates", resp(ok, "Successfully queried certificates from the state of main process", &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesWithFingerprints{CertificatesWithFingerprints: &command.CertificatesWithFingerprints{
+			Certs: map[string]*command.CertificateAndKey{"evil\x1b[2J": {Certificate: ptr("not a PEM"), Key: ptr("k"), Names: []string{"a\x1b]0;owned\x07.test", "b\n.test"}}},
+		}}})},
 		{"hostile_strings", resp(ok, "Successfully listed frontends", &command.ResponseContent{ContentType: &command.ResponseContent_FrontendList{FrontendList: &command.ListedFrontends{
 			HttpFrontends: []*command.RequestHttpFrontend{{ClusterId: ptr("evil\x1b[2J\tcluster"), Address: addr("0.0.0.0:80"),
 				Hostname: ptr("a\x1b]0;owned\x07.example.com\n"), Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: ptr("/\u009b31m")},
 				Position: command.RulePosition_TREE.Enum(), Tags: map[string]string{"k\r": "v\x00"}}},
 		}}})},
 	}
+}
+
+// workerCerts is a worker's answer to query_certificates_from_workers:
+// two listeners, the first serving the certificate fp under two names,
+// the second without any certificate.
+func workerCerts(fp string) *command.ResponseContent {
+	return &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesByAddress{CertificatesByAddress: &command.ListOfCertificatesByAddress{
+		Certificates: []*command.CertificatesByAddress{
+			{Address: addr("[::]:8443")},
+			{Address: addr("127.0.0.1:8443"), CertificateSummaries: []*command.CertificateSummary{
+				{Domain: ptr("shop.example.com"), Fingerprint: ptr(fp)},
+				{Domain: ptr("*.shop.example.com"), Fingerprint: ptr(fp)},
+			}},
+		},
+	}}}
 }
 
 func TestRenderGolden(t *testing.T) {
@@ -190,6 +221,10 @@ func TestRenderGolden(t *testing.T) {
 			if o2, e2 := renderText(tc.resp, false); o2 != stdout || e2 != stderr {
 				t.Error("renderText is not stable")
 			}
+			// No private key is ever printed.
+			if strings.Contains(stdout+stderr+string(doc), "PRIVATE KEY") {
+				t.Fatal("a private key is in the output")
+			}
 			// No control character but newline reaches the terminal
 			// without colour.
 			for _, c := range []byte(stdout + stderr) {
@@ -216,4 +251,6 @@ func TestHelpGolden(t *testing.T) {
 	golden(t, "help/cluster_add.golden", []byte(helpText(lookup("cluster add"))))
 	golden(t, "help/frontend_http_add.golden", []byte(helpText(lookup("frontend http add"))))
 	golden(t, "help/listener.golden", []byte(helpText(lookup("listener"))))
+	golden(t, "help/certificate.golden", []byte(helpText(lookup("certificate"))))
+	golden(t, "help/certificate_replace.golden", []byte(helpText(lookup("certificate replace"))))
 }

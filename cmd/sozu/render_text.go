@@ -18,9 +18,10 @@ import (
 // a FAILURE. With color, a few words get ANSI colours (the caller passes
 // color only when the stream is a terminal). Every string that came from
 // the supervisor is cleaned of control characters, so a hostile hostname
-// cannot drive the operator's terminal. renderText is pure: same response,
-// same text.
+// cannot drive the operator's terminal, and private keys are redacted.
+// renderText is pure: same response, same text.
 func renderText(r *command.Response, color bool) (stdout, stderr string) {
+	r = redactResponse(r)
 	p := painter(color)
 	if r.GetStatus() == command.ResponseStatus_FAILURE {
 		return "", p.red("error:") + " " + cleanText(r.GetMessage(), true) + "\n"
@@ -52,6 +53,10 @@ func renderContent(b *strings.Builder, c *command.ResponseContent, p painter) {
 		renderClusters(b, ct.Clusters)
 	case *command.ResponseContent_ClusterHashes:
 		renderHashes(b, []string{"hash"}, []*command.ClusterHashes{ct.ClusterHashes}, p)
+	case *command.ResponseContent_CertificatesWithFingerprints:
+		renderCertificates(b, ct.CertificatesWithFingerprints)
+	case *command.ResponseContent_CertificatesByAddress:
+		renderCertificatesByAddress(b, ct.CertificatesByAddress)
 	default:
 		// Content this CLI has no table for: its JSON form, indented.
 		j, err := contentJSON(c)

@@ -187,11 +187,12 @@ func buildFrontendList(v *values) (*command.Request, error) {
 }
 
 var tlsVersions = map[string]command.TlsVersion{
-	"tlsv1.2": command.TlsVersion_TLS_V1_2, "tls1.2": command.TlsVersion_TLS_V1_2, "tls_v1_2": command.TlsVersion_TLS_V1_2,
-	"tlsv1.3": command.TlsVersion_TLS_V1_3, "tls1.3": command.TlsVersion_TLS_V1_3, "tls_v1_3": command.TlsVersion_TLS_V1_3,
+	"tlsv1.2": command.TlsVersion_TLS_V1_2, "tls1.2": command.TlsVersion_TLS_V1_2, "tls_v1_2": command.TlsVersion_TLS_V1_2, "tls_v12": command.TlsVersion_TLS_V1_2,
+	"tlsv1.3": command.TlsVersion_TLS_V1_3, "tls1.3": command.TlsVersion_TLS_V1_3, "tls_v1_3": command.TlsVersion_TLS_V1_3, "tls_v13": command.TlsVersion_TLS_V1_3,
 }
 
-// parseTLSVersions reads "TLSv1.2,TLSv1.3". Older versions are refused:
+// parseTLSVersions reads "TLSv1.2,TLSv1.3" (or upstream's spelling,
+// "TLS_V12,TLS_V13"). Older versions are refused:
 // the proxy speaks TLS 1.2 and 1.3 only.
 func parseTLSVersions(s string) ([]command.TlsVersion, error) {
 	var out []command.TlsVersion

@@ -26,12 +26,19 @@ type verb struct {
 	noDeadline bool
 	// build makes the request of a verb answered by the supervisor.
 	build func(v *values) (*command.Request, error)
+	// load, when set, completes the built request with the content of the
+	// files its flags name, just before it is sent (build stays pure). It
+	// returns a copy; its errors name the flag and the file.
+	load func(req *command.Request, v *values, read readFileFunc) (*command.Request, error)
 	// run implements a verb handled locally; exactly one of build and run
 	// is set.
 	run func(a *app, inv *invocation) int
 	// keep, when set, trims the terminal answer to what the verb asked
 	// for before it is rendered (a per-protocol listing of a full list).
 	keep func(*command.Response)
+	// oneRequired lists groups of flags of which one must be given; each
+	// is also an exclusive group, so exactly one is given.
+	oneRequired [][]string
 }
 
 // argSpec describes a verb's positional arguments.
@@ -59,6 +66,7 @@ var groups = []group{
 	{"listener http", "HTTP listeners"},
 	{"listener https", "HTTPS listeners"},
 	{"listener tcp", "TCP listeners"},
+	{"certificate", "TLS certificates of HTTPS listeners"},
 	{"state", "save and load the routing state"},
 	{"config", "configuration file tools"},
 	{"audit", "the audit trail"},
@@ -158,6 +166,29 @@ func init() {
 	verbs = append(verbs,
 		&verb{path: "listener list", summary: "list all listeners",
 			example: "listener list", build: buildListenerList},
+		&verb{path: "certificate list", summary: "list the certificates of the state, or those the workers serve (--workers)",
+			flags:     []*flagSpec{fFingerprint.withHelp("only this certificate"), fDomain.withHelp("only certificates for exactly this name"), fWorkers},
+			exclusive: [][]string{{"fingerprint", "domain"}},
+			example:   "certificate list --domain shop.example.com", build: buildCertificateList},
+		&verb{path: "certificate add", summary: "add a certificate to an HTTPS listener",
+			flags: []*flagSpec{fAddress.withHelp("HTTPS listener address"), fCertificate.withRequired(), fCertificateChain, fKey,
+				fCertTLSVersions, fNames},
+			example: "certificate add --address 0.0.0.0:443 --certificate /etc/sozu/shop.pem --certificate-chain /etc/sozu/chain.pem --key /etc/sozu/shop.key",
+			build:   buildCertificateAdd, load: loadCertificateFiles},
+		&verb{path: "certificate replace", summary: "replace a certificate of an HTTPS listener by another, atomically",
+			flags: []*flagSpec{fAddress.withHelp("HTTPS listener address"), fNewCertificate, fNewCertificateChain, fNewKey,
+				fOldCertificate, fFingerprint.withHelp("SHA-256 of the certificate to replace (64 hex digits)"), fCertTLSVersions, fNames},
+			exclusive:   [][]string{{"old-certificate", "fingerprint"}},
+			oneRequired: [][]string{{"old-certificate", "fingerprint"}},
+			example:     "certificate replace --address 0.0.0.0:443 --new-certificate /etc/sozu/shop-2.pem --new-key /etc/sozu/shop-2.key --old-certificate /etc/sozu/shop.pem",
+			build:       buildCertificateReplace, load: loadCertificateFiles},
+		&verb{path: "certificate remove", summary: "remove a certificate from an HTTPS listener",
+			flags: []*flagSpec{fAddress.withHelp("HTTPS listener address"), fCertificate.withHelp("PEM file of the certificate to remove"),
+				fFingerprint.withHelp("SHA-256 of the certificate to remove (64 hex digits)")},
+			exclusive:   [][]string{{"certificate", "fingerprint"}},
+			oneRequired: [][]string{{"certificate", "fingerprint"}},
+			example:     "certificate remove --address 0.0.0.0:443 --certificate /etc/sozu/shop.pem",
+			build:       buildCertificateRemove, load: loadCertificateFiles},
 		&verb{path: "state save", summary: "save the routing state to a file (written by the supervisor)",
 			flags: []*flagSpec{fFile}, example: "state save --file /var/lib/sozu/state.json", build: buildStateSave},
 		&verb{path: "state load", summary: "replay a saved state file (read by the supervisor)",

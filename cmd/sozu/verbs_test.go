@@ -60,6 +60,23 @@ func TestVerbTable(t *testing.T) {
 				}
 			}
 		}
+		for _, g := range v.oneRequired {
+			if !slices.ContainsFunc(v.exclusive, func(e []string) bool { return slices.Equal(e, g) }) {
+				t.Errorf("%s: oneRequired group %v is not also an exclusive group", v.path, g)
+			}
+		}
+		// A verb whose flags name files it sends (FILE metavar, not a
+		// path the supervisor opens) must read them in its load step.
+		if v.build != nil && v.load == nil {
+			for _, f := range v.flags {
+				if f.metavar == "FILE" && f != fFile {
+					t.Errorf("%s: --%s names a file but the verb has no load step", v.path, f.long)
+				}
+			}
+		}
+		if v.load != nil && v.build == nil {
+			t.Errorf("%s: load without build", v.path)
+		}
 	}
 	for _, g := range groups {
 		if n := lookup(g.path); n == nil || len(n.children) == 0 {
@@ -188,6 +205,8 @@ func TestBashCompletionRuns(t *testing.T) {
 		{"sozu -t 10 frontend http add --id shop --ho", []string{"--hostname"}, nil},
 		{"sozu completion ''", []string{"bash", "zsh", "fish"}, nil},
 		{"sozu help listener ''", []string{"http", "https", "tcp", "list"}, nil},
+		{"sozu certificate ''", []string{"list", "add", "replace", "remove"}, nil},
+		{"sozu certificate replace --new-c", []string{"--new-certificate", "--new-certificate-chain"}, []string{"--certificate"}},
 	}
 	for _, tt := range tests {
 		prog := script + "\nCOMP_WORDS=(" + tt.line + ")\nCOMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))\n_sozu\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n"
