@@ -39,6 +39,11 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 	case *command.Request_ListListeners:
 		var l *command.ListenersList
 		s.do(func() { l = s.state.ListListeners() })
+		for _, hl := range l.GetHttpsListeners() {
+			if hl.Key != nil {
+				hl.Key = proto.String("") // never sent (docs/protocol.md); l holds clones
+			}
+		}
 		return c.ok("Successfully listed listeners", &command.ResponseContent{ContentType: &command.ResponseContent_ListenersList{ListenersList: l}})
 	case *command.Request_CountRequests:
 		var m map[string]int32
@@ -47,6 +52,9 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 	case *command.Request_QueryCertificatesFromTheState:
 		var certs *command.CertificatesWithFingerprints
 		s.do(func() { certs = s.state.Certificates(r.QueryCertificatesFromTheState) })
+		for _, ck := range certs.GetCerts() {
+			ck.Key = proto.String("") // never sent (docs/protocol.md); certs holds clones
+		}
 		return c.ok("Successfully queried certificates from the state of main process", &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesWithFingerprints{CertificatesWithFingerprints: certs}})
 	case *command.Request_QueryHealthChecks:
 		var hc *command.HealthChecksList

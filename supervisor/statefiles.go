@@ -29,7 +29,8 @@ func (s *Supervisor) saveState(c *session, path string) bool {
 }
 
 // writeStateFile writes the state to path atomically: a temporary file in
-// the same directory, fsync, rename, then fsync of the directory; mode 0640.
+// the same directory, fsync, rename, then fsync of the directory; mode 0600,
+// as it holds the private keys of the certificates.
 // It returns the number of records written. Actor only.
 func (s *Supervisor) writeStateFile(path string) (int, error) {
 	reqs := s.state.GenerateRequests()
@@ -39,7 +40,7 @@ func (s *Supervisor) writeStateFile(path string) (int, error) {
 		return 0, fmt.Errorf("Cannot create file at path %s: %v", path, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o640); err != nil {
+	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
 		return 0, fmt.Errorf("Cannot create file at path %s: %v", path, err)
 	}

@@ -247,7 +247,7 @@ func TestWireContractClient(t *testing.T) {
 		t.Errorf("state file does not end with a record and \\n\\0: %q", data[max(0, len(data)-8):])
 	}
 	fi, _ := os.Stat(path)
-	if fi.Mode().Perm() != 0o640 {
-		t.Errorf("state file mode %04o, want 0640", fi.Mode().Perm())
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file mode %04o, want 0600 (it holds private keys)", fi.Mode().Perm())
 	}
 }

@@ -194,6 +194,28 @@ backends = [ { address = %[12]q } ]
 		}
 	})
 
+	t.Run("private keys never leave the supervisor", func(t *testing.T) {
+		_, resp := client.Do(t, &command.Request{RequestType: &command.Request_QueryCertificatesFromTheState{
+			QueryCertificatesFromTheState: &command.QueryCertificatesFilters{}}})
+		certs := resp.GetContent().GetCertificatesWithFingerprints().GetCerts()
+		if resp.GetStatus() != command.ResponseStatus_OK || len(certs) < 2 {
+			t.Fatalf("query certificates: %v %q, %d certificates", resp.GetStatus(), resp.GetMessage(), len(certs))
+		}
+		for fp, ck := range certs {
+			if ck.Key == nil || ck.GetKey() != "" || !strings.Contains(ck.GetCertificate(), "BEGIN CERTIFICATE") {
+				t.Errorf("certificate %s: key %q, certificate %.40q", fp, ck.GetKey(), ck.GetCertificate())
+			}
+		}
+		_, resp = client.Do(t, &command.Request{RequestType: &command.Request_ListListeners{ListListeners: &command.ListListeners{}}})
+		hl := resp.GetContent().GetListenersList().GetHttpsListeners()[withDefault]
+		if hl == nil || hl.GetKey() != "" || !strings.Contains(hl.GetCertificate(), "BEGIN CERTIFICATE") {
+			t.Fatalf("listener %s in list_listeners: %v", withDefault, hl)
+		}
+		if raw, _ := proto.Marshal(resp); bytes.Contains(raw, []byte("PRIVATE KEY")) {
+			t.Fatal("a private key is in the list_listeners answer")
+		}
+	})
+
 	t.Run("unknown SNI without default certificate fails the handshake", func(t *testing.T) {
 		if out, err := try(append([]string{"-k"}, url("c.test", sniPort)...)...); err == nil {
 			t.Fatalf("handshake succeeded: %q", out)
