@@ -147,7 +147,7 @@ address = %q
 		}
 		certs := stateCerts(listJSON(t))
 		a, _ := certs[a1.fp].(map[string]any)
-		if len(certs) != 2 || a == nil || fmt.Sprint(a["names"]) != "[a.test]" || a["key"] != "<redacted>" {
+		if len(certs) != 2 || a == nil || fmt.Sprint(a["names"]) != "[a.test]" || (a["key"] != "" && a["key"] != "<redacted>") { // the supervisor sends no key; the CLI would redact one
 			t.Errorf("-j certificate list: %v", certs)
 		}
 		if certs := stateCerts(listJSON(t, "--domain", "b.test")); len(certs) != 1 || certs[b1.fp] == nil {

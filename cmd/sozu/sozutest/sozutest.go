@@ -256,6 +256,8 @@ func (p *Proxy) CLI(args ...string) (string, string, int) {
 // CLIAs runs the CLI as another user (cred nil: as the test itself).
 func (p *Proxy) CLIAs(cred *syscall.Credential, args ...string) (string, string, int) {
 	cmd := exec.Command(Bin, append([]string{"-c", p.CfgPath}, args...)...)
+	// A -race binary sleeps a second at exit unless told otherwise.
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
