@@ -112,6 +112,27 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			m[k] = v
 		}
 		pc.Answers = compileAnswers(m, "cluster "+id, warn)
+		if h := c.GetAuthorizedHashes(); len(h) > 0 {
+			creds, errs := proxy.NewCredentials(h)
+			for _, err := range errs {
+				warn("cluster %s: %v: it is ignored", id, err)
+			}
+			pc.Credentials = creds
+		}
+		if c.WwwAuthenticate != nil {
+			if ch, err := proxy.Challenge(c.GetWwwAuthenticate()); err != nil {
+				warn("cluster %s: %v: it is ignored", id, err)
+			} else {
+				pc.WWWAuthenticate = []byte(ch)
+			}
+		}
+	}
+
+	idHeaders := map[string]string{} // request id field of each HTTP(S) listener, by address
+	for _, l := range listeners {
+		if h := l.GetSozuIdHeader(); h != "" && isToken(h) {
+			idHeaders[l.GetAddress().Display()] = h
+		}
 	}
 
 	rules := map[string][]router.Rule{}              // by listener address
@@ -125,14 +146,24 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			warn("frontend %s: %v", r.Route.Key, err)
 			continue
 		}
-		if why := unsupported(f, clusters[f.GetClusterId()]); why != "" && !r.Route.Deny {
-			// Fail closed: forwarding while ignoring an authentication,
-			// a redirect or a rewrite would serve what the operator meant
-			// to protect or send elsewhere.
-			warn("frontend %s uses %s, which this worker does not implement yet: it answers 404", r.Route.Key, why)
-			r.Route = router.Route{Deny: true, Key: r.Route.Key}
-		}
 		addr := f.GetAddress().Display()
+		idHeader := idHeaders[addr]
+		if idHeader == "" {
+			idHeader = proxy.DefaultIDHeader
+		}
+		fe, err := frontendPolicy(f, &r, clusters[f.GetClusterId()], idHeader, func(format string, args ...any) {
+			warn("frontend %s: "+format, append([]any{r.Route.Key}, args...)...)
+		})
+		if err != nil {
+			// Fail closed, and keep the rule: left out, its requests would
+			// fall through to a less specific frontend; forwarding while
+			// ignoring a rewrite or an edit would serve what the operator
+			// meant to send elsewhere or to strip.
+			warn("frontend %s: %v: it answers 404", r.Route.Key, err)
+			r.Route = router.Route{Deny: true, Key: r.Route.Key}
+		} else if fe != nil {
+			r.Route.Policy = fe
+		}
 		rules[addr] = append(rules[addr], r)
 		if h := f.GetHsts(); h != nil {
 			if fronthsts[addr] == nil {
@@ -306,20 +337,118 @@ func compileAnswers(m map[string]string, where string, warn func(string, ...any)
 	return set
 }
 
-// unsupported names the first feature of f (or of its cluster c, maybe
-// nil) that the HTTP data plane does not implement, or "".
-func unsupported(f *command.RequestHttpFrontend, c *command.Cluster) string {
-	switch {
-	case f.GetRequiredAuth():
-		return "required_auth"
-	case f.GetRedirect() != command.RedirectPolicy_FORWARD:
-		return "redirect " + f.GetRedirect().String()
-	case f.GetRewriteHost() != "" || f.GetRewritePath() != "" || f.RewritePort != nil:
-		return "rewrites"
-	case len(f.GetHeaders()) > 0:
-		return "header edits"
+// frontendPolicy compiles what frontend f, whose rule is r and cluster c
+// (maybe nil), asks beyond forwarding: nil when nothing. It returns an
+// error for a setting it cannot honour (an unknown enum value, a malformed
+// rewrite template, a malformed header edit, a port out of range): the
+// frontend must then not be served. Settings that are ignored (upstream
+// ignores them too, or the proxy keeps control of what they would change)
+// are reported through warn.
+func frontendPolicy(f *command.RequestHttpFrontend, r *router.Rule, c *command.Cluster, idHeader string, warn func(string, ...any)) (*proxy.Frontend, error) {
+	fe := &proxy.Frontend{}
+	switch f.GetRedirect() {
+	case command.RedirectPolicy_FORWARD:
+	case command.RedirectPolicy_PERMANENT:
+		fe.Redirect = 301
+	case command.RedirectPolicy_FOUND:
+		fe.Redirect = 302
+	case command.RedirectPolicy_PERMANENT_REDIRECT:
+		fe.Redirect = 308
+	case command.RedirectPolicy_UNAUTHORIZED:
+		fe.Redirect = 401
+	default:
+		return nil, fmt.Errorf("unknown redirect policy %d", f.GetRedirect())
 	}
-	return ""
+	if f.ClusterId == nil && fe.Redirect == 0 {
+		return nil, nil // a deny rule (404): nothing else applies
+	}
+	switch f.GetRedirectScheme() {
+	case command.RedirectScheme_USE_SAME:
+	case command.RedirectScheme_USE_HTTP:
+		fe.RedirectScheme = proxy.SchemeHTTP
+	case command.RedirectScheme_USE_HTTPS:
+		fe.RedirectScheme = proxy.SchemeHTTPS
+	default:
+		return nil, fmt.Errorf("unknown redirect scheme %d", f.GetRedirectScheme())
+	}
+	if fe.Redirect == 401 {
+		// Upstream ignores the rest of an UNAUTHORIZED frontend too.
+		if f.GetRequiredAuth() {
+			warn("required_auth is ignored: the frontend answers 401 to every request")
+		}
+		return fe, nil
+	}
+	redirects := fe.Redirect != 0
+	if !redirects {
+		fe.RedirectScheme = proxy.SchemeSame // unused: keep the route on the plain path
+	}
+	if tmpl := f.GetRedirectTemplate(); tmpl != "" && !redirects {
+		warn("redirect_template is ignored: the frontend does not redirect")
+	} else if tmpl != "" {
+		switch t, err := answers.Compile(fe.Redirect, tmpl); {
+		case err != nil:
+			warn("redirect_template: %v: the default answer is used", err)
+		case t.Status()/100 != 3:
+			warn("redirect_template answers %d, not a redirection: the default answer is used", t.Status())
+		default:
+			fe.RedirectTemplate = t
+		}
+	}
+	for _, rt := range []struct {
+		src  string
+		kind router.TemplateKind
+		dst  **router.Template
+		name string
+	}{{f.GetRewriteHost(), router.HostTemplate, &fe.RewriteHost, "rewrite_host"}, {f.GetRewritePath(), router.PathTemplate, &fe.RewritePath, "rewrite_path"}} {
+		if rt.src == "" {
+			continue
+		}
+		t, err := router.ParseTemplate(rt.src, rt.kind)
+		if err == nil {
+			err = t.Check(r)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", rt.name, rt.src, err)
+		}
+		*rt.dst = t
+	}
+	if f.RewritePort != nil {
+		p := f.GetRewritePort()
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("rewrite_port %d is not in 1-65535", p)
+		}
+		fe.RewritePort = uint16(p)
+	}
+	if redirects {
+		if f.GetRequiredAuth() || len(f.GetHeaders()) > 0 {
+			warn("required_auth and headers are ignored: the frontend redirects")
+		}
+	} else {
+		fe.RequiredAuth = f.GetRequiredAuth()
+		if fe.RequiredAuth && len(c.GetAuthorizedHashes()) == 0 {
+			warn("required_auth without authorized_hashes on cluster %s: every request answers 401", f.GetClusterId())
+		}
+		edits := make([]proxy.HeaderEdit, 0, len(f.GetHeaders()))
+		for _, h := range f.GetHeaders() {
+			pos := proxy.HeaderUnspecified
+			if p := h.GetPosition(); p >= command.HeaderPosition_REQUEST && p <= command.HeaderPosition_BOTH {
+				pos = proxy.HeaderPosition(p)
+			}
+			edits = append(edits, proxy.HeaderEdit{Position: pos, Name: h.GetKey(), Value: h.GetVal()})
+		}
+		req, resp, refused, err := proxy.CompileHeaderEdits(edits, idHeader, fe.RewriteHost != nil || fe.RewritePort != 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range refused {
+			warn("%v", e)
+		}
+		fe.Request, fe.Response = req, resp
+	}
+	if *fe == (proxy.Frontend{}) {
+		return nil, nil
+	}
+	return fe, nil
 }
 
 // frontendRule converts a frontend to a router rule; a frontend without

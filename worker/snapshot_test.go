@@ -100,8 +100,7 @@ func TestBuildSnapshot(t *testing.T) {
 	for _, want := range []string{
 		`sozu_id_header "Bad Header" is not a field name`,
 		"cluster shop: answer 502",
-		"required_auth, which this worker does not implement yet",
-		"redirect PERMANENT",
+		"required_auth without authorized_hashes on cluster shop",
 		"path regex",
 	} {
 		if !strings.Contains(warnings, want) {
@@ -139,8 +138,8 @@ func TestBuildSnapshot(t *testing.T) {
 	for _, tt := range [][4]string{
 		{l1, "shop.example.com", "/", "shop"},
 		{l1, "shop.example.com", "/admin/x", "deny"},
-		{l1, "auth.example.com", "/", "deny"},
-		{l1, "moved.example.com", "/", "deny"},
+		{l1, "auth.example.com", "/", "shop"},     // with its policy: see TestFrontendPolicy
+		{l1, "moved.example.com", "/", "shop"},    // likewise
 		{l1, "secure.example.com", "/", "secure"}, // https_redirect: the proxy answers 301
 		{l1, "re.example.com", "/", "none"},
 		{l1, "other", "/", "none"},

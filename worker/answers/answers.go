@@ -10,15 +10,19 @@
 //
 // or, when it does not start with "HTTP/", a body that gets the default
 // status line and "Content-Type: text/html; charset=utf-8". Lines may end
-// in LF or CRLF. The variables %REQUEST_ID, %CLUSTER_ID, %BACKEND_ID and,
-// in redirections, %REDIRECT_LOCATION are replaced, in the head and the
-// body. The redirect location is the only value that derives from what the
-// client sent (its Host and path): it is stripped of control bytes in the
-// head and HTML-escaped in the body, so that it cannot add a field nor
-// inject markup; nothing else the client sent is ever substituted.
+// in LF or CRLF. The variables %REQUEST_ID, %CLUSTER_ID, %BACKEND_ID, in
+// redirections %REDIRECT_LOCATION and in 401 answers %WWW_AUTHENTICATE
+// are replaced, in the head and the body. The redirect location is the
+// only value that derives from what the client sent (its Host and path):
+// it is stripped of control bytes in the head and HTML-escaped in the body
+// (as is the challenge), so that it cannot add a field nor inject markup;
+// nothing else the client sent is ever substituted.
 // The proxy always sets Content-Length, "Connection: close" and the request
 // id field itself: a template's own framing, Connection and id fields are
-// dropped. A redirection whose template has no Location field gets one.
+// dropped. A redirection whose template has no Location field gets one; a
+// 401 answer with a challenge whose template has no WWW-Authenticate field
+// gets one. A "WWW-Authenticate: %WWW_AUTHENTICATE" line is left out when
+// there is no challenge (upstream's elided header).
 package answers
 
 import (
@@ -38,6 +42,9 @@ type Vars struct {
 	// Location is the target of a redirection (%REDIRECT_LOCATION), nil
 	// for other answers.
 	Location []byte
+	// WWWAuthenticate is the challenge of a 401 answer
+	// (%WWW_AUTHENTICATE), e.g. `Basic realm="shop"`; nil for none.
+	WWWAuthenticate []byte
 	// Fields are extra field lines ("Name: value\r\n" each, already
 	// clean), such as Strict-Transport-Security, added to the head.
 	Fields []byte
@@ -51,6 +58,7 @@ const (
 	varClusterID
 	varBackendID
 	varLocation
+	varWWWAuthenticate
 )
 
 var varNames = [...]struct {
@@ -61,6 +69,7 @@ var varNames = [...]struct {
 	{"%CLUSTER_ID", varClusterID},
 	{"%BACKEND_ID", varBackendID},
 	{"%REDIRECT_LOCATION", varLocation},
+	{"%WWW_AUTHENTICATE", varWWWAuthenticate},
 }
 
 type piece struct {
@@ -74,6 +83,7 @@ type Template struct {
 	head     []piece // status line and field lines, each ending in CRLF
 	body     []piece
 	location bool // the head has a Location field
+	wwwAuth  bool // the head has a WWW-Authenticate field
 }
 
 // Status returns the status code the template answers with.
@@ -87,6 +97,11 @@ func (t *Template) Append(dst []byte, v *Vars) []byte {
 		dst = appendClean(dst, v.Location)
 		dst = append(dst, "\r\n"...)
 	}
+	if len(v.WWWAuthenticate) > 0 && !t.wwwAuth {
+		dst = append(dst, "WWW-Authenticate: "...)
+		dst = appendClean(dst, v.WWWAuthenticate)
+		dst = append(dst, "\r\n"...)
+	}
 	dst = append(dst, v.Fields...)
 	if v.IDHeader != "" && len(v.RequestID) > 0 {
 		dst = append(dst, v.IDHeader...)
@@ -96,8 +111,8 @@ func (t *Template) Append(dst []byte, v *Vars) []byte {
 	}
 	n := 0
 	for _, p := range t.body {
-		if p.kind == varLocation {
-			n += escapedLen(v.Location)
+		if b := escaped(p, v); b != nil {
+			n += escapedLen(b)
 		} else {
 			n += len(value(p, v))
 		}
@@ -121,8 +136,21 @@ func value(p piece, v *Vars) string {
 		return v.BackendID
 	case varLocation:
 		return string(v.Location)
+	case varWWWAuthenticate:
+		return string(v.WWWAuthenticate)
 	}
 	return p.lit
+}
+
+// escaped returns the value of p when it is HTML-escaped in a body, else nil.
+func escaped(p piece, v *Vars) []byte {
+	switch p.kind {
+	case varLocation:
+		return v.Location
+	case varWWWAuthenticate:
+		return v.WWWAuthenticate
+	}
+	return nil
 }
 
 func appendPieces(dst []byte, ps []piece, v *Vars, head bool) []byte {
@@ -132,8 +160,8 @@ func appendPieces(dst []byte, ps []piece, v *Vars, head bool) []byte {
 			dst = append(dst, p.lit...)
 		case head:
 			dst = appendClean(dst, value(p, v))
-		case p.kind == varLocation:
-			dst = appendEscaped(dst, v.Location)
+		case p.kind == varLocation || p.kind == varWWWAuthenticate:
+			dst = appendEscaped(dst, escaped(p, v))
 		default:
 			dst = append(dst, value(p, v)...)
 		}
@@ -187,8 +215,14 @@ func Reason(code int) string {
 	switch code {
 	case 301:
 		return "Moved Permanently"
+	case 302:
+		return "Found"
+	case 308:
+		return "Permanent Redirect"
 	case 400:
 		return "Bad Request"
+	case 401:
+		return "Unauthorized"
 	case 404:
 		return "Not Found"
 	case 408:
@@ -219,7 +253,7 @@ func Reason(code int) string {
 var defaults = map[int]*Template{}
 
 func init() {
-	for _, c := range []int{301, 400, 404, 408, 413, 414, 417, 431, 501, 502, 503, 504, 505} {
+	for _, c := range []int{301, 302, 308, 400, 401, 404, 408, 413, 414, 417, 431, 501, 502, 503, 504, 505} {
 		defaults[c] = builtin(c)
 	}
 }
@@ -282,6 +316,11 @@ func Compile(code int, src string) (*Template, error) {
 			continue
 		case "location":
 			t.location = true
+		case "www-authenticate":
+			if val == "%WWW_AUTHENTICATE" {
+				continue // Append adds it when there is a challenge
+			}
+			t.wwwAuth = true
 		}
 		t.head = append(t.head, piece{lit: name + ": "})
 		t.head = append(t.head, split(val)...)

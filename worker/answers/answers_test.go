@@ -25,7 +25,7 @@ func render(t *testing.T, tmpl *Template, v Vars) string {
 }
 
 func TestDefaults(t *testing.T) {
-	for _, code := range []int{400, 404, 408, 413, 414, 417, 431, 501, 502, 503, 504, 505, 599} {
+	for _, code := range []int{400, 401, 404, 408, 413, 414, 417, 431, 501, 502, 503, 504, 505, 599} {
 		out := render(t, Default(code), Vars{RequestID: []byte("01ARZ3NDEKTSV4RRFFQ69G5FAV"), IDHeader: "Sozu-Id"})
 		if !strings.HasPrefix(out, "HTTP/1.1 "+strconv.Itoa(code)+" ") || !strings.Contains(out, "\r\nSozu-Id: 01ARZ3NDEKTSV4RRFFQ69G5FAV\r\n") {
 			t.Errorf("default %d: %q", code, out)
@@ -131,6 +131,10 @@ func TestRedirect(t *testing.T) {
 				`<a href="https://a.test/x?q=&#34;&lt;b&gt;&#34;&amp;y">moved</a>`},
 		{"body template gets a Location field", mustCompile(t, 301, "moved to %REDIRECT_LOCATION"), Vars{Location: []byte("https://b.test/\r\nX-Evil: 1")},
 			"HTTP/1.1 301 Moved Permanently\r\nCache-Control: no-cache\r\nContent-Type: text/html; charset=utf-8\r\nLocation: https://b.test/X-Evil: 1\r\nContent-Length: 33\r\nConnection: close\r\n\r\nmoved to https://b.test/X-Evil: 1"},
+		{"302", Default(302), Vars{Location: []byte("http://a.test/")},
+			"HTTP/1.1 302 Found\r\nCache-Control: no-cache\r\nLocation: http://a.test/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
+		{"308", Default(308), Vars{Location: []byte("http://a.test/")},
+			"HTTP/1.1 308 Permanent Redirect\r\nCache-Control: no-cache\r\nLocation: http://a.test/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
 		{"extra fields", Default(404), Vars{Fields: hsts},
 			"HTTP/1.1 404 Not Found\r\nCache-Control: no-cache\r\nContent-Type: text/plain; charset=utf-8\r\nStrict-Transport-Security: max-age=600\r\nContent-Length: 14\r\nConnection: close\r\n\r\n404 Not Found\n"},
 	}
@@ -148,4 +152,32 @@ func mustCompile(t *testing.T, code int, src string) *Template {
 		t.Fatal(err)
 	}
 	return tmpl
+}
+
+func TestUnauthorized(t *testing.T) {
+	realm := []byte(`Basic realm="<shop>"`)
+	tests := []struct {
+		name string
+		tmpl *Template
+		v    Vars
+		want string
+	}{
+		{"default with a challenge", Default(401), Vars{WWWAuthenticate: realm},
+			"HTTP/1.1 401 Unauthorized\r\nCache-Control: no-cache\r\nContent-Type: text/plain; charset=utf-8\r\nWWW-Authenticate: Basic realm=\"<shop>\"\r\nContent-Length: 17\r\nConnection: close\r\n\r\n401 Unauthorized\n"},
+		{"default without", Default(401), Vars{},
+			"HTTP/1.1 401 Unauthorized\r\nCache-Control: no-cache\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 17\r\nConnection: close\r\n\r\n401 Unauthorized\n"},
+		{"upstream-style line, elided without a challenge", mustCompile(t, 401, "HTTP/1.1 401 Unauthorized\nWWW-Authenticate: %WWW_AUTHENTICATE\nX-A: 1\n\n%WWW_AUTHENTICATE"), Vars{},
+			"HTTP/1.1 401 Unauthorized\r\nX-A: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
+		{"upstream-style line, with a challenge (escaped in the body)", mustCompile(t, 401, "HTTP/1.1 401 Unauthorized\nWWW-Authenticate: %WWW_AUTHENTICATE\n\n%WWW_AUTHENTICATE"), Vars{WWWAuthenticate: realm},
+			"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"<shop>\"\r\nContent-Length: 34\r\nConnection: close\r\n\r\nBasic realm=&#34;&lt;shop&gt;&#34;"},
+		{"template with its own challenge", mustCompile(t, 401, "HTTP/1.1 401 Unauthorized\nWWW-Authenticate: Basic realm=\"fixed\"\n\n"), Vars{WWWAuthenticate: realm},
+			"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"fixed\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
+		{"a challenge cannot add a field", Default(401), Vars{WWWAuthenticate: []byte("Basic\r\nX-Evil: 1")},
+			"HTTP/1.1 401 Unauthorized\r\nCache-Control: no-cache\r\nContent-Type: text/plain; charset=utf-8\r\nWWW-Authenticate: BasicX-Evil: 1\r\nContent-Length: 17\r\nConnection: close\r\n\r\n401 Unauthorized\n"},
+	}
+	for _, tt := range tests {
+		if got := render(t, tt.tmpl, tt.v); got != tt.want {
+			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
+	}
 }

@@ -2,8 +2,13 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"net"
 	"testing"
+
+	"github.com/sozu-go/sozu/worker/router"
 )
 
 // fixedBackend answers every request head with resp, without allocating.
@@ -72,6 +77,65 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 			}
 			n += m
 			if bytes.HasSuffix(buf[:n], []byte("hello world!\n")) {
+				return
+			}
+		}
+	}
+	roundTrip()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		roundTrip()
+	}
+	b.StopTimer()
+	f.srv.Close()
+	f.reg.Close()
+}
+
+// BenchmarkProxyFrontendFeatures is BenchmarkProxyKeepAlive through a
+// frontend with basic authentication, host, port and path rewrites and
+// header edits in both directions.
+func BenchmarkProxyFrontendFeatures(b *testing.B) {
+	resp := []byte("HTTP/1.1 200 OK\r\nServer: x\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello world!\n")
+	addr := fixedBackend(b, resp)
+	reqEdits, respEdits, _, err := CompileHeaderEdits([]HeaderEdit{
+		{HeaderRequest, "Cookie", ""}, {HeaderRequest, "X-Tenant", "t1"},
+		{HeaderResponse, "Server", ""}, {HeaderResponse, "X-Frame-Options", "DENY"},
+	}, DefaultIDHeader, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	host, _ := router.ParseTemplate("$HOST[1].internal", router.HostTemplate)
+	path, _ := router.ParseTemplate("/v2/$PATH[1]", router.PathTemplate)
+	rules := []router.Rule{{Hostname: "*.example.com", Kind: router.Prefix, Path: "/api/", Route: router.Route{ClusterID: "c",
+		Policy: &Frontend{RequiredAuth: true, RewriteHost: host, RewritePath: path, RewritePort: 8080, Request: reqEdits, Response: respEdits}}}}
+	d := sha256.Sum256([]byte("pw"))
+	f := newFixture(b, rules, map[string][]string{"c": {addr}}, func(l *Listener) {
+		l.Clusters["c"].Credentials, _ = NewCredentials([]string{"bob:" + hex.EncodeToString(d[:])})
+	})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET /api/users?id=1 HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: wrk\r\nAccept: */*\r\nCookie: a=1\r\n" +
+		"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("bob:pw")) + "\r\n\r\n")
+	buf := make([]byte, 4096)
+	roundTrip := func() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			m, err := c.Read(buf[n:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += m
+			if bytes.HasSuffix(buf[:n], []byte("hello world!\n")) {
+				if !bytes.Contains(buf[:n], []byte("X-Frame-Options: DENY")) {
+					b.Fatalf("%q", buf[:n])
+				}
 				return
 			}
 		}

@@ -94,6 +94,14 @@ type Cluster struct {
 	// (and not 443).
 	HTTPSRedirect     bool
 	HTTPSRedirectPort uint16
+
+	// Credentials are the accounts of authorized_hashes, for frontends
+	// with required_auth; nil accepts nobody.
+	Credentials *Credentials
+	// WWWAuthenticate is the challenge of the cluster's 401 answers (see
+	// Challenge), read-only; empty for none: a frontend with
+	// required_auth then sends DefaultChallenge, an UNAUTHORIZED one none.
+	WWWAuthenticate []byte
 }
 
 // HSTS is a Strict-Transport-Security policy. A nil *HSTS or an empty

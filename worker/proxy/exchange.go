@@ -49,7 +49,13 @@ func (s *session) serve(cfg *Listener, n int) bool {
 		path = slash // absolute-form without a path: forwarded as "/"
 	}
 	route := cfg.Routes.Lookup(req.Authority, path, req.Method)
-	if route == nil || route.Deny {
+	if route == nil {
+		return s.answer(cfg, nil, 404)
+	}
+	if fe, ok := route.Policy.(*Frontend); ok {
+		return s.serveFrontend(cfg, route, fe, req, path)
+	}
+	if route.Deny {
 		return s.answer(cfg, nil, 404)
 	}
 	s.routeKey = route.Key
@@ -63,7 +69,7 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	if cl.Backends.Len() == 0 {
 		return s.answer(cfg, cl, 503)
 	}
-	return s.forward(cfg, cl, req, hstsFor(cfg, route.Key))
+	return s.forward(cfg, cl, req, hstsFor(cfg, route.Key), nil)
 }
 
 // exchange is what the forwarding of one request keeps once the request
@@ -71,7 +77,8 @@ func (s *session) serve(cfg *Listener, n int) bool {
 type exchange struct {
 	cfg        *Listener
 	cl         *Cluster
-	hsts       *HSTS // the Strict-Transport-Security policy of the response; nil for none
+	hsts       *HSTS     // the Strict-Transport-Security policy of the response; nil for none
+	fe         *Frontend // the routing frontend's rewrites and edits; nil for none
 	method     [32]byte
 	methodLen  int
 	clientKA   bool // the client lets the connection persist
@@ -94,15 +101,19 @@ func isIdempotent(m []byte) bool {
 	return false
 }
 
-// forward sends req to a backend of cl and the response back.
-func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *HSTS) bool {
-	x := exchange{cfg: cfg, cl: cl, hsts: hsts, clientKA: req.KeepAlive, http10: req.Minor == 0,
+// forward sends req to a backend of cl and the response back, with the
+// header edits of fe (nil for none).
+func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *HSTS, fe *Frontend) bool {
+	x := exchange{cfg: cfg, cl: cl, hsts: hsts, fe: fe, clientKA: req.KeepAlive, http10: req.Minor == 0,
 		expect: req.Expect100, upgrade: req.Upgrade, idempotent: isIdempotent(req.Method)}
 	x.methodLen = copy(x.method[:], req.Method)
 
 	// The head, then as much of the body as is already here.
 	req.KeepAlive = true
 	s.out = s.appendRequestHead(s.out[:0], cfg, req)
+	if fe != nil {
+		s.out = s.appendFrontendFields(s.out, fe)
+	}
 	var remaining int64
 	chunked := false
 	switch req.Body {
@@ -342,7 +353,13 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 		ex = append(ex, http1.Field{Name: nameConn, Value: valueKA})
 	}
 	ex = applyHSTS(x.hsts, resp, ex)
+	if x.fe != nil {
+		resp.Fields = x.fe.Response.drop(resp.Fields)
+	}
 	s.out = http1.AppendResponse(s.out[:0], resp, ex...)
+	if x.fe != nil {
+		s.out = appendLines(s.out, x.fe.Response.fieldLines())
+	}
 	s.br += resp.HeadLen
 
 	if resp.Body == http1.BodyTunnel {

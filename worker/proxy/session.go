@@ -19,6 +19,7 @@ import (
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/proxyproto"
+	"github.com/sozu-go/sozu/worker/router"
 )
 
 // Buffer sizes. A read buffer holds a whole head (http1's default limit)
@@ -90,6 +91,9 @@ type session struct {
 	rdec    http1.ChunkedDecoder // response body
 	scratch []byte               // values of the fields the proxy adds
 	extra   [10]http1.Field
+	caps    router.Captures // of the request, for a frontend's rewrites
+	rw      []byte          // a frontend's rewritten authority and target
+	xfHost  []byte          // the authority the client sent, when a frontend rewrote it
 
 	id       [ulid.EncodedSize]byte
 	hasID    bool
@@ -352,14 +356,20 @@ func (s *session) answer(cfg *Listener, cl *Cluster, code int) bool {
 }
 
 // answerTo is answer with the target of a redirection (nil for other
-// answers). Over HTTPS, the answer carries the Strict-Transport-Security
-// policy of the frontend that routed the request, else the listener's.
+// answers).
 func (s *session) answerTo(cfg *Listener, cl *Cluster, code int, location []byte) bool {
+	return s.answerWith(cfg, cl, code, nil, location, nil)
+}
+
+// answerWith is answer with a template t that comes first (nil for none),
+// the target of a redirection and the challenge of a 401 (nil for none).
+// Over HTTPS, the answer carries the Strict-Transport-Security policy of
+// the frontend that routed the request, else the listener's.
+func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Template, location, challenge []byte) bool {
 	if !s.hasID {
 		s.newID()
 	}
-	var t *answers.Template
-	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead, Location: location}
+	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead, Location: location, WWWAuthenticate: challenge}
 	if h := hstsFor(cfg, s.routeKey); h != nil {
 		f := append(s.scratch[len(s.scratch):], nameHSTS...)
 		f = append(f, ": "...)
@@ -367,7 +377,9 @@ func (s *session) answerTo(cfg *Listener, cl *Cluster, code int, location []byte
 		v.Fields = append(f, "\r\n"...)
 	}
 	if cl != nil {
-		t = cl.Answers.Lookup(code)
+		if t == nil {
+			t = cl.Answers.Lookup(code)
+		}
 		v.ClusterID = cl.ID
 	}
 	if t == nil {

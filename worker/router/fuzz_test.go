@@ -51,3 +51,41 @@ func asciiOnly(s string) bool {
 	}
 	return true
 }
+
+// FuzzParseTemplate checks that ParseTemplate never panics, that a parsed
+// template prints back to a source that parses to the same template, and
+// that its expansion without captures is its literal text, which holds
+// only bytes allowed for its kind.
+func FuzzParseTemplate(f *testing.F) {
+	for _, s := range []string{"/api/$PATH[1]", "$HOST[1].internal:8080", "/$PATH[007]?", "$", "$HOST[", "/%41%zz", "[::1]"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, src string, host bool) {
+		kind := PathTemplate
+		if host {
+			kind = HostTemplate
+		}
+		tm, err := ParseTemplate(src, kind)
+		if err != nil {
+			return
+		}
+		again, err := ParseTemplate(tm.String(), kind)
+		if err != nil || again.String() != tm.String() || again.maxHost != tm.maxHost || again.maxPath != tm.maxPath {
+			t.Fatalf("%q prints as %q, which parses to %v (%v)", src, tm.String(), again, err)
+		}
+		var lits []byte
+		for _, p := range tm.parts {
+			lits = append(lits, p.lit...)
+		}
+		got, ok := tm.Append(nil, &Captures{}, len(src))
+		if !ok || !bytes.Equal(got, lits) {
+			t.Fatalf("%q expands without captures to %q (%v), want %q", src, got, ok, lits)
+		}
+		for i := range got {
+			if got[i] != '%' && literalByte(string(got), i, kind) != nil {
+				t.Fatalf("%q expands to a forbidden byte %q", src, got[i])
+			}
+		}
+	})
+}

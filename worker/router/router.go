@@ -51,6 +51,12 @@ type Route struct {
 	ClusterID string
 	Deny      bool
 	Key       string // an identifier of the frontend, for logs
+	// Policy is the caller's own per-frontend data (the proxy's
+	// *proxy.Frontend), nil for a frontend that only forwards. The router
+	// stores it and never looks inside.
+	Policy any
+
+	capture captureSpec // set by Build, for Capture
 }
 
 // Table is an immutable routing table. Lookup is safe for concurrent use and
@@ -110,6 +116,7 @@ func Build(rules []Rule) (*Table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("router: rule %d (%q %q): %w", i, r.Hostname, r.Path, err)
 		}
+		pr.route.capture = captureSpec{wild: hm.kind == hostWild, kind: r.Kind, prefix: len(r.Path), re: pr.re}
 		switch r.Position {
 		case Pre:
 			t.pre = append(t.pre, hostRule{hm, pr})

@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sozu-go/sozu/worker/http1"
+)
+
+// HeaderPosition is where a header edit applies (upstream's HeaderPosition).
+type HeaderPosition uint8
+
+// Header positions.
+const (
+	HeaderUnspecified HeaderPosition = iota // refused: the direction is unknown
+	HeaderRequest                           // the request forwarded to the backend
+	HeaderResponse                          // the backend's response forwarded to the client
+	HeaderBoth
+)
+
+// HeaderEdit is one configured header edit of a frontend. A non-empty
+// Value appends the field "Name: Value" (fields of that name already in the
+// message stay, as upstream); an empty Value deletes every field named
+// Name (HAProxy's del-header). A delete and an append of one name replace it.
+type HeaderEdit struct {
+	Position    HeaderPosition
+	Name, Value string
+}
+
+// HeaderEdits are the compiled edits of one direction: the deletions apply
+// to the message's own fields, then the appended fields come last.
+// Immutable.
+type HeaderEdits struct {
+	del   []string // lower-case names of deleted fields
+	lines []byte   // "Name: value\r\n" for each appended field
+}
+
+// CompileHeaderEdits validates and splits the header edits of a frontend
+// on a listener whose request id field is idHeader. err reports an edit the
+// proxy cannot make sense of (an unspecified position, a name that is not
+// a token, a control character other than HTAB in a value): the caller
+// should not serve the frontend, since the edit may be a deletion meant to
+// keep something from the client or the backend. refused reports edits of
+// fields the proxy must keep control of (framing, hop-by-hop fields, Host,
+// the fields it writes itself): they are left out, the others are kept.
+// req or resp is nil when no edit applies in that direction.
+func CompileHeaderEdits(edits []HeaderEdit, idHeader string, rewritesHost bool) (req, resp *HeaderEdits, refused []error, err error) {
+	for i, e := range edits {
+		if e.Position < HeaderRequest || e.Position > HeaderBoth {
+			return nil, nil, nil, fmt.Errorf("header edit %d (%q): position unspecified", i, e.Name)
+		}
+		if !isFieldName(e.Name) {
+			return nil, nil, nil, fmt.Errorf("header edit %d: %q is not a field name", i, e.Name)
+		}
+		for j := 0; j < len(e.Value); j++ {
+			if c := e.Value[j]; c < 0x20 && c != '\t' || c == 0x7f {
+				return nil, nil, nil, fmt.Errorf("header edit %d (%s): control character %q in the value", i, e.Name, e.Value[j:j+1])
+			}
+		}
+		name := strings.ToLower(e.Name)
+		if e.Position != HeaderResponse {
+			if why := refusedRequestEdit(name, idHeader, rewritesHost); why != "" {
+				refused = append(refused, fmt.Errorf("request header edit %s is ignored: %s", e.Name, why))
+			} else {
+				req = req.add(name, e)
+			}
+		}
+		if e.Position != HeaderRequest {
+			if why := refusedResponseEdit(name, idHeader); why != "" {
+				refused = append(refused, fmt.Errorf("response header edit %s is ignored: %s", e.Name, why))
+			} else {
+				resp = resp.add(name, e)
+			}
+		}
+	}
+	return req, resp, refused, nil
+}
+
+func (h *HeaderEdits) add(lower string, e HeaderEdit) *HeaderEdits {
+	if h == nil {
+		h = &HeaderEdits{}
+	}
+	if e.Value == "" {
+		h.del = append(h.del, lower)
+	} else {
+		h.lines = append(h.lines, e.Name+": "+e.Value+"\r\n"...)
+	}
+	return h
+}
+
+func isFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// refusedCommon explains why an edit of the lower-case name is refused in
+// both directions, or returns "".
+func refusedCommon(name, idHeader string) string {
+	switch {
+	case name == "content-length" || name == "transfer-encoding":
+		return "the proxy frames messages itself"
+	case http1.IsHopByHop([]byte(name)) || name == "trailer":
+		return "a hop-by-hop field"
+	case strings.EqualFold(name, idHeader):
+		return "the proxy writes the request id field"
+	}
+	return ""
+}
+
+func refusedRequestEdit(name, idHeader string, rewritesHost bool) string {
+	if why := refusedCommon(name, idHeader); why != "" {
+		return why
+	}
+	switch name {
+	case "host":
+		return "the proxy writes Host from the request (use rewrite_host)"
+	case "expect":
+		return "the proxy handles 100-continue itself"
+	case "x-forwarded-for", "x-forwarded-proto", "x-forwarded-port", "forwarded", "x-real-ip", "x-request-id":
+		return "the proxy writes this field"
+	case "x-forwarded-host":
+		if rewritesHost {
+			return "the proxy writes this field when it rewrites the host"
+		}
+	}
+	return ""
+}
+
+func refusedResponseEdit(name, idHeader string) string {
+	if why := refusedCommon(name, idHeader); why != "" {
+		return why
+	}
+	if name == "strict-transport-security" {
+		return "use the hsts setting"
+	}
+	return ""
+}
+
+// drop removes the fields h deletes from fs, in place, and returns what is
+// left.
+func (h *HeaderEdits) drop(fs []http1.Field) []http1.Field {
+	if h == nil || len(h.del) == 0 {
+		return fs
+	}
+	k := 0
+	for i := range fs {
+		if h.deletes(fs[i].Name) {
+			continue
+		}
+		fs[k] = fs[i]
+		k++
+	}
+	return fs[:k]
+}
+
+func (h *HeaderEdits) deletes(name []byte) bool {
+	for _, d := range h.del {
+		if equalFold(name, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// appendLines inserts field lines at the end of head, a serialized head
+// that ends with its empty line.
+func appendLines(head, lines []byte) []byte {
+	if len(lines) == 0 || len(head) < 2 {
+		return head
+	}
+	head = append(head[:len(head)-2], lines...)
+	return append(head, '\r', '\n')
+}
+
+// fieldLines returns the appended field lines, nil for none.
+func (h *HeaderEdits) fieldLines() []byte {
+	if h == nil {
+		return nil
+	}
+	return h.lines
+}
+
+// appendFrontendFields adds to head, a serialized request head, the
+// X-Forwarded-Host of a request whose host fe rewrote and fe's request
+// fields.
+func (s *session) appendFrontendFields(head []byte, fe *Frontend) []byte {
+	xfh := fe.RewriteHost != nil || fe.RewritePort != 0
+	lines := fe.Request.fieldLines()
+	if !xfh && len(lines) == 0 || len(head) < 2 {
+		return head
+	}
+	head = head[:len(head)-2]
+	if xfh {
+		head = append(head, "X-Forwarded-Host: "...)
+		head = append(head, s.xfHost...)
+		head = append(head, '\r', '\n')
+	}
+	head = append(head, lines...)
+	return append(head, '\r', '\n')
+}
