@@ -104,3 +104,63 @@ func TestAdmissionAsAnotherUser(t *testing.T) {
 		}
 	})
 }
+
+// TestStateFilesWithClientRights: save_state and load_state open the path
+// with the client's filesystem rights, not the supervisor's (root's).
+func TestStateFilesWithClientRights(t *testing.T) {
+	cred := nobody(t)
+	p, _ := startWith(t, fmt.Sprintf("command_socket_group = \"nogroup\"\ncommand_allowed_uids = [0, %d]", cred.Uid))
+	p.MustCLI("cluster", "add", "--id", "kept")
+
+	base := sharedDir(t)
+	rootOnly := filepath.Join(base, "root-only")
+	mine := filepath.Join(base, "nobody")
+	for _, d := range []struct {
+		path string
+		uid  int
+		mode os.FileMode
+	}{{rootOnly, 0, 0o700}, {mine, int(cred.Uid), 0o700}} {
+		if err := os.Mkdir(d.path, d.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d.path, d.uid, int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Saving where the client may not write is refused; the supervisor
+	// (root) could have.
+	target := filepath.Join(rootOnly, "state.json")
+	_, errOut, code := p.CLIAs(cred, "state", "save", "--file", target)
+	if code != 1 || !strings.Contains(errOut, "permission denied") {
+		t.Errorf("save into a root-only directory: exit %d, %q; want 1 and permission denied", code, errOut)
+	}
+	if _, err := os.Stat(target); err == nil {
+		t.Error("the state file was written into the root-only directory")
+	}
+
+	// Where the client may write, the file is the client's.
+	own := filepath.Join(mine, "state.json")
+	if out, errOut, code := p.CLIAs(cred, "state", "save", "--file", own); code != 0 {
+		t.Fatalf("save into the client's directory: exit %d\n%s%s", code, out, errOut)
+	}
+	fi, err := os.Stat(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != cred.Uid || fi.Mode().Perm() != 0o600 {
+		t.Errorf("state file owner %d mode %04o, want %d and 0600", st.Uid, fi.Mode().Perm(), cred.Uid)
+	}
+
+	// Loading a file the client may not read is refused; root's copy of
+	// the same state loads.
+	secret := filepath.Join(rootOnly, "secret.json")
+	p.MustCLI("state", "save", "--file", secret)
+	_, errOut, code = p.CLIAs(cred, "state", "load", "--file", secret)
+	if code != 1 || !strings.Contains(errOut, "permission denied") {
+		t.Errorf("load of a root-only file: exit %d, %q; want 1 and permission denied", code, errOut)
+	}
+	if out, errOut, code := p.CLIAs(cred, "state", "load", "--file", own); code != 0 {
+		t.Errorf("load of the client's own file: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -206,7 +206,9 @@ func (s *Supervisor) autoSave() {
 	if !s.cfg.AutomaticStateSave || s.cfg.SavedState == "" || s.loadingState {
 		return
 	}
-	if n, err := s.writeStateFile(s.cfg.SavedState); err != nil {
+	reqs := s.state.GenerateRequests()
+	n := len(reqs)
+	if err := writeStateFile(s.cfg.SavedState, reqs); err != nil {
 		s.log.WithField("path", s.cfg.SavedState).Errorf("automatic state save failed: %v", err)
 		s.recordSystem(audit.VerbStateAutosave, audit.CodeStateAutosave, audit.ResultErr, err.Error())
 	} else {
