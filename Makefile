@@ -9,7 +9,7 @@ FUZZTIME ?= 30s
 EXAMPLE_CONFIG := docs/examples/config.toml
 
 # deps: Debian packages the build and the tests use.
-APT_PKGS := protobuf-compiler libseccomp-dev gcc curl openssl nghttp2-client strace
+APT_PKGS := protobuf-compiler libseccomp-dev gcc curl openssl nghttp2-client strace wrk
 BENCH_PKGS := wrk haproxy nginx
 
 .PHONY: all build run stop test fuzz bench proto lint deps bench-deps clean
