@@ -12,6 +12,7 @@ import (
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/worker"
 	"github.com/sozu-go/sozu/worker/logfilter"
 	"github.com/sozu-go/sozu/worker/tlsconf"
 )
@@ -153,6 +154,9 @@ func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 		if _, err := tlsconf.Load(ck.GetCertificate(), ck.GetCertificateChain(), ck.GetKey(), ck.GetNames(), time.Now()); err != nil {
 			return nil, fmt.Errorf("could not dispatch request on the main process state: invalid certificate: %v", err)
 		}
+	}
+	if err := s.checkSettings(req); err != nil {
+		return nil, err
 	}
 	var before *state.ConfigState
 	if req.GetActivateListener() != nil {
@@ -380,6 +384,68 @@ func auditEventKind(req *command.Request) (command.EventKind, bool) {
 		return command.EventKind_METRICS_CONFIGURED, true
 	}
 	return 0, false
+}
+
+// checkSettings refuses a frontend or a cluster that workers would not
+// honour as written (worker.CheckFrontend, worker.CheckCluster, the
+// workers' own checks): they would deny the frontend (404) or ignore the
+// setting, and the operator would learn it only from a worker's log. The
+// error names each setting and what is wrong with it, never a secret (an
+// authorized_hashes entry by its index). Not refused, only logged: an
+// issue that lies in another object (required_auth while the cluster has
+// no authorized_hashes), which a later verb may fix; and the records of a
+// state file, which may predate these checks: refused, a frontend would be
+// absent and its requests would fall through to a less specific one,
+// whereas a worker denies it (fails closed). Actor only.
+func (s *Supervisor) checkSettings(req *command.Request) error {
+	var what string
+	var issues []worker.Issue
+	switch r := req.GetRequestType().(type) {
+	case *command.Request_AddHttpFrontend:
+		what, issues = s.frontendIssues(r.AddHttpFrontend)
+	case *command.Request_AddHttpsFrontend:
+		what, issues = s.frontendIssues(r.AddHttpsFrontend)
+	case *command.Request_AddCluster:
+		what, issues = "cluster "+r.AddCluster.GetClusterId(), worker.CheckCluster(r.AddCluster)
+	}
+	if s.loadingState {
+		what += " (state file record)"
+	}
+	var refused []string
+	for _, is := range issues {
+		if is.Related || s.loadingState {
+			s.log.WithField("verb", command.VerbName(req)).Warnf("%s: %v: %s", what, is, is.Effect)
+			continue
+		}
+		refused = append(refused, is.Error())
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	return fmt.Errorf("could not dispatch request on the main process state: invalid %s: %s", what, strings.Join(refused, "; "))
+}
+
+// frontendIssues checks frontend f against the state: its cluster and the
+// request id field of the listener at its address. Actor only.
+func (s *Supervisor) frontendIssues(f *command.RequestHttpFrontend) (what string, issues []worker.Issue) {
+	if f.GetAddress() == nil {
+		return "", nil // the state refuses it, naming the field
+	}
+	key, ok := state.FrontendKey(f)
+	if !ok {
+		key = f.GetAddress().Display() + ";" + f.GetHostname()
+	}
+	var idHeader string
+	if l := s.state.HTTPListener(f.GetAddress()); l != nil {
+		idHeader = l.GetSozuIdHeader()
+	} else if l := s.state.HTTPSListener(f.GetAddress()); l != nil {
+		idHeader = l.GetSozuIdHeader()
+	}
+	var c *command.Cluster
+	if f.ClusterId != nil {
+		c = s.state.Cluster(f.GetClusterId()).GetConfiguration()
+	}
+	return "frontend " + key, worker.CheckFrontend(f, c, idHeader)
 }
 
 // certificateOf returns the certificate an add or replace carries.

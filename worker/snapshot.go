@@ -1,7 +1,9 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
@@ -102,30 +104,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			pc = &proxy.Cluster{ID: id}
 			shared[id] = pc
 		}
-		pc.HTTPSRedirect = c.GetHttpsRedirect()
-		pc.HTTPSRedirectPort = uint16(c.GetHttpsRedirectPort()) // the config layer checks 1-65535
-		m := map[string]string{}
-		if c.Answer_503 != nil {
-			m["503"] = c.GetAnswer_503()
-		}
-		for k, v := range c.GetAnswers() {
-			m[k] = v
-		}
-		pc.Answers = compileAnswers(m, "cluster "+id, warn)
-		if h := c.GetAuthorizedHashes(); len(h) > 0 {
-			creds, errs := proxy.NewCredentials(h)
-			for _, err := range errs {
-				warn("cluster %s: %v: it is ignored", id, err)
-			}
-			pc.Credentials = creds
-		}
-		if c.WwwAuthenticate != nil {
-			if ch, err := proxy.Challenge(c.GetWwwAuthenticate()); err != nil {
-				warn("cluster %s: %v: it is ignored", id, err)
-			} else {
-				pc.WWWAuthenticate = []byte(ch)
-			}
-		}
+		clusterPolicy(c, pc, func(is Issue) { warn("cluster %s: %v: %s", id, is, is.Effect) })
 	}
 
 	idHeaders := map[string]string{} // request id field of each HTTP(S) listener, by address
@@ -138,12 +117,10 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	rules := map[string][]router.Rule{}              // by listener address
 	fronthsts := map[string]map[string]*proxy.HSTS{} // by listener address, then frontend key
 	for _, f := range fronts {
-		r, err := frontendRule(f)
-		if err == nil {
-			_, err = router.Build([]router.Rule{r})
-		}
-		if err != nil {
-			warn("frontend %s: %v", r.Route.Key, err)
+		k, _ := state.FrontendKey(f)
+		note := func(is Issue) { warn("frontend %s: %v: %s", k, is, is.Effect) }
+		r, ok := ruleOf(f, note)
+		if !ok {
 			continue
 		}
 		addr := f.GetAddress().Display()
@@ -151,15 +128,11 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		if idHeader == "" {
 			idHeader = proxy.DefaultIDHeader
 		}
-		fe, err := frontendPolicy(f, &r, clusters[f.GetClusterId()], idHeader, func(format string, args ...any) {
-			warn("frontend %s: "+format, append([]any{r.Route.Key}, args...)...)
-		})
-		if err != nil {
+		if fe, serve := frontendPolicy(f, &r, clusters[f.GetClusterId()], idHeader, note); !serve {
 			// Fail closed, and keep the rule: left out, its requests would
 			// fall through to a less specific frontend; forwarding while
 			// ignoring a rewrite or an edit would serve what the operator
 			// meant to send elsewhere or to strip.
-			warn("frontend %s: %v: it answers 404", r.Route.Key, err)
 			r.Route = router.Route{Deny: true, Key: r.Route.Key}
 		} else if fe != nil {
 			r.Route.Policy = fe
@@ -337,15 +310,174 @@ func compileAnswers(m map[string]string, where string, warn func(string, ...any)
 	return set
 }
 
+// Issue is a setting of a frontend or a cluster that workers do not
+// honour as written. A worker reports it in its log and falls back to
+// Effect; the supervisor and the configuration loader refuse it before the
+// state takes it (CheckFrontend, CheckCluster).
+type Issue struct {
+	// Field is the setting, by its configuration name ("rewrite_path",
+	// "headers", "authorized_hashes", "answers"…).
+	Field string
+	// Index is the element of a list setting (headers, authorized_hashes),
+	// -1 for none.
+	Index int
+	// Key is the part of that element at fault ("position", "key" or
+	// "value" of a header edit) or the key of a map setting (an answers
+	// status code), "" for none.
+	Key string
+	// Msg says what is wrong. It never holds a secret: an
+	// authorized_hashes entry is named by Index only.
+	Msg string
+	// Effect is what a worker does instead: "it answers 404" (the
+	// frontend is denied), "it is left out", "it is ignored", "the default
+	// answer is used", "every request answers 401".
+	Effect string
+	// Related is set when the issue lies in another object (the
+	// frontend's cluster) that a later change may fix: the setting itself
+	// is well formed.
+	Related bool
+}
+
+// Path names the setting: Field, then [Index], then .Key, e.g.
+// "headers[2].value" or "answers.503".
+func (is Issue) Path() string {
+	p := is.Field
+	if is.Index >= 0 {
+		p += "[" + strconv.Itoa(is.Index) + "]"
+	}
+	if is.Key != "" {
+		p += "." + is.Key
+	}
+	return p
+}
+
+// Error returns "<path>: <msg>".
+func (is Issue) Error() string { return is.Path() + ": " + is.Msg }
+
+// Effects of issues.
+const (
+	effectDeny    = "it answers 404"
+	effectLeftOut = "it is left out"
+	effectIgnored = "it is ignored"
+	effectDefault = "the default answer is used"
+	effect401     = "every request answers 401"
+)
+
+// CheckFrontend reports, in order, what a worker would not honour in
+// frontend f as written (see frontendPolicy): an empty result means the
+// worker serves it as configured. c is f's cluster, nil when there is none
+// yet; idHeader is the request id field of the listener at f's address, ""
+// for the default. Issues with Related set depend on c.
+func CheckFrontend(f *command.RequestHttpFrontend, c *command.Cluster, idHeader string) []Issue {
+	var out []Issue
+	note := func(is Issue) { out = append(out, is) }
+	r, ok := ruleOf(f, note)
+	if !ok {
+		return out
+	}
+	if idHeader == "" || !isToken(idHeader) {
+		idHeader = proxy.DefaultIDHeader
+	}
+	frontendPolicy(f, &r, c, idHeader, note)
+	return out
+}
+
+// CheckCluster reports, in order, what a worker would not honour in the
+// HTTP settings of cluster c (authorized_hashes, www_authenticate,
+// answers, answer_503, https_redirect_port).
+func CheckCluster(c *command.Cluster) []Issue {
+	var out []Issue
+	clusterPolicy(c, &proxy.Cluster{}, func(is Issue) { out = append(out, is) })
+	return out
+}
+
+// clusterPolicy sets the HTTP settings of cluster c on pc, and reports
+// through note the ones it leaves out.
+func clusterPolicy(c *command.Cluster, pc *proxy.Cluster, note func(Issue)) {
+	pc.HTTPSRedirect = c.GetHttpsRedirect()
+	if p := c.GetHttpsRedirectPort(); p <= 65535 {
+		pc.HTTPSRedirectPort = uint16(p) // 0: none
+	} else {
+		note(Issue{Field: "https_redirect_port", Index: -1, Msg: fmt.Sprintf("%d is not a port (1-65535)", p), Effect: effectIgnored})
+	}
+	m := map[string]string{}
+	if c.Answer_503 != nil {
+		m["503"] = c.GetAnswer_503()
+	}
+	for k, v := range c.GetAnswers() {
+		m[k] = v
+	}
+	if len(m) > 0 {
+		set, errs := answers.NewSet(m)
+		for _, err := range errs {
+			is := Issue{Field: "answers", Index: -1, Msg: err.Error(), Effect: effectDefault}
+			var ke *answers.KeyError
+			if errors.As(err, &ke) {
+				is.Key = ke.Key
+				if _, inMap := c.GetAnswers()[ke.Key]; !inMap && ke.Key == "503" {
+					is.Field, is.Key = "answer_503", ""
+				}
+			}
+			note(is)
+		}
+		pc.Answers = set
+	}
+	if h := c.GetAuthorizedHashes(); len(h) > 0 {
+		creds, errs := proxy.NewCredentials(h)
+		for _, err := range errs {
+			is := Issue{Field: "authorized_hashes", Index: -1, Msg: err.Error(), Effect: effectIgnored}
+			var ce *proxy.CredentialError
+			if errors.As(err, &ce) {
+				is.Index, is.Msg = ce.Index, ce.Msg
+			}
+			note(is)
+		}
+		pc.Credentials = creds
+	}
+	if c.WwwAuthenticate != nil {
+		if ch, err := proxy.Challenge(c.GetWwwAuthenticate()); err != nil {
+			note(Issue{Field: "www_authenticate", Index: -1, Msg: err.Error(), Effect: effectIgnored})
+		} else {
+			pc.WWWAuthenticate = []byte(ch)
+		}
+	}
+}
+
+// ruleOf returns the router rule of frontend f, or reports through note
+// why there is none (ok false): the router cannot match it, so it cannot
+// even be a deny rule, and it is left out.
+func ruleOf(f *command.RequestHttpFrontend, note func(Issue)) (r router.Rule, ok bool) {
+	r, err := frontendRule(f)
+	field := "path"
+	if err == nil {
+		field, err = router.CheckRule(&r)
+	}
+	if err != nil {
+		note(Issue{Field: field, Index: -1, Msg: err.Error(), Effect: effectLeftOut})
+		return r, false
+	}
+	return r, true
+}
+
 // frontendPolicy compiles what frontend f, whose rule is r and cluster c
-// (maybe nil), asks beyond forwarding: nil when nothing. It returns an
-// error for a setting it cannot honour (an unknown enum value, a malformed
-// rewrite template, a malformed header edit, a port out of range): the
-// frontend must then not be served. Settings that are ignored (upstream
-// ignores them too, or the proxy keeps control of what they would change)
-// are reported through warn.
-func frontendPolicy(f *command.RequestHttpFrontend, r *router.Rule, c *command.Cluster, idHeader string, warn func(string, ...any)) (*proxy.Frontend, error) {
-	fe := &proxy.Frontend{}
+// (maybe nil), asks beyond forwarding: nil when nothing. It reports through
+// note every setting it does not honour as written. serve is false when
+// one of them makes the frontend unsafe to serve (an unknown enum value, a
+// malformed rewrite template, a malformed header edit, a port out of
+// range): it must then answer 404. Other settings are ignored, the rest
+// applied: those that have no effect on this kind of frontend, a redirect
+// template that does not compile, and edits of fields the proxy keeps
+// control of.
+func frontendPolicy(f *command.RequestHttpFrontend, r *router.Rule, c *command.Cluster, idHeader string, note func(Issue)) (fe *proxy.Frontend, serve bool) {
+	serve = true
+	deny := func(field, format string, args ...any) {
+		note(Issue{Field: field, Index: -1, Msg: fmt.Sprintf(format, args...), Effect: effectDeny})
+		serve = false
+	}
+	ignored := func(field, why string) {
+		note(Issue{Field: field, Index: -1, Msg: why, Effect: effectIgnored})
+	}
+	fe = &proxy.Frontend{}
 	switch f.GetRedirect() {
 	case command.RedirectPolicy_FORWARD:
 	case command.RedirectPolicy_PERMANENT:
@@ -357,10 +489,15 @@ func frontendPolicy(f *command.RequestHttpFrontend, r *router.Rule, c *command.C
 	case command.RedirectPolicy_UNAUTHORIZED:
 		fe.Redirect = 401
 	default:
-		return nil, fmt.Errorf("unknown redirect policy %d", f.GetRedirect())
+		deny("redirect", "unknown redirect policy %d", f.GetRedirect())
+		return nil, false
 	}
 	if f.ClusterId == nil && fe.Redirect == 0 {
-		return nil, nil // a deny rule (404): nothing else applies
+		// A deny rule (404): nothing else applies.
+		for _, s := range setSettings(f) {
+			ignored(s, "has no effect: the frontend has no cluster_id and does not redirect (a deny rule, 404)")
+		}
+		return nil, true
 	}
 	switch f.GetRedirectScheme() {
 	case command.RedirectScheme_USE_SAME:
@@ -369,27 +506,31 @@ func frontendPolicy(f *command.RequestHttpFrontend, r *router.Rule, c *command.C
 	case command.RedirectScheme_USE_HTTPS:
 		fe.RedirectScheme = proxy.SchemeHTTPS
 	default:
-		return nil, fmt.Errorf("unknown redirect scheme %d", f.GetRedirectScheme())
+		deny("redirect_scheme", "unknown redirect scheme %d", f.GetRedirectScheme())
+		return nil, false
 	}
 	if fe.Redirect == 401 {
 		// Upstream ignores the rest of an UNAUTHORIZED frontend too.
-		if f.GetRequiredAuth() {
-			warn("required_auth is ignored: the frontend answers 401 to every request")
+		for _, s := range setSettings(f) {
+			ignored(s, "has no effect: the frontend answers 401 to every request")
 		}
-		return fe, nil
+		return fe, true
 	}
 	redirects := fe.Redirect != 0
 	if !redirects {
+		if fe.RedirectScheme != proxy.SchemeSame {
+			ignored("redirect_scheme", "has no effect: the frontend does not redirect")
+		}
 		fe.RedirectScheme = proxy.SchemeSame // unused: keep the route on the plain path
 	}
 	if tmpl := f.GetRedirectTemplate(); tmpl != "" && !redirects {
-		warn("redirect_template is ignored: the frontend does not redirect")
+		ignored("redirect_template", "has no effect: the frontend does not redirect")
 	} else if tmpl != "" {
 		switch t, err := answers.Compile(fe.Redirect, tmpl); {
 		case err != nil:
-			warn("redirect_template: %v: the default answer is used", err)
+			note(Issue{Field: "redirect_template", Index: -1, Msg: err.Error(), Effect: effectDefault})
 		case t.Status()/100 != 3:
-			warn("redirect_template answers %d, not a redirection: the default answer is used", t.Status())
+			note(Issue{Field: "redirect_template", Index: -1, Msg: fmt.Sprintf("answers %d, not a redirection", t.Status()), Effect: effectDefault})
 		default:
 			fe.RedirectTemplate = t
 		}
@@ -408,25 +549,30 @@ func frontendPolicy(f *command.RequestHttpFrontend, r *router.Rule, c *command.C
 			err = t.Check(r)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s %q: %w", rt.name, rt.src, err)
+			deny(rt.name, "%q: %v", rt.src, err)
+			continue
 		}
 		*rt.dst = t
 	}
 	if f.RewritePort != nil {
-		p := f.GetRewritePort()
-		if p < 1 || p > 65535 {
-			return nil, fmt.Errorf("rewrite_port %d is not in 1-65535", p)
+		if p := f.GetRewritePort(); p < 1 || p > 65535 {
+			deny("rewrite_port", "%d is not in 1-65535", p)
+		} else {
+			fe.RewritePort = uint16(p)
 		}
-		fe.RewritePort = uint16(p)
 	}
 	if redirects {
-		if f.GetRequiredAuth() || len(f.GetHeaders()) > 0 {
-			warn("required_auth and headers are ignored: the frontend redirects")
+		if f.GetRequiredAuth() {
+			ignored("required_auth", "has no effect: the frontend redirects")
+		}
+		if len(f.GetHeaders()) > 0 {
+			ignored("headers", "has no effect: the frontend redirects")
 		}
 	} else {
 		fe.RequiredAuth = f.GetRequiredAuth()
 		if fe.RequiredAuth && len(c.GetAuthorizedHashes()) == 0 {
-			warn("required_auth without authorized_hashes on cluster %s: every request answers 401", f.GetClusterId())
+			note(Issue{Field: "required_auth", Index: -1, Msg: fmt.Sprintf("cluster %s has no authorized_hashes", f.GetClusterId()),
+				Effect: effect401, Related: true})
 		}
 		edits := make([]proxy.HeaderEdit, 0, len(f.GetHeaders()))
 		for _, h := range f.GetHeaders() {
@@ -436,19 +582,54 @@ func frontendPolicy(f *command.RequestHttpFrontend, r *router.Rule, c *command.C
 			}
 			edits = append(edits, proxy.HeaderEdit{Position: pos, Name: h.GetKey(), Value: h.GetVal()})
 		}
-		req, resp, refused, err := proxy.CompileHeaderEdits(edits, idHeader, fe.RewriteHost != nil || fe.RewritePort != 0)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range refused {
-			warn("%v", e)
+		// From the settings rather than the compiled templates, so that
+		// the edits are checked the same whether those are valid or not.
+		rewritesHost := f.GetRewriteHost() != "" || f.RewritePort != nil
+		req, resp, errs := proxy.CompileHeaderEdits(edits, idHeader, rewritesHost)
+		for _, e := range errs {
+			is := Issue{Field: "headers", Index: e.Index, Key: e.Part, Msg: e.Msg, Effect: effectIgnored}
+			if !e.Refused {
+				is.Effect, serve = effectDeny, false
+			}
+			note(is)
 		}
 		fe.Request, fe.Response = req, resp
 	}
-	if *fe == (proxy.Frontend{}) {
-		return nil, nil
+	if !serve {
+		return nil, false
 	}
-	return fe, nil
+	if *fe == (proxy.Frontend{}) {
+		return nil, true
+	}
+	return fe, true
+}
+
+// setSettings lists the settings of f, beyond routing and redirect, that
+// are not at their defaults, in the order of the configuration.
+func setSettings(f *command.RequestHttpFrontend) []string {
+	var out []string
+	if f.GetRedirectScheme() != command.RedirectScheme_USE_SAME {
+		out = append(out, "redirect_scheme")
+	}
+	if f.GetRedirectTemplate() != "" {
+		out = append(out, "redirect_template")
+	}
+	if f.GetRewriteHost() != "" {
+		out = append(out, "rewrite_host")
+	}
+	if f.GetRewritePath() != "" {
+		out = append(out, "rewrite_path")
+	}
+	if f.RewritePort != nil {
+		out = append(out, "rewrite_port")
+	}
+	if f.GetRequiredAuth() {
+		out = append(out, "required_auth")
+	}
+	if len(f.GetHeaders()) > 0 {
+		out = append(out, "headers")
+	}
+	return out
 }
 
 // frontendRule converts a frontend to a router rule; a frontend without

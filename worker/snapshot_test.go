@@ -99,8 +99,8 @@ func TestBuildSnapshot(t *testing.T) {
 	warnings := strings.Join(snap.warnings, "\n")
 	for _, want := range []string{
 		`sozu_id_header "Bad Header" is not a field name`,
-		"cluster shop: answer 502",
-		"required_auth without authorized_hashes on cluster shop",
+		"cluster shop: answers.502: answer 502",
+		"required_auth: cluster shop has no authorized_hashes: every request answers 401",
 		"path regex",
 	} {
 		if !strings.Contains(warnings, want) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/logfilter"
 )
 
@@ -39,7 +41,8 @@ type listenerInfo struct {
 	protocol    ListenerProtocol
 	addr        netip.AddrPort
 	expectProxy bool
-	h2          bool // https listener advertising h2
+	h2          bool   // https listener advertising h2
+	idHeader    string // sozu_id_header of an http or https listener, "" for the default
 }
 
 func (b *builder) build(r *rawConfig) {
@@ -397,6 +400,19 @@ func (b *builder) answers(p string, m map[string]string) map[string]string {
 		out[code] = v
 	}
 	return out
+}
+
+// compileAnswers reports, at at(code), each answer template of m that
+// workers would not compile (they would send their default answer): with
+// worker/answers, their own compiler.
+func (b *builder) compileAnswers(m map[string]string, at func(code string) string) {
+	_, errs := answers.NewSet(m)
+	for _, err := range errs {
+		var ke *answers.KeyError
+		if errors.As(err, &ke) && !b.errs.bad[at(ke.Key)] {
+			b.errs.at(at(ke.Key), "%v", ke.Err)
+		}
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

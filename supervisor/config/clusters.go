@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/worker"
 )
 
 // cluster checks one [clusters.<id>] table and emits ADD_CLUSTER, then its
@@ -43,7 +44,7 @@ func (b *builder) cluster(id string, cl *rawCluster) {
 	case clusterHTTP:
 		b.httpCluster(p, cl, c)
 		for i, f := range cl.Frontends {
-			frontends = append(frontends, b.httpFrontend(joinIndex(joinKey(p, "frontends"), i), id, f)...)
+			frontends = append(frontends, b.httpFrontend(joinIndex(joinKey(p, "frontends"), i), c, f)...)
 		}
 	case clusterTCP, clusterUDP:
 		frontends = b.streamFrontends(p, id, cl, c)
@@ -71,32 +72,40 @@ func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
 	}
 	c.Answers = b.answers(joinKey(p, "answers"), cl.Answers)
 	if cl.AuthorizedHashes != nil {
-		for i, h := range *cl.AuthorizedHashes {
-			user, hash, ok := strings.Cut(h, ":")
-			if !ok || user == "" || !isLowerHex(hash, 64) {
-				b.errs.at(joinIndex(joinKey(p, "authorized_hashes"), i), "want user:<sha-256 of the password, 64 lowercase hex digits>")
-			}
-		}
 		c.AuthorizedHashes = append([]string(nil), *cl.AuthorizedHashes...)
 	}
-	if v := cl.WWWAuthenticate; v != nil {
-		if hasControl(*v) {
-			b.errs.at(joinKey(p, "www_authenticate"), "must not contain control characters")
-		}
-		c.WwwAuthenticate = v
+	c.WwwAuthenticate = cl.WWWAuthenticate
+	// What workers would not honour (hashes, challenge, answers), checked
+	// by the workers' own code. An authorized_hashes entry is named by
+	// index only.
+	for _, is := range worker.CheckCluster(c) {
+		b.issue(p, is, nil)
 	}
 }
 
-func isLowerHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
-			return false
+// issue records a setting workers would not honour (see worker.Issue) at
+// its key below p, unless that key already has a problem. headerIndex maps
+// an index of the headers the frontend carries to the one in the file.
+func (b *builder) issue(p string, is worker.Issue, headerIndex []int) {
+	k := joinKey(p, is.Field)
+	if is.Index >= 0 {
+		i := is.Index
+		if is.Field == "headers" && i < len(headerIndex) {
+			i = headerIndex[i]
 		}
+		k = joinIndex(k, i)
 	}
-	return true
+	if is.Key != "" {
+		k = joinKey(k, is.Key)
+	}
+	if b.errs.bad[k] {
+		return
+	}
+	msg := is.Msg
+	if is.Related {
+		msg += ": " + is.Effect // the setting is fine; say what the combination does
+	}
+	b.errs.at(k, "%s", msg)
 }
 
 func (b *builder) healthCheck(p string, h *rawHealthCheck) *command.HealthCheckConfig {
@@ -133,7 +142,8 @@ func (b *builder) healthCheck(p string, h *rawHealthCheck) *command.HealthCheckC
 // requests: ADD_CERTIFICATE + ADD_HTTPS_FRONTEND when it has its own
 // certificate, else ADD_HTTPS_FRONTEND or ADD_HTTP_FRONTEND after the
 // protocol of the listener at its address.
-func (b *builder) httpFrontend(p, clusterID string, f *rawFrontend) []*command.Request {
+func (b *builder) httpFrontend(p string, c *command.Cluster, f *rawFrontend) []*command.Request {
+	clusterID := c.GetClusterId()
 	if f == nil {
 		return nil
 	}
@@ -219,14 +229,21 @@ func (b *builder) httpFrontend(p, clusterID string, f *rawFrontend) []*command.R
 		RewriteHost:      f.RewriteHost,
 		RewritePath:      f.RewritePath,
 		RewritePort:      f.RewritePort,
-		Headers:          b.headers(joinKey(p, "headers"), f.Headers),
 		Hsts:             hstsConfig(f.HSTS),
 	}
+	var headerIndex []int
+	fr.Headers, headerIndex = b.headers(joinKey(p, "headers"), f.Headers)
 	if f.Redirect != nil {
 		fr.Redirect = command.RedirectPolicy(*f.Redirect).Enum()
 	}
 	if f.RedirectScheme != nil {
 		fr.RedirectScheme = command.RedirectScheme(*f.RedirectScheme).Enum()
+	}
+	// What workers would not honour (rewrite templates and their captures,
+	// header edits, a redirect template, settings without effect on this
+	// kind of frontend), checked by the workers' own code.
+	for _, is := range worker.CheckFrontend(fr, c, l.idHeader) {
+		b.issue(p, is, headerIndex)
 	}
 
 	var cert *certificate
@@ -258,8 +275,10 @@ func (b *builder) httpFrontend(p, clusterID string, f *rawFrontend) []*command.R
 	}
 }
 
-func (b *builder) headers(p string, hs []*rawHeader) []*command.Header {
-	var out []*command.Header
+// headers copies the complete header edits of a frontend; index gives,
+// for each one returned, its index in the file. Their keys and values are
+// checked with the frontend (worker.CheckFrontend).
+func (b *builder) headers(p string, hs []*rawHeader) (out []*command.Header, index []int) {
 	for i, h := range hs {
 		hp := joinIndex(p, i)
 		if h == nil {
@@ -276,19 +295,14 @@ func (b *builder) headers(p string, hs []*rawHeader) []*command.Header {
 			}
 			continue
 		}
-		if !isToken(*h.Key) {
-			b.errs.at(joinKey(hp, "key"), "%q is not a valid header name", *h.Key)
-		}
-		if hasControl(*h.Value) {
-			b.errs.at(joinKey(hp, "value"), "must not contain control characters (CR, LF, NUL, …)")
-		}
 		out = append(out, &command.Header{
 			Position: command.HeaderPosition(*h.Position).Enum(),
 			Key:      h.Key,
 			Val:      h.Value,
 		})
+		index = append(index, i)
 	}
-	return out
+	return out, index
 }
 
 // streamFrontends checks the frontends of a tcp or udp cluster: each needs a

@@ -93,3 +93,53 @@ func typeName(t reflect.Type) string {
 	}
 	return t.Name()
 }
+
+// TestFrontendsDoc checks the examples of docs/frontends.md: every
+// ```toml block loads, and a ```toml invalid block gives exactly the
+// errors of the ```text block that follows it (read as frontends.toml).
+func TestFrontendsDoc(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/frontends.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type block struct{ info, body string }
+	var blocks []block
+	for rest := string(doc); ; {
+		start := strings.Index(rest, "\n```")
+		if start < 0 {
+			break
+		}
+		rest = rest[start+4:]
+		info, body, _ := strings.Cut(rest, "\n")
+		end := strings.Index(body, "\n```")
+		if end < 0 {
+			t.Fatalf("unterminated ```%s block", info)
+		}
+		blocks = append(blocks, block{info, body[:end+1]})
+		rest = body[end+4:]
+	}
+	valid, invalid := 0, 0
+	for i, b := range blocks {
+		switch b.info {
+		case "toml":
+			valid++
+			if _, err := Parse([]byte(b.body), "frontends.toml"); err != nil {
+				t.Errorf("toml block %d:\n%s\n%v", i, b.body, err)
+			}
+		case "toml invalid":
+			invalid++
+			if i+1 == len(blocks) || blocks[i+1].info != "text" {
+				t.Fatalf("toml invalid block %d is not followed by a text block of its errors", i)
+			}
+			_, err := Parse([]byte(b.body), "frontends.toml")
+			if err == nil {
+				t.Errorf("toml invalid block %d loads", i)
+			} else if got, want := err.Error()+"\n", blocks[i+1].body; got != want {
+				t.Errorf("toml invalid block %d:\n%s\nthe doc says:\n%s", i, got, want)
+			}
+		}
+	}
+	if valid == 0 || invalid == 0 {
+		t.Fatalf("%d toml and %d toml invalid blocks: the examples are gone", valid, invalid)
+	}
+}

@@ -265,6 +265,144 @@ headers = [{ position = "sideways", key = "a", value = "b" }]
 				`t.toml:16:66: clusters.a.health_check.expected_status: must be 0 (any 2xx) or an HTTP status (100-599)`,
 			},
 		},
+		{
+			// The api frontend of testdata/full.toml before it was fixed:
+			// workers answered 404 for it, and the operator never knew.
+			name: "captures the rule lacks, settings a redirect ignores",
+			toml: listen + `
+[[clusters.api.frontends]]
+address = "0.0.0.0:8443"
+hostname = "api.shop.example.com"
+path = "^/v[0-9]+/"
+path_type = "REGEX"
+redirect = "permanent"
+redirect_scheme = "use-https"
+rewrite_host = "$HOST[1].internal"
+rewrite_path = "/$PATH[1]"
+rewrite_port = 8443
+required_auth = true
+
+[[clusters.api.frontends.headers]]
+position = "request"
+key = "X-Forwarded-Proto"
+value = "https"
+
+[clusters.api]
+protocol = "http"
+`,
+			want: []string{
+				`t.toml:21:16: clusters.api.frontends[0].rewrite_host: "$HOST[1].internal": $HOST[1]: hostname "api.shop.example.com" has captures $HOST[0] to $HOST[0]`,
+				`t.toml:22:16: clusters.api.frontends[0].rewrite_path: "/$PATH[1]": $PATH[1]: path rule "^/v[0-9]+/" has captures $PATH[0] to $PATH[0]`,
+				`t.toml:24:17: clusters.api.frontends[0].required_auth: has no effect: the frontend redirects`,
+				`t.toml:26:1: clusters.api.frontends[0].headers: has no effect: the frontend redirects`,
+			},
+		},
+		{
+			name: "header edits: control characters, fields the proxy keeps, indices as in the file",
+			toml: listen + `
+[clusters.a]
+protocol = "http"
+authorized_hashes = ["u:` + strings.Repeat("0", 64) + `"]
+[[clusters.a.frontends]]
+address = "0.0.0.0:8080"
+hostname = "a.test"
+rewrite_port = 8080
+headers = [
+  { position = "request", key = "X-A" },
+  { position = "response", key = "X-B", value = "1\r\nSet-Cookie: x=1" },
+  { position = "both", key = "Connection", value = "" },
+  { position = "request", key = "X-Forwarded-Host", value = "" },
+  { position = "request", key = "X A", value = "1" },
+  { position = "response", key = "Strict-Transport-Security", value = "max-age=1" },
+  { position = "request", key = "X-Request-Id", value = "" },
+]
+`,
+			want: []string{
+				`t.toml:22:3: clusters.a.frontends[0].headers[0]: missing required key "value"`,
+				`t.toml:23:49: clusters.a.frontends[0].headers[1].value: control character "\r" in the value of X-B`,
+				`t.toml:24:30: clusters.a.frontends[0].headers[2].key: Connection cannot be edited in requests: a hop-by-hop field`,
+				`t.toml:25:33: clusters.a.frontends[0].headers[3].key: X-Forwarded-Host cannot be edited in requests: the proxy writes this field when it rewrites the host`,
+				`t.toml:26:33: clusters.a.frontends[0].headers[4].key: "X A" is not a field name`,
+				`t.toml:27:34: clusters.a.frontends[0].headers[5].key: Strict-Transport-Security cannot be edited in responses: use the hsts setting`,
+				`t.toml:28:33: clusters.a.frontends[0].headers[6].key: X-Request-Id cannot be edited in requests: the proxy writes this field`,
+			},
+		},
+		{
+			name: "an edit of the listener's own request id field",
+			toml: "[[listeners]]\nprotocol = \"http\"\naddress = \"0.0.0.0:80\"\nsozu_id_header = \"X-Trace\"\n" + `
+[clusters.a]
+protocol = "http"
+frontends = [{ address = "0.0.0.0:80", hostname = "a", headers = [{ position = "response", key = "x-trace", value = "" }] }]
+`,
+			want: []string{`t.toml:8:98: clusters.a.frontends[0].headers[0].key: x-trace cannot be edited in responses: the proxy writes the request id field`},
+		},
+		{
+			name: "authorized_hashes by index, never by content; www_authenticate",
+			toml: listen + `
+[clusters.a]
+protocol = "http"
+authorized_hashes = [
+  "ok:` + strings.Repeat("0", 64) + `",
+  "secret-without-colon",
+  "a:b:` + strings.Repeat("0", 64) + `",
+  "c:` + strings.Repeat("f", 66) + `",
+]
+www_authenticate = "Basic realm=\"a\"\r\nX: 1"
+`,
+			want: []string{
+				`t.toml:18:3: clusters.a.authorized_hashes[1]: no ':' between the user name and the password hash`,
+				`t.toml:19:3: clusters.a.authorized_hashes[2]: a basic-auth user name has no ':'`,
+				`t.toml:20:3: clusters.a.authorized_hashes[3]: the password hash is not 64 hexadecimal digits (the SHA-256 of the password)`,
+				`t.toml:22:20: clusters.a.www_authenticate: control character "\r"`,
+			},
+		},
+		{
+			name: "redirect templates, required_auth without accounts, settings without effect",
+			toml: listen + `
+[clusters.a]
+protocol = "http"
+frontends = [
+  { address = "0.0.0.0:8080", hostname = "a", redirect = "found", redirect_template = "HTTP/1.1 3xx Moved\n\n" },
+  { address = "0.0.0.0:8080", hostname = "b", redirect = "found", redirect_template = "HTTP/1.1 200 OK\n\n" },
+  { address = "0.0.0.0:8080", hostname = "c", redirect_template = "moved" },
+  { address = "0.0.0.0:8080", hostname = "d", required_auth = true },
+  { address = "0.0.0.0:8080", hostname = "e", redirect = "unauthorized", rewrite_path = "/x" },
+  { address = "0.0.0.0:8080", hostname = "f", redirect_scheme = "use-https" },
+]
+`,
+			want: []string{
+				`t.toml:17:87: clusters.a.frontends[0].redirect_template: answer 302: line 1: status line "HTTP/1.1 3xx Moved" has no status code in 100-599`,
+				`t.toml:18:87: clusters.a.frontends[1].redirect_template: answers 200, not a redirection`,
+				`t.toml:19:67: clusters.a.frontends[2].redirect_template: has no effect: the frontend does not redirect`,
+				`t.toml:20:63: clusters.a.frontends[3].required_auth: cluster a has no authorized_hashes: every request answers 401`,
+				`t.toml:21:89: clusters.a.frontends[4].rewrite_path: has no effect: the frontend answers 401 to every request`,
+				`t.toml:22:65: clusters.a.frontends[5].redirect_scheme: has no effect: the frontend does not redirect`,
+			},
+		},
+		{
+			name: "a hostname the router cannot match",
+			toml: listen + "\n[clusters.a]\nprotocol = \"http\"\nfrontends = [{ address = \"0.0.0.0:8080\", hostname = \"a.*.test\" }]\n",
+			want: []string{`t.toml:16:53: clusters.a.frontends[0].hostname: '*' is allowed only as "*" or as the whole first label`},
+		},
+		{
+			name: "answer templates workers cannot compile",
+			toml: `
+[[listeners]]
+protocol = "http"
+address = "0.0.0.0:80"
+answer_404 = "testdata/answers/503.http"
+answers = { "502" = "HTTP/1.1 50 x\n\n", "503" = "fine" }
+[clusters.a]
+protocol = "http"
+answer_503 = "testdata/answers/bad.http"
+answers = { "504" = "HTTP/1.1 504 Gateway Timeout\nbad line\n\n" }
+`,
+			want: []string{
+				`t.toml:6:21: listeners[0].answers.502: answer 502: line 1: status line "HTTP/1.1 50 x" has no status code in 100-599`,
+				`t.toml:9:14: clusters.a.answer_503: answer 503: line 2: not a field line "oops"`,
+				`t.toml:10:21: clusters.a.answers.504: answer 504: line 2: not a field line "bad line"`,
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

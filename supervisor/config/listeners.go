@@ -84,6 +84,8 @@ func (b *builder) listener(p string, l *rawListener) {
 	}
 	if l.SozuIDHeader != nil && !isToken(*l.SozuIDHeader) {
 		b.errs.at(joinKey(p, "sozu_id_header"), "%q is not a valid header name", *l.SozuIDHeader)
+	} else if l.SozuIDHeader != nil {
+		info.idHeader = *l.SozuIDHeader
 	}
 	legacy, answers := b.listenerAnswers(p, l)
 	b.h2Limits(p, l)
@@ -219,9 +221,12 @@ func (b *builder) listenerAnswers(p string, l *rawListener) (*command.CustomHttp
 			*a.dst = proto.String(body)
 			merged[a.code] = body
 			found = true
+			b.compileAnswers(map[string]string{a.code: body}, func(string) string { return joinKey(p, "answer_"+a.code) })
 		}
 	}
-	for code, body := range b.answers(joinKey(p, "answers"), l.Answers) {
+	m := b.answers(joinKey(p, "answers"), l.Answers)
+	b.compileAnswers(m, func(code string) string { return joinKey(joinKey(p, "answers"), code) })
+	for code, body := range m {
 		merged[code] = body
 	}
 	if !found {

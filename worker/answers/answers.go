@@ -392,9 +392,20 @@ type Set struct {
 	byCode map[int]*Template
 }
 
+// KeyError is an entry of an answers map that NewSet left out.
+type KeyError struct {
+	Key string // the entry's key, as in the map
+	Err error
+}
+
+func (e *KeyError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *KeyError) Unwrap() error { return e.Err }
+
 // NewSet compiles the templates of m (keys are status codes, as in the
 // configuration; empty values are skipped). Bad entries are left out and
-// reported, sorted by code; the others are kept.
+// reported as *KeyError, sorted by key; the others are kept.
 func NewSet(m map[string]string) (*Set, []error) {
 	s := &Set{byCode: map[int]*Template{}}
 	var errs []error
@@ -409,12 +420,12 @@ func NewSet(m map[string]string) (*Set, []error) {
 		}
 		code, err := strconv.Atoi(k)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("answer %q: the key is not a status code", k))
+			errs = append(errs, &KeyError{Key: k, Err: fmt.Errorf("answer %q: the key is not a status code", k)})
 			continue
 		}
 		t, err := Compile(code, m[k])
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &KeyError{Key: k, Err: err})
 			continue
 		}
 		s.byCode[code] = t

@@ -36,26 +36,44 @@ type account struct {
 	digests [2 * sha256.Size]byte // SHA-256 of the user name, then of the password
 }
 
+// CredentialError is an authorized_hashes entry that NewCredentials left
+// out. It names the entry by position, never by content: entries are
+// secrets of a kind.
+type CredentialError struct {
+	Index int    // position of the entry
+	Msg   string // what is wrong with it
+}
+
+func (e *CredentialError) Error() string {
+	return fmt.Sprintf("authorized_hashes entry %d: %s", e.Index, e.Msg)
+}
+
 // NewCredentials parses authorized_hashes entries. Malformed entries are
-// left out and reported by position (never by content: they are secrets of
-// a kind).
+// left out and reported, in order, as *CredentialError.
 func NewCredentials(entries []string) (*Credentials, []error) {
 	c := &Credentials{}
 	var errs []error
 	for i, e := range entries {
+		bad := func(msg string) { errs = append(errs, &CredentialError{Index: i, Msg: msg}) }
 		colon := strings.LastIndexByte(e, ':')
 		if colon < 0 {
-			errs = append(errs, fmt.Errorf("authorized_hashes entry %d is not \"user:sha256hex\"", i))
+			bad("no ':' between the user name and the password hash")
 			continue
 		}
 		user, digest := e[:colon], e[colon+1:]
 		var a account
 		if strings.IndexByte(user, ':') >= 0 {
-			errs = append(errs, fmt.Errorf("authorized_hashes entry %d: a basic-auth user name has no ':'", i))
+			bad("a basic-auth user name has no ':'")
 			continue
 		}
-		if n, err := hex.Decode(a.digests[sha256.Size:], []byte(digest)); err != nil || n != sha256.Size || len(digest) != 2*sha256.Size {
-			errs = append(errs, fmt.Errorf("authorized_hashes entry %d: the password hash is not 64 hexadecimal digits", i))
+		// The length first: hex.Decode writes past a destination too
+		// short for its input.
+		if len(digest) != 2*sha256.Size {
+			bad("the password hash is not 64 hexadecimal digits (the SHA-256 of the password)")
+			continue
+		}
+		if n, err := hex.Decode(a.digests[sha256.Size:], []byte(digest)); err != nil || n != sha256.Size {
+			bad("the password hash is not 64 hexadecimal digits (the SHA-256 of the password)")
 			continue
 		}
 		u := sha256.Sum256([]byte(user))
@@ -160,7 +178,7 @@ const DefaultChallenge = `Basic realm="Restricted"`
 func Challenge(v string) (string, error) {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return "", fmt.Errorf("www_authenticate has a control character")
+			return "", fmt.Errorf("control character %q", v[i:i+1])
 		}
 	}
 	if len(v) >= 5 && strings.EqualFold(v[:5], "basic") && (len(v) == 5 || v[5] == ' ') {

@@ -35,45 +35,71 @@ type HeaderEdits struct {
 	lines []byte   // "Name: value\r\n" for each appended field
 }
 
+// EditError is a header edit that CompileHeaderEdits did not take.
+type EditError struct {
+	Index int    // position of the edit in the list given
+	Part  string // what is at fault: "position", "key" (the field name) or "value"
+	// Refused is set for a well-formed edit of a field the proxy keeps
+	// control of: it is left out and the other edits are kept. Otherwise
+	// the edit is malformed and the frontend should not be served.
+	Refused bool
+	Msg     string // what is wrong, naming the field when known
+}
+
+func (e *EditError) Error() string { return fmt.Sprintf("header edit %d: %s", e.Index, e.Msg) }
+
 // CompileHeaderEdits validates and splits the header edits of a frontend
-// on a listener whose request id field is idHeader. err reports an edit the
-// proxy cannot make sense of (an unspecified position, a name that is not
-// a token, a control character other than HTAB in a value): the caller
-// should not serve the frontend, since the edit may be a deletion meant to
-// keep something from the client or the backend. refused reports edits of
-// fields the proxy must keep control of (framing, hop-by-hop fields, Host,
-// the fields it writes itself): they are left out, the others are kept.
-// req or resp is nil when no edit applies in that direction.
-func CompileHeaderEdits(edits []HeaderEdit, idHeader string, rewritesHost bool) (req, resp *HeaderEdits, refused []error, err error) {
+// on a listener whose request id field is idHeader. It reports, in order,
+// every edit it did not take (errs): malformed edits, which the proxy
+// cannot make sense of (an unspecified position, a name that is not a
+// token, a control character other than HTAB in a value), and refused
+// ones (Refused set), of fields the proxy must keep control of (framing,
+// hop-by-hop fields, Host, the fields it writes itself). After a malformed
+// edit req and resp are nil: the caller should not serve the frontend,
+// since the edit may be a deletion meant to keep something from the client
+// or the backend. Refused edits are left out, the others kept. req or resp
+// is nil when no edit applies in that direction.
+func CompileHeaderEdits(edits []HeaderEdit, idHeader string, rewritesHost bool) (req, resp *HeaderEdits, errs []*EditError) {
+	malformed := false
+	bad := func(i int, part, format string, args ...any) {
+		errs = append(errs, &EditError{Index: i, Part: part, Msg: fmt.Sprintf(format, args...)})
+		malformed = true
+	}
 	for i, e := range edits {
 		if e.Position < HeaderRequest || e.Position > HeaderBoth {
-			return nil, nil, nil, fmt.Errorf("header edit %d (%q): position unspecified", i, e.Name)
+			bad(i, "position", "position of %q unspecified (want request, response or both)", e.Name)
+			continue
 		}
 		if !isFieldName(e.Name) {
-			return nil, nil, nil, fmt.Errorf("header edit %d: %q is not a field name", i, e.Name)
+			bad(i, "key", "%q is not a field name", e.Name)
+			continue
 		}
-		for j := 0; j < len(e.Value); j++ {
-			if c := e.Value[j]; c < 0x20 && c != '\t' || c == 0x7f {
-				return nil, nil, nil, fmt.Errorf("header edit %d (%s): control character %q in the value", i, e.Name, e.Value[j:j+1])
-			}
+		if j := strings.IndexFunc(e.Value, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }); j >= 0 {
+			bad(i, "value", "control character %q in the value of %s", e.Value[j:j+1], e.Name)
+			continue
 		}
 		name := strings.ToLower(e.Name)
 		if e.Position != HeaderResponse {
 			if why := refusedRequestEdit(name, idHeader, rewritesHost); why != "" {
-				refused = append(refused, fmt.Errorf("request header edit %s is ignored: %s", e.Name, why))
+				errs = append(errs, &EditError{Index: i, Part: "key", Refused: true,
+					Msg: fmt.Sprintf("%s cannot be edited in requests: %s", e.Name, why)})
 			} else {
 				req = req.add(name, e)
 			}
 		}
 		if e.Position != HeaderRequest {
 			if why := refusedResponseEdit(name, idHeader); why != "" {
-				refused = append(refused, fmt.Errorf("response header edit %s is ignored: %s", e.Name, why))
+				errs = append(errs, &EditError{Index: i, Part: "key", Refused: true,
+					Msg: fmt.Sprintf("%s cannot be edited in responses: %s", e.Name, why)})
 			} else {
 				resp = resp.add(name, e)
 			}
 		}
 	}
-	return req, resp, refused, nil
+	if malformed {
+		return nil, nil, errs
+	}
+	return req, resp, errs
 }
 
 func (h *HeaderEdits) add(lower string, e HeaderEdit) *HeaderEdits {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -183,7 +184,7 @@ func TestFrontendAuth(t *testing.T) {
 // TestFrontendRewriteAndEdits checks what the backend and the client see
 // of a forwarding frontend's rewrites and header edits.
 func TestFrontendRewriteAndEdits(t *testing.T) {
-	req, resp, refused, err := CompileHeaderEdits([]HeaderEdit{
+	req, resp, errs := CompileHeaderEdits([]HeaderEdit{
 		{HeaderRequest, "Cookie", ""},
 		{HeaderRequest, "X-Tenant", "t1"},
 		{HeaderBoth, "X-Both", "b"},
@@ -191,8 +192,8 @@ func TestFrontendRewriteAndEdits(t *testing.T) {
 		{HeaderResponse, "X-Frame-Options", ""},
 		{HeaderResponse, "X-Frame-Options", "DENY"},
 	}, DefaultIDHeader, true)
-	if err != nil || len(refused) != 0 {
-		t.Fatal(err, refused)
+	if len(errs) != 0 {
+		t.Fatal(errs)
 	}
 	rules := []router.Rule{
 		{Hostname: "*.app.test", Kind: router.Prefix, Path: "/api/", Route: router.Route{ClusterID: "c", Policy: &Frontend{
@@ -275,37 +276,48 @@ func TestCompileHeaderEdits(t *testing.T) {
 	for _, tt := range []struct {
 		edit    HeaderEdit
 		hostRW  bool
-		refused string
-		err     string
+		refused string // the first refusal
+		err     string // the malformed edit
 	}{
 		{edit: HeaderEdit{HeaderRequest, "X-A", "1"}},
 		{edit: HeaderEdit{HeaderBoth, "X-A", "with\ttab and obs-text \xe9"}},
 		{edit: HeaderEdit{HeaderRequest, "X-Forwarded-Host", ""}},
-		{edit: HeaderEdit{HeaderRequest, "X-Forwarded-Host", ""}, hostRW: true, refused: "request header edit X-Forwarded-Host is ignored: the proxy writes this field when it rewrites the host"},
-		{edit: HeaderEdit{HeaderRequest, "Host", "x"}, refused: "request header edit Host is ignored: the proxy writes Host from the request (use rewrite_host)"},
+		{edit: HeaderEdit{HeaderRequest, "X-Forwarded-Host", ""}, hostRW: true, refused: "header edit 0: X-Forwarded-Host cannot be edited in requests: the proxy writes this field when it rewrites the host"},
+		{edit: HeaderEdit{HeaderRequest, "Host", "x"}, refused: "header edit 0: Host cannot be edited in requests: the proxy writes Host from the request (use rewrite_host)"},
 		{edit: HeaderEdit{HeaderResponse, "Host", "x"}},
-		{edit: HeaderEdit{HeaderBoth, "transfer-encoding", ""}, refused: "request header edit transfer-encoding is ignored: the proxy frames messages itself"},
-		{edit: HeaderEdit{HeaderResponse, "Connection", "close"}, refused: "response header edit Connection is ignored: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderRequest, "TE", "trailers"}, refused: "request header edit TE is ignored: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderRequest, "Upgrade", ""}, refused: "request header edit Upgrade is ignored: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderRequest, "Keep-Alive", ""}, refused: "request header edit Keep-Alive is ignored: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderResponse, "Trailer", "x"}, refused: "response header edit Trailer is ignored: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderRequest, "Expect", ""}, refused: "request header edit Expect is ignored: the proxy handles 100-continue itself"},
-		{edit: HeaderEdit{HeaderRequest, "X-Forwarded-For", "1.2.3.4"}, refused: "request header edit X-Forwarded-For is ignored: the proxy writes this field"},
-		{edit: HeaderEdit{HeaderResponse, "sozu-id", ""}, refused: "response header edit sozu-id is ignored: the proxy writes the request id field"},
-		{edit: HeaderEdit{HeaderUnspecified, "X-A", ""}, err: `header edit 0 ("X-A"): position unspecified`},
-		{edit: HeaderEdit{HeaderBoth + 1, "X-A", ""}, err: `header edit 0 ("X-A"): position unspecified`},
+		{edit: HeaderEdit{HeaderBoth, "transfer-encoding", ""}, refused: "header edit 0: transfer-encoding cannot be edited in requests: the proxy frames messages itself"},
+		{edit: HeaderEdit{HeaderResponse, "Connection", "close"}, refused: "header edit 0: Connection cannot be edited in responses: a hop-by-hop field"},
+		{edit: HeaderEdit{HeaderRequest, "TE", "trailers"}, refused: "header edit 0: TE cannot be edited in requests: a hop-by-hop field"},
+		{edit: HeaderEdit{HeaderRequest, "Upgrade", ""}, refused: "header edit 0: Upgrade cannot be edited in requests: a hop-by-hop field"},
+		{edit: HeaderEdit{HeaderRequest, "Keep-Alive", ""}, refused: "header edit 0: Keep-Alive cannot be edited in requests: a hop-by-hop field"},
+		{edit: HeaderEdit{HeaderResponse, "Trailer", "x"}, refused: "header edit 0: Trailer cannot be edited in responses: a hop-by-hop field"},
+		{edit: HeaderEdit{HeaderRequest, "Expect", ""}, refused: "header edit 0: Expect cannot be edited in requests: the proxy handles 100-continue itself"},
+		{edit: HeaderEdit{HeaderRequest, "X-Forwarded-For", "1.2.3.4"}, refused: "header edit 0: X-Forwarded-For cannot be edited in requests: the proxy writes this field"},
+		{edit: HeaderEdit{HeaderResponse, "sozu-id", ""}, refused: "header edit 0: sozu-id cannot be edited in responses: the proxy writes the request id field"},
+		{edit: HeaderEdit{HeaderUnspecified, "X-A", ""}, err: `header edit 0: position of "X-A" unspecified (want request, response or both)`},
+		{edit: HeaderEdit{HeaderBoth + 1, "X-A", ""}, err: `header edit 0: position of "X-A" unspecified (want request, response or both)`},
 		{edit: HeaderEdit{HeaderRequest, "", "1"}, err: `header edit 0: "" is not a field name`},
 		{edit: HeaderEdit{HeaderRequest, "X:A", "1"}, err: `header edit 0: "X:A" is not a field name`},
-		{edit: HeaderEdit{HeaderRequest, "X-A", "1\nX-B: 2"}, err: `header edit 0 (X-A): control character "\n" in the value`},
-		{edit: HeaderEdit{HeaderRequest, "X-A", "\x7f"}, err: `header edit 0 (X-A): control character "\x7f" in the value`},
+		{edit: HeaderEdit{HeaderRequest, "X-A", "1\nX-B: 2"}, err: `header edit 0: control character "\n" in the value of X-A`},
+		{edit: HeaderEdit{HeaderRequest, "X-A", "\x7f"}, err: `header edit 0: control character "\x7f" in the value of X-A`},
 	} {
-		req, resp, refused, err := CompileHeaderEdits([]HeaderEdit{tt.edit}, DefaultIDHeader, tt.hostRW)
-		if (err == nil) != (tt.err == "") || err != nil && err.Error() != tt.err {
-			t.Errorf("%+v: error %v, want %q", tt.edit, err, tt.err)
+		req, resp, errs := CompileHeaderEdits([]HeaderEdit{tt.edit}, DefaultIDHeader, tt.hostRW)
+		var refused, malformed []*EditError
+		for _, e := range errs {
+			if e.Refused {
+				refused = append(refused, e)
+			} else {
+				malformed = append(malformed, e)
+			}
+		}
+		if tt.err != "" {
+			if len(malformed) != 1 || malformed[0].Error() != tt.err || req != nil || resp != nil {
+				t.Errorf("%+v: errors %v (edits %v %v), want %q and no edits", tt.edit, errs, req, resp, tt.err)
+			}
 			continue
 		}
-		if err != nil {
+		if len(malformed) != 0 {
+			t.Errorf("%+v: malformed %v", tt.edit, malformed)
 			continue
 		}
 		if tt.refused == "" && len(refused) != 0 || tt.refused != "" && (len(refused) == 0 || refused[0].Error() != tt.refused) {
@@ -316,6 +328,14 @@ func TestCompileHeaderEdits(t *testing.T) {
 			t.Errorf("%+v: directions %v %v", tt.edit, req, resp)
 		}
 	}
+	// After a malformed edit, the others are still checked and reported.
+	_, _, errs := CompileHeaderEdits([]HeaderEdit{
+		{HeaderRequest, "X-A", "\r"}, {HeaderRequest, "Connection", ""}, {HeaderUnspecified, "X-B", ""},
+	}, DefaultIDHeader, false)
+	if len(errs) != 3 || errs[0].Part != "value" || errs[0].Refused || errs[1].Index != 1 || !errs[1].Refused || errs[1].Part != "key" ||
+		errs[2].Index != 2 || errs[2].Part != "position" {
+		t.Errorf("errors %v", errs)
+	}
 }
 
 func TestCredentials(t *testing.T) {
@@ -323,9 +343,16 @@ func TestCredentials(t *testing.T) {
 		hashEntry("bob", "pw"),
 		"ALICE:" + strings.ToUpper(hashEntry("x", "pw2")[2:]), // upper-case hex is accepted
 		"nocolon", "a:b:" + strings.Repeat("0", 64), "c:" + strings.Repeat("0", 63), "d:" + strings.Repeat("g", 64),
+		"e:" + strings.Repeat("0", 66), // longer than a digest: once a panic in hex.Decode
 	})
-	if creds.Len() != 2 || len(errs) != 4 {
+	if creds.Len() != 2 || len(errs) != 5 {
 		t.Fatalf("%d accounts, errors %v", creds.Len(), errs)
+	}
+	for i, e := range errs {
+		var ce *CredentialError
+		if !errors.As(e, &ce) || ce.Index != i+2 {
+			t.Errorf("error %d: %#v, want a *CredentialError for entry %d", i, e, i+2)
+		}
 	}
 	for _, e := range errs {
 		if strings.Contains(e.Error(), strings.Repeat("0", 63)) {

@@ -159,6 +159,19 @@ func Build(rules []Rule) (*Table, error) {
 	return t, nil
 }
 
+// CheckRule reports why Build would refuse r: field names the part at
+// fault as the configuration does ("hostname" or "path"), err says why.
+// It returns "", nil for a rule Build takes.
+func CheckRule(r *Rule) (field string, err error) {
+	if _, err := parseHost(r.Hostname); err != nil {
+		return "hostname", err
+	}
+	if _, err := compilePath(r); err != nil {
+		return "path", err
+	}
+	return "", nil
+}
+
 func parseHost(h string) (hostMatch, error) {
 	h = strings.ToLower(h)
 	if h != "*." {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -12,13 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/statefile"
 )
 
 // TestFrontendFeatures runs sozu with frontends that redirect (301, 302,
 // 308, with a template), refuse (401), demand basic authentication,
 // rewrite the host, port and path they forward, and edit request and
-// response fields, and checks them with curl.
+// response fields, and checks them with curl. Settings workers cannot
+// honour are refused by the supervisor, and served fail-closed when a
+// state file brings them.
 func TestFrontendFeatures(t *testing.T) {
 	dir := t.TempDir()
 	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,11 +85,6 @@ position = "response"
 key = "X-Frame-Options"
 value = "DENY"
 
-[[clusters.app.frontends.headers]]
-position = "both"
-key = "Content-Length"
-value = "0"
-
 [[clusters.app.frontends]]
 address = %[2]q
 hostname = "old.test"
@@ -112,11 +114,6 @@ X-Moved: yes
 address = %[2]q
 hostname = "closed.test"
 redirect = "unauthorized"
-
-[[clusters.app.frontends]]
-address = %[2]q
-hostname = "broken.test"
-rewrite_path = "/$PATH[7]"
 
 [[clusters.app.frontends]]
 address = %[2]q
@@ -173,15 +170,6 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 		if v := field(h, "X-Frame-Options"); strings.Join(v, ",") != "DENY" {
 			t.Errorf("X-Frame-Options %q, want DENY", v)
 		}
-		if v := field(h, "Content-Length"); strings.Join(v, ",") != fmt.Sprint(len(body)) {
-			t.Errorf("Content-Length %q: the refused edit changed the framing", v)
-		}
-	})
-
-	t.Run("refused header edits are reported", func(t *testing.T) {
-		sozutest.WaitFor(t, 20*time.Second, "the warning about the Content-Length edit", func() bool {
-			return strings.Contains(p.Out.String(), "request header edit Content-Length is ignored: the proxy frames messages itself")
-		})
 	})
 
 	t.Run("other frontends see no edits", func(t *testing.T) {
@@ -227,14 +215,70 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 		}
 	})
 
-	t.Run("a malformed rewrite template denies its frontend", func(t *testing.T) {
+	// Settings workers cannot honour as written: the supervisor refuses
+	// them; a state file record that has them (written before these
+	// checks) is taken, and the workers fail closed.
+	sa, err := command.ParseSocketAddress(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := &command.RequestHttpFrontend{ClusterId: proto.String("app"), Address: sa, Hostname: proto.String("broken.test"),
+		Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: proto.String("")}, Position: command.RulePosition_TREE.Enum(),
+		RewritePath: proto.String("/$PATH[7]")}
+	legacy := &command.RequestHttpFrontend{ClusterId: proto.String("app"), Address: sa, Hostname: proto.String("legacy.test"),
+		Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: proto.String("")}, Position: command.RulePosition_TREE.Enum(),
+		Headers: []*command.Header{
+			{Position: command.HeaderPosition_BOTH.Enum(), Key: proto.String("Content-Length"), Val: proto.String("0")},
+			{Position: command.HeaderPosition_RESPONSE.Enum(), Key: proto.String("X-Legacy"), Val: proto.String("yes")},
+		}}
+	t.Run("the supervisor refuses settings workers cannot honour", func(t *testing.T) {
+		c := sozutest.Dial(t, sock)
+		for f, want := range map[*command.RequestHttpFrontend]string{
+			broken: `rewrite_path: "/$PATH[7]": $PATH[7]: path rule "" has captures $PATH[0] to $PATH[1]`,
+			legacy: "headers[0].key: Content-Length cannot be edited in requests: the proxy frames messages itself; " +
+				"headers[0].key: Content-Length cannot be edited in responses: the proxy frames messages itself",
+		} {
+			_, resp := c.Do(t, &command.Request{RequestType: &command.Request_AddHttpFrontend{AddHttpFrontend: f}})
+			if resp.GetStatus() != command.ResponseStatus_FAILURE || !strings.HasSuffix(resp.GetMessage(), want) {
+				t.Errorf("%s: %v %q, want a failure ending with %q", f.GetHostname(), resp.GetStatus(), resp.GetMessage(), want)
+			}
+		}
+	})
+
+	t.Run("a state file record workers cannot honour is served fail-closed", func(t *testing.T) {
+		var b bytes.Buffer
+		enc := statefile.NewEncoder(&b)
+		for i, f := range []*command.RequestHttpFrontend{broken, legacy} {
+			if err := enc.Encode(&command.WorkerRequest{Id: proto.String(fmt.Sprintf("SAVE-%d", i)),
+				Content: &command.Request{RequestType: &command.Request_AddHttpFrontend{AddHttpFrontend: f}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(dir, "old.state")
+		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sozutest.Dial(t, sock).MustOK(t, &command.Request{RequestType: &command.Request_LoadState{LoadState: path}})
+
+		// A malformed rewrite template denies its frontend: 404, not the
+		// "*" frontend it would fall through to if it were left out.
 		h, body := head(t, "-H", "Host: broken.test", url("/x"))
 		if !strings.HasPrefix(h, "HTTP/1.1 404 ") {
 			t.Fatalf("%s%s", h, body)
 		}
-		sozutest.WaitFor(t, 20*time.Second, "the warning about broken.test", func() bool {
+		// An edit of a field the proxy keeps control of is dropped, the
+		// others are made.
+		h, body = head(t, "-H", "Host: legacy.test", url("/x"))
+		if !strings.HasPrefix(h, "HTTP/1.1 200") || strings.Join(field(h, "X-Legacy"), ",") != "yes" {
+			t.Fatalf("%s%s", h, body)
+		}
+		if v := field(h, "Content-Length"); strings.Join(v, ",") != fmt.Sprint(len(body)) {
+			t.Errorf("Content-Length %q: the refused edit changed the framing", v)
+		}
+		sozutest.WaitFor(t, 20*time.Second, "the workers' warnings", func() bool {
 			out := p.Out.String()
-			return strings.Contains(out, "broken.test;P: rewrite_path") && strings.Contains(out, "$PATH[7]: path rule")
+			return strings.Contains(out, `broken.test;P: rewrite_path: \"/$PATH[7]\": $PATH[7]: path rule \"\" has captures $PATH[0] to $PATH[1]: it answers 404`) &&
+				strings.Contains(out, "legacy.test;P: headers[0].key: Content-Length cannot be edited in requests: the proxy frames messages itself: it is ignored")
 		})
 	})
 
