@@ -10,6 +10,7 @@ import (
 	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/router"
 	"github.com/sozu-go/sozu/worker/tcp"
@@ -109,7 +110,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 
 	idHeaders := map[string]string{} // request id field of each HTTP(S) listener, by address
 	for _, l := range listeners {
-		if h := l.GetSozuIdHeader(); h != "" && isToken(h) {
+		if h := l.GetSozuIdHeader(); h != "" && http1.IsToken(h) {
 			idHeaders[l.GetAddress().Display()] = h
 		}
 	}
@@ -179,7 +180,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			}
 		}
 		if h := l.GetSozuIdHeader(); h != "" {
-			if isToken(h) {
+			if http1.IsToken(h) {
 				pl.IDHeader = h
 			} else {
 				warn("%s: sozu_id_header %q is not a field name: using %s", what, h, proxy.DefaultIDHeader)
@@ -375,7 +376,7 @@ func CheckFrontend(f *command.RequestHttpFrontend, c *command.Cluster, idHeader 
 	if !ok {
 		return out
 	}
-	if idHeader == "" || !isToken(idHeader) {
+	if idHeader == "" || !http1.IsToken(idHeader) {
 		idHeader = proxy.DefaultIDHeader
 	}
 	frontendPolicy(f, &r, c, idHeader, note)
@@ -661,24 +662,6 @@ func frontendRule(f *command.RequestHttpFrontend) (router.Rule, error) {
 		r.Position = router.Tree
 	}
 	return r, nil
-}
-
-// isToken reports whether s is an HTTP field name.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
-			c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // ticketCount is the send_tls13_tickets of l, or 0 when the worker may not

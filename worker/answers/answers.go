@@ -30,6 +30,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/sozu-go/sozu/worker/http1"
 )
 
 // Vars are the values substituted into an answer.
@@ -304,7 +306,7 @@ func Compile(code int, src string) (*Template, error) {
 	t.head = append(t.head, piece{lit: "HTTP/1.1 " + strings.TrimSpace(lines[0][len("HTTP/1.1 "):]) + "\r\n"})
 	for i, l := range lines[1:] {
 		name, val, ok := strings.Cut(l, ":")
-		if !ok || !isToken(name) {
+		if !ok || !http1.IsToken(name) {
 			return nil, fmt.Errorf("answer %d: line %d: not a field line %q", code, i+2, l)
 		}
 		val = strings.Trim(val, " \t")
@@ -342,19 +344,6 @@ func statusLine(l string) (int, error) {
 		return 0, fmt.Errorf("control character in the status line")
 	}
 	return code, nil
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // split cuts s into literals and variables.

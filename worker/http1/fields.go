@@ -127,13 +127,14 @@ func buildClass() (t [256]uint8) {
 func isTchar(c byte) bool { return class[c]&cTchar != 0 }
 func isHex(c byte) bool   { return class[c]&cHex != 0 }
 
-// isToken reports whether b is a non-empty token.
-func isToken(b []byte) bool {
+// IsToken reports whether b is a non-empty token (RFC 9110 §5.6.2): what
+// a field name, a method or a transfer coding is made of.
+func IsToken[S ~string | ~[]byte](b S) bool {
 	if len(b) == 0 {
 		return false
 	}
-	for _, c := range b {
-		if class[c]&cTchar == 0 {
+	for i := 0; i < len(b); i++ {
+		if class[b[i]]&cTchar == 0 {
 			return false
 		}
 	}
@@ -473,7 +474,7 @@ func (fi *fieldInfo) noteConnection(v []byte, ct *connTokens) string {
 		if len(el) == 0 {
 			continue
 		}
-		if !isToken(el) {
+		if !IsToken(el) {
 			return "malformed Connection"
 		}
 		if ct.n == maxConnTokens {
@@ -568,11 +569,11 @@ func validUpgrade(v []byte) bool {
 		name, ver := el, []byte(nil)
 		if s := bytes.IndexByte(el, '/'); s >= 0 {
 			name, ver = el[:s], el[s+1:]
-			if !isToken(ver) {
+			if !IsToken(ver) {
 				return false
 			}
 		}
-		if !isToken(name) {
+		if !IsToken(name) {
 			return false
 		}
 		protos++

@@ -70,7 +70,7 @@ func CompileHeaderEdits(edits []HeaderEdit, idHeader string, rewritesHost bool) 
 			bad(i, "position", "position of %q unspecified (want request, response or both)", e.Name)
 			continue
 		}
-		if !isFieldName(e.Name) {
+		if !http1.IsToken(e.Name) {
 			bad(i, "key", "%q is not a field name", e.Name)
 			continue
 		}
@@ -112,19 +112,6 @@ func (h *HeaderEdits) add(lower string, e HeaderEdit) *HeaderEdits {
 		h.lines = append(h.lines, e.Name+": "+e.Value+"\r\n"...)
 	}
 	return h
-}
-
-func isFieldName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // refusedCommon explains why an edit of the lower-case name is refused in
