@@ -407,6 +407,22 @@ func (s *Supervisor) checkSettings(req *command.Request) error {
 		what, issues = s.frontendIssues(r.AddHttpsFrontend)
 	case *command.Request_AddCluster:
 		what, issues = "cluster "+r.AddCluster.GetClusterId(), worker.CheckCluster(r.AddCluster)
+	case *command.Request_AddHttpListener:
+		l := r.AddHttpListener
+		what, issues = "listener "+l.GetAddress().Display(), worker.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+	case *command.Request_AddHttpsListener:
+		l := r.AddHttpsListener
+		what, issues = "listener "+l.GetAddress().Display(), worker.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+	case *command.Request_UpdateHttpListener:
+		l := r.UpdateHttpListener
+		what, issues = "listener "+l.GetAddress().Display(), worker.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+	case *command.Request_UpdateHttpsListener:
+		l := r.UpdateHttpsListener
+		what, issues = "listener "+l.GetAddress().Display(), worker.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+	}
+	if f := req.GetAddHttpFrontend(); f != nil && f.Hsts != nil {
+		issues = append(issues, worker.Issue{Field: "hsts", Index: -1,
+			Msg: "HSTS is only sent over HTTPS: set it on an HTTPS frontend or listener", Effect: "it is ignored"})
 	}
 	if s.loadingState {
 		what += " (state file record)"

@@ -3,6 +3,7 @@ package supervisor_test
 import (
 	"bytes"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,20 @@ func TestSettingsWorkersWouldNotHonour(t *testing.T) {
 				"authorized_hashes[1]: the password hash is not 64 hexadecimal digits (the SHA-256 of the password); " +
 				"authorized_hashes[2]: no ':' between the user name and the password hash; " +
 				`www_authenticate: control character "\n"`},
+		{"http frontend: hsts over plain HTTP",
+			&command.Request{RequestType: &command.Request_AddHttpFrontend{AddHttpFrontend: &command.RequestHttpFrontend{
+				ClusterId: proto.String("shop"), Address: sa, Hostname: proto.String("hsts.shop.test"),
+				Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: proto.String("/")}, Position: command.RulePosition_TREE.Enum(),
+				Hsts: &command.HstsConfig{Enabled: proto.Bool(true)}}}},
+			"could not dispatch request on the main process state: invalid frontend " + addr + ";hsts.shop.test;P/: " +
+				"hsts: HSTS is only sent over HTTPS: set it on an HTTPS frontend or listener"},
+		{"listener: an answer template that does not compile",
+			&command.Request{RequestType: &command.Request_AddHttpListener{AddHttpListener: &command.HttpListenerConfig{
+				Address: command.NewSocketAddress(netip.MustParseAddrPort("127.0.0.1:1")), Answers: map[string]string{"404": "HTTP/1.1 404 Nope\nno colon\n\n"},
+				ExpectProxy: proto.Bool(false), StickyName: proto.String("SOZUBALANCEID"), FrontTimeout: proto.Uint32(60), BackTimeout: proto.Uint32(30),
+				ConnectTimeout: proto.Uint32(3), RequestTimeout: proto.Uint32(10), Active: proto.Bool(false)}}},
+			"could not dispatch request on the main process state: invalid listener 127.0.0.1:1: " +
+				`answers.404: answer 404: line 2: not a field line "no colon"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, resp := c.Do(t, tt.req)
