@@ -197,6 +197,8 @@ func init() {
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
 		&verb{path: "sandbox", summary: "show each worker's uid, no_new_privs and seccomp state, read from /proc",
 			example: "sandbox", run: runSandbox},
+		&verb{path: "compliance", summary: "check the security posture against PCI DSS v4.0; exit 1 when a check fails",
+			example: "compliance --json", run: runCompliance},
 		&verb{path: "audit reopen", summary: "reopen the audit sinks (after logrotate moved them)",
 			example: "audit reopen", build: buildAuditReopen},
 		&verb{path: "audit verify", summary: "check the hash chain of a JSON audit file; names the first broken record",

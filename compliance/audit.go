@@ -1,0 +1,113 @@
+package compliance
+
+import (
+	"fmt"
+	"io/fs"
+)
+
+// auditChecks: 10.2.1, 10.2.1.2, 10.3.2, 10.3.4.
+func auditChecks(s *Snapshot) []Check {
+	st := s.Settings
+	a := s.Audit
+	var out []Check
+	targets := []Evidence{
+		ev("config", "audit_logs_target = %q", st.AuditTextTarget),
+		ev("config", "audit_logs_json_target = %q", st.AuditJSONTarget),
+	}
+	switch {
+	case st.AuditTextTarget == "" && st.AuditJSONTarget == "":
+		out = append(out, check("audit.targets", "audit trail", Fail, "no audit target: operator actions are not recorded", targets...))
+	case st.AuditJSONTarget == "":
+		out = append(out, check("audit.targets", "audit trail", Warn, "text trail only: no JSON trail, so no HMAC chain to verify", targets...))
+	default:
+		out = append(out, check("audit.targets", "audit trail", Pass, "audit trail enabled", targets...))
+	}
+
+	fo := ev("config", "audit_fail_open = %t", st.AuditFailOpen)
+	if st.AuditFailOpen {
+		out = append(out, check("audit.fail_open", "audit trail", Fail, "a verb proceeds even when no sink took its record", fo))
+	} else {
+		out = append(out, check("audit.fail_open", "audit trail", Pass, "fail closed: no record, no action", fo))
+	}
+
+	sy := ev("config", "audit_fsync = %t", st.AuditFsync)
+	if st.AuditFsync {
+		out = append(out, check("audit.fsync", "audit trail", Pass, "each record is synced before the verb is answered", sy))
+	} else {
+		out = append(out, check("audit.fsync", "audit trail", Warn, "records acknowledged before they reach the disk can be lost in a crash", sy))
+	}
+
+	q := ev("config", "audit_queries = %t", st.AuditQueries)
+	if st.AuditQueries {
+		out = append(out, check("audit.queries", "audit trail", Pass, "read-only verbs are audited", q))
+	} else {
+		out = append(out, check("audit.queries", "audit trail", Warn, "read-only verbs (listing certificates, state) are not audited", q))
+	}
+
+	type target struct {
+		key, path string
+		file, dir File
+	}
+	dirs := map[string]bool{}
+	for _, t := range []target{
+		{"audit_logs_target", st.AuditTextTarget, a.TextFile, a.TextDir},
+		{"audit_logs_json_target", st.AuditJSONTarget, a.JSONFile, a.JSONDir},
+	} {
+		if t.path == "" {
+			continue
+		}
+		out = append(out, modeCheck("audit.file_mode", t.file, 0o640, false))
+		if !dirs[t.dir.Path] { // both targets in one directory: one check
+			dirs[t.dir.Path] = true
+			out = append(out, modeCheck("audit.dir_mode", t.dir, 0o750, true))
+		}
+	}
+	if st.AuditJSONTarget != "" {
+		out = append(out, modeCheck("audit.key_mode", a.KeyFile, 0o600, false))
+	}
+
+	// 10.3.4: the chain makes any edit, insertion or removal visible.
+	subject := "JSON audit file"
+	if a.JSONFile.Path != "" {
+		subject += " " + a.JSONFile.Path
+	}
+	c := a.Chain
+	switch {
+	case st.AuditJSONTarget == "":
+		out = append(out, check("audit.chain", "JSON audit file", NA, "no JSON audit target"))
+	case c.Skipped != "":
+		out = append(out, check("audit.chain", subject, NA, "not verified: "+c.Skipped))
+	case c.Broken != "":
+		out = append(out, check("audit.chain", subject, Fail, "the HMAC chain is broken", ev("audit verify", "%s", c.Broken)))
+	case c.Verified:
+		out = append(out, check("audit.chain", subject, Pass, "HMAC chain intact",
+			ev("audit verify", "%d records, seq %d to %d", c.Records, c.FirstSeq, c.LastSeq),
+			ev("config", "audit_hmac_key_file = %s", st.AuditHMACKeyFile)))
+	default:
+		out = append(out, check("audit.chain", subject, NA, "not verified"))
+	}
+	return out
+}
+
+// modeCheck passes a file (dir: a directory) whose permission bits are
+// within max; it never follows a symlink (the sinks refuse them).
+func modeCheck(id string, f File, max fs.FileMode, dir bool) Check {
+	subject := f.Path
+	if f.Err != "" {
+		return check(id, subject, NA, "cannot examine: "+f.Err)
+	}
+	perm := f.Mode.Perm()
+	e := ev("lstat", "mode %04o, type %s", perm, fileType(f.Mode))
+	want := fs.FileMode(0)
+	kind := "a regular file"
+	if dir {
+		want, kind = fs.ModeDir, "a directory"
+	}
+	switch {
+	case f.Mode.Type() != want:
+		return check(id, subject, Fail, "not "+kind, e)
+	case perm&^max != 0:
+		return check(id, subject, Fail, fmt.Sprintf("mode %04o grants more than %04o", perm, max), e)
+	}
+	return check(id, subject, Pass, fmt.Sprintf("mode %04o, within %04o", perm, max), e)
+}
