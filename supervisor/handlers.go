@@ -152,7 +152,12 @@ func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 	// state that seeds new workers and state files.
 	if ck := certificateOf(req); ck != nil {
 		if _, err := tlsconf.Load(ck.GetCertificate(), ck.GetCertificateChain(), ck.GetKey(), ck.GetNames(), time.Now()); err != nil {
-			return nil, fmt.Errorf("could not dispatch request on the main process state: invalid certificate: %v", err)
+			verb := "add"
+			if req.GetReplaceCertificate() != nil {
+				verb = "replace"
+			}
+			// Upstream's state error prefix (wire contract), then ours.
+			return nil, fmt.Errorf("could not dispatch request on the main process state: Could not %s certificate: invalid certificate: %v", verb, err)
 		}
 	}
 	if err := s.checkSettings(req); err != nil {

@@ -69,6 +69,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 				warn("HTTPS listener %s: %v: it is not served", addr, err)
 				continue
 			}
+			c.ExpiredAt, _ = st.ExpiredAt(r.AddCertificate.GetAddress(), c.Fingerprint) // runtime only, not in the records
 			certs[addr] = append(certs[addr], c)
 		case *command.Request_AddTcpListener:
 			tcpListeners = append(tcpListeners, r.AddTcpListener)
@@ -241,9 +242,16 @@ func tcpListener(l *command.TcpListenerConfig, fronts map[string]string, cluster
 		ConnectTimeout: seconds(l.GetConnectTimeout()),
 	}
 	if id, ok := fronts[addr]; ok {
-		pp := clusters[id].GetProxyProtocol()
-		tl.Cluster = &tcp.Cluster{ID: id, Backends: sets[id], // a nil cluster gives EXPECT_HEADER, sending nothing
-			SendProxy: pp == command.ProxyProtocolConfig_SEND_HEADER || pp == command.ProxyProtocolConfig_RELAY_HEADER}
+		// As upstream: EXPECT_HEADER reads the client's header, SEND_HEADER
+		// writes one, RELAY_HEADER does both and forwards the header read.
+		// A cluster without proxy_protocol neither reads nor writes one.
+		tl.Cluster = &tcp.Cluster{ID: id, Backends: sets[id]}
+		if cl := clusters[id]; cl != nil && cl.ProxyProtocol != nil {
+			pp := cl.GetProxyProtocol()
+			tl.Cluster.ExpectProxy = pp == command.ProxyProtocolConfig_EXPECT_HEADER || pp == command.ProxyProtocolConfig_RELAY_HEADER
+			tl.Cluster.SendProxy = pp == command.ProxyProtocolConfig_SEND_HEADER || pp == command.ProxyProtocolConfig_RELAY_HEADER
+			tl.Cluster.RelayProxy = pp == command.ProxyProtocolConfig_RELAY_HEADER
+		}
 	}
 	return tl
 }

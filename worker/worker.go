@@ -365,8 +365,7 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 	case *command.Request_QueryClustersHashes:
 		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: w.state.ClusterHashes()}}}, nil
 	case *command.Request_QueryCertificatesFromWorkers:
-		return &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesByAddress{
-			CertificatesByAddress: certificatesByAddress(&w.certs, r.QueryCertificatesFromWorkers)}}, nil
+		return queryCertificates(w.state, &w.certs, r.QueryCertificatesFromWorkers), nil
 	}
 
 	// Refuse a certificate this worker would not serve, naming the problem
@@ -389,6 +388,9 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 			return nil, fmt.Errorf("not implemented: %s", command.VerbKey(req))
 		}
 		return nil, err
+	}
+	if err := certificateListener(w.state, req); err != nil {
+		return nil, err // the state keeps the certificate, as upstream's does; nothing served changes
 	}
 	switch r := req.GetRequestType().(type) {
 	case *command.Request_ActivateListener:

@@ -38,8 +38,12 @@ type ConfigState struct {
 	udpFronts map[string][]*command.RequestUdpFrontend
 
 	// certificates per listener address, then lowercase hex fingerprint. An
-	// address without certificates has no entry.
+	// address never given a certificate has no entry; one whose
+	// certificates were all removed keeps an empty one (replaceCertificate).
 	certs map[netip.AddrPort]map[string]*command.CertificateAndKey
+	// certExpiry holds the expired_at given with a certificate, when one
+	// was (same keys as certs; runtime only, never generated).
+	certExpiry map[netip.AddrPort]map[string]int64
 
 	counts map[string]int32
 }
@@ -58,6 +62,7 @@ func New() *ConfigState {
 		tcpFronts:      map[string][]*command.RequestTcpFrontend{},
 		udpFronts:      map[string][]*command.RequestUdpFrontend{},
 		certs:          map[netip.AddrPort]map[string]*command.CertificateAndKey{},
+		certExpiry:     map[netip.AddrPort]map[string]int64{},
 		counts:         map[string]int32{},
 	}
 }
@@ -85,6 +90,9 @@ func (s *ConfigState) Clone() *ConfigState {
 		m := map[string]*command.CertificateAndKey{}
 		cloneInto(m, byFP)
 		c.certs[ap] = m
+	}
+	for ap, byFP := range s.certExpiry {
+		c.certExpiry[ap] = maps.Clone(byFP)
 	}
 	maps.Copy(c.counts, s.counts)
 	return c

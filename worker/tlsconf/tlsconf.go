@@ -22,6 +22,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // MinRSABits is the smallest RSA modulus accepted.
@@ -30,9 +31,21 @@ const MinRSABits = 2048
 // Cert is a validated certificate, ready to serve.
 type Cert struct {
 	Fingerprint string    // lowercase hex SHA-256 of the leaf DER
-	Names       []string  // SNI names it answers (lowercase; "*.x" wildcards)
+	Names       []string  // SNI names it answers (lowercase A-labels; "*.x" wildcards)
 	NotAfter    time.Time // leaf expiry
-	TLS         *tls.Certificate
+	// ExpiredAt, when not zero, replaces NotAfter when NewIndex chooses
+	// among certificates serving one name (AddCertificate.expired_at, as
+	// upstream's resolver uses it). It plays no part in validity.
+	ExpiredAt time.Time
+	TLS       *tls.Certificate
+}
+
+// rank is the expiry by which certificates compete for a name.
+func (c *Cert) rank() time.Time {
+	if !c.ExpiredAt.IsZero() {
+		return c.ExpiredAt
+	}
+	return c.NotAfter
 }
 
 // Error is a refused certificate: Problem names what is wrong, Fingerprint
@@ -181,8 +194,12 @@ func parseKey(b []byte) (crypto.Signer, error) {
 
 func publicKeyOf(k crypto.Signer) crypto.PublicKey { return k.Public() }
 
-// certNames returns the lowercase names of a certificate: explicit names
-// when given, else the SAN DNS names, else the subject CN.
+// certNames returns the names of a certificate, lowercase, without a
+// trailing dot, and with internationalized labels in their A-label form
+// ("bücher.example" is indexed as "xn--bcher-kva.example", the form clients
+// send in SNI): explicit names when given, else the SAN DNS names, else the
+// subject CN. IP address SANs are not names: clients send no SNI for an
+// IP address, so such a certificate serves them as a listener's default.
 func certNames(explicit []string, leaf *x509.Certificate) ([]string, error) {
 	src := explicit
 	if len(src) == 0 {
@@ -193,10 +210,18 @@ func certNames(explicit []string, leaf *x509.Certificate) ([]string, error) {
 	}
 	var out []string
 	for _, n := range src {
+		if !utf8.ValidString(n) {
+			return nil, fmt.Errorf("name %q is not valid UTF-8", n)
+		}
 		n = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(n), "."))
 		if n == "" {
 			continue
 		}
+		a, err := toASCII(n)
+		if err != nil {
+			return nil, fmt.Errorf("name %q: %v", n, err)
+		}
+		n = a
 		if strings.Contains(strings.TrimPrefix(n, "*."), "*") {
 			return nil, fmt.Errorf("name %q: only a leading \"*.\" wildcard label is supported", n)
 		}
@@ -238,14 +263,13 @@ func (ix *Index) WithPolicy(p Policy) *Index {
 
 // Summary is one name a loaded certificate answers for.
 type Summary struct {
-	Name string // as indexed: lowercase, maybe "*.x"
+	Name string // as indexed: lowercase A-labels, maybe "*.x"
 	Cert *Cert
 }
 
 // Served lists, sorted by name then fingerprint, the names under which
-// the index serves each of its certificates: a name shadowed by a
-// certificate expiring later is left out. The default certificate
-// appears under each of its names that no other certificate serves.
+// the index serves each of its certificates, the default one included: a
+// name shadowed by a certificate expiring later is left out.
 func (ix *Index) Served() []Summary {
 	if ix == nil {
 		return nil
@@ -257,17 +281,6 @@ func (ix *Index) Served() []Summary {
 	for k, c := range ix.wild {
 		out = append(out, Summary{Name: "*." + k, Cert: c})
 	}
-	if d := ix.def; d != nil {
-		for _, n := range d.Names {
-			m, k := ix.exact, n
-			if rest, ok := strings.CutPrefix(n, "*."); ok {
-				m, k = ix.wild, rest
-			}
-			if m[k] == nil {
-				out = append(out, Summary{Name: n, Cert: d})
-			}
-		}
-	}
 	slices.SortFunc(out, func(a, b Summary) int {
 		if c := strings.Compare(a.Name, b.Name); c != 0 {
 			return c
@@ -277,13 +290,19 @@ func (ix *Index) Served() []Summary {
 	return out
 }
 
-// NewIndex indexes certs by name. Where names overlap, the certificate
-// expiring last wins (ties: the smaller fingerprint, so that the result
-// does not depend on the order). def, maybe nil, answers handshakes
-// without SNI or for an unknown name.
+// NewIndex indexes certs and def (maybe nil) by name, as upstream's
+// resolver indexes a listener's certificate and the added ones together.
+// Where names overlap, the certificate expiring last wins (ExpiredAt
+// replacing NotAfter when set; ties: the smaller fingerprint, so that the
+// result does not depend on the order). def also answers handshakes
+// without SNI or for a name no certificate serves.
 func NewIndex(certs []*Cert, def *Cert) *Index {
 	ix := &Index{exact: map[string]*Cert{}, wild: map[string]*Cert{}, def: def, certs: certs}
-	for _, c := range certs {
+	all := certs
+	if def != nil {
+		all = append(slices.Clip(certs), def)
+	}
+	for _, c := range all {
 		for _, n := range c.Names {
 			m, k := ix.exact, n
 			if rest, ok := strings.CutPrefix(n, "*."); ok {
@@ -298,28 +317,57 @@ func NewIndex(certs []*Cert, def *Cert) *Index {
 }
 
 func better(a, b *Cert) bool {
-	if !a.NotAfter.Equal(b.NotAfter) {
-		return a.NotAfter.After(b.NotAfter)
+	if ra, rb := a.rank(), b.rank(); !ra.Equal(rb) {
+		return ra.After(rb)
 	}
 	return a.Fingerprint < b.Fingerprint
 }
 
-// Lookup returns the certificate for an SNI name: an exact match, else a
-// one-label wildcard match, else the default (nil when none).
+// Match returns the name under which the index serves name, and the
+// certificate: the exact name, else the one-label wildcard covering it
+// (upstream's resolver lookup, as query_certificates_from_workers filters
+// by domain). A name only the default certificate answers, as a fallback,
+// has no match.
+func (ix *Index) Match(name string) (Summary, bool) {
+	if ix == nil {
+		return Summary{}, false
+	}
+	name = normalizeSNI(name)
+	if name == "" {
+		return Summary{}, false
+	}
+	if c := ix.exact[name]; c != nil {
+		return Summary{Name: name, Cert: c}, true
+	}
+	if label, rest, ok := strings.Cut(name, "."); ok && label != "" && rest != "" {
+		if c := ix.wild[rest]; c != nil {
+			return Summary{Name: "*." + rest, Cert: c}, true
+		}
+	}
+	return Summary{}, false
+}
+
+// normalizeSNI is name as the index keys it: lowercase, no trailing dot,
+// internationalized labels as A-labels (a name that cannot be converted
+// is kept, and matches nothing).
+func normalizeSNI(name string) string {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if a, err := toASCII(name); err == nil {
+		return a
+	}
+	return name
+}
+
+// Lookup returns the certificate for an SNI name (any case, maybe with a
+// trailing dot or Unicode labels): an exact match, else a one-label
+// wildcard match ("*.example.com" serves "a.example.com", neither
+// "example.com" nor "a.b.example.com"), else the default (nil when none).
 func (ix *Index) Lookup(name string) *Cert {
+	if s, ok := ix.Match(name); ok {
+		return s.Cert
+	}
 	if ix == nil {
 		return nil
-	}
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	if name != "" {
-		if c := ix.exact[name]; c != nil {
-			return c
-		}
-		if _, rest, ok := strings.Cut(name, "."); ok && rest != "" {
-			if c := ix.wild[rest]; c != nil {
-				return c
-			}
-		}
 	}
 	return ix.def
 }

@@ -305,3 +305,140 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestIndexCorners covers SNI matching and the choice among certificates
+// serving one name: wildcards, case, trailing dots, IDN, expiry and
+// expired_at ranking, ties, the default certificate taking part, and
+// falling back when the winner is removed (a new index without it).
+func TestIndexCorners(t *testing.T) {
+	wild := mustLoad(t, spec{names: []string{"*.example.com"}})
+	bare := mustLoad(t, spec{names: []string{"example.com"}})
+	idn := mustLoad(t, spec{names: []string{"ignored"}}, "Bücher.Example.")
+	puny := mustLoad(t, spec{names: []string{"xn--mnchen-3ya.example"}})
+	ix := NewIndex([]*Cert{wild, bare, idn, puny}, nil)
+	if !slicesEqual(idn.Names, []string{"xn--bcher-kva.example"}) {
+		t.Errorf("IDN names %q", idn.Names)
+	}
+	lookups := []struct {
+		name      string
+		want      *Cert
+		wantMatch string // "" no match
+	}{
+		{"a.example.com", wild, "*.example.com"},
+		{"A.Example.COM.", wild, "*.example.com"},
+		{"example.com", bare, "example.com"},
+		{"EXAMPLE.com", bare, "example.com"},
+		{"a.b.example.com", nil, ""},
+		{".example.com", nil, ""},
+		{"*.example.com", wild, "*.example.com"}, // a literal "*" label is one label
+		{"xn--bcher-kva.example", idn, "xn--bcher-kva.example"},
+		{"bücher.example", idn, "xn--bcher-kva.example"},
+		{"BÜCHER.example", idn, "xn--bcher-kva.example"},
+		{"münchen.example", puny, "xn--mnchen-3ya.example"},
+		{"127.0.0.1", nil, ""},
+		{"", nil, ""},
+	}
+	for _, tc := range lookups {
+		if got := ix.Lookup(tc.name); got != tc.want {
+			t.Errorf("Lookup(%q) = %v, want %v", tc.name, got, tc.want)
+		}
+		s, ok := ix.Match(tc.name)
+		if ok != (tc.wantMatch != "") || s.Name != tc.wantMatch || (ok && s.Cert != tc.want) {
+			t.Errorf("Match(%q) = %q %v %v, want %q", tc.name, s.Name, s.Cert, ok, tc.wantMatch)
+		}
+	}
+
+	// Expiry ranking, expired_at overriding it, ties by fingerprint.
+	early := mustLoad(t, spec{names: []string{"a.test", "b.test"}, notAfter: now.Add(time.Hour)})
+	late := mustLoad(t, spec{names: []string{"a.test"}, notAfter: now.Add(48 * time.Hour)})
+	twin1 := mustLoad(t, spec{names: []string{"t.test"}, notAfter: now.Add(5 * time.Hour)})
+	twin2 := mustLoad(t, spec{names: []string{"t.test"}, notAfter: now.Add(5 * time.Hour)})
+	lowFP := twin1
+	if twin2.Fingerprint < twin1.Fingerprint {
+		lowFP = twin2
+	}
+	for _, order := range [][]*Cert{{early, late, twin1, twin2}, {twin2, twin1, late, early}} {
+		ix := NewIndex(order, nil)
+		if ix.Lookup("a.test") != late || ix.Lookup("b.test") != early || ix.Lookup("t.test") != lowFP {
+			t.Errorf("ranking depends on order or expiry ignored")
+		}
+	}
+	// Removing the winner: the other certificate serves the name again.
+	if got := NewIndex([]*Cert{early}, nil).Lookup("a.test"); got != early {
+		t.Errorf("after removing the winner: %v", got)
+	}
+	// expired_at of the early one, later than late's expiry, makes it win.
+	override := *early
+	override.ExpiredAt = now.Add(100 * time.Hour)
+	if got := NewIndex([]*Cert{&override, late}, nil).Lookup("a.test"); got != &override {
+		t.Errorf("expired_at ignored: %v", got)
+	}
+	override.ExpiredAt = now.Add(-time.Hour) // in the past: still only a rank
+	if got := NewIndex([]*Cert{&override}, nil).Lookup("a.test"); got != &override {
+		t.Errorf("expired_at in the past refused the certificate: %v", got)
+	}
+
+	// The default certificate takes part like the others: its exact name
+	// beats a wildcard, and a certificate expiring later beats it.
+	defShort := mustLoad(t, spec{names: []string{"a.example.com", "d.test"}, notAfter: now.Add(time.Hour)})
+	dLate := mustLoad(t, spec{names: []string{"d.test"}, notAfter: now.Add(72 * time.Hour)})
+	dix := NewIndex([]*Cert{wild, dLate}, defShort)
+	if dix.Lookup("a.example.com") != defShort || dix.Lookup("d.test") != dLate || dix.Lookup("z.example.com") != wild ||
+		dix.Lookup("nothing.test") != defShort || dix.Lookup("") != defShort {
+		t.Error("default certificate ranking")
+	}
+	if _, ok := dix.Match("nothing.test"); ok {
+		t.Error("a name only served as a fallback matched")
+	}
+	var served []string
+	for _, s := range dix.Served() {
+		served = append(served, s.Name+"="+s.Cert.Fingerprint[:8])
+	}
+	want := []string{"*.example.com=" + wild.Fingerprint[:8], "a.example.com=" + defShort.Fingerprint[:8], "d.test=" + dLate.Fingerprint[:8]}
+	if !slicesEqual(served, want) {
+		t.Errorf("Served = %q, want %q", served, want)
+	}
+	if len(dix.Certs()) != 2 {
+		t.Errorf("Certs holds the default: %d", len(dix.Certs()))
+	}
+}
+
+func slicesEqual(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLoadNames(t *testing.T) {
+	c, k := gen(t, spec{names: []string{"a.example"}})
+	for _, tc := range []struct {
+		names []string
+		want  []string
+		err   string
+	}{
+		{nil, []string{"a.example"}, ""},
+		{[]string{" Mixed.Case.Example. "}, []string{"mixed.case.example"}, ""},
+		{[]string{"*.Wild.Example"}, []string{"*.wild.example"}, ""},
+		{[]string{"straße.example"}, []string{"xn--strae-oqa.example"}, ""},
+		{[]string{"a.*.example"}, nil, `only a leading "*." wildcard label`},
+		{[]string{"a..example"}, nil, "empty label"},
+		{[]string{"bad\xff.example"}, nil, "not valid UTF-8"},
+	} {
+		cert, err := Load(c, nil, k, tc.names, now)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("names %q: %v, want %q", tc.names, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slicesEqual(cert.Names, tc.want) {
+			t.Errorf("names %q: %v %v, want %q", tc.names, cert, err, tc.want)
+		}
+	}
+}

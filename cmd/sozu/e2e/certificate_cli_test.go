@@ -212,7 +212,7 @@ address = %q
 			c.NotBefore, c.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
 		}, "a.test")
 		out, errOut, code := p.CLI("certificate", "add", "--address", listener, "--certificate", exp.cert, "--key", exp.key)
-		want := "could not dispatch request on the main process state: invalid certificate: certificate " + exp.fp + " refused: expired on "
+		want := "could not dispatch request on the main process state: Could not add certificate: invalid certificate: certificate " + exp.fp + " refused: expired on "
 		if code != 1 || out != "" || !strings.Contains(errOut, "error: "+want) {
 			t.Errorf("exit %d\nstdout: %s\nstderr: %s\nwant stderr with %q", code, out, errOut, want)
 		}
