@@ -1,5 +1,7 @@
 // Package proxyproto reads and writes PROXY protocol version 2 headers
-// (haproxy.org proxy-protocol.txt §2.2), strictly: TCP over IPv4 or IPv6 only.
+// (haproxy.org proxy-protocol.txt §2.2) for TCP proxies: addresses over IPv4
+// and IPv6, TLVs checked for framing and skipped. Version 1 (text) is not
+// accepted, as upstream Sōzu does not accept it either.
 package proxyproto
 
 import (
@@ -19,11 +21,13 @@ const (
 	fixedLen = 16 // signature, version and command, family, length
 	inet4Len = 12 // source and destination addresses and ports over IPv4
 	inet6Len = 36 // same over IPv6
+	unixLen  = 216
 
 	// DefaultMaxSize bounds a whole header (fixed part, addresses and TLVs)
-	// when Parse is given a bound <= 0. It leaves room for the TLVs cloud
-	// load balancers add (endpoint ids, TLS details).
-	DefaultMaxSize = 4096
+	// when Parse is given a bound <= 0: 16 + 216 bytes, the specification's
+	// largest address block (AF_UNIX), which is also upstream Sōzu's bound.
+	// It leaves 180 bytes of TLVs after IPv6 addresses.
+	DefaultMaxSize = fixedLen + unixLen
 )
 
 // Command is the command of a header.
@@ -47,17 +51,34 @@ func (c Command) String() string {
 	return fmt.Sprintf("Command(%#x)", uint8(c))
 }
 
-// Address families over STREAM (the transport nibble is 1).
+// Address families and transports (§2.2, 14th byte). Every other value is
+// invalid and refused, whatever the command.
 const (
 	famUnspec = 0x00
 	famInet   = 0x11 // AF_INET, STREAM
+	famInetDg = 0x12 // AF_INET, DGRAM
 	famInet6  = 0x21 // AF_INET6, STREAM
+	famInet6D = 0x22 // AF_INET6, DGRAM
+	famUnix   = 0x31 // AF_UNIX, STREAM
+	famUnixDg = 0x32 // AF_UNIX, DGRAM
 )
 
-// Header is a parsed version 2 header. For Local, Source and Destination
-// are the zero AddrPort (the addresses a LOCAL header may carry are
-// ignored, as the specification says). TLVs are checked for framing and
-// then dropped.
+func validFamily(f byte) bool {
+	switch f {
+	case famUnspec, famInet, famInetDg, famInet6, famInet6D, famUnix, famUnixDg:
+		return true
+	}
+	return false
+}
+
+// Header is a parsed version 2 header. Source and Destination are valid
+// exactly when Command is Proxy.
+//
+// Command is Local for a LOCAL header, whose address block is discarded as
+// §2.2 requires, and also for a PROXY header of family UNSPEC, which the
+// specification lets the receiver accept "using the real connection
+// endpoints" — what Local tells the caller to do (upstream Sōzu does the
+// same on TCP). TLVs are checked for framing and then dropped.
 type Header struct {
 	Command     Command
 	Source      netip.AddrPort
@@ -81,32 +102,55 @@ var (
 // (DefaultMaxSize when <= 0); a longer one is refused with ErrTooLarge
 // before its body is read. A read error (io.ErrUnexpectedEOF for a header
 // cut short) is returned as it is.
+//
+// The fixed part is checked as it arrives: a byte that cannot start a
+// version 2 header (a version 1 "PROXY ..." line, an HTTP request) is
+// refused at once, without waiting for the rest of the 16 bytes.
 func Parse(r io.Reader, max int) (Header, error) {
+	h, _, err := Read(r, max, nil)
+	return h, err
+}
+
+// Read is Parse that also appends the header's bytes, as received, to raw
+// and returns the extended slice (to relay the header verbatim, TLVs
+// included). On error the returned slice is raw unchanged.
+func Read(r io.Reader, max int, raw []byte) (Header, []byte, error) {
 	if max <= 0 {
 		max = DefaultMaxSize
 	}
 	var fixed [fixedLen]byte
-	if _, err := io.ReadFull(r, fixed[:]); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	for got := 0; got < fixedLen; {
+		n, err := r.Read(fixed[got:])
+		if err := checkFixed(fixed[:got+n], got); err != nil {
+			return Header{}, raw, err
 		}
-		return Header{}, err
+		got += n
+		if err != nil && got < fixedLen {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return Header{}, raw, err
+		}
 	}
 	n := int(binary.BigEndian.Uint16(fixed[14:16]))
-	if err := checkFixed(fixed[:]); err != nil {
-		return Header{}, err
-	}
 	if fixedLen+n > max {
-		return Header{}, fmt.Errorf("%w: %d bytes, bound %d", ErrTooLarge, fixedLen+n, max)
+		return Header{}, raw, fmt.Errorf("%w: %d bytes, bound %d", ErrTooLarge, fixedLen+n, max)
 	}
-	body := make([]byte, n)
+	start := len(raw)
+	out := append(raw, fixed[:]...)
+	out = append(out, make([]byte, n)...)
+	body := out[start+fixedLen:]
 	if _, err := io.ReadFull(r, body); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return Header{}, err
+		return Header{}, raw, err
 	}
-	return parseBody(fixed[12], fixed[13], body)
+	h, err := parseBody(fixed[12], fixed[13], body)
+	if err != nil {
+		return Header{}, raw, err
+	}
+	return h, out, nil
 }
 
 // ParseBytes parses a header at the start of b and returns it with its
@@ -121,53 +165,61 @@ func ParseBytes(b []byte, max int) (Header, int, error) {
 	return h, len(b) - r.Len(), nil
 }
 
-func checkFixed(f []byte) error {
-	if !bytes.Equal(f[:12], Signature[:]) {
-		return ErrSignature
-	}
-	if v := f[12] >> 4; v != 2 {
-		return fmt.Errorf("%w %d", ErrVersion, v)
-	}
-	if c := Command(f[12] & 0x0f); c != Local && c != Proxy {
-		return fmt.Errorf("%w %#x", ErrCommand, uint8(c))
+// checkFixed checks the bytes f[from:] of the fixed part, f being its first
+// len(f) bytes.
+func checkFixed(f []byte, from int) error {
+	for i := from; i < len(f); i++ {
+		switch {
+		case i < len(Signature):
+			if f[i] != Signature[i] {
+				return ErrSignature
+			}
+		case i == 12:
+			if v := f[i] >> 4; v != 2 {
+				return fmt.Errorf("%w %d", ErrVersion, v)
+			}
+			if c := Command(f[i] & 0x0f); c != Local && c != Proxy {
+				return fmt.Errorf("%w %#x", ErrCommand, uint8(c))
+			}
+		case i == 13:
+			if !validFamily(f[i]) {
+				return fmt.Errorf("%w: %#02x", ErrFamily, f[i])
+			}
+		}
 	}
 	return nil
 }
 
 func parseBody(verCmd, fam byte, body []byte) (Header, error) {
-	h := Header{Command: Command(verCmd & 0x0f)}
+	cmd := Command(verCmd & 0x0f)
 	var addrLen int
 	switch fam {
-	case famInet:
+	case famInet, famInetDg:
 		addrLen = inet4Len
-	case famInet6:
+	case famInet6, famInet6D:
 		addrLen = inet6Len
-	case famUnspec:
-		if h.Command != Local {
-			return Header{}, fmt.Errorf("%w: UNSPEC with a PROXY command", ErrFamily)
+	case famUnix, famUnixDg:
+		if cmd == Proxy {
+			return Header{}, fmt.Errorf("%w: AF_UNIX addresses (%#02x) with a PROXY command", ErrFamily, fam)
 		}
-	default:
-		if h.Command != Local {
-			return Header{}, fmt.Errorf("%w: %#02x", ErrFamily, fam)
-		}
-		// LOCAL: the block is discarded whatever its family; its TLVs
-		// cannot be located, so they are not checked.
-		return h, nil
+		return Header{Command: Local}, nil // LOCAL: the block is discarded
+	default: // UNSPEC: no address, whatever the command; the block is discarded
+		return Header{Command: Local}, nil
 	}
 	if len(body) < addrLen {
 		return Header{}, fmt.Errorf("%w: %d bytes, want %d", ErrShort, len(body), addrLen)
 	}
+	if cmd == Local {
+		return Header{Command: Local}, nil
+	}
 	if err := checkTLVs(body[addrLen:]); err != nil {
 		return Header{}, err
 	}
-	if h.Command == Local {
-		return h, nil
-	}
-	switch fam {
-	case famInet:
+	h := Header{Command: Proxy}
+	if addrLen == inet4Len {
 		h.Source = netip.AddrPortFrom(netip.AddrFrom4([4]byte(body[0:4])), binary.BigEndian.Uint16(body[8:10]))
 		h.Destination = netip.AddrPortFrom(netip.AddrFrom4([4]byte(body[4:8])), binary.BigEndian.Uint16(body[10:12]))
-	case famInet6:
+	} else {
 		h.Source = netip.AddrPortFrom(netip.AddrFrom16([16]byte(body[0:16])), binary.BigEndian.Uint16(body[32:34]))
 		h.Destination = netip.AddrPortFrom(netip.AddrFrom16([16]byte(body[16:32])), binary.BigEndian.Uint16(body[34:36]))
 	}

@@ -22,8 +22,10 @@ type Listener struct {
 	Addr netip.AddrPort // the listening address
 
 	// ExpectProxy: each client connection starts with a PROXY protocol v2
-	// header, which must arrive within FrontTimeout; its source is then the
-	// client's address. A connection without a valid header is closed.
+	// header (so does it when the cluster's ExpectProxy is set), which must
+	// arrive whole within FrontTimeout of the accept; its source is then the
+	// client's address. A connection without a valid header is closed
+	// before any backend is contacted, as soon as a byte rules it out.
 	ExpectProxy bool
 
 	// FrontTimeout bounds client inactivity: a wait for client bytes with
@@ -44,10 +46,20 @@ type Cluster struct {
 	ID       string
 	Backends *backends.Set // nil or empty: connections are closed
 
+	// ExpectProxy: the clients of this cluster start with a PROXY protocol
+	// v2 header (proxy_protocol EXPECT_HEADER or RELAY_HEADER), as when the
+	// listener's ExpectProxy is set; either one is enough.
+	ExpectProxy bool
+
 	// SendProxy: write a PROXY protocol v2 header to the backend before
 	// any client byte, naming the client (or the source of the client's
-	// own PROXY header when the listener expects one).
+	// own PROXY header when one was read).
 	SendProxy bool
+
+	// RelayProxy (proxy_protocol RELAY_HEADER), with SendProxy: when the
+	// client sent a header, the backend gets that header as received, TLVs
+	// included, rather than a new one.
+	RelayProxy bool
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -57,7 +57,7 @@ func echo(c net.Conn) {
 }
 
 // deadAddr returns a loopback address nothing listens on.
-func deadAddr(t *testing.T) netip.AddrPort {
+func deadAddr(t testing.TB) netip.AddrPort {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func deadAddr(t *testing.T) netip.AddrPort {
 }
 
 // start runs a server for l, whose cluster "c" has backends at addrs.
-func start(t *testing.T, l *Listener, sendProxy bool, addrs ...netip.AddrPort) (*Server, string) {
+func start(t testing.TB, l *Listener, sendProxy bool, addrs ...netip.AddrPort) (*Server, string) {
 	t.Helper()
 	reg := backends.NewRegistry(backends.Options{MaxFailures: 100})
 	t.Cleanup(reg.Close)
@@ -247,14 +247,6 @@ func TestRetriesAndRoundRobin(t *testing.T) {
 	}
 }
 
-func TestAllBackendsDead(t *testing.T) {
-	_, addr := start(t, &Listener{ConnectTimeout: time.Second}, false, deadAddr(t), deadAddr(t))
-	c := dial(t, addr)
-	if b, _ := io.ReadAll(c); len(b) != 0 {
-		t.Fatalf("got %q", b)
-	}
-}
-
 func TestIdleTimeout(t *testing.T) {
 	o := startOrigin(t, echo)
 	_, addr := start(t, &Listener{FrontTimeout: 150 * time.Millisecond, BackTimeout: 150 * time.Millisecond}, false, o.addr)
@@ -359,32 +351,5 @@ func TestNoCluster(t *testing.T) {
 	c := dial(t, ln.Addr().String())
 	if b, _ := io.ReadAll(c); len(b) != 0 {
 		t.Fatalf("got %q", b)
-	}
-}
-
-func TestConnLimit(t *testing.T) {
-	o := startOrigin(t, echo)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := backends.NewRegistry(backends.Options{})
-	defer reg.Close()
-	sets := reg.Update([]backends.Spec{{ClusterID: "c", ID: "a", Addr: o.addr, Weight: 100}}, nil)
-	lim := &ConnLimit{Max: 1}
-	srv := NewServer(ln, &Listener{Cluster: &Cluster{ID: "c", Backends: sets["c"]}}, Options{Conns: lim})
-	go srv.Serve()
-	defer srv.Close()
-	c1 := dial(t, ln.Addr().String())
-	io.WriteString(c1, "a")
-	if _, err := io.ReadFull(c1, make([]byte, 1)); err != nil {
-		t.Fatal(err)
-	}
-	c2 := dial(t, ln.Addr().String())
-	if b, _ := io.ReadAll(c2); len(b) != 0 {
-		t.Fatalf("second connection got %q", b)
-	}
-	if n := lim.Open(); n != 1 {
-		t.Fatalf("%d open", n)
 	}
 }

@@ -66,19 +66,23 @@ func (ss *session) run(cfg *Listener) {
 		}
 	}()
 
+	cl := cfg.Cluster
 	src, dst := addrPort(ss.client.RemoteAddr()), addrPort(ss.client.LocalAddr())
-	if cfg.ExpectProxy {
+	var received []byte // the client's PROXY header, as received
+	if cfg.ExpectProxy || cl != nil && cl.ExpectProxy {
+		// The whole header within the front timeout, counted from the
+		// accept: a header trickled byte by byte does not extend it.
 		ss.client.SetReadDeadline(time.Now().Add(cfg.FrontTimeout))
-		h, err := proxyproto.Parse(ss.client, 0)
+		h, raw, err := proxyproto.Read(ss.client, 0, nil)
 		if err != nil {
 			log.Debugf("client %v: reading its PROXY header: %v", src, err)
 			return
 		}
+		received = raw
 		if h.Command == proxyproto.Proxy {
 			src, dst = unmap(h.Source), unmap(h.Destination)
 		}
 	}
-	cl := cfg.Cluster
 	if cl == nil || cl.Backends == nil {
 		log.Debugf("client %v: no cluster on this listener: closing", src)
 		return
@@ -93,7 +97,10 @@ func (ss *session) run(cfg *Listener) {
 		return
 	}
 	if cl.SendProxy {
-		hdr := proxyproto.Append(make([]byte, 0, 52), src, dst)
+		hdr := received
+		if !cl.RelayProxy || hdr == nil {
+			hdr = proxyproto.Append(make([]byte, 0, 52), src, dst)
+		}
 		bc.SetWriteDeadline(time.Now().Add(cfg.BackTimeout))
 		if _, err := bc.Write(hdr); err != nil {
 			log.Infof("client %v: writing the PROXY header to %s: %v", src, bc.Backend.AddrString(), err)
@@ -172,22 +179,30 @@ func relay(client, backend net.Conn, front, back time.Duration) error {
 }
 
 // pipe copies src to dst until src's EOF, then half-closes dst. A read
-// waits up to srcIdle without traffic in either direction (last), a write
-// up to dstIdle.
+// waits until srcIdle has passed without traffic in either direction
+// (last), a write up to dstIdle.
+//
+// The read deadline is moved on this direction's reads only when it has
+// drifted by more than srcIdle/8 (a deadline costs a timer update); when it
+// fires while the other direction was busy, it is moved to srcIdle after
+// that last traffic. The connection thus ends srcIdle after its last byte,
+// never sooner, and never much later.
 func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
-	var rdl, wdl deadline.Lazy
+	var wdl deadline.Lazy
+	rd := time.Now().Add(srcIdle)
+	src.SetReadDeadline(rd)
 	for {
-		now := time.Now()
-		if at, ok := rdl.Due(now, srcIdle); ok {
-			src.SetReadDeadline(at)
-		}
 		n, err := src.Read(buf)
 		if n > 0 {
-			now = time.Now()
+			now := time.Now()
 			last.Store(now.UnixNano())
+			if want := now.Add(srcIdle); want.Sub(rd) > srcIdle/8 {
+				rd = want
+				src.SetReadDeadline(rd)
+			}
 			if at, ok := wdl.Due(now, dstIdle); ok {
 				dst.SetWriteDeadline(at)
 			}
@@ -199,9 +214,14 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64)
 		case err == nil:
 		case err == io.EOF:
 			return closeWrite(dst)
-		case errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < srcIdle:
-			// The other direction is busy: the connection is not idle.
-			rdl.Forget()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Not idle if the other direction moved meanwhile.
+			if want := time.Unix(0, last.Load()).Add(srcIdle); time.Until(want) > 0 {
+				rd = want
+				src.SetReadDeadline(rd)
+				continue
+			}
+			return err
 		default:
 			return err
 		}

@@ -1,0 +1,173 @@
+package tcp
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// blackhole returns a loopback address whose connects never complete: a
+// listening socket with a backlog of 0 that never accepts, its accept queue
+// filled by one connection. Linux then drops every SYN (the accept queue is
+// full), so a connect waits for its own timeout, deterministically.
+func blackhole(t testing.TB) netip.AddrPort {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(sa.(*syscall.SockaddrInet4).Port))
+	filler, err := net.DialTimeout("tcp", ap.String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { filler.Close() })
+	return ap
+}
+
+// closedWithin waits for the proxy to close c (EOF or reset) and returns how
+// long that took from t0; it fails the test after limit.
+func closedWithin(t *testing.T, c net.Conn, t0 time.Time, limit time.Duration) time.Duration {
+	t.Helper()
+	c.SetReadDeadline(t0.Add(limit))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("not closed %v after the start (got %q)", limit, b)
+		}
+	}
+	if len(b) != 0 {
+		t.Fatalf("got %q before the close", b)
+	}
+	return time.Since(t0)
+}
+
+func TestFrontTimeout(t *testing.T) {
+	closed := make(chan struct{})
+	o := startOrigin(t, func(c net.Conn) { echoOnce(c); io.Copy(io.Discard, c); close(closed) })
+	const idle = 400 * time.Millisecond
+	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	c := dial(t, addr)
+	io.WriteString(c, "x")
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if d := closedWithin(t, c, t0, 10*time.Second); d < idle-idle/8 || d > idle+3*time.Second {
+		t.Fatalf("an idle client was cut %v after its last byte, front timeout %v", d, idle)
+	}
+	waitClosed(t, closed, "the backend connection")
+}
+
+func TestBackTimeout(t *testing.T) {
+	closed := make(chan struct{})
+	o := startOrigin(t, func(c net.Conn) { io.Copy(io.Discard, c); close(closed) }) // never answers
+	const idle = 400 * time.Millisecond
+	_, addr := start(t, &Listener{FrontTimeout: 30 * time.Second, BackTimeout: idle}, false, o.addr)
+	c := dial(t, addr)
+	t0 := time.Now()
+	if d := closedWithin(t, c, t0, 10*time.Second); d < idle-idle/8 || d > idle+3*time.Second {
+		t.Fatalf("an idle backend was cut after %v, back timeout %v", d, idle)
+	}
+	waitClosed(t, closed, "the backend connection")
+}
+
+// TestIdleMeasuredFromTheLastByte checks that the idle timeout runs from
+// the last byte either way: a connection whose backend talked a while
+// ago is closed one timeout after that, not up to two.
+func TestIdleMeasuredFromTheLastByte(t *testing.T) {
+	const idle = time.Second
+	o := startOrigin(t, func(c net.Conn) {
+		for range 4 { // traffic from the backend only, for 200 ms
+			if _, err := io.WriteString(c, "t"); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		io.Copy(io.Discard, c)
+	})
+	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: idle}, false, o.addr)
+	c := dial(t, addr)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var last time.Time
+	buf := make([]byte, 8)
+	got := 0
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			got += n
+			last = time.Now()
+		}
+		if err != nil {
+			break
+		}
+	}
+	if got == 0 {
+		t.Fatal("got nothing")
+	}
+	// Measured from the start of the idle time, the old lazy deadline
+	// closed up to 1.85 s after the last byte.
+	if d := time.Since(last); d < idle-idle/8 || d > idle+600*time.Millisecond {
+		t.Fatalf("closed %v after the last byte, idle timeout %v", d, idle)
+	}
+}
+
+func TestConnectTimeout(t *testing.T) {
+	const ct = 300 * time.Millisecond
+	t.Run("one backend", func(t *testing.T) {
+		_, addr := start(t, &Listener{ConnectTimeout: ct}, false, blackhole(t))
+		c := dial(t, addr)
+		if d := closedWithin(t, c, time.Now(), 10*time.Second); d < ct-ct/8 || d > ct+3*time.Second {
+			t.Fatalf("closed after %v, connect timeout %v", d, ct)
+		}
+	})
+	t.Run("every backend tried once", func(t *testing.T) {
+		_, addr := start(t, &Listener{ConnectTimeout: ct}, false, blackhole(t), blackhole(t))
+		c := dial(t, addr)
+		if d := closedWithin(t, c, time.Now(), 10*time.Second); d < 2*ct-ct/8 || d > 2*ct+3*time.Second {
+			t.Fatalf("closed after %v, want two attempts of %v", d, ct)
+		}
+	})
+	t.Run("a live backend after a dead one", func(t *testing.T) {
+		o := startOrigin(t, echo)
+		_, addr := start(t, &Listener{ConnectTimeout: ct}, false, blackhole(t), o.addr)
+		for range 3 {
+			c := dial(t, addr)
+			io.WriteString(c, "x")
+			c.CloseWrite()
+			if b, err := io.ReadAll(c); err != nil || string(b) != "x" {
+				t.Fatalf("%q, %v", b, err)
+			}
+		}
+	})
+}
+
+// echoOnce echoes one read.
+func echoOnce(c net.Conn) {
+	b := make([]byte, 64)
+	n, _ := c.Read(b)
+	c.Write(b[:n])
+}
+
+func waitClosed(t *testing.T, ch chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s is still open", what)
+	}
+}
