@@ -48,6 +48,14 @@ const (
 	DefaultMaxIdle     = 256
 	DefaultIdleTimeout = 30 * time.Second
 	DefaultAttempts    = 3
+
+	// A backend marked down is tried again (one connection, as a probe)
+	// once downRetryBase has passed since its last failure, then twice as
+	// long after each new failure, up to downRetryMax: a restarted backend
+	// gets traffic back without health checks, as upstream's exponential
+	// backoff does (1 s to 64 s).
+	downRetryBase = time.Second
+	downRetryMax  = 64 * time.Second
 )
 
 // Options tune a Registry; zero fields take the defaults above.
@@ -63,6 +71,9 @@ type Options struct {
 	OnEvent func(*command.Event)
 	// Dial opens a connection (tests replace it); nil means a net.Dialer.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Now is the clock of the retry backoff (tests replace it); nil means
+	// time.Now.
+	Now func() time.Time
 }
 
 func (o *Options) setDefaults() {
@@ -77,6 +88,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Attempts <= 0 {
 		o.Attempts = DefaultAttempts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.Dial == nil {
 		var d net.Dialer
@@ -108,6 +122,7 @@ type Backend struct {
 	backup atomic.Bool
 
 	fails    atomic.Int32 // consecutive connect failures
+	lastFail atomic.Int64 // time of the last one (UnixNano of Options.Now)
 	down     atomic.Bool
 	inflight atomic.Int64 // connections checked out
 	removed  atomic.Bool
@@ -367,6 +382,7 @@ func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool) (*
 
 // failed counts a connect failure and marks b down at the threshold.
 func (s *Set) failed(b *Backend) {
+	b.lastFail.Store(s.reg.opt.Now().UnixNano())
 	if b.fails.Add(1) < int32(s.reg.opt.MaxFailures) || !b.down.CompareAndSwap(false, true) {
 		return
 	}
@@ -386,6 +402,17 @@ func (s *Set) succeeded(b *Backend) {
 	}
 }
 
+// retryDue reports whether b, marked down, may be tried again: the wait
+// after its last failure (see downRetryBase) is over.
+func (b *Backend) retryDue() bool {
+	extra := int(b.fails.Load()) - b.reg.opt.MaxFailures // failures since marked down
+	wait := downRetryMax
+	if extra < 6 {
+		wait = downRetryBase << max(extra, 0)
+	}
+	return b.reg.opt.Now().UnixNano()-b.lastFail.Load() >= int64(wait)
+}
+
 func (s *Set) anyUp() bool {
 	for _, l := range [2][]*Backend{s.primaries, s.backups} {
 		for _, b := range l {
@@ -397,10 +424,10 @@ func (s *Set) anyUp() bool {
 	return false
 }
 
-// pick selects a backend not in tried: among the primaries that are up,
-// else the backups that are up, else (so that a recovered backend is found
-// without active health checks) among all the untried backends, primaries
-// first. nil when every backend was tried.
+// pick selects a backend not in tried: among the primaries that are up (or
+// down but due for a retry), else the backups that are, else (so that a
+// recovered backend is found without active health checks) among all the
+// untried backends, primaries first. nil when every backend was tried.
 func (s *Set) pick(tried []*Backend) *Backend {
 	if b := s.choose(s.primaries, tried, true); b != nil {
 		return b
@@ -415,7 +442,7 @@ func (s *Set) pick(tried []*Backend) *Backend {
 }
 
 func eligible(b *Backend, tried []*Backend, upOnly bool) bool {
-	if upOnly && b.down.Load() {
+	if upOnly && b.down.Load() && !b.retryDue() {
 		return false
 	}
 	for _, t := range tried {
@@ -472,14 +499,42 @@ func (s *Set) choose(l []*Backend, tried []*Backend, upOnly bool) *Backend {
 	return s.nth(l, tried, upOnly, s.rr.Add(1)-1)
 }
 
-// nth returns the first eligible backend of l starting at index i mod len(l).
+// nth picks the backend of turn i among the eligible backends of l.
+//
+// A first pick (nothing tried yet) counts eligible backends only: the
+// backends up share the turns of those down evenly, instead of handing
+// them all to their successor (upstream's round robin runs over the
+// available backends the same way). A retry takes the first eligible
+// backend from position i mod len(l), as turns advance one per pick: the
+// retries after a failing backend still up go round like the turns.
 func (s *Set) nth(l []*Backend, tried []*Backend, upOnly bool, i uint64) *Backend {
 	n := len(l)
-	start := int(i % uint64(n))
-	for k := 0; k < n; k++ {
-		if b := l[(start+k)%n]; eligible(b, tried, upOnly) {
-			return b
+	if len(tried) > 0 {
+		start := int(i % uint64(n))
+		for k := 0; k < n; k++ {
+			if b := l[(start+k)%n]; eligible(b, tried, upOnly) {
+				return b
+			}
+		}
+		return nil
+	}
+	m := 0
+	for _, b := range l {
+		if eligible(b, tried, upOnly) {
+			m++
 		}
 	}
-	return nil
+	if m == 0 {
+		return nil
+	}
+	k := int(i % uint64(m))
+	for _, b := range l {
+		if eligible(b, tried, upOnly) {
+			if k == 0 {
+				return b
+			}
+			k--
+		}
+	}
+	return nil // the eligible set changed meanwhile
 }

@@ -104,6 +104,95 @@ func TestRoundRobin(t *testing.T) {
 	}
 }
 
+// TestRoundRobinSkipsDownEvenly: the backends still up share the turns of
+// one marked down evenly, not its successor alone.
+func TestRoundRobinSkipsDownEvenly(t *testing.T) {
+	a, b := listen(t), listen(t)
+	r := NewRegistry(Options{MaxFailures: 1})
+	sets := r.Update([]Spec{
+		{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 100},
+		{ClusterID: "c", ID: "dead", Addr: deadAddr(t), Weight: 100},
+		{ClusterID: "c", ID: "b", Addr: b.addr, Weight: 100},
+	}, nil)
+	seen := map[string]int{}
+	for range 31 {
+		conn := connect(t, sets["c"], true)
+		seen[conn.Backend.ID]++
+		conn.Release(false)
+	}
+	if seen["a"] < 15 || seen["b"] < 15 {
+		t.Fatalf("with one backend down: %v", seen)
+	}
+}
+
+// TestDownBackendRetried: a backend marked down is tried again one second
+// after its failure, then after 2 s, 4 s...; once it answers it is up and
+// gets its turns again.
+func TestDownBackendRetried(t *testing.T) {
+	a, revived := listen(t), listen(t)
+	dead := deadAddr(t)
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	alive := false
+	dials := 0
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	r := NewRegistry(Options{MaxFailures: 1, Now: clock, Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+		var d net.Dialer
+		if addr == dead.String() {
+			mu.Lock()
+			dials++
+			up := alive
+			mu.Unlock()
+			if up {
+				addr = revived.addr.String()
+			}
+		}
+		return d.DialContext(ctx, "tcp", addr)
+	}})
+	set := r.Update([]Spec{
+		{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 100},
+		{ClusterID: "c", ID: "x", Addr: dead, Weight: 100},
+	}, nil)["c"]
+	run := func(n int) map[string]int {
+		seen := map[string]int{}
+		for range n {
+			c := connect(t, set, true)
+			seen[c.Backend.ID]++
+			c.Release(false)
+		}
+		return seen
+	}
+	deadDials := func() int { mu.Lock(); defer mu.Unlock(); return dials }
+	run(4)
+	if deadDials() != 1 || !set.Backends()[1].Down() {
+		t.Fatalf("%d dials to the dead backend, down %v", deadDials(), set.Backends()[1].Down())
+	}
+	advance(999 * time.Millisecond)
+	if run(6); deadDials() != 1 {
+		t.Fatalf("retried before 1 s: %d dials", deadDials())
+	}
+	advance(time.Millisecond)
+	if run(6); deadDials() != 2 {
+		t.Fatalf("after 1 s: %d dials, want one retry", deadDials())
+	}
+	advance(1999 * time.Millisecond) // the next wait is 2 s
+	if run(6); deadDials() != 2 {
+		t.Fatalf("retried before 2 s: %d dials", deadDials())
+	}
+	advance(time.Millisecond)
+	mu.Lock()
+	alive = true
+	mu.Unlock()
+	run(2)
+	if set.Backends()[1].Down() {
+		t.Fatal("still down after a successful connection")
+	}
+	if seen := run(10); seen["a"] != 5 || seen["x"] != 5 {
+		t.Fatalf("after its recovery: %v", seen)
+	}
+}
+
 func sprint(l []string) string {
 	s := "["
 	for i, x := range l {

@@ -3,7 +3,9 @@ package connlimit
 import (
 	"io"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -72,5 +74,51 @@ func TestServeAdmitsUpToTheLimit(t *testing.T) {
 	ln.Close()
 	if err := <-done; err != nil {
 		t.Fatalf("Serve after close: %v", err)
+	}
+}
+
+// emfileListener fails its first n accepts with EMFILE, then hands out c,
+// then reports itself closed.
+type emfileListener struct {
+	net.Listener
+	n     int
+	c     net.Conn
+	calls []time.Time
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	l.calls = append(l.calls, time.Now())
+	switch {
+	case len(l.calls) <= l.n:
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	case len(l.calls) == l.n+1:
+		return l.c, nil
+	}
+	return nil, net.ErrClosed
+}
+
+func (l *emfileListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// TestServeBacksOffOnEMFILE: each failed accept waits twice as long as the
+// previous one (5 ms, 10 ms, ...), warns, and the loop serves again after.
+func TestServeBacksOffOnEMFILE(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	ln := &emfileListener{n: 5, c: a}
+	var warns int
+	var got net.Conn
+	err := (&Limit{}).Serve(ln, func() bool { return false },
+		func(string, ...any) { warns++ }, func(c net.Conn) { got = c })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != a || warns != 5 || len(ln.calls) != 7 {
+		t.Fatalf("served %v, %d warnings, %d accepts", got, warns, len(ln.calls))
+	}
+	for i := 1; i <= 5; i++ {
+		want := 5 * time.Millisecond << (i - 1)
+		if d := ln.calls[i].Sub(ln.calls[i-1]); d < want {
+			t.Fatalf("retry %d after %v, want at least %v", i, d, want)
+		}
 	}
 }
