@@ -11,6 +11,10 @@ EXAMPLE_CONFIG := docs/examples/config.toml
 # deps: Debian packages the build and the tests use.
 APT_PKGS := protobuf-compiler libseccomp-dev gcc curl openssl nghttp2-client strace wrk
 BENCH_PKGS := wrk haproxy nginx
+# Go tools the tests run, installed with `go install` into $(GOBIN_DIR).
+GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
+H2SPEC := github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+export PATH := $(GOBIN_DIR):$(PATH)
 
 .PHONY: all build run stop test fuzz bench proto lint deps bench-deps clean
 
@@ -22,6 +26,7 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@command -v h2spec >/dev/null 2>&1 || { echo "installing: h2spec"; GOBIN=$(GOBIN_DIR) $(GO) install $(H2SPEC); }
 
 bench-deps: deps
 	@missing=""; for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

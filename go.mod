@@ -10,6 +10,9 @@ require (
 	github.com/oklog/ulid/v2 v2.1.2
 	github.com/seccomp/libseccomp-golang v0.11.1
 	github.com/sirupsen/logrus v1.10.2
-	golang.org/x/sys v0.49.0
+	golang.org/x/net v0.63.0
+	golang.org/x/sys v0.50.0
 	google.golang.org/protobuf v1.36.12
 )
+
+require golang.org/x/text v0.44.0 // indirect

@@ -1,0 +1,938 @@
+package h2
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Options carries what a Conn needs besides limits; the zero value is valid.
+type Options struct {
+	// Now is the clock for flood windows and idle reaping; nil means
+	// time.Now. Socket deadlines always use the wall clock.
+	Now func() time.Time
+	// Stats receives counters; may be nil.
+	Stats *Stats
+}
+
+// Conn is one server-side HTTP/2 connection. Its reader goroutine (the one
+// calling Serve) decodes frames and owns the HPACK decoder; one writer
+// goroutine is the only writer to the socket; each stream's Handler runs in
+// its own goroutine. Shared state is guarded by mu.
+type Conn struct {
+	nc    net.Conn
+	lim   Limits
+	h     Handler
+	now   func() time.Time
+	stats *Stats
+
+	// Reader-only.
+	br          *bufio.Reader
+	rfr         *http2.Framer
+	dec         *hpack.Decoder
+	hb          headerBlock
+	rdlSet      time.Time
+	stopReading atomic.Bool
+
+	// Writer-only (and only under mu, which the writer holds while it
+	// builds a batch).
+	wfr     *http2.Framer
+	wbuf    bytes.Buffer
+	enc     *hpack.Encoder
+	encBuf  bytes.Buffer
+	intern  map[string]string
+	wdlSet  time.Time
+	closing atomic.Bool
+
+	mu         sync.Mutex
+	wakeWriter sync.Cond
+	writerDone chan struct{}
+	dead       bool // torn down: streams fail, writer exits
+	exitWriter bool // writer: flush control frames, then exit
+	streams    map[uint32]*Stream
+	peak       int
+	ready      []*Stream
+	readyHead  int
+	ctrl       []ctrlFrame
+	ctrlFull   bool
+	recent     [32]uint32 // streams we reset lately: late frames are ignored
+	recentPos  int
+
+	maxClientID    uint32
+	handlers       int
+	shutdown       bool
+	goawayID       uint32
+	shutdownTimer  *time.Timer
+	reapTimer      *time.Timer
+	settingsAcked  bool
+	sendWindow     int64
+	peerInitWindow int64
+	peerMaxFrame   int
+	peerTableSize  uint32
+	peerTableDirty bool
+	recvWindow     int64
+	recvUnacked    int64
+	unreturned     int64 // DATA bytes sent whose credit the peer has not returned
+
+	rstWin, pingWin, settingsWin, emptyWin, wu0Win windowCounter
+	rstTotal, earlyCancel, emitted                 uint64
+	glitches                                       uint32
+}
+
+// headerBlock is the header block being received; the HPACK decoder emits
+// into it.
+type headerBlock struct {
+	c         *Conn
+	streamID  uint32
+	endStream bool
+	prioSelf  bool
+	frames    uint32
+	bytes     uint32
+	fields    uint32
+	listSize  uint32
+	tooBig    string // why the decoded list is refused, "" if not
+	arena     []byte
+	refs      []fieldRef
+	list      []HeaderField
+}
+
+func (hb *headerBlock) start(id uint32, end, prioSelf bool) {
+	hb.streamID, hb.endStream, hb.prioSelf = id, end, prioSelf
+	hb.frames, hb.bytes, hb.fields, hb.listSize, hb.tooBig = 0, 0, 0, 0, ""
+	hb.arena, hb.refs, hb.list = hb.arena[:0], hb.refs[:0], hb.list[:0]
+}
+
+func (hb *headerBlock) emit(f hpack.HeaderField) {
+	hb.fields++
+	hb.listSize += uint32(len(f.Name) + len(f.Value) + 32)
+	switch {
+	case hb.tooBig != "":
+		return
+	case hb.fields > hb.c.lim.MaxHeaderFields:
+		hb.tooBig = "too many header fields"
+		return
+	case hb.listSize > hb.c.lim.MaxHeaderListSize:
+		hb.tooBig = "header list too large (HPACK bomb)"
+		return
+	}
+	off := len(hb.arena)
+	hb.arena = append(hb.arena, f.Name...)
+	hb.arena = append(hb.arena, f.Value...)
+	hb.refs = append(hb.refs, fieldRef{off: uint32(off), nlen: uint32(len(f.Name)), vlen: uint32(len(f.Value))})
+}
+
+type ctrlKind uint8
+
+const (
+	cSettings ctrlKind = iota
+	cSettingsAck
+	cPingAck
+	cRST
+	cWindowUpdate
+	cGoAway
+)
+
+type ctrlFrame struct {
+	kind   ctrlKind
+	stream uint32
+	val    uint32
+	data   [8]byte
+}
+
+const (
+	maxCtrlQueue = 1024
+	batchBytes   = 64 << 10
+	lingerTime   = time.Second
+	lingerBytes  = 1 << 20
+)
+
+// NewConn prepares a connection for Serve. nc must have completed its TLS
+// handshake (ALPN "h2") or be a cleartext prior-knowledge connection; the
+// client preface has not been read. opt may be nil.
+func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
+	if opt == nil {
+		opt = &Options{}
+	}
+	c := &Conn{
+		nc:             nc,
+		lim:            lim.withDefaults(),
+		h:              h,
+		now:            opt.Now,
+		stats:          opt.Stats,
+		writerDone:     make(chan struct{}),
+		streams:        make(map[uint32]*Stream),
+		intern:         make(map[string]string),
+		peerInitWindow: 65535,
+		sendWindow:     65535,
+		peerMaxFrame:   16384,
+		peerTableSize:  4096,
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.wakeWriter.L = &c.mu
+	c.recvWindow = int64(c.lim.InitialConnectionWindow)
+	c.br = bufio.NewReaderSize(nc, 16<<10)
+	c.rfr = http2.NewFramer(nil, c.br)
+	c.rfr.SetReuseFrames()
+	c.rfr.SetMaxReadFrameSize(16384)
+	c.hb.c = c
+	c.dec = hpack.NewDecoder(4096, c.hb.emit)
+	c.dec.SetAllowedMaxDynamicTableSize(max(4096, c.lim.MaxHeaderTableSize))
+	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderListSize))
+	c.wfr = http2.NewFramer(&c.wbuf, nil)
+	c.enc = hpack.NewEncoder(&c.encBuf)
+	c.enc.SetMaxDynamicTableSizeLimit(c.lim.MaxHeaderTableSize)
+	return c
+}
+
+// Serve runs the connection until it ends and closes nc. It returns nil for
+// a clean end (peer closed, graceful shutdown), a *ConnError when we ended
+// it with an error GOAWAY (ENHANCE_YOUR_CALM for limit breaches), or the
+// socket error. Panics in the connection's goroutines are recovered and
+// counted; a Handler panic resets only its stream.
+func (c *Conn) Serve() error {
+	c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.Conns })
+	c.mu.Lock()
+	c.queueCtrlLocked(ctrlFrame{kind: cSettings})
+	if d := c.lim.InitialConnectionWindow - 65535; d > 0 {
+		c.queueCtrlLocked(ctrlFrame{kind: cWindowUpdate, val: d})
+	}
+	period := max(c.lim.StreamIdleTimeout/4, 10*time.Millisecond)
+	c.reapTimer = time.AfterFunc(period, func() { c.reap(period) })
+	c.mu.Unlock()
+	go c.writeLoop()
+	err := c.readLoopSafe()
+	return c.teardown(err)
+}
+
+// Serve serves one HTTP/2 connection with default Options; see Conn.Serve.
+func Serve(nc net.Conn, lim Limits, h Handler) error {
+	return NewConn(nc, lim, h, nil).Serve()
+}
+
+// Shutdown starts a graceful shutdown: GOAWAY(NO_ERROR) naming the last
+// stream accepted, no new streams, in-flight streams run until done or until
+// Limits.GracefulShutdownDeadline, then the connection closes. Safe to call
+// from any goroutine, more than once.
+func (c *Conn) Shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.shutdownLocked()
+}
+
+func (c *Conn) shutdownLocked() {
+	if c.shutdown || c.dead {
+		return
+	}
+	c.shutdown = true
+	c.goawayID = c.maxClientID
+	c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.goawayID, val: uint32(http2.ErrCodeNo)})
+	if d := c.lim.GracefulShutdownDeadline; d > 0 {
+		c.shutdownTimer = time.AfterFunc(d, func() {
+			c.mu.Lock()
+			c.stopReadingLocked()
+			c.mu.Unlock()
+		})
+	}
+	c.maybeFinishDrainLocked()
+}
+
+func (c *Conn) maybeFinishDrainLocked() {
+	if c.shutdown && len(c.streams) == 0 && c.handlers == 0 {
+		c.stopReadingLocked()
+	}
+}
+
+// stopReadingLocked makes the reader's pending read return so Serve winds
+// down without error.
+func (c *Conn) stopReadingLocked() {
+	c.stopReading.Store(true)
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
+func (c *Conn) readLoopSafe() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.ConnPanics })
+			err = connErr(http2.ErrCodeInternal, fmt.Sprint("panic in reader: ", r))
+		}
+	}()
+	return c.readLoop()
+}
+
+func (c *Conn) refreshReadDeadline() {
+	now := time.Now()
+	if now.Sub(c.rdlSet) < min(time.Second, c.lim.ReadTimeout/4) {
+		return
+	}
+	c.rdlSet = now
+	c.nc.SetReadDeadline(now.Add(c.lim.ReadTimeout))
+	if c.stopReading.Load() {
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+func (c *Conn) readErr(err error) error {
+	if c.stopReading.Load() || errors.Is(err, io.EOF) {
+		return nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return connErr(http2.ErrCodeNo, "read timeout")
+	}
+	return err
+}
+
+func (c *Conn) readLoop() error {
+	c.refreshReadDeadline()
+	var preface [len(http2.ClientPreface)]byte
+	if _, err := io.ReadFull(c.br, preface[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return connErr(http2.ErrCodeProtocol, "short client preface")
+		}
+		return c.readErr(err)
+	}
+	if string(preface[:]) != http2.ClientPreface {
+		return connErr(http2.ErrCodeProtocol, "invalid client preface")
+	}
+	first := true
+	for {
+		c.refreshReadDeadline()
+		f, err := c.rfr.ReadFrame()
+		if err != nil {
+			var se http2.StreamError
+			var ce http2.ConnectionError
+			switch {
+			case errors.As(err, &se):
+				if err := c.streamError(streamErr{se.StreamID, se.Code, "invalid frame"}); err != nil {
+					return err
+				}
+				continue
+			case errors.As(err, &ce):
+				reason := "invalid frame"
+				if d := c.rfr.ErrorDetail(); d != nil {
+					reason = d.Error()
+				}
+				return connErr(http2.ErrCode(ce), reason)
+			case errors.Is(err, http2.ErrFrameTooLarge):
+				return connErr(http2.ErrCodeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE")
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				return c.readErr(io.EOF)
+			}
+			return c.readErr(err)
+		}
+		if first {
+			if _, ok := f.(*http2.SettingsFrame); !ok {
+				return connErr(http2.ErrCodeProtocol, "first frame is not SETTINGS")
+			}
+			first = false
+		}
+		if err := c.processFrame(f); err != nil {
+			switch e := err.(type) {
+			case streamErr:
+				if err := c.streamError(e); err != nil {
+					return err
+				}
+			default:
+				return err
+			}
+		}
+		if c.ctrlFull {
+			return calm("peer is not reading control frames")
+		}
+	}
+}
+
+// streamError resets a stream because of the peer, counting the glitch and
+// the emitted RST_STREAM.
+func (c *Conn) streamError(e streamErr) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.glitches++
+	if c.glitches > c.lim.MaxGlitchCount {
+		return calm("too many protocol glitches")
+	}
+	if e.code != http2.ErrCodeNo && e.code != http2.ErrCodeCancel {
+		c.emitted++
+		if c.emitted > c.lim.MaxRstStreamEmittedLifetime {
+			return calm("too many RST_STREAM frames provoked")
+		}
+	}
+	if s := c.streams[e.id]; s != nil {
+		c.resetStreamLocked(s, e.code, false, e.reason)
+	} else {
+		c.queueRSTLocked(e.id, e.code)
+	}
+	return nil
+}
+
+func (c *Conn) processFrame(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.DataFrame:
+		return c.onData(f)
+	case *http2.HeadersFrame:
+		return c.onHeaders(f)
+	case *http2.ContinuationFrame:
+		return c.onContinuation(f)
+	case *http2.SettingsFrame:
+		return c.onSettings(f)
+	case *http2.PingFrame:
+		return c.onPing(f)
+	case *http2.RSTStreamFrame:
+		return c.onRSTStream(f)
+	case *http2.WindowUpdateFrame:
+		return c.onWindowUpdate(f)
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			return streamErr{f.StreamID, http2.ErrCodeProtocol, "stream depends on itself"}
+		}
+		return nil
+	case *http2.GoAwayFrame:
+		c.Shutdown()
+		return nil
+	case *http2.PushPromiseFrame:
+		return connErr(http2.ErrCodeProtocol, "PUSH_PROMISE from client")
+	}
+	return nil // unknown frame types are ignored (RFC 9113 §5.5)
+}
+
+func (c *Conn) recentlyResetLocked(id uint32) bool {
+	for _, r := range c.recent {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
+	id := f.StreamID
+	c.mu.Lock()
+	if c.streams[id] == nil {
+		switch {
+		case id%2 == 0:
+			c.mu.Unlock()
+			return connErr(http2.ErrCodeProtocol, "HEADERS on even stream id")
+		case id <= c.maxClientID:
+			c.mu.Unlock()
+			return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream")
+		}
+		c.maxClientID = id
+	}
+	c.mu.Unlock()
+	c.hb.start(id, f.StreamEnded(), f.HasPriority() && f.Priority.StreamDep == id)
+	if err := c.decodeFragment(f.HeaderBlockFragment()); err != nil {
+		return err
+	}
+	if f.HeadersEnded() {
+		return c.endHeaderBlock()
+	}
+	return nil
+}
+
+func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
+	c.hb.frames++
+	if c.hb.frames > c.lim.MaxContinuationFrames {
+		return calm("CONTINUATION flood")
+	}
+	if err := c.decodeFragment(f.HeaderBlockFragment()); err != nil {
+		return err
+	}
+	if f.HeadersEnded() {
+		return c.endHeaderBlock()
+	}
+	return nil
+}
+
+func (c *Conn) decodeFragment(p []byte) error {
+	c.hb.bytes += uint32(len(p))
+	if c.hb.bytes > c.lim.MaxHeaderBlockBytes {
+		return calm("header block too large")
+	}
+	if _, err := c.dec.Write(p); err != nil {
+		return connErr(http2.ErrCodeCompression, err.Error())
+	}
+	if c.hb.tooBig != "" {
+		return calm(c.hb.tooBig)
+	}
+	return nil
+}
+
+func (c *Conn) endHeaderBlock() error {
+	if err := c.dec.Close(); err != nil {
+		return connErr(http2.ErrCodeCompression, err.Error())
+	}
+	hb := &c.hb
+	hb.list = materialize(hb.list, hb.arena, hb.refs)
+	id := hb.streamID
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.streams[id]; s != nil {
+		return c.onTrailersLocked(s)
+	}
+	if hb.prioSelf {
+		return streamErr{id, http2.ErrCodeProtocol, "stream depends on itself"}
+	}
+	if c.shutdown && id > c.goawayID {
+		return nil // RFC 9113 §6.8: streams above the GOAWAY id are ignored
+	}
+	var r request
+	if reason := validateRequest(hb.list, &r); reason != "" {
+		return streamErr{id, http2.ErrCodeProtocol, reason}
+	}
+	if hb.endStream && r.contentLength > 0 {
+		return streamErr{id, http2.ErrCodeProtocol, "content-length with empty body"}
+	}
+	if len(c.streams) >= int(c.lim.MaxConcurrentStreams) || c.handlers >= int(c.lim.MaxConcurrentStreams) {
+		return streamErr{id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
+	}
+	now := c.now()
+	s := c.acquireStream(id, now)
+	s.arena, hb.arena = hb.arena, s.arena[:0]
+	s.refs, hb.refs = hb.refs, s.refs[:0]
+	s.hdrs, hb.list = hb.list, s.hdrs[:0]
+	s.req = r
+	s.remoteClosed = hb.endStream
+	s.inMap = true
+	c.streams[id] = s
+	c.peak = max(c.peak, len(c.streams))
+	c.handlers++
+	c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.Streams })
+	go c.runHandler(s)
+	return nil
+}
+
+func (c *Conn) onTrailersLocked(s *Stream) error {
+	hb := &c.hb
+	if s.remoteClosed {
+		return streamErr{s.id, http2.ErrCodeStreamClosed, "HEADERS after END_STREAM"}
+	}
+	if !hb.endStream {
+		return streamErr{s.id, http2.ErrCodeProtocol, "trailers without END_STREAM"}
+	}
+	if hb.prioSelf {
+		return streamErr{s.id, http2.ErrCodeProtocol, "stream depends on itself"}
+	}
+	if reason := validateTrailers(hb.list); reason != "" {
+		return streamErr{s.id, http2.ErrCodeProtocol, reason}
+	}
+	s.trArena, hb.arena = hb.arena, s.trArena[:0]
+	s.trRefs, hb.refs = hb.refs, s.trRefs[:0]
+	s.trailers, hb.list = hb.list, s.trailers[:0]
+	s.lastActivity = c.now()
+	return c.remoteEndLocked(s)
+}
+
+func (c *Conn) remoteEndLocked(s *Stream) error {
+	if cl := s.req.contentLength; cl >= 0 && s.recvLen != cl {
+		return streamErr{s.id, http2.ErrCodeProtocol, "body length differs from content-length"}
+	}
+	s.remoteClosed = true
+	s.canRead.Broadcast()
+	if s.localClosed {
+		c.removeStreamLocked(s)
+	}
+	return nil
+}
+
+func (c *Conn) onData(f *http2.DataFrame) error {
+	id := f.StreamID
+	n := int64(f.Length)
+	data := f.Data()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(data) == 0 && !f.StreamEnded() && c.emptyWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxEmptyDataPerWindow) {
+		return calm("empty DATA flood")
+	}
+	if n > c.recvWindow {
+		return connErr(http2.ErrCodeFlowControl, "DATA beyond connection window")
+	}
+	c.recvWindow -= n
+	s := c.streams[id]
+	if s == nil {
+		if id > c.maxClientID {
+			return connErr(http2.ErrCodeProtocol, "DATA on idle stream")
+		}
+		c.creditConnLocked(n)
+		if c.recentlyResetLocked(id) {
+			return nil
+		}
+		return streamErr{id, http2.ErrCodeStreamClosed, "DATA on closed stream"}
+	}
+	if s.remoteClosed {
+		c.creditConnLocked(n)
+		return streamErr{id, http2.ErrCodeStreamClosed, "DATA after END_STREAM"}
+	}
+	if n > s.recvWindow {
+		c.creditConnLocked(n)
+		return streamErr{id, http2.ErrCodeFlowControl, "DATA beyond stream window"}
+	}
+	s.recvWindow -= n
+	s.recvLen += int64(len(data))
+	if cl := s.req.contentLength; cl >= 0 && s.recvLen > cl {
+		c.creditConnLocked(n)
+		return streamErr{id, http2.ErrCodeProtocol, "body longer than content-length"}
+	}
+	s.lastActivity = c.now()
+	if s.discard {
+		c.creditConnLocked(n)
+	} else {
+		if len(data) > 0 {
+			if s.roff > 0 && cap(s.rbuf)-len(s.rbuf) < len(data) {
+				k := copy(s.rbuf, s.rbuf[s.roff:])
+				s.rbuf, s.roff = s.rbuf[:k], 0
+			}
+			s.rbuf = append(s.rbuf, data...)
+			s.canRead.Signal()
+		}
+		if pad := n - int64(len(data)); pad > 0 {
+			c.creditLocked(s, pad)
+		}
+	}
+	if f.StreamEnded() {
+		return c.remoteEndLocked(s)
+	}
+	return nil
+}
+
+func (c *Conn) onSettings(f *http2.SettingsFrame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.settingsWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxSettingsPerWindow) {
+		return calm("SETTINGS flood")
+	}
+	if f.IsAck() {
+		if !c.settingsAcked {
+			c.settingsAcked = true
+			c.dec.SetAllowedMaxDynamicTableSize(c.lim.MaxHeaderTableSize)
+		}
+		return nil
+	}
+	if uint32(f.NumSettings()) > c.lim.MaxSettingsEntries {
+		return calm("too many SETTINGS entries")
+	}
+	for i := range f.NumSettings() {
+		st := f.Setting(i)
+		if err := st.Valid(); err != nil {
+			var ce http2.ConnectionError
+			if errors.As(err, &ce) {
+				return connErr(http2.ErrCode(ce), "invalid "+st.ID.String())
+			}
+			return connErr(http2.ErrCodeProtocol, "invalid "+st.ID.String())
+		}
+		switch st.ID {
+		case http2.SettingInitialWindowSize:
+			delta := int64(st.Val) - c.peerInitWindow
+			c.peerInitWindow = int64(st.Val)
+			for _, s := range c.streams {
+				s.sendWindow += delta
+				if s.sendWindow > maxWindow {
+					return connErr(http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window")
+				}
+				if delta > 0 {
+					c.enqueueIfPendingLocked(s)
+				}
+			}
+		case http2.SettingMaxFrameSize:
+			c.peerMaxFrame = int(st.Val)
+		case http2.SettingHeaderTableSize:
+			c.peerTableSize, c.peerTableDirty = st.Val, true
+		}
+	}
+	c.queueCtrlLocked(ctrlFrame{kind: cSettingsAck})
+	return nil
+}
+
+func (c *Conn) onPing(f *http2.PingFrame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pingWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxPingPerWindow) {
+		return calm("PING flood")
+	}
+	if !f.IsAck() {
+		c.queueCtrlLocked(ctrlFrame{kind: cPingAck, data: f.Data})
+	}
+	return nil
+}
+
+func (c *Conn) onRSTStream(f *http2.RSTStreamFrame) error {
+	id := f.StreamID
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rstWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxRstStreamPerWindow) {
+		return calm("RST_STREAM flood")
+	}
+	c.rstTotal++
+	if c.rstTotal > c.lim.MaxRstStreamLifetime {
+		return calm("RST_STREAM lifetime cap")
+	}
+	s := c.streams[id]
+	if s == nil {
+		if id > c.maxClientID {
+			return connErr(http2.ErrCodeProtocol, "RST_STREAM on idle stream")
+		}
+		return nil
+	}
+	if !s.hdrQueued {
+		c.earlyCancel++
+		if c.earlyCancel > c.lim.MaxRstStreamAbusiveLifetime {
+			return calm("too many streams cancelled before a response")
+		}
+	}
+	c.resetStreamLocked(s, f.ErrCode, true, "")
+	return nil
+}
+
+func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	id, inc := f.StreamID, int64(f.Increment)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if id == 0 {
+		// Credit returned for DATA we actually sent is what a reading
+		// peer does (x/net's client sends one per 4 KiB read); only
+		// updates granting more than that count toward the flood window.
+		if inc <= c.unreturned {
+			c.unreturned -= inc
+		} else {
+			c.unreturned = 0
+			if c.wu0Win.hit(c.now(), c.lim.FloodWindow, c.lim.MaxWindowUpdateStream0PerWindow) {
+				return calm("WINDOW_UPDATE flood")
+			}
+		}
+		c.sendWindow += inc
+		if c.sendWindow > maxWindow {
+			return connErr(http2.ErrCodeFlowControl, "connection window overflow")
+		}
+		for _, s := range c.streams {
+			c.enqueueIfPendingLocked(s)
+		}
+		return nil
+	}
+	s := c.streams[id]
+	if s == nil {
+		if id > c.maxClientID {
+			return connErr(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream")
+		}
+		return nil
+	}
+	s.sendWindow += inc
+	if s.sendWindow > maxWindow {
+		return streamErr{id, http2.ErrCodeFlowControl, "stream window overflow"}
+	}
+	c.enqueueIfPendingLocked(s)
+	return nil
+}
+
+// creditConnLocked returns n bytes of connection receive window, batching
+// WINDOW_UPDATE frames.
+func (c *Conn) creditConnLocked(n int64) {
+	if n <= 0 {
+		return
+	}
+	c.recvUnacked += n
+	if c.recvUnacked >= int64(c.lim.InitialConnectionWindow)/4 {
+		c.queueCtrlLocked(ctrlFrame{kind: cWindowUpdate, val: uint32(c.recvUnacked)})
+		c.recvWindow += c.recvUnacked
+		c.recvUnacked = 0
+	}
+}
+
+// creditLocked returns n consumed bytes of stream s to both windows.
+func (c *Conn) creditLocked(s *Stream, n int64) {
+	c.creditConnLocked(n)
+	if s.remoteClosed || s.reset != nil {
+		return
+	}
+	s.recvUnacked += n
+	if s.recvUnacked >= int64(c.lim.InitialStreamWindow)/4 {
+		c.queueCtrlLocked(ctrlFrame{kind: cWindowUpdate, stream: s.id, val: uint32(s.recvUnacked)})
+		s.recvWindow += s.recvUnacked
+		s.recvUnacked = 0
+	}
+}
+
+func (c *Conn) queueCtrlLocked(f ctrlFrame) {
+	if len(c.ctrl) >= maxCtrlQueue && f.kind != cGoAway {
+		c.ctrlFull = true
+		return
+	}
+	c.ctrl = append(c.ctrl, f)
+	c.wakeWriter.Signal()
+}
+
+func (c *Conn) queueRSTLocked(id uint32, code http2.ErrCode) {
+	c.queueCtrlLocked(ctrlFrame{kind: cRST, stream: id, val: uint32(code)})
+	c.recent[c.recentPos] = id
+	c.recentPos = (c.recentPos + 1) % len(c.recent)
+	if code != http2.ErrCodeNo {
+		c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.StreamResets })
+	}
+}
+
+// resetStreamLocked closes s abruptly: RST_STREAM unless the peer sent it,
+// output dropped, unread input credited back, waiters woken.
+func (c *Conn) resetStreamLocked(s *Stream, code http2.ErrCode, remote bool, reason string) {
+	if s.reset != nil {
+		return
+	}
+	s.reset = &StreamError{StreamID: s.id, Code: code, Remote: remote, Reason: reason}
+	if !remote && s.inMap {
+		c.queueRSTLocked(s.id, code)
+	}
+	s.out, s.outHead = s.out[:0], 0
+	c.creditConnLocked(int64(len(s.rbuf) - s.roff))
+	s.rbuf, s.roff = s.rbuf[:0], 0
+	s.wakeLocked()
+	c.removeStreamLocked(s)
+}
+
+func (c *Conn) removeStreamLocked(s *Stream) {
+	if s.inMap {
+		s.inMap = false
+		delete(c.streams, s.id)
+		if n := len(c.streams); c.peak > 64 && n*int(c.lim.StreamShrinkRatio) < c.peak {
+			m := make(map[uint32]*Stream, n)
+			for k, v := range c.streams {
+				m[k] = v
+			}
+			c.streams, c.peak = m, n
+		}
+		c.maybeFinishDrainLocked()
+	}
+	c.maybeReleaseLocked(s)
+}
+
+func (c *Conn) maybeReleaseLocked(s *Stream) {
+	if !s.inMap && s.handlerDone && !s.inReady {
+		s.release()
+	}
+}
+
+func (c *Conn) runHandler(s *Stream) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.HandlerPanics })
+			c.mu.Lock()
+			if s.reset == nil && s.inMap {
+				c.resetStreamLocked(s, http2.ErrCodeInternal, false, fmt.Sprint("handler panic: ", r))
+			}
+			c.mu.Unlock()
+		}
+		c.handlerReturned(s)
+	}()
+	c.h.ServeStream(s)
+}
+
+func (c *Conn) handlerReturned(s *Stream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.handlers--
+	// handlerDone is set last: until then nothing below can release s, and
+	// after the final maybeReleaseLocked s must not be touched.
+	if s.reset == nil && s.inMap && !c.dead {
+		if !s.endQueued {
+			if !s.hdrQueued {
+				s.status, s.hdrQueued = 200, true
+			}
+			s.endQueued = true
+			c.enqueueLocked(s)
+		}
+		c.creditConnLocked(int64(len(s.rbuf) - s.roff))
+		s.rbuf, s.roff = s.rbuf[:0], 0
+		s.discard = true
+		if s.localClosed && !s.remoteClosed {
+			c.finishEarlyLocked(s)
+		}
+	}
+	s.handlerDone = true
+	c.maybeReleaseLocked(s)
+	c.maybeFinishDrainLocked()
+}
+
+// finishEarlyLocked ends a stream whose response is complete and whose
+// handler has returned while the peer is still sending: RST_STREAM(NO_ERROR)
+// (RFC 9113 §8.1).
+func (c *Conn) finishEarlyLocked(s *Stream) {
+	c.queueRSTLocked(s.id, http2.ErrCodeNo)
+	s.reset = &StreamError{StreamID: s.id, Code: http2.ErrCodeNo, Reason: "response complete"}
+	c.removeStreamLocked(s)
+}
+
+func (c *Conn) reap(period time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return
+	}
+	now := c.now()
+	for _, s := range c.streams {
+		if now.Sub(s.lastActivity) >= c.lim.StreamIdleTimeout {
+			c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.ReapedStreams })
+			c.resetStreamLocked(s, http2.ErrCodeCancel, false, "stream idle or stalled")
+		}
+	}
+	c.reapTimer.Reset(period)
+}
+
+// teardown ends the connection: GOAWAY for errors, writer drained, streams
+// failed, socket closed after a short linger so the peer can read GOAWAY.
+func (c *Conn) teardown(err error) error {
+	var ce *ConnError
+	isConnErr := errors.As(err, &ce)
+	c.mu.Lock()
+	if isConnErr && !c.dead {
+		if c.shutdown && ce.Code == http2.ErrCodeNo {
+			// already said goodbye
+		} else {
+			c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.maxClientID, val: uint32(ce.Code)})
+			switch ce.Code {
+			case http2.ErrCodeEnhanceYourCalm:
+				c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.CalmGoAways })
+			case http2.ErrCodeNo:
+			default:
+				c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.ProtocolGoAway })
+			}
+		}
+	}
+	c.dead = true
+	c.exitWriter = true
+	for _, s := range c.streams {
+		s.wakeLocked()
+	}
+	if c.reapTimer != nil {
+		c.reapTimer.Stop()
+	}
+	if c.shutdownTimer != nil {
+		c.shutdownTimer.Stop()
+	}
+	c.wakeWriter.Broadcast()
+	c.mu.Unlock()
+	c.closing.Store(true)
+	c.nc.SetWriteDeadline(time.Now().Add(min(c.lim.WriteTimeout, 2*time.Second)))
+	<-c.writerDone
+	// Linger unless the socket itself failed: half-close, then drain what
+	// the peer still sends for a moment, so unread input does not turn our
+	// close into a TCP RST that destroys the GOAWAY in flight.
+	if err == nil || isConnErr {
+		if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		c.nc.SetReadDeadline(time.Now().Add(min(lingerTime, c.lim.ReadTimeout)))
+		io.CopyN(io.Discard, c.nc, lingerBytes)
+	}
+	c.nc.Close()
+	if isConnErr && ce.Code == http2.ErrCodeNo {
+		return nil
+	}
+	return err
+}

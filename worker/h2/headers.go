@@ -1,0 +1,260 @@
+package h2
+
+import "bytes"
+
+// HeaderField is one header field as raw bytes. In a request the slices
+// point into the stream's buffers and are valid until ServeStream returns;
+// callers must not modify them. Fields passed to WriteHeader and
+// WriteTrailers are copied before the call returns.
+type HeaderField struct {
+	Name, Value []byte
+}
+
+// request is a validated request head.
+type request struct {
+	method, scheme, authority, path []byte
+	fields                          []HeaderField // regular fields, in order
+	contentLength                   int64         // -1 if absent
+}
+
+const (
+	pMethod = 1 << iota
+	pScheme
+	pAuthority
+	pPath
+)
+
+// validateRequest checks a decoded request header list against RFC 9113
+// §8.2 and §8.3 and fills r. It returns "" for a well-formed request, else a
+// short reason; a malformed request is a stream error PROTOCOL_ERROR.
+func validateRequest(all []HeaderField, r *request) string {
+	var have int
+	var host []byte
+	haveHost := false
+	r.contentLength = -1
+	regular := len(all)
+	for i, f := range all {
+		if len(f.Name) > 0 && f.Name[0] == ':' {
+			if regular != len(all) {
+				return "pseudo-header field after regular field"
+			}
+			var bit int
+			var dst *[]byte
+			switch string(f.Name) {
+			case ":method":
+				bit, dst = pMethod, &r.method
+			case ":scheme":
+				bit, dst = pScheme, &r.scheme
+			case ":authority":
+				bit, dst = pAuthority, &r.authority
+			case ":path":
+				bit, dst = pPath, &r.path
+			default:
+				return "invalid pseudo-header field"
+			}
+			if have&bit != 0 {
+				return "duplicate pseudo-header field"
+			}
+			if !validValue(f.Value) {
+				return "invalid pseudo-header value"
+			}
+			have |= bit
+			*dst = f.Value
+			continue
+		}
+		if regular == len(all) {
+			regular = i
+		}
+		if reason := checkRegular(f); reason != "" {
+			return reason
+		}
+		switch string(f.Name) {
+		case "content-length":
+			n, ok := parseContentLength(f.Value)
+			if !ok {
+				return "invalid content-length"
+			}
+			if r.contentLength >= 0 && r.contentLength != n {
+				return "conflicting content-length"
+			}
+			r.contentLength = n
+		case "host":
+			if haveHost {
+				return "duplicate host"
+			}
+			host, haveHost = f.Value, true
+		}
+	}
+	r.fields = all[regular:]
+	if have&pMethod == 0 {
+		return "missing :method"
+	}
+	if string(r.method) == "CONNECT" {
+		// RFC 9113 §8.5 (no extended CONNECT: SETTINGS_ENABLE_CONNECT_PROTOCOL is not advertised).
+		if have&pAuthority == 0 || len(r.authority) == 0 {
+			return "CONNECT without :authority"
+		}
+		if have&(pScheme|pPath) != 0 {
+			return "CONNECT with :scheme or :path"
+		}
+	} else {
+		if have&pScheme == 0 || len(r.scheme) == 0 {
+			return "missing :scheme"
+		}
+		if have&pPath == 0 || len(r.path) == 0 {
+			return "missing or empty :path"
+		}
+		if isHTTPScheme(r.scheme) && r.path[0] != '/' &&
+			(string(r.path) != "*" || string(r.method) != "OPTIONS") {
+			return "invalid :path"
+		}
+	}
+	if have&pAuthority == 0 {
+		if haveHost {
+			r.authority = host
+		}
+	} else if haveHost && !bytes.EqualFold(host, r.authority) {
+		return "host differs from :authority"
+	}
+	return ""
+}
+
+// validateTrailers checks a trailer section: no pseudo-headers, same field
+// rules as the head.
+func validateTrailers(all []HeaderField) string {
+	for _, f := range all {
+		if len(f.Name) > 0 && f.Name[0] == ':' {
+			return "pseudo-header field in trailers"
+		}
+		if reason := checkRegular(f); reason != "" {
+			return reason
+		}
+	}
+	return ""
+}
+
+func checkRegular(f HeaderField) string {
+	if !validName(f.Name) {
+		return "invalid field name"
+	}
+	if !validValue(f.Value) {
+		return "invalid field value"
+	}
+	if isConnectionSpecific(f.Name) {
+		return "connection-specific field"
+	}
+	if string(f.Name) == "te" && string(f.Value) != "trailers" {
+		return "te other than trailers"
+	}
+	return ""
+}
+
+func isHTTPScheme(s []byte) bool { return string(s) == "https" || string(s) == "http" }
+
+// isConnectionSpecific reports the fields RFC 9113 §8.2.2 forbids.
+func isConnectionSpecific(name []byte) bool {
+	switch string(name) {
+	case "connection", "proxy-connection", "keep-alive", "transfer-encoding", "upgrade":
+		return true
+	}
+	return false
+}
+
+// tokenLower marks the characters allowed in an HTTP/2 field name: RFC 9110
+// tchar without upper-case letters.
+var tokenLower = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func validName(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenLower[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue applies RFC 9113 §8.2.1: no NUL, CR or LF, and no leading or
+// trailing space or tab.
+func validValue(b []byte) bool {
+	for _, c := range b {
+		if c == 0 || c == '\r' || c == '\n' {
+			return false
+		}
+	}
+	if n := len(b); n > 0 {
+		if b[0] == ' ' || b[0] == '\t' || b[n-1] == ' ' || b[n-1] == '\t' {
+			return false
+		}
+	}
+	return true
+}
+
+func parseContentLength(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// appendResponseField appends f to arena/fields in HTTP/2 form: the name
+// lower-cased, connection-specific fields and invalid fields dropped. It
+// reports whether the field was kept.
+func appendResponseField(arena []byte, refs []fieldRef, name, value []byte) ([]byte, []fieldRef, bool) {
+	if len(name) == 0 || name[0] == ':' || len(name) > 1<<14 {
+		return arena, refs, false
+	}
+	off := len(arena)
+	for _, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if !tokenLower[c] {
+			return arena[:off], refs, false
+		}
+		arena = append(arena, c)
+	}
+	if isConnectionSpecific(arena[off:]) || !validValue(value) {
+		return arena[:off], refs, false
+	}
+	arena = append(arena, value...)
+	refs = append(refs, fieldRef{off: uint32(off), nlen: uint32(len(name)), vlen: uint32(len(value))})
+	return arena, refs, true
+}
+
+// fieldRef locates a field inside an arena: name at off, value right after.
+type fieldRef struct {
+	off, nlen, vlen uint32
+}
+
+// materialize rebuilds dst as slices of arena described by refs. The arena
+// must not be appended to while dst is in use.
+func materialize(dst []HeaderField, arena []byte, refs []fieldRef) []HeaderField {
+	dst = dst[:0]
+	for _, r := range refs {
+		n := arena[r.off : r.off+r.nlen : r.off+r.nlen]
+		v := arena[r.off+r.nlen : r.off+r.nlen+r.vlen : r.off+r.nlen+r.vlen]
+		dst = append(dst, HeaderField{Name: n, Value: v})
+	}
+	return dst
+}

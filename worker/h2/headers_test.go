@@ -1,0 +1,73 @@
+package h2
+
+import "testing"
+
+func fields(kv ...string) []HeaderField {
+	var f []HeaderField
+	for i := 0; i+1 < len(kv); i += 2 {
+		f = append(f, HeaderField{Name: []byte(kv[i]), Value: []byte(kv[i+1])})
+	}
+	return f
+}
+
+func TestValidateRequest(t *testing.T) {
+	base := []string{":method", "GET", ":scheme", "https", ":path", "/a", ":authority", "ex.com"}
+	with := func(extra ...string) []string { return append(append([]string(nil), base...), extra...) }
+	cases := []struct {
+		name string
+		in   []string
+		want string
+	}{
+		{"ok", with("accept", "*/*", "te", "trailers"), ""},
+		{"ok host fallback", []string{":method", "GET", ":scheme", "https", ":path", "/", "host", "ex.com"}, ""},
+		{"upper-case name", with("Accept", "x"), "invalid field name"},
+		{"connection", with("connection", "close"), "connection-specific field"},
+		{"keep-alive", with("keep-alive", "1"), "connection-specific field"},
+		{"te gzip", with("te", "gzip"), "te other than trailers"},
+		{"unknown pseudo", with(":foo", "x"), "invalid pseudo-header field"},
+		{"status in request", with(":status", "200"), "invalid pseudo-header field"},
+		{"pseudo after regular", []string{":method", "GET", "a", "b", ":path", "/", ":scheme", "http"}, "pseudo-header field after regular field"},
+		{"duplicate method", with(":method", "GET"), "duplicate pseudo-header field"},
+		{"pseudo after regular 2", with("a", "b", ":method", "GET"), "pseudo-header field after regular field"},
+		{"duplicate path", []string{":method", "GET", ":path", "/", ":path", "/", ":scheme", "http"}, "duplicate pseudo-header field"},
+		{"missing method", []string{":scheme", "http", ":path", "/"}, "missing :method"},
+		{"missing scheme", []string{":method", "GET", ":path", "/"}, "missing :scheme"},
+		{"empty path", []string{":method", "GET", ":scheme", "http", ":path", ""}, "missing or empty :path"},
+		{"relative path", []string{":method", "GET", ":scheme", "http", ":path", "a"}, "invalid :path"},
+		{"options star", []string{":method", "OPTIONS", ":scheme", "http", ":path", "*"}, ""},
+		{"connect ok", []string{":method", "CONNECT", ":authority", "ex.com:443"}, ""},
+		{"connect with path", []string{":method", "CONNECT", ":authority", "ex.com:443", ":path", "/"}, "CONNECT with :scheme or :path"},
+		{"connect no authority", []string{":method", "CONNECT"}, "CONNECT without :authority"},
+		{"bad content-length", with("content-length", "1x"), "invalid content-length"},
+		{"conflicting content-length", with("content-length", "1", "content-length", "2"), "conflicting content-length"},
+		{"host mismatch", with("host", "evil.com"), "host differs from :authority"},
+		{"value with LF", with("x", "a\nb"), "invalid field value"},
+		{"value trailing space", with("x", "a "), "invalid field value"},
+	}
+	for _, tc := range cases {
+		var r request
+		if got := validateRequest(fields(tc.in...), &r); got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	var r request
+	validateRequest(fields(with("content-length", "12", "x-a", "1")...), &r)
+	if r.contentLength != 12 || len(r.fields) != 2 || string(r.authority) != "ex.com" || string(r.path) != "/a" {
+		t.Fatalf("parsed request %+v", r)
+	}
+	if got := validateTrailers(fields(":path", "/")); got != "pseudo-header field in trailers" {
+		t.Fatalf("trailers: %q", got)
+	}
+}
+
+func TestAppendResponseField(t *testing.T) {
+	var arena []byte
+	var refs []fieldRef
+	for _, f := range fields("Content-Type", "text/html", "Connection", "close", "Transfer-Encoding", "chunked", "X-Bad Name", "v", "x-ok", "bad\r\nvalue") {
+		arena, refs, _ = appendResponseField(arena, refs, f.Name, f.Value)
+	}
+	got := materialize(nil, arena, refs)
+	if len(got) != 1 || string(got[0].Name) != "content-type" || string(got[0].Value) != "text/html" {
+		t.Fatalf("kept %q", got)
+	}
+}

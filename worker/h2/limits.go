@@ -1,0 +1,186 @@
+// Package h2 is the worker's own HTTP/2 server connection handler (RFC 9113,
+// RFC 7541) with per-connection flood accounting; it hands each request
+// stream to a Handler that bridges it to the router and backend pools.
+package h2
+
+import "time"
+
+// Limits bounds what one HTTP/2 connection may cost. Field names mirror the
+// listener's h2_* knobs in the wire contract so the worker snapshot can fill
+// them one to one; a zero field means "use the default" (see DefaultLimits),
+// which is applied in one place, by withDefaults.
+//
+// Per-window counters use a fixed window of FloodWindow (1 s by default).
+// Breaching any flood or abuse limit ends the connection with
+// GOAWAY(ENHANCE_YOUR_CALM).
+type Limits struct {
+	// MaxConcurrentStreams is advertised as SETTINGS_MAX_CONCURRENT_STREAMS
+	// and enforced (REFUSED_STREAM beyond it); handlers still running on
+	// reset streams count too. h2_max_concurrent_streams, default 100.
+	MaxConcurrentStreams uint32
+
+	// MaxRstStreamPerWindow caps RST_STREAM frames received per window
+	// (rapid reset, CVE-2023-44487). h2_max_rst_stream_per_window, default 100.
+	MaxRstStreamPerWindow uint32
+	// MaxRstStreamLifetime caps RST_STREAM frames received over the
+	// connection's life. h2_max_rst_stream_lifetime, default 10 000.
+	MaxRstStreamLifetime uint64
+	// MaxRstStreamAbusiveLifetime caps RST_STREAM frames received for
+	// streams whose response had not started (early cancel).
+	// h2_max_rst_stream_abusive_lifetime, default 50.
+	MaxRstStreamAbusiveLifetime uint64
+	// MaxRstStreamEmittedLifetime caps RST_STREAM frames we send with an
+	// error code other than NO_ERROR or CANCEL (peer-provoked resets,
+	// "MadeYouReset"). h2_max_rst_stream_emitted_lifetime, default 500.
+	MaxRstStreamEmittedLifetime uint64
+
+	// MaxPingPerWindow caps PING frames per window. h2_max_ping_per_window,
+	// default 100.
+	MaxPingPerWindow uint32
+	// MaxSettingsPerWindow caps SETTINGS frames per window.
+	// h2_max_settings_per_window, default 50.
+	MaxSettingsPerWindow uint32
+	// MaxSettingsEntries caps the parameters in one SETTINGS frame. Not a
+	// wire-contract knob; default 64.
+	MaxSettingsEntries uint32
+	// MaxEmptyDataPerWindow caps DATA frames with no payload and no
+	// END_STREAM per window. h2_max_empty_data_per_window, default 100.
+	MaxEmptyDataPerWindow uint32
+	// MaxWindowUpdateStream0PerWindow caps connection-level WINDOW_UPDATE
+	// frames per window; updates that merely return credit for DATA we
+	// sent are not counted (a fast download legitimately sends thousands). h2_max_window_update_stream0_per_window, default 100.
+	MaxWindowUpdateStream0PerWindow uint32
+
+	// MaxContinuationFrames caps CONTINUATION frames in one header block
+	// (CVE-2024-27316). h2_max_continuation_frames, default 20.
+	MaxContinuationFrames uint32
+	// MaxHeaderBlockBytes caps the encoded size of one header block
+	// (HEADERS plus CONTINUATIONs). Not a wire-contract knob; default 64 KiB.
+	MaxHeaderBlockBytes uint32
+	// MaxHeaderFields caps decoded fields per header block, pseudo-headers
+	// included. h2_max_header_fields, default 128.
+	MaxHeaderFields uint32
+	// MaxHeaderListSize caps the decoded header list (RFC 9113 §6.5.2
+	// accounting: name + value + 32 per field) and is advertised as
+	// SETTINGS_MAX_HEADER_LIST_SIZE; exceeding it (an HPACK bomb) is a
+	// breach. h2_max_header_list_size, default 64 KiB.
+	MaxHeaderListSize uint32
+	// MaxHeaderTableSize caps both HPACK dynamic tables: the one we let the
+	// peer's encoder use (advertised SETTINGS_HEADER_TABLE_SIZE) and ours.
+	// h2_max_header_table_size, default 4096.
+	MaxHeaderTableSize uint32
+
+	// InitialConnectionWindow is the connection-level receive window.
+	// h2_initial_connection_window, default 1 MiB.
+	InitialConnectionWindow uint32
+	// InitialStreamWindow is advertised as SETTINGS_INITIAL_WINDOW_SIZE and
+	// bounds what one stream buffers. Not a wire-contract knob; default
+	// 256 KiB, clamped to InitialConnectionWindow.
+	InitialStreamWindow uint32
+	// StreamShrinkRatio: the stream table is rebuilt (its memory returned)
+	// when the live stream count falls below peak/StreamShrinkRatio.
+	// h2_stream_shrink_ratio, default 2, minimum 2.
+	StreamShrinkRatio uint32
+
+	// StreamIdleTimeout reaps a stream (RST_STREAM(CANCEL)) that made no
+	// progress in either direction for this long; this also reaps streams
+	// stalled on a zero flow-control window. h2_stream_idle_timeout_seconds,
+	// default 30 s.
+	StreamIdleTimeout time.Duration
+	// GracefulShutdownDeadline bounds how long in-flight streams may run
+	// after Shutdown's GOAWAY. Zero means the default (10 s); a negative
+	// value means no deadline (the wire contract's "0 = none" maps to -1).
+	// h2_graceful_shutdown_deadline_seconds.
+	GracefulShutdownDeadline time.Duration
+	// MaxGlitchCount caps protocol anomalies (malformed requests, frames on
+	// closed streams, stream-level protocol errors). h2_max_glitch_count,
+	// default 100.
+	MaxGlitchCount uint32
+
+	// FloodWindow is the length of the per-window counters; default 1 s.
+	FloodWindow time.Duration
+	// ReadTimeout is the deadline for the peer to send the next frame
+	// (front_timeout); default 60 s. Every read on the connection has it.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each socket write; default ReadTimeout.
+	WriteTimeout time.Duration
+}
+
+// DefaultLimits returns the design defaults (design.md §3).
+func DefaultLimits() Limits { return Limits{}.withDefaults() }
+
+// withDefaults fills every zero field with its default. It is the only place
+// defaults live.
+func (l Limits) withDefaults() Limits {
+	u32 := func(p *uint32, d uint32) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	u64 := func(p *uint64, d uint64) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	dur := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	u32(&l.MaxConcurrentStreams, 100)
+	u32(&l.MaxRstStreamPerWindow, 100)
+	u64(&l.MaxRstStreamLifetime, 10000)
+	u64(&l.MaxRstStreamAbusiveLifetime, 50)
+	u64(&l.MaxRstStreamEmittedLifetime, 500)
+	u32(&l.MaxPingPerWindow, 100)
+	u32(&l.MaxSettingsPerWindow, 50)
+	u32(&l.MaxSettingsEntries, 64)
+	u32(&l.MaxEmptyDataPerWindow, 100)
+	u32(&l.MaxWindowUpdateStream0PerWindow, 100)
+	u32(&l.MaxContinuationFrames, 20)
+	u32(&l.MaxHeaderBlockBytes, 64<<10)
+	u32(&l.MaxHeaderFields, 128)
+	u32(&l.MaxHeaderListSize, 64<<10)
+	u32(&l.MaxHeaderTableSize, 4096)
+	u32(&l.InitialConnectionWindow, 1<<20)
+	if l.InitialConnectionWindow < 65535 {
+		l.InitialConnectionWindow = 65535 // cannot shrink below the RFC initial value
+	}
+	if l.InitialConnectionWindow > maxWindow {
+		l.InitialConnectionWindow = maxWindow
+	}
+	u32(&l.InitialStreamWindow, 256<<10)
+	if l.InitialStreamWindow > l.InitialConnectionWindow {
+		l.InitialStreamWindow = l.InitialConnectionWindow
+	}
+	u32(&l.StreamShrinkRatio, 2)
+	if l.StreamShrinkRatio < 2 {
+		l.StreamShrinkRatio = 2
+	}
+	dur(&l.StreamIdleTimeout, 30*time.Second)
+	dur(&l.GracefulShutdownDeadline, 10*time.Second)
+	u32(&l.MaxGlitchCount, 100)
+	dur(&l.FloodWindow, time.Second)
+	dur(&l.ReadTimeout, 60*time.Second)
+	dur(&l.WriteTimeout, l.ReadTimeout)
+	return l
+}
+
+const maxWindow = 1<<31 - 1
+
+// windowCounter counts events in fixed windows.
+type windowCounter struct {
+	start time.Time
+	n     uint32
+}
+
+// hit records one event at now and reports whether the count in the current
+// window exceeds max.
+func (w *windowCounter) hit(now time.Time, win time.Duration, max uint32) bool {
+	if now.Sub(w.start) >= win || now.Before(w.start) {
+		w.start = now
+		w.n = 0
+	}
+	w.n++
+	return w.n > max
+}

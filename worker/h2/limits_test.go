@@ -1,0 +1,301 @@
+package h2
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// floodCase drives one abuse pattern with raw frames and expects
+// GOAWAY(ENHANCE_YOUR_CALM) plus a Serve error naming the limit.
+type floodCase struct {
+	name   string
+	lim    Limits
+	h      Handler
+	reason string
+	drive  func(rc *rawClient)
+}
+
+func TestFloodLimits(t *testing.T) {
+	cases := []floodCase{
+		{name: "rapid reset per window", lim: Limits{MaxRstStreamAbusiveLifetime: 1 << 20}, h: blockHandler, reason: "RST_STREAM flood",
+			drive: func(rc *rawClient) {
+				for i := uint32(0); i < 101; i++ {
+					rc.get(2*i+1, false)
+					rc.fr.WriteRSTStream(2*i+1, http2.ErrCodeCancel)
+				}
+			}},
+		{name: "reset lifetime", lim: Limits{MaxRstStreamLifetime: 5, MaxRstStreamAbusiveLifetime: 1 << 20}, h: helloHandler, reason: "RST_STREAM lifetime",
+			drive: func(rc *rawClient) {
+				for i := uint32(0); i < 6; i++ {
+					rc.get(2*i+1, true)
+					rc.fr.WriteRSTStream(2*i+1, http2.ErrCodeCancel)
+				}
+			}},
+		{name: "early cancel lifetime (default 50)", h: blockHandler, reason: "cancelled before a response",
+			drive: func(rc *rawClient) {
+				for i := uint32(0); i < 51; i++ {
+					rc.get(2*i+1, true)
+					rc.fr.WriteRSTStream(2*i+1, http2.ErrCodeCancel)
+				}
+			}},
+		{name: "provoked resets", lim: Limits{MaxRstStreamEmittedLifetime: 5, MaxGlitchCount: 1000}, h: blockHandler, reason: "RST_STREAM frames provoked",
+			drive: func(rc *rawClient) {
+				for i := uint32(0); i < 6; i++ {
+					rc.fr.WritePriority(2*i+1, http2.PriorityParam{StreamDep: 2*i + 1})
+				}
+			}},
+		{name: "glitches", lim: Limits{MaxGlitchCount: 5}, h: blockHandler, reason: "glitches",
+			drive: func(rc *rawClient) {
+				for i := uint32(0); i < 6; i++ {
+					rc.get(2*i+1, false)
+					rc.fr.WriteWindowUpdate(2*i+1, 0) // stream error PROTOCOL_ERROR
+				}
+			}},
+		{name: "PING", reason: "PING flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 101; i++ {
+					rc.fr.WritePing(false, [8]byte{byte(i)})
+				}
+			}},
+		{name: "SETTINGS", reason: "SETTINGS flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 50; i++ { // plus the handshake SETTINGS and its ACK
+					rc.fr.WriteSettings()
+				}
+			}},
+		{name: "SETTINGS entries", reason: "SETTINGS entries", h: helloHandler,
+			drive: func(rc *rawClient) {
+				var st []http2.Setting
+				for i := 0; i < 65; i++ {
+					st = append(st, http2.Setting{ID: http2.SettingID(0x100 + i), Val: 1})
+				}
+				rc.fr.WriteSettings(st...)
+			}},
+		{name: "empty DATA", reason: "empty DATA flood", h: blockHandler,
+			drive: func(rc *rawClient) {
+				rc.get(1, false)
+				for i := 0; i < 101; i++ {
+					rc.fr.WriteData(1, false, nil)
+				}
+			}},
+		{name: "stream-0 WINDOW_UPDATE", reason: "WINDOW_UPDATE flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 101; i++ {
+					rc.fr.WriteWindowUpdate(0, 1)
+				}
+			}},
+		{name: "CONTINUATION count", reason: "CONTINUATION flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				block := rc.headerBlock(getReq...)
+				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:1], EndStream: true})
+				for i := 0; i < 21; i++ {
+					rc.fr.WriteContinuation(1, false, nil)
+				}
+			}},
+		{name: "header block bytes", reason: "header block too large", h: helloHandler,
+			lim: Limits{MaxHeaderListSize: 1 << 20, MaxHeaderFields: 1 << 20},
+			drive: func(rc *rawClient) {
+				// Valid HPACK: literal fields without indexing, 1000-byte values.
+				var block []byte
+				for len(block) < 80<<10 {
+					block = append(block, 0x00, 0x03, 'x', '-', 'a', 0x7f, 0xe9, 0x06) // value length 1000
+					block = append(block, make([]byte, 1000)...)
+				}
+				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:16384], EndStream: true})
+				for off := 16384; off < len(block); off += 16384 {
+					rc.fr.WriteContinuation(1, false, block[off:min(off+16384, len(block))])
+				}
+			}},
+		{name: "header field count", reason: "too many header fields", h: helloHandler,
+			drive: func(rc *rawClient) {
+				f := append([]string(nil), getReq...)
+				for i := 0; i < 125; i++ {
+					f = append(f, "x-f", "v")
+				}
+				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.headerBlock(f...), EndStream: true, EndHeaders: true})
+			}},
+		{name: "HPACK bomb", reason: "HPACK bomb", h: helloHandler,
+			drive: func(rc *rawClient) {
+				f := append([]string(nil), getReq...)
+				big := strings.Repeat("b", 4000)
+				for i := 0; i < 20; i++ { // 1 byte each on the wire after the first
+					f = append(f, "x-bomb", big)
+				}
+				block := rc.headerBlock(f...)
+				if len(block) > 5000 {
+					panic("encoder did not index")
+				}
+				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndStream: true, EndHeaders: true})
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, tc.lim, tc.h, nil, &Options{Now: fixedClock()})
+			rc := dialRaw(t, ts.addr)
+			go tc.drive(rc) // the only writer; reading happens here
+			rc.expectGoAway(http2.ErrCodeEnhanceYourCalm)
+			rc.nc.Close()
+			err := ts.serveErr()
+			var ce *ConnError
+			if !errors.As(err, &ce) || ce.Code != http2.ErrCodeEnhanceYourCalm || !strings.Contains(ce.Reason, tc.reason) {
+				t.Fatalf("Serve = %v, want ENHANCE_YOUR_CALM %q", err, tc.reason)
+			}
+			if n := ts.stats.CalmGoAways.Load(); n != 1 {
+				t.Fatalf("CalmGoAways = %d", n)
+			}
+		})
+	}
+}
+
+// Below each limit nothing trips: the same patterns, one short.
+func TestFloodLimitsNotTrippedBelow(t *testing.T) {
+	ts := startServer(t, Limits{}, helloHandler, nil, &Options{Now: fixedClock()})
+	rc := dialRaw(t, ts.addr)
+	for i := 0; i < 100; i++ {
+		rc.fr.WritePing(false, [8]byte{1})
+	}
+	for i := 0; i < 100; i++ {
+		rc.fr.WriteWindowUpdate(0, 1)
+	}
+	rc.get(1, false)
+	for i := 0; i < 100; i++ {
+		rc.fr.WriteData(1, false, nil)
+	}
+	rc.fr.WriteData(1, true, nil)
+	acks := 0
+	rc.waitFor("response", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.PingFrame:
+			acks++
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		case *http2.DataFrame:
+			return f.StreamEnded()
+		}
+		return false
+	})
+	if acks != 100 {
+		t.Fatalf("PING ACKs before response = %d", acks)
+	}
+}
+
+func TestConcurrencyRefused(t *testing.T) {
+	ts := startServer(t, Limits{MaxConcurrentStreams: 2}, blockHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.get(3, true)
+	rc.get(5, true)
+	rc.expectRST(5, http2.ErrCodeRefusedStream)
+}
+
+func TestZeroWindowStallReaped(t *testing.T) {
+	h := HandlerFunc(func(s *Stream) {
+		s.WriteHeader(200, nil)
+		s.Write(make([]byte, 100))
+		<-s.Done()
+	})
+	ts := startServer(t, Limits{StreamIdleTimeout: 100 * time.Millisecond}, h, nil, nil)
+	rc := dialRaw(t, ts.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	rc.get(1, true)
+	rc.waitFor("HEADERS", func(f http2.Frame) bool {
+		if _, ok := f.(*http2.DataFrame); ok {
+			t.Fatal("DATA sent into a zero window")
+		}
+		_, ok := f.(*http2.HeadersFrame)
+		return ok
+	})
+	rc.expectRST(1, http2.ErrCodeCancel)
+	if n := ts.stats.ReapedStreams.Load(); n != 1 {
+		t.Fatalf("reaped = %d", n)
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	release := make(chan struct{})
+	h := HandlerFunc(func(s *Stream) {
+		<-release
+		s.Write([]byte("late"))
+		s.Close()
+	})
+	ts := startServer(t, Limits{}, h, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	c := <-ts.newc
+	// Wait until the stream is accepted before shutting down.
+	rc.fr.WritePing(false, [8]byte{9})
+	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
+	c.Shutdown()
+	ga := rc.expectGoAway(http2.ErrCodeNo)
+	if ga.LastStreamID != 1 {
+		t.Fatalf("GOAWAY last stream %d, want 1", ga.LastStreamID)
+	}
+	rc.get(3, true) // above the GOAWAY id: ignored
+	close(release)
+	var body []byte
+	rc.waitFor("response end", func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok {
+			if d.StreamID != 1 {
+				t.Fatalf("DATA on stream %d", d.StreamID)
+			}
+			body = append(body, d.Data()...)
+			return d.StreamEnded()
+		}
+		return false
+	})
+	if string(body) != "late" {
+		t.Fatalf("body %q", body)
+	}
+	if _, err := rc.fr.ReadFrame(); err == nil {
+		t.Fatal("connection still open after drain")
+	}
+	if err := ts.serveErr(); err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+	if n := ts.stats.Streams.Load(); n != 1 {
+		t.Fatalf("streams = %d, want 1 (stream 3 ignored)", n)
+	}
+}
+
+func TestGracefulShutdownDeadline(t *testing.T) {
+	ts := startServer(t, Limits{GracefulShutdownDeadline: 50 * time.Millisecond}, blockHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.fr.WritePing(false, [8]byte{9})
+	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
+	(<-ts.newc).Shutdown()
+	rc.expectGoAway(http2.ErrCodeNo)
+	for {
+		if _, err := rc.fr.ReadFrame(); err != nil {
+			break // closed by the deadline
+		}
+	}
+	if err := ts.serveErr(); err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+}
+
+func TestInvalidPrefaceAndReadDeadline(t *testing.T) {
+	ts := startServer(t, Limits{ReadTimeout: 50 * time.Millisecond}, helloHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	// Send nothing more: the read deadline must end the connection.
+	rc.expectGoAway(http2.ErrCodeNo)
+	if err := ts.serveErr(); err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+	raw, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	err = ts.serveErr()
+	var ce *ConnError
+	if !errors.As(err, &ce) || ce.Code != http2.ErrCodeProtocol {
+		t.Fatalf("Serve = %v, want PROTOCOL_ERROR for a bad preface", err)
+	}
+}

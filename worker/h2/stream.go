@@ -1,0 +1,358 @@
+package h2
+
+import (
+	"io"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// Handler serves one request stream. ServeStream runs in its own goroutine
+// per stream; it must not use s after it returns. Returning without closing
+// the response ends it: status 200 with no body if nothing was written,
+// END_STREAM otherwise. Unread request body is discarded and, if the peer
+// is still sending, the stream is closed with RST_STREAM(NO_ERROR).
+type Handler interface {
+	ServeStream(s *Stream)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(s *Stream)
+
+// ServeStream calls f(s).
+func (f HandlerFunc) ServeStream(s *Stream) { f(s) }
+
+// outMax bounds response bytes buffered per stream between Write and the
+// connection's writer.
+const outMax = 32 << 10
+
+// Stream is one HTTP/2 request/response exchange. The request accessors
+// return data owned by the stream, valid until ServeStream returns. Read is
+// for one goroutine at a time; the response methods (WriteHeader, Write,
+// WriteTrailers, Close) likewise; Read may run concurrently with them, and
+// Reset and Done are safe from any goroutine while ServeStream runs.
+type Stream struct {
+	c  *Conn
+	id uint32
+
+	// Request head: written by the connection's reader before the handler
+	// starts, immutable afterwards.
+	req   request
+	arena []byte
+	refs  []fieldRef
+	hdrs  []HeaderField
+
+	// Everything below is guarded by c.mu.
+	canRead, canWrite sync.Cond
+	inMap             bool // in c.streams: not yet closed at protocol level
+	handlerDone       bool
+	inReady           bool // in the writer's ready queue
+	remoteClosed      bool // END_STREAM received
+	localClosed       bool // END_STREAM sent
+	discard           bool // handler gone: drop incoming DATA
+	reset             *StreamError
+	done              chan struct{}
+	lastActivity      time.Time
+
+	trArena  []byte
+	trRefs   []fieldRef
+	trailers []HeaderField
+
+	rbuf        []byte
+	roff        int
+	recvWindow  int64
+	recvUnacked int64
+	recvLen     int64
+
+	sendWindow int64
+	status     int
+	hdrQueued  bool
+	hdrSent    bool
+	respArena  []byte
+	respRefs   []fieldRef
+	out        []byte
+	outHead    int
+	endQueued  bool
+	trQueued   bool
+	rtArena    []byte
+	rtRefs     []fieldRef
+}
+
+var streamPool = sync.Pool{New: func() any { return new(Stream) }}
+
+func (c *Conn) acquireStream(id uint32, now time.Time) *Stream {
+	s := streamPool.Get().(*Stream)
+	s.c = c
+	s.id = id
+	s.canRead.L = &c.mu
+	s.canWrite.L = &c.mu
+	s.recvWindow = int64(c.lim.InitialStreamWindow)
+	s.sendWindow = c.peerInitWindow
+	s.lastActivity = now
+	return s
+}
+
+// release returns s to the pool. Called with c.mu held once s is out of the
+// stream table, out of the ready queue and its handler has returned.
+func (s *Stream) release() {
+	const keep = 64 << 10
+	trim := func(b []byte) []byte {
+		if cap(b) > keep {
+			return nil
+		}
+		return b[:0]
+	}
+	*s = Stream{
+		arena:     trim(s.arena),
+		refs:      s.refs[:0],
+		hdrs:      clearFields(s.hdrs),
+		trArena:   trim(s.trArena),
+		trRefs:    s.trRefs[:0],
+		trailers:  clearFields(s.trailers),
+		rbuf:      trim(s.rbuf),
+		respArena: trim(s.respArena),
+		respRefs:  s.respRefs[:0],
+		out:       trim(s.out),
+		rtArena:   trim(s.rtArena),
+		rtRefs:    s.rtRefs[:0],
+	}
+	streamPool.Put(s)
+}
+
+func clearFields(f []HeaderField) []HeaderField {
+	clear(f)
+	return f[:0]
+}
+
+// ID returns the stream identifier.
+func (s *Stream) ID() uint32 { return s.id }
+
+// Method returns the :method pseudo-header.
+func (s *Stream) Method() []byte { return s.req.method }
+
+// Scheme returns :scheme; empty for CONNECT.
+func (s *Stream) Scheme() []byte { return s.req.scheme }
+
+// Authority returns :authority, or the Host field when :authority is absent.
+func (s *Stream) Authority() []byte { return s.req.authority }
+
+// Path returns :path; empty for CONNECT.
+func (s *Stream) Path() []byte { return s.req.path }
+
+// Header returns the regular request fields in arrival order, validated per
+// RFC 9113 §8.2 (lower-case names, no connection-specific fields, TE only
+// "trailers"). Cookie crumbs (RFC 9113 §8.2.3) are left split; a bridge to
+// HTTP/1.1 joins them with "; ".
+func (s *Stream) Header() []HeaderField { return s.hdrs }
+
+// ContentLength returns the declared content-length, or -1. The connection
+// enforces that the DATA received matches it.
+func (s *Stream) ContentLength() int64 { return s.req.contentLength }
+
+// Trailer returns the request trailers; meaningful once Read returned io.EOF.
+func (s *Stream) Trailer() []HeaderField {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.trailers
+}
+
+// Read reads request body bytes. It returns io.EOF after END_STREAM, a
+// *StreamError once the stream is reset, ErrConnClosed once the connection
+// is gone. Consumed bytes are returned to the peer as WINDOW_UPDATE credit.
+func (s *Stream) Read(p []byte) (int, error) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if s.reset != nil {
+			return 0, s.reset
+		}
+		if s.roff < len(s.rbuf) {
+			n := copy(p, s.rbuf[s.roff:])
+			s.roff += n
+			if s.roff == len(s.rbuf) {
+				s.rbuf, s.roff = s.rbuf[:0], 0
+			}
+			c.creditLocked(s, int64(n))
+			return n, nil
+		}
+		if s.remoteClosed {
+			return 0, io.EOF
+		}
+		if c.dead {
+			return 0, ErrConnClosed
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		s.canRead.Wait()
+	}
+}
+
+// WriteHeader queues the response head. status must be 200..599 (interim
+// responses are not supported). Field names are lower-cased and
+// connection-specific or invalid fields dropped, as HTTP/2 requires; fields
+// are copied before WriteHeader returns.
+func (s *Stream) WriteHeader(status int, fields []HeaderField) error {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := s.writableLocked(); err != nil {
+		return err
+	}
+	if s.hdrQueued || status < 200 || status > 599 {
+		return ErrBadResponse
+	}
+	for _, f := range fields {
+		s.respArena, s.respRefs, _ = appendResponseField(s.respArena, s.respRefs, f.Name, f.Value)
+	}
+	s.status, s.hdrQueued = status, true
+	c.enqueueLocked(s)
+	return nil
+}
+
+func (s *Stream) writableLocked() error {
+	switch {
+	case s.reset != nil:
+		return s.reset
+	case s.c.dead:
+		return ErrConnClosed
+	case s.endQueued:
+		return ErrBadResponse
+	}
+	return nil
+}
+
+// Write queues body bytes (implying status 200 if WriteHeader was not
+// called). It copies p and returns once all of it is queued, blocking while
+// the stream's buffer is full; the connection sends as the peer's
+// flow-control windows and max frame size allow.
+func (s *Stream) Write(p []byte) (int, error) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := s.writableLocked(); err != nil {
+		return 0, err
+	}
+	if !s.hdrQueued {
+		s.status, s.hdrQueued = 200, true
+	}
+	n := 0
+	for len(p) > 0 {
+		if err := s.writableLocked(); err != nil {
+			return n, err
+		}
+		pending := len(s.out) - s.outHead
+		room := outMax - pending
+		if room <= 0 {
+			c.enqueueLocked(s)
+			s.canWrite.Wait()
+			continue
+		}
+		k := min(room, len(p))
+		if s.outHead > 0 && cap(s.out)-len(s.out) < k {
+			copy(s.out, s.out[s.outHead:])
+			s.out, s.outHead = s.out[:pending], 0
+		}
+		s.out = append(s.out, p[:k]...)
+		p = p[k:]
+		n += k
+		s.lastActivity = c.now()
+		c.enqueueLocked(s)
+	}
+	return n, nil
+}
+
+// WriteTrailers queues trailer fields and ends the response.
+func (s *Stream) WriteTrailers(fields []HeaderField) error {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := s.writableLocked(); err != nil {
+		return err
+	}
+	if !s.hdrQueued {
+		s.status, s.hdrQueued = 200, true
+	}
+	for _, f := range fields {
+		s.rtArena, s.rtRefs, _ = appendResponseField(s.rtArena, s.rtRefs, f.Name, f.Value)
+	}
+	s.trQueued, s.endQueued = true, true
+	c.enqueueLocked(s)
+	return nil
+}
+
+// Close ends the response (END_STREAM), implying status 200 if nothing was
+// written. Closing twice is a no-op.
+func (s *Stream) Close() error {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.endQueued {
+		return nil
+	}
+	if err := s.writableLocked(); err != nil {
+		return err
+	}
+	if !s.hdrQueued {
+		s.status, s.hdrQueued = 200, true
+	}
+	s.endQueued = true
+	c.enqueueLocked(s)
+	return nil
+}
+
+// Reset abandons the stream with RST_STREAM(code); pending output is
+// dropped. Resetting a closed stream is a no-op.
+func (s *Stream) Reset(code http2.ErrCode) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.reset == nil && s.inMap {
+		c.resetStreamLocked(s, code, false, "reset by handler")
+	}
+}
+
+// Done returns a channel closed when the stream is reset (by either side)
+// or the connection dies, so a handler can abandon backend work. The
+// channel is allocated on first call.
+func (s *Stream) Done() <-chan struct{} {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.reset != nil || c.dead {
+			close(s.done)
+		}
+	}
+	return s.done
+}
+
+// Err returns the stream's reset error, ErrConnClosed, or nil.
+func (s *Stream) Err() error {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.reset != nil {
+		return s.reset
+	}
+	if c.dead {
+		return ErrConnClosed
+	}
+	return nil
+}
+
+// wakeLocked wakes everything waiting on s after a reset or connection death.
+func (s *Stream) wakeLocked() {
+	s.canRead.Broadcast()
+	s.canWrite.Broadcast()
+	if s.done != nil {
+		select {
+		case <-s.done:
+		default:
+			close(s.done)
+		}
+	}
+}

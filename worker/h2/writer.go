@@ -1,0 +1,297 @@
+package h2
+
+import (
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// The write scheduler: control frames first, then streams round-robin, one
+// frame per stream per turn, each DATA frame bounded by the peer's max frame
+// size and both flow-control windows. Streams blocked on flow control leave
+// the ready queue and come back on WINDOW_UPDATE or SETTINGS, so a stalled
+// stream never holds up the others.
+
+// enqueueLocked puts s in the ready queue if it is not there.
+func (c *Conn) enqueueLocked(s *Stream) {
+	if s.inReady || s.reset != nil || c.dead {
+		return
+	}
+	s.inReady = true
+	if c.readyHead > 0 && c.readyHead == len(c.ready) {
+		c.ready, c.readyHead = c.ready[:0], 0
+	}
+	c.ready = append(c.ready, s)
+	c.wakeWriter.Signal()
+}
+
+func (c *Conn) enqueueIfPendingLocked(s *Stream) {
+	if len(s.out) > s.outHead || (s.hdrQueued && !s.hdrSent) || (s.endQueued && !s.localClosed) {
+		c.enqueueLocked(s)
+	}
+}
+
+func (c *Conn) writeLoop() {
+	defer close(c.writerDone)
+	defer func() {
+		if r := recover(); r != nil {
+			c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.ConnPanics })
+			c.nc.Close()
+			c.mu.Lock()
+			c.stopReadingLocked()
+			c.mu.Unlock()
+		}
+	}()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		for !c.exitWriter && len(c.ctrl) == 0 && c.readyHead == len(c.ready) {
+			c.wakeWriter.Wait()
+		}
+		c.wbuf.Reset()
+		c.fillBatchLocked()
+		exit := c.exitWriter && len(c.ctrl) == 0
+		if c.wbuf.Len() > 0 {
+			c.mu.Unlock()
+			err := c.flush()
+			c.mu.Lock()
+			if err != nil {
+				c.dead = true
+				c.stopReadingLocked()
+				for _, s := range c.streams {
+					s.wakeLocked()
+				}
+				return
+			}
+		}
+		if exit {
+			return
+		}
+	}
+}
+
+func (c *Conn) flush() error {
+	if !c.closing.Load() {
+		if now := time.Now(); now.Sub(c.wdlSet) >= min(time.Second, c.lim.WriteTimeout/4) {
+			c.wdlSet = now
+			c.nc.SetWriteDeadline(now.Add(c.lim.WriteTimeout))
+		}
+	}
+	_, err := c.nc.Write(c.wbuf.Bytes())
+	return err
+}
+
+func (c *Conn) fillBatchLocked() {
+	for _, f := range c.ctrl {
+		c.writeCtrl(f)
+	}
+	c.ctrl = c.ctrl[:0]
+	if c.exitWriter {
+		for i := c.readyHead; i < len(c.ready); i++ {
+			s := c.ready[i]
+			c.ready[i] = nil
+			s.inReady = false
+			c.maybeReleaseLocked(s)
+		}
+		c.ready, c.readyHead = c.ready[:0], 0
+		return
+	}
+	for n := len(c.ready) - c.readyHead; n > 0 && c.wbuf.Len() < batchBytes; n-- {
+		s := c.ready[c.readyHead]
+		c.ready[c.readyHead] = nil
+		c.readyHead++
+		// s stays marked inReady while it is written, so nothing inside
+		// releases it to the pool under our feet.
+		if c.writeStreamLocked(s) {
+			c.ready = append(c.ready, s)
+		} else {
+			s.inReady = false
+			c.maybeReleaseLocked(s)
+		}
+	}
+	if c.readyHead == len(c.ready) {
+		c.ready, c.readyHead = c.ready[:0], 0
+	}
+}
+
+func (c *Conn) writeCtrl(f ctrlFrame) {
+	switch f.kind {
+	case cSettings:
+		st := [...]http2.Setting{
+			{ID: http2.SettingMaxConcurrentStreams, Val: c.lim.MaxConcurrentStreams},
+			{ID: http2.SettingInitialWindowSize, Val: c.lim.InitialStreamWindow},
+			{ID: http2.SettingMaxHeaderListSize, Val: c.lim.MaxHeaderListSize},
+			{ID: http2.SettingHeaderTableSize, Val: c.lim.MaxHeaderTableSize},
+		}
+		c.wfr.WriteSettings(st[:]...)
+	case cSettingsAck:
+		c.wfr.WriteSettingsAck()
+	case cPingAck:
+		c.wfr.WritePing(true, f.data)
+	case cRST:
+		c.wfr.WriteRSTStream(f.stream, http2.ErrCode(f.val))
+	case cWindowUpdate:
+		c.wfr.WriteWindowUpdate(f.stream, f.val)
+	case cGoAway:
+		c.wfr.WriteGoAway(f.stream, http2.ErrCode(f.val), nil)
+	}
+}
+
+// writeStreamLocked writes at most one frame's worth of s and reports
+// whether s can send more right away.
+func (c *Conn) writeStreamLocked(s *Stream) bool {
+	if s.reset != nil || s.localClosed {
+		return false
+	}
+	pending := len(s.out) - s.outHead
+	if s.hdrQueued && !s.hdrSent {
+		end := s.endQueued && !s.trQueued && pending == 0
+		c.writeHeaderBlock(s.id, s.status, s.respArena, s.respRefs, end)
+		s.hdrSent = true
+		s.lastActivity = c.now()
+		if end {
+			c.localEndLocked(s)
+			return false
+		}
+		return pending > 0 || s.endQueued
+	}
+	if pending > 0 {
+		n := int64(min(pending, c.peerMaxFrame))
+		n = min(n, c.sendWindow, s.sendWindow)
+		if n <= 0 {
+			return false // blocked on flow control
+		}
+		end := int(n) == pending && s.endQueued && !s.trQueued
+		c.wfr.WriteData(s.id, end, s.out[s.outHead:s.outHead+int(n)])
+		s.outHead += int(n)
+		if s.outHead == len(s.out) {
+			s.out, s.outHead = s.out[:0], 0
+		}
+		c.sendWindow -= n
+		c.unreturned += n
+		s.sendWindow -= n
+		s.lastActivity = c.now()
+		s.canWrite.Signal()
+		if end {
+			c.localEndLocked(s)
+			return false
+		}
+		pending -= int(n)
+		if pending > 0 {
+			return c.sendWindow > 0 && s.sendWindow > 0
+		}
+		return s.endQueued
+	}
+	if s.endQueued {
+		if s.trQueued {
+			c.writeHeaderBlock(s.id, 0, s.rtArena, s.rtRefs, true)
+		} else {
+			c.wfr.WriteData(s.id, true, nil)
+		}
+		c.localEndLocked(s)
+	}
+	return false
+}
+
+func (c *Conn) localEndLocked(s *Stream) {
+	s.localClosed = true
+	switch {
+	case s.remoteClosed:
+		c.removeStreamLocked(s)
+	case s.handlerDone:
+		c.finishEarlyLocked(s)
+	}
+}
+
+// writeHeaderBlock HPACK-encodes a header block and writes it as HEADERS
+// plus CONTINUATIONs. Encoding happens here, in wire order, so the peer's
+// decoder sees table updates in the order we made them.
+func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fieldRef, end bool) {
+	c.encBuf.Reset()
+	if c.peerTableDirty {
+		c.enc.SetMaxDynamicTableSize(min(c.peerTableSize, c.lim.MaxHeaderTableSize))
+		c.peerTableDirty = false
+	}
+	if status != 0 {
+		c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
+	}
+	for _, r := range refs {
+		name := arena[r.off : r.off+r.nlen]
+		value := arena[r.off+r.nlen : r.off+r.nlen+r.vlen]
+		if sensitiveField(name) {
+			c.enc.WriteField(hpack.HeaderField{Name: c.internStr(name), Value: string(value), Sensitive: true})
+			continue
+		}
+		c.enc.WriteField(hpack.HeaderField{Name: c.internStr(name), Value: c.internStr(value)})
+	}
+	block := c.encBuf.Bytes()
+	frag := block[:min(len(block), c.peerMaxFrame)]
+	block = block[len(frag):]
+	c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: end, EndHeaders: len(block) == 0})
+	for len(block) > 0 {
+		frag = block[:min(len(block), c.peerMaxFrame)]
+		block = block[len(frag):]
+		c.wfr.WriteContinuation(id, len(block) == 0, frag)
+	}
+}
+
+// sensitiveField names fields that are never indexed by HPACK nor interned:
+// credentials and session cookies should not linger in tables (PCI DSS).
+func sensitiveField(name []byte) bool {
+	switch string(name) {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie":
+		return true
+	}
+	return false
+}
+
+// internStr returns b as a string, reusing a per-connection copy for
+// repeated names and values so the steady path does not allocate. The cache
+// is bounded; the HPACK encoder may keep the strings in its dynamic table,
+// which is why they must be real copies.
+func (c *Conn) internStr(b []byte) string {
+	if s, ok := commonNames[string(b)]; ok {
+		return s
+	}
+	if s, ok := c.intern[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(c.intern) < 512 && len(b) <= 256 {
+		c.intern[s] = s
+	}
+	return s
+}
+
+var commonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		"accept-ranges", "age", "cache-control", "content-encoding", "content-language",
+		"content-length", "content-location", "content-range", "content-type", "date",
+		"etag", "expires", "last-modified", "link", "location", "server", "vary",
+		"strict-transport-security", "via", "www-authenticate", "x-request-id",
+		"access-control-allow-origin", "content-security-policy", "x-content-type-options",
+		"x-frame-options", "referrer-policy", "retry-after", "alt-svc",
+	} {
+		m[n] = n
+	}
+	return m
+}()
+
+var statusTexts = func() (t [600]string) {
+	for i := 100; i < 600; i++ {
+		t[i] = strconv.Itoa(i)
+	}
+	return t
+}()
+
+func statusText(code int) string {
+	if code >= 100 && code < 600 {
+		return statusTexts[code]
+	}
+	return fmt.Sprint(code)
+}
