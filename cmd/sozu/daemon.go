@@ -39,7 +39,7 @@ func runStart(configPath string, args []string) int {
 		log.SetOutput(os.Stdout)
 	case t == "stderr":
 		log.SetOutput(os.Stderr)
-	default:
+	case !strings.Contains(t, "://") || strings.HasPrefix(t, "file://"):
 		path := strings.TrimPrefix(t, "file://")
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o640)
 		if err != nil {
@@ -48,6 +48,11 @@ func runStart(configPath string, args []string) int {
 		}
 		defer f.Close()
 		log.SetOutput(f)
+	default: // udp://, tcp://, unix://: reported by cfg.Warnings
+		log.SetOutput(os.Stdout)
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w.String())
 	}
 	s, err := supervisor.New(cfg, log)
 	if err != nil {
