@@ -115,6 +115,7 @@ var requirements = []RequirementTitle{
 // a requirement.
 var catalogue = []Definition{
 	{"net.plain_http", "1.2.6", "plain HTTP listeners redirect to HTTPS"},
+	{"config.in_force", "2.2.6", "every protection the configuration sets is in force"},
 	{"sandbox.mode", "2.2.6", "system call filter kills a worker on a forbidden call"},
 	{"sandbox.confinement", "2.2.6", "every worker thread has seccomp filter and no_new_privs"},
 	{"tls.versions", "4.2.1", "HTTPS listeners offer TLS 1.2 and 1.3 only"},
@@ -158,7 +159,7 @@ func definition(id string) Definition {
 func Evaluate(s *Snapshot) Report {
 	var checks []Check
 	for _, f := range []func(*Snapshot) []Check{
-		networkChecks, sandboxChecks, tlsChecks, certificateChecks, accessChecks, auditChecks,
+		networkChecks, configChecks, sandboxChecks, tlsChecks, certificateChecks, accessChecks, auditChecks,
 	} {
 		checks = append(checks, f(s)...)
 	}
