@@ -14,7 +14,7 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/roles.md from the verb table")
+var update = flag.Bool("update", false, "rewrite docs/roles.md from the verb catalogue")
 
 const rolesDoc = "../../docs/roles.md"
 
@@ -41,8 +41,8 @@ func TestVerbTableComplete(t *testing.T) {
 	for _, fd := range fields {
 		name := string(fd.Name())
 		seen[name] = true
-		if _, ok := verbRoles[name]; !ok {
-			t.Errorf("verb %s (Request field %d) has no role in verbRoles (verbs.go)", name, fd.Number())
+		if !isVerb(name) {
+			t.Errorf("verb %s (Request field %d) is not in the verb catalogue (proto/verbs)", name, fd.Number())
 		}
 		// command.VerbKey, which the supervisor passes to Decide, gives this key.
 		req := &command.Request{}
@@ -58,11 +58,8 @@ func TestVerbTableComplete(t *testing.T) {
 			t.Errorf("VerbKey of a %s request = %q", name, got)
 		}
 	}
-	for verb, role := range verbRoles {
-		if !seen[verb] {
-			t.Errorf("verbRoles names %q, which is not a Request field", verb)
-		}
-		if role != ReadOnly && role != Admin {
+	for verb := range seen {
+		if role := Required(verb); role != ReadOnly && role != Admin {
 			t.Errorf("verb %s needs role %v: only read-only and admin are meaningful", verb, role)
 		}
 	}
@@ -82,7 +79,7 @@ func TestRolesDoc(t *testing.T) {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is out of date with verbs.go: run go test ./supervisor/admission -run TestRolesDoc -update", filepath.Clean(rolesDoc))
+		t.Fatalf("%s is out of date with the verb catalogue: run go test ./supervisor/admission -run TestRolesDoc -update", filepath.Clean(rolesDoc))
 	}
 }
 
@@ -90,7 +87,7 @@ func renderRolesDoc(fields []protoreflect.FieldDescriptor) []byte {
 	var b bytes.Buffer
 	b.WriteString(`# Command-socket roles
 
-<!-- Generated from supervisor/admission/verbs.go by
+<!-- Generated from the verb catalogue (proto/verbs) by
      go test ./supervisor/admission -run TestRolesDoc -update
      Do not edit by hand. -->
 
