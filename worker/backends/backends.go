@@ -11,7 +11,10 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/worker/deadline"
@@ -121,6 +124,10 @@ type Backend struct {
 	weight atomic.Int64
 	backup atomic.Bool
 
+	// StaleClosed counts idle keep-alive connections found closed by the
+	// backend (or otherwise unusable) when they were taken from the pool.
+	StaleClosed atomic.Int64
+
 	fails    atomic.Int32 // consecutive connect failures
 	lastFail atomic.Int64 // time of the last one (UnixNano of Options.Now)
 	down     atomic.Bool
@@ -155,6 +162,7 @@ type Conn struct {
 	Backend *Backend
 	Reused  bool // it served an earlier exchange: a failure before any answer byte may be a stale keep-alive close
 	idleAt  time.Time
+	probe   *idleProbe // see idleAlive; nil until the first check
 
 	// ReadDL and WriteDL remember the deadlines armed on the connection
 	// (see package deadline); they belong to whoever holds the Conn.
@@ -181,20 +189,74 @@ func (c *Conn) Release(reusable bool) {
 	c.Conn.Close()
 }
 
-// takeIdle pops the most recently used idle connection still young enough.
+// takeIdle pops the most recently used idle connection that is still
+// young enough and still open: one the backend closed (or reset, or wrote
+// to, unasked) while it was idle is closed and the next one is tried, so
+// that no request is sent on a connection known to be dead (see
+// idleAlive).
 func (b *Backend) takeIdle(now time.Time) *Conn {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for n := len(b.idle); n > 0; n = len(b.idle) {
+	for {
+		b.mu.Lock()
+		n := len(b.idle)
+		if n == 0 {
+			b.mu.Unlock()
+			return nil
+		}
 		c := b.idle[n-1]
 		b.idle[n-1] = nil
 		b.idle = b.idle[:n-1]
-		if now.Sub(c.idleAt) < b.reg.opt.IdleTimeout {
+		b.mu.Unlock()
+		if now.Sub(c.idleAt) < b.reg.opt.IdleTimeout && c.idleAlive() {
 			return c
 		}
+		b.StaleClosed.Add(1)
 		c.Conn.Close()
 	}
-	return nil
+}
+
+// idleAlive reports whether an idle keep-alive connection is still usable,
+// without blocking: one non-blocking read(2) must find nothing to read
+// (EAGAIN). End of file (the backend closed it, as servers do after their
+// own idle timeout), a reset, or bytes nobody asked for all mean the
+// connection must not carry a request. Connections that are no sockets
+// (tests) are taken as alive. The probe is made once per connection, so
+// that a check allocates nothing.
+func (c *Conn) idleAlive() bool {
+	if c.probe == nil {
+		sc, ok := c.Conn.(syscall.Conn)
+		if !ok {
+			return true
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		c.probe = &idleProbe{rc: rc}
+		c.probe.fn = c.probe.read
+	}
+	return c.probe.check()
+}
+
+// idleProbe is the state of Conn.idleAlive.
+type idleProbe struct {
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool // read, bound once
+	alive bool
+	buf   [1]byte
+}
+
+func (p *idleProbe) read(fd uintptr) bool {
+	_, err := unix.Read(int(fd), p.buf[:])
+	p.alive = err == unix.EAGAIN
+	return true // never wait for readability
+}
+
+func (p *idleProbe) check() bool {
+	p.alive = false
+	if err := p.rc.Read(p.fn); err != nil {
+		return false
+	}
+	return p.alive
 }
 
 func (b *Backend) closeIdle() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -430,5 +431,66 @@ func TestUpdateKeepsAndRemoves(t *testing.T) {
 	r.Close()
 	if ca.Backend.Idle() != 0 {
 		t.Fatal("Close kept idle connections")
+	}
+}
+
+// TestPoolDropsConnectionsClosedWhileIdle: an idle connection the backend
+// closed (FIN), reset (RST) or wrote to unasked is never handed out; the
+// next Connect dials a new one and counts the stale one.
+func TestPoolDropsConnectionsClosedWhileIdle(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(c *net.TCPConn)
+	}{
+		{"closed", func(c *net.TCPConn) { c.Close() }},
+		{"reset", func(c *net.TCPConn) { c.SetLinger(0); c.Close() }},
+		{"unasked bytes", func(c *net.TCPConn) { c.Write([]byte("HTTP/1.1 408 Request Timeout\r\n\r\n")) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			accepted := make(chan *net.TCPConn, 4)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted <- c.(*net.TCPConn)
+				}
+			}()
+			r := NewRegistry(Options{})
+			defer r.Close()
+			set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 100}}, nil)["c"]
+			first := connect(t, set, false)
+			server := <-accepted
+			defer server.Close()
+			first.Release(true)
+			tc.end(server)
+			// Wait until the end is visible on the pooled socket.
+			b := set.Backends()[0]
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				c := connect(t, set, false)
+				if !c.Reused {
+					c.Release(false)
+					break
+				}
+				c.Release(true) // not yet visible: put it back
+				if time.Now().After(deadline) {
+					t.Fatal("the pool kept handing out the connection the backend ended")
+				}
+				runtime.Gosched()
+			}
+			if b.StaleClosed.Load() != 1 {
+				t.Fatalf("StaleClosed = %d, want 1", b.StaleClosed.Load())
+			}
+			if b.Idle() != 0 {
+				t.Fatalf("%d idle connections left", b.Idle())
+			}
+		})
 	}
 }
