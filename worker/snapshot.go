@@ -93,7 +93,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 
 	policies := map[string]backends.Policy{}
 	for id, c := range clusters {
-		policies[id] = backends.PolicyFrom(c.GetLoadBalancing())
+		policies[id] = backends.PolicyFrom(c)
 	}
 	sets := reg.Update(specs, policies)
 	shared := map[string]*proxy.Cluster{}

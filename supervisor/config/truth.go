@@ -6,8 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-
-	"github.com/sozu-go/sozu/proto/command"
 )
 
 // The configuration tells the truth: every key of raw.go is either in force
@@ -148,12 +146,7 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_max_header_fields":                    h2NotServed,
 	},
 	"clusters": {
-		"protocol": {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
-		"load_balancing": {NotBuilt, "HRW and MAGLEV are not built yet: the cluster is balanced round robin", func(v reflect.Value) bool {
-			a := command.LoadBalancingAlgorithms(*v.Interface().(*loadBalancing))
-			return a == command.LoadBalancingAlgorithms_HRW || a == command.LoadBalancingAlgorithms_MAGLEV
-		}},
-		"load_metric":            {NotBuilt, "load metrics are not built yet: LEAST_LOADED and POWER_OF_TWO count requests in flight", nil},
+		"protocol":               {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
 		"max_connections_per_ip": noPerIP,
 		"retry_after":            {NotBuilt, "per-IP connection caps are not built yet: no 429 answer carries Retry-After", positive},
 		"health_check":           {NotBuilt, "active health checks are not built yet: a backend leaves rotation only after failed connections", nil},
@@ -206,7 +199,7 @@ var inForce = map[string][]string{
 		"answer_507", "answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
 		"cipher_list", "cipher_suites", "groups_list", "certificate", "certificate_chain", "key",
 		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11"},
-	"clusters": {"protocol", "frontends", "backends", "load_balancing", "answers", "https_redirect",
+	"clusters": {"protocol", "frontends", "backends", "load_balancing", "load_metric", "answers", "https_redirect",
 		"https_redirect_port", "answer_503", "authorized_hashes", "www_authenticate", "send_proxy",
 		"max_connections_per_ip", "retry_after", "sticky_session", "http2"},
 	"frontends": {"address", "tags", "hostname", "path", "path_type", "method", "position", "certificate",

@@ -79,7 +79,7 @@ func (e *events) list() []string {
 
 func connect(t *testing.T, s *Set, fresh bool) *Conn {
 	t.Helper()
-	c, err := s.Connect(context.Background(), time.Second, fresh)
+	c, err := s.Connect(context.Background(), time.Second, fresh, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,11 +211,11 @@ func TestWeightedRandom(t *testing.T) {
 		{ClusterID: "c", ID: "light", Addr: netip.MustParseAddrPort("127.0.0.1:1"), Weight: 1},
 		{ClusterID: "c", ID: "heavy", Addr: netip.MustParseAddrPort("127.0.0.1:2"), Weight: 3},
 		{ClusterID: "c", ID: "never", Addr: netip.MustParseAddrPort("127.0.0.1:3"), Weight: 0},
-	}, map[string]Policy{"c": Random})
+	}, map[string]Policy{"c": {Algorithm: Random}})
 	n := map[string]int{}
 	const picks = 8000
 	for i := 0; i < picks; i++ {
-		n[sets["c"].pick(nil).ID]++
+		n[sets["c"].pick(nil, 0).ID]++
 	}
 	if n["never"] != 0 {
 		t.Errorf("weight 0 picked %d times", n["never"])
@@ -228,7 +228,7 @@ func TestWeightedRandom(t *testing.T) {
 
 func TestLeastLoadedAndPowerOfTwo(t *testing.T) {
 	a, b := listen(t), listen(t)
-	for _, p := range []Policy{LeastLoaded, PowerOfTwo} {
+	for _, p := range []Policy{{Algorithm: LeastLoaded}, {Algorithm: PowerOfTwo}} {
 		r := NewRegistry(Options{})
 		sets := r.Update([]Spec{
 			{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 1},
@@ -236,15 +236,15 @@ func TestLeastLoadedAndPowerOfTwo(t *testing.T) {
 		}, map[string]Policy{"c": p})
 		busy := connect(t, sets["c"], false)
 		for i := 0; i < 20; i++ {
-			c := sets["c"].pick(nil)
-			if p == LeastLoaded && c == busy.Backend {
+			c := sets["c"].pick(nil, 0)
+			if p.Algorithm == LeastLoaded && c == busy.Backend {
 				t.Fatalf("least loaded picked the busy backend")
 			}
 		}
 		// Power of two may pick the busy one only when both draws hit it.
 		other := 0
 		for i := 0; i < 200; i++ {
-			if sets["c"].pick(nil) != busy.Backend {
+			if sets["c"].pick(nil, 0) != busy.Backend {
 				other++
 			}
 		}
@@ -320,7 +320,7 @@ func TestFailureCountingAndEvents(t *testing.T) {
 	r := NewRegistry(Options{OnEvent: ev.add, MaxFailures: 2, Attempts: 1})
 	set := r.Update([]Spec{{ClusterID: "c", ID: "x", Addr: dead, Weight: 1}}, nil)["c"]
 	for i := 0; i < 3; i++ {
-		_, err := set.Connect(context.Background(), time.Second, false)
+		_, err := set.Connect(context.Background(), time.Second, false, 0)
 		var ce *ConnectError
 		if !errors.As(err, &ce) || ce.Attempts != 1 {
 			t.Fatalf("attempt %d: %v, want a ConnectError after 1 attempt", i, err)
@@ -372,7 +372,7 @@ func TestAttemptsAcrossBackends(t *testing.T) {
 		{ClusterID: "d", ID: "d3", Addr: deadAddr(t), Weight: 1},
 		{ClusterID: "d", ID: "d4", Addr: deadAddr(t), Weight: 1},
 	}, nil)["d"]
-	_, err := set.Connect(context.Background(), time.Second, false)
+	_, err := set.Connect(context.Background(), time.Second, false, 0)
 	var ce *ConnectError
 	if !errors.As(err, &ce) || ce.Attempts != 3 || ce.ClusterID != "d" {
 		t.Fatalf("got %v, want a ConnectError for cluster d after 3 attempts", err)
@@ -425,7 +425,7 @@ func TestUpdateKeepsAndRemoves(t *testing.T) {
 	if cb.Backend.Idle() != 0 {
 		t.Fatal("removed backend pooled a connection")
 	}
-	if _, err := NewRegistry(Options{}).Update(nil, nil)["c"].Connect(context.Background(), time.Second, false); !errors.Is(err, ErrNoBackend) {
+	if _, err := NewRegistry(Options{}).Update(nil, nil)["c"].Connect(context.Background(), time.Second, false, 0); !errors.Is(err, ErrNoBackend) {
 		t.Fatalf("empty set: %v, want ErrNoBackend", err)
 	}
 	r.Close()

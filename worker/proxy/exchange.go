@@ -135,7 +135,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	var res respOutcome
 	for attempt := 0; ; attempt++ {
 		var err error
-		bc, err = cl.Backends.Connect(s.srv.ctx, cfg.ConnectTimeout, attempt > 0)
+		bc, err = cl.Backends.Connect(s.srv.ctx, cfg.ConnectTimeout, attempt > 0, s.peerKey)
 		if err != nil {
 			s.srv.opt.Log.Debugf("cluster %s: %v", cl.ID, err)
 			return s.answer(cfg, cl, 503)
