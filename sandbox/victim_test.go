@@ -119,7 +119,7 @@ func victimMain(name string) int {
 		return 3
 	}
 	var st probeState
-	if err := st.prepare(); err != nil {
+	if err := st.prepare(p, acct); err != nil {
 		fmt.Println("setup:", err)
 		return 3
 	}
@@ -190,20 +190,51 @@ func errnoName(e syscall.Errno) string {
 	return strconv.Itoa(int(e))
 }
 
-// probeState is what probes need made before the filter: a TCP socket
-// (for bind and listen) and a read-write page (for mprotect).
+// probeState is what probes need made before the filter: TCP sockets (for
+// bind, listen and socket options), a read-write page (for mprotect) and,
+// when the probe asks, a sibling process.
 type probeState struct {
-	sock int
-	page []byte
+	sock  int // AF_INET, SOCK_STREAM
+	sock6 int // AF_INET6, SOCK_STREAM
+	page  []byte
+
+	// sibling is the pid of a process running as the account the victim
+	// drops to, as a sibling worker does: `cat` reading a pipe whose write
+	// end only the victim holds, so that it ends with the victim (and
+	// Pdeathsig kills it if the victim dies first).
+	sibling int
+	keep    *os.File // the write end of the sibling's stdin
 }
 
-func (s *probeState) prepare() error {
+func (s *probeState) prepare(p probe, acct Account) error {
 	var err error
 	if s.sock, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
 		return err
 	}
-	s.page, err = unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	return err
+	if s.sock6, err = unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		return err
+	}
+	if s.page, err = unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+		return err
+	}
+	if !p.sibling {
+		return nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command("cat")
+	cmd.Stdin, cmd.Dir = r, "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL,
+		Credential: &syscall.Credential{Uid: uint32(acct.UID), Gid: uint32(acct.GID)}}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return fmt.Errorf("sibling: %w", err)
+	}
+	s.sibling, s.keep = cmd.Process.Pid, w
+	return nil
 }
 
 func cstr(s string) *byte {
@@ -218,11 +249,14 @@ func cstr(s string) *byte {
 // unprivileged it would fail with EPERM by itself and the errno mode would
 // prove nothing; its arguments are harmless even if the filter let it by.
 // errno: what the filter answers instead of the mode's action (0: the mode).
+// sibling: start a sibling process of the victim's final uid first (see
+// probeState.sibling).
 type probe struct {
-	name  string
-	root  bool
-	errno syscall.Errno
-	call  func(*probeState) (uintptr, syscall.Errno)
+	name    string
+	root    bool
+	sibling bool
+	errno   syscall.Errno
+	call    func(*probeState) (uintptr, syscall.Errno)
 }
 
 // sys makes a raw system call; pointer arguments (*byte, unsafe.Pointer)
@@ -383,10 +417,30 @@ var probes = []probe{
 		var t unix.Termios
 		return sys(unix.SYS_IOCTL, ^uintptr(0), unix.TCGETS, unsafe.Pointer(&t)) // EBADF
 	}},
+	// A sibling worker runs as the same uid: without the pid condition on
+	// tgkill, a confined worker could signal (kill) it.
+	{name: "tgkill sibling", sibling: true, call: func(s *probeState) (uintptr, syscall.Errno) {
+		return sys(unix.SYS_TGKILL, s.sibling, s.sibling, 0) // signal 0: permission check only
+	}},
+	{name: "socket AF_INET IPPROTO_MPTCP", call: socketProbe(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP)},
+	{name: "socket AF_INET6 IPPROTO_MPTCP", call: socketProbe(unix.AF_INET6, unix.SOCK_STREAM, unix.IPPROTO_MPTCP)},
+	{name: "socket AF_INET IPPROTO_SCTP", call: socketProbe(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP)},
+	{name: "setsockopt TCP_ULP", call: func(s *probeState) (uintptr, syscall.Errno) {
+		ulp := []byte("tls")
+		return sys(unix.SYS_SETSOCKOPT, s.sock, unix.SOL_TCP, unix.TCP_ULP, unsafe.Pointer(&ulp[0]), len(ulp)) // ENOTCONN
+	}},
+	{name: "setsockopt TCP_CONGESTION", call: func(s *probeState) (uintptr, syscall.Errno) {
+		cc := []byte("reno")
+		return sys(unix.SYS_SETSOCKOPT, s.sock, unix.SOL_TCP, unix.TCP_CONGESTION, unsafe.Pointer(&cc[0]), len(cc))
+	}},
+	{name: "setsockopt SO_REUSEPORT", call: func(s *probeState) (uintptr, syscall.Errno) {
+		one := int32(1)
+		return sys(unix.SYS_SETSOCKOPT, s.sock, unix.SOL_SOCKET, unix.SO_REUSEPORT, unsafe.Pointer(&one), 4)
+	}},
 }
 
 func probeByName(name string) (probe, bool) {
-	for _, p := range probes {
+	for _, p := range slices.Concat(probes, allowedProbes) {
 		if p.name == name {
 			return p, true
 		}
