@@ -76,6 +76,9 @@ func TestMain(m *testing.M) {
 // victimMain runs in the child. Exit status 0 with a result line on stdout,
 // or death by signal.
 func victimMain(name string) int {
+	if fdVictim, ok := strings.CutPrefix(name, "fd:"); ok {
+		return descriptorsMain(fdVictim) // first, as a worker does
+	}
 	mode, err := ParseMode(os.Getenv(envMode))
 	if err != nil {
 		fmt.Println("setup:", err)

@@ -81,6 +81,13 @@ func Main(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	// Before anything else opens a descriptor: only the bootstrap ones and
+	// the runtime's (close-on-exec) stay.
+	inherited, err := sandbox.CloseInherited(channelFD, scmFD, stateFD)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "worker %d: %v\n", *id, err)
+		return 1
+	}
 	sbMode, err := sandbox.ParseMode(*mode)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "worker %d: --sandbox: %v\n", *id, err)
@@ -89,6 +96,9 @@ func Main(args []string) int {
 	logger := logrus.New()
 	logger.SetOutput(os.Stderr)
 	log := logger.WithField("worker", *id)
+	if len(inherited) > 0 {
+		log.Warnf("closed descriptors %v inherited from the supervisor's parent", inherited)
+	}
 
 	w, err := bootstrap(uint32(*id), log)
 	if err != nil {
