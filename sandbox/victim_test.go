@@ -107,8 +107,16 @@ func victimMain(name string) int {
 		return 0
 	case "datarace":
 		return dataraceMain(opts)
+	case "identity":
+		id, err := Confine(opts)
+		if err != nil {
+			fmt.Println("confine:", err)
+			return 4
+		}
+		fmt.Printf("uid=%d,%d,%d gid=%d,%d,%d matches=%v\n", id.RUID, id.UID, id.SUID, id.RGID, id.GID, id.SGID, id.Matches(acct))
+		return 0
 	case "panic":
-		if err := Confine(opts); err != nil {
+		if _, err := Confine(opts); err != nil {
 			fmt.Println("confine:", err)
 			return 4
 		}
@@ -126,7 +134,7 @@ func victimMain(name string) int {
 		fmt.Println("setup:", err)
 		return 3
 	}
-	if err := Confine(opts); err != nil {
+	if _, err := Confine(opts); err != nil {
 		fmt.Println("confine:", err)
 		return 4
 	}
@@ -167,7 +175,7 @@ func dropMain(acct Account) int {
 // dataraceMain confines itself, then races: a binary built with -race must
 // report the race (exit status 66), not die of SIGSYS.
 func dataraceMain(opts Options) int {
-	if err := Confine(opts); err != nil {
+	if _, err := Confine(opts); err != nil {
 		fmt.Println("confine:", err)
 		return 4
 	}
@@ -632,7 +640,7 @@ func workloadMain(opts Options) int {
 	scm := victimSCMFD
 	unix.CloseOnExec(scm)
 	backend := os.Getenv(envBackend)
-	if err := Confine(opts); err != nil {
+	if _, err := Confine(opts); err != nil {
 		return fail("confine", err)
 	}
 	if os.Getenv(envMarker) != "" {
@@ -1147,6 +1155,33 @@ func TestVictimDrop(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := runVictimCred(t, "drop", ModeOff, false, tt.cred)
 			if got.signal != 0 || got.code != 0 || !strings.HasPrefix(got.out, tt.want) {
+				t.Fatalf("%v; want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestVictimIdentity: Confine returns the ids the process runs as after the
+// drop: the account's when started as root, its own when started as
+// another uid (which cannot drop), so that the worker logs the truth.
+func TestVictimIdentity(t *testing.T) {
+	requireRoot(t)
+	nobody, err := LookupAccount("nobody", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const other = 64123
+	tests := []struct {
+		name string
+		cred *syscall.Credential
+		want string
+	}{
+		{"from root", nil, fmt.Sprintf("uid=%[1]d,%[1]d,%[1]d gid=%[2]d,%[2]d,%[2]d matches=true", nobody.UID, nobody.GID)},
+		{"from another uid", &syscall.Credential{Uid: other, Gid: other}, fmt.Sprintf("uid=%[1]d,%[1]d,%[1]d gid=%[1]d,%[1]d,%[1]d matches=false", other)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := runVictimCred(t, "identity", ModeKill, false, tt.cred); got.signal != 0 || got.code != 0 || got.out != tt.want {
 				t.Fatalf("%v; want %q", got, tt.want)
 			}
 		})
