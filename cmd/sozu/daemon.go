@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/supervisor"
 	"github.com/sozu-go/sozu/supervisor/config"
 	"github.com/sozu-go/sozu/worker"
@@ -23,6 +24,12 @@ func runStart(configPath string, args []string) int {
 	if len(args) > 0 {
 		fmt.Fprintf(os.Stderr, "sozu start: unexpected argument %q\n", args[0])
 		return exitUsage
+	}
+	// Whatever our parent left open without close-on-exec stays ours and
+	// reaches no worker (docs/sandbox.md, "Inherited descriptors").
+	if err := sandbox.SetCloseOnExecFrom(3); err != nil {
+		fmt.Fprintf(os.Stderr, "sozu start: %v\n", err)
+		return exitFailure
 	}
 	cfg, err := config.Load(configPath)
 	if err != nil {

@@ -126,11 +126,21 @@ address = "127.0.0.1:%d"
 // test ends; its output is logged if the test failed.
 func Start(t testing.TB, dir, cfgPath, sock string) *Proxy {
 	t.Helper()
+	return StartWith(t, dir, cfgPath, sock, nil)
+}
+
+// StartWith is Start with prepare, when not nil, called on the command
+// before it starts (to add ExtraFiles or credentials; keep Setpgid).
+func StartWith(t testing.TB, dir, cfgPath, sock string, prepare func(*exec.Cmd)) *Proxy {
+	t.Helper()
 	p := &Proxy{T: t, Dir: dir, Sock: sock, CfgPath: cfgPath, Out: &SyncBuffer{}, Done: make(chan struct{})}
 	p.Cmd = exec.Command(Bin, "start", "-c", cfgPath)
 	p.Cmd.Dir = dir
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
 	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if prepare != nil {
+		prepare(p.Cmd)
+	}
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
