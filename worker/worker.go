@@ -361,9 +361,11 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 	case *command.Request_Status, *command.Request_SoftStop, *command.Request_HardStop:
 		return nil, nil
 	case *command.Request_Logging:
-		lvl, err := logrus.ParseLevel(r.Logging)
+		// The supervisor's parser, so that a filter it accepted is applied
+		// here too (and its errors read the same).
+		lvl, err := logfilter.Parse(r.Logging)
 		if err != nil {
-			return nil, fmt.Errorf("invalid log level %q", r.Logging)
+			return nil, fmt.Errorf("Error parsing logging filter:\n%v", err)
 		}
 		w.log.Logger.SetLevel(lvl)
 		return nil, nil
