@@ -46,9 +46,12 @@ type Listener struct {
 	// included): a larger one gets 413. 0 is unlimited.
 	MaxBody int64
 
-	IDHeader     string // name of the request ULID field on requests and responses ("Sozu-Id" when empty)
-	SendXRealIP  bool   // set X-Real-IP to the client's address
-	ElideXRealIP bool   // drop the client's X-Real-IP
+	IDHeader    string // name of the request ULID field on requests and responses ("Sozu-Id" when empty)
+	SendXRealIP bool   // set X-Real-IP to the client's address
+	// ElideXRealIP is upstream's elide_x_real_ip. It changes nothing: a
+	// client's X-Real-IP is always dropped (with the other fields only the
+	// proxy may assert, see strippedFields).
+	ElideXRealIP bool
 
 	// TLS, when set, makes this an HTTPS listener: each connection is
 	// wrapped with tls.Server and its handshake bounded by FrontTimeout.

@@ -48,7 +48,15 @@ func TestRequestHeadRewrite(t *testing.T) {
 			[]string{"X-Trace: ID", "X-Real-IP: 127.0.0.1"}, []string{"6.6.6.6", "forged", "Sozu-Id"}},
 		{"X-Real-IP elided", func(l *Listener) { l.ElideXRealIP = true },
 			"GET / HTTP/1.1\r\nHost: shop\r\nX-Real-IP: 6.6.6.6\r\n\r\n", nil, []string{"X-Real-IP"}},
-		{"X-Real-IP kept", nil, "GET / HTTP/1.1\r\nHost: shop\r\nX-Real-IP: 6.6.6.6\r\n\r\n", []string{"X-Real-IP: 6.6.6.6"}, nil},
+		// By default the client's X-Real-IP never reaches the backend
+		// (upstream forwards it unless elide_x_real_ip).
+		{"X-Real-IP dropped by default", nil, "GET / HTTP/1.1\r\nHost: shop\r\nx-real-ip: 6.6.6.6\r\n\r\n", nil, []string{"6.6.6.6", "eal-"}},
+		{"client fields only the proxy may assert dropped", nil, "GET / HTTP/1.1\r\nHost: shop\r\nConnection: True-Client-IP\r\n" +
+			"X-Forwarded-Host: evil.test\r\nX-Forwarded-Server: evil-srv\r\nX-Forwarded-Scheme: https\r\nX-Forwarded-Protocol: https\r\n" +
+			"X-Forwarded-Ssl: on\r\nFront-End-Https: on\r\nX-Url-Scheme: https\r\nX-Client-IP: 6.6.6.1\r\nTrue-Client-IP: 6.6.6.2\r\n" +
+			"X-Cluster-Client-IP: 6.6.6.3\r\nX-Forwarded-Hosts: kept\r\n\r\n",
+			[]string{"X-Forwarded-Hosts: kept", "X-Forwarded-Proto: http"},
+			[]string{"evil", "https", ": on", "6.6.6.", "Client-IP", "Url-Scheme"}},
 		{"absolute-form", nil, "GET http://Shop:8080?q HTTP/1.1\r\nHost: other\r\n\r\n", []string{"GET /?q HTTP/1.1", "Host: Shop:8080"}, []string{"other"}},
 		{"HTTP/1.0 without Host", nil, "GET / HTTP/1.0\r\n\r\n", []string{"GET / HTTP/1.1", "Host: 127.0.0.1:PORT"}, nil},
 		{"public address", func(l *Listener) { l.PublicAddr = mustAddrPort("[2001:db8::1]:443") },
