@@ -164,3 +164,37 @@ func TestAmbiguousPath(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestTrailersForwardingFields: forwarding fields sent as trailers
+// of a chunked request (which a backend may merge into the head) never
+// reach the backend; other trailers do.
+func TestRequestTrailersForwardingFields(t *testing.T) {
+	bodies := make(chan string, 1)
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readHeadFrom(br); err != nil {
+			return
+		}
+		var sb strings.Builder
+		for { // chunks, then the last chunk, trailers and the empty line
+			line, err := br.ReadString('\n')
+			sb.WriteString(line)
+			if err != nil || line == "\r\n" && strings.Contains(sb.String(), "0\r\n") {
+				break
+			}
+		}
+		bodies <- sb.String()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	out := exchangeRawUntil(t, f.addr, "POST / HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+
+		"3\r\nabc\r\n0\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-For: 6.6.6.7\r\nX-Forwarded-Host: evil.test\r\nForwarded: for=6.6.6.8\r\n"+
+		"True-Client-IP: 6.6.6.9\r\nX-Checksum: abc\r\n\r\n", "\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") {
+		t.Fatalf("answer %q", out)
+	}
+	body := <-bodies
+	if !strings.Contains(body, "X-Checksum: abc\r\n") || strings.Contains(body, "6.6.6.") || strings.Contains(body, "evil") {
+		t.Fatalf("the backend received the body %q", body)
+	}
+}
