@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -276,4 +277,28 @@ func TestQuoteValue(t *testing.T) {
 			t.Errorf("QuoteValue(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
+}
+
+// FuzzCheckIdentifier: QuoteValue always yields valid UTF-8 free of the
+// characters it escapes, and what CheckIdentifier accepts is bounded,
+// valid UTF-8 without them.
+func FuzzCheckIdentifier(f *testing.F) {
+	for _, hv := range hostileValues {
+		f.Add(hv.value)
+	}
+	f.Add("café au lait")
+	f.Fuzz(func(t *testing.T, s string) {
+		q := QuoteValue(s)
+		if !utf8.ValidString(q) || strings.IndexFunc(q, func(r rune) bool { return hostileRune(r) != "" }) >= 0 {
+			t.Fatalf("QuoteValue(%q) = %q", s, q)
+		}
+		if CheckIdentifier(s) == nil {
+			if len(s) > MaxIdentifierBytes || !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return hostileRune(r) != "" }) >= 0 {
+				t.Fatalf("CheckIdentifier accepted %q", s)
+			}
+		}
+		if e := escapeText(s); !utf8.ValidString(e) || strings.IndexFunc(e, func(r rune) bool { return hostileRune(r) != "" }) >= 0 {
+			t.Fatalf("escapeText(%q) = %q", s, e)
+		}
+	})
 }
