@@ -125,6 +125,8 @@ var forceTable = map[string]map[string]notInForce{
 			return !slices.Equal(*v.Interface().(*[]string), []string{"http/1.1"})
 		}},
 		"disable_http11": {NotBuilt, "HTTP/2 is not served yet: HTTP/1.1 clients are still served", isTrue},
+		"elide_x_real_ip": {Meaningless, "a client's X-Real-IP is always removed (docs/frontends.md, forwarding fields); false cannot let it through",
+			func(v reflect.Value) bool { return !v.Elem().Bool() }},
 
 		"h2_max_rst_stream_per_window":            h2NotServed,
 		"h2_max_ping_per_window":                  h2NotServed,
