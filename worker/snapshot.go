@@ -108,6 +108,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			shared[id] = pc
 		}
 		clusterPolicy(c, pc, func(is Issue) { warn("cluster %s: %v: %s", id, is, is.Effect) })
+		pc.MaxConnsPerIP, pc.RetryAfter = copyOf(c.MaxConnectionsPerIp), copyOf(c.RetryAfter)
 	}
 
 	idHeaders := map[string]string{} // request id field of each HTTP(S) listener, by address
@@ -250,6 +251,9 @@ func tcpListener(l *command.TcpListenerConfig, fronts map[string]string, cluster
 		// writes one, RELAY_HEADER does both and forwards the header read.
 		// A cluster without proxy_protocol neither reads nor writes one.
 		tl.Cluster = &tcp.Cluster{ID: id, Backends: sets[id]}
+		if cl := clusters[id]; cl != nil {
+			tl.Cluster.MaxConnsPerIP = copyOf(cl.MaxConnectionsPerIp)
+		}
 		if cl := clusters[id]; cl != nil && cl.ProxyProtocol != nil {
 			pp := cl.GetProxyProtocol()
 			tl.Cluster.ExpectProxy = pp == command.ProxyProtocolConfig_EXPECT_HEADER || pp == command.ProxyProtocolConfig_RELAY_HEADER
@@ -722,4 +726,14 @@ func defaultHosts(c *tlsconf.Cert) []string {
 		}
 	}
 	return out
+}
+
+// copyOf returns a copy of *p, or nil: snapshots share nothing mutable
+// with the state's messages.
+func copyOf[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }

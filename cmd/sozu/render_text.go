@@ -59,6 +59,12 @@ func renderContent(b *strings.Builder, c *command.ResponseContent, p painter) {
 		renderCertificates(b, ct.CertificatesWithFingerprints)
 	case *command.ResponseContent_CertificatesByAddress:
 		renderCertificatesByAddress(b, ct.CertificatesByAddress)
+	case *command.ResponseContent_MaxConnectionsPerIpLimit:
+		if n := ct.MaxConnectionsPerIpLimit.GetLimit(); n == 0 {
+			b.WriteString("max connections per IP: unlimited (clusters may set their own)\n")
+		} else {
+			fmt.Fprintf(b, "max connections per IP: %d per cluster and client IP, in each worker (clusters may set their own)\n", n)
+		}
 	default:
 		// Content this CLI has no table for: its JSON form, indented.
 		j, err := contentJSON(c)

@@ -115,6 +115,12 @@ type Cluster struct {
 	// Challenge), read-only; empty for none: a frontend with
 	// required_auth then sends DefaultChallenge, an UNAUTHORIZED one none.
 	WWWAuthenticate []byte
+
+	// MaxConnsPerIP and RetryAfter override the worker's global cap on
+	// connections per client IP and its Retry-After (nil: inherit; a cap
+	// of 0: unlimited for this cluster). See package ipcap.
+	MaxConnsPerIP *uint64
+	RetryAfter    *uint32
 }
 
 // HSTS is a Strict-Transport-Security policy. A nil *HSTS or an empty
