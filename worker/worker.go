@@ -63,7 +63,7 @@ type Worker struct {
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
 	tcpSrv  map[string]*tcp.Server   // by listener key, for active TCP listeners
 	tcpConn *connlimit.Limit
-	ipcaps  *ipcap.Limits // max_connections_per_ip, shared by every server
+	ipcaps  *ipcap.Limits          // max_connections_per_ip, shared by every server
 	certs   tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
 	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
 	serving bool                   // bootstrap is over: servers run

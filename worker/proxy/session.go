@@ -16,9 +16,9 @@ import (
 
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
-	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 	"github.com/sozu-go/sozu/worker/router"
 )
@@ -71,7 +71,7 @@ type session struct {
 	peerAddr netip.Addr
 	slots    []ipcap.Slot // per-IP cap slots held (released by finish)
 	retry    []byte       // Retry-After of the 429 being answered
-	sni      []byte // the server name of the TLS handshake, lower case; empty without TLS or SNI
+	sni      []byte       // the server name of the TLS handshake, lower case; empty without TLS or SNI
 
 	state atomic.Uint32
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
