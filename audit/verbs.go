@@ -123,6 +123,7 @@ const (
 	VerbAuditSinkRecovered = "audit.sink_recovered"
 	VerbAuditRecovered     = "audit.recovered"
 	VerbAuditFailOpen      = "audit.fail_open"
+	VerbAuditTamper        = "audit.tamper"
 	VerbAuditVerify        = "audit.verify"
 )
 
@@ -142,6 +143,7 @@ var internalVerbs = map[string]Class{
 	VerbAuditSinkRecovered: ClassInternal,
 	VerbAuditRecovered:     ClassInternal,
 	VerbAuditFailOpen:      ClassInternal,
+	VerbAuditTamper:        ClassInternal,
 	VerbAuditVerify:        ClassQuery,
 	// VerbSupervisorUpgrade and VerbWorkerLaunch are also request verbs.
 }
