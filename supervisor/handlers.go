@@ -142,6 +142,11 @@ func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 	// A certificate is validated here, before the state takes it: workers
 	// would refuse it, and a refused certificate must not linger in the
 	// state that seeds new workers and state files.
+	if s.loadingState {
+		if err := checkHasKey(req); err != nil { // a state file saved without keys
+			return nil, err
+		}
+	}
 	if ck := certificateOf(req); ck != nil {
 		if _, err := tlsconf.Load(ck.GetCertificate(), ck.GetCertificateChain(), ck.GetKey(), ck.GetNames(), time.Now()); err != nil {
 			verb := "add"

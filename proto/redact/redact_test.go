@@ -256,3 +256,31 @@ func TestScrubPEM(t *testing.T) {
 		})
 	}
 }
+
+// TestKeys: every private key field of Fields is emptied, at a place a
+// state record can carry it; hashes and header values stay.
+func TestKeys(t *testing.T) {
+	const secret = "s3cr3t-sentinel"
+	for name, rule := range Fields {
+		t.Run(string(name), func(t *testing.T) {
+			path := pathTo(name)
+			if path == nil {
+				t.Skipf("no answer carries %s", name)
+			}
+			r := build(path, secret)
+			n := Keys(r)
+			got := prototext.Format(r)
+			if rule == Clear && (n != 1 || strings.Contains(got, secret)) {
+				t.Errorf("%d changes, key left:\n%s", n, got)
+			}
+			if rule != Clear && (n != 0 || !strings.Contains(got, secret)) {
+				t.Errorf("%d changes, value lost:\n%s", n, got)
+			}
+		})
+	}
+	r := &command.WorkerRequest{Content: &command.Request{RequestType: &command.Request_AddCertificate{AddCertificate: &command.AddCertificate{
+		Certificate: &command.CertificateAndKey{Certificate: proto.String("c\n" + pemKey), Key: proto.String(pemKey)}}}}}
+	if n := Keys(r); n != 2 || strings.Contains(prototext.Format(r), "PRIVATE KEY") {
+		t.Errorf("%d changes: %s", n, prototext.Format(r))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
@@ -135,4 +136,110 @@ value = "Bearer %[5]s"
 	if t.Failed() {
 		t.Logf("supervisor output:\n%s", p.Out.String())
 	}
+}
+
+// TestSaveStateKeysOnlyForCustodians: an admin that is not root nor in
+// state_key_custodian_uids saves a state file (into a directory of its
+// own) without any private key, and is told so; root's file, a
+// custodian's and the automatic save keep the keys. The keyless file
+// loads into a fresh supervisor without its certificates, each skipped
+// with a warning naming it.
+func TestSaveStateKeysOnlyForCustodians(t *testing.T) {
+	cred := nobodyCred(t)
+	ca := newTestCA(t)
+	// The certificates come over the socket: the CLI run as uid 65534
+	// reads the configuration, and must not need the key files for it.
+	firstCert, firstKey := ca.issuePEM(t, nil, nil, "first.test")
+	addedCert, addedKey := ca.issuePEM(t, nil, nil, "added.test")
+	start := func(t *testing.T, custodians string) (*sozutest.Proxy, string) {
+		d := searchableDir(t)
+		httpsAddr := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+		cfgPath, sock, _ := sozutest.WriteConfig(t, d, 1, fmt.Sprintf(`command_socket_group = "nogroup"
+command_allowed_uids = [0, %d]
+saved_state = "autosaved.json"
+automatic_state_save = true
+%s
+
+[[listeners]]
+protocol = "https"
+address = %q
+`, cred.Uid, custodians, httpsAddr))
+		if err := os.Chmod(cfgPath, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return sozutest.Start(t, d, cfgPath, sock), httpsAddr
+	}
+	// own is a directory of uid 65534's, where it saves.
+	own := func(t *testing.T) string {
+		d := filepath.Join(searchableDir(t), "nobody")
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	read := func(t *testing.T, path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	addCerts := func(t *testing.T, p *sozutest.Proxy, httpsAddr string) {
+		c := sozutest.Dial(t, p.Sock)
+		for _, pair := range [][2][]byte{{firstCert, firstKey}, {addedCert, addedKey}} {
+			c.MustOK(t, &command.Request{RequestType: &command.Request_AddCertificate{AddCertificate: &command.AddCertificate{
+				Address:     command.NewSocketAddress(netip.MustParseAddrPort(httpsAddr)),
+				Certificate: &command.CertificateAndKey{Certificate: proto.String(string(pair[0])), Key: proto.String(string(pair[1]))},
+			}}})
+		}
+	}
+	p, httpsAddr := start(t, "")
+	addCerts(t, p, httpsAddr)
+
+	keyless := filepath.Join(own(t), "state.json")
+	out, errOut, code := p.CLIAs(cred, "state", "save", "--file", keyless)
+	if code != 0 || !strings.Contains(out+errOut, "private keys omitted from 2 records: uid 65534 is not root nor in state_key_custodian_uids") {
+		t.Errorf("admin uid 65534 save: exit %d\n%s%s", code, out, errOut)
+	}
+	if text := read(t, keyless); strings.Contains(text, "PRIVATE KEY") || !strings.Contains(text, "BEGIN CERTIFICATE") {
+		t.Errorf("uid 65534's state file:\n%s", text)
+	}
+
+	rootFile := filepath.Join(t.TempDir(), "root.json")
+	p.MustCLI("state", "save", "--file", rootFile)
+	if text := read(t, rootFile); strings.Count(text, "BEGIN PRIVATE KEY") != 2 {
+		t.Errorf("root's state file has %d private keys, want 2", strings.Count(text, "BEGIN PRIVATE KEY"))
+	}
+	if text := read(t, filepath.Join(p.Dir, "autosaved.json")); strings.Count(text, "BEGIN PRIVATE KEY") != 2 {
+		t.Errorf("the automatic save has %d private keys, want 2", strings.Count(text, "BEGIN PRIVATE KEY"))
+	}
+
+	t.Run("custodian", func(t *testing.T) {
+		p, httpsAddr := start(t, fmt.Sprintf("state_key_custodian_uids = [%d]", cred.Uid))
+		addCerts(t, p, httpsAddr)
+		file := filepath.Join(own(t), "state.json")
+		if out, errOut, code := p.CLIAs(cred, "state", "save", "--file", file); code != 0 || strings.Contains(out+errOut, "omitted") {
+			t.Errorf("custodian save: exit %d\n%s%s", code, out, errOut)
+		}
+		if text := read(t, file); !strings.Contains(text, "BEGIN PRIVATE KEY") {
+			t.Errorf("the custodian's state file has no private key")
+		}
+	})
+
+	t.Run("keyless file loads", func(t *testing.T) {
+		q, _ := start(t, "")
+		out, errOut, code := q.CLI("state", "load", "--file", keyless)
+		t.Logf("load: exit %d\n%s%s", code, out, errOut)
+		sozutest.WaitFor(t, 5*time.Second, "a warning naming the keyless certificate", func() bool {
+			return strings.Contains(q.Out.String(), "certificate [added.test] on "+httpsAddr+": no private key")
+		})
+		if !q.Alive() {
+			t.Fatal("the supervisor died loading a keyless state file")
+		}
+		q.MustCLI("status")
+	})
 }
