@@ -139,14 +139,15 @@ func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 	if a := req.GetActivateListener(); a != nil && a.GetProxy() == command.ListenerType_UDP {
 		return nil, errors.New("not implemented: UDP listeners")
 	}
+	if s.loadingState { // a state file may have been saved without keys
+		if err := checkHasKey(req); err != nil {
+			return nil, err
+		}
+		s.dropKeylessDefault(req)
+	}
 	// A certificate is validated here, before the state takes it: workers
 	// would refuse it, and a refused certificate must not linger in the
 	// state that seeds new workers and state files.
-	if s.loadingState {
-		if err := checkHasKey(req); err != nil { // a state file saved without keys
-			return nil, err
-		}
-	}
 	if ck := certificateOf(req); ck != nil {
 		if _, err := tlsconf.Load(ck.GetCertificate(), ck.GetCertificateChain(), ck.GetKey(), ck.GetNames(), time.Now()); err != nil {
 			verb := "add"

@@ -37,7 +37,7 @@ func (s *Supervisor) saveState(c *session, path string) bool {
 	note := ""
 	if !s.keyCustodian(c) { // statekeys.go
 		if n := omitKeys(reqs); n > 0 {
-			note = keysOmittedNote(c.ident.UID, n)
+			note = keysOmittedNote(c, n)
 		}
 	}
 	err = asuser.Do(peerFS(c), func() error { return writeStateFile(abs, reqs) })

@@ -41,9 +41,13 @@ func omitKeys(reqs []*command.WorkerRequest) int {
 }
 
 // keysOmittedNote is what the answer to save_state adds when keys were
-// omitted from the file.
-func keysOmittedNote(uid uint32, records int) string {
-	return fmt.Sprintf(" (private keys omitted from %d records: uid %d is not root nor in state_key_custodian_uids; those certificates will not load from this file)", records, uid)
+// omitted from the file written for c.
+func keysOmittedNote(c *session, records int) string {
+	who := "the peer's uid is unknown"
+	if c.ident.Known {
+		who = fmt.Sprintf("uid %d is not root nor in state_key_custodian_uids", c.ident.UID)
+	}
+	return fmt.Sprintf(" (private keys omitted from %d records: %s; those certificates will not load from this file)", records, who)
 }
 
 // errNoPrivateKey marks a certificate record that has no private key, as
@@ -68,4 +72,19 @@ func checkHasKey(req *command.Request) error {
 	names := ck.GetNames()
 	return fmt.Errorf("could not dispatch request on the main process state: certificate %v on %s: %w (a state file saved by a client that is not a key custodian, see state_key_custodian_uids): add it again with its key",
 		names, addr.Display(), errNoPrivateKey)
+}
+
+// dropKeylessDefault removes the default certificate of an HTTPS listener
+// record that has no key (a state file saved without keys), with a
+// warning naming the listener: kept, the state would claim a default
+// certificate that no worker can serve. The listener itself loads.
+// Actor only.
+func (s *Supervisor) dropKeylessDefault(req *command.Request) {
+	l := req.GetAddHttpsListener()
+	if l == nil || l.GetCertificate() == "" || l.GetKey() != "" {
+		return
+	}
+	s.log.Warnf("state file record: HTTPS listener %s: default certificate has %v (a state file saved by a client that is not a key custodian, see state_key_custodian_uids): loaded without a default certificate",
+		l.GetAddress().Display(), errNoPrivateKey)
+	l.Certificate, l.CertificateChain, l.Key = nil, nil, nil
 }

@@ -199,10 +199,17 @@ address = %q
 	}
 	p, httpsAddr := start(t, "")
 	addCerts(t, p, httpsAddr)
+	// And an inactive HTTPS listener with a default certificate.
+	spareAddr := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	sozutest.Dial(t, p.Sock).MustOK(t, &command.Request{RequestType: &command.Request_AddHttpsListener{AddHttpsListener: &command.HttpsListenerConfig{
+		Address:     command.NewSocketAddress(netip.MustParseAddrPort(spareAddr)),
+		Certificate: proto.String(string(firstCert)),
+		Key:         proto.String(string(firstKey)),
+	}}})
 
 	keyless := filepath.Join(own(t), "state.json")
 	out, errOut, code := p.CLIAs(cred, "state", "save", "--file", keyless)
-	if code != 0 || !strings.Contains(out+errOut, "private keys omitted from 2 records: uid 65534 is not root nor in state_key_custodian_uids") {
+	if code != 0 || !strings.Contains(out+errOut, "private keys omitted from 3 records: uid 65534 is not root nor in state_key_custodian_uids") {
 		t.Errorf("admin uid 65534 save: exit %d\n%s%s", code, out, errOut)
 	}
 	if text := read(t, keyless); strings.Contains(text, "PRIVATE KEY") || !strings.Contains(text, "BEGIN CERTIFICATE") {
@@ -211,11 +218,11 @@ address = %q
 
 	rootFile := filepath.Join(t.TempDir(), "root.json")
 	p.MustCLI("state", "save", "--file", rootFile)
-	if text := read(t, rootFile); strings.Count(text, "BEGIN PRIVATE KEY") != 2 {
-		t.Errorf("root's state file has %d private keys, want 2", strings.Count(text, "BEGIN PRIVATE KEY"))
+	if text := read(t, rootFile); strings.Count(text, "BEGIN PRIVATE KEY") != 3 {
+		t.Errorf("root's state file has %d private keys, want 3", strings.Count(text, "BEGIN PRIVATE KEY"))
 	}
-	if text := read(t, filepath.Join(p.Dir, "autosaved.json")); strings.Count(text, "BEGIN PRIVATE KEY") != 2 {
-		t.Errorf("the automatic save has %d private keys, want 2", strings.Count(text, "BEGIN PRIVATE KEY"))
+	if text := read(t, filepath.Join(p.Dir, "autosaved.json")); strings.Count(text, "BEGIN PRIVATE KEY") != 3 {
+		t.Errorf("the automatic save has %d private keys, want 3", strings.Count(text, "BEGIN PRIVATE KEY"))
 	}
 
 	t.Run("custodian", func(t *testing.T) {
@@ -237,8 +244,16 @@ address = %q
 		sozutest.WaitFor(t, 5*time.Second, "a warning naming the keyless certificate", func() bool {
 			return strings.Contains(q.Out.String(), "certificate [added.test] on "+httpsAddr+": no private key")
 		})
+		sozutest.WaitFor(t, 5*time.Second, "a warning naming the keyless listener", func() bool {
+			return strings.Contains(q.Out.String(), "HTTPS listener "+spareAddr+": default certificate has no private key")
+		})
 		if !q.Alive() {
 			t.Fatal("the supervisor died loading a keyless state file")
+		}
+		_, resp := sozutest.Dial(t, q.Sock).Do(t, &command.Request{RequestType: &command.Request_ListListeners{ListListeners: &command.ListListeners{}}})
+		l := resp.GetContent().GetListenersList().GetHttpsListeners()[spareAddr]
+		if l == nil || l.Certificate != nil {
+			t.Errorf("the keyless listener %s: %v", spareAddr, l)
 		}
 		q.MustCLI("status")
 	})
