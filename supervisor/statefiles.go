@@ -38,6 +38,9 @@ func (s *Supervisor) saveState(c *session, path string) bool {
 	if !s.keyCustodian(c) { // statekeys.go
 		if n := omitKeys(reqs); n > 0 {
 			note = keysOmittedNote(c, n)
+			if c.trace != nil {
+				c.trace.note = fmt.Sprintf("private keys omitted from %d records", n)
+			}
 		}
 	}
 	err = asuser.Do(peerFS(c), func() error { return writeStateFile(abs, reqs) })

@@ -158,6 +158,7 @@ func TestSaveStateKeysOnlyForCustodians(t *testing.T) {
 command_allowed_uids = [0, %d]
 saved_state = "autosaved.json"
 automatic_state_save = true
+audit_logs_json_target = "audit.json"
 %s
 
 [[listeners]]
@@ -214,6 +215,9 @@ address = %q
 	}
 	if text := read(t, keyless); strings.Contains(text, "PRIVATE KEY") || !strings.Contains(text, "BEGIN CERTIFICATE") {
 		t.Errorf("uid 65534's state file:\n%s", text)
+	}
+	if text := read(t, filepath.Join(p.Dir, "audit.json")); !strings.Contains(text, `"reason":"private keys omitted from 3 records"`) {
+		t.Errorf("no audit record says the keys were omitted:\n%s", text)
 	}
 
 	rootFile := filepath.Join(t.TempDir(), "root.json")
