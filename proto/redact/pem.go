@@ -11,7 +11,8 @@ const (
 	keyLabel    = "PRIVATE KEY"
 )
 
-// ScrubPEM returns s without its PEM private key blocks: every block whose
+// ScrubPEM returns s with each of its PEM private key blocks replaced by
+// Masked (so a reader sees that something was removed): every block whose
 // BEGIN label contains "PRIVATE KEY" ("PRIVATE KEY", "ENCRYPTED PRIVATE
 // KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY"...),
 // markers compared without regard to ASCII case, is cut from its BEGIN
@@ -27,7 +28,7 @@ func ScrubPEM(s string) string {
 		if i < 0 {
 			return s
 		}
-		s = s[:i] + s[j:]
+		s = s[:i] + Masked + s[j:]
 	}
 }
 
