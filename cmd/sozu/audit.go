@@ -22,8 +22,8 @@ func runAuditVerify(a *app, inv *invocation) int {
 	file := inv.args[0]
 	key := inv.values.str("key")
 	if key == "" && inv.configPath != "" {
-		if cfg, err := config.Load(inv.configPath); err == nil && cfg.Audit.HMACKeyFile != "" {
-			key = cfg.Audit.HMACKeyFile
+		if cfg, err := config.LoadClient(inv.configPath); err == nil && cfg.AuditHMACKeyFile != "" {
+			key = cfg.AuditHMACKeyFile
 		}
 	}
 	if key == "" {
