@@ -10,6 +10,7 @@ import (
 
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/policy"
 	"github.com/sozu-go/sozu/worker/router"
 )
 
@@ -19,7 +20,7 @@ const (
 	DefaultBackTimeout    = 30 * time.Second
 	DefaultConnectTimeout = 3 * time.Second
 	DefaultRequestTimeout = 10 * time.Second
-	DefaultIDHeader       = "Sozu-Id"
+	DefaultIDHeader       = policy.DefaultIDHeader
 )
 
 // Listener is the configuration snapshot of one HTTP listener: immutable
