@@ -12,8 +12,8 @@ import (
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
-	"github.com/sozu-go/sozu/worker"
 	"github.com/sozu-go/sozu/worker/logfilter"
+	"github.com/sozu-go/sozu/worker/settings"
 	"github.com/sozu-go/sozu/worker/tlsconf"
 )
 
@@ -399,7 +399,7 @@ func auditEventKind(req *command.Request) (command.EventKind, bool) {
 }
 
 // checkSettings refuses a frontend or a cluster that workers would not
-// honour as written (worker.CheckFrontend, worker.CheckCluster, the
+// honour as written (settings.CheckFrontend, settings.CheckCluster, the
 // workers' own checks): they would deny the frontend (404) or ignore the
 // setting, and the operator would learn it only from a worker's log. The
 // error names each setting and what is wrong with it, never a secret (an
@@ -411,29 +411,29 @@ func auditEventKind(req *command.Request) (command.EventKind, bool) {
 // whereas a worker denies it (fails closed). Actor only.
 func (s *Supervisor) checkSettings(req *command.Request) error {
 	var what string
-	var issues []worker.Issue
+	var issues []settings.Issue
 	switch r := req.GetRequestType().(type) {
 	case *command.Request_AddHttpFrontend:
 		what, issues = s.frontendIssues(r.AddHttpFrontend)
 	case *command.Request_AddHttpsFrontend:
 		what, issues = s.frontendIssues(r.AddHttpsFrontend)
 	case *command.Request_AddCluster:
-		what, issues = "cluster "+r.AddCluster.GetClusterId(), worker.CheckCluster(r.AddCluster)
+		what, issues = "cluster "+r.AddCluster.GetClusterId(), settings.CheckCluster(r.AddCluster)
 	case *command.Request_AddHttpListener:
 		l := r.AddHttpListener
-		what, issues = "listener "+l.GetAddress().Display(), worker.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+		what, issues = "listener "+l.GetAddress().Display(), settings.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
 	case *command.Request_AddHttpsListener:
 		l := r.AddHttpsListener
-		what, issues = "listener "+l.GetAddress().Display(), worker.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+		what, issues = "listener "+l.GetAddress().Display(), settings.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
 	case *command.Request_UpdateHttpListener:
 		l := r.UpdateHttpListener
-		what, issues = "listener "+l.GetAddress().Display(), worker.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+		what, issues = "listener "+l.GetAddress().Display(), settings.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
 	case *command.Request_UpdateHttpsListener:
 		l := r.UpdateHttpsListener
-		what, issues = "listener "+l.GetAddress().Display(), worker.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+		what, issues = "listener "+l.GetAddress().Display(), settings.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
 	}
 	if f := req.GetAddHttpFrontend(); f != nil && f.Hsts != nil {
-		issues = append(issues, worker.Issue{Field: "hsts", Index: -1,
+		issues = append(issues, settings.Issue{Field: "hsts", Index: -1,
 			Msg: "HSTS is only sent over HTTPS: set it on an HTTPS frontend or listener", Effect: "it is ignored"})
 	}
 	if s.loadingState {
@@ -455,7 +455,7 @@ func (s *Supervisor) checkSettings(req *command.Request) error {
 
 // frontendIssues checks frontend f against the state: its cluster and the
 // request id field of the listener at its address. Actor only.
-func (s *Supervisor) frontendIssues(f *command.RequestHttpFrontend) (what string, issues []worker.Issue) {
+func (s *Supervisor) frontendIssues(f *command.RequestHttpFrontend) (what string, issues []settings.Issue) {
 	if f.GetAddress() == nil {
 		return "", nil // the state refuses it, naming the field
 	}
@@ -473,7 +473,7 @@ func (s *Supervisor) frontendIssues(f *command.RequestHttpFrontend) (what string
 	if f.ClusterId != nil {
 		c = s.state.Cluster(f.GetClusterId()).GetConfiguration()
 	}
-	return "frontend " + key, worker.CheckFrontend(f, c, idHeader)
+	return "frontend " + key, settings.CheckFrontend(f, c, idHeader)
 }
 
 // certificateOf returns the certificate an add or replace carries.

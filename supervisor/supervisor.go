@@ -16,11 +16,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/account"
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/peercred"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
-	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/supervisor/admission"
 	"github.com/sozu-go/sozu/supervisor/config"
 	"github.com/sozu-go/sozu/supervisor/identity"
@@ -62,7 +62,7 @@ type Supervisor struct {
 	refusing chan struct{}   // semaphore of connections being refused
 	refusals *refusalLimiter // bounds refusal records (refusals.go)
 	ident    *identity.Resolver
-	account  sandbox.Account // what workers drop to, resolved at start
+	account  account.Account // what workers drop to, resolved at start
 	audit    *audit.Broker   // nil when no audit sink is configured
 	ids      *audit.IDSource
 
@@ -187,7 +187,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 func (s *Supervisor) start() error {
 	// The worker account is resolved here, where the user database is
 	// readable; workers get numeric ids and never look anything up.
-	acct, err := sandbox.LookupAccount(s.cfg.Sandbox.User, s.cfg.Sandbox.Group)
+	acct, err := account.Lookup(s.cfg.Sandbox.User, s.cfg.Sandbox.Group)
 	if err != nil {
 		return fmt.Errorf("configuration %s: worker_user/worker_group: %w", s.cfg.Path, err)
 	}

@@ -1,10 +1,8 @@
 package worker
 
 import (
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
@@ -14,6 +12,7 @@ import (
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/router"
+	"github.com/sozu-go/sozu/worker/settings"
 	"github.com/sozu-go/sozu/worker/tcp"
 	"github.com/sozu-go/sozu/worker/tlsconf"
 )
@@ -107,7 +106,10 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			pc = &proxy.Cluster{ID: id}
 			shared[id] = pc
 		}
-		clusterPolicy(c, pc, func(is Issue) { warn("cluster %s: %v: %s", id, is, is.Effect) })
+		var cp settings.Cluster
+		settings.ClusterPolicy(c, &cp, func(is settings.Issue) { warn("cluster %s: %v: %s", id, is, is.Effect) })
+		pc.HTTPSRedirect, pc.HTTPSRedirectPort, pc.Answers, pc.Credentials, pc.WWWAuthenticate =
+			cp.HTTPSRedirect, cp.HTTPSRedirectPort, cp.Answers, cp.Credentials, cp.WWWAuthenticate
 		pc.MaxConnsPerIP, pc.RetryAfter = copyOf(c.MaxConnectionsPerIp), copyOf(c.RetryAfter)
 	}
 
@@ -122,8 +124,8 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	fronthsts := map[string]map[string]*proxy.HSTS{} // by listener address, then frontend key
 	for _, f := range fronts {
 		k, _ := state.FrontendKey(f)
-		note := func(is Issue) { warn("frontend %s: %v: %s", k, is, is.Effect) }
-		r, ok := ruleOf(f, note)
+		note := func(is settings.Issue) { warn("frontend %s: %v: %s", k, is, is.Effect) }
+		r, ok := settings.RuleOf(f, note)
 		if !ok {
 			continue
 		}
@@ -132,7 +134,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		if idHeader == "" {
 			idHeader = proxy.DefaultIDHeader
 		}
-		if fe, serve := frontendPolicy(f, &r, clusters[f.GetClusterId()], idHeader, note); !serve {
+		if fe, serve := settings.FrontendPolicy(f, &r, clusters[f.GetClusterId()], idHeader, note); !serve {
 			// Fail closed, and keep the rule: left out, its requests would
 			// fall through to a less specific frontend; forwarding while
 			// ignoring a rewrite or an edit would serve what the operator
@@ -298,47 +300,7 @@ type httpListenerConfig interface {
 // listenerAnswers merges the legacy http_answers bodies under the answers
 // map, whose entries win (as upstream does).
 func listenerAnswers(l httpListenerConfig) map[string]string {
-	return mergeAnswers(l.GetHttpAnswers(), l.GetAnswers())
-}
-
-// CheckListenerAnswers reports the answer templates of a listener (the
-// legacy http_answers merged under the answers map) that workers would
-// leave out, answering with the default instead.
-func CheckListenerAnswers(legacy *command.CustomHttpAnswers, m map[string]string) []Issue {
-	merged := mergeAnswers(legacy, m)
-	if len(merged) == 0 {
-		return nil
-	}
-	var out []Issue
-	_, errs := answers.NewSet(merged)
-	for _, err := range errs {
-		is := Issue{Field: "answers", Index: -1, Msg: err.Error(), Effect: effectDefault}
-		var ke *answers.KeyError
-		if errors.As(err, &ke) {
-			is.Key = ke.Key
-		}
-		out = append(out, is)
-	}
-	return out
-}
-
-func mergeAnswers(h *command.CustomHttpAnswers, answersMap map[string]string) map[string]string {
-	m := map[string]string{}
-	if h != nil {
-		for code, v := range map[string]*string{
-			"301": h.Answer_301, "400": h.Answer_400, "401": h.Answer_401, "404": h.Answer_404,
-			"408": h.Answer_408, "413": h.Answer_413, "421": h.Answer_421, "429": h.Answer_429,
-			"502": h.Answer_502, "503": h.Answer_503, "504": h.Answer_504, "507": h.Answer_507,
-		} {
-			if v != nil {
-				m[code] = *v
-			}
-		}
-	}
-	for k, v := range answersMap {
-		m[k] = v
-	}
-	return m
+	return settings.MergeAnswers(l.GetHttpAnswers(), l.GetAnswers())
 }
 
 func compileAnswers(m map[string]string, where string, warn func(string, ...any)) *answers.Set {
@@ -350,359 +312,6 @@ func compileAnswers(m map[string]string, where string, warn func(string, ...any)
 		warn("%s: %v (the default answer is used)", where, err)
 	}
 	return set
-}
-
-// Issue is a setting of a frontend or a cluster that workers do not
-// honour as written. A worker reports it in its log and falls back to
-// Effect; the supervisor and the configuration loader refuse it before the
-// state takes it (CheckFrontend, CheckCluster).
-type Issue struct {
-	// Field is the setting, by its configuration name ("rewrite_path",
-	// "headers", "authorized_hashes", "answers"…).
-	Field string
-	// Index is the element of a list setting (headers, authorized_hashes),
-	// -1 for none.
-	Index int
-	// Key is the part of that element at fault ("position", "key" or
-	// "value" of a header edit) or the key of a map setting (an answers
-	// status code), "" for none.
-	Key string
-	// Msg says what is wrong. It never holds a secret: an
-	// authorized_hashes entry is named by Index only.
-	Msg string
-	// Effect is what a worker does instead: "it answers 404" (the
-	// frontend is denied), "it is left out", "it is ignored", "the default
-	// answer is used", "every request answers 401".
-	Effect string
-	// Related is set when the issue lies in another object (the
-	// frontend's cluster) that a later change may fix: the setting itself
-	// is well formed.
-	Related bool
-}
-
-// Path names the setting: Field, then [Index], then .Key, e.g.
-// "headers[2].value" or "answers.503".
-func (is Issue) Path() string {
-	p := is.Field
-	if is.Index >= 0 {
-		p += "[" + strconv.Itoa(is.Index) + "]"
-	}
-	if is.Key != "" {
-		p += "." + is.Key
-	}
-	return p
-}
-
-// Error returns "<path>: <msg>".
-func (is Issue) Error() string { return is.Path() + ": " + is.Msg }
-
-// Effects of issues.
-const (
-	effectDeny    = "it answers 404"
-	effectLeftOut = "it is left out"
-	effectIgnored = "it is ignored"
-	effectDefault = "the default answer is used"
-	effect401     = "every request answers 401"
-)
-
-// CheckFrontend reports, in order, what a worker would not honour in
-// frontend f as written (see frontendPolicy): an empty result means the
-// worker serves it as configured. c is f's cluster, nil when there is none
-// yet; idHeader is the request id field of the listener at f's address, ""
-// for the default. Issues with Related set depend on c.
-func CheckFrontend(f *command.RequestHttpFrontend, c *command.Cluster, idHeader string) []Issue {
-	var out []Issue
-	note := func(is Issue) { out = append(out, is) }
-	r, ok := ruleOf(f, note)
-	if !ok {
-		return out
-	}
-	if idHeader == "" || !http1.IsToken(idHeader) {
-		idHeader = proxy.DefaultIDHeader
-	}
-	frontendPolicy(f, &r, c, idHeader, note)
-	return out
-}
-
-// CheckCluster reports, in order, what a worker would not honour in the
-// HTTP settings of cluster c (authorized_hashes, www_authenticate,
-// answers, answer_503, https_redirect_port).
-func CheckCluster(c *command.Cluster) []Issue {
-	var out []Issue
-	clusterPolicy(c, &proxy.Cluster{}, func(is Issue) { out = append(out, is) })
-	return out
-}
-
-// clusterPolicy sets the HTTP settings of cluster c on pc, and reports
-// through note the ones it leaves out.
-func clusterPolicy(c *command.Cluster, pc *proxy.Cluster, note func(Issue)) {
-	pc.HTTPSRedirect = c.GetHttpsRedirect()
-	if p := c.GetHttpsRedirectPort(); p <= 65535 {
-		pc.HTTPSRedirectPort = uint16(p) // 0: none
-	} else {
-		note(Issue{Field: "https_redirect_port", Index: -1, Msg: fmt.Sprintf("%d is not a port (1-65535)", p), Effect: effectIgnored})
-	}
-	m := map[string]string{}
-	if c.Answer_503 != nil {
-		m["503"] = c.GetAnswer_503()
-	}
-	for k, v := range c.GetAnswers() {
-		m[k] = v
-	}
-	if len(m) > 0 {
-		set, errs := answers.NewSet(m)
-		for _, err := range errs {
-			is := Issue{Field: "answers", Index: -1, Msg: err.Error(), Effect: effectDefault}
-			var ke *answers.KeyError
-			if errors.As(err, &ke) {
-				is.Key = ke.Key
-				if _, inMap := c.GetAnswers()[ke.Key]; !inMap && ke.Key == "503" {
-					is.Field, is.Key = "answer_503", ""
-				}
-			}
-			note(is)
-		}
-		pc.Answers = set
-	}
-	if h := c.GetAuthorizedHashes(); len(h) > 0 {
-		creds, errs := proxy.NewCredentials(h)
-		for _, err := range errs {
-			is := Issue{Field: "authorized_hashes", Index: -1, Msg: err.Error(), Effect: effectIgnored}
-			var ce *proxy.CredentialError
-			if errors.As(err, &ce) {
-				is.Index, is.Msg = ce.Index, ce.Msg
-			}
-			note(is)
-		}
-		pc.Credentials = creds
-	}
-	if c.WwwAuthenticate != nil {
-		if ch, err := proxy.Challenge(c.GetWwwAuthenticate()); err != nil {
-			note(Issue{Field: "www_authenticate", Index: -1, Msg: err.Error(), Effect: effectIgnored})
-		} else {
-			pc.WWWAuthenticate = []byte(ch)
-		}
-	}
-}
-
-// ruleOf returns the router rule of frontend f, or reports through note
-// why there is none (ok false): the router cannot match it, so it cannot
-// even be a deny rule, and it is left out.
-func ruleOf(f *command.RequestHttpFrontend, note func(Issue)) (r router.Rule, ok bool) {
-	r, err := frontendRule(f)
-	field := "path"
-	if err == nil {
-		field, err = router.CheckRule(&r)
-	}
-	if err != nil {
-		note(Issue{Field: field, Index: -1, Msg: err.Error(), Effect: effectLeftOut})
-		return r, false
-	}
-	return r, true
-}
-
-// frontendPolicy compiles what frontend f, whose rule is r and cluster c
-// (maybe nil), asks beyond forwarding: nil when nothing. It reports through
-// note every setting it does not honour as written. serve is false when
-// one of them makes the frontend unsafe to serve (an unknown enum value, a
-// malformed rewrite template, a malformed header edit, a port out of
-// range): it must then answer 404. Other settings are ignored, the rest
-// applied: those that have no effect on this kind of frontend, a redirect
-// template that does not compile, and edits of fields the proxy keeps
-// control of.
-func frontendPolicy(f *command.RequestHttpFrontend, r *router.Rule, c *command.Cluster, idHeader string, note func(Issue)) (fe *proxy.Frontend, serve bool) {
-	serve = true
-	deny := func(field, format string, args ...any) {
-		note(Issue{Field: field, Index: -1, Msg: fmt.Sprintf(format, args...), Effect: effectDeny})
-		serve = false
-	}
-	ignored := func(field, why string) {
-		note(Issue{Field: field, Index: -1, Msg: why, Effect: effectIgnored})
-	}
-	fe = &proxy.Frontend{}
-	switch f.GetRedirect() {
-	case command.RedirectPolicy_FORWARD:
-	case command.RedirectPolicy_PERMANENT:
-		fe.Redirect = 301
-	case command.RedirectPolicy_FOUND:
-		fe.Redirect = 302
-	case command.RedirectPolicy_PERMANENT_REDIRECT:
-		fe.Redirect = 308
-	case command.RedirectPolicy_UNAUTHORIZED:
-		fe.Redirect = 401
-	default:
-		deny("redirect", "unknown redirect policy %d", f.GetRedirect())
-		return nil, false
-	}
-	if f.ClusterId == nil && fe.Redirect == 0 {
-		// A deny rule (404): nothing else applies.
-		for _, s := range setSettings(f) {
-			ignored(s, "has no effect: the frontend has no cluster_id and does not redirect (a deny rule, 404)")
-		}
-		return nil, true
-	}
-	switch f.GetRedirectScheme() {
-	case command.RedirectScheme_USE_SAME:
-	case command.RedirectScheme_USE_HTTP:
-		fe.RedirectScheme = proxy.SchemeHTTP
-	case command.RedirectScheme_USE_HTTPS:
-		fe.RedirectScheme = proxy.SchemeHTTPS
-	default:
-		deny("redirect_scheme", "unknown redirect scheme %d", f.GetRedirectScheme())
-		return nil, false
-	}
-	if fe.Redirect == 401 {
-		// Upstream ignores the rest of an UNAUTHORIZED frontend too.
-		for _, s := range setSettings(f) {
-			ignored(s, "has no effect: the frontend answers 401 to every request")
-		}
-		return fe, true
-	}
-	redirects := fe.Redirect != 0
-	if !redirects {
-		if fe.RedirectScheme != proxy.SchemeSame {
-			ignored("redirect_scheme", "has no effect: the frontend does not redirect")
-		}
-		fe.RedirectScheme = proxy.SchemeSame // unused: keep the route on the plain path
-	}
-	if tmpl := f.GetRedirectTemplate(); tmpl != "" && !redirects {
-		ignored("redirect_template", "has no effect: the frontend does not redirect")
-	} else if tmpl != "" {
-		switch t, err := answers.Compile(fe.Redirect, tmpl); {
-		case err != nil:
-			note(Issue{Field: "redirect_template", Index: -1, Msg: err.Error(), Effect: effectDefault})
-		case t.Status()/100 != 3:
-			note(Issue{Field: "redirect_template", Index: -1, Msg: fmt.Sprintf("answers %d, not a redirection", t.Status()), Effect: effectDefault})
-		default:
-			fe.RedirectTemplate = t
-		}
-	}
-	for _, rt := range []struct {
-		src  string
-		kind router.TemplateKind
-		dst  **router.Template
-		name string
-	}{{f.GetRewriteHost(), router.HostTemplate, &fe.RewriteHost, "rewrite_host"}, {f.GetRewritePath(), router.PathTemplate, &fe.RewritePath, "rewrite_path"}} {
-		if rt.src == "" {
-			continue
-		}
-		t, err := router.ParseTemplate(rt.src, rt.kind)
-		if err == nil {
-			err = t.Check(r)
-		}
-		if err != nil {
-			deny(rt.name, "%q: %v", rt.src, err)
-			continue
-		}
-		*rt.dst = t
-	}
-	if f.RewritePort != nil {
-		if p := f.GetRewritePort(); p < 1 || p > 65535 {
-			deny("rewrite_port", "%d is not in 1-65535", p)
-		} else {
-			fe.RewritePort = uint16(p)
-		}
-	}
-	if redirects {
-		if f.GetRequiredAuth() {
-			ignored("required_auth", "has no effect: the frontend redirects")
-		}
-		if len(f.GetHeaders()) > 0 {
-			ignored("headers", "has no effect: the frontend redirects")
-		}
-	} else {
-		fe.RequiredAuth = f.GetRequiredAuth()
-		if fe.RequiredAuth && len(c.GetAuthorizedHashes()) == 0 {
-			note(Issue{Field: "required_auth", Index: -1, Msg: fmt.Sprintf("cluster %s has no authorized_hashes", f.GetClusterId()),
-				Effect: effect401, Related: true})
-		}
-		edits := make([]proxy.HeaderEdit, 0, len(f.GetHeaders()))
-		for _, h := range f.GetHeaders() {
-			pos := proxy.HeaderUnspecified
-			if p := h.GetPosition(); p >= command.HeaderPosition_REQUEST && p <= command.HeaderPosition_BOTH {
-				pos = proxy.HeaderPosition(p)
-			}
-			edits = append(edits, proxy.HeaderEdit{Position: pos, Name: h.GetKey(), Value: h.GetVal()})
-		}
-		// From the settings rather than the compiled templates, so that
-		// the edits are checked the same whether those are valid or not.
-		rewritesHost := f.GetRewriteHost() != "" || f.RewritePort != nil
-		req, resp, errs := proxy.CompileHeaderEdits(edits, idHeader, rewritesHost)
-		for _, e := range errs {
-			is := Issue{Field: "headers", Index: e.Index, Key: e.Part, Msg: e.Msg, Effect: effectIgnored}
-			if !e.Refused {
-				is.Effect, serve = effectDeny, false
-			}
-			note(is)
-		}
-		fe.Request, fe.Response = req, resp
-	}
-	if !serve {
-		return nil, false
-	}
-	if *fe == (proxy.Frontend{}) {
-		return nil, true
-	}
-	return fe, true
-}
-
-// setSettings lists the settings of f, beyond routing and redirect, that
-// are not at their defaults, in the order of the configuration.
-func setSettings(f *command.RequestHttpFrontend) []string {
-	var out []string
-	if f.GetRedirectScheme() != command.RedirectScheme_USE_SAME {
-		out = append(out, "redirect_scheme")
-	}
-	if f.GetRedirectTemplate() != "" {
-		out = append(out, "redirect_template")
-	}
-	if f.GetRewriteHost() != "" {
-		out = append(out, "rewrite_host")
-	}
-	if f.GetRewritePath() != "" {
-		out = append(out, "rewrite_path")
-	}
-	if f.RewritePort != nil {
-		out = append(out, "rewrite_port")
-	}
-	if f.GetRequiredAuth() {
-		out = append(out, "required_auth")
-	}
-	if len(f.GetHeaders()) > 0 {
-		out = append(out, "headers")
-	}
-	return out
-}
-
-// frontendRule converts a frontend to a router rule; a frontend without
-// cluster_id is a deny rule.
-func frontendRule(f *command.RequestHttpFrontend) (router.Rule, error) {
-	k, _ := state.FrontendKey(f)
-	r := router.Rule{
-		Hostname: f.GetHostname(),
-		Path:     f.GetPath().GetValue(),
-		Method:   f.GetMethod(),
-		Route:    router.Route{ClusterID: f.GetClusterId(), Deny: f.ClusterId == nil, Key: k},
-	}
-	switch f.GetPath().GetKind() {
-	case command.PathRuleKind_PREFIX:
-		r.Kind = router.Prefix
-	case command.PathRuleKind_REGEX:
-		r.Kind = router.Regex
-	case command.PathRuleKind_EQUALS:
-		r.Kind = router.Equals
-	default:
-		return r, fmt.Errorf("unknown path rule kind %v", f.GetPath().GetKind())
-	}
-	switch f.GetPosition() {
-	case command.RulePosition_PRE:
-		r.Position = router.Pre
-	case command.RulePosition_POST:
-		r.Position = router.Post
-	default:
-		r.Position = router.Tree
-	}
-	return r, nil
 }
 
 // ticketCount is the send_tls13_tickets of l, or 0 when the worker may not

@@ -28,21 +28,21 @@ func runAuditVerify(a *app, inv *invocation) int {
 	file := inv.args[0]
 	key := inv.values.str("key")
 	headPath := inv.values.str("head")
-	var cfg *config.Config
+	var cfg *config.ClientConfig
 	if inv.configPath != "" {
-		if c, err := config.Load(inv.configPath); err == nil {
+		if c, err := config.LoadClient(inv.configPath); err == nil {
 			cfg = c
 		}
 	}
-	if key == "" && cfg != nil && cfg.Audit.HMACKeyFile != "" {
-		key = cfg.Audit.HMACKeyFile
+	if key == "" && cfg != nil && cfg.AuditHMACKeyFile != "" {
+		key = cfg.AuditHMACKeyFile
 	}
 	if key == "" {
 		key = file + ".key"
 	}
 	headFromConfig := false
-	if headPath == "" && cfg != nil && cfg.Audit.HMACKeyFile != "" && sameFile(file, cfg.AuditLogsJSONTarget) {
-		headPath, headFromConfig = audit.HeadPath(cfg.Audit.HMACKeyFile), true
+	if headPath == "" && cfg != nil && cfg.AuditHMACKeyFile != "" && sameFile(file, cfg.AuditLogsJSONTarget) {
+		headPath, headFromConfig = audit.HeadPath(cfg.AuditHMACKeyFile), true
 	}
 	fail := func(code int, msg string) int {
 		msg = "audit verify " + file + ": " + msg

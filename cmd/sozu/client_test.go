@@ -32,9 +32,10 @@ func testApp(t *testing.T) (*app, *bytes.Buffer, *bytes.Buffer) {
 		loadConfig: func(path string) (clientConfig, error) {
 			return clientConfig{}, errors.New("no configuration in this test")
 		},
-		dial:     Dial,
-		abs:      func(p string) (string, error) { return filepath.Join("/cwd", p), nil },
-		readFile: os.ReadFile,
+		checkConfig: func(path string) error { return errors.New("no configuration in this test") },
+		dial:        Dial,
+		abs:         func(p string) (string, error) { return filepath.Join("/cwd", p), nil },
+		readFile:    os.ReadFile,
 	}
 	return a, &out, &errOut
 }
@@ -389,15 +390,19 @@ func TestClientUndecodableAnswer(t *testing.T) {
 
 func TestDeadlinePerVerb(t *testing.T) {
 	tests := []struct {
-		line string
-		want time.Duration // 0 = no deadline
+		line       string
+		configured time.Duration // ctl_command_timeout; 0 = not set
+		want       time.Duration // 0 = no deadline
 	}{
-		{"status", defaultTimeout},
-		{"state load --file x", 0},
-		{"shutdown", 0},
-		{"shutdown -t 500", 500 * time.Millisecond},
-		{"status -t 0", 0},
-		{"state save --file x", defaultTimeout},
+		{"status", 0, defaultTimeout},
+		{"state load --file x", 0, 0},
+		{"shutdown", 0, 0},
+		{"shutdown -t 500", 0, 500 * time.Millisecond},
+		{"status -t 0", 0, 0},
+		{"state save --file x", 0, defaultTimeout},
+		{"status", 2 * time.Second, 2 * time.Second},
+		{"status -t 500", 2 * time.Second, 500 * time.Millisecond},
+		{"state load --file x", 2 * time.Second, 0},
 	}
 	for _, tt := range tests {
 		inv, err := parseArgs(strings.Fields(tt.line))
@@ -405,7 +410,7 @@ func TestDeadlinePerVerb(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := time.Now()
-		ctx, cancel := deadline(inv)
+		ctx, cancel := deadline(inv, tt.configured)
 		dl, has := ctx.Deadline()
 		cancel()
 		if has != (tt.want != 0) || (has && (dl.Sub(before) < tt.want || dl.Sub(before) > tt.want+time.Minute)) {
@@ -462,9 +467,9 @@ func TestConfigCheck(t *testing.T) {
 		return ""
 	}
 	var loaded []string
-	a.loadConfig = func(path string) (clientConfig, error) {
+	a.checkConfig = func(path string) error {
 		loaded = append(loaded, path)
-		return clientConfig{socket: "/run/sozu.sock"}, nil
+		return nil
 	}
 	if code := a.run([]string{"config", "check"}); code != exitOK || out.String() != "configuration OK: /env/config.toml\n" {
 		t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
@@ -481,8 +486,8 @@ func TestConfigCheck(t *testing.T) {
 	out.Reset()
 	errOut.Reset()
 	a.getenv = func(string) string { return "" }
-	a.loadConfig = func(path string) (clientConfig, error) {
-		return clientConfig{}, config.Errors{&config.Error{File: path, Line: 1, Key: "worker_count", Msg: "must be at least 1"}}
+	a.checkConfig = func(path string) error {
+		return config.Errors{&config.Error{File: path, Line: 1, Key: "worker_count", Msg: "must be at least 1"}}
 	}
 	code := a.run([]string{"config", "check", "--json"})
 	if code != exitConfig {

@@ -37,7 +37,7 @@ func runCompliance(a *app, inv *invocation) int {
 		return a.fail(inv, err)
 	}
 	defer c.Close()
-	ctx, cancel := deadline(inv)
+	ctx, cancel := deadline(inv, 0)
 	defer cancel()
 	g := &gatherer{ctx: ctx, c: c}
 	snap, resp, err := g.snapshot(cfg, time.Now())

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"math"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -22,16 +23,26 @@ func writeFrame(w io.Writer, m proto.Message, max int) error { return frame.Writ
 
 // clientConfig is what the CLI needs from the configuration file.
 type clientConfig struct {
-	socket   string // absolute path of the command socket
-	maxFrame int    // max_command_buffer_size
+	socket   string        // absolute path of the command socket
+	maxFrame int           // max_command_buffer_size
+	timeout  time.Duration // ctl_command_timeout when set, else 0
 }
 
-// loadClientConfig loads the configuration at path. Its error is the
+// loadClientConfig reads the client keys of the configuration at path
+// (config.LoadClient): it opens no certificate, key or answer file, so an
+// operator who may not read those still runs the verbs. Its error is the
 // loader's (a config.Errors list, one problem per item).
 func loadClientConfig(path string) (clientConfig, error) {
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadClient(path)
 	if err != nil {
 		return clientConfig{}, err
 	}
-	return clientConfig{socket: cfg.CommandSocket, maxFrame: int(min(cfg.MaxCommandBufferSize, math.MaxInt32))}, nil
+	return clientConfig{socket: cfg.CommandSocket, maxFrame: int(min(cfg.MaxCommandBufferSize, math.MaxInt32)), timeout: cfg.CtlCommandTimeout}, nil
+}
+
+// checkFullConfig loads and validates the whole configuration at path,
+// reading every file it names, as `sozu start` does.
+func checkFullConfig(path string) error {
+	_, err := config.Load(path)
+	return err
 }

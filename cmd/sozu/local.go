@@ -17,11 +17,12 @@ func runWorkerVerb(_ *app, inv *invocation) int {
 	return runWorker(inv.args)
 }
 
-// runConfigCheck loads the configuration (-c, $SOZU_CONFIG or the default)
-// and reports every problem; exit 78 when there is one.
+// runConfigCheck loads the whole configuration (-c, $SOZU_CONFIG or the
+// default), reading every file it names, and reports every problem; exit 78
+// when there is one.
 func runConfigCheck(a *app, inv *invocation) int {
 	path := a.configPath(inv)
-	_, err := a.loadConfig(path)
+	err := a.checkConfig(path)
 	if err == nil {
 		msg := "configuration OK: " + path
 		if inv.json {

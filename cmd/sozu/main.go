@@ -32,6 +32,8 @@ type app struct {
 	colorOut, colorErr bool
 	// loadConfig reads what the client needs from the configuration file.
 	loadConfig func(path string) (clientConfig, error)
+	// checkConfig loads and validates the whole configuration (config check).
+	checkConfig func(path string) error
 	// dial connects to the command socket.
 	dial func(path string, maxFrame int) (*Client, error)
 	// abs makes a path absolute (state files).
@@ -42,15 +44,16 @@ type app struct {
 
 func newApp() *app {
 	return &app{
-		stdout:     os.Stdout,
-		stderr:     os.Stderr,
-		getenv:     os.Getenv,
-		colorOut:   wantColor(os.Stdout, os.Getenv),
-		colorErr:   wantColor(os.Stderr, os.Getenv),
-		loadConfig: loadClientConfig,
-		dial:       Dial,
-		abs:        filepath.Abs,
-		readFile:   os.ReadFile,
+		stdout:      os.Stdout,
+		stderr:      os.Stderr,
+		getenv:      os.Getenv,
+		colorOut:    wantColor(os.Stdout, os.Getenv),
+		colorErr:    wantColor(os.Stderr, os.Getenv),
+		loadConfig:  loadClientConfig,
+		checkConfig: checkFullConfig,
+		dial:        Dial,
+		abs:         filepath.Abs,
+		readFile:    os.ReadFile,
 	}
 }
 
@@ -116,14 +119,17 @@ func (a *app) fail(inv *invocation, err error) int {
 }
 
 // deadline is the context for the exchange: -t if given (0 = none), else
-// the verb's default.
-func deadline(inv *invocation) (context.Context, context.CancelFunc) {
+// the verb's default: none for the verbs without a deadline, else
+// configured (ctl_command_timeout) when not 0, else defaultTimeout.
+func deadline(inv *invocation, configured time.Duration) (context.Context, context.CancelFunc) {
 	d := defaultTimeout
 	switch {
 	case inv.timeoutSet:
 		d = inv.timeout
 	case inv.verb.noDeadline:
 		d = 0
+	case configured > 0:
+		d = configured
 	}
 	if d == 0 {
 		return context.WithCancel(context.Background())
@@ -156,7 +162,7 @@ func (a *app) request(inv *invocation) int {
 		return a.fail(inv, err)
 	}
 	defer c.Close()
-	ctx, cancel := deadline(inv)
+	ctx, cancel := deadline(inv, cfg.timeout)
 	defer cancel()
 	resp, err := c.Do(ctx, req, func(p *command.Response) {
 		if !inv.json {

@@ -36,7 +36,7 @@ func runSandbox(a *app, inv *invocation) int {
 		return a.fail(inv, err)
 	}
 	defer c.Close()
-	ctx, cancel := deadline(inv)
+	ctx, cancel := deadline(inv, cfg.timeout)
 	defer cancel()
 	resp, err := c.Do(ctx, &command.Request{RequestType: &command.Request_ListWorkers{ListWorkers: &command.ListWorkers{}}}, nil)
 	if err != nil {

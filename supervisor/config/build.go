@@ -85,28 +85,13 @@ func (b *builder) emit(r *command.Request) { b.cfg.requests = append(b.cfg.reque
 // globals checks and copies the top-level keys.
 func (b *builder) globals(r *rawConfig) {
 	c := b.cfg
-	c.CommandSocket = b.file("command_socket", *r.CommandSocket)
-	if len(c.CommandSocket) > maxSocketPath {
-		b.errs.at("command_socket", "socket path %q is %d bytes long; unix sockets allow at most %d",
-			c.CommandSocket, len(c.CommandSocket), maxSocketPath)
-	}
-	c.CommandBufferSize, c.MaxCommandBufferSize = *r.CommandBufferSize, *r.MaxCommandBufferSize
-	b.atLeast("command_buffer_size", c.CommandBufferSize, 1)
-	if c.MaxCommandBufferSize < c.CommandBufferSize {
-		if b.written("max_command_buffer_size") {
-			b.errs.at("max_command_buffer_size", "must be at least command_buffer_size (%d)", c.CommandBufferSize)
-		} else {
-			b.errs.at("command_buffer_size", "is larger than max_command_buffer_size (%d by default); raise max_command_buffer_size too", c.MaxCommandBufferSize)
-		}
-	}
+	b.commandChannel(r)
 	if r.CommandAllowedUIDs != nil {
 		if len(*r.CommandAllowedUIDs) == 0 {
 			b.errs.at("command_allowed_uids", "an empty list refuses every request; leave the key out to allow any local user")
 		}
 		c.CommandAllowedUIDs = slices.Clone(*r.CommandAllowedUIDs)
 	}
-	c.CtlCommandTimeout = time.Duration(*r.CtlCommandTimeout) * time.Millisecond
-	b.atLeast("ctl_command_timeout", *r.CtlCommandTimeout, 1)
 
 	if r.SavedState != nil {
 		c.SavedState = b.file("saved_state", *r.SavedState)

@@ -8,7 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
-	"github.com/sozu-go/sozu/worker"
+	"github.com/sozu-go/sozu/worker/settings"
 )
 
 // cluster checks one [clusters.<id>] table and emits ADD_CLUSTER, then its
@@ -80,15 +80,15 @@ func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
 	// What workers would not honour (hashes, challenge, answers), checked
 	// by the workers' own code. An authorized_hashes entry is named by
 	// index only.
-	for _, is := range worker.CheckCluster(c) {
+	for _, is := range settings.CheckCluster(c) {
 		b.issue(p, is, nil)
 	}
 }
 
-// issue records a setting workers would not honour (see worker.Issue) at
+// issue records a setting workers would not honour (see settings.Issue) at
 // its key below p, unless that key already has a problem. headerIndex maps
 // an index of the headers the frontend carries to the one in the file.
-func (b *builder) issue(p string, is worker.Issue, headerIndex []int) {
+func (b *builder) issue(p string, is settings.Issue, headerIndex []int) {
 	k := joinKey(p, is.Field)
 	if is.Index >= 0 {
 		i := is.Index
@@ -249,7 +249,7 @@ func (b *builder) httpFrontend(p string, c *command.Cluster, f *rawFrontend) []*
 	// What workers would not honour (rewrite templates and their captures,
 	// header edits, a redirect template, settings without effect on this
 	// kind of frontend), checked by the workers' own code.
-	for _, is := range worker.CheckFrontend(fr, c, l.idHeader) {
+	for _, is := range settings.CheckFrontend(fr, c, l.idHeader) {
 		b.issue(p, is, headerIndex)
 	}
 
@@ -284,7 +284,7 @@ func (b *builder) httpFrontend(p string, c *command.Cluster, f *rawFrontend) []*
 
 // headers copies the complete header edits of a frontend; index gives,
 // for each one returned, its index in the file. Their keys and values are
-// checked with the frontend (worker.CheckFrontend).
+// checked with the frontend (settings.CheckFrontend).
 func (b *builder) headers(p string, hs []*rawHeader) (out []*command.Header, index []int) {
 	for i, h := range hs {
 		hp := joinIndex(p, i)

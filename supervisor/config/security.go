@@ -122,11 +122,7 @@ func (b *builder) security(r *rawConfig) {
 	a.SessionIdleTimeout = time.Duration(*r.CommandSessionIdleTimeout) * time.Second
 
 	au := &c.Audit
-	if r.AuditHMACKeyFile != nil {
-		au.HMACKeyFile = b.file("audit_hmac_key_file", *r.AuditHMACKeyFile)
-	} else if c.AuditLogsJSONTarget != "" && c.AuditLogsJSONTarget != "stdout" && c.AuditLogsJSONTarget != "stderr" {
-		au.HMACKeyFile = c.AuditLogsJSONTarget + ".key"
-	}
+	au.HMACKeyFile = b.hmacKeyFile(r)
 	au.FailOpen = *r.AuditFailOpen
 	au.Queries = *r.AuditQueries
 	au.Fsync = *r.AuditFsync
@@ -143,4 +139,16 @@ func (b *builder) security(r *rawConfig) {
 	if !slices.Contains([]string{"kill", "errno", "off"}, s.Mode) {
 		b.errs.at("sandbox_mode", "invalid sandbox mode %q: want kill, errno or off", *r.SandboxMode)
 	}
+}
+
+// hmacKeyFile resolves audit_hmac_key_file, else the JSON audit file's name
+// + ".key" (b.cfg.AuditLogsJSONTarget must be set already); "" for none.
+func (b *builder) hmacKeyFile(r *rawConfig) string {
+	c := b.cfg
+	if r.AuditHMACKeyFile != nil {
+		return b.file("audit_hmac_key_file", *r.AuditHMACKeyFile)
+	} else if c.AuditLogsJSONTarget != "" && c.AuditLogsJSONTarget != "stdout" && c.AuditLogsJSONTarget != "stderr" {
+		return c.AuditLogsJSONTarget + ".key"
+	}
+	return ""
 }

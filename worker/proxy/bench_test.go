@@ -99,8 +99,8 @@ func BenchmarkProxyFrontendFeatures(b *testing.B) {
 	resp := []byte("HTTP/1.1 200 OK\r\nServer: x\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello world!\n")
 	addr := fixedBackend(b, resp)
 	reqEdits, respEdits, errs := CompileHeaderEdits([]HeaderEdit{
-		{HeaderRequest, "Cookie", ""}, {HeaderRequest, "X-Tenant", "t1"},
-		{HeaderResponse, "Server", ""}, {HeaderResponse, "X-Frame-Options", "DENY"},
+		{Position: HeaderRequest, Name: "Cookie", Value: ""}, {Position: HeaderRequest, Name: "X-Tenant", Value: "t1"},
+		{Position: HeaderResponse, Name: "Server", Value: ""}, {Position: HeaderResponse, Name: "X-Frame-Options", Value: "DENY"},
 	}, DefaultIDHeader, true)
 	if len(errs) != 0 {
 		b.Fatal(errs)

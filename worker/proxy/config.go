@@ -11,6 +11,7 @@ import (
 
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/policy"
 	"github.com/sozu-go/sozu/worker/router"
 )
 
@@ -20,7 +21,7 @@ const (
 	DefaultBackTimeout    = 30 * time.Second
 	DefaultConnectTimeout = 3 * time.Second
 	DefaultRequestTimeout = 10 * time.Second
-	DefaultIDHeader       = "Sozu-Id"
+	DefaultIDHeader       = policy.DefaultIDHeader
 )
 
 // Listener is the configuration snapshot of one HTTP listener: immutable

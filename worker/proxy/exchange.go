@@ -386,11 +386,11 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	}
 	ex = applyHSTS(x.hsts, resp, ex)
 	if x.fe != nil {
-		resp.Fields = x.fe.Response.drop(resp.Fields)
+		resp.Fields = x.fe.Response.Drop(resp.Fields)
 	}
 	s.out = http1.AppendResponse(s.out[:0], resp, ex...)
 	if x.fe != nil {
-		s.out = appendLines(s.out, x.fe.Response.fieldLines())
+		s.out = appendLines(s.out, x.fe.Response.FieldLines())
 	}
 	s.br += resp.HeadLen
 

@@ -3,56 +3,9 @@ package proxy
 import (
 	"strconv"
 
-	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/router"
 )
-
-// Scheme is the scheme of a redirection's Location (upstream's
-// RedirectScheme).
-type Scheme uint8
-
-// Redirection schemes.
-const (
-	SchemeSame  Scheme = iota // the request's: https on an HTTPS listener, else http
-	SchemeHTTP                // http
-	SchemeHTTPS               // https
-)
-
-// Frontend is what a frontend asks of the proxy besides routing to its
-// cluster (upstream's redirect, redirect_scheme, redirect_template,
-// rewrite_*, required_auth and headers). A router.Route carries it as its
-// Policy; a route without one only forwards. Immutable once in a Listener.
-type Frontend struct {
-	// Redirect answers instead of forwarding: 301, 302 or 308 redirect to
-	// the request's URL, rewritten (even without a cluster); 401 refuses,
-	// with the cluster's challenge when it has one. 0 forwards.
-	Redirect int
-	// RedirectScheme is the scheme of a redirection's Location.
-	RedirectScheme Scheme
-	// RedirectTemplate renders the redirection, before the cluster's and
-	// the listener's answers for its status; nil for those.
-	RedirectTemplate *answers.Template
-	// RewriteHost and RewritePath, when set, replace the host and the path
-	// (the query stays) of the forwarded request and of a redirection's
-	// Location. Their captures are those of the rule that routed the request.
-	RewriteHost, RewritePath *router.Template
-	// RewritePort, when not 0, is the port of the forwarded Host and of a
-	// redirection's Location.
-	RewritePort uint16
-	// RequiredAuth demands HTTP basic credentials of an account of the
-	// cluster's Credentials (else 401 with the cluster's challenge, or
-	// DefaultChallenge). Checked credentials are not forwarded.
-	RequiredAuth bool
-	// Request and Response are the header edits of each direction, nil
-	// for none. Response edits apply to the backend's responses, not to
-	// the proxy's own answers (as upstream).
-	Request, Response *HeaderEdits
-}
-
-func (fe *Frontend) rewrites() bool {
-	return fe.RewriteHost != nil || fe.RewritePath != nil || fe.RewritePort != 0
-}
 
 // Bounds of rewritten values: a template repeating captures could
 // otherwise make a request head of any size.
@@ -77,7 +30,7 @@ func (s *session) serveFrontend(cfg *Listener, route *router.Route, fe *Frontend
 	s.routeKey = route.Key
 	cl := cfg.Clusters[route.ClusterID] // nil without a cluster
 	var rw rewrite
-	if fe.rewrites() && fe.Redirect != 401 {
+	if fe.Rewrites() && fe.Redirect != 401 {
 		var status int
 		if rw, status = s.rewrite(cfg, route, fe, req, path); status != 0 {
 			return s.answer(cfg, cl, status)
@@ -105,7 +58,7 @@ func (s *session) serveFrontend(cfg *Listener, route *router.Route, fe *Frontend
 		return s.redirectHTTPS(cfg, cl, req)
 	}
 	if fe.RequiredAuth {
-		if !cl.Credentials.check(req) {
+		if !cl.Credentials.Check(req) {
 			ch := cl.WWWAuthenticate
 			if len(ch) == 0 {
 				ch = defaultChallenge
@@ -128,7 +81,7 @@ func (s *session) serveFrontend(cfg *Listener, route *router.Route, fe *Frontend
 	if rw.target != nil && (req.Form == http1.FormOrigin || req.Form == http1.FormAbsolute) {
 		req.Form, req.Target, req.Path = http1.FormOrigin, rw.target, rw.target
 	}
-	req.Fields = fe.Request.drop(req.Fields)
+	req.Fields = fe.Request.Drop(req.Fields)
 	return s.forward(cfg, cl, req, hstsFor(cfg, route.Key), fe)
 }
 

@@ -185,12 +185,12 @@ func TestFrontendAuth(t *testing.T) {
 // of a forwarding frontend's rewrites and header edits.
 func TestFrontendRewriteAndEdits(t *testing.T) {
 	req, resp, errs := CompileHeaderEdits([]HeaderEdit{
-		{HeaderRequest, "Cookie", ""},
-		{HeaderRequest, "X-Tenant", "t1"},
-		{HeaderBoth, "X-Both", "b"},
-		{HeaderResponse, "Server", ""},
-		{HeaderResponse, "X-Frame-Options", ""},
-		{HeaderResponse, "X-Frame-Options", "DENY"},
+		{Position: HeaderRequest, Name: "Cookie", Value: ""},
+		{Position: HeaderRequest, Name: "X-Tenant", Value: "t1"},
+		{Position: HeaderBoth, Name: "X-Both", Value: "b"},
+		{Position: HeaderResponse, Name: "Server", Value: ""},
+		{Position: HeaderResponse, Name: "X-Frame-Options", Value: ""},
+		{Position: HeaderResponse, Name: "X-Frame-Options", Value: "DENY"},
 	}, DefaultIDHeader, true)
 	if len(errs) != 0 {
 		t.Fatal(errs)
@@ -279,27 +279,27 @@ func TestCompileHeaderEdits(t *testing.T) {
 		refused string // the first refusal
 		err     string // the malformed edit
 	}{
-		{edit: HeaderEdit{HeaderRequest, "X-A", "1"}},
-		{edit: HeaderEdit{HeaderBoth, "X-A", "with\ttab and obs-text \xe9"}},
-		{edit: HeaderEdit{HeaderRequest, "X-Forwarded-Host", ""}},
-		{edit: HeaderEdit{HeaderRequest, "X-Forwarded-Host", ""}, hostRW: true, refused: "header edit 0: X-Forwarded-Host cannot be edited in requests: the proxy writes this field when it rewrites the host"},
-		{edit: HeaderEdit{HeaderRequest, "Host", "x"}, refused: "header edit 0: Host cannot be edited in requests: the proxy writes Host from the request (use rewrite_host)"},
-		{edit: HeaderEdit{HeaderResponse, "Host", "x"}},
-		{edit: HeaderEdit{HeaderBoth, "transfer-encoding", ""}, refused: "header edit 0: transfer-encoding cannot be edited in requests: the proxy frames messages itself"},
-		{edit: HeaderEdit{HeaderResponse, "Connection", "close"}, refused: "header edit 0: Connection cannot be edited in responses: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderRequest, "TE", "trailers"}, refused: "header edit 0: TE cannot be edited in requests: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderRequest, "Upgrade", ""}, refused: "header edit 0: Upgrade cannot be edited in requests: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderRequest, "Keep-Alive", ""}, refused: "header edit 0: Keep-Alive cannot be edited in requests: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderResponse, "Trailer", "x"}, refused: "header edit 0: Trailer cannot be edited in responses: a hop-by-hop field"},
-		{edit: HeaderEdit{HeaderRequest, "Expect", ""}, refused: "header edit 0: Expect cannot be edited in requests: the proxy handles 100-continue itself"},
-		{edit: HeaderEdit{HeaderRequest, "X-Forwarded-For", "1.2.3.4"}, refused: "header edit 0: X-Forwarded-For cannot be edited in requests: the proxy writes this field"},
-		{edit: HeaderEdit{HeaderResponse, "sozu-id", ""}, refused: "header edit 0: sozu-id cannot be edited in responses: the proxy writes the request id field"},
-		{edit: HeaderEdit{HeaderUnspecified, "X-A", ""}, err: `header edit 0: position of "X-A" unspecified (want request, response or both)`},
-		{edit: HeaderEdit{HeaderBoth + 1, "X-A", ""}, err: `header edit 0: position of "X-A" unspecified (want request, response or both)`},
-		{edit: HeaderEdit{HeaderRequest, "", "1"}, err: `header edit 0: "" is not a field name`},
-		{edit: HeaderEdit{HeaderRequest, "X:A", "1"}, err: `header edit 0: "X:A" is not a field name`},
-		{edit: HeaderEdit{HeaderRequest, "X-A", "1\nX-B: 2"}, err: `header edit 0: control character "\n" in the value of X-A`},
-		{edit: HeaderEdit{HeaderRequest, "X-A", "\x7f"}, err: `header edit 0: control character "\x7f" in the value of X-A`},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "X-A", Value: "1"}},
+		{edit: HeaderEdit{Position: HeaderBoth, Name: "X-A", Value: "with\ttab and obs-text \xe9"}},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "X-Forwarded-Host", Value: ""}},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "X-Forwarded-Host", Value: ""}, hostRW: true, refused: "header edit 0: X-Forwarded-Host cannot be edited in requests: the proxy writes this field when it rewrites the host"},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "Host", Value: "x"}, refused: "header edit 0: Host cannot be edited in requests: the proxy writes Host from the request (use rewrite_host)"},
+		{edit: HeaderEdit{Position: HeaderResponse, Name: "Host", Value: "x"}},
+		{edit: HeaderEdit{Position: HeaderBoth, Name: "transfer-encoding", Value: ""}, refused: "header edit 0: transfer-encoding cannot be edited in requests: the proxy frames messages itself"},
+		{edit: HeaderEdit{Position: HeaderResponse, Name: "Connection", Value: "close"}, refused: "header edit 0: Connection cannot be edited in responses: a hop-by-hop field"},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "TE", Value: "trailers"}, refused: "header edit 0: TE cannot be edited in requests: a hop-by-hop field"},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "Upgrade", Value: ""}, refused: "header edit 0: Upgrade cannot be edited in requests: a hop-by-hop field"},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "Keep-Alive", Value: ""}, refused: "header edit 0: Keep-Alive cannot be edited in requests: a hop-by-hop field"},
+		{edit: HeaderEdit{Position: HeaderResponse, Name: "Trailer", Value: "x"}, refused: "header edit 0: Trailer cannot be edited in responses: a hop-by-hop field"},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "Expect", Value: ""}, refused: "header edit 0: Expect cannot be edited in requests: the proxy handles 100-continue itself"},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "X-Forwarded-For", Value: "1.2.3.4"}, refused: "header edit 0: X-Forwarded-For cannot be edited in requests: the proxy writes this field"},
+		{edit: HeaderEdit{Position: HeaderResponse, Name: "sozu-id", Value: ""}, refused: "header edit 0: sozu-id cannot be edited in responses: the proxy writes the request id field"},
+		{edit: HeaderEdit{Position: HeaderUnspecified, Name: "X-A", Value: ""}, err: `header edit 0: position of "X-A" unspecified (want request, response or both)`},
+		{edit: HeaderEdit{Position: HeaderBoth + 1, Name: "X-A", Value: ""}, err: `header edit 0: position of "X-A" unspecified (want request, response or both)`},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "", Value: "1"}, err: `header edit 0: "" is not a field name`},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "X:A", Value: "1"}, err: `header edit 0: "X:A" is not a field name`},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "X-A", Value: "1\nX-B: 2"}, err: `header edit 0: control character "\n" in the value of X-A`},
+		{edit: HeaderEdit{Position: HeaderRequest, Name: "X-A", Value: "\x7f"}, err: `header edit 0: control character "\x7f" in the value of X-A`},
 	} {
 		req, resp, errs := CompileHeaderEdits([]HeaderEdit{tt.edit}, DefaultIDHeader, tt.hostRW)
 		var refused, malformed []*EditError
@@ -330,7 +330,7 @@ func TestCompileHeaderEdits(t *testing.T) {
 	}
 	// After a malformed edit, the others are still checked and reported.
 	_, _, errs := CompileHeaderEdits([]HeaderEdit{
-		{HeaderRequest, "X-A", "\r"}, {HeaderRequest, "Connection", ""}, {HeaderUnspecified, "X-B", ""},
+		{Position: HeaderRequest, Name: "X-A", Value: "\r"}, {Position: HeaderRequest, Name: "Connection", Value: ""}, {Position: HeaderUnspecified, Name: "X-B", Value: ""},
 	}, DefaultIDHeader, false)
 	if len(errs) != 3 || errs[0].Part != "value" || errs[0].Refused || errs[1].Index != 1 || !errs[1].Refused || errs[1].Part != "key" ||
 		errs[2].Index != 2 || errs[2].Part != "position" {
@@ -364,7 +364,7 @@ func TestCredentials(t *testing.T) {
 		for _, s := range v {
 			r.Fields = append(r.Fields, http1.Field{Name: []byte("Authorization"), Value: []byte(s)})
 		}
-		return creds.check(&r)
+		return creds.Check(&r)
 	}
 	if !check(basic("bob:pw")) || !check(basic("ALICE:pw2")) || check(basic("alice:pw2")) || check(basic("bob:pw2")) || check() ||
 		check("Basic") || check("Basic ") || check("Basicx "+base64.StdEncoding.EncodeToString([]byte("bob:pw"))) ||
@@ -372,11 +372,11 @@ func TestCredentials(t *testing.T) {
 		t.Error("check")
 	}
 	var none *Credentials
-	if none.check(&http1.Request{Fields: []http1.Field{{Name: []byte("Authorization"), Value: []byte(basic("bob:pw"))}}}) {
+	if none.Check(&http1.Request{Fields: []http1.Field{{Name: []byte("Authorization"), Value: []byte(basic("bob:pw"))}}}) {
 		t.Error("nil credentials accept")
 	}
 	r := http1.Request{Fields: []http1.Field{{Name: []byte("Authorization"), Value: []byte(basic("bob:pw"))}}}
-	if n := testing.AllocsPerRun(100, func() { creds.check(&r) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { creds.Check(&r) }); n != 0 {
 		t.Errorf("check allocates %v times", n)
 	}
 }

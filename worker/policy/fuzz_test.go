@@ -1,4 +1,4 @@
-package proxy
+package policy
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ func FuzzBasicCredentials(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if bytes.IndexByte(user, ':') >= 0 || len(user)+1+len(pass) > maxCredential {
+		if bytes.IndexByte(user, ':') >= 0 || len(user)+1+len(pass) > MaxCredential {
 			t.Fatalf("%q: user %q, password %q", v, user, pass)
 		}
 		again := "Basic " + base64.StdEncoding.EncodeToString(append(append(append([]byte(nil), user...), ':'), pass...))
