@@ -1,6 +1,6 @@
 package sandbox
 
-import "github.com/sozu-go/sozu/account"
+import "github.com/sozu-go/sozu/sandbox/account"
 
 // LookupAccount resolves an account as the supervisor does (account.Lookup)
 // for the tests that drop to it: the lookup reads the user database, which

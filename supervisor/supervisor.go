@@ -16,7 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/sozu-go/sozu/account"
+	"github.com/sozu-go/sozu/sandbox/account"
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/peercred"
 	"github.com/sozu-go/sozu/proto/command"

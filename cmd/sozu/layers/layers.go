@@ -28,7 +28,7 @@ type Layer struct {
 // peer and account lookups, audit, and the data plane's pure checks (never a
 // server, nor the sandbox).
 var controlPlane = []string{
-	"proto/...", "peercred", "account", "audit", "supervisor/...",
+	"proto/...", "peercred", "sandbox/account", "audit", "supervisor/...",
 	"worker/settings", "worker/policy", "worker/answers", "worker/http1", "worker/router",
 	"worker/logfilter", "worker/tlsconf",
 }
@@ -49,11 +49,11 @@ var Table = []Layer{
 	{Pkg: "proto/...", Job: "any other package of the protocol: only the protocol", Imports: []string{"proto/..."}, Deps: []string{"proto/..."}},
 
 	{Pkg: "peercred", Job: "SO_PEERCRED, PID-reuse-guarded comm, cached bounded user lookup", Deps: none},
-	{Pkg: "account", Job: "resolves `worker_user`/`worker_group` to numeric ids (the supervisor does; workers never read the user database)"},
-	{Pkg: "sandbox", Job: "privilege drop, seccomp policy table and loader (cgo), `/proc` status", Tests: []string{"account"}, Deps: none},
-	{Pkg: "audit", Job: "records, sanitiser, sinks, HMAC chain, verifier, schema", Imports: []string{"proto/..."}},
+	{Pkg: "sandbox/account", Job: "resolves `worker_user`/`worker_group` to numeric ids (the supervisor does; workers never read the user database); no cgo", Deps: none},
+	{Pkg: "sandbox", Job: "privilege drop, seccomp policy table and loader (cgo), inherited descriptors, `/proc` status", Tests: []string{"sandbox/account"}, Deps: none},
+	{Pkg: "audit", Job: "records, sanitiser, sinks, HMAC chain and its sealed head, verifier, schema", Imports: []string{"proto/..."}},
 
-	{Pkg: "supervisor/admission", Job: "the pure verb → role decision", Imports: []string{"peercred"}, Tests: []string{"proto/command"}},
+	{Pkg: "supervisor/admission", Job: "the pure verb → role decision, roles read from the verb catalogue", Imports: []string{"peercred", "proto/verbs"}, Tests: []string{"proto/command"}},
 	{Pkg: "supervisor/identity", Job: "the per-session identity envelope", Imports: []string{"peercred", "supervisor/admission"}},
 	{Pkg: "supervisor/asuser", Job: "file operations with a client's filesystem identity, for the paths clients name"},
 	{Pkg: "supervisor/config", Job: "TOML → validated `Config` → `[]WorkerRequest` and `ServerConfig`; `LoadClient`, the CLI's read of the client keys",
@@ -78,10 +78,11 @@ var Table = []Layer{
 	{Pkg: "worker/connlimit", Job: "the worker's connection cap and accept loops"},
 	{Pkg: "worker/proxyproto", Job: "PROXY protocol v2 headers"},
 	{Pkg: "worker/backends", Job: "backend sets, selection and keep-alive pools", Imports: []string{"proto/command", "worker/deadline"}},
+	{Pkg: "worker/ipcap", Job: "the cap on connections per cluster and client IP"},
 	{Pkg: "worker/proxy", Job: "the HTTP/1.1 proxy server and session",
-		Imports: []string{"worker/policy", "worker/answers", "worker/backends", "worker/connlimit", "worker/deadline", "worker/http1", "worker/proxyproto", "worker/router"},
+		Imports: []string{"worker/policy", "worker/answers", "worker/backends", "worker/connlimit", "worker/deadline", "worker/http1", "worker/ipcap", "worker/proxyproto", "worker/router"},
 		Tests:   []string{"proto/command"}},
-	{Pkg: "worker/tcp", Job: "the TCP proxy server", Imports: []string{"worker/backends", "worker/connlimit", "worker/deadline", "worker/proxyproto"}},
+	{Pkg: "worker/tcp", Job: "the TCP proxy server", Imports: []string{"worker/backends", "worker/connlimit", "worker/deadline", "worker/ipcap", "worker/proxyproto"}},
 	{Pkg: "worker/h2", Job: "the HTTP/2 server connection handler",
 		Imports: []string{"worker/policy", "worker/answers", "worker/backends", "worker/connlimit", "worker/deadline", "worker/http1", "worker/router"}},
 	{Pkg: "worker", Job: "worker bootstrap, command loop, listener descriptors, the data plane's snapshot",
@@ -92,7 +93,7 @@ var Table = []Layer{
 	{Pkg: "cmd/sozu/e2e", Job: "end-to-end tests of the binary", Tests: []string{"..."}},
 	{Pkg: "cmd/sozu", Job: "the binary: `start`, hidden `worker`, the CLI", Imports: []string{"..."}, Tests: []string{"..."}},
 	{Pkg: "cmd/demo-backend", Job: "the HTTP origin of `make run`"},
-	{Pkg: "layers", Job: "this table; its test guards the direction and writes this table"},
+	{Pkg: "cmd/sozu/layers", Job: "this table; its test guards the direction and writes this table"},
 }
 
 // Match reports whether the relative package path rel matches pattern.

@@ -44,7 +44,7 @@ func ours(paths []string) []string {
 func listModule(t *testing.T) []pkg {
 	t.Helper()
 	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,TestImports,XTestImports,Deps", Module+"/...")
-	cmd.Dir = ".."
+	cmd.Dir = "../../.."
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -120,7 +120,7 @@ func TestImportDirection(t *testing.T) {
 // the worker, nor the sandbox.
 func TestControlPlaneLinksNoServer(t *testing.T) {
 	cmd := exec.Command("go", "list", "-deps", "./supervisor/config", "./supervisor", "./compliance")
-	cmd.Dir = ".."
+	cmd.Dir = "../../.."
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
@@ -185,7 +185,7 @@ func TestCheckCatches(t *testing.T) {
 }
 
 const (
-	beginMark = "<!-- BEGIN package table: generated from layers.Table by `go test ./layers -update` -->\n"
+	beginMark = "<!-- BEGIN package table: generated from layers.Table by `go test ./cmd/sozu/layers -update` -->\n"
 	endMark   = "<!-- END package table -->\n"
 )
 
@@ -215,7 +215,7 @@ func renderTable() string {
 // TestArchitectureDoc: the package table of docs/architecture.md is
 // renderTable's; -update rewrites it.
 func TestArchitectureDoc(t *testing.T) {
-	const path = "../docs/architecture.md"
+	const path = "../../../docs/architecture.md"
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -235,5 +235,5 @@ func TestArchitectureDoc(t *testing.T) {
 		}
 		return
 	}
-	t.Errorf("%s: the package table is stale; run go test ./layers -update\nwant:\n%s", path, want)
+	t.Errorf("%s: the package table is stale; run go test ./cmd/sozu/layers -update\nwant:\n%s", path, want)
 }
