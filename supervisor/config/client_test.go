@@ -46,7 +46,7 @@ func TestParseClient(t *testing.T) {
 			name: "other keys neither read nor checked",
 			toml: clientWithKeys,
 			want: ClientConfig{CommandSocket: "/etc/sozu/run/sozu.sock", CommandBufferSize: 1_000_000, MaxCommandBufferSize: 3_000_000,
-				CtlCommandTimeout: 2500 * time.Millisecond, AuditHMACKeyFile: "/etc/sozu/audit/audit.json.key"},
+				CtlCommandTimeout: 2500 * time.Millisecond, AuditHMACKeyFile: "/etc/sozu/audit/audit.json.key", AuditLogsJSONTarget: "/etc/sozu/audit/audit.json"},
 		},
 		{
 			name: "explicit hmac key",
@@ -158,7 +158,7 @@ func checkClientAgrees(t *testing.T, data []byte, path string) {
 		t.Fatalf("%s: Parse accepts, ParseClient refuses: %v", path, err)
 	}
 	want := ClientConfig{Path: full.Path, CommandSocket: full.CommandSocket, CommandBufferSize: full.CommandBufferSize,
-		MaxCommandBufferSize: full.MaxCommandBufferSize, CtlCommandTimeout: c.CtlCommandTimeout, AuditHMACKeyFile: full.Audit.HMACKeyFile}
+		MaxCommandBufferSize: full.MaxCommandBufferSize, CtlCommandTimeout: c.CtlCommandTimeout, AuditHMACKeyFile: full.Audit.HMACKeyFile, AuditLogsJSONTarget: full.AuditLogsJSONTarget}
 	if c.CtlCommandTimeout != 0 && c.CtlCommandTimeout != full.CtlCommandTimeout {
 		t.Errorf("%s: ctl_command_timeout %v, Parse %v", path, c.CtlCommandTimeout, full.CtlCommandTimeout)
 	}
