@@ -105,7 +105,6 @@ var forceTable = map[string]map[string]notInForce{
 		"metrics":                 noMetrics,
 		"disable_cluster_metrics": noMetrics,
 		"pid_file_path":           {NotBuilt, "no PID file is written", nil},
-		"ctl_command_timeout":     {NotBuilt, "the CLI's timeout is its -t/--timeout flag (default 10 s); this key is not read", nil},
 		"accept_queue_timeout":    {NotBuilt, "there is no accept queue: over max_connections, new connections are closed at once", nil},
 		"evict_on_queue_full":     {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections are closed", isTrue},
 	},
