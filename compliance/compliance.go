@@ -121,7 +121,7 @@ var catalogue = []Definition{
 	{"tls.versions", "4.2.1", "HTTPS listeners offer TLS 1.2 and 1.3 only"},
 	{"tls.cipher_suites", "4.2.1", "TLS 1.2 suites are ECDHE with an AEAD cipher"},
 	{"tls.session_tickets", "4.2.1", "no session tickets (forward secrecy)"},
-	{"tls.strict_sni", "4.2.1", "a request's Host must match its connection's SNI"},
+	{"tls.strict_sni", "4.2.1", "a request's Host must match its connection's SNI, or without SNI the default certificate's names"},
 	{"tls.hsts", "4.2.1", "HSTS keeps browsers on HTTPS"},
 	{"cert.expiry", "4.2.1", "certificates are valid and not about to expire"},
 	{"cert.key", "4.2.1", "certificate keys are RSA >= 2048 bits or ECDSA P-256/P-384"},

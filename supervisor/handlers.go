@@ -57,6 +57,11 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 			ck.Key = proto.String("") // never sent (docs/protocol.md); certs holds clones
 		}
 		return c.ok("Successfully queried certificates from the state of main process", &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesWithFingerprints{CertificatesWithFingerprints: certs}})
+	case *command.Request_QueryMaxConnectionsPerIp:
+		var limit uint64
+		s.do(func() { limit = s.serverConfig.GetMaxConnectionsPerIp() })
+		return c.ok("Successfully queried the maximum connections per IP", &command.ResponseContent{ContentType: &command.ResponseContent_MaxConnectionsPerIpLimit{
+			MaxConnectionsPerIpLimit: &command.MaxConnectionsPerIpLimit{Limit: proto.Uint64(limit)}}})
 	case *command.Request_QueryHealthChecks:
 		var hc *command.HealthChecksList
 		var id *string
@@ -195,6 +200,10 @@ func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 		key := listenerKey(r.RemoveListener.GetProxy(), r.RemoveListener.GetAddress().Display())
 		closeAfter = s.listeners[key]
 		delete(s.listeners, key)
+	case *command.Request_SetMaxConnectionsPerIp:
+		// Runtime only (never saved, as upstream), but workers launched
+		// later start with it.
+		s.serverConfig.MaxConnectionsPerIp = proto.Uint64(r.SetMaxConnectionsPerIp)
 	}
 	calls := s.fanout(req)
 	if closeAfter != nil {

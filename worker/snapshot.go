@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -107,6 +108,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			shared[id] = pc
 		}
 		clusterPolicy(c, pc, func(is Issue) { warn("cluster %s: %v: %s", id, is, is.Effect) })
+		pc.MaxConnsPerIP, pc.RetryAfter = copyOf(c.MaxConnectionsPerIp), copyOf(c.RetryAfter)
 	}
 
 	idHeaders := map[string]string{} // request id field of each HTTP(S) listener, by address
@@ -210,6 +212,9 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 				def = c
 			}
 		}
+		if pl := snap.http[key(command.ListenerType_HTTPS, addr)]; pl != nil && def != nil {
+			pl.DefaultNames = defaultHosts(def)
+		}
 		pol, pw := tlsconf.ParsePolicy(l.GetVersions(), l.GetCipherList(), l.GetCipherSuites(), l.GetGroupsList(), ticketCount(tickets, l))
 		for _, w := range pw {
 			warn("HTTPS listener %s: %s", addr, w)
@@ -246,6 +251,9 @@ func tcpListener(l *command.TcpListenerConfig, fronts map[string]string, cluster
 		// writes one, RELAY_HEADER does both and forwards the header read.
 		// A cluster without proxy_protocol neither reads nor writes one.
 		tl.Cluster = &tcp.Cluster{ID: id, Backends: sets[id]}
+		if cl := clusters[id]; cl != nil {
+			tl.Cluster.MaxConnsPerIP = copyOf(cl.MaxConnectionsPerIp)
+		}
 		if cl := clusters[id]; cl != nil && cl.ProxyProtocol != nil {
 			pp := cl.GetProxyProtocol()
 			tl.Cluster.ExpectProxy = pp == command.ProxyProtocolConfig_EXPECT_HEADER || pp == command.ProxyProtocolConfig_RELAY_HEADER
@@ -704,4 +712,28 @@ func ticketCount(allowed bool, l *command.HttpsListenerConfig) uint64 {
 		return 0
 	}
 	return l.GetSendTls13Tickets()
+}
+
+// defaultHosts lists the hosts a listener's default certificate covers, for
+// strict SNI binding of clients that sent no SNI: its indexed names and
+// its IP address SANs (which tlsconf does not index: no client sends SNI
+// for an address).
+func defaultHosts(c *tlsconf.Cert) []string {
+	out := slices.Clone(c.Names)
+	if c.TLS != nil && c.TLS.Leaf != nil {
+		for _, ip := range c.TLS.Leaf.IPAddresses {
+			out = append(out, ip.String())
+		}
+	}
+	return out
+}
+
+// copyOf returns a copy of *p, or nil: snapshots share nothing mutable
+// with the state's messages.
+func copyOf[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/connlimit"
+	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/logfilter"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/tcp"
@@ -62,6 +63,7 @@ type Worker struct {
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
 	tcpSrv  map[string]*tcp.Server   // by listener key, for active TCP listeners
 	tcpConn *connlimit.Limit
+	ipcaps  *ipcap.Limits          // max_connections_per_ip, shared by every server
 	certs   tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
 	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
 	serving bool                   // bootstrap is over: servers run
@@ -184,6 +186,7 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 		tlsCfg: map[string]*tls.Config{},
 		conns:  &connlimit.Limit{Max: int64(cfg.GetMaxConnections())}}
 	w.tcpConn = w.conns // one max_connections for every protocol
+	w.ipcaps = ipcap.New(cfg.GetMaxConnectionsPerIp(), cfg.GetRetryAfter())
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
 	return w
 }
@@ -307,7 +310,7 @@ func (w *Worker) rebuild() {
 	}
 	for k, ln := range w.lis.active {
 		if cfg := w.snap.tcp[k]; cfg != nil && w.tcpSrv[k] == nil {
-			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn})
+			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps})
 			w.tcpSrv[k] = srv
 			go func() {
 				if err := srv.Serve(); err != nil {
@@ -318,7 +321,7 @@ func (w *Worker) rebuild() {
 		if w.servers[k] != nil || w.snap.http[k] == nil {
 			continue
 		}
-		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns})
+		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns, IPCaps: w.ipcaps})
 		w.servers[k] = srv
 		go func() {
 			if err := srv.Serve(); err != nil {
@@ -369,6 +372,14 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 		}
 		w.log.Logger.SetLevel(lvl)
 		return nil, nil
+	case *command.Request_SetMaxConnectionsPerIp:
+		// Runtime only (never saved), as upstream: the next connections
+		// get the new global cap.
+		w.ipcaps.SetGlobal(r.SetMaxConnectionsPerIp)
+		return nil, nil
+	case *command.Request_QueryMaxConnectionsPerIp:
+		return &command.ResponseContent{ContentType: &command.ResponseContent_MaxConnectionsPerIpLimit{
+			MaxConnectionsPerIpLimit: &command.MaxConnectionsPerIpLimit{Limit: proto.Uint64(w.ipcaps.Global())}}}, nil
 	case *command.Request_QueryClusterById:
 		infos := &command.ClusterInformations{}
 		if ci := w.state.Cluster(r.QueryClusterById); ci != nil {

@@ -250,6 +250,7 @@ var (
 	fSendProxy         = &flagSpec{long: "send-proxy", kind: kindBool, help: "send a PROXY protocol v2 header to backends"}
 	fExpectProxyClus   = &flagSpec{long: "expect-proxy", kind: kindBool, help: "clients send a PROXY protocol v2 header"}
 	fHTTP2             = &flagSpec{long: "http2", kind: kindBool, help: "backends speak HTTP/2"}
+	fConnLimit         = &flagSpec{long: "limit", kind: kindUint, max: math.MaxUint64, metavar: "N", required: true, help: "connections per cluster and client IP (0 = unlimited)"}
 	fMaxConnsPerIP     = &flagSpec{long: "max-connections-per-ip", kind: kindUint, max: math.MaxUint64, metavar: "N", help: "per-client-IP connection cap (0 = unlimited)"}
 	fRetryAfter        = &flagSpec{long: "retry-after", kind: kindUint, max: math.MaxUint32, metavar: "SECONDS", help: "Retry-After on 429 answers (0 = omit)"}
 	fWWWAuthenticate   = &flagSpec{long: "www-authenticate", kind: kindString, metavar: "REALM", help: "realm of 401 challenges"}

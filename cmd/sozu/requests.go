@@ -103,6 +103,18 @@ func buildClusterRemove(v *values) (*command.Request, error) {
 	return &command.Request{RequestType: &command.Request_RemoveCluster{RemoveCluster: v.str("id")}}, nil
 }
 
+func buildConnLimitSet(v *values) (*command.Request, error) {
+	return &command.Request{RequestType: &command.Request_SetMaxConnectionsPerIp{SetMaxConnectionsPerIp: v.u64("limit")}}, nil
+}
+
+func buildConnLimitShow(*values) (*command.Request, error) {
+	return &command.Request{RequestType: &command.Request_QueryMaxConnectionsPerIp{QueryMaxConnectionsPerIp: &command.QueryMaxConnectionsPerIp{}}}, nil
+}
+
+func buildConnLimitRemove(*values) (*command.Request, error) {
+	return &command.Request{RequestType: &command.Request_SetMaxConnectionsPerIp{SetMaxConnectionsPerIp: 0}}, nil
+}
+
 func buildBackendAdd(v *values) (*command.Request, error) {
 	b := &command.AddBackend{
 		ClusterId: ptr(v.str("id")),

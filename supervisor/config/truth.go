@@ -64,7 +64,6 @@ func (w Warning) String() string {
 // in protectionOf.
 const (
 	ProtectH2Flood     = "HTTP/2 flood limits"
-	ProtectPerIPCap    = "per-IP connection caps"
 	ProtectHealthCheck = "active health checks"
 	ProtectAccessLogs  = "access logs"
 	ProtectQueue       = "accept queue limits"
@@ -74,15 +73,12 @@ func always(reflect.Value) bool { return true }
 
 func isTrue(v reflect.Value) bool { return v.Elem().Bool() }
 
-func positive(v reflect.Value) bool { return v.Elem().Uint() > 0 }
-
 var (
 	h2NotServed = notInForce{NotBuilt, "HTTP/2 is not served yet: no HTTP/2 connection exists for this setting to apply to", nil}
 	udpNotBuilt = notInForce{NotBuilt, "UDP load balancing is not built yet: UDP listeners are never bound", nil}
 	noAccessLog = notInForce{NotBuilt, "access logs are not built yet: no access log is written", nil}
 	noMetrics   = notInForce{NotBuilt, "metrics are not built yet: nothing is collected or sent", nil}
 	noSticky    = notInForce{NotBuilt, "sticky sessions are not built yet: requests are balanced without a cookie", nil}
-	noPerIP     = notInForce{NotBuilt, "per-IP connection caps are not built yet: no per-IP limit applies", positive}
 	eventLoop   = notInForce{Meaningless, "it sizes upstream's event loop and buffer pools; Go's runtime manages this memory", nil}
 )
 
@@ -99,8 +95,6 @@ var forceTable = map[string]map[string]notInForce{
 		"splice_pipe_capacity_bytes":      {Meaningless, "TCP is relayed without splice(2) pipes", nil},
 		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
 		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
-		"max_connections_per_ip":          noPerIP,
-		"retry_after":                     {NotBuilt, "per-IP connection caps are not built yet: no 429 answer carries Retry-After", positive},
 		"log_target": {NotBuilt, "network log targets are not built yet: the log goes to stdout", func(v reflect.Value) bool {
 			t := strings.TrimSpace(v.Elem().String())
 			return strings.Contains(t, "://") && !strings.HasPrefix(t, "file://")
@@ -125,6 +119,8 @@ var forceTable = map[string]map[string]notInForce{
 			return !slices.Equal(*v.Interface().(*[]string), []string{"http/1.1"})
 		}},
 		"disable_http11": {NotBuilt, "HTTP/2 is not served yet: HTTP/1.1 clients are still served", isTrue},
+		"elide_x_real_ip": {Meaningless, "a client's X-Real-IP is always removed (docs/frontends.md, forwarding fields); false cannot let it through",
+			func(v reflect.Value) bool { return !v.Elem().Bool() }},
 
 		"h2_max_rst_stream_per_window":            h2NotServed,
 		"h2_max_ping_per_window":                  h2NotServed,
@@ -146,12 +142,10 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_max_header_fields":                    h2NotServed,
 	},
 	"clusters": {
-		"protocol":               {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
-		"max_connections_per_ip": noPerIP,
-		"retry_after":            {NotBuilt, "per-IP connection caps are not built yet: no 429 answer carries Retry-After", positive},
-		"health_check":           {NotBuilt, "active health checks are not built yet: a backend leaves rotation only after failed connections", nil},
-		"sticky_session":         {NotBuilt, noSticky.why, isTrue},
-		"http2":                  {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
+		"protocol":       {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
+		"health_check":   {NotBuilt, "active health checks are not built yet: a backend leaves rotation only after failed connections", nil},
+		"sticky_session": {NotBuilt, noSticky.why, isTrue},
+		"http2":          {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
 	},
 	"frontends": {
 		"tls_versions": {NotBuilt, "per-certificate TLS versions are not applied: the listener's tls_versions apply", nil},
@@ -164,8 +158,8 @@ var forceTable = map[string]map[string]notInForce{
 // protectionOf names the protection a not-in-force key would give, by
 // section and key (see Warning.Protection).
 var protectionOf = map[string]map[string]string{
-	"":          {"max_connections_per_ip": ProtectPerIPCap, "access_logs_target": ProtectAccessLogs, "accept_queue_timeout": ProtectQueue},
-	"clusters":  {"max_connections_per_ip": ProtectPerIPCap, "health_check": ProtectHealthCheck},
+	"":          {"access_logs_target": ProtectAccessLogs, "accept_queue_timeout": ProtectQueue},
+	"clusters":  {"health_check": ProtectHealthCheck},
 	"listeners": {}, // h2_* below
 }
 

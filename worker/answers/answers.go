@@ -11,8 +11,8 @@
 // or, when it does not start with "HTTP/", a body that gets the default
 // status line and "Content-Type: text/html; charset=utf-8". Lines may end
 // in LF or CRLF. The variables %REQUEST_ID, %CLUSTER_ID, %BACKEND_ID, in
-// redirections %REDIRECT_LOCATION and in 401 answers %WWW_AUTHENTICATE
-// are replaced, in the head and the body. The redirect location is the
+// redirections %REDIRECT_LOCATION, in 401 answers %WWW_AUTHENTICATE and in
+// 429 answers %RETRY_AFTER are replaced, in the head and the body. The redirect location is the
 // only value that derives from what the client sent (its Host and path):
 // it is stripped of control bytes in the head and HTML-escaped in the body
 // (as is the challenge), so that it cannot add a field nor inject markup;
@@ -22,7 +22,9 @@
 // dropped. A redirection whose template has no Location field gets one; a
 // 401 answer with a challenge whose template has no WWW-Authenticate field
 // gets one. A "WWW-Authenticate: %WWW_AUTHENTICATE" line is left out when
-// there is no challenge (upstream's elided header).
+// there is no challenge (upstream's elided header); likewise a 429 answer
+// with a delay gets a Retry-After field, and "Retry-After: %RETRY_AFTER"
+// is left out without one.
 package answers
 
 import (
@@ -47,6 +49,9 @@ type Vars struct {
 	// WWWAuthenticate is the challenge of a 401 answer
 	// (%WWW_AUTHENTICATE), e.g. `Basic realm="shop"`; nil for none.
 	WWWAuthenticate []byte
+	// RetryAfter is the Retry-After of a 429 answer in seconds, as text
+	// (%RETRY_AFTER); nil or empty for none.
+	RetryAfter []byte
 	// Fields are extra field lines ("Name: value\r\n" each, already
 	// clean), such as Strict-Transport-Security, added to the head.
 	Fields []byte
@@ -61,6 +66,7 @@ const (
 	varBackendID
 	varLocation
 	varWWWAuthenticate
+	varRetryAfter
 )
 
 var varNames = [...]struct {
@@ -72,6 +78,7 @@ var varNames = [...]struct {
 	{"%BACKEND_ID", varBackendID},
 	{"%REDIRECT_LOCATION", varLocation},
 	{"%WWW_AUTHENTICATE", varWWWAuthenticate},
+	{"%RETRY_AFTER", varRetryAfter},
 }
 
 type piece struct {
@@ -86,6 +93,7 @@ type Template struct {
 	body     []piece
 	location bool // the head has a Location field
 	wwwAuth  bool // the head has a WWW-Authenticate field
+	retry    bool // the head has a Retry-After field
 }
 
 // Status returns the status code the template answers with.
@@ -102,6 +110,11 @@ func (t *Template) Append(dst []byte, v *Vars) []byte {
 	if len(v.WWWAuthenticate) > 0 && !t.wwwAuth {
 		dst = append(dst, "WWW-Authenticate: "...)
 		dst = appendClean(dst, v.WWWAuthenticate)
+		dst = append(dst, "\r\n"...)
+	}
+	if len(v.RetryAfter) > 0 && !t.retry {
+		dst = append(dst, "Retry-After: "...)
+		dst = appendClean(dst, v.RetryAfter)
 		dst = append(dst, "\r\n"...)
 	}
 	dst = append(dst, v.Fields...)
@@ -140,6 +153,8 @@ func value(p piece, v *Vars) string {
 		return string(v.Location)
 	case varWWWAuthenticate:
 		return string(v.WWWAuthenticate)
+	case varRetryAfter:
+		return string(v.RetryAfter)
 	}
 	return p.lit
 }
@@ -235,6 +250,10 @@ func Reason(code int) string {
 		return "URI Too Long"
 	case 417:
 		return "Expectation Failed"
+	case 421:
+		return "Misdirected Request"
+	case 429:
+		return "Too Many Requests"
 	case 431:
 		return "Request Header Fields Too Large"
 	case 501:
@@ -255,7 +274,7 @@ func Reason(code int) string {
 var defaults = map[int]*Template{}
 
 func init() {
-	for _, c := range []int{301, 302, 308, 400, 401, 404, 408, 413, 414, 417, 431, 501, 502, 503, 504, 505} {
+	for _, c := range []int{301, 302, 308, 400, 401, 404, 408, 413, 414, 417, 421, 429, 431, 501, 502, 503, 504, 505} {
 		defaults[c] = builtin(c)
 	}
 }
@@ -323,6 +342,11 @@ func Compile(code int, src string) (*Template, error) {
 				continue // Append adds it when there is a challenge
 			}
 			t.wwwAuth = true
+		case "retry-after":
+			if val == "%RETRY_AFTER" {
+				continue // Append adds it when there is a delay
+			}
+			t.retry = true
 		}
 		t.head = append(t.head, piece{lit: name + ": "})
 		t.head = append(t.head, split(val)...)

@@ -3,12 +3,14 @@ package proxy
 import (
 	"errors"
 	"io"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/ipcap"
 )
 
 // serve handles the request whose head is buf[r:r+n]: it answers it itself
@@ -95,6 +97,9 @@ func (x *exchange) methodBytes() []byte { return x.method[:x.methodLen] }
 // forward sends req to a backend of cl and the response back, with the
 // header edits of fe (nil for none).
 func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *HSTS, fe *Frontend) bool {
+	if !s.admitIP(cl) {
+		return s.answer(cfg, cl, 429)
+	}
 	x := exchange{cfg: cfg, cl: cl, hsts: hsts, fe: fe, clientKA: req.KeepAlive, http10: req.Minor == 0,
 		expect: req.Expect100, upgrade: req.Upgrade}
 	x.methodLen = copy(x.method[:], req.Method)
@@ -191,6 +196,34 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		return s.answer(cfg, cl, 502)
 	}
 	return s.respond(&x, bc)
+}
+
+// admitIP takes the connection's slot for cl under the per-IP cap (once
+// per connection and cluster, kept until the connection ends), before any
+// backend is contacted. When the cap refuses it, s.retry is set for the
+// 429 answer.
+func (s *session) admitIP(cl *Cluster) bool {
+	caps := s.srv.opt.IPCaps
+	if caps == nil {
+		return true
+	}
+	for _, sl := range s.slots {
+		if sl.Cluster == cl.ID {
+			return true
+		}
+	}
+	sl := ipcap.Slot{Cluster: cl.ID, IP: s.peerAddr}
+	ok, held := caps.Acquire(sl, caps.Cap(cl.MaxConnsPerIP))
+	if held {
+		s.slots = append(s.slots, sl)
+	}
+	if !ok {
+		s.retry = s.retry[:0]
+		if r := caps.RetryAfter(cl.RetryAfter); r > 0 {
+			s.retry = strconv.AppendUint(s.retry, uint64(r), 10)
+		}
+	}
+	return ok
 }
 
 // dropBackend closes a backend connection whose exchange failed.

@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/sozu-go/sozu/worker/connlimit"
+	"github.com/sozu-go/sozu/worker/ipcap"
 )
 
 // Options are the worker-wide settings of a Server.
@@ -21,6 +22,9 @@ type Options struct {
 	Log   *logrus.Entry    // nil discards
 	NewID func() ulid.ULID // request ids; nil is ulid.Make
 	Conns *ConnLimit       // shared cap on client connections; nil is unlimited
+	// IPCaps caps the connections per (cluster, client IP); nil is
+	// unlimited. Shared by the worker's servers.
+	IPCaps *ipcap.Limits
 }
 
 // ConnLimit caps the client connections of every Server sharing it (one

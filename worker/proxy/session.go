@@ -18,6 +18,7 @@ import (
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 	"github.com/sozu-go/sozu/worker/router"
 )
@@ -67,7 +68,10 @@ type session struct {
 	peerIP   []byte // the client's IP, formatted
 	peerNode []byte // the client's RFC 7239 node
 	peerKey  uint64 // the client's balancing key (backends.KeyOf its IP)
-	sni      []byte // the server name of the TLS handshake, lower case; empty without TLS or SNI
+	peerAddr netip.Addr
+	slots    []ipcap.Slot // per-IP cap slots held (released by finish)
+	retry    []byte       // Retry-After of the 429 being answered
+	sni      []byte       // the server name of the TLS handshake, lower case; empty without TLS or SNI
 
 	state atomic.Uint32
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
@@ -125,7 +129,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		s.setPeer(ap.Addr())
 	} else {
 		s.peerIP = append(s.peerIP[:0], "unknown"...)
-		s.peerKey = 0
+		s.peerKey, s.peerAddr = 0, netip.Addr{}
 		s.peerNode = append(s.peerNode[:0], "unknown"...)
 	}
 	return s
@@ -135,6 +139,7 @@ func newSession(srv *Server, c net.Conn) *session {
 func (s *session) setPeer(ip netip.Addr) {
 	ip = ip.Unmap()
 	s.peerKey = backends.KeyOf(ip)
+	s.peerAddr = ip
 	s.peerIP = ip.AppendTo(s.peerIP[:0])
 	s.peerNode = forwardedNode(s.peerNode[:0], ip, 0)
 }
@@ -216,6 +221,10 @@ func (s *session) finish() {
 		}
 	}
 	s.conn.Close()
+	for _, sl := range s.slots {
+		s.srv.opt.IPCaps.Release(sl)
+	}
+	s.slots = s.slots[:0]
 	s.srv.forget(s)
 	bufPool.Put(s.bufp)
 	s.releaseExchangeBuffers()
@@ -373,6 +382,9 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 		s.newID()
 	}
 	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead, Location: location, WWWAuthenticate: challenge}
+	if code == 429 {
+		v.RetryAfter = s.retry
+	}
 	if h := hstsFor(cfg, s.routeKey); h != nil {
 		f := append(s.scratch[len(s.scratch):], nameHSTS...)
 		f = append(f, ": "...)

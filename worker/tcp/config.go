@@ -60,6 +60,11 @@ type Cluster struct {
 	// client sent a header, the backend gets that header as received, TLVs
 	// included, rather than a new one.
 	RelayProxy bool
+
+	// MaxConnsPerIP overrides the worker's global cap on connections per
+	// client IP (nil: inherit; 0: unlimited for this cluster). Over the
+	// cap, a connection is closed (FIN) before any backend is contacted.
+	MaxConnsPerIP *uint64
 }
 
 func orDefault(d, def time.Duration) time.Duration {

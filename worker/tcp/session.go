@@ -14,6 +14,7 @@ import (
 
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
+	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 )
 
@@ -87,6 +88,17 @@ func (ss *session) run(cfg *Listener) {
 	if cl == nil || cl.Backends == nil {
 		log.Debugf("client %v: no cluster on this listener: closing", src)
 		return
+	}
+	if caps := ss.srv.opt.IPCaps; caps != nil {
+		sl := ipcap.Slot{Cluster: cl.ID, IP: src.Addr()}
+		ok, held := caps.Acquire(sl, caps.Cap(cl.MaxConnsPerIP))
+		if !ok {
+			log.Debugf("client %v: over max_connections_per_ip of cluster %s: closing", src, cl.ID)
+			return
+		}
+		if held {
+			defer caps.Release(sl)
+		}
 	}
 	bc, err := cl.Backends.Connect(ss.srv.ctx, cfg.ConnectTimeout, true, backends.KeyOf(src.Addr()))
 	if err != nil {
