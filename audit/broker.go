@@ -14,6 +14,11 @@ type Options struct {
 	TextTarget  string // audit_logs_target: a path, "stdout" or "stderr"; "" = none
 	JSONTarget  string // audit_logs_json_target: same; "" = none
 	HMACKeyFile string // audit_hmac_key_file: required with JSONTarget (see LoadOrCreateKey)
+	// HeadFile is the sealed head of the file sinks (head.go), rewritten
+	// after each batch of records and checked at Open. Default with a
+	// JSON target: HeadPath(HMACKeyFile). Without a JSON target there is
+	// no key to seal it with, and no head.
+	HeadFile string
 
 	// Fsync makes every record durable before Log returns (fdatasync per
 	// record per file sink; audit_fsync, default true in the config).
@@ -49,6 +54,11 @@ func (o Options) withDefaults() Options {
 	if o.Actor.UID == nil && o.Actor.Role == "" {
 		o.Actor = SystemActor()
 	}
+	if o.JSONTarget == "" {
+		o.HeadFile = ""
+	} else if o.HeadFile == "" && o.HMACKeyFile != "" {
+		o.HeadFile = HeadPath(o.HMACKeyFile)
+	}
 	return o
 }
 
@@ -58,8 +68,9 @@ func (o Options) withDefaults() Options {
 // recoveries. A Broker is safe for concurrent use; sequence numbers are
 // assigned under the lock that orders writes, so seq order is file order.
 type Broker struct {
-	opts Options
-	key  []byte
+	opts     Options
+	key      []byte
+	headPath string // "" = no sealed head
 
 	mu            sync.Mutex
 	sinks         []*sink
@@ -69,6 +80,7 @@ type Broker struct {
 	outageStart   time.Time // zero: not in an outage
 	outageRefused uint64
 	stats         Stats
+	headFailing   bool // the last head write failed
 }
 
 // Stats are the broker's counters.
@@ -79,6 +91,7 @@ type Stats struct {
 	Outages     uint64    // periods during which no sink took records
 	OutageSince time.Time // start of the current outage; zero when none
 	FsyncErrors uint64    // records written but not made durable
+	HeadErrors  uint64    // failed rewrites of the sealed head
 	Sinks       []SinkStats
 }
 
@@ -122,7 +135,7 @@ func Open(opts Options) (*Broker, error) {
 	if o.TextTarget == "" && o.JSONTarget == "" {
 		return nil, errors.New("audit: no sink: set audit_logs_target or audit_logs_json_target")
 	}
-	b := &Broker{opts: o}
+	b := &Broker{opts: o, headPath: o.HeadFile}
 	var notes, warns []string
 	if o.JSONTarget != "" {
 		key, created, err := LoadOrCreateKey(o.HMACKeyFile)
@@ -159,6 +172,19 @@ func Open(opts Options) (*Broker, error) {
 			b.seq, lastBoot = max(b.seq, last.Seq), max(lastBoot, last.BootGeneration)
 		}
 	}
+	var finds []finding
+	if b.headPath != "" {
+		head, headErr := ReadHead(b.headPath, b.key, true)
+		var n []string
+		finds, n = checkHead(b.sinks, b.headPath, head, headErr)
+		notes = append(notes, n...)
+		if head != nil {
+			b.seq, lastBoot = max(b.seq, head.Seq), max(lastBoot, head.Boot)
+		}
+		for _, s := range b.sinks {
+			b.seq = max(b.seq, s.lastSeq)
+		}
+	}
 	b.boot = o.BootGeneration
 	if b.boot == 0 {
 		b.boot = lastBoot + 1
@@ -171,6 +197,22 @@ func Open(opts Options) (*Broker, error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if len(finds) > 0 {
+		// Before audit.open: its anchor carries the gap in the JSON file.
+		rec := b.own(VerbAuditTamper, CodeAuditTamper, ResultErr)
+		rec.Target = b.targets()
+		rec.ErrorCode = finds[0].code
+		texts := make([]string, len(finds))
+		for i, f := range finds {
+			texts[i] = f.text
+			o.Warnf("audit: the trail may have been tampered with (%s): %s", rec.Target, f.text)
+		}
+		rec.Reason = strings.Join(texts, "; ")
+		if err := b.logLocked(&rec); err != nil {
+			b.closeSinks()
+			return nil, err
+		}
+	}
 	rec := b.own(VerbAuditOpen, CodeAuditOpen, ResultOK)
 	rec.Target = b.targets()
 	// Anomalies first: the reason is cut at MaxReason runes.
@@ -259,6 +301,7 @@ func (b *Broker) logLocked(rec *Record) error {
 	}
 	b.seq = rec.Seq
 	b.stats.Records++
+	defer b.saveHead() // once the batch (this record and those below) is written
 
 	// Records about the trail itself, after the record that revealed them.
 	wasOut := !b.outageStart.IsZero()
@@ -318,8 +361,9 @@ func (b *Broker) writeAll(rec *Record, now time.Time, skip func(*sink) bool) (wr
 			continue
 		}
 		res.took++
+		s.lastSeq = rec.Seq
 		if s.format == FormatJSON {
-			s.lastSeq, s.lastChain, s.anchor = rec.Seq, chain, false
+			s.lastChain, s.anchor = chain, false
 		}
 		if s.failing {
 			s.failing = false

@@ -361,8 +361,13 @@ func TestRestartWithAnotherKeyIsNoted(t *testing.T) {
 	b2 := e.open(t)
 	b2.Close()
 	recs := decodeAll(t, e.json)
-	if !strings.Contains(recs[1].Reason, "does not verify with the HMAC key") {
-		t.Errorf("reason %q", recs[1].Reason)
+	// The head sealed with the old key no longer unseals: tampering, or
+	// at least truncation that can no longer be ruled out.
+	if recs[1].Code != CodeAuditTamper || recs[1].ErrorCode != "head_invalid" || !strings.Contains(recs[1].Reason, "the seal does not match") {
+		t.Errorf("record 2: %s %s %q", recs[1].Code, recs[1].ErrorCode, recs[1].Reason)
+	}
+	if !strings.Contains(recs[2].Reason, "does not verify with the HMAC key") {
+		t.Errorf("reason %q", recs[2].Reason)
 	}
 }
 
@@ -389,7 +394,10 @@ func TestReopenRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newSum, err := VerifySummary(mustOpen(t, e.json), key)
+	if _, err := VerifySummary(mustOpen(t, e.json), key); err == nil || !strings.Contains(err.Error(), "--rotated") {
+		t.Errorf("the new file verified as a whole trail: %v", err)
+	}
+	newSum, err := VerifyWith(mustOpen(t, e.json), key, VerifyOptions{Rotated: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +409,7 @@ func TestReopenRotation(t *testing.T) {
 	if !strings.Contains(first.Reason, e.json+": new file") {
 		t.Errorf("reason %q", first.Reason)
 	}
-	if newSum.FirstSeq != oldSum.LastSeq+1 {
+	if newSum.FirstSeq != oldSum.LastSeq+1 || newSum.FirstPrevSeq != oldSum.LastSeq {
 		t.Errorf("new file starts at seq %d, old ends at %d", newSum.FirstSeq, oldSum.LastSeq)
 	}
 	text := lines(t, e.text)
@@ -416,7 +424,7 @@ func TestReopenRotation(t *testing.T) {
 	if err := b.Reopen(); err != nil {
 		t.Fatal(err)
 	}
-	if err := Verify(mustOpen(t, e.json), key); err != nil {
+	if _, err := VerifyWith(mustOpen(t, e.json), key, VerifyOptions{Rotated: true}); err != nil {
 		t.Fatal(err)
 	}
 	if recs := decodeAll(t, e.json); !strings.Contains(recs[len(recs)-1].Reason, ": same file") {

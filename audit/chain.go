@@ -171,17 +171,17 @@ func decodeChain(s string) ([32]byte, bool) {
 
 // tail is the end of an existing JSON file.
 type tail struct {
-	lines [][]byte // the last complete lines (at most 2), oldest first, without '\n'
+	lines [][]byte // the last complete lines (at most the number asked), oldest first, without '\n'
 	torn  int64    // bytes after the last newline: a record cut short
 }
 
 // maxTailScan bounds how far back readTail looks for the last records.
 const maxTailScan = 1 << 20
 
-// readTail reads the last two complete lines of f (size bytes long) by
-// reading backwards from the end, so that opening a large file costs a
-// few pages, not the file.
-func readTail(f *os.File, size int64) (tail, error) {
+// readTail reads the last want (at least 1) complete lines of f (size
+// bytes long) by reading backwards from the end, so that opening a large
+// file costs a few pages, not the file.
+func readTail(f *os.File, size int64, want int) (tail, error) {
 	var t tail
 	if size == 0 {
 		return t, nil
@@ -203,7 +203,7 @@ func readTail(f *os.File, size int64) (tail, error) {
 		}
 		body := buf[:end] // complete lines, the last one's newline dropped
 		var lines [][]byte
-		for len(lines) < 2 {
+		for len(lines) < want {
 			i := bytes.LastIndexByte(body, '\n')
 			if i < 0 {
 				if n == size { // the buffer starts at offset 0: a whole line
@@ -214,7 +214,7 @@ func readTail(f *os.File, size int64) (tail, error) {
 			lines = append(lines, body[i+1:])
 			body = body[:i]
 		}
-		if len(lines) == 2 || n == size || n == maxTailScan {
+		if len(lines) == want || n == size || n == maxTailScan {
 			for i, j := 0, len(lines)-1; i < j; i, j = i+1, j-1 {
 				lines[i], lines[j] = lines[j], lines[i]
 			}

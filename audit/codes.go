@@ -53,6 +53,12 @@ const (
 	CodeAuditSinkRecovered Code = "SZ3003" // that sink takes records again
 	CodeAuditRecovered     Code = "SZ3004" // end of an outage during which no sink took records
 	CodeAuditFailOpen      Code = "SZ3005" // audit_fail_open is set: mutations proceed without a record
+	// CodeAuditTamper: at start, the end of a sink file did not match the
+	// sealed head (records cut off, file replaced), the head was missing or
+	// its seal broken, or the text and JSON files disagree (result err).
+	// First record of that boot; the chain continues from the sealed head,
+	// so the gap shows in `sozu audit verify`.
+	CodeAuditTamper Code = "SZ3006"
 )
 
 // codeNames is the one table of codes and their dotted event names.
@@ -79,6 +85,7 @@ var codeNames = map[Code]string{
 	CodeAuditSinkRecovered: "audit.sink_recovered",
 	CodeAuditRecovered:     "audit.recovered",
 	CodeAuditFailOpen:      "audit.fail_open",
+	CodeAuditTamper:        "audit.tamper",
 }
 
 var codesByName = func() map[string]Code {

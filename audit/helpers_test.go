@@ -41,6 +41,7 @@ func (c *fakeClock) add(d time.Duration) {
 type testEnv struct {
 	dir, text, json, key string
 	clock                *fakeClock
+	saved, other         []byte // head and trail copies for TestHeadAtOpen
 }
 
 func newEnv(t testing.TB) *testEnv {

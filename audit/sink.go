@@ -79,6 +79,9 @@ type sink struct {
 	lastChain [32]byte
 	anchor    bool // the next record carries prev_seq and prev_chain
 	torn      bool // the file ends inside a line: start the next write with '\n'
+	// tail is the file's last records as resume found them, oldest
+	// first, for the comparison with the sealed head (checkHead).
+	tail []tailRec
 
 	failing   bool
 	failSince time.Time
@@ -315,7 +318,7 @@ func (s *sink) resume(key []byte) (last *Record, notes, warns []string, err erro
 		return nil, nil, nil, &SinkError{s.format, s.target, "open", fmt.Errorf("reading it back: %w", unwrapPath(err))}
 	}
 	defer r.Close()
-	t, err := readTail(r, fi.Size())
+	t, err := readTail(r, fi.Size(), headScanLines)
 	if err != nil {
 		return nil, nil, nil, &SinkError{s.format, s.target, "open", fmt.Errorf("reading its last record: %w", err)}
 	}
@@ -342,6 +345,7 @@ func (s *sink) resume(key []byte) (last *Record, notes, warns []string, err erro
 			warns = append(warns, fmt.Sprintf("the last line of %s has an unreadable seq or boot: its sequence restarts", s.target))
 			return nil, nil, warns, nil
 		}
+		s.lastSeq, s.tail = seq, parseTail(s.format, t.lines)
 		return &Record{Seq: seq, BootGeneration: boot}, nil, warns, nil
 	}
 	canonical, chainHex, err := splitChain(line)
@@ -355,14 +359,14 @@ func (s *sink) resume(key []byte) (last *Record, notes, warns []string, err erro
 		return nil, nil, warns, nil
 	}
 	chain, _ := decodeChain(chainHex)
-	s.lastSeq, s.lastChain = rec.Seq, chain
+	s.lastSeq, s.lastChain, s.tail = rec.Seq, chain, parseTail(s.format, t.lines)
 	// Check the last record against the key: catches a changed key file.
 	var prev [32]byte
 	known := false
 	if link.PrevSeq != nil {
 		prev, known = decodeChain(link.PrevChain)
-	} else if len(t.lines) == 2 {
-		if _, h, err := splitChain(t.lines[0]); err == nil {
+	} else if len(t.lines) >= 2 {
+		if _, h, err := splitChain(t.lines[len(t.lines)-2]); err == nil {
 			prev, known = decodeChain(h)
 		}
 	}
@@ -410,7 +414,7 @@ func (s *sink) reopen() (bool, error) {
 	s.torn = false
 	if fi, err := s.f.Stat(); err == nil && fi.Size() > 0 && s.regular {
 		if r, err := s.reader(); err == nil {
-			if t, err := readTail(r, fi.Size()); err == nil && t.torn > 0 {
+			if t, err := readTail(r, fi.Size(), 1); err == nil && t.torn > 0 {
 				s.torn = true
 			}
 			r.Close()

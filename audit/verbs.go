@@ -80,6 +80,7 @@ const (
 	VerbAuditSinkRecovered = "audit.sink_recovered"
 	VerbAuditRecovered     = "audit.recovered"
 	VerbAuditFailOpen      = "audit.fail_open"
+	VerbAuditTamper        = "audit.tamper"
 	VerbAuditVerify        = "audit.verify"
 )
 
@@ -99,6 +100,7 @@ var internalVerbs = map[string]Class{
 	VerbAuditSinkRecovered: ClassInternal,
 	VerbAuditRecovered:     ClassInternal,
 	VerbAuditFailOpen:      ClassInternal,
+	VerbAuditTamper:        ClassInternal,
 	VerbAuditVerify:        ClassQuery,
 	// VerbSupervisorUpgrade and VerbWorkerLaunch are also request verbs.
 }

@@ -26,13 +26,42 @@ func (e *VerifyError) Error() string {
 	return fmt.Sprintf("audit verify: line %d: %s", e.Line, e.Reason)
 }
 
-// Summary describes a file that verified.
+// Summary describes what was verified: the whole file when the error is
+// nil or a declared gap, else the records before the broken one.
 type Summary struct {
-	Records   int
-	FirstSeq  uint64
-	LastSeq   uint64
-	LastChain string // hex
-	Anchors   int    // records carrying prev_seq/prev_chain (opens, reopens, recoveries)
+	Records      int
+	FirstSeq     uint64
+	FirstPrevSeq uint64 // prev_seq of the first record: 0 when the file starts a chain
+	LastSeq      uint64
+	LastChain    string // hex
+	Anchors      int    // records carrying prev_seq/prev_chain (opens, reopens, recoveries)
+	HeadSeq      uint64 // the sealed head the file reaches (VerifyOptions.Head); 0 = not checked
+	// Tampers are the file's audit.tamper records: the supervisor found,
+	// at a start, the trail's end not where its sealed head said. They
+	// are reported whether or not the chain holds.
+	Tampers []Tamper
+}
+
+// Tamper is one audit.tamper record of a verified file.
+type Tamper struct {
+	Line    int
+	Seq     uint64
+	Reason  string // the record's reason: what the supervisor found
+	Missing string // the gap its anchor declares ("seq 5 to 9"), or ""
+}
+
+// VerifyOptions are what a file is held to beyond its own chain.
+type VerifyOptions struct {
+	// Rotated accepts a file that starts at any anchoring record: a piece
+	// that logrotate moved away, or the current file after a rotation.
+	// Without it the first record must start a chain (prev_seq 0 and a
+	// zero prev_chain), so that records deleted at the head show.
+	Rotated bool
+	// Head, when set, is the sealed head of the file's sink (ReadHead):
+	// the file must hold the head's record (same seq and chain); records
+	// after it were written since and are accepted. A file that ends
+	// before it had records cut off its end.
+	Head *HeadSink
 }
 
 // maxLine bounds one line of a JSON audit file.
@@ -45,11 +74,11 @@ const maxLine = 1 << 20
 // What it proves: no record was edited (each chain is the HMAC of the
 // previous chain and the record), none deleted, moved or duplicated (seq
 // grows by one, except at an anchoring record whose prev_seq/prev_chain
-// name the previous line exactly), and the last line is complete. What it
+// name the previous line exactly), the last line is complete, and the
+// file starts a chain (its first record anchors on prev_seq 0). What it
 // cannot prove from the file alone: that no records were cut off the very
-// end at a line boundary. The next record the supervisor writes exposes
-// such a cut (its seq or chain no longer follows); until then compare
-// Summary.LastSeq with the live supervisor or the SIEM's copy.
+// end at a line boundary; VerifyWith with the sealed head (VerifyOptions.Head)
+// does, and the supervisor checks it at every start (audit.tamper).
 func Verify(r io.Reader, key []byte) error {
 	_, err := VerifySummary(r, key)
 	return err
@@ -57,7 +86,19 @@ func Verify(r io.Reader, key []byte) error {
 
 // VerifySummary is Verify, also returning a summary of what was verified.
 func VerifySummary(r io.Reader, key []byte) (Summary, error) {
+	return VerifyWith(r, key, VerifyOptions{})
+}
+
+// VerifyWith is VerifySummary with options: a rotated piece, a sealed
+// head to reach. Besides the errors of Verify, it returns a *VerifyError
+// when the file does not start a chain (unless opts.Rotated), when it
+// does not reach opts.Head, and at an audit.tamper record whose anchor
+// declares missing records; verification goes on past such a declared
+// gap (the summary covers the whole file) and the first error in file
+// order is returned.
+func VerifyWith(r io.Reader, key []byte, opts VerifyOptions) (Summary, error) {
 	var sum Summary
+	var firstErr error // a declared gap: reported once the file is read
 	br := bufio.NewReaderSize(r, 64<<10)
 	var prevSeq uint64
 	var prevChain [32]byte
@@ -74,7 +115,10 @@ func VerifySummary(r io.Reader, key []byte) (Summary, error) {
 			if n == 1 {
 				return sum, &VerifyError{Line: 1, Reason: "no records: the file is empty"}
 			}
-			return sum, nil
+			if firstErr != nil {
+				return sum, firstErr
+			}
+			return sum, reachesHead(&sum, opts.Head, n)
 		}
 		if data[len(data)-1] != '\n' {
 			return sum, &VerifyError{Line: n, Reason: "cut short: the last line has no newline (a torn write or a truncated file)"}
@@ -90,19 +134,30 @@ func VerifySummary(r io.Reader, key []byte) (Summary, error) {
 		}
 		chain, _ := decodeChain(chainHex)
 		fail := func(reason string) (Summary, error) {
+			if firstErr != nil {
+				return sum, firstErr
+			}
 			return sum, &VerifyError{Line: n, Seq: rec.Seq, Reason: reason}
 		}
 		if rec.Seq == 0 {
 			return fail("seq 0: sequence numbers start at 1")
 		}
 		var prev [32]byte
+		missing := "" // the gap an audit.tamper record declares
 		if link.PrevSeq != nil {
 			pc, ok := decodeChain(link.PrevChain)
+			tamper := rec.Code == CodeAuditTamper
 			switch {
 			case !ok:
 				return fail("prev_chain is not 64 lowercase hex digits")
 			case *link.PrevSeq >= rec.Seq:
 				return fail(fmt.Sprintf("prev_seq %d is not below seq %d", *link.PrevSeq, rec.Seq))
+			case !havePrev && !opts.Rotated && (*link.PrevSeq != 0 || pc != [32]byte{}):
+				return fail(fmt.Sprintf("the file starts at seq %d, anchored on seq %d, not at the start of a chain (prev_seq 0): records deleted at the head, or a piece rotated off (verify it with --rotated)", rec.Seq, *link.PrevSeq))
+			case havePrev && tamper && *link.PrevSeq > prevSeq:
+				missing = fmt.Sprintf("seq %d to %d", prevSeq+1, *link.PrevSeq)
+			case havePrev && tamper && (*link.PrevSeq != prevSeq || pc != prevChain):
+				missing = fmt.Sprintf("the records after seq %d (replaced: the anchor follows seq %d, another chain)", prevSeq, *link.PrevSeq)
 			case havePrev && *link.PrevSeq != prevSeq:
 				return fail(fmt.Sprintf("prev_seq %d but the previous line holds seq %d: records deleted, moved or edited", *link.PrevSeq, prevSeq))
 			case havePrev && pc != prevChain:
@@ -127,8 +182,24 @@ func VerifySummary(r io.Reader, key []byte) (Summary, error) {
 		if !hmac.Equal(want[:], chain[:]) {
 			return fail("chain mismatch: the record was altered (or the key is not the one that wrote it)")
 		}
+		if rec.Code == CodeAuditTamper {
+			sum.Tampers = append(sum.Tampers, Tamper{Line: n, Seq: rec.Seq, Reason: rec.Reason, Missing: missing})
+			if missing != "" && firstErr == nil {
+				firstErr = &VerifyError{Line: n, Seq: rec.Seq, Reason: fmt.Sprintf(
+					"%s missing: cut off or replaced while the supervisor was down (this line is its audit.tamper record)", missing)}
+			}
+		}
+		if opts.Head != nil && opts.Head.Seq == rec.Seq {
+			if chainHex != opts.Head.Chain {
+				return fail("not the record the sealed head holds (another chain): the file was rewritten or replaced")
+			}
+			sum.HeadSeq = rec.Seq
+		}
 		if sum.Records == 0 {
 			sum.FirstSeq = rec.Seq
+			if link.PrevSeq != nil {
+				sum.FirstPrevSeq = *link.PrevSeq
+			}
 		}
 		sum.Records++
 		sum.LastSeq, sum.LastChain = rec.Seq, chainHex
@@ -136,10 +207,27 @@ func VerifySummary(r io.Reader, key []byte) (Summary, error) {
 	}
 }
 
+// reachesHead checks, at the end of a file of lines-1 lines, that it
+// reached head (nil: nothing to check).
+func reachesHead(sum *Summary, head *HeadSink, lines int) error {
+	switch {
+	case head == nil || head.Seq == 0 || sum.HeadSeq != 0:
+		return nil
+	case sum.LastSeq < head.Seq:
+		return &VerifyError{Line: lines, Reason: fmt.Sprintf(
+			"end of file at seq %d, but the sealed head is seq %d: seq %d to %d were cut off the end",
+			sum.LastSeq, head.Seq, sum.LastSeq+1, head.Seq)}
+	default:
+		return &VerifyError{Line: lines, Reason: fmt.Sprintf(
+			"the sealed head (seq %d) is not in the file (seq %d to %d): a stale head, or the head of another file",
+			head.Seq, sum.FirstSeq, sum.LastSeq)}
+	}
+}
+
 // VerifyFile verifies the JSON audit file at path with the key in keyPath
-// (ReadKeyFile: owner and mode are not checked, so a copy will do). Both
-// are opened with O_NOFOLLOW.
-func VerifyFile(path, keyPath string) (Summary, error) {
+// (ReadKeyFile: owner and mode are not checked, so a copy will do), and
+// what opts asks. Both are opened with O_NOFOLLOW.
+func VerifyFile(path, keyPath string, opts VerifyOptions) (Summary, error) {
 	key, err := ReadKeyFile(keyPath)
 	if err != nil {
 		return Summary{}, err
@@ -149,7 +237,7 @@ func VerifyFile(path, keyPath string) (Summary, error) {
 		return Summary{}, fmt.Errorf("audit verify: %w", err)
 	}
 	defer f.Close()
-	return VerifySummary(f, key)
+	return VerifyWith(f, key, opts)
 }
 
 var errLineTooLong = fmt.Errorf("line longer than %d bytes: not an audit record", maxLine)

@@ -170,12 +170,12 @@ func TestVerifyFile(t *testing.T) {
 	p, kp := filepath.Join(dir, "a.json"), filepath.Join(dir, "k")
 	os.WriteFile(p, data, 0o640)
 	os.WriteFile(kp, []byte(hex.EncodeToString(key)+"\n"), 0o644)
-	sum, err := VerifyFile(p, kp)
+	sum, err := VerifyFile(p, kp, VerifyOptions{})
 	if err != nil || sum.Records != 27 {
 		t.Fatalf("VerifyFile: %+v %v", sum, err)
 	}
 	os.Symlink(p, p+".link")
-	if _, err := VerifyFile(p+".link", kp); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+	if _, err := VerifyFile(p+".link", kp, VerifyOptions{}); err == nil || !strings.Contains(err.Error(), "symbolic link") {
 		t.Errorf("VerifyFile over a symlink: %v", err)
 	}
 }

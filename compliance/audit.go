@@ -3,6 +3,7 @@ package compliance
 import (
 	"fmt"
 	"io/fs"
+	"strings"
 )
 
 // auditChecks: 10.2.1, 10.2.1.2, 10.3.2, 10.3.4.
@@ -86,7 +87,43 @@ func auditChecks(s *Snapshot) []Check {
 	default:
 		out = append(out, check("audit.chain", subject, NA, "not verified"))
 	}
-	return out
+	return append(out, tamperCheck(st, subject, c))
+}
+
+// tamperCheck: 10.3.4 for the end of the trail. The supervisor compares
+// each file's end with its sealed head at start and writes an audit.tamper
+// record when they differ; the check fails while such a record is in the
+// current JSON file (acknowledge it by rotating the file away once
+// investigated).
+func tamperCheck(st Settings, subject string, c Chain) Check {
+	const id = "audit.tamper"
+	switch {
+	case st.AuditJSONTarget == "":
+		return check(id, "JSON audit file", NA, "no JSON audit target")
+	case c.Skipped != "":
+		return check(id, subject, NA, "not verified: "+c.Skipped)
+	case len(c.Tampers) > 0:
+		var evs []Evidence
+		for _, t := range c.Tampers {
+			what := t.Reason
+			if t.Missing != "" && !strings.Contains(what, t.Missing+" missing") { // the reason may be cut short
+				what = t.Missing + " missing; " + what
+			}
+			evs = append(evs, ev("audit verify", "line %d (seq %d): %s", t.Line, t.Seq, what))
+		}
+		return check(id, subject, Fail, fmt.Sprintf(
+			"%d audit.tamper record(s): at a start the trail did not end where its sealed head said; the finding stays until the file is rotated away", len(c.Tampers)), evs...)
+	case c.Broken != "":
+		return check(id, subject, NA, "not all records were read: the chain is broken")
+	case c.HeadNote != "":
+		return check(id, subject, Warn, "the end of the file could not be checked against its sealed head", ev("audit verify", "%s", c.HeadNote))
+	case c.HeadSeq != 0:
+		return check(id, subject, Pass, "no audit.tamper record, and the file reaches its sealed head",
+			ev("audit verify", "sealed head seq %d, found in the file", c.HeadSeq))
+	case c.Verified:
+		return check(id, subject, Pass, "no audit.tamper record in the file")
+	}
+	return check(id, subject, NA, "not verified")
 }
 
 // modeCheck passes a file (dir: a directory) whose permission bits are

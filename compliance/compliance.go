@@ -137,6 +137,7 @@ var catalogue = []Definition{
 	{"audit.dir_mode", "10.3.2", "audit directories are 0750 or stricter"},
 	{"audit.key_mode", "10.3.2", "the HMAC key file is 0600 or stricter"},
 	{"audit.chain", "10.3.4", "the JSON audit file's HMAC chain verifies"},
+	{"audit.tamper", "10.3.4", "no records were cut off the JSON audit file's end (sealed head, audit.tamper)"},
 }
 
 // Catalogue returns the checks Evaluate can emit, in report order.

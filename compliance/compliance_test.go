@@ -90,7 +90,7 @@ func good(t *testing.T) *Snapshot {
 			JSONFile: File{Path: "/var/log/sozu/audit.jsonl", Mode: 0o600},
 			JSONDir:  File{Path: "/var/log/sozu", Mode: fs.ModeDir | 0o700},
 			KeyFile:  File{Path: "/var/log/sozu/audit.jsonl.key", Mode: 0o400},
-			Chain:    Chain{Verified: true, Records: 42, FirstSeq: 1, LastSeq: 42},
+			Chain:    Chain{Verified: true, Records: 42, FirstSeq: 1, LastSeq: 42, HeadSeq: 42},
 		},
 	}
 }
@@ -175,6 +175,17 @@ func TestEvaluate(t *testing.T) {
 			s.Audit.JSONFile.Mode = fs.ModeSymlink | 0o777
 			s.Audit.Chain = Chain{Broken: "record 7 (seq 7): HMAC mismatch"}
 		}, status: Fail, want: map[string]Status{"audit.file_mode": Fail, "audit.dir_mode": Fail, "audit.key_mode": Fail, "audit.chain": Fail}},
+		// Security review item 9: records cut off the end while the proxy
+		// was down; the supervisor wrote an audit.tamper record at start.
+		{name: "audit_tamper", change: func(_ *testing.T, s *Snapshot) {
+			s.Audit.Chain = Chain{
+				Broken:  "audit verify: line 5 (seq 10): seq 5 to 9 missing: found cut off or replaced by the supervisor at a start (audit.tamper record: …)",
+				Tampers: []Tamper{{Line: 5, Seq: 10, Missing: "seq 5 to 9", Reason: "the JSON file ends at seq 4 but its sealed head is seq 9: seq 5 to 9 missing (cut off the end, or the file replaced)"}},
+			}
+		}, status: Fail, want: map[string]Status{"audit.chain": Fail, "audit.tamper": Fail}},
+		{name: "audit_head_missing", change: func(_ *testing.T, s *Snapshot) {
+			s.Audit.Chain.HeadSeq, s.Audit.Chain.HeadNote = 0, "audit head file /var/log/sozu/audit.jsonl.key.head: no such file or directory"
+		}, status: Warn, want: map[string]Status{"audit.chain": Pass, "audit.tamper": Warn}},
 		{name: "unreadable", change: func(_ *testing.T, s *Snapshot) {
 			s.Socket = File{Path: s.Socket.Path, Err: "permission denied"}
 			s.ListenersErr = "unauthorized: uid 1000 is not admitted"

@@ -145,4 +145,21 @@ type Chain struct {
 	LastSeq  uint64 //
 	Broken   string // the verifier's error when the chain is broken
 	Skipped  string // why it was not verified (file or key unreadable)
+
+	// HeadSeq is the sealed head the file reaches (0: not checked), and
+	// HeadNote why it was not checked ("" when it was, or when the
+	// verifier stopped before the end).
+	HeadSeq  uint64
+	HeadNote string
+	// Tampers are the file's audit.tamper records (complete when the
+	// chain verified or broke only at a gap such a record declares).
+	Tampers []Tamper
+}
+
+// Tamper is one audit.tamper record of the JSON audit file.
+type Tamper struct {
+	Line    int
+	Seq     uint64
+	Missing string // the records its anchor declares missing ("seq 5 to 9"), or ""
+	Reason  string // what the supervisor found at that start
 }

@@ -279,15 +279,34 @@ func auditFacts(cfg *config.Config) compliance.Audit {
 		a.Chain.Skipped = "the JSON target " + t + " is not a file"
 		return a
 	}
-	sum, err := audit.VerifyFile(t, key)
+	// The live file may start at a rotation's anchor; it must reach the
+	// sealed head, read before it.
+	opts := audit.VerifyOptions{Rotated: true}
+	headNote := ""
+	if keyBytes, err := audit.ReadKeyFile(key); err == nil {
+		headPath := audit.HeadPath(key)
+		switch h, err := audit.ReadHead(headPath, keyBytes, false); {
+		case err != nil:
+			headNote = err.Error()
+		case h.JSONEntry() == nil:
+			headNote = "the sealed head " + headPath + " names no JSON file"
+		default:
+			opts.Head = h.JSONEntry()
+		}
+	}
+	sum, err := audit.VerifyFile(t, key, opts)
 	var ve *audit.VerifyError
 	switch {
 	case err == nil:
-		a.Chain = compliance.Chain{Verified: true, Records: sum.Records, FirstSeq: sum.FirstSeq, LastSeq: sum.LastSeq}
+		a.Chain = compliance.Chain{Verified: true, Records: sum.Records, FirstSeq: sum.FirstSeq, LastSeq: sum.LastSeq,
+			HeadSeq: sum.HeadSeq, HeadNote: headNote}
 	case errors.As(err, &ve):
 		a.Chain.Broken = err.Error()
 	default: // the key or the file cannot be read by the caller
 		a.Chain.Skipped = err.Error()
+	}
+	for _, tr := range sum.Tampers {
+		a.Chain.Tampers = append(a.Chain.Tampers, compliance.Tamper{Line: tr.Line, Seq: tr.Seq, Missing: tr.Missing, Reason: tr.Reason})
 	}
 	return a
 }

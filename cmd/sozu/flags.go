@@ -292,7 +292,9 @@ var (
 	fListHTTPS = &flagSpec{long: "https", kind: kindBool, help: "HTTPS frontends"}
 	fListTCP   = &flagSpec{long: "tcp", kind: kindBool, help: "TCP (and UDP) frontends"}
 
-	fAuditKey = &flagSpec{long: "key", kind: kindString, metavar: "KEYFILE", help: "HMAC key file (default: audit_hmac_key_file of -c, else FILE.key)"}
+	fAuditKey     = &flagSpec{long: "key", kind: kindString, metavar: "KEYFILE", help: "HMAC key file (default: audit_hmac_key_file of -c, else FILE.key)"}
+	fAuditRotated = &flagSpec{long: "rotated", kind: kindBool, help: "FILE is a piece rotated off (or the file after a rotation): it may start at any anchor, named in the report"}
+	fAuditHead    = &flagSpec{long: "head", kind: kindString, metavar: "HEADFILE", help: "sealed head the file must reach (default with -c: KEYFILE.head when FILE is audit_logs_json_target)"}
 
 	fHard = &flagSpec{long: "hard", kind: kindBool, help: "do not wait for connections to finish"}
 )

@@ -209,7 +209,7 @@ func init() {
 		&verb{path: "audit reopen", summary: "reopen the audit sinks (after logrotate moved them)",
 			example: "audit reopen", build: buildAuditReopen},
 		&verb{path: "audit verify", summary: "check the hash chain of a JSON audit file; names the first broken record",
-			flags: []*flagSpec{fAuditKey}, args: &argSpec{name: "FILE", min: 1, max: 1},
+			flags: []*flagSpec{fAuditKey, fAuditRotated, fAuditHead}, args: &argSpec{name: "FILE", min: 1, max: 1},
 			example: "audit verify /var/log/sozu/audit.jsonl --key /var/log/sozu/audit.jsonl.key", run: runAuditVerify},
 		&verb{path: "config check", summary: "check the configuration file (-c) and exit",
 			example: "config check -c /etc/sozu/config.toml", run: runConfigCheck},
