@@ -26,7 +26,8 @@ type trace struct {
 	fanout   int
 	workers  *audit.Workers
 	terminal *command.Response
-	finish   bool // stop the supervisor once the answer is out
+	finish   bool   // stop the supervisor once the answer is out
+	note     string // reason of a successful completion record, if any
 }
 
 // noteOutcomes records the workers' answers of a fanned-out verb.
@@ -189,6 +190,8 @@ func (s *Supervisor) audited(c *session, req *command.Request) bool {
 		// subscribe_events has no terminal answer; nothing is held.
 	} else if t.terminal.GetStatus() != command.ResponseStatus_OK {
 		rec.Result, rec.ErrorCode, rec.Reason = audit.ResultErr, "verb_failed", t.terminal.GetMessage()
+	} else {
+		rec.Reason = t.note
 	}
 	err := s.record(rec)
 	if t.terminal != nil {

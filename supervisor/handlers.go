@@ -39,12 +39,7 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 		return c.ok("Successfully listed frontends", &command.ResponseContent{ContentType: &command.ResponseContent_FrontendList{FrontendList: l}})
 	case *command.Request_ListListeners:
 		var l *command.ListenersList
-		s.do(func() { l = s.state.ListListeners() })
-		for _, hl := range l.GetHttpsListeners() {
-			if hl.Key != nil {
-				hl.Key = proto.String("") // never sent (docs/protocol.md); l holds clones
-			}
-		}
+		s.do(func() { l = s.state.ListListeners() }) // keys are blanked by session.write
 		return c.ok("Successfully listed listeners", &command.ResponseContent{ContentType: &command.ResponseContent_ListenersList{ListenersList: l}})
 	case *command.Request_CountRequests:
 		var m map[string]int32
@@ -52,10 +47,7 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 		return c.ok("Successfully counted requests received by the state", &command.ResponseContent{ContentType: &command.ResponseContent_RequestCounts{RequestCounts: &command.RequestCounts{Map: m}}})
 	case *command.Request_QueryCertificatesFromTheState:
 		var certs *command.CertificatesWithFingerprints
-		s.do(func() { certs = s.state.Certificates(r.QueryCertificatesFromTheState) })
-		for _, ck := range certs.GetCerts() {
-			ck.Key = proto.String("") // never sent (docs/protocol.md); certs holds clones
-		}
+		s.do(func() { certs = s.state.Certificates(r.QueryCertificatesFromTheState) }) // keys: session.write
 		return c.ok("Successfully queried certificates from the state of main process", &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesWithFingerprints{CertificatesWithFingerprints: certs}})
 	case *command.Request_QueryMaxConnectionsPerIp:
 		var limit uint64
@@ -151,6 +143,12 @@ func (s *Supervisor) mutate(c *session, req *command.Request) bool {
 func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 	if a := req.GetActivateListener(); a != nil && a.GetProxy() == command.ListenerType_UDP {
 		return nil, errors.New("not implemented: UDP listeners")
+	}
+	if s.loadingState { // a state file may have been saved without keys
+		if err := checkHasKey(req); err != nil {
+			return nil, err
+		}
+		s.dropKeylessDefault(req)
 	}
 	// A certificate is validated here, before the state takes it: workers
 	// would refuse it, and a refused certificate must not linger in the

@@ -16,6 +16,7 @@ import (
 	"github.com/sozu-go/sozu/peercred"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/frame"
+	"github.com/sozu-go/sozu/proto/redact"
 	"github.com/sozu-go/sozu/supervisor/admission"
 	"github.com/sozu-go/sozu/supervisor/identity"
 )
@@ -51,8 +52,11 @@ func (c *session) send(r *command.Response) bool {
 
 // write writes one frame now. It is the only method other goroutines (the
 // event forwarder) may call: send reads trace, which the session's own
-// goroutine owns.
+// goroutine owns. Every answer and event passes here, and leaves redacted
+// (redact.Response: no private key, password hash or header value, for
+// any role).
 func (c *session) write(r *command.Response) bool {
+	r = redact.Response(r)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.broken {

@@ -34,11 +34,20 @@ func (s *Supervisor) saveState(c *session, path string) bool {
 	}
 	var reqs []*command.WorkerRequest
 	s.do(func() { reqs = s.state.GenerateRequests() })
+	note := ""
+	if !s.keyCustodian(c) { // statekeys.go
+		if n := omitKeys(reqs); n > 0 {
+			note = keysOmittedNote(c, n)
+			if c.trace != nil {
+				c.trace.note = fmt.Sprintf("private keys omitted from %d records", n)
+			}
+		}
+	}
 	err = asuser.Do(peerFS(c), func() error { return writeStateFile(abs, reqs) })
 	if err != nil {
 		return c.fail(err.Error())
 	}
-	return c.ok(fmt.Sprintf("Saved %d config messages to %s", len(reqs), abs), nil)
+	return c.ok(fmt.Sprintf("Saved %d config messages to %s", len(reqs), abs)+note, nil)
 }
 
 // writeStateFile writes reqs to path atomically: a temporary file in the
@@ -176,6 +185,10 @@ func (s *Supervisor) loadStateFrom(f *os.File, path string, calls *[]*call) (app
 		cs, err := s.apply(wr.GetContent())
 		if err != nil {
 			skipped++
+			if errors.Is(err, errNoPrivateKey) { // statekeys.go
+				s.log.WithField("path", path).Warnf("state file record %s skipped: %v", wr.GetId(), err)
+				continue
+			}
 			s.log.WithField("path", path).Debugf("state file record %s (%s) skipped: %v", wr.GetId(), command.VerbName(wr.GetContent()), err)
 			continue
 		}

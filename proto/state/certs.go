@@ -149,13 +149,18 @@ func rustChar(r rune) string {
 //     to choose among certificates serving one name, and its state file
 //     always writes null.
 //
-// Key, chain and versions are kept as given.
+// The certificate and chain are stored as their CERTIFICATE blocks only
+// (CertificatePEM: a private key in them is dropped, another block type
+// refused); key and versions are kept as given.
 func (s *ConfigState) addCertificate(a *command.AddCertificate) *Error {
 	ap, e := addrKey("address", a.GetAddress())
 	if e != nil {
 		return e
 	}
 	ck := orEmpty(a.GetCertificate())
+	if e := normalizeCertificate("add", "", ck); e != nil {
+		return e
+	}
 	fp, leaf, err := parseLeaf(ck.GetCertificate())
 	if err != nil {
 		return certificateError("add", err.Error())
@@ -229,6 +234,9 @@ func (s *ConfigState) replaceCertificate(r *command.ReplaceCertificate) *Error {
 		return notFound("Certificate", r.GetAddress().Display())
 	}
 	ck := orEmpty(r.GetNewCertificate())
+	if e := normalizeCertificate("replace", "new_certificate.", ck); e != nil {
+		return e
+	}
 	fp, leaf, err := parseLeaf(ck.GetCertificate())
 	if err != nil {
 		return certificateError("replace", err.Error())

@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/binary"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -120,4 +121,40 @@ func TestWriteFuzzCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// FuzzCertificatePEM: the result is only CERTIFICATE blocks, each one of
+// the input's, and is its own normal form.
+func FuzzCertificatePEM(f *testing.F) {
+	f.Add(fakeKey)
+	f.Add("-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n" + fakeKey)
+	f.Add("x\n-----BEGIN X509 CRL-----\nAQ==\n-----END X509 CRL-----\n")
+	f.Add("-----BEGIN CERTIFICATE-----\nAQ")
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := CertificatePEM(in)
+		if err != nil {
+			if out != "" {
+				t.Fatalf("error %v with output %q", err, out)
+			}
+			return
+		}
+		rest := []byte(out)
+		for {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			if b.Type != "CERTIFICATE" || len(b.Headers) != 0 {
+				t.Fatalf("output block %q with headers %v", b.Type, b.Headers)
+			}
+		}
+		if len(rest) != 0 {
+			t.Fatalf("output has text outside blocks: %q", rest)
+		}
+		again, err := CertificatePEM(out)
+		if err != nil || again != out {
+			t.Fatalf("not a normal form: %q then %q, %v", out, again, err)
+		}
+	})
 }

@@ -161,7 +161,11 @@ func (s *ConfigState) apply(req *command.Request) *Error {
 	case *command.Request_AddHttpListener:
 		return addListener(s.httpListeners, "HttpListener", orEmpty(r.AddHttpListener))
 	case *command.Request_AddHttpsListener:
-		return addListener(s.httpsListeners, "HttpsListener", orEmpty(r.AddHttpsListener))
+		l := orEmpty(r.AddHttpsListener)
+		if e := normalizeListenerCertificate(l); e != nil {
+			return e
+		}
+		return addListener(s.httpsListeners, "HttpsListener", l)
 	case *command.Request_AddTcpListener:
 		return addListener(s.tcpListeners, "TcpListener", orEmpty(r.AddTcpListener))
 	case *command.Request_AddUdpListener:

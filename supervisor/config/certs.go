@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/state"
 )
 
 // certificate holds the PEM texts of a certificate, its chain and its key.
@@ -39,16 +40,33 @@ func (b *builder) certificate(p string, certPath, chainPath, keyPath *string) *c
 	var ok bool
 	c := &certificate{}
 	c.cert, ok = b.read(joinKey(p, "certificate"), *certPath)
+	if ok {
+		// Only the CERTIFICATE blocks are kept: a file that also holds
+		// the key (HAProxy's convention) must not put the key in the
+		// certificate field, which clients may read.
+		norm, err := state.CertificatePEM(c.cert)
+		switch {
+		case err != nil:
+			b.errs.at(joinKey(p, "certificate"), "%s: %v", *certPath, err)
+			ok = false
+		case norm != "":
+			c.cert = norm
+		}
+	}
 	key, keyOK := b.read(joinKey(p, "key"), *keyPath)
 	c.key = key
 	ok = ok && keyOK
 	if chainPath != nil {
 		text, chainOK := b.read(joinKey(p, "certificate_chain"), *chainPath)
 		if chainOK {
-			var bad bool
-			c.chain, bad = splitChain(text)
-			if bad || len(c.chain) == 0 {
-				b.errs.at(joinKey(p, "certificate_chain"), "%s holds no PEM certificates, or something else besides", *chainPath)
+			var err error
+			c.chain, err = splitChain(text)
+			switch {
+			case err != nil:
+				b.errs.at(joinKey(p, "certificate_chain"), "%s: %v", *chainPath, err)
+				chainOK = false
+			case len(c.chain) == 0:
+				b.errs.at(joinKey(p, "certificate_chain"), "%s holds no PEM certificate", *chainPath)
 				chainOK = false
 			}
 		}
@@ -66,22 +84,24 @@ func (b *builder) certificate(p string, certPath, chainPath, keyPath *string) *c
 	return c
 }
 
-// splitChain splits a PEM bundle into one text per CERTIFICATE block; bad
-// reports a block of another type or trailing garbage.
-func splitChain(text string) (certs []string, bad bool) {
-	rest := []byte(text)
+// splitChain splits a PEM bundle into one text per CERTIFICATE block,
+// with state.CertificatePEM's rules: a private key is dropped, another
+// block type is an error naming it.
+func splitChain(text string) ([]string, error) {
+	norm, err := state.CertificatePEM(text)
+	if err != nil {
+		return nil, err
+	}
+	var certs []string
+	rest := []byte(norm)
 	for {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, true
+			return certs, nil
 		}
 		certs = append(certs, string(pem.EncodeToMemory(block)))
 	}
-	return certs, strings.TrimSpace(string(rest)) != ""
 }
 
 // tlsVersions converts and checks a tls_versions list: TLS 1.2 and 1.3 only.

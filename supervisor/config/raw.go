@@ -58,6 +58,7 @@ type rawConfig struct {
 	CommandReadonlyUIDs *[]uint32 `toml:"command_readonly_uids"`
 	CommandReadonlyGIDs *[]uint32 `toml:"command_readonly_gids"`
 	CommandSocketGroup  *string   `toml:"command_socket_group"`
+	StateKeyCustodians  *[]uint32 `toml:"state_key_custodian_uids"`
 	PeerUserCacheSize   *uint32   `toml:"peer_user_cache_size"`
 	PeerUserCacheTTL    *uint32   `toml:"peer_user_cache_ttl"` // seconds
 	PeerLookupTimeout   *uint32   `toml:"peer_lookup_timeout"` // milliseconds

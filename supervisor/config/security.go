@@ -15,6 +15,10 @@ type Admission struct {
 	ReadonlyUIDs []uint32 // command_readonly_uids: read-only role
 	ReadonlyGIDs []uint32 // command_readonly_gids: read-only role
 	SocketGroup  string   // command_socket_group: socket 0660 with this group; "" = 0600
+	// KeyCustodianUIDs (state_key_custodian_uids) may receive private
+	// keys in a state file they save (save_state), besides root and the
+	// supervisor's own uid; anyone else's state file has them omitted.
+	KeyCustodianUIDs []uint32
 
 	UserCacheSize int           // peer_user_cache_size, entries (default 256)
 	UserCacheTTL  time.Duration // peer_user_cache_ttl (default 60 s)
@@ -91,6 +95,7 @@ func (b *builder) security(r *rawConfig) {
 		{"command_allowed_gids", r.CommandAllowedGIDs, &a.AllowedGIDs},
 		{"command_readonly_uids", r.CommandReadonlyUIDs, &a.ReadonlyUIDs},
 		{"command_readonly_gids", r.CommandReadonlyGIDs, &a.ReadonlyGIDs},
+		{"state_key_custodian_uids", r.StateKeyCustodians, &a.KeyCustodianUIDs},
 	}
 	for _, l := range lists {
 		if l.in == nil {
