@@ -126,8 +126,21 @@ address = "127.0.0.1:%d"
 // test ends; its output is logged if the test failed.
 func Start(t testing.TB, dir, cfgPath, sock string) *Proxy {
 	t.Helper()
+	return StartAs(t, dir, cfgPath, sock, nil)
+}
+
+// StartAs is Start with the supervisor run as another user: cred nil runs
+// it as the test itself; otherwise setpriv(1) gives it cred's uid and gid
+// and the supplementary groups of that uid's account (--init-groups).
+func StartAs(t testing.TB, dir, cfgPath, sock string, cred *syscall.Credential) *Proxy {
+	t.Helper()
 	p := &Proxy{T: t, Dir: dir, Sock: sock, CfgPath: cfgPath, Out: &SyncBuffer{}, Done: make(chan struct{})}
-	p.Cmd = exec.Command(Bin, "start", "-c", cfgPath)
+	if cred == nil {
+		p.Cmd = exec.Command(Bin, "start", "-c", cfgPath)
+	} else {
+		p.Cmd = exec.Command("setpriv", fmt.Sprintf("--reuid=%d", cred.Uid), fmt.Sprintf("--regid=%d", cred.Gid),
+			"--init-groups", "--", Bin, "start", "-c", cfgPath)
+	}
 	p.Cmd.Dir = dir
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
 	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
