@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/verbs"
 )
 
 // Class says what a verb does, so that callers can pick the right codes
@@ -39,66 +40,22 @@ type verbInfo struct {
 }
 
 // requestVerbs maps every field of command.Request's request_type oneof
-// (command.VerbKey) to its stable dotted verb. A test fails when a oneof
-// field has no entry, or an entry names no field.
-var requestVerbs = map[string]verbInfo{
-	"save_state":                        {"state.save", ClassControl},
-	"load_state":                        {"state.load", ClassMutation},
-	"list_workers":                      {"worker.list", ClassQuery},
-	"list_frontends":                    {"frontend.list", ClassQuery},
-	"list_listeners":                    {"listener.list", ClassQuery},
-	"launch_worker":                     {"worker.launch", ClassControl},
-	"upgrade_main":                      {"supervisor.upgrade", ClassControl},
-	"audit_reopen":                      {"audit.reopen", ClassControl},
-	"upgrade_worker":                    {"worker.upgrade", ClassControl},
-	"subscribe_events":                  {"events.subscribe", ClassQuery},
-	"reload_configuration":              {"config.reload", ClassMutation},
-	"status":                            {"status.get", ClassQuery},
-	"add_cluster":                       {"cluster.add", ClassMutation},
-	"remove_cluster":                    {"cluster.remove", ClassMutation},
-	"add_http_frontend":                 {"frontend.http.add", ClassMutation},
-	"remove_http_frontend":              {"frontend.http.remove", ClassMutation},
-	"add_https_frontend":                {"frontend.https.add", ClassMutation},
-	"remove_https_frontend":             {"frontend.https.remove", ClassMutation},
-	"add_certificate":                   {"certificate.add", ClassMutation},
-	"replace_certificate":               {"certificate.replace", ClassMutation},
-	"remove_certificate":                {"certificate.remove", ClassMutation},
-	"add_tcp_frontend":                  {"frontend.tcp.add", ClassMutation},
-	"remove_tcp_frontend":               {"frontend.tcp.remove", ClassMutation},
-	"add_backend":                       {"backend.add", ClassMutation},
-	"remove_backend":                    {"backend.remove", ClassMutation},
-	"add_http_listener":                 {"listener.http.add", ClassMutation},
-	"add_https_listener":                {"listener.https.add", ClassMutation},
-	"add_tcp_listener":                  {"listener.tcp.add", ClassMutation},
-	"remove_listener":                   {"listener.remove", ClassMutation},
-	"activate_listener":                 {"listener.activate", ClassMutation},
-	"deactivate_listener":               {"listener.deactivate", ClassMutation},
-	"query_cluster_by_id":               {"cluster.query_by_id", ClassQuery},
-	"query_clusters_by_domain":          {"cluster.query_by_domain", ClassQuery},
-	"query_clusters_hashes":             {"cluster.query_hashes", ClassQuery},
-	"query_metrics":                     {"metrics.query", ClassQuery},
-	"soft_stop":                         {"supervisor.soft_stop", ClassControl},
-	"hard_stop":                         {"supervisor.hard_stop", ClassControl},
-	"configure_metrics":                 {"metrics.configure", ClassMutation},
-	"Logging":                           {"logging.set", ClassMutation},
-	"return_listen_sockets":             {"listener.return_sockets", ClassControl},
-	"query_certificates_from_the_state": {"certificate.query_state", ClassQuery},
-	"query_certificates_from_workers":   {"certificate.query_workers", ClassQuery},
-	"count_requests":                    {"requests.count", ClassQuery},
-	"update_http_listener":              {"listener.http.update", ClassMutation},
-	"update_https_listener":             {"listener.https.update", ClassMutation},
-	"update_tcp_listener":               {"listener.tcp.update", ClassMutation},
-	"set_max_connections_per_ip":        {"connections.set_max_per_ip", ClassMutation},
-	"query_max_connections_per_ip":      {"connections.query_max_per_ip", ClassQuery},
-	"set_health_check":                  {"health_check.set", ClassMutation},
-	"remove_health_check":               {"health_check.remove", ClassMutation},
-	"query_health_checks":               {"health_check.query", ClassQuery},
-	"set_metric_detail":                 {"metrics.set_detail", ClassMutation},
-	"add_udp_listener":                  {"listener.udp.add", ClassMutation},
-	"update_udp_listener":               {"listener.udp.update", ClassMutation},
-	"add_udp_frontend":                  {"frontend.udp.add", ClassMutation},
-	"remove_udp_frontend":               {"frontend.udp.remove", ClassMutation},
-}
+// (command.VerbKey) to its stable dotted verb and class, as the verb
+// catalogue (proto/verbs) gives them.
+var requestVerbs = func() map[string]verbInfo {
+	m := map[string]verbInfo{}
+	for _, v := range verbs.All() {
+		c := ClassMutation
+		switch v.Class {
+		case verbs.Query, verbs.Stream:
+			c = ClassQuery
+		case verbs.Lifecycle:
+			c = ClassControl
+		}
+		m[v.Field] = verbInfo{v.Name, c}
+	}
+	return m
+}()
 
 // Verbs of events that are not requests. Records of these use the event
 // code of the same name (VerbWorkerExit with CodeWorkerExit, …), except

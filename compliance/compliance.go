@@ -115,12 +115,13 @@ var requirements = []RequirementTitle{
 // a requirement.
 var catalogue = []Definition{
 	{"net.plain_http", "1.2.6", "plain HTTP listeners redirect to HTTPS"},
+	{"config.in_force", "2.2.6", "every protection the configuration sets is in force"},
 	{"sandbox.mode", "2.2.6", "system call filter kills a worker on a forbidden call"},
 	{"sandbox.confinement", "2.2.6", "every worker thread has seccomp filter and no_new_privs"},
 	{"tls.versions", "4.2.1", "HTTPS listeners offer TLS 1.2 and 1.3 only"},
 	{"tls.cipher_suites", "4.2.1", "TLS 1.2 suites are ECDHE with an AEAD cipher"},
 	{"tls.session_tickets", "4.2.1", "no session tickets (forward secrecy)"},
-	{"tls.strict_sni", "4.2.1", "a request's Host must match its connection's SNI"},
+	{"tls.strict_sni", "4.2.1", "a request's Host must match its connection's SNI, or without SNI the default certificate's names"},
 	{"tls.hsts", "4.2.1", "HSTS keeps browsers on HTTPS"},
 	{"cert.expiry", "4.2.1", "certificates are valid and not about to expire"},
 	{"cert.key", "4.2.1", "certificate keys are RSA >= 2048 bits or ECDSA P-256/P-384"},
@@ -158,7 +159,7 @@ func definition(id string) Definition {
 func Evaluate(s *Snapshot) Report {
 	var checks []Check
 	for _, f := range []func(*Snapshot) []Check{
-		networkChecks, sandboxChecks, tlsChecks, certificateChecks, accessChecks, auditChecks,
+		networkChecks, configChecks, sandboxChecks, tlsChecks, certificateChecks, accessChecks, auditChecks,
 	} {
 		checks = append(checks, f(s)...)
 	}

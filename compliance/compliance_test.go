@@ -110,8 +110,16 @@ func TestEvaluate(t *testing.T) {
 			"access.admission": Pass, "access.readonly_role": Pass, "audit.targets": Pass, "audit.fail_open": Pass,
 			"audit.chain": Pass, "audit.file_mode": Pass, "audit.dir_mode": Pass, "audit.key_mode": Pass,
 			"audit.fsync": Pass, "audit.queries": Pass, "sandbox.mode": Pass, "sandbox.confinement": Pass,
-			"sandbox.worker_user": Pass, "net.plain_http": Pass,
+			"sandbox.worker_user": Pass, "net.plain_http": Pass, "config.in_force": Pass,
 		}},
+		{name: "not_in_force", change: func(_ *testing.T, s *Snapshot) {
+			s.Settings.NotInForce = []NotInForce{
+				{Key: "/etc/sozu/config.toml:7:1: max_connections_per_ip", Why: "per-IP connection caps are not built yet", Protection: "per-IP connection caps"},
+				{Key: "/etc/sozu/config.toml:9:1: min_buffers", Why: "meaningless here"},
+				{Key: "/etc/sozu/config.toml:22:1: listeners[0].h2_max_ping_per_window", Why: "HTTP/2 is not served yet", Protection: "HTTP/2 flood limits"},
+				{Key: "/etc/sozu/config.toml:23:1: listeners[0].h2_max_concurrent_streams", Why: "HTTP/2 is not served yet", Protection: "HTTP/2 flood limits"},
+			}
+		}, status: Fail, want: map[string]Status{"config.in_force": Fail}},
 		{name: "errno_expiring_fail_open", change: func(_ *testing.T, s *Snapshot) {
 			s.Now = expiring
 			s.Settings.SandboxMode = "errno"

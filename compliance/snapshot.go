@@ -56,6 +56,8 @@ type Settings struct {
 	WorkerUser        string
 	WorkerAllowRoot   bool
 	TLSSessionTickets bool // tls_session_tickets
+
+	NotInForce []NotInForce // keys written without effect, in file order
 }
 
 // File is a path and what lstat(2) said about it.

@@ -129,7 +129,7 @@ func tlsChecks(s *Snapshot) []Check {
 			}
 			e := ev(srcListeners, "strict_sni_binding = %s", shown)
 			if on {
-				out = append(out, check("tls.strict_sni", subject, Pass, "a Host other than the SNI name is answered 421", e))
+				out = append(out, check("tls.strict_sni", subject, Pass, "a Host other than the SNI name (without SNI: outside the default certificate's names) is answered 421", e))
 			} else {
 				out = append(out, check("tls.strict_sni", subject, Fail,
 					"strict_sni_binding is off: a connection authenticated for one name can reach another", e))

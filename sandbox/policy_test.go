@@ -91,11 +91,33 @@ func TestDecide(t *testing.T) {
 		{"ioctl tiocsti", "ioctl", [6]uint64{0, unix.TIOCSTI}, false, unix.ENOTTY},
 		{"read", "read", [6]uint64{}, true, 0},
 		{"recvmsg", "recvmsg", [6]uint64{}, true, 0},
+		{"tcp4 socket protocol 0", "socket", [6]uint64{unix.AF_INET, unix.SOCK_STREAM, 0}, true, 0},
+		{"tcp4 socket IPPROTO_TCP", "socket", [6]uint64{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_TCP}, true, 0},
+		{"mptcp4 socket", "socket", [6]uint64{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP}, false, 0},
+		{"mptcp6 socket", "socket", [6]uint64{unix.AF_INET6, unix.SOCK_STREAM | unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP}, false, 0},
+		{"sctp stream socket", "socket", [6]uint64{unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP}, false, 0},
+		{"udp socket IPPROTO_UDP", "socket", [6]uint64{unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_UDP}, false, 0},
+		{"tgkill own thread", "tgkill", [6]uint64{testPID, testPID + 3, uint64(unix.SIGURG)}, true, 0},
+		{"tgkill sibling", "tgkill", [6]uint64{testPID + 1, testPID + 1, uint64(unix.SIGKILL)}, false, 0},
+		{"tgkill pid 0", "tgkill", [6]uint64{0, 1, uint64(unix.SIGKILL)}, false, 0},
+		{"setsockopt TCP_NODELAY", "setsockopt", [6]uint64{7, unix.IPPROTO_TCP, unix.TCP_NODELAY}, true, 0},
+		{"setsockopt SO_KEEPALIVE", "setsockopt", [6]uint64{7, unix.SOL_SOCKET, unix.SO_KEEPALIVE}, true, 0},
+		{"setsockopt TCP_KEEPIDLE", "setsockopt", [6]uint64{7, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE}, true, 0},
+		{"setsockopt TCP_KEEPINTVL", "setsockopt", [6]uint64{7, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL}, true, 0},
+		{"setsockopt TCP_KEEPCNT", "setsockopt", [6]uint64{7, unix.IPPROTO_TCP, unix.TCP_KEEPCNT}, true, 0},
+		{"setsockopt IPV6_V6ONLY", "setsockopt", [6]uint64{7, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY}, true, 0},
+		{"setsockopt SO_RCVTIMEO", "setsockopt", [6]uint64{4, unix.SOL_SOCKET, unix.SO_RCVTIMEO}, true, 0},
+		{"setsockopt TCP_ULP", "setsockopt", [6]uint64{7, unix.SOL_TCP, unix.TCP_ULP}, false, 0},
+		{"setsockopt TCP_CONGESTION", "setsockopt", [6]uint64{7, unix.SOL_TCP, unix.TCP_CONGESTION}, false, 0},
+		{"setsockopt SO_REUSEPORT", "setsockopt", [6]uint64{7, unix.SOL_SOCKET, unix.SO_REUSEPORT}, false, 0},
+		{"setsockopt SO_BINDTODEVICE", "setsockopt", [6]uint64{7, unix.SOL_SOCKET, unix.SO_BINDTODEVICE}, false, 0},
+		{"setsockopt TCP_NODELAY number at SOL_SOCKET", "setsockopt", [6]uint64{7, unix.SOL_SOCKET, unix.TCP_NODELAY}, false, 0},
+		{"setsockopt SO_BROADCAST", "setsockopt", [6]uint64{7, unix.SOL_SOCKET, unix.SO_BROADCAST}, false, 0},
 		{"execve", "execve", [6]uint64{}, false, 0},
 		{"bind", "bind", [6]uint64{}, false, 0},
 		{"openat", "openat", [6]uint64{}, false, 0},
 	}
-	rules := Rules()
+	rules := Bind(Rules(), testPID)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			allowed, errno := Decide(rules, tt.call, tt.args)
@@ -103,6 +125,58 @@ func TestDecide(t *testing.T) {
 				t.Errorf("Decide(%s %#x) = %v, %v; want %v, %v", tt.call, tt.args[:3], allowed, errno, tt.allowed, tt.errno)
 			}
 		})
+	}
+}
+
+// testPID is the pid TestDecide binds the policy to.
+const testPID = 4242
+
+// TestBind: the unbound table allows no tgkill; bound, only to the pid's
+// thread group; Bind leaves the table alone.
+func TestBind(t *testing.T) {
+	own := [6]uint64{testPID, testPID, uint64(unix.SIGURG)}
+	if ok, _ := Decide(Rules(), "tgkill", own); ok {
+		t.Error("the unbound policy allows tgkill")
+	}
+	bound := Bind(Rules(), testPID)
+	if ok, _ := Decide(bound, "tgkill", own); !ok {
+		t.Error("the bound policy denies tgkill to its own pid")
+	}
+	if ok, _ := Decide(Bind(Rules(), testPID+1), "tgkill", own); ok {
+		t.Error("the policy bound to another pid allows tgkill to this one")
+	}
+	for _, r := range baseRules {
+		for _, c := range r.Conds {
+			if c.Op == EqualPID && (c.Value != 0 || c.Mask != 0) {
+				t.Errorf("Bind modified the table: %s %+v", r.Syscall, c)
+			}
+		}
+	}
+	if err := Validate(bound); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestUDPRulesReady: the UDP rules are valid with the policy, and the
+// policy denies UDP until they are added to it.
+func TestUDPRulesReady(t *testing.T) {
+	withUDP := slices.Concat(Rules(), udpRules)
+	if err := Validate(withUDP); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][6]uint64{
+		{unix.AF_INET, unix.SOCK_DGRAM | unix.SOCK_CLOEXEC, 0},
+		{unix.AF_INET6, unix.SOCK_DGRAM | unix.SOCK_NONBLOCK, unix.IPPROTO_UDP},
+	} {
+		if ok, _ := Decide(Rules(), "socket", args); ok {
+			t.Errorf("the policy allows socket %#x before UDP lands", args[:3])
+		}
+		if ok, _ := Decide(withUDP, "socket", args); !ok {
+			t.Errorf("udpRules deny socket %#x", args[:3])
+		}
+	}
+	if ok, _ := Decide(withUDP, "socket", [6]uint64{unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_UDPLITE}); ok {
+		t.Error("udpRules allow UDP-Lite")
 	}
 }
 
@@ -120,6 +194,8 @@ func TestValidate(t *testing.T) {
 		{"two conds one arg", []Rule{{Syscall: "read", Why: "x", Conds: []Cond{argEq(0, 1), argEq(0, 2)}}}, "two conditions on argument 0"},
 		{"bad op", []Rule{{Syscall: "read", Why: "x", Conds: []Cond{{Arg: 0}}}}, "unknown operator 0"},
 		{"mask on equal", []Rule{{Syscall: "read", Why: "x", Conds: []Cond{{Arg: 0, Op: Equal, Mask: 1}}}}, "mask on an Equal condition"},
+		{"value on EqualPID", []Rule{{Syscall: "tgkill", Why: "x", Conds: []Cond{{Arg: 0, Op: EqualPID, Value: 1}}}}, "value or mask on an EqualPID condition"},
+		{"EqualPID", []Rule{{Syscall: "tgkill", Why: "x", Conds: []Cond{argPID(0)}}}, ""},
 		{"value outside mask", []Rule{{Syscall: "read", Why: "x", Conds: []Cond{argMasked(0, 1, 2)}}}, "value 0x2 outside mask 0x1"},
 		{"errno with cond", []Rule{{Syscall: "ioctl", Why: "x", Errno: unix.ENOTTY, Conds: []Cond{argEq(0, 1)}}}, "an errno rule takes no condition"},
 		{"allowed and errno", []Rule{ok, {Syscall: "read", Why: "x", Errno: unix.EPERM}}, "rule 1 (read): both allowed and answered an errno"},

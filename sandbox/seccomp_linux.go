@@ -80,7 +80,8 @@ func Load(mode Mode) error {
 	if loaded.Load() {
 		return errLoaded
 	}
-	rules := Rules()
+	// The policy of this process: tgkill only to its own thread group.
+	rules := Bind(Rules(), os.Getpid())
 	if err := Validate(rules); err != nil {
 		return err
 	}
@@ -173,6 +174,8 @@ func addRule(f *seccomp.ScmpFilter, r Rule) error {
 		case MaskedEqual:
 			// libseccomp: (arg & first) == second.
 			sc, err = seccomp.MakeCondition(c.Arg, seccomp.CompareMaskedEqual, c.Mask, c.Value)
+		case EqualPID:
+			err = fmt.Errorf("argument %d: EqualPID condition not bound to a pid (Bind)", c.Arg)
 		default:
 			err = fmt.Errorf("unknown operator %d", c.Op)
 		}

@@ -76,6 +76,9 @@ func TestMain(m *testing.M) {
 // victimMain runs in the child. Exit status 0 with a result line on stdout,
 // or death by signal.
 func victimMain(name string) int {
+	if fdVictim, ok := strings.CutPrefix(name, "fd:"); ok {
+		return descriptorsMain(fdVictim) // first, as a worker does
+	}
 	mode, err := ParseMode(os.Getenv(envMode))
 	if err != nil {
 		fmt.Println("setup:", err)
@@ -104,8 +107,16 @@ func victimMain(name string) int {
 		return 0
 	case "datarace":
 		return dataraceMain(opts)
+	case "identity":
+		id, err := Confine(opts)
+		if err != nil {
+			fmt.Println("confine:", err)
+			return 4
+		}
+		fmt.Printf("uid=%d,%d,%d gid=%d,%d,%d matches=%v\n", id.RUID, id.UID, id.SUID, id.RGID, id.GID, id.SGID, id.Matches(acct))
+		return 0
 	case "panic":
-		if err := Confine(opts); err != nil {
+		if _, err := Confine(opts); err != nil {
 			fmt.Println("confine:", err)
 			return 4
 		}
@@ -119,11 +130,11 @@ func victimMain(name string) int {
 		return 3
 	}
 	var st probeState
-	if err := st.prepare(); err != nil {
+	if err := st.prepare(p, acct); err != nil {
 		fmt.Println("setup:", err)
 		return 3
 	}
-	if err := Confine(opts); err != nil {
+	if _, err := Confine(opts); err != nil {
 		fmt.Println("confine:", err)
 		return 4
 	}
@@ -164,7 +175,7 @@ func dropMain(acct Account) int {
 // dataraceMain confines itself, then races: a binary built with -race must
 // report the race (exit status 66), not die of SIGSYS.
 func dataraceMain(opts Options) int {
-	if err := Confine(opts); err != nil {
+	if _, err := Confine(opts); err != nil {
 		fmt.Println("confine:", err)
 		return 4
 	}
@@ -190,20 +201,51 @@ func errnoName(e syscall.Errno) string {
 	return strconv.Itoa(int(e))
 }
 
-// probeState is what probes need made before the filter: a TCP socket
-// (for bind and listen) and a read-write page (for mprotect).
+// probeState is what probes need made before the filter: TCP sockets (for
+// bind, listen and socket options), a read-write page (for mprotect) and,
+// when the probe asks, a sibling process.
 type probeState struct {
-	sock int
-	page []byte
+	sock  int // AF_INET, SOCK_STREAM
+	sock6 int // AF_INET6, SOCK_STREAM
+	page  []byte
+
+	// sibling is the pid of a process running as the account the victim
+	// drops to, as a sibling worker does: `cat` reading a pipe whose write
+	// end only the victim holds, so that it ends with the victim (and
+	// Pdeathsig kills it if the victim dies first).
+	sibling int
+	keep    *os.File // the write end of the sibling's stdin
 }
 
-func (s *probeState) prepare() error {
+func (s *probeState) prepare(p probe, acct Account) error {
 	var err error
 	if s.sock, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
 		return err
 	}
-	s.page, err = unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	return err
+	if s.sock6, err = unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err != nil {
+		return err
+	}
+	if s.page, err = unix.Mmap(-1, 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS); err != nil {
+		return err
+	}
+	if !p.sibling {
+		return nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	cmd := exec.Command("cat")
+	cmd.Stdin, cmd.Dir = r, "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL,
+		Credential: &syscall.Credential{Uid: uint32(acct.UID), Gid: uint32(acct.GID)}}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return fmt.Errorf("sibling: %w", err)
+	}
+	s.sibling, s.keep = cmd.Process.Pid, w
+	return nil
 }
 
 func cstr(s string) *byte {
@@ -218,11 +260,14 @@ func cstr(s string) *byte {
 // unprivileged it would fail with EPERM by itself and the errno mode would
 // prove nothing; its arguments are harmless even if the filter let it by.
 // errno: what the filter answers instead of the mode's action (0: the mode).
+// sibling: start a sibling process of the victim's final uid first (see
+// probeState.sibling).
 type probe struct {
-	name  string
-	root  bool
-	errno syscall.Errno
-	call  func(*probeState) (uintptr, syscall.Errno)
+	name    string
+	root    bool
+	sibling bool
+	errno   syscall.Errno
+	call    func(*probeState) (uintptr, syscall.Errno)
 }
 
 // sys makes a raw system call; pointer arguments (*byte, unsafe.Pointer)
@@ -383,10 +428,30 @@ var probes = []probe{
 		var t unix.Termios
 		return sys(unix.SYS_IOCTL, ^uintptr(0), unix.TCGETS, unsafe.Pointer(&t)) // EBADF
 	}},
+	// A sibling worker runs as the same uid: without the pid condition on
+	// tgkill, a confined worker could signal (kill) it.
+	{name: "tgkill sibling", sibling: true, call: func(s *probeState) (uintptr, syscall.Errno) {
+		return sys(unix.SYS_TGKILL, s.sibling, s.sibling, 0) // signal 0: permission check only
+	}},
+	{name: "socket AF_INET IPPROTO_MPTCP", call: socketProbe(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_MPTCP)},
+	{name: "socket AF_INET6 IPPROTO_MPTCP", call: socketProbe(unix.AF_INET6, unix.SOCK_STREAM, unix.IPPROTO_MPTCP)},
+	{name: "socket AF_INET IPPROTO_SCTP", call: socketProbe(unix.AF_INET, unix.SOCK_STREAM, unix.IPPROTO_SCTP)},
+	{name: "setsockopt TCP_ULP", call: func(s *probeState) (uintptr, syscall.Errno) {
+		ulp := []byte("tls")
+		return sys(unix.SYS_SETSOCKOPT, s.sock, unix.SOL_TCP, unix.TCP_ULP, unsafe.Pointer(&ulp[0]), len(ulp)) // ENOTCONN
+	}},
+	{name: "setsockopt TCP_CONGESTION", call: func(s *probeState) (uintptr, syscall.Errno) {
+		cc := []byte("reno")
+		return sys(unix.SYS_SETSOCKOPT, s.sock, unix.SOL_TCP, unix.TCP_CONGESTION, unsafe.Pointer(&cc[0]), len(cc))
+	}},
+	{name: "setsockopt SO_REUSEPORT", call: func(s *probeState) (uintptr, syscall.Errno) {
+		one := int32(1)
+		return sys(unix.SYS_SETSOCKOPT, s.sock, unix.SOL_SOCKET, unix.SO_REUSEPORT, unsafe.Pointer(&one), 4)
+	}},
 }
 
 func probeByName(name string) (probe, bool) {
-	for _, p := range probes {
+	for _, p := range slices.Concat(probes, allowedProbes) {
 		if p.name == name {
 			return p, true
 		}
@@ -575,7 +640,7 @@ func workloadMain(opts Options) int {
 	scm := victimSCMFD
 	unix.CloseOnExec(scm)
 	backend := os.Getenv(envBackend)
-	if err := Confine(opts); err != nil {
+	if _, err := Confine(opts); err != nil {
 		return fail("confine", err)
 	}
 	if os.Getenv(envMarker) != "" {
@@ -1090,6 +1155,33 @@ func TestVictimDrop(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := runVictimCred(t, "drop", ModeOff, false, tt.cred)
 			if got.signal != 0 || got.code != 0 || !strings.HasPrefix(got.out, tt.want) {
+				t.Fatalf("%v; want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestVictimIdentity: Confine returns the ids the process runs as after the
+// drop: the account's when started as root, its own when started as
+// another uid (which cannot drop), so that the worker logs the truth.
+func TestVictimIdentity(t *testing.T) {
+	requireRoot(t)
+	nobody, err := LookupAccount("nobody", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const other = 64123
+	tests := []struct {
+		name string
+		cred *syscall.Credential
+		want string
+	}{
+		{"from root", nil, fmt.Sprintf("uid=%[1]d,%[1]d,%[1]d gid=%[2]d,%[2]d,%[2]d matches=true", nobody.UID, nobody.GID)},
+		{"from another uid", &syscall.Credential{Uid: other, Gid: other}, fmt.Sprintf("uid=%[1]d,%[1]d,%[1]d gid=%[1]d,%[1]d,%[1]d matches=false", other)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := runVictimCred(t, "identity", ModeKill, false, tt.cred); got.signal != 0 || got.code != 0 || got.out != tt.want {
 				t.Fatalf("%v; want %q", got, tt.want)
 			}
 		})

@@ -111,19 +111,37 @@ func (s *Supervisor) sessionRecord(c *session, code audit.Code) *audit.Record {
 	return rec
 }
 
-// recordRefusal writes the one record of a refused request or frame.
-func (s *Supervisor) recordRefusal(c *session, code audit.Code, req *command.Request, verb, errorCode, reason string) {
+// recordRefusal writes the record of a refused request, frame or
+// connection from c, unless the refusal limiter counts it for a summary
+// instead (see refusals.go); it reports whether the refusal was recorded in
+// full, so that the caller logs only those. The request fields the record
+// repeats are cut to refusalEchoMax bytes.
+func (s *Supervisor) recordRefusal(c *session, code audit.Code, req *command.Request, verb, errorCode, reason string) bool {
 	rec := s.sessionRecord(c, code)
 	if req != nil {
 		rec.SetRequest(req)
+		rec.Target, rec.ClusterID, rec.BackendID = clampEcho(rec.Target), clampEcho(rec.ClusterID), clampEcho(rec.BackendID)
 	}
 	if verb != "" {
 		rec.Verb = verb
 	}
 	rec.Result, rec.ErrorCode, rec.Reason = audit.ResultErr, errorCode, reason
+	if !s.refusals.allow(keyOf(c.ident.Cred), rec) {
+		return false
+	}
 	if err := s.record(rec); err != nil {
 		s.log.WithFields(c.ident.Fields()).Errorf("audit record of a refusal lost: %v", err)
 	}
+	return true
+}
+
+// writeSummary writes a refusal limiter's summary record.
+func (s *Supervisor) writeSummary(rec *audit.Record) {
+	if err := s.record(rec); err != nil {
+		s.log.Errorf("audit record lost: %s: %v", rec.Reason, err)
+		return
+	}
+	s.log.Warn(rec.Reason)
 }
 
 // audited runs handle for req with its audit records: for mutations and

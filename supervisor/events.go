@@ -33,6 +33,13 @@ func (s *Supervisor) subscribe(c *session) {
 	s.emitEventLocked("main", &command.Event{Kind: command.EventKind_EVENTS_SUBSCRIBED.Enum()})
 }
 
+// subscribed reports whether c is an event subscriber.
+func (s *Supervisor) subscribed(c *session) bool {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	return s.subscribers[c] != nil
+}
+
 func (s *Supervisor) unsubscribe(c *session) {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()

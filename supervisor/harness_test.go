@@ -1,12 +1,18 @@
 package supervisor_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 )
 
-func TestMain(m *testing.M) { sozutest.Main(m, raceEnabled) }
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" { // a copy of this binary run as another user
+		os.Exit(runHelper())
+	}
+	sozutest.Main(m, raceEnabled)
+}
 
 // Short names for the harness, which the tests here use a lot.
 type (

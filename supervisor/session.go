@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/audit"
+	"github.com/sozu-go/sozu/peercred"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/frame"
 	"github.com/sozu-go/sozu/supervisor/admission"
@@ -28,6 +31,7 @@ type session struct {
 	conn  *net.UnixConn
 	id    uint64
 	max   int
+	key   peerKey           // the peer's uid, for its session slot and refusal records
 	ident identity.Identity // who is on the other end, resolved at accept
 	trace *trace            // the request being handled, for its audit records
 
@@ -85,6 +89,12 @@ func failure(msg string) *command.Response {
 	return &command.Response{Status: command.ResponseStatus_FAILURE.Enum(), Message: proto.String(msg)}
 }
 
+// acceptLoop accepts command-socket connections. Each gets a session slot
+// (sessionSlots: the per-uid cap, the slots kept for admins, the total) or
+// is refused: answered one FAILURE naming the limit, audited as
+// command.refused (verb session.connect) and closed. The peer's kernel
+// credentials decide; they are read here (getsockopt and /proc, never the
+// user database), so a slow lookup never holds up the loop.
 func (s *Supervisor) acceptLoop() {
 	var next uint64
 	for {
@@ -106,25 +116,62 @@ func (s *Supervisor) acceptLoop() {
 			time.Sleep(10 * time.Millisecond) // EMFILE and friends: do not spin
 			continue
 		}
-		select {
-		case s.sessions <- struct{}{}:
-		default:
-			s.log.Warnf("command socket: %d sessions open, refusing a new one", maxClientSessions)
-			c := &session{conn: conn, max: int(s.cfg.MaxCommandBufferSize)}
-			c.fail(fmt.Sprintf("too many command sessions (%d): try again later", maxClientSessions))
-			conn.Close()
+		next++
+		cred, _ := s.ident.Proc.FromConn(conn) // not Known on error: serve logs it
+		key := keyOf(cred)
+		c := &session{conn: conn, id: next, max: int(s.cfg.MaxCommandBufferSize), key: key}
+		role := s.ident.Policy.Role(cred)
+		if why := s.slots.take(key, role == admission.Admin); why != "" {
+			// Until Resolve, what the kernel said is all there is.
+			c.ident = identity.Identity{Session: ulid.Make(), Client: next, Cred: cred, Role: role,
+				Comm: peercred.Unknown, User: peercred.Unknown, Socket: s.ident.Socket, Connected: time.Now()}
+			s.refuseConn(c, why)
 			continue
 		}
-		next++
-		go s.serve(&session{conn: conn, id: next, max: int(s.cfg.MaxCommandBufferSize)})
+		go s.serve(c)
 	}
+}
+
+// refuseConn answers c one FAILURE saying why, records the refusal and
+// closes c, in a goroutine of its own (the identity lookup may take
+// peer_lookup_timeout). When maxRefusing refusals are already under way,
+// c is closed at once and only counted in its peer's refusal summary.
+func (s *Supervisor) refuseConn(c *session, why string) {
+	select {
+	case s.refusing <- struct{}{}:
+	default:
+		c.conn.Close()
+		s.refusals.suppress(c.key, s.connRefusal(c, why))
+		return
+	}
+	go func() {
+		defer func() { <-s.refusing }()
+		defer c.conn.Close()
+		if id, err := s.ident.Resolve(c.conn, c.id); err == nil {
+			c.ident = id
+		}
+		c.fail(why)
+		if s.recordRefusal(c, audit.CodeCommandRefused, nil, audit.VerbSessionConnect, "too_many_sessions", why) {
+			s.log.WithFields(c.ident.Fields()).Warn(why)
+		}
+	}()
+}
+
+// connRefusal is the record of c's refused connection.
+func (s *Supervisor) connRefusal(c *session, why string) *audit.Record {
+	rec := s.sessionRecord(c, audit.CodeCommandRefused)
+	rec.Verb, rec.Result, rec.ErrorCode, rec.Reason = audit.VerbSessionConnect, audit.ResultErr, "too_many_sessions", why
+	return rec
 }
 
 // serve reads requests from one client and handles each in order. A bad
 // frame gets a FAILURE naming the problem, then the connection is closed:
-// after a framing error nothing later on the stream can be trusted.
+// after a framing error nothing later on the stream can be trusted. A peer
+// with no role is answered its refusal, then closed. A session that sends
+// nothing for command_session_idle_timeout is told so and closed, unless it
+// is an event subscriber (a stream, never idle).
 func (s *Supervisor) serve(c *session) {
-	defer func() { <-s.sessions }()
+	defer s.slots.release(c.key)
 	defer c.conn.Close()
 	defer s.unsubscribe(c)
 	defer func() {
@@ -144,10 +191,22 @@ func (s *Supervisor) serve(c *session) {
 
 	r := frame.NewReader(c.conn, c.max)
 	for {
+		idle := s.cfg.Admission.SessionIdleTimeout
+		if idle > 0 && !s.subscribed(c) {
+			c.conn.SetReadDeadline(time.Now().Add(idle))
+		} else {
+			c.conn.SetReadDeadline(time.Time{})
+		}
 		req := &command.Request{}
 		err := r.ReadMessage(req)
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				msg := fmt.Sprintf("command session idle for %v (command_session_idle_timeout): closing it", idle)
+				s.log.WithFields(c.ident.Fields()).Debug(msg)
+				c.fail(msg)
 				return
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -159,13 +218,15 @@ func (s *Supervisor) serve(c *session) {
 			c.fail("invalid frame: " + err.Error())
 			return
 		}
-		// Admission is decided per request, as upstream does; a refusal
-		// keeps the connection open.
+		// Admission is decided per request, as upstream does. A refused
+		// read-only peer keeps its connection; a peer with no role is
+		// answered once, then closed: it has nothing to do here.
 		verb := command.VerbKey(req)
 		if d := admission.Decide(s.ident.Policy, c.ident.Cred, verb); !d.Allowed {
-			s.log.WithFields(c.ident.Fields()).WithField("verb", verb).Warn(d.Reason)
-			s.recordRefusal(c, audit.CodeCommandRefused, req, "", "admission_denied", d.Reason)
-			if !c.fail(d.Reason) {
+			if s.recordRefusal(c, audit.CodeCommandRefused, req, "", "admission_denied", d.Reason) {
+				s.log.WithFields(c.ident.Fields()).WithField("verb", verb).Warn(d.Reason)
+			}
+			if !c.fail(d.Reason) || d.Role == admission.None {
 				return
 			}
 			continue

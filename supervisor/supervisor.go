@@ -28,7 +28,14 @@ import (
 
 // maxClientSessions bounds concurrent command-socket connections, so that a
 // local client opening connections in a loop cannot exhaust descriptors.
+// adminReservedSessions of them are kept for admins, and one uid may hold
+// at most command_max_sessions_per_uid (see slots.go).
 const maxClientSessions = 256
+
+// maxRefusing bounds the connections being refused at once (answered,
+// audited, closed); beyond it a refused connection is closed at once and
+// only counted in its peer's refusal summary.
+const maxRefusing = 16
 
 // Supervisor is the running main process. Create it with New and run it
 // with Run; it is not reusable after Run returns.
@@ -51,7 +58,9 @@ type Supervisor struct {
 	crashes      int
 
 	sock     *net.UnixListener
-	sessions chan struct{} // semaphore of client sessions
+	slots    *sessionSlots   // who may hold a session (session.go)
+	refusing chan struct{}   // semaphore of connections being refused
+	refusals *refusalLimiter // bounds refusal records (refusals.go)
 	ident    *identity.Resolver
 	account  sandbox.Account // what workers drop to, resolved at start
 	audit    *audit.Broker   // nil when no audit sink is configured
@@ -86,7 +95,7 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 	if err := policy.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration %s: %w", cfg.Path, err)
 	}
-	return &Supervisor{
+	s := &Supervisor{
 		ident:        &identity.Resolver{Socket: cfg.CommandSocket, Policy: policy, Users: users},
 		ids:          audit.NewIDSource(nil, nil),
 		cfg:          cfg,
@@ -97,10 +106,13 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 		state:        state.New(),
 		listeners:    listenerTable{},
 		workers:      map[uint32]*workerProc{},
-		sessions:     make(chan struct{}, maxClientSessions),
+		slots:        newSessionSlots(maxClientSessions, adminReservedSessions, cfg.Admission.MaxSessionsPerUID),
+		refusing:     make(chan struct{}, maxRefusing),
 		subscribers:  map[*session]chan *command.Response{},
 		stopped:      make(chan struct{}),
-	}, nil
+	}
+	s.refusals = newRefusalLimiter(refusalBurst, refusalWindow, time.Now, s.writeSummary)
+	return s, nil
 }
 
 // Run starts the supervisor: it builds the state from the configuration
@@ -115,6 +127,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 	defer func() {
+		s.refusals.close() // the counts of suppressed refusals, before the trail closes
 		if s.audit != nil {
 			s.recordSystem(audit.VerbSupervisorStop, audit.CodeSupervisorStop, audit.ResultOK, "")
 			s.audit.Close()

@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -93,7 +94,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 
 	policies := map[string]backends.Policy{}
 	for id, c := range clusters {
-		policies[id] = backends.PolicyFrom(c.GetLoadBalancing())
+		policies[id] = backends.PolicyFrom(c)
 	}
 	sets := reg.Update(specs, policies)
 	shared := map[string]*proxy.Cluster{}
@@ -209,6 +210,9 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			} else {
 				def = c
 			}
+		}
+		if pl := snap.http[key(command.ListenerType_HTTPS, addr)]; pl != nil && def != nil {
+			pl.DefaultNames = defaultHosts(def)
 		}
 		pol, pw := tlsconf.ParsePolicy(l.GetVersions(), l.GetCipherList(), l.GetCipherSuites(), l.GetGroupsList(), ticketCount(tickets, l))
 		for _, w := range pw {
@@ -704,4 +708,18 @@ func ticketCount(allowed bool, l *command.HttpsListenerConfig) uint64 {
 		return 0
 	}
 	return l.GetSendTls13Tickets()
+}
+
+// defaultHosts lists the hosts a listener's default certificate covers, for
+// strict SNI binding of clients that sent no SNI: its indexed names and
+// its IP address SANs (which tlsconf does not index: no client sends SNI
+// for an address).
+func defaultHosts(c *tlsconf.Cert) []string {
+	out := slices.Clone(c.Names)
+	if c.TLS != nil && c.TLS.Leaf != nil {
+		for _, ip := range c.TLS.Leaf.IPAddresses {
+			out = append(out, ip.String())
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,10 @@ func TestSnapshotHTTPS(t *testing.T) {
 	pl := snap.http[k]
 	if pl == nil || pl.FrontTimeout != 7*time.Second || pl.Routes == nil {
 		t.Fatalf("listener: %+v", pl)
+	}
+	// Strict SNI binds clients without SNI to the default certificate's names.
+	if !slices.Equal(pl.DefaultNames, []string{"default.test"}) {
+		t.Fatalf("DefaultNames %q, want the default certificate's names", pl.DefaultNames)
 	}
 	ix := snap.https[k]
 	if ix == nil || ix.Default() == nil || len(ix.Certs()) != 1 {

@@ -151,7 +151,7 @@ func TestBuildSnapshot(t *testing.T) {
 	}
 
 	shop := a.Clusters["shop"]
-	if shop == nil || shop.Backends.Len() != 2 || shop.Backends.Policy != backends.Random {
+	if shop == nil || shop.Backends.Len() != 2 || shop.Backends.Policy.Algorithm != backends.Random {
 		t.Fatalf("cluster shop: %+v", shop)
 	}
 	if shop.Answers.Lookup(503) == nil || shop.Answers.Lookup(502) != nil {

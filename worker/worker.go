@@ -86,6 +86,13 @@ func Main(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	// Before anything else opens a descriptor: only the bootstrap ones and
+	// the runtime's (close-on-exec) stay.
+	inherited, err := sandbox.CloseInherited(channelFD, scmFD, stateFD)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "worker %d: %v\n", *id, err)
+		return 1
+	}
 	sbMode, err := sandbox.ParseMode(*mode)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "worker %d: --sandbox: %v\n", *id, err)
@@ -94,6 +101,9 @@ func Main(args []string) int {
 	logger := logrus.New()
 	logger.SetOutput(os.Stderr)
 	log := logger.WithField("worker", *id)
+	if len(inherited) > 0 {
+		log.Warnf("closed descriptors %v inherited from the supervisor's parent", inherited)
+	}
 
 	w, err := bootstrap(uint32(*id), log)
 	if err != nil {
@@ -110,12 +120,17 @@ func Main(args []string) int {
 	if *uid >= 0 && *gid >= 0 {
 		acct = sandbox.Account{User: strconv.Itoa(*uid), Group: strconv.Itoa(*gid), UID: *uid, GID: *gid}
 	}
-	if err := sandbox.Confine(sandbox.Options{Account: acct, AllowRoot: *allowRoot, Mode: sbMode}); err != nil {
+	ident, err := sandbox.Confine(sandbox.Options{Account: acct, AllowRoot: *allowRoot, Mode: sbMode})
+	if err != nil {
 		log.Errorf("sandbox: %v: refusing to serve", err)
 		return 1
 	}
-	// acct, not os.Getuid: getuid is not in the seccomp policy.
-	log.WithFields(logrus.Fields{"uid": acct.UID, "gid": acct.GID, "sandbox": sbMode}).Info("worker confined")
+	// The ids read after the drop: an unprivileged supervisor's workers
+	// keep its uid, whatever worker_user says.
+	log.WithFields(logrus.Fields{"uid": ident.UID, "gid": ident.GID, "sandbox": sbMode}).Info("worker confined")
+	if *uid >= 0 && *gid >= 0 && !ident.Matches(acct) {
+		log.Warnf("worker runs as uid %d gid %d, not as the worker account %s: the supervisor is not root and cannot drop privileges", ident.UID, ident.GID, acct)
+	}
 	return w.serve()
 }
 
@@ -445,9 +460,11 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 	case *command.Request_Status, *command.Request_SoftStop, *command.Request_HardStop:
 		return nil, nil
 	case *command.Request_Logging:
-		lvl, err := logrus.ParseLevel(r.Logging)
+		// The supervisor's parser, so that a filter it accepted is applied
+		// here too (and its errors read the same).
+		lvl, err := logfilter.Parse(r.Logging)
 		if err != nil {
-			return nil, fmt.Errorf("invalid log level %q", r.Logging)
+			return nil, fmt.Errorf("Error parsing logging filter:\n%v", err)
 		}
 		w.log.Logger.SetLevel(lvl)
 		return nil, nil

@@ -34,6 +34,10 @@ type Client struct {
 // read and written (config max_command_buffer_size); ≤ 0 means the default.
 // A failure is a *ConnError with Op "connect" wrapping the syscall error, so
 // errors.Is(err, fs.ErrPermission) and friends work.
+//
+// Before anything is sent, the process listening on the socket must run as
+// a uid the CLI trusts (see checkServer): otherwise Dial closes the
+// connection and fails with a *ConnError wrapping a *ServerUIDError.
 func Dial(path string, maxFrame int) (*Client, error) {
 	conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -45,6 +49,10 @@ func Dial(path string, maxFrame int) (*Client, error) {
 		if errors.As(err, &se) {
 			err = se.Err
 		}
+		return nil, &ConnError{Op: "connect", Path: path, Err: err}
+	}
+	if err := checkServer(conn, path); err != nil {
+		conn.Close()
 		return nil, &ConnError{Op: "connect", Path: path, Err: err}
 	}
 	c := NewClient(conn, maxFrame)

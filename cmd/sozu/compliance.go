@@ -233,7 +233,20 @@ func settingsOf(cfg *config.Config) compliance.Settings {
 		AuditQueries: cfg.Audit.Queries, AuditFsync: cfg.Audit.Fsync,
 		SandboxMode: cfg.Sandbox.Mode, WorkerUser: cfg.Sandbox.User, WorkerAllowRoot: cfg.Sandbox.AllowRoot,
 		TLSSessionTickets: cfg.Sandbox.TLSSessionTickets,
+		NotInForce:        notInForce(cfg.Warnings),
 	}
+}
+
+func notInForce(ws []config.Warning) []compliance.NotInForce {
+	var out []compliance.NotInForce
+	for _, w := range ws {
+		key := w.Key
+		if w.Line > 0 {
+			key = fmt.Sprintf("%s:%d:%d: %s", w.File, w.Line, w.Col, w.Key)
+		}
+		out = append(out, compliance.NotInForce{Key: key, Why: w.Why, Protection: w.Protection})
+	}
+	return out
 }
 
 // auditFacts stats the audit files and verifies the JSON file's chain,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/supervisor"
 	"github.com/sozu-go/sozu/supervisor/config"
 	"github.com/sozu-go/sozu/worker"
@@ -23,6 +24,12 @@ func runStart(configPath string, args []string) int {
 	if len(args) > 0 {
 		fmt.Fprintf(os.Stderr, "sozu start: unexpected argument %q\n", args[0])
 		return exitUsage
+	}
+	// Whatever our parent left open without close-on-exec stays ours and
+	// reaches no worker (docs/sandbox.md, "Inherited descriptors").
+	if err := sandbox.SetCloseOnExecFrom(3); err != nil {
+		fmt.Fprintf(os.Stderr, "sozu start: %v\n", err)
+		return exitFailure
 	}
 	cfg, err := config.Load(configPath)
 	if err != nil {
@@ -39,7 +46,7 @@ func runStart(configPath string, args []string) int {
 		log.SetOutput(os.Stdout)
 	case t == "stderr":
 		log.SetOutput(os.Stderr)
-	default:
+	case !strings.Contains(t, "://") || strings.HasPrefix(t, "file://"):
 		path := strings.TrimPrefix(t, "file://")
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o640)
 		if err != nil {
@@ -48,6 +55,11 @@ func runStart(configPath string, args []string) int {
 		}
 		defer f.Close()
 		log.SetOutput(f)
+	default: // udp://, tcp://, unix://: reported by cfg.Warnings
+		log.SetOutput(os.Stdout)
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w.String())
 	}
 	s, err := supervisor.New(cfg, log)
 	if err != nil {

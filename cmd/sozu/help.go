@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	catalogue "github.com/sozu-go/sozu/proto/verbs"
 )
 
 // Help and usage text, generated from the verb table.
@@ -154,8 +156,28 @@ func helpText(n *node) string {
 	if v.noDeadline {
 		b.WriteString("\nWithout -t this verb waits for its answer as long as it takes.\n")
 	}
+	if e := catalogueEntry(v); e != nil {
+		fmt.Fprintf(&b, "\nSends %s (%s); needs the %s role.\n", e.Field, e.Name, e.Role)
+		if !e.Implemented {
+			b.WriteString("This proxy does not implement it yet: it answers \"not implemented\".\n")
+		}
+	}
 	fmt.Fprintf(&b, "\nexample:\n  sozu %s\n\n%s", v.example, globalFlagsHelp())
 	return b.String()
+}
+
+// catalogueEntry returns the verb catalogue's entry of the request a CLI
+// verb sends (found by building its example, which a test keeps valid),
+// or nil for a verb answered without the supervisor.
+func catalogueEntry(v *verb) *catalogue.Verb {
+	if v.build == nil {
+		return nil
+	}
+	inv, err := parseArgs(strings.Fields(v.example))
+	if err != nil || inv.req == nil {
+		return nil
+	}
+	return catalogue.Of(inv.req)
 }
 
 func globalFlagsHelp() string {

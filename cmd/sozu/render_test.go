@@ -172,6 +172,18 @@ func renderCases() []struct {
 		{"hostile_certificates", resp(ok, "Successfully queried certificates from the state of main process", &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesWithFingerprints{CertificatesWithFingerprints: &command.CertificatesWithFingerprints{
 			Certs: map[string]*command.CertificateAndKey{"evil\x1b[2J": {Certificate: ptr("not a PEM"), Key: ptr("k"), Names: []string{"a\x1b]0;owned\x07.test", "b\n.test"}}},
 		}}})},
+		{"bidi_strings", resp(ok, "Successfully queried clusters", &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: &command.ClusterInformations{
+			Vec: []*command.ClusterInformation{{
+				Configuration: &command.Cluster{ClusterId: ptr("evil\u202egnp.exe"), StickySession: ptr(false), HttpsRedirect: ptr(false),
+					LoadBalancing: command.LoadBalancingAlgorithms_ROUND_ROBIN.Enum()},
+				HttpFrontends: []*command.RequestHttpFrontend{{ClusterId: ptr("evil\u202egnp.exe"), Address: addr("0.0.0.0:80"),
+					Hostname: ptr("a\u2066b\u2069.example.com"), Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: ptr("/\u200b")},
+					Position: command.RulePosition_TREE.Enum(), Tags: map[string]string{"k\u202d": "v\u2028"}}},
+				Backends: []*command.AddBackend{{ClusterId: ptr("evil\u202egnp.exe"), BackendId: ptr("b\u202e1"), Address: addr("10.0.0.1:80"),
+					StickyId: ptr("s\ufeff1")}},
+			}},
+		}}})},
+		{"bidi_failure", resp(failure, "Did not find Cluster with address or id 'evil\u202egnp.exe'\x1b[2J", nil)},
 		{"hostile_strings", resp(ok, "Successfully listed frontends", &command.ResponseContent{ContentType: &command.ResponseContent_FrontendList{FrontendList: &command.ListedFrontends{
 			HttpFrontends: []*command.RequestHttpFrontend{{ClusterId: ptr("evil\x1b[2J\tcluster"), Address: addr("0.0.0.0:80"),
 				Hostname: ptr("a\x1b]0;owned\x07.example.com\n"), Path: &command.PathRule{Kind: command.PathRuleKind_PREFIX.Enum(), Value: ptr("/\u009b31m")},

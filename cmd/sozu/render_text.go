@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sozu-go/sozu/proto/command"
 	"google.golang.org/protobuf/proto"
@@ -520,20 +522,30 @@ func plural(n int, word string) string {
 	return word + "s"
 }
 
-// cleanText makes supervisor-provided text safe for a terminal: invalid
-// UTF-8 becomes U+FFFD, control characters (and, in table cells, tabs and
-// newlines) become '?'.
+// cleanText makes supervisor-provided text safe for a terminal: control
+// characters (C0, DEL, C1; in table cells tabs and newlines too), format
+// characters (the bidirectional overrides and isolates such as U+202E,
+// zero-width characters, BOM) and line separators are shown escaped as
+// \u{202e}, and bytes that are not UTF-8 as \x{ff}. A hostile id can then
+// neither drive the operator's terminal nor reorder what is printed
+// around it, and what the operator sees tells which characters are there.
 func cleanText(s string, allowNewline bool) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.Map(func(r rune) rune {
-		if r == '\n' && allowNewline {
-			return r
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x{%02x}`, s[i])
+		case r == '\n' && allowNewline:
+			b.WriteByte('\n')
+		case unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029':
+			fmt.Fprintf(&b, `\u{%x}`, r)
+		default:
+			b.WriteString(s[i : i+n])
 		}
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return '?'
-		}
-		return r
-	}, s)
+		i += n
+	}
+	return b.String()
 }
 
 // painter adds ANSI colours when enabled.

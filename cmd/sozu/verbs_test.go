@@ -305,3 +305,19 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpNamesRoleFromCatalogue: a verb's help says which request it
+// sends and the role it needs, as the verb catalogue has them.
+func TestHelpNamesRoleFromCatalogue(t *testing.T) {
+	for path, want := range map[string]string{
+		"cluster add": "Sends add_cluster (cluster.add); needs the admin role.",
+		"status":      "Sends status (status.get); needs the read-only role.",
+	} {
+		if h := helpText(lookup(path)); !strings.Contains(h, want) {
+			t.Errorf("help %s lacks %q:\n%s", path, want, h)
+		}
+	}
+	if h := helpText(lookup("config check")); strings.Contains(h, "Sends ") {
+		t.Errorf("config check is answered locally, yet its help says:\n%s", h)
+	}
+}

@@ -61,11 +61,11 @@ type Error struct {
 func (e *Error) Error() string { return e.Text }
 
 func notFound(object, id string) *Error {
-	return &Error{NotFound, fmt.Sprintf("Did not find %s with address or id '%s'", object, id)}
+	return &Error{NotFound, fmt.Sprintf("Did not find %s with address or id '%s'", object, escapeText(id))}
 }
 
 func exists(object, id string) *Error {
-	return &Error{Exists, fmt.Sprintf("%s '%s' already exists", object, id)}
+	return &Error{Exists, fmt.Sprintf("%s '%s' already exists", object, escapeText(id))}
 }
 
 func noChange() *Error {
@@ -87,7 +87,7 @@ func certificateError(op, detail string) *Error {
 }
 
 func frontendError(key, detail string) *Error {
-	return &Error{Frontend, fmt.Sprintf("Could not convert the frontend to an insertable one. Frontend: %s error: %s", key, detail)}
+	return &Error{Frontend, fmt.Sprintf("Could not convert the frontend to an insertable one. Frontend: %s error: %s", escapeText(key), detail)}
 }
 
 func emptyRequest() *Error { return &Error{Empty, "Request came in empty"} }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/statefile"
 )
 
 // Fuzz input: a sequence of uvarint-length-prefixed protobuf Requests. A
@@ -91,6 +92,12 @@ func FuzzDispatch(f *testing.F) {
 		_ = s.ListFrontends(nil)
 		_ = s.ClustersByDomain("a.example.com", proto.String("/"))
 		requireRoundTrip(t, s)
+		// Whatever the state accepted, save_state can write.
+		for _, wr := range s.GenerateRequests() {
+			if _, err := statefile.Marshal(wr); err != nil {
+				t.Fatalf("the state holds a record save_state cannot write: %v", err)
+			}
+		}
 		if !sameRequests(s.GenerateRequests(), s.Clone().GenerateRequests()) {
 			t.Fatal("Clone differs")
 		}

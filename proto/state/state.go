@@ -101,8 +101,11 @@ func (s *ConfigState) Clone() *ConfigState {
 // Dispatch applies one request to the state, following wire-contract §4.3.
 // On refusal it returns an *Error and leaves the state unchanged; a nil or
 // variant-less request is refused with kind Empty, and a verb for which
-// IsStateVerb is false with kind NotStateVerb. Logging, configure_metrics
-// and set/query_max_connections_per_ip are accepted without any change.
+// IsStateVerb is false with kind NotStateVerb. Every string must be valid
+// UTF-8 and every identifier field pass CheckIdentifier (stringFields),
+// or the request is refused as InvalidValue naming the field, before any
+// lookup. Logging, configure_metrics and set/query_max_connections_per_ip
+// are accepted without any change.
 // Every accepted request is counted (see RequestCounts). req is not
 // modified or retained.
 func (s *ConfigState) Dispatch(req *command.Request) error {
@@ -111,6 +114,9 @@ func (s *ConfigState) Dispatch(req *command.Request) error {
 	}
 	if classify(req) == notState {
 		return notStateVerb(command.VerbName(req))
+	}
+	if e := checkRequestStrings(req.ProtoReflect()); e != nil {
+		return e
 	}
 	req = clone(req)
 	if e := s.apply(req); e != nil {

@@ -172,7 +172,7 @@ func Decide(p Policy, c peercred.Cred, verb string) Decision {
 // verbName shows a verb in a message: table verbs as they are, anything
 // else quoted (it never came from the table, so it is not trusted text).
 func verbName(verb string) string {
-	if _, ok := verbRoles[verb]; ok {
+	if isVerb(verb) {
 		return verb
 	}
 	if verb == "" {

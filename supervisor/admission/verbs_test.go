@@ -14,7 +14,7 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/roles.md from the verb table")
+var update = flag.Bool("update", false, "rewrite docs/roles.md from the verb catalogue")
 
 const rolesDoc = "../../docs/roles.md"
 
@@ -41,8 +41,8 @@ func TestVerbTableComplete(t *testing.T) {
 	for _, fd := range fields {
 		name := string(fd.Name())
 		seen[name] = true
-		if _, ok := verbRoles[name]; !ok {
-			t.Errorf("verb %s (Request field %d) has no role in verbRoles (verbs.go)", name, fd.Number())
+		if !isVerb(name) {
+			t.Errorf("verb %s (Request field %d) is not in the verb catalogue (proto/verbs)", name, fd.Number())
 		}
 		// command.VerbKey, which the supervisor passes to Decide, gives this key.
 		req := &command.Request{}
@@ -58,11 +58,8 @@ func TestVerbTableComplete(t *testing.T) {
 			t.Errorf("VerbKey of a %s request = %q", name, got)
 		}
 	}
-	for verb, role := range verbRoles {
-		if !seen[verb] {
-			t.Errorf("verbRoles names %q, which is not a Request field", verb)
-		}
-		if role != ReadOnly && role != Admin {
+	for verb := range seen {
+		if role := Required(verb); role != ReadOnly && role != Admin {
 			t.Errorf("verb %s needs role %v: only read-only and admin are meaningful", verb, role)
 		}
 	}
@@ -82,7 +79,7 @@ func TestRolesDoc(t *testing.T) {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is out of date with verbs.go: run go test ./supervisor/admission -run TestRolesDoc -update", filepath.Clean(rolesDoc))
+		t.Fatalf("%s is out of date with the verb catalogue: run go test ./supervisor/admission -run TestRolesDoc -update", filepath.Clean(rolesDoc))
 	}
 }
 
@@ -90,13 +87,15 @@ func renderRolesDoc(fields []protoreflect.FieldDescriptor) []byte {
 	var b bytes.Buffer
 	b.WriteString(`# Command-socket roles
 
-<!-- Generated from supervisor/admission/verbs.go by
+<!-- Generated from the verb catalogue (proto/verbs) by
      go test ./supervisor/admission -run TestRolesDoc -update
      Do not edit by hand. -->
 
 Every request on the command socket is checked against the peer's role
 before it is handled. A refusal answers FAILURE with a message starting
-` + "`unauthorized: `" + ` and is recorded in the audit trail; the connection stays open.
+` + "`unauthorized: `" + ` and is recorded in the audit trail (` + "`command.refused`" + `). A
+read-only peer refused an admin verb keeps its connection; a peer with no
+role is answered once, then its connection is closed.
 
 ## Who gets which role
 
@@ -113,7 +112,37 @@ recorded when it connected (SO_PEERCRED, SO_PEERGROUPS). First match wins:
 5. otherwise refused: ` + "`unauthorized: actor UID <uid> not in command_allowed_uids`" + `.
 
 Only peers that can open the socket are checked at all: it is 0600, or 0660
-with ` + "`command_socket_group`" + `.
+with ` + "`command_socket_group`" + `. Its directory must be owned by root or the
+supervisor's uid and writable by neither its group nor others (` + "`sozu start`" + `
+refuses otherwise): a member of ` + "`command_socket_group`" + ` may connect, never
+replace the socket. The CLI, for its part, sends nothing to a socket whose
+listening process runs as a uid other than root, its own, or the owner of a
+socket directory only its owner may write in.
+
+## Sessions
+
+* At most 256 sessions are open at once; the last 16 are kept for admins,
+  so peers without the admin role can never take them all.
+* One uid holds at most ` + "`command_max_sessions_per_uid`" + ` sessions (default 16),
+  whatever its role.
+* A connection beyond a limit is answered one FAILURE naming the limit,
+  closed, and recorded (` + "`command.refused`" + `, verb ` + "`session.connect`" + `, with the
+  peer's uid, gid, pid, user and comm).
+* A session that sends nothing for ` + "`command_session_idle_timeout`" + ` (default
+  60 s; 0 = never) is told so and closed. An event subscription
+  (` + "`subscribe_events`" + `) is a stream: it is never closed as idle, but it still
+  counts against its uid's sessions.
+
+## Refusal records
+
+Refusals (verbs, frames, connections) are recorded in full up to 10 per uid
+per minute; the rest of that minute's refusals of the uid are counted, and
+one ` + "`command.refused`" + ` record, verb ` + "`session.refusals_suppressed`" + `, error code
+` + "`refusals_suppressed`" + `, gives their number, the uid and the span when the minute
+ends (or when the supervisor stops). A refusal record repeats at most 128
+bytes of each request field (target, cluster, backend); its request SHA-256
+identifies the whole request. So a peer flooding refusals adds a bounded
+amount to the fail-closed trail, and every refusal is still accounted for.
 
 ## Verbs
 

@@ -20,6 +20,8 @@ func (b *builder) cluster(id string, cl *rawCluster) {
 	}
 	if !printable(id) {
 		b.errs.atKey(p, "cluster id %q must not be empty or contain spaces or control characters", id)
+	} else {
+		b.identifier(p, true, id)
 	}
 	if cl.Protocol == nil {
 		b.required(p, "protocol")
@@ -184,6 +186,8 @@ func (b *builder) httpFrontend(p string, c *command.Cluster, f *rawFrontend) []*
 	host := *f.Hostname
 	if !printable(host) {
 		b.errs.at(joinKey(p, "hostname"), "%q must not be empty or contain spaces or control characters", host)
+	} else {
+		b.identifier(joinKey(p, "hostname"), false, host)
 	}
 	kind := command.PathRuleKind(*f.PathType)
 	path := *f.Path
@@ -199,7 +203,10 @@ func (b *builder) httpFrontend(p string, c *command.Cluster, f *rawFrontend) []*
 	}
 	if f.Method != nil && !isToken(*f.Method) {
 		b.errs.at(joinKey(p, "method"), "%q is not an HTTP method", *f.Method)
+	} else if f.Method != nil {
+		b.identifier(joinKey(p, "method"), false, *f.Method)
 	}
+	b.tags(joinKey(p, "tags"), f.Tags)
 	if f.RewritePort != nil && (*f.RewritePort < 1 || *f.RewritePort > 65535) {
 		b.errs.at(joinKey(p, "rewrite_port"), "must be a port number (1-65535)")
 	}
@@ -325,6 +332,7 @@ func (b *builder) streamFrontends(p, clusterID string, cl *rawCluster, c *comman
 			b.required(fp, "address")
 			continue
 		}
+		b.tags(joinKey(fp, "tags"), f.Tags)
 		addr := f.Address.AddrPort
 		l := listeners[addr]
 		if l == nil || l.protocol != want {
@@ -390,7 +398,12 @@ func (b *builder) backends(p, clusterID string, bs []*rawBackend) {
 			id, idKey = *be.BackendID, joinKey(bp, "backend_id")
 			if !printable(id) {
 				b.errs.at(idKey, "%q must not be empty or contain spaces or control characters", id)
+			} else {
+				b.identifier(idKey, false, id)
 			}
+		}
+		if be.StickyID != nil {
+			b.identifier(joinKey(bp, "sticky_id"), false, *be.StickyID)
 		}
 		if first, dup := ids[id]; dup {
 			b.errs.at(idKey, "backend id %q is already used by %s", id, first)

@@ -84,6 +84,11 @@ type Config struct {
 	// Listeners in file order; the supervisor binds these.
 	Listeners []Listener
 
+	// Warnings lists the keys written in the file that are not in force
+	// (see truth.go), in file order. `config check` and `start` print
+	// them; `config check --strict` fails on any.
+	Warnings []Warning
+
 	requests []*command.Request // Requests() content, in order
 	server   *command.ServerConfig
 }
@@ -125,6 +130,7 @@ func Parse(data []byte, path string) (*Config, error) {
 		return nil, err
 	}
 	checkScopes(errs, raw)
+	warnings := checkForce(errs, raw)
 	applyDefaults(raw)
 	applySecurityDefaults(raw)
 	b := &builder{errs: errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}}
@@ -132,6 +138,7 @@ func Parse(data []byte, path string) (*Config, error) {
 	if err := errs.result(); err != nil {
 		return nil, err
 	}
+	b.cfg.Warnings = warnings
 	return b.cfg, nil
 }
 

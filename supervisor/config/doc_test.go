@@ -18,21 +18,21 @@ func TestConfigurationDoc(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(begin)
 	tables := []struct {
-		title string
-		v     any
+		title, section string
+		v              any
 	}{
-		{"Global keys", rawConfig{}},
-		{"`[metrics]`", rawMetrics{}},
-		{"`[[listeners]]`", rawListener{}},
-		{"`hsts` tables (HTTPS listeners and frontends)", rawHSTS{}},
-		{"`[clusters.<id>]`", rawCluster{}},
-		{"`frontends = [ { … } ]` in a cluster", rawFrontend{}},
-		{"`headers = [ { … } ]` in a frontend", rawHeader{}},
-		{"`backends = [ { … } ]` in a cluster", rawBackend{}},
-		{"`health_check` table of a cluster", rawHealthCheck{}},
+		{"Global keys", "", rawConfig{}},
+		{"`[metrics]`", "metrics", rawMetrics{}},
+		{"`[[listeners]]`", "listeners", rawListener{}},
+		{"`hsts` tables (HTTPS listeners and frontends)", "hsts", rawHSTS{}},
+		{"`[clusters.<id>]`", "clusters", rawCluster{}},
+		{"`frontends = [ { … } ]` in a cluster", "frontends", rawFrontend{}},
+		{"`headers = [ { … } ]` in a frontend", "headers", rawHeader{}},
+		{"`backends = [ { … } ]` in a cluster", "backends", rawBackend{}},
+		{"`health_check` table of a cluster", "health_check", rawHealthCheck{}},
 	}
 	for _, tb := range tables {
-		fmt.Fprintf(&b, "\n### %s\n\n| key | type | protocols |\n|---|---|---|\n", tb.title)
+		fmt.Fprintf(&b, "\n### %s\n\n| key | type | protocols | in force |\n|---|---|---|---|\n", tb.title)
 		rt := reflect.TypeOf(tb.v)
 		for i := 0; i < rt.NumField(); i++ {
 			f := rt.Field(i)
@@ -44,7 +44,7 @@ func TestConfigurationDoc(t *testing.T) {
 			if scope == "" {
 				scope = "all"
 			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", key, typeName(f.Type), strings.ReplaceAll(scope, ",", ", "))
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", key, typeName(f.Type), strings.ReplaceAll(scope, ",", ", "), forceText(tb.section, key))
 		}
 	}
 	b.WriteString("\n" + end)
@@ -68,6 +68,21 @@ func TestConfigurationDoc(t *testing.T) {
 	if err := os.WriteFile(path, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// forceText says whether a key is in force, for the generated tables.
+func forceText(section, key string) string {
+	if wholeTable[section] {
+		return "no: the whole table is reported"
+	}
+	nf, ok := forceTable[section][key]
+	switch {
+	case !ok:
+		return "yes"
+	case nf.when != nil:
+		return "not for every value: " + nf.why
+	}
+	return "no (" + string(nf.class) + "): " + nf.why
 }
 
 func typeName(t reflect.Type) string {

@@ -81,10 +81,12 @@ func (b *builder) listener(p string, l *rawListener) {
 	b.ownSeconds(p, "request_timeout", *l.RequestTimeout)
 	if !isToken(*l.StickyName) {
 		b.errs.at(joinKey(p, "sticky_name"), "%q is not a valid cookie name", *l.StickyName)
+	} else {
+		b.identifier(joinKey(p, "sticky_name"), false, *l.StickyName)
 	}
 	if l.SozuIDHeader != nil && !isToken(*l.SozuIDHeader) {
 		b.errs.at(joinKey(p, "sozu_id_header"), "%q is not a valid header name", *l.SozuIDHeader)
-	} else if l.SozuIDHeader != nil {
+	} else if l.SozuIDHeader != nil && b.identifier(joinKey(p, "sozu_id_header"), false, *l.SozuIDHeader) {
 		info.idHeader = *l.SozuIDHeader
 	}
 	legacy, answers := b.listenerAnswers(p, l)

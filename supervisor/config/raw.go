@@ -70,6 +70,10 @@ type rawConfig struct {
 	WorkerAllowRoot     *bool     `toml:"worker_allow_root"`
 	SandboxMode         *string   `toml:"sandbox_mode"`
 	TLSSessionTickets   *bool     `toml:"tls_session_tickets"`
+
+	// Extensions: command-socket session limits (security.go).
+	CommandMaxSessionsPerUID  *uint32 `toml:"command_max_sessions_per_uid"`
+	CommandSessionIdleTimeout *uint32 `toml:"command_session_idle_timeout"` // seconds, 0 = none
 }
 
 type rawMetrics struct {

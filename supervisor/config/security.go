@@ -19,6 +19,15 @@ type Admission struct {
 	UserCacheSize int           // peer_user_cache_size, entries (default 256)
 	UserCacheTTL  time.Duration // peer_user_cache_ttl (default 60 s)
 	LookupTimeout time.Duration // peer_lookup_timeout (default 100 ms)
+
+	// MaxSessionsPerUID (command_max_sessions_per_uid, default 16, at least
+	// 1) bounds the command-socket sessions one uid may hold open at once,
+	// whatever its role.
+	MaxSessionsPerUID int
+	// SessionIdleTimeout (command_session_idle_timeout, seconds, default
+	// 60; 0 = never) closes a session that sends nothing for that long. An
+	// event subscription is a stream and is never closed as idle.
+	SessionIdleTimeout time.Duration
 }
 
 // Audit configures the audit trail (audit_logs_target and
@@ -47,6 +56,8 @@ const (
 	defaultPeerUserCacheSize = 256
 	defaultPeerUserCacheTTL  = 60  // seconds
 	defaultPeerLookupTimeout = 100 // milliseconds
+	defaultMaxSessionsPerUID = 16
+	defaultSessionIdle       = 60 // seconds
 	defaultWorkerUser        = "nobody"
 	defaultSandboxMode       = "kill"
 )
@@ -55,6 +66,8 @@ func applySecurityDefaults(c *rawConfig) {
 	set(&c.PeerUserCacheSize, defaultPeerUserCacheSize)
 	set(&c.PeerUserCacheTTL, defaultPeerUserCacheTTL)
 	set(&c.PeerLookupTimeout, defaultPeerLookupTimeout)
+	set(&c.CommandMaxSessionsPerUID, defaultMaxSessionsPerUID)
+	set(&c.CommandSessionIdleTimeout, defaultSessionIdle)
 	set(&c.AuditFailOpen, false)
 	set(&c.AuditQueries, true)
 	set(&c.AuditFsync, true)
@@ -99,6 +112,9 @@ func (b *builder) security(r *rawConfig) {
 	a.UserCacheTTL = b.seconds("peer_user_cache_ttl", *r.PeerUserCacheTTL)
 	a.LookupTimeout = time.Duration(*r.PeerLookupTimeout) * time.Millisecond
 	b.atLeast("peer_lookup_timeout", uint64(*r.PeerLookupTimeout), 1)
+	a.MaxSessionsPerUID = int(*r.CommandMaxSessionsPerUID)
+	b.atLeast("command_max_sessions_per_uid", uint64(*r.CommandMaxSessionsPerUID), 1)
+	a.SessionIdleTimeout = time.Duration(*r.CommandSessionIdleTimeout) * time.Second
 
 	au := &c.Audit
 	if r.AuditHMACKeyFile != nil {

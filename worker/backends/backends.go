@@ -1,12 +1,12 @@
-// Package backends holds each cluster's backend servers for the proxy: selection
-// (round robin, weighted random, least loaded, power of two), keep-alive pools, connect retries and passive failure counting.
+// Package backends holds each cluster's backend servers for the proxy:
+// selection (policy.go, hashing.go), keep-alive pools (pool.go), connect
+// retries and passive failure counting (this file).
 package backends
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -14,33 +14,7 @@ import (
 	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
-	"github.com/sozu-go/sozu/worker/deadline"
 )
-
-// Policy is a load-balancing algorithm.
-type Policy uint8
-
-// Policies (upstream's LoadBalancingAlgorithms; HRW and MAGLEV, meant for
-// UDP flows, fall back to RoundRobin).
-const (
-	RoundRobin  Policy = iota // rotate through the backends
-	Random                    // random pick, proportional to the weights
-	LeastLoaded               // fewest requests in flight
-	PowerOfTwo                // the less loaded of two random picks
-)
-
-// PolicyFrom maps a cluster's load_balancing value to a Policy.
-func PolicyFrom(a command.LoadBalancingAlgorithms) Policy {
-	switch a {
-	case command.LoadBalancingAlgorithms_RANDOM:
-		return Random
-	case command.LoadBalancingAlgorithms_LEAST_LOADED:
-		return LeastLoaded
-	case command.LoadBalancingAlgorithms_POWER_OF_TWO:
-		return PowerOfTwo
-	}
-	return RoundRobin
-}
 
 // Defaults of Options.
 const (
@@ -105,7 +79,7 @@ type Spec struct {
 	ClusterID string
 	ID        string
 	Addr      netip.AddrPort
-	Weight    int // relative weight for Random; <= 0 never picked by Random
+	Weight    int // relative weight for every algorithm; <= 0 only when no backend with a weight can serve
 	Backup    bool
 }
 
@@ -120,6 +94,13 @@ type Backend struct {
 
 	weight atomic.Int64
 	backup atomic.Bool
+
+	// StaleClosed counts idle keep-alive connections found closed by the
+	// backend (or otherwise unusable) when they were taken from the pool.
+	StaleClosed atomic.Int64
+
+	seed        uint64       // hashing identity (seedOf)
+	connectEWMA atomic.Int64 // peak-weighted moving average of connect times, ns
 
 	fails    atomic.Int32 // consecutive connect failures
 	lastFail atomic.Int64 // time of the last one (UnixNano of Options.Now)
@@ -148,65 +129,6 @@ func (b *Backend) Idle() int {
 // AddrString is Addr formatted as "ip:port".
 func (b *Backend) AddrString() string { return b.addr }
 
-// Conn is a connection to a backend, checked out of its pool or freshly
-// dialed. It must be given back with Release exactly once.
-type Conn struct {
-	net.Conn
-	Backend *Backend
-	Reused  bool // it served an earlier exchange: a failure before any answer byte may be a stale keep-alive close
-	idleAt  time.Time
-
-	// ReadDL and WriteDL remember the deadlines armed on the connection
-	// (see package deadline); they belong to whoever holds the Conn.
-	ReadDL, WriteDL deadline.Lazy
-}
-
-// Release returns c to its backend: to the idle pool when reusable is true
-// (the exchange finished cleanly and both sides keep the connection alive),
-// else it is closed.
-func (c *Conn) Release(reusable bool) {
-	b := c.Backend
-	b.inflight.Add(-1)
-	if reusable && !b.removed.Load() {
-		c.Reused = true
-		c.idleAt = time.Now()
-		b.mu.Lock()
-		if len(b.idle) < b.reg.opt.MaxIdle {
-			b.idle = append(b.idle, c)
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-	}
-	c.Conn.Close()
-}
-
-// takeIdle pops the most recently used idle connection still young enough.
-func (b *Backend) takeIdle(now time.Time) *Conn {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for n := len(b.idle); n > 0; n = len(b.idle) {
-		c := b.idle[n-1]
-		b.idle[n-1] = nil
-		b.idle = b.idle[:n-1]
-		if now.Sub(c.idleAt) < b.reg.opt.IdleTimeout {
-			return c
-		}
-		c.Conn.Close()
-	}
-	return nil
-}
-
-func (b *Backend) closeIdle() {
-	b.mu.Lock()
-	idle := b.idle
-	b.idle = nil
-	b.mu.Unlock()
-	for _, c := range idle {
-		c.Conn.Close()
-	}
-}
-
 func key(s Spec) string { return s.ClusterID + "\x00" + s.ID + "\x00" + s.Addr.String() }
 
 // Registry owns every Backend of a worker. Update is called by one goroutine
@@ -231,11 +153,13 @@ func NewRegistry(opt Options) *Registry {
 func (r *Registry) Update(specs []Spec, policies map[string]Policy) map[string]*Set {
 	next := make(map[string]*Backend, len(specs))
 	sets := map[string]*Set{}
+	var primaries, backups = map[string][]*Backend{}, map[string][]*Backend{}
 	for _, s := range specs {
 		k := key(s)
 		b := r.backends[k]
 		if b == nil {
-			b = &Backend{ClusterID: s.ClusterID, ID: s.ID, Addr: s.Addr, addr: s.Addr.String(), reg: r}
+			b = &Backend{ClusterID: s.ClusterID, ID: s.ID, Addr: s.Addr, addr: s.Addr.String(), reg: r,
+				seed: seedOf(s.ClusterID, s.ID)}
 		}
 		b.weight.Store(int64(s.Weight))
 		b.backup.Store(s.Backup)
@@ -246,10 +170,14 @@ func (r *Registry) Update(specs []Spec, policies map[string]Policy) map[string]*
 			sets[s.ClusterID] = set
 		}
 		if s.Backup {
-			set.backups = append(set.backups, b)
+			backups[s.ClusterID] = append(backups[s.ClusterID], b)
 		} else {
-			set.primaries = append(set.primaries, b)
+			primaries[s.ClusterID] = append(primaries[s.ClusterID], b)
 		}
+	}
+	for id, set := range sets {
+		set.primaries = newPool(primaries[id], set.Policy.Algorithm)
+		set.backups = newPool(backups[id], set.Policy.Algorithm)
 	}
 	for k, b := range r.backends {
 		if next[k] == nil {
@@ -287,8 +215,8 @@ func (r *Registry) emit(kind command.EventKind, b *Backend, cluster string) {
 type Set struct {
 	ClusterID string
 	Policy    Policy
-	primaries []*Backend
-	backups   []*Backend // used only when no primary is up
+	primaries *pool
+	backups   *pool // used only when no primary is up
 	rr        atomic.Uint64
 	reg       *Registry
 }
@@ -298,7 +226,7 @@ func (s *Set) Len() int {
 	if s == nil {
 		return 0
 	}
-	return len(s.primaries) + len(s.backups)
+	return len(s.primaries.l) + len(s.backups.l)
 }
 
 // Backends returns the backends, primaries first. The slice is new.
@@ -306,7 +234,7 @@ func (s *Set) Backends() []*Backend {
 	if s == nil {
 		return nil
 	}
-	return append(append([]*Backend(nil), s.primaries...), s.backups...)
+	return append(append([]*Backend(nil), s.primaries.l...), s.backups.l...)
 }
 
 // ErrNoBackend is returned by Connect for a cluster without backends.
@@ -335,7 +263,10 @@ const maxTried = 8
 // Options.Attempts dials. With fresh true the pool is bypassed (used to
 // retry an exchange that failed on a reused connection). Errors:
 // ErrNoBackend, or a *ConnectError.
-func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool) (*Conn, error) {
+//
+// key is the client's balancing key (KeyOf its IP), used by HRW and
+// Maglev; other algorithms ignore it.
+func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool, key uint64) (*Conn, error) {
 	if s.Len() == 0 {
 		return nil, ErrNoBackend
 	}
@@ -344,7 +275,7 @@ func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool) (*
 	var last error
 	attempts := 0
 	for attempts < s.reg.opt.Attempts {
-		b := s.pick(tried[:nTried])
+		b := s.pick(tried[:nTried], key)
 		if b == nil {
 			break
 		}
@@ -360,8 +291,12 @@ func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool) (*
 		}
 		attempts++
 		dctx, cancel := context.WithTimeout(ctx, timeout)
+		start := time.Now()
 		nc, err := s.reg.opt.Dial(dctx, b.addr)
 		cancel()
+		if err == nil {
+			b.observeConnect(time.Since(start))
+		}
 		if err != nil {
 			b.inflight.Add(-1)
 			last = err
@@ -378,6 +313,31 @@ func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool) (*
 		last = ErrNoBackend
 	}
 	return nil, &ConnectError{ClusterID: s.ClusterID, Attempts: attempts, Last: last}
+}
+
+// observeConnect folds a successful connect's duration into b's peak
+// EWMA: a slower connect is taken at once, a faster one moves the average
+// by 1/8.
+func (b *Backend) observeConnect(d time.Duration) {
+	for {
+		old := b.connectEWMA.Load()
+		v := int64(d)
+		if old != 0 && v < old {
+			v = old + (v-old)/8
+		}
+		if b.connectEWMA.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// load is b's load under metric m (see Metric).
+func (b *Backend) load(m Metric) int64 {
+	n := b.inflight.Load()
+	if m == ConnectionTime {
+		return (n + 1) * max(b.connectEWMA.Load(), 1)
+	}
+	return n
 }
 
 // failed counts a connect failure and marks b down at the threshold.
@@ -414,7 +374,7 @@ func (b *Backend) retryDue() bool {
 }
 
 func (s *Set) anyUp() bool {
-	for _, l := range [2][]*Backend{s.primaries, s.backups} {
+	for _, l := range [2][]*Backend{s.primaries.l, s.backups.l} {
 		for _, b := range l {
 			if !b.down.Load() {
 				return true
@@ -422,119 +382,4 @@ func (s *Set) anyUp() bool {
 		}
 	}
 	return false
-}
-
-// pick selects a backend not in tried: among the primaries that are up (or
-// down but due for a retry), else the backups that are, else (so that a
-// recovered backend is found without active health checks) among all the
-// untried backends, primaries first. nil when every backend was tried.
-func (s *Set) pick(tried []*Backend) *Backend {
-	if b := s.choose(s.primaries, tried, true); b != nil {
-		return b
-	}
-	if b := s.choose(s.backups, tried, true); b != nil {
-		return b
-	}
-	if b := s.choose(s.primaries, tried, false); b != nil {
-		return b
-	}
-	return s.choose(s.backups, tried, false)
-}
-
-func eligible(b *Backend, tried []*Backend, upOnly bool) bool {
-	if upOnly && b.down.Load() && !b.retryDue() {
-		return false
-	}
-	for _, t := range tried {
-		if t == b {
-			return false
-		}
-	}
-	return true
-}
-
-// choose applies the policy to the eligible backends of l.
-func (s *Set) choose(l []*Backend, tried []*Backend, upOnly bool) *Backend {
-	n := len(l)
-	if n == 0 {
-		return nil
-	}
-	switch s.Policy {
-	case Random:
-		total := int64(0)
-		for _, b := range l {
-			if w := b.weight.Load(); w > 0 && eligible(b, tried, upOnly) {
-				total += w
-			}
-		}
-		if total == 0 {
-			return s.nth(l, tried, upOnly, rand.Uint64()) // no weights: uniform
-		}
-		x := rand.Int64N(total)
-		for _, b := range l {
-			if w := b.weight.Load(); w > 0 && eligible(b, tried, upOnly) {
-				if x < w {
-					return b
-				}
-				x -= w
-			}
-		}
-		return nil
-	case LeastLoaded:
-		var best *Backend
-		for _, b := range l {
-			if eligible(b, tried, upOnly) && (best == nil || b.inflight.Load() < best.inflight.Load()) {
-				best = b
-			}
-		}
-		return best
-	case PowerOfTwo:
-		a := s.nth(l, tried, upOnly, rand.Uint64())
-		b := s.nth(l, tried, upOnly, rand.Uint64())
-		if a == nil || (b != nil && b.inflight.Load() < a.inflight.Load()) {
-			return b
-		}
-		return a
-	}
-	return s.nth(l, tried, upOnly, s.rr.Add(1)-1)
-}
-
-// nth picks the backend of turn i among the eligible backends of l.
-//
-// A first pick (nothing tried yet) counts eligible backends only: the
-// backends up share the turns of those down evenly, instead of handing
-// them all to their successor (upstream's round robin runs over the
-// available backends the same way). A retry takes the first eligible
-// backend from position i mod len(l), as turns advance one per pick: the
-// retries after a failing backend still up go round like the turns.
-func (s *Set) nth(l []*Backend, tried []*Backend, upOnly bool, i uint64) *Backend {
-	n := len(l)
-	if len(tried) > 0 {
-		start := int(i % uint64(n))
-		for k := 0; k < n; k++ {
-			if b := l[(start+k)%n]; eligible(b, tried, upOnly) {
-				return b
-			}
-		}
-		return nil
-	}
-	m := 0
-	for _, b := range l {
-		if eligible(b, tried, upOnly) {
-			m++
-		}
-	}
-	if m == 0 {
-		return nil
-	}
-	k := int(i % uint64(m))
-	for _, b := range l {
-		if eligible(b, tried, upOnly) {
-			if k == 0 {
-				return b
-			}
-			k--
-		}
-	}
-	return nil // the eligible set changed meanwhile
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ func (e *events) list() []string {
 
 func connect(t *testing.T, s *Set, fresh bool) *Conn {
 	t.Helper()
-	c, err := s.Connect(context.Background(), time.Second, fresh)
+	c, err := s.Connect(context.Background(), time.Second, fresh, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,11 +211,11 @@ func TestWeightedRandom(t *testing.T) {
 		{ClusterID: "c", ID: "light", Addr: netip.MustParseAddrPort("127.0.0.1:1"), Weight: 1},
 		{ClusterID: "c", ID: "heavy", Addr: netip.MustParseAddrPort("127.0.0.1:2"), Weight: 3},
 		{ClusterID: "c", ID: "never", Addr: netip.MustParseAddrPort("127.0.0.1:3"), Weight: 0},
-	}, map[string]Policy{"c": Random})
+	}, map[string]Policy{"c": {Algorithm: Random}})
 	n := map[string]int{}
 	const picks = 8000
 	for i := 0; i < picks; i++ {
-		n[sets["c"].pick(nil).ID]++
+		n[sets["c"].pick(nil, 0).ID]++
 	}
 	if n["never"] != 0 {
 		t.Errorf("weight 0 picked %d times", n["never"])
@@ -227,7 +228,7 @@ func TestWeightedRandom(t *testing.T) {
 
 func TestLeastLoadedAndPowerOfTwo(t *testing.T) {
 	a, b := listen(t), listen(t)
-	for _, p := range []Policy{LeastLoaded, PowerOfTwo} {
+	for _, p := range []Policy{{Algorithm: LeastLoaded}, {Algorithm: PowerOfTwo}} {
 		r := NewRegistry(Options{})
 		sets := r.Update([]Spec{
 			{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 1},
@@ -235,15 +236,15 @@ func TestLeastLoadedAndPowerOfTwo(t *testing.T) {
 		}, map[string]Policy{"c": p})
 		busy := connect(t, sets["c"], false)
 		for i := 0; i < 20; i++ {
-			c := sets["c"].pick(nil)
-			if p == LeastLoaded && c == busy.Backend {
+			c := sets["c"].pick(nil, 0)
+			if p.Algorithm == LeastLoaded && c == busy.Backend {
 				t.Fatalf("least loaded picked the busy backend")
 			}
 		}
 		// Power of two may pick the busy one only when both draws hit it.
 		other := 0
 		for i := 0; i < 200; i++ {
-			if sets["c"].pick(nil) != busy.Backend {
+			if sets["c"].pick(nil, 0) != busy.Backend {
 				other++
 			}
 		}
@@ -319,7 +320,7 @@ func TestFailureCountingAndEvents(t *testing.T) {
 	r := NewRegistry(Options{OnEvent: ev.add, MaxFailures: 2, Attempts: 1})
 	set := r.Update([]Spec{{ClusterID: "c", ID: "x", Addr: dead, Weight: 1}}, nil)["c"]
 	for i := 0; i < 3; i++ {
-		_, err := set.Connect(context.Background(), time.Second, false)
+		_, err := set.Connect(context.Background(), time.Second, false, 0)
 		var ce *ConnectError
 		if !errors.As(err, &ce) || ce.Attempts != 1 {
 			t.Fatalf("attempt %d: %v, want a ConnectError after 1 attempt", i, err)
@@ -371,7 +372,7 @@ func TestAttemptsAcrossBackends(t *testing.T) {
 		{ClusterID: "d", ID: "d3", Addr: deadAddr(t), Weight: 1},
 		{ClusterID: "d", ID: "d4", Addr: deadAddr(t), Weight: 1},
 	}, nil)["d"]
-	_, err := set.Connect(context.Background(), time.Second, false)
+	_, err := set.Connect(context.Background(), time.Second, false, 0)
 	var ce *ConnectError
 	if !errors.As(err, &ce) || ce.Attempts != 3 || ce.ClusterID != "d" {
 		t.Fatalf("got %v, want a ConnectError for cluster d after 3 attempts", err)
@@ -424,11 +425,72 @@ func TestUpdateKeepsAndRemoves(t *testing.T) {
 	if cb.Backend.Idle() != 0 {
 		t.Fatal("removed backend pooled a connection")
 	}
-	if _, err := NewRegistry(Options{}).Update(nil, nil)["c"].Connect(context.Background(), time.Second, false); !errors.Is(err, ErrNoBackend) {
+	if _, err := NewRegistry(Options{}).Update(nil, nil)["c"].Connect(context.Background(), time.Second, false, 0); !errors.Is(err, ErrNoBackend) {
 		t.Fatalf("empty set: %v, want ErrNoBackend", err)
 	}
 	r.Close()
 	if ca.Backend.Idle() != 0 {
 		t.Fatal("Close kept idle connections")
+	}
+}
+
+// TestPoolDropsConnectionsClosedWhileIdle: an idle connection the backend
+// closed (FIN), reset (RST) or wrote to unasked is never handed out; the
+// next Connect dials a new one and counts the stale one.
+func TestPoolDropsConnectionsClosedWhileIdle(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(c *net.TCPConn)
+	}{
+		{"closed", func(c *net.TCPConn) { c.Close() }},
+		{"reset", func(c *net.TCPConn) { c.SetLinger(0); c.Close() }},
+		{"unasked bytes", func(c *net.TCPConn) { c.Write([]byte("HTTP/1.1 408 Request Timeout\r\n\r\n")) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			accepted := make(chan *net.TCPConn, 4)
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					accepted <- c.(*net.TCPConn)
+				}
+			}()
+			r := NewRegistry(Options{})
+			defer r.Close()
+			set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 100}}, nil)["c"]
+			first := connect(t, set, false)
+			server := <-accepted
+			defer server.Close()
+			first.Release(true)
+			tc.end(server)
+			// Wait until the end is visible on the pooled socket.
+			b := set.Backends()[0]
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				c := connect(t, set, false)
+				if !c.Reused {
+					c.Release(false)
+					break
+				}
+				c.Release(true) // not yet visible: put it back
+				if time.Now().After(deadline) {
+					t.Fatal("the pool kept handing out the connection the backend ended")
+				}
+				runtime.Gosched()
+			}
+			if b.StaleClosed.Load() != 1 {
+				t.Fatalf("StaleClosed = %d, want 1", b.StaleClosed.Load())
+			}
+			if b.Idle() != 0 {
+				t.Fatalf("%d idle connections left", b.Idle())
+			}
+		})
 	}
 }

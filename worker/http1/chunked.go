@@ -448,14 +448,21 @@ func AppendLastChunk(dst []byte, trailers []Field) []byte {
 // sender must not put in trailers and a recipient must not merge into the
 // head: framing (Content-Length, Trailer), routing (Host), authentication
 // (Authorization, Proxy-Authorization, Cookie, Set-Cookie) and content
-// handling (Content-Encoding, Content-Type, Content-Range).
+// handling (Content-Encoding, Content-Type, Content-Range); and the
+// forwarding fields the proxy is the authority for (Forwarded,
+// X-Forwarded-*, X-Real-IP and the like), which a backend merging trailers
+// into the head would otherwise take from the client.
 func AllowedTrailer(name []byte) bool {
 	if IsHopByHop(name) {
+		return false
+	}
+	if len(name) > 12 && equalFold(name[:12], "x-forwarded-") {
 		return false
 	}
 	for _, n := range [...]string{
 		"content-length", "trailer", "host", "authorization", "proxy-authorization",
 		"cookie", "set-cookie", "content-encoding", "content-type", "content-range",
+		"forwarded", "x-real-ip", "front-end-https", "x-url-scheme", "x-client-ip", "true-client-ip", "x-cluster-client-ip",
 	} {
 		if equalFold(name, n) {
 			return false

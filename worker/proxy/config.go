@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/answers"
@@ -45,9 +46,12 @@ type Listener struct {
 	// included): a larger one gets 413. 0 is unlimited.
 	MaxBody int64
 
-	IDHeader     string // name of the request ULID field on requests and responses ("Sozu-Id" when empty)
-	SendXRealIP  bool   // set X-Real-IP to the client's address
-	ElideXRealIP bool   // drop the client's X-Real-IP
+	IDHeader    string // name of the request ULID field on requests and responses ("Sozu-Id" when empty)
+	SendXRealIP bool   // set X-Real-IP to the client's address
+	// ElideXRealIP is upstream's elide_x_real_ip. It changes nothing: a
+	// client's X-Real-IP is always dropped (with the other fields only the
+	// proxy may assert, see strippedFields).
+	ElideXRealIP bool
 
 	// TLS, when set, makes this an HTTPS listener: each connection is
 	// wrapped with tls.Server and its handshake bounded by FrontTimeout.
@@ -59,8 +63,15 @@ type Listener struct {
 	// (and closes the connection) to a request whose Host, port ignored
 	// and case-insensitively, is not the server name the client sent in
 	// its TLS handshake. A client that sent no SNI (one addressing the
-	// proxy by IP address) is not bound: there is no name to compare.
+	// proxy by IP address) got the listener's default certificate, and is
+	// bound to the hosts that certificate covers (DefaultNames): any
+	// other Host gets 421, as does every Host when DefaultNames is empty.
 	StrictSNI bool
+	// DefaultNames are the hosts the listener's default certificate
+	// covers, for StrictSNI: DNS names as tlsconf indexes them (lowercase
+	// A-labels, "*.example.com" covering exactly one more label) and IP
+	// address literals (its IP SANs). Read-only.
+	DefaultNames []string
 	// HSTS is the listener's Strict-Transport-Security policy, nil for
 	// none; FrontendHSTS overrides it per frontend (by router.Route.Key).
 	// Both apply on HTTPS listeners only (TLS set).
@@ -81,6 +92,8 @@ type Listener struct {
 	byNode    []byte // Forwarded by= value
 	idHeader  []byte
 	hostValue []byte // Host sent for an HTTP/1.0 request without one
+	defNames  map[string]bool
+	defIPs    []netip.Addr
 }
 
 // Cluster is one cluster in a snapshot.
@@ -166,6 +179,14 @@ func (l *Listener) init() {
 	l.xfPort = strconv.AppendUint(nil, uint64(pub.Port()), 10)
 	l.byNode = forwardedNode(nil, pub.Addr(), pub.Port())
 	l.hostValue = []byte(pub.String())
+	l.defNames = map[string]bool{}
+	for _, n := range l.DefaultNames {
+		if ip, err := netip.ParseAddr(n); err == nil {
+			l.defIPs = append(l.defIPs, ip.Unmap())
+		} else {
+			l.defNames[strings.ToLower(strings.TrimSuffix(n, "."))] = true
+		}
+	}
 	l.ready = true
 }
 

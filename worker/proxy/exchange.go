@@ -85,7 +85,6 @@ type exchange struct {
 	http10     bool // the client speaks HTTP/1.0
 	expect     bool // the client waits for 100 Continue
 	upgrade    bool // the request asks for a protocol upgrade
-	idempotent bool
 	streaming  bool // the request body is still being copied
 	copyJoined bool
 	copyRes    bodyResult
@@ -93,19 +92,11 @@ type exchange struct {
 
 func (x *exchange) methodBytes() []byte { return x.method[:x.methodLen] }
 
-func isIdempotent(m []byte) bool {
-	switch string(m) {
-	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
-		return true
-	}
-	return false
-}
-
 // forward sends req to a backend of cl and the response back, with the
 // header edits of fe (nil for none).
 func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *HSTS, fe *Frontend) bool {
 	x := exchange{cfg: cfg, cl: cl, hsts: hsts, fe: fe, clientKA: req.KeepAlive, http10: req.Minor == 0,
-		expect: req.Expect100, upgrade: req.Upgrade, idempotent: isIdempotent(req.Method)}
+		expect: req.Expect100, upgrade: req.Upgrade}
 	x.methodLen = copy(x.method[:], req.Method)
 
 	// The head, then as much of the body as is already here.
@@ -144,7 +135,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	var res respOutcome
 	for attempt := 0; ; attempt++ {
 		var err error
-		bc, err = cl.Backends.Connect(s.srv.ctx, cfg.ConnectTimeout, attempt > 0)
+		bc, err = cl.Backends.Connect(s.srv.ctx, cfg.ConnectTimeout, attempt > 0, s.peerKey)
 		if err != nil {
 			s.srv.opt.Log.Debugf("cluster %s: %v", cl.ID, err)
 			return s.answer(cfg, cl, 503)
@@ -164,9 +155,17 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 			go s.copyBody(cfg, bc, chunked, remaining)
 		}
 		res = s.readResponseHead(&x, bc)
-		if res == respNothing && attempt == 0 && bc.Reused && !x.streaming && x.idempotent {
-			s.dropBackend(bc)
-			continue
+		// A reused connection that ends before any answer byte was most
+		// likely closed by the backend as the request went out: the request
+		// is sent again once, on a new connection, when it is still wholly
+		// held here (no body, or all of it in s.out). Otherwise the client
+		// gets 502, counted in ReplayImpossible.
+		if res == respNothing && attempt == 0 && bc.Reused {
+			if !x.streaming {
+				s.dropBackend(bc)
+				continue
+			}
+			s.srv.ReplayImpossible.Add(1)
 		}
 		break
 	}

@@ -66,7 +66,21 @@ const (
 	fieldXRealIP
 	fieldXReqID
 	fieldID
+	fieldStrip // a forwarding field the proxy is the authority for; never forwarded from the client
 )
+
+// strippedFields are the request fields, besides X-Real-IP, that claim what
+// only the proxy knows (the client's address, the scheme, the host it
+// reached) and that the proxy does not write itself: a client's are
+// dropped, so that no backend can be told a spoofed value. X-Forwarded-For
+// and Forwarded are extended instead (their last element is this hop's),
+// X-Forwarded-Proto and X-Forwarded-Port replaced, X-Forwarded-Host
+// written on a host rewrite.
+var strippedFields = [...]string{
+	"x-forwarded-host", "x-forwarded-server", "x-forwarded-scheme", "x-forwarded-protocol",
+	"x-forwarded-ssl", "front-end-https", "x-url-scheme",
+	"x-client-ip", "true-client-ip", "x-cluster-client-ip",
+}
 
 func classify(name []byte, cfg *Listener) int {
 	switch len(name) {
@@ -97,6 +111,13 @@ func classify(name []byte, cfg *Listener) int {
 	if equalFoldBytes(name, cfg.idHeader) {
 		return fieldID
 	}
+	if len(name) >= 11 && len(name) <= 20 && (name[0]|0x20 == 'x' || name[0]|0x20 == 'f' || name[0]|0x20 == 't') {
+		for _, n := range strippedFields {
+			if equalFold(name, n) {
+				return fieldStrip
+			}
+		}
+	}
 	return fieldOther
 }
 
@@ -109,7 +130,10 @@ func protected(name []byte, cfg *Listener) bool {
 		equalFold(name, "content-length"), equalFold(name, "transfer-encoding"), equalFold(name, "x-forwarded-host"):
 		return true
 	}
-	return classify(name, cfg) != fieldOther
+	// The fields the proxy drops anyway are not protected, but for
+	// X-Forwarded-Host (named above).
+	c := classify(name, cfg)
+	return c != fieldOther && c != fieldStrip
 }
 
 // refuse returns the status answering a request the proxy does not
@@ -204,10 +228,11 @@ func hasToken(v []byte, tok string) bool {
 
 // appendRequestHead appends the head forwarded to the backend: the
 // canonical head of req (http1.AppendRequest), without the client's
-// X-Forwarded-Proto, X-Forwarded-Port, request id field (and X-Real-IP
-// when the listener elides or sets it), with X-Forwarded-For and Forwarded
-// extended by this hop, X-Request-Id added when absent, and the request
-// id. req.Fields is filtered in place.
+// X-Forwarded-Proto, X-Forwarded-Port, request id field, X-Real-IP and
+// strippedFields, with X-Forwarded-For and Forwarded extended by this hop,
+// X-Forwarded-Proto and X-Forwarded-Port set, X-Real-IP set when the
+// listener sends it, X-Request-Id added when absent, and the request id.
+// req.Fields is filtered in place.
 func (s *session) appendRequestHead(dst []byte, cfg *Listener, req *http1.Request) []byte {
 	sc := s.scratch[:0]
 	xffStart, fwdStart := -1, -1
@@ -228,12 +253,8 @@ func (s *session) appendRequestHead(dst []byte, cfg *Listener, req *http1.Reques
 		case fieldFwd:
 			hasFwd = true // gathered in pass 2, after X-Forwarded-For
 
-		case fieldXFProto, fieldXFPort, fieldID:
+		case fieldXFProto, fieldXFPort, fieldID, fieldXRealIP, fieldStrip:
 			continue
-		case fieldXRealIP:
-			if cfg.ElideXRealIP || cfg.SendXRealIP {
-				continue
-			}
 		case fieldXReqID:
 			hasReqID = true
 		}

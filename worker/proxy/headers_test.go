@@ -48,7 +48,15 @@ func TestRequestHeadRewrite(t *testing.T) {
 			[]string{"X-Trace: ID", "X-Real-IP: 127.0.0.1"}, []string{"6.6.6.6", "forged", "Sozu-Id"}},
 		{"X-Real-IP elided", func(l *Listener) { l.ElideXRealIP = true },
 			"GET / HTTP/1.1\r\nHost: shop\r\nX-Real-IP: 6.6.6.6\r\n\r\n", nil, []string{"X-Real-IP"}},
-		{"X-Real-IP kept", nil, "GET / HTTP/1.1\r\nHost: shop\r\nX-Real-IP: 6.6.6.6\r\n\r\n", []string{"X-Real-IP: 6.6.6.6"}, nil},
+		// By default the client's X-Real-IP never reaches the backend
+		// (upstream forwards it unless elide_x_real_ip).
+		{"X-Real-IP dropped by default", nil, "GET / HTTP/1.1\r\nHost: shop\r\nx-real-ip: 6.6.6.6\r\n\r\n", nil, []string{"6.6.6.6", "eal-"}},
+		{"client fields only the proxy may assert dropped", nil, "GET / HTTP/1.1\r\nHost: shop\r\nConnection: True-Client-IP\r\n" +
+			"X-Forwarded-Host: evil.test\r\nX-Forwarded-Server: evil-srv\r\nX-Forwarded-Scheme: https\r\nX-Forwarded-Protocol: https\r\n" +
+			"X-Forwarded-Ssl: on\r\nFront-End-Https: on\r\nX-Url-Scheme: https\r\nX-Client-IP: 6.6.6.1\r\nTrue-Client-IP: 6.6.6.2\r\n" +
+			"X-Cluster-Client-IP: 6.6.6.3\r\nX-Forwarded-Hosts: kept\r\n\r\n",
+			[]string{"X-Forwarded-Hosts: kept", "X-Forwarded-Proto: http"},
+			[]string{"evil", "https", ": on", "6.6.6.", "Client-IP", "Url-Scheme"}},
 		{"absolute-form", nil, "GET http://Shop:8080?q HTTP/1.1\r\nHost: other\r\n\r\n", []string{"GET /?q HTTP/1.1", "Host: Shop:8080"}, []string{"other"}},
 		{"HTTP/1.0 without Host", nil, "GET / HTTP/1.0\r\n\r\n", []string{"GET / HTTP/1.1", "Host: 127.0.0.1:PORT"}, nil},
 		{"public address", func(l *Listener) { l.PublicAddr = mustAddrPort("[2001:db8::1]:443") },
@@ -154,5 +162,39 @@ func TestAmbiguousPath(t *testing.T) {
 		if got := ambiguousPath([]byte(tt.path)); got != tt.want {
 			t.Errorf("ambiguousPath(%q) = %v, want %v", tt.path, got, tt.want)
 		}
+	}
+}
+
+// TestRequestTrailersForwardingFields: forwarding fields sent as trailers
+// of a chunked request (which a backend may merge into the head) never
+// reach the backend; other trailers do.
+func TestRequestTrailersForwardingFields(t *testing.T) {
+	bodies := make(chan string, 1)
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readHeadFrom(br); err != nil {
+			return
+		}
+		var sb strings.Builder
+		for { // chunks, then the last chunk, trailers and the empty line
+			line, err := br.ReadString('\n')
+			sb.WriteString(line)
+			if err != nil || line == "\r\n" && strings.Contains(sb.String(), "0\r\n") {
+				break
+			}
+		}
+		bodies <- sb.String()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	out := exchangeRawUntil(t, f.addr, "POST / HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+
+		"3\r\nabc\r\n0\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-For: 6.6.6.7\r\nX-Forwarded-Host: evil.test\r\nForwarded: for=6.6.6.8\r\n"+
+		"True-Client-IP: 6.6.6.9\r\nX-Checksum: abc\r\n\r\n", "\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") {
+		t.Fatalf("answer %q", out)
+	}
+	body := <-bodies
+	if !strings.Contains(body, "X-Checksum: abc\r\n") || strings.Contains(body, "6.6.6.") || strings.Contains(body, "evil") {
+		t.Fatalf("the backend received the body %q", body)
 	}
 }

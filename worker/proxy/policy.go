@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/http1"
@@ -57,13 +60,37 @@ func hostOf(auth []byte) []byte {
 	return auth
 }
 
-// misdirectedRequest reports whether req must get 421: strict binding is
-// on, the client sent SNI, and the request's host is another name.
+// misdirectedRequest reports whether req must get 421 under strict SNI
+// binding on an HTTPS listener: a client that sent SNI is bound to that
+// name; one that sent none got the default certificate and is bound to the
+// hosts that certificate covers (Listener.DefaultNames).
 func (s *session) misdirectedRequest(cfg *Listener, req *http1.Request) bool {
-	if cfg.TLS == nil || !cfg.StrictSNI || len(s.sni) == 0 {
+	if cfg.TLS == nil || !cfg.StrictSNI {
 		return false
 	}
-	return !equalFoldBytes(hostOf(req.Authority), s.sni)
+	host := hostOf(req.Authority)
+	if len(s.sni) > 0 {
+		return !equalFoldBytes(host, s.sni)
+	}
+	return !cfg.defaultCovers(host)
+}
+
+// defaultCovers reports whether the default certificate covers host (no
+// port, no trailing dot): one of its IP addresses, its exact name, or a
+// wildcard name covering host's first label.
+func (l *Listener) defaultCovers(host []byte) bool {
+	if len(host) == 0 {
+		return false
+	}
+	if ip, err := netip.ParseAddr(string(host)); err == nil {
+		return slices.Contains(l.defIPs, ip.Unmap())
+	}
+	h := strings.ToLower(string(host))
+	if l.defNames[h] {
+		return true
+	}
+	label, rest, ok := strings.Cut(h, ".")
+	return ok && label != "" && rest != "" && l.defNames["*."+rest]
 }
 
 // redirectHTTPS answers 301 to the https URL of req (the cluster's or

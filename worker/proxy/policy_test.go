@@ -95,6 +95,8 @@ func TestStrictSNIBinding(t *testing.T) {
 	conf := testTLSConfig(t, "a.test", "b.test")
 	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) {
 		l.TLS, l.StrictSNI = conf, true
+		// What the default certificate (served without SNI) covers.
+		l.DefaultNames = []string{"a.test", "*.w.test", "127.0.0.1", "::1"}
 	})
 	for _, tt := range []struct {
 		name, sni, host, want string
@@ -104,7 +106,15 @@ func TestStrictSNIBinding(t *testing.T) {
 		{"same host", "a.test", "a.test", "HTTP/1.1 200 OK"},
 		{"case and port ignored", "a.test", "A.Test:8443", "HTTP/1.1 200 OK"},
 		{"trailing dot", "a.test", "a.test.", "HTTP/1.1 200 OK"},
-		{"no SNI is not bound", "", "b.test", "HTTP/1.1 200 OK"},
+		// Without SNI: bound to the default certificate's names.
+		{"no SNI, other host", "", "other.test", "HTTP/1.1 421 Misdirected Request"},
+		{"no SNI, host of the default certificate", "", "A.test:8443", "HTTP/1.1 200 OK"},
+		{"no SNI, host under its wildcard", "", "x.w.test", "HTTP/1.1 200 OK"},
+		{"no SNI, two labels under its wildcard", "", "y.x.w.test", "HTTP/1.1 421 Misdirected Request"},
+		{"no SNI, the wildcard's parent", "", "w.test", "HTTP/1.1 421 Misdirected Request"},
+		{"no SNI, its IP address", "", "127.0.0.1:8443", "HTTP/1.1 200 OK"},
+		{"no SNI, its IPv6 address", "", "[::1]:8443", "HTTP/1.1 200 OK"},
+		{"no SNI, another IP address", "", "10.0.0.1", "HTTP/1.1 421 Misdirected Request"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// A keep-alive request: a 421 must close the connection itself.

@@ -44,6 +44,10 @@ type Server struct {
 
 	// Panics counts recovered panics of connection goroutines.
 	Panics atomic.Int64
+	// ReplayImpossible counts requests answered 502 because a reused
+	// backend connection closed before any answer byte while the request
+	// body was already streaming (it could not be sent again).
+	ReplayImpossible atomic.Int64
 }
 
 // NewServer returns a server for ln with the configuration cfg, which it

@@ -66,6 +66,7 @@ type session struct {
 	conn     net.Conn
 	peerIP   []byte // the client's IP, formatted
 	peerNode []byte // the client's RFC 7239 node
+	peerKey  uint64 // the client's balancing key (backends.KeyOf its IP)
 	sni      []byte // the server name of the TLS handshake, lower case; empty without TLS or SNI
 
 	state atomic.Uint32
@@ -124,6 +125,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		s.setPeer(ap.Addr())
 	} else {
 		s.peerIP = append(s.peerIP[:0], "unknown"...)
+		s.peerKey = 0
 		s.peerNode = append(s.peerNode[:0], "unknown"...)
 	}
 	return s
@@ -132,6 +134,7 @@ func newSession(srv *Server, c net.Conn) *session {
 // setPeer makes ip the client's address in the fields the proxy adds.
 func (s *session) setPeer(ip netip.Addr) {
 	ip = ip.Unmap()
+	s.peerKey = backends.KeyOf(ip)
 	s.peerIP = ip.AppendTo(s.peerIP[:0])
 	s.peerNode = forwardedNode(s.peerNode[:0], ip, 0)
 }

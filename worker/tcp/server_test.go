@@ -75,7 +75,7 @@ func start(t testing.TB, l *Listener, sendProxy bool, addrs ...netip.AddrPort) (
 	for i, a := range addrs {
 		specs = append(specs, backends.Spec{ClusterID: "c", ID: string(rune('a' + i)), Addr: a, Weight: 100})
 	}
-	sets := reg.Update(specs, map[string]backends.Policy{"c": backends.PolicyFrom(0)})
+	sets := reg.Update(specs, map[string]backends.Policy{"c": {}})
 	if l.Cluster == nil {
 		l.Cluster = &Cluster{ID: "c", Backends: sets["c"], SendProxy: sendProxy}
 	}

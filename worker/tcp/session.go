@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 )
@@ -87,7 +88,7 @@ func (ss *session) run(cfg *Listener) {
 		log.Debugf("client %v: no cluster on this listener: closing", src)
 		return
 	}
-	bc, err := cl.Backends.Connect(ss.srv.ctx, cfg.ConnectTimeout, true)
+	bc, err := cl.Backends.Connect(ss.srv.ctx, cfg.ConnectTimeout, true, backends.KeyOf(src.Addr()))
 	if err != nil {
 		log.Infof("client %v: %v", src, err)
 		return

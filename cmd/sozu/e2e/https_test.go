@@ -230,10 +230,14 @@ backends = [ { address = %[12]q } ]
 		if got := curl(t, url("default.test", defPort)...); got != fmt.Sprintf("D https default.test:%d", defPort) {
 			t.Fatalf("default.test: %q", got)
 		}
-		// No SNI (an IP address): the default certificate, then a 404 as
-		// no frontend matches the Host.
-		if got, err := try("-k", "-o", "/dev/null", "-w", "%{http_code}", fmt.Sprintf("https://127.0.0.1:%d/", defPort)); err != nil || got != "404" {
+		// No SNI (an IP address): the default certificate, and strict SNI
+		// binding to its names: Host 127.0.0.1 is not one of them (421),
+		// default.test is.
+		if got, err := try("-k", "-o", "/dev/null", "-w", "%{http_code}", fmt.Sprintf("https://127.0.0.1:%d/", defPort)); err != nil || got != "421" {
 			t.Fatalf("no SNI: %q, %v", got, err)
+		}
+		if got, err := try("-k", "-H", "Host: default.test", fmt.Sprintf("https://127.0.0.1:%d/", defPort)); err != nil || got != "D https default.test" {
+			t.Fatalf("no SNI, Host default.test: %q, %v", got, err)
 		}
 		// An unknown name gets the default certificate, which curl then
 		// rejects for its name: the handshake itself went through.

@@ -126,7 +126,7 @@ address = "127.0.0.1:%d"
 // test ends; its output is logged if the test failed.
 func Start(t testing.TB, dir, cfgPath, sock string) *Proxy {
 	t.Helper()
-	return StartAs(t, dir, cfgPath, sock, nil)
+	return StartWith(t, dir, cfgPath, sock, nil)
 }
 
 // StartAs is Start with the supervisor run as another user: cred nil runs
@@ -134,16 +134,32 @@ func Start(t testing.TB, dir, cfgPath, sock string) *Proxy {
 // and the supplementary groups of that uid's account (--init-groups).
 func StartAs(t testing.TB, dir, cfgPath, sock string, cred *syscall.Credential) *Proxy {
 	t.Helper()
-	p := &Proxy{T: t, Dir: dir, Sock: sock, CfgPath: cfgPath, Out: &SyncBuffer{}, Done: make(chan struct{})}
 	if cred == nil {
-		p.Cmd = exec.Command(Bin, "start", "-c", cfgPath)
-	} else {
-		p.Cmd = exec.Command("setpriv", fmt.Sprintf("--reuid=%d", cred.Uid), fmt.Sprintf("--regid=%d", cred.Gid),
-			"--init-groups", "--", Bin, "start", "-c", cfgPath)
+		return Start(t, dir, cfgPath, sock)
 	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatalf("running sozu as uid %d: %v", cred.Uid, err)
+	}
+	return StartWith(t, dir, cfgPath, sock, func(cmd *exec.Cmd) {
+		cmd.Path = setpriv
+		cmd.Args = append([]string{"setpriv", fmt.Sprintf("--reuid=%d", cred.Uid), fmt.Sprintf("--regid=%d", cred.Gid),
+			"--init-groups", "--"}, cmd.Args...)
+	})
+}
+
+// StartWith is Start with prepare, when not nil, called on the command
+// before it starts (to add ExtraFiles or credentials; keep Setpgid).
+func StartWith(t testing.TB, dir, cfgPath, sock string, prepare func(*exec.Cmd)) *Proxy {
+	t.Helper()
+	p := &Proxy{T: t, Dir: dir, Sock: sock, CfgPath: cfgPath, Out: &SyncBuffer{}, Done: make(chan struct{})}
+	p.Cmd = exec.Command(Bin, "start", "-c", cfgPath)
 	p.Cmd.Dir = dir
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
 	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if prepare != nil {
+		prepare(p.Cmd)
+	}
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

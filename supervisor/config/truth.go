@@ -1,0 +1,277 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// The configuration tells the truth: every key of raw.go is either in force
+// or, when written, reported by a Warning naming it and why it has no
+// effect. forceTable is the one list of the keys that are not (or not for
+// every value); a key absent from it is in force. TestForceTableComplete
+// fails when a raw.go key is missing from inForce or forceTable, so a new
+// key cannot be added without saying which it is.
+//
+// As a feature gets built, its entries leave forceTable for inForce, and
+// the warning goes away.
+
+// Class is why a key has no effect.
+type Class string
+
+const (
+	// NotBuilt: the feature the key configures is not built yet.
+	NotBuilt Class = "not built yet"
+	// Meaningless: the key tunes a mechanism this implementation does not
+	// have (upstream's event loop, buffer pools, slab allocator, …).
+	Meaningless Class = "meaningless in this implementation"
+)
+
+// notInForce says why a key has no effect. when, if not nil, limits the
+// warning to some values (the key's field, never nil): a key whose other
+// values are honoured.
+type notInForce struct {
+	class Class
+	why   string
+	when  func(v reflect.Value) bool
+}
+
+// Warning is a key written in the configuration that is not in force. Its
+// text reads
+//
+//	<file>:<line>:<col>: <key path>: not in force (<class>): <why>
+type Warning struct {
+	File      string
+	Line, Col int    // 1-based; 0 when unknown
+	Key       string // dotted key path, as in Error
+	Class     Class
+	Why       string
+	// Protection names the protection an operator would believe on
+	// (flood limits, per-IP caps, health checks, …), or "" for keys whose
+	// absence weakens nothing; `sozu compliance` fails a control on it.
+	Protection string
+}
+
+func (w Warning) String() string {
+	e := Error{File: w.File, Line: w.Line, Col: w.Col, Key: w.Key,
+		Msg: fmt.Sprintf("not in force (%s): %s", w.Class, w.Why)}
+	return e.Error()
+}
+
+// Protections an assessor relies on; the keys configuring them are listed
+// in protectionOf.
+const (
+	ProtectH2Flood     = "HTTP/2 flood limits"
+	ProtectPerIPCap    = "per-IP connection caps"
+	ProtectHealthCheck = "active health checks"
+	ProtectAccessLogs  = "access logs"
+	ProtectQueue       = "accept queue limits"
+)
+
+func always(reflect.Value) bool { return true }
+
+func isTrue(v reflect.Value) bool { return v.Elem().Bool() }
+
+func positive(v reflect.Value) bool { return v.Elem().Uint() > 0 }
+
+var (
+	h2NotServed = notInForce{NotBuilt, "HTTP/2 is not served yet: no HTTP/2 connection exists for this setting to apply to", nil}
+	udpNotBuilt = notInForce{NotBuilt, "UDP load balancing is not built yet: UDP listeners are never bound", nil}
+	noAccessLog = notInForce{NotBuilt, "access logs are not built yet: no access log is written", nil}
+	noMetrics   = notInForce{NotBuilt, "metrics are not built yet: nothing is collected or sent", nil}
+	noSticky    = notInForce{NotBuilt, "sticky sessions are not built yet: requests are balanced without a cookie", nil}
+	noPerIP     = notInForce{NotBuilt, "per-IP connection caps are not built yet: no per-IP limit applies", positive}
+	eventLoop   = notInForce{Meaningless, "it sizes upstream's event loop and buffer pools; Go's runtime manages this memory", nil}
+)
+
+// forceTable lists the keys that are not in force, by section (see
+// sectionOf) and TOML key.
+var forceTable = map[string]map[string]notInForce{
+	"": {
+		"command_buffer_size":             {Meaningless, "command buffers grow as needed up to max_command_buffer_size", nil},
+		"min_buffers":                     eventLoop,
+		"max_buffers":                     eventLoop,
+		"buffer_size":                     eventLoop,
+		"slab_entries_per_connection":     eventLoop,
+		"zombie_check_interval":           {Meaningless, "every read and write has a deadline, so no session can become a zombie to look for", nil},
+		"splice_pipe_capacity_bytes":      {Meaningless, "TCP is relayed without splice(2) pipes", nil},
+		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
+		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
+		"max_connections_per_ip":          noPerIP,
+		"retry_after":                     {NotBuilt, "per-IP connection caps are not built yet: no 429 answer carries Retry-After", positive},
+		"log_target": {NotBuilt, "network log targets are not built yet: the log goes to stdout", func(v reflect.Value) bool {
+			t := strings.TrimSpace(v.Elem().String())
+			return strings.Contains(t, "://") && !strings.HasPrefix(t, "file://")
+		}},
+		"access_logs_target":      noAccessLog,
+		"access_logs_format":      noAccessLog,
+		"access_logs_colored":     noAccessLog,
+		"metrics":                 noMetrics,
+		"disable_cluster_metrics": noMetrics,
+		"pid_file_path":           {NotBuilt, "no PID file is written", nil},
+		"ctl_command_timeout":     {NotBuilt, "the CLI's timeout is its -t/--timeout flag (default 10 s); this key is not read", nil},
+		"accept_queue_timeout":    {NotBuilt, "there is no accept queue: over max_connections, new connections are closed at once", nil},
+		"evict_on_queue_full":     {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections are closed", isTrue},
+	},
+	"listeners": {
+		"protocol":             {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*ListenerProtocol) == ProtocolUDP }},
+		"max_rx_datagram_size": udpNotBuilt,
+		"max_flows":            udpNotBuilt,
+		"sticky_name":          noSticky,
+		"signature_algorithms": {Meaningless, "Go's crypto/tls offers no server-side choice of signature algorithms", nil},
+		"alpn_protocols": {NotBuilt, "HTTP/2 is not served yet: every connection speaks http/1.1", func(v reflect.Value) bool {
+			return !slices.Equal(*v.Interface().(*[]string), []string{"http/1.1"})
+		}},
+		"disable_http11": {NotBuilt, "HTTP/2 is not served yet: HTTP/1.1 clients are still served", isTrue},
+		"elide_x_real_ip": {Meaningless, "a client's X-Real-IP is always removed (docs/frontends.md, forwarding fields); false cannot let it through",
+			func(v reflect.Value) bool { return !v.Elem().Bool() }},
+
+		"h2_max_rst_stream_per_window":            h2NotServed,
+		"h2_max_ping_per_window":                  h2NotServed,
+		"h2_max_settings_per_window":              h2NotServed,
+		"h2_max_empty_data_per_window":            h2NotServed,
+		"h2_max_window_update_stream0_per_window": h2NotServed,
+		"h2_max_continuation_frames":              h2NotServed,
+		"h2_max_glitch_count":                     h2NotServed,
+		"h2_initial_connection_window":            h2NotServed,
+		"h2_max_concurrent_streams":               h2NotServed,
+		"h2_stream_shrink_ratio":                  h2NotServed,
+		"h2_max_rst_stream_lifetime":              h2NotServed,
+		"h2_max_rst_stream_abusive_lifetime":      h2NotServed,
+		"h2_max_rst_stream_emitted_lifetime":      h2NotServed,
+		"h2_max_header_list_size":                 h2NotServed,
+		"h2_max_header_table_size":                h2NotServed,
+		"h2_stream_idle_timeout_seconds":          h2NotServed,
+		"h2_graceful_shutdown_deadline_seconds":   h2NotServed,
+		"h2_max_header_fields":                    h2NotServed,
+	},
+	"clusters": {
+		"protocol":               {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
+		"max_connections_per_ip": noPerIP,
+		"retry_after":            {NotBuilt, "per-IP connection caps are not built yet: no 429 answer carries Retry-After", positive},
+		"health_check":           {NotBuilt, "active health checks are not built yet: a backend leaves rotation only after failed connections", nil},
+		"sticky_session":         {NotBuilt, noSticky.why, isTrue},
+		"http2":                  {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
+	},
+	"frontends": {
+		"tls_versions": {NotBuilt, "per-certificate TLS versions are not applied: the listener's tls_versions apply", nil},
+	},
+	"backends": {
+		"sticky_id": noSticky,
+	},
+}
+
+// protectionOf names the protection a not-in-force key would give, by
+// section and key (see Warning.Protection).
+var protectionOf = map[string]map[string]string{
+	"":          {"max_connections_per_ip": ProtectPerIPCap, "access_logs_target": ProtectAccessLogs, "accept_queue_timeout": ProtectQueue},
+	"clusters":  {"max_connections_per_ip": ProtectPerIPCap, "health_check": ProtectHealthCheck},
+	"listeners": {}, // h2_* below
+}
+
+func init() {
+	for k := range forceTable["listeners"] {
+		if strings.HasPrefix(k, "h2_") {
+			protectionOf["listeners"][k] = ProtectH2Flood
+		}
+	}
+}
+
+// inForce lists, by section, the keys honoured as documented
+// (docs/configuration.md); TestForceTableComplete checks that inForce and
+// forceTable cover raw.go exactly. A key may be in both when only some of
+// its values are not in force (see notInForce.when).
+var inForce = map[string][]string{
+	"": {"command_socket", "max_command_buffer_size", "max_connections", "command_allowed_uids",
+		"saved_state", "automatic_state_save", "log_level", "log_target", "log_colored",
+		"audit_logs_target", "audit_logs_json_target", "worker_count", "worker_automatic_restart",
+		"worker_timeout", "listeners", "clusters", "activate_listeners",
+		"front_timeout", "back_timeout", "connect_timeout", "request_timeout",
+		"handle_process_affinity", "basic_auth_max_credential_bytes", "max_connections_per_ip",
+		"retry_after", "evict_on_queue_full",
+		"command_allowed_gids", "command_readonly_uids", "command_readonly_gids", "command_socket_group",
+		"peer_user_cache_size", "peer_user_cache_ttl", "peer_lookup_timeout", "audit_hmac_key_file",
+		"audit_fail_open", "audit_queries", "audit_fsync", "worker_user", "worker_group",
+		"worker_allow_root", "sandbox_mode", "tls_session_tickets",
+		"command_max_sessions_per_uid", "command_session_idle_timeout"},
+	"listeners": {"address", "protocol", "public_address", "expect_proxy", "front_timeout", "back_timeout",
+		"connect_timeout", "request_timeout", "answer_301", "answer_400", "answer_401", "answer_404",
+		"answer_408", "answer_413", "answer_421", "answer_429", "answer_502", "answer_503", "answer_504",
+		"answer_507", "answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
+		"cipher_list", "cipher_suites", "groups_list", "certificate", "certificate_chain", "key",
+		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11"},
+	"clusters": {"protocol", "frontends", "backends", "load_balancing", "load_metric", "answers", "https_redirect",
+		"https_redirect_port", "answer_503", "authorized_hashes", "www_authenticate", "send_proxy",
+		"max_connections_per_ip", "retry_after", "sticky_session", "http2"},
+	"frontends": {"address", "tags", "hostname", "path", "path_type", "method", "position", "certificate",
+		"key", "certificate_chain", "redirect", "redirect_scheme", "redirect_template", "rewrite_host",
+		"rewrite_path", "rewrite_port", "required_auth", "headers", "hsts"},
+	"backends":     {"address", "backend_id", "weight", "backup"},
+	"headers":      {"position", "key", "value"},
+	"hsts":         {"enabled", "max_age", "include_subdomains", "preload", "force_replace_backend"},
+	"metrics":      {}, // the whole table is reported
+	"health_check": {}, // the whole table is reported
+}
+
+// checkForce reports every key of c that is written and not in force. It
+// runs before defaults are applied, so only what the file says is reported.
+func checkForce(errs *errorList, c *rawConfig) []Warning {
+	var ws []Warning
+	warnAll := func(p, section string, v reflect.Value) {
+		t := v.Type()
+		for i := range t.NumField() {
+			f := v.Field(i)
+			if f.IsNil() {
+				continue
+			}
+			key := t.Field(i).Tag.Get("toml")
+			nf, ok := forceTable[section][key]
+			if !ok || (nf.when != nil && !nf.when(f)) {
+				continue
+			}
+			kp := joinKey(p, key)
+			at := errs.pos.key(kp)
+			ws = append(ws, Warning{File: errs.file, Line: at.line, Col: at.col, Key: kp,
+				Class: nf.class, Why: nf.why, Protection: protectionOf[section][key]})
+		}
+	}
+	warnAll("", "", reflect.ValueOf(c).Elem())
+	for i, l := range c.Listeners {
+		if l != nil {
+			warnAll(joinIndex("listeners", i), "listeners", reflect.ValueOf(l).Elem())
+		}
+	}
+	for id, cl := range c.Clusters {
+		if cl == nil {
+			continue
+		}
+		p := joinKey("clusters", id)
+		warnAll(p, "clusters", reflect.ValueOf(cl).Elem())
+		for j, f := range cl.Frontends {
+			if f != nil {
+				warnAll(joinIndex(joinKey(p, "frontends"), j), "frontends", reflect.ValueOf(f).Elem())
+			}
+		}
+		for j, b := range cl.Backends {
+			if b != nil {
+				warnAll(joinIndex(joinKey(p, "backends"), j), "backends", reflect.ValueOf(b).Elem())
+			}
+		}
+	}
+	sort.SliceStable(ws, func(i, j int) bool {
+		a, b := ws[i], ws[j]
+		if (a.Line == 0) != (b.Line == 0) {
+			return b.Line == 0
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Col != b.Col {
+			return a.Col < b.Col
+		}
+		return a.Key < b.Key
+	})
+	return ws
+}

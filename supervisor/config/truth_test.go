@@ -1,0 +1,188 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// sections maps each section of forceTable and inForce to its raw struct.
+var sections = map[string]reflect.Type{
+	"":             reflect.TypeOf(rawConfig{}),
+	"metrics":      reflect.TypeOf(rawMetrics{}),
+	"listeners":    reflect.TypeOf(rawListener{}),
+	"hsts":         reflect.TypeOf(rawHSTS{}),
+	"clusters":     reflect.TypeOf(rawCluster{}),
+	"frontends":    reflect.TypeOf(rawFrontend{}),
+	"headers":      reflect.TypeOf(rawHeader{}),
+	"backends":     reflect.TypeOf(rawBackend{}),
+	"health_check": reflect.TypeOf(rawHealthCheck{}),
+}
+
+// wholeTable: sections reported as one key by their parent (forceTable
+// names the parent key), so their own keys need no entry.
+var wholeTable = map[string]bool{"metrics": true, "health_check": true}
+
+func tomlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if k := t.Field(i).Tag.Get("toml"); k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// TestForceTableComplete: every key the decoder accepts is either in force
+// (inForce) or reported (forceTable); both tables name only real keys; a
+// key in both is reported for some values only.
+func TestForceTableComplete(t *testing.T) {
+	for name := range forceTable {
+		if _, ok := sections[name]; !ok {
+			t.Errorf("forceTable section %q has no raw struct", name)
+		}
+	}
+	for name := range inForce {
+		if _, ok := sections[name]; !ok {
+			t.Errorf("inForce section %q has no raw struct", name)
+		}
+	}
+	for name, typ := range sections {
+		keys := tomlKeys(typ)
+		for _, k := range keys {
+			nf, reported := forceTable[name][k]
+			enforced := slices.Contains(inForce[name], k)
+			switch {
+			case wholeTable[name]:
+				if reported || enforced {
+					t.Errorf("%s.%s: the whole [%s] table is reported by its parent key; no entry of its own", name, k, name)
+				}
+			case !reported && !enforced:
+				t.Errorf("key %q of section %q is neither in inForce nor in forceTable: say which", k, name)
+			case reported && enforced && nf.when == nil:
+				t.Errorf("key %q of section %q is in inForce and in forceTable for every value", k, name)
+			case reported && !enforced && nf.when != nil:
+				t.Errorf("key %q of section %q is reported for some values only: list it in inForce too", k, name)
+			}
+			if reported && (nf.class == "" || nf.why == "") {
+				t.Errorf("key %q of section %q: no class or reason", k, name)
+			}
+		}
+		for k := range forceTable[name] {
+			if !slices.Contains(keys, k) {
+				t.Errorf("forceTable names %s.%s, which the decoder does not accept", name, k)
+			}
+		}
+		for _, k := range inForce[name] {
+			if !slices.Contains(keys, k) {
+				t.Errorf("inForce names %s.%s, which the decoder does not accept", name, k)
+			}
+		}
+	}
+}
+
+// upstreamKeys is every key of upstream Sōzu's documented configuration
+// (doc/configure.md, doc/health_checks.md), by section.
+var upstreamKeys = map[string][]string{
+	"": {"saved_state", "automatic_state_save", "log_level", "log_target", "log_colored",
+		"access_logs_target", "access_logs_format", "access_logs_colored", "command_socket",
+		"command_buffer_size", "max_command_buffer_size", "worker_count", "worker_automatic_restart",
+		"worker_timeout", "disable_cluster_metrics", "handle_process_affinity", "max_connections",
+		"max_buffers", "min_buffers", "buffer_size", "slab_entries_per_connection",
+		"splice_pipe_capacity_bytes", "command_allowed_uids", "ctl_command_timeout", "pid_file_path",
+		"front_timeout", "back_timeout", "connect_timeout", "accept_queue_timeout", "request_timeout",
+		"zombie_check_interval", "evict_on_queue_full", "activate_listeners", "max_connections_per_ip",
+		"retry_after", "basic_auth_max_credential_bytes", "metrics", "listeners", "clusters"},
+	"metrics": {"address", "tagged_metrics", "prefix", "detail"},
+	"listeners": {"protocol", "address", "public_address", "expect_proxy", "answer_301", "answer_400",
+		"answer_401", "answer_404", "answer_408", "answer_413", "answer_502", "answer_503", "answer_504",
+		"answer_507", "answers", "sticky_name", "tls_versions", "cipher_list", "cipher_suites",
+		"signature_algorithms", "groups_list", "certificate", "certificate_chain", "key",
+		"send_tls13_tickets", "alpn_protocols", "strict_sni_binding", "disable_http11", "sozu_id_header",
+		"elide_x_real_ip", "send_x_real_ip", "front_timeout", "back_timeout", "connect_timeout",
+		"request_timeout", "h2_max_rst_stream_per_window", "h2_max_ping_per_window",
+		"h2_max_settings_per_window", "h2_max_empty_data_per_window",
+		"h2_max_window_update_stream0_per_window", "h2_max_continuation_frames", "h2_max_glitch_count",
+		"h2_initial_connection_window", "h2_max_concurrent_streams", "h2_stream_shrink_ratio",
+		"h2_max_rst_stream_lifetime", "h2_max_rst_stream_abusive_lifetime",
+		"h2_max_rst_stream_emitted_lifetime", "h2_max_header_list_size", "h2_max_header_table_size",
+		"h2_stream_idle_timeout_seconds", "h2_graceful_shutdown_deadline_seconds"},
+	"clusters": {"protocol", "load_balancing", "load_metric", "https_redirect", "https_redirect_port",
+		"frontends", "backends", "http2", "answers", "answer_503", "www_authenticate", "authorized_hashes",
+		"health_check", "sticky_session", "max_connections_per_ip", "retry_after", "send_proxy"},
+	"frontends": {"address", "hostname", "path", "path_type", "method", "position", "tags", "certificate",
+		"key", "certificate_chain", "tls_versions", "redirect", "redirect_scheme", "redirect_template",
+		"rewrite_host", "rewrite_path", "rewrite_port", "required_auth", "headers"},
+	"headers":      {"position", "key", "value"},
+	"backends":     {"address", "backend_id", "weight", "sticky_id", "backup"},
+	"health_check": {"uri", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_status"},
+}
+
+// TestUpstreamKeysAccounted: every upstream key loads here, and is in force
+// or reported.
+func TestUpstreamKeysAccounted(t *testing.T) {
+	for name, keys := range upstreamKeys {
+		known := tomlKeys(sections[name])
+		for _, k := range keys {
+			if !slices.Contains(known, k) {
+				t.Errorf("upstream key %s.%s is not accepted", name, k)
+				continue
+			}
+			_, reported := forceTable[name][k]
+			if !wholeTable[name] && !reported && !slices.Contains(inForce[name], k) {
+				t.Errorf("upstream key %s.%s is neither in force nor reported", name, k)
+			}
+		}
+	}
+}
+
+// TestWarnings: a configuration writing keys of each class gets one
+// warning per such key, in file order, with its position (golden); keys
+// reported for some values only are quiet for the others.
+func TestWarnings(t *testing.T) {
+	c, err := Load("testdata/truth/warnings.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, w := range c.Warnings {
+		b.WriteString(w.String())
+		if w.Protection != "" {
+			b.WriteString(" [protection: " + w.Protection + "]")
+		}
+		b.WriteByte('\n')
+	}
+	checkGolden(t, "testdata/truth/warnings.golden", []byte(b.String()))
+	for _, w := range c.Warnings {
+		if strings.Contains(w.Key, "quiet") {
+			t.Errorf("warned about a value in force: %s", w)
+		}
+	}
+
+	c, err = Load("testdata/minimal.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("minimal.toml: %v", c.Warnings)
+	}
+}
+
+func checkGolden(t *testing.T, golden string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs (go test -update rewrites it):\n%s", golden, diffLines(string(want), string(got)))
+	}
+}

@@ -1,0 +1,121 @@
+package supervisor_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/frame"
+)
+
+// auditStart starts a supervisor whose socket is 0660 root:nogroup, with
+// a JSON audit trail; extra is more TOML.
+func auditStart(t *testing.T, extra string) (p *proxy, sock, jsonPath string) {
+	dir := sharedDir(t)
+	jsonPath = filepath.Join(dir, "audit.jsonl")
+	p, sock = startWith(t, fmt.Sprintf("command_socket_group = \"nogroup\"\ncommand_allowed_uids = [0]\naudit_logs_json_target = %q\n%s", jsonPath, extra))
+	return p, sock, jsonPath
+}
+
+// TestNoRoleCannotLockOut: a member of the socket group with no role opens
+// many connections; root's status is still answered, the refused
+// connections are audited, and a no-role request is answered then closed.
+func TestNoRoleCannotLockOut(t *testing.T) {
+	cred := nobody(t)
+	p, sock, jsonPath := auditStart(t, "")
+
+	once := startHelper(t, cred, "once", sock, 0)
+	once.wait(t, "answer FAILURE")
+	once.wait(t, "closed")
+
+	h := startHelper(t, cred, "hold", sock, 300)
+	h.wait(t, "held 300")
+	if out, errOut, code := p.CLI("status"); code != 0 {
+		t.Errorf("root's status while uid %d holds 300 connections: exit %d\n%s%s", cred.Uid, code, out, errOut)
+	}
+	waitFor(t, 10*time.Second, "a command.refused record of a connection of uid 65534", func() bool {
+		for _, r := range auditLines(t, jsonPath) {
+			if r["verb"] == "session.connect" && r["result"] == "err" && afield(r, "actor", "uid") == float64(cred.Uid) &&
+				strings.Contains(fmt.Sprint(r["reason"]), "sessions") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestRefusalFloodBounded: a read-only peer sends 3 000 refused requests
+// as fast as they are answered. The audit trail grows by a bounded amount
+// and, once the supervisor stops, holds a summary with the count.
+func TestRefusalFloodBounded(t *testing.T) {
+	cred := nobody(t)
+	p, sock, jsonPath := auditStart(t, fmt.Sprintf("command_readonly_uids = [%d]", cred.Uid))
+	fi, err := os.Stat(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fi.Size()
+
+	const n = 3000
+	h := startHelper(t, cred, "spam", sock, n)
+	waitFor(t, 120*time.Second, "the flood to end", func() bool { return strings.Contains(h.out.String(), "failures=") })
+	h.wait(t, fmt.Sprintf("failures=%d", n))
+	if fi, err = os.Stat(jsonPath); err != nil {
+		t.Fatal(err)
+	}
+	if grew := fi.Size() - before; grew > 32<<10 {
+		t.Errorf("the audit trail grew by %d bytes for %d refusals; want at most 32 KiB", grew, n)
+	}
+
+	p.Stop() // the pending summary is written before the trail closes
+	full, summarised := 0, 0
+	for _, r := range auditLines(t, jsonPath) {
+		if r["code"] != "SZ1002" || afield(r, "actor", "uid") != float64(cred.Uid) {
+			continue
+		}
+		if r["error_code"] == "refusals_suppressed" {
+			var k int
+			if _, err := fmt.Sscanf(fmt.Sprint(r["reason"]), "%d refusals", &k); err != nil {
+				t.Errorf("summary reason %q: %v", r["reason"], err)
+			}
+			summarised += k
+			continue
+		}
+		full++
+	}
+	if full+summarised != n || summarised == 0 {
+		t.Errorf("%d refusals recorded in full and %d in summaries; want %d in all, most summarised", full, summarised, n)
+	}
+}
+
+// TestIdleSessionClosed: a session that sends nothing for
+// command_session_idle_timeout is closed; an event subscription is not.
+func TestIdleSessionClosed(t *testing.T) {
+	dir := t.TempDir()
+	cfg, sock, _ := writeConfig(t, dir, 1, "command_session_idle_timeout = 1")
+	startProxy(t, dir, cfg, sock)
+
+	sub := dial(t, sock)
+	idle := dial(t, sock)
+	if err := frame.WriteMessage(sub.Conn, &command.Request{RequestType: &command.Request_SubscribeEvents{SubscribeEvents: &command.SubscribeEvents{}}}, frame.DefaultMaxSize); err != nil {
+		t.Fatal(err)
+	}
+	sub.MustOK(t, statusRequest()) // the subscription is in place
+
+	idle.Conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	r := frame.NewReader(idle.Conn, frame.DefaultMaxSize)
+	var err error
+	for err == nil {
+		err = r.ReadMessage(&command.Response{})
+	}
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("idle session: %v, want it closed by the supervisor", err)
+	}
+	sub.MustOK(t, statusRequest()) // still served after the idle one was cut
+}

@@ -1,0 +1,125 @@
+package backends
+
+import (
+	"net"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sozu-go/sozu/worker/deadline"
+)
+
+// Conn is a connection to a backend, checked out of its pool or freshly
+// dialed. It must be given back with Release exactly once.
+type Conn struct {
+	net.Conn
+	Backend *Backend
+	Reused  bool // it served an earlier exchange: a failure before any answer byte may be a stale keep-alive close
+	idleAt  time.Time
+	probe   *idleProbe // see idleAlive; nil until the first check
+
+	// ReadDL and WriteDL remember the deadlines armed on the connection
+	// (see package deadline); they belong to whoever holds the Conn.
+	ReadDL, WriteDL deadline.Lazy
+}
+
+// Release returns c to its backend: to the idle pool when reusable is true
+// (the exchange finished cleanly and both sides keep the connection alive),
+// else it is closed.
+func (c *Conn) Release(reusable bool) {
+	b := c.Backend
+	b.inflight.Add(-1)
+	if reusable && !b.removed.Load() {
+		c.Reused = true
+		c.idleAt = time.Now()
+		b.mu.Lock()
+		if len(b.idle) < b.reg.opt.MaxIdle {
+			b.idle = append(b.idle, c)
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+	}
+	c.Conn.Close()
+}
+
+// takeIdle pops the most recently used idle connection that is still
+// young enough and still open: one the backend closed (or reset, or wrote
+// to, unasked) while it was idle is closed and the next one is tried, so
+// that no request is sent on a connection known to be dead (see
+// idleAlive).
+func (b *Backend) takeIdle(now time.Time) *Conn {
+	for {
+		b.mu.Lock()
+		n := len(b.idle)
+		if n == 0 {
+			b.mu.Unlock()
+			return nil
+		}
+		c := b.idle[n-1]
+		b.idle[n-1] = nil
+		b.idle = b.idle[:n-1]
+		b.mu.Unlock()
+		if now.Sub(c.idleAt) < b.reg.opt.IdleTimeout && c.idleAlive() {
+			return c
+		}
+		b.StaleClosed.Add(1)
+		c.Conn.Close()
+	}
+}
+
+// idleAlive reports whether an idle keep-alive connection is still usable,
+// without blocking: one non-blocking read(2) must find nothing to read
+// (EAGAIN). End of file (the backend closed it, as servers do after their
+// own idle timeout), a reset, or bytes nobody asked for all mean the
+// connection must not carry a request. Connections that are no sockets
+// (tests) are taken as alive. The probe is made once per connection, so
+// that a check allocates nothing.
+func (c *Conn) idleAlive() bool {
+	if c.probe == nil {
+		sc, ok := c.Conn.(syscall.Conn)
+		if !ok {
+			return true
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return false
+		}
+		c.probe = &idleProbe{rc: rc}
+		c.probe.fn = c.probe.read
+	}
+	return c.probe.check()
+}
+
+// idleProbe is the state of Conn.idleAlive.
+type idleProbe struct {
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool // read, bound once
+	alive bool
+	buf   [1]byte
+}
+
+func (p *idleProbe) read(fd uintptr) bool {
+	_, err := unix.Read(int(fd), p.buf[:])
+	p.alive = err == unix.EAGAIN
+	return true // never wait for readability
+}
+
+func (p *idleProbe) check() bool {
+	p.alive = false
+	if err := p.rc.Read(p.fn); err != nil {
+		return false
+	}
+	return p.alive
+}
+
+func (b *Backend) closeIdle() {
+	b.mu.Lock()
+	idle := b.idle
+	b.idle = nil
+	b.mu.Unlock()
+	for _, c := range idle {
+		c.Conn.Close()
+	}
+}
