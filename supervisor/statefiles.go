@@ -294,9 +294,10 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 }
 
 // readStateFile reads and parses every record of f (named path), and
-// closes f. It gives up after timeout. On a malformed record it returns
-// the records before it with the error; on any other error, none.
-// It never runs in the actor.
+// closes f. It gives up after timeout (a read that blocks, on a network
+// or FUSE file system, keeps its goroutine until it returns; the records
+// are dropped). On a malformed record it returns the records before it
+// with the error; on any other error, none. It never runs in the actor.
 func readStateFile(f *os.File, path string, timeout time.Duration) ([]*command.WorkerRequest, error) {
 	type result struct {
 		recs []*command.WorkerRequest
