@@ -224,7 +224,7 @@ func (s *Supervisor) autoSave() {
 	}
 	reqs := s.state.GenerateRequests()
 	n := len(reqs)
-	if err := writeStateFile(s.cfg.SavedState, reqs); err != nil {
+	if err := writeStateFile(s.cfg.SavedState, reqs, nil); err != nil {
 		s.log.WithField("path", s.cfg.SavedState).Errorf("automatic state save failed: %v", err)
 		s.recordSystem(audit.VerbStateAutosave, audit.CodeStateAutosave, audit.ResultErr, err.Error())
 	} else {

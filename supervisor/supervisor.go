@@ -208,7 +208,7 @@ func (s *Supervisor) start() error {
 	}
 	if s.cfg.SavedState != "" {
 		if _, err := os.Stat(s.cfg.SavedState); err == nil {
-			n, skipped, err := s.loadStateFile(s.cfg.SavedState, nil)
+			n, skipped, err := s.loadStateFile(s.cfg.SavedState)
 			lf := s.log.WithFields(logrus.Fields{"path": s.cfg.SavedState, "applied": n, "skipped": skipped})
 			if err != nil {
 				lf.Errorf("saved state partly loaded: %v", err)

@@ -68,6 +68,11 @@ type Worker struct {
 	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
 	serving bool                   // bootstrap is over: servers run
 	tickets bool                   // tls_session_tickets: listeners may issue session tickets
+
+	// The command loop rebuilds once for a burst of changes (see serve):
+	// with deferRebuild, apply marks the state dirty instead of rebuilding.
+	deferRebuild bool
+	dirty        bool // the state changed since the last rebuild
 }
 
 // Main runs a worker process (`sozu worker --id N`, started by the
@@ -201,42 +206,135 @@ func (w *Worker) emit(ev *command.Event) {
 	}
 }
 
-// serve starts the servers of the active listeners, then answers the
-// supervisor's requests until the channel closes or a stop verb arrives.
-func (w *Worker) serve() int {
-	w.serving = true
-	w.rebuild()
+// maxCoalesced bounds how many state changes the command loop applies
+// before it rebuilds the snapshot once and answers them (see serve).
+const maxCoalesced = 1024
+
+// incoming is one request read from the channel, or the error that ended
+// the reading.
+type incoming struct {
+	wr  *command.WorkerRequest
+	err error
+}
+
+// readRequests reads the channel until an error, which it passes on last.
+func (w *Worker) readRequests(out chan<- incoming) {
 	for {
 		wr := &command.WorkerRequest{}
 		if err := w.frames.ReadMessage(wr); err != nil {
-			w.stopServers(false)
-			if errors.Is(err, io.EOF) {
-				w.log.Info("supervisor closed the channel: exiting")
+			out <- incoming{err: err}
+			return
+		}
+		out <- incoming{wr: wr}
+	}
+}
+
+// serve starts the servers of the active listeners, then answers the
+// supervisor's requests until the channel closes or a stop verb arrives.
+//
+// State changes that arrived together (up to maxCoalesced, already read
+// when the first is handled) are applied one by one, then the snapshot is
+// rebuilt once and their answers are sent, in order: an answer still means
+// the change is live, and a burst of N changes (load_state) costs one
+// rebuild instead of N, each as large as the state. Status is answered
+// as soon as it is read; any other request (queries, stop, logging) after
+// the changes before it are live.
+func (w *Worker) serve() int {
+	w.serving = true
+	w.rebuild()
+	reqs := make(chan incoming, maxCoalesced)
+	go w.readRequests(reqs)
+	var answers []*command.WorkerResponse
+	// flush makes the pending changes live and sends their answers.
+	flush := func() bool {
+		if w.dirty {
+			w.rebuild()
+		}
+		for _, resp := range answers {
+			if err := w.out.WriteMessage(resp); err != nil {
+				w.log.Errorf("answering %s: %v", resp.GetId(), err)
+				return false
+			}
+		}
+		answers = answers[:0]
+		return true
+	}
+	for {
+		batch := []incoming{<-reqs}
+	more:
+		for len(batch) < maxCoalesced && batch[len(batch)-1].err == nil {
+			select {
+			case in := <-reqs:
+				batch = append(batch, in)
+			default:
+				break more
+			}
+		}
+		for _, in := range batch {
+			if in.err != nil {
+				flush()
+				w.stopServers(false)
+				if errors.Is(in.err, io.EOF) {
+					w.log.Info("supervisor closed the channel: exiting")
+					return 0
+				}
+				w.log.Errorf("reading the channel: %v", in.err)
+				return 1
+			}
+			if in.wr.GetContent().GetStatus() != nil {
+				// A liveness probe: answered at once, before the
+				// changes read with it are live (answers are matched
+				// by id, not by order).
+				if err := w.out.WriteMessage(w.handle(in.wr)); err != nil {
+					w.log.Errorf("answering %s: %v", in.wr.GetId(), err)
+					return 1
+				}
+				continue
+			}
+			if stateChange(in.wr.GetContent()) {
+				w.deferRebuild = true
+				answers = append(answers, w.handle(in.wr))
+				w.deferRebuild = false
+				continue
+			}
+			if !flush() {
+				return 1
+			}
+			stop := false
+			switch in.wr.GetContent().GetRequestType().(type) {
+			case *command.Request_SoftStop:
+				w.stopServers(true)
+				stop = true
+			case *command.Request_HardStop:
+				w.stopServers(false)
+				stop = true
+			}
+			answers = append(answers, w.handle(in.wr))
+			if !flush() {
+				return 1
+			}
+			if stop {
+				w.lis.closeAll()
+				w.log.Info("stopped")
 				return 0
 			}
-			w.log.Errorf("reading the channel: %v", err)
+		}
+		if !flush() {
 			return 1
-		}
-		stop := false
-		switch wr.GetContent().GetRequestType().(type) {
-		case *command.Request_SoftStop:
-			w.stopServers(true)
-			stop = true
-		case *command.Request_HardStop:
-			w.stopServers(false)
-			stop = true
-		}
-		resp := w.handle(wr)
-		if err := w.out.WriteMessage(resp); err != nil {
-			w.log.Errorf("answering %s: %v", wr.GetId(), err)
-			return 1
-		}
-		if stop {
-			w.lis.closeAll()
-			w.log.Info("stopped")
-			return 0
 		}
 	}
+}
+
+// stateChange reports whether req changes the state, and so the snapshot
+// (see apply), as opposed to status, stop, logging and queries.
+func stateChange(req *command.Request) bool {
+	switch req.GetRequestType().(type) {
+	case *command.Request_Status, *command.Request_SoftStop, *command.Request_HardStop, *command.Request_Logging,
+		*command.Request_QueryClusterById, *command.Request_QueryClustersByDomain,
+		*command.Request_QueryClustersHashes, *command.Request_QueryCertificatesFromWorkers:
+		return false
+	}
+	return true
 }
 
 // stopServers stops every server: soft waits for in-flight requests to
@@ -278,6 +376,7 @@ func (w *Worker) rebuild() {
 	if !w.serving {
 		return
 	}
+	w.dirty = false
 	w.snap = buildSnapshot(w.state, w.reg, w.tickets)
 	for _, msg := range w.snap.warnings {
 		w.log.Warn(msg)
@@ -432,7 +531,11 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 		w.stopServer(r.RemoveListener.GetProxy(), r.RemoveListener.GetAddress().Display())
 		w.lis.deactivate(r.RemoveListener.GetProxy(), r.RemoveListener.GetAddress().Display())
 	}
-	w.rebuild()
+	if w.deferRebuild {
+		w.dirty = true
+	} else {
+		w.rebuild()
+	}
 	return nil, nil
 }
 

@@ -12,6 +12,10 @@
 // the credentials of the supervisor's other threads. Leaving fsuid 0 also
 // drops the filesystem capabilities (CAP_DAC_OVERRIDE, CAP_FOWNER, ...) of
 // that thread, so permission checks apply as they would to the client.
+//
+// A process that is not root cannot take another identity: it would open
+// the path with its own rights, which another client may not have. Do then
+// refuses every uid but the process's own and root's (NotSelfError).
 package asuser
 
 import (
@@ -30,15 +34,37 @@ type Identity struct {
 	Groups []uint32 // supplementary groups; nil: none
 }
 
+// NotSelfError refuses a path named by a client whose identity the process
+// cannot take: the process is not root, so fn would run with the
+// process's own rights, which the client may not have (it could write over
+// the supervisor's own files, its audit trail first).
+type NotSelfError struct {
+	UID  uint32 // the client's
+	Self int    // the process's effective uid
+}
+
+func (e *NotSelfError) Error() string {
+	return fmt.Sprintf("uid %d may not name files for this supervisor: it runs as uid %d, not root, so it cannot open a path with uid %d's rights; only uid %d (or root) may name paths",
+		e.UID, e.Self, e.UID, e.Self)
+}
+
 // Do runs fn with the filesystem identity id, and returns its error. fn
 // must do its work on the calling goroutine (no goroutines of its own: they
 // would run on other threads, with the supervisor's rights).
 //
-// When the process is not root, or id is root, fn runs as it is: a process
-// without CAP_SETUID cannot take another identity, and grants nothing it
-// does not have.
+// When id is root, fn runs as it is. When the process is not root it
+// cannot take another identity (setfsuid needs CAP_SETUID): fn runs as it
+// is if id is the process's own uid or root (fn then grants nothing the
+// client does not have), and otherwise Do returns a *NotSelfError without
+// running fn.
 func Do(id Identity, fn func() error) error {
-	if os.Geteuid() != 0 || id.UID == 0 {
+	if self := os.Geteuid(); self != 0 {
+		if id.UID != uint32(self) && id.UID != 0 {
+			return &NotSelfError{UID: id.UID, Self: self}
+		}
+		return fn()
+	}
+	if id.UID == 0 {
 		return fn()
 	}
 	self, err := unix.Getgroups()

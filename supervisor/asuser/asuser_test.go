@@ -3,6 +3,7 @@ package asuser
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -108,5 +109,49 @@ func TestDo(t *testing.T) {
 				t.Errorf("%s: %s (a thread kept another filesystem identity)", task, line)
 			}
 		}
+	}
+}
+
+// TestDoWithoutRoot: a process that is not root cannot take a client's
+// identity, so Do refuses every uid but its own and root's, without
+// running fn. The test binary runs itself as nobody to check it.
+func TestDoWithoutRoot(t *testing.T) {
+	if os.Getenv("ASUSER_TEST_AS_NOBODY") == "1" {
+		ran := false
+		fn := func() error { ran = true; return nil }
+		var ns *NotSelfError
+		if err := Do(Identity{UID: 12345, GID: 12345}, fn); !errors.As(err, &ns) || ran ||
+			!strings.Contains(err.Error(), "uid 12345 may not name files for this supervisor: it runs as uid 65534") {
+			t.Errorf("another uid: %v (fn ran: %v), want a NotSelfError and fn not run", err, ran)
+		}
+		for _, id := range []Identity{{UID: nobody, GID: nobody}, {}} {
+			ran = false
+			if err := Do(id, fn); err != nil || !ran {
+				t.Errorf("uid %d: %v (fn ran: %v), want fn run", id.UID, err, ran)
+			}
+		}
+		return
+	}
+	needRoot(t)
+	// The test binary, where nobody may run it.
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "asuser.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", bin, "-test.run=^TestDoWithoutRoot$", "-test.v")
+	cmd.Env = append(os.Environ(), "ASUSER_TEST_AS_NOBODY=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestDoWithoutRoot") {
+		t.Errorf("as nobody: %v\n%s", err, out)
 	}
 }

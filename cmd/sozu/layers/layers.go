@@ -55,7 +55,7 @@ var Table = []Layer{
 
 	{Pkg: "supervisor/admission", Job: "the pure verb → role decision, roles read from the verb catalogue", Imports: []string{"peercred", "proto/verbs"}, Tests: []string{"proto/command"}},
 	{Pkg: "supervisor/identity", Job: "the per-session identity envelope", Imports: []string{"peercred", "supervisor/admission"}},
-	{Pkg: "supervisor/asuser", Job: "file operations with a client's filesystem identity, for the paths clients name"},
+	{Pkg: "supervisor/asuser", Job: "file operations with a client's filesystem identity, for the paths clients name; a supervisor that is not root refuses every uid but its own and root's"},
 	{Pkg: "supervisor/config", Job: "TOML → validated `Config` → `[]WorkerRequest` and `ServerConfig`; `LoadClient`, the CLI's read of the client keys",
 		Imports: []string{"proto/...", "supervisor/...", "worker/settings", "worker/answers", "worker/logfilter", "worker/tlsconf"},
 		Deps:    controlPlane},

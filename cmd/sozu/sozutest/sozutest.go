@@ -132,6 +132,25 @@ func Start(t testing.TB, dir, cfgPath, sock string) *Proxy {
 	return StartWith(t, dir, cfgPath, sock, nil)
 }
 
+// StartAs is Start with the supervisor run as another user: cred nil runs
+// it as the test itself; otherwise setpriv(1) gives it cred's uid and gid
+// and the supplementary groups of that uid's account (--init-groups).
+func StartAs(t testing.TB, dir, cfgPath, sock string, cred *syscall.Credential) *Proxy {
+	t.Helper()
+	if cred == nil {
+		return Start(t, dir, cfgPath, sock)
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Fatalf("running sozu as uid %d: %v", cred.Uid, err)
+	}
+	return StartWith(t, dir, cfgPath, sock, func(cmd *exec.Cmd) {
+		cmd.Path = setpriv
+		cmd.Args = append([]string{"setpriv", fmt.Sprintf("--reuid=%d", cred.Uid), fmt.Sprintf("--regid=%d", cred.Gid),
+			"--init-groups", "--"}, cmd.Args...)
+	})
+}
+
 // StartWith is Start with prepare, when not nil, called on the command
 // before it starts (to add ExtraFiles or credentials; keep Setpgid).
 func StartWith(t testing.TB, dir, cfgPath, sock string, prepare func(*exec.Cmd)) *Proxy {
