@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ func testApp(t *testing.T) (*app, *bytes.Buffer, *bytes.Buffer) {
 		loadConfig: func(path string) (clientConfig, error) {
 			return clientConfig{}, errors.New("no configuration in this test")
 		},
-		checkConfig: func(path string) error { return errors.New("no configuration in this test") },
+		checkConfig: func(path string) ([]string, error) { return nil, errors.New("no configuration in this test") },
 		dial:        Dial,
 		abs:         func(p string) (string, error) { return filepath.Join("/cwd", p), nil },
 		readFile:    os.ReadFile,
@@ -467,9 +468,9 @@ func TestConfigCheck(t *testing.T) {
 		return ""
 	}
 	var loaded []string
-	a.checkConfig = func(path string) error {
+	a.checkConfig = func(path string) ([]string, error) {
 		loaded = append(loaded, path)
-		return nil
+		return nil, nil
 	}
 	if code := a.run([]string{"config", "check"}); code != exitOK || out.String() != "configuration OK: /env/config.toml\n" {
 		t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
@@ -486,8 +487,8 @@ func TestConfigCheck(t *testing.T) {
 	out.Reset()
 	errOut.Reset()
 	a.getenv = func(string) string { return "" }
-	a.checkConfig = func(path string) error {
-		return config.Errors{&config.Error{File: path, Line: 1, Key: "worker_count", Msg: "must be at least 1"}}
+	a.checkConfig = func(path string) ([]string, error) {
+		return nil, config.Errors{&config.Error{File: path, Line: 1, Key: "worker_count", Msg: "must be at least 1"}}
 	}
 	code := a.run([]string{"config", "check", "--json"})
 	if code != exitConfig {
@@ -499,5 +500,46 @@ func TestConfigCheck(t *testing.T) {
 	var doc jsonEnvelope
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || doc.Status != "FAILURE" || len(doc.Errors) != 1 {
 		t.Errorf("stdout %s (%v)", out, err)
+	}
+}
+
+// TestConfigCheckWarnsAndStrict: config check prints one warning per key
+// not in force (from the real loader), exits 0; --strict exits 78; --json
+// lists them.
+func TestConfigCheckWarnsAndStrict(t *testing.T) {
+	const path = "../../supervisor/config/testdata/truth/warnings.toml"
+	want, err := checkFullConfig(path)
+	if err != nil || len(want) == 0 {
+		t.Fatalf("the test configuration: %v, %d warnings", err, len(want))
+	}
+	a, out, errOut := testApp(t)
+	a.checkConfig = checkFullConfig
+	if code := a.run([]string{"config", "check", "-c", path}); code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	if n := strings.Count(errOut.String(), "warning: "); n != len(want) {
+		t.Errorf("%d warnings printed, want %d:\n%s", n, len(want), errOut)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("with %d keys not in force", len(want))) {
+		t.Errorf("stdout %q", out)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := a.run([]string{"config", "check", "--strict", "-c", path}); code != exitConfig || out.Len() != 0 ||
+		!strings.Contains(errOut.String(), "invalid configuration (--strict)") {
+		t.Errorf("--strict: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	out.Reset()
+	if code := a.run([]string{"config", "check", "--json", "--strict", "-c", path}); code != exitConfig {
+		t.Errorf("--json --strict: exit %d", code)
+	}
+	var doc jsonEnvelope
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil || doc.Status != "FAILURE" || len(doc.Warnings) != len(want) {
+		t.Errorf("--json: %v %+v", err, doc)
+	}
+	// A configuration with every key in force passes --strict.
+	out.Reset()
+	if code := a.run([]string{"config", "check", "--strict", "-c", "../../docs/examples/config.toml"}); code != exitOK {
+		t.Errorf("example configuration under --strict: exit %d", code)
 	}
 }

@@ -42,7 +42,14 @@ func loadClientConfig(path string) (clientConfig, error) {
 
 // checkFullConfig loads and validates the whole configuration at path,
 // reading every file it names, as `sozu start` does.
-func checkFullConfig(path string) error {
-	_, err := config.Load(path)
-	return err
+func checkFullConfig(path string) ([]string, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	ws := make([]string, len(cfg.Warnings))
+	for i, w := range cfg.Warnings {
+		ws[i] = w.String()
+	}
+	return ws, nil
 }

@@ -296,7 +296,8 @@ var (
 	fAuditRotated = &flagSpec{long: "rotated", kind: kindBool, help: "FILE is a piece rotated off (or the file after a rotation): it may start at any anchor, named in the report"}
 	fAuditHead    = &flagSpec{long: "head", kind: kindString, metavar: "HEADFILE", help: "sealed head the file must reach (default with -c: KEYFILE.head when FILE is audit_logs_json_target)"}
 
-	fHard = &flagSpec{long: "hard", kind: kindBool, help: "do not wait for connections to finish"}
+	fStrict = &flagSpec{long: "strict", kind: kindBool, help: "fail (exit 78) when a key written is not in force"}
+	fHard   = &flagSpec{long: "hard", kind: kindBool, help: "do not wait for connections to finish"}
 )
 
 // Global flags, accepted before or after the verb.

@@ -22,11 +22,25 @@ func runWorkerVerb(_ *app, inv *invocation) int {
 // when there is one.
 func runConfigCheck(a *app, inv *invocation) int {
 	path := a.configPath(inv)
-	err := a.checkConfig(path)
+	warnings, err := a.checkConfig(path)
 	if err == nil {
-		msg := "configuration OK: " + path
+		msg, status, code := "configuration OK: "+path, "OK", exitOK
+		if len(warnings) > 0 {
+			msg = fmt.Sprintf("configuration OK: %s, with %d %s not in force", path, len(warnings), plural(len(warnings), "key"))
+			if inv.values.flag("strict") {
+				msg = fmt.Sprintf("invalid configuration (--strict): %s: %d %s not in force", path, len(warnings), plural(len(warnings), "key"))
+				status, code = "FAILURE", exitConfig
+			}
+		}
 		if inv.json {
-			return a.printJSON(jsonEnvelope{Status: "OK", Message: msg}, exitOK)
+			return a.printJSON(jsonEnvelope{Status: status, Message: msg, Warnings: warnings}, code)
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(a.stderr, "warning: "+cleanText(w, true))
+		}
+		if code != exitOK {
+			fmt.Fprintln(a.stderr, "sozu config check: "+msg)
+			return code
 		}
 		fmt.Fprintln(a.stdout, msg)
 		return exitOK

@@ -33,7 +33,8 @@ type app struct {
 	// loadConfig reads what the client needs from the configuration file.
 	loadConfig func(path string) (clientConfig, error)
 	// checkConfig loads and validates the whole configuration (config check).
-	checkConfig func(path string) error
+	// It returns the warnings of the keys not in force, one line each.
+	checkConfig func(path string) (warnings []string, err error)
 	// dial connects to the command socket.
 	dial func(path string, maxFrame int) (*Client, error)
 	// abs makes a path absolute (state files).

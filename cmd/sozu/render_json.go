@@ -32,7 +32,8 @@ import (
 // unreachable supervisor, bad configuration) print nothing on stdout, only
 // a message on stderr, and are told apart by the exit code. `config check`
 // and `version` print the same envelope without content; a failed
-// `config check` adds "errors": ["<one problem per item>", …].
+// `config check` adds "errors": ["<one problem per item>", …], and
+// "warnings": [...] for the keys written but not in force.
 const jsonDoc = `JSON output (-j): one document on stdout per answered verb:
   {"status": "OK"|"FAILURE", "message": "...", "content": {...}}
   content (absent when empty) is the proto3-JSON form of ResponseContent
@@ -45,6 +46,8 @@ type jsonEnvelope struct {
 	Message string          `json:"message"`
 	Content json.RawMessage `json:"content,omitempty"`
 	Errors  []string        `json:"errors,omitempty"`
+	// Warnings: `config check`'s keys not in force, one line each.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // renderJSON renders a terminal response as the --json document. It fails
