@@ -12,6 +12,7 @@ import (
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/proto/verbs"
 	"github.com/sozu-go/sozu/worker/logfilter"
 	"github.com/sozu-go/sozu/worker/settings"
 	"github.com/sozu-go/sozu/worker/tlsconf"
@@ -20,10 +21,13 @@ import (
 // handle answers one request on c. It reports false when the connection
 // must be closed.
 func (s *Supervisor) handle(c *session, req *command.Request) bool {
-	switch r := req.GetRequestType().(type) {
-	case nil:
+	if req.GetRequestType() == nil {
 		return c.fail("empty request: no verb set")
-
+	}
+	if v := verbs.Of(req); v == nil || !v.Implemented {
+		return c.fail("not implemented: " + command.VerbKey(req))
+	}
+	switch r := req.GetRequestType().(type) {
 	case *command.Request_SaveState:
 		return s.saveState(c, r.SaveState)
 	case *command.Request_LoadState:
@@ -91,12 +95,6 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 		}
 		s.log.SetLevel(lvl)
 		return s.mutate(c, req)
-
-	case *command.Request_LaunchWorker, *command.Request_UpgradeMain, *command.Request_UpgradeWorker,
-		*command.Request_ReloadConfiguration, *command.Request_QueryMetrics, *command.Request_ReturnListenSockets,
-		*command.Request_SetMetricDetail, *command.Request_AddUdpListener, *command.Request_UpdateUdpListener,
-		*command.Request_AddUdpFrontend, *command.Request_RemoveUdpFrontend:
-		return c.fail("not implemented: " + command.VerbKey(req))
 
 	default:
 		return s.mutate(c, req)
@@ -207,10 +205,10 @@ func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 	if closeAfter != nil {
 		closeAfter.file.Close()
 	}
-	if kind, ok := auditEventKind(req); ok {
-		s.emitEvent("main", &command.Event{Kind: kind.Enum()})
+	if v := verbs.Of(req); v != nil && v.Emits {
+		s.emitEvent("main", &command.Event{Kind: v.Event.Enum()})
 	}
-	if mutatesConfiguration(req) {
+	if state.Mutates(req) {
 		s.autoSave()
 	}
 	return calls, nil
@@ -232,17 +230,6 @@ func (s *Supervisor) autoSave() {
 		s.recordSystem(audit.VerbStateAutosave, audit.CodeStateAutosave, audit.ResultOK,
 			fmt.Sprintf("%d records to %s", n, s.cfg.SavedState))
 	}
-}
-
-// mutatesConfiguration reports whether a successful req changes what
-// save_state writes (Logging and metrics verbs do not).
-func mutatesConfiguration(req *command.Request) bool {
-	switch req.GetRequestType().(type) {
-	case *command.Request_Logging, *command.Request_ConfigureMetrics,
-		*command.Request_SetMaxConnectionsPerIp, *command.Request_QueryMaxConnectionsPerIp:
-		return false
-	}
-	return true
 }
 
 // workerInfos lists the workers in id order. Actor only.
@@ -361,41 +348,6 @@ func (s *Supervisor) stopVerb(c *session, soft bool) bool {
 	}
 	s.finish()
 	return false
-}
-
-// auditEventKind maps an accepted verb to the event upstream emits for it.
-func auditEventKind(req *command.Request) (command.EventKind, bool) {
-	switch req.GetRequestType().(type) {
-	case *command.Request_AddCluster:
-		return command.EventKind_CLUSTER_ADDED, true
-	case *command.Request_RemoveCluster:
-		return command.EventKind_CLUSTER_REMOVED, true
-	case *command.Request_AddHttpFrontend, *command.Request_AddHttpsFrontend, *command.Request_AddTcpFrontend:
-		return command.EventKind_FRONTEND_ADDED, true
-	case *command.Request_RemoveHttpFrontend, *command.Request_RemoveHttpsFrontend, *command.Request_RemoveTcpFrontend:
-		return command.EventKind_FRONTEND_REMOVED, true
-	case *command.Request_AddCertificate:
-		return command.EventKind_CERTIFICATE_ADDED, true
-	case *command.Request_RemoveCertificate:
-		return command.EventKind_CERTIFICATE_REMOVED, true
-	case *command.Request_ReplaceCertificate:
-		return command.EventKind_CERTIFICATE_REPLACED, true
-	case *command.Request_AddHttpListener, *command.Request_AddHttpsListener, *command.Request_AddTcpListener:
-		return command.EventKind_LISTENER_ADDED, true
-	case *command.Request_RemoveListener:
-		return command.EventKind_LISTENER_REMOVED, true
-	case *command.Request_ActivateListener:
-		return command.EventKind_LISTENER_ACTIVATED, true
-	case *command.Request_DeactivateListener:
-		return command.EventKind_LISTENER_DEACTIVATED, true
-	case *command.Request_UpdateHttpListener, *command.Request_UpdateHttpsListener, *command.Request_UpdateTcpListener:
-		return command.EventKind_LISTENER_UPDATED, true
-	case *command.Request_Logging:
-		return command.EventKind_LOGGING_LEVEL_CHANGED, true
-	case *command.Request_ConfigureMetrics:
-		return command.EventKind_METRICS_CONFIGURED, true
-	}
-	return 0, false
 }
 
 // checkSettings refuses a frontend or a cluster that workers would not

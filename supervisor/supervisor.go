@@ -16,11 +16,11 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/sozu-go/sozu/sandbox/account"
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/peercred"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/sandbox/account"
 	"github.com/sozu-go/sozu/supervisor/admission"
 	"github.com/sozu-go/sozu/supervisor/config"
 	"github.com/sozu-go/sozu/supervisor/identity"
