@@ -34,7 +34,7 @@ func currentIdentity() Identity {
 	return Identity{UID: e, GID: eg, RUID: r, SUID: s, RGID: rg, SGID: sg}
 }
 
-// Confine runs the confinement steps of design.md §1, in order, and stops at
+// Confine runs the confinement steps of docs/architecture.md §1, in order, and stops at
 // the first that fails: Prepare, DropPrivileges, SetNoNewPrivs,
 // DisableCoreDumps, Load (which verifies every thread). On error the worker
 // must exit without serving. With ModeOff every step but Load runs.

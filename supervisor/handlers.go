@@ -102,7 +102,7 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 }
 
 // mutate applies a state verb: state first, then fan-out to every worker,
-// then one terminal answer aggregating theirs (wire-contract §4.1). A
+// then one terminal answer aggregating theirs (docs/protocol.md §5.1). A
 // worker that misses worker_timeout makes the verb fail, naming it.
 func (s *Supervisor) mutate(c *session, req *command.Request) bool {
 	var calls []*call
@@ -157,7 +157,7 @@ func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 			if req.GetReplaceCertificate() != nil {
 				verb = "replace"
 			}
-			// Upstream's state error prefix (wire contract), then ours.
+			// Upstream's state error prefix (docs/protocol.md §5.3), then ours.
 			return nil, fmt.Errorf("could not dispatch request on the main process state: Could not %s certificate: invalid certificate: %v", verb, err)
 		}
 	}

@@ -27,7 +27,7 @@ func listenerKey(kind command.ListenerType, addr string) string {
 type listenerTable map[string]*boundListener
 
 // bind opens a listening TCP socket for addr. Binding happens in the
-// supervisor only: workers never call bind or listen (design.md §1).
+// supervisor only: workers never call bind or listen (docs/architecture.md §1).
 func bindTCP(kind command.ListenerType, sa *command.SocketAddress) (*boundListener, error) {
 	ap, err := sa.AddrPort()
 	if err != nil {
@@ -67,7 +67,7 @@ func listenersCount(ls []*boundListener) (*command.ListenersCount, []int) {
 	lc := &command.ListenersCount{}
 	fds := make([]int, 0, len(ls))
 	// The message lists addresses per protocol, and the descriptors follow
-	// in the order http, tls, tcp, udp (wire-contract §1.4).
+	// in the order http, tls, tcp, udp (docs/protocol.md §2.4).
 	for _, kind := range []command.ListenerType{command.ListenerType_HTTP, command.ListenerType_HTTPS, command.ListenerType_TCP, command.ListenerType_UDP} {
 		for _, l := range ls {
 			if l.kind != kind {

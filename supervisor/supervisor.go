@@ -283,7 +283,7 @@ func sortedValues[V any](m map[string]V) []V {
 }
 
 // actor runs every job in order, one at a time: the single writer of
-// ConfigState, the listener table and the worker table (design.md §2). It
+// ConfigState, the listener table and the worker table (docs/architecture.md §2). It
 // runs for the life of the process, so that a job submitted late (a worker
 // exit noticed during shutdown) still runs instead of blocking its sender.
 func (s *Supervisor) actor() {

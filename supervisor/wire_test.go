@@ -13,7 +13,7 @@ import (
 )
 
 // This file drives the supervisor with a client built only from
-// shared/wire-contract.md: every byte of every request is written by hand
+// docs/protocol.md (§1, §3): every byte of every request is written by hand
 // here, and the answers are decoded by hand, without our generated code.
 
 // pb is a minimal protobuf writer: tags, varints, length-delimited fields.
@@ -42,7 +42,7 @@ func (b pb) fixed32(field int, v uint32) pb {
 	return binary.LittleEndian.AppendUint32(b, v)
 }
 
-// socketAddress is SocketAddress{ip: IpAddress{v4}, port} (wire-contract §2.3).
+// socketAddress is SocketAddress{ip: IpAddress{v4}, port} (docs/protocol.md §3.2).
 func socketAddress(a, bb, c, d byte, port uint32) []byte {
 	ip := pb{}.fixed32(1, uint32(a)<<24|uint32(bb)<<16|uint32(c)<<8|uint32(d))
 	return pb{}.bytes(1, ip).uint(2, uint64(port))

@@ -20,7 +20,7 @@ const scmWait = 5 * time.Second
 
 // listenerSet holds the listening sockets the supervisor passed to this
 // worker: received descriptors, and the listeners made active from them.
-// Workers never bind or listen themselves (design.md §1).
+// Workers never bind or listen themselves (docs/architecture.md §1).
 type listenerSet struct {
 	scm      int
 	received map[string]*os.File     // key: protocol and address

@@ -116,7 +116,7 @@ func Main(args []string) int {
 	if lvl, err := logfilter.Parse(w.cfg.GetLogLevel()); err == nil {
 		logger.SetLevel(lvl)
 	}
-	// Confinement comes last before serving (design.md §1): everything the
+	// Confinement comes last before serving (docs/architecture.md §1): everything the
 	// worker needs is open, and no listener accepts yet.
 	acct := sandbox.Account{UID: os.Getuid(), GID: os.Getgid()}
 	if *uid >= 0 && *gid >= 0 {

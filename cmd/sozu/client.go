@@ -15,7 +15,7 @@ import (
 )
 
 // Client is one connection to the supervisor's command socket. It writes
-// Request frames and reads Response frames (wire-contract §1.1). Responses
+// Request frames and reads Response frames (docs/protocol.md §1.1). Responses
 // carry no id: they belong to requests by order, so a Client serves one
 // request at a time and is not safe for concurrent use. After Do returns the
 // connection may carry the next request; a Client whose Do failed with a

@@ -8,7 +8,7 @@ import (
 )
 
 // Defaults applied to listeners declared from the command line. They match
-// the configuration file's defaults (wire-contract §2.6).
+// the configuration file's defaults (docs/protocol.md §3.2).
 const (
 	defaultStickyName     = "SOZUBALANCEID"
 	defaultFrontTimeout   = 60

@@ -13,7 +13,7 @@ import (
 
 // NewSocketAddress converts a netip.AddrPort into its wire form. An IPv4 or
 // IPv4-mapped IPv6 address becomes V4; any other address becomes V6 with the
-// first eight bytes in High and the last eight in Low (wire-contract §2.3).
+// first eight bytes in High and the last eight in Low (docs/protocol.md §3.2).
 func NewSocketAddress(ap netip.AddrPort) *SocketAddress {
 	return &SocketAddress{Ip: NewIpAddress(ap.Addr()), Port: ptr(uint32(ap.Port()))}
 }

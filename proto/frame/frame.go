@@ -1,5 +1,5 @@
 // Package frame reads and writes the length-prefixed protobuf frames of the
-// Sōzu command channel (wire-contract §1.1): 8-byte little-endian total length, then one message.
+// Sōzu command channel (docs/protocol.md §1.1): 8-byte little-endian total length, then one message.
 package frame
 
 import (

@@ -30,7 +30,7 @@ func okFrame(payload string) []byte {
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
-// TestWireExamples checks the two frames of wire-contract §1.1 byte for byte,
+// TestWireExamples checks the two frames of docs/protocol.md §1.1 byte for byte,
 // in both directions.
 func TestWireExamples(t *testing.T) {
 	tests := []struct {

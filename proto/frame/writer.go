@@ -11,8 +11,8 @@ import (
 )
 
 // marshalOptions matches prost's output for the same message: required
-// fields are written when set (our callers set them, see wire-contract
-// §2.13), map entries in key order.
+// fields are written when set (our callers set them, see docs/protocol.md
+// §3.3), map entries in key order.
 var marshalOptions = proto.MarshalOptions{AllowPartial: true, Deterministic: true}
 
 // AppendFrame appends the frame of m (prefix and payload) to dst and returns

@@ -14,7 +14,7 @@ import (
 
 // TestUpstreamCertificateStateFile loads testdata/upstream_certs.state,
 // ADD_CERTIFICATE records written by hand in upstream's state file format
-// (wire-contract §3: every CertificateAndKey field present, versions as
+// (docs/protocol.md §4: every CertificateAndKey field present, versions as
 // integers, names as upstream leaves them, expired_at null or a number),
 // and checks the certificates the state takes and the records it writes
 // back.

@@ -112,7 +112,7 @@ func (s *ConfigState) removeBackend(r *command.RemoveBackend) *Error {
 
 // compareBackends orders backends of one cluster by (backend_id, sticky_id,
 // weight, backup, address), unset optional values first, addresses IPv4
-// before IPv6, then IP, then port (wire-contract §3.4 step 11).
+// before IPv6, then IP, then port (docs/protocol.md §4.4 step 11).
 func compareBackends(a, b *command.AddBackend) int {
 	return cmp.Or(
 		cmp.Compare(a.GetBackendId(), b.GetBackendId()),

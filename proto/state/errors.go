@@ -2,7 +2,7 @@ package state
 
 import "fmt"
 
-// ErrorKind classifies why Dispatch refused a request (wire-contract §4.3).
+// ErrorKind classifies why Dispatch refused a request (docs/protocol.md §5.3).
 type ErrorKind int
 
 // The kinds of refusal. The zero value is not a valid kind.

@@ -12,7 +12,7 @@ import (
 
 // GenerateRequests returns the requests that rebuild this state from an
 // empty one, with ids "SAVE-0", "SAVE-1"..., in the record order of
-// wire-contract §3.4:
+// docs/protocol.md §4.4:
 //
 //  1. HTTP, 2. HTTPS, 3. TCP, 4. UDP listeners by ascending address (IPv4
 //     before IPv6, then IP, then port), each followed by ACTIVATE_LISTENER

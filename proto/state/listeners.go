@@ -73,7 +73,7 @@ func updateListener[T listenerConfig, P listenerPatch](m map[netip.AddrPort]T, o
 }
 
 // validatePatch checks the present fields of an Update*ListenerConfig in
-// declaration order, with the rules of wire-contract §2.6: every h2_* knob
+// declaration order, with the rules of docs/protocol.md §5.3: every h2_* knob
 // must be >= 1, except h2_stream_shrink_ratio (>= 2) and
 // h2_graceful_shutdown_deadline_seconds (0 allowed); sozu_id_header must be
 // a non-empty header token; ALPN values must be "h2" or "http/1.1";

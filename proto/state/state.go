@@ -98,7 +98,7 @@ func (s *ConfigState) Clone() *ConfigState {
 	return c
 }
 
-// Dispatch applies one request to the state, following wire-contract §4.3.
+// Dispatch applies one request to the state, following docs/protocol.md §5.3.
 // On refusal it returns an *Error and leaves the state unchanged; a nil or
 // variant-less request is refused with kind Empty, and a verb for which
 // IsStateVerb is false with kind NotStateVerb. Every string must be valid

@@ -44,7 +44,7 @@ func sameAddr(a *command.SocketAddress, ap netip.AddrPort) bool {
 // its declared default (an empty message for message fields), the way
 // upstream's decoder materialises them. Stored messages then always marshal
 // without AllowPartial and carry every key upstream's state-file loader
-// demands (wire-contract §3.3).
+// demands (docs/protocol.md §4.3).
 func fillRequired(m protoreflect.Message) {
 	fields := m.Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {

@@ -8,7 +8,7 @@ import (
 )
 
 // decoder fills protobuf messages from parsed JSON, with upstream's rules
-// for missing and null keys (wire-contract §3.3).
+// for missing and null keys (docs/protocol.md §4.3).
 type decoder struct{}
 
 func fail(p *path, format string, args ...any) error {

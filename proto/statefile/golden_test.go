@@ -48,7 +48,7 @@ func writeAll(t *testing.T, recs []*command.WorkerRequest) []byte {
 	return buf.Bytes()
 }
 
-// TestUpstreamExamples decodes the records of wire-contract §3.5 (upstream's
+// TestUpstreamExamples decodes the records of docs/protocol.md §4.2 (upstream's
 // output format) and checks that re-encoding gives the same bytes.
 func TestUpstreamExamples(t *testing.T) {
 	data, err := os.ReadFile("testdata/upstream_examples.state")

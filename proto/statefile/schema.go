@@ -10,7 +10,7 @@ import (
 
 // defaultWhenMissing lists the repeated and map fields that upstream's
 // decoder fills with an empty value when their key is absent (serde
-// defaults, wire-contract §3.3). Every other repeated or map field must be
+// defaults, docs/protocol.md §4.3). Every other repeated or map field must be
 // present. null is refused for all of them.
 var defaultWhenMissing = map[protoreflect.FullName]bool{
 	"command.Cluster.answers":                    true,

@@ -1,4 +1,4 @@
-// Package statefile reads and writes upstream Sōzu's JSON state file (wire-contract §3):
+// Package statefile reads and writes upstream Sōzu's JSON state file (docs/protocol.md §4):
 // serde_json renderings of WorkerRequest records, each followed by "\n\x00".
 //
 // The format is not protojson. Keys are the exact .proto field names in

@@ -13,7 +13,7 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 )
 
-// Records of wire-contract §3.5, used as bases for variations.
+// Records in upstream's output format (docs/protocol.md §4.2), used as bases for variations.
 const (
 	recCluster  = `{"id":"SAVE-2","content":{"request_type":{"ADD_CLUSTER":{"cluster_id":"shop","sticky_session":false,"https_redirect":true,"proxy_protocol":null,"load_balancing":0,"answer_503":null,"load_metric":null,"http2":null,"answers":{},"https_redirect_port":null,"authorized_hashes":[],"www_authenticate":null,"max_connections_per_ip":null,"retry_after":null,"health_check":null,"udp":null}}}}`
 	recFrontend = `{"id":"SAVE-3","content":{"request_type":{"ADD_HTTP_FRONTEND":{"cluster_id":"shop","address":{"ip":{"inner":{"V4":0}},"port":8080},"hostname":"shop.example.com","path":{"kind":0,"value":"/api"},"method":null,"position":2,"tags":{"env":"prod","owner":"team-a"},"redirect":null,"required_auth":null,"redirect_scheme":null,"redirect_template":null,"rewrite_host":null,"rewrite_path":null,"rewrite_port":null,"headers":[{"position":1,"key":"x-env","val":"prod"}],"hsts":null}}}}`

@@ -6,7 +6,7 @@ package h2
 import "time"
 
 // Limits bounds what one HTTP/2 connection may cost. Field names mirror the
-// listener's h2_* knobs in the wire contract so the worker snapshot can fill
+// listener's h2_* knobs of command.proto so the worker snapshot can fill
 // them one to one; a zero field means "use the default" (see DefaultLimits),
 // which is applied in one place, by withDefaults.
 //
@@ -41,7 +41,7 @@ type Limits struct {
 	// h2_max_settings_per_window, default 50.
 	MaxSettingsPerWindow uint32
 	// MaxSettingsEntries caps the parameters in one SETTINGS frame. Not a
-	// wire-contract knob; default 64.
+	// command.proto knob; default 64.
 	MaxSettingsEntries uint32
 	// MaxEmptyDataPerWindow caps DATA frames with no payload and no
 	// END_STREAM per window. h2_max_empty_data_per_window, default 100.
@@ -55,7 +55,7 @@ type Limits struct {
 	// (CVE-2024-27316). h2_max_continuation_frames, default 20.
 	MaxContinuationFrames uint32
 	// MaxHeaderBlockBytes caps the encoded size of one header block
-	// (HEADERS plus CONTINUATIONs). Not a wire-contract knob; default 64 KiB.
+	// (HEADERS plus CONTINUATIONs). Not a command.proto knob; default 64 KiB.
 	MaxHeaderBlockBytes uint32
 	// MaxHeaderFields caps decoded fields per header block, pseudo-headers
 	// included. h2_max_header_fields, default 128.
@@ -74,7 +74,7 @@ type Limits struct {
 	// h2_initial_connection_window, default 1 MiB.
 	InitialConnectionWindow uint32
 	// InitialStreamWindow is advertised as SETTINGS_INITIAL_WINDOW_SIZE and
-	// bounds what one stream buffers. Not a wire-contract knob; default
+	// bounds what one stream buffers. Not a command.proto knob; default
 	// 256 KiB, clamped to InitialConnectionWindow.
 	InitialStreamWindow uint32
 	// StreamShrinkRatio: the stream table is rebuilt (its memory returned)
@@ -89,7 +89,7 @@ type Limits struct {
 	StreamIdleTimeout time.Duration
 	// GracefulShutdownDeadline bounds how long in-flight streams may run
 	// after Shutdown's GOAWAY. Zero means the default (10 s); a negative
-	// value means no deadline (the wire contract's "0 = none" maps to -1).
+	// value means no deadline (command.proto's "0 = none" maps to -1).
 	// h2_graceful_shutdown_deadline_seconds.
 	GracefulShutdownDeadline time.Duration
 	// MaxGlitchCount caps protocol anomalies (malformed requests, frames on
@@ -106,7 +106,7 @@ type Limits struct {
 	WriteTimeout time.Duration
 }
 
-// DefaultLimits returns the design defaults (design.md §3).
+// DefaultLimits returns the design defaults (docs/architecture.md §3).
 func DefaultLimits() Limits { return Limits{}.withDefaults() }
 
 // withDefaults fills every zero field with its default. It is the only place
