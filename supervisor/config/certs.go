@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/supervisor/safefile"
 )
 
 // certificate holds the PEM texts of a certificate, its chain and its key.
@@ -38,12 +39,12 @@ func (b *builder) certificate(p string, certPath, chainPath, keyPath *string) *c
 	}
 	var ok bool
 	c := &certificate{}
-	c.cert, ok = b.read(joinKey(p, "certificate"), *certPath)
-	key, keyOK := b.read(joinKey(p, "key"), *keyPath)
+	c.cert, ok = b.read(joinKey(p, "certificate"), *certPath, safefile.MaxPEMSize)
+	key, keyOK := b.read(joinKey(p, "key"), *keyPath, safefile.MaxPEMSize)
 	c.key = key
 	ok = ok && keyOK
 	if chainPath != nil {
-		text, chainOK := b.read(joinKey(p, "certificate_chain"), *chainPath)
+		text, chainOK := b.read(joinKey(p, "certificate_chain"), *chainPath, safefile.MaxPEMSize)
 		if chainOK {
 			var bad bool
 			c.chain, bad = splitChain(text)

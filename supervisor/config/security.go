@@ -103,8 +103,12 @@ func (b *builder) security(r *rawConfig) {
 	au := &c.Audit
 	if r.AuditHMACKeyFile != nil {
 		au.HMACKeyFile = b.file("audit_hmac_key_file", *r.AuditHMACKeyFile)
+		b.checkTarget("audit_hmac_key_file", *r.AuditHMACKeyFile, au.HMACKeyFile, secretTarget)
 	} else if c.AuditLogsJSONTarget != "" && c.AuditLogsJSONTarget != "stdout" && c.AuditLogsJSONTarget != "stderr" {
 		au.HMACKeyFile = c.AuditLogsJSONTarget + ".key"
+		if !b.errs.bad["audit_logs_json_target"] {
+			b.checkTarget("audit_logs_json_target", au.HMACKeyFile, au.HMACKeyFile, secretTarget)
+		}
 	}
 	au.FailOpen = *r.AuditFailOpen
 	au.Queries = *r.AuditQueries

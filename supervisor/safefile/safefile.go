@@ -109,6 +109,58 @@ func CheckFile(path string, st *unix.Stat_t, max int64) error {
 	return nil
 }
 
+// CheckSink refuses st (the fstat of path) unless it is a file the
+// supervisor may append to: owned by root or the process's user, and a
+// regular file with a single link (a hard link could make it append to
+// some other file), a FIFO or a character device. Its mode is not
+// checked: the audit package tightens a wider one.
+func CheckSink(path string, st *unix.Stat_t) error {
+	switch t := st.Mode & unix.S_IFMT; t {
+	case unix.S_IFREG:
+		if st.Nlink > 1 {
+			return refuse(path, "has %d hard links: another name for the same file could be a file the supervisor must not write; give it its own file", st.Nlink)
+		}
+	case unix.S_IFIFO, unix.S_IFCHR:
+	default:
+		return refuse(path, "is %s: want a regular file, a FIFO or a character device", typeName(t))
+	}
+	return checkOwnerMode(path, st, 0, "")
+}
+
+// CheckSecret refuses st (the fstat of path) unless it is a regular file
+// owned by root or the process's user, with no access at all for group
+// and others, and at most max bytes long.
+func CheckSecret(path string, st *unix.Stat_t, max int64) error {
+	if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG {
+		return refuse(path, "is %s, not a regular file", typeName(t))
+	}
+	if err := checkOwnerMode(path, st, 0, ""); err != nil {
+		return err
+	}
+	if perm := st.Mode & 0o7777; perm&0o077 != 0 {
+		return refuse(path, "is open to group or others (mode %04o): chmod 0600", perm)
+	}
+	if st.Size > max {
+		return refuse(path, "is %d bytes long: the limit is %s", st.Size, size(max))
+	}
+	return nil
+}
+
+// Stat fstats path, opened O_PATH without following symlinks (it needs
+// no permission on the file itself).
+func Stat(path string) (*unix.Stat_t, error) {
+	fd, err := Open(path, unix.O_PATH)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, failed(path, "fstat", err)
+	}
+	return &st, nil
+}
+
 // CheckDir refuses st (the fstat of directory path) unless it is a
 // directory owned by root or the process's user and not writable by
 // others. Group write is allowed (Debian's /var/log is root:syslog 0775).
