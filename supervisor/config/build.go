@@ -269,7 +269,7 @@ func (b *builder) checkH2Buffers() {
 
 // written reports whether the file gave key path p.
 func (b *builder) written(p string) bool {
-	_, ok := b.errs.pos.keys[p]
+	_, ok := b.errs.pos.keyAt(p)
 	return ok
 }
 

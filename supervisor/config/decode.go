@@ -22,12 +22,24 @@ import (
 // first in the file), MetaData positions are shared by all elements of an
 // array, and Undecoded() drops array indices. Decoding into a generic tree
 // and walking it ourselves keeps BurntSushi's parser and fixes all three.
+//
+// A document larger than MaxConfigSize, or nesting deeper than maxDepth, is
+// refused (alone) before the TOML parser sees it: both bound the time and
+// memory that parsing and indexing take.
 func decode(data []byte, file string) (*rawConfig, *errorList, error) {
+	if len(data) > MaxConfigSize {
+		return nil, nil, Errors{&Error{File: file, Msg: fmt.Sprintf("the configuration is %d bytes long: the limit is %d MiB", len(data), MaxConfigSize>>20)}}
+	}
+	pos, deep := scanPositions(string(data))
+	if deep.line > 0 {
+		return nil, nil, Errors{&Error{File: file, Line: deep.line, Col: deep.col,
+			Msg: fmt.Sprintf("nesting deeper than %d levels (tables, arrays and dotted keys count)", maxDepth)}}
+	}
 	var doc map[string]any
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		return nil, nil, syntaxError(file, err)
 	}
-	d := &decoder{errs: newErrorList(file, scanPositions(string(data)))}
+	d := &decoder{errs: newErrorList(file, pos)}
 	raw := new(rawConfig)
 	d.value("", doc, reflect.ValueOf(raw).Elem())
 	return raw, d.errs, nil
