@@ -87,7 +87,7 @@ func TestConfigNamedPaths(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "secret"), "root:x:0:0\n", 0o600)
 			os.Symlink(filepath.Join(dir, "secret"), filepath.Join(dir, "404.http"))
 			return fmt.Sprintf(listener, "404.http")
-		}, "t.toml:4:14: listeners[0].answer_404: refusing 404.http: is a symbolic link: paths in the configuration are opened without following symlinks; name the real file"},
+		}, "t.toml:4:14: listeners[0].answer_404: refusing 404.http: is a symbolic link: paths in the configuration are opened without following symlinks; name the real path"},
 		{"answer_404 below a symlinked directory", func(t *testing.T, dir string) string {
 			writeFile(t, filepath.Join(dir, "real", "404.http"), answer, 0o644)
 			os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "answers"))

@@ -323,9 +323,9 @@ func openError(path string, err error) error {
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 		if link := firstSymlink(path); link != "" {
 			if link == path {
-				return refuse(path, "is a symbolic link: paths in the configuration are opened without following symlinks; name the real file")
+				return refuse(path, "is a symbolic link: paths in the configuration are opened without following symlinks; name the real path")
 			}
-			return refuse(path, "%s is a symbolic link: paths in the configuration are opened without following symlinks; name the real location", link)
+			return refuse(path, "%s is a symbolic link: paths in the configuration are opened without following symlinks; name the real path", link)
 		}
 	}
 	if errors.Is(err, unix.ENXIO) {
