@@ -101,3 +101,42 @@ func TestConfigFileLimits(t *testing.T) {
 		t.Errorf("Parse of %d bytes: %v", len(data), err)
 	}
 }
+
+// TestKeyLengthAndErrorCaps: a key longer than 256 bytes is refused before
+// parsing (every value below it would carry it in its key path: a long
+// cluster id times many backends made gigabytes of paths), and a file with
+// many problems lists the first 100 found and counts the rest.
+func TestKeyLengthAndErrorCaps(t *testing.T) {
+	id := strings.Repeat("k", 256<<10)
+	doc := "[clusters." + id + "]\nprotocol = \"http\"\nbackends = [" + strings.Repeat("{x=1},", 1000) + "]\n"
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := parseWithin(t, 20*time.Second, []byte(doc), "t.toml")
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("Parse allocated %d MiB", alloc>>20)
+	}
+	if want := "t.toml:1:11: key is 262144 bytes long: keys may be at most 256 bytes"; err == nil || err.Error() != want {
+		t.Errorf("long cluster id: %.300v\nwant %s", err, want)
+	}
+	long := strings.Repeat("k", 257)
+	if _, err := Parse([]byte("\""+long[:254]+"\" = 1\n"), "t.toml"); err == nil || err.Error() != "t.toml:1:1: "+long[:254]+": unknown key" {
+		t.Errorf("a key of 256 bytes as written (quotes included): %v", err)
+	}
+	if _, err := Parse([]byte("\""+long+"\" = 1\n"), "t.toml"); err == nil || err.Error() != "t.toml:1:1: key is 259 bytes long: keys may be at most 256 bytes" {
+		t.Errorf("a key of 259 bytes as written: %v", err)
+	}
+
+	var b strings.Builder
+	for i := range 1000 {
+		b.WriteString("unknown_" + strings.Repeat("x", i%7) + "_" + string(rune('a'+i%26)) + strings.Repeat("y", i/26) + " = 1\n")
+	}
+	_, err = Parse([]byte(b.String()), "t.toml")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 101 || lines[100] != "t.toml: and 900 more problems (only the first 100 found are listed)" {
+		t.Errorf("%d lines, the last %q", len(lines), lines[len(lines)-1])
+	}
+}

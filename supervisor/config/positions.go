@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +50,18 @@ type position struct{ line, col int }
 // the longest key path (table header parts, dotted key parts, array
 // indices, inline tables). Upstream's deepest key path has 5.
 const maxDepth = 64
+
+// maxKeyLength bounds one key (one part of a key path), in bytes as
+// written. With maxDepth it bounds the length of every key path, which
+// the decoder and the checks build for each value: without it, a 4 MiB
+// cluster id with a million backends makes terabytes of key paths.
+const maxKeyLength = 256
+
+// limitError is where and why a scan stopped at a limit.
+type limitError struct {
+	at  position
+	msg string
+}
 
 // positions maps key paths to where their key and their value start.
 //
@@ -149,9 +162,9 @@ func (p positions) value(path string) position {
 
 // scanPositions indexes a document. On input BurntSushi/toml would refuse,
 // the result is incomplete but the scan still ends, in linear time. It
-// stops at the first key path deeper than maxDepth and returns where that
-// part starts as deep (zero when the document is not too deep).
-func scanPositions(src string) (pos positions, deep position) {
+// stops at the first key path deeper than maxDepth or key longer than
+// maxKeyLength and returns where and why (nil when within the limits).
+func scanPositions(src string) (pos positions, limit *limitError) {
 	s := &scanner{src: src, pos: positions{root: &node{}}}
 	for i := 0; i < len(src); i++ {
 		if src[i] == '\n' {
@@ -160,7 +173,7 @@ func scanPositions(src string) (pos positions, deep position) {
 	}
 	s.table = s.pos.root
 	s.document()
-	return s.pos, s.deep
+	return s.pos, s.limit
 }
 
 type scanner struct {
@@ -168,8 +181,8 @@ type scanner struct {
 	i     int
 	lines []int // byte offsets of the starts of lines 2, 3, …
 	pos   positions
-	table *node    // the current [table]
-	deep  position // where the scan stopped for depth; zero if it did not
+	table *node       // the current [table]
+	limit *limitError // why the scan stopped early; nil if it did not
 }
 
 // child returns the node of part below n, creating it; nil (and the scan
@@ -179,8 +192,7 @@ func (s *scanner) child(n *node, part string, off int) *node {
 		return c
 	}
 	if n.depth >= maxDepth {
-		s.deep = s.at(off)
-		s.i = len(s.src)
+		s.stop(off, fmt.Sprintf("nesting deeper than %d levels (tables, arrays and dotted keys count)", maxDepth))
 		return nil
 	}
 	if n.children == nil {
@@ -189,6 +201,12 @@ func (s *scanner) child(n *node, part string, off int) *node {
 	c := &node{depth: n.depth + 1}
 	n.children[part] = c
 	return c
+}
+
+// stop ends the scan at a limit, at offset off.
+func (s *scanner) stop(off int, msg string) {
+	s.limit = &limitError{at: s.at(off), msg: msg}
+	s.i = len(s.src)
 }
 
 func indexPart(i int) string { return "[" + strconv.Itoa(i) + "]" }
@@ -336,6 +354,10 @@ func (s *scanner) keyParts() (parts []string, offs []int) {
 			part = s.src[off:s.i]
 		default:
 			return
+		}
+		if s.i-off > maxKeyLength {
+			s.stop(off, fmt.Sprintf("key is %d bytes long: keys may be at most %d bytes", s.i-off, maxKeyLength))
+			return nil, nil
 		}
 		parts = append(parts, part)
 		offs = append(offs, off)

@@ -31,9 +31,9 @@ v = 2
   w = { x = [ { y = 1 }, { y = 2 } ] }
 "z z".zz = 3
 `
-	pos, deep := scanPositions(src)
-	if deep.line != 0 {
-		t.Fatalf("too deep at %v", deep)
+	pos, limit := scanPositions(src)
+	if limit != nil {
+		t.Fatalf("stopped at %v: %s", limit.at, limit.msg)
 	}
 	keys := map[string]position{
 		"a":               {1, 1},
@@ -108,13 +108,13 @@ func FuzzScanPositions(f *testing.F) {
 	f.Add([]byte(strings.Repeat("a.", 70) + "a = 1\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		src := string(data)
-		pos, deep := scanPositions(src)
+		pos, limit := scanPositions(src)
 		lines := strings.Count(src, "\n") + 1
 		inDoc := func(at position) bool {
 			return at.line >= 1 && at.line <= lines && at.col >= 1 && at.col <= len(src)+1
 		}
-		if deep != (position{}) && !inDoc(deep) {
-			t.Fatalf("depth error at %v, outside the document", deep)
+		if limit != nil && !inDoc(limit.at) {
+			t.Fatalf("limit error at %v, outside the document", limit.at)
 		}
 		seen := map[string]bool{} // paths without indices
 		var walk func(n *node, path, bare string)
@@ -144,7 +144,7 @@ func FuzzScanPositions(f *testing.F) {
 			}
 		}
 		walk(pos.root, "", "")
-		if deep != (position{}) {
+		if limit != nil {
 			return
 		}
 		var doc map[string]any
