@@ -11,7 +11,14 @@
 // (stdout, udp://…, tcp://…, unix://…, file://…) and are kept as written.
 //
 // Parse reads the files the configuration names (answers, certificates,
-// keys) and nothing else: it creates no file and no directory.
+// keys) and checks, without opening them for reading or writing, the ones
+// the supervisor uses later (audit sinks and their directories, the audit
+// HMAC key, saved_state, absolute file:// log targets): it creates no file
+// and no directory. Every such path is opened without following symbolic
+// links and held to rules per kind of file (package safefile, and
+// docs/configuration.md). Documents over MaxConfigSize, nesting deeper than
+// 64 levels or with a key longer than 256 bytes are refused before the TOML
+// parser runs.
 package config
 
 import (
