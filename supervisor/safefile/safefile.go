@@ -275,8 +275,9 @@ func Open(path string, flags int) (int, error) {
 			return fd, nil
 		case errors.Is(err, unix.ENOSYS):
 			noOpenat2.Store(true) // kernel before 5.6, or a filter: walk instead
-		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
-			// retry by walking
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EPERM):
+			// Retry by walking: EPERM is what older container seccomp
+			// profiles answer for openat2; if it is real, the walk says so.
 		default:
 			return -1, openError(path, err)
 		}
