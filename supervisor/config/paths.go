@@ -61,7 +61,8 @@ const (
 // the supervisor will create, append to or read when it starts: no
 // symlink on the way to it; if it exists, the rules of kind; if its
 // directory exists, safefile.CheckDir. Nothing is created or opened for
-// reading or writing.
+// reading or writing. A path this process may not reach (EACCES) is left
+// to the supervisor, which applies the same rules when it opens it.
 func (b *builder) checkTarget(p, name, abs string, kind targetKind) {
 	if abs == "" {
 		return
@@ -69,6 +70,10 @@ func (b *builder) checkTarget(p, name, abs string, kind targetKind) {
 	st, err := safefile.Stat(abs)
 	switch {
 	case errors.Is(err, unix.ENOENT):
+	case errors.Is(err, unix.EACCES):
+		// This process (a CLI verb run by an operator, say) may not reach
+		// the path; the supervisor checks it when it opens it.
+		return
 	case err != nil:
 		b.pathError(p, name, abs, "check", err)
 		return
@@ -91,7 +96,7 @@ func (b *builder) checkTarget(p, name, abs string, kind targetKind) {
 	if err == nil {
 		err = safefile.CheckDir(dir, st)
 	}
-	if err != nil && !errors.Is(err, unix.ENOENT) {
+	if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EACCES) {
 		b.pathError(p, name, abs, "check", err)
 	}
 }
