@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sozu-go/sozu/supervisor/safefile"
 )
 
 // Format is the form a sink writes.
@@ -128,18 +129,37 @@ func (s *sink) stat() error {
 
 // openAppend opens path O_WRONLY|O_APPEND|O_CLOEXEC|O_NOFOLLOW, creating it
 // (and its missing parent directories, DirMode) with FileMode when absent.
-// A symlink at path is refused. An existing regular file with more
-// permissions than FileMode is tightened to FileMode; one with fewer is
-// left as it is. Devices and FIFOs are written as they are (a FIFO with no
-// reader is refused rather than waited for).
+// No component of path may be a symbolic link: its directory is reached
+// and created with safefile.MkdirAll (and must be owned by root or this
+// process's user and not writable by others, safefile.CheckDir), and the
+// file is opened relative to that directory. An existing file must pass
+// safefile.CheckSink (trusted owner; a regular file with one link, a FIFO
+// or a character device). An existing regular file with more permissions
+// than FileMode is tightened to FileMode; one with fewer is left as it
+// is. Devices and FIFOs are written as they are (a FIFO with no reader is
+// refused rather than waited for).
 func openAppend(path string) (*os.File, []string, error) {
 	const flags = unix.O_WRONLY | unix.O_APPEND | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, _, err := safefile.MkdirAll(filepath.Dir(abs), DirMode)
+	if err != nil {
+		return nil, nil, pathError(abs, err)
+	}
+	defer dir.Close()
+	dfd, base := int(dir.Fd()), filepath.Base(abs)
 	var notes []string
 	for attempt := 0; ; attempt++ {
-		fd, err := unix.Open(path, flags, 0)
+		fd, err := unix.Openat(dfd, base, flags, 0)
 		if err == nil {
 			f, err := adopt(fd, path)
 			if err != nil {
+				return nil, nil, err
+			}
+			if err := checkSink(f, abs); err != nil {
+				f.Close()
 				return nil, nil, err
 			}
 			if n, err := tighten(f); err != nil {
@@ -158,10 +178,7 @@ func openAppend(path string) (*os.File, []string, error) {
 		case !errors.Is(err, unix.ENOENT) || attempt > 2:
 			return nil, nil, err
 		}
-		if err := mkdirs(filepath.Dir(path)); err != nil {
-			return nil, nil, err
-		}
-		fd, err = unix.Open(path, flags|unix.O_CREAT|unix.O_EXCL, FileMode)
+		fd, err = unix.Openat(dfd, base, flags|unix.O_CREAT|unix.O_EXCL, FileMode)
 		if errors.Is(err, unix.EEXIST) {
 			continue // created meanwhile, or a symlink: open it (or refuse it) above
 		}
@@ -176,10 +193,35 @@ func openAppend(path string) (*os.File, []string, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		syncDir(filepath.Dir(path))
+		dir.Sync() // best effort: the new entry survives a crash
 		return f, append(notes, "created "+path), nil
 	}
 }
+
+// checkSink applies safefile.CheckSink to the open file f.
+func checkSink(f *os.File, abs string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fmt.Errorf("fstat: %w", err)
+	}
+	return pathError(abs, safefile.CheckSink(abs, &st))
+}
+
+// pathError drops the path from a safefile error about path itself (a
+// SinkError names it already); errors about another path keep theirs.
+func pathError(path string, err error) error {
+	var se *safefile.Error
+	if errors.As(err, &se) && se.Path == path {
+		return reasonError{se}
+	}
+	return err
+}
+
+// reasonError is a safefile.Error worded without its path.
+type reasonError struct{ e *safefile.Error }
+
+func (r reasonError) Error() string { return r.e.Reason }
+func (r reasonError) Unwrap() error { return r.e }
 
 // adopt clears O_NONBLOCK (used only so that opening a FIFO cannot block)
 // and wraps fd.
@@ -211,36 +253,18 @@ func tighten(f *os.File) (string, error) {
 }
 
 // mkdirs creates dir and its missing parents with DirMode whatever the
-// umask. Existing directories are left as they are; a parent that is a
-// symlink to a directory is followed (only the last component of a sink
-// path is protected by O_NOFOLLOW).
+// umask, without following any symbolic link, and checks dir with
+// safefile.CheckDir (see openAppend). Existing directories keep their mode.
 func mkdirs(dir string) error {
-	fi, err := os.Stat(dir)
-	if err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("%s is not a directory", dir)
-		}
-		return nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
 		return err
 	}
-	if parent := filepath.Dir(dir); parent != dir {
-		if err := mkdirs(parent); err != nil {
-			return err
-		}
-	}
-	if err := os.Mkdir(dir, DirMode); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil
-		}
+	d, _, err := safefile.MkdirAll(abs, DirMode)
+	if err != nil {
 		return err
 	}
-	if err := os.Chmod(dir, DirMode); err != nil {
-		return fmt.Errorf("chmod %04o %s: %w", DirMode, dir, unwrapPath(err))
-	}
-	syncDir(filepath.Dir(dir))
-	return nil
+	return d.Close()
 }
 
 // syncDir fsyncs a directory so that a new entry in it survives a crash.

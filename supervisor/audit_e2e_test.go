@@ -164,7 +164,9 @@ func TestAuditFailClosed(t *testing.T) {
 	dir := t.TempDir()
 	fs := filepath.Join(dir, "fs")
 	os.Mkdir(fs, 0o750)
-	if err := syscall.Mount("tmpfs", fs, "tmpfs", 0, "size=256k"); err != nil {
+	// mode=0750: a sink's directory may not be writable by others (a
+	// tmpfs root is 1777 by default).
+	if err := syscall.Mount("tmpfs", fs, "tmpfs", 0, "size=256k,mode=0750"); err != nil {
 		t.Skipf("cannot mount a tmpfs: %v", err)
 	}
 	defer syscall.Unmount(fs, syscall.MNT_DETACH)

@@ -3,8 +3,6 @@ package config
 import (
 	"errors"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/supervisor/safefile"
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/logfilter"
 )
@@ -95,6 +94,7 @@ func (b *builder) globals(r *rawConfig) {
 
 	if r.SavedState != nil {
 		c.SavedState = b.file("saved_state", *r.SavedState)
+		b.checkTarget("saved_state", *r.SavedState, c.SavedState, stateTarget)
 	}
 	c.AutomaticStateSave = *r.AutomaticStateSave
 	if c.AutomaticStateSave && r.SavedState == nil {
@@ -118,9 +118,11 @@ func (b *builder) globals(r *rawConfig) {
 		b.errs.at("log_level", "invalid log level %q: want error, warn, info, debug, trace or off, optionally per module (module=level, comma separated)", c.LogLevel)
 	}
 	c.LogTarget = b.logTarget("log_target", *r.LogTarget)
+	b.logFile("log_target", c.LogTarget)
 	c.LogColored = *r.LogColored
 	if r.AccessLogsTarget != nil {
 		c.AccessLogsTarget = b.logTarget("access_logs_target", *r.AccessLogsTarget)
+		b.logFile("access_logs_target", c.AccessLogsTarget)
 	}
 	c.AccessLogsFormat = command.ProtobufAccessLogFormat(*r.AccessLogsFormat)
 	c.AccessLogsColored = *r.AccessLogsColored
@@ -252,7 +254,7 @@ func (b *builder) checkH2Buffers() {
 
 // written reports whether the file gave key path p.
 func (b *builder) written(p string) bool {
-	_, ok := b.errs.pos.keys[p]
+	_, ok := b.errs.pos.keyAt(p)
 	return ok
 }
 
@@ -276,40 +278,6 @@ func (b *builder) seconds(p string, v uint32) time.Duration {
 		b.errs.at(p, "must be at least 1 (seconds)")
 	}
 	return time.Duration(v) * time.Second
-}
-
-// file resolves a file path against the configuration's directory.
-func (b *builder) file(p, name string) string {
-	if name == "" {
-		b.errs.at(p, "must not be empty")
-		return ""
-	}
-	if !filepath.IsAbs(name) {
-		name = filepath.Join(b.dir, name)
-	}
-	return filepath.Clean(name)
-}
-
-// read returns the content of the file named at key path p.
-func (b *builder) read(p, name string) (string, bool) {
-	abs := b.file(p, name)
-	if abs == "" {
-		return "", false
-	}
-	data, err := os.ReadFile(abs)
-	if err != nil {
-		b.errs.wrap(p, err, "cannot read %s: %v", name, unwrapPathError(err))
-		return "", false
-	}
-	return string(data), true
-}
-
-// unwrapPathError drops the repeated path from an *fs.PathError's text.
-func unwrapPathError(err error) error {
-	if pe, ok := err.(*os.PathError); ok {
-		return pe.Err
-	}
-	return err
 }
 
 // logTarget checks a log destination URI.
@@ -377,7 +345,7 @@ func (b *builder) answers(p string, m map[string]string) map[string]string {
 			continue
 		}
 		if name, ok := strings.CutPrefix(v, "file://"); ok {
-			if body, ok := b.read(kp, name); ok {
+			if body, ok := b.read(kp, name, safefile.MaxAnswerSize); ok {
 				out[code] = body
 			}
 			continue
@@ -409,11 +377,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// auditTarget is a file path (resolved like other paths), or "stdout" or
-// "stderr" kept as they are.
+// auditTarget is a file path (resolved like other paths and checked as a
+// sink, see checkTarget), or "stdout" or "stderr" kept as they are.
 func (b *builder) auditTarget(p, v string) string {
 	if v == "stdout" || v == "stderr" {
 		return v
 	}
-	return b.file(p, v)
+	abs := b.file(p, v)
+	b.checkTarget(p, v, abs, sinkTarget)
+	return abs
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/supervisor/safefile"
 )
 
 // certificate holds the PEM texts of a certificate, its chain and its key.
@@ -39,7 +40,7 @@ func (b *builder) certificate(p string, certPath, chainPath, keyPath *string) *c
 	}
 	var ok bool
 	c := &certificate{}
-	c.cert, ok = b.read(joinKey(p, "certificate"), *certPath)
+	c.cert, ok = b.read(joinKey(p, "certificate"), *certPath, safefile.MaxPEMSize)
 	if ok {
 		// Only the CERTIFICATE blocks are kept: a file that also holds
 		// the key (HAProxy's convention) must not put the key in the
@@ -53,11 +54,11 @@ func (b *builder) certificate(p string, certPath, chainPath, keyPath *string) *c
 			c.cert = norm
 		}
 	}
-	key, keyOK := b.read(joinKey(p, "key"), *keyPath)
+	key, keyOK := b.read(joinKey(p, "key"), *keyPath, safefile.MaxPEMSize)
 	c.key = key
 	ok = ok && keyOK
 	if chainPath != nil {
-		text, chainOK := b.read(joinKey(p, "certificate_chain"), *chainPath)
+		text, chainOK := b.read(joinKey(p, "certificate_chain"), *chainPath, safefile.MaxPEMSize)
 		if chainOK {
 			var err error
 			c.chain, err = splitChain(text)

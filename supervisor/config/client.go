@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"time"
@@ -42,9 +41,9 @@ var clientKeys = []string{
 // LoadClient reads the configuration file at path and parses the keys a
 // client needs (see ParseClient). It opens no other file.
 func LoadClient(path string) (*ClientConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfig(path)
 	if err != nil {
-		return nil, Errors{&Error{File: path, Msg: fmt.Sprintf("cannot read configuration: %v", err), Err: err}}
+		return nil, Errors{&Error{File: path, Msg: "cannot read configuration: " + err.Error(), Err: err}}
 	}
 	return ParseClient(data, path)
 }
@@ -60,11 +59,18 @@ func ParseClient(data []byte, path string) (*ClientConfig, error) {
 	if err != nil {
 		return nil, Errors{&Error{File: path, Msg: fmt.Sprintf("cannot resolve path: %v", err), Err: err}}
 	}
+	if len(data) > MaxConfigSize {
+		return nil, Errors{&Error{File: path, Msg: fmt.Sprintf("the configuration is %d bytes long: the limit is %d MiB", len(data), MaxConfigSize>>20)}}
+	}
+	pos, limit := scanPositions(string(data))
+	if limit != nil {
+		return nil, Errors{&Error{File: path, Line: limit.at.line, Col: limit.at.col, Msg: limit.msg}}
+	}
 	var doc map[string]any
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		return nil, syntaxError(path, err)
 	}
-	d := &decoder{errs: newErrorList(path, scanPositions(string(data)))}
+	d := &decoder{errs: newErrorList(path, pos)}
 	raw := new(rawConfig)
 	rv := reflect.ValueOf(raw).Elem()
 	fields := tomlFields(rv.Type())

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/supervisor/safefile"
 	"github.com/sozu-go/sozu/worker/settings"
 )
 
@@ -68,7 +69,7 @@ func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
 		c.HttpsRedirectPort = v
 	}
 	if cl.Answer503 != nil {
-		if body, ok := b.read(joinKey(p, "answer_503"), *cl.Answer503); ok {
+		if body, ok := b.read(joinKey(p, "answer_503"), *cl.Answer503, safefile.MaxAnswerSize); ok {
 			c.Answer_503 = proto.String(body)
 		}
 	}

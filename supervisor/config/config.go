@@ -11,16 +11,26 @@
 // (stdout, udp://…, tcp://…, unix://…, file://…) and are kept as written.
 //
 // Parse reads the files the configuration names (answers, certificates,
-// keys) and nothing else: it creates no file and no directory.
+// keys) and checks, without opening them for reading or writing, the ones
+// the supervisor uses later (audit sinks and their directories, the audit
+// HMAC key, saved_state, absolute file:// log targets): it creates no file
+// and no directory. Every such path is opened without following symbolic
+// links and held to rules per kind of file (package safefile, and
+// docs/configuration.md). Documents over MaxConfigSize, nesting deeper than
+// 64 levels or with a key longer than 256 bytes are refused before the TOML
+// parser runs.
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
@@ -107,13 +117,51 @@ type Listener struct {
 	Address  netip.AddrPort
 }
 
+// MaxConfigSize is the largest configuration file Load and Parse accept.
+const MaxConfigSize = 16 << 20
+
 // Load reads the configuration file at path and parses it (see Parse).
+// The file must be a regular file of at most MaxConfigSize bytes: a FIFO
+// or a device is refused at once (it is opened O_NONBLOCK and checked
+// before any read). Unlike the files the configuration names, path may
+// go through symbolic links: the operator gave it on the command line.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfig(path)
 	if err != nil {
-		return nil, Errors{&Error{File: path, Msg: fmt.Sprintf("cannot read configuration: %v", err), Err: err}}
+		return nil, Errors{&Error{File: path, Msg: "cannot read configuration: " + err.Error(), Err: err}}
 	}
 	return Parse(data, path)
+}
+
+// readConfig reads the configuration file at path.
+func readConfig(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	switch t := st.Mode & unix.S_IFMT; {
+	case t == unix.S_IFDIR:
+		return nil, errors.New("is a directory, not a regular file")
+	case t == unix.S_IFCHR:
+		return nil, errors.New("is a character device, not a regular file")
+	case t == unix.S_IFIFO:
+		return nil, errors.New("is a FIFO, not a regular file")
+	case t != unix.S_IFREG:
+		return nil, fmt.Errorf("is not a regular file (type %#o)", t)
+	case st.Size > MaxConfigSize:
+		return nil, fmt.Errorf("is %d bytes long: the limit is %d MiB", st.Size, MaxConfigSize>>20)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return nil, err
+	}
+	return data, nil
 }
 
 // Parse decodes, checks and builds a configuration. path names the file in

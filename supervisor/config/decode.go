@@ -22,12 +22,24 @@ import (
 // first in the file), MetaData positions are shared by all elements of an
 // array, and Undecoded() drops array indices. Decoding into a generic tree
 // and walking it ourselves keeps BurntSushi's parser and fixes all three.
+//
+// A document larger than MaxConfigSize, nesting deeper than maxDepth or
+// with a key longer than maxKeyLength is
+// refused (alone) before the TOML parser sees it: both bound the time and
+// memory that parsing and indexing take.
 func decode(data []byte, file string) (*rawConfig, *errorList, error) {
+	if len(data) > MaxConfigSize {
+		return nil, nil, Errors{&Error{File: file, Msg: fmt.Sprintf("the configuration is %d bytes long: the limit is %d MiB", len(data), MaxConfigSize>>20)}}
+	}
+	pos, limit := scanPositions(string(data))
+	if limit != nil {
+		return nil, nil, Errors{&Error{File: file, Line: limit.at.line, Col: limit.at.col, Msg: limit.msg}}
+	}
 	var doc map[string]any
 	if _, err := toml.Decode(string(data), &doc); err != nil {
 		return nil, nil, syntaxError(file, err)
 	}
-	d := &decoder{errs: newErrorList(file, scanPositions(string(data)))}
+	d := &decoder{errs: newErrorList(file, pos)}
 	raw := new(rawConfig)
 	d.value("", doc, reflect.ValueOf(raw).Elem())
 	return raw, d.errs, nil
@@ -151,7 +163,11 @@ func (d *decoder) table(p string, v any, rv reflect.Value) bool {
 		kp := joinKey(p, k)
 		i, ok := fields[k]
 		if !ok {
-			d.errs.atKey(kp, "unknown key%s", suggest(k, fields))
+			hint := ""
+			if !d.errs.full() {
+				hint = suggest(k, fields)
+			}
+			d.errs.atKey(kp, "unknown key%s", hint)
 			continue
 		}
 		d.value(kp, m[k], rv.Field(i))

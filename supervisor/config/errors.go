@@ -53,8 +53,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Is reports that every Error is an ErrInvalid.
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
-// Errors is every problem found in one configuration, sorted by position
-// (problems without a position come last, in the order they were found).
+// Errors is every problem found in one configuration (the first 100 found,
+// then one line counting the others), sorted by position (problems without
+// a position come last, in the order they were found).
 // Its text has one problem per line.
 type Errors []error
 
@@ -69,17 +70,27 @@ func (es Errors) Error() string {
 // Unwrap gives errors.Is and errors.As access to each problem.
 func (es Errors) Unwrap() []error { return es }
 
+// maxErrors is how many problems one configuration reports; beyond it, a
+// last line counts the others (a file of a million bad entries must not
+// make a million messages).
+const maxErrors = 100
+
 // errorList collects problems while a configuration is checked.
 type errorList struct {
 	file string
 	pos  positions
 	errs []*Error
 	bad  map[string]bool // key paths that already have an error
+	more int             // problems found beyond maxErrors
 }
 
 func newErrorList(file string, pos positions) *errorList {
 	return &errorList{file: file, pos: pos, bad: map[string]bool{}}
 }
+
+// full reports that further problems are only counted (see maxErrors), so
+// that callers may skip the work of wording them.
+func (l *errorList) full() bool { return len(l.errs) >= maxErrors }
 
 // at records a problem about the value at key path p (positioned on the
 // value when known, else on the key).
@@ -98,6 +109,10 @@ func (l *errorList) wrap(p string, err error, format string, args ...any) {
 }
 
 func (l *errorList) add(p string, at position, err error, format string, args ...any) {
+	if len(l.errs) >= maxErrors {
+		l.more++
+		return
+	}
 	l.bad[p] = true
 	l.errs = append(l.errs, &Error{
 		File: l.file, Line: at.line, Col: at.col, Key: p,
@@ -120,9 +135,12 @@ func (l *errorList) result() error {
 		}
 		return a.Col < b.Col
 	})
-	out := make(Errors, len(l.errs))
+	out := make(Errors, len(l.errs), len(l.errs)+1)
 	for i, e := range l.errs {
 		out[i] = e
+	}
+	if l.more > 0 {
+		out = append(out, &Error{File: l.file, Msg: fmt.Sprintf("and %d more problems (only the first %d found are listed)", l.more, maxErrors)})
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,57 +46,170 @@ func isBareKeyByte(c byte) bool {
 // position is a 1-based line and byte column; the zero value means unknown.
 type position struct{ line, col int }
 
+// maxDepth bounds how deeply a document may nest: the number of parts of
+// the longest key path (table header parts, dotted key parts, array
+// indices, inline tables). Upstream's deepest key path has 5.
+const maxDepth = 64
+
+// maxKeyLength bounds one key (one part of a key path), in bytes as
+// written. With maxDepth it bounds the length of every key path, which
+// the decoder and the checks build for each value: without it, a 4 MiB
+// cluster id with a million backends makes terabytes of key paths.
+const maxKeyLength = 256
+
+// limitError is where and why a scan stopped at a limit.
+type limitError struct {
+	at  position
+	msg string
+}
+
 // positions maps key paths to where their key and their value start.
 //
 // BurntSushi/toml reports positions for syntax errors only: its MetaData keeps
 // one position per key *without* array indices (the last element's), so the
-// position of clusters.x.backends[0].address would point at backends[1]. The
-// document has already been parsed successfully when we scan it, so a small
-// scanner that tracks tables, arrays of tables, inline tables and arrays is
-// enough to name every key and value exactly.
-type positions struct {
-	keys, values map[string]position
+// position of clusters.x.backends[0].address would point at backends[1]. A
+// small scanner that tracks tables, arrays of tables, inline tables and
+// arrays is enough to name every key and value exactly.
+//
+// The paths form a tree with one node per part, so indexing costs time and
+// memory linear in the document, whatever the length of its keys; a path
+// is split into its parts only when it is looked up.
+type positions struct{ root *node }
+
+// node is one key path: the positions of its key and its value, and its
+// children by part (a key as joinKey writes it, or "[i]").
+type node struct {
+	key, value position
+	children   map[string]*node
+	elements   int // [[array]] headers seen for this path
+	depth      int // number of parts
 }
 
+func (p positions) find(path string) *node {
+	n := p.root
+	for i := 0; n != nil && i < len(path); {
+		var part string
+		switch c := path[i]; {
+		case c == '[':
+			j := strings.IndexByte(path[i:], ']')
+			if j < 0 {
+				return nil
+			}
+			part = path[i : i+j+1]
+		case c == '"':
+			q, err := strconv.QuotedPrefix(path[i:])
+			if err != nil {
+				return nil
+			}
+			part = q
+		default:
+			j := i
+			for j < len(path) && isBareKeyByte(path[j]) {
+				j++
+			}
+			part = path[i:j]
+		}
+		if part == "" {
+			return nil
+		}
+		i += len(part)
+		if i < len(path) && path[i] == '.' && i+1 < len(path) {
+			i++
+		} else if i < len(path) && path[i] != '[' {
+			return nil
+		}
+		n = n.children[part]
+	}
+	if n == p.root {
+		return nil
+	}
+	return n
+}
+
+// keyAt and valueAt return where the key or value at path starts, and
+// whether the document has it.
+func (p positions) keyAt(path string) (position, bool) {
+	if n := p.find(path); n != nil && n.key.line > 0 {
+		return n.key, true
+	}
+	return position{}, false
+}
+
+func (p positions) valueAt(path string) (position, bool) {
+	if n := p.find(path); n != nil && n.value.line > 0 {
+		return n.value, true
+	}
+	return position{}, false
+}
+
+// key returns where the key at path starts, else where its value does.
 func (p positions) key(path string) position {
-	if at, ok := p.keys[path]; ok {
+	if at, ok := p.keyAt(path); ok {
 		return at
 	}
-	return p.values[path]
+	at, _ := p.valueAt(path)
+	return at
 }
 
+// value returns where the value at path starts, else where its key does.
 func (p positions) value(path string) position {
-	if at, ok := p.values[path]; ok {
+	if at, ok := p.valueAt(path); ok {
 		return at
 	}
-	return p.keys[path]
+	at, _ := p.keyAt(path)
+	return at
 }
 
-// scanPositions indexes a document that BurntSushi/toml accepted. On input
-// it did not accept, the result is incomplete but the scan still ends.
-func scanPositions(src string) positions {
-	s := &scanner{
-		src:    src,
-		pos:    positions{keys: map[string]position{}, values: map[string]position{}},
-		arrays: map[string]int{},
-	}
+// scanPositions indexes a document. On input BurntSushi/toml would refuse,
+// the result is incomplete but the scan still ends, in linear time. It
+// stops at the first key path deeper than maxDepth or key longer than
+// maxKeyLength and returns where and why (nil when within the limits).
+func scanPositions(src string) (pos positions, limit *limitError) {
+	s := &scanner{src: src, pos: positions{root: &node{}}}
 	for i := 0; i < len(src); i++ {
 		if src[i] == '\n' {
 			s.lines = append(s.lines, i+1)
 		}
 	}
+	s.table = s.pos.root
 	s.document()
-	return s.pos
+	return s.pos, s.limit
 }
 
 type scanner struct {
-	src    string
-	i      int
-	lines  []int // byte offsets of the starts of lines 2, 3, …
-	pos    positions
-	arrays map[string]int // array-of-tables path -> elements seen
-	table  string         // path of the current [table]
+	src   string
+	i     int
+	lines []int // byte offsets of the starts of lines 2, 3, …
+	pos   positions
+	table *node       // the current [table]
+	limit *limitError // why the scan stopped early; nil if it did not
 }
+
+// child returns the node of part below n, creating it; nil (and the scan
+// stops) when that is deeper than maxDepth. off is where the part starts.
+func (s *scanner) child(n *node, part string, off int) *node {
+	if c, ok := n.children[part]; ok {
+		return c
+	}
+	if n.depth >= maxDepth {
+		s.stop(off, fmt.Sprintf("nesting deeper than %d levels (tables, arrays and dotted keys count)", maxDepth))
+		return nil
+	}
+	if n.children == nil {
+		n.children = map[string]*node{}
+	}
+	c := &node{depth: n.depth + 1}
+	n.children[part] = c
+	return c
+}
+
+// stop ends the scan at a limit, at offset off.
+func (s *scanner) stop(off int, msg string) {
+	s.limit = &limitError{at: s.at(off), msg: msg}
+	s.i = len(s.src)
+}
+
+func indexPart(i int) string { return "[" + strconv.Itoa(i) + "]" }
 
 func (s *scanner) at(off int) position {
 	n := sort.SearchInts(s.lines, off+1) // lines starting at or before off
@@ -160,7 +274,7 @@ func (s *scanner) header() {
 	} else {
 		s.i++
 	}
-	parts, _ := s.keyParts()
+	parts, offs := s.keyParts()
 	for !s.eof() && s.src[s.i] != '\n' && s.src[s.i] != ']' {
 		s.i++
 	}
@@ -171,32 +285,40 @@ func (s *scanner) header() {
 		return
 	}
 	at := s.at(start)
-	path := ""
+	n := s.pos.root
 	for i, part := range parts {
-		path = joinKey(path, part)
-		if i == len(parts)-1 && array {
-			n := s.arrays[path]
-			s.arrays[path] = n + 1
-			s.setKey(path, at)
-			path = joinIndex(path, n)
-		} else if n, ok := s.arrays[path]; ok {
-			path = joinIndex(path, n-1)
+		if n = s.child(n, keyPart(part), offs[i]); n == nil {
+			return
 		}
-		s.setKey(path, at)
+		if i == len(parts)-1 && array {
+			setPos(&n.key, at)
+			k := n.elements
+			n.elements++
+			if n = s.child(n, indexPart(k), offs[i]); n == nil {
+				return
+			}
+		} else if n.elements > 0 {
+			if n = s.child(n, indexPart(n.elements-1), offs[i]); n == nil {
+				return
+			}
+		}
+		setPos(&n.key, at)
 	}
-	s.table = path
+	s.table = n
 }
 
 // keyValue reads `key = value` (dotted keys allowed) below base.
-func (s *scanner) keyValue(base string) {
+func (s *scanner) keyValue(base *node) {
 	parts, offs := s.keyParts()
 	if len(parts) == 0 {
 		return
 	}
-	path := base
+	n := base
 	for i, part := range parts {
-		path = joinKey(path, part)
-		s.setKey(path, s.at(offs[i]))
+		if n = s.child(n, keyPart(part), offs[i]); n == nil {
+			return
+		}
+		setPos(&n.key, s.at(offs[i]))
 	}
 	s.skip(false)
 	if s.peek(0) != '=' {
@@ -204,8 +326,11 @@ func (s *scanner) keyValue(base string) {
 	}
 	s.i++
 	s.skip(false)
-	s.value(path)
+	s.value(n)
 }
+
+// keyPart is the part of a key path that names key k.
+func keyPart(k string) string { return joinKey("", k) }
 
 // keyParts reads a possibly dotted key and returns its parts and offsets.
 func (s *scanner) keyParts() (parts []string, offs []int) {
@@ -230,6 +355,10 @@ func (s *scanner) keyParts() (parts []string, offs []int) {
 		default:
 			return
 		}
+		if s.i-off > maxKeyLength {
+			s.stop(off, fmt.Sprintf("key is %d bytes long: keys may be at most %d bytes", s.i-off, maxKeyLength))
+			return nil, nil
+		}
 		parts = append(parts, part)
 		offs = append(offs, off)
 		s.skip(false)
@@ -240,11 +369,12 @@ func (s *scanner) keyParts() (parts []string, offs []int) {
 	}
 }
 
-func (s *scanner) value(path string) {
+// value reads the value of n.
+func (s *scanner) value(n *node) {
 	if s.eof() {
 		return
 	}
-	s.setValue(path, s.at(s.i))
+	setPos(&n.value, s.at(s.i))
 	switch c := s.src[s.i]; c {
 	case '"':
 		if strings.HasPrefix(s.src[s.i:], `"""`) {
@@ -260,7 +390,7 @@ func (s *scanner) value(path string) {
 		}
 	case '[':
 		s.i++
-		for n := 0; ; {
+		for k := 0; ; {
 			s.skip(true)
 			if s.eof() {
 				return
@@ -274,8 +404,12 @@ func (s *scanner) value(path string) {
 				continue
 			}
 			start := s.i
-			s.value(joinIndex(path, n))
-			n++
+			e := s.child(n, indexPart(k), s.i)
+			if e == nil {
+				return
+			}
+			s.value(e)
+			k++
 			if s.i == start {
 				s.i++
 			}
@@ -296,7 +430,7 @@ func (s *scanner) value(path string) {
 				continue
 			}
 			start := s.i
-			s.keyValue(path)
+			s.keyValue(n)
 			if s.i == start {
 				s.i++
 			}
@@ -380,15 +514,10 @@ func (s *scanner) multiline(q byte) {
 	s.i = len(s.src)
 }
 
-func (s *scanner) setKey(path string, at position) {
-	if _, ok := s.pos.keys[path]; !ok {
-		s.pos.keys[path] = at
-	}
-}
-
-func (s *scanner) setValue(path string, at position) {
-	if _, ok := s.pos.values[path]; !ok {
-		s.pos.values[path] = at
+// setPos keeps the first position recorded at p.
+func setPos(p *position, at position) {
+	if p.line == 0 {
+		*p = at
 	}
 }
 

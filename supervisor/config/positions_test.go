@@ -1,6 +1,13 @@
 package config
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+)
 
 // TestScanPositions checks the scanner on the constructs that could make it
 // lose track: strings holding brackets, equals signs and quotes, multi-line
@@ -24,7 +31,10 @@ v = 2
   w = { x = [ { y = 1 }, { y = 2 } ] }
 "z z".zz = 3
 `
-	pos := scanPositions(src)
+	pos, limit := scanPositions(src)
+	if limit != nil {
+		t.Fatalf("stopped at %v: %s", limit.at, limit.msg)
+	}
 	keys := map[string]position{
 		"a":               {1, 1},
 		"b":               {2, 1},
@@ -50,7 +60,7 @@ v = 2
 		"l[1]":            {9, 1},
 	}
 	for k, want := range keys {
-		if got := pos.keys[k]; got != want {
+		if got, _ := pos.keyAt(k); got != want {
 			t.Errorf("key %s at %v, want %v", k, got, want)
 		}
 	}
@@ -66,13 +76,90 @@ v = 2
 		"l[2].w.x[1]":  {15, 26},
 	}
 	for k, want := range values {
-		if got := pos.values[k]; got != want {
+		if got, _ := pos.valueAt(k); got != want {
 			t.Errorf("value %s at %v, want %v", k, got, want)
 		}
 	}
 	for _, k := range []string{"c", "not", "o", "not.a.table"} {
-		if _, ok := pos.keys[k]; ok {
+		if _, ok := pos.keyAt(k); ok {
 			t.Errorf("text inside a string was taken for key %s", k)
 		}
 	}
+}
+
+// FuzzScanPositions checks the position scanner on any input: it ends,
+// every position lies in the document, every indexed path is found again
+// by its name (joinKey/joinIndex form), no path is deeper than maxDepth,
+// and on a document BurntSushi/toml accepts, every key the parser saw was
+// indexed (up to array indices, which the parser's keys lack).
+func FuzzScanPositions(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.toml")
+	examples, _ := filepath.Glob("../../docs/examples/*.toml")
+	for _, file := range append(files, examples...) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("a = \"x = [ { \\\" # not a comment\"\n[[l]]\nm = [ [1, 2], { n = '''{ o = 1 }''', p.q = { r = 1 } } ]\n[l.s]\nt = 1\n"))
+	f.Add([]byte("'q.k'.r = 1979-05-27 07:32:00Z\n\"z z\".zz = 3\n[[x.y]]\n[x.y.z]\nw = { v = [ { u = 1 } ] }\n"))
+	f.Add([]byte("a = " + strings.Repeat("[", 70) + strings.Repeat("]", 70) + "\n"))
+	f.Add([]byte(strings.Repeat("a.", 70) + "a = 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src := string(data)
+		pos, limit := scanPositions(src)
+		lines := strings.Count(src, "\n") + 1
+		inDoc := func(at position) bool {
+			return at.line >= 1 && at.line <= lines && at.col >= 1 && at.col <= len(src)+1
+		}
+		if limit != nil && !inDoc(limit.at) {
+			t.Fatalf("limit error at %v, outside the document", limit.at)
+		}
+		seen := map[string]bool{} // paths without indices
+		var walk func(n *node, path, bare string)
+		walk = func(n *node, path, bare string) {
+			if n.depth > maxDepth {
+				t.Fatalf("%s is %d deep", path, n.depth)
+			}
+			if n != pos.root {
+				if pos.find(path) != n {
+					t.Fatalf("path %q is not found again", path)
+				}
+				for _, at := range []position{n.key, n.value} {
+					if at != (position{}) && !inDoc(at) {
+						t.Fatalf("%s at %v, outside the document", path, at)
+					}
+				}
+				seen[bare] = true
+			}
+			for part, c := range n.children {
+				if strings.HasPrefix(part, "[") {
+					walk(c, path+part, bare)
+				} else if path == "" {
+					walk(c, part, part)
+				} else {
+					walk(c, path+"."+part, bare+"."+part)
+				}
+			}
+		}
+		walk(pos.root, "", "")
+		if limit != nil {
+			return
+		}
+		var doc map[string]any
+		md, err := toml.Decode(src, &doc)
+		if err != nil {
+			return
+		}
+		for _, k := range md.Keys() {
+			bare := ""
+			for _, part := range k {
+				bare = joinKey(bare, part)
+			}
+			if !seen[bare] {
+				t.Fatalf("the parser saw key %s, the scanner did not", bare)
+			}
+		}
+	})
 }

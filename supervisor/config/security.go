@@ -123,6 +123,11 @@ func (b *builder) security(r *rawConfig) {
 
 	au := &c.Audit
 	au.HMACKeyFile = b.hmacKeyFile(r)
+	if r.AuditHMACKeyFile != nil {
+		b.checkTarget("audit_hmac_key_file", *r.AuditHMACKeyFile, au.HMACKeyFile, secretTarget)
+	} else if au.HMACKeyFile != "" && !b.errs.bad["audit_logs_json_target"] {
+		b.checkTarget("audit_logs_json_target", au.HMACKeyFile, au.HMACKeyFile, secretTarget)
+	}
 	au.FailOpen = *r.AuditFailOpen
 	au.Queries = *r.AuditQueries
 	au.Fsync = *r.AuditFsync

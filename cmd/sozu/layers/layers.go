@@ -51,7 +51,8 @@ var Table = []Layer{
 	{Pkg: "peercred", Job: "SO_PEERCRED, PID-reuse-guarded comm, cached bounded user lookup", Deps: none},
 	{Pkg: "sandbox/account", Job: "resolves `worker_user`/`worker_group` to numeric ids (the supervisor does; workers never read the user database); no cgo", Deps: none},
 	{Pkg: "sandbox", Job: "privilege drop, seccomp policy table and loader (cgo), inherited descriptors, `/proc` status", Tests: []string{"sandbox/account"}, Deps: none},
-	{Pkg: "audit", Job: "records, sanitiser, sinks, HMAC chain and its sealed head, verifier, schema", Imports: []string{"proto/..."}},
+	{Pkg: "audit", Job: "records, sanitiser, sinks, HMAC chain and its sealed head, verifier, schema", Imports: []string{"proto/...", "supervisor/safefile"}},
+	{Pkg: "supervisor/safefile", Job: "opening configuration-named paths without following symlinks, with owner, mode, type and size rules (a leaf: x/sys only)", Deps: none},
 
 	{Pkg: "supervisor/admission", Job: "the pure verb → role decision, roles read from the verb catalogue", Imports: []string{"peercred", "proto/verbs"}, Tests: []string{"proto/command"}},
 	{Pkg: "supervisor/identity", Job: "the per-session identity envelope", Imports: []string{"peercred", "supervisor/admission"}},
