@@ -16,17 +16,17 @@ import (
 // order, and returns one call per worker. Request ids follow upstream:
 // <VerbName>-<workerId>-<taskId>. Actor only: the actor's order is the
 // order in which every worker sees the requests.
-func (s *Supervisor) fanout(req *command.Request) []*call {
-	s.nextTask++
+func (a *actor) fanout(req *command.Request) []*call {
+	a.nextTask++
 	var calls []*call
-	for _, w := range s.sortedWorkers() {
+	for _, w := range a.sortedWorkers() {
 		if w.runState == command.RunState_STOPPED {
 			continue
 		}
-		id := fmt.Sprintf("%s-%d-%d", command.VerbName(req), w.id, s.nextTask)
+		id := fmt.Sprintf("%s-%d-%d", command.VerbName(req), w.id, a.nextTask)
 		c, err := w.send(&command.WorkerRequest{Id: proto.String(id), Content: req})
 		if err != nil {
-			s.log.WithField("worker", w.id).Warnf("fan-out of %s: %v", id, err)
+			a.log.WithField("worker", w.id).Warnf("fan-out of %s: %v", id, err)
 			continue
 		}
 		calls = append(calls, c)
@@ -34,9 +34,9 @@ func (s *Supervisor) fanout(req *command.Request) []*call {
 	return calls
 }
 
-func (s *Supervisor) sortedWorkers() []*workerProc {
-	ws := make([]*workerProc, 0, len(s.workers))
-	for _, w := range s.workers {
+func (a *actor) sortedWorkers() []*workerProc {
+	ws := make([]*workerProc, 0, len(a.workers))
+	for _, w := range a.workers {
 		ws = append(ws, w)
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i].id < ws[j].id })
@@ -114,8 +114,8 @@ func (s *Supervisor) gather(c *session, calls []*call, timeout time.Duration) []
 func (s *Supervisor) notAnswering(cl *call) {
 	cl.worker.forget(cl.id)
 	w := cl.worker
-	s.submit(func() {
-		if s.workers[w.id] == w && w.runState == command.RunState_RUNNING {
+	s.submit(func(a *actor) {
+		if a.workers[w.id] == w && w.runState == command.RunState_RUNNING {
 			w.runState = command.RunState_NOT_ANSWERING
 		}
 	})

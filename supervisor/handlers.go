@@ -35,27 +35,27 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 
 	case *command.Request_ListWorkers:
 		var infos *command.WorkerInfos
-		s.do(func() { infos = s.workerInfos() })
+		s.do(func(a *actor) { infos = a.workerInfos() })
 		return c.ok("Successfully listed workers", &command.ResponseContent{ContentType: &command.ResponseContent_Workers{Workers: infos}})
 	case *command.Request_ListFrontends:
 		var l *command.ListedFrontends
-		s.do(func() { l = s.state.ListFrontends(r.ListFrontends) })
+		s.do(func(a *actor) { l = a.state.ListFrontends(r.ListFrontends) })
 		return c.ok("Successfully listed frontends", &command.ResponseContent{ContentType: &command.ResponseContent_FrontendList{FrontendList: l}})
 	case *command.Request_ListListeners:
 		var l *command.ListenersList
-		s.do(func() { l = s.state.ListListeners() }) // keys are blanked by session.write
+		s.do(func(a *actor) { l = a.state.ListListeners() }) // keys are blanked by session.write
 		return c.ok("Successfully listed listeners", &command.ResponseContent{ContentType: &command.ResponseContent_ListenersList{ListenersList: l}})
 	case *command.Request_CountRequests:
 		var m map[string]int32
-		s.do(func() { m = s.state.RequestCounts() })
+		s.do(func(a *actor) { m = a.state.RequestCounts() })
 		return c.ok("Successfully counted requests received by the state", &command.ResponseContent{ContentType: &command.ResponseContent_RequestCounts{RequestCounts: &command.RequestCounts{Map: m}}})
 	case *command.Request_QueryCertificatesFromTheState:
 		var certs *command.CertificatesWithFingerprints
-		s.do(func() { certs = s.state.Certificates(r.QueryCertificatesFromTheState) }) // keys: session.write
+		s.do(func(a *actor) { certs = a.state.Certificates(r.QueryCertificatesFromTheState) }) // keys: session.write
 		return c.ok("Successfully queried certificates from the state of main process", &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesWithFingerprints{CertificatesWithFingerprints: certs}})
 	case *command.Request_QueryMaxConnectionsPerIp:
 		var limit uint64
-		s.do(func() { limit = s.serverConfig.GetMaxConnectionsPerIp() })
+		s.do(func(a *actor) { limit = a.serverConfig.GetMaxConnectionsPerIp() })
 		return c.ok("Successfully queried the maximum connections per IP", &command.ResponseContent{ContentType: &command.ResponseContent_MaxConnectionsPerIpLimit{
 			MaxConnectionsPerIpLimit: &command.MaxConnectionsPerIpLimit{Limit: proto.Uint64(limit)}}})
 	case *command.Request_QueryHealthChecks:
@@ -64,7 +64,7 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 		if r.QueryHealthChecks != nil {
 			id = r.QueryHealthChecks.ClusterId
 		}
-		s.do(func() { hc = s.state.HealthChecks(id) })
+		s.do(func(a *actor) { hc = a.state.HealthChecks(id) })
 		return c.ok("Successfully listed health check configurations", &command.ResponseContent{ContentType: &command.ResponseContent_HealthChecksList{HealthChecksList: hc}})
 
 	case *command.Request_Status:
@@ -107,12 +107,12 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 func (s *Supervisor) mutate(c *session, req *command.Request) bool {
 	var calls []*call
 	var err error
-	s.do(func() {
-		if s.stopping {
+	s.do(func(a *actor) {
+		if a.stopping {
 			err = errStopping
 			return
 		}
-		calls, err = s.apply(req)
+		calls, err = a.apply(req)
 	})
 	if err != nil {
 		var se *state.Error
@@ -138,15 +138,15 @@ func (s *Supervisor) mutate(c *session, req *command.Request) bool {
 // apply dispatches req on the state, keeps the bound listeners in step,
 // fans req out to the workers and saves the state when configured to.
 // Actor only. A refused request changes nothing.
-func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
+func (a *actor) apply(req *command.Request) ([]*call, error) {
 	if a := req.GetActivateListener(); a != nil && a.GetProxy() == command.ListenerType_UDP {
 		return nil, errors.New("not implemented: UDP listeners")
 	}
-	if s.loadingState { // a state file may have been saved without keys
+	if a.loadingState { // a state file may have been saved without keys
 		if err := checkHasKey(req); err != nil {
 			return nil, err
 		}
-		s.dropKeylessDefault(req)
+		a.dropKeylessDefault(req)
 	}
 	// A certificate is validated here, before the state takes it: workers
 	// would refuse it, and a refused certificate must not linger in the
@@ -161,81 +161,81 @@ func (s *Supervisor) apply(req *command.Request) ([]*call, error) {
 			return nil, fmt.Errorf("could not dispatch request on the main process state: Could not %s certificate: invalid certificate: %v", verb, err)
 		}
 	}
-	if err := s.checkSettings(req); err != nil {
+	if err := a.checkSettings(req); err != nil {
 		return nil, err
 	}
 	var before *state.ConfigState
 	if req.GetActivateListener() != nil {
-		before = s.state.Clone() // restored if the socket cannot be bound
+		before = a.state.Clone() // restored if the socket cannot be bound
 	}
-	if err := s.state.Dispatch(req); err != nil {
+	if err := a.state.Dispatch(req); err != nil {
 		return nil, err
 	}
 	var closeAfter *boundListener
 	switch r := req.GetRequestType().(type) {
 	case *command.Request_ActivateListener:
 		key := listenerKey(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress().Display())
-		if _, bound := s.listeners[key]; !bound {
+		if _, bound := a.listeners[key]; !bound {
 			bl, err := bindTCP(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress())
 			if err != nil {
-				s.state = before // the state says what is true: not active
+				a.state = before // the state says what is true: not active
 				return nil, err
 			}
-			s.listeners[key] = bl
-			for _, w := range s.sortedWorkers() {
+			a.listeners[key] = bl
+			for _, w := range a.sortedWorkers() {
 				if err := w.sendListeners([]*boundListener{bl}); err != nil {
-					s.log.WithField("worker", w.id).Warnf("sending listener %s: %v", key, err)
+					a.log.WithField("worker", w.id).Warnf("sending listener %s: %v", key, err)
 				}
 			}
 		}
 	case *command.Request_DeactivateListener:
 		key := listenerKey(r.DeactivateListener.GetProxy(), r.DeactivateListener.GetAddress().Display())
-		closeAfter = s.listeners[key]
-		delete(s.listeners, key)
+		closeAfter = a.listeners[key]
+		delete(a.listeners, key)
 	case *command.Request_RemoveListener:
 		key := listenerKey(r.RemoveListener.GetProxy(), r.RemoveListener.GetAddress().Display())
-		closeAfter = s.listeners[key]
-		delete(s.listeners, key)
+		closeAfter = a.listeners[key]
+		delete(a.listeners, key)
 	case *command.Request_SetMaxConnectionsPerIp:
 		// Runtime only (never saved, as upstream), but workers launched
 		// later start with it.
-		s.serverConfig.MaxConnectionsPerIp = proto.Uint64(r.SetMaxConnectionsPerIp)
+		a.serverConfig.MaxConnectionsPerIp = proto.Uint64(r.SetMaxConnectionsPerIp)
 	}
-	calls := s.fanout(req)
+	calls := a.fanout(req)
 	if closeAfter != nil {
 		closeAfter.file.Close()
 	}
 	if v := verbs.Of(req); v != nil && v.Emits {
-		s.emitEvent("main", &command.Event{Kind: v.Event.Enum()})
+		a.emitEvent("main", &command.Event{Kind: v.Event.Enum()})
 	}
 	if state.Mutates(req) {
-		s.autoSave()
+		a.autoSave()
 	}
 	return calls, nil
 }
 
 // autoSave rewrites saved_state when automatic_state_save is on (upstream
 // declares the key but never acts on it). Actor only.
-func (s *Supervisor) autoSave() {
-	if !s.cfg.AutomaticStateSave || s.cfg.SavedState == "" || s.loadingState {
+func (a *actor) autoSave() {
+	if !a.cfg.AutomaticStateSave || a.cfg.SavedState == "" || a.loadingState {
 		return
 	}
-	reqs := s.state.GenerateRequests()
+	reqs := a.state.GenerateRequests()
 	n := len(reqs)
-	if err := writeStateFile(s.cfg.SavedState, reqs, nil); err != nil {
-		s.log.WithField("path", s.cfg.SavedState).Errorf("automatic state save failed: %v", err)
-		s.recordSystem(audit.VerbStateAutosave, audit.CodeStateAutosave, audit.ResultErr, err.Error())
+	if err := writeStateFile(a.cfg.SavedState, reqs, nil); err != nil {
+		a.log.WithField("path", a.cfg.SavedState).Errorf("automatic state save failed: %v", err)
+		a.recordSystem(audit.VerbStateAutosave, audit.CodeStateAutosave, audit.ResultErr, err.Error())
 	} else {
-		s.log.WithFields(logrus.Fields{"path": s.cfg.SavedState, "records": n}).Debug("state saved")
-		s.recordSystem(audit.VerbStateAutosave, audit.CodeStateAutosave, audit.ResultOK,
-			fmt.Sprintf("%d records to %s", n, s.cfg.SavedState))
+		a.log.WithFields(logrus.Fields{"path": a.cfg.SavedState, "records": n}).Debug("state saved")
+		a.recordSystem(audit.VerbStateAutosave, audit.CodeStateAutosave, audit.ResultOK,
+			fmt.Sprintf("%d records to %s", n, a.cfg.SavedState))
 	}
 }
 
 // workerInfos lists the workers in id order. Actor only.
-func (s *Supervisor) workerInfos() *command.WorkerInfos {
+func (a *actor) workerInfos() *command.WorkerInfos {
 	infos := &command.WorkerInfos{}
-	for _, w := range s.sortedWorkers() {
+	for _, w := range a.sortedWorkers() {
 		infos.Vec = append(infos.Vec, &command.WorkerInfo{
 			Id: proto.Uint32(w.id), Pid: proto.Int32(int32(w.pid)), RunState: w.runState.Enum(),
 		})
@@ -248,9 +248,9 @@ func (s *Supervisor) workerInfos() *command.WorkerInfos {
 func (s *Supervisor) status(c *session, req *command.Request) bool {
 	var calls []*call
 	var procs []*workerProc
-	s.do(func() {
-		procs = s.sortedWorkers()
-		calls = s.fanout(req)
+	s.do(func(a *actor) {
+		procs = a.sortedWorkers()
+		calls = a.fanout(req)
 	})
 	c.processing("Querying status of workers...")
 	outs := s.gather(nil, calls, s.cfg.WorkerTimeout)
@@ -260,9 +260,9 @@ func (s *Supervisor) status(c *session, req *command.Request) bool {
 		answered[o.worker] = o.ok()
 	}
 	var infos *command.WorkerInfos
-	s.do(func() {
+	s.do(func(a *actor) {
 		for _, w := range procs {
-			if s.workers[w.id] != w {
+			if a.workers[w.id] != w {
 				continue
 			}
 			switch {
@@ -272,7 +272,7 @@ func (s *Supervisor) status(c *session, req *command.Request) bool {
 				w.runState = command.RunState_NOT_ANSWERING
 			}
 		}
-		infos = s.workerInfos()
+		infos = a.workerInfos()
 	})
 	return c.ok("Successfully collected the status of workers", &command.ResponseContent{ContentType: &command.ResponseContent_Workers{Workers: infos}})
 }
@@ -282,9 +282,9 @@ func (s *Supervisor) status(c *session, req *command.Request) bool {
 func (s *Supervisor) query(c *session, req *command.Request) bool {
 	var calls []*call
 	var main *command.ResponseContent
-	s.do(func() {
-		main = s.mainAnswer(req)
-		calls = s.fanout(req)
+	s.do(func(a *actor) {
+		main = a.mainAnswer(req)
+		calls = a.fanout(req)
 	})
 	c.processing("Querying cluster...")
 	outs := s.gather(c, calls, s.cfg.WorkerTimeout)
@@ -314,20 +314,20 @@ func (s *Supervisor) query(c *session, req *command.Request) bool {
 }
 
 // mainAnswer is the supervisor's own answer to a query. Actor only.
-func (s *Supervisor) mainAnswer(req *command.Request) *command.ResponseContent {
+func (a *actor) mainAnswer(req *command.Request) *command.ResponseContent {
 	switch r := req.GetRequestType().(type) {
 	case *command.Request_QueryClusterById:
 		infos := &command.ClusterInformations{}
-		if ci := s.state.Cluster(r.QueryClusterById); ci != nil {
+		if ci := a.state.Cluster(r.QueryClusterById); ci != nil {
 			infos.Vec = append(infos.Vec, ci)
 		}
 		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: infos}}
 	case *command.Request_QueryClustersByDomain:
 		q := r.QueryClustersByDomain
 		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: &command.ClusterInformations{
-			Vec: s.state.ClustersByDomain(q.GetHostname(), q.Path)}}}
+			Vec: a.state.ClustersByDomain(q.GetHostname(), q.Path)}}}
 	case *command.Request_QueryClustersHashes:
-		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: s.state.ClusterHashes()}}}
+		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: a.state.ClusterHashes()}}}
 	}
 	return nil
 }
@@ -361,14 +361,14 @@ func (s *Supervisor) stopVerb(c *session, soft bool) bool {
 // state file, which may predate these checks: refused, a frontend would be
 // absent and its requests would fall through to a less specific one,
 // whereas a worker denies it (fails closed). Actor only.
-func (s *Supervisor) checkSettings(req *command.Request) error {
+func (a *actor) checkSettings(req *command.Request) error {
 	var what string
 	var issues []settings.Issue
 	switch r := req.GetRequestType().(type) {
 	case *command.Request_AddHttpFrontend:
-		what, issues = s.frontendIssues(r.AddHttpFrontend)
+		what, issues = a.frontendIssues(r.AddHttpFrontend)
 	case *command.Request_AddHttpsFrontend:
-		what, issues = s.frontendIssues(r.AddHttpsFrontend)
+		what, issues = a.frontendIssues(r.AddHttpsFrontend)
 	case *command.Request_AddCluster:
 		what, issues = "cluster "+r.AddCluster.GetClusterId(), settings.CheckCluster(r.AddCluster)
 	case *command.Request_AddHttpListener:
@@ -388,13 +388,13 @@ func (s *Supervisor) checkSettings(req *command.Request) error {
 		issues = append(issues, settings.Issue{Field: "hsts", Index: -1,
 			Msg: "HSTS is only sent over HTTPS: set it on an HTTPS frontend or listener", Effect: "it is ignored"})
 	}
-	if s.loadingState {
+	if a.loadingState {
 		what += " (state file record)"
 	}
 	var refused []string
 	for _, is := range issues {
-		if is.Related || s.loadingState {
-			s.log.WithField("verb", command.VerbName(req)).Warnf("%s: %v: %s", what, is, is.Effect)
+		if is.Related || a.loadingState {
+			a.log.WithField("verb", command.VerbName(req)).Warnf("%s: %v: %s", what, is, is.Effect)
 			continue
 		}
 		refused = append(refused, is.Error())
@@ -407,7 +407,7 @@ func (s *Supervisor) checkSettings(req *command.Request) error {
 
 // frontendIssues checks frontend f against the state: its cluster and the
 // request id field of the listener at its address. Actor only.
-func (s *Supervisor) frontendIssues(f *command.RequestHttpFrontend) (what string, issues []settings.Issue) {
+func (a *actor) frontendIssues(f *command.RequestHttpFrontend) (what string, issues []settings.Issue) {
 	if f.GetAddress() == nil {
 		return "", nil // the state refuses it, naming the field
 	}
@@ -416,14 +416,14 @@ func (s *Supervisor) frontendIssues(f *command.RequestHttpFrontend) (what string
 		key = f.GetAddress().Display() + ";" + f.GetHostname()
 	}
 	var idHeader string
-	if l := s.state.HTTPListener(f.GetAddress()); l != nil {
+	if l := a.state.HTTPListener(f.GetAddress()); l != nil {
 		idHeader = l.GetSozuIdHeader()
-	} else if l := s.state.HTTPSListener(f.GetAddress()); l != nil {
+	} else if l := a.state.HTTPSListener(f.GetAddress()); l != nil {
 		idHeader = l.GetSozuIdHeader()
 	}
 	var c *command.Cluster
 	if f.ClusterId != nil {
-		c = s.state.Cluster(f.GetClusterId()).GetConfiguration()
+		c = a.state.Cluster(f.GetClusterId()).GetConfiguration()
 	}
 	return "frontend " + key, settings.CheckFrontend(f, c, idHeader)
 }

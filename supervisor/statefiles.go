@@ -54,7 +54,7 @@ func (s *Supervisor) saveState(c *session, path string) bool {
 	}
 	protected := s.protectedFiles()
 	var reqs []*command.WorkerRequest
-	s.do(func() { reqs = s.state.GenerateRequests() })
+	s.do(func(a *actor) { reqs = a.state.GenerateRequests() })
 	note := ""
 	if !s.keyCustodian(c) { // statekeys.go
 		if n := omitKeys(reqs); n > 0 {
@@ -193,15 +193,15 @@ func (s *Supervisor) loadState(c *session, path string) bool {
 	stopped := false
 	for next < len(recs) && !stopped {
 		var calls []*call
-		s.do(func() {
-			if s.stopping {
+		s.do(func(a *actor) {
+			if a.stopping {
 				stopped = true
 				return
 			}
 			end := min(next+loadWindow-inWindow, len(recs))
-			n, a, sk := s.applyRecords(recs[next:end], path, &calls, time.Now().Add(loadSliceBudget))
+			n, ap, sk := a.applyRecords(recs[next:end], path, &calls, time.Now().Add(loadSliceBudget))
 			next, inWindow = next+n, inWindow+n
-			applied, skipped = applied+a, skipped+sk
+			applied, skipped = applied+ap, skipped+sk
 		})
 		cur = append(cur, calls...)
 		if inWindow == loadWindow {
@@ -212,7 +212,7 @@ func (s *Supervisor) loadState(c *session, path string) bool {
 	outs = append(outs, s.gather(c, append(prev, cur...), s.cfg.WorkerTimeout)...)
 	c.trace.noteOutcomes(outs)
 	if applied > 0 {
-		s.do(s.autoSave)
+		s.do((*actor).autoSave)
 	}
 	workerErrs := 0
 	for _, o := range outs {
@@ -348,15 +348,15 @@ func readStateFile(f *os.File, path string, timeout time.Duration) ([]*command.W
 
 // loadStateFile applies the records of the state file at path (opened with
 // the supervisor's own rights), at start: no worker runs yet. Actor only.
-func (s *Supervisor) loadStateFile(path string) (applied, skipped int, err error) {
+func (a *actor) loadStateFile(path string) (applied, skipped int, err error) {
 	f, err := openStateFile(path)
 	if err != nil {
 		return 0, 0, err
 	}
 	recs, err := readStateFile(f, path, stateFileReadTimeout)
-	_, applied, skipped = s.applyRecords(recs, path, nil, time.Time{})
+	_, applied, skipped = a.applyRecords(recs, path, nil, time.Time{})
 	if applied > 0 {
-		s.autoSave()
+		a.autoSave()
 	}
 	return applied, skipped, err
 }
@@ -367,22 +367,22 @@ func (s *Supervisor) loadStateFile(path string) (applied, skipped int, err error
 // It returns how many records it took, how many of them were applied and
 // how many the state refused. It does not save the state
 // (automatic_state_save): the caller does, once. Actor only.
-func (s *Supervisor) applyRecords(recs []*command.WorkerRequest, path string, calls *[]*call, deadline time.Time) (n, applied, skipped int) {
-	s.loadingState = true
-	defer func() { s.loadingState = false }()
+func (a *actor) applyRecords(recs []*command.WorkerRequest, path string, calls *[]*call, deadline time.Time) (n, applied, skipped int) {
+	a.loadingState = true
+	defer func() { a.loadingState = false }()
 	for _, wr := range recs {
 		if n > 0 && !deadline.IsZero() && time.Now().After(deadline) {
 			break
 		}
 		n++
-		cs, err := s.apply(wr.GetContent())
+		cs, err := a.apply(wr.GetContent())
 		if err != nil {
 			skipped++
 			if errors.Is(err, errNoPrivateKey) { // statekeys.go
-				s.log.WithField("path", path).Warnf("state file record %s skipped: %v", wr.GetId(), err)
+				a.log.WithField("path", path).Warnf("state file record %s skipped: %v", wr.GetId(), err)
 				continue
 			}
-			s.log.WithField("path", path).Debugf("state file record %s (%s) skipped: %v", wr.GetId(), command.VerbName(wr.GetContent()), err)
+			a.log.WithField("path", path).Debugf("state file record %s (%s) skipped: %v", wr.GetId(), command.VerbName(wr.GetContent()), err)
 			continue
 		}
 		applied++

@@ -79,12 +79,12 @@ func checkHasKey(req *command.Request) error {
 // warning naming the listener: kept, the state would claim a default
 // certificate that no worker can serve. The listener itself loads.
 // Actor only.
-func (s *Supervisor) dropKeylessDefault(req *command.Request) {
+func (a *actor) dropKeylessDefault(req *command.Request) {
 	l := req.GetAddHttpsListener()
 	if l == nil || l.GetCertificate() == "" || l.GetKey() != "" {
 		return
 	}
-	s.log.Warnf("state file record: HTTPS listener %s: default certificate has %v (a state file saved by a client that is not a key custodian, see state_key_custodian_uids): loaded without a default certificate",
+	a.log.Warnf("state file record: HTTPS listener %s: default certificate has %v (a state file saved by a client that is not a key custodian, see state_key_custodian_uids): loaded without a default certificate",
 		l.GetAddress().Display(), errNoPrivateKey)
 	l.Certificate, l.CertificateChain, l.Key = nil, nil, nil
 }

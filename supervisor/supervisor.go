@@ -19,7 +19,6 @@ import (
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/peercred"
 	"github.com/sozu-go/sozu/proto/command"
-	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/sandbox/account"
 	"github.com/sozu-go/sozu/supervisor/admission"
 	"github.com/sozu-go/sozu/supervisor/config"
@@ -43,19 +42,8 @@ type Supervisor struct {
 	cfg          *config.Config
 	log          *logrus.Logger
 	exe          string
-	serverConfig *command.ServerConfig
 
-	jobs chan func() // the state actor's queue; see submit
-
-	// Owned by the state actor.
-	state        *state.ConfigState
-	listeners    listenerTable
-	workers      map[uint32]*workerProc
-	nextWorkerID uint32
-	nextTask     uint64
-	stopping     bool
-	loadingState bool
-	crashes      int
+	jobs chan func(*actor) // the state actor's queue (actor.go)
 
 	sock     *net.UnixListener
 	slots    *sessionSlots   // who may hold a session (session.go)
@@ -101,11 +89,7 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 		cfg:          cfg,
 		log:          log,
 		exe:          exe,
-		serverConfig: cfg.ServerConfig(),
-		jobs:         make(chan func(), 64),
-		state:        state.New(),
-		listeners:    listenerTable{},
-		workers:      map[uint32]*workerProc{},
+		jobs:         make(chan func(*actor), 64),
 		slots:        newSessionSlots(maxClientSessions, adminReservedSessions, cfg.Admission.MaxSessionsPerUID),
 		refusing:     make(chan struct{}, maxRefusing),
 		subscribers:  map[*session]chan *command.Response{},
@@ -121,7 +105,7 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 // signal (SIGTERM: soft stop, SIGINT/SIGQUIT: hard stop). It returns nil
 // after a requested stop.
 func (s *Supervisor) Run(ctx context.Context) error {
-	go s.actor()
+	go s.loop(newActor(s))
 
 	if err := s.openAudit(); err != nil {
 		return err
@@ -135,9 +119,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}()
 
 	var startErr error
-	s.do(func() { startErr = s.start() })
+	s.do(func(a *actor) { startErr = a.start() })
 	if startErr != nil {
-		s.do(func() { s.stopping = true; s.killWorkers() })
+		s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
 		s.closeListeners()
 		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultErr, startErr.Error())
 		return startErr
@@ -145,7 +129,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	sock, err := listenCommandSocket(s.cfg.CommandSocket, s.cfg.Admission.SocketGroup)
 	if err != nil {
-		s.do(func() { s.stopping = true; s.killWorkers() })
+		s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
 		s.closeListeners()
 		return err
 	}
@@ -184,48 +168,48 @@ func (s *Supervisor) Run(ctx context.Context) error {
 }
 
 // start builds the initial state and launches the workers. Actor only.
-func (s *Supervisor) start() error {
+func (a *actor) start() error {
 	// The worker account is resolved here, where the user database is
 	// readable; workers get numeric ids and never look anything up.
-	acct, err := account.Lookup(s.cfg.Sandbox.User, s.cfg.Sandbox.Group)
+	acct, err := account.Lookup(a.cfg.Sandbox.User, a.cfg.Sandbox.Group)
 	if err != nil {
-		return fmt.Errorf("configuration %s: worker_user/worker_group: %w", s.cfg.Path, err)
+		return fmt.Errorf("configuration %s: worker_user/worker_group: %w", a.cfg.Path, err)
 	}
-	s.account = acct
-	if s.cfg.Sandbox.Mode == "off" {
-		s.log.Warn("SANDBOX OFF: sandbox_mode = \"off\": workers run without a seccomp filter")
-		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK, "sandbox_mode = off: workers run without seccomp")
+	a.account = acct
+	if a.cfg.Sandbox.Mode == "off" {
+		a.log.Warn("SANDBOX OFF: sandbox_mode = \"off\": workers run without a seccomp filter")
+		a.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK, "sandbox_mode = off: workers run without seccomp")
 	}
-	if s.cfg.Sandbox.AllowRoot && (acct.UID == 0 || acct.GID == 0) {
-		s.log.Warn("WORKERS RUN AS ROOT: worker_allow_root = true")
-		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK, "worker_allow_root = true: workers keep root")
+	if a.cfg.Sandbox.AllowRoot && (acct.UID == 0 || acct.GID == 0) {
+		a.log.Warn("WORKERS RUN AS ROOT: worker_allow_root = true")
+		a.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK, "worker_allow_root = true: workers keep root")
 	}
-	for _, wr := range s.cfg.Requests() {
-		if err := s.state.Dispatch(wr.GetContent()); err != nil {
+	for _, wr := range a.cfg.Requests() {
+		if err := a.state.Dispatch(wr.GetContent()); err != nil {
 			return fmt.Errorf("configuration %s: request %s (%s) refused by the state: %w",
-				s.cfg.Path, wr.GetId(), command.VerbName(wr.GetContent()), err)
+				a.cfg.Path, wr.GetId(), command.VerbName(wr.GetContent()), err)
 		}
 	}
-	if s.cfg.SavedState != "" {
-		if _, err := os.Stat(s.cfg.SavedState); err == nil {
-			n, skipped, err := s.loadStateFile(s.cfg.SavedState)
-			lf := s.log.WithFields(logrus.Fields{"path": s.cfg.SavedState, "applied": n, "skipped": skipped})
+	if a.cfg.SavedState != "" {
+		if _, err := os.Stat(a.cfg.SavedState); err == nil {
+			n, skipped, err := a.loadStateFile(a.cfg.SavedState)
+			lf := a.log.WithFields(logrus.Fields{"path": a.cfg.SavedState, "applied": n, "skipped": skipped})
 			if err != nil {
 				lf.Errorf("saved state partly loaded: %v", err)
-				s.recordSystem(audit.VerbStateAutoload, audit.CodeStateAutoload, audit.ResultErr,
-					fmt.Sprintf("%s: %d records applied, %d skipped: %v", s.cfg.SavedState, n, skipped, err))
+				a.recordSystem(audit.VerbStateAutoload, audit.CodeStateAutoload, audit.ResultErr,
+					fmt.Sprintf("%s: %d records applied, %d skipped: %v", a.cfg.SavedState, n, skipped, err))
 			} else {
 				lf.Info("saved state loaded")
-				s.recordSystem(audit.VerbStateAutoload, audit.CodeStateAutoload, audit.ResultOK,
-					fmt.Sprintf("%s: %d records applied, %d skipped", s.cfg.SavedState, n, skipped))
+				a.recordSystem(audit.VerbStateAutoload, audit.CodeStateAutoload, audit.ResultOK,
+					fmt.Sprintf("%s: %d records applied, %d skipped", a.cfg.SavedState, n, skipped))
 			}
 		}
 	}
-	if err := s.bindActiveListeners(); err != nil {
+	if err := a.bindActiveListeners(); err != nil {
 		return err
 	}
-	for range s.cfg.WorkerCount {
-		if _, err := s.spawnWorker(); err != nil {
+	for range a.cfg.WorkerCount {
+		if _, err := a.spawnWorker(); err != nil {
 			return err
 		}
 	}
@@ -234,21 +218,21 @@ func (s *Supervisor) start() error {
 
 // bindActiveListeners binds every listener the state marks active and that
 // is not bound yet. Actor only.
-func (s *Supervisor) bindActiveListeners() error {
-	ll := s.state.ListListeners()
+func (a *actor) bindActiveListeners() error {
+	ll := a.state.ListListeners()
 	bind := func(kind command.ListenerType, addr *command.SocketAddress, active bool) error {
 		if !active {
 			return nil
 		}
 		key := listenerKey(kind, addr.Display())
-		if _, ok := s.listeners[key]; ok {
+		if _, ok := a.listeners[key]; ok {
 			return nil
 		}
 		bl, err := bindTCP(kind, addr)
 		if err != nil {
 			return err
 		}
-		s.listeners[key] = bl
+		a.listeners[key] = bl
 		return nil
 	}
 	for _, l := range sortedValues(ll.GetHttpListeners()) {
@@ -286,50 +270,21 @@ func sortedValues[V any](m map[string]V) []V {
 // ConfigState, the listener table and the worker table (docs/architecture.md §2). It
 // runs for the life of the process, so that a job submitted late (a worker
 // exit noticed during shutdown) still runs instead of blocking its sender.
-func (s *Supervisor) actor() {
-	for job := range s.jobs {
-		s.runJob(job)
-	}
-}
-
-func (s *Supervisor) runJob(job func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Errorf("internal error in the state actor (recovered): %v", r)
-		}
-	}()
-	job()
-}
-
-// submit queues job for the actor without waiting for it to run.
-func (s *Supervisor) submit(job func()) {
-	go func() { s.jobs <- job }()
-}
-
-// do runs job in the actor and waits for it. It must not be called from
-// the actor itself.
-func (s *Supervisor) do(job func()) bool {
-	done := make(chan struct{})
-	s.jobs <- func() { defer close(done); job() }
-	<-done
-	return true
-}
-
 // killWorkers kills every worker immediately. Actor only.
-func (s *Supervisor) killWorkers() {
-	for _, w := range s.workers {
+func (a *actor) killWorkers() {
+	for _, w := range a.workers {
 		w.kill()
 	}
 }
 
 func (s *Supervisor) closeListeners() {
-	s.do(s.closeListenersLocked)
+	s.do((*actor).closeListenersLocked)
 }
 
-func (s *Supervisor) closeListenersLocked() {
-	for k, l := range s.listeners {
+func (a *actor) closeListenersLocked() {
+	for k, l := range a.listeners {
 		l.file.Close()
-		delete(s.listeners, k)
+		delete(a.listeners, k)
 	}
 }
 
@@ -346,13 +301,13 @@ func (s *Supervisor) stopAll(soft bool, progress func(string)) (ok, failed int) 
 	} else {
 		req = &command.Request{RequestType: &command.Request_HardStop{HardStop: &command.HardStop{}}}
 	}
-	if !s.do(func() {
-		s.stopping = true
-		for _, w := range s.workers {
+	if !s.do(func(a *actor) {
+		a.stopping = true
+		for _, w := range a.workers {
 			w.runState = command.RunState_STOPPING
 			procs = append(procs, w)
 		}
-		calls = s.fanout(req)
+		calls = a.fanout(req)
 	}) {
 		return 0, 0
 	}

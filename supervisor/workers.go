@@ -64,9 +64,9 @@ type call struct {
 }
 
 // spawnWorker starts a new worker with the current state. Actor only.
-func (s *Supervisor) spawnWorker() (*workerProc, error) {
-	id := s.nextWorkerID
-	s.nextWorkerID++
+func (a *actor) spawnWorker() (*workerProc, error) {
+	id := a.nextWorkerID
+	a.nextWorkerID++
 
 	chP, chC, err := socketpair()
 	if err != nil {
@@ -79,7 +79,7 @@ func (s *Supervisor) spawnWorker() (*workerProc, error) {
 		return nil, fmt.Errorf("worker %d: scm socket: %w", id, err)
 	}
 	defer scmC.Close()
-	stateFile, err := initialStateFile(&command.InitialState{Requests: s.state.GenerateRequests()})
+	stateFile, err := initialStateFile(&command.InitialState{Requests: a.state.GenerateRequests()})
 	if err != nil {
 		chP.Close()
 		scmP.Close()
@@ -88,15 +88,15 @@ func (s *Supervisor) spawnWorker() (*workerProc, error) {
 	defer stateFile.Close()
 
 	args := []string{"worker", "--id", strconv.FormatUint(uint64(id), 10),
-		"--uid", strconv.Itoa(s.account.UID), "--gid", strconv.Itoa(s.account.GID),
-		"--sandbox", s.cfg.Sandbox.Mode}
-	if s.cfg.Sandbox.AllowRoot {
+		"--uid", strconv.Itoa(a.account.UID), "--gid", strconv.Itoa(a.account.GID),
+		"--sandbox", a.cfg.Sandbox.Mode}
+	if a.cfg.Sandbox.AllowRoot {
 		args = append(args, "--allow-root")
 	}
-	if s.cfg.Sandbox.TLSSessionTickets {
+	if a.cfg.Sandbox.TLSSessionTickets {
 		args = append(args, "--tls-session-tickets")
 	}
-	cmd := exec.Command(s.exe, args...)
+	cmd := exec.Command(a.exe, args...)
 	cmd.ExtraFiles = []*os.File{chC, scmC, stateFile}
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
@@ -105,7 +105,7 @@ func (s *Supervisor) spawnWorker() (*workerProc, error) {
 	if err := cmd.Start(); err != nil {
 		chP.Close()
 		scmP.Close()
-		return nil, fmt.Errorf("worker %d: start %s: %w", id, s.exe, err)
+		return nil, fmt.Errorf("worker %d: start %s: %w", id, a.exe, err)
 	}
 	conn, err := net.FileConn(chP)
 	chP.Close()
@@ -123,33 +123,34 @@ func (s *Supervisor) spawnWorker() (*workerProc, error) {
 		conn:     conn,
 		scm:      dupFD(scmP),
 		out:      make(chan *command.WorkerRequest, workerQueueLen),
-		max:      int(s.cfg.MaxCommandBufferSize),
+		max:      int(a.cfg.MaxCommandBufferSize),
 		pending:  make(map[string]*call),
 		done:     make(chan struct{}),
 	}
 	scmP.Close()
 
 	// Bootstrap: ServerConfig first on the channel, then the listeners.
-	if err := frame.WriteMessage(conn, s.serverConfig, w.max); err != nil {
+	if err := frame.WriteMessage(conn, a.serverConfig, w.max); err != nil {
 		w.kill()
 		return nil, fmt.Errorf("worker %d: sending ServerConfig: %w", id, err)
 	}
-	if err := w.sendListeners(s.listeners.sorted()); err != nil {
+	if err := w.sendListeners(a.listeners.sorted()); err != nil {
 		w.kill()
 		return nil, fmt.Errorf("worker %d: sending listeners: %w", id, err)
 	}
 
-	go w.writeLoop(s)
-	go w.readLoop(s)
+	sup := a.Supervisor // what the goroutines below may use (never the actor)
+	go w.writeLoop(sup)
+	go w.readLoop(sup)
 	go func() {
 		w.wait = cmd.Wait()
 		w.conn.Close()
 		unix.Close(w.scm)
 		close(w.done)
-		s.submit(func() { s.workerExited(w) })
+		sup.submit(func(a *actor) { a.workerExited(w) })
 	}()
-	s.workers[id] = w
-	s.log.WithFields(map[string]any{"worker": id, "pid": w.pid}).Info("worker started")
+	a.workers[id] = w
+	a.log.WithFields(map[string]any{"worker": id, "pid": w.pid}).Info("worker started")
 	return w, nil
 }
 
@@ -298,14 +299,14 @@ func (w *workerProc) deliver(resp *command.WorkerResponse) {
 }
 
 // workerExited runs in the actor once a worker process has been reaped.
-func (s *Supervisor) workerExited(w *workerProc) {
-	if s.workers[w.id] != w {
+func (a *actor) workerExited(w *workerProc) {
+	if a.workers[w.id] != w {
 		return
 	}
-	delete(s.workers, w.id)
+	delete(a.workers, w.id)
 	status := describeExit(w.wait)
-	lf := s.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid, "status": status})
-	if s.stopping {
+	lf := a.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid, "status": status})
+	if a.stopping {
 		lf.Info("worker exited")
 		return
 	}
@@ -316,39 +317,40 @@ func (s *Supervisor) workerExited(w *workerProc) {
 	} else {
 		lf.Warn("worker exited unexpectedly")
 	}
-	s.recordSystem(audit.VerbWorkerExit, audit.CodeWorkerExit, audit.ResultErr, reason)
-	s.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_KILLED.Enum()})
-	if !s.cfg.WorkerAutomaticRestart {
+	a.recordSystem(audit.VerbWorkerExit, audit.CodeWorkerExit, audit.ResultErr, reason)
+	a.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_KILLED.Enum()})
+	if !a.cfg.WorkerAutomaticRestart {
 		return
 	}
 	// A worker that dies right after it started is relaunched with a
 	// growing delay, so a crash loop cannot turn into a fork loop.
 	delay := time.Duration(0)
 	if time.Since(w.started) < 5*time.Second {
-		s.crashes++
-		delay = min(time.Duration(1<<min(s.crashes, 6))*50*time.Millisecond, 5*time.Second)
+		a.crashes++
+		delay = min(time.Duration(1<<min(a.crashes, 6))*50*time.Millisecond, 5*time.Second)
 	} else {
-		s.crashes = 0
+		a.crashes = 0
 	}
-	relaunch := func() {
-		if s.stopping || len(s.workers) >= s.cfg.WorkerCount {
+	relaunch := func(a *actor) {
+		if a.stopping || len(a.workers) >= a.cfg.WorkerCount {
 			return
 		}
-		nw, err := s.spawnWorker()
+		nw, err := a.spawnWorker()
 		if err != nil {
-			s.log.Errorf("relaunching worker: %v", err)
+			a.log.Errorf("relaunching worker: %v", err)
 			return
 		}
-		s.log.WithFields(map[string]any{"worker": nw.id, "pid": nw.pid, "replaces": w.id}).Info("worker relaunched")
-		s.recordSystem(audit.VerbWorkerRelaunch, audit.CodeWorkerRelaunch, audit.ResultOK,
+		a.log.WithFields(map[string]any{"worker": nw.id, "pid": nw.pid, "replaces": w.id}).Info("worker relaunched")
+		a.recordSystem(audit.VerbWorkerRelaunch, audit.CodeWorkerRelaunch, audit.ResultOK,
 			fmt.Sprintf("worker %d (pid %d) replaces worker %d", nw.id, nw.pid, w.id))
-		s.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_RELAUNCHED.Enum()})
+		a.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_RELAUNCHED.Enum()})
 	}
 	if delay == 0 {
-		relaunch()
+		relaunch(a)
 		return
 	}
-	time.AfterFunc(delay, func() { s.submit(relaunch) })
+	sup := a.Supervisor
+	time.AfterFunc(delay, func() { sup.submit(relaunch) })
 }
 
 // sandboxViolation reports whether a worker was killed by SIGSYS, which is

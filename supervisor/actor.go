@@ -1,0 +1,72 @@
+package supervisor
+
+import (
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/state"
+)
+
+// actor is everything only the state actor's goroutine may touch: the
+// configuration state, the bound listeners, the worker table and the
+// counters. The one actor of a supervisor is created by Run and held by the
+// loop goroutine alone; other goroutines reach it only as the argument of a
+// job they hand to do or submit, which the loop runs one at a time, in
+// submission order. Mutations are therefore totally ordered: workers, the
+// state file and the audit chain see the same order.
+//
+// actor embeds the Supervisor for what every goroutine may use (the
+// configuration, the log, the audit broker, events, the job queue).
+type actor struct {
+	*Supervisor
+
+	state        *state.ConfigState
+	listeners    listenerTable
+	workers      map[uint32]*workerProc
+	serverConfig *command.ServerConfig // the bootstrap frame of new workers (runtime changes included)
+	nextWorkerID uint32
+	nextTask     uint64
+	stopping     bool
+	loadingState bool
+	crashes      int
+}
+
+func newActor(s *Supervisor) *actor {
+	return &actor{
+		Supervisor:   s,
+		state:        state.New(),
+		listeners:    listenerTable{},
+		workers:      map[uint32]*workerProc{},
+		serverConfig: s.cfg.ServerConfig(),
+	}
+}
+
+// loop runs the jobs of the queue until it is closed. A panic in a job is
+// recovered and logged: the actor goes on with the next job.
+func (s *Supervisor) loop(a *actor) {
+	for job := range s.jobs {
+		s.runJob(a, job)
+	}
+}
+
+func (s *Supervisor) runJob(a *actor, job func(*actor)) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Errorf("internal error in the state actor (recovered): %v", r)
+		}
+	}()
+	job(a)
+}
+
+// submit queues job for the actor without waiting for it to run.
+func (s *Supervisor) submit(job func(*actor)) {
+	go func() { s.jobs <- job }()
+}
+
+// do runs job in the actor and waits for it. It must not be called from
+// the actor itself (a job that needs another actor method calls it
+// directly).
+func (s *Supervisor) do(job func(*actor)) bool {
+	done := make(chan struct{})
+	s.jobs <- func(a *actor) { defer close(done); job(a) }
+	<-done
+	return true
+}
