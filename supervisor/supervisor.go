@@ -39,9 +39,9 @@ const maxRefusing = 16
 // Supervisor is the running main process. Create it with New and run it
 // with Run; it is not reusable after Run returns.
 type Supervisor struct {
-	cfg          *config.Config
-	log          *logrus.Logger
-	exe          string
+	cfg *config.Config
+	log *logrus.Logger
+	exe string
 
 	jobs chan func(*actor) // the state actor's queue (actor.go)
 
@@ -84,16 +84,16 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 		return nil, fmt.Errorf("configuration %s: %w", cfg.Path, err)
 	}
 	s := &Supervisor{
-		ident:        &identity.Resolver{Socket: cfg.CommandSocket, Policy: policy, Users: users},
-		ids:          audit.NewIDSource(nil, nil),
-		cfg:          cfg,
-		log:          log,
-		exe:          exe,
-		jobs:         make(chan func(*actor), 64),
-		slots:        newSessionSlots(maxClientSessions, adminReservedSessions, cfg.Admission.MaxSessionsPerUID),
-		refusing:     make(chan struct{}, maxRefusing),
-		subscribers:  map[*session]chan *command.Response{},
-		stopped:      make(chan struct{}),
+		ident:       &identity.Resolver{Socket: cfg.CommandSocket, Policy: policy, Users: users},
+		ids:         audit.NewIDSource(nil, nil),
+		cfg:         cfg,
+		log:         log,
+		exe:         exe,
+		jobs:        make(chan func(*actor), 64),
+		slots:       newSessionSlots(maxClientSessions, adminReservedSessions, cfg.Admission.MaxSessionsPerUID),
+		refusing:    make(chan struct{}, maxRefusing),
+		subscribers: map[*session]chan *command.Response{},
+		stopped:     make(chan struct{}),
 	}
 	s.refusals = newRefusalLimiter(refusalBurst, refusalWindow, time.Now, s.writeSummary)
 	return s, nil
