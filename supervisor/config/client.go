@@ -84,7 +84,7 @@ func ParseClient(data []byte, path string) (*ClientConfig, error) {
 	b := &builder{errs: d.errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}}
 	b.commandChannel(raw)
 	if raw.AuditLogsJSONTarget != nil {
-		b.cfg.AuditLogsJSONTarget = b.auditTarget("audit_logs_json_target", *raw.AuditLogsJSONTarget)
+		b.cfg.AuditLogsJSONTarget = b.auditTargetPath("audit_logs_json_target", *raw.AuditLogsJSONTarget)
 	}
 	hmacKey := b.hmacKeyFile(raw)
 	if err := d.errs.result(); err != nil {
