@@ -258,7 +258,7 @@ func (w *workerProc) readLoop(s *Supervisor) {
 			break
 		}
 		if resp.GetId() == "EVENT" {
-			if ev := resp.GetContent().GetEvent(); ev != nil {
+			if ev := resp.GetContent().GetEvent(); ev != nil && s.dedup.pass(w.id, ev) {
 				s.emitEvent(strconv.FormatUint(uint64(w.id), 10), ev)
 			}
 			continue
@@ -303,6 +303,7 @@ func (s *Supervisor) workerExited(w *workerProc) {
 		return
 	}
 	delete(s.workers, w.id)
+	s.dedup.forget(w.id)
 	status := describeExit(w.wait)
 	lf := s.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid, "status": status})
 	if s.stopping {

@@ -10,6 +10,7 @@ import (
 	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/health"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/router"
@@ -28,6 +29,9 @@ type snapshot struct {
 	https    map[string]*tlsconf.Index  // SNI index of each HTTPS listener (TLS left for the worker to set)
 	tcp      map[string]*tcp.Listener
 	warnings []string // problems that left a rule or an answer out
+
+	sets   map[string]*backends.Set // backends of each cluster, by cluster id
+	health map[string]health.Config // health check of each cluster that has one, by cluster id
 }
 
 // buildSnapshot turns st into listener configurations. It updates reg with
@@ -96,6 +100,8 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		policies[id] = backends.PolicyFrom(c)
 	}
 	sets := reg.Update(specs, policies)
+	snap.sets = sets
+	snap.health = healthChecks(clusters, tcpFronts)
 	shared := map[string]*proxy.Cluster{}
 	for id, set := range sets {
 		shared[id] = &proxy.Cluster{ID: id, Backends: set}
@@ -704,4 +710,21 @@ func ticketCount(allowed bool, l *command.HttpsListenerConfig) uint64 {
 		return 0
 	}
 	return l.GetSendTls13Tickets()
+}
+
+// healthChecks returns the health check of each cluster that has one. A
+// cluster bound to a TCP listener is probed by TCP connect, any other by
+// HTTP GET.
+func healthChecks(clusters map[string]*command.Cluster, tcpFronts map[string]string) map[string]health.Config {
+	tcpClusters := map[string]bool{}
+	for _, id := range tcpFronts {
+		tcpClusters[id] = true
+	}
+	out := map[string]health.Config{}
+	for id, c := range clusters {
+		if hc := c.GetHealthCheck(); hc != nil {
+			out[id] = health.ConfigFrom(hc, tcpClusters[id])
+		}
+	}
+	return out
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/connlimit"
+	"github.com/sozu-go/sozu/worker/health"
 	"github.com/sozu-go/sozu/worker/logfilter"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/tcp"
@@ -57,6 +58,8 @@ type Worker struct {
 	frames *frame.Reader
 
 	reg     *backends.Registry
+	health  *health.Checker    // active health checks; probes start with serve
+	stopHC  context.CancelFunc // stops health's Run
 	conns   *connlimit.Limit
 	snap    *snapshot
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
@@ -185,6 +188,7 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 		conns:  &connlimit.Limit{Max: int64(cfg.GetMaxConnections())}}
 	w.tcpConn = w.conns // one max_connections for every protocol
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
+	w.health = health.New(health.Options{Log: func(format string, args ...any) { log.Infof("health check: "+format, args...) }})
 	return w
 }
 
@@ -202,6 +206,10 @@ func (w *Worker) emit(ev *command.Event) {
 // supervisor's requests until the channel closes or a stop verb arrives.
 func (w *Worker) serve() int {
 	w.serving = true
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopHC = cancel
+	defer cancel()
+	go w.health.Run(ctx) // after confinement: probes dial from inside the sandbox
 	w.rebuild()
 	for {
 		wr := &command.WorkerRequest{}
@@ -265,6 +273,9 @@ func (w *Worker) stopServers(soft bool) {
 		delete(w.tcpSrv, k)
 	}
 	wg.Wait()
+	if w.stopHC != nil {
+		w.stopHC()
+	}
 	w.reg.Close()
 }
 
@@ -279,6 +290,7 @@ func (w *Worker) rebuild() {
 	for _, msg := range w.snap.warnings {
 		w.log.Warn(msg)
 	}
+	w.health.Update(w.snap.health, w.snap.sets)
 	// The certificates change for every handshake at once; the listeners'
 	// tls.Config values stay.
 	w.certs.Swap(w.snap.https)
