@@ -57,6 +57,8 @@ func renderContent(b *strings.Builder, c *command.ResponseContent, p painter) {
 		renderCertificates(b, ct.CertificatesWithFingerprints)
 	case *command.ResponseContent_CertificatesByAddress:
 		renderCertificatesByAddress(b, ct.CertificatesByAddress)
+	case *command.ResponseContent_HealthChecksList:
+		renderHealthChecks(b, ct.HealthChecksList)
 	default:
 		// Content this CLI has no table for: its JSON form, indented.
 		j, err := contentJSON(c)
