@@ -41,7 +41,9 @@ var pairs = map[command.EventKind]struct {
 	command.EventKind_CLUSTER_RECOVERED:      {command.EventKind_NO_AVAILABLE_BACKENDS, false},
 }
 
-// pass records ev from worker and reports whether subscribers get it.
+// pass records ev from worker and reports whether subscribers get it. A
+// down report of a worker that already reported that key down (with no up
+// in between) starts the key over: see below.
 func (d *eventDedup) pass(worker uint32, ev *command.Event) bool {
 	p, ok := pairs[ev.GetKind()]
 	if !ok {
@@ -59,7 +61,11 @@ func (d *eventDedup) pass(worker uint32, ev *command.Event) bool {
 	ws := d.down[k]
 	if p.isDown {
 		if ws[worker] {
-			return false
+			// A worker reports each change once, so a second down without
+			// an up means the entry is stale: the backend was removed while
+			// down and has been added again (the workers' new copies of it
+			// start up, silently). Start over from this report.
+			ws = nil
 		}
 		if ws == nil {
 			ws = map[uint32]bool{}

@@ -52,4 +52,19 @@ func TestEventDedup(t *testing.T) {
 	if d.pass(1, ev(command.EventKind_CLUSTER_RECOVERED, "")) != true {
 		t.Fatal("CLUSTER_RECOVERED from the last worker holding the cluster down was dropped")
 	}
+
+	// A backend removed while down leaves a stale entry (no up ever
+	// comes); added again, its next down is still reported, once.
+	d.pass(0, ev(command.EventKind_BACKEND_DOWN, "c"))
+	d.pass(1, ev(command.EventKind_BACKEND_DOWN, "c"))
+	// … removed and added again: both workers start it up, silently.
+	if !d.pass(0, ev(command.EventKind_BACKEND_DOWN, "c")) {
+		t.Fatal("BACKEND_DOWN of a re-added backend was dropped")
+	}
+	if d.pass(1, ev(command.EventKind_BACKEND_DOWN, "c")) {
+		t.Fatal("BACKEND_DOWN of a re-added backend reported twice")
+	}
+	if d.pass(0, ev(command.EventKind_BACKEND_UP, "c")) || !d.pass(1, ev(command.EventKind_BACKEND_UP, "c")) {
+		t.Fatal("BACKEND_UP of a re-added backend not reported once, by the last worker")
+	}
 }
