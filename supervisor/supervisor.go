@@ -56,6 +56,7 @@ type Supervisor struct {
 
 	subMu       sync.Mutex
 	subscribers map[*session]chan *command.Response
+	dedup       eventDedup // merges the workers' backend events (eventdedup.go)
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when Run must return

@@ -259,7 +259,7 @@ func (w *workerProc) readLoop(s *Supervisor) {
 			break
 		}
 		if resp.GetId() == "EVENT" {
-			if ev := resp.GetContent().GetEvent(); ev != nil {
+			if ev := resp.GetContent().GetEvent(); ev != nil && s.dedup.pass(w.id, ev) {
 				s.emitEvent(strconv.FormatUint(uint64(w.id), 10), ev)
 			}
 			continue
@@ -304,6 +304,7 @@ func (a *actor) workerExited(w *workerProc) {
 		return
 	}
 	delete(a.workers, w.id)
+	a.dedup.forget(w.id)
 	status := describeExit(w.wait)
 	lf := a.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid, "status": status})
 	if a.stopping {

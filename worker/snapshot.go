@@ -7,6 +7,7 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/health"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/router"
@@ -26,6 +27,9 @@ type snapshot struct {
 	https    map[string]*tlsconf.Index  // SNI index of each HTTPS listener (TLS left for the worker to set)
 	tcp      map[string]*tcp.Listener
 	warnings []string // problems that left a rule or an answer out
+
+	sets   map[string]*backends.Set // backends of each cluster, by cluster id
+	health map[string]health.Config // health check of each cluster that has one, by cluster id
 }
 
 // buildSnapshot turns st into listener configurations. It updates reg with
@@ -94,6 +98,8 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		policies[id] = backends.PolicyFrom(c)
 	}
 	sets := reg.Update(specs, policies)
+	snap.sets = sets
+	snap.health = healthChecks(clusters, tcpFronts)
 	shared := map[string]*proxy.Cluster{}
 	for id, set := range sets {
 		shared[id] = &proxy.Cluster{ID: id, Backends: set}
@@ -237,4 +243,21 @@ func copyOf[T any](p *T) *T {
 	}
 	v := *p
 	return &v
+}
+
+// healthChecks returns the health check of each cluster that has one. A
+// cluster bound to a TCP listener is probed by TCP connect, any other by
+// HTTP GET.
+func healthChecks(clusters map[string]*command.Cluster, tcpFronts map[string]string) map[string]health.Config {
+	tcpClusters := map[string]bool{}
+	for _, id := range tcpFronts {
+		tcpClusters[id] = true
+	}
+	out := map[string]health.Config{}
+	for id, c := range clusters {
+		if hc := c.GetHealthCheck(); hc != nil {
+			out[id] = health.ConfigFrom(hc, tcpClusters[id])
+		}
+	}
+	return out
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/connlimit"
+	"github.com/sozu-go/sozu/worker/health"
 	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/logfilter"
 	"github.com/sozu-go/sozu/worker/proxy"
@@ -58,6 +59,8 @@ type Worker struct {
 	frames *frame.Reader
 
 	reg     *backends.Registry
+	health  *health.Checker    // active health checks; probes start with serve
+	stopHC  context.CancelFunc // stops health's Run
 	conns   *connlimit.Limit
 	snap    *snapshot
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
@@ -193,6 +196,7 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 	w.tcpConn = w.conns // one max_connections for every protocol
 	w.ipcaps = ipcap.New(cfg.GetMaxConnectionsPerIp(), cfg.GetRetryAfter())
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
+	w.health = health.New(health.Options{Log: func(format string, args ...any) { log.Infof("health check: "+format, args...) }})
 	return w
 }
 
@@ -241,6 +245,10 @@ func (w *Worker) readRequests(out chan<- incoming) {
 // the changes before it are live.
 func (w *Worker) serve() int {
 	w.serving = true
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopHC = cancel
+	defer cancel()
+	go w.health.Run(ctx) // after confinement: probes dial from inside the sandbox
 	w.rebuild()
 	reqs := make(chan incoming, maxCoalesced)
 	go w.readRequests(reqs)
@@ -366,6 +374,9 @@ func (w *Worker) stopServers(soft bool) {
 		delete(w.tcpSrv, k)
 	}
 	wg.Wait()
+	if w.stopHC != nil {
+		w.stopHC()
+	}
 	w.reg.Close()
 }
 
@@ -381,6 +392,7 @@ func (w *Worker) rebuild() {
 	for _, msg := range w.snap.warnings {
 		w.log.Warn(msg)
 	}
+	w.health.Update(w.snap.health, w.snap.sets)
 	// The certificates change for every handshake at once; the listeners'
 	// tls.Config values stay.
 	w.certs.Swap(w.snap.https)

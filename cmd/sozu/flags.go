@@ -38,6 +38,9 @@ type flagSpec struct {
 	allowEmpty bool     // kindString: "" is a valid value
 	max        uint64   // kindUint: largest accepted value
 	choices    []string // kindEnum: canonical spellings
+	// shadows: the flag deliberately has a global flag's name (upstream's
+	// spelling); after the verb it is the verb's, before it the global.
+	shadows bool
 }
 
 // takesValue reports whether the flag consumes a value.
@@ -298,6 +301,14 @@ var (
 
 	fStrict = &flagSpec{long: "strict", kind: kindBool, help: "fail (exit 78) when a key written is not in force"}
 	fHard   = &flagSpec{long: "hard", kind: kindBool, help: "do not wait for connections to finish"}
+
+	// cluster health-check set: upstream's flags and defaults.
+	fHCURI       = &flagSpec{long: "uri", short: "u", kind: kindString, metavar: "PATH", help: "path the probe requests, e.g. /health", required: true}
+	fHCInterval  = &flagSpec{long: "interval", kind: kindUint, max: math.MaxUint32, metavar: "SECONDS", help: "at most this long between two probes of a backend (default 10)"}
+	fHCTimeout   = &flagSpec{long: "timeout", kind: kindUint, max: math.MaxUint32, metavar: "SECONDS", shadows: true, help: "a probe not answered within SECONDS fails (default 5; before the verb, --timeout is the CLI's own, in ms)"}
+	fHCHealthy   = &flagSpec{long: "healthy-threshold", kind: kindUint, max: math.MaxUint32, metavar: "N", help: "consecutive successes that bring a backend back (default 3)"}
+	fHCUnhealthy = &flagSpec{long: "unhealthy-threshold", kind: kindUint, max: math.MaxUint32, metavar: "N", help: "consecutive failures that take a backend out (default 3)"}
+	fHCExpected  = &flagSpec{long: "expected-status", kind: kindUint, max: 599, metavar: "CODE", help: "status the probe wants; 0 = any 2xx (default 0)"}
 )
 
 // Global flags, accepted before or after the verb.

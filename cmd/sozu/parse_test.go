@@ -229,7 +229,7 @@ func TestParseUsageErrors(t *testing.T) {
 		{"", []string{"sozu: missing verb", "usage: sozu"}},
 		{"bogus", []string{`unknown verb bogus`}},
 		{"cluster", []string{"sozu cluster: missing verb: want one of list, add, remove"}},
-		{"cluster frob", []string{"unknown verb frob (want one of list, add, remove)"}},
+		{"cluster frob", []string{"unknown verb frob (want one of list, add, remove, health-check)"}},
 		{"cluster --id x add", []string{"unknown flag --id", "verb flags go after the verb"}},
 		{"status --bogus", []string{"sozu status: unknown flag --bogus", "usage: sozu status"}},
 		{"status extra", []string{"unexpected argument extra"}},

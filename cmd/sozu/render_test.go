@@ -157,6 +157,13 @@ func renderCases() []struct {
 		{"request_counts_fallback", resp(ok, "Successfully counted requests received by the state", &command.ResponseContent{ContentType: &command.ResponseContent_RequestCounts{RequestCounts: &command.RequestCounts{
 			Map: map[string]int32{"AddCluster": 2, "AddBackend": 5},
 		}}})},
+		{"health_checks", resp(ok, "Successfully listed health check configurations", &command.ResponseContent{ContentType: &command.ResponseContent_HealthChecksList{HealthChecksList: &command.HealthChecksList{
+			Map: map[string]*command.HealthCheckConfig{
+				"shop": {Uri: ptr("/health"), Interval: ptr(uint32(10)), Timeout: ptr(uint32(5)), HealthyThreshold: ptr(uint32(3)), UnhealthyThreshold: ptr(uint32(3)), ExpectedStatus: ptr(uint32(0))},
+				"api":  {Uri: ptr("/ready"), Interval: ptr(uint32(5)), Timeout: ptr(uint32(3)), HealthyThreshold: ptr(uint32(2)), UnhealthyThreshold: ptr(uint32(5)), ExpectedStatus: ptr(uint32(200))},
+			},
+		}}})},
+		{"health_checks_empty", resp(ok, "Successfully listed health check configurations", &command.ResponseContent{ContentType: &command.ResponseContent_HealthChecksList{HealthChecksList: &command.HealthChecksList{}}})},
 		{"certificates_state", resp(ok, "Successfully queried certificates from the state of main process", stateCerts())},
 		{"certificates_state_empty", resp(ok, "Successfully queried certificates from the state of main process", &command.ResponseContent{ContentType: &command.ResponseContent_CertificatesWithFingerprints{CertificatesWithFingerprints: &command.CertificatesWithFingerprints{}}})},
 		{"certificates_workers", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{

@@ -65,6 +65,8 @@ func renderContent(b *strings.Builder, c *command.ResponseContent, p painter) {
 		} else {
 			fmt.Fprintf(b, "max connections per IP: %d per cluster and client IP, in each worker (clusters may set their own)\n", n)
 		}
+	case *command.ResponseContent_HealthChecksList:
+		renderHealthChecks(b, ct.HealthChecksList)
 	default:
 		// Content this CLI has no table for: its JSON form, indented.
 		j, err := contentJSON(c)

@@ -57,6 +57,7 @@ type group struct {
 
 var groups = []group{
 	{"cluster", "manage clusters"},
+	{"cluster health-check", "active health checks of a cluster's backends"},
 	{"backend", "manage backends"},
 	{"frontend", "manage frontends (routing rules)"},
 	{"frontend http", "plain HTTP frontends"},
@@ -99,6 +100,16 @@ func init() {
 		{path: "cluster remove", summary: "remove a cluster",
 			flags:   []*flagSpec{fClusterID.withRequired()},
 			example: "cluster remove --id shop", build: buildClusterRemove},
+		{path: "cluster health-check set", summary: "set or replace the health check of a cluster",
+			flags:   []*flagSpec{fClusterID.withRequired(), fHCURI, fHCInterval, fHCTimeout, fHCHealthy, fHCUnhealthy, fHCExpected},
+			example: "cluster health-check set --id shop --uri /health --interval 10 --timeout 5 --healthy-threshold 3 --unhealthy-threshold 3 --expected-status 0",
+			build:   buildHealthCheckSet},
+		{path: "cluster health-check remove", summary: "stop checking a cluster; its backends return to rotation",
+			flags:   []*flagSpec{fClusterID.withRequired()},
+			example: "cluster health-check remove --id shop", build: buildHealthCheckRemove},
+		{path: "cluster health-check list", summary: "list the health checks, or the one of a cluster",
+			flags:   []*flagSpec{fClusterID.withHelp("show this cluster's")},
+			example: "cluster health-check list --id shop", build: buildHealthCheckList},
 
 		{path: "backend add", summary: "add or update a backend of a cluster",
 			flags:   []*flagSpec{fClusterID.withRequired(), fBackendID, fAddress.withHelp("backend address"), fStickyID, fBackup, fWeight},
@@ -345,7 +356,9 @@ func (v *verb) flagByName(name string, short bool) *flagSpec {
 	if v != nil {
 		list = v.flags
 	}
-	for _, f := range slices.Concat(globalFlags, list) {
+	// A verb's own flag first: one that shadows a global (flagSpec.shadows)
+	// is the verb's after the verb; TestVerbTable refuses any other clash.
+	for _, f := range slices.Concat(list, globalFlags) {
 		if (short && f.short != "" && f.short == name) || (!short && f.long == name) {
 			return f
 		}

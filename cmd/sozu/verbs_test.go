@@ -37,6 +37,9 @@ func TestVerbTable(t *testing.T) {
 			t.Errorf("%s: not in the command tree", v.path)
 		}
 		for _, f := range v.flags {
+			if slices.ContainsFunc(globalFlags, func(g *flagSpec) bool { return g.long == f.long }) != f.shadows {
+				t.Errorf("%s: flag --%s: shadows is %v, but a global flag of that name exists: %v", v.path, f.long, f.shadows, !f.shadows)
+			}
 			if g := v.flagByName(f.long, false); g != f {
 				t.Errorf("%s: flag --%s shadowed by a global flag or listed twice", v.path, f.long)
 			}

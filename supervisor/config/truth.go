@@ -63,10 +63,9 @@ func (w Warning) String() string {
 // Protections an assessor relies on; the keys configuring them are listed
 // in protectionOf.
 const (
-	ProtectH2Flood     = "HTTP/2 flood limits"
-	ProtectHealthCheck = "active health checks"
-	ProtectAccessLogs  = "access logs"
-	ProtectQueue       = "accept queue limits"
+	ProtectH2Flood    = "HTTP/2 flood limits"
+	ProtectAccessLogs = "access logs"
+	ProtectQueue      = "accept queue limits"
 )
 
 func always(reflect.Value) bool { return true }
@@ -142,7 +141,6 @@ var forceTable = map[string]map[string]notInForce{
 	},
 	"clusters": {
 		"protocol":       {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
-		"health_check":   {NotBuilt, "active health checks are not built yet: a backend leaves rotation only after failed connections", nil},
 		"sticky_session": {NotBuilt, noSticky.why, isTrue},
 		"http2":          {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
 	},
@@ -158,7 +156,6 @@ var forceTable = map[string]map[string]notInForce{
 // section and key (see Warning.Protection).
 var protectionOf = map[string]map[string]string{
 	"":          {"access_logs_target": ProtectAccessLogs, "accept_queue_timeout": ProtectQueue},
-	"clusters":  {"health_check": ProtectHealthCheck},
 	"listeners": {}, // h2_* below
 }
 
@@ -195,7 +192,7 @@ var inForce = map[string][]string{
 		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11"},
 	"clusters": {"protocol", "frontends", "backends", "load_balancing", "load_metric", "answers", "https_redirect",
 		"https_redirect_port", "answer_503", "authorized_hashes", "www_authenticate", "send_proxy",
-		"max_connections_per_ip", "retry_after", "sticky_session", "http2"},
+		"max_connections_per_ip", "retry_after", "sticky_session", "http2", "health_check"},
 	"frontends": {"address", "tags", "hostname", "path", "path_type", "method", "position", "certificate",
 		"key", "certificate_chain", "redirect", "redirect_scheme", "redirect_template", "rewrite_host",
 		"rewrite_path", "rewrite_port", "required_auth", "headers", "hsts"},
@@ -203,7 +200,7 @@ var inForce = map[string][]string{
 	"headers":      {"position", "key", "value"},
 	"hsts":         {"enabled", "max_age", "include_subdomains", "preload", "force_replace_backend"},
 	"metrics":      {}, // the whole table is reported
-	"health_check": {}, // the whole table is reported
+	"health_check": {"uri", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_status"},
 }
 
 // checkForce reports every key of c that is written and not in force. It

@@ -105,6 +105,7 @@ type Backend struct {
 	fails    atomic.Int32 // consecutive connect failures
 	lastFail atomic.Int64 // time of the last one (UnixNano of Options.Now)
 	down     atomic.Bool
+	hcDown   atomic.Bool  // marked down by the active health check (health.go)
 	inflight atomic.Int64 // connections checked out
 	removed  atomic.Bool
 
@@ -343,13 +344,10 @@ func (b *Backend) load(m Metric) int64 {
 // failed counts a connect failure and marks b down at the threshold.
 func (s *Set) failed(b *Backend) {
 	b.lastFail.Store(s.reg.opt.Now().UnixNano())
-	if b.fails.Add(1) < int32(s.reg.opt.MaxFailures) || !b.down.CompareAndSwap(false, true) {
+	if b.fails.Add(1) < int32(s.reg.opt.MaxFailures) {
 		return
 	}
-	s.reg.emit(command.EventKind_BACKEND_DOWN, b, s.ClusterID)
-	if !s.anyUp() {
-		s.reg.emit(command.EventKind_NO_AVAILABLE_BACKENDS, nil, s.ClusterID)
-	}
+	s.mark(b, &b.down, true, false)
 }
 
 // succeeded resets b's failure count and marks it up.
@@ -357,8 +355,8 @@ func (s *Set) succeeded(b *Backend) {
 	if b.fails.Load() != 0 {
 		b.fails.Store(0)
 	}
-	if b.down.Load() && b.down.CompareAndSwap(true, false) {
-		s.reg.emit(command.EventKind_BACKEND_UP, b, s.ClusterID)
+	if b.down.Load() {
+		s.mark(b, &b.down, false, false)
 	}
 }
 
@@ -376,7 +374,7 @@ func (b *Backend) retryDue() bool {
 func (s *Set) anyUp() bool {
 	for _, l := range [2][]*Backend{s.primaries.l, s.backups.l} {
 		for _, b := range l {
-			if !b.down.Load() {
+			if b.inRotation() {
 				return true
 			}
 		}

@@ -334,7 +334,8 @@ func TestFailureCountingAndEvents(t *testing.T) {
 		t.Fatalf("events %s, want %s", got, want)
 	}
 	// The backend comes back on the same port: a down backend is still
-	// tried when no other is up, and a success marks it up.
+	// tried when no other is up, and a success marks it up: the cluster
+	// has recovered.
 	ln, err := net.Listen("tcp", dead.String())
 	if err != nil {
 		t.Skipf("port %v taken meanwhile: %v", dead, err)
@@ -345,7 +346,7 @@ func TestFailureCountingAndEvents(t *testing.T) {
 	if b.Down() {
 		t.Fatal("backend still down after a successful connect")
 	}
-	if got, want := sprint(ev.list()), "[BACKEND_DOWN c/x NO_AVAILABLE_BACKENDS c BACKEND_UP c/x]"; got != want {
+	if got, want := sprint(ev.list()), "[BACKEND_DOWN c/x NO_AVAILABLE_BACKENDS c BACKEND_UP c/x CLUSTER_RECOVERED c]"; got != want {
 		t.Fatalf("events %s, want %s", got, want)
 	}
 }

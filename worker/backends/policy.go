@@ -116,7 +116,7 @@ func (s *Set) pick(tried []*Backend, key uint64) *Backend {
 }
 
 func eligible(b *Backend, tried []*Backend, upOnly bool) bool {
-	if upOnly && b.down.Load() && !b.retryDue() {
+	if upOnly && (b.hcDown.Load() || b.down.Load() && !b.retryDue()) {
 		return false
 	}
 	for _, t := range tried {

@@ -80,6 +80,7 @@ var Table = []Layer{
 	{Pkg: "worker/proxyproto", Job: "PROXY protocol v2 headers"},
 	{Pkg: "worker/backends", Job: "backend sets, selection and keep-alive pools", Imports: []string{"proto/command", "worker/deadline"}},
 	{Pkg: "worker/ipcap", Job: "the cap on connections per cluster and client IP"},
+	{Pkg: "worker/health", Job: "active health checks: probe schedule, threshold state machine, HTTP and TCP probes", Imports: []string{"proto/command", "worker/backends"}},
 	{Pkg: "worker/proxy", Job: "the HTTP/1.1 proxy server and session",
 		Imports: []string{"worker/policy", "worker/answers", "worker/backends", "worker/connlimit", "worker/deadline", "worker/http1", "worker/ipcap", "worker/proxyproto", "worker/router"},
 		Tests:   []string{"proto/command"}},
