@@ -202,6 +202,8 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			pl.StrictSNI = hl.StrictSniBinding == nil || *hl.StrictSniBinding
 			pl.HSTS = hstsPolicy(hl.GetHsts())
 			pl.FrontendHSTS = fronthsts[addr]
+			pl.H2 = h2Limits(hl)
+			pl.DisableHTTP11 = hl.GetDisableHttp11()
 		} else if len(fronthsts[addr]) > 0 {
 			warn("%s: hsts on its frontends is ignored: HSTS is only sent over HTTPS", what)
 		}
@@ -225,6 +227,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		for _, w := range pw {
 			warn("HTTPS listener %s: %s", addr, w)
 		}
+		pol.ALPN = l.GetAlpnProtocols()
 		snap.https[key(command.ListenerType_HTTPS, addr)] = tlsconf.NewIndex(certs[addr], def).WithPolicy(pol)
 	}
 	for _, l := range tcpListeners {

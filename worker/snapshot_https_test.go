@@ -18,6 +18,7 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/h2"
 )
 
 func selfSigned(t *testing.T, notAfter time.Time, names ...string) (string, string) {
@@ -81,5 +82,47 @@ func TestSnapshotHTTPS(t *testing.T) {
 	}
 	if ix.Lookup("old.test") != ix.Default() || ix.Lookup("") != ix.Default() {
 		t.Fatal("unknown names do not get the default")
+	}
+}
+
+// TestSnapshotHTTPSH2 checks that an HTTPS listener's h2_* keys and
+// disable_http11 reach the proxy listener (absent keys: h2's defaults).
+func TestSnapshotHTTPSH2(t *testing.T) {
+	const addr = "127.0.0.1:9444"
+	for _, tt := range []struct {
+		name string
+		cfg  *command.HttpsListenerConfig
+		want h2.Limits
+		off  bool
+	}{
+		{"defaults", &command.HttpsListenerConfig{Address: sa(addr)}, h2.Limits{}, false},
+		{"set", &command.HttpsListenerConfig{Address: sa(addr), DisableHttp11: proto.Bool(true),
+			AlpnProtocols:              []string{"h2"},
+			H2MaxConcurrentStreams:     proto.Uint32(7),
+			H2MaxRstStreamPerWindow:    proto.Uint32(3),
+			H2MaxRstStreamLifetime:     proto.Uint64(9),
+			H2MaxPingPerWindow:         proto.Uint32(4),
+			H2MaxContinuationFrames:    proto.Uint32(2),
+			H2MaxHeaderListSize:        proto.Uint32(1000),
+			H2StreamIdleTimeoutSeconds: proto.Uint32(5),
+			// 0 means no deadline.
+			H2GracefulShutdownDeadlineSeconds: proto.Uint32(0),
+		}, h2.Limits{MaxConcurrentStreams: 7, MaxRstStreamPerWindow: 3, MaxRstStreamLifetime: 9, MaxPingPerWindow: 4,
+			MaxContinuationFrames: 2, MaxHeaderListSize: 1000, StreamIdleTimeout: 5 * time.Second, GracefulShutdownDeadline: -1}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := state.New()
+			dispatch(t, st, &command.Request{RequestType: &command.Request_AddHttpsListener{AddHttpsListener: tt.cfg}})
+			reg := backends.NewRegistry(backends.Options{})
+			defer reg.Close()
+			snap := buildSnapshot(st, reg, false)
+			pl := snap.http[key(command.ListenerType_HTTPS, addr)]
+			if pl == nil {
+				t.Fatal("no listener")
+			}
+			if pl.H2 != tt.want || pl.DisableHTTP11 != tt.off {
+				t.Fatalf("H2 %+v DisableHTTP11 %v, want %+v %v", pl.H2, pl.DisableHTTP11, tt.want, tt.off)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/settings"
 	"github.com/sozu-go/sozu/worker/tcp"
@@ -120,4 +121,36 @@ func defaultHosts(c *tlsconf.Cert) []string {
 		}
 	}
 	return out
+}
+
+// h2Limits converts the h2_* keys of an HTTPS listener; an absent key (and
+// a zero count) keeps h2's default, which is upstream's. A graceful
+// shutdown deadline of 0 means none.
+func h2Limits(l *command.HttpsListenerConfig) h2.Limits {
+	lim := h2.Limits{
+		MaxConcurrentStreams:            l.GetH2MaxConcurrentStreams(),
+		MaxRstStreamPerWindow:           l.GetH2MaxRstStreamPerWindow(),
+		MaxRstStreamLifetime:            l.GetH2MaxRstStreamLifetime(),
+		MaxRstStreamAbusiveLifetime:     l.GetH2MaxRstStreamAbusiveLifetime(),
+		MaxRstStreamEmittedLifetime:     l.GetH2MaxRstStreamEmittedLifetime(),
+		MaxPingPerWindow:                l.GetH2MaxPingPerWindow(),
+		MaxSettingsPerWindow:            l.GetH2MaxSettingsPerWindow(),
+		MaxEmptyDataPerWindow:           l.GetH2MaxEmptyDataPerWindow(),
+		MaxWindowUpdateStream0PerWindow: l.GetH2MaxWindowUpdateStream0PerWindow(),
+		MaxContinuationFrames:           l.GetH2MaxContinuationFrames(),
+		MaxHeaderFields:                 l.GetH2MaxHeaderFields(),
+		MaxHeaderListSize:               l.GetH2MaxHeaderListSize(),
+		MaxHeaderTableSize:              l.GetH2MaxHeaderTableSize(),
+		InitialConnectionWindow:         l.GetH2InitialConnectionWindow(),
+		StreamShrinkRatio:               l.GetH2StreamShrinkRatio(),
+		StreamIdleTimeout:               time.Duration(l.GetH2StreamIdleTimeoutSeconds()) * time.Second,
+		MaxGlitchCount:                  l.GetH2MaxGlitchCount(),
+	}
+	if l.H2GracefulShutdownDeadlineSeconds != nil {
+		lim.GracefulShutdownDeadline = time.Duration(*l.H2GracefulShutdownDeadlineSeconds) * time.Second
+		if lim.GracefulShutdownDeadline == 0 {
+			lim.GracefulShutdownDeadline = -1
+		}
+	}
+	return lim
 }

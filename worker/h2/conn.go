@@ -502,6 +502,7 @@ func (c *Conn) endHeaderBlock() error {
 	s.refs, hb.refs = hb.refs, s.refs[:0]
 	s.hdrs, hb.list = hb.list, s.hdrs[:0]
 	s.req = r
+	s.req.endStream = hb.endStream
 	s.remoteClosed = hb.endStream
 	s.inMap = true
 	c.streams[id] = s

@@ -80,3 +80,6 @@ func (s *Stats) inc(f func(*Stats) *atomic.Uint64) {
 		f(s).Add(1)
 	}
 }
+
+// ErrReadStopped is returned by Stream.Read after Stream.StopReading.
+var ErrReadStopped = errors.New("h2: request body reading stopped by the handler")

@@ -15,6 +15,7 @@ type request struct {
 	method, scheme, authority, path []byte
 	fields                          []HeaderField // regular fields, in order
 	contentLength                   int64         // -1 if absent
+	endStream                       bool          // HEADERS carried END_STREAM: no body
 }
 
 const (

@@ -51,6 +51,7 @@ type Stream struct {
 	remoteClosed      bool // END_STREAM received
 	localClosed       bool // END_STREAM sent
 	discard           bool // handler gone: drop incoming DATA
+	readStopped       bool // StopReading: Read fails
 	reset             *StreamError
 	done              chan struct{}
 	lastActivity      time.Time
@@ -150,6 +151,10 @@ func (s *Stream) Header() []HeaderField { return s.hdrs }
 // enforces that the DATA received matches it.
 func (s *Stream) ContentLength() int64 { return s.req.contentLength }
 
+// HasBody reports whether the request may carry a body: its HEADERS frame
+// did not end the stream.
+func (s *Stream) HasBody() bool { return !s.req.endStream }
+
 // Trailer returns the request trailers; meaningful once Read returned io.EOF.
 func (s *Stream) Trailer() []HeaderField {
 	s.c.mu.Lock()
@@ -167,6 +172,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 	for {
 		if s.reset != nil {
 			return 0, s.reset
+		}
+		if s.readStopped {
+			return 0, ErrReadStopped
 		}
 		if s.roff < len(s.rbuf) {
 			n := copy(p, s.rbuf[s.roff:])
@@ -188,6 +196,19 @@ func (s *Stream) Read(p []byte) (int, error) {
 		}
 		s.canRead.Wait()
 	}
+}
+
+// StopReading makes a pending Read, and every later one, return
+// ErrReadStopped, so that a handler whose response is complete can stop a
+// goroutine still reading the request body before it returns. The unread
+// body is discarded as when the handler returns. Safe from any goroutine
+// while ServeStream runs.
+func (s *Stream) StopReading() {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s.readStopped = true
+	s.canRead.Broadcast()
 }
 
 // WriteHeader queues the response head. status must be 200..599 (interim

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/policy"
 	"github.com/sozu-go/sozu/worker/router"
 )
@@ -82,6 +83,13 @@ type Listener struct {
 	// header (read within FrontTimeout, before TLS); its source address
 	// is then the client's address.
 	ExpectProxy bool
+	// H2 bounds each HTTP/2 connection of an HTTPS listener (the h2_*
+	// keys; zero fields take h2's defaults, ReadTimeout FrontTimeout).
+	// HTTP/2 is served when the TLS config's ALPN selects "h2".
+	H2 h2.Limits
+	// DisableHTTP11, on an HTTPS listener, closes a connection whose
+	// handshake did not select "h2" (a client without ALPN).
+	DisableHTTP11 bool
 
 	Routes   *router.Table       // nil routes nothing
 	Answers  *answers.Set        // the listener's custom answers; may be nil

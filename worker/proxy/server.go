@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/sozu-go/sozu/worker/connlimit"
+	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/ipcap"
 )
 
@@ -52,6 +53,8 @@ type Server struct {
 	// backend connection closed before any answer byte while the request
 	// body was already streaming (it could not be sent again).
 	ReplayImpossible atomic.Int64
+	// H2Stats counts the HTTP/2 connections' events (flood GOAWAYs, resets).
+	H2Stats h2.Stats
 }
 
 // NewServer returns a server for ln with the configuration cfg, which it
@@ -127,7 +130,9 @@ func (s *Server) forget(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
-	s.opt.Conns.Release()
+	if !ss.sub {
+		s.opt.Conns.Release()
+	}
 	s.wg.Done()
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
+	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/proxyproto"
@@ -75,6 +76,8 @@ type session struct {
 
 	state atomic.Uint32
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
+	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
+	sub   bool                          // serves one HTTP/2 stream: holds no connection slot
 
 	buf   []byte // client bytes; unread ones in buf[r:w]
 	r, w  int
@@ -117,6 +120,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	s.crd.Forget()
 	s.cwd.Forget()
 	s.state.Store(stateBusy)
+	s.sub = false
 	s.bufp = getBuf()
 	s.buf = *s.bufp
 	s.r, s.w = 0, 0
@@ -150,7 +154,7 @@ func (s *session) run() {
 	if s.srv.cfg.Load().ExpectProxy && !s.readProxyHeader() {
 		return
 	}
-	if tc, ok := s.conn.(*tls.Conn); ok && !s.handshake(tc) {
+	if tc, ok := s.conn.(*tls.Conn); ok && (!s.handshake(tc) || s.alpnH2(tc)) {
 		return
 	}
 	for {
@@ -263,6 +267,10 @@ func (s *session) releaseExchangeBuffers() {
 // wakeIfIdle makes an idle session's pending read fail at once, so that it
 // closes (soft stop). A busy session sees Server.draining after its request.
 func (s *session) wakeIfIdle() {
+	if c := s.h2c.Load(); c != nil {
+		c.Shutdown() // GOAWAY; the streams in flight finish
+		return
+	}
 	if s.state.Load() == stateIdle {
 		s.conn.SetReadDeadline(time.Unix(1, 0))
 	}

@@ -54,7 +54,13 @@ type Policy struct {
 	CipherSuites           []uint16      // TLS 1.2 suites; nil: the defaults
 	Curves                 []tls.CurveID // nil: the defaults
 	Tickets                bool          // session tickets enabled
+	// ALPN is the listener's alpn_protocols, in order of preference ("h2",
+	// "http/1.1"); nil: DefaultALPN.
+	ALPN []string
 }
+
+// DefaultALPN is upstream's default ALPN order: HTTP/2 first.
+var DefaultALPN = []string{"h2", "http/1.1"}
 
 // defaultSuites are the TLS 1.2 suites enabled by default: ECDHE with AEAD.
 var defaultSuites = []uint16{
@@ -256,4 +262,7 @@ func (p Policy) apply(c *tls.Config) {
 		c.CurvePreferences = slices.Clone(p.Curves)
 	}
 	c.SessionTicketsDisabled = !p.Tickets
+	if len(p.ALPN) > 0 {
+		c.NextProtos = slices.Clone(p.ALPN)
+	}
 }

@@ -141,3 +141,50 @@ func TestPolicyHandshake(t *testing.T) {
 		t.Fatal("handshake without a certificate succeeded")
 	}
 }
+
+// TestPolicyALPN: the listener's alpn_protocols, in its order; h2 first by
+// default.
+func TestPolicyALPN(t *testing.T) {
+	cp, kp := gen(t, spec{names: []string{"a.example"}})
+	c, err := Load(cp, nil, kp, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Store
+	cfg := s.Config("l")
+	alpn := func(offer ...string) (string, error) {
+		t.Helper()
+		a, b := net.Pipe()
+		defer a.Close()
+		defer b.Close()
+		go func() { _ = tls.Server(b, cfg).Handshake(); b.Close() }()
+		cl := tls.Client(a, &tls.Config{ServerName: "a.example", InsecureSkipVerify: true, NextProtos: offer})
+		err := cl.Handshake()
+		return cl.ConnectionState().NegotiatedProtocol, err
+	}
+	for _, tt := range []struct {
+		name   string
+		policy []string // nil: no policy at all
+		offer  []string
+		want   string
+	}{
+		{"no policy, h2 preferred", nil, []string{"http/1.1", "h2"}, "h2"},
+		{"default list", []string{}, []string{"http/1.1", "h2"}, "h2"},
+		{"default list, http/1.1 client", []string{}, []string{"http/1.1"}, "http/1.1"},
+		{"http/1.1 only", []string{"http/1.1"}, []string{"h2", "http/1.1"}, "http/1.1"},
+		{"http/1.1 first", []string{"http/1.1", "h2"}, []string{"h2", "http/1.1"}, "http/1.1"},
+		{"h2 only", []string{"h2"}, []string{"h2", "http/1.1"}, "h2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ix := NewIndex([]*Cert{c}, nil)
+			if tt.policy != nil {
+				ix = ix.WithPolicy(Policy{ALPN: tt.policy})
+			}
+			s.Swap(map[string]*Index{"l": ix})
+			got, err := alpn(tt.offer...)
+			if err != nil || got != tt.want {
+				t.Fatalf("negotiated %q (%v), want %q", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -403,7 +403,8 @@ func (s *Store) Index(listener string) *Index {
 var ErrNoCertificate = errors.New("no certificate for this server name and no default certificate")
 
 // Config returns the tls.Config of a listener: TLS 1.2 and 1.3 only,
-// ECDHE with AEAD suites only, X25519/P-256/P-384, ALPN http/1.1, and the
+// ECDHE with AEAD suites only, X25519/P-256/P-384, ALPN h2 then http/1.1
+// (the policy's ALPN when set), and the
 // certificate chosen from the store's current index at each handshake.
 // When the current index carries a policy (WithPolicy), each handshake
 // uses it instead; when that policy enables session tickets, their keys
@@ -467,7 +468,7 @@ func BaseConfig() *tls.Config {
 			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
 		CurvePreferences:       []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384},
-		NextProtos:             []string{"http/1.1"},
+		NextProtos:             slices.Clone(DefaultALPN),
 		SessionTicketsDisabled: true, // see Policy
 	}
 }

@@ -1,0 +1,245 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/sozu-go/sozu/worker/router"
+)
+
+// h2Client is an HTTP/2-only client (ALPN h2) with SNI sni.
+func h2Client(sni string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{
+		TLSClientConfig: &tls.Config{ServerName: sni, InsecureSkipVerify: true, NextProtos: []string{"h2"}},
+	}}
+}
+
+// h2Backend echoes what the bridge sent: method, target, Host, Cookie,
+// Transfer-Encoding, Content-Length, forwarding fields and the body's
+// length and SHA-256; /big answers 1 MiB, chunked, with a trailer.
+func h2Backend(t *testing.T) *httpBackend {
+	return newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Header().Set("Trailer", "X-Sum")
+			w.Header().Set("Connection", "x-hop")
+			w.Header().Set("X-Hop", "dropped")
+			h := sha256.New()
+			chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+			for range 16 {
+				w.Write(chunk)
+				h.Write(chunk)
+				w.(http.Flusher).Flush()
+			}
+			w.Header().Set("X-Sum", hex.EncodeToString(h.Sum(nil)))
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		sum := sha256.Sum256(body)
+		fmt.Fprintf(w, "%s %s host=%s cookie=%s te=%v cl=%d xfp=%s len=%d sum=%x",
+			r.Method, r.RequestURI, r.Host, r.Header.Get("Cookie"), r.TransferEncoding, r.ContentLength,
+			r.Header.Get("X-Forwarded-Proto"), len(body), sum[:4])
+	})
+}
+
+func h2Fixture(t *testing.T, rules []router.Rule, setup func(*Listener)) (*fixture, *httpBackend) {
+	b := h2Backend(t)
+	conf := testTLSConfig(t, "a.test", "b.test")
+	conf.NextProtos = []string{"h2", "http/1.1"}
+	f := newFixture(t, rules, map[string][]string{"c": {b.addr}}, func(l *Listener) {
+		l.TLS, l.StrictSNI = conf, true
+		if setup != nil {
+			setup(l)
+		}
+	})
+	return f, b
+}
+
+// TestH2Bridge sends HTTP/2 requests through an HTTPS listener to an
+// HTTP/1.1 backend and checks the exact conversion both ways.
+func TestH2Bridge(t *testing.T) {
+	f, _ := h2Fixture(t, anyHost("c"), nil)
+	c := h2Client("a.test")
+	base := "https://" + f.addr
+	body := bytes.Repeat([]byte("x"), 300<<10) // beyond the stream window
+	bodySum := sha256.Sum256(body)
+	for _, tt := range []struct {
+		name    string
+		req     func() *http.Request
+		status  int
+		want    []string
+		notWant []string
+	}{
+		{"get", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/p?q=1", nil)
+			r.Host = "a.test"
+			return r
+		}, 200, []string{"GET /p?q=1 ", "host=a.test ", "xfp=https", "len=0"}, []string{"te=[chunked]"}},
+		{"cookie crumbs joined", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/", nil)
+			r.Host = "a.test"
+			r.Header.Add("Cookie", "a=1")
+			r.Header.Add("Cookie", "b=2")
+			return r
+		}, 200, []string{"cookie=a=1; b=2 "}, nil},
+		{"post with content-length", func() *http.Request {
+			r, _ := http.NewRequest("POST", base+"/up", bytes.NewReader(body))
+			r.Host = "a.test"
+			return r
+		}, 200, []string{"POST /up ", fmt.Sprintf("cl=%d ", len(body)), fmt.Sprintf("len=%d sum=%x", len(body), bodySum[:4])}, nil},
+		{"post without content-length is chunked", func() *http.Request {
+			r, _ := http.NewRequest("POST", base+"/up", io.MultiReader(bytes.NewReader(body)))
+			r.Host = "a.test"
+			r.ContentLength = -1
+			return r
+		}, 200, []string{"te=[chunked]", fmt.Sprintf("len=%d sum=%x", len(body), bodySum[:4])}, nil},
+		{"strict SNI", func() *http.Request {
+			r, _ := http.NewRequest("GET", base+"/", nil)
+			r.Host = "b.test"
+			return r
+		}, 421, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := c.Do(tt.req())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 || resp.StatusCode != tt.status {
+				t.Fatalf("%s %d: %q", resp.Proto, resp.StatusCode, got)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(got), w) {
+					t.Errorf("body %q lacks %q", got, w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(string(got), w) {
+					t.Errorf("body %q has %q", got, w)
+				}
+			}
+			if resp.Header.Get(DefaultIDHeader) == "" {
+				t.Errorf("no %s in %v", DefaultIDHeader, resp.Header)
+			}
+		})
+	}
+
+	t.Run("streamed chunked response with trailer", func(t *testing.T) {
+		r, _ := http.NewRequest("GET", base+"/big", nil)
+		r.Host = "a.test"
+		resp, err := c.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, resp.Body)
+		resp.Body.Close()
+		if err != nil || n != 1<<20 {
+			t.Fatalf("read %d bytes: %v", n, err)
+		}
+		if got := resp.Trailer.Get("X-Sum"); got != hex.EncodeToString(h.Sum(nil)) {
+			t.Fatalf("trailer X-Sum %q, body sum %x", got, h.Sum(nil))
+		}
+		if resp.Header.Get("X-Hop") != "" {
+			t.Fatalf("a connection option reached the client: %v", resp.Header)
+		}
+	})
+
+	t.Run("many concurrent streams", func(t *testing.T) {
+		errs := make(chan error, 50)
+		for i := range 50 {
+			go func() {
+				r, _ := http.NewRequest("GET", fmt.Sprintf("%s/s%d", base, i), nil)
+				r.Host = "a.test"
+				resp, err := c.Do(r)
+				if err != nil {
+					errs <- err
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !strings.Contains(string(b), fmt.Sprintf("GET /s%d ", i)) {
+					err = fmt.Errorf("stream %d: %q", i, b)
+				}
+				errs <- err
+			}()
+		}
+		for range 50 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestH2Answers checks that the proxy's own answers (no route: 404) and
+// header edits of HTTP/1.1 reach an HTTP/2 client.
+func TestH2Answers(t *testing.T) {
+	rules := []router.Rule{{Hostname: "a.test", Kind: router.Prefix, Path: "/ok", Route: router.Route{ClusterID: "c"}}}
+	f, _ := h2Fixture(t, rules, func(l *Listener) { l.HSTS = NewHSTS(true, nil, false, false, false) })
+	c := h2Client("a.test")
+	r, _ := http.NewRequest("GET", "https://"+f.addr+"/nothing", nil)
+	r.Host = "a.test"
+	resp, err := c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 404 {
+		t.Fatalf("%s %d, want HTTP/2.0 404", resp.Proto, resp.StatusCode)
+	}
+	if resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("no HSTS on the answer: %v", resp.Header)
+	}
+}
+
+// TestH2DisableHTTP11: with disable_http11 a client that does not select
+// h2 is refused, an h2 client is served.
+func TestH2DisableHTTP11(t *testing.T) {
+	f, _ := h2Fixture(t, anyHost("c"), func(l *Listener) {
+		l.DisableHTTP11 = true
+		l.TLS.NextProtos = []string{"h2"}
+	})
+	// No ALPN at all: the handshake succeeds, then the proxy closes.
+	got := tlsExchange(t, f.addr, "", "a.test", "GET / HTTP/1.1\r\nHost: a.test\r\n"+closeReq)
+	if got != "" {
+		t.Fatalf("HTTP/1.1 client served: %q", got)
+	}
+	// ALPN http/1.1 only: Go's TLS lets the handshake succeed without a
+	// protocol (its http/1.1 fallback); the proxy closes.
+	nc, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	tc := tls.Client(nc, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err := tc.Handshake(); err == nil {
+		io.WriteString(tc, "GET / HTTP/1.1\r\nHost: a.test\r\n"+closeReq)
+		if b, _ := io.ReadAll(tc); len(b) != 0 {
+			t.Fatalf("client offering only http/1.1 served: %q", b)
+		}
+	}
+	r, _ := http.NewRequest("GET", "https://"+f.addr+"/", nil)
+	r.Host = "a.test"
+	resp, err := h2Client("a.test").Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("h2 client: %d", resp.StatusCode)
+	}
+}
