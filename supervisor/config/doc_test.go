@@ -79,6 +79,8 @@ func forceText(section, key string) string {
 	switch {
 	case !ok:
 		return "yes"
+	case onlyOn[section][key] != nil:
+		return "yes, but not " + nf.why
 	case nf.when != nil:
 		return "not for every value: " + nf.why
 	}

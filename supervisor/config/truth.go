@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"reflect"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -37,6 +36,11 @@ type notInForce struct {
 	why   string
 	when  func(v reflect.Value) bool
 }
+
+// onlyOn limits, by section and key, the warning of a forceTable entry to
+// some owners (the struct holding the key, e.g. a listener): the key is
+// honoured elsewhere, and is in inForce too.
+var onlyOn = map[string]map[string]func(owner reflect.Value) bool{"listeners": {}} // h2_* below
 
 // Warning is a key written in the configuration that is not in force. Its
 // text reads
@@ -72,8 +76,16 @@ func always(reflect.Value) bool { return true }
 
 func isTrue(v reflect.Value) bool { return v.Elem().Bool() }
 
+// isHTTPListener reports whether a rawListener is a plain HTTP one.
+func isHTTPListener(owner reflect.Value) bool {
+	p := owner.FieldByName("Protocol")
+	return p.IsValid() && !p.IsNil() && p.Elem().Interface() == ProtocolHTTP
+}
+
 var (
-	h2NotServed = notInForce{NotBuilt, "HTTP/2 is not served yet: no HTTP/2 connection exists for this setting to apply to", nil}
+	// h2OnHTTP: HTTP/2 is served on HTTPS listeners (ALPN h2), where the
+	// h2_* keys are in force; plain HTTP listeners have no HTTP/2.
+	h2OnHTTP    = notInForce{NotBuilt, "on an HTTP listener: HTTP/2 is served on HTTPS listeners only (prior-knowledge h2c is not built)", nil}
 	udpNotBuilt = notInForce{NotBuilt, "UDP load balancing is not built yet: UDP listeners are never bound", nil}
 	noAccessLog = notInForce{NotBuilt, "access logs are not built yet: no access log is written", nil}
 	noMetrics   = notInForce{NotBuilt, "metrics are not built yet: nothing is collected or sent", nil}
@@ -113,31 +125,27 @@ var forceTable = map[string]map[string]notInForce{
 		"max_flows":            udpNotBuilt,
 		"sticky_name":          noSticky,
 		"signature_algorithms": {Meaningless, "Go's crypto/tls offers no server-side choice of signature algorithms", nil},
-		"alpn_protocols": {NotBuilt, "HTTP/2 is not served yet: every connection speaks http/1.1", func(v reflect.Value) bool {
-			return !slices.Equal(*v.Interface().(*[]string), []string{"http/1.1"})
-		}},
-		"disable_http11": {NotBuilt, "HTTP/2 is not served yet: HTTP/1.1 clients are still served", isTrue},
 		"elide_x_real_ip": {Meaningless, "a client's X-Real-IP is always removed (docs/frontends.md, forwarding fields); false cannot let it through",
 			func(v reflect.Value) bool { return !v.Elem().Bool() }},
 
-		"h2_max_rst_stream_per_window":            h2NotServed,
-		"h2_max_ping_per_window":                  h2NotServed,
-		"h2_max_settings_per_window":              h2NotServed,
-		"h2_max_empty_data_per_window":            h2NotServed,
-		"h2_max_window_update_stream0_per_window": h2NotServed,
-		"h2_max_continuation_frames":              h2NotServed,
-		"h2_max_glitch_count":                     h2NotServed,
-		"h2_initial_connection_window":            h2NotServed,
-		"h2_max_concurrent_streams":               h2NotServed,
-		"h2_stream_shrink_ratio":                  h2NotServed,
-		"h2_max_rst_stream_lifetime":              h2NotServed,
-		"h2_max_rst_stream_abusive_lifetime":      h2NotServed,
-		"h2_max_rst_stream_emitted_lifetime":      h2NotServed,
-		"h2_max_header_list_size":                 h2NotServed,
-		"h2_max_header_table_size":                h2NotServed,
-		"h2_stream_idle_timeout_seconds":          h2NotServed,
-		"h2_graceful_shutdown_deadline_seconds":   h2NotServed,
-		"h2_max_header_fields":                    h2NotServed,
+		"h2_max_rst_stream_per_window":            h2OnHTTP,
+		"h2_max_ping_per_window":                  h2OnHTTP,
+		"h2_max_settings_per_window":              h2OnHTTP,
+		"h2_max_empty_data_per_window":            h2OnHTTP,
+		"h2_max_window_update_stream0_per_window": h2OnHTTP,
+		"h2_max_continuation_frames":              h2OnHTTP,
+		"h2_max_glitch_count":                     h2OnHTTP,
+		"h2_initial_connection_window":            h2OnHTTP,
+		"h2_max_concurrent_streams":               h2OnHTTP,
+		"h2_stream_shrink_ratio":                  h2OnHTTP,
+		"h2_max_rst_stream_lifetime":              h2OnHTTP,
+		"h2_max_rst_stream_abusive_lifetime":      h2OnHTTP,
+		"h2_max_rst_stream_emitted_lifetime":      h2OnHTTP,
+		"h2_max_header_list_size":                 h2OnHTTP,
+		"h2_max_header_table_size":                h2OnHTTP,
+		"h2_stream_idle_timeout_seconds":          h2OnHTTP,
+		"h2_graceful_shutdown_deadline_seconds":   h2OnHTTP,
+		"h2_max_header_fields":                    h2OnHTTP,
 	},
 	"clusters": {
 		"protocol":       {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
@@ -163,6 +171,7 @@ func init() {
 	for k := range forceTable["listeners"] {
 		if strings.HasPrefix(k, "h2_") {
 			protectionOf["listeners"][k] = ProtectH2Flood
+			onlyOn["listeners"][k] = isHTTPListener
 		}
 	}
 }
@@ -189,7 +198,14 @@ var inForce = map[string][]string{
 		"answer_408", "answer_413", "answer_421", "answer_429", "answer_502", "answer_503", "answer_504",
 		"answer_507", "answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
 		"cipher_list", "cipher_suites", "groups_list", "certificate", "certificate_chain", "key",
-		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11"},
+		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11",
+		// h2_*: in force on HTTPS listeners (onlyOn reports them on HTTP ones).
+		"h2_max_rst_stream_per_window", "h2_max_ping_per_window", "h2_max_settings_per_window",
+		"h2_max_empty_data_per_window", "h2_max_window_update_stream0_per_window", "h2_max_continuation_frames",
+		"h2_max_glitch_count", "h2_initial_connection_window", "h2_max_concurrent_streams",
+		"h2_stream_shrink_ratio", "h2_max_rst_stream_lifetime", "h2_max_rst_stream_abusive_lifetime",
+		"h2_max_rst_stream_emitted_lifetime", "h2_max_header_list_size", "h2_max_header_table_size",
+		"h2_stream_idle_timeout_seconds", "h2_graceful_shutdown_deadline_seconds", "h2_max_header_fields"},
 	"clusters": {"protocol", "frontends", "backends", "load_balancing", "load_metric", "answers", "https_redirect",
 		"https_redirect_port", "answer_503", "authorized_hashes", "www_authenticate", "send_proxy",
 		"max_connections_per_ip", "retry_after", "sticky_session", "http2", "health_check"},
@@ -216,7 +232,7 @@ func checkForce(errs *errorList, c *rawConfig) []Warning {
 			}
 			key := t.Field(i).Tag.Get("toml")
 			nf, ok := forceTable[section][key]
-			if !ok || (nf.when != nil && !nf.when(f)) {
+			if !ok || (nf.when != nil && !nf.when(f)) || (onlyOn[section][key] != nil && !onlyOn[section][key](v)) {
 				continue
 			}
 			kp := joinKey(p, key)
