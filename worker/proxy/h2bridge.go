@@ -50,12 +50,23 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 		s.srv.opt.Log.Debugf("HTTP/2 connection from %v: %v", tc.RemoteAddr(), err)
 	}
 	s.h2c.Store(nil)
+	// Serve does not wait for the stream handlers: the connection's session
+	// (and its count in Server.wg, which stream sessions join) ends after
+	// the last of them.
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.wg.Wait()
 	return true
 }
 
 // h2Bridge serves the streams of one HTTP/2 connection.
 type h2Bridge struct {
 	parent *session // the connection's session: its peer address and SNI
+
+	mu     sync.Mutex
+	closed bool           // the connection is over: no stream starts
+	wg     sync.WaitGroup // stream handlers running
 }
 
 // streamConn is the session side of a stream's pipe; it reports the
@@ -73,6 +84,15 @@ var h2BufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &
 // ServeStream converts st to an HTTP/1.1 request, has a stream session
 // serve it, and converts the response back.
 func (b *h2Bridge) ServeStream(st *h2.Stream) {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		st.Reset(http2.ErrCodeRefusedStream)
+		return
+	}
+	b.wg.Add(1)
+	b.mu.Unlock()
+	defer b.wg.Done()
 	bp := h2BufPool.Get().(*[]byte)
 	defer h2BufPool.Put(bp)
 	buf := *bp

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -241,5 +242,78 @@ func TestH2DisableHTTP11(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("h2 client: %d", resp.StatusCode)
+	}
+}
+
+// TestH2Stop: a soft stop lets the streams in flight finish (GOAWAY, then
+// the connection closes) and Shutdown returns; a hard stop (Close) returns
+// while streams wait on a backend, leaving no session behind.
+func TestH2Stop(t *testing.T) {
+	for _, hard := range []bool{false, true} {
+		t.Run(map[bool]string{false: "soft", true: "hard"}[hard], func(t *testing.T) {
+			release := make(chan struct{})
+			arrived := make(chan struct{}, 10)
+			b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+				arrived <- struct{}{}
+				select {
+				case <-release:
+				case <-r.Context().Done():
+				}
+				io.WriteString(w, "done")
+			})
+			defer close(release)
+			conf := testTLSConfig(t, "a.test")
+			conf.NextProtos = []string{"h2"}
+			f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf })
+			c := h2Client("a.test")
+			const n = 5
+			results := make(chan string, n)
+			for i := range n {
+				go func() {
+					r, _ := http.NewRequest("GET", fmt.Sprintf("https://%s/%d", f.addr, i), nil)
+					r.Host = "a.test"
+					resp, err := c.Do(r)
+					if err != nil {
+						results <- err.Error()
+						return
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					results <- string(body)
+				}()
+			}
+			for range n {
+				<-arrived
+			}
+			stopped := make(chan error, 1)
+			if hard {
+				go func() { f.srv.Close(); stopped <- nil }()
+			} else {
+				go func() { stopped <- f.srv.Shutdown(context.Background()) }()
+				// The streams in flight still finish.
+				waitFor(t, "draining", func() bool { return f.srv.draining.Load() })
+				release <- struct{}{}
+				for range n - 1 {
+					release <- struct{}{}
+				}
+			}
+			select {
+			case err := <-stopped:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the server did not stop")
+			}
+			for range n {
+				got := <-results
+				if !hard && got != "done" {
+					t.Errorf("soft stop: a stream in flight got %q", got)
+				}
+			}
+			if s := f.srv.Sessions(); s != 0 {
+				t.Fatalf("%d sessions left", s)
+			}
+		})
 	}
 }
