@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -97,7 +98,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	defer h2BufPool.Put(bp)
 	buf := *bp
 	chunked := st.HasBody() && st.ContentLength() < 0
-	head, ok := appendH1Head(buf[:0], st, chunked)
+	head, ok := appendH1Head(buf[:0], st.Method(), st.Path(), st.Authority(), st.Header(), chunked)
 	if !ok {
 		st.Reset(http2.ErrCodeProtocol) // RFC 9113 §8.1.1: malformed
 		return
@@ -161,33 +162,43 @@ func (s *session) runStream() {
 	}
 }
 
-// appendH1Head appends the HTTP/1.1 head of st: the request line from
-// :method and :path (:authority for CONNECT), Host from :authority, the
-// regular fields with cookie crumbs joined by "; " (RFC 9113 §8.2.3),
-// "Transfer-Encoding: chunked" when a body comes without content-length,
-// and "Connection: close" (one request per stream session). It reports
-// false for a request that cannot be written as HTTP/1.1 without
-// ambiguity (a method that is not a token, a target with spaces or
-// controls).
-func appendH1Head(dst []byte, st *h2.Stream, chunked bool) ([]byte, bool) {
-	method, target := st.Method(), st.Path()
+// appendH1Head appends the HTTP/1.1 head of an HTTP/2 request: the
+// request line from :method and :path (:authority for CONNECT), Host from
+// :authority, the regular fields (pseudo-headers and host skipped) with
+// cookie crumbs joined by "; " (RFC 9113 §8.2.3), "Transfer-Encoding:
+// chunked" when a body comes without content-length, and "Connection:
+// close" (one request per stream session). It reports false for a request
+// that cannot be written as HTTP/1.1 without ambiguity: a method or field
+// name that is not a token, a target or authority with spaces or controls,
+// a field value with CR, LF or NUL (h2 refuses these first; this keeps the
+// conversion safe on its own).
+func appendH1Head(dst, method, path, authority []byte, fields []h2.HeaderField, chunked bool) ([]byte, bool) {
+	target := path
 	if string(method) == "CONNECT" {
-		target = st.Authority()
+		target = authority
 	}
-	if !http1.IsToken(method) || len(target) == 0 || !visible(target) || !visible(st.Authority()) {
+	if !http1.IsToken(method) || len(target) == 0 || !visible(target) || !visible(authority) {
 		return dst, false
+	}
+	for _, f := range fields {
+		if len(f.Name) > 0 && f.Name[0] == ':' {
+			continue
+		}
+		if !http1.IsToken(f.Name) || bytes.ContainsAny(f.Value, "\r\n\x00") {
+			return dst, false
+		}
 	}
 	dst = append(dst, method...)
 	dst = append(dst, ' ')
 	dst = append(dst, target...)
 	dst = append(dst, " HTTP/1.1\r\n"...)
-	if a := st.Authority(); len(a) > 0 {
+	if len(authority) > 0 {
 		dst = append(dst, "host: "...)
-		dst = append(dst, a...)
+		dst = append(dst, authority...)
 		dst = append(dst, "\r\n"...)
 	}
 	cookies := 0
-	for _, f := range st.Header() {
+	for _, f := range fields {
 		switch {
 		case len(f.Name) > 0 && f.Name[0] == ':', string(f.Name) == "host":
 			continue
@@ -200,7 +211,7 @@ func appendH1Head(dst []byte, st *h2.Stream, chunked bool) ([]byte, bool) {
 	if cookies > 0 {
 		dst = append(dst, "cookie: "...)
 		first := true
-		for _, f := range st.Header() {
+		for _, f := range fields {
 			if string(f.Name) != "cookie" {
 				continue
 			}

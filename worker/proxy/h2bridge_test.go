@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/sozu-go/sozu/worker/h2"
+	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/router"
 )
 
@@ -316,4 +318,45 @@ func TestH2Stop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzH2Head: whatever an HTTP/2 request holds, the HTTP/1.1 head the
+// bridge writes for it is one head, ending where the bridge ends it, and
+// carrying the request's method and target (no field can smuggle a line
+// or a second request).
+func FuzzH2Head(f *testing.F) {
+	f.Add("GET", "/a?b", "a.test", "cookie", "x=1", "cookie", "y=2", false)
+	f.Add("POST", "/", "a.test:8443", "content-type", "text/plain", "x", "", true)
+	f.Add("CONNECT", "", "a.test:443", "a", "b", "c", "d", false)
+	f.Add("GET", "/ HTTP/1.1\r\nX: y", "a", "x", "a", "host", "b", false)
+	f.Add("GET", "/", "a", "x", "a\r\n\r\nGET /evil HTTP/1.1", "y", "z", false)
+	f.Fuzz(func(t *testing.T, method, path, authority, n1, v1, n2, v2 string, chunked bool) {
+		fields := []h2.HeaderField{{Name: []byte(n1), Value: []byte(v1)}, {Name: []byte(n2), Value: []byte(v2)}}
+		head, ok := appendH1Head(nil, []byte(method), []byte(path), []byte(authority), fields, chunked)
+		if !ok {
+			return
+		}
+		var sc http1.HeadScanner
+		n, err := sc.Scan(head)
+		if err != nil {
+			return // refused by the HTTP/1.1 side: answered 400/431, never forwarded
+		}
+		if n != len(head) {
+			t.Fatalf("head of %d bytes scanned as %d: %q", len(head), n, head)
+		}
+		var req http1.Request
+		if err := http1.ParseRequest(&req, head, nil); err != nil {
+			return
+		}
+		target := path
+		if method == "CONNECT" {
+			target = authority
+		}
+		if string(req.Method) != method || string(req.Target) != target {
+			t.Fatalf("method %q target %q became %q %q", method, target, req.Method, req.Target)
+		}
+		if req.Body == http1.BodyChunked != chunked && !strings.EqualFold(n1, "transfer-encoding") && !strings.EqualFold(n2, "transfer-encoding") {
+			t.Fatalf("chunked %v, parsed body %v: %q", chunked, req.Body, head)
+		}
+	})
 }
