@@ -101,7 +101,8 @@ backends = [ { address = %[8]q } ]
 
 	hsts := func(t *testing.T, host string) string {
 		t.Helper()
-		head := curl(t, append(resolve(host, tlsPort), "-D", "-", "-o", "/dev/null", fmt.Sprintf("https://%s:%d/", host, tlsPort))...)
+		// HTTP/1.1 (ALPN offers h2 first; http2_test.go covers HSTS over h2).
+		head := curl(t, append(resolve(host, tlsPort), "--http1.1", "-D", "-", "-o", "/dev/null", fmt.Sprintf("https://%s:%d/", host, tlsPort))...)
 		var v []string
 		for _, line := range strings.Split(head, "\r\n") {
 			if name, val, ok := strings.Cut(line, ":"); ok && strings.EqualFold(name, "Strict-Transport-Security") {
@@ -125,7 +126,7 @@ backends = [ { address = %[8]q } ]
 	})
 
 	t.Run("HSTS on the proxy's own answers", func(t *testing.T) {
-		args := append(resolve("a.test", tlsPort), "-H", "Host: b.test", "-D", "-", "-o", "/dev/null", fmt.Sprintf("https://a.test:%d/", tlsPort))
+		args := append(resolve("a.test", tlsPort), "--http1.1", "-H", "Host: b.test", "-D", "-", "-o", "/dev/null", fmt.Sprintf("https://a.test:%d/", tlsPort))
 		head := curl(t, args...)
 		if !strings.HasPrefix(head, "HTTP/1.1 421") || !strings.Contains(head, "\r\nStrict-Transport-Security: max-age=600; includeSubDomains\r\n") {
 			t.Fatalf("421 answer without the listener's HSTS:\n%s", head)
