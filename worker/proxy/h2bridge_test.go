@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
@@ -359,4 +360,102 @@ func FuzzH2Head(f *testing.F) {
 			t.Fatalf("chunked %v, parsed body %v: %q", chunked, req.Body, head)
 		}
 	})
+}
+
+// TestH2MalformedNeverForwarded: requests RFC 9113 §8 calls malformed are
+// reset (PROTOCOL_ERROR) and never reach the backend whole. A head is
+// forwarded as soon as it is valid (bodies stream), so a body that turns
+// out not to match its content-length reaches the backend cut short: the
+// backend sees an incomplete request, never a complete one.
+func TestH2MalformedNeverForwarded(t *testing.T) {
+	seen := make(chan string, 100)
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.Copy(io.Discard, r.Body)
+		seen <- fmt.Sprintf("%s complete=%v", r.URL.Path, err == nil)
+	})
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2"}
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf })
+	for _, tt := range []struct {
+		name   string
+		fields []string
+		data   string // sent with END_STREAM after the head; "" sends none
+	}{
+		{"transfer-encoding", []string{"transfer-encoding", "chunked"}, "0\r\n\r\n"},
+		{"connection", []string{"connection", "keep-alive"}, ""},
+		{"te other than trailers", []string{"te", "gzip"}, ""},
+		{"upper-case name", []string{"X-Up", "1"}, ""},
+		{"content-length larger than DATA", []string{"content-length", "10"}, "abc"},
+		{"content-length smaller than DATA", []string{"content-length", "1"}, "abc"},
+		{"host differs from :authority", []string{"host", "b.test"}, ""},
+		{"value with CR LF", []string{"x-a", "1\r\nx-b: 2"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, http2.ClientPreface)
+			fr := http2.NewFramer(c, c)
+			fr.WriteSettings()
+			var hb bytes.Buffer
+			enc := hpack.NewEncoder(&hb)
+			block := func(method, path string, extra ...string) []byte {
+				hb.Reset()
+				all := append([]string{":method", method, ":scheme", "https", ":authority", "a.test", ":path", path}, extra...)
+				for i := 0; i < len(all); i += 2 {
+					enc.WriteField(hpack.HeaderField{Name: all[i], Value: all[i+1]})
+				}
+				return bytes.Clone(hb.Bytes())
+			}
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block("POST", "/bad", tt.fields...), EndHeaders: true, EndStream: tt.data == ""})
+			if tt.data != "" {
+				fr.WriteData(1, true, []byte(tt.data))
+			}
+			reset := false
+			for {
+				fr2, err := fr.ReadFrame()
+				if err != nil {
+					t.Fatalf("connection failed: %v", err)
+				}
+				switch fr2 := fr2.(type) {
+				case *http2.SettingsFrame:
+					if !fr2.IsAck() {
+						fr.WriteSettingsAck()
+					}
+				case *http2.GoAwayFrame:
+					t.Fatalf("GOAWAY %v, want a stream error", fr2.ErrCode)
+				case *http2.HeadersFrame:
+					if fr2.StreamID == 1 {
+						t.Fatal("the malformed request got a response")
+					}
+				case *http2.RSTStreamFrame:
+					if fr2.StreamID != 1 || fr2.ErrCode != http2.ErrCodeProtocol {
+						t.Fatalf("RST_STREAM %d %v, want 1 PROTOCOL_ERROR", fr2.StreamID, fr2.ErrCode)
+					}
+					reset = true
+					// A well-formed request on the same connection is served.
+					fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: block("GET", "/ok"), EndHeaders: true, EndStream: true})
+				}
+				if h, ok := fr2.(*http2.HeadersFrame); ok && h.StreamID == 3 && reset {
+					break
+				}
+			}
+			for {
+				select {
+				case s := <-seen:
+					if s == "/bad complete=true" {
+						t.Fatalf("the backend got the malformed request whole")
+					}
+					if s == "/ok complete=true" {
+						return
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatal("the well-formed request did not reach the backend")
+				}
+			}
+		})
+	}
 }
