@@ -49,8 +49,9 @@ func TestHTTP2(t *testing.T) {
 			r.Header.Get("X-Forwarded-Proto"), r.Header.Get("Cookie"), len(body))
 	}))
 	digest := sha256.Sum256([]byte("s3cret"))
-	mainPort, strictPort := sozutest.FreePort(t), sozutest.FreePort(t)
+	mainPort, strictPort, h2onlyPort := sozutest.FreePort(t), sozutest.FreePort(t), sozutest.FreePort(t)
 	mainAddr, strictAddr := fmt.Sprintf("127.0.0.1:%d", mainPort), fmt.Sprintf("127.0.0.1:%d", strictPort)
+	h2onlyAddr := fmt.Sprintf("127.0.0.1:%d", h2onlyPort)
 	sock := filepath.Join(dir, "sozu.sock")
 	cfg := fmt.Sprintf(`command_socket = %[1]q
 worker_count = 1
@@ -79,6 +80,14 @@ h2_max_rst_stream_abusive_lifetime = 1000
 h2_max_rst_stream_emitted_lifetime = 5
 h2_max_glitch_count = 1000
 h2_max_header_list_size = 8192
+
+[[listeners]]
+protocol = "https"
+address = %[8]q
+certificate = %[4]q
+key = %[5]q
+alpn_protocols = ["h2"]
+disable_http11 = true
 
 [clusters.app]
 protocol = "http"
@@ -117,12 +126,17 @@ address = %[3]q
 hostname = "*"
 path = "/"
 
+[[clusters.app.frontends]]
+address = %[8]q
+hostname = "*"
+path = "/"
+
 [clusters.secure]
 protocol = "http"
 authorized_hashes = [ "bob:%[7]s" ]
 backends = [ { address = %[6]q } ]
 frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true } ]
-`, sock, mainAddr, strictAddr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]))
+`, sock, mainAddr, strictAddr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]), h2onlyAddr)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -172,6 +186,23 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 					}
 				}
 			})
+		}
+	})
+
+	t.Run("alpn_protocols h2 only and disable_http11", func(t *testing.T) {
+		run := func(proto string) (string, error) {
+			cmd := exec.Command("/usr/bin/curl", "-sS", "-i", proto, "--max-time", "10", "--cacert", caPath,
+				"--resolve", fmt.Sprintf("a.test:%d:127.0.0.1", h2onlyPort), fmt.Sprintf("https://a.test:%d/", h2onlyPort))
+			var out, errOut bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			err := sozutest.RunWithTimeout(cmd, 20*time.Second)
+			return out.String() + errOut.String(), err
+		}
+		if out, err := run("--http2"); err != nil || !strings.HasPrefix(out, "HTTP/2 200") {
+			t.Fatalf("h2 client: %v\n%s", err, out)
+		}
+		if out, err := run("--http1.1"); err == nil {
+			t.Fatalf("HTTP/1.1 client served:\n%s", out)
 		}
 	})
 
