@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -457,5 +458,70 @@ func TestH2MalformedNeverForwarded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestH2SlowReader: a client that never returns flow-control credit stalls
+// its stream's response, and with it the backend (nothing is buffered
+// beyond the window, h2's output buffer, the pipe and socket buffers);
+// the stalled stream is reaped after h2_stream_idle_timeout_seconds.
+func TestH2SlowReader(t *testing.T) {
+	var written atomic.Int64
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for range 1024 { // 64 MiB
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			written.Add(int64(len(chunk)))
+		}
+	})
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2"}
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) {
+		l.TLS = conf
+		l.H2.StreamIdleTimeout = 300 * time.Millisecond
+	})
+	c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1024})
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/big"}} {
+		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+	got := 0
+	for {
+		fr2, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no reset of the stalled stream: %v", err)
+		}
+		switch fr2 := fr2.(type) {
+		case *http2.SettingsFrame:
+			if !fr2.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.DataFrame:
+			got += len(fr2.Data())
+		case *http2.RSTStreamFrame:
+			if fr2.ErrCode != http2.ErrCodeCancel {
+				t.Fatalf("RST_STREAM %v, want CANCEL", fr2.ErrCode)
+			}
+			if got > 1024 {
+				t.Fatalf("%d DATA bytes past a 1024-byte window", got)
+			}
+			if n := written.Load(); n > 16<<20 {
+				t.Fatalf("the backend wrote %d bytes to a stalled client", n)
+			}
+			t.Logf("stalled: client got %d bytes, backend wrote %d", got, written.Load())
+			return
+		}
 	}
 }
