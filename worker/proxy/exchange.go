@@ -207,6 +207,9 @@ func (s *session) admitIP(cl *Cluster) bool {
 	if caps == nil {
 		return true
 	}
+	if s.h2b != nil {
+		return s.h2b.admitIP(s, caps, cl) // the HTTP/2 connection's slot (h2bridge.go)
+	}
 	for _, sl := range s.slots {
 		if sl.Cluster == cl.ID {
 			return true

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 
 	"golang.org/x/net/http2"
 
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/ipcap"
 )
 
 // HTTP/2 on HTTPS listeners. A connection whose TLS handshake selected "h2"
@@ -70,6 +72,34 @@ type h2Bridge struct {
 	wg     sync.WaitGroup // stream handlers running
 }
 
+// admitIP is session.admitIP for the session of one of the connection's
+// streams: the per-IP cap counts the HTTP/2 connection once per cluster,
+// like an HTTP/1.1 connection, whatever its streams. The slot is held in
+// the connection's session, released when the connection ends (after its
+// last stream: alpnH2 waits for them).
+func (b *h2Bridge) admitIP(s *session, caps *ipcap.Limits, cl *Cluster) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.parent
+	for _, sl := range p.slots {
+		if sl.Cluster == cl.ID {
+			return true
+		}
+	}
+	sl := ipcap.Slot{Cluster: cl.ID, IP: p.peerAddr}
+	ok, held := caps.Acquire(sl, caps.Cap(cl.MaxConnsPerIP))
+	if held {
+		p.slots = append(p.slots, sl)
+	}
+	if !ok {
+		s.retry = s.retry[:0]
+		if r := caps.RetryAfter(cl.RetryAfter); r > 0 {
+			s.retry = strconv.AppendUint(s.retry, uint64(r), 10)
+		}
+	}
+	return ok
+}
+
 // streamConn is the session side of a stream's pipe; it reports the
 // client connection's addresses.
 type streamConn struct {
@@ -112,7 +142,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	srv := p.srv
 	cli, end := net.Pipe()
 	ss := newSession(srv, &streamConn{Conn: end, local: p.conn.LocalAddr(), remote: p.conn.RemoteAddr()})
-	ss.sub = true
+	ss.h2b = b
 	if p.peerAddr.IsValid() {
 		ss.setPeer(p.peerAddr)
 	}

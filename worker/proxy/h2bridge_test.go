@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,8 +19,10 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/router"
 )
 
@@ -522,6 +525,76 @@ func TestH2SlowReader(t *testing.T) {
 			}
 			t.Logf("stalled: client got %d bytes, backend wrote %d", got, written.Load())
 			return
+		}
+	}
+}
+
+// TestH2PerIPCap: the per-IP cap counts an HTTP/2 connection once per
+// cluster, like an HTTP/1.1 connection: its concurrent streams share the
+// slot; another connection from the same IP is refused (429) while the
+// first holds it.
+func TestH2PerIPCap(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 10)
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			arrived <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "ok")
+	})
+	reg := backends.NewRegistry(backends.Options{})
+	defer reg.Close()
+	sets := reg.Update([]backends.Spec{{ClusterID: "c", ID: "c-a", Addr: netip.MustParseAddrPort(b.addr), Weight: 100}}, nil)
+	tab, err := router.Build(anyHost("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2"}
+	cfg := &Listener{Addr: netip.MustParseAddrPort(ln.Addr().String()), Routes: tab, TLS: conf,
+		Clusters: map[string]*Cluster{"c": {ID: "c", Backends: sets["c"]}}}
+	srv := NewServer(ln, cfg, Options{IPCaps: ipcap.New(1, 7)})
+	go srv.Serve()
+	defer srv.Close()
+	get := func(c *http.Client, path string) (int, string) {
+		r, _ := http.NewRequest("GET", "https://"+ln.Addr().String()+path, nil)
+		r.Host = "a.test"
+		resp, err := c.Do(r)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+	first := h2Client("a.test")
+	const n = 5
+	codes := make(chan int, n)
+	for range n {
+		go func() { c, _ := get(first, "/wait"); codes <- c }()
+	}
+	for i := range n { // n concurrent streams of one connection reach the backend
+		select {
+		case <-arrived:
+		case c := <-codes:
+			close(release)
+			t.Fatalf("stream %d of the first connection answered %d", i+1, c)
+		case <-time.After(10 * time.Second):
+			close(release)
+			t.Fatalf("only %d streams reached the backend", i)
+		}
+	}
+	if code, retry := get(h2Client("a.test"), "/"); code != 429 || retry != "7" {
+		t.Fatalf("second connection: %d Retry-After %q, want 429 7", code, retry)
+	}
+	close(release)
+	for range n {
+		if c := <-codes; c != 200 {
+			t.Fatalf("a stream of the first connection got %d", c)
 		}
 	}
 }

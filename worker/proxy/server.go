@@ -130,7 +130,7 @@ func (s *Server) forget(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
-	if !ss.sub {
+	if ss.h2b == nil {
 		s.opt.Conns.Release()
 	}
 	s.wg.Done()

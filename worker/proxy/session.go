@@ -77,7 +77,7 @@ type session struct {
 	state atomic.Uint32
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
 	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
-	sub   bool                          // serves one HTTP/2 stream: holds no connection slot
+	h2b   *h2Bridge                     // serves one stream of this HTTP/2 connection: holds no slot of its own
 
 	buf   []byte // client bytes; unread ones in buf[r:w]
 	r, w  int
@@ -120,7 +120,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	s.crd.Forget()
 	s.cwd.Forget()
 	s.state.Store(stateBusy)
-	s.sub = false
+	s.h2b = nil
 	s.bufp = getBuf()
 	s.buf = *s.bufp
 	s.r, s.w = 0, 0
@@ -232,7 +232,7 @@ func (s *session) finish() {
 	s.srv.forget(s)
 	bufPool.Put(s.bufp)
 	s.releaseExchangeBuffers()
-	s.buf, s.bufp, s.conn, s.srv = nil, nil, nil, nil
+	s.buf, s.bufp, s.conn, s.srv, s.h2b = nil, nil, nil, nil, nil
 	sessionPool.Put(s)
 }
 
