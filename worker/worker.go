@@ -491,18 +491,9 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 	case *command.Request_QueryMaxConnectionsPerIp:
 		return &command.ResponseContent{ContentType: &command.ResponseContent_MaxConnectionsPerIpLimit{
 			MaxConnectionsPerIpLimit: &command.MaxConnectionsPerIpLimit{Limit: proto.Uint64(w.ipcaps.Global())}}}, nil
-	case *command.Request_QueryClusterById:
-		infos := &command.ClusterInformations{}
-		if ci := w.state.Cluster(r.QueryClusterById); ci != nil {
-			infos.Vec = append(infos.Vec, ci)
-		}
-		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: infos}}, nil
-	case *command.Request_QueryClustersByDomain:
-		q := r.QueryClustersByDomain
-		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: &command.ClusterInformations{
-			Vec: w.state.ClustersByDomain(q.GetHostname(), q.Path)}}}, nil
-	case *command.Request_QueryClustersHashes:
-		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: w.state.ClusterHashes()}}}, nil
+	case *command.Request_QueryClusterById, *command.Request_QueryClustersByDomain, *command.Request_QueryClustersHashes:
+		rc, _ := w.state.Query(req)
+		return rc, nil
 	case *command.Request_QueryCertificatesFromWorkers:
 		return queryCertificates(w.state, &w.certs, r.QueryCertificatesFromWorkers), nil
 	}
