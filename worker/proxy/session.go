@@ -100,6 +100,9 @@ type session struct {
 	rw      []byte          // a frontend's rewritten authority and target
 	xfHost  []byte          // the authority the client sent, when a frontend rewrote it
 
+	stickyIn  []byte // the value of the client's sticky cookie (sticky.go); empty for none
+	cookieBuf []byte // rewritten Cookie values, then the Set-Cookie value
+
 	id       [ulid.EncodedSize]byte
 	hasID    bool
 	isHead   bool
