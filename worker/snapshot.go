@@ -88,11 +88,16 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			if p := b.GetLoadBalancingParameters(); p != nil {
 				w = int(p.GetWeight())
 			}
+			sticky := b.GetStickyId()
+			if sticky == "" {
+				sticky = b.GetBackendId() // upstream's default
+			}
 			specs = append(specs, backends.Spec{ClusterID: b.GetClusterId(), ID: b.GetBackendId(),
-				Addr: ap, Weight: w, Backup: b.GetBackup()})
+				Addr: ap, Weight: w, Backup: b.GetBackup(), StickyID: sticky})
 		}
 	}
 
+	stickyIDs(specs, clusters, warn)
 	policies := map[string]backends.Policy{}
 	for id, c := range clusters {
 		policies[id] = backends.PolicyFrom(c)
@@ -115,6 +120,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		pc.HTTPSRedirect, pc.HTTPSRedirectPort, pc.Answers, pc.Credentials, pc.WWWAuthenticate =
 			cp.HTTPSRedirect, cp.HTTPSRedirectPort, cp.Answers, cp.Credentials, cp.WWWAuthenticate
 		pc.MaxConnsPerIP, pc.RetryAfter = copyOf(c.MaxConnectionsPerIp), copyOf(c.RetryAfter)
+		pc.Sticky = c.GetStickySession()
 	}
 
 	idHeaders := map[string]string{} // request id field of each HTTP(S) listener, by address
@@ -195,6 +201,13 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 				warn("%s: sozu_id_header %q is not a field name: using %s", what, h, proxy.DefaultIDHeader)
 			}
 		}
+		if n := l.GetStickyName(); n != "" {
+			if http1.IsToken(n) {
+				pl.StickyName = n
+			} else {
+				warn("%s: sticky_name %q is not a cookie name: using %s", what, n, proxy.DefaultStickyName)
+			}
+		}
 		pl.Answers = compileAnswers(listenerAnswers(l), what, warn)
 		pl.ExpectProxy = l.GetExpectProxy()
 		if hl, ok := l.(*command.HttpsListenerConfig); ok {
@@ -233,6 +246,35 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		}
 	}
 	return snap
+}
+
+// stickyIDs clears the sticky id of each backend in specs whose id cannot
+// be a cookie value (proxy.ValidStickyID) or repeats another backend's of
+// the same cluster: that backend takes no sticky clients. Each case is
+// reported when its cluster has sticky sessions.
+func stickyIDs(specs []backends.Spec, clusters map[string]*command.Cluster, warn func(string, ...any)) {
+	owner := map[[2]string]string{} // (cluster, sticky id) -> backend id
+	for i := range specs {
+		sp := &specs[i]
+		sticky := clusters[sp.ClusterID].GetStickySession()
+		k := [2]string{sp.ClusterID, sp.StickyID}
+		switch first, dup := owner[k]; {
+		case !proxy.ValidStickyID(sp.StickyID):
+			if sticky {
+				warn("backend %s of cluster %s: sticky id %q cannot be a cookie value (RFC 6265 cookie-octets, 1 to 256 bytes): it takes no sticky clients",
+					sp.ID, sp.ClusterID, sp.StickyID)
+			}
+			sp.StickyID = ""
+		case dup && first != sp.ID:
+			if sticky {
+				warn("backend %s of cluster %s: sticky id %q is backend %s's already: it takes no sticky clients",
+					sp.ID, sp.ClusterID, sp.StickyID, first)
+			}
+			sp.StickyID = ""
+		default:
+			owner[k] = sp.ID
+		}
+	}
 }
 
 // copyOf returns a copy of *p, or nil: snapshots share nothing mutable
