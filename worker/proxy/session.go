@@ -157,9 +157,11 @@ func (s *session) run() {
 		return
 	}
 	for {
-		cfg := s.srv.cfg.Load()
-		n := s.readHead(cfg)
-		if n == 0 || !s.serve(cfg, n) || s.srv.draining.Load() {
+		n := s.readHead(s.srv.cfg.Load())
+		// The request is served with the configuration in force when its
+		// head arrived, not when the wait for it began: a Swap meanwhile
+		// (a backend removed, a route changed) applies to it.
+		if n == 0 || !s.serve(s.srv.cfg.Load(), n) || s.srv.draining.Load() {
 			return
 		}
 	}

@@ -96,7 +96,8 @@ type stickyFixture struct {
 	addrs []string
 }
 
-// nameBackend answers 200 with "<name> cookie=<Cookie fields, joined by |>".
+// nameBackend answers 200 with "<name> cookie=<Cookie fields, joined by |>"
+// (stickyGet reads it).
 func nameBackend(t *testing.T, name string) *httpBackend {
 	return newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, name+" cookie="+strings.Join(r.Header.Values("Cookie"), "|"))
