@@ -42,15 +42,15 @@ func (s *Set) buildSticky() {
 }
 
 // Sticky returns the backend of s whose sticky id is id, if it is in
-// rotation (neither failure counting nor the health check holds it down),
-// else nil: a client stuck to a backend that is down, removed or unknown
+// rotation (neither failure counting nor the health check holds it down)
+// and still configured (s may be a snapshot already replaced), else nil: a client stuck to a backend that is down, removed or unknown
 // is balanced anew. It does not allocate.
 func (s *Set) Sticky(id []byte) *Backend {
 	if s == nil || len(id) == 0 || s.sticky == nil {
 		return nil
 	}
 	b := s.sticky[string(id)]
-	if b == nil || !b.inRotation() {
+	if b == nil || !b.inRotation() || b.removed.Load() {
 		return nil
 	}
 	return b

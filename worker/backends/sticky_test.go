@@ -66,12 +66,17 @@ func TestStickyPicks(t *testing.T) {
 	}
 	set.SetHealth(bb, true)
 
-	// b removed: its id misses, a re-added b under a new sticky id is found by it.
+	// b removed: its id misses, also in the replaced snapshot a request
+	// begun before the change still holds; a changed sticky id is followed.
+	oldSet := set
 	set = r.Update([]Spec{
 		{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 100, StickyID: "sa"},
 	}, nil)["c"]
 	if got := set.Sticky([]byte("sb")); got != nil {
 		t.Errorf("Sticky(sb) = %s after b was removed", got.ID)
+	}
+	if got := oldSet.Sticky([]byte("sb")); got != nil {
+		t.Errorf("the replaced snapshot's Sticky(sb) = %s after b was removed", got.ID)
 	}
 	set = r.Update([]Spec{
 		{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 100, StickyID: "sa2"},
