@@ -248,32 +248,26 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	return snap
 }
 
-// stickyIDs clears the sticky id of each backend in specs whose id cannot
-// be a cookie value (proxy.ValidStickyID) or repeats another backend's of
-// the same cluster: that backend takes no sticky clients. Each case is
-// reported when its cluster has sticky sessions.
+// stickyIDs turns the sticky id of each backend in specs into its cookie
+// value (proxy.StickyCookieValue), and clears it when another backend of
+// the same cluster has it already: that backend takes no sticky clients,
+// which is reported when its cluster has sticky sessions.
 func stickyIDs(specs []backends.Spec, clusters map[string]*command.Cluster, warn func(string, ...any)) {
-	owner := map[[2]string]string{} // (cluster, sticky id) -> backend id
+	owner := map[[2]string]string{} // (cluster, cookie value) -> backend id
 	for i := range specs {
 		sp := &specs[i]
-		sticky := clusters[sp.ClusterID].GetStickySession()
+		id := sp.StickyID
+		sp.StickyID = proxy.StickyCookieValue(id)
 		k := [2]string{sp.ClusterID, sp.StickyID}
-		switch first, dup := owner[k]; {
-		case !proxy.ValidStickyID(sp.StickyID):
-			if sticky {
-				warn("backend %s of cluster %s: sticky id %q cannot be a cookie value (RFC 6265 cookie-octets, 1 to 256 bytes): it takes no sticky clients",
-					sp.ID, sp.ClusterID, sp.StickyID)
-			}
-			sp.StickyID = ""
-		case dup && first != sp.ID:
-			if sticky {
+		if first, dup := owner[k]; dup && first != sp.ID {
+			if clusters[sp.ClusterID].GetStickySession() {
 				warn("backend %s of cluster %s: sticky id %q is backend %s's already: it takes no sticky clients",
-					sp.ID, sp.ClusterID, sp.StickyID, first)
+					sp.ID, sp.ClusterID, id, first)
 			}
 			sp.StickyID = ""
-		default:
-			owner[k] = sp.ID
+			continue
 		}
+		owner[k] = sp.ID
 	}
 }
 

@@ -83,7 +83,8 @@ type Spec struct {
 	Backup    bool
 	// StickyID is the value of the sticky cookie that sends a client of a
 	// sticky cluster to this backend (sticky.go); "" takes no sticky
-	// clients. The caller checks that it is a valid cookie value.
+	// clients. The caller gives a valid cookie value (see
+	// proxy.StickyCookieValue).
 	StickyID string
 }
 

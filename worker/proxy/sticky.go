@@ -16,7 +16,7 @@ import (
 // (no cookie, an unknown or hostile value, a backend down or removed)
 // sets a new cookie:
 //
-//	Set-Cookie: <name>=<sticky id>; Path=/; HttpOnly; SameSite=Lax[; Secure]
+//	Set-Cookie: <name>=<StickyCookieValue(sticky id)>; Path=/; HttpOnly; SameSite=Lax[; Secure]
 //
 // Secure on HTTPS listeners only; SameSite=Lax keeps the cookie on
 // top-level navigations from other sites (the session stays on its
@@ -29,20 +29,32 @@ const DefaultStickyName = "SOZUBALANCEID"
 
 var nameSetCookie = []byte("Set-Cookie")
 
-// ValidStickyID reports whether id can be a sticky cookie's value as the
-// proxy sets it: 1 to 256 cookie-octets (RFC 6265 §4.1.1: visible ASCII
-// but for DQUOTE, comma, semicolon and backslash). A backend whose sticky
-// id is not valid takes no sticky clients.
-func ValidStickyID(id string) bool {
-	if len(id) == 0 || len(id) > 256 {
-		return false
-	}
+// StickyCookieValue returns the sticky cookie's value for the sticky id
+// id: id itself when it is made of cookie-octets (RFC 6265 §4.1.1:
+// visible ASCII but for DQUOTE, comma, semicolon and backslash) other
+// than '%', else id with each other byte written %XX (upper-case hex).
+// The encoding is injective, so distinct ids keep distinct values, and
+// is never decoded: the proxy compares cookie values, not ids.
+func StickyCookieValue(id string) string {
+	n := 0
 	for i := 0; i < len(id); i++ {
-		if !cookieOctet(id[i]) {
-			return false
+		if !cookieOctet(id[i]) || id[i] == '%' {
+			n++
 		}
 	}
-	return true
+	if n == 0 {
+		return id
+	}
+	const hex = "0123456789ABCDEF"
+	out := make([]byte, 0, len(id)+2*n)
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; cookieOctet(c) && c != '%' {
+			out = append(out, c)
+		} else {
+			out = append(out, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(out)
 }
 
 func cookieOctet(c byte) bool {

@@ -76,15 +76,24 @@ func FuzzStripCookie(f *testing.F) {
 	})
 }
 
-func TestValidStickyID(t *testing.T) {
-	for id, want := range map[string]bool{
-		"": false, "b-1": true, "a.b_c~d!#$%&'*+/:<=>?@[]^`{|}": true, "sa;x": false, "s a": false, "s,a": false,
-		`s"a`: false, `s\a`: false, "s\x7f": false, "s\x00": false, "é": false, strings.Repeat("x", 256): true,
-		strings.Repeat("x", 257): false,
+func TestStickyCookieValue(t *testing.T) {
+	for id, want := range map[string]string{
+		"b-1": "b-1", "a.b_c~d!#$&'*+/:<=>?@[]^`{|}": "a.b_c~d!#$&'*+/:<=>?@[]^`{|}",
+		"web-0-[::1]:8000": "web-0-[::1]:8000", "s;a": "s%3Ba", "s a": "s%20a", "s,a": "s%2Ca", `s"a`: "s%22a",
+		`s\a`: "s%5Ca", "s\x7f": "s%7F", "100%": "100%25", "%3B": "%253B", "b-🚀": "b-%F0%9F%9A%80",
 	} {
-		if got := ValidStickyID(id); got != want {
-			t.Errorf("ValidStickyID(%q) = %v, want %v", id, got, want)
+		got := StickyCookieValue(id)
+		if got != want {
+			t.Errorf("StickyCookieValue(%q) = %q, want %q", id, got, want)
 		}
+		for i := 0; i < len(got); i++ {
+			if !cookieOctet(got[i]) {
+				t.Errorf("StickyCookieValue(%q) = %q holds %q", id, got, got[i])
+			}
+		}
+	}
+	if StickyCookieValue("s;") == StickyCookieValue("s%3B") {
+		t.Error("two ids share a cookie value")
 	}
 }
 
