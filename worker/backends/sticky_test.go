@@ -86,6 +86,29 @@ func TestStickyPicks(t *testing.T) {
 	}
 }
 
+// TestStickyWeightZero: a backend drained with weight 0 gets no new
+// clients but keeps its sticky ones (as HAProxy's drain does).
+func TestStickyWeightZero(t *testing.T) {
+	a, b := listen(t), listen(t)
+	r := NewRegistry(Options{})
+	set := r.Update([]Spec{
+		{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 100, StickyID: "sa"},
+		{ClusterID: "c", ID: "b", Addr: b.addr, Weight: 0, StickyID: "sb"},
+	}, nil)["c"]
+	for i := 0; i < 10; i++ {
+		if conn := connectSticky(t, set, ""); conn.Backend.ID != "a" {
+			t.Fatalf("a new client went to the drained backend %s", conn.Backend.ID)
+		} else {
+			conn.Release(false)
+		}
+		if conn := connectSticky(t, set, "sb"); conn.Backend.ID != "b" {
+			t.Fatalf("a sticky client of the drained backend went to %s", conn.Backend.ID)
+		} else {
+			conn.Release(false)
+		}
+	}
+}
+
 // TestStickyDownFailsOver: the first connect to a sticky backend that
 // refuses it counts against it and the policy picks another backend,
 // within the same call.
