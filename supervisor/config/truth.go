@@ -77,7 +77,6 @@ var (
 	udpNotBuilt = notInForce{NotBuilt, "UDP load balancing is not built yet: UDP listeners are never bound", nil}
 	noAccessLog = notInForce{NotBuilt, "access logs are not built yet: no access log is written", nil}
 	noMetrics   = notInForce{NotBuilt, "metrics are not built yet: nothing is collected or sent", nil}
-	noSticky    = notInForce{NotBuilt, "sticky sessions are not built yet: requests are balanced without a cookie", nil}
 	eventLoop   = notInForce{Meaningless, "it sizes upstream's event loop and buffer pools; Go's runtime manages this memory", nil}
 )
 
@@ -111,7 +110,6 @@ var forceTable = map[string]map[string]notInForce{
 		"protocol":             {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*ListenerProtocol) == ProtocolUDP }},
 		"max_rx_datagram_size": udpNotBuilt,
 		"max_flows":            udpNotBuilt,
-		"sticky_name":          noSticky,
 		"signature_algorithms": {Meaningless, "Go's crypto/tls offers no server-side choice of signature algorithms", nil},
 		"alpn_protocols": {NotBuilt, "HTTP/2 is not served yet: every connection speaks http/1.1", func(v reflect.Value) bool {
 			return !slices.Equal(*v.Interface().(*[]string), []string{"http/1.1"})
@@ -140,15 +138,11 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_max_header_fields":                    h2NotServed,
 	},
 	"clusters": {
-		"protocol":       {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
-		"sticky_session": {NotBuilt, noSticky.why, isTrue},
-		"http2":          {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
+		"protocol": {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
+		"http2":    {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
 	},
 	"frontends": {
 		"tls_versions": {NotBuilt, "per-certificate TLS versions are not applied: the listener's tls_versions apply", nil},
-	},
-	"backends": {
-		"sticky_id": noSticky,
 	},
 }
 
@@ -189,14 +183,14 @@ var inForce = map[string][]string{
 		"answer_408", "answer_413", "answer_421", "answer_429", "answer_502", "answer_503", "answer_504",
 		"answer_507", "answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
 		"cipher_list", "cipher_suites", "groups_list", "certificate", "certificate_chain", "key",
-		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11"},
+		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11", "sticky_name"},
 	"clusters": {"protocol", "frontends", "backends", "load_balancing", "load_metric", "answers", "https_redirect",
 		"https_redirect_port", "answer_503", "authorized_hashes", "www_authenticate", "send_proxy",
 		"max_connections_per_ip", "retry_after", "sticky_session", "http2", "health_check"},
 	"frontends": {"address", "tags", "hostname", "path", "path_type", "method", "position", "certificate",
 		"key", "certificate_chain", "redirect", "redirect_scheme", "redirect_template", "rewrite_host",
 		"rewrite_path", "rewrite_port", "required_auth", "headers", "hsts"},
-	"backends":     {"address", "backend_id", "weight", "backup"},
+	"backends":     {"address", "backend_id", "weight", "backup", "sticky_id"},
 	"headers":      {"position", "key", "value"},
 	"hsts":         {"enabled", "max_age", "include_subdomains", "preload", "force_replace_backend"},
 	"metrics":      {}, // the whole table is reported
