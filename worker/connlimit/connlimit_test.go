@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -252,6 +253,45 @@ func TestServeSharedLimit(t *testing.T) {
 	}
 }
 
+// TestServeBacklogWakesOnRelease: without a queue, at Max the loop does
+// not call accept (the connection waits in the kernel's backlog, open),
+// and a Release wakes it at once.
+func TestServeBacklogWakesOnRelease(t *testing.T) {
+	lim := &Limit{Max: 1}
+	s := serve(t, lim)
+	s.dial(t)
+	first := s.admittedWithin(t, 5*time.Second)
+	next := s.dial(t)
+	stillOpen(t, next, 300*time.Millisecond)
+	if n := s.ln.accepted.Load(); n != 1 {
+		t.Fatalf("%d connections accepted at Max without a queue, want 1", n)
+	}
+	first.Close()
+	lim.Release()
+	if c := s.admittedWithin(t, 2*time.Second); !same(c, next) {
+		t.Fatalf("admitted %v, want %v", c.RemoteAddr(), next.LocalAddr())
+	}
+}
+
+func TestNew(t *testing.T) {
+	for _, tc := range []struct {
+		max, queueLen int64
+		timeout       time.Duration
+		queueing      bool
+	}{
+		{2, 2, time.Minute, true},
+		{10000, MaxQueueLen, time.Minute, true},
+		{5, 5, 0, false},
+		{0, 0, time.Minute, false}, // unlimited: nothing ever waits
+	} {
+		l := New(tc.max, tc.timeout)
+		if l.Max != tc.max || int64(l.QueueLen) != tc.queueLen || l.QueueTimeout != tc.timeout || l.queueing() != tc.queueing {
+			t.Errorf("New(%d, %v) = max %d, queue %d, timeout %v, queueing %v", tc.max, tc.timeout,
+				l.Max, l.QueueLen, l.QueueTimeout, l.queueing())
+		}
+	}
+}
+
 // TestServeStop: a loop waiting for room (here without a queue: at Max it
 // waits before accept) returns as soon as stop closes; connections it had
 // queued are closed then.
@@ -332,4 +372,72 @@ func TestServeBacksOffOnEMFILE(t *testing.T) {
 			t.Fatalf("retry %d after %v, want at least %v", i, d, want)
 		}
 	}
+}
+
+// closeConn is a connection with no socket behind it: its first Close
+// calls done, a second one counts in twice.
+type closeConn struct {
+	net.Conn
+	closes atomic.Int32
+	done   func()
+	twice  *atomic.Int64
+}
+
+func (c *closeConn) Close() error {
+	if c.closes.Add(1) == 1 {
+		c.done()
+	} else {
+		c.twice.Add(1)
+	}
+	return nil
+}
+
+// TestQueueConcurrent: accept loops of 4 listeners, connections that end
+// at once and a short queue timeout, all racing: never more than Max
+// served at once, every connection either served or dropped exactly once,
+// and nothing left open or queued.
+func TestQueueConcurrent(t *testing.T) {
+	const loops, perLoop = 4, 200
+	lim := &Limit{Max: 3, QueueLen: 5, QueueTimeout: 2 * time.Millisecond}
+	var closed sync.WaitGroup
+	closed.Add(loops * perLoop)
+	var active, peak, served, twice atomic.Int64
+	handle := func(c net.Conn) {
+		go func() {
+			n := active.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			runtime.Gosched()
+			active.Add(-1)
+			served.Add(1)
+			lim.Release() // before Close: closed.Wait then sees every slot back
+			c.Close()
+		}()
+	}
+	for range loops {
+		go func() {
+			me := &acceptor{}
+			for range perLoop {
+				if !lim.waitRoom(nil) {
+					return
+				}
+				lim.take(&closeConn{done: closed.Done, twice: &twice}, me, handle)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { closed.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("stuck: %d served, %d dropped, %d open, %d queued", served.Load(), lim.Dropped(), lim.Open(), lim.Queued())
+	}
+	if p := peak.Load(); p > lim.Max {
+		t.Fatalf("%d connections served at once, Max %d", p, lim.Max)
+	}
+	if served.Load()+lim.Dropped() != loops*perLoop || lim.Open() != 0 || lim.Queued() != 0 || twice.Load() != 0 {
+		t.Fatalf("%d served + %d dropped of %d; %d open, %d queued, %d closed twice",
+			served.Load(), lim.Dropped(), loops*perLoop, lim.Open(), lim.Queued(), twice.Load())
+	}
+	t.Logf("%d served, %d dropped after the queue timeout", served.Load(), lim.Dropped())
 }
