@@ -12,15 +12,19 @@ import (
 // queue; it must start its own goroutine and Release the slot when the
 // connection ends (or at once if it refuses the connection).
 //
-// At Max, a connection is never accepted and closed: accepted connections
+// At Max, a connection is not accepted and closed: accepted connections
 // wait in l's queue (at most QueueLen, each closed after QueueTimeout), and
 // once the queue is full Serve stops calling accept, so that new
 // connections wait in the kernel's listen backlog, until a Release or a
-// timeout makes room. The connections this loop queued are closed when it
+// timeout makes room. (Only a Limit without a queue closes a connection
+// at once: one accepted by a loop that lost the last slot to another
+// listener's loop.) The connections this loop queued are closed when it
 // returns. Temporary accept errors (EMFILE and the like) are retried with
-// a growing pause, up to one second, reported through warnf. Serve
-// returns nil once ln or stop is closed, and the error that stopped
-// accepting otherwise.
+// a growing pause, up to one second, reported through warnf.
+//
+// To stop Serve, close stop, then ln: a loop waiting for room sees only
+// stop. Serve returns nil then, and the error that stopped accepting
+// otherwise.
 func (l *Limit) Serve(ln net.Listener, stop <-chan struct{}, warnf func(string, ...any), handle func(net.Conn)) error {
 	me := &acceptor{}
 	defer l.dropQueued(me)
