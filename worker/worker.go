@@ -192,7 +192,7 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 	w := &Worker{id: id, cfg: cfg, log: log, state: state.New(), lis: lis, conn: conn, max: max,
 		out: frame.NewWriter(conn, max), servers: map[string]*proxy.Server{}, tcpSrv: map[string]*tcp.Server{},
 		tlsCfg: map[string]*tls.Config{},
-		conns:  &connlimit.Limit{Max: int64(cfg.GetMaxConnections())}}
+		conns:  connlimit.New(int64(cfg.GetMaxConnections()), time.Duration(cfg.GetAcceptQueueTimeout())*time.Second)}
 	w.tcpConn = w.conns // one max_connections for every protocol
 	w.ipcaps = ipcap.New(cfg.GetMaxConnectionsPerIp(), cfg.GetRetryAfter())
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})

@@ -65,7 +65,6 @@ func (w Warning) String() string {
 const (
 	ProtectH2Flood    = "HTTP/2 flood limits"
 	ProtectAccessLogs = "access logs"
-	ProtectQueue      = "accept queue limits"
 )
 
 func always(reflect.Value) bool { return true }
@@ -103,8 +102,8 @@ var forceTable = map[string]map[string]notInForce{
 		"metrics":                 noMetrics,
 		"disable_cluster_metrics": noMetrics,
 		"pid_file_path":           {NotBuilt, "no PID file is written", nil},
-		"accept_queue_timeout":    {NotBuilt, "there is no accept queue: over max_connections, new connections are closed at once", nil},
-		"evict_on_queue_full":     {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections are closed", isTrue},
+		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +
+			"in the accept queue (accept_queue_timeout), then in the listen backlog", isTrue},
 	},
 	"listeners": {
 		"protocol":             {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*ListenerProtocol) == ProtocolUDP }},
@@ -149,7 +148,7 @@ var forceTable = map[string]map[string]notInForce{
 // protectionOf names the protection a not-in-force key would give, by
 // section and key (see Warning.Protection).
 var protectionOf = map[string]map[string]string{
-	"":          {"access_logs_target": ProtectAccessLogs, "accept_queue_timeout": ProtectQueue},
+	"":          {"access_logs_target": ProtectAccessLogs},
 	"listeners": {}, // h2_* below
 }
 
@@ -170,7 +169,7 @@ var inForce = map[string][]string{
 		"saved_state", "automatic_state_save", "log_level", "log_target", "log_colored",
 		"audit_logs_target", "audit_logs_json_target", "worker_count", "worker_automatic_restart",
 		"worker_timeout", "listeners", "clusters", "activate_listeners", "ctl_command_timeout",
-		"front_timeout", "back_timeout", "connect_timeout", "request_timeout",
+		"front_timeout", "back_timeout", "connect_timeout", "request_timeout", "accept_queue_timeout",
 		"handle_process_affinity", "basic_auth_max_credential_bytes", "max_connections_per_ip",
 		"retry_after", "evict_on_queue_full",
 		"command_allowed_gids", "command_readonly_uids", "command_readonly_gids", "command_socket_group",
