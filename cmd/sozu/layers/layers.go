@@ -58,7 +58,7 @@ var Table = []Layer{
 	{Pkg: "supervisor/identity", Job: "the per-session identity envelope", Imports: []string{"peercred", "supervisor/admission"}},
 	{Pkg: "supervisor/asuser", Job: "file operations with a client's filesystem identity, for the paths clients name; a supervisor that is not root refuses every uid but its own and root's"},
 	{Pkg: "supervisor/config", Job: "TOML → validated `Config` → `[]WorkerRequest` and `ServerConfig`; `LoadClient`, the CLI's read of the client keys",
-		Imports: []string{"proto/...", "supervisor/...", "worker/settings", "worker/answers", "worker/logfilter", "worker/tlsconf"},
+		Imports: []string{"proto/...", "supervisor/...", "worker/settings", "worker/answers", "worker/logfilter", "worker/tlsconf", "worker/idna"},
 		Deps:    controlPlane},
 	{Pkg: "supervisor", Job: "command socket, sessions, the state actor, worker table, fan-out, state files, stop",
 		Imports: controlPlane, Tests: []string{"sandbox", "cmd/sozu/sozutest"}, Deps: controlPlane},
