@@ -259,6 +259,7 @@ func TestHungWorkerIsReplaced(t *testing.T) {
 		replaced = time.Since(stoppedAt)
 		return true
 	})
+	t.Logf("hung worker %d (pid %d) replaced %v after SIGSTOP", hungID, hung, replaced)
 	if replaced > 6*time.Second {
 		t.Fatalf("hung worker replaced after %v, want within 4 × worker_timeout (+ one status round)", replaced)
 	}
