@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -311,7 +312,9 @@ func (w *Worker) serve() int {
 			stop := false
 			switch in.wr.GetContent().GetRequestType().(type) {
 			case *command.Request_SoftStop:
+				done := w.reportDrain(in.wr.GetId())
 				w.stopServers(true)
+				done()
 				stop = true
 			case *command.Request_HardStop:
 				w.stopServers(false)
@@ -347,7 +350,16 @@ func stateChange(req *command.Request) bool {
 
 // stopServers stops every server: soft waits for in-flight requests to
 // finish (idle connections close at once), hard closes every connection.
+// Every listener copy of this worker is closed first, at once, before any
+// connection drains (the supervisor shuts the sockets themselves).
 func (w *Worker) stopServers(soft bool) {
+	for _, srv := range w.servers {
+		srv.StopAccepting()
+	}
+	for _, srv := range w.tcpSrv {
+		srv.StopAccepting()
+	}
+	w.lis.closeAll()
 	var wg sync.WaitGroup
 	for k, srv := range w.servers {
 		wg.Add(1)
@@ -423,23 +435,74 @@ func (w *Worker) rebuild() {
 		if cfg := w.snap.tcp[k]; cfg != nil && w.tcpSrv[k] == nil {
 			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps})
 			w.tcpSrv[k] = srv
-			go func() {
-				if err := srv.Serve(); err != nil {
-					w.log.Errorf("listener %s stopped accepting: %v", k, err)
-				}
-			}()
+			go w.serveListener(k, srv.Serve)
 		}
 		if w.servers[k] != nil || w.snap.http[k] == nil {
 			continue
 		}
 		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns, IPCaps: w.ipcaps})
 		w.servers[k] = srv
-		go func() {
-			if err := srv.Serve(); err != nil {
-				w.log.Errorf("listener %s stopped accepting: %v", k, err)
-			}
-		}()
+		go w.serveListener(k, srv.Serve)
 	}
+}
+
+// serveListener runs a server's accept loop. The supervisor shuts a
+// listening socket when a stop begins or the listener is deactivated or
+// removed: accept then fails with EINVAL, which is that, not an error.
+func (w *Worker) serveListener(k string, serve func() error) {
+	err := serve()
+	switch {
+	case err == nil:
+	case errors.Is(err, syscall.EINVAL):
+		w.log.Infof("listener %s shut by the supervisor: no longer accepting", k)
+	default:
+		w.log.Errorf("listener %s stopped accepting: %v", k, err)
+	}
+}
+
+// drainReport is how often a soft-stopping worker reports its open
+// connections to the supervisor.
+const drainReport = 250 * time.Millisecond
+
+// reportDrain sends PROCESSING answers to the soft stop id, at once and
+// every drainReport, carrying the connections still open, until the
+// returned function is called; the supervisor names them if its
+// soft_stop_deadline cuts them (the format is the supervisor's
+// drainFormat).
+func (w *Worker) reportDrain(id string) (done func()) {
+	var counters []func() int
+	for _, srv := range w.servers {
+		counters = append(counters, srv.Sessions)
+	}
+	for _, srv := range w.tcpSrv {
+		counters = append(counters, srv.Sessions)
+	}
+	send := func() {
+		n := 0
+		for _, c := range counters {
+			n += c()
+		}
+		resp := &command.WorkerResponse{Id: proto.String(id), Status: command.ResponseStatus_PROCESSING.Enum(),
+			Message: proto.String(fmt.Sprintf("draining: %d connections open", n))}
+		if err := w.out.WriteMessage(resp); err != nil {
+			w.log.Warnf("reporting the drain: %v", err)
+		}
+	}
+	stop, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(drainReport)
+		defer t.Stop()
+		for {
+			send()
+			select {
+			case <-t.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func() { close(stop); <-finished }
 }
 
 // stopServer stops accepting on a listener being deactivated or removed;

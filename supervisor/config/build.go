@@ -115,6 +115,7 @@ func (b *builder) globals(r *rawConfig) {
 	}
 	c.WorkerAutomaticRestart = *r.WorkerAutomaticRestart
 	c.WorkerTimeout = b.seconds("worker_timeout", *r.WorkerTimeout)
+	c.SoftStopDeadline = b.seconds("soft_stop_deadline", *r.SoftStopDeadline)
 	c.HandleProcessAffinity = *r.HandleProcessAffinity
 	c.ActivateListeners = *r.ActivateListeners
 

@@ -54,7 +54,8 @@ type Config struct {
 
 	WorkerCount            int
 	WorkerAutomaticRestart bool
-	WorkerTimeout          time.Duration // fan-out deadline per worker
+	WorkerTimeout          time.Duration // fan-out deadline per worker; a worker silent for 3 × it is replaced
+	SoftStopDeadline       time.Duration // a soft stop closes what remains and exits at it
 	HandleProcessAffinity  bool          // accepted, not implemented
 	ActivateListeners      bool
 

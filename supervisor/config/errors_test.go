@@ -168,11 +168,12 @@ backends = [
 		},
 		{
 			name: "zero timeouts",
-			toml: "front_timeout = 0\nworker_timeout = 0\n[[listeners]]\nprotocol = \"tcp\"\naddress = \"0.0.0.0:1\"\nconnect_timeout = 0\n",
+			toml: "front_timeout = 0\nworker_timeout = 0\nsoft_stop_deadline = 0\n[[listeners]]\nprotocol = \"tcp\"\naddress = \"0.0.0.0:1\"\nconnect_timeout = 0\n",
 			want: []string{
 				`t.toml:1:17: front_timeout: must be at least 1 (seconds)`,
 				`t.toml:2:18: worker_timeout: must be at least 1 (seconds)`,
-				`t.toml:6:19: listeners[0].connect_timeout: must be at least 1 (seconds)`,
+				`t.toml:3:22: soft_stop_deadline: must be at least 1 (seconds)`,
+				`t.toml:7:19: listeners[0].connect_timeout: must be at least 1 (seconds)`,
 			},
 		},
 		{

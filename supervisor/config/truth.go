@@ -168,7 +168,7 @@ var inForce = map[string][]string{
 	"": {"command_socket", "max_command_buffer_size", "max_connections", "command_allowed_uids",
 		"saved_state", "automatic_state_save", "log_level", "log_target", "log_colored",
 		"audit_logs_target", "audit_logs_json_target", "worker_count", "worker_automatic_restart",
-		"worker_timeout", "listeners", "clusters", "activate_listeners", "ctl_command_timeout",
+		"worker_timeout", "soft_stop_deadline", "listeners", "clusters", "activate_listeners", "ctl_command_timeout",
 		"front_timeout", "back_timeout", "connect_timeout", "request_timeout", "accept_queue_timeout",
 		"handle_process_affinity", "basic_auth_max_credential_bytes", "max_connections_per_ip",
 		"retry_after", "evict_on_queue_full",
