@@ -26,7 +26,7 @@ type actor struct {
 	nextTask     uint64
 	stopping     bool
 	loadingState bool
-	crashes      int
+	slots        []slot // crash backoff per worker slot (backoff.go)
 }
 
 func newActor(s *Supervisor) *actor {
@@ -36,6 +36,7 @@ func newActor(s *Supervisor) *actor {
 		listeners:    listenerTable{},
 		workers:      map[uint32]*workerProc{},
 		serverConfig: s.cfg.ServerConfig(),
+		slots:        make([]slot, s.cfg.WorkerCount),
 	}
 }
 

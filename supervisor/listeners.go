@@ -6,6 +6,8 @@ import (
 	"os"
 	"sort"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sozu-go/sozu/proto/command"
 )
 
@@ -16,6 +18,23 @@ type boundListener struct {
 	kind command.ListenerType
 	addr string // Display() form, the key workers use
 	file *os.File
+}
+
+// shut makes the socket refuse new connections for every process holding
+// a copy of it, then closes the supervisor's descriptor. shutdown(2) on a
+// listening socket acts on the socket, not on one descriptor: the kernel
+// stops listening (a SYN is answered RST, the client gets "connection
+// refused" at once), the connections waiting in its accept queue are
+// reset, and the workers' accept calls fail. Connections already accepted
+// are separate sockets and go on. Used from the first instant of a stop,
+// and when a listener is deactivated or removed: closing descriptors alone
+// would leave the socket listening while any copy remains (a draining or
+// hung worker's), completing handshakes nobody will accept.
+func (l *boundListener) shut() {
+	if fd := rawFD(l.file); fd >= 0 {
+		unix.Shutdown(fd, unix.SHUT_RD)
+	}
+	l.file.Close()
 }
 
 // listenerKey identifies a listener by protocol and address.

@@ -90,7 +90,6 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 	if err := a.state.Dispatch(req); err != nil {
 		return nil, err
 	}
-	var closeAfter *boundListener
 	switch r := req.GetRequestType().(type) {
 	case *command.Request_ActivateListener:
 		key := listenerKey(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress().Display())
@@ -109,21 +108,15 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 		}
 	case *command.Request_DeactivateListener:
 		key := listenerKey(r.DeactivateListener.GetProxy(), r.DeactivateListener.GetAddress().Display())
-		closeAfter = a.listeners[key]
-		delete(a.listeners, key)
+		a.shutListener(key)
 	case *command.Request_RemoveListener:
-		key := listenerKey(r.RemoveListener.GetProxy(), r.RemoveListener.GetAddress().Display())
-		closeAfter = a.listeners[key]
-		delete(a.listeners, key)
+		a.shutListener(listenerKey(r.RemoveListener.GetProxy(), r.RemoveListener.GetAddress().Display()))
 	case *command.Request_SetMaxConnectionsPerIp:
 		// Runtime only (never saved, as upstream), but workers launched
 		// later start with it.
 		a.serverConfig.MaxConnectionsPerIp = proto.Uint64(r.SetMaxConnectionsPerIp)
 	}
 	calls := a.fanout(req)
-	if closeAfter != nil {
-		closeAfter.file.Close()
-	}
 	if v := verbs.Of(req); v != nil && v.Emits {
 		a.emitEvent("main", &command.Event{Kind: v.Event.Enum()})
 	}

@@ -95,19 +95,6 @@ func (s *Supervisor) query(c *session, req *command.Request) bool {
 
 // mainAnswer is the supervisor's own answer to a query. Actor only.
 func (a *actor) mainAnswer(req *command.Request) *command.ResponseContent {
-	switch r := req.GetRequestType().(type) {
-	case *command.Request_QueryClusterById:
-		infos := &command.ClusterInformations{}
-		if ci := a.state.Cluster(r.QueryClusterById); ci != nil {
-			infos.Vec = append(infos.Vec, ci)
-		}
-		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: infos}}
-	case *command.Request_QueryClustersByDomain:
-		q := r.QueryClustersByDomain
-		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: &command.ClusterInformations{
-			Vec: a.state.ClustersByDomain(q.GetHostname(), q.Path)}}}
-	case *command.Request_QueryClustersHashes:
-		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: a.state.ClusterHashes()}}}
-	}
-	return nil
+	rc, _ := a.state.Query(req)
+	return rc
 }

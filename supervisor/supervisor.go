@@ -162,6 +162,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}()
 
 	go s.acceptLoop()
+	go s.watch()
 	<-s.stopped
 	sock.Close()
 	s.closeListeners()
@@ -209,8 +210,8 @@ func (a *actor) start() error {
 	if err := a.bindActiveListeners(); err != nil {
 		return err
 	}
-	for range a.cfg.WorkerCount {
-		if _, err := a.spawnWorker(); err != nil {
+	for i := range a.cfg.WorkerCount {
+		if _, err := a.spawnWorker(i); err != nil {
 			return err
 		}
 	}
@@ -282,60 +283,23 @@ func (s *Supervisor) closeListeners() {
 	s.do((*actor).closeListenersLocked)
 }
 
+// closeListenersLocked shuts every listener (see boundListener.shut).
+// Actor only.
 func (a *actor) closeListenersLocked() {
-	for k, l := range a.listeners {
-		l.file.Close()
-		delete(a.listeners, k)
+	for k := range a.listeners {
+		a.shutListener(k)
 	}
 }
 
-// stopAll stops every worker (soft: SoftStop, waited for without limit;
-// hard: HardStop, then SIGKILL after worker_timeout), then stops the
-// supervisor. progress, when not nil, receives the progress messages. It
-// returns how many workers exited cleanly and how many did not.
-func (s *Supervisor) stopAll(soft bool, progress func(string)) (ok, failed int) {
-	var calls []*call
-	var procs []*workerProc
-	var req *command.Request
-	if soft {
-		req = &command.Request{RequestType: &command.Request_SoftStop{SoftStop: &command.SoftStop{}}}
-	} else {
-		req = &command.Request{RequestType: &command.Request_HardStop{HardStop: &command.HardStop{}}}
+// shutListener shuts the listener key, if bound, and forgets it: from now
+// on the kernel refuses its new connections, whoever holds a copy. Actor
+// only.
+func (a *actor) shutListener(key string) {
+	if l := a.listeners[key]; l != nil {
+		l.shut()
+		delete(a.listeners, key)
+		a.log.WithField("listener", key).Info("listener shut: new connections are refused")
 	}
-	if !s.do(func(a *actor) {
-		a.stopping = true
-		for _, w := range a.workers {
-			w.runState = command.RunState_STOPPING
-			procs = append(procs, w)
-		}
-		calls = a.fanout(req)
-	}) {
-		return 0, 0
-	}
-	for _, c := range calls {
-		c.worker.forget(c.id)
-	}
-	for _, w := range procs {
-		var timeout <-chan time.Time
-		if !soft {
-			timeout = time.After(s.cfg.WorkerTimeout)
-		}
-		select {
-		case <-w.done:
-		case <-timeout:
-			if progress != nil {
-				progress(fmt.Sprintf("worker %d did not stop within %v: killing it", w.id, s.cfg.WorkerTimeout))
-			}
-			w.kill()
-			<-w.done
-		}
-		if w.wait == nil {
-			ok++
-		} else {
-			failed++
-		}
-	}
-	return ok, failed
 }
 
 // finish makes Run return. Called after the stop verb's answer is written.

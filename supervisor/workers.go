@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,10 +37,15 @@ const workerQueueLen = 4096
 // "actor" are owned by the state actor; the rest are safe for concurrent use.
 type workerProc struct {
 	id      uint32
+	slot    int // the worker slot it holds (backoff.go)
 	pid     int
 	started time.Time
 
-	runState command.RunState // actor
+	runState  command.RunState // actor
+	replaced  bool             // actor: killed as hung, its replacement already runs
+	probe     *call            // actor: the liveness probe waiting for an answer (watchdog.go)
+	probeSent time.Time        // actor
+	draining  atomic.Int64     // open connections the worker reported while draining; -1: none reported
 
 	cmd  *exec.Cmd
 	conn net.Conn // command channel
@@ -63,8 +69,9 @@ type call struct {
 	final    chan *command.WorkerResponse // the terminal answer; closed if the worker dies
 }
 
-// spawnWorker starts a new worker with the current state. Actor only.
-func (a *actor) spawnWorker() (*workerProc, error) {
+// spawnWorker starts a new worker in slot with the current state, and
+// hands it the listeners before it returns. Actor only.
+func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 	id := a.nextWorkerID
 	a.nextWorkerID++
 
@@ -116,6 +123,7 @@ func (a *actor) spawnWorker() (*workerProc, error) {
 	}
 	w := &workerProc{
 		id:       id,
+		slot:     slot,
 		pid:      cmd.Process.Pid,
 		started:  time.Now(),
 		runState: command.RunState_RUNNING,
@@ -128,6 +136,7 @@ func (a *actor) spawnWorker() (*workerProc, error) {
 		done:     make(chan struct{}),
 	}
 	scmP.Close()
+	w.draining.Store(-1)
 
 	// Bootstrap: ServerConfig first on the channel, then the listeners.
 	if err := frame.WriteMessage(conn, a.serverConfig, w.max); err != nil {
@@ -306,8 +315,8 @@ func (a *actor) workerExited(w *workerProc) {
 	delete(a.workers, w.id)
 	a.dedup.forget(w.id)
 	status := describeExit(w.wait)
-	lf := a.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid, "status": status})
-	if a.stopping {
+	lf := a.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid, "slot": w.slot, "status": status})
+	if a.stopping || w.replaced {
 		lf.Info("worker exited")
 		return
 	}
@@ -323,35 +332,48 @@ func (a *actor) workerExited(w *workerProc) {
 	if !a.cfg.WorkerAutomaticRestart {
 		return
 	}
-	// A worker that dies right after it started is relaunched with a
-	// growing delay, so a crash loop cannot turn into a fork loop.
-	delay := time.Duration(0)
-	if time.Since(w.started) < 5*time.Second {
-		a.crashes++
-		delay = min(time.Duration(1<<min(a.crashes, 6))*50*time.Millisecond, 5*time.Second)
-	} else {
-		a.crashes = 0
-	}
+	// A quick crash delays the relaunch of this slot only (backoff.go),
+	// so a crash loop cannot turn into a fork loop, nor hold back the
+	// other slots.
+	sl := &a.slots[w.slot]
+	delay := sl.exited(time.Since(w.started))
 	relaunch := func(a *actor) {
-		if a.stopping || len(a.workers) >= a.cfg.WorkerCount {
+		a.slots[w.slot].waiting = false
+		if a.stopping || a.slotHeld(w.slot) {
 			return
 		}
-		nw, err := a.spawnWorker()
+		nw, err := a.spawnWorker(w.slot)
 		if err != nil {
-			a.log.Errorf("relaunching worker: %v", err)
+			a.log.Errorf("relaunching worker slot %d: %v", w.slot, err)
 			return
 		}
-		a.log.WithFields(map[string]any{"worker": nw.id, "pid": nw.pid, "replaces": w.id}).Info("worker relaunched")
+		a.log.WithFields(map[string]any{"worker": nw.id, "pid": nw.pid, "slot": w.slot, "replaces": w.id}).Info("worker relaunched")
 		a.recordSystem(audit.VerbWorkerRelaunch, audit.CodeWorkerRelaunch, audit.ResultOK,
-			fmt.Sprintf("worker %d (pid %d) replaces worker %d", nw.id, nw.pid, w.id))
+			fmt.Sprintf("worker %d (pid %d) replaces worker %d in slot %d", nw.id, nw.pid, w.id, w.slot))
 		a.emitEvent("main", &command.Event{Kind: command.EventKind_WORKER_RELAUNCHED.Enum()})
 	}
 	if delay == 0 {
 		relaunch(a)
 		return
 	}
+	if sl.waiting {
+		return
+	}
+	sl.waiting = true
+	lf.Infof("slot %d: quick crash %d in a row: relaunching in %v", w.slot, sl.crashes, delay)
 	sup := a.Supervisor
 	time.AfterFunc(delay, func() { sup.submit(relaunch) })
+}
+
+// slotHeld reports whether a live worker (not one being replaced) holds
+// slot. Actor only.
+func (a *actor) slotHeld(slot int) bool {
+	for _, w := range a.workers {
+		if w.slot == slot && !w.replaced {
+			return true
+		}
+	}
+	return false
 }
 
 // sandboxViolation reports whether a worker was killed by SIGSYS, which is

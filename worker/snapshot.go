@@ -88,11 +88,16 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			if p := b.GetLoadBalancingParameters(); p != nil {
 				w = int(p.GetWeight())
 			}
+			sticky := b.GetStickyId()
+			if sticky == "" {
+				sticky = b.GetBackendId() // upstream's default
+			}
 			specs = append(specs, backends.Spec{ClusterID: b.GetClusterId(), ID: b.GetBackendId(),
-				Addr: ap, Weight: w, Backup: b.GetBackup()})
+				Addr: ap, Weight: w, Backup: b.GetBackup(), StickyID: sticky})
 		}
 	}
 
+	stickyIDs(specs, clusters, warn)
 	policies := map[string]backends.Policy{}
 	for id, c := range clusters {
 		policies[id] = backends.PolicyFrom(c)
@@ -115,6 +120,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		pc.HTTPSRedirect, pc.HTTPSRedirectPort, pc.Answers, pc.Credentials, pc.WWWAuthenticate =
 			cp.HTTPSRedirect, cp.HTTPSRedirectPort, cp.Answers, cp.Credentials, cp.WWWAuthenticate
 		pc.MaxConnsPerIP, pc.RetryAfter = copyOf(c.MaxConnectionsPerIp), copyOf(c.RetryAfter)
+		pc.Sticky = c.GetStickySession()
 	}
 
 	idHeaders := map[string]string{} // request id field of each HTTP(S) listener, by address
@@ -195,6 +201,13 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 				warn("%s: sozu_id_header %q is not a field name: using %s", what, h, proxy.DefaultIDHeader)
 			}
 		}
+		if n := l.GetStickyName(); n != "" {
+			if http1.IsToken(n) {
+				pl.StickyName = n
+			} else {
+				warn("%s: sticky_name %q is not a cookie name: using %s", what, n, proxy.DefaultStickyName)
+			}
+		}
 		pl.Answers = compileAnswers(listenerAnswers(l), what, warn)
 		pl.ExpectProxy = l.GetExpectProxy()
 		if hl, ok := l.(*command.HttpsListenerConfig); ok {
@@ -236,6 +249,29 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		}
 	}
 	return snap
+}
+
+// stickyIDs turns the sticky id of each backend in specs into its cookie
+// value (proxy.StickyCookieValue), and clears it when another backend of
+// the same cluster has it already: that backend takes no sticky clients,
+// which is reported when its cluster has sticky sessions.
+func stickyIDs(specs []backends.Spec, clusters map[string]*command.Cluster, warn func(string, ...any)) {
+	owner := map[[2]string]string{} // (cluster, cookie value) -> backend id
+	for i := range specs {
+		sp := &specs[i]
+		id := sp.StickyID
+		sp.StickyID = proxy.StickyCookieValue(id)
+		k := [2]string{sp.ClusterID, sp.StickyID}
+		if first, dup := owner[k]; dup && first != sp.ID {
+			if clusters[sp.ClusterID].GetStickySession() {
+				warn("backend %s of cluster %s: sticky id %q is backend %s's already: it takes no sticky clients",
+					sp.ID, sp.ClusterID, id, first)
+			}
+			sp.StickyID = ""
+			continue
+		}
+		owner[k] = sp.ID
+	}
 }
 
 // copyOf returns a copy of *p, or nil: snapshots share nothing mutable

@@ -78,6 +78,7 @@ type httpListenerConfig interface {
 	GetSendXRealIp() bool
 	GetElideXRealIp() bool
 	GetSozuIdHeader() string
+	GetStickyName() string
 	GetExpectProxy() bool
 	GetHttpAnswers() *command.CustomHttpAnswers
 	GetAnswers() map[string]string

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -192,7 +193,7 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 	w := &Worker{id: id, cfg: cfg, log: log, state: state.New(), lis: lis, conn: conn, max: max,
 		out: frame.NewWriter(conn, max), servers: map[string]*proxy.Server{}, tcpSrv: map[string]*tcp.Server{},
 		tlsCfg: map[string]*tls.Config{},
-		conns:  &connlimit.Limit{Max: int64(cfg.GetMaxConnections())}}
+		conns:  connlimit.New(int64(cfg.GetMaxConnections()), time.Duration(cfg.GetAcceptQueueTimeout())*time.Second)}
 	w.tcpConn = w.conns // one max_connections for every protocol
 	w.ipcaps = ipcap.New(cfg.GetMaxConnectionsPerIp(), cfg.GetRetryAfter())
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
@@ -311,7 +312,9 @@ func (w *Worker) serve() int {
 			stop := false
 			switch in.wr.GetContent().GetRequestType().(type) {
 			case *command.Request_SoftStop:
+				done := w.reportDrain(in.wr.GetId())
 				w.stopServers(true)
+				done()
 				stop = true
 			case *command.Request_HardStop:
 				w.stopServers(false)
@@ -347,7 +350,16 @@ func stateChange(req *command.Request) bool {
 
 // stopServers stops every server: soft waits for in-flight requests to
 // finish (idle connections close at once), hard closes every connection.
+// Every listener copy of this worker is closed first, at once, before any
+// connection drains (the supervisor shuts the sockets themselves).
 func (w *Worker) stopServers(soft bool) {
+	for _, srv := range w.servers {
+		srv.StopAccepting()
+	}
+	for _, srv := range w.tcpSrv {
+		srv.StopAccepting()
+	}
+	w.lis.closeAll()
 	var wg sync.WaitGroup
 	for k, srv := range w.servers {
 		wg.Add(1)
@@ -423,23 +435,74 @@ func (w *Worker) rebuild() {
 		if cfg := w.snap.tcp[k]; cfg != nil && w.tcpSrv[k] == nil {
 			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps})
 			w.tcpSrv[k] = srv
-			go func() {
-				if err := srv.Serve(); err != nil {
-					w.log.Errorf("listener %s stopped accepting: %v", k, err)
-				}
-			}()
+			go w.serveListener(k, srv.Serve)
 		}
 		if w.servers[k] != nil || w.snap.http[k] == nil {
 			continue
 		}
 		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns, IPCaps: w.ipcaps})
 		w.servers[k] = srv
-		go func() {
-			if err := srv.Serve(); err != nil {
-				w.log.Errorf("listener %s stopped accepting: %v", k, err)
-			}
-		}()
+		go w.serveListener(k, srv.Serve)
 	}
+}
+
+// serveListener runs a server's accept loop. The supervisor shuts a
+// listening socket when a stop begins or the listener is deactivated or
+// removed: accept then fails with EINVAL, which is that, not an error.
+func (w *Worker) serveListener(k string, serve func() error) {
+	err := serve()
+	switch {
+	case err == nil:
+	case errors.Is(err, syscall.EINVAL):
+		w.log.Infof("listener %s shut by the supervisor: no longer accepting", k)
+	default:
+		w.log.Errorf("listener %s stopped accepting: %v", k, err)
+	}
+}
+
+// drainReport is how often a soft-stopping worker reports its open
+// connections to the supervisor.
+const drainReport = 250 * time.Millisecond
+
+// reportDrain sends PROCESSING answers to the soft stop id, at once and
+// every drainReport, carrying the connections still open, until the
+// returned function is called; the supervisor names them if its
+// soft_stop_deadline cuts them (the format is the supervisor's
+// drainFormat).
+func (w *Worker) reportDrain(id string) (done func()) {
+	var counters []func() int
+	for _, srv := range w.servers {
+		counters = append(counters, srv.Sessions)
+	}
+	for _, srv := range w.tcpSrv {
+		counters = append(counters, srv.Sessions)
+	}
+	send := func() {
+		n := 0
+		for _, c := range counters {
+			n += c()
+		}
+		resp := &command.WorkerResponse{Id: proto.String(id), Status: command.ResponseStatus_PROCESSING.Enum(),
+			Message: proto.String(fmt.Sprintf("draining: %d connections open", n))}
+		if err := w.out.WriteMessage(resp); err != nil {
+			w.log.Warnf("reporting the drain: %v", err)
+		}
+	}
+	stop, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(drainReport)
+		defer t.Stop()
+		for {
+			send()
+			select {
+			case <-t.C:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	return func() { close(stop); <-finished }
 }
 
 // stopServer stops accepting on a listener being deactivated or removed;
@@ -491,18 +554,9 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 	case *command.Request_QueryMaxConnectionsPerIp:
 		return &command.ResponseContent{ContentType: &command.ResponseContent_MaxConnectionsPerIpLimit{
 			MaxConnectionsPerIpLimit: &command.MaxConnectionsPerIpLimit{Limit: proto.Uint64(w.ipcaps.Global())}}}, nil
-	case *command.Request_QueryClusterById:
-		infos := &command.ClusterInformations{}
-		if ci := w.state.Cluster(r.QueryClusterById); ci != nil {
-			infos.Vec = append(infos.Vec, ci)
-		}
-		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: infos}}, nil
-	case *command.Request_QueryClustersByDomain:
-		q := r.QueryClustersByDomain
-		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: &command.ClusterInformations{
-			Vec: w.state.ClustersByDomain(q.GetHostname(), q.Path)}}}, nil
-	case *command.Request_QueryClustersHashes:
-		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: w.state.ClusterHashes()}}}, nil
+	case *command.Request_QueryClusterById, *command.Request_QueryClustersByDomain, *command.Request_QueryClustersHashes:
+		rc, _ := w.state.Query(req)
+		return rc, nil
 	case *command.Request_QueryCertificatesFromWorkers:
 		return queryCertificates(w.state, &w.certs, r.QueryCertificatesFromWorkers), nil
 	}

@@ -33,10 +33,12 @@ func testApp(t *testing.T) (*app, *bytes.Buffer, *bytes.Buffer) {
 		loadConfig: func(path string) (clientConfig, error) {
 			return clientConfig{}, errors.New("no configuration in this test")
 		},
-		checkConfig: func(path string) ([]string, error) { return nil, errors.New("no configuration in this test") },
-		dial:        Dial,
-		abs:         func(p string) (string, error) { return filepath.Join("/cwd", p), nil },
-		readFile:    os.ReadFile,
+		checkConfig: func(path string) ([]string, []string, error) {
+			return nil, nil, errors.New("no configuration in this test")
+		},
+		dial:     Dial,
+		abs:      func(p string) (string, error) { return filepath.Join("/cwd", p), nil },
+		readFile: os.ReadFile,
 	}
 	return a, &out, &errOut
 }
@@ -468,9 +470,9 @@ func TestConfigCheck(t *testing.T) {
 		return ""
 	}
 	var loaded []string
-	a.checkConfig = func(path string) ([]string, error) {
+	a.checkConfig = func(path string) ([]string, []string, error) {
 		loaded = append(loaded, path)
-		return nil, nil
+		return nil, nil, nil
 	}
 	if code := a.run([]string{"config", "check"}); code != exitOK || out.String() != "configuration OK: /env/config.toml\n" {
 		t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
@@ -487,8 +489,8 @@ func TestConfigCheck(t *testing.T) {
 	out.Reset()
 	errOut.Reset()
 	a.getenv = func(string) string { return "" }
-	a.checkConfig = func(path string) ([]string, error) {
-		return nil, config.Errors{&config.Error{File: path, Line: 1, Key: "worker_count", Msg: "must be at least 1"}}
+	a.checkConfig = func(path string) ([]string, []string, error) {
+		return nil, nil, config.Errors{&config.Error{File: path, Line: 1, Key: "worker_count", Msg: "must be at least 1"}}
 	}
 	code := a.run([]string{"config", "check", "--json"})
 	if code != exitConfig {
@@ -508,7 +510,7 @@ func TestConfigCheck(t *testing.T) {
 // lists them.
 func TestConfigCheckWarnsAndStrict(t *testing.T) {
 	const path = "../../supervisor/config/testdata/truth/warnings.toml"
-	want, err := checkFullConfig(path)
+	want, _, err := checkFullConfig(path)
 	if err != nil || len(want) == 0 {
 		t.Fatalf("the test configuration: %v, %d warnings", err, len(want))
 	}

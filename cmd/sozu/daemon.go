@@ -61,6 +61,9 @@ func runStart(configPath string, args []string) int {
 	for _, w := range cfg.Warnings {
 		log.Warn(w.String())
 	}
+	for _, n := range cfg.Notes {
+		log.Info(n.String())
+	}
 	s, err := supervisor.New(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sozu start: %v\n", err)

@@ -41,15 +41,18 @@ func loadClientConfig(path string) (clientConfig, error) {
 }
 
 // checkFullConfig loads and validates the whole configuration at path,
-// reading every file it names, as `sozu start` does.
-func checkFullConfig(path string) ([]string, error) {
+// reading every file it names, as `sozu start` does, and returns its
+// warnings and notes, one line each.
+func checkFullConfig(path string) (warnings, notes []string, err error) {
 	cfg, err := config.Load(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ws := make([]string, len(cfg.Warnings))
-	for i, w := range cfg.Warnings {
-		ws[i] = w.String()
+	for _, w := range cfg.Warnings {
+		warnings = append(warnings, w.String())
 	}
-	return ws, nil
+	for _, n := range cfg.Notes {
+		notes = append(notes, n.String())
+	}
+	return warnings, notes, nil
 }

@@ -34,7 +34,7 @@ key = "/nonexistent/key.pem"
 	if got != want {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
-	if _, err := checkFullConfig(path); err == nil {
+	if _, _, err := checkFullConfig(path); err == nil {
 		t.Error("checkFullConfig accepts a configuration whose key does not exist")
 	}
 }

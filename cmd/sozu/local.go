@@ -22,7 +22,7 @@ func runWorkerVerb(_ *app, inv *invocation) int {
 // when there is one.
 func runConfigCheck(a *app, inv *invocation) int {
 	path := a.configPath(inv)
-	warnings, err := a.checkConfig(path)
+	warnings, notes, err := a.checkConfig(path)
 	if err == nil {
 		msg, status, code := "configuration OK: "+path, "OK", exitOK
 		if len(warnings) > 0 {
@@ -33,7 +33,10 @@ func runConfigCheck(a *app, inv *invocation) int {
 			}
 		}
 		if inv.json {
-			return a.printJSON(jsonEnvelope{Status: status, Message: msg, Warnings: warnings}, code)
+			return a.printJSON(jsonEnvelope{Status: status, Message: msg, Warnings: warnings, Notes: notes}, code)
+		}
+		for _, n := range notes {
+			fmt.Fprintln(a.stderr, "note: "+cleanText(n, true))
 		}
 		for _, w := range warnings {
 			fmt.Fprintln(a.stderr, "warning: "+cleanText(w, true))

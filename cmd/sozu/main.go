@@ -32,9 +32,10 @@ type app struct {
 	colorOut, colorErr bool
 	// loadConfig reads what the client needs from the configuration file.
 	loadConfig func(path string) (clientConfig, error)
-	// checkConfig loads and validates the whole configuration (config check).
+	// checkConfig loads and validates the whole configuration (config check):
+	// its keys not in force and its notes (config.Note), one line each.
 	// It returns the warnings of the keys not in force, one line each.
-	checkConfig func(path string) (warnings []string, err error)
+	checkConfig func(path string) (warnings, notes []string, err error)
 	// dial connects to the command socket.
 	dial func(path string, maxFrame int) (*Client, error)
 	// abs makes a path absolute (state files).

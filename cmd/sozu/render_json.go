@@ -48,6 +48,9 @@ type jsonEnvelope struct {
 	Errors  []string        `json:"errors,omitempty"`
 	// Warnings: `config check`'s keys not in force, one line each.
 	Warnings []string `json:"warnings,omitempty"`
+	// Notes: what `config check`'s configuration does that the file does
+	// not spell out (a listener created for a frontend), one line each.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // renderJSON renders a terminal response as the --json document. It fails

@@ -245,3 +245,25 @@ func (s *ConfigState) HealthChecks(clusterID *string) *command.HealthChecksList 
 	}
 	return out
 }
+
+// Query answers the queries the state alone can answer, as both the
+// supervisor (its "main" answer) and every worker give them:
+// query_cluster_by_id, query_clusters_by_domain, query_clusters_hashes.
+// ok is false for any other request.
+func (s *ConfigState) Query(req *command.Request) (rc *command.ResponseContent, ok bool) {
+	switch r := req.GetRequestType().(type) {
+	case *command.Request_QueryClusterById:
+		infos := &command.ClusterInformations{}
+		if ci := s.Cluster(r.QueryClusterById); ci != nil {
+			infos.Vec = append(infos.Vec, ci)
+		}
+		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: infos}}, true
+	case *command.Request_QueryClustersByDomain:
+		q := r.QueryClustersByDomain
+		return &command.ResponseContent{ContentType: &command.ResponseContent_Clusters{Clusters: &command.ClusterInformations{
+			Vec: s.ClustersByDomain(q.GetHostname(), q.Path)}}}, true
+	case *command.Request_QueryClustersHashes:
+		return &command.ResponseContent{ContentType: &command.ResponseContent_ClusterHashes{ClusterHashes: &command.ClusterHashes{Map: s.ClusterHashes()}}}, true
+	}
+	return nil, false
+}

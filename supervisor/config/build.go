@@ -33,6 +33,7 @@ type builder struct {
 	udp       map[netip.AddrPort]*listenerInfo
 	routes    map[string]string         // http(s) frontend key -> its key path
 	tcpOwner  map[netip.AddrPort]string // tcp/udp listener -> cluster using it
+	implicit  map[*rawListener]string   // listener created for a frontend -> the frontend's key path
 }
 
 type listenerInfo struct {
@@ -53,7 +54,11 @@ func (b *builder) build(r *rawConfig) {
 	b.globals(r)
 	b.security(r)
 	for i, l := range r.Listeners {
-		b.listener(joinIndex("listeners", i), l)
+		p := joinIndex("listeners", i)
+		if fp, ok := b.implicit[l]; ok {
+			p = fp
+		}
+		b.listener(p, l)
 	}
 	b.checkH2Buffers()
 	ids := make([]string, 0, len(r.Clusters))
@@ -110,6 +115,7 @@ func (b *builder) globals(r *rawConfig) {
 	}
 	c.WorkerAutomaticRestart = *r.WorkerAutomaticRestart
 	c.WorkerTimeout = b.seconds("worker_timeout", *r.WorkerTimeout)
+	c.SoftStopDeadline = b.seconds("soft_stop_deadline", *r.SoftStopDeadline)
 	c.HandleProcessAffinity = *r.HandleProcessAffinity
 	c.ActivateListeners = *r.ActivateListeners
 

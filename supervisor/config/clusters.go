@@ -9,6 +9,7 @@ import (
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/supervisor/safefile"
+	"github.com/sozu-go/sozu/worker/idna"
 	"github.com/sozu-go/sozu/worker/settings"
 )
 
@@ -141,6 +142,23 @@ func (b *builder) healthCheck(p string, h *rawHealthCheck) *command.HealthCheckC
 	}
 }
 
+// aLabels returns hostname h with its internationalized labels as A-labels
+// (bücher.example → xn--bcher-kva.example), the form clients send and the
+// state keeps, so that two spellings of one name are one frontend. A name
+// with regex segments is kept as written: the router converts its literal
+// labels (and CheckFrontend reports what it cannot).
+func (b *builder) aLabels(p, h string) string {
+	if idna.IsASCII(h) || strings.Contains(h, "/") {
+		return h
+	}
+	a, err := idna.ToASCII(strings.ToLower(h))
+	if err != nil {
+		b.errs.at(p, "internationalized name %q: %v", h, err)
+		return h
+	}
+	return a
+}
+
 // httpFrontend checks one frontend of an HTTP cluster and returns its
 // requests: ADD_CERTIFICATE + ADD_HTTPS_FRONTEND when it has its own
 // certificate, else ADD_HTTPS_FRONTEND or ADD_HTTP_FRONTEND after the
@@ -162,7 +180,7 @@ func (b *builder) httpFrontend(p string, c *command.Cluster, f *rawFrontend) []*
 	addr := f.Address.AddrPort
 	l := b.stream[addr]
 	switch {
-	case l == nil:
+	case l == nil: // unreachable: implicitListeners made one
 		b.errs.at(joinKey(p, "address"), "no http or https listener at %s: declare one in [[listeners]]", addr)
 		return nil
 	case l.protocol == ProtocolTCP:
@@ -187,8 +205,8 @@ func (b *builder) httpFrontend(p string, c *command.Cluster, f *rawFrontend) []*
 	host := *f.Hostname
 	if !printable(host) {
 		b.errs.at(joinKey(p, "hostname"), "%q must not be empty or contain spaces or control characters", host)
-	} else {
-		b.identifier(joinKey(p, "hostname"), false, host)
+	} else if b.identifier(joinKey(p, "hostname"), false, host) {
+		host = b.aLabels(joinKey(p, "hostname"), host)
 	}
 	kind := command.PathRuleKind(*f.PathType)
 	path := *f.Path

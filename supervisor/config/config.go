@@ -54,7 +54,8 @@ type Config struct {
 
 	WorkerCount            int
 	WorkerAutomaticRestart bool
-	WorkerTimeout          time.Duration // fan-out deadline per worker
+	WorkerTimeout          time.Duration // fan-out deadline per worker; a worker silent for 3 × it is replaced
+	SoftStopDeadline       time.Duration // a soft stop closes what remains and exits at it
 	HandleProcessAffinity  bool          // accepted, not implemented
 	ActivateListeners      bool
 
@@ -91,13 +92,19 @@ type Config struct {
 	Metrics               *Metrics // nil when no [metrics] table
 	DisableClusterMetrics bool
 
-	// Listeners in file order; the supervisor binds these.
+	// Listeners in file order, then those created for frontends without
+	// one (see Notes); the supervisor binds these.
 	Listeners []Listener
 
 	// Warnings lists the keys written in the file that are not in force
 	// (see truth.go), in file order. `config check` and `start` print
 	// them; `config check --strict` fails on any.
 	Warnings []Warning
+
+	// Notes lists what the configuration does that the file does not
+	// spell out (see Note), in cluster id then file order. `config check`
+	// and `start` print them.
+	Notes []Note
 
 	requests []*command.Request // Requests() content, in order
 	server   *command.ServerConfig
@@ -179,14 +186,16 @@ func Parse(data []byte, path string) (*Config, error) {
 	}
 	checkScopes(errs, raw)
 	warnings := checkForce(errs, raw)
+	origin, notes := implicitListeners(errs, raw)
 	applyDefaults(raw)
 	applySecurityDefaults(raw)
-	b := &builder{errs: errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}}
+	b := &builder{errs: errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}, implicit: origin}
 	b.build(raw)
 	if err := errs.result(); err != nil {
 		return nil, err
 	}
 	b.cfg.Warnings = warnings
+	b.cfg.Notes = notes
 	return b.cfg, nil
 }
 

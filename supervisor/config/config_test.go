@@ -113,6 +113,7 @@ func TestDefaults(t *testing.T) {
 		{"WorkerCount", c.WorkerCount, 2},
 		{"WorkerAutomaticRestart", c.WorkerAutomaticRestart, true},
 		{"WorkerTimeout", c.WorkerTimeout, 10 * time.Second},
+		{"SoftStopDeadline", c.SoftStopDeadline, 60 * time.Second},
 		{"SavedState", c.SavedState, ""},
 		{"AutomaticStateSave", c.AutomaticStateSave, false},
 		{"ActivateListeners", c.ActivateListeners, true},

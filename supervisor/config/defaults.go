@@ -19,6 +19,7 @@ const (
 	defaultLogTarget            = "stdout"
 	defaultWorkerCount          = 2
 	defaultWorkerTimeout        = 10    // seconds
+	defaultSoftStopDeadline     = 60    // seconds
 	defaultCtlCommandTimeout    = 1_000 // milliseconds
 	defaultFrontTimeout         = 60    // seconds
 	defaultBackTimeout          = 30
@@ -93,6 +94,7 @@ func applyDefaults(c *rawConfig) {
 	set(&c.WorkerCount, defaultWorkerCount)
 	set(&c.WorkerAutomaticRestart, true)
 	set(&c.WorkerTimeout, defaultWorkerTimeout)
+	set(&c.SoftStopDeadline, defaultSoftStopDeadline)
 	set(&c.DisableClusterMetrics, false)
 	set(&c.HandleProcessAffinity, false)
 	set(&c.CtlCommandTimeout, defaultCtlCommandTimeout)

@@ -93,9 +93,14 @@ backends = [
 			want: []string{`t.toml:16:11: listeners[3].address: 0.0.0.0:8080 is already used by listeners[0]`},
 		},
 		{
-			name: "frontend without a listener",
-			toml: listen + "\n[clusters.shop]\nprotocol = \"http\"\nfrontends = [{ address = \"0.0.0.0:9090\", hostname = \"a\" }]\n",
-			want: []string{`t.toml:16:26: clusters.shop.frontends[0].address: no http or https listener at 0.0.0.0:9090: declare one in [[listeners]]`},
+			// The first frontend at an address without a listener makes it
+			// http (see TestImplicitListeners); a certificate there is refused.
+			name: "frontends without a listener that disagree on its protocol",
+			toml: listen + "\n[clusters.shop]\nprotocol = \"http\"\nfrontends = [{ address = \"0.0.0.0:9090\", hostname = \"a\" }, { address = \"0.0.0.0:9090\", hostname = \"b\", certificate = \"testdata/tls/cert.pem\", key = \"testdata/tls/key.pem\" }]\n",
+			want: []string{
+				`t.toml:16:104: clusters.shop.frontends[1].certificate: only valid on an https listener; 0.0.0.0:9090 (clusters.shop.frontends[0]) is http`,
+				`t.toml:16:143: clusters.shop.frontends[1].key: only valid on an https listener; 0.0.0.0:9090 (clusters.shop.frontends[0]) is http`,
+			},
 		},
 		{
 			name: "http frontend on a tcp listener",
@@ -163,11 +168,12 @@ backends = [
 		},
 		{
 			name: "zero timeouts",
-			toml: "front_timeout = 0\nworker_timeout = 0\n[[listeners]]\nprotocol = \"tcp\"\naddress = \"0.0.0.0:1\"\nconnect_timeout = 0\n",
+			toml: "front_timeout = 0\nworker_timeout = 0\nsoft_stop_deadline = 0\n[[listeners]]\nprotocol = \"tcp\"\naddress = \"0.0.0.0:1\"\nconnect_timeout = 0\n",
 			want: []string{
 				`t.toml:1:17: front_timeout: must be at least 1 (seconds)`,
 				`t.toml:2:18: worker_timeout: must be at least 1 (seconds)`,
-				`t.toml:6:19: listeners[0].connect_timeout: must be at least 1 (seconds)`,
+				`t.toml:3:22: soft_stop_deadline: must be at least 1 (seconds)`,
+				`t.toml:7:19: listeners[0].connect_timeout: must be at least 1 (seconds)`,
 			},
 		},
 		{

@@ -37,6 +37,7 @@ type rawConfig struct {
 	WorkerCount                 *uint32                `toml:"worker_count"`
 	WorkerAutomaticRestart      *bool                  `toml:"worker_automatic_restart"`
 	WorkerTimeout               *uint32                `toml:"worker_timeout"`
+	SoftStopDeadline            *uint32                `toml:"soft_stop_deadline"`
 	Metrics                     *rawMetrics            `toml:"metrics"`
 	DisableClusterMetrics       *bool                  `toml:"disable_cluster_metrics"`
 	Listeners                   []*rawListener         `toml:"listeners"`

@@ -69,7 +69,6 @@ func (w Warning) String() string {
 const (
 	ProtectH2Flood    = "HTTP/2 flood limits"
 	ProtectAccessLogs = "access logs"
-	ProtectQueue      = "accept queue limits"
 )
 
 func always(reflect.Value) bool { return true }
@@ -89,7 +88,6 @@ var (
 	udpNotBuilt = notInForce{NotBuilt, "UDP load balancing is not built yet: UDP listeners are never bound", nil}
 	noAccessLog = notInForce{NotBuilt, "access logs are not built yet: no access log is written", nil}
 	noMetrics   = notInForce{NotBuilt, "metrics are not built yet: nothing is collected or sent", nil}
-	noSticky    = notInForce{NotBuilt, "sticky sessions are not built yet: requests are balanced without a cookie", nil}
 	eventLoop   = notInForce{Meaningless, "it sizes upstream's event loop and buffer pools; Go's runtime manages this memory", nil}
 )
 
@@ -116,14 +114,13 @@ var forceTable = map[string]map[string]notInForce{
 		"metrics":                 noMetrics,
 		"disable_cluster_metrics": noMetrics,
 		"pid_file_path":           {NotBuilt, "no PID file is written", nil},
-		"accept_queue_timeout":    {NotBuilt, "there is no accept queue: over max_connections, new connections are closed at once", nil},
-		"evict_on_queue_full":     {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections are closed", isTrue},
+		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +
+			"in the accept queue (accept_queue_timeout), then in the listen backlog", isTrue},
 	},
 	"listeners": {
 		"protocol":             {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*ListenerProtocol) == ProtocolUDP }},
 		"max_rx_datagram_size": udpNotBuilt,
 		"max_flows":            udpNotBuilt,
-		"sticky_name":          noSticky,
 		"signature_algorithms": {Meaningless, "Go's crypto/tls offers no server-side choice of signature algorithms", nil},
 		"elide_x_real_ip": {Meaningless, "a client's X-Real-IP is always removed (docs/frontends.md, forwarding fields); false cannot let it through",
 			func(v reflect.Value) bool { return !v.Elem().Bool() }},
@@ -148,22 +145,18 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_max_header_fields":                    h2OnHTTP,
 	},
 	"clusters": {
-		"protocol":       {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
-		"sticky_session": {NotBuilt, noSticky.why, isTrue},
-		"http2":          {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
+		"protocol": {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
+		"http2":    {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
 	},
 	"frontends": {
 		"tls_versions": {NotBuilt, "per-certificate TLS versions are not applied: the listener's tls_versions apply", nil},
-	},
-	"backends": {
-		"sticky_id": noSticky,
 	},
 }
 
 // protectionOf names the protection a not-in-force key would give, by
 // section and key (see Warning.Protection).
 var protectionOf = map[string]map[string]string{
-	"":          {"access_logs_target": ProtectAccessLogs, "accept_queue_timeout": ProtectQueue},
+	"":          {"access_logs_target": ProtectAccessLogs},
 	"listeners": {}, // h2_* below
 }
 
@@ -184,8 +177,8 @@ var inForce = map[string][]string{
 	"": {"command_socket", "max_command_buffer_size", "max_connections", "command_allowed_uids",
 		"saved_state", "automatic_state_save", "log_level", "log_target", "log_colored",
 		"audit_logs_target", "audit_logs_json_target", "worker_count", "worker_automatic_restart",
-		"worker_timeout", "listeners", "clusters", "activate_listeners", "ctl_command_timeout",
-		"front_timeout", "back_timeout", "connect_timeout", "request_timeout",
+		"worker_timeout", "soft_stop_deadline", "listeners", "clusters", "activate_listeners", "ctl_command_timeout",
+		"front_timeout", "back_timeout", "connect_timeout", "request_timeout", "accept_queue_timeout",
 		"handle_process_affinity", "basic_auth_max_credential_bytes", "max_connections_per_ip",
 		"retry_after", "evict_on_queue_full",
 		"command_allowed_gids", "command_readonly_uids", "command_readonly_gids", "command_socket_group",
@@ -198,7 +191,7 @@ var inForce = map[string][]string{
 		"answer_408", "answer_413", "answer_421", "answer_429", "answer_502", "answer_503", "answer_504",
 		"answer_507", "answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
 		"cipher_list", "cipher_suites", "groups_list", "certificate", "certificate_chain", "key",
-		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11",
+		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11", "sticky_name",
 		// h2_*: in force on HTTPS listeners (onlyOn reports them on HTTP ones).
 		"h2_max_rst_stream_per_window", "h2_max_ping_per_window", "h2_max_settings_per_window",
 		"h2_max_empty_data_per_window", "h2_max_window_update_stream0_per_window", "h2_max_continuation_frames",
@@ -212,7 +205,7 @@ var inForce = map[string][]string{
 	"frontends": {"address", "tags", "hostname", "path", "path_type", "method", "position", "certificate",
 		"key", "certificate_chain", "redirect", "redirect_scheme", "redirect_template", "rewrite_host",
 		"rewrite_path", "rewrite_port", "required_auth", "headers", "hsts"},
-	"backends":     {"address", "backend_id", "weight", "backup"},
+	"backends":     {"address", "backend_id", "weight", "backup", "sticky_id"},
 	"headers":      {"position", "key", "value"},
 	"hsts":         {"enabled", "max_age", "include_subdomains", "preload", "force_replace_backend"},
 	"metrics":      {}, // the whole table is reported

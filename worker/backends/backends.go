@@ -81,6 +81,11 @@ type Spec struct {
 	Addr      netip.AddrPort
 	Weight    int // relative weight for every algorithm; <= 0 only when no backend with a weight can serve
 	Backup    bool
+	// StickyID is the value of the sticky cookie that sends a client of a
+	// sticky cluster to this backend (sticky.go); "" takes no sticky
+	// clients. The caller gives a valid cookie value (see
+	// proxy.StickyCookieValue).
+	StickyID string
 }
 
 // Backend is one backend server of a cluster. It outlives configuration
@@ -92,8 +97,9 @@ type Backend struct {
 	Addr      netip.AddrPort
 	addr      string // Addr formatted once
 
-	weight atomic.Int64
-	backup atomic.Bool
+	weight   atomic.Int64
+	backup   atomic.Bool
+	stickyID atomic.Pointer[string] // see StickyID
 
 	// StaleClosed counts idle keep-alive connections found closed by the
 	// backend (or otherwise unusable) when they were taken from the pool.
@@ -164,6 +170,10 @@ func (r *Registry) Update(specs []Spec, policies map[string]Policy) map[string]*
 		}
 		b.weight.Store(int64(s.Weight))
 		b.backup.Store(s.Backup)
+		if b.StickyID() != s.StickyID {
+			id := s.StickyID
+			b.stickyID.Store(&id)
+		}
 		next[k] = b
 		set := sets[s.ClusterID]
 		if set == nil {
@@ -179,6 +189,7 @@ func (r *Registry) Update(specs []Spec, policies map[string]Policy) map[string]*
 	for id, set := range sets {
 		set.primaries = newPool(primaries[id], set.Policy.Algorithm)
 		set.backups = newPool(backups[id], set.Policy.Algorithm)
+		set.buildSticky()
 	}
 	for k, b := range r.backends {
 		if next[k] == nil {
@@ -217,7 +228,8 @@ type Set struct {
 	ClusterID string
 	Policy    Policy
 	primaries *pool
-	backups   *pool // used only when no primary is up
+	backups   *pool               // used only when no primary is up
+	sticky    map[string]*Backend // by sticky id (sticky.go); nil when none has one
 	rr        atomic.Uint64
 	reg       *Registry
 }
@@ -268,6 +280,11 @@ const maxTried = 8
 // key is the client's balancing key (KeyOf its IP), used by HRW and
 // Maglev; other algorithms ignore it.
 func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool, key uint64) (*Conn, error) {
+	return s.connect(ctx, timeout, fresh, key, nil)
+}
+
+// connect is Connect whose first attempt goes to first when not nil.
+func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, key uint64, first *Backend) (*Conn, error) {
 	if s.Len() == 0 {
 		return nil, ErrNoBackend
 	}
@@ -276,7 +293,12 @@ func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 	var last error
 	attempts := 0
 	for attempts < s.reg.opt.Attempts {
-		b := s.pick(tried[:nTried], key)
+		b := first
+		if b != nil {
+			first = nil
+		} else {
+			b = s.pick(tried[:nTried], key)
+		}
 		if b == nil {
 			break
 		}

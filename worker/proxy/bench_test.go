@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net"
+	"net/netip"
 	"testing"
 
+	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/router"
 )
 
@@ -135,6 +137,60 @@ func BenchmarkProxyFrontendFeatures(b *testing.B) {
 			if bytes.HasSuffix(buf[:n], []byte("hello world!\n")) {
 				if !bytes.Contains(buf[:n], []byte("X-Frame-Options: DENY")) {
 					b.Fatalf("%q", buf[:n])
+				}
+				return
+			}
+		}
+	}
+	roundTrip()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		roundTrip()
+	}
+	b.StopTimer()
+	f.srv.Close()
+	f.reg.Close()
+}
+
+// BenchmarkProxyKeepAliveSticky is BenchmarkProxyKeepAlive on a sticky
+// cluster, the client presenting its cookie among others: the cookie is
+// found, removed from the forwarded head, and selects the backend.
+func BenchmarkProxyKeepAliveSticky(b *testing.B) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello world!\n")
+	addr := fixedBackend(b, resp)
+	other := fixedBackend(b, resp)
+	f := newFixture(b, anyHost("c"), map[string][]string{"c": {addr, other}}, func(l *Listener) { l.Clusters["c"].Sticky = true })
+	sets := f.reg.Update([]backends.Spec{
+		{ClusterID: "c", ID: "a", Addr: netip.MustParseAddrPort(addr), Weight: 100, StickyID: "sa"},
+		{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(other), Weight: 100, StickyID: "sb"},
+	}, nil)
+	next := *f.srv.Config()
+	cl := *next.Clusters["c"]
+	cl.Backends = sets["c"]
+	next.Clusters = map[string]*Cluster{"c": &cl}
+	f.srv.Swap(&next)
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET / HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: wrk\r\nAccept: */*\r\nCookie: theme=dark; SOZUBALANCEID=sb; lang=fr\r\n\r\n")
+	buf := make([]byte, 4096)
+	roundTrip := func() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			m, err := c.Read(buf[n:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += m
+			if bytes.HasSuffix(buf[:n], []byte("hello world!\n")) {
+				if bytes.Contains(buf[:n], []byte("Set-Cookie")) {
+					b.Fatalf("a client on its sticky backend got a new cookie: %q", buf[:n])
 				}
 				return
 			}

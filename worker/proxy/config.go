@@ -90,19 +90,23 @@ type Listener struct {
 	// DisableHTTP11, on an HTTPS listener, closes a connection whose
 	// handshake did not select "h2" (a client without ALPN).
 	DisableHTTP11 bool
+	// StickyName is the name of the sticky session cookie of the clusters
+	// with Sticky (sticky.go); DefaultStickyName when empty. A token.
+	StickyName string
 
 	Routes   *router.Table       // nil routes nothing
 	Answers  *answers.Set        // the listener's custom answers; may be nil
 	Clusters map[string]*Cluster // by id; shared by the listeners of one snapshot, read-only
 
 	// derived by init
-	ready     bool
-	xfPort    []byte // X-Forwarded-Port value
-	byNode    []byte // Forwarded by= value
-	idHeader  []byte
-	hostValue []byte // Host sent for an HTTP/1.0 request without one
-	defNames  map[string]bool
-	defIPs    []netip.Addr
+	ready      bool
+	xfPort     []byte // X-Forwarded-Port value
+	byNode     []byte // Forwarded by= value
+	idHeader   []byte
+	stickyName []byte
+	hostValue  []byte // Host sent for an HTTP/1.0 request without one
+	defNames   map[string]bool
+	defIPs     []netip.Addr
 }
 
 // Cluster is one cluster in a snapshot.
@@ -130,6 +134,10 @@ type Cluster struct {
 	// of 0: unlimited for this cluster). See package ipcap.
 	MaxConnsPerIP *uint64
 	RetryAfter    *uint32
+
+	// Sticky pins each client to one backend with a cookie (sticky.go):
+	// upstream's sticky_session.
+	Sticky bool
 }
 
 // HSTS is a Strict-Transport-Security policy. A nil *HSTS or an empty
@@ -187,6 +195,10 @@ func (l *Listener) init() {
 		l.IDHeader = DefaultIDHeader
 	}
 	l.idHeader = []byte(l.IDHeader)
+	if l.StickyName == "" {
+		l.StickyName = DefaultStickyName
+	}
+	l.stickyName = []byte(l.StickyName)
 	pub := l.PublicAddr
 	if !pub.IsValid() {
 		pub = l.Addr

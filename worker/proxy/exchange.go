@@ -87,6 +87,7 @@ type exchange struct {
 	http10     bool // the client speaks HTTP/1.0
 	expect     bool // the client waits for 100 Continue
 	upgrade    bool // the request asks for a protocol upgrade
+	sticky     bool // the cluster has sticky sessions: s.stickyIn holds the client's cookie
 	streaming  bool // the request body is still being copied
 	copyJoined bool
 	copyRes    bodyResult
@@ -103,6 +104,10 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	x := exchange{cfg: cfg, cl: cl, hsts: hsts, fe: fe, clientKA: req.KeepAlive, http10: req.Minor == 0,
 		expect: req.Expect100, upgrade: req.Upgrade}
 	x.methodLen = copy(x.method[:], req.Method)
+	if cl.Sticky {
+		x.sticky = true
+		s.takeStickyCookie(cfg, req)
+	}
 
 	// The head, then as much of the body as is already here.
 	req.KeepAlive = true
@@ -140,7 +145,11 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	var res respOutcome
 	for attempt := 0; ; attempt++ {
 		var err error
-		bc, err = cl.Backends.Connect(s.srv.ctx, cfg.ConnectTimeout, attempt > 0, s.peerKey)
+		if x.sticky {
+			bc, err = cl.Backends.ConnectSticky(s.srv.ctx, cfg.ConnectTimeout, attempt > 0, s.peerKey, s.stickyIn)
+		} else {
+			bc, err = cl.Backends.Connect(s.srv.ctx, cfg.ConnectTimeout, attempt > 0, s.peerKey)
+		}
 		if err != nil {
 			s.srv.opt.Log.Debugf("cluster %s: %v", cl.ID, err)
 			return s.answer(cfg, cl, 503)
@@ -388,6 +397,9 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 		ex = append(ex, http1.Field{Name: nameConn, Value: valueKA})
 	}
 	ex = applyHSTS(x.hsts, resp, ex)
+	if x.sticky {
+		ex = s.appendSetCookie(cfg, bc, ex)
+	}
 	if x.fe != nil {
 		resp.Fields = x.fe.Response.Drop(resp.Fields)
 	}

@@ -563,3 +563,32 @@ func TestSwapChangesRoutes(t *testing.T) {
 		t.Fatalf("after: %d", s)
 	}
 }
+
+// TestSwapReachesIdleConnection: a request that starts after Swap on a
+// keep-alive connection already waiting for it is served with the new
+// configuration (the session took its configuration before the wait).
+func TestSwapReachesIdleConnection(t *testing.T) {
+	old := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "old") })
+	next := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "new") })
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {old.addr}, "d": {next.addr}}, nil)
+	c, br := dialProxy(t, f.addr)
+	if body, _ := stickyGet(t, c, br, ""); body != "old" {
+		t.Fatalf("before: %q", body)
+	}
+	waitFor(t, "the session waiting for its next request", func() bool {
+		f.srv.mu.Lock()
+		defer f.srv.mu.Unlock()
+		for ss := range f.srv.sessions {
+			if ss.state.Load() != stateIdle {
+				return false
+			}
+		}
+		return len(f.srv.sessions) == 1
+	})
+	cfg := *f.srv.Config()
+	cfg.Routes, _ = router.Build(anyHost("d"))
+	f.srv.Swap(&cfg)
+	if body, _ := stickyGet(t, c, br, ""); body != "new" {
+		t.Fatalf("after Swap, the idle connection's request got %q", body)
+	}
+}

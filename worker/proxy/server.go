@@ -46,6 +46,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	draining atomic.Bool
 	stopped  atomic.Bool
+	stop     chan struct{} // closed with stopped: wakes Serve waiting for a slot
 
 	// Panics counts recovered panics of connection goroutines.
 	Panics atomic.Int64
@@ -68,7 +69,7 @@ func NewServer(ln net.Listener, cfg *Listener, opt Options) *Server {
 	if opt.NewID == nil {
 		opt.NewID = NewULID
 	}
-	s := &Server{ln: ln, opt: opt, sessions: map[*session]struct{}{}}
+	s := &Server{ln: ln, opt: opt, sessions: map[*session]struct{}{}, stop: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.Swap(cfg)
 	return s
@@ -91,7 +92,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Shutdown or Close), serving each on its own goroutine. It returns nil
 // then, or the error that stopped accepting.
 func (s *Server) Serve() error {
-	return s.opt.Conns.Serve(s.ln, s.stopped.Load, s.opt.Log.Warnf, s.admit)
+	return s.opt.Conns.Serve(s.ln, s.stop, s.opt.Log.Warnf, s.admit)
 }
 
 // admit starts serving an accepted connection, whose slot is taken.
@@ -140,6 +141,7 @@ func (s *Server) forget(ss *session) {
 // is accepted; established ones go on.
 func (s *Server) StopAccepting() {
 	if s.stopped.CompareAndSwap(false, true) {
+		close(s.stop)
 		s.ln.Close()
 	}
 }

@@ -103,6 +103,9 @@ type session struct {
 	rw      []byte          // a frontend's rewritten authority and target
 	xfHost  []byte          // the authority the client sent, when a frontend rewrote it
 
+	stickyIn  []byte // the value of the client's sticky cookie (sticky.go); empty for none
+	cookieBuf []byte // rewritten Cookie values, then the Set-Cookie value
+
 	id       [ulid.EncodedSize]byte
 	hasID    bool
 	isHead   bool
@@ -158,9 +161,11 @@ func (s *session) run() {
 		return
 	}
 	for {
-		cfg := s.srv.cfg.Load()
-		n := s.readHead(cfg)
-		if n == 0 || !s.serve(cfg, n) || s.srv.draining.Load() {
+		n := s.readHead(s.srv.cfg.Load())
+		// The request is served with the configuration in force when its
+		// head arrived, not when the wait for it began: a Swap meanwhile
+		// (a backend removed, a route changed) applies to it.
+		if n == 0 || !s.serve(s.srv.cfg.Load(), n) || s.srv.draining.Load() {
 			return
 		}
 	}

@@ -13,6 +13,7 @@ func FuzzLookup(f *testing.F) {
 		rule("example.com", Equals, "/x", "GET", "x"),
 		rule("example.com", Regex, "^/r/[a-z]+$", "", "re"),
 		rule("*.example.com", Prefix, "/w", "", "wild"),
+		rule("/r[0-9]+/.example.com", Prefix, "/w", "", "regex-host"),
 		rule("*", Prefix, "/any", "", "any"),
 		rule("[::1]", Prefix, "/", "", "v6"),
 	})

@@ -52,7 +52,8 @@ type part struct {
 // rewrite_path): literal text and references to the captures of the
 // request a frontend matched. "$HOST[n]" is the n-th host capture ($HOST[0]
 // the request's host, lower case, without port; $HOST[1] the label a "*."
-// wildcard matched) and "$PATH[n]" the n-th path capture ($PATH[0] the
+// wildcard matched; for a regex hostname, $HOST[1..] its groups, see
+// hostMatch.hostCaptures) and "$PATH[n]" the n-th path capture ($PATH[0] the
 // path without its query; $PATH[1] what follows the prefix of a PREFIX
 // rule, or $PATH[1..] the groups of a REGEX rule). Any other '$' is an
 // error. A Template is immutable and safe for concurrent use.
@@ -153,21 +154,26 @@ func (t *Template) String() string {
 	return b.String()
 }
 
-// UsesGroups reports whether the template refers to a path capture past
-// $PATH[0], which for a REGEX rule costs a submatch search (Route.Capture).
-func (t *Template) UsesGroups() bool { return t.maxPath >= 1 }
+// UsesGroups reports whether the template refers to a capture past
+// $HOST[0] or $PATH[0], which for a regex hostname or a REGEX rule costs a
+// submatch search (Route.Capture).
+func (t *Template) UsesGroups() bool { return t.maxPath >= 1 || t.maxHost >= 1 }
 
 // CaptureCounts returns how many host and path captures a request routed
-// by r has: $HOST[0] and, for a "*." hostname, $HOST[1]; $PATH[0] and, for
-// a PREFIX rule, $PATH[1], or for a REGEX rule one per group.
+// by r has: $HOST[0] and, for a "*." hostname, $HOST[1], or for a regex
+// hostname one per group and "*" label; $PATH[0] and, for a PREFIX rule,
+// $PATH[1], or for a REGEX rule one per group.
 func CaptureCounts(r *Rule) (host, path int, err error) {
 	hm, err := parseHost(r.Hostname)
 	if err != nil {
 		return 0, 0, err
 	}
 	host = 1
-	if hm.kind == hostWild {
+	switch hm.kind {
+	case hostWild:
 		host = 2
+	case hostRegex:
+		host = 1 + hm.groups
 	}
 	switch r.Kind {
 	case Equals:
@@ -205,7 +211,9 @@ func (t *Template) Check(r *Rule) error {
 // captureSpec is what Route.Capture needs to know of the rule that
 // produced a route.
 type captureSpec struct {
-	wild   bool // "*." hostname
+	wild   bool       // "*." hostname
+	host   *hostMatch // regex hostname, else nil
+	tree   bool       // the rule's position is TREE
 	kind   PathKind
 	prefix int // length of a PREFIX rule's path
 	re     *regexp.Regexp
@@ -216,13 +224,15 @@ type captureSpec struct {
 // copied, lower case): valid while those are. Captures is large (it holds
 // a host name): keep one and reuse it.
 type Captures struct {
-	buf    [maxHost]byte
-	host   []byte // $HOST[0]
-	label  []byte // $HOST[1]
-	path   []byte // $PATH[0]
-	tail   []byte // $PATH[1] of a PREFIX rule
-	regex  bool
-	groups []int // submatch offsets into path of a REGEX rule, nil when not searched or not matching
+	buf        [maxHost]byte
+	host       []byte   // $HOST[0]
+	label      []byte   // $HOST[1] of a "*." hostname
+	hostRe     bool     // a regex hostname: $HOST[1..] are groupsHost
+	groupsHost [][]byte // $HOST[1..] of a regex hostname, when searched
+	path       []byte   // $PATH[0]
+	tail       []byte   // $PATH[1] of a PREFIX rule
+	regex      bool
+	groups     []int // submatch offsets into path of a REGEX rule, nil when not searched or not matching
 }
 
 // Capture fills c for a request to authority and path (as given to
@@ -238,6 +248,10 @@ func (r *Route) Capture(c *Captures, authority, path []byte, groups bool) {
 		path = path[:q]
 	}
 	c.host, c.label, c.path, c.tail, c.groups = h, nil, path, nil, nil
+	c.hostRe, c.groupsHost = r.capture.host != nil, c.groupsHost[:0]
+	if c.hostRe && groups && len(h) > 0 {
+		c.groupsHost = r.capture.host.hostCaptures(c.groupsHost, h, r.capture.tree)
+	}
 	if r.capture.wild {
 		if dot := bytes.IndexByte(h, '.'); dot > 0 {
 			c.label = h[:dot]
@@ -265,10 +279,14 @@ func (t *Template) Append(dst []byte, c *Captures, limit int) ([]byte, bool) {
 			dst = append(dst, p.lit...)
 			continue
 		case partHost:
-			switch p.idx {
-			case 0:
+			switch {
+			case p.idx == 0:
 				v = c.host
-			case 1:
+			case c.hostRe:
+				if p.idx-1 < len(c.groupsHost) {
+					v = c.groupsHost[p.idx-1]
+				}
+			case p.idx == 1:
 				v = c.label
 			}
 		case partPath:

@@ -35,7 +35,9 @@ const (
 // Rule is one frontend as the router sees it.
 type Rule struct {
 	// Hostname is "example.com" (exact), "*.example.com" (exactly one more
-	// label) or "*" (any host, including none). Compared without case.
+	// label), "*" (any host, including none) or a name with regex segments
+	// ("/cdn[0-9]+/.example.com"); see hostname.go. Compared without case,
+	// internationalized labels as A-labels.
 	Hostname string
 	Kind     PathKind
 	Path     string
@@ -60,12 +62,22 @@ type Route struct {
 }
 
 // Table is an immutable routing table. Lookup is safe for concurrent use and
-// does not allocate.
+// does not allocate, but for one copy of the host when the table has regex
+// hostnames.
 type Table struct {
 	pre, post []hostRule
 	exact     map[string]*pathSet // lower-case hostname
 	wild      map[string]*pathSet // "*.example.com" stored as "example.com"
+	left      []hostSet           // regex hostnames whose only non-literal label is the leftmost, in rule order
+	deep      []hostSet           // other regex hostnames, in trie order (compareDeep)
 	any       *pathSet            // "*"
+	regexHost bool                // some rule has a regex hostname
+}
+
+// hostSet is a regex hostname of the TREE position and its rules.
+type hostSet struct {
+	host *hostMatch
+	ps   *pathSet
 }
 
 type hostRule struct {
@@ -74,15 +86,21 @@ type hostRule struct {
 }
 
 type hostMatch struct {
-	kind   uint8 // 0 exact, 1 wildcard, 2 any
-	name   string
-	suffix string
+	kind   uint8
+	name   string // hostExact
+	suffix string // hostWild
+	// hostRegex:
+	labels   []labelMatch   // left to right
+	whole    *regexp.Regexp // the whole name, anchored, case-insensitive (PRE and POST rules)
+	groups   int            // host captures past $HOST[0]
+	leftOnly bool           // only the leftmost label is non-literal, and it is a regex segment
 }
 
 const (
 	hostExact uint8 = iota
 	hostWild
 	hostAny
+	hostRegex
 )
 
 type pathRule struct {
@@ -117,6 +135,10 @@ func Build(rules []Rule) (*Table, error) {
 			return nil, fmt.Errorf("router: rule %d (%q %q): %w", i, r.Hostname, r.Path, err)
 		}
 		pr.route.capture = captureSpec{wild: hm.kind == hostWild, kind: r.Kind, prefix: len(r.Path), re: pr.re}
+		if hm.kind == hostRegex {
+			pr.route.capture.host, pr.route.capture.tree = &hm, r.Position == Tree
+			t.regexHost = true
+		}
 		switch r.Position {
 		case Pre:
 			t.pre = append(t.pre, hostRule{hm, pr})
@@ -127,6 +149,8 @@ func Build(rules []Rule) (*Table, error) {
 		}
 		var ps *pathSet
 		switch hm.kind {
+		case hostRegex:
+			ps = t.regexSet(&hm, i, rules)
 		case hostExact:
 			ps = t.exact[hm.name]
 			if ps == nil {
@@ -153,10 +177,48 @@ func Build(rules []Rule) (*Table, error) {
 	for _, ps := range t.wild {
 		ps.sort()
 	}
+	for _, hs := range t.left {
+		hs.ps.sort()
+	}
+	for _, hs := range t.deep {
+		hs.ps.sort()
+	}
 	if t.any != nil {
 		t.any.sort()
 	}
+	if len(t.deep) > 1 {
+		order := map[string]int{} // regex segment -> first rule using it
+		for i := len(rules) - 1; i >= 0; i-- {
+			if strings.IndexByte(rules[i].Hostname, '/') >= 0 {
+				if hm, err := parseHost(rules[i].Hostname); err == nil {
+					for _, l := range hm.labels {
+						if l.re != nil {
+							order[l.src] = i
+						}
+					}
+				}
+			}
+		}
+		sort.SliceStable(t.deep, func(i, j int) bool { return compareDeep(t.deep[i].host, t.deep[j].host, order) < 0 })
+	}
 	return t, nil
+}
+
+// regexSet returns the rule set of the TREE regex hostname hm (rule i):
+// the one of an earlier rule with the same hostname, else a new one.
+func (t *Table) regexSet(hm *hostMatch, i int, rules []Rule) *pathSet {
+	list := &t.deep
+	if hm.leftOnly {
+		list = &t.left
+	}
+	for _, hs := range *list {
+		if hs.host.whole.String() == hm.whole.String() {
+			return hs.ps
+		}
+	}
+	hs := hostSet{host: hm, ps: &pathSet{}}
+	*list = append(*list, hs)
+	return hs.ps
 }
 
 // CheckRule reports why Build would refuse r: field names the part at
@@ -170,28 +232,6 @@ func CheckRule(r *Rule) (field string, err error) {
 		return "path", err
 	}
 	return "", nil
-}
-
-func parseHost(h string) (hostMatch, error) {
-	h = strings.ToLower(h)
-	if h != "*." {
-		h = strings.TrimSuffix(h, ".")
-	}
-	switch {
-	case h == "":
-		return hostMatch{}, fmt.Errorf("empty hostname")
-	case h == "*":
-		return hostMatch{kind: hostAny}, nil
-	case strings.HasPrefix(h, "*."):
-		s := h[2:]
-		if s == "" || strings.Contains(s, "*") {
-			return hostMatch{}, fmt.Errorf("a wildcard hostname is \"*.\" followed by a name without '*'")
-		}
-		return hostMatch{kind: hostWild, suffix: s}, nil
-	case strings.Contains(h, "*"):
-		return hostMatch{}, fmt.Errorf("'*' is allowed only as \"*\" or as the whole first label")
-	}
-	return hostMatch{kind: hostExact, name: h}, nil
 }
 
 func compilePath(r *Rule) (pathRule, error) {
@@ -258,9 +298,12 @@ const maxHost = 255
 // its port is ignored, as are ASCII case and one trailing dot; it may be
 // empty (HTTP/1.0 without Host), which only "*" rules match. path is the
 // request-target's path (a query, from '?', is ignored). method is compared
-// exactly. Order: PRE rules, then the exact hostname, then its one-label
-// wildcard, then "*", then POST rules; within a hostname EQUALS, then
-// REGEX, then the longest PREFIX, a rule naming the method before one
+// exactly. Order: PRE rules, then the exact hostname, then the regex
+// hostnames whose only pattern is their first label (in rule order), then
+// the one-label wildcard, then the other regex hostnames (as upstream's
+// trie tries them: label by label from the right, a literal before a regex
+// segment before "*"), then "*", then POST rules; within a hostname EQUALS,
+// then REGEX, then the longest PREFIX, a rule naming the method before one
 // without. A hostname whose rules do not match the path falls through to
 // the less specific hostnames. The returned Route belongs to the table.
 func (t *Table) Lookup(host, path, method []byte) *Route {
@@ -269,8 +312,14 @@ func (t *Table) Lookup(host, path, method []byte) *Route {
 	if q := bytes.IndexByte(path, '?'); q >= 0 {
 		path = path[:q]
 	}
+	// The regexp package keeps what it matches: regex hostnames see a
+	// copy of h, so that buf stays on the stack of a table without them.
+	var hh []byte
+	if t.regexHost && ok {
+		hh = bytes.Clone(h)
+	}
 	for i := range t.pre {
-		if r := t.pre[i].match(h, ok, path, method); r != nil {
+		if r := t.pre[i].match(h, hh, ok, path, method); r != nil {
 			return r
 		}
 	}
@@ -280,9 +329,23 @@ func (t *Table) Lookup(host, path, method []byte) *Route {
 				return r
 			}
 		}
+		for i := range t.left {
+			if t.left[i].host.matchLabels(hh) {
+				if r := t.left[i].ps.lookup(path, method); r != nil {
+					return r
+				}
+			}
+		}
 		if dot := bytes.IndexByte(h, '.'); dot > 0 && dot < len(h)-1 {
 			if ps := t.wild[string(h[dot+1:])]; ps != nil {
 				if r := ps.lookup(path, method); r != nil {
+					return r
+				}
+			}
+		}
+		for i := range t.deep {
+			if t.deep[i].host.matchLabels(hh) {
+				if r := t.deep[i].ps.lookup(path, method); r != nil {
 					return r
 				}
 			}
@@ -294,14 +357,16 @@ func (t *Table) Lookup(host, path, method []byte) *Route {
 		}
 	}
 	for i := range t.post {
-		if r := t.post[i].match(h, ok, path, method); r != nil {
+		if r := t.post[i].match(h, hh, ok, path, method); r != nil {
 			return r
 		}
 	}
 	return nil
 }
 
-func (hr *hostRule) match(h []byte, ok bool, path, method []byte) *Route {
+// match reports hr's route when it matches; hh is a copy of h, set when
+// the table has regex hostnames.
+func (hr *hostRule) match(h, hh []byte, ok bool, path, method []byte) *Route {
 	switch hr.host.kind {
 	case hostExact:
 		if !ok || string(h) != hr.host.name {
@@ -310,6 +375,10 @@ func (hr *hostRule) match(h []byte, ok bool, path, method []byte) *Route {
 	case hostWild:
 		dot := bytes.IndexByte(h, '.')
 		if !ok || dot <= 0 || string(h[dot+1:]) != hr.host.suffix {
+			return nil
+		}
+	case hostRegex:
+		if !ok || len(hh) == 0 || !hr.host.whole.Match(hh) {
 			return nil
 		}
 	}

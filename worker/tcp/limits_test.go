@@ -21,8 +21,9 @@ import (
 	"github.com/sozu-go/sozu/worker/proxyproto"
 )
 
-// TestMaxConnections: over the limit a connection is closed at once,
-// without reaching the backend; once below it, new ones are served.
+// TestMaxConnections: over the limit a connection is neither closed nor
+// relayed: it waits, and is relayed as soon as a slot frees; one waiting
+// longer than the queue timeout is closed without reaching the backend.
 func TestMaxConnections(t *testing.T) {
 	o := startOrigin(t, echo)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -32,7 +33,8 @@ func TestMaxConnections(t *testing.T) {
 	reg := backends.NewRegistry(backends.Options{})
 	defer reg.Close()
 	sets := reg.Update([]backends.Spec{{ClusterID: "c", ID: "a", Addr: o.addr, Weight: 100}}, nil)
-	lim := &ConnLimit{Max: 2}
+	const queueTimeout = time.Second
+	lim := &ConnLimit{Max: 2, QueueLen: 2, QueueTimeout: queueTimeout}
 	srv := NewServer(ln, &Listener{Cluster: &Cluster{ID: "c", Backends: sets["c"]}}, Options{Conns: lim})
 	go srv.Serve()
 	defer srv.Close()
@@ -48,27 +50,42 @@ func TestMaxConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for range 3 {
-		c := dial(t, addr)
-		closedWithin(t, c, time.Now(), 2*time.Second)
+	third := dial(t, addr)
+	io.WriteString(third, "a")
+	third.SetReadDeadline(time.Now().Add(queueTimeout / 4))
+	if _, err := third.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Fatalf("over the limit: %v, want a connection left waiting", err)
 	}
 	if n := o.conns.Load(); n != 2 {
 		t.Fatalf("the backend got %d connections, want 2", n)
 	}
+	t0 := time.Now()
 	held[0].Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for lim.Open() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still counted after a close", lim.Open())
+	third.SetReadDeadline(t0.Add(queueTimeout / 2))
+	if _, err := io.ReadFull(third, make([]byte, 1)); err != nil {
+		t.Fatalf("the waiting connection once a slot freed: %v", err)
+	}
+	t.Logf("relayed %v after a slot freed", time.Since(t0))
+
+	late := dial(t, addr)
+	t0 = time.Now()
+	if d := closedWithin(t, late, t0, 10*time.Second); d < queueTimeout {
+		t.Fatalf("waiting connection closed after %v, before the queue timeout %v", d, queueTimeout)
+	}
+	if n := o.conns.Load(); n != 3 || lim.Dropped() != 1 {
+		t.Fatalf("the backend got %d connections (want 3), %d dropped (want 1)", n, lim.Dropped())
+	}
+	for _, c := range []net.Conn{held[1], third} {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := ping(c); err != nil {
+			t.Fatalf("a connection kept: %v", err)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	if err := ping(dial(t, addr)); err != nil {
-		t.Fatalf("below the limit again: %v", err)
-	}
-	if err := ping(held[1]); err != nil {
-		t.Fatalf("the connection kept: %v", err)
-	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
 }
 
 // TestEMFILE runs a server in a child process whose file descriptor limit

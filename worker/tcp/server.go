@@ -40,6 +40,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	draining bool // under mu: no new session
 	stopped  atomic.Bool
+	stop     chan struct{} // closed with stopped: wakes Serve waiting for a slot
 
 	// Panics counts recovered panics of connection goroutines.
 	Panics atomic.Int64
@@ -53,7 +54,7 @@ func NewServer(ln net.Listener, cfg *Listener, opt Options) *Server {
 		l.SetOutput(io.Discard)
 		opt.Log = logrus.NewEntry(l)
 	}
-	s := &Server{ln: ln, opt: opt, sessions: map[*session]struct{}{}}
+	s := &Server{ln: ln, opt: opt, sessions: map[*session]struct{}{}, stop: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.Swap(cfg)
 	return s
@@ -74,7 +75,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // Shutdown or Close), relaying each on its own goroutine. It returns nil
 // then, or the error that stopped accepting.
 func (s *Server) Serve() error {
-	return s.opt.Conns.Serve(s.ln, s.stopped.Load, s.opt.Log.Warnf, s.admit)
+	return s.opt.Conns.Serve(s.ln, s.stop, s.opt.Log.Warnf, s.admit)
 }
 
 // admit starts relaying an accepted connection, whose slot is taken.
@@ -105,6 +106,7 @@ func (s *Server) forget(ss *session) {
 // is accepted; established ones go on.
 func (s *Server) StopAccepting() {
 	if s.stopped.CompareAndSwap(false, true) {
+		close(s.stop)
 		s.ln.Close()
 	}
 }

@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sozu-go/sozu/worker/idna"
 )
 
 // MinRSABits is the smallest RSA modulus accepted.
@@ -217,7 +219,7 @@ func certNames(explicit []string, leaf *x509.Certificate) ([]string, error) {
 		if n == "" {
 			continue
 		}
-		a, err := toASCII(n)
+		a, err := idna.ToASCII(n)
 		if err != nil {
 			return nil, fmt.Errorf("name %q: %v", n, err)
 		}
@@ -352,7 +354,7 @@ func (ix *Index) Match(name string) (Summary, bool) {
 // is kept, and matches nothing).
 func normalizeSNI(name string) string {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	if a, err := toASCII(name); err == nil {
+	if a, err := idna.ToASCII(name); err == nil {
 		return a
 	}
 	return name

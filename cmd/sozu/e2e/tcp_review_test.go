@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -534,34 +537,49 @@ connect_timeout = 1
 	}
 }
 
-// TestTCPReviewMaxConnections: with max_connections reached, a new
-// connection is closed at once (not queued, never relayed), and connections
-// are served again once one closes.
+// TestTCPReviewMaxConnections: max_connections = 2 is one cap for the
+// HTTP and TCP listeners. With an HTTP and a TCP connection held, a third
+// TCP connection is neither closed nor reset: it waits, and is relayed as
+// soon as the HTTP connection closes. A connection that waits longer than
+// accept_queue_timeout is closed without reaching the backend.
 func TestTCPReviewMaxConnections(t *testing.T) {
 	dir := t.TempDir()
 	echo := startRawOrigin(t, tcpEcho)
+	web := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "web") }))
 	addr := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
 	sock := filepath.Join(dir, "sozu.sock")
+	const queueTimeout = 3 * time.Second
 	cfg := fmt.Sprintf(`command_socket = %q
 worker_count = 1
 worker_timeout = 10
 activate_listeners = true
-max_connections = 3
+max_connections = 2
+accept_queue_timeout = %d
 
 [[listeners]]
 protocol = "tcp"
-address = %[2]q
+address = %[3]q
+
+[[listeners]]
+protocol = "http"
+address = %[5]q
 
 [clusters.echo]
 protocol = "tcp"
-frontends = [ { address = %[2]q } ]
-backends = [ { address = %[3]q } ]
-`, sock, addr, echo.addr)
+frontends = [ { address = %[3]q } ]
+backends = [ { address = %[4]q } ]
+
+[clusters.web]
+protocol = "http"
+frontends = [ { address = %[5]q, hostname = "web.test" } ]
+backends = [ { address = %[6]q } ]
+`, sock, int(queueTimeout/time.Second), addr, echo.addr, httpAddr, web.addr)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sozutest.Start(t, dir, cfgPath, sock)
+	p := sozutest.Start(t, dir, cfgPath, sock)
 	ping := func(c net.Conn) error {
 		if _, err := io.WriteString(c, "x"); err != nil {
 			return err
@@ -569,57 +587,89 @@ backends = [ { address = %[3]q } ]
 		_, err := io.ReadFull(c, make([]byte, 1))
 		return err
 	}
-	var held []net.Conn
-	sozutest.WaitFor(t, 20*time.Second, "the TCP listener echoes", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+	get := func(c net.Conn) error {
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: web.test\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil {
-			return false
+			return err
 		}
-		c.SetDeadline(time.Now().Add(time.Second))
-		if ping(c) != nil {
-			c.Close()
-			return false
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && string(b) != "web" {
+			err = fmt.Errorf("body %q", b)
 		}
-		c.SetDeadline(time.Now().Add(20 * time.Second))
-		held = append(held, c)
-		return true
-	})
+		return err
+	}
+	var held []net.Conn // held[0]: HTTP keep-alive, held[1]: TCP
+	for _, l := range []struct {
+		addr  string
+		query func(net.Conn) error
+	}{{httpAddr, get}, {addr, ping}} {
+		sozutest.WaitFor(t, 20*time.Second, "the listener on "+l.addr+" to answer", func() bool {
+			c, err := net.DialTimeout("tcp", l.addr, time.Second)
+			if err != nil {
+				return false
+			}
+			c.SetDeadline(time.Now().Add(time.Second))
+			if l.query(c) != nil {
+				c.Close()
+				return false
+			}
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			held = append(held, c)
+			return true
+		})
+	}
 	t.Cleanup(func() {
 		for _, c := range held {
 			c.Close()
 		}
 	})
-	for len(held) < 3 {
-		c := dialReview(t, addr)
-		if err := ping(c); err != nil {
-			t.Fatalf("connection %d of 3: %v", len(held)+1, err)
-		}
-		held = append(held, c)
-	}
 	before := echo.conns.Load()
-	for range 3 {
-		c := dialReview(t, addr)
-		io.WriteString(c, "x")
-		if d := closedAfter(t, c, time.Now(), 10*time.Second); d > 3*time.Second {
-			t.Fatalf("over the limit: closed after %v", d)
-		}
+
+	// At the cap: the third connection waits, neither closed nor reset.
+	third := dialReview(t, addr)
+	io.WriteString(third, "x")
+	third.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := third.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Fatalf("over max_connections: %v, want the connection left waiting", err)
 	}
 	if n := echo.conns.Load(); n != before {
-		t.Fatalf("connections over the limit reached the backend (%d)", n-before)
+		t.Fatalf("a connection over the limit reached the backend (%d)", n-before)
 	}
+	// A slot freed on the HTTP listener serves the TCP connection at once.
+	t0 := time.Now()
 	held[0].Close()
-	sozutest.WaitFor(t, 10*time.Second, "a connection to be served below the limit", func() bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(time.Second))
-		return ping(c) == nil
-	})
-	for _, c := range held[1:] {
+	third.SetReadDeadline(t0.Add(2 * time.Second))
+	if _, err := io.ReadFull(third, make([]byte, 1)); err != nil {
+		t.Fatalf("the waiting connection after a slot freed: %v", err)
+	}
+	t.Logf("relayed %v after the HTTP connection closed", time.Since(t0))
+	held[0] = third
+
+	// Waiting longer than accept_queue_timeout: closed, never relayed.
+	late := dialReview(t, addr)
+	io.WriteString(late, "x")
+	if d := closedAfter(t, late, time.Now(), 4*queueTimeout); d < queueTimeout-100*time.Millisecond {
+		t.Fatalf("waiting connection closed after %v, before accept_queue_timeout (%v)", d, queueTimeout)
+	}
+	if n := echo.conns.Load(); n != before+1 {
+		t.Fatalf("the backend got %d connections since the cap was reached, want 1", n-before)
+	}
+	for _, c := range held {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
 		if err := ping(c); err != nil {
 			t.Fatalf("a connection kept: %v", err)
 		}
 	}
+	if !p.Alive() {
+		t.Fatalf("sozu died:\n%s", p.Out)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -30,7 +30,7 @@ type Layer struct {
 var controlPlane = []string{
 	"proto/...", "peercred", "sandbox/account", "audit", "supervisor/...",
 	"worker/settings", "worker/policy", "worker/answers", "worker/http1", "worker/router",
-	"worker/logfilter", "worker/tlsconf",
+	"worker/logfilter", "worker/tlsconf", "worker/idna",
 }
 
 // dataPlane is what a worker package may depend on: never the supervisor.
@@ -58,23 +58,24 @@ var Table = []Layer{
 	{Pkg: "supervisor/identity", Job: "the per-session identity envelope", Imports: []string{"peercred", "supervisor/admission"}},
 	{Pkg: "supervisor/asuser", Job: "file operations with a client's filesystem identity, for the paths clients name; a supervisor that is not root refuses every uid but its own and root's"},
 	{Pkg: "supervisor/config", Job: "TOML → validated `Config` → `[]WorkerRequest` and `ServerConfig`; `LoadClient`, the CLI's read of the client keys",
-		Imports: []string{"proto/...", "supervisor/...", "worker/settings", "worker/answers", "worker/logfilter", "worker/tlsconf"},
+		Imports: []string{"proto/...", "supervisor/...", "worker/settings", "worker/answers", "worker/logfilter", "worker/tlsconf", "worker/idna"},
 		Deps:    controlPlane},
 	{Pkg: "supervisor", Job: "command socket, sessions, the state actor, worker table, fan-out, state files, stop",
 		Imports: controlPlane, Tests: []string{"sandbox", "cmd/sozu/sozutest"}, Deps: controlPlane},
 	{Pkg: "supervisor/...", Job: "any other package of the control plane", Imports: controlPlane, Deps: controlPlane},
 	{Pkg: "compliance", Job: "the PCI DSS control catalogue and the pure evaluation of a gathered snapshot",
-		Imports: []string{"proto/...", "worker/tlsconf"}, Deps: []string{"proto/...", "worker/tlsconf"}},
+		Imports: []string{"proto/...", "worker/tlsconf"}, Deps: []string{"proto/...", "worker/tlsconf", "worker/idna"}},
 
 	{Pkg: "worker/settings", Job: "the checks the supervisor and workers share: what a worker would not honour in a cluster, frontend or listener answers (`CheckCluster`, `CheckFrontend`, `Issue`)",
 		Imports: []string{"proto/...", "worker/policy", "worker/answers", "worker/http1", "worker/router"}},
 	{Pkg: "worker/policy", Job: "compiled frontend and cluster policies the proxy applies: redirects, rewrites, header edits, basic-auth credentials",
 		Imports: []string{"worker/answers", "worker/http1", "worker/router"}},
-	{Pkg: "worker/tlsconf", Job: "TLS policy: certificate validation, SNI index, `tls.Config` (crypto only)", Imports: []string{"proto/command"}},
+	{Pkg: "worker/tlsconf", Job: "TLS policy: certificate validation, SNI index, `tls.Config` (crypto only)", Imports: []string{"proto/command", "worker/idna"}},
+	{Pkg: "worker/idna", Job: "internationalized host names to A-labels (Punycode), for routing rules and certificate names"},
 	{Pkg: "worker/logfilter", Job: "the log filter grammar shared by `log_level` and the `Logging` verb"},
 	{Pkg: "worker/http1", Job: "the strict HTTP/1.1 codec"},
 	{Pkg: "worker/answers", Job: "answer templates", Imports: []string{"worker/http1"}},
-	{Pkg: "worker/router", Job: "the routing snapshot"},
+	{Pkg: "worker/router", Job: "the routing snapshot: hostname rules (exact, wildcard, regex), path rules, rewrite templates", Imports: []string{"worker/idna"}},
 	{Pkg: "worker/deadline", Job: "lazily re-armed connection deadlines"},
 	{Pkg: "worker/connlimit", Job: "the worker's connection cap and accept loops"},
 	{Pkg: "worker/proxyproto", Job: "PROXY protocol v2 headers"},

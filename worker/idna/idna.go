@@ -1,4 +1,6 @@
-package tlsconf
+// Package idna converts internationalized host names to their ASCII form
+// (IDNA A-labels, RFC 5890/3492), for routing rules and certificate names.
+package idna
 
 import (
 	"errors"
@@ -6,13 +8,15 @@ import (
 	"unicode/utf8"
 )
 
-// toASCII returns name with every label that holds a non-ASCII character
+// ToASCII returns name with every label that holds a non-ASCII character
 // replaced by its A-label, "xn--" followed by the label's Punycode (RFC
-// 3492), the form in which clients put an internationalized name in SNI
-// and CAs in a SAN. ASCII labels are kept as they are. It does no IDNA
-// mapping or normalization beyond what the caller did (lowercasing): give
-// it names in NFC.
-func toASCII(name string) (string, error) {
+// 3492), the form in which clients put an internationalized name in the
+// Host field and SNI, and CAs in a SAN. ASCII labels are kept as they are,
+// so an ASCII name is returned unchanged and ToASCII is a fixed point. It
+// does no IDNA mapping or normalization beyond what the caller did: give
+// it names lower-cased (strings.ToLower) and in NFC. It fails on invalid
+// UTF-8 and on a label too long for Punycode's arithmetic.
+func ToASCII(name string) (string, error) {
 	ascii := true
 	for i := 0; i < len(name); i++ {
 		if name[i] >= utf8.RuneSelf {
@@ -28,7 +32,7 @@ func toASCII(name string) (string, error) {
 	}
 	labels := strings.Split(name, ".")
 	for i, l := range labels {
-		if isASCII(l) {
+		if IsASCII(l) {
 			continue
 		}
 		p, err := punycode(l)
@@ -40,7 +44,8 @@ func toASCII(name string) (string, error) {
 	return strings.Join(labels, "."), nil
 }
 
-func isASCII(s string) bool {
+// IsASCII reports whether s holds only ASCII bytes.
+func IsASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false

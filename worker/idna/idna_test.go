@@ -1,4 +1,4 @@
-package tlsconf
+package idna
 
 import (
 	"strings"
@@ -19,12 +19,12 @@ func TestToASCII(t *testing.T) {
 		{"xn--bcher-kva.example", "xn--bcher-kva.example"},
 	}
 	for _, tc := range tests {
-		got, err := toASCII(tc.in)
+		got, err := ToASCII(tc.in)
 		if err != nil || got != tc.want {
-			t.Errorf("toASCII(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+			t.Errorf("ToASCII(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
-	if _, err := toASCII("a.\xff.example"); err == nil {
+	if _, err := ToASCII("a.\xff.example"); err == nil {
 		t.Error("invalid UTF-8 accepted")
 	}
 }
@@ -36,20 +36,20 @@ func FuzzToASCII(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		out, err := toASCII(name)
+		out, err := ToASCII(name)
 		if err != nil {
 			return
 		}
-		if !isASCII(out) {
-			t.Fatalf("toASCII(%q) = %q is not ASCII", name, out)
+		if !IsASCII(out) {
+			t.Fatalf("ToASCII(%q) = %q is not ASCII", name, out)
 		}
-		if isASCII(name) && out != name {
+		if IsASCII(name) && out != name {
 			t.Fatalf("ASCII %q changed to %q", name, out)
 		}
 		if strings.Count(out, ".") != strings.Count(name, ".") {
-			t.Fatalf("toASCII(%q) = %q changed the labels", name, out)
+			t.Fatalf("ToASCII(%q) = %q changed the labels", name, out)
 		}
-		if again, err := toASCII(out); err != nil || again != out {
+		if again, err := ToASCII(out); err != nil || again != out {
 			t.Fatalf("not a fixed point: %q -> %q, %v", out, again, err)
 		}
 	})
