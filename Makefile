@@ -79,7 +79,7 @@ bench: bench-deps build
 	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) --tls -c 50
 	@# HTTP/2 over TLS: h2load -c10 -m10, sozu vs HAProxy interleaved over
 	@# 3 rounds of 10 s; the last line is the median ratio and CPU us/req.
-	bash bench/h2load.sh ./$(BIN) ../shared/bench
+	bash worker/h2/testdata/h2load.sh ./$(BIN) ../shared/bench
 	@# Full TLS handshakes (wrk and h2load resume sessions): connbench, one
 	@# request per connection, sozu vs HAProxy (1 thread each) interleaved over
 	@# 3 rounds of 10 s; the last line is the median ratio. connbench sends
