@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -49,9 +50,9 @@ func TestWorkerLogsItsRealIdentity(t *testing.T) {
 		}
 	}
 
-	if warn := fmt.Sprintf("worker runs as uid %d gid %d, not as the worker account", uid, gid); !regexp.MustCompile(regexp.QuoteMeta(warn)).MatchString(p.Out.String()) {
-		t.Errorf("no warning %q in the log", warn)
-	}
+	// The warning follows the "worker confined" line: wait for it too.
+	warn := fmt.Sprintf("worker runs as uid %d gid %d, not as the worker account", uid, gid)
+	waitFor(t, 20*time.Second, "the warning "+warn, func() bool { return strings.Contains(p.Out.String(), warn) })
 
 	// And it does run as the supervisor's ids.
 	pid := workerPIDFromLog(t, p)
