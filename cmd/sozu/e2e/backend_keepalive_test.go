@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,38 +16,14 @@ import (
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 )
 
-// startKeepAliveProxy runs one worker with one HTTP listener routing every
-// host to origin.
+// startKeepAliveProxy runs one worker (so that one client connection meets
+// one backend pool) with one HTTP listener routing every host to origin.
 func startKeepAliveProxy(t *testing.T, origin string) string {
 	t.Helper()
 	dir := t.TempDir()
 	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
 	sock := filepath.Join(dir, "sozu.sock")
-	cfg := fmt.Sprintf(`command_socket = %q
-worker_count = 1
-log_level = "info"
-
-[[listeners]]
-protocol = "http"
-address = %q
-
-[clusters.app]
-protocol = "http"
-frontends = [ { address = %[2]q, hostname = "*" } ]
-backends = [ { address = %[3]q } ]
-`, sock, front, origin)
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sozutest.Start(t, dir, cfgPath, sock)
-	sozutest.WaitFor(t, 20*time.Second, "the listener answers", func() bool {
-		c, err := net.Dial("tcp", front)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
+	startProxy(t, dir, sock, simpleHTTPConfig(sock, front, origin, 1), front)
 	return front
 }
 

@@ -279,3 +279,45 @@ func vmRSS(t *testing.T, pid int) int {
 	t.Fatalf("no VmRSS for pid %d", pid)
 	return 0
 }
+
+// startProxy writes cfg as dir/config.toml, starts sozu on it (its command
+// socket at sock) and waits until every address of listen accepts TCP
+// connections.
+func startProxy(t *testing.T, dir, sock, cfg string, listen ...string) *sozutest.Proxy {
+	t.Helper()
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := sozutest.Start(t, dir, path, sock)
+	sozutest.WaitFor(t, 20*time.Second, "the listeners answer", func() bool {
+		for _, a := range listen {
+			c, err := net.Dial("tcp", a)
+			if err != nil {
+				return false
+			}
+			c.Close()
+		}
+		return true
+	})
+	return p
+}
+
+// simpleHTTPConfig is a configuration with one HTTP listener at front
+// routing every host to origin, with workers workers.
+func simpleHTTPConfig(sock, front, origin string, workers int) string {
+	return fmt.Sprintf(`command_socket = %q
+worker_count = %d
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "http"
+address = %q
+
+[clusters.app]
+protocol = "http"
+frontends = [ { address = %[3]q, hostname = "*" } ]
+backends = [ { address = %[4]q } ]
+`, sock, workers, front, origin)
+}

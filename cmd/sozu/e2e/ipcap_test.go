@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -64,21 +63,7 @@ max_connections_per_ip = 1
 frontends = [ { address = %[3]q } ]
 backends = [ { address = %[5]q } ]
 `, sock, front, tcpFront, web.addr, tcpOrigin.addr)
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := sozutest.Start(t, dir, cfgPath, sock)
-	sozutest.WaitFor(t, 20*time.Second, "the listeners answer", func() bool {
-		for _, a := range []string{front, tcpFront} {
-			c, err := net.Dial("tcp", a)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-		return true
-	})
+	p := startProxy(t, dir, sock, cfg, front, tcpFront)
 
 	type conn struct {
 		net.Conn

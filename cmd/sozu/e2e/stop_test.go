@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,33 +18,7 @@ func startSimple(t *testing.T, origin string) (*sozutest.Proxy, string) {
 	dir := t.TempDir()
 	addr := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
 	sock := filepath.Join(dir, "sozu.sock")
-	cfg := fmt.Sprintf(`command_socket = %q
-worker_count = 2
-worker_timeout = 10
-activate_listeners = true
-
-[[listeners]]
-protocol = "http"
-address = %q
-
-[clusters.app]
-protocol = "http"
-frontends = [ { address = %[2]q, hostname = "*" } ]
-backends = [ { address = %[3]q } ]
-`, sock, addr, origin)
-	path := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := sozutest.Start(t, dir, path, sock)
-	sozutest.WaitFor(t, 20*time.Second, "the listener answers", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return p, addr
+	return startProxy(t, dir, sock, simpleHTTPConfig(sock, addr, origin, 2), addr), addr
 }
 
 // blockingOrigin holds every request until release is closed.
