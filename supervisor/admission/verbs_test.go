@@ -117,7 +117,10 @@ supervisor's uid and writable by neither its group nor others (` + "`sozu start`
 refuses otherwise): a member of ` + "`command_socket_group`" + ` may connect, never
 replace the socket. The CLI, for its part, sends nothing to a socket whose
 listening process runs as a uid other than root, its own, or the owner of a
-socket directory only its owner may write in.
+socket directory only its owner may write in, reached by a path that owner
+did not make itself in a shared directory such as ` + "`/tmp`" + ` (a link or a
+directory there names no one), and whose links are owned by root or that
+owner.
 
 ## Sessions
 
