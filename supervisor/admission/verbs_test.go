@@ -131,6 +131,11 @@ owner.
 * A connection beyond a limit is answered one FAILURE naming the limit,
   closed, and recorded (` + "`command.refused`" + `, verb ` + "`session.connect`" + `, with the
   peer's uid, gid, pid, user and comm).
+* A peer with no role takes no session slot: it is given
+  5 s to send its request, answered the refusal, recorded (` + "`command.refused`" + `;
+  verb ` + "`session.connect`" + ` when it sent nothing) and closed. At most 16
+  connections are being refused at once; beyond that a connection is closed
+  at once and only counted in its uid's refusal summary.
 * A session that sends nothing for ` + "`command_session_idle_timeout`" + ` (default
   60 s; 0 = never) is told so and closed. An event subscription
   (` + "`subscribe_events`" + `) is a stream: it is never closed as idle, but it still
