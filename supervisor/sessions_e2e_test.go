@@ -144,3 +144,58 @@ func TestNoRolePeersTakeNoSlots(t *testing.T) {
 		t.Errorf("a read-only operator's status while two no-role uids hold 120 connections each: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestQueryFloodBounded: a read-only peer polls status 2 000 times as fast
+// as it is answered. Its query records are bounded (120 a minute in full,
+// then one summary with the count, written when the supervisor stops);
+// an admin's queries are all recorded.
+func TestQueryFloodBounded(t *testing.T) {
+	cred := nobody(t)
+	p, sock, jsonPath := auditStart(t, fmt.Sprintf("command_readonly_uids = [%d]", cred.Uid))
+	fi, err := os.Stat(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fi.Size()
+
+	const n = 2000
+	h := startHelper(t, cred, "poll", sock, n)
+	waitFor(t, 120*time.Second, "the polling to end", func() bool { return strings.Contains(h.out.String(), "ok=") })
+	h.wait(t, fmt.Sprintf("ok=%d", n))
+	if fi, err = os.Stat(jsonPath); err != nil {
+		t.Fatal(err)
+	}
+	if grew := fi.Size() - before; grew > 256<<10 {
+		t.Errorf("the audit trail grew by %d bytes for %d read-only queries; want at most 256 KiB", grew, n)
+	}
+	const admin = 150 // more than the read-only burst: none is left out
+	rootPoll := startHelper(t, nil, "poll", sock, admin)
+	rootPoll.wait(t, fmt.Sprintf("ok=%d", admin))
+
+	p.Stop() // the pending summary is written before the trail closes
+	full, summarised, rootQueries := 0, 0, 0
+	for _, r := range auditLines(t, jsonPath) {
+		if r["code"] != "SZ1005" {
+			continue
+		}
+		switch uid := afield(r, "actor", "uid"); {
+		case uid == float64(0) && r["verb"] == "status.get":
+			rootQueries++
+		case uid != float64(cred.Uid):
+		case r["error_code"] == "queries_suppressed":
+			var k int
+			if _, err := fmt.Sscanf(fmt.Sprint(r["reason"]), "%d queries", &k); err != nil {
+				t.Errorf("summary reason %q: %v", r["reason"], err)
+			}
+			summarised += k
+		default:
+			full++
+		}
+	}
+	if full+summarised != n || full > 2*120 {
+		t.Errorf("read-only queries: %d recorded in full, %d summarised; want %d in all, at most 240 in full", full, summarised, n)
+	}
+	if rootQueries != admin {
+		t.Errorf("root's queries: %d recorded, want %d", rootQueries, admin)
+	}
+}
