@@ -198,6 +198,16 @@ func openAppend(path string) (*os.File, []string, error) {
 	}
 }
 
+// OpenAppendFile opens path for appending with the rules of a file sink
+// (openAppend: no symbolic link in any component, trusted owner, a single
+// link, created FileMode in a directory created DirMode when missing),
+// for another log the supervisor writes as root (log_target). A relative
+// path is taken against the working directory. notes says what was
+// created or tightened.
+func OpenAppendFile(path string) (f *os.File, notes []string, err error) {
+	return openAppend(path)
+}
+
 // checkSink applies safefile.CheckSink to the open file f.
 func checkSink(f *os.File, abs string) error {
 	var st unix.Stat_t

@@ -164,3 +164,50 @@ func TestStateFilesWithClientRights(t *testing.T) {
 		t.Errorf("load of the client's own file: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestStateFilesNoMagicLinks: /proc/self is the supervisor, so the magic
+// links below it (/proc/self/cwd, /proc/self/root, /proc/self/fd/N) would
+// let a client's load_state or save_state skip the permission checks of
+// every directory above the supervisor's working directory or open
+// descriptors. Here the supervisor runs in a root-only directory holding a
+// state file that only that directory protects: an admin uid (65534) that
+// cannot reach it by its path cannot reach it through /proc/self either
+// (the kernel checks the magic links against the client's filesystem
+// identity, which the open runs with); root still can. This held when the
+// review tried it; the test keeps it so.
+func TestStateFilesNoMagicLinks(t *testing.T) {
+	cred := nobody(t)
+	base := sharedDir(t)
+	private := filepath.Join(base, "private") // the supervisor's working directory
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg, sock, _ := writeConfig(t, base, 1, fmt.Sprintf("command_socket_group = \"nogroup\"\ncommand_allowed_uids = [0, %d]", cred.Uid))
+	os.Chmod(cfg, 0o644)
+	p := startProxy(t, private, cfg, sock)
+	p.MustCLI("cluster", "add", "--id", "hidden")
+	hidden := filepath.Join(private, "hidden.json")
+	p.MustCLI("state", "save", "--file", hidden)
+	if err := os.Chmod(hidden, 0o644); err != nil { // only the directory protects it
+		t.Fatal(err)
+	}
+	p.MustCLI("cluster", "remove", "--id", "hidden")
+
+	if _, errOut, code := p.CLIAs(cred, "state", "load", "--file", hidden); code != 1 || !strings.Contains(errOut, "permission denied") {
+		t.Fatalf("load of %s by its path: exit %d %q; want 1 and permission denied", hidden, code, errOut)
+	}
+	for _, path := range []string{"/proc/self/cwd/hidden.json", "/proc/self/root" + hidden} {
+		out, errOut, code := p.CLIAs(cred, "state", "load", "--file", path)
+		if code != 1 || !strings.Contains(errOut, "permission denied") {
+			t.Errorf("load of %s: exit %d\n%s%s\nwant 1 and permission denied", path, code, out, errOut)
+		}
+		if _, errOut, code := p.CLIAs(cred, "state", "save", "--file", path+".copy"); code != 1 {
+			t.Errorf("save to %s.copy: exit %d %q; want 1", path, code, errOut)
+		}
+	}
+	if out := p.MustCLI("cluster", "list"); strings.Contains(out, "hidden") {
+		t.Errorf("the hidden state was loaded:\n%s", out)
+	}
+	// Root (whose paths reach the file anyway) is not refused a plain path.
+	p.MustCLI("state", "load", "--file", hidden)
+}

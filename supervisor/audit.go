@@ -6,6 +6,7 @@ import (
 
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/supervisor/admission"
 )
 
 // Version and GitSHA are stamped on audit records; cmd/sozu sets them.
@@ -193,7 +194,10 @@ func (s *Supervisor) audited(c *session, req *command.Request) bool {
 	} else {
 		rec.Reason = t.note
 	}
-	err := s.record(rec)
+	var err error
+	if class != audit.ClassQuery || c.ident.Role == admission.Admin || s.queries.allow(keyOf(c.ident.Cred), rec) {
+		err = s.record(rec)
+	}
 	if t.terminal != nil {
 		resp := t.terminal
 		if err != nil {

@@ -216,6 +216,37 @@ func runHelper() int {
 			}
 		}
 		say("failures=%d", failures)
+	case "poll":
+		// n status queries on one connection, as fast as answered.
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			say("dial: %v", err)
+			return 1
+		}
+		c.SetDeadline(time.Now().Add(120 * time.Second))
+		r := frame.NewReader(c, frame.DefaultMaxSize)
+		ok := 0
+		for i := range n {
+			if err := frame.WriteMessage(c, statusRequest(), frame.DefaultMaxSize); err != nil {
+				say("send %d: %v", i, err)
+				break
+			}
+			for {
+				resp := &command.Response{}
+				if err := r.ReadMessage(resp); err != nil {
+					say("receive %d: %v", i, err)
+					return 1
+				}
+				if resp.GetStatus() == command.ResponseStatus_PROCESSING {
+					continue
+				}
+				if resp.GetStatus() == command.ResponseStatus_OK {
+					ok++
+				}
+				break
+			}
+		}
+		say("ok=%d", ok)
 	default:
 		say("unknown helper mode %q", mode)
 		return 2

@@ -23,7 +23,7 @@ type fileID struct{ dev, ino uint64 }
 func statID(st *unix.Stat_t) fileID { return fileID{uint64(st.Dev), st.Ino} }
 
 // protectedFiles lists the files the supervisor uses: its configuration,
-// its audit sinks and HMAC key, its saved state, PID file and command
+// its audit sinks, HMAC key and sealed head, its saved state, PID file and command
 // socket. Each is identified by path and, when it exists, by device and
 // inode (stat follows symbolic links, as the supervisor's own opens do).
 // Safe for concurrent use: it reads only the configuration.
@@ -44,6 +44,9 @@ func (s *Supervisor) protectedFiles() []protectedFile {
 	add("audit_logs_target", s.cfg.AuditLogsTarget)
 	add("audit_logs_json_target", s.cfg.AuditLogsJSONTarget)
 	add("audit_hmac_key_file", s.cfg.Audit.HMACKeyFile)
+	if s.cfg.Audit.HMACKeyFile != "" {
+		add("the audit trail's sealed head, audit_hmac_key_file + "+audit.HeadSuffix, audit.HeadPath(s.cfg.Audit.HMACKeyFile))
+	}
 	add("saved_state", s.cfg.SavedState)
 	add("pid_file_path", s.cfg.PidFilePath)
 	add("command_socket", s.cfg.CommandSocket)

@@ -25,9 +25,37 @@ const (
 	verbRefusalsSuppressed = "session.refusals_suppressed"
 )
 
+// Query records of peers without the admin role are bounded the same way
+// (a read-only peer polling as fast as it is answered wrote ~1 KB of
+// fsync'd record per query, without end), with a larger burst: queryBurst
+// per uid per queryWindow in full, then one summary with the count. An
+// admin's queries are always recorded one by one (PCI DSS 10.2.1.2).
+const (
+	queryBurst  = 120
+	queryWindow = time.Minute
+	// verbQueriesSuppressed is the verb of a query summary record.
+	verbQueriesSuppressed = "session.queries_suppressed"
+)
+
+// limiterKind is what a limiter bounds: the wording and codes of its
+// summary records.
+type limiterKind struct {
+	noun      string       // "refusals", "queries"
+	verb      string       // the summary's verb
+	code      audit.Code   // the summary's code
+	result    audit.Result // the summary's result
+	errorCode string       // the summary's error code
+}
+
+var (
+	refusalKind = limiterKind{"refusals", verbRefusalsSuppressed, audit.CodeCommandRefused, audit.ResultErr, "refusals_suppressed"}
+	queryKind   = limiterKind{"queries", verbQueriesSuppressed, audit.CodeQueryCompleted, audit.ResultOK, "queries_suppressed"}
+)
+
 // refusalLimiter decides which refusals are recorded in full and writes
 // the summaries of the others. It is safe for concurrent use.
 type refusalLimiter struct {
+	kind   limiterKind
 	burst  int
 	window time.Duration
 	now    func() time.Time
@@ -50,7 +78,15 @@ type refusalSpan struct {
 }
 
 func newRefusalLimiter(burst int, window time.Duration, now func() time.Time, write func(*audit.Record)) *refusalLimiter {
-	return &refusalLimiter{burst: burst, window: window, now: now, write: write, peers: map[peerKey]*refusalSpan{}}
+	return &refusalLimiter{kind: refusalKind, burst: burst, window: window, now: now, write: write, peers: map[peerKey]*refusalSpan{}}
+}
+
+// newQueryLimiter is a limiter of the query records of peers without the
+// admin role (queryKind): same windows, its own summaries.
+func newQueryLimiter(burst int, window time.Duration, now func() time.Time, write func(*audit.Record)) *refusalLimiter {
+	l := newRefusalLimiter(burst, window, now, write)
+	l.kind = queryKind
+	return l
 }
 
 // allow reports whether rec, the refusal of a request or connection of k,
@@ -148,10 +184,10 @@ func (l *refusalLimiter) endLocked(k peerKey, sp *refusalSpan) *audit.Record {
 	rec := *sp.sample
 	rec.RequestULID, rec.Target, rec.ClusterID, rec.BackendID = "", "", "", ""
 	rec.Extras = audit.Extras{}
-	rec.Verb, rec.Code, rec.Result = verbRefusalsSuppressed, audit.CodeCommandRefused, audit.ResultErr
-	rec.ErrorCode = "refusals_suppressed"
-	rec.Reason = fmt.Sprintf("%d refusals of uid %s not recorded one by one between %s and %s (at most %d recorded in full per %v per uid)",
-		sp.suppressed, k, sp.start.UTC().Format(time.RFC3339), sp.last.UTC().Format(time.RFC3339), l.burst, l.window)
+	rec.Verb, rec.Code, rec.Result = l.kind.verb, l.kind.code, l.kind.result
+	rec.ErrorCode = l.kind.errorCode
+	rec.Reason = fmt.Sprintf("%d %s of uid %s not recorded one by one between %s and %s (at most %d recorded in full per %v per uid)",
+		sp.suppressed, l.kind.noun, k, sp.start.UTC().Format(time.RFC3339), sp.last.UTC().Format(time.RFC3339), l.burst, l.window)
 	return &rec
 }
 

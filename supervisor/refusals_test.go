@@ -117,3 +117,28 @@ func TestClampEcho(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryLimiterSummary: the query limiter counts like the refusal one
+// and writes its own summary: verb session.queries_suppressed, code
+// query.completed, result ok.
+func TestQueryLimiterSummary(t *testing.T) {
+	out := &summaries{got: make(chan struct{}, 10)}
+	l := newQueryLimiter(2, time.Hour, time.Now, out.write)
+	k := peerKey{true, 1000}
+	u := uint32(1000)
+	q := func() *audit.Record {
+		return &audit.Record{Actor: audit.Actor{UID: &u}, Verb: "status.get", Code: audit.CodeQueryCompleted, Result: audit.ResultOK}
+	}
+	full := 0
+	for range 5 {
+		if l.allow(k, q()) {
+			full++
+		}
+	}
+	l.close()
+	recs := out.all()
+	if full != 2 || len(recs) != 1 || !strings.HasPrefix(recs[0].Reason, "3 queries of uid 1000 ") || recs[0].Verb != verbQueriesSuppressed ||
+		recs[0].Code != audit.CodeQueryCompleted || recs[0].Result != audit.ResultOK || recs[0].ErrorCode != "queries_suppressed" {
+		t.Fatalf("%d in full; summaries %+v", full, recs)
+	}
+}

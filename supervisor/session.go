@@ -125,6 +125,13 @@ func (s *Supervisor) acceptLoop() {
 		key := keyOf(cred)
 		c := &session{conn: conn, id: next, max: int(s.cfg.MaxCommandBufferSize), key: key}
 		role := s.ident.Policy.Role(cred)
+		if role == admission.None {
+			// Nothing is allowed to it: it gets no session slot, so that
+			// no-role peers reconnecting before the idle timeout never
+			// take the slots of those with a role.
+			s.refuseNoRole(c, cred)
+			continue
+		}
 		if why := s.slots.take(key, role == admission.Admin); why != "" {
 			// Until Resolve, what the kernel said is all there is.
 			c.ident = identity.Identity{Session: ulid.Make(), Client: next, Cred: cred, Role: role,
@@ -158,6 +165,52 @@ func (s *Supervisor) refuseConn(c *session, why string) {
 		if s.recordRefusal(c, audit.CodeCommandRefused, nil, audit.VerbSessionConnect, "too_many_sessions", why) {
 			s.log.WithFields(c.ident.Fields()).Warn(why)
 		}
+	}()
+}
+
+// noRoleRequestTimeout bounds how long a peer with no role may take to
+// send the request it is refused.
+const noRoleRequestTimeout = 5 * time.Second
+
+// refuseNoRole serves a peer whose credentials give it no role, outside
+// the session slots: it reads one request (within noRoleRequestTimeout),
+// answers the admission refusal, records it (rate-limited per uid, as
+// every refusal) and closes the connection. It shares maxRefusing with
+// refuseConn: beyond it, c is closed at once and only counted.
+func (s *Supervisor) refuseNoRole(c *session, cred peercred.Cred) {
+	c.ident = identity.Identity{Session: ulid.Make(), Client: c.id, Cred: cred, Role: admission.None,
+		Comm: peercred.Unknown, User: peercred.Unknown, Socket: s.ident.Socket, Connected: time.Now()}
+	d := admission.Decide(s.ident.Policy, c.ident.Cred, "")
+	select {
+	case s.refusing <- struct{}{}:
+	default:
+		c.conn.Close()
+		rec := s.connRefusal(c, d.Reason)
+		rec.ErrorCode = "admission_denied"
+		s.refusals.suppress(c.key, rec)
+		return
+	}
+	go func() {
+		defer func() { <-s.refusing }()
+		defer c.conn.Close()
+		if id, err := s.ident.Resolve(c.conn, c.id); err == nil {
+			c.ident = id
+		}
+		c.conn.SetReadDeadline(time.Now().Add(noRoleRequestTimeout))
+		req := &command.Request{}
+		if err := frame.NewReader(c.conn, c.max).ReadMessage(req); err != nil {
+			// Nothing (valid) sent in time: refused all the same.
+			if s.recordRefusal(c, audit.CodeCommandRefused, nil, audit.VerbSessionConnect, "admission_denied", d.Reason) {
+				s.log.WithFields(c.ident.Fields()).Warn(d.Reason)
+			}
+			c.fail(d.Reason)
+			return
+		}
+		d := admission.Decide(s.ident.Policy, c.ident.Cred, command.VerbKey(req))
+		if s.recordRefusal(c, audit.CodeCommandRefused, req, "", "admission_denied", d.Reason) {
+			s.log.WithFields(c.ident.Fields()).WithField("verb", command.VerbKey(req)).Warn(d.Reason)
+		}
+		c.fail(d.Reason)
 	}()
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,7 +26,8 @@ func auditStart(t *testing.T, extra string) (p *proxy, sock, jsonPath string) {
 
 // TestNoRoleCannotLockOut: a member of the socket group with no role opens
 // many connections; root's status is still answered, the refused
-// connections are audited, and a no-role request is answered then closed.
+// connections (silent: given no slot, refused after 5 s) are audited, and
+// a no-role request is answered then closed.
 func TestNoRoleCannotLockOut(t *testing.T) {
 	cred := nobody(t)
 	p, sock, jsonPath := auditStart(t, "")
@@ -39,10 +41,10 @@ func TestNoRoleCannotLockOut(t *testing.T) {
 	if out, errOut, code := p.CLI("status"); code != 0 {
 		t.Errorf("root's status while uid %d holds 300 connections: exit %d\n%s%s", cred.Uid, code, out, errOut)
 	}
-	waitFor(t, 10*time.Second, "a command.refused record of a connection of uid 65534", func() bool {
+	waitFor(t, 20*time.Second, "a command.refused record of a connection of uid 65534", func() bool {
 		for _, r := range auditLines(t, jsonPath) {
 			if r["verb"] == "session.connect" && r["result"] == "err" && afield(r, "actor", "uid") == float64(cred.Uid) &&
-				strings.Contains(fmt.Sprint(r["reason"]), "sessions") {
+				strings.Contains(fmt.Sprint(r["reason"]), "unauthorized") {
 				return true
 			}
 		}
@@ -118,4 +120,82 @@ func TestIdleSessionClosed(t *testing.T) {
 		t.Fatalf("idle session: %v, want it closed by the supervisor", err)
 	}
 	sub.MustOK(t, statusRequest()) // still served after the idle one was cut
+}
+
+// TestNoRolePeersTakeNoSlots: members of the socket group with no role
+// that connect and send nothing (reconnecting before the idle timeout
+// would keep them there for good) must not take the session slots of the
+// peers that have a role. Two no-role uids holding 120 connections each
+// (command_max_sessions_per_uid = 120) are 240 of the 256 slots, the 16
+// left being kept for admins: a read-only operator must still be served.
+func TestNoRolePeersTakeNoSlots(t *testing.T) {
+	noRole := nobody(t)
+	_, other := createUser(t)
+	_, reader := createUser(t)
+	for _, c := range []*syscall.Credential{other, reader} {
+		c.Groups = []uint32{65534} // nogroup: the socket's group
+	}
+	p, sock, _ := auditStart(t, fmt.Sprintf("command_max_sessions_per_uid = 120\ncommand_readonly_uids = [%d]", reader.Uid))
+	for _, cred := range []*syscall.Credential{noRole, other} {
+		h := startHelper(t, cred, "hold", sock, 120)
+		h.wait(t, "held 120")
+	}
+	if out, errOut, code := p.CLIAs(reader, "status"); code != 0 {
+		t.Errorf("a read-only operator's status while two no-role uids hold 120 connections each: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestQueryFloodBounded: a read-only peer polls status 2 000 times as fast
+// as it is answered. Its query records are bounded (120 a minute in full,
+// then one summary with the count, written when the supervisor stops);
+// an admin's queries are all recorded.
+func TestQueryFloodBounded(t *testing.T) {
+	cred := nobody(t)
+	p, sock, jsonPath := auditStart(t, fmt.Sprintf("command_readonly_uids = [%d]", cred.Uid))
+	fi, err := os.Stat(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fi.Size()
+
+	const n = 2000
+	h := startHelper(t, cred, "poll", sock, n)
+	waitFor(t, 120*time.Second, "the polling to end", func() bool { return strings.Contains(h.out.String(), "ok=") })
+	h.wait(t, fmt.Sprintf("ok=%d", n))
+	if fi, err = os.Stat(jsonPath); err != nil {
+		t.Fatal(err)
+	}
+	if grew := fi.Size() - before; grew > 256<<10 {
+		t.Errorf("the audit trail grew by %d bytes for %d read-only queries; want at most 256 KiB", grew, n)
+	}
+	const admin = 150 // more than the read-only burst: none is left out
+	rootPoll := startHelper(t, nil, "poll", sock, admin)
+	rootPoll.wait(t, fmt.Sprintf("ok=%d", admin))
+
+	p.Stop() // the pending summary is written before the trail closes
+	full, summarised, rootQueries := 0, 0, 0
+	for _, r := range auditLines(t, jsonPath) {
+		if r["code"] != "SZ1005" {
+			continue
+		}
+		switch uid := afield(r, "actor", "uid"); {
+		case uid == float64(0) && r["verb"] == "status.get":
+			rootQueries++
+		case uid != float64(cred.Uid):
+		case r["error_code"] == "queries_suppressed":
+			var k int
+			if _, err := fmt.Sscanf(fmt.Sprint(r["reason"]), "%d queries", &k); err != nil {
+				t.Errorf("summary reason %q: %v", r["reason"], err)
+			}
+			summarised += k
+		default:
+			full++
+		}
+	}
+	if full+summarised != n || full > 2*120 {
+		t.Errorf("read-only queries: %d recorded in full, %d summarised; want %d in all, at most 240 in full", full, summarised, n)
+	}
+	if rootQueries != admin {
+		t.Errorf("root's queries: %d recorded, want %d", rootQueries, admin)
+	}
 }

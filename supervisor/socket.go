@@ -14,7 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// checkSocketDir reports why dir is no safe home for the command socket, or
+// CheckSocketDir reports why dir is no safe home for the command socket, or
 // nil. Whoever may write in the socket's directory may unlink the socket and
 // bind their own in its place; clients would then hand it their requests,
 // certificate keys included. So:
@@ -28,10 +28,14 @@ import (
 //     writable by its group or others, be sticky (as /tmp is): otherwise the
 //     directory holding the socket could be renamed away and replaced.
 //
-// The path is checked as written (a symbolic link in it is checked through
-// the directory holding it) and as resolved. The error names the directory,
-// its mode and its owner.
-func checkSocketDir(dir string, euid int) error {
+// The path is checked as written and as resolved. A symbolic link in it
+// must be owned by root or euid (its owner may point it elsewhere at any
+// time, even in a sticky directory); the directory holding it is checked
+// next. The error names the directory or link, its mode and its owner.
+//
+// The CLI applies the same rules to decide whether the owner of a socket
+// directory may be trusted as the supervisor's uid.
+func CheckSocketDir(dir string, euid int) error {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return fmt.Errorf("command socket directory %s: %w", dir, err)
@@ -53,15 +57,20 @@ func checkSocketDir(dir string, euid int) error {
 	return nil
 }
 
-// checkDirEntry checks one directory of checkSocketDir's walk: own is true
-// for the socket's own directory. A symbolic link is skipped (the directory
-// holding it is checked next); the resolved walk checks its target.
+// checkDirEntry checks one directory of CheckSocketDir's walk: own is true
+// for the socket's own directory. A symbolic link is checked for its owner
+// only (the directory holding it is checked next); the resolved walk checks
+// its target.
 func checkDirEntry(p string, own bool, euid int) error {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return fmt.Errorf("command socket directory %s: %w", p, err)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != euid {
+			return fmt.Errorf("the command socket path goes through %s, a symbolic link owned by uid %d, neither root nor the supervisor's uid %d: its owner could point it at a socket of its own; refusing to start (name the real directory)",
+				p, st.Uid, euid)
+		}
 		return nil
 	}
 	if !fi.IsDir() {
@@ -112,7 +121,7 @@ func modeBits(fi fs.FileInfo) uint32 {
 // can connect at all: the kernel's permission check stays the first gate).
 //
 // It refuses to start when the socket's directory could let someone else
-// replace the socket (see checkSocketDir) or when the path is a symbolic
+// replace the socket (see CheckSocketDir) or when the path is a symbolic
 // link. A stale socket left by a previous run is removed; any other kind of
 // file at the path is an error. The socket is created under a umask that leaves no
 // window in which it is reachable with a wider mode.
@@ -127,7 +136,7 @@ func listenCommandSocket(path, group string) (*net.UnixListener, error) {
 			return nil, fmt.Errorf("command_socket_group %q: gid %q", group, g.Gid)
 		}
 	}
-	if err := checkSocketDir(filepath.Dir(path), os.Geteuid()); err != nil {
+	if err := CheckSocketDir(filepath.Dir(path), os.Geteuid()); err != nil {
 		return nil, err
 	}
 	fi, err := os.Lstat(path)

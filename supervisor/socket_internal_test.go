@@ -67,7 +67,7 @@ func TestCheckSocketDir(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := checkSocketDir(dir, 0)
+			err := CheckSocketDir(dir, 0)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("refused: %v", err)
@@ -83,7 +83,7 @@ func TestCheckSocketDir(t *testing.T) {
 		if err := os.Chown(base, other, 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := checkSocketDir(base, other); err != nil {
+		if err := CheckSocketDir(base, other); err != nil {
 			t.Errorf("refused for euid %d: %v", other, err)
 		}
 	})

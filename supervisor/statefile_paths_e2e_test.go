@@ -84,6 +84,10 @@ func TestSaveStateNeverOverwritesSupervisorFiles(t *testing.T) {
 		{"audit text sink", files["audit_logs_target"], "audit_logs_target"},
 		{"audit JSON sink", files["audit_logs_json_target"], "audit_logs_json_target"},
 		{"audit HMAC key", files["audit_hmac_key_file"], "audit_hmac_key_file"},
+		// The sealed head is rewritten by the supervisor (not snapshotted
+		// here); replacing it would make a clean restart report tampering,
+		// or a forged head hide a truncation.
+		{"audit sealed head", files["audit_hmac_key_file"] + ".head", "sealed head"},
 		{"configuration", cfg, "configuration"},
 		{"saved state", files["saved_state"], "saved_state"},
 		{"uncleaned path", filepath.Join(dir, "audit", ".", "..", "audit", "audit.log"), "audit_logs_target"},

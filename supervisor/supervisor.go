@@ -49,6 +49,7 @@ type Supervisor struct {
 	slots    *sessionSlots   // who may hold a session (session.go)
 	refusing chan struct{}   // semaphore of connections being refused
 	refusals *refusalLimiter // bounds refusal records (refusals.go)
+	queries  *refusalLimiter // bounds the query records of peers without the admin role (refusals.go)
 	ident    *identity.Resolver
 	account  account.Account // what workers drop to, resolved at start
 	audit    *audit.Broker   // nil when no audit sink is configured
@@ -97,6 +98,7 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 		stopped:     make(chan struct{}),
 	}
 	s.refusals = newRefusalLimiter(refusalBurst, refusalWindow, time.Now, s.writeSummary)
+	s.queries = newQueryLimiter(queryBurst, queryWindow, time.Now, s.writeSummary)
 	return s, nil
 }
 
@@ -113,6 +115,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	defer func() {
 		s.refusals.close() // the counts of suppressed refusals, before the trail closes
+		s.queries.close()
 		if s.audit != nil {
 			s.recordSystem(audit.VerbSupervisorStop, audit.CodeSupervisorStop, audit.ResultOK, "")
 			s.audit.Close()

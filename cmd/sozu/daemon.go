@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"syscall"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/supervisor"
 	"github.com/sozu-go/sozu/supervisor/config"
@@ -47,14 +47,20 @@ func runStart(configPath string, args []string) int {
 	case t == "stderr":
 		log.SetOutput(os.Stderr)
 	case !strings.Contains(t, "://") || strings.HasPrefix(t, "file://"):
+		// Opened as an audit sink is (no symlink anywhere, trusted
+		// owner, one link): whoever may write its directory must not
+		// make root append to another file.
 		path := strings.TrimPrefix(t, "file://")
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_CLOEXEC, 0o640)
+		f, notes, err := audit.OpenAppendFile(path)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "sozu start: log_target %s: %v\n", t, err)
 			return exitConfig
 		}
 		defer f.Close()
 		log.SetOutput(f)
+		for _, n := range notes {
+			log.Infof("log_target: %s", n)
+		}
 	default: // udp://, tcp://, unix://: reported by cfg.Warnings
 		log.SetOutput(os.Stdout)
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sozu-go/sozu/supervisor"
 )
 
 // This file is the CLI's check of who serves the command socket: anyone
@@ -31,24 +33,58 @@ func (e *ServerUIDError) Error() string {
 
 // trustedServerUIDs returns the uids a supervisor listening on path may run
 // as: root; the CLI's own effective uid; and the owner of the socket's
-// directory when that directory is writable by its owner only. The
-// supervisor refuses to start unless its socket directory is owned by root
-// or by its own uid and writable by neither group nor others, so that owner
-// is the supervisor's uid (the configuration has no key naming it); a
-// directory others may write in names no one.
+// directory when the socket's path passes, for that owner, the rules the
+// supervisor itself starts under (supervisor.CheckSocketDir: the directory
+// writable by its owner only, every directory above it owned by root or
+// that owner and writable by others only when sticky, every symbolic link
+// on the way owned by root or that owner). That owner is then the
+// supervisor's uid (the configuration has no key naming it); a path others
+// may change, through a directory or a link, names no one.
 func trustedServerUIDs(path string, euid uint32) []uint32 {
 	uids := []uint32{0}
 	if !slices.Contains(uids, euid) {
 		uids = append(uids, euid)
 	}
-	fi, err := os.Stat(filepath.Dir(path))
-	if err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
 		return uids
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && !slices.Contains(uids, st.Uid) {
-		uids = append(uids, st.Uid)
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || slices.Contains(uids, st.Uid) || supervisor.CheckSocketDir(dir, int(st.Uid)) != nil || !grantedPath(dir, st.Uid) {
+		return uids
 	}
-	return uids
+	return append(uids, st.Uid)
+}
+
+// grantedPath reports whether no component of dir (as written and as
+// resolved) that uid owns was made by uid in a directory others may write
+// in: the topmost such component must sit in a directory owned by someone
+// else and writable by its owner only. In a sticky shared directory such
+// as /tmp anyone may create a name the configuration uses (a directory, or
+// a link to one) and own it; CheckSocketDir for that owner accepts it, but
+// the owner got it by itself, not from root.
+func grantedPath(dir string, uid uint32) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return false
+	}
+	for _, d := range []string{abs, real} {
+		for p := d; p != filepath.Dir(p); p = filepath.Dir(p) {
+			var st, parent unix.Stat_t
+			if unix.Lstat(p, &st) != nil || unix.Lstat(filepath.Dir(p), &parent) != nil {
+				return false
+			}
+			if st.Uid == uid && parent.Uid != uid && parent.Mode&0o022 != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // checkServer reads the listening process's credentials (SO_PEERCRED,

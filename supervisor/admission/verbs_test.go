@@ -117,7 +117,10 @@ supervisor's uid and writable by neither its group nor others (` + "`sozu start`
 refuses otherwise): a member of ` + "`command_socket_group`" + ` may connect, never
 replace the socket. The CLI, for its part, sends nothing to a socket whose
 listening process runs as a uid other than root, its own, or the owner of a
-socket directory only its owner may write in.
+socket directory only its owner may write in, reached by a path that owner
+did not make itself in a shared directory such as ` + "`/tmp`" + ` (a link or a
+directory there names no one), and whose links are owned by root or that
+owner.
 
 ## Sessions
 
@@ -128,6 +131,11 @@ socket directory only its owner may write in.
 * A connection beyond a limit is answered one FAILURE naming the limit,
   closed, and recorded (` + "`command.refused`" + `, verb ` + "`session.connect`" + `, with the
   peer's uid, gid, pid, user and comm).
+* A peer with no role takes no session slot: it is given
+  5 s to send its request, answered the refusal, recorded (` + "`command.refused`" + `;
+  verb ` + "`session.connect`" + ` when it sent nothing) and closed. At most 16
+  connections are being refused at once; beyond that a connection is closed
+  at once and only counted in its uid's refusal summary.
 * A session that sends nothing for ` + "`command_session_idle_timeout`" + ` (default
   60 s; 0 = never) is told so and closed. An event subscription
   (` + "`subscribe_events`" + `) is a stream: it is never closed as idle, but it still

@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
-	"github.com/sozu-go/sozu/supervisor/safefile"
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/logfilter"
 )
@@ -351,7 +350,7 @@ func (b *builder) answers(p string, m map[string]string) map[string]string {
 			continue
 		}
 		if name, ok := strings.CutPrefix(v, "file://"); ok {
-			if body, ok := b.read(kp, name, safefile.MaxAnswerSize); ok {
+			if body, ok := b.readAnswer(kp, name); ok {
 				out[code] = body
 			}
 			continue

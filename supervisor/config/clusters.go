@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
-	"github.com/sozu-go/sozu/supervisor/safefile"
 	"github.com/sozu-go/sozu/worker/idna"
 	"github.com/sozu-go/sozu/worker/settings"
 )
@@ -70,7 +69,7 @@ func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
 		c.HttpsRedirectPort = v
 	}
 	if cl.Answer503 != nil {
-		if body, ok := b.read(joinKey(p, "answer_503"), *cl.Answer503, safefile.MaxAnswerSize); ok {
+		if body, ok := b.readAnswer(joinKey(p, "answer_503"), *cl.Answer503); ok {
 			c.Answer_503 = proto.String(body)
 		}
 	}

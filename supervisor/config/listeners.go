@@ -6,7 +6,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
-	"github.com/sozu-go/sozu/supervisor/safefile"
 )
 
 // listener checks one [[listeners]] entry and emits its ADD_*_LISTENER.
@@ -220,7 +219,7 @@ func (b *builder) listenerAnswers(p string, l *rawListener) (*command.CustomHttp
 		if a.file == nil {
 			continue
 		}
-		if body, ok := b.read(joinKey(p, "answer_"+a.code), *a.file, safefile.MaxAnswerSize); ok {
+		if body, ok := b.readAnswer(joinKey(p, "answer_"+a.code), *a.file); ok {
 			*a.dst = proto.String(body)
 			merged[a.code] = body
 			found = true

@@ -35,11 +35,22 @@ func (b *builder) file(p, name string) string {
 // file of at most max bytes, owned by root or this process's user, not
 // writable by group or others, reached without symlinks.
 func (b *builder) read(p, name string, max int64) (string, bool) {
+	return b.readWith(p, name, max, safefile.ReadFile)
+}
+
+// readAnswer is read for an answer template, whose bytes are served to
+// anonymous clients: the file must moreover have a single link
+// (safefile.ReadServedFile).
+func (b *builder) readAnswer(p, name string) (string, bool) {
+	return b.readWith(p, name, safefile.MaxAnswerSize, safefile.ReadServedFile)
+}
+
+func (b *builder) readWith(p, name string, max int64, readFile func(string, int64) ([]byte, error)) (string, bool) {
 	abs := b.file(p, name)
 	if abs == "" {
 		return "", false
 	}
-	data, err := safefile.ReadFile(abs, max)
+	data, err := readFile(abs, max)
 	if err != nil {
 		b.pathError(p, name, abs, "read", err)
 		return "", false

@@ -110,6 +110,22 @@ func TestConfigNamedPaths(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "404.http"), answer+strings.Repeat("x", 1<<20), 0o644)
 			return fmt.Sprintf(listener, "404.http")
 		}, "refusing 404.http: is 1048621 bytes long: the limit is 1 MiB"},
+		{"answer_404 hard-linked to a root-only file", func(t *testing.T, dir string) string {
+			// /etc/shadow is root-owned and not writable by others: owner
+			// and mode rules alone would serve it. A second name is refused.
+			writeFile(t, filepath.Join(dir, "shadow"), "root:$6$salt$hash:19000:0:99999:7:::\n", 0o640)
+			if err := os.Link(filepath.Join(dir, "shadow"), filepath.Join(dir, "404.http")); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf(listener, "404.http")
+		}, "t.toml:4:14: listeners[0].answer_404: refusing 404.http: has 2 hard links"},
+		{"file:// answer hard-linked", func(t *testing.T, dir string) string {
+			writeFile(t, filepath.Join(dir, "secret"), "x", 0o600)
+			if err := os.Link(filepath.Join(dir, "secret"), filepath.Join(dir, "a.http")); err != nil {
+				t.Fatal(err)
+			}
+			return "[[listeners]]\nprotocol = \"http\"\naddress = \"0.0.0.0:80\"\nanswers = { 404 = \"file://a.http\" }\n"
+		}, "listeners[0].answers.404: refusing a.http: has 2 hard links"},
 		{"answer_404 = /dev/zero", func(t *testing.T, dir string) string {
 			return fmt.Sprintf(listener, "/dev/zero")
 		}, "t.toml:4:14: listeners[0].answer_404: refusing /dev/zero: is a character device, not a regular file"},

@@ -72,6 +72,20 @@ func TrustedOwner(uid uint32) bool { return uid == 0 || uid == uint32(os.Geteuid
 // bytes long. A FIFO, device, socket or directory is refused without
 // blocking (the file is opened O_NONBLOCK and checked before any read).
 func ReadFile(path string, max int64) ([]byte, error) {
+	return readFile(path, max, false)
+}
+
+// ReadServedFile is ReadFile for a file whose bytes go to anonymous
+// network clients (an answer template): it must moreover have a single
+// link. Root owns its secrets too: a second name for a root-owned file
+// (a hard link to /etc/shadow, made by root or, where
+// fs.protected_hardlinks is off, by anyone) passes the owner and mode
+// rules, and would be served.
+func ReadServedFile(path string, max int64) ([]byte, error) {
+	return readFile(path, max, true)
+}
+
+func readFile(path string, max int64, singleLink bool) ([]byte, error) {
 	fd, err := Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY)
 	if err != nil {
 		return nil, err
@@ -84,6 +98,9 @@ func ReadFile(path string, max int64) ([]byte, error) {
 	}
 	if err := CheckFile(path, &st, max); err != nil {
 		return nil, err
+	}
+	if singleLink && st.Nlink > 1 {
+		return nil, refuse(path, "has %d hard links: it is served to clients, and another name could make it a file that must not be; give it its own file", st.Nlink)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {

@@ -1,5 +1,7 @@
 package http1
 
+import "bytes"
+
 // ReencodeSlack bounds how many bytes one Reencode call may append beyond
 // the bytes it consumes (a chunk-size line or final CRLFs begun in an
 // earlier call), trailers aside.
@@ -452,9 +454,18 @@ func AppendLastChunk(dst []byte, trailers []Field) []byte {
 // forwarding fields the proxy is the authority for (Forwarded,
 // X-Forwarded-*, X-Real-IP and the like), which a backend merging trailers
 // into the head would otherwise take from the client.
+//
+// A name is compared with each '_' read as '-': CGI, WSGI and the
+// frameworks on them read X_Real_IP as X-Real-IP.
 func AllowedTrailer(name []byte) bool {
 	if IsHopByHop(name) {
 		return false
+	}
+	if bytes.IndexByte(name, '_') >= 0 {
+		name = bytes.ReplaceAll(name, []byte("_"), []byte("-"))
+		if IsHopByHop(name) {
+			return false
+		}
 	}
 	if len(name) > 12 && equalFold(name[:12], "x-forwarded-") {
 		return false

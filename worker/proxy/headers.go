@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+
 	"github.com/sozu-go/sozu/worker/http1"
 )
 
@@ -118,7 +120,31 @@ func classify(name []byte, cfg *Listener) int {
 			}
 		}
 	}
+	if underscoreSpelling(name, cfg) {
+		return fieldStrip
+	}
 	return fieldOther
+}
+
+// underscoreSpelling reports whether name, which classify found no field
+// of, is one of the forwarding fields (or the request id field) spelt with
+// '_' for '-' (X_Real_IP, X_Forwarded_Host): CGI, WSGI and the frameworks
+// on them read both spellings as the same HTTP_X_REAL_IP variable, so a
+// client's X_Real_IP would reach such a backend as the X-Real-IP the
+// proxy dropped. Such a field is dropped like the one it stands for.
+func underscoreSpelling(name []byte, cfg *Listener) bool {
+	if len(name) > 64 || !bytes.ContainsRune(name, '_') {
+		return false
+	}
+	var buf [64]byte
+	n := buf[:len(name)]
+	for i, c := range name {
+		if c == '_' {
+			c = '-'
+		}
+		n[i] = c
+	}
+	return classify(n, cfg) != fieldOther
 }
 
 // protected reports whether a Connection option naming this field must be

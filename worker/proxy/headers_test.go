@@ -57,6 +57,15 @@ func TestRequestHeadRewrite(t *testing.T) {
 			"X-Cluster-Client-IP: 6.6.6.3\r\nX-Forwarded-Hosts: kept\r\n\r\n",
 			[]string{"X-Forwarded-Hosts: kept", "X-Forwarded-Proto: http"},
 			[]string{"evil", "https", ": on", "6.6.6.", "Client-IP", "Url-Scheme"}},
+		// CGI, WSGI and the frameworks on them read X_Real_IP as
+		// X-Real-IP (HTTP_X_REAL_IP): the '_' spellings of every field the
+		// proxy drops or rewrites are dropped too; other '_' names pass.
+		{"underscore spellings of forwarding fields dropped", func(l *Listener) { l.IDHeader = "X-Trace" },
+			"GET / HTTP/1.1\r\nHost: shop\r\nX_Real_IP: 6.6.6.1\r\nx_forwarded_HOST: evil.test\r\nX_Forwarded_For: 6.6.6.2\r\n" +
+				"X-Forwarded_Proto: https\r\nX_FORWARDED_PORT: 6666\r\nTrue_Client_IP: 6.6.6.3\r\nX_Client_Ip: 6.6.6.4\r\n" +
+				"Front_End_Https: on\r\nX_Trace: forged\r\nX_App_Token: kept\r\n\r\n",
+			[]string{"X_App_Token: kept", "X-Forwarded-Proto: http", "X-Forwarded-For: 127.0.0.1", "X-Trace: ID"},
+			[]string{"6.6.6.", "evil", "https", "6666", ": on", "forged"}},
 		{"absolute-form", nil, "GET http://Shop:8080?q HTTP/1.1\r\nHost: other\r\n\r\n", []string{"GET /?q HTTP/1.1", "Host: Shop:8080"}, []string{"other"}},
 		{"HTTP/1.0 without Host", nil, "GET / HTTP/1.0\r\n\r\n", []string{"GET / HTTP/1.1", "Host: 127.0.0.1:PORT"}, nil},
 		{"public address", func(l *Listener) { l.PublicAddr = mustAddrPort("[2001:db8::1]:443") },
@@ -189,7 +198,8 @@ func TestRequestTrailersForwardingFields(t *testing.T) {
 	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
 	out := exchangeRawUntil(t, f.addr, "POST / HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+
 		"3\r\nabc\r\n0\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-For: 6.6.6.7\r\nX-Forwarded-Host: evil.test\r\nForwarded: for=6.6.6.8\r\n"+
-		"True-Client-IP: 6.6.6.9\r\nX-Checksum: abc\r\n\r\n", "\r\n\r\n")
+		"True-Client-IP: 6.6.6.9\r\nX_Real_IP: 6.6.6.10\r\nx_forwarded_host: evil2.test\r\nX-Forwarded_For: 6.6.6.11\r\n"+
+		"FORWARDED: for=6.6.6.12\r\nTrue_Client_Ip: 6.6.6.13\r\nX-Checksum: abc\r\n\r\n", "\r\n\r\n")
 	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") {
 		t.Fatalf("answer %q", out)
 	}

@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+)
+
+// TestLogTargetFileRules: `sozu start` runs as root and appends its log to
+// a file:// log_target. A symbolic link planted at that path (or in its
+// directory), by whoever may write there, must not make root append to the
+// file it points at; the start is refused and the target left as it was.
+// The relative form (opened against the working directory) was not checked
+// at all; the absolute one was checked when the configuration loaded and
+// then opened following links.
+func TestLogTargetFileRules(t *testing.T) {
+	cases := []struct {
+		name   string
+		target func(dir string) string // the log_target value
+		plant  func(t *testing.T, dir, victim string)
+	}{
+		{"relative path is a symlink", func(string) string { return "file://logs/sozu.log" },
+			func(t *testing.T, dir, victim string) {
+				mustMkdir(t, filepath.Join(dir, "logs"))
+				mustSymlink(t, victim, filepath.Join(dir, "logs", "sozu.log"))
+			}},
+		{"relative path below a symlinked directory", func(string) string { return "file://logs/sozu.log" },
+			func(t *testing.T, dir, victim string) {
+				mustSymlink(t, filepath.Dir(victim), filepath.Join(dir, "logs"))
+			}},
+		{"absolute path is a symlink", func(dir string) string { return "file://" + filepath.Join(dir, "logs", "sozu.log") },
+			func(t *testing.T, dir, victim string) {
+				mustMkdir(t, filepath.Join(dir, "logs"))
+				mustSymlink(t, victim, filepath.Join(dir, "logs", "sozu.log"))
+			}},
+		{"relative path is a hard link", func(string) string { return "file://logs/sozu.log" },
+			func(t *testing.T, dir, victim string) {
+				mustMkdir(t, filepath.Join(dir, "logs"))
+				if err := os.Link(victim, filepath.Join(dir, "logs", "sozu.log")); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			victimDir := filepath.Join(dir, "root-only")
+			mustMkdir(t, victimDir)
+			victim := filepath.Join(victimDir, "sozu.log")
+			const content = "root-only content\n"
+			if err := os.WriteFile(victim, []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tc.plant(t, dir, victim)
+			cfgPath, _, _ := sozutest.WriteConfig(t, dir, 1, fmt.Sprintf("log_target = %q", tc.target(dir)))
+			cmd := exec.Command(sozutest.Bin, "start", "-c", cfgPath)
+			cmd.Dir = dir
+			out := &sozutest.SyncBuffer{}
+			cmd.Stdout, cmd.Stderr = out, out
+			err := sozutest.RunWithTimeout(cmd, 5*time.Second)
+			if err == nil || strings.Contains(err.Error(), "did not exit") {
+				t.Errorf("sozu start with log_target %s: %v; want a refused start\n%s", tc.target(dir), err, out)
+			}
+			if b, _ := os.ReadFile(victim); string(b) != content {
+				t.Errorf("the file behind the link was written: %q", b)
+			}
+			if !strings.Contains(out.String(), "log_target") {
+				t.Errorf("the refusal does not name log_target:\n%s", out)
+			}
+		})
+	}
+}
+
+func mustMkdir(t *testing.T, p string) {
+	t.Helper()
+	if err := os.Mkdir(p, 0o750); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustSymlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLogTargetFile: a file:// log_target that is a plain path (its
+// directory missing) is created 0640 in a directory created 0750 and takes
+// the supervisor's log.
+func TestLogTargetFile(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 1, `log_target = "file://logs/sozu.log"`)
+	sozutest.Start(t, dir, cfgPath, sock)
+	logPath := filepath.Join(dir, "logs", "sozu.log")
+	sozutest.WaitFor(t, 10*time.Second, "the log file holds 'command socket ready'", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "command socket ready")
+	})
+	for p, want := range map[string]os.FileMode{logPath: 0o640, filepath.Dir(logPath): 0o750 | os.ModeDir} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode() != want {
+			t.Errorf("%s: %v %v; want mode %v", p, fi.Mode(), err, want)
+		}
+	}
+}
