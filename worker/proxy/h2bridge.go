@@ -152,7 +152,14 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	srv.sessions[ss] = struct{}{}
 	srv.wg.Add(1)
 	srv.mu.Unlock()
-	go ss.runStream()
+	// The stream's session may outlive this handler (a reset stream ends
+	// the handler first): the connection waits for it too, before its
+	// session gives back the per-IP slots the stream may be reading.
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		ss.runStream()
+	}()
 
 	stDone := st.Done()
 	done := make(chan struct{})
