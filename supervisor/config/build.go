@@ -33,6 +33,9 @@ type builder struct {
 	routes    map[string]string         // http(s) frontend key -> its key path
 	tcpOwner  map[netip.AddrPort]string // tcp/udp listener -> cluster using it
 	implicit  map[*rawListener]string   // listener created for a frontend -> the frontend's key path
+
+	// noFiles: read no file the configuration names (LoadSettings).
+	noFiles bool
 }
 
 type listenerInfo struct {

@@ -176,6 +176,24 @@ func readConfig(path string) ([]byte, error) {
 // need not exist. On failure the error is an Errors listing every problem;
 // each matches ErrInvalid.
 func Parse(data []byte, path string) (*Config, error) {
+	return parse(data, path, false)
+}
+
+// LoadSettings reads the configuration file at path like Load, but opens
+// no file the configuration names (certificates, keys, answers, audit
+// targets, saved_state): the settings it returns are those of the file
+// itself, for a report an operator who may not read the proxy's keys can
+// still run (`sozu compliance`). Its requests lack what those files hold:
+// it never starts a proxy.
+func LoadSettings(path string) (*Config, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, Errors{&Error{File: path, Msg: "cannot read configuration: " + err.Error(), Err: err}}
+	}
+	return parse(data, path, true)
+}
+
+func parse(data []byte, path string, noFiles bool) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, Errors{&Error{File: path, Msg: fmt.Sprintf("cannot resolve path: %v", err), Err: err}}
@@ -189,7 +207,7 @@ func Parse(data []byte, path string) (*Config, error) {
 	origin, notes := implicitListeners(errs, raw)
 	applyDefaults(raw)
 	applySecurityDefaults(raw)
-	b := &builder{errs: errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}, implicit: origin}
+	b := &builder{errs: errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}, implicit: origin, noFiles: noFiles}
 	b.build(raw)
 	if err := errs.result(); err != nil {
 		return nil, err

@@ -47,7 +47,7 @@ func (b *builder) readAnswer(p, name string) (string, bool) {
 
 func (b *builder) readWith(p, name string, max int64, readFile func(string, int64) ([]byte, error)) (string, bool) {
 	abs := b.file(p, name)
-	if abs == "" {
+	if abs == "" || b.noFiles {
 		return "", false
 	}
 	data, err := readFile(abs, max)
@@ -75,7 +75,7 @@ const (
 // reading or writing. A path this process may not reach (EACCES) is left
 // to the supervisor, which applies the same rules when it opens it.
 func (b *builder) checkTarget(p, name, abs string, kind targetKind) {
-	if abs == "" {
+	if abs == "" || b.noFiles {
 		return
 	}
 	st, err := safefile.Stat(abs)

@@ -90,6 +90,11 @@ backends = [{ address = "127.0.0.1:9" }]
 			t.Errorf("sozu %s: the certificate of shop.test is not listed:\n%s", strings.Join(args, " "), out)
 		}
 	}
+	// The compliance report reads the configuration's settings, not the
+	// files it names: it runs (0: pass, 1: a check fails), key-free.
+	if out, errOut, code := p.CLIAs(nobody, "compliance"); (code != 0 && code != 1) || !strings.Contains(out, "PCI DSS") || strings.Contains(out+errOut, "PRIVATE KEY") {
+		t.Errorf("compliance as uid 65534: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
 	out, errOut, code := p.CLIAs(nobody, "cluster", "add", "--id", "evil")
 	if code != 77 || !strings.Contains(out+errOut, "unauthorized") {
 		t.Errorf("cluster add as uid 65534: exit %d, want 77 (unauthorized)\nstdout: %s\nstderr: %s", code, out, errOut)
