@@ -463,7 +463,7 @@ func TestPoolDropsConnectionsClosedWhileIdle(t *testing.T) {
 					accepted <- c.(*net.TCPConn)
 				}
 			}()
-			r := NewRegistry(Options{})
+			r := NewRegistry(Options{ProbeAfter: -1}) // probe every reuse
 			defer r.Close()
 			set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 100}}, nil)["c"]
 			first := connect(t, set, false)

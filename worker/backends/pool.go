@@ -61,7 +61,8 @@ func (b *Backend) takeIdle(now time.Time) *Conn {
 		b.idle[n-1] = nil
 		b.idle = b.idle[:n-1]
 		b.mu.Unlock()
-		if now.Sub(c.idleAt) < b.reg.opt.IdleTimeout && c.idleAlive() {
+		idle := now.Sub(c.idleAt)
+		if idle < b.reg.opt.IdleTimeout && (idle < b.reg.opt.ProbeAfter || c.idleAlive()) {
 			return c
 		}
 		b.StaleClosed.Add(1)
