@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/policy"
 	"github.com/sozu-go/sozu/worker/router"
 )
 
@@ -100,7 +101,7 @@ func BenchmarkProxyKeepAlive(b *testing.B) {
 func BenchmarkProxyFrontendFeatures(b *testing.B) {
 	resp := []byte("HTTP/1.1 200 OK\r\nServer: x\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello world!\n")
 	addr := fixedBackend(b, resp)
-	reqEdits, respEdits, errs := CompileHeaderEdits([]HeaderEdit{
+	reqEdits, respEdits, errs := policy.CompileHeaderEdits([]HeaderEdit{
 		{Position: HeaderRequest, Name: "Cookie", Value: ""}, {Position: HeaderRequest, Name: "X-Tenant", Value: "t1"},
 		{Position: HeaderResponse, Name: "Server", Value: ""}, {Position: HeaderResponse, Name: "X-Frame-Options", Value: "DENY"},
 	}, DefaultIDHeader, true)
@@ -113,7 +114,7 @@ func BenchmarkProxyFrontendFeatures(b *testing.B) {
 		Policy: &Frontend{RequiredAuth: true, RewriteHost: host, RewritePath: path, RewritePort: 8080, Request: reqEdits, Response: respEdits}}}}
 	d := sha256.Sum256([]byte("pw"))
 	f := newFixture(b, rules, map[string][]string{"c": {addr}}, func(l *Listener) {
-		l.Clusters["c"].Credentials, _ = NewCredentials([]string{"bob:" + hex.EncodeToString(d[:])})
+		l.Clusters["c"].Credentials, _ = policy.NewCredentials([]string{"bob:" + hex.EncodeToString(d[:])})
 	})
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {

@@ -28,14 +28,3 @@ const (
 	HeaderBoth        = policy.HeaderBoth
 	DefaultChallenge  = policy.DefaultChallenge
 )
-
-// NewCredentials is policy.NewCredentials.
-func NewCredentials(entries []string) (*Credentials, []error) { return policy.NewCredentials(entries) }
-
-// Challenge is policy.Challenge.
-func Challenge(v string) (string, error) { return policy.Challenge(v) }
-
-// CompileHeaderEdits is policy.CompileHeaderEdits.
-func CompileHeaderEdits(edits []HeaderEdit, idHeader string, rewritesHost bool) (req, resp *HeaderEdits, errs []*EditError) {
-	return policy.CompileHeaderEdits(edits, idHeader, rewritesHost)
-}

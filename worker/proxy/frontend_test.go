@@ -13,6 +13,7 @@ import (
 
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/policy"
 	"github.com/sozu-go/sozu/worker/router"
 )
 
@@ -130,7 +131,7 @@ func TestFrontendAuth(t *testing.T) {
 	}
 	b, heads := headBackend(t, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	f := newFixture(t, rules, map[string][]string{"c": {b.addr}, "r": {b.addr}, "s": {b.addr}}, func(l *Listener) {
-		creds, errs := NewCredentials([]string{hashEntry("bob", "s3cret:x"), hashEntry("alice", "")})
+		creds, errs := policy.NewCredentials([]string{hashEntry("bob", "s3cret:x"), hashEntry("alice", "")})
 		if len(errs) != 0 {
 			t.Fatal(errs)
 		}
@@ -184,7 +185,7 @@ func TestFrontendAuth(t *testing.T) {
 // TestFrontendRewriteAndEdits checks what the backend and the client see
 // of a forwarding frontend's rewrites and header edits.
 func TestFrontendRewriteAndEdits(t *testing.T) {
-	req, resp, errs := CompileHeaderEdits([]HeaderEdit{
+	req, resp, errs := policy.CompileHeaderEdits([]HeaderEdit{
 		{Position: HeaderRequest, Name: "Cookie", Value: ""},
 		{Position: HeaderRequest, Name: "X-Tenant", Value: "t1"},
 		{Position: HeaderBoth, Name: "X-Both", Value: "b"},
@@ -301,7 +302,7 @@ func TestCompileHeaderEdits(t *testing.T) {
 		{edit: HeaderEdit{Position: HeaderRequest, Name: "X-A", Value: "1\nX-B: 2"}, err: `header edit 0: control character "\n" in the value of X-A`},
 		{edit: HeaderEdit{Position: HeaderRequest, Name: "X-A", Value: "\x7f"}, err: `header edit 0: control character "\x7f" in the value of X-A`},
 	} {
-		req, resp, errs := CompileHeaderEdits([]HeaderEdit{tt.edit}, DefaultIDHeader, tt.hostRW)
+		req, resp, errs := policy.CompileHeaderEdits([]HeaderEdit{tt.edit}, DefaultIDHeader, tt.hostRW)
 		var refused, malformed []*EditError
 		for _, e := range errs {
 			if e.Refused {
@@ -329,7 +330,7 @@ func TestCompileHeaderEdits(t *testing.T) {
 		}
 	}
 	// After a malformed edit, the others are still checked and reported.
-	_, _, errs := CompileHeaderEdits([]HeaderEdit{
+	_, _, errs := policy.CompileHeaderEdits([]HeaderEdit{
 		{Position: HeaderRequest, Name: "X-A", Value: "\r"}, {Position: HeaderRequest, Name: "Connection", Value: ""}, {Position: HeaderUnspecified, Name: "X-B", Value: ""},
 	}, DefaultIDHeader, false)
 	if len(errs) != 3 || errs[0].Part != "value" || errs[0].Refused || errs[1].Index != 1 || !errs[1].Refused || errs[1].Part != "key" ||
@@ -339,7 +340,7 @@ func TestCompileHeaderEdits(t *testing.T) {
 }
 
 func TestCredentials(t *testing.T) {
-	creds, errs := NewCredentials([]string{
+	creds, errs := policy.NewCredentials([]string{
 		hashEntry("bob", "pw"),
 		"ALICE:" + strings.ToUpper(hashEntry("x", "pw2")[2:]), // upper-case hex is accepted
 		"nocolon", "a:b:" + strings.Repeat("0", 64), "c:" + strings.Repeat("0", 63), "d:" + strings.Repeat("g", 64),
@@ -391,7 +392,7 @@ func TestChallenge(t *testing.T) {
 		{`Basically`, `Basic realm="Basically"`},
 		{"a\r\nb", "error"},
 	} {
-		got, err := Challenge(tt[0])
+		got, err := policy.Challenge(tt[0])
 		if err != nil {
 			got = "error"
 		}
