@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -151,11 +150,7 @@ timeout = %[6]d
 healthy_threshold = %[7]d
 unhealthy_threshold = %[7]d
 `, sock, front, good.addr, flaky.addr, int(interval/time.Second), int(timeout/time.Second), threshold)
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := sozutest.Start(t, dir, cfgPath, sock)
+	p := startProxy(t, dir, sock, cfg, front)
 	events := subscribeEvents(t, sock)
 
 	// who sends n requests on new connections (so both workers serve
@@ -275,11 +270,7 @@ protocol = "tcp"
 frontends = [ { address = %[2]q } ]
 backends = [ { address = %[3]q, backend_id = "a" }, { address = %[4]q, backend_id = "b" } ]
 `, sock, front, a.addr, bAddr)
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := sozutest.Start(t, dir, cfgPath, sock)
+	p := startProxy(t, dir, sock, cfg, front)
 	events := subscribeEvents(t, sock)
 	p.MustCLI("cluster", "health-check", "set", "--id", "db", "--uri", "/", "--interval", "1", "--timeout", "1",
 		"--healthy-threshold", "2", "--unhealthy-threshold", "2")

@@ -54,19 +54,7 @@ protocol = "http"
 frontends = [ { address = %[4]q, hostname = "*" } ]
 backends = [ { address = %[5]q } ]
 `, sock, auditLog, extra, addr, origin)
-	path := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := sozutest.Start(t, dir, path, sock)
-	sozutest.WaitFor(t, 20*time.Second, "the listener answers", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return p, addr, auditLog
+	return startProxy(t, dir, sock, cfg, addr), addr, auditLog
 }
 
 // workers returns the supervisor's worker table: pid by worker id, and the

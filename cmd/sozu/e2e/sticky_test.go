@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,11 +49,7 @@ sticky_session = true
 frontends = [ { address = %[2]q, hostname = "web.test" } ]
 backends = [ { address = %[3]q, backend_id = "a", sticky_id = "sa" }, { address = %[4]q, backend_id = "b" } ]
 `, sock, front, a.addr, b.addr)
-	cfgPath := filepath.Join(dir, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := sozutest.Start(t, dir, cfgPath, sock)
+	p := startProxy(t, dir, sock, cfg, front)
 
 	// get sends one request on a new connection, with cookie unless empty,
 	// and returns the answering backend and the Set-Cookie fields.
