@@ -34,7 +34,8 @@ type builder struct {
 	tcpOwner  map[netip.AddrPort]string // tcp/udp listener -> cluster using it
 	implicit  map[*rawListener]string   // listener created for a frontend -> the frontend's key path
 
-	// noFiles: read no file the configuration names (LoadSettings).
+	// noFiles: read and check no file the configuration names (LoadSettings,
+	// LoadClient).
 	noFiles bool
 }
 
@@ -388,18 +389,10 @@ func sortedKeys[V any](m map[string]V) []string {
 // auditTarget is a file path (resolved like other paths and checked as a
 // sink, see checkTarget), or "stdout" or "stderr" kept as they are.
 func (b *builder) auditTarget(p, v string) string {
-	abs := b.auditTargetPath(p, v)
-	if v != "stdout" && v != "stderr" {
-		b.checkTarget(p, v, abs, sinkTarget)
-	}
-	return abs
-}
-
-// auditTargetPath is auditTarget without the file checks: the path only,
-// as the CLI's client read needs it (it opens nothing).
-func (b *builder) auditTargetPath(p, v string) string {
 	if v == "stdout" || v == "stderr" {
 		return v
 	}
-	return b.file(p, v)
+	abs := b.file(p, v)
+	b.checkTarget(p, v, abs, sinkTarget) // nothing with noFiles (the CLI's read)
+	return abs
 }

@@ -81,10 +81,10 @@ func ParseClient(data []byte, path string) (*ClientConfig, error) {
 	}
 	ctlWritten := raw.CtlCommandTimeout != nil
 	applyDefaults(raw)
-	b := &builder{errs: d.errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}}
+	b := &builder{errs: d.errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}, noFiles: true}
 	b.commandChannel(raw)
 	if raw.AuditLogsJSONTarget != nil {
-		b.cfg.AuditLogsJSONTarget = b.auditTargetPath("audit_logs_json_target", *raw.AuditLogsJSONTarget)
+		b.cfg.AuditLogsJSONTarget = b.auditTarget("audit_logs_json_target", *raw.AuditLogsJSONTarget)
 	}
 	hmacKey := b.hmacKeyFile(raw)
 	if err := d.errs.result(); err != nil {
