@@ -2,8 +2,8 @@ package sdnotify
 
 import (
 	"net"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
