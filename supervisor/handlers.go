@@ -63,6 +63,9 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 		*command.Request_QueryClustersHashes, *command.Request_QueryCertificatesFromWorkers:
 		return s.query(c, req)
 
+	case *command.Request_QueryMetrics:
+		return s.queryMetrics(c, req)
+
 	case *command.Request_SoftStop:
 		return s.stopVerb(c, true)
 	case *command.Request_HardStop:

@@ -133,7 +133,7 @@ var catalogue = []Verb{
 	{Field: "query_cluster_by_id", Name: "cluster.query_by_id", Role: ReadOnly, Class: Query, Audit: AuditQuery, FanOut: true, Implemented: true},
 	{Field: "query_clusters_by_domain", Name: "cluster.query_by_domain", Role: ReadOnly, Class: Query, Audit: AuditQuery, FanOut: true, Implemented: true},
 	{Field: "query_clusters_hashes", Name: "cluster.query_hashes", Role: ReadOnly, Class: Query, Audit: AuditQuery, FanOut: true, Implemented: true},
-	{Field: "query_metrics", Name: "metrics.query", Role: ReadOnly, Class: Query, Audit: AuditQuery, FanOut: true},
+	{Field: "query_metrics", Name: "metrics.query", Role: ReadOnly, Class: Query, Audit: AuditQuery, FanOut: true, Implemented: true},
 	{Field: "soft_stop", Name: "supervisor.soft_stop", Role: Admin, Class: Lifecycle, Audit: AuditChange, FanOut: true, Emits: true, Event: command.EventKind_SOZU_STOP_REQUESTED, Implemented: true},
 	{Field: "hard_stop", Name: "supervisor.hard_stop", Role: Admin, Class: Lifecycle, Audit: AuditChange, FanOut: true, Emits: true, Event: command.EventKind_SOZU_STOP_REQUESTED, Implemented: true},
 	{Field: "configure_metrics", Name: "metrics.configure", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true, Emits: true, Event: command.EventKind_METRICS_CONFIGURED, Implemented: true},

@@ -120,7 +120,8 @@ func (s *session) flush(cfg *Listener) error {
 		return nil
 	}
 	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-	_, err := s.conn.Write(s.out)
+	n, err := s.conn.Write(s.out)
+	s.mx.BytesOut += int64(n)
 	s.out = s.out[:0]
 	return err
 }
@@ -168,7 +169,9 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 			if len(s.out) == 0 && take > flushAt/2 {
 				// Large runs go out straight from the read buffer.
 				deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-				if _, err := s.conn.Write(s.bbuf[s.br : s.br+take]); err != nil {
+				n, err := s.conn.Write(s.bbuf[s.br : s.br+take])
+				s.mx.BytesOut += int64(n)
+				if err != nil {
 					return false, false
 				}
 			} else {

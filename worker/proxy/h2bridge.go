@@ -197,6 +197,7 @@ func (s *session) runStream() {
 	if n := s.readHead(cfg); n > 0 {
 		s.serve(cfg, n)
 	}
+	s.endRequest()
 }
 
 // appendH1Head appends the HTTP/1.1 head of an HTTP/2 request: the

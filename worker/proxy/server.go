@@ -16,6 +16,7 @@ import (
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/ipcap"
+	"github.com/sozu-go/sozu/worker/metrics"
 )
 
 // Options are the worker-wide settings of a Server.
@@ -26,6 +27,9 @@ type Options struct {
 	// IPCaps caps the connections per (cluster, client IP); nil is
 	// unlimited. Shared by the worker's servers.
 	IPCaps *ipcap.Limits
+	// Metrics records the requests and connections (metrics.go); nil
+	// records nothing. Shared by the worker's servers.
+	Metrics *metrics.Registry
 }
 
 // ConnLimit caps the client connections of every Server sharing it (one
@@ -111,6 +115,7 @@ func (s *Server) admit(c net.Conn) {
 	s.sessions[ss] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.opt.Metrics.Accepted()
 	go ss.run()
 }
 
@@ -133,6 +138,7 @@ func (s *Server) forget(ss *session) {
 	s.mu.Unlock()
 	if ss.h2b == nil {
 		s.opt.Conns.Release()
+		s.opt.Metrics.Closed()
 	}
 	s.wg.Done()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/ipcap"
+	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 	"github.com/sozu-go/sozu/worker/router"
 )
@@ -111,6 +112,8 @@ type session struct {
 	isHead   bool
 	routeKey string // the frontend that routed the request ("" before routing), for HSTS
 
+	mx metrics.Request // the metrics record of the request in progress (metrics.go)
+
 	crd, cwd     deadline.Lazy  // client read and write deadlines
 	copying      *backends.Conn // the copier runs, writing to this connection
 	copyDone     chan bodyResult
@@ -124,6 +127,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	s.cwd.Forget()
 	s.state.Store(stateBusy)
 	s.h2b = nil
+	s.mx = metrics.Request{}
 	s.bufp = getBuf()
 	s.buf = *s.bufp
 	s.r, s.w = 0, 0
@@ -165,7 +169,9 @@ func (s *session) run() {
 		// The request is served with the configuration in force when its
 		// head arrived, not when the wait for it began: a Swap meanwhile
 		// (a backend removed, a route changed) applies to it.
-		if n == 0 || !s.serve(s.srv.cfg.Load(), n) || s.srv.draining.Load() {
+		more := n != 0 && s.serve(s.srv.cfg.Load(), n)
+		s.endRequest()
+		if !more || s.srv.draining.Load() {
 			return
 		}
 	}
@@ -178,12 +184,15 @@ func (s *session) handshake(tc *tls.Conn) bool {
 	tc.SetDeadline(time.Now().Add(cfg.FrontTimeout))
 	if err := tc.HandshakeContext(s.srv.ctx); err != nil {
 		s.srv.opt.Log.Debugf("TLS handshake with %v: %v", tc.RemoteAddr(), err)
+		s.srv.opt.Metrics.Handshake(0)
 		return false
 	}
 	tc.SetDeadline(time.Time{})
 	s.crd.Forget()
 	s.cwd.Forget()
-	if sn := tc.ConnectionState().ServerName; sn != "" {
+	st := tc.ConnectionState()
+	s.srv.opt.Metrics.Handshake(st.Version)
+	if sn := st.ServerName; sn != "" {
 		s.sni = append(s.sni[:0], strings.ToLower(strings.TrimSuffix(sn, "."))...)
 	}
 	return true
@@ -409,6 +418,9 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 			t = cl.Answers.Lookup(code)
 		}
 		v.ClusterID = cl.ID
+		if s.mx.Cluster == nil {
+			s.mxCluster(cl)
+		}
 	}
 	if t == nil {
 		t = cfg.Answers.Lookup(code)
@@ -419,7 +431,9 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	s.acquireExchangeBuffers()
 	s.out = t.Append(s.out[:0], &v)
 	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-	if _, err := s.conn.Write(s.out); err == nil {
+	s.mx.Status, s.mx.Own = code, true
+	if n, err := s.conn.Write(s.out); err == nil {
+		s.mx.BytesOut += int64(n)
 		s.lingerClose()
 	}
 	return false
