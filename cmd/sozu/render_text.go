@@ -67,6 +67,10 @@ func renderContent(b *strings.Builder, c *command.ResponseContent, p painter) {
 		}
 	case *command.ResponseContent_HealthChecksList:
 		renderHealthChecks(b, ct.HealthChecksList)
+	case *command.ResponseContent_Metrics:
+		renderMetrics(b, ct.Metrics)
+	case *command.ResponseContent_AvailableMetrics:
+		renderAvailableMetrics(b, ct.AvailableMetrics)
 	default:
 		// Content this CLI has no table for: its JSON form, indented.
 		j, err := contentJSON(c)

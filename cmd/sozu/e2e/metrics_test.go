@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +18,30 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 	pm "github.com/sozu-go/sozu/proto/metrics"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/<name>, or rewrites it with -update.
+func golden(t *testing.T, name string, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal([]byte(got), want) {
+		t.Errorf("%s differs from the golden file:\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
 
 func queryMetrics(t *testing.T, sock string, opt *command.QueryMetricsOptions) *command.AggregatedMetrics {
 	t.Helper()
@@ -27,6 +55,20 @@ func queryMetrics(t *testing.T, sock string, opt *command.QueryMetricsOptions) *
 		t.Fatalf("query_metrics answered no AggregatedMetrics: %v", resp)
 	}
 	return am
+}
+
+// get makes one request on a new connection (the kernel spreads new
+// connections over the workers).
+func get(t *testing.T, url string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Close = true
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
 }
 
 func countOf(m map[string]*command.FilteredMetrics, name string) int64 { return m[name].GetCount() }
@@ -46,7 +88,9 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 		io.WriteString(w, "hello")
 	}))
 	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
-	startProxy(t, dir, sock, simpleHTTPConfig(sock, front, origin.addr, 2), front)
+	// The backend's id is set: the goldens must not carry the origin's port.
+	cfg := strings.Replace(simpleHTTPConfig(sock, front, origin.addr, 2), "backends = [ { address", `backends = [ { backend_id = "app-0", address`, 1)
+	p := startProxy(t, dir, sock, cfg, front)
 
 	const ok, missing = 60, 7
 	// New connections each time: the kernel spreads them over both workers.
@@ -55,17 +99,17 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 		if i < missing {
 			path = "/missing"
 		}
-		req, _ := http.NewRequest("GET", "http://"+front+path, nil)
-		req.Close = true
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		get(t, "http://"+front+path)
 	}
 
-	am := queryMetrics(t, sock, &command.QueryMetricsOptions{List: proto.Bool(false), NoClusters: proto.Bool(false), Workers: proto.Bool(true)})
+	// A worker records a request just after its answer went out, and
+	// gives its backend connection back then: wait for the last one.
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the last request is recorded", func() bool {
+		am = queryMetrics(t, sock, &command.QueryMetricsOptions{List: proto.Bool(false), NoClusters: proto.Bool(false), Workers: proto.Bool(true)})
+		b := am.GetClusters()["app"].GetBackends()
+		return countOf(am.GetProxying(), pm.HTTPRequests) >= ok+missing && len(b) == 1 && b[0].GetMetrics()[pm.ConnectionsPerBackend].GetGauge() == 0
+	})
 	if got := countOf(am.GetProxying(), pm.HTTPRequests); got != ok+missing {
 		t.Errorf("%s = %d, want %d", pm.HTTPRequests, got, ok+missing)
 	}
@@ -108,18 +152,28 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 	if b[pm.BackendUp].GetGauge() != 1 || b[pm.BackendDown].GetGauge() != 0 {
 		t.Errorf("backend up/down = %d/%d, want 1/0", b[pm.BackendUp].GetGauge(), b[pm.BackendDown].GetGauge())
 	}
-	p := cl.GetCluster()[pm.BackendResponseTime].GetPercentiles()
-	if p.GetSamples() != ok+missing {
-		t.Errorf("response time samples = %d, want %d", p.GetSamples(), ok+missing)
+	pr := cl.GetCluster()[pm.BackendResponseTime].GetPercentiles()
+	if pr.GetSamples() != ok+missing {
+		t.Errorf("response time samples = %d, want %d", pr.GetSamples(), ok+missing)
 	}
 	// 2 ms of sleep in the origin: the median of all (the 404s are fast)
 	// is above it, give or take the sketch's 1 %; the percentiles are
 	// ordered.
-	if p.GetP_50() < 1900 || p.GetP_50() > p.GetP_90() || p.GetP_90() > p.GetP_99() || p.GetP_99() > p.GetP_100() {
-		t.Errorf("response time percentiles (µs) not sane: %v", p)
+	if pr.GetP_50() < 1900 || pr.GetP_50() > pr.GetP_90() || pr.GetP_90() > pr.GetP_99() || pr.GetP_99() > pr.GetP_100() {
+		t.Errorf("response time percentiles (µs) not sane: %v", pr)
 	}
 	if c := cl.GetCluster()[pm.BackendConnectionTime].GetPercentiles(); c.GetSamples() == 0 || c.GetP_50() > 100_000 {
 		t.Errorf("connect time percentiles (µs) not sane: %v", c)
+	}
+
+	// The CLI, on the deterministic metrics (a golden each for text and
+	// JSON); the port of the origin is not in them.
+	args := []string{"metrics", "get", "--names", "http.requests,http.status.2xx,http.status.4xx,requests,connections_per_backend,backend.up,backend.down", "-k", "app"}
+	golden(t, "metrics/get.txt.golden", p.MustCLI(args...))
+	golden(t, "metrics/get.json.golden", p.MustCLI(append(args, "--json")...))
+	golden(t, "metrics/get_list.txt.golden", p.MustCLI("metrics", "get", "--list"))
+	if out := p.MustCLI("metrics", "get", "-w", "--no-clusters", "-n", "http.requests"); strings.Count(out, "worker ") != 2 {
+		t.Errorf("metrics get -w shows %d workers:\n%s", strings.Count(out, "worker "), out)
 	}
 
 	// list, filters, clear.
@@ -134,9 +188,23 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 	if len(am.GetClusters()) != 0 || len(am.GetProxying()) != 1 {
 		t.Errorf("no_clusters and metric_names: %v", am)
 	}
-	c.MustOK(t, &command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_CLEAR}})
+	p.MustCLI("metrics", "clear")
 	am = queryMetrics(t, sock, nil)
 	if got := countOf(am.GetProxying(), pm.HTTPRequests); got != 0 {
 		t.Errorf("after clear: %s = %d", pm.HTTPRequests, got)
+	}
+	// Disabled, requests are not counted; enabled again, they are: once
+	// the request made after enable is recorded, the count is 1, not 2.
+	p.MustCLI("metrics", "disable")
+	get(t, "http://"+front+"/")
+	p.MustCLI("metrics", "enable")
+	get(t, "http://"+front+"/")
+	var got int64
+	sozutest.WaitFor(t, 10*time.Second, "the request after enable is recorded", func() bool {
+		got = countOf(queryMetrics(t, sock, nil).GetProxying(), pm.HTTPRequests)
+		return got > 0
+	})
+	if got != 1 {
+		t.Errorf("after disable, a request, enable, a request: %s = %d, want 1", pm.HTTPRequests, got)
 	}
 }
