@@ -64,7 +64,13 @@ func (s *Supervisor) mainMetrics() map[string]*command.FilteredMetrics {
 	g := func(n int) *command.FilteredMetrics {
 		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Gauge{Gauge: uint64(n)}}
 	}
+	c := func(n int64) *command.FilteredMetrics {
+		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Count{Count: n}}
+	}
 	return map[string]*command.FilteredMetrics{
+		pm.StatsdSent:             c(s.exports.statsdSent.Load()),
+		pm.StatsdErrors:           c(s.exports.statsdErrors.Load()),
+		pm.Scrapes:                c(s.exports.scrapes.Load()),
 		pm.ConfigurationClusters:  g(clusters),
 		pm.ConfigurationBackends:  g(backends),
 		pm.ConfigurationFrontends: g(frontends),

@@ -59,6 +59,8 @@ type Supervisor struct {
 	subscribers map[*session]chan *command.Response
 	dedup       eventDedup // merges the workers' backend events (eventdedup.go)
 
+	exports exportStats // the statsd and Prometheus exporters' counts (exporters.go)
+
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when Run must return
 }
@@ -141,6 +143,14 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.log.WithField("socket", s.cfg.CommandSocket).Info("command socket ready")
 	s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK,
 		fmt.Sprintf("%d workers, command socket %s", s.cfg.WorkerCount, s.cfg.CommandSocket))
+	if err := s.startExporters(); err != nil {
+		s.log.Error(err)
+		go func() { s.stopAll(false, nil); s.finish() }()
+		<-s.stopped
+		sock.Close()
+		s.closeListeners()
+		return err
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)

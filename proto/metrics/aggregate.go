@@ -230,7 +230,7 @@ func (a *Aggregator) Result(main map[string]*command.FilteredMetrics) *command.A
 // Available lists the metric names a query may name.
 func Available() *command.AvailableMetrics {
 	am := &command.AvailableMetrics{}
-	for _, i := range ProxyMetrics {
+	for _, i := range append(ProxyMetrics[:len(ProxyMetrics):len(ProxyMetrics)], MainMetrics...) {
 		am.ProxyMetrics = append(am.ProxyMetrics, i.Name)
 	}
 	for _, i := range ClusterMetrics {

@@ -60,6 +60,9 @@ const (
 	ConfigurationBackends  = "configuration.backends"  // gauge: backends in the configuration state
 	ConfigurationFrontends = "configuration.frontends" // gauge: frontends in the configuration state
 	Workers                = "workers"                 // ours, gauge: workers in the table
+	StatsdSent             = "statsd.datagrams"        // ours, counter: statsd datagrams sent
+	StatsdErrors           = "statsd.send_errors"      // ours, counter: statsd datagrams dropped (socket full, peer unreachable)
+	Scrapes                = "prometheus.scrapes"      // ours, counter: /metrics answered
 
 	// Cluster and backend level.
 	Requests              = "requests"                // counter: requests forwarded (cluster) or sent (backend)
@@ -100,9 +103,19 @@ var ProxyMetrics = []Info{
 	{H2StreamResets, Counter, "RST_STREAM frames sent with an error code"},
 	{H2Reaped, Counter, "HTTP/2 streams reset for idleness or stall"},
 	{RejectedPerIP, Counter, "connections refused by max_connections_per_ip (answered 429)"},
-	{AccessLogDrops, Counter, "access-log records dropped because their target did not keep up"},
 	{Panics, Counter, "panics recovered in connection goroutines"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs"},
+}
+
+// MainMetrics lists the supervisor's own metrics ("main").
+var MainMetrics = []Info{
+	{ConfigurationClusters, Gauge, "clusters in the configuration state"},
+	{ConfigurationBackends, Gauge, "backends in the configuration state"},
+	{ConfigurationFrontends, Gauge, "frontends in the configuration state"},
+	{Workers, Gauge, "workers in the supervisor's table"},
+	{StatsdSent, Counter, "statsd datagrams sent"},
+	{StatsdErrors, Counter, "statsd datagrams dropped: the socket could not take them at once, or the peer is unreachable"},
+	{Scrapes, Counter, "Prometheus scrapes of /metrics answered"},
 }
 
 // ClusterMetrics lists the metrics of a cluster, and of a backend (the
@@ -125,10 +138,10 @@ var ClusterMetrics = []Info{
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs (cluster level only)"},
 }
 
-// Lookup returns the information on name at the proxy (cluster false) or
-// cluster level, and whether it is known.
+// Lookup returns the information on name at the proxy and main (cluster
+// false) or cluster level, and whether it is known.
 func Lookup(name string, cluster bool) (Info, bool) {
-	l := ProxyMetrics
+	l := append(ProxyMetrics[:len(ProxyMetrics):len(ProxyMetrics)], MainMetrics...)
 	if cluster {
 		l = ClusterMetrics
 	}

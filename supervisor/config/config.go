@@ -110,12 +110,15 @@ type Config struct {
 	server   *command.ServerConfig
 }
 
-// Metrics is the [metrics] table: where to send StatsD metrics.
+// Metrics is the [metrics] table: where to send StatsD metrics, and
+// where the supervisor serves Prometheus' /metrics.
 type Metrics struct {
-	Address       netip.AddrPort
+	Address       netip.AddrPort // statsd; invalid (zero) when not written
 	TaggedMetrics bool
 	Prefix        string
 	Detail        command.MetricDetail
+	// Prometheus is "ip:port" or "unix:/absolute/path"; "" for none.
+	Prometheus string
 }
 
 // Listener is one [[listeners]] entry.
@@ -213,7 +216,7 @@ func parse(data []byte, path string, noFiles bool) (*Config, error) {
 		return nil, err
 	}
 	b.cfg.Warnings = warnings
-	b.cfg.Notes = notes
+	b.cfg.Notes = append(notes, b.notes...)
 	return b.cfg, nil
 }
 
