@@ -438,7 +438,7 @@ func (w *Worker) rebuild() {
 	}
 	for k, ln := range w.lis.active {
 		if cfg := w.snap.tcp[k]; cfg != nil && w.tcpSrv[k] == nil {
-			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps})
+			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps, Metrics: w.metrics})
 			w.tcpSrv[k] = srv
 			go w.serveListener(k, srv.Serve)
 		}

@@ -54,6 +54,7 @@ const (
 	AccessLogDrops      = "unsent-access-logs"                  // counter: access-log records dropped
 	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
 	RequestTime         = "request_time"                        // time: head received → response sent
+	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
 
 	// The supervisor's own ("main").
 	ConfigurationClusters  = "configuration.clusters"  // gauge: clusters in the configuration state
@@ -105,6 +106,7 @@ var ProxyMetrics = []Info{
 	{RejectedPerIP, Counter, "connections refused by max_connections_per_ip (answered 429)"},
 	{Panics, Counter, "panics recovered in connection goroutines"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs"},
+	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
 }
 
 // MainMetrics lists the supervisor's own metrics ("main").
@@ -121,7 +123,7 @@ var MainMetrics = []Info{
 // ClusterMetrics lists the metrics of a cluster, and of a backend (the
 // backend ones are marked).
 var ClusterMetrics = []Info{
-	{Requests, Counter, "requests routed to the cluster or sent to the backend"},
+	{Requests, Counter, "requests routed to the cluster or sent to the backend (TCP: sessions relayed)"},
 	{Status1xx, Counter, "responses with a 1xx status"},
 	{Status2xx, Counter, "responses with a 2xx status"},
 	{Status3xx, Counter, "responses with a 3xx status"},

@@ -28,6 +28,7 @@ const (
 	tls12
 	tls13
 	tlsErrors
+	tcpRequests
 	nProxy
 )
 
@@ -35,7 +36,7 @@ var proxyNames = [nProxy]string{
 	accepted: pm.AcceptedConnections, requests: pm.HTTPRequests, httpErrors: pm.HTTPErrors,
 	status1xx: pm.Status1xx, status2xx: pm.Status2xx, status3xx: pm.Status3xx, status4xx: pm.Status4xx,
 	status5xx: pm.Status5xx, statusOther: pm.StatusOther, bytesIn: pm.BytesIn, bytesOut: pm.BytesOut,
-	tls12: pm.TLSv12, tls13: pm.TLSv13, tlsErrors: pm.TLSHandshakeErrors,
+	tls12: pm.TLSv12, tls13: pm.TLSv13, tlsErrors: pm.TLSHandshakeErrors, tcpRequests: pm.TCPRequests,
 }
 
 func statusIndex(status int) int {
@@ -186,6 +187,23 @@ func (r *Registry) End(q *Request, now time.Time) {
 				c.response.Add(d)
 			}
 		}
+	}
+}
+
+// TCPSession records a TCP session relayed to backend backendID of
+// cluster clusterID, over a connection whose dial took connect.
+func (r *Registry) TCPSession(clusterID, backendID string, connect time.Duration) {
+	if !r.Enabled() {
+		return
+	}
+	r.proxy[tcpRequests].Add(1)
+	c := r.Cluster(clusterID)
+	b := c.Backend(backendID)
+	c.c[cRequests].Add(1)
+	b.c[cRequests].Add(1)
+	if connect > 0 {
+		c.connect.Add(connect)
+		b.connect.Add(connect)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/ipcap"
+	"github.com/sozu-go/sozu/worker/metrics"
 )
 
 // Options are the worker-wide settings of a Server.
@@ -20,6 +21,8 @@ type Options struct {
 	// IPCaps caps the connections per (cluster, client IP); nil is
 	// unlimited. Shared by the worker's servers.
 	IPCaps *ipcap.Limits
+	// Metrics records connections and sessions; nil records nothing.
+	Metrics *metrics.Registry
 }
 
 // ConnLimit caps the client connections of every Server sharing it (one
@@ -91,6 +94,7 @@ func (s *Server) admit(c net.Conn) {
 	s.sessions[ss] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.opt.Metrics.Accepted()
 	go ss.run(s.cfg.Load())
 }
 
@@ -99,6 +103,7 @@ func (s *Server) forget(ss *session) {
 	delete(s.sessions, ss)
 	s.mu.Unlock()
 	s.opt.Conns.Release()
+	s.opt.Metrics.Closed()
 	s.wg.Done()
 }
 

@@ -106,6 +106,7 @@ func (ss *session) run(cfg *Listener) {
 		return
 	}
 	defer bc.Release(false) // closes it: TCP backends are never pooled
+	ss.srv.opt.Metrics.TCPSession(cl.ID, bc.Backend.ID, bc.ConnectTime)
 	if !ss.setBackend(bc.Conn) {
 		return
 	}

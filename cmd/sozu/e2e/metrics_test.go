@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -206,5 +207,68 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 	})
 	if got != 1 {
 		t.Errorf("after disable, a request, enable, a request: %s = %d, want 1", pm.HTTPRequests, got)
+	}
+}
+
+// TCP sessions through 2 workers add up: tcp.requests, the cluster's and
+// the backend's requests; once closed, no client connection stays open.
+func TestMetricsTCPSessions(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	echo := startRawOrigin(t, tcpEcho)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 2
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "tcp"
+address = %[2]q
+
+[clusters.echo]
+protocol = "tcp"
+frontends = [ { address = %[2]q } ]
+backends = [ { backend_id = "echo-0", address = %[3]q } ]
+`, sock, front, echo.addr)
+	startProxy(t, dir, sock, cfg)
+	echoOnce := func() bool {
+		c, err := net.DialTimeout("tcp", front, time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "x"); err != nil {
+			return false
+		}
+		b := make([]byte, 1)
+		_, err = io.ReadFull(c, b)
+		return err == nil
+	}
+	// The listener accepts before a worker serves it: wait for an echo.
+	sozutest.WaitFor(t, 20*time.Second, "the TCP listener echoes", echoOnce)
+	p := queryMetrics(t, sock, nil) // the sessions so far (the wait's)
+	before := countOf(p.GetProxying(), pm.TCPRequests)
+	const n = 20
+	for range n {
+		if !echoOnce() {
+			t.Fatal("no echo")
+		}
+	}
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "every session is recorded and closed", func() bool {
+		am = queryMetrics(t, sock, nil)
+		return countOf(am.GetProxying(), pm.TCPRequests) == before+n && am.GetProxying()[pm.ClientConnections].GetGauge() == 0
+	})
+	cl := am.GetClusters()["echo"]
+	if got := countOf(cl.GetCluster(), pm.Requests); got != before+n {
+		t.Errorf("cluster requests %d, want %d", got, before+n)
+	}
+	if b := cl.GetBackends(); len(b) != 1 || b[0].GetBackendId() != "echo-0" || countOf(b[0].GetMetrics(), pm.Requests) != before+n {
+		t.Errorf("backends %v", b)
+	}
+	if c := cl.GetCluster()[pm.BackendConnectionTime].GetPercentiles(); c.GetSamples() != uint64(before+n) {
+		t.Errorf("connect time samples %d, want %d", c.GetSamples(), before+n)
 	}
 }

@@ -86,7 +86,7 @@ var Table = []Layer{
 	{Pkg: "worker/proxy", Job: "the HTTP/1.1 proxy server and session, and the bridge of HTTP/2 streams to it",
 		Imports: []string{"worker/policy", "worker/answers", "worker/backends", "worker/connlimit", "worker/deadline", "worker/h2", "worker/http1", "worker/ipcap", "worker/metrics", "worker/proxyproto", "worker/router"},
 		Tests:   []string{"proto/command"}},
-	{Pkg: "worker/tcp", Job: "the TCP proxy server", Imports: []string{"worker/backends", "worker/connlimit", "worker/deadline", "worker/ipcap", "worker/proxyproto"}},
+	{Pkg: "worker/tcp", Job: "the TCP proxy server", Imports: []string{"worker/backends", "worker/connlimit", "worker/deadline", "worker/ipcap", "worker/metrics", "worker/proxyproto"}},
 	{Pkg: "worker/h2", Job: "the HTTP/2 server connection handler",
 		Imports: []string{"worker/policy", "worker/answers", "worker/backends", "worker/connlimit", "worker/deadline", "worker/http1", "worker/router"}},
 	{Pkg: "worker", Job: "worker bootstrap, command loop, listener descriptors, the data plane's snapshot",
