@@ -72,7 +72,13 @@ func (s *Supervisor) startExporters() error {
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: s.cfg.WorkerTimeout + 10*time.Second, MaxHeaderBytes: 16 << 10}
 		go srv.Serve(ln)
-		go func() { <-s.stopped; srv.Close() }()
+		go func() {
+			<-s.stopped
+			srv.Close()
+			if path, ok := strings.CutPrefix(m.Prometheus, "unix:"); ok {
+				os.Remove(path)
+			}
+		}()
 		s.log.WithField("address", m.Prometheus).Info("Prometheus /metrics ready")
 	}
 	return nil

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -113,5 +115,37 @@ func TestH2StreamMetrics(t *testing.T) {
 	}
 	if n := reg.Snapshot().GetClusters()["c"].GetCluster()[pm.Requests].GetCount(); n != 5 {
 		t.Errorf("cluster requests %d, want 5", n)
+	}
+}
+
+// The proxy's own answer is recorded when it is written, not after the
+// linger that follows it (up to 500 ms while the client keeps its side
+// open): request_time is the request's, not the linger's.
+func TestOwnAnswerTimedBeforeLinger(t *testing.T) {
+	reg := metrics.New()
+	f := newFixtureWith(t, anyHost("empty"), map[string][]string{"empty": nil}, nil, Options{Metrics: reg})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close() // open until the end: the proxy lingers its full time
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	head, err := readHeadFrom(bufio.NewReader(c))
+	if err != nil || !strings.HasPrefix(head, "HTTP/1.1 503") {
+		t.Fatalf("answer %q, %v", head, err)
+	}
+	start := time.Now()
+	waitFor(t, "the 503 recorded", func() bool {
+		return reg.Snapshot().GetProxy()[pm.Status5xx].GetCount() == 1
+	})
+	if d := time.Since(start); d >= lingerTime/2 {
+		t.Errorf("recorded %v after the answer: after the linger", d)
+	}
+	h := reg.Snapshot().GetProxy()[pm.RequestTime].GetHistogram()
+	if h.GetCount() != 1 || time.Duration(h.GetSum()) >= lingerTime/2 {
+		t.Errorf("request_time %v over %d samples, want one well below the linger (%v)", time.Duration(h.GetSum()), h.GetCount(), lingerTime)
 	}
 }

@@ -432,8 +432,10 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	s.out = t.Append(s.out[:0], &v)
 	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
 	s.mx.Status, s.mx.Own = code, true
-	if n, err := s.conn.Write(s.out); err == nil {
-		s.mx.BytesOut += int64(n)
+	n, err := s.conn.Write(s.out)
+	s.mx.BytesOut += int64(n)
+	s.endRequest() // before the linger: it is not the request's time
+	if err == nil {
 		s.lingerClose()
 	}
 	return false
