@@ -30,7 +30,16 @@ type boundListener struct {
 // and when a listener is deactivated or removed: closing descriptors alone
 // would leave the socket listening while any copy remains (a draining or
 // hung worker's), completing handshakes nobody will accept.
+//
+// A UDP socket has no accept queue and no connection to refuse: its
+// descriptor is closed, and the workers close theirs when the verb reaches
+// them. (shutdown(2) would make every worker's receive return 0 bytes at
+// once, forever, which a worker cannot tell from an empty datagram.)
 func (l *boundListener) shut() {
+	if l.kind == command.ListenerType_UDP {
+		l.file.Close()
+		return
+	}
 	if fd := rawFD(l.file); fd >= 0 {
 		unix.Shutdown(fd, unix.SHUT_RD)
 	}
@@ -62,6 +71,34 @@ func bindTCP(kind command.ListenerType, sa *command.SocketAddress) (*boundListen
 		return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
 	}
 	return &boundListener{kind: kind, addr: sa.Display(), file: f}, nil
+}
+
+// bindListener opens the socket of a listener of kind: a UDP socket for
+// UDP listeners, a listening TCP socket otherwise.
+func bindListener(kind command.ListenerType, sa *command.SocketAddress) (*boundListener, error) {
+	if kind == command.ListenerType_UDP {
+		return bindUDP(sa)
+	}
+	return bindTCP(kind, sa)
+}
+
+// bindUDP opens the UDP socket of a UDP listener at sa, in the supervisor
+// like every listening socket (workers never call bind).
+func bindUDP(sa *command.SocketAddress) (*boundListener, error) {
+	ap, err := sa.AddrPort()
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
+	}
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, fmt.Errorf("cannot bind UDP listener %s: %w", sa.Display(), err)
+	}
+	f, err := c.File()
+	c.Close()
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
+	}
+	return &boundListener{kind: command.ListenerType_UDP, addr: sa.Display(), file: f}, nil
 }
 
 // sorted returns the listeners in a stable order (protocol, then address),

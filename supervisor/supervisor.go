@@ -233,7 +233,7 @@ func (a *actor) bindActiveListeners() error {
 		if _, ok := a.listeners[key]; ok {
 			return nil
 		}
-		bl, err := bindTCP(kind, addr)
+		bl, err := bindListener(kind, addr)
 		if err != nil {
 			return err
 		}
@@ -252,6 +252,11 @@ func (a *actor) bindActiveListeners() error {
 	}
 	for _, l := range sortedValues(ll.GetTcpListeners()) {
 		if err := bind(command.ListenerType_TCP, l.GetAddress(), l.GetActive()); err != nil {
+			return err
+		}
+	}
+	for _, l := range sortedValues(ll.GetUdpListeners()) {
+		if err := bind(command.ListenerType_UDP, l.GetAddress(), l.GetActive()); err != nil {
 			return err
 		}
 	}

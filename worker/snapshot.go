@@ -14,6 +14,7 @@ import (
 	"github.com/sozu-go/sozu/worker/settings"
 	"github.com/sozu-go/sozu/worker/tcp"
 	"github.com/sozu-go/sozu/worker/tlsconf"
+	"github.com/sozu-go/sozu/worker/udp"
 )
 
 // defaultWeight is the weight of a backend without load_balancing_parameters
@@ -26,6 +27,7 @@ type snapshot struct {
 	http     map[string]*proxy.Listener // HTTP and HTTPS listeners
 	https    map[string]*tlsconf.Index  // SNI index of each HTTPS listener (TLS left for the worker to set)
 	tcp      map[string]*tcp.Listener
+	udp      map[string]*udp.Listener
 	warnings []string // problems that left a rule or an answer out
 
 	sets   map[string]*backends.Set // backends of each cluster, by cluster id
@@ -38,7 +40,8 @@ type snapshot struct {
 // in warnings, so that one bad frontend does not stop the others. tickets
 // is whether HTTPS listeners may issue session tickets (ticketCount).
 func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) *snapshot {
-	snap := &snapshot{http: map[string]*proxy.Listener{}, https: map[string]*tlsconf.Index{}, tcp: map[string]*tcp.Listener{}}
+	snap := &snapshot{http: map[string]*proxy.Listener{}, https: map[string]*tlsconf.Index{}, tcp: map[string]*tcp.Listener{},
+		udp: map[string]*udp.Listener{}}
 	warn := func(format string, args ...any) { snap.warnings = append(snap.warnings, fmt.Sprintf(format, args...)) }
 
 	var listeners []httpListenerConfig
@@ -49,6 +52,8 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	var fronts []*command.RequestHttpFrontend
 	var tcpListeners []*command.TcpListenerConfig
 	tcpFronts := map[string]string{} // listener address -> cluster id
+	var udpListeners []*command.UdpListenerConfig
+	udpFronts := map[string]string{} // listener address -> cluster id
 	var specs []backends.Spec
 	for _, wr := range st.GenerateRequests() {
 		switch r := wr.GetContent().GetRequestType().(type) {
@@ -77,6 +82,10 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			tcpListeners = append(tcpListeners, r.AddTcpListener)
 		case *command.Request_AddTcpFrontend:
 			tcpFronts[r.AddTcpFrontend.GetAddress().Display()] = r.AddTcpFrontend.GetClusterId()
+		case *command.Request_AddUdpListener:
+			udpListeners = append(udpListeners, r.AddUdpListener)
+		case *command.Request_AddUdpFrontend:
+			udpFronts[r.AddUdpFrontend.GetAddress().Display()] = r.AddUdpFrontend.GetClusterId()
 		case *command.Request_AddBackend:
 			b := r.AddBackend
 			ap, err := b.GetAddress().AddrPort()
@@ -104,7 +113,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	}
 	sets := reg.Update(specs, policies)
 	snap.sets = sets
-	snap.health = healthChecks(clusters, tcpFronts)
+	snap.health = healthChecks(clusters, tcpFronts, udpFronts)
 	shared := map[string]*proxy.Cluster{}
 	for id, set := range sets {
 		shared[id] = &proxy.Cluster{ID: id, Backends: set}
@@ -248,6 +257,11 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			snap.tcp[key(command.ListenerType_TCP, l.GetAddress().Display())] = tl
 		}
 	}
+	for _, l := range udpListeners {
+		if ul := udpListener(l, udpFronts, clusters, sets, warn); ul != nil {
+			snap.udp[key(command.ListenerType_UDP, l.GetAddress().Display())] = ul
+		}
+	}
 	return snap
 }
 
@@ -286,14 +300,27 @@ func copyOf[T any](p *T) *T {
 
 // healthChecks returns the health check of each cluster that has one. A
 // cluster bound to a TCP listener is probed by TCP connect, any other by
-// HTTP GET.
-func healthChecks(clusters map[string]*command.Cluster, tcpFronts map[string]string) map[string]health.Config {
-	tcpClusters := map[string]bool{}
+// HTTP GET. A cluster bound to a UDP listener is probed as its
+// udp.health says (TCP_PROBE or UDP_PROBE), which wins over a
+// health_check; with HEALTH_OFF, or without udp.health, it is not probed
+// (a health_check's HTTP GET means nothing to a UDP backend, and is
+// reported).
+func healthChecks(clusters map[string]*command.Cluster, tcpFronts, udpFronts map[string]string) map[string]health.Config {
+	tcpClusters, udpClusters := map[string]bool{}, map[string]bool{}
 	for _, id := range tcpFronts {
 		tcpClusters[id] = true
 	}
+	for _, id := range udpFronts {
+		udpClusters[id] = true
+	}
 	out := map[string]health.Config{}
 	for id, c := range clusters {
+		if udpClusters[id] {
+			if uh := c.GetUdp().GetHealth(); uh != nil && uh.GetMode() != command.UdpHealthMode_HEALTH_OFF {
+				out[id] = health.UDPConfigFrom(uh)
+			}
+			continue
+		}
 		if hc := c.GetHealthCheck(); hc != nil {
 			out[id] = health.ConfigFrom(hc, tcpClusters[id])
 		}

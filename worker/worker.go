@@ -31,6 +31,7 @@ import (
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/tcp"
 	"github.com/sozu-go/sozu/worker/tlsconf"
+	"github.com/sozu-go/sozu/worker/udp"
 )
 
 // Descriptors a worker inherits from the supervisor.
@@ -66,6 +67,7 @@ type Worker struct {
 	snap    *snapshot
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
 	tcpSrv  map[string]*tcp.Server   // by listener key, for active TCP listeners
+	udpSrv  map[string]*udp.Server   // by listener key, for active UDP listeners
 	tcpConn *connlimit.Limit
 	ipcaps  *ipcap.Limits          // max_connections_per_ip, shared by every server
 	certs   tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
@@ -192,6 +194,7 @@ func bootstrap(id uint32, log *logrus.Entry) (*Worker, error) {
 func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *listenerSet, conn net.Conn, max int) *Worker {
 	w := &Worker{id: id, cfg: cfg, log: log, state: state.New(), lis: lis, conn: conn, max: max,
 		out: frame.NewWriter(conn, max), servers: map[string]*proxy.Server{}, tcpSrv: map[string]*tcp.Server{},
+		udpSrv: map[string]*udp.Server{},
 		tlsCfg: map[string]*tls.Config{},
 		conns:  connlimit.New(int64(cfg.GetMaxConnections()), time.Duration(cfg.GetAcceptQueueTimeout())*time.Second)}
 	w.tcpConn = w.conns // one max_connections for every protocol
@@ -359,6 +362,9 @@ func (w *Worker) stopServers(soft bool) {
 	for _, srv := range w.tcpSrv {
 		srv.StopAccepting()
 	}
+	for _, srv := range w.udpSrv {
+		srv.StopAccepting()
+	}
 	w.lis.closeAll()
 	var wg sync.WaitGroup
 	for k, srv := range w.servers {
@@ -384,6 +390,13 @@ func (w *Worker) stopServers(soft bool) {
 			}
 		}()
 		delete(w.tcpSrv, k)
+	}
+	for k, srv := range w.udpSrv {
+		// A datagram protocol has no request in flight to wait for: soft
+		// and hard stops both end the flows.
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Close() }()
+		delete(w.udpSrv, k)
 	}
 	wg.Wait()
 	if w.stopHC != nil {
@@ -429,6 +442,18 @@ func (w *Worker) rebuild() {
 	for k, srv := range w.tcpSrv {
 		if cfg := w.snap.tcp[k]; cfg != nil {
 			srv.Swap(cfg)
+		}
+	}
+	for k, srv := range w.udpSrv {
+		if cfg := w.snap.udp[k]; cfg != nil {
+			srv.Swap(cfg)
+		}
+	}
+	for k, pc := range w.lis.packets {
+		if cfg := w.snap.udp[k]; cfg != nil && w.udpSrv[k] == nil {
+			srv := udp.NewServer(pc, cfg, udp.Options{Log: w.log.WithField("listener", k)})
+			w.udpSrv[k] = srv
+			go w.serveListener(k, srv.Serve)
 		}
 	}
 	for k, ln := range w.lis.active {
@@ -477,6 +502,9 @@ func (w *Worker) reportDrain(id string) (done func()) {
 	for _, srv := range w.tcpSrv {
 		counters = append(counters, srv.Sessions)
 	}
+	for _, srv := range w.udpSrv {
+		counters = append(counters, srv.Sessions)
+	}
 	send := func() {
 		n := 0
 		for _, c := range counters {
@@ -516,6 +544,10 @@ func (w *Worker) stopServer(kind command.ListenerType, addr string) {
 	if srv := w.tcpSrv[k]; srv != nil {
 		delete(w.tcpSrv, k)
 		go srv.Shutdown(context.Background())
+	}
+	if srv := w.udpSrv[k]; srv != nil {
+		delete(w.udpSrv, k)
+		go srv.Close()
 	}
 }
 
