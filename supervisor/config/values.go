@@ -122,6 +122,20 @@ func (r *rulePosition) UnmarshalText(b []byte) error {
 	return protoEnum("rule position", b, command.RulePosition_value, (*int32)(r))
 }
 
+// udpAffinity is a UdpAffinityKey name (SOURCE_IP, SOURCE_IP_PORT).
+type udpAffinity command.UdpAffinityKey
+
+func (a *udpAffinity) UnmarshalText(b []byte) error {
+	return protoEnum("UDP affinity key", b, command.UdpAffinityKey_value, (*int32)(a))
+}
+
+// udpHealthMode is a UdpHealthMode name (HEALTH_OFF, TCP_PROBE, UDP_PROBE).
+type udpHealthMode command.UdpHealthMode
+
+func (m *udpHealthMode) UnmarshalText(b []byte) error {
+	return protoEnum("UDP health mode", b, command.UdpHealthMode_value, (*int32)(m))
+}
+
 // pathType is a PathRuleKind name (PREFIX, REGEX, EQUALS).
 type pathType command.PathRuleKind
 
