@@ -1,10 +1,12 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"sort"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -18,6 +20,18 @@ type boundListener struct {
 	kind command.ListenerType
 	addr string // Display() form, the key workers use
 	file *os.File
+	// slots, for a UDP listener, holds one socket per worker slot (file is
+	// slots[0]): see bindUDP.
+	slots []*os.File
+}
+
+// fileFor returns the descriptor the worker in slot receives: the one
+// socket of a TCP listener, the slot's own socket of a UDP listener.
+func (l *boundListener) fileFor(slot int) *os.File {
+	if len(l.slots) == 0 {
+		return l.file
+	}
+	return l.slots[slot%len(l.slots)]
 }
 
 // shut makes the socket refuse new connections for every process holding
@@ -37,7 +51,9 @@ type boundListener struct {
 // once, forever, which a worker cannot tell from an empty datagram.)
 func (l *boundListener) shut() {
 	if l.kind == command.ListenerType_UDP {
-		l.file.Close()
+		for _, f := range l.slots {
+			f.Close()
+		}
 		return
 	}
 	if fd := rawFD(l.file); fd >= 0 {
@@ -73,32 +89,55 @@ func bindTCP(kind command.ListenerType, sa *command.SocketAddress) (*boundListen
 	return &boundListener{kind: kind, addr: sa.Display(), file: f}, nil
 }
 
-// bindListener opens the socket of a listener of kind: a UDP socket for
-// UDP listeners, a listening TCP socket otherwise.
-func bindListener(kind command.ListenerType, sa *command.SocketAddress) (*boundListener, error) {
+// bindListener opens the socket of a listener of kind: UDP sockets, one per
+// worker slot (workers workers), for a UDP listener; a listening TCP socket
+// otherwise.
+func bindListener(kind command.ListenerType, sa *command.SocketAddress, workers int) (*boundListener, error) {
 	if kind == command.ListenerType_UDP {
-		return bindUDP(sa)
+		return bindUDP(sa, workers)
 	}
 	return bindTCP(kind, sa)
 }
 
-// bindUDP opens the UDP socket of a UDP listener at sa, in the supervisor
-// like every listening socket (workers never call bind).
-func bindUDP(sa *command.SocketAddress) (*boundListener, error) {
+// bindUDP opens the sockets of a UDP listener at sa: one per worker slot,
+// in one SO_REUSEPORT group, so that the kernel hands all the datagrams of
+// one client address (its 4-tuple hash) to the same socket, hence the same
+// worker, and a flow never splits over two workers' flow tables (two
+// backends). A relaunched worker gets its slot's socket back; datagrams
+// wait in it meanwhile. Bound in the supervisor like every listening
+// socket (workers never call bind).
+func bindUDP(sa *command.SocketAddress, workers int) (*boundListener, error) {
 	ap, err := sa.AddrPort()
 	if err != nil {
 		return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
 	}
-	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-	if err != nil {
-		return nil, fmt.Errorf("cannot bind UDP listener %s: %w", sa.Display(), err)
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	bl := &boundListener{kind: command.ListenerType_UDP, addr: sa.Display()}
+	for i := range max(workers, 1) {
+		pc, err := lc.ListenPacket(context.Background(), "udp", net.UDPAddrFromAddrPort(ap).String())
+		if err != nil {
+			bl.shut()
+			return nil, fmt.Errorf("cannot bind UDP listener %s (socket %d of %d): %w", sa.Display(), i+1, max(workers, 1), err)
+		}
+		ap = pc.LocalAddr().(*net.UDPAddr).AddrPort() // port 0: the next sockets join the same port
+		f, err := pc.(*net.UDPConn).File()
+		pc.Close()
+		if err != nil {
+			bl.shut()
+			return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
+		}
+		bl.slots = append(bl.slots, f)
 	}
-	f, err := c.File()
-	c.Close()
-	if err != nil {
-		return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
-	}
-	return &boundListener{kind: command.ListenerType_UDP, addr: sa.Display(), file: f}, nil
+	bl.file = bl.slots[0]
+	return bl, nil
 }
 
 // sorted returns the listeners in a stable order (protocol, then address),
@@ -118,8 +157,9 @@ func (t listenerTable) sorted() []*boundListener {
 }
 
 // listenersCount describes ls in the order of their descriptors, as the
-// ListenersCount message carried with them over SCM_RIGHTS.
-func listenersCount(ls []*boundListener) (*command.ListenersCount, []int) {
+// ListenersCount message carried with them over SCM_RIGHTS to the worker
+// in slot.
+func listenersCount(ls []*boundListener, slot int) (*command.ListenersCount, []int) {
 	lc := &command.ListenersCount{}
 	fds := make([]int, 0, len(ls))
 	// The message lists addresses per protocol, and the descriptors follow
@@ -139,7 +179,7 @@ func listenersCount(ls []*boundListener) (*command.ListenersCount, []int) {
 			case command.ListenerType_UDP:
 				lc.Udp = append(lc.Udp, l.addr)
 			}
-			fds = append(fds, rawFD(l.file))
+			fds = append(fds, rawFD(l.fileFor(slot)))
 		}
 	}
 	return lc, fds

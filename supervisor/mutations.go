@@ -91,7 +91,7 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 	case *command.Request_ActivateListener:
 		key := listenerKey(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress().Display())
 		if _, bound := a.listeners[key]; !bound {
-			bl, err := bindListener(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress())
+			bl, err := bindListener(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress(), a.cfg.WorkerCount)
 			if err != nil {
 				a.state = before // the state says what is true: not active
 				return nil, err

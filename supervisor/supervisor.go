@@ -233,7 +233,7 @@ func (a *actor) bindActiveListeners() error {
 		if _, ok := a.listeners[key]; ok {
 			return nil
 		}
-		bl, err := bindListener(kind, addr)
+		bl, err := bindListener(kind, addr, a.cfg.WorkerCount)
 		if err != nil {
 			return err
 		}

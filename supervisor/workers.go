@@ -178,7 +178,7 @@ func workerEnv() []string {
 // sendListeners passes listener descriptors to the worker in one sendmsg:
 // a varint-delimited ListenersCount, and the descriptors as SCM_RIGHTS.
 func (w *workerProc) sendListeners(ls []*boundListener) error {
-	lc, fds := listenersCount(ls)
+	lc, fds := listenersCount(ls, w.slot)
 	var buf protoBuffer
 	if _, err := protodelim.MarshalTo(&buf, lc); err != nil {
 		return err
