@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -442,6 +443,11 @@ func (w *Worker) rebuild() {
 	for k, srv := range w.tcpSrv {
 		if cfg := w.snap.tcp[k]; cfg != nil {
 			srv.Swap(cfg)
+		}
+	}
+	for _, cfg := range w.snap.udp {
+		if cfg.MaxFlows == 0 { // max_flows 0: the worker's max_connections
+			cfg.MaxFlows = int(min(w.cfg.GetMaxConnections(), math.MaxInt32))
 		}
 	}
 	for k, srv := range w.udpSrv {

@@ -14,8 +14,8 @@ import (
 const (
 	// DefaultMaxDatagram is max_rx_datagram_size's default (command.proto).
 	DefaultMaxDatagram = 1500
-	// DefaultMaxFlows bounds the flows of a listener whose max_flows is 0
-	// and that was given no other bound by the worker (max_connections).
+	// DefaultMaxFlows bounds the flows of a Listener whose MaxFlows is 0
+	// (the worker passes its max_connections for max_flows 0).
 	DefaultMaxFlows = 10_000
 	// DefaultTimeout is front_timeout's and back_timeout's default.
 	DefaultTimeout = 30 * time.Second
