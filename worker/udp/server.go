@@ -317,16 +317,22 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 			s.Drops.Oversized.Add(1)
 			continue
 		}
-		if _, err := s.pc.WriteToUDPAddrPort(buf[:n], f.client); err != nil {
-			s.opt.Log.Debugf("client %v: sending a reply: %v", f.client, err)
-		}
+		// Counted before the reply leaves: a client that sends again as
+		// soon as it has its last reply must start a new flow, not reach
+		// this one as it closes.
 		s.mu.Lock()
 		f.responses++
 		f.bytesOut += uint64(n)
 		f.lastBackend = s.opt.Now()
 		s.flows.touch(f)
 		done := f.cluster.Responses > 0 && f.responses >= f.cluster.Responses
+		if done {
+			s.flows.retire(f)
+		}
 		s.mu.Unlock()
+		if _, err := s.pc.WriteToUDPAddrPort(buf[:n], f.client); err != nil {
+			s.opt.Log.Debugf("client %v: sending a reply: %v", f.client, err)
+		}
 		if done {
 			s.end(f, "responses")
 			return

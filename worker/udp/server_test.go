@@ -368,3 +368,20 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestResponsesNextQueryNotLost: with responses = 1, a client that sends
+// its next query the instant it has a reply is served by a new flow; the
+// query never lands in the flow being closed (where it would be lost).
+func TestResponsesNextQueryNotLost(t *testing.T) {
+	reg := backends.NewRegistry(backends.Options{})
+	cl := cluster(t, reg, startEcho(t, "a"))
+	cl.Responses = 1
+	_, addr := startServer(t, &Listener{Cluster: cl}, Options{})
+	c := dialClient(t, addr)
+	for i := range 300 {
+		msg := fmt.Sprint(i)
+		if r := c.ask(msg, 2*time.Second); r != "a|"+msg {
+			t.Fatalf("query %d: reply %q (lost in a closing flow?)", i, r)
+		}
+	}
+}

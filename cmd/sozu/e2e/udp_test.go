@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -334,6 +335,56 @@ send_proxy_protocol = true
 		}
 		if h := mine[0]; h.Command != proxyproto.Proxy || h.Destination.String() != proxied {
 			t.Fatalf("header %+v: want PROXY from %v to %s", h, c.local(), proxied)
+		}
+	})
+
+	t.Run("CLI and state file", func(t *testing.T) {
+		if out := p.MustCLI("listener", "udp", "list"); !strings.Contains(out, oneShot) || strings.Contains(out, "TCP listeners") {
+			t.Fatalf("listener udp list:\n%s", out)
+		}
+		if out := p.MustCLI("-j", "listener", "udp", "list"); !strings.Contains(out, `"udp_listeners"`) || !strings.Contains(out, `"max_flows"`) {
+			t.Fatalf("listener udp list --json:\n%s", out)
+		}
+		// A new listener, by the CLI only: add, frontend, activate, relay.
+		extra := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
+		p.MustCLI("listener", "udp", "add", "--address", extra, "--max-flows", "50", "--max-rx-datagram-size", "64")
+		p.MustCLI("frontend", "udp", "add", "--address", extra, "--id", "dns")
+		p.MustCLI("listener", "udp", "activate", "--address", extra)
+		c := dialUDP(t, extra)
+		if _, ok := c.ask("via cli", time.Second, 5); !ok {
+			t.Fatal("a listener added by the CLI does not relay")
+		}
+		if _, ok := c.ask(strings.Repeat("x", 100), 300*time.Millisecond, 1); ok {
+			t.Fatal("a datagram over --max-rx-datagram-size 64 was relayed")
+		}
+		p.MustCLI("listener", "udp", "update", "--address", extra, "--max-rx-datagram-size", "4096")
+		if _, ok := c.ask(strings.Repeat("y", 100), time.Second, 5); !ok {
+			t.Fatal("listener udp update did not raise max_rx_datagram_size")
+		}
+		if out := p.MustCLI("frontend", "udp", "list"); !strings.Contains(out, extra) || !strings.Contains(out, "dns") {
+			t.Fatalf("frontend udp list:\n%s", out)
+		}
+		// The state file says it all, and loads back (upstream's format).
+		state := filepath.Join(dir, "state.json")
+		p.MustCLI("state", "save", "--file", state)
+		raw, err := os.ReadFile(state)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{`"ADD_UDP_LISTENER"`, `"ADD_UDP_FRONTEND"`, `"max_rx_datagram_size":4096`, `"udp":{"affinity_key":null,"responses":1`} {
+			if !bytes.Contains(raw, []byte(want)) {
+				t.Errorf("state file lacks %s:\n%s", want, raw)
+			}
+		}
+		p.MustCLI("frontend", "udp", "remove", "--address", extra, "--id", "dns")
+		p.MustCLI("listener", "udp", "deactivate", "--address", extra)
+		p.MustCLI("listener", "udp", "remove", "--address", extra)
+		if out := p.MustCLI("listener", "udp", "list"); strings.Contains(out, extra) {
+			t.Fatalf("removed listener still listed:\n%s", out)
+		}
+		p.MustCLI("state", "load", "--file", state)
+		if _, ok := dialUDP(t, extra).ask("reloaded", time.Second, 5); !ok {
+			t.Fatal("the listener loaded back from the state file does not relay")
 		}
 	})
 }
