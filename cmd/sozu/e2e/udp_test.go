@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 )
 
@@ -387,4 +388,111 @@ send_proxy_protocol = true
 			t.Fatal("the listener loaded back from the state file does not relay")
 		}
 	})
+}
+
+// TestUDPHealth: [clusters.<id>.udp.health] in TCP_PROBE mode probes each
+// backend's tcp_port; when the probes fail (the UDP backend itself still
+// answers), fail_open = false drops new flows, fail_open = true (the
+// default) keeps sending; when the probe passes again (rise), flows
+// resume.
+func TestUDPHealth(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	strictEcho, openEcho := startUDPEcho(t, "strict"), startUDPEcho(t, "open")
+	// The TCP side the probes connect to, one per cluster; closed and
+	// reopened on the same port by the test.
+	listenTCP := func(addr string) net.Listener {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		return ln
+	}
+	strictTCP, openTCP := listenTCP("127.0.0.1:0"), listenTCP("127.0.0.1:0")
+	t.Cleanup(func() { strictTCP.Close(); openTCP.Close() })
+	strictFront := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
+	openFront := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 2
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "udp"
+address = %[2]q
+
+[[listeners]]
+protocol = "udp"
+address = %[3]q
+
+[clusters.strict]
+protocol = "tcp"
+frontends = [ { address = %[2]q } ]
+backends = [ { address = %[4]q } ]
+
+[clusters.strict.udp]
+affinity_key = "SOURCE_IP_PORT"
+
+[clusters.strict.udp.health]
+mode = "TCP_PROBE"
+tcp_port = %[6]d
+rise = 1
+fall = 1
+fail_open = false
+probe_interval_seconds = 1
+probe_timeout_seconds = 1
+
+[clusters.open]
+protocol = "tcp"
+frontends = [ { address = %[3]q } ]
+backends = [ { address = %[5]q } ]
+
+[clusters.open.udp]
+affinity_key = "SOURCE_IP_PORT"
+
+[clusters.open.udp.health]
+mode = "TCP_PROBE"
+tcp_port = %[7]d
+rise = 1
+fall = 1
+probe_interval_seconds = 1
+probe_timeout_seconds = 1
+`, sock, strictFront, openFront, strictEcho.addr, openEcho.addr,
+		strictTCP.Addr().(*net.TCPAddr).Port, openTCP.Addr().(*net.TCPAddr).Port)
+	startProxy(t, dir, sock, cfg)
+	events := subscribeEvents(t, sock)
+	// answers reports whether a new client of front gets a reply.
+	answers := func(front string) bool {
+		_, ok := dialUDP(t, front).ask("q", 200*time.Millisecond, 2)
+		return ok
+	}
+	sozutest.WaitFor(t, 20*time.Second, "both listeners to relay", func() bool { return answers(strictFront) && answers(openFront) })
+
+	strictTCP.Close()
+	openTCP.Close()
+	sozutest.WaitFor(t, 20*time.Second, "the strict cluster to drop new flows", func() bool { return !answers(strictFront) })
+	sozutest.WaitFor(t, 20*time.Second, "both backends reported unhealthy", func() bool {
+		return events.count(command.EventKind_HEALTH_CHECK_UNHEALTHY, "open", "") > 0 &&
+			events.count(command.EventKind_HEALTH_CHECK_UNHEALTHY, "strict", "") > 0
+	})
+	for i := range 3 {
+		if !answers(openFront) {
+			t.Fatalf("fail_open = true: new flow %d dropped while its backend is held down", i)
+		}
+		if answers(strictFront) {
+			t.Fatalf("fail_open = false: new flow %d sent to a backend held down", i)
+		}
+	}
+
+	strictTCP = listenTCP(strictTCP.Addr().String())
+	sozutest.WaitFor(t, 20*time.Second, "the strict cluster to take flows again (rise 1)", func() bool { return answers(strictFront) })
 }
