@@ -385,3 +385,42 @@ func TestResponsesNextQueryNotLost(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6: a listener, client and backend over IPv6; the PROXY header is
+// the IPv6 DGRAM one (0x22).
+func TestIPv6(t *testing.T) {
+	lpc, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	bpc, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	defer bpc.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 512)
+		n, from, err := bpc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		got <- append([]byte(nil), buf[:n]...)
+		bpc.WriteToUDPAddrPort([]byte("pong"), from)
+	}()
+	reg := backends.NewRegistry(backends.Options{})
+	set := reg.Update([]backends.Spec{{ClusterID: "c", ID: "v6", Addr: bpc.LocalAddr().(*net.UDPAddr).AddrPort(), Weight: 1}}, nil)["c"]
+	addr := lpc.LocalAddr().(*net.UDPAddr).AddrPort()
+	srv := NewServer(lpc, &Listener{Addr: addr, Cluster: &Cluster{ID: "c", Backends: set, SendProxy: true, FailOpen: true}}, Options{})
+	go srv.Serve()
+	defer srv.Close()
+	c := dialClient(t, addr)
+	if r := c.ask("ping", 2*time.Second); r != "pong" {
+		t.Fatalf("reply %q", r)
+	}
+	b := <-got
+	h, n, err := proxyproto.ParseBytes(b, 0)
+	if err != nil || b[13] != 0x22 || string(b[n:]) != "ping" || h.Source != c.pc.LocalAddr().(*net.UDPAddr).AddrPort() || h.Destination != addr {
+		t.Fatalf("backend got % x (header %+v, %v)", b, h, err)
+	}
+}
