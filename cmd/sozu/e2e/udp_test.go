@@ -347,9 +347,13 @@ send_proxy_protocol = true
 			t.Fatalf("listener udp list --json:\n%s", out)
 		}
 		// A new listener, by the CLI only: add, frontend, activate, relay.
+		events := subscribeEvents(t, sock)
 		extra := fmt.Sprintf("127.0.0.1:%d", freeUDPPort(t))
 		p.MustCLI("listener", "udp", "add", "--address", extra, "--max-flows", "50", "--max-rx-datagram-size", "64")
 		p.MustCLI("frontend", "udp", "add", "--address", extra, "--id", "dns")
+		sozutest.WaitFor(t, 10*time.Second, "LISTENER_ADDED and FRONTEND_ADDED events", func() bool {
+			return events.count(command.EventKind_LISTENER_ADDED, "", "") == 1 && events.count(command.EventKind_FRONTEND_ADDED, "", "") == 1
+		})
 		p.MustCLI("listener", "udp", "activate", "--address", extra)
 		c := dialUDP(t, extra)
 		if _, ok := c.ask("via cli", time.Second, 5); !ok {
