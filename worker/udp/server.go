@@ -164,18 +164,34 @@ func (s *Server) relay(cfg *Listener, client netip.AddrPort, payload, scratch []
 	if !client.IsValid() || client.Port() == 0 {
 		return scratch // no reply can reach it
 	}
+	f, out, scratch := s.prepare(cfg, client, payload, scratch)
+	if f == nil {
+		return scratch
+	}
+	if _, err := f.conn.Write(out); err != nil {
+		// ECONNREFUSED: an earlier datagram drew an ICMP port unreachable
+		// from the backend. The flow ends; the next datagram starts another.
+		s.end(f, "backend error")
+	}
+	return scratch
+}
+
+// prepare finds or starts the flow of client and accounts payload to it,
+// under mu (released even if something panics). It returns the flow (nil
+// when the datagram is dropped), the bytes to send its backend (payload,
+// or the PROXY header and payload in scratch) and scratch.
+func (s *Server) prepare(cfg *Listener, client netip.AddrPort, payload, scratch []byte) (*flow, []byte, []byte) {
 	now := s.opt.Now()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		return scratch
+		return nil, nil, scratch
 	}
 	f := s.flows.lookup(client)
 	if f == nil {
 		var err error
 		if f, err = s.start(cfg, client, now); err != nil || f == nil {
-			s.mu.Unlock()
-			return scratch
+			return nil, nil, scratch
 		}
 	}
 	f.requests++
@@ -195,14 +211,7 @@ func (s *Server) relay(cfg *Listener, client netip.AddrPort, payload, scratch []
 		scratch = frame(scratch[:0], payload, client, dst)
 		out = scratch
 	}
-	conn := f.conn
-	s.mu.Unlock()
-	if _, err := conn.Write(out); err != nil {
-		// ECONNREFUSED: an earlier datagram drew an ICMP port unreachable
-		// from the backend. The flow ends; the next datagram starts another.
-		s.end(f, "backend error")
-	}
-	return scratch
+	return f, out, scratch
 }
 
 // frame appends to b the datagram a backend receives when a PROXY header
@@ -281,13 +290,7 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 	}()
 	buf := make([]byte, cfg.MaxDatagram+1)
 	for {
-		s.mu.Lock()
-		deadline := f.lastClient.Add(cfg.FrontTimeout)
-		if d := f.lastBackend.Add(cfg.BackTimeout); d.After(deadline) {
-			deadline = d
-		}
-		closed := f.closed
-		s.mu.Unlock()
+		deadline, closed := s.idleDeadline(f, cfg)
 		if closed {
 			return
 		}
@@ -296,11 +299,7 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				s.mu.Lock()
-				idle := !s.opt.Now().Before(f.lastClient.Add(cfg.FrontTimeout)) &&
-					!s.opt.Now().Before(f.lastBackend.Add(cfg.BackTimeout))
-				s.mu.Unlock()
-				if idle {
+				if d, _ := s.idleDeadline(f, cfg); !s.opt.Now().Before(d) {
 					s.end(f, "idle")
 					return
 				}
@@ -317,19 +316,7 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 			s.Drops.Oversized.Add(1)
 			continue
 		}
-		// Counted before the reply leaves: a client that sends again as
-		// soon as it has its last reply must start a new flow, not reach
-		// this one as it closes.
-		s.mu.Lock()
-		f.responses++
-		f.bytesOut += uint64(n)
-		f.lastBackend = s.opt.Now()
-		s.flows.touch(f)
-		done := f.cluster.Responses > 0 && f.responses >= f.cluster.Responses
-		if done {
-			s.flows.retire(f)
-		}
-		s.mu.Unlock()
+		done := s.countReply(f, n)
 		if _, err := s.pc.WriteToUDPAddrPort(buf[:n], f.client); err != nil {
 			s.opt.Log.Debugf("client %v: sending a reply: %v", f.client, err)
 		}
@@ -338,6 +325,36 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 			return
 		}
 	}
+}
+
+// idleDeadline returns when f is idle (its client silent for FrontTimeout
+// and its backend for BackTimeout), and whether f has ended.
+func (s *Server) idleDeadline(f *flow, cfg *Listener) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := f.lastClient.Add(cfg.FrontTimeout)
+	if b := f.lastBackend.Add(cfg.BackTimeout); b.After(d) {
+		d = b
+	}
+	return d, f.closed
+}
+
+// countReply accounts a reply of n bytes to f and reports whether it is
+// the flow's last (responses reached). The last one retires the flow
+// before it leaves: a client that sends again as soon as it has its last
+// reply starts a new flow, rather than reaching this one as it closes.
+func (s *Server) countReply(f *flow, n int) (last bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f.responses++
+	f.bytesOut += uint64(n)
+	f.lastBackend = s.opt.Now()
+	s.flows.touch(f)
+	last = f.cluster.Responses > 0 && f.responses >= f.cluster.Responses
+	if last {
+		s.flows.retire(f)
+	}
+	return last
 }
 
 // end ends f, once: it leaves the table, its socket closes (which stops
