@@ -58,10 +58,11 @@ type Server struct {
 	cfg atomic.Pointer[Listener]
 	opt Options
 
-	mu     sync.Mutex
-	flows  *table
-	closed bool
-	wg     sync.WaitGroup // backend readers
+	mu             sync.Mutex
+	flows          *table
+	closed         bool
+	lastRefusalLog time.Time      // see refused
+	wg             sync.WaitGroup // backend readers
 
 	// Drops counts the datagrams and flows refused, by cause.
 	Drops Counters
@@ -235,9 +236,11 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	evict, affinity, err := s.flows.admit(client, now)
 	switch {
 	case errors.Is(err, errSourceCap):
+		s.refused(now, "client IP %v holds its share of the flow table (%d flows): new flow refused", client.Addr(), s.flows.perSource)
 		s.Drops.SourceCap.Add(1)
 		return nil, err
 	case err != nil:
+		s.refused(now, "flow table full (%d flows, none idle for %v): new flow from %v refused", s.flows.max, evictIdle, client)
 		s.Drops.TableFull.Add(1)
 		return nil, err
 	}
@@ -263,6 +266,21 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	s.wg.Add(1)
 	go s.replies(f, cfg)
 	return f, nil
+}
+
+// refusalLogEvery bounds the warnings about refused flows: one per
+// interval per listener, whatever the rate of refusals (a flood must not
+// become a flood of log lines).
+const refusalLogEvery = 10 * time.Second
+
+// refused logs a refused flow, at most once per refusalLogEvery. Called
+// under mu.
+func (s *Server) refused(now time.Time, format string, args ...any) {
+	if now.Sub(s.lastRefusalLog) < refusalLogEvery {
+		return
+	}
+	s.lastRefusalLog = now
+	s.opt.Log.Warnf("UDP listener %s: "+format, append([]any{s.cfg.Load().Addr}, args...)...)
 }
 
 // inSet reports whether b is still a backend of set.
