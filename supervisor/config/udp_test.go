@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -144,5 +145,36 @@ func checkUDPRequests(t *testing.T, c *Config) {
 			string(h.GetUdpProbePayload()) != "ping" || h.GetRise() != 1 || h.GetFall() != 2 || h.GetFailOpen() {
 			t.Fatalf("udp settings %v", u)
 		}
+	}
+}
+
+// TestUDPDoc: the UDP example of docs/configuration.md loads, with no key
+// reported as not in force, and means what its comments say.
+func TestUDPDoc(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(doc), "\n## UDP\n")
+	_, rest, ok2 := strings.Cut(sec, "\n```toml\n")
+	body, _, ok3 := strings.Cut(rest, "\n```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("no ```toml block in the UDP section of docs/configuration.md")
+	}
+	c, err := Parse([]byte(body), "udp.toml")
+	if err != nil {
+		t.Fatalf("the example does not load:\n%s\n%v", body, err)
+	}
+	for _, w := range c.Warnings {
+		t.Errorf("the example has a key not in force: %v", w)
+	}
+	var u *command.UdpClusterConfig
+	for _, wr := range c.Requests() {
+		if ac := wr.GetContent().GetAddCluster(); ac != nil && ac.GetClusterId() == "dns" {
+			u = ac.GetUdp()
+		}
+	}
+	if u.GetResponses() != 1 || u.GetAffinityKey() != command.UdpAffinityKey_SOURCE_IP || u.GetHealth().GetMode() != command.UdpHealthMode_UDP_PROBE {
+		t.Fatalf("udp settings of the example: %v", u)
 	}
 }
