@@ -42,8 +42,9 @@ type Shipper struct {
 	// the channel failed; read it with Load (metrics).
 	Dropped atomic.Uint64
 
-	done chan struct{}
-	once sync.Once
+	done   chan struct{}
+	exited chan struct{} // closed when Run returns
+	once   sync.Once
 }
 
 // NewShipper returns a shipper writing packets to w (the worker's end of
@@ -57,7 +58,8 @@ func NewShipper(w io.Writer, queueLen int, report time.Duration, who string) *Sh
 	if report <= 0 {
 		report = DefaultReportEvery
 	}
-	return &Shipper{w: w, queue: make(chan item, queueLen), report: report, who: who, done: make(chan struct{})}
+	return &Shipper{w: w, queue: make(chan item, queueLen), report: report, who: who,
+		done: make(chan struct{}), exited: make(chan struct{})}
 }
 
 // Send queues a copy of rec, or drops it (counted) when the queue is full
@@ -103,10 +105,13 @@ func (m mainWriter) Write(p []byte) (int, error) {
 }
 
 // Run writes the queued records to the channel, as many per packet as fit,
-// until Close; a failed write drops its packet (counted). It reports the
-// drops of each period in a main log line.
+// until Close, which it lets write what is queued then; a failed write
+// drops its packet (counted). It reports the drops of each period in a main
+// log line.
 func (s *Shipper) Run() {
+	defer close(s.exited)
 	packet := make([]byte, 0, logframe.MaxPacket)
+	closing := false
 	tick := time.NewTicker(s.report)
 	defer tick.Stop()
 	var reported uint64
@@ -123,7 +128,12 @@ func (s *Shipper) Run() {
 			}
 			continue
 		case <-s.done:
-			return
+			select {
+			case it = <-s.queue:
+				closing = true
+			default:
+				return
+			}
 		}
 		packet = logframe.Append(packet[:0], it.kind, *it.buf)
 		putBuf(it.buf)
@@ -144,6 +154,9 @@ func (s *Shipper) Run() {
 			}
 		}
 		s.write(packet, n)
+		if closing && len(s.queue) == 0 {
+			return
+		}
 	}
 }
 
@@ -154,8 +167,20 @@ func (s *Shipper) write(packet []byte, n int) {
 	}
 }
 
-// Close stops Run; records still queued are dropped.
-func (s *Shipper) Close() { s.once.Do(func() { close(s.done) }) }
+// closeWait bounds how long Close waits for Run to write what is queued.
+const closeWait = time.Second
+
+// Close stops Run after it wrote what is queued, waiting for that at most
+// closeWait (a supervisor that does not read loses the rest).
+func (s *Shipper) Close() {
+	s.once.Do(func() { close(s.done) })
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-s.exited:
+	case <-t.C:
+	}
+}
 
 // Logger encodes access records and ships them. A nil *Logger logs
 // nothing, at no cost.
