@@ -96,7 +96,8 @@ func (t *Target) connect(backoff *time.Duration) bool {
 	case kindUDP:
 		c, err = net.DialTimeout("udp", t.addr, t.opt.WriteTimeout)
 	case kindTCP:
-		c, err = net.DialTimeout("tcp", t.addr, t.opt.WriteTimeout)
+		d := net.Dialer{Timeout: t.opt.WriteTimeout, Control: boundSendBuffer}
+		c, err = d.Dial("tcp", t.addr)
 	case kindUnix:
 		c, err = net.DialTimeout("unixgram", t.addr, t.opt.WriteTimeout)
 	default:
@@ -115,6 +116,22 @@ func (t *Target) connect(backoff *time.Duration) bool {
 	*backoff = 0
 	t.conn, t.w, t.closer = c, c, c
 	return true
+}
+
+// tcpSendBuffer bounds what a tcp:// peer that stops reading holds in the
+// kernel (autotuning would let it grow to net.ipv4.tcp_wmem's maximum):
+// beyond it, batches wait for the write timeout and are dropped.
+const tcpSendBuffer = 256 << 10
+
+func boundSendBuffer(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, tcpSendBuffer)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // send writes one datagram; a failure drops it, and a refused one (no
