@@ -86,7 +86,7 @@ var Table = []Layer{
 	{Pkg: "worker/health", Job: "active health checks: probe schedule, threshold state machine, HTTP and TCP probes", Imports: []string{"proto/command", "worker/backends"}},
 	{Pkg: "worker/proxy", Job: "the HTTP/1.1 proxy server and session, and the bridge of HTTP/2 streams to it",
 		Imports: []string{"worker/policy", "worker/answers", "worker/accesslog", "worker/backends", "worker/connlimit", "worker/deadline", "worker/h2", "worker/http1", "worker/ipcap", "worker/proxyproto", "worker/router"},
-		Tests:   []string{"proto/command"}},
+		Tests:   []string{"proto/command", "proto/logframe"}},
 	{Pkg: "worker/tcp", Job: "the TCP proxy server", Imports: []string{"worker/accesslog", "worker/backends", "worker/connlimit", "worker/deadline", "worker/ipcap", "worker/proxyproto"}},
 	{Pkg: "worker/logmask", Job: "keeps cardholder data and credentials out of logs: PAN (Luhn) and query-value masking"},
 	{Pkg: "worker/accesslog", Job: "access log records, their ascii, protobuf and JSON encodings, and the shipper of the worker's logs to the supervisor",
