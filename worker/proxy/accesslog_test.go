@@ -3,7 +3,9 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -194,4 +196,35 @@ func BenchmarkProxyKeepAliveAccessLog(b *testing.B) {
 	b.StopTimer()
 	f.srv.Close()
 	f.reg.Close()
+}
+
+// TestAccessLogH2Streams: each HTTP/2 stream gets its own record, marked
+// HTTP2, with its own request id and the connection's session id.
+func TestAccessLogH2Streams(t *testing.T) {
+	b := h2Backend(t)
+	al, sink := newAccessLog(t, accesslog.JSON, true)
+	conf := testTLSConfig(t, "a.test", "b.test")
+	conf.NextProtos = []string{"h2", "http/1.1"}
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al})
+	c := h2Client("a.test")
+	for _, p := range []string{"/one", "/missing-host"} {
+		req, _ := http.NewRequest("GET", "https://"+f.addr+p, nil)
+		req.Host = "a.test"
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	recs := sink.records(t, 2)
+	for i, r := range recs {
+		if get(r, "sozu.protocol") != "HTTP2" || get(r, "http.version") != "2" || get(r, "http.response.status_code") != float64(200) {
+			t.Errorf("record %d: %v", i, r)
+		}
+	}
+	if get(recs[0], "sozu.session_id") != get(recs[1], "sozu.session_id") || get(recs[0], "trace.id") == get(recs[1], "trace.id") {
+		t.Errorf("streams of one connection: session ids %v %v, request ids %v %v", get(recs[0], "sozu.session_id"),
+			get(recs[1], "sozu.session_id"), get(recs[0], "trace.id"), get(recs[1], "trace.id"))
+	}
 }
