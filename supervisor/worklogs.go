@@ -26,6 +26,19 @@ type Logs struct {
 	// AccessColored: the access records are read on a terminal
 	// (access_logs_colored, and the access target is stdout).
 	AccessColored bool
+	// Dropped returns the records the targets dropped so far (queue full,
+	// failed writes), for metrics; nil for none. A worker counts its own
+	// drops (accesslog.Shipper.Dropped) and reports them in its log.
+	Dropped func() uint64
+}
+
+// LogDrops returns how many log records the supervisor's targets dropped
+// so far (see Logs.Dropped). Safe for concurrent use.
+func (s *Supervisor) LogDrops() uint64 {
+	if s.logs.Dropped == nil {
+		return 0
+	}
+	return s.logs.Dropped()
 }
 
 // SetLogs sets the targets of the workers' logs; without it, both go to

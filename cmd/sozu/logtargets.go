@@ -61,8 +61,17 @@ func openLogTargets(cfg *config.Config, log *logrus.Logger) (*logTargets, []stri
 func (lt *logTargets) supervisorLogs(cfg *config.Config) supervisor.Logs {
 	onStdout := strings.TrimSpace(cfg.AccessLogsTarget) == "stdout" ||
 		cfg.AccessLogsTarget == "" && strings.TrimSpace(cfg.LogTarget) == "stdout"
-	return supervisor.Logs{Main: lt.main, Access: lt.access, Reopen: lt.reopen,
+	return supervisor.Logs{Main: lt.main, Access: lt.access, Reopen: lt.reopen, Dropped: lt.dropped,
 		AccessColored: cfg.AccessLogsColored && onStdout && cfg.AccessLogsEncoding == "ascii"}
+}
+
+// dropped returns the records both targets dropped so far.
+func (lt *logTargets) dropped() uint64 {
+	n := lt.main.Dropped()
+	if lt.access != lt.main {
+		n += lt.access.Dropped()
+	}
+	return n
 }
 
 // reopen reopens the file targets (SIGHUP, audit reopen).
