@@ -12,7 +12,7 @@ import (
 
 // appendASCII appends r in upstream's ascii layout:
 //
-//	<time> <unix ns> <pid> <tag> <LEVEL-ACCESS> [<session> <request> <cluster> <backend>]
+//	<time> <unix ns> <pid> <LEVEL-ACCESS> <tag>\t[<session> <request> <cluster> <backend>]
 //	<client> <backend address> <request>/<service>/<response>/<client rtt>/<server rtt>
 //	<bytes in> <bytes out> [<tags>, user-agent=<ua>] <otel> <protocol> <endpoint>
 //
@@ -20,32 +20,41 @@ import (
 // HTTP and "-" for TCP, and every missing value is "-".
 func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	colored := e.Colored
-	if colored {
-		dst = append(dst, "\x1b[;1m"...)
-	}
-	dst = r.End.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z")
-	if colored {
-		dst = append(dst, "\x1b[m"...)
-	}
-	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, r.End.UnixNano(), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, int64(e.PID), 10)
-	dst = append(dst, ' ')
-	dst = append(dst, e.Tag...)
-	dst = append(dst, ' ')
 	level := "INFO-ACCESS "
 	if r.Status >= 500 {
 		level = "ERROR-ACCESS"
 	}
+	// The prompt, as upstream's: time, precise time, pid, level, tag, tab.
+	dst = r.End.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z")
+	if colored {
+		dst = append(dst, " \x1b[2m"...)
+	} else {
+		dst = append(dst, ' ')
+	}
+	dst = strconv.AppendInt(dst, r.End.UnixNano(), 10)
+	if colored {
+		dst = append(dst, " \x1b[;2;1m"...)
+	} else {
+		dst = append(dst, ' ')
+	}
+	dst = strconv.AppendInt(dst, int64(e.PID), 10)
+	dst = append(dst, ' ')
 	if colored {
 		dst = append(dst, "\x1b[;35;1m"...)
 	}
 	dst = append(dst, level...)
 	if colored {
-		dst = append(dst, "\x1b[m"...)
+		dst = append(dst, " \x1b[0;1m"...)
+	} else {
+		dst = append(dst, ' ')
 	}
-	dst = append(dst, " ["...)
+	dst = append(dst, e.Tag...)
+	if colored {
+		dst = append(dst, "\x1b[m\t\x1b[;1m"...)
+	} else {
+		dst = append(dst, '\t')
+	}
+	dst = append(dst, '[')
 	dst = appendULID(dst, r.SessionID)
 	dst = append(dst, ' ')
 	if r.RequestID == (ulid.ULID{}) {
@@ -57,7 +66,11 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	dst = appendOr(dst, r.ClusterID)
 	dst = append(dst, ' ')
 	dst = appendOr(dst, r.BackendID)
-	dst = append(dst, "] "...)
+	if colored {
+		dst = append(dst, "]\x1b[m "...)
+	} else {
+		dst = append(dst, "] "...)
+	}
 	dst = appendAddr(dst, r.Client)
 	dst = append(dst, ' ')
 	dst = appendAddr(dst, r.Backend)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,7 @@ func httpRecord() *Record {
 func TestASCIILayout(t *testing.T) {
 	e := Encoder{Format: Ascii, Tag: "WRK-00", PID: 42}
 	got := string(e.Append(nil, httpRecord()))
-	want := "2026-12-06T08:00:00.025000Z 1796544000025000000 42 WRK-00 INFO-ACCESS  [" + sessionID.String() + " " + requestID.String() +
+	want := "2026-12-06T08:00:00.025000Z 1796544000025000000 42 INFO-ACCESS  WRK-00\t[" + sessionID.String() + " " + requestID.String() +
 		" shop shop-0] 192.0.2.7:40000 [2001:db8::1]:8080 25ms/5000μs/20ms/-/- 120 3400 [env=prod, team=pay, user-agent=curl/8_{x}_411111******1111] None HTTPS shop.example.com GET /pay?card=***&n=*** 200\n"
 	if got != want {
 		t.Errorf("ascii:\n got %q\nwant %q", got, want)
@@ -45,7 +46,7 @@ func TestASCIILayout(t *testing.T) {
 	tcp := &Record{Protocol: TCP, SessionID: sessionID, Start: t0, End: t0.Add(3 * time.Second),
 		Client: netip.MustParseAddrPort("192.0.2.7:40000"), BytesIn: 5, BytesOut: 7, ClusterID: "db"}
 	got = string(e.Append(nil, tcp))
-	want = "2026-12-06T08:00:03.000000Z 1796544003000000000 42 WRK-00 INFO-ACCESS  [" + sessionID.String() + " - db -] 192.0.2.7:40000 - 3000ms/3000ms/-/-/- 5 7 [] None TCP -\n"
+	want = "2026-12-06T08:00:03.000000Z 1796544003000000000 42 INFO-ACCESS  WRK-00\t[" + sessionID.String() + " - db -] 192.0.2.7:40000 - 3000ms/3000ms/-/-/- 5 7 [] None TCP -\n"
 	if got != want {
 		t.Errorf("ascii tcp:\n got %q\nwant %q", got, want)
 	}
@@ -55,9 +56,9 @@ func TestASCIIControlBytesStayOnOneLine(t *testing.T) {
 	r := httpRecord()
 	r.Target = []byte("/a\nb\x1b[31m")
 	r.Host = []byte("h\r\nX: y")
-	r.UserAgent = []byte("u\na")
+	r.UserAgent = []byte("u\na\tb")
 	line := (&Encoder{Format: Ascii}).Append(nil, r)
-	if bytes.Count(line, []byte("\n")) != 1 || bytes.ContainsAny(line[:len(line)-1], "\r\x1b") {
+	if bytes.Count(line, []byte("\n")) != 1 || bytes.ContainsAny(line[:len(line)-1], "\r\x1b") || bytes.Count(line, []byte("\t")) != 1 {
 		t.Errorf("line not sanitised: %q", line)
 	}
 }
@@ -205,6 +206,24 @@ func TestEncodeDoesNotAllocate(t *testing.T) {
 		e := Encoder{Format: f, Tag: "WRK-00"}
 		if n := testing.AllocsPerRun(100, func() { dst = e.Append(dst[:0], r) }); n != 0 {
 			t.Errorf("%v: %v allocations per record", f, n)
+		}
+	}
+}
+
+// TestASCIIColoredIsPlainWithEscapes: access_logs_colored only adds ANSI
+// sequences to the plain layout.
+func TestASCIIColoredIsPlainWithEscapes(t *testing.T) {
+	ansi := regexp.MustCompile("\x1b\\[[0-9;]*m")
+	for _, status := range []int{200, 302, 404, 503} {
+		r := httpRecord()
+		r.Status = status
+		plain := (&Encoder{Format: Ascii, Tag: "WRK-00"}).Append(nil, r)
+		colored := (&Encoder{Format: Ascii, Tag: "WRK-00", Colored: true}).Append(nil, r)
+		if bytes.Equal(plain, colored) {
+			t.Fatalf("status %d: no colour", status)
+		}
+		if got := ansi.ReplaceAll(colored, nil); !bytes.Equal(got, plain) {
+			t.Errorf("status %d: colored without escapes\n%q\nplain\n%q", status, got, plain)
 		}
 	}
 }
