@@ -76,8 +76,8 @@ func get(t *testing.T, addr, target string) string {
 // TestAccessLogASCIIToFile: access_logs_target file:// in upstream's ascii
 // layout: one line per request (forwarded, and the proxy's own 400) and
 // per TCP session, with the tags and no full PAN; the file reopens on
-// SIGHUP (logrotate), and nothing of the PAN reaches the main log or the
-// audit trail either.
+// SIGHUP and on `sozu audit reopen` (logrotate), and nothing of the PAN
+// reaches the main log or the audit trail either.
 func TestAccessLogASCIIToFile(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sozu.sock")
@@ -140,7 +140,18 @@ func TestAccessLogASCIIToFile(t *testing.T) {
 		return strings.Contains(string(b), "/after-rotation")
 	})
 
-	for _, f := range []string{access + ".1", access, mainLog, auditLog} {
+	// `sozu audit reopen` reopens the log files with the audit sinks.
+	if err := os.Rename(access, access+".2"); err != nil {
+		t.Fatal(err)
+	}
+	p.MustCLI("audit", "reopen")
+	sozutest.WaitFor(t, 10*time.Second, "a new access log after audit reopen", func() bool {
+		get(t, front, "/after-reopen")
+		b, _ := os.ReadFile(access)
+		return strings.Contains(string(b), "/after-reopen")
+	})
+
+	for _, f := range []string{access + ".1", access + ".2", access, mainLog, auditLog} {
 		b, _ := os.ReadFile(f)
 		if bytes.Contains(b, []byte(pan)) {
 			t.Errorf("%s holds the full PAN", f)
