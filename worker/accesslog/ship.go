@@ -16,6 +16,10 @@ const DefaultQueueLen = 8192
 // DefaultReportEvery is how often a worker that dropped records says so.
 const DefaultReportEvery = 5 * time.Second
 
+// flushDelay is how long the shipper lets records gather after the first
+// one of a batch: records reach the supervisor at most this late.
+const flushDelay = 5 * time.Millisecond
+
 // bufCap is the capacity of a pooled record buffer: enough for a record
 // with a long target and user agent, grown (and kept) when not.
 const bufCap = 1 << 10
@@ -105,7 +109,8 @@ func (m mainWriter) Write(p []byte) (int, error) {
 }
 
 // Run writes the queued records to the channel, as many per packet as fit,
-// until Close, which it lets write what is queued then; a failed write
+// flushDelay after the first of each batch, until Close, which it lets
+// write what is queued then; a failed write
 // drops its packet (counted). It reports the drops of each period in a main
 // log line.
 func (s *Shipper) Run() {
@@ -114,6 +119,8 @@ func (s *Shipper) Run() {
 	closing := false
 	tick := time.NewTicker(s.report)
 	defer tick.Stop()
+	gather := time.NewTimer(flushDelay)
+	defer gather.Stop()
 	var reported uint64
 	for {
 		var it item
@@ -133,6 +140,16 @@ func (s *Shipper) Run() {
 				closing = true
 			default:
 				return
+			}
+		}
+		if !closing {
+			// Let a batch gather: one wake-up and one write per
+			// flushDelay under load, instead of one per record.
+			gather.Reset(flushDelay)
+			select {
+			case <-gather.C:
+			case <-s.done:
+				closing = true
 			}
 		}
 		packet = logframe.Append(packet[:0], it.kind, *it.buf)
