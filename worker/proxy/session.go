@@ -108,7 +108,7 @@ type session struct {
 
 	id       [ulid.EncodedSize]byte
 	hasID    bool
-	sessID   ulid.ULID      // the connection's id for the access log; zero until made (accesslog.go)
+	sessID   ulid.ULID      // the connection's id for the access log, made at accept when it is on; a stream's is its connection's
 	client   netip.AddrPort // the client's address and port (the PROXY header's source when one came)
 	lg       reqLog         // the access log's view of the request in flight (accesslog.go)
 	isHead   bool
