@@ -53,6 +53,7 @@ type Supervisor struct {
 	ident    *identity.Resolver
 	account  account.Account // what workers drop to, resolved at start
 	audit    *audit.Broker   // nil when no audit sink is configured
+	logs     Logs            // where the workers' logs go (worklogs.go)
 	ids      *audit.IDSource
 
 	subMu       sync.Mutex
@@ -151,7 +152,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			case sig := <-sigs:
 				s.log.Infof("received %v", sig)
 				if sig == syscall.SIGHUP {
-					s.reopenAudit()
+					s.reopenLogs()
+					if s.audit != nil {
+						s.reopenAudit()
+					}
 					continue
 				}
 				go func() { s.stopAll(sig == syscall.SIGTERM, nil); s.finish() }()

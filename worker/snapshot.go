@@ -6,6 +6,7 @@ import (
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/health"
 	"github.com/sozu-go/sozu/worker/http1"
@@ -51,7 +52,8 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	clusters := map[string]*command.Cluster{}
 	var fronts []*command.RequestHttpFrontend
 	var tcpListeners []*command.TcpListenerConfig
-	tcpFronts := map[string]string{} // listener address -> cluster id
+	tcpFronts := map[string]string{}        // listener address -> cluster id
+	tcpTags := map[string]*accesslog.Tags{} // listener address -> its frontend's tags
 	var udpListeners []*command.UdpListenerConfig
 	udpFronts := map[string]string{} // listener address -> cluster id
 	var specs []backends.Spec
@@ -82,6 +84,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			tcpListeners = append(tcpListeners, r.AddTcpListener)
 		case *command.Request_AddTcpFrontend:
 			tcpFronts[r.AddTcpFrontend.GetAddress().Display()] = r.AddTcpFrontend.GetClusterId()
+			tcpTags[r.AddTcpFrontend.GetAddress().Display()] = accesslog.NewTags(r.AddTcpFrontend.GetTags())
 		case *command.Request_AddUdpListener:
 			udpListeners = append(udpListeners, r.AddUdpListener)
 		case *command.Request_AddUdpFrontend:
@@ -139,8 +142,9 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		}
 	}
 
-	rules := map[string][]router.Rule{}              // by listener address
-	fronthsts := map[string]map[string]*proxy.HSTS{} // by listener address, then frontend key
+	rules := map[string][]router.Rule{}                  // by listener address
+	fronthsts := map[string]map[string]*proxy.HSTS{}     // by listener address, then frontend key
+	fronttags := map[string]map[string]*accesslog.Tags{} // by listener address, then frontend key
 	for _, f := range fronts {
 		k, _ := state.FrontendKey(f)
 		note := func(is settings.Issue) { warn("frontend %s: %v: %s", k, is, is.Effect) }
@@ -168,6 +172,12 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 				fronthsts[addr] = map[string]*proxy.HSTS{}
 			}
 			fronthsts[addr][r.Route.Key] = hstsPolicy(h)
+		}
+		if t := accesslog.NewTags(f.GetTags()); t != nil {
+			if fronttags[addr] == nil {
+				fronttags[addr] = map[string]*accesslog.Tags{}
+			}
+			fronttags[addr][r.Route.Key] = t
 		}
 	}
 
@@ -197,6 +207,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			ElideXRealIP:   l.GetElideXRealIp(),
 			Routes:         tab,
 			Clusters:       shared,
+			Tags:           fronttags[addr],
 		}
 		if pub := l.GetPublicAddress(); pub != nil {
 			if pap, err := pub.AddrPort(); err == nil {
@@ -254,6 +265,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	}
 	for _, l := range tcpListeners {
 		if tl := tcpListener(l, tcpFronts, clusters, sets, warn); tl != nil {
+			tl.Tags = tcpTags[l.GetAddress().Display()]
 			snap.tcp[key(command.ListenerType_TCP, l.GetAddress().Display())] = tl
 		}
 	}

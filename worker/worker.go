@@ -24,6 +24,7 @@ import (
 	"github.com/sozu-go/sozu/proto/frame"
 	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/sandbox"
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/health"
@@ -40,6 +41,7 @@ const (
 	channelFD = 3 // framed WorkerRequest/WorkerResponse channel
 	scmFD     = 4 // listener descriptors over SCM_RIGHTS
 	stateFD   = 5 // InitialState, raw protobuf
+	logFD     = 6 // log channel to the supervisor (logs.go)
 )
 
 // maxInitialState bounds the initial state a worker reads at start.
@@ -75,6 +77,7 @@ type Worker struct {
 	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
 	serving bool                   // bootstrap is over: servers run
 	tickets bool                   // tls_session_tickets: listeners may issue session tickets
+	access  *accesslog.Logger      // the access log (logs.go)
 
 	// The command loop rebuilds once for a burst of changes (see serve):
 	// with deferRebuild, apply marks the state dirty instead of rebuilding.
@@ -92,12 +95,15 @@ func Main(args []string) int {
 	mode := fs.String("sandbox", "kill", "seccomp mode: kill, errno or off")
 	allowRoot := fs.Bool("allow-root", false, "let the worker keep uid 0")
 	tickets := fs.Bool("tls-session-tickets", false, "let HTTPS listeners with send_tls13_tickets > 0 issue session tickets")
+	alFormat := fs.String("access-log-format", "ascii", "access log format: ascii, protobuf or json")
+	alQuery := fs.String("access-log-query", "mask", "query values in access logs: mask, keep or drop")
+	alColored := fs.Bool("access-log-colored", false, "colour the ascii access log")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	// Before anything else opens a descriptor: only the bootstrap ones and
 	// the runtime's (close-on-exec) stay.
-	inherited, err := sandbox.CloseInherited(channelFD, scmFD, stateFD)
+	inherited, err := sandbox.CloseInherited(channelFD, scmFD, stateFD, logFD)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "worker %d: %v\n", *id, err)
 		return 1
@@ -110,6 +116,13 @@ func Main(args []string) int {
 	logger := logrus.New()
 	logger.SetOutput(os.Stderr)
 	log := logger.WithField("worker", *id)
+	logs, err := openLogs(uint32(*id), *alFormat, *alQuery, *alColored)
+	if err != nil {
+		log.Errorf("log channel: %v", err)
+		return 2
+	}
+	defer logs.close()
+	logger.SetOutput(logs.ship.MainLog())
 	if len(inherited) > 0 {
 		log.Warnf("closed descriptors %v inherited from the supervisor's parent", inherited)
 	}
@@ -120,6 +133,7 @@ func Main(args []string) int {
 		return 1
 	}
 	w.tickets = *tickets
+	w.access = logs.access
 	if lvl, err := logfilter.Parse(w.cfg.GetLogLevel()); err == nil {
 		logger.SetLevel(lvl)
 	}
@@ -464,14 +478,14 @@ func (w *Worker) rebuild() {
 	}
 	for k, ln := range w.lis.active {
 		if cfg := w.snap.tcp[k]; cfg != nil && w.tcpSrv[k] == nil {
-			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps})
+			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps, Access: w.access})
 			w.tcpSrv[k] = srv
 			go w.serveListener(k, srv.Serve)
 		}
 		if w.servers[k] != nil || w.snap.http[k] == nil {
 			continue
 		}
-		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns, IPCaps: w.ipcaps})
+		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns, IPCaps: w.ipcaps, Access: w.access})
 		w.servers[k] = srv
 		go w.serveListener(k, srv.Serve)
 	}

@@ -34,6 +34,7 @@ type rawConfig struct {
 	AccessLogsTarget            *string                `toml:"access_logs_target"`
 	AccessLogsFormat            *accessLogFormat       `toml:"access_logs_format"`
 	AccessLogsColored           *bool                  `toml:"access_logs_colored"`
+	AccessLogsQuery             *accessLogQuery        `toml:"access_logs_query"` // ours: mask, keep or drop query values
 	WorkerCount                 *uint32                `toml:"worker_count"`
 	WorkerAutomaticRestart      *bool                  `toml:"worker_automatic_restart"`
 	WorkerTimeout               *uint32                `toml:"worker_timeout"`

@@ -67,8 +67,7 @@ func (w Warning) String() string {
 // Protections an assessor relies on; the keys configuring them are listed
 // in protectionOf.
 const (
-	ProtectH2Flood    = "HTTP/2 flood limits"
-	ProtectAccessLogs = "access logs"
+	ProtectH2Flood = "HTTP/2 flood limits"
 )
 
 func always(reflect.Value) bool { return true }
@@ -85,7 +84,6 @@ var (
 	// h2OnHTTP: HTTP/2 is served on HTTPS listeners (ALPN h2), where the
 	// h2_* keys are in force; plain HTTP listeners have no HTTP/2.
 	h2OnHTTP    = notInForce{NotBuilt, "on an HTTP listener: HTTP/2 is served on HTTPS listeners only (prior-knowledge h2c is not built)", nil}
-	noAccessLog = notInForce{NotBuilt, "access logs are not built yet: no access log is written", nil}
 	noMetrics   = notInForce{NotBuilt, "metrics are not built yet: nothing is collected or sent", nil}
 	eventLoop   = notInForce{Meaningless, "it sizes upstream's event loop and buffer pools; Go's runtime manages this memory", nil}
 )
@@ -103,16 +101,9 @@ var forceTable = map[string]map[string]notInForce{
 		"splice_pipe_capacity_bytes":      {Meaningless, "TCP is relayed without splice(2) pipes", nil},
 		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
 		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
-		"log_target": {NotBuilt, "network log targets are not built yet: the log goes to stdout", func(v reflect.Value) bool {
-			t := strings.TrimSpace(v.Elem().String())
-			return strings.Contains(t, "://") && !strings.HasPrefix(t, "file://")
-		}},
-		"access_logs_target":      noAccessLog,
-		"access_logs_format":      noAccessLog,
-		"access_logs_colored":     noAccessLog,
-		"metrics":                 noMetrics,
-		"disable_cluster_metrics": noMetrics,
-		"pid_file_path":           {NotBuilt, "no PID file is written", nil},
+		"metrics":                         noMetrics,
+		"disable_cluster_metrics":         noMetrics,
+		"pid_file_path":                   {NotBuilt, "no PID file is written", nil},
 		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +
 			"in the accept queue (accept_queue_timeout), then in the listen backlog", isTrue},
 	},
@@ -151,7 +142,7 @@ var forceTable = map[string]map[string]notInForce{
 // protectionOf names the protection a not-in-force key would give, by
 // section and key (see Warning.Protection).
 var protectionOf = map[string]map[string]string{
-	"":          {"access_logs_target": ProtectAccessLogs},
+	"":          {},
 	"listeners": {}, // h2_* below
 }
 
@@ -171,6 +162,7 @@ func init() {
 var inForce = map[string][]string{
 	"": {"command_socket", "max_command_buffer_size", "max_connections", "command_allowed_uids",
 		"saved_state", "automatic_state_save", "log_level", "log_target", "log_colored",
+		"access_logs_target", "access_logs_format", "access_logs_colored", "access_logs_query",
 		"audit_logs_target", "audit_logs_json_target", "worker_count", "worker_automatic_restart",
 		"worker_timeout", "soft_stop_deadline", "listeners", "clusters", "activate_listeners", "ctl_command_timeout",
 		"front_timeout", "back_timeout", "connect_timeout", "request_timeout", "accept_queue_timeout",

@@ -211,12 +211,26 @@ func (h *headerPosition) UnmarshalText(b []byte) error {
 	return err
 }
 
-// accessLogFormat is ascii or protobuf.
+// accessLogFormat is ascii or protobuf (upstream's, as in the schema), or
+// json (ours: accessLogJSON, never sent in a ServerConfig).
 type accessLogFormat command.ProtobufAccessLogFormat
 
+// accessLogJSON is the json format; the schema's enumeration stops at
+// Protobuf = 2.
+const accessLogJSON accessLogFormat = 3
+
 func (a *accessLogFormat) UnmarshalText(b []byte) error {
-	i, err := enumText("access log format", string(b), "ascii", "protobuf")
+	i, err := enumText("access log format", string(b), "ascii", "protobuf", "json")
 	*a = accessLogFormat(i + 1) // Ascii = 1 in the schema
+	return err
+}
+
+// accessLogQuery is mask, keep or drop (worker/logmask).
+type accessLogQuery string
+
+func (a *accessLogQuery) UnmarshalText(b []byte) error {
+	i, err := enumText("access log query mode", string(b), "mask", "keep", "drop")
+	*a = accessLogQuery([]string{"mask", "keep", "drop"}[i])
 	return err
 }
 
