@@ -35,6 +35,9 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	wm.Proxy[pm.H2Reaped] = metrics.Count(int64(reaped))
 	wm.Proxy[pm.Panics] = metrics.Count(panics)
 	wm.Proxy[pm.RejectedPerIP] = metrics.Count(w.ipcaps.Rejected.Load())
+	if w.access != nil && w.access.Ship != nil {
+		wm.Proxy[pm.AccessLogDrops] = metrics.Count(int64(w.access.Ship.Dropped.Load()))
+	}
 	if w.snap == nil {
 		return wm
 	}

@@ -51,7 +51,7 @@ const (
 	H2StreamResets      = "h2.frames.tx.rst_stream"       // counter: RST_STREAM sent with an error code
 	H2Reaped            = "h2.streams.reaped.idle_timeout"
 	RejectedPerIP       = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
-	AccessLogDrops      = "unsent-access-logs"                  // counter: access-log records dropped
+	AccessLogDrops      = "unsent-access-logs"                  // counter: log records dropped on the way to the supervisor
 	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
 	RequestTime         = "request_time"                        // time: head received → response sent
 	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
@@ -104,6 +104,7 @@ var ProxyMetrics = []Info{
 	{H2StreamResets, Counter, "RST_STREAM frames sent with an error code"},
 	{H2Reaped, Counter, "HTTP/2 streams reset for idleness or stall"},
 	{RejectedPerIP, Counter, "connections refused by max_connections_per_ip (answered 429)"},
+	{AccessLogDrops, Counter, "log records (access records and main log lines) dropped because the log channel to the supervisor did not keep up"},
 	{Panics, Counter, "panics recovered in connection goroutines"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},

@@ -53,6 +53,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 			s.r, s.w = 0, 0
 			deadline.Read(s.conn, &s.crd, time.Now(), cfg.RequestTimeout)
 			n, err := s.conn.Read(s.buf)
+			s.lg.bytesIn += int64(n)
 			if n == 0 {
 				res = clientReadFault(err)
 				return
@@ -122,6 +123,7 @@ func (s *session) flush(cfg *Listener) error {
 	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
 	n, err := s.conn.Write(s.out)
 	s.mx.BytesOut += int64(n)
+	s.lg.bytesOut += int64(n)
 	s.out = s.out[:0]
 	return err
 }
@@ -171,6 +173,7 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 				deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
 				n, err := s.conn.Write(s.bbuf[s.br : s.br+take])
 				s.mx.BytesOut += int64(n)
+				s.lg.bytesOut += int64(n)
 				if err != nil {
 					return false, false
 				}

@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/ipcap"
@@ -30,6 +31,9 @@ type Options struct {
 	// Metrics records the requests and connections (metrics.go); nil
 	// records nothing. Shared by the worker's servers.
 	Metrics *metrics.Registry
+	// Access is the access log: one record per request; nil logs
+	// nothing, at no cost.
+	Access *accesslog.Logger
 }
 
 // ConnLimit caps the client connections of every Server sharing it (one

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"context"
+	"github.com/oklog/ulid/v2"
 	"io"
 	"net"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/metrics"
@@ -23,6 +25,11 @@ type Options struct {
 	IPCaps *ipcap.Limits
 	// Metrics records connections and sessions; nil records nothing.
 	Metrics *metrics.Registry
+	// Access is the access log: one record per session; nil logs
+	// nothing, at no cost.
+	Access *accesslog.Logger
+	// NewID makes session ids for the access log; nil is ulid.Make.
+	NewID func() ulid.ULID
 }
 
 // ConnLimit caps the client connections of every Server sharing it (one

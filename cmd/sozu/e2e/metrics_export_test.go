@@ -93,7 +93,7 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 
 	const n = 40
 	for range n {
-		get(t, "http://"+front+"/")
+		getNew(t, "http://"+front+"/")
 	}
 
 	reqs := regexp.MustCompile(`^sozu\.WRK-[01]\.http\.requests$`)

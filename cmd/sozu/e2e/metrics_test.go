@@ -58,9 +58,9 @@ func queryMetrics(t *testing.T, sock string, opt *command.QueryMetricsOptions) *
 	return am
 }
 
-// get makes one request on a new connection (the kernel spreads new
+// getNew makes one request on a new connection (the kernel spreads new
 // connections over the workers).
-func get(t *testing.T, url string) {
+func getNew(t *testing.T, url string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Close = true
@@ -100,7 +100,7 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 		if i < missing {
 			path = "/missing"
 		}
-		get(t, "http://"+front+path)
+		getNew(t, "http://"+front+path)
 	}
 
 	// A worker records a request just after its answer went out, and
@@ -197,9 +197,9 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 	// Disabled, requests are not counted; enabled again, they are: once
 	// the request made after enable is recorded, the count is 1, not 2.
 	p.MustCLI("metrics", "disable")
-	get(t, "http://"+front+"/")
+	getNew(t, "http://"+front+"/")
 	p.MustCLI("metrics", "enable")
-	get(t, "http://"+front+"/")
+	getNew(t, "http://"+front+"/")
 	var got int64
 	sozutest.WaitFor(t, 10*time.Second, "the request after enable is recorded", func() bool {
 		got = countOf(queryMetrics(t, sock, nil).GetProxying(), pm.HTTPRequests)
