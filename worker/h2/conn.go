@@ -837,6 +837,7 @@ func (c *Conn) runHandler(s *Stream) {
 func (c *Conn) handlerReturned(s *Stream) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	s.stopDeadlinesLocked()
 	c.handlers--
 	// handlerDone is set last: until then nothing below can release s, and
 	// after the final maybeReleaseLocked s must not be touched.
