@@ -9,93 +9,105 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// benchmarkH2 measures proxied HTTP/2 GETs over one real TLS connection
-// (ALPN h2), inflight streams at a time, to a real keep-alive HTTP/1.1
-// backend over loopback: the path `make bench`'s h2load row takes. The
-// client is a raw framer reusing its frames and feeding the HPACK encoder
-// constant strings, so that allocs/op is mostly the proxy's.
-func benchmarkH2(b *testing.B, inflight int) {
+// h2Loop is a raw HTTP/2 client on one real TLS connection (ALPN h2) to
+// an HTTPS listener whose every request goes to a real keep-alive
+// HTTP/1.1 backend answering 13 bytes: the path `make bench`'s h2load row
+// takes. It reuses its frames and feeds the HPACK encoder constant strings,
+// so that allocations counted over a run are mostly the proxy's.
+type h2Loop struct {
+	tb     testing.TB
+	fr     *http2.Framer
+	hb     bytes.Buffer
+	enc    *hpack.Encoder
+	fields []hpack.HeaderField
+	next   uint32
+}
+
+func newH2Loop(tb testing.TB) *h2Loop {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello world!\n")
-	addr := fixedBackend(b, resp)
-	conf := testTLSConfig(b, "bench.example.com")
+	addr := fixedBackend(tb, resp)
+	conf := testTLSConfig(tb, "bench.example.com")
 	conf.NextProtos = []string{"h2", "http/1.1"}
-	f := newFixture(b, anyHost("c"), map[string][]string{"c": {addr}}, func(l *Listener) { l.TLS = conf })
+	f := newFixture(tb, anyHost("c"), map[string][]string{"c": {addr}}, func(l *Listener) { l.TLS = conf })
 	tc, err := tls.Dial("tcp", f.addr, &tls.Config{ServerName: "bench.example.com", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer tc.Close()
+	tb.Cleanup(func() { tc.Close() })
 	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
-		b.Fatalf("ALPN selected %q", p)
+		tb.Fatalf("ALPN selected %q", p)
 	}
-	fr := http2.NewFramer(tc, tc)
-	fr.SetReuseFrames()
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	fields := []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
+	l := &h2Loop{tb: tb, fr: http2.NewFramer(tc, tc), next: 1}
+	l.fr.SetReuseFrames()
+	l.enc = hpack.NewEncoder(&l.hb)
+	l.fields = []hpack.HeaderField{{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"},
 		{Name: ":authority", Value: "bench.example.com"}, {Name: ":path", Value: "/"},
 		{Name: "user-agent", Value: "h2load"}, {Name: "accept", Value: "*/*"}}
-	// block encodes the request like a real client: literals the first
-	// time, indices of the dynamic table afterwards.
-	block := func() []byte {
-		hb.Reset()
-		for _, f := range fields {
-			enc.WriteField(f)
-		}
-		return hb.Bytes()
-	}
 	if _, err := tc.Write([]byte(http2.ClientPreface)); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
-	fr.WriteWindowUpdate(0, 1<<30)
-	next := uint32(1)
-	send := func() {
-		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: next, BlockFragment: block(), EndStream: true, EndHeaders: true}); err != nil {
-			b.Fatal(err)
+	l.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	l.fr.WriteWindowUpdate(0, 1<<30)
+	l.send()
+	l.recv()
+	return l
+}
+
+// send starts a GET, encoded like a real client's: literals the first
+// time, indices of the dynamic table afterwards.
+func (l *h2Loop) send() {
+	l.hb.Reset()
+	for _, f := range l.fields {
+		l.enc.WriteField(f)
+	}
+	if err := l.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: l.next, BlockFragment: l.hb.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
+		l.tb.Fatal(err)
+	}
+	l.next += 2
+}
+
+// recv reads frames until a stream has ended with its body.
+func (l *h2Loop) recv() {
+	for {
+		fr0, err := l.fr.ReadFrame()
+		if err != nil {
+			l.tb.Fatal(err)
 		}
-		next += 2
-	}
-	// recv reads frames until one stream has ended with a 13-byte body.
-	recv := func() {
-		for {
-			fr0, err := fr.ReadFrame()
-			if err != nil {
-				b.Fatal(err)
+		switch f := fr0.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				l.fr.WriteSettingsAck()
 			}
-			switch f := fr0.(type) {
-			case *http2.SettingsFrame:
-				if !f.IsAck() {
-					fr.WriteSettingsAck()
-				}
-			case *http2.DataFrame:
-				if f.StreamEnded() {
-					return
-				}
-			case *http2.HeadersFrame:
-				if f.StreamEnded() {
-					b.Fatalf("stream %d: response without a body", f.StreamID)
-				}
-			case *http2.RSTStreamFrame:
-				b.Fatalf("stream %d reset: %v", f.StreamID, f.ErrCode)
-			case *http2.GoAwayFrame:
-				b.Fatalf("GOAWAY %v", f.ErrCode)
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				return
 			}
+		case *http2.HeadersFrame:
+			if f.StreamEnded() {
+				l.tb.Fatalf("stream %d: response without a body", f.StreamID)
+			}
+		case *http2.RSTStreamFrame:
+			l.tb.Fatalf("stream %d reset: %v", f.StreamID, f.ErrCode)
+		case *http2.GoAwayFrame:
+			l.tb.Fatalf("GOAWAY %v", f.ErrCode)
 		}
 	}
-	send()
-	recv()
+}
+
+// benchmarkH2 runs b.N proxied GETs, inflight streams at a time.
+func benchmarkH2(b *testing.B, inflight int) {
+	l := newH2Loop(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	sent, done := 0, 0
 	for ; sent < inflight && sent < b.N; sent++ {
-		send()
+		l.send()
 	}
 	for done < b.N {
-		recv()
+		l.recv()
 		done++
 		if sent < b.N {
-			send()
+			l.send()
 			sent++
 		}
 	}
@@ -104,3 +116,24 @@ func benchmarkH2(b *testing.B, inflight int) {
 
 func BenchmarkProxyH2Sequential(b *testing.B) { benchmarkH2(b, 1) }
 func BenchmarkProxyH2Inflight10(b *testing.B) { benchmarkH2(b, 10) }
+
+// TestH2StreamAllocs bounds the allocations of one proxied HTTP/2 request,
+// the whole process counted (client and TLS included): a stream is served
+// by pooled parts (session, stream connection, handler goroutine, h2
+// stream), not by a pipe and goroutines of its own. The bridge over
+// net.Pipe cost about 30.
+func TestH2StreamAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops pooled objects at random")
+	}
+	l := newH2Loop(t)
+	const budget = 10
+	got := testing.AllocsPerRun(300, func() {
+		l.send()
+		l.recv()
+	})
+	if got > budget {
+		t.Fatalf("%.1f allocations per proxied HTTP/2 request, budget %d", got, budget)
+	}
+	t.Logf("%.1f allocations per request", got)
+}
