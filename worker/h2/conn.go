@@ -509,7 +509,7 @@ func (c *Conn) endHeaderBlock() error {
 	c.peak = max(c.peak, len(c.streams))
 	c.handlers++
 	c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.Streams })
-	go c.runHandler(s)
+	c.startHandler(s)
 	return nil
 }
 

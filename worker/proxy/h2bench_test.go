@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/tls"
+	"runtime/metrics"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -136,4 +137,26 @@ func TestH2StreamAllocs(t *testing.T) {
 		t.Fatalf("%.1f allocations per proxied HTTP/2 request, budget %d", got, budget)
 	}
 	t.Logf("%.1f allocations per request", got)
+}
+
+// TestH2StreamGoroutines checks that proxied HTTP/2 requests start no
+// goroutine each: a stream's handler runs on a pooled goroutine that keeps
+// its grown stack, and the session runs in it. The bridge over net.Pipe
+// started four per stream (handler, session, watcher, reader).
+func TestH2StreamGoroutines(t *testing.T) {
+	l := newH2Loop(t)
+	sample := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	created := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	const n = 200
+	before := created()
+	for range n {
+		l.send()
+		l.recv()
+	}
+	if got := created() - before; got > n/10 {
+		t.Fatalf("%d goroutines started for %d sequential requests", got, n)
+	}
 }
