@@ -247,6 +247,33 @@ func (s *Stream) WriteHeader(status int, fields []HeaderField) error {
 	return nil
 }
 
+// WriteResponse queues a whole response at once: the head as WriteHeader
+// does, then body, then END_STREAM, under one lock, so that the connection
+// sends it in one go. body must fit the stream's output buffer (at most
+// 32 KiB); else ErrBadResponse, and nothing is queued.
+func (s *Stream) WriteResponse(status int, fields []HeaderField, body []byte) error {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := s.writableLocked(); err != nil {
+		return err
+	}
+	if s.hdrQueued || status < 200 || status > 599 || len(body) > outMax-(len(s.out)-s.outHead) {
+		return ErrBadResponse
+	}
+	for _, f := range fields {
+		s.respArena, s.respRefs, _ = appendResponseField(s.respArena, s.respRefs, f.Name, f.Value)
+	}
+	s.status, s.hdrQueued = status, true
+	s.out = append(s.out, body...)
+	if len(body) > 0 {
+		s.lastActivity = c.now()
+	}
+	s.endQueued = true
+	c.enqueueLocked(s)
+	return nil
+}
+
 func (s *Stream) writableLocked() error {
 	switch {
 	case s.reset != nil:

@@ -2,6 +2,7 @@ package h2
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -49,8 +50,13 @@ func (c *Conn) writeLoop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
+		waited := false
 		for !c.exitWriter && len(c.ctrl) == 0 && c.readyHead == len(c.ready) {
 			c.wakeWriter.Wait()
+			waited = true
+		}
+		if waited && len(c.streams) > 1 {
+			c.yieldLocked()
 		}
 		c.wbuf.Reset()
 		c.fillBatchLocked()
@@ -69,6 +75,23 @@ func (c *Conn) writeLoop() {
 			}
 		}
 		if exit {
+			return
+		}
+	}
+}
+
+// yieldLocked lets the goroutines runnable now (handlers whose backend
+// answered in the same poll, while the writer was woken by the first)
+// queue their output before a write, so that a burst of responses goes out
+// in one write, not one each: it yields the processor while the ready
+// queue grows, a few times at most.
+func (c *Conn) yieldLocked() {
+	for range 4 {
+		n := len(c.ready) - c.readyHead
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+		if c.exitWriter || len(c.ready)-c.readyHead == n {
 			return
 		}
 	}
@@ -100,7 +123,11 @@ func (c *Conn) fillBatchLocked() {
 		c.ready, c.readyHead = c.ready[:0], 0
 		return
 	}
-	for n := len(c.ready) - c.readyHead; n > 0 && c.wbuf.Len() < batchBytes; n-- {
+	// Round-robin until the queue is empty or the batch full: a stream
+	// that can send more goes back to the end of the queue, within this
+	// batch (its DATA goes out with its HEADERS). Every turn that requeues
+	// a stream wrote some of it, so the loop ends.
+	for c.readyHead < len(c.ready) && c.wbuf.Len() < batchBytes {
 		s := c.ready[c.readyHead]
 		c.ready[c.readyHead] = nil
 		c.readyHead++

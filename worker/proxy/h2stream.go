@@ -254,15 +254,27 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 		}
 	}
 	c.fields = fields
+	rest := p[used:]
+	switch {
+	case resp.Body == http1.BodyNone:
+		// A whole response with no body, or a body already here and small
+		// enough: queued at once, to go out in one piece.
+		c.phase = phaseDone
+		err = c.st.WriteResponse(resp.Status, fields, nil)
+		c.head = c.head[:0]
+		return used, err
+	case resp.Body == http1.BodyLength && resp.ContentLength <= int64(len(rest)) && resp.ContentLength <= smallBody:
+		c.phase = phaseDone
+		err = c.st.WriteResponse(resp.Status, fields, rest[:resp.ContentLength])
+		c.head = c.head[:0]
+		return used + int(resp.ContentLength), err
+	}
 	err = c.st.WriteHeader(resp.Status, fields) // copies the fields
 	c.head = c.head[:0]
 	if err != nil {
 		return 0, err
 	}
 	switch resp.Body {
-	case http1.BodyNone:
-		c.phase = phaseDone
-		err = c.st.Close()
 	case http1.BodyLength:
 		if c.left = resp.ContentLength; c.left == 0 {
 			c.phase = phaseDone
@@ -278,6 +290,10 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 	}
 	return used, err
 }
+
+// smallBody is the largest body a response head takes along in one
+// WriteResponse (h2's output buffer per stream).
+const smallBody = 32 << 10
 
 // endChunked ends a chunked response: its trailers, else END_STREAM.
 func (c *streamConn) endChunked() error {
