@@ -43,6 +43,7 @@ type Conn struct {
 	hb          headerBlock
 	rdlSet      time.Time
 	stopReading atomic.Bool
+	afterFrame  func() // tests: called by the reader after each frame it processed
 
 	// Writer-only (and only under mu, which the writer holds while it
 	// builds a batch).
@@ -346,6 +347,9 @@ func (c *Conn) readLoop() error {
 			default:
 				return err
 			}
+		}
+		if c.afterFrame != nil {
+			c.afterFrame()
 		}
 		if c.ctrlFull {
 			return calm("peer is not reading control frames")
