@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -253,4 +254,40 @@ func FuzzStreamConnSplit(f *testing.F) {
 			t.Fatalf("cut at %d of %q:\nwhole %+v\nsplit %+v", c, resp, whole, split)
 		}
 	})
+}
+
+// TestH2HeadTooLarge: a request HTTP/2 accepts whose HTTP/1.1 head would
+// exceed what an HTTP/1.1 client may send is answered 431 by its stream's
+// session, like an HTTP/1.1 one (the proxy's answer, with the request id),
+// and never forwarded; the connection serves the next request.
+func TestH2HeadTooLarge(t *testing.T) {
+	f, b := h2Fixture(t, anyHost("c"), nil)
+	c := h2Client("a.test")
+	do := func(big int) *http.Response {
+		r, _ := http.NewRequest("GET", "https://"+f.addr+"/", nil)
+		r.Host = "a.test"
+		if big > 0 {
+			r.Header.Set("X-Big", strings.Repeat("v", big))
+		}
+		resp, err := c.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	resp := do(20 << 10)
+	if resp.ProtoMajor != 2 || resp.StatusCode != 431 {
+		t.Fatalf("%s %d, want HTTP/2.0 431", resp.Proto, resp.StatusCode)
+	}
+	if resp.Header.Get(DefaultIDHeader) == "" {
+		t.Fatalf("no %s on the answer: %v", DefaultIDHeader, resp.Header)
+	}
+	if n := b.conns.Load(); n != 0 {
+		t.Fatalf("%d connections made to the backend", n)
+	}
+	if resp := do(0); resp.StatusCode != 200 {
+		t.Fatalf("next request: %d", resp.StatusCode)
+	}
 }
