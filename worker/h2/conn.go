@@ -47,13 +47,14 @@ type Conn struct {
 
 	// Writer-only (and only under mu, which the writer holds while it
 	// builds a batch).
-	wfr     *http2.Framer
-	wbuf    bytes.Buffer
-	enc     *hpack.Encoder
-	encBuf  bytes.Buffer
-	intern  map[string]string
-	wdlSet  time.Time
-	closing atomic.Bool
+	wfr        *http2.Framer
+	wbuf       bytes.Buffer
+	enc        *hpack.Encoder
+	encBuf     bytes.Buffer
+	intern     map[string]string
+	lastFields [][2]string // the previous header block's field strings (fieldStrings)
+	wdlSet     time.Time
+	closing    atomic.Bool
 
 	mu         sync.Mutex
 	wakeWriter sync.Cond

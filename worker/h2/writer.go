@@ -246,14 +246,15 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 	if status != 0 {
 		c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
 	}
-	for _, r := range refs {
+	for i, r := range refs {
 		name := arena[r.off : r.off+r.nlen]
 		value := arena[r.off+r.nlen : r.off+r.nlen+r.vlen]
 		if sensitiveField(name) {
 			c.enc.WriteField(hpack.HeaderField{Name: c.internStr(name), Value: string(value), Sensitive: true})
 			continue
 		}
-		c.enc.WriteField(hpack.HeaderField{Name: c.internStr(name), Value: c.internStr(value)})
+		n, v := c.fieldStrings(i, name, value)
+		c.enc.WriteField(hpack.HeaderField{Name: n, Value: v})
 	}
 	block := c.encBuf.Bytes()
 	frag := block[:min(len(block), c.peerMaxFrame)]
@@ -276,6 +277,35 @@ func sensitiveField(name []byte) bool {
 	return false
 }
 
+// fieldStrings returns the name and value of the i-th field of a header
+// block as strings. Responses on a connection mostly repeat the fields of
+// the previous one in the same order: the strings of the previous block's
+// i-th field are reused when the bytes match (a comparison, where
+// internStr hashes twice), else internStr's are, and remembered. The
+// memory is bounded: maxLastFields fields of at most maxInternLen bytes.
+func (c *Conn) fieldStrings(i int, name, value []byte) (string, string) {
+	if i >= maxLastFields || len(name) > maxInternLen || len(value) > maxInternLen {
+		return c.internStr(name), c.internStr(value)
+	}
+	for len(c.lastFields) <= i {
+		c.lastFields = append(c.lastFields, [2]string{})
+	}
+	p := &c.lastFields[i]
+	if p[0] != string(name) {
+		p[0] = c.internStr(name)
+	}
+	if p[1] != string(value) {
+		p[1] = c.internStr(value)
+	}
+	return p[0], p[1]
+}
+
+// The bounds of the strings a connection keeps for its header blocks.
+const (
+	maxLastFields = 64
+	maxInternLen  = 256
+)
+
 // internStr returns b as a string, reusing a per-connection copy for
 // repeated names and values so the steady path does not allocate. The cache
 // is bounded; the HPACK encoder may keep the strings in its dynamic table,
@@ -288,7 +318,7 @@ func (c *Conn) internStr(b []byte) string {
 		return s
 	}
 	s := string(b)
-	if len(c.intern) < 512 && len(b) <= 256 {
+	if len(c.intern) < 512 && len(b) <= maxInternLen {
 		c.intern[s] = s
 	}
 	return s
