@@ -52,7 +52,7 @@ type Conn struct {
 	enc        *hpack.Encoder
 	encBuf     bytes.Buffer
 	intern     map[string]string
-	lastFields [][2]string // the previous header block's field strings (fieldStrings)
+	lastFields []lastField // the previous header block's fields (fieldStrings)
 	wdlSet     time.Time
 	closing    atomic.Bool
 

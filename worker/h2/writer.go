@@ -253,8 +253,8 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 			c.enc.WriteField(hpack.HeaderField{Name: c.internStr(name), Value: string(value), Sensitive: true})
 			continue
 		}
-		n, v := c.fieldStrings(i, name, value)
-		c.enc.WriteField(hpack.HeaderField{Name: n, Value: v})
+		n, v, volatile := c.fieldStrings(i, name, value)
+		c.enc.WriteField(hpack.HeaderField{Name: n, Value: v, Sensitive: volatile})
 	}
 	block := c.encBuf.Bytes()
 	frag := block[:min(len(block), c.peerMaxFrame)]
@@ -281,24 +281,45 @@ func sensitiveField(name []byte) bool {
 // block as strings. Responses on a connection mostly repeat the fields of
 // the previous one in the same order: the strings of the previous block's
 // i-th field are reused when the bytes match (a comparison, where
-// internStr hashes twice), else internStr's are, and remembered. The
-// memory is bounded: maxLastFields fields of at most maxInternLen bytes.
-func (c *Conn) fieldStrings(i int, name, value []byte) (string, string) {
+// internStr hashes twice), else internStr's are, and remembered. A field
+// whose value changed in each of the last volatileAfter blocks (a request
+// id) is reported volatile: it is sent as a literal never indexed, so that
+// it does not evict the connection's steady fields from the peer's HPACK
+// table on every response. The memory is bounded: maxLastFields fields of
+// at most maxInternLen bytes.
+func (c *Conn) fieldStrings(i int, name, value []byte) (n, v string, volatile bool) {
 	if i >= maxLastFields || len(name) > maxInternLen || len(value) > maxInternLen {
-		return c.internStr(name), c.internStr(value)
+		return c.internStr(name), c.internStr(value), false
 	}
 	for len(c.lastFields) <= i {
-		c.lastFields = append(c.lastFields, [2]string{})
+		c.lastFields = append(c.lastFields, lastField{})
 	}
 	p := &c.lastFields[i]
-	if p[0] != string(name) {
-		p[0] = c.internStr(name)
+	if p.name != string(name) {
+		p.name, p.value, p.changes = c.internStr(name), c.internStr(value), 0
+		return p.name, p.value, false
 	}
-	if p[1] != string(value) {
-		p[1] = c.internStr(value)
+	if p.value == string(value) {
+		p.changes = 0
+		return p.name, p.value, false
 	}
-	return p[0], p[1]
+	if p.changes < volatileAfter {
+		p.changes++
+		p.value = c.internStr(value)
+		return p.name, p.value, false
+	}
+	p.value = string(value) // not interned: it will not come back
+	return p.name, p.value, true
 }
+
+// lastField is a field of the previous header block (fieldStrings).
+type lastField struct {
+	name, value string
+	changes     uint8 // consecutive blocks in which the value changed
+}
+
+// volatileAfter is how many consecutive changes make a field volatile.
+const volatileAfter = 4
 
 // The bounds of the strings a connection keeps for its header blocks.
 const (
