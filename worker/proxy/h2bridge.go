@@ -128,6 +128,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	if p.peerAddr.IsValid() && p.peerAddr != ss.peerAddr {
 		ss.setPeer(p.peerAddr)
 	}
+	ss.sessID, ss.client = p.sessID, p.client // one session in the access log
 	ss.sni = append(ss.sni[:0], p.sni...)
 	head := appendH1Fields(ss.buf[:0], st.Method(), st.Path(), st.Authority(), st.Header(), chunked)
 	srv.mu.Lock()
@@ -153,6 +154,7 @@ func (s *session) runStream() {
 	if n := s.readHead(cfg); n > 0 {
 		s.serve(cfg, n)
 	}
+	s.logRequest(cfg)
 }
 
 // appendH1Head appends the HTTP/1.1 head of an HTTP/2 request (see
