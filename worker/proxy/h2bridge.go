@@ -138,7 +138,10 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	if len(head) > bufSize-4<<10 {
 		// Beyond what an HTTP/1.1 client may send (appended past buf
 		// when longer than it): answered like one.
-		ss.answer(srv.cfg.Load(), nil, http1.StatusRequestHeaderFieldsTooLarge)
+		cfg := srv.cfg.Load()
+		ss.lg.begin()
+		ss.answer(cfg, nil, http1.StatusRequestHeaderFieldsTooLarge)
+		ss.logRequest(cfg)
 		ss.finish()
 		return
 	}
