@@ -16,7 +16,7 @@ import (
 )
 
 // fixedBackend answers every request head with resp, without allocating.
-func fixedBackend(b *testing.B, resp []byte) string {
+func fixedBackend(b testing.TB, resp []byte) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
