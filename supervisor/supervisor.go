@@ -59,6 +59,9 @@ type Supervisor struct {
 	subscribers map[*session]chan *command.Response
 	dedup       eventDedup // merges the workers' backend events (eventdedup.go)
 
+	reloading sync.Mutex // one reload at a time (reload.go)
+	ops       opsLog     // the last reload and upgrade, for status (reload_status.go)
+
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when Run must return
 }
@@ -166,6 +169,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	go s.acceptLoop()
 	go s.watch()
+	go s.notifyReady() // reload_notify.go
 	<-s.stopped
 	sock.Close()
 	s.closeListeners()
