@@ -13,7 +13,7 @@ import (
 	"github.com/sozu-go/sozu/supervisor/sdnotify"
 )
 
-// reload_configuration (docs/configuration.md, "Reloading"): the file is
+// reload_configuration (docs/reload.md): the file is
 // read and validated in full, diffed against the running state
 // (planReload), the whole plan is checked on a copy of the state and its
 // new listeners are bound; only then is it applied, in one state-actor job,

@@ -14,8 +14,7 @@ import (
 )
 
 // A reload plan: the ordinary requests that turn the running state into
-// the state a configuration file describes (docs/configuration.md,
-// "Reloading"). planReload is pure: it reads two states and changes
+// the state a configuration file describes (docs/reload.md). planReload is pure: it reads two states and changes
 // neither.
 
 // reloadStep is one request of a plan and what it does, for the answer
