@@ -190,6 +190,7 @@ func planReload(cur, next *state.ConfigState) *reloadPlan {
 	// moves (same id, new address) serves from its new address before the
 	// old one leaves.
 	var goneBackends []*command.AddBackend
+	movedFrom := map[*command.AddBackend]bool{} // removed as part of a move: reported as a change
 	for _, k := range union(sortedKeys(o.backends), sortedKeys(n.backends)) {
 		ob, nb := o.backends[k], n.backends[k]
 		moved := len(ob) == 1 && len(nb) == 1 && !sameAddr(ob[0], nb[0])
@@ -212,8 +213,8 @@ func planReload(cur, next *state.ConfigState) *reloadPlan {
 		for _, b := range ob {
 			if !slices.ContainsFunc(nb, func(x *command.AddBackend) bool { return sameAddr(x, b) }) {
 				goneBackends = append(goneBackends, b)
-				if !moved {
-					p.removed = append(p.removed, "backend "+k+" "+b.GetAddress().Display())
+				if moved {
+					movedFrom[b] = true
 				}
 			}
 		}
@@ -272,6 +273,9 @@ func planReload(cur, next *state.ConfigState) *reloadPlan {
 		p.removed = append(p.removed, s.what)
 	}
 	for _, b := range goneBackends {
+		if !movedFrom[b] {
+			p.removed = append(p.removed, "backend "+b.GetClusterId()+"/"+b.GetBackendId()+" "+b.GetAddress().Display())
+		}
 		p.step("backend "+b.GetClusterId()+"/"+b.GetBackendId()+" "+b.GetAddress().Display()+" (remove)",
 			&command.Request{RequestType: &command.Request_RemoveBackend{RemoveBackend: &command.RemoveBackend{
 				ClusterId: b.ClusterId, BackendId: b.BackendId, Address: b.Address,
@@ -461,7 +465,7 @@ func listenerPatch(old, new proto.Message) (*command.Request, []string) {
 				vals = append(vals, l.Get(j).String())
 			}
 			patch.Set(fd, protoreflect.ValueOfMessage((&command.AlpnProtocols{Values: vals}).ProtoReflect()))
-		case fd.Kind() == lf.Kind() && fd.Cardinality() == lf.Cardinality() && fd.IsMap() == lf.IsMap():
+		case fd.Kind() == lf.Kind() && fd.IsList() == lf.IsList() && fd.IsMap() == lf.IsMap():
 			if fd.Message() != nil && lf.Message() != nil && fd.Message().FullName() != lf.Message().FullName() {
 				continue
 			}
