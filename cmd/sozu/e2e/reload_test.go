@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/frame"
 )
 
 // reloadConfig is a configuration with one HTTP listener at front and the
@@ -363,4 +365,97 @@ func TestSdNotify(t *testing.T) {
 	next("READY=1")
 	p.Stop()
 	next("STOPPING=1")
+}
+
+// TestReloadListeners: a reload that adds a listener binds it in the
+// supervisor and hands it to the workers, which serve on it; one that
+// removes it shuts it (connections refused). An event subscriber sees the
+// steps' events and CONFIGURATION_RELOADED.
+func TestReloadListeners(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	extra := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	origin := nameOrigin(t, "app")
+	app := fmt.Sprintf(`
+[clusters.app]
+protocol = "http"
+frontends = [ { address = %[1]q, hostname = "app.test" } ]
+backends = [ { address = %[2]q, backend_id = "app-0" } ]
+`, front, origin.addr)
+	p := startProxy(t, dir, sock, reloadConfig(dir, sock, front, app), front)
+
+	events := sozutest.Dial(t, sock)
+	if err := frame.WriteMessage(events.Conn, &command.Request{RequestType: &command.Request_SubscribeEvents{SubscribeEvents: &command.SubscribeEvents{}}}, frame.DefaultMaxSize); err != nil {
+		t.Fatal(err)
+	}
+	r := frame.NewReader(events.Conn, frame.DefaultMaxSize)
+	kinds := make(chan command.EventKind, 64)
+	go func() {
+		defer close(kinds)
+		for {
+			resp := &command.Response{}
+			if r.ReadMessage(resp) != nil {
+				return
+			}
+			if ev := resp.GetContent().GetEvent(); ev != nil {
+				kinds <- ev.GetKind()
+			}
+		}
+	}()
+	waitEvent := func(want command.EventKind) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for {
+			select {
+			case k, ok := <-kinds:
+				if !ok {
+					t.Fatalf("event stream closed before %v", want)
+				}
+				if k == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %v event within 20s", want)
+			}
+		}
+	}
+	waitEvent(command.EventKind_EVENTS_SUBSCRIBED)
+
+	next := filepath.Join(dir, "next.toml")
+	os.WriteFile(next, []byte(reloadConfig(dir, sock, front, app+fmt.Sprintf(`
+[[listeners]]
+protocol = "http"
+address = %[1]q
+
+[clusters.more]
+protocol = "http"
+frontends = [ { address = %[1]q, hostname = "more.test" } ]
+backends = [ { address = %[2]q } ]
+`, extra, origin.addr))), 0o600)
+	out := p.MustCLI("reload", "-f", next)
+	if !strings.Contains(out, "added:\n  listener http "+extra+"\n") {
+		t.Errorf("the answer does not list the new listener:\n%s", out)
+	}
+	waitEvent(command.EventKind_LISTENER_ADDED)
+	waitEvent(command.EventKind_CONFIGURATION_RELOADED)
+	c := &http.Client{Timeout: 10 * time.Second}
+	if code, body, err := get(c, extra, "more.test"); err != nil || code != 200 || body != "app" {
+		t.Errorf("through the new listener: %d %q %v", code, body, err)
+	}
+
+	os.WriteFile(next, []byte(reloadConfig(dir, sock, front, app)), 0o600)
+	out = p.MustCLI("reload", "-f", next)
+	if !strings.Contains(out, "removed:\n") || !strings.Contains(out, "  listener http "+extra) {
+		t.Errorf("the answer does not list the removed listener:\n%s", out)
+	}
+	waitEvent(command.EventKind_LISTENER_REMOVED)
+	if conn, err := net.DialTimeout("tcp", extra, 5*time.Second); err == nil {
+		conn.Close()
+		t.Errorf("%s still accepts connections after its listener was removed", extra)
+	}
+	if code, body, err := get(c, front, "app.test"); err != nil || code != 200 || body != "app" {
+		t.Errorf("the kept listener: %d %q %v", code, body, err)
+	}
 }
