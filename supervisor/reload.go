@@ -34,6 +34,9 @@ func (s *Supervisor) reloadConfiguration(c *session, path string) bool {
 	s.ops.note("reload", ok, detail)
 	s.notify(sdnotify.Ready, sdnotify.Status("last reload: "+oneLine(detail)))
 	if ok {
+		if c.trace != nil {
+			c.trace.note = oneLine(detail) // the reload's own completion record carries its counts
+		}
 		return c.ok(detail, nil)
 	}
 	return c.fail(detail)

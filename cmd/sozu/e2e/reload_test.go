@@ -303,6 +303,28 @@ backends = [ { address = %[2]q } ]
 	if l := p.MustCLI("frontend", "list"); strings.Contains(l, "app.test") {
 		t.Errorf("the refused reload added a frontend:\n%s", l)
 	}
+	// A file uid 65534 may read, naming a key only root may read.
+	ca := newTestCA(t)
+	certPEM, keyPEM := ca.issuePEM(t, nil, nil, "app.test")
+	certPath, keyPath := filepath.Join(dir, "app.pem"), filepath.Join(dir, "app.key")
+	os.WriteFile(certPath, certPEM, 0o644)
+	os.WriteFile(keyPath, keyPEM, 0o600)
+	namesKey := filepath.Join(dir, "names-key.toml")
+	os.WriteFile(namesKey, []byte(next+fmt.Sprintf(`
+[[listeners]]
+protocol = "https"
+address = "127.0.0.1:%d"
+certificate = %q
+key = %q
+`, sozutest.FreePort(t), certPath, keyPath)), 0o644)
+	out, errOut, code = p.CLIAs(nobody, "reload", "-f", namesKey)
+	if code != 1 || !strings.Contains(errOut, keyPath) || !strings.Contains(errOut, "permission denied") || !strings.Contains(errOut, "nothing changed") {
+		t.Errorf("reload of a file naming a root-only key as uid 65534: exit %d, want 1 naming the key\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	if l := p.MustCLI("frontend", "list"); strings.Contains(l, "app.test") {
+		t.Errorf("the refused reload added a frontend:\n%s", l)
+	}
+
 	out, errOut, code = p.CLIAs(nobody, "reload", "-f", open)
 	if code != 0 || !strings.Contains(out, "cluster app") {
 		t.Errorf("reload of a readable file as uid 65534: exit %d, want 0 adding cluster app\nstdout: %s\nstderr: %s", code, out, errOut)
