@@ -1,10 +1,18 @@
 package supervisor
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -37,6 +45,41 @@ func front(addr, host, cluster string) *command.Request {
 	}}}
 }
 
+// selfSigned returns a certificate PEM for name and its key PEM.
+func selfSigned(t *testing.T, name string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+}
+
+func cert(addr, certPEM, keyPEM string, names ...string) *command.Request {
+	return &command.Request{RequestType: &command.Request_AddCertificate{AddCertificate: &command.AddCertificate{
+		Address: sa(addr), Certificate: &command.CertificateAndKey{Certificate: proto.String(certPEM), Key: proto.String(keyPEM), Names: names},
+	}}}
+}
+
+func httpsListener(addr string) *command.Request {
+	return &command.Request{RequestType: &command.Request_AddHttpsListener{AddHttpsListener: &command.HttpsListenerConfig{Address: sa(addr)}}}
+}
+
+func httpsFront(addr, host, cluster string) *command.Request {
+	r := front(addr, host, cluster)
+	return &command.Request{RequestType: &command.Request_AddHttpsFrontend{AddHttpsFrontend: r.GetAddHttpFrontend()}}
+}
+
 func stateOf(t *testing.T, reqs ...*command.Request) *state.ConfigState {
 	t.Helper()
 	s := state.New()
@@ -48,6 +91,15 @@ func stateOf(t *testing.T, reqs ...*command.Request) *state.ConfigState {
 	return s
 }
 
+func fp16(t *testing.T, certPEM string) string {
+	t.Helper()
+	fp, err := state.Fingerprint(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fp[:16]
+}
+
 // TestPlanReload: each plan lists its steps in the documented order (adds
 // before frontends, removals after, listeners last), reports what it adds,
 // changes and removes, and, applied to the running state, yields the
@@ -55,6 +107,10 @@ func stateOf(t *testing.T, reqs ...*command.Request) *state.ConfigState {
 func TestPlanReload(t *testing.T) {
 	const l80, l81 = "127.0.0.1:80", "127.0.0.1:81"
 	activate := func(addr string) *command.Request { return activateRequest(command.ListenerType_HTTP, sa(addr)) }
+	const l443 = "127.0.0.1:443"
+	oldCert, oldKey := selfSigned(t, "old.test")
+	newCert, newKey := selfSigned(t, "new.test")
+	tls := []*command.Request{httpsListener(l443), cluster("app"), cert(l443, oldCert, oldKey, "old.test"), httpsFront(l443, "old.test", "app")}
 	base := []*command.Request{httpListener(l80, 60), activate(l80), cluster("app"), backend("app", "app-0", "10.0.0.1:80"),
 		front(l80, "app.test", "app"), front(l80, "old.test", "app")}
 	for _, tc := range []struct {
@@ -100,6 +156,21 @@ func TestPlanReload(t *testing.T) {
 			added:   []string{"listener http 127.0.0.1:81"},
 			changed: []string{"listener http 127.0.0.1:80"},
 			removed: []string{"listener http 127.0.0.1:82"},
+		},
+		{
+			name:    "a certificate and its frontend added before, the old ones removed after",
+			cur:     tls,
+			next:    []*command.Request{httpsListener(l443), cluster("app"), cert(l443, newCert, newKey, "new.test"), httpsFront(l443, "new.test", "app")},
+			verbs:   []string{"AddCertificate", "AddHttpsFrontend", "RemoveHttpsFrontend", "RemoveCertificate"},
+			added:   []string{"certificate " + l443 + " " + fp16(t, newCert) + " (new.test)", "frontend https 127.0.0.1:443;new.test;P → app"},
+			removed: []string{"frontend https 127.0.0.1:443;old.test;P → app", "certificate " + l443 + " " + fp16(t, oldCert) + " (old.test)"},
+		},
+		{
+			name:    "a certificate served for other names is replaced in place",
+			cur:     tls,
+			next:    []*command.Request{httpsListener(l443), cluster("app"), cert(l443, oldCert, oldKey, "old.test", "www.old.test"), httpsFront(l443, "old.test", "app")},
+			verbs:   []string{"ReplaceCertificate"},
+			changed: []string{"certificate " + l443 + " " + fp16(t, oldCert) + " (old.test, www.old.test)"},
 		},
 		{
 			name:  "a kept listener is never deactivated",
