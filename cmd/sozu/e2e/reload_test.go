@@ -164,11 +164,12 @@ backends = [ { address = %[4]q, backend_id = "api-0" } ]
 	steps := regexp.MustCompile(`step \d+/(\d+)`)
 	jsonPath := filepath.Join(dir, "audit", "audit.jsonl")
 	var attempts, completions, n int
+	ulids := map[string]int{} // each step's attempt and completion share a request id
 	for _, line := range jsonLines(t, jsonPath) {
 		var rec struct {
-			Code   any    `json:"code"`
-			Reason string `json:"reason"`
-			Verb   string `json:"verb"`
+			Code        string `json:"code"`
+			Reason      string `json:"reason"`
+			RequestULID string `json:"request_ulid"`
 		}
 		if err := json.Unmarshal(line, &rec); err != nil {
 			t.Fatalf("audit line %q: %v", line, err)
@@ -179,14 +180,24 @@ backends = [ { address = %[4]q, backend_id = "api-0" } ]
 		if m := steps.FindStringSubmatch(rec.Reason); m != nil {
 			fmt.Sscan(m[1], &n)
 		}
-		if strings.Contains(string(line), `"attempt"`) || strings.Contains(fmt.Sprint(rec.Code), "attempt") {
+		switch rec.Code {
+		case "SZ1000": // command attempt
 			attempts++
-		} else {
+			ulids[rec.RequestULID]++
+		case "SZ1001": // command completed
 			completions++
+			ulids[rec.RequestULID]++
+		default:
+			t.Errorf("a record of reload %s with code %s: %s", id[1], rec.Code, line)
 		}
 	}
-	if n == 0 || attempts+completions != 2*n {
-		t.Errorf("audit: %d attempt and %d completion records name reload %s, want 2 × %d steps", attempts, completions, id[1], n)
+	if n == 0 || attempts != n || completions != n || len(ulids) != n {
+		t.Errorf("audit: %d attempt and %d completion records (%d request ids) name reload %s, want one of each per step (%d)", attempts, completions, len(ulids), id[1], n)
+	}
+	for u, c := range ulids {
+		if c != 2 {
+			t.Errorf("audit: request %s of reload %s has %d records, want an attempt and a completion", u, id[1], c)
+		}
 	}
 	if out, errOut, code := p.CLI("audit", "verify", jsonPath); code != 0 {
 		t.Errorf("sozu audit verify: exit %d\n%s%s", code, out, errOut)
