@@ -34,10 +34,16 @@ func (s *Supervisor) notifyReady() {
 		calls = a.fanout(&command.Request{RequestType: &command.Request_Status{Status: &command.Status{}}})
 	})
 	first := make(chan uint32, len(calls))
+	done := make(chan struct{}) // ends the waits of the workers that did not answer first
+	defer close(done)
 	for _, cl := range calls {
 		go func() {
-			if r, ok := <-cl.final; ok && r.GetStatus() == command.ResponseStatus_OK {
-				first <- cl.worker.id
+			select {
+			case r, ok := <-cl.final:
+				if ok && r.GetStatus() == command.ResponseStatus_OK {
+					first <- cl.worker.id
+				}
+			case <-done:
 			}
 		}()
 	}
