@@ -78,7 +78,7 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 	case *command.Request_ActivateListener:
 		key := listenerKey(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress().Display())
 		if _, bound := a.listeners[key]; !bound {
-			bl, err := a.bindListener(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress()) // reload_listeners.go
+			bl, err := a.bindActivation(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress()) // reload_listeners.go
 			if err != nil {
 				a.state = before // the state says what is true: not active
 				return nil, err
@@ -110,13 +110,10 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 	return calls, nil
 }
 
-// validate runs the checks apply makes before the state takes req (UDP
-// listeners, certificates, settings), without changing anything: a reload
+// validate runs the checks apply makes before the state takes req
+// (certificates, settings), without changing anything: a reload
 // runs them on a copy of the state for its whole plan first. Actor only.
 func (a *actor) validate(req *command.Request) error {
-	if a := req.GetActivateListener(); a != nil && a.GetProxy() == command.ListenerType_UDP {
-		return errors.New("not implemented: UDP listeners")
-	}
 	// A certificate is validated here, before the state takes it: workers
 	// would refuse it, and a refused certificate must not linger in the
 	// state that seeds new workers and state files.

@@ -4,15 +4,15 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 )
 
-// bindListener returns the socket for an activation: the one a reload
+// bindActivation returns the socket for an activation: the one a reload
 // bound beforehand (prebind), or a new one. Actor only.
-func (a *actor) bindListener(kind command.ListenerType, addr *command.SocketAddress) (*boundListener, error) {
+func (a *actor) bindActivation(kind command.ListenerType, addr *command.SocketAddress) (*boundListener, error) {
 	key := listenerKey(kind, addr.Display())
 	if bl := a.prebound[key]; bl != nil {
 		delete(a.prebound, key)
 		return bl, nil
 	}
-	return bindTCP(kind, addr)
+	return bindListener(kind, addr, a.cfg.WorkerCount)
 }
 
 // prebind binds, before any step of a reload plan is applied, every
@@ -32,7 +32,7 @@ func (a *actor) prebind(p *reloadPlan) error {
 		if _, bound := a.listeners[key]; bound || a.prebound[key] != nil {
 			continue
 		}
-		bl, err := bindTCP(act.GetProxy(), act.GetAddress())
+		bl, err := bindListener(act.GetProxy(), act.GetAddress(), a.cfg.WorkerCount)
 		if err != nil {
 			a.releasePrebound()
 			return err

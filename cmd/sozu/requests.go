@@ -267,6 +267,7 @@ func listenerAddBuilder(proto string) func(*values) (*command.Request, error) {
 
 var listenerTypes = map[string]command.ListenerType{
 	"http": command.ListenerType_HTTP, "https": command.ListenerType_HTTPS, "tcp": command.ListenerType_TCP,
+	"udp": command.ListenerType_UDP,
 }
 
 func listenerOpBuilder(proto, op string) func(*values) (*command.Request, error) {
@@ -349,6 +350,8 @@ func keepListeners(proto string) func(*command.Response) {
 		if proto != "tcp" {
 			l.TcpListeners = nil
 		}
-		l.UdpListeners = nil
+		if proto != "udp" {
+			l.UdpListeners = nil
+		}
 	}
 }
