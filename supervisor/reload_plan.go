@@ -34,8 +34,8 @@ type reloadPlan struct {
 	steps                   []reloadStep
 	added, changed, removed []string // one line per object, in step order
 	// restart lists what differs but no request can change live: listener
-	// settings the Update*Listener verbs cannot carry, UDP listeners and
-	// frontends. Not applied; the answer says so.
+	// settings the Update*Listener verbs cannot carry. Not applied; the
+	// answer says so.
 	restart []string
 }
 
@@ -45,22 +45,21 @@ func (p *reloadPlan) step(what string, req *command.Request) {
 
 // stateIndex is a state's requests (GenerateRequests) by identity.
 type stateIndex struct {
-	listeners   map[string]proto.Message // listenerKey → *Http/Https/TcpListenerConfig
+	listeners   map[string]proto.Message // listenerKey → *Http/Https/Tcp/UdpListenerConfig
 	active      map[string]bool
-	udp         map[string]proto.Message // UDP listeners and frontends, by their text
 	clusters    map[string]*command.Cluster
-	httpFronts  map[string]*command.RequestHttpFrontend  // "http "/"https " + state.FrontendKey
-	tcpFronts   map[string][]*command.RequestTcpFrontend // cluster id + " " + address
-	certs       map[string]*command.AddCertificate       // address + " " + fingerprint
-	backends    map[string][]*command.AddBackend         // cluster id + "/" + backend id
-	certsByAddr map[string][]string                      // address → cert keys
+	httpFronts  map[string]*command.RequestHttpFrontend // "http "/"https " + state.FrontendKey
+	l4Fronts    map[string][]proto.Message              // "tcp "/"udp " + cluster id + " " + address
+	certs       map[string]*command.AddCertificate      // address + " " + fingerprint
+	backends    map[string][]*command.AddBackend        // cluster id + "/" + backend id
+	certsByAddr map[string][]string                     // address → cert keys
 }
 
 func indexState(s *state.ConfigState) *stateIndex {
 	ix := &stateIndex{
-		listeners: map[string]proto.Message{}, active: map[string]bool{}, udp: map[string]proto.Message{},
+		listeners: map[string]proto.Message{}, active: map[string]bool{},
 		clusters: map[string]*command.Cluster{}, httpFronts: map[string]*command.RequestHttpFrontend{},
-		tcpFronts: map[string][]*command.RequestTcpFrontend{}, certs: map[string]*command.AddCertificate{},
+		l4Fronts: map[string][]proto.Message{}, certs: map[string]*command.AddCertificate{},
 		backends: map[string][]*command.AddBackend{}, certsByAddr: map[string][]string{},
 	}
 	for _, wr := range s.GenerateRequests() {
@@ -74,10 +73,11 @@ func indexState(s *state.ConfigState) *stateIndex {
 		case *command.Request_ActivateListener:
 			ix.active[listenerKey(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress().Display())] = true
 		case *command.Request_AddUdpListener:
-			ix.udp["UDP listener "+r.AddUdpListener.GetAddress().Display()] = r.AddUdpListener
+			ix.listeners[listenerKey(command.ListenerType_UDP, r.AddUdpListener.GetAddress().Display())] = r.AddUdpListener
 		case *command.Request_AddUdpFrontend:
 			f := r.AddUdpFrontend
-			ix.udp["UDP frontend "+f.GetClusterId()+" "+f.GetAddress().Display()+fmt.Sprint(f.GetTags())] = f
+			k := "udp " + f.GetClusterId() + " " + f.GetAddress().Display()
+			ix.l4Fronts[k] = append(ix.l4Fronts[k], f)
 		case *command.Request_AddCluster:
 			ix.clusters[r.AddCluster.GetClusterId()] = r.AddCluster
 		case *command.Request_AddHttpFrontend:
@@ -88,8 +88,8 @@ func indexState(s *state.ConfigState) *stateIndex {
 			ix.httpFronts["https "+k] = r.AddHttpsFrontend
 		case *command.Request_AddTcpFrontend:
 			f := r.AddTcpFrontend
-			k := f.GetClusterId() + " " + f.GetAddress().Display()
-			ix.tcpFronts[k] = append(ix.tcpFronts[k], f)
+			k := "tcp " + f.GetClusterId() + " " + f.GetAddress().Display()
+			ix.l4Fronts[k] = append(ix.l4Fronts[k], f)
 		case *command.Request_AddCertificate:
 			addr := r.AddCertificate.GetAddress().Display()
 			fp, err := state.Fingerprint(r.AddCertificate.GetCertificate().GetCertificate())
@@ -141,16 +141,6 @@ func planReload(cur, next *state.ConfigState) *reloadPlan {
 		if n.active[k] && !o.active[k] {
 			p.step(what+" (activate)", activateRequest(kind, addr))
 			p.changed = append(p.changed, what+" activated")
-		}
-	}
-	for _, k := range sortedKeys(n.udp) {
-		if ou, ok := o.udp[k]; !ok || !proto.Equal(ou, n.udp[k]) {
-			p.restart = append(p.restart, k+": UDP is not applied by a reload")
-		}
-	}
-	for _, k := range sortedKeys(o.udp) {
-		if _, ok := n.udp[k]; !ok {
-			p.restart = append(p.restart, k+": UDP is not applied by a reload")
 		}
 	}
 
@@ -243,27 +233,28 @@ func planReload(cur, next *state.ConfigState) *reloadPlan {
 			goneFronts = append(goneFronts, reloadStep{httpFrontRequest(k, o.httpFronts[k], false), what})
 		}
 	}
-	// TCP frontends, by cluster and address: RemoveTcpFrontend removes
-	// every frontend of the cluster at the address, whatever its tags.
-	for _, k := range sortedKeys(n.tcpFronts) {
-		nf, of := n.tcpFronts[k], o.tcpFronts[k]
-		if equalTCP(of, nf) {
+	// TCP and UDP frontends, by cluster and address: Remove*Frontend
+	// removes every frontend of the cluster at the address, whatever its
+	// tags.
+	for _, k := range sortedKeys(n.l4Fronts) {
+		nf, of := n.l4Fronts[k], o.l4Fronts[k]
+		if slices.EqualFunc(of, nf, proto.Equal) {
 			continue
 		}
-		what := "frontend tcp " + k
+		what := "frontend " + k
 		if len(of) > 0 {
-			p.step(what+" (replaced)", removeTCPRequest(of[0]))
+			p.step(what+" (replaced)", l4FrontRequest(of[0], false))
 			p.changed = append(p.changed, what)
 		} else {
 			p.added = append(p.added, what)
 		}
 		for _, f := range nf {
-			p.step(what, &command.Request{RequestType: &command.Request_AddTcpFrontend{AddTcpFrontend: f}})
+			p.step(what, l4FrontRequest(f, true))
 		}
 	}
-	for _, k := range sortedKeys(o.tcpFronts) {
-		if _, ok := n.tcpFronts[k]; !ok {
-			goneFronts = append(goneFronts, reloadStep{removeTCPRequest(o.tcpFronts[k][0]), "frontend tcp " + k})
+	for _, k := range sortedKeys(o.l4Fronts) {
+		if _, ok := n.l4Fronts[k]; !ok {
+			goneFronts = append(goneFronts, reloadStep{l4FrontRequest(o.l4Fronts[k][0], false), "frontend " + k})
 		}
 	}
 
@@ -339,10 +330,6 @@ func sameAddr(a, b *command.AddBackend) bool {
 	return proto.Equal(a.GetAddress(), b.GetAddress())
 }
 
-func equalTCP(a, b []*command.RequestTcpFrontend) bool {
-	return slices.EqualFunc(a, b, func(x, y *command.RequestTcpFrontend) bool { return proto.Equal(x, y) })
-}
-
 func frontTarget(f *command.RequestHttpFrontend) string {
 	if f.ClusterId == nil {
 		return " → (deny)"
@@ -375,9 +362,24 @@ func httpFrontRequest(key string, f *command.RequestHttpFrontend, add bool) *com
 	return &command.Request{RequestType: &command.Request_RemoveHttpFrontend{RemoveHttpFrontend: f}}
 }
 
-func removeTCPRequest(f *command.RequestTcpFrontend) *command.Request {
+// l4FrontRequest adds TCP or UDP frontend f, or removes every frontend of
+// its cluster at its address.
+func l4FrontRequest(f proto.Message, add bool) *command.Request {
+	switch f := f.(type) {
+	case *command.RequestUdpFrontend:
+		if add {
+			return &command.Request{RequestType: &command.Request_AddUdpFrontend{AddUdpFrontend: f}}
+		}
+		return &command.Request{RequestType: &command.Request_RemoveUdpFrontend{RemoveUdpFrontend: &command.RequestUdpFrontend{
+			ClusterId: f.ClusterId, Address: f.Address,
+		}}}
+	}
+	t := f.(*command.RequestTcpFrontend)
+	if add {
+		return &command.Request{RequestType: &command.Request_AddTcpFrontend{AddTcpFrontend: t}}
+	}
 	return &command.Request{RequestType: &command.Request_RemoveTcpFrontend{RemoveTcpFrontend: &command.RequestTcpFrontend{
-		ClusterId: f.ClusterId, Address: f.Address,
+		ClusterId: t.ClusterId, Address: t.Address,
 	}}}
 }
 
@@ -387,6 +389,8 @@ func listenerKind(l proto.Message) command.ListenerType {
 		return command.ListenerType_HTTPS
 	case *command.TcpListenerConfig:
 		return command.ListenerType_TCP
+	case *command.UdpListenerConfig:
+		return command.ListenerType_UDP
 	}
 	return command.ListenerType_HTTP
 }
@@ -401,6 +405,8 @@ func addListenerRequest(l proto.Message) *command.Request {
 		return &command.Request{RequestType: &command.Request_AddHttpsListener{AddHttpsListener: l}}
 	case *command.TcpListenerConfig:
 		return &command.Request{RequestType: &command.Request_AddTcpListener{AddTcpListener: l}}
+	case *command.UdpListenerConfig:
+		return &command.Request{RequestType: &command.Request_AddUdpListener{AddUdpListener: l}}
 	}
 	return &command.Request{RequestType: &command.Request_AddHttpListener{AddHttpListener: l.(*command.HttpListenerConfig)}}
 }
@@ -442,6 +448,9 @@ func listenerPatch(old, new proto.Message) (*command.Request, []string) {
 	case command.ListenerType_TCP:
 		u := &command.UpdateTcpListenerConfig{Address: addr}
 		req, patch = &command.Request{RequestType: &command.Request_UpdateTcpListener{UpdateTcpListener: u}}, u.ProtoReflect()
+	case command.ListenerType_UDP:
+		u := &command.UpdateUdpListenerConfig{Address: addr}
+		req, patch = &command.Request{RequestType: &command.Request_UpdateUdpListener{UpdateUdpListener: u}}, u.ProtoReflect()
 	default:
 		u := &command.UpdateHttpListenerConfig{Address: addr}
 		req, patch = &command.Request{RequestType: &command.Request_UpdateHttpListener{UpdateHttpListener: u}}, u.ProtoReflect()
@@ -485,6 +494,8 @@ func listenerPatch(old, new proto.Message) (*command.Request, []string) {
 		got = scratch.HTTPSListener(addr)
 	case command.ListenerType_TCP:
 		got = scratch.TCPListener(addr)
+	case command.ListenerType_UDP:
+		got = scratch.UDPListener(addr)
 	default:
 		got = scratch.HTTPListener(addr)
 	}

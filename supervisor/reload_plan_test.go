@@ -80,6 +80,18 @@ func httpsFront(addr, host, cluster string) *command.Request {
 	return &command.Request{RequestType: &command.Request_AddHttpsFrontend{AddHttpsFrontend: r.GetAddHttpFrontend()}}
 }
 
+func udpListener(addr string) *command.Request {
+	return &command.Request{RequestType: &command.Request_AddUdpListener{AddUdpListener: &command.UdpListenerConfig{Address: sa(addr)}}}
+}
+
+func udpFront(addr, cluster, tag string) *command.Request {
+	f := &command.RequestUdpFrontend{ClusterId: proto.String(cluster), Address: sa(addr)}
+	if tag != "" {
+		f.Tags = map[string]string{"t": tag}
+	}
+	return &command.Request{RequestType: &command.Request_AddUdpFrontend{AddUdpFrontend: f}}
+}
+
 func stateOf(t *testing.T, reqs ...*command.Request) *state.ConfigState {
 	t.Helper()
 	s := state.New()
@@ -171,6 +183,17 @@ func TestPlanReload(t *testing.T) {
 			next:    []*command.Request{httpsListener(l443), cluster("app"), cert(l443, oldCert, oldKey, "old.test", "www.old.test"), httpsFront(l443, "old.test", "app")},
 			verbs:   []string{"ReplaceCertificate"},
 			changed: []string{"certificate " + l443 + " " + fp16(t, oldCert) + " (old.test, www.old.test)"},
+		},
+		{
+			name: "UDP: a listener and a frontend added, then the frontend's tags changed",
+			cur: []*command.Request{udpListener("127.0.0.1:53"), activateRequest(command.ListenerType_UDP, sa("127.0.0.1:53")), cluster("dns"),
+				udpFront("127.0.0.1:53", "dns", "a")},
+			next: []*command.Request{udpListener("127.0.0.1:53"), activateRequest(command.ListenerType_UDP, sa("127.0.0.1:53")), cluster("dns"),
+				udpFront("127.0.0.1:53", "dns", "b"), udpListener("127.0.0.1:54"), activateRequest(command.ListenerType_UDP, sa("127.0.0.1:54")),
+				udpFront("127.0.0.1:54", "dns", "")},
+			verbs:   []string{"AddUdpListener", "ActivateListener", "RemoveUdpFrontend", "AddUdpFrontend", "AddUdpFrontend"},
+			added:   []string{"listener udp 127.0.0.1:54", "frontend udp dns 127.0.0.1:54"},
+			changed: []string{"frontend udp dns 127.0.0.1:53"},
 		},
 		{
 			name:  "a kept listener is never deactivated",
