@@ -46,8 +46,8 @@ func nameOrigin(t *testing.T, name string) *httpOrigin {
 	}))
 }
 
-// get sends GET / for host through front and returns the status and body.
-func get(c *http.Client, front, host string) (int, string, error) {
+// getHost sends GET / for host through front and returns the status and body.
+func getHost(c *http.Client, front, host string) (int, string, error) {
 	req, _ := http.NewRequest("GET", "http://"+front+"/", nil)
 	req.Host = host
 	resp, err := c.Do(req)
@@ -97,7 +97,7 @@ backends = [ { address = %[2]q, backend_id = "app-0" } ]
 					return
 				default:
 				}
-				code, body, err := get(c, front, "app.test")
+				code, body, err := getHost(c, front, "app.test")
 				total.Add(1)
 				if err != nil || code != 200 || (body != "old" && body != "new") {
 					failed.Add(1)
@@ -146,12 +146,12 @@ backends = [ { address = %[4]q, backend_id = "api-0" } ]
 	c := &http.Client{Timeout: 10 * time.Second}
 	for host, want := range map[string]string{"api.test": "api", "app.test": "new"} {
 		for range 4 {
-			if code, body, err := get(c, front, host); err != nil || code != 200 || body != want {
+			if code, body, err := getHost(c, front, host); err != nil || code != 200 || body != want {
 				t.Errorf("%s after the reload: %d %q %v, want 200 %q", host, code, body, err, want)
 			}
 		}
 	}
-	if code, _, err := get(c, front, "old.test"); err != nil || code == 200 {
+	if code, _, err := getHost(c, front, "old.test"); err != nil || code == 200 {
 		t.Errorf("old.test after the reload: %d %v, want its frontend gone", code, err)
 	}
 
@@ -474,7 +474,7 @@ backends = [ { address = %[2]q } ]
 	waitEvent(command.EventKind_LISTENER_ADDED)
 	waitEvent(command.EventKind_CONFIGURATION_RELOADED)
 	c := &http.Client{Timeout: 10 * time.Second}
-	if code, body, err := get(c, extra, "more.test"); err != nil || code != 200 || body != "app" {
+	if code, body, err := getHost(c, extra, "more.test"); err != nil || code != 200 || body != "app" {
 		t.Errorf("through the new listener: %d %q %v", code, body, err)
 	}
 
@@ -488,7 +488,7 @@ backends = [ { address = %[2]q } ]
 		conn.Close()
 		t.Errorf("%s still accepts connections after its listener was removed", extra)
 	}
-	if code, body, err := get(c, front, "app.test"); err != nil || code != 200 || body != "app" {
+	if code, body, err := getHost(c, front, "app.test"); err != nil || code != 200 || body != "app" {
 		t.Errorf("the kept listener: %d %q %v", code, body, err)
 	}
 }

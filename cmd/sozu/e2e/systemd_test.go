@@ -148,7 +148,7 @@ backends = [ { address = %[2]q } ]
 	if out, errOut, code := p.CLIAs(nobody, "reload", "-f", next); code != 0 {
 		t.Fatalf("reload as uid 65534: exit %d\n%s%s", code, out, errOut)
 	}
-	if code, body, err := get(&http.Client{Timeout: 10 * time.Second}, front, "app.test"); err != nil || code != 200 || body != "app" {
+	if code, body, err := getHost(&http.Client{Timeout: 10 * time.Second}, front, "app.test"); err != nil || code != 200 || body != "app" {
 		t.Errorf("app.test through the listener below 1024: %d %q %v", code, body, err)
 	}
 
