@@ -60,7 +60,9 @@ type Supervisor struct {
 	subscribers map[*session]chan *command.Response
 	dedup       eventDedup // merges the workers' backend events (eventdedup.go)
 
-	exports exportStats // the statsd and Prometheus exporters' counts (exporters.go)
+	exports   exportStats // the statsd and Prometheus exporters' counts (exporters.go)
+	reloading sync.Mutex  // one reload at a time (reload.go)
+	ops       opsLog      // the last reload and upgrade, for status (reload_status.go)
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when Run must return
@@ -180,6 +182,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	go s.acceptLoop()
 	go s.watch()
+	go s.notifyReady() // reload_notify.go
 	<-s.stopped
 	sock.Close()
 	s.closeListeners()
