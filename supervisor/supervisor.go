@@ -113,6 +113,12 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 // signal (SIGTERM: soft stop, SIGINT/SIGQUIT: hard stop). It returns nil
 // after a requested stop.
 func (s *Supervisor) Run(ctx context.Context) error {
+	// Signals are caught from the first moment: a SIGHUP from logrotate
+	// while the workers start must not kill the proxy (its default action);
+	// they wait in the channel until the handler below runs.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	go s.loop(newActor(s))
 
 	if err := s.openAudit(); err != nil {
@@ -155,9 +161,6 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		return err
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	go func() {
 		for {
 			select {
