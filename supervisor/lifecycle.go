@@ -119,7 +119,9 @@ func (s *Supervisor) cut(w *workerProc, soft bool, limit time.Duration, progress
 	if progress != nil {
 		progress(msg)
 	}
-	w.kill()
+	if err := w.kill(); err != nil {
+		s.log.Error(err)
+	}
 }
 
 // trackDrain records the open connections a soft-stopping worker reports

@@ -303,7 +303,9 @@ func sortedValues[V any](m map[string]V) []V {
 // killWorkers kills every worker immediately. Actor only.
 func (a *actor) killWorkers() {
 	for _, w := range a.workers {
-		w.kill()
+		if err := w.kill(); err != nil {
+			a.log.Error(err)
+		}
 	}
 }
 
