@@ -1,0 +1,567 @@
+package h2c
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Errors a Stream reports.
+var (
+	// ErrRefused: the backend did not process the request (GOAWAY with a
+	// lower last-stream-id, REFUSED_STREAM, or the connection was gone
+	// before the request went out); it may be sent again on another
+	// connection. Read reports it as io.EOF before any response byte, which
+	// the proxy's replay rule takes as "nothing answered" (see Stream.Read).
+	ErrRefused = errors.New("h2c: request refused by the backend, not processed")
+	// ErrConnLost: the connection failed while the stream was in flight.
+	ErrConnLost = errors.New("h2c: backend connection lost")
+)
+
+// ResetError is a stream reset, by the backend or by us.
+type ResetError struct {
+	Code   http2.ErrCode
+	Remote bool   // the backend sent RST_STREAM
+	Reason string // why we reset it, when we did
+}
+
+func (e *ResetError) Error() string {
+	if e.Remote {
+		return fmt.Sprintf("h2c: stream reset by the backend: %v", e.Code)
+	}
+	return fmt.Sprintf("h2c: stream reset: %v: %s", e.Code, e.Reason)
+}
+
+// clientConn is one HTTP/2 connection to a backend: a reader goroutine
+// handles every frame; writers (streams, and the reader for acks and
+// window updates) serialise on wmu. Lock order: Pool.mu, then wmu, then mu.
+type clientConn struct {
+	p  *Pool
+	nc net.Conn
+	fr *http2.Framer
+
+	wmu  sync.Mutex // guards bw, fr's writes, henc, hbuf, werr
+	bw   *bufio.Writer
+	henc *hpack.Encoder
+	hbuf bytes.Buffer
+	werr error
+
+	mu           sync.Mutex
+	streams      map[uint32]*Stream // streams with HEADERS sent and not closed on the wire
+	nextID       uint32
+	active       int    // streams reserved or open: what counts against maxStreams
+	maxStreams   uint32 // the backend's SETTINGS_MAX_CONCURRENT_STREAMS, capped by Options.MaxStreams
+	peerWindow   int64  // the backend's SETTINGS_INITIAL_WINDOW_SIZE: each new stream's send window
+	peerMaxFrame uint32
+	sendWin      int64 // connection-level send window
+	recvWin      int64 // connection-level receive window left
+	recvUnacked  int64 // received and not yet given back
+	goAway       bool  // no new stream: the backend said GOAWAY, or we drain or idle out
+	lastID       uint32
+	dead         bool
+	err          error
+	idle         *time.Timer
+	ready        chan struct{} // closed at the backend's first SETTINGS
+	gotSettings  bool
+}
+
+// newClientConn sends the connection preface on nc and waits, until
+// deadlineAt, for the backend's SETTINGS.
+func newClientConn(p *Pool, nc net.Conn, deadlineAt time.Time) (*clientConn, error) {
+	c := &clientConn{
+		p: p, nc: nc, streams: map[uint32]*Stream{}, nextID: 1,
+		maxStreams: min(100, p.opt.MaxStreams), // RFC 9113 §6.5.2 recommends 100 as a floor; the SETTINGS tell
+		peerWindow: 65535, peerMaxFrame: 16384, sendWin: 65535, recvWin: connWindow,
+		ready: make(chan struct{}),
+	}
+	c.bw = bufio.NewWriterSize(nc, 16<<10)
+	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(nc, 16<<10))
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.fr.MaxHeaderListSize = p.opt.MaxHeaderListSize
+	c.henc = hpack.NewEncoder(&c.hbuf)
+	err := c.write(func() error {
+		if _, err := c.bw.WriteString(http2.ClientPreface); err != nil {
+			return err
+		}
+		if err := c.fr.WriteSettings(
+			http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+			http2.Setting{ID: http2.SettingInitialWindowSize, Val: p.opt.StreamWindow},
+			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: p.opt.MaxHeaderListSize},
+		); err != nil {
+			return err
+		}
+		return c.fr.WriteWindowUpdate(0, connWindow-65535)
+	})
+	if err != nil {
+		return nil, err
+	}
+	go c.readLoop()
+	t := time.NewTimer(time.Until(deadlineAt))
+	defer t.Stop()
+	select {
+	case <-c.ready:
+		return c, nil
+	case <-t.C:
+		c.fail(errors.New("no SETTINGS from the backend"), http2.ErrCodeSettingsTimeout)
+		return nil, errors.New("the backend sent no SETTINGS in time (does it speak HTTP/2 with prior knowledge?)")
+	}
+}
+
+// write runs fn under wmu, with the socket's write deadline armed, then
+// flushes. A failure fails the whole connection (and is sticky).
+func (c *clientConn) write(fn func() error) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.p.opt.WriteTimeout))
+	err := fn()
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.werr = err
+		go c.fail(fmt.Errorf("write to backend: %w", err), 0)
+	}
+	return err
+}
+
+// reserve takes a stream slot, or returns nil when c takes no new stream.
+// Called with p.mu held.
+func (c *clientConn) reserve() *Stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead || c.goAway || c.active >= int(c.maxStreams) || c.nextID > 1<<31-1 {
+		return nil
+	}
+	c.active++
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	return newStream(c)
+}
+
+// released runs after a stream freed its slot (with mu not held).
+func (c *clientConn) released() {
+	c.mu.Lock()
+	closeNow := c.active == 0 && c.goAway && !c.dead
+	if c.active == 0 && !c.goAway && !c.dead {
+		if c.idle == nil {
+			c.idle = time.AfterFunc(c.p.opt.IdleTimeout, c.idleOut)
+		} else {
+			c.idle.Reset(c.p.opt.IdleTimeout)
+		}
+	}
+	c.mu.Unlock()
+	if closeNow {
+		c.close()
+	}
+	c.p.signal()
+}
+
+func (c *clientConn) idleOut() {
+	c.mu.Lock()
+	out := c.active == 0 && !c.dead
+	if out {
+		c.goAway = true
+	}
+	c.mu.Unlock()
+	if out {
+		c.close()
+	}
+}
+
+// drain stops c from taking new streams; it is closed once idle.
+func (c *clientConn) drain() {
+	c.mu.Lock()
+	c.goAway = true
+	idle := c.active == 0
+	c.mu.Unlock()
+	if idle {
+		c.close()
+	}
+}
+
+// close ends the connection gracefully: GOAWAY(NO_ERROR), then the socket.
+func (c *clientConn) close() {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	last := c.nextID - 2
+	if c.nextID < 2 {
+		last = 0
+	}
+	c.mu.Unlock()
+	c.write(func() error { return c.fr.WriteGoAway(last, http2.ErrCodeNo, nil) })
+	c.fail(net.ErrClosed, 0)
+}
+
+// fail ends the connection: every stream in flight fails with ErrConnLost
+// (a reserved stream not yet sent finds c dead and reports ErrRefused). A
+// non-zero code is sent in a GOAWAY first.
+func (c *clientConn) fail(err error, code http2.ErrCode) {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	c.dead = true
+	c.err = err
+	last := c.nextID - 2
+	if c.nextID < 2 {
+		last = 0
+	}
+	var failed []*Stream
+	for id, s := range c.streams {
+		delete(c.streams, id)
+		s.failLocked(fmt.Errorf("%w: %v", ErrConnLost, err))
+		failed = append(failed, s)
+	}
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	c.mu.Unlock()
+	if code != 0 {
+		c.write(func() error { return c.fr.WriteGoAway(last, code, nil) })
+	}
+	c.nc.Close()
+	c.p.remove(c)
+	for _, s := range failed {
+		s.wake()
+	}
+}
+
+// readLoop reads and handles every frame from the backend until the
+// connection fails. A panic fails the connection, never the process.
+func (c *clientConn) readLoop() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.fail(fmt.Errorf("panic in the h2c reader: %v", r), http2.ErrCodeInternal)
+		}
+	}()
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				c.resetStream(se.StreamID, se.Code, fmt.Sprint(se.Cause), true)
+				continue
+			}
+			var ce http2.ConnectionError
+			code := http2.ErrCode(0)
+			if errors.As(err, &ce) {
+				code = http2.ErrCode(ce)
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isNetErr(err) {
+				code = http2.ErrCodeProtocol // framing errors the Framer reports plainly
+			}
+			c.fail(fmt.Errorf("read from backend: %w", err), code)
+			return
+		}
+		if err := c.handle(f); err != nil {
+			var ce connError
+			if errors.As(err, &ce) {
+				c.fail(err, ce.code)
+			} else {
+				c.fail(err, http2.ErrCodeInternal)
+			}
+			return
+		}
+	}
+}
+
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// connError is a connection error found while handling a frame.
+type connError struct {
+	code   http2.ErrCode
+	reason string
+}
+
+func (e connError) Error() string {
+	return fmt.Sprintf("h2c: connection error %v: %s", e.code, e.reason)
+}
+
+// handle applies one frame.
+func (c *clientConn) handle(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.SettingsFrame:
+		return c.onSettings(f)
+	case *http2.PingFrame:
+		if !f.IsAck() {
+			c.write(func() error { return c.fr.WritePing(true, f.Data) })
+		}
+	case *http2.GoAwayFrame:
+		c.onGoAway(f)
+	case *http2.WindowUpdateFrame:
+		return c.onWindowUpdate(f)
+	case *http2.RSTStreamFrame:
+		return c.onReset(f)
+	case *http2.MetaHeadersFrame:
+		return c.onHeaders(f)
+	case *http2.DataFrame:
+		return c.onData(f)
+	case *http2.PushPromiseFrame:
+		return connError{http2.ErrCodeProtocol, "PUSH_PROMISE with push disabled"}
+	}
+	return nil // PRIORITY and unknown frames are ignored
+}
+
+func (c *clientConn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	var tableSize uint32
+	hasTable := false
+	c.mu.Lock()
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return connError{http2.ErrCodeProtocol, err.Error()}
+		}
+		switch s.ID {
+		case http2.SettingMaxConcurrentStreams:
+			c.maxStreams = min(s.Val, c.p.opt.MaxStreams)
+		case http2.SettingInitialWindowSize:
+			delta := int64(s.Val) - c.peerWindow
+			c.peerWindow = int64(s.Val)
+			for _, st := range c.streams {
+				st.sendWin += delta
+				if st.sendWin > 1<<31-1 {
+					return connError{http2.ErrCodeFlowControl, "SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window"}
+				}
+			}
+		case http2.SettingMaxFrameSize:
+			c.peerMaxFrame = s.Val
+		case http2.SettingHeaderTableSize:
+			tableSize, hasTable = s.Val, true
+		}
+		return nil
+	})
+	streams := make([]*Stream, 0, len(c.streams))
+	for _, st := range c.streams {
+		streams = append(streams, st)
+	}
+	first := !c.gotSettings
+	c.gotSettings = true
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	c.write(func() error {
+		if hasTable {
+			c.henc.SetMaxDynamicTableSizeLimit(tableSize)
+		}
+		return c.fr.WriteSettingsAck()
+	})
+	for _, st := range streams {
+		st.wake()
+	}
+	if first {
+		close(c.ready)
+	}
+	c.p.signal() // the stream limit may have grown
+	return nil
+}
+
+// onGoAway: no new stream on c; streams above the last id were not
+// processed and fail with ErrRefused (safe to send again elsewhere);
+// the others finish.
+func (c *clientConn) onGoAway(f *http2.GoAwayFrame) {
+	c.mu.Lock()
+	if !c.goAway || f.LastStreamID < c.lastID || c.lastID == 0 {
+		c.lastID = f.LastStreamID
+	}
+	c.goAway = true
+	var refused []*Stream
+	for id, st := range c.streams {
+		if id > f.LastStreamID {
+			st.failLocked(ErrRefused)
+			c.closeWireLocked(st)
+			refused = append(refused, st)
+		}
+	}
+	c.mu.Unlock()
+	for _, st := range refused {
+		st.wake()
+	}
+	c.p.remove(c)
+	c.released()
+}
+
+func (c *clientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	c.mu.Lock()
+	if f.StreamID == 0 {
+		c.sendWin += int64(f.Increment)
+		if c.sendWin > 1<<31-1 {
+			c.mu.Unlock()
+			return connError{http2.ErrCodeFlowControl, "connection window overflow"}
+		}
+		streams := make([]*Stream, 0, len(c.streams))
+		for _, st := range c.streams {
+			streams = append(streams, st)
+		}
+		c.mu.Unlock()
+		for _, st := range streams {
+			st.wake()
+		}
+		return nil
+	}
+	st := c.streams[f.StreamID]
+	if st == nil {
+		c.mu.Unlock()
+		return c.checkKnown(f.StreamID)
+	}
+	st.sendWin += int64(f.Increment)
+	over := st.sendWin > 1<<31-1
+	c.mu.Unlock()
+	if over {
+		c.resetStream(f.StreamID, http2.ErrCodeFlowControl, "stream window overflow", true)
+		return nil
+	}
+	st.wake()
+	return nil
+}
+
+// checkKnown: a frame for a stream not in the map is fine when the stream
+// was ours and is closed; one we never opened is a connection error.
+func (c *clientConn) checkKnown(id uint32) error {
+	c.mu.Lock()
+	next := c.nextID
+	c.mu.Unlock()
+	if id%2 == 0 || id >= next {
+		return connError{http2.ErrCodeProtocol, fmt.Sprintf("frame on stream %d, which we never opened", id)}
+	}
+	return nil
+}
+
+func (c *clientConn) onReset(f *http2.RSTStreamFrame) error {
+	c.mu.Lock()
+	st := c.streams[f.StreamID]
+	if st == nil {
+		c.mu.Unlock()
+		return c.checkKnown(f.StreamID)
+	}
+	if f.ErrCode == http2.ErrCodeRefusedStream {
+		st.failLocked(ErrRefused)
+	} else if !(f.ErrCode == http2.ErrCodeNo && st.remoteDone) {
+		st.failLocked(&ResetError{Code: f.ErrCode, Remote: true})
+	}
+	c.closeWireLocked(st)
+	c.mu.Unlock()
+	st.wake()
+	c.released()
+	return nil
+}
+
+func (c *clientConn) onHeaders(f *http2.MetaHeadersFrame) error {
+	c.mu.Lock()
+	st := c.streams[f.StreamID]
+	if st == nil {
+		c.mu.Unlock()
+		return c.checkKnown(f.StreamID)
+	}
+	reason := st.onHeadersLocked(f)
+	done := st.remoteDone && st.localDone
+	if done {
+		c.closeWireLocked(st)
+	}
+	c.mu.Unlock()
+	st.wake()
+	if reason != "" {
+		c.resetStream(f.StreamID, http2.ErrCodeProtocol, reason, true)
+	} else if done {
+		c.released()
+	}
+	return nil
+}
+
+func (c *clientConn) onData(f *http2.DataFrame) error {
+	n := int64(f.Length)
+	c.mu.Lock()
+	c.recvWin -= n
+	if c.recvWin < 0 {
+		c.mu.Unlock()
+		return connError{http2.ErrCodeFlowControl, "DATA beyond the connection window"}
+	}
+	// The connection window is given back on receipt: what a stream may
+	// make us hold is bounded by its own window.
+	c.recvUnacked += n
+	var credit int64
+	if c.recvUnacked >= connWindow/4 {
+		credit, c.recvUnacked = c.recvUnacked, 0
+		c.recvWin += credit
+	}
+	st := c.streams[f.StreamID]
+	var reason string
+	var done bool
+	if st != nil {
+		reason = st.onDataLocked(f.Data(), n, f.StreamEnded())
+		done = reason == "" && st.remoteDone && st.localDone
+		if done {
+			c.closeWireLocked(st)
+		}
+	}
+	c.mu.Unlock()
+	if credit > 0 {
+		c.write(func() error { return c.fr.WriteWindowUpdate(0, uint32(credit)) })
+	}
+	if st == nil {
+		return c.checkKnown(f.StreamID)
+	}
+	st.wake()
+	if reason != "" {
+		code := http2.ErrCodeProtocol
+		if reason == reasonFlow {
+			code = http2.ErrCodeFlowControl
+		}
+		c.resetStream(f.StreamID, code, reason, true)
+	} else if done {
+		c.released()
+	}
+	return nil
+}
+
+// resetStream sends RST_STREAM(code) for stream id and fails it (a stream
+// error: the connection carries on).
+func (c *clientConn) resetStream(id uint32, code http2.ErrCode, reason string, send bool) {
+	c.mu.Lock()
+	st := c.streams[id]
+	if st != nil {
+		st.failLocked(&ResetError{Code: code, Reason: reason})
+		c.closeWireLocked(st)
+	}
+	c.mu.Unlock()
+	if send && id != 0 {
+		c.write(func() error { return c.fr.WriteRSTStream(id, code) })
+	}
+	if st != nil {
+		st.wake()
+		c.released()
+	}
+}
+
+// closeWireLocked takes st off the wire: out of the map, its slot freed.
+// The caller calls c.released() after unlocking.
+func (c *clientConn) closeWireLocked(st *Stream) {
+	if st.wireClosed {
+		return
+	}
+	st.wireClosed = true
+	if st.id != 0 {
+		delete(c.streams, st.id)
+	}
+	c.active--
+}
