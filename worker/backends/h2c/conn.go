@@ -55,7 +55,7 @@ type clientConn struct {
 	werr error
 
 	mu           sync.Mutex
-	streams      map[uint32]*Stream // streams with HEADERS sent and not closed on the wire
+	streams      map[uint32]*stream // streams with HEADERS sent and not closed on the wire
 	nextID       uint32
 	active       int    // streams reserved or open: what counts against maxStreams
 	maxStreams   uint32 // the backend's SETTINGS_MAX_CONCURRENT_STREAMS, capped by Options.MaxStreams
@@ -77,7 +77,7 @@ type clientConn struct {
 // deadlineAt, for the backend's SETTINGS.
 func newClientConn(p *Pool, nc net.Conn, deadlineAt time.Time) (*clientConn, error) {
 	c := &clientConn{
-		p: p, nc: nc, streams: map[uint32]*Stream{}, nextID: 1,
+		p: p, nc: nc, streams: map[uint32]*stream{}, nextID: 1,
 		maxStreams: min(100, p.opt.MaxStreams), // RFC 9113 §6.5.2 recommends 100 as a floor; the SETTINGS tell
 		peerWindow: 65535, peerMaxFrame: 16384, sendWin: 65535, recvWin: connWindow,
 		ready: make(chan struct{}),
@@ -137,7 +137,7 @@ func (c *clientConn) write(fn func() error) error {
 
 // reserve takes a stream slot, or returns nil when c takes no new stream.
 // Called with p.mu held.
-func (c *clientConn) reserve() *Stream {
+func (c *clientConn) reserve() *stream {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.dead || c.goAway || c.active >= int(c.maxStreams) || c.nextID > 1<<31-1 {
@@ -222,7 +222,7 @@ func (c *clientConn) fail(err error, code http2.ErrCode) {
 	if c.nextID < 2 {
 		last = 0
 	}
-	var failed []*Stream
+	var failed []*stream
 	for id, s := range c.streams {
 		delete(c.streams, id)
 		s.failLocked(fmt.Errorf("%w: %v", ErrConnLost, err))
@@ -350,7 +350,7 @@ func (c *clientConn) onSettings(f *http2.SettingsFrame) error {
 		}
 		return nil
 	})
-	streams := make([]*Stream, 0, len(c.streams))
+	streams := make([]*stream, 0, len(c.streams))
 	for _, st := range c.streams {
 		streams = append(streams, st)
 	}
@@ -385,7 +385,7 @@ func (c *clientConn) onGoAway(f *http2.GoAwayFrame) {
 		c.lastID = f.LastStreamID
 	}
 	c.goAway = true
-	var refused []*Stream
+	var refused []*stream
 	for id, st := range c.streams {
 		if id > f.LastStreamID {
 			st.failLocked(ErrRefused)
@@ -409,7 +409,7 @@ func (c *clientConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 			c.mu.Unlock()
 			return connError{http2.ErrCodeFlowControl, "connection window overflow"}
 		}
-		streams := make([]*Stream, 0, len(c.streams))
+		streams := make([]*stream, 0, len(c.streams))
 		for _, st := range c.streams {
 			streams = append(streams, st)
 		}
@@ -555,7 +555,7 @@ func (c *clientConn) resetStream(id uint32, code http2.ErrCode, reason string, s
 
 // closeWireLocked takes st off the wire: out of the map, its slot freed.
 // The caller calls c.released() after unlocking.
-func (c *clientConn) closeWireLocked(st *Stream) {
+func (c *clientConn) closeWireLocked(st *stream) {
 	if st.wireClosed {
 		return
 	}

@@ -113,7 +113,7 @@ const reasonFlow = "DATA beyond the stream window"
 // rbuf: interim (1xx) heads, the final head, or trailers (kept when the
 // body is chunked, as a last chunk; else dropped). It returns a reason when
 // the block is malformed (RFC 9113 §8.1.1): the stream is then reset.
-func (s *Stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
+func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 	r := &s.resp
 	if s.remoteDone || s.err != nil {
 		return "HEADERS after the end of the response"
@@ -205,7 +205,7 @@ func (s *Stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 
 // onDataLocked appends a DATA frame's payload (n bytes of window, padding
 // included) to rbuf. It returns a reason for a stream error.
-func (s *Stream) onDataLocked(data []byte, n int64, end bool) string {
+func (s *stream) onDataLocked(data []byte, n int64, end bool) string {
 	r := &s.resp
 	s.recvWin -= n
 	if s.recvWin < 0 {
@@ -236,7 +236,7 @@ func (s *Stream) onDataLocked(data []byte, n int64, end bool) string {
 }
 
 // endRemoteLocked ends the response (END_STREAM received).
-func (s *Stream) endRemoteLocked() string {
+func (s *stream) endRemoteLocked() string {
 	r := &s.resp
 	if r.cl >= 0 && r.got != r.cl {
 		return "content-length does not match the DATA"

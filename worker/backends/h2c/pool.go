@@ -106,7 +106,18 @@ func (p *Pool) Conns() int {
 // slot. dialed reports that Open dialed a connection: with err != nil the
 // backend failed to connect or to speak HTTP/2, and should be counted as
 // failing. The Stream must be closed once.
-func (p *Pool) Open(ctx context.Context, timeout time.Duration) (st *Stream, dialed bool, err error) {
+func (p *Pool) Open(ctx context.Context, timeout time.Duration) (*Stream, bool, error) {
+	st, dialed, err := p.open(ctx, timeout)
+	if err != nil {
+		return nil, dialed, err
+	}
+	o := &Stream{p: p, replayOK: true}
+	o.cur.Store(st)
+	return o, dialed, nil
+}
+
+// open is Open without the replay wrapper.
+func (p *Pool) open(ctx context.Context, timeout time.Duration) (st *stream, dialed bool, err error) {
 	deadlineAt := time.Now().Add(timeout)
 	var timer *time.Timer
 	defer func() {

@@ -29,6 +29,19 @@ type backend struct {
 	srv      *http2.Server
 	mu       sync.Mutex
 	conns    []net.Conn
+	servers  []*http.Server // one per connection, so that Shutdown sends GOAWAY on it
+}
+
+// goAway makes the backend send a graceful GOAWAY on every connection it
+// has accepted so far (new connections are served normally).
+func (b *backend) goAway() {
+	b.mu.Lock()
+	hs := b.servers
+	b.servers = nil
+	b.mu.Unlock()
+	for _, s := range hs {
+		s.Shutdown(context.Background())
+	}
 }
 
 func newBackend(t *testing.T, h http.Handler, srv *http2.Server) *backend {
@@ -48,10 +61,14 @@ func newBackend(t *testing.T, h http.Handler, srv *http2.Server) *backend {
 				return
 			}
 			b.accepted.Add(1)
+			hs := &http.Server{Handler: h}
+			h2s := &http2.Server{MaxConcurrentStreams: srv.MaxConcurrentStreams}
+			http2.ConfigureServer(hs, h2s)
 			b.mu.Lock()
 			b.conns = append(b.conns, c)
+			b.servers = append(b.servers, hs)
 			b.mu.Unlock()
-			go srv.ServeConn(c, &http2.ServeConnOpts{Handler: h})
+			go h2s.ServeConn(c, &http2.ServeConnOpts{Handler: h, BaseConfig: hs})
 		}
 	}()
 	t.Cleanup(func() {
@@ -233,14 +250,15 @@ func TestStalledStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The reader stops; the backend fills the window and no more.
+	in := st.cur.Load()
 	waitFor(t, func() bool {
-		st.c.mu.Lock()
-		defer st.c.mu.Unlock()
-		return st.recvWin == 0
+		in.c.mu.Lock()
+		defer in.c.mu.Unlock()
+		return in.recvWin == 0
 	})
-	st.c.mu.Lock()
-	held := len(st.rbuf) - st.roff
-	st.c.mu.Unlock()
+	in.c.mu.Lock()
+	held := len(in.rbuf) - in.roff
+	in.c.mu.Unlock()
 	if held > 64<<10+512 {
 		t.Errorf("stalled stream holds %d bytes, more than its 64 KiB window", held)
 	}
@@ -301,5 +319,47 @@ func TestReadDeadline(t *testing.T) {
 	var buf [10]byte
 	if _, err := st.Read(buf[:]); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Read past its deadline: %v", err)
+	}
+}
+
+// TestGoAwayMidLoad: graceful GOAWAYs from the backend during a load make
+// no exchange fail: streams it processed finish, the others are sent again
+// on a new connection.
+func TestGoAwayMidLoad(t *testing.T) {
+	b := newBackend(t, http.HandlerFunc(echo), nil)
+	p := b.pool(Options{MaxConns: 2})
+	defer p.Close()
+	var done atomic.Int64
+	const workers, each = 16, 40
+	errs := make(chan error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				body := strings.Repeat(fmt.Sprintf("%d-%d.", w, i), 50)
+				got, err := exchange(p, fmt.Sprintf("POST /?cl=1 HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+				if err == nil && !strings.HasSuffix(got, "\r\n\r\n"+body) {
+					err = fmt.Errorf("worker %d request %d: body not echoed: %.200q", w, i, got)
+				}
+				if err != nil {
+					errs <- err
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	for _, at := range []int64{100, 300, 500} {
+		waitFor(t, func() bool { return done.Load() >= at })
+		b.goAway()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if a := b.accepted.Load(); a < 2 {
+		t.Errorf("backend accepted %d connections: the GOAWAYs should have made new ones", a)
 	}
 }

@@ -12,19 +12,15 @@ import (
 	"github.com/sozu-go/sozu/worker/http1"
 )
 
-// Stream is one request/response exchange on a backend connection, seen
+// stream is one request/response exchange on a backend connection, seen
 // as a net.Conn speaking HTTP/1.1: Write takes one request (head, then body
 // as Content-Length bytes or chunked, as the proxy's canonical
-// serialisation writes it), sends it as HEADERS and DATA; Read returns the
-// response as an HTTP/1.1 message (convert.go). One goroutine may Write
-// while another Reads; Close may be called from any goroutine, and
-// interrupts both.
-//
-// Read returns io.EOF before any response byte only when the backend did
-// not process the request (ErrRefused): the proxy then sends it again, on
-// another stream, when it still holds it whole. Any other failure is an
-// error (a reset stream, a lost connection, a malformed response).
-type Stream struct {
+// serialisation writes it) and sends it as HEADERS and DATA; Read returns
+// the response as an HTTP/1.1 message (convert.go). One goroutine may
+// Write while another Reads; Close may be called from any goroutine and
+// interrupts both. Read and Write report ErrRefused when the backend did
+// not process the request (Stream then replays it).
+type stream struct {
 	c *clientConn
 
 	// Request side, owned by the writer.
@@ -66,13 +62,13 @@ const (
 const maxRequestHead = 64 << 10
 
 // newStream is called with c.mu held.
-func newStream(c *clientConn) *Stream {
-	return &Stream{c: c, rwake: make(chan struct{}, 1), wwake: make(chan struct{}, 1),
+func newStream(c *clientConn) *stream {
+	return &stream{c: c, rwake: make(chan struct{}, 1), wwake: make(chan struct{}, 1),
 		recvWin: int64(c.p.opt.StreamWindow), resp: respState{cl: -1}}
 }
 
 // wake tells a blocked Read and Write to look again.
-func (s *Stream) wake() {
+func (s *stream) wake() {
 	select {
 	case s.rwake <- struct{}{}:
 	default:
@@ -84,7 +80,7 @@ func (s *Stream) wake() {
 }
 
 // failLocked records the stream's terminal error (the first one wins).
-func (s *Stream) failLocked(err error) {
+func (s *stream) failLocked(err error) {
 	if s.err == nil {
 		s.err = err
 	}
@@ -113,7 +109,7 @@ func wait(ch chan struct{}, dl time.Time) bool {
 // Read returns response bytes in HTTP/1.1 form. It gives back the
 // stream's flow-control window as rbuf is drained, so a reader that stops
 // stops the backend within one window.
-func (s *Stream) Read(p []byte) (int, error) {
+func (s *stream) Read(p []byte) (int, error) {
 	c := s.c
 	for {
 		c.mu.Lock()
@@ -138,9 +134,6 @@ func (s *Stream) Read(p []byte) (int, error) {
 			return n, nil
 		}
 		switch {
-		case errors.Is(s.err, ErrRefused) && !s.resp.any:
-			c.mu.Unlock()
-			return 0, io.EOF
 		case s.err != nil:
 			err := s.err
 			c.mu.Unlock()
@@ -166,7 +159,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 // call means the request was not sent (it may be sent again elsewhere);
 // once HEADERS are out, a failure is reported by Read instead, as a reset
 // TCP connection would be.
-func (s *Stream) Write(p []byte) (int, error) {
+func (s *stream) Write(p []byte) (int, error) {
 	first := !s.wrote
 	s.wrote = true
 	n, err := s.write(p)
@@ -181,7 +174,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *Stream) write(p []byte) (int, error) {
+func (s *stream) write(p []byte) (int, error) {
 	total := len(p)
 	if s.reqState == reqHead {
 		s.head = append(s.head, p...)
@@ -267,7 +260,7 @@ func (s *Stream) write(p []byte) (int, error) {
 
 // sendHeaders opens the stream: an id, then HEADERS (and CONTINUATION).
 // Stream ids go out in order since they are taken under wmu.
-func (s *Stream) sendHeaders(fields []headerField, end bool, method string) error {
+func (s *stream) sendHeaders(fields []headerField, end bool, method string) error {
 	c := s.c
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
@@ -319,7 +312,7 @@ func (s *Stream) sendHeaders(fields []headerField, end bool, method string) erro
 
 // sendData sends data within the flow-control windows, waiting (up to the
 // write deadline) for WINDOW_UPDATEs; end sets END_STREAM on the last frame.
-func (s *Stream) sendData(data []byte, end bool) error {
+func (s *stream) sendData(data []byte, end bool) error {
 	c := s.c
 	for {
 		c.mu.Lock()
@@ -365,7 +358,7 @@ func (s *Stream) sendData(data []byte, end bool) error {
 }
 
 // sendEnd ends the request: trailers in a HEADERS frame, or an empty DATA.
-func (s *Stream) sendEnd(trailers []http1.Field) error {
+func (s *stream) sendEnd(trailers []http1.Field) error {
 	fields := trailerFields(trailers)
 	if len(fields) == 0 {
 		return s.sendData(nil, true)
@@ -400,7 +393,7 @@ func (s *Stream) sendEnd(trailers []http1.Field) error {
 	return err
 }
 
-func (s *Stream) writableLocked() error {
+func (s *stream) writableLocked() error {
 	switch {
 	case s.userClosed:
 		return net.ErrClosed
@@ -414,7 +407,7 @@ func (s *Stream) writableLocked() error {
 
 // Close ends the stream: one not finished on the wire is reset
 // (RST_STREAM CANCEL), its slot freed. Idempotent.
-func (s *Stream) Close() error {
+func (s *stream) Close() error {
 	c := s.c
 	c.mu.Lock()
 	if s.userClosed {
@@ -437,21 +430,16 @@ func (s *Stream) Close() error {
 	return nil
 }
 
-// LocalAddr is the backend connection's local address.
-func (s *Stream) LocalAddr() net.Addr { return s.c.nc.LocalAddr() }
-
-// RemoteAddr is the backend's address.
-func (s *Stream) RemoteAddr() net.Addr { return s.c.nc.RemoteAddr() }
-
-// SetDeadline sets both deadlines.
-func (s *Stream) SetDeadline(t time.Time) error {
-	s.SetReadDeadline(t)
-	return s.SetWriteDeadline(t)
+// responded reports whether any response byte came.
+func (s *stream) responded() bool {
+	s.c.mu.Lock()
+	defer s.c.mu.Unlock()
+	return s.resp.any
 }
 
 // SetReadDeadline bounds Read (os.ErrDeadlineExceeded past it), also while
 // it waits.
-func (s *Stream) SetReadDeadline(t time.Time) error {
+func (s *stream) SetReadDeadline(t time.Time) error {
 	s.c.mu.Lock()
 	s.readDL = t
 	s.c.mu.Unlock()
@@ -460,7 +448,7 @@ func (s *Stream) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline bounds Write's wait for flow-control window.
-func (s *Stream) SetWriteDeadline(t time.Time) error {
+func (s *stream) SetWriteDeadline(t time.Time) error {
 	s.c.mu.Lock()
 	s.writeDL = t
 	s.c.mu.Unlock()
