@@ -268,7 +268,11 @@ func (c *clientConn) readLoop() {
 			c.fail(fmt.Errorf("read from backend: %w", err), code)
 			return
 		}
-		if err := c.handle(f); err != nil {
+		err = c.handle(f)
+		if c.p.afterFrame != nil {
+			c.p.afterFrame(c)
+		}
+		if err != nil {
 			var ce connError
 			if errors.As(err, &ce) {
 				c.fail(err, ce.code)

@@ -74,6 +74,8 @@ type Pool struct {
 	dial func(ctx context.Context) (net.Conn, error)
 	opt  Options
 
+	afterFrame func(*clientConn) // test hook: called by the reader after each frame; nil in production
+
 	// Dials counts connections opened (handshake done); Conns the ones
 	// open now.
 	Dials atomic.Int64
