@@ -509,6 +509,7 @@ func (c *Conn) endHeaderBlock() error {
 	c.peak = max(c.peak, len(c.streams))
 	c.handlers++
 	c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.Streams })
+	c.stats.active(1)
 	go c.runHandler(s)
 	return nil
 }
@@ -838,6 +839,7 @@ func (c *Conn) handlerReturned(s *Stream) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.handlers--
+	c.stats.active(-1)
 	// handlerDone is set last: until then nothing below can release s, and
 	// after the final maybeReleaseLocked s must not be touched.
 	if s.reset == nil && s.inMap && !c.dead {
@@ -899,6 +901,7 @@ func (c *Conn) teardown(err error) error {
 			switch ce.Code {
 			case http2.ErrCodeEnhanceYourCalm:
 				c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.CalmGoAways })
+				c.stats.flood(ce.Reason)
 			case http2.ErrCodeNo:
 			default:
 				c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.ProtocolGoAway })
