@@ -71,6 +71,7 @@ type clientConn struct {
 	idle         *time.Timer
 	ready        chan struct{} // closed at the backend's first SETTINGS
 	gotSettings  bool
+	pingTimer    *time.Timer // armed while a liveness PING waits for its ACK (see probe)
 }
 
 // newClientConn sends the connection preface on nc and waits, until
@@ -231,6 +232,9 @@ func (c *clientConn) fail(err error, code http2.ErrCode) {
 	if c.idle != nil {
 		c.idle.Stop()
 	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
 	c.mu.Unlock()
 	if code != 0 {
 		c.write(func() error { return c.fr.WriteGoAway(last, code, nil) })
@@ -284,6 +288,25 @@ func (c *clientConn) readLoop() {
 	}
 }
 
+// probeData is the payload of our liveness PINGs.
+var probeData = [8]byte{'s', 'o', 'z', 'u', 'h', '2', 'c', 0}
+
+// probe checks that the backend still answers, after a stream timed out:
+// a PING, and the connection fails unless its ACK comes within
+// PingTimeout. One probe at a time.
+func (c *clientConn) probe() {
+	c.mu.Lock()
+	if c.dead || c.pingTimer != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.pingTimer = time.AfterFunc(c.p.opt.PingTimeout, func() {
+		c.fail(errors.New("no PING ACK from the backend"), 0)
+	})
+	c.mu.Unlock()
+	c.write(func() error { return c.fr.WritePing(false, probeData) })
+}
+
 func isNetErr(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne)
@@ -307,6 +330,13 @@ func (c *clientConn) handle(f http2.Frame) error {
 	case *http2.PingFrame:
 		if !f.IsAck() {
 			c.write(func() error { return c.fr.WritePing(true, f.Data) })
+		} else if f.Data == probeData {
+			c.mu.Lock()
+			if c.pingTimer != nil {
+				c.pingTimer.Stop()
+				c.pingTimer = nil
+			}
+			c.mu.Unlock()
 		}
 	case *http2.GoAwayFrame:
 		c.onGoAway(f)

@@ -23,6 +23,7 @@ const (
 	DefaultIdleTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultMaxHeaderListSize = 64 << 10
+	DefaultPingTimeout       = 5 * time.Second
 
 	// connWindow is the connection-level receive window we grant: large
 	// enough never to bind, since each stream's window already bounds what
@@ -38,6 +39,10 @@ type Options struct {
 	IdleTimeout       time.Duration // a connection without a stream for this long is closed
 	WriteTimeout      time.Duration // bound on one write to the backend's socket; past it the connection fails
 	MaxHeaderListSize uint32        // bound on a response head (HPACK-decoded size)
+	// PingTimeout: when a stream times out waiting for its response, the
+	// connection is checked with a PING; without its ACK within this time
+	// the connection is taken as dead and closed (its streams fail).
+	PingTimeout time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -58,6 +63,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxHeaderListSize == 0 {
 		o.MaxHeaderListSize = DefaultMaxHeaderListSize
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = DefaultPingTimeout
 	}
 }
 

@@ -363,3 +363,56 @@ func TestGoAwayMidLoad(t *testing.T) {
 		t.Errorf("backend accepted %d connections: the GOAWAYs should have made new ones", a)
 	}
 }
+
+// TestDeadBackendDropped: a backend that completes the handshake and then
+// answers nothing (a black hole) is detected when a stream times out: the
+// PING goes unanswered, the connection is closed, and the next request
+// gets a new one.
+func TestDeadBackendDropped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() {
+				defer c.Close()
+				fr := http2.NewFramer(c, c)
+				fr.WriteSettings()
+				io.Copy(io.Discard, c) // reads everything, answers nothing
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+	var d net.Dialer
+	p := NewPool(addr, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
+		Options{PingTimeout: 100 * time.Millisecond})
+	defer p.Close()
+	st, _, err := p.Open(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"))
+	st.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	var buf [10]byte
+	if _, err := st.Read(buf[:]); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read past its deadline: %v", err)
+	}
+	st.Close()
+	waitFor(t, func() bool { return p.Conns() == 0 })
+	st, _, err = p.Open(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if n := accepted.Load(); n != 2 {
+		t.Errorf("accepted %d connections, want 2 (the dead one replaced)", n)
+	}
+}

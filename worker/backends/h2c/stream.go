@@ -146,6 +146,7 @@ func (s *stream) Read(p []byte) (int, error) {
 			return 0, net.ErrClosed
 		case !s.readDL.IsZero() && !time.Now().Before(s.readDL):
 			c.mu.Unlock()
+			c.probe() // a backend that stopped answering altogether is dropped
 			return 0, os.ErrDeadlineExceeded
 		}
 		dl := s.readDL
