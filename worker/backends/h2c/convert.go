@@ -99,12 +99,17 @@ func lowerString(b []byte) string {
 // respState is how the response of a stream is being converted.
 type respState struct {
 	any     bool  // some response (interim or final) was received
+	interim int   // interim (1xx) heads received
 	final   bool  // the final head was received
 	noBody  bool  // HEAD, 204 or 304: no DATA may follow
 	chunked bool  // the body is re-framed as chunked (no content-length)
 	cl      int64 // content-length, or -1
 	got     int64 // DATA bytes received
 }
+
+// maxInterim bounds the interim (1xx) heads of one response: each is
+// buffered until the session forwards it.
+const maxInterim = 8
 
 // reasonFlow is the reason of a stream's flow-control error.
 const reasonFlow = "DATA beyond the stream window"
@@ -150,6 +155,9 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 	if status < 200 {
 		if f.StreamEnded() {
 			return "interim response with END_STREAM"
+		}
+		if r.interim++; r.interim > maxInterim {
+			return "too many interim responses"
 		}
 		s.rbuf = appendStatusLine(s.rbuf, status)
 		for _, hf := range f.RegularFields() {
