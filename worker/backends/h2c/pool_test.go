@@ -106,6 +106,9 @@ func exchange(p *Pool, req string) (string, error) {
 
 func echo(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
+	if v := r.Trailer.Get("X-T"); v != "" {
+		w.Header().Set("X-Got-Trailer", v)
+	}
 	sum := sha256.Sum256(body)
 	w.Header().Set("X-Sum", fmt.Sprintf("%x", sum))
 	w.Header().Set("X-Method", r.Method)
@@ -142,8 +145,8 @@ func TestStreamExchange(t *testing.T) {
 		{"head", "HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", []string{"X-Method: HEAD"}},
 		{"post length", "POST /?cl=1 HTTP/1.1\r\nHost: h\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body,
 			[]string{"X-Sum: " + sum, "Content-Length: 1000000\r\n"}},
-		{"post chunked, response chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked,
-			[]string{"Transfer-Encoding: chunked\r\n", "\r\n5\r\nhello\r\n0\r\n\r\n"}},
+		{"post chunked, response chunked", "POST / HTTP/1.1\r\nHost: h\r\nTrailer: X-T\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked,
+			[]string{"Transfer-Encoding: chunked\r\n", "X-Got-Trailer: 1\r\n", "\r\n5\r\nhello\r\n0\r\n\r\n"}},
 		{"response trailers", "POST /?trailer=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
 			[]string{"\r\n3\r\nabc\r\n0\r\nx-trail: done\r\n\r\n"}},
 		{"connection fields dropped", "GET / HTTP/1.1\r\nHost: h\r\nConnection: x-hop\r\nX-Hop: 1\r\nKeep-Alive: 1\r\n\r\n",
@@ -414,5 +417,49 @@ func TestDeadBackendDropped(t *testing.T) {
 	st.Close()
 	if n := accepted.Load(); n != 2 {
 		t.Errorf("accepted %d connections, want 2 (the dead one replaced)", n)
+	}
+}
+
+// TestConnLostFailsInFlight: a backend connection that breaks fails the
+// requests in flight on it (ErrConnLost), and the next request gets a new
+// connection.
+func TestConnLostFailsInFlight(t *testing.T) {
+	hang := make(chan struct{})
+	defer close(hang)
+	var in atomic.Int64
+	b := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			in.Add(1)
+			<-hang
+			return
+		}
+		io.WriteString(w, "ok")
+	}), nil)
+	p := b.pool(Options{MaxConns: 1})
+	defer p.Close()
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := exchange(p, "GET /hang HTTP/1.1\r\nHost: h\r\n\r\n")
+			errs <- err
+		}()
+	}
+	waitFor(t, func() bool { return in.Load() == 3 })
+	b.mu.Lock()
+	for _, c := range b.conns {
+		c.Close()
+	}
+	b.mu.Unlock()
+	for range 3 {
+		if err := <-errs; !errors.Is(err, ErrConnLost) {
+			t.Errorf("in-flight request on a broken connection: %v, want ErrConnLost", err)
+		}
+	}
+	got, err := exchange(p, "GET /ok HTTP/1.1\r\nHost: h\r\n\r\n")
+	if err != nil || !strings.HasSuffix(got, "ok") {
+		t.Fatalf("after the break: %v %q", err, got)
+	}
+	if n := b.accepted.Load(); n != 2 {
+		t.Errorf("accepted %d connections, want 2", n)
 	}
 }
