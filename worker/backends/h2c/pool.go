@@ -19,7 +19,7 @@ import (
 const (
 	DefaultMaxConns          = 4
 	DefaultMaxStreams        = 256
-	DefaultStreamWindow      = 256 << 10
+	DefaultStreamWindow      = 64 << 10
 	DefaultIdleTimeout       = 30 * time.Second
 	DefaultWriteTimeout      = 30 * time.Second
 	DefaultMaxHeaderListSize = 64 << 10
