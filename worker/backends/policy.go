@@ -50,7 +50,8 @@ type Policy struct {
 	Algorithm Algorithm
 	Metric    Metric
 	// HTTP2: the backends are spoken to in HTTP/2 with prior knowledge
-	// (h2.go): Connect returns a stream of a pooled connection.
+	// (h2.go): Connect returns a stream of a pooled connection, and the
+	// load metrics count streams (requests) where they count connections.
 	HTTP2 bool
 }
 
