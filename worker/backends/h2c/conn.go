@@ -64,7 +64,6 @@ type clientConn struct {
 	recvWin      int64 // connection-level receive window left
 	recvUnacked  int64 // received and not yet given back
 	goAway       bool  // no new stream: the backend said GOAWAY, or we drain or idle out
-	lastID       uint32
 	dead         bool
 	err          error
 	idle         *time.Timer

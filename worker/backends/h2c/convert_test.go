@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -136,5 +137,48 @@ func TestResponseConversion(t *testing.T) {
 				t.Fatalf("got %q, %v; want a local PROTOCOL_ERROR reset", got, err)
 			}
 		})
+	}
+}
+
+// TestNegativeWindowEnd: a stream whose send window went negative (the
+// backend lowered SETTINGS_INITIAL_WINDOW_SIZE after DATA was sent) ends
+// its request with an empty DATA frame without crediting any window back.
+func TestNegativeWindowEnd(t *testing.T) {
+	p := scriptedBackend(t, func(f *http2.Framer, _ func(kv ...string) []byte) {
+		for { // the window shrinks once "hello" is sent
+			fr, err := f.ReadFrame()
+			if err != nil {
+				return
+			}
+			if _, ok := fr.(*http2.DataFrame); ok {
+				break
+			}
+		}
+		f.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	})
+	defer p.Close()
+	st, _, err := p.Open(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := st.Write([]byte("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	in := st.cur.Load()
+	c := in.c
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return in.sendWin < 0
+	})
+	if _, err := st.Write([]byte("0\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sendWin != 65535-5 || in.sendWin != -5 {
+		t.Fatalf("after the end of the body: connection window %d, stream window %d; want %d and -5", c.sendWin, in.sendWin, 65535-5)
 	}
 }

@@ -159,9 +159,6 @@ func (c *clientConn) onSettings(f *http2.SettingsFrame) error {
 // the others finish.
 func (c *clientConn) onGoAway(f *http2.GoAwayFrame) {
 	c.mu.Lock()
-	if !c.goAway || f.LastStreamID < c.lastID || c.lastID == 0 {
-		c.lastID = f.LastStreamID
-	}
 	c.goAway = true
 	var refused []*stream
 	for id, st := range c.streams {

@@ -321,8 +321,8 @@ func (s *stream) sendData(data []byte, end bool) error {
 			c.mu.Unlock()
 			return err
 		}
-		avail := min(s.sendWin, c.sendWin, int64(c.peerMaxFrame), int64(len(data)))
-		if avail <= 0 && len(data) > 0 {
+		avail := max(0, min(s.sendWin, c.sendWin, int64(c.peerMaxFrame), int64(len(data))))
+		if avail == 0 && len(data) > 0 {
 			if !s.writeDL.IsZero() && !time.Now().Before(s.writeDL) {
 				c.mu.Unlock()
 				return os.ErrDeadlineExceeded
