@@ -164,11 +164,16 @@ func (s *stream) Write(p []byte) (int, error) {
 	first := !s.wrote
 	s.wrote = true
 	n, err := s.write(p)
-	if err != nil && first {
+	if err != nil {
 		s.c.mu.Lock()
-		sent := s.id != 0 && !errors.Is(s.err, ErrRefused)
+		refused, sent := errors.Is(s.err, ErrRefused), s.id != 0
 		s.c.mu.Unlock()
-		if sent {
+		switch {
+		case refused:
+			// Whatever failed the write (often the socket the backend
+			// closed after its GOAWAY), the backend did not process it.
+			return 0, ErrRefused
+		case first && sent:
 			return len(p), nil
 		}
 	}
