@@ -29,6 +29,11 @@ const (
 	tls13
 	tlsErrors
 	tcpRequests
+	udpDatagramsIn
+	udpDatagramsOut
+	udpBytesIn
+	udpBytesOut
+	udpFlowsCreated
 	nProxy
 )
 
@@ -37,6 +42,8 @@ var proxyNames = [nProxy]string{
 	status1xx: pm.Status1xx, status2xx: pm.Status2xx, status3xx: pm.Status3xx, status4xx: pm.Status4xx,
 	status5xx: pm.Status5xx, statusOther: pm.StatusOther, bytesIn: pm.BytesIn, bytesOut: pm.BytesOut,
 	tls12: pm.TLSv12, tls13: pm.TLSv13, tlsErrors: pm.TLSHandshakeErrors, tcpRequests: pm.TCPRequests,
+	udpDatagramsIn: pm.UDPDatagramsIn, udpDatagramsOut: pm.UDPDatagramsOut, udpBytesIn: pm.UDPBytesIn,
+	udpBytesOut: pm.UDPBytesOut, udpFlowsCreated: pm.UDPFlowsCreated,
 }
 
 func statusIndex(status int) int {
@@ -61,6 +68,7 @@ type Registry struct {
 	enabled atomic.Bool
 	proxy   [nProxy]atomic.Int64
 	clients atomic.Int64 // open client connections (a gauge: never cleared)
+	flows   atomic.Int64 // live UDP flows (a gauge: never cleared)
 	reqTime *pm.Sketch
 
 	mu       sync.Mutex // serialises the copy-on-write of clusters
@@ -204,6 +212,28 @@ func (r *Registry) TCPSession(clusterID, backendID string, connect time.Duration
 	if connect > 0 {
 		c.connect.Add(connect)
 		b.connect.Add(connect)
+	}
+}
+
+// TCPSessionEnd records the bytes of an ended TCP session: in from the
+// client, out to it. cluster and backend are empty when the session never
+// reached a backend (its bytes then count at the proxy level only).
+func (r *Registry) TCPSessionEnd(clusterID, backendID string, in, out int64) {
+	if !r.Enabled() {
+		return
+	}
+	r.proxy[bytesIn].Add(in)
+	r.proxy[bytesOut].Add(out)
+	if clusterID == "" {
+		return
+	}
+	c := r.Cluster(clusterID)
+	c.c[cBytesIn].Add(in)
+	c.c[cBytesOut].Add(out)
+	if backendID != "" {
+		b := c.Backend(backendID)
+		b.c[cBytesIn].Add(in)
+		b.c[cBytesOut].Add(out)
 	}
 }
 

@@ -72,6 +72,7 @@ func (ss *session) run(cfg *Listener) {
 	src, dst := addrPort(ss.client.RemoteAddr()), addrPort(ss.client.LocalAddr())
 	sl := sessionLog{start: time.Now()}
 	defer ss.logSession(cfg, &sl) // the session's end: its access record (accesslog.go)
+	defer ss.countBytes(&sl)      // and its bytes in the metrics
 	var received []byte           // the client's PROXY header, as received
 	if cfg.ExpectProxy || cl != nil && cl.ExpectProxy {
 		// The whole header within the front timeout, counted from the
