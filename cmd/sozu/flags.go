@@ -323,7 +323,7 @@ var (
 // Global flags, accepted before or after the verb.
 var (
 	gConfig  = &flagSpec{long: "config", short: "c", kind: kindString, metavar: "FILE", help: "configuration file (default $SOZU_CONFIG, else " + defaultConfigPath + ")"}
-	gTimeout = &flagSpec{long: "timeout", short: "t", kind: kindUint, max: math.MaxInt64 / 1_000_000, metavar: "MS", help: "give up after MS milliseconds; 0 = wait forever (default ctl_command_timeout when set, else 10000; none for state load and shutdown)"}
+	gTimeout = &flagSpec{long: "timeout", short: "t", kind: kindUint, max: math.MaxInt64 / 1_000_000, metavar: "MS", help: "give up after MS milliseconds; 0 = wait forever (default ctl_command_timeout when set, else 10000; none for state load, reload and shutdown)"}
 	gJSON    = &flagSpec{long: "json", short: "j", kind: kindBool, help: "print the answer as one JSON document on stdout"}
 	gHelp    = &flagSpec{long: "help", short: "h", kind: kindBool, help: "show help"}
 

@@ -143,6 +143,7 @@ func renderCases() []struct {
 		{"status", resp(ok, "Successfully collected the status of workers", workersContent(
 			command.RunState_RUNNING, command.RunState_RUNNING, command.RunState_NOT_ANSWERING, command.RunState_STOPPING))},
 		{"status_empty", resp(ok, "Successfully collected the status of workers", workersContent())},
+		{"status_last_reload", resp(ok, "Successfully collected the status of workers\nlast reload: 2026-12-06T08:00:00Z ok: Successfully loaded the config: 7 ok, 0 errors (reload 01M955 of /etc/sozu/config.toml: 4 added, 1 changed, 1 removed)", workersContent(command.RunState_RUNNING))},
 		{"hashes_agree", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
 			"main": hashes(map[string]uint64{"shop": 0x1234abcd, "api": 42}),
 			"0":    hashes(map[string]uint64{"shop": 0x1234abcd, "api": 42}),

@@ -33,6 +33,11 @@ func renderText(r *command.Response, color bool) (stdout, stderr string) {
 	}
 	var b strings.Builder
 	renderContent(&b, r.GetContent(), p)
+	// Lines after the message's first (status: the last reload and
+	// upgrade) follow the content.
+	if _, rest, ok := strings.Cut(r.GetMessage(), "\n"); ok {
+		b.WriteString(cleanText(rest, true) + "\n")
+	}
 	return b.String(), ""
 }
 

@@ -219,6 +219,8 @@ func init() {
 			flags: []*flagSpec{fFile}, example: "state save --file /var/lib/sozu/state.json", build: buildStateSave},
 		&verb{path: "state load", summary: "replay a saved state file (read by the supervisor)",
 			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
+		&verb{path: "reload", summary: "apply a configuration file's listeners, clusters, frontends, backends and certificates to the running proxy",
+			flags: []*flagSpec{fReloadFile}, example: "reload --file /etc/sozu/config.toml", build: buildReload, noDeadline: true},
 		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
 		&verb{path: "metrics get", summary: "show the metrics merged over workers, or the names of the metrics (--list)",

@@ -109,7 +109,7 @@ var catalogue = []Verb{
 	{Field: "upgrade_main", Name: "supervisor.upgrade", Role: Admin, Class: Lifecycle, Audit: AuditChange},
 	{Field: "upgrade_worker", Name: "worker.upgrade", Role: Admin, Class: Lifecycle, Audit: AuditChange},
 	{Field: "subscribe_events", Name: "events.subscribe", Role: ReadOnly, Class: Stream, Audit: AuditQuery, Emits: true, Event: command.EventKind_EVENTS_SUBSCRIBED, Implemented: true},
-	{Field: "reload_configuration", Name: "config.reload", Role: Admin, Class: Mutation, Audit: AuditChange},
+	{Field: "reload_configuration", Name: "config.reload", Role: Admin, Class: Mutation, Audit: AuditChange, Emits: true, Event: command.EventKind_CONFIGURATION_RELOADED, Implemented: true},
 	{Field: "status", Name: "status.get", Role: ReadOnly, Class: Query, Audit: AuditQuery, FanOut: true, Implemented: true},
 	{Field: "add_cluster", Name: "cluster.add", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true, Emits: true, Event: command.EventKind_CLUSTER_ADDED, Implemented: true},
 	{Field: "remove_cluster", Name: "cluster.remove", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true, Emits: true, Event: command.EventKind_CLUSTER_REMOVED, Implemented: true},

@@ -110,6 +110,7 @@ type Config struct {
 
 	requests []*command.Request // Requests() content, in order
 	server   *command.ServerConfig
+	raw      *rawConfig // the decoded file, defaults applied (RestartChanges)
 }
 
 // Metrics is the [metrics] table: where to send StatsD metrics, and
@@ -219,6 +220,7 @@ func parse(data []byte, path string, noFiles bool) (*Config, error) {
 	}
 	b.cfg.Warnings = warnings
 	b.cfg.Notes = append(notes, b.notes...)
+	b.cfg.raw = raw
 	return b.cfg, nil
 }
 
