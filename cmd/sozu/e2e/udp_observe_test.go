@@ -246,6 +246,19 @@ affinity_key = "SOURCE_IP_PORT"
 		t.Errorf("proxy udp.datagrams.in: workers %d, aggregate %d, cluster %d", in, agg, cl1[pm.UDPDatagramsIn])
 	}
 
+	// A datagram over max_rx_datagram_size (1500 by default) is dropped,
+	// and counted by cause.
+	if _, err := dialUDP(t, front).pc.Write(make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	sozutest.WaitFor(t, 10*time.Second, "the oversized datagram counted", func() bool {
+		am = queryMetrics(t, sock, nil)
+		return countOf(am.GetProxying(), pm.UDPDroppedTruncated) == 1
+	})
+	if n := countOf(am.GetProxying(), pm.UDPDropped); n != 1 {
+		t.Errorf("udp.datagrams.dropped = %d, want 1", n)
+	}
+
 	// A Prometheus scrape has them too, with the same values.
 	resp, err := http.Get("http://" + prom + "/metrics")
 	if err != nil {
@@ -282,7 +295,8 @@ affinity_key = "SOURCE_IP_PORT"
 		{"sozu_udp_bytes_out_total", nil, countOf(am.GetProxying(), pm.UDPBytesOut)},
 		{"sozu_udp_flows_created_total", nil, countOf(am.GetProxying(), pm.UDPFlowsCreated)},
 		{"sozu_udp_active_flows", nil, int64(am.GetProxying()[pm.UDPActiveFlows].GetGauge())},
-		{"sozu_udp_datagrams_dropped_total", nil, 0},
+		{"sozu_udp_datagrams_dropped_total", nil, 1},
+		{"sozu_udp_datagrams_dropped_truncated_total", nil, 1},
 		{"sozu_cluster_requests_total", []string{"cluster_id=dns"}, cl1[pm.Requests]},
 		{"sozu_cluster_udp_datagrams_in_total", []string{"cluster_id=dns"}, cl1[pm.UDPDatagramsIn]},
 		{"sozu_cluster_bytes_out_total", []string{"cluster_id=dns"}, cl1[pm.BytesOut]},
