@@ -14,7 +14,13 @@ import (
 func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 	dst = append(dst, `{"@timestamp":"`...)
 	dst = r.End.UTC().AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","event":{"kind":"event","category":["web"],"dataset":"sozu.access","start":"`...)
+	dst = append(dst, `","event":{"kind":"event","category":[`...)
+	if r.Protocol.stream() {
+		dst = append(dst, `"network"`...) // a TCP session or UDP flow: not web traffic
+	} else {
+		dst = append(dst, `"web"`...)
+	}
+	dst = append(dst, `],"dataset":"sozu.access","start":"`...)
 	dst = r.Start.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","duration":`...)
 	dst = strconv.AppendInt(dst, int64(r.RequestTime()), 10)

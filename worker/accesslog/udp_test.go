@@ -63,6 +63,9 @@ func TestUDPRecordInEveryFormat(t *testing.T) {
 					t.Errorf("%s = %v, want %v (%s)", k, got, v, b)
 				}
 			}
+			if c, _ := lookup(m, "event.category"); len(c.([]any)) != 1 || c.([]any)[0] != "network" {
+				t.Errorf("event.category %v, want [network]", c)
+			}
 			if _, ok := lookup(m, "http"); ok {
 				t.Errorf("a UDP record with an http object: %s", b)
 			}
