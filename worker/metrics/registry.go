@@ -199,42 +199,51 @@ func (r *Registry) End(q *Request, now time.Time) {
 }
 
 // TCPSession records a TCP session relayed to backend backendID of
-// cluster clusterID, over a connection whose dial took connect.
-func (r *Registry) TCPSession(clusterID, backendID string, connect time.Duration) {
-	if !r.Enabled() {
-		return
+// cluster clusterID, over a connection whose dial took connect, and
+// returns where its bytes count as they are relayed. It allocates only
+// for a cluster or backend not seen before.
+func (r *Registry) TCPSession(clusterID, backendID string, connect time.Duration) Stream {
+	if r == nil {
+		return Stream{}
 	}
-	r.proxy[tcpRequests].Add(1)
 	c := r.Cluster(clusterID)
 	b := c.Backend(backendID)
-	c.c[cRequests].Add(1)
-	b.c[cRequests].Add(1)
-	if connect > 0 {
-		c.connect.Add(connect)
-		b.connect.Add(connect)
+	if r.enabled.Load() {
+		r.proxy[tcpRequests].Add(1)
+		c.c[cRequests].Add(1)
+		b.c[cRequests].Add(1)
+		if connect > 0 {
+			c.connect.Add(connect)
+			b.connect.Add(connect)
+		}
 	}
+	return Stream{r: r, c: c, b: b}
 }
 
-// TCPSessionEnd records the bytes of an ended TCP session: in from the
-// client, out to it. cluster and backend are empty when the session never
-// reached a backend (its bytes then count at the proxy level only).
-func (r *Registry) TCPSessionEnd(clusterID, backendID string, in, out int64) {
-	if !r.Enabled() {
+// Stream is where a TCP session's bytes count: bytes_in and bytes_out of
+// the proxy, its cluster and its backend. The zero Stream records
+// nothing. Safe for concurrent use (each direction of a session records
+// from its own goroutine).
+type Stream struct {
+	r *Registry
+	c *Cluster
+	b *Backend
+}
+
+// In records n bytes relayed from the client to the backend; Out n bytes
+// relayed to the client. Neither allocates.
+func (s Stream) In(n int64) { s.add(bytesIn, cBytesIn, n) }
+
+// Out records n bytes relayed from the backend to the client.
+func (s Stream) Out(n int64) { s.add(bytesOut, cBytesOut, n) }
+
+func (s Stream) add(proxy, cluster int, n int64) {
+	if n <= 0 || !s.r.Enabled() {
 		return
 	}
-	r.proxy[bytesIn].Add(in)
-	r.proxy[bytesOut].Add(out)
-	if clusterID == "" {
-		return
-	}
-	c := r.Cluster(clusterID)
-	c.c[cBytesIn].Add(in)
-	c.c[cBytesOut].Add(out)
-	if backendID != "" {
-		b := c.Backend(backendID)
-		b.c[cBytesIn].Add(in)
-		b.c[cBytesOut].Add(out)
-	}
+	s.r.proxy[proxy].Add(n)
+	s.c.c[cluster].Add(n)
+	s.b.c[cluster].Add(n)
 }
 
 // Cluster returns the metrics of cluster id, made on first use. It

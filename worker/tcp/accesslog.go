@@ -10,8 +10,7 @@ import (
 	"github.com/sozu-go/sozu/worker/backends"
 )
 
-// sessionLog is what the access log and the metrics keep of a TCP
-// session.
+// sessionLog is what the access log keeps of a TCP session.
 type sessionLog struct {
 	start   time.Time
 	client  netip.AddrPort
@@ -37,14 +36,4 @@ func (ss *session) logSession(cfg *Listener, sl *sessionLog) {
 		rec.BackendTime = rec.End.Sub(sl.start)
 	}
 	l.Log(&rec)
-}
-
-// countBytes records the bytes of a session that ends in the metrics, at
-// the proxy level and for its cluster and backend.
-func (ss *session) countBytes(sl *sessionLog) {
-	var backend string
-	if sl.backend != nil {
-		backend = sl.backend.ID
-	}
-	ss.srv.opt.Metrics.TCPSessionEnd(sl.cluster, backend, sl.in, sl.out)
 }
