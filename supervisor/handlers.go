@@ -68,6 +68,11 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 	case *command.Request_HardStop:
 		return s.stopVerb(c, false)
 
+	case *command.Request_UpgradeMain:
+		return s.upgradeMainVerb(c)
+	case *command.Request_UpgradeWorker:
+		return s.upgradeWorkerVerb(c, r.UpgradeWorker)
+
 	case *command.Request_AuditReopen:
 		if err := s.reopenAudit(); err != nil {
 			return c.fail("could not reopen the audit sinks: " + err.Error())

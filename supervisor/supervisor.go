@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,6 +59,14 @@ type Supervisor struct {
 	subMu       sync.Mutex
 	subscribers map[*session]chan *command.Response
 	dedup       eventDedup // merges the workers' backend events (eventdedup.go)
+	upgrades    upgradeLog // the last upgrades, for status and events (upgrade_events.go)
+
+	// Hot upgrade (upgrade.go): inherit is set in the new supervisor
+	// before Run; handedOver once this one handed everything over (its
+	// exit then closes nothing shared); gate pauses accepting meanwhile.
+	inherit    *inheritance
+	handedOver atomic.Bool
+	gate       acceptGate
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when Run must return
@@ -110,37 +119,59 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 func (s *Supervisor) Run(ctx context.Context) error {
 	go s.loop(newActor(s))
 
-	if err := s.openAudit(); err != nil {
+	var sock *net.UnixListener
+	if s.inherit != nil { // a hot upgrade: take over instead of starting (upgrade.go)
+		var err error
+		if sock, err = s.takeOver(); err != nil {
+			return err
+		}
+	} else if err := s.openAudit(); err != nil {
 		return err
 	}
 	defer func() {
 		s.refusals.close() // the counts of suppressed refusals, before the trail closes
 		s.queries.close()
 		if s.audit != nil {
-			s.recordSystem(audit.VerbSupervisorStop, audit.CodeSupervisorStop, audit.ResultOK, "")
+			if !s.handedOver.Load() { // else the trail is the successor's
+				s.recordSystem(audit.VerbSupervisorStop, audit.CodeSupervisorStop, audit.ResultOK, "")
+			}
 			s.audit.Close()
+		}
+		if s.cfg.PidFilePath != "" {
+			if err := removePIDFile(s.cfg.PidFilePath, os.Getpid()); err != nil {
+				s.log.Warn(err.Error())
+			}
 		}
 	}()
 
-	var startErr error
-	s.do(func(a *actor) { startErr = a.start() })
-	if startErr != nil {
-		s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
-		s.closeListeners()
-		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultErr, startErr.Error())
-		return startErr
-	}
+	if s.inherit == nil {
+		if err := s.claimPIDFile(0); err != nil {
+			s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultErr, err.Error())
+			return err
+		}
+		var startErr error
+		s.do(func(a *actor) { startErr = a.start() })
+		if startErr != nil {
+			s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
+			s.closeListeners()
+			s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultErr, startErr.Error())
+			return startErr
+		}
 
-	sock, err := listenCommandSocket(s.cfg.CommandSocket, s.cfg.Admission.SocketGroup)
-	if err != nil {
-		s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
-		s.closeListeners()
-		return err
+		var err error
+		sock, err = listenCommandSocket(s.cfg.CommandSocket, s.cfg.Admission.SocketGroup)
+		if err != nil {
+			s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
+			s.closeListeners()
+			return err
+		}
+		s.sock = sock
+		s.log.WithField("socket", s.cfg.CommandSocket).Info("command socket ready")
+		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK,
+			fmt.Sprintf("%d workers, command socket %s", s.cfg.WorkerCount, s.cfg.CommandSocket))
+	} else {
+		sock.SetUnlinkOnClose(true)
 	}
-	s.sock = sock
-	s.log.WithField("socket", s.cfg.CommandSocket).Info("command socket ready")
-	s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK,
-		fmt.Sprintf("%d workers, command socket %s", s.cfg.WorkerCount, s.cfg.CommandSocket))
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
@@ -167,6 +198,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	go s.acceptLoop()
 	go s.watch()
 	<-s.stopped
+	if s.handedOver.Load() {
+		// The listeners, the command socket and the workers are the
+		// successor's: closing our descriptors (at exit) is all.
+		return nil
+	}
 	sock.Close()
 	s.closeListeners()
 	return nil

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -42,7 +43,8 @@ type workerProc struct {
 	started time.Time
 
 	runState  command.RunState // actor
-	replaced  bool             // actor: killed as hung, its replacement already runs
+	replaced  bool             // actor: killed as hung, or upgraded: its replacement already runs
+	upgrading bool             // actor: upgrade_worker is starting its replacement (upgrade_worker.go)
 	probe     *call            // actor: the liveness probe waiting for an answer (watchdog.go)
 	probeSent time.Time        // actor
 	draining  atomic.Int64     // open connections the worker reported while draining; -1: none reported
@@ -59,6 +61,18 @@ type workerProc struct {
 
 	done chan struct{} // closed once the process has been reaped
 	wait error         // the process's exit status, valid after done
+
+	// Hot upgrade (upgrade.go). pidfd is set for a worker inherited from
+	// the previous supervisor (cmd is then nil): it is not our child, so
+	// it is watched and signalled through its pidfd. handedOver is set
+	// once the channel belongs to a new supervisor: this process then
+	// neither reads, writes, nor kills. readerDone is closed when
+	// readLoop returns; unread then holds the bytes it read that no
+	// complete frame consumed, which the next reader must see first.
+	pidfd      *os.File
+	handedOver atomic.Bool
+	readerDone chan struct{}
+	unread     []byte
 }
 
 // call is one request sent to one worker, waiting for its answer.
@@ -108,7 +122,9 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 	cmd.Env = workerEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: a worker must outlive its supervisor across a hot
+	// upgrade (upgrade.go). It exits when its channel reaches EOF, that
+	// is when no supervisor holds the other end any more.
 	if err := cmd.Start(); err != nil {
 		chP.Close()
 		scmP.Close()
@@ -150,7 +166,7 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 
 	sup := a.Supervisor // what the goroutines below may use (never the actor)
 	go w.writeLoop(sup)
-	go w.readLoop(sup)
+	w.startReader(sup, nil)
 	go func() {
 		w.wait = cmd.Wait()
 		w.conn.Close()
@@ -209,6 +225,10 @@ func (w *workerProc) send(req *command.WorkerRequest) (*call, error) {
 		w.mu.Unlock()
 		return nil, fmt.Errorf("worker %d has exited", w.id)
 	}
+	if w.handedOver.Load() {
+		w.mu.Unlock()
+		return nil, fmt.Errorf("worker %d is handed over to a new supervisor", w.id)
+	}
 	w.pending[c.id] = c
 	w.mu.Unlock()
 	select {
@@ -228,9 +248,22 @@ func (w *workerProc) forget(id string) {
 	w.mu.Unlock()
 }
 
+// kill sends SIGKILL to the worker, unless its channel has been handed
+// over to a new supervisor (which owns it from then on).
 func (w *workerProc) kill() {
-	if w.cmd.Process != nil {
-		w.cmd.Process.Kill()
+	w.signal(unix.SIGKILL)
+}
+
+func (w *workerProc) signal(sig unix.Signal) {
+	if w.handedOver.Load() {
+		return
+	}
+	if w.cmd != nil && w.cmd.Process != nil {
+		w.cmd.Process.Signal(sig)
+		return
+	}
+	if w.pidfd != nil {
+		unix.PidfdSendSignal(rawFD(w.pidfd), sig, nil, 0)
 	}
 }
 
@@ -260,12 +293,32 @@ func (w *workerProc) answerLocal(id, msg string) {
 	w.deliver(&command.WorkerResponse{Id: proto.String(id), Status: command.ResponseStatus_FAILURE.Enum(), Message: proto.String(msg)})
 }
 
-func (w *workerProc) readLoop(s *Supervisor) {
-	r := frame.NewReader(w.conn, w.max)
+// startReader starts readLoop, which reads unread (the bytes a previous
+// reader left) before the channel.
+func (w *workerProc) startReader(s *Supervisor, unread []byte) {
+	w.readerDone = make(chan struct{})
+	go w.readLoop(s, unread)
+}
+
+func (w *workerProc) readLoop(s *Supervisor, unread []byte) {
+	defer close(w.readerDone)
+	t := &tapReader{pending: unread, r: w.conn}
+	r := frame.NewReader(t, w.max)
 	for {
 		resp := &command.WorkerResponse{}
-		if err := r.ReadMessage(resp); err != nil {
+		p, err := r.ReadFrame()
+		if err != nil {
+			if w.handedOver.Load() {
+				// Stopped for a hand-over: what was read but not
+				// consumed goes to the next reader.
+				w.unread = t.pending
+				return
+			}
 			break
+		}
+		t.consumed(frame.PrefixSize + len(p))
+		if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(p, resp); err != nil {
+			break // a frame that does not decode: the channel is out of step
 		}
 		if resp.GetId() == "EVENT" {
 			if ev := resp.GetContent().GetEvent(); ev != nil && s.dedup.pass(w.id, ev) {
@@ -285,6 +338,34 @@ func (w *workerProc) readLoop(s *Supervisor) {
 		close(c.final)
 	}
 	w.kill()
+}
+
+// tapReader reads from r, after the bytes of pending, and keeps every
+// byte read that no complete frame has consumed yet (consumed drops them),
+// so that a reader stopped between frames can pass them on.
+type tapReader struct {
+	pending []byte // read but not consumed, oldest first
+	off     int    // how many of pending were handed out by Read
+	r       io.Reader
+}
+
+func (t *tapReader) Read(p []byte) (int, error) {
+	if t.off < len(t.pending) {
+		n := copy(p, t.pending[t.off:])
+		t.off += n
+		return n, nil
+	}
+	n, err := t.r.Read(p)
+	t.pending = append(t.pending, p[:n]...)
+	t.off += n
+	return n, err
+}
+
+// consumed drops the first n pending bytes: a complete frame.
+func (t *tapReader) consumed(n int) {
+	n = min(n, len(t.pending))
+	t.pending = append(t.pending[:0], t.pending[n:]...)
+	t.off -= n
 }
 
 func (w *workerProc) deliver(resp *command.WorkerResponse) {

@@ -33,6 +33,12 @@ func renderText(r *command.Response, color bool) (stdout, stderr string) {
 	}
 	var b strings.Builder
 	renderContent(&b, r.GetContent(), p)
+	if _, ok := r.GetContent().GetContentType().(*command.ResponseContent_Workers); ok {
+		// status: the lines after the first say what the last upgrades did.
+		if _, rest, found := strings.Cut(r.GetMessage(), "\n"); found {
+			b.WriteString(cleanText(rest, true) + "\n")
+		}
+	}
 	return b.String(), ""
 }
 

@@ -213,6 +213,8 @@ func init() {
 			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
 		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
+		&verb{path: "upgrade", summary: "hot upgrade: the supervisor runs the binary now at its path, or --worker N is replaced",
+			flags: []*flagSpec{fUpgradeWorker}, example: "upgrade --worker 0", build: buildUpgrade, noDeadline: true},
 		&verb{path: "sandbox", summary: "show each worker's uid, no_new_privs and seccomp state, read from /proc",
 			example: "sandbox", run: runSandbox},
 		&verb{path: "compliance", summary: "check the security posture against PCI DSS v4.0; exit 1 when a check fails",

@@ -113,7 +113,6 @@ var forceTable = map[string]map[string]notInForce{
 		"access_logs_colored":     noAccessLog,
 		"metrics":                 noMetrics,
 		"disable_cluster_metrics": noMetrics,
-		"pid_file_path":           {NotBuilt, "no PID file is written", nil},
 		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +
 			"in the accept queue (accept_queue_timeout), then in the listen backlog", isTrue},
 	},
@@ -185,7 +184,7 @@ var inForce = map[string][]string{
 		"peer_user_cache_size", "peer_user_cache_ttl", "peer_lookup_timeout", "audit_hmac_key_file",
 		"audit_fail_open", "audit_queries", "audit_fsync", "worker_user", "worker_group",
 		"worker_allow_root", "sandbox_mode", "tls_session_tickets",
-		"command_max_sessions_per_uid", "command_session_idle_timeout", "state_key_custodian_uids"},
+		"command_max_sessions_per_uid", "command_session_idle_timeout", "state_key_custodian_uids", "pid_file_path"},
 	"listeners": {"address", "protocol", "public_address", "expect_proxy", "front_timeout", "back_timeout",
 		"connect_timeout", "request_timeout", "answer_301", "answer_400", "answer_401", "answer_404",
 		"answer_408", "answer_413", "answer_421", "answer_429", "answer_502", "answer_503", "answer_504",
