@@ -523,3 +523,37 @@ func writeTemp(t *testing.T, dir, content string) string {
 	f.Close()
 	return f.Name()
 }
+
+// TestWorkersDieWithTheirSupervisor: workers have no parent-death signal
+// (they must outlive the supervisor that hands them over in an upgrade),
+// so a supervisor killed outright must still take them down: each worker
+// exits when its channel reaches EOF, which happens once no supervisor
+// holds the other end. Checked for the first supervisor, and for its
+// successor after a main upgrade.
+func TestWorkersDieWithTheirSupervisor(t *testing.T) {
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	for _, upgraded := range []bool{false, true} {
+		r := startUpgradeRig(t, origin.addr, "")
+		sup := r.pid(t)
+		if upgraded {
+			r.p.MustCLI("upgrade")
+			sozutest.WaitFor(t, 60*time.Second, "the workers are children of the new supervisor", func() bool {
+				sup = r.pid(t)
+				_, pids := workersOf(t, r.p.Sock)
+				return len(pids) == 2 && parentOf(pids[0]) == sup && parentOf(pids[1]) == sup
+			})
+		}
+		_, pids := workersOf(t, r.p.Sock)
+		if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		sozutest.WaitFor(t, 20*time.Second, fmt.Sprintf("workers %v exit after their supervisor %d was killed (upgraded: %v)", pids, sup, upgraded), func() bool {
+			return gone(pids[0]) && gone(pids[1])
+		})
+		select {
+		case <-r.p.Done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("a process still holds the proxy's output")
+		}
+	}
+}
