@@ -58,8 +58,9 @@ type Supervisor struct {
 
 	subMu       sync.Mutex
 	subscribers map[*session]chan *command.Response
-	dedup       eventDedup // merges the workers' backend events (eventdedup.go)
-	upgrades    upgradeLog // the last upgrades, for status and events (upgrade_events.go)
+	subWriters  sync.WaitGroup // the subscribers' writer goroutines
+	dedup       eventDedup     // merges the workers' backend events (eventdedup.go)
+	upgrades    upgradeLog     // the last upgrades, for status and events (upgrade_events.go)
 
 	// Hot upgrade (upgrade.go): inherit is set in the new supervisor
 	// before Run; handedOver once this one handed everything over (its

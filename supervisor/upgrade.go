@@ -66,6 +66,7 @@ func (s *Supervisor) upgradeMainVerb(c *session) bool {
 		return c.fail(err.Error())
 	}
 	msg := fmt.Sprintf("Main process upgraded: pid %d took over from pid %d, which exits", newPID, os.Getpid())
+	s.flushEvents(time.Second)
 	c.ok(msg, nil)
 	if c.trace != nil {
 		c.trace.finish = true
@@ -265,9 +266,13 @@ func (a *actor) handOver(requestULID string) (int, error) {
 		return fail(fmt.Errorf("new supervisor pid %d did not take over: %w", newPID, err))
 	}
 
-	// The new supervisor is in charge.
+	// The new supervisor is in charge. This process forgets the listeners
+	// and workers, so that nothing it still does (a signal's stop, its
+	// exit) can shut a socket or signal a worker that is the successor's.
 	a.handedOver.Store(true)
-	a.stopping = true // nothing more reaches the workers from here
+	a.stopping = true
+	a.listeners = listenerTable{}
+	a.workers = map[uint32]*workerProc{}
 	a.sock.SetUnlinkOnClose(false)
 	if err := sdnotify.Notify(sdnotify.MainPID(newPID)); err != nil {
 		a.log.Warnf("upgrade: %v", err)

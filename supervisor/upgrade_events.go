@@ -73,3 +73,24 @@ func upgradeName(kind command.EventKind) string {
 	}
 	return "worker upgrade"
 }
+
+// flushEvents ends every subscription and waits, at most d, until the
+// events queued for the subscribers are written: the supervisor that hands
+// over is about to exit, and its subscribers should see the upgrade's
+// events before their connection closes.
+func (s *Supervisor) flushEvents(d time.Duration) {
+	s.subMu.Lock()
+	for c, q := range s.subscribers {
+		close(q)
+		delete(s.subscribers, c)
+	}
+	s.subMu.Unlock()
+	done := make(chan struct{})
+	go func() { s.subWriters.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/frame"
 )
 
 // upgradeRig is a proxy started from a private copy of the sozu binary
@@ -376,6 +378,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	ws2, tcp2 := openWS(t, r.front), openTCP(t, r.tcp)
 	ws2.echo(t, "ws2 before")
 	tcp2.echo(t, "tcp2 before")
+	evs := subscribeOnce(t, r.p.Sock)
 	ids, pids := workersOf(t, r.p.Sock)
 	for _, id := range ids {
 		out := r.p.MustCLI("upgrade", "--worker", strconv.Itoa(int(id)))
@@ -395,12 +398,23 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	for _, e := range []*echoConn{ws1, tcp1, ws2, tcp2} {
 		e.echo(t, e.name+" after the worker upgrades")
 	}
+	for _, phase := range []string{"upgrade started", "upgrade finished"} {
+		sozutest.WaitFor(t, 10*time.Second, "WORKER_UPGRADED events: "+phase, func() bool {
+			return evs.count(command.EventKind_WORKER_UPGRADED, phase, "") == len(ids)
+		})
+	}
 	status := r.p.MustCLI("status")
 	if !strings.Contains(status, "last main process upgrade finished") || !strings.Contains(status, "last worker upgrade finished") {
 		t.Errorf("status does not show the upgrades:\n%s", status)
 	}
 
+	mainEvs := subscribeOnce(t, r.p.Sock) // on the supervisor about to hand over
 	third := mainUpgrade(second)
+	for _, phase := range []string{"upgrade started", "upgrade finished"} {
+		if n := mainEvs.count(command.EventKind_MAIN_UPGRADED, phase, ""); n != 1 {
+			t.Errorf("%d MAIN_UPGRADED events %q, want 1", n, phase)
+		}
+	}
 	mark("after the second main upgrade")
 	// The load runs at least minLoad in all (wrk -c 20 -d 15s), even when
 	// the upgrades were quicker.
@@ -482,13 +496,17 @@ func TestUpgradeFailingBinary(t *testing.T) {
 			copyFile(t, writeTemp(t, r.dir, "#!/bin/sh\nexec sleep 120\n"), r.bin, 0o755)
 		}, "no answer within"},
 	}
-	for _, tc := range cases {
+	evs := subscribeOnce(t, r.p.Sock)
+	for i, tc := range cases {
 		tc.install()
 		out, errOut, code := r.p.CLI("upgrade")
 		if code != 1 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, fmt.Sprintf("pid %d stays in charge", old)) {
 			t.Fatalf("%s: upgrade exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.name, code, out, errOut, tc.want)
 		}
 		serving("after a failed upgrade (" + tc.name + ")")
+		sozutest.WaitFor(t, 10*time.Second, "MAIN_UPGRADED events: upgrade failed", func() bool {
+			return evs.count(command.EventKind_MAIN_UPGRADED, "upgrade failed", "") == i+1
+		})
 		if n := len(r.records(t, `"code":"SZ2002"`, `"result":"err"`, tc.want)); n != 1 {
 			t.Errorf("%s: %d failed supervisor.upgrade records naming %q, want 1", tc.name, n, tc.want)
 		}
@@ -556,4 +574,84 @@ func TestWorkersDieWithTheirSupervisor(t *testing.T) {
 			t.Fatal("a process still holds the proxy's output")
 		}
 	}
+}
+
+// TestUpgradeNotifiesSystemd: under systemd (NOTIFY_SOCKET set), the
+// supervisor that hands over names its successor as the unit's main
+// process (MAINPID=<new pid>) before it exits.
+func TestUpgradeNotifiesSystemd(t *testing.T) {
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	notify := filepath.Join(t.TempDir(), "notify.sock")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notify, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 64)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := ln.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			got <- string(buf[:n])
+		}
+	}()
+	t.Setenv("NOTIFY_SOCKET", notify) // the supervisor inherits the test's environment
+	r := startUpgradeRig(t, origin.addr, "")
+	r.p.MustCLI("upgrade")
+	want := fmt.Sprintf("MAINPID=%d", r.pid(t))
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case msg := <-got:
+			for _, line := range strings.Split(msg, "\n") {
+				if line == want {
+					r.p.MustCLI("shutdown", "--hard")
+					<-r.p.Done
+					return
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no %s datagram on NOTIFY_SOCKET", want)
+		}
+	}
+}
+
+// subscribeOnce is subscribeEvents for a supervisor that may get other
+// subscribers: each one's EVENTS_SUBSCRIBED reaches every subscriber.
+func subscribeOnce(t *testing.T, sock string) *eventLog {
+	t.Helper()
+	c := sozutest.Dial(t, sock)
+	sub := &command.Request{RequestType: &command.Request_SubscribeEvents{SubscribeEvents: &command.SubscribeEvents{}}}
+	if err := frame.WriteMessage(c.Conn, sub, frame.DefaultMaxSize); err != nil {
+		t.Fatal(err)
+	}
+	l := &eventLog{}
+	subscribed := make(chan struct{})
+	var once sync.Once
+	go func() {
+		r := frame.NewReader(c.Conn, frame.DefaultMaxSize)
+		for {
+			resp := &command.Response{}
+			if r.ReadMessage(resp) != nil {
+				return
+			}
+			if ev := resp.GetContent().GetEvent(); ev != nil {
+				if ev.GetKind() == command.EventKind_EVENTS_SUBSCRIBED {
+					once.Do(func() { close(subscribed) })
+				}
+				l.mu.Lock()
+				l.evs = append(l.evs, ev)
+				l.mu.Unlock()
+			}
+		}
+	}()
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no EVENTS_SUBSCRIBED")
+	}
+	return l
 }
