@@ -655,3 +655,36 @@ func subscribeOnce(t *testing.T, sock string) *eventLog {
 	}
 	return l
 }
+
+// TestInheritedWorkerCrashIsDetected: right after a main upgrade the
+// workers are not the new supervisor's children, so it cannot wait(2) for
+// them; it watches their pidfd. An inherited worker killed then is noticed
+// (a worker.exit record naming its pid) and its slot is served again: two
+// running workers, both children of the new supervisor.
+func TestInheritedWorkerCrashIsDetected(t *testing.T) {
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	r := startUpgradeRig(t, origin.addr, "")
+	_, pids := workersOf(t, r.p.Sock)
+	victim := pids[len(pids)-1] // upgraded last: still inherited for a while
+	r.p.MustCLI("upgrade")
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	sup := r.pid(t)
+	sozutest.WaitFor(t, 60*time.Second, "two workers, children of the new supervisor", func() bool {
+		_, now := workersOf(t, r.p.Sock)
+		return len(now) == 2 && parentOf(now[0]) == sup && parentOf(now[1]) == sup
+	})
+	sozutest.WaitFor(t, 20*time.Second, fmt.Sprintf("a worker.exit record naming pid %d", victim), func() bool {
+		return len(r.records(t, `"verb":"worker.exit"`, fmt.Sprintf("(pid %d)", victim))) > 0
+	})
+	for _, rec := range r.records(t, `"verb":"worker.exit"`, fmt.Sprintf("(pid %d)", victim)) {
+		t.Logf("record: %.400s", rec)
+	}
+	if got := curl(t, "http://"+r.front+"/"); got != "ok" {
+		t.Fatalf("HTTP answered %q", got)
+	}
+	r.p.MustCLI("shutdown", "--hard")
+	<-r.p.Done
+	r.verify(t)
+}
