@@ -110,11 +110,12 @@ func (s *Supervisor) gather(c *session, calls []*call, timeout time.Duration) []
 }
 
 // notAnswering forgets a call whose worker missed its deadline and marks
-// the worker NOT_ANSWERING.
+// the worker NOT_ANSWERING before the verb answers, so that a query sent
+// after the answer sees it. gather never runs in the actor, so it may wait.
 func (s *Supervisor) notAnswering(cl *call) {
 	cl.worker.forget(cl.id)
 	w := cl.worker
-	s.submit(func(a *actor) {
+	s.do(func(a *actor) {
 		if a.workers[w.id] == w && w.runState == command.RunState_RUNNING {
 			w.runState = command.RunState_NOT_ANSWERING
 		}
