@@ -22,7 +22,9 @@ func (s *Supervisor) subscribe(c *session) {
 	}
 	q := make(chan *command.Response, subscriberQueueLen)
 	s.subscribers[c] = q
+	s.subWriters.Add(1)
 	go func() {
+		defer s.subWriters.Done()
 		for r := range q {
 			if !c.write(r) {
 				s.unsubscribe(c)

@@ -1,12 +1,14 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,14 +50,6 @@ func (s *Supervisor) startExporters() error {
 		return nil
 	}
 	level := export.LevelOf(m.Detail, s.cfg.DisableClusterMetrics)
-	if m.Address.IsValid() {
-		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(m.Address))
-		if err != nil {
-			return fmt.Errorf("configuration %s: [metrics] address %s: %w", s.cfg.Path, m.Address, err)
-		}
-		st := export.NewStatsd(export.StatsdOptions{Prefix: m.Prefix, Tagged: m.TaggedMetrics, Version: Version, Level: level})
-		go s.runStatsd(conn, st)
-	}
 	if m.Prometheus != "" {
 		ln, err := listenPrometheus(m.Prometheus)
 		if err != nil {
@@ -75,13 +69,52 @@ func (s *Supervisor) startExporters() error {
 		go func() {
 			<-s.stopped
 			srv.Close()
-			if path, ok := strings.CutPrefix(m.Prometheus, "unix:"); ok {
+			// After a hand-over the path is the successor's socket.
+			if path, ok := strings.CutPrefix(m.Prometheus, "unix:"); ok && !s.handedOver.Load() {
 				os.Remove(path)
 			}
 		}()
 		s.log.WithField("address", m.Prometheus).Info("Prometheus /metrics ready")
 	}
+	// statsd after Prometheus: a failed bind starts nothing, so the start
+	// can be retried (startExportersAfterHandOver).
+	if m.Address.IsValid() {
+		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(m.Address))
+		if err != nil {
+			return fmt.Errorf("configuration %s: [metrics] address %s: %w", s.cfg.Path, m.Address, err)
+		}
+		st := export.NewStatsd(export.StatsdOptions{Prefix: m.Prefix, Tagged: m.TaggedMetrics, Version: Version, Level: level})
+		go s.runStatsd(conn, st)
+	}
 	return nil
+}
+
+// exportersHandOverWait bounds how long a supervisor that took over in a
+// hot upgrade waits for its predecessor to release the Prometheus address.
+const exportersHandOverWait = 15 * time.Second
+
+// startExportersAfterHandOver starts the exporters of a supervisor that
+// took over in a hot upgrade. Its predecessor serves /metrics until it
+// exits, so the bind is retried while the address is in use; any other
+// error, or the address still taken after exportersHandOverWait, is
+// logged: traffic and the command socket are not stopped for metrics.
+func (s *Supervisor) startExportersAfterHandOver() {
+	deadline := time.Now().Add(exportersHandOverWait)
+	for {
+		err := s.startExporters()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			s.log.Errorf("after the upgrade: %v", err)
+			return
+		}
+		select {
+		case <-s.stopped:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // listenPrometheus binds "ip:port" or "unix:/path" (mode 0660: the

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -90,17 +91,33 @@ func logChannel() (parent net.Conn, child *os.File, err error) {
 	return parent, os.NewFile(uintptr(fds[1]), "worker-log-child"), nil
 }
 
+// startLogReader starts reading w's log channel (readWorkerLogs).
+func (w *workerProc) startLogReader(s *Supervisor) {
+	w.logsDone = make(chan struct{})
+	go func() {
+		defer close(w.logsDone)
+		s.readWorkerLogs(w.id, w.logs, &w.handedOver)
+	}()
+}
+
 // readWorkerLogs reads a worker's log channel until it closes, and hands
 // each record to its target. Lines of the main log are written as they
 // came (the worker formats them); a malformed packet is reported once
-// and its remaining records skipped.
-func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn) {
-	defer c.Close()
+// and its remaining records skipped. A read that fails once handedOver is
+// set (the hand-over of a hot upgrade wakes it with a past deadline)
+// returns leaving c open: its descriptor goes to the new supervisor, and
+// a SOCK_SEQPACKET read never splits a packet, so none is lost or read
+// twice.
+func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn, handedOver *atomic.Bool) {
 	main, access := s.logWriters()
 	buf := make([]byte, logframe.MaxPacket)
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
+			if handedOver != nil && handedOver.Load() {
+				return
+			}
+			c.Close()
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "connection reset") {
 				s.log.Warnf("worker %d: log channel: %v", id, err)
 			}

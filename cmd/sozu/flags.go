@@ -310,6 +310,8 @@ var (
 
 	fStrict = &flagSpec{long: "strict", kind: kindBool, help: "fail (exit 78) when a key written is not in force"}
 	fHard   = &flagSpec{long: "hard", kind: kindBool, help: "do not wait for connections to finish"}
+	// upgrade: the worker to replace (its id, as sozu status lists it).
+	fUpgradeWorker = &flagSpec{long: "worker", kind: kindUint, max: math.MaxUint32, metavar: "ID", help: "replace this worker (id from sozu status) instead of upgrading the main process"}
 
 	// cluster health-check set: upstream's flags and defaults.
 	fHCURI       = &flagSpec{long: "uri", short: "u", kind: kindString, metavar: "PATH", help: "path the probe requests, e.g. /health", required: true}

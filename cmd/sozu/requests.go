@@ -302,6 +302,15 @@ func buildStateLoad(v *values) (*command.Request, error) {
 	return &command.Request{RequestType: &command.Request_LoadState{LoadState: v.str("file")}}, nil
 }
 
+// buildUpgrade is `sozu upgrade`: upgrade_main, or upgrade_worker with
+// --worker.
+func buildUpgrade(v *values) (*command.Request, error) {
+	if v.has("worker") {
+		return &command.Request{RequestType: &command.Request_UpgradeWorker{UpgradeWorker: v.u32("worker", 0)}}, nil
+	}
+	return &command.Request{RequestType: &command.Request_UpgradeMain{UpgradeMain: &command.UpgradeMain{}}}, nil
+}
+
 func buildShutdown(v *values) (*command.Request, error) {
 	if v.flag("hard") {
 		return &command.Request{RequestType: &command.Request_HardStop{HardStop: &command.HardStop{}}}, nil

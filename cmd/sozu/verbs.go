@@ -233,6 +233,8 @@ func init() {
 			example: "metrics disable", build: metricsConfigure(command.MetricsConfiguration_DISABLED)},
 		&verb{path: "metrics clear", summary: "zero the workers' counters and latency sketches (gauges stay)",
 			example: "metrics clear", build: metricsConfigure(command.MetricsConfiguration_CLEAR)},
+		&verb{path: "upgrade", summary: "hot upgrade: the supervisor runs the binary now at its path, or --worker N is replaced",
+			flags: []*flagSpec{fUpgradeWorker}, example: "upgrade --worker 0", build: buildUpgrade, noDeadline: true},
 		&verb{path: "sandbox", summary: "show each worker's uid, no_new_privs and seccomp state, read from /proc",
 			example: "sandbox", run: runSandbox},
 		&verb{path: "compliance", summary: "check the security posture against PCI DSS v4.0; exit 1 when a check fails",

@@ -179,11 +179,14 @@ func (s *session) run() {
 		// The request is served with the configuration in force when its
 		// head arrived, not when the wait for it began: a Swap meanwhile
 		// (a backend removed, a route changed) applies to it.
+		// A response that kept the connection open promised the client
+		// one more request: even when draining, readHead waits for it
+		// (drainIdleGrace) and its answer closes the connection.
 		cfg := s.srv.cfg.Load()
 		more := n > 0 && s.serve(cfg, n)
 		s.endRequest()    // the request's end: its metrics
 		s.logRequest(cfg) // the request's end: its access record
-		if !more || s.srv.draining.Load() {
+		if !more {
 			return
 		}
 	}
@@ -291,15 +294,24 @@ func (s *session) releaseExchangeBuffers() {
 	}
 }
 
-// wakeIfIdle makes an idle session's pending read fail at once, so that it
-// closes (soft stop). A busy session sees Server.draining after its request.
+// drainIdleGrace is how long an idle keep-alive connection of a draining
+// server (soft stop, worker upgrade) waits for one more request, which is
+// answered with Connection: close, before it is closed. Closing it at once
+// would race with a request the client is already sending, which it would
+// see as a reset (RFC 9112 §9.6); a busy client instead gets its answer
+// and reconnects, to the worker that took over the listener.
+const drainIdleGrace = time.Second
+
+// wakeIfIdle bounds an idle session's pending read to drainIdleGrace, so
+// that it closes (soft stop) unless a last request arrives. A busy session
+// sees Server.draining after its request.
 func (s *session) wakeIfIdle() {
 	if c := s.h2c.Load(); c != nil {
 		c.Shutdown() // GOAWAY; the streams in flight finish
 		return
 	}
 	if s.state.Load() == stateIdle {
-		s.conn.SetReadDeadline(time.Unix(1, 0))
+		s.conn.SetReadDeadline(time.Now().Add(drainIdleGrace))
 	}
 }
 
@@ -333,7 +345,9 @@ func (s *session) readHead(cfg *Listener) int {
 		deadline.Read(s.conn, &s.crd, time.Now(), cfg.FrontTimeout)
 		s.state.Store(stateIdle)
 		if s.srv.draining.Load() {
-			return 0
+			// Draining already: one last request within the grace.
+			s.crd.Forget()
+			deadline.Read(s.conn, &s.crd, time.Now(), min(drainIdleGrace, cfg.FrontTimeout))
 		}
 	}
 	headDeadline := false
