@@ -24,6 +24,9 @@ type verb struct {
 	passthrough bool
 	// noDeadline: without -t the verb waits for its answer forever.
 	noDeadline bool
+	// stream: build's request is answered by a stream of events, which
+	// the CLI prints until interrupted (events.go); -t bounds the stream.
+	stream bool
 	// build makes the request of a verb answered by the supervisor.
 	build func(v *values) (*command.Request, error)
 	// load, when set, completes the built request with the content of the
@@ -213,6 +216,8 @@ func init() {
 			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
 		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
+		&verb{path: "events", summary: "follow the proxy's events, one line each, until interrupted or the proxy stops",
+			example: "events --json", build: buildSubscribeEvents, stream: true},
 		&verb{path: "sandbox", summary: "show each worker's uid, no_new_privs and seccomp state, read from /proc",
 			example: "sandbox", run: runSandbox},
 		&verb{path: "compliance", summary: "check the security posture against PCI DSS v4.0; exit 1 when a check fails",

@@ -29,7 +29,7 @@ type Conn struct {
 // else it is closed.
 func (c *Conn) Release(reusable bool) {
 	b := c.Backend
-	b.inflight.Add(-1)
+	b.putBack()
 	if reusable && !b.removed.Load() {
 		c.Reused = true
 		c.idleAt = time.Now()
