@@ -67,6 +67,8 @@ func renderContent(b *strings.Builder, c *command.ResponseContent, p painter) {
 		}
 	case *command.ResponseContent_HealthChecksList:
 		renderHealthChecks(b, ct.HealthChecksList)
+	case *command.ResponseContent_RequestCounts:
+		renderRequestCounts(b, ct.RequestCounts)
 	default:
 		// Content this CLI has no table for: its JSON form, indented.
 		j, err := contentJSON(c)

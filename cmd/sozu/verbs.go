@@ -97,9 +97,10 @@ func init() {
 		{path: "cluster add", summary: "add or replace a cluster",
 			flags: []*flagSpec{fClusterID.withRequired(), fLBPolicy, fLoadMetric, fStickySession, fHTTPSRedirect,
 				fHTTPSRedirectPort, fSendProxy, fExpectProxyClus, fHTTP2, fMaxConnsPerIP, fRetryAfter,
-				fWWWAuthenticate, fAuthorizedHash},
+				fWWWAuthenticate, fAuthorizedHash, fAnswer, fAnswer503},
 			exclusive: [][]string{{"send-proxy", "expect-proxy"}},
-			example:   "cluster add --id shop --load-balancing-policy least_loaded --sticky-session", build: buildClusterAdd},
+			example:   "cluster add --id shop --load-balancing-policy least_loaded --sticky-session", build: buildClusterAdd,
+			load: loadAnswerFiles},
 		{path: "cluster remove", summary: "remove a cluster",
 			flags:   []*flagSpec{fClusterID.withRequired()},
 			example: "cluster remove --id shop", build: buildClusterRemove},
@@ -122,10 +123,14 @@ func init() {
 			example: "backend remove --id shop --backend-id shop-0 --address 10.0.0.10:8000", build: buildBackendRemove},
 	}
 	for _, proto := range []string{"http", "https"} {
+		addFlags := append([]*flagSpec{fAddress, fHostname, fPathPrefix, fPathRegex, fPathEquals, fMethod,
+			fClusterID.withHelp("target cluster (none: requests are denied)"), fTags}, frontendPolicyFlags...)
+		if proto == "https" {
+			addFlags = append(addFlags, hstsFlags...)
+		}
 		verbs = append(verbs,
 			&verb{path: "frontend " + proto + " add", summary: "add an " + strings.ToUpper(proto) + " routing rule",
-				flags: []*flagSpec{fAddress, fHostname, fPathPrefix, fPathRegex, fPathEquals, fMethod,
-					fClusterID.withHelp("target cluster (none: requests are denied)"), fTags},
+				flags:     addFlags,
 				exclusive: [][]string{{"path-prefix", "path-regex", "path-equals"}},
 				example:   "frontend " + proto + " add --address 0.0.0.0:8080 --hostname shop.example.com --path-prefix /api --id shop --tags env=prod",
 				build:     httpFrontendBuilder(proto, true)},
@@ -167,7 +172,14 @@ func init() {
 		if proto == "https" {
 			add.flags = append(add.flags, fTLSVersions)
 		}
-		verbs = append(verbs, add, &verb{path: "listener " + proto + " list",
+		update := &verb{path: "listener " + proto + " update", summary: "change settings of " + article(proto) + " " + strings.ToUpper(proto) + " listener in place (only the flags given)",
+			flags:   listenerUpdateFlags(proto),
+			example: "listener " + proto + " update --address 0.0.0.0:8080 --front-timeout 120",
+			build:   listenerUpdateBuilder(proto)}
+		if proto != "tcp" {
+			update.load = loadAnswerFiles
+		}
+		verbs = append(verbs, add, update, &verb{path: "listener " + proto + " list",
 			summary: "list the " + strings.ToUpper(proto) + " listeners",
 			example: "listener " + proto + " list", build: buildListenerList, keep: keepListeners(proto)})
 		for _, op := range []string{"remove", "activate", "deactivate"} {
@@ -214,6 +226,8 @@ func init() {
 			flags: []*flagSpec{fFile}, example: "state save --file /var/lib/sozu/state.json", build: buildStateSave},
 		&verb{path: "state load", summary: "replay a saved state file (read by the supervisor)",
 			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
+		&verb{path: "state stats", summary: "count the requests of each kind the state accepted since start",
+			example: "state stats", build: buildStateStats},
 		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
 		&verb{path: "events", summary: "follow the proxy's events, one line each, until interrupted or the proxy stops",
