@@ -45,6 +45,9 @@ type app struct {
 	// signals, when set, replaces SIGINT/SIGTERM for the verbs that run
 	// until interrupted (events, top): done = interrupted.
 	signals context.Context
+	// isTTY, when set, replaces the check that stdin and stdout are
+	// terminals (sozu top).
+	isTTY func() bool
 }
 
 func newApp() *app {

@@ -232,6 +232,8 @@ func init() {
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
 		&verb{path: "events", summary: "follow the proxy's events, one line each, until interrupted or the proxy stops",
 			example: "events --json", build: buildSubscribeEvents, stream: true},
+		&verb{path: "top", summary: "live terminal view of the proxy: traffic, clusters, backends, listeners, certificates, events",
+			example: "top", run: runTop},
 		&verb{path: "logging", summary: "set the log filter of the supervisor and all workers (\"info\", \"warn,sozu::http=debug\")",
 			args: &argSpec{name: "FILTER", min: 1, max: 1}, example: "logging warn,sozu::http=debug", build: buildLogging},
 		&verb{path: "sandbox", summary: "show each worker's uid, no_new_privs and seccomp state, read from /proc",
