@@ -152,7 +152,10 @@ backends = [ { address = %[3]q, backend_id = "shop-a" }, { address = %[4]q, back
 
 	// Every line of the JSON stream parses.
 	p.MustCLI("cluster", "remove", "--id", "shop")
-	js.next(t, 5*time.Second, "CLUSTER_REMOVED")
+	// Mutation events name what changed.
+	if l := js.next(t, 5*time.Second, "CLUSTER_REMOVED"); !strings.Contains(l, `"cluster_id":"shop"`) {
+		t.Errorf("CLUSTER_REMOVED does not name the cluster: %s", l)
+	}
 	js.cmd.Process.Signal(syscall.SIGINT)
 	if code := js.exit(t, 10*time.Second); code != 0 {
 		t.Errorf("sozu events --json after SIGINT: exit %d, want 0\n%s", code, js.cmd.Stderr)
