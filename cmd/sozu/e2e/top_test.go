@@ -49,6 +49,9 @@ func (p *tmuxPane) keys(keys ...string) {
 
 func (p *tmuxPane) screen() string { return p.run("capture-pane", "-p", "-t", "top") }
 
+// styled is the screen with its colours and attributes as SGR sequences.
+func (p *tmuxPane) styled() string { return p.run("capture-pane", "-p", "-e", "-t", "top") }
+
 // waitScreen waits until the screen satisfies cond and returns it.
 func (p *tmuxPane) waitScreen(d time.Duration, what string, cond func(string) bool) string {
 	p.t.Helper()
@@ -161,6 +164,9 @@ backends = [ { address = %[4]q, backend_id = "idle-0" }, { address = %[5]q, back
 
 	tm.keys("4")
 	tm.waitScreen(10*time.Second, "the listener", contains("LISTENERS · 1", "http  "+front))
+	if st := tm.styled(); !strings.Contains(st, "\x1b[38;") {
+		t.Errorf("no colour on a colour terminal (the active listener is green):\n%q", st)
+	}
 
 	tm.keys("7")
 	tm.waitScreen(10*time.Second, "the events pane", contains("EVENTS ·", "EVENTS_SUBSCRIBED"))
@@ -183,9 +189,15 @@ backends = [ { address = %[4]q, backend_id = "idle-0" }, { address = %[5]q, back
 		t.Errorf("terminal modes not restored after q:\nbefore %s\nafter  %s", before, after)
 	}
 
-	// SIGTERM also quits cleanly and restores the terminal.
-	tm.keys("clear; "+sozutest.Bin+" -c "+p.CfgPath+" top; echo top-term-exit=$?", "Enter")
+	// Without colours (NO_COLOR) the same screen has none; SIGTERM also
+	// quits cleanly and restores the terminal.
+	tm.keys("clear; NO_COLOR=1 "+sozutest.Bin+" -c "+p.CfgPath+" top; echo top-term-exit=$?", "Enter")
 	tm.waitScreen(20*time.Second, "top again", contains("1 OVERVIEW", "EVENTS_SUBSCRIBED"))
+	tm.keys("4")
+	tm.waitScreen(10*time.Second, "the listener without colours", contains("LISTENERS · 1"))
+	if st := tm.styled(); strings.Contains(st, "\x1b[38;") {
+		t.Errorf("colours with NO_COLOR:\n%q", st)
+	}
 	shell := strings.TrimSpace(tm.run("display-message", "-p", "-t", "top", "#{pane_pid}"))
 	children, err := os.ReadFile("/proc/" + shell + "/task/" + shell + "/children")
 	if err != nil {
