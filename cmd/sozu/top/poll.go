@@ -45,9 +45,10 @@ type Source struct {
 func Run(src Source, in io.Reader, out io.Writer, opts ...tea.ProgramOption) error {
 	p := tea.NewProgram(New(), append([]tea.ProgramOption{tea.WithInput(in), tea.WithOutput(out)}, opts...)...)
 	ctx, cancel := context.WithCancel(context.Background())
+	refresh := make(chan struct{}, 1)
 	var wg sync.WaitGroup
-	wg.Go(func() { src.poll(ctx, p.Send) })
-	wg.Go(func() { src.follow(ctx, p.Send) })
+	wg.Go(func() { src.poll(ctx, p.Send, refresh) })
+	wg.Go(func() { src.follow(ctx, p.Send, refresh) })
 	_, err := p.Run()
 	cancel()
 	wg.Wait()
@@ -72,10 +73,11 @@ func (s Source) timeout() time.Duration {
 }
 
 // poll queries the metrics every period and the inventory every
-// inventoryPeriod periods, on one connection (redialled after an error),
-// sending each answer to the model as a message. It never blocks the UI:
-// send only queues.
-func (s Source) poll(ctx context.Context, send func(tea.Msg)) {
+// inventoryPeriod periods, or at once when refresh is signalled (an event
+// said the configuration changed), on one connection (redialled after an
+// error), sending each answer to the model as a message. It never blocks
+// the UI: send only queues.
+func (s Source) poll(ctx context.Context, send func(tea.Msg), refresh <-chan struct{}) {
 	var conn Conn
 	defer func() {
 		if conn != nil {
@@ -105,7 +107,11 @@ func (s Source) poll(ctx context.Context, send func(tea.Msg)) {
 	}
 	t := time.NewTicker(s.every())
 	defer t.Stop()
+	inventoryNow := false
 	for n := 0; ; n++ {
+		if inventoryNow {
+			n, inventoryNow = 0, false
+		}
 		metrics, err := ask(&command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{
 			List: ptr(false), NoClusters: ptr(false), Workers: ptr(false)}}})
 		send(MetricsMsg{At: time.Now(), M: metrics.GetContent().GetMetrics(), Err: err})
@@ -121,6 +127,8 @@ func (s Source) poll(ctx context.Context, send func(tea.Msg)) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-refresh:
+			inventoryNow = true
 		}
 	}
 }
@@ -144,8 +152,9 @@ func (s Source) clusters(ask func(*command.Request) (*command.Response, string))
 }
 
 // follow keeps an event subscription open, resubscribing a period after
-// it ends, and sends each event to the model.
-func (s Source) follow(ctx context.Context, send func(tea.Msg)) {
+// it ends, and sends each event to the model; an event that changes the
+// state's inventory asks the poller to read it again.
+func (s Source) follow(ctx context.Context, send func(tea.Msg), refresh chan<- struct{}) {
 	for ctx.Err() == nil {
 		st, err := s.Subscribe()
 		if err != nil {
@@ -167,6 +176,12 @@ func (s Source) follow(ctx context.Context, send func(tea.Msg)) {
 				}
 				if ev := r.GetContent().GetEvent(); ev != nil {
 					send(EventMsg{At: time.Now(), Source: r.GetMessage(), Ev: ev})
+					if changesInventory(ev.GetKind()) {
+						select {
+						case refresh <- struct{}{}:
+						default: // a refresh is already due
+						}
+					}
 				}
 			}
 			stop()
@@ -177,6 +192,21 @@ func (s Source) follow(ctx context.Context, send func(tea.Msg)) {
 		case <-time.After(s.every()):
 		}
 	}
+}
+
+// changesInventory reports whether an event kind follows a change of the
+// clusters, backends, listeners or certificates of the state.
+func changesInventory(k command.EventKind) bool {
+	switch k {
+	case command.EventKind_CLUSTER_ADDED, command.EventKind_CLUSTER_REMOVED,
+		command.EventKind_FRONTEND_ADDED, command.EventKind_FRONTEND_REMOVED,
+		command.EventKind_CERTIFICATE_ADDED, command.EventKind_CERTIFICATE_REMOVED, command.EventKind_CERTIFICATE_REPLACED,
+		command.EventKind_LISTENER_ADDED, command.EventKind_LISTENER_REMOVED, command.EventKind_LISTENER_UPDATED,
+		command.EventKind_LISTENER_ACTIVATED, command.EventKind_LISTENER_DEACTIVATED,
+		command.EventKind_REMOVED_BACKEND_HAS_NO_CONNECTIONS, command.EventKind_STATE_LOADED, command.EventKind_CONFIGURATION_RELOADED:
+		return true
+	}
+	return false
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -141,7 +141,8 @@ func helpLines() []string {
 		"  q, Ctrl-C  quit (SIGTERM too); the terminal is restored",
 		"",
 		"Metrics (query_metrics) refresh every second; listeners, certificates",
-		"and clusters every 5 s; events arrive as they happen. Marks: ! critical",
+		"and clusters every 5 s and after each change; events as they happen.",
+		"Marks: ! critical",
 		"(p99 ≥ 500 ms, 5xx ≥ 1 %, no backend up, certificate expiring within",
 		"30 days), ▲ ▼ trend and sort direction.",
 	}
