@@ -142,9 +142,8 @@ func helpLines() []string {
 		"",
 		"Metrics (query_metrics) refresh every second; listeners, certificates",
 		"and clusters every 5 s and after each change; events as they happen.",
-		"Marks: ! critical",
-		"(p99 ≥ 500 ms, 5xx ≥ 1 %, no backend up, certificate expiring within",
-		"30 days), ▲ ▼ trend and sort direction.",
+		"Marks: ! critical (p99 ≥ 500 ms, 5xx ≥ 1 %, no backend up, backend down,",
+		"certificate expiring within 30 days); ▲ ▼ trend and sort direction.",
 	}
 }
 
