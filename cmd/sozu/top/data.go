@@ -13,7 +13,7 @@ import (
 
 // Metric names read from query_metrics' AggregatedMetrics: upstream
 // Sōzu's (lib/src/metrics/names.rs), which the workers report.
-// Percentiles are in milliseconds.
+// Percentiles are in microseconds (upstream: milliseconds).
 const (
 	mHTTPRequests   = "http.requests"           // proxy counter
 	mStatus5xx      = "http.status.5xx"         // proxy and cluster counter
@@ -32,7 +32,7 @@ const (
 	mH2Reaped       = "h2.streams.reaped.idle_timeout"
 	certWarnWithin  = 30 * 24 * time.Hour // certificates expiring sooner are highlighted
 	certCritWithin  = 7 * 24 * time.Hour
-	p99CriticalMs   = 500 // p99 at or above this is critical
+	p99CriticalUs   = 500_000 // p99 at or above this (500 ms) is critical
 	errCriticalPct  = 1.0 // 5xx share at or above this is critical
 	seriesDepth     = 60  // samples kept for the sparklines: a minute at one per second
 	eventsDepth     = 200 // events kept for the events pane
@@ -95,7 +95,7 @@ type ClusterRow struct {
 	ID                 string
 	RPS, ErrPct        float64
 	KnownRate          bool
-	P50, P99           uint64 // ms
+	P50, P99           uint64 // µs
 	KnownLatency       bool
 	Available, Total   int
 	KnownAvail         bool
@@ -115,7 +115,7 @@ type BackendRow struct {
 	KnownRate            bool
 	Conns                float64
 	KnownConns           bool
-	P50, P99             uint64
+	P50, P99             uint64 // µs
 	KnownLatency         bool
 	State                string // "up", "down" or "?"
 }
@@ -179,7 +179,7 @@ func clusterRows(inv []*command.ClusterInformation, prev, cur *Sample, down map[
 		if r.hasAvailMetric {
 			r.Available, r.KnownAvail = r.availableByMetrics, true
 		}
-		r.Critical = r.ErrPct >= errCriticalPct || (r.KnownLatency && r.P99 >= p99CriticalMs) ||
+		r.Critical = r.ErrPct >= errCriticalPct || (r.KnownLatency && r.P99 >= p99CriticalUs) ||
 			(r.KnownAvail && r.Total > 0 && r.Available == 0)
 		out = append(out, *r)
 	}

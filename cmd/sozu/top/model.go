@@ -231,7 +231,7 @@ func (m *Model) metrics(msg MetricsMsg) {
 		m.conns.push(c)
 	}
 	if pc := percentiles(px, mRequestTime); pc != nil {
-		m.p99.push(float64(pc.GetP_99()))
+		m.p99.push(float64(pc.GetP_99()) / 1000)
 	}
 	if m.prev == nil {
 		return

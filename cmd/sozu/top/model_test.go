@@ -38,7 +38,7 @@ func pcts(p50, p99 uint64) *command.FilteredMetrics {
 // cluster per entry of reqs (requests, 5xx, p99) with one backend each.
 type clusterLoad struct {
 	requests, errors5xx int64
-	p99                 uint64
+	p99                 uint64 // µs
 	up                  uint64 // backend.up gauge
 	bytesIn, bytesOut   int64
 }
@@ -47,7 +47,7 @@ func sample(proxyRequests, proxy5xx int64, clusters map[string]clusterLoad) *com
 	am := &command.AggregatedMetrics{
 		Proxying: map[string]*command.FilteredMetrics{
 			mHTTPRequests: count(proxyRequests), mStatus5xx: count(proxy5xx), mClientConns: gauge(12),
-			mRequestTime: pcts(3, 40), mH2Streams: count(proxyRequests / 2), mH2Flood: count(0),
+			mRequestTime: pcts(3000, 40000), mH2Streams: count(proxyRequests / 2), mH2Flood: count(0),
 		},
 		Clusters: map[string]*command.ClusterMetrics{},
 	}
@@ -85,15 +85,16 @@ func press(m *Model, keys ...string) tea.Cmd {
 }
 
 // twoSamples feeds a model two metrics answers 2 s apart: busy serves
-// 200 req/s with 1 % of 5xx; calm 5 req/s and no error, p99 900 ms.
+// 200 req/s with 1 % of 5xx; calm 5 req/s and no error, p99 900 ms
+// (percentiles are in µs).
 func twoSamples(m *Model) {
 	m.Update(MetricsMsg{At: t0, M: sample(1000, 10, map[string]clusterLoad{
-		"busy": {requests: 1000, errors5xx: 0, p99: 30, up: 1, bytesIn: 0, bytesOut: 0},
-		"calm": {requests: 10, p99: 900, up: 1},
+		"busy": {requests: 1000, errors5xx: 0, p99: 30_000, up: 1, bytesIn: 0, bytesOut: 0},
+		"calm": {requests: 10, p99: 900_000, up: 1},
 	})})
 	m.Update(MetricsMsg{At: t0.Add(2 * time.Second), M: sample(1410, 14, map[string]clusterLoad{
-		"busy": {requests: 1400, errors5xx: 4, p99: 30, up: 1, bytesIn: 2048, bytesOut: 4096},
-		"calm": {requests: 20, p99: 900, up: 0},
+		"busy": {requests: 1400, errors5xx: 4, p99: 30_000, up: 1, bytesIn: 2048, bytesOut: 4096},
+		"calm": {requests: 20, p99: 900_000, up: 0},
 	})})
 }
 
@@ -114,13 +115,13 @@ func TestRatesFromTwoSamples(t *testing.T) {
 	if !busy.KnownRate || busy.RPS != 200 || busy.ErrPct != 1 || !busy.Critical {
 		t.Errorf("busy: %+v, want 200 req/s, 1 %% errors, critical (≥ 1 %%)", busy)
 	}
-	if calm.RPS != 5 || calm.P99 != 900 || !calm.Critical || calm.Available != 0 || calm.Total != 1 {
+	if calm.RPS != 5 || calm.P99 != 900_000 || !calm.Critical || calm.Available != 0 || calm.Total != 1 {
 		t.Errorf("calm: %+v, want 5 req/s, p99 900 critical, 0/1 backends up", calm)
 	}
 	for _, b := range m.BackendRows() {
 		switch b.ID {
 		case "busy-0":
-			if b.RPS != 200 || b.InBps != 1024 || b.OutBps != 2048 || b.State != "up" || b.Conns != 2 || b.P99 != 30 {
+			if b.RPS != 200 || b.InBps != 1024 || b.OutBps != 2048 || b.State != "up" || b.Conns != 2 || b.P99 != 30_000 {
 				t.Errorf("busy-0: %+v", b)
 			}
 		case "calm-0":

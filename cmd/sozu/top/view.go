@@ -142,7 +142,7 @@ func helpLines() []string {
 		"",
 		"Metrics (query_metrics) refresh every second; listeners, certificates",
 		"and clusters every 5 s and after each change; events as they happen.",
-		"Marks: ! critical (p99 ≥ 500 ms, 5xx ≥ 1 %, no backend up, backend down,",
+		"Latencies in ms. Marks: ! critical (p99 ≥ 500 ms, 5xx ≥ 1 %, no backend up, backend down,",
 		"certificate expiring within 30 days); ▲ ▼ trend and sort direction.",
 	}
 }
@@ -182,13 +182,16 @@ func (m *Model) overview(w, h int) []string {
 			crit func(float64) bool
 		}{
 			{"REQUESTS/S", &m.rps, "", nil},
-			{"p99 LATENCY", &m.p99, "ms", func(v float64) bool { return v >= p99CriticalMs }},
+			{"p99 LATENCY", &m.p99, "ms", func(v float64) bool { return v*1000 >= p99CriticalUs }},
 			{"5xx ERRORS", &m.errPct, "%", func(v float64) bool { return v >= errCriticalPct }},
 			{"CONNECTIONS", &m.conns, "", nil},
 		} {
 			val, ok := s.r.last()
 			num := "-"
-			if ok {
+			switch {
+			case ok && s.unit == "ms":
+				num = millis(uint64(val*1000)) + "ms"
+			case ok:
 				num = number(val) + s.unit
 			}
 			mark, st := " ", stCool
@@ -268,6 +271,19 @@ func number(v float64) string {
 	}
 }
 
+// millis prints a duration in µs as milliseconds with three significant
+// digits: 0.16, 12.8, 1425.
+func millis(us uint64) string {
+	ms := float64(us) / 1000
+	switch {
+	case ms < 10:
+		return fmt.Sprintf("%.2f", ms)
+	case ms < 100:
+		return fmt.Sprintf("%.1f", ms)
+	}
+	return fmt.Sprintf("%.0f", ms)
+}
+
 func bytesRate(v float64) string {
 	switch {
 	case v >= 1<<20:
@@ -282,7 +298,7 @@ func bytesRate(v float64) string {
 func header(format string, cols []string, sortCol string, desc bool) string {
 	args := make([]any, len(cols))
 	for i, c := range cols {
-		if strings.EqualFold(strings.TrimSpace(c), sortCol) {
+		if f := strings.Fields(c); len(f) > 0 && strings.EqualFold(f[0], sortCol) {
 			c += arrow(desc)
 		}
 		args[i] = c
@@ -297,15 +313,15 @@ func (m *Model) clusterPane() []string {
 	if note := m.metricsNote(); note != "" {
 		lines = append(lines, note)
 	}
-	const f = "  %-22s %9s %7s %6s %6s %9s %9s"
-	lines = append(lines, header(f, []string{"cluster", "rps", "err%", "p50", "p99", "backends", "frontends"}, k.name, k.desc != m.clusterSort.reverse))
+	const f = "  %-22s %9s %7s %7s %7s %9s %9s"
+	lines = append(lines, header(f, []string{"cluster", "rps", "err%", "p50 ms", "p99 ms", "backends", "frontends"}, k.name, k.desc != m.clusterSort.reverse))
 	for _, r := range rows {
 		rps, errp, p50, p99 := "-", "-", "-", "-"
 		if r.KnownRate {
 			rps, errp = number(r.RPS), fmt.Sprintf("%.2f", r.ErrPct)
 		}
 		if r.KnownLatency {
-			p50, p99 = fmt.Sprint(r.P50), fmt.Sprint(r.P99)
+			p50, p99 = millis(r.P50), millis(r.P99)
 		}
 		avail := "-"
 		if r.KnownAvail {
@@ -332,8 +348,8 @@ func (m *Model) backendPane() []string {
 	if note := m.metricsNote(); note != "" {
 		lines = append(lines, note)
 	}
-	const f = "  %-12s %-12s %-21s %-5s %7s %7s %6s %7s %5s %5s"
-	lines = append(lines, header(f, []string{"cluster", "backend", "address", "state", "in/s", "out/s", "conns", "rps", "p50", "p99"}, cmp.Or(map[string]string{"bandwidth": "in/s"}[k.name], k.name), k.desc != m.backendSort.reverse))
+	const f = "  %-12s %-12s %-21s %-5s %7s %7s %6s %7s %6s %6s"
+	lines = append(lines, header(f, []string{"cluster", "backend", "address", "state", "in/s", "out/s", "conns", "rps", "p50 ms", "p99 ms"}, cmp.Or(map[string]string{"bandwidth": "in/s"}[k.name], k.name), k.desc != m.backendSort.reverse))
 	for _, r := range rows {
 		in, out, rps, conns, p50, p99 := "-", "-", "-", "-", "-", "-"
 		if r.KnownRate {
@@ -343,7 +359,7 @@ func (m *Model) backendPane() []string {
 			conns = number(r.Conns)
 		}
 		if r.KnownLatency {
-			p50, p99 = fmt.Sprint(r.P50), fmt.Sprint(r.P99)
+			p50, p99 = millis(r.P50), millis(r.P99)
 		}
 		line := fmt.Sprintf(f, trunc(clean(r.Cluster), 12), trunc(clean(r.ID), 12), r.Address, r.State, in, out, conns, rps, p50, p99)
 		if r.State == "down" {
