@@ -33,10 +33,10 @@ const (
 	certWarnWithin  = 30 * 24 * time.Hour // certificates expiring sooner are highlighted
 	certCritWithin  = 7 * 24 * time.Hour
 	p99CriticalUs   = 500_000 // p99 at or above this (500 ms) is critical
-	errCriticalPct  = 1.0 // 5xx share at or above this is critical
-	seriesDepth     = 60  // samples kept for the sparklines: a minute at one per second
-	eventsDepth     = 200 // events kept for the events pane
-	inventoryPeriod = 5   // state queries (listeners, certificates, clusters) every N metrics polls
+	errCriticalPct  = 1.0     // 5xx share at or above this is critical
+	seriesDepth     = 60      // samples kept for the sparklines: a minute at one per second
+	eventsDepth     = 200     // events kept for the events pane
+	inventoryPeriod = 5       // state queries (listeners, certificates, clusters) every N metrics polls
 )
 
 // Sample is one query_metrics answer and when it was received.
