@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/verbs"
 )
 
 // recorder answers every query with an empty OK and counts them by verb;
@@ -102,6 +103,37 @@ func TestChangesInventory(t *testing.T) {
 	} {
 		if changesInventory(k) != want {
 			t.Errorf("%v: changesInventory = %v", k, !want)
+		}
+	}
+}
+
+// TestPollerIsReadOnly: every request the pollers send needs only the
+// read-only role (the verb catalogue says so), so an operator in
+// command_readonly_uids may run sozu top.
+func TestPollerIsReadOnly(t *testing.T) {
+	rec := &recorder{counts: map[string]int{}}
+	src := Source{Dial: func() (Conn, error) { return rec, nil }, Every: time.Hour}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); src.poll(ctx, func(tea.Msg) {}, nil) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.count("query_clusters_hashes") == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	sent := []string{"subscribe_events"} // follow's request (top.go sends it)
+	rec.mu.Lock()
+	for k := range rec.counts {
+		sent = append(sent, k)
+	}
+	rec.mu.Unlock()
+	if len(sent) < 5 {
+		t.Fatalf("the poller sent only %v", sent)
+	}
+	for _, k := range sent {
+		if r := verbs.RequiredRole(k); r != verbs.ReadOnly {
+			t.Errorf("%s needs the %s role", k, r)
 		}
 	}
 }
