@@ -15,6 +15,10 @@ import (
 // socket is reported (exit 69 or 77) before the terminal is taken over.
 // The view only reads: every query it sends needs the read-only role.
 func runTop(a *app, inv *invocation) int {
+	if inv.json {
+		fmt.Fprint(a.stderr, usageErrorText(&usageError{node: inv.node, msg: "--json does not apply to the terminal view (for JSON: sozu events --json, sozu -j <query verb>)"}))
+		return exitUsage
+	}
 	if !a.colorOutTerminal() {
 		fmt.Fprint(a.stderr, usageErrorText(&usageError{node: inv.node, msg: "needs a terminal on stdin and stdout (for scripts: sozu events, sozu -j …)"}))
 		return exitUsage

@@ -25,3 +25,13 @@ func TestRunTopUnreachable(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
 	}
 }
+
+// TestRunTopRefusesJSON: -j means nothing to the terminal view; it is
+// refused rather than ignored.
+func TestRunTopRefusesJSON(t *testing.T) {
+	a, _, errOut := testApp(t)
+	a.isTTY = func() bool { return true }
+	if code := a.run([]string{"top", "-j"}); code != exitUsage || !strings.Contains(errOut.String(), "--json does not apply") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
