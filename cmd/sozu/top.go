@@ -33,7 +33,9 @@ func runTop(a *app, inv *invocation) int {
 	if err != nil {
 		return a.fail(inv, err)
 	}
-	resp, err := c.Do(context.Background(), &command.Request{RequestType: &command.Request_ListListeners{ListListeners: &command.ListListeners{}}}, nil)
+	ctx, cancel := deadline(inv, cfg.timeout)
+	resp, err := c.Do(ctx, &command.Request{RequestType: &command.Request_ListListeners{ListListeners: &command.ListListeners{}}}, nil)
+	cancel()
 	c.Close()
 	if err != nil {
 		return a.fail(inv, err)
@@ -42,6 +44,9 @@ func runTop(a *app, inv *invocation) int {
 		return a.answer(inv, resp)
 	}
 	src := top.Source{
+		// Each query of the view is bounded by -t (or ctl_command_timeout)
+		// when given, else by the view's own 2 s.
+		Timeout: cfg.timeout,
 		Dial: func() (top.Conn, error) {
 			c, err := dial()
 			if err != nil {
@@ -60,6 +65,9 @@ func runTop(a *app, inv *invocation) int {
 			}
 			return c, nil
 		},
+	}
+	if inv.timeoutSet {
+		src.Timeout = inv.timeout
 	}
 	if err := top.Run(src, os.Stdin, os.Stdout); err != nil {
 		return a.fail(inv, errors.New("the terminal view failed: "+err.Error()))
