@@ -20,11 +20,12 @@ var (
 func listenerUpdateFlags(proto string) []*flagSpec {
 	fs := []*flagSpec{fAddress, fPublicAddress, fExpectProxy, fFrontTimeout, fBackTimeout, fConnectTimeout}
 	if proto != "tcp" {
-		fs = append(fs, fRequestTimeout, fStickyName, fAnswer)
+		fs = append(fs, fRequestTimeout, fStickyName.withHelp("sticky-session cookie name"), fAnswer)
 	}
 	if proto == "https" {
-		fs = append(fs, fStrictSNI, fDisableHTTP1, fALPN)
-		fs = append(fs, hstsFlags...)
+		fs = append(fs, fStrictSNI, fDisableHTTP1, fALPN,
+			fHSTS.withHelp("the listener's default for its frontends: send Strict-Transport-Security (--hsts=false: do not)"))
+		fs = append(fs, hstsFlags[1:]...)
 	}
 	return fs
 }
