@@ -235,12 +235,12 @@ var baseRules = []Rule{
 	{Syscall: "ioctl", Errno: unix.ENOTTY, Why: "terminal checks (logrus on stderr): answered 'not a terminal', never performed"},
 }
 
-// udpRules are the rules UDP proxying will need, kept out of the policy
-// until a worker proxies UDP (listeners of protocol "udp" are refused by the
-// configuration today). When UDP lands, add them to Rules and run the
-// victim and trace tests with a UDP workload: sendto/recvfrom or
-// sendmmsg/recvmmsg will probably be needed too. TestUDPRulesReady keeps
-// them valid.
+// udpRules are what UDP proxying (worker/udp) adds: datagram sockets to
+// backends and health probes, the SO_BROADCAST option net sets on each, and
+// sendto for replies sent from the listener's socket to clients. Listener
+// datagrams arrive by recvmsg, already allowed; backend sockets are
+// connected (connect) and use read/write/recvmsg. No recvmmsg/sendmmsg:
+// worker/udp reads one datagram per call (docs/sandbox.md).
 var udpRules = []Rule{
 	{Syscall: "socket", Conds: []Cond{argEq(0, unix.AF_INET), argMasked(1, sockTypeMask, unix.SOCK_DGRAM), argEq(2, 0)},
 		Why: "UDP backends over IPv4 (net.Dialer passes protocol 0)"},
@@ -252,13 +252,14 @@ var udpRules = []Rule{
 		Why: "UDP backends over IPv6, protocol named (never UDP-Lite)"},
 	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.SOL_SOCKET), argEq(2, unix.SO_BROADCAST)},
 		Why: "net: set on every datagram socket it creates"},
+	{Syscall: "sendto", Why: "UDP replies from the listener's socket to each client (WriteToUDPAddrPort)"},
 }
 
 // Rules returns the policy the loader compiles: the allow-list, then the
 // rules that only a binary built with -race needs. The caller owns the
 // returned slice; the Conds slices are shared and must not be modified.
 func Rules() []Rule {
-	return slices.Concat(baseRules, raceRules)
+	return slices.Concat(baseRules, udpRules, raceRules)
 }
 
 // Syscalls returns the sorted, distinct names of the system calls the

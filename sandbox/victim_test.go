@@ -345,7 +345,7 @@ var probes = []probe{
 	{name: "socket AF_UNIX", call: socketProbe(unix.AF_UNIX, unix.SOCK_STREAM, 0)},
 	{name: "socket AF_NETLINK", call: socketProbe(unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE)},
 	{name: "socket AF_PACKET", root: true, call: socketProbe(unix.AF_PACKET, unix.SOCK_RAW, 0)},
-	{name: "socket AF_INET SOCK_DGRAM", call: socketProbe(unix.AF_INET, unix.SOCK_DGRAM, 0)},
+	{name: "socket AF_INET SOCK_DGRAM UDP-Lite", call: socketProbe(unix.AF_INET, unix.SOCK_DGRAM, unix.IPPROTO_UDPLITE)},
 	{name: "socketpair", call: func(*probeState) (uintptr, syscall.Errno) {
 		var fds [2]int32
 		r, e := sys(unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0, unsafe.Pointer(&fds))

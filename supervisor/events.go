@@ -102,6 +102,16 @@ func mutationEvent(req *command.Request, kind command.EventKind) *command.Event 
 	case *command.Request_RemoveTcpFrontend:
 		ev.ClusterId = proto.String(r.RemoveTcpFrontend.GetClusterId())
 		copyAddr(r.RemoveTcpFrontend.GetAddress())
+	case *command.Request_AddUdpFrontend:
+		ev.ClusterId = proto.String(r.AddUdpFrontend.GetClusterId())
+		copyAddr(r.AddUdpFrontend.GetAddress())
+	case *command.Request_RemoveUdpFrontend:
+		ev.ClusterId = proto.String(r.RemoveUdpFrontend.GetClusterId())
+		copyAddr(r.RemoveUdpFrontend.GetAddress())
+	case *command.Request_AddUdpListener:
+		copyAddr(r.AddUdpListener.GetAddress())
+	case *command.Request_UpdateUdpListener:
+		copyAddr(r.UpdateUdpListener.GetAddress())
 	case *command.Request_AddCertificate:
 		copyAddr(r.AddCertificate.GetAddress())
 	case *command.Request_ReplaceCertificate:

@@ -29,6 +29,8 @@ func TestMutationEventIDs(t *testing.T) {
 			command.EventKind_FRONTEND_REMOVED, `kind:FRONTEND_REMOVED address:{` + addrText(addr) + `}`}, // a deny rule: no cluster
 		{&command.Request{RequestType: &command.Request_RemoveTcpFrontend{RemoveTcpFrontend: &command.RequestTcpFrontend{ClusterId: proto.String("db"), Address: addr}}},
 			command.EventKind_FRONTEND_REMOVED, `kind:FRONTEND_REMOVED cluster_id:"db" address:{` + addrText(addr) + `}`},
+		{&command.Request{RequestType: &command.Request_AddUdpFrontend{AddUdpFrontend: &command.RequestUdpFrontend{ClusterId: proto.String("dns"), Address: addr}}},
+			command.EventKind_FRONTEND_ADDED, `kind:FRONTEND_ADDED cluster_id:"dns" address:{` + addrText(addr) + `}`},
 		{&command.Request{RequestType: &command.Request_RemoveCertificate{RemoveCertificate: &command.RemoveCertificate{Address: addr, Fingerprint: proto.String("ab")}}},
 			command.EventKind_CERTIFICATE_REMOVED, `kind:CERTIFICATE_REMOVED address:{` + addrText(addr) + `}`},
 		{&command.Request{RequestType: &command.Request_UpdateTcpListener{UpdateTcpListener: &command.UpdateTcpListenerConfig{Address: addr}}},

@@ -69,6 +69,10 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 		return s.stopVerb(c, false)
 
 	case *command.Request_AuditReopen:
+		// The log targets' files rotate with the audit sinks.
+		if err := s.reopenLogs(); err != nil {
+			return c.fail("could not reopen the log targets: " + err.Error())
+		}
 		if err := s.reopenAudit(); err != nil {
 			return c.fail("could not reopen the audit sinks: " + err.Error())
 		}

@@ -1,10 +1,12 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"sort"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -18,6 +20,18 @@ type boundListener struct {
 	kind command.ListenerType
 	addr string // Display() form, the key workers use
 	file *os.File
+	// slots, for a UDP listener, holds one socket per worker slot (file is
+	// slots[0]): see bindUDP.
+	slots []*os.File
+}
+
+// fileFor returns the descriptor the worker in slot receives: the one
+// socket of a TCP listener, the slot's own socket of a UDP listener.
+func (l *boundListener) fileFor(slot int) *os.File {
+	if len(l.slots) == 0 {
+		return l.file
+	}
+	return l.slots[slot%len(l.slots)]
 }
 
 // shut makes the socket refuse new connections for every process holding
@@ -30,7 +44,18 @@ type boundListener struct {
 // and when a listener is deactivated or removed: closing descriptors alone
 // would leave the socket listening while any copy remains (a draining or
 // hung worker's), completing handshakes nobody will accept.
+//
+// A UDP socket has no accept queue and no connection to refuse: its
+// descriptor is closed, and the workers close theirs when the verb reaches
+// them. (shutdown(2) would make every worker's receive return 0 bytes at
+// once, forever, which a worker cannot tell from an empty datagram.)
 func (l *boundListener) shut() {
+	if l.kind == command.ListenerType_UDP {
+		for _, f := range l.slots {
+			f.Close()
+		}
+		return
+	}
 	if fd := rawFD(l.file); fd >= 0 {
 		unix.Shutdown(fd, unix.SHUT_RD)
 	}
@@ -64,6 +89,57 @@ func bindTCP(kind command.ListenerType, sa *command.SocketAddress) (*boundListen
 	return &boundListener{kind: kind, addr: sa.Display(), file: f}, nil
 }
 
+// bindListener opens the socket of a listener of kind: UDP sockets, one per
+// worker slot (workers workers), for a UDP listener; a listening TCP socket
+// otherwise.
+func bindListener(kind command.ListenerType, sa *command.SocketAddress, workers int) (*boundListener, error) {
+	if kind == command.ListenerType_UDP {
+		return bindUDP(sa, workers)
+	}
+	return bindTCP(kind, sa)
+}
+
+// bindUDP opens the sockets of a UDP listener at sa: one per worker slot,
+// in one SO_REUSEPORT group, so that the kernel hands all the datagrams of
+// one client address (its 4-tuple hash) to the same socket, hence the same
+// worker, and a flow never splits over two workers' flow tables (two
+// backends). A relaunched worker gets its slot's socket back; datagrams
+// wait in it meanwhile. Bound in the supervisor like every listening
+// socket (workers never call bind).
+func bindUDP(sa *command.SocketAddress, workers int) (*boundListener, error) {
+	ap, err := sa.AddrPort()
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	bl := &boundListener{kind: command.ListenerType_UDP, addr: sa.Display()}
+	for i := range max(workers, 1) {
+		pc, err := lc.ListenPacket(context.Background(), "udp", net.UDPAddrFromAddrPort(ap).String())
+		if err != nil {
+			bl.shut()
+			return nil, fmt.Errorf("cannot bind UDP listener %s (socket %d of %d): %w", sa.Display(), i+1, max(workers, 1), err)
+		}
+		ap = pc.LocalAddr().(*net.UDPAddr).AddrPort() // port 0: the next sockets join the same port
+		f, err := pc.(*net.UDPConn).File()
+		pc.Close()
+		if err != nil {
+			bl.shut()
+			return nil, fmt.Errorf("listener %s: %w", sa.Display(), err)
+		}
+		bl.slots = append(bl.slots, f)
+	}
+	bl.file = bl.slots[0]
+	return bl, nil
+}
+
 // sorted returns the listeners in a stable order (protocol, then address),
 // the order in which they are announced to a new worker.
 func (t listenerTable) sorted() []*boundListener {
@@ -81,8 +157,9 @@ func (t listenerTable) sorted() []*boundListener {
 }
 
 // listenersCount describes ls in the order of their descriptors, as the
-// ListenersCount message carried with them over SCM_RIGHTS.
-func listenersCount(ls []*boundListener) (*command.ListenersCount, []int) {
+// ListenersCount message carried with them over SCM_RIGHTS to the worker
+// in slot.
+func listenersCount(ls []*boundListener, slot int) (*command.ListenersCount, []int) {
 	lc := &command.ListenersCount{}
 	fds := make([]int, 0, len(ls))
 	// The message lists addresses per protocol, and the descriptors follow
@@ -102,7 +179,7 @@ func listenersCount(ls []*boundListener) (*command.ListenersCount, []int) {
 			case command.ListenerType_UDP:
 				lc.Udp = append(lc.Udp, l.addr)
 			}
-			fds = append(fds, rawFD(l.file))
+			fds = append(fds, rawFD(l.fileFor(slot)))
 		}
 	}
 	return lc, fds

@@ -58,9 +58,6 @@ func (s *Supervisor) mutate(c *session, req *command.Request) bool {
 // fans req out to the workers and saves the state when configured to.
 // Actor only. A refused request changes nothing.
 func (a *actor) apply(req *command.Request) ([]*call, error) {
-	if a := req.GetActivateListener(); a != nil && a.GetProxy() == command.ListenerType_UDP {
-		return nil, errors.New("not implemented: UDP listeners")
-	}
 	if a.loadingState { // a state file may have been saved without keys
 		if err := checkHasKey(req); err != nil {
 			return nil, err
@@ -94,7 +91,7 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 	case *command.Request_ActivateListener:
 		key := listenerKey(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress().Display())
 		if _, bound := a.listeners[key]; !bound {
-			bl, err := bindTCP(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress())
+			bl, err := bindListener(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress(), a.cfg.WorkerCount)
 			if err != nil {
 				a.state = before // the state says what is true: not active
 				return nil, err

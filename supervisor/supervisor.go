@@ -53,6 +53,7 @@ type Supervisor struct {
 	ident    *identity.Resolver
 	account  account.Account // what workers drop to, resolved at start
 	audit    *audit.Broker   // nil when no audit sink is configured
+	logs     Logs            // where the workers' logs go (worklogs.go)
 	ids      *audit.IDSource
 
 	subMu       sync.Mutex
@@ -151,7 +152,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			case sig := <-sigs:
 				s.log.Infof("received %v", sig)
 				if sig == syscall.SIGHUP {
-					s.reopenAudit()
+					s.reopenLogs()
+					if s.audit != nil {
+						s.reopenAudit()
+					}
 					continue
 				}
 				go func() { s.stopAll(sig == syscall.SIGTERM, nil); s.finish() }()
@@ -233,7 +237,7 @@ func (a *actor) bindActiveListeners() error {
 		if _, ok := a.listeners[key]; ok {
 			return nil
 		}
-		bl, err := bindTCP(kind, addr)
+		bl, err := bindListener(kind, addr, a.cfg.WorkerCount)
 		if err != nil {
 			return err
 		}
@@ -252,6 +256,11 @@ func (a *actor) bindActiveListeners() error {
 	}
 	for _, l := range sortedValues(ll.GetTcpListeners()) {
 		if err := bind(command.ListenerType_TCP, l.GetAddress(), l.GetActive()); err != nil {
+			return err
+		}
+	}
+	for _, l := range sortedValues(ll.GetUdpListeners()) {
+		if err := bind(command.ListenerType_UDP, l.GetAddress(), l.GetActive()); err != nil {
 			return err
 		}
 	}

@@ -26,6 +26,7 @@ const (
 	workerChannelFD = 3 // framed WorkerRequest/WorkerResponse channel
 	workerSCMFD     = 4 // listener descriptors over SCM_RIGHTS
 	workerStateFD   = 5 // InitialState, raw protobuf, read once
+	// workerLogFD = 6: the log channel (worklogs.go)
 )
 
 // workerQueueLen bounds the requests queued for one worker. A worker that
@@ -93,6 +94,13 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 		return nil, fmt.Errorf("worker %d: initial state: %w", id, err)
 	}
 	defer stateFile.Close()
+	logP, logC, err := logChannel()
+	if err != nil {
+		chP.Close()
+		scmP.Close()
+		return nil, fmt.Errorf("worker %d: log channel: %w", id, err)
+	}
+	defer logC.Close()
 
 	args := []string{"worker", "--id", strconv.FormatUint(uint64(id), 10),
 		"--uid", strconv.Itoa(a.account.UID), "--gid", strconv.Itoa(a.account.GID),
@@ -103,8 +111,12 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 	if a.cfg.Sandbox.TLSSessionTickets {
 		args = append(args, "--tls-session-tickets")
 	}
+	args = append(args, "--access-log-format", a.cfg.AccessLogsEncoding, "--access-log-query", a.cfg.AccessLogsQuery)
+	if a.logs.AccessColored {
+		args = append(args, "--access-log-colored")
+	}
 	cmd := exec.Command(a.exe, args...)
-	cmd.ExtraFiles = []*os.File{chC, scmC, stateFile}
+	cmd.ExtraFiles = []*os.File{chC, scmC, stateFile, logC}
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 	cmd.Env = workerEnv()
@@ -112,8 +124,10 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 	if err := cmd.Start(); err != nil {
 		chP.Close()
 		scmP.Close()
+		logP.Close()
 		return nil, fmt.Errorf("worker %d: start %s: %w", id, a.exe, err)
 	}
+	go a.readWorkerLogs(id, logP) // until the worker's end closes
 	conn, err := net.FileConn(chP)
 	chP.Close()
 	if err != nil {
@@ -178,7 +192,7 @@ func workerEnv() []string {
 // sendListeners passes listener descriptors to the worker in one sendmsg:
 // a varint-delimited ListenersCount, and the descriptors as SCM_RIGHTS.
 func (w *workerProc) sendListeners(ls []*boundListener) error {
-	lc, fds := listenersCount(ls)
+	lc, fds := listenersCount(ls, w.slot)
 	var buf protoBuffer
 	if _, err := protodelim.MarshalTo(&buf, lc); err != nil {
 		return err

@@ -25,6 +25,7 @@ type listenerSet struct {
 	scm      int
 	received map[string]*os.File     // key: protocol and address
 	active   map[string]net.Listener // key: protocol and address
+	packets  map[string]*net.UDPConn // active UDP listeners, same key
 }
 
 func newListenerSet(fd int) (*listenerSet, error) {
@@ -32,7 +33,8 @@ func newListenerSet(fd int) (*listenerSet, error) {
 		return nil, fmt.Errorf("scm fd %d: %w", fd, err)
 	}
 	unix.CloseOnExec(fd)
-	return &listenerSet{scm: fd, received: map[string]*os.File{}, active: map[string]net.Listener{}}, nil
+	return &listenerSet{scm: fd, received: map[string]*os.File{}, active: map[string]net.Listener{},
+		packets: map[string]*net.UDPConn{}}, nil
 }
 
 func key(kind command.ListenerType, addr string) string { return kind.String() + " " + addr }
@@ -115,7 +117,7 @@ func closeFDs(fds []int) {
 // the supervisor sent. An already active listener is left as it is.
 func (l *listenerSet) activate(kind command.ListenerType, addr string) error {
 	k := key(kind, addr)
-	if l.active[k] != nil {
+	if l.active[k] != nil || l.packets[k] != nil {
 		return nil
 	}
 	if err := l.receive(false); err != nil {
@@ -129,6 +131,21 @@ func (l *listenerSet) activate(kind command.ListenerType, addr string) error {
 		if f = l.received[k]; f == nil {
 			return fmt.Errorf("activating %s: the supervisor sent no descriptor for it", k)
 		}
+	}
+	if kind == command.ListenerType_UDP {
+		pc, err := net.FilePacketConn(f)
+		if err != nil {
+			return fmt.Errorf("activating %s: %w", k, err)
+		}
+		f.Close()
+		delete(l.received, k)
+		uc, ok := pc.(*net.UDPConn)
+		if !ok {
+			pc.Close()
+			return fmt.Errorf("activating %s: the supervisor's descriptor is not a UDP socket", k)
+		}
+		l.packets[k] = uc
+		return nil
 	}
 	ln, err := net.FileListener(f)
 	if err != nil {
@@ -147,6 +164,10 @@ func (l *listenerSet) deactivate(kind command.ListenerType, addr string) {
 		ln.Close()
 		delete(l.active, k)
 	}
+	if pc := l.packets[k]; pc != nil {
+		pc.Close()
+		delete(l.packets, k)
+	}
 	if f := l.received[k]; f != nil {
 		f.Close()
 		delete(l.received, k)
@@ -157,6 +178,10 @@ func (l *listenerSet) closeAll() {
 	for k, ln := range l.active {
 		ln.Close()
 		delete(l.active, k)
+	}
+	for k, pc := range l.packets {
+		pc.Close()
+		delete(l.packets, k)
 	}
 	for k, f := range l.received {
 		f.Close()

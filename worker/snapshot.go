@@ -6,6 +6,7 @@ import (
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/health"
 	"github.com/sozu-go/sozu/worker/http1"
@@ -14,6 +15,7 @@ import (
 	"github.com/sozu-go/sozu/worker/settings"
 	"github.com/sozu-go/sozu/worker/tcp"
 	"github.com/sozu-go/sozu/worker/tlsconf"
+	"github.com/sozu-go/sozu/worker/udp"
 )
 
 // defaultWeight is the weight of a backend without load_balancing_parameters
@@ -26,6 +28,7 @@ type snapshot struct {
 	http     map[string]*proxy.Listener // HTTP and HTTPS listeners
 	https    map[string]*tlsconf.Index  // SNI index of each HTTPS listener (TLS left for the worker to set)
 	tcp      map[string]*tcp.Listener
+	udp      map[string]*udp.Listener
 	warnings []string // problems that left a rule or an answer out
 
 	sets   map[string]*backends.Set // backends of each cluster, by cluster id
@@ -38,7 +41,8 @@ type snapshot struct {
 // in warnings, so that one bad frontend does not stop the others. tickets
 // is whether HTTPS listeners may issue session tickets (ticketCount).
 func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) *snapshot {
-	snap := &snapshot{http: map[string]*proxy.Listener{}, https: map[string]*tlsconf.Index{}, tcp: map[string]*tcp.Listener{}}
+	snap := &snapshot{http: map[string]*proxy.Listener{}, https: map[string]*tlsconf.Index{}, tcp: map[string]*tcp.Listener{},
+		udp: map[string]*udp.Listener{}}
 	warn := func(format string, args ...any) { snap.warnings = append(snap.warnings, fmt.Sprintf(format, args...)) }
 
 	var listeners []httpListenerConfig
@@ -48,7 +52,10 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	clusters := map[string]*command.Cluster{}
 	var fronts []*command.RequestHttpFrontend
 	var tcpListeners []*command.TcpListenerConfig
-	tcpFronts := map[string]string{} // listener address -> cluster id
+	tcpFronts := map[string]string{}        // listener address -> cluster id
+	tcpTags := map[string]*accesslog.Tags{} // listener address -> its frontend's tags
+	var udpListeners []*command.UdpListenerConfig
+	udpFronts := map[string]string{} // listener address -> cluster id
 	var specs []backends.Spec
 	for _, wr := range st.GenerateRequests() {
 		switch r := wr.GetContent().GetRequestType().(type) {
@@ -77,6 +84,11 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			tcpListeners = append(tcpListeners, r.AddTcpListener)
 		case *command.Request_AddTcpFrontend:
 			tcpFronts[r.AddTcpFrontend.GetAddress().Display()] = r.AddTcpFrontend.GetClusterId()
+			tcpTags[r.AddTcpFrontend.GetAddress().Display()] = accesslog.NewTags(r.AddTcpFrontend.GetTags())
+		case *command.Request_AddUdpListener:
+			udpListeners = append(udpListeners, r.AddUdpListener)
+		case *command.Request_AddUdpFrontend:
+			udpFronts[r.AddUdpFrontend.GetAddress().Display()] = r.AddUdpFrontend.GetClusterId()
 		case *command.Request_AddBackend:
 			b := r.AddBackend
 			ap, err := b.GetAddress().AddrPort()
@@ -104,7 +116,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	}
 	sets := reg.Update(specs, policies)
 	snap.sets = sets
-	snap.health = healthChecks(clusters, tcpFronts)
+	snap.health = healthChecks(clusters, tcpFronts, udpFronts)
 	shared := map[string]*proxy.Cluster{}
 	for id, set := range sets {
 		shared[id] = &proxy.Cluster{ID: id, Backends: set}
@@ -130,8 +142,9 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 		}
 	}
 
-	rules := map[string][]router.Rule{}              // by listener address
-	fronthsts := map[string]map[string]*proxy.HSTS{} // by listener address, then frontend key
+	rules := map[string][]router.Rule{}                  // by listener address
+	fronthsts := map[string]map[string]*proxy.HSTS{}     // by listener address, then frontend key
+	fronttags := map[string]map[string]*accesslog.Tags{} // by listener address, then frontend key
 	for _, f := range fronts {
 		k, _ := state.FrontendKey(f)
 		note := func(is settings.Issue) { warn("frontend %s: %v: %s", k, is, is.Effect) }
@@ -159,6 +172,12 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 				fronthsts[addr] = map[string]*proxy.HSTS{}
 			}
 			fronthsts[addr][r.Route.Key] = hstsPolicy(h)
+		}
+		if t := accesslog.NewTags(f.GetTags()); t != nil {
+			if fronttags[addr] == nil {
+				fronttags[addr] = map[string]*accesslog.Tags{}
+			}
+			fronttags[addr][r.Route.Key] = t
 		}
 	}
 
@@ -188,6 +207,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			ElideXRealIP:   l.GetElideXRealIp(),
 			Routes:         tab,
 			Clusters:       shared,
+			Tags:           fronttags[addr],
 		}
 		if pub := l.GetPublicAddress(); pub != nil {
 			if pap, err := pub.AddrPort(); err == nil {
@@ -245,7 +265,13 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	}
 	for _, l := range tcpListeners {
 		if tl := tcpListener(l, tcpFronts, clusters, sets, warn); tl != nil {
+			tl.Tags = tcpTags[l.GetAddress().Display()]
 			snap.tcp[key(command.ListenerType_TCP, l.GetAddress().Display())] = tl
+		}
+	}
+	for _, l := range udpListeners {
+		if ul := udpListener(l, udpFronts, clusters, sets, warn); ul != nil {
+			snap.udp[key(command.ListenerType_UDP, l.GetAddress().Display())] = ul
 		}
 	}
 	return snap
@@ -286,14 +312,27 @@ func copyOf[T any](p *T) *T {
 
 // healthChecks returns the health check of each cluster that has one. A
 // cluster bound to a TCP listener is probed by TCP connect, any other by
-// HTTP GET.
-func healthChecks(clusters map[string]*command.Cluster, tcpFronts map[string]string) map[string]health.Config {
-	tcpClusters := map[string]bool{}
+// HTTP GET. A cluster bound to a UDP listener is probed as its
+// udp.health says (TCP_PROBE or UDP_PROBE), which wins over a
+// health_check; with HEALTH_OFF, or without udp.health, it is not probed
+// (a health_check's HTTP GET means nothing to a UDP backend, and is
+// reported).
+func healthChecks(clusters map[string]*command.Cluster, tcpFronts, udpFronts map[string]string) map[string]health.Config {
+	tcpClusters, udpClusters := map[string]bool{}, map[string]bool{}
 	for _, id := range tcpFronts {
 		tcpClusters[id] = true
 	}
+	for _, id := range udpFronts {
+		udpClusters[id] = true
+	}
 	out := map[string]health.Config{}
 	for id, c := range clusters {
+		if udpClusters[id] {
+			if uh := c.GetUdp().GetHealth(); uh != nil && uh.GetMode() != command.UdpHealthMode_HEALTH_OFF {
+				out[id] = health.UDPConfigFrom(uh)
+			}
+			continue
+		}
 		if hc := c.GetHealthCheck(); hc != nil {
 			out[id] = health.ConfigFrom(hc, tcpClusters[id])
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/sozu-go/sozu/worker/settings"
 	"github.com/sozu-go/sozu/worker/tcp"
 	"github.com/sozu-go/sozu/worker/tlsconf"
+	"github.com/sozu-go/sozu/worker/udp"
 )
 
 // How each listener of the state becomes a data-plane listener: timeouts,
@@ -50,6 +51,45 @@ func tcpListener(l *command.TcpListenerConfig, fronts map[string]string, cluster
 		}
 	}
 	return tl
+}
+
+// udpListener builds the configuration of UDP listener l, whose frontend
+// (if any) is in fronts, by listener address. max_flows 0 is the worker's
+// max_connections bound, or udp.DefaultMaxFlows (see udp.Listener).
+func udpListener(l *command.UdpListenerConfig, fronts map[string]string, clusters map[string]*command.Cluster,
+	sets map[string]*backends.Set, warn func(string, ...any)) *udp.Listener {
+	addr := l.GetAddress().Display()
+	ap, err := l.GetAddress().AddrPort()
+	if err != nil {
+		warn("UDP listener %s: %v", addr, err)
+		return nil
+	}
+	ul := &udp.Listener{
+		Addr:         ap,
+		FrontTimeout: seconds(l.GetFrontTimeout()),
+		BackTimeout:  seconds(l.GetBackTimeout()),
+		MaxDatagram:  int(l.GetMaxRxDatagramSize()),
+		MaxFlows:     int(l.GetMaxFlows()),
+	}
+	if pub := l.GetPublicAddress(); pub != nil {
+		if pap, err := pub.AddrPort(); err == nil {
+			ul.PublicAddr = pap
+		}
+	}
+	if id, ok := fronts[addr]; ok {
+		uc := clusters[id].GetUdp() // nil-safe: a cluster without udp takes the defaults
+		ul.Cluster = &udp.Cluster{
+			ID:                 id,
+			Backends:           sets[id],
+			BySourcePort:       uc.GetAffinityKey() == command.UdpAffinityKey_SOURCE_IP_PORT,
+			Responses:          uc.GetResponses(),
+			Requests:           uc.GetRequests(),
+			SendProxy:          uc.GetSendProxyProtocol(),
+			ProxyEveryDatagram: uc.GetProxyProtocolEveryDatagram(),
+			FailOpen:           uc.GetHealth().GetFailOpen(), // true when absent (command.proto default)
+		}
+	}
+	return ul
 }
 
 func seconds(s uint32) time.Duration { return time.Duration(s) * time.Second }

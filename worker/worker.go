@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"github.com/sozu-go/sozu/proto/frame"
 	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/sandbox"
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/health"
@@ -31,6 +33,7 @@ import (
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/tcp"
 	"github.com/sozu-go/sozu/worker/tlsconf"
+	"github.com/sozu-go/sozu/worker/udp"
 )
 
 // Descriptors a worker inherits from the supervisor.
@@ -38,6 +41,7 @@ const (
 	channelFD = 3 // framed WorkerRequest/WorkerResponse channel
 	scmFD     = 4 // listener descriptors over SCM_RIGHTS
 	stateFD   = 5 // InitialState, raw protobuf
+	logFD     = 6 // log channel to the supervisor (logs.go)
 )
 
 // maxInitialState bounds the initial state a worker reads at start.
@@ -66,12 +70,14 @@ type Worker struct {
 	snap    *snapshot
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
 	tcpSrv  map[string]*tcp.Server   // by listener key, for active TCP listeners
+	udpSrv  map[string]*udp.Server   // by listener key, for active UDP listeners
 	tcpConn *connlimit.Limit
 	ipcaps  *ipcap.Limits          // max_connections_per_ip, shared by every server
 	certs   tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
 	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
 	serving bool                   // bootstrap is over: servers run
 	tickets bool                   // tls_session_tickets: listeners may issue session tickets
+	access  *accesslog.Logger      // the access log (logs.go)
 
 	// The command loop rebuilds once for a burst of changes (see serve):
 	// with deferRebuild, apply marks the state dirty instead of rebuilding.
@@ -89,12 +95,15 @@ func Main(args []string) int {
 	mode := fs.String("sandbox", "kill", "seccomp mode: kill, errno or off")
 	allowRoot := fs.Bool("allow-root", false, "let the worker keep uid 0")
 	tickets := fs.Bool("tls-session-tickets", false, "let HTTPS listeners with send_tls13_tickets > 0 issue session tickets")
+	alFormat := fs.String("access-log-format", "ascii", "access log format: ascii, protobuf or json")
+	alQuery := fs.String("access-log-query", "mask", "query values in access logs: mask, keep or drop")
+	alColored := fs.Bool("access-log-colored", false, "colour the ascii access log")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	// Before anything else opens a descriptor: only the bootstrap ones and
 	// the runtime's (close-on-exec) stay.
-	inherited, err := sandbox.CloseInherited(channelFD, scmFD, stateFD)
+	inherited, err := sandbox.CloseInherited(channelFD, scmFD, stateFD, logFD)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "worker %d: %v\n", *id, err)
 		return 1
@@ -107,6 +116,13 @@ func Main(args []string) int {
 	logger := logrus.New()
 	logger.SetOutput(os.Stderr)
 	log := logger.WithField("worker", *id)
+	logs, err := openLogs(uint32(*id), *alFormat, *alQuery, *alColored)
+	if err != nil {
+		log.Errorf("log channel: %v", err)
+		return 2
+	}
+	defer logs.close()
+	logger.SetOutput(logs.ship.MainLog())
 	if len(inherited) > 0 {
 		log.Warnf("closed descriptors %v inherited from the supervisor's parent", inherited)
 	}
@@ -117,6 +133,7 @@ func Main(args []string) int {
 		return 1
 	}
 	w.tickets = *tickets
+	w.access = logs.access
 	if lvl, err := logfilter.Parse(w.cfg.GetLogLevel()); err == nil {
 		logger.SetLevel(lvl)
 	}
@@ -192,6 +209,7 @@ func bootstrap(id uint32, log *logrus.Entry) (*Worker, error) {
 func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *listenerSet, conn net.Conn, max int) *Worker {
 	w := &Worker{id: id, cfg: cfg, log: log, state: state.New(), lis: lis, conn: conn, max: max,
 		out: frame.NewWriter(conn, max), servers: map[string]*proxy.Server{}, tcpSrv: map[string]*tcp.Server{},
+		udpSrv: map[string]*udp.Server{},
 		tlsCfg: map[string]*tls.Config{},
 		conns:  connlimit.New(int64(cfg.GetMaxConnections()), time.Duration(cfg.GetAcceptQueueTimeout())*time.Second)}
 	w.tcpConn = w.conns // one max_connections for every protocol
@@ -359,6 +377,9 @@ func (w *Worker) stopServers(soft bool) {
 	for _, srv := range w.tcpSrv {
 		srv.StopAccepting()
 	}
+	for _, srv := range w.udpSrv {
+		srv.StopAccepting()
+	}
 	w.lis.closeAll()
 	var wg sync.WaitGroup
 	for k, srv := range w.servers {
@@ -384,6 +405,13 @@ func (w *Worker) stopServers(soft bool) {
 			}
 		}()
 		delete(w.tcpSrv, k)
+	}
+	for k, srv := range w.udpSrv {
+		// A datagram protocol has no request in flight to wait for: soft
+		// and hard stops both end the flows.
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Close() }()
+		delete(w.udpSrv, k)
 	}
 	wg.Wait()
 	if w.stopHC != nil {
@@ -431,16 +459,33 @@ func (w *Worker) rebuild() {
 			srv.Swap(cfg)
 		}
 	}
+	for _, cfg := range w.snap.udp {
+		if cfg.MaxFlows == 0 { // max_flows 0: the worker's max_connections
+			cfg.MaxFlows = int(min(w.cfg.GetMaxConnections(), math.MaxInt32))
+		}
+	}
+	for k, srv := range w.udpSrv {
+		if cfg := w.snap.udp[k]; cfg != nil {
+			srv.Swap(cfg)
+		}
+	}
+	for k, pc := range w.lis.packets {
+		if cfg := w.snap.udp[k]; cfg != nil && w.udpSrv[k] == nil {
+			srv := udp.NewServer(pc, cfg, udp.Options{Log: w.log.WithField("listener", k)})
+			w.udpSrv[k] = srv
+			go w.serveListener(k, srv.Serve)
+		}
+	}
 	for k, ln := range w.lis.active {
 		if cfg := w.snap.tcp[k]; cfg != nil && w.tcpSrv[k] == nil {
-			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps})
+			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps, Access: w.access})
 			w.tcpSrv[k] = srv
 			go w.serveListener(k, srv.Serve)
 		}
 		if w.servers[k] != nil || w.snap.http[k] == nil {
 			continue
 		}
-		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns, IPCaps: w.ipcaps})
+		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns, IPCaps: w.ipcaps, Access: w.access})
 		w.servers[k] = srv
 		go w.serveListener(k, srv.Serve)
 	}
@@ -475,6 +520,9 @@ func (w *Worker) reportDrain(id string) (done func()) {
 		counters = append(counters, srv.Sessions)
 	}
 	for _, srv := range w.tcpSrv {
+		counters = append(counters, srv.Sessions)
+	}
+	for _, srv := range w.udpSrv {
 		counters = append(counters, srv.Sessions)
 	}
 	send := func() {
@@ -516,6 +564,10 @@ func (w *Worker) stopServer(kind command.ListenerType, addr string) {
 	if srv := w.tcpSrv[k]; srv != nil {
 		delete(w.tcpSrv, k)
 		go srv.Shutdown(context.Background())
+	}
+	if srv := w.udpSrv[k]; srv != nil {
+		delete(w.udpSrv, k)
+		go srv.Close()
 	}
 }
 

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/sandbox"
 	"github.com/sozu-go/sozu/supervisor"
 	"github.com/sozu-go/sozu/supervisor/config"
@@ -41,28 +39,14 @@ func runStart(configPath string, args []string) int {
 	if lvl, err := logfilter.Parse(cfg.LogLevel); err == nil {
 		log.SetLevel(lvl)
 	}
-	switch t := strings.TrimSpace(cfg.LogTarget); {
-	case t == "" || t == "stdout":
-		log.SetOutput(os.Stdout)
-	case t == "stderr":
-		log.SetOutput(os.Stderr)
-	case !strings.Contains(t, "://") || strings.HasPrefix(t, "file://"):
-		// Opened as an audit sink is (no symlink anywhere, trusted
-		// owner, one link): whoever may write its directory must not
-		// make root append to another file.
-		path := strings.TrimPrefix(t, "file://")
-		f, notes, err := audit.OpenAppendFile(path)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "sozu start: log_target %s: %v\n", t, err)
-			return exitConfig
-		}
-		defer f.Close()
-		log.SetOutput(f)
-		for _, n := range notes {
-			log.Infof("log_target: %s", n)
-		}
-	default: // udp://, tcp://, unix://: reported by cfg.Warnings
-		log.SetOutput(os.Stdout)
+	logs, notes, err := openLogTargets(cfg, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sozu start: %v\n", err)
+		return exitConfig
+	}
+	defer logs.close()
+	for _, n := range notes {
+		log.Info(n)
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn(w.String())
@@ -75,6 +59,7 @@ func runStart(configPath string, args []string) int {
 		fmt.Fprintf(os.Stderr, "sozu start: %v\n", err)
 		return exitFailure
 	}
+	s.SetLogs(logs.supervisorLogs(cfg))
 	if err := s.Run(context.Background()); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return 0

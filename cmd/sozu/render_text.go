@@ -461,11 +461,11 @@ func renderListeners(b *strings.Builder, l *command.ListenersList) {
 	}
 	if m := l.GetUdpListeners(); len(m) > 0 {
 		tw := section("UDP listeners")
-		fmt.Fprintln(tw, "ADDRESS\tPUBLIC\tACTIVE\tFRONT\tBACK")
+		fmt.Fprintln(tw, "ADDRESS\tPUBLIC\tACTIVE\tFRONT\tBACK\tMAX DATAGRAM\tMAX FLOWS")
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			c := m[k]
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%ds\n", c.GetAddress().Display(), addrOrDash(c.GetPublicAddress()),
-				yesNo(c.GetActive()), c.GetFrontTimeout(), c.GetBackTimeout())
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%ds\t%ds\t%d\t%d\n", c.GetAddress().Display(), addrOrDash(c.GetPublicAddress()),
+				yesNo(c.GetActive()), c.GetFrontTimeout(), c.GetBackTimeout(), c.GetMaxRxDatagramSize(), c.GetMaxFlows())
 		}
 		tw.Flush()
 	}

@@ -280,6 +280,7 @@ func listenerAddBuilder(proto string) func(*values) (*command.Request, error) {
 
 var listenerTypes = map[string]command.ListenerType{
 	"http": command.ListenerType_HTTP, "https": command.ListenerType_HTTPS, "tcp": command.ListenerType_TCP,
+	"udp": command.ListenerType_UDP,
 }
 
 func listenerOpBuilder(proto, op string) func(*values) (*command.Request, error) {
@@ -362,6 +363,8 @@ func keepListeners(proto string) func(*command.Response) {
 		if proto != "tcp" {
 			l.TcpListeners = nil
 		}
-		l.UdpListeners = nil
+		if proto != "udp" {
+			l.UdpListeners = nil
+		}
 	}
 }

@@ -66,10 +66,12 @@ var groups = []group{
 	{"frontend http", "plain HTTP frontends"},
 	{"frontend https", "TLS frontends"},
 	{"frontend tcp", "TCP frontends"},
+	{"frontend udp", "UDP frontends"}, // udp.go
 	{"listener", "manage listeners"},
 	{"listener http", "HTTP listeners"},
 	{"listener https", "HTTPS listeners"},
 	{"listener tcp", "TCP listeners"},
+	{"listener udp", "UDP listeners"}, // udp.go
 	{"certificate", "TLS certificates of HTTPS listeners"},
 	{"connection-limit", "cap on connections per cluster and client IP"},
 	{"state", "save and load the routing state"},
@@ -190,6 +192,7 @@ func init() {
 				build:   listenerOpBuilder(proto, op)})
 		}
 	}
+	verbs = append(verbs, udpVerbs()...) // udp.go
 	verbs = append(verbs,
 		&verb{path: "listener list", summary: "list all listeners",
 			example: "listener list", build: buildListenerList},

@@ -151,10 +151,10 @@ var catalogue = []Verb{
 	{Field: "remove_health_check", Name: "health_check.remove", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true, Implemented: true},
 	{Field: "query_health_checks", Name: "health_check.query", Role: ReadOnly, Class: Query, Audit: AuditQuery, Implemented: true},
 	{Field: "set_metric_detail", Name: "metrics.set_detail", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true},
-	{Field: "add_udp_listener", Name: "listener.udp.add", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true},
-	{Field: "update_udp_listener", Name: "listener.udp.update", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true},
-	{Field: "add_udp_frontend", Name: "frontend.udp.add", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true},
-	{Field: "remove_udp_frontend", Name: "frontend.udp.remove", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true},
+	{Field: "add_udp_listener", Name: "listener.udp.add", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true, Emits: true, Event: command.EventKind_LISTENER_ADDED, Implemented: true},
+	{Field: "update_udp_listener", Name: "listener.udp.update", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true, Emits: true, Event: command.EventKind_LISTENER_UPDATED, Implemented: true},
+	{Field: "add_udp_frontend", Name: "frontend.udp.add", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true, Emits: true, Event: command.EventKind_FRONTEND_ADDED, Implemented: true},
+	{Field: "remove_udp_frontend", Name: "frontend.udp.remove", Role: Admin, Class: Mutation, Audit: AuditChange, FanOut: true, Emits: true, Event: command.EventKind_FRONTEND_REMOVED, Implemented: true},
 	{Field: "audit_reopen", Name: "audit.reopen", Role: Admin, Class: Lifecycle, Audit: AuditChange, Implemented: true},
 }
 

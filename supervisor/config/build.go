@@ -134,6 +134,11 @@ func (b *builder) globals(r *rawConfig) {
 		b.logFile("access_logs_target", c.AccessLogsTarget)
 	}
 	c.AccessLogsFormat = command.ProtobufAccessLogFormat(*r.AccessLogsFormat)
+	c.AccessLogsEncoding = strings.ToLower(c.AccessLogsFormat.String())
+	if *r.AccessLogsFormat == accessLogJSON {
+		c.AccessLogsFormat, c.AccessLogsEncoding = command.ProtobufAccessLogFormat_Ascii, "json"
+	}
+	c.AccessLogsQuery = string(*r.AccessLogsQuery)
 	c.AccessLogsColored = *r.AccessLogsColored
 	if r.AuditLogsTarget != nil {
 		c.AuditLogsTarget = b.auditTarget("audit_logs_target", *r.AuditLogsTarget)

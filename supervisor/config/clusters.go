@@ -331,16 +331,17 @@ func (b *builder) headers(p string, hs []*rawHeader) (out []*command.Header, ind
 }
 
 // streamFrontends checks the frontends of a tcp or udp cluster: each needs a
-// listener of the cluster's protocol that no other cluster uses. For tcp, the
-// PROXY protocol mode follows send_proxy and the listeners' expect_proxy.
+// listener that no other cluster uses, of the cluster's protocol; a tcp
+// cluster's frontend may also sit on a UDP listener (upstream's shape for
+// UDP balancing), which makes it an ADD_UDP_FRONTEND. For TCP frontends,
+// the PROXY protocol mode follows send_proxy and the listeners'
+// expect_proxy. The [clusters.<id>.udp] table is checked and copied when
+// the cluster has a UDP frontend, and refused otherwise.
 func (b *builder) streamFrontends(p, clusterID string, cl *rawCluster, c *command.Cluster) []*command.Request {
-	udp := *cl.Protocol == clusterUDP
-	want, listeners := ProtocolTCP, b.stream
-	if udp {
-		want, listeners = ProtocolUDP, b.udp
-	}
+	udpCluster := *cl.Protocol == clusterUDP
 	var out []*command.Request
-	expect := map[bool]string{} // expect_proxy value -> first frontend with it
+	expect := map[bool]string{} // expect_proxy value -> first TCP frontend with it
+	var tcpFronts, udpFronts, bad int
 	for i, f := range cl.Frontends {
 		fp := joinIndex(joinKey(p, "frontends"), i)
 		if f == nil {
@@ -348,28 +349,41 @@ func (b *builder) streamFrontends(p, clusterID string, cl *rawCluster, c *comman
 		}
 		if f.Address == nil {
 			b.required(fp, "address")
+			bad++
 			continue
 		}
 		b.tags(joinKey(fp, "tags"), f.Tags)
 		addr := f.Address.AddrPort
-		l := listeners[addr]
-		if l == nil || l.protocol != want {
-			b.errs.at(joinKey(fp, "address"), "no %s listener at %s: declare one in [[listeners]]", want, addr)
+		l, udp := b.stream[addr], false
+		if ul := b.udp[addr]; ul != nil && (udpCluster || l == nil || l.protocol != ProtocolTCP) {
+			l, udp = ul, true
+		}
+		switch {
+		case udpCluster && (l == nil || l.protocol != ProtocolUDP):
+			b.errs.at(joinKey(fp, "address"), "no udp listener at %s: declare one in [[listeners]]", addr)
+			bad++
+			continue
+		case l == nil || (l.protocol != ProtocolTCP && l.protocol != ProtocolUDP):
+			b.errs.at(joinKey(fp, "address"), "no tcp or udp listener at %s: declare one in [[listeners]]", addr)
+			bad++
 			continue
 		}
 		if owner, taken := b.tcpOwner[addr]; taken {
-			b.errs.at(joinKey(fp, "address"), "the %s listener at %s already serves %s", want, addr, owner)
+			b.errs.at(joinKey(fp, "address"), "the %s listener at %s already serves %s", l.protocol, addr, owner)
+			bad++
 			continue
 		}
 		b.tcpOwner[addr] = fp
-		if _, seen := expect[l.expectProxy]; !seen {
-			expect[l.expectProxy] = fp
-		}
 		if udp {
+			udpFronts++
 			out = append(out, &command.Request{RequestType: &command.Request_AddUdpFrontend{AddUdpFrontend: &command.RequestUdpFrontend{
 				ClusterId: proto.String(clusterID), Address: f.Address.proto(), Tags: cloneMap(f.Tags),
 			}}})
 			continue
+		}
+		tcpFronts++
+		if _, seen := expect[l.expectProxy]; !seen {
+			expect[l.expectProxy] = fp
 		}
 		out = append(out, &command.Request{RequestType: &command.Request_AddTcpFrontend{AddTcpFrontend: &command.RequestTcpFrontend{
 			ClusterId: proto.String(clusterID), Address: f.Address.proto(), Tags: cloneMap(f.Tags),
@@ -379,8 +393,8 @@ func (b *builder) streamFrontends(p, clusterID string, cl *rawCluster, c *comman
 		b.errs.at(p, "the listener of %s expects a PROXY header but the one of %s does not; all listeners of a tcp cluster must agree on expect_proxy",
 			expect[true], expect[false])
 	}
-	if !udp {
-		send := *cl.SendProxy
+	if !udpCluster {
+		send := cl.SendProxy != nil && *cl.SendProxy
 		_, expects := expect[true]
 		switch {
 		case send && expects:
@@ -390,8 +404,85 @@ func (b *builder) streamFrontends(p, clusterID string, cl *rawCluster, c *comman
 		case expects:
 			c.ProxyProtocol = command.ProxyProtocolConfig_EXPECT_HEADER.Enum()
 		}
+		if send && tcpFronts == 0 && udpFronts > 0 {
+			b.errs.at(joinKey(p, "send_proxy"), "applies to TCP frontends and this cluster has only UDP ones: use udp.send_proxy_protocol")
+		}
+	}
+	if udpFronts > 0 && cl.HealthCheck != nil {
+		b.errs.at(joinKey(p, "health_check"), "does not probe UDP backends: use [%s.udp.health] (TCP_PROBE or UDP_PROBE)", p)
+	}
+	if cl.UDP != nil && udpFronts == 0 && bad == 0 {
+		b.errs.at(joinKey(p, "udp"), "applies to UDP frontends and this cluster has none: give it a frontend on a udp listener")
+	}
+	if cl.UDP != nil || udpFronts > 0 {
+		c.Udp = b.udpCluster(joinKey(p, "udp"), cl.UDP)
 	}
 	return out
+}
+
+// udpCluster checks and converts a [clusters.<id>.udp] table (nil: every
+// default). udp_probe_payload is taken as the bytes of its string.
+func (b *builder) udpCluster(p string, u *rawUDP) *command.UdpClusterConfig {
+	if u == nil {
+		return nil
+	}
+	c := &command.UdpClusterConfig{Responses: u.Responses, Requests: u.Requests,
+		SendProxyProtocol: u.SendProxyProtocol, ProxyProtocolEveryDatagram: u.ProxyProtocolEveryDatagram}
+	if u.AffinityKey != nil {
+		c.AffinityKey = command.UdpAffinityKey(*u.AffinityKey).Enum()
+	}
+	if u.ProxyProtocolEveryDatagram != nil && *u.ProxyProtocolEveryDatagram && (u.SendProxyProtocol == nil || !*u.SendProxyProtocol) {
+		b.errs.at(joinKey(p, "proxy_protocol_every_datagram"), "has no effect without send_proxy_protocol = true")
+	}
+	h := u.Health
+	if h == nil {
+		return c
+	}
+	hp := joinKey(p, "health")
+	hc := &command.UdpHealthConfig{TcpPort: h.TCPPort, Rise: h.Rise, Fall: h.Fall, FailOpen: h.FailOpen,
+		ProbeIntervalSeconds: h.ProbeIntervalSeconds, ProbeTimeoutSeconds: h.ProbeTimeoutSeconds}
+	mode := command.UdpHealthMode_HEALTH_OFF
+	if h.Mode != nil {
+		mode = command.UdpHealthMode(*h.Mode)
+		hc.Mode = mode.Enum()
+	}
+	if h.UDPProbePayload != nil {
+		hc.UdpProbePayload = []byte(*h.UDPProbePayload)
+	}
+	for _, k := range []struct {
+		key string
+		v   *uint32
+	}{{"rise", h.Rise}, {"fall", h.Fall}, {"probe_interval_seconds", h.ProbeIntervalSeconds}, {"probe_timeout_seconds", h.ProbeTimeoutSeconds}} {
+		if k.v != nil && *k.v == 0 {
+			b.errs.at(joinKey(hp, k.key), "must be at least 1")
+		}
+	}
+	switch mode {
+	case command.UdpHealthMode_TCP_PROBE:
+		if h.TCPPort != nil && (*h.TCPPort < 1 || *h.TCPPort > 65535) {
+			b.errs.at(joinKey(hp, "tcp_port"), "must be a port number (1-65535)")
+		}
+		if h.UDPProbePayload != nil {
+			b.errs.at(joinKey(hp, "udp_probe_payload"), "only used by mode = \"UDP_PROBE\"")
+		}
+	case command.UdpHealthMode_UDP_PROBE:
+		if h.TCPPort != nil {
+			b.errs.at(joinKey(hp, "tcp_port"), "only used by mode = \"TCP_PROBE\"")
+		}
+	default:
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"tcp_port", h.TCPPort != nil}, {"rise", h.Rise != nil}, {"fall", h.Fall != nil}, {"fail_open", h.FailOpen != nil},
+			{"udp_probe_payload", h.UDPProbePayload != nil}, {"probe_interval_seconds", h.ProbeIntervalSeconds != nil},
+			{"probe_timeout_seconds", h.ProbeTimeoutSeconds != nil}} {
+			if k.set {
+				b.errs.at(joinKey(hp, k.key), "has no effect with mode = \"HEALTH_OFF\" (the default): set mode to \"TCP_PROBE\" or \"UDP_PROBE\"")
+			}
+		}
+	}
+	c.Health = hc
+	return c
 }
 
 // backends checks a cluster's backends and emits ADD_BACKEND for each.

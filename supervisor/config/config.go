@@ -62,8 +62,10 @@ type Config struct {
 	LogLevel            string
 	LogTarget           string
 	LogColored          bool
-	AccessLogsTarget    string // "" = no separate access log target
-	AccessLogsFormat    command.ProtobufAccessLogFormat
+	AccessLogsTarget    string                          // "" = no separate access log target
+	AccessLogsFormat    command.ProtobufAccessLogFormat // Ascii for json (the schema has no json)
+	AccessLogsEncoding  string                          // what workers write: ascii, protobuf or json
+	AccessLogsQuery     string                          // query values in access logs: mask, keep or drop
 	AccessLogsColored   bool
 	AuditLogsTarget     string // absolute path, or ""
 	AuditLogsJSONTarget string // absolute path, or ""

@@ -91,6 +91,7 @@ func applyDefaults(c *rawConfig) {
 	set(&c.LogColored, false)
 	set(&c.AccessLogsFormat, accessLogFormat(command.ProtobufAccessLogFormat_Ascii))
 	set(&c.AccessLogsColored, *c.LogColored)
+	set(&c.AccessLogsQuery, "mask")
 	set(&c.WorkerCount, defaultWorkerCount)
 	set(&c.WorkerAutomaticRestart, true)
 	set(&c.WorkerTimeout, defaultWorkerTimeout)

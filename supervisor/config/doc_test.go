@@ -30,6 +30,8 @@ func TestConfigurationDoc(t *testing.T) {
 		{"`headers = [ { … } ]` in a frontend", "headers", rawHeader{}},
 		{"`backends = [ { … } ]` in a cluster", "backends", rawBackend{}},
 		{"`health_check` table of a cluster", "health_check", rawHealthCheck{}},
+		{"`[clusters.<id>.udp]` (clusters with a frontend on a UDP listener)", "udp", rawUDP{}},
+		{"`[clusters.<id>.udp.health]`", "udp_health", rawUDPHealth{}},
 	}
 	for _, tb := range tables {
 		fmt.Fprintf(&b, "\n### %s\n\n| key | type | protocols | in force |\n|---|---|---|---|\n", tb.title)

@@ -27,8 +27,9 @@ func (n Note) String() string {
 // address has no listener: it creates one with every default (the global
 // timeouts, no certificate, no PROXY protocol). For a frontend of an http
 // cluster it is an https listener when the frontend has a certificate, an
-// http one otherwise; for a tcp cluster, a tcp listener. A udp cluster
-// gets none (it must declare its listener). Frontends are taken in
+// http one otherwise; for a tcp cluster, a tcp listener, unless a udp
+// listener is declared there (the frontend is then a UDP one). A udp
+// cluster gets none (it must declare its listener). Frontends are taken in
 // cluster id order, then file order: the first at an address decides the
 // protocol, and a later one that needs another protocol is refused there
 // as it would be with a declared listener.
@@ -37,10 +38,12 @@ func (n Note) String() string {
 // origin maps each to the key path of its frontend, which names it in
 // messages. One note per listener, at the frontend's address, says so.
 func implicitListeners(errs *errorList, c *rawConfig) (origin map[*rawListener]string, notes []Note) {
-	known := map[address]bool{}
+	known, udp := map[address]bool{}, map[address]bool{}
 	for _, l := range c.Listeners {
 		if l != nil && l.Address != nil && (l.Protocol == nil || *l.Protocol != ProtocolUDP) {
 			known[*l.Address] = true
+		} else if l != nil && l.Address != nil {
+			udp[*l.Address] = true
 		}
 	}
 	ids := make([]string, 0, len(c.Clusters))
@@ -57,6 +60,9 @@ func implicitListeners(errs *errorList, c *rawConfig) (origin map[*rawListener]s
 		for i, f := range cl.Frontends {
 			if f == nil || f.Address == nil || known[*f.Address] {
 				continue
+			}
+			if *cl.Protocol == clusterTCP && udp[*f.Address] {
+				continue // upstream's UDP shape: a tcp cluster on a declared udp listener
 			}
 			known[*f.Address] = true
 			proto := ProtocolTCP

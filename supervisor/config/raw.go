@@ -34,6 +34,7 @@ type rawConfig struct {
 	AccessLogsTarget            *string                `toml:"access_logs_target"`
 	AccessLogsFormat            *accessLogFormat       `toml:"access_logs_format"`
 	AccessLogsColored           *bool                  `toml:"access_logs_colored"`
+	AccessLogsQuery             *accessLogQuery        `toml:"access_logs_query"` // ours: mask, keep or drop query values
 	WorkerCount                 *uint32                `toml:"worker_count"`
 	WorkerAutomaticRestart      *bool                  `toml:"worker_automatic_restart"`
 	WorkerTimeout               *uint32                `toml:"worker_timeout"`
@@ -185,6 +186,34 @@ type rawCluster struct {
 
 	// TCP only.
 	SendProxy *bool `toml:"send_proxy" scope:"tcp"`
+
+	// Clusters with a frontend on a UDP listener (upstream: a tcp cluster;
+	// here a udp cluster too).
+	UDP *rawUDP `toml:"udp" scope:"tcp,udp"`
+}
+
+// rawUDP is a cluster's [clusters.<id>.udp] table; its keys are the
+// UdpClusterConfig field names.
+type rawUDP struct {
+	AffinityKey                *udpAffinity  `toml:"affinity_key"`
+	Responses                  *uint32       `toml:"responses"`
+	Requests                   *uint32       `toml:"requests"`
+	SendProxyProtocol          *bool         `toml:"send_proxy_protocol"`
+	ProxyProtocolEveryDatagram *bool         `toml:"proxy_protocol_every_datagram"`
+	Health                     *rawUDPHealth `toml:"health"`
+}
+
+// rawUDPHealth is [clusters.<id>.udp.health]; its keys are the
+// UdpHealthConfig field names.
+type rawUDPHealth struct {
+	Mode                 *udpHealthMode `toml:"mode"`
+	TCPPort              *uint32        `toml:"tcp_port"`
+	Rise                 *uint32        `toml:"rise"`
+	Fall                 *uint32        `toml:"fall"`
+	FailOpen             *bool          `toml:"fail_open"`
+	UDPProbePayload      *string        `toml:"udp_probe_payload"`
+	ProbeIntervalSeconds *uint32        `toml:"probe_interval_seconds"`
+	ProbeTimeoutSeconds  *uint32        `toml:"probe_timeout_seconds"`
 }
 
 type rawFrontend struct {

@@ -67,8 +67,7 @@ func (w Warning) String() string {
 // Protections an assessor relies on; the keys configuring them are listed
 // in protectionOf.
 const (
-	ProtectH2Flood    = "HTTP/2 flood limits"
-	ProtectAccessLogs = "access logs"
+	ProtectH2Flood = "HTTP/2 flood limits"
 )
 
 func always(reflect.Value) bool { return true }
@@ -85,8 +84,6 @@ var (
 	// h2OnHTTP: HTTP/2 is served on HTTPS listeners (ALPN h2), where the
 	// h2_* keys are in force; plain HTTP listeners have no HTTP/2.
 	h2OnHTTP    = notInForce{NotBuilt, "on an HTTP listener: HTTP/2 is served on HTTPS listeners only (prior-knowledge h2c is not built)", nil}
-	udpNotBuilt = notInForce{NotBuilt, "UDP load balancing is not built yet: UDP listeners are never bound", nil}
-	noAccessLog = notInForce{NotBuilt, "access logs are not built yet: no access log is written", nil}
 	noMetrics   = notInForce{NotBuilt, "metrics are not built yet: nothing is collected or sent", nil}
 	eventLoop   = notInForce{Meaningless, "it sizes upstream's event loop and buffer pools; Go's runtime manages this memory", nil}
 )
@@ -104,23 +101,13 @@ var forceTable = map[string]map[string]notInForce{
 		"splice_pipe_capacity_bytes":      {Meaningless, "TCP is relayed without splice(2) pipes", nil},
 		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
 		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
-		"log_target": {NotBuilt, "network log targets are not built yet: the log goes to stdout", func(v reflect.Value) bool {
-			t := strings.TrimSpace(v.Elem().String())
-			return strings.Contains(t, "://") && !strings.HasPrefix(t, "file://")
-		}},
-		"access_logs_target":      noAccessLog,
-		"access_logs_format":      noAccessLog,
-		"access_logs_colored":     noAccessLog,
-		"metrics":                 noMetrics,
-		"disable_cluster_metrics": noMetrics,
-		"pid_file_path":           {NotBuilt, "no PID file is written", nil},
+		"metrics":                         noMetrics,
+		"disable_cluster_metrics":         noMetrics,
+		"pid_file_path":                   {NotBuilt, "no PID file is written", nil},
 		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +
 			"in the accept queue (accept_queue_timeout), then in the listen backlog", isTrue},
 	},
 	"listeners": {
-		"protocol":             {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*ListenerProtocol) == ProtocolUDP }},
-		"max_rx_datagram_size": udpNotBuilt,
-		"max_flows":            udpNotBuilt,
 		"signature_algorithms": {Meaningless, "Go's crypto/tls offers no server-side choice of signature algorithms", nil},
 		"elide_x_real_ip": {Meaningless, "a client's X-Real-IP is always removed (docs/frontends.md, forwarding fields); false cannot let it through",
 			func(v reflect.Value) bool { return !v.Elem().Bool() }},
@@ -145,8 +132,7 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_max_header_fields":                    h2OnHTTP,
 	},
 	"clusters": {
-		"protocol": {NotBuilt, udpNotBuilt.why, func(v reflect.Value) bool { return *v.Interface().(*clusterProtocol) == clusterUDP }},
-		"http2":    {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
+		"http2": {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
 	},
 	"frontends": {
 		"tls_versions": {NotBuilt, "per-certificate TLS versions are not applied: the listener's tls_versions apply", nil},
@@ -156,7 +142,7 @@ var forceTable = map[string]map[string]notInForce{
 // protectionOf names the protection a not-in-force key would give, by
 // section and key (see Warning.Protection).
 var protectionOf = map[string]map[string]string{
-	"":          {"access_logs_target": ProtectAccessLogs},
+	"":          {},
 	"listeners": {}, // h2_* below
 }
 
@@ -176,6 +162,7 @@ func init() {
 var inForce = map[string][]string{
 	"": {"command_socket", "max_command_buffer_size", "max_connections", "command_allowed_uids",
 		"saved_state", "automatic_state_save", "log_level", "log_target", "log_colored",
+		"access_logs_target", "access_logs_format", "access_logs_colored", "access_logs_query",
 		"audit_logs_target", "audit_logs_json_target", "worker_count", "worker_automatic_restart",
 		"worker_timeout", "soft_stop_deadline", "listeners", "clusters", "activate_listeners", "ctl_command_timeout",
 		"front_timeout", "back_timeout", "connect_timeout", "request_timeout", "accept_queue_timeout",
@@ -192,6 +179,7 @@ var inForce = map[string][]string{
 		"answer_507", "answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
 		"cipher_list", "cipher_suites", "groups_list", "certificate", "certificate_chain", "key",
 		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11", "sticky_name",
+		"max_rx_datagram_size", "max_flows", // UDP (worker/udp)
 		// h2_*: in force on HTTPS listeners (onlyOn reports them on HTTP ones).
 		"h2_max_rst_stream_per_window", "h2_max_ping_per_window", "h2_max_settings_per_window",
 		"h2_max_empty_data_per_window", "h2_max_window_update_stream0_per_window", "h2_max_continuation_frames",
@@ -201,7 +189,10 @@ var inForce = map[string][]string{
 		"h2_stream_idle_timeout_seconds", "h2_graceful_shutdown_deadline_seconds", "h2_max_header_fields"},
 	"clusters": {"protocol", "frontends", "backends", "load_balancing", "load_metric", "answers", "https_redirect",
 		"https_redirect_port", "answer_503", "authorized_hashes", "www_authenticate", "send_proxy",
-		"max_connections_per_ip", "retry_after", "sticky_session", "http2", "health_check"},
+		"max_connections_per_ip", "retry_after", "sticky_session", "http2", "health_check", "udp"},
+	"udp": {"affinity_key", "responses", "requests", "send_proxy_protocol", "proxy_protocol_every_datagram", "health"},
+	"udp_health": {"mode", "tcp_port", "rise", "fall", "fail_open", "udp_probe_payload", "probe_interval_seconds",
+		"probe_timeout_seconds"},
 	"frontends": {"address", "tags", "hostname", "path", "path_type", "method", "position", "certificate",
 		"key", "certificate_chain", "redirect", "redirect_scheme", "redirect_template", "rewrite_host",
 		"rewrite_path", "rewrite_port", "required_auth", "headers", "hsts"},

@@ -19,6 +19,8 @@ var sections = map[string]reflect.Type{
 	"headers":      reflect.TypeOf(rawHeader{}),
 	"backends":     reflect.TypeOf(rawBackend{}),
 	"health_check": reflect.TypeOf(rawHealthCheck{}),
+	"udp":          reflect.TypeOf(rawUDP{}),
+	"udp_health":   reflect.TypeOf(rawUDPHealth{}),
 }
 
 // wholeTable: sections reported as one key by their parent (forceTable
@@ -119,6 +121,9 @@ var upstreamKeys = map[string][]string{
 	"headers":      {"position", "key", "value"},
 	"backends":     {"address", "backend_id", "weight", "sticky_id", "backup"},
 	"health_check": {"uri", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_status"},
+	"udp":          {"affinity_key", "responses", "requests", "send_proxy_protocol", "proxy_protocol_every_datagram", "health"},
+	"udp_health": {"mode", "tcp_port", "rise", "fall", "fail_open", "udp_probe_payload", "probe_interval_seconds",
+		"probe_timeout_seconds"},
 }
 
 // TestUpstreamKeysAccounted: every upstream key loads here, and is in force

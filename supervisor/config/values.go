@@ -122,6 +122,20 @@ func (r *rulePosition) UnmarshalText(b []byte) error {
 	return protoEnum("rule position", b, command.RulePosition_value, (*int32)(r))
 }
 
+// udpAffinity is a UdpAffinityKey name (SOURCE_IP, SOURCE_IP_PORT).
+type udpAffinity command.UdpAffinityKey
+
+func (a *udpAffinity) UnmarshalText(b []byte) error {
+	return protoEnum("UDP affinity key", b, command.UdpAffinityKey_value, (*int32)(a))
+}
+
+// udpHealthMode is a UdpHealthMode name (HEALTH_OFF, TCP_PROBE, UDP_PROBE).
+type udpHealthMode command.UdpHealthMode
+
+func (m *udpHealthMode) UnmarshalText(b []byte) error {
+	return protoEnum("UDP health mode", b, command.UdpHealthMode_value, (*int32)(m))
+}
+
 // pathType is a PathRuleKind name (PREFIX, REGEX, EQUALS).
 type pathType command.PathRuleKind
 
@@ -197,12 +211,26 @@ func (h *headerPosition) UnmarshalText(b []byte) error {
 	return err
 }
 
-// accessLogFormat is ascii or protobuf.
+// accessLogFormat is ascii or protobuf (upstream's, as in the schema), or
+// json (ours: accessLogJSON, never sent in a ServerConfig).
 type accessLogFormat command.ProtobufAccessLogFormat
 
+// accessLogJSON is the json format; the schema's enumeration stops at
+// Protobuf = 2.
+const accessLogJSON accessLogFormat = 3
+
 func (a *accessLogFormat) UnmarshalText(b []byte) error {
-	i, err := enumText("access log format", string(b), "ascii", "protobuf")
+	i, err := enumText("access log format", string(b), "ascii", "protobuf", "json")
 	*a = accessLogFormat(i + 1) // Ascii = 1 in the schema
+	return err
+}
+
+// accessLogQuery is mask, keep or drop (worker/logmask).
+type accessLogQuery string
+
+func (a *accessLogQuery) UnmarshalText(b []byte) error {
+	i, err := enumText("access log query mode", string(b), "mask", "keep", "drop")
+	*a = accessLogQuery([]string{"mask", "keep", "drop"}[i])
 	return err
 }
 

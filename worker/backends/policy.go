@@ -115,6 +115,17 @@ func (s *Set) pick(tried []*Backend, key uint64) *Backend {
 	return nil
 }
 
+// Pick selects a backend of s for a flow whose balancing key is key, as
+// Connect's first attempt would, without connecting: UDP flows use it
+// (worker/udp), whose backends are reached by datagrams. nil when s has no
+// backend.
+func (s *Set) Pick(key uint64) *Backend {
+	if s == nil {
+		return nil
+	}
+	return s.pick(nil, key)
+}
+
 func eligible(b *Backend, tried []*Backend, upOnly bool) bool {
 	if upOnly && (b.hcDown.Load() || b.down.Load() && !b.retryDue()) {
 		return false

@@ -47,9 +47,24 @@ func (e *ProbeError) Unwrap() error { return e.Err }
 // for a TCP cluster, a connect; else an HTTP/1.1 GET of cfg.URI whose
 // status must be cfg.Expected (0: any 2xx). It returns nil on success,
 // else a *ProbeError.
+//
+// For a UDP cluster: with cfg.UDP, cfg.UDPPayload is sent from a connected
+// UDP socket and any reply within the timeout succeeds (an ICMP port
+// unreachable fails at once); else a TCP connect to cfg.Port when it is
+// not 0, to the backend's own port otherwise.
 func Probe(ctx context.Context, dial Dialer, cfg Config, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	if cfg.UDP {
+		return probeUDP(ctx, dial, cfg, addr)
+	}
+	if cfg.Port != 0 {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return &ProbeError{addr, "connect", err}
+		}
+		addr = net.JoinHostPort(host, strconv.Itoa(int(cfg.Port)))
+	}
 	c, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return &ProbeError{addr, "connect", err}
@@ -88,6 +103,28 @@ func Probe(ctx context.Context, dial Dialer, cfg Config, addr string) error {
 			return &ProbeError{addr, "read", err}
 		}
 	}
+}
+
+// maxUDPReply bounds what a UDP probe reads of the reply it waits for.
+const maxUDPReply = 2048
+
+// probeUDP sends cfg.UDPPayload to addr and waits for any datagram back.
+func probeUDP(ctx context.Context, dial Dialer, cfg Config, addr string) error {
+	c, err := dial(ctx, "udp", addr)
+	if err != nil {
+		return &ProbeError{addr, "connect", err}
+	}
+	defer c.Close()
+	dl, _ := ctx.Deadline()
+	c.SetDeadline(dl)
+	if _, err := c.Write(cfg.UDPPayload); err != nil {
+		return &ProbeError{addr, "write", err}
+	}
+	var buf [maxUDPReply]byte
+	if _, err := c.Read(buf[:]); err != nil {
+		return &ProbeError{addr, "read", err}
+	}
+	return nil
 }
 
 func statusOK(code, expected int) bool {

@@ -1,6 +1,7 @@
 // Package health runs a worker's active health checks: it probes every
 // backend of the clusters that have a health_check (HTTP GET for HTTP
-// clusters, TCP connect for TCP clusters) and hands the verdicts to
+// clusters, TCP connect for TCP clusters) or a udp.health (TCP connect or
+// a datagram exchange for UDP clusters) and hands the verdicts to
 // worker/backends, which takes a failing backend out of rotation.
 package health
 
@@ -19,6 +20,33 @@ type Config struct {
 	Unhealthy int           // consecutive failures that take a backend down
 	Expected  int           // HTTP status the probe wants; 0: any 2xx
 	TCP       bool          // probe by TCP connect only (the cluster serves TCP frontends)
+	// Port, when not 0, is the port a TCP probe connects to instead of
+	// the backend's (udp.health tcp_port: a UDP backend's TCP side).
+	Port uint16
+	// UDP probes by datagram: UDPPayload is sent to the backend, which
+	// must answer with any datagram within Timeout (udp.health UDP_PROBE).
+	UDP        bool
+	UDPPayload []byte
+}
+
+// UDPConfigFrom reads the udp.health of a cluster serving UDP frontends
+// (mode TCP_PROBE or UDP_PROBE; HEALTH_OFF is never passed): rise and fall
+// are the thresholds, probe_interval_seconds and probe_timeout_seconds the
+// schedule. fail_open is applied by worker/udp, not here.
+func UDPConfigFrom(uh *command.UdpHealthConfig) Config {
+	c := Config{
+		Interval:  time.Duration(max(uh.GetProbeIntervalSeconds(), 1)) * time.Second,
+		Timeout:   time.Duration(max(uh.GetProbeTimeoutSeconds(), 1)) * time.Second,
+		Healthy:   int(max(uh.GetRise(), 1)),
+		Unhealthy: int(max(uh.GetFall(), 1)),
+	}
+	switch uh.GetMode() {
+	case command.UdpHealthMode_UDP_PROBE:
+		c.UDP, c.UDPPayload = true, append([]byte(nil), uh.GetUdpProbePayload()...)
+	default:
+		c.TCP, c.Port = true, uint16(uh.GetTcpPort())
+	}
+	return c
 }
 
 // ConfigFrom reads a validated health_check (proto/state checks it before

@@ -53,6 +53,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 			s.r, s.w = 0, 0
 			deadline.Read(s.conn, &s.crd, time.Now(), cfg.RequestTimeout)
 			n, err := s.conn.Read(s.buf)
+			s.lg.bytesIn += int64(n)
 			if n == 0 {
 				res = clientReadFault(err)
 				return
@@ -120,7 +121,8 @@ func (s *session) flush(cfg *Listener) error {
 		return nil
 	}
 	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-	_, err := s.conn.Write(s.out)
+	n, err := s.conn.Write(s.out)
+	s.lg.bytesOut += int64(n)
 	s.out = s.out[:0]
 	return err
 }
@@ -168,7 +170,9 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 			if len(s.out) == 0 && take > flushAt/2 {
 				// Large runs go out straight from the read buffer.
 				deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-				if _, err := s.conn.Write(s.bbuf[s.br : s.br+take]); err != nil {
+				n, err := s.conn.Write(s.bbuf[s.br : s.br+take])
+				s.lg.bytesOut += int64(n)
+				if err != nil {
 					return false, false
 				}
 			} else {

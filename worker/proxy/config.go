@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/h2"
@@ -94,12 +95,17 @@ type Listener struct {
 	// with Sticky (sticky.go); DefaultStickyName when empty. A token.
 	StickyName string
 
+	// Tags are the frontends' tags for the access log, by router.Route.Key;
+	// read-only, may be nil.
+	Tags map[string]*accesslog.Tags
+
 	Routes   *router.Table       // nil routes nothing
 	Answers  *answers.Set        // the listener's custom answers; may be nil
 	Clusters map[string]*Cluster // by id; shared by the listeners of one snapshot, read-only
 
 	// derived by init
 	ready      bool
+	addrText   string // Addr formatted, for the access log
 	xfPort     []byte // X-Forwarded-Port value
 	byNode     []byte // Forwarded by= value
 	idHeader   []byte
@@ -195,6 +201,7 @@ func (l *Listener) init() {
 		l.IDHeader = DefaultIDHeader
 	}
 	l.idHeader = []byte(l.IDHeader)
+	l.addrText = l.Addr.String()
 	if l.StickyName == "" {
 		l.StickyName = DefaultStickyName
 	}

@@ -25,6 +25,7 @@ func (s *session) serve(cfg *Listener, n int) bool {
 		return false
 	}
 	s.r += n
+	s.lg.noteRequest(req, n)
 	s.isHead = string(req.Method) == "HEAD"
 	if status := refuse(req, cfg); status != 0 {
 		return s.answer(cfg, nil, status)
@@ -122,6 +123,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		take := min(req.ContentLength, int64(s.w-s.r))
 		s.out = append(s.out, s.buf[s.r:s.r+int(take)]...)
 		s.r += int(take)
+		s.lg.bytesIn += take
 		remaining = req.ContentLength - take
 		x.streaming = remaining > 0
 	case http1.BodyChunked:
@@ -131,6 +133,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		var err error
 		s.out, used, err = s.dec.Reencode(s.out, s.buf[s.r:s.w])
 		s.r += used
+		s.lg.bytesIn += int64(used)
 		if err != nil {
 			return s.answer(cfg, nil, http1.StatusBadRequest)
 		}
@@ -143,6 +146,10 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 
 	var bc *backends.Conn
 	var res respOutcome
+	if s.lg.on {
+		s.lg.beStart = time.Now()
+		s.lg.cluster = cl.ID
+	}
 	for attempt := 0; ; attempt++ {
 		var err error
 		if x.sticky {
@@ -155,6 +162,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 			return s.answer(cfg, cl, 503)
 		}
 		s.bc.Store(bc)
+		s.lg.noteBackend(bc.Backend)
 		deadline.Write(bc, &bc.WriteDL, time.Now(), cfg.BackTimeout)
 		if _, err := bc.Write(s.out); err != nil {
 			s.dropBackend(bc)
@@ -335,7 +343,9 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 						out = s.out
 					}
 					deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-					if _, err := s.conn.Write(out); err != nil {
+					n, err := s.conn.Write(out)
+					s.lg.bytesOut += int64(n)
+					if err != nil {
 						return respClientGone
 					}
 				}
@@ -390,6 +400,7 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 		ka = false
 	}
 	resp.KeepAlive = ka
+	s.lg.status = resp.Status
 	dropIDField(resp, cfg)
 	ex := s.extra[:0]
 	ex = append(ex, http1.Field{Name: cfg.idHeader, Value: s.id[:]})

@@ -146,6 +146,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	if p.peerAddr.IsValid() {
 		ss.setPeer(p.peerAddr)
 	}
+	ss.sessID, ss.client = p.sessID, p.client // one session in the access log
 	ss.sni = append(ss.sni[:0], p.sni...)
 	ss.w = copy(ss.buf, head)
 	srv.mu.Lock()
@@ -197,6 +198,7 @@ func (s *session) runStream() {
 	if n := s.readHead(cfg); n > 0 {
 		s.serve(cfg, n)
 	}
+	s.logRequest(cfg)
 }
 
 // appendH1Head appends the HTTP/1.1 head of an HTTP/2 request: the

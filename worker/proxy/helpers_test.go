@@ -41,6 +41,12 @@ func (f *fixture) events() []string {
 // cluster's backends at the given addresses. setup may adjust the listener.
 func newFixture(t testing.TB, rules []router.Rule, clusters map[string][]string, setup func(*Listener)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, rules, clusters, setup, Options{})
+}
+
+// newFixtureWith is newFixture with the server's options.
+func newFixtureWith(t testing.TB, rules []router.Rule, clusters map[string][]string, setup func(*Listener), opt Options) *fixture {
+	t.Helper()
 	f := &fixture{t: t}
 	f.reg = backends.NewRegistry(backends.Options{OnEvent: func(e *command.Event) {
 		f.evMu.Lock()
@@ -70,7 +76,7 @@ func newFixture(t testing.TB, rules []router.Rule, clusters map[string][]string,
 	if setup != nil {
 		setup(cfg)
 	}
-	f.srv = NewServer(ln, cfg, Options{})
+	f.srv = NewServer(ln, cfg, opt)
 	f.addr = ln.Addr().String()
 	served := make(chan error, 1)
 	go func() { served <- f.srv.Serve() }()

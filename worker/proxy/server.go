@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/ipcap"
@@ -26,6 +27,9 @@ type Options struct {
 	// IPCaps caps the connections per (cluster, client IP); nil is
 	// unlimited. Shared by the worker's servers.
 	IPCaps *ipcap.Limits
+	// Access is the access log: one record per request; nil logs
+	// nothing, at no cost.
+	Access *accesslog.Logger
 }
 
 // ConnLimit caps the client connections of every Server sharing it (one

@@ -108,6 +108,9 @@ type session struct {
 
 	id       [ulid.EncodedSize]byte
 	hasID    bool
+	sessID   ulid.ULID      // the connection's id for the access log, made at accept when it is on; a stream's is its connection's
+	client   netip.AddrPort // the client's address and port (the PROXY header's source when one came)
+	lg       reqLog         // the access log's view of the request in flight (accesslog.go)
 	isHead   bool
 	routeKey string // the frontend that routed the request ("" before routing), for HSTS
 
@@ -132,9 +135,16 @@ func newSession(srv *Server, c net.Conn) *session {
 	}
 	s.dec.Response, s.rdec.Response, s.bscan.Response = false, true, true
 	s.sni = s.sni[:0]
+	s.sessID = ulid.ULID{}
+	s.lg = reqLog{on: srv.opt.Access != nil, head: s.lg.head[:0]}
+	if s.lg.on {
+		s.sessID = srv.opt.NewID()
+	}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		s.setPeer(ap.Addr())
+		s.client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	} else {
+		s.client = netip.AddrPort{}
 		s.peerIP = append(s.peerIP[:0], "unknown"...)
 		s.peerKey, s.peerAddr = 0, netip.Addr{}
 		s.peerNode = append(s.peerNode[:0], "unknown"...)
@@ -165,7 +175,10 @@ func (s *session) run() {
 		// The request is served with the configuration in force when its
 		// head arrived, not when the wait for it began: a Swap meanwhile
 		// (a backend removed, a route changed) applies to it.
-		if n == 0 || !s.serve(s.srv.cfg.Load(), n) || s.srv.draining.Load() {
+		cfg := s.srv.cfg.Load()
+		more := n > 0 && s.serve(cfg, n)
+		s.logRequest(cfg) // the request's end: its access record
+		if !more || s.srv.draining.Load() {
 			return
 		}
 	}
@@ -210,6 +223,7 @@ func (s *session) readProxyHeader() bool {
 	s.crd.Forget()
 	if h.Command == proxyproto.Proxy {
 		s.setPeer(h.Source.Addr())
+		s.client = netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port())
 	}
 	return true
 }
@@ -304,7 +318,9 @@ func (s *session) readHead(cfg *Listener) int {
 	// first byte is here, the rest of the head must come within the
 	// request timeout (a slow head is answered 408).
 	started := s.r < s.w
-	if !started {
+	if started {
+		s.lg.begin()
+	} else {
 		s.releaseExchangeBuffers()
 		deadline.Read(s.conn, &s.crd, time.Now(), cfg.FrontTimeout)
 		s.state.Store(stateIdle)
@@ -343,6 +359,7 @@ func (s *session) readHead(cfg *Listener) int {
 			s.w += m
 			if !started {
 				started = true
+				s.lg.begin()
 				s.state.Store(stateBusy)
 			}
 			continue
@@ -419,7 +436,9 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	s.acquireExchangeBuffers()
 	s.out = t.Append(s.out[:0], &v)
 	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-	if _, err := s.conn.Write(s.out); err == nil {
+	n, err := s.conn.Write(s.out)
+	s.lg.noteAnswer(code, cl, n)
+	if err == nil {
 		s.lingerClose()
 	}
 	return false

@@ -1,6 +1,6 @@
 // Package proxyproto reads and writes PROXY protocol version 2 headers
-// (haproxy.org proxy-protocol.txt §2.2) for TCP proxies: addresses over IPv4
-// and IPv6, TLVs checked for framing and skipped. Version 1 (text) is not
+// (haproxy.org proxy-protocol.txt §2.2) for TCP and UDP proxies: addresses
+// over IPv4 and IPv6, STREAM or DGRAM, TLVs checked for framing and skipped. Version 1 (text) is not
 // accepted, as upstream Sōzu does not accept it either.
 package proxyproto
 
@@ -247,18 +247,34 @@ func checkTLVs(b []byte) error {
 // IPv4-mapped); callers holding IPv4-mapped addresses should Unmap them
 // first. Invalid addresses give a LOCAL header.
 func Append(b []byte, src, dst netip.AddrPort) []byte {
+	return appendProxy(b, src, dst, famInet, famInet6)
+}
+
+// AppendDgram is Append for a UDP datagram: the header's transport is DGRAM
+// (families 0x12 and 0x22), as a PROXY v2 receiver of UDP expects it.
+func AppendDgram(b []byte, src, dst netip.AddrPort) []byte {
+	return appendProxy(b, src, dst, famInetDg, famInet6D)
+}
+
+// IsDgram reports whether the header at the start of b, if any, declares a
+// DGRAM transport (its 14th byte is 0x12 or 0x22).
+func IsDgram(b []byte) bool {
+	return len(b) >= fixedLen && bytes.Equal(b[:len(Signature)], Signature[:]) && (b[13] == famInetDg || b[13] == famInet6D)
+}
+
+func appendProxy(b []byte, src, dst netip.AddrPort, fam4, fam6 byte) []byte {
 	if !src.IsValid() || !dst.IsValid() {
 		return AppendLocal(b)
 	}
 	s, d := src.Addr(), dst.Addr()
 	b = append(b, Signature[:]...)
 	if s.Is4() && d.Is4() {
-		b = append(b, 0x20|byte(Proxy), famInet, 0, inet4Len)
+		b = append(b, 0x20|byte(Proxy), fam4, 0, inet4Len)
 		s4, d4 := s.As4(), d.As4()
 		b = append(b, s4[:]...)
 		b = append(b, d4[:]...)
 	} else {
-		b = append(b, 0x20|byte(Proxy), famInet6, 0, inet6Len)
+		b = append(b, 0x20|byte(Proxy), fam6, 0, inet6Len)
 		s16, d16 := s.As16(), d.As16()
 		b = append(b, s16[:]...)
 		b = append(b, d16[:]...)

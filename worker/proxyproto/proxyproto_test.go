@@ -331,3 +331,30 @@ func TestCommandString(t *testing.T) {
 		t.Fatal(Local, Proxy, Command(7))
 	}
 }
+
+// TestAppendDgram: the header of a UDP datagram declares the DGRAM
+// transport (0x12 over IPv4, 0x22 over IPv6), parses back to its
+// addresses, and IsDgram tells it from a STREAM one.
+func TestAppendDgram(t *testing.T) {
+	for _, tc := range []struct {
+		src, dst string
+		fam      byte
+	}{
+		{"192.0.2.1:5353", "198.51.100.2:53", 0x12},
+		{"[2001:db8::1]:5353", "[2001:db8::2]:53", 0x22},
+		{"192.0.2.1:5353", "[2001:db8::2]:53", 0x22},
+	} {
+		src, dst := netip.MustParseAddrPort(tc.src), netip.MustParseAddrPort(tc.dst)
+		b := AppendDgram(nil, src, dst)
+		if b[13] != tc.fam || !IsDgram(b) {
+			t.Errorf("%s -> %s: family %#02x, IsDgram %v; want %#02x", tc.src, tc.dst, b[13], IsDgram(b), tc.fam)
+		}
+		h, n, err := ParseBytes(b, 0)
+		if err != nil || n != len(b) || h.Command != Proxy || h.Source.Port() != src.Port() || h.Destination.Port() != dst.Port() {
+			t.Errorf("%s -> %s: parsed %+v, %d of %d bytes, %v", tc.src, tc.dst, h, n, len(b), err)
+		}
+		if IsDgram(Append(nil, src, dst)) {
+			t.Errorf("%s -> %s: a STREAM header reads as DGRAM", tc.src, tc.dst)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
 )
 
@@ -39,6 +40,8 @@ type Listener struct {
 	// Cluster is where connections go; nil closes them at once (a
 	// listener without frontend).
 	Cluster *Cluster
+	// Tags are the frontend's tags, for the access log; nil for none.
+	Tags *accesslog.Tags
 }
 
 // Cluster is one TCP cluster in a snapshot.

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"context"
+	"github.com/oklog/ulid/v2"
 	"io"
 	"net"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/ipcap"
 )
@@ -20,6 +22,11 @@ type Options struct {
 	// IPCaps caps the connections per (cluster, client IP); nil is
 	// unlimited. Shared by the worker's servers.
 	IPCaps *ipcap.Limits
+	// Access is the access log: one record per session; nil logs
+	// nothing, at no cost.
+	Access *accesslog.Logger
+	// NewID makes session ids for the access log; nil is ulid.Make.
+	NewID func() ulid.ULID
 }
 
 // ConnLimit caps the client connections of every Server sharing it (one

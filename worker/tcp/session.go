@@ -70,7 +70,9 @@ func (ss *session) run(cfg *Listener) {
 
 	cl := cfg.Cluster
 	src, dst := addrPort(ss.client.RemoteAddr()), addrPort(ss.client.LocalAddr())
-	var received []byte // the client's PROXY header, as received
+	sl := sessionLog{start: time.Now()}
+	defer ss.logSession(cfg, &sl) // the session's end: its access record (accesslog.go)
+	var received []byte           // the client's PROXY header, as received
 	if cfg.ExpectProxy || cl != nil && cl.ExpectProxy {
 		// The whole header within the front timeout, counted from the
 		// accept: a header trickled byte by byte does not extend it.
@@ -85,10 +87,12 @@ func (ss *session) run(cfg *Listener) {
 			src, dst = unmap(h.Source), unmap(h.Destination)
 		}
 	}
+	sl.client = src
 	if cl == nil || cl.Backends == nil {
 		log.Debugf("client %v: no cluster on this listener: closing", src)
 		return
 	}
+	sl.cluster = cl.ID
 	if caps := ss.srv.opt.IPCaps; caps != nil {
 		sl := ipcap.Slot{Cluster: cl.ID, IP: src.Addr()}
 		ok, held := caps.Acquire(sl, caps.Cap(cl.MaxConnsPerIP))
@@ -106,6 +110,7 @@ func (ss *session) run(cfg *Listener) {
 		return
 	}
 	defer bc.Release(false) // closes it: TCP backends are never pooled
+	sl.backend = bc.Backend
 	if !ss.setBackend(bc.Conn) {
 		return
 	}
@@ -120,7 +125,7 @@ func (ss *session) run(cfg *Listener) {
 			return
 		}
 	}
-	if err := relay(ss.client, bc.Conn, cfg.FrontTimeout, cfg.BackTimeout); err != nil {
+	if err := relay(ss.client, bc.Conn, cfg.FrontTimeout, cfg.BackTimeout, &sl.in, &sl.out); err != nil {
 		var pe *panicError
 		if errors.As(err, &pe) {
 			ss.srv.Panics.Add(1)
@@ -157,7 +162,10 @@ func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr
 // shut its side and still receive the rest of the answer. Any other error
 // (a reset, a timeout) ends both directions at once. relay does not close
 // the connections.
-func relay(client, backend net.Conn, front, back time.Duration) error {
+//
+// in and out receive the bytes relayed from the client and to it, once
+// relay returns.
+func relay(client, backend net.Conn, front, back time.Duration, in, out *int64) error {
 	var last atomic.Int64 // time of the last byte read, either way (UnixNano)
 	last.Store(time.Now().UnixNano())
 	errc := make(chan error, 1)
@@ -169,7 +177,7 @@ func relay(client, backend net.Conn, front, back time.Duration) error {
 				errc <- &panicError{v: v, stack: debug.Stack()}
 			}
 		}()
-		err := pipe(backend, client, front, back, &last)
+		err := pipe(backend, client, front, back, &last, in)
 		if err != nil {
 			err = fmt.Errorf("client to backend: %w", err)
 			client.Close() // unblock the other direction: it must end too
@@ -177,7 +185,7 @@ func relay(client, backend net.Conn, front, back time.Duration) error {
 		}
 		errc <- err
 	}()
-	err := pipe(client, backend, back, front, &last)
+	err := pipe(client, backend, back, front, &last, out)
 	if err != nil {
 		err = fmt.Errorf("backend to client: %w", err)
 		client.Close()
@@ -199,8 +207,8 @@ func relay(client, backend net.Conn, front, back time.Duration) error {
 // drifted by more than srcIdle/8 (a deadline costs a timer update); when it
 // fires while the other direction was busy, it is moved to srcIdle after
 // that last traffic. The connection thus ends srcIdle after its last byte,
-// never sooner, and never much later.
-func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64) error {
+// never sooner, and never much later. It adds the bytes written to *moved.
+func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64, moved *int64) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
@@ -219,7 +227,9 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64)
 			if at, ok := wdl.Due(now, dstIdle); ok {
 				dst.SetWriteDeadline(at)
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			w, werr := dst.Write(buf[:n])
+			*moved += int64(w)
+			if werr != nil {
 				return werr
 			}
 		}

@@ -126,7 +126,7 @@ func TestControlPlaneLinksNoServer(t *testing.T) {
 		t.Fatalf("go list -deps: %v", err)
 	}
 	deps := ours(strings.Fields(string(out)))
-	for _, never := range []string{"sandbox", "", "worker", "worker/proxy", "worker/tcp", "worker/h2", "worker/backends", "cmd/sozu"} {
+	for _, never := range []string{"sandbox", "", "worker", "worker/proxy", "worker/tcp", "worker/udp", "worker/h2", "worker/backends", "cmd/sozu"} {
 		for _, d := range deps {
 			if d == never {
 				t.Errorf("the control plane links %s/%s", Module, d)

@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protodelim"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+const pan = "4111111111111111"
+
+// accessConfig is a configuration with one HTTP listener at front routing
+// every host to origin through a frontend tagged team=pay, a TCP listener
+// at tcpFront relaying to origin, and extra global keys.
+func accessConfig(sock, front, tcpFront, origin, extra string) string {
+	return fmt.Sprintf(`command_socket = %q
+worker_count = 2
+worker_timeout = 10
+activate_listeners = true
+log_level = "info"
+%s
+
+[[listeners]]
+protocol = "http"
+address = %q
+
+[[listeners]]
+protocol = "tcp"
+address = %q
+
+[clusters.app]
+protocol = "http"
+frontends = [ { address = %[3]q, hostname = "*", tags = { team = "pay", env = "test" } } ]
+backends = [ { address = %[5]q } ]
+
+[clusters.raw]
+protocol = "tcp"
+frontends = [ { address = %[4]q, tags = { kind = "tcp" } } ]
+backends = [ { address = %[5]q } ]
+`, sock, extra, front, tcpFront, origin)
+}
+
+func freeAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)) }
+
+func okOrigin(t *testing.T) *httpOrigin {
+	return startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+}
+
+// get sends a GET for target to addr and returns the status line.
+func get(t *testing.T, addr, target string) string {
+	t.Helper()
+	resp, err := rawExchange(t, addr, []byte("GET "+target+" HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: e2e-agent/1.0\r\nConnection: close\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(resp, "\r\n")
+	return line
+}
+
+// TestAccessLogASCIIToFile: access_logs_target file:// in upstream's ascii
+// layout: one line per request (forwarded, and the proxy's own 400) and
+// per TCP session, with the tags and no full PAN; the file reopens on
+// SIGHUP and on `sozu audit reopen` (logrotate), and nothing of the PAN
+// reaches the main log or the audit trail either.
+func TestAccessLogASCIIToFile(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	front, tcpFront := freeAddr(t), freeAddr(t)
+	origin := okOrigin(t)
+	access := filepath.Join(dir, "logs", "access.log")
+	mainLog := filepath.Join(dir, "logs", "main.log")
+	auditLog := filepath.Join(dir, "logs", "audit.log")
+	p := startProxy(t, dir, sock, accessConfig(sock, front, tcpFront, origin.addr,
+		fmt.Sprintf("log_target = \"file://%s\"\naccess_logs_target = \"file://%s\"\naudit_logs_target = %q", mainLog, access, auditLog)), front, tcpFront)
+
+	if got := get(t, front, "/pay/"+pan+"?card="+pan+"&n=1"); got != "HTTP/1.1 200 OK" {
+		t.Fatalf("GET: %s", got)
+	}
+	if resp, _ := rawExchange(t, front, []byte("GET / HTTP/1.1\r\nHost: shop.test\r\nBad Field: x\r\n\r\n")); !strings.HasPrefix(resp, "HTTP/1.1 400") {
+		t.Fatalf("malformed request: %q", resp)
+	}
+	c, err := net.Dial("tcp", tcpFront)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	io.ReadAll(c)
+	c.Close()
+
+	var lines []string
+	sozutest.WaitFor(t, 10*time.Second, "three access lines", func() bool {
+		b, _ := os.ReadFile(access)
+		lines = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		return len(lines) >= 3
+	})
+	var ok, bad, tcp string
+	for _, l := range lines {
+		switch {
+		case strings.HasSuffix(l, " 200"):
+			ok = l
+		case strings.HasSuffix(l, " 400"):
+			bad = l
+		case strings.HasSuffix(l, " TCP -"):
+			tcp = l
+		}
+	}
+	for _, want := range []string{" INFO-ACCESS ", "[env=test, team=pay, user-agent=e2e-agent/1.0] None HTTP shop.test GET /pay/411111******1111?card=***&n=*** 200", " app app-0-"} {
+		if !strings.Contains(ok, want) {
+			t.Errorf("200 line lacks %q:\n%s", want, ok)
+		}
+	}
+	if bad == "" || tcp == "" || !strings.Contains(tcp, "[kind=tcp]") || !strings.Contains(tcp, " raw ") {
+		t.Errorf("400 or TCP line missing or wrong:\n%s", strings.Join(lines, "\n"))
+	}
+
+	// logrotate: rename, SIGHUP, the next line goes to a new file.
+	if err := os.Rename(access, access+".1"); err != nil {
+		t.Fatal(err)
+	}
+	p.Cmd.Process.Signal(syscall.SIGHUP)
+	sozutest.WaitFor(t, 10*time.Second, "a new access log after SIGHUP", func() bool {
+		get(t, front, "/after-rotation")
+		b, _ := os.ReadFile(access)
+		return strings.Contains(string(b), "/after-rotation")
+	})
+
+	// `sozu audit reopen` reopens the log files with the audit sinks.
+	if err := os.Rename(access, access+".2"); err != nil {
+		t.Fatal(err)
+	}
+	p.MustCLI("audit", "reopen")
+	sozutest.WaitFor(t, 10*time.Second, "a new access log after audit reopen", func() bool {
+		get(t, front, "/after-reopen")
+		b, _ := os.ReadFile(access)
+		return strings.Contains(string(b), "/after-reopen")
+	})
+
+	for _, f := range []string{access + ".1", access + ".2", access, mainLog, auditLog} {
+		b, _ := os.ReadFile(f)
+		if bytes.Contains(b, []byte(pan)) {
+			t.Errorf("%s holds the full PAN", f)
+		}
+	}
+}
+
+// TestAccessLogProtobufDecodes: access_logs_format = "protobuf" writes
+// upstream's length-delimited ProtobufAccessLog records (two zero bytes
+// after each), which decode with proto/command.proto.
+func TestAccessLogProtobufDecodes(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	front, tcpFront := freeAddr(t), freeAddr(t)
+	origin := okOrigin(t)
+	access := filepath.Join(dir, "access.pb")
+	startProxy(t, dir, sock, accessConfig(sock, front, tcpFront, origin.addr,
+		fmt.Sprintf("access_logs_target = \"file://%s\"\naccess_logs_format = \"protobuf\"", access)), front, tcpFront)
+	get(t, front, "/a?card="+pan)
+	get(t, front, "/b")
+	var recs []*command.ProtobufAccessLog
+	sozutest.WaitFor(t, 10*time.Second, "two protobuf records", func() bool {
+		b, _ := os.ReadFile(access)
+		recs = recs[:0]
+		r := bufio.NewReader(bytes.NewReader(b))
+		for {
+			m := &command.ProtobufAccessLog{}
+			if err := protodelim.UnmarshalFrom(r, m); err != nil {
+				break
+			}
+			if m.GetProtocol() == "HTTP" { // not the TCP sessions of startProxy's probes
+				recs = append(recs, m)
+			}
+			var zero [2]byte
+			if _, err := io.ReadFull(r, zero[:]); err != nil || zero != [2]byte{} {
+				t.Fatalf("a record is not followed by two zero bytes: %v %v", zero, err)
+			}
+		}
+		return len(recs) >= 2
+	})
+	sort.Slice(recs, func(i, j int) bool {
+		return recs[i].GetEndpoint().GetHttp().GetPath() < recs[j].GetEndpoint().GetHttp().GetPath()
+	})
+	m := recs[0]
+	ep := m.GetEndpoint().GetHttp()
+	if ep.GetPath() != "/a?card=***" || ep.GetStatus() != 200 || ep.GetMethod() != "GET" || ep.GetAuthority() != "shop.test" ||
+		m.GetClusterId() != "app" || m.GetTags()["team"] != "pay" || m.GetProtocol() != "HTTP" || m.GetUserAgent() != "e2e-agent/1.0" ||
+		m.GetBytesOut() == 0 || m.GetSessionAddress().GetPort() == 0 || !strings.HasPrefix(m.GetTag(), "WRK-") {
+		t.Errorf("record: %v", m)
+	}
+}
+
+// udpCollector is a UDP listener collecting datagrams.
+type udpCollector struct {
+	pc   net.PacketConn
+	mu   sync.Mutex
+	msgs []string
+}
+
+func listenUDP(t *testing.T) *udpCollector {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &udpCollector{pc: pc}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 1<<16)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			u.mu.Lock()
+			u.msgs = append(u.msgs, string(buf[:n]))
+			u.mu.Unlock()
+		}
+	}()
+	return u
+}
+
+func (u *udpCollector) addr() string { return u.pc.LocalAddr().String() }
+
+// find returns the datagrams holding sub.
+func (u *udpCollector) find(sub string) []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var out []string
+	for _, m := range u.msgs {
+		if strings.Contains(m, sub) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestAccessLogJSONOverUDPAndMainLogOverUDP: JSON access records, one per
+// datagram, carry every ECS field the issue lists; the main log of the
+// supervisor and of every worker reaches a udp:// log_target.
+func TestAccessLogJSONOverUDPAndMainLogOverUDP(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	front, tcpFront := freeAddr(t), freeAddr(t)
+	origin := okOrigin(t)
+	accessUDP, mainUDP := listenUDP(t), listenUDP(t)
+	startProxy(t, dir, sock, accessConfig(sock, front, tcpFront, origin.addr,
+		fmt.Sprintf("log_target = \"udp://%s\"\naccess_logs_target = \"udp://%s\"\naccess_logs_format = \"json\"", mainUDP.addr(), accessUDP.addr())), front, tcpFront)
+	get(t, front, "/json?card="+pan)
+
+	var rec map[string]any
+	sozutest.WaitFor(t, 10*time.Second, "a JSON access record", func() bool {
+		msgs := accessUDP.find(`"/json"`)
+		if len(msgs) == 0 {
+			return false
+		}
+		if err := json.Unmarshal([]byte(msgs[0]), &rec); err != nil {
+			t.Fatalf("%v: %s", err, msgs[0])
+		}
+		return true
+	})
+	for _, f := range []string{"@timestamp", "event.duration", "http.request.method", "http.response.status_code",
+		"url.domain", "url.path", "source.ip", "source.port", "user_agent.original", "labels", "trace.id"} {
+		if ecs(rec, f) == nil {
+			t.Errorf("ECS field %s missing: %v", f, rec)
+		}
+	}
+	if ecs(rec, "labels.team") != "pay" || ecs(rec, "url.query") != "card=***" || ecs(rec, "http.response.status_code") != float64(200) {
+		t.Errorf("record: %v", rec)
+	}
+	// The supervisor's lines and each worker's (they say "worker confined").
+	sozutest.WaitFor(t, 10*time.Second, "main log lines of the supervisor and both workers over UDP", func() bool {
+		return len(mainUDP.find("command socket ready")) > 0 && len(mainUDP.find("worker=0")) > 0 && len(mainUDP.find("worker=1")) > 0
+	})
+	for _, m := range append(accessUDP.find(""), mainUDP.find("")...) {
+		if strings.Contains(m, pan) {
+			t.Errorf("full PAN in a log datagram: %s", m)
+		}
+	}
+}
+
+// ecs follows a dotted ECS path in a decoded record.
+func ecs(m map[string]any, path string) any {
+	var v any = m
+	if x, ok := m[path]; ok {
+		return x
+	}
+	for _, k := range strings.Split(path, ".") {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = o[k]
+	}
+	return v
+}

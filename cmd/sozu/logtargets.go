@@ -1,0 +1,94 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sozu-go/sozu/audit"
+	"github.com/sozu-go/sozu/supervisor"
+	"github.com/sozu-go/sozu/supervisor/config"
+	"github.com/sozu-go/sozu/supervisor/logtarget"
+)
+
+// logTargets are the supervisor's open log targets: the main log
+// (log_target: the supervisor's lines and its workers') and the access
+// log (access_logs_target; the main target when unset).
+type logTargets struct {
+	main, access *logtarget.Target // access == main when no access_logs_target
+}
+
+// openLogTargets opens log_target and access_logs_target and makes the
+// main one log's output. Files are opened as audit sinks are (no symbolic
+// link anywhere, trusted owner, one link): whoever may write their
+// directory must not make root append to another file. notes say what
+// opening created or tightened.
+func openLogTargets(cfg *config.Config, log *logrus.Logger) (*logTargets, []string, error) {
+	var notes []string
+	openFile := func(key string) func(string) (*os.File, error) {
+		return func(path string) (*os.File, error) {
+			f, ns, err := audit.OpenAppendFile(path)
+			for _, n := range ns {
+				notes = append(notes, key+": "+n)
+			}
+			return f, err
+		}
+	}
+	// The main target's own drops are reported on stderr: it cannot
+	// carry its own warning.
+	mainReport := func(msg string) { fmt.Fprintf(os.Stderr, "sozu: %s\n", msg) }
+	main, err := logtarget.Open(cfg.LogTarget, logtarget.Options{OpenFile: openFile("log_target"), Report: mainReport})
+	if err != nil {
+		return nil, nil, fmt.Errorf("log_target: %w", err)
+	}
+	log.SetOutput(main)
+	lt := &logTargets{main: main, access: main}
+	if cfg.AccessLogsTarget != "" {
+		report := func(msg string) { log.Warn(msg) }
+		access, err := logtarget.Open(cfg.AccessLogsTarget, logtarget.Options{OpenFile: openFile("access_logs_target"), Report: report})
+		if err != nil {
+			main.Close()
+			return nil, nil, fmt.Errorf("access_logs_target: %w", err)
+		}
+		lt.access = access
+	}
+	return lt, notes, nil
+}
+
+// supervisorLogs is what the supervisor writes its workers' logs to.
+func (lt *logTargets) supervisorLogs(cfg *config.Config) supervisor.Logs {
+	onStdout := strings.TrimSpace(cfg.AccessLogsTarget) == "stdout" ||
+		cfg.AccessLogsTarget == "" && strings.TrimSpace(cfg.LogTarget) == "stdout"
+	return supervisor.Logs{Main: lt.main, Access: lt.access, Reopen: lt.reopen, Dropped: lt.dropped,
+		AccessColored: cfg.AccessLogsColored && onStdout && cfg.AccessLogsEncoding == "ascii"}
+}
+
+// dropped returns the records both targets dropped so far.
+func (lt *logTargets) dropped() uint64 {
+	n := lt.main.Dropped()
+	if lt.access != lt.main {
+		n += lt.access.Dropped()
+	}
+	return n
+}
+
+// reopen reopens the file targets (SIGHUP, audit reopen).
+func (lt *logTargets) reopen() error {
+	if err := lt.main.Reopen(); err != nil {
+		return err
+	}
+	if lt.access != lt.main {
+		return lt.access.Reopen()
+	}
+	return nil
+}
+
+// close writes what the targets hold, then closes them.
+func (lt *logTargets) close() {
+	if lt.access != lt.main {
+		lt.access.Close()
+	}
+	lt.main.Close()
+}

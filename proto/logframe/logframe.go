@@ -1,0 +1,56 @@
+// Package logframe is the framing of the log channel from a worker to the
+// supervisor: a SOCK_SEQPACKET socket whose every packet is a batch of
+// records, each a kind byte, a uvarint length and the record's bytes.
+package logframe
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Kinds of record.
+const (
+	Main   byte = 1 // one line of the worker's main log
+	Access byte = 2 // one access log record, already encoded
+)
+
+// MaxPacket bounds a packet; a record that cannot fit one is never sent.
+const MaxPacket = 128 << 10
+
+// MaxRecord is the largest record a packet can carry.
+const MaxRecord = MaxPacket - 1 - binary.MaxVarintLen32
+
+// ErrShort is returned for a packet that ends inside a record.
+var ErrShort = errors.New("logframe: packet ends inside a record")
+
+// Append appends one record of kind to dst.
+func Append(dst []byte, kind byte, rec []byte) []byte {
+	dst = append(dst, kind)
+	dst = binary.AppendUvarint(dst, uint64(len(rec)))
+	return append(dst, rec...)
+}
+
+// Size is how many bytes Append adds for a record of n bytes.
+func Size(n int) int {
+	var b [binary.MaxVarintLen64]byte
+	return 1 + binary.PutUvarint(b[:], uint64(n)) + n
+}
+
+// Next splits the first record off p: its kind, its bytes (a sub-slice of
+// p) and the rest of p.
+func Next(p []byte) (kind byte, rec, rest []byte, err error) {
+	if len(p) < 2 {
+		return 0, nil, nil, ErrShort
+	}
+	kind = p[0]
+	if kind != Main && kind != Access {
+		return 0, nil, nil, fmt.Errorf("logframe: unknown record kind %d", kind)
+	}
+	n, k := binary.Uvarint(p[1:])
+	if k <= 0 || n > uint64(len(p)-1-k) {
+		return 0, nil, nil, ErrShort
+	}
+	rec = p[1+k : 1+k+int(n)]
+	return kind, rec, p[1+k+int(n):], nil
+}

@@ -1,0 +1,239 @@
+package logtarget
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// reports collects Report lines.
+type reports struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *reports) add(m string) { r.mu.Lock(); r.lines = append(r.lines, m); r.mu.Unlock() }
+
+func (r *reports) has(sub string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lines {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor polls cond until it holds or 10 s passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		kind kind
+		addr string
+		err  string
+	}{
+		{"stdout", kindStdout, "", ""},
+		{"", kindStdout, "", ""},
+		{"stderr", kindStderr, "", ""},
+		{"/var/log/sozu.log", kindFile, "/var/log/sozu.log", ""},
+		{"file:///var/log/a.log", kindFile, "/var/log/a.log", ""},
+		{"udp://127.0.0.1:514", kindUDP, "127.0.0.1:514", ""},
+		{"tcp://logs:6000", kindTCP, "logs:6000", ""},
+		{"unix:///run/log.sock", kindUnix, "/run/log.sock", ""},
+		{"udp://nohost", 0, "", "log target udp://nohost: address nohost: missing port in address"},
+		{"unix://", 0, "", "log target unix://: no socket path"},
+		{"http://x", 0, "", `invalid log target "http://x": want stdout, stderr, udp://host:port, tcp://host:port, unix://path or file://path`},
+	} {
+		k, addr, err := parse(tt.in)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("parse(%q) error %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || k != tt.kind || addr != tt.addr {
+			t.Errorf("parse(%q) = %v %q %v", tt.in, k, addr, err)
+		}
+	}
+}
+
+func TestFileAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	tg, err := Open("file://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	fmt.Fprintf(tg, "one\n")
+	waitFor(t, "the first line", func() bool { b, _ := os.ReadFile(path); return string(b) == "one\n" })
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(tg, "two\n")
+	waitFor(t, "the line after reopen", func() bool { b, _ := os.ReadFile(path); return string(b) == "two\n" })
+	if b, _ := os.ReadFile(path + ".1"); string(b) != "one\n" {
+		t.Errorf("rotated file holds %q", b)
+	}
+}
+
+func TestUDP(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	tg, err := Open("udp://"+pc.LocalAddr().String(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Write([]byte("rec 1"))
+	tg.Write([]byte("rec 2"))
+	buf := make([]byte, 100)
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for _, want := range []string{"rec 1", "rec 2"} {
+		n, _, err := pc.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Fatalf("datagram %q %v, want %q", buf[:n], err, want)
+		}
+	}
+}
+
+func TestUnixDatagram(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.sock")
+	pc, err := net.ListenPacket("unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	tg, err := Open("unix://"+path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Write([]byte("line\n"))
+	buf := make([]byte, 100)
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, _, err := pc.ReadFrom(buf); err != nil || string(buf[:n]) != "line\n" {
+		t.Fatalf("datagram %q %v", buf[:n], err)
+	}
+}
+
+// TestTCPReconnects: the peer goes away and comes back on the same
+// address; records flow again after the backoff.
+func TestTCPReconnects(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	var rep reports
+	tg, err := Open("tcp://"+addr, Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Report: rep.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Write([]byte("first\n"))
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if l, err := r.ReadString('\n'); err != nil || l != "first\n" {
+		t.Fatalf("read %q %v", l, err)
+	}
+	c.Close()
+	ln.Close()
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot listen again on %s: %v", addr, err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	// Records written while the peer is away are lost (the first write
+	// on the dead connection fails); keep writing until one arrives.
+	var c2 net.Conn
+	waitFor(t, "a reconnection", func() bool {
+		tg.Write([]byte("again\n"))
+		select {
+		case c2 = <-accepted:
+			return true
+		default:
+			return false
+		}
+	})
+	defer c2.Close()
+	c2.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if l, err := bufio.NewReader(c2).ReadString('\n'); err != nil || l != "again\n" {
+		t.Fatalf("after reconnecting: %q %v", l, err)
+	}
+}
+
+// TestStalledTCPPeerNeverBlocks: a peer that accepts and never reads
+// fills the socket buffers; Write keeps returning at once, the records
+// are dropped, counted and reported.
+func TestStalledTCPPeerNeverBlocks(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			<-stop // a stalled peer: accepts, never reads
+		}
+	}()
+	var rep reports
+	tg, err := Open("tcp://"+ln.Addr().String(), Options{QueueLen: 64, ReportEvery: 20 * time.Millisecond,
+		WriteTimeout: time.Minute, Report: rep.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { go tg.Close() }() // its writer is stuck on the stalled peer
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	var slowest time.Duration
+	for range 20000 { // 20 MB: more than the socket buffers hold
+		start := time.Now()
+		tg.Write(line)
+		slowest = max(slowest, time.Since(start))
+	}
+	if slowest > 100*time.Millisecond {
+		t.Errorf("a Write took %v with a stalled peer", slowest)
+	}
+	if tg.Dropped() == 0 {
+		t.Fatal("nothing dropped")
+	}
+	waitFor(t, "a drop report", func() bool { return rep.has("dropped") })
+}

@@ -1,0 +1,186 @@
+package logtarget
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+)
+
+const syscallCloexec = syscall.O_CLOEXEC
+
+// run writes queued records until Close: streams (stdout, stderr, files,
+// tcp://) in batches, datagram targets (udp://, unix://) one record per
+// datagram.
+func (t *Target) run() {
+	defer close(t.exited)
+	defer t.closeOutput()
+	batch := make([]byte, 0, batchSize)
+	backoff := time.Duration(0)
+	for {
+		var rec []byte
+		select {
+		case rec = <-t.queue:
+		case done := <-t.reopen:
+			done <- t.reopenFile()
+			continue
+		case <-t.done:
+			t.drain(batch)
+			return
+		}
+		if !t.connected() && !t.connect(&backoff) {
+			t.dropped.Add(1)
+			continue
+		}
+		if t.datagram() {
+			t.send(rec)
+			continue
+		}
+		batch = append(batch[:0], rec...)
+		n := 1
+	more:
+		for len(batch) < batchSize {
+			select {
+			case rec = <-t.queue:
+				batch = append(batch, rec...)
+				n++
+			default:
+				break more
+			}
+		}
+		t.writeBatch(batch, n)
+	}
+}
+
+// drain writes what is left in the queue at Close, within one write
+// timeout.
+func (t *Target) drain(batch []byte) {
+	deadline := time.Now().Add(t.opt.WriteTimeout)
+	for time.Now().Before(deadline) {
+		select {
+		case rec := <-t.queue:
+			if !t.connected() {
+				t.dropped.Add(1)
+				continue
+			}
+			if t.datagram() {
+				t.send(rec)
+			} else {
+				t.writeBatch(append(batch[:0], rec...), 1)
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (t *Target) datagram() bool { return t.kind == kindUDP || t.kind == kindUnix }
+
+func (t *Target) connected() bool { return t.w != nil }
+
+// connect (re)connects a network target, after waiting the backoff when
+// the last attempt failed; it reports whether it is connected. Records
+// keep queueing (and dropping when full) while it waits.
+func (t *Target) connect(backoff *time.Duration) bool {
+	if *backoff > 0 {
+		select {
+		case <-time.After(*backoff):
+		case <-t.done:
+			return false
+		}
+	}
+	var c net.Conn
+	var err error
+	switch t.kind {
+	case kindUDP:
+		c, err = net.DialTimeout("udp", t.addr, t.opt.WriteTimeout)
+	case kindTCP:
+		d := net.Dialer{Timeout: t.opt.WriteTimeout, Control: boundSendBuffer}
+		c, err = d.Dial("tcp", t.addr)
+	case kindUnix:
+		c, err = net.DialTimeout("unixgram", t.addr, t.opt.WriteTimeout)
+	default:
+		return false
+	}
+	if err != nil {
+		if *backoff == 0 {
+			t.opt.Report(fmt.Sprintf("log target %s: %v: retrying with backoff", t.name, err))
+		}
+		*backoff = min(max(2**backoff, t.opt.MinBackoff), t.opt.MaxBackoff)
+		return false
+	}
+	if *backoff > 0 {
+		t.opt.Report(fmt.Sprintf("log target %s: connected again", t.name))
+	}
+	*backoff = 0
+	t.conn, t.w, t.closer = c, c, c
+	return true
+}
+
+// tcpSendBuffer bounds what a tcp:// peer that stops reading holds in the
+// kernel (autotuning would let it grow to net.ipv4.tcp_wmem's maximum):
+// beyond it, batches wait for the write timeout and are dropped.
+const tcpSendBuffer = 256 << 10
+
+func boundSendBuffer(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, tcpSendBuffer)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// send writes one datagram; a failure drops it, and a refused one (no
+// reader on a unix socket, an ICMP port unreachable) drops the connection
+// so that the next record reconnects.
+func (t *Target) send(rec []byte) {
+	t.conn.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
+	if _, err := t.conn.Write(rec); err != nil {
+		t.dropped.Add(1)
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) || t.kind == kindUnix {
+			t.closeOutput()
+		}
+	}
+}
+
+// writeBatch writes n records at once to a stream; a failure drops them.
+// A network stream that fails (or stalls past the write timeout) is
+// closed, and reconnected on the next record.
+func (t *Target) writeBatch(b []byte, n int) {
+	if t.conn != nil {
+		t.conn.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
+	}
+	if _, err := t.w.Write(b); err != nil {
+		t.dropped.Add(uint64(n))
+		if t.conn != nil {
+			t.opt.Report(fmt.Sprintf("log target %s: %v: reconnecting", t.name, err))
+			t.closeOutput()
+		}
+	}
+}
+
+// reopenFile replaces the file with a new open of its path.
+func (t *Target) reopenFile() error {
+	f, err := t.opt.OpenFile(t.addr)
+	if err != nil {
+		return fmt.Errorf("log target %s: %w", t.name, err)
+	}
+	t.closeOutput()
+	t.w, t.closer = f, f
+	return nil
+}
+
+// closeOutput closes the file or connection (never stdout or stderr).
+func (t *Target) closeOutput() {
+	if t.closer != nil {
+		t.closer.Close()
+	}
+	if t.kind != kindStdout && t.kind != kindStderr {
+		t.w = nil
+	}
+	t.conn, t.closer = nil, nil
+}

@@ -1,0 +1,123 @@
+package supervisor
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sozu-go/sozu/proto/logframe"
+)
+
+// workerLogFD is the worker's end of its log channel (see worker.Main).
+const workerLogFD = 6
+
+// Logs are where the supervisor writes what its workers log: their main
+// log lines and their access records. Both writers must not block (a
+// logtarget.Target queues and drops); Reopen reopens file targets on
+// SIGHUP and the audit_reopen verb.
+type Logs struct {
+	Main   io.Writer
+	Access io.Writer
+	Reopen func() error // nil: nothing to reopen
+	// AccessColored: the access records are read on a terminal
+	// (access_logs_colored, and the access target is stdout).
+	AccessColored bool
+	// Dropped returns the records the targets dropped so far (queue full,
+	// failed writes), for metrics; nil for none. A worker counts its own
+	// drops (accesslog.Shipper.Dropped) and reports them in its log.
+	Dropped func() uint64
+}
+
+// LogDrops returns how many log records the supervisor's targets dropped
+// so far (see Logs.Dropped). Safe for concurrent use.
+func (s *Supervisor) LogDrops() uint64 {
+	if s.logs.Dropped == nil {
+		return 0
+	}
+	return s.logs.Dropped()
+}
+
+// SetLogs sets the targets of the workers' logs; without it, both go to
+// the supervisor's own log output. Call it before Run.
+func (s *Supervisor) SetLogs(l Logs) { s.logs = l }
+
+// logWriters returns the main and access writers in force.
+func (s *Supervisor) logWriters() (main, access io.Writer) {
+	main, access = s.logs.Main, s.logs.Access
+	if main == nil {
+		main = s.log.Out
+	}
+	if access == nil {
+		access = main
+	}
+	return main, access
+}
+
+// reopenLogs reopens the file targets of the logs (logrotate).
+func (s *Supervisor) reopenLogs() error {
+	if s.logs.Reopen == nil {
+		return nil
+	}
+	if err := s.logs.Reopen(); err != nil {
+		s.log.Errorf("reopening the log targets: %v", err)
+		return err
+	}
+	return nil
+}
+
+// logChannel returns the two ends of a worker's log channel: a
+// SOCK_SEQPACKET socketpair (one packet, one batch of records), the
+// parent's end as a net.Conn, the child's as a file for ExtraFiles.
+func logChannel() (parent net.Conn, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Room for bursts: a worker's batches wait here while the reader
+	// hands the previous ones to the targets' queues.
+	unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	pf := os.NewFile(uintptr(fds[0]), "worker-log-parent")
+	defer pf.Close()
+	parent, err = net.FileConn(pf)
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, nil, err
+	}
+	return parent, os.NewFile(uintptr(fds[1]), "worker-log-child"), nil
+}
+
+// readWorkerLogs reads a worker's log channel until it closes, and hands
+// each record to its target. Lines of the main log are written as they
+// came (the worker formats them); a malformed packet is reported once
+// and its remaining records skipped.
+func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn) {
+	defer c.Close()
+	main, access := s.logWriters()
+	buf := make([]byte, logframe.MaxPacket)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "connection reset") {
+				s.log.Warnf("worker %d: log channel: %v", id, err)
+			}
+			return
+		}
+		for p := buf[:n]; len(p) > 0; {
+			kind, rec, rest, err := logframe.Next(p)
+			if err != nil {
+				s.log.Warnf("worker %d: log channel: %v: %d bytes skipped", id, err, len(p))
+				break
+			}
+			if kind == logframe.Access {
+				access.Write(rec)
+			} else {
+				main.Write(rec)
+			}
+			p = rest
+		}
+	}
+}

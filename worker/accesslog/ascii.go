@@ -1,0 +1,228 @@
+package accesslog
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/sozu-go/sozu/worker/logmask"
+)
+
+// appendASCII appends r in upstream's ascii layout:
+//
+//	<time> <unix ns> <pid> <LEVEL-ACCESS> <tag>\t[<session> <request> <cluster> <backend>]
+//	<client> <backend address> <request>/<service>/<response>/<client rtt>/<server rtt>
+//	<bytes in> <bytes out> [<tags>, user-agent=<ua>] <otel> <protocol> <endpoint>
+//
+// on one line, where <endpoint> is "<host> <method> <target> <status>" for
+// HTTP and "-" for TCP, and every missing value is "-".
+func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
+	colored := e.Colored
+	level := "INFO-ACCESS "
+	if r.Status >= 500 {
+		level = "ERROR-ACCESS"
+	}
+	// The prompt, as upstream's: time, precise time, pid, level, tag, tab.
+	dst = r.End.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z")
+	if colored {
+		dst = append(dst, " \x1b[2m"...)
+	} else {
+		dst = append(dst, ' ')
+	}
+	dst = strconv.AppendInt(dst, r.End.UnixNano(), 10)
+	if colored {
+		dst = append(dst, " \x1b[;2;1m"...)
+	} else {
+		dst = append(dst, ' ')
+	}
+	dst = strconv.AppendInt(dst, int64(e.PID), 10)
+	dst = append(dst, ' ')
+	if colored {
+		dst = append(dst, "\x1b[;35;1m"...)
+	}
+	dst = append(dst, level...)
+	if colored {
+		dst = append(dst, " \x1b[0;1m"...)
+	} else {
+		dst = append(dst, ' ')
+	}
+	dst = append(dst, e.Tag...)
+	if colored {
+		dst = append(dst, "\x1b[m\t\x1b[;1m"...)
+	} else {
+		dst = append(dst, '\t')
+	}
+	dst = append(dst, '[')
+	dst = appendULID(dst, r.SessionID)
+	dst = append(dst, ' ')
+	if r.RequestID == (ulid.ULID{}) {
+		dst = append(dst, '-')
+	} else {
+		dst = appendULID(dst, r.RequestID)
+	}
+	dst = append(dst, ' ')
+	dst = appendOr(dst, r.ClusterID)
+	dst = append(dst, ' ')
+	dst = appendOr(dst, r.BackendID)
+	if colored {
+		dst = append(dst, "]\x1b[m "...)
+	} else {
+		dst = append(dst, "] "...)
+	}
+	dst = appendAddr(dst, r.Client)
+	dst = append(dst, ' ')
+	dst = appendAddr(dst, r.Backend)
+	dst = append(dst, ' ')
+	dst = appendDuration(dst, r.RequestTime(), true)
+	dst = append(dst, '/')
+	dst = appendDuration(dst, r.ServiceTime(), true)
+	dst = append(dst, '/')
+	dst = appendDuration(dst, r.BackendTime, r.BackendTime > 0)
+	dst = append(dst, "/-/- "...) // client and server RTT: not measured
+	dst = strconv.AppendInt(dst, r.BytesIn, 10)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, r.BytesOut, 10)
+	if colored {
+		dst = append(dst, " \x1b[2m["...)
+	} else {
+		dst = append(dst, " ["...)
+	}
+	if r.Tags != nil {
+		dst = append(dst, r.Tags.ascii...)
+	}
+	if len(r.UserAgent) > 0 {
+		if r.Tags != nil {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, "user-agent="...)
+		dst = appendUserAgent(dst, r.UserAgent)
+	}
+	dst = append(dst, "] None "...) // no OpenTelemetry context
+	if colored {
+		dst = append(dst, "\x1b[;1m"...)
+	}
+	dst = append(dst, r.Protocol.String()...)
+	dst = append(dst, ' ')
+	if r.Protocol == TCP {
+		dst = append(dst, '-')
+	} else {
+		dst = appendVisible(dst, r.Host)
+		dst = append(dst, ' ')
+		dst = appendVisible(dst, r.Method)
+		dst = append(dst, ' ')
+		if len(r.Target) == 0 {
+			dst = append(dst, '-')
+		} else {
+			start := len(dst)
+			dst = logmask.AppendTarget(dst, r.Target, e.Query)
+			sanitize(dst[start:])
+		}
+		dst = append(dst, ' ')
+		if colored {
+			dst = append(dst, statusColor(r.Status)...)
+		}
+		if r.Status == 0 {
+			dst = append(dst, '-')
+		} else {
+			dst = strconv.AppendInt(dst, int64(r.Status), 10)
+		}
+	}
+	if colored {
+		dst = append(dst, "\x1b[m"...)
+	}
+	return append(dst, '\n')
+}
+
+func statusColor(s int) string {
+	switch {
+	case s >= 500:
+		return "\x1b[31m"
+	case s >= 400:
+		return "\x1b[33m"
+	case s >= 300:
+		return "\x1b[34m"
+	case s >= 200:
+		return "\x1b[32m"
+	}
+	return ""
+}
+
+func appendULID(dst []byte, id ulid.ULID) []byte {
+	var b [ulid.EncodedSize]byte
+	id.MarshalTextTo(b[:])
+	return append(dst, b[:]...)
+}
+
+func appendOr(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, '-')
+	}
+	return appendVisible(dst, []byte(s))
+}
+
+func appendAddr(dst []byte, a netip.AddrPort) []byte {
+	if !a.IsValid() {
+		return append(dst, '-')
+	}
+	return a.AppendTo(dst)
+}
+
+// appendDuration writes d as upstream does: seconds from 10 s, else
+// milliseconds from 10 ms, else microseconds from 10 µs, else nanoseconds;
+// "-" when !ok.
+func appendDuration(dst []byte, d time.Duration, ok bool) []byte {
+	if !ok {
+		return append(dst, '-')
+	}
+	switch {
+	case d >= 10*time.Second:
+		return append(strconv.AppendInt(dst, int64(d/time.Second), 10), 's')
+	case d >= 10*time.Millisecond:
+		return append(strconv.AppendInt(dst, int64(d/time.Millisecond), 10), "ms"...)
+	case d >= 10*time.Microsecond:
+		return append(strconv.AppendInt(dst, int64(d/time.Microsecond), 10), "μs"...)
+	}
+	return append(strconv.AppendInt(dst, int64(d), 10), "ns"...)
+}
+
+// appendUserAgent writes ua as upstream does (a space becomes '_', '['
+// '{' and ']' '}'), with any PAN masked and control bytes replaced.
+func appendUserAgent(dst, ua []byte) []byte {
+	start := len(dst)
+	dst = logmask.AppendPANMasked(dst, ua)
+	for i := start; i < len(dst); i++ {
+		switch dst[i] {
+		case ' ':
+			dst[i] = '_'
+		case '[':
+			dst[i] = '{'
+		case ']':
+			dst[i] = '}'
+		}
+	}
+	sanitize(dst[start:])
+	return dst
+}
+
+// appendVisible appends b with control bytes replaced (sanitize).
+func appendVisible(dst, b []byte) []byte {
+	if len(b) == 0 {
+		return append(dst, '-')
+	}
+	start := len(dst)
+	dst = append(dst, b...)
+	sanitize(dst[start:])
+	return dst
+}
+
+// sanitize replaces C0 controls and DEL in b by '?', so that a line of
+// the ascii log stays one line whatever the client sent.
+func sanitize(b []byte) {
+	for i, c := range b {
+		if c < 0x20 || c == 0x7f {
+			b[i] = '?'
+		}
+	}
+}

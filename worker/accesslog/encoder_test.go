@@ -1,0 +1,229 @@
+package accesslog
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/encoding/protodelim"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/worker/logmask"
+)
+
+var (
+	sessionID = ulid.MustParse("01JEAAAAAAAAAAAAAAAAAAAAAA")
+	requestID = ulid.MustParse("01JEBBBBBBBBBBBBBBBBBBBBBB")
+	t0        = time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+)
+
+func httpRecord() *Record {
+	return &Record{
+		Protocol: HTTPS, SessionID: sessionID, RequestID: requestID,
+		Start: t0, End: t0.Add(25 * time.Millisecond),
+		Client: netip.MustParseAddrPort("192.0.2.7:40000"), Backend: netip.MustParseAddrPort("[2001:db8::1]:8080"),
+		Listener: "0.0.0.0:443", ClusterID: "shop", BackendID: "shop-0",
+		Method: []byte("GET"), Host: []byte("shop.example.com"), Target: []byte("/pay?card=4111111111111111&n=2"),
+		Status: 200, UserAgent: []byte("curl/8 [x] 4111111111111111"),
+		BytesIn: 120, BytesOut: 3400, BackendTime: 20 * time.Millisecond,
+		Tags: NewTags(map[string]string{"team": "pay", "env": "prod"}),
+	}
+}
+
+func TestASCIILayout(t *testing.T) {
+	e := Encoder{Format: Ascii, Tag: "WRK-00", PID: 42}
+	got := string(e.Append(nil, httpRecord()))
+	want := "2026-12-06T08:00:00.025000Z 1796544000025000000 42 INFO-ACCESS  WRK-00\t[" + sessionID.String() + " " + requestID.String() +
+		" shop shop-0] 192.0.2.7:40000 [2001:db8::1]:8080 25ms/5000μs/20ms/-/- 120 3400 [env=prod, team=pay, user-agent=curl/8_{x}_411111******1111] None HTTPS shop.example.com GET /pay?card=***&n=*** 200\n"
+	if got != want {
+		t.Errorf("ascii:\n got %q\nwant %q", got, want)
+	}
+	tcp := &Record{Protocol: TCP, SessionID: sessionID, Start: t0, End: t0.Add(3 * time.Second),
+		Client: netip.MustParseAddrPort("192.0.2.7:40000"), BytesIn: 5, BytesOut: 7, ClusterID: "db"}
+	got = string(e.Append(nil, tcp))
+	want = "2026-12-06T08:00:03.000000Z 1796544003000000000 42 INFO-ACCESS  WRK-00\t[" + sessionID.String() + " - db -] 192.0.2.7:40000 - 3000ms/3000ms/-/-/- 5 7 [] None TCP -\n"
+	if got != want {
+		t.Errorf("ascii tcp:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestASCIIControlBytesStayOnOneLine(t *testing.T) {
+	r := httpRecord()
+	r.Target = []byte("/a\nb\x1b[31m")
+	r.Host = []byte("h\r\nX: y")
+	r.UserAgent = []byte("u\na\tb")
+	line := (&Encoder{Format: Ascii}).Append(nil, r)
+	if bytes.Count(line, []byte("\n")) != 1 || bytes.ContainsAny(line[:len(line)-1], "\r\x1b") || bytes.Count(line, []byte("\t")) != 1 {
+		t.Errorf("line not sanitised: %q", line)
+	}
+}
+
+func TestDurations(t *testing.T) {
+	for _, tt := range []struct {
+		d    time.Duration
+		want string
+	}{{5, "5ns"}, {9999, "9999ns"}, {10 * time.Microsecond, "10μs"}, {9 * time.Millisecond, "9000μs"},
+		{10 * time.Millisecond, "10ms"}, {9999 * time.Millisecond, "9999ms"}, {12 * time.Second, "12s"}} {
+		if got := string(appendDuration(nil, tt.d, true)); got != tt.want {
+			t.Errorf("appendDuration(%v) = %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+func TestProtobufDecodesWithTheSchema(t *testing.T) {
+	e := Encoder{Format: Protobuf, Tag: "WRK-01"}
+	b := e.Append(nil, httpRecord())
+	if !bytes.HasSuffix(b, []byte{0, 0}) {
+		t.Fatalf("no two zero bytes after the record: % x", b[len(b)-4:])
+	}
+	var m command.ProtobufAccessLog
+	if err := protodelim.UnmarshalFrom(bytes.NewReader(b), &m); err != nil {
+		t.Fatalf("decoding: %v", err)
+	}
+	ep := m.GetEndpoint().GetHttp()
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"request_id", m.GetRequestId().GetHigh()<<0 == ulidHigh(requestID) && m.GetRequestId().GetLow() == ulidLow(requestID), true},
+		{"session_id", m.GetSessionId().GetLow() == ulidLow(sessionID), true},
+		{"cluster_id", m.GetClusterId(), "shop"},
+		{"backend_id", m.GetBackendId(), "shop-0"},
+		{"session_address port", m.GetSessionAddress().GetPort(), uint32(40000)},
+		{"session_address ip", m.GetSessionAddress().GetIp().GetV4(), uint32(0xc0000207)},
+		{"backend_address v6 high", m.GetBackendAddress().GetIp().GetV6().GetHigh(), uint64(0x20010db800000000)},
+		{"protocol", m.GetProtocol(), "HTTPS"},
+		{"method", ep.GetMethod(), "GET"},
+		{"authority", ep.GetAuthority(), "shop.example.com"},
+		{"path", ep.GetPath(), "/pay?card=***&n=***"},
+		{"status", ep.GetStatus(), uint32(200)},
+		{"service_time", m.GetServiceTime(), uint64(5000)},
+		{"response_time", m.GetResponseTime(), uint64(20000)},
+		{"request_time", m.GetRequestTime(), uint64(25000)},
+		{"bytes_in", m.GetBytesIn(), uint64(120)},
+		{"bytes_out", m.GetBytesOut(), uint64(3400)},
+		{"user_agent", m.GetUserAgent(), "curl/8 [x] 411111******1111"},
+		{"tags", m.GetTags()["team"] + m.GetTags()["env"], "payprod"},
+		{"tag", m.GetTag(), "WRK-01"},
+		{"time", m.GetTime().GetLow(), uint64(t0.Add(25 * time.Millisecond).UnixNano())},
+		{"start_time", m.GetStartTime().GetLow(), uint64(t0.UnixNano())},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	tcp := &Record{Protocol: TCP, SessionID: sessionID, Start: t0, End: t0}
+	m.Reset()
+	if err := protodelim.UnmarshalFrom(bytes.NewReader(e.Append(nil, tcp)), &m); err != nil || m.GetEndpoint().GetTcp() == nil {
+		t.Errorf("tcp record: %v, endpoint %v", err, m.GetEndpoint())
+	}
+}
+
+// ecsFields are the fields the JSON format promises (issue 15, item 1).
+var ecsFields = []string{"@timestamp", "event.duration", "http.request.method", "http.response.status_code",
+	"url.domain", "url.path", "source.ip", "source.port", "user_agent.original", "labels", "trace.id"}
+
+// lookup follows a dotted ECS path in a decoded object.
+func lookup(m map[string]any, path string) (any, bool) {
+	if v, ok := m[path]; ok {
+		return v, true
+	}
+	head, rest, ok := strings.Cut(path, ".")
+	if !ok {
+		return nil, false
+	}
+	sub, ok := m[head].(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	return lookup(sub, rest)
+}
+
+func TestJSONFields(t *testing.T) {
+	b := (&Encoder{Format: JSON}).Append(nil, httpRecord())
+	if bytes.Count(b, []byte("\n")) != 1 || b[len(b)-1] != '\n' {
+		t.Fatalf("not one line: %q", b)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	for _, f := range ecsFields {
+		if _, ok := lookup(m, f); !ok {
+			t.Errorf("field %s missing: %s", f, b)
+		}
+	}
+	want := map[string]any{"event.duration": float64(25e6), "http.request.method": "GET", "http.response.status_code": float64(200),
+		"url.domain": "shop.example.com", "url.path": "/pay", "url.query": "card=***&n=***", "source.ip": "192.0.2.7",
+		"source.port": float64(40000), "destination.ip": "2001:db8::1", "user_agent.original": "curl/8 [x] 411111******1111",
+		"labels.team": "pay", "trace.id": requestID.String(), "sozu.session_id": sessionID.String(), "sozu.cluster_id": "shop",
+		"@timestamp": "2026-12-06T08:00:00.025Z"}
+	for k, v := range want {
+		if got, _ := lookup(m, k); got != v {
+			t.Errorf("%s = %v, want %v", k, got, v)
+		}
+	}
+}
+
+func TestJSONEscapes(t *testing.T) {
+	r := httpRecord()
+	r.Target = []byte("/\"q\\\x01\xff?k=v")
+	r.UserAgent = []byte("a\"b\n")
+	var m map[string]any
+	b := (&Encoder{Format: JSON, Query: logmask.QueryKeep}).Append(nil, r)
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	if got, _ := lookup(m, "url.path"); got != "/\"q\\\x01\ufffd" {
+		t.Errorf("url.path = %q", got)
+	}
+	if got, _ := lookup(m, "url.query"); got != "k=v" {
+		t.Errorf("url.query = %q", got)
+	}
+}
+
+func TestNoPANInAnyFormat(t *testing.T) {
+	for _, f := range []Format{Ascii, Protobuf, JSON} {
+		for _, q := range []logmask.QueryMode{logmask.QueryMask, logmask.QueryKeep, logmask.QueryDrop} {
+			b := (&Encoder{Format: f, Query: q}).Append(nil, httpRecord())
+			if bytes.Contains(b, []byte("4111111111111111")) {
+				t.Errorf("%v/%v: full PAN in %q", f, q, b)
+			}
+		}
+	}
+}
+
+func TestEncodeDoesNotAllocate(t *testing.T) {
+	r := httpRecord()
+	dst := make([]byte, 0, 4096)
+	for _, f := range []Format{Ascii, Protobuf, JSON} {
+		e := Encoder{Format: f, Tag: "WRK-00"}
+		if n := testing.AllocsPerRun(100, func() { dst = e.Append(dst[:0], r) }); n != 0 {
+			t.Errorf("%v: %v allocations per record", f, n)
+		}
+	}
+}
+
+// TestASCIIColoredIsPlainWithEscapes: access_logs_colored only adds ANSI
+// sequences to the plain layout.
+func TestASCIIColoredIsPlainWithEscapes(t *testing.T) {
+	ansi := regexp.MustCompile("\x1b\\[[0-9;]*m")
+	for _, status := range []int{200, 302, 404, 503} {
+		r := httpRecord()
+		r.Status = status
+		plain := (&Encoder{Format: Ascii, Tag: "WRK-00"}).Append(nil, r)
+		colored := (&Encoder{Format: Ascii, Tag: "WRK-00", Colored: true}).Append(nil, r)
+		if bytes.Equal(plain, colored) {
+			t.Fatalf("status %d: no colour", status)
+		}
+		if got := ansi.ReplaceAll(colored, nil); !bytes.Equal(got, plain) {
+			t.Errorf("status %d: colored without escapes\n%q\nplain\n%q", status, got, plain)
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package accesslog
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sozu-go/sozu/worker/logmask"
+)
+
+// appendJSON appends r as one JSON object and a newline, with Elastic
+// Common Schema field names (docs/observability.md lists them).
+func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
+	dst = append(dst, `{"@timestamp":"`...)
+	dst = r.End.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","event":{"kind":"event","category":["web"],"dataset":"sozu.access","start":"`...)
+	dst = r.Start.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","duration":`...)
+	dst = strconv.AppendInt(dst, int64(r.RequestTime()), 10)
+	if r.Status >= 500 {
+		dst = append(dst, `,"outcome":"failure"`...)
+	} else if r.Status > 0 {
+		dst = append(dst, `,"outcome":"success"`...)
+	}
+	dst = append(dst, `},"trace":{"id":"`...)
+	dst = appendULID(dst, r.requestID())
+	dst = append(dst, `"},"source":`...)
+	dst = appendEndpoint(dst, r.Client)
+	if r.Backend.IsValid() {
+		dst = append(dst, `,"destination":`...)
+		dst = appendEndpoint(dst, r.Backend)
+	}
+	if r.Protocol == TCP {
+		dst = append(dst, `,"network":{"transport":"tcp"}`...)
+	} else {
+		dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":`...)
+		if r.Protocol == H2 {
+			dst = append(dst, `"2"`...)
+		} else {
+			dst = append(dst, `"1.1"`...)
+		}
+		dst = append(dst, `,"request":{"method":`...)
+		dst = appendJSONBytes(dst, r.Method)
+		dst = append(dst, `,"bytes":`...)
+		dst = strconv.AppendInt(dst, r.BytesIn, 10)
+		dst = append(dst, `},"response":{`...)
+		if r.Status > 0 {
+			dst = append(dst, `"status_code":`...)
+			dst = strconv.AppendInt(dst, int64(r.Status), 10)
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `"bytes":`...)
+		dst = strconv.AppendInt(dst, r.BytesOut, 10)
+		dst = append(dst, `}},"url":{"domain":`...)
+		dst = appendJSONBytes(dst, r.Host)
+		dst = e.appendURL(dst, r.Target)
+		dst = append(dst, '}')
+	}
+	if len(r.UserAgent) > 0 {
+		dst = append(dst, `,"user_agent":{"original":`...)
+		start := len(dst)
+		dst = logmask.AppendPANMasked(dst, r.UserAgent)
+		dst = moveJSON(dst, start, func(dst, ua []byte) []byte { return appendJSONBytes(dst, ua) })
+		dst = append(dst, '}')
+	}
+	if r.Tags != nil {
+		dst = append(dst, `,"labels":`...)
+		dst = append(dst, r.Tags.json...)
+	}
+	dst = append(dst, `,"sozu":{"session_id":"`...)
+	dst = appendULID(dst, r.SessionID)
+	dst = append(dst, `","protocol":"`...)
+	dst = append(dst, r.Protocol.String()...)
+	dst = append(dst, `","listener":`...)
+	dst = appendJSONString(dst, r.Listener)
+	if r.ClusterID != "" {
+		dst = append(dst, `,"cluster_id":`...)
+		dst = appendJSONString(dst, r.ClusterID)
+	}
+	if r.BackendID != "" {
+		dst = append(dst, `,"backend_id":`...)
+		dst = appendJSONString(dst, r.BackendID)
+	}
+	dst = append(dst, `,"service_time":`...)
+	dst = strconv.AppendInt(dst, int64(r.ServiceTime()), 10)
+	if r.BackendTime > 0 {
+		dst = append(dst, `,"response_time":`...)
+		dst = strconv.AppendInt(dst, int64(r.BackendTime), 10)
+	}
+	if r.Protocol == TCP {
+		dst = append(dst, `,"bytes_in":`...)
+		dst = strconv.AppendInt(dst, r.BytesIn, 10)
+		dst = append(dst, `,"bytes_out":`...)
+		dst = strconv.AppendInt(dst, r.BytesOut, 10)
+	}
+	return append(dst, "}}\n"...)
+}
+
+// appendURL appends the url.path and url.query fields of the masked target.
+func (e *Encoder) appendURL(dst, target []byte) []byte {
+	start := len(dst)
+	dst = logmask.AppendTarget(dst, target, e.Query)
+	return moveJSON(dst, start, func(dst, masked []byte) []byte {
+		path, query := logmask.SplitTarget(masked)
+		dst = append(dst, `,"path":`...)
+		dst = appendJSONBytes(dst, path)
+		if len(path) < len(masked) {
+			dst = append(dst, `,"query":`...)
+			dst = appendJSONBytes(dst, query)
+		}
+		return dst
+	})
+}
+
+// moveJSON calls write with dst and the bytes dst[start:] (scratch built
+// at the end of dst), then moves what write appended back to start: a
+// masked value is encoded without a scratch buffer of its own.
+func moveJSON(dst []byte, start int, write func(dst, scratch []byte) []byte) []byte {
+	end := len(dst)
+	dst = write(dst, dst[start:end])
+	n := copy(dst[start:], dst[end:])
+	return dst[:start+n]
+}
+
+func appendEndpoint(dst []byte, a netip.AddrPort) []byte {
+	if !a.IsValid() {
+		return append(dst, `{}`...)
+	}
+	dst = append(dst, `{"ip":"`...)
+	dst = a.Addr().Unmap().AppendTo(dst)
+	dst = append(dst, `","port":`...)
+	dst = strconv.AppendUint(dst, uint64(a.Port()), 10)
+	return append(dst, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONBytes appends b as a JSON string: quotes, backslashes and
+// controls escaped, invalid UTF-8 replaced by U+FFFD.
+func appendJSONBytes(dst, b []byte) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20 || c == 0x7f:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, b[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
+
+// appendJSONString is appendJSONBytes for a string.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20 || c == 0x7f:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}

@@ -1,0 +1,139 @@
+// Package accesslog is the worker's access log: one Record per HTTP request
+// (HTTP/1.1 and HTTP/2 streams) and per TCP session, encoded in upstream's
+// ascii or protobuf layout or as ECS-shaped JSON, with cardholder data
+// masked (package logmask), and shipped to the supervisor without ever
+// blocking the traffic (ship.go).
+package accesslog
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Protocol names what a record is about, as upstream's protocol field.
+type Protocol uint8
+
+const (
+	HTTP  Protocol = iota // HTTP/1.x over cleartext
+	HTTPS                 // HTTP/1.x over TLS
+	H2                    // an HTTP/2 stream (over TLS)
+	TCP                   // a TCP session
+)
+
+var protocolNames = [...]string{"HTTP", "HTTPS", "HTTP2", "TCP"}
+
+func (p Protocol) String() string {
+	if int(p) < len(protocolNames) {
+		return protocolNames[p]
+	}
+	return "UNKNOWN"
+}
+
+// Record is one request (or TCP session) as the access log sees it. Its
+// byte slices are borrowed from the session that fills it: they must stay
+// valid until Logger.Log returns, which copies what it needs. The zero
+// value of every optional field means "none".
+type Record struct {
+	Protocol  Protocol
+	SessionID ulid.ULID // the client connection
+	RequestID ulid.ULID // the request (zero for TCP: the session's id is used)
+	Start     time.Time // the request's first byte (TCP: the accept)
+	End       time.Time // the last byte of the answer (TCP: the close)
+
+	Client   netip.AddrPort // the client (the PROXY header's source when one came)
+	Backend  netip.AddrPort // the backend, when one was contacted
+	Listener string         // the listener's address
+
+	ClusterID string
+	BackendID string
+
+	Method    []byte
+	Host      []byte // the authority the client asked for
+	Target    []byte // the request target as received: masked when encoded
+	Status    int    // 0: no answer was sent
+	UserAgent []byte
+
+	BytesIn  int64 // request bytes read from the client (head and body)
+	BytesOut int64 // answer bytes written to the client
+
+	// BackendTime is the time from the first connect attempt to a backend
+	// to the end of its answer; 0 when no backend was contacted.
+	BackendTime time.Duration
+
+	Tags *Tags // the routing frontend's tags; nil for none
+}
+
+// RequestTime is the time from the request's first byte to the end of the
+// answer.
+func (r *Record) RequestTime() time.Duration { return max(r.End.Sub(r.Start), 0) }
+
+// ServiceTime is the time the proxy itself spent: RequestTime minus
+// BackendTime.
+func (r *Record) ServiceTime() time.Duration { return max(r.RequestTime()-r.BackendTime, 0) }
+
+// requestID is the id the record is filed under: the request's, else the
+// session's.
+func (r *Record) requestID() ulid.ULID {
+	if r.RequestID == (ulid.ULID{}) {
+		return r.SessionID
+	}
+	return r.RequestID
+}
+
+// Tags are a frontend's tags, pre-encoded for every format so that a
+// record costs no allocation. Immutable; safe for concurrent use.
+type Tags struct {
+	m     map[string]string
+	ascii []byte // k=v, k2=v2 (sorted by key)
+	json  []byte // {"k":"v",…}
+	proto []byte // the map<string,string> entries of ProtobufAccessLog.tags
+}
+
+// NewTags pre-encodes m (copied). It returns nil for an empty map.
+func NewTags(m map[string]string) *Tags {
+	if len(m) == 0 {
+		return nil
+	}
+	t := &Tags{m: make(map[string]string, len(m))}
+	keys := make([]string, 0, len(m))
+	for k, v := range m {
+		t.m[k] = v
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var ascii strings.Builder
+	t.json = append(t.json, '{')
+	for i, k := range keys {
+		if i > 0 {
+			ascii.WriteString(", ")
+			t.json = append(t.json, ',')
+		}
+		ascii.WriteString(k + "=" + m[k])
+		t.json = appendJSONString(t.json, k)
+		t.json = append(t.json, ':')
+		t.json = appendJSONString(t.json, m[k])
+		var entry []byte
+		entry = protowire.AppendTag(entry, 1, protowire.BytesType)
+		entry = protowire.AppendString(entry, k)
+		entry = protowire.AppendTag(entry, 2, protowire.BytesType)
+		entry = protowire.AppendString(entry, m[k])
+		t.proto = protowire.AppendTag(t.proto, fieldTags, protowire.BytesType)
+		t.proto = protowire.AppendBytes(t.proto, entry)
+	}
+	t.json = append(t.json, '}')
+	t.ascii = []byte(ascii.String())
+	return t
+}
+
+// Map returns the tags; the caller must not modify it.
+func (t *Tags) Map() map[string]string {
+	if t == nil {
+		return nil
+	}
+	return t.m
+}

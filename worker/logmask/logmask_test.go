@@ -1,0 +1,174 @@
+package logmask
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestAppendTarget(t *testing.T) {
+	tests := []struct {
+		name, target string
+		mode         QueryMode
+		want         string
+	}{
+		{"path only", "/a/b", QueryMask, "/a/b"},
+		{"values masked", "/pay?card=4111111111111111&x=1", QueryMask, "/pay?card=***&x=***"},
+		{"name without value", "/p?flag&y=2", QueryMask, "/p?flag&y=***"},
+		{"empty query", "/p?", QueryMask, "/p?"},
+		{"trailing ampersand", "/p?a=1&", QueryMask, "/p?a=***&"},
+		{"double ampersand", "/p?a=1&&b=2", QueryMask, "/p?a=***&&b=***"},
+		{"empty value", "/p?a=", QueryMask, "/p?a=***"},
+		{"keep masks PAN", "/pay?card=4111111111111111&x=1", QueryKeep, "/pay?card=411111******1111&x=1"},
+		{"keep short number", "/p?n=12345", QueryKeep, "/p?n=12345"},
+		{"drop", "/pay?card=4111111111111111", QueryDrop, "/pay"},
+		{"PAN in path", "/cards/4111111111111111/edit", QueryDrop, "/cards/411111******1111/edit"},
+		{"PAN in name", "/p?4111111111111111=1", QueryMask, "/p?411111******1111=***"},
+		{"asterisk form", "*", QueryMask, "*"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(AppendTarget(nil, []byte(tt.target), tt.mode))
+			if got != tt.want {
+				t.Errorf("AppendTarget(%q, %v) = %q, want %q", tt.target, tt.mode, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAppendPANMasked(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"visa 16", "4111111111111111", "411111******1111"},
+		{"amex 15", "378282246310005", "378282*****0005"},
+		{"13 digits", "4222222222222", "422222***2222"},
+		{"19 digits not luhn", "6011000990139424001", "6011000990139424001"},
+		{"16 digits not luhn, a 13-digit window is", "4111111111111112", "4111111111111112"},
+		{"19 digits luhn", "4000000000000000006", "400000*********0006"},
+		{"12 digits", "411111111111", "411111111111"},
+		{"dashes", "4111-1111-1111-1111", "4111-11**-****-1111"},
+		{"spaces", "4111 1111 1111 1111", "4111 11** **** 1111"},
+		{"plus", "4111+1111+1111+1111", "4111+11**+****+1111"},
+		{"embedded in longer run", "994111111111111111199", "994111***********1199"},
+		{"letters around", "x4111111111111111y", "x411111******1111y"},
+		{"two PANs", "4111111111111111/5555555555554444", "411111******1111/555555******4444"},
+		{"double separator breaks the run", "4111--111111111111", "4111--111111111111"},
+		{"timestamp", "1733470000000", "1733470000000"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(AppendPANMasked(nil, []byte(tt.in))); got != tt.want {
+				t.Errorf("AppendPANMasked(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseQueryMode(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want QueryMode
+		err  string
+	}{
+		{"mask", QueryMask, ""},
+		{"keep", QueryKeep, ""},
+		{"drop", QueryDrop, ""},
+		{"Mask", 0, `invalid access log query mode "Mask": want mask, keep, drop`},
+	} {
+		got, err := ParseQueryMode(tt.in)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("ParseQueryMode(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("ParseQueryMode(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestSensitive(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{"Authorization", true}, {"cookie", true}, {"SET-COOKIE", true}, {"Proxy-Authorization", true},
+		{"User-Agent", false}, {"Cookies", false}, {"", false},
+	} {
+		if got := Sensitive([]byte(tt.name)); got != tt.want {
+			t.Errorf("Sensitive(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestAppendTargetDoesNotAllocate(t *testing.T) {
+	dst := make([]byte, 0, 256)
+	target := []byte("/pay/4111111111111111?card=4111111111111111&x=1")
+	if n := testing.AllocsPerRun(100, func() { dst = AppendTarget(dst[:0], target, QueryMask) }); n != 0 {
+		t.Errorf("AppendTarget allocates %v times", n)
+	}
+}
+
+// FuzzAppendTarget checks the invariants of masking on any target: no PAN
+// survives (leaksPAN), the output is no longer than the
+// input plus the masked values, and under QueryKeep only digits change.
+func FuzzAppendTarget(f *testing.F) {
+	for _, s := range []string{"/pay?card=4111111111111111", "/4111-1111-1111-1111", "/p?a=1&&b", "?", "", "4000000000000000006"} {
+		f.Add([]byte(s), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, target []byte, m uint8) {
+		mode := QueryMode(m % 3)
+		out := AppendTarget(nil, target, mode)
+		if leaksPAN(out) {
+			t.Fatalf("AppendTarget(%q, %v) = %q leaks a PAN", target, mode, out)
+		}
+		if mode == QueryKeep {
+			if len(out) != len(target) {
+				t.Fatalf("keep changed the length: %q → %q", target, out)
+			}
+			for i := range out {
+				if out[i] != target[i] && !(out[i] == MaskDigit && isDigit(target[i])) {
+					t.Fatalf("keep changed a non-digit at %d: %q → %q", i, target, out)
+				}
+			}
+		}
+		if mode == QueryDrop && bytes.IndexByte(out, '?') >= 0 {
+			t.Fatalf("drop left a query: %q → %q", target, out)
+		}
+	})
+}
+
+// leaksPAN reports whether b holds a run of 13 to 19 digits (separators
+// allowed) that passes the Luhn check, or a longer run with such a window.
+func leaksPAN(b []byte) bool {
+	var d []byte
+	flush := func() bool {
+		defer func() { d = d[:0] }()
+		if len(d) >= minPAN && len(d) <= maxPAN {
+			return luhn(d)
+		}
+		if len(d) <= maxPAN {
+			return false
+		}
+		for l := minPAN; l <= maxPAN; l++ {
+			for s := 0; s+l <= len(d); s++ {
+				if luhn(d[s : s+l]) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for i, c := range b {
+		switch {
+		case isDigit(c):
+			d = append(d, c-'0')
+		case isSep(c) && i+1 < len(b) && isDigit(b[i+1]) && i > 0 && isDigit(b[i-1]):
+		default:
+			if flush() {
+				return true
+			}
+		}
+	}
+	return flush()
+}

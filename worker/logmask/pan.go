@@ -1,0 +1,114 @@
+package logmask
+
+// PAN lengths (ISO/IEC 7812): a primary account number has 13 to 19 digits.
+const (
+	minPAN   = 13
+	maxPAN   = 19
+	keepHead = 6 // PCI DSS 3.4: at most the first six …
+	keepTail = 4 // … and the last four digits may be shown
+)
+
+// MaskDigit replaces a masked digit of a PAN.
+const MaskDigit = '*'
+
+// AppendPANMasked appends src to dst with every possible PAN masked: a run
+// of digits, possibly separated by single spaces, '-' or '+' (a space in a
+// form-encoded query), of 13 to 19 digits that passes the Luhn check keeps
+// its first six and last four digits, the others become MaskDigit. A longer
+// run that holds a Luhn-valid window of 13 to 19 digits anywhere is masked
+// the same way, whole. It does not allocate when dst has room.
+func AppendPANMasked(dst, src []byte) []byte {
+	start := len(dst)
+	dst = append(dst, src...)
+	out := dst[start:]
+	for i := 0; i < len(out); {
+		if !isDigit(out[i]) {
+			i++
+			continue
+		}
+		// The run: digits, with single separators between them.
+		end, digits := i, 0
+		for j := i; j < len(out); {
+			if isDigit(out[j]) {
+				digits++
+				j++
+				end = j
+				continue
+			}
+			if isSep(out[j]) && j+1 < len(out) && isDigit(out[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		if digits >= minPAN && holdsPAN(out[i:end], digits) {
+			maskRun(out[i:end], digits)
+		}
+		i = end
+	}
+	return dst
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+func isSep(c byte) bool   { return c == ' ' || c == '-' || c == '+' }
+
+// holdsPAN reports whether the run (n digits, with separators) is a PAN:
+// Luhn-valid as a whole when it has 13 to 19 digits, holding a Luhn-valid
+// window of 13 to 19 digits when longer.
+func holdsPAN(run []byte, n int) bool {
+	var d [64]byte
+	k := 0
+	for _, c := range run {
+		if isDigit(c) {
+			if k == len(d) {
+				return true // too long to check: masked anyway
+			}
+			d[k] = c - '0'
+			k++
+		}
+	}
+	if n <= maxPAN {
+		return luhn(d[:n])
+	}
+	for l := minPAN; l <= maxPAN; l++ {
+		for s := 0; s+l <= n; s++ {
+			if luhn(d[s : s+l]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// luhn reports whether the digits d pass the Luhn check.
+func luhn(d []byte) bool {
+	sum := 0
+	double := false
+	for i := len(d) - 1; i >= 0; i-- {
+		v := int(d[i])
+		if double {
+			v *= 2
+			if v > 9 {
+				v -= 9
+			}
+		}
+		sum += v
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// maskRun masks the digits of run (n of them) but the first keepHead and
+// the last keepTail.
+func maskRun(run []byte, n int) {
+	k := 0
+	for i, c := range run {
+		if !isDigit(c) {
+			continue
+		}
+		if k >= keepHead && k < n-keepTail {
+			run[i] = MaskDigit
+		}
+		k++
+	}
+}

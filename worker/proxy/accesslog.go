@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/sozu-go/sozu/worker/accesslog"
+	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/http1"
+)
+
+// reqLog is what the access log keeps of the request in flight. It is all
+// zero, and costs nothing, when the access log is off (on false). The
+// session goroutine owns it, except bytesIn, which the body copier adds to
+// while it runs (it is joined before the record is made).
+type reqLog struct {
+	on      bool
+	started bool      // a request began: its first byte arrived, or an answer went out
+	start   time.Time // its first byte
+	status  int       // the answer's status; 0 before one was sent
+	cluster string
+	backend *backends.Backend
+	beStart time.Time // the first connect attempt to a backend
+
+	bytesIn, bytesOut int64
+
+	head                     []byte // method, authority, target and user agent, copied (s.buf moves on)
+	method, host, target, ua span
+}
+
+// span is a part of reqLog.head.
+type span struct{ off, len int32 }
+
+func (r *reqLog) get(sp span) []byte { return r.head[sp.off : sp.off+sp.len] }
+
+func (r *reqLog) put(b []byte) span {
+	sp := span{int32(len(r.head)), int32(len(b))}
+	r.head = append(r.head, b...)
+	return sp
+}
+
+// begin marks the first byte of a request.
+func (r *reqLog) begin() {
+	if r.on && !r.started {
+		r.started, r.start = true, time.Now()
+	}
+}
+
+// noteRequest copies what the record shows of the parsed request head of
+// n bytes.
+func (r *reqLog) noteRequest(req *http1.Request, n int) {
+	if !r.on {
+		return
+	}
+	r.begin()
+	r.bytesIn += int64(n)
+	r.head = r.head[:0]
+	r.method = r.put(req.Method)
+	r.host = r.put(req.Authority)
+	r.target = r.put(req.Target)
+	ua, _ := req.Get("User-Agent")
+	r.ua = r.put(ua)
+}
+
+// noteAnswer records the proxy's own answer of n bytes with status code,
+// for cluster cl (nil for none).
+func (r *reqLog) noteAnswer(code int, cl *Cluster, n int) {
+	if !r.on {
+		return
+	}
+	r.begin()
+	r.status = code
+	r.bytesOut += int64(n)
+	if cl != nil {
+		r.cluster = cl.ID
+	}
+}
+
+// noteBackend records the backend the request went to.
+func (r *reqLog) noteBackend(b *backends.Backend) {
+	if r.on {
+		r.backend = b
+	}
+}
+
+// logRequest writes the access record of the request that just ended, if
+// one began, and resets reqLog for the next. Called once per request, by
+// the serve loop (run, runStream).
+func (s *session) logRequest(cfg *Listener) {
+	r := &s.lg
+	if !r.on || !r.started {
+		return
+	}
+	rec := accesslog.Record{
+		Protocol:  accesslog.HTTP,
+		SessionID: s.sessID,
+		Start:     r.start,
+		End:       time.Now(),
+		Client:    s.client,
+		Listener:  cfg.addrText,
+		ClusterID: r.cluster,
+		Status:    r.status,
+		BytesIn:   r.bytesIn,
+		BytesOut:  r.bytesOut,
+		Tags:      cfg.Tags[s.routeKey],
+	}
+	switch {
+	case s.h2b != nil:
+		rec.Protocol = accesslog.H2
+	case cfg.TLS != nil:
+		rec.Protocol = accesslog.HTTPS
+	}
+	if s.hasID {
+		rec.RequestID.UnmarshalText(s.id[:])
+	}
+	if len(r.head) > 0 {
+		rec.Method, rec.Host, rec.Target, rec.UserAgent = r.get(r.method), r.get(r.host), r.get(r.target), r.get(r.ua)
+	}
+	if b := r.backend; b != nil {
+		rec.Backend, rec.BackendID = b.Addr, b.ID
+		if rec.ClusterID == "" {
+			rec.ClusterID = b.ClusterID
+		}
+	}
+	if !r.beStart.IsZero() {
+		rec.BackendTime = rec.End.Sub(r.beStart)
+	}
+	s.srv.opt.Access.Log(&rec)
+	*r = reqLog{on: true, head: r.head[:0]}
+}
