@@ -138,7 +138,7 @@ func clusterRows(inv []*command.ClusterInformation, prev, cur *Sample, down map[
 	for _, ci := range inv {
 		r := get(ci.GetConfiguration().GetClusterId())
 		r.backendsByState = len(ci.GetBackends())
-		r.Frontends = len(ci.GetHttpFrontends()) + len(ci.GetHttpsFrontends()) + len(ci.GetTcpFrontends())
+		r.Frontends = len(ci.GetHttpFrontends()) + len(ci.GetHttpsFrontends()) + len(ci.GetTcpFrontends()) + len(ci.GetUdpFrontends())
 		up := 0
 		for _, b := range ci.GetBackends() {
 			if !down[backendKey{r.ID, b.GetBackendId()}] {

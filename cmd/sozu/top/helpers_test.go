@@ -33,6 +33,9 @@ func filled(t *testing.T) *Model {
 			Address: command.NewSocketAddress(mustAddr("127.0.0.1:8443")), Active: ptr(false),
 			Versions:     []command.TlsVersion{command.TlsVersion_TLS_V1_2, command.TlsVersion_TLS_V1_3},
 			FrontTimeout: ptr(uint32(60)), BackTimeout: ptr(uint32(30)), ConnectTimeout: ptr(uint32(3))}},
+		UdpListeners: map[string]*command.UdpListenerConfig{"127.0.0.1:5353": {
+			Address: command.NewSocketAddress(mustAddr("127.0.0.1:5353")), Active: ptr(true),
+			FrontTimeout: ptr(uint32(30)), BackTimeout: ptr(uint32(30)), MaxRxDatagramSize: ptr(uint32(1500)), MaxFlows: ptr(uint32(0))}},
 	}})
 	m.Update(CertsMsg{At: t0, C: &command.CertificatesWithFingerprints{Certs: map[string]*command.CertificateAndKey{
 		"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08": {Certificate: ptr(selfSigned(t, t0.Add(20*24*time.Hour))), Key: ptr(""), Names: []string{"shop.test"}},

@@ -219,7 +219,7 @@ func (m *Model) overview(w, h int) []string {
 	}
 	nl := 0
 	if l := m.listeners; l != nil {
-		nl = len(l.GetHttpListeners()) + len(l.GetHttpsListeners()) + len(l.GetTcpListeners())
+		nl = len(l.GetHttpListeners()) + len(l.GetHttpsListeners()) + len(l.GetTcpListeners()) + len(l.GetUdpListeners())
 	}
 	summary := fmt.Sprintf("clusters %d · backends %d", len(crows), backends)
 	if down > 0 {
@@ -375,11 +375,11 @@ func (m *Model) backendPane() []string {
 
 func (m *Model) listenerPane() []string {
 	l := m.listeners
-	n := len(l.GetHttpListeners()) + len(l.GetHttpsListeners()) + len(l.GetTcpListeners())
+	n := len(l.GetHttpListeners()) + len(l.GetHttpsListeners()) + len(l.GetTcpListeners()) + len(l.GetUdpListeners())
 	lines := []string{title(fmt.Sprintf("LISTENERS · %d", n), m.listenersErr)}
 	const f = "  %-5s %-22s %-22s %-6s %6s %6s %8s  %s"
 	lines = append(lines, stHead.Render(fmt.Sprintf(f, "proto", "address", "public", "active", "front", "back", "connect", "details")))
-	row := func(proto, addr string, pub *command.SocketAddress, active bool, front, back, connect uint32, details string) {
+	row := func(proto, addr string, pub *command.SocketAddress, active bool, front, back uint32, connect, details string) {
 		p := "-"
 		if pub != nil {
 			p = pub.Display()
@@ -388,11 +388,12 @@ func (m *Model) listenerPane() []string {
 		if !active {
 			a = stWarm.Render(fmt.Sprintf("%-6s", "no"))
 		}
-		lines = append(lines, fmt.Sprintf("  %-5s %-22s %-22s %s %5ds %5ds %7ds  %s", proto, addr, p, a, front, back, connect, details))
+		lines = append(lines, fmt.Sprintf("  %-5s %-22s %-22s %s %5ds %5ds %8s  %s", proto, addr, p, a, front, back, connect, details))
 	}
+	secs := func(v uint32) string { return fmt.Sprintf("%ds", v) }
 	for _, k := range slices.Sorted(maps.Keys(l.GetHttpListeners())) {
 		x := l.GetHttpListeners()[k]
-		row("http", x.GetAddress().Display(), x.PublicAddress, x.GetActive(), x.GetFrontTimeout(), x.GetBackTimeout(), x.GetConnectTimeout(), "sticky "+clean(x.GetStickyName()))
+		row("http", x.GetAddress().Display(), x.PublicAddress, x.GetActive(), x.GetFrontTimeout(), x.GetBackTimeout(), secs(x.GetConnectTimeout()), "sticky "+clean(x.GetStickyName()))
 	}
 	for _, k := range slices.Sorted(maps.Keys(l.GetHttpsListeners())) {
 		x := l.GetHttpsListeners()[k]
@@ -400,11 +401,16 @@ func (m *Model) listenerPane() []string {
 		for _, v := range x.GetVersions() {
 			vs = append(vs, strings.NewReplacer("TLS_V1_", "TLSv1.").Replace(v.String()))
 		}
-		row("https", x.GetAddress().Display(), x.PublicAddress, x.GetActive(), x.GetFrontTimeout(), x.GetBackTimeout(), x.GetConnectTimeout(), strings.Join(vs, ","))
+		row("https", x.GetAddress().Display(), x.PublicAddress, x.GetActive(), x.GetFrontTimeout(), x.GetBackTimeout(), secs(x.GetConnectTimeout()), strings.Join(vs, ","))
 	}
 	for _, k := range slices.Sorted(maps.Keys(l.GetTcpListeners())) {
 		x := l.GetTcpListeners()[k]
-		row("tcp", x.GetAddress().Display(), x.PublicAddress, x.GetActive(), x.GetFrontTimeout(), x.GetBackTimeout(), x.GetConnectTimeout(), "")
+		row("tcp", x.GetAddress().Display(), x.PublicAddress, x.GetActive(), x.GetFrontTimeout(), x.GetBackTimeout(), secs(x.GetConnectTimeout()), "")
+	}
+	for _, k := range slices.Sorted(maps.Keys(l.GetUdpListeners())) {
+		x := l.GetUdpListeners()[k]
+		row("udp", x.GetAddress().Display(), x.PublicAddress, x.GetActive(), x.GetFrontTimeout(), x.GetBackTimeout(), "-",
+			fmt.Sprintf("max flows %d, datagrams ≤ %d B", x.GetMaxFlows(), x.GetMaxRxDatagramSize()))
 	}
 	if n == 0 {
 		lines = append(lines, stMuted.Render("  no listeners"))
