@@ -3,6 +3,7 @@ package main
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
 )
@@ -39,6 +40,9 @@ type verb struct {
 	// keep, when set, trims the terminal answer to what the verb asked
 	// for before it is rendered (a per-protocol listing of a full list).
 	keep func(*command.Response)
+	// refresh, when set, says how often to send the request again (0:
+	// once): the verb then runs until interrupted or its connection fails.
+	refresh func(v *values) time.Duration
 	// oneRequired lists groups of flags of which one must be given; each
 	// is also an exclusive group, so exactly one is given.
 	oneRequired [][]string
@@ -77,6 +81,7 @@ var groups = []group{
 	{"state", "save and load the routing state"},
 	{"config", "configuration file tools"},
 	{"audit", "the audit trail"},
+	{"metrics", "the workers' metrics: counters, gauges, latency percentiles"},
 }
 
 // verbs is the verb table, in help order. It is filled by init because
@@ -231,8 +236,20 @@ func init() {
 			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
 		&verb{path: "state stats", summary: "count the requests of each kind the state accepted since start",
 			example: "state stats", build: buildStateStats},
+		&verb{path: "reload", summary: "apply a configuration file's listeners, clusters, frontends, backends and certificates to the running proxy",
+			flags: []*flagSpec{fReloadFile}, example: "reload --file /etc/sozu/config.toml", build: buildReload, noDeadline: true},
 		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
+		&verb{path: "metrics get", summary: "show the metrics merged over workers, or the names of the metrics (--list)",
+			flags:   []*flagSpec{fMetricsList, fMetricsRefresh, fMetricsNames, fMetricsClusters, fMetricsBackends, fMetricsNoClus, fMetricsWorkers},
+			example: "metrics get --clusters shop --names requests,backend_response_time", build: buildMetricsGet,
+			refresh: func(v *values) time.Duration { return time.Duration(v.u64("refresh")) * time.Second }},
+		&verb{path: "metrics enable", summary: "resume recording metrics in the workers",
+			example: "metrics enable", build: metricsConfigure(command.MetricsConfiguration_ENABLED)},
+		&verb{path: "metrics disable", summary: "stop recording metrics in the workers (what was recorded stays readable)",
+			example: "metrics disable", build: metricsConfigure(command.MetricsConfiguration_DISABLED)},
+		&verb{path: "metrics clear", summary: "zero the workers' counters and latency sketches (gauges stay)",
+			example: "metrics clear", build: metricsConfigure(command.MetricsConfiguration_CLEAR)},
 		&verb{path: "events", summary: "follow the proxy's events, one line each, until interrupted or the proxy stops",
 			example: "events --json", build: buildSubscribeEvents, stream: true},
 		&verb{path: "top", summary: "live terminal view of the proxy: traffic, clusters, backends, listeners, certificates, events",

@@ -356,8 +356,10 @@ func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 		start := time.Now()
 		nc, err := s.reg.opt.Dial(dctx, b.addr)
 		cancel()
+		var took time.Duration
 		if err == nil {
-			b.observeConnect(time.Since(start))
+			took = time.Since(start)
+			b.observeConnect(took)
 		}
 		if err != nil {
 			b.putBack()
@@ -369,7 +371,7 @@ func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 			continue
 		}
 		s.succeeded(b)
-		return &Conn{Conn: nc, Backend: b}, nil
+		return &Conn{Conn: nc, Backend: b, ConnectTime: took}, nil
 	}
 	if last == nil {
 		last = ErrNoBackend

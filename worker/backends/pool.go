@@ -16,8 +16,11 @@ type Conn struct {
 	net.Conn
 	Backend *Backend
 	Reused  bool // it served an earlier exchange: a failure before any answer byte may be a stale keep-alive close
-	idleAt  time.Time
-	probe   *idleProbe // see idleAlive; nil until the first check
+	// ConnectTime is how long the dial of a fresh connection took; zero
+	// once the connection is reused.
+	ConnectTime time.Duration
+	idleAt      time.Time
+	probe       *idleProbe // see idleAlive; nil until the first check
 
 	// ReadDL and WriteDL remember the deadlines armed on the connection
 	// (see package deadline); they belong to whoever holds the Conn.
@@ -32,6 +35,7 @@ func (c *Conn) Release(reusable bool) {
 	b.putBack()
 	if reusable && !b.removed.Load() {
 		c.Reused = true
+		c.ConnectTime = 0
 		c.idleAt = time.Now()
 		b.mu.Lock()
 		if len(b.idle) < b.reg.opt.MaxIdle {

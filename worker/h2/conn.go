@@ -43,16 +43,18 @@ type Conn struct {
 	hb          headerBlock
 	rdlSet      time.Time
 	stopReading atomic.Bool
+	afterFrame  func() // tests: called by the reader after each frame it processed
 
 	// Writer-only (and only under mu, which the writer holds while it
 	// builds a batch).
-	wfr     *http2.Framer
-	wbuf    bytes.Buffer
-	enc     *hpack.Encoder
-	encBuf  bytes.Buffer
-	intern  map[string]string
-	wdlSet  time.Time
-	closing atomic.Bool
+	wfr        *http2.Framer
+	wbuf       bytes.Buffer
+	enc        *hpack.Encoder
+	encBuf     bytes.Buffer
+	intern     map[string]string
+	lastFields []lastField // the previous header block's fields (fieldStrings)
+	wdlSet     time.Time
+	closing    atomic.Bool
 
 	mu         sync.Mutex
 	wakeWriter sync.Cond
@@ -347,6 +349,9 @@ func (c *Conn) readLoop() error {
 				return err
 			}
 		}
+		if c.afterFrame != nil {
+			c.afterFrame()
+		}
 		if c.ctrlFull {
 			return calm("peer is not reading control frames")
 		}
@@ -509,7 +514,7 @@ func (c *Conn) endHeaderBlock() error {
 	c.peak = max(c.peak, len(c.streams))
 	c.handlers++
 	c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.Streams })
-	go c.runHandler(s)
+	c.startHandler(s)
 	return nil
 }
 
@@ -837,6 +842,7 @@ func (c *Conn) runHandler(s *Stream) {
 func (c *Conn) handlerReturned(s *Stream) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	s.stopDeadlinesLocked()
 	c.handlers--
 	// handlerDone is set last: until then nothing below can release s, and
 	// after the final maybeReleaseLocked s must not be touched.

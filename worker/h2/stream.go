@@ -78,6 +78,11 @@ type Stream struct {
 	trQueued   bool
 	rtArena    []byte
 	rtRefs     []fieldRef
+
+	rdl, wdl     time.Time        // Read and Write deadlines (deadline.go); zero for none
+	waitingRead  bool             // a Read waits on canRead
+	waitingWrite bool             // a Write waits on canWrite
+	dl           *streamDeadlines // the deadlines' timers, kept across reuse
 }
 
 var streamPool = sync.Pool{New: func() any { return new(Stream) }}
@@ -117,6 +122,7 @@ func (s *Stream) release() {
 		out:       trim(s.out),
 		rtArena:   trim(s.rtArena),
 		rtRefs:    s.rtRefs[:0],
+		dl:        s.dl,
 	}
 	streamPool.Put(s)
 }
@@ -176,6 +182,9 @@ func (s *Stream) Read(p []byte) (int, error) {
 		if s.readStopped {
 			return 0, ErrReadStopped
 		}
+		if expired(s.rdl) {
+			return 0, errDeadline
+		}
 		if s.roff < len(s.rbuf) {
 			n := copy(p, s.rbuf[s.roff:])
 			s.roff += n
@@ -194,7 +203,12 @@ func (s *Stream) Read(p []byte) (int, error) {
 		if len(p) == 0 {
 			return 0, nil
 		}
+		if !s.rdl.IsZero() {
+			s.armLocked(true)
+		}
+		s.waitingRead = true
 		s.canRead.Wait()
+		s.waitingRead = false
 	}
 }
 
@@ -233,6 +247,33 @@ func (s *Stream) WriteHeader(status int, fields []HeaderField) error {
 	return nil
 }
 
+// WriteResponse queues a whole response at once: the head as WriteHeader
+// does, then body, then END_STREAM, under one lock, so that the connection
+// sends it in one go. body must fit the stream's output buffer (at most
+// 32 KiB); else ErrBadResponse, and nothing is queued.
+func (s *Stream) WriteResponse(status int, fields []HeaderField, body []byte) error {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := s.writableLocked(); err != nil {
+		return err
+	}
+	if s.hdrQueued || status < 200 || status > 599 || len(body) > outMax-(len(s.out)-s.outHead) {
+		return ErrBadResponse
+	}
+	for _, f := range fields {
+		s.respArena, s.respRefs, _ = appendResponseField(s.respArena, s.respRefs, f.Name, f.Value)
+	}
+	s.status, s.hdrQueued = status, true
+	s.out = append(s.out, body...)
+	if len(body) > 0 {
+		s.lastActivity = c.now()
+	}
+	s.endQueued = true
+	c.enqueueLocked(s)
+	return nil
+}
+
 func (s *Stream) writableLocked() error {
 	switch {
 	case s.reset != nil:
@@ -267,8 +308,16 @@ func (s *Stream) Write(p []byte) (int, error) {
 		pending := len(s.out) - s.outHead
 		room := outMax - pending
 		if room <= 0 {
+			if expired(s.wdl) {
+				return n, errDeadline
+			}
+			if !s.wdl.IsZero() {
+				s.armLocked(false)
+			}
 			c.enqueueLocked(s)
+			s.waitingWrite = true
 			s.canWrite.Wait()
+			s.waitingWrite = false
 			continue
 		}
 		k := min(room, len(p))

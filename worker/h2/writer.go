@@ -2,6 +2,7 @@ package h2
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -49,8 +50,13 @@ func (c *Conn) writeLoop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
+		waited := false
 		for !c.exitWriter && len(c.ctrl) == 0 && c.readyHead == len(c.ready) {
 			c.wakeWriter.Wait()
+			waited = true
+		}
+		if waited && len(c.streams) > 1 {
+			c.yieldLocked()
 		}
 		c.wbuf.Reset()
 		c.fillBatchLocked()
@@ -69,6 +75,23 @@ func (c *Conn) writeLoop() {
 			}
 		}
 		if exit {
+			return
+		}
+	}
+}
+
+// yieldLocked lets the goroutines runnable now (handlers whose backend
+// answered in the same poll, while the writer was woken by the first)
+// queue their output before a write, so that a burst of responses goes out
+// in one write, not one each: it yields the processor while the ready
+// queue grows, a few times at most.
+func (c *Conn) yieldLocked() {
+	for range 4 {
+		n := len(c.ready) - c.readyHead
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
+		if c.exitWriter || len(c.ready)-c.readyHead == n {
 			return
 		}
 	}
@@ -100,7 +123,11 @@ func (c *Conn) fillBatchLocked() {
 		c.ready, c.readyHead = c.ready[:0], 0
 		return
 	}
-	for n := len(c.ready) - c.readyHead; n > 0 && c.wbuf.Len() < batchBytes; n-- {
+	// Round-robin until the queue is empty or the batch full: a stream
+	// that can send more goes back to the end of the queue, within this
+	// batch (its DATA goes out with its HEADERS). Every turn that requeues
+	// a stream wrote some of it, so the loop ends.
+	for c.readyHead < len(c.ready) && c.wbuf.Len() < batchBytes {
 		s := c.ready[c.readyHead]
 		c.ready[c.readyHead] = nil
 		c.readyHead++
@@ -219,14 +246,15 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 	if status != 0 {
 		c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
 	}
-	for _, r := range refs {
+	for i, r := range refs {
 		name := arena[r.off : r.off+r.nlen]
 		value := arena[r.off+r.nlen : r.off+r.nlen+r.vlen]
 		if sensitiveField(name) {
 			c.enc.WriteField(hpack.HeaderField{Name: c.internStr(name), Value: string(value), Sensitive: true})
 			continue
 		}
-		c.enc.WriteField(hpack.HeaderField{Name: c.internStr(name), Value: c.internStr(value)})
+		n, v, volatile := c.fieldStrings(i, name, value)
+		c.enc.WriteField(hpack.HeaderField{Name: n, Value: v, Sensitive: volatile})
 	}
 	block := c.encBuf.Bytes()
 	frag := block[:min(len(block), c.peerMaxFrame)]
@@ -249,6 +277,56 @@ func sensitiveField(name []byte) bool {
 	return false
 }
 
+// fieldStrings returns the name and value of the i-th field of a header
+// block as strings. Responses on a connection mostly repeat the fields of
+// the previous one in the same order: the strings of the previous block's
+// i-th field are reused when the bytes match (a comparison, where
+// internStr hashes twice), else internStr's are, and remembered. A field
+// whose value changed in each of the last volatileAfter blocks (a request
+// id) is reported volatile: it is sent as a literal never indexed, so that
+// it does not evict the connection's steady fields from the peer's HPACK
+// table on every response. The memory is bounded: maxLastFields fields of
+// at most maxInternLen bytes.
+func (c *Conn) fieldStrings(i int, name, value []byte) (n, v string, volatile bool) {
+	if i >= maxLastFields || len(name) > maxInternLen || len(value) > maxInternLen {
+		return c.internStr(name), c.internStr(value), false
+	}
+	for len(c.lastFields) <= i {
+		c.lastFields = append(c.lastFields, lastField{})
+	}
+	p := &c.lastFields[i]
+	if p.name != string(name) {
+		p.name, p.value, p.changes = c.internStr(name), c.internStr(value), 0
+		return p.name, p.value, false
+	}
+	if p.value == string(value) {
+		p.changes = 0
+		return p.name, p.value, false
+	}
+	if p.changes < volatileAfter {
+		p.changes++
+		p.value = c.internStr(value)
+		return p.name, p.value, false
+	}
+	p.value = string(value) // not interned: it will not come back
+	return p.name, p.value, true
+}
+
+// lastField is a field of the previous header block (fieldStrings).
+type lastField struct {
+	name, value string
+	changes     uint8 // consecutive blocks in which the value changed
+}
+
+// volatileAfter is how many consecutive changes make a field volatile.
+const volatileAfter = 4
+
+// The bounds of the strings a connection keeps for its header blocks.
+const (
+	maxLastFields = 64
+	maxInternLen  = 256
+)
+
 // internStr returns b as a string, reusing a per-connection copy for
 // repeated names and values so the steady path does not allocate. The cache
 // is bounded; the HPACK encoder may keep the strings in its dynamic table,
@@ -261,7 +339,7 @@ func (c *Conn) internStr(b []byte) string {
 		return s
 	}
 	s := string(b)
-	if len(c.intern) < 512 && len(b) <= 256 {
+	if len(c.intern) < 512 && len(b) <= maxInternLen {
 		c.intern[s] = s
 	}
 	return s

@@ -122,6 +122,7 @@ func (s *session) flush(cfg *Listener) error {
 	}
 	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
 	n, err := s.conn.Write(s.out)
+	s.mx.BytesOut += int64(n)
 	s.lg.bytesOut += int64(n)
 	s.out = s.out[:0]
 	return err
@@ -171,6 +172,7 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 				// Large runs go out straight from the read buffer.
 				deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
 				n, err := s.conn.Write(s.bbuf[s.br : s.br+take])
+				s.mx.BytesOut += int64(n)
 				s.lg.bytesOut += int64(n)
 				if err != nil {
 					return false, false

@@ -22,7 +22,7 @@ import (
 )
 
 // testTLSConfig is a server config with one self-signed certificate for names.
-func testTLSConfig(t *testing.T, names ...string) *tls.Config {
+func testTLSConfig(t testing.TB, names ...string) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

@@ -111,6 +111,7 @@ func (ss *session) run(cfg *Listener) {
 	}
 	defer bc.Release(false) // closes it: TCP backends are never pooled
 	sl.backend = bc.Backend
+	ss.srv.opt.Metrics.TCPSession(cl.ID, bc.Backend.ID, bc.ConnectTime)
 	if !ss.setBackend(bc.Conn) {
 		return
 	}

@@ -1,0 +1,179 @@
+// Package metrics is what workers, supervisor and CLI share about metrics:
+// the metric names (upstream Sōzu's), the timing sketch and its encoding
+// on the worker channel, and the merge of the workers' answers into one
+// AggregatedMetrics (query_metrics' options applied).
+package metrics
+
+// Kind is how a metric is read: a counter only grows (until a clear), a
+// gauge goes up and down, a time is a distribution of durations.
+type Kind uint8
+
+const (
+	Counter Kind = iota + 1
+	Gauge
+	Time
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Counter:
+		return "counter"
+	case Gauge:
+		return "gauge"
+	case Time:
+		return "time"
+	}
+	return "unknown"
+}
+
+// Metric names, as upstream Sōzu spells them (lib/src/metrics/names.rs),
+// so that dashboards built for upstream read ours.
+const (
+	// Proxy level (per worker, summed over workers).
+	ClientConnections   = "client.connections"      // gauge: open client connections
+	AcceptedConnections = "listener.accepted.total" // counter: accepted client connections
+	HTTPRequests        = "http.requests"           // counter: requests whose answer started
+	HTTPErrors          = "http.errors"             // counter: answers of the proxy itself with status >= 400
+	Status1xx           = "http.status.1xx"
+	Status2xx           = "http.status.2xx"
+	Status3xx           = "http.status.3xx"
+	Status4xx           = "http.status.4xx"
+	Status5xx           = "http.status.5xx"
+	StatusOther         = "http.status.other"
+	BytesIn             = "bytes_in"  // counter: bytes from clients (request heads and declared bodies)
+	BytesOut            = "bytes_out" // counter: bytes to clients
+	TLSv12              = "tls.version.TLSv1_2"
+	TLSv13              = "tls.version.TLSv1_3"
+	TLSHandshakeErrors  = "protocol.tls.handshake.errors" // ours: handshakes that failed
+	H2Connections       = "http.alpn.h2"                  // counter: connections that negotiated h2
+	H2Streams           = "h2.streams"                    // ours: streams handed to the proxy
+	H2FloodViolations   = "h2.flood.violations"           // ours: GOAWAY(ENHANCE_YOUR_CALM) sent
+	H2StreamResets      = "h2.frames.tx.rst_stream"       // counter: RST_STREAM sent with an error code
+	H2Reaped            = "h2.streams.reaped.idle_timeout"
+	RejectedPerIP       = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
+	AccessLogDrops      = "unsent-access-logs"                  // counter: log records dropped on the way to the supervisor
+	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
+	RequestTime         = "request_time"                        // time: head received → response sent
+	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
+
+	// The supervisor's own ("main").
+	ConfigurationClusters  = "configuration.clusters"  // gauge: clusters in the configuration state
+	ConfigurationBackends  = "configuration.backends"  // gauge: backends in the configuration state
+	ConfigurationFrontends = "configuration.frontends" // gauge: frontends in the configuration state
+	Workers                = "workers"                 // ours, gauge: workers in the table
+	StatsdSent             = "statsd.datagrams"        // ours, counter: statsd datagrams sent
+	StatsdErrors           = "statsd.send_errors"      // ours, counter: statsd datagrams dropped (socket full, peer unreachable)
+	Scrapes                = "prometheus.scrapes"      // ours, counter: /metrics answered
+
+	// Cluster and backend level.
+	Requests              = "requests"                // counter: requests forwarded (cluster) or sent (backend)
+	ConnectionsPerBackend = "connections_per_backend" // gauge: backend connections in use
+	BackendConnectionTime = "backend_connection_time" // time: TCP connect of new backend connections
+	BackendResponseTime   = "backend_response_time"   // time: request sent → response forwarded
+	BackendUp             = "backend.up"              // gauge: 1 when the backend is in rotation
+	BackendDown           = "backend.down"            // gauge: 1 when it is marked down
+)
+
+// Info describes one metric name.
+type Info struct {
+	Name string
+	Kind Kind
+	Help string
+}
+
+// ProxyMetrics lists the proxy-level metrics, in the order they are shown.
+var ProxyMetrics = []Info{
+	{ClientConnections, Gauge, "open client connections"},
+	{AcceptedConnections, Counter, "client connections accepted"},
+	{HTTPRequests, Counter, "HTTP requests answered (HTTP/1.1 and HTTP/2 streams)"},
+	{HTTPErrors, Counter, "answers of the proxy itself with a status of 400 or more"},
+	{Status1xx, Counter, "responses with a 1xx status"},
+	{Status2xx, Counter, "responses with a 2xx status"},
+	{Status3xx, Counter, "responses with a 3xx status"},
+	{Status4xx, Counter, "responses with a 4xx status"},
+	{Status5xx, Counter, "responses with a 5xx status"},
+	{StatusOther, Counter, "responses with another status"},
+	{BytesIn, Counter, "bytes received from clients: request heads and declared bodies"},
+	{BytesOut, Counter, "bytes sent to clients"},
+	{TLSv12, Counter, "TLS handshakes that negotiated TLS 1.2"},
+	{TLSv13, Counter, "TLS handshakes that negotiated TLS 1.3"},
+	{TLSHandshakeErrors, Counter, "TLS handshakes that failed"},
+	{H2Connections, Counter, "HTTP/2 connections served"},
+	{H2Streams, Counter, "HTTP/2 streams served"},
+	{H2FloodViolations, Counter, "HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking a flood budget"},
+	{H2StreamResets, Counter, "RST_STREAM frames sent with an error code"},
+	{H2Reaped, Counter, "HTTP/2 streams reset for idleness or stall"},
+	{RejectedPerIP, Counter, "connections refused by max_connections_per_ip (answered 429)"},
+	{AccessLogDrops, Counter, "log records (access records and main log lines) dropped because the log channel to the supervisor did not keep up"},
+	{Panics, Counter, "panics recovered in connection goroutines"},
+	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs"},
+	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
+}
+
+// MainMetrics lists the supervisor's own metrics ("main").
+var MainMetrics = []Info{
+	{ConfigurationClusters, Gauge, "clusters in the configuration state"},
+	{ConfigurationBackends, Gauge, "backends in the configuration state"},
+	{ConfigurationFrontends, Gauge, "frontends in the configuration state"},
+	{Workers, Gauge, "workers in the supervisor's table"},
+	{StatsdSent, Counter, "statsd datagrams sent"},
+	{StatsdErrors, Counter, "statsd datagrams dropped: the socket could not take them at once, or the peer is unreachable"},
+	{Scrapes, Counter, "Prometheus scrapes of /metrics answered"},
+}
+
+// ClusterMetrics lists the metrics of a cluster, and of a backend (the
+// backend ones are marked).
+var ClusterMetrics = []Info{
+	{Requests, Counter, "requests routed to the cluster or sent to the backend (TCP: sessions relayed)"},
+	{Status1xx, Counter, "responses with a 1xx status"},
+	{Status2xx, Counter, "responses with a 2xx status"},
+	{Status3xx, Counter, "responses with a 3xx status"},
+	{Status4xx, Counter, "responses with a 4xx status"},
+	{Status5xx, Counter, "responses with a 5xx status"},
+	{StatusOther, Counter, "responses with another status"},
+	{BytesIn, Counter, "request bytes of the cluster's or backend's requests"},
+	{BytesOut, Counter, "response bytes of the cluster's or backend's requests"},
+	{ConnectionsPerBackend, Gauge, "backend connections in use (backend level only)"},
+	{BackendUp, Gauge, "1 when the backend is in rotation (backend level only)"},
+	{BackendDown, Gauge, "1 when the backend is marked down (backend level only)"},
+	{BackendConnectionTime, Time, "TCP connect time of new backend connections, µs"},
+	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response, µs"},
+	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs (cluster level only)"},
+}
+
+// Lookup returns the information on name at the proxy and main (cluster
+// false) or cluster level, and whether it is known.
+func Lookup(name string, cluster bool) (Info, bool) {
+	l := append(ProxyMetrics[:len(ProxyMetrics):len(ProxyMetrics)], MainMetrics...)
+	if cluster {
+		l = ClusterMetrics
+	}
+	for _, i := range l {
+		if i.Name == name {
+			return i, true
+		}
+	}
+	return Info{}, false
+}
+
+// MaxOverWorkers reports whether the gauge name merges over workers by
+// its maximum rather than its sum: a backend is up (or down) in the
+// aggregate when it is in some worker.
+func MaxOverWorkers(name string) bool { return name == BackendUp || name == BackendDown }
+
+// StatusName returns the status class counter of an HTTP status.
+func StatusName(status int) string {
+	switch status / 100 {
+	case 1:
+		return Status1xx
+	case 2:
+		return Status2xx
+	case 3:
+		return Status3xx
+	case 4:
+		return Status4xx
+	case 5:
+		return Status5xx
+	}
+	return StatusOther
+}

@@ -1,0 +1,346 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/sozu-go/sozu/worker/h2"
+	"github.com/sozu-go/sozu/worker/http1"
+)
+
+// streamConn is the client connection of a stream session: a net.Conn over
+// one HTTP/2 stream, with no pipe and no goroutine of its own. The session
+// reads the request body from it (as is, or chunked when the request has no
+// content-length, as the head given to the session says) and writes its
+// HTTP/1.1 response into it; Write frames that response incrementally and
+// hands it to the stream as HTTP/2: status and fields (connection-specific
+// ones dropped), then the body as it comes, with the trailers of a chunked
+// one. Interim responses are dropped. Closing the connection ends the
+// stream: a response cut short resets it (REFUSED_STREAM when nothing was
+// answered, INTERNAL_ERROR mid-body). Nothing is buffered beyond a split
+// response head (at most bufSize) and the stream's own bounded output.
+//
+// Read is for one goroutine at a time (the session's, or its body copier);
+// Write for one at a time (the session's, or a tunnel's); Close and the
+// deadline setters are safe from any goroutine while the stream's handler
+// runs.
+type streamConn struct {
+	st            *h2.Stream
+	local, remote net.Addr
+	closed        atomic.Bool
+
+	// Request side, owned by the reading goroutine.
+	chunked bool   // the body is given chunked: the request has no content-length
+	rpend   []byte // chunk framing not read yet
+	reof    bool   // the stream's body ended
+
+	// Response side, under wmu.
+	wmu    sync.Mutex
+	phase  uint8
+	method []byte // of the request, for the response's framing
+	head   []byte // a response head split across Writes
+	scan   http1.HeadScanner
+	resp   http1.Response
+	left   int64 // body bytes to come in phaseLength
+	dec    http1.ChunkedDecoder
+	fields []h2.HeaderField
+	tr     []h2.HeaderField
+}
+
+// Response phases of a streamConn.
+const (
+	phaseHead    uint8 = iota // waiting for a (final) response head
+	phaseLength               // a Content-Length body: left bytes to come
+	phaseChunked              // a chunked body, decoded by dec
+	phaseRaw                  // a tunnel or close-delimited body: until Close
+	phaseDone                 // the response is complete
+)
+
+var (
+	errResponseOver = errors.New("h2 stream: response bytes after the end of the response")
+	errResponseHead = errors.New("h2 stream: response head too large")
+	errShortRead    = errors.New("h2 stream: read buffer too small for a chunk")
+)
+
+var streamConnPool = sync.Pool{New: func() any {
+	c := &streamConn{}
+	c.scan.Response = true
+	c.dec.Response = true
+	return c
+}}
+
+// getStreamConn returns a streamConn for st, whose addresses are those of
+// the HTTP/2 connection.
+func getStreamConn(st *h2.Stream, local, remote net.Addr) *streamConn {
+	c := streamConnPool.Get().(*streamConn)
+	c.st, c.local, c.remote = st, local, remote
+	c.closed.Store(false)
+	c.chunked = st.HasBody() && st.ContentLength() < 0
+	c.rpend, c.reof = c.rpend[:0], false
+	c.phase = phaseHead
+	c.method = st.Method()
+	c.head = c.head[:0]
+	c.scan.Reset()
+	c.left = 0
+	return c
+}
+
+// putStreamConn gives c back once its stream's handler is done with it.
+func putStreamConn(c *streamConn) {
+	c.st, c.local, c.remote, c.method = nil, nil, nil, nil
+	if cap(c.head) > bufSize {
+		c.head = nil
+	}
+	clear(c.fields[:cap(c.fields)])
+	clear(c.tr[:cap(c.tr)])
+	streamConnPool.Put(c)
+}
+
+func (c *streamConn) LocalAddr() net.Addr  { return c.local }
+func (c *streamConn) RemoteAddr() net.Addr { return c.remote }
+
+func (c *streamConn) SetDeadline(t time.Time) error      { return c.st.SetDeadline(t) }
+func (c *streamConn) SetReadDeadline(t time.Time) error  { return c.st.SetReadDeadline(t) }
+func (c *streamConn) SetWriteDeadline(t time.Time) error { return c.st.SetWriteDeadline(t) }
+
+// chunkRoom is the room a chunk-size line takes before the data: 16 hex
+// digits and CRLF at most.
+const chunkRoom = 18
+
+// Read reads the request body, chunked when c.chunked (the request
+// trailers in the last chunk). Errors are the stream's: io.EOF at its end,
+// os.ErrDeadlineExceeded past the read deadline, others when it is reset,
+// its connection gone or c closed.
+func (c *streamConn) Read(p []byte) (int, error) {
+	if len(c.rpend) > 0 {
+		n := copy(p, c.rpend)
+		c.rpend = c.rpend[n:]
+		return n, nil
+	}
+	if c.reof {
+		return 0, io.EOF
+	}
+	if !c.chunked {
+		return c.st.Read(p)
+	}
+	if len(p) < chunkRoom+3 {
+		return 0, errShortRead
+	}
+	n, err := c.st.Read(p[chunkRoom : len(p)-2])
+	if n > 0 {
+		var hb [chunkRoom]byte
+		h := http1.AppendChunkHeader(hb[:0], uint64(n))
+		k := copy(p, h)
+		copy(p[k:], p[chunkRoom:chunkRoom+n])
+		return k + n + copy(p[k+n:], "\r\n"), nil
+	}
+	if err != io.EOF {
+		return 0, err
+	}
+	c.reof = true
+	var tr []http1.Field
+	for _, f := range c.st.Trailer() {
+		tr = append(tr, http1.Field{Name: f.Name, Value: f.Value})
+	}
+	c.rpend = http1.AppendLastChunk(c.rpend[:0], tr)
+	n = copy(p, c.rpend)
+	c.rpend = c.rpend[n:]
+	return n, nil
+}
+
+// Write takes the next bytes of the session's HTTP/1.1 response. A response
+// the stream cannot carry (a malformed head or chunked body) resets the
+// stream with INTERNAL_ERROR.
+func (c *streamConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return 0, net.ErrClosed
+	}
+	n := len(p)
+	for len(p) > 0 {
+		switch c.phase {
+		case phaseHead:
+			used, err := c.writeHead(p)
+			if err != nil {
+				c.st.Reset(http2.ErrCodeInternal)
+				return 0, err
+			}
+			p = p[used:]
+		case phaseLength:
+			k := int(min(int64(len(p)), c.left))
+			if _, err := c.st.Write(p[:k]); err != nil {
+				return 0, err
+			}
+			p = p[k:]
+			if c.left -= int64(k); c.left == 0 {
+				c.phase = phaseDone
+				if err := c.st.Close(); err != nil {
+					return 0, err
+				}
+			}
+		case phaseChunked:
+			data, used, err := c.dec.Feed(p)
+			if err != nil {
+				c.st.Reset(http2.ErrCodeInternal)
+				return 0, err
+			}
+			p = p[used:]
+			if len(data) > 0 {
+				if _, err := c.st.Write(data); err != nil {
+					return 0, err
+				}
+			}
+			if c.dec.Done() {
+				c.phase = phaseDone
+				if err := c.endChunked(); err != nil {
+					return 0, err
+				}
+			}
+		case phaseRaw:
+			if _, err := c.st.Write(p); err != nil {
+				return 0, err
+			}
+			p = nil
+		default:
+			return 0, errResponseOver
+		}
+	}
+	return n, nil
+}
+
+// writeHead scans p for the end of the response head (after the part of it
+// held in c.head), and once it has it, sends it and enters the body's
+// phase. It returns the bytes of p consumed.
+func (c *streamConn) writeHead(p []byte) (int, error) {
+	buf, prev := p, 0
+	if len(c.head) > 0 {
+		prev = len(c.head)
+		c.head = append(c.head, p...)
+		buf = c.head
+	}
+	n, err := c.scan.Scan(buf)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		if prev == 0 {
+			c.head = append(c.head, p...)
+		}
+		if len(c.head) > bufSize {
+			return 0, errResponseHead
+		}
+		return len(p), nil
+	}
+	used := n - prev
+	resp := &c.resp
+	if err := http1.ParseResponse(resp, buf[:n], c.method, nil); err != nil {
+		return 0, err
+	}
+	if resp.Status < 200 {
+		c.head = c.head[:0]
+		return used, nil // interim: HTTP/2 has it, the stream does not
+	}
+	fields := c.fields[:0]
+	for _, f := range resp.Fields {
+		if !isConnectionToken(resp, f.Name) {
+			fields = append(fields, h2.HeaderField{Name: f.Name, Value: f.Value})
+		}
+	}
+	c.fields = fields
+	rest := p[used:]
+	switch {
+	case resp.Body == http1.BodyNone:
+		// A whole response with no body, or a body already here and small
+		// enough: queued at once, to go out in one piece.
+		c.phase = phaseDone
+		err = c.st.WriteResponse(resp.Status, fields, nil)
+		c.head = c.head[:0]
+		return used, err
+	case resp.Body == http1.BodyLength && resp.ContentLength <= int64(len(rest)) && resp.ContentLength <= smallBody:
+		c.phase = phaseDone
+		err = c.st.WriteResponse(resp.Status, fields, rest[:resp.ContentLength])
+		c.head = c.head[:0]
+		return used + int(resp.ContentLength), err
+	}
+	err = c.st.WriteHeader(resp.Status, fields) // copies the fields
+	c.head = c.head[:0]
+	if err != nil {
+		return 0, err
+	}
+	switch resp.Body {
+	case http1.BodyLength:
+		if c.left = resp.ContentLength; c.left == 0 {
+			c.phase = phaseDone
+			err = c.st.Close()
+		} else {
+			c.phase = phaseLength
+		}
+	case http1.BodyChunked:
+		c.phase = phaseChunked
+		c.dec.Reset()
+	default: // a tunnel, or until close
+		c.phase = phaseRaw
+	}
+	return used, err
+}
+
+// smallBody is the largest body a response head takes along in one
+// WriteResponse (h2's output buffer per stream).
+const smallBody = 32 << 10
+
+// endChunked ends a chunked response: its trailers, else END_STREAM.
+func (c *streamConn) endChunked() error {
+	tr := c.dec.Trailers()
+	if len(tr) == 0 {
+		return c.st.Close()
+	}
+	out := c.tr[:0]
+	for _, f := range tr {
+		out = append(out, h2.HeaderField{Name: f.Name, Value: f.Value})
+	}
+	c.tr = out
+	return c.st.WriteTrailers(out)
+}
+
+// Close ends the stream's response (see streamConn) and fails pending and
+// later Reads. Closing during another goroutine's Write resets the stream.
+func (c *streamConn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.st.StopReading()
+	if !c.wmu.TryLock() {
+		c.st.Reset(http2.ErrCodeCancel)
+		return nil
+	}
+	defer c.wmu.Unlock()
+	switch c.phase {
+	case phaseHead:
+		// No response: the session ended without one (its client gone,
+		// or the worker stopping); the request was not served.
+		c.st.Reset(http2.ErrCodeRefusedStream)
+	case phaseLength, phaseChunked:
+		c.st.Reset(http2.ErrCodeInternal)
+	case phaseRaw:
+		c.st.Close()
+	}
+	return nil
+}
+
+// peerAddr is a connection's address whose String is computed once: the
+// streams of an HTTP/2 connection give it to their sessions.
+type peerAddr struct {
+	net.Addr
+	s string
+}
+
+func newPeerAddr(a net.Addr) *peerAddr { return &peerAddr{Addr: a, s: a.String()} }
+
+func (a *peerAddr) String() string { return a.s }
