@@ -9,27 +9,32 @@ import (
 	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
-// Metric names read from query_metrics' AggregatedMetrics: upstream
-// Sōzu's (lib/src/metrics/names.rs), which the workers report.
-// Percentiles are in microseconds (upstream: milliseconds).
+// Metric names read from query_metrics' AggregatedMetrics (proto/metrics:
+// upstream Sōzu's names). Percentiles are in microseconds (upstream:
+// milliseconds).
 const (
-	mHTTPRequests   = "http.requests"           // proxy counter
-	mStatus5xx      = "http.status.5xx"         // proxy and cluster counter
-	mRequestTime    = "request_time"            // proxy and cluster time
-	mClientConns    = "client.connections"      // proxy gauge
-	mRequests       = "requests"                // cluster and backend counter
-	mBackendResp    = "backend_response_time"   // cluster and backend time
-	mBytesIn        = "bytes_in"                // counters
-	mBytesOut       = "bytes_out"               //
-	mBackendConns   = "connections_per_backend" // backend gauge
-	mBackendUp      = "backend.up"              // backend gauge: 1 in rotation
-	mH2Connections  = "http.alpn.h2"
-	mH2Streams      = "h2.streams"
-	mH2Flood        = "h2.flood.violations"
-	mH2Resets       = "h2.frames.tx.rst_stream"
-	mH2Reaped       = "h2.streams.reaped.idle_timeout"
+	mHTTPRequests  = pm.HTTPRequests          // proxy counter
+	mStatus5xx     = pm.Status5xx             // proxy and cluster counter
+	mRequestTime   = pm.RequestTime           // proxy and cluster time
+	mClientConns   = pm.ClientConnections     // proxy gauge
+	mRequests      = pm.Requests              // cluster and backend counter
+	mBackendResp   = pm.BackendResponseTime   // cluster and backend time
+	mBytesIn       = pm.BytesIn               // counters
+	mBytesOut      = pm.BytesOut              //
+	mBackendConns  = pm.ConnectionsPerBackend // backend gauge
+	mBackendUp     = pm.BackendUp             // backend gauge: 1 in rotation
+	mH2Connections = pm.H2Connections
+	mH2Streams     = pm.H2Streams
+	mH2Flood       = pm.H2FloodViolations
+	mH2Resets      = pm.H2StreamResets
+	mH2Reaped      = pm.H2Reaped
+)
+
+// Thresholds and depths of the view.
+const (
 	certWarnWithin  = 30 * 24 * time.Hour // certificates expiring sooner are highlighted
 	certCritWithin  = 7 * 24 * time.Hour
 	p99CriticalUs   = 500_000 // p99 at or above this (500 ms) is critical
