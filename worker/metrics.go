@@ -5,6 +5,7 @@ import (
 
 	"github.com/sozu-go/sozu/proto/command"
 	pm "github.com/sozu-go/sozu/proto/metrics"
+	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/metrics"
 )
 
@@ -19,8 +20,13 @@ import (
 func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	wm := w.metrics.Snapshot()
 	var h2Conns, h2Streams, calm, resets, reaped uint64
-	var panics int64
+	var floods [h2.NumFloodClasses]uint64
+	var panics, active int64
 	for _, srv := range w.servers {
+		active += srv.H2Stats.ActiveStreams.Load()
+		for c := range floods {
+			floods[c] += srv.H2Stats.Floods[c].Load()
+		}
 		h2Conns += srv.H2Stats.Conns.Load()
 		h2Streams += srv.H2Stats.Streams.Load()
 		calm += srv.H2Stats.CalmGoAways.Load()
@@ -33,6 +39,10 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	wm.Proxy[pm.H2FloodViolations] = metrics.Count(int64(calm))
 	wm.Proxy[pm.H2StreamResets] = metrics.Count(int64(resets))
 	wm.Proxy[pm.H2Reaped] = metrics.Count(int64(reaped))
+	wm.Proxy[pm.H2ActiveStreams] = metrics.Gauge(uint64(max(active, 0)))
+	for c, n := range floods {
+		wm.Proxy[pm.H2Flood(h2.FloodClass(c).String())] = metrics.Count(int64(n))
+	}
 	wm.Proxy[pm.Panics] = metrics.Count(panics)
 	wm.Proxy[pm.RejectedPerIP] = metrics.Count(w.ipcaps.Rejected.Load())
 	if w.access != nil && w.access.Ship != nil {

@@ -50,6 +50,7 @@ const (
 	H2FloodViolations   = "h2.flood.violations"           // ours: GOAWAY(ENHANCE_YOUR_CALM) sent
 	H2StreamResets      = "h2.frames.tx.rst_stream"       // counter: RST_STREAM sent with an error code
 	H2Reaped            = "h2.streams.reaped.idle_timeout"
+	H2ActiveStreams     = "h2.streams.active"                   // ours: gauge: streams whose handler runs now
 	RejectedPerIP       = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
 	AccessLogDrops      = "unsent-access-logs"                  // counter: log records dropped on the way to the supervisor
 	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
@@ -103,11 +104,29 @@ var ProxyMetrics = []Info{
 	{H2FloodViolations, Counter, "HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking a flood budget"},
 	{H2StreamResets, Counter, "RST_STREAM frames sent with an error code"},
 	{H2Reaped, Counter, "HTTP/2 streams reset for idleness or stall"},
+	{H2ActiveStreams, Gauge, "HTTP/2 streams being served now"},
 	{RejectedPerIP, Counter, "connections refused by max_connections_per_ip (answered 429)"},
 	{AccessLogDrops, Counter, "log records (access records and main log lines) dropped because the log channel to the supervisor did not keep up"},
 	{Panics, Counter, "panics recovered in connection goroutines"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
+}
+
+// H2FloodClasses names the HTTP/2 flood budgets, in worker/h2's FloodClass
+// order (a worker test checks the two agree); each has a counter
+// H2Flood(class) of the connections closed for breaking it, beside the
+// total H2FloodViolations.
+var H2FloodClasses = []string{"other", "rapid_reset", "made_you_reset", "continuation", "headers",
+	"ping", "settings", "empty_data", "window_update", "glitches", "control_backlog"}
+
+// H2Flood is the name of the counter of class (one of H2FloodClasses).
+func H2Flood(class string) string { return "h2.flood." + class }
+
+func init() {
+	for _, c := range H2FloodClasses {
+		ProxyMetrics = append(ProxyMetrics, Info{H2Flood(c), Counter,
+			"HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking the " + c + " budget"})
+	}
 }
 
 // MainMetrics lists the supervisor's own metrics ("main").
