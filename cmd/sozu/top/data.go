@@ -28,6 +28,7 @@ const (
 	mBackendUp     = pm.BackendUp             // backend gauge: 1 in rotation
 	mH2Connections = pm.H2Connections
 	mH2Streams     = pm.H2Streams
+	mH2Active      = pm.H2ActiveStreams
 	mH2Flood       = pm.H2FloodViolations
 	mH2Resets      = pm.H2StreamResets
 	mH2Reaped      = pm.H2Reaped

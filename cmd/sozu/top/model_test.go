@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
 var t0 = time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
@@ -47,7 +48,8 @@ func sample(proxyRequests, proxy5xx int64, clusters map[string]clusterLoad) *com
 	am := &command.AggregatedMetrics{
 		Proxying: map[string]*command.FilteredMetrics{
 			mHTTPRequests: count(proxyRequests), mStatus5xx: count(proxy5xx), mClientConns: gauge(12),
-			mRequestTime: pcts(3000, 40000), mH2Streams: count(proxyRequests / 2), mH2Flood: count(0),
+			mRequestTime: pcts(3000, 40000), mH2Streams: count(proxyRequests / 2), mH2Flood: count(proxy5xx / 10),
+			mH2Active: gauge(3), pm.H2Flood("rapid_reset"): count(proxy5xx / 10), pm.H2Flood("continuation"): count(0),
 		},
 		Clusters: map[string]*command.ClusterMetrics{},
 	}
@@ -345,5 +347,25 @@ func TestEventsFeedPanes(t *testing.T) {
 	}
 	if len(m.events) != eventsDepth {
 		t.Errorf("%d events kept, want %d", len(m.events), eventsDepth)
+	}
+}
+
+// TestHTTP2Pane: totals, rates, the active-streams gauge (no rate), and
+// the flood violations marked, in total and by class.
+func TestHTTP2Pane(t *testing.T) {
+	m := New()
+	twoSamples(m)
+	press(m, "6")
+	f := ansi.Strip(m.Frame())
+	for _, want := range []string{
+		"  streams                                       705        102",
+		"  streams active now (gauge)                      3          -",
+		"! flood-budget violations (GOAWAY)                1          0",
+		"!   of which rapid_reset                          1          0",
+		"    of which continuation                         0          0",
+	} {
+		if !strings.Contains(f, want) {
+			t.Errorf("HTTP/2 pane lacks %q:\n%s", want, f)
+		}
 	}
 }

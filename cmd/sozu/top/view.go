@@ -13,6 +13,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
 // Styles. Colours are 24-bit; Bubble Tea degrades them to what the
@@ -462,23 +463,29 @@ func (m *Model) h2Pane() []string {
 	if m.prev != nil {
 		prev, dt = m.prev.M.GetProxying(), m.cur.At.Sub(m.prev.At).Seconds()
 	}
-	for _, c := range []struct{ name, label string }{
+	type row struct{ name, label string }
+	rows := []row{
 		{mH2Connections, "connections (ALPN h2)"},
 		{mH2Streams, "streams"},
-		{mH2Flood, "flood-budget violations (GOAWAY)"},
+		{mH2Active, "streams active now (gauge)"},
 		{mH2Resets, "RST_STREAM sent"},
 		{mH2Reaped, "streams reaped (idle, stalled)"},
-	} {
+		{mH2Flood, "flood-budget violations (GOAWAY)"},
+	}
+	for _, c := range pm.H2FloodClasses {
+		rows = append(rows, row{pm.H2Flood(c), "  of which " + c})
+	}
+	for _, c := range rows {
 		total, ok := counter(m.cur.M.GetProxying(), c.name)
 		t, r := "-", "-"
 		if ok {
 			t = number(total)
 		}
-		if v, ok := rate(prev, m.cur.M.GetProxying(), c.name, dt); ok {
+		if v, ok := rate(prev, m.cur.M.GetProxying(), c.name, dt); ok && c.name != mH2Active {
 			r = number(v)
 		}
 		line := fmt.Sprintf(f, c.label, t, r)
-		if c.name == mH2Flood && total > 0 {
+		if strings.HasPrefix(c.name, "h2.flood.") && total > 0 {
 			line = stHot.Render("!" + line[1:])
 		}
 		lines = append(lines, line)
