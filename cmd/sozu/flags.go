@@ -60,6 +60,9 @@ func (f flagSpec) withHelp(h string) *flagSpec { f.help = h; return &f }
 // canonical), map[string]string (tags) or []string (repeatable strings).
 type values struct {
 	set map[string]any
+	// args are the verb's positional arguments (checked against its
+	// argSpec before build sees them).
+	args []string
 }
 
 func (v *values) has(name string) bool { _, ok := v.set[name]; return ok }

@@ -105,6 +105,8 @@ var Table = []Layer{
 
 	{Pkg: "cmd/sozu/sozutest", Job: "the end-to-end harness", Imports: []string{"proto/..."}},
 	{Pkg: "cmd/sozu/e2e", Job: "end-to-end tests of the binary", Tests: []string{"..."}},
+	{Pkg: "cmd/sozu/top", Job: "`sozu top`: the pure view model (state in, frame out) and its pollers, which talk only the command socket",
+		Imports: []string{"proto/..."}, Tests: []string{"proto/..."}, Deps: []string{"proto/..."}},
 	{Pkg: "cmd/sozu", Job: "the binary: `start`, hidden `worker`, the CLI", Imports: []string{"..."}, Tests: []string{"..."}},
 	{Pkg: "cmd/demo-backend", Job: "the HTTP origin of `make run`"},
 	{Pkg: "cmd/sozu/layers", Job: "this table; its test guards the direction and writes this table"},
