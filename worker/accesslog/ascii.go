@@ -108,7 +108,13 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	if r.Protocol == TCP {
 		dst = append(dst, '-')
 	} else {
-		dst = appendVisible(dst, r.Host)
+		if len(r.Host) == 0 {
+			dst = append(dst, '-')
+		} else {
+			start := len(dst)
+			dst = logmask.AppendPANMasked(dst, r.Host) // the client chose it
+			sanitize(dst[start:])
+		}
 		dst = append(dst, ' ')
 		dst = appendVisible(dst, r.Method)
 		dst = append(dst, ' ')
