@@ -57,6 +57,11 @@ func TestAppendPANMasked(t *testing.T) {
 		{"percent-encoded space then plain digits", "/c/4111%20111111111111", "/c/4111%2011******1111"},
 		{"other escape breaks the run", "4111%2F1111%2F1111%2F1111", "4111%2F1111%2F1111%2F1111"},
 		{"escape at the end", "4111111111111111%20", "411111******1111%20"},
+		{"PAN then its month", "4111 1111 1111 1111 12", "4111 11** **** **11 12"},
+		{"PAN then its month, form-encoded", "4111111111111111+12", "411111********11+12"},
+		{"a group then the PAN", "12-4111-1111-1111-1111", "12-4111-****-****-1111"},
+		{"PAN then its month, escaped", "4111%201111%201111%201111%2012", "4111%2011**%20****%20**11%2012"},
+		{"PAN whole, digits after it glued", "411111111111111112", "411111111111111112"},
 		{"timestamp", "1733470000000", "1733470000000"},
 		{"empty", "", ""},
 	}

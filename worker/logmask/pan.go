@@ -15,7 +15,9 @@ const MaskDigit = '*'
 // of digits, possibly separated by single spaces, '-' or '+' (a space in a
 // form-encoded query), or by one of those percent-encoded ("%20", "%2D",
 // "%2B", either case), of 13 to 19 digits that passes the Luhn check keeps
-// its first six and last four digits, the others become MaskDigit. A longer
+// its first six and last four digits, the others become MaskDigit; so does
+// such a run holding a Luhn-valid number of whole groups (a PAN followed
+// by its month). A longer
 // run that holds a Luhn-valid window of 13 to 19 digits anywhere is masked
 // the same way, whole. It does not allocate when dst has room.
 func AppendPANMasked(dst, src []byte) []byte {
@@ -71,24 +73,48 @@ func sepLen(b []byte) int {
 }
 
 // holdsPAN reports whether the run (n digits, with separators) is a PAN:
-// Luhn-valid as a whole when it has 13 to 19 digits, holding a Luhn-valid
-// window of 13 to 19 digits when longer.
+// Luhn-valid as a whole when it has 13 to 19 digits, or holding a
+// Luhn-valid number of 13 to 19 digits made of whole groups between
+// separators ("4111 1111 1111 1111 12": a PAN and its month), or, when
+// longer than 19 digits, holding a Luhn-valid window of 13 to 19 digits
+// anywhere.
 func holdsPAN(run []byte, n int) bool {
 	var d [64]byte
-	k := 0
+	var groups [64]uint8 // the index in d of each group's first digit, then n
+	k, g, sep := 0, 0, true
 	for i := 0; i < len(run); i++ {
-		if c := run[i]; c == '%' {
+		switch c := run[i]; {
+		case c == '%':
 			i += 2 // an escaped separator: its digits are not the PAN's
-		} else if isDigit(c) {
+			sep = true
+		case isDigit(c):
 			if k == len(d) {
 				return true // too long to check: masked anyway
 			}
+			if sep {
+				groups[g] = uint8(k)
+				g++
+			}
 			d[k] = c - '0'
 			k++
+			sep = false
+		default:
+			sep = true
 		}
 	}
 	if n <= maxPAN {
-		return luhn(d[:n])
+		if luhn(d[:n]) {
+			return true
+		}
+		groups[g] = uint8(n)
+		for a := 0; a < g; a++ {
+			for b := a + 1; b <= g; b++ {
+				if l := int(groups[b] - groups[a]); l >= minPAN && l <= maxPAN && l < n && luhn(d[groups[a]:groups[b]]) {
+					return true
+				}
+			}
+		}
+		return false
 	}
 	for l := minPAN; l <= maxPAN; l++ {
 		for s := 0; s+l <= n; s++ {
