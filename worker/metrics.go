@@ -5,13 +5,14 @@ import (
 
 	"github.com/sozu-go/sozu/proto/command"
 	pm "github.com/sozu-go/sozu/proto/metrics"
+	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/metrics"
 )
 
 // The worker's side of query_metrics and configure_metrics: the registry
 // the servers record into (package metrics), plus what is read live at
 // query time (backend states and connections, HTTP/2 and per-IP counters
-// the servers keep themselves).
+// the servers keep themselves, UDP drops by cause).
 
 // metricsSnapshot is this worker's answer to query_metrics: every metric,
 // unfiltered (the supervisor applies the query's options once it has
@@ -19,8 +20,13 @@ import (
 func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	wm := w.metrics.Snapshot()
 	var h2Conns, h2Streams, calm, resets, reaped uint64
-	var panics int64
+	var floods [h2.NumFloodClasses]uint64
+	var panics, active int64
 	for _, srv := range w.servers {
+		active += srv.H2Stats.ActiveStreams.Load()
+		for c := range floods {
+			floods[c] += srv.H2Stats.Floods[c].Load()
+		}
 		h2Conns += srv.H2Stats.Conns.Load()
 		h2Streams += srv.H2Stats.Streams.Load()
 		calm += srv.H2Stats.CalmGoAways.Load()
@@ -28,11 +34,31 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 		reaped += srv.H2Stats.ReapedStreams.Load()
 		panics += srv.Panics.Load()
 	}
+	var trunc, noBackend, shed, srcCap, sockErr int64
+	for _, srv := range w.udpSrv {
+		d := &srv.Drops
+		trunc += d.Oversized.Load()
+		noBackend += d.NoCluster.Load() + d.NoBackend.Load()
+		shed += d.TableFull.Load()
+		srcCap += d.SourceCap.Load()
+		sockErr += d.DialFailed.Load()
+		panics += d.Panics.Load()
+	}
+	wm.Proxy[pm.UDPDroppedTruncated] = metrics.Count(trunc)
+	wm.Proxy[pm.UDPDroppedNoBackend] = metrics.Count(noBackend)
+	wm.Proxy[pm.UDPDroppedShed] = metrics.Count(shed)
+	wm.Proxy[pm.UDPDroppedSourceCap] = metrics.Count(srcCap)
+	wm.Proxy[pm.UDPDroppedSocketFail] = metrics.Count(sockErr)
+	wm.Proxy[pm.UDPDropped] = metrics.Count(trunc + noBackend + shed + srcCap + sockErr)
 	wm.Proxy[pm.H2Connections] = metrics.Count(int64(h2Conns))
 	wm.Proxy[pm.H2Streams] = metrics.Count(int64(h2Streams))
 	wm.Proxy[pm.H2FloodViolations] = metrics.Count(int64(calm))
 	wm.Proxy[pm.H2StreamResets] = metrics.Count(int64(resets))
 	wm.Proxy[pm.H2Reaped] = metrics.Count(int64(reaped))
+	wm.Proxy[pm.H2ActiveStreams] = metrics.Gauge(uint64(max(active, 0)))
+	for c, n := range floods {
+		wm.Proxy[pm.H2Flood(h2.FloodClass(c).String())] = metrics.Count(int64(n))
+	}
 	wm.Proxy[pm.Panics] = metrics.Count(panics)
 	wm.Proxy[pm.RejectedPerIP] = metrics.Count(w.ipcaps.Rejected.Load())
 	if w.access != nil && w.access.Ship != nil {

@@ -128,9 +128,7 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_graceful_shutdown_deadline_seconds":   h2OnHTTP,
 		"h2_max_header_fields":                    h2OnHTTP,
 	},
-	"clusters": {
-		"http2": {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
-	},
+	"clusters": {},
 	"frontends": {
 		"tls_versions": {NotBuilt, "per-certificate TLS versions are not applied: the listener's tls_versions apply", nil},
 	},
