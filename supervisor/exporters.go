@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -30,6 +31,11 @@ const statsdInterval = time.Second
 // maxScrapes bounds the Prometheus scrapes gathered at once; more are
 // answered 503 at once.
 const maxScrapes = 4
+
+// maxPrometheusConns bounds the connections the Prometheus server holds
+// at once; one past it is closed as soon as accepted, so that local users
+// opening idle connections cannot use up the supervisor's descriptors.
+const maxPrometheusConns = 32
 
 // exportStats counts the exporters' own events (reported as main metrics).
 type exportStats struct {
@@ -65,7 +71,7 @@ func (s *Supervisor) startExporters() error {
 		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) { s.scrape(w, r, sem, level) })
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: s.cfg.WorkerTimeout + 10*time.Second, MaxHeaderBytes: 16 << 10}
-		go srv.Serve(ln)
+		go srv.Serve(&boundedListener{Listener: ln, slots: make(chan struct{}, maxPrometheusConns)})
 		go func() {
 			<-s.stopped
 			srv.Close()
@@ -218,4 +224,39 @@ func (s *Supervisor) workerMetrics() map[string]*command.WorkerMetrics {
 		}
 	}
 	return out
+}
+
+// boundedListener holds at most cap(slots) accepted connections: a
+// connection accepted past it is closed at once, and accepting goes on.
+type boundedListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *boundedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &slotConn{Conn: c, slots: l.slots}, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+// slotConn gives its slot back when first closed.
+type slotConn struct {
+	net.Conn
+	slots chan struct{}
+	once  sync.Once
+}
+
+func (c *slotConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.slots })
+	return err
 }

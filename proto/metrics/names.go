@@ -70,7 +70,7 @@ const (
 	UDPDroppedTruncated  = "udp.datagrams.dropped.truncated"    // counter: over max_rx_datagram_size, either direction
 	UDPDroppedNoBackend  = "udp.datagrams.dropped.no_backend"   // counter: no cluster on the listener, or no backend for a new flow
 	UDPDroppedShed       = "udp.datagrams.dropped.shed"         // counter: new flow refused, the flow table full of active flows
-	UDPDroppedSourceCap  = "udp.datagrams.dropped.source_cap"   // ours: new flow refused, its client IP holds its share of the table
+	UDPDroppedSourceCap  = "udp.datagrams.dropped.source_cap"   // ours: new flow refused, its client source (IPv4 address, IPv6 /64) holds its share of the table
 	UDPDroppedSocketFail = "udp.datagrams.dropped.socket_error" // ours: new flow whose backend socket could not be opened
 
 	// The supervisor's own ("main").
@@ -136,7 +136,7 @@ var ProxyMetrics = []Info{
 	{UDPDroppedTruncated, Counter, "UDP datagrams over max_rx_datagram_size dropped, from clients or backends"},
 	{UDPDroppedNoBackend, Counter, "UDP datagrams dropped: no cluster on the listener, or no backend for a new flow"},
 	{UDPDroppedShed, Counter, "UDP datagrams dropped: a new flow refused, the flow table full of active flows"},
-	{UDPDroppedSourceCap, Counter, "UDP datagrams dropped: a new flow refused, its client IP holding its share of the flow table"},
+	{UDPDroppedSourceCap, Counter, "UDP datagrams dropped: a new flow refused, its client source (IPv4 address, IPv6 /64) holding its share of the flow table"},
 	{UDPDroppedSocketFail, Counter, "UDP datagrams dropped: the new flow's backend socket could not be opened"},
 }
 

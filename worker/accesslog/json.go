@@ -70,7 +70,9 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `"bytes":`...)
 		dst = strconv.AppendInt(dst, r.BytesOut, 10)
 		dst = append(dst, `}},"url":{"domain":`...)
-		dst = appendJSONBytes(dst, r.Host)
+		start := len(dst)
+		dst = logmask.AppendPANMasked(dst, r.Host) // the client chose it
+		dst = moveJSON(dst, start, func(dst, host []byte) []byte { return appendJSONBytes(dst, host) })
 		dst = e.appendURL(dst, r.Target)
 		dst = append(dst, '}')
 	}

@@ -76,7 +76,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 			}
 			if len(r.Host) > 0 {
 				dst = protowire.AppendTag(dst, httpAuth, protowire.BytesType)
-				dst = protowire.AppendBytes(dst, r.Host)
+				dst = appendNested(dst, func(dst []byte) []byte { return logmask.AppendPANMasked(dst, r.Host) })
 			}
 			if len(r.Target) > 0 {
 				dst = protowire.AppendTag(dst, httpPath, protowire.BytesType)

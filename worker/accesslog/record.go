@@ -59,7 +59,7 @@ type Record struct {
 	BackendID string
 
 	Method    []byte
-	Host      []byte // the authority the client asked for
+	Host      []byte // the authority the client asked for (PANs masked when encoded)
 	Target    []byte // the request target as received: masked when encoded
 	Status    int    // 0: no answer was sent
 	UserAgent []byte

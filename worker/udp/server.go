@@ -60,7 +60,7 @@ type Counters struct {
 	NoCluster  atomic.Int64 // datagrams on a listener without a cluster
 	NoBackend  atomic.Int64 // datagrams of a new flow that found no backend
 	TableFull  atomic.Int64 // new flows refused: the table is full of active flows
-	SourceCap  atomic.Int64 // new flows refused: the client IP holds its share
+	SourceCap  atomic.Int64 // new flows refused: the client source (IPv4 address, IPv6 /64) holds its share
 	DialFailed atomic.Int64 // new flows whose backend socket could not be opened
 	Panics     atomic.Int64 // recovered panics
 }
@@ -251,7 +251,7 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	evict, affinity, err := s.flows.admit(client, now)
 	switch {
 	case errors.Is(err, errSourceCap):
-		s.refused(now, "client IP %v holds its share of the flow table (%d flows): new flow refused", client.Addr(), s.flows.perSource)
+		s.refused(now, "client %v: its source %v holds its share of the flow table (%d flows): new flow refused", client.Addr(), sourceOf(client.Addr()), s.flows.perSource)
 		s.Drops.SourceCap.Add(1)
 		return nil, err
 	case err != nil:
