@@ -26,7 +26,7 @@ const flushAt = bufSize
 // copyBody runs on its own goroutine while the session goroutine waits for
 // the response: it streams the rest of the request body from the client to
 // bc (remaining bytes for a Content-Length body; for a chunked one, until
-// s.dec is done, remaining counting the bytes received so far). It owns
+// s.st.dec is done, remaining counting the bytes received so far). It owns
 // buf, r, w, dec and bout until it has sent its result on copyDone; on a
 // failure it then closes bc, which wakes the session goroutine.
 func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remaining int64) {
@@ -46,7 +46,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 		s.bout = (*s.boutp)[:0]
 	}
 	for {
-		if chunked && s.dec.Done() || !chunked && remaining == 0 {
+		if chunked && s.st.dec.Done() || !chunked && remaining == 0 {
 			return
 		}
 		if s.r == s.w {
@@ -64,7 +64,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 		if chunked {
 			var used int
 			var err error
-			s.bout, used, err = s.dec.Reencode(s.bout[:0], s.buf[s.r:s.w])
+			s.bout, used, err = s.st.dec.Reencode(s.bout[:0], s.buf[s.r:s.w])
 			s.r += used
 			if err != nil {
 				res = bodyResult{err: err, status: http1.StatusBadRequest}
@@ -75,7 +75,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 				return
 			}
 			data = s.bout
-			if s.dec.Done() {
+			if s.st.dec.Done() {
 				s.bodyComplete.Store(true)
 			}
 		} else {
@@ -153,7 +153,7 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 // clientOK whether everything reached the client.
 func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, clientOK bool) {
 	cfg := x.cfg
-	resp := &s.resp
+	resp := &s.st.resp
 	switch mode {
 	case bodyPlain:
 		if resp.Body != http1.BodyLength {
@@ -188,15 +188,15 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 			}
 		}
 	case bodyReencode, bodyDechunk:
-		s.rdec.Reset()
+		s.st.rdec.Reset()
 		for {
 			var used int
 			var err error
 			if mode == bodyReencode {
-				s.out, used, err = s.rdec.Reencode(s.out, s.bbuf[s.br:s.bw])
+				s.out, used, err = s.st.rdec.Reencode(s.out, s.bbuf[s.br:s.bw])
 			} else {
 				var data []byte
-				data, used, err = s.rdec.Feed(s.bbuf[s.br:s.bw])
+				data, used, err = s.st.rdec.Feed(s.bbuf[s.br:s.bw])
 				s.out = append(s.out, data...)
 			}
 			s.br += used
@@ -205,7 +205,7 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 				s.flush(cfg)
 				return false, false
 			}
-			if s.rdec.Done() {
+			if s.st.rdec.Done() {
 				return s.br == s.bw, s.flush(cfg) == nil && mode == bodyReencode
 			}
 			if s.br < s.bw {
