@@ -182,6 +182,15 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 			if remaining -= int64(take); remaining == 0 {
 				return s.br == s.bw, s.flush(cfg) == nil
 			}
+			if remaining >= spliceMin && s.br == s.bw {
+				if dst, src, ok := s.spliceEnds(bc); ok {
+					if s.flush(cfg) != nil {
+						return false, false
+					}
+					ok := s.spliceBody(cfg, bc, dst, src, remaining)
+					return ok, ok
+				}
+			}
 			if _, err := s.readBackend(cfg, bc); err != nil {
 				s.flush(cfg)
 				return false, false

@@ -67,7 +67,8 @@ type session struct {
 	out   []byte // what the session goroutine writes
 	bout  []byte // what the body copier writes
 	bufp  *[]byte
-	bbufp *[]byte // nil while the connection is idle, as bufp, outp and boutp
+	lr    io.LimitedReader // the backend side of a spliced body (splice.go)
+	bbufp *[]byte          // nil while the connection is idle, as bufp, outp and boutp
 	outp  *[]byte
 	boutp *[]byte
 
