@@ -127,6 +127,25 @@ func (s *session) flush(cfg *Listener) error {
 	return err
 }
 
+// flushWith writes s.out, then data, to the client in one vectored write
+// (writev(2) on TCP, one record each under TLS), and empties s.out.
+func (s *session) flushWith(cfg *Listener, data []byte) error {
+	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+	var n int64
+	var err error
+	if len(s.out) == 0 {
+		m, werr := s.conn.Write(data)
+		n, err = int64(m), werr
+	} else {
+		s.vec = append(s.vecArr[:0], s.out, data)
+		n, err = s.vec.WriteTo(s.conn)
+		s.vecArr, s.vec = [2][]byte{}, nil
+	}
+	s.lg.bytesOut += n
+	s.out = s.out[:0]
+	return err
+}
+
 // readBackend reads more backend bytes into bbuf, after those not yet
 // consumed (which it first moves to the start).
 func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
@@ -162,20 +181,18 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 		remaining := resp.ContentLength
 		for {
 			take := int(min(remaining, int64(s.bw-s.br)))
-			if len(s.out)+take > flushAt && len(s.out) > 0 {
-				if s.flush(cfg) != nil {
-					return false, false
-				}
-			}
-			if len(s.out) == 0 && take > flushAt/2 {
-				// Large runs go out straight from the read buffer.
-				deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-				n, err := s.conn.Write(s.bbuf[s.br : s.br+take])
-				s.lg.bytesOut += int64(n)
-				if err != nil {
+			if take > flushAt/2 {
+				// Large runs go out straight from the read buffer, in one
+				// vectored write with what s.out holds (the head).
+				if s.flushWith(cfg, s.bbuf[s.br:s.br+take]) != nil {
 					return false, false
 				}
 			} else {
+				if len(s.out)+take > flushAt && len(s.out) > 0 {
+					if s.flush(cfg) != nil {
+						return false, false
+					}
+				}
 				s.out = append(s.out, s.bbuf[s.br:s.br+take]...)
 			}
 			s.br += take

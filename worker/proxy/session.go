@@ -59,18 +59,20 @@ type session struct {
 	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
 	h2b   *h2Bridge                     // serves one stream of this HTTP/2 connection: holds no slot of its own
 
-	buf   []byte // client bytes; unread ones in buf[r:w]
-	r, w  int
-	bbuf  []byte // backend bytes; unread ones in bbuf[br:bw]
-	br    int
-	bw    int
-	out   []byte // what the session goroutine writes
-	bout  []byte // what the body copier writes
-	bufp  *[]byte
-	lr    io.LimitedReader // the backend side of a spliced body (splice.go)
-	bbufp *[]byte          // nil while the connection is idle, as bufp, outp and boutp
-	outp  *[]byte
-	boutp *[]byte
+	buf    []byte // client bytes; unread ones in buf[r:w]
+	r, w   int
+	bbuf   []byte // backend bytes; unread ones in bbuf[br:bw]
+	br     int
+	bw     int
+	out    []byte // what the session goroutine writes
+	bout   []byte // what the body copier writes
+	bufp   *[]byte
+	lr     io.LimitedReader // the backend side of a spliced body (splice.go)
+	vec    net.Buffers      // a head and a body run written together (flushWith)
+	vecArr [2][]byte        // vec's array
+	bbufp  *[]byte          // nil while the connection is idle, as bufp, outp and boutp
+	outp   *[]byte
+	boutp  *[]byte
 
 	st      *exchState // heads, decoders: nil while idle (buffers.go)
 	scan    http1.HeadScanner
