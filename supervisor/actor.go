@@ -26,7 +26,8 @@ type actor struct {
 	nextTask     uint64
 	stopping     bool
 	loadingState bool
-	slots        []slot // crash backoff per worker slot (backoff.go)
+	slots        []slot        // crash backoff per worker slot (backoff.go)
+	prebound     listenerTable // bound by a reload before its plan is applied (reload_listeners.go)
 }
 
 func newActor(s *Supervisor) *actor {

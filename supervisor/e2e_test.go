@@ -283,9 +283,9 @@ func TestNotImplementedAndEmptyRequests(t *testing.T) {
 	cfg, sock, _ := writeConfig(t, dir, 1, "")
 	startProxy(t, dir, cfg, sock)
 	c := dial(t, sock)
-	_, r := c.Do(t, &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{}}})
-	if r.GetStatus() != command.ResponseStatus_FAILURE || r.GetMessage() != "not implemented: query_metrics" {
-		t.Errorf("query_metrics: %v %q", r.GetStatus(), r.GetMessage())
+	_, r := c.Do(t, &command.Request{RequestType: &command.Request_SetMetricDetail{SetMetricDetail: &command.SetMetricDetail{ClientId: proto.String("x")}}})
+	if r.GetStatus() != command.ResponseStatus_FAILURE || r.GetMessage() != "not implemented: set_metric_detail" {
+		t.Errorf("set_metric_detail: %v %q", r.GetStatus(), r.GetMessage())
 	}
 	_, r = c.Do(t, &command.Request{})
 	if r.GetStatus() != command.ResponseStatus_FAILURE {

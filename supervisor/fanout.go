@@ -114,7 +114,10 @@ func (s *Supervisor) gather(c *session, calls []*call, timeout time.Duration) []
 func (s *Supervisor) notAnswering(cl *call) {
 	cl.worker.forget(cl.id)
 	w := cl.worker
-	s.submit(func(a *actor) {
+	// Synchronous, so that the terminal answer naming the worker is sent
+	// after its run state says NOT_ANSWERING: a status read right after it
+	// agrees. gather never runs in the actor.
+	s.do(func(a *actor) {
 		if a.workers[w.id] == w && w.runState == command.RunState_RUNNING {
 			w.runState = command.RunState_NOT_ANSWERING
 		}

@@ -63,6 +63,11 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 		*command.Request_QueryClustersHashes, *command.Request_QueryCertificatesFromWorkers:
 		return s.query(c, req)
 
+	case *command.Request_QueryMetrics:
+		return s.queryMetrics(c, req)
+
+	case *command.Request_ReloadConfiguration:
+		return s.reloadConfiguration(c, r.ReloadConfiguration) // reload.go
 	case *command.Request_SoftStop:
 		return s.stopVerb(c, true)
 	case *command.Request_HardStop:

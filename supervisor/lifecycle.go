@@ -6,6 +6,7 @@ import (
 
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/supervisor/sdnotify"
 )
 
 // Lifecycle: the verbs that stop the proxy (verbs.Lifecycle in the verb
@@ -52,6 +53,7 @@ func (s *Supervisor) stopAll(soft bool, progress func(string)) (ok, failed int) 
 	} else {
 		req = &command.Request{RequestType: &command.Request_HardStop{HardStop: &command.HardStop{}}}
 	}
+	s.notify(sdnotify.Stopping, sdnotify.Status(stopName(soft))) // reload_notify.go
 	s.do(func(a *actor) {
 		a.stopping = true
 		a.closeListenersLocked()
@@ -117,7 +119,9 @@ func (s *Supervisor) cut(w *workerProc, soft bool, limit time.Duration, progress
 	if progress != nil {
 		progress(msg)
 	}
-	w.kill()
+	if err := w.kill(); err != nil {
+		s.log.Error(err)
+	}
 }
 
 // trackDrain records the open connections a soft-stopping worker reports

@@ -64,20 +64,7 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 		}
 		a.dropKeylessDefault(req)
 	}
-	// A certificate is validated here, before the state takes it: workers
-	// would refuse it, and a refused certificate must not linger in the
-	// state that seeds new workers and state files.
-	if ck := certificateOf(req); ck != nil {
-		if _, err := tlsconf.Load(ck.GetCertificate(), ck.GetCertificateChain(), ck.GetKey(), ck.GetNames(), time.Now()); err != nil {
-			verb := "add"
-			if req.GetReplaceCertificate() != nil {
-				verb = "replace"
-			}
-			// Upstream's state error prefix (docs/protocol.md §5.3), then ours.
-			return nil, fmt.Errorf("could not dispatch request on the main process state: Could not %s certificate: invalid certificate: %v", verb, err)
-		}
-	}
-	if err := a.checkSettings(req); err != nil {
+	if err := a.validate(req); err != nil {
 		return nil, err
 	}
 	var before *state.ConfigState
@@ -91,7 +78,7 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 	case *command.Request_ActivateListener:
 		key := listenerKey(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress().Display())
 		if _, bound := a.listeners[key]; !bound {
-			bl, err := bindListener(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress(), a.cfg.WorkerCount)
+			bl, err := a.bindActivation(r.ActivateListener.GetProxy(), r.ActivateListener.GetAddress()) // reload_listeners.go
 			if err != nil {
 				a.state = before // the state says what is true: not active
 				return nil, err
@@ -121,6 +108,26 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 		a.autoSave()
 	}
 	return calls, nil
+}
+
+// validate runs the checks apply makes before the state takes req
+// (certificates, settings), without changing anything: a reload
+// runs them on a copy of the state for its whole plan first. Actor only.
+func (a *actor) validate(req *command.Request) error {
+	// A certificate is validated here, before the state takes it: workers
+	// would refuse it, and a refused certificate must not linger in the
+	// state that seeds new workers and state files.
+	if ck := certificateOf(req); ck != nil {
+		if _, err := tlsconf.Load(ck.GetCertificate(), ck.GetCertificateChain(), ck.GetKey(), ck.GetNames(), time.Now()); err != nil {
+			verb := "add"
+			if req.GetReplaceCertificate() != nil {
+				verb = "replace"
+			}
+			// Upstream's state error prefix (docs/protocol.md §5.3), then ours.
+			return fmt.Errorf("could not dispatch request on the main process state: Could not %s certificate: invalid certificate: %v", verb, err)
+		}
+	}
+	return a.checkSettings(req)
 }
 
 // autoSave rewrites saved_state when automatic_state_save is on (upstream

@@ -60,6 +60,10 @@ type Supervisor struct {
 	subscribers map[*session]chan *command.Response
 	dedup       eventDedup // merges the workers' backend events (eventdedup.go)
 
+	exports   exportStats // the statsd and Prometheus exporters' counts (exporters.go)
+	reloading sync.Mutex  // one reload at a time (reload.go)
+	ops       opsLog      // the last reload and upgrade, for status (reload_status.go)
+
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when Run must return
 }
@@ -109,6 +113,12 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 // signal (SIGTERM: soft stop, SIGINT/SIGQUIT: hard stop). It returns nil
 // after a requested stop.
 func (s *Supervisor) Run(ctx context.Context) error {
+	// Signals are caught from the first moment: a SIGHUP from logrotate
+	// while the workers start must not kill the proxy (its default action);
+	// they wait in the channel until the handler below runs.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	go s.loop(newActor(s))
 
 	if err := s.openAudit(); err != nil {
@@ -142,10 +152,15 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.log.WithField("socket", s.cfg.CommandSocket).Info("command socket ready")
 	s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK,
 		fmt.Sprintf("%d workers, command socket %s", s.cfg.WorkerCount, s.cfg.CommandSocket))
+	if err := s.startExporters(); err != nil {
+		s.log.Error(err)
+		go func() { s.stopAll(false, nil); s.finish() }()
+		<-s.stopped
+		sock.Close()
+		s.closeListeners()
+		return err
+	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	go func() {
 		for {
 			select {
@@ -170,6 +185,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 	go s.acceptLoop()
 	go s.watch()
+	go s.notifyReady() // reload_notify.go
 	<-s.stopped
 	sock.Close()
 	s.closeListeners()
@@ -287,7 +303,9 @@ func sortedValues[V any](m map[string]V) []V {
 // killWorkers kills every worker immediately. Actor only.
 func (a *actor) killWorkers() {
 	for _, w := range a.workers {
-		w.kill()
+		if err := w.kill(); err != nil {
+			a.log.Error(err)
+		}
 	}
 }
 

@@ -94,9 +94,12 @@ func (a *actor) replaceHung(w *workerProc, silent time.Duration) {
 	w.forget(w.probe.id)
 	w.probe = nil
 	nw, err := a.spawnWorker(w.slot)
-	w.kill()
-	reason := fmt.Sprintf("worker %d (pid %d) did not answer for %v (%d × worker_timeout %v): killed",
-		w.id, w.pid, silent.Round(time.Millisecond), hungAfter, a.cfg.WorkerTimeout)
+	outcome := "killed"
+	if kerr := w.kill(); kerr != nil {
+		outcome = "could not be killed (" + kerr.Error() + "): it may still hold connections"
+	}
+	reason := fmt.Sprintf("worker %d (pid %d) did not answer for %v (%d × worker_timeout %v): %s",
+		w.id, w.pid, silent.Round(time.Millisecond), hungAfter, a.cfg.WorkerTimeout, outcome)
 	lf := a.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid, "slot": w.slot})
 	if err != nil {
 		w.replaced = false // its exit relaunches the slot, with the crash backoff

@@ -242,10 +242,17 @@ func (w *workerProc) forget(id string) {
 	w.mu.Unlock()
 }
 
-func (w *workerProc) kill() {
-	if w.cmd.Process != nil {
-		w.cmd.Process.Kill()
+// kill sends SIGKILL to the worker. The error says why it could not be
+// sent (a supervisor without CAP_KILL facing a worker of another uid); a
+// worker that already exited is not an error.
+func (w *workerProc) kill() error {
+	if w.cmd.Process == nil {
+		return nil
 	}
+	if err := w.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("SIGKILL to worker %d (pid %d): %w", w.id, w.pid, err)
+	}
+	return nil
 }
 
 func (w *workerProc) writeLoop(s *Supervisor) {

@@ -30,6 +30,7 @@ import (
 	"github.com/sozu-go/sozu/worker/health"
 	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/logfilter"
+	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/tcp"
 	"github.com/sozu-go/sozu/worker/tlsconf"
@@ -73,6 +74,7 @@ type Worker struct {
 	udpSrv  map[string]*udp.Server   // by listener key, for active UDP listeners
 	tcpConn *connlimit.Limit
 	ipcaps  *ipcap.Limits          // max_connections_per_ip, shared by every server
+	metrics *metrics.Registry      // shared by every server (metrics.go)
 	certs   tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
 	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
 	serving bool                   // bootstrap is over: servers run
@@ -214,6 +216,7 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 		conns:  connlimit.New(int64(cfg.GetMaxConnections()), time.Duration(cfg.GetAcceptQueueTimeout())*time.Second)}
 	w.tcpConn = w.conns // one max_connections for every protocol
 	w.ipcaps = ipcap.New(cfg.GetMaxConnectionsPerIp(), cfg.GetRetryAfter())
+	w.metrics = metrics.New()
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
 	w.health = health.New(health.Options{Log: func(format string, args ...any) { log.Infof("health check: "+format, args...) }})
 	return w
@@ -360,7 +363,8 @@ func stateChange(req *command.Request) bool {
 	switch req.GetRequestType().(type) {
 	case *command.Request_Status, *command.Request_SoftStop, *command.Request_HardStop, *command.Request_Logging,
 		*command.Request_QueryClusterById, *command.Request_QueryClustersByDomain,
-		*command.Request_QueryClustersHashes, *command.Request_QueryCertificatesFromWorkers:
+		*command.Request_QueryClustersHashes, *command.Request_QueryCertificatesFromWorkers,
+		*command.Request_QueryMetrics, *command.Request_ConfigureMetrics:
 		return false
 	}
 	return true
@@ -433,6 +437,7 @@ func (w *Worker) rebuild() {
 		w.log.Warn(msg)
 	}
 	w.health.Update(w.snap.health, w.snap.sets)
+	w.retainMetrics()
 	// The certificates change for every handshake at once; the listeners'
 	// tls.Config values stay.
 	w.certs.Swap(w.snap.https)
@@ -471,21 +476,21 @@ func (w *Worker) rebuild() {
 	}
 	for k, pc := range w.lis.packets {
 		if cfg := w.snap.udp[k]; cfg != nil && w.udpSrv[k] == nil {
-			srv := udp.NewServer(pc, cfg, udp.Options{Log: w.log.WithField("listener", k)})
+			srv := udp.NewServer(pc, cfg, udp.Options{Log: w.log.WithField("listener", k), Access: w.access, Metrics: w.metrics})
 			w.udpSrv[k] = srv
 			go w.serveListener(k, srv.Serve)
 		}
 	}
 	for k, ln := range w.lis.active {
 		if cfg := w.snap.tcp[k]; cfg != nil && w.tcpSrv[k] == nil {
-			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps, Access: w.access})
+			srv := tcp.NewServer(ln, cfg, tcp.Options{Log: w.log.WithField("listener", k), Conns: w.tcpConn, IPCaps: w.ipcaps, Access: w.access, Metrics: w.metrics})
 			w.tcpSrv[k] = srv
 			go w.serveListener(k, srv.Serve)
 		}
 		if w.servers[k] != nil || w.snap.http[k] == nil {
 			continue
 		}
-		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns, IPCaps: w.ipcaps, Access: w.access})
+		srv := proxy.NewServer(ln, w.snap.http[k], proxy.Options{Log: w.log.WithField("listener", k), Conns: w.conns, IPCaps: w.ipcaps, Access: w.access, Metrics: w.metrics})
 		w.servers[k] = srv
 		go w.serveListener(k, srv.Serve)
 	}
@@ -611,6 +616,10 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 		return rc, nil
 	case *command.Request_QueryCertificatesFromWorkers:
 		return queryCertificates(w.state, &w.certs, r.QueryCertificatesFromWorkers), nil
+	case *command.Request_QueryMetrics:
+		return &command.ResponseContent{ContentType: &command.ResponseContent_WorkerMetrics{WorkerMetrics: w.metricsSnapshot()}}, nil
+	case *command.Request_ConfigureMetrics:
+		return nil, w.configureMetrics(r.ConfigureMetrics)
 	}
 
 	// Refuse a certificate this worker would not serve, naming the problem

@@ -299,6 +299,15 @@ var (
 	fAuditRotated = &flagSpec{long: "rotated", kind: kindBool, help: "FILE is a piece rotated off (or the file after a rotation): it may start at any anchor, named in the report"}
 	fAuditHead    = &flagSpec{long: "head", kind: kindString, metavar: "HEADFILE", help: "sealed head the file must reach (default with -c: KEYFILE.head when FILE is audit_logs_json_target)"}
 
+	// metrics get: upstream's flags (lists are comma-separated, repeatable).
+	fMetricsList     = &flagSpec{long: "list", short: "l", kind: kindBool, help: "list the metric names instead of their values"}
+	fMetricsRefresh  = &flagSpec{long: "refresh", short: "r", kind: kindUint, max: 86400, metavar: "SECONDS", help: "ask again every SECONDS (1 to 86400) until interrupted"}
+	fMetricsNames    = &flagSpec{long: "names", short: "n", kind: kindString, repeatable: true, metavar: "NAME,…", help: "only these metrics"}
+	fMetricsClusters = &flagSpec{long: "clusters", short: "k", kind: kindString, repeatable: true, metavar: "CLUSTER,…", help: "only these clusters"}
+	fMetricsBackends = &flagSpec{long: "backends", short: "b", kind: kindString, repeatable: true, metavar: "BACKEND,…", help: "only these backends (and the clusters holding them)"}
+	fMetricsNoClus   = &flagSpec{long: "no-clusters", kind: kindBool, help: "only the proxy-level metrics, no cluster or backend"}
+	fMetricsWorkers  = &flagSpec{long: "workers", short: "w", kind: kindBool, help: "each worker's metrics too, besides the merged ones"}
+
 	fStrict = &flagSpec{long: "strict", kind: kindBool, help: "fail (exit 78) when a key written is not in force"}
 	fHard   = &flagSpec{long: "hard", kind: kindBool, help: "do not wait for connections to finish"}
 
@@ -314,7 +323,7 @@ var (
 // Global flags, accepted before or after the verb.
 var (
 	gConfig  = &flagSpec{long: "config", short: "c", kind: kindString, metavar: "FILE", help: "configuration file (default $SOZU_CONFIG, else " + defaultConfigPath + ")"}
-	gTimeout = &flagSpec{long: "timeout", short: "t", kind: kindUint, max: math.MaxInt64 / 1_000_000, metavar: "MS", help: "give up after MS milliseconds; 0 = wait forever (default ctl_command_timeout when set, else 10000; none for state load and shutdown)"}
+	gTimeout = &flagSpec{long: "timeout", short: "t", kind: kindUint, max: math.MaxInt64 / 1_000_000, metavar: "MS", help: "give up after MS milliseconds; 0 = wait forever (default ctl_command_timeout when set, else 10000; none for state load, reload and shutdown)"}
 	gJSON    = &flagSpec{long: "json", short: "j", kind: kindBool, help: "print the answer as one JSON document on stdout"}
 	gHelp    = &flagSpec{long: "help", short: "h", kind: kindBool, help: "show help"}
 

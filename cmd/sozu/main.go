@@ -42,6 +42,8 @@ type app struct {
 	abs func(string) (string, error)
 	// readFile reads the files a verb sends the content of (certificates).
 	readFile readFileFunc
+	// sleep waits between two answers of a refreshing verb.
+	sleep func(time.Duration)
 }
 
 func newApp() *app {
@@ -56,6 +58,7 @@ func newApp() *app {
 		dial:        Dial,
 		abs:         filepath.Abs,
 		readFile:    os.ReadFile,
+		sleep:       time.Sleep,
 	}
 }
 
@@ -164,20 +167,40 @@ func (a *app) request(inv *invocation) int {
 		return a.fail(inv, err)
 	}
 	defer c.Close()
-	ctx, cancel := deadline(inv, cfg.timeout)
+	every := time.Duration(0)
+	if inv.verb.refresh != nil {
+		every = inv.verb.refresh(&inv.values)
+	}
+	for {
+		code, done := a.exchange(inv, c, req, cfg.timeout, every > 0)
+		if done || every == 0 {
+			return code
+		}
+		a.sleep(every)
+	}
+}
+
+// exchange sends req on c and renders the answer; with refreshing, the
+// screen is cleared first on a terminal and progress is not shown. done
+// reports an error that ends a refresh loop (the connection failed).
+func (a *app) exchange(inv *invocation, c *Client, req *command.Request, configured time.Duration, refreshing bool) (code int, done bool) {
+	ctx, cancel := deadline(inv, configured)
 	defer cancel()
 	resp, err := c.Do(ctx, req, func(p *command.Response) {
-		if !inv.json {
+		if !inv.json && !refreshing {
 			fmt.Fprint(a.stderr, renderProgress(p))
 		}
 	})
 	if err != nil {
-		return a.fail(inv, err)
+		return a.fail(inv, err), true
 	}
 	if inv.verb.keep != nil {
 		inv.verb.keep(resp)
 	}
-	return a.answer(inv, resp)
+	if refreshing && !inv.json && a.colorOut {
+		fmt.Fprint(a.stdout, "\x1b[H\x1b[2J")
+	}
+	return a.answer(inv, resp), false
 }
 
 // answer prints a terminal response and returns the exit code for it.

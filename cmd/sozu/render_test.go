@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -86,6 +87,43 @@ func emptyCluster() *command.ResponseContent {
 	}}}}}
 }
 
+// metricsContent is a query_metrics answer for two clusters (one with a
+// hostile id), with the workers' own metrics when workers is set.
+func metricsContent(workers bool) *command.ResponseContent {
+	cnt := func(v int64) *command.FilteredMetrics {
+		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Count{Count: v}}
+	}
+	g := func(v uint64) *command.FilteredMetrics {
+		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Gauge{Gauge: v}}
+	}
+	pct := func(n, p50, p99, max uint64) *command.FilteredMetrics {
+		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Percentiles{Percentiles: &command.Percentiles{
+			Samples: ptr(n), P_50: ptr(p50), P_90: ptr(p50 * 2), P_99: ptr(p99), P_99_9: ptr(p99 * 2), P_99_99: ptr(max), P_99_999: ptr(max), P_100: ptr(max), Sum: ptr(n * p50)}}}
+	}
+	proxy := map[string]*command.FilteredMetrics{pm.HTTPRequests: cnt(67), pm.Status2xx: cnt(60), pm.Status4xx: cnt(7),
+		pm.ClientConnections: g(3), pm.RequestTime: pct(67, 850, 4200, 2_300_000), "custom.metric": cnt(1)}
+	backend := func(id string, up uint64) *command.BackendMetrics {
+		return &command.BackendMetrics{BackendId: ptr(id), Metrics: map[string]*command.FilteredMetrics{
+			pm.Requests: cnt(30), pm.ConnectionsPerBackend: g(2), pm.BackendUp: g(up), pm.BackendDown: g(1 - up),
+			pm.BackendResponseTime: pct(30, 2100, 9000, 15000)}}
+	}
+	clusters := map[string]*command.ClusterMetrics{
+		"shop": {Cluster: map[string]*command.FilteredMetrics{pm.Requests: cnt(60), pm.Status2xx: cnt(60), pm.BackendResponseTime: pct(60, 2100, 9000, 15000)},
+			Backends: []*command.BackendMetrics{backend("shop-0", 1), backend("shop-1", 0)}},
+		"evil\x1b[2J": {Cluster: map[string]*command.FilteredMetrics{pm.Requests: cnt(7)}},
+		"idle":        {},
+	}
+	am := &command.AggregatedMetrics{Main: map[string]*command.FilteredMetrics{pm.ConfigurationClusters: g(3)}, Proxying: proxy, Clusters: clusters}
+	if workers {
+		am.Workers = map[string]*command.WorkerMetrics{
+			"1": {Proxy: map[string]*command.FilteredMetrics{pm.HTTPRequests: cnt(30)}},
+			"0": {Proxy: map[string]*command.FilteredMetrics{pm.HTTPRequests: cnt(37)}, Clusters: map[string]*command.ClusterMetrics{
+				"shop": {Cluster: map[string]*command.FilteredMetrics{pm.Requests: cnt(37)}}}},
+		}
+	}
+	return &command.ResponseContent{ContentType: &command.ResponseContent_Metrics{Metrics: am}}
+}
+
 // renderCases are representative terminal responses, one golden pair each.
 func renderCases() []struct {
 	name string
@@ -96,11 +134,16 @@ func renderCases() []struct {
 		resp *command.Response
 	}{
 		{"ok_message", resp(ok, "Successfully applied request to all workers", nil)},
+		{"metrics", resp(ok, "Successfully queried metrics", metricsContent(false))},
+		{"metrics_workers", resp(ok, "Successfully queried metrics", metricsContent(true))},
+		{"metrics_empty", resp(ok, "Successfully queried metrics", &command.ResponseContent{ContentType: &command.ResponseContent_Metrics{Metrics: &command.AggregatedMetrics{}}})},
+		{"metrics_list", resp(ok, "Successfully listed available metrics", &command.ResponseContent{ContentType: &command.ResponseContent_AvailableMetrics{AvailableMetrics: pm.Available()}})},
 		{"failure", resp(failure, "could not dispatch request on the main process state: Did not find Cluster with address or id 'shop'", nil)},
 		{"failure_multiline", resp(failure, "Error parsing logging filter:\n- unknown level \"loud\"", nil)},
 		{"status", resp(ok, "Successfully collected the status of workers", workersContent(
 			command.RunState_RUNNING, command.RunState_RUNNING, command.RunState_NOT_ANSWERING, command.RunState_STOPPING))},
 		{"status_empty", resp(ok, "Successfully collected the status of workers", workersContent())},
+		{"status_last_reload", resp(ok, "Successfully collected the status of workers\nlast reload: 2026-12-06T08:00:00Z ok: Successfully loaded the config: 7 ok, 0 errors (reload 01M955 of /etc/sozu/config.toml: 4 added, 1 changed, 1 removed)", workersContent(command.RunState_RUNNING))},
 		{"hashes_agree", resp(ok, "Successfully queried clusters", perWorker(map[string]*command.ResponseContent{
 			"main": hashes(map[string]uint64{"shop": 0x1234abcd, "api": 42}),
 			"0":    hashes(map[string]uint64{"shop": 0x1234abcd, "api": 42}),

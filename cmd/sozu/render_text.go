@@ -33,6 +33,11 @@ func renderText(r *command.Response, color bool) (stdout, stderr string) {
 	}
 	var b strings.Builder
 	renderContent(&b, r.GetContent(), p)
+	// Lines after the message's first (status: the last reload and
+	// upgrade) follow the content.
+	if _, rest, ok := strings.Cut(r.GetMessage(), "\n"); ok {
+		b.WriteString(cleanText(rest, true) + "\n")
+	}
 	return b.String(), ""
 }
 
@@ -67,6 +72,10 @@ func renderContent(b *strings.Builder, c *command.ResponseContent, p painter) {
 		}
 	case *command.ResponseContent_HealthChecksList:
 		renderHealthChecks(b, ct.HealthChecksList)
+	case *command.ResponseContent_Metrics:
+		renderMetrics(b, ct.Metrics)
+	case *command.ResponseContent_AvailableMetrics:
+		renderAvailableMetrics(b, ct.AvailableMetrics)
 	default:
 		// Content this CLI has no table for: its JSON form, indented.
 		j, err := contentJSON(c)

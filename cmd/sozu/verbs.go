@@ -3,6 +3,7 @@ package main
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
 )
@@ -36,6 +37,9 @@ type verb struct {
 	// keep, when set, trims the terminal answer to what the verb asked
 	// for before it is rendered (a per-protocol listing of a full list).
 	keep func(*command.Response)
+	// refresh, when set, says how often to send the request again (0:
+	// once): the verb then runs until interrupted or its connection fails.
+	refresh func(v *values) time.Duration
 	// oneRequired lists groups of flags of which one must be given; each
 	// is also an exclusive group, so exactly one is given.
 	oneRequired [][]string
@@ -74,6 +78,7 @@ var groups = []group{
 	{"state", "save and load the routing state"},
 	{"config", "configuration file tools"},
 	{"audit", "the audit trail"},
+	{"metrics", "the workers' metrics: counters, gauges, latency percentiles"},
 }
 
 // verbs is the verb table, in help order. It is filled by init because
@@ -214,8 +219,20 @@ func init() {
 			flags: []*flagSpec{fFile}, example: "state save --file /var/lib/sozu/state.json", build: buildStateSave},
 		&verb{path: "state load", summary: "replay a saved state file (read by the supervisor)",
 			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
+		&verb{path: "reload", summary: "apply a configuration file's listeners, clusters, frontends, backends and certificates to the running proxy",
+			flags: []*flagSpec{fReloadFile}, example: "reload --file /etc/sozu/config.toml", build: buildReload, noDeadline: true},
 		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
 			flags: []*flagSpec{fHard}, example: "shutdown --hard", build: buildShutdown, noDeadline: true},
+		&verb{path: "metrics get", summary: "show the metrics merged over workers, or the names of the metrics (--list)",
+			flags:   []*flagSpec{fMetricsList, fMetricsRefresh, fMetricsNames, fMetricsClusters, fMetricsBackends, fMetricsNoClus, fMetricsWorkers},
+			example: "metrics get --clusters shop --names requests,backend_response_time", build: buildMetricsGet,
+			refresh: func(v *values) time.Duration { return time.Duration(v.u64("refresh")) * time.Second }},
+		&verb{path: "metrics enable", summary: "resume recording metrics in the workers",
+			example: "metrics enable", build: metricsConfigure(command.MetricsConfiguration_ENABLED)},
+		&verb{path: "metrics disable", summary: "stop recording metrics in the workers (what was recorded stays readable)",
+			example: "metrics disable", build: metricsConfigure(command.MetricsConfiguration_DISABLED)},
+		&verb{path: "metrics clear", summary: "zero the workers' counters and latency sketches (gauges stay)",
+			example: "metrics clear", build: metricsConfigure(command.MetricsConfiguration_CLEAR)},
 		&verb{path: "sandbox", summary: "show each worker's uid, no_new_privs and seccomp state, read from /proc",
 			example: "sandbox", run: runSandbox},
 		&verb{path: "compliance", summary: "check the security posture against PCI DSS v4.0; exit 1 when a check fails",

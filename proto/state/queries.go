@@ -267,3 +267,19 @@ func (s *ConfigState) Query(req *command.Request) (rc *command.ResponseContent, 
 	}
 	return nil, false
 }
+
+// Sizes returns how many clusters, backends and frontends (HTTP, HTTPS,
+// TCP and UDP) the state holds, without copying anything.
+func (s *ConfigState) Sizes() (clusters, backends, frontends int) {
+	for _, l := range s.backends {
+		backends += len(l)
+	}
+	frontends = len(s.httpFronts) + len(s.httpsFronts)
+	for _, l := range s.tcpFronts {
+		frontends += len(l)
+	}
+	for _, l := range s.udpFronts {
+		frontends += len(l)
+	}
+	return len(s.clusters), backends, frontends
+}

@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -23,9 +25,10 @@ const maxSocketPath = 107
 // requests. Every problem goes to errs; building goes on after one so that
 // all problems are reported together.
 type builder struct {
-	errs *errorList
-	dir  string // directory of the configuration file (absolute)
-	cfg  *Config
+	errs  *errorList
+	notes []Note // what the build adds to implicitListeners' notes
+	dir   string // directory of the configuration file (absolute)
+	cfg   *Config
 
 	listeners []*listenerInfo                  // file order
 	stream    map[netip.AddrPort]*listenerInfo // http, https and tcp listeners
@@ -174,20 +177,21 @@ func (b *builder) globals(r *rawConfig) {
 	}
 
 	if m := r.Metrics; m != nil {
-		if m.Address == nil {
-			b.required("metrics", "address")
-		} else {
+		c.Metrics = &Metrics{TaggedMetrics: *m.TaggedMetrics, Detail: command.MetricDetail(*m.Detail)}
+		if m.Prefix != nil {
+			c.Metrics.Prefix = *m.Prefix
+		}
+		switch {
+		case m.Address != nil:
 			if m.Address.Port() == 0 || m.Address.Addr().IsUnspecified() {
 				b.errs.at(joinKey("metrics", "address"), "%s is not an address to send to", m.Address.AddrPort)
 			}
-			c.Metrics = &Metrics{
-				Address:       m.Address.AddrPort,
-				TaggedMetrics: *m.TaggedMetrics,
-				Detail:        command.MetricDetail(*m.Detail),
-			}
-			if m.Prefix != nil {
-				c.Metrics.Prefix = *m.Prefix
-			}
+			c.Metrics.Address = m.Address.AddrPort
+		case m.PrometheusAddress == nil && !b.errs.bad[joinKey("metrics", "address")]:
+			b.errs.at("metrics", "missing required key %q (or %q)", "address", "prometheus_address")
+		}
+		if m.PrometheusAddress != nil {
+			c.Metrics.Prometheus = b.prometheusAddress(*m.PrometheusAddress)
 		}
 	}
 	c.DisableClusterMetrics = *r.DisableClusterMetrics
@@ -233,7 +237,7 @@ func (b *builder) serverConfig(r *rawConfig) *command.ServerConfig {
 	if c.SplicePipeCapacityBytes != 0 {
 		s.SplicePipeCapacityBytes = proto.Uint64(c.SplicePipeCapacityBytes)
 	}
-	if m := c.Metrics; m != nil {
+	if m := c.Metrics; m != nil && m.Address.IsValid() {
 		s.Metrics = &command.ServerMetricsConfig{
 			Address:       proto.String(m.Address.String()),
 			TaggedMetrics: proto.Bool(m.TaggedMetrics),
@@ -274,6 +278,30 @@ func (b *builder) written(p string) bool {
 
 // required reports a missing key under p, unless that key was present with
 // a bad value (already reported).
+// prometheusAddress checks [metrics] prometheus_address: "ip:port" or
+// "unix:/absolute/path". An address other than loopback is accepted (the
+// operator wrote it) and noted: /metrics then answers the network.
+func (b *builder) prometheusAddress(v string) string {
+	p := joinKey("metrics", "prometheus_address")
+	if path, ok := strings.CutPrefix(v, "unix:"); ok {
+		if !filepath.IsAbs(path) {
+			b.errs.at(p, "unix socket path %q is not absolute", path)
+		}
+		return v
+	}
+	ap, err := netip.ParseAddrPort(strings.TrimSpace(v))
+	if err != nil || ap.Port() == 0 {
+		b.errs.at(p, "invalid address %q: want ip:port (a port from 1 to 65535) or unix:/absolute/path", v)
+		return v
+	}
+	if !ap.Addr().IsLoopback() {
+		at := b.errs.pos.key(p)
+		b.notes = append(b.notes, Note{File: b.errs.file, Line: at.line, Col: at.col, Key: p,
+			Msg: fmt.Sprintf("%s is not a loopback address: the supervisor serves /metrics (cluster and backend ids, traffic figures) to the network", ap)})
+	}
+	return ap.String()
+}
+
 func (b *builder) required(p, key string) {
 	if !b.errs.bad[joinKey(p, key)] {
 		b.errs.at(p, "missing required key %q", key)

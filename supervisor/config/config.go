@@ -110,14 +110,18 @@ type Config struct {
 
 	requests []*command.Request // Requests() content, in order
 	server   *command.ServerConfig
+	raw      *rawConfig // the decoded file, defaults applied (RestartChanges)
 }
 
-// Metrics is the [metrics] table: where to send StatsD metrics.
+// Metrics is the [metrics] table: where to send StatsD metrics, and
+// where the supervisor serves Prometheus' /metrics.
 type Metrics struct {
-	Address       netip.AddrPort
+	Address       netip.AddrPort // statsd; invalid (zero) when not written
 	TaggedMetrics bool
 	Prefix        string
 	Detail        command.MetricDetail
+	// Prometheus is "ip:port" or "unix:/absolute/path"; "" for none.
+	Prometheus string
 }
 
 // Listener is one [[listeners]] entry.
@@ -215,7 +219,8 @@ func parse(data []byte, path string, noFiles bool) (*Config, error) {
 		return nil, err
 	}
 	b.cfg.Warnings = warnings
-	b.cfg.Notes = notes
+	b.cfg.Notes = append(notes, b.notes...)
+	b.cfg.raw = raw
 	return b.cfg, nil
 }
 

@@ -142,6 +142,21 @@ backends = [
 			want: []string{`t.toml:18:43: clusters.shop.backends[1].backend_id: backend id "one" is already used by clusters.shop.backends[0]`},
 		},
 		{
+			name: "prometheus addresses",
+			toml: "[metrics]\nprometheus_address = \"localhost:9100\"\n",
+			want: []string{`t.toml:2:22: metrics.prometheus_address: invalid address "localhost:9100": want ip:port (a port from 1 to 65535) or unix:/absolute/path`},
+		},
+		{
+			name: "prometheus address without a port, relative unix path",
+			toml: "[metrics]\nprometheus_address = \"unix:run/m.sock\"\n",
+			want: []string{`t.toml:2:22: metrics.prometheus_address: unix socket path "run/m.sock" is not absolute`},
+		},
+		{
+			name: "metrics with neither address",
+			toml: "[metrics]\nprefix = \"p\"\n",
+			want: []string{`t.toml:1:1: metrics: missing required key "address" (or "prometheus_address")`},
+		},
+		{
 			name: "backend and metrics addresses that cannot be reached",
 			toml: "[metrics]\naddress = \"0.0.0.0:8125\"\n[clusters.a]\nprotocol = \"tcp\"\nbackends = [{ address = \"0.0.0.0:80\" }, { address = \"10.0.0.1:0\" }]\n",
 			want: []string{

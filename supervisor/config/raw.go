@@ -84,6 +84,8 @@ type rawMetrics struct {
 	TaggedMetrics *bool         `toml:"tagged_metrics"`
 	Prefix        *string       `toml:"prefix"`
 	Detail        *metricDetail `toml:"detail"`
+	// PrometheusAddress: ours, not upstream's (docs/metrics.md).
+	PrometheusAddress *string `toml:"prometheus_address"`
 }
 
 type rawListener struct {

@@ -83,9 +83,8 @@ func isHTTPListener(owner reflect.Value) bool {
 var (
 	// h2OnHTTP: HTTP/2 is served on HTTPS listeners (ALPN h2), where the
 	// h2_* keys are in force; plain HTTP listeners have no HTTP/2.
-	h2OnHTTP    = notInForce{NotBuilt, "on an HTTP listener: HTTP/2 is served on HTTPS listeners only (prior-knowledge h2c is not built)", nil}
-	noMetrics   = notInForce{NotBuilt, "metrics are not built yet: nothing is collected or sent", nil}
-	eventLoop   = notInForce{Meaningless, "it sizes upstream's event loop and buffer pools; Go's runtime manages this memory", nil}
+	h2OnHTTP  = notInForce{NotBuilt, "on an HTTP listener: HTTP/2 is served on HTTPS listeners only (prior-knowledge h2c is not built)", nil}
+	eventLoop = notInForce{Meaningless, "it sizes upstream's event loop and buffer pools; Go's runtime manages this memory", nil}
 )
 
 // forceTable lists the keys that are not in force, by section (see
@@ -101,8 +100,6 @@ var forceTable = map[string]map[string]notInForce{
 		"splice_pipe_capacity_bytes":      {Meaningless, "TCP is relayed without splice(2) pipes", nil},
 		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
 		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
-		"metrics":                         noMetrics,
-		"disable_cluster_metrics":         noMetrics,
 		"pid_file_path":                   {NotBuilt, "no PID file is written", nil},
 		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +
 			"in the accept queue (accept_queue_timeout), then in the listen backlog", isTrue},
@@ -131,9 +128,7 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_graceful_shutdown_deadline_seconds":   h2OnHTTP,
 		"h2_max_header_fields":                    h2OnHTTP,
 	},
-	"clusters": {
-		"http2": {NotBuilt, "HTTP/2 to backends is not built yet: backends are spoken to in HTTP/1.1", isTrue},
-	},
+	"clusters": {},
 	"frontends": {
 		"tls_versions": {NotBuilt, "per-certificate TLS versions are not applied: the listener's tls_versions apply", nil},
 	},
@@ -172,7 +167,8 @@ var inForce = map[string][]string{
 		"peer_user_cache_size", "peer_user_cache_ttl", "peer_lookup_timeout", "audit_hmac_key_file",
 		"audit_fail_open", "audit_queries", "audit_fsync", "worker_user", "worker_group",
 		"worker_allow_root", "sandbox_mode", "tls_session_tickets",
-		"command_max_sessions_per_uid", "command_session_idle_timeout", "state_key_custodian_uids"},
+		"command_max_sessions_per_uid", "command_session_idle_timeout", "state_key_custodian_uids",
+		"metrics", "disable_cluster_metrics"},
 	"listeners": {"address", "protocol", "public_address", "expect_proxy", "front_timeout", "back_timeout",
 		"connect_timeout", "request_timeout", "answer_301", "answer_400", "answer_401", "answer_404",
 		"answer_408", "answer_413", "answer_421", "answer_429", "answer_502", "answer_503", "answer_504",
@@ -199,7 +195,7 @@ var inForce = map[string][]string{
 	"backends":     {"address", "backend_id", "weight", "backup", "sticky_id"},
 	"headers":      {"position", "key", "value"},
 	"hsts":         {"enabled", "max_age", "include_subdomains", "preload", "force_replace_backend"},
-	"metrics":      {}, // the whole table is reported
+	"metrics":      {"address", "tagged_metrics", "prefix", "detail", "prometheus_address"},
 	"health_check": {"uri", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_status"},
 }
 

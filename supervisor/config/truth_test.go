@@ -25,7 +25,7 @@ var sections = map[string]reflect.Type{
 
 // wholeTable: sections reported as one key by their parent (forceTable
 // names the parent key), so their own keys need no entry.
-var wholeTable = map[string]bool{"metrics": true}
+var wholeTable = map[string]bool{}
 
 func tomlKeys(t reflect.Type) []string {
 	var keys []string

@@ -3,6 +3,7 @@ package sdnotify
 import (
 	"net"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +54,22 @@ func TestNotifyErrorsNameTheSocket(t *testing.T) {
 		if got := err.Error(); !strings.Contains(got, env) {
 			t.Fatalf("error %q does not name %q", got, env)
 		}
+	}
+}
+
+// TestMonotonicUsec: the field systemd ≥ 253 wants with RELOADING=1, in
+// microseconds of CLOCK_MONOTONIC, never going back.
+func TestMonotonicUsec(t *testing.T) {
+	var prev int64
+	for range 3 {
+		v, ok := strings.CutPrefix(MonotonicUsec(), "MONOTONIC_USEC=")
+		if !ok {
+			t.Fatalf("%q lacks MONOTONIC_USEC=", MonotonicUsec())
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || n < prev {
+			t.Fatalf("MONOTONIC_USEC=%s: %v (previous %d)", v, err, prev)
+		}
+		prev = n
 	}
 }

@@ -17,7 +17,8 @@ import (
 //	<bytes in> <bytes out> [<tags>, user-agent=<ua>] <otel> <protocol> <endpoint>
 //
 // on one line, where <endpoint> is "<host> <method> <target> <status>" for
-// HTTP and "-" for TCP, and every missing value is "-".
+// HTTP and "-" for TCP and UDP (a UDP flow's datagram counts and end
+// reason are in the JSON format only), and every missing value is "-".
 func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	colored := e.Colored
 	level := "INFO-ACCESS "
@@ -105,7 +106,7 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	}
 	dst = append(dst, r.Protocol.String()...)
 	dst = append(dst, ' ')
-	if r.Protocol == TCP {
+	if r.Protocol.stream() {
 		dst = append(dst, '-')
 	} else {
 		dst = appendVisible(dst, r.Host)

@@ -1,5 +1,6 @@
 // Package backends holds each cluster's backend servers for the proxy:
-// selection (policy.go, hashing.go), keep-alive pools (pool.go), connect
+// selection (policy.go, hashing.go), keep-alive pools (pool.go), HTTP/2
+// streams (h2.go, over package h2c), connect
 // retries and passive failure counting (this file).
 package backends
 
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/worker/backends/h2c"
 )
 
 // Defaults of Options.
@@ -127,6 +129,8 @@ type Backend struct {
 	hcDown   atomic.Bool  // marked down by the active health check (health.go)
 	inflight atomic.Int64 // connections checked out
 	removed  atomic.Bool
+
+	h2 atomic.Pointer[h2c.Pool] // HTTP/2 connections (h2.go); nil until the first one
 
 	mu   sync.Mutex
 	idle []*Conn // LIFO
@@ -290,6 +294,11 @@ const maxTried = 8
 // retry an exchange that failed on a reused connection). Errors:
 // ErrNoBackend, or a *ConnectError.
 //
+// When the cluster's Policy.HTTP2 is set, the connection is a stream on a
+// pooled HTTP/2 connection instead (see openStream); fresh is then
+// irrelevant, since a pooled HTTP/2 connection that the backend closes
+// refuses the streams it did not process.
+//
 // key is the client's balancing key (KeyOf its IP), used by HRW and
 // Maglev; other algorithms ignore it.
 func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool, key uint64) (*Conn, error) {
@@ -320,6 +329,19 @@ func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 			nTried++
 		}
 		b.inflight.Add(1)
+		if s.Policy.HTTP2 {
+			attempts++
+			c, err := s.openStream(ctx, b, timeout)
+			if err == nil {
+				return c, nil
+			}
+			b.inflight.Add(-1)
+			last = err
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
 		if !fresh {
 			if c := b.takeIdle(time.Now()); c != nil {
 				return c, nil
@@ -330,8 +352,10 @@ func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 		start := time.Now()
 		nc, err := s.reg.opt.Dial(dctx, b.addr)
 		cancel()
+		var took time.Duration
 		if err == nil {
-			b.observeConnect(time.Since(start))
+			took = time.Since(start)
+			b.observeConnect(took)
 		}
 		if err != nil {
 			b.inflight.Add(-1)
@@ -343,7 +367,7 @@ func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 			continue
 		}
 		s.succeeded(b)
-		return &Conn{Conn: nc, Backend: b}, nil
+		return &Conn{Conn: nc, Backend: b, ConnectTime: took}, nil
 	}
 	if last == nil {
 		last = ErrNoBackend

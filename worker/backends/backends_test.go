@@ -249,7 +249,7 @@ func TestLeastLoadedAndPowerOfTwo(t *testing.T) {
 			}
 		}
 		if other < 100 {
-			t.Errorf("policy %d picked the idle backend %d times of 200", p, other)
+			t.Errorf("policy %v picked the idle backend %d times of 200", p.Algorithm, other)
 		}
 		busy.Release(false)
 	}

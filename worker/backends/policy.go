@@ -49,11 +49,15 @@ const (
 type Policy struct {
 	Algorithm Algorithm
 	Metric    Metric
+	// HTTP2: the backends are spoken to in HTTP/2 with prior knowledge
+	// (h2.go): Connect returns a stream of a pooled connection, and the
+	// load metrics count streams (requests) where they count connections.
+	HTTP2 bool
 }
 
-// PolicyFrom reads a cluster's load_balancing and load_metric.
+// PolicyFrom reads a cluster's load_balancing, load_metric and http2.
 func PolicyFrom(c *command.Cluster) Policy {
-	p := Policy{}
+	p := Policy{HTTP2: c.GetHttp2()}
 	switch c.GetLoadBalancing() {
 	case command.LoadBalancingAlgorithms_RANDOM:
 		p.Algorithm = Random

@@ -16,8 +16,15 @@ type Conn struct {
 	net.Conn
 	Backend *Backend
 	Reused  bool // it served an earlier exchange: a failure before any answer byte may be a stale keep-alive close
-	idleAt  time.Time
-	probe   *idleProbe // see idleAlive; nil until the first check
+	// ConnectTime is how long the dial of a fresh connection took; zero
+	// once the connection is reused.
+	ConnectTime time.Duration
+	// Stream: Conn is an HTTP/2 stream (h2.go), never pooled here; Reused
+	// is then always true, since its Read reports io.EOF before any
+	// answer byte only for a request the backend did not process.
+	Stream bool
+	idleAt time.Time
+	probe  *idleProbe // see idleAlive; nil until the first check
 
 	// ReadDL and WriteDL remember the deadlines armed on the connection
 	// (see package deadline); they belong to whoever holds the Conn.
@@ -30,8 +37,9 @@ type Conn struct {
 func (c *Conn) Release(reusable bool) {
 	b := c.Backend
 	b.inflight.Add(-1)
-	if reusable && !b.removed.Load() {
+	if reusable && !b.removed.Load() && !c.Stream {
 		c.Reused = true
+		c.ConnectTime = 0
 		c.idleAt = time.Now()
 		b.mu.Lock()
 		if len(b.idle) < b.reg.opt.MaxIdle {
@@ -116,6 +124,9 @@ func (p *idleProbe) check() bool {
 }
 
 func (b *Backend) closeIdle() {
+	if p := b.h2.Load(); p != nil {
+		p.Close()
+	}
 	b.mu.Lock()
 	idle := b.idle
 	b.idle = nil

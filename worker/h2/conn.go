@@ -514,6 +514,7 @@ func (c *Conn) endHeaderBlock() error {
 	c.peak = max(c.peak, len(c.streams))
 	c.handlers++
 	c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.Streams })
+	c.stats.active(1)
 	c.startHandler(s)
 	return nil
 }
@@ -844,6 +845,7 @@ func (c *Conn) handlerReturned(s *Stream) {
 	defer c.mu.Unlock()
 	s.stopDeadlinesLocked()
 	c.handlers--
+	c.stats.active(-1)
 	// handlerDone is set last: until then nothing below can release s, and
 	// after the final maybeReleaseLocked s must not be touched.
 	if s.reset == nil && s.inMap && !c.dead {
@@ -905,6 +907,7 @@ func (c *Conn) teardown(err error) error {
 			switch ce.Code {
 			case http2.ErrCodeEnhanceYourCalm:
 				c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.CalmGoAways })
+				c.stats.flood(ce.Reason)
 			case http2.ErrCodeNo:
 			default:
 				c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.ProtocolGoAway })

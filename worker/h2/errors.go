@@ -73,6 +73,11 @@ type Stats struct {
 	ProtocolGoAway atomic.Uint64 // other GOAWAYs with an error code
 	StreamResets   atomic.Uint64 // RST_STREAM sent with an error code
 	ReapedStreams  atomic.Uint64 // streams reset for idleness or stall
+	ActiveStreams  atomic.Int64  // streams whose handler is running now
+
+	// Floods counts the calm GOAWAYs (also in CalmGoAways) by the flood
+	// budget broken, indexed by FloodClass (floods.go).
+	Floods [NumFloodClasses]atomic.Uint64
 }
 
 func (s *Stats) inc(f func(*Stats) *atomic.Uint64) {

@@ -148,6 +148,9 @@ func TestFloodLimits(t *testing.T) {
 			if n := ts.stats.CalmGoAways.Load(); n != 1 {
 				t.Fatalf("CalmGoAways = %d", n)
 			}
+			if class := floodOf[ce.Reason]; class == FloodOther || ts.stats.Floods[class].Load() != 1 {
+				t.Fatalf("Floods[%v] = %d for %q, want 1 in a named class", class, ts.stats.Floods[class].Load(), ce.Reason)
+			}
 		})
 	}
 }

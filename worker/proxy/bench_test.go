@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/policy"
 	"github.com/sozu-go/sozu/worker/router"
 )
@@ -56,11 +57,22 @@ func fixedBackend(b testing.TB, resp []byte) string {
 
 // BenchmarkProxyKeepAlive measures one proxied GET on keep-alive
 // connections at both ends, over loopback: client write, proxy parse,
-// route, forward, backend answer, proxy forward, client read.
-func BenchmarkProxyKeepAlive(b *testing.B) {
+// route, forward, backend answer, proxy forward, client read; with the
+// worker's metrics recorded, as a worker does by default.
+func BenchmarkProxyKeepAlive(b *testing.B) { benchKeepAlive(b, metrics.New()) }
+
+// BenchmarkProxyKeepAliveNoMetrics is BenchmarkProxyKeepAlive without
+// metrics (configure_metrics disabled), for their cost.
+func BenchmarkProxyKeepAliveNoMetrics(b *testing.B) {
+	r := metrics.New()
+	r.SetEnabled(false)
+	benchKeepAlive(b, r)
+}
+
+func benchKeepAlive(b *testing.B, reg *metrics.Registry) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello world!\n")
 	addr := fixedBackend(b, resp)
-	f := newFixture(b, anyHost("c"), map[string][]string{"c": {addr}}, nil)
+	f := newFixtureWith(b, anyHost("c"), map[string][]string{"c": {addr}}, nil, Options{Metrics: reg})
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
 		b.Fatal(err)

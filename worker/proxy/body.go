@@ -122,6 +122,7 @@ func (s *session) flush(cfg *Listener) error {
 	}
 	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
 	n, err := s.conn.Write(s.out)
+	s.mx.BytesOut += int64(n)
 	s.lg.bytesOut += int64(n)
 	s.out = s.out[:0]
 	return err
@@ -141,6 +142,7 @@ func (s *session) flushWith(cfg *Listener, data []byte) error {
 		n, err = s.vec.WriteTo(s.conn)
 		s.vecArr, s.vec = [2][]byte{}, nil
 	}
+	s.mx.BytesOut += n
 	s.lg.bytesOut += n
 	s.out = s.out[:0]
 	return err

@@ -27,6 +27,13 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	s.r += n
 	s.lg.noteRequest(req, n)
 	s.isHead = string(req.Method) == "HEAD"
+	if s.mxOn() {
+		s.mx.Start = time.Now()
+		s.mx.BytesIn = int64(n)
+		if req.Body == http1.BodyLength {
+			s.mx.BytesIn += req.ContentLength
+		}
+	}
 	if status := refuse(req, cfg); status != 0 {
 		return s.answer(cfg, nil, status)
 	}
@@ -102,6 +109,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	if !s.admitIP(cl) {
 		return s.answer(cfg, cl, 429)
 	}
+	s.mxCluster(cl)
 	x := exchange{cfg: cfg, cl: cl, hsts: hsts, fe: fe, clientKA: req.KeepAlive, http10: req.Minor == 0,
 		expect: req.Expect100, upgrade: req.Upgrade}
 	x.methodLen = copy(x.method[:], req.Method)
@@ -171,6 +179,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 			}
 			return s.answer(cfg, cl, 502)
 		}
+		s.mxSent(bc.Backend.ID, bc.ConnectTime)
 		if x.streaming {
 			s.bodyComplete.Store(false)
 			s.copying = bc
@@ -344,6 +353,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 					}
 					deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
 					n, err := s.conn.Write(out)
+					s.mx.BytesOut += int64(n)
 					s.lg.bytesOut += int64(n)
 					if err != nil {
 						return respClientGone
@@ -419,6 +429,7 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 		s.out = appendLines(s.out, x.fe.Response.FieldLines())
 	}
 	s.br += resp.HeadLen
+	s.mx.Status = resp.Status
 
 	if resp.Body == http1.BodyTunnel {
 		s.tunnel(x, bc)

@@ -158,6 +158,7 @@ func (s *session) runStream() {
 	if n := s.readHead(cfg); n > 0 {
 		s.serve(cfg, n)
 	}
+	s.endRequest()
 	s.logRequest(cfg)
 }
 

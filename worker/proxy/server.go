@@ -17,6 +17,7 @@ import (
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/ipcap"
+	"github.com/sozu-go/sozu/worker/metrics"
 )
 
 // Options are the worker-wide settings of a Server.
@@ -27,6 +28,9 @@ type Options struct {
 	// IPCaps caps the connections per (cluster, client IP); nil is
 	// unlimited. Shared by the worker's servers.
 	IPCaps *ipcap.Limits
+	// Metrics records the requests and connections (metrics.go); nil
+	// records nothing. Shared by the worker's servers.
+	Metrics *metrics.Registry
 	// Access is the access log: one record per request; nil logs
 	// nothing, at no cost.
 	Access *accesslog.Logger
@@ -115,6 +119,7 @@ func (s *Server) admit(c net.Conn) {
 	s.sessions[ss] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.opt.Metrics.Accepted()
 	go ss.run()
 }
 
@@ -137,6 +142,7 @@ func (s *Server) forget(ss *session) {
 	s.mu.Unlock()
 	if ss.h2b == nil {
 		s.opt.Conns.Release()
+		s.opt.Metrics.Closed()
 	}
 	s.wg.Done()
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/ipcap"
+	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 )
 
@@ -92,6 +93,8 @@ type session struct {
 	isHead   bool
 	routeKey string // the frontend that routed the request ("" before routing), for HSTS
 
+	mx metrics.Request // the metrics record of the request in progress (metrics.go)
+
 	crd, cwd     deadline.Lazy  // client read and write deadlines
 	copying      *backends.Conn // the copier runs, writing to this connection
 	copyDone     chan bodyResult
@@ -105,6 +108,7 @@ func newSession(srv *Server, c net.Conn) *session {
 	s.cwd.Forget()
 	s.state.Store(stateBusy)
 	s.h2b = nil
+	s.mx = metrics.Request{}
 	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
 	if s.scratch == nil {
 		s.scratch = make([]byte, 0, 512)
@@ -153,6 +157,7 @@ func (s *session) run() {
 		// (a backend removed, a route changed) applies to it.
 		cfg := s.srv.cfg.Load()
 		more := n > 0 && s.serve(cfg, n)
+		s.endRequest()    // the request's end: its metrics
 		s.logRequest(cfg) // the request's end: its access record
 		if !more || s.srv.draining.Load() {
 			return
@@ -167,12 +172,15 @@ func (s *session) handshake(tc *tls.Conn) bool {
 	tc.SetDeadline(time.Now().Add(cfg.FrontTimeout))
 	if err := tc.HandshakeContext(s.srv.ctx); err != nil {
 		s.srv.opt.Log.Debugf("TLS handshake with %v: %v", tc.RemoteAddr(), err)
+		s.srv.opt.Metrics.Handshake(0)
 		return false
 	}
 	tc.SetDeadline(time.Time{})
 	s.crd.Forget()
 	s.cwd.Forget()
-	if sn := tc.ConnectionState().ServerName; sn != "" {
+	st := tc.ConnectionState()
+	s.srv.opt.Metrics.Handshake(st.Version)
+	if sn := st.ServerName; sn != "" {
 		s.sni = append(s.sni[:0], strings.ToLower(strings.TrimSuffix(sn, "."))...)
 	}
 	return true
@@ -422,6 +430,9 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 			t = cl.Answers.Lookup(code)
 		}
 		v.ClusterID = cl.ID
+		if s.mx.Cluster == nil {
+			s.mxCluster(cl)
+		}
 	}
 	if t == nil {
 		t = cfg.Answers.Lookup(code)
@@ -432,8 +443,11 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	s.acquireExchangeBuffers()
 	s.out = t.Append(s.out[:0], &v)
 	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+	s.mx.Status, s.mx.Own = code, true
 	n, err := s.conn.Write(s.out)
+	s.mx.BytesOut += int64(n)
 	s.lg.noteAnswer(code, cl, n)
+	s.endRequest() // before the linger: it is not the request's time
 	if err == nil {
 		s.lingerClose()
 	}

@@ -52,6 +52,7 @@ func (s *session) spliceBody(cfg *Listener, bc *backends.Conn, dst, src *net.TCP
 		s.lr = io.LimitedReader{R: src, N: min(remaining, spliceChunk)}
 		n, err := dst.ReadFrom(&s.lr)
 		s.lr.R = nil
+		s.mx.BytesOut += n
 		s.lg.bytesOut += n
 		spliced.Add(n)
 		remaining -= n

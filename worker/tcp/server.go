@@ -13,6 +13,7 @@ import (
 	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/connlimit"
 	"github.com/sozu-go/sozu/worker/ipcap"
+	"github.com/sozu-go/sozu/worker/metrics"
 )
 
 // Options are the worker-wide settings of a Server.
@@ -22,6 +23,8 @@ type Options struct {
 	// IPCaps caps the connections per (cluster, client IP); nil is
 	// unlimited. Shared by the worker's servers.
 	IPCaps *ipcap.Limits
+	// Metrics records connections and sessions; nil records nothing.
+	Metrics *metrics.Registry
 	// Access is the access log: one record per session; nil logs
 	// nothing, at no cost.
 	Access *accesslog.Logger
@@ -98,6 +101,7 @@ func (s *Server) admit(c net.Conn) {
 	s.sessions[ss] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.opt.Metrics.Accepted()
 	go ss.run(s.cfg.Load())
 }
 
@@ -106,6 +110,7 @@ func (s *Server) forget(ss *session) {
 	delete(s.sessions, ss)
 	s.mu.Unlock()
 	s.opt.Conns.Release()
+	s.opt.Metrics.Closed()
 	s.wg.Done()
 }
 

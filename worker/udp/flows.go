@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/metrics"
 )
 
 // Admission refusals of table.admit.
@@ -24,6 +26,10 @@ type flow struct {
 	cluster *Cluster
 	backend *backends.Backend
 	conn    *net.UDPConn
+
+	listener netip.AddrPort  // the listener's address, for the access log
+	tags     *accesslog.Tags // the listener's frontend tags when the flow started
+	metrics  metrics.Flow    // where its datagrams count
 
 	started     time.Time
 	lastClient  time.Time // last datagram from the client

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
 // TestHTTP2 runs sozu (sandboxed workers) with two HTTPS listeners: main
@@ -263,36 +264,51 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 				t.Fatalf("another connection: %s %d", resp.Proto, resp.StatusCode)
 			}
 		}
+		// floodCounted: the violation shows in the metrics, by class (each
+		// class is broken once past its threshold, so exactly once).
+		floodCounted := func(t *testing.T, class string) {
+			t.Helper()
+			name := pm.H2Flood(class)
+			var got int64
+			sozutest.WaitFor(t, 5*time.Second, name+" counted", func() bool {
+				got = countOf(queryMetrics(t, sock, nil).GetProxying(), name)
+				return got >= 1
+			})
+			if got != 1 {
+				t.Fatalf("%s = %d after one violation", name, got)
+			}
+		}
 		for _, tt := range []struct {
-			name string
-			n    int // the configured threshold
+			name  string
+			class string // its h2.flood.<class> counter
+			n     int    // the configured threshold
 			// drive sends k frames of the class.
 			drive func(h *h2raw, k int)
 		}{
-			{"PING", 10, func(h *h2raw, k int) {
+			{"PING", "ping", 10, func(h *h2raw, k int) {
 				for i := range k {
 					h.fr.WritePing(false, [8]byte{byte(i)})
 				}
 			}},
-			{"rapid reset", 10, func(h *h2raw, k int) {
+			{"rapid reset", "rapid_reset", 10, func(h *h2raw, k int) {
 				for i := range k {
 					id := uint32(2*i + 1)
 					h.headers(id, false, "GET", "/rr")
 					h.fr.WriteRSTStream(id, http2.ErrCodeCancel)
 				}
 			}},
-			{"empty DATA", 10, func(h *h2raw, k int) {
+			{"empty DATA", "empty_data", 10, func(h *h2raw, k int) {
 				h.headers(1, false, "POST", "/d")
 				for range k {
 					h.fr.WriteData(1, false, nil)
 				}
 			}},
-			{"stream-0 WINDOW_UPDATE", 10, func(h *h2raw, k int) {
+			{"stream-0 WINDOW_UPDATE", "window_update", 10, func(h *h2raw, k int) {
 				for range k {
 					h.fr.WriteWindowUpdate(0, 1)
 				}
 			}},
-			{"CONTINUATION", 5, func(h *h2raw, k int) {
+			{"CONTINUATION", "continuation", 5, func(h *h2raw, k int) {
 				block := h.block("GET", "/c")
 				h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:1], EndStream: true})
 				for i := range k {
@@ -303,7 +319,7 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 					}
 				}
 			}},
-			{"MadeYouReset (provoked resets)", 5, func(h *h2raw, k int) {
+			{"MadeYouReset (provoked resets)", "made_you_reset", 5, func(h *h2raw, k int) {
 				for i := range k {
 					// A stream depending on itself: stream error
 					// PROTOCOL_ERROR, the proxy emits RST_STREAM.
@@ -311,7 +327,7 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 					h.fr.WritePriority(id, http2.PriorityParam{StreamDep: id})
 				}
 			}},
-			{"HPACK bomb (header list size)", 8192, func(h *h2raw, k int) {
+			{"HPACK bomb (header list size)", "headers", 8192, func(h *h2raw, k int) {
 				// One field whose list size (name + value + 32) makes the
 				// request's list exactly k bytes.
 				base := len(":method") + len("GET") + len(":scheme") + len("https") + len(":authority") + len("a.test") + len(":path") + len("/h") + 4*32
@@ -339,6 +355,7 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 				h.expectGoAway(t, http2.ErrCodeEnhanceYourCalm)
 				h.close()
 				served(t)
+				floodCounted(t, tt.class)
 			})
 		}
 		t.Run("SETTINGS", func(t *testing.T) {
@@ -349,6 +366,7 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 			h.expectGoAway(t, http2.ErrCodeEnhanceYourCalm)
 			h.close()
 			served(t)
+			floodCounted(t, "settings")
 		})
 		if grown := vmRSS(t, pids[0]) - rss0; grown > budget {
 			t.Fatalf("worker RSS grew by %d KiB during the floods", grown)

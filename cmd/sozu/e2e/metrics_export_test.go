@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+)
+
+// statsdSink collects the datagrams sent to a UDP socket.
+type statsdSink struct {
+	conn  *net.UDPConn
+	mu    sync.Mutex
+	lines []string
+}
+
+func startStatsdSink(t *testing.T) *statsdSink {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &statsdSink{conn: c}
+	t.Cleanup(func() { c.Close() })
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.lines = append(s.lines, strings.Split(string(buf[:n]), "\n")...)
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+// sum adds up the values of the counter lines whose key matches re.
+func (s *statsdSink) sum(re *regexp.Regexp) (n int64, seen bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lines {
+		key, rest, ok := strings.Cut(l, ":")
+		if !ok || !re.MatchString(key) || !strings.HasSuffix(rest, "|c") {
+			continue
+		}
+		v, err := strconv.ParseInt(strings.TrimSuffix(rest, "|c"), 10, 64)
+		if err == nil {
+			n += v
+			seen = true
+		}
+	}
+	return n, seen
+}
+
+func (s *statsdSink) has(re *regexp.Regexp) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lines {
+		if re.MatchString(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// Two workers; the supervisor sends upstream's statsd lines (each worker
+// an origin WRK-<id>, counters as increments) and serves /metrics: N
+// requests add up to N in both, and Prometheus' parser reads the scrape.
+func TestMetricsStatsdAndPrometheus(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	sink := startStatsdSink(t)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	prom := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := strings.Replace(simpleHTTPConfig(sock, front, origin.addr, 2), "backends = [ { address", `backends = [ { backend_id = "app-0", address`, 1) +
+		fmt.Sprintf("\n[metrics]\naddress = %q\nprometheus_address = %q\ndetail = \"backend\"\n", sink.conn.LocalAddr().String(), prom)
+	startProxy(t, dir, sock, cfg, front, prom)
+
+	const n = 40
+	for range n {
+		getNew(t, "http://"+front+"/")
+	}
+
+	reqs := regexp.MustCompile(`^sozu\.WRK-[01]\.http\.requests$`)
+	clusterReqs := regexp.MustCompile(`^sozu\.WRK-[01]\.cluster\.app\.requests$`)
+	backendReqs := regexp.MustCompile(`^sozu\.WRK-[01]\.cluster\.app\.backend\.app-0\.requests$`)
+	sozutest.WaitFor(t, 20*time.Second, "statsd counters reach the requests made", func() bool {
+		a, _ := sink.sum(reqs)
+		b, _ := sink.sum(clusterReqs)
+		c, _ := sink.sum(backendReqs)
+		return a == n && b == n && c == n
+	})
+	for _, re := range []string{
+		`^sozu\.WRK-[01]\.client\.connections:\d+\|g$`,
+		`^sozu\.WRK-[01]\.cluster\.app\.backend_response_time:[0-9.]+\|ms(\|@[0-9.e-]+)?$`,
+		`^sozu\.WRK-[01]\.cluster\.app\.backend\.app-0\.backend\.up:1\|g$`,
+	} {
+		if !sink.has(regexp.MustCompile(re)) {
+			t.Errorf("no statsd line matches %s", re)
+		}
+	}
+	// The counters stay put: more flushes add nothing.
+	for _, re := range []*regexp.Regexp{reqs, clusterReqs} {
+		if v, _ := sink.sum(re); v != n {
+			t.Errorf("%v adds up to %d, want %d", re, v, n)
+		}
+	}
+
+	resp, err := http.Get("http://" + prom + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("the scrape does not parse: %v", err)
+	}
+	if v := fams["sozu_http_requests_total"].GetMetric()[0].GetCounter().GetValue(); v != n {
+		t.Errorf("sozu_http_requests_total = %v, want %d", v, n)
+	}
+	cl := fams["sozu_cluster_requests_total"]
+	if cl == nil || cl.GetMetric()[0].GetLabel()[0].GetValue() != "app" || cl.GetMetric()[0].GetCounter().GetValue() != n {
+		t.Errorf("sozu_cluster_requests_total: %v", cl)
+	}
+	s := fams["sozu_cluster_backend_response_time_seconds"]
+	if s == nil || s.GetMetric()[0].GetSummary().GetSampleCount() != n {
+		t.Fatalf("sozu_cluster_backend_response_time_seconds: %v", s)
+	}
+	for _, q := range s.GetMetric()[0].GetSummary().GetQuantile() {
+		if v := q.GetValue(); v <= 0 || v > 5 {
+			t.Errorf("quantile %v = %v s", q.GetQuantile(), v)
+		}
+	}
+	if b := fams["sozu_backend_backend_up"]; b == nil || b.GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Errorf("sozu_backend_backend_up: %v", b)
+	}
+}

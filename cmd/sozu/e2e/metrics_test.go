@@ -1,0 +1,295 @@
+package e2e
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// golden compares got with testdata/<name>, or rewrites it with -update.
+func golden(t *testing.T, name string, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal([]byte(got), want) {
+		t.Errorf("%s differs from the golden file:\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+func queryMetrics(t *testing.T, sock string, opt *command.QueryMetricsOptions) *command.AggregatedMetrics {
+	t.Helper()
+	if opt == nil {
+		opt = &command.QueryMetricsOptions{List: proto.Bool(false), NoClusters: proto.Bool(false), Workers: proto.Bool(false)}
+	}
+	c := sozutest.Dial(t, sock)
+	resp := c.MustOK(t, &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: opt}})
+	am := resp.GetContent().GetMetrics()
+	if am == nil {
+		t.Fatalf("query_metrics answered no AggregatedMetrics: %v", resp)
+	}
+	return am
+}
+
+// getNew makes one request on a new connection (the kernel spreads new
+// connections over the workers).
+func getNew(t *testing.T, url string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Close = true
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+func countOf(m map[string]*command.FilteredMetrics, name string) int64 { return m[name].GetCount() }
+
+// N requests through 2 workers add up to N in the aggregate, per status
+// class, per cluster and per backend; each worker's own counts add up to
+// the same; percentiles are ordered and within the delay the origin adds.
+func TestMetricsAddUpAcrossWorkers(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			w.WriteHeader(404)
+			return
+		}
+		time.Sleep(2 * time.Millisecond) // the backend's own time: response times must reach it
+		io.WriteString(w, "hello")
+	}))
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	// The backend's id is set: the goldens must not carry the origin's port.
+	cfg := strings.Replace(simpleHTTPConfig(sock, front, origin.addr, 2), "backends = [ { address", `backends = [ { backend_id = "app-0", address`, 1)
+	p := startProxy(t, dir, sock, cfg, front)
+
+	const ok, missing = 60, 7
+	// New connections each time: the kernel spreads them over both workers.
+	for i := 0; i < ok+missing; i++ {
+		path := "/"
+		if i < missing {
+			path = "/missing"
+		}
+		getNew(t, "http://"+front+path)
+	}
+
+	// A worker records a request just after its answer went out, and
+	// gives its backend connection back then: wait for the last one.
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the last request is recorded", func() bool {
+		am = queryMetrics(t, sock, &command.QueryMetricsOptions{List: proto.Bool(false), NoClusters: proto.Bool(false), Workers: proto.Bool(true)})
+		b := am.GetClusters()["app"].GetBackends()
+		return countOf(am.GetProxying(), pm.HTTPRequests) >= ok+missing && len(b) == 1 && b[0].GetMetrics()[pm.ConnectionsPerBackend].GetGauge() == 0
+	})
+	if got := countOf(am.GetProxying(), pm.HTTPRequests); got != ok+missing {
+		t.Errorf("%s = %d, want %d", pm.HTTPRequests, got, ok+missing)
+	}
+	if got := countOf(am.GetProxying(), pm.Status2xx); got != ok {
+		t.Errorf("%s = %d, want %d", pm.Status2xx, got, ok)
+	}
+	if got := countOf(am.GetProxying(), pm.Status4xx); got != missing {
+		t.Errorf("%s = %d, want %d", pm.Status4xx, got, missing)
+	}
+	// startProxy's readiness probe is one more connection.
+	if got := countOf(am.GetProxying(), pm.AcceptedConnections); got != ok+missing+1 {
+		t.Errorf("%s = %d, want %d", pm.AcceptedConnections, got, ok+missing+1)
+	}
+	if len(am.GetWorkers()) != 2 {
+		t.Fatalf("workers: %d, want 2", len(am.GetWorkers()))
+	}
+	var sum int64
+	for id, w := range am.GetWorkers() {
+		n := countOf(w.GetProxy(), pm.HTTPRequests)
+		t.Logf("worker %s: %d requests", id, n)
+		sum += n
+	}
+	if sum != ok+missing {
+		t.Errorf("the workers' own counts add up to %d, want %d", sum, ok+missing)
+	}
+	cl := am.GetClusters()["app"]
+	if cl == nil {
+		t.Fatalf("no cluster app in %v", am.GetClusters())
+	}
+	if got := countOf(cl.GetCluster(), pm.Requests); got != ok+missing {
+		t.Errorf("cluster %s = %d, want %d", pm.Requests, got, ok+missing)
+	}
+	if len(cl.GetBackends()) != 1 {
+		t.Fatalf("backends: %v", cl.GetBackends())
+	}
+	b := cl.GetBackends()[0].GetMetrics()
+	if got := countOf(b, pm.Status2xx); got != ok {
+		t.Errorf("backend %s = %d, want %d", pm.Status2xx, got, ok)
+	}
+	if b[pm.BackendUp].GetGauge() != 1 || b[pm.BackendDown].GetGauge() != 0 {
+		t.Errorf("backend up/down = %d/%d, want 1/0", b[pm.BackendUp].GetGauge(), b[pm.BackendDown].GetGauge())
+	}
+	pr := cl.GetCluster()[pm.BackendResponseTime].GetPercentiles()
+	if pr.GetSamples() != ok+missing {
+		t.Errorf("response time samples = %d, want %d", pr.GetSamples(), ok+missing)
+	}
+	// 2 ms of sleep in the origin: the median of all (the 404s are fast)
+	// is above it, give or take the sketch's 1 %; the percentiles are
+	// ordered.
+	if pr.GetP_50() < 1900 || pr.GetP_50() > pr.GetP_90() || pr.GetP_90() > pr.GetP_99() || pr.GetP_99() > pr.GetP_100() {
+		t.Errorf("response time percentiles (µs) not sane: %v", pr)
+	}
+	if c := cl.GetCluster()[pm.BackendConnectionTime].GetPercentiles(); c.GetSamples() == 0 || c.GetP_50() > 100_000 {
+		t.Errorf("connect time percentiles (µs) not sane: %v", c)
+	}
+
+	// The CLI, on the deterministic metrics (a golden each for text and
+	// JSON); the port of the origin is not in them.
+	args := []string{"metrics", "get", "--names", "http.requests,http.status.2xx,http.status.4xx,requests,connections_per_backend,backend.up,backend.down", "-k", "app"}
+	golden(t, "metrics/get.txt.golden", p.MustCLI(args...))
+	golden(t, "metrics/get.json.golden", p.MustCLI(append(args, "--json")...))
+	golden(t, "metrics/get_list.txt.golden", p.MustCLI("metrics", "get", "--list"))
+	if out := p.MustCLI("metrics", "get", "-w", "--no-clusters", "-n", "http.requests"); strings.Count(out, "worker ") != 2 {
+		t.Errorf("metrics get -w shows %d workers:\n%s", strings.Count(out, "worker "), out)
+	}
+
+	// list, filters, clear.
+	c := sozutest.Dial(t, sock)
+	resp := c.MustOK(t, &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{
+		List: proto.Bool(true), NoClusters: proto.Bool(false), Workers: proto.Bool(false)}}})
+	if l := resp.GetContent().GetAvailableMetrics(); len(l.GetProxyMetrics()) == 0 || len(l.GetClusterMetrics()) == 0 {
+		t.Errorf("list: %v", resp.GetContent())
+	}
+	am = queryMetrics(t, sock, &command.QueryMetricsOptions{List: proto.Bool(false), NoClusters: proto.Bool(true), Workers: proto.Bool(false),
+		MetricNames: []string{pm.HTTPRequests}})
+	if len(am.GetClusters()) != 0 || len(am.GetProxying()) != 1 {
+		t.Errorf("no_clusters and metric_names: %v", am)
+	}
+	p.MustCLI("metrics", "clear")
+	am = queryMetrics(t, sock, nil)
+	if got := countOf(am.GetProxying(), pm.HTTPRequests); got != 0 {
+		t.Errorf("after clear: %s = %d", pm.HTTPRequests, got)
+	}
+	// Disabled, requests are not counted; enabled again, they are: once
+	// the request made after enable is recorded, the count is 1, not 2.
+	p.MustCLI("metrics", "disable")
+	getNew(t, "http://"+front+"/")
+	p.MustCLI("metrics", "enable")
+	getNew(t, "http://"+front+"/")
+	var got int64
+	sozutest.WaitFor(t, 10*time.Second, "the request after enable is recorded", func() bool {
+		got = countOf(queryMetrics(t, sock, nil).GetProxying(), pm.HTTPRequests)
+		return got > 0
+	})
+	if got != 1 {
+		t.Errorf("after disable, a request, enable, a request: %s = %d, want 1", pm.HTTPRequests, got)
+	}
+}
+
+// TCP sessions through 2 workers add up: tcp.requests, the cluster's and
+// the backend's requests; once closed, no client connection stays open.
+func TestMetricsTCPSessions(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	echo := startRawOrigin(t, tcpEcho)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 2
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "tcp"
+address = %[2]q
+
+[clusters.echo]
+protocol = "tcp"
+frontends = [ { address = %[2]q } ]
+backends = [ { backend_id = "echo-0", address = %[3]q } ]
+`, sock, front, echo.addr)
+	startProxy(t, dir, sock, cfg)
+	echoOnce := func() bool {
+		c, err := net.DialTimeout("tcp", front, time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "x"); err != nil {
+			return false
+		}
+		b := make([]byte, 1)
+		_, err = io.ReadFull(c, b)
+		return err == nil
+	}
+	// The listener accepts before a worker serves it: wait for an echo.
+	sozutest.WaitFor(t, 20*time.Second, "the TCP listener echoes", echoOnce)
+	// The sessions so far (the wait's), once they all ended: a session's
+	// bytes count when it ends.
+	var p *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the first sessions to end", func() bool {
+		p = queryMetrics(t, sock, nil)
+		return p.GetProxying()[pm.ClientConnections].GetGauge() == 0
+	})
+	before := countOf(p.GetProxying(), pm.TCPRequests)
+	bytesBefore := countOf(p.GetClusters()["echo"].GetCluster(), pm.BytesIn)
+	const n = 20
+	for range n {
+		if !echoOnce() {
+			t.Fatal("no echo")
+		}
+	}
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "every session is recorded and closed", func() bool {
+		am = queryMetrics(t, sock, nil)
+		return countOf(am.GetProxying(), pm.TCPRequests) == before+n && am.GetProxying()[pm.ClientConnections].GetGauge() == 0
+	})
+	cl := am.GetClusters()["echo"]
+	if got := countOf(cl.GetCluster(), pm.Requests); got != before+n {
+		t.Errorf("cluster requests %d, want %d", got, before+n)
+	}
+	if b := cl.GetBackends(); len(b) != 1 || b[0].GetBackendId() != "echo-0" || countOf(b[0].GetMetrics(), pm.Requests) != before+n {
+		t.Errorf("backends %v", b)
+	}
+	if c := cl.GetCluster()[pm.BackendConnectionTime].GetPercentiles(); c.GetSamples() != uint64(before+n) {
+		t.Errorf("connect time samples %d, want %d", c.GetSamples(), before+n)
+	}
+	// Each session relayed one byte each way: the bytes count, at the
+	// proxy level and for the cluster and backend.
+	b := cl.GetBackends()[0].GetMetrics()
+	for _, name := range []string{pm.BytesIn, pm.BytesOut} {
+		if got := countOf(cl.GetCluster(), name) - bytesBefore; got != n {
+			t.Errorf("cluster %s grew by %d, want %d", name, got, n)
+		}
+		if got, c := countOf(b, name), countOf(cl.GetCluster(), name); got != c {
+			t.Errorf("backend %s %d, cluster %d", name, got, c)
+		}
+		if got, c := countOf(am.GetProxying(), name), countOf(cl.GetCluster(), name); got != c {
+			t.Errorf("proxy %s %d, cluster %d", name, got, c)
+		}
+	}
+}

@@ -1,0 +1,229 @@
+// Package metrics is what workers, supervisor and CLI share about metrics:
+// the metric names (upstream Sōzu's), the timing sketch and its encoding
+// on the worker channel, and the merge of the workers' answers into one
+// AggregatedMetrics (query_metrics' options applied).
+package metrics
+
+// Kind is how a metric is read: a counter only grows (until a clear), a
+// gauge goes up and down, a time is a distribution of durations.
+type Kind uint8
+
+const (
+	Counter Kind = iota + 1
+	Gauge
+	Time
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Counter:
+		return "counter"
+	case Gauge:
+		return "gauge"
+	case Time:
+		return "time"
+	}
+	return "unknown"
+}
+
+// Metric names, as upstream Sōzu spells them (lib/src/metrics/names.rs),
+// so that dashboards built for upstream read ours.
+const (
+	// Proxy level (per worker, summed over workers).
+	ClientConnections   = "client.connections"      // gauge: open client connections
+	AcceptedConnections = "listener.accepted.total" // counter: accepted client connections
+	HTTPRequests        = "http.requests"           // counter: requests whose answer started
+	HTTPErrors          = "http.errors"             // counter: answers of the proxy itself with status >= 400
+	Status1xx           = "http.status.1xx"
+	Status2xx           = "http.status.2xx"
+	Status3xx           = "http.status.3xx"
+	Status4xx           = "http.status.4xx"
+	Status5xx           = "http.status.5xx"
+	StatusOther         = "http.status.other"
+	BytesIn             = "bytes_in"  // counter: bytes from clients (HTTP request heads and declared bodies, TCP session bytes)
+	BytesOut            = "bytes_out" // counter: bytes to clients (HTTP answers, TCP session bytes)
+	TLSv12              = "tls.version.TLSv1_2"
+	TLSv13              = "tls.version.TLSv1_3"
+	TLSHandshakeErrors  = "protocol.tls.handshake.errors" // ours: handshakes that failed
+	H2Connections       = "http.alpn.h2"                  // counter: connections that negotiated h2
+	H2Streams           = "h2.streams"                    // ours: streams handed to the proxy
+	H2FloodViolations   = "h2.flood.violations"           // ours: GOAWAY(ENHANCE_YOUR_CALM) sent
+	H2StreamResets      = "h2.frames.tx.rst_stream"       // counter: RST_STREAM sent with an error code
+	H2Reaped            = "h2.streams.reaped.idle_timeout"
+	H2ActiveStreams     = "h2.streams.active"                   // ours: gauge: streams whose handler runs now
+	RejectedPerIP       = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
+	AccessLogDrops      = "unsent-access-logs"                  // counter: log records dropped on the way to the supervisor
+	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
+	RequestTime         = "request_time"                        // time: head received → response sent
+	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
+
+	// UDP (upstream's names, lib/src/metrics/names.rs udp; "ours" marks
+	// the ones upstream has not). In is client → backend, out backend →
+	// client; bytes are payload bytes (a PROXY header is not counted).
+	UDPDatagramsIn       = "udp.datagrams.in"                   // counter: client datagrams relayed to a backend (also cluster and backend level)
+	UDPDatagramsOut      = "udp.datagrams.out"                  // counter: backend replies relayed to a client (also cluster and backend level)
+	UDPBytesIn           = "udp.bytes.in"                       // counter: payload bytes of the datagrams in
+	UDPBytesOut          = "udp.bytes.out"                      // counter: payload bytes of the datagrams out
+	UDPActiveFlows       = "udp.active_flows"                   // gauge: live flows (also cluster and backend level)
+	UDPFlowsCreated      = "udp.flows.created"                  // counter: flows opened
+	UDPDropped           = "udp.datagrams.dropped"              // counter: datagrams dropped, every cause
+	UDPDroppedTruncated  = "udp.datagrams.dropped.truncated"    // counter: over max_rx_datagram_size, either direction
+	UDPDroppedNoBackend  = "udp.datagrams.dropped.no_backend"   // counter: no cluster on the listener, or no backend for a new flow
+	UDPDroppedShed       = "udp.datagrams.dropped.shed"         // counter: new flow refused, the flow table full of active flows
+	UDPDroppedSourceCap  = "udp.datagrams.dropped.source_cap"   // ours: new flow refused, its client IP holds its share of the table
+	UDPDroppedSocketFail = "udp.datagrams.dropped.socket_error" // ours: new flow whose backend socket could not be opened
+
+	// The supervisor's own ("main").
+	ConfigurationClusters  = "configuration.clusters"  // gauge: clusters in the configuration state
+	ConfigurationBackends  = "configuration.backends"  // gauge: backends in the configuration state
+	ConfigurationFrontends = "configuration.frontends" // gauge: frontends in the configuration state
+	Workers                = "workers"                 // ours, gauge: workers in the table
+	StatsdSent             = "statsd.datagrams"        // ours, counter: statsd datagrams sent
+	StatsdErrors           = "statsd.send_errors"      // ours, counter: statsd datagrams dropped (socket full, peer unreachable)
+	Scrapes                = "prometheus.scrapes"      // ours, counter: /metrics answered
+
+	// Cluster and backend level.
+	Requests              = "requests"                // counter: requests forwarded (cluster) or sent (backend)
+	ConnectionsPerBackend = "connections_per_backend" // gauge: backend connections in use
+	BackendConnectionTime = "backend_connection_time" // time: TCP connect of new backend connections
+	BackendResponseTime   = "backend_response_time"   // time: request sent → response forwarded
+	BackendUp             = "backend.up"              // gauge: 1 when the backend is in rotation
+	BackendDown           = "backend.down"            // gauge: 1 when it is marked down
+)
+
+// Info describes one metric name.
+type Info struct {
+	Name string
+	Kind Kind
+	Help string
+}
+
+// ProxyMetrics lists the proxy-level metrics, in the order they are shown.
+var ProxyMetrics = []Info{
+	{ClientConnections, Gauge, "open client connections"},
+	{AcceptedConnections, Counter, "client connections accepted"},
+	{HTTPRequests, Counter, "HTTP requests answered (HTTP/1.1 and HTTP/2 streams)"},
+	{HTTPErrors, Counter, "answers of the proxy itself with a status of 400 or more"},
+	{Status1xx, Counter, "responses with a 1xx status"},
+	{Status2xx, Counter, "responses with a 2xx status"},
+	{Status3xx, Counter, "responses with a 3xx status"},
+	{Status4xx, Counter, "responses with a 4xx status"},
+	{Status5xx, Counter, "responses with a 5xx status"},
+	{StatusOther, Counter, "responses with another status"},
+	{BytesIn, Counter, "bytes received from clients: HTTP request heads and declared bodies, bytes relayed by TCP sessions (UDP: udp.bytes.in)"},
+	{BytesOut, Counter, "bytes sent to clients: HTTP answers, bytes relayed by TCP sessions (UDP: udp.bytes.out)"},
+	{TLSv12, Counter, "TLS handshakes that negotiated TLS 1.2"},
+	{TLSv13, Counter, "TLS handshakes that negotiated TLS 1.3"},
+	{TLSHandshakeErrors, Counter, "TLS handshakes that failed"},
+	{H2Connections, Counter, "HTTP/2 connections served"},
+	{H2Streams, Counter, "HTTP/2 streams served"},
+	{H2FloodViolations, Counter, "HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking a flood budget"},
+	{H2StreamResets, Counter, "RST_STREAM frames sent with an error code"},
+	{H2Reaped, Counter, "HTTP/2 streams reset for idleness or stall"},
+	{H2ActiveStreams, Gauge, "HTTP/2 streams being served now"},
+	{RejectedPerIP, Counter, "connections refused by max_connections_per_ip (answered 429)"},
+	{AccessLogDrops, Counter, "log records (access records and main log lines) dropped because the log channel to the supervisor did not keep up"},
+	{Panics, Counter, "panics recovered in connection goroutines"},
+	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs"},
+	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
+	{UDPDatagramsIn, Counter, "UDP datagrams relayed from clients to backends"},
+	{UDPDatagramsOut, Counter, "UDP replies relayed from backends to clients"},
+	{UDPBytesIn, Counter, "payload bytes of the UDP datagrams relayed to backends (PROXY headers not counted)"},
+	{UDPBytesOut, Counter, "payload bytes of the UDP replies relayed to clients"},
+	{UDPActiveFlows, Gauge, "live UDP flows"},
+	{UDPFlowsCreated, Counter, "UDP flows opened"},
+	{UDPDropped, Counter, "UDP datagrams dropped, every cause (the sum of the udp.datagrams.dropped.* counters)"},
+	{UDPDroppedTruncated, Counter, "UDP datagrams over max_rx_datagram_size dropped, from clients or backends"},
+	{UDPDroppedNoBackend, Counter, "UDP datagrams dropped: no cluster on the listener, or no backend for a new flow"},
+	{UDPDroppedShed, Counter, "UDP datagrams dropped: a new flow refused, the flow table full of active flows"},
+	{UDPDroppedSourceCap, Counter, "UDP datagrams dropped: a new flow refused, its client IP holding its share of the flow table"},
+	{UDPDroppedSocketFail, Counter, "UDP datagrams dropped: the new flow's backend socket could not be opened"},
+}
+
+// H2FloodClasses names the HTTP/2 flood budgets, in worker/h2's FloodClass
+// order (a worker test checks the two agree); each has a counter
+// H2Flood(class) of the connections closed for breaking it, beside the
+// total H2FloodViolations.
+var H2FloodClasses = []string{"other", "rapid_reset", "made_you_reset", "continuation", "headers",
+	"ping", "settings", "empty_data", "window_update", "glitches", "control_backlog"}
+
+// H2Flood is the name of the counter of class (one of H2FloodClasses).
+func H2Flood(class string) string { return "h2.flood." + class }
+
+func init() {
+	for _, c := range H2FloodClasses {
+		ProxyMetrics = append(ProxyMetrics, Info{H2Flood(c), Counter,
+			"HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking the " + c + " budget"})
+	}
+}
+
+// MainMetrics lists the supervisor's own metrics ("main").
+var MainMetrics = []Info{
+	{ConfigurationClusters, Gauge, "clusters in the configuration state"},
+	{ConfigurationBackends, Gauge, "backends in the configuration state"},
+	{ConfigurationFrontends, Gauge, "frontends in the configuration state"},
+	{Workers, Gauge, "workers in the supervisor's table"},
+	{StatsdSent, Counter, "statsd datagrams sent"},
+	{StatsdErrors, Counter, "statsd datagrams dropped: the socket could not take them at once, or the peer is unreachable"},
+	{Scrapes, Counter, "Prometheus scrapes of /metrics answered"},
+}
+
+// ClusterMetrics lists the metrics of a cluster, and of a backend (the
+// backend ones are marked).
+var ClusterMetrics = []Info{
+	{Requests, Counter, "requests routed to the cluster or sent to the backend (TCP: sessions relayed; UDP: flows opened)"},
+	{Status1xx, Counter, "responses with a 1xx status"},
+	{Status2xx, Counter, "responses with a 2xx status"},
+	{Status3xx, Counter, "responses with a 3xx status"},
+	{Status4xx, Counter, "responses with a 4xx status"},
+	{Status5xx, Counter, "responses with a 5xx status"},
+	{StatusOther, Counter, "responses with another status"},
+	{BytesIn, Counter, "request bytes of the cluster's or backend's requests (TCP: bytes from the client; UDP: payload bytes of the datagrams in)"},
+	{BytesOut, Counter, "response bytes of the cluster's or backend's requests (TCP: bytes to the client; UDP: payload bytes of the replies)"},
+	{UDPDatagramsIn, Counter, "UDP datagrams relayed to the cluster's or backend's flows"},
+	{UDPDatagramsOut, Counter, "UDP replies relayed from the cluster's or backend's flows"},
+	{UDPActiveFlows, Gauge, "live UDP flows of the cluster or backend"},
+	{ConnectionsPerBackend, Gauge, "backend connections in use (backend level only)"},
+	{BackendUp, Gauge, "1 when the backend is in rotation (backend level only)"},
+	{BackendDown, Gauge, "1 when the backend is marked down (backend level only)"},
+	{BackendConnectionTime, Time, "TCP connect time of new backend connections, µs"},
+	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response, µs"},
+	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs (cluster level only)"},
+}
+
+// Lookup returns the information on name at the proxy and main (cluster
+// false) or cluster level, and whether it is known.
+func Lookup(name string, cluster bool) (Info, bool) {
+	l := append(ProxyMetrics[:len(ProxyMetrics):len(ProxyMetrics)], MainMetrics...)
+	if cluster {
+		l = ClusterMetrics
+	}
+	for _, i := range l {
+		if i.Name == name {
+			return i, true
+		}
+	}
+	return Info{}, false
+}
+
+// MaxOverWorkers reports whether the gauge name merges over workers by
+// its maximum rather than its sum: a backend is up (or down) in the
+// aggregate when it is in some worker.
+func MaxOverWorkers(name string) bool { return name == BackendUp || name == BackendDown }
+
+// StatusName returns the status class counter of an HTTP status.
+func StatusName(status int) string {
+	switch status / 100 {
+	case 1:
+		return Status1xx
+	case 2:
+		return Status2xx
+	case 3:
+		return Status3xx
+	case 4:
+		return Status4xx
+	case 5:
+		return Status5xx
+	}
+	return StatusOther
+}

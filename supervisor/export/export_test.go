@@ -1,0 +1,210 @@
+package export
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
+)
+
+func count(v int64) *command.FilteredMetrics {
+	return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Count{Count: v}}
+}
+
+func gauge(v uint64) *command.FilteredMetrics {
+	return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Gauge{Gauge: v}}
+}
+
+func sketch(ds ...time.Duration) *command.FilteredMetrics {
+	s := pm.NewSketch()
+	for _, d := range ds {
+		s.Add(d)
+	}
+	return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Histogram{Histogram: s.Histogram()}}
+}
+
+func oneWorker(requests int64, times ...time.Duration) map[string]*command.WorkerMetrics {
+	return map[string]*command.WorkerMetrics{"0": {
+		Proxy: map[string]*command.FilteredMetrics{pm.HTTPRequests: count(requests), pm.ClientConnections: gauge(2)},
+		Clusters: map[string]*command.ClusterMetrics{"shop": {
+			Cluster:  map[string]*command.FilteredMetrics{pm.Requests: count(requests), pm.BackendResponseTime: sketch(times...)},
+			Backends: []*command.BackendMetrics{{BackendId: proto.String("shop-0"), Metrics: map[string]*command.FilteredMetrics{pm.Requests: count(requests)}}},
+		}},
+	}}
+}
+
+func lines(ds [][]byte) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, strings.Split(string(d), "\n")...)
+	}
+	return out
+}
+
+// Upstream's keys, plain and tagged, at each level; counters as deltas
+// between flushes; latency samples once each, with a sample rate for a
+// bin holding several.
+func TestStatsdLines(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opt   StatsdOptions
+		first []string
+	}{
+		{"plain backend level", StatsdOptions{Prefix: "sozu", Level: LevelBackend}, []string{
+			"sozu.WRK-0.client.connections:2|g",
+			"sozu.WRK-0.http.requests:3|c",
+			"sozu.WRK-0.cluster.shop.backend_response_time:1.998818|ms|@0.5",
+			"sozu.WRK-0.cluster.shop.backend_response_time:9.933253|ms",
+			"sozu.WRK-0.cluster.shop.requests:3|c",
+			"sozu.WRK-0.cluster.shop.backend.shop-0.requests:3|c",
+		}},
+		{"tagged cluster level", StatsdOptions{Prefix: "p", Tagged: true, Version: "v1", Level: LevelCluster}, []string{
+			"p.client.connections,origin=WRK-0,version=v1:2|g",
+			"p.http.requests,origin=WRK-0,version=v1:3|c",
+			"p.cluster.backend_response_time,origin=WRK-0,version=v1,cluster_id=shop:1.998818|ms|@0.5",
+			"p.cluster.backend_response_time,origin=WRK-0,version=v1,cluster_id=shop:9.933253|ms",
+			"p.cluster.requests,origin=WRK-0,version=v1,cluster_id=shop:3|c",
+		}},
+		{"proxy level (disable_cluster_metrics)", StatsdOptions{Level: LevelProxy}, []string{
+			"sozu.WRK-0.client.connections:2|g",
+			"sozu.WRK-0.http.requests:3|c",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewStatsd(tc.opt)
+			got := lines(s.Flush(oneWorker(3, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond)))
+			if !slices.Equal(got, tc.first) {
+				t.Errorf("first flush:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.first, "\n"))
+			}
+			// Nothing new: only the gauges.
+			got = lines(s.Flush(oneWorker(3, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond)))
+			if len(got) != 1 || !strings.Contains(got[0], "client.connections") {
+				t.Errorf("second flush, nothing new: %q", got)
+			}
+			// Two more requests, one more sample.
+			got = lines(s.Flush(oneWorker(5, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond)))
+			var inc, samples int
+			for _, l := range got {
+				if strings.Contains(l, "http.requests") && strings.HasSuffix(l, ":2|c") {
+					inc++
+				}
+				if strings.Contains(l, "|ms") {
+					samples++
+					if !strings.Contains(l, ":9.933253|ms") || strings.Contains(l, "@") {
+						t.Errorf("new sample line %q", l)
+					}
+				}
+			}
+			if inc != 1 || (tc.opt.Level >= LevelCluster && samples != 1) {
+				t.Errorf("third flush: %q", got)
+			}
+			// A clear (counters and sketches restart): sent again whole.
+			got = lines(s.Flush(oneWorker(1, 2*time.Millisecond)))
+			if !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "http.requests") && strings.HasSuffix(l, ":1|c") }) {
+				t.Errorf("after a clear: %q", got)
+			}
+		})
+	}
+}
+
+// Ids cannot forge lines: separators become '_'; datagrams stay under
+// MaxDatagram.
+func TestStatsdHostileIDsAndPacking(t *testing.T) {
+	w := map[string]*command.WorkerMetrics{"0": {Clusters: map[string]*command.ClusterMetrics{}}}
+	for i := range 200 {
+		id := strings.Repeat("x", i%50) + "a:1|c\nevil"
+		w["0"].Clusters[id+string(rune('A'+i%26))+strings.Repeat("y", i)] = &command.ClusterMetrics{Cluster: map[string]*command.FilteredMetrics{pm.Requests: count(1)}}
+	}
+	ds := NewStatsd(StatsdOptions{Level: LevelCluster}).Flush(w)
+	n := 0
+	for _, d := range ds {
+		if len(d) > MaxDatagram {
+			t.Errorf("datagram of %d bytes", len(d))
+		}
+		for _, l := range strings.Split(string(d), "\n") {
+			n++
+			if strings.Count(l, ":") != 1 || strings.Count(l, "|") != 1 {
+				t.Errorf("forged line %q", l)
+			}
+		}
+	}
+	if n != 200 {
+		t.Errorf("%d lines, want 200", n)
+	}
+}
+
+// The exposition parses with Prometheus' own parser: families, types,
+// labels, quantiles in seconds; a hostile cluster id is a label value,
+// escaped.
+func TestPrometheusParses(t *testing.T) {
+	agg := pm.NewAggregator(nil)
+	w := oneWorker(3, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond)
+	w["0"].Clusters["evil\"}\n# TYPE x counter"] = &command.ClusterMetrics{Cluster: map[string]*command.FilteredMetrics{pm.Requests: count(7)}}
+	if err := agg.Add("0", w["0"]); err != nil {
+		t.Fatal(err)
+	}
+	am := agg.Result(map[string]*command.FilteredMetrics{pm.ConfigurationClusters: gauge(2)})
+	var b bytes.Buffer
+	if err := WritePrometheus(&b, am, LevelBackend); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if f := fams["sozu_http_requests_total"]; f == nil || f.GetType().String() != "COUNTER" || f.GetMetric()[0].GetCounter().GetValue() != 3 {
+		t.Errorf("sozu_http_requests_total: %v", f)
+	}
+	if f := fams["sozu_configuration_clusters"]; f == nil || f.GetMetric()[0].GetGauge().GetValue() != 2 {
+		t.Errorf("sozu_configuration_clusters: %v", f)
+	}
+	f := fams["sozu_cluster_requests_total"]
+	if f == nil || len(f.GetMetric()) != 2 {
+		t.Fatalf("sozu_cluster_requests_total: %v\n%s", f, b.String())
+	}
+	ids := map[string]float64{}
+	for _, m := range f.GetMetric() {
+		ids[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+	}
+	if ids["shop"] != 3 || ids["evil\"}\n# TYPE x counter"] != 7 {
+		t.Errorf("cluster samples by id: %v", ids)
+	}
+	if f := fams["sozu_backend_requests_total"]; f == nil || len(f.GetMetric()[0].GetLabel()) != 2 {
+		t.Errorf("sozu_backend_requests_total: %v", f)
+	}
+	s := fams["sozu_cluster_backend_response_time_seconds"]
+	if s == nil || s.GetType().String() != "SUMMARY" {
+		t.Fatalf("summary: %v", s)
+	}
+	sum := s.GetMetric()[0].GetSummary()
+	if sum.GetSampleCount() != 3 || len(sum.GetQuantile()) != 5 {
+		t.Errorf("summary: %v", sum)
+	}
+	if q := sum.GetQuantile()[0]; q.GetQuantile() != 0.5 || q.GetValue() < 0.00198 || q.GetValue() > 0.00202 {
+		t.Errorf("median %v s, want 0.002 ± 1 %%", q)
+	}
+	if fams["x"] != nil {
+		t.Error("a cluster id injected a family")
+	}
+
+	// Proxy level only: no cluster family.
+	b.Reset()
+	WritePrometheus(&b, am, LevelProxy)
+	fams, err = p.TextToMetricFamilies(bytes.NewReader(b.Bytes()))
+	if err != nil || fams["sozu_cluster_requests_total"] != nil || fams["sozu_http_requests_total"] == nil {
+		t.Errorf("proxy level: %v %v", err, slices.Collect(func(yield func(string) bool) {
+			for k := range fams {
+				yield(k)
+			}
+		}))
+	}
+}

@@ -1,0 +1,207 @@
+// Package export renders the workers' metrics for the outside: statsd
+// datagrams (upstream Sōzu's keys) and the Prometheus text exposition
+// format. It is pure: the supervisor gathers the metrics, sends and serves.
+package export
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/sozu-go/sozu/proto/command"
+)
+
+// MaxDatagram bounds a statsd datagram: below a 1500-byte Ethernet MTU
+// with IPv6 and UDP headers, so that no datagram is fragmented.
+const MaxDatagram = 1432
+
+// Level is how deep the exporters go: upstream's [metrics] detail, and
+// disable_cluster_metrics (which is LevelProxy).
+type Level uint8
+
+const (
+	LevelProxy   Level = iota // proxy level only
+	LevelCluster              // and per cluster
+	LevelBackend              // and per backend
+)
+
+// LevelOf maps [metrics] detail and disable_cluster_metrics to a Level:
+// process and frontend detail (frontends carry no metrics here) and
+// disabled cluster metrics give the proxy level only.
+func LevelOf(detail command.MetricDetail, disableClusters bool) Level {
+	switch {
+	case disableClusters:
+		return LevelProxy
+	case detail == command.MetricDetail_DETAIL_BACKEND:
+		return LevelBackend
+	case detail == command.MetricDetail_DETAIL_CLUSTER:
+		return LevelCluster
+	}
+	return LevelProxy
+}
+
+// StatsdOptions are the [metrics] keys of the statsd export.
+type StatsdOptions struct {
+	Prefix  string // upstream's default: "sozu"
+	Tagged  bool   // tagged_metrics: origin, version, cluster_id, backend_id as tags
+	Version string // the version tag
+	Level   Level
+}
+
+// Statsd turns successive snapshots of the workers' metrics into statsd
+// lines, upstream's way: each worker is an origin ("WRK-<id>"); counters
+// are sent as the increase since the previous flush (|c), gauges as their
+// value (|g), latencies as their new samples (|ms, one line per sketch bin,
+// with a sample rate of 1/n standing for its n samples). It keeps the
+// previous values of the keys it saw last time only, so its memory follows
+// the configuration. Not safe for concurrent use.
+type Statsd struct {
+	opt  StatsdOptions
+	prev map[string]int64             // counters, by line key
+	bins map[string]map[uint64]uint64 // sketches: count per bin (ns), by line key
+}
+
+// NewStatsd returns an exporter with opt.
+func NewStatsd(opt StatsdOptions) *Statsd {
+	if opt.Prefix == "" {
+		opt.Prefix = "sozu"
+	}
+	return &Statsd{opt: opt, prev: map[string]int64{}, bins: map[string]map[uint64]uint64{}}
+}
+
+// Flush returns the datagrams for workers (by worker id, as query_metrics
+// answers them in WorkerMetrics: times as sketch histograms), each at most
+// MaxDatagram bytes, lines in a stable order.
+func (s *Statsd) Flush(workers map[string]*command.WorkerMetrics) [][]byte {
+	prev, bins := s.prev, s.bins
+	s.prev, s.bins = map[string]int64{}, map[string]map[uint64]uint64{}
+	var lines []string
+	for _, id := range slices.Sorted(maps.Keys(workers)) {
+		wm := workers[id]
+		origin := "WRK-" + id
+		lines = s.metrics(lines, prev, bins, origin, "", "", wm.GetProxy())
+		if s.opt.Level < LevelCluster {
+			continue
+		}
+		for _, cid := range slices.Sorted(maps.Keys(wm.GetClusters())) {
+			cm := wm.GetClusters()[cid]
+			lines = s.metrics(lines, prev, bins, origin, cid, "", cm.GetCluster())
+			if s.opt.Level < LevelBackend {
+				continue
+			}
+			for _, b := range cm.GetBackends() {
+				lines = s.metrics(lines, prev, bins, origin, cid, b.GetBackendId(), b.GetMetrics())
+			}
+		}
+	}
+	return pack(lines)
+}
+
+func (s *Statsd) metrics(lines []string, prev map[string]int64, bins map[string]map[uint64]uint64,
+	origin, cluster, backend string, m map[string]*command.FilteredMetrics) []string {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		key := s.key(origin, cluster, backend, name)
+		switch v := m[name].GetInner().(type) {
+		case *command.FilteredMetrics_Count:
+			s.prev[key] = v.Count
+			d := v.Count - prev[key]
+			if d < 0 { // cleared, or a new worker in this slot
+				d = v.Count
+			}
+			if d != 0 {
+				lines = append(lines, key+":"+strconv.FormatInt(d, 10)+"|c")
+			}
+		case *command.FilteredMetrics_Gauge:
+			lines = append(lines, key+":"+strconv.FormatUint(v.Gauge, 10)+"|g")
+		case *command.FilteredMetrics_Histogram:
+			old := bins[key]
+			cur := make(map[uint64]uint64, len(v.Histogram.GetBuckets()))
+			reset := false
+			for _, b := range v.Histogram.GetBuckets() {
+				cur[b.GetLe()] += b.GetCount()
+			}
+			for le, n := range old {
+				if cur[le] < n {
+					reset = true // cleared: every sample is new
+				}
+			}
+			s.bins[key] = cur
+			for _, le := range slices.Sorted(maps.Keys(cur)) {
+				n := cur[le]
+				if !reset {
+					n -= old[le]
+				}
+				if n == 0 {
+					continue
+				}
+				line := key + ":" + strconv.FormatFloat(float64(le)/1e6, 'f', -1, 64) + "|ms"
+				if n > 1 {
+					line += "|@" + strconv.FormatFloat(1/float64(n), 'g', 6, 64)
+				}
+				lines = append(lines, line)
+			}
+		}
+	}
+	return lines
+}
+
+// key is upstream's statsd key of a metric, before the ":value|type".
+func (s *Statsd) key(origin, cluster, backend, name string) string {
+	p := s.opt.Prefix
+	cluster, backend, name = clean(cluster), clean(backend), clean(name)
+	if s.opt.Tagged {
+		tags := ",origin=" + origin + ",version=" + clean(s.opt.Version)
+		switch {
+		case backend != "":
+			return p + ".backend." + name + tags + ",cluster_id=" + cluster + ",backend_id=" + backend
+		case cluster != "":
+			return p + ".cluster." + name + tags + ",cluster_id=" + cluster
+		}
+		return p + "." + name + tags
+	}
+	switch {
+	case backend != "":
+		return p + "." + origin + ".cluster." + cluster + ".backend." + backend + "." + name
+	case cluster != "":
+		return p + "." + origin + ".cluster." + cluster + "." + name
+	}
+	return p + "." + origin + "." + name
+}
+
+// clean replaces what would break a statsd line (':' '|' ',' '=' '@',
+// whitespace and control characters) by '_': ids come from the
+// configuration, and one cannot forge another metric's line.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == ':' || r == '|' || r == ',' || r == '=' || r == '@' || r == '#' || r <= ' ' || r == 0x7f:
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// pack joins lines into datagrams of at most MaxDatagram bytes (a longer
+// line goes alone, truncated to it: it would not arrive whole anyway).
+func pack(lines []string) [][]byte {
+	var out [][]byte
+	var cur []byte
+	for _, l := range lines {
+		if len(l) > MaxDatagram {
+			l = l[:MaxDatagram]
+		}
+		if len(cur) > 0 && len(cur)+1+len(l) > MaxDatagram {
+			out = append(out, cur)
+			cur = nil
+		}
+		if len(cur) > 0 {
+			cur = append(cur, '\n')
+		}
+		cur = append(cur, l...)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}

@@ -1,0 +1,188 @@
+package supervisor
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/supervisor/export"
+)
+
+// The supervisor exports the metrics: statsd datagrams every
+// statsdInterval, and Prometheus' /metrics on demand. Workers send
+// nothing themselves: they are confined (docs/sandbox.md), the
+// supervisor already merges their answers for query_metrics, and one
+// sender keeps one socket and one place where send errors are counted.
+
+// statsdInterval is upstream's flush cadence.
+const statsdInterval = time.Second
+
+// maxScrapes bounds the Prometheus scrapes gathered at once; more are
+// answered 503 at once.
+const maxScrapes = 4
+
+// exportStats counts the exporters' own events (reported as main metrics).
+type exportStats struct {
+	statsdSent   atomic.Int64 // datagrams sent
+	statsdErrors atomic.Int64 // datagrams not sent (socket full, peer unreachable)
+	scrapes      atomic.Int64 // /metrics answered
+}
+
+var allMetrics = &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{
+	List: proto.Bool(false), NoClusters: proto.Bool(false), Workers: proto.Bool(false)}}}
+
+// startExporters starts the statsd sender and the Prometheus server the
+// [metrics] table asks for; both stop when Run returns. A Prometheus
+// address that cannot be bound fails the start.
+func (s *Supervisor) startExporters() error {
+	m := s.cfg.Metrics
+	if m == nil {
+		return nil
+	}
+	level := export.LevelOf(m.Detail, s.cfg.DisableClusterMetrics)
+	if m.Address.IsValid() {
+		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(m.Address))
+		if err != nil {
+			return fmt.Errorf("configuration %s: [metrics] address %s: %w", s.cfg.Path, m.Address, err)
+		}
+		st := export.NewStatsd(export.StatsdOptions{Prefix: m.Prefix, Tagged: m.TaggedMetrics, Version: Version, Level: level})
+		go s.runStatsd(conn, st)
+	}
+	if m.Prometheus != "" {
+		ln, err := listenPrometheus(m.Prometheus)
+		if err != nil {
+			return fmt.Errorf("configuration %s: [metrics] prometheus_address %s: %w", s.cfg.Path, m.Prometheus, err)
+		}
+		if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.AddrPort().Addr().Unmap().IsLoopback() {
+			{
+				s.log.Warnf("Prometheus /metrics served on %s, not a loopback address: anyone who can reach it reads the cluster ids and traffic figures", m.Prometheus)
+			}
+		}
+		sem := make(chan struct{}, maxScrapes)
+		mux := http.NewServeMux()
+		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) { s.scrape(w, r, sem, level) })
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: s.cfg.WorkerTimeout + 10*time.Second, MaxHeaderBytes: 16 << 10}
+		go srv.Serve(ln)
+		go func() {
+			<-s.stopped
+			srv.Close()
+			if path, ok := strings.CutPrefix(m.Prometheus, "unix:"); ok {
+				os.Remove(path)
+			}
+		}()
+		s.log.WithField("address", m.Prometheus).Info("Prometheus /metrics ready")
+	}
+	return nil
+}
+
+// listenPrometheus binds "ip:port" or "unix:/path" (mode 0660: the
+// group of the supervisor may scrape; a stale socket file is replaced).
+func listenPrometheus(addr string) (net.Listener, error) {
+	path, ok := strings.CutPrefix(addr, "unix:")
+	if !ok {
+		return net.Listen("tcp", addr)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(path)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// scrape answers GET /metrics: the workers' metrics merged, in the text
+// exposition format; 503 when a worker does not answer in time or too
+// many scrapes run.
+func (s *Supervisor) scrape(w http.ResponseWriter, r *http.Request, sem chan struct{}, level export.Level) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "only GET", http.StatusMethodNotAllowed)
+		return
+	}
+	select {
+	case sem <- struct{}{}:
+		defer func() { <-sem }()
+	default:
+		http.Error(w, "too many scrapes at once", http.StatusServiceUnavailable)
+		return
+	}
+	am, err := s.gatherMetrics(nil, allMetrics)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	s.exports.scrapes.Add(1)
+	w.Header().Set("Content-Type", export.ContentType)
+	export.WritePrometheus(w, am, level)
+}
+
+// runStatsd gathers the workers' metrics every statsdInterval and sends
+// them, until the supervisor stops. A send never waits: a datagram the
+// socket cannot take at once is dropped and counted.
+func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
+	defer conn.Close()
+	t := time.NewTicker(statsdInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopped:
+			return
+		case <-t.C:
+		}
+		for _, d := range st.Flush(s.workerMetrics()) {
+			if err := sendNow(conn, d); err != nil {
+				if s.exports.statsdErrors.Add(1) == 1 {
+					s.log.Warnf("statsd: sending to %s: %v (further errors are only counted, in statsd.send_errors)", conn.RemoteAddr(), err)
+				}
+				continue
+			}
+			s.exports.statsdSent.Add(1)
+		}
+	}
+}
+
+// sendNow writes one datagram without ever waiting: when the socket
+// buffer is full (EAGAIN) the datagram is dropped and the error returned.
+func sendNow(conn *net.UDPConn, d []byte) error {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var werr error
+	if err := rc.Write(func(fd uintptr) bool {
+		_, werr = unix.Write(int(fd), d)
+		return true // done, whatever the result: no wait for writability
+	}); err != nil {
+		return err
+	}
+	return werr
+}
+
+// workerMetrics asks every worker for its metrics, unmerged, by worker
+// id; a worker that does not answer is left out.
+func (s *Supervisor) workerMetrics() map[string]*command.WorkerMetrics {
+	var calls []*call
+	s.do(func(a *actor) { calls = a.fanout(allMetrics) })
+	out := map[string]*command.WorkerMetrics{}
+	for _, o := range s.gather(nil, calls, s.cfg.WorkerTimeout) {
+		if o.ok() && o.resp.GetContent().GetWorkerMetrics() != nil {
+			out[workerKey(o.worker)] = o.resp.GetContent().GetWorkerMetrics()
+		}
+	}
+	return out
+}

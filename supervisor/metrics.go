@@ -1,0 +1,79 @@
+package supervisor
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
+)
+
+// queryMetrics answers query_metrics: with list, the metric names; else
+// every worker's metrics, merged (proxy level summed, clusters and
+// backends merged, sketches merged before their percentiles are read)
+// with the query's options applied, and each worker's own when asked.
+// A worker that does not answer fails the query, naming it.
+func (s *Supervisor) queryMetrics(c *session, req *command.Request) bool {
+	opt := req.GetQueryMetrics()
+	if opt.GetList() {
+		return c.ok("Successfully listed available metrics", &command.ResponseContent{ContentType: &command.ResponseContent_AvailableMetrics{AvailableMetrics: pm.Available()}})
+	}
+	am, err := s.gatherMetrics(c, req)
+	if err != nil {
+		return c.fail(err.Error())
+	}
+	return c.ok("Successfully queried metrics", &command.ResponseContent{ContentType: &command.ResponseContent_Metrics{Metrics: am}})
+}
+
+// gatherMetrics fans req (a query_metrics) out and merges the answers.
+// c may be nil (an exporter asking).
+func (s *Supervisor) gatherMetrics(c *session, req *command.Request) (*command.AggregatedMetrics, error) {
+	var calls []*call
+	s.do(func(a *actor) { calls = a.fanout(req) })
+	if c != nil {
+		c.processing("Querying metrics...")
+	}
+	outs := s.gather(c, calls, s.cfg.WorkerTimeout)
+	agg := pm.NewAggregator(req.GetQueryMetrics())
+	var failed []string
+	for _, o := range outs {
+		switch {
+		case o.ok():
+			if err := agg.Add(workerKey(o.worker), o.resp.GetContent().GetWorkerMetrics()); err != nil {
+				failed = append(failed, fmt.Sprintf("%d: worker %d sent unusable metrics: %v", o.worker, o.worker, err))
+			}
+		case o.resp != nil:
+			failed = append(failed, fmt.Sprintf("%d: %s", o.worker, o.resp.GetMessage()))
+		default:
+			failed = append(failed, fmt.Sprintf("%d: worker %d %s", o.worker, o.worker, o.err))
+		}
+	}
+	if len(failed) > 0 {
+		return nil, fmt.Errorf("metrics query failed on some workers: %s", strings.Join(failed, ", "))
+	}
+	return agg.Result(s.mainMetrics()), nil
+}
+
+// mainMetrics is the supervisor's own: the size of the configuration.
+func (s *Supervisor) mainMetrics() map[string]*command.FilteredMetrics {
+	var clusters, backends, frontends, workers int
+	s.do(func(a *actor) {
+		clusters, backends, frontends = a.state.Sizes()
+		workers = len(a.workers)
+	})
+	g := func(n int) *command.FilteredMetrics {
+		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Gauge{Gauge: uint64(n)}}
+	}
+	c := func(n int64) *command.FilteredMetrics {
+		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Count{Count: n}}
+	}
+	return map[string]*command.FilteredMetrics{
+		pm.StatsdSent:             c(s.exports.statsdSent.Load()),
+		pm.StatsdErrors:           c(s.exports.statsdErrors.Load()),
+		pm.Scrapes:                c(s.exports.scrapes.Load()),
+		pm.ConfigurationClusters:  g(clusters),
+		pm.ConfigurationBackends:  g(backends),
+		pm.ConfigurationFrontends: g(frontends),
+		pm.Workers:                g(workers),
+	}
+}

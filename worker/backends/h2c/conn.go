@@ -1,0 +1,271 @@
+package h2c
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// Errors a Stream reports.
+var (
+	// ErrRefused: the backend did not process the request (GOAWAY with a
+	// lower last-stream-id, REFUSED_STREAM, or the connection was gone
+	// before the request went out); it may be sent again on another
+	// connection. Read reports it as io.EOF before any response byte, which
+	// the proxy's replay rule takes as "nothing answered" (see Stream.Read).
+	ErrRefused = errors.New("h2c: request refused by the backend, not processed")
+	// ErrConnLost: the connection failed while the stream was in flight.
+	ErrConnLost = errors.New("h2c: backend connection lost")
+)
+
+// ResetError is a stream reset, by the backend or by us.
+type ResetError struct {
+	Code   http2.ErrCode
+	Remote bool   // the backend sent RST_STREAM
+	Reason string // why we reset it, when we did
+}
+
+func (e *ResetError) Error() string {
+	if e.Remote {
+		return fmt.Sprintf("h2c: stream reset by the backend: %v", e.Code)
+	}
+	return fmt.Sprintf("h2c: stream reset: %v: %s", e.Code, e.Reason)
+}
+
+// clientConn is one HTTP/2 connection to a backend: a reader goroutine
+// handles every frame; writers (streams, and the reader for acks and
+// window updates) serialise on wmu. Lock order: Pool.mu, then wmu, then mu.
+type clientConn struct {
+	p  *Pool
+	nc net.Conn
+	fr *http2.Framer
+
+	wmu  sync.Mutex // guards bw, fr's writes, henc, hbuf, werr
+	bw   *bufio.Writer
+	henc *hpack.Encoder
+	hbuf bytes.Buffer
+	werr error
+
+	mu           sync.Mutex
+	streams      map[uint32]*stream // streams with HEADERS sent and not closed on the wire
+	nextID       uint32
+	active       int    // streams reserved or open: what counts against maxStreams
+	maxStreams   uint32 // the backend's SETTINGS_MAX_CONCURRENT_STREAMS, capped by Options.MaxStreams
+	peerWindow   int64  // the backend's SETTINGS_INITIAL_WINDOW_SIZE: each new stream's send window
+	peerMaxFrame uint32
+	sendWin      int64 // connection-level send window
+	recvWin      int64 // connection-level receive window left
+	recvUnacked  int64 // received and not yet given back
+	goAway       bool  // no new stream: the backend said GOAWAY, or we drain or idle out
+	dead         bool
+	err          error
+	idle         *time.Timer
+	ready        chan struct{} // closed at the backend's first SETTINGS
+	gotSettings  bool
+	pingTimer    *time.Timer // armed while a liveness PING waits for its ACK (see probe)
+}
+
+// newClientConn sends the connection preface on nc and waits, until
+// deadlineAt, for the backend's SETTINGS.
+func newClientConn(p *Pool, nc net.Conn, deadlineAt time.Time) (*clientConn, error) {
+	c := &clientConn{
+		p: p, nc: nc, streams: map[uint32]*stream{}, nextID: 1,
+		maxStreams: min(100, p.opt.MaxStreams), // RFC 9113 §6.5.2 recommends 100 as a floor; the SETTINGS tell
+		peerWindow: 65535, peerMaxFrame: 16384, sendWin: 65535, recvWin: connWindow,
+		ready: make(chan struct{}),
+	}
+	c.bw = bufio.NewWriterSize(nc, 16<<10)
+	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(nc, 16<<10))
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.fr.MaxHeaderListSize = p.opt.MaxHeaderListSize
+	c.henc = hpack.NewEncoder(&c.hbuf)
+	err := c.write(func() error {
+		if _, err := c.bw.WriteString(http2.ClientPreface); err != nil {
+			return err
+		}
+		if err := c.fr.WriteSettings(
+			http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+			http2.Setting{ID: http2.SettingInitialWindowSize, Val: p.opt.StreamWindow},
+			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: p.opt.MaxHeaderListSize},
+		); err != nil {
+			return err
+		}
+		return c.fr.WriteWindowUpdate(0, connWindow-65535)
+	})
+	if err != nil {
+		return nil, err
+	}
+	go c.readLoop()
+	t := time.NewTimer(time.Until(deadlineAt))
+	defer t.Stop()
+	select {
+	case <-c.ready:
+		return c, nil
+	case <-t.C:
+		c.fail(errors.New("no SETTINGS from the backend"), http2.ErrCodeSettingsTimeout)
+		return nil, errors.New("the backend sent no SETTINGS in time (does it speak HTTP/2 with prior knowledge?)")
+	}
+}
+
+// write runs fn under wmu, with the socket's write deadline armed, then
+// flushes. A failure fails the whole connection (and is sticky).
+func (c *clientConn) write(fn func() error) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.p.opt.WriteTimeout))
+	err := fn()
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.werr = err
+		go c.fail(fmt.Errorf("write to backend: %w", err), 0)
+	}
+	return err
+}
+
+// reserve takes a stream slot, or returns nil when c takes no new stream.
+// Called with p.mu held.
+func (c *clientConn) reserve() *stream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead || c.goAway || c.active >= int(c.maxStreams) || c.nextID > 1<<31-1 {
+		return nil
+	}
+	c.active++
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	return newStream(c)
+}
+
+// released runs after a stream freed its slot (with mu not held).
+func (c *clientConn) released() {
+	c.mu.Lock()
+	closeNow := c.active == 0 && c.goAway && !c.dead
+	if c.active == 0 && !c.goAway && !c.dead {
+		if c.idle == nil {
+			c.idle = time.AfterFunc(c.p.opt.IdleTimeout, c.idleOut)
+		} else {
+			c.idle.Reset(c.p.opt.IdleTimeout)
+		}
+	}
+	c.mu.Unlock()
+	if closeNow {
+		c.close()
+	}
+	c.p.signal()
+}
+
+func (c *clientConn) idleOut() {
+	c.mu.Lock()
+	out := c.active == 0 && !c.dead
+	if out {
+		c.goAway = true
+	}
+	c.mu.Unlock()
+	if out {
+		c.close()
+	}
+}
+
+// drain stops c from taking new streams; it is closed once idle.
+func (c *clientConn) drain() {
+	c.mu.Lock()
+	c.goAway = true
+	idle := c.active == 0
+	c.mu.Unlock()
+	if idle {
+		c.close()
+	}
+}
+
+// close ends the connection gracefully: GOAWAY(NO_ERROR), then the socket.
+func (c *clientConn) close() {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	// The last-stream-id of a client's GOAWAY names streams the server
+	// opened (pushes): we accept none.
+	c.write(func() error { return c.fr.WriteGoAway(0, http2.ErrCodeNo, nil) })
+	c.fail(net.ErrClosed, 0)
+}
+
+// fail ends the connection: every stream in flight fails with ErrConnLost
+// (a reserved stream not yet sent finds c dead and reports ErrRefused). A
+// non-zero code is sent in a GOAWAY first.
+func (c *clientConn) fail(err error, code http2.ErrCode) {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return
+	}
+	c.dead = true
+	c.err = err
+	var failed []*stream
+	for id, s := range c.streams {
+		delete(c.streams, id)
+		s.failLocked(fmt.Errorf("%w: %v", ErrConnLost, err))
+		failed = append(failed, s)
+	}
+	if c.idle != nil {
+		c.idle.Stop()
+	}
+	if c.pingTimer != nil {
+		c.pingTimer.Stop()
+	}
+	c.mu.Unlock()
+	if code != 0 {
+		c.write(func() error { return c.fr.WriteGoAway(0, code, nil) })
+	}
+	c.nc.Close()
+	c.p.remove(c)
+	for _, s := range failed {
+		s.wake()
+	}
+}
+
+// probeData is the payload of our liveness PINGs.
+var probeData = [8]byte{'s', 'o', 'z', 'u', 'h', '2', 'c', 0}
+
+// probe checks that the backend still answers, after a stream timed out:
+// a PING, and the connection fails unless its ACK comes within
+// PingTimeout. One probe at a time.
+func (c *clientConn) probe() {
+	c.mu.Lock()
+	if c.dead || c.pingTimer != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.pingTimer = time.AfterFunc(c.p.opt.PingTimeout, func() {
+		c.fail(errors.New("no PING ACK from the backend"), 0)
+	})
+	c.mu.Unlock()
+	c.write(func() error { return c.fr.WritePing(false, probeData) })
+}
+
+// closeWireLocked takes st off the wire: out of the map, its slot freed.
+// The caller calls c.released() after unlocking.
+func (c *clientConn) closeWireLocked(st *stream) {
+	if st.wireClosed {
+		return
+	}
+	st.wireClosed = true
+	if st.id != 0 {
+		delete(c.streams, st.id)
+	}
+	c.active--
+}

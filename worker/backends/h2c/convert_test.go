@@ -1,0 +1,184 @@
+package h2c
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// scriptedBackend accepts one connection on a loopback socket, answers the
+// handshake, waits for the HEADERS of stream 1 and then runs script,
+// draining whatever the client sends.
+func scriptedBackend(t *testing.T, script func(fr *http2.Framer, block func(kv ...string) []byte)) *Pool {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		var preface [len(http2.ClientPreface)]byte
+		if _, err := io.ReadFull(c, preface[:]); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		fr.AllowIllegalWrites = true
+		fr.WriteSettings()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if h, ok := f.(*http2.HeadersFrame); ok && h.StreamID == 1 {
+				break
+			}
+		}
+		var buf bytes.Buffer
+		enc := hpack.NewEncoder(&buf)
+		script(fr, func(kv ...string) []byte {
+			buf.Reset()
+			for i := 0; i+1 < len(kv); i += 2 {
+				enc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]})
+			}
+			return append([]byte(nil), buf.Bytes()...)
+		})
+		io.Copy(io.Discard, c)
+	}()
+	addr := ln.Addr().String()
+	var d net.Dialer
+	return NewPool(addr, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, Options{})
+}
+
+// TestResponseConversion: HTTP/2 responses become exact HTTP/1.1 ones,
+// and malformed ones (RFC 9113 §8.1.1) reset their stream with
+// PROTOCOL_ERROR instead of reaching the client.
+func TestResponseConversion(t *testing.T) {
+	type fr = *http2.Framer
+	type blk = func(kv ...string) []byte
+	headers := func(f fr, b []byte, end bool) {
+		f.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b, EndStream: end, EndHeaders: true})
+	}
+	tests := []struct {
+		name   string
+		script func(fr, blk)
+		want   string // the HTTP/1.1 bytes; "" for a reset
+	}{
+		{"interim then final", func(f fr, b blk) {
+			headers(f, b(":status", "100"), false)
+			headers(f, b(":status", "200"), true)
+		}, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"},
+		{"content-length body", func(f fr, b blk) {
+			headers(f, b(":status", "404", "content-length", "2", "x-a", "b"), false)
+			f.WriteData(1, true, []byte("no"))
+		}, "HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\nx-a: b\r\n\r\nno"},
+		{"chunked with trailers", func(f fr, b blk) {
+			headers(f, b(":status", "200"), false)
+			f.WriteData(1, false, []byte("hi"))
+			f.WriteDataPadded(1, false, []byte("!"), make([]byte, 7))
+			headers(f, b("x-t", "1", "content-length", "9"), true) // content-length is no trailer: dropped
+		}, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n1\r\n!\r\n0\r\nx-t: 1\r\n\r\n"},
+		{"204 without body", func(f fr, b blk) { headers(f, b(":status", "204"), true) }, "HTTP/1.1 204 No Content\r\n\r\n"},
+		{"connection-specific field", func(f fr, b blk) { headers(f, b(":status", "200", "connection", "close"), true) }, ""},
+		{"transfer-encoding", func(f fr, b blk) { headers(f, b(":status", "200", "transfer-encoding", "chunked"), true) }, ""},
+		{"101", func(f fr, b blk) { headers(f, b(":status", "101"), true) }, ""},
+		{"bad status", func(f fr, b blk) { headers(f, b(":status", "2000"), true) }, ""},
+		{"no status", func(f fr, b blk) { headers(f, b("x", "y"), true) }, ""},
+		{"request pseudo-header", func(f fr, b blk) { headers(f, b(":status", "200", ":path", "/"), true) }, ""},
+		{"uppercase name", func(f fr, b blk) { headers(f, b(":status", "200", "X-Up", "1"), true) }, ""},
+		{"content-length mismatch", func(f fr, b blk) {
+			headers(f, b(":status", "200", "content-length", "5"), false)
+			f.WriteData(1, true, []byte("abc"))
+		}, ""},
+		{"DATA beyond content-length", func(f fr, b blk) {
+			headers(f, b(":status", "200", "content-length", "1"), false)
+			f.WriteData(1, true, []byte("abc"))
+		}, ""},
+		{"DATA before the head", func(f fr, b blk) { f.WriteData(1, true, []byte("abc")) }, ""},
+		{"DATA after 204", func(f fr, b blk) {
+			headers(f, b(":status", "204"), false)
+			f.WriteData(1, true, []byte("x"))
+		}, ""},
+		{"interim with END_STREAM", func(f fr, b blk) { headers(f, b(":status", "103"), true) }, ""},
+		{"too many interim responses", func(f fr, b blk) {
+			for range maxInterim + 1 {
+				headers(f, b(":status", "103"), false)
+			}
+		}, ""},
+		{"trailers without END_STREAM", func(f fr, b blk) {
+			headers(f, b(":status", "200"), false)
+			headers(f, b("x-t", "1"), false)
+		}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := scriptedBackend(t, tc.script)
+			defer p.Close()
+			got, err := exchange(p, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+			if tc.want != "" {
+				if err != nil || got != tc.want {
+					t.Fatalf("got %q, %v\nwant %q", got, err, tc.want)
+				}
+				return
+			}
+			var re *ResetError
+			if !errors.As(err, &re) || re.Remote || re.Code != http2.ErrCodeProtocol {
+				t.Fatalf("got %q, %v; want a local PROTOCOL_ERROR reset", got, err)
+			}
+		})
+	}
+}
+
+// TestNegativeWindowEnd: a stream whose send window went negative (the
+// backend lowered SETTINGS_INITIAL_WINDOW_SIZE after DATA was sent) ends
+// its request with an empty DATA frame without crediting any window back.
+func TestNegativeWindowEnd(t *testing.T) {
+	p := scriptedBackend(t, func(f *http2.Framer, _ func(kv ...string) []byte) {
+		for { // the window shrinks once "hello" is sent
+			fr, err := f.ReadFrame()
+			if err != nil {
+				return
+			}
+			if _, ok := fr.(*http2.DataFrame); ok {
+				break
+			}
+		}
+		f.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	})
+	defer p.Close()
+	st, _, err := p.Open(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := st.Write([]byte("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	in := st.cur.Load()
+	c := in.c
+	waitFor(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return in.sendWin < 0
+	})
+	if _, err := st.Write([]byte("0\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sendWin != 65535-5 || in.sendWin != -5 {
+		t.Fatalf("after the end of the body: connection window %d, stream window %d; want %d and -5", c.sendWin, in.sendWin, 65535-5)
+	}
+}

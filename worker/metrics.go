@@ -1,0 +1,143 @@
+package worker
+
+import (
+	"fmt"
+
+	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
+	"github.com/sozu-go/sozu/worker/h2"
+	"github.com/sozu-go/sozu/worker/metrics"
+)
+
+// The worker's side of query_metrics and configure_metrics: the registry
+// the servers record into (package metrics), plus what is read live at
+// query time (backend states and connections, HTTP/2 and per-IP counters
+// the servers keep themselves, UDP drops by cause).
+
+// metricsSnapshot is this worker's answer to query_metrics: every metric,
+// unfiltered (the supervisor applies the query's options once it has
+// merged the workers' answers). Command loop only.
+func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
+	wm := w.metrics.Snapshot()
+	var h2Conns, h2Streams, calm, resets, reaped uint64
+	var floods [h2.NumFloodClasses]uint64
+	var panics, active int64
+	for _, srv := range w.servers {
+		active += srv.H2Stats.ActiveStreams.Load()
+		for c := range floods {
+			floods[c] += srv.H2Stats.Floods[c].Load()
+		}
+		h2Conns += srv.H2Stats.Conns.Load()
+		h2Streams += srv.H2Stats.Streams.Load()
+		calm += srv.H2Stats.CalmGoAways.Load()
+		resets += srv.H2Stats.StreamResets.Load()
+		reaped += srv.H2Stats.ReapedStreams.Load()
+		panics += srv.Panics.Load()
+	}
+	var trunc, noBackend, shed, srcCap, sockErr int64
+	for _, srv := range w.udpSrv {
+		d := &srv.Drops
+		trunc += d.Oversized.Load()
+		noBackend += d.NoCluster.Load() + d.NoBackend.Load()
+		shed += d.TableFull.Load()
+		srcCap += d.SourceCap.Load()
+		sockErr += d.DialFailed.Load()
+		panics += d.Panics.Load()
+	}
+	wm.Proxy[pm.UDPDroppedTruncated] = metrics.Count(trunc)
+	wm.Proxy[pm.UDPDroppedNoBackend] = metrics.Count(noBackend)
+	wm.Proxy[pm.UDPDroppedShed] = metrics.Count(shed)
+	wm.Proxy[pm.UDPDroppedSourceCap] = metrics.Count(srcCap)
+	wm.Proxy[pm.UDPDroppedSocketFail] = metrics.Count(sockErr)
+	wm.Proxy[pm.UDPDropped] = metrics.Count(trunc + noBackend + shed + srcCap + sockErr)
+	wm.Proxy[pm.H2Connections] = metrics.Count(int64(h2Conns))
+	wm.Proxy[pm.H2Streams] = metrics.Count(int64(h2Streams))
+	wm.Proxy[pm.H2FloodViolations] = metrics.Count(int64(calm))
+	wm.Proxy[pm.H2StreamResets] = metrics.Count(int64(resets))
+	wm.Proxy[pm.H2Reaped] = metrics.Count(int64(reaped))
+	wm.Proxy[pm.H2ActiveStreams] = metrics.Gauge(uint64(max(active, 0)))
+	for c, n := range floods {
+		wm.Proxy[pm.H2Flood(h2.FloodClass(c).String())] = metrics.Count(int64(n))
+	}
+	wm.Proxy[pm.Panics] = metrics.Count(panics)
+	wm.Proxy[pm.RejectedPerIP] = metrics.Count(w.ipcaps.Rejected.Load())
+	if w.access != nil && w.access.Ship != nil {
+		wm.Proxy[pm.AccessLogDrops] = metrics.Count(int64(w.access.Ship.Dropped.Load()))
+	}
+	if w.snap == nil {
+		return wm
+	}
+	// Every configured backend shows, with its state, traffic or not.
+	for id, set := range w.snap.sets {
+		cm := wm.Clusters[id]
+		if cm == nil {
+			cm = &command.ClusterMetrics{Cluster: map[string]*command.FilteredMetrics{}}
+			wm.Clusters[id] = cm
+		}
+		type live struct {
+			inflight int64
+			up       bool
+		}
+		byID := map[string]*live{}
+		for _, b := range set.Backends() {
+			l := byID[b.ID]
+			if l == nil {
+				l = &live{}
+				byID[b.ID] = l
+			}
+			l.inflight += b.Inflight()
+			l.up = l.up || (!b.Down() && !b.HealthDown())
+		}
+		for bid, l := range byID {
+			bm := metrics.BackendOf(cm, bid)
+			bm.Metrics[pm.ConnectionsPerBackend] = metrics.Gauge(uint64(max(l.inflight, 0)))
+			up, down := uint64(0), uint64(1)
+			if l.up {
+				up, down = 1, 0
+			}
+			bm.Metrics[pm.BackendUp] = metrics.Gauge(up)
+			bm.Metrics[pm.BackendDown] = metrics.Gauge(down)
+		}
+	}
+	return wm
+}
+
+// configureMetrics applies configure_metrics: enabled and disabled turn
+// recording on and off, clear zeroes what was recorded.
+func (w *Worker) configureMetrics(c command.MetricsConfiguration) error {
+	switch c {
+	case command.MetricsConfiguration_ENABLED:
+		w.metrics.SetEnabled(true)
+	case command.MetricsConfiguration_DISABLED:
+		w.metrics.SetEnabled(false)
+	case command.MetricsConfiguration_CLEAR:
+		w.metrics.Clear()
+	default:
+		return fmt.Errorf("configure_metrics: unknown configuration %d", c)
+	}
+	return nil
+}
+
+// retainMetrics drops the metrics of the clusters and backends the new
+// snapshot no longer has, so that their memory goes with them.
+func (w *Worker) retainMetrics() {
+	keep := map[string]map[string]bool{}
+	for _, l := range w.snap.http {
+		for id := range l.Clusters {
+			if keep[id] == nil {
+				keep[id] = map[string]bool{}
+			}
+		}
+	}
+	for id, set := range w.snap.sets {
+		ids := keep[id]
+		if ids == nil {
+			ids = map[string]bool{}
+			keep[id] = ids
+		}
+		for _, b := range set.Backends() {
+			ids[b.ID] = true
+		}
+	}
+	w.metrics.Retain(keep)
+}

@@ -1,0 +1,291 @@
+// Package metrics is a worker's metrics: proxy-level counters, and per
+// cluster and per backend counters and timing sketches, recorded by the
+// connection goroutines without allocating and read by the command loop
+// for query_metrics and the exporters.
+package metrics
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pm "github.com/sozu-go/sozu/proto/metrics"
+)
+
+// Proxy-level counters, indexes into Registry.proxy.
+const (
+	accepted = iota
+	requests
+	httpErrors
+	status1xx
+	status2xx
+	status3xx
+	status4xx
+	status5xx
+	statusOther
+	bytesIn
+	bytesOut
+	tls12
+	tls13
+	tlsErrors
+	tcpRequests
+	udpDatagramsIn
+	udpDatagramsOut
+	udpBytesIn
+	udpBytesOut
+	udpFlowsCreated
+	nProxy
+)
+
+var proxyNames = [nProxy]string{
+	accepted: pm.AcceptedConnections, requests: pm.HTTPRequests, httpErrors: pm.HTTPErrors,
+	status1xx: pm.Status1xx, status2xx: pm.Status2xx, status3xx: pm.Status3xx, status4xx: pm.Status4xx,
+	status5xx: pm.Status5xx, statusOther: pm.StatusOther, bytesIn: pm.BytesIn, bytesOut: pm.BytesOut,
+	tls12: pm.TLSv12, tls13: pm.TLSv13, tlsErrors: pm.TLSHandshakeErrors, tcpRequests: pm.TCPRequests,
+	udpDatagramsIn: pm.UDPDatagramsIn, udpDatagramsOut: pm.UDPDatagramsOut, udpBytesIn: pm.UDPBytesIn,
+	udpBytesOut: pm.UDPBytesOut, udpFlowsCreated: pm.UDPFlowsCreated,
+}
+
+func statusIndex(status int) int {
+	switch status / 100 {
+	case 1:
+		return status1xx
+	case 2:
+		return status2xx
+	case 3:
+		return status3xx
+	case 4:
+		return status4xx
+	case 5:
+		return status5xx
+	}
+	return statusOther
+}
+
+// Registry is one worker's metrics. Its methods are safe for concurrent
+// use; a nil *Registry records nothing (metrics off in tests).
+type Registry struct {
+	enabled atomic.Bool
+	proxy   [nProxy]atomic.Int64
+	clients atomic.Int64 // open client connections (a gauge: never cleared)
+	flows   atomic.Int64 // live UDP flows (a gauge: never cleared)
+	reqTime *pm.Sketch
+
+	mu       sync.Mutex // serialises the copy-on-write of clusters
+	clusters atomic.Pointer[map[string]*Cluster]
+}
+
+// New returns an enabled registry.
+func New() *Registry {
+	r := &Registry{reqTime: pm.NewSketch()}
+	m := map[string]*Cluster{}
+	r.clusters.Store(&m)
+	r.enabled.Store(true)
+	return r
+}
+
+// SetEnabled turns recording on or off (configure_metrics); what was
+// recorded stays readable. Gauges of open connections keep counting, so
+// that they stay true when recording resumes.
+func (r *Registry) SetEnabled(on bool) { r.enabled.Store(on) }
+
+// Enabled reports whether recording is on.
+func (r *Registry) Enabled() bool { return r != nil && r.enabled.Load() }
+
+// Clear zeroes every counter and empties every sketch (configure_metrics
+// clear). Gauges (open connections) are kept: they describe the present.
+func (r *Registry) Clear() {
+	for i := range r.proxy {
+		r.proxy[i].Store(0)
+	}
+	r.reqTime.Clear()
+	for _, c := range *r.clusters.Load() {
+		c.clear()
+	}
+}
+
+// Accepted records an accepted client connection; Closed its end. Both
+// count whether recording is on or not (the gauge must stay balanced).
+func (r *Registry) Accepted() {
+	if r == nil {
+		return
+	}
+	r.clients.Add(1)
+	if r.enabled.Load() {
+		r.proxy[accepted].Add(1)
+	}
+}
+
+// Closed records the end of a client connection Accepted recorded.
+func (r *Registry) Closed() {
+	if r != nil {
+		r.clients.Add(-1)
+	}
+}
+
+// Handshake records a TLS handshake: version is tls.VersionTLS12 or 13,
+// or 0 for a failed one.
+func (r *Registry) Handshake(version uint16) {
+	if !r.Enabled() {
+		return
+	}
+	switch version {
+	case 0x0303:
+		r.proxy[tls12].Add(1)
+	case 0x0304:
+		r.proxy[tls13].Add(1)
+	default:
+		r.proxy[tlsErrors].Add(1)
+	}
+}
+
+// Request is the record of one answered request, filled by the proxy as
+// the request goes (zero fields: not known or not applicable).
+type Request struct {
+	Start       time.Time     // the head arrived
+	Status      int           // the status sent to the client; 0: nothing was sent
+	Own         bool          // the proxy answered itself
+	Cluster     *Cluster      // the cluster it was routed to
+	Backend     *Backend      // the backend that answered
+	Connect     time.Duration // connect time of a new backend connection
+	BackendSent time.Time     // the request went to the backend
+	BytesIn     int64
+	BytesOut    int64
+}
+
+// End records a request whose answer was sent; now is its end. It
+// allocates nothing.
+func (r *Registry) End(q *Request, now time.Time) {
+	if !r.Enabled() || q.Status == 0 {
+		return
+	}
+	si := statusIndex(q.Status)
+	r.proxy[requests].Add(1)
+	r.proxy[si].Add(1)
+	if q.Own && q.Status >= 400 {
+		r.proxy[httpErrors].Add(1)
+	}
+	r.proxy[bytesIn].Add(q.BytesIn)
+	r.proxy[bytesOut].Add(q.BytesOut)
+	var total time.Duration
+	if !q.Start.IsZero() {
+		total = now.Sub(q.Start)
+		r.reqTime.Add(total)
+	}
+	if c := q.Cluster; c != nil {
+		c.c[cRequests].Add(1)
+		c.c[si].Add(1)
+		c.c[cBytesIn].Add(q.BytesIn)
+		c.c[cBytesOut].Add(q.BytesOut)
+		if !q.Start.IsZero() {
+			c.reqTime.Add(total)
+		}
+		if b := q.Backend; b != nil {
+			b.c[cRequests].Add(1)
+			b.c[si].Add(1)
+			b.c[cBytesIn].Add(q.BytesIn)
+			b.c[cBytesOut].Add(q.BytesOut)
+			if q.Connect > 0 {
+				b.connect.Add(q.Connect)
+				c.connect.Add(q.Connect)
+			}
+			if !q.BackendSent.IsZero() {
+				d := now.Sub(q.BackendSent)
+				b.response.Add(d)
+				c.response.Add(d)
+			}
+		}
+	}
+}
+
+// TCPSession records a TCP session relayed to backend backendID of
+// cluster clusterID, over a connection whose dial took connect, and
+// returns where its bytes count as they are relayed. It allocates only
+// for a cluster or backend not seen before.
+func (r *Registry) TCPSession(clusterID, backendID string, connect time.Duration) Stream {
+	if r == nil {
+		return Stream{}
+	}
+	c := r.Cluster(clusterID)
+	b := c.Backend(backendID)
+	if r.enabled.Load() {
+		r.proxy[tcpRequests].Add(1)
+		c.c[cRequests].Add(1)
+		b.c[cRequests].Add(1)
+		if connect > 0 {
+			c.connect.Add(connect)
+			b.connect.Add(connect)
+		}
+	}
+	return Stream{r: r, c: c, b: b}
+}
+
+// Stream is where a TCP session's bytes count: bytes_in and bytes_out of
+// the proxy, its cluster and its backend. The zero Stream records
+// nothing. Safe for concurrent use (each direction of a session records
+// from its own goroutine).
+type Stream struct {
+	r *Registry
+	c *Cluster
+	b *Backend
+}
+
+// In records n bytes relayed from the client to the backend; Out n bytes
+// relayed to the client. Neither allocates.
+func (s Stream) In(n int64) { s.add(bytesIn, cBytesIn, n) }
+
+// Out records n bytes relayed from the backend to the client.
+func (s Stream) Out(n int64) { s.add(bytesOut, cBytesOut, n) }
+
+func (s Stream) add(proxy, cluster int, n int64) {
+	if n <= 0 || !s.r.Enabled() {
+		return
+	}
+	s.r.proxy[proxy].Add(n)
+	s.c.c[cluster].Add(n)
+	s.b.c[cluster].Add(n)
+}
+
+// Cluster returns the metrics of cluster id, made on first use. It
+// allocates only then.
+func (r *Registry) Cluster(id string) *Cluster {
+	if r == nil {
+		return nil
+	}
+	if c := (*r.clusters.Load())[id]; c != nil {
+		return c
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.clusters.Load()
+	if c := old[id]; c != nil {
+		return c
+	}
+	c := newCluster(id)
+	m := make(map[string]*Cluster, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[id] = c
+	r.clusters.Store(&m)
+	return c
+}
+
+// Retain drops the metrics of the clusters not in keep, and of the
+// backends of kept clusters that keep[cluster] does not list, so that
+// memory follows the configuration. A request in flight for a dropped
+// cluster or backend records into the detached entry, which is then
+// garbage.
+func (r *Registry) Retain(keep map[string]map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.clusters.Load()
+	m := make(map[string]*Cluster, len(keep))
+	for id, c := range old {
+		if backends, ok := keep[id]; ok {
+			c.retain(backends)
+			m[id] = c
+		}
+	}
+	r.clusters.Store(&m)
+}

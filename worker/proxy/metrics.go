@@ -1,0 +1,42 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/sozu-go/sozu/worker/metrics"
+)
+
+// The session's part of the worker's metrics (package metrics): s.mx is
+// the record of the request in progress, filled as it goes and recorded
+// by endRequest. Nothing here allocates; with metrics off (no registry,
+// or disabled by configure_metrics) nothing reads the clock either.
+
+// mxOn reports whether this request is measured.
+func (s *session) mxOn() bool { return s.srv.opt.Metrics.Enabled() }
+
+// mxCluster attributes the request to cl.
+func (s *session) mxCluster(cl *Cluster) {
+	if cl != nil && cl.ID != "" && s.mxOn() {
+		s.mx.Cluster = s.srv.opt.Metrics.Cluster(cl.ID)
+	}
+}
+
+// mxSent notes that the request went to a backend over bc's connection,
+// whose connect time (zero for a reused one) it takes.
+func (s *session) mxSent(backendID string, connect time.Duration) {
+	if s.mx.Cluster == nil || !s.mxOn() {
+		return
+	}
+	s.mx.Backend = s.mx.Cluster.Backend(backendID)
+	s.mx.Connect = connect
+	s.mx.BackendSent = time.Now()
+}
+
+// endRequest records the request whose answer was sent, if any, and
+// forgets it.
+func (s *session) endRequest() {
+	if s.mx.Status != 0 && s.mxOn() {
+		s.srv.opt.Metrics.End(&s.mx, time.Now())
+	}
+	s.mx = metrics.Request{}
+}

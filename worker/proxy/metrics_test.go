@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	pm "github.com/sozu-go/sozu/proto/metrics"
+	"github.com/sozu-go/sozu/worker/metrics"
+)
+
+// Each answered request is recorded once, at its end, with its status
+// class, cluster and backend, bytes and times: forwarded ones, the
+// backend's own errors and the proxy's answers (400 before any route,
+// 503 of a cluster without backend).
+func TestRequestMetrics(t *testing.T) {
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			http.NotFound(w, r)
+			return
+		}
+		time.Sleep(time.Millisecond)
+		io.WriteString(w, "hello")
+	})
+	reg := metrics.New()
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil, Options{Metrics: reg})
+	cl := client()
+	for i := range 10 {
+		path := "/"
+		if i%5 == 0 {
+			path = "/missing"
+		}
+		resp, err := cl.Get("http://" + f.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if got := exchangeRaw(t, f.addr, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 400") {
+		t.Fatalf("two Host fields: %q", got)
+	}
+	// A request is recorded just after its answer went out.
+	waitFor(t, "11 requests recorded", func() bool {
+		return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 11
+	})
+	wm := reg.Snapshot()
+	p := wm.GetProxy()
+	for name, want := range map[string]int64{pm.Status2xx: 8, pm.Status4xx: 3, pm.HTTPErrors: 1} {
+		if got := p[name].GetCount(); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+	if p[pm.BytesIn].GetCount() < 11*16 || p[pm.BytesOut].GetCount() < 11*50 {
+		t.Errorf("bytes in %d, out %d", p[pm.BytesIn].GetCount(), p[pm.BytesOut].GetCount())
+	}
+	c := wm.GetClusters()["c"]
+	if c == nil || c.GetCluster()[pm.Requests].GetCount() != 10 {
+		t.Fatalf("cluster c: %v", c)
+	}
+	be := c.GetBackends()
+	if len(be) != 1 || be[0].GetBackendId() != "c-a" || be[0].GetMetrics()[pm.Status4xx].GetCount() != 2 {
+		t.Fatalf("backends: %v", be)
+	}
+	resp := c.GetCluster()[pm.BackendResponseTime].GetHistogram()
+	conn := c.GetCluster()[pm.BackendConnectionTime].GetHistogram()
+	if resp.GetCount() != 10 || conn.GetCount() == 0 || conn.GetCount() > 4 {
+		t.Errorf("response time samples %d (want 10), connect samples %d (new connections only)", resp.GetCount(), conn.GetCount())
+	}
+	if resp.GetSum() < uint64(8*time.Millisecond) {
+		t.Errorf("response times add up to %v, below the backend's own sleeps", time.Duration(resp.GetSum()))
+	}
+
+	// A cluster without backends: the proxy's 503, counted on the cluster.
+	f2 := newFixtureWith(t, anyHost("empty"), map[string][]string{"empty": nil}, nil, Options{Metrics: reg})
+	if got := exchangeRaw(t, f2.addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 503") {
+		t.Fatalf("no backend: %q", got)
+	}
+	waitFor(t, "the 503 recorded", func() bool {
+		e := reg.Snapshot().GetClusters()["empty"]
+		return e != nil && e.GetCluster()[pm.Status5xx].GetCount() == 1
+	})
+	if got := reg.Snapshot().GetProxy()[pm.HTTPErrors].GetCount(); got != 2 {
+		t.Errorf("%s = %d, want 2", pm.HTTPErrors, got)
+	}
+}
+
+// HTTP/2 streams are requests like HTTP/1.1 ones; the connection is one
+// client connection and one TLS 1.3 handshake.
+func TestH2StreamMetrics(t *testing.T) {
+	b := h2Backend(t)
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2", "http/1.1"}
+	reg := metrics.New()
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Metrics: reg})
+	c := h2Client("a.test")
+	for range 5 {
+		resp, err := c.Get("https://" + f.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	waitFor(t, "5 streams recorded", func() bool {
+		return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 5
+	})
+	p := reg.Snapshot().GetProxy()
+	if p[pm.Status2xx].GetCount() != 5 || p[pm.TLSv13].GetCount() != 1 || p[pm.AcceptedConnections].GetCount() != 1 || p[pm.ClientConnections].GetGauge() != 1 {
+		t.Errorf("proxy metrics: %v", p)
+	}
+	if n := reg.Snapshot().GetClusters()["c"].GetCluster()[pm.Requests].GetCount(); n != 5 {
+		t.Errorf("cluster requests %d, want 5", n)
+	}
+}
+
+// The proxy's own answer is recorded when it is written, not after the
+// linger that follows it (up to 500 ms while the client keeps its side
+// open): request_time is the request's, not the linger's.
+func TestOwnAnswerTimedBeforeLinger(t *testing.T) {
+	reg := metrics.New()
+	f := newFixtureWith(t, anyHost("empty"), map[string][]string{"empty": nil}, nil, Options{Metrics: reg})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close() // open until the end: the proxy lingers its full time
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	head, err := readHeadFrom(bufio.NewReader(c))
+	if err != nil || !strings.HasPrefix(head, "HTTP/1.1 503") {
+		t.Fatalf("answer %q, %v", head, err)
+	}
+	start := time.Now()
+	waitFor(t, "the 503 recorded", func() bool {
+		return reg.Snapshot().GetProxy()[pm.Status5xx].GetCount() == 1
+	})
+	if d := time.Since(start); d >= lingerTime/2 {
+		t.Errorf("recorded %v after the answer: after the linger", d)
+	}
+	h := reg.Snapshot().GetProxy()[pm.RequestTime].GetHistogram()
+	if h.GetCount() != 1 || time.Duration(h.GetSum()) >= lingerTime/2 {
+		t.Errorf("request_time %v over %d samples, want one well below the linger (%v)", time.Duration(h.GetSum()), h.GetCount(), lingerTime)
+	}
+}
