@@ -19,11 +19,6 @@ import (
 	"github.com/sozu-go/sozu/worker/proxyproto"
 )
 
-// bufSize is the size of each relay buffer (two per connection).
-const bufSize = 32 << 10
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
-
 // session is one client connection and, once connected, its backend one.
 type session struct {
 	srv    *Server
@@ -212,15 +207,14 @@ func relay(client, backend net.Conn, front, back time.Duration, in, out *int64, 
 // never sooner, and never much later. It adds the bytes written to *moved,
 // and passes them to count (the metrics) as they go.
 func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64, moved *int64, count func(int64)) error {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	var wdl deadline.Lazy
 	rd := time.Now().Add(srcIdle)
+	var wdl deadline.Lazy
 	src.SetReadDeadline(rd)
+	r := newReader(src) // holds a buffer only while bytes are on hand (buffers.go)
+	defer r.release()
 	for {
-		n, err := src.Read(buf)
-		if n > 0 {
+		buf, err := r.next()
+		if n := len(buf); n > 0 {
 			now := time.Now()
 			last.Store(now.UnixNano())
 			if want := now.Add(srcIdle); want.Sub(rd) > srcIdle/8 {
@@ -230,7 +224,8 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64,
 			if at, ok := wdl.Due(now, dstIdle); ok {
 				dst.SetWriteDeadline(at)
 			}
-			w, werr := dst.Write(buf[:n])
+			w, werr := dst.Write(buf)
+			r.release()
 			*moved += int64(w)
 			count(int64(w))
 			if werr != nil {
