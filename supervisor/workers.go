@@ -545,11 +545,17 @@ func initialStateFile(st *command.InitialState) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := unix.MemfdCreate("sozu-initial-state", unix.MFD_CLOEXEC)
+	return memfdWith("sozu-initial-state", b)
+}
+
+// memfdWith returns an anonymous memory file (close-on-exec) holding b,
+// positioned at 0, for a child to read from an inherited descriptor.
+func memfdWith(name string, b []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "sozu-initial-state")
+	f := os.NewFile(uintptr(fd), name)
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return nil, err

@@ -163,7 +163,13 @@ const hexDigits = "0123456789abcdef"
 
 // appendJSONBytes appends b as a JSON string: quotes, backslashes and
 // controls escaped, invalid UTF-8 replaced by U+FFFD.
-func appendJSONBytes(dst, b []byte) []byte {
+func appendJSONBytes(dst, b []byte) []byte { return appendJSON(dst, b) }
+
+// appendJSONString is appendJSONBytes for a string.
+func appendJSONString(dst []byte, s string) []byte { return appendJSON(dst, s) }
+
+// appendJSON is appendJSONBytes for either kind of text, without a copy.
+func appendJSON[T string | []byte](dst []byte, b T) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(b); {
 		c := b[i]
@@ -179,7 +185,7 @@ func appendJSONBytes(dst, b []byte) []byte {
 			i++
 			continue
 		}
-		r, size := utf8.DecodeRune(b[i:])
+		r, size := decodeRune(b[i:])
 		if r == utf8.RuneError && size == 1 {
 			dst = append(dst, `\ufffd`...)
 		} else {
@@ -190,30 +196,13 @@ func appendJSONBytes(dst, b []byte) []byte {
 	return append(dst, '"')
 }
 
-// appendJSONString is appendJSONBytes for a string.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				dst = append(dst, '\\', c)
-			case c < 0x20 || c == 0x7f:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				dst = append(dst, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
+// decodeRune is utf8.DecodeRune for either kind of text.
+func decodeRune[T string | []byte](b T) (rune, int) {
+	switch v := any(b).(type) {
+	case string:
+		return utf8.DecodeRuneInString(v)
+	case []byte:
+		return utf8.DecodeRune(v)
 	}
-	return append(dst, '"')
+	return utf8.RuneError, 1
 }
