@@ -316,6 +316,16 @@ func TestWorkerTimeoutFailsTheVerb(t *testing.T) {
 	}
 	syscall.Kill(int(stopped), syscall.SIGSTOP)
 	defer syscall.Kill(int(stopped), syscall.SIGCONT)
+	// kill(2) returns before every thread of the worker has stopped: wait
+	// for the kernel to say the process is stopped (state T).
+	waitFor(t, 5*time.Second, fmt.Sprintf("worker pid %d stopped", stopped), func() bool {
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", stopped))
+		if err != nil {
+			return false
+		}
+		_, rest, ok := strings.Cut(string(st), ") ")
+		return ok && strings.HasPrefix(rest, "T")
+	})
 
 	_, r := c.Do(t, addCluster("late"))
 	if r.GetStatus() != command.ResponseStatus_FAILURE || !strings.Contains(r.GetMessage(), fmt.Sprintf("worker %d did not answer", stoppedID)) {
