@@ -22,7 +22,8 @@ import (
 // HTTP/1.1 response into it; Write frames that response incrementally and
 // hands it to the stream as HTTP/2: status and fields (connection-specific
 // ones dropped), then the body as it comes, with the trailers of a chunked
-// one. Interim responses are dropped. Closing the connection ends the
+// one. The session may give the head as parsed instead (setHead), then
+// write only the body. Interim responses are dropped. Closing the connection ends the
 // stream: a response cut short resets it (REFUSED_STREAM when nothing was
 // answered, INTERNAL_ERROR mid-body). Nothing is buffered beyond a split
 // response head (at most bufSize) and the stream's own bounded output.
