@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -30,10 +31,8 @@ func (w *stackWriteCounter) Write(p []byte) (int, error) {
 // TestLoneResponseWrittenInline checks that the whole response of a
 // connection's only stream is written by its handler as it queues it
 // (flushInlineLocked), not handed to the writer goroutine to wake up:
-// sequential requests are answered by writes from their handler's
-// goroutine. Most, not all: a request that comes while the writer is still
-// finishing its previous batch (the SETTINGS exchange, or the moment
-// between a write and its return) leaves its response to the writer.
+// each of sequential requests, sent once the writer is idle, is answered
+// by a write from its handler's goroutine.
 func TestLoneResponseWrittenInline(t *testing.T) {
 	h := HandlerFunc(func(s *Stream) {
 		s.WriteResponse(200, []HeaderField{{Name: []byte("content-type"), Value: []byte("text/plain")}}, []byte("hello"))
@@ -43,31 +42,55 @@ func TestLoneResponseWrittenInline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	wc := make(chan *stackWriteCounter, 1)
-	served := make(chan struct{})
+	type served struct {
+		wc *stackWriteCounter
+		c  *Conn
+	}
+	conns := make(chan served, 1)
+	done := make(chan struct{})
 	go func() {
-		defer close(served)
+		defer close(done)
 		nc, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		c := &stackWriteCounter{Conn: nc}
-		wc <- c
-		NewConn(c, Limits{}, h, nil).Serve()
+		wc := &stackWriteCounter{Conn: nc}
+		c := NewConn(wc, Limits{}, h, nil)
+		conns <- served{wc, c}
+		c.Serve()
 	}()
 	rc := dialRaw(t, ln.Addr().String())
-	c := <-wc
+	sv := <-conns
+	// idle waits until the writer has no batch in hand: a request that
+	// comes while it is still returning from its previous write is not
+	// a lone response to an idle writer.
+	idle := func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			sv.c.mu.Lock()
+			busy := sv.c.writing || sv.c.pendingLocked()
+			sv.c.mu.Unlock()
+			if !busy {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the writer stayed busy")
+			}
+			runtime.Gosched()
+		}
+	}
 	const requests = 20
 	for i := range requests {
 		id := uint32(2*i + 1)
+		idle()
 		rc.get(id, true)
 		rc.waitFor("the response", func(f http2.Frame) bool {
 			return f.Header().StreamID == id && f.Header().Flags.Has(http2.FlagDataEndStream) && f.Header().Type == http2.FrameData
 		})
 	}
-	if got := c.handler.Load(); got < requests/2 {
-		t.Fatalf("%d of %d lone responses written by their handler (%d writes by others)", got, requests, c.other.Load())
+	if got := sv.wc.handler.Load(); got != requests {
+		t.Fatalf("%d of %d lone responses written by their handler (%d writes by others)", got, requests, sv.wc.other.Load())
 	}
 	rc.nc.Close()
-	<-served
+	<-done
 }
