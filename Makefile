@@ -80,6 +80,9 @@ bench: bench-deps build
 	@# HTTP/2 over TLS: h2load -c10 -m10, sozu vs HAProxy interleaved over
 	@# 3 rounds of 10 s; the last line is the median ratio and CPU us/req.
 	bash worker/h2/testdata/h2load.sh ./$(BIN) ../shared/bench
+	@# Memory per idle keep-alive client connection (4 000 idle clients,
+	@# RSS growth per connection), plain and TLS, sozu vs HAProxy.
+	bash worker/proxy/testdata/idle-mem.sh ./$(BIN) ../shared/bench
 	@# Full TLS handshakes (wrk and h2load resume sessions): connbench, one
 	@# request per connection, sozu vs HAProxy (1 thread each) interleaved over
 	@# 3 rounds of 10 s; the last line is the median ratio. connbench sends

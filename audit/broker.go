@@ -81,6 +81,7 @@ type Broker struct {
 	outageRefused uint64
 	stats         Stats
 	headFailing   bool // the last head write failed
+	suspended     bool // handed over to another process (handover.go)
 }
 
 // Stats are the broker's counters.
@@ -264,6 +265,9 @@ func (b *Broker) Log(rec *Record) error {
 	if b.closed {
 		return ErrClosed
 	}
+	if b.suspended {
+		return ErrSuspended
+	}
 	return b.logLocked(rec)
 }
 
@@ -442,6 +446,9 @@ func (b *Broker) Reopen() error {
 	if b.closed {
 		return ErrClosed
 	}
+	if b.suspended {
+		return ErrSuspended
+	}
 	var errs, notes []string
 	var joined []error
 	for _, s := range b.sinks {
@@ -493,6 +500,9 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.closed = true
+	if b.suspended { // the sinks are closed already
+		return nil
+	}
 	return b.closeSinks()
 }
 

@@ -29,6 +29,9 @@ type trace struct {
 	terminal *command.Response
 	finish   bool   // stop the supervisor once the answer is out
 	note     string // reason of a successful completion record, if any
+	// handedOver: the trail belongs to a successor supervisor (upgrade.go),
+	// which wrote the completion record; only the answer is sent.
+	handedOver bool
 }
 
 // noteOutcomes records the workers' answers of a fanned-out verb.
@@ -173,6 +176,13 @@ func (s *Supervisor) audited(c *session, req *command.Request) bool {
 	c.trace = t
 	keep := s.handle(c, req)
 	c.trace = nil
+	if t.handedOver {
+		if t.terminal != nil {
+			c.write(t.terminal)
+		}
+		s.finish()
+		return false
+	}
 
 	code := audit.CodeCommandCompleted
 	if class == audit.ClassQuery {

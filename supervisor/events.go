@@ -22,7 +22,9 @@ func (s *Supervisor) subscribe(c *session) {
 	}
 	q := make(chan *command.Response, subscriberQueueLen)
 	s.subscribers[c] = q
+	s.subWriters.Add(1)
 	go func() {
+		defer s.subWriters.Done()
 		for r := range q {
 			if !c.write(r) {
 				s.unsubscribe(c)
@@ -72,4 +74,84 @@ func (s *Supervisor) emitEventLocked(source string, ev *command.Event) {
 			c.conn.Close()
 		}
 	}
+}
+
+// mutationEvent is the event of an accepted mutation (kind from the verb
+// catalogue), carrying the ids its request names: the cluster of cluster
+// and frontend verbs (none for a frontend that denies), the address of
+// frontend, certificate and listener verbs. Subscribers (`sozu events`,
+// `sozu top`) can then tell what changed.
+func mutationEvent(req *command.Request, kind command.EventKind) *command.Event {
+	ev := &command.Event{Kind: kind.Enum()}
+	copyAddr := func(a *command.SocketAddress) {
+		if a != nil {
+			ev.Address = proto.Clone(a).(*command.SocketAddress)
+		}
+	}
+	switch r := req.GetRequestType().(type) {
+	case *command.Request_AddCluster:
+		ev.ClusterId = proto.String(r.AddCluster.GetClusterId())
+	case *command.Request_RemoveCluster:
+		ev.ClusterId = proto.String(r.RemoveCluster)
+	case *command.Request_AddHttpFrontend, *command.Request_RemoveHttpFrontend,
+		*command.Request_AddHttpsFrontend, *command.Request_RemoveHttpsFrontend:
+		f := httpFrontendOf(req)
+		ev.ClusterId = f.ClusterId
+		copyAddr(f.GetAddress())
+	case *command.Request_AddTcpFrontend:
+		ev.ClusterId = proto.String(r.AddTcpFrontend.GetClusterId())
+		copyAddr(r.AddTcpFrontend.GetAddress())
+	case *command.Request_RemoveTcpFrontend:
+		ev.ClusterId = proto.String(r.RemoveTcpFrontend.GetClusterId())
+		copyAddr(r.RemoveTcpFrontend.GetAddress())
+	case *command.Request_AddUdpFrontend:
+		ev.ClusterId = proto.String(r.AddUdpFrontend.GetClusterId())
+		copyAddr(r.AddUdpFrontend.GetAddress())
+	case *command.Request_RemoveUdpFrontend:
+		ev.ClusterId = proto.String(r.RemoveUdpFrontend.GetClusterId())
+		copyAddr(r.RemoveUdpFrontend.GetAddress())
+	case *command.Request_AddUdpListener:
+		copyAddr(r.AddUdpListener.GetAddress())
+	case *command.Request_UpdateUdpListener:
+		copyAddr(r.UpdateUdpListener.GetAddress())
+	case *command.Request_AddCertificate:
+		copyAddr(r.AddCertificate.GetAddress())
+	case *command.Request_ReplaceCertificate:
+		copyAddr(r.ReplaceCertificate.GetAddress())
+	case *command.Request_RemoveCertificate:
+		copyAddr(r.RemoveCertificate.GetAddress())
+	case *command.Request_AddHttpListener:
+		copyAddr(r.AddHttpListener.GetAddress())
+	case *command.Request_AddHttpsListener:
+		copyAddr(r.AddHttpsListener.GetAddress())
+	case *command.Request_AddTcpListener:
+		copyAddr(r.AddTcpListener.GetAddress())
+	case *command.Request_UpdateHttpListener:
+		copyAddr(r.UpdateHttpListener.GetAddress())
+	case *command.Request_UpdateHttpsListener:
+		copyAddr(r.UpdateHttpsListener.GetAddress())
+	case *command.Request_UpdateTcpListener:
+		copyAddr(r.UpdateTcpListener.GetAddress())
+	case *command.Request_RemoveListener:
+		copyAddr(r.RemoveListener.GetAddress())
+	case *command.Request_ActivateListener:
+		copyAddr(r.ActivateListener.GetAddress())
+	case *command.Request_DeactivateListener:
+		copyAddr(r.DeactivateListener.GetAddress())
+	}
+	return ev
+}
+
+func httpFrontendOf(req *command.Request) *command.RequestHttpFrontend {
+	switch r := req.GetRequestType().(type) {
+	case *command.Request_AddHttpFrontend:
+		return r.AddHttpFrontend
+	case *command.Request_RemoveHttpFrontend:
+		return r.RemoveHttpFrontend
+	case *command.Request_AddHttpsFrontend:
+		return r.AddHttpsFrontend
+	case *command.Request_RemoveHttpsFrontend:
+		return r.RemoveHttpsFrontend
+	}
+	return nil
 }

@@ -1,12 +1,15 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,6 +32,11 @@ const statsdInterval = time.Second
 // answered 503 at once.
 const maxScrapes = 4
 
+// maxPrometheusConns bounds the connections the Prometheus server holds
+// at once; one past it is closed as soon as accepted, so that local users
+// opening idle connections cannot use up the supervisor's descriptors.
+const maxPrometheusConns = 32
+
 // exportStats counts the exporters' own events (reported as main metrics).
 type exportStats struct {
 	statsdSent   atomic.Int64 // datagrams sent
@@ -48,14 +56,6 @@ func (s *Supervisor) startExporters() error {
 		return nil
 	}
 	level := export.LevelOf(m.Detail, s.cfg.DisableClusterMetrics)
-	if m.Address.IsValid() {
-		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(m.Address))
-		if err != nil {
-			return fmt.Errorf("configuration %s: [metrics] address %s: %w", s.cfg.Path, m.Address, err)
-		}
-		st := export.NewStatsd(export.StatsdOptions{Prefix: m.Prefix, Tagged: m.TaggedMetrics, Version: Version, Level: level})
-		go s.runStatsd(conn, st)
-	}
 	if m.Prometheus != "" {
 		ln, err := listenPrometheus(m.Prometheus)
 		if err != nil {
@@ -71,17 +71,56 @@ func (s *Supervisor) startExporters() error {
 		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) { s.scrape(w, r, sem, level) })
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: s.cfg.WorkerTimeout + 10*time.Second, MaxHeaderBytes: 16 << 10}
-		go srv.Serve(ln)
+		go srv.Serve(&boundedListener{Listener: ln, slots: make(chan struct{}, maxPrometheusConns)})
 		go func() {
 			<-s.stopped
 			srv.Close()
-			if path, ok := strings.CutPrefix(m.Prometheus, "unix:"); ok {
+			// After a hand-over the path is the successor's socket.
+			if path, ok := strings.CutPrefix(m.Prometheus, "unix:"); ok && !s.handedOver.Load() {
 				os.Remove(path)
 			}
 		}()
 		s.log.WithField("address", m.Prometheus).Info("Prometheus /metrics ready")
 	}
+	// statsd after Prometheus: a failed bind starts nothing, so the start
+	// can be retried (startExportersAfterHandOver).
+	if m.Address.IsValid() {
+		conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(m.Address))
+		if err != nil {
+			return fmt.Errorf("configuration %s: [metrics] address %s: %w", s.cfg.Path, m.Address, err)
+		}
+		st := export.NewStatsd(export.StatsdOptions{Prefix: m.Prefix, Tagged: m.TaggedMetrics, Version: Version, Level: level})
+		go s.runStatsd(conn, st)
+	}
 	return nil
+}
+
+// exportersHandOverWait bounds how long a supervisor that took over in a
+// hot upgrade waits for its predecessor to release the Prometheus address.
+const exportersHandOverWait = 15 * time.Second
+
+// startExportersAfterHandOver starts the exporters of a supervisor that
+// took over in a hot upgrade. Its predecessor serves /metrics until it
+// exits, so the bind is retried while the address is in use; any other
+// error, or the address still taken after exportersHandOverWait, is
+// logged: traffic and the command socket are not stopped for metrics.
+func (s *Supervisor) startExportersAfterHandOver() {
+	deadline := time.Now().Add(exportersHandOverWait)
+	for {
+		err := s.startExporters()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			s.log.Errorf("after the upgrade: %v", err)
+			return
+		}
+		select {
+		case <-s.stopped:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // listenPrometheus binds "ip:port" or "unix:/path" (mode 0660: the
@@ -185,4 +224,39 @@ func (s *Supervisor) workerMetrics() map[string]*command.WorkerMetrics {
 		}
 	}
 	return out
+}
+
+// boundedListener holds at most cap(slots) accepted connections: a
+// connection accepted past it is closed at once, and accepting goes on.
+type boundedListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *boundedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &slotConn{Conn: c, slots: l.slots}, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+// slotConn gives its slot back when first closed.
+type slotConn struct {
+	net.Conn
+	slots chan struct{}
+	once  sync.Once
+}
+
+func (c *slotConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { <-c.slots })
+	return err
 }

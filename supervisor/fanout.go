@@ -110,7 +110,8 @@ func (s *Supervisor) gather(c *session, calls []*call, timeout time.Duration) []
 }
 
 // notAnswering forgets a call whose worker missed its deadline and marks
-// the worker NOT_ANSWERING.
+// the worker NOT_ANSWERING before the verb answers, so that a query sent
+// after the answer sees it. gather never runs in the actor, so it may wait.
 func (s *Supervisor) notAnswering(cl *call) {
 	cl.worker.forget(cl.id)
 	w := cl.worker

@@ -73,6 +73,11 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 	case *command.Request_HardStop:
 		return s.stopVerb(c, false)
 
+	case *command.Request_UpgradeMain:
+		return s.upgradeMainVerb(c)
+	case *command.Request_UpgradeWorker:
+		return s.upgradeWorkerVerb(c, r.UpgradeWorker)
+
 	case *command.Request_AuditReopen:
 		// The log targets' files rotate with the audit sinks.
 		if err := s.reopenLogs(); err != nil {

@@ -102,7 +102,7 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 	}
 	calls := a.fanout(req)
 	if v := verbs.Of(req); v != nil && v.Emits {
-		a.emitEvent("main", &command.Event{Kind: v.Event.Enum()})
+		a.emitEvent("main", mutationEvent(req, v.Event))
 	}
 	if state.Mutates(req) {
 		a.autoSave()

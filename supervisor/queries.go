@@ -54,7 +54,7 @@ func (s *Supervisor) status(c *session, req *command.Request) bool {
 		}
 		infos = a.workerInfos()
 	})
-	return c.ok(s.statusMessage(), &command.ResponseContent{ContentType: &command.ResponseContent_Workers{Workers: infos}})
+	return c.ok(s.statusMessage()+s.upgrades.summary(), &command.ResponseContent{ContentType: &command.ResponseContent_Workers{Workers: infos}})
 }
 
 // query fans a query out and answers with every worker's content and the

@@ -111,6 +111,7 @@ func (s *Supervisor) acceptLoop() {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				s.acceptPaused() // a hand-over paused accepting (upgrade.go)
 				continue
 			}
 			if errors.Is(err, net.ErrClosed) {

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,7 +59,16 @@ type Supervisor struct {
 
 	subMu       sync.Mutex
 	subscribers map[*session]chan *command.Response
-	dedup       eventDedup // merges the workers' backend events (eventdedup.go)
+	subWriters  sync.WaitGroup // the subscribers' writer goroutines
+	dedup       eventDedup     // merges the workers' backend events (eventdedup.go)
+	upgrades    upgradeLog     // the last upgrades, for status and events (upgrade_events.go)
+
+	// Hot upgrade (upgrade.go): inherit is set in the new supervisor
+	// before Run; handedOver once this one handed everything over (its
+	// exit then closes nothing shared); gate pauses accepting meanwhile.
+	inherit    *inheritance
+	handedOver atomic.Bool
+	gate       acceptGate
 
 	exports   exportStats // the statsd and Prometheus exporters' counts (exporters.go)
 	reloading sync.Mutex  // one reload at a time (reload.go)
@@ -121,44 +131,71 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	defer signal.Stop(sigs)
 	go s.loop(newActor(s))
 
-	if err := s.openAudit(); err != nil {
+	var sock *net.UnixListener
+	if s.inherit != nil { // a hot upgrade: take over instead of starting (upgrade.go)
+		var err error
+		if sock, err = s.takeOver(); err != nil {
+			return err
+		}
+	} else if err := s.openAudit(); err != nil {
 		return err
 	}
 	defer func() {
 		s.refusals.close() // the counts of suppressed refusals, before the trail closes
 		s.queries.close()
 		if s.audit != nil {
-			s.recordSystem(audit.VerbSupervisorStop, audit.CodeSupervisorStop, audit.ResultOK, "")
+			if !s.handedOver.Load() { // else the trail is the successor's
+				s.recordSystem(audit.VerbSupervisorStop, audit.CodeSupervisorStop, audit.ResultOK, "")
+			}
 			s.audit.Close()
+		}
+		if s.cfg.PidFilePath != "" {
+			if err := removePIDFile(s.cfg.PidFilePath, os.Getpid()); err != nil {
+				s.log.Warn(err.Error())
+			}
 		}
 	}()
 
-	var startErr error
-	s.do(func(a *actor) { startErr = a.start() })
-	if startErr != nil {
-		s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
-		s.closeListeners()
-		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultErr, startErr.Error())
-		return startErr
-	}
+	if s.inherit == nil {
+		if err := s.claimPIDFile(0); err != nil {
+			s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultErr, err.Error())
+			return err
+		}
+		var startErr error
+		s.do(func(a *actor) { startErr = a.start() })
+		if startErr != nil {
+			s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
+			s.closeListeners()
+			s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultErr, startErr.Error())
+			return startErr
+		}
 
-	sock, err := listenCommandSocket(s.cfg.CommandSocket, s.cfg.Admission.SocketGroup)
-	if err != nil {
-		s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
-		s.closeListeners()
-		return err
+		var err error
+		sock, err = listenCommandSocket(s.cfg.CommandSocket, s.cfg.Admission.SocketGroup)
+		if err != nil {
+			s.do(func(a *actor) { a.stopping = true; a.killWorkers() })
+			s.closeListeners()
+			return err
+		}
+		s.sock = sock
+		s.log.WithField("socket", s.cfg.CommandSocket).Info("command socket ready")
+		s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK,
+			fmt.Sprintf("%d workers, command socket %s", s.cfg.WorkerCount, s.cfg.CommandSocket))
+	} else {
+		sock.SetUnlinkOnClose(true)
 	}
-	s.sock = sock
-	s.log.WithField("socket", s.cfg.CommandSocket).Info("command socket ready")
-	s.recordSystem(audit.VerbSupervisorStart, audit.CodeSupervisorStart, audit.ResultOK,
-		fmt.Sprintf("%d workers, command socket %s", s.cfg.WorkerCount, s.cfg.CommandSocket))
-	if err := s.startExporters(); err != nil {
-		s.log.Error(err)
-		go func() { s.stopAll(false, nil); s.finish() }()
-		<-s.stopped
-		sock.Close()
-		s.closeListeners()
-		return err
+	if s.inherit == nil {
+		if err := s.startExporters(); err != nil {
+			s.log.Error(err)
+			go func() { s.stopAll(false, nil); s.finish() }()
+			<-s.stopped
+			sock.Close()
+			s.closeListeners()
+			return err
+		}
+	} else {
+		// The predecessor holds the Prometheus listener until it exits.
+		go s.startExportersAfterHandOver() // exporters.go
 	}
 
 	go func() {
@@ -187,6 +224,11 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	go s.watch()
 	go s.notifyReady() // reload_notify.go
 	<-s.stopped
+	if s.handedOver.Load() {
+		// The listeners, the command socket and the workers are the
+		// successor's: closing our descriptors (at exit) is all.
+		return nil
+	}
 	sock.Close()
 	s.closeListeners()
 	return nil

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -43,7 +44,8 @@ type workerProc struct {
 	started time.Time
 
 	runState  command.RunState // actor
-	replaced  bool             // actor: killed as hung, its replacement already runs
+	replaced  bool             // actor: killed as hung, or upgraded: its replacement already runs
+	upgrading bool             // actor: upgrade_worker is starting its replacement (upgrade_worker.go)
 	probe     *call            // actor: the liveness probe waiting for an answer (watchdog.go)
 	probeSent time.Time        // actor
 	draining  atomic.Int64     // open connections the worker reported while draining; -1: none reported
@@ -60,6 +62,25 @@ type workerProc struct {
 
 	done chan struct{} // closed once the process has been reaped
 	wait error         // the process's exit status, valid after done
+
+	// Hot upgrade (upgrade.go). pidfd is set for a worker inherited from
+	// the previous supervisor (cmd is then nil): it is not our child, so
+	// it is watched and signalled through its pidfd. handedOver is set
+	// once the channel belongs to a new supervisor: this process then
+	// neither reads, writes, nor kills. readerDone is closed when
+	// readLoop returns; unread then holds the bytes it read that no
+	// complete frame consumed, which the next reader must see first.
+	pidfd      *os.File
+	handedOver atomic.Bool
+	readerDone chan struct{}
+	unread     []byte
+
+	// logs is the supervisor's end of the worker's log channel (fd 6 in
+	// the worker, worklogs.go), read until it closes or, on a hand-over,
+	// until logsDone says the reader stopped at a packet boundary (the
+	// packets not read yet stay queued for the successor).
+	logs     net.Conn
+	logsDone chan struct{}
 }
 
 // call is one request sent to one worker, waiting for its answer.
@@ -120,14 +141,15 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 	cmd.Env = workerEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// No Pdeathsig: a worker must outlive its supervisor across a hot
+	// upgrade (upgrade.go). It exits when its channel reaches EOF, that
+	// is when no supervisor holds the other end any more.
 	if err := cmd.Start(); err != nil {
 		chP.Close()
 		scmP.Close()
 		logP.Close()
 		return nil, fmt.Errorf("worker %d: start %s: %w", id, a.exe, err)
 	}
-	go a.readWorkerLogs(id, logP) // until the worker's end closes
 	conn, err := net.FileConn(chP)
 	chP.Close()
 	if err != nil {
@@ -148,9 +170,11 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 		max:      int(a.cfg.MaxCommandBufferSize),
 		pending:  make(map[string]*call),
 		done:     make(chan struct{}),
+		logs:     logP,
 	}
 	scmP.Close()
 	w.draining.Store(-1)
+	w.startLogReader(a.Supervisor) // until the worker's end closes
 
 	// Bootstrap: ServerConfig first on the channel, then the listeners.
 	if err := frame.WriteMessage(conn, a.serverConfig, w.max); err != nil {
@@ -164,7 +188,7 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 
 	sup := a.Supervisor // what the goroutines below may use (never the actor)
 	go w.writeLoop(sup)
-	go w.readLoop(sup)
+	w.startReader(sup, nil)
 	go func() {
 		w.wait = cmd.Wait()
 		w.conn.Close()
@@ -223,6 +247,10 @@ func (w *workerProc) send(req *command.WorkerRequest) (*call, error) {
 		w.mu.Unlock()
 		return nil, fmt.Errorf("worker %d has exited", w.id)
 	}
+	if w.handedOver.Load() {
+		w.mu.Unlock()
+		return nil, fmt.Errorf("worker %d is handed over to a new supervisor", w.id)
+	}
 	w.pending[c.id] = c
 	w.mu.Unlock()
 	select {
@@ -242,17 +270,38 @@ func (w *workerProc) forget(id string) {
 	w.mu.Unlock()
 }
 
-// kill sends SIGKILL to the worker. The error says why it could not be
-// sent (a supervisor without CAP_KILL facing a worker of another uid); a
-// worker that already exited is not an error.
+// kill sends SIGKILL to the worker, unless its channel has been handed
+// over to a new supervisor (which owns it from then on). The error says
+// why it could not be sent (a supervisor without CAP_KILL facing a worker
+// of another uid); a worker that already exited is not an error.
 func (w *workerProc) kill() error {
-	if w.cmd.Process == nil {
-		return nil
-	}
-	if err := w.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := w.signal(unix.SIGKILL); err != nil {
 		return fmt.Errorf("SIGKILL to worker %d (pid %d): %w", w.id, w.pid, err)
 	}
 	return nil
+}
+
+// signal sends sig to the worker: through its process when it is our
+// child, through its pidfd when it was inherited on upgrade (a recycled
+// pid is never hit).
+func (w *workerProc) signal(sig unix.Signal) error {
+	if w.handedOver.Load() {
+		return nil
+	}
+	var err error
+	switch {
+	case w.cmd != nil && w.cmd.Process != nil:
+		err = w.cmd.Process.Signal(sig)
+		if errors.Is(err, os.ErrProcessDone) {
+			err = nil
+		}
+	case w.pidfd != nil:
+		err = unix.PidfdSendSignal(rawFD(w.pidfd), sig, nil, 0)
+		if errors.Is(err, unix.ESRCH) {
+			err = nil
+		}
+	}
+	return err
 }
 
 func (w *workerProc) writeLoop(s *Supervisor) {
@@ -281,12 +330,32 @@ func (w *workerProc) answerLocal(id, msg string) {
 	w.deliver(&command.WorkerResponse{Id: proto.String(id), Status: command.ResponseStatus_FAILURE.Enum(), Message: proto.String(msg)})
 }
 
-func (w *workerProc) readLoop(s *Supervisor) {
-	r := frame.NewReader(w.conn, w.max)
+// startReader starts readLoop, which reads unread (the bytes a previous
+// reader left) before the channel.
+func (w *workerProc) startReader(s *Supervisor, unread []byte) {
+	w.readerDone = make(chan struct{})
+	go w.readLoop(s, unread)
+}
+
+func (w *workerProc) readLoop(s *Supervisor, unread []byte) {
+	defer close(w.readerDone)
+	t := &tapReader{pending: unread, r: w.conn}
+	r := frame.NewReader(t, w.max)
 	for {
 		resp := &command.WorkerResponse{}
-		if err := r.ReadMessage(resp); err != nil {
+		p, err := r.ReadFrame()
+		if err != nil {
+			if w.handedOver.Load() {
+				// Stopped for a hand-over: what was read but not
+				// consumed goes to the next reader.
+				w.unread = t.pending
+				return
+			}
 			break
+		}
+		t.consumed(frame.PrefixSize + len(p))
+		if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(p, resp); err != nil {
+			break // a frame that does not decode: the channel is out of step
 		}
 		if resp.GetId() == "EVENT" {
 			if ev := resp.GetContent().GetEvent(); ev != nil && s.dedup.pass(w.id, ev) {
@@ -306,6 +375,34 @@ func (w *workerProc) readLoop(s *Supervisor) {
 		close(c.final)
 	}
 	w.kill()
+}
+
+// tapReader reads from r, after the bytes of pending, and keeps every
+// byte read that no complete frame has consumed yet (consumed drops them),
+// so that a reader stopped between frames can pass them on.
+type tapReader struct {
+	pending []byte // read but not consumed, oldest first
+	off     int    // how many of pending were handed out by Read
+	r       io.Reader
+}
+
+func (t *tapReader) Read(p []byte) (int, error) {
+	if t.off < len(t.pending) {
+		n := copy(p, t.pending[t.off:])
+		t.off += n
+		return n, nil
+	}
+	n, err := t.r.Read(p)
+	t.pending = append(t.pending, p[:n]...)
+	t.off += n
+	return n, err
+}
+
+// consumed drops the first n pending bytes: a complete frame.
+func (t *tapReader) consumed(n int) {
+	n = min(n, len(t.pending))
+	t.pending = append(t.pending[:0], t.pending[n:]...)
+	t.off -= n
 }
 
 func (w *workerProc) deliver(resp *command.WorkerResponse) {

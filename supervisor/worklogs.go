@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -90,17 +92,47 @@ func logChannel() (parent net.Conn, child *os.File, err error) {
 	return parent, os.NewFile(uintptr(fds[1]), "worker-log-child"), nil
 }
 
+// startLogReader starts reading w's log channel (readWorkerLogs).
+func (w *workerProc) startLogReader(s *Supervisor) {
+	w.logsDone = make(chan struct{})
+	go func() {
+		defer close(w.logsDone)
+		s.readWorkerLogs(w.id, w.logs, &w.handedOver)
+	}()
+}
+
 // readWorkerLogs reads a worker's log channel until it closes, and hands
 // each record to its target. Lines of the main log are written as they
-// came (the worker formats them); a malformed packet is reported once
-// and its remaining records skipped.
-func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn) {
-	defer c.Close()
+// came (the worker formats them); a malformed packet has its remaining
+// records skipped. The first malformed packet is reported, the others
+// counted and their number reported at most once a minute and when the
+// channel closes: a worker flooding it with bad packets does not flood the
+// supervisor's own log. A read that fails once handedOver is set (the
+// hand-over of a hot upgrade wakes it with a past deadline) returns
+// leaving c open: its descriptor goes to the new supervisor, and a
+// SOCK_SEQPACKET read never splits a packet, so none is lost or read
+// twice.
+func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn, handedOver *atomic.Bool) {
 	main, access := s.logWriters()
 	buf := make([]byte, logframe.MaxPacket)
+	malformed, unreported := 0, 0
+	var reported time.Time
+	report := func() {
+		s.log.Warnf("worker %d: log channel: %d more malformed packets (%d in all), their records skipped", id, unreported, malformed)
+		unreported, reported = 0, time.Now()
+	}
+	defer func() {
+		if unreported > 0 {
+			report()
+		}
+	}()
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
+			if handedOver != nil && handedOver.Load() {
+				return
+			}
+			c.Close()
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "connection reset") {
 				s.log.Warnf("worker %d: log channel: %v", id, err)
 			}
@@ -109,7 +141,12 @@ func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn) {
 		for p := buf[:n]; len(p) > 0; {
 			kind, rec, rest, err := logframe.Next(p)
 			if err != nil {
-				s.log.Warnf("worker %d: log channel: %v: %d bytes skipped", id, err, len(p))
+				if malformed++; malformed == 1 {
+					s.log.Warnf("worker %d: log channel: %v: %d bytes skipped (further malformed packets are counted, reported once a minute)", id, err, len(p))
+					reported = time.Now()
+				} else if unreported++; time.Since(reported) >= time.Minute {
+					report()
+				}
 				break
 			}
 			if kind == logframe.Access {

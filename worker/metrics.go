@@ -12,7 +12,7 @@ import (
 // The worker's side of query_metrics and configure_metrics: the registry
 // the servers record into (package metrics), plus what is read live at
 // query time (backend states and connections, HTTP/2 and per-IP counters
-// the servers keep themselves).
+// the servers keep themselves, UDP drops by cause).
 
 // metricsSnapshot is this worker's answer to query_metrics: every metric,
 // unfiltered (the supervisor applies the query's options once it has
@@ -34,6 +34,22 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 		reaped += srv.H2Stats.ReapedStreams.Load()
 		panics += srv.Panics.Load()
 	}
+	var trunc, noBackend, shed, srcCap, sockErr int64
+	for _, srv := range w.udpSrv {
+		d := &srv.Drops
+		trunc += d.Oversized.Load()
+		noBackend += d.NoCluster.Load() + d.NoBackend.Load()
+		shed += d.TableFull.Load()
+		srcCap += d.SourceCap.Load()
+		sockErr += d.DialFailed.Load()
+		panics += d.Panics.Load()
+	}
+	wm.Proxy[pm.UDPDroppedTruncated] = metrics.Count(trunc)
+	wm.Proxy[pm.UDPDroppedNoBackend] = metrics.Count(noBackend)
+	wm.Proxy[pm.UDPDroppedShed] = metrics.Count(shed)
+	wm.Proxy[pm.UDPDroppedSourceCap] = metrics.Count(srcCap)
+	wm.Proxy[pm.UDPDroppedSocketFail] = metrics.Count(sockErr)
+	wm.Proxy[pm.UDPDropped] = metrics.Count(trunc + noBackend + shed + srcCap + sockErr)
 	wm.Proxy[pm.H2Connections] = metrics.Count(int64(h2Conns))
 	wm.Proxy[pm.H2Streams] = metrics.Count(int64(h2Streams))
 	wm.Proxy[pm.H2FloodViolations] = metrics.Count(int64(calm))

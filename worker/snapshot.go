@@ -55,7 +55,8 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	tcpFronts := map[string]string{}        // listener address -> cluster id
 	tcpTags := map[string]*accesslog.Tags{} // listener address -> its frontend's tags
 	var udpListeners []*command.UdpListenerConfig
-	udpFronts := map[string]string{} // listener address -> cluster id
+	udpFronts := map[string]string{}        // listener address -> cluster id
+	udpTags := map[string]*accesslog.Tags{} // listener address -> its frontend's tags
 	var specs []backends.Spec
 	for _, wr := range st.GenerateRequests() {
 		switch r := wr.GetContent().GetRequestType().(type) {
@@ -89,6 +90,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			udpListeners = append(udpListeners, r.AddUdpListener)
 		case *command.Request_AddUdpFrontend:
 			udpFronts[r.AddUdpFrontend.GetAddress().Display()] = r.AddUdpFrontend.GetClusterId()
+			udpTags[r.AddUdpFrontend.GetAddress().Display()] = accesslog.NewTags(r.AddUdpFrontend.GetTags())
 		case *command.Request_AddBackend:
 			b := r.AddBackend
 			ap, err := b.GetAddress().AddrPort()
@@ -271,6 +273,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	}
 	for _, l := range udpListeners {
 		if ul := udpListener(l, udpFronts, clusters, sets, warn); ul != nil {
+			ul.Tags = udpTags[l.GetAddress().Display()]
 			snap.udp[key(command.ListenerType_UDP, l.GetAddress().Display())] = ul
 		}
 	}

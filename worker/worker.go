@@ -476,7 +476,7 @@ func (w *Worker) rebuild() {
 	}
 	for k, pc := range w.lis.packets {
 		if cfg := w.snap.udp[k]; cfg != nil && w.udpSrv[k] == nil {
-			srv := udp.NewServer(pc, cfg, udp.Options{Log: w.log.WithField("listener", k)})
+			srv := udp.NewServer(pc, cfg, udp.Options{Log: w.log.WithField("listener", k), Access: w.access, Metrics: w.metrics})
 			w.udpSrv[k] = srv
 			go w.serveListener(k, srv.Serve)
 		}

@@ -60,6 +60,13 @@ func runStart(configPath string, args []string) int {
 		return exitFailure
 	}
 	s.SetLogs(logs.supervisorLogs(cfg))
+	if fd, ok := os.LookupEnv(supervisor.UpgradeEnv); ok { // the new supervisor of a hot upgrade
+		os.Unsetenv(supervisor.UpgradeEnv)
+		if err := s.Inherit(fd); err != nil {
+			log.Errorf("sozu start: upgrade: %v", err)
+			return exitFailure
+		}
+	}
 	if err := s.Run(context.Background()); err != nil {
 		if errors.Is(err, context.Canceled) {
 			return 0

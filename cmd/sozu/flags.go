@@ -60,6 +60,9 @@ func (f flagSpec) withHelp(h string) *flagSpec { f.help = h; return &f }
 // canonical), map[string]string (tags) or []string (repeatable strings).
 type values struct {
 	set map[string]any
+	// args are the verb's positional arguments (checked against its
+	// argSpec before build sees them).
+	args []string
 }
 
 func (v *values) has(name string) bool { _, ok := v.set[name]; return ok }
@@ -310,6 +313,8 @@ var (
 
 	fStrict = &flagSpec{long: "strict", kind: kindBool, help: "fail (exit 78) when a key written is not in force"}
 	fHard   = &flagSpec{long: "hard", kind: kindBool, help: "do not wait for connections to finish"}
+	// upgrade: the worker to replace (its id, as sozu status lists it).
+	fUpgradeWorker = &flagSpec{long: "worker", kind: kindUint, max: math.MaxUint32, metavar: "ID", help: "replace this worker (id from sozu status) instead of upgrading the main process"}
 
 	// cluster health-check set: upstream's flags and defaults.
 	fHCURI       = &flagSpec{long: "uri", short: "u", kind: kindString, metavar: "PATH", help: "path the probe requests, e.g. /health", required: true}

@@ -69,3 +69,29 @@ func FuzzParseArgs(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHeaderFlag: parseHeaderFlag either refuses a value with a message
+// naming --header, or returns a header whose name is an HTTP token and
+// whose canonical spelling (where:NAME=VALUE) parses back to the same.
+func FuzzHeaderFlag(f *testing.F) {
+	for _, s := range []string{"response:X-Frame-Options=DENY", "both:X-Debug=", "REQUEST:X-A=b=c", "x:y=z", "request:=v", "response:X A=1", ":"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		h, err := parseHeaderFlag(raw)
+		if err != nil {
+			if !strings.Contains(err.Error(), "for --header") {
+				t.Fatalf("%q: error does not name the flag: %v", raw, err)
+			}
+			return
+		}
+		if h.GetKey() == "" || strings.ContainsFunc(h.GetKey(), func(r rune) bool { return !isTokenChar(r) }) {
+			t.Fatalf("%q: header name %q is not a token", raw, h.GetKey())
+		}
+		canon := strings.ToLower(h.GetPosition().String()) + ":" + h.GetKey() + "=" + h.GetVal()
+		again, err := parseHeaderFlag(canon)
+		if err != nil || !proto.Equal(again, h) {
+			t.Fatalf("%q: canonical %q does not parse back (%v)", raw, canon, err)
+		}
+	})
+}

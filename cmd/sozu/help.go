@@ -156,6 +156,9 @@ func helpText(n *node) string {
 	if v.noDeadline {
 		b.WriteString("\nWithout -t this verb waits for its answer as long as it takes.\n")
 	}
+	if v.stream {
+		b.WriteString("\n" + eventsDoc + "\n")
+	}
 	if e := catalogueEntry(v); e != nil {
 		fmt.Fprintf(&b, "\nSends %s (%s); needs the %s role.\n", e.Field, e.Name, e.Role)
 		if !e.Implemented {

@@ -42,6 +42,12 @@ type app struct {
 	abs func(string) (string, error)
 	// readFile reads the files a verb sends the content of (certificates).
 	readFile readFileFunc
+	// signals, when set, replaces SIGINT/SIGTERM for the verbs that run
+	// until interrupted (events, top): done = interrupted.
+	signals context.Context
+	// isTTY, when set, replaces the check that stdin and stdout are
+	// terminals (sozu top).
+	isTTY func() bool
 	// sleep waits between two answers of a refreshing verb.
 	sleep func(time.Duration)
 }
@@ -90,6 +96,9 @@ func (a *app) run(args []string) int {
 	v := inv.verb
 	if v.run != nil {
 		return v.run(a, inv)
+	}
+	if v.stream {
+		return a.follow(inv)
 	}
 	return a.request(inv)
 }

@@ -168,6 +168,7 @@ func parseArgs(args []string) (*invocation, error) {
 		}
 	}
 	if v.build != nil {
+		inv.values.args = inv.args
 		req, err := v.build(&inv.values)
 		if err != nil {
 			return fail("%s", err)

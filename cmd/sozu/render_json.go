@@ -95,9 +95,25 @@ func encodeJSON(v any) ([]byte, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	out := b.Bytes()
+	return escapeC1(b.Bytes()), nil
+}
+
+// encodeJSONLine writes v as one compact line (no HTML escaping, C1
+// controls escaped as in encodeJSON), newline-terminated.
+func encodeJSONLine(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return escapeC1(b.Bytes()), nil
+}
+
+// escapeC1 writes the C1 control characters of a JSON text as \u escapes.
+func escapeC1(out []byte) []byte {
 	if !bytes.ContainsFunc(out, isC1) {
-		return out, nil
+		return out
 	}
 	var esc bytes.Buffer
 	for _, r := range string(out) {
@@ -107,7 +123,7 @@ func encodeJSON(v any) ([]byte, error) {
 			esc.WriteRune(r)
 		}
 	}
-	return esc.Bytes(), nil
+	return esc.Bytes()
 }
 
 func isC1(r rune) bool { return r >= 0x80 && r <= 0x9f }

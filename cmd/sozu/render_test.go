@@ -197,8 +197,12 @@ func renderCases() []struct {
 			},
 		}}})},
 		{"listeners_empty", resp(ok, "Successfully listed listeners", &command.ResponseContent{ContentType: &command.ResponseContent_ListenersList{ListenersList: &command.ListenersList{}}})},
-		{"request_counts_fallback", resp(ok, "Successfully counted requests received by the state", &command.ResponseContent{ContentType: &command.ResponseContent_RequestCounts{RequestCounts: &command.RequestCounts{
-			Map: map[string]int32{"AddCluster": 2, "AddBackend": 5},
+		{"request_counts", resp(ok, "Successfully counted requests received by the state", &command.ResponseContent{ContentType: &command.ResponseContent_RequestCounts{RequestCounts: &command.RequestCounts{
+			Map: map[string]int32{"AddCluster": 2, "AddBackend": 5, "RemoveBackend": 2},
+		}}})},
+		{"request_counts_empty", resp(ok, "Successfully counted requests received by the state", &command.ResponseContent{ContentType: &command.ResponseContent_RequestCounts{RequestCounts: &command.RequestCounts{}}})},
+		{"event_fallback", resp(ok, "an event as a terminal answer", &command.ResponseContent{ContentType: &command.ResponseContent_Event{Event: &command.Event{
+			Kind: command.EventKind_CLUSTER_ADDED.Enum(), ClusterId: ptr("shop"),
 		}}})},
 		{"health_checks", resp(ok, "Successfully listed health check configurations", &command.ResponseContent{ContentType: &command.ResponseContent_HealthChecksList{HealthChecksList: &command.HealthChecksList{
 			Map: map[string]*command.HealthCheckConfig{

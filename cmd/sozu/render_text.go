@@ -72,6 +72,8 @@ func renderContent(b *strings.Builder, c *command.ResponseContent, p painter) {
 		}
 	case *command.ResponseContent_HealthChecksList:
 		renderHealthChecks(b, ct.HealthChecksList)
+	case *command.ResponseContent_RequestCounts:
+		renderRequestCounts(b, ct.RequestCounts)
 	case *command.ResponseContent_Metrics:
 		renderMetrics(b, ct.Metrics)
 	case *command.ResponseContent_AvailableMetrics:

@@ -96,6 +96,14 @@ func buildClusterAdd(v *values) (*command.Request, error) {
 		}
 		c.AuthorizedHashes = append(c.AuthorizedHashes, h)
 	}
+	answers, err := answerFlags(v)
+	if err != nil {
+		return nil, err
+	}
+	c.Answers = answers
+	if v.has("answer-503") {
+		c.Answer_503 = ptr("") // the file's content, set by loadAnswerFiles
+	}
 	return &command.Request{RequestType: &command.Request_AddCluster{AddCluster: c}}, nil
 }
 
@@ -157,6 +165,11 @@ func httpFrontendBuilder(proto string, add bool) func(*values) (*command.Request
 			Method:    v.optStr("method"),
 			Position:  ptr(command.RulePosition_TREE),
 			Tags:      v.tags("tags"),
+		}
+		if add {
+			if err := applyFrontendPolicy(f, v); err != nil {
+				return nil, err
+			}
 		}
 		r := &command.Request{}
 		switch {
@@ -300,6 +313,15 @@ func buildStateSave(v *values) (*command.Request, error) {
 
 func buildStateLoad(v *values) (*command.Request, error) {
 	return &command.Request{RequestType: &command.Request_LoadState{LoadState: v.str("file")}}, nil
+}
+
+// buildUpgrade is `sozu upgrade`: upgrade_main, or upgrade_worker with
+// --worker.
+func buildUpgrade(v *values) (*command.Request, error) {
+	if v.has("worker") {
+		return &command.Request{RequestType: &command.Request_UpgradeWorker{UpgradeWorker: v.u32("worker", 0)}}, nil
+	}
+	return &command.Request{RequestType: &command.Request_UpgradeMain{UpgradeMain: &command.UpgradeMain{}}}, nil
 }
 
 func buildShutdown(v *values) (*command.Request, error) {

@@ -25,6 +25,9 @@ type verb struct {
 	passthrough bool
 	// noDeadline: without -t the verb waits for its answer forever.
 	noDeadline bool
+	// stream: build's request is answered by a stream of events, which
+	// the CLI prints until interrupted (events.go); -t bounds the stream.
+	stream bool
 	// build makes the request of a verb answered by the supervisor.
 	build func(v *values) (*command.Request, error)
 	// load, when set, completes the built request with the content of the
@@ -101,9 +104,10 @@ func init() {
 		{path: "cluster add", summary: "add or replace a cluster",
 			flags: []*flagSpec{fClusterID.withRequired(), fLBPolicy, fLoadMetric, fStickySession, fHTTPSRedirect,
 				fHTTPSRedirectPort, fSendProxy, fExpectProxyClus, fHTTP2, fMaxConnsPerIP, fRetryAfter,
-				fWWWAuthenticate, fAuthorizedHash},
+				fWWWAuthenticate, fAuthorizedHash, fAnswer, fAnswer503},
 			exclusive: [][]string{{"send-proxy", "expect-proxy"}},
-			example:   "cluster add --id shop --load-balancing-policy least_loaded --sticky-session", build: buildClusterAdd},
+			example:   "cluster add --id shop --load-balancing-policy least_loaded --sticky-session", build: buildClusterAdd,
+			load: loadAnswerFiles},
 		{path: "cluster remove", summary: "remove a cluster",
 			flags:   []*flagSpec{fClusterID.withRequired()},
 			example: "cluster remove --id shop", build: buildClusterRemove},
@@ -126,10 +130,14 @@ func init() {
 			example: "backend remove --id shop --backend-id shop-0 --address 10.0.0.10:8000", build: buildBackendRemove},
 	}
 	for _, proto := range []string{"http", "https"} {
+		addFlags := append([]*flagSpec{fAddress, fHostname, fPathPrefix, fPathRegex, fPathEquals, fMethod,
+			fClusterID.withHelp("target cluster (none: requests are denied)"), fTags}, frontendPolicyFlags...)
+		if proto == "https" {
+			addFlags = append(addFlags, hstsFlags...)
+		}
 		verbs = append(verbs,
 			&verb{path: "frontend " + proto + " add", summary: "add an " + strings.ToUpper(proto) + " routing rule",
-				flags: []*flagSpec{fAddress, fHostname, fPathPrefix, fPathRegex, fPathEquals, fMethod,
-					fClusterID.withHelp("target cluster (none: requests are denied)"), fTags},
+				flags:     addFlags,
 				exclusive: [][]string{{"path-prefix", "path-regex", "path-equals"}},
 				example:   "frontend " + proto + " add --address 0.0.0.0:8080 --hostname shop.example.com --path-prefix /api --id shop --tags env=prod",
 				build:     httpFrontendBuilder(proto, true)},
@@ -171,7 +179,14 @@ func init() {
 		if proto == "https" {
 			add.flags = append(add.flags, fTLSVersions)
 		}
-		verbs = append(verbs, add, &verb{path: "listener " + proto + " list",
+		update := &verb{path: "listener " + proto + " update", summary: "change settings of " + article(proto) + " " + strings.ToUpper(proto) + " listener in place (only the flags given)",
+			flags:   listenerUpdateFlags(proto),
+			example: "listener " + proto + " update --address 0.0.0.0:8080 --front-timeout 120",
+			build:   listenerUpdateBuilder(proto)}
+		if proto != "tcp" {
+			update.load = loadAnswerFiles
+		}
+		verbs = append(verbs, add, update, &verb{path: "listener " + proto + " list",
 			summary: "list the " + strings.ToUpper(proto) + " listeners",
 			example: "listener " + proto + " list", build: buildListenerList, keep: keepListeners(proto)})
 		for _, op := range []string{"remove", "activate", "deactivate"} {
@@ -219,6 +234,8 @@ func init() {
 			flags: []*flagSpec{fFile}, example: "state save --file /var/lib/sozu/state.json", build: buildStateSave},
 		&verb{path: "state load", summary: "replay a saved state file (read by the supervisor)",
 			flags: []*flagSpec{fFile}, example: "state load --file /var/lib/sozu/state.json", build: buildStateLoad, noDeadline: true},
+		&verb{path: "state stats", summary: "count the requests of each kind the state accepted since start",
+			example: "state stats", build: buildStateStats},
 		&verb{path: "reload", summary: "apply a configuration file's listeners, clusters, frontends, backends and certificates to the running proxy",
 			flags: []*flagSpec{fReloadFile}, example: "reload --file /etc/sozu/config.toml", build: buildReload, noDeadline: true},
 		&verb{path: "shutdown", summary: "stop the proxy, after open connections finish unless --hard",
@@ -233,6 +250,14 @@ func init() {
 			example: "metrics disable", build: metricsConfigure(command.MetricsConfiguration_DISABLED)},
 		&verb{path: "metrics clear", summary: "zero the workers' counters and latency sketches (gauges stay)",
 			example: "metrics clear", build: metricsConfigure(command.MetricsConfiguration_CLEAR)},
+		&verb{path: "upgrade", summary: "hot upgrade: the supervisor runs the binary now at its path, or --worker N is replaced",
+			flags: []*flagSpec{fUpgradeWorker}, example: "upgrade --worker 0", build: buildUpgrade, noDeadline: true},
+		&verb{path: "events", summary: "follow the proxy's events, one line each, until interrupted or the proxy stops",
+			example: "events --json", build: buildSubscribeEvents, stream: true},
+		&verb{path: "top", summary: "live terminal view of the proxy: traffic, clusters, backends, listeners, certificates, events",
+			example: "top", run: runTop},
+		&verb{path: "logging", summary: "set the log filter of the supervisor and all workers (\"info\", \"warn,sozu::http=debug\")",
+			args: &argSpec{name: "FILTER", min: 1, max: 1}, example: "logging warn,sozu::http=debug", build: buildLogging},
 		&verb{path: "sandbox", summary: "show each worker's uid, no_new_privs and seccomp state, read from /proc",
 			example: "sandbox", run: runSandbox},
 		&verb{path: "compliance", summary: "check the security posture against PCI DSS v4.0; exit 1 when a check fails",

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 
 	"google.golang.org/protobuf/proto"
@@ -105,6 +104,7 @@ type cluster struct {
 // concurrent use.
 type Aggregator struct {
 	opt      *command.QueryMetricsOptions
+	want     *filter
 	proxy    values
 	clusters map[string]*cluster
 	workers  map[string]*command.WorkerMetrics
@@ -116,26 +116,52 @@ func NewAggregator(opt *command.QueryMetricsOptions) *Aggregator {
 	if opt == nil {
 		opt = &command.QueryMetricsOptions{}
 	}
-	return &Aggregator{opt: opt, proxy: values{}, clusters: map[string]*cluster{}, workers: map[string]*command.WorkerMetrics{}}
+	return newAggregator(opt, newFilter(opt))
 }
 
-func (a *Aggregator) wantName(name string) bool {
-	return len(a.opt.GetMetricNames()) == 0 || slices.Contains(a.opt.GetMetricNames(), name)
+func newAggregator(opt *command.QueryMetricsOptions, want *filter) *Aggregator {
+	return &Aggregator{opt: opt, want: want, proxy: values{}, clusters: map[string]*cluster{}, workers: map[string]*command.WorkerMetrics{}}
 }
+
+// filter holds a query's name and id lists as sets: a client may send
+// 100,000 of each in a frame, and every metric of every answer is looked
+// up in them.
+type filter struct {
+	names, clusters, backends map[string]struct{} // nil: no filter
+}
+
+func newFilter(opt *command.QueryMetricsOptions) *filter {
+	set := func(l []string) map[string]struct{} {
+		if len(l) == 0 {
+			return nil
+		}
+		m := make(map[string]struct{}, len(l))
+		for _, s := range l {
+			m[s] = struct{}{}
+		}
+		return m
+	}
+	return &filter{names: set(opt.GetMetricNames()), clusters: set(opt.GetClusterIds()), backends: set(opt.GetBackendIds())}
+}
+
+func in(set map[string]struct{}, s string) bool {
+	_, ok := set[s]
+	return set == nil || ok
+}
+
+func (a *Aggregator) wantName(name string) bool { return in(a.want.names, name) }
 
 func (a *Aggregator) wantCluster(id string) bool {
-	return !a.opt.GetNoClusters() && (len(a.opt.GetClusterIds()) == 0 || slices.Contains(a.opt.GetClusterIds(), id))
+	return !a.opt.GetNoClusters() && in(a.want.clusters, id)
 }
 
-func (a *Aggregator) wantBackend(id string) bool {
-	return len(a.opt.GetBackendIds()) == 0 || slices.Contains(a.opt.GetBackendIds(), id)
-}
+func (a *Aggregator) wantBackend(id string) bool { return in(a.want.backends, id) }
 
 // Add merges the answer of the worker named worker. On error (a metric
 // whose type differs between workers, a malformed histogram) the
 // aggregator may hold part of the answer; the caller reports the worker.
 func (a *Aggregator) Add(worker string, wm *command.WorkerMetrics) error {
-	one := NewAggregator(a.opt)
+	one := newAggregator(a.opt, a.want)
 	if err := one.merge(wm); err != nil {
 		return err
 	}

@@ -40,8 +40,8 @@ const (
 	Status4xx           = "http.status.4xx"
 	Status5xx           = "http.status.5xx"
 	StatusOther         = "http.status.other"
-	BytesIn             = "bytes_in"  // counter: bytes from clients (request heads and declared bodies)
-	BytesOut            = "bytes_out" // counter: bytes to clients
+	BytesIn             = "bytes_in"  // counter: bytes from clients (HTTP request heads and declared bodies, TCP session bytes)
+	BytesOut            = "bytes_out" // counter: bytes to clients (HTTP answers, TCP session bytes)
 	TLSv12              = "tls.version.TLSv1_2"
 	TLSv13              = "tls.version.TLSv1_3"
 	TLSHandshakeErrors  = "protocol.tls.handshake.errors" // ours: handshakes that failed
@@ -56,6 +56,22 @@ const (
 	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
 	RequestTime         = "request_time"                        // time: head received → response sent
 	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
+
+	// UDP (upstream's names, lib/src/metrics/names.rs udp; "ours" marks
+	// the ones upstream has not). In is client → backend, out backend →
+	// client; bytes are payload bytes (a PROXY header is not counted).
+	UDPDatagramsIn       = "udp.datagrams.in"                   // counter: client datagrams relayed to a backend (also cluster and backend level)
+	UDPDatagramsOut      = "udp.datagrams.out"                  // counter: backend replies relayed to a client (also cluster and backend level)
+	UDPBytesIn           = "udp.bytes.in"                       // counter: payload bytes of the datagrams in
+	UDPBytesOut          = "udp.bytes.out"                      // counter: payload bytes of the datagrams out
+	UDPActiveFlows       = "udp.active_flows"                   // gauge: live flows (also cluster and backend level)
+	UDPFlowsCreated      = "udp.flows.created"                  // counter: flows opened
+	UDPDropped           = "udp.datagrams.dropped"              // counter: datagrams dropped, every cause
+	UDPDroppedTruncated  = "udp.datagrams.dropped.truncated"    // counter: over max_rx_datagram_size, either direction
+	UDPDroppedNoBackend  = "udp.datagrams.dropped.no_backend"   // counter: no cluster on the listener, or no backend for a new flow
+	UDPDroppedShed       = "udp.datagrams.dropped.shed"         // counter: new flow refused, the flow table full of active flows
+	UDPDroppedSourceCap  = "udp.datagrams.dropped.source_cap"   // ours: new flow refused, its client source (IPv4 address, IPv6 /64) holds its share of the table
+	UDPDroppedSocketFail = "udp.datagrams.dropped.socket_error" // ours: new flow whose backend socket could not be opened
 
 	// The supervisor's own ("main").
 	ConfigurationClusters  = "configuration.clusters"  // gauge: clusters in the configuration state
@@ -94,8 +110,8 @@ var ProxyMetrics = []Info{
 	{Status4xx, Counter, "responses with a 4xx status"},
 	{Status5xx, Counter, "responses with a 5xx status"},
 	{StatusOther, Counter, "responses with another status"},
-	{BytesIn, Counter, "bytes received from clients: request heads and declared bodies"},
-	{BytesOut, Counter, "bytes sent to clients"},
+	{BytesIn, Counter, "bytes received from clients: HTTP request heads and declared bodies, bytes relayed by TCP sessions (UDP: udp.bytes.in)"},
+	{BytesOut, Counter, "bytes sent to clients: HTTP answers, bytes relayed by TCP sessions (UDP: udp.bytes.out)"},
 	{TLSv12, Counter, "TLS handshakes that negotiated TLS 1.2"},
 	{TLSv13, Counter, "TLS handshakes that negotiated TLS 1.3"},
 	{TLSHandshakeErrors, Counter, "TLS handshakes that failed"},
@@ -110,6 +126,18 @@ var ProxyMetrics = []Info{
 	{Panics, Counter, "panics recovered in connection goroutines"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
+	{UDPDatagramsIn, Counter, "UDP datagrams relayed from clients to backends"},
+	{UDPDatagramsOut, Counter, "UDP replies relayed from backends to clients"},
+	{UDPBytesIn, Counter, "payload bytes of the UDP datagrams relayed to backends (PROXY headers not counted)"},
+	{UDPBytesOut, Counter, "payload bytes of the UDP replies relayed to clients"},
+	{UDPActiveFlows, Gauge, "live UDP flows"},
+	{UDPFlowsCreated, Counter, "UDP flows opened"},
+	{UDPDropped, Counter, "UDP datagrams dropped, every cause (the sum of the udp.datagrams.dropped.* counters)"},
+	{UDPDroppedTruncated, Counter, "UDP datagrams over max_rx_datagram_size dropped, from clients or backends"},
+	{UDPDroppedNoBackend, Counter, "UDP datagrams dropped: no cluster on the listener, or no backend for a new flow"},
+	{UDPDroppedShed, Counter, "UDP datagrams dropped: a new flow refused, the flow table full of active flows"},
+	{UDPDroppedSourceCap, Counter, "UDP datagrams dropped: a new flow refused, its client source (IPv4 address, IPv6 /64) holding its share of the flow table"},
+	{UDPDroppedSocketFail, Counter, "UDP datagrams dropped: the new flow's backend socket could not be opened"},
 }
 
 // H2FloodClasses names the HTTP/2 flood budgets, in worker/h2's FloodClass
@@ -143,15 +171,18 @@ var MainMetrics = []Info{
 // ClusterMetrics lists the metrics of a cluster, and of a backend (the
 // backend ones are marked).
 var ClusterMetrics = []Info{
-	{Requests, Counter, "requests routed to the cluster or sent to the backend (TCP: sessions relayed)"},
+	{Requests, Counter, "requests routed to the cluster or sent to the backend (TCP: sessions relayed; UDP: flows opened)"},
 	{Status1xx, Counter, "responses with a 1xx status"},
 	{Status2xx, Counter, "responses with a 2xx status"},
 	{Status3xx, Counter, "responses with a 3xx status"},
 	{Status4xx, Counter, "responses with a 4xx status"},
 	{Status5xx, Counter, "responses with a 5xx status"},
 	{StatusOther, Counter, "responses with another status"},
-	{BytesIn, Counter, "request bytes of the cluster's or backend's requests"},
-	{BytesOut, Counter, "response bytes of the cluster's or backend's requests"},
+	{BytesIn, Counter, "request bytes of the cluster's or backend's requests (TCP: bytes from the client; UDP: payload bytes of the datagrams in)"},
+	{BytesOut, Counter, "response bytes of the cluster's or backend's requests (TCP: bytes to the client; UDP: payload bytes of the replies)"},
+	{UDPDatagramsIn, Counter, "UDP datagrams relayed to the cluster's or backend's flows"},
+	{UDPDatagramsOut, Counter, "UDP replies relayed from the cluster's or backend's flows"},
+	{UDPActiveFlows, Gauge, "live UDP flows of the cluster or backend"},
 	{ConnectionsPerBackend, Gauge, "backend connections in use (backend level only)"},
 	{BackendUp, Gauge, "1 when the backend is in rotation (backend level only)"},
 	{BackendDown, Gauge, "1 when the backend is marked down (backend level only)"},

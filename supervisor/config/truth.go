@@ -100,7 +100,6 @@ var forceTable = map[string]map[string]notInForce{
 		"splice_pipe_capacity_bytes":      {Meaningless, "TCP is relayed without splice(2) pipes", nil},
 		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
 		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
-		"pid_file_path":                   {NotBuilt, "no PID file is written", nil},
 		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +
 			"in the accept queue (accept_queue_timeout), then in the listen backlog", isTrue},
 	},
@@ -168,7 +167,7 @@ var inForce = map[string][]string{
 		"audit_fail_open", "audit_queries", "audit_fsync", "worker_user", "worker_group",
 		"worker_allow_root", "sandbox_mode", "tls_session_tickets",
 		"command_max_sessions_per_uid", "command_session_idle_timeout", "state_key_custodian_uids",
-		"metrics", "disable_cluster_metrics"},
+		"metrics", "disable_cluster_metrics", "pid_file_path"},
 	"listeners": {"address", "protocol", "public_address", "expect_proxy", "front_timeout", "back_timeout",
 		"connect_timeout", "request_timeout", "answer_301", "answer_400", "answer_401", "answer_404",
 		"answer_408", "answer_413", "answer_421", "answer_429", "answer_502", "answer_503", "answer_504",

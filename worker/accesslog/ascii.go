@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 
@@ -17,7 +18,8 @@ import (
 //	<bytes in> <bytes out> [<tags>, user-agent=<ua>] <otel> <protocol> <endpoint>
 //
 // on one line, where <endpoint> is "<host> <method> <target> <status>" for
-// HTTP and "-" for TCP, and every missing value is "-".
+// HTTP and "-" for TCP and UDP (a UDP flow's datagram counts and end
+// reason are in the JSON format only), and every missing value is "-".
 func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	colored := e.Colored
 	level := "INFO-ACCESS "
@@ -105,10 +107,16 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	}
 	dst = append(dst, r.Protocol.String()...)
 	dst = append(dst, ' ')
-	if r.Protocol == TCP {
+	if r.Protocol.stream() {
 		dst = append(dst, '-')
 	} else {
-		dst = appendVisible(dst, r.Host)
+		if len(r.Host) == 0 {
+			dst = append(dst, '-')
+		} else {
+			start := len(dst)
+			dst = logmask.AppendPANMasked(dst, r.Host) // the client chose it
+			sanitize(dst[start:])
+		}
 		dst = append(dst, ' ')
 		dst = appendVisible(dst, r.Method)
 		dst = append(dst, ' ')
@@ -217,12 +225,29 @@ func appendVisible(dst, b []byte) []byte {
 	return dst
 }
 
-// sanitize replaces C0 controls and DEL in b by '?', so that a line of
-// the ascii log stays one line whatever the client sent.
+// sanitize replaces in b, byte for byte, by '?': C0 controls and DEL, C1
+// controls (U+0080–U+009F: U+009B is CSI), bytes that are not UTF-8 (a lone
+// 0x9b is CSI on a latin-1 console), bidirectional embeddings, overrides
+// and isolates, and line separators. A line of the ascii log then stays
+// one line whatever the client sent, and a terminal showing it meets no
+// control sequence and no reordering.
 func sanitize(b []byte) {
-	for i, c := range b {
-		if c < 0x20 || c == 0x7f {
-			b[i] = '?'
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				b[i] = '?'
+			}
+			i++
+			continue
 		}
+		r, n := utf8.DecodeRune(b[i:])
+		if (r == utf8.RuneError && n == 1) || r <= 0x9f || (r >= 0x202a && r <= 0x202e) ||
+			(r >= 0x2066 && r <= 0x2069) || r == 0x2028 || r == 0x2029 {
+			for k := i; k < i+n; k++ {
+				b[k] = '?'
+			}
+		}
+		i += n
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/encoding/protodelim"
@@ -60,6 +61,29 @@ func TestASCIIControlBytesStayOnOneLine(t *testing.T) {
 	line := (&Encoder{Format: Ascii}).Append(nil, r)
 	if bytes.Count(line, []byte("\n")) != 1 || bytes.ContainsAny(line[:len(line)-1], "\r\x1b") || bytes.Count(line, []byte("\t")) != 1 {
 		t.Errorf("line not sanitised: %q", line)
+	}
+}
+
+// A terminal reading the ascii log (tail, less -r, a latin-1 console)
+// must not meet control sequences either: C1 controls (CSI as U+009B or
+// as a lone 0x9b byte), bytes that are not UTF-8, bidirectional overrides
+// and line separators become '?'.
+func TestASCIINoTerminalControls(t *testing.T) {
+	for _, in := range []string{"\xc2\x9b31m", "\x9b31m", "\x1b\x9b", "\xe2\x80\xae", "\xe2\x81\xa6", "\xe2\x80\xa8", "\xff\xfe", "\xe2\x80"} {
+		raw := []byte(in)
+		r := httpRecord()
+		r.Target, r.Host, r.UserAgent = append([]byte("/a"), raw...), append([]byte("h"), raw...), append([]byte("u"), raw...)
+		for _, colored := range []bool{false, true} {
+			line := (&Encoder{Format: Ascii, Colored: colored}).Append(nil, r)
+			if !utf8.Valid(line) {
+				t.Errorf("%q (colored %v): line not UTF-8: %q", in, colored, line)
+			}
+			for _, c := range string(line) {
+				if (c >= 0x80 && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x2028 || c == 0x2029 {
+					t.Errorf("%q (colored %v): %U in %q", in, colored, c, line)
+				}
+			}
+		}
 	}
 }
 
@@ -189,11 +213,18 @@ func TestJSONEscapes(t *testing.T) {
 }
 
 func TestNoPANInAnyFormat(t *testing.T) {
-	for _, f := range []Format{Ascii, Protobuf, JSON} {
-		for _, q := range []logmask.QueryMode{logmask.QueryMask, logmask.QueryKeep, logmask.QueryDrop} {
-			b := (&Encoder{Format: f, Query: q}).Append(nil, httpRecord())
-			if bytes.Contains(b, []byte("4111111111111111")) {
-				t.Errorf("%v/%v: full PAN in %q", f, q, b)
+	pan := regexp.MustCompile(`4111(%20|%2D| |-)?1111(%20|%2D| |-)?1111(%20|%2D| |-)?1111`)
+	for _, host := range []string{"shop.example.com", "4111111111111111.example.com", "4111-1111-1111-1111"} {
+		for _, target := range []string{"/pay?card=4111111111111111&n=2", "/pay/4111%201111%201111%201111?x=4111%2D1111%2D1111%2D1111"} {
+			r := httpRecord()
+			r.Host, r.Target = []byte(host), []byte(target)
+			for _, f := range []Format{Ascii, Protobuf, JSON} {
+				for _, q := range []logmask.QueryMode{logmask.QueryMask, logmask.QueryKeep, logmask.QueryDrop} {
+					b := (&Encoder{Format: f, Query: q}).Append(nil, r)
+					if pan.Match(b) {
+						t.Errorf("%v/%v, host %q, target %q: full PAN in %q", f, q, host, target, b)
+					}
+				}
 			}
 		}
 	}

@@ -14,10 +14,20 @@ import (
 func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 	dst = append(dst, `{"@timestamp":"`...)
 	dst = r.End.UTC().AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `","event":{"kind":"event","category":["web"],"dataset":"sozu.access","start":"`...)
+	dst = append(dst, `","event":{"kind":"event","category":[`...)
+	if r.Protocol.stream() {
+		dst = append(dst, `"network"`...) // a TCP session or UDP flow: not web traffic
+	} else {
+		dst = append(dst, `"web"`...)
+	}
+	dst = append(dst, `],"dataset":"sozu.access","start":"`...)
 	dst = r.Start.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","duration":`...)
 	dst = strconv.AppendInt(dst, int64(r.RequestTime()), 10)
+	if r.EndReason != "" {
+		dst = append(dst, `,"reason":`...)
+		dst = appendJSONString(dst, r.EndReason)
+	}
 	if r.Status >= 500 {
 		dst = append(dst, `,"outcome":"failure"`...)
 	} else if r.Status > 0 {
@@ -31,9 +41,16 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `,"destination":`...)
 		dst = appendEndpoint(dst, r.Backend)
 	}
-	if r.Protocol == TCP {
+	switch r.Protocol {
+	case TCP:
 		dst = append(dst, `,"network":{"transport":"tcp"}`...)
-	} else {
+	case UDP:
+		dst = append(dst, `,"network":{"transport":"udp","packets":`...)
+		dst = strconv.AppendInt(dst, r.DatagramsIn+r.DatagramsOut, 10)
+		dst = append(dst, `,"bytes":`...)
+		dst = strconv.AppendInt(dst, r.BytesIn+r.BytesOut, 10)
+		dst = append(dst, '}')
+	default:
 		dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":`...)
 		if r.Protocol == H2 {
 			dst = append(dst, `"2"`...)
@@ -53,7 +70,9 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `"bytes":`...)
 		dst = strconv.AppendInt(dst, r.BytesOut, 10)
 		dst = append(dst, `}},"url":{"domain":`...)
-		dst = appendJSONBytes(dst, r.Host)
+		start := len(dst)
+		dst = logmask.AppendPANMasked(dst, r.Host) // the client chose it
+		dst = moveJSON(dst, start, func(dst, host []byte) []byte { return appendJSONBytes(dst, host) })
 		dst = e.appendURL(dst, r.Target)
 		dst = append(dst, '}')
 	}
@@ -88,11 +107,17 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `,"response_time":`...)
 		dst = strconv.AppendInt(dst, int64(r.BackendTime), 10)
 	}
-	if r.Protocol == TCP {
+	if r.Protocol.stream() {
 		dst = append(dst, `,"bytes_in":`...)
 		dst = strconv.AppendInt(dst, r.BytesIn, 10)
 		dst = append(dst, `,"bytes_out":`...)
 		dst = strconv.AppendInt(dst, r.BytesOut, 10)
+	}
+	if r.Protocol == UDP {
+		dst = append(dst, `,"datagrams_in":`...)
+		dst = strconv.AppendInt(dst, r.DatagramsIn, 10)
+		dst = append(dst, `,"datagrams_out":`...)
+		dst = strconv.AppendInt(dst, r.DatagramsOut, 10)
 	}
 	return append(dst, "}}\n"...)
 }

@@ -64,7 +64,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 	dst = protowire.AppendString(dst, r.Protocol.String())
 	dst = protowire.AppendTag(dst, fieldEndpoint, protowire.BytesType)
 	dst = appendNested(dst, func(dst []byte) []byte {
-		if r.Protocol == TCP {
+		if r.Protocol.stream() { // UDP too: the endpoint has no UDP case, the protocol field tells
 			dst = protowire.AppendTag(dst, endpointTCP, protowire.BytesType)
 			return protowire.AppendVarint(dst, 0)
 		}
@@ -76,7 +76,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 			}
 			if len(r.Host) > 0 {
 				dst = protowire.AppendTag(dst, httpAuth, protowire.BytesType)
-				dst = protowire.AppendBytes(dst, r.Host)
+				dst = appendNested(dst, func(dst []byte) []byte { return logmask.AppendPANMasked(dst, r.Host) })
 			}
 			if len(r.Target) > 0 {
 				dst = protowire.AppendTag(dst, httpPath, protowire.BytesType)

@@ -1,5 +1,5 @@
 // Package accesslog is the worker's access log: one Record per HTTP request
-// (HTTP/1.1 and HTTP/2 streams) and per TCP session, encoded in upstream's
+// (HTTP/1.1 and HTTP/2 streams), per TCP session and per UDP flow, encoded in upstream's
 // ascii or protobuf layout or as ECS-shaped JSON, with cardholder data
 // masked (package logmask), and shipped to the supervisor without ever
 // blocking the traffic (ship.go).
@@ -23,9 +23,14 @@ const (
 	HTTPS                 // HTTP/1.x over TLS
 	H2                    // an HTTP/2 stream (over TLS)
 	TCP                   // a TCP session
+	UDP                   // a UDP flow
 )
 
-var protocolNames = [...]string{"HTTP", "HTTPS", "HTTP2", "TCP"}
+var protocolNames = [...]string{"HTTP", "HTTPS", "HTTP2", "TCP", "UDP"}
+
+// stream reports whether p is a session or flow relayed as is (TCP, UDP),
+// rather than an HTTP request.
+func (p Protocol) stream() bool { return p == TCP || p == UDP }
 
 func (p Protocol) String() string {
 	if int(p) < len(protocolNames) {
@@ -34,16 +39,17 @@ func (p Protocol) String() string {
 	return "UNKNOWN"
 }
 
-// Record is one request (or TCP session) as the access log sees it. Its
+// Record is one request (or TCP session, or UDP flow) as the access log
+// sees it. Its
 // byte slices are borrowed from the session that fills it: they must stay
 // valid until Logger.Log returns, which copies what it needs. The zero
 // value of every optional field means "none".
 type Record struct {
 	Protocol  Protocol
 	SessionID ulid.ULID // the client connection
-	RequestID ulid.ULID // the request (zero for TCP: the session's id is used)
-	Start     time.Time // the request's first byte (TCP: the accept)
-	End       time.Time // the last byte of the answer (TCP: the close)
+	RequestID ulid.ULID // the request (zero for TCP and UDP: the session's id is used)
+	Start     time.Time // the request's first byte (TCP: the accept; UDP: the flow's first datagram)
+	End       time.Time // the last byte of the answer (TCP: the close; UDP: the flow's end)
 
 	Client   netip.AddrPort // the client (the PROXY header's source when one came)
 	Backend  netip.AddrPort // the backend, when one was contacted
@@ -53,13 +59,20 @@ type Record struct {
 	BackendID string
 
 	Method    []byte
-	Host      []byte // the authority the client asked for
+	Host      []byte // the authority the client asked for (PANs masked when encoded)
 	Target    []byte // the request target as received: masked when encoded
 	Status    int    // 0: no answer was sent
 	UserAgent []byte
 
-	BytesIn  int64 // request bytes read from the client (head and body)
+	BytesIn  int64 // request bytes read from the client (head and body; UDP: payload bytes)
 	BytesOut int64 // answer bytes written to the client
+
+	// UDP only: the datagrams relayed each way (client → backend, and
+	// back), and why the flow ended ("responses", "idle", "evicted",
+	// "backend error", "closed").
+	DatagramsIn  int64
+	DatagramsOut int64
+	EndReason    string
 
 	// BackendTime is the time from the first connect attempt to a backend
 	// to the end of its answer; 0 when no backend was contacted.

@@ -51,9 +51,12 @@ type Options struct {
 	ProbeAfter time.Duration
 	Attempts   int // connect attempts per request, each on another backend when there is one
 
-	// OnEvent receives BACKEND_DOWN, BACKEND_UP and NO_AVAILABLE_BACKENDS
-	// events. It is called from connection goroutines, concurrently, and
-	// must not block for long. May be nil.
+	// OnEvent receives BACKEND_DOWN, BACKEND_UP, NO_AVAILABLE_BACKENDS
+	// and REMOVED_BACKEND_HAS_NO_CONNECTIONS events (the last once per
+	// removed backend, when its last connection in use is released, or
+	// from Update when it had none). It is called from connection
+	// goroutines and from Update, concurrently, and must not block for
+	// long. May be nil.
 	OnEvent func(*command.Event)
 	// Dial opens a connection (tests replace it); nil means a net.Dialer.
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
@@ -129,6 +132,7 @@ type Backend struct {
 	hcDown   atomic.Bool  // marked down by the active health check (health.go)
 	inflight atomic.Int64 // connections checked out
 	removed  atomic.Bool
+	drained  atomic.Bool // REMOVED_BACKEND_HAS_NO_CONNECTIONS sent (or never to be sent)
 
 	h2 atomic.Pointer[h2c.Pool] // HTTP/2 connections (h2.go); nil until the first one
 
@@ -212,6 +216,9 @@ func (r *Registry) Update(specs []Spec, policies map[string]Policy) map[string]*
 		if next[k] == nil {
 			b.removed.Store(true)
 			b.closeIdle()
+			if b.inflight.Load() == 0 {
+				b.reportDrained()
+			}
 		}
 	}
 	r.backends = next
@@ -221,8 +228,27 @@ func (r *Registry) Update(specs []Spec, policies map[string]Policy) map[string]*
 // Close closes every idle connection and marks every backend removed.
 func (r *Registry) Close() {
 	for _, b := range r.backends {
+		b.drained.Store(true) // shutting down: no removal to report
 		b.removed.Store(true)
 		b.closeIdle()
+	}
+}
+
+// putBack gives back one connection slot of b taken by connect; the last
+// slot of a removed backend reports it drained.
+func (b *Backend) putBack() {
+	if b.inflight.Add(-1) == 0 && b.removed.Load() {
+		b.reportDrained()
+	}
+}
+
+// reportDrained emits REMOVED_BACKEND_HAS_NO_CONNECTIONS once for b.
+// Update stores removed before it reads inflight and putBack decrements
+// inflight before it reads removed, so at least one of them sees both
+// conditions; drained makes it exactly one.
+func (b *Backend) reportDrained() {
+	if b.drained.CompareAndSwap(false, true) {
+		b.reg.emit(command.EventKind_REMOVED_BACKEND_HAS_NO_CONNECTIONS, b, b.ClusterID)
 	}
 }
 
@@ -335,7 +361,7 @@ func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 			if err == nil {
 				return c, nil
 			}
-			b.inflight.Add(-1)
+			b.putBack()
 			last = err
 			if ctx.Err() != nil {
 				break
@@ -358,7 +384,7 @@ func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 			b.observeConnect(took)
 		}
 		if err != nil {
-			b.inflight.Add(-1)
+			b.putBack()
 			last = err
 			s.failed(b)
 			if ctx.Err() != nil {

@@ -36,7 +36,7 @@ type Conn struct {
 // else it is closed.
 func (c *Conn) Release(reusable bool) {
 	b := c.Backend
-	b.inflight.Add(-1)
+	b.putBack()
 	if reusable && !b.removed.Load() && !c.Stream {
 		c.Reused = true
 		c.ConnectTime = 0

@@ -13,8 +13,11 @@ const MaskDigit = '*'
 
 // AppendPANMasked appends src to dst with every possible PAN masked: a run
 // of digits, possibly separated by single spaces, '-' or '+' (a space in a
-// form-encoded query), of 13 to 19 digits that passes the Luhn check keeps
-// its first six and last four digits, the others become MaskDigit. A longer
+// form-encoded query), or by one of those percent-encoded ("%20", "%2D",
+// "%2B", either case), of 13 to 19 digits that passes the Luhn check keeps
+// its first six and last four digits, the others become MaskDigit; so does
+// such a run holding a Luhn-valid number of whole groups (a PAN followed
+// by its month). A longer
 // run that holds a Luhn-valid window of 13 to 19 digits anywhere is masked
 // the same way, whole. It does not allocate when dst has room.
 func AppendPANMasked(dst, src []byte) []byte {
@@ -23,7 +26,7 @@ func AppendPANMasked(dst, src []byte) []byte {
 	out := dst[start:]
 	for i := 0; i < len(out); {
 		if !isDigit(out[i]) {
-			i++
+			i += max(sepLen(out[i:]), 1) // an escape's digits ("%20") start no run
 			continue
 		}
 		// The run: digits, with single separators between them.
@@ -35,8 +38,8 @@ func AppendPANMasked(dst, src []byte) []byte {
 				end = j
 				continue
 			}
-			if isSep(out[j]) && j+1 < len(out) && isDigit(out[j+1]) {
-				j++
+			if k := sepLen(out[j:]); k > 0 && j+k < len(out) && isDigit(out[j+k]) {
+				j += k
 				continue
 			}
 			break
@@ -50,25 +53,68 @@ func AppendPANMasked(dst, src []byte) []byte {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-func isSep(c byte) bool   { return c == ' ' || c == '-' || c == '+' }
+
+// sepLen returns the length of the separator b starts with: 1 for ' ',
+// '-' and '+', 3 for their percent-encoded forms, 0 for none. The digits
+// of an escape ("%20") are never a PAN's.
+func sepLen(b []byte) int {
+	switch {
+	case len(b) == 0:
+		return 0
+	case b[0] == ' ' || b[0] == '-' || b[0] == '+':
+		return 1
+	case b[0] == '%' && len(b) >= 3 && b[1] == '2':
+		switch b[2] {
+		case '0', 'D', 'd', 'B', 'b':
+			return 3
+		}
+	}
+	return 0
+}
 
 // holdsPAN reports whether the run (n digits, with separators) is a PAN:
-// Luhn-valid as a whole when it has 13 to 19 digits, holding a Luhn-valid
-// window of 13 to 19 digits when longer.
+// Luhn-valid as a whole when it has 13 to 19 digits, or holding a
+// Luhn-valid number of 13 to 19 digits made of whole groups between
+// separators ("4111 1111 1111 1111 12": a PAN and its month), or, when
+// longer than 19 digits, holding a Luhn-valid window of 13 to 19 digits
+// anywhere.
 func holdsPAN(run []byte, n int) bool {
 	var d [64]byte
-	k := 0
-	for _, c := range run {
-		if isDigit(c) {
+	var groups [64]uint8 // the index in d of each group's first digit, then n
+	k, g, sep := 0, 0, true
+	for i := 0; i < len(run); i++ {
+		switch c := run[i]; {
+		case c == '%':
+			i += 2 // an escaped separator: its digits are not the PAN's
+			sep = true
+		case isDigit(c):
 			if k == len(d) {
 				return true // too long to check: masked anyway
 			}
+			if sep {
+				groups[g] = uint8(k)
+				g++
+			}
 			d[k] = c - '0'
 			k++
+			sep = false
+		default:
+			sep = true
 		}
 	}
 	if n <= maxPAN {
-		return luhn(d[:n])
+		if luhn(d[:n]) {
+			return true
+		}
+		groups[g] = uint8(n)
+		for a := 0; a < g; a++ {
+			for b := a + 1; b <= g; b++ {
+				if l := int(groups[b] - groups[a]); l >= minPAN && l <= maxPAN && l < n && luhn(d[groups[a]:groups[b]]) {
+					return true
+				}
+			}
+		}
+		return false
 	}
 	for l := minPAN; l <= maxPAN; l++ {
 		for s := 0; s+l <= n; s++ {
@@ -102,8 +148,11 @@ func luhn(d []byte) bool {
 // the last keepTail.
 func maskRun(run []byte, n int) {
 	k := 0
-	for i, c := range run {
-		if !isDigit(c) {
+	for i := 0; i < len(run); i++ {
+		if c := run[i]; c == '%' {
+			i += 2 // an escaped separator
+			continue
+		} else if !isDigit(c) {
 			continue
 		}
 		if k >= keepHead && k < n-keepTail {

@@ -13,19 +13,22 @@ const (
 	cRequests = nProxy + iota
 	cBytesIn
 	cBytesOut
+	cUDPDatagramsIn
+	cUDPDatagramsOut
 	nCluster
 )
 
 var clusterNames = map[int]string{
 	cRequests: pm.Requests, status1xx: pm.Status1xx, status2xx: pm.Status2xx, status3xx: pm.Status3xx,
 	status4xx: pm.Status4xx, status5xx: pm.Status5xx, statusOther: pm.StatusOther,
-	cBytesIn: pm.BytesIn, cBytesOut: pm.BytesOut,
+	cBytesIn: pm.BytesIn, cBytesOut: pm.BytesOut, cUDPDatagramsIn: pm.UDPDatagramsIn, cUDPDatagramsOut: pm.UDPDatagramsOut,
 }
 
 // Cluster is the metrics of one cluster. Safe for concurrent use.
 type Cluster struct {
 	ID       string
 	c        [nCluster]atomic.Int64
+	flows    atomic.Int64 // live UDP flows (a gauge: never cleared)
 	reqTime  *pm.Sketch
 	connect  *pm.Sketch
 	response *pm.Sketch
@@ -46,6 +49,7 @@ func newCluster(id string) *Cluster {
 type Backend struct {
 	ID       string
 	c        [nCluster]atomic.Int64
+	flows    atomic.Int64 // live UDP flows (a gauge: never cleared)
 	connect  *pm.Sketch
 	response *pm.Sketch
 }

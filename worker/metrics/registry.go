@@ -29,6 +29,11 @@ const (
 	tls13
 	tlsErrors
 	tcpRequests
+	udpDatagramsIn
+	udpDatagramsOut
+	udpBytesIn
+	udpBytesOut
+	udpFlowsCreated
 	nProxy
 )
 
@@ -37,6 +42,8 @@ var proxyNames = [nProxy]string{
 	status1xx: pm.Status1xx, status2xx: pm.Status2xx, status3xx: pm.Status3xx, status4xx: pm.Status4xx,
 	status5xx: pm.Status5xx, statusOther: pm.StatusOther, bytesIn: pm.BytesIn, bytesOut: pm.BytesOut,
 	tls12: pm.TLSv12, tls13: pm.TLSv13, tlsErrors: pm.TLSHandshakeErrors, tcpRequests: pm.TCPRequests,
+	udpDatagramsIn: pm.UDPDatagramsIn, udpDatagramsOut: pm.UDPDatagramsOut, udpBytesIn: pm.UDPBytesIn,
+	udpBytesOut: pm.UDPBytesOut, udpFlowsCreated: pm.UDPFlowsCreated,
 }
 
 func statusIndex(status int) int {
@@ -61,6 +68,7 @@ type Registry struct {
 	enabled atomic.Bool
 	proxy   [nProxy]atomic.Int64
 	clients atomic.Int64 // open client connections (a gauge: never cleared)
+	flows   atomic.Int64 // live UDP flows (a gauge: never cleared)
 	reqTime *pm.Sketch
 
 	mu       sync.Mutex // serialises the copy-on-write of clusters
@@ -191,20 +199,51 @@ func (r *Registry) End(q *Request, now time.Time) {
 }
 
 // TCPSession records a TCP session relayed to backend backendID of
-// cluster clusterID, over a connection whose dial took connect.
-func (r *Registry) TCPSession(clusterID, backendID string, connect time.Duration) {
-	if !r.Enabled() {
-		return
+// cluster clusterID, over a connection whose dial took connect, and
+// returns where its bytes count as they are relayed. It allocates only
+// for a cluster or backend not seen before.
+func (r *Registry) TCPSession(clusterID, backendID string, connect time.Duration) Stream {
+	if r == nil {
+		return Stream{}
 	}
-	r.proxy[tcpRequests].Add(1)
 	c := r.Cluster(clusterID)
 	b := c.Backend(backendID)
-	c.c[cRequests].Add(1)
-	b.c[cRequests].Add(1)
-	if connect > 0 {
-		c.connect.Add(connect)
-		b.connect.Add(connect)
+	if r.enabled.Load() {
+		r.proxy[tcpRequests].Add(1)
+		c.c[cRequests].Add(1)
+		b.c[cRequests].Add(1)
+		if connect > 0 {
+			c.connect.Add(connect)
+			b.connect.Add(connect)
+		}
 	}
+	return Stream{r: r, c: c, b: b}
+}
+
+// Stream is where a TCP session's bytes count: bytes_in and bytes_out of
+// the proxy, its cluster and its backend. The zero Stream records
+// nothing. Safe for concurrent use (each direction of a session records
+// from its own goroutine).
+type Stream struct {
+	r *Registry
+	c *Cluster
+	b *Backend
+}
+
+// In records n bytes relayed from the client to the backend; Out n bytes
+// relayed to the client. Neither allocates.
+func (s Stream) In(n int64) { s.add(bytesIn, cBytesIn, n) }
+
+// Out records n bytes relayed from the backend to the client.
+func (s Stream) Out(n int64) { s.add(bytesOut, cBytesOut, n) }
+
+func (s Stream) add(proxy, cluster int, n int64) {
+	if n <= 0 || !s.r.Enabled() {
+		return
+	}
+	s.r.proxy[proxy].Add(n)
+	s.c.c[cluster].Add(n)
+	s.b.c[cluster].Add(n)
 }
 
 // Cluster returns the metrics of cluster id, made on first use. It

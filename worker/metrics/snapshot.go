@@ -32,12 +32,14 @@ func (r *Registry) Snapshot() *command.WorkerMetrics {
 		wm.Proxy[proxyNames[i]] = Count(r.proxy[i].Load())
 	}
 	wm.Proxy[pm.ClientConnections] = Gauge(uint64(max(r.clients.Load(), 0)))
+	wm.Proxy[pm.UDPActiveFlows] = Gauge(uint64(max(r.flows.Load(), 0)))
 	wm.Proxy[pm.RequestTime] = histogram(r.reqTime)
 	for id, c := range *r.clusters.Load() {
 		cm := &command.ClusterMetrics{Cluster: map[string]*command.FilteredMetrics{}}
 		for i, name := range clusterNames {
 			cm.Cluster[name] = Count(c.c[i].Load())
 		}
+		cm.Cluster[pm.UDPActiveFlows] = Gauge(uint64(max(c.flows.Load(), 0)))
 		cm.Cluster[pm.RequestTime] = histogram(c.reqTime)
 		cm.Cluster[pm.BackendConnectionTime] = histogram(c.connect)
 		cm.Cluster[pm.BackendResponseTime] = histogram(c.response)
@@ -46,6 +48,7 @@ func (r *Registry) Snapshot() *command.WorkerMetrics {
 			for i, name := range clusterNames {
 				bm.Metrics[name] = Count(b.c[i].Load())
 			}
+			bm.Metrics[pm.UDPActiveFlows] = Gauge(uint64(max(b.flows.Load(), 0)))
 			bm.Metrics[pm.BackendConnectionTime] = histogram(b.connect)
 			bm.Metrics[pm.BackendResponseTime] = histogram(b.response)
 			cm.Backends = append(cm.Backends, bm)

@@ -26,7 +26,7 @@ const flushAt = bufSize
 // copyBody runs on its own goroutine while the session goroutine waits for
 // the response: it streams the rest of the request body from the client to
 // bc (remaining bytes for a Content-Length body; for a chunked one, until
-// s.dec is done, remaining counting the bytes received so far). It owns
+// s.st.dec is done, remaining counting the bytes received so far). It owns
 // buf, r, w, dec and bout until it has sent its result on copyDone; on a
 // failure it then closes bc, which wakes the session goroutine.
 func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remaining int64) {
@@ -46,7 +46,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 		s.bout = (*s.boutp)[:0]
 	}
 	for {
-		if chunked && s.dec.Done() || !chunked && remaining == 0 {
+		if chunked && s.st.dec.Done() || !chunked && remaining == 0 {
 			return
 		}
 		if s.r == s.w {
@@ -64,7 +64,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 		if chunked {
 			var used int
 			var err error
-			s.bout, used, err = s.dec.Reencode(s.bout[:0], s.buf[s.r:s.w])
+			s.bout, used, err = s.st.dec.Reencode(s.bout[:0], s.buf[s.r:s.w])
 			s.r += used
 			if err != nil {
 				res = bodyResult{err: err, status: http1.StatusBadRequest}
@@ -75,7 +75,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 				return
 			}
 			data = s.bout
-			if s.dec.Done() {
+			if s.st.dec.Done() {
 				s.bodyComplete.Store(true)
 			}
 		} else {
@@ -128,6 +128,26 @@ func (s *session) flush(cfg *Listener) error {
 	return err
 }
 
+// flushWith writes s.out, then data, to the client in one vectored write
+// (writev(2) on TCP, one record each under TLS), and empties s.out.
+func (s *session) flushWith(cfg *Listener, data []byte) error {
+	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+	var n int64
+	var err error
+	if len(s.out) == 0 {
+		m, werr := s.conn.Write(data)
+		n, err = int64(m), werr
+	} else {
+		s.vec = append(s.vecArr[:0], s.out, data)
+		n, err = s.vec.WriteTo(s.conn)
+		s.vecArr, s.vec = [2][]byte{}, nil
+	}
+	s.mx.BytesOut += n
+	s.lg.bytesOut += n
+	s.out = s.out[:0]
+	return err
+}
+
 // readBackend reads more backend bytes into bbuf, after those not yet
 // consumed (which it first moves to the start).
 func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
@@ -154,7 +174,7 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 // clientOK whether everything reached the client.
 func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, clientOK bool) {
 	cfg := x.cfg
-	resp := &s.resp
+	resp := &s.st.resp
 	switch mode {
 	case bodyPlain:
 		if resp.Body != http1.BodyLength {
@@ -163,26 +183,32 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 		remaining := resp.ContentLength
 		for {
 			take := int(min(remaining, int64(s.bw-s.br)))
-			if len(s.out)+take > flushAt && len(s.out) > 0 {
-				if s.flush(cfg) != nil {
-					return false, false
-				}
-			}
-			if len(s.out) == 0 && take > flushAt/2 {
-				// Large runs go out straight from the read buffer.
-				deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
-				n, err := s.conn.Write(s.bbuf[s.br : s.br+take])
-				s.mx.BytesOut += int64(n)
-				s.lg.bytesOut += int64(n)
-				if err != nil {
+			if take > flushAt/2 {
+				// Large runs go out straight from the read buffer, in one
+				// vectored write with what s.out holds (the head).
+				if s.flushWith(cfg, s.bbuf[s.br:s.br+take]) != nil {
 					return false, false
 				}
 			} else {
+				if len(s.out)+take > flushAt && len(s.out) > 0 {
+					if s.flush(cfg) != nil {
+						return false, false
+					}
+				}
 				s.out = append(s.out, s.bbuf[s.br:s.br+take]...)
 			}
 			s.br += take
 			if remaining -= int64(take); remaining == 0 {
 				return s.br == s.bw, s.flush(cfg) == nil
+			}
+			if remaining >= spliceMin && s.br == s.bw {
+				if dst, src, ok := s.spliceEnds(bc); ok {
+					if s.flush(cfg) != nil {
+						return false, false
+					}
+					ok := s.spliceBody(cfg, bc, dst, src, remaining)
+					return ok, ok
+				}
 			}
 			if _, err := s.readBackend(cfg, bc); err != nil {
 				s.flush(cfg)
@@ -190,15 +216,15 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 			}
 		}
 	case bodyReencode, bodyDechunk:
-		s.rdec.Reset()
+		s.st.rdec.Reset()
 		for {
 			var used int
 			var err error
 			if mode == bodyReencode {
-				s.out, used, err = s.rdec.Reencode(s.out, s.bbuf[s.br:s.bw])
+				s.out, used, err = s.st.rdec.Reencode(s.out, s.bbuf[s.br:s.bw])
 			} else {
 				var data []byte
-				data, used, err = s.rdec.Feed(s.bbuf[s.br:s.bw])
+				data, used, err = s.st.rdec.Feed(s.bbuf[s.br:s.bw])
 				s.out = append(s.out, data...)
 			}
 			s.br += used
@@ -207,7 +233,7 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 				s.flush(cfg)
 				return false, false
 			}
-			if s.rdec.Done() {
+			if s.st.rdec.Done() {
 				return s.br == s.bw, s.flush(cfg) == nil && mode == bodyReencode
 			}
 			if s.br < s.bw {

@@ -19,7 +19,7 @@ import (
 func (s *session) serve(cfg *Listener, n int) bool {
 	s.acquireExchangeBuffers()
 	s.newID()
-	req := &s.req
+	req := &s.st.req
 	if err := http1.ParseRequest(req, s.buf[s.r:s.r+n], nil); err != nil {
 		s.headError(cfg, err)
 		return false
@@ -136,10 +136,10 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		x.streaming = remaining > 0
 	case http1.BodyChunked:
 		chunked = true
-		s.dec.Reset()
+		s.st.dec.Reset()
 		var used int
 		var err error
-		s.out, used, err = s.dec.Reencode(s.out, s.buf[s.r:s.w])
+		s.out, used, err = s.st.dec.Reencode(s.out, s.buf[s.r:s.w])
 		s.r += used
 		s.lg.bytesIn += int64(used)
 		if err != nil {
@@ -149,7 +149,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 			return s.answer(cfg, nil, 413)
 		}
 		remaining = int64(used)
-		x.streaming = !s.dec.Done()
+		x.streaming = !s.st.dec.Done()
 	}
 
 	var bc *backends.Conn
@@ -312,7 +312,7 @@ var errCopyAborted = errors.New("request body copy interrupted")
 
 var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
-// readResponseHead reads the backend's final response head into s.resp
+// readResponseHead reads the backend's final response head into s.st.resp
 // (bbuf[br:br+resp.HeadLen]), forwarding interim 1xx responses to an
 // HTTP/1.1 client.
 func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
@@ -328,7 +328,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 				return respBad
 			}
 			if n > 0 {
-				resp := &s.resp
+				resp := &s.st.resp
 				if err := http1.ParseResponse(resp, s.bbuf[s.br:s.br+n], x.methodBytes(), nil); err != nil {
 					s.srv.opt.Log.Debugf("backend %s: %v", bc.Backend.AddrString(), err)
 					return respBad
@@ -385,11 +385,11 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 	}
 }
 
-// respond forwards the response whose head is in s.resp, then its body. It
+// respond forwards the response whose head is in s.st.resp, then its body. It
 // returns whether the client connection may carry another request.
 func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	cfg := x.cfg
-	resp := &s.resp
+	resp := &s.st.resp
 	backendKA := resp.KeepAlive
 	ka := x.clientKA && !s.srv.draining.Load() && (!x.streaming || s.bodyComplete.Load())
 	mode := bodyPlain
@@ -412,7 +412,7 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	resp.KeepAlive = ka
 	s.lg.status = resp.Status
 	dropIDField(resp, cfg)
-	ex := s.extra[:0]
+	ex := s.st.extra[:0]
 	ex = append(ex, http1.Field{Name: cfg.idHeader, Value: s.id[:]})
 	if x.http10 && ka {
 		ex = append(ex, http1.Field{Name: nameConn, Value: valueKA})

@@ -93,14 +93,14 @@ var defaultChallenge = []byte(DefaultChallenge)
 // differently (400, as for a request's own path).
 func (s *session) rewrite(cfg *Listener, route *router.Route, fe *Frontend, req *http1.Request, path []byte) (rewrite, int) {
 	groups := fe.RewriteHost != nil && fe.RewriteHost.UsesGroups() || fe.RewritePath != nil && fe.RewritePath.UsesGroups()
-	route.Capture(&s.caps, req.Authority, path, groups)
+	route.Capture(&s.st.caps, req.Authority, path, groups)
 	rw := s.rw[:0]
 	defer func() { s.rw = rw }() // keep the buffer, grown or not
 	var out rewrite
 	if fe.RewriteHost != nil || fe.RewritePort != 0 {
 		if fe.RewriteHost != nil {
 			var ok bool
-			rw, ok = fe.RewriteHost.Append(rw, &s.caps, maxRewrittenHost)
+			rw, ok = fe.RewriteHost.Append(rw, &s.st.caps, maxRewrittenHost)
 			if !ok || len(rw) == 0 || !validHost(rw) {
 				return out, http1.StatusBadRequest
 			}
@@ -122,7 +122,7 @@ func (s *session) rewrite(cfg *Listener, route *router.Route, fe *Frontend, req 
 		start := len(rw)
 		rw = append(rw, '/') // unless the expansion starts with one
 		var ok bool
-		rw, ok = fe.RewritePath.Append(rw, &s.caps, start+maxRewrittenTarget)
+		rw, ok = fe.RewritePath.Append(rw, &s.st.caps, start+maxRewrittenTarget)
 		if ok && len(rw) > start+1 && rw[start+1] == '/' {
 			rw = append(rw[:start], rw[start+1:]...)
 		}

@@ -130,6 +130,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	}
 	ss.sessID, ss.client = p.sessID, p.client // one session in the access log
 	ss.sni = append(ss.sni[:0], p.sni...)
+	ss.takeBuf()
 	head := appendH1Fields(ss.buf[:0], st.Method(), st.Path(), st.Authority(), st.Header(), chunked)
 	srv.mu.Lock()
 	srv.sessions[ss] = struct{}{}

@@ -333,7 +333,7 @@ func (s *session) appendRequestHead(dst []byte, cfg *Listener, req *http1.Reques
 	if cfg.TLS != nil {
 		proto = valueHTTPS
 	}
-	ex := s.extra[:0]
+	ex := s.st.extra[:0]
 	ex = append(ex,
 		http1.Field{Name: nameXFProto, Value: proto},
 		http1.Field{Name: nameXFF, Value: sc[xffStart:xffEnd]},

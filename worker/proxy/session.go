@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -22,38 +23,16 @@ import (
 	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxyproto"
-	"github.com/sozu-go/sozu/worker/router"
 )
 
-// Buffer sizes. A read buffer holds a whole head (http1's default limit)
-// with room to spare, so that the head scanner, not the buffer, enforces
-// the limit; an output buffer holds a head and a read buffer's worth of body.
 const (
-	bufSize    = http1.DefaultMaxHeadBytes + 4<<10
-	outSize    = 2*bufSize + http1.ReencodeSlack + http1.DefaultMaxTrailerBytes
 	lingerTime = 500 * time.Millisecond // how long a closing connection drains what the client still sends
 	lingerMax  = 256 << 10              // and how many bytes at most
 )
 
-var (
-	bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
-	outPool = sync.Pool{New: func() any { b := make([]byte, 0, outSize); return &b }}
-	// sessionPool keeps sessions, with the field arrays of their parsed
-	// heads, between connections.
-	sessionPool = sync.Pool{New: func() any { return &session{copyDone: make(chan bodyResult, 1)} }}
-)
-
-// Pooled buffers travel as *[]byte, so that Put does not allocate.
-func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
-func getOut() *[]byte { return outPool.Get().(*[]byte) }
-
-// putOut returns an output buffer whose latest slice is b.
-func putOut(p *[]byte, b []byte) {
-	if cap(b) <= 4*outSize {
-		*p = b[:0]
-		outPool.Put(p)
-	}
-}
+// sessionPool keeps sessions, with the field arrays of their parsed heads,
+// between connections.
+var sessionPool = sync.Pool{New: func() any { return &session{copyDone: make(chan bodyResult, 1)} }}
 
 // Session states, for Shutdown.
 const (
@@ -63,7 +42,7 @@ const (
 
 // session is one client connection. Its goroutine owns every field but
 // state and bc; while a request body is being copied (copyBody), the copier
-// goroutine owns buf, r, w, dec and bout.
+// goroutine owns buf, r, w, st.dec and bout.
 type session struct {
 	srv      *Server
 	conn     net.Conn
@@ -75,34 +54,33 @@ type session struct {
 	retry    []byte       // Retry-After of the 429 being answered
 	sni      []byte       // the server name of the TLS handshake, lower case; empty without TLS or SNI
 
+	idle  idleWait // the wait for a request, without a buffer (idle.go)
 	state atomic.Uint32
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
 	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
 	h2b   *h2Bridge                     // serves one stream of this HTTP/2 connection: holds no slot of its own
 
-	buf   []byte // client bytes; unread ones in buf[r:w]
-	r, w  int
-	bbuf  []byte // backend bytes; unread ones in bbuf[br:bw]
-	br    int
-	bw    int
-	out   []byte // what the session goroutine writes
-	bout  []byte // what the body copier writes
-	bufp  *[]byte
-	bbufp *[]byte
-	outp  *[]byte
-	boutp *[]byte
+	buf    []byte // client bytes; unread ones in buf[r:w]
+	r, w   int
+	bbuf   []byte // backend bytes; unread ones in bbuf[br:bw]
+	br     int
+	bw     int
+	out    []byte // what the session goroutine writes
+	bout   []byte // what the body copier writes
+	bufp   *[]byte
+	lr     io.LimitedReader // the backend side of a spliced body (splice.go)
+	vec    net.Buffers      // a head and a body run written together (flushWith)
+	vecArr [2][]byte        // vec's array
+	bbufp  *[]byte          // nil while the connection is idle, as bufp, outp and boutp
+	outp   *[]byte
+	boutp  *[]byte
 
-	req     http1.Request
-	resp    http1.Response
+	st      *exchState // heads, decoders: nil while idle (buffers.go)
 	scan    http1.HeadScanner
 	bscan   http1.HeadScanner
-	dec     http1.ChunkedDecoder // request body
-	rdec    http1.ChunkedDecoder // response body
-	scratch []byte               // values of the fields the proxy adds
-	extra   [10]http1.Field
-	caps    router.Captures // of the request, for a frontend's rewrites
-	rw      []byte          // a frontend's rewritten authority and target
-	xfHost  []byte          // the authority the client sent, when a frontend rewrote it
+	scratch []byte // values of the fields the proxy adds
+	rw      []byte // a frontend's rewritten authority and target
+	xfHost  []byte // the authority the client sent, when a frontend rewrote it
 
 	stickyIn  []byte // the value of the client's sticky cookie (sticky.go); empty for none
 	cookieBuf []byte // rewritten Cookie values, then the Set-Cookie value
@@ -131,13 +109,11 @@ func newSession(srv *Server, c net.Conn) *session {
 	s.state.Store(stateBusy)
 	s.h2b = nil
 	s.mx = metrics.Request{}
-	s.bufp = getBuf()
-	s.buf = *s.bufp
-	s.r, s.w = 0, 0
+	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
 	if s.scratch == nil {
 		s.scratch = make([]byte, 0, 512)
 	}
-	s.dec.Response, s.rdec.Response, s.bscan.Response = false, true, true
+	s.bscan.Response = true
 	s.sni = s.sni[:0]
 	s.sessID = ulid.ULID{}
 	s.lg = reqLog{on: srv.opt.Access != nil, head: s.lg.head[:0]}
@@ -179,11 +155,14 @@ func (s *session) run() {
 		// The request is served with the configuration in force when its
 		// head arrived, not when the wait for it began: a Swap meanwhile
 		// (a backend removed, a route changed) applies to it.
+		// A response that kept the connection open promised the client
+		// one more request: even when draining, readHead waits for it
+		// (drainIdleGrace) and its answer closes the connection.
 		cfg := s.srv.cfg.Load()
 		more := n > 0 && s.serve(cfg, n)
 		s.endRequest()    // the request's end: its metrics
 		s.logRequest(cfg) // the request's end: its access record
-		if !more || s.srv.draining.Load() {
+		if !more {
 			return
 		}
 	}
@@ -257,9 +236,10 @@ func (s *session) finish() {
 	}
 	s.slots = s.slots[:0]
 	s.srv.forget(s)
-	bufPool.Put(s.bufp)
+	s.releaseBuf()
 	s.releaseExchangeBuffers()
-	s.buf, s.bufp, s.conn, s.srv, s.h2b = nil, nil, nil, nil, nil
+	s.idle.forget()
+	s.conn, s.srv, s.h2b = nil, nil, nil
 	sessionPool.Put(s)
 }
 
@@ -273,12 +253,15 @@ func (s *session) acquireExchangeBuffers() {
 		s.outp = getOut()
 		s.out = (*s.outp)[:0]
 	}
+	if s.st == nil {
+		s.st = getExch()
+	}
 }
 
 // releaseExchangeBuffers gives them back while the connection is idle.
 func (s *session) releaseExchangeBuffers() {
 	if s.bbufp != nil {
-		bufPool.Put(s.bbufp)
+		putBuf(s.bbufp)
 		s.bbufp, s.bbuf = nil, nil
 	}
 	if s.outp != nil {
@@ -289,17 +272,30 @@ func (s *session) releaseExchangeBuffers() {
 		putOut(s.boutp, s.bout)
 		s.boutp, s.bout = nil, nil
 	}
+	if s.st != nil {
+		putExch(s.st)
+		s.st = nil
+	}
 }
 
-// wakeIfIdle makes an idle session's pending read fail at once, so that it
-// closes (soft stop). A busy session sees Server.draining after its request.
+// drainIdleGrace is how long an idle keep-alive connection of a draining
+// server (soft stop, worker upgrade) waits for one more request, which is
+// answered with Connection: close, before it is closed. Closing it at once
+// would race with a request the client is already sending, which it would
+// see as a reset (RFC 9112 §9.6); a busy client instead gets its answer
+// and reconnects, to the worker that took over the listener.
+const drainIdleGrace = time.Second
+
+// wakeIfIdle bounds an idle session's pending read to drainIdleGrace, so
+// that it closes (soft stop) unless a last request arrives. A busy session
+// sees Server.draining after its request.
 func (s *session) wakeIfIdle() {
 	if c := s.h2c.Load(); c != nil {
 		c.Shutdown() // GOAWAY; the streams in flight finish
 		return
 	}
 	if s.state.Load() == stateIdle {
-		s.conn.SetReadDeadline(time.Unix(1, 0))
+		s.conn.SetReadDeadline(time.Now().Add(drainIdleGrace))
 	}
 }
 
@@ -329,13 +325,27 @@ func (s *session) readHead(cfg *Listener) int {
 	if started {
 		s.lg.begin()
 	} else {
+		// Idle: no buffer is held while the client thinks (idle.go).
 		s.releaseExchangeBuffers()
+		s.releaseBuf()
 		deadline.Read(s.conn, &s.crd, time.Now(), cfg.FrontTimeout)
 		s.state.Store(stateIdle)
 		if s.srv.draining.Load() {
+			// Draining already: one last request within the grace.
+			s.crd.Forget()
+			deadline.Read(s.conn, &s.crd, time.Now(), min(drainIdleGrace, cfg.FrontTimeout))
+		}
+		if err := s.waitFirst(); err != nil {
+			if !isTimeout(err) && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.srv.opt.Log.Debugf("waiting for a request from %v: %v", s.conn.RemoteAddr(), err)
+			}
 			return 0
 		}
+		started = true
+		s.lg.begin()
+		s.state.Store(stateBusy)
 	}
+	s.takeBuf()
 	headDeadline := false
 	for {
 		if s.r < s.w {
@@ -467,6 +477,7 @@ func (s *session) lingerClose() {
 		return
 	}
 	s.crd.Forget()
+	s.takeBuf()
 	s.conn.SetReadDeadline(time.Now().Add(lingerTime))
 	for total := 0; total < lingerMax; {
 		n, err := s.conn.Read(s.buf)

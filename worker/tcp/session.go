@@ -15,13 +15,9 @@ import (
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/ipcap"
+	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 )
-
-// bufSize is the size of each relay buffer (two per connection).
-const bufSize = 32 << 10
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
 // session is one client connection and, once connected, its backend one.
 type session struct {
@@ -111,7 +107,7 @@ func (ss *session) run(cfg *Listener) {
 	}
 	defer bc.Release(false) // closes it: TCP backends are never pooled
 	sl.backend = bc.Backend
-	ss.srv.opt.Metrics.TCPSession(cl.ID, bc.Backend.ID, bc.ConnectTime)
+	counted := ss.srv.opt.Metrics.TCPSession(cl.ID, bc.Backend.ID, bc.ConnectTime)
 	if !ss.setBackend(bc.Conn) {
 		return
 	}
@@ -126,7 +122,7 @@ func (ss *session) run(cfg *Listener) {
 			return
 		}
 	}
-	if err := relay(ss.client, bc.Conn, cfg.FrontTimeout, cfg.BackTimeout, &sl.in, &sl.out); err != nil {
+	if err := relay(ss.client, bc.Conn, cfg.FrontTimeout, cfg.BackTimeout, &sl.in, &sl.out, counted); err != nil {
 		var pe *panicError
 		if errors.As(err, &pe) {
 			ss.srv.Panics.Add(1)
@@ -165,8 +161,8 @@ func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr
 // the connections.
 //
 // in and out receive the bytes relayed from the client and to it, once
-// relay returns.
-func relay(client, backend net.Conn, front, back time.Duration, in, out *int64) error {
+// relay returns; counted records them in the metrics as they go.
+func relay(client, backend net.Conn, front, back time.Duration, in, out *int64, counted metrics.Stream) error {
 	var last atomic.Int64 // time of the last byte read, either way (UnixNano)
 	last.Store(time.Now().UnixNano())
 	errc := make(chan error, 1)
@@ -178,7 +174,7 @@ func relay(client, backend net.Conn, front, back time.Duration, in, out *int64) 
 				errc <- &panicError{v: v, stack: debug.Stack()}
 			}
 		}()
-		err := pipe(backend, client, front, back, &last, in)
+		err := pipe(backend, client, front, back, &last, in, counted.In)
 		if err != nil {
 			err = fmt.Errorf("client to backend: %w", err)
 			client.Close() // unblock the other direction: it must end too
@@ -186,7 +182,7 @@ func relay(client, backend net.Conn, front, back time.Duration, in, out *int64) 
 		}
 		errc <- err
 	}()
-	err := pipe(client, backend, back, front, &last, out)
+	err := pipe(client, backend, back, front, &last, out, counted.Out)
 	if err != nil {
 		err = fmt.Errorf("backend to client: %w", err)
 		client.Close()
@@ -208,17 +204,17 @@ func relay(client, backend net.Conn, front, back time.Duration, in, out *int64) 
 // drifted by more than srcIdle/8 (a deadline costs a timer update); when it
 // fires while the other direction was busy, it is moved to srcIdle after
 // that last traffic. The connection thus ends srcIdle after its last byte,
-// never sooner, and never much later. It adds the bytes written to *moved.
-func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64, moved *int64) error {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	var wdl deadline.Lazy
+// never sooner, and never much later. It adds the bytes written to *moved,
+// and passes them to count (the metrics) as they go.
+func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64, moved *int64, count func(int64)) error {
 	rd := time.Now().Add(srcIdle)
+	var wdl deadline.Lazy
 	src.SetReadDeadline(rd)
+	r := newReader(src) // holds a buffer only while bytes are on hand (buffers.go)
+	defer r.release()
 	for {
-		n, err := src.Read(buf)
-		if n > 0 {
+		buf, err := r.next()
+		if n := len(buf); n > 0 {
 			now := time.Now()
 			last.Store(now.UnixNano())
 			if want := now.Add(srcIdle); want.Sub(rd) > srcIdle/8 {
@@ -228,8 +224,10 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64,
 			if at, ok := wdl.Due(now, dstIdle); ok {
 				dst.SetWriteDeadline(at)
 			}
-			w, werr := dst.Write(buf[:n])
+			w, werr := dst.Write(buf)
+			r.release()
 			*moved += int64(w)
+			count(int64(w))
 			if werr != nil {
 				return werr
 			}

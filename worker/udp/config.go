@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
 )
 
@@ -65,6 +66,9 @@ type Listener struct {
 	MaxFlows int
 	// Cluster serves the listener's datagrams; nil drops them.
 	Cluster *Cluster
+	// Tags are the UDP frontend's tags, written in the access records of
+	// the flows started under this configuration; nil for none.
+	Tags *accesslog.Tags
 }
 
 func (l *Listener) withDefaults() *Listener {

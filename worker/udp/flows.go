@@ -7,13 +7,15 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/metrics"
 )
 
 // Admission refusals of table.admit.
 var (
 	errTableFull = errors.New("flow table full of active flows")
-	errSourceCap = errors.New("client IP holds its share of the flow table")
+	errSourceCap = errors.New("client source (IPv4 address, IPv6 /64) holds its share of the flow table")
 )
 
 // flow is one client address's association with one backend. Its fields
@@ -24,6 +26,10 @@ type flow struct {
 	cluster *Cluster
 	backend *backends.Backend
 	conn    *net.UDPConn
+
+	listener netip.AddrPort  // the listener's address, for the access log
+	tags     *accesslog.Tags // the listener's frontend tags when the flow started
+	metrics  metrics.Flow    // where its datagrams count
 
 	started     time.Time
 	lastClient  time.Time // last datagram from the client
@@ -49,18 +55,30 @@ func (f *flow) lastActive() time.Time {
 }
 
 // table holds a listener's live flows: by client address (the current
-// flow of each address), by client IP (for the per-source cap and SOURCE_IP
-// affinity), and in least-recently-active order. It is pure bookkeeping,
+// flow of each address), by source (sourceOf: for the per-source cap and
+// SOURCE_IP affinity), and in least-recently-active order. It is pure bookkeeping,
 // with the clock passed in; the Server serialises calls to it.
 type table struct {
 	max       int
 	perSource int
 	byKey     map[netip.AddrPort]*flow
-	bySource  map[netip.Addr]*source
-	lru       *list.List // front: most recently active
+	bySource  map[netip.Addr]*source // by sourceOf
+	lru       *list.List             // front: most recently active
 }
 
-// source is what the table knows of one client IP.
+// sourceOf is the source a client address counts for: its IPv4 address
+// (IPv4-mapped IPv6 unmapped), or its IPv6 /64, which one host holds whole
+// and may send from any address of without spoofing.
+func sourceOf(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
+}
+
+// source is what the table knows of one client source (sourceOf).
 type source struct {
 	flows   int
 	backend *backends.Backend // the backend of its flows, for SOURCE_IP affinity
@@ -84,13 +102,13 @@ func (t *table) resize(maxFlows int) {
 func (t *table) lookup(client netip.AddrPort) *flow { return t.byKey[client] }
 
 // admit makes room for a new flow of client at now. It refuses when the
-// client's IP holds its share already (errSourceCap), or when the table is
+// client's source (its IPv4 address, its IPv6 /64) holds its share already (errSourceCap), or when the table is
 // full and its least recently active flow has not been idle for evictIdle
 // (errTableFull). Otherwise it returns the flow to evict first, if any
-// (the caller ends it with remove), and the backend the client's IP is
+// (the caller ends it with remove), and the backend the client's source is
 // bound to by SOURCE_IP affinity, if any.
 func (t *table) admit(client netip.AddrPort, now time.Time) (evict *flow, affinity *backends.Backend, err error) {
-	src := t.bySource[client.Addr()]
+	src := t.bySource[sourceOf(client.Addr())]
 	if src != nil && src.flows >= t.perSource {
 		return nil, nil, errSourceCap
 	}
@@ -114,10 +132,11 @@ func (t *table) insert(f *flow) {
 	}
 	f.current = true
 	t.byKey[f.client] = f
-	src := t.bySource[f.client.Addr()]
+	key := sourceOf(f.client.Addr())
+	src := t.bySource[key]
 	if src == nil {
 		src = &source{}
-		t.bySource[f.client.Addr()] = src
+		t.bySource[key] = src
 	}
 	src.flows++
 	if src.backend == nil {
@@ -151,10 +170,11 @@ func (t *table) remove(f *flow) bool {
 	t.retire(f)
 	t.lru.Remove(f.elem)
 	f.elem = nil
-	if src := t.bySource[f.client.Addr()]; src != nil {
+	key := sourceOf(f.client.Addr())
+	if src := t.bySource[key]; src != nil {
 		src.flows--
 		if src.flows <= 0 {
-			delete(t.bySource, f.client.Addr())
+			delete(t.bySource, key)
 		}
 	}
 	return true

@@ -107,7 +107,7 @@ func checkTable(t *testing.T, tab *table) {
 	}
 	perIP := map[netip.Addr]int{}
 	for _, fl := range tab.all() {
-		perIP[fl.client.Addr()]++
+		perIP[sourceOf(fl.client.Addr())]++
 		if fl.current && tab.byKey[fl.client] != fl {
 			t.Fatalf("current flow of %v not indexed", fl.client)
 		}

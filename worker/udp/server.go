@@ -9,9 +9,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/sirupsen/logrus"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
+	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 )
 
@@ -20,24 +23,35 @@ type Options struct {
 	Log *logrus.Entry // nil discards
 	// Now is the clock (tests replace it); nil means time.Now.
 	Now func() time.Time
-	// OnFlowEnd receives one record per ended flow, from the goroutine
-	// that ended it; may be nil. It is the hook for access logs and
-	// per-flow metrics (issue 19 item 6), which are not built yet.
+	// OnFlowEnd receives one record per ended flow, after its access
+	// record is logged, from the goroutine that ended it (never under the
+	// server's lock); may be nil.
 	OnFlowEnd func(FlowEnd)
+	// Access receives one access record per ended flow (accesslog.go); nil
+	// logs nothing.
+	Access *accesslog.Logger
+	// Metrics records flows, datagrams and bytes as they go; nil records
+	// nothing.
+	Metrics *metrics.Registry
+	// NewID makes the flows' ids for the access log; nil means ulid.Make.
+	NewID func() ulid.ULID
 }
 
 // FlowEnd describes a flow that ended.
 type FlowEnd struct {
+	Listener  netip.AddrPort // the listener's address
 	Client    netip.AddrPort
 	ClusterID string
 	BackendID string
 	Backend   netip.AddrPort
-	Requests  uint32 // client datagrams relayed
-	Responses uint32 // replies relayed
-	BytesIn   uint64 // client payload bytes relayed (PROXY headers not counted)
-	BytesOut  uint64 // reply bytes relayed
+	Requests  uint32    // client datagrams relayed
+	Responses uint32    // replies relayed
+	BytesIn   uint64    // client payload bytes relayed (PROXY headers not counted)
+	BytesOut  uint64    // reply bytes relayed
+	Start     time.Time // the flow's first datagram
 	Duration  time.Duration
-	Reason    string // "responses", "idle", "evicted", "backend error", "closed"
+	Reason    string          // "responses", "idle", "evicted", "backend error", "closed"
+	Tags      *accesslog.Tags // the listener's frontend tags; nil for none
 }
 
 // Counters are a server's drop counts, by cause. Safe for concurrent use.
@@ -46,7 +60,7 @@ type Counters struct {
 	NoCluster  atomic.Int64 // datagrams on a listener without a cluster
 	NoBackend  atomic.Int64 // datagrams of a new flow that found no backend
 	TableFull  atomic.Int64 // new flows refused: the table is full of active flows
-	SourceCap  atomic.Int64 // new flows refused: the client IP holds its share
+	SourceCap  atomic.Int64 // new flows refused: the client source (IPv4 address, IPv6 /64) holds its share
 	DialFailed atomic.Int64 // new flows whose backend socket could not be opened
 	Panics     atomic.Int64 // recovered panics
 }
@@ -197,6 +211,7 @@ func (s *Server) prepare(cfg *Listener, client netip.AddrPort, payload, scratch 
 	}
 	f.requests++
 	f.bytesIn += uint64(len(payload))
+	f.metrics.In(len(payload))
 	f.lastClient = now
 	s.flows.touch(f)
 	if r := f.cluster.Requests; r > 0 && f.requests >= r {
@@ -236,7 +251,7 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	evict, affinity, err := s.flows.admit(client, now)
 	switch {
 	case errors.Is(err, errSourceCap):
-		s.refused(now, "client IP %v holds its share of the flow table (%d flows): new flow refused", client.Addr(), s.flows.perSource)
+		s.refused(now, "client %v: its source %v holds its share of the flow table (%d flows): new flow refused", client.Addr(), sourceOf(client.Addr()), s.flows.perSource)
 		s.Drops.SourceCap.Add(1)
 		return nil, err
 	case err != nil:
@@ -261,7 +276,8 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	if evict != nil {
 		s.endLocked(evict, "evicted")
 	}
-	f := &flow{client: client, cluster: cl, backend: b, conn: conn, started: now, lastClient: now, lastBackend: now}
+	f := &flow{client: client, cluster: cl, backend: b, conn: conn, started: now, lastClient: now, lastBackend: now,
+		listener: cfg.Addr, tags: cfg.Tags, metrics: s.opt.Metrics.FlowStart(cl.ID, b.ID)}
 	s.flows.insert(f)
 	s.wg.Add(1)
 	go s.replies(f, cfg)
@@ -366,6 +382,7 @@ func (s *Server) countReply(f *flow, n int) (last bool) {
 	defer s.mu.Unlock()
 	f.responses++
 	f.bytesOut += uint64(n)
+	f.metrics.Out(n)
 	f.lastBackend = s.opt.Now()
 	s.flows.touch(f)
 	last = f.cluster.Responses > 0 && f.responses >= f.cluster.Responses
@@ -401,12 +418,16 @@ func (s *Server) endRecord(f *flow, reason string) (FlowEnd, bool) {
 	f.closed, f.reason = true, reason
 	s.flows.remove(f)
 	f.conn.Close()
-	return FlowEnd{Client: f.client, ClusterID: f.cluster.ID, BackendID: f.backend.ID, Backend: f.backend.Addr,
+	f.metrics.End()
+	return FlowEnd{Listener: f.listener, Client: f.client, ClusterID: f.cluster.ID, BackendID: f.backend.ID, Backend: f.backend.Addr,
 		Requests: f.requests, Responses: f.responses, BytesIn: f.bytesIn, BytesOut: f.bytesOut,
-		Duration: s.opt.Now().Sub(f.started), Reason: reason}, true
+		Start: f.started, Duration: s.opt.Now().Sub(f.started), Reason: reason, Tags: f.tags}, true
 }
 
+// report hands an ended flow to the access log and to OnFlowEnd. Never
+// called under mu.
 func (s *Server) report(rec FlowEnd) {
+	s.logFlow(&rec)
 	if s.opt.OnFlowEnd != nil {
 		s.opt.OnFlowEnd(rec)
 	}

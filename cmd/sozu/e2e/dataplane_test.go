@@ -31,10 +31,24 @@ type env struct {
 	raw          *rawOrigin
 }
 
+// downloadBody is what the web origin answers to GET /download.
+var downloadBody = func() []byte {
+	b := make([]byte, 10<<20)
+	for i := range b {
+		b[i] = byte(i * 31 >> 3)
+	}
+	return b
+}()
+
 func setup(t *testing.T) *env {
 	dir := t.TempDir()
 	e := &env{}
 	e.web = startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/download" {
+			w.Header().Set("Content-Length", fmt.Sprint(len(downloadBody)))
+			w.Write(downloadBody)
+			return
+		}
 		h := sha256.New()
 		n, err := io.Copy(h, r.Body)
 		if err != nil {
@@ -182,6 +196,24 @@ func TestDataPlane(t *testing.T) {
 			} else {
 				t.Logf("worker %d: RSS %d KiB -> %d KiB", pid, before[pid], after)
 			}
+		}
+	})
+
+	t.Run("GET 10 MiB spliced", func(t *testing.T) {
+		// The body goes through splice(2) (worker/proxy/splice.go): the
+		// workers, under their seccomp filter, must survive it.
+		pids := workerPIDs(t, e.p.Sock)
+		path := filepath.Join(t.TempDir(), "got")
+		code := curl(t, "-s", "-o", path, "-w", "%{http_code}", "-H", "Host: web.test", "http://"+e.main+"/download")
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code != "200" || sha256.Sum256(got) != sha256.Sum256(downloadBody) {
+			t.Fatalf("got %s, %d bytes, want 200 and the origin's %d", code, len(got), len(downloadBody))
+		}
+		if after := workerPIDs(t, e.p.Sock); fmt.Sprint(after) != fmt.Sprint(pids) {
+			t.Fatalf("workers %v before the download, %v after", pids, after)
 		}
 	})
 

@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
@@ -38,5 +39,35 @@ func TestLoggingFilterSameEverywhere(t *testing.T) {
 	c.MustOK(t, &command.Request{RequestType: &command.Request_Status{Status: &command.Status{}}})
 	if out := p.Out.String(); strings.Contains(out, "invalid log level") {
 		t.Fatalf("a worker refused a filter:\n%s", out)
+	}
+}
+
+// TestLoggingCLI: `sozu logging FILTER` sets a filter the proxy accepts
+// (exit 0, LOGGING_LEVEL_CHANGED follows) and refuses one it would refuse
+// before sending anything (exit 2, the parser's problems listed; no event,
+// no audit attempt).
+func TestLoggingCLI(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 2, "")
+	p := sozutest.Start(t, dir, cfgPath, sock)
+	evs := subscribeEvents(t, sock)
+	if out := p.MustCLI("logging", "warn,sozu::http=debug"); out == "" {
+		t.Error("sozu logging printed nothing")
+	}
+	sozutest.WaitFor(t, 10*time.Second, "LOGGING_LEVEL_CHANGED", func() bool {
+		return evs.count(command.EventKind_LOGGING_LEVEL_CHANGED, "", "") == 1
+	})
+	out, errOut, code := p.CLI("logging", "loud")
+	if code != 2 || out != "" || !strings.Contains(errOut, `- invalid level "loud" in directive "loud"`) {
+		t.Fatalf("sozu logging loud: exit %d, want 2 with the parser's problem\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	// A later accepted change is the second event: the refused one sent none.
+	p.MustCLI("logging", "info")
+	sozutest.WaitFor(t, 10*time.Second, "the second LOGGING_LEVEL_CHANGED", func() bool {
+		return evs.count(command.EventKind_LOGGING_LEVEL_CHANGED, "", "") == 2
+	})
+	if strings.Contains(p.Out.String(), "loud") {
+		t.Errorf("the refused filter reached the proxy:\n%s", p.Out.String())
 	}
 }

@@ -248,8 +248,15 @@ backends = [ { backend_id = "echo-0", address = %[3]q } ]
 	}
 	// The listener accepts before a worker serves it: wait for an echo.
 	sozutest.WaitFor(t, 20*time.Second, "the TCP listener echoes", echoOnce)
-	p := queryMetrics(t, sock, nil) // the sessions so far (the wait's)
+	// The sessions so far (the wait's), once they all ended: a session's
+	// bytes count when it ends.
+	var p *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the first sessions to end", func() bool {
+		p = queryMetrics(t, sock, nil)
+		return p.GetProxying()[pm.ClientConnections].GetGauge() == 0
+	})
 	before := countOf(p.GetProxying(), pm.TCPRequests)
+	bytesBefore := countOf(p.GetClusters()["echo"].GetCluster(), pm.BytesIn)
 	const n = 20
 	for range n {
 		if !echoOnce() {
@@ -270,5 +277,19 @@ backends = [ { backend_id = "echo-0", address = %[3]q } ]
 	}
 	if c := cl.GetCluster()[pm.BackendConnectionTime].GetPercentiles(); c.GetSamples() != uint64(before+n) {
 		t.Errorf("connect time samples %d, want %d", c.GetSamples(), before+n)
+	}
+	// Each session relayed one byte each way: the bytes count, at the
+	// proxy level and for the cluster and backend.
+	b := cl.GetBackends()[0].GetMetrics()
+	for _, name := range []string{pm.BytesIn, pm.BytesOut} {
+		if got := countOf(cl.GetCluster(), name) - bytesBefore; got != n {
+			t.Errorf("cluster %s grew by %d, want %d", name, got, n)
+		}
+		if got, c := countOf(b, name), countOf(cl.GetCluster(), name); got != c {
+			t.Errorf("backend %s %d, cluster %d", name, got, c)
+		}
+		if got, c := countOf(am.GetProxying(), name), countOf(cl.GetCluster(), name); got != c {
+			t.Errorf("proxy %s %d, cluster %d", name, got, c)
+		}
 	}
 }

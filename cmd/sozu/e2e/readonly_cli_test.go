@@ -78,6 +78,7 @@ backends = [{ address = "127.0.0.1:9" }]
 		{"certificate", "list"},
 		{"certificate", "list", "--json"},
 		{"status", "--json"},
+		{"events", "-t", "300"}, // follows the events for 300 ms, then exits 0
 	} {
 		out, errOut, code := p.CLIAs(nobody, args...)
 		if code != 0 {

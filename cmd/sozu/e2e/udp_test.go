@@ -352,7 +352,7 @@ send_proxy_protocol = true
 		p.MustCLI("listener", "udp", "add", "--address", extra, "--max-flows", "50", "--max-rx-datagram-size", "64")
 		p.MustCLI("frontend", "udp", "add", "--address", extra, "--id", "dns")
 		sozutest.WaitFor(t, 10*time.Second, "LISTENER_ADDED and FRONTEND_ADDED events", func() bool {
-			return events.count(command.EventKind_LISTENER_ADDED, "", "") == 1 && events.count(command.EventKind_FRONTEND_ADDED, "", "") == 1
+			return events.count(command.EventKind_LISTENER_ADDED, "", "") == 1 && events.count(command.EventKind_FRONTEND_ADDED, "dns", "") == 1 // mutation events name their cluster
 		})
 		p.MustCLI("listener", "udp", "activate", "--address", extra)
 		c := dialUDP(t, extra)

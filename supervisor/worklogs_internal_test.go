@@ -1,0 +1,57 @@
+package supervisor
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/sozu-go/sozu/proto/logframe"
+)
+
+// A compromised worker flooding its log channel with malformed packets
+// must not turn each into a line of the supervisor's own log: the first is
+// reported, the rest counted and reported when the channel closes, and
+// good records still reach their targets.
+func TestMalformedLogPacketsReportedOnce(t *testing.T) {
+	var own, main, access bytes.Buffer
+	log := logrus.New()
+	log.Out = &own
+	s := &Supervisor{log: log}
+	s.SetLogs(Logs{Main: &main, Access: &access})
+	parent, child, err := logChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := net.FileConn(child)
+	child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { s.readWorkerLogs(7, parent, nil); close(done) }()
+
+	const bad = 2000
+	for i := range bad {
+		pkt := [][]byte{{9, 1, 'x'}, {logframe.Main, 200, 1}, {logframe.Access}}[i%3]
+		if _, err := wc.Write(pkt); err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+	}
+	if _, err := wc.Write(logframe.Append(nil, logframe.Main, []byte("good line\n"))); err != nil {
+		t.Fatal(err)
+	}
+	wc.Close()
+	<-done
+	if !strings.Contains(main.String(), "good line") {
+		t.Errorf("the good record after the malformed ones was lost: %q", main.String())
+	}
+	if n := strings.Count(own.String(), "\n"); n > 2 {
+		t.Errorf("%d lines in the supervisor's log for %d malformed packets, want at most 2:\n%.600s", n, bad, own.String())
+	}
+	if !strings.Contains(own.String(), "(2000 in all)") {
+		t.Errorf("the count of malformed packets is not reported: %.300q", own.String())
+	}
+}

@@ -1,0 +1,72 @@
+package metrics
+
+// Flow is the metrics of one UDP flow: where its datagrams count. The UDP
+// server gets it when the flow opens (FlowStart), records every datagram
+// into it without allocating, and calls End once when the flow ends. The
+// zero Flow (metrics off in tests) records nothing.
+type Flow struct {
+	r *Registry
+	c *Cluster
+	b *Backend
+}
+
+// FlowStart records a UDP flow opened to backend backendID of cluster
+// clusterID: a flow created, a request of the cluster and of the backend,
+// and one more live flow at the three levels. It allocates only for a
+// cluster or backend not seen before. The live-flow gauges count whether
+// recording is on or not (they must stay balanced with End).
+func (r *Registry) FlowStart(clusterID, backendID string) Flow {
+	if r == nil {
+		return Flow{}
+	}
+	c := r.Cluster(clusterID)
+	b := c.Backend(backendID)
+	r.flows.Add(1)
+	c.flows.Add(1)
+	b.flows.Add(1)
+	if r.enabled.Load() {
+		r.proxy[udpFlowsCreated].Add(1)
+		c.c[cRequests].Add(1)
+		b.c[cRequests].Add(1)
+	}
+	return Flow{r: r, c: c, b: b}
+}
+
+// In records a client datagram of n payload bytes relayed to the flow's
+// backend. It allocates nothing.
+func (f Flow) In(n int) {
+	if !f.r.Enabled() {
+		return
+	}
+	f.r.proxy[udpDatagramsIn].Add(1)
+	f.r.proxy[udpBytesIn].Add(int64(n))
+	f.c.c[cUDPDatagramsIn].Add(1)
+	f.c.c[cBytesIn].Add(int64(n))
+	f.b.c[cUDPDatagramsIn].Add(1)
+	f.b.c[cBytesIn].Add(int64(n))
+}
+
+// Out records a backend reply of n bytes relayed to the flow's client. It
+// allocates nothing.
+func (f Flow) Out(n int) {
+	if !f.r.Enabled() {
+		return
+	}
+	f.r.proxy[udpDatagramsOut].Add(1)
+	f.r.proxy[udpBytesOut].Add(int64(n))
+	f.c.c[cUDPDatagramsOut].Add(1)
+	f.c.c[cBytesOut].Add(int64(n))
+	f.b.c[cUDPDatagramsOut].Add(1)
+	f.b.c[cBytesOut].Add(int64(n))
+}
+
+// End records the end of the flow: one live flow less at each level. Call
+// it once per FlowStart.
+func (f Flow) End() {
+	if f.r == nil {
+		return
+	}
+	f.r.flows.Add(-1)
+	f.c.flows.Add(-1)
+	f.b.flows.Add(-1)
+}

@@ -1,0 +1,88 @@
+package proxy
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/router"
+)
+
+// Buffer sizes. A read buffer holds a whole head (http1's default limit)
+// with room to spare, so that the head scanner, not the buffer, enforces
+// the limit; an output buffer holds a head and a read buffer's worth of body.
+const (
+	bufSize = http1.DefaultMaxHeadBytes + 4<<10
+	outSize = 2*bufSize + http1.ReencodeSlack + http1.DefaultMaxTrailerBytes
+)
+
+var (
+	bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+	outPool = sync.Pool{New: func() any { b := make([]byte, 0, outSize); return &b }}
+	// exchPool keeps the parsed heads and decoders of requests in flight:
+	// with their field arrays (6 KiB each), too much for an idle
+	// connection to keep.
+	exchPool = sync.Pool{New: func() any {
+		st := &exchState{reqFields: make([]http1.Field, 0, http1.DefaultMaxFields), respFields: make([]http1.Field, 0, http1.DefaultMaxFields)}
+		st.rdec.Response = true
+		return st
+	}}
+
+	// buffersOut counts the pooled buffers (read, output, exchange states)
+	// checked out and not yet given back.
+	buffersOut atomic.Int64
+)
+
+// BuffersCheckedOut returns how many pooled read and output buffers and
+// exchange states the proxy's sessions hold right now. A connection that waits for its next
+// request holds none, so with only idle connections this is 0.
+func BuffersCheckedOut() int64 { return buffersOut.Load() }
+
+// Pooled buffers travel as *[]byte, so that Put does not allocate. Every
+// get is matched by exactly one put.
+func getBuf() *[]byte { buffersOut.Add(1); return bufPool.Get().(*[]byte) }
+func getOut() *[]byte { buffersOut.Add(1); return outPool.Get().(*[]byte) }
+
+func putBuf(p *[]byte) { buffersOut.Add(-1); bufPool.Put(p) }
+
+// putOut returns an output buffer whose latest slice is b (one that grew
+// past four times its size is left to the garbage collector).
+func putOut(p *[]byte, b []byte) {
+	buffersOut.Add(-1)
+	if cap(b) <= 4*outSize {
+		*p = b[:0]
+		outPool.Put(p)
+	}
+}
+
+// exchState is what a session needs only while a request is in flight:
+// the parsed request and response heads (their fields point into the read
+// buffers), the body decoders, the fields the proxy adds to a response and
+// a frontend's captures.
+type exchState struct {
+	req        http1.Request
+	resp       http1.Response
+	dec        http1.ChunkedDecoder // request body
+	rdec       http1.ChunkedDecoder // response body
+	extra      [10]http1.Field
+	caps       router.Captures // of the request, for a frontend's rewrites
+	reqFields  []http1.Field   // the field arrays of req and resp
+	respFields []http1.Field
+}
+
+// getExch checks out an exchange state with empty heads.
+func getExch() *exchState {
+	buffersOut.Add(1)
+	st := exchPool.Get().(*exchState)
+	st.req.Fields, st.resp.Fields = st.reqFields[:0], st.respFields[:0]
+	return st
+}
+
+// putExch gives st back; the heads, which point into buffers given back
+// too, are forgotten (the stale fields in the arrays only point into
+// pooled read buffers).
+func putExch(st *exchState) {
+	buffersOut.Add(-1)
+	st.req, st.resp = http1.Request{}, http1.Response{}
+	exchPool.Put(st)
+}

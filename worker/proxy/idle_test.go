@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// TestIdleConnectionsHoldNoBuffers holds many keep-alive connections, each
+// idle after one proxied request, and checks through the pooled-buffer
+// counter that none of them holds a read or output buffer meanwhile; then
+// that every connection still serves a request, pipelined ones included.
+func TestIdleConnectionsHoldNoBuffers(t *testing.T) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello world!\n")
+	cases := []struct {
+		name string
+		tls  bool
+		n    int
+	}{
+		{"plain", false, 2000},
+		{"tls", true, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fixedBackend(t, resp)
+			var setup func(*Listener)
+			if tc.tls {
+				conf := testTLSConfig(t, "bench.example.com")
+				setup = func(l *Listener) { l.TLS = conf }
+			}
+			f := newFixture(t, anyHost("c"), map[string][]string{"c": {addr}}, setup)
+			req := []byte("GET / HTTP/1.1\r\nHost: bench.example.com\r\n\r\n")
+			conns := make([]net.Conn, 0, tc.n)
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for range tc.n {
+				c := dialIdle(t, f.addr, tc.tls)
+				conns = append(conns, c)
+				roundTripFixed(t, c, req, resp, 1)
+			}
+			// Each session gives its buffers back once it waits for the
+			// next request, just after its response went out.
+			waitFor(t, "no pooled buffer checked out with only idle connections", func() bool { return BuffersCheckedOut() == 0 })
+			f.srv.mu.Lock()
+			alive := len(f.srv.sessions)
+			f.srv.mu.Unlock()
+			if got := alive; got != tc.n {
+				t.Fatalf("%d sessions alive, want %d", got, tc.n)
+			}
+			if got := BuffersCheckedOut(); got != 0 {
+				t.Fatalf("%d pooled buffers checked out by %d idle connections, want 0", got, tc.n)
+			}
+			// Still usable: one request each, two pipelined on some.
+			for i, c := range conns {
+				k := 1
+				if i%100 == 0 {
+					k = 2
+				}
+				roundTripFixed(t, c, bytes.Repeat(req, k), resp, k)
+			}
+		})
+	}
+}
+
+func dialIdle(t *testing.T, addr string, useTLS bool) net.Conn {
+	t.Helper()
+	if useTLS {
+		c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "bench.example.com", InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// roundTripFixed writes req and reads k copies of the fixed response resp,
+// whose head the proxy extends with its own fields.
+func roundTripFixed(t *testing.T, c net.Conn, req, resp []byte, k int) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(req); err != nil {
+		t.Fatal(err)
+	}
+	body := resp[bytes.Index(resp, []byte("\r\n\r\n"))+4:]
+	var got []byte
+	buf := make([]byte, 4096)
+	for bytes.Count(got, body) < k {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			if err == io.EOF {
+				t.Fatalf("connection closed after %q", got)
+			}
+			t.Fatalf("reading %d responses: %v (got %q)", k, err, got)
+		}
+	}
+	if !bytes.HasPrefix(got, []byte("HTTP/1.1 200 ")) {
+		t.Fatalf("response %q", got)
+	}
+}

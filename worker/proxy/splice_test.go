@@ -1,0 +1,115 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestContentLengthBodiesSplice: a large Content-Length response body goes
+// from backend to a plain TCP client through splice (the counter of spliced
+// bytes moves by nearly the whole body), arrives intact, and leaves both
+// connections reusable (a second request on them works, one backend
+// connection in all); under TLS it is copied as before. A backend that
+// closes mid-body leaves the client with a short body and a closed
+// connection, never a reused one.
+func TestContentLengthBodiesSplice(t *testing.T) {
+	const size = 3<<20 + 12345
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	want := sha256.Sum256(payload)
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		if r.URL.Path == "/short" {
+			w.Write(payload[:size/2])
+			hj, _ := w.(http.Hijacker)
+			c, _, _ := hj.Hijack()
+			c.Close()
+			return
+		}
+		w.Write(payload)
+	}
+	cases := []struct {
+		name    string
+		tls     bool
+		spliced bool
+	}{
+		{"plain", false, true},
+		{"tls", true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newHTTPBackend(t, handler)
+			var setup func(*Listener)
+			if tc.tls {
+				conf := testTLSConfig(t, "a.test")
+				setup = func(l *Listener) { l.TLS = conf }
+			}
+			f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, setup)
+			c := dialIdle(t, f.addr, tc.tls)
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for i := range 2 { // the second on the same connections
+				before := spliced.Load()
+				body, closed := getRaw(t, c, br, "/")
+				if len(body) != size || sha256.Sum256(body) != want {
+					t.Fatalf("request %d: %d bytes, not the backend's %d", i, len(body), size)
+				}
+				if closed {
+					t.Fatalf("request %d: the client connection was closed", i)
+				}
+				moved := spliced.Load() - before
+				if tc.spliced && moved < size-bufSize {
+					t.Fatalf("request %d: %d bytes spliced of %d", i, moved, size)
+				}
+				if !tc.spliced && moved != 0 {
+					t.Fatalf("request %d: %d bytes spliced under TLS", i, moved)
+				}
+			}
+			if n := b.conns.Load(); n != 1 {
+				t.Fatalf("backend saw %d connections, want 1 reused", n)
+			}
+			body, closed := getRaw(t, c, br, "/short")
+			if len(body) >= size || !closed {
+				t.Fatalf("backend closing mid-body: client got %d of %d bytes, connection closed %v", len(body), size, closed)
+			}
+		})
+	}
+}
+
+// getRaw sends a GET for path on c and reads the response: its body (the
+// bytes up to Content-Length, or up to the connection's end) and whether
+// the connection ended before the body did.
+func getRaw(t *testing.T, c net.Conn, br *bufio.Reader, path string) ([]byte, bool) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a.test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: status %d", path, resp.StatusCode)
+	}
+	body, err := io.ReadAll(resp.Body)
+	switch {
+	case err == nil:
+		return body, false
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+		return body, true
+	}
+	t.Fatalf("GET %s: %v after %d bytes", path, err, len(body))
+	return nil, false
+}
