@@ -61,6 +61,7 @@ type Conn struct {
 	writerDone chan struct{}
 	dead       bool // torn down: streams fail, writer exits
 	exitWriter bool // writer: flush control frames, then exit
+	writing    bool // a batch is being written (writer, or a handler inline): wbuf is taken
 	streams    map[uint32]*Stream
 	peak       int
 	ready      []*Stream
@@ -774,7 +775,7 @@ func (c *Conn) queueCtrlLocked(f ctrlFrame) {
 		return
 	}
 	c.ctrl = append(c.ctrl, f)
-	c.wakeWriter.Signal()
+	c.wakeLocked()
 }
 
 func (c *Conn) queueRSTLocked(id uint32, code http2.ErrCode) {

@@ -271,6 +271,7 @@ func (s *Stream) WriteResponse(status int, fields []HeaderField, body []byte) er
 	}
 	s.endQueued = true
 	c.enqueueLocked(s)
+	c.flushInlineLocked()
 	return nil
 }
 

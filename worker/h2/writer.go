@@ -27,7 +27,54 @@ func (c *Conn) enqueueLocked(s *Stream) {
 		c.ready, c.readyHead = c.ready[:0], 0
 	}
 	c.ready = append(c.ready, s)
-	c.wakeWriter.Signal()
+	c.wakeLocked()
+}
+
+// wakeLocked wakes the writer for queued output, unless a batch is being
+// written (by the writer, or inline by a handler): whoever writes it looks
+// at the queues again when done.
+func (c *Conn) wakeLocked() {
+	if !c.writing {
+		c.wakeWriter.Signal()
+	}
+}
+
+// pendingLocked reports whether frames are queued for the writer.
+func (c *Conn) pendingLocked() bool {
+	return len(c.ctrl) > 0 || c.readyHead < len(c.ready)
+}
+
+// flushInlineLocked writes the queued output from the calling goroutine (a
+// handler that just queued a whole response) when the writer is idle and s
+// serves the connection's only stream: it saves waking the writer goroutine,
+// which costs more than the write for a lone response. With other streams
+// open the writer does it, since it gathers a burst of responses into one
+// write. Called with mu held; it is released during the write. A write
+// error tears the connection down as the writer's does.
+func (c *Conn) flushInlineLocked() {
+	if c.writing || c.dead || c.exitWriter || len(c.streams) > 1 || !c.pendingLocked() {
+		return
+	}
+	c.writing = true
+	c.wbuf.Reset()
+	c.fillBatchLocked()
+	var err error
+	if c.wbuf.Len() > 0 {
+		c.mu.Unlock()
+		err = c.flush()
+		c.mu.Lock()
+	}
+	c.writing = false
+	if err != nil {
+		c.dead = true
+		c.stopReadingLocked()
+		for _, o := range c.streams {
+			o.wakeLocked()
+		}
+	}
+	if c.exitWriter || c.pendingLocked() {
+		c.wakeWriter.Signal()
+	}
 }
 
 func (c *Conn) enqueueIfPendingLocked(s *Stream) {
@@ -50,11 +97,13 @@ func (c *Conn) writeLoop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
+		c.writing = false
 		waited := false
-		for !c.exitWriter && len(c.ctrl) == 0 && c.readyHead == len(c.ready) {
+		for c.writing || !c.exitWriter && !c.pendingLocked() {
 			c.wakeWriter.Wait()
 			waited = true
 		}
+		c.writing = true
 		if waited && len(c.streams) > 1 {
 			c.yieldLocked()
 		}

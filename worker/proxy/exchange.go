@@ -424,9 +424,12 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	if x.fe != nil {
 		resp.Fields = x.fe.Response.Drop(resp.Fields)
 	}
-	s.out = http1.AppendResponse(s.out[:0], resp, ex...)
-	if x.fe != nil {
-		s.out = appendLines(s.out, x.fe.Response.FieldLines())
+	s.out = s.out[:0]
+	if !s.streamHead(x, resp, ex) { // an HTTP/2 stream takes the head as is (h2stream.go)
+		s.out = http1.AppendResponse(s.out, resp, ex...)
+		if x.fe != nil {
+			s.out = appendLines(s.out, x.fe.Response.FieldLines())
+		}
 	}
 	s.br += resp.HeadLen
 	s.mx.Status = resp.Status

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +22,8 @@ import (
 // HTTP/1.1 response into it; Write frames that response incrementally and
 // hands it to the stream as HTTP/2: status and fields (connection-specific
 // ones dropped), then the body as it comes, with the trailers of a chunked
-// one. Interim responses are dropped. Closing the connection ends the
+// one. The session may give the head as parsed instead (setHead), then
+// write only the body. Interim responses are dropped. Closing the connection ends the
 // stream: a response cut short resets it (REFUSED_STREAM when nothing was
 // answered, INTERNAL_ERROR mid-body). Nothing is buffered beyond a split
 // response head (at most bufSize) and the stream's own bounded output.
@@ -51,6 +53,12 @@ type streamConn struct {
 	dec    http1.ChunkedDecoder
 	fields []h2.HeaderField
 	tr     []h2.HeaderField
+
+	// A head handed over by setHead, held until the first body bytes so
+	// that a small body goes out with it: status and fields (in harena).
+	held   bool
+	status int
+	harena []byte
 }
 
 // Response phases of a streamConn.
@@ -88,6 +96,7 @@ func getStreamConn(st *h2.Stream, local, remote net.Addr) *streamConn {
 	c.head = c.head[:0]
 	c.scan.Reset()
 	c.left = 0
+	c.held = false
 	return c
 }
 
@@ -96,6 +105,9 @@ func putStreamConn(c *streamConn) {
 	c.st, c.local, c.remote, c.method = nil, nil, nil, nil
 	if cap(c.head) > bufSize {
 		c.head = nil
+	}
+	if cap(c.harena) > bufSize {
+		c.harena = nil
 	}
 	clear(c.fields[:cap(c.fields)])
 	clear(c.tr[:cap(c.tr)])
@@ -164,6 +176,20 @@ func (c *streamConn) Write(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	n := len(p)
+	if c.held && len(p) > 0 {
+		c.held = false
+		if c.phase == phaseLength && int64(len(p)) >= c.left && c.left <= smallBody {
+			// The whole small body: one piece with its head.
+			c.phase = phaseDone
+			err := c.st.WriteResponse(c.status, c.fields, p[:c.left])
+			p, c.left = p[c.left:], 0
+			if err != nil {
+				return 0, err
+			}
+		} else if err := c.st.WriteHeader(c.status, c.fields); err != nil {
+			return 0, err
+		}
+	}
 	for len(p) > 0 {
 		switch c.phase {
 		case phaseHead:
@@ -290,6 +316,92 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 	}
 	return used, err
 }
+
+// setHead is the hook by which a stream session gives its response head to
+// the stream as parsed (session.streamHead), instead of writing it as
+// HTTP/1.1 for Write to scan and parse back. resp must be a final response
+// framed by a length, chunked or with no body; the fields sent are those
+// http1.AppendResponse would write, then extra. The session's later Writes
+// carry the body in HTTP/1.1 framing, as after a written head. A head with
+// a body is held (copied) until the first body bytes, so that a small body
+// goes out in one piece with it.
+func (c *streamConn) setHead(resp *http1.Response, extra []http1.Field) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	if c.phase != phaseHead || len(c.head) > 0 {
+		return errResponseOver
+	}
+	type ref struct{ off, nlen, vlen int }
+	var refs [32]ref
+	rs := refs[:0]
+	a := c.harena[:0]
+	add := func(name, value []byte) {
+		off := len(a)
+		a = append(a, name...)
+		a = append(a, value...)
+		rs = append(rs, ref{off, len(name), len(value)})
+	}
+	for _, f := range resp.Fields {
+		if http1.IsHopByHop(f.Name) || equalFoldBytes(f.Name, nameContentLength) || isConnectionToken(resp, f.Name) {
+			continue
+		}
+		add(f.Name, f.Value)
+	}
+	var num [20]byte
+	clen := resp.Body == http1.BodyLength ||
+		resp.Body == http1.BodyNone && resp.ContentLength >= 0 && resp.Status != 204
+	if clen {
+		add(nameContentLength, strconv.AppendInt(num[:0], resp.ContentLength, 10))
+	}
+	for _, f := range extra {
+		add(f.Name, f.Value)
+	}
+	c.harena = a
+	fields := c.fields[:0]
+	for _, r := range rs {
+		fields = append(fields, h2.HeaderField{Name: a[r.off : r.off+r.nlen], Value: a[r.off+r.nlen : r.off+r.nlen+r.vlen]})
+	}
+	c.fields, c.status = fields, resp.Status
+	switch {
+	case resp.Body == http1.BodyNone || resp.Body == http1.BodyLength && resp.ContentLength == 0:
+		c.phase = phaseDone
+		return c.st.WriteResponse(resp.Status, fields, nil)
+	case resp.Body == http1.BodyLength:
+		c.phase, c.left = phaseLength, resp.ContentLength
+	default:
+		c.phase = phaseChunked
+		c.dec.Reset()
+	}
+	c.held = true
+	return nil
+}
+
+// streamHead gives resp's head with extra straight to the stream when s is
+// a stream session and the response is one setHead takes: not a tunnel, no
+// frontend response lines to add. It reports whether it did; if not, the
+// session writes the head as HTTP/1.1. A failure to queue it is the
+// stream's (reset, or its connection gone): the session's next Write
+// fails the same way.
+func (s *session) streamHead(x *exchange, resp *http1.Response, extra []http1.Field) bool {
+	if s.h2b == nil || x.http10 || resp.Upgrade || resp.Status < 200 ||
+		resp.Body != http1.BodyNone && resp.Body != http1.BodyLength && resp.Body != http1.BodyChunked ||
+		x.fe != nil && len(x.fe.Response.FieldLines()) > 0 {
+		return false
+	}
+	sc, ok := s.conn.(*streamConn)
+	if !ok {
+		return false
+	}
+	if err := sc.setHead(resp, extra); err != nil {
+		s.srv.opt.Log.Debugf("h2 stream: response head: %v", err)
+	}
+	return true
+}
+
+var nameContentLength = []byte("content-length")
 
 // smallBody is the largest body a response head takes along in one
 // WriteResponse (h2's output buffer per stream).
