@@ -44,14 +44,9 @@ func buildSubscribeEvents(*values) (*command.Request, error) {
 // follow runs a stream verb: it sends the request and prints each event
 // until it is interrupted or the stream ends (see eventsDoc).
 func (a *app) follow(inv *invocation) int {
-	path := a.configPath(inv)
-	cfg, err := a.loadConfig(path)
-	if err != nil {
-		return a.fail(inv, &configError{path: path, err: err})
-	}
-	c, err := a.dial(cfg.socket, cfg.maxFrame)
-	if err != nil {
-		return a.fail(inv, err)
+	cfg, c, code := a.connect(inv)
+	if c == nil {
+		return code
 	}
 	defer c.Close()
 	ctx := a.interrupted()

@@ -104,6 +104,22 @@ func (a *app) run(args []string) int {
 }
 
 // configPath is -c, else $SOZU_CONFIG, else the default path.
+// connect reads the client keys of the configuration and dials its
+// command socket. On failure it reports the error and returns a nil
+// client and the exit code.
+func (a *app) connect(inv *invocation) (clientConfig, *Client, int) {
+	path := a.configPath(inv)
+	cfg, err := a.loadConfig(path)
+	if err != nil {
+		return cfg, nil, a.fail(inv, &configError{path: path, err: err})
+	}
+	c, err := a.dial(cfg.socket, cfg.maxFrame)
+	if err != nil {
+		return cfg, nil, a.fail(inv, err)
+	}
+	return cfg, c, 0
+}
+
 func (a *app) configPath(inv *invocation) string {
 	if inv.configPath != "" {
 		return inv.configPath
@@ -162,18 +178,13 @@ func (a *app) request(inv *invocation) int {
 			return a.fail(inv, err)
 		}
 	}
-	path := a.configPath(inv)
-	cfg, err := a.loadConfig(path)
-	if err != nil {
-		return a.fail(inv, &configError{path: path, err: err})
-	}
-	req, err = a.resolvePaths(req)
+	req, err := a.resolvePaths(req)
 	if err != nil {
 		return a.fail(inv, err)
 	}
-	c, err := a.dial(cfg.socket, cfg.maxFrame)
-	if err != nil {
-		return a.fail(inv, err)
+	cfg, c, code := a.connect(inv)
+	if c == nil {
+		return code
 	}
 	defer c.Close()
 	every := time.Duration(0)

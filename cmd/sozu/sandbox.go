@@ -26,14 +26,9 @@ type workerConfinement struct {
 // runSandbox lists the workers (list_workers), then reads each one's
 // threads from /proc: uid, gid, no_new_privs and seccomp state.
 func runSandbox(a *app, inv *invocation) int {
-	path := a.configPath(inv)
-	cfg, err := a.loadConfig(path)
-	if err != nil {
-		return a.fail(inv, &configError{path: path, err: err})
-	}
-	c, err := a.dial(cfg.socket, cfg.maxFrame)
-	if err != nil {
-		return a.fail(inv, err)
+	cfg, c, code := a.connect(inv)
+	if c == nil {
+		return code
 	}
 	defer c.Close()
 	ctx, cancel := deadline(inv, cfg.timeout)
@@ -51,7 +46,7 @@ func runSandbox(a *app, inv *invocation) int {
 		out = append(out, confinementOf(w))
 		all = all && out[len(out)-1].Confined
 	}
-	code := exitOK
+	code = exitOK
 	if !all {
 		code = exitFailure
 	}
