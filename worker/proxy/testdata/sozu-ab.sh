@@ -4,7 +4,8 @@
 #
 # EXTRA_A and EXTRA_B are global TOML lines added to a config with one HTTP
 # listener, AB_WORKERS [1] workers and log_level "error" (e.g. 'worker_threads = 0', or
-# access logs and metrics on). Both proxies run at once, each on its port;
+# access logs and metrics on); {DIR} in them is replaced by the proxy's own
+# scratch directory (for log files). Both proxies run at once, each on its port;
 # wrk (-c AB_CONNS [50], AB_DUR [5] s per run, AB_ROUNDS [5] rounds, the
 # order swapped every round) loads one at a time. Per run: req/s and the
 # CPU time (utime+stime of the proxy's process tree, bench-lib.sh
@@ -19,6 +20,7 @@ LIB=${2:?$usage}
 NA=${3:?$usage} XA=${4?$usage} NB=${5:?$usage} XB=${6?$usage}
 CONNS=${AB_CONNS:-50} DUR=${AB_DUR:-5} ROUNDS=${AB_ROUNDS:-5}
 BPORT=${AB_BPORT:-18280} PA=18281 PB=18282
+[[ -r $LIB/bench-lib.sh ]] || { echo "sozu-ab.sh: no bench-lib.sh in $LIB" >&2; exit 2; }
 source "$LIB/bench-lib.sh"
 R=$(mktemp -d /tmp/sozu-ab.XXXXXX)
 chmod 755 "$R"
@@ -35,7 +37,7 @@ start() {
         echo "command_socket = \"$d/sozu.sock\""
         echo "worker_count = ${AB_WORKERS:-1}"
         echo 'log_level = "error"'
-        printf '%s\n' "$extra"
+        printf '%s\n' "${extra//\{DIR\}/$d}"
         echo '[[listeners]]'
         echo 'protocol = "http"'
         echo "address = \"127.0.0.1:$port\""
@@ -48,6 +50,7 @@ start() {
     printf -v "PID_$name" %s "$LAST_PID"
     wait_port 127.0.0.1 "$port" 20 || die "sozu $name did not listen (see $d/sozu.out)"
     [[ $(curl -s -m 5 "http://127.0.0.1:$port/" | md5sum) == "$want" ]] || { log "sozu $name: wrong body"; exit 3; }
+    log "sozu $name: $(tr '\n' ' ' <<<"${extra//\{DIR\}/$d}")"
 }
 start A "$PA" "$XA"
 start B "$PB" "$XB"
@@ -71,6 +74,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 ra=$(median ${RPS[A]}) rb=$(median ${RPS[B]}) ca=$(median ${CPU[A]}) cb=$(median ${CPU[B]})
+for t in A B; do log "$t: scratch $R/$t: $(du -sh "$R/$t" | cut -f1) (access log files land here)"; done
 echo "ab ${NA}_rps=$ra ${NA}_cpu_us=$ca ${NB}_rps=$rb ${NB}_cpu_us=$cb" \
     "cpu_ratio=$(awk -v a="$ca" -v b="$cb" 'BEGIN{printf "%.3f", (a > 0 ? b / a : 0)}')" \
     "rps_ratio=$(awk -v a="$ra" -v b="$rb" 'BEGIN{printf "%.3f", (a > 0 ? b / a : 0)}')"
