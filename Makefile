@@ -80,6 +80,12 @@ bench: bench-deps build
 	@# HTTP/2 over TLS: h2load -c10 -m10, sozu vs HAProxy interleaved over
 	@# 3 rounds of 10 s; the last line is the median ratio and CPU us/req.
 	bash worker/h2/testdata/h2load.sh ./$(BIN) ../shared/bench
+	@# Cost of observability (issue 15): H1 c50, sozu against sozu in one
+	@# run, JSON access logs to a file and statsd metrics on against the
+	@# defaults (access records to the main target, no metrics export;
+	@# access logs have no off switch). Target: rps_ratio >= 0.95.
+	bash worker/proxy/testdata/sozu-ab.sh ./$(BIN) ../shared/bench defaults '' logs_metrics \
+		$$'access_logs_target = "file://{DIR}/access.log"\naccess_logs_format = "json"\n[metrics]\naddress = "127.0.0.1:18283"'
 	@# Memory per idle keep-alive client connection (4 000 idle clients,
 	@# RSS growth per connection), plain and TLS, sozu vs HAProxy.
 	bash worker/proxy/testdata/idle-mem.sh ./$(BIN) ../shared/bench

@@ -125,7 +125,7 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 
 	args := []string{"worker", "--id", strconv.FormatUint(uint64(id), 10),
 		"--uid", strconv.Itoa(a.account.UID), "--gid", strconv.Itoa(a.account.GID),
-		"--sandbox", a.cfg.Sandbox.Mode}
+		"--sandbox", a.cfg.Sandbox.Mode, "--threads", strconv.Itoa(a.cfg.WorkerThreads)}
 	if a.cfg.Sandbox.AllowRoot {
 		args = append(args, "--allow-root")
 	}

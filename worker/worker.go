@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -100,8 +101,19 @@ func Main(args []string) int {
 	alFormat := fs.String("access-log-format", "ascii", "access log format: ascii, protobuf or json")
 	alQuery := fs.String("access-log-query", "mask", "query values in access logs: mask, keep or drop")
 	alColored := fs.Bool("access-log-colored", false, "colour the ascii access log")
+	threads := fs.Int("threads", 0, "GOMAXPROCS of this worker (worker_threads); 0: Go's default, one per CPU")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *threads < 0 {
+		fmt.Fprintf(os.Stderr, "worker %d: --threads: %d is negative\n", *id, *threads)
+		return 2
+	}
+	if *threads > 0 {
+		// Fewer Ps than CPUs: no spinning Ms hunting for work and fewer
+		// futex wake-ups between threads per request. Threads blocked in
+		// system calls are not counted (the runtime adds them as needed).
+		runtime.GOMAXPROCS(*threads)
 	}
 	// Before anything else opens a descriptor: only the bootstrap ones and
 	// the runtime's (close-on-exec) stay.
@@ -152,7 +164,7 @@ func Main(args []string) int {
 	}
 	// The ids read after the drop: an unprivileged supervisor's workers
 	// keep its uid, whatever worker_user says.
-	log.WithFields(logrus.Fields{"uid": ident.UID, "gid": ident.GID, "sandbox": sbMode}).Info("worker confined")
+	log.WithFields(logrus.Fields{"uid": ident.UID, "gid": ident.GID, "sandbox": sbMode, "threads": runtime.GOMAXPROCS(0)}).Info("worker confined")
 	if *uid >= 0 && *gid >= 0 && !ident.Matches(acct) {
 		log.Warnf("worker runs as uid %d gid %d, not as the worker account %s: the supervisor is not root and cannot drop privileges", ident.UID, ident.GID, acct)
 	}

@@ -119,6 +119,10 @@ func (b *builder) globals(r *rawConfig) {
 	if c.WorkerCount < 1 || c.WorkerCount > maxWorkerCount {
 		b.errs.at("worker_count", "must be between 1 and %d, not %d", maxWorkerCount, c.WorkerCount)
 	}
+	c.WorkerThreads = int(*r.WorkerThreads)
+	if c.WorkerThreads > maxWorkerThreads {
+		b.errs.at("worker_threads", "must be between 0 (one per CPU) and %d, not %d", maxWorkerThreads, c.WorkerThreads)
+	}
 	c.WorkerAutomaticRestart = *r.WorkerAutomaticRestart
 	c.WorkerTimeout = b.seconds("worker_timeout", *r.WorkerTimeout)
 	c.SoftStopDeadline = b.seconds("soft_stop_deadline", *r.SoftStopDeadline)

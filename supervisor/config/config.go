@@ -53,6 +53,7 @@ type Config struct {
 	PidFilePath        string // absolute path, or ""
 
 	WorkerCount            int
+	WorkerThreads          int // GOMAXPROCS of each worker (worker_threads); 0 = Go's default, one per CPU
 	WorkerAutomaticRestart bool
 	WorkerTimeout          time.Duration // fan-out deadline per worker; a worker silent for 3 × it is replaced
 	SoftStopDeadline       time.Duration // a soft stop closes what remains and exits at it

@@ -19,6 +19,7 @@ const (
 	defaultLogTarget            = "stdout"
 	defaultWorkerCount          = 2
 	defaultWorkerTimeout        = 10    // seconds
+	defaultWorkerThreads        = 1     // GOMAXPROCS per worker: one event loop, as upstream
 	defaultSoftStopDeadline     = 60    // seconds
 	defaultCtlCommandTimeout    = 1_000 // milliseconds
 	defaultFrontTimeout         = 60    // seconds
@@ -46,6 +47,7 @@ const (
 	maxSlabEntriesPerConnection = 32
 	minH2BufferSize             = 16_393
 	maxWorkerCount              = 64
+	maxWorkerThreads            = 256
 )
 
 var (
@@ -95,6 +97,7 @@ func applyDefaults(c *rawConfig) {
 	set(&c.WorkerCount, defaultWorkerCount)
 	set(&c.WorkerAutomaticRestart, true)
 	set(&c.WorkerTimeout, defaultWorkerTimeout)
+	set(&c.WorkerThreads, defaultWorkerThreads)
 	set(&c.SoftStopDeadline, defaultSoftStopDeadline)
 	set(&c.DisableClusterMetrics, false)
 	set(&c.HandleProcessAffinity, false)

@@ -182,6 +182,11 @@ backends = [
 			},
 		},
 		{
+			name: "worker threads beyond the maximum",
+			toml: "worker_threads = 257\n",
+			want: []string{`t.toml:1:18: worker_threads: must be between 0 (one per CPU) and 256, not 257`},
+		},
+		{
 			name: "zero timeouts",
 			toml: "front_timeout = 0\nworker_timeout = 0\nsoft_stop_deadline = 0\n[[listeners]]\nprotocol = \"tcp\"\naddress = \"0.0.0.0:1\"\nconnect_timeout = 0\n",
 			want: []string{

@@ -73,6 +73,7 @@ type rawConfig struct {
 	WorkerAllowRoot     *bool     `toml:"worker_allow_root"`
 	SandboxMode         *string   `toml:"sandbox_mode"`
 	TLSSessionTickets   *bool     `toml:"tls_session_tickets"`
+	WorkerThreads       *uint32   `toml:"worker_threads"` // GOMAXPROCS of each worker; 0: one per CPU
 
 	// Extensions: command-socket session limits (security.go).
 	CommandMaxSessionsPerUID  *uint32 `toml:"command_max_sessions_per_uid"`

@@ -157,7 +157,7 @@ var inForce = map[string][]string{
 	"": {"command_socket", "max_command_buffer_size", "max_connections", "command_allowed_uids",
 		"saved_state", "automatic_state_save", "log_level", "log_target", "log_colored",
 		"access_logs_target", "access_logs_format", "access_logs_colored", "access_logs_query",
-		"audit_logs_target", "audit_logs_json_target", "worker_count", "worker_automatic_restart",
+		"audit_logs_target", "audit_logs_json_target", "worker_count", "worker_threads", "worker_automatic_restart",
 		"worker_timeout", "soft_stop_deadline", "listeners", "clusters", "activate_listeners", "ctl_command_timeout",
 		"front_timeout", "back_timeout", "connect_timeout", "request_timeout", "accept_queue_timeout",
 		"handle_process_affinity", "basic_auth_max_credential_bytes", "max_connections_per_ip",
