@@ -423,6 +423,9 @@ backends = [ { address = %[9]q } ]
 	}
 	wsC.echo(t, "ws at the end")
 	tcpC.echo(t, "tcp at the end")
+	for _, c := range []net.Conn{wsC.c, tcpC.c, h2c.c} {
+		c.Close() // the drained workers exit once their last connection ends
+	}
 
 	// Access logs and metrics still flow from the upgraded workers.
 	if got := curl(t, "http://"+r.front+"/after-everything"); got != "ok" {
@@ -440,12 +443,14 @@ backends = [ { address = %[9]q } ]
 		t.Errorf("the PID file names %d, the supervisor is %d", p, second)
 	}
 
+	t.Logf("%v: load and checks done; shutting down", time.Since(loadStart))
 	r.p.MustCLI("shutdown")
 	select {
 	case <-r.p.Done:
 	case <-time.After(60 * time.Second):
 		t.Fatal("the proxy did not stop")
 	}
+	t.Logf("%v: stopped", time.Since(loadStart))
 	if n := r.pid(t); n != 0 {
 		t.Errorf("the PID file still names %d after a clean stop", n)
 	}
