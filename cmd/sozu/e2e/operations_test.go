@@ -305,6 +305,20 @@ backends = [ { address = %[9]q } ]
 	n2 := servedB2.Load()
 	sozutest.WaitFor(t, 30*time.Second, "b2 still serves after the main upgrade", func() bool { return servedB2.Load() > n2 })
 
+	// The new supervisor holds the state the old one had: reloading the
+	// same file changes nothing, and it notifies systemd around it too.
+	if out := r.p.MustCLI("reload"); !strings.Contains(out, "0 added, 0 changed, 0 removed") {
+		t.Fatalf("a reload of the same file after the main upgrade answered %q, want no change", out)
+	}
+	// A new HTTP/2 connection is served by the inherited workers.
+	h2new := &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
+	if resp, err := h2new.Get(secureURL + "/after-main-upgrade"); err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("a new HTTP/2 connection after the main upgrade: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	h2new.CloseIdleConnections()
+
 	// 3. Long-lived connections, then an upgrade of each worker.
 	wsC, tcpC := openWS(t, r.front), openTCP(t, r.tcp)
 	wsC.echo(t, "ws before")
@@ -375,7 +389,6 @@ backends = [ { address = %[9]q } ]
 			return ok
 		})
 	}
-	h2new := &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}}}
 	if resp, err := h2new.Get(secureURL + "/new"); err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
 		t.Fatalf("a new HTTP/2 connection after the worker upgrades: %v %v", resp, err)
 	} else {
@@ -454,7 +467,7 @@ backends = [ { address = %[9]q } ]
 	if n := r.pid(t); n != 0 {
 		t.Errorf("the PID file still names %d after a clean stop", n)
 	}
-	want := []string{"READY=1", "RELOADING=1", "READY=1", fmt.Sprintf("MAINPID=%d", second), "STOPPING=1"}
+	want := []string{"READY=1", "RELOADING=1", "READY=1", fmt.Sprintf("MAINPID=%d", second), "RELOADING=1", "READY=1", "STOPPING=1"}
 	sozutest.WaitFor(t, 10*time.Second, fmt.Sprintf("%v in order on NOTIFY_SOCKET", want), func() bool { return notify.inOrder(want...) })
 	t.Logf("NOTIFY_SOCKET: %q", notify.lines())
 	t.Logf("audit verify: %s", r.verify(t))
