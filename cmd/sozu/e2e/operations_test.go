@@ -403,18 +403,39 @@ backends = [ { address = %[9]q } ]
 	}
 	r.p.MustCLI("certificate", "replace", "--address", secure, "--new-certificate", newCert, "--new-key", newKey,
 		"--old-certificate", oldCert)
-	for range 8 { // both workers, whichever accepts
-		c, err := tls.Dial("tcp", secure, &tls.Config{RootCAs: pool, ServerName: "localhost"})
-		if err != nil {
-			t.Fatalf("TLS after the replacement: %v", err)
-		}
-		got := c.ConnectionState().PeerCertificates[0].Raw
-		c.Close()
-		if fp := fingerprintDER(got); fp != fingerprint(newPEM) {
-			t.Fatalf("after the replacement a TLS client sees %s, want %s", fp, fingerprint(newPEM))
+	seesNew := func(when string) {
+		t.Helper()
+		for range 8 { // both workers, whichever accepts
+			c, err := tls.Dial("tcp", secure, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+			if err != nil {
+				t.Fatalf("TLS %s: %v", when, err)
+			}
+			got := c.ConnectionState().PeerCertificates[0].Raw
+			c.Close()
+			if fp := fingerprintDER(got); fp != fingerprint(newPEM) {
+				t.Fatalf("%s a TLS client sees %s, want the new certificate %s", when, fp, fingerprint(newPEM))
+			}
 		}
 	}
+	seesNew("after the replacement")
 	mark("after the certificate replacement")
+
+	// The replaced certificate is part of the state a new worker and a new
+	// supervisor take over.
+	ids, _ = workersOf(t, r.p.Sock)
+	r.p.MustCLI("upgrade", "--worker", strconv.Itoa(int(ids[0])))
+	seesNew("after a worker upgrade that follows the replacement")
+	out = r.p.MustCLI("upgrade")
+	third := r.pid(t)
+	if third == second || !strings.Contains(out, fmt.Sprintf("pid %d took over from pid %d", third, second)) {
+		t.Fatalf("second main upgrade: PID file %d (old %d); answer %q", third, second, out)
+	}
+	sozutest.WaitFor(t, 60*time.Second, "the workers are children of the third supervisor", func() bool {
+		_, pids := workersOf(t, r.p.Sock)
+		return gone(second) && len(pids) == 2 && parentOf(pids[0]) == third && parentOf(pids[1]) == third
+	})
+	seesNew("after a main upgrade that follows the replacement")
+	mark("after the second main upgrade")
 
 	if rest := minLoad - time.Since(loadStart); rest > 0 {
 		<-time.After(rest) // wrk -c 20 -d 15s: the load runs at least that long
@@ -452,8 +473,8 @@ backends = [ { address = %[9]q } ]
 	if strings.Count(metrics, "worker ") != 2 || !regexp.MustCompile(`http\.requests\D+[1-9]`).MatchString(metrics) {
 		t.Errorf("metrics after the upgrades:\n%s", metrics)
 	}
-	if p := r.pid(t); p != second {
-		t.Errorf("the PID file names %d, the supervisor is %d", p, second)
+	if p := r.pid(t); p != third {
+		t.Errorf("the PID file names %d, the supervisor is %d", p, third)
 	}
 
 	t.Logf("%v: load and checks done; shutting down", time.Since(loadStart))
@@ -467,7 +488,8 @@ backends = [ { address = %[9]q } ]
 	if n := r.pid(t); n != 0 {
 		t.Errorf("the PID file still names %d after a clean stop", n)
 	}
-	want := []string{"READY=1", "RELOADING=1", "READY=1", fmt.Sprintf("MAINPID=%d", second), "RELOADING=1", "READY=1", "STOPPING=1"}
+	want := []string{"READY=1", "RELOADING=1", "READY=1", fmt.Sprintf("MAINPID=%d", second), "RELOADING=1", "READY=1",
+		fmt.Sprintf("MAINPID=%d", third), "STOPPING=1"}
 	sozutest.WaitFor(t, 10*time.Second, fmt.Sprintf("%v in order on NOTIFY_SOCKET", want), func() bool { return notify.inOrder(want...) })
 	t.Logf("NOTIFY_SOCKET: %q", notify.lines())
 	t.Logf("audit verify: %s", r.verify(t))
