@@ -20,17 +20,30 @@ func (s *Supervisor) notify(states ...string) {
 	}
 }
 
+// servingCount is the number of workers that serve: not those replaced
+// (upgraded or killed as hung) or stopping, which a supervisor that took
+// over in an upgrade inherits while they drain.
+func (a *actor) servingCount() int {
+	n := 0
+	for _, w := range a.workers {
+		if !w.replaced && w.runState != command.RunState_STOPPING && w.runState != command.RunState_STOPPED {
+			n++
+		}
+	}
+	return n
+}
+
 // notifyReady sends READY=1 once the first worker has confirmed that it
 // serves its state: it has read its bootstrap, initial state and
 // listeners and answers a status request (a worker answers nothing before
-// it serves). A worker that confirms nothing within hungAfter ×
+// it serves). Its STATUS= names how many workers serve (servingCount). A worker that confirms nothing within hungAfter ×
 // worker_timeout gets no READY=1: systemd then fails the start at its own
 // TimeoutStartSec, which is the truth.
 func (s *Supervisor) notifyReady() {
 	var calls []*call
 	var n int
 	s.do(func(a *actor) {
-		n = len(a.workers)
+		n = a.servingCount()
 		calls = a.fanout(&command.Request{RequestType: &command.Request_Status{Status: &command.Status{}}})
 	})
 	first := make(chan uint32, len(calls))

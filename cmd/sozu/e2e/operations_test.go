@@ -492,6 +492,13 @@ backends = [ { address = %[9]q } ]
 		fmt.Sprintf("MAINPID=%d", third), "STOPPING=1"}
 	sozutest.WaitFor(t, 10*time.Second, fmt.Sprintf("%v in order on NOTIFY_SOCKET", want), func() bool { return notify.inOrder(want...) })
 	t.Logf("NOTIFY_SOCKET: %q", notify.lines())
+	// The STATUS systemd shows counts the workers that serve, not those
+	// still draining after an upgrade (inherited by a new supervisor).
+	for _, l := range notify.lines() {
+		if strings.HasPrefix(l, "STATUS=serving:") && l != "STATUS=serving: 2 workers" {
+			t.Errorf("NOTIFY_SOCKET %q, want STATUS=serving: 2 workers (worker_count = 2)", l)
+		}
+	}
 	t.Logf("audit verify: %s", r.verify(t))
 	for _, rec := range [][]string{{`"code":"SZ2002"`, `"result":"ok"`, "hands over to pid"}, {"reload"}, {"certificate"}} {
 		if len(r.records(t, rec...)) == 0 {
