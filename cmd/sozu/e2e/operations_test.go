@@ -142,12 +142,16 @@ func httpsLoad(pool *x509.CertPool, url string, workers int) (stop func() (ok in
 // certificate replacement. wrk sees no socket error and no non-2xx, and
 // no HTTPS request fails; the added backend gets traffic; the PID file
 // names the new supervisor; a WebSocket and a TCP relay opened before the
-// worker upgrades still echo after them; an HTTP/2 connection opened
-// before a worker upgrade gets a GOAWAY and its stream in flight finishes,
-// while a new HTTP/2 connection is served; a TLS client sees the new
+// worker upgrades still echo after them; an HTTP/2 connection with a
+// stream in flight across the main upgrade (whose new supervisor upgrades
+// the inherited workers) and another across the worker upgrades each get
+// a GOAWAY and their stream finishes, while new HTTP/2 connections are
+// served; the replaced certificate survives a further worker upgrade and
+// a second main upgrade; a TLS client sees the new
 // certificate; the access log and the metrics still flow at the end; the
 // datagram listener on NOTIFY_SOCKET saw READY, RELOADING, READY, MAINPID
-// of the new supervisor and STOPPING, in that order; and `sozu audit
+// of each new supervisor and STOPPING, in that order, and every
+// STATUS=serving counts the 2 serving workers; and `sozu audit
 // verify` passes over the trail.
 func TestOperationsUnderLoad(t *testing.T) {
 	dir := t.TempDir()
@@ -158,17 +162,21 @@ func TestOperationsUnderLoad(t *testing.T) {
 	pool.AddCert(ca.cert)
 
 	var served, servedB2 atomic.Int64
-	slowArrived := make(chan struct{}, 1)
-	release := make(chan struct{})
-	var releaseOnce sync.Once
-	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
-	// Both backends of cluster app answer alike (the stream in flight may
-	// reach either): /slow waits for release, anything else is counted.
+	// Streams held in flight across an upgrade: the origin answers each
+	// path once its gate is opened.
+	slowArrived := make(chan string, 4)
+	gates := map[string]*gate{"/slow-main": newGate(), "/slow-worker": newGate()}
+	for _, g := range gates {
+		t.Cleanup(g.open)
+	}
+	// Both backends of cluster app answer alike (a stream in flight may
+	// reach either): a gated path waits for its gate, anything else is
+	// counted.
 	backend := func(count *atomic.Int64) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/slow" {
-				slowArrived <- struct{}{}
-				<-release
+			if g := gates[r.URL.Path]; g != nil {
+				slowArrived <- r.URL.Path
+				<-g.ch
 				fmt.Fprint(w, "finished")
 				return
 			}
@@ -290,7 +298,10 @@ backends = [ { address = %[9]q } ]
 		return notify.inOrder("READY=1", "RELOADING=1", "READY=1")
 	})
 
-	// 2. A main upgrade.
+	// 2. A main upgrade, with an HTTP/2 stream in flight.
+	h2m := dialH2Localhost(t, secure, pool)
+	defer h2m.close()
+	h2m.inFlight(t, slowArrived, "/slow-main")
 	out := r.p.MustCLI("upgrade")
 	second := r.pid(t)
 	if second == first || second == 0 || !strings.Contains(out, fmt.Sprintf("pid %d took over from pid %d", second, first)) {
@@ -302,6 +313,9 @@ backends = [ { address = %[9]q } ]
 		return len(pids) == 2 && parentOf(pids[0]) == second && parentOf(pids[1]) == second
 	})
 	mark("after the main upgrade")
+	// The new supervisor upgraded the inherited workers one by one: the
+	// HTTP/2 connection got a GOAWAY and its stream still finishes.
+	h2m.finishAcross(t, 1, gates["/slow-main"], "the main upgrade")
 	n2 := servedB2.Load()
 	sozutest.WaitFor(t, 30*time.Second, "b2 still serves after the main upgrade", func() bool { return servedB2.Load() > n2 })
 
@@ -325,15 +339,7 @@ backends = [ { address = %[9]q } ]
 	tcpC.echo(t, "tcp before")
 	h2c := dialH2Localhost(t, secure, pool)
 	defer h2c.close()
-	h2c.c.SetDeadline(time.Now().Add(90 * time.Second))
-	if err := h2c.getLocalhost(1, "/slow"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-slowArrived:
-	case <-time.After(20 * time.Second):
-		t.Fatal("the HTTP/2 stream did not reach the origin")
-	}
+	h2c.inFlight(t, slowArrived, "/slow-worker")
 	ids, pids := workersOf(t, r.p.Sock)
 	for _, id := range ids {
 		out := r.p.MustCLI("upgrade", "--worker", strconv.Itoa(int(id)))
@@ -354,41 +360,7 @@ backends = [ { address = %[9]q } ]
 	tcpC.echo(t, "tcp after the worker upgrades")
 	// The draining worker told the HTTP/2 client to go away; the stream in
 	// flight still finishes.
-	goaway, status, body := false, "", ""
-	releaseOnce.Do(func() { close(release) })
-	for status == "" || !strings.Contains(body, "finished") {
-		f, err := h2c.next(t)
-		if err != nil {
-			t.Fatalf("HTTP/2 connection across the worker upgrade: %v (GOAWAY %v, status %q, body %q)", err, goaway, status, body)
-		}
-		switch f := f.(type) {
-		case *http2.GoAwayFrame:
-			goaway = true
-		case *http2.HeadersFrame:
-			if f.StreamID == 1 {
-				status = h2Status(t, f.HeaderBlockFragment())
-			}
-		case *http2.DataFrame:
-			if f.StreamID == 1 {
-				body += string(f.Data())
-			}
-		case *http2.RSTStreamFrame:
-			t.Fatalf("stream %d reset (%v) across the worker upgrade", f.StreamID, f.ErrCode)
-		}
-	}
-	if status != "200" {
-		t.Errorf("the HTTP/2 stream in flight across the worker upgrade: status %q body %q", status, body)
-	}
-	if !goaway {
-		sozutest.WaitFor(t, 10*time.Second, "a GOAWAY on the HTTP/2 connection of the drained worker", func() bool {
-			f, err := h2c.next(t)
-			if err != nil {
-				t.Fatalf("HTTP/2 connection closed without GOAWAY: %v", err)
-			}
-			_, ok := f.(*http2.GoAwayFrame)
-			return ok
-		})
-	}
+	h2c.finishAcross(t, 1, gates["/slow-worker"], "the worker upgrades")
 	if resp, err := h2new.Get(secureURL + "/new"); err != nil || resp.StatusCode != 200 || resp.ProtoMajor != 2 {
 		t.Fatalf("a new HTTP/2 connection after the worker upgrades: %v %v", resp, err)
 	} else {
@@ -555,4 +527,63 @@ func h2Status(t *testing.T, block []byte) string {
 func fingerprintDER(der []byte) string {
 	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:])
+}
+
+// gate holds the origin's answer to a path until opened.
+type gate struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newGate() *gate  { return &gate{ch: make(chan struct{})} }
+func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
+
+// inFlight sends GET path on stream 1 and waits until the origin holds it.
+func (h *h2raw) inFlight(t *testing.T, arrived <-chan string, path string) {
+	t.Helper()
+	h.c.SetDeadline(time.Now().Add(120 * time.Second))
+	if err := h.getLocalhost(1, path); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-arrived:
+		if got != path {
+			t.Fatalf("the origin holds %s, want %s", got, path)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the HTTP/2 stream %s did not reach the origin", path)
+	}
+}
+
+// finishAcross opens g and reads the connection until stream id has
+// answered 200 "finished" and a GOAWAY came: the worker that held the
+// connection drains it across what (an upgrade) without cutting the
+// stream in flight.
+func (h *h2raw) finishAcross(t *testing.T, id uint32, g *gate, what string) {
+	t.Helper()
+	g.open()
+	goaway, status, body := false, "", ""
+	for !goaway || status == "" || !strings.Contains(body, "finished") {
+		f, err := h.next(t)
+		if err != nil {
+			t.Fatalf("HTTP/2 connection across %s: %v (GOAWAY %v, status %q, body %q)", what, err, goaway, status, body)
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			goaway = true
+		case *http2.HeadersFrame:
+			if f.StreamID == id {
+				status = h2Status(t, f.HeaderBlockFragment())
+			}
+		case *http2.DataFrame:
+			if f.StreamID == id {
+				body += string(f.Data())
+			}
+		case *http2.RSTStreamFrame:
+			t.Fatalf("stream %d reset (%v) across %s", f.StreamID, f.ErrCode, what)
+		}
+	}
+	if status != "200" {
+		t.Errorf("the HTTP/2 stream in flight across %s: status %q body %q", what, status, body)
+	}
 }
