@@ -472,7 +472,7 @@ backends = [ { address = %[9]q } ]
 		}
 	}
 	t.Logf("audit verify: %s", r.verify(t))
-	for _, rec := range [][]string{{`"code":"SZ2002"`, `"result":"ok"`, "hands over to pid"}, {"reload"}, {"certificate"}} {
+	for _, rec := range [][]string{{`"code":"SZ2002"`, `"result":"ok"`, "hands over to pid"}, {`"verb":"backend.add"`, "b2"}, {`"verb":"certificate.replace"`, `"result":"ok"`}} {
 		if len(r.records(t, rec...)) == 0 {
 			t.Errorf("no audit record with %q", rec)
 		}
