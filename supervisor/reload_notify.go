@@ -20,17 +20,19 @@ func (s *Supervisor) notify(states ...string) {
 	}
 }
 
-// servingCount is the number of workers that serve: not those replaced
+// servingCount is the number of worker slots served: workers replaced
 // (upgraded or killed as hung) or stopping, which a supervisor that took
-// over in an upgrade inherits while they drain.
+// over in an upgrade inherits while they drain, do not count, and a slot
+// whose worker is being upgraded (the old one and its replacement both
+// live) counts once.
 func (a *actor) servingCount() int {
-	n := 0
+	slots := map[int]bool{}
 	for _, w := range a.workers {
 		if !w.replaced && w.runState != command.RunState_STOPPING && w.runState != command.RunState_STOPPED {
-			n++
+			slots[w.slot] = true
 		}
 	}
-	return n
+	return len(slots)
 }
 
 // notifyReady sends READY=1 once the first worker has confirmed that it
