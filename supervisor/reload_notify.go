@@ -20,17 +20,32 @@ func (s *Supervisor) notify(states ...string) {
 	}
 }
 
+// servingCount is the number of worker slots served: workers replaced
+// (upgraded or killed as hung) or stopping, which a supervisor that took
+// over in an upgrade inherits while they drain, do not count, and a slot
+// whose worker is being upgraded (the old one and its replacement both
+// live) counts once.
+func (a *actor) servingCount() int {
+	slots := map[int]bool{}
+	for _, w := range a.workers {
+		if !w.replaced && w.runState != command.RunState_STOPPING && w.runState != command.RunState_STOPPED {
+			slots[w.slot] = true
+		}
+	}
+	return len(slots)
+}
+
 // notifyReady sends READY=1 once the first worker has confirmed that it
 // serves its state: it has read its bootstrap, initial state and
 // listeners and answers a status request (a worker answers nothing before
-// it serves). A worker that confirms nothing within hungAfter ×
+// it serves). Its STATUS= names how many workers serve (servingCount). A worker that confirms nothing within hungAfter ×
 // worker_timeout gets no READY=1: systemd then fails the start at its own
 // TimeoutStartSec, which is the truth.
 func (s *Supervisor) notifyReady() {
 	var calls []*call
 	var n int
 	s.do(func(a *actor) {
-		n = len(a.workers)
+		n = a.servingCount()
 		calls = a.fanout(&command.Request{RequestType: &command.Request_Status{Status: &command.Status{}}})
 	})
 	first := make(chan uint32, len(calls))

@@ -199,10 +199,13 @@ func gone(pid int) bool {
 	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
 
-// workersOf returns the ids and pids of the RUNNING workers.
+// workersOf returns the ids and pids of the RUNNING workers. It closes its
+// command session at once: polled in a wait, sessions left open until the
+// test ends would reach command_max_sessions_per_uid.
 func workersOf(t *testing.T, sock string) (ids []uint32, pids []int) {
 	t.Helper()
 	c := sozutest.Dial(t, sock)
+	defer c.Conn.Close()
 	resp := c.MustOK(t, &command.Request{RequestType: &command.Request_Status{Status: &command.Status{}}})
 	for _, w := range resp.GetContent().GetWorkers().GetVec() {
 		if w.GetRunState() == command.RunState_RUNNING {
