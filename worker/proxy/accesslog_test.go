@@ -2,103 +2,20 @@ package proxy
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/sozu-go/sozu/proto/logframe"
 	"github.com/sozu-go/sozu/worker/accesslog"
+	"github.com/sozu-go/sozu/worker/accesslog/accesslogtest"
 	"github.com/sozu-go/sozu/worker/router"
 )
 
-// accessSink is the supervisor's end of a real log channel: it collects
-// the access records a server's Logger ships.
-type accessSink struct {
-	mu   sync.Mutex
-	recs [][]byte
-}
-
-// newAccessLog returns an access logger shipping over a SOCK_SEQPACKET
-// socketpair, and the records read from its other end (kept only when
-// keep: a benchmark reads and discards them).
-func newAccessLog(t testing.TB, format accesslog.Format, keep bool) (*accesslog.Logger, *accessSink) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns [2]net.Conn
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "log channel")
-		conns[i], err = net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	ship := accesslog.NewShipper(conns[0], 0, 0, "test")
-	go ship.Run()
-	sink := &accessSink{}
-	go func() {
-		buf := make([]byte, logframe.MaxPacket)
-		for {
-			n, err := conns[1].Read(buf)
-			if err != nil {
-				return
-			}
-			for p := buf[:n]; len(p) > 0; {
-				kind, rec, rest, err := logframe.Next(p)
-				if err != nil {
-					return
-				}
-				if kind == logframe.Access && keep {
-					sink.mu.Lock()
-					sink.recs = append(sink.recs, bytes.Clone(rec))
-					sink.mu.Unlock()
-				}
-				p = rest
-			}
-		}
-	}()
-	t.Cleanup(func() { ship.Close(); conns[0].Close(); conns[1].Close() })
-	return &accesslog.Logger{Enc: accesslog.Encoder{Format: format, Tag: "WRK-00"}, Ship: ship}, sink
-}
-
-// records returns the n first records, decoded, waiting for them.
-func (s *accessSink) records(t *testing.T, n int) []map[string]any {
-	t.Helper()
-	waitFor(t, "access records", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.recs) >= n })
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, r := range s.recs[:n] {
-		var m map[string]any
-		if err := json.Unmarshal(r, &m); err != nil {
-			t.Fatalf("%v: %s", err, r)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // get follows a dotted path in a decoded record.
 func get(m map[string]any, path string) any {
-	var v any = m
-	for _, k := range strings.Split(path, ".") {
-		o, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = o[k]
-	}
-	return v
+	return accesslogtest.Field(m, strings.Split(path, ".")...)
 }
 
 // TestAccessLogRecords: one record per request, forwarded or answered by
@@ -106,7 +23,7 @@ func get(m map[string]any, path string) any {
 // frontend's tags and no full PAN.
 func TestAccessLogRecords(t *testing.T) {
 	b := echoBackend(t)
-	al, sink := newAccessLog(t, accesslog.JSON, true)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
 	f := newFixtureWith(t, []router.Rule{
 		{Hostname: "shop.test", Kind: router.Prefix, Path: "/", Route: router.Route{ClusterID: "c", Key: "shop"}},
 	}, map[string][]string{"c": {b.addr}}, func(l *Listener) {
@@ -117,11 +34,11 @@ func TestAccessLogRecords(t *testing.T) {
 	if !strings.HasPrefix(ok, "HTTP/1.1 200") {
 		t.Fatalf("forwarded request: %q", ok)
 	}
-	recs := sink.records(t, 1)
+	recs := sink.JSON(t, 1)
 	exchangeRaw(t, f.addr, "GET /x HTTP/1.1\r\nHost: other.test\r\n"+closeReq)
-	recs = sink.records(t, 2)
+	recs = sink.JSON(t, 2)
 	exchangeRaw(t, f.addr, "GET /x HTTP/1.1\r\nHost: shop.test\r\nBad Field: x\r\n"+closeReq)
-	recs = sink.records(t, 3)
+	recs = sink.JSON(t, 3)
 
 	want := []map[string]any{
 		{"http.response.status_code": float64(200), "http.request.method": "GET", "url.domain": "shop.test", "url.path": "/pay",
@@ -146,9 +63,7 @@ func TestAccessLogRecords(t *testing.T) {
 	if out, _ := get(recs[0], "http.response.bytes").(float64); out == 0 {
 		t.Errorf("bytes out = %v", out)
 	}
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	for _, r := range sink.recs {
+	for _, r := range sink.Raw() {
 		if bytes.Contains(r, []byte("4111111111111111")) {
 			t.Errorf("full PAN in %s", r)
 		}
@@ -160,7 +75,7 @@ func TestAccessLogRecords(t *testing.T) {
 func BenchmarkProxyKeepAliveAccessLog(b *testing.B) {
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello world!\n")
 	addr := fixedBackend(b, resp)
-	al, _ := newAccessLog(b, accesslog.JSON, false)
+	al, _ := accesslogtest.Channel(b, accesslog.JSON, false)
 	f := newFixtureWith(b, anyHost("c"), map[string][]string{"c": {addr}}, nil, Options{Access: al})
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
@@ -202,7 +117,7 @@ func BenchmarkProxyKeepAliveAccessLog(b *testing.B) {
 // HTTP2, with its own request id and the connection's session id.
 func TestAccessLogH2Streams(t *testing.T) {
 	b := h2Backend(t)
-	al, sink := newAccessLog(t, accesslog.JSON, true)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
 	conf := testTLSConfig(t, "a.test", "b.test")
 	conf.NextProtos = []string{"h2", "http/1.1"}
 	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al})
@@ -217,7 +132,7 @@ func TestAccessLogH2Streams(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	recs := sink.records(t, 2)
+	recs := sink.JSON(t, 2)
 	for i, r := range recs {
 		if get(r, "sozu.protocol") != "HTTP2" || get(r, "http.version") != "2" || get(r, "http.response.status_code") != float64(200) {
 			t.Errorf("record %d: %v", i, r)

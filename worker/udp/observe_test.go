@@ -1,102 +1,20 @@
 package udp
 
 import (
-	"bytes"
-	"encoding/json"
 	"net"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sozu-go/sozu/proto/command"
-	"github.com/sozu-go/sozu/proto/logframe"
 	pm "github.com/sozu-go/sozu/proto/metrics"
 	"github.com/sozu-go/sozu/worker/accesslog"
+	"github.com/sozu-go/sozu/worker/accesslog/accesslogtest"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/metrics"
 )
 
-// jsonSink is an access log shipping over a SOCK_SEQPACKET socketpair, as
-// the worker's does, and the JSON records read from its other end.
-type jsonSink struct {
-	mu   sync.Mutex
-	recs [][]byte
-}
-
-func newJSONLog(t *testing.T) (*accesslog.Logger, *jsonSink) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns [2]net.Conn
-	for i, fd := range fds {
-		f := os.NewFile(uintptr(fd), "log channel")
-		conns[i], err = net.FileConn(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	ship := accesslog.NewShipper(conns[0], 0, 0, "test")
-	go ship.Run()
-	sink := &jsonSink{}
-	go func() {
-		buf := make([]byte, logframe.MaxPacket)
-		for {
-			n, err := conns[1].Read(buf)
-			if err != nil {
-				return
-			}
-			for p := buf[:n]; len(p) > 0; {
-				kind, rec, rest, err := logframe.Next(p)
-				if err != nil {
-					return
-				}
-				if kind == logframe.Access {
-					sink.mu.Lock()
-					sink.recs = append(sink.recs, bytes.Clone(rec))
-					sink.mu.Unlock()
-				}
-				p = rest
-			}
-		}
-	}()
-	t.Cleanup(func() { ship.Close(); conns[0].Close(); conns[1].Close() })
-	return &accesslog.Logger{Enc: accesslog.Encoder{Format: accesslog.JSON, Tag: "WRK-00"}, Ship: ship}, sink
-}
-
-func (s *jsonSink) records(t *testing.T, n int) []map[string]any {
-	t.Helper()
-	waitFor(t, "access records", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.recs) >= n })
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, r := range s.recs {
-		var m map[string]any
-		if err := json.Unmarshal(r, &m); err != nil {
-			t.Fatalf("%v: %s", err, r)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-func field(m map[string]any, path ...string) any {
-	var v any = m
-	for _, k := range path {
-		o, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = o[k]
-	}
-	return v
-}
+func field(m map[string]any, path ...string) any { return accesslogtest.Field(m, path...) }
 
 func count(m map[string]*command.FilteredMetrics, name string) int64 { return m[name].GetCount() }
 
@@ -109,7 +27,7 @@ func TestFlowAccessRecordAndMetrics(t *testing.T) {
 	reg := backends.NewRegistry(backends.Options{})
 	cl := cluster(t, reg, startEcho(t, "a"))
 	cl.Responses = 3
-	al, sink := newJSONLog(t)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
 	m := metrics.New()
 	ends := make(chan FlowEnd, 10)
 	_, addr := startServer(t, &Listener{Cluster: cl, Tags: accesslog.NewTags(map[string]string{"svc": "dns"})},
@@ -125,7 +43,7 @@ func TestFlowAccessRecordAndMetrics(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the flow did not end after its responses")
 	}
-	recs := sink.records(t, 1)
+	recs := sink.JSON(t, 1)
 	if len(recs) != 1 {
 		t.Fatalf("%d records for one flow: %v", len(recs), recs)
 	}
