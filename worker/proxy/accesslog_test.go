@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -77,40 +76,8 @@ func BenchmarkProxyKeepAliveAccessLog(b *testing.B) {
 	addr := fixedBackend(b, resp)
 	al, _ := accesslogtest.Channel(b, accesslog.JSON, false)
 	f := newFixtureWith(b, anyHost("c"), map[string][]string{"c": {addr}}, nil, Options{Access: al})
-	c, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
 	req := []byte("GET /?q=1 HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n")
-	buf := make([]byte, 4096)
-	roundTrip := func() {
-		if _, err := c.Write(req); err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		for {
-			m, err := c.Read(buf[n:])
-			if err != nil {
-				b.Fatal(err)
-			}
-			n += m
-			if bytes.HasSuffix(buf[:n], []byte("hello world!\n")) {
-				return
-			}
-		}
-	}
-	for range 100 {
-		roundTrip()
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		roundTrip()
-	}
-	b.StopTimer()
-	f.srv.Close()
-	f.reg.Close()
+	benchRoundTrips(b, f, req, 100, nil)
 }
 
 // TestAccessLogH2Streams: each HTTP/2 stream gets its own record, marked
