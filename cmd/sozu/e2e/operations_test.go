@@ -340,22 +340,7 @@ backends = [ { address = %[9]q } ]
 	h2c := dialH2Localhost(t, secure, pool)
 	defer h2c.close()
 	h2c.inFlight(t, slowArrived, "/slow-worker")
-	ids, pids := workersOf(t, r.p.Sock)
-	for _, id := range ids {
-		out := r.p.MustCLI("upgrade", "--worker", strconv.Itoa(int(id)))
-		if !strings.Contains(out, fmt.Sprintf("worker %d (pid", id)) || !strings.Contains(out, "drains") {
-			t.Fatalf("upgrade --worker %d answered %q", id, out)
-		}
-		mark(fmt.Sprintf("after the upgrade of worker %d", id))
-	}
-	_, newPIDs := workersOf(t, r.p.Sock)
-	for _, p := range pids {
-		for _, q := range newPIDs {
-			if p == q {
-				t.Fatalf("worker pid %d still serves after its upgrade (before %v, after %v)", p, pids, newPIDs)
-			}
-		}
-	}
+	upgradeEachWorker(t, r, mark)
 	wsC.echo(t, "ws after the worker upgrades")
 	tcpC.echo(t, "tcp after the worker upgrades")
 	// The draining worker told the HTTP/2 client to go away; the stream in
@@ -394,7 +379,7 @@ backends = [ { address = %[9]q } ]
 
 	// The replaced certificate is part of the state a new worker and a new
 	// supervisor take over.
-	ids, _ = workersOf(t, r.p.Sock)
+	ids, _ := workersOf(t, r.p.Sock)
 	r.p.MustCLI("upgrade", "--worker", strconv.Itoa(int(ids[0])))
 	seesNew("after a worker upgrade that follows the replacement")
 	out = r.p.MustCLI("upgrade")

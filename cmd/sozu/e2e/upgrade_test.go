@@ -382,22 +382,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	ws2.echo(t, "ws2 before")
 	tcp2.echo(t, "tcp2 before")
 	evs := subscribeOnce(t, r.p.Sock)
-	ids, pids := workersOf(t, r.p.Sock)
-	for _, id := range ids {
-		out := r.p.MustCLI("upgrade", "--worker", strconv.Itoa(int(id)))
-		if !strings.Contains(out, fmt.Sprintf("worker %d (pid", id)) || !strings.Contains(out, "drains") {
-			t.Fatalf("upgrade --worker %d answered %q", id, out)
-		}
-		mark(fmt.Sprintf("after the upgrade of worker %d", id))
-	}
-	_, newPIDs := workersOf(t, r.p.Sock)
-	for _, p := range pids {
-		for _, q := range newPIDs {
-			if p == q {
-				t.Fatalf("worker pid %d still serves after its upgrade (before %v, after %v)", p, pids, newPIDs)
-			}
-		}
-	}
+	ids := upgradeEachWorker(t, r, mark)
 	for _, e := range []*echoConn{ws1, tcp1, ws2, tcp2} {
 		e.echo(t, e.name+" after the worker upgrades")
 	}
@@ -690,4 +675,28 @@ func TestInheritedWorkerCrashIsDetected(t *testing.T) {
 	r.p.MustCLI("shutdown", "--hard")
 	<-r.p.Done
 	r.verify(t)
+}
+
+// upgradeEachWorker runs `sozu upgrade --worker N` for every running
+// worker, calling mark after each, and checks that none of the old pids
+// still serves. It returns the ids of the workers it upgraded.
+func upgradeEachWorker(t *testing.T, r *upgradeRig, mark func(string)) []uint32 {
+	t.Helper()
+	ids, pids := workersOf(t, r.p.Sock)
+	for _, id := range ids {
+		out := r.p.MustCLI("upgrade", "--worker", strconv.Itoa(int(id)))
+		if !strings.Contains(out, fmt.Sprintf("worker %d (pid", id)) || !strings.Contains(out, "drains") {
+			t.Fatalf("upgrade --worker %d answered %q", id, out)
+		}
+		mark(fmt.Sprintf("after the upgrade of worker %d", id))
+	}
+	_, newPIDs := workersOf(t, r.p.Sock)
+	for _, p := range pids {
+		for _, q := range newPIDs {
+			if p == q {
+				t.Fatalf("worker pid %d still serves after its upgrade (before %v, after %v)", p, pids, newPIDs)
+			}
+		}
+	}
+	return ids
 }
