@@ -35,29 +35,28 @@ func (r *Registry) FlowStart(clusterID, backendID string) Flow {
 // In records a client datagram of n payload bytes relayed to the flow's
 // backend. It allocates nothing.
 func (f Flow) In(n int) {
-	if !f.r.Enabled() {
-		return
-	}
-	f.r.proxy[udpDatagramsIn].Add(1)
-	f.r.proxy[udpBytesIn].Add(int64(n))
-	f.c.c[cUDPDatagramsIn].Add(1)
-	f.c.c[cBytesIn].Add(int64(n))
-	f.b.c[cUDPDatagramsIn].Add(1)
-	f.b.c[cBytesIn].Add(int64(n))
+	f.datagram(udpDatagramsIn, udpBytesIn, cUDPDatagramsIn, cBytesIn, n)
 }
 
 // Out records a backend reply of n bytes relayed to the flow's client. It
 // allocates nothing.
 func (f Flow) Out(n int) {
+	f.datagram(udpDatagramsOut, udpBytesOut, cUDPDatagramsOut, cBytesOut, n)
+}
+
+// datagram counts one datagram of n bytes in one direction: the proxy's
+// counters dgrams and bytes, the cluster's and the backend's cDgrams and
+// cBytes.
+func (f Flow) datagram(dgrams, bytes, cDgrams, cBytes, n int) {
 	if !f.r.Enabled() {
 		return
 	}
-	f.r.proxy[udpDatagramsOut].Add(1)
-	f.r.proxy[udpBytesOut].Add(int64(n))
-	f.c.c[cUDPDatagramsOut].Add(1)
-	f.c.c[cBytesOut].Add(int64(n))
-	f.b.c[cUDPDatagramsOut].Add(1)
-	f.b.c[cBytesOut].Add(int64(n))
+	f.r.proxy[dgrams].Add(1)
+	f.r.proxy[bytes].Add(int64(n))
+	f.c.c[cDgrams].Add(1)
+	f.c.c[cBytes].Add(int64(n))
+	f.b.c[cDgrams].Add(1)
+	f.b.c[cBytes].Add(int64(n))
 }
 
 // End records the end of the flow: one live flow less at each level. Call
