@@ -38,6 +38,8 @@ func auditChecks(s *Snapshot) []Check {
 		out = append(out, check("audit.fsync", "audit trail", Warn, "records acknowledged before they reach the disk can be lost in a crash", sy))
 	}
 
+	out = append(out, accessLogCheck(st))
+
 	q := ev("config", "audit_queries = %t", st.AuditQueries)
 	if st.AuditQueries {
 		out = append(out, check("audit.queries", "audit trail", Pass, "read-only verbs are audited", q))
@@ -147,4 +149,24 @@ func modeCheck(id string, f File, max fs.FileMode, dir bool) Check {
 		return check(id, subject, Fail, fmt.Sprintf("mode %04o grants more than %04o", perm, max), e)
 	}
 	return check(id, subject, Pass, fmt.Sprintf("mode %04o, within %04o", perm, max), e)
+}
+
+// accessLogCheck: 10.2.1.1. Without access_logs_target, access records
+// share the main target and follow log_level as upstream's do, so a level
+// above info leaves successful requests unrecorded.
+func accessLogCheck(st Settings) Check {
+	e := []Evidence{
+		ev("config", "access_logs_target = %q", st.AccessLogsTarget),
+		ev("config", "log_level = %q", st.LogLevel),
+	}
+	switch {
+	case st.AccessLogsTarget != "":
+		return check("logs.access", "access log", Pass, "every record goes to access_logs_target, whatever log_level says", e...)
+	case st.LogLevelInfo:
+		return check("logs.access", "access log", Warn,
+			"records share the main target and follow log_level: `sozu logging warn` would stop those of successes", e...)
+	default:
+		return check("logs.access", "access log", Fail,
+			"no access_logs_target and log_level above info: successful requests leave no access record", e...)
+	}
 }

@@ -64,6 +64,7 @@ func good(t *testing.T) *Snapshot {
 			AuditTextTarget: "/var/log/sozu/audit.log", AuditJSONTarget: "/var/log/sozu/audit.jsonl",
 			AuditHMACKeyFile: "/var/log/sozu/audit.jsonl.key",
 			AuditQueries:     true, AuditFsync: true,
+			AccessLogsTarget: "file:///var/log/sozu/access.log", LogLevel: "info", LogLevelInfo: true,
 			SandboxMode: "kill", WorkerUser: "nobody",
 		},
 		Socket: File{Path: "/run/sozu/sozu.sock", Mode: fs.ModeSocket | 0o600},
@@ -110,8 +111,14 @@ func TestEvaluate(t *testing.T) {
 			"access.admission": Pass, "access.readonly_role": Pass, "audit.targets": Pass, "audit.fail_open": Pass,
 			"audit.chain": Pass, "audit.file_mode": Pass, "audit.dir_mode": Pass, "audit.key_mode": Pass,
 			"audit.fsync": Pass, "audit.queries": Pass, "sandbox.mode": Pass, "sandbox.confinement": Pass,
-			"sandbox.worker_user": Pass, "net.plain_http": Pass, "config.in_force": Pass,
+			"sandbox.worker_user": Pass, "net.plain_http": Pass, "config.in_force": Pass, "logs.access": Pass,
 		}},
+		{name: "access_log_on_main_target", change: func(_ *testing.T, s *Snapshot) {
+			s.Settings.AccessLogsTarget = ""
+		}, status: Warn, want: map[string]Status{"logs.access": Warn}},
+		{name: "access_log_filtered_out", change: func(_ *testing.T, s *Snapshot) {
+			s.Settings.AccessLogsTarget, s.Settings.LogLevel, s.Settings.LogLevelInfo = "", "error", false
+		}, status: Fail, want: map[string]Status{"logs.access": Fail}},
 		{name: "not_in_force", change: func(_ *testing.T, s *Snapshot) {
 			s.Settings.NotInForce = []NotInForce{
 				{Key: "/etc/sozu/config.toml:7:1: max_connections_per_ip", Why: "per-IP connection caps are not built yet", Protection: "per-IP connection caps"},

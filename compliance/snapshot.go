@@ -52,6 +52,12 @@ type Settings struct {
 	AuditQueries     bool
 	AuditFsync       bool
 
+	AccessLogsTarget string // access_logs_target; "" = the main target
+	LogLevel         string // log_level
+	// LogLevelInfo: log_level writes info lines (info, debug, trace), so
+	// access records of successes reach the main target.
+	LogLevelInfo bool
+
 	SandboxMode       string // kill, errno or off
 	WorkerUser        string
 	WorkerAllowRoot   bool

@@ -136,6 +136,11 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 	if a.logs.AccessColored {
 		args = append(args, "--access-log-colored")
 	}
+	if a.cfg.AccessLogsTarget == "" {
+		// Upstream's rule when access records share the main target:
+		// they follow log_level (docs/observability.md).
+		args = append(args, "--access-log-gated")
+	}
 	cmd := exec.Command(a.exe, args...)
 	cmd.ExtraFiles = []*os.File{chC, scmC, stateFile, logC}
 	cmd.Stdout = os.Stdout

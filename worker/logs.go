@@ -18,8 +18,9 @@ type workerLogs struct {
 	access *accesslog.Logger
 }
 
-// openLogs starts shipping on the log channel.
-func openLogs(id uint32, format, query string, colored bool) (*workerLogs, error) {
+// openLogs starts shipping on the log channel. gated: the access records
+// share the main target and follow its level (accesslog.Logger.Gated).
+func openLogs(id uint32, format, query string, colored, gated bool) (*workerLogs, error) {
 	f, err := accesslog.ParseFormat(format)
 	if err != nil {
 		return nil, fmt.Errorf("--access-log-format: %w", err)
@@ -38,7 +39,7 @@ func openLogs(id uint32, format, query string, colored bool) (*workerLogs, error
 	go ship.Run()
 	enc := accesslog.Encoder{Format: f, Query: q, Colored: colored && f == accesslog.Ascii,
 		Tag: fmt.Sprintf("WRK-%02d", id), PID: os.Getpid()}
-	return &workerLogs{ship: ship, access: &accesslog.Logger{Enc: enc, Ship: ship}}, nil
+	return &workerLogs{ship: ship, access: &accesslog.Logger{Enc: enc, Ship: ship, Gated: gated}}, nil
 }
 
 // close stops shipping; what is still queued is lost.

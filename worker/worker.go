@@ -101,6 +101,7 @@ func Main(args []string) int {
 	alFormat := fs.String("access-log-format", "ascii", "access log format: ascii, protobuf or json")
 	alQuery := fs.String("access-log-query", "mask", "query values in access logs: mask, keep or drop")
 	alColored := fs.Bool("access-log-colored", false, "colour the ascii access log")
+	alGated := fs.Bool("access-log-gated", false, "access records share the main target and follow log_level (successes at info, failures at error)")
 	threads := fs.Int("threads", 0, "GOMAXPROCS of this worker (worker_threads); 0: Go's default, one per CPU")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -130,7 +131,7 @@ func Main(args []string) int {
 	logger := logrus.New()
 	logger.SetOutput(os.Stderr)
 	log := logger.WithField("worker", *id)
-	logs, err := openLogs(uint32(*id), *alFormat, *alQuery, *alColored)
+	logs, err := openLogs(uint32(*id), *alFormat, *alQuery, *alColored, *alGated)
 	if err != nil {
 		log.Errorf("log channel: %v", err)
 		return 2
@@ -150,6 +151,7 @@ func Main(args []string) int {
 	w.access = logs.access
 	if lvl, err := logfilter.Parse(w.cfg.GetLogLevel()); err == nil {
 		logger.SetLevel(lvl)
+		w.access.SetLevel(lvl)
 	}
 	// Confinement comes last before serving (docs/architecture.md §1): everything the
 	// worker needs is open, and no listener accepts yet.
@@ -614,6 +616,7 @@ func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 			return nil, fmt.Errorf("Error parsing logging filter:\n%v", err)
 		}
 		w.log.Logger.SetLevel(lvl)
+		w.access.SetLevel(lvl)
 		return nil, nil
 	case *command.Request_SetMaxConnectionsPerIp:
 		// Runtime only (never saved), as upstream: the next connections

@@ -14,10 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/compliance"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/supervisor/config"
+	"github.com/sozu-go/sozu/worker/logfilter"
 )
 
 // runCompliance gathers the proxy's security posture (configuration file,
@@ -234,8 +236,15 @@ func settingsOf(cfg *config.Config) compliance.Settings {
 		AuditQueries: cfg.Audit.Queries, AuditFsync: cfg.Audit.Fsync,
 		SandboxMode: cfg.Sandbox.Mode, WorkerUser: cfg.Sandbox.User, WorkerAllowRoot: cfg.Sandbox.AllowRoot,
 		TLSSessionTickets: cfg.Sandbox.TLSSessionTickets,
-		NotInForce:        notInForce(cfg.Warnings),
+		AccessLogsTarget:  cfg.AccessLogsTarget, LogLevel: cfg.LogLevel, LogLevelInfo: infoLevel(cfg.LogLevel),
+		NotInForce: notInForce(cfg.Warnings),
 	}
+}
+
+// infoLevel reports whether the log filter writes info lines.
+func infoLevel(filter string) bool {
+	lvl, err := logfilter.Parse(filter)
+	return err == nil && lvl >= logrus.InfoLevel
 }
 
 func notInForce(ws []config.Warning) []compliance.NotInForce {

@@ -23,7 +23,7 @@ import (
 func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	colored := e.Colored
 	level := "INFO-ACCESS "
-	if r.Status >= 500 {
+	if r.Failure() {
 		level = "ERROR-ACCESS"
 	}
 	// The prompt, as upstream's: time, precise time, pid, level, tag, tab.

@@ -81,6 +81,17 @@ type Record struct {
 	Tags *Tags // the routing frontend's tags; nil for none
 }
 
+// Failure reports whether r records a failure, logged at error level
+// where upstream's access log would (a Gated Logger): an HTTP request that
+// got no answer or a 4xx/5xx one, a UDP flow ended by a backend error (a
+// TCP session is a success: its end says nothing of who failed).
+func (r *Record) Failure() bool {
+	if r.Protocol.stream() {
+		return r.EndReason == "backend error"
+	}
+	return r.Status == 0 || r.Status >= 400
+}
+
 // RequestTime is the time from the request's first byte to the end of the
 // answer.
 func (r *Record) RequestTime() time.Duration { return max(r.End.Sub(r.Start), 0) }

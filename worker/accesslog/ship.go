@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sirupsen/logrus"
+
 	"github.com/sozu-go/sozu/proto/logframe"
 )
 
@@ -201,15 +203,46 @@ func (s *Shipper) Close() {
 
 // Logger encodes access records and ships them. A nil *Logger logs
 // nothing, at no cost.
+//
+// A Gated logger follows the main log's level, as upstream's access log
+// does when it shares the main target: a record of a success is written at
+// info level, one of a failure (Record.Failure) at error level. An
+// ungated logger (a dedicated access_logs_target) writes every record.
 type Logger struct {
-	Enc  Encoder
-	Ship *Shipper
+	Enc   Encoder
+	Ship  *Shipper
+	Gated bool
+
+	// level is the main log's level (logrus.Level); read only when Gated.
+	level atomic.Uint32
 }
 
-// Log encodes r into a pooled buffer and queues it: it never blocks and,
-// in steady state, does not allocate.
-func (l *Logger) Log(r *Record) {
+// SetLevel sets the main log level a Gated logger follows.
+func (l *Logger) SetLevel(lvl logrus.Level) {
+	if l != nil {
+		l.level.Store(uint32(lvl))
+	}
+}
+
+// Wants reports whether a record of a failure (or of a success) would be
+// written: callers may skip building one that would not.
+func (l *Logger) Wants(failure bool) bool {
 	if l == nil {
+		return false
+	}
+	if !l.Gated {
+		return true
+	}
+	if failure {
+		return logrus.Level(l.level.Load()) >= logrus.ErrorLevel
+	}
+	return logrus.Level(l.level.Load()) >= logrus.InfoLevel
+}
+
+// Log encodes r into a pooled buffer and queues it, unless the level
+// filters it out: it never blocks and, in steady state, does not allocate.
+func (l *Logger) Log(r *Record) {
+	if !l.Wants(r.Failure()) {
 		return
 	}
 	p := bufPool.Get().(*[]byte)

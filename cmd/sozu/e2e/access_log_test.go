@@ -307,3 +307,56 @@ func ecs(m map[string]any, path string) any {
 	}
 	return v
 }
+
+// TestAccessRecordsOnMainTargetFollowLogLevel: with no access_logs_target,
+// access records share the main target and follow log_level as upstream's
+// do (successes at info, failures at error), `sozu logging` included; a
+// dedicated access_logs_target keeps every record whatever the level.
+func TestAccessRecordsOnMainTargetFollowLogLevel(t *testing.T) {
+	origin := okOrigin(t)
+	for _, dedicated := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dedicated=%v", dedicated), func(t *testing.T) {
+			dir := t.TempDir()
+			sock := filepath.Join(dir, "sozu.sock")
+			front, tcpFront := freeAddr(t), freeAddr(t)
+			mainLog := filepath.Join(dir, "main.log")
+			access := mainLog
+			extra := fmt.Sprintf("log_target = \"file://%s\"", mainLog)
+			if dedicated {
+				access = filepath.Join(dir, "access.log")
+				extra += fmt.Sprintf("\naccess_logs_target = \"file://%s\"", access)
+			}
+			cfg := strings.Replace(accessConfig(sock, front, tcpFront, origin.addr, extra), `log_level = "info"`, `log_level = "error"`, 1)
+			p := startProxy(t, dir, sock, cfg, front, tcpFront)
+
+			if got := get(t, front, "/quiet-success"); got != "HTTP/1.1 200 OK" {
+				t.Fatalf("GET: %s", got)
+			}
+			if resp, _ := rawExchange(t, front, []byte("GET /loud-failure HTTP/1.1\r\nHost: shop.test\r\nBad Field: x\r\n\r\n")); !strings.HasPrefix(resp, "HTTP/1.1 400") {
+				t.Fatalf("malformed request: %q", resp)
+			}
+			// Records of one worker arrive in order; the 400 may be served
+			// by the other worker, so wait for it, then for a success sent
+			// after `sozu logging info` on the same check.
+			sozutest.WaitFor(t, 10*time.Second, "the 400's access record", func() bool {
+				b, _ := os.ReadFile(access)
+				return bytes.Contains(b, []byte(" 400\n"))
+			})
+			p.MustCLI("logging", "info")
+			sozutest.WaitFor(t, 10*time.Second, "a success's record after `sozu logging info`", func() bool {
+				get(t, front, "/after-info")
+				b, _ := os.ReadFile(access)
+				return bytes.Contains(b, []byte("/after-info 200"))
+			})
+			// Both workers applied the level; the record of /quiet-success
+			// was shipped before the 400's or not at all.
+			b, _ := os.ReadFile(access)
+			if got := bytes.Contains(b, []byte("/quiet-success 200")); got != dedicated {
+				t.Errorf("record of a success under log_level error: %v, want %v:\n%s", got, dedicated, b)
+			}
+			if !dedicated && !bytes.Contains(b, []byte("ERROR-ACCESS")) {
+				t.Errorf("the 400 is not logged at error level:\n%s", b)
+			}
+		})
+	}
+}

@@ -70,6 +70,7 @@ command_allowed_uids = [0]
 command_readonly_uids = [65534]
 audit_logs_target = %q
 audit_logs_json_target = %q
+access_logs_target = "file://%s"
 %s
 
 [[listeners]]
@@ -78,7 +79,7 @@ address = "127.0.0.1:%d"
 certificate = %q
 key = %q
 hsts = { enabled = true, max_age = 31536000 }
-`, sock, filepath.Join(dir, "audit", "audit.log"), filepath.Join(dir, "audit", "audit.jsonl"), extra,
+`, sock, filepath.Join(dir, "audit", "audit.log"), filepath.Join(dir, "audit", "audit.jsonl"), filepath.Join(dir, "access.log"), extra,
 		sozutest.FreePort(t), certPath, keyPath)
 	cfgPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
