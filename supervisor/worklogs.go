@@ -115,6 +115,12 @@ func (w *workerProc) startLogReader(s *Supervisor) {
 func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn, handedOver *atomic.Bool) {
 	main, access := s.logWriters()
 	buf := make([]byte, logframe.MaxPacket)
+	// A stream target takes a packet's access records in one write (one
+	// copy, one queue slot); others take them one by one.
+	var runs recordRuns
+	if rw, ok := access.(recordRunWriter); ok && rw.Stream() {
+		runs.w = rw
+	}
 	malformed, unreported := 0, 0
 	var reported time.Time
 	report := func() {
@@ -150,11 +156,40 @@ func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn, handedOver *atomic.Bo
 				break
 			}
 			if kind == logframe.Access {
-				access.Write(rec)
+				if runs.w != nil {
+					runs.add(rec)
+				} else {
+					access.Write(rec)
+				}
 			} else {
+				runs.flush() // keeps the order where both share a target
 				main.Write(rec)
 			}
 			p = rest
 		}
+		runs.flush()
 	}
+}
+
+// recordRunWriter is a log target that takes several records at once
+// (logtarget.Target).
+type recordRunWriter interface {
+	Stream() bool
+	WriteRecords(b []byte, n int)
+}
+
+// recordRuns gathers a packet's access records for one WriteRecords.
+type recordRuns struct {
+	w   recordRunWriter
+	buf []byte
+	n   int
+}
+
+func (r *recordRuns) add(rec []byte) { r.buf, r.n = append(r.buf, rec...), r.n+1 }
+
+func (r *recordRuns) flush() {
+	if r.w != nil && r.n > 0 {
+		r.w.WriteRecords(r.buf, r.n)
+	}
+	r.buf, r.n = r.buf[:0], 0
 }

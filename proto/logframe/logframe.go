@@ -31,6 +31,34 @@ func Append(dst []byte, kind byte, rec []byte) []byte {
 	return append(dst, rec...)
 }
 
+// lenWidth is the width of the length Reserve leaves for Seal: a uvarint
+// padded with continuation bytes (0x80 | bits) to three bytes, which Next
+// reads like any other (binary.Uvarint accepts a non-minimal encoding),
+// enough for every record up to 2 MiB > MaxRecord.
+const lenWidth = 3
+
+// Reserve begins a record of kind at the end of dst, for a writer that
+// appends the record's bytes in place (no copy): it appends the kind and
+// room for the length, and returns dst and where the record begins. Seal
+// writes the length once the bytes are appended.
+func Reserve(dst []byte, kind byte) ([]byte, int) {
+	return append(dst, kind, 0x80, 0x80, 0), len(dst)
+}
+
+// Seal ends the record Reserve began at start in p (everything after it
+// is the record): it writes the record's length and returns it. A record
+// longer than MaxRecord is not sealed: the caller must cut p back to
+// start.
+func Seal(p []byte, start int) (int, error) {
+	n := len(p) - start - 1 - lenWidth
+	if n < 0 || n > MaxRecord {
+		return n, fmt.Errorf("logframe: record of %d bytes", n)
+	}
+	l := p[start+1 : start+1+lenWidth]
+	l[0], l[1], l[2] = 0x80|byte(n), 0x80|byte(n>>7), byte(n>>14)
+	return n, nil
+}
+
 // Size is how many bytes Append adds for a record of n bytes.
 func Size(n int) int {
 	var b [binary.MaxVarintLen64]byte

@@ -71,3 +71,31 @@ func FuzzNext(f *testing.F) {
 		}
 	})
 }
+
+// TestReserveSeal: records written in place read back like Append's, at
+// every length a padded length must carry (one, two and three 7-bit
+// groups, and MaxRecord).
+func TestReserveSeal(t *testing.T) {
+	sizes := []int{0, 1, 127, 128, 16383, 16384, MaxRecord}
+	var p []byte
+	for i, n := range sizes {
+		var start int
+		p, start = Reserve(p, Main+byte(i%2))
+		p = append(p, bytes.Repeat([]byte{byte(i)}, n)...)
+		if got, err := Seal(p, start); err != nil || got != n {
+			t.Fatalf("Seal of %d bytes: %d, %v", n, got, err)
+		}
+	}
+	for i, n := range sizes {
+		kind, rec, rest, err := Next(p)
+		if err != nil || kind != Main+byte(i%2) || !bytes.Equal(rec, bytes.Repeat([]byte{byte(i)}, n)) {
+			t.Fatalf("record %d (%d bytes): kind %d, %d bytes, %v", i, n, kind, len(rec), err)
+		}
+		p = rest
+	}
+	p, start := Reserve(nil, Access)
+	p = append(p, make([]byte, MaxRecord+1)...)
+	if _, err := Seal(p, start); err == nil {
+		t.Error("a record over MaxRecord was sealed")
+	}
+}

@@ -6,6 +6,7 @@
 package logtarget
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -88,7 +89,9 @@ type Target struct {
 	addr string // host:port or socket path; file path for files
 	opt  Options
 
-	queue chan []byte
+	queue chan run
+	// queued counts the records in queue, bounded by Options.QueueLen.
+	queued atomic.Int64
 	// dropped counts the records lost: queue full, or a write that failed.
 	dropped atomic.Uint64
 
@@ -149,7 +152,7 @@ func Open(target string, opt Options) (*Target, error) {
 	}
 	opt.setDefaults()
 	t := &Target{name: strings.TrimSpace(target), kind: k, addr: addr, opt: opt,
-		queue: make(chan []byte, opt.QueueLen), reopen: make(chan chan error),
+		queue: make(chan run, opt.QueueLen), reopen: make(chan chan error),
 		done: make(chan struct{}), exited: make(chan struct{})}
 	switch k {
 	case kindStdout:
@@ -174,24 +177,53 @@ func (t *Target) String() string { return t.name }
 // queue was full, or lost in a write that failed (metrics read it).
 func (t *Target) Dropped() uint64 { return t.dropped.Load() }
 
+// run is n records, one after another, owned by the queue.
+type run struct {
+	b []byte
+	n int
+}
+
 // Write queues a copy of p as one record (a log line, or an encoded
 // access record), or drops it when the queue is full. It never blocks and
 // never fails: it always returns len(p), nil (logrus needs an io.Writer).
 func (t *Target) Write(p []byte) (int, error) {
+	t.enqueue(p, 1)
+	return len(p), nil
+}
+
+// Stream reports whether the target is a byte stream (stdout, stderr, a
+// file, tcp://), where records written one after another stay apart by
+// their own delimiters, so WriteRecords may take several at once.
+func (t *Target) Stream() bool { return !t.datagram() }
+
+// WriteRecords queues a copy of b, n records one after another, as Write
+// would queue each of them: kept or dropped together. Only for a Stream
+// target (a datagram target sends one record per datagram: use Write).
+// A worker's batch costs one copy and one queue slot this way.
+func (t *Target) WriteRecords(b []byte, n int) {
+	if n > 0 {
+		t.enqueue(b, n)
+	}
+}
+
+func (t *Target) enqueue(p []byte, n int) {
 	select {
 	case <-t.done:
-		t.dropped.Add(1)
-		return len(p), nil
+		t.dropped.Add(uint64(n))
+		return
 	default:
 	}
-	rec := make([]byte, len(p))
-	copy(rec, p)
+	if t.queued.Add(int64(n)) > int64(t.opt.QueueLen) {
+		t.queued.Add(-int64(n))
+		t.dropped.Add(uint64(n))
+		return
+	}
 	select {
-	case t.queue <- rec:
+	case t.queue <- run{bytes.Clone(p), n}:
 	default:
-		t.dropped.Add(1)
+		t.queued.Add(-int64(n))
+		t.dropped.Add(uint64(n))
 	}
-	return len(p), nil
 }
 
 // Reopen reopens a file target (logrotate: SIGHUP, audit reopen); other

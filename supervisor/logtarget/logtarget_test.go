@@ -237,3 +237,42 @@ func TestStalledTCPPeerNeverBlocks(t *testing.T) {
 	}
 	waitFor(t, "a drop report", func() bool { return rep.has("dropped") })
 }
+
+// TestWriteRecords: a run of records written at once lands in order with
+// single records, counts as its records against the queue length, and
+// is refused by a datagram target's Stream.
+func TestWriteRecords(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "access.log")
+	tg, err := Open("file://"+path, Options{QueueLen: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	if !tg.Stream() {
+		t.Fatal("a file is not a stream")
+	}
+	tg.WriteRecords([]byte("a\nb\n"), 2)
+	fmt.Fprintf(tg, "c\n")
+	big := strings.Repeat("x\n", 40<<10) // larger than half a batch: written on its own
+	tg.WriteRecords([]byte(big), 1)
+	fmt.Fprintf(tg, "d\n")
+	want := "a\nb\nc\n" + big + "d\n"
+	waitFor(t, "the records in order", func() bool { b, _ := os.ReadFile(path); return string(b) == want })
+	if d := tg.Dropped(); d != 0 {
+		t.Errorf("%d dropped", d)
+	}
+	tg.WriteRecords([]byte(strings.Repeat("n\n", 9)), 9) // more records than the queue holds
+	if d := tg.Dropped(); d != 9 {
+		t.Errorf("a run over the queue length: %d dropped, want 9", d)
+	}
+
+	u, err := Open("udp://127.0.0.1:9", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if u.Stream() {
+		t.Error("a udp:// target is a stream")
+	}
+}

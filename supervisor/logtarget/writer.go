@@ -11,7 +11,8 @@ import (
 const syscallCloexec = syscall.O_CLOEXEC
 
 // run writes queued records until Close: streams (stdout, stderr, files,
-// tcp://) in batches, datagram targets (udp://, unix://) one record per
+// tcp://) in batches of up to batchSize bytes (a larger run of records in
+// one write of its own), datagram targets (udp://, unix://) one record per
 // datagram.
 func (t *Target) run() {
 	defer close(t.exited)
@@ -19,9 +20,9 @@ func (t *Target) run() {
 	batch := make([]byte, 0, batchSize)
 	backoff := time.Duration(0)
 	for {
-		var rec []byte
+		var r run
 		select {
-		case rec = <-t.queue:
+		case r = <-t.queue:
 		case done := <-t.reopen:
 			done <- t.reopenFile()
 			continue
@@ -29,27 +30,37 @@ func (t *Target) run() {
 			t.drain(batch)
 			return
 		}
+		t.queued.Add(-int64(r.n))
 		if !t.connected() && !t.connect(&backoff) {
-			t.dropped.Add(1)
+			t.dropped.Add(uint64(r.n))
 			continue
 		}
 		if t.datagram() {
-			t.send(rec)
+			t.send(r.b)
 			continue
 		}
-		batch = append(batch[:0], rec...)
-		n := 1
+		batch, n := batch[:0], 0
 	more:
-		for len(batch) < batchSize {
+		for {
+			if len(batch) > 0 && len(batch)+len(r.b) > batchSize {
+				t.writeBatch(batch, n)
+				batch, n = batch[:0], 0
+			}
+			if len(batch) == 0 && len(r.b) >= batchSize/2 {
+				t.writeBatch(r.b, r.n) // no copy for a worker's large batch
+			} else {
+				batch, n = append(batch, r.b...), n+r.n
+			}
 			select {
-			case rec = <-t.queue:
-				batch = append(batch, rec...)
-				n++
+			case r = <-t.queue:
+				t.queued.Add(-int64(r.n))
 			default:
 				break more
 			}
 		}
-		t.writeBatch(batch, n)
+		if len(batch) > 0 {
+			t.writeBatch(batch, n)
+		}
 	}
 }
 
@@ -59,15 +70,16 @@ func (t *Target) drain(batch []byte) {
 	deadline := time.Now().Add(t.opt.WriteTimeout)
 	for time.Now().Before(deadline) {
 		select {
-		case rec := <-t.queue:
+		case r := <-t.queue:
+			t.queued.Add(-int64(r.n))
 			if !t.connected() {
-				t.dropped.Add(1)
+				t.dropped.Add(uint64(r.n))
 				continue
 			}
 			if t.datagram() {
-				t.send(rec)
+				t.send(r.b)
 			} else {
-				t.writeBatch(append(batch[:0], rec...), 1)
+				t.writeBatch(append(batch[:0], r.b...), r.n)
 			}
 		default:
 			return
@@ -151,6 +163,10 @@ func (t *Target) send(rec []byte) {
 // A network stream that fails (or stalls past the write timeout) is
 // closed, and reconnected on the next record.
 func (t *Target) writeBatch(b []byte, n int) {
+	if !t.connected() { // an earlier batch of this round failed
+		t.dropped.Add(uint64(n))
+		return
+	}
 	if t.conn != nil {
 		t.conn.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
 	}

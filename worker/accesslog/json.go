@@ -161,6 +161,15 @@ func appendEndpoint(dst []byte, a netip.AddrPort) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonPlain holds the bytes a JSON string takes as they are: printable
+// ASCII but '"' and '\\'.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONBytes appends b as a JSON string: quotes, backslashes and
 // controls escaped, invalid UTF-8 replaced by U+FFFD.
 func appendJSONBytes(dst, b []byte) []byte { return appendJSON(dst, b) }
@@ -172,6 +181,17 @@ func appendJSONString(dst []byte, s string) []byte { return appendJSON(dst, s) }
 func appendJSON[T string | []byte](dst []byte, b T) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(b); {
+		// A run of bytes written as they are, appended at once.
+		j := i
+		for j < len(b) && jsonPlain[b[j]] {
+			j++
+		}
+		if j > i {
+			dst = append(dst, b[i:j]...)
+			if i = j; i == len(b) {
+				break
+			}
+		}
 		c := b[i]
 		if c < utf8.RuneSelf {
 			switch {

@@ -22,25 +22,29 @@ const DefaultReportEvery = 5 * time.Second
 // one of a batch: records reach the supervisor at most this late.
 const flushDelay = 5 * time.Millisecond
 
-// bufCap is the capacity of a pooled record buffer: enough for a record
-// with a long target and user agent, grown (and kept) when not.
-const bufCap = 1 << 10
+// maxPackets bounds the packet buffers a shipper holds (filling, full and
+// being written): with logframe.MaxPacket, 1 MiB per worker at most.
+const maxPackets = 8
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, bufCap); return &b }}
-
-// item is one queued record.
-type item struct {
-	kind byte
-	buf  *[]byte
-}
+// packetCap is a packet buffer's capacity: a packet is sent once it holds
+// more than logframe.MaxPacket - packetSlack bytes, so that the record
+// that crosses the line is usually encoded without growing the buffer.
+const (
+	packetSlack = 16 << 10
+	packetCap   = logframe.MaxPacket + packetSlack
+)
 
 // Shipper sends the worker's log records (main log lines and access
-// records) to the supervisor over the log channel, in batches. Send never
-// blocks: when the queue is full the record is dropped and counted, and
-// Run reports the drops in the main log. Safe for concurrent use.
+// records) to the supervisor over the log channel, in batches: records
+// are encoded straight into the packet being filled (no copy, no queue
+// operation per record), and Run writes the packets flushDelay after the
+// first record of each batch. Adding a record never blocks: when more
+// than the queue length are waiting, or every packet buffer is full, the
+// record is dropped and counted, and Run reports the drops in the main
+// log. Safe for concurrent use.
 type Shipper struct {
 	w      io.Writer
-	queue  chan item
+	limit  int // records held at most
 	report time.Duration
 	who    string
 
@@ -48,9 +52,25 @@ type Shipper struct {
 	// the channel failed; read it with Load (metrics).
 	Dropped atomic.Uint64
 
+	mu    sync.Mutex
+	cur   []byte   // the packet being filled; nil before its first record
+	curN  int      // records in cur
+	full  []packet // packets ready, oldest first
+	free  [][]byte // emptied packet buffers
+	bufs  int      // packet buffers allocated
+	held  int      // records in cur and full
+	kick  chan struct{}
+	start int // the record being added: where it begins in cur
+
 	done   chan struct{}
 	exited chan struct{} // closed when Run returns
 	once   sync.Once
+}
+
+// packet is a full packet and the number of records in it.
+type packet struct {
+	b []byte
+	n int
 }
 
 // NewShipper returns a shipper writing packets to w (the worker's end of
@@ -64,7 +84,7 @@ func NewShipper(w io.Writer, queueLen int, report time.Duration, who string) *Sh
 	if report <= 0 {
 		report = DefaultReportEvery
 	}
-	return &Shipper{w: w, queue: make(chan item, queueLen), report: report, who: who,
+	return &Shipper{w: w, limit: queueLen, report: report, who: who, kick: make(chan struct{}, 1),
 		done: make(chan struct{}), exited: make(chan struct{})}
 }
 
@@ -75,28 +95,115 @@ func (s *Shipper) Send(kind byte, rec []byte) bool {
 		s.Dropped.Add(1)
 		return false
 	}
-	p := bufPool.Get().(*[]byte)
-	*p = append((*p)[:0], rec...)
-	return s.enqueue(kind, p)
-}
-
-// enqueue queues the pooled buffer p, or drops it and gives it back.
-func (s *Shipper) enqueue(kind byte, p *[]byte) bool {
-	select {
-	case s.queue <- item{kind, p}:
-		return true
-	default:
+	s.mu.Lock()
+	if !s.begin(kind) {
+		s.mu.Unlock()
 		s.Dropped.Add(1)
-		putBuf(p)
 		return false
 	}
+	s.cur = append(s.cur, rec...)
+	return s.end()
 }
 
-func putBuf(p *[]byte) {
-	if cap(*p) <= 16*bufCap {
-		*p = (*p)[:0]
-		bufPool.Put(p)
+// begin starts a record of kind at the end of the packet being filled,
+// with s.mu held; false (s.mu still held) when the queue is full.
+func (s *Shipper) begin(kind byte) bool {
+	if s.held >= s.limit {
+		return false
 	}
+	if s.cur == nil {
+		if s.cur = s.buffer(); s.cur == nil {
+			return false
+		}
+	}
+	s.cur, s.start = logframe.Reserve(s.cur, kind)
+	return true
+}
+
+// end seals the record begin started, whose bytes were appended to
+// s.cur, sends the packet on to Run when it is full, and releases s.mu.
+// A record that cannot be sealed or moved is dropped (counted).
+func (s *Shipper) end() bool {
+	if _, err := logframe.Seal(s.cur, s.start); err != nil {
+		s.cur = s.cur[:s.start]
+		s.mu.Unlock()
+		s.Dropped.Add(1)
+		return false
+	}
+	if len(s.cur) > logframe.MaxPacket-packetSlack {
+		pkt, rec := s.cur, s.cur[s.start:]
+		if len(pkt) > logframe.MaxPacket {
+			// The record does not fit this packet: it opens the next.
+			next := s.buffer()
+			if next == nil {
+				s.cur = s.cur[:s.start]
+				s.mu.Unlock()
+				s.Dropped.Add(1)
+				return false
+			}
+			s.cur = append(next, rec...)
+			s.full = append(s.full, packet{pkt[:s.start], s.curN})
+			s.curN = 0
+		} else {
+			s.full = append(s.full, packet{pkt, s.curN + 1})
+			s.cur, s.curN = nil, -1
+		}
+	}
+	s.curN++
+	s.held++
+	first := s.held == 1
+	s.mu.Unlock()
+	if first {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// buffer returns an empty packet buffer, or nil when all maxPackets are
+// in use. s.mu is held.
+func (s *Shipper) buffer() []byte {
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1]
+		s.free = s.free[:n-1]
+		return b
+	}
+	if s.bufs == maxPackets {
+		return nil
+	}
+	s.bufs++
+	return make([]byte, 0, packetCap)
+}
+
+// take returns the oldest packet waiting, the one being filled when no
+// other is, or n 0 when nothing waits.
+func (s *Shipper) take() packet {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var p packet
+	switch {
+	case len(s.full) > 0:
+		p = s.full[0]
+		s.full = append(s.full[:0], s.full[1:]...)
+	case s.curN > 0:
+		p = packet{s.cur, s.curN}
+		s.cur, s.curN = nil, 0
+	}
+	s.held -= p.n
+	return p
+}
+
+// recycle gives back a written packet's buffer.
+func (s *Shipper) recycle(b []byte) {
+	s.mu.Lock()
+	if cap(b) <= 2*packetCap {
+		s.free = append(s.free, b[:0])
+	} else {
+		s.bufs-- // grown by a record larger than the slack: let it go
+	}
+	s.mu.Unlock()
 }
 
 // MainLog returns a writer for the worker's main log (logrus): each Write
@@ -110,41 +217,21 @@ func (m mainWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Run writes the queued records to the channel, as many per packet as fit,
-// flushDelay after the first of each batch, until Close, which it lets
-// write what is queued then; a failed write
-// drops its packet (counted). It reports the drops of each period in a main
-// log line.
+// Run writes the packets, flushDelay after the first record of each
+// batch, until Close, which it lets write what is held then; a failed
+// write drops its packet (counted). It reports the drops of each period
+// in a main log line.
 func (s *Shipper) Run() {
 	defer close(s.exited)
-	packet := make([]byte, 0, logframe.MaxPacket)
-	closing := false
 	tick := time.NewTicker(s.report)
 	defer tick.Stop()
 	gather := time.NewTimer(flushDelay)
 	defer gather.Stop()
 	var reported uint64
-	for {
-		var it item
+	closing := false
+	for !closing {
 		select {
-		case it = <-s.queue:
-		case <-tick.C:
-			if d := s.Dropped.Load(); d != reported {
-				line := fmt.Sprintf("%s WARN  %s: log channel full: dropped %d log records in the last %v (%d in all)\n",
-					time.Now().UTC().Format(time.RFC3339), s.who, d-reported, s.report, d)
-				reported = d
-				s.write(logframe.Append(packet[:0], logframe.Main, []byte(line)), 1)
-			}
-			continue
-		case <-s.done:
-			select {
-			case it = <-s.queue:
-				closing = true
-			default:
-				return
-			}
-		}
-		if !closing {
+		case <-s.kick:
 			// Let a batch gather: one wake-up and one write per
 			// flushDelay under load, instead of one per record.
 			gather.Reset(flushDelay)
@@ -153,28 +240,20 @@ func (s *Shipper) Run() {
 			case <-s.done:
 				closing = true
 			}
-		}
-		packet = logframe.Append(packet[:0], it.kind, *it.buf)
-		putBuf(it.buf)
-		n := 1
-	batch:
-		for {
-			select {
-			case it = <-s.queue:
-				if len(packet)+logframe.Size(len(*it.buf)) > logframe.MaxPacket {
-					s.write(packet, n)
-					packet, n = packet[:0], 0
-				}
-				packet = logframe.Append(packet, it.kind, *it.buf)
-				putBuf(it.buf)
-				n++
-			default:
-				break batch
+		case <-tick.C:
+			if d := s.Dropped.Load(); d != reported {
+				line := fmt.Sprintf("%s WARN  %s: log channel full: dropped %d log records in the last %v (%d in all)\n",
+					time.Now().UTC().Format(time.RFC3339), s.who, d-reported, s.report, d)
+				reported = d
+				s.Send(logframe.Main, []byte(line))
 			}
+			continue
+		case <-s.done:
+			closing = true
 		}
-		s.write(packet, n)
-		if closing && len(s.queue) == 0 {
-			return
+		for p := s.take(); p.n > 0; p = s.take() {
+			s.write(p.b, p.n)
+			s.recycle(p.b)
 		}
 	}
 }
@@ -239,18 +318,19 @@ func (l *Logger) Wants(failure bool) bool {
 	return logrus.Level(l.level.Load()) >= logrus.InfoLevel
 }
 
-// Log encodes r into a pooled buffer and queues it, unless the level
-// filters it out: it never blocks and, in steady state, does not allocate.
+// Log encodes r into the packet being filled, unless the level filters it
+// out: it never blocks and, in steady state, does not allocate.
 func (l *Logger) Log(r *Record) {
 	if !l.Wants(r.Failure()) {
 		return
 	}
-	p := bufPool.Get().(*[]byte)
-	*p = l.Enc.Append((*p)[:0], r)
-	if len(*p) > logframe.MaxRecord {
-		l.Ship.Dropped.Add(1)
-		putBuf(p)
+	s := l.Ship
+	s.mu.Lock()
+	if !s.begin(logframe.Access) {
+		s.mu.Unlock()
+		s.Dropped.Add(1)
 		return
 	}
-	l.Ship.enqueue(logframe.Access, p)
+	s.cur = l.Enc.Append(s.cur, r)
+	s.end()
 }

@@ -23,10 +23,17 @@ const MaskDigit = '*'
 func AppendPANMasked(dst, src []byte) []byte {
 	start := len(dst)
 	dst = append(dst, src...)
+	if !enoughDigits(src) {
+		return dst // the common case: too few digits for any PAN
+	}
 	out := dst[start:]
 	for i := 0; i < len(out); {
-		if !isDigit(out[i]) {
-			i += max(sepLen(out[i:]), 1) // an escape's digits ("%20") start no run
+		if c := out[i]; !isDigit(c) {
+			if c == '%' {
+				i += max(sepLen(out[i:]), 1) // an escape's digits ("%20") start no run
+			} else {
+				i++
+			}
 			continue
 		}
 		// The run: digits, with single separators between them.
@@ -53,6 +60,19 @@ func AppendPANMasked(dst, src []byte) []byte {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// enoughDigits reports whether b holds at least minPAN digits in all.
+func enoughDigits(b []byte) bool {
+	n := 0
+	for _, c := range b {
+		if isDigit(c) {
+			if n++; n == minPAN {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // sepLen returns the length of the separator b starts with: 1 for ' ',
 // '-' and '+', 3 for their percent-encoded forms, 0 for none. The digits
