@@ -23,7 +23,8 @@ var (
 	// with their field arrays (6 KiB each), too much for an idle
 	// connection to keep.
 	exchPool = sync.Pool{New: func() any {
-		st := &exchState{reqFields: make([]http1.Field, 0, http1.DefaultMaxFields), respFields: make([]http1.Field, 0, http1.DefaultMaxFields)}
+		st := &exchState{reqFields: make([]http1.Field, 0, http1.DefaultMaxFields), respFields: make([]http1.Field, 0, http1.DefaultMaxFields),
+			scratch: make([]byte, 0, 512)}
 		st.rdec.Response = true
 		return st
 	}}
@@ -68,6 +69,7 @@ type exchState struct {
 	caps       router.Captures // of the request, for a frontend's rewrites
 	reqFields  []http1.Field   // the field arrays of req and resp
 	respFields []http1.Field
+	scratch    []byte // session.scratch while the state is checked out
 }
 
 // getExch checks out an exchange state with empty heads.

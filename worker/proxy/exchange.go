@@ -183,6 +183,9 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		if x.streaming {
 			s.bodyComplete.Store(false)
 			s.copying = bc
+			if s.copyDone == nil {
+				s.copyDone = make(chan bodyResult, 1)
+			}
 			go s.copyBody(cfg, bc, chunked, remaining)
 		}
 		res = s.readResponseHead(&x, bc)

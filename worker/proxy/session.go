@@ -32,7 +32,7 @@ const (
 
 // sessionPool keeps sessions, with the field arrays of their parsed heads,
 // between connections.
-var sessionPool = sync.Pool{New: func() any { return &session{copyDone: make(chan bodyResult, 1)} }}
+var sessionPool = sync.Pool{New: func() any { return new(session) }}
 
 // Session states, for Shutdown.
 const (
@@ -78,7 +78,7 @@ type session struct {
 	st      *exchState // heads, decoders: nil while idle (buffers.go)
 	scan    http1.HeadScanner
 	bscan   http1.HeadScanner
-	scratch []byte // values of the fields the proxy adds
+	scratch []byte // values of the fields the proxy adds: exchState.scratch while a request is in flight
 	rw      []byte // a frontend's rewritten authority and target
 	xfHost  []byte // the authority the client sent, when a frontend rewrote it
 
@@ -97,7 +97,7 @@ type session struct {
 
 	crd, cwd     deadline.Lazy  // client read and write deadlines
 	copying      *backends.Conn // the copier runs, writing to this connection
-	copyDone     chan bodyResult
+	copyDone     chan bodyResult // made for the session's first request body copier
 	bodyComplete atomic.Bool // the copier consumed the whole request body from the client
 }
 
@@ -110,9 +110,6 @@ func newSession(srv *Server, c net.Conn) *session {
 	s.h2b = nil
 	s.mx = metrics.Request{}
 	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
-	if s.scratch == nil {
-		s.scratch = make([]byte, 0, 512)
-	}
 	s.bscan.Response = true
 	s.sni = s.sni[:0]
 	s.sessID = ulid.ULID{}
@@ -255,6 +252,7 @@ func (s *session) acquireExchangeBuffers() {
 	}
 	if s.st == nil {
 		s.st = getExch()
+		s.scratch = s.st.scratch[:0]
 	}
 }
 
@@ -273,6 +271,7 @@ func (s *session) releaseExchangeBuffers() {
 		s.boutp, s.bout = nil, nil
 	}
 	if s.st != nil {
+		s.st.scratch, s.scratch = s.scratch[:0], nil
 		putExch(s.st)
 		s.st = nil
 	}
