@@ -70,17 +70,13 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `"bytes":`...)
 		dst = strconv.AppendInt(dst, r.BytesOut, 10)
 		dst = append(dst, `}},"url":{"domain":`...)
-		start := len(dst)
-		dst = logmask.AppendPANMasked(dst, r.Host) // the client chose it
-		dst = moveJSON(dst, start, func(dst, host []byte) []byte { return appendJSONBytes(dst, host) })
+		dst = appendJSONMasked(dst, r.Host) // the client chose it
 		dst = e.appendURL(dst, r.Target)
 		dst = append(dst, '}')
 	}
 	if len(r.UserAgent) > 0 {
 		dst = append(dst, `,"user_agent":{"original":`...)
-		start := len(dst)
-		dst = logmask.AppendPANMasked(dst, r.UserAgent)
-		dst = moveJSON(dst, start, func(dst, ua []byte) []byte { return appendJSONBytes(dst, ua) })
+		dst = appendJSONMasked(dst, r.UserAgent)
 		dst = append(dst, '}')
 	}
 	if r.Tags != nil {
@@ -136,6 +132,18 @@ func (e *Encoder) appendURL(dst, target []byte) []byte {
 		}
 		return dst
 	})
+}
+
+// appendJSONMasked appends v, PANs masked, as a JSON string: straight from
+// v when it has too few digits to hold one (the common case), else
+// masked at the end of dst first, then moved back escaped.
+func appendJSONMasked(dst, v []byte) []byte {
+	if !logmask.MayHoldPAN(v) {
+		return appendJSONBytes(dst, v)
+	}
+	start := len(dst)
+	dst = logmask.AppendPANMasked(dst, v)
+	return moveJSON(dst, start, func(dst, masked []byte) []byte { return appendJSONBytes(dst, masked) })
 }
 
 // moveJSON calls write with dst and the bytes dst[start:] (scratch built

@@ -23,7 +23,7 @@ const MaskDigit = '*'
 func AppendPANMasked(dst, src []byte) []byte {
 	start := len(dst)
 	dst = append(dst, src...)
-	if !enoughDigits(src) {
+	if !MayHoldPAN(src) {
 		return dst // the common case: too few digits for any PAN
 	}
 	out := dst[start:]
@@ -61,8 +61,10 @@ func AppendPANMasked(dst, src []byte) []byte {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// enoughDigits reports whether b holds at least minPAN digits in all.
-func enoughDigits(b []byte) bool {
+// MayHoldPAN reports whether b holds enough digits (13 in all) for
+// AppendPANMasked to find a PAN in it: when it does not, b is written as
+// it is, and an encoder may skip the masking pass.
+func MayHoldPAN(b []byte) bool {
 	n := 0
 	for _, c := range b {
 		if isDigit(c) {
