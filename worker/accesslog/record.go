@@ -89,8 +89,13 @@ func (r *Record) Failure() bool {
 	if r.Protocol.stream() {
 		return r.EndReason == "backend error"
 	}
-	return r.Status == 0 || r.Status >= 400
+	return HTTPFailure(r.Status)
 }
+
+// HTTPFailure reports whether an HTTP request answered with status (0:
+// none) is a failure (Record.Failure), for a caller that checks
+// Logger.Wants before it builds the record.
+func HTTPFailure(status int) bool { return status == 0 || status >= 400 }
 
 // RequestTime is the time from the request's first byte to the end of the
 // answer.

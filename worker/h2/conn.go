@@ -18,8 +18,9 @@ import (
 
 // Options carries what a Conn needs besides limits; the zero value is valid.
 type Options struct {
-	// Now is the clock for flood windows and idle reaping; nil means
-	// time.Now. Socket deadlines always use the wall clock.
+	// Now is the clock for flood windows and stream activity; nil means
+	// the connection's coarse clock (Conn.now). Socket deadlines and
+	// idle reaping always use the wall clock.
 	Now func() time.Time
 	// Stats receives counters; may be nil.
 	Stats *Stats
@@ -33,8 +34,14 @@ type Conn struct {
 	nc    net.Conn
 	lim   Limits
 	h     Handler
-	now   func() time.Time
 	stats *Stats
+
+	// The connection's coarse clock (now): the time of the latest read
+	// from the socket, flush or reap, as an offset from base (monotonic).
+	// Stream activity and flood windows read it instead of the clock.
+	base  time.Time
+	clock atomic.Int64
+	nowFn func() time.Time // Options.Now (tests), instead of the coarse clock
 
 	// Reader-only.
 	br          *bufio.Reader
@@ -170,7 +177,7 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 		nc:             nc,
 		lim:            lim.withDefaults(),
 		h:              h,
-		now:            opt.Now,
+		nowFn:          opt.Now,
 		stats:          opt.Stats,
 		writerDone:     make(chan struct{}),
 		streams:        make(map[uint32]*Stream),
@@ -180,9 +187,7 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 		peerMaxFrame:   16384,
 		peerTableSize:  4096,
 	}
-	if c.now == nil {
-		c.now = time.Now
-	}
+	c.base = time.Now()
 	c.wakeWriter.L = &c.mu
 	c.recvWindow = int64(c.lim.InitialConnectionWindow)
 	c.br = bufio.NewReaderSize(nc, 16<<10)
@@ -274,8 +279,30 @@ func (c *Conn) readLoopSafe() (err error) {
 	return c.readLoop()
 }
 
+// now returns the connection's coarse time: frames read from one buffer
+// share it, as they arrived together.
+func (c *Conn) now() time.Time {
+	if c.nowFn != nil {
+		return c.nowFn()
+	}
+	return c.base.Add(time.Duration(c.clock.Load()))
+}
+
+// tick advances the coarse clock to t (never back: the reader and the
+// writer both tick).
+func (c *Conn) tick(t time.Time) {
+	d := int64(t.Sub(c.base))
+	for {
+		old := c.clock.Load()
+		if d <= old || c.clock.CompareAndSwap(old, d) {
+			return
+		}
+	}
+}
+
 func (c *Conn) refreshReadDeadline() {
 	now := time.Now()
+	c.tick(now)
 	if now.Sub(c.rdlSet) < min(time.Second, c.lim.ReadTimeout/4) {
 		return
 	}
@@ -310,7 +337,11 @@ func (c *Conn) readLoop() error {
 	}
 	first := true
 	for {
-		c.refreshReadDeadline()
+		if c.br.Buffered() == 0 {
+			// A read from the socket comes: re-arm the deadline and
+			// tick. Frames already buffered arrived with the last read.
+			c.refreshReadDeadline()
+		}
 		f, err := c.rfr.ReadFrame()
 		if err != nil {
 			var se http2.StreamError
@@ -884,6 +915,7 @@ func (c *Conn) reap(period time.Duration) {
 	if c.dead {
 		return
 	}
+	c.tick(time.Now())
 	now := c.now()
 	for _, s := range c.streams {
 		if now.Sub(s.lastActivity) >= c.lim.StreamIdleTimeout {

@@ -148,7 +148,9 @@ func (c *Conn) yieldLocked() {
 
 func (c *Conn) flush() error {
 	if !c.closing.Load() {
-		if now := time.Now(); now.Sub(c.wdlSet) >= min(time.Second, c.lim.WriteTimeout/4) {
+		now := time.Now()
+		c.tick(now)
+		if now.Sub(c.wdlSet) >= min(time.Second, c.lim.WriteTimeout/4) {
 			c.wdlSet = now
 			c.nc.SetWriteDeadline(now.Add(c.lim.WriteTimeout))
 		}

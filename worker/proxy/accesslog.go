@@ -90,6 +90,10 @@ func (s *session) logRequest(cfg *Listener) {
 	if !r.on || !r.started {
 		return
 	}
+	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status)) {
+		*r = reqLog{on: true, head: r.head[:0]} // filtered out by log_level: not even built
+		return
+	}
 	rec := accesslog.Record{
 		Protocol:  accesslog.HTTP,
 		SessionID: s.sessID,

@@ -123,13 +123,8 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	srv := p.srv
 	sc := getStreamConn(st, b.local, b.remote)
 	defer putStreamConn(sc)
-	ss := newSession(srv, sc)
+	ss := newStreamSession(p, sc)
 	ss.h2b = b
-	if p.peerAddr.IsValid() && p.peerAddr != ss.peerAddr {
-		ss.setPeer(p.peerAddr)
-	}
-	ss.sessID, ss.client = p.sessID, p.client // one session in the access log
-	ss.sni = append(ss.sni[:0], p.sni...)
 	ss.takeBuf()
 	head := appendH1Fields(ss.buf[:0], st.Method(), st.Path(), st.Authority(), st.Header(), chunked)
 	srv.mu.Lock()

@@ -101,19 +101,9 @@ type session struct {
 	bodyComplete atomic.Bool // the copier consumed the whole request body from the client
 }
 
+// newSession returns a session serving the client connection c.
 func newSession(srv *Server, c net.Conn) *session {
-	s := sessionPool.Get().(*session)
-	s.srv, s.conn = srv, c
-	s.crd.Forget()
-	s.cwd.Forget()
-	s.state.Store(stateBusy)
-	s.h2b = nil
-	s.mx = metrics.Request{}
-	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
-	s.bscan.Response = true
-	s.sni = s.sni[:0]
-	s.sessID = ulid.ULID{}
-	s.lg = reqLog{on: srv.opt.Access != nil, head: s.lg.head[:0]}
+	s := resetSession(srv, c)
 	if s.lg.on {
 		s.sessID = srv.opt.NewID()
 	}
@@ -126,6 +116,36 @@ func newSession(srv *Server, c net.Conn) *session {
 		s.peerKey, s.peerAddr = 0, netip.Addr{}
 		s.peerNode = append(s.peerNode[:0], "unknown"...)
 	}
+	return s
+}
+
+// newStreamSession returns a session serving one HTTP/2 stream of the
+// connection p serves, over c: its client, peer and SNI are p's, and so
+// is its session id (one session in the access log).
+func newStreamSession(p *session, c net.Conn) *session {
+	s := resetSession(p.srv, c)
+	s.sessID, s.client = p.sessID, p.client
+	s.peerKey, s.peerAddr = p.peerKey, p.peerAddr
+	s.peerIP = append(s.peerIP[:0], p.peerIP...)
+	s.peerNode = append(s.peerNode[:0], p.peerNode...)
+	s.sni = append(s.sni, p.sni...)
+	return s
+}
+
+// resetSession takes a session from the pool and readies it for c.
+func resetSession(srv *Server, c net.Conn) *session {
+	s := sessionPool.Get().(*session)
+	s.srv, s.conn = srv, c
+	s.crd.Forget()
+	s.cwd.Forget()
+	s.state.Store(stateBusy)
+	s.h2b = nil
+	s.mx = metrics.Request{}
+	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
+	s.bscan.Response = true
+	s.sni = s.sni[:0]
+	s.sessID = ulid.ULID{}
+	s.lg = reqLog{on: srv.opt.Access != nil, head: s.lg.head[:0]}
 	return s
 }
 
