@@ -27,7 +27,7 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 		level = "ERROR-ACCESS"
 	}
 	// The prompt, as upstream's: time, precise time, pid, level, tag, tab.
-	dst = r.End.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z")
+	dst = appendMicros(dst, r.End)
 	if colored {
 		dst = append(dst, " \x1b[2m"...)
 	} else {

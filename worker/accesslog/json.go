@@ -3,7 +3,6 @@ package accesslog
 import (
 	"net/netip"
 	"strconv"
-	"time"
 	"unicode/utf8"
 
 	"github.com/sozu-go/sozu/worker/logmask"
@@ -13,7 +12,7 @@ import (
 // Common Schema field names (docs/observability.md lists them).
 func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 	dst = append(dst, `{"@timestamp":"`...)
-	dst = r.End.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = appendRFC3339Nano(dst, r.End)
 	dst = append(dst, `","event":{"kind":"event","category":[`...)
 	if r.Protocol.stream() {
 		dst = append(dst, `"network"`...) // a TCP session or UDP flow: not web traffic
@@ -21,7 +20,7 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `"web"`...)
 	}
 	dst = append(dst, `],"dataset":"sozu.access","start":"`...)
-	dst = r.Start.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = appendRFC3339Nano(dst, r.Start)
 	dst = append(dst, `","duration":`...)
 	dst = strconv.AppendInt(dst, int64(r.RequestTime()), 10)
 	if r.EndReason != "" {
