@@ -6,7 +6,6 @@
 package logtarget
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -177,10 +176,45 @@ func (t *Target) String() string { return t.name }
 // queue was full, or lost in a write that failed (metrics read it).
 func (t *Target) Dropped() uint64 { return t.dropped.Load() }
 
-// run is n records, one after another, owned by the queue.
+// run is n records, one after another, owned by the queue: b is *p's
+// bytes, a pooled buffer the writer gives back (free) once written.
 type run struct {
 	b []byte
 	n int
+	p *[]byte
+}
+
+// Run buffers are pooled by size: main log lines and single records in
+// small ones, a worker's batches in large ones, so that the supervisor
+// makes no garbage per record (its collections would scan the state).
+const smallRun = 4 << 10
+
+var smallRuns, largeRuns sync.Pool
+
+// newRun returns a run holding a copy of p.
+func newRun(p []byte, n int) run {
+	pool, size := &smallRuns, smallRun
+	if len(p) > smallRun {
+		pool, size = &largeRuns, batchSize*2
+	}
+	bp, _ := pool.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, max(size, len(p)))
+		bp = &b
+	}
+	*bp = append((*bp)[:0], p...)
+	return run{*bp, n, bp}
+}
+
+// free gives r's buffer back; r must not be used afterwards.
+func (r run) free() {
+	c := cap(*r.p)
+	switch {
+	case c == smallRun:
+		smallRuns.Put(r.p)
+	case c >= batchSize*2 && c <= 4*batchSize:
+		largeRuns.Put(r.p)
+	}
 }
 
 // Write queues a copy of p as one record (a log line, or an encoded
@@ -219,7 +253,7 @@ func (t *Target) enqueue(p []byte, n int) {
 		return
 	}
 	select {
-	case t.queue <- run{bytes.Clone(p), n}:
+	case t.queue <- newRun(p, n):
 	default:
 		t.queued.Add(-int64(n))
 		t.dropped.Add(uint64(n))

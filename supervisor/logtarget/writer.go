@@ -33,10 +33,12 @@ func (t *Target) run() {
 		t.queued.Add(-int64(r.n))
 		if !t.connected() && !t.connect(&backoff) {
 			t.dropped.Add(uint64(r.n))
+			r.free()
 			continue
 		}
 		if t.datagram() {
 			t.send(r.b)
+			r.free()
 			continue
 		}
 		batch, n := batch[:0], 0
@@ -51,6 +53,7 @@ func (t *Target) run() {
 			} else {
 				batch, n = append(batch, r.b...), n+r.n
 			}
+			r.free()
 			select {
 			case r = <-t.queue:
 				t.queued.Add(-int64(r.n))
@@ -74,13 +77,12 @@ func (t *Target) drain(batch []byte) {
 			t.queued.Add(-int64(r.n))
 			if !t.connected() {
 				t.dropped.Add(uint64(r.n))
-				continue
-			}
-			if t.datagram() {
+			} else if t.datagram() {
 				t.send(r.b)
 			} else {
 				t.writeBatch(append(batch[:0], r.b...), r.n)
 			}
+			r.free()
 		default:
 			return
 		}
