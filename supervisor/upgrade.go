@@ -138,19 +138,12 @@ func (a *actor) handOver(requestULID string) (int, error) {
 	for _, l := range a.listeners.sorted() {
 		h.Listeners = append(h.Listeners, handoffListener{Kind: int32(l.kind), Addr: l.addr, FD: add(rawFD(l.file))})
 	}
-	for _, w := range a.sortedWorkers() {
-		pidfd := -1
-		if w.pidfd != nil {
-			pidfd = rawFD(w.pidfd)
-		} else if pidfd, err = unix.PidfdOpen(w.pid, 0); err != nil {
-			return 0, fmt.Errorf("pidfd of worker %d (pid %d): %w", w.id, w.pid, err)
-		} else {
-			owned = append(owned, pidfd)
-		}
-		h.Workers = append(h.Workers, handoffWorker{ID: w.id, Slot: w.slot, PID: w.pid, UID: a.account.UID, GID: a.account.GID,
-			Started: w.started, Channel: add(connFD(w.conn)), SCM: add(w.scm), PIDFD: add(pidfd), Logs: add(connFD(w.logs)),
-			Draining: w.replaced || w.runState == command.RunState_STOPPED || w.runState == command.RunState_STOPPING})
+	ws, pidfds, err := a.handoffWorkers(add)
+	owned = append(owned, pidfds...)
+	if err != nil {
+		return 0, err
 	}
+	h.Workers = ws
 	h.FDs = len(fds)
 	for _, fd := range fds {
 		if fd < 0 {
@@ -295,6 +288,37 @@ func listenerFile(l *net.UnixListener) *os.File {
 }
 
 // connFD returns c's descriptor (no dup), or -1.
+// handoffWorkers lists the workers to hand over, their descriptors added
+// with add, and returns the pidfds it opened (the caller closes them). A
+// draining worker that exited and was reaped before its exit reached the
+// actor is left out: there is nothing left of it to hand over.
+func (a *actor) handoffWorkers(add func(fd int) int) ([]handoffWorker, []int, error) {
+	var ws []handoffWorker
+	var owned []int
+	for _, w := range a.sortedWorkers() {
+		draining := w.replaced || w.runState == command.RunState_STOPPED || w.runState == command.RunState_STOPPING
+		pidfd := -1
+		if w.pidfd != nil {
+			pidfd = rawFD(w.pidfd)
+		} else {
+			fd, err := unix.PidfdOpen(w.pid, 0)
+			switch {
+			case errors.Is(err, unix.ESRCH) && draining:
+				a.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid}).Info("upgrade: a draining worker exited during the hand-over: not handed over")
+				continue
+			case err != nil:
+				return nil, owned, fmt.Errorf("pidfd of worker %d (pid %d): %w", w.id, w.pid, err)
+			}
+			pidfd = fd
+			owned = append(owned, fd)
+		}
+		ws = append(ws, handoffWorker{ID: w.id, Slot: w.slot, PID: w.pid, UID: a.account.UID, GID: a.account.GID,
+			Started: w.started, Channel: add(connFD(w.conn)), SCM: add(w.scm), PIDFD: add(pidfd), Logs: add(connFD(w.logs)),
+			Draining: draining})
+	}
+	return ws, owned, nil
+}
+
 func connFD(c net.Conn) int {
 	sc, ok := c.(syscall.Conn)
 	if !ok {

@@ -5,15 +5,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sirupsen/logrus"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/frame"
 )
@@ -210,5 +214,44 @@ func TestWorkerChannelHandOver(t *testing.T) {
 	}
 	if w.exited {
 		t.Fatal("the hand-over ended the worker's channel")
+	}
+}
+
+// TestHandoffSkipsReapedDrainingWorker: a replaced worker that exited and
+// was reaped before the actor saw it go is left out of the hand-over; an
+// active worker in that state fails it (retry), as before. Seen in
+// TestOperationsUnderLoad: "pidfd of worker 2 (pid …): no such process".
+func TestHandoffSkipsReapedDrainingWorker(t *testing.T) {
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil { // started and reaped: its pid is free
+		t.Fatal(err)
+	}
+	live := exec.Command("sleep", "30")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { live.Process.Kill(); live.Wait() }()
+	a := &actor{Supervisor: &Supervisor{log: logrus.New()}, workers: map[uint32]*workerProc{
+		1: {id: 1, pid: gone.Process.Pid, replaced: true, scm: -1},
+		2: {id: 2, pid: live.Process.Pid, scm: -1},
+	}}
+	a.log.SetOutput(io.Discard)
+	add := func(fd int) int { return fd }
+	ws, owned, err := a.handoffWorkers(add)
+	for _, fd := range owned {
+		unix.Close(fd)
+	}
+	if err != nil {
+		t.Fatalf("handoffWorkers: %v", err)
+	}
+	if len(ws) != 1 || ws[0].ID != 2 || ws[0].PIDFD < 0 {
+		t.Fatalf("handed over %+v, want worker 2 alone with a pidfd", ws)
+	}
+	a.workers[1].replaced = false // an active worker gone the same way: the hand-over fails
+	if _, owned, err = a.handoffWorkers(add); err == nil || !strings.Contains(err.Error(), "no such process") {
+		t.Fatalf("active reaped worker: %v", err)
+	}
+	for _, fd := range owned {
+		unix.Close(fd)
 	}
 }
