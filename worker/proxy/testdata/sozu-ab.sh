@@ -7,7 +7,8 @@
 # access logs and metrics on); {DIR} in them is replaced by the proxy's own
 # scratch directory (for log files). Both proxies run at once, each on its port;
 # wrk (-c AB_CONNS [50], AB_DUR [5] s per run, AB_ROUNDS [5] rounds, the
-# order swapped every round) loads one at a time. Per run: req/s and the
+# order swapped every round) loads one at a time, after a sync (the log
+# files of earlier runs reach the disk outside the window). Per run: req/s and the
 # CPU time (utime+stime of the proxy's process tree, bench-lib.sh
 # cpu_ticks) per completed request. Every process is started and stopped
 # by PID (bench-lib.sh), every wrk run bounded by timeout. The last line reads
@@ -63,6 +64,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for t in $order; do
         port=$PA pid=$PID_A name=$NA; [[ $t == B ]] && { port=$PB pid=$PID_B name=$NB; }
         out=$R/wrk.$t.$round.txt
+        # What earlier runs wrote (log files) reaches the disk now, not
+        # inside this run's window; this run's own writeback stays in.
+        sync
         c0=$(cpu_ticks "$pid")
         timeout $((DUR + 30)) wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$port/" >"$out" 2>&1
         c1=$(cpu_ticks "$pid")
