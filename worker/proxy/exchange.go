@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -371,6 +372,12 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 			}
 			s.bw = copy(s.bbuf, s.bbuf[s.br:s.bw])
 			s.br = 0
+		}
+		if !got && s.bw == 0 {
+			// The request just went out: let the other sessions run
+			// first, so that the answer is likely here when this read
+			// comes instead of a read that finds nothing and parks.
+			runtime.Gosched()
 		}
 		m, err := bc.Read(s.bbuf[s.bw:])
 		if m > 0 {
