@@ -127,16 +127,7 @@ backends = [ { address = %[8]q } ]
 		t.Fatal(err)
 	}
 	e.p = sozutest.Start(t, dir, cfgPath, sock)
-	sozutest.WaitFor(t, 20*time.Second, "both listeners answer", func() bool {
-		for _, a := range []string{e.main, e.strict} {
-			c, err := net.Dial("tcp", a)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-		return true
-	})
+	waitListening(t, e.main, e.strict)
 	return e
 }
 

@@ -290,8 +290,16 @@ func startProxy(t *testing.T, dir, sock, cfg string, listen ...string) *sozutest
 		t.Fatal(err)
 	}
 	p := sozutest.Start(t, dir, path, sock)
+	waitListening(t, listen...)
+	return p
+}
+
+// waitListening waits (20 s at most) until every address of addrs accepts
+// TCP connections.
+func waitListening(t *testing.T, addrs ...string) {
+	t.Helper()
 	sozutest.WaitFor(t, 20*time.Second, "the listeners answer", func() bool {
-		for _, a := range listen {
+		for _, a := range addrs {
 			c, err := net.Dial("tcp", a)
 			if err != nil {
 				return false
@@ -300,7 +308,6 @@ func startProxy(t *testing.T, dir, sock, cfg string, listen ...string) *sozutest
 		}
 		return true
 	})
-	return p
 }
 
 // simpleHTTPConfig is a configuration with one HTTP listener at front

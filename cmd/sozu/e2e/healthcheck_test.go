@@ -33,6 +33,7 @@ func subscribeEvents(t *testing.T, sock string) *eventLog {
 	}
 	l := &eventLog{}
 	subscribed := make(chan struct{})
+	var once sync.Once // every subscriber's EVENTS_SUBSCRIBED reaches each of them
 	go func() {
 		r := frame.NewReader(c.Conn, frame.DefaultMaxSize)
 		for {
@@ -42,7 +43,7 @@ func subscribeEvents(t *testing.T, sock string) *eventLog {
 			}
 			if ev := resp.GetContent().GetEvent(); ev != nil {
 				if ev.GetKind() == command.EventKind_EVENTS_SUBSCRIBED {
-					close(subscribed)
+					once.Do(func() { close(subscribed) })
 				}
 				l.mu.Lock()
 				l.evs = append(l.evs, ev)

@@ -254,16 +254,7 @@ backends = [ { address = %[9]q } ]
 		cmd.Path, cmd.Args[0] = r.bin, r.bin
 		cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.path)
 	})
-	sozutest.WaitFor(t, 20*time.Second, "the listeners answer", func() bool {
-		for _, a := range []string{r.front, r.tcp, secure} {
-			c, err := net.Dial("tcp", a)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-		return true
-	})
+	waitListening(t, r.front, r.tcp, secure)
 	sozutest.WaitFor(t, 30*time.Second, "READY=1 on NOTIFY_SOCKET", func() bool { return notify.inOrder("READY=1") })
 	first := r.pid(t)
 	if first != r.p.Cmd.Process.Pid {

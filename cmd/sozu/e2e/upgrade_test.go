@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
-	"github.com/sozu-go/sozu/proto/frame"
 )
 
 // upgradeRig is a proxy started from a private copy of the sozu binary
@@ -96,16 +94,7 @@ backends = [ { address = %[9]q } ]
 	r.p = sozutest.StartWith(t, dir, path, sock, func(cmd *exec.Cmd) {
 		cmd.Path, cmd.Args[0] = r.bin, r.bin
 	})
-	sozutest.WaitFor(t, 20*time.Second, "the listeners answer", func() bool {
-		for _, a := range []string{r.front, r.tcp} {
-			c, err := net.Dial("tcp", a)
-			if err != nil {
-				return false
-			}
-			c.Close()
-		}
-		return true
-	})
+	waitListening(t, r.front, r.tcp)
 	return r
 }
 
@@ -381,7 +370,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	ws2, tcp2 := openWS(t, r.front), openTCP(t, r.tcp)
 	ws2.echo(t, "ws2 before")
 	tcp2.echo(t, "tcp2 before")
-	evs := subscribeOnce(t, r.p.Sock)
+	evs := subscribeEvents(t, r.p.Sock)
 	ids := upgradeEachWorker(t, r, mark)
 	for _, e := range []*echoConn{ws1, tcp1, ws2, tcp2} {
 		e.echo(t, e.name+" after the worker upgrades")
@@ -396,7 +385,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 		t.Errorf("status does not show the upgrades:\n%s", status)
 	}
 
-	mainEvs := subscribeOnce(t, r.p.Sock) // on the supervisor about to hand over
+	mainEvs := subscribeEvents(t, r.p.Sock) // on the supervisor about to hand over
 	third := mainUpgrade(second)
 	for _, phase := range []string{"upgrade started", "upgrade finished"} {
 		if n := mainEvs.count(command.EventKind_MAIN_UPGRADED, phase, ""); n != 1 {
@@ -484,7 +473,7 @@ func TestUpgradeFailingBinary(t *testing.T) {
 			copyFile(t, writeTemp(t, r.dir, "#!/bin/sh\nexec sleep 120\n"), r.bin, 0o755)
 		}, "no answer within"},
 	}
-	evs := subscribeOnce(t, r.p.Sock)
+	evs := subscribeEvents(t, r.p.Sock)
 	for i, tc := range cases {
 		tc.install()
 		out, errOut, code := r.p.CLI("upgrade")
@@ -605,43 +594,6 @@ func TestUpgradeNotifiesSystemd(t *testing.T) {
 			t.Fatalf("no %s datagram on NOTIFY_SOCKET", want)
 		}
 	}
-}
-
-// subscribeOnce is subscribeEvents for a supervisor that may get other
-// subscribers: each one's EVENTS_SUBSCRIBED reaches every subscriber.
-func subscribeOnce(t *testing.T, sock string) *eventLog {
-	t.Helper()
-	c := sozutest.Dial(t, sock)
-	sub := &command.Request{RequestType: &command.Request_SubscribeEvents{SubscribeEvents: &command.SubscribeEvents{}}}
-	if err := frame.WriteMessage(c.Conn, sub, frame.DefaultMaxSize); err != nil {
-		t.Fatal(err)
-	}
-	l := &eventLog{}
-	subscribed := make(chan struct{})
-	var once sync.Once
-	go func() {
-		r := frame.NewReader(c.Conn, frame.DefaultMaxSize)
-		for {
-			resp := &command.Response{}
-			if r.ReadMessage(resp) != nil {
-				return
-			}
-			if ev := resp.GetContent().GetEvent(); ev != nil {
-				if ev.GetKind() == command.EventKind_EVENTS_SUBSCRIBED {
-					once.Do(func() { close(subscribed) })
-				}
-				l.mu.Lock()
-				l.evs = append(l.evs, ev)
-				l.mu.Unlock()
-			}
-		}
-	}()
-	select {
-	case <-subscribed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no EVENTS_SUBSCRIBED")
-	}
-	return l
 }
 
 // TestInheritedWorkerCrashIsDetected: right after a main upgrade the
