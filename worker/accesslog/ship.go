@@ -52,15 +52,14 @@ type Shipper struct {
 	// the channel failed; read it with Load (metrics).
 	Dropped atomic.Uint64
 
-	mu    sync.Mutex
-	cur   []byte   // the packet being filled; nil before its first record
-	curN  int      // records in cur
-	full  []packet // packets ready, oldest first
-	free  [][]byte // emptied packet buffers
-	bufs  int      // packet buffers allocated
-	held  int      // records in cur and full
-	kick  chan struct{}
-	start int // the record being added: where it begins in cur
+	mu   sync.Mutex
+	cur  []byte   // the packet being filled; nil before its first record
+	curN int      // records in cur
+	full []packet // packets ready, oldest first
+	free [][]byte // emptied packet buffers
+	bufs int      // packet buffers allocated
+	held int      // records in cur and full
+	kick chan struct{}
 
 	done   chan struct{}
 	exited chan struct{} // closed when Run returns
@@ -96,53 +95,50 @@ func (s *Shipper) Send(kind byte, rec []byte) bool {
 		return false
 	}
 	s.mu.Lock()
-	if !s.begin(kind) {
-		s.mu.Unlock()
-		s.Dropped.Add(1)
-		return false
+	start, ok := s.begin(kind)
+	if !ok {
+		return s.dropLocked()
 	}
 	s.cur = append(s.cur, rec...)
-	return s.end()
+	return s.end(start)
 }
 
 // begin starts a record of kind at the end of the packet being filled,
-// with s.mu held; false (s.mu still held) when the queue is full.
-func (s *Shipper) begin(kind byte) bool {
+// with s.mu held, and returns where it begins in s.cur; false (s.mu still
+// held) when the queue or the buffers are full.
+func (s *Shipper) begin(kind byte) (int, bool) {
 	if s.held >= s.limit {
-		return false
+		return 0, false
 	}
 	if s.cur == nil {
 		if s.cur = s.buffer(); s.cur == nil {
-			return false
+			return 0, false
 		}
 	}
-	s.cur, s.start = logframe.Reserve(s.cur, kind)
-	return true
+	cur, start := logframe.Reserve(s.cur, kind)
+	s.cur = cur
+	return start, true
 }
 
-// end seals the record begin started, whose bytes were appended to
-// s.cur, sends the packet on to Run when it is full, and releases s.mu.
-// A record that cannot be sealed or moved is dropped (counted).
-func (s *Shipper) end() bool {
-	if _, err := logframe.Seal(s.cur, s.start); err != nil {
-		s.cur = s.cur[:s.start]
-		s.mu.Unlock()
-		s.Dropped.Add(1)
-		return false
+// end seals the record begin started at start, whose bytes were appended
+// to s.cur, sends the packet on to Run when it is full, and releases
+// s.mu. A record that cannot be sealed or moved is dropped (counted).
+func (s *Shipper) end(start int) bool {
+	if _, err := logframe.Seal(s.cur, start); err != nil {
+		s.cur = s.cur[:start]
+		return s.dropLocked()
 	}
 	if len(s.cur) > logframe.MaxPacket-packetSlack {
-		pkt, rec := s.cur, s.cur[s.start:]
+		pkt, rec := s.cur, s.cur[start:]
 		if len(pkt) > logframe.MaxPacket {
 			// The record does not fit this packet: it opens the next.
 			next := s.buffer()
 			if next == nil {
-				s.cur = s.cur[:s.start]
-				s.mu.Unlock()
-				s.Dropped.Add(1)
-				return false
+				s.cur = s.cur[:start]
+				return s.dropLocked()
 			}
 			s.cur = append(next, rec...)
-			s.full = append(s.full, packet{pkt[:s.start], s.curN})
+			s.full = append(s.full, packet{pkt[:start], s.curN})
 			s.curN = 0
 		} else {
 			s.full = append(s.full, packet{pkt, s.curN + 1})
@@ -160,6 +156,13 @@ func (s *Shipper) end() bool {
 		}
 	}
 	return true
+}
+
+// dropLocked releases s.mu and counts a dropped record; it returns false.
+func (s *Shipper) dropLocked() bool {
+	s.mu.Unlock()
+	s.Dropped.Add(1)
+	return false
 }
 
 // buffer returns an empty packet buffer, or nil when all maxPackets are
@@ -326,11 +329,11 @@ func (l *Logger) Log(r *Record) {
 	}
 	s := l.Ship
 	s.mu.Lock()
-	if !s.begin(logframe.Access) {
-		s.mu.Unlock()
-		s.Dropped.Add(1)
+	start, ok := s.begin(logframe.Access)
+	if !ok {
+		s.dropLocked()
 		return
 	}
 	s.cur = l.Enc.Append(s.cur, r)
-	s.end()
+	s.end(start)
 }

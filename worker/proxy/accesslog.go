@@ -90,9 +90,9 @@ func (s *session) logRequest(cfg *Listener) {
 	if !r.on || !r.started {
 		return
 	}
+	defer r.reset()
 	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status)) {
-		*r = reqLog{on: true, head: r.head[:0]} // filtered out by log_level: not even built
-		return
+		return // filtered out by log_level: not even built
 	}
 	rec := accesslog.Record{
 		Protocol:  accesslog.HTTP,
@@ -129,5 +129,7 @@ func (s *session) logRequest(cfg *Listener) {
 		rec.BackendTime = rec.End.Sub(r.beStart)
 	}
 	s.srv.opt.Access.Log(&rec)
-	*r = reqLog{on: true, head: r.head[:0]}
 }
+
+// reset forgets the request that ended, keeping head's room.
+func (r *reqLog) reset() { *r = reqLog{on: true, head: r.head[:0]} }
