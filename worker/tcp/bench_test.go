@@ -4,13 +4,21 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"testing"
 )
 
-// BenchmarkRelay measures one 32 KiB round trip through the relay (client →
-// proxy → echo origin → proxy → client) on an established connection; the
-// allocations reported are the relay's per-chunk cost, which must stay 0.
+// BenchmarkRelay measures one round trip of 32 KiB, then of 128 bytes,
+// through the relay (client → proxy → echo origin → proxy → client) on an
+// established connection; the allocations reported are the relay's
+// per-chunk cost, which must stay 0.
 func BenchmarkRelay(b *testing.B) {
+	for _, size := range []int{32 << 10, 128} {
+		b.Run(strconv.Itoa(size), func(b *testing.B) { benchmarkRelay(b, size) })
+	}
+}
+
+func benchmarkRelay(b *testing.B, size int) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -31,7 +39,7 @@ func BenchmarkRelay(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, size)
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	b.ResetTimer()

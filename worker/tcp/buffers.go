@@ -27,35 +27,60 @@ func BuffersCheckedOut() int64 { return buffersOut.Load() }
 func getBuf() *[]byte  { buffersOut.Add(1); return bufPool.Get().(*[]byte) }
 func putBuf(p *[]byte) { buffersOut.Add(-1); bufPool.Put(p) }
 
-// reader reads one direction of a relay into a pooled buffer that it holds
-// only while bytes are on hand. On a TCP connection it waits in the poller
-// through syscall.RawConn.Read, whose callback checks the buffer out for
-// the read(2) and gives it back at once when that finds nothing (EAGAIN):
-// a quiet direction holds no buffer, and the wait costs no extra system
-// call. Other connections (tests) read into a buffer checked out per read.
+// reader reads one direction of a relay and holds what it read only while
+// the bytes are on hand. On a TCP connection it waits in the poller through
+// syscall.RawConn.Read, whose callback takes a pipe (splice mode) or a
+// buffer for the read and gives it back at once when that finds nothing
+// (EAGAIN): a quiet direction holds neither, and the wait costs no extra
+// system call. Between two plain TCP connections the bytes go through a
+// pipe with splice(2) and never pass through user space (splice.go); when
+// no pipe can be had (descriptors exhausted) that read falls back to a
+// buffer. Splicing costs more than a copy for small reads: a direction
+// splices only while its transfer is bulk, from a read that fills a whole
+// buffer until a splice that moves less than bulkMin. Other connections
+// (tests) read into a buffer checked out per read.
 type reader struct {
 	src net.Conn
 	rc  syscall.RawConn // nil when src is no TCP connection
 	fn  func(fd uintptr) bool
-	bp  *[]byte // held between next and release
-	n   int
+	bp  *[]byte // held between next and send
+	n   int     // bytes on hand, in bp or p
 	err error
+
+	sp   splicer // splice mode: the destination's raw connection is set
+	bulk bool    // the last read filled a buffer: the next ones splice
 }
 
-func newReader(src net.Conn) *reader {
+// bulkMin is the smallest splice that keeps a direction splicing.
+const bulkMin = 16 << 10
+
+// newReader returns the reader of src, whose bytes go to dst.
+func newReader(src, dst net.Conn) *reader {
 	r := &reader{src: src}
 	if tc, ok := src.(*net.TCPConn); ok {
 		if rc, err := tc.SyscallConn(); err == nil {
 			r.rc = rc
 			r.fn = r.read
+			r.sp.init(dst)
 		}
 	}
 	return r
 }
 
-// read is the RawConn callback: false (park until readable) while read(2)
-// finds nothing.
+// read is the RawConn callback: false (park until readable) while the
+// read finds nothing.
 func (r *reader) read(fd uintptr) bool {
+	if r.bulk && r.sp.on() && r.sp.take() {
+		n, err, wait := r.sp.fill(fd)
+		if wait {
+			return false
+		}
+		r.n, r.err, r.bulk = n, err, n >= bulkMin
+		if err != nil {
+			r.err = r.opError("splice", err)
+		}
+		return true
+	}
 	if r.bp == nil {
 		r.bp = getBuf()
 	}
@@ -69,20 +94,27 @@ func (r *reader) read(fd uintptr) bool {
 			r.bp = nil
 			return false
 		case err != nil:
-			r.n, r.err = 0, &net.OpError{Op: "read", Net: "tcp", Source: r.src.LocalAddr(), Addr: r.src.RemoteAddr(), Err: err}
+			r.n, r.err = 0, r.opError("read", err)
 		case n == 0:
 			r.n, r.err = 0, io.EOF
 		default:
-			r.n, r.err = n, nil
+			r.n, r.err, r.bulk = n, nil, n == len(*r.bp)
 		}
 		return true
 	}
 }
 
+func (r *reader) opError(op string, err error) error {
+	if err == io.EOF {
+		return err
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: r.src.LocalAddr(), Addr: r.src.RemoteAddr(), Err: err}
+}
+
 // next waits, within src's read deadline, for the next bytes and returns
-// them in a pooled buffer held until release; or the error (io.EOF, a
-// deadline) that ended the wait, with no buffer held.
-func (r *reader) next() ([]byte, error) {
+// how many are on hand (held until send); or the error (io.EOF, a
+// deadline) that ended the wait, with nothing held.
+func (r *reader) next() (int, error) {
 	if r.rc == nil {
 		r.bp = getBuf()
 		n, err := r.src.Read(*r.bp)
@@ -91,26 +123,39 @@ func (r *reader) next() ([]byte, error) {
 			if err == nil {
 				err = io.ErrNoProgress
 			}
-			return nil, err
+			return 0, err
 		}
-		return (*r.bp)[:n], nil // a later error shows on the next read
+		r.n = n
+		return n, nil // a later error shows on the next read
 	}
 	r.n, r.err = 0, nil
 	if err := r.rc.Read(r.fn); err != nil {
 		r.release()
-		return nil, err
+		return 0, err
 	}
 	if r.err != nil {
 		r.release()
-		return nil, r.err
+		return 0, r.err
 	}
-	return (*r.bp)[:r.n], nil
+	return r.n, nil
 }
 
-// release gives the buffer back.
+// send writes the bytes on hand to dst, within its write deadline, and
+// gives back what held them; it returns how many were written.
+func (r *reader) send(dst net.Conn) (int, error) {
+	defer r.release()
+	if r.sp.holding() {
+		return r.sp.drain()
+	}
+	return dst.Write((*r.bp)[:r.n])
+}
+
+// release gives the buffer or pipe back.
 func (r *reader) release() {
+	r.n = 0
 	if r.bp != nil {
 		putBuf(r.bp)
 		r.bp = nil
 	}
+	r.sp.release()
 }

@@ -210,11 +210,11 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64,
 	rd := time.Now().Add(srcIdle)
 	var wdl deadline.Lazy
 	src.SetReadDeadline(rd)
-	r := newReader(src) // holds a buffer only while bytes are on hand (buffers.go)
+	r := newReader(src, dst) // holds a buffer or pipe only while bytes are on hand (buffers.go)
 	defer r.release()
 	for {
-		buf, err := r.next()
-		if n := len(buf); n > 0 {
+		n, err := r.next()
+		if n > 0 {
 			now := time.Now()
 			last.Store(now.UnixNano())
 			if want := now.Add(srcIdle); want.Sub(rd) > srcIdle/8 {
@@ -224,8 +224,7 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64,
 			if at, ok := wdl.Due(now, dstIdle); ok {
 				dst.SetWriteDeadline(at)
 			}
-			w, werr := dst.Write(buf)
-			r.release()
+			w, werr := r.send(dst)
 			*moved += int64(w)
 			count(int64(w))
 			if werr != nil {
