@@ -230,6 +230,9 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 		conns:  connlimit.New(int64(cfg.GetMaxConnections()), time.Duration(cfg.GetAcceptQueueTimeout())*time.Second)}
 	w.tcpConn = w.conns // one max_connections for every protocol
 	w.ipcaps = ipcap.New(cfg.GetMaxConnectionsPerIp(), cfg.GetRetryAfter())
+	if err := tcp.SetPipeCapacity(int(min(cfg.GetSplicePipeCapacityBytes(), math.MaxInt32))); err != nil {
+		log.Warnf("splice_pipe_capacity_bytes not applied, TCP relay pipes keep the kernel's default: %v", err)
+	}
 	w.metrics = metrics.New()
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})
 	w.health = health.New(health.Options{Log: func(format string, args ...any) { log.Infof("health check: "+format, args...) }})

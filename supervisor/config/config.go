@@ -86,7 +86,7 @@ type Config struct {
 	RetryAfter                  uint32 // seconds; 0 = no Retry-After header
 	SlabEntriesPerConnection    uint64 // 0 = worker default
 	BasicAuthMaxCredentialBytes uint64 // 0 = worker default
-	SplicePipeCapacityBytes     uint64 // 0 = kernel default; accepted, not used
+	SplicePipeCapacityBytes     uint64 // 0 = kernel default; capacity of the TCP relays' splice pipes
 
 	Admission Admission
 	Audit     Audit

@@ -22,7 +22,7 @@ type rawConfig struct {
 	BasicAuthMaxCredentialBytes *uint64                `toml:"basic_auth_max_credential_bytes"` // passed to workers
 	MaxConnectionsPerIP         *uint64                `toml:"max_connections_per_ip"`
 	RetryAfter                  *uint32                `toml:"retry_after"`
-	SplicePipeCapacityBytes     *uint64                `toml:"splice_pipe_capacity_bytes"` // passed to workers, which ignore it
+	SplicePipeCapacityBytes     *uint64                `toml:"splice_pipe_capacity_bytes"` // capacity of the TCP relays' splice pipes (worker/tcp)
 	CommandAllowedUIDs          *[]uint32              `toml:"command_allowed_uids"`
 	SavedState                  *string                `toml:"saved_state"`
 	AutomaticStateSave          *bool                  `toml:"automatic_state_save"`

@@ -97,7 +97,6 @@ var forceTable = map[string]map[string]notInForce{
 		"buffer_size":                     eventLoop,
 		"slab_entries_per_connection":     eventLoop,
 		"zombie_check_interval":           {Meaningless, "every read and write has a deadline, so no session can become a zombie to look for", nil},
-		"splice_pipe_capacity_bytes":      {Meaningless, "TCP is relayed without splice(2) pipes", nil},
 		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
 		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
 		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +
@@ -161,7 +160,7 @@ var inForce = map[string][]string{
 		"worker_timeout", "soft_stop_deadline", "listeners", "clusters", "activate_listeners", "ctl_command_timeout",
 		"front_timeout", "back_timeout", "connect_timeout", "request_timeout", "accept_queue_timeout",
 		"handle_process_affinity", "basic_auth_max_credential_bytes", "max_connections_per_ip",
-		"retry_after", "evict_on_queue_full",
+		"retry_after", "evict_on_queue_full", "splice_pipe_capacity_bytes",
 		"command_allowed_gids", "command_readonly_uids", "command_readonly_gids", "command_socket_group",
 		"peer_user_cache_size", "peer_user_cache_ttl", "peer_lookup_timeout", "audit_hmac_key_file",
 		"audit_fail_open", "audit_queries", "audit_fsync", "worker_user", "worker_group",

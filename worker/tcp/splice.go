@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -19,7 +20,7 @@ import (
 // making one costs a system call, and holding idle ones costs descriptors.
 
 // maxSplice bounds one splice into a pipe; the kernel moves at most the
-// pipe's capacity (64 KiB by default).
+// pipe's capacity (64 KiB by default, splice_pipe_capacity_bytes).
 const maxSplice = 1 << 20
 
 // maxFreePipes bounds the pipes kept for reuse; more are closed.
@@ -37,7 +38,36 @@ var (
 	pipesOut atomic.Int64
 	// spliced counts the bytes relayed by splice.
 	spliced atomic.Int64
+	// pipeCapacity is the capacity asked of new pipes; 0: the kernel's
+	// default (64 KiB).
+	pipeCapacity atomic.Int64
 )
+
+// SetPipeCapacity sets the capacity of the pipes made from now on
+// (splice_pipe_capacity_bytes; 0: the kernel's default), and checks it on
+// a pipe: the kernel rounds it up to a power-of-two number of pages and
+// refuses more than /proc/sys/fs/pipe-max-size to an unprivileged process.
+// On an error pipes keep the kernel's default.
+func SetPipeCapacity(n int) error {
+	if n < 0 || n > 1<<31-1 {
+		return fmt.Errorf("splice pipe capacity %d: out of range", n)
+	}
+	pipeCapacity.Store(0)
+	if n == 0 {
+		return nil
+	}
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return os.NewSyscallError("pipe2", err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, n); err != nil {
+		return fmt.Errorf("splice pipe capacity %d: %w", n, os.NewSyscallError("fcntl F_SETPIPE_SZ", err))
+	}
+	pipeCapacity.Store(int64(n))
+	return nil
+}
 
 // PipesCheckedOut returns how many splice pipes the server's relays hold
 // right now: one per direction moving bytes between two TCP connections.
@@ -60,6 +90,9 @@ func getPipe() (*kpipe, error) {
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		return nil, os.NewSyscallError("pipe2", err)
+	}
+	if n := pipeCapacity.Load(); n > 0 {
+		unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, int(n)) // checked by SetPipeCapacity; the default otherwise
 	}
 	pipesOut.Add(1)
 	return &kpipe{r: fds[0], w: fds[1]}, nil

@@ -6,6 +6,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestRelaySplices sends a few MiB through a relay between TCP connections
@@ -49,4 +51,39 @@ func TestRelaySplices(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	relayEcho(t, c, "still there\n")
+}
+
+// TestSetPipeCapacity: splice_pipe_capacity_bytes sizes the pipes made
+// after it is set; 0 gives the kernel's default back.
+func TestSetPipeCapacity(t *testing.T) {
+	defer SetPipeCapacity(0)
+	size := func() int {
+		t.Helper()
+		p, err := getPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { pipesOut.Add(-1); p.close() }()
+		n, err := unix.FcntlInt(uintptr(p.r), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	def := size()
+	if err := SetPipeCapacity(256 << 10); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got != 256<<10 {
+		t.Fatalf("pipe capacity %d after SetPipeCapacity(256 KiB), want %d", got, 256<<10)
+	}
+	if err := SetPipeCapacity(-1); err == nil {
+		t.Fatal("SetPipeCapacity(-1) accepted")
+	}
+	if err := SetPipeCapacity(0); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got != def {
+		t.Fatalf("pipe capacity %d after SetPipeCapacity(0), want the default %d", got, def)
+	}
 }
