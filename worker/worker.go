@@ -33,6 +33,7 @@ import (
 	"github.com/sozu-go/sozu/worker/logfilter"
 	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxy"
+	"github.com/sozu-go/sozu/worker/splice"
 	"github.com/sozu-go/sozu/worker/tcp"
 	"github.com/sozu-go/sozu/worker/tlsconf"
 	"github.com/sozu-go/sozu/worker/udp"
@@ -230,8 +231,8 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 		conns:  connlimit.New(int64(cfg.GetMaxConnections()), time.Duration(cfg.GetAcceptQueueTimeout())*time.Second)}
 	w.tcpConn = w.conns // one max_connections for every protocol
 	w.ipcaps = ipcap.New(cfg.GetMaxConnectionsPerIp(), cfg.GetRetryAfter())
-	if err := tcp.SetPipeCapacity(int(min(cfg.GetSplicePipeCapacityBytes(), math.MaxInt32))); err != nil {
-		log.Warnf("splice_pipe_capacity_bytes not applied, TCP relay pipes keep the kernel's default: %v", err)
+	if err := splice.SetCapacity(int(min(cfg.GetSplicePipeCapacityBytes(), math.MaxInt32))); err != nil {
+		log.Warnf("splice_pipe_capacity_bytes not applied, splice pipes keep the kernel's default: %v", err)
 	}
 	w.metrics = metrics.New()
 	w.reg = backends.NewRegistry(backends.Options{OnEvent: w.emit})

@@ -50,6 +50,14 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 			return
 		}
 		if s.r == s.w {
+			if !chunked && remaining >= spliceMin {
+				if client, backend, ok := s.spliceEnds(bc); ok {
+					var spliced bool
+					if res, spliced = s.spliceRequest(cfg, bc, client, backend, remaining); spliced {
+						return
+					}
+				}
+			}
 			s.r, s.w = 0, 0
 			deadline.Read(s.conn, &s.crd, time.Now(), cfg.RequestTimeout)
 			n, err := s.conn.Read(s.buf)

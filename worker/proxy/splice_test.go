@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sozu-go/sozu/worker/splice"
 )
 
 // TestContentLengthBodiesSplice: a large Content-Length response body goes
@@ -112,4 +114,91 @@ func getRaw(t *testing.T, c net.Conn, br *bufio.Reader, path string) ([]byte, bo
 	}
 	t.Fatalf("GET %s: %v after %d bytes", path, err, len(body))
 	return nil, false
+}
+
+// TestContentLengthRequestBodiesSplice: a large Content-Length request
+// body goes from a plain TCP client to the backend through a splice pipe
+// (the pipes' byte counter moves by nearly the whole body) and arrives
+// intact, on connections that stay reusable; under TLS it is copied. A
+// client that stops mid-body (its request timeout) gets 408 and the body's
+// backend connection is not reused; no pipe stays checked out.
+func TestContentLengthRequestBodiesSplice(t *testing.T) {
+	const size = 3<<20 + 4321
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = byte(i * 13)
+	}
+	want := fmt.Sprintf("%x", sha256.Sum256(payload))
+	handler := func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, err := io.Copy(h, r.Body)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(w, "%d %x", n, h.Sum(nil))
+	}
+	for _, tc := range []struct {
+		name    string
+		tls     bool
+		spliced bool
+	}{
+		{"plain", false, true},
+		{"tls", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newHTTPBackend(t, handler)
+			setup := func(l *Listener) { l.RequestTimeout = 500 * time.Millisecond }
+			if tc.tls {
+				conf := testTLSConfig(t, "a.test")
+				setup = func(l *Listener) { l.TLS = conf; l.RequestTimeout = 500 * time.Millisecond }
+			}
+			f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, setup)
+			c := dialIdle(t, f.addr, tc.tls)
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for i := range 2 { // the second on the same connections
+				before := splice.Moved()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				head := fmt.Sprintf("POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: %d\r\n\r\n", size)
+				go func() { c.Write(append([]byte(head), payload...)) }()
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				if got := string(body); resp.StatusCode != 200 || got != fmt.Sprintf("%d %s", size, want) {
+					t.Fatalf("request %d: %d %q, want the body's length and hash", i, resp.StatusCode, got)
+				}
+				moved := splice.Moved() - before
+				if tc.spliced && moved < size-2*bufSize {
+					t.Fatalf("request %d: %d bytes spliced of %d", i, moved, size)
+				}
+				if !tc.spliced && moved != 0 {
+					t.Fatalf("request %d: %d bytes spliced under TLS", i, moved)
+				}
+			}
+			if n := b.conns.Load(); n != 1 {
+				t.Fatalf("backend saw %d connections, want 1 reused", n)
+			}
+			// A body cut short: the client stops sending and waits.
+			head := fmt.Sprintf("POST /up HTTP/1.1\r\nHost: a.test\r\nContent-Length: %d\r\n\r\n", size)
+			if _, err := c.Write(append([]byte(head), payload[:size/2]...)); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("body cut short: %v", err)
+			}
+			if resp.StatusCode != 408 {
+				t.Fatalf("body cut short: status %d, want 408", resp.StatusCode)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for splice.CheckedOut() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d pipes checked out after the exchanges", splice.CheckedOut())
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/sozu-go/sozu/worker/splice"
 )
 
 // TestIdleRelaysHoldNoBuffers holds many relayed connections quiet after
@@ -23,9 +25,9 @@ func TestIdleRelaysHoldNoBuffers(t *testing.T) {
 		relayEcho(t, conns[i], fmt.Sprintf("hello %d\n", i))
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for BuffersCheckedOut() != 0 || PipesCheckedOut() != 0 {
+	for BuffersCheckedOut() != 0 || splice.CheckedOut() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d relay buffers and %d pipes checked out by %d quiet relays, want 0", BuffersCheckedOut(), PipesCheckedOut(), n)
+			t.Fatalf("%d relay buffers and %d pipes checked out by %d quiet relays, want 0", BuffersCheckedOut(), splice.CheckedOut(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
