@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -50,16 +51,7 @@ func TestContentLengthBodiesSplice(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newHTTPBackend(t, handler)
-			var setup func(*Listener)
-			if tc.tls {
-				conf := testTLSConfig(t, "a.test")
-				setup = func(l *Listener) { l.TLS = conf }
-			}
-			f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, setup)
-			c := dialIdle(t, f.addr, tc.tls)
-			defer c.Close()
-			br := bufio.NewReader(c)
+			b, c, br := spliceFixture(t, handler, tc.tls, 0)
 			for i := range 2 { // the second on the same connections
 				before := spliced.Load()
 				body, closed := getRaw(t, c, br, "/")
@@ -86,6 +78,30 @@ func TestContentLengthBodiesSplice(t *testing.T) {
 			}
 		})
 	}
+}
+
+// spliceFixture starts a backend with handler and a proxy to it (under TLS
+// when useTLS; with that request timeout unless 0), and returns the backend and
+// a client connection to the proxy with its reader.
+func spliceFixture(t *testing.T, handler http.HandlerFunc, useTLS bool, requestTimeout time.Duration) (*httpBackend, net.Conn, *bufio.Reader) {
+	t.Helper()
+	b := newHTTPBackend(t, handler)
+	var conf *tls.Config
+	if useTLS {
+		conf = testTLSConfig(t, "a.test")
+	}
+	setup := func(l *Listener) {
+		if useTLS {
+			l.TLS = conf
+		}
+		if requestTimeout > 0 {
+			l.RequestTimeout = requestTimeout
+		}
+	}
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, setup)
+	c := dialIdle(t, f.addr, useTLS)
+	t.Cleanup(func() { c.Close() })
+	return b, c, bufio.NewReader(c)
 }
 
 // getRaw sends a GET for path on c and reads the response: its body (the
@@ -146,16 +162,7 @@ func TestContentLengthRequestBodiesSplice(t *testing.T) {
 		{"tls", true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newHTTPBackend(t, handler)
-			setup := func(l *Listener) { l.RequestTimeout = 500 * time.Millisecond }
-			if tc.tls {
-				conf := testTLSConfig(t, "a.test")
-				setup = func(l *Listener) { l.TLS = conf; l.RequestTimeout = 500 * time.Millisecond }
-			}
-			f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, setup)
-			c := dialIdle(t, f.addr, tc.tls)
-			defer c.Close()
-			br := bufio.NewReader(c)
+			b, c, br := spliceFixture(t, handler, tc.tls, 500*time.Millisecond)
 			for i := range 2 { // the second on the same connections
 				before := splice.Moved()
 				c.SetDeadline(time.Now().Add(20 * time.Second))
