@@ -287,7 +287,6 @@ func listenerFile(l *net.UnixListener) *os.File {
 	return f
 }
 
-// connFD returns c's descriptor (no dup), or -1.
 // handoffWorkers lists the workers to hand over, their descriptors added
 // with add, and returns the pidfds it opened (the caller closes them). A
 // draining worker that exited and was reaped before its exit reached the
@@ -319,6 +318,7 @@ func (a *actor) handoffWorkers(add func(fd int) int) ([]handoffWorker, []int, er
 	return ws, owned, nil
 }
 
+// connFD returns c's descriptor (no dup), or -1.
 func connFD(c net.Conn) int {
 	sc, ok := c.(syscall.Conn)
 	if !ok {

@@ -231,7 +231,7 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 		conns:  connlimit.New(int64(cfg.GetMaxConnections()), time.Duration(cfg.GetAcceptQueueTimeout())*time.Second)}
 	w.tcpConn = w.conns // one max_connections for every protocol
 	w.ipcaps = ipcap.New(cfg.GetMaxConnectionsPerIp(), cfg.GetRetryAfter())
-	if err := splice.SetCapacity(int(min(cfg.GetSplicePipeCapacityBytes(), math.MaxInt32))); err != nil {
+	if err := splice.SetCapacity(cfg.GetSplicePipeCapacityBytes()); err != nil {
 		log.Warnf("splice_pipe_capacity_bytes not applied, splice pipes keep the kernel's default: %v", err)
 	}
 	w.metrics = metrics.New()

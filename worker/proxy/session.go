@@ -71,7 +71,6 @@ type session struct {
 	bout   []byte // what the body copier writes
 	bufp   *[]byte
 	lr     io.LimitedReader // the backend side of a spliced body (splice.go)
-	rsp    *reqSplice       // a spliced request body's pipe and callbacks (splice.go), made on first use
 	vec    net.Buffers      // a head and a body run written together (flushWith)
 	vecArr [2][]byte        // vec's array
 	bbufp  *[]byte          // nil while the connection is idle, as bufp, outp and boutp

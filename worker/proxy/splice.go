@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/splice"
@@ -16,10 +14,11 @@ import (
 // A Content-Length body with at least spliceMin bytes left once the read
 // buffer is drained goes through splice(2) when both ends are plain TCP: a
 // response from backend to client through Go's TCPConn.ReadFrom, a request
-// body from client to backend through a pipe of worker/splice (spliceRequest).
-// The kernel moves the bytes through a pipe, no copy passes through user
-// space and no buffer of ours holds them. spliceChunk bounds one ReadFrom, between which the
-// deadlines are re-armed.
+// body from client to backend through a pipe of worker/splice
+// (spliceRequest). The kernel moves the bytes through a pipe, no copy
+// passes through user space and no buffer of ours holds them. spliceChunk
+// bounds one ReadFrom or one fill of the pipe, between which the deadlines
+// are re-armed.
 const (
 	spliceMin   = 16 << 10
 	spliceChunk = 256 << 10
@@ -72,36 +71,13 @@ func (s *session) spliceBody(cfg *Listener, bc *backends.Conn, dst, src *net.TCP
 	return true
 }
 
-// reqSplice moves a Content-Length request body from the client to the
-// backend through a pipe (worker/splice), on the body copier's goroutine:
-// the client's bytes are spliced into the pipe in a RawConn.Read callback
-// (within the request timeout), then into the backend in a RawConn.Write
-// callback (within the back timeout), so that a failure is known to be
-// the client's or the backend's, as on the copying path. Made once per
-// session that needs it; its callbacks are bound once.
-type reqSplice struct {
-	p          *splice.Pipe
-	max        int // bytes asked of one fill
-	n          int // bytes of the last fill
-	ferr, derr error
-	fillFn     func(fd uintptr) bool
-	drainFn    func(fd uintptr) bool
-}
-
-func (r *reqSplice) fill(fd uintptr) bool {
-	r.n, r.ferr = r.p.Fill(int(fd), r.max)
-	return r.ferr != unix.EAGAIN
-}
-
-func (r *reqSplice) drain(fd uintptr) bool {
-	_, r.derr = r.p.Drain(int(fd))
-	return r.derr != unix.EAGAIN
-}
-
 // spliceRequest sends the remaining bytes of a Content-Length request body
-// from client to the backend bc by splice, once the read buffer is drained
-// (copyBody). ok is false when no pipe could be had: nothing was moved and
-// the caller copies instead.
+// from client to the backend bc through a pipe (worker/splice), on the body
+// copier's goroutine once the read buffer is drained (copyBody): filled
+// from the client within the request timeout, drained into the backend
+// within the back timeout, so that a failure is known to be the client's
+// or the backend's, as on the copying path. ok is false when no pipe could
+// be had: nothing was moved and the caller copies instead.
 func (s *session) spliceRequest(cfg *Listener, bc *backends.Conn, client, backend *net.TCPConn, remaining int64) (res bodyResult, ok bool) {
 	crc, err := client.SyscallConn()
 	if err != nil {
@@ -115,40 +91,22 @@ func (s *session) spliceRequest(cfg *Listener, bc *backends.Conn, client, backen
 	if err != nil {
 		return res, false
 	}
-	rs := s.rsp
-	if rs == nil {
-		rs = &reqSplice{}
-		rs.fillFn, rs.drainFn = rs.fill, rs.drain
-		s.rsp = rs
-	}
-	rs.p = p
-	defer func() {
-		p.Put()
-		rs.p = nil
-	}()
+	defer p.Put()
 	for remaining > 0 {
 		deadline.Read(client, &s.crd, time.Now(), cfg.RequestTimeout)
-		rs.max = int(min(remaining, spliceChunk))
-		err := crc.Read(rs.fillFn)
-		if err == nil {
-			err = rs.ferr
-		}
-		if err == nil && rs.n == 0 {
+		n, err := p.FillFrom(crc, int(min(remaining, spliceChunk)))
+		if err == nil && n == 0 {
 			err = io.ErrUnexpectedEOF // the client ended before its body did
 		}
 		if err != nil {
 			return clientReadFault(err), true
 		}
-		s.lg.bytesIn += int64(rs.n)
-		if remaining -= int64(rs.n); remaining == 0 {
+		s.lg.bytesIn += int64(n)
+		if remaining -= int64(n); remaining == 0 {
 			s.bodyComplete.Store(true)
 		}
 		deadline.Write(backend, &bc.WriteDL, time.Now(), cfg.BackTimeout)
-		err = brc.Write(rs.drainFn)
-		if err == nil {
-			err = rs.derr
-		}
-		if err != nil {
+		if _, err := p.DrainTo(brc); err != nil {
 			return bodyResult{err: err}, true
 		}
 	}

@@ -2,10 +2,11 @@
 // pipe with splice(2), so that they are never copied to user space.
 //
 // A Pipe is taken for a transfer with Get, filled from the source socket
-// with Fill and emptied into the destination with Drain, both
-// non-blocking: they return unix.EAGAIN when the socket has nothing to give
-// or no room, for the caller to wait in Go's poller (syscall.RawConn Read
-// and Write callbacks, which honour the connections' deadlines). Put gives
+// and emptied into the destination, waiting in Go's poller through the
+// connections' syscall.RawConn (so their deadlines hold): FillFrom and
+// DrainTo. A caller that runs its own RawConn.Read callback (to take the
+// pipe only once the socket is readable) calls Fill in it, which returns
+// unix.EAGAIN when the socket has nothing. Put gives
 // an empty pipe back to a small free list and closes one that still holds
 // bytes. A pipe costs two descriptors and, while it holds bytes, their
 // pages in the kernel; holding none between transfers costs nothing.
@@ -17,6 +18,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,13 +51,13 @@ func Moved() int64 { return moved.Load() }
 // on a pipe: the kernel rounds it up to a power-of-two number of pages and
 // refuses more than /proc/sys/fs/pipe-max-size to an unprivileged process.
 // On an error, pipes keep the kernel's default.
-func SetCapacity(n int) error {
+func SetCapacity(n uint64) error {
 	capacity.Store(0)
 	if n == 0 {
 		return nil
 	}
-	if n < 0 || n > 1<<30 {
-		return fmt.Errorf("splice pipe capacity %d: out of range", n)
+	if n > 1<<30 {
+		return fmt.Errorf("splice pipe capacity %d: over 1 GiB", n)
 	}
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
@@ -63,7 +65,7 @@ func SetCapacity(n int) error {
 	}
 	defer unix.Close(fds[0])
 	defer unix.Close(fds[1])
-	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, n); err != nil {
+	if _, err := unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, int(n)); err != nil {
 		return fmt.Errorf("splice pipe capacity %d: %w", n, os.NewSyscallError("fcntl F_SETPIPE_SZ", err))
 	}
 	capacity.Store(int64(n))
@@ -75,6 +77,12 @@ func SetCapacity(n int) error {
 type Pipe struct {
 	r, w int
 	n    int
+
+	// The RawConn callbacks of FillFrom and DrainTo, bound once per pipe,
+	// and what they pass back.
+	fillFn, drainFn func(fd uintptr) bool
+	limit, moved    int
+	err             error
 }
 
 // Get takes a pipe from the free list, or makes one.
@@ -97,7 +105,9 @@ func Get() (*Pipe, error) {
 		unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, int(n)) // checked by SetCapacity; the default otherwise
 	}
 	out.Add(1)
-	return &Pipe{r: fds[0], w: fds[1]}, nil
+	p := &Pipe{r: fds[0], w: fds[1]}
+	p.fillFn, p.drainFn = p.fillCallback, p.drainCallback
+	return p, nil
 }
 
 // Put gives p back: to the free list when it is empty, else (bytes left by
@@ -123,13 +133,13 @@ func (p *Pipe) Len() int { return p.n }
 // ErrShortWrite reports a splice into a socket that moved nothing.
 var ErrShortWrite = errors.New("splice: socket took no byte")
 
-// Fill moves up to max bytes (at most the pipe's free room) from the
+// Fill moves up to limit bytes (at most the pipe's free room) from the
 // socket fd into p. It returns 0 and nil at the socket's end of stream, and
 // unix.EAGAIN when it has nothing now.
-func (p *Pipe) Fill(fd int, max int) (int, error) {
-	max = min(max, maxFill)
+func (p *Pipe) Fill(fd int, limit int) (int, error) {
+	limit = min(limit, maxFill)
 	for {
-		n, err := unix.Splice(fd, nil, p.w, nil, max, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
+		n, err := unix.Splice(fd, nil, p.w, nil, limit, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
 		if err == unix.EINTR {
 			continue
 		}
@@ -141,9 +151,56 @@ func (p *Pipe) Fill(fd int, max int) (int, error) {
 	}
 }
 
-// Drain moves p's bytes into the socket fd until p is empty; it returns
+// FillFrom waits, within rc's read deadline, for its socket to have bytes
+// and moves up to limit of them into p. It returns 0 and nil at the
+// socket's end of stream.
+func (p *Pipe) FillFrom(rc syscall.RawConn, limit int) (int, error) {
+	p.limit, p.moved, p.err = limit, 0, nil
+	if err := rc.Read(p.fillFn); err != nil {
+		return 0, err
+	}
+	return p.moved, p.err
+}
+
+func (p *Pipe) fillCallback(fd uintptr) bool {
+	p.moved, p.err = p.Fill(int(fd), p.limit)
+	if p.err == unix.EAGAIN {
+		return false
+	}
+	if p.err != nil {
+		p.err = os.NewSyscallError("splice", p.err)
+	}
+	return true
+}
+
+// DrainTo moves p's bytes into rc's socket, waiting within its write
+// deadline while the socket is full, until p is empty or an error; it
+// returns how many it moved.
+func (p *Pipe) DrainTo(rc syscall.RawConn) (int, error) {
+	p.moved, p.err = 0, nil
+	err := rc.Write(p.drainFn)
+	if err == nil {
+		err = p.err
+	}
+	return p.moved, err
+}
+
+func (p *Pipe) drainCallback(fd uintptr) bool {
+	n, err := p.drain(int(fd))
+	p.moved += n
+	switch {
+	case err == unix.EAGAIN:
+		return false
+	case err != nil && err != ErrShortWrite:
+		err = os.NewSyscallError("splice", err)
+	}
+	p.err = err
+	return true
+}
+
+// drain moves p's bytes into the socket fd until p is empty; it returns
 // how many it moved, with unix.EAGAIN when the socket took no more.
-func (p *Pipe) Drain(fd int) (int, error) {
+func (p *Pipe) drain(fd int) (int, error) {
 	done := 0
 	var err error
 	for p.n > 0 {

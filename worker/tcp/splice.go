@@ -3,7 +3,6 @@ package tcp
 import (
 	"io"
 	"net"
-	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -21,43 +20,36 @@ import (
 // splicer is the splice mode of a reader: its destination's raw connection
 // and the pipe holding the bytes on hand. Used by one goroutine.
 type splicer struct {
-	dst  syscall.RawConn // nil: no splice mode
-	out  func(fd uintptr) bool
-	p    *splice.Pipe // held while bytes are in it, or during a fill
-	wn   int
-	werr error
+	dst syscall.RawConn // nil: no splice mode
+	p   *splice.Pipe    // held while bytes are in it, or during a fill
 }
 
 // init enters splice mode when dst is a TCP connection.
 func (s *splicer) init(dst net.Conn) {
-	tc, ok := dst.(*net.TCPConn)
-	if !ok {
-		return
+	if tc, ok := dst.(*net.TCPConn); ok {
+		if rc, err := tc.SyscallConn(); err == nil {
+			s.dst = rc
+		}
 	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return
-	}
-	s.dst, s.out = rc, s.write
 }
 
 func (s *splicer) on() bool { return s.dst != nil }
 
 // take makes sure a pipe is held; false when none can be had.
 func (s *splicer) take() bool {
-	if s.p != nil {
-		return true
+	if s.p == nil {
+		p, err := splice.Get()
+		if err != nil {
+			return false
+		}
+		s.p = p
 	}
-	p, err := splice.Get()
-	if err != nil {
-		return false
-	}
-	s.p = p
 	return true
 }
 
-// fill splices what fd has into the held (empty) pipe. wait reports that
-// fd had nothing (EAGAIN): the pipe is then given back.
+// fill splices what fd has into the held (empty) pipe, in the reader's
+// RawConn callback. wait reports that fd had nothing (EAGAIN): the pipe is
+// then given back.
 func (s *splicer) fill(fd uintptr) (n int, err error, wait bool) {
 	n, err = s.p.Fill(int(fd), 1<<20)
 	switch {
@@ -76,28 +68,7 @@ func (s *splicer) holding() bool { return s.p != nil && s.p.Len() > 0 }
 
 // drain splices the pipe's bytes into the destination, waiting in the
 // poller while its socket is full (within its write deadline).
-func (s *splicer) drain() (int, error) {
-	s.wn, s.werr = 0, nil
-	err := s.dst.Write(s.out)
-	if err == nil {
-		err = s.werr
-	}
-	return s.wn, err
-}
-
-// write is drain's RawConn callback: false (park until writable) while the
-// socket takes nothing more.
-func (s *splicer) write(fd uintptr) bool {
-	n, err := s.p.Drain(int(fd))
-	s.wn += n
-	if err == unix.EAGAIN {
-		return false
-	}
-	if err != nil {
-		s.werr = os.NewSyscallError("splice", err)
-	}
-	return true
-}
+func (s *splicer) drain() (int, error) { return s.p.DrainTo(s.dst) }
 
 // release gives the pipe back (closed if bytes are left in it: a failed
 // write, whose bytes go with the connection).
