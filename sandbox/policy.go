@@ -190,7 +190,7 @@ var baseRules = []Rule{
 
 	// Descriptors and sockets.
 	{Syscall: "read", Why: "connections, the supervisor channel, the netpoll eventfd"},
-	{Syscall: "write", Why: "connections, the supervisor channel, logs on stderr, the netpoll eventfd"},
+	{Syscall: "write", Why: "connections, the supervisor channel, logs on stderr, the netpoll eventfd, the access log file the supervisor passed"},
 	{Syscall: "writev", Why: "net.Buffers writes (head and body in one call)"},
 	{Syscall: "close", Why: "connections and received listener descriptors"},
 	{Syscall: "socket", Conds: []Cond{argEq(0, unix.AF_INET), argMasked(1, sockTypeMask, unix.SOCK_STREAM), argEq(2, 0)},
@@ -203,7 +203,7 @@ var baseRules = []Rule{
 		Why: "backend connections: TCP over IPv6, protocol named (never MPTCP nor SCTP)"},
 	{Syscall: "connect", Why: "backend connections"},
 	{Syscall: "accept4", Why: "client connections on the listeners the supervisor passed"},
-	{Syscall: "recvmsg", Why: "listener descriptors arriving over SCM_RIGHTS at run time"},
+	{Syscall: "recvmsg", Why: "listener descriptors and reopened access log files arriving over SCM_RIGHTS at run time"},
 	{Syscall: "shutdown", Why: "half-close when one side of a proxied stream ends"},
 	{Syscall: "getsockopt", Why: "SO_ERROR after a non-blocking connect; SO_TYPE of a received listener"},
 	// setsockopt: only the (level, option) pairs the worker sets; a new

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/state"
+	"os"
 )
 
 // actor is everything only the state actor's goroutine may touch: the
@@ -28,6 +29,8 @@ type actor struct {
 	loadingState bool
 	slots        []slot        // crash backoff per worker slot (backoff.go)
 	prebound     listenerTable // bound by a reload before its plan is applied (reload_listeners.go)
+	accessFile   *os.File      // the access log file workers write themselves, nil if none (accessfile.go)
+	accessFailed bool          // opening it failed: the workers' records go through the supervisor
 }
 
 func newActor(s *Supervisor) *actor {

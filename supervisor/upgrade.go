@@ -313,7 +313,7 @@ func (a *actor) handoffWorkers(add func(fd int) int) ([]handoffWorker, []int, er
 		}
 		ws = append(ws, handoffWorker{ID: w.id, Slot: w.slot, PID: w.pid, UID: a.account.UID, GID: a.account.GID,
 			Started: w.started, Channel: add(connFD(w.conn)), SCM: add(w.scm), PIDFD: add(pidfd), Logs: add(connFD(w.logs)),
-			Draining: draining})
+			Draining: draining, AccessFile: w.accessFile})
 	}
 	return ws, owned, nil
 }
@@ -561,9 +561,11 @@ func (a *actor) adopt(in *inheritance) error {
 			pidfd:    in.files[hw.PIDFD],
 			logs:     logs,
 			out:      make(chan *command.WorkerRequest, workerQueueLen),
-			max:      int(a.cfg.MaxCommandBufferSize),
-			pending:  make(map[string]*call),
-			done:     make(chan struct{}),
+
+			accessFile: hw.AccessFile,
+			max:        int(a.cfg.MaxCommandBufferSize),
+			pending:    make(map[string]*call),
+			done:       make(chan struct{}),
 		}
 		in.files[hw.SCM].Close()
 		w.draining.Store(-1)
@@ -584,6 +586,15 @@ func (a *actor) runInherited(w *workerProc, unread []byte) {
 	go w.writeLoop(sup)
 	w.startReader(sup, unread)
 	w.startLogReader(sup)
+	if w.accessFile {
+		// It writes the access log file itself: make it ours, should the
+		// configuration have named another one.
+		if f := a.workerAccessFile(); f == nil {
+			a.log.WithField("worker", w.id).Warn("the inherited worker writes the access log file its previous supervisor gave it: this one writes no access file")
+		} else if err := sendAccessFile(w.logs, f); err != nil {
+			a.log.WithField("worker", w.id).Warnf("handing the access log file to the inherited worker: %v", err)
+		}
+	}
 	go func() {
 		w.wait = waitPidfd(w.pidfd)
 		w.conn.Close()

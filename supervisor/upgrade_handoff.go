@@ -76,17 +76,19 @@ type handoffListener struct {
 }
 
 type handoffWorker struct {
-	ID       uint32    `json:"id"`
-	Slot     int       `json:"slot"`
-	PID      int       `json:"pid"`
-	UID      int       `json:"uid"`
-	GID      int       `json:"gid"`
-	Started  time.Time `json:"started"`
-	Channel  int       `json:"channel"`
-	SCM      int       `json:"scm"`
-	PIDFD    int       `json:"pidfd"`
-	Logs     int       `json:"logs"`               // its log channel (worklogs.go)
-	Draining bool      `json:"draining,omitempty"` // upgraded or stopping: soft stop sent, takes no fan-out
+	ID      uint32    `json:"id"`
+	Slot    int       `json:"slot"`
+	PID     int       `json:"pid"`
+	UID     int       `json:"uid"`
+	GID     int       `json:"gid"`
+	Started time.Time `json:"started"`
+	Channel int       `json:"channel"`
+	SCM     int       `json:"scm"`
+	PIDFD   int       `json:"pidfd"`
+	Logs    int       `json:"logs"` // its log channel (worklogs.go)
+	// AccessFile: it writes the access log file itself (accessfile.go).
+	AccessFile bool `json:"access_file,omitempty"`
+	Draining   bool `json:"draining,omitempty"` // upgraded or stopping: soft stop sent, takes no fan-out
 }
 
 // decodeHandoff parses and checks a handoff: every descriptor index in

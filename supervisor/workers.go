@@ -81,6 +81,9 @@ type workerProc struct {
 	// packets not read yet stay queued for the successor).
 	logs     net.Conn
 	logsDone chan struct{}
+	// accessFile: the worker writes the access log file itself and
+	// reads its log channel for the reopened ones (accessfile.go).
+	accessFile bool
 }
 
 // call is one request sent to one worker, waiting for its answer.
@@ -141,8 +144,14 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 		// they follow log_level (docs/observability.md).
 		args = append(args, "--access-log-gated")
 	}
+	extra := []*os.File{chC, scmC, stateFile, logC}
+	af := a.workerAccessFile()
+	if af != nil {
+		args = append(args, "--access-log-file") // fd 7
+		extra = append(extra, af)
+	}
 	cmd := exec.Command(a.exe, args...)
-	cmd.ExtraFiles = []*os.File{chC, scmC, stateFile, logC}
+	cmd.ExtraFiles = extra
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
 	cmd.Env = workerEnv()
@@ -176,6 +185,8 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 		pending:  make(map[string]*call),
 		done:     make(chan struct{}),
 		logs:     logP,
+
+		accessFile: af != nil,
 	}
 	scmP.Close()
 	w.draining.Store(-1)

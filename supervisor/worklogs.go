@@ -25,6 +25,10 @@ type Logs struct {
 	Main   io.Writer
 	Access io.Writer
 	Reopen func() error // nil: nothing to reopen
+	// AccessFile opens the access target's file once more, for the
+	// workers to write it themselves (accessfile.go); nil when the
+	// access target is not a file.
+	AccessFile func() (*os.File, error)
 	// AccessColored: the access records are read on a terminal
 	// (access_logs_colored, and the access target is stdout).
 	AccessColored bool
@@ -64,7 +68,11 @@ func (s *Supervisor) reopenLogs() error {
 	if s.logs.Reopen == nil {
 		return nil
 	}
-	if err := s.logs.Reopen(); err != nil {
+	err := s.logs.Reopen()
+	if err == nil {
+		s.do(func(a *actor) { err = a.reopenAccessFile() })
+	}
+	if err != nil {
 		s.log.Errorf("reopening the log targets: %v", err)
 		return err
 	}

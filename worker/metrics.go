@@ -61,8 +61,8 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	}
 	wm.Proxy[pm.Panics] = metrics.Count(panics)
 	wm.Proxy[pm.RejectedPerIP] = metrics.Count(w.ipcaps.Rejected.Load())
-	if w.access != nil && w.access.Ship != nil {
-		wm.Proxy[pm.AccessLogDrops] = metrics.Count(int64(w.access.Ship.Dropped.Load()))
+	if w.logs != nil {
+		wm.Proxy[pm.AccessLogDrops] = metrics.Count(int64(w.logs.dropped()))
 	}
 	if w.snap == nil {
 		return wm

@@ -45,6 +45,7 @@ const (
 	scmFD     = 4 // listener descriptors over SCM_RIGHTS
 	stateFD   = 5 // InitialState, raw protobuf
 	logFD     = 6 // log channel to the supervisor (logs.go)
+	accessFD  = 7 // the access log file, with --access-log-file (logs.go)
 )
 
 // maxInitialState bounds the initial state a worker reads at start.
@@ -82,6 +83,7 @@ type Worker struct {
 	serving bool                   // bootstrap is over: servers run
 	tickets bool                   // tls_session_tickets: listeners may issue session tickets
 	access  *accesslog.Logger      // the access log (logs.go)
+	logs    *workerLogs            // both logs' shippers, for their drops
 
 	// The command loop rebuilds once for a burst of changes (see serve):
 	// with deferRebuild, apply marks the state dirty instead of rebuilding.
@@ -103,6 +105,7 @@ func Main(args []string) int {
 	alQuery := fs.String("access-log-query", "mask", "query values in access logs: mask, keep or drop")
 	alColored := fs.Bool("access-log-colored", false, "colour the ascii access log")
 	alGated := fs.Bool("access-log-gated", false, "access records share the main target and follow log_level (successes at info, failures at error)")
+	alFile := fs.Bool("access-log-file", false, "fd 7 is the access log file: write the access records to it, not to the supervisor")
 	threads := fs.Int("threads", 0, "GOMAXPROCS of this worker (worker_threads); 0: Go's default, one per CPU")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -119,7 +122,11 @@ func Main(args []string) int {
 	}
 	// Before anything else opens a descriptor: only the bootstrap ones and
 	// the runtime's (close-on-exec) stay.
-	inherited, err := sandbox.CloseInherited(channelFD, scmFD, stateFD, logFD)
+	keep := []int{channelFD, scmFD, stateFD, logFD}
+	if *alFile {
+		keep = append(keep, accessFD)
+	}
+	inherited, err := sandbox.CloseInherited(keep...)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "worker %d: %v\n", *id, err)
 		return 1
@@ -132,13 +139,14 @@ func Main(args []string) int {
 	logger := logrus.New()
 	logger.SetOutput(os.Stderr)
 	log := logger.WithField("worker", *id)
-	logs, err := openLogs(uint32(*id), *alFormat, *alQuery, *alColored, *alGated)
+	logs, err := openLogs(uint32(*id), *alFormat, *alQuery, *alColored, *alGated, *alFile)
 	if err != nil {
 		log.Errorf("log channel: %v", err)
 		return 2
 	}
 	defer logs.close()
 	logger.SetOutput(logs.ship.MainLog())
+	logs.receiveAccessFiles(log)
 	if len(inherited) > 0 {
 		log.Warnf("closed descriptors %v inherited from the supervisor's parent", inherited)
 	}
@@ -149,7 +157,7 @@ func Main(args []string) int {
 		return 1
 	}
 	w.tickets = *tickets
-	w.access = logs.access
+	w.access, w.logs = logs.access, logs
 	if lvl, err := logfilter.Parse(w.cfg.GetLogLevel()); err == nil {
 		logger.SetLevel(lvl)
 		w.access.SetLevel(lvl)

@@ -18,6 +18,12 @@ import (
 // log (access_logs_target; the main target when unset).
 type logTargets struct {
 	main, access *logtarget.Target // access == main when no access_logs_target
+	// accessPath is the access_logs_target file the workers write
+	// themselves (supervisor/accessfile.go); "" when the access records
+	// go through the supervisor: their target is not a file, or is the
+	// main log's (a worker that cleared O_APPEND on its descriptor could
+	// then overwrite the supervisor's lines).
+	accessPath string
 }
 
 // openLogTargets opens log_target and access_logs_target and makes the
@@ -46,6 +52,7 @@ func openLogTargets(cfg *config.Config, log *logrus.Logger) (*logTargets, []stri
 	log.SetOutput(main)
 	lt := &logTargets{main: main, access: main}
 	if cfg.AccessLogsTarget != "" {
+		lt.accessPath = dedicatedFile(cfg.AccessLogsTarget, cfg.LogTarget)
 		report := func(msg string) { log.Warn(msg) }
 		access, err := logtarget.Open(cfg.AccessLogsTarget, logtarget.Options{OpenFile: openFile("access_logs_target"), Report: report})
 		if err != nil {
@@ -57,12 +64,44 @@ func openLogTargets(cfg *config.Config, log *logrus.Logger) (*logTargets, []stri
 	return lt, notes, nil
 }
 
+// dedicatedFile returns the path of the access target when it is a file
+// other than the main target's (both already opened), "" otherwise.
+func dedicatedFile(access, main string) string {
+	ap, ok := logtarget.FilePath(access)
+	if !ok {
+		return ""
+	}
+	if mp, ok := logtarget.FilePath(main); ok {
+		a, aerr := os.Stat(ap)
+		m, merr := os.Stat(mp)
+		if aerr != nil || merr != nil || os.SameFile(a, m) {
+			return ""
+		}
+	}
+	return ap
+}
+
 // supervisorLogs is what the supervisor writes its workers' logs to.
 func (lt *logTargets) supervisorLogs(cfg *config.Config) supervisor.Logs {
 	onStdout := strings.TrimSpace(cfg.AccessLogsTarget) == "stdout" ||
 		cfg.AccessLogsTarget == "" && strings.TrimSpace(cfg.LogTarget) == "stdout"
-	return supervisor.Logs{Main: lt.main, Access: lt.access, Reopen: lt.reopen, Dropped: lt.dropped,
+	l := supervisor.Logs{Main: lt.main, Access: lt.access, Reopen: lt.reopen, Dropped: lt.dropped,
 		AccessColored: cfg.AccessLogsColored && onStdout && cfg.AccessLogsEncoding == "ascii"}
+	if lt.accessPath != "" {
+		l.AccessFile = lt.openAccessFile
+	}
+	return l
+}
+
+// openAccessFile opens the access records' file once more for the
+// workers, with the checks of the target's own (audit.OpenAppendFile).
+// What opening would create or tighten was said when the target opened.
+func (lt *logTargets) openAccessFile() (*os.File, error) {
+	f, _, err := audit.OpenAppendFile(lt.accessPath)
+	if err != nil {
+		return nil, fmt.Errorf("access log file %s: %w", lt.accessPath, err)
+	}
+	return f, nil
 }
 
 // dropped returns the records both targets dropped so far.

@@ -52,7 +52,7 @@ const (
 	H2Reaped            = "h2.streams.reaped.idle_timeout"
 	H2ActiveStreams     = "h2.streams.active"                   // ours: gauge: streams whose handler runs now
 	RejectedPerIP       = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
-	AccessLogDrops      = "unsent-access-logs"                  // counter: log records dropped on the way to the supervisor
+	AccessLogDrops      = "unsent-access-logs"                  // counter: log records a worker dropped (channel or access file too slow)
 	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
 	RequestTime         = "request_time"                        // time: head received → response sent
 	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
@@ -122,7 +122,7 @@ var ProxyMetrics = []Info{
 	{H2Reaped, Counter, "HTTP/2 streams reset for idleness or stall"},
 	{H2ActiveStreams, Gauge, "HTTP/2 streams being served now"},
 	{RejectedPerIP, Counter, "connections refused by max_connections_per_ip (answered 429)"},
-	{AccessLogDrops, Counter, "log records (access records and main log lines) dropped because the log channel to the supervisor did not keep up"},
+	{AccessLogDrops, Counter, "log records (access records and main log lines) a worker dropped because the log channel to the supervisor, or the access log file it writes, did not keep up"},
 	{Panics, Counter, "panics recovered in connection goroutines"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},

@@ -139,6 +139,16 @@ func parse(target string) (kind, string, error) {
 	return 0, "", fmt.Errorf("invalid log target %q: want stdout, stderr, udp://host:port, tcp://host:port, unix://path or file://path", t)
 }
 
+// FilePath returns the path of a file target (file://path or a bare
+// path); ok is false for any other target, and for an invalid one.
+func FilePath(target string) (path string, ok bool) {
+	k, addr, err := parse(target)
+	if err != nil || k != kindFile {
+		return "", false
+	}
+	return addr, true
+}
+
 // Open opens target (stdout, stderr, file://path or a bare path,
 // udp://host:port, tcp://host:port, unix://path — a datagram socket, as
 // upstream's) and starts its writer. A file is opened at once (its error

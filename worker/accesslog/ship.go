@@ -47,6 +47,10 @@ type Shipper struct {
 	limit  int // records held at most
 	report time.Duration
 	who    string
+	// raw: records are written as they are, with no logframe framing
+	// (NewFileShipper); the drop reports then go to reportTo.
+	raw      bool
+	reportTo *Shipper
 
 	// Dropped counts the records dropped because the queue was full or
 	// the channel failed; read it with Load (metrics).
@@ -87,6 +91,17 @@ func NewShipper(w io.Writer, queueLen int, report time.Duration, who string) *Sh
 		done: make(chan struct{}), exited: make(chan struct{})}
 }
 
+// NewFileShipper returns a shipper for a worker that writes its access
+// records itself, to w (a file opened for appending): records are written
+// as they are, a batch of whole records per Write, with no framing; each
+// record must end its own line (or frame, for protobuf). The drops are
+// reported on main, the shipper of the worker's main log. Call Run.
+func NewFileShipper(w io.Writer, queueLen int, report time.Duration, who string, main *Shipper) *Shipper {
+	s := NewShipper(w, queueLen, report, who)
+	s.raw, s.reportTo = true, main
+	return s
+}
+
 // Send queues a copy of rec, or drops it (counted) when the queue is full
 // or rec is larger than a packet. It reports whether rec was queued.
 func (s *Shipper) Send(kind byte, rec []byte) bool {
@@ -115,6 +130,9 @@ func (s *Shipper) begin(kind byte) (int, bool) {
 			return 0, false
 		}
 	}
+	if s.raw {
+		return len(s.cur), true
+	}
 	cur, start := logframe.Reserve(s.cur, kind)
 	s.cur = cur
 	return start, true
@@ -124,7 +142,12 @@ func (s *Shipper) begin(kind byte) (int, bool) {
 // to s.cur, sends the packet on to Run when it is full, and releases
 // s.mu. A record that cannot be sealed or moved is dropped (counted).
 func (s *Shipper) end(start int) bool {
-	if _, err := logframe.Seal(s.cur, start); err != nil {
+	if s.raw {
+		if len(s.cur)-start > logframe.MaxRecord {
+			s.cur = s.cur[:start]
+			return s.dropLocked()
+		}
+	} else if _, err := logframe.Seal(s.cur, start); err != nil {
 		s.cur = s.cur[:start]
 		return s.dropLocked()
 	}
@@ -245,10 +268,18 @@ func (s *Shipper) Run() {
 			}
 		case <-tick.C:
 			if d := s.Dropped.Load(); d != reported {
-				line := fmt.Sprintf("%s WARN  %s: log channel full: dropped %d log records in the last %v (%d in all)\n",
-					time.Now().UTC().Format(time.RFC3339), s.who, d-reported, s.report, d)
+				what := "log channel full"
+				if s.raw {
+					what = "access log file slow or failing"
+				}
+				line := fmt.Sprintf("%s WARN  %s: %s: dropped %d log records in the last %v (%d in all)\n",
+					time.Now().UTC().Format(time.RFC3339), s.who, what, d-reported, s.report, d)
 				reported = d
-				s.Send(logframe.Main, []byte(line))
+				to := s
+				if s.reportTo != nil {
+					to = s.reportTo
+				}
+				to.Send(logframe.Main, []byte(line))
 			}
 			continue
 		case <-s.done:

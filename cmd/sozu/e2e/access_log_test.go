@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -358,5 +359,71 @@ func TestAccessRecordsOnMainTargetFollowLogLevel(t *testing.T) {
 				t.Errorf("the 400 is not logged at error level:\n%s", b)
 			}
 		})
+	}
+}
+
+// workerTag is the tag of a worker's ascii access record.
+var workerTag = regexp.MustCompile(`\bWRK-\d+\b`)
+
+// TestWorkersWriteTheAccessFile: with a file access target the workers
+// append their records to the file themselves (supervisor/accessfile.go):
+// a request is logged while the supervisor is stopped (SIGSTOP), and after
+// a rotation and a reopen every worker writes the new file and none the
+// old one.
+func TestWorkersWriteTheAccessFile(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	front, tcpFront := freeAddr(t), freeAddr(t)
+	origin := okOrigin(t)
+	access := filepath.Join(dir, "logs", "access.log")
+	p := startProxy(t, dir, sock, accessConfig(sock, front, tcpFront, origin.addr,
+		fmt.Sprintf("access_logs_target = \"file://%s\"", access)), front, tcpFront)
+
+	if err := p.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			p.Cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	if got := get(t, front, "/while-stopped"); got != "HTTP/1.1 200 OK" {
+		t.Fatalf("GET with the supervisor stopped: %s", got)
+	}
+	sozutest.WaitFor(t, 10*time.Second, "the record of a request served while the supervisor is stopped", func() bool {
+		b, _ := os.ReadFile(access)
+		return strings.Contains(string(b), " /while-stopped ")
+	})
+	p.Cmd.Process.Signal(syscall.SIGCONT)
+	stopped = false
+
+	if err := os.Rename(access, access+".1"); err != nil {
+		t.Fatal(err)
+	}
+	p.Cmd.Process.Signal(syscall.SIGHUP)
+	// The workers take the new file a moment after the answer: the first
+	// record in it says that one did; then every request goes there.
+	sozutest.WaitFor(t, 10*time.Second, "a record in the reopened file", func() bool {
+		get(t, front, "/probe")
+		b, _ := os.ReadFile(access)
+		return strings.Contains(string(b), " /probe ")
+	})
+	workers := map[string]bool{}
+	sozutest.WaitFor(t, 20*time.Second, "records of both workers in the reopened file", func() bool {
+		for i := range 10 {
+			get(t, front, fmt.Sprintf("/after-%d", i))
+		}
+		b, _ := os.ReadFile(access)
+		for _, tag := range workerTag.FindAllString(string(b), -1) {
+			workers[tag] = true
+		}
+		return len(workers) >= 2
+	})
+	// Records the workers had batched before the swap may still land in
+	// the old file; none written after both wrote the new one.
+	old, _ := os.ReadFile(access + ".1")
+	if strings.Contains(string(old), " /after-") {
+		t.Errorf("a worker still writes the rotated file:\n%s", old)
 	}
 }

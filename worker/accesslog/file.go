@@ -1,0 +1,61 @@
+package accesslog
+
+import (
+	"errors"
+	"os"
+	"sync"
+)
+
+// File is the access log file a worker writes itself, as the writer of a
+// NewFileShipper. The worker never opens it: the supervisor does, and
+// hands it each new descriptor when the log files reopen (logrotate), which
+// Swap puts in place. Write and Swap are safe for concurrent use; a Write
+// under way finishes on the descriptor it began with.
+type File struct {
+	mu sync.Mutex
+	f  *os.File // nil once closed
+}
+
+// NewFile returns a File writing to f, which must be open for appending.
+func NewFile(f *os.File) *File { return &File{f: f} }
+
+// errFileClosed is the error of a Write after Close.
+var errFileClosed = errors.New("access log file closed")
+
+// Write writes p whole to the current descriptor.
+func (a *File) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		return 0, errFileClosed
+	}
+	return a.f.Write(p)
+}
+
+// Swap makes f the descriptor written from now on and closes the one it
+// replaces. After Close it closes f.
+func (a *File) Swap(f *os.File) {
+	a.mu.Lock()
+	old := a.f
+	if old != nil {
+		a.f = f
+	}
+	a.mu.Unlock()
+	if old == nil {
+		f.Close()
+		return
+	}
+	old.Close()
+}
+
+// Close closes the current descriptor; later Writes fail.
+func (a *File) Close() error {
+	a.mu.Lock()
+	f := a.f
+	a.f = nil
+	a.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f.Close()
+}

@@ -1,0 +1,93 @@
+package accesslog
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sozu-go/sozu/proto/logframe"
+)
+
+// TestFileShipperWritesRecordsAsTheyAre: a file shipper writes the
+// encoded records with no framing, each whole; after Swap the records go
+// to the new file only.
+func TestFileShipperWritesRecordsAsTheyAre(t *testing.T) {
+	dir := t.TempDir()
+	open := func(name string) *os.File {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	w, _ := packetPair(t)
+	main := NewShipper(w, 0, 0, "worker 0")
+	file := NewFile(open("a.log"))
+	s := NewFileShipper(file, 0, 0, "worker 0", main)
+	go s.Run()
+	defer s.Close()
+	l := &Logger{Enc: Encoder{Format: JSON}, Ship: s}
+	want := string(l.Enc.Append(nil, httpRecord()))
+	read := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		return string(b)
+	}
+	for range 100 {
+		l.Log(httpRecord())
+	}
+	waitFor(t, 10*time.Second, "100 records in a.log", func() bool { return len(read("a.log")) >= 100*len(want) })
+	if got := read("a.log"); got != strings.Repeat(want, 100) {
+		t.Fatalf("a.log is not the 100 records as they are:\n%q", got[:min(len(got), 400)])
+	}
+	file.Swap(open("b.log"))
+	l.Log(httpRecord())
+	waitFor(t, 10*time.Second, "a record in b.log", func() bool { return read("b.log") == want })
+	if n := len(read("a.log")); n != 100*len(want) {
+		t.Errorf("a.log grew after the swap: %d bytes", n)
+	}
+	if d := s.Dropped.Load(); d != 0 {
+		t.Errorf("%d records dropped", d)
+	}
+}
+
+// TestFileShipperReportsDropsOnMain: records a closed file cannot take
+// are dropped, counted, and reported on the main log's shipper, never in
+// the access file.
+func TestFileShipperReportsDropsOnMain(t *testing.T) {
+	w, sup := packetPair(t)
+	main := NewShipper(w, 0, 0, "worker 3")
+	go main.Run()
+	defer main.Close()
+	f, err := os.CreateTemp(t.TempDir(), "access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := NewFile(f)
+	file.Close()
+	s := NewFileShipper(file, 0, 50*time.Millisecond, "worker 3", main)
+	go s.Run()
+	defer s.Close()
+	l := &Logger{Enc: Encoder{Format: Ascii}, Ship: s}
+	l.Log(httpRecord())
+	recs := readRecords(t, sup, 1)
+	if r := recs[0]; r.kind != logframe.Main || !strings.Contains(r.rec, "worker 3: access log file slow or failing: dropped 1 log records") {
+		t.Errorf("report: %d %q", r.kind, r.rec)
+	}
+	if b, _ := os.ReadFile(f.Name()); len(b) != 0 || bytes.Contains(b, []byte("dropped")) {
+		t.Errorf("the closed file got %q", b)
+	}
+}
+
+// waitFor polls cond until it holds, failing t after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
