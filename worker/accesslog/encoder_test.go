@@ -195,6 +195,34 @@ func TestJSONFields(t *testing.T) {
 	}
 }
 
+// TestJSONOutcome: event.outcome follows Record.Failure, the rule of the
+// log level too: an HTTP request without an answer or answered 4xx/5xx,
+// a stream ended by a backend error.
+func TestJSONOutcome(t *testing.T) {
+	tcp := func(reason string) *Record {
+		return &Record{Protocol: TCP, SessionID: sessionID, Start: t0, End: t0, EndReason: reason}
+	}
+	status := func(code int) *Record { r := httpRecord(); r.Status = code; return r }
+	for _, c := range []struct {
+		name string
+		r    *Record
+		want string
+	}{
+		{"200", status(200), "success"}, {"304", status(304), "success"}, {"404", status(404), "failure"},
+		{"429", status(429), "failure"}, {"502", status(502), "failure"}, {"no answer", status(0), "failure"},
+		{"tcp", tcp(""), "success"}, {"tcp backend error", tcp("backend error"), "failure"},
+	} {
+		var m map[string]any
+		b := (&Encoder{Format: JSON}).Append(nil, c.r)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v: %s", c.name, err, b)
+		}
+		if got, _ := lookup(m, "event.outcome"); got != c.want {
+			t.Errorf("%s: event.outcome = %v, want %s", c.name, got, c.want)
+		}
+	}
+}
+
 func TestJSONEscapes(t *testing.T) {
 	r := httpRecord()
 	r.Target = []byte("/\"q\\\x01\xff?k=v")

@@ -27,9 +27,11 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `,"reason":`...)
 		dst = appendJSONString(dst, r.EndReason)
 	}
-	if r.Status >= 500 {
+	// The outcome Elastic's own HTTP pipelines give (failure from 400 on),
+	// which is also what Failure says for the log level: one rule.
+	if r.Failure() {
 		dst = append(dst, `,"outcome":"failure"`...)
-	} else if r.Status > 0 {
+	} else {
 		dst = append(dst, `,"outcome":"success"`...)
 	}
 	dst = append(dst, `},"trace":{"id":"`...)
