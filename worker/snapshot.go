@@ -337,7 +337,10 @@ func healthChecks(clusters map[string]*command.Cluster, tcpFronts, udpFronts map
 			continue
 		}
 		if hc := c.GetHealthCheck(); hc != nil {
-			out[id] = health.ConfigFrom(hc, tcpClusters[id])
+			cfg := health.ConfigFrom(hc, tcpClusters[id])
+			// The probe speaks what the cluster's requests speak.
+			cfg.H2C = c.GetHttp2() && !cfg.TCP
+			out[id] = cfg
 		}
 	}
 	return out

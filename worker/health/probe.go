@@ -44,9 +44,10 @@ func (e *ProbeError) Error() string {
 func (e *ProbeError) Unwrap() error { return e.Err }
 
 // Probe runs one probe of the backend at addr under cfg within cfg.Timeout:
-// for a TCP cluster, a connect; else an HTTP/1.1 GET of cfg.URI whose
-// status must be cfg.Expected (0: any 2xx). It returns nil on success,
-// else a *ProbeError.
+// for a TCP cluster, a connect; else a GET of cfg.URI, in HTTP/1.1 or, with
+// cfg.H2C, in HTTP/2 with prior knowledge (as the cluster's requests go),
+// whose status must be cfg.Expected (0: any 2xx). It returns nil on
+// success, else a *ProbeError.
 //
 // For a UDP cluster: with cfg.UDP, cfg.UDPPayload is sent from a connected
 // UDP socket and any reply within the timeout succeeds (an ICMP port
@@ -75,6 +76,9 @@ func Probe(ctx context.Context, dial Dialer, cfg Config, addr string) error {
 	}
 	dl, _ := ctx.Deadline()
 	c.SetDeadline(dl)
+	if cfg.H2C {
+		return probeH2C(c, cfg, addr)
+	}
 	if _, err := c.Write(Request(cfg.URI, addr)); err != nil {
 		return &ProbeError{addr, "write", err}
 	}

@@ -20,6 +20,7 @@ type Config struct {
 	Unhealthy int           // consecutive failures that take a backend down
 	Expected  int           // HTTP status the probe wants; 0: any 2xx
 	TCP       bool          // probe by TCP connect only (the cluster serves TCP frontends)
+	H2C       bool          // probe in HTTP/2 with prior knowledge (the cluster's http2 = true)
 	// Port, when not 0, is the port a TCP probe connects to instead of
 	// the backend's (udp.health tcp_port: a UDP backend's TCP side).
 	Port uint16

@@ -330,3 +330,65 @@ backends = [ { address = %[3]q, backend_id = "a" }, { address = %[4]q, backend_i
 		t.Fatalf("health-check list after remove: %q", out)
 	}
 }
+
+// TestHealthCheckH2C: a cluster with http2 = true is probed in HTTP/2
+// with prior knowledge, as its requests go, so h2c-only backends (which
+// refuse HTTP/1.1) are probed at all: the healthy one answers probes and
+// is never taken down, the one answering 503 is.
+func TestHealthCheckH2C(t *testing.T) {
+	var probes atomic.Int64
+	backend := func(sick bool) *h2cOrigin {
+		return startH2COrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/health" {
+				if r.ProtoMajor != 2 {
+					t.Errorf("probe in HTTP/%d.%d", r.ProtoMajor, r.ProtoMinor)
+				}
+				if sick {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				probes.Add(1)
+			}
+			io.WriteString(w, "ok")
+		}), 100)
+	}
+	good, sick := backend(false), backend(true)
+	dir := t.TempDir()
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	sock := filepath.Join(dir, "sozu.sock")
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 1
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "http"
+address = %[2]q
+
+[clusters.h2]
+protocol = "http"
+http2 = true
+frontends = [ { address = %[2]q, hostname = "h2.test" } ]
+backends = [ { address = %[3]q, backend_id = "good" }, { address = %[4]q, backend_id = "sick" } ]
+
+[clusters.h2.health_check]
+uri = "/health"
+interval = 1
+timeout = 1
+healthy_threshold = 1
+unhealthy_threshold = 1
+`, sock, front, good.addr, sick.addr)
+	startProxy(t, dir, sock, cfg, front)
+	events := subscribeEvents(t, sock)
+	sozutest.WaitFor(t, 20*time.Second, "the 503 backend taken down and 3 probes answered by the good one", func() bool {
+		return events.count(command.EventKind_HEALTH_CHECK_UNHEALTHY, "h2", "sick") > 0 && probes.Load() >= 3
+	})
+	if n := events.count(command.EventKind_HEALTH_CHECK_UNHEALTHY, "h2", "good"); n > 0 {
+		t.Errorf("the healthy h2c backend was taken down %d times:\n%s", n, events)
+	}
+	for i := 0; i < 5; i++ {
+		if code, body := status(t, "-H", "Host: h2.test", "http://"+front+"/"); code != "200" || body != "ok" {
+			t.Fatalf("request %d: %s %q", i, code, body)
+		}
+	}
+}
