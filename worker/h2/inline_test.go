@@ -61,14 +61,16 @@ func TestLoneResponseWrittenInline(t *testing.T) {
 	}()
 	rc := dialRaw(t, ln.Addr().String())
 	sv := <-conns
-	// idle waits until the writer has no batch in hand: a request that
-	// comes while it is still returning from its previous write is not
-	// a lone response to an idle writer.
+	// idle waits until the writer has no batch in hand and the previous
+	// stream is gone: a request that comes while the writer is still
+	// returning from its previous write, or while the previous handler
+	// has not yet released its stream (the client may read the response
+	// first), is not a lone response to an idle writer.
 	idle := func() {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			sv.c.mu.Lock()
-			busy := sv.c.writing || sv.c.pendingLocked()
+			busy := sv.c.writing || sv.c.pendingLocked() || len(sv.c.streams) > 0
 			sv.c.mu.Unlock()
 			if !busy {
 				return
@@ -79,6 +81,12 @@ func TestLoneResponseWrittenInline(t *testing.T) {
 			runtime.Gosched()
 		}
 	}
+	// The server's SETTINGS ACK is the writer's last frame before the
+	// requests: once read, the writer is done with the preface.
+	rc.waitFor("the SETTINGS ACK", func(f http2.Frame) bool {
+		sf, ok := f.(*http2.SettingsFrame)
+		return ok && sf.IsAck()
+	})
 	const requests = 20
 	for i := range requests {
 		id := uint32(2*i + 1)
