@@ -131,26 +131,9 @@ func TestAccessLogASCIIToFile(t *testing.T) {
 	}
 
 	// logrotate: rename, SIGHUP, the next line goes to a new file.
-	if err := os.Rename(access, access+".1"); err != nil {
-		t.Fatal(err)
-	}
-	p.Cmd.Process.Signal(syscall.SIGHUP)
-	sozutest.WaitFor(t, 10*time.Second, "a new access log after SIGHUP", func() bool {
-		get(t, front, "/after-rotation")
-		b, _ := os.ReadFile(access)
-		return strings.Contains(string(b), "/after-rotation")
-	})
-
+	rotate(t, access, ".1", func() { p.Cmd.Process.Signal(syscall.SIGHUP) }, front, "/after-rotation")
 	// `sozu audit reopen` reopens the log files with the audit sinks.
-	if err := os.Rename(access, access+".2"); err != nil {
-		t.Fatal(err)
-	}
-	p.MustCLI("audit", "reopen")
-	sozutest.WaitFor(t, 10*time.Second, "a new access log after audit reopen", func() bool {
-		get(t, front, "/after-reopen")
-		b, _ := os.ReadFile(access)
-		return strings.Contains(string(b), "/after-reopen")
-	})
+	rotate(t, access, ".2", func() { p.MustCLI("audit", "reopen") }, front, "/after-reopen")
 
 	for _, f := range []string{access + ".1", access + ".2", access, mainLog, auditLog} {
 		b, _ := os.ReadFile(f)
@@ -362,6 +345,22 @@ func TestAccessRecordsOnMainTargetFollowLogLevel(t *testing.T) {
 	}
 }
 
+// rotate renames the access log file to access+suffix as logrotate does,
+// has the proxy reopen its logs with reopen, and waits until a GET of path
+// on front, sent again while it waits, is logged in a new file at access.
+func rotate(t *testing.T, access, suffix string, reopen func(), front, path string) {
+	t.Helper()
+	if err := os.Rename(access, access+suffix); err != nil {
+		t.Fatal(err)
+	}
+	reopen()
+	sozutest.WaitFor(t, 10*time.Second, "a record of "+path+" in the reopened access log", func() bool {
+		get(t, front, path)
+		b, _ := os.ReadFile(access)
+		return strings.Contains(string(b), path)
+	})
+}
+
 // workerTag is the tag of a worker's ascii access record.
 var workerTag = regexp.MustCompile(`\bWRK-\d+\b`)
 
@@ -398,17 +397,9 @@ func TestWorkersWriteTheAccessFile(t *testing.T) {
 	p.Cmd.Process.Signal(syscall.SIGCONT)
 	stopped = false
 
-	if err := os.Rename(access, access+".1"); err != nil {
-		t.Fatal(err)
-	}
-	p.Cmd.Process.Signal(syscall.SIGHUP)
-	// The workers take the new file a moment after the answer: the first
+	// The workers take the new file a moment after the signal: the first
 	// record in it says that one did; then every request goes there.
-	sozutest.WaitFor(t, 10*time.Second, "a record in the reopened file", func() bool {
-		get(t, front, "/probe")
-		b, _ := os.ReadFile(access)
-		return strings.Contains(string(b), " /probe ")
-	})
+	rotate(t, access, ".1", func() { p.Cmd.Process.Signal(syscall.SIGHUP) }, front, "/probe")
 	workers := map[string]bool{}
 	sozutest.WaitFor(t, 20*time.Second, "records of both workers in the reopened file", func() bool {
 		for i := range 10 {
