@@ -224,7 +224,11 @@ var baseRules = []Rule{
 		Why: "net: every AF_INET6 socket it creates (backend connections over IPv6)"},
 	{Syscall: "getsockname", Why: "local address of accepted, dialled and received sockets"},
 	{Syscall: "getpeername", Why: "peer address of accepted and dialled sockets"},
-	{Syscall: "splice", Why: "between two TCP connections through a pipe: HTTP Content-Length bodies (TCPConn.ReadFrom, worker/proxy/splice.go), bulk TCP relays (worker/tcp/splice.go)"},
+	// No offsets: with one, splice into a regular file writes at that
+	// offset (a pwrite), so a worker could rewrite the access log file it
+	// appends to (docs/observability.md).
+	{Syscall: "splice", Conds: []Cond{argEq(1, 0), argEq(3, 0)},
+		Why: "between two TCP connections through a pipe, never with an offset: HTTP Content-Length bodies (TCPConn.ReadFrom, worker/proxy/splice.go), bulk TCP relays (worker/tcp/splice.go)"},
 	{Syscall: "pipe2", Why: "the pipes splices go through"},
 	{Syscall: "fcntl", Conds: []Cond{argEq(1, unix.F_GETFD)}, Why: "descriptor checks (worker bootstrap, net.FileListener)"},
 	{Syscall: "fcntl", Conds: []Cond{argEq(1, unix.F_SETFD)}, Why: "close-on-exec on received descriptors"},

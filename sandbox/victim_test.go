@@ -421,6 +421,16 @@ var probes = []probe{
 	{name: "kill", call: func(*probeState) (uintptr, syscall.Errno) {
 		return sys(unix.SYS_KILL, unix.Getpid(), 0)
 	}},
+	// splice with an offset writes a regular file where it says (a
+	// pwrite): a worker could rewrite its access log file.
+	{name: "splice off_in", call: func(*probeState) (uintptr, syscall.Errno) {
+		var off int64
+		return sys(unix.SYS_SPLICE, ^uintptr(0), unsafe.Pointer(&off), ^uintptr(0), 0, 1, 0) // EBADF
+	}},
+	{name: "splice off_out", call: func(*probeState) (uintptr, syscall.Errno) {
+		var off int64
+		return sys(unix.SYS_SPLICE, ^uintptr(0), 0, ^uintptr(0), unsafe.Pointer(&off), 1, 0) // EBADF
+	}},
 	{name: "io_uring_setup", call: func(*probeState) (uintptr, syscall.Errno) {
 		return sys(unix.SYS_IO_URING_SETUP, 1, 0) // EFAULT
 	}},

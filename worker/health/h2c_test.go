@@ -79,16 +79,35 @@ func TestProbeH2C(t *testing.T) {
 	}
 }
 
+// head writes a response head with :status on stream 1.
+func head(fr *http2.Framer, status string) {
+	var hb bytes.Buffer
+	hpack.NewEncoder(&hb).WriteField(hpack.HeaderField{Name: ":status", Value: status})
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
+}
+
 // TestProbeH2CGoAway: a backend that refuses the connection with GOAWAY,
-// or resets the probe's stream, fails the probe at once.
+// resets the probe's stream, sends a frame larger than the probe allows,
+// or a 101, fails the probe at once; a graceful GOAWAY that covers stream
+// 1 (RFC 9113 §6.8) and an interim 103 do not.
 func TestProbeH2CGoAway(t *testing.T) {
 	var d net.Dialer
 	for _, c := range []struct {
 		name  string
 		reply func(*http2.Framer)
-		want  string
+		want  string // "": the probe passes
 	}{
 		{"goaway", func(fr *http2.Framer) { fr.WriteGoAway(0, http2.ErrCodeEnhanceYourCalm, nil) }, "GOAWAY ENHANCE_YOUR_CALM"},
+		{"graceful goaway before stream 1", func(fr *http2.Framer) { fr.WriteGoAway(0, http2.ErrCodeNo, nil) }, "GOAWAY NO_ERROR (last stream 0)"},
+		{"graceful goaway covering stream 1", func(fr *http2.Framer) {
+			fr.WriteGoAway(1, http2.ErrCodeNo, nil)
+			head(fr, "200")
+		}, ""},
+		{"103 then 204", func(fr *http2.Framer) { head(fr, "103"); head(fr, "204") }, ""},
+		{"101", func(fr *http2.Framer) { head(fr, "101") }, "§8.6"},
+		{"frame over 16 KiB", func(fr *http2.Framer) {
+			fr.WriteRawFrame(http2.FrameData, 0, 1, make([]byte, 16385))
+		}, "frame too large"},
 		{"reset", func(fr *http2.Framer) { fr.WriteRSTStream(1, http2.ErrCodeRefusedStream) }, "stream reset (REFUSED_STREAM)"},
 		{"bad status", func(fr *http2.Framer) {
 			var hb bytes.Buffer
@@ -117,7 +136,10 @@ func TestProbeH2CGoAway(t *testing.T) {
 				conn.Read(make([]byte, 1024)) // until the probe closes
 			}()
 			err = Probe(context.Background(), d.DialContext, Config{URI: "/", Timeout: 2 * time.Second, H2C: true}, ln.Addr().String())
-			if err == nil || !strings.Contains(err.Error(), c.want) {
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("got %v, want a pass", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 				t.Errorf("got %v, want an error with %q", err, c.want)
 			}
 		})
