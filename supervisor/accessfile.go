@@ -1,9 +1,11 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -59,37 +61,91 @@ func (a *actor) workerAccessFile() *os.File {
 
 // reopenAccessFile opens the access log file again (logrotate: a new file
 // under the configured name) and hands it to every worker that writes it
-// itself. A worker whose channel fails is reported; it keeps the old
-// descriptor. Actor only.
+// itself. A worker it cannot hand the file to (its log channel full: the
+// worker does not read it) keeps writing the rotated file: that is
+// reported, in the log and in the error. Actor only.
 func (a *actor) reopenAccessFile() error {
 	if a.accessFile == nil {
 		return nil
 	}
 	f, err := a.logs.AccessFile()
 	if err != nil {
-		return fmt.Errorf("access log file: %w", err)
+		return fmt.Errorf("access log file: %w (the workers keep writing the previous one)", err)
 	}
+	var errs []error
 	for _, w := range a.sortedWorkers() {
 		if !w.accessFile {
 			continue
 		}
 		if err := sendAccessFile(w.logs, f); err != nil {
-			a.log.WithField("worker", w.id).Warnf("handing the reopened access log file to the worker: %v", err)
+			a.log.WithField("worker", w.id).Warnf("handing the reopened access log file to the worker: %v: it keeps writing the previous one", err)
+			errs = append(errs, fmt.Errorf("worker %d keeps writing the previous access log file: %w", w.id, err))
 		}
 	}
-	if a.accessFile != nil {
-		a.accessFile.Close()
-	}
+	a.accessFile.Close()
 	a.accessFile = f
-	return nil
+	return errors.Join(errs...)
 }
 
-// sendAccessFile sends f on a worker's log channel.
+// sendWait bounds how long the actor waits to hand a file to one worker:
+// the message is a byte and a descriptor, so only a worker that stopped
+// reading its log channel makes it wait at all.
+const sendWait = 100 * time.Millisecond
+
+// sendAccessFile sends f on a worker's log channel, within sendWait.
 func sendAccessFile(c net.Conn, f *os.File) error {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return fmt.Errorf("log channel is a %T, not a unix socket", c)
 	}
+	uc.SetWriteDeadline(time.Now().Add(sendWait))
+	defer uc.SetWriteDeadline(time.Time{})
 	_, _, err := uc.WriteMsgUnix([]byte{accessFileMsg}, unix.UnixRights(int(f.Fd())), nil)
 	return err
+}
+
+// adoptAccessFile settles, after a hot upgrade, which access log file the
+// workers write themselves. inherited is the predecessor's (nil when it
+// had none). When it is the file this supervisor's configuration names,
+// it is kept, so that one open file description still writes that file
+// (a second one would let a worker that cleared O_APPEND on the first
+// write over the other's records); another file is opened afresh. When an
+// inherited worker sends its access records through the supervisor (its
+// predecessor gave it no file), new workers do too, for the same reason.
+// Actor only, once the inherited workers are in a.workers.
+func (a *actor) adoptAccessFile(inherited *os.File) {
+	channel := false
+	for _, w := range a.workers {
+		channel = channel || !w.accessFile
+	}
+	if a.logs.AccessFile == nil || channel {
+		if inherited != nil {
+			inherited.Close()
+		}
+		if a.logs.AccessFile != nil {
+			a.accessFailed = true
+			a.log.Info("inherited workers send their access records through the supervisor: new workers will too, until a restart")
+		}
+		return
+	}
+	own := a.workerAccessFile()
+	if inherited == nil {
+		return
+	}
+	if own != nil && sameFile(own, inherited) {
+		own.Close()
+		a.accessFile = inherited
+		return
+	}
+	inherited.Close()
+}
+
+// sameFile reports whether a and b are open on the same file.
+func sameFile(a, b *os.File) bool {
+	sa, err := a.Stat()
+	if err != nil {
+		return false
+	}
+	sb, err := b.Stat()
+	return err == nil && os.SameFile(sa, sb)
 }

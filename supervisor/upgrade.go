@@ -138,6 +138,10 @@ func (a *actor) handOver(requestULID string) (int, error) {
 	for _, l := range a.listeners.sorted() {
 		h.Listeners = append(h.Listeners, handoffListener{Kind: int32(l.kind), Addr: l.addr, FD: add(rawFD(l.file))})
 	}
+	if a.accessFile != nil {
+		i := add(rawFD(a.accessFile))
+		h.AccessFile = &i
+	}
 	ws, pidfds, err := a.handoffWorkers(add)
 	owned = append(owned, pidfds...)
 	if err != nil {
@@ -535,6 +539,11 @@ func (a *actor) adopt(in *inheritance) error {
 		kind := command.ListenerType(l.Kind)
 		a.listeners[listenerKey(kind, l.Addr)] = &boundListener{kind: kind, addr: l.Addr, file: in.files[l.FD]}
 	}
+	var inherited *os.File
+	if h.AccessFile != nil && *h.AccessFile >= 0 {
+		inherited = in.files[*h.AccessFile]
+	}
+	defer func() { a.adoptAccessFile(inherited) }()
 	for _, hw := range h.Workers {
 		conn, err := net.FileConn(in.files[hw.Channel])
 		in.files[hw.Channel].Close()

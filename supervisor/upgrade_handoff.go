@@ -66,6 +66,11 @@ type handoff struct {
 	Listeners    []handoffListener `json:"listeners"`
 	Workers      []handoffWorker   `json:"workers"`
 	NextWorkerID uint32            `json:"next_worker_id"`
+	// AccessFile is the index of the access log file the workers write
+	// themselves (accessfile.go), -1 or absent for none: the successor
+	// keeps that one open file description rather than opening a second
+	// on the same file.
+	AccessFile *int `json:"access_file,omitempty"`
 	LastUpgrade  string            `json:"last_upgrade,omitempty"`
 }
 
@@ -125,6 +130,11 @@ func decodeHandoff(data []byte) (*handoff, error) {
 	}
 	for _, l := range h.Listeners {
 		if err := use("listener "+l.Addr, l.FD); err != nil {
+			return nil, err
+		}
+	}
+	if h.AccessFile != nil && *h.AccessFile >= 0 {
+		if err := use("access file", *h.AccessFile); err != nil {
 			return nil, err
 		}
 	}

@@ -64,15 +64,16 @@ func (s *Supervisor) logWriters() (main, access io.Writer) {
 }
 
 // reopenLogs reopens the file targets of the logs (logrotate).
+// Every step is tried, whatever the others gave: the error joins
+// theirs.
 func (s *Supervisor) reopenLogs() error {
 	if s.logs.Reopen == nil {
 		return nil
 	}
 	err := s.logs.Reopen()
-	if err == nil {
-		s.do(func(a *actor) { err = a.reopenAccessFile() })
-	}
-	if err != nil {
+	var aerr error
+	s.do(func(a *actor) { aerr = a.reopenAccessFile() })
+	if err = errors.Join(err, aerr); err != nil {
 		s.log.Errorf("reopening the log targets: %v", err)
 		return err
 	}

@@ -1,7 +1,9 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 
@@ -89,6 +91,9 @@ func receiveAccessFiles(c *net.UnixConn, file *accesslog.File, log logrus.FieldL
 	for {
 		n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 		if err != nil || n == 0 && oobn == 0 {
+			if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				log.Warnf("log channel: %v: reopened access log files can no longer arrive", err)
+			}
 			return
 		}
 		fds, perr := rights(oob[:oobn])

@@ -20,9 +20,9 @@ type logTargets struct {
 	main, access *logtarget.Target // access == main when no access_logs_target
 	// accessPath is the access_logs_target file the workers write
 	// themselves (supervisor/accessfile.go); "" when the access records
-	// go through the supervisor: their target is not a file, or is the
-	// main log's (a worker that cleared O_APPEND on its descriptor could
-	// then overwrite the supervisor's lines).
+	// go through the supervisor: their target is not a regular file, or
+	// is a file the supervisor writes too (a worker that cleared O_APPEND
+	// on its descriptor could then overwrite the supervisor's lines).
 	accessPath string
 }
 
@@ -52,7 +52,6 @@ func openLogTargets(cfg *config.Config, log *logrus.Logger) (*logTargets, []stri
 	log.SetOutput(main)
 	lt := &logTargets{main: main, access: main}
 	if cfg.AccessLogsTarget != "" {
-		lt.accessPath = dedicatedFile(cfg.AccessLogsTarget, cfg.LogTarget)
 		report := func(msg string) { log.Warn(msg) }
 		access, err := logtarget.Open(cfg.AccessLogsTarget, logtarget.Options{OpenFile: openFile("access_logs_target"), Report: report})
 		if err != nil {
@@ -60,22 +59,38 @@ func openLogTargets(cfg *config.Config, log *logrus.Logger) (*logTargets, []stri
 			return nil, nil, fmt.Errorf("access_logs_target: %w", err)
 		}
 		lt.access = access
+		// Once opened (created): what it is can be told.
+		lt.accessPath = dedicatedFile(cfg.AccessLogsTarget, "file://"+cfg.AuditLogsTarget,
+			"file://"+cfg.AuditLogsJSONTarget, cfg.LogTarget)
 	}
 	return lt, notes, nil
 }
 
-// dedicatedFile returns the path of the access target when it is a file
-// other than the main target's (both already opened), "" otherwise.
-func dedicatedFile(access, main string) string {
+// dedicatedFile returns the path of the access target when it is a
+// regular file (already opened) that none of the supervisor's own targets
+// names (the main log, the audit sinks), "" otherwise. A FIFO or a device
+// is left to the supervisor: several workers' batches would interleave in
+// a FIFO, and a stalled reader would hold a worker's writer.
+func dedicatedFile(access string, supervisors ...string) string {
 	ap, ok := logtarget.FilePath(access)
 	if !ok {
 		return ""
 	}
-	if mp, ok := logtarget.FilePath(main); ok {
-		a, aerr := os.Stat(ap)
-		m, merr := os.Stat(mp)
-		if aerr != nil || merr != nil || os.SameFile(a, m) {
+	a, err := os.Lstat(ap)
+	if err != nil || !a.Mode().IsRegular() {
+		return ""
+	}
+	for _, t := range supervisors {
+		p, ok := logtarget.FilePath(t)
+		if !ok {
+			continue
+		}
+		s, err := os.Stat(p)
+		switch {
+		case err == nil && os.SameFile(a, s):
 			return ""
+		case err != nil && !os.IsNotExist(err):
+			return "" // cannot tell: the supervisor writes it
 		}
 	}
 	return ap
@@ -100,6 +115,10 @@ func (lt *logTargets) openAccessFile() (*os.File, error) {
 	f, _, err := audit.OpenAppendFile(lt.accessPath)
 	if err != nil {
 		return nil, fmt.Errorf("access log file %s: %w", lt.accessPath, err)
+	}
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("access log file %s: not a regular file", lt.accessPath)
 	}
 	return f, nil
 }

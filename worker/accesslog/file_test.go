@@ -73,7 +73,8 @@ func TestFileShipperReportsDropsOnMain(t *testing.T) {
 	l := &Logger{Enc: Encoder{Format: Ascii}, Ship: s}
 	l.Log(httpRecord())
 	recs := readRecords(t, sup, 1)
-	if r := recs[0]; r.kind != logframe.Main || !strings.Contains(r.rec, "worker 3: access log file slow or failing: dropped 1 log records") {
+	if r := recs[0]; r.kind != logframe.Main || !strings.Contains(r.rec, "worker 3: access log file slow or failing: dropped 1 log records") ||
+		!strings.Contains(r.rec, "last write error: access log file closed") {
 		t.Errorf("report: %d %q", r.kind, r.rec)
 	}
 	if b, _ := os.ReadFile(f.Name()); len(b) != 0 || bytes.Contains(b, []byte("dropped")) {

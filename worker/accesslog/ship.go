@@ -55,6 +55,8 @@ type Shipper struct {
 	// Dropped counts the records dropped because the queue was full or
 	// the channel failed; read it with Load (metrics).
 	Dropped atomic.Uint64
+	// lastErr is the last write error, said in the next drop report.
+	lastErr atomic.Pointer[error]
 
 	mu   sync.Mutex
 	cur  []byte   // the packet being filled; nil before its first record
@@ -272,8 +274,12 @@ func (s *Shipper) Run() {
 				if s.raw {
 					what = "access log file slow or failing"
 				}
-				line := fmt.Sprintf("%s WARN  %s: %s: dropped %d log records in the last %v (%d in all)\n",
-					time.Now().UTC().Format(time.RFC3339), s.who, what, d-reported, s.report, d)
+				cause := ""
+				if e := s.lastErr.Swap(nil); e != nil {
+					cause = fmt.Sprintf("; last write error: %v", *e)
+				}
+				line := fmt.Sprintf("%s WARN  %s: %s: dropped %d log records in the last %v (%d in all)%s\n",
+					time.Now().UTC().Format(time.RFC3339), s.who, what, d-reported, s.report, d, cause)
 				reported = d
 				to := s
 				if s.reportTo != nil {
@@ -295,6 +301,7 @@ func (s *Shipper) Run() {
 // write sends one packet of n records; a failure drops them.
 func (s *Shipper) write(packet []byte, n int) {
 	if _, err := s.w.Write(packet); err != nil {
+		s.lastErr.Store(&err)
 		s.Dropped.Add(uint64(n))
 	}
 }

@@ -5,16 +5,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 )
 
-// TestUpgradeKeepsInheritedWorkerLogs: a worker's log channel is handed
-// over with the rest in a main upgrade. A request in flight across the
-// upgrade ends in an inherited worker after the old supervisor exited; its
-// access record still reaches the access log, written by the new one.
+// TestUpgradeKeepsInheritedWorkerLogs: a worker's log channel and its
+// access log file are handed over with the rest in a main upgrade. A
+// request in flight across the upgrade ends in an inherited worker after
+// the old supervisor exited; its access record still reaches the access
+// log. After a rotation the new supervisor hands the reopened file to the
+// inherited workers.
 func TestUpgradeKeepsInheritedWorkerLogs(t *testing.T) {
 	origin, arrived, release := blockingOrigin(t)
 	released := false
@@ -47,6 +50,7 @@ func TestUpgradeKeepsInheritedWorkerLogs(t *testing.T) {
 		b, _ := os.ReadFile(access)
 		return strings.Contains(string(b), "/work")
 	})
+	rotate(t, access, ".1", func() { syscall.Kill(r.pid(t), syscall.SIGHUP) }, r.front, "/after-upgrade")
 	r.p.MustCLI("shutdown", "--hard")
 	<-r.p.Done
 }
