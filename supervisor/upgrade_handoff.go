@@ -70,8 +70,8 @@ type handoff struct {
 	// themselves (accessfile.go), -1 or absent for none: the successor
 	// keeps that one open file description rather than opening a second
 	// on the same file.
-	AccessFile *int `json:"access_file,omitempty"`
-	LastUpgrade  string            `json:"last_upgrade,omitempty"`
+	AccessFile  *int   `json:"access_file,omitempty"`
+	LastUpgrade string `json:"last_upgrade,omitempty"`
 }
 
 type handoffListener struct {
