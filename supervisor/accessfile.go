@@ -72,6 +72,12 @@ func (a *actor) reopenAccessFile() error {
 	if err != nil {
 		return fmt.Errorf("access log file: %w (the workers keep writing the previous one)", err)
 	}
+	if sameFile(f, a.accessFile) {
+		// Not rotated (another file was, or copytruncate): the
+		// workers keep the one description they write through.
+		f.Close()
+		return nil
+	}
 	var errs []error
 	for _, w := range a.sortedWorkers() {
 		if !w.accessFile {
@@ -121,6 +127,7 @@ func (a *actor) adoptAccessFile(inherited *os.File) {
 	if a.logs.AccessFile == nil || channel {
 		if inherited != nil {
 			inherited.Close()
+			a.log.Warn("inherited workers write the access log file their previous supervisor gave them, which this configuration does not name as a dedicated access_logs_target: they do until they are replaced")
 		}
 		if a.logs.AccessFile != nil {
 			a.accessFailed = true
@@ -128,16 +135,25 @@ func (a *actor) adoptAccessFile(inherited *os.File) {
 		}
 		return
 	}
-	own := a.workerAccessFile()
 	if inherited == nil {
+		a.workerAccessFile()
 		return
 	}
-	if own != nil && sameFile(own, inherited) {
+	own, err := a.logs.AccessFile()
+	switch {
+	case err != nil:
+		// Keep the one description the inherited workers write
+		// through: a second writer (the supervisor, for channel
+		// workers) is what must not happen.
+		a.log.Warnf("access log file for the workers: %v: keeping the one the previous supervisor handed over", err)
+		a.accessFile = inherited
+	case sameFile(own, inherited):
 		own.Close()
 		a.accessFile = inherited
-		return
+	default:
+		inherited.Close()
+		a.accessFile = own
 	}
-	inherited.Close()
 }
 
 // sameFile reports whether a and b are open on the same file.

@@ -46,6 +46,10 @@ type Supervisor struct {
 
 	jobs chan func(*actor) // the state actor's queue (actor.go)
 
+	// strayAccess counts the access records dropped because a worker
+	// that writes its access file sent them on its channel (worklogs.go).
+	strayAccess atomic.Uint64
+
 	sock     *net.UnixListener
 	slots    *sessionSlots   // who may hold a session (session.go)
 	refusing chan struct{}   // semaphore of connections being refused

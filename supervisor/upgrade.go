@@ -234,6 +234,13 @@ func (a *actor) handOver(requestULID string) (int, error) {
 			w.logs.SetReadDeadline(time.Time{})
 			w.startReader(a.Supervisor, w.unread)
 			w.startLogReader(a.Supervisor)
+			if w.accessFile && a.accessFile != nil {
+				// The successor may have handed it its own file
+				// after "go": ours again.
+				if err := sendAccessFile(w.logs, a.accessFile); err != nil {
+					a.log.WithField("worker", w.id).Warnf("handing the access log file back to the worker: %v", err)
+				}
+			}
 		}
 	})
 	for _, w := range stopped {

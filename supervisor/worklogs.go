@@ -41,10 +41,11 @@ type Logs struct {
 // LogDrops returns how many log records the supervisor's targets dropped
 // so far (see Logs.Dropped). Safe for concurrent use.
 func (s *Supervisor) LogDrops() uint64 {
+	n := s.strayAccess.Load()
 	if s.logs.Dropped == nil {
-		return 0
+		return n
 	}
-	return s.logs.Dropped()
+	return n + s.logs.Dropped()
 }
 
 // SetLogs sets the targets of the workers' logs; without it, both go to
@@ -104,9 +105,10 @@ func logChannel() (parent net.Conn, child *os.File, err error) {
 // startLogReader starts reading w's log channel (readWorkerLogs).
 func (w *workerProc) startLogReader(s *Supervisor) {
 	w.logsDone = make(chan struct{})
+	direct := w.accessFile
 	go func() {
 		defer close(w.logsDone)
-		s.readWorkerLogs(w.id, w.logs, &w.handedOver)
+		s.readWorkerLogs(w.id, w.logs, &w.handedOver, direct)
 	}()
 }
 
@@ -121,7 +123,11 @@ func (w *workerProc) startLogReader(s *Supervisor) {
 // leaving c open: its descriptor goes to the new supervisor, and a
 // SOCK_SEQPACKET read never splits a packet, so none is lost or read
 // twice.
-func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn, handedOver *atomic.Bool) {
+//
+// A worker that writes its access log file itself (direct) sends no access
+// records: any it sends are dropped and counted (docs/observability.md:
+// the file has one writer's description).
+func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn, handedOver *atomic.Bool, direct bool) {
 	main, access := s.logWriters()
 	buf := make([]byte, logframe.MaxPacket)
 	// A stream target takes a packet's access records in one write (one
@@ -164,7 +170,11 @@ func (s *Supervisor) readWorkerLogs(id uint32, c net.Conn, handedOver *atomic.Bo
 				}
 				break
 			}
-			if kind == logframe.Access {
+			if kind == logframe.Access && direct {
+				if s.strayAccess.Add(1) == 1 {
+					s.log.Warnf("worker %d: access records on its log channel, though it writes its access log file: dropped (counted in the log drops)", id)
+				}
+			} else if kind == logframe.Access {
 				if runs.w != nil {
 					runs.add(rec)
 				} else {

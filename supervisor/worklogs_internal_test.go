@@ -31,7 +31,7 @@ func TestMalformedLogPacketsReportedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { s.readWorkerLogs(7, parent, nil); close(done) }()
+	go func() { s.readWorkerLogs(7, parent, nil, false); close(done) }()
 
 	const bad = 2000
 	for i := range bad {
@@ -53,5 +53,45 @@ func TestMalformedLogPacketsReportedOnce(t *testing.T) {
 	}
 	if !strings.Contains(own.String(), "(2000 in all)") {
 		t.Errorf("the count of malformed packets is not reported: %.300q", own.String())
+	}
+}
+
+// TestDirectWorkerAccessRecordsDropped: a worker that writes its access
+// log file itself has no access records to send on its channel; any it
+// sends are dropped and counted, never written by the supervisor through
+// a second description of that file. Its main log lines still go through.
+func TestDirectWorkerAccessRecordsDropped(t *testing.T) {
+	var main, access, own bytes.Buffer
+	log := logrus.New()
+	log.Out = &own
+	s := &Supervisor{log: log}
+	s.SetLogs(Logs{Main: &main, Access: &access})
+	parent, child, err := logChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc, err := net.FileConn(child)
+	child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { s.readWorkerLogs(3, parent, nil, true); close(done) }()
+	pkt := logframe.Append(nil, logframe.Access, []byte("forged record\n"))
+	pkt = logframe.Append(pkt, logframe.Access, []byte("another\n"))
+	pkt = logframe.Append(pkt, logframe.Main, []byte("main line\n"))
+	if _, err := wc.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	wc.Close()
+	<-done
+	if access.Len() != 0 || !strings.Contains(main.String(), "main line") {
+		t.Errorf("access target got %q, main %q", access.String(), main.String())
+	}
+	if n := s.LogDrops(); n != 2 {
+		t.Errorf("LogDrops = %d, want 2", n)
+	}
+	if strings.Count(own.String(), "dropped") != 1 {
+		t.Errorf("want one warning: %q", own.String())
 	}
 }
