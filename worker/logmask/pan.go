@@ -24,9 +24,14 @@ func AppendPANMasked(dst, src []byte) []byte {
 	start := len(dst)
 	dst = append(dst, src...)
 	if !MayHoldPAN(src) {
-		return dst // the common case: too few digits for any PAN
+		return dst // the common case: no run of digits long enough
 	}
-	out := dst[start:]
+	maskPANs(dst[start:])
+	return dst
+}
+
+// maskPANs masks the PANs in out in place: AppendPANMasked's scan.
+func maskPANs(out []byte) {
 	for i := 0; i < len(out); {
 		if c := out[i]; !isDigit(c) {
 			if c == '%' {
@@ -56,21 +61,32 @@ func AppendPANMasked(dst, src []byte) []byte {
 		}
 		i = end
 	}
-	return dst
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// MayHoldPAN reports whether b holds enough digits (13 in all) for
-// AppendPANMasked to find a PAN in it: when it does not, b is written as
-// it is, and an encoder may skip the masking pass.
+// MayHoldPAN reports whether b may hold a run AppendPANMasked masks: 13
+// digits or more with nothing but separators between them. When it does
+// not, b is written as it is, and an encoder may skip the masking pass.
+//
+// It over-approximates the runs, so a false answer is sure: a run here
+// goes on over digits and over every byte a separator may be made of
+// (' ', '-', '+', and the '%', 'D', 'd', 'B', 'b' of "%20", "%2D",
+// "%2B"; their '2' and '0' are digits), so each of AppendPANMasked's runs
+// lies within one of these, with no more digits. A user agent such as
+// Firefox's ("rv:128.0) Gecko/20100101"), with 13 digits in all but no
+// such run, is not scanned again.
 func MayHoldPAN(b []byte) bool {
 	n := 0
 	for _, c := range b {
-		if isDigit(c) {
+		switch {
+		case isDigit(c):
 			if n++; n == minPAN {
 				return true
 			}
+		case c == ' ' || c == '-' || c == '+' || c == '%' || c == 'D' || c == 'd' || c == 'B' || c == 'b':
+		default:
+			n = 0
 		}
 	}
 	return false
