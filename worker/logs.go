@@ -55,6 +55,7 @@ func openLogs(id uint32, format, query string, colored, gated, direct bool) (*wo
 	recs := ship
 	if direct {
 		l.file = accesslog.NewFile(os.NewFile(accessFD, "access-log"))
+		l.file.Lines = f != accesslog.Protobuf
 		l.fship = accesslog.NewFileShipper(l.file, 0, 0, who, ship)
 		go l.fship.Run()
 		recs = l.fship

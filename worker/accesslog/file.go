@@ -14,6 +14,11 @@ import (
 type File struct {
 	mu sync.Mutex
 	f  *os.File // nil once closed
+	// Lines: the records are lines (ascii, JSON). After a write cut
+	// short (a full disk), the next write starts with a newline, so
+	// that the cut record spoils no other.
+	Lines bool
+	torn  bool
 }
 
 // NewFile returns a File writing to f, which must be open for appending.
@@ -29,7 +34,17 @@ func (a *File) Write(p []byte) (int, error) {
 	if a.f == nil {
 		return 0, errFileClosed
 	}
-	return a.f.Write(p)
+	if a.torn {
+		if _, err := a.f.Write([]byte{'\n'}); err != nil {
+			return 0, err
+		}
+		a.torn = false
+	}
+	n, err := a.f.Write(p)
+	if err != nil && n > 0 && n < len(p) && a.Lines && p[n-1] != '\n' {
+		a.torn = true
+	}
+	return n, err
 }
 
 // Swap makes f the descriptor written from now on and closes the one it
@@ -38,7 +53,7 @@ func (a *File) Swap(f *os.File) {
 	a.mu.Lock()
 	old := a.f
 	if old != nil {
-		a.f = f
+		a.f, a.torn = f, false
 	}
 	a.mu.Unlock()
 	if old == nil {

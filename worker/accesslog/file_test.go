@@ -92,3 +92,45 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestFileCutWriteEndsItsLine: after a write cut short (here a pipe that
+// stops taking bytes; on a file, a full disk), the next write of a
+// line-based log starts with a newline, so the cut record spoils no
+// other.
+func TestFileCutWriteEndsItsLine(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f := NewFile(w)
+	f.Lines = true
+	defer f.Close()
+	rec := []byte(strings.Repeat("x", 1<<20) + "\n") // more than the pipe holds
+	w.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	n, err := f.Write(rec)
+	if err == nil || n == 0 || n >= len(rec) {
+		t.Fatalf("the write was not cut: %d of %d bytes, %v", n, len(rec), err)
+	}
+	got := make(chan []byte)
+	go func() {
+		var all []byte
+		buf := make([]byte, 64<<10)
+		for len(all) < n+1+len("next\n") {
+			m, err := r.Read(buf)
+			all = append(all, buf[:m]...)
+			if err != nil {
+				break
+			}
+		}
+		got <- all
+	}()
+	w.SetWriteDeadline(time.Time{})
+	if _, err := f.Write([]byte("next\n")); err != nil {
+		t.Fatal(err)
+	}
+	all := <-got
+	if want := string(rec[:n]) + "\nnext\n"; string(all) != want {
+		t.Fatalf("after a cut write of %d bytes the stream ends %q", n, all[max(len(all)-20, 0):])
+	}
+}
