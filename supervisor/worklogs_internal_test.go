@@ -11,27 +11,45 @@ import (
 	"github.com/sozu-go/sozu/proto/logframe"
 )
 
+// logReader is a supervisor reading one worker's log channel (a real
+// SOCK_SEQPACKET pair) into buffers: the worker's end is wc, done closes
+// when the reader returns.
+type logReader struct {
+	s                 *Supervisor
+	wc                net.Conn
+	done              chan struct{}
+	main, access, own bytes.Buffer
+}
+
+// startLogReader starts a logReader; direct: the worker writes its access
+// log file itself.
+func startLogReader(t *testing.T, direct bool) *logReader {
+	t.Helper()
+	r := &logReader{done: make(chan struct{})}
+	log := logrus.New()
+	log.Out = &r.own
+	r.s = &Supervisor{log: log}
+	r.s.SetLogs(Logs{Main: &r.main, Access: &r.access})
+	parent, child, err := logChannel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.wc, err = net.FileConn(child)
+	child.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.s.readWorkerLogs(7, parent, nil, direct); close(r.done) }()
+	return r
+}
+
 // A compromised worker flooding its log channel with malformed packets
 // must not turn each into a line of the supervisor's own log: the first is
 // reported, the rest counted and reported when the channel closes, and
 // good records still reach their targets.
 func TestMalformedLogPacketsReportedOnce(t *testing.T) {
-	var own, main, access bytes.Buffer
-	log := logrus.New()
-	log.Out = &own
-	s := &Supervisor{log: log}
-	s.SetLogs(Logs{Main: &main, Access: &access})
-	parent, child, err := logChannel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wc, err := net.FileConn(child)
-	child.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { s.readWorkerLogs(7, parent, nil, false); close(done) }()
+	r := startLogReader(t, false)
+	wc, done, main, own := r.wc, r.done, &r.main, &r.own
 
 	const bad = 2000
 	for i := range bad {
@@ -61,22 +79,8 @@ func TestMalformedLogPacketsReportedOnce(t *testing.T) {
 // sends are dropped and counted, never written by the supervisor through
 // a second description of that file. Its main log lines still go through.
 func TestDirectWorkerAccessRecordsDropped(t *testing.T) {
-	var main, access, own bytes.Buffer
-	log := logrus.New()
-	log.Out = &own
-	s := &Supervisor{log: log}
-	s.SetLogs(Logs{Main: &main, Access: &access})
-	parent, child, err := logChannel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	wc, err := net.FileConn(child)
-	child.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { s.readWorkerLogs(3, parent, nil, true); close(done) }()
+	r := startLogReader(t, true)
+	s, wc, done, main, access, own := r.s, r.wc, r.done, &r.main, &r.access, &r.own
 	pkt := logframe.Append(nil, logframe.Access, []byte("forged record\n"))
 	pkt = logframe.Append(pkt, logframe.Access, []byte("another\n"))
 	pkt = logframe.Append(pkt, logframe.Main, []byte("main line\n"))

@@ -57,6 +57,23 @@ backends = [ { address = %[5]q } ]
 `, sock, extra, front, tcpFront, origin)
 }
 
+// accessRig is a proxy on accessConfig: dir is its scratch directory,
+// front and tcpFront its HTTP and TCP listeners.
+type accessRig struct {
+	p                    *sozutest.Proxy
+	dir, front, tcpFront string
+}
+
+// startAccessRig starts a proxy on accessConfig, with an origin answering
+// "ok" and the global keys extra returns for the scratch directory.
+func startAccessRig(t *testing.T, extra func(dir string) string) *accessRig {
+	t.Helper()
+	r := &accessRig{dir: t.TempDir(), front: freeAddr(t), tcpFront: freeAddr(t)}
+	sock := filepath.Join(r.dir, "sozu.sock")
+	r.p = startProxy(t, r.dir, sock, accessConfig(sock, r.front, r.tcpFront, okOrigin(t).addr, extra(r.dir)), r.front, r.tcpFront)
+	return r
+}
+
 func freeAddr(t *testing.T) string { return fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)) }
 
 func okOrigin(t *testing.T) *httpOrigin {
@@ -80,15 +97,13 @@ func get(t *testing.T, addr, target string) string {
 // SIGHUP and on `sozu audit reopen` (logrotate), and nothing of the PAN
 // reaches the main log or the audit trail either.
 func TestAccessLogASCIIToFile(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "sozu.sock")
-	front, tcpFront := freeAddr(t), freeAddr(t)
-	origin := okOrigin(t)
-	access := filepath.Join(dir, "logs", "access.log")
-	mainLog := filepath.Join(dir, "logs", "main.log")
-	auditLog := filepath.Join(dir, "logs", "audit.log")
-	p := startProxy(t, dir, sock, accessConfig(sock, front, tcpFront, origin.addr,
-		fmt.Sprintf("log_target = \"file://%s\"\naccess_logs_target = \"file://%s\"\naudit_logs_target = %q", mainLog, access, auditLog)), front, tcpFront)
+	r := startAccessRig(t, func(dir string) string {
+		return fmt.Sprintf("log_target = \"file://%s/logs/main.log\"\naccess_logs_target = \"file://%[1]s/logs/access.log\"\naudit_logs_target = \"%[1]s/logs/audit.log\"", dir)
+	})
+	p, front, tcpFront := r.p, r.front, r.tcpFront
+	access := filepath.Join(r.dir, "logs", "access.log")
+	mainLog := filepath.Join(r.dir, "logs", "main.log")
+	auditLog := filepath.Join(r.dir, "logs", "audit.log")
 
 	if got := get(t, front, "/pay/"+pan+"?card="+pan+"&n=1"); got != "HTTP/1.1 200 OK" {
 		t.Fatalf("GET: %s", got)
@@ -147,13 +162,10 @@ func TestAccessLogASCIIToFile(t *testing.T) {
 // upstream's length-delimited ProtobufAccessLog records (two zero bytes
 // after each), which decode with proto/command.proto.
 func TestAccessLogProtobufDecodes(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "sozu.sock")
-	front, tcpFront := freeAddr(t), freeAddr(t)
-	origin := okOrigin(t)
-	access := filepath.Join(dir, "access.pb")
-	startProxy(t, dir, sock, accessConfig(sock, front, tcpFront, origin.addr,
-		fmt.Sprintf("access_logs_target = \"file://%s\"\naccess_logs_format = \"protobuf\"", access)), front, tcpFront)
+	r := startAccessRig(t, func(dir string) string {
+		return fmt.Sprintf("access_logs_target = \"file://%s/access.pb\"\naccess_logs_format = \"protobuf\"", dir)
+	})
+	front, access := r.front, filepath.Join(r.dir, "access.pb")
 	get(t, front, "/a?card="+pan)
 	get(t, front, "/b")
 	var recs []*command.ProtobufAccessLog
@@ -236,13 +248,11 @@ func (u *udpCollector) find(sub string) []string {
 // datagram, carry every ECS field the issue lists; the main log of the
 // supervisor and of every worker reaches a udp:// log_target.
 func TestAccessLogJSONOverUDPAndMainLogOverUDP(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "sozu.sock")
-	front, tcpFront := freeAddr(t), freeAddr(t)
-	origin := okOrigin(t)
 	accessUDP, mainUDP := listenUDP(t), listenUDP(t)
-	startProxy(t, dir, sock, accessConfig(sock, front, tcpFront, origin.addr,
-		fmt.Sprintf("log_target = \"udp://%s\"\naccess_logs_target = \"udp://%s\"\naccess_logs_format = \"json\"", mainUDP.addr(), accessUDP.addr())), front, tcpFront)
+	r := startAccessRig(t, func(string) string {
+		return fmt.Sprintf("log_target = \"udp://%s\"\naccess_logs_target = \"udp://%s\"\naccess_logs_format = \"json\"", mainUDP.addr(), accessUDP.addr())
+	})
+	front := r.front
 	get(t, front, "/json?card="+pan)
 
 	var rec map[string]any
@@ -370,13 +380,8 @@ var workerTag = regexp.MustCompile(`\bWRK-\d+\b`)
 // a rotation and a reopen every worker writes the new file and none the
 // old one.
 func TestWorkersWriteTheAccessFile(t *testing.T) {
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "sozu.sock")
-	front, tcpFront := freeAddr(t), freeAddr(t)
-	origin := okOrigin(t)
-	access := filepath.Join(dir, "logs", "access.log")
-	p := startProxy(t, dir, sock, accessConfig(sock, front, tcpFront, origin.addr,
-		fmt.Sprintf("access_logs_target = \"file://%s\"", access)), front, tcpFront)
+	r := startAccessRig(t, func(dir string) string { return fmt.Sprintf("access_logs_target = \"file://%s/logs/access.log\"", dir) })
+	p, front, access := r.p, r.front, filepath.Join(r.dir, "logs", "access.log")
 
 	if err := p.Cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
