@@ -27,11 +27,13 @@ import (
 //
 // Only a dedicated access_logs_target is written this way. A compromised
 // worker may clear O_APPEND on its descriptor (fcntl F_SETFL is allowed
-// for sockets); with no lseek, pwrite, ftruncate or fallocate it then
-// still writes only at the end of what that shared description wrote. So
-// no process but the workers may write through another description: not
-// the supervisor's main log (cmd/sozu dedicatedFile), not the supervisor
-// for some workers while others write themselves (accessFailed).
+// for sockets); with no lseek, pwrite, ftruncate, fallocate nor splice
+// with an offset (sandbox/policy.go) it then still writes only at the end
+// of what that shared description wrote. So nothing may write the file
+// through another description: not the supervisor's own targets
+// (cmd/sozu dedicatedFile), not the supervisor for some workers while
+// others write themselves (accessFailed, adoptAccessFile), not a second
+// open of the same file (reopenAccessFile, adoptAccessFile).
 
 // accessFileMsg is the byte that carries a new access file descriptor on
 // a log channel (worker/logs.go reads it).
@@ -124,15 +126,19 @@ func (a *actor) adoptAccessFile(inherited *os.File) {
 	for _, w := range a.workers {
 		channel = channel || !w.accessFile
 	}
-	if a.logs.AccessFile == nil || channel {
+	switch {
+	case a.logs.AccessFile == nil:
 		if inherited != nil {
 			inherited.Close()
 			a.log.Warn("inherited workers write the access log file their previous supervisor gave them, which this configuration does not name as a dedicated access_logs_target: they do until they are replaced")
 		}
-		if a.logs.AccessFile != nil {
-			a.accessFailed = true
-			a.log.Info("inherited workers send their access records through the supervisor: new workers will too, until a restart")
+		return
+	case channel:
+		if inherited != nil {
+			inherited.Close()
 		}
+		a.accessFailed = true
+		a.log.Info("inherited workers send their access records through the supervisor: new workers will too, until a restart")
 		return
 	}
 	if inherited == nil {
