@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sozu-go/sozu/proto/logframe"
 )
 
 // Workers write a dedicated file access target themselves: a record then
@@ -20,7 +22,7 @@ import (
 // (Logs.AccessFile, with the same checks as the target's own), passes it
 // to each new worker as fd 7 with --access-log-file, and, when the log
 // files reopen, sends the new descriptor to every such worker over its
-// log channel: one byte, accessFileMsg, and the descriptor as
+// log channel: one byte, logframe.AccessFile, and the descriptor as
 // SCM_RIGHTS. Each batch is one write(2) of whole records to a file
 // opened with O_APPEND, so the workers' batches do not interleave within a
 // record.
@@ -34,10 +36,6 @@ import (
 // (cmd/sozu dedicatedFile), not the supervisor for some workers while
 // others write themselves (accessFailed, adoptAccessFile), not a second
 // open of the same file (reopenAccessFile, adoptAccessFile).
-
-// accessFileMsg is the byte that carries a new access file descriptor on
-// a log channel (worker/logs.go reads it).
-const accessFileMsg = 'A'
 
 // workerAccessFile returns the access log file new workers write, opening
 // it on first use; nil when the access target is not a dedicated file, or
@@ -108,7 +106,7 @@ func sendAccessFile(c net.Conn, f *os.File) error {
 	}
 	uc.SetWriteDeadline(time.Now().Add(sendWait))
 	defer uc.SetWriteDeadline(time.Time{})
-	_, _, err := uc.WriteMsgUnix([]byte{accessFileMsg}, unix.UnixRights(int(f.Fd())), nil)
+	_, _, err := uc.WriteMsgUnix([]byte{logframe.AccessFile}, unix.UnixRights(int(f.Fd())), nil)
 	return err
 }
 

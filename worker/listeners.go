@@ -62,19 +62,10 @@ func (l *listenerSet) receive(block bool) error {
 	if n == 0 {
 		return fmt.Errorf("scm socket closed by the supervisor")
 	}
-	var fds []int
-	if oobn > 0 {
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil {
-			return fmt.Errorf("scm control message: %w", err)
-		}
-		for _, m := range msgs {
-			got, err := unix.ParseUnixRights(&m)
-			if err != nil {
-				return fmt.Errorf("scm rights: %w", err)
-			}
-			fds = append(fds, got...)
-		}
+	fds, err := rights(oob[:oobn])
+	if err != nil {
+		closeFDs(fds)
+		return fmt.Errorf("scm control message: %w", err)
 	}
 	lc := &command.ListenersCount{}
 	if err := (protodelim.UnmarshalOptions{MaxSize: 4096}).UnmarshalFrom(bufio.NewReader(bytes.NewReader(buf[:n])), lc); err != nil {

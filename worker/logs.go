@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/sozu-go/sozu/proto/logframe"
 	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/logmask"
 )
@@ -17,7 +18,8 @@ import (
 // workerLogs are a worker's logs. Its main log lines go to the supervisor
 // over the log channel (fd logFD, a SOCK_SEQPACKET socket), which writes
 // them to the configured target. Its access records go the same way,
-// unless their target is a file: then the supervisor opens that file and
+// unless their target is a dedicated regular file: then the supervisor
+// opens that file and
 // passes it at start (fd accessFD) and again over the log channel
 // whenever the log files reopen, and the worker appends its records to it
 // itself. The worker opens nothing to log, before or after confinement
@@ -71,10 +73,6 @@ func openLogs(id uint32, format, query string, colored, gated, direct bool) (*wo
 	return l, nil
 }
 
-// accessFileMsg is the one message the supervisor sends on a log channel:
-// this byte, and the access log file's new descriptor as SCM_RIGHTS.
-const accessFileMsg = 'A'
-
 // receiveAccessFiles reads the log channel, in its own goroutine, for the
 // descriptors the supervisor sends when the log files reopen, and swaps
 // each into the access file, until the channel closes. Anything else is
@@ -98,7 +96,7 @@ func receiveAccessFiles(c *net.UnixConn, file *accesslog.File, log logrus.FieldL
 			return
 		}
 		fds, perr := rights(oob[:oobn])
-		if n == 1 && buf[0] == accessFileMsg && len(fds) == 1 && perr == nil {
+		if n == 1 && buf[0] == logframe.AccessFile && len(fds) == 1 && perr == nil {
 			file.Swap(os.NewFile(uintptr(fds[0]), "access-log"))
 			continue
 		}
@@ -109,7 +107,8 @@ func receiveAccessFiles(c *net.UnixConn, file *accesslog.File, log logrus.FieldL
 	}
 }
 
-// rights returns the descriptors an SCM_RIGHTS control message carries.
+// rights returns the descriptors SCM_RIGHTS control messages carry (those
+// read before an error too, for the caller to close).
 func rights(oob []byte) ([]int, error) {
 	if len(oob) == 0 {
 		return nil, nil

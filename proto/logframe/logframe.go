@@ -13,6 +13,12 @@ import (
 const (
 	Main   byte = 1 // one line of the worker's main log
 	Access byte = 2 // one access log record, already encoded
+
+	// AccessFile is the one message that goes the other way, supervisor
+	// to worker, alone in its packet and only to a worker that writes its
+	// access log file itself: this byte, with the reopened file's
+	// descriptor as SCM_RIGHTS.
+	AccessFile byte = 'A'
 )
 
 // MaxPacket bounds a packet; a record that cannot fit one is never sent.
