@@ -137,11 +137,12 @@ func (l *workerLogs) dropped() uint64 {
 	return n
 }
 
-// close stops shipping; what is still queued is lost.
+// close stops shipping; what is still queued is lost. The access file is
+// left to the process's exit: closing it would wait for a write that a
+// hung file system may never finish.
 func (l *workerLogs) close() {
 	if l.fship != nil {
 		l.fship.Close()
-		l.file.Close()
 	}
 	l.ship.Close()
 }

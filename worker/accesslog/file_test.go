@@ -58,7 +58,7 @@ func TestFileShipperWritesRecordsAsTheyAre(t *testing.T) {
 // the access file.
 func TestFileShipperReportsDropsOnMain(t *testing.T) {
 	w, sup := packetPair(t)
-	main := NewShipper(w, 0, 0, "worker 3")
+	main := NewShipper(w, 0, 50*time.Millisecond, "worker 3")
 	go main.Run()
 	defer main.Close()
 	f, err := os.CreateTemp(t.TempDir(), "access")
@@ -132,5 +132,32 @@ func TestFileCutWriteEndsItsLine(t *testing.T) {
 	all := <-got
 	if want := string(rec[:n]) + "\nnext\n"; string(all) != want {
 		t.Fatalf("after a cut write of %d bytes the stream ends %q", n, all[max(len(all)-20, 0):])
+	}
+}
+
+// blockedWriter never returns from Write until released: a file on a hung
+// file system.
+type blockedWriter struct{ release chan struct{} }
+
+func (b blockedWriter) Write(p []byte) (int, error) { <-b.release; return len(p), nil }
+
+// TestBlockedFileWriteStillReported: the drops of a file shipper whose
+// write never returns are still reported, by the main log's shipper.
+func TestBlockedFileWriteStillReported(t *testing.T) {
+	w, sup := packetPair(t)
+	main := NewShipper(w, 0, 50*time.Millisecond, "worker 4")
+	go main.Run()
+	defer main.Close()
+	bw := blockedWriter{make(chan struct{})}
+	s := NewFileShipper(bw, 4, 0, "worker 4", main)
+	go s.Run()
+	defer func() { close(bw.release); s.Close() }()
+	l := &Logger{Enc: Encoder{Format: JSON}, Ship: s}
+	for range 100 {
+		l.Log(httpRecord())
+	}
+	recs := readRecords(t, sup, 1)
+	if r := recs[0]; r.kind != logframe.Main || !strings.Contains(r.rec, "worker 4: access log file slow or failing: dropped") {
+		t.Errorf("report: %d %q", r.kind, r.rec)
 	}
 }

@@ -48,9 +48,12 @@ type Shipper struct {
 	report time.Duration
 	who    string
 	// raw: records are written as they are, with no logframe framing
-	// (NewFileShipper); the drop reports then go to reportTo.
+	// (NewFileShipper); reportTo, the main log's shipper, reports its
+	// drops from its own Run, which a write blocked here does not hold up.
 	raw      bool
 	reportTo *Shipper
+	watched  []*Shipper // raw shippers whose drops Run reports; under mu
+	reported uint64     // drops said so far; only the reporting Run
 
 	// Dropped counts the records dropped because the queue was full or
 	// the channel failed; read it with Load (metrics).
@@ -101,6 +104,9 @@ func NewShipper(w io.Writer, queueLen int, report time.Duration, who string) *Sh
 func NewFileShipper(w io.Writer, queueLen int, report time.Duration, who string, main *Shipper) *Shipper {
 	s := NewShipper(w, queueLen, report, who)
 	s.raw, s.reportTo = true, main
+	main.mu.Lock()
+	main.watched = append(main.watched, s)
+	main.mu.Unlock()
 	return s
 }
 
@@ -255,7 +261,6 @@ func (s *Shipper) Run() {
 	defer tick.Stop()
 	gather := time.NewTimer(flushDelay)
 	defer gather.Stop()
-	var reported uint64
 	closing := false
 	for !closing {
 		select {
@@ -269,23 +274,14 @@ func (s *Shipper) Run() {
 				closing = true
 			}
 		case <-tick.C:
-			if d := s.Dropped.Load(); d != reported {
-				what := "log channel full"
-				if s.raw {
-					what = "access log file slow or failing"
+			if s.reportTo == nil {
+				s.mu.Lock()
+				watched := s.watched
+				s.mu.Unlock()
+				s.reportDrops(s)
+				for _, w := range watched {
+					w.reportDrops(s)
 				}
-				cause := ""
-				if e := s.lastErr.Swap(nil); e != nil {
-					cause = fmt.Sprintf("; last write error: %v", *e)
-				}
-				line := fmt.Sprintf("%s WARN  %s: %s: dropped %d log records in the last %v (%d in all)%s\n",
-					time.Now().UTC().Format(time.RFC3339), s.who, what, d-reported, s.report, d, cause)
-				reported = d
-				to := s
-				if s.reportTo != nil {
-					to = s.reportTo
-				}
-				to.Send(logframe.Main, []byte(line))
 			}
 			continue
 		case <-s.done:
@@ -296,6 +292,28 @@ func (s *Shipper) Run() {
 			s.recycle(p.b)
 		}
 	}
+}
+
+// reportDrops sends on to, the main log's shipper, a line saying how many
+// records s dropped since the last one, and the last write error. Only
+// to's Run calls it.
+func (s *Shipper) reportDrops(to *Shipper) {
+	d := s.Dropped.Load()
+	if d == s.reported {
+		return
+	}
+	what := "log channel full"
+	if s.raw {
+		what = "access log file slow or failing"
+	}
+	cause := ""
+	if e := s.lastErr.Swap(nil); e != nil {
+		cause = fmt.Sprintf("; last write error: %v", *e)
+	}
+	line := fmt.Sprintf("%s WARN  %s: %s: dropped %d log records in the last %v (%d in all)%s\n",
+		time.Now().UTC().Format(time.RFC3339), s.who, what, d-s.reported, to.report, d, cause)
+	s.reported = d
+	to.Send(logframe.Main, []byte(line))
 }
 
 // write sends one packet of n records; a failure drops them.
