@@ -60,18 +60,19 @@ func openLogTargets(cfg *config.Config, log *logrus.Logger) (*logTargets, []stri
 		}
 		lt.access = access
 		// Once opened (created): what it is can be told.
-		lt.accessPath = dedicatedFile(cfg.AccessLogsTarget, "file://"+cfg.AuditLogsTarget,
-			"file://"+cfg.AuditLogsJSONTarget, cfg.LogTarget)
+		lt.accessPath = dedicatedFile(cfg.AccessLogsTarget, []*os.File{os.Stdout, os.Stderr},
+			"file://"+cfg.AuditLogsTarget, "file://"+cfg.AuditLogsJSONTarget, cfg.LogTarget)
 	}
 	return lt, notes, nil
 }
 
 // dedicatedFile returns the path of the access target when it is a
 // regular file (already opened) that none of the supervisor's own targets
-// names (the main log, the audit sinks), "" otherwise. A FIFO or a device
-// is left to the supervisor: several workers' batches would interleave in
-// a FIFO, and a stalled reader would hold a worker's writer.
-func dedicatedFile(access string, supervisors ...string) string {
+// names (the main log, the audit sinks) nor its open files hold (stdout
+// and stderr, which systemd may append to a file), "" otherwise. A FIFO
+// or a device is left to the supervisor: several workers' batches would
+// interleave in a FIFO, and a stalled reader would hold a worker's writer.
+func dedicatedFile(access string, open []*os.File, supervisors ...string) string {
 	ap, ok := logtarget.FilePath(access)
 	if !ok {
 		return ""
@@ -79,6 +80,11 @@ func dedicatedFile(access string, supervisors ...string) string {
 	a, err := os.Lstat(ap)
 	if err != nil || !a.Mode().IsRegular() {
 		return ""
+	}
+	for _, f := range open {
+		if s, err := f.Stat(); err == nil && os.SameFile(a, s) {
+			return ""
+		}
 	}
 	for _, t := range supervisors {
 		p, ok := logtarget.FilePath(t)

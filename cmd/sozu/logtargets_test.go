@@ -24,11 +24,17 @@ func TestDedicatedFile(t *testing.T) {
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	held, err := os.OpenFile(file("held.log"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	for _, c := range []struct {
 		name, access string
 		others       []string
 		want         string
 	}{
+		{"stdout appended to it", "file://" + held.Name(), nil, ""},
 		{"dedicated", "file://" + access, []string{"file://" + main, "file://" + auditLog}, access},
 		{"bare path", access, []string{"stdout"}, access},
 		{"the main log", "file://" + access, []string{"file://" + filepath.Join(dir, ".", "access.log")}, ""},
@@ -39,7 +45,7 @@ func TestDedicatedFile(t *testing.T) {
 		{"stdout", "stdout", nil, ""},
 		{"missing others are no match", "file://" + access, []string{"file://" + filepath.Join(dir, "none.log"), "file://"}, access},
 	} {
-		if got := dedicatedFile(c.access, c.others...); got != c.want {
+		if got := dedicatedFile(c.access, []*os.File{os.Stdin, held}, c.others...); got != c.want {
 			t.Errorf("%s: dedicatedFile(%q, %q) = %q, want %q", c.name, c.access, c.others, got, c.want)
 		}
 	}
