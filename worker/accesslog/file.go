@@ -1,7 +1,6 @@
 package accesslog
 
 import (
-	"errors"
 	"os"
 	"sync"
 )
@@ -13,7 +12,7 @@ import (
 // under way finishes on the descriptor it began with.
 type File struct {
 	mu sync.Mutex
-	f  *os.File // nil once closed
+	f  *os.File
 	// Lines: the records are lines (ascii, JSON). After a write cut
 	// short (a full disk), the next write starts with a newline, so
 	// that the cut record spoils no other.
@@ -24,16 +23,10 @@ type File struct {
 // NewFile returns a File writing to f, which must be open for appending.
 func NewFile(f *os.File) *File { return &File{f: f} }
 
-// errFileClosed is the error of a Write after Close.
-var errFileClosed = errors.New("access log file closed")
-
 // Write writes p whole to the current descriptor.
 func (a *File) Write(p []byte) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.f == nil {
-		return 0, errFileClosed
-	}
 	if a.torn {
 		if _, err := a.f.Write([]byte{'\n'}); err != nil {
 			return 0, err
@@ -48,29 +41,12 @@ func (a *File) Write(p []byte) (int, error) {
 }
 
 // Swap makes f the descriptor written from now on and closes the one it
-// replaces. After Close it closes f.
+// replaces. The last one is left to the process's exit: closing it could
+// wait for a write a hung file system never finishes.
 func (a *File) Swap(f *os.File) {
 	a.mu.Lock()
 	old := a.f
-	if old != nil {
-		a.f, a.torn = f, false
-	}
+	a.f, a.torn = f, false
 	a.mu.Unlock()
-	if old == nil {
-		f.Close()
-		return
-	}
 	old.Close()
-}
-
-// Close closes the current descriptor; later Writes fail.
-func (a *File) Close() error {
-	a.mu.Lock()
-	f := a.f
-	a.f = nil
-	a.mu.Unlock()
-	if f == nil {
-		return nil
-	}
-	return f.Close()
 }

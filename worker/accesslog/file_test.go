@@ -53,9 +53,9 @@ func TestFileShipperWritesRecordsAsTheyAre(t *testing.T) {
 	}
 }
 
-// TestFileShipperReportsDropsOnMain: records a closed file cannot take
-// are dropped, counted, and reported on the main log's shipper, never in
-// the access file.
+// TestFileShipperReportsDropsOnMain: records a file cannot take (here one
+// open for reading only) are dropped, counted, and reported with the
+// write's error on the main log's shipper, never in the access file.
 func TestFileShipperReportsDropsOnMain(t *testing.T) {
 	w, sup := packetPair(t)
 	main := NewShipper(w, 0, 50*time.Millisecond, "worker 3")
@@ -65,8 +65,13 @@ func TestFileShipperReportsDropsOnMain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := NewFile(f)
-	file.Close()
+	f.Close()
+	ro, err := os.Open(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	file := NewFile(ro)
 	s := NewFileShipper(file, 0, 50*time.Millisecond, "worker 3", main)
 	go s.Run()
 	defer s.Close()
@@ -74,7 +79,7 @@ func TestFileShipperReportsDropsOnMain(t *testing.T) {
 	l.Log(httpRecord())
 	recs := readRecords(t, sup, 1)
 	if r := recs[0]; r.kind != logframe.Main || !strings.Contains(r.rec, "worker 3: access log file slow or failing: dropped 1 log records") ||
-		!strings.Contains(r.rec, "last write error: access log file closed") {
+		!strings.Contains(r.rec, "last write error: write "+f.Name()+": bad file descriptor") {
 		t.Errorf("report: %d %q", r.kind, r.rec)
 	}
 	if b, _ := os.ReadFile(f.Name()); len(b) != 0 || bytes.Contains(b, []byte("dropped")) {
@@ -105,7 +110,7 @@ func TestFileCutWriteEndsItsLine(t *testing.T) {
 	defer r.Close()
 	f := NewFile(w)
 	f.Lines = true
-	defer f.Close()
+	defer w.Close()
 	rec := []byte(strings.Repeat("x", 1<<20) + "\n") // more than the pipe holds
 	w.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
 	n, err := f.Write(rec)

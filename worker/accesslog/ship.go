@@ -47,10 +47,10 @@ type Shipper struct {
 	limit  int // records held at most
 	report time.Duration
 	who    string
-	// raw: records are written as they are, with no logframe framing
-	// (NewFileShipper); reportTo, the main log's shipper, reports its
-	// drops from its own Run, which a write blocked here does not hold up.
-	raw      bool
+	// reportTo is set on a file shipper (NewFileShipper), which writes
+	// records as they are, with no logframe framing (raw): the main log's
+	// shipper, which reports its drops from its own Run, where a write
+	// blocked here does not hold them up.
 	reportTo *Shipper
 	watched  []*Shipper // raw shippers whose drops Run reports; under mu
 	reported uint64     // drops said so far; only the reporting Run
@@ -103,12 +103,15 @@ func NewShipper(w io.Writer, queueLen int, report time.Duration, who string) *Sh
 // reported on main, the shipper of the worker's main log. Call Run.
 func NewFileShipper(w io.Writer, queueLen int, report time.Duration, who string, main *Shipper) *Shipper {
 	s := NewShipper(w, queueLen, report, who)
-	s.raw, s.reportTo = true, main
+	s.reportTo = main
 	main.mu.Lock()
 	main.watched = append(main.watched, s)
 	main.mu.Unlock()
 	return s
 }
+
+// raw reports whether s writes records unframed (NewFileShipper).
+func (s *Shipper) raw() bool { return s.reportTo != nil }
 
 // Send queues a copy of rec, or drops it (counted) when the queue is full
 // or rec is larger than a packet. It reports whether rec was queued.
@@ -138,7 +141,7 @@ func (s *Shipper) begin(kind byte) (int, bool) {
 			return 0, false
 		}
 	}
-	if s.raw {
+	if s.raw() {
 		return len(s.cur), true
 	}
 	cur, start := logframe.Reserve(s.cur, kind)
@@ -150,7 +153,7 @@ func (s *Shipper) begin(kind byte) (int, bool) {
 // to s.cur, sends the packet on to Run when it is full, and releases
 // s.mu. A record that cannot be sealed or moved is dropped (counted).
 func (s *Shipper) end(start int) bool {
-	if s.raw {
+	if s.raw() {
 		if len(s.cur)-start > logframe.MaxRecord {
 			s.cur = s.cur[:start]
 			return s.dropLocked()
@@ -303,7 +306,7 @@ func (s *Shipper) reportDrops(to *Shipper) {
 		return
 	}
 	what := "log channel full"
-	if s.raw {
+	if s.raw() {
 		what = "access log file slow or failing"
 	}
 	cause := ""
