@@ -106,18 +106,22 @@ type headerBlock struct {
 	streamID  uint32
 	endStream bool
 	prioSelf  bool
-	frames    uint32
-	bytes     uint32
-	fields    uint32
-	listSize  uint32
-	tooBig    string // why the decoded list is refused, "" if not
-	arena     []byte
-	refs      []fieldRef
-	list      []HeaderField
+	// trailers: the stream was open when the block's HEADERS came. If it
+	// is gone once the block is decoded (its handler finished meanwhile),
+	// the block is for a closed stream, not a new request.
+	trailers bool
+	frames   uint32
+	bytes    uint32
+	fields   uint32
+	listSize uint32
+	tooBig   string // why the decoded list is refused, "" if not
+	arena    []byte
+	refs     []fieldRef
+	list     []HeaderField
 }
 
-func (hb *headerBlock) start(id uint32, end, prioSelf bool) {
-	hb.streamID, hb.endStream, hb.prioSelf = id, end, prioSelf
+func (hb *headerBlock) start(id uint32, end, prioSelf, trailers bool) {
+	hb.streamID, hb.endStream, hb.prioSelf, hb.trailers = id, end, prioSelf, trailers
 	hb.frames, hb.bytes, hb.fields, hb.listSize, hb.tooBig = 0, 0, 0, 0, ""
 	hb.arena, hb.refs, hb.list = hb.arena[:0], hb.refs[:0], hb.list[:0]
 }
@@ -455,7 +459,8 @@ func (c *Conn) recentlyResetLocked(id uint32) bool {
 func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 	id := f.StreamID
 	c.mu.Lock()
-	if c.streams[id] == nil {
+	open := c.streams[id] != nil
+	if !open {
 		switch {
 		case id%2 == 0:
 			c.mu.Unlock()
@@ -467,7 +472,7 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 		c.maxClientID = id
 	}
 	c.mu.Unlock()
-	c.hb.start(id, f.StreamEnded(), f.HasPriority() && f.Priority.StreamDep == id)
+	c.hb.start(id, f.StreamEnded(), f.HasPriority() && f.Priority.StreamDep == id, open)
 	if err := c.decodeFragment(f.HeaderBlockFragment()); err != nil {
 		return err
 	}
@@ -516,6 +521,9 @@ func (c *Conn) endHeaderBlock() error {
 	defer c.mu.Unlock()
 	if s := c.streams[id]; s != nil {
 		return c.onTrailersLocked(s)
+	}
+	if hb.trailers {
+		return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream")
 	}
 	if hb.prioSelf {
 		return streamErr{id, http2.ErrCodeProtocol, "stream depends on itself"}

@@ -196,7 +196,7 @@ func FuzzHPACKUnderLimits(f *testing.F) {
 	f.Fuzz(func(t *testing.T, block []byte) {
 		lim := Limits{MaxHeaderListSize: 4 << 10, MaxHeaderFields: 20, MaxHeaderTableSize: 4096}
 		c := NewConn(&memConn{r: bytes.NewReader(nil)}, lim, invariantHandler, nil)
-		c.hb.start(1, true, false)
+		c.hb.start(1, true, false, false)
 		err := c.decodeFragment(block)
 		if err == nil {
 			if err = c.dec.Close(); err != nil {

@@ -9,9 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -178,5 +181,58 @@ func (ts *testServer) drainErrs() {
 		default:
 			return
 		}
+	}
+}
+
+// TestTrailersForStreamClosedMidBlock: a header block that began while its
+// stream was open (trailers) and ends after the stream closed (its handler
+// answered and returned meanwhile) is for a closed stream: a connection
+// error STREAM_CLOSED (RFC 9113 §5.1), never a second request on the same
+// stream id. This was a race h2spec 5.1/6 hit now and then.
+func TestTrailersForStreamClosedMidBlock(t *testing.T) {
+	gate := make(chan struct{})
+	var handled atomic.Int64
+	h := HandlerFunc(func(s *Stream) {
+		handled.Add(1)
+		<-gate
+		s.WriteResponse(200, nil, []byte("ok"))
+	})
+	ts := startServer(t, Limits{}, h, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	c := <-ts.newc
+	rc.get(1, true)
+	// A second head on stream 1 (h2spec sends the same request again),
+	// the block left open while the stream is.
+	rc.wmu.Lock()
+	err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.headerBlock(getReq...), EndStream: true})
+	rc.wmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	rc.waitFor("the response", func(f http2.Frame) bool {
+		return f.Header().StreamID == 1 && f.Header().Type == http2.FrameData && f.Header().Flags.Has(http2.FlagDataEndStream)
+	})
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c.mu.Lock()
+		gone := c.streams[1] == nil
+		c.mu.Unlock()
+		if gone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stream 1 still open after its response")
+		}
+		runtime.Gosched()
+	}
+	rc.wmu.Lock()
+	err = rc.fr.WriteContinuation(1, true, nil)
+	rc.wmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.expectGoAway(http2.ErrCodeStreamClosed)
+	if n := handled.Load(); n != 1 {
+		t.Errorf("%d handlers ran for stream 1, want 1", n)
 	}
 }
