@@ -38,10 +38,10 @@ func (r *reqLog) put(b []byte) span {
 	return sp
 }
 
-// begin marks the first byte of a request.
-func (r *reqLog) begin() {
+// begin marks the first byte of a request, which came at now.
+func (r *reqLog) begin(now time.Time) {
 	if r.on && !r.started {
-		r.started, r.start = true, time.Now()
+		r.started, r.start = true, now
 	}
 }
 
@@ -51,7 +51,9 @@ func (r *reqLog) noteRequest(req *http1.Request, n int) {
 	if !r.on {
 		return
 	}
-	r.begin()
+	if !r.started {
+		r.begin(time.Now()) // readHead began it: unreachable
+	}
 	r.bytesIn += int64(n)
 	r.head = r.head[:0]
 	r.method = r.put(req.Method)
@@ -67,7 +69,9 @@ func (r *reqLog) noteAnswer(code int, cl *Cluster, n int) {
 	if !r.on {
 		return
 	}
-	r.begin()
+	if !r.started {
+		r.begin(time.Now())
+	}
 	r.status = code
 	r.bytesOut += int64(n)
 	if cl != nil {
@@ -98,7 +102,7 @@ func (s *session) logRequest(cfg *Listener) {
 		Protocol:  accesslog.HTTP,
 		SessionID: s.sessID,
 		Start:     r.start,
-		End:       time.Now(),
+		End:       s.now, // run and runStream tick at the request's end
 		Client:    s.client,
 		Listener:  cfg.addrText,
 		ClusterID: r.cluster,

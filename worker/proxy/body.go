@@ -128,7 +128,7 @@ func (s *session) flush(cfg *Listener) error {
 	if len(s.out) == 0 {
 		return nil
 	}
-	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
 	n, err := s.conn.Write(s.out)
 	s.mx.BytesOut += int64(n)
 	s.lg.bytesOut += int64(n)
@@ -139,7 +139,7 @@ func (s *session) flush(cfg *Listener) error {
 // flushWith writes s.out, then data, to the client in one vectored write
 // (writev(2) on TCP, one record each under TLS), and empties s.out.
 func (s *session) flushWith(cfg *Listener, data []byte) error {
-	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
 	var n int64
 	var err error
 	if len(s.out) == 0 {
@@ -165,7 +165,7 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 		s.bw = copy(s.bbuf, s.bbuf[s.br:s.bw])
 		s.br = 0
 	}
-	deadline.Read(bc, &bc.ReadDL, time.Now(), cfg.BackTimeout)
+	deadline.Read(bc, &bc.ReadDL, s.tick(), cfg.BackTimeout)
 	n, err := bc.Read(s.bbuf[s.bw:])
 	s.bw += n
 	if n > 0 {

@@ -29,7 +29,7 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	s.lg.noteRequest(req, n)
 	s.isHead = string(req.Method) == "HEAD"
 	if s.mxOn() {
-		s.mx.Start = time.Now()
+		s.mx.Start = s.now // readHead ticks when the head is complete
 		s.mx.BytesIn = int64(n)
 		if req.Body == http1.BodyLength {
 			s.mx.BytesIn += req.ContentLength
@@ -156,7 +156,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	var bc *backends.Conn
 	var res respOutcome
 	if s.lg.on {
-		s.lg.beStart = time.Now()
+		s.lg.beStart = s.now
 		s.lg.cluster = cl.ID
 	}
 	for attempt := 0; ; attempt++ {
@@ -172,8 +172,13 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		}
 		s.bc.Store(bc)
 		s.lg.noteBackend(bc.Backend)
-		deadline.Write(bc, &bc.WriteDL, time.Now(), cfg.BackTimeout)
-		if _, err := bc.Write(s.out); err != nil {
+		if !bc.Reused {
+			s.tick() // after the dial
+		}
+		deadline.Write(bc, &bc.WriteDL, s.now, cfg.BackTimeout)
+		_, err = bc.Write(s.out)
+		s.tick()
+		if err != nil {
 			s.dropBackend(bc)
 			if bc.Reused && attempt == 0 {
 				continue // a keep-alive connection the backend had closed
@@ -324,7 +329,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 	s.br, s.bw = 0, 0
 	s.bscan.Reset()
 	got := false
-	deadline.Read(bc, &bc.ReadDL, time.Now(), cfg.BackTimeout)
+	deadline.Read(bc, &bc.ReadDL, s.now, cfg.BackTimeout) // forward ticked after the write
 	for {
 		if s.br < s.bw {
 			n, err := s.bscan.Scan(s.bbuf[s.br:s.bw])
@@ -355,7 +360,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 						s.out = http1.AppendResponse(s.out[:0], resp)
 						out = s.out
 					}
-					deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+					deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
 					n, err := s.conn.Write(out)
 					s.mx.BytesOut += int64(n)
 					s.lg.bytesOut += int64(n)

@@ -135,8 +135,9 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 		// Beyond what an HTTP/1.1 client may send (appended past buf
 		// when longer than it): answered like one.
 		cfg := srv.cfg.Load()
-		ss.lg.begin()
+		ss.lg.begin(ss.tick())
 		ss.answer(cfg, nil, http1.StatusRequestHeaderFieldsTooLarge)
+		ss.tick()
 		ss.logRequest(cfg)
 		ss.finish()
 		return
@@ -153,6 +154,7 @@ func (s *session) runStream() {
 	if n := s.readHead(cfg); n > 0 {
 		s.serve(cfg, n)
 	}
+	s.tick() // the request's end
 	s.endRequest()
 	s.logRequest(cfg)
 }

@@ -29,14 +29,14 @@ func (s *session) mxSent(backendID string, connect time.Duration) {
 	}
 	s.mx.Backend = s.mx.Cluster.Backend(backendID)
 	s.mx.Connect = connect
-	s.mx.BackendSent = time.Now()
+	s.mx.BackendSent = s.now // forward ticks after the write
 }
 
 // endRequest records the request whose answer was sent, if any, and
 // forgets it.
 func (s *session) endRequest() {
 	if s.mx.Status != 0 && s.mxOn() {
-		s.srv.opt.Metrics.End(&s.mx, time.Now())
+		s.srv.opt.Metrics.End(&s.mx, s.now) // run and runStream tick at the request's end
 	}
 	s.mx = metrics.Request{}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 	"github.com/sirupsen/logrus"
@@ -22,9 +23,9 @@ import (
 
 // Options are the worker-wide settings of a Server.
 type Options struct {
-	Log   *logrus.Entry    // nil discards
-	NewID func() ulid.ULID // request ids; nil is ulid.Make
-	Conns *ConnLimit       // shared cap on client connections; nil is unlimited
+	Log   *logrus.Entry                 // nil discards
+	NewID func(now time.Time) ulid.ULID // request ids for the millisecond of now; nil is NewULID
+	Conns *ConnLimit                    // shared cap on client connections; nil is unlimited
 	// IPCaps caps the connections per (cluster, client IP); nil is
 	// unlimited. Shared by the worker's servers.
 	IPCaps *ipcap.Limits
@@ -123,12 +124,12 @@ func (s *Server) admit(c net.Conn) {
 	go ss.run()
 }
 
-// NewULID returns a ULID for the current millisecond with 80 random bits
+// NewULID returns a ULID for the millisecond of now with 80 random bits
 // (math/rand/v2's per-thread ChaCha8: no lock, no allocation). Unlike
 // ulid.Make it is not monotonic within a millisecond; ids stay unique.
-func NewULID() ulid.ULID {
+func NewULID(now time.Time) ulid.ULID {
 	var id ulid.ULID
-	id.SetTime(ulid.Now())
+	id.SetTime(ulid.Timestamp(now))
 	var e [10]byte
 	binary.LittleEndian.PutUint64(e[:8], rand.Uint64())
 	binary.LittleEndian.PutUint16(e[8:], uint16(rand.Uint32()))

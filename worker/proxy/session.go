@@ -97,6 +97,8 @@ type session struct {
 
 	mx metrics.Request // the metrics record of the request in progress (metrics.go)
 
+	now time.Time // the clock as read after the session goroutine's last wait (clock.go)
+
 	crd, cwd     deadline.Lazy   // client read and write deadlines
 	copying      *backends.Conn  // the copier runs, writing to this connection
 	copyDone     chan bodyResult // made for the session's first request body copier
@@ -107,7 +109,7 @@ type session struct {
 func newSession(srv *Server, c net.Conn) *session {
 	s := resetSession(srv, c)
 	if s.lg.on {
-		s.sessID = srv.opt.NewID()
+		s.sessID = srv.opt.NewID(time.Now())
 	}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		s.setPeer(ap.Addr())
@@ -169,6 +171,7 @@ func (s *session) run() {
 	if tc, ok := s.conn.(*tls.Conn); ok && (!s.handshake(tc) || s.alpnH2(tc)) {
 		return
 	}
+	s.tick() // after the handshake: readHead arms the wait with s.now
 	for {
 		n := s.readHead(s.srv.cfg.Load())
 		// The request is served with the configuration in force when its
@@ -179,6 +182,7 @@ func (s *session) run() {
 		// (drainIdleGrace) and its answer closes the connection.
 		cfg := s.srv.cfg.Load()
 		more := n > 0 && s.serve(cfg, n)
+		s.tick()          // the request's end, and the start of the wait for the next
 		s.endRequest()    // the request's end: its metrics
 		s.logRequest(cfg) // the request's end: its access record
 		if !more {
@@ -362,17 +366,17 @@ func (s *session) readHead(cfg *Listener) int {
 	// request timeout (a slow head is answered 408).
 	started := s.r < s.w
 	if started {
-		s.lg.begin()
+		s.lg.begin(s.tick())
 	} else {
 		// Idle: no buffer is held while the client thinks (idle.go).
 		s.releaseExchangeBuffers()
 		s.releaseBuf()
-		deadline.Read(s.conn, &s.crd, time.Now(), cfg.FrontTimeout)
+		deadline.Read(s.conn, &s.crd, s.now, cfg.FrontTimeout)
 		s.state.Store(stateIdle)
 		if s.srv.draining.Load() {
 			// Draining already: one last request within the grace.
 			s.crd.Forget()
-			deadline.Read(s.conn, &s.crd, time.Now(), min(drainIdleGrace, cfg.FrontTimeout))
+			deadline.Read(s.conn, &s.crd, s.now, min(drainIdleGrace, cfg.FrontTimeout))
 		}
 		if err := s.waitFirst(); err != nil {
 			if !isTimeout(err) && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
@@ -381,11 +385,12 @@ func (s *session) readHead(cfg *Listener) int {
 			return 0
 		}
 		started = true
-		s.lg.begin()
+		s.lg.begin(s.tick())
 		s.state.Store(stateBusy)
 	}
 	s.takeBuf()
 	headDeadline := false
+	waited := false // a read since the last tick: the head's arrival needs one
 	for {
 		if s.r < s.w {
 			n, err := s.scan.Scan(s.buf[s.r:s.w])
@@ -394,6 +399,9 @@ func (s *session) readHead(cfg *Listener) int {
 			}
 			if n > 0 {
 				s.state.Store(stateBusy)
+				if waited {
+					s.tick() // the head arrived now (serve's mx.Start)
+				}
 				return n
 			}
 		}
@@ -409,15 +417,17 @@ func (s *session) readHead(cfg *Listener) int {
 		if started && !headDeadline {
 			headDeadline = true
 			s.crd.Forget()
-			deadline.Read(s.conn, &s.crd, time.Now(), cfg.RequestTimeout)
+			deadline.Read(s.conn, &s.crd, s.now, cfg.RequestTimeout)
 		}
 		m, err := s.conn.Read(s.buf[s.w:])
 		if m > 0 {
 			s.w += m
 			if !started {
 				started = true
-				s.lg.begin()
+				s.lg.begin(s.tick())
 				s.state.Store(stateBusy)
+			} else {
+				waited = true
 			}
 			continue
 		}
@@ -442,7 +452,7 @@ func (s *session) headError(cfg *Listener, err error) int {
 
 // newID gives the request its ULID.
 func (s *session) newID() {
-	id := s.srv.opt.NewID()
+	id := s.srv.opt.NewID(s.now)
 	id.MarshalTextTo(s.id[:])
 	s.hasID = true
 }
@@ -495,7 +505,7 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	}
 	s.acquireExchangeBuffers()
 	s.out = t.Append(s.out[:0], &v)
-	deadline.Write(s.conn, &s.cwd, time.Now(), cfg.FrontTimeout)
+	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
 	s.mx.Status, s.mx.Own = code, true
 	n, err := s.conn.Write(s.out)
 	s.mx.BytesOut += int64(n)
