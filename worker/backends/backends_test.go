@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/worker/deadline"
 )
 
 // server is a loopback listener that accepts and holds connections.
@@ -438,6 +439,31 @@ func TestUpdateKeepsAndRemoves(t *testing.T) {
 // TestPoolDropsConnectionsClosedWhileIdle: an idle connection the backend
 // closed (FIN), reset (RST) or wrote to unasked is never handed out; the
 // next Connect dials a new one and counts the stale one.
+// TestPoolKeepsConnectionWithExpiredDeadline: the read deadline of a pooled
+// connection's last exchange may pass while it is idle; the liveness probe
+// of its next use must not take that for a dead connection.
+func TestPoolKeepsConnectionWithExpiredDeadline(t *testing.T) {
+	s := listen(t)
+	r := NewRegistry(Options{ProbeAfter: -1}) // probe every reuse
+	defer r.Close()
+	set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: s.addr, Weight: 100}}, nil)["c"]
+	first := connect(t, set, false)
+	deadline.Read(first, &first.ReadDL, time.Now().Add(-time.Minute), time.Second) // expired 59 s ago
+	first.Release(true)
+	again := connect(t, set, false)
+	defer again.Release(false)
+	if !again.Reused || again != first {
+		t.Fatalf("reused %v (same connection: %v): the pooled connection was dropped", again.Reused, again == first)
+	}
+	if n := set.Backends()[0].StaleClosed.Load(); n != 0 {
+		t.Fatalf("StaleClosed = %d, want 0", n)
+	}
+	// Its next user arms a deadline of its own.
+	if _, due := again.ReadDL.Due(time.Now(), time.Second); !due {
+		t.Error("the cleared read deadline is still remembered as armed")
+	}
+}
+
 func TestPoolDropsConnectionsClosedWhileIdle(t *testing.T) {
 	for _, tc := range []struct {
 		name string

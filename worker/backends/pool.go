@@ -1,7 +1,9 @@
 package backends
 
 import (
+	"errors"
 	"net"
+	"os"
 	"syscall"
 	"time"
 
@@ -84,7 +86,9 @@ func (b *Backend) takeIdle(now time.Time) *Conn {
 // own idle timeout), a reset, or bytes nobody asked for all mean the
 // connection must not carry a request. Connections that are no sockets
 // (tests) are taken as alive. The probe is made once per connection, so
-// that a check allocates nothing.
+// that a check allocates nothing. A read deadline of the connection's last
+// exchange that has passed meanwhile says nothing of the connection: it is
+// cleared and the probe made again.
 func (c *Conn) idleAlive() bool {
 	if c.probe == nil {
 		sc, ok := c.Conn.(syscall.Conn)
@@ -98,7 +102,13 @@ func (c *Conn) idleAlive() bool {
 		c.probe = &idleProbe{rc: rc}
 		c.probe.fn = c.probe.read
 	}
-	return c.probe.check()
+	alive, err := c.probe.check()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.Conn.SetReadDeadline(time.Time{})
+		c.ReadDL.Forget()
+		alive, _ = c.probe.check()
+	}
+	return alive
 }
 
 // idleProbe is the state of Conn.idleAlive.
@@ -115,12 +125,12 @@ func (p *idleProbe) read(fd uintptr) bool {
 	return true // never wait for readability
 }
 
-func (p *idleProbe) check() bool {
+func (p *idleProbe) check() (bool, error) {
 	p.alive = false
 	if err := p.rc.Read(p.fn); err != nil {
-		return false
+		return false, err
 	}
-	return p.alive
+	return p.alive, nil
 }
 
 func (b *Backend) closeIdle() {

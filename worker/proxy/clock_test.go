@@ -2,9 +2,13 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,7 +17,9 @@ import (
 	pm "github.com/sozu-go/sozu/proto/metrics"
 	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/accesslog/accesslogtest"
+	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/metrics"
+	"github.com/sozu-go/sozu/worker/router"
 )
 
 // TestClockReadAfterWaits: a session reads the clock once after each wait
@@ -108,4 +114,90 @@ func TestClockReadAfterWaits(t *testing.T) {
 	if d := sum(pm.RequestTime); d < pause {
 		t.Errorf("request times add up to %v, below the slow backend's pause %v", d, pause)
 	}
+}
+
+// TestClockReadAfterConnect: Connect may wait and still return a pooled
+// connection (a dial to one backend timed out, then another's idle
+// connection was taken). The write of the head on it is armed from after
+// that wait: armed from the head's arrival, with a back timeout shorter
+// than the connect timeout, it would fail at once and the pooled
+// connection would be thrown away for a new dial.
+func TestClockReadAfterConnect(t *testing.T) {
+	a := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close") // a never keeps a pooled connection
+		io.WriteString(w, "a")
+	})
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "b") })
+	var slowA atomic.Bool
+	var mu sync.Mutex
+	var dials []string
+	var d net.Dialer
+	reg := backends.NewRegistry(backends.Options{ProbeAfter: time.Minute, Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+		mu.Lock()
+		dials = append(dials, addr)
+		mu.Unlock()
+		if addr == a.addr && slowA.Load() {
+			<-ctx.Done() // a dial that never completes: the connect timeout ends it
+			return nil, ctx.Err()
+		}
+		return d.DialContext(ctx, "tcp", addr)
+	}})
+	t.Cleanup(reg.Close)
+	sets := reg.Update([]backends.Spec{
+		{ClusterID: "c", ID: "a", Addr: netip.MustParseAddrPort(a.addr), Weight: 100},
+		{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(b.addr), Weight: 100},
+	}, nil)
+	tab, err := router.Build(anyHost("c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(ln, &Listener{Addr: netip.MustParseAddrPort(ln.Addr().String()), Routes: tab,
+		Clusters:       map[string]*Cluster{"c": {ID: "c", Backends: sets["c"]}},
+		ConnectTimeout: 300 * time.Millisecond, BackTimeout: 200 * time.Millisecond}, Options{})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	t.Cleanup(func() { srv.Close(); <-served })
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	get := func() string {
+		t.Helper()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		return resp.Status + " " + string(body)
+	}
+	for b.conns.Load() == 0 { // until b holds a pooled connection
+		get()
+	}
+	slowA.Store(true)
+	for range 16 {
+		mu.Lock()
+		n0 := len(dials)
+		mu.Unlock()
+		got := get()
+		mu.Lock()
+		tried := dials[n0:]
+		mu.Unlock()
+		if len(tried) == 0 || tried[0] != a.addr {
+			continue // balanced straight to b's pooled connection
+		}
+		if got != "200 OK b" || len(tried) != 1 {
+			t.Fatalf("after a dial to a timed out: %q, dials %v; want b's answer on its pooled connection, no other dial", got, tried)
+		}
+		return
+	}
+	t.Fatal("no request was balanced to a first")
 }

@@ -172,10 +172,9 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		}
 		s.bc.Store(bc)
 		s.lg.noteBackend(bc.Backend)
-		if !bc.Reused {
-			s.tick() // after the dial
-		}
-		deadline.Write(bc, &bc.WriteDL, s.now, cfg.BackTimeout)
+		// Connect may have waited (dials, a failed one before a pooled
+		// connection, an HTTP/2 stream slot), even for a reused connection.
+		deadline.Write(bc, &bc.WriteDL, s.tick(), cfg.BackTimeout)
 		_, err = bc.Write(s.out)
 		s.tick()
 		if err != nil {

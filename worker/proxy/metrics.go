@@ -36,7 +36,7 @@ func (s *session) mxSent(backendID string, connect time.Duration) {
 // forgets it.
 func (s *session) endRequest() {
 	if s.mx.Status != 0 && s.mxOn() {
-		s.srv.opt.Metrics.End(&s.mx, s.now) // run and runStream tick at the request's end
+		s.srv.opt.Metrics.End(&s.mx, s.now) // its callers tick at the request's end
 	}
 	s.mx = metrics.Request{}
 }

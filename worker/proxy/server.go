@@ -24,7 +24,7 @@ import (
 // Options are the worker-wide settings of a Server.
 type Options struct {
 	Log   *logrus.Entry                 // nil discards
-	NewID func(now time.Time) ulid.ULID // request ids for the millisecond of now; nil is NewULID
+	NewID func(now time.Time) ulid.ULID // request and session ids for the millisecond of now; nil is NewULID
 	Conns *ConnLimit                    // shared cap on client connections; nil is unlimited
 	// IPCaps caps the connections per (cluster, client IP); nil is
 	// unlimited. Shared by the worker's servers.

@@ -508,6 +508,7 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
 	s.mx.Status, s.mx.Own = code, true
 	n, err := s.conn.Write(s.out)
+	s.tick()
 	s.mx.BytesOut += int64(n)
 	s.lg.noteAnswer(code, cl, n)
 	s.endRequest() // before the linger: it is not the request's time
