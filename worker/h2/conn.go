@@ -54,14 +54,11 @@ type Conn struct {
 
 	// Writer-only (and only under mu, which the writer holds while it
 	// builds a batch).
-	wfr        *http2.Framer
-	wbuf       bytes.Buffer
-	enc        *hpack.Encoder
-	encBuf     bytes.Buffer
-	intern     map[string]string
-	lastFields []lastField // the previous header block's fields (fieldStrings)
-	wdlSet     time.Time
-	closing    atomic.Bool
+	wfr     *http2.Framer
+	wbuf    bytes.Buffer
+	hbuf    []byte // the header block being encoded (writeHeaderBlock)
+	wdlSet  time.Time
+	closing atomic.Bool
 
 	mu         sync.Mutex
 	wakeWriter sync.Cond
@@ -88,8 +85,7 @@ type Conn struct {
 	sendWindow     int64
 	peerInitWindow int64
 	peerMaxFrame   int
-	peerTableSize  uint32
-	peerTableDirty bool
+	peerTableDirty bool // the peer changed SETTINGS_HEADER_TABLE_SIZE: the next block says our table size (0)
 	recvWindow     int64
 	recvUnacked    int64
 	unreturned     int64 // DATA bytes sent whose credit the peer has not returned
@@ -185,11 +181,9 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 		stats:          opt.Stats,
 		writerDone:     make(chan struct{}),
 		streams:        make(map[uint32]*Stream),
-		intern:         make(map[string]string),
 		peerInitWindow: 65535,
 		sendWindow:     65535,
 		peerMaxFrame:   16384,
-		peerTableSize:  4096,
 	}
 	c.base = time.Now()
 	c.wakeWriter.L = &c.mu
@@ -203,8 +197,6 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 	c.dec.SetAllowedMaxDynamicTableSize(max(4096, c.lim.MaxHeaderTableSize))
 	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderListSize))
 	c.wfr = http2.NewFramer(&c.wbuf, nil)
-	c.enc = hpack.NewEncoder(&c.encBuf)
-	c.enc.SetMaxDynamicTableSizeLimit(c.lim.MaxHeaderTableSize)
 	return c
 }
 
@@ -693,7 +685,7 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 		case http2.SettingMaxFrameSize:
 			c.peerMaxFrame = int(st.Val)
 		case http2.SettingHeaderTableSize:
-			c.peerTableSize, c.peerTableDirty = st.Val, true
+			c.peerTableDirty = true // our table stays empty: a size update to 0 (hpackenc.go)
 		}
 	}
 	c.queueCtrlLocked(ctrlFrame{kind: cSettingsAck})

@@ -65,9 +65,9 @@ type Limits struct {
 	// SETTINGS_MAX_HEADER_LIST_SIZE; exceeding it (an HPACK bomb) is a
 	// breach. h2_max_header_list_size, default 64 KiB.
 	MaxHeaderListSize uint32
-	// MaxHeaderTableSize caps both HPACK dynamic tables: the one we let the
-	// peer's encoder use (advertised SETTINGS_HEADER_TABLE_SIZE) and ours.
-	// h2_max_header_table_size, default 4096.
+	// MaxHeaderTableSize caps the HPACK dynamic table we let the peer's
+	// encoder use (advertised SETTINGS_HEADER_TABLE_SIZE); our encoder uses
+	// none (hpackenc.go). h2_max_header_table_size, default 4096.
 	MaxHeaderTableSize uint32
 
 	// InitialConnectionWindow is the connection-level receive window.

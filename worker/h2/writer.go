@@ -1,14 +1,11 @@
 package h2
 
 import (
-	"fmt"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 )
 
 // The write scheduler: control frames first, then streams round-robin, one
@@ -285,29 +282,23 @@ func (c *Conn) localEndLocked(s *Stream) {
 	}
 }
 
-// writeHeaderBlock HPACK-encodes a header block and writes it as HEADERS
-// plus CONTINUATIONs. Encoding happens here, in wire order, so the peer's
-// decoder sees table updates in the order we made them.
+// writeHeaderBlock HPACK-encodes a header block (hpackenc.go) and writes it
+// as HEADERS plus CONTINUATIONs.
 func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fieldRef, end bool) {
-	c.encBuf.Reset()
+	block := c.hbuf[:0]
 	if c.peerTableDirty {
-		c.enc.SetMaxDynamicTableSize(min(c.peerTableSize, c.lim.MaxHeaderTableSize))
+		block = appendHpackInt(block, hpTableSizeUpdate, 5, 0)
 		c.peerTableDirty = false
 	}
 	if status != 0 {
-		c.enc.WriteField(hpack.HeaderField{Name: ":status", Value: statusText(status)})
+		block = appendStatus(block, status)
 	}
-	for i, r := range refs {
-		name := arena[r.off : r.off+r.nlen]
-		value := arena[r.off+r.nlen : r.off+r.nlen+r.vlen]
-		if sensitiveField(name) {
-			c.enc.WriteField(hpack.HeaderField{Name: c.internStr(name), Value: string(value), Sensitive: true})
-			continue
-		}
-		n, v, volatile := c.fieldStrings(i, name, value)
-		c.enc.WriteField(hpack.HeaderField{Name: n, Value: v, Sensitive: volatile})
+	for _, r := range refs {
+		block = appendHpackField(block, arena[r.off:r.off+r.nlen], arena[r.off+r.nlen:r.off+r.nlen+r.vlen])
 	}
-	block := c.encBuf.Bytes()
+	if cap(block) <= maxKeptBlock {
+		c.hbuf = block
+	}
 	frag := block[:min(len(block), c.peerMaxFrame)]
 	block = block[len(frag):]
 	c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: end, EndHeaders: len(block) == 0})
@@ -318,109 +309,17 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 	}
 }
 
-// sensitiveField names fields that are never indexed by HPACK nor interned:
-// credentials and session cookies should not linger in tables (PCI DSS).
+// maxKeptBlock is the largest encoding buffer a connection keeps between
+// header blocks.
+const maxKeptBlock = 4 << 10
+
+// sensitiveField names fields that HPACK must never index, anywhere on the
+// path (never-indexed literals): credentials and session cookies should
+// not linger in tables (PCI DSS).
 func sensitiveField(name []byte) bool {
 	switch string(name) {
 	case "authorization", "proxy-authorization", "cookie", "set-cookie":
 		return true
 	}
 	return false
-}
-
-// fieldStrings returns the name and value of the i-th field of a header
-// block as strings. Responses on a connection mostly repeat the fields of
-// the previous one in the same order: the strings of the previous block's
-// i-th field are reused when the bytes match (a comparison, where
-// internStr hashes twice), else internStr's are, and remembered. A field
-// whose value changed in each of the last volatileAfter blocks (a request
-// id) is reported volatile: it is sent as a literal never indexed, so that
-// it does not evict the connection's steady fields from the peer's HPACK
-// table on every response. The memory is bounded: maxLastFields fields of
-// at most maxInternLen bytes.
-func (c *Conn) fieldStrings(i int, name, value []byte) (n, v string, volatile bool) {
-	if i >= maxLastFields || len(name) > maxInternLen || len(value) > maxInternLen {
-		return c.internStr(name), c.internStr(value), false
-	}
-	for len(c.lastFields) <= i {
-		c.lastFields = append(c.lastFields, lastField{})
-	}
-	p := &c.lastFields[i]
-	if p.name != string(name) {
-		p.name, p.value, p.changes = c.internStr(name), c.internStr(value), 0
-		return p.name, p.value, false
-	}
-	if p.value == string(value) {
-		p.changes = 0
-		return p.name, p.value, false
-	}
-	if p.changes < volatileAfter {
-		p.changes++
-		p.value = c.internStr(value)
-		return p.name, p.value, false
-	}
-	p.value = string(value) // not interned: it will not come back
-	return p.name, p.value, true
-}
-
-// lastField is a field of the previous header block (fieldStrings).
-type lastField struct {
-	name, value string
-	changes     uint8 // consecutive blocks in which the value changed
-}
-
-// volatileAfter is how many consecutive changes make a field volatile.
-const volatileAfter = 4
-
-// The bounds of the strings a connection keeps for its header blocks.
-const (
-	maxLastFields = 64
-	maxInternLen  = 256
-)
-
-// internStr returns b as a string, reusing a per-connection copy for
-// repeated names and values so the steady path does not allocate. The cache
-// is bounded; the HPACK encoder may keep the strings in its dynamic table,
-// which is why they must be real copies.
-func (c *Conn) internStr(b []byte) string {
-	if s, ok := commonNames[string(b)]; ok {
-		return s
-	}
-	if s, ok := c.intern[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if len(c.intern) < 512 && len(b) <= maxInternLen {
-		c.intern[s] = s
-	}
-	return s
-}
-
-var commonNames = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range []string{
-		"accept-ranges", "age", "cache-control", "content-encoding", "content-language",
-		"content-length", "content-location", "content-range", "content-type", "date",
-		"etag", "expires", "last-modified", "link", "location", "server", "vary",
-		"strict-transport-security", "via", "www-authenticate", "x-request-id",
-		"access-control-allow-origin", "content-security-policy", "x-content-type-options",
-		"x-frame-options", "referrer-policy", "retry-after", "alt-svc",
-	} {
-		m[n] = n
-	}
-	return m
-}()
-
-var statusTexts = func() (t [600]string) {
-	for i := 100; i < 600; i++ {
-		t[i] = strconv.Itoa(i)
-	}
-	return t
-}()
-
-func statusText(code int) string {
-	if code >= 100 && code < 600 {
-		return statusTexts[code]
-	}
-	return fmt.Sprint(code)
 }
