@@ -94,7 +94,9 @@ func (c *Conn) writeLoop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for {
-		c.writing = false
+		// c.writing is false here unless a handler's inline flush is
+		// under way (it may be, before this goroutine first runs): the
+		// batch is then its own, and this one waits for it.
 		waited := false
 		for c.writing || !c.exitWriter && !c.pendingLocked() {
 			c.wakeWriter.Wait()
@@ -120,6 +122,7 @@ func (c *Conn) writeLoop() {
 				return
 			}
 		}
+		c.writing = false
 		if exit {
 			return
 		}
