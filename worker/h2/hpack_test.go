@@ -24,6 +24,21 @@ func decodeBlock(t testing.TB, block []byte) []hpack.HeaderField {
 	return fields
 }
 
+// responseBlock reads frames until the HEADERS of stream id and returns a
+// copy of its header block fragment.
+func (rc *rawClient) responseBlock(id uint32) []byte {
+	rc.t.Helper()
+	var block []byte
+	rc.waitFor("response HEADERS", func(f http2.Frame) bool {
+		hf, ok := f.(*http2.HeadersFrame)
+		if ok && hf.StreamID == id {
+			block = append(block, hf.HeaderBlockFragment()...)
+		}
+		return ok && hf.StreamID == id
+	})
+	return block
+}
+
 // TestHeaderBlocksStateless: response heads reach a real client as they
 // were given, each block decodable on its own (no dynamic table), the same
 // size every time; credentials never indexed; a status of the static table
@@ -49,34 +64,27 @@ func TestHeaderBlocksStateless(t *testing.T) {
 	for i := range 10 {
 		id := uint32(2*i + 1)
 		rc.get(id, true)
-		rc.waitFor("response HEADERS", func(f http2.Frame) bool {
-			hf, ok := f.(*http2.HeadersFrame)
-			if !ok || hf.StreamID != id {
-				return false
-			}
-			block := hf.HeaderBlockFragment()
-			fields := decodeBlock(t, block)
-			status := statuses[i%len(statuses)]
-			want := []hpack.HeaderField{
-				{Name: ":status", Value: fmt.Sprint(status)},
-				{Name: "content-type", Value: "text/plain"},
-				{Name: "x-request-id", Value: fmt.Sprintf("01JEXAMPLEREQUESTID%07d", i+1)},
-				{Name: "set-cookie", Value: "sid=secret; Secure", Sensitive: true},
-				{Name: "x-long", Value: long},
-				{Name: "www-authenticate", Value: "Basic"},
-			}
-			if fmt.Sprint(fields) != fmt.Sprint(want) {
-				t.Fatalf("response %d:\n got %v\nwant %v", i, fields, want)
-			}
-			if status == 200 && block[0] != 0x88 {
-				t.Errorf(":status 200 as %#x, want the static index 0x88", block[0])
-			}
-			if s, seen := sizes[status]; seen && s != len(block) {
-				t.Errorf("status %d: block of %d bytes, then %d", status, s, len(block))
-			}
-			sizes[status] = len(block)
-			return true
-		})
+		block := rc.responseBlock(id)
+		fields := decodeBlock(t, block)
+		status := statuses[i%len(statuses)]
+		want := []hpack.HeaderField{
+			{Name: ":status", Value: fmt.Sprint(status)},
+			{Name: "content-type", Value: "text/plain"},
+			{Name: "x-request-id", Value: fmt.Sprintf("01JEXAMPLEREQUESTID%07d", i+1)},
+			{Name: "set-cookie", Value: "sid=secret; Secure", Sensitive: true},
+			{Name: "x-long", Value: long},
+			{Name: "www-authenticate", Value: "Basic"},
+		}
+		if fmt.Sprint(fields) != fmt.Sprint(want) {
+			t.Fatalf("response %d:\n got %v\nwant %v", i, fields, want)
+		}
+		if status == 200 && block[0] != 0x88 {
+			t.Errorf(":status 200 as %#x, want the static index 0x88", block[0])
+		}
+		if s, seen := sizes[status]; seen && s != len(block) {
+			t.Errorf("status %d: block of %d bytes, then %d", status, s, len(block))
+		}
+		sizes[status] = len(block)
 	}
 }
 
@@ -89,22 +97,15 @@ func TestTableSizeUpdateAfterSettings(t *testing.T) {
 	for i, want := range []bool{true, false} {
 		id := uint32(2*i + 1)
 		rc.get(id, true)
-		rc.waitFor("response HEADERS", func(f http2.Frame) bool {
-			hf, ok := f.(*http2.HeadersFrame)
-			if !ok || hf.StreamID != id {
-				return false
-			}
-			block := hf.HeaderBlockFragment()
-			if got := block[0] == 0x20; got != want {
-				t.Errorf("block %d starts with %#x; size update to 0 expected: %v", i, block[0], want)
-			}
-			dec := hpack.NewDecoder(256, nil)
-			dec.SetAllowedMaxDynamicTableSize(256)
-			if _, err := dec.DecodeFull(block); err != nil {
-				t.Errorf("block %d: %v", i, err)
-			}
-			return true
-		})
+		block := rc.responseBlock(id)
+		if got := block[0] == 0x20; got != want {
+			t.Errorf("block %d starts with %#x; size update to 0 expected: %v", i, block[0], want)
+		}
+		dec := hpack.NewDecoder(256, nil)
+		dec.SetAllowedMaxDynamicTableSize(256)
+		if _, err := dec.DecodeFull(block); err != nil {
+			t.Errorf("block %d: %v", i, err)
+		}
 	}
 }
 

@@ -3,20 +3,7 @@ package h2
 import (
 	"sync/atomic"
 	"testing"
-	"time"
 )
-
-// waitUntil polls cond until it holds, failing the test after 5 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 func idleWorkers() int {
 	idle.mu.Lock()
@@ -52,11 +39,11 @@ func TestWorkerPool(t *testing.T) {
 			rc.get(id, true)
 			id += 2
 		}
-		waitUntil(t, "the burst's handlers running", func() bool { return running.Load() == burst })
+		waitCond(t, "the burst's handlers running", func() bool { return running.Load() == burst })
 		for range burst {
 			release <- struct{}{}
 		}
-		waitUntil(t, "the burst's workers idle", func() bool { return idleWorkers() == burst })
+		waitCond(t, "the burst's workers idle", func() bool { return idleWorkers() == burst })
 	}
 	// Workers of earlier tests' handlers may still come to wait: the counts
 	// allow for them.
@@ -81,5 +68,5 @@ func TestWorkerPool(t *testing.T) {
 		t.Fatalf("%d idle workers after one round, want %d", n, burst)
 	}
 	reapRound()
-	waitUntil(t, "the idle workers ended", func() bool { return workersEnded.Load()-ended >= burst })
+	waitCond(t, "the idle workers ended", func() bool { return workersEnded.Load()-ended >= burst })
 }

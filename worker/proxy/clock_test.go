@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +18,6 @@ import (
 	"github.com/sozu-go/sozu/worker/accesslog/accesslogtest"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/metrics"
-	"github.com/sozu-go/sozu/worker/router"
 )
 
 // TestClockReadAfterWaits: a session reads the clock once after each wait
@@ -132,7 +130,9 @@ func TestClockReadAfterConnect(t *testing.T) {
 	var mu sync.Mutex
 	var dials []string
 	var d net.Dialer
-	reg := backends.NewRegistry(backends.Options{ProbeAfter: time.Minute, Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+	f := newFixtureBackends(t, anyHost("c"), map[string][]string{"c": {a.addr, b.addr}}, func(l *Listener) {
+		l.ConnectTimeout, l.BackTimeout = 300*time.Millisecond, 200*time.Millisecond
+	}, Options{}, backends.Options{ProbeAfter: time.Minute, Dial: func(ctx context.Context, addr string) (net.Conn, error) {
 		mu.Lock()
 		dials = append(dials, addr)
 		mu.Unlock()
@@ -142,27 +142,8 @@ func TestClockReadAfterConnect(t *testing.T) {
 		}
 		return d.DialContext(ctx, "tcp", addr)
 	}})
-	t.Cleanup(reg.Close)
-	sets := reg.Update([]backends.Spec{
-		{ClusterID: "c", ID: "a", Addr: netip.MustParseAddrPort(a.addr), Weight: 100},
-		{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(b.addr), Weight: 100},
-	}, nil)
-	tab, err := router.Build(anyHost("c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := NewServer(ln, &Listener{Addr: netip.MustParseAddrPort(ln.Addr().String()), Routes: tab,
-		Clusters:       map[string]*Cluster{"c": {ID: "c", Backends: sets["c"]}},
-		ConnectTimeout: 300 * time.Millisecond, BackTimeout: 200 * time.Millisecond}, Options{})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	t.Cleanup(func() { srv.Close(); <-served })
 
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
 		t.Fatal(err)
 	}

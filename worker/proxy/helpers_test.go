@@ -47,12 +47,20 @@ func newFixture(t testing.TB, rules []router.Rule, clusters map[string][]string,
 // newFixtureWith is newFixture with the server's options.
 func newFixtureWith(t testing.TB, rules []router.Rule, clusters map[string][]string, setup func(*Listener), opt Options) *fixture {
 	t.Helper()
+	return newFixtureBackends(t, rules, clusters, setup, opt, backends.Options{})
+}
+
+// newFixtureBackends is newFixtureWith with the backend registry's options
+// (its OnEvent is the fixture's).
+func newFixtureBackends(t testing.TB, rules []router.Rule, clusters map[string][]string, setup func(*Listener), opt Options, bopt backends.Options) *fixture {
+	t.Helper()
 	f := &fixture{t: t}
-	f.reg = backends.NewRegistry(backends.Options{OnEvent: func(e *command.Event) {
+	bopt.OnEvent = func(e *command.Event) {
 		f.evMu.Lock()
 		f.evs = append(f.evs, e)
 		f.evMu.Unlock()
-	}})
+	}
+	f.reg = backends.NewRegistry(bopt)
 	var specs []backends.Spec
 	for id, addrs := range clusters {
 		for i, a := range addrs {
