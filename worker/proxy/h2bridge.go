@@ -147,13 +147,14 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 }
 
 // runStream serves the one request a stream session was given (its head
-// already in buf), then ends.
+// is all of buf[:w]), then ends. The head needs no scan for its end:
+// serve's ParseRequest checks it as any head, limits included.
 func (s *session) runStream() {
 	defer s.finish()
 	cfg := s.srv.cfg.Load()
-	if n := s.readHead(cfg); n > 0 {
-		s.serve(cfg, n)
-	}
+	s.hasID, s.isHead, s.routeKey = false, false, ""
+	s.lg.begin(s.tick())
+	s.serve(cfg, s.w)
 	s.tick() // the request's end
 	s.endRequest()
 	s.logRequest(cfg)

@@ -259,7 +259,8 @@ func FuzzStreamConnSplit(f *testing.F) {
 // TestH2HeadTooLarge: a request HTTP/2 accepts whose HTTP/1.1 head would
 // exceed what an HTTP/1.1 client may send is answered 431 by its stream's
 // session, like an HTTP/1.1 one (the proxy's answer, with the request id),
-// and never forwarded; the connection serves the next request.
+// and never forwarded; the connection serves the next request. A request
+// line over its limit is answered 414 the same way.
 func TestH2HeadTooLarge(t *testing.T) {
 	f, b := h2Fixture(t, anyHost("c"), nil)
 	c := h2Client("a.test")
@@ -289,5 +290,20 @@ func TestH2HeadTooLarge(t *testing.T) {
 	}
 	if resp := do(0); resp.StatusCode != 200 {
 		t.Fatalf("next request: %d", resp.StatusCode)
+	}
+	// A request line over the limit (the stream's head is parsed without a
+	// scan: ParseRequest keeps the limit).
+	r, _ := http.NewRequest("GET", "https://"+f.addr+"/"+strings.Repeat("p", 9<<10), nil)
+	r.Host = "a.test"
+	resp, err := c.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 414 {
+		t.Fatalf("a 9 KiB target: %d, want 414", resp.StatusCode)
+	}
+	if n := b.conns.Load(); n != 1 {
+		t.Fatalf("%d connections made to the backend, want 1 (the 200)", n)
 	}
 }
