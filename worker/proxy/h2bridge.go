@@ -44,6 +44,7 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 	}
 	b := &h2Bridge{parent: s, local: newPeerAddr(tc.LocalAddr()), remote: newPeerAddr(tc.RemoteAddr())}
 	c := h2.NewConn(tc, lim, b, &h2.Options{Stats: &s.srv.H2Stats})
+	s.h2br.Store(b)
 	s.h2c.Store(c)
 	if s.srv.draining.Load() {
 		c.Shutdown()
@@ -53,12 +54,13 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 	}
 	s.h2c.Store(nil)
 	// Serve does not wait for the stream handlers: the connection's session
-	// (and its count in Server.wg, which stream sessions join) ends after
-	// the last of them.
+	// (in the server's sessions and Server.wg for its streams' sessions
+	// too) ends after the last of them.
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()
 	b.wg.Wait()
+	s.h2br.Store(nil)
 	return true
 }
 
@@ -67,9 +69,46 @@ type h2Bridge struct {
 	parent        *session // the connection's session: its peer address and SNI
 	local, remote net.Addr // the connection's addresses, formatted once
 
-	mu     sync.Mutex
-	closed bool           // the connection is over: no stream starts
-	wg     sync.WaitGroup // stream handlers running
+	mu      sync.Mutex
+	closed  bool           // the connection is over: no stream starts
+	wg      sync.WaitGroup // stream handlers running
+	streams *session       // the stream sessions, linked by snext and sprev, for abort
+}
+
+// link adds a stream session to b's list.
+func (b *h2Bridge) link(ss *session) {
+	b.mu.Lock()
+	ss.sprev, ss.snext = nil, b.streams
+	if b.streams != nil {
+		b.streams.sprev = ss
+	}
+	b.streams = ss
+	b.mu.Unlock()
+}
+
+// unlink removes a stream session from b's list as it ends.
+func (b *h2Bridge) unlink(ss *session) {
+	b.mu.Lock()
+	if ss.sprev != nil {
+		ss.sprev.snext = ss.snext
+	} else {
+		b.streams = ss.snext
+	}
+	if ss.snext != nil {
+		ss.snext.sprev = ss.sprev
+	}
+	ss.sprev, ss.snext = nil, nil
+	b.mu.Unlock()
+}
+
+// abort aborts every stream session (hard stop): their streams and backend
+// connections are closed at once.
+func (b *h2Bridge) abort() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ss := b.streams; ss != nil; ss = ss.snext {
+		ss.abort()
+	}
 }
 
 // admitIP is session.admitIP for the session of one of the connection's
@@ -127,10 +166,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	ss.h2b = b
 	ss.takeBuf()
 	head := appendH1Fields(ss.buf[:0], st.Method(), st.Path(), st.Authority(), st.Header(), chunked)
-	srv.mu.Lock()
-	srv.sessions[ss] = struct{}{}
-	srv.wg.Add(1)
-	srv.mu.Unlock()
+	b.link(ss) // not in the server's sessions: the connection's session stands for them
 	if len(head) > bufSize-4<<10 {
 		// Beyond what an HTTP/1.1 client may send (appended past buf
 		// when longer than it): answered like one.

@@ -137,14 +137,14 @@ func NewULID(now time.Time) ulid.ULID {
 	return id
 }
 
+// forget removes a connection's session as it ends (stream sessions are
+// their bridge's: h2Bridge.unlink).
 func (s *Server) forget(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
-	if ss.h2b == nil {
-		s.opt.Conns.Release()
-		s.opt.Metrics.Closed()
-	}
+	s.opt.Conns.Release()
+	s.opt.Metrics.Closed()
 	s.wg.Done()
 }
 

@@ -61,6 +61,9 @@ type session struct {
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
 	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
 	h2b   *h2Bridge                     // serves one stream of this HTTP/2 connection: holds no slot of its own
+	h2br  atomic.Pointer[h2Bridge]      // the bridge of the HTTP/2 connection served, for abort
+	snext *session                      // the next and previous stream sessions of h2b (h2Bridge.link)
+	sprev *session
 
 	buf    []byte // client bytes; unread ones in buf[r:w]
 	r, w   int
@@ -143,7 +146,8 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.crd.Forget()
 	s.cwd.Forget()
 	s.state.Store(stateBusy)
-	s.h2b = nil
+	s.h2b, s.snext, s.sprev = nil, nil, nil
+	s.h2br.Store(nil)
 	s.mx = metrics.Request{}
 	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
 	s.bscan.Response = true
@@ -276,7 +280,11 @@ func (s *session) finish() {
 		s.srv.opt.IPCaps.Release(sl)
 	}
 	s.slots = s.slots[:0]
-	s.srv.forget(s)
+	if s.h2b != nil {
+		s.h2b.unlink(s)
+	} else {
+		s.srv.forget(s)
+	}
 	s.releaseBuf()
 	s.releaseExchangeBuffers()
 	s.idle.forget()
@@ -347,6 +355,9 @@ func (s *session) abort() {
 	s.conn.Close()
 	if bc := s.bc.Load(); bc != nil {
 		bc.Conn.Close()
+	}
+	if b := s.h2br.Load(); b != nil {
+		b.abort()
 	}
 }
 
