@@ -328,11 +328,19 @@ const maxTried = 8
 // key is the client's balancing key (KeyOf its IP), used by HRW and
 // Maglev; other algorithms ignore it.
 func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool, key uint64) (*Conn, error) {
-	return s.connect(ctx, timeout, fresh, key, nil)
+	return s.connect(ctx, time.Now(), timeout, fresh, key, nil)
 }
 
-// connect is Connect whose first attempt goes to first when not nil.
-func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, key uint64, first *Backend) (*Conn, error) {
+// ConnectAt is Connect for a caller that has just read the clock: now
+// judges the age of idle connections (the proxy's sessions read the clock
+// once per wait, worker/proxy/clock.go).
+func (s *Set) ConnectAt(ctx context.Context, now time.Time, timeout time.Duration, fresh bool, key uint64) (*Conn, error) {
+	return s.connect(ctx, now, timeout, fresh, key, nil)
+}
+
+// connect is Connect whose first attempt goes to first when not nil; now
+// is the time, read again after a failed dial.
+func (s *Set) connect(ctx context.Context, now time.Time, timeout time.Duration, fresh bool, key uint64, first *Backend) (*Conn, error) {
 	if s.Len() == 0 {
 		return nil, ErrNoBackend
 	}
@@ -369,7 +377,7 @@ func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 			continue
 		}
 		if !fresh {
-			if c := b.takeIdle(time.Now()); c != nil {
+			if c := b.takeIdle(now); c != nil {
 				return c, nil
 			}
 		}
@@ -390,6 +398,7 @@ func (s *Set) connect(ctx context.Context, timeout time.Duration, fresh bool, ke
 			if ctx.Err() != nil {
 				break
 			}
+			now = time.Now() // the dial took its time
 			continue
 		}
 		s.succeeded(b)

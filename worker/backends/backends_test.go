@@ -315,6 +315,31 @@ func TestPoolIdleTimeout(t *testing.T) {
 	c2.Release(false)
 }
 
+// TestPoolAgeFromCallersClock: ConnectAt and ReleaseAt judge the age of an
+// idle connection with the caller's readings of the clock.
+func TestPoolAgeFromCallersClock(t *testing.T) {
+	a := listen(t)
+	r := NewRegistry(Options{IdleTimeout: time.Minute})
+	defer r.Close()
+	set := r.Update([]Spec{{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 1}}, nil)["c"]
+	t0 := time.Now()
+	c1, err := set.ConnectAt(context.Background(), t0, time.Second, false, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1.ReleaseAt(true, t0)
+	c2, err := set.ConnectAt(context.Background(), t0.Add(30*time.Second), time.Second, false, 0)
+	if err != nil || c2 != c1 {
+		t.Fatalf("idle 30 s of a minute: reused %v (%v)", c2 == c1, err)
+	}
+	c2.ReleaseAt(true, t0)
+	c3, err := set.ConnectAt(context.Background(), t0.Add(2*time.Minute), time.Second, false, 0)
+	if err != nil || c3 == c1 {
+		t.Fatalf("idle 2 min of a minute: reused %v (%v)", c3 == c1, err)
+	}
+	c3.Release(false)
+}
+
 func TestFailureCountingAndEvents(t *testing.T) {
 	var ev events
 	dead := deadAddr(t)

@@ -36,13 +36,18 @@ type Conn struct {
 // Release returns c to its backend: to the idle pool when reusable is true
 // (the exchange finished cleanly and both sides keep the connection alive),
 // else it is closed.
-func (c *Conn) Release(reusable bool) {
+func (c *Conn) Release(reusable bool) { c.ReleaseAt(reusable, time.Now()) }
+
+// ReleaseAt is Release for a caller that read the clock at now, which may
+// be somewhat old (a write since): the connection is then judged older
+// than it is when next taken, never younger.
+func (c *Conn) ReleaseAt(reusable bool, now time.Time) {
 	b := c.Backend
 	b.putBack()
 	if reusable && !b.removed.Load() && !c.Stream {
 		c.Reused = true
 		c.ConnectTime = 0
-		c.idleAt = time.Now()
+		c.idleAt = now
 		b.mu.Lock()
 		if len(b.idle) < b.reg.opt.MaxIdle {
 			b.idle = append(b.idle, c)

@@ -162,9 +162,9 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	for attempt := 0; ; attempt++ {
 		var err error
 		if x.sticky {
-			bc, err = cl.Backends.ConnectSticky(s.srv.ctx, cfg.ConnectTimeout, attempt > 0, s.peerKey, s.stickyIn)
+			bc, err = cl.Backends.ConnectStickyAt(s.srv.ctx, s.now, cfg.ConnectTimeout, attempt > 0, s.peerKey, s.stickyIn)
 		} else {
-			bc, err = cl.Backends.Connect(s.srv.ctx, cfg.ConnectTimeout, attempt > 0, s.peerKey)
+			bc, err = cl.Backends.ConnectAt(s.srv.ctx, s.now, cfg.ConnectTimeout, attempt > 0, s.peerKey)
 		}
 		if err != nil {
 			s.srv.opt.Log.Debugf("cluster %s: %v", cl.ID, err)
@@ -266,12 +266,15 @@ func (s *session) admitIP(cl *Cluster) bool {
 // dropBackend closes a backend connection whose exchange failed.
 func (s *session) dropBackend(bc *backends.Conn) {
 	s.bc.Store(nil)
-	bc.Release(false)
+	bc.ReleaseAt(false, s.now)
 }
 
+// releaseBackend gives bc back, to its pool when reusable, idle since the
+// session's last clock reading (at worst before its last write to the
+// client: the connection then looks older than it is, never younger).
 func (s *session) releaseBackend(bc *backends.Conn, reusable bool) {
 	s.bc.Store(nil)
-	bc.Release(reusable)
+	bc.ReleaseAt(reusable, s.now)
 }
 
 // joinCopier waits for the request body copier. When the copier has not
