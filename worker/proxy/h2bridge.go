@@ -73,22 +73,34 @@ type h2Bridge struct {
 	closed  bool           // the connection is over: no stream starts
 	wg      sync.WaitGroup // stream handlers running
 	streams *session       // the stream sessions, linked by snext and sprev, for abort
+	aborted bool           // abort ran: no stream session is linked any more
 }
 
-// link adds a stream session to b's list.
-func (b *h2Bridge) link(ss *session) {
+// link adds a stream session to b's list; false, adding nothing, after a
+// hard stop aborted the others.
+func (b *h2Bridge) link(ss *session) bool {
 	b.mu.Lock()
+	if b.aborted {
+		b.mu.Unlock()
+		return false
+	}
 	ss.sprev, ss.snext = nil, b.streams
 	if b.streams != nil {
 		b.streams.sprev = ss
 	}
 	b.streams = ss
 	b.mu.Unlock()
+	return true
 }
 
-// unlink removes a stream session from b's list as it ends.
+// unlink removes a stream session from b's list as it ends, if link
+// added it.
 func (b *h2Bridge) unlink(ss *session) {
 	b.mu.Lock()
+	if ss.sprev == nil && b.streams != ss {
+		b.mu.Unlock()
+		return // refused by link
+	}
 	if ss.sprev != nil {
 		ss.sprev.snext = ss.snext
 	} else {
@@ -106,6 +118,7 @@ func (b *h2Bridge) unlink(ss *session) {
 func (b *h2Bridge) abort() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.aborted = true
 	for ss := b.streams; ss != nil; ss = ss.snext {
 		ss.abort()
 	}
@@ -166,16 +179,19 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	ss.h2b = b
 	ss.takeBuf()
 	head := appendH1Fields(ss.buf[:0], st.Method(), st.Path(), st.Authority(), st.Header(), chunked)
-	b.link(ss) // not in the server's sessions: the connection's session stands for them
+	if !b.link(ss) { // not in the server's sessions: the connection's session stands for them
+		ss.finish() // a hard stop came first: the stream is refused
+		return
+	}
 	if len(head) > bufSize-4<<10 {
 		// Beyond what an HTTP/1.1 client may send (appended past buf
 		// when longer than it): answered like one.
+		defer ss.finish()
 		cfg := srv.cfg.Load()
 		ss.lg.begin(ss.tick())
 		ss.answer(cfg, nil, http1.StatusRequestHeaderFieldsTooLarge)
 		ss.tick()
 		ss.logRequest(cfg)
-		ss.finish()
 		return
 	}
 	ss.w = len(head)

@@ -595,3 +595,42 @@ func TestH2PerIPCap(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeList: stream sessions link into their bridge and unlink in any
+// order; after abort, link refuses and unlinking a refused session leaves
+// the others linked.
+func TestBridgeList(t *testing.T) {
+	var b h2Bridge
+	ss := []*session{{}, {}, {}}
+	for _, s := range ss {
+		if !b.link(s) {
+			t.Fatal("link refused before abort")
+		}
+	}
+	count := func() (n int) {
+		for s := b.streams; s != nil; s = s.snext {
+			n++
+		}
+		return n
+	}
+	b.unlink(ss[1]) // the middle one
+	if n := count(); n != 2 {
+		t.Fatalf("%d linked after one unlink, want 2", n)
+	}
+	b.mu.Lock()
+	b.aborted = true // as abort does, without sessions to close
+	b.mu.Unlock()
+	late := &session{}
+	if b.link(late) {
+		t.Fatal("link accepted after abort")
+	}
+	b.unlink(late)
+	if n := count(); n != 2 {
+		t.Fatalf("unlinking a refused session left %d linked, want 2", n)
+	}
+	b.unlink(ss[2]) // the head
+	b.unlink(ss[0])
+	if b.streams != nil {
+		t.Fatal("list not empty")
+	}
+}
