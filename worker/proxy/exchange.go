@@ -25,6 +25,11 @@ func (s *session) serve(cfg *Listener, n int) bool {
 		s.headError(cfg, err)
 		return false
 	}
+	if req.HeadLen != n {
+		// The head's scan (or the HTTP/2 bridge) and its parse disagree on
+		// where it ends: never guess which bytes are the body.
+		return s.answer(cfg, nil, http1.StatusBadRequest)
+	}
 	s.r += n
 	s.lg.noteRequest(req, n)
 	s.isHead = string(req.Method) == "HEAD"
