@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"crypto/tls"
 	"net"
 	"strconv"
@@ -240,7 +239,7 @@ func validH1Head(method, path, authority []byte, fields []h2.HeaderField) bool {
 		if len(f.Name) > 0 && f.Name[0] == ':' {
 			continue
 		}
-		if !http1.IsToken(f.Name) || bytes.ContainsAny(f.Value, "\r\n\x00") {
+		if !http1.IsToken(f.Name) || hasLineBreakOrNUL(f.Value) {
 			return false
 		}
 	}
@@ -304,6 +303,16 @@ func appendFieldLine(dst, name, value []byte) []byte {
 	dst = append(dst, ": "...)
 	dst = append(dst, value...)
 	return append(dst, "\r\n"...)
+}
+
+// hasLineBreakOrNUL reports whether v holds CR, LF or NUL.
+func hasLineBreakOrNUL(v []byte) bool {
+	for _, c := range v {
+		if c == '\r' || c == '\n' || c == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // visible reports whether b has no space, control or DEL byte.
