@@ -118,7 +118,7 @@ func (s *session) logRequest(cfg *Listener) {
 		rec.Protocol = accesslog.HTTPS
 	}
 	if s.hasID {
-		rec.RequestID.UnmarshalText(s.id[:])
+		rec.RequestID = s.idBin
 	}
 	if len(r.head) > 0 {
 		rec.Method, rec.Host, rec.Target, rec.UserAgent = r.get(r.method), r.get(r.host), r.get(r.target), r.get(r.ua)

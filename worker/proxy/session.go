@@ -90,7 +90,8 @@ type session struct {
 	stickyIn  []byte // the value of the client's sticky cookie (sticky.go); empty for none
 	cookieBuf []byte // rewritten Cookie values, then the Set-Cookie value
 
-	id       [ulid.EncodedSize]byte
+	id       [ulid.EncodedSize]byte // the request's id as text, when hasID
+	idBin    ulid.ULID              // and as it was made, for the access record
 	hasID    bool
 	sessID   ulid.ULID      // the connection's id for the access log, made at accept when it is on; a stream's is its connection's
 	client   netip.AddrPort // the client's address and port (the PROXY header's source when one came)
@@ -465,7 +466,7 @@ func (s *session) headError(cfg *Listener, err error) int {
 func (s *session) newID() {
 	id := s.srv.opt.NewID(s.now)
 	id.MarshalTextTo(s.id[:])
-	s.hasID = true
+	s.idBin, s.hasID = id, true
 }
 
 // answer writes the proxy's own response (custom from cl, then from the
