@@ -337,7 +337,13 @@ func TestPoolAgeFromCallersClock(t *testing.T) {
 	if err != nil || c3 == c1 {
 		t.Fatalf("idle 2 min of a minute: reused %v (%v)", c3 == c1, err)
 	}
-	c3.Release(false)
+	// Released at a reading two minutes old: too old when taken at t0.
+	c3.ReleaseAt(true, t0.Add(-2*time.Minute))
+	c4, err := set.ConnectAt(context.Background(), t0, time.Second, false, 0)
+	if err != nil || c4 == c3 {
+		t.Fatalf("released 2 min before: reused %v (%v)", c4 == c3, err)
+	}
+	c4.Release(false)
 }
 
 func TestFailureCountingAndEvents(t *testing.T) {

@@ -90,6 +90,17 @@ func appendHpackField(dst, name, value []byte) []byte {
 	return appendHpackString(dst, value)
 }
 
+// sensitiveField names fields that HPACK must never index, anywhere on the
+// path (never-indexed literals): credentials and session cookies should
+// not linger in tables (PCI DSS).
+func sensitiveField(name []byte) bool {
+	switch string(name) {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie":
+		return true
+	}
+	return false
+}
+
 // staticNameIndex returns the index of the first entry of the HPACK static
 // table (RFC 7541 Appendix A) with this name, 0 for none. Only regular
 // names are looked up: pseudo-headers are written by appendStatus.

@@ -315,14 +315,3 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 // maxKeptBlock is the largest encoding buffer a connection keeps between
 // header blocks.
 const maxKeptBlock = 4 << 10
-
-// sensitiveField names fields that HPACK must never index, anywhere on the
-// path (never-indexed literals): credentials and session cookies should
-// not linger in tables (PCI DSS).
-func sensitiveField(name []byte) bool {
-	switch string(name) {
-	case "authorization", "proxy-authorization", "cookie", "set-cookie":
-		return true
-	}
-	return false
-}

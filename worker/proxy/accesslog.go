@@ -46,13 +46,10 @@ func (r *reqLog) begin(now time.Time) {
 }
 
 // noteRequest copies what the record shows of the parsed request head of
-// n bytes.
+// n bytes, whose record began (readHead, runStream).
 func (r *reqLog) noteRequest(req *http1.Request, n int) {
 	if !r.on {
 		return
-	}
-	if !r.started {
-		r.begin(time.Now()) // readHead began it: unreachable
 	}
 	r.bytesIn += int64(n)
 	r.head = r.head[:0]
@@ -64,14 +61,13 @@ func (r *reqLog) noteRequest(req *http1.Request, n int) {
 }
 
 // noteAnswer records the proxy's own answer of n bytes with status code,
-// for cluster cl (nil for none).
-func (r *reqLog) noteAnswer(code int, cl *Cluster, n int) {
+// for cluster cl (nil for none), sent at now; the record begins then when
+// no request byte began it.
+func (r *reqLog) noteAnswer(code int, cl *Cluster, n int, now time.Time) {
 	if !r.on {
 		return
 	}
-	if !r.started {
-		r.begin(time.Now())
-	}
+	r.begin(now)
 	r.status = code
 	r.bytesOut += int64(n)
 	if cl != nil {

@@ -522,7 +522,7 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	n, err := s.conn.Write(s.out)
 	s.tick()
 	s.mx.BytesOut += int64(n)
-	s.lg.noteAnswer(code, cl, n)
+	s.lg.noteAnswer(code, cl, n, s.now)
 	s.endRequest() // before the linger: it is not the request's time
 	if err == nil {
 		s.lingerClose()
