@@ -157,12 +157,6 @@ func statusColor(s int) string {
 	return ""
 }
 
-func appendULID(dst []byte, id ulid.ULID) []byte {
-	var b [ulid.EncodedSize]byte
-	id.MarshalTextTo(b[:])
-	return append(dst, b[:]...)
-}
-
 func appendOr(dst []byte, s string) []byte {
 	if s == "" {
 		return append(dst, '-')

@@ -2,7 +2,6 @@ package accesslog
 
 import (
 	"net/netip"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/sozu-go/sozu/worker/logmask"
@@ -13,16 +12,15 @@ import (
 func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 	dst = append(dst, `{"@timestamp":"`...)
 	dst = appendRFC3339Nano(dst, r.End)
-	dst = append(dst, `","event":{"kind":"event","category":[`...)
 	if r.Protocol.stream() {
-		dst = append(dst, `"network"`...) // a TCP session or UDP flow: not web traffic
+		// A TCP session or UDP flow: not web traffic.
+		dst = append(dst, `","event":{"kind":"event","category":["network"],"dataset":"sozu.access","start":"`...)
 	} else {
-		dst = append(dst, `"web"`...)
+		dst = append(dst, `","event":{"kind":"event","category":["web"],"dataset":"sozu.access","start":"`...)
 	}
-	dst = append(dst, `],"dataset":"sozu.access","start":"`...)
 	dst = appendRFC3339Nano(dst, r.Start)
 	dst = append(dst, `","duration":`...)
-	dst = strconv.AppendInt(dst, int64(r.RequestTime()), 10)
+	dst = appendInt(dst, int64(r.RequestTime()))
 	if r.EndReason != "" {
 		dst = append(dst, `,"reason":`...)
 		dst = appendJSONString(dst, r.EndReason)
@@ -30,11 +28,10 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 	// The outcome Elastic's own HTTP pipelines give (failure from 400 on),
 	// which is also what Failure says for the log level: one rule.
 	if r.Failure() {
-		dst = append(dst, `,"outcome":"failure"`...)
+		dst = append(dst, `,"outcome":"failure"},"trace":{"id":"`...)
 	} else {
-		dst = append(dst, `,"outcome":"success"`...)
+		dst = append(dst, `,"outcome":"success"},"trace":{"id":"`...)
 	}
-	dst = append(dst, `},"trace":{"id":"`...)
 	dst = appendULID(dst, r.requestID())
 	dst = append(dst, `"},"source":`...)
 	dst = appendEndpoint(dst, r.Client)
@@ -47,29 +44,27 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `,"network":{"transport":"tcp"}`...)
 	case UDP:
 		dst = append(dst, `,"network":{"transport":"udp","packets":`...)
-		dst = strconv.AppendInt(dst, r.DatagramsIn+r.DatagramsOut, 10)
+		dst = appendInt(dst, r.DatagramsIn+r.DatagramsOut)
 		dst = append(dst, `,"bytes":`...)
-		dst = strconv.AppendInt(dst, r.BytesIn+r.BytesOut, 10)
+		dst = appendInt(dst, r.BytesIn+r.BytesOut)
 		dst = append(dst, '}')
 	default:
-		dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":`...)
 		if r.Protocol == H2 {
-			dst = append(dst, `"2"`...)
+			dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":"2","request":{"method":`...)
 		} else {
-			dst = append(dst, `"1.1"`...)
+			dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":"1.1","request":{"method":`...)
 		}
-		dst = append(dst, `,"request":{"method":`...)
 		dst = appendJSONBytes(dst, r.Method)
 		dst = append(dst, `,"bytes":`...)
-		dst = strconv.AppendInt(dst, r.BytesIn, 10)
+		dst = appendInt(dst, r.BytesIn)
 		dst = append(dst, `},"response":{`...)
 		if r.Status > 0 {
 			dst = append(dst, `"status_code":`...)
-			dst = strconv.AppendInt(dst, int64(r.Status), 10)
+			dst = appendInt(dst, int64(r.Status))
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `"bytes":`...)
-		dst = strconv.AppendInt(dst, r.BytesOut, 10)
+		dst = appendInt(dst, r.BytesOut)
 		dst = append(dst, `}},"url":{"domain":`...)
 		dst = appendJSONMasked(dst, r.Host) // the client chose it
 		dst = e.appendURL(dst, r.Target)
@@ -86,9 +81,7 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 	}
 	dst = append(dst, `,"sozu":{"session_id":"`...)
 	dst = appendULID(dst, r.SessionID)
-	dst = append(dst, `","protocol":"`...)
-	dst = append(dst, r.Protocol.String()...)
-	dst = append(dst, `","listener":`...)
+	dst = append(dst, jsonProtocol[min(int(r.Protocol), len(protocolNames))]...)
 	dst = appendJSONString(dst, r.Listener)
 	if r.ClusterID != "" {
 		dst = append(dst, `,"cluster_id":`...)
@@ -99,22 +92,22 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = appendJSONString(dst, r.BackendID)
 	}
 	dst = append(dst, `,"service_time":`...)
-	dst = strconv.AppendInt(dst, int64(r.ServiceTime()), 10)
+	dst = appendInt(dst, int64(r.ServiceTime()))
 	if r.BackendTime > 0 {
 		dst = append(dst, `,"response_time":`...)
-		dst = strconv.AppendInt(dst, int64(r.BackendTime), 10)
+		dst = appendInt(dst, int64(r.BackendTime))
 	}
 	if r.Protocol.stream() {
 		dst = append(dst, `,"bytes_in":`...)
-		dst = strconv.AppendInt(dst, r.BytesIn, 10)
+		dst = appendInt(dst, r.BytesIn)
 		dst = append(dst, `,"bytes_out":`...)
-		dst = strconv.AppendInt(dst, r.BytesOut, 10)
+		dst = appendInt(dst, r.BytesOut)
 	}
 	if r.Protocol == UDP {
 		dst = append(dst, `,"datagrams_in":`...)
-		dst = strconv.AppendInt(dst, r.DatagramsIn, 10)
+		dst = appendInt(dst, r.DatagramsIn)
 		dst = append(dst, `,"datagrams_out":`...)
-		dst = strconv.AppendInt(dst, r.DatagramsOut, 10)
+		dst = appendInt(dst, r.DatagramsOut)
 	}
 	return append(dst, "}}\n"...)
 }
@@ -164,9 +157,19 @@ func appendEndpoint(dst []byte, a netip.AddrPort) []byte {
 	dst = append(dst, `{"ip":"`...)
 	dst = a.Addr().Unmap().AppendTo(dst)
 	dst = append(dst, `","port":`...)
-	dst = strconv.AppendUint(dst, uint64(a.Port()), 10)
+	dst = appendUint(dst, uint64(a.Port()))
 	return append(dst, '}')
 }
+
+// jsonProtocol holds, per Protocol (the last for any unknown one), the
+// text between the session id and the listener: the protocol's name and
+// the keys around it.
+var jsonProtocol = func() (t [len(protocolNames) + 1]string) {
+	for p := range t {
+		t[p] = `","protocol":"` + Protocol(p).String() + `","listener":`
+	}
+	return t
+}()
 
 const hexDigits = "0123456789abcdef"
 
