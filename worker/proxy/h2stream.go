@@ -55,10 +55,10 @@ type streamConn struct {
 	tr     []h2.HeaderField
 
 	// A head handed over by setHead, held until the first body bytes so
-	// that a small body goes out with it: status and fields (in harena).
+	// that a small body goes out with it: its status (its fields are
+	// staged in the stream, Stream.AddField).
 	held   bool
 	status int
-	harena []byte
 }
 
 // Response phases of a streamConn.
@@ -105,9 +105,6 @@ func putStreamConn(c *streamConn) {
 	c.st, c.local, c.remote, c.method = nil, nil, nil, nil
 	if cap(c.head) > bufSize {
 		c.head = nil
-	}
-	if cap(c.harena) > bufSize {
-		c.harena = nil
 	}
 	clear(c.fields[:cap(c.fields)])
 	clear(c.tr[:cap(c.tr)])
@@ -181,12 +178,12 @@ func (c *streamConn) Write(p []byte) (int, error) {
 		if c.phase == phaseLength && int64(len(p)) >= c.left && c.left <= smallBody {
 			// The whole small body: one piece with its head.
 			c.phase = phaseDone
-			err := c.st.WriteResponse(c.status, c.fields, p[:c.left])
+			err := c.st.WriteResponse(c.status, nil, p[:c.left]) // the fields setHead staged
 			p, c.left = p[c.left:], 0
 			if err != nil {
 				return 0, err
 			}
-		} else if err := c.st.WriteHeader(c.status, c.fields); err != nil {
+		} else if err := c.st.WriteHeader(c.status, nil); err != nil {
 			return 0, err
 		}
 	}
@@ -322,8 +319,9 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 // HTTP/1.1 for Write to scan and parse back. resp must be a final response
 // framed by a length, chunked or with no body; the fields sent are those
 // http1.AppendResponse would write, then extra. The session's later Writes
-// carry the body in HTTP/1.1 framing, as after a written head. A head with
-// a body is held (copied) until the first body bytes, so that a small body
+// carry the body in HTTP/1.1 framing, as after a written head. The fields
+// are staged in the stream as they are (one copy, Stream.AddField); a head
+// with a body is held until the first body bytes, so that a small body
 // goes out in one piece with it.
 func (c *streamConn) setHead(resp *http1.Response, extra []http1.Field) error {
 	c.wmu.Lock()
@@ -334,41 +332,26 @@ func (c *streamConn) setHead(resp *http1.Response, extra []http1.Field) error {
 	if c.phase != phaseHead || len(c.head) > 0 {
 		return errResponseOver
 	}
-	type ref struct{ off, nlen, vlen int }
-	var refs [32]ref
-	rs := refs[:0]
-	a := c.harena[:0]
-	add := func(name, value []byte) {
-		off := len(a)
-		a = append(a, name...)
-		a = append(a, value...)
-		rs = append(rs, ref{off, len(name), len(value)})
-	}
 	for _, f := range resp.Fields {
 		if http1.IsHopByHop(f.Name) || equalFoldBytes(f.Name, nameContentLength) || isConnectionToken(resp, f.Name) {
 			continue
 		}
-		add(f.Name, f.Value)
+		c.st.AddField(f.Name, f.Value)
 	}
 	var num [20]byte
 	clen := resp.Body == http1.BodyLength ||
 		resp.Body == http1.BodyNone && resp.ContentLength >= 0 && resp.Status != 204
 	if clen {
-		add(nameContentLength, strconv.AppendInt(num[:0], resp.ContentLength, 10))
+		c.st.AddField(nameContentLength, strconv.AppendInt(num[:0], resp.ContentLength, 10))
 	}
 	for _, f := range extra {
-		add(f.Name, f.Value)
+		c.st.AddField(f.Name, f.Value)
 	}
-	c.harena = a
-	fields := c.fields[:0]
-	for _, r := range rs {
-		fields = append(fields, h2.HeaderField{Name: a[r.off : r.off+r.nlen], Value: a[r.off+r.nlen : r.off+r.nlen+r.vlen]})
-	}
-	c.fields, c.status = fields, resp.Status
+	c.status = resp.Status
 	switch {
 	case resp.Body == http1.BodyNone || resp.Body == http1.BodyLength && resp.ContentLength == 0:
 		c.phase = phaseDone
-		return c.st.WriteResponse(resp.Status, fields, nil)
+		return c.st.WriteResponse(resp.Status, nil, nil)
 	case resp.Body == http1.BodyLength:
 		c.phase, c.left = phaseLength, resp.ContentLength
 	default:
