@@ -110,15 +110,9 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	if r.Protocol.stream() {
 		dst = append(dst, '-')
 	} else {
-		if len(r.Host) == 0 {
-			dst = append(dst, '-')
-		} else {
-			start := len(dst)
-			dst = logmask.AppendPANMasked(dst, r.Host) // the client chose it
-			sanitize(dst[start:])
-		}
+		dst = appendVisibleMasked(dst, r.Host) // the client chose it
 		dst = append(dst, ' ')
-		dst = appendVisible(dst, r.Method)
+		dst = appendVisibleMasked(dst, r.Method) // so too: any token is a method
 		dst = append(dst, ' ')
 		if len(r.Target) == 0 {
 			dst = append(dst, '-')
@@ -215,6 +209,18 @@ func appendVisible(dst, b []byte) []byte {
 	}
 	start := len(dst)
 	dst = append(dst, b...)
+	sanitize(dst[start:])
+	return dst
+}
+
+// appendVisibleMasked is appendVisible for text a client chose: PANs
+// masked (logmask.AppendPANMasked), then sanitized.
+func appendVisibleMasked(dst, b []byte) []byte {
+	if len(b) == 0 {
+		return append(dst, '-')
+	}
+	start := len(dst)
+	dst = logmask.AppendPANMasked(dst, b)
 	sanitize(dst[start:])
 	return dst
 }

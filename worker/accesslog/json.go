@@ -54,7 +54,7 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		} else {
 			dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":"1.1","request":{"method":`...)
 		}
-		dst = appendJSONBytes(dst, r.Method)
+		dst = appendJSONMasked(dst, r.Method) // any token is a method: the client chose it
 		dst = append(dst, `,"bytes":`...)
 		dst = appendInt(dst, r.BytesIn)
 		dst = append(dst, `},"response":{`...)

@@ -72,7 +72,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 		return appendNested(dst, func(dst []byte) []byte {
 			if len(r.Method) > 0 {
 				dst = protowire.AppendTag(dst, httpMethod, protowire.BytesType)
-				dst = protowire.AppendBytes(dst, r.Method)
+				dst = appendNested(dst, func(dst []byte) []byte { return logmask.AppendPANMasked(dst, r.Method) })
 			}
 			if len(r.Host) > 0 {
 				dst = protowire.AppendTag(dst, httpAuth, protowire.BytesType)

@@ -26,41 +26,72 @@ func AppendPANMasked(dst, src []byte) []byte {
 	if !MayHoldPAN(src) {
 		return dst // the common case: no run of digits long enough
 	}
-	maskPANs(dst[start:])
+	maskPANs(src, dst[start:])
 	return dst
 }
 
-// maskPANs masks the PANs in out in place: AppendPANMasked's scan.
-func maskPANs(out []byte) {
-	for i := 0; i < len(out); {
-		if c := out[i]; !isDigit(c) {
-			if c == '%' {
-				i += max(sepLen(out[i:]), 1) // an escape's digits ("%20") start no run
-			} else {
-				i++
-			}
+// maskPANs masks in out, a copy of src, the PANs of src:
+// AppendPANMasked's scan.
+//
+// Text with percent-escapes is two texts at once: the raw one a log reader
+// (or a PAN discovery tool) sees, where "%34111111111111111" shows a run
+// of seventeen digits and "0%20000000002010" one of fourteen, and the
+// decoded one a server sees, where "%224111111111111111" is a quote and a
+// PAN and "4111%201111%201111%201111" one PAN. Runs are found in each, on
+// src, and a run that holds a PAN in either is masked in out.
+func maskPANs(src, out []byte) {
+	// The decoded text: separator escapes join groups, other escapes
+	// break runs, and an escape's digits start none.
+	for i := 0; i < len(src); {
+		switch c := src[i]; {
+		case isDigit(c):
+			i = maskRunAt(src, out, i, sepLen)
+		case c == '%':
+			i += escapeLen(src[i:])
+		default:
+			i++
+		}
+	}
+	// The raw text: '%' breaks runs; only ' ', '-' and '+' join groups.
+	for i := 0; i < len(src); {
+		if isDigit(src[i]) {
+			i = maskRunAt(src, out, i, rawSepLen)
+		} else {
+			i++
+		}
+	}
+}
+
+// maskRunAt finds the run of digits starting at src[i], digits with single
+// separators (as sep measures them) between them, masks it in out when it
+// holds a PAN, and returns where it ends.
+func maskRunAt(src, out []byte, i int, sep func([]byte) int) int {
+	end, digits := i, 0
+	for j := i; j < len(src); {
+		if isDigit(src[j]) {
+			digits++
+			j++
+			end = j
 			continue
 		}
-		// The run: digits, with single separators between them.
-		end, digits := i, 0
-		for j := i; j < len(out); {
-			if isDigit(out[j]) {
-				digits++
-				j++
-				end = j
-				continue
-			}
-			if k := sepLen(out[j:]); k > 0 && j+k < len(out) && isDigit(out[j+k]) {
-				j += k
-				continue
-			}
-			break
+		if k := sep(src[j:]); k > 0 && j+k < len(src) && isDigit(src[j+k]) {
+			j += k
+			continue
 		}
-		if digits >= minPAN && holdsPAN(out[i:end], digits) {
-			maskRun(out[i:end], digits)
-		}
-		i = end
+		break
 	}
+	if digits >= minPAN && holdsPAN(src[i:end], digits) {
+		maskRun(src[i:end], out[i:end], digits)
+	}
+	return end
+}
+
+// rawSepLen is sepLen in the raw text: escapes are not separators.
+func rawSepLen(b []byte) int {
+	if len(b) > 0 && (b[0] == ' ' || b[0] == '-' || b[0] == '+') {
+		return 1
+	}
+	return 0
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
@@ -109,6 +140,17 @@ func sepLen(b []byte) int {
 	}
 	return 0
 }
+
+// escapeLen returns the length of the percent-escape b starts with: 3 for
+// '%' and two hex digits, else 1 (a lone '%').
+func escapeLen(b []byte) int {
+	if len(b) >= 3 && isHex(b[1]) && isHex(b[2]) {
+		return 3
+	}
+	return 1
+}
+
+func isHex(c byte) bool { return isDigit(c) || 'a' <= c|0x20 && c|0x20 <= 'f' }
 
 // holdsPAN reports whether the run (n digits, with separators) is a PAN:
 // Luhn-valid as a whole when it has 13 to 19 digits, or holding a
@@ -182,9 +224,10 @@ func luhn(d []byte) bool {
 	return sum%10 == 0
 }
 
-// maskRun masks the digits of run (n of them) but the first keepHead and
-// the last keepTail.
-func maskRun(run []byte, n int) {
+// maskRun masks in out, a copy of run (n digits, with separators), the
+// digits but the first keepHead and the last keepTail. It reads run, which
+// an earlier pass's masking of out does not change.
+func maskRun(run, out []byte, n int) {
 	k := 0
 	for i := 0; i < len(run); i++ {
 		if c := run[i]; c == '%' {
@@ -194,7 +237,7 @@ func maskRun(run []byte, n int) {
 			continue
 		}
 		if k >= keepHead && k < n-keepTail {
-			run[i] = MaskDigit
+			out[i] = MaskDigit
 		}
 		k++
 	}
