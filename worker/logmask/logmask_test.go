@@ -58,13 +58,20 @@ func TestAppendPANMasked(t *testing.T) {
 		{"other escape breaks the run", "4111%2F1111%2F1111%2F1111", "4111%2F1111%2F1111%2F1111"},
 		{"escape at the end", "4111111111111111%20", "411111******1111%20"},
 		{"digit escape before the PAN", "/s/%224111111111111111%22", "/s/%22411111******1111%22"},
-		{"every digit escape before the PAN", "%234111111111111111 %254111111111111111 %304111111111111111 %394111111111111111 %2F4111111111111111",
-			"%23411111******1111 %25411111******1111 %30411111******1111 %39411111******1111 %2F411111******1111"},
-		{"hex escape before the PAN", "%3a4111111111111111", "%3a411111******1111"},
+		{"other escapes before the PAN", "%234111111111111111 %254111111111111111 %2F4111111111111111 %3a4111111111111111",
+			"%23411111******1111 %25411111******1111 %2F411111******1111 %3a411111******1111"},
+		// An escaped digit is a digit: "%30" then a PAN is a 17-digit
+		// run, Luhn-valid as the PAN is; "%39" then a PAN one that is
+		// not, the PAN glued to another digit (as "9411…" unescaped).
+		{"escaped 0 before the PAN", "%304111111111111111", "%3041111*******1111"},
+		{"escaped 9 before the PAN", "%394111111111111111", "%394111111111111111"},
 		{"PAN starting in an escape", "%4111111111111111", "%411111******1111"},
 		{"PAN starting at an escape's second digit", "%A4111111111111111", "%A411111******1111"},
 		{"lone percent before the PAN", "%x4111111111111111", "%x411111******1111"},
 		{"neither text holds a PAN", "%24111111111111111", "%24111111111111111"},
+		{"escaped first digit", "/s/%34111111111111111", "/s/%3411111******1111"},
+		{"escaped digits throughout", "%34%31%31%31%31%31%31%31%31%31%31%31%31%31%31%31", "%34%31%31%31%31%31%3*%3*%3*%3*%3*%3*%31%31%31%31"},
+		{"escaped digits and separators", "4111%201111%2011%311%201111", "4111%2011**%20**%3**%201111"},
 		{"PAN then its month", "4111 1111 1111 1111 12", "4111 11** **** **11 12"},
 		{"PAN then its month, form-encoded", "4111111111111111+12", "411111********11+12"},
 		{"a group then the PAN", "12-4111-1111-1111-1111", "12-4111-****-****-1111"},
@@ -133,7 +140,7 @@ func TestAppendTargetDoesNotAllocate(t *testing.T) {
 // input plus the masked values, and under QueryKeep only digits change.
 func FuzzAppendTarget(f *testing.F) {
 	for _, s := range []string{"/pay?card=4111111111111111", "/4111-1111-1111-1111", "/4111%201111%2D1111%2b1111", "%204222222222222", "/p?a=1&&b", "?", "", "4000000000000000006",
-		"/s/%224111111111111111%22", "%A4111111111111111", "0%20000000002010"} {
+		"/s/%224111111111111111%22", "%A4111111111111111", "0%20000000002010", "%34111111111111111"} {
 		f.Add([]byte(s), uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, target []byte, m uint8) {
@@ -166,13 +173,15 @@ func FuzzAppendTarget(f *testing.F) {
 func leaksPAN(b []byte) bool { return leaksText(b) || leaksText(decodeEscapes(b)) }
 
 // decodeEscapes returns b with "%20", "%2D" and "%2B" (any case) read as
-// a space, every other escape as 'x'.
+// a space, "%30" to "%39" as their digit, every other escape as 'x'.
 func decodeEscapes(b []byte) []byte {
 	var out []byte
 	for i := 0; i < len(b); i++ {
 		if b[i] == '%' && escapeLen(b[i:]) == 3 {
 			if sepLen(b[i:]) == 3 {
 				out = append(out, ' ')
+			} else if digitEscape(b[i:]) {
+				out = append(out, b[i+2])
 			} else {
 				out = append(out, 'x')
 			}

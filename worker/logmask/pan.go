@@ -17,9 +17,11 @@ const MaskDigit = '*'
 // "%2B", either case), of 13 to 19 digits that passes the Luhn check keeps
 // its first six and last four digits, the others become MaskDigit; so does
 // such a run holding a Luhn-valid number of whole groups (a PAN followed
-// by its month). A longer
-// run that holds a Luhn-valid window of 13 to 19 digits anywhere is masked
-// the same way, whole. It does not allocate when dst has room.
+// by its month). A longer run that holds a Luhn-valid window of 13 to 19
+// digits anywhere is masked the same way, whole. Runs are looked for in
+// src as it is and in src decoded, where an escaped digit ("%34") is a
+// digit (maskPANs); only digit bytes change. It does not allocate when dst
+// has room.
 func AppendPANMasked(dst, src []byte) []byte {
 	start := len(dst)
 	dst = append(dst, src...)
@@ -34,18 +36,19 @@ func AppendPANMasked(dst, src []byte) []byte {
 // AppendPANMasked's scan.
 //
 // Text with percent-escapes is two texts at once: the raw one a log reader
-// (or a PAN discovery tool) sees, where "%34111111111111111" shows a run
-// of seventeen digits and "0%20000000002010" one of fourteen, and the
-// decoded one a server sees, where "%224111111111111111" is a quote and a
-// PAN and "4111%201111%201111%201111" one PAN. Runs are found in each, on
+// (or a PAN discovery tool) sees, where "0%20000000002010" shows a run of
+// fourteen digits, and the decoded one a server sees, where
+// "%224111111111111111" is a quote and a PAN, "%34111111111111111" a PAN
+// whose first digit is escaped, and "4111%201111%201111%201111" one PAN. Runs are found in each, on
 // src, and a run that holds a PAN in either is masked in out.
 func maskPANs(src, out []byte) {
-	// The decoded text: separator escapes join groups, other escapes
-	// break runs, and an escape's digits start none.
+	// The decoded text: an escaped digit ("%34") is a digit, separator
+	// escapes join groups, other escapes break runs, and an escape's hex
+	// digits start none.
 	for i := 0; i < len(src); {
 		switch c := src[i]; {
-		case isDigit(c):
-			i = maskRunAt(src, out, i, sepLen)
+		case isDigit(c) || digitEscape(src[i:]):
+			i = maskRunAt(src, out, i, true)
 		case c == '%':
 			i += escapeLen(src[i:])
 		default:
@@ -55,7 +58,7 @@ func maskPANs(src, out []byte) {
 	// The raw text: '%' breaks runs; only ' ', '-' and '+' join groups.
 	for i := 0; i < len(src); {
 		if isDigit(src[i]) {
-			i = maskRunAt(src, out, i, rawSepLen)
+			i = maskRunAt(src, out, i, false)
 		} else {
 			i++
 		}
@@ -63,9 +66,15 @@ func maskPANs(src, out []byte) {
 }
 
 // maskRunAt finds the run of digits starting at src[i], digits with single
-// separators (as sep measures them) between them, masks it in out when it
-// holds a PAN, and returns where it ends.
-func maskRunAt(src, out []byte, i int, sep func([]byte) int) int {
+// separators between them, masks it in out when it holds a PAN, and
+// returns where it ends. In the decoded text an escaped digit is a digit
+// and an escaped separator a separator (sepLen); in the raw one neither
+// (rawSepLen).
+func maskRunAt(src, out []byte, i int, decoded bool) int {
+	sep := rawSepLen
+	if decoded {
+		sep = sepLen
+	}
 	end, digits := i, 0
 	for j := i; j < len(src); {
 		if isDigit(src[j]) {
@@ -74,7 +83,13 @@ func maskRunAt(src, out []byte, i int, sep func([]byte) int) int {
 			end = j
 			continue
 		}
-		if k := sep(src[j:]); k > 0 && j+k < len(src) && isDigit(src[j+k]) {
+		if decoded && digitEscape(src[j:]) {
+			digits++
+			j += 3
+			end = j
+			continue
+		}
+		if k := sep(src[j:]); k > 0 && j+k < len(src) && (isDigit(src[j+k]) || decoded && digitEscape(src[j+k:])) {
 			j += k
 			continue
 		}
@@ -85,6 +100,10 @@ func maskRunAt(src, out []byte, i int, sep func([]byte) int) int {
 	}
 	return end
 }
+
+// digitEscape reports whether b starts with an escaped digit, "%30" to
+// "%39".
+func digitEscape(b []byte) bool { return len(b) >= 3 && b[0] == '%' && b[1] == '3' && isDigit(b[2]) }
 
 // rawSepLen is sepLen in the raw text: escapes are not separators.
 func rawSepLen(b []byte) int {
@@ -164,9 +183,10 @@ func holdsPAN(run []byte, n int) bool {
 	k, g, sep := 0, 0, true
 	for i := 0; i < len(run); i++ {
 		switch c := run[i]; {
-		case c == '%':
-			i += 2 // an escaped separator: its digits are not the PAN's
-			sep = true
+		case c == '%' && run[i+1] == '3':
+			i += 2 // an escaped digit ("%34"): the digit is the PAN's
+			c = run[i]
+			fallthrough
 		case isDigit(c):
 			if k == len(d) {
 				return true // too long to check: masked anyway
@@ -178,6 +198,9 @@ func holdsPAN(run []byte, n int) bool {
 			d[k] = c - '0'
 			k++
 			sep = false
+		case c == '%':
+			i += 2 // an escaped separator: its digits are not the PAN's
+			sep = true
 		default:
 			sep = true
 		}
@@ -231,8 +254,10 @@ func maskRun(run, out []byte, n int) {
 	k := 0
 	for i := 0; i < len(run); i++ {
 		if c := run[i]; c == '%' {
-			i += 2 // an escaped separator
-			continue
+			i += 2 // an escaped separator, or digit ("%34": its last byte)
+			if run[i-1] != '3' {
+				continue
+			}
 		} else if !isDigit(c) {
 			continue
 		}
