@@ -35,6 +35,8 @@ type Conn struct {
 	lim   Limits
 	h     Handler
 	stats *Stats
+	// resetObs is h when it is a ResetObserver.
+	resetObs ResetObserver
 
 	// The connection's coarse clock (now): the time of the latest read
 	// from the socket, flush or reap, as an offset from base (monotonic).
@@ -185,6 +187,7 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 		sendWindow:     65535,
 		peerMaxFrame:   16384,
 	}
+	c.resetObs, _ = h.(ResetObserver)
 	c.base = time.Now()
 	c.wakeWriter.L = &c.mu
 	c.recvWindow = int64(c.lim.InitialConnectionWindow)
@@ -338,11 +341,24 @@ func (c *Conn) readLoop() error {
 			// tick. Frames already buffered arrived with the last read.
 			c.refreshReadDeadline()
 		}
-		f, err := c.rfr.ReadFrame()
+		var f http2.Frame
+		fh, err := c.rfr.ReadFrameHeader()
+		if err == nil {
+			if why := shortFrame(fh); why != "" {
+				return connErr(http2.ErrCodeFrameSize, why)
+			}
+			f, err = c.rfr.ReadFrameForHeader(fh)
+		}
 		if err != nil {
 			var se http2.StreamError
 			var ce http2.ConnectionError
 			switch {
+			case errors.As(err, &se) && fh.Type == http2.FrameHeaders:
+				// Padding as long as the payload (the Framer's one
+				// stream error on HEADERS): a connection error (RFC
+				// 9113 §6.2), and the field block, never decoded,
+				// would leave the HPACK tables apart (§4.3).
+				return connErr(http2.ErrCodeProtocol, "HEADERS padding as long as its payload")
 			case errors.As(err, &se):
 				if err := c.streamError(streamErr{se.StreamID, se.Code, "invalid frame"}); err != nil {
 					return err
@@ -384,6 +400,32 @@ func (c *Conn) readLoop() error {
 			return calm("peer is not reading control frames")
 		}
 	}
+}
+
+// shortFrame names why a frame is too short for the fields its flags
+// announce (the pad length, HEADERS' priority), or "": a FRAME_SIZE_ERROR
+// (RFC 9113 §4.2), which the Framer reports as a bare short read.
+func shortFrame(fh http2.FrameHeader) string {
+	need := uint32(0)
+	switch fh.Type {
+	case http2.FrameData:
+		if fh.Flags.Has(http2.FlagDataPadded) {
+			need = 1
+		}
+	case http2.FrameHeaders:
+		if fh.Flags.Has(http2.FlagHeadersPadded) {
+			need = 1
+		}
+		if fh.Flags.Has(http2.FlagHeadersPriority) {
+			need += 5
+		}
+	default:
+		return ""
+	}
+	if fh.Length < need {
+		return fh.Type.String() + " frame too short for its padding or priority fields"
+	}
+	return ""
 }
 
 // streamError resets a stream because of the peer, counting the glitch and
@@ -457,11 +499,12 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 		case id%2 == 0:
 			c.mu.Unlock()
 			return connErr(http2.ErrCodeProtocol, "HEADERS on even stream id")
-		case id <= c.maxClientID:
+		case id <= c.maxClientID && !c.recentlyResetLocked(id):
 			c.mu.Unlock()
 			return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream")
+		case id > c.maxClientID:
+			c.maxClientID = id
 		}
-		c.maxClientID = id
 	}
 	c.mu.Unlock()
 	c.hb.start(id, f.StreamEnded(), f.HasPriority() && f.Priority.StreamDep == id, open)
@@ -514,6 +557,12 @@ func (c *Conn) endHeaderBlock() error {
 	if s := c.streams[id]; s != nil {
 		return c.onTrailersLocked(s)
 	}
+	if id <= c.maxClientID && c.recentlyResetLocked(id) {
+		// A block the peer sent before it saw our RST_STREAM (trailers,
+		// or a new request we refused): decoded, for the HPACK state,
+		// and ignored (RFC 9113 §5.1, "closed").
+		return nil
+	}
 	if hb.trailers {
 		return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream")
 	}
@@ -530,8 +579,15 @@ func (c *Conn) endHeaderBlock() error {
 	if hb.endStream && r.contentLength > 0 {
 		return streamErr{id, http2.ErrCodeProtocol, "content-length with empty body"}
 	}
-	if len(c.streams) >= int(c.lim.MaxConcurrentStreams) || c.handlers >= int(c.lim.MaxConcurrentStreams) {
+	if len(c.streams) >= int(c.lim.MaxConcurrentStreams) {
 		return streamErr{id, http2.ErrCodeRefusedStream, "too many concurrent streams"}
+	}
+	if c.handlers >= int(c.lim.MaxConcurrentStreams) {
+		// The peer keeps to the limit (only open streams count, RFC 9113
+		// §5.1.2), but handlers of streams already closed still run:
+		// refused, which is no fault of the peer's (no glitch counted).
+		c.queueRSTLocked(id, http2.ErrCodeRefusedStream)
+		return nil
 	}
 	now := c.now()
 	s := c.acquireStream(id, now)

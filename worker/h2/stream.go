@@ -17,6 +17,18 @@ type Handler interface {
 	ServeStream(s *Stream)
 }
 
+// ResetObserver is implemented by a Handler that wants to know when a
+// stream is reset, by either side, or its connection dies while the
+// stream's handler runs: a handler blocked on work of its own (a backend)
+// can then abandon it, and a reset stream costs no more than it took so
+// far (rapid reset, CVE-2023-44487; MadeYouReset, CVE-2025-8671).
+// StreamReset runs at most once per stream, in a goroutine of its own; it
+// may run after ServeStream returned, so it must find what it cancels by
+// the stream id (unique on its connection), not keep the *Stream.
+type ResetObserver interface {
+	StreamReset(id uint32)
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(s *Stream)
 
@@ -82,6 +94,7 @@ type Stream struct {
 	rdl, wdl     time.Time        // Read and Write deadlines (deadline.go); zero for none
 	waitingRead  bool             // a Read waits on canRead
 	waitingWrite bool             // a Write waits on canWrite
+	notified     bool             // the ResetObserver was told of the reset
 	dl           *streamDeadlines // the deadlines' timers, kept across reuse
 }
 
@@ -436,6 +449,10 @@ func (s *Stream) Err() error {
 func (s *Stream) wakeLocked() {
 	s.canRead.Broadcast()
 	s.canWrite.Broadcast()
+	if obs := s.c.resetObs; obs != nil && !s.handlerDone && !s.notified {
+		s.notified = true
+		go obs.StreamReset(s.id)
+	}
 	if s.done != nil {
 		select {
 		case <-s.done:

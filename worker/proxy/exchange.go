@@ -278,7 +278,9 @@ func (s *session) dropBackend(bc *backends.Conn) {
 // session's last clock reading (at worst before its last write to the
 // client: the connection then looks older than it is, never younger).
 func (s *session) releaseBackend(bc *backends.Conn, reusable bool) {
-	s.bc.Store(nil)
+	if !s.bc.CompareAndSwap(bc, nil) {
+		reusable = false // abort took it and closed it
+	}
 	bc.ReleaseAt(reusable, s.now)
 }
 

@@ -123,6 +123,21 @@ func (b *h2Bridge) abort() {
 	}
 }
 
+// StreamReset aborts the session of stream id, if it still runs, when the
+// stream is reset or its connection dies (h2.ResetObserver): its backend
+// connection is closed, so that the work a client cancels, or provokes
+// and abandons, ends now rather than when the backend answers.
+func (b *h2Bridge) StreamReset(id uint32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ss := b.streams; ss != nil; ss = ss.snext {
+		if ss.h2id == id {
+			ss.abort()
+			return
+		}
+	}
+}
+
 // admitIP is session.admitIP for the session of one of the connection's
 // streams: the per-IP cap counts the HTTP/2 connection once per cluster,
 // like an HTTP/1.1 connection, whatever its streams. The slot is held in
@@ -175,7 +190,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	sc := getStreamConn(st, b.local, b.remote)
 	defer putStreamConn(sc)
 	ss := newStreamSession(p, sc)
-	ss.h2b = b
+	ss.h2b, ss.h2id = b, st.ID()
 	ss.takeBuf()
 	head := appendH1Fields(ss.buf[:0], st.Method(), st.Path(), st.Authority(), st.Header(), chunked)
 	if !b.link(ss) { // not in the server's sessions: the connection's session stands for them
@@ -224,7 +239,8 @@ func appendH1Head(dst, method, path, authority []byte, fields []h2.HeaderField, 
 
 // validH1Head reports whether an HTTP/2 request can be written as
 // HTTP/1.1 without ambiguity: false for a method or field name that is not
-// a token, a target or authority with spaces or controls, a field value
+// a token, a target or authority with spaces or controls, a target not in
+// origin form (but OPTIONS *, and CONNECT's authority), a field value
 // with CR, LF or NUL (h2 refuses these first; this keeps the conversion
 // safe on its own).
 func validH1Head(method, path, authority []byte, fields []h2.HeaderField) bool {
@@ -233,6 +249,12 @@ func validH1Head(method, path, authority []byte, fields []h2.HeaderField) bool {
 		target = authority
 	}
 	if !http1.IsToken(method) || len(target) == 0 || !visible(target) || !visible(authority) {
+		return false
+	}
+	if string(method) != "CONNECT" && target[0] != '/' && (string(target) != "*" || string(method) != "OPTIONS") {
+		// Whatever the :scheme, the target is the origin form (RFC 9113
+		// §8.3.1): an absolute form would name a host other than
+		// :authority's to the HTTP/1.1 parser (RFC 9112 §3.2.2).
 		return false
 	}
 	for _, f := range fields {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -381,15 +382,19 @@ func TestH2MalformedNeverForwarded(t *testing.T) {
 		name   string
 		fields []string
 		data   string // sent with END_STREAM after the head; "" sends none
+		scheme string // "": https
+		path   string // "": /bad
 	}{
-		{"transfer-encoding", []string{"transfer-encoding", "chunked"}, "0\r\n\r\n"},
-		{"connection", []string{"connection", "keep-alive"}, ""},
-		{"te other than trailers", []string{"te", "gzip"}, ""},
-		{"upper-case name", []string{"X-Up", "1"}, ""},
-		{"content-length larger than DATA", []string{"content-length", "10"}, "abc"},
-		{"content-length smaller than DATA", []string{"content-length", "1"}, "abc"},
-		{"host differs from :authority", []string{"host", "b.test"}, ""},
-		{"value with CR LF", []string{"x-a", "1\r\nx-b: 2"}, ""},
+		{"absolute-form :path under another :scheme", nil, "", "foo", "http://evil.example/bad"},
+		{"authority-form :path", nil, "", "https", "evil.example:80"},
+		{"transfer-encoding", []string{"transfer-encoding", "chunked"}, "0\r\n\r\n", "", ""},
+		{"connection", []string{"connection", "keep-alive"}, "", "", ""},
+		{"te other than trailers", []string{"te", "gzip"}, "", "", ""},
+		{"upper-case name", []string{"X-Up", "1"}, "", "", ""},
+		{"content-length larger than DATA", []string{"content-length", "10"}, "abc", "", ""},
+		{"content-length smaller than DATA", []string{"content-length", "1"}, "abc", "", ""},
+		{"host differs from :authority", []string{"host", "b.test"}, "", "", ""},
+		{"value with CR LF", []string{"x-a", "1\r\nx-b: 2"}, "", "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
@@ -403,15 +408,16 @@ func TestH2MalformedNeverForwarded(t *testing.T) {
 			fr.WriteSettings()
 			var hb bytes.Buffer
 			enc := hpack.NewEncoder(&hb)
+			scheme := cmp.Or(tt.scheme, "https")
 			block := func(method, path string, extra ...string) []byte {
 				hb.Reset()
-				all := append([]string{":method", method, ":scheme", "https", ":authority", "a.test", ":path", path}, extra...)
+				all := append([]string{":method", method, ":scheme", scheme, ":authority", "a.test", ":path", path}, extra...)
 				for i := 0; i < len(all); i += 2 {
 					enc.WriteField(hpack.HeaderField{Name: all[i], Value: all[i+1]})
 				}
 				return bytes.Clone(hb.Bytes())
 			}
-			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block("POST", "/bad", tt.fields...), EndHeaders: true, EndStream: tt.data == ""})
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block("POST", cmp.Or(tt.path, "/bad"), tt.fields...), EndHeaders: true, EndStream: tt.data == ""})
 			if tt.data != "" {
 				fr.WriteData(1, true, []byte(tt.data))
 			}
@@ -438,6 +444,7 @@ func TestH2MalformedNeverForwarded(t *testing.T) {
 					}
 					reset = true
 					// A well-formed request on the same connection is served.
+					scheme = "https"
 					fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: block("GET", "/ok"), EndHeaders: true, EndStream: true})
 				}
 				if h, ok := fr2.(*http2.HeadersFrame); ok && h.StreamID == 3 && reset {

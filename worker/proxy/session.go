@@ -64,6 +64,7 @@ type session struct {
 	h2br  atomic.Pointer[h2Bridge]      // the bridge of the HTTP/2 connection served, for abort
 	snext *session                      // the next and previous stream sessions of h2b (h2Bridge.link)
 	sprev *session
+	h2id  uint32 // the stream served, when h2b is set: how StreamReset finds the session
 
 	buf    []byte // client bytes; unread ones in buf[r:w]
 	r, w   int
@@ -147,7 +148,7 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.crd.Forget()
 	s.cwd.Forget()
 	s.state.Store(stateBusy)
-	s.h2b, s.snext, s.sprev = nil, nil, nil
+	s.h2b, s.snext, s.sprev, s.h2id = nil, nil, nil, 0
 	s.h2br.Store(nil)
 	s.mx = metrics.Request{}
 	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
@@ -354,8 +355,8 @@ func (s *session) wakeIfIdle() {
 // abort closes the client and backend connections at once (hard stop).
 func (s *session) abort() {
 	s.conn.Close()
-	if bc := s.bc.Load(); bc != nil {
-		bc.Conn.Close()
+	if bc := s.bc.Swap(nil); bc != nil {
+		bc.Conn.Close() // the session, finding s.bc taken, releases it as not reusable
 	}
 	if b := s.h2br.Load(); b != nil {
 		b.abort()

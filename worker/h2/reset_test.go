@@ -1,0 +1,111 @@
+package h2
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// observed is a handler that blocks until its stream is reset and tells
+// which resets StreamReset saw.
+type observed struct {
+	release chan struct{} // closed to let the blocked handlers return
+	mu      sync.Mutex
+	resets  chan uint32
+}
+
+func newObserved() *observed {
+	return &observed{release: make(chan struct{}), resets: make(chan uint32, 64)}
+}
+
+func (o *observed) ServeStream(s *Stream) { <-o.release } // the handler's "backend" ignores the reset
+func (o *observed) StreamReset(id uint32) { o.resets <- id }
+
+func (o *observed) want(t *testing.T, ids ...uint32) {
+	t.Helper()
+	got := map[uint32]bool{}
+	deadline := time.After(5 * time.Second)
+	for len(got) < len(ids) {
+		select {
+		case id := <-o.resets:
+			got[id] = true
+		case <-deadline:
+			t.Fatalf("StreamReset saw %v, want %v", got, ids)
+		}
+	}
+	for _, id := range ids {
+		if !got[id] {
+			t.Fatalf("StreamReset saw %v, want %v", got, ids)
+		}
+	}
+}
+
+// TestResetObserver: a ResetObserver hears of a stream reset by the peer,
+// of one reset by the server, and of every stream when the connection
+// dies, while the handlers still run; a handler that ignores the reset
+// holds no stream slot of the peer's: a stream past the limit of handlers
+// is refused without counting against the peer.
+func TestResetObserver(t *testing.T) {
+	o := newObserved()
+	defer close(o.release)
+	ts := startServer(t, Limits{MaxConcurrentStreams: 2, MaxGlitchCount: 1}, o, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	o.want(t, 1)
+
+	rc.get(3, true)
+	rc.get(5, true) // two handlers run (1 and 3): refused, no glitch
+	rc.expectRST(5, http2.ErrCodeRefusedStream)
+	rc.get(7, true) // again: a glitch each would pass MaxGlitchCount
+	rc.expectRST(7, http2.ErrCodeRefusedStream)
+
+	// Trailers the client sent before it saw the refusal: ignored, the
+	// connection lives on (RFC 9113 §5.1).
+	rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 7, BlockFragment: rc.headerBlock("x-trailer", "1"), EndStream: true, EndHeaders: true})
+	rc.fr.WritePing(false, [8]byte{1})
+	rc.waitFor("PING ACK", func(f http2.Frame) bool {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			t.Fatalf("GOAWAY %v after trailers on a refused stream", g.ErrCode)
+		}
+		p, ok := f.(*http2.PingFrame)
+		return ok && p.IsAck()
+	})
+
+	rc.nc.Close() // the connection dies: stream 3, still open, is reset
+	o.want(t, 3)
+}
+
+// TestMalformedFramesEndTheConnection: frames too short for their
+// padding or priority fields, and HEADERS whose padding is as long as
+// their payload, end the connection with GOAWAY (RFC 9113 §4.2, §6.1,
+// §6.2); the field block of the latter is never decoded, so going on
+// would leave the HPACK tables apart.
+func TestMalformedFramesEndTheConnection(t *testing.T) {
+	ts := startServer(t, Limits{}, helloHandler, nil, nil)
+	for _, c := range []struct {
+		name    string
+		typ     http2.FrameType
+		flags   http2.Flags
+		payload []byte
+		code    http2.ErrCode
+	}{
+		{"HEADERS padded, empty", http2.FrameHeaders, http2.FlagHeadersEndHeaders | http2.FlagHeadersPadded, nil, http2.ErrCodeFrameSize},
+		{"HEADERS priority, 4 bytes", http2.FrameHeaders, http2.FlagHeadersEndHeaders | http2.FlagHeadersPriority, []byte{0, 0, 0, 0}, http2.ErrCodeFrameSize},
+		{"HEADERS padded and priority, 5 bytes", http2.FrameHeaders, http2.FlagHeadersEndHeaders | http2.FlagHeadersPadded | http2.FlagHeadersPriority, []byte{0, 0, 0, 0, 0}, http2.ErrCodeFrameSize},
+		{"DATA padded, empty", http2.FrameData, http2.FlagDataPadded, nil, http2.ErrCodeFrameSize},
+		{"HEADERS padding as long as the payload", http2.FrameHeaders, http2.FlagHeadersEndHeaders | http2.FlagHeadersPadded, []byte{4, 0x82, 0x86, 0x84}, http2.ErrCodeProtocol},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rc := dialRaw(t, ts.addr)
+			id := uint32(1)
+			if c.typ == http2.FrameData {
+				rc.get(1, false)
+			}
+			rc.fr.WriteRawFrame(c.typ, c.flags, id, c.payload)
+			rc.expectGoAway(c.code)
+		})
+	}
+}
