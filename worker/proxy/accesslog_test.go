@@ -56,6 +56,17 @@ func TestAccessLogRecords(t *testing.T) {
 			t.Errorf("record %d without ids: %v", i, recs[i])
 		}
 	}
+	// The times: the proxy's own (first byte to the backend's connect:
+	// reading, parsing, routing) and the backend's add up to the whole.
+	service, _ := get(recs[0], "sozu.service_time").(float64)
+	response, _ := get(recs[0], "sozu.response_time").(float64)
+	total, _ := get(recs[0], "event.duration").(float64)
+	if service <= 0 || response <= 0 || service+response != total {
+		t.Errorf("forwarded: service time %v + response time %v, want both > 0, adding up to the duration %v", service, response, total)
+	}
+	if service, total := get(recs[1], "sozu.service_time"), get(recs[1], "event.duration"); service != total || get(recs[1], "sozu.response_time") != nil {
+		t.Errorf("answered by the proxy: service time %v, duration %v, response time %v; want the service time the whole", service, total, get(recs[1], "sozu.response_time"))
+	}
 	if in, _ := get(recs[0], "http.request.bytes").(float64); in == 0 {
 		t.Errorf("bytes in = %v", in)
 	}

@@ -161,7 +161,10 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	var bc *backends.Conn
 	var res respOutcome
 	if s.lg.on {
-		s.lg.beStart = s.now
+		// A reading of its own: the service time (first byte to here)
+		// is the proxy's reading, parsing and routing, which no wait
+		// separates from the head's last read.
+		s.lg.beStart = s.tick()
 		s.lg.cluster = cl.ID
 	}
 	for attempt := 0; ; attempt++ {
