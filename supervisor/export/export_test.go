@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -194,6 +195,30 @@ func TestPrometheusParses(t *testing.T) {
 	}
 	if fams["x"] != nil {
 		t.Error("a cluster id injected a family")
+	}
+	if strings.Contains(b.String(), "µs") {
+		t.Error("a HELP line of a summary in seconds says µs")
+	}
+
+	// A counter whose upstream name ends in "total" takes one suffix; a
+	// latency without samples has NaN quantiles, not 0.
+	w2 := map[string]*command.WorkerMetrics{"0": {Proxy: map[string]*command.FilteredMetrics{
+		pm.AcceptedConnections: count(5), pm.RequestTime: sketch()}}}
+	agg2 := pm.NewAggregator(nil)
+	if err := agg2.Add("0", w2["0"]); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	WritePrometheus(&b, agg2.Result(nil), LevelProxy)
+	fams, err = p.TextToMetricFamilies(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if f := fams["sozu_listener_accepted_total"]; f == nil || f.GetMetric()[0].GetCounter().GetValue() != 5 || fams["sozu_listener_accepted_total_total"] != nil {
+		t.Errorf("listener.accepted.total: %v\n%s", f, b.String())
+	}
+	if f := fams["sozu_request_time_seconds"]; f == nil || !math.IsNaN(f.GetMetric()[0].GetSummary().GetQuantile()[0].GetValue()) {
+		t.Errorf("empty summary: %v\n%s", f, b.String())
 	}
 
 	// Proxy level only: no cluster family.

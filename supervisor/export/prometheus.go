@@ -81,7 +81,7 @@ func addAll(fs families, prefix string, m map[string]*command.FilteredMetrics, c
 		base := prefix + metricName(name)
 		switch v := m[name].GetInner().(type) {
 		case *command.FilteredMetrics_Count:
-			n := base + "_total"
+			n := strings.TrimSuffix(base, "_total") + "_total" // listener.accepted.total: one suffix
 			fs.add(n, "counter", help, sample(n, labels, "", strconv.FormatInt(v.Count, 10)))
 		case *command.FilteredMetrics_Gauge:
 			fs.add(base, "gauge", help, sample(base, labels, "", strconv.FormatUint(v.Gauge, 10)))
@@ -94,10 +94,14 @@ func addAll(fs families, prefix string, m map[string]*command.FilteredMetrics, c
 			}{{"0.5", p.GetP_50()}, {"0.9", p.GetP_90()}, {"0.99", p.GetP_99()}, {"0.999", p.GetP_99_9()}, {"0.9999", p.GetP_99_99()}}
 			var lines []string
 			for _, q := range qs {
-				lines = append(lines, sample(n, labels, `quantile="`+q.q+`"`, seconds(q.v)))
+				v := seconds(q.v)
+				if p.GetSamples() == 0 {
+					v = "NaN" // no observation: no quantile (the convention of Prometheus' clients)
+				}
+				lines = append(lines, sample(n, labels, `quantile="`+q.q+`"`, v))
 			}
 			lines = append(lines, sample(n+"_sum", labels, "", seconds(p.GetSum())), sample(n+"_count", labels, "", strconv.FormatUint(p.GetSamples(), 10)))
-			fs.add(n, "summary", help, lines...)
+			fs.add(n, "summary", strings.ReplaceAll(help, ", µs", ", in seconds here"), lines...)
 		}
 	}
 }
