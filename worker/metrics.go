@@ -5,6 +5,7 @@ import (
 
 	"github.com/sozu-go/sozu/proto/command"
 	pm "github.com/sozu-go/sozu/proto/metrics"
+	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/metrics"
 )
@@ -65,9 +66,26 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 		wm.Proxy[pm.AccessLogDrops] = metrics.Count(int64(w.logs.dropped()))
 	}
 	if w.snap == nil {
+		wm.Proxy[pm.BackendConnections] = metrics.Gauge(0)
 		return wm
 	}
 	// Every configured backend shows, with its state, traffic or not.
+	var backendConns int64
+	seen := map[*backends.Backend]bool{} // a backend may serve several sets
+	for _, set := range w.snap.sets {
+		for _, b := range set.Backends() {
+			if seen[b] {
+				continue
+			}
+			seen[b] = true
+			if n := b.H2Conns(); n > 0 {
+				backendConns += int64(n)
+			} else {
+				backendConns += b.Inflight() + int64(b.Idle())
+			}
+		}
+	}
+	wm.Proxy[pm.BackendConnections] = metrics.Gauge(uint64(max(backendConns, 0)))
 	for id, set := range w.snap.sets {
 		cm := wm.Clusters[id]
 		if cm == nil {

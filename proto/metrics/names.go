@@ -31,6 +31,7 @@ func (k Kind) String() string {
 const (
 	// Proxy level (per worker, summed over workers).
 	ClientConnections   = "client.connections"      // gauge: open client connections
+	BackendConnections  = "backend.connections"     // gauge: open backend connections, in use or pooled
 	AcceptedConnections = "listener.accepted.total" // counter: accepted client connections
 	HTTPRequests        = "http.requests"           // counter: requests whose answer started
 	HTTPErrors          = "http.errors"             // counter: answers of the proxy itself with status >= 400
@@ -101,6 +102,7 @@ type Info struct {
 // ProxyMetrics lists the proxy-level metrics, in the order they are shown.
 var ProxyMetrics = []Info{
 	{ClientConnections, Gauge, "open client connections"},
+	{BackendConnections, Gauge, "open backend connections: in use, or idle in a keep-alive pool (HTTP/2 backends: their connections, not streams)"},
 	{AcceptedConnections, Counter, "client connections accepted"},
 	{HTTPRequests, Counter, "HTTP requests answered (HTTP/1.1 and HTTP/2 streams)"},
 	{HTTPErrors, Counter, "answers of the proxy itself with a status of 400 or more"},

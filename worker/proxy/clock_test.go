@@ -76,8 +76,10 @@ func TestClockReadAfterWaits(t *testing.T) {
 	// first byte, the request time of the metrics from its last.
 	roundTrip("GET /fast HTTP/1.1\r\nHost: a\r\n", "\r\n")
 	recs := sink.JSON(t, 1)
-	if d := time.Duration(get(recs[0], "event.duration").(float64)); d < pause {
-		t.Errorf("split head: access record duration %v, want at least the pause %v", d, pause)
+	// The server reads the first part a little after the client wrote it
+	// and began its pause: the record may be short of the pause by that.
+	if d := time.Duration(get(recs[0], "event.duration").(float64)); d < pause-50*time.Millisecond {
+		t.Errorf("split head: access record duration %v, want about the pause %v", d, pause)
 	}
 	waitFor(t, "the first request measured", func() bool {
 		return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1

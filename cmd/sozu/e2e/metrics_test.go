@@ -124,6 +124,11 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 	if got := countOf(am.GetProxying(), pm.AcceptedConnections); got != ok+missing+1 {
 		t.Errorf("%s = %d, want %d", pm.AcceptedConnections, got, ok+missing+1)
 	}
+	// The backend connections the workers pooled after their requests
+	// (at least one; at most one per request).
+	if got := am.GetProxying()[pm.BackendConnections].GetGauge(); got < 1 || got > ok+missing {
+		t.Errorf("%s = %d, want between 1 and %d", pm.BackendConnections, got, ok+missing)
+	}
 	if len(am.GetWorkers()) != 2 {
 		t.Fatalf("workers: %d, want 2", len(am.GetWorkers()))
 	}
