@@ -23,7 +23,11 @@ type actor struct {
 	listeners    listenerTable
 	workers      map[uint32]*workerProc
 	serverConfig *command.ServerConfig // the bootstrap frame of new workers (runtime changes included)
-	nextWorkerID uint32
+	// clusterMetricsOff: configure_metrics DISABLED is in force (sent at
+	// start for disable_cluster_metrics, or by an operator since): new
+	// workers get it after their initial state.
+	clusterMetricsOff bool
+	nextWorkerID      uint32
 	nextTask     uint64
 	stopping     bool
 	loadingState bool
@@ -39,8 +43,9 @@ func newActor(s *Supervisor) *actor {
 		state:        state.New(),
 		listeners:    listenerTable{},
 		workers:      map[uint32]*workerProc{},
-		serverConfig: s.cfg.ServerConfig(),
-		slots:        make([]slot, s.cfg.WorkerCount),
+		serverConfig:      s.cfg.ServerConfig(),
+		clusterMetricsOff: s.cfg.DisableClusterMetrics,
+		slots:             make([]slot, s.cfg.WorkerCount),
 	}
 }
 

@@ -94,6 +94,18 @@ type call struct {
 	final    chan *command.WorkerResponse // the terminal answer; closed if the worker dies
 }
 
+// initialRequests are what a new worker applies before it serves: the
+// state's requests, then the runtime settings that are not state
+// (configure_metrics disabled).
+func (a *actor) initialRequests() []*command.WorkerRequest {
+	reqs := a.state.GenerateRequests()
+	if a.clusterMetricsOff {
+		reqs = append(reqs, &command.WorkerRequest{Id: proto.String("METRICS-DISABLED"),
+			Content: &command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_DISABLED}}})
+	}
+	return reqs
+}
+
 // spawnWorker starts a new worker in slot with the current state, and
 // hands it the listeners before it returns. Actor only.
 func (a *actor) spawnWorker(slot int) (*workerProc, error) {
@@ -111,7 +123,7 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 		return nil, fmt.Errorf("worker %d: scm socket: %w", id, err)
 	}
 	defer scmC.Close()
-	stateFile, err := initialStateFile(&command.InitialState{Requests: a.state.GenerateRequests()})
+	stateFile, err := initialStateFile(&command.InitialState{Requests: a.initialRequests()})
 	if err != nil {
 		chP.Close()
 		scmP.Close()

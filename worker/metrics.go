@@ -86,6 +86,9 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 		}
 	}
 	wm.Proxy[pm.BackendConnections] = metrics.Gauge(uint64(max(backendConns, 0)))
+	if !w.metrics.ClusterMetrics() {
+		return wm // the backends' gauges are cluster metrics: off
+	}
 	for id, set := range w.snap.sets {
 		cm := wm.Clusters[id]
 		if cm == nil {
@@ -121,13 +124,15 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 }
 
 // configureMetrics applies configure_metrics: enabled and disabled turn
-// recording on and off, clear zeroes what was recorded.
+// the recording of cluster and backend metrics on and off, as upstream
+// (proxy metrics are always recorded; disable_cluster_metrics sends
+// disabled at start), clear zeroes what was recorded.
 func (w *Worker) configureMetrics(c command.MetricsConfiguration) error {
 	switch c {
 	case command.MetricsConfiguration_ENABLED:
-		w.metrics.SetEnabled(true)
+		w.metrics.SetClusterMetrics(true)
 	case command.MetricsConfiguration_DISABLED:
-		w.metrics.SetEnabled(false)
+		w.metrics.SetClusterMetrics(false)
 	case command.MetricsConfiguration_CLEAR:
 		w.metrics.Clear()
 	default:

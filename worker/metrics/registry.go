@@ -65,7 +65,10 @@ func statusIndex(status int) int {
 // Registry is one worker's metrics. Its methods are safe for concurrent
 // use; a nil *Registry records nothing (metrics off in tests).
 type Registry struct {
-	enabled atomic.Bool
+	// clusterOn: cluster and backend metrics are recorded (configure_metrics
+	// ENABLED, the default; DISABLED turns them off, as upstream's
+	// disable_cluster_metrics does). Proxy metrics are always recorded.
+	clusterOn atomic.Bool
 	proxy   [nProxy]atomic.Int64
 	clients atomic.Int64 // open client connections (a gauge: never cleared)
 	flows   atomic.Int64 // live UDP flows (a gauge: never cleared)
@@ -75,22 +78,25 @@ type Registry struct {
 	clusters atomic.Pointer[map[string]*Cluster]
 }
 
-// New returns an enabled registry.
+// New returns a registry recording every level.
 func New() *Registry {
 	r := &Registry{reqTime: pm.NewSketch()}
 	m := map[string]*Cluster{}
 	r.clusters.Store(&m)
-	r.enabled.Store(true)
+	r.clusterOn.Store(true)
 	return r
 }
 
-// SetEnabled turns recording on or off (configure_metrics); what was
-// recorded stays readable. Gauges of open connections keep counting, so
-// that they stay true when recording resumes.
-func (r *Registry) SetEnabled(on bool) { r.enabled.Store(on) }
+// SetClusterMetrics turns the recording of cluster and backend metrics on
+// or off (configure_metrics ENABLED and DISABLED, as upstream); what was
+// recorded stays readable, and a cluster that recorded nothing is not
+// shown while they are off (Snapshot). Proxy metrics are recorded either
+// way. Gauges of live flows keep counting, so that they stay true when
+// recording resumes.
+func (r *Registry) SetClusterMetrics(on bool) { r.clusterOn.Store(on) }
 
-// Enabled reports whether recording is on.
-func (r *Registry) Enabled() bool { return r != nil && r.enabled.Load() }
+// ClusterMetrics reports whether cluster and backend metrics are recorded.
+func (r *Registry) ClusterMetrics() bool { return r != nil && r.clusterOn.Load() }
 
 // Clear zeroes every counter and empties every sketch (configure_metrics
 // clear). Gauges (open connections) are kept: they describe the present.
@@ -104,16 +110,13 @@ func (r *Registry) Clear() {
 	}
 }
 
-// Accepted records an accepted client connection; Closed its end. Both
-// count whether recording is on or not (the gauge must stay balanced).
+// Accepted records an accepted client connection; Closed its end.
 func (r *Registry) Accepted() {
 	if r == nil {
 		return
 	}
 	r.clients.Add(1)
-	if r.enabled.Load() {
-		r.proxy[accepted].Add(1)
-	}
+	r.proxy[accepted].Add(1)
 }
 
 // Closed records the end of a client connection Accepted recorded.
@@ -126,7 +129,7 @@ func (r *Registry) Closed() {
 // Handshake records a TLS handshake: version is tls.VersionTLS12 or 13,
 // or 0 for a failed one.
 func (r *Registry) Handshake(version uint16) {
-	if !r.Enabled() {
+	if r == nil {
 		return
 	}
 	switch version {
@@ -156,7 +159,7 @@ type Request struct {
 // End records a request whose answer was sent; now is its end. It
 // allocates nothing.
 func (r *Registry) End(q *Request, now time.Time) {
-	if !r.Enabled() || q.Status == 0 {
+	if r == nil || q.Status == 0 {
 		return
 	}
 	si := statusIndex(q.Status)
@@ -172,7 +175,7 @@ func (r *Registry) End(q *Request, now time.Time) {
 		total = now.Sub(q.Start)
 		r.reqTime.Add(total)
 	}
-	if c := q.Cluster; c != nil {
+	if c := q.Cluster; c != nil && r.clusterOn.Load() {
 		c.c[cRequests].Add(1)
 		c.c[si].Add(1)
 		c.c[cBytesIn].Add(q.BytesIn)
@@ -206,23 +209,24 @@ func (r *Registry) TCPSession(clusterID, backendID string, connect time.Duration
 	if r == nil {
 		return Stream{}
 	}
+	r.proxy[tcpRequests].Add(1)
+	if !r.clusterOn.Load() {
+		return Stream{r: r}
+	}
 	c := r.Cluster(clusterID)
 	b := c.Backend(backendID)
-	if r.enabled.Load() {
-		r.proxy[tcpRequests].Add(1)
-		c.c[cRequests].Add(1)
-		b.c[cRequests].Add(1)
-		if connect > 0 {
-			c.connect.Add(connect)
-			b.connect.Add(connect)
-		}
+	c.c[cRequests].Add(1)
+	b.c[cRequests].Add(1)
+	if connect > 0 {
+		c.connect.Add(connect)
+		b.connect.Add(connect)
 	}
 	return Stream{r: r, c: c, b: b}
 }
 
 // Stream is where a TCP session's bytes count: bytes_in and bytes_out of
-// the proxy, its cluster and its backend. The zero Stream records
-// nothing. Safe for concurrent use (each direction of a session records
+// the proxy, its cluster and its backend (none when cluster metrics were
+// off as the session began). The zero Stream records nothing. Safe for concurrent use (each direction of a session records
 // from its own goroutine).
 type Stream struct {
 	r *Registry
@@ -238,12 +242,14 @@ func (s Stream) In(n int64) { s.add(bytesIn, cBytesIn, n) }
 func (s Stream) Out(n int64) { s.add(bytesOut, cBytesOut, n) }
 
 func (s Stream) add(proxy, cluster int, n int64) {
-	if n <= 0 || !s.r.Enabled() {
+	if n <= 0 || s.r == nil {
 		return
 	}
 	s.r.proxy[proxy].Add(n)
-	s.c.c[cluster].Add(n)
-	s.b.c[cluster].Add(n)
+	if s.c != nil && s.r.clusterOn.Load() {
+		s.c.c[cluster].Add(n)
+		s.b.c[cluster].Add(n)
+	}
 }
 
 // Cluster returns the metrics of cluster id, made on first use. It

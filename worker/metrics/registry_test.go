@@ -53,24 +53,41 @@ func TestRetainBoundsMemory(t *testing.T) {
 	}
 }
 
-// Disabled, nothing is counted but the open connections gauge stays
-// balanced; Clear zeroes counters and sketches, not that gauge.
-func TestEnableDisableClear(t *testing.T) {
+// With cluster metrics off (configure_metrics disabled, as upstream), the
+// proxy level counts on and the cluster and backend levels do not; a
+// cluster that recorded nothing is not shown, one that did shows what it
+// recorded. Clear zeroes counters and sketches, not the open connections
+// gauge.
+func TestClusterMetricsOffClear(t *testing.T) {
 	r := New()
 	r.Accepted()
-	r.End(&Request{Status: 503, Own: true, Start: time.Now()}, time.Now())
-	r.SetEnabled(false)
+	shop := r.Cluster("shop")
+	r.End(&Request{Status: 503, Own: true, Start: time.Now(), Cluster: shop}, time.Now())
+	r.SetClusterMetrics(false)
 	r.Accepted()
-	r.End(&Request{Status: 200}, time.Now())
+	r.End(&Request{Status: 200, Cluster: shop, Backend: shop.Backend("shop-0")}, time.Now())
+	r.End(&Request{Status: 200, Cluster: r.Cluster("quiet")}, time.Now())
+	r.TCPSession("db", "db-0", time.Millisecond).In(10)
 	r.Closed()
-	r.SetEnabled(true)
 	wm := r.Snapshot()
 	p := wm.GetProxy()
-	if p[pm.HTTPRequests].GetCount() != 1 || p[pm.Status5xx].GetCount() != 1 || p[pm.HTTPErrors].GetCount() != 1 || p[pm.AcceptedConnections].GetCount() != 1 {
-		t.Errorf("after a request on, one off: %v", p)
+	if p[pm.HTTPRequests].GetCount() != 3 || p[pm.Status5xx].GetCount() != 1 || p[pm.Status2xx].GetCount() != 2 ||
+		p[pm.HTTPErrors].GetCount() != 1 || p[pm.AcceptedConnections].GetCount() != 2 || p[pm.TCPRequests].GetCount() != 1 || p[pm.BytesIn].GetCount() != 10 {
+		t.Errorf("proxy level, cluster metrics off: %v", p)
 	}
 	if p[pm.ClientConnections].GetGauge() != 1 {
 		t.Errorf("client.connections %d, want 1", p[pm.ClientConnections].GetGauge())
+	}
+	if c := wm.GetClusters()["shop"]; c.GetCluster()[pm.Requests].GetCount() != 1 || c.GetCluster()[pm.Status2xx].GetCount() != 0 {
+		t.Errorf("cluster shop, recorded before: %v", c)
+	}
+	if wm.GetClusters()["quiet"] != nil || wm.GetClusters()["db"] != nil {
+		t.Errorf("clusters that recorded nothing are shown: %v", wm.GetClusters())
+	}
+	r.SetClusterMetrics(true)
+	r.End(&Request{Status: 200, Cluster: shop}, time.Now())
+	if n := r.Snapshot().GetClusters()["shop"].GetCluster()[pm.Requests].GetCount(); n != 2 {
+		t.Errorf("cluster requests after turning them on again: %d, want 2", n)
 	}
 	r.Clear()
 	p = r.Snapshot().GetProxy()

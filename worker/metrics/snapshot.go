@@ -34,7 +34,11 @@ func (r *Registry) Snapshot() *command.WorkerMetrics {
 	wm.Proxy[pm.ClientConnections] = Gauge(uint64(max(r.clients.Load(), 0)))
 	wm.Proxy[pm.UDPActiveFlows] = Gauge(uint64(max(r.flows.Load(), 0)))
 	wm.Proxy[pm.RequestTime] = histogram(r.reqTime)
+	on := r.clusterOn.Load()
 	for id, c := range *r.clusters.Load() {
+		if !on && !c.recorded() {
+			continue // cluster metrics off: a cluster is shown for what it recorded before
+		}
 		cm := &command.ClusterMetrics{Cluster: map[string]*command.FilteredMetrics{}}
 		for i, name := range clusterNames {
 			cm.Cluster[name] = Count(c.c[i].Load())

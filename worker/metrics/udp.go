@@ -14,7 +14,7 @@ type Flow struct {
 // clusterID: a flow created, a request of the cluster and of the backend,
 // and one more live flow at the three levels. It allocates only for a
 // cluster or backend not seen before. The live-flow gauges count whether
-// recording is on or not (they must stay balanced with End).
+// cluster metrics are on or not (they must stay balanced with End).
 func (r *Registry) FlowStart(clusterID, backendID string) Flow {
 	if r == nil {
 		return Flow{}
@@ -24,8 +24,8 @@ func (r *Registry) FlowStart(clusterID, backendID string) Flow {
 	r.flows.Add(1)
 	c.flows.Add(1)
 	b.flows.Add(1)
-	if r.enabled.Load() {
-		r.proxy[udpFlowsCreated].Add(1)
+	r.proxy[udpFlowsCreated].Add(1)
+	if r.clusterOn.Load() {
 		c.c[cRequests].Add(1)
 		b.c[cRequests].Add(1)
 	}
@@ -48,11 +48,14 @@ func (f Flow) Out(n int) {
 // counters dgrams and bytes, the cluster's and the backend's cDgrams and
 // cBytes.
 func (f Flow) datagram(dgrams, bytes, cDgrams, cBytes, n int) {
-	if !f.r.Enabled() {
+	if f.r == nil {
 		return
 	}
 	f.r.proxy[dgrams].Add(1)
 	f.r.proxy[bytes].Add(int64(n))
+	if !f.r.clusterOn.Load() {
+		return
+	}
 	f.c.c[cDgrams].Add(1)
 	f.c.c[cBytes].Add(int64(n))
 	f.b.c[cDgrams].Add(1)

@@ -15,17 +15,17 @@ func TestFlowRecording(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { f.In(10); f.Out(30) }); n != 0 {
 		t.Errorf("%v allocations per datagram", n)
 	}
-	r.SetEnabled(false)
+	r.SetClusterMetrics(false) // the proxy level counts on
 	g := r.FlowStart("dns", "dns-0")
 	g.In(5)
-	r.SetEnabled(true)
+	r.SetClusterMetrics(true)
 	wm := r.Snapshot()
 	cm := wm.Clusters["dns"]
 	for _, lvl := range []struct {
 		name string
 		m    map[string]int64
 	}{
-		{"proxy", map[string]int64{pm.UDPDatagramsIn: 1001, pm.UDPDatagramsOut: 1001, pm.UDPBytesIn: 10010, pm.UDPBytesOut: 30030, pm.UDPFlowsCreated: 1}},
+		{"proxy", map[string]int64{pm.UDPDatagramsIn: 1002, pm.UDPDatagramsOut: 1001, pm.UDPBytesIn: 10015, pm.UDPBytesOut: 30030, pm.UDPFlowsCreated: 2}},
 		{"cluster", map[string]int64{pm.UDPDatagramsIn: 1001, pm.BytesIn: 10010, pm.BytesOut: 30030, pm.Requests: 1}},
 		{"backend", map[string]int64{pm.UDPDatagramsOut: 1001, pm.BytesIn: 10010, pm.Requests: 1}},
 	} {

@@ -8,15 +8,16 @@ import (
 
 // The session's part of the worker's metrics (package metrics): s.mx is
 // the record of the request in progress, filled as it goes and recorded
-// by endRequest. Nothing here allocates; with metrics off (no registry,
-// or disabled by configure_metrics) nothing reads the clock either.
+// by endRequest. Nothing here allocates; with metrics off (no registry)
+// nothing reads the clock either.
 
 // mxOn reports whether this request is measured.
-func (s *session) mxOn() bool { return s.srv.opt.Metrics.Enabled() }
+func (s *session) mxOn() bool { return s.srv.opt.Metrics != nil }
 
-// mxCluster attributes the request to cl.
+// mxCluster attributes the request to cl, when cluster metrics are on
+// (configure_metrics).
 func (s *session) mxCluster(cl *Cluster) {
-	if cl != nil && cl.ID != "" && s.mxOn() {
+	if cl != nil && cl.ID != "" && s.srv.opt.Metrics.ClusterMetrics() {
 		s.mx.Cluster = s.srv.opt.Metrics.Cluster(cl.ID)
 	}
 }

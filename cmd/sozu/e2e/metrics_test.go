@@ -199,19 +199,21 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 	if got := countOf(am.GetProxying(), pm.HTTPRequests); got != 0 {
 		t.Errorf("after clear: %s = %d", pm.HTTPRequests, got)
 	}
-	// Disabled, requests are not counted; enabled again, they are: once
-	// the request made after enable is recorded, the count is 1, not 2.
+	// Disabled (as upstream), cluster metrics are not recorded and proxy
+	// metrics are: a request while disabled, one after enable, counts 2 at
+	// the proxy level and 1 for the cluster.
 	p.MustCLI("metrics", "disable")
 	getNew(t, "http://"+front+"/")
 	p.MustCLI("metrics", "enable")
 	getNew(t, "http://"+front+"/")
-	var got int64
-	sozutest.WaitFor(t, 10*time.Second, "the request after enable is recorded", func() bool {
-		got = countOf(queryMetrics(t, sock, nil).GetProxying(), pm.HTTPRequests)
-		return got > 0
+	var proxyN, clusterN int64
+	sozutest.WaitFor(t, 10*time.Second, "both requests are recorded", func() bool {
+		am := queryMetrics(t, sock, nil)
+		proxyN, clusterN = countOf(am.GetProxying(), pm.HTTPRequests), countOf(am.GetClusters()["app"].GetCluster(), pm.Requests)
+		return proxyN >= 2 && clusterN >= 1
 	})
-	if got != 1 {
-		t.Errorf("after disable, a request, enable, a request: %s = %d, want 1", pm.HTTPRequests, got)
+	if proxyN != 2 || clusterN != 1 {
+		t.Errorf("after disable, a request, enable, a request: %s = %d (want 2), cluster %s = %d (want 1)", pm.HTTPRequests, proxyN, pm.Requests, clusterN)
 	}
 }
 
@@ -296,5 +298,28 @@ backends = [ { backend_id = "echo-0", address = %[3]q } ]
 		if got, c := countOf(am.GetProxying(), name), countOf(cl.GetCluster(), name); got != c {
 			t.Errorf("proxy %s %d, cluster %d", name, got, c)
 		}
+	}
+}
+
+// disable_cluster_metrics = true: per-cluster metrics are not registered
+// (upstream's words), proxy metrics are: a request counts at the proxy
+// level and query_metrics answers no cluster.
+func TestMetricsDisableClusterMetrics(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	startProxy(t, dir, sock, "disable_cluster_metrics = true\n"+simpleHTTPConfig(sock, front, origin.addr, 1), front)
+	getNew(t, "http://"+front+"/")
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the request is recorded", func() bool {
+		am = queryMetrics(t, sock, nil)
+		return countOf(am.GetProxying(), pm.HTTPRequests) >= 1
+	})
+	if n := countOf(am.GetProxying(), pm.HTTPRequests); n != 1 {
+		t.Errorf("%s = %d, want 1", pm.HTTPRequests, n)
+	}
+	if len(am.GetClusters()) != 0 {
+		t.Errorf("clusters with disable_cluster_metrics: %v", am.GetClusters())
 	}
 }
