@@ -28,21 +28,21 @@ type actor struct {
 	// workers get it after their initial state.
 	clusterMetricsOff bool
 	nextWorkerID      uint32
-	nextTask     uint64
-	stopping     bool
-	loadingState bool
-	slots        []slot        // crash backoff per worker slot (backoff.go)
-	prebound     listenerTable // bound by a reload before its plan is applied (reload_listeners.go)
-	accessFile   *os.File      // the access log file workers write themselves, nil if none (accessfile.go)
-	accessFailed bool          // opening it failed: the workers' records go through the supervisor
+	nextTask          uint64
+	stopping          bool
+	loadingState      bool
+	slots             []slot        // crash backoff per worker slot (backoff.go)
+	prebound          listenerTable // bound by a reload before its plan is applied (reload_listeners.go)
+	accessFile        *os.File      // the access log file workers write themselves, nil if none (accessfile.go)
+	accessFailed      bool          // opening it failed: the workers' records go through the supervisor
 }
 
 func newActor(s *Supervisor) *actor {
 	return &actor{
-		Supervisor:   s,
-		state:        state.New(),
-		listeners:    listenerTable{},
-		workers:      map[uint32]*workerProc{},
+		Supervisor:        s,
+		state:             state.New(),
+		listeners:         listenerTable{},
+		workers:           map[uint32]*workerProc{},
 		serverConfig:      s.cfg.ServerConfig(),
 		clusterMetricsOff: s.cfg.DisableClusterMetrics,
 		slots:             make([]slot, s.cfg.WorkerCount),

@@ -69,10 +69,10 @@ type Registry struct {
 	// ENABLED, the default; DISABLED turns them off, as upstream's
 	// disable_cluster_metrics does). Proxy metrics are always recorded.
 	clusterOn atomic.Bool
-	proxy   [nProxy]atomic.Int64
-	clients atomic.Int64 // open client connections (a gauge: never cleared)
-	flows   atomic.Int64 // live UDP flows (a gauge: never cleared)
-	reqTime *pm.Sketch
+	proxy     [nProxy]atomic.Int64
+	clients   atomic.Int64 // open client connections (a gauge: never cleared)
+	flows     atomic.Int64 // live UDP flows (a gauge: never cleared)
+	reqTime   *pm.Sketch
 
 	mu       sync.Mutex // serialises the copy-on-write of clusters
 	clusters atomic.Pointer[map[string]*Cluster]
