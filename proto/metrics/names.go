@@ -105,7 +105,7 @@ var ProxyMetrics = []Info{
 	{BackendConnections, Gauge, "open backend connections: in use, or idle in a keep-alive pool (HTTP/2 backends: their connections, not streams)"},
 	{AcceptedConnections, Counter, "client connections accepted"},
 	{HTTPRequests, Counter, "HTTP requests answered (HTTP/1.1 and HTTP/2 streams)"},
-	{HTTPErrors, Counter, "answers of the proxy itself with a status of 400 or more"},
+	{HTTPErrors, Counter, "answers of the proxy itself with a status of 400 or more, and HTTP/2 requests reset as malformed"},
 	{Status1xx, Counter, "responses with a 1xx status"},
 	{Status2xx, Counter, "responses with a 2xx status"},
 	{Status3xx, Counter, "responses with a 3xx status"},

@@ -35,8 +35,10 @@ type Conn struct {
 	lim   Limits
 	h     Handler
 	stats *Stats
-	// resetObs is h when it is a ResetObserver.
-	resetObs ResetObserver
+	// resetObs and malformedObs are h when it is a ResetObserver, a
+	// MalformedObserver.
+	resetObs     ResetObserver
+	malformedObs MalformedObserver
 
 	// The connection's coarse clock (now): the time of the latest read
 	// from the socket, flush or reap, as an offset from base (monotonic).
@@ -188,6 +190,7 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 		peerMaxFrame:   16384,
 	}
 	c.resetObs, _ = h.(ResetObserver)
+	c.malformedObs, _ = h.(MalformedObserver)
 	c.base = time.Now()
 	c.wakeWriter.L = &c.mu
 	c.recvWindow = int64(c.lim.InitialConnectionWindow)
@@ -573,11 +576,15 @@ func (c *Conn) endHeaderBlock() error {
 		return nil // RFC 9113 §6.8: streams above the GOAWAY id are ignored
 	}
 	var r request
-	if reason := validateRequest(hb.list, &r); reason != "" {
-		return streamErr{id, http2.ErrCodeProtocol, reason}
+	reason := validateRequest(hb.list, &r)
+	if reason == "" && hb.endStream && r.contentLength > 0 {
+		reason = "content-length with empty body"
 	}
-	if hb.endStream && r.contentLength > 0 {
-		return streamErr{id, http2.ErrCodeProtocol, "content-length with empty body"}
+	if reason != "" {
+		if c.malformedObs != nil {
+			c.malformedObs.StreamMalformed(id, hb.list, reason)
+		}
+		return streamErr{id, http2.ErrCodeProtocol, reason}
 	}
 	if len(c.streams) >= int(c.lim.MaxConcurrentStreams) {
 		return streamErr{id, http2.ErrCodeRefusedStream, "too many concurrent streams"}

@@ -29,6 +29,16 @@ type ResetObserver interface {
 	StreamReset(id uint32)
 }
 
+// MalformedObserver is implemented by a Handler that wants to know of the
+// requests the connection refuses as malformed (RFC 9113 §8.1.1: reset
+// with PROTOCOL_ERROR, no handler runs), to log them. StreamMalformed runs
+// on the connection's reader, with its lock held: it must not block nor
+// call back into the connection. fields (the decoded head, pseudo-headers
+// included, as the peer sent it) are valid only during the call.
+type MalformedObserver interface {
+	StreamMalformed(id uint32, fields []HeaderField, reason string)
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(s *Stream)
 

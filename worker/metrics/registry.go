@@ -142,6 +142,15 @@ func (r *Registry) Handshake(version uint16) {
 	}
 }
 
+// Malformed records a request refused as malformed without an answer (an
+// HTTP/2 stream reset with PROTOCOL_ERROR): an http.errors, as upstream
+// counts parse errors there.
+func (r *Registry) Malformed() {
+	if r != nil {
+		r.proxy[httpErrors].Add(1)
+	}
+}
+
 // Request is the record of one answered request, filled by the proxy as
 // the request goes (zero fields: not known or not applicable).
 type Request struct {

@@ -2,13 +2,20 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	pm "github.com/sozu-go/sozu/proto/metrics"
 	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/accesslog/accesslogtest"
+	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/router"
 )
 
@@ -119,5 +126,61 @@ func TestAccessLogH2Streams(t *testing.T) {
 	if get(recs[0], "sozu.session_id") != get(recs[1], "sozu.session_id") || get(recs[0], "trace.id") == get(recs[1], "trace.id") {
 		t.Errorf("streams of one connection: session ids %v %v, request ids %v %v", get(recs[0], "sozu.session_id"),
 			get(recs[1], "sozu.session_id"), get(recs[0], "trace.id"), get(recs[1], "trace.id"))
+	}
+}
+
+// TestAccessLogH2Malformed: an HTTP/2 request reset as malformed, by the
+// HTTP/2 layer (a connection-specific field) or by the bridge (a target
+// not in origin form), gets a record like a malformed HTTP/1.1 request:
+// no status, a failure, the reason, the session's id, PANs masked; it
+// counts in http.errors.
+func TestAccessLogH2Malformed(t *testing.T) {
+	b := h2Backend(t)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+	reg := metrics.New()
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2"}
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al, Metrics: reg})
+	c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	send := func(id uint32, fields ...string) {
+		hb.Reset()
+		for i := 0; i < len(fields); i += 2 {
+			enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+	}
+	send(1, ":method", "GET", ":scheme", "https", ":authority", "a.test", ":path", "/pay?card=4111111111111111", "connection", "keep-alive", "user-agent", "ua/1")
+	send(3, ":method", "GET", ":scheme", "foo", ":authority", "a.test", ":path", "http://evil.example/4111111111111111")
+	recs := sink.JSON(t, 2)
+	for i, why := range []string{"connection-specific", "not writable as HTTP/1.1"} {
+		r := recs[i]
+		if get(r, "http.response.status_code") != nil || get(r, "event.outcome") != "failure" || get(r, "sozu.protocol") != "HTTP2" ||
+			get(r, "sozu.session_id") == nil || get(r, "trace.id") == nil {
+			t.Errorf("record %d: %v", i, r)
+		}
+		if reason, _ := get(r, "event.reason").(string); !strings.HasPrefix(reason, "malformed HTTP/2 request: ") || !strings.Contains(reason, why) {
+			t.Errorf("record %d: reason %q, want one about %q", i, reason, why)
+		}
+	}
+	if get(recs[0], "url.path") != "/pay" || get(recs[0], "user_agent.original") != "ua/1" || get(recs[0], "url.domain") != "a.test" {
+		t.Errorf("record 0: %v", recs[0])
+	}
+	for _, r := range sink.Raw() {
+		if bytes.Contains(r, []byte("4111111111111111")) {
+			t.Errorf("full PAN in %s", r)
+		}
+	}
+	if n := reg.Snapshot().GetProxy()[pm.HTTPErrors].GetCount(); n != 2 {
+		t.Errorf("http.errors = %d, want 2", n)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/ipcap"
@@ -138,6 +140,60 @@ func (b *h2Bridge) StreamReset(id uint32) {
 	}
 }
 
+// StreamMalformed logs a request the HTTP/2 connection refused as
+// malformed (h2.MalformedObserver): like a malformed HTTP/1.1 request, it
+// gets an access record (no status: it was reset, not answered) and
+// counts in http.errors.
+func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, reason string) {
+	var method, path, authority, host []byte
+	for _, f := range fields {
+		switch string(f.Name) {
+		case ":method":
+			method = f.Value
+		case ":path":
+			path = f.Value
+		case ":authority":
+			authority = f.Value
+		case "host":
+			host = f.Value
+		}
+	}
+	if authority == nil {
+		authority = host
+	}
+	b.logMalformed(id, method, path, authority, userAgent(fields), reason)
+}
+
+// logMalformed records the malformed request of stream id: http.errors,
+// and an access record whose reason says why it was refused.
+func (b *h2Bridge) logMalformed(id uint32, method, path, authority, ua []byte, reason string) {
+	p := b.parent
+	srv := p.srv
+	srv.opt.Metrics.Malformed()
+	al := srv.opt.Access
+	if !al.Wants(true) {
+		return
+	}
+	now := time.Now()
+	rec := accesslog.Record{
+		Protocol: accesslog.H2, SessionID: p.sessID, RequestID: srv.opt.NewID(now), Start: now, End: now,
+		Client: p.client, Listener: srv.cfg.Load().addrText,
+		Method: method, Host: authority, Target: path, UserAgent: ua,
+		EndReason: "malformed HTTP/2 request: " + reason,
+	}
+	al.Log(&rec)
+}
+
+// userAgent returns the value of the user-agent field of fields, or nil.
+func userAgent(fields []h2.HeaderField) []byte {
+	for _, f := range fields {
+		if string(f.Name) == "user-agent" {
+			return f.Value
+		}
+	}
+	return nil
+}
+
 // admitIP is session.admitIP for the session of one of the connection's
 // streams: the per-IP cap counts the HTTP/2 connection once per cluster,
 // like an HTTP/1.1 connection, whatever its streams. The slot is held in
@@ -182,6 +238,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	defer b.wg.Done()
 	chunked := st.HasBody() && st.ContentLength() < 0
 	if !validH1Head(st.Method(), st.Path(), st.Authority(), st.Header()) {
+		b.logMalformed(st.ID(), st.Method(), st.Path(), st.Authority(), userAgent(st.Header()), "not writable as HTTP/1.1 without ambiguity")
 		st.Reset(http2.ErrCodeProtocol) // RFC 9113 §8.1.1: malformed
 		return
 	}
