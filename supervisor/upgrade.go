@@ -115,7 +115,7 @@ func (a *actor) handOver(requestULID string) (int, error) {
 	h := &handoff{Version: handoffVersion, OldPID: os.Getpid(), Binary: a.exe, BinarySHA256: sum,
 		RequestULID: requestULID, NextWorkerID: a.nextWorkerID}
 	opts := proto.MarshalOptions{AllowPartial: true, Deterministic: true}
-	if h.State, err = opts.Marshal(&command.InitialState{Requests: a.state.GenerateRequests()}); err != nil {
+	if h.State, err = opts.Marshal(&command.InitialState{Requests: a.handoffRequests()}); err != nil {
 		return 0, fmt.Errorf("serialising the state: %w", err)
 	}
 	if h.ServerConfig, err = proto.Marshal(a.serverConfig); err != nil {
@@ -533,6 +533,9 @@ func (a *actor) adopt(in *inheritance) error {
 		return fmt.Errorf("handoff state: %w", err)
 	}
 	for _, wr := range st.GetRequests() {
+		if cm, ok := wr.GetContent().GetRequestType().(*command.Request_ConfigureMetrics); ok {
+			a.clusterMetricsOff = cm.ConfigureMetrics == command.MetricsConfiguration_DISABLED
+		}
 		if err := a.state.Dispatch(wr.GetContent()); err != nil {
 			return fmt.Errorf("handoff state: request %s (%s) refused: %w", wr.GetId(), command.VerbName(wr.GetContent()), err)
 		}

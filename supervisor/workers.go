@@ -106,6 +106,18 @@ func (a *actor) initialRequests() []*command.WorkerRequest {
 	return reqs
 }
 
+// handoffRequests are initialRequests with configure_metrics ENABLED too
+// when cluster metrics are on: the new main of an upgrade takes the
+// setting in force, whatever its configuration file says.
+func (a *actor) handoffRequests() []*command.WorkerRequest {
+	reqs := a.initialRequests()
+	if !a.clusterMetricsOff {
+		reqs = append(reqs, &command.WorkerRequest{Id: proto.String("METRICS-ENABLED"),
+			Content: &command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_ENABLED}}})
+	}
+	return reqs
+}
+
 // spawnWorker starts a new worker in slot with the current state, and
 // hands it the listeners before it returns. Actor only.
 func (a *actor) spawnWorker(slot int) (*workerProc, error) {

@@ -81,6 +81,7 @@ type Conn struct {
 
 	maxClientID    uint32
 	handlers       int
+	busyRefused    int // streams refused since a handler last returned, handlers being at the limit
 	shutdown       bool
 	goawayID       uint32
 	shutdownTimer  *time.Timer
@@ -106,6 +107,9 @@ type headerBlock struct {
 	streamID  uint32
 	endStream bool
 	prioSelf  bool
+	// ignore: the block is on a stream we reset (onHeaders): decoded for
+	// the HPACK state, then dropped.
+	ignore bool
 	// trailers: the stream was open when the block's HEADERS came. If it
 	// is gone once the block is decoded (its handler finished meanwhile),
 	// the block is for a closed stream, not a new request.
@@ -484,6 +488,16 @@ func (c *Conn) processFrame(f http2.Frame) error {
 	return nil // unknown frame types are ignored (RFC 9113 §5.5)
 }
 
+// forgetResetLocked drops id from the streams reset lately: its late
+// frames are no longer expected.
+func (c *Conn) forgetResetLocked(id uint32) {
+	for i, r := range c.recent {
+		if r == id {
+			c.recent[i] = 0
+		}
+	}
+}
+
 func (c *Conn) recentlyResetLocked(id uint32) bool {
 	for _, r := range c.recent {
 		if r == id {
@@ -497,6 +511,7 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 	id := f.StreamID
 	c.mu.Lock()
 	open := c.streams[id] != nil
+	ignore := false
 	if !open {
 		switch {
 		case id%2 == 0:
@@ -505,12 +520,18 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 		case id <= c.maxClientID && !c.recentlyResetLocked(id):
 			c.mu.Unlock()
 			return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream")
-		case id > c.maxClientID:
+		case id <= c.maxClientID:
+			// A block the peer sent before it saw our RST_STREAM (the
+			// trailers of a request we refused or reset): decoded, for
+			// the HPACK state, then ignored (RFC 9113 §5.1, "closed").
+			ignore = true
+		default:
 			c.maxClientID = id
 		}
 	}
 	c.mu.Unlock()
 	c.hb.start(id, f.StreamEnded(), f.HasPriority() && f.Priority.StreamDep == id, open)
+	c.hb.ignore = ignore
 	if err := c.decodeFragment(f.HeaderBlockFragment()); err != nil {
 		return err
 	}
@@ -560,10 +581,11 @@ func (c *Conn) endHeaderBlock() error {
 	if s := c.streams[id]; s != nil {
 		return c.onTrailersLocked(s)
 	}
-	if id <= c.maxClientID && c.recentlyResetLocked(id) {
-		// A block the peer sent before it saw our RST_STREAM (trailers,
-		// or a new request we refused): decoded, for the HPACK state,
-		// and ignored (RFC 9113 §5.1, "closed").
+	if hb.ignore || hb.trailers && c.recentlyResetLocked(id) {
+		// Late trailers (onHeaders), or trailers of a stream we reset
+		// while their block came: ignored, once per reset stream; a
+		// further block on it is one on a closed stream.
+		c.forgetResetLocked(id)
 		return nil
 	}
 	if hb.trailers {
@@ -592,7 +614,14 @@ func (c *Conn) endHeaderBlock() error {
 	if c.handlers >= int(c.lim.MaxConcurrentStreams) {
 		// The peer keeps to the limit (only open streams count, RFC 9113
 		// §5.1.2), but handlers of streams already closed still run:
-		// refused, which is no fault of the peer's (no glitch counted).
+		// refused, no fault of the peer's (no glitch counted) for as many
+		// streams as the limit; beyond, until a handler returns, each
+		// refusal is a glitch (the budget bounds a peer that keeps
+		// opening streams it cannot have).
+		c.busyRefused++
+		if c.busyRefused > int(c.lim.MaxConcurrentStreams) {
+			return streamErr{id, http2.ErrCodeRefusedStream, "streams opened while handlers of closed ones run"}
+		}
 		c.queueRSTLocked(id, http2.ErrCodeRefusedStream)
 		return nil
 	}
@@ -940,6 +969,7 @@ func (c *Conn) handlerReturned(s *Stream) {
 	defer c.mu.Unlock()
 	s.stopDeadlinesLocked()
 	c.handlers--
+	c.busyRefused = 0
 	c.stats.active(-1)
 	// handlerDone is set last: until then nothing below can release s, and
 	// after the final maybeReleaseLocked s must not be touched.

@@ -109,3 +109,70 @@ func TestMalformedFramesEndTheConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestLateBlockOnResetStreamOnce: one header block on a stream we reset
+// (its trailers, sent before our RST_STREAM arrived) is decoded and
+// ignored; a second is one on a closed stream, not a free decode.
+func TestLateBlockOnResetStreamOnce(t *testing.T) {
+	h := HandlerFunc(func(s *Stream) { s.Reset(http2.ErrCodeInternal) })
+	ts := startServer(t, Limits{}, h, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, false)
+	rc.expectRST(1, http2.ErrCodeInternal)
+	trailers := func() {
+		rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.headerBlock("x-trailer", "1"), EndStream: true, EndHeaders: true})
+	}
+	trailers()
+	rc.fr.WritePing(false, [8]byte{2})
+	rc.waitFor("PING ACK", func(f http2.Frame) bool {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			t.Fatalf("GOAWAY %v after the first late block", g.ErrCode)
+		}
+		p, ok := f.(*http2.PingFrame)
+		return ok && p.IsAck()
+	})
+	trailers()
+	rc.expectGoAway(http2.ErrCodeStreamClosed)
+}
+
+// TestBusyRefusalsBudgeted: while handlers of closed streams hold every
+// slot, as many new streams as the limit are refused free; more, before a
+// handler returns, are glitches, and past the glitch budget the
+// connection ends.
+func TestBusyRefusalsBudgeted(t *testing.T) {
+	o := newObserved()
+	defer close(o.release)
+	ts := startServer(t, Limits{MaxConcurrentStreams: 1, MaxGlitchCount: 1}, o, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	o.want(t, 1) // stream 1 closed, its handler runs on
+	rc.get(3, true)
+	rc.expectRST(3, http2.ErrCodeRefusedStream) // free
+	rc.get(5, true)
+	rc.expectRST(5, http2.ErrCodeRefusedStream) // a glitch: 1 of 1
+	rc.get(7, true)
+	rc.expectGoAway(http2.ErrCodeEnhanceYourCalm) // a second glitch
+}
+
+// TestRequestOnStreamResetWhileIdle: a stream we reset while idle (a
+// PRIORITY frame making it depend on itself) is not in the way of the
+// request the peer then opens on it: it is served, not silently ignored.
+func TestRequestOnStreamResetWhileIdle(t *testing.T) {
+	ts := startServer(t, Limits{}, helloHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.fr.WritePriority(1, http2.PriorityParam{StreamDep: 1, Weight: 15})
+	rc.expectRST(1, http2.ErrCodeProtocol)
+	rc.get(1, true)
+	rc.waitFor("the response on stream 1", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		case *http2.RSTStreamFrame:
+			t.Fatalf("RST_STREAM %v on %d", f.ErrCode, f.StreamID)
+		case *http2.HeadersFrame:
+			return f.StreamID == 1
+		}
+		return false
+	})
+}

@@ -168,6 +168,9 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.lg.cluster = cl.ID
 	}
 	for attempt := 0; ; attempt++ {
+		if s.aborted.Load() {
+			return false // the stream was reset, or the worker stops: no backend is tried
+		}
 		var err error
 		if x.sticky {
 			bc, err = cl.Backends.ConnectStickyAt(s.srv.ctx, s.now, cfg.ConnectTimeout, attempt > 0, s.peerKey, s.stickyIn)
@@ -179,6 +182,12 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 			return s.answer(cfg, cl, 503)
 		}
 		s.bc.Store(bc)
+		if s.aborted.Load() {
+			// abort ran between the check above and the store: it may
+			// not have seen bc (one of the two sees the other's write).
+			s.dropBackend(bc)
+			return false
+		}
 		s.lg.noteBackend(bc.Backend)
 		// Connect may have waited (dials, a failed one before a pooled
 		// connection, an HTTP/2 stream slot), even for a reused connection.
@@ -281,8 +290,9 @@ func (s *session) dropBackend(bc *backends.Conn) {
 // session's last clock reading (at worst before its last write to the
 // client: the connection then looks older than it is, never younger).
 func (s *session) releaseBackend(bc *backends.Conn, reusable bool) {
-	if !s.bc.CompareAndSwap(bc, nil) {
-		reusable = false // abort took it and closed it
+	s.bc.Store(nil)
+	if s.aborted.Load() {
+		reusable = false // abort may have closed it (see abort)
 	}
 	bc.ReleaseAt(reusable, s.now)
 }

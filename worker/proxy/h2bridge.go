@@ -254,6 +254,14 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 		ss.finish() // a hard stop came first: the stream is refused
 		return
 	}
+	if st.Err() != nil {
+		// Reset before the link (HEADERS and RST_STREAM in one read):
+		// StreamReset found no session then; it finds this one from
+		// now on (link and StreamReset hold b.mu), so this is the last
+		// reset to look for.
+		ss.finish()
+		return
+	}
 	if len(head) > bufSize-4<<10 {
 		// Beyond what an HTTP/1.1 client may send (appended past buf
 		// when longer than it): answered like one.

@@ -65,6 +65,9 @@ type session struct {
 	snext *session                      // the next and previous stream sessions of h2b (h2Bridge.link)
 	sprev *session
 	h2id  uint32 // the stream served, when h2b is set: how StreamReset finds the session
+	// aborted: abort ran (a hard stop, or the stream's reset): no backend
+	// connection is tried or pooled any more.
+	aborted atomic.Bool
 
 	buf    []byte // client bytes; unread ones in buf[r:w]
 	r, w   int
@@ -149,6 +152,7 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.cwd.Forget()
 	s.state.Store(stateBusy)
 	s.h2b, s.snext, s.sprev, s.h2id = nil, nil, nil, 0
+	s.aborted.Store(false)
 	s.h2br.Store(nil)
 	s.mx = metrics.Request{}
 	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
@@ -354,9 +358,13 @@ func (s *session) wakeIfIdle() {
 
 // abort closes the client and backend connections at once (hard stop).
 func (s *session) abort() {
+	// The flag first: a session that then gives its backend connection
+	// back finds it and does not pool it; one that gave it back before
+	// has stored nil, which the load below then reads (seq-cst atomics).
+	s.aborted.Store(true)
 	s.conn.Close()
-	if bc := s.bc.Swap(nil); bc != nil {
-		bc.Conn.Close() // the session, finding s.bc taken, releases it as not reusable
+	if bc := s.bc.Load(); bc != nil {
+		bc.Conn.Close()
 	}
 	if b := s.h2br.Load(); b != nil {
 		b.abort()

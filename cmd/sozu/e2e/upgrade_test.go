@@ -20,6 +20,7 @@ import (
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
 // upgradeRig is a proxy started from a private copy of the sozu binary
@@ -651,4 +652,39 @@ func upgradeEachWorker(t *testing.T, r *upgradeRig, mark func(string)) []uint32 
 		}
 	}
 	return ids
+}
+
+// TestUpgradeKeepsMetricsDisabled: `metrics disable` (cluster metrics
+// off) survives a main upgrade: a worker the new supervisor launches
+// after it records no cluster metrics either.
+func TestUpgradeKeepsMetricsDisabled(t *testing.T) {
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	r := startUpgradeRig(t, origin.addr, "")
+	r.p.MustCLI("metrics", "disable")
+	r.p.MustCLI("metrics", "clear") // what the clusters recorded before: gone, so not shown
+	_, pids := workersOf(t, r.p.Sock)
+	r.p.MustCLI("upgrade")
+	sup := r.pid(t)
+	for _, victim := range pids { // both replaced by workers of the new supervisor
+		if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sozutest.WaitFor(t, 60*time.Second, "two workers, children of the new supervisor", func() bool {
+		_, now := workersOf(t, r.p.Sock)
+		return len(now) == 2 && parentOf(now[0]) == sup && parentOf(now[1]) == sup
+	})
+	for range 6 {
+		getNew(t, "http://"+r.front+"/")
+	}
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the requests recorded", func() bool {
+		am = queryMetrics(t, r.p.Sock, nil)
+		return countOf(am.GetProxying(), pm.HTTPRequests) >= 6
+	})
+	if len(am.GetClusters()) != 0 {
+		t.Errorf("cluster metrics recorded after the upgrade: %v", am.GetClusters())
+	}
+	r.p.MustCLI("shutdown", "--hard")
+	<-r.p.Done
 }
