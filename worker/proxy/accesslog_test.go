@@ -2,15 +2,10 @@ package proxy
 
 import (
 	"bytes"
-	"crypto/tls"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
-
-	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 
 	pm "github.com/sozu-go/sozu/proto/metrics"
 	"github.com/sozu-go/sozu/worker/accesslog"
@@ -141,26 +136,9 @@ func TestAccessLogH2Malformed(t *testing.T) {
 	conf := testTLSConfig(t, "a.test")
 	conf.NextProtos = []string{"h2"}
 	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al, Metrics: reg})
-	c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, http2.ClientPreface)
-	fr := http2.NewFramer(c, c)
-	fr.WriteSettings()
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	send := func(id uint32, fields ...string) {
-		hb.Reset()
-		for i := 0; i < len(fields); i += 2 {
-			enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
-		}
-		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
-	}
-	send(1, ":method", "GET", ":scheme", "https", ":authority", "a.test", ":path", "/pay?card=4111111111111111", "connection", "keep-alive", "user-agent", "ua/1")
-	send(3, ":method", "GET", ":scheme", "foo", ":authority", "a.test", ":path", "http://evil.example/4111111111111111")
+	h := dialH2(t, f)
+	h.get(1, "/pay?card=4111111111111111", "connection", "keep-alive", "user-agent", "ua/1")
+	h.get(3, "http://evil.example/4111111111111111", ":scheme", "foo")
 	recs := sink.JSON(t, 2)
 	for i, why := range []string{"connection-specific", "not writable as HTTP/1.1"} {
 		r := recs[i]

@@ -397,27 +397,10 @@ func TestH2MalformedNeverForwarded(t *testing.T) {
 		{"value with CR LF", []string{"x-a", "1\r\nx-b: 2"}, "", "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			io.WriteString(c, http2.ClientPreface)
-			fr := http2.NewFramer(c, c)
-			fr.WriteSettings()
-			var hb bytes.Buffer
-			enc := hpack.NewEncoder(&hb)
-			scheme := cmp.Or(tt.scheme, "https")
-			block := func(method, path string, extra ...string) []byte {
-				hb.Reset()
-				all := append([]string{":method", method, ":scheme", scheme, ":authority", "a.test", ":path", path}, extra...)
-				for i := 0; i < len(all); i += 2 {
-					enc.WriteField(hpack.HeaderField{Name: all[i], Value: all[i+1]})
-				}
-				return bytes.Clone(hb.Bytes())
-			}
-			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block("POST", cmp.Or(tt.path, "/bad"), tt.fields...), EndHeaders: true, EndStream: tt.data == ""})
+			h := dialH2(t, f)
+			fr := h.fr
+			fields := append([]string{":method", "POST", ":scheme", cmp.Or(tt.scheme, "https")}, tt.fields...)
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: h.block(cmp.Or(tt.path, "/bad"), fields...), EndHeaders: true, EndStream: tt.data == ""})
 			if tt.data != "" {
 				fr.WriteData(1, true, []byte(tt.data))
 			}
@@ -444,8 +427,7 @@ func TestH2MalformedNeverForwarded(t *testing.T) {
 					}
 					reset = true
 					// A well-formed request on the same connection is served.
-					scheme = "https"
-					fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: block("GET", "/ok"), EndHeaders: true, EndStream: true})
+					h.get(3, "/ok")
 				}
 				if h, ok := fr2.(*http2.HeadersFrame); ok && h.StreamID == 3 && reset {
 					break

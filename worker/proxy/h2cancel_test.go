@@ -13,66 +13,37 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// TestH2ResetCancelsBackendWork: a stream the client resets, or whose
-// connection it closes, while the backend works on its request, closes
-// the backend connection at once (the backend sees its request
-// cancelled), instead of holding it until the backend answers: a reset
-// stream costs no more than it took so far (rapid reset, MadeYouReset).
-func TestH2ResetCancelsBackendWork(t *testing.T) {
-	got := make(chan string, 16)
-	cancelled := make(chan string, 16)
-	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
-		got <- r.URL.Path
+// slowBackend answers /fast at once and holds any other request until the
+// proxy gives it up (its connection closed) or 20 s pass, counting the
+// requests it holds and those it saw cancelled.
+type slowBackend struct {
+	*httpBackend
+	held, cancelled atomic.Int32
+}
+
+func newSlowBackend(t *testing.T) *slowBackend {
+	sb := &slowBackend{}
+	sb.httpBackend = newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/fast" {
+			w.Write([]byte("ok"))
+			return
+		}
+		sb.held.Add(1)
 		select {
 		case <-r.Context().Done():
-			cancelled <- r.URL.Path
+			sb.cancelled.Add(1)
 		case <-time.After(20 * time.Second):
 		}
 	})
+	return sb
+}
+
+// h2Fixture is a proxy with an HTTPS listener offering only h2, for
+// a.test, in front of b.
+func h2OnlyFixture(t *testing.T, b string) *fixture {
 	conf := testTLSConfig(t, "a.test")
 	conf.NextProtos = []string{"h2"}
-	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf })
-	for _, how := range []string{"rst", "close"} {
-		t.Run(how, func(t *testing.T) {
-			c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			io.WriteString(c, http2.ClientPreface)
-			fr := http2.NewFramer(c, c)
-			fr.WriteSettings()
-			var hb bytes.Buffer
-			enc := hpack.NewEncoder(&hb)
-			path := "/slow-" + how
-			for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", path}} {
-				enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
-			}
-			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
-			select {
-			case p := <-got:
-				if p != path {
-					t.Fatalf("backend got %s, want %s", p, path)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the request did not reach the backend")
-			}
-			if how == "rst" {
-				fr.WriteRSTStream(1, http2.ErrCodeCancel)
-			} else {
-				c.Close()
-			}
-			select {
-			case p := <-cancelled:
-				if p != path {
-					t.Fatalf("backend saw %s cancelled, want %s", p, path)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("the backend kept working on a request whose stream is gone")
-			}
-		})
-	}
+	return newFixture(t, anyHost("c"), map[string][]string{"c": {b}}, func(l *Listener) { l.TLS = conf })
 }
 
 // h2Conn is a raw HTTP/2 client connection to f's TLS listener.
@@ -98,13 +69,54 @@ func dialH2(t *testing.T, f *fixture) *h2Conn {
 	return h
 }
 
-// block is the header block of a GET of path.
-func (h *h2Conn) block(path string) []byte {
+// block is the header block of the pseudo-headers of a GET of path
+// (:scheme https, :authority a.test), then fields (name, value, …); any
+// pseudo-header in fields replaces the default.
+func (h *h2Conn) block(path string, fields ...string) []byte {
+	all := map[string]string{":method": "GET", ":scheme": "https", ":authority": "a.test", ":path": path}
+	for i := 0; i+1 < len(fields); i += 2 {
+		if _, ok := all[fields[i]]; ok {
+			all[fields[i]] = fields[i+1]
+		}
+	}
 	h.hb.Reset()
-	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", path}} {
-		h.enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	for _, name := range []string{":method", ":scheme", ":authority", ":path"} {
+		h.enc.WriteField(hpack.HeaderField{Name: name, Value: all[name]})
+	}
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i][0] != ':' {
+			h.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+		}
 	}
 	return bytes.Clone(h.hb.Bytes())
+}
+
+// get sends a GET of path on stream id, fields as for block.
+func (h *h2Conn) get(id uint32, path string, fields ...string) {
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.block(path, fields...), EndHeaders: true, EndStream: true})
+}
+
+// TestH2ResetCancelsBackendWork: a stream the client resets, or whose
+// connection it closes, while the backend works on its request, closes
+// the backend connection at once (the backend sees its request
+// cancelled), instead of holding it until the backend answers: a reset
+// stream costs no more than it took so far (rapid reset, MadeYouReset).
+func TestH2ResetCancelsBackendWork(t *testing.T) {
+	b := newSlowBackend(t)
+	f := h2OnlyFixture(t, b.addr)
+	for i, how := range []string{"rst", "close"} {
+		t.Run(how, func(t *testing.T) {
+			h := dialH2(t, f)
+			h.get(1, "/slow")
+			waitFor(t, "the request at the backend", func() bool { return b.held.Load() == int32(i+1) })
+			if how == "rst" {
+				h.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+			} else {
+				h.c.Close()
+			}
+			waitFor(t, "the backend's request cancelled", func() bool { return b.cancelled.Load() == int32(i+1) })
+		})
+	}
 }
 
 // TestH2EarlyResetNeverWorks: streams reset in the same read as their
@@ -112,18 +124,8 @@ func (h *h2Conn) block(path string) []byte {
 // outlives them: every stream handler ends at once, and a request that
 // did reach the backend is cancelled there.
 func TestH2EarlyResetNeverWorks(t *testing.T) {
-	var reached, cancelled atomic.Int32
-	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
-		reached.Add(1)
-		select {
-		case <-r.Context().Done():
-			cancelled.Add(1)
-		case <-time.After(20 * time.Second):
-		}
-	})
-	conf := testTLSConfig(t, "a.test")
-	conf.NextProtos = []string{"h2"}
-	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf })
+	b := newSlowBackend(t)
+	f := h2OnlyFixture(t, b.addr)
 	h := dialH2(t, f)
 	var out bytes.Buffer
 	w := http2.NewFramer(&out, nil)
@@ -135,32 +137,18 @@ func TestH2EarlyResetNeverWorks(t *testing.T) {
 	waitFor(t, "the reset streams' handlers end", func() bool {
 		return f.srv.H2Stats.Streams.Load() == 20 && f.srv.H2Stats.ActiveStreams.Load() == 0
 	})
-	waitFor(t, "every request that reached the backend cancelled", func() bool { return reached.Load() == cancelled.Load() })
+	waitFor(t, "every request that reached the backend cancelled", func() bool { return b.held.Load() == b.cancelled.Load() })
 }
 
 // TestH2ResetNotReplayed: a stream reset while its request waits on a
-// pooled (reused) backend connection is not sent again on a new one (the
+// pooled (reused) backend connection is sent to the backend once: the
 // replay of a request whose reused connection ended is for connections
-// the backend closed, not for the ones a reset closed).
+// the backend closed, not for the one a reset closed.
 func TestH2ResetNotReplayed(t *testing.T) {
-	var slow, cancelled atomic.Int32
-	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/fast" {
-			w.Write([]byte("ok"))
-			return
-		}
-		slow.Add(1)
-		select {
-		case <-r.Context().Done():
-			cancelled.Add(1)
-		case <-time.After(20 * time.Second):
-		}
-	})
-	conf := testTLSConfig(t, "a.test")
-	conf.NextProtos = []string{"h2"}
-	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf })
+	b := newSlowBackend(t)
+	f := h2OnlyFixture(t, b.addr)
 	h := dialH2(t, f)
-	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: h.block("/fast"), EndHeaders: true, EndStream: true})
+	h.get(1, "/fast")
 	for done := false; !done; {
 		fr, err := h.fr.ReadFrame()
 		if err != nil {
@@ -169,13 +157,13 @@ func TestH2ResetNotReplayed(t *testing.T) {
 		done = fr.Header().StreamID == 1 && fr.Header().Flags.Has(http2.FlagDataEndStream) && (fr.Header().Type == http2.FrameData || fr.Header().Type == http2.FrameHeaders)
 	}
 	waitFor(t, "the backend connection pooled", func() bool { return f.srv.H2Stats.ActiveStreams.Load() == 0 })
-	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: h.block("/slow"), EndHeaders: true, EndStream: true})
-	waitFor(t, "the slow request at the backend", func() bool { return slow.Load() == 1 })
+	h.get(3, "/slow")
+	waitFor(t, "the slow request at the backend", func() bool { return b.held.Load() == 1 })
 	h.fr.WriteRSTStream(3, http2.ErrCodeCancel)
 	waitFor(t, "the slow request cancelled and its handler done", func() bool {
-		return cancelled.Load() == 1 && f.srv.H2Stats.ActiveStreams.Load() == 0
+		return b.cancelled.Load() == 1 && f.srv.H2Stats.ActiveStreams.Load() == 0
 	})
-	if n := slow.Load(); n != 1 {
+	if n := b.held.Load(); n != 1 {
 		t.Errorf("the reset stream's request reached the backend %d times", n)
 	}
 }
