@@ -80,6 +80,8 @@ type Conn struct {
 	recentPos  int
 
 	maxClientID    uint32
+	skipped        [4][2]uint32 // the last ranges of client ids a new stream skipped (never opened), first and last
+	skippedPos     int
 	handlers       int
 	busyRefused    int // streams refused since a handler last returned, handlers being at the limit
 	shutdown       bool
@@ -488,6 +490,18 @@ func (c *Conn) processFrame(f http2.Frame) error {
 	return nil // unknown frame types are ignored (RFC 9113 §5.5)
 }
 
+// skippedLocked reports whether id lies in one of the last ranges of
+// client stream ids that a new stream skipped: ids never opened (older
+// skips are forgotten: their ids read as closed streams').
+func (c *Conn) skippedLocked(id uint32) bool {
+	for _, r := range c.skipped {
+		if r[0] != 0 && r[0] <= id && id <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
 // forgetResetLocked drops id from the streams reset lately: its late
 // frames are no longer expected.
 func (c *Conn) forgetResetLocked(id uint32) {
@@ -519,6 +533,11 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 			return connErr(http2.ErrCodeProtocol, "HEADERS on even stream id")
 		case id <= c.maxClientID && !c.recentlyResetLocked(id):
 			c.mu.Unlock()
+			if c.skippedLocked(id) {
+				// Never opened: not a closed stream's, a new stream's
+				// id below one already used (RFC 9113 §5.1.1).
+				return connErr(http2.ErrCodeProtocol, "HEADERS on a stream id below one already used")
+			}
 			return connErr(http2.ErrCodeStreamClosed, "HEADERS on closed stream")
 		case id <= c.maxClientID:
 			// A block the peer sent before it saw our RST_STREAM (the
@@ -526,6 +545,14 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 			// the HPACK state, then ignored (RFC 9113 §5.1, "closed").
 			ignore = true
 		default:
+			first := c.maxClientID + 2 // the next client id
+			if c.maxClientID == 0 {
+				first = 1
+			}
+			if id > first {
+				c.skipped[c.skippedPos] = [2]uint32{first, id - 2}
+				c.skippedPos = (c.skippedPos + 1) % len(c.skipped)
+			}
 			c.maxClientID = id
 		}
 	}

@@ -176,3 +176,33 @@ func TestRequestOnStreamResetWhileIdle(t *testing.T) {
 		return false
 	})
 }
+
+// TestLowerUnusedStreamID: HEADERS on an id the client skipped (never
+// opened) is a new stream below one already used: PROTOCOL_ERROR (RFC
+// 9113 §5.1.1); on an id it used and closed, STREAM_CLOSED (§5.1).
+func TestLowerUnusedStreamID(t *testing.T) {
+	ts := startServer(t, Limits{}, helloHandler, nil, nil)
+	for _, c := range []struct {
+		name string
+		ids  []uint32 // streams opened in order, each answered
+		late uint32   // then a HEADERS on this lower id
+		code http2.ErrCode
+	}{
+		{"skipped", []uint32{3}, 1, http2.ErrCodeProtocol},
+		{"skipped in the middle", []uint32{1, 7}, 5, http2.ErrCodeProtocol},
+		{"used and closed", []uint32{1, 3}, 1, http2.ErrCodeStreamClosed},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rc := dialRaw(t, ts.addr)
+			for _, id := range c.ids {
+				rc.get(id, true)
+				rc.waitFor("the response", func(f http2.Frame) bool {
+					return f.Header().StreamID == id && f.Header().Flags.Has(http2.FlagDataEndStream) &&
+						(f.Header().Type == http2.FrameData || f.Header().Type == http2.FrameHeaders)
+				})
+			}
+			rc.get(c.late, true)
+			rc.expectGoAway(c.code)
+		})
+	}
+}
