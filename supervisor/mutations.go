@@ -100,13 +100,7 @@ func (a *actor) apply(req *command.Request) ([]*call, error) {
 		// later start with it.
 		a.serverConfig.MaxConnectionsPerIp = proto.Uint64(r.SetMaxConnectionsPerIp)
 	case *command.Request_ConfigureMetrics:
-		// Likewise.
-		switch r.ConfigureMetrics {
-		case command.MetricsConfiguration_ENABLED:
-			a.clusterMetricsOff = false
-		case command.MetricsConfiguration_DISABLED:
-			a.clusterMetricsOff = true
-		}
+		a.noteMetrics(r.ConfigureMetrics) // likewise
 	}
 	calls := a.fanout(req)
 	if v := verbs.Of(req); v != nil && v.Emits {

@@ -534,7 +534,7 @@ func (a *actor) adopt(in *inheritance) error {
 	}
 	for _, wr := range st.GetRequests() {
 		if cm, ok := wr.GetContent().GetRequestType().(*command.Request_ConfigureMetrics); ok {
-			a.clusterMetricsOff = cm.ConfigureMetrics == command.MetricsConfiguration_DISABLED
+			a.noteMetrics(cm.ConfigureMetrics)
 		}
 		if err := a.state.Dispatch(wr.GetContent()); err != nil {
 			return fmt.Errorf("handoff state: request %s (%s) refused: %w", wr.GetId(), command.VerbName(wr.GetContent()), err)

@@ -96,26 +96,42 @@ type call struct {
 
 // initialRequests are what a new worker applies before it serves: the
 // state's requests, then the runtime settings that are not state
-// (configure_metrics disabled).
+// (configure_metrics disabled; enabled is a worker's default).
 func (a *actor) initialRequests() []*command.WorkerRequest {
 	reqs := a.state.GenerateRequests()
 	if a.clusterMetricsOff {
-		reqs = append(reqs, &command.WorkerRequest{Id: proto.String("METRICS-DISABLED"),
-			Content: &command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_DISABLED}}})
+		reqs = append(reqs, a.metricsRequest())
 	}
 	return reqs
 }
 
-// handoffRequests are initialRequests with configure_metrics ENABLED too
-// when cluster metrics are on: the new main of an upgrade takes the
-// setting in force, whatever its configuration file says.
+// handoffRequests are the state's requests and configure_metrics as in
+// force, enabled too: the new main of an upgrade takes the setting in
+// force, whatever its configuration file says (noteMetrics).
 func (a *actor) handoffRequests() []*command.WorkerRequest {
-	reqs := a.initialRequests()
-	if !a.clusterMetricsOff {
-		reqs = append(reqs, &command.WorkerRequest{Id: proto.String("METRICS-ENABLED"),
-			Content: &command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_ENABLED}}})
+	return append(a.state.GenerateRequests(), a.metricsRequest())
+}
+
+// metricsRequest is configure_metrics as in force: ENABLED or DISABLED.
+func (a *actor) metricsRequest() *command.WorkerRequest {
+	c := command.MetricsConfiguration_ENABLED
+	if a.clusterMetricsOff {
+		c = command.MetricsConfiguration_DISABLED
 	}
-	return reqs
+	return &command.WorkerRequest{Id: proto.String("METRICS-" + c.String()),
+		Content: &command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: c}}}
+}
+
+// noteMetrics keeps what a configure_metrics request sets for the workers
+// launched later: ENABLED and DISABLED turn cluster metrics on and off,
+// CLEAR changes nothing.
+func (a *actor) noteMetrics(c command.MetricsConfiguration) {
+	switch c {
+	case command.MetricsConfiguration_ENABLED:
+		a.clusterMetricsOff = false
+	case command.MetricsConfiguration_DISABLED:
+		a.clusterMetricsOff = true
+	}
 }
 
 // spawnWorker starts a new worker in slot with the current state, and

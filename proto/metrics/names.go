@@ -126,7 +126,7 @@ var ProxyMetrics = []Info{
 	{RejectedPerIP, Counter, "connections refused by max_connections_per_ip (answered 429)"},
 	{AccessLogDrops, Counter, "log records (access records and main log lines) a worker dropped because the log channel to the supervisor, or the access log file it writes, did not keep up"},
 	{Panics, Counter, "panics recovered in connection goroutines"},
-	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs"},
+	{RequestTime, Time, "time from a request head's arrival to the end of its answer"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
 	{UDPDatagramsIn, Counter, "UDP datagrams relayed from clients to backends"},
 	{UDPDatagramsOut, Counter, "UDP replies relayed from backends to clients"},
@@ -188,9 +188,9 @@ var ClusterMetrics = []Info{
 	{ConnectionsPerBackend, Gauge, "backend connections in use (backend level only)"},
 	{BackendUp, Gauge, "1 when the backend is in rotation (backend level only)"},
 	{BackendDown, Gauge, "1 when the backend is marked down (backend level only)"},
-	{BackendConnectionTime, Time, "TCP connect time of new backend connections, µs"},
-	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response, µs"},
-	{RequestTime, Time, "time from a request head's arrival to the end of its answer, µs (cluster level only)"},
+	{BackendConnectionTime, Time, "TCP connect time of new backend connections"},
+	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response"},
+	{RequestTime, Time, "time from a request head's arrival to the end of its answer (cluster level only)"},
 }
 
 // Lookup returns the information on name at the proxy and main (cluster

@@ -101,7 +101,7 @@ func addAll(fs families, prefix string, m map[string]*command.FilteredMetrics, c
 				lines = append(lines, sample(n, labels, `quantile="`+q.q+`"`, v))
 			}
 			lines = append(lines, sample(n+"_sum", labels, "", seconds(p.GetSum())), sample(n+"_count", labels, "", strconv.FormatUint(p.GetSamples(), 10)))
-			fs.add(n, "summary", strings.ReplaceAll(help, ", µs", ", in seconds here"), lines...)
+			fs.add(n, "summary", help, lines...)
 		}
 	}
 }

@@ -64,15 +64,8 @@ func TestResetObserver(t *testing.T) {
 
 	// Trailers the client sent before it saw the refusal: ignored, the
 	// connection lives on (RFC 9113 §5.1).
-	rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 7, BlockFragment: rc.headerBlock("x-trailer", "1"), EndStream: true, EndHeaders: true})
-	rc.fr.WritePing(false, [8]byte{1})
-	rc.waitFor("PING ACK", func(f http2.Frame) bool {
-		if g, ok := f.(*http2.GoAwayFrame); ok {
-			t.Fatalf("GOAWAY %v after trailers on a refused stream", g.ErrCode)
-		}
-		p, ok := f.(*http2.PingFrame)
-		return ok && p.IsAck()
-	})
+	rc.trailers(7)
+	rc.stillServes("trailers on a refused stream")
 
 	rc.nc.Close() // the connection dies: stream 3, still open, is reset
 	o.want(t, 3)
@@ -119,19 +112,9 @@ func TestLateBlockOnResetStreamOnce(t *testing.T) {
 	rc := dialRaw(t, ts.addr)
 	rc.get(1, false)
 	rc.expectRST(1, http2.ErrCodeInternal)
-	trailers := func() {
-		rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.headerBlock("x-trailer", "1"), EndStream: true, EndHeaders: true})
-	}
-	trailers()
-	rc.fr.WritePing(false, [8]byte{2})
-	rc.waitFor("PING ACK", func(f http2.Frame) bool {
-		if g, ok := f.(*http2.GoAwayFrame); ok {
-			t.Fatalf("GOAWAY %v after the first late block", g.ErrCode)
-		}
-		p, ok := f.(*http2.PingFrame)
-		return ok && p.IsAck()
-	})
-	trailers()
+	rc.trailers(1)
+	rc.stillServes("the first late block")
+	rc.trailers(1)
 	rc.expectGoAway(http2.ErrCodeStreamClosed)
 }
 
@@ -205,4 +188,23 @@ func TestLowerUnusedStreamID(t *testing.T) {
 			rc.expectGoAway(c.code)
 		})
 	}
+}
+
+// trailers sends a trailer block ending stream id.
+func (rc *rawClient) trailers(id uint32) {
+	rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: rc.headerBlock("x-trailer", "1"), EndStream: true, EndHeaders: true})
+}
+
+// stillServes checks, by a PING answered, that the connection lives on
+// after what it was sent: no GOAWAY.
+func (rc *rawClient) stillServes(after string) {
+	rc.t.Helper()
+	rc.fr.WritePing(false, [8]byte{1})
+	rc.waitFor("PING ACK", func(f http2.Frame) bool {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			rc.t.Fatalf("GOAWAY %v after %s", g.ErrCode, after)
+		}
+		p, ok := f.(*http2.PingFrame)
+		return ok && p.IsAck()
+	})
 }

@@ -272,12 +272,12 @@ func (s *Stream) WriteHeader(status int, fields []HeaderField) error {
 
 // AddField stages one response field for the head that the next
 // WriteHeader, WriteResponse or Write sends (or the handler's return, when
-// none does), in HTTP/2 form as WriteHeader
-// takes its fields (name lower-cased; connection-specific or invalid
-// fields dropped, and false reported). It copies name and value. Call it
-// only before the head is queued, from the goroutine writing the response:
-// the staged fields are the stream's alone until a response method takes
-// them, so no lock is needed.
+// none does), in HTTP/2 form as WriteHeader takes its fields (name
+// lower-cased; connection-specific or invalid fields dropped, and false
+// reported). It copies name and value. Call it only before the head is
+// queued, from the goroutine writing the response: the staged fields are
+// the stream's alone until a response method takes them, so no lock is
+// needed.
 func (s *Stream) AddField(name, value []byte) bool {
 	if s.hdrQueued {
 		return false

@@ -21,7 +21,7 @@ import (
 // handlers at once.
 
 // workerIdle is the reaper's round.
-var workerIdle = 10 * time.Second
+const workerIdle = 10 * time.Second
 
 type handlerJob struct {
 	c *Conn

@@ -39,8 +39,9 @@ func AppendPANMasked(dst, src []byte) []byte {
 // (or a PAN discovery tool) sees, where "0%20000000002010" shows a run of
 // fourteen digits, and the decoded one a server sees, where
 // "%224111111111111111" is a quote and a PAN, "%34111111111111111" a PAN
-// whose first digit is escaped, and "4111%201111%201111%201111" one PAN. Runs are found in each, on
-// src, and a run that holds a PAN in either is masked in out.
+// whose first digit is escaped, and "4111%201111%201111%201111" one PAN.
+// Runs are found in each, on src, and a run that holds a PAN in either is
+// masked in out.
 func maskPANs(src, out []byte) {
 	// The decoded text: an escaped digit ("%34") is a digit, separator
 	// escapes join groups, other escapes break runs, and an escape's hex
@@ -146,12 +147,10 @@ func MayHoldPAN(b []byte) bool {
 // '-' and '+', 3 for their percent-encoded forms, 0 for none. The digits
 // of an escape ("%20") are never a PAN's.
 func sepLen(b []byte) int {
-	switch {
-	case len(b) == 0:
-		return 0
-	case b[0] == ' ' || b[0] == '-' || b[0] == '+':
-		return 1
-	case b[0] == '%' && len(b) >= 3 && b[1] == '2':
+	if n := rawSepLen(b); n > 0 {
+		return n
+	}
+	if len(b) >= 3 && b[0] == '%' && b[1] == '2' {
 		switch b[2] {
 		case '0', 'D', 'd', 'B', 'b':
 			return 3

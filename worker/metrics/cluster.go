@@ -111,22 +111,22 @@ func (c *Cluster) clear() {
 // recorded reports whether c or one of its backends holds anything: a
 // count, a sample or a live flow.
 func (c *Cluster) recorded() bool {
-	if c.flows.Load() != 0 || c.reqTime.Count() > 0 || c.connect.Count() > 0 || c.response.Count() > 0 {
+	if counted(&c.c) || c.flows.Load() != 0 || c.reqTime.Count() > 0 || c.connect.Count() > 0 || c.response.Count() > 0 {
 		return true
 	}
-	for i := range c.c {
-		if c.c[i].Load() != 0 {
+	for _, b := range *c.backends.Load() {
+		if counted(&b.c) || b.flows.Load() != 0 || b.connect.Count() > 0 || b.response.Count() > 0 {
 			return true
 		}
 	}
-	for _, b := range *c.backends.Load() {
-		if b.flows.Load() != 0 || b.connect.Count() > 0 || b.response.Count() > 0 {
+	return false
+}
+
+// counted reports whether one of the counters c is not zero.
+func counted(c *[nCluster]atomic.Int64) bool {
+	for i := range c {
+		if c[i].Load() != 0 {
 			return true
-		}
-		for i := range b.c {
-			if b.c[i].Load() != 0 {
-				return true
-			}
 		}
 	}
 	return false

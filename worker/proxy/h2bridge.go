@@ -161,12 +161,12 @@ func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, reason st
 	if authority == nil {
 		authority = host
 	}
-	b.logMalformed(id, method, path, authority, userAgent(fields), reason)
+	b.logMalformed(method, path, authority, userAgent(fields), reason)
 }
 
-// logMalformed records the malformed request of stream id: http.errors,
-// and an access record whose reason says why it was refused.
-func (b *h2Bridge) logMalformed(id uint32, method, path, authority, ua []byte, reason string) {
+// logMalformed records a malformed request: http.errors, and an access
+// record whose reason says why it was refused.
+func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, reason string) {
 	p := b.parent
 	srv := p.srv
 	srv.opt.Metrics.Malformed()
@@ -238,7 +238,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	defer b.wg.Done()
 	chunked := st.HasBody() && st.ContentLength() < 0
 	if !validH1Head(st.Method(), st.Path(), st.Authority(), st.Header()) {
-		b.logMalformed(st.ID(), st.Method(), st.Path(), st.Authority(), userAgent(st.Header()), "not writable as HTTP/1.1 without ambiguity")
+		b.logMalformed(st.Method(), st.Path(), st.Authority(), userAgent(st.Header()), "not writable as HTTP/1.1 without ambiguity")
 		st.Reset(http2.ErrCodeProtocol) // RFC 9113 §8.1.1: malformed
 		return
 	}

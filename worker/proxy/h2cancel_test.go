@@ -141,9 +141,11 @@ func TestH2EarlyResetNeverWorks(t *testing.T) {
 }
 
 // TestH2ResetNotReplayed: a stream reset while its request waits on a
-// pooled (reused) backend connection is sent to the backend once: the
-// replay of a request whose reused connection ended is for connections
-// the backend closed, not for the one a reset closed.
+// pooled (reused) backend connection is sent to the backend once. Two
+// things keep it so: the read that abort's close interrupts is an error,
+// not the "nothing came" of a connection the backend closed (which is
+// replayed), and an aborted session tries no backend again; the test
+// fails only when both give way.
 func TestH2ResetNotReplayed(t *testing.T) {
 	b := newSlowBackend(t)
 	f := h2OnlyFixture(t, b.addr)

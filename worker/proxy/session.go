@@ -356,7 +356,8 @@ func (s *session) wakeIfIdle() {
 	}
 }
 
-// abort closes the client and backend connections at once (hard stop).
+// abort closes the client and backend connections at once: a hard stop,
+// or the reset of the stream a stream session serves.
 func (s *session) abort() {
 	// The flag first: a session that then gives its backend connection
 	// back finds it and does not pool it; one that gave it back before
