@@ -84,7 +84,9 @@ bench: bench-deps build
 	@# run, JSON access logs to a file and statsd metrics on against the
 	@# defaults (log_level "error" and no access_logs_target: records of
 	@# successes are not written, as upstream's; no metrics export): both
-	@# off. Target: rps_ratio >= 0.95; 10 rounds, for the VM's variance (±5 % per run).
+	@# off. Target: paired_rps_ratio >= 0.95 (the median of the per-round
+	@# ratios: a round's two runs are adjacent and share the VM's phase);
+	@# 10 rounds, for the VM's variance.
 	AB_ROUNDS=10 bash worker/proxy/testdata/sozu-ab.sh ./$(BIN) ../shared/bench defaults '' logs_metrics \
 		$$'access_logs_target = "file://{DIR}/access.log"\naccess_logs_format = "json"\n[metrics]\naddress = "127.0.0.1:18283"'
 	@# Memory per idle keep-alive client connection (4 000 idle clients,

@@ -13,7 +13,11 @@
 # cpu_ticks) per completed request. Every process is started and stopped
 # by PID (bench-lib.sh), every wrk run bounded by timeout. The last line reads
 #   ab NAME_A_rps=… NAME_A_cpu_us=… NAME_B_rps=… NAME_B_cpu_us=… cpu_ratio=B/A rps_ratio=B/A
-# (medians). Exit 3 when a proxy fails the sanity check or a run has errors.
+# (medians), then paired_rps_ratio=… paired_cpu_ratio=…: the median over
+# rounds of B/A within a round. The two runs of a round are adjacent, so
+# they share the machine's phase (this VM's speed drifts by 20 % within a
+# minute): the paired figures are the ones to read.
+# Exit 3 when a proxy fails the sanity check or a run has errors.
 set -u
 usage="usage: sozu-ab.sh BIN BENCH_LIB_DIR NAME_A EXTRA_A NAME_B EXTRA_B"
 BIN=$(readlink -f "${1:?$usage}")
@@ -57,7 +61,8 @@ start A "$PA" "$XA"
 start B "$PB" "$XB"
 for p in "$PA" "$PB"; do timeout 30 wrk -t1 -c"$CONNS" -d1s "http://127.0.0.1:$p/" >/dev/null 2>&1; done
 
-declare -A RPS=([A]="" [B]="") CPU=([A]="" [B]="")
+declare -A RPS=([A]="" [B]="") CPU=([A]="" [B]="") LAST=()
+PRPS="" PCPU=""
 hz=$(getconf CLK_TCK)
 for ((round = 1; round <= ROUNDS; round++)); do
     order="A B"; ((round % 2 == 0)) && order="B A"
@@ -75,10 +80,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
         us=$(awk -v c=$((c1 - c0)) -v hz="$hz" -v n="$req" 'BEGIN{printf "%.1f", c * 1e6 / hz / n}')
         log "$name round $round: rps=$rps p99=${p99}ms cpu=${us}us/req"
         RPS[$t]+="$rps " CPU[$t]+="$us "
+        LAST[$t.rps]=$rps LAST[$t.cpu]=$us
     done
+    PRPS+="$(awk -v a="${LAST[A.rps]}" -v b="${LAST[B.rps]}" 'BEGIN{printf "%.4f", b / a}') "
+    PCPU+="$(awk -v a="${LAST[A.cpu]}" -v b="${LAST[B.cpu]}" 'BEGIN{printf "%.4f", b / a}') "
 done
+log "paired rps ratios B/A per round: $PRPS"
 ra=$(median ${RPS[A]}) rb=$(median ${RPS[B]}) ca=$(median ${CPU[A]}) cb=$(median ${CPU[B]})
 for t in A B; do log "$t: scratch $R/$t: $(du -sh "$R/$t" | cut -f1) (access log files land here)"; done
 echo "ab ${NA}_rps=$ra ${NA}_cpu_us=$ca ${NB}_rps=$rb ${NB}_cpu_us=$cb" \
     "cpu_ratio=$(awk -v a="$ca" -v b="$cb" 'BEGIN{printf "%.3f", (a > 0 ? b / a : 0)}')" \
-    "rps_ratio=$(awk -v a="$ra" -v b="$rb" 'BEGIN{printf "%.3f", (a > 0 ? b / a : 0)}')"
+    "rps_ratio=$(awk -v a="$ra" -v b="$rb" 'BEGIN{printf "%.3f", (a > 0 ? b / a : 0)}')" \
+    "paired_rps_ratio=$(median $PRPS) paired_cpu_ratio=$(median $PCPU)"
