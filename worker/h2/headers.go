@@ -114,10 +114,34 @@ func validateRequest(all []HeaderField, r *request) string {
 		if haveHost {
 			r.authority = host
 		}
-	} else if haveHost && !bytes.EqualFold(host, r.authority) {
+	} else if haveHost && !sameAuthority(host, r.authority, r.scheme) {
 		return "host differs from :authority"
 	}
 	return ""
+}
+
+// sameAuthority reports whether two authorities name the same entity
+// after the scheme-based normalization RFC 9113 §8.3.1 asks of a proxy
+// comparing Host with :authority (RFC 3986 §6.2.2.1, §6.2.3): case
+// ignored, and an empty port or the scheme's default one dropped.
+func sameAuthority(a, b, scheme []byte) bool {
+	return bytes.EqualFold(trimDefaultPort(a, scheme), trimDefaultPort(b, scheme))
+}
+
+// trimDefaultPort returns a without its port when the port is empty or the
+// default of scheme (80 for http, 443 for https).
+func trimDefaultPort(a, scheme []byte) []byte {
+	i := bytes.LastIndexByte(a, ':')
+	if i < 0 || bytes.IndexByte(a[i:], ']') >= 0 {
+		return a // no port; the colon is an IPv6 literal's
+	}
+	switch port := string(a[i+1:]); {
+	case port == "",
+		port == "443" && string(scheme) == "https",
+		port == "80" && string(scheme) == "http":
+		return a[:i]
+	}
+	return a
 }
 
 // validateTrailers checks a trailer section: no pseudo-headers, same field

@@ -41,6 +41,14 @@ func TestValidateRequest(t *testing.T) {
 		{"bad content-length", with("content-length", "1x"), "invalid content-length"},
 		{"conflicting content-length", with("content-length", "1", "content-length", "2"), "conflicting content-length"},
 		{"host mismatch", with("host", "evil.com"), "host differs from :authority"},
+		// Scheme-based normalization (RFC 9113 §8.3.1, RFC 3986 §6.2.3).
+		{"host with default port", with("host", "EX.com:443"), ""},
+		{"host with empty port", with("host", "ex.com:"), ""},
+		{"authority with default port", []string{":method", "GET", ":scheme", "http", ":path", "/", ":authority", "ex.com:80", "host", "ex.com"}, ""},
+		{"host with other port", with("host", "ex.com:8443"), "host differs from :authority"},
+		{"host with the other scheme's port", with("host", "ex.com:80"), "host differs from :authority"},
+		{"ipv6 default port", []string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", "[::1]", "host", "[::1]:443"}, ""},
+		{"ipv6 other host", []string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", "[::1]", "host", "[::2]"}, "host differs from :authority"},
 		{"value with LF", with("x", "a\nb"), "invalid field value"},
 		{"value trailing space", with("x", "a "), "invalid field value"},
 	}

@@ -100,6 +100,9 @@ type Stream struct {
 	trQueued   bool
 	rtArena    []byte
 	rtRefs     []fieldRef
+	imStatus   int // an interim (1xx) head queued, not sent yet; 0 for none
+	imArena    []byte
+	imRefs     []fieldRef
 
 	rdl, wdl     time.Time        // Read and Write deadlines (deadline.go); zero for none
 	waitingRead  bool             // a Read waits on canRead
@@ -145,6 +148,8 @@ func (s *Stream) release() {
 		out:       trim(s.out),
 		rtArena:   trim(s.rtArena),
 		rtRefs:    s.rtRefs[:0],
+		imArena:   trim(s.imArena),
+		imRefs:    s.imRefs[:0],
 		dl:        s.dl,
 	}
 	streamPool.Put(s)
@@ -266,6 +271,49 @@ func (s *Stream) WriteHeader(status int, fields []HeaderField) error {
 		s.respArena, s.respRefs, _ = appendResponseField(s.respArena, s.respRefs, f.Name, f.Value)
 	}
 	s.status, s.hdrQueued = status, true
+	c.enqueueLocked(s)
+	return nil
+}
+
+// WriteInterim queues an interim response head (RFC 9110 §15.2: 100
+// Continue, 103 Early Hints…), which goes out as a HEADERS frame without
+// END_STREAM before the final head (RFC 9113 §8.1). status must be 1xx but
+// 101 (HTTP/2 has no Upgrade, §8.6), and the final head not queued yet.
+// Fields are taken as WriteHeader takes them. One interim head is queued
+// at a time: WriteInterim waits, within the write deadline, while the
+// previous one is not sent.
+func (s *Stream) WriteInterim(status int, fields []HeaderField) error {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if status < 100 || status > 199 || status == 101 {
+		return ErrBadResponse
+	}
+	for {
+		if err := s.writableLocked(); err != nil {
+			return err
+		}
+		if s.hdrQueued {
+			return ErrBadResponse
+		}
+		if s.imStatus == 0 {
+			break
+		}
+		if expired(s.wdl) {
+			return errDeadline
+		}
+		if !s.wdl.IsZero() {
+			s.armLocked(false)
+		}
+		s.waitingWrite = true
+		s.canWrite.Wait()
+		s.waitingWrite = false
+	}
+	s.imArena, s.imRefs = s.imArena[:0], s.imRefs[:0]
+	for _, f := range fields {
+		s.imArena, s.imRefs, _ = appendResponseField(s.imArena, s.imRefs, f.Name, f.Value)
+	}
+	s.imStatus = status
 	c.enqueueLocked(s)
 	return nil
 }

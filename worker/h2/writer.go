@@ -226,6 +226,15 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 		return false
 	}
 	pending := len(s.out) - s.outHead
+	if s.imStatus != 0 {
+		c.writeHeaderBlock(s.id, s.imStatus, s.imArena, s.imRefs, false)
+		s.imStatus = 0
+		s.lastActivity = c.now()
+		s.canWrite.Signal() // a WriteInterim may wait for this one to go
+		if !s.hdrQueued {
+			return false
+		}
+	}
 	if s.hdrQueued && !s.hdrSent {
 		end := s.endQueued && !s.trQueued && pending == 0
 		c.writeHeaderBlock(s.id, s.status, s.respArena, s.respRefs, end)

@@ -236,7 +236,10 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	b.wg.Add(1)
 	b.mu.Unlock()
 	defer b.wg.Done()
-	chunked := st.HasBody() && st.ContentLength() < 0
+	// A CONNECT stream's DATA would be a tunnel's, not a body: its head
+	// goes without framing, and the session answers it 501, as it
+	// answers an HTTP/1.1 CONNECT (refuse).
+	chunked := st.HasBody() && st.ContentLength() < 0 && string(st.Method()) != "CONNECT"
 	if !validH1Head(st.Method(), st.Path(), st.Authority(), st.Header()) {
 		b.logMalformed(st.Method(), st.Path(), st.Authority(), userAgent(st.Header()), "not writable as HTTP/1.1 without ambiguity")
 		st.Reset(http2.ErrCodeProtocol) // RFC 9113 §8.1.1: malformed

@@ -23,7 +23,8 @@ import (
 // hands it to the stream as HTTP/2: status and fields (connection-specific
 // ones dropped), then the body as it comes, with the trailers of a chunked
 // one. The session may give the head as parsed instead (setHead), then
-// write only the body. Interim responses are dropped. Closing the connection ends the
+// write only the body. Interim responses (1xx) go out as HEADERS frames of
+// their own before the final head. Closing the connection ends the
 // stream: a response cut short resets it (REFUSED_STREAM when nothing was
 // answered, INTERNAL_ERROR mid-body). Nothing is buffered beyond a split
 // response head (at most bufSize) and the stream's own bounded output.
@@ -266,10 +267,6 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 	if err := http1.ParseResponse(resp, buf[:n], c.method, nil); err != nil {
 		return 0, err
 	}
-	if resp.Status < 200 {
-		c.head = c.head[:0]
-		return used, nil // interim: HTTP/2 has it, the stream does not
-	}
 	fields := c.fields[:0]
 	for _, f := range resp.Fields {
 		if !isConnectionToken(resp, f.Name) {
@@ -277,6 +274,13 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 		}
 	}
 	c.fields = fields
+	if resp.Status < 200 {
+		// An interim response (the session forwards those an HTTP/1.1
+		// client would get: 100 when the client expects it, 103…): a
+		// HEADERS frame of its own before the final head.
+		c.head = c.head[:0]
+		return used, c.st.WriteInterim(resp.Status, fields)
+	}
 	rest := p[used:]
 	switch {
 	case resp.Body == http1.BodyNone:

@@ -98,6 +98,7 @@ func (r *streamConnRig) dial() {
 // outcome is what a stream became, in comparable form.
 type outcome struct {
 	rst      string // the RST_STREAM code, "" for none
+	interim  string // the interim heads: status and fields each, "; " between heads
 	status   string
 	fields   string // regular fields, sorted
 	body     string
@@ -152,15 +153,27 @@ func (r *streamConnRig) run(pieces ...[]byte) outcome {
 				r.tb.Fatal(err)
 			}
 			var list []string
+			status := ""
 			for _, h := range hf {
 				if h.Name == ":status" {
-					o.status = h.Value
+					status = h.Value
 					continue
 				}
 				list = append(list, h.Name+": "+h.Value)
 			}
 			sort.Strings(list)
+			if headers == 0 && strings.HasPrefix(status, "1") {
+				if f.StreamEnded() {
+					r.tb.Fatalf("stream %d: interim head %s ends the stream", id, status)
+				}
+				if o.interim != "" {
+					o.interim += "; "
+				}
+				o.interim += strings.Join(append([]string{status}, list...), " ")
+				continue
+			}
 			if headers++; headers == 1 {
+				o.status = status
 				o.fields = strings.Join(list, "\n")
 			} else {
 				o.trailers = strings.Join(list, "\n")
@@ -197,8 +210,8 @@ func TestStreamConnResponses(t *testing.T) {
 		{"no body", "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n", outcome{status: "204", fields: "x-a: 1"}},
 		{"chunked with trailers", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Sum: 9\r\n\r\n",
 			outcome{status: "200", body: "abcde", trailers: "x-sum: 9"}},
-		{"interim response dropped", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
-			outcome{status: "200", fields: "content-length: 2", body: "ok"}},
+		{"interim responses", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+			outcome{interim: "100; 103 link: </s.css>; rel=preload", status: "200", fields: "content-length: 2", body: "ok"}},
 		{"connection options dropped", "HTTP/1.1 200 OK\r\nConnection: x-hop, keep-alive\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n",
 			outcome{status: "200", fields: "content-length: 0"}},
 		{"until close", "HTTP/1.1 200 OK\r\n\r\nstreamed until close", outcome{status: "200", body: "streamed until close"}},
