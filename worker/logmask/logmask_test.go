@@ -2,6 +2,8 @@ package logmask
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -49,17 +51,31 @@ func TestAppendPANMasked(t *testing.T) {
 		{"plus", "4111+1111+1111+1111", "4111+11**+****+1111"},
 		{"embedded in longer run", "994111111111111111199", "994111***********1199"},
 		{"letters around", "x4111111111111111y", "x411111******1111y"},
-		{"two PANs", "4111111111111111/5555555555554444", "411111******1111/555555******4444"},
-		{"double separator breaks the run", "4111--111111111111", "4111--111111111111"},
+		{"two PANs", "4111111111111111?5555555555554444", "411111******1111?555555******4444"},
+		// Joined by a separator, two PANs are one run, masked whole.
+		{"two PANs one run", "4111111111111111/5555555555554444", "411111**********/************4444"},
+		{"tabs", "4111\t1111\t1111\t1111", "4111\t11**\t****\t1111"},
+		{"no-break spaces", "4111\u00a01111\u00a01111\u00a01111", "4111\u00a011**\u00a0****\u00a01111"},
+		{"dots", "4111.1111.1111.1111", "4111.11**.****.1111"},
+		{"slashes", "/p/4111/1111/1111/1111", "/p/4111/11**/****/1111"},
+		{"underscores", "4111_1111_1111_1111", "4111_11**_****_1111"},
+		{"double separator", "4111--111111111111", "4111--11******1111"},
+		{"three separators", "4111 - 1111 - 1111 - 1111", "4111 - 11** - **** - 1111"},
+		{"four separators break the run", "4111    111111111111", "4111    111111111111"},
+		{"other separators break the run", "4111:1111:1111:1111 4111,1111,1111,1111", "4111:1111:1111:1111 4111,1111,1111,1111"},
 		{"percent-encoded spaces", "4111%201111%201111%201111", "4111%2011**%20****%201111"},
 		{"percent-encoded dashes", "4111%2D1111%2d1111%2D1111", "4111%2D11**%2d****%2D1111"},
 		{"percent-encoded plus", "4111%2B1111%2B1111%2B1111", "4111%2B11**%2B****%2B1111"},
 		{"percent-encoded space then plain digits", "/c/4111%20111111111111", "/c/4111%2011******1111"},
-		{"other escape breaks the run", "4111%2F1111%2F1111%2F1111", "4111%2F1111%2F1111%2F1111"},
+		{"percent-encoded slashes", "4111%2F1111%2f1111%2F1111", "4111%2F11**%2f****%2F1111"},
+		{"percent-encoded tab, dot, underscore", "4111%091111%2E1111%5f1111", "4111%0911**%2E****%5f1111"},
+		{"percent-encoded no-break spaces", "4111%C2%A01111%c2%a01111%C2%A01111", "4111%C2%A011**%c2%a0****%C2%A01111"},
+		{"double percent-encoded spaces", "4111%20%201111%20%201111%20%201111", "4111%20%2011**%20%20****%20%201111"},
+		{"other escape breaks the run", "4111%3A1111%3A1111%3A1111", "4111%3A1111%3A1111%3A1111"},
 		{"escape at the end", "4111111111111111%20", "411111******1111%20"},
 		{"digit escape before the PAN", "/s/%224111111111111111%22", "/s/%22411111******1111%22"},
-		{"other escapes before the PAN", "%234111111111111111 %254111111111111111 %2F4111111111111111 %3a4111111111111111",
-			"%23411111******1111 %25411111******1111 %2F411111******1111 %3a411111******1111"},
+		{"other escapes before the PAN", "%234111111111111111 x %254111111111111111 x %2F4111111111111111 x %3a4111111111111111",
+			"%23411111******1111 x %25411111******1111 x %2F411111******1111 x %3a411111******1111"},
 		// An escaped digit is a digit: "%30" then a PAN is a 17-digit
 		// run, Luhn-valid as the PAN is; "%39" then a PAN one that is
 		// not, the PAN glued to another digit (as "9411…" unescaped).
@@ -140,7 +156,8 @@ func TestAppendTargetDoesNotAllocate(t *testing.T) {
 // input plus the masked values, and under QueryKeep only digits change.
 func FuzzAppendTarget(f *testing.F) {
 	for _, s := range []string{"/pay?card=4111111111111111", "/4111-1111-1111-1111", "/4111%201111%2D1111%2b1111", "%204222222222222", "/p?a=1&&b", "?", "", "4000000000000000006",
-		"/s/%224111111111111111%22", "%A4111111111111111", "0%20000000002010", "%34111111111111111"} {
+		"/s/%224111111111111111%22", "%A4111111111111111", "0%20000000002010", "%34111111111111111",
+		"/p/4111.1111/1111_1111", "4111\t1111\u00a01111 - 1111", "4111%C2%A01111%091111%5F1111", "4111%C2\xa01111111111111"} {
 		f.Add([]byte(s), uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, target []byte, m uint8) {
@@ -167,34 +184,49 @@ func FuzzAppendTarget(f *testing.F) {
 
 // leaksPAN reports whether b holds a PAN in either of its texts: as it is
 // (what a reader of the log sees) or with its percent-escapes decoded
-// (separator escapes read as a space, others as a letter). A PAN is a run
-// of 13 to 19 digits (single separators allowed) that passes the Luhn
-// check, or a longer run with such a window.
+// (digits and separators as what they encode, others as a letter). A PAN
+// is a run of 13 to 19 digits that passes the Luhn check, or a longer run
+// with such a window; between two digits of a run, one to three
+// separators: space, tab, no-break space, '-', '+', '.', '/', '_'.
 func leaksPAN(b []byte) bool { return leaksText(b) || leaksText(decodeEscapes(b)) }
 
-// decodeEscapes returns b with "%20", "%2D" and "%2B" (any case) read as
-// a space, "%30" to "%39" as their digit, every other escape as 'x'.
+// decodeEscapes returns b with its escapes of digits and separators
+// decoded ("%C2%A0" as a no-break space), every other escape as 'x'.
 func decodeEscapes(b []byte) []byte {
 	var out []byte
 	for i := 0; i < len(b); i++ {
-		if b[i] == '%' && escapeLen(b[i:]) == 3 {
-			if sepLen(b[i:]) == 3 {
-				out = append(out, ' ')
-			} else if digitEscape(b[i:]) {
-				out = append(out, b[i+2])
-			} else {
-				out = append(out, 'x')
-			}
-			i += 2
+		if b[i] != '%' || i+2 >= len(b) || !isHex(b[i+1]) || !isHex(b[i+2]) {
+			out = append(out, b[i])
 			continue
 		}
-		out = append(out, b[i])
+		if strings.EqualFold(string(b[i:min(i+6, len(b))]), "%C2%A0") {
+			out = append(out, 0xc2, 0xa0)
+			i += 5
+			continue
+		}
+		v, _ := strconv.ParseUint(string(b[i+1:i+3]), 16, 8)
+		if c := byte(v); isDigit(c) || strings.IndexByte(" \t-+./_", c) >= 0 {
+			out = append(out, c)
+		} else {
+			out = append(out, 'x')
+		}
+		i += 2
 	}
 	return out
 }
 
 func leaksText(b []byte) bool {
-	isSep := func(c byte) bool { return c == ' ' || c == '-' || c == '+' }
+	sep := func(i int) int { // the separator's length at b[i], 0 for none
+		switch {
+		case i >= len(b):
+			return 0
+		case strings.IndexByte(" \t-+./_", b[i]) >= 0:
+			return 1
+		case b[i] == 0xc2 && i+1 < len(b) && b[i+1] == 0xa0:
+			return 2
+		}
+		return 0
+	}
 	var d []byte
 	flush := func() bool {
 		defer func() { d = d[:0] }()
@@ -213,16 +245,25 @@ func leaksText(b []byte) bool {
 		}
 		return false
 	}
-	for i, c := range b {
-		switch {
-		case isDigit(c):
-			d = append(d, c-'0')
-		case isSep(c) && i+1 < len(b) && isDigit(b[i+1]) && i > 0 && isDigit(b[i-1]):
-		default:
-			if flush() {
-				return true
+	for i := 0; i < len(b); {
+		if isDigit(b[i]) {
+			d = append(d, b[i]-'0')
+			i++
+			// A gap of one to three separators before a digit joins.
+			j, n := i, 0
+			for k := sep(j); k > 0 && n < 3; k = sep(j) {
+				j += k
+				n++
 			}
+			if n > 0 && j < len(b) && isDigit(b[j]) {
+				i = j
+			}
+			continue
 		}
+		if flush() {
+			return true
+		}
+		i++
 	}
 	return flush()
 }
@@ -231,7 +272,8 @@ func leaksText(b []byte) bool {
 // nothing (the pre-filter is sound).
 func FuzzMayHoldPAN(f *testing.F) {
 	for _, s := range []string{"4111111111111111", "4111 1111-1111+1111", "4111%201111%2D1111%2b1111", "%204222222222222",
-		"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "1234567890123", "12345 67890 123"} {
+		"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "1234567890123", "12345 67890 123",
+		"4111.1111/1111_1111", "4111%C2%A01111%091111%5f1111"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -11,10 +11,16 @@ const (
 // MaskDigit replaces a masked digit of a PAN.
 const MaskDigit = '*'
 
+// maxGap is the most separators between two digits of one run: "4111 -
+// 1111" is one number.
+const maxGap = 3
+
 // AppendPANMasked appends src to dst with every possible PAN masked: a run
-// of digits, possibly separated by single spaces, '-' or '+' (a space in a
-// form-encoded query), or by one of those percent-encoded ("%20", "%2D",
-// "%2B", either case), of 13 to 19 digits that passes the Luhn check keeps
+// of digits, possibly with gaps of one to maxGap separators between them
+// (space, tab, no-break space, '-', '+' (a space in a form-encoded query),
+// '.', '/', '_', or one of those percent-encoded: "%20", "%09", "%C2%A0",
+// "%2D", "%2B", "%2E", "%2F", "%5F", either case), of 13 to 19 digits
+// that passes the Luhn check keeps
 // its first six and last four digits, the others become MaskDigit; so does
 // such a run holding a Luhn-valid number of whole groups (a PAN followed
 // by its month). A longer run that holds a Luhn-valid window of 13 to 19
@@ -56,7 +62,7 @@ func maskPANs(src, out []byte) {
 			i++
 		}
 	}
-	// The raw text: '%' breaks runs; only ' ', '-' and '+' join groups.
+	// The raw text: '%' breaks runs; only unescaped separators join groups.
 	for i := 0; i < len(src); {
 		if isDigit(src[i]) {
 			i = maskRunAt(src, out, i, false)
@@ -66,8 +72,8 @@ func maskPANs(src, out []byte) {
 	}
 }
 
-// maskRunAt finds the run of digits starting at src[i], digits with single
-// separators between them, masks it in out when it holds a PAN, and
+// maskRunAt finds the run of digits starting at src[i], digits with gaps
+// of at most maxGap separators between them, masks it in out when it holds a PAN, and
 // returns where it ends. In the decoded text an escaped digit is a digit
 // and an escaped separator a separator (sepLen); in the raw one neither
 // (rawSepLen).
@@ -90,7 +96,7 @@ func maskRunAt(src, out []byte, i int, decoded bool) int {
 			end = j
 			continue
 		}
-		if k := sep(src[j:]); k > 0 && j+k < len(src) && (isDigit(src[j+k]) || decoded && digitEscape(src[j+k:])) {
+		if k := gapLen(src[j:], sep, decoded); k > 0 {
 			j += k
 			continue
 		}
@@ -102,14 +108,40 @@ func maskRunAt(src, out []byte, i int, decoded bool) int {
 	return end
 }
 
+// gapLen returns the length of the gap of one to maxGap separators (sep
+// telling each one's length) b starts with, when a digit follows it; else
+// 0.
+func gapLen(b []byte, sep func([]byte) int, decoded bool) int {
+	k := 0
+	for range maxGap {
+		n := sep(b[k:])
+		if n == 0 {
+			break
+		}
+		k += n
+	}
+	if k == 0 || k >= len(b) || !(isDigit(b[k]) || decoded && digitEscape(b[k:])) {
+		return 0
+	}
+	return k
+}
+
 // digitEscape reports whether b starts with an escaped digit, "%30" to
 // "%39".
 func digitEscape(b []byte) bool { return len(b) >= 3 && b[0] == '%' && b[1] == '3' && isDigit(b[2]) }
 
 // rawSepLen is sepLen in the raw text: escapes are not separators.
 func rawSepLen(b []byte) int {
-	if len(b) > 0 && (b[0] == ' ' || b[0] == '-' || b[0] == '+') {
+	if len(b) == 0 {
+		return 0
+	}
+	switch b[0] {
+	case ' ', '\t', '-', '+', '.', '/', '_':
 		return 1
+	case 0xc2: // U+00A0, no-break space, in UTF-8
+		if len(b) > 1 && b[1] == 0xa0 {
+			return 2
+		}
 	}
 	return 0
 }
@@ -122,9 +154,9 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 //
 // It over-approximates the runs, so a false answer is sure: a run here
 // goes on over digits and over every byte a separator may be made of
-// (' ', '-', '+', and the '%', 'D', 'd', 'B', 'b' of "%20", "%2D",
-// "%2B"; their '2' and '0' are digits), so each of AppendPANMasked's runs
-// lies within one of these, with no more digits. A user agent such as
+// (mayJoin: the separators, and '%' and the hex letters of their
+// escapes; the escapes' digits are digits), so each of AppendPANMasked's
+// runs lies within one of these, with no more digits. A user agent such as
 // Firefox's ("rv:128.0) Gecko/20100101"), with 13 digits in all but no
 // such run, is not scanned again.
 func MayHoldPAN(b []byte) bool {
@@ -135,7 +167,7 @@ func MayHoldPAN(b []byte) bool {
 			if n++; n == minPAN {
 				return true
 			}
-		case c == ' ' || c == '-' || c == '+' || c == '%' || c == 'D' || c == 'd' || c == 'B' || c == 'b':
+		case mayJoin[c]:
 		default:
 			n = 0
 		}
@@ -143,18 +175,33 @@ func MayHoldPAN(b []byte) bool {
 	return false
 }
 
-// sepLen returns the length of the separator b starts with: 1 for ' ',
-// '-' and '+', 3 for their percent-encoded forms, 0 for none. The digits
-// of an escape ("%20") are never a PAN's.
+// mayJoin holds the bytes a separator, raw or escaped, may be made of,
+// digits aside.
+var mayJoin = func() (t [256]bool) {
+	for _, c := range []byte(" \t-+./_%\xc2\xa0ABCDEFabcdef") {
+		t[c] = true
+	}
+	return t
+}()
+
+// sepLen returns the length of the separator b starts with in the decoded
+// text: rawSepLen's, 3 for the percent-encoded forms of the one-byte
+// separators ("%20"), 6 for "%C2%A0", 0 for none. The digits of an escape
+// ("%20") are never a PAN's.
 func sepLen(b []byte) int {
 	if n := rawSepLen(b); n > 0 {
 		return n
 	}
-	if len(b) >= 3 && b[0] == '%' && b[1] == '2' {
-		switch b[2] {
-		case '0', 'D', 'd', 'B', 'b':
-			return 3
-		}
+	if len(b) < 3 || b[0] != '%' {
+		return 0
+	}
+	switch hi, lo := b[1], b[2]|0x20; {
+	case hi == '2' && (lo == '0' || lo == 'd' || lo == 'b' || lo == 'e' || lo == 'f'),
+		hi == '0' && lo == '9',
+		hi == '5' && lo == 'f':
+		return 3
+	case hi|0x20 == 'c' && lo == '2' && len(b) >= 6 && b[3] == '%' && b[4]|0x20 == 'a' && b[5] == '0':
+		return 6
 	}
 	return 0
 }
