@@ -54,7 +54,8 @@ func (s *Supervisor) gatherMetrics(c *session, req *command.Request) (*command.A
 	return agg.Result(s.mainMetrics()), nil
 }
 
-// mainMetrics is the supervisor's own: the size of the configuration.
+// mainMetrics is the supervisor's own: the size of the configuration,
+// its exports and its log targets' drops.
 func (s *Supervisor) mainMetrics() map[string]*command.FilteredMetrics {
 	var clusters, backends, frontends, workers int
 	s.do(func(a *actor) {
@@ -71,6 +72,7 @@ func (s *Supervisor) mainMetrics() map[string]*command.FilteredMetrics {
 		pm.StatsdSent:             c(s.exports.statsdSent.Load()),
 		pm.StatsdErrors:           c(s.exports.statsdErrors.Load()),
 		pm.Scrapes:                c(s.exports.scrapes.Load()),
+		pm.LogTargetDrops:         c(int64(s.LogDrops())),
 		pm.ConfigurationClusters:  g(clusters),
 		pm.ConfigurationBackends:  g(backends),
 		pm.ConfigurationFrontends: g(frontends),

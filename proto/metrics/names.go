@@ -82,6 +82,7 @@ const (
 	StatsdSent             = "statsd.datagrams"        // ours, counter: statsd datagrams sent
 	StatsdErrors           = "statsd.send_errors"      // ours, counter: statsd datagrams dropped (socket full, peer unreachable)
 	Scrapes                = "prometheus.scrapes"      // ours, counter: /metrics answered
+	LogTargetDrops         = "logs.target.dropped"     // ours, counter: log records the supervisor's log targets dropped
 
 	// Cluster and backend level.
 	Requests              = "requests"                // counter: requests forwarded (cluster) or sent (backend)
@@ -168,6 +169,7 @@ var MainMetrics = []Info{
 	{StatsdSent, Counter, "statsd datagrams sent"},
 	{StatsdErrors, Counter, "statsd datagrams dropped: the socket could not take them at once, or the peer is unreachable"},
 	{Scrapes, Counter, "Prometheus scrapes of /metrics answered"},
+	{LogTargetDrops, Counter, "log records (the workers' access records and main log lines it writes, its own lines) the supervisor's log targets dropped: the target slow, stalled or unreachable, or a write failed"},
 }
 
 // ClusterMetrics lists the metrics of a cluster, and of a backend (the

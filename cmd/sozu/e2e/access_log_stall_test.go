@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
 // stalledPeer accepts TCP connections and never reads them; its receive
@@ -92,24 +94,24 @@ func latencies(t *testing.T, front string, n int) []time.Duration {
 func TestStalledLogTargetDoesNotSlowRequests(t *testing.T) {
 	const n = 600
 	origin := okOrigin(t)
-	run := func(target string) (*sozutest.Proxy, []time.Duration) {
+	run := func(target string) (*sozutest.Proxy, string, []time.Duration) {
 		dir := t.TempDir()
 		sock := filepath.Join(dir, "sozu.sock")
 		front, tcpFront := freeAddr(t), freeAddr(t)
 		p := startProxy(t, dir, sock, accessConfig(sock, front, tcpFront, origin.addr,
 			fmt.Sprintf("access_logs_target = %q\naccess_logs_format = \"json\"", target)), front)
 		latencies(t, front, 20) // warm up
-		return p, latencies(t, front, n)
+		return p, sock, latencies(t, front, n)
 	}
-	_, base := run("tcp://" + readingPeer(t))
+	_, _, base := run("tcp://" + readingPeer(t))
 	stalledAddr := stalledPeer(t)
-	stalled, slow := run("tcp://" + stalledAddr)
+	stalled, stalledSock, slow := run("tcp://" + stalledAddr)
 	deafUDP, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer deafUDP.Close()
-	_, udp := run("udp://" + deafUDP.LocalAddr().String())
+	_, _, udp := run("udp://" + deafUDP.LocalAddr().String())
 
 	p50, p99 := func(d []time.Duration) time.Duration { return d[len(d)/2] }, func(d []time.Duration) time.Duration { return d[len(d)*99/100] }
 	t.Logf("request latency p50/p99: reading target %v/%v, stalled TCP target %v/%v, unread UDP target %v/%v",
@@ -126,4 +128,10 @@ func TestStalledLogTargetDoesNotSlowRequests(t *testing.T) {
 	sozutest.WaitFor(t, 30*time.Second, "a drop report for the stalled target", func() bool {
 		return strings.Contains(stalled.Out.String(), "log target tcp://"+stalledAddr+": dropped")
 	})
+	// … and in the metrics, where a drop report sent to the same dead
+	// target would be lost.
+	dropped := queryMetrics(t, stalledSock, &command.QueryMetricsOptions{}).GetMain()[pm.LogTargetDrops].GetCount()
+	if dropped <= 0 {
+		t.Fatalf("%s = %d after drops", pm.LogTargetDrops, dropped)
+	}
 }
