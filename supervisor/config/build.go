@@ -3,10 +3,12 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -184,6 +186,9 @@ func (b *builder) globals(r *rawConfig) {
 		c.Metrics = &Metrics{TaggedMetrics: *m.TaggedMetrics, Detail: command.MetricDetail(*m.Detail)}
 		if m.Prefix != nil {
 			c.Metrics.Prefix = *m.Prefix
+			if strings.ContainsFunc(c.Metrics.Prefix, func(r rune) bool { return r <= ' ' || r == 0x7f || strings.ContainsRune(":|,=@#", r) }) {
+				b.errs.at(joinKey("metrics", "prefix"), "%q may not hold whitespace, control characters or any of : | , = @ # (they would forge statsd lines)", c.Metrics.Prefix)
+			}
 		}
 		switch {
 		case m.Address != nil:
@@ -332,9 +337,17 @@ func (b *builder) logTarget(p, t string) string {
 		return t
 	}
 	for _, scheme := range []string{"udp://", "tcp://", "unix://", "file://"} {
-		if rest, ok := strings.CutPrefix(t, scheme); ok && rest != "" {
-			return t
+		rest, ok := strings.CutPrefix(t, scheme)
+		if !ok || rest == "" {
+			continue
 		}
+		if scheme == "udp://" || scheme == "tcp://" {
+			host, port, err := net.SplitHostPort(rest)
+			if n, perr := strconv.ParseUint(port, 10, 16); err != nil || host == "" || perr != nil || n == 0 {
+				b.errs.at(p, "invalid log target %q: want %shost:port, with a port from 1 to 65535", t, scheme)
+			}
+		}
+		return t
 	}
 	b.errs.at(p, "invalid log target %q: want stdout, stderr, udp://host:port, tcp://host:port, unix://path or file://path", t)
 	return t

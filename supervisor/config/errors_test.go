@@ -166,6 +166,19 @@ backends = [
 			},
 		},
 		{
+			name: "statsd prefix that would forge lines",
+			toml: "[metrics]\naddress = \"127.0.0.1:8125\"\nprefix = \"pre fix:1|c\\nevil\"\n",
+			want: []string{`t.toml:3:10: metrics.prefix: "pre fix:1|c\nevil" may not hold whitespace, control characters or any of : | , = @ # (they would forge statsd lines)`},
+		},
+		{
+			name: "log targets without a usable port",
+			toml: "log_target = \"udp://127.0.0.1:70000\"\naccess_logs_target = \"tcp://127.0.0.1\"\n",
+			want: []string{
+				`t.toml:1:14: log_target: invalid log target "udp://127.0.0.1:70000": want udp://host:port, with a port from 1 to 65535`,
+				`t.toml:2:22: access_logs_target: invalid log target "tcp://127.0.0.1": want tcp://host:port, with a port from 1 to 65535`,
+			},
+		},
+		{
 			name: "worker count and buffer sizes",
 			toml: "worker_count = 0\ncommand_buffer_size = 100\nmax_command_buffer_size = 10\n",
 			want: []string{
