@@ -65,8 +65,13 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		}
 		dst = append(dst, `"bytes":`...)
 		dst = appendInt(dst, r.BytesOut)
+		host, port := splitAuthority(r.Host)
 		dst = append(dst, `}},"url":{"domain":`...)
-		dst = appendJSONMasked(dst, r.Host) // the client chose it
+		dst = appendJSONMasked(dst, host) // the client chose it
+		if port >= 0 {
+			dst = append(dst, `,"port":`...)
+			dst = appendInt(dst, int64(port))
+		}
 		dst = e.appendURL(dst, r.Target)
 		dst = append(dst, '}')
 	}
@@ -111,6 +116,30 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 	}
 	return append(dst, "}}\n"...)
 }
+
+// splitAuthority splits an authority into its host (an IPv6 literal with
+// its brackets, as ECS's url.domain keeps them) and its port, -1 when it
+// has none or one that is not a port number (the whole authority is then
+// the host).
+func splitAuthority(a []byte) ([]byte, int) {
+	i := len(a) - 1
+	for i >= 0 && isDigitByte(a[i]) {
+		i--
+	}
+	if i < 0 || a[i] != ':' || i == len(a)-1 || len(a)-1-i > 5 {
+		return a, -1
+	}
+	port := 0
+	for _, c := range a[i+1:] {
+		port = port*10 + int(c-'0')
+	}
+	if port > 65535 || i == 0 || (a[0] == '[' && a[i-1] != ']') {
+		return a, -1
+	}
+	return a[:i], port
+}
+
+func isDigitByte(c byte) bool { return '0' <= c && c <= '9' }
 
 // appendURL appends the url.path and url.query fields of the masked target.
 func (e *Encoder) appendURL(dst, target []byte) []byte {

@@ -34,3 +34,27 @@ func FuzzAppendInt(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitAuthority(t *testing.T) {
+	for _, tt := range []struct {
+		in, host string
+		port     int
+	}{
+		{"shop.example.com", "shop.example.com", -1},
+		{"shop.example.com:8443", "shop.example.com", 8443},
+		{"127.0.0.1:18281", "127.0.0.1", 18281},
+		{"[2001:db8::1]:443", "[2001:db8::1]", 443},
+		{"[2001:db8::1]", "[2001:db8::1]", -1},
+		{"host:", "host:", -1},
+		{"host:99999", "host:99999", -1},
+		{"host:123456", "host:123456", -1},
+		{":80", ":80", -1},
+		{"[::1:80", "[::1:80", -1},
+		{"", "", -1},
+	} {
+		host, port := splitAuthority([]byte(tt.in))
+		if string(host) != tt.host || port != tt.port {
+			t.Errorf("splitAuthority(%q) = %q, %d; want %q, %d", tt.in, host, port, tt.host, tt.port)
+		}
+	}
+}
