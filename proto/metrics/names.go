@@ -151,7 +151,7 @@ var H2FloodClasses = []string{"other", "rapid_reset", "made_you_reset", "continu
 	"ping", "settings", "empty_data", "window_update", "glitches", "control_backlog"}
 
 // H2Flood is the name of the counter of class (one of H2FloodClasses).
-func H2Flood(class string) string { return "h2.flood." + class }
+func H2Flood(class string) string { return "h2.flood.violation." + class }
 
 func init() {
 	for _, c := range H2FloodClasses {

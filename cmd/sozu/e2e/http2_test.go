@@ -280,7 +280,7 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 		}
 		for _, tt := range []struct {
 			name  string
-			class string // its h2.flood.<class> counter
+			class string // its h2.flood.violation.<class> counter
 			n     int    // the configured threshold
 			// drive sends k frames of the class.
 			drive func(h *h2raw, k int)

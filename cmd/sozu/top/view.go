@@ -485,7 +485,7 @@ func (m *Model) h2Pane() []string {
 			r = number(v)
 		}
 		line := fmt.Sprintf(f, c.label, t, r)
-		if strings.HasPrefix(c.name, "h2.flood.") && total > 0 {
+		if (c.name == mH2Flood || strings.HasPrefix(c.name, pm.H2Flood(""))) && total > 0 {
 			line = stHot.Render("!" + line[1:])
 		}
 		lines = append(lines, line)
