@@ -4,6 +4,8 @@
 // AggregatedMetrics (query_metrics' options applied).
 package metrics
 
+import "strconv"
+
 // Kind is how a metric is read: a counter only grows (until a clear), a
 // gauge goes up and down, a time is a distribution of durations.
 type Kind uint8
@@ -150,10 +152,36 @@ var ProxyMetrics = []Info{
 var H2FloodClasses = []string{"other", "rapid_reset", "made_you_reset", "continuation", "headers",
 	"ping", "settings", "empty_data", "window_update", "glitches", "control_backlog"}
 
+// The statuses with counters of their own (upstream's http_status and
+// http modules): http.status.<code> counts every answer with one of
+// StatusCodes, http.<code>.errors the proxy's own answers with one of
+// AnswerErrorCodes, http.<code>.redirection its redirections with one of
+// RedirectionCodes. Other statuses count only in their class
+// (http.status.4xx…).
+var (
+	StatusCodes      = []int{200, 201, 204, 301, 302, 304, 400, 401, 403, 404, 408, 413, 429, 500, 502, 503, 504, 507}
+	AnswerErrorCodes = []int{400, 401, 404, 408, 413, 421, 502, 503, 504, 507}
+	RedirectionCodes = []int{301, 302, 308}
+)
+
+// StatusCode, AnswerError and Redirection name the counters of one status.
+func StatusCode(code int) string  { return "http.status." + strconv.Itoa(code) }
+func AnswerError(code int) string { return "http." + strconv.Itoa(code) + ".errors" }
+func Redirection(code int) string { return "http." + strconv.Itoa(code) + ".redirection" }
+
 // H2Flood is the name of the counter of class (one of H2FloodClasses).
 func H2Flood(class string) string { return "h2.flood.violation." + class }
 
 func init() {
+	for _, c := range StatusCodes {
+		ProxyMetrics = append(ProxyMetrics, Info{StatusCode(c), Counter, "answers with status " + strconv.Itoa(c)})
+	}
+	for _, c := range AnswerErrorCodes {
+		ProxyMetrics = append(ProxyMetrics, Info{AnswerError(c), Counter, "answers of the proxy itself with status " + strconv.Itoa(c)})
+	}
+	for _, c := range RedirectionCodes {
+		ProxyMetrics = append(ProxyMetrics, Info{Redirection(c), Counter, "redirections of the proxy itself with status " + strconv.Itoa(c)})
+	}
 	for _, c := range H2FloodClasses {
 		ProxyMetrics = append(ProxyMetrics, Info{H2Flood(c), Counter,
 			"HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking the " + c + " budget"})

@@ -70,9 +70,13 @@ type Registry struct {
 	// disable_cluster_metrics does). Proxy metrics are always recorded.
 	clusterOn atomic.Bool
 	proxy     [nProxy]atomic.Int64
-	clients   atomic.Int64 // open client connections (a gauge: never cleared)
-	flows     atomic.Int64 // live UDP flows (a gauge: never cleared)
-	reqTime   *pm.Sketch
+	// By status (100-599, counted at index status): every answer, and
+	// the proxy's own (pm.StatusCodes, pm.AnswerErrorCodes,
+	// pm.RedirectionCodes name the ones shown).
+	codes, own [600]atomic.Int64
+	clients    atomic.Int64 // open client connections (a gauge: never cleared)
+	flows      atomic.Int64 // live UDP flows (a gauge: never cleared)
+	reqTime    *pm.Sketch
 
 	mu       sync.Mutex // serialises the copy-on-write of clusters
 	clusters atomic.Pointer[map[string]*Cluster]
@@ -103,6 +107,10 @@ func (r *Registry) ClusterMetrics() bool { return r != nil && r.clusterOn.Load()
 func (r *Registry) Clear() {
 	for i := range r.proxy {
 		r.proxy[i].Store(0)
+	}
+	for i := range r.codes {
+		r.codes[i].Store(0)
+		r.own[i].Store(0)
 	}
 	r.reqTime.Clear()
 	for _, c := range *r.clusters.Load() {
@@ -176,6 +184,12 @@ func (r *Registry) End(q *Request, now time.Time) {
 	r.proxy[si].Add(1)
 	if q.Own && q.Status >= 400 {
 		r.proxy[httpErrors].Add(1)
+	}
+	if q.Status < len(r.codes) {
+		r.codes[q.Status].Add(1)
+		if q.Own {
+			r.own[q.Status].Add(1)
+		}
 	}
 	r.proxy[bytesIn].Add(q.BytesIn)
 	r.proxy[bytesOut].Add(q.BytesOut)

@@ -147,3 +147,31 @@ func TestConcurrentRecording(t *testing.T) {
 		t.Errorf("response time samples %d, want %d", n, workers*each)
 	}
 }
+
+// TestStatusCodeCounters: upstream's per-status counters, for every
+// answer (http.status.<code>) and for the proxy's own (http.<code>.errors,
+// http.<code>.redirection), only for the statuses they list.
+func TestStatusCodeCounters(t *testing.T) {
+	r := New()
+	for _, q := range []Request{{Status: 200}, {Status: 200}, {Status: 404, Own: true}, {Status: 404},
+		{Status: 301, Own: true}, {Status: 418, Own: true}, {Status: 503, Own: true}} {
+		r.End(&q, time.Now())
+	}
+	p := r.Snapshot().Proxy
+	for name, want := range map[string]int64{
+		pm.StatusCode(200): 2, pm.StatusCode(404): 2, pm.StatusCode(301): 1, pm.StatusCode(503): 1,
+		pm.AnswerError(404): 1, pm.AnswerError(503): 1, pm.Redirection(301): 1, pm.AnswerError(400): 0,
+		pm.Status4xx: 3,
+	} {
+		if got := p[name].GetCount(); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+	if _, ok := p["http.status.418"]; ok {
+		t.Errorf("http.status.418 shown: no such upstream counter")
+	}
+	r.Clear()
+	if got := r.Snapshot().Proxy[pm.StatusCode(200)].GetCount(); got != 0 {
+		t.Errorf("after Clear: %d", got)
+	}
+}

@@ -31,6 +31,15 @@ func (r *Registry) Snapshot() *command.WorkerMetrics {
 	for i := range r.proxy {
 		wm.Proxy[proxyNames[i]] = Count(r.proxy[i].Load())
 	}
+	for _, c := range pm.StatusCodes {
+		wm.Proxy[pm.StatusCode(c)] = Count(r.codes[c].Load())
+	}
+	for _, c := range pm.AnswerErrorCodes {
+		wm.Proxy[pm.AnswerError(c)] = Count(r.own[c].Load())
+	}
+	for _, c := range pm.RedirectionCodes {
+		wm.Proxy[pm.Redirection(c)] = Count(r.own[c].Load())
+	}
 	wm.Proxy[pm.ClientConnections] = Gauge(uint64(max(r.clients.Load(), 0)))
 	wm.Proxy[pm.UDPActiveFlows] = Gauge(uint64(max(r.flows.Load(), 0)))
 	wm.Proxy[pm.RequestTime] = histogram(r.reqTime)
