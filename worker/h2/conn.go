@@ -331,6 +331,36 @@ func (c *Conn) readErr(err error) error {
 	return err
 }
 
+// awaitFrame waits, at a frame boundary, for the peer's next bytes,
+// within ReadTimeout of its last ones (refreshReadDeadline). Running out
+// of it ends the connection only when no stream is open: a peer awaiting
+// its responses is not idle, and its streams are bounded otherwise (their
+// backends' timeouts, StreamIdleTimeout). A frame begun must come whole
+// within the deadline: ReadFrame's reads end the connection when it runs
+// out.
+func (c *Conn) awaitFrame() error {
+	c.refreshReadDeadline()
+	for {
+		_, err := c.br.Peek(1) // consumes nothing: a timeout loses no byte
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) || c.stopReading.Load() || !c.streamsOpen() {
+			return c.readErr(err)
+		}
+		c.rdlSet = time.Time{} // re-armed at once
+		c.refreshReadDeadline()
+	}
+}
+
+// streamsOpen reports whether some stream is open (not yet closed at the
+// protocol level).
+func (c *Conn) streamsOpen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams) > 0
+}
+
 func (c *Conn) readLoop() error {
 	c.refreshReadDeadline()
 	var preface [len(http2.ClientPreface)]byte
@@ -346,9 +376,11 @@ func (c *Conn) readLoop() error {
 	first := true
 	for {
 		if c.br.Buffered() == 0 {
-			// A read from the socket comes: re-arm the deadline and
-			// tick. Frames already buffered arrived with the last read.
-			c.refreshReadDeadline()
+			// A read from the socket comes. Frames already buffered
+			// arrived with the last read.
+			if err := c.awaitFrame(); err != nil {
+				return err
+			}
 		}
 		var f http2.Frame
 		fh, err := c.rfr.ReadFrameHeader()

@@ -100,7 +100,9 @@ type Limits struct {
 	// FloodWindow is the length of the per-window counters; default 1 s.
 	FloodWindow time.Duration
 	// ReadTimeout is the deadline for the peer to send the next frame
-	// (front_timeout); default 60 s. Every read on the connection has it.
+	// (front_timeout); default 60 s. Every read on the connection has it;
+	// between frames, running out of it ends the connection only when no
+	// stream is open (a peer awaiting responses is not idle).
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each socket write; default ReadTimeout.
 	WriteTimeout time.Duration

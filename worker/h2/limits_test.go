@@ -302,3 +302,34 @@ func TestInvalidPrefaceAndReadDeadline(t *testing.T) {
 		t.Fatalf("Serve = %v, want PROTOCOL_ERROR for a bad preface", err)
 	}
 }
+
+// TestReadTimeoutSparesOpenStreams: a client that awaits a response
+// longer than the read timeout is not idle: its connection stays, and the
+// response reaches it; once no stream is open, the timeout ends the
+// connection as before.
+func TestReadTimeoutSparesOpenStreams(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	slow := HandlerFunc(func(s *Stream) {
+		<-time.After(4 * timeout) // a backend slower than the client's read timeout
+		s.WriteHeader(200, nil)
+		s.Close()
+	})
+	ts := startServer(t, Limits{ReadTimeout: timeout}, slow, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	start := time.Now()
+	rc.get(1, true)
+	rc.waitFor("the response", func(f http2.Frame) bool {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			t.Fatalf("GOAWAY %v after %v, with the stream open", g.ErrCode, time.Since(start))
+		}
+		if r, ok := f.(*http2.RSTStreamFrame); ok {
+			t.Fatalf("RST_STREAM %v after %v", r.ErrCode, time.Since(start))
+		}
+		h, ok := f.(*http2.HeadersFrame)
+		return ok && h.StreamID == 1
+	})
+	rc.expectGoAway(http2.ErrCodeNo) // idle now: the timeout ends it
+	if err := ts.serveErr(); err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+}

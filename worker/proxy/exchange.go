@@ -192,6 +192,9 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		// Connect may have waited (dials, a failed one before a pooled
 		// connection, an HTTP/2 stream slot), even for a reused connection.
 		deadline.Write(bc, &bc.WriteDL, s.tick(), cfg.BackTimeout)
+		if sc, ok := s.conn.(*streamConn); ok {
+			sc.forwarded.Store(true)
+		}
 		_, err = bc.Write(s.out)
 		s.tick()
 		if err != nil {

@@ -37,6 +37,9 @@ type streamConn struct {
 	st            *h2.Stream
 	local, remote net.Addr
 	closed        atomic.Bool
+	// forwarded: the request went (or began to go) to a backend; a reset
+	// may then no longer say it was not processed (REFUSED_STREAM).
+	forwarded atomic.Bool
 
 	// Request side, owned by the reading goroutine.
 	chunked bool   // the body is given chunked: the request has no content-length
@@ -90,6 +93,7 @@ func getStreamConn(st *h2.Stream, local, remote net.Addr) *streamConn {
 	c := streamConnPool.Get().(*streamConn)
 	c.st, c.local, c.remote = st, local, remote
 	c.closed.Store(false)
+	c.forwarded.Store(false)
 	c.chunked = st.HasBody() && st.ContentLength() < 0
 	c.rpend, c.reof = c.rpend[:0], false
 	c.phase = phaseHead
@@ -423,8 +427,14 @@ func (c *streamConn) Close() error {
 	switch c.phase {
 	case phaseHead:
 		// No response: the session ended without one (its client gone,
-		// or the worker stopping); the request was not served.
-		c.st.Reset(http2.ErrCodeRefusedStream)
+		// or the worker stopping). REFUSED_STREAM tells the client it may
+		// retry (RFC 9113 §8.7), which is true only when the request
+		// reached no backend.
+		if c.forwarded.Load() {
+			c.st.Reset(http2.ErrCodeInternal)
+		} else {
+			c.st.Reset(http2.ErrCodeRefusedStream)
+		}
 	case phaseLength, phaseChunked:
 		c.st.Reset(http2.ErrCodeInternal)
 	case phaseRaw:

@@ -69,12 +69,20 @@ func (r *streamConnRig) serve(st *h2.Stream) {
 	sc := getStreamConn(st, a, a)
 	defer putStreamConn(sc)
 	for _, p := range pieces {
+		if string(p) == forwardedMark {
+			sc.forwarded.Store(true)
+			continue
+		}
 		if _, err := sc.Write(p); err != nil {
 			break
 		}
 	}
 	sc.Close()
 }
+
+// forwardedMark, as a scripted piece, marks the request as forwarded to a
+// backend instead of being written.
+const forwardedMark = "\x00forwarded"
 
 // dial (re)connects the client.
 func (r *streamConnRig) dial() {
@@ -241,6 +249,21 @@ func TestStreamConnResponses(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestStreamConnForwardedUnanswered: a stream whose session ends without
+// a response is reset REFUSED_STREAM (the client may retry it, RFC 9113
+// §8.7) only when its request reached no backend; else INTERNAL_ERROR: a
+// client retrying a request the backend may have processed (a payment)
+// would send it twice.
+func TestStreamConnForwardedUnanswered(t *testing.T) {
+	r := newStreamConnRig(t)
+	if got := r.run(); got.rst != "REFUSED_STREAM" {
+		t.Fatalf("not forwarded: %+v, want REFUSED_STREAM", got)
+	}
+	if got := r.run([]byte(forwardedMark)); got.rst != "INTERNAL_ERROR" {
+		t.Fatalf("forwarded: %+v, want INTERNAL_ERROR", got)
 	}
 }
 
