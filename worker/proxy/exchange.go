@@ -109,6 +109,17 @@ type exchange struct {
 
 func (x *exchange) methodBytes() []byte { return x.method[:x.methodLen] }
 
+// idempotent reports the methods RFC 9110 §9.2.2 defines as idempotent,
+// which a proxy may send again when it cannot tell whether the backend
+// processed them.
+func idempotent(method []byte) bool {
+	switch string(method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
 // forward sends req to a backend of cl and the response back, with the
 // header edits of fe (nil for none).
 func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *HSTS, fe *Frontend) bool {
@@ -215,12 +226,14 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		}
 		res = s.readResponseHead(&x, bc)
 		// A reused connection that ends before any answer byte was most
-		// likely closed by the backend as the request went out: the request
-		// is sent again once, on a new connection, when it is still wholly
-		// held here (no body, or all of it in s.out). Otherwise the client
-		// gets 502, counted in ReplayImpossible.
+		// likely closed by the backend as the request went out: an
+		// idempotent request is sent again once, on a new connection, when
+		// it is still wholly held here (no body, or all of it in s.out).
+		// The backend may have processed it: another request is not (RFC
+		// 9112 §9.3.1.1). Otherwise the client gets 502, counted in
+		// ReplayImpossible.
 		if res == respNothing && attempt == 0 && bc.Reused {
-			if !x.streaming {
+			if !x.streaming && idempotent(x.methodBytes()) {
 				s.dropBackend(bc)
 				continue
 			}

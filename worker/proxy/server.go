@@ -60,8 +60,9 @@ type Server struct {
 	// Panics counts recovered panics of connection goroutines.
 	Panics atomic.Int64
 	// ReplayImpossible counts requests answered 502 because a reused
-	// backend connection closed before any answer byte while the request
-	// body was already streaming (it could not be sent again).
+	// backend connection closed before any answer byte and they could not
+	// be sent again: the request body was already streaming, or the
+	// method is not idempotent (the backend may have processed it).
 	ReplayImpossible atomic.Int64
 	// H2Stats counts the HTTP/2 connections' events (flood GOAWAYs, resets).
 	H2Stats h2.Stats
