@@ -2,6 +2,7 @@ package accesslog
 
 import (
 	"bytes"
+	"crypto/tls"
 	"flag"
 	"net/netip"
 	"os"
@@ -24,6 +25,11 @@ func goldenRecords() []*Record {
 	h2 := httpRecord()
 	h2.Protocol, h2.Status, h2.Backend, h2.BackendID, h2.BackendTime = H2, 404, netip.AddrPort{}, "", 0
 	h2.Client = netip.MustParseAddrPort("[::ffff:192.0.2.9]:1234")
+	h2.TLS = NewTLSInfo(&tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256,
+		ServerName: "shop.example.com", NegotiatedProtocol: "h2"})
+	https := httpRecord()
+	https.TLS = NewTLSInfo(&tls.ConnectionState{Version: tls.VersionTLS12, CipherSuite: tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		ServerName: "4111111111111111.example.com"})
 	noAnswer := httpRecord()
 	noAnswer.Status, noAnswer.RequestID, noAnswer.End = 0, [16]byte{}, t0
 	tcp := &Record{Protocol: TCP, SessionID: sessionID, Start: t0, End: t0.Add(3*time.Second + 7),
@@ -32,7 +38,7 @@ func goldenRecords() []*Record {
 	big := httpRecord()
 	big.BytesIn, big.BytesOut, big.Status = 1<<62, 0, 999
 	big.End = t0.Add(100*time.Hour + 123456789)
-	return []*Record{httpRecord(), plain, h2, noAnswer, tcp, udpRecord(), big}
+	return []*Record{httpRecord(), plain, h2, https, noAnswer, tcp, udpRecord(), big}
 }
 
 // TestGolden compares every format's encoding of goldenRecords with

@@ -80,13 +80,22 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = appendJSONMasked(dst, r.UserAgent)
 		dst = append(dst, '}')
 	}
+	if r.TLS != nil {
+		dst = append(dst, r.TLS.json...)
+	}
 	if r.Tags != nil {
 		dst = append(dst, `,"labels":`...)
 		dst = append(dst, r.Tags.json...)
 	}
 	dst = append(dst, `,"sozu":{"session_id":"`...)
 	dst = appendULID(dst, r.SessionID)
-	dst = append(dst, jsonProtocol[min(int(r.Protocol), len(protocolNames))]...)
+	if r.TLS != nil && !r.Protocol.stream() {
+		dst = append(dst, `","protocol":"`...)
+		dst = append(dst, r.TLS.protocol...)
+		dst = append(dst, `","listener":`...)
+	} else {
+		dst = append(dst, jsonProtocol[min(int(r.Protocol), len(protocolNames))]...)
+	}
 	dst = appendJSONString(dst, r.Listener)
 	if r.ClusterID != "" {
 		dst = append(dst, `,"cluster_id":`...)

@@ -30,6 +30,10 @@ const (
 	fieldRequestTime    = 20
 	fieldResponseTime   = 21
 	fieldSessionID      = 23
+	fieldTLSVersion     = 25
+	fieldTLSCipher      = 26
+	fieldTLSSNI         = 27
+	fieldTLSALPN        = 28
 	fieldStartTime      = 30
 
 	endpointHTTP = 1
@@ -61,7 +65,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 		dst = appendSocketAddress(dst, fieldBackendAddress, r.Backend)
 	}
 	dst = protowire.AppendTag(dst, fieldProtocol, protowire.BytesType)
-	dst = protowire.AppendString(dst, r.Protocol.String())
+	dst = protowire.AppendString(dst, r.protocolName())
 	dst = protowire.AppendTag(dst, fieldEndpoint, protowire.BytesType)
 	dst = appendNested(dst, func(dst []byte) []byte {
 		if r.Protocol.stream() { // UDP too: the endpoint has no UDP case, the protocol field tells
@@ -107,6 +111,9 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 		dst = appendVarintField(dst, fieldResponseTime, uint64(r.BackendTime.Microseconds()))
 	}
 	dst = appendUint128Field(dst, fieldSessionID, ulidHigh(r.SessionID), ulidLow(r.SessionID))
+	if r.TLS != nil {
+		dst = append(dst, r.TLS.proto...)
+	}
 	dst = appendUint128Field(dst, fieldStartTime, 0, uint64(r.Start.UnixNano()))
 	dst = prefixLength(dst, start)
 	return append(dst, 0, 0)

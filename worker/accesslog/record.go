@@ -78,7 +78,8 @@ type Record struct {
 	// to the end of its answer; 0 when no backend was contacted.
 	BackendTime time.Duration
 
-	Tags *Tags // the routing frontend's tags; nil for none
+	Tags *Tags    // the routing frontend's tags; nil for none
+	TLS  *TLSInfo // the connection's handshake, for a request over TLS; nil for none
 }
 
 // Failure reports whether r records a failure, logged at error level

@@ -106,6 +106,7 @@ func (s *session) logRequest(cfg *Listener) {
 		BytesIn:   r.bytesIn,
 		BytesOut:  r.bytesOut,
 		Tags:      cfg.Tags[s.routeKey],
+		TLS:       s.tlsInfo,
 	}
 	switch {
 	case s.h2b != nil:

@@ -114,7 +114,7 @@ func TestAccessLogH2Streams(t *testing.T) {
 	}
 	recs := sink.JSON(t, 2)
 	for i, r := range recs {
-		if get(r, "sozu.protocol") != "HTTP2" || get(r, "http.version") != "2" || get(r, "http.response.status_code") != float64(200) {
+		if get(r, "sozu.protocol") != "HTTPS-TLS1.3" || get(r, "tls.version") != "1.3" || get(r, "tls.next_protocol") != "h2" || get(r, "http.version") != "2" || get(r, "http.response.status_code") != float64(200) {
 			t.Errorf("record %d: %v", i, r)
 		}
 	}
@@ -142,7 +142,7 @@ func TestAccessLogH2Malformed(t *testing.T) {
 	recs := sink.JSON(t, 2)
 	for i, why := range []string{"connection-specific", "not writable as HTTP/1.1"} {
 		r := recs[i]
-		if get(r, "http.response.status_code") != nil || get(r, "event.outcome") != "failure" || get(r, "sozu.protocol") != "HTTP2" ||
+		if get(r, "http.response.status_code") != nil || get(r, "event.outcome") != "failure" || get(r, "sozu.protocol") != "HTTPS-TLS1.3" ||
 			get(r, "sozu.session_id") == nil || get(r, "trace.id") == nil {
 			t.Errorf("record %d: %v", i, r)
 		}

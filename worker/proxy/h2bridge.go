@@ -179,7 +179,7 @@ func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, reason strin
 		Protocol: accesslog.H2, SessionID: p.sessID, RequestID: srv.opt.NewID(now), Start: now, End: now,
 		Client: p.client, Listener: srv.cfg.Load().addrText,
 		Method: method, Host: authority, Target: path, UserAgent: ua,
-		EndReason: "malformed HTTP/2 request: " + reason,
+		EndReason: "malformed HTTP/2 request: " + reason, TLS: p.tlsInfo,
 	}
 	al.Log(&rec)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/sozu-go/sozu/worker/answers"
+	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/h2"
@@ -97,9 +98,10 @@ type session struct {
 	id       [ulid.EncodedSize]byte // the request's id as text, when hasID
 	idBin    ulid.ULID              // and as it was made, for the access record
 	hasID    bool
-	sessID   ulid.ULID      // the connection's id for the access log, made at accept when it is on; a stream's is its connection's
-	client   netip.AddrPort // the client's address and port (the PROXY header's source when one came)
-	lg       reqLog         // the access log's view of the request in flight (accesslog.go)
+	sessID   ulid.ULID          // the connection's id for the access log, made at accept when it is on; a stream's is its connection's
+	tlsInfo  *accesslog.TLSInfo // the handshake as the access log shows it, when it is on; a stream's is its connection's
+	client   netip.AddrPort     // the client's address and port (the PROXY header's source when one came)
+	lg       reqLog             // the access log's view of the request in flight (accesslog.go)
 	isHead   bool
 	routeKey string // the frontend that routed the request ("" before routing), for HSTS
 
@@ -136,7 +138,7 @@ func newSession(srv *Server, c net.Conn) *session {
 // is its session id (one session in the access log).
 func newStreamSession(p *session, c net.Conn) *session {
 	s := resetSession(p.srv, c)
-	s.sessID, s.client = p.sessID, p.client
+	s.sessID, s.client, s.tlsInfo = p.sessID, p.client, p.tlsInfo
 	s.peerKey, s.peerAddr = p.peerKey, p.peerAddr
 	s.peerIP = append(s.peerIP[:0], p.peerIP...)
 	s.peerNode = append(s.peerNode[:0], p.peerNode...)
@@ -158,7 +160,7 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
 	s.bscan.Response = true
 	s.sni = s.sni[:0]
-	s.sessID = ulid.ULID{}
+	s.sessID, s.tlsInfo = ulid.ULID{}, nil
 	s.lg = reqLog{on: srv.opt.Access != nil, head: s.lg.head[:0]}
 	return s
 }
@@ -216,6 +218,9 @@ func (s *session) handshake(tc *tls.Conn) bool {
 	s.cwd.Forget()
 	st := tc.ConnectionState()
 	s.srv.opt.Metrics.Handshake(st.Version)
+	if s.lg.on {
+		s.tlsInfo = accesslog.NewTLSInfo(&st)
+	}
 	if sn := st.ServerName; sn != "" {
 		s.sni = append(s.sni[:0], strings.ToLower(strings.TrimSuffix(sn, "."))...)
 	}
