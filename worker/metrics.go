@@ -96,8 +96,9 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 			wm.Clusters[id] = cm
 		}
 		type live struct {
-			inflight int64
-			up       bool
+			inflight         int64
+			up               bool
+			wentUp, wentDown int64
 		}
 		byID := map[string]*live{}
 		for _, b := range set.Backends() {
@@ -108,16 +109,19 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 			}
 			l.inflight += b.Inflight()
 			l.up = l.up || (!b.Down() && !b.HealthDown())
+			l.wentUp += b.WentUp.Load()
+			l.wentDown += b.WentDown.Load()
 		}
 		for bid, l := range byID {
 			bm := metrics.BackendOf(cm, bid)
 			bm.Metrics[pm.ConnectionsPerBackend] = metrics.Gauge(uint64(max(l.inflight, 0)))
-			up, down := uint64(0), uint64(1)
+			available := uint64(0)
 			if l.up {
-				up, down = 1, 0
+				available = 1
 			}
-			bm.Metrics[pm.BackendUp] = metrics.Gauge(up)
-			bm.Metrics[pm.BackendDown] = metrics.Gauge(down)
+			bm.Metrics[pm.BackendAvailable] = metrics.Gauge(available)
+			bm.Metrics[pm.BackendUp] = metrics.Count(l.wentUp)
+			bm.Metrics[pm.BackendDown] = metrics.Count(l.wentDown)
 		}
 	}
 	return wm
@@ -135,6 +139,12 @@ func (w *Worker) configureMetrics(c command.MetricsConfiguration) error {
 		w.metrics.SetClusterMetrics(false)
 	case command.MetricsConfiguration_CLEAR:
 		w.metrics.Clear()
+		for _, set := range w.snap.sets {
+			for _, b := range set.Backends() {
+				b.WentUp.Store(0)
+				b.WentDown.Store(0)
+			}
+		}
 	default:
 		return fmt.Errorf("configure_metrics: unknown configuration %d", c)
 	}

@@ -104,7 +104,7 @@ func metricsContent(workers bool) *command.ResponseContent {
 		pm.ClientConnections: g(3), pm.RequestTime: pct(67, 850, 4200, 2_300_000), "custom.metric": cnt(1)}
 	backend := func(id string, up uint64) *command.BackendMetrics {
 		return &command.BackendMetrics{BackendId: ptr(id), Metrics: map[string]*command.FilteredMetrics{
-			pm.Requests: cnt(30), pm.ConnectionsPerBackend: g(2), pm.BackendUp: g(up), pm.BackendDown: g(1 - up),
+			pm.Requests: cnt(30), pm.ConnectionsPerBackend: g(2), pm.BackendAvailable: g(up), pm.BackendUp: cnt(int64(1 - up)), pm.BackendDown: cnt(int64(1 - up)),
 			pm.BackendResponseTime: pct(30, 2100, 9000, 15000)}}
 	}
 	clusters := map[string]*command.ClusterMetrics{

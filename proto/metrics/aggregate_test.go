@@ -32,7 +32,7 @@ func hist(ds ...time.Duration) *command.FilteredMetrics {
 func workerAnswer(n int64, up uint64) *command.WorkerMetrics {
 	be := func(id string) *command.BackendMetrics {
 		return &command.BackendMetrics{BackendId: proto.String(id), Metrics: map[string]*command.FilteredMetrics{
-			Requests: count(n), BackendUp: gauge(up), ConnectionsPerBackend: gauge(2), BackendResponseTime: hist(time.Millisecond)}}
+			Requests: count(n), BackendAvailable: gauge(up), ConnectionsPerBackend: gauge(2), BackendResponseTime: hist(time.Millisecond)}}
 	}
 	return &command.WorkerMetrics{
 		Proxy: map[string]*command.FilteredMetrics{HTTPRequests: count(n), ClientConnections: gauge(3), RequestTime: hist(time.Millisecond, 3*time.Millisecond)},
@@ -83,7 +83,7 @@ func TestAggregator(t *testing.T) {
 			proxy: []string{ClientConnections, HTTPRequests, RequestTime}, clusters: []string{"b"}, backends: map[string][]string{"b": {"b1"}}},
 		{name: "backend ids", opt: &command.QueryMetricsOptions{BackendIds: []string{"a2"}},
 			proxy: []string{ClientConnections, HTTPRequests, RequestTime}, clusters: []string{"a"}, backends: map[string][]string{"a": {"a2"}}},
-		{name: "metric names", opt: &command.QueryMetricsOptions{MetricNames: []string{HTTPRequests, BackendUp}},
+		{name: "metric names", opt: &command.QueryMetricsOptions{MetricNames: []string{HTTPRequests, BackendAvailable}},
 			proxy: []string{HTTPRequests}, clusters: []string{"a", "b"}, backends: map[string][]string{"a": {"a1", "a2"}, "b": {"b1"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,8 +119,8 @@ func TestAggregator(t *testing.T) {
 				t.Errorf("request time %v, want 4 samples up to 3 ms", p)
 			}
 			if c := am.GetClusters()["a"]; c != nil && len(c.GetBackends()) > 0 {
-				if up := c.GetBackends()[0].GetMetrics()[BackendUp]; up.GetGauge() != 1 {
-					t.Errorf("backend.up %d, want 1 (maximum over workers)", up.GetGauge())
+				if up := c.GetBackends()[0].GetMetrics()[BackendAvailable]; up.GetGauge() != 1 {
+					t.Errorf("backend.available %d, want 1 (maximum over workers)", up.GetGauge())
 				}
 			}
 			if tc.workers > 0 && am.GetWorkers()["1"].GetProxy()[HTTPRequests].GetCount() != 7 {

@@ -91,8 +91,9 @@ const (
 	ConnectionsPerBackend = "connections_per_backend" // gauge: backend connections in use
 	BackendConnectionTime = "backend_connection_time" // time: TCP connect of new backend connections
 	BackendResponseTime   = "backend_response_time"   // time: request sent → response forwarded
-	BackendUp             = "backend.up"              // gauge: 1 when the backend is in rotation
-	BackendDown           = "backend.down"            // gauge: 1 when it is marked down
+	BackendAvailable      = "backend.available"       // gauge: 1 when the backend is in rotation
+	BackendUp             = "backend.up"              // counter: moves into rotation
+	BackendDown           = "backend.down"            // counter: moves out of rotation (marked down)
 )
 
 // Info describes one metric name.
@@ -216,8 +217,9 @@ var ClusterMetrics = []Info{
 	{UDPDatagramsOut, Counter, "UDP replies relayed from the cluster's or backend's flows"},
 	{UDPActiveFlows, Gauge, "live UDP flows of the cluster or backend"},
 	{ConnectionsPerBackend, Gauge, "backend connections in use (backend level only)"},
-	{BackendUp, Gauge, "1 when the backend is in rotation (backend level only)"},
-	{BackendDown, Gauge, "1 when the backend is marked down (backend level only)"},
+	{BackendAvailable, Gauge, "1 when the backend is in rotation (backend level only)"},
+	{BackendUp, Counter, "moves of the backend into rotation: back up after being marked down (backend level only)"},
+	{BackendDown, Counter, "moves of the backend out of rotation: marked down by failed connects or the health check (backend level only)"},
 	{BackendConnectionTime, Time, "TCP connect time of new backend connections"},
 	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer (cluster level only)"},
@@ -239,9 +241,9 @@ func Lookup(name string, cluster bool) (Info, bool) {
 }
 
 // MaxOverWorkers reports whether the gauge name merges over workers by
-// its maximum rather than its sum: a backend is up (or down) in the
+// its maximum rather than its sum: a backend is available in the
 // aggregate when it is in some worker.
-func MaxOverWorkers(name string) bool { return name == BackendUp || name == BackendDown }
+func MaxOverWorkers(name string) bool { return name == BackendAvailable }
 
 // StatusName returns the status class counter of an HTTP status.
 func StatusName(status int) string {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
-	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/accesslog"
+	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/h2"

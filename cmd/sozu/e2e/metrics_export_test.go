@@ -108,7 +108,7 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 	for _, re := range []string{
 		`^sozu\.WRK-[01]\.client\.connections:\d+\|g$`,
 		`^sozu\.WRK-[01]\.cluster\.app\.backend_response_time:[0-9.]+\|ms(\|@[0-9.e-]+)?$`,
-		`^sozu\.WRK-[01]\.cluster\.app\.backend\.app-0\.backend\.up:1\|g$`,
+		`^sozu\.WRK-[01]\.cluster\.app\.backend\.app-0\.backend\.available:1\|g$`,
 	} {
 		if !sink.has(regexp.MustCompile(re)) {
 			t.Errorf("no statsd line matches %s", re)
@@ -150,7 +150,7 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 			t.Errorf("quantile %v = %v s", q.GetQuantile(), v)
 		}
 	}
-	if b := fams["sozu_backend_backend_up"]; b == nil || b.GetMetric()[0].GetGauge().GetValue() != 1 {
-		t.Errorf("sozu_backend_backend_up: %v", b)
+	if b := fams["sozu_backend_backend_available"]; b == nil || b.GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Errorf("sozu_backend_backend_available: %v", b)
 	}
 }

@@ -155,8 +155,8 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 	if got := countOf(b, pm.Status2xx); got != ok {
 		t.Errorf("backend %s = %d, want %d", pm.Status2xx, got, ok)
 	}
-	if b[pm.BackendUp].GetGauge() != 1 || b[pm.BackendDown].GetGauge() != 0 {
-		t.Errorf("backend up/down = %d/%d, want 1/0", b[pm.BackendUp].GetGauge(), b[pm.BackendDown].GetGauge())
+	if b[pm.BackendAvailable].GetGauge() != 1 || b[pm.BackendDown].GetCount() != 0 {
+		t.Errorf("backend available %d, went down %d times, want 1 and 0", b[pm.BackendAvailable].GetGauge(), b[pm.BackendDown].GetCount())
 	}
 	pr := cl.GetCluster()[pm.BackendResponseTime].GetPercentiles()
 	if pr.GetSamples() != ok+missing {
@@ -174,7 +174,7 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 
 	// The CLI, on the deterministic metrics (a golden each for text and
 	// JSON); the port of the origin is not in them.
-	args := []string{"metrics", "get", "--names", "http.requests,http.status.2xx,http.status.4xx,requests,connections_per_backend,backend.up,backend.down", "-k", "app"}
+	args := []string{"metrics", "get", "--names", "http.requests,http.status.2xx,http.status.4xx,requests,connections_per_backend,backend.available,backend.up,backend.down", "-k", "app"}
 	golden(t, "metrics/get.txt.golden", p.MustCLI(args...))
 	golden(t, "metrics/get.json.golden", p.MustCLI(append(args, "--json")...))
 	golden(t, "metrics/get_list.txt.golden", p.MustCLI("metrics", "get", "--list"))

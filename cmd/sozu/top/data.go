@@ -25,7 +25,7 @@ const (
 	mBytesIn       = pm.BytesIn               // counters
 	mBytesOut      = pm.BytesOut              //
 	mBackendConns  = pm.ConnectionsPerBackend // backend gauge
-	mBackendUp     = pm.BackendUp             // backend gauge: 1 in rotation
+	mBackendUp     = pm.BackendAvailable      // backend gauge: 1 in rotation
 	mH2Connections = pm.H2Connections
 	mH2Streams     = pm.H2Streams
 	mH2Active      = pm.H2ActiveStreams

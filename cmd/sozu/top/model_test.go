@@ -40,7 +40,7 @@ func pcts(p50, p99 uint64) *command.FilteredMetrics {
 type clusterLoad struct {
 	requests, errors5xx int64
 	p99                 uint64 // µs
-	up                  uint64 // backend.up gauge
+	up                  uint64 // backend.available gauge
 	bytesIn, bytesOut   int64
 }
 
@@ -128,7 +128,7 @@ func TestRatesFromTwoSamples(t *testing.T) {
 			}
 		case "calm-0":
 			if b.State != "down" {
-				t.Errorf("calm-0: %+v, want down (backend.up 0)", b)
+				t.Errorf("calm-0: %+v, want down (backend.available 0)", b)
 			}
 		}
 	}
