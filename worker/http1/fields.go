@@ -275,6 +275,8 @@ type fieldInfo struct {
 
 	expect100, expectOther bool
 	expectOff              int
+
+	teTrailers bool // a TE field lists "trailers"
 }
 
 // parseFields parses the field lines of a head from buf[pos:] up to and
@@ -372,6 +374,10 @@ func parseFields(buf []byte, pos int, lim *Limits, resp bool, fields *[]Field, f
 // invalid, else "".
 func (fi *fieldInfo) note(name, v []byte, off int, resp bool, ct *connTokens) string {
 	switch len(name) {
+	case 2:
+		if equalFold(name, "te") && HasToken(v, "trailers") {
+			fi.teTrailers = true
+		}
 	case 4:
 		if equalFold(name, "host") {
 			fi.hosts++

@@ -61,6 +61,7 @@ type Request struct {
 	ContentLength int64    // with BodyLength: the body length; else -1
 	KeepAlive     bool     // the client lets the connection persist after this exchange
 	Expect100     bool     // HTTP/1.1 request with "Expect: 100-continue"
+	TETrailers    bool     // the client accepts trailers: a TE field lists "trailers"
 	Upgrade       bool     // HTTP/1.1 request with an Upgrade field and the "upgrade" connection option
 	UpgradeProto  []byte   // with Upgrade: the Upgrade field value (a list of protocols)
 	HeadLen       int      // bytes of input the head took, leading empty lines and final CRLF included
@@ -244,6 +245,7 @@ func (r *Request) decide(fi *fieldInfo) *Error {
 		return errAt(StatusExpectationFailed, "unsupported expectation", fi.expectOff, false)
 	}
 	r.Expect100 = fi.expect100 && r.Minor == 1
+	r.TETrailers = fi.teTrailers
 
 	if fi.upgrades > 1 {
 		return errAt(StatusBadRequest, "more than one Upgrade field", fi.upgradeOff, false)

@@ -63,6 +63,9 @@ func (ct *connTokens) named(name []byte) bool {
 //   - the framing of r.Body: "Content-Length: N" or "Transfer-Encoding:
 //     chunked" (nothing for BodyNone);
 //   - "Expect: 100-continue" when r.Expect100;
+//   - "TE: trailers" when r.TETrailers (the proxy forwards trailers, and
+//     the client takes them), with the "te" connection option (RFC 9110
+//     §10.1.4);
 //   - "Connection: upgrade" and "Upgrade: " r.UpgradeProto when r.Upgrade,
 //     and the "close" option when !r.KeepAlive;
 //   - extra, verbatim (the caller vouches for their syntax), then CRLF.
@@ -88,7 +91,12 @@ func AppendRequest(dst []byte, r *Request, extra ...Field) []byte {
 	if r.Expect100 {
 		dst = append(dst, "Expect: 100-continue\r\n"...)
 	}
-	dst = appendConnection(dst, r.Upgrade, r.KeepAlive, r.UpgradeProto)
+	if r.TETrailers {
+		dst = append(dst, "TE: trailers\r\n"...)
+		dst = appendConnectionTE(dst, r.Upgrade, r.KeepAlive, r.UpgradeProto)
+	} else {
+		dst = appendConnection(dst, r.Upgrade, r.KeepAlive, r.UpgradeProto)
+	}
 	for _, f := range extra {
 		dst = appendField(dst, f.Name, f.Value)
 	}
@@ -172,6 +180,22 @@ func appendConnection(dst []byte, upgrade, keepAlive bool, proto []byte) []byte 
 		return dst
 	}
 	return appendField(dst, "Upgrade", proto)
+}
+
+// appendConnectionTE is appendConnection with the "te" option.
+func appendConnectionTE(dst []byte, upgrade, keepAlive bool, proto []byte) []byte {
+	dst = append(dst, "Connection: te"...)
+	if upgrade {
+		dst = append(dst, ", upgrade"...)
+	}
+	if !keepAlive {
+		dst = append(dst, ", close"...)
+	}
+	dst = append(dst, '\r', '\n')
+	if upgrade {
+		dst = appendField(dst, "Upgrade", proto)
+	}
+	return dst
 }
 
 func appendContentLength(dst []byte, n int64) []byte {

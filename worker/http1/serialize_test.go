@@ -13,11 +13,17 @@ func TestAppendRequest(t *testing.T) {
 	}{
 		{"hop-by-hop dropped, absolute-form to origin-form, framing rewritten",
 			head("GET http://a.example/p?q HTTP/1.1", "Host: other", "Connection: keep-alive, X-Hop",
-				"Keep-Alive: timeout=5", "Proxy-Connection: keep-alive", "TE: trailers", "X-Hop: secret",
+				"Keep-Alive: timeout=5", "Proxy-Connection: keep-alive", "TE: gzip", "X-Hop: secret",
 				"Accept: */*", "Expect: 100-continue", "Content-Length: 0005", "Trailer: X-Sum"),
 			[]Field{xff},
 			head("GET /p?q HTTP/1.1", "Host: a.example", "Accept: */*", "Trailer: X-Sum", "Content-Length: 5",
 				"Expect: 100-continue", "X-Forwarded-For: 192.0.2.1")},
+		// The client takes trailers: so does the proxy, which says so to
+		// the backend (gRPC servers want it) with its own TE.
+		{"TE: trailers regenerated with its connection option",
+			head("POST /g HTTP/1.1", "Host: a", "TE: gzip, trailers", "Connection: TE, close", "Content-Length: 0"),
+			nil,
+			head("POST /g HTTP/1.1", "Host: a", "Content-Length: 0", "TE: trailers", "Connection: te, close")},
 		{"chunked request",
 			post("Transfer-Encoding: chunked", "Content-Type: text/plain"), nil,
 			head("POST /upload HTTP/1.1", "Host: example.com", "Content-Type: text/plain", "Transfer-Encoding: chunked")},

@@ -70,8 +70,10 @@ func TestRequestHeadRewrite(t *testing.T) {
 		{"HTTP/1.0 without Host", nil, "GET / HTTP/1.0\r\n\r\n", []string{"GET / HTTP/1.1", "Host: 127.0.0.1:PORT"}, nil},
 		{"public address", func(l *Listener) { l.PublicAddr = mustAddrPort("[2001:db8::1]:443") },
 			"GET / HTTP/1.1\r\nHost: shop\r\n\r\n", []string{"X-Forwarded-Port: 443", "Forwarded: proto=http;for=127.0.0.1;by=\"[2001:db8::1]:443\""}, nil},
-		{"hop-by-hop dropped", nil, "POST / HTTP/1.1\r\nHost: shop\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nContent-Length: 3\r\n\r\nabc",
+		{"hop-by-hop dropped", nil, "POST / HTTP/1.1\r\nHost: shop\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\nTE: gzip\r\nContent-Length: 3\r\n\r\nabc",
 			[]string{"Content-Length: 3"}, []string{"X-Hop", "Keep-Alive", "TE:", "Connection"}},
+		{"TE: trailers regenerated", nil, "POST / HTTP/1.1\r\nHost: shop\r\nConnection: TE\r\nTE: trailers, deflate\r\nContent-Length: 0\r\n\r\n",
+			[]string{"TE: trailers", "Connection: te"}, []string{"deflate"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

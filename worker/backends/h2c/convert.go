@@ -47,15 +47,12 @@ func requestFields(r *http1.Request) ([]headerField, error) {
 		fs = append(fs, headerField{":authority", string(r.Authority)})
 	}
 	fs = append(fs, headerField{":path", string(path)})
+	if r.TETrailers {
+		fs = append(fs, headerField{"te", "trailers"}) // gRPC servers want it
+	}
 	conn := r.ConnectionTokens()
 	for _, f := range r.Fields {
-		if equalFold(f.Name, "host") || namedBy(conn, f.Name) {
-			continue
-		}
-		if http1.IsHopByHop(f.Name) {
-			if equalFold(f.Name, "te") && http1.HasToken(f.Value, "trailers") {
-				fs = append(fs, headerField{"te", "trailers"})
-			}
+		if equalFold(f.Name, "host") || namedBy(conn, f.Name) || http1.IsHopByHop(f.Name) {
 			continue
 		}
 		fs = append(fs, headerField{lowerString(f.Name), string(f.Value)})

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sozu-go/sozu/worker/http1"
 )
 
 // scriptedBackend accepts one connection on a loopback socket, answers the
@@ -180,5 +182,46 @@ func TestNegativeWindowEnd(t *testing.T) {
 	defer c.mu.Unlock()
 	if c.sendWin != 65535-5 || in.sendWin != -5 {
 		t.Fatalf("after the end of the body: connection window %d, stream window %d; want %d and -5", c.sendWin, in.sendWin, 65535-5)
+	}
+}
+
+// TestRequestFieldsTE: an HTTP/1.1 head that accepts trailers (as the
+// proxy writes it: "TE: trailers" with the "te" connection option) gives
+// the HTTP/2 backend "te: trailers", which gRPC servers want (RFC 9113
+// §8.2.2 allows no other TE); other TE values and what Connection names
+// are dropped.
+func TestRequestFieldsTE(t *testing.T) {
+	for _, tt := range []struct {
+		head string
+		te   bool
+	}{
+		{"POST /g HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nConnection: te\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n", true},
+		{"POST /g HTTP/1.1\r\nHost: a\r\nTE: gzip\r\nConnection: te\r\nX-A: 1\r\nContent-Length: 0\r\n\r\n", false},
+	} {
+		var r http1.Request
+		if err := http1.ParseRequest(&r, []byte(tt.head), nil); err != nil {
+			t.Fatal(err)
+		}
+		fs, err := requestFields(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		te, xa := 0, 0
+		for _, f := range fs {
+			switch f.name {
+			case "te":
+				te++
+				if f.value != "trailers" {
+					t.Errorf("te: %q", f.value)
+				}
+			case "x-a":
+				xa++
+			case "connection":
+				t.Errorf("connection field forwarded")
+			}
+		}
+		if (te == 1) != tt.te || te > 1 || xa != 1 {
+			t.Errorf("%q: te fields %d (want trailers %v), x-a %d", tt.head, te, tt.te, xa)
+		}
 	}
 }
