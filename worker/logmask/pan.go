@@ -192,7 +192,7 @@ func sepLen(b []byte) int {
 	if n := rawSepLen(b); n > 0 {
 		return n
 	}
-	if len(b) < 3 || b[0] != '%' {
+	if len(b) < 3 || b[0] != '%' || !isHex(b[1]) || !isHex(b[2]) {
 		return 0
 	}
 	switch hi, lo := b[1], b[2]|0x20; {
@@ -200,7 +200,7 @@ func sepLen(b []byte) int {
 		hi == '0' && lo == '9',
 		hi == '5' && lo == 'f':
 		return 3
-	case hi|0x20 == 'c' && lo == '2' && len(b) >= 6 && b[3] == '%' && b[4]|0x20 == 'a' && b[5] == '0':
+	case hi|0x20 == 'c' && lo == '2' && len(b) >= 6 && b[3] == '%' && (b[4] == 'a' || b[4] == 'A') && b[5] == '0':
 		return 6
 	}
 	return 0
