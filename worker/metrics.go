@@ -139,6 +139,9 @@ func (w *Worker) configureMetrics(c command.MetricsConfiguration) error {
 		w.metrics.SetClusterMetrics(false)
 	case command.MetricsConfiguration_CLEAR:
 		w.metrics.Clear()
+		if w.snap == nil {
+			break
+		}
 		for _, set := range w.snap.sets {
 			for _, b := range set.Backends() {
 				b.WentUp.Store(0)

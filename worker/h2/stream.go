@@ -254,7 +254,7 @@ func (s *Stream) StopReading() {
 }
 
 // WriteHeader queues the response head. status must be 200..599 (interim
-// responses are not supported). Field names are lower-cased and
+// responses go by WriteInterim). Field names are lower-cased and
 // connection-specific or invalid fields dropped, as HTTP/2 requires; fields
 // are copied before WriteHeader returns.
 func (s *Stream) WriteHeader(status int, fields []HeaderField) error {

@@ -245,7 +245,7 @@ func (r *Request) decide(fi *fieldInfo) *Error {
 		return errAt(StatusExpectationFailed, "unsupported expectation", fi.expectOff, false)
 	}
 	r.Expect100 = fi.expect100 && r.Minor == 1
-	r.TETrailers = fi.teTrailers
+	r.TETrailers = fi.teTrailers && r.Minor == 1 // an HTTP/1.0 client gets no trailers
 
 	if fi.upgrades > 1 {
 		return errAt(StatusBadRequest, "more than one Upgrade field", fi.upgradeOff, false)

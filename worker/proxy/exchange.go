@@ -206,11 +206,12 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		if sc, ok := s.conn.(*streamConn); ok {
 			sc.forwarded.Store(true)
 		}
-		_, err = bc.Write(s.out)
+		var wrote int
+		wrote, err = bc.Write(s.out)
 		s.tick()
 		if err != nil {
 			s.dropBackend(bc)
-			if bc.Reused && attempt == 0 {
+			if bc.Reused && attempt == 0 && (wrote == 0 || idempotent(x.methodBytes())) {
 				continue // a keep-alive connection the backend had closed
 			}
 			return s.answer(cfg, cl, 502)
@@ -230,10 +231,12 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		// idempotent request is sent again once, on a new connection, when
 		// it is still wholly held here (no body, or all of it in s.out).
 		// The backend may have processed it: another request is not (RFC
-		// 9112 §9.3.1.1). Otherwise the client gets 502, counted in
-		// ReplayImpossible.
+		// 9112 §9.3.1.1), unless the connection is an HTTP/2 stream, which
+		// ends so only for a request the backend did not process (GOAWAY
+		// past it, REFUSED_STREAM). Otherwise the client gets 502, counted
+		// in ReplayImpossible.
 		if res == respNothing && attempt == 0 && bc.Reused {
-			if !x.streaming && idempotent(x.methodBytes()) {
+			if !x.streaming && (bc.Stream || idempotent(x.methodBytes())) {
 				s.dropBackend(bc)
 				continue
 			}
@@ -361,7 +364,8 @@ var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
 // readResponseHead reads the backend's final response head into s.st.resp
 // (bbuf[br:br+resp.HeadLen]), forwarding interim 1xx responses to an
-// HTTP/1.1 client.
+// HTTP/1.1 client (an HTTP/2 stream's streamConn turns them into HEADERS
+// frames).
 func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 	cfg := x.cfg
 	s.br, s.bw = 0, 0

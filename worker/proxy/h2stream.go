@@ -26,8 +26,9 @@ import (
 // write only the body. Interim responses (1xx) go out as HEADERS frames of
 // their own before the final head. Closing the connection ends the
 // stream: a response cut short resets it (REFUSED_STREAM when nothing was
-// answered, INTERNAL_ERROR mid-body). Nothing is buffered beyond a split
-// response head (at most bufSize) and the stream's own bounded output.
+// answered and the request reached no backend, INTERNAL_ERROR otherwise).
+// Nothing is buffered beyond a split response head (at most bufSize) and
+// the stream's own bounded output.
 //
 // Read is for one goroutine at a time (the session's, or its body copier);
 // Write for one at a time (the session's, or a tunnel's); Close and the

@@ -294,7 +294,7 @@ func TestSoftStopDeadlineCutsWhatRemains(t *testing.T) {
 		t.Fatalf("shutdown: exit %d %s%s", code, out, errOut)
 	}
 	d := waitExit(t, p, start, 10*time.Second)
-	if d < 2*time.Second || d > 4*time.Second {
+	if d < 2*time.Second || d > 6*time.Second { // a loaded machine adds to the 2 s; without the deadline it never ends
 		t.Fatalf("soft stop with a request held forever took %v, want its 2 s deadline", d)
 	}
 	if r := <-inflight; r.err == nil {
