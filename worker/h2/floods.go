@@ -21,7 +21,7 @@ const (
 )
 
 var floodNames = [NumFloodClasses]string{"other", "rapid_reset", "made_you_reset", "continuation", "headers",
-	"ping", "settings", "empty_data", "window_update", "glitches", "control_backlog"}
+	"ping", "settings", "empty_data", "window_update", "glitch_window", "control_backlog"}
 
 // String is the class's stable metric name.
 func (f FloodClass) String() string {
