@@ -362,6 +362,10 @@ var errCopyAborted = errors.New("request body copy interrupted")
 
 var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 
+// maxInterim bounds the interim (1xx) responses before a final one, as
+// the HTTP/2 backend client does (backends/h2c).
+const maxInterim = 8
+
 // readResponseHead reads the backend's final response head into s.st.resp
 // (bbuf[br:br+resp.HeadLen]), forwarding interim 1xx responses to an
 // HTTP/1.1 client (an HTTP/2 stream's streamConn turns them into HEADERS
@@ -370,7 +374,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 	cfg := x.cfg
 	s.br, s.bw = 0, 0
 	s.bscan.Reset()
-	got := false
+	got, interims := false, 0
 	deadline.Read(bc, &bc.ReadDL, s.now, cfg.BackTimeout) // forward ticked after the write
 	for {
 		if s.br < s.bw {
@@ -393,7 +397,12 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 				case resp.Status >= 200:
 					return respOK
 				}
-				// Interim response.
+				// Interim response: a few at most (a backend sending
+				// them without end would hold the client to the back
+				// timeout, one HEADERS frame each for an HTTP/2 one).
+				if interims++; interims > maxInterim {
+					return respBad
+				}
 				s.br += n
 				if !x.http10 && (resp.Status != 100 || x.expect) {
 					out := continue100

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"testing"
 
@@ -123,6 +124,33 @@ func (h *h2Conn) status(t *testing.T, id uint32) string {
 					return hf.Value
 				}
 			}
+		}
+	}
+}
+
+// TestInterimResponsesBounded: a backend sending interim responses
+// without end gets the client a 502 after a few, not one forwarded each
+// until the back timeout.
+func TestInterimResponsesBounded(t *testing.T) {
+	b := newRawBackend(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		c.Read(buf)
+		for i := 0; i < 100; i++ {
+			if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"); err != nil {
+				return
+			}
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	})
+	f := h2OnlyFixture(t, b.addr)
+	h := dialH2(t, f)
+	h.get(1, "/x")
+	for {
+		if got := h.status(t, 1); got != "103" {
+			if got != "502" {
+				t.Fatalf("final status %s, want 502", got)
+			}
+			return
 		}
 	}
 }
