@@ -331,19 +331,43 @@ const maxTried = 8
 // key is the client's balancing key (KeyOf its IP), used by HRW and
 // Maglev; other algorithms ignore it.
 func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool, key uint64) (*Conn, error) {
-	return s.connect(ctx, time.Now(), timeout, fresh, key, nil)
+	return s.connect(ctx, time.Now(), timeout, reuseOf(fresh), key, nil)
+}
+
+// Reuse says which connection ConnectAt may return.
+type Reuse uint8
+
+const (
+	// Pooled: an idle pooled connection when there is one (checked alive
+	// when it was idle Options.ProbeAfter or more), else a new one.
+	Pooled Reuse = iota
+	// PooledChecked: as Pooled, every pooled connection checked alive
+	// first: for a request that must not go out on a connection the
+	// backend may have just closed, since it cannot be sent again (not
+	// idempotent). The check is one read(2).
+	PooledChecked
+	// Fresh: a new connection (Connect's fresh).
+	Fresh
+)
+
+func reuseOf(fresh bool) Reuse {
+	if fresh {
+		return Fresh
+	}
+	return Pooled
 }
 
 // ConnectAt is Connect for a caller that has just read the clock: now
 // judges the age of idle connections (the proxy's sessions read the clock
-// once per wait, worker/proxy/clock.go).
-func (s *Set) ConnectAt(ctx context.Context, now time.Time, timeout time.Duration, fresh bool, key uint64) (*Conn, error) {
-	return s.connect(ctx, now, timeout, fresh, key, nil)
+// once per wait, worker/proxy/clock.go); reuse says which connection it
+// may return.
+func (s *Set) ConnectAt(ctx context.Context, now time.Time, timeout time.Duration, reuse Reuse, key uint64) (*Conn, error) {
+	return s.connect(ctx, now, timeout, reuse, key, nil)
 }
 
 // connect is Connect whose first attempt goes to first when not nil; now
 // is the time, read again after a failed dial.
-func (s *Set) connect(ctx context.Context, now time.Time, timeout time.Duration, fresh bool, key uint64, first *Backend) (*Conn, error) {
+func (s *Set) connect(ctx context.Context, now time.Time, timeout time.Duration, reuse Reuse, key uint64, first *Backend) (*Conn, error) {
 	if s.Len() == 0 {
 		return nil, ErrNoBackend
 	}
@@ -379,8 +403,8 @@ func (s *Set) connect(ctx context.Context, now time.Time, timeout time.Duration,
 			}
 			continue
 		}
-		if !fresh {
-			if c := b.takeIdle(now); c != nil {
+		if reuse != Fresh {
+			if c := b.takeIdle(now, reuse == PooledChecked); c != nil {
 				return c, nil
 			}
 		}

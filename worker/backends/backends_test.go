@@ -323,23 +323,23 @@ func TestPoolAgeFromCallersClock(t *testing.T) {
 	defer r.Close()
 	set := r.Update([]Spec{{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 1}}, nil)["c"]
 	t0 := time.Now()
-	c1, err := set.ConnectAt(context.Background(), t0, time.Second, false, 0)
+	c1, err := set.ConnectAt(context.Background(), t0, time.Second, Pooled, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c1.ReleaseAt(true, t0)
-	c2, err := set.ConnectAt(context.Background(), t0.Add(30*time.Second), time.Second, false, 0)
+	c2, err := set.ConnectAt(context.Background(), t0.Add(30*time.Second), time.Second, Pooled, 0)
 	if err != nil || c2 != c1 {
 		t.Fatalf("idle 30 s of a minute: reused %v (%v)", c2 == c1, err)
 	}
 	c2.ReleaseAt(true, t0)
-	c3, err := set.ConnectAt(context.Background(), t0.Add(2*time.Minute), time.Second, false, 0)
+	c3, err := set.ConnectAt(context.Background(), t0.Add(2*time.Minute), time.Second, Pooled, 0)
 	if err != nil || c3 == c1 {
 		t.Fatalf("idle 2 min of a minute: reused %v (%v)", c3 == c1, err)
 	}
 	// Released at a reading two minutes old: too old when taken at t0.
 	c3.ReleaseAt(true, t0.Add(-2*time.Minute))
-	c4, err := set.ConnectAt(context.Background(), t0, time.Second, false, 0)
+	c4, err := set.ConnectAt(context.Background(), t0, time.Second, Pooled, 0)
 	if err != nil || c4 == c3 {
 		t.Fatalf("released 2 min before: reused %v (%v)", c4 == c3, err)
 	}
@@ -550,5 +550,53 @@ func TestPoolDropsConnectionsClosedWhileIdle(t *testing.T) {
 				t.Fatalf("%d idle connections left", b.Idle())
 			}
 		})
+	}
+}
+
+// TestPooledCheckedProbesYoungConnections: a connection reused sooner than
+// ProbeAfter is not checked (Pooled), unless the caller asks for it
+// (PooledChecked, for a request that cannot be sent twice): then one the
+// backend closed is never handed out.
+func TestPooledCheckedProbesYoungConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	r := NewRegistry(Options{ProbeAfter: time.Hour}) // Pooled never probes here
+	defer r.Close()
+	set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 100}}, nil)["c"]
+	first := connect(t, set, false)
+	(<-accepted).Close()
+	first.Release(true)
+	b := set.Backends()[0]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := set.ConnectAt(context.Background(), time.Now(), time.Second, PooledChecked, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Reused {
+			c.Release(false)
+			break
+		}
+		c.Release(true) // the close is not visible yet: put it back
+		if time.Now().After(deadline) {
+			t.Fatal("PooledChecked kept handing out the connection the backend closed")
+		}
+		runtime.Gosched()
+	}
+	if b.StaleClosed.Load() != 1 {
+		t.Fatalf("StaleClosed = %d, want 1", b.StaleClosed.Load())
 	}
 }

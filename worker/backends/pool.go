@@ -63,8 +63,8 @@ func (c *Conn) ReleaseAt(reusable bool, now time.Time) {
 // young enough and still open: one the backend closed (or reset, or wrote
 // to, unasked) while it was idle is closed and the next one is tried, so
 // that no request is sent on a connection known to be dead (see
-// idleAlive).
-func (b *Backend) takeIdle(now time.Time) *Conn {
+// idleAlive; every one when check, else those idle ProbeAfter or more).
+func (b *Backend) takeIdle(now time.Time, check bool) *Conn {
 	for {
 		b.mu.Lock()
 		n := len(b.idle)
@@ -77,7 +77,7 @@ func (b *Backend) takeIdle(now time.Time) *Conn {
 		b.idle = b.idle[:n-1]
 		b.mu.Unlock()
 		idle := now.Sub(c.idleAt)
-		if idle < b.reg.opt.IdleTimeout && (idle < b.reg.opt.ProbeAfter || c.idleAlive()) {
+		if idle < b.reg.opt.IdleTimeout && (idle < b.reg.opt.ProbeAfter && !check || c.idleAlive()) {
 			return c
 		}
 		b.StaleClosed.Add(1)
