@@ -322,15 +322,35 @@ func (a *actor) handoffWorkers(add func(fd int) int) ([]handoffWorker, []int, er
 			pidfd = fd
 			owned = append(owned, fd)
 		}
+		// The channels are closed by the worker's own goroutines when it
+		// exits, maybe while the hand-over runs: what is sent is a
+		// duplicate, taken while the connection holds its descriptor, so
+		// that no close meanwhile can invalidate it (or let its number
+		// name another file). Its scm socket is closed by workerExited,
+		// on this goroutine.
+		conn, logs := dupConnFD(w.conn), dupConnFD(w.logs)
+		for _, fd := range []int{conn, logs} {
+			if fd >= 0 {
+				owned = append(owned, fd)
+			}
+		}
+		if conn < 0 || logs < 0 {
+			if draining {
+				a.log.WithFields(map[string]any{"worker": w.id, "pid": w.pid}).Info("upgrade: a draining worker exited during the hand-over: not handed over")
+				continue
+			}
+			return nil, owned, fmt.Errorf("worker %d (pid %d) is exiting: retry", w.id, w.pid)
+		}
 		ws = append(ws, handoffWorker{ID: w.id, Slot: w.slot, PID: w.pid, UID: a.account.UID, GID: a.account.GID,
-			Started: w.started, Channel: add(connFD(w.conn)), SCM: add(w.scm), PIDFD: add(pidfd), Logs: add(connFD(w.logs)),
+			Started: w.started, Channel: add(conn), SCM: add(w.scm), PIDFD: add(pidfd), Logs: add(logs),
 			Draining: draining, AccessFile: w.accessFile})
 	}
 	return ws, owned, nil
 }
 
-// connFD returns c's descriptor (no dup), or -1.
-func connFD(c net.Conn) int {
+// dupConnFD returns a close-on-exec duplicate of c's descriptor, taken
+// while c holds it, or -1 when c is closed.
+func dupConnFD(c net.Conn) int {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return -1
@@ -340,7 +360,11 @@ func connFD(c net.Conn) int {
 		return -1
 	}
 	fd := -1
-	rc.Control(func(u uintptr) { fd = int(u) })
+	rc.Control(func(u uintptr) {
+		if d, err := unix.FcntlInt(u, unix.F_DUPFD_CLOEXEC, 0); err == nil {
+			fd = d
+		}
+	})
 	return fd
 }
 
@@ -617,8 +641,7 @@ func (a *actor) runInherited(w *workerProc, unread []byte) {
 	go func() {
 		w.wait = waitPidfd(w.pidfd)
 		w.conn.Close()
-		unix.Close(w.scm)
-		close(w.done)
+		close(w.done) // w.scm is closed by workerExited
 		sup.submit(func(a *actor) { a.workerExited(w) })
 	}()
 	if w.replaced { // it was draining: bound its drain again

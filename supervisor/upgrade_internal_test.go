@@ -231,9 +231,23 @@ func TestHandoffSkipsReapedDrainingWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { live.Process.Kill(); live.Wait() }()
+	conn := func() net.Conn { // a channel end, as a worker's
+		p, c, err := socketpair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		nc, err := net.FileConn(p)
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		return nc
+	}
 	a := &actor{Supervisor: &Supervisor{log: logrus.New()}, workers: map[uint32]*workerProc{
-		1: {id: 1, pid: gone.Process.Pid, replaced: true, scm: -1},
-		2: {id: 2, pid: live.Process.Pid, scm: -1},
+		1: {id: 1, pid: gone.Process.Pid, replaced: true, scm: -1, conn: conn(), logs: conn()},
+		2: {id: 2, pid: live.Process.Pid, scm: -1, conn: conn(), logs: conn()},
 	}}
 	a.log.SetOutput(io.Discard)
 	add := func(fd int) int { return fd }
@@ -250,6 +264,16 @@ func TestHandoffSkipsReapedDrainingWorker(t *testing.T) {
 	a.workers[1].replaced = false // an active worker gone the same way: the hand-over fails
 	if _, owned, err = a.handoffWorkers(add); err == nil || !strings.Contains(err.Error(), "no such process") {
 		t.Fatalf("active reaped worker: %v", err)
+	}
+	for _, fd := range owned {
+		unix.Close(fd)
+	}
+	// A worker whose channel its exit closed during the hand-over: not
+	// handed over when draining, a failure (retry) when active.
+	a.workers[1].replaced = true
+	a.workers[2].conn.Close()
+	if _, owned, err = a.handoffWorkers(add); err == nil || !strings.Contains(err.Error(), "is exiting") {
+		t.Fatalf("active worker with its channel closed: %v", err)
 	}
 	for _, fd := range owned {
 		unix.Close(fd)

@@ -248,8 +248,7 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 	go func() {
 		w.wait = cmd.Wait()
 		w.conn.Close()
-		unix.Close(w.scm)
-		close(w.done)
+		close(w.done) // w.scm is closed by workerExited, on the actor (a hand-over may be sending it)
 		sup.submit(func(a *actor) { a.workerExited(w) })
 	}()
 	a.workers[id] = w
@@ -483,6 +482,7 @@ func (w *workerProc) deliver(resp *command.WorkerResponse) {
 
 // workerExited runs in the actor once a worker process has been reaped.
 func (a *actor) workerExited(w *workerProc) {
+	unix.Close(w.scm)
 	if a.workers[w.id] != w {
 		return
 	}
