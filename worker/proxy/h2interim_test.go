@@ -79,7 +79,11 @@ func TestH2ExpectContinue(t *testing.T) {
 func TestH2Connect(t *testing.T) {
 	f := h2OnlyFixture(t, newSlowBackend(t).addr)
 	h := dialH2(t, f)
-	for id, open := range map[uint32]bool{1: true, 3: false} {
+	for _, tc := range []struct {
+		id   uint32
+		open bool
+	}{{1, true}, {3, false}} { // in order: stream ids only grow
+		id, open := tc.id, tc.open
 		h.hb.Reset()
 		h.enc.WriteField(hpack.HeaderField{Name: ":method", Value: "CONNECT"})
 		h.enc.WriteField(hpack.HeaderField{Name: ":authority", Value: "a.test:443"})
