@@ -2,6 +2,7 @@ package logmask
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,6 +56,9 @@ func TestAppendPANMasked(t *testing.T) {
 		// Joined by a separator, two PANs are one run, masked whole.
 		{"two PANs one run", "4111111111111111/5555555555554444", "411111**********/************4444"},
 		{"tabs", "4111\t1111\t1111\t1111", "4111\t11**\t****\t1111"},
+		{"en dashes and figure spaces", "4111\u20131111\u20071111\u202f1111", "4111\u201311**\u2007****\u202f1111"},
+		{"escaped en dashes", "4111%E2%80%931111%e2%80%931111%E2%80%931111", "4111%E2%80%9311**%e2%80%93****%E2%80%931111"},
+		{"an en dash's bytes apart", "4111%E2\x80\x931111%E2\x80\x931111%E2\x80\x931111", "4111%E2\x80\x931111%E2\x80\x931111%E2\x80\x931111"},
 		{"no-break spaces", "4111\u00a01111\u00a01111\u00a01111", "4111\u00a011**\u00a0****\u00a01111"},
 		{"dots", "4111.1111.1111.1111", "4111.11**.****.1111"},
 		{"slashes", "/p/4111/1111/1111/1111", "/p/4111/11**/****/1111"},
@@ -157,7 +161,8 @@ func TestAppendTargetDoesNotAllocate(t *testing.T) {
 func FuzzAppendTarget(f *testing.F) {
 	for _, s := range []string{"/pay?card=4111111111111111", "/4111-1111-1111-1111", "/4111%201111%2D1111%2b1111", "%204222222222222", "/p?a=1&&b", "?", "", "4000000000000000006",
 		"/s/%224111111111111111%22", "%A4111111111111111", "0%20000000002010", "%34111111111111111",
-		"/p/4111.1111/1111_1111", "4111\t1111\u00a01111 - 1111", "4111%C2%A01111%091111%5F1111", "4111%C2\xa01111111111111"} {
+		"/p/4111.1111/1111_1111", "4111\t1111\u00a01111 - 1111", "4111%C2%A01111%091111%5F1111", "4111%C2\xa01111111111111",
+		"4111\u20131111%E2%80%931111\u202f1111"} {
 		f.Add([]byte(s), uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, target []byte, m uint8) {
@@ -187,11 +192,16 @@ func FuzzAppendTarget(f *testing.F) {
 // (digits and separators as what they encode, others as a letter). A PAN
 // is a run of 13 to 19 digits that passes the Luhn check, or a longer run
 // with such a window; between two digits of a run, one to three
-// separators: space, tab, no-break space, '-', '+', '.', '/', '_'.
+// separators: space, tab, '-', '+', '.', '/', '_', and no-break, figure and
+// narrow no-break spaces, hyphen, non-breaking hyphen, figure and en dashes.
 func leaksPAN(b []byte) bool { return leaksText(b) || leaksText(decodeEscapes(b)) }
 
+// oracleWide are the separators of more than one byte, in UTF-8.
+var oracleWide = []string{"\xc2\xa0", "\xe2\x80\x87", "\xe2\x80\xaf", "\xe2\x80\x90", "\xe2\x80\x91", "\xe2\x80\x92", "\xe2\x80\x93"}
+
 // decodeEscapes returns b with its escapes of digits and separators
-// decoded ("%C2%A0" as a no-break space), every other escape as 'x'.
+// decoded (a wide separator when all its bytes are escaped), every other
+// escape as 'x'.
 func decodeEscapes(b []byte) []byte {
 	var out []byte
 	for i := 0; i < len(b); i++ {
@@ -199,9 +209,20 @@ func decodeEscapes(b []byte) []byte {
 			out = append(out, b[i])
 			continue
 		}
-		if strings.EqualFold(string(b[i:min(i+6, len(b))]), "%C2%A0") {
-			out = append(out, 0xc2, 0xa0)
-			i += 5
+		wide := false
+		for _, w := range oracleWide {
+			var esc strings.Builder
+			for j := 0; j < len(w); j++ {
+				fmt.Fprintf(&esc, "%%%02X", w[j])
+			}
+			if strings.EqualFold(string(b[i:min(i+esc.Len(), len(b))]), esc.String()) {
+				out = append(out, w...)
+				i += esc.Len() - 1
+				wide = true
+				break
+			}
+		}
+		if wide {
 			continue
 		}
 		v, _ := strconv.ParseUint(string(b[i+1:i+3]), 16, 8)
@@ -222,8 +243,11 @@ func leaksText(b []byte) bool {
 			return 0
 		case strings.IndexByte(" \t-+./_", b[i]) >= 0:
 			return 1
-		case b[i] == 0xc2 && i+1 < len(b) && b[i+1] == 0xa0:
-			return 2
+		}
+		for _, w := range oracleWide {
+			if strings.HasPrefix(string(b[i:]), w) {
+				return len(w)
+			}
 		}
 		return 0
 	}

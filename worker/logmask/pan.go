@@ -1,5 +1,7 @@
 package logmask
 
+import "bytes"
+
 // PAN lengths (ISO/IEC 7812): a primary account number has 13 to 19 digits.
 const (
 	minPAN   = 13
@@ -138,13 +140,34 @@ func rawSepLen(b []byte) int {
 	switch b[0] {
 	case ' ', '\t', '-', '+', '.', '/', '_':
 		return 1
-	case 0xc2: // U+00A0, no-break space, in UTF-8
-		if len(b) > 1 && b[1] == 0xa0 {
-			return 2
+	}
+	if b[0] >= 0x80 {
+		for _, w := range wideSeps {
+			if bytes.HasPrefix(b, []byte(w)) {
+				return len(w)
+			}
 		}
 	}
 	return 0
 }
+
+// wideSeps are the separators of more than one byte (UTF-8), what a card
+// number copied from a document may hold: no-break space, figure space,
+// narrow no-break space, hyphen, non-breaking hyphen, figure dash, en dash.
+var wideSeps = []string{"\u00a0", "\u2007", "\u202f", "\u2010", "\u2011", "\u2012", "\u2013"}
+
+// wideSepsEscaped are wideSeps percent-encoded ("%C2%A0"), upper case.
+var wideSepsEscaped = func() []string {
+	var out []string
+	for _, w := range wideSeps {
+		var e []byte
+		for i := 0; i < len(w); i++ {
+			e = append(e, '%', "0123456789ABCDEF"[w[i]>>4], "0123456789ABCDEF"[w[i]&15])
+		}
+		out = append(out, string(e))
+	}
+	return out
+}()
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
@@ -178,8 +201,13 @@ func MayHoldPAN(b []byte) bool {
 // mayJoin holds the bytes a separator, raw or escaped, may be made of,
 // digits aside.
 var mayJoin = func() (t [256]bool) {
-	for _, c := range []byte(" \t-+./_%\xc2\xa0ABCDEFabcdef") {
+	for _, c := range []byte(" \t-+./_%ABCDEFabcdef") {
 		t[c] = true
+	}
+	for _, w := range wideSeps {
+		for i := 0; i < len(w); i++ {
+			t[w[i]] = true
+		}
 	}
 	return t
 }()
@@ -200,8 +228,11 @@ func sepLen(b []byte) int {
 		hi == '0' && lo == '9',
 		hi == '5' && lo == 'f':
 		return 3
-	case hi|0x20 == 'c' && lo == '2' && len(b) >= 6 && b[3] == '%' && (b[4] == 'a' || b[4] == 'A') && b[5] == '0':
-		return 6
+	}
+	for _, w := range wideSepsEscaped {
+		if len(b) >= len(w) && bytes.EqualFold(b[:len(w)], []byte(w)) {
+			return len(w)
+		}
 	}
 	return 0
 }
