@@ -96,9 +96,8 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 			wm.Clusters[id] = cm
 		}
 		type live struct {
-			inflight         int64
-			up               bool
-			wentUp, wentDown int64
+			inflight int64
+			up       bool
 		}
 		byID := map[string]*live{}
 		for _, b := range set.Backends() {
@@ -109,8 +108,6 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 			}
 			l.inflight += b.Inflight()
 			l.up = l.up || (!b.Down() && !b.HealthDown())
-			l.wentUp += b.WentUp.Load()
-			l.wentDown += b.WentDown.Load()
 		}
 		for bid, l := range byID {
 			bm := metrics.BackendOf(cm, bid)
@@ -120,8 +117,9 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 				available = 1
 			}
 			bm.Metrics[pm.BackendAvailable] = metrics.Gauge(available)
-			bm.Metrics[pm.BackendUp] = metrics.Count(l.wentUp)
-			bm.Metrics[pm.BackendDown] = metrics.Count(l.wentDown)
+			if bm.Metrics[pm.BackendUp] == nil { // no move recorded (the registry has no entry)
+				bm.Metrics[pm.BackendUp], bm.Metrics[pm.BackendDown] = metrics.Count(0), metrics.Count(0)
+			}
 		}
 	}
 	return wm
@@ -139,15 +137,6 @@ func (w *Worker) configureMetrics(c command.MetricsConfiguration) error {
 		w.metrics.SetClusterMetrics(false)
 	case command.MetricsConfiguration_CLEAR:
 		w.metrics.Clear()
-		if w.snap == nil {
-			break
-		}
-		for _, set := range w.snap.sets {
-			for _, b := range set.Backends() {
-				b.WentUp.Store(0)
-				b.WentDown.Store(0)
-			}
-		}
 	default:
 		return fmt.Errorf("configure_metrics: unknown configuration %d", c)
 	}

@@ -251,6 +251,12 @@ func newWorker(id uint32, cfg *command.ServerConfig, log *logrus.Entry, lis *lis
 // emit sends a data-plane event (backend down or up, no backend left) to
 // the supervisor. Called from connection goroutines.
 func (w *Worker) emit(ev *command.Event) {
+	switch ev.GetKind() {
+	case command.EventKind_BACKEND_UP:
+		w.metrics.BackendMoved(ev.GetClusterId(), ev.GetBackendId(), true)
+	case command.EventKind_BACKEND_DOWN:
+		w.metrics.BackendMoved(ev.GetClusterId(), ev.GetBackendId(), false)
+	}
 	resp := &command.WorkerResponse{Id: proto.String("EVENT"), Status: command.ResponseStatus_PROCESSING.Enum(),
 		Message: proto.String(""), Content: &command.ResponseContent{ContentType: &command.ResponseContent_Event{Event: ev}}}
 	if err := w.out.WriteMessage(resp); err != nil {

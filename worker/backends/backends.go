@@ -122,9 +122,6 @@ type Backend struct {
 	// StaleClosed counts idle keep-alive connections found closed by the
 	// backend (or otherwise unusable) when they were taken from the pool.
 	StaleClosed atomic.Int64
-	// WentUp and WentDown count the backend's moves into and out of
-	// rotation (upstream's backend.up and backend.down counters).
-	WentUp, WentDown atomic.Int64
 
 	seed        uint64       // hashing identity (seedOf)
 	connectEWMA atomic.Int64 // peak-weighted moving average of connect times, ns

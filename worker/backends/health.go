@@ -62,13 +62,11 @@ func (s *Set) mark(b *Backend, flag *atomic.Bool, down bool, health bool) bool {
 	}
 	switch isIn := b.inRotation(); {
 	case wasIn && !isIn:
-		b.WentDown.Add(1)
 		s.reg.emit(command.EventKind_BACKEND_DOWN, b, s.ClusterID)
 		if !s.anyUp() {
 			s.reg.emit(command.EventKind_NO_AVAILABLE_BACKENDS, nil, s.ClusterID)
 		}
 	case !wasIn && isIn:
-		b.WentUp.Add(1)
 		s.reg.emit(command.EventKind_BACKEND_UP, b, s.ClusterID)
 		if !othersUp {
 			s.reg.emit(command.EventKind_CLUSTER_RECOVERED, nil, s.ClusterID)

@@ -47,11 +47,15 @@ func newCluster(id string) *Cluster {
 // Backend is the metrics of one backend of a cluster (by backend id: the
 // addresses of one id share them, as upstream's). Safe for concurrent use.
 type Backend struct {
-	ID       string
-	c        [nCluster]atomic.Int64
-	flows    atomic.Int64 // live UDP flows (a gauge: never cleared)
-	connect  *pm.Sketch
-	response *pm.Sketch
+	ID    string
+	c     [nCluster]atomic.Int64
+	flows atomic.Int64 // live UDP flows (a gauge: never cleared)
+	// wentUp and wentDown count the backend's moves into and out of
+	// rotation (upstream's backend.up and backend.down), backend level
+	// only.
+	wentUp, wentDown atomic.Int64
+	connect          *pm.Sketch
+	response         *pm.Sketch
 }
 
 // Backend returns the metrics of backend id, made on first use (a nil
@@ -103,6 +107,8 @@ func (c *Cluster) clear() {
 		for i := range b.c {
 			b.c[i].Store(0)
 		}
+		b.wentUp.Store(0)
+		b.wentDown.Store(0)
 		b.connect.Clear()
 		b.response.Clear()
 	}
@@ -115,7 +121,7 @@ func (c *Cluster) recorded() bool {
 		return true
 	}
 	for _, b := range *c.backends.Load() {
-		if counted(&b.c) || b.flows.Load() != 0 || b.connect.Count() > 0 || b.response.Count() > 0 {
+		if counted(&b.c) || b.flows.Load() != 0 || b.wentUp.Load() != 0 || b.wentDown.Load() != 0 || b.connect.Count() > 0 || b.response.Count() > 0 {
 			return true
 		}
 	}

@@ -224,6 +224,22 @@ func (r *Registry) End(q *Request, now time.Time) {
 	}
 }
 
+// BackendMoved records a move of backend backendID of cluster clusterID
+// into rotation (up) or out of it: upstream's backend.up and backend.down
+// counters, kept with the backend's other metrics (by id, whatever its
+// addresses), and not recorded while cluster metrics are off.
+func (r *Registry) BackendMoved(clusterID, backendID string, up bool) {
+	if r == nil || !r.clusterOn.Load() {
+		return
+	}
+	b := r.Cluster(clusterID).Backend(backendID)
+	if up {
+		b.wentUp.Add(1)
+	} else {
+		b.wentDown.Add(1)
+	}
+}
+
 // TCPSession records a TCP session relayed to backend backendID of
 // cluster clusterID, over a connection whose dial took connect, and
 // returns where its bytes count as they are relayed. It allocates only

@@ -175,3 +175,31 @@ func TestStatusCodeCounters(t *testing.T) {
 		t.Errorf("after Clear: %d", got)
 	}
 }
+
+// TestBackendMoves: upstream's backend.up and backend.down count moves by
+// backend id, not while cluster metrics are off, and clear with the rest.
+func TestBackendMoves(t *testing.T) {
+	r := New()
+	r.BackendMoved("c", "b", false)
+	r.BackendMoved("c", "b", true)
+	r.BackendMoved("c", "b", false)
+	r.SetClusterMetrics(false)
+	r.BackendMoved("c", "b", true) // off: not recorded
+	r.SetClusterMetrics(true)
+	moves := func() (int64, int64) {
+		for _, b := range r.Snapshot().Clusters["c"].GetBackends() {
+			if b.GetBackendId() == "b" {
+				return b.Metrics[pm.BackendUp].GetCount(), b.Metrics[pm.BackendDown].GetCount()
+			}
+		}
+		t.Fatal("backend b not in the snapshot")
+		return 0, 0
+	}
+	if up, down := moves(); up != 1 || down != 2 {
+		t.Fatalf("up %d down %d, want 1 and 2", up, down)
+	}
+	r.Clear()
+	if up, down := moves(); up != 0 || down != 0 {
+		t.Fatalf("after Clear: up %d down %d", up, down)
+	}
+}

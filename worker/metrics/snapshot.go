@@ -62,6 +62,8 @@ func (r *Registry) Snapshot() *command.WorkerMetrics {
 				bm.Metrics[name] = Count(b.c[i].Load())
 			}
 			bm.Metrics[pm.UDPActiveFlows] = Gauge(uint64(max(b.flows.Load(), 0)))
+			bm.Metrics[pm.BackendUp] = Count(b.wentUp.Load())
+			bm.Metrics[pm.BackendDown] = Count(b.wentDown.Load())
 			bm.Metrics[pm.BackendConnectionTime] = histogram(b.connect)
 			bm.Metrics[pm.BackendResponseTime] = histogram(b.response)
 			cm.Backends = append(cm.Backends, bm)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 	"github.com/sozu-go/sozu/proto/frame"
 )
 
@@ -209,6 +210,16 @@ unhealthy_threshold = %[7]d
 	}
 	if n := events.count(command.EventKind_HEALTH_CHECK_UNHEALTHY, "web", "good"); n != 0 {
 		t.Errorf("the good backend was reported unhealthy: %s", events)
+	}
+	// upstream's backend.up and backend.down count the moves (per worker,
+	// summed): flaky went down and up, good never moved.
+	moves := map[string][2]int64{}
+	for _, b := range queryMetrics(t, sock, nil).GetClusters()["web"].GetBackends() {
+		m := b.GetMetrics()
+		moves[b.GetBackendId()] = [2]int64{m[pm.BackendUp].GetCount(), m[pm.BackendDown].GetCount()}
+	}
+	if f, g := moves["flaky"], moves["good"]; f[0] < 1 || f[1] < 1 || g != [2]int64{} {
+		t.Errorf("backend.up/backend.down: flaky %v, good %v; want flaky at least 1 each, good 0", f, g)
 	}
 
 	probeMu.Lock()
