@@ -138,8 +138,9 @@ func TestOwnAnswerTimedBeforeLinger(t *testing.T) {
 		t.Fatalf("answer %q, %v", head, err)
 	}
 	start := time.Now()
-	waitFor(t, "the 503 recorded", func() bool {
-		return reg.Snapshot().GetProxy()[pm.Status5xx].GetCount() == 1
+	waitFor(t, "the 503 recorded", func() bool { // End counts it, then times it
+		p := reg.Snapshot().GetProxy()
+		return p[pm.Status5xx].GetCount() == 1 && p[pm.RequestTime].GetHistogram().GetCount() == 1
 	})
 	if d := time.Since(start); d >= lingerTime/2 {
 		t.Errorf("recorded %v after the answer: after the linger", d)
