@@ -299,15 +299,9 @@ func (s *Stream) WriteInterim(status int, fields []HeaderField) error {
 		if s.imStatus == 0 {
 			break
 		}
-		if expired(s.wdl) {
-			return errDeadline
+		if err := s.waitWritableLocked(); err != nil {
+			return err
 		}
-		if !s.wdl.IsZero() {
-			s.armLocked(false)
-		}
-		s.waitingWrite = true
-		s.canWrite.Wait()
-		s.waitingWrite = false
 	}
 	s.imArena, s.imRefs = s.imArena[:0], s.imRefs[:0]
 	for _, f := range fields {
@@ -363,6 +357,22 @@ func (s *Stream) WriteResponse(status int, fields []HeaderField, body []byte) er
 	return nil
 }
 
+// waitWritableLocked waits, within the write deadline, until the writer
+// took some of s's output or s ended (canWrite); errDeadline once the
+// deadline passed. c.mu is held.
+func (s *Stream) waitWritableLocked() error {
+	if expired(s.wdl) {
+		return errDeadline
+	}
+	if !s.wdl.IsZero() {
+		s.armLocked(false)
+	}
+	s.waitingWrite = true
+	s.canWrite.Wait()
+	s.waitingWrite = false
+	return nil
+}
+
 func (s *Stream) writableLocked() error {
 	switch {
 	case s.reset != nil:
@@ -397,16 +407,10 @@ func (s *Stream) Write(p []byte) (int, error) {
 		pending := len(s.out) - s.outHead
 		room := outMax - pending
 		if room <= 0 {
-			if expired(s.wdl) {
-				return n, errDeadline
-			}
-			if !s.wdl.IsZero() {
-				s.armLocked(false)
-			}
 			c.enqueueLocked(s)
-			s.waitingWrite = true
-			s.canWrite.Wait()
-			s.waitingWrite = false
+			if err := s.waitWritableLocked(); err != nil {
+				return n, err
+			}
 			continue
 		}
 		k := min(room, len(p))

@@ -93,10 +93,8 @@ func AppendRequest(dst []byte, r *Request, extra ...Field) []byte {
 	}
 	if r.TETrailers {
 		dst = append(dst, "TE: trailers\r\n"...)
-		dst = appendConnectionTE(dst, r.Upgrade, r.KeepAlive, r.UpgradeProto)
-	} else {
-		dst = appendConnection(dst, r.Upgrade, r.KeepAlive, r.UpgradeProto)
 	}
+	dst = appendConnection(dst, r.Upgrade, r.KeepAlive, r.TETrailers, r.UpgradeProto)
 	for _, f := range extra {
 		dst = appendField(dst, f.Name, f.Value)
 	}
@@ -146,7 +144,7 @@ func AppendResponse(dst []byte, r *Response, extra ...Field) []byte {
 		}
 	}
 	if r.Upgrade || r.Body != BodyTunnel {
-		dst = appendConnection(dst, r.Upgrade, r.KeepAlive || r.Upgrade, r.UpgradeProto)
+		dst = appendConnection(dst, r.Upgrade, r.KeepAlive || r.Upgrade, false, r.UpgradeProto)
 	}
 	for _, f := range extra {
 		dst = appendField(dst, f.Name, f.Value)
@@ -168,28 +166,24 @@ func appendEndToEnd(dst []byte, fields []Field, ct *connTokens, request bool) []
 	return dst
 }
 
-func appendConnection(dst []byte, upgrade, keepAlive bool, proto []byte) []byte {
-	switch {
-	case upgrade && !keepAlive:
-		dst = append(dst, "Connection: upgrade, close\r\n"...)
-	case upgrade:
-		dst = append(dst, "Connection: upgrade\r\n"...)
-	case !keepAlive:
-		return append(dst, "Connection: close\r\n"...)
-	default:
+// appendConnection appends the Connection field of the options te (the
+// TE field is sent), upgrade and close (!keepAlive), in that order, and
+// the Upgrade field with upgrade; nothing when there is no option.
+func appendConnection(dst []byte, upgrade, keepAlive, te bool, proto []byte) []byte {
+	if !te && !upgrade && keepAlive {
 		return dst
 	}
-	return appendField(dst, "Upgrade", proto)
-}
-
-// appendConnectionTE is appendConnection with the "te" option.
-func appendConnectionTE(dst []byte, upgrade, keepAlive bool, proto []byte) []byte {
-	dst = append(dst, "Connection: te"...)
-	if upgrade {
-		dst = append(dst, ", upgrade"...)
-	}
-	if !keepAlive {
-		dst = append(dst, ", close"...)
+	dst = append(dst, "Connection: "...)
+	sep := ""
+	for _, o := range [...]struct {
+		on   bool
+		name string
+	}{{te, "te"}, {upgrade, "upgrade"}, {!keepAlive, "close"}} {
+		if o.on {
+			dst = append(dst, sep...)
+			dst = append(dst, o.name...)
+			sep = ", "
+		}
 	}
 	dst = append(dst, '\r', '\n')
 	if upgrade {

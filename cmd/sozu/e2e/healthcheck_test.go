@@ -15,8 +15,8 @@ import (
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
-	pm "github.com/sozu-go/sozu/proto/metrics"
 	"github.com/sozu-go/sozu/proto/frame"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
 // eventLog subscribes to the proxy's events and keeps them.
