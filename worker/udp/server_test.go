@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,11 +16,12 @@ import (
 
 // echoBackend is a UDP backend that answers each datagram with its name,
 // "|", and the datagram (PROXY header included). It records the headers it
-// saw.
+// saw. Once muted it reads and drops what it gets, allocating nothing.
 type echoBackend struct {
 	name string
 	pc   *net.UDPConn
 	addr netip.AddrPort
+	mute atomic.Bool
 
 	mu      sync.Mutex
 	got     int
@@ -40,6 +42,9 @@ func startEcho(t testing.TB, name string) *echoBackend {
 			n, from, err := pc.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				return
+			}
+			if e.mute.Load() {
+				continue
 			}
 			e.mu.Lock()
 			e.got++
