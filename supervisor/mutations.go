@@ -223,7 +223,7 @@ func (a *actor) frontendIssues(f *command.RequestHttpFrontend) (what string, iss
 	}
 	var c *command.Cluster
 	if f.ClusterId != nil {
-		c = a.state.Cluster(f.GetClusterId()).GetConfiguration()
+		c = a.state.ClusterConfig(f.GetClusterId())
 	}
 	return "frontend " + key, settings.CheckFrontend(f, c, idHeader)
 }

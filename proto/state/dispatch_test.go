@@ -585,6 +585,14 @@ func TestDispatchDoesNotRetainRequest(t *testing.T) {
 	if s.Cluster("shop").GetConfiguration().GetHttpsRedirect() {
 		t.Error("Cluster returned the state's own message")
 	}
+	cc := s.ClusterConfig("shop")
+	cc.HttpsRedirect = proto.Bool(true)
+	if s.ClusterConfig("shop").GetHttpsRedirect() {
+		t.Error("ClusterConfig returned the state's own message")
+	}
+	if !proto.Equal(s.ClusterConfig("shop"), s.Cluster("shop").GetConfiguration()) || s.ClusterConfig("nope") != nil {
+		t.Error("ClusterConfig disagrees with Cluster")
+	}
 	if c.LoadBalancing != nil {
 		t.Error("Dispatch modified the caller's message")
 	}

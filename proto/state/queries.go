@@ -25,17 +25,37 @@ func (s *ConfigState) Cluster(id string) *command.ClusterInformation {
 		UdpFrontends:  cloneAll(s.udpFronts[id]),
 		Backends:      cloneAll(s.backends[id]),
 	}
-	for _, k := range sortedKeys(s.httpFronts) {
-		if f := s.httpFronts[k]; routesTo(f, id) {
-			info.HttpFrontends = append(info.HttpFrontends, clone(f))
-		}
-	}
-	for _, k := range sortedKeys(s.httpsFronts) {
-		if f := s.httpsFronts[k]; routesTo(f, id) {
-			info.HttpsFrontends = append(info.HttpsFrontends, clone(f))
-		}
-	}
+	info.HttpFrontends = frontendsOf(s.httpFronts, id)
+	info.HttpsFrontends = frontendsOf(s.httpsFronts, id)
 	return info
+}
+
+// frontendsOf returns copies of the frontends in m that route to cluster
+// id, in key order. Only the matches are sorted: one pass over m.
+func frontendsOf(m map[string]*command.RequestHttpFrontend, id string) []*command.RequestHttpFrontend {
+	var keys []string
+	for k, f := range m {
+		if routesTo(f, id) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	var out []*command.RequestHttpFrontend
+	for _, k := range keys {
+		out = append(out, clone(m[k]))
+	}
+	return out
+}
+
+// ClusterConfig returns a copy of cluster id's configuration, or nil. It
+// costs one copy, where Cluster gathers the cluster's frontends from the
+// whole state.
+func (s *ConfigState) ClusterConfig(id string) *command.Cluster {
+	c, ok := s.clusters[id]
+	if !ok {
+		return nil
+	}
+	return clone(c)
 }
 
 func routesTo(f *command.RequestHttpFrontend, id string) bool {
