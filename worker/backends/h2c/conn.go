@@ -47,7 +47,7 @@ type clientConn struct {
 	nc net.Conn
 	fr *http2.Framer
 
-	wmu  sync.Mutex // guards bw, fr's writes, henc, hbuf, werr
+	wmu  wlock // guards bw, fr's writes, henc, hbuf, werr
 	bw   *bufio.Writer
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
@@ -70,6 +70,8 @@ type clientConn struct {
 	ready        chan struct{} // closed at the backend's first SETTINGS
 	gotSettings  bool
 	pingTimer    *time.Timer // armed while a liveness PING waits for its ACK (see probe)
+	cancels      []uint32    // streams whose RST_STREAM CANCEL waits for cancelStream's writer
+	cancelling   bool        // that writer is started
 }
 
 // newClientConn sends the connection preface on nc and waits, until
@@ -79,10 +81,13 @@ func newClientConn(p *Pool, nc net.Conn, deadlineAt time.Time) (*clientConn, err
 		p: p, nc: nc, streams: map[uint32]*stream{}, nextID: 1,
 		maxStreams: min(100, p.opt.MaxStreams), // RFC 9113 §6.5.2 recommends 100 as a floor; the SETTINGS tell
 		peerWindow: 65535, peerMaxFrame: 16384, sendWin: 65535, recvWin: connWindow,
-		ready: make(chan struct{}),
+		ready: make(chan struct{}), wmu: newWlock(),
 	}
 	c.bw = bufio.NewWriterSize(nc, 16<<10)
 	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(nc, 16<<10))
+	// We never raise SETTINGS_MAX_FRAME_SIZE: a larger frame is a
+	// FRAME_SIZE_ERROR (RFC 9113 §4.2), read no further than its header.
+	c.fr.SetMaxReadFrameSize(16384)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = p.opt.MaxHeaderListSize
 	c.henc = hpack.NewEncoder(&c.hbuf)
@@ -119,6 +124,37 @@ func newClientConn(p *Pool, nc net.Conn, deadlineAt time.Time) (*clientConn, err
 func (c *clientConn) write(fn func() error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(fn)
+}
+
+// cancelStream sends RST_STREAM CANCEL for stream id without waiting: the
+// frame is queued, and one goroutine writes the queue when wmu is free.
+// Closing a stream is how a client's cancel reaches the backend, on the
+// client connection's reader, which a backend that stopped reading must
+// not hold up.
+func (c *clientConn) cancelStream(id uint32) {
+	c.mu.Lock()
+	c.cancels = append(c.cancels, id)
+	start := !c.cancelling
+	c.cancelling = true
+	c.mu.Unlock()
+	if start {
+		go c.write(func() error {
+			c.mu.Lock()
+			ids := c.cancels
+			c.cancels, c.cancelling = nil, false
+			c.mu.Unlock()
+			for _, id := range ids {
+				if err := c.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+}
+
+func (c *clientConn) writeLocked(fn func() error) error {
 	if c.werr != nil {
 		return c.werr
 	}
@@ -191,23 +227,16 @@ func (c *clientConn) drain() {
 }
 
 // close ends the connection gracefully: GOAWAY(NO_ERROR), then the socket.
-func (c *clientConn) close() {
-	c.mu.Lock()
-	if c.dead {
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	// The last-stream-id of a client's GOAWAY names streams the server
-	// opened (pushes): we accept none.
-	c.write(func() error { return c.fr.WriteGoAway(0, http2.ErrCodeNo, nil) })
-	c.fail(net.ErrClosed, 0)
-}
+// The last-stream-id of a client's GOAWAY names streams the server opened
+// (pushes): we accept none.
+func (c *clientConn) close() { c.end(net.ErrClosed, http2.ErrCodeNo, true) }
 
 // fail ends the connection: every stream in flight fails with ErrConnLost
 // (a reserved stream not yet sent finds c dead and reports ErrRefused). A
 // non-zero code is sent in a GOAWAY first.
-func (c *clientConn) fail(err error, code http2.ErrCode) {
+func (c *clientConn) fail(err error, code http2.ErrCode) { c.end(err, code, code != 0) }
+
+func (c *clientConn) end(err error, code http2.ErrCode, goAway bool) {
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
@@ -228,14 +257,42 @@ func (c *clientConn) fail(err error, code http2.ErrCode) {
 		c.pingTimer.Stop()
 	}
 	c.mu.Unlock()
-	if code != 0 {
-		c.write(func() error { return c.fr.WriteGoAway(0, code, nil) })
+	if goAway {
+		c.goAwayAndClose(code)
+	} else {
+		c.nc.Close()
 	}
-	c.nc.Close()
 	c.p.remove(c)
 	for _, s := range failed {
 		s.wake()
 	}
+}
+
+// goAwayWait bounds how long an ending connection waits for the write lock
+// to send its GOAWAY.
+const goAwayWait = time.Second
+
+// goAwayAndClose sends GOAWAY(code), then closes the socket. When a write
+// holds wmu (maybe one stuck on a backend that stopped reading, which the
+// close then ends), a goroutine of its own does both, waiting at most
+// goAwayWait for the lock: a connection that ends never holds up its
+// caller, which may be a client connection's reader cancelling a stream.
+func (c *clientConn) goAwayAndClose(code http2.ErrCode) {
+	goAway := func() {
+		c.writeLocked(func() error { return c.fr.WriteGoAway(0, code, nil) })
+		c.wmu.Unlock()
+	}
+	if c.wmu.TryLock() {
+		goAway()
+		c.nc.Close()
+		return
+	}
+	go func() {
+		if c.wmu.LockBefore(time.Now().Add(goAwayWait)) {
+			goAway()
+		}
+		c.nc.Close()
+	}()
 }
 
 // probeData is the payload of our liveness PINGs.
@@ -254,7 +311,9 @@ func (c *clientConn) probe() {
 		c.fail(errors.New("no PING ACK from the backend"), 0)
 	})
 	c.mu.Unlock()
-	c.write(func() error { return c.fr.WritePing(false, probeData) })
+	// Its own goroutine: the stream that timed out does not wait for a
+	// write under way; the PING's timer runs meanwhile.
+	go c.write(func() error { return c.fr.WritePing(false, probeData) })
 }
 
 // closeWireLocked takes st off the wire: out of the map, its slot freed.

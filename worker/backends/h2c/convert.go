@@ -132,6 +132,7 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 			for _, hf := range f.RegularFields() {
 				tr = append(tr, http1.Field{Name: []byte(hf.Name), Value: []byte(hf.Value)})
 			}
+			s.frameChunkLocked()
 			s.rbuf = http1.AppendLastChunk(s.rbuf, tr)
 			r.chunked = false // terminated
 		}
@@ -229,15 +230,22 @@ func (s *stream) onDataLocked(data []byte, n int64, end bool) string {
 		return "DATA beyond content-length"
 	}
 	if r.chunked {
-		s.rbuf = http1.AppendChunk(s.rbuf, data)
+		s.chunk = append(s.chunk, data...) // framed by frameChunkLocked
 	} else {
 		s.rbuf = append(s.rbuf, data...)
+		s.bufData += int64(len(data))
 	}
-	s.bufData += int64(len(data))
 	if end {
 		return s.endRemoteLocked()
 	}
 	return ""
+}
+
+// frameChunkLocked appends the DATA held in chunk to rbuf as one chunk.
+func (s *stream) frameChunkLocked() {
+	s.rbuf = http1.AppendChunk(s.rbuf, s.chunk)
+	s.bufData += int64(len(s.chunk))
+	s.chunk = s.chunk[:0]
 }
 
 // endRemoteLocked ends the response (END_STREAM received).
@@ -247,6 +255,7 @@ func (s *stream) endRemoteLocked() string {
 		return "content-length does not match the DATA"
 	}
 	if r.chunked {
+		s.frameChunkLocked()
 		s.rbuf = http1.AppendLastChunk(s.rbuf, nil)
 		r.chunked = false
 	}

@@ -29,6 +29,8 @@ func (c *clientConn) readLoop() {
 			code := http2.ErrCode(0)
 			if errors.As(err, &ce) {
 				code = http2.ErrCode(ce)
+			} else if errors.Is(err, http2.ErrFrameTooLarge) {
+				code = http2.ErrCodeFrameSize // RFC 9113 §4.2
 			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isNetErr(err) {
 				code = http2.ErrCodeProtocol // framing errors the Framer reports plainly
 			}
@@ -110,6 +112,11 @@ func (c *clientConn) onSettings(f *http2.SettingsFrame) error {
 			return connError{http2.ErrCodeProtocol, err.Error()}
 		}
 		switch s.ID {
+		case http2.SettingEnablePush:
+			if s.Val != 0 {
+				// RFC 9113 §6.5.2: a server never sets it to 1.
+				return connError{http2.ErrCodeProtocol, "SETTINGS_ENABLE_PUSH = 1 from a server"}
+			}
 		case http2.SettingMaxConcurrentStreams:
 			c.maxStreams = min(s.Val, c.p.opt.MaxStreams)
 		case http2.SettingInitialWindowSize:

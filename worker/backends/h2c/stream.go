@@ -32,13 +32,19 @@ type stream struct {
 	dec      http1.ChunkedDecoder
 
 	// Guarded by c.mu.
-	id         uint32 // 0 until HEADERS are sent
-	method     string
-	sendWin    int64
-	recvWin    int64 // what the backend may still send us on this stream
-	credit     int64 // consumed, not yet given back in WINDOW_UPDATE
-	bufData    int64 // DATA bytes in rbuf, credited once rbuf is drained
-	rbuf       []byte
+	id      uint32 // 0 until HEADERS are sent
+	method  string
+	sendWin int64
+	recvWin int64 // what the backend may still send us on this stream
+	credit  int64 // consumed, not yet given back in WINDOW_UPDATE
+	bufData int64 // DATA bytes in rbuf, credited once rbuf is drained
+	rbuf    []byte
+	// chunk holds the DATA of a chunked response not yet framed into
+	// rbuf: it is framed as one chunk when rbuf drains (or the response
+	// ends), so that a backend's tiny DATA frames cost no framing each
+	// (a 1-byte frame would take 6 bytes of rbuf, out of the window's
+	// reckoning). Its bytes are credited once framed and drained.
+	chunk      []byte
 	roff       int
 	resp       respState
 	remoteDone bool // the response is complete in rbuf
@@ -113,6 +119,9 @@ func (s *stream) Read(p []byte) (int, error) {
 	c := s.c
 	for {
 		c.mu.Lock()
+		if s.roff == len(s.rbuf) && len(s.chunk) > 0 {
+			s.frameChunkLocked()
+		}
 		if s.roff < len(s.rbuf) {
 			n := copy(p, s.rbuf[s.roff:])
 			s.roff += n
@@ -268,7 +277,14 @@ func (s *stream) write(p []byte) (int, error) {
 // Stream ids go out in order since they are taken under wmu.
 func (s *stream) sendHeaders(fields []headerField, end bool, method string) error {
 	c := s.c
-	c.wmu.Lock()
+	c.mu.Lock()
+	dl := s.writeDL
+	c.mu.Unlock()
+	if !c.wmu.LockBefore(dl) {
+		// Another stream's write is stuck on a backend that stopped
+		// reading: this request was not sent.
+		return ErrRefused
+	}
 	defer c.wmu.Unlock()
 	if c.werr != nil {
 		return ErrRefused
@@ -317,23 +333,32 @@ func (s *stream) sendHeaders(fields []headerField, end bool, method string) erro
 }
 
 // sendData sends data within the flow-control windows, waiting (up to the
-// write deadline) for WINDOW_UPDATEs; end sets END_STREAM on the last frame.
+// write deadline) for WINDOW_UPDATEs and for wmu; end sets END_STREAM on
+// the last frame. The windows are debited under wmu, by the write that
+// spends them.
 func (s *stream) sendData(data []byte, end bool) error {
 	c := s.c
 	for {
 		c.mu.Lock()
+		dl := s.writeDL
+		c.mu.Unlock()
+		if !c.wmu.LockBefore(dl) {
+			return os.ErrDeadlineExceeded
+		}
+		c.mu.Lock()
 		if err := s.writableLocked(); err != nil {
 			c.mu.Unlock()
+			c.wmu.Unlock()
 			return err
 		}
 		avail := max(0, min(s.sendWin, c.sendWin, int64(c.peerMaxFrame), int64(len(data))))
 		if avail == 0 && len(data) > 0 {
-			if !s.writeDL.IsZero() && !time.Now().Before(s.writeDL) {
-				c.mu.Unlock()
-				return os.ErrDeadlineExceeded
-			}
 			dl := s.writeDL
 			c.mu.Unlock()
+			c.wmu.Unlock()
+			if !dl.IsZero() && !time.Now().Before(dl) {
+				return os.ErrDeadlineExceeded
+			}
 			wait(s.wwake, dl)
 			continue
 		}
@@ -350,7 +375,9 @@ func (s *stream) sendData(data []byte, end bool) error {
 		id := s.id
 		c.mu.Unlock()
 		chunk := data[:avail]
-		if err := c.write(func() error { return c.fr.WriteData(id, last, chunk) }); err != nil {
+		err := c.writeLocked(func() error { return c.fr.WriteData(id, last, chunk) })
+		c.wmu.Unlock()
+		if err != nil {
 			return err
 		}
 		if done {
@@ -428,7 +455,7 @@ func (s *stream) Close() error {
 	c.mu.Unlock()
 	s.wake()
 	if rst {
-		c.write(func() error { return c.fr.WriteRSTStream(id, http2.ErrCodeCancel) })
+		c.cancelStream(id)
 	}
 	if freed {
 		c.released()

@@ -1,0 +1,198 @@
+package h2c
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// TestTinyFramesHoldTheirWindow: a backend that sends its chunked response
+// body in 1-byte DATA frames to a reader that stopped makes the stream
+// hold about its window, not the 6 bytes of chunk framing per frame (the
+// window reckons payload only).
+func TestTinyFramesHoldTheirWindow(t *testing.T) {
+	const frames = 20000
+	p := scriptedBackend(t, func(f *http2.Framer, b func(kv ...string) []byte) {
+		f.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b(":status", "200"), EndHeaders: true})
+		for range frames {
+			if f.WriteData(1, false, []byte("x")) != nil {
+				return
+			}
+		}
+	})
+	defer p.Close()
+	st, _, err := p.Open(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := st.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, len("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"))
+	if _, err := io.ReadFull(st, head); err != nil || !strings.Contains(string(head), "chunked") {
+		t.Fatalf("head %q: %v", head, err)
+	}
+	in := st.cur.Load()
+	waitFor(t, func() bool {
+		in.c.mu.Lock()
+		defer in.c.mu.Unlock()
+		return in.recvWin == DefaultStreamWindow-frames
+	})
+	in.c.mu.Lock()
+	held := len(in.rbuf) - in.roff + len(in.chunk)
+	in.c.mu.Unlock()
+	if held > frames+64 {
+		t.Errorf("%d 1-byte DATA frames held as %d bytes", frames, held)
+	}
+	// Read back: one chunk of all of them.
+	want := "4e20\r\n" + strings.Repeat("x", frames) + "\r\n"
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(st, got); err != nil || string(got) != want {
+		t.Fatalf("body: %v, %q...", err, got[:min(len(got), 16)])
+	}
+}
+
+// TestBackendConnectionErrors: frames a server must not send end the
+// connection with the RFC's error code, and the stream in flight fails.
+func TestBackendConnectionErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		script func(f *http2.Framer, b func(kv ...string) []byte)
+		code   http2.ErrCode
+	}{
+		{"DATA frame larger than SETTINGS_MAX_FRAME_SIZE", func(f *http2.Framer, b func(kv ...string) []byte) {
+			f.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b(":status", "200"), EndHeaders: true})
+			f.WriteData(1, true, make([]byte, 20000)) // RFC 9113 §4.2
+		}, http2.ErrCodeFrameSize},
+		{"SETTINGS_ENABLE_PUSH = 1", func(f *http2.Framer, _ func(kv ...string) []byte) {
+			f.WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 1}) // RFC 9113 §6.5.2
+		}, http2.ErrCodeProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			goAway := make(chan http2.ErrCode, 1)
+			p := scriptedBackend(t, func(f *http2.Framer, b func(kv ...string) []byte) {
+				tc.script(f, b)
+				for {
+					fr, err := f.ReadFrame()
+					if err != nil {
+						return
+					}
+					if g, ok := fr.(*http2.GoAwayFrame); ok {
+						goAway <- g.ErrCode
+						return
+					}
+				}
+			})
+			defer p.Close()
+			got, err := exchange(p, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+			if err == nil {
+				t.Fatalf("exchange answered %q", got)
+			}
+			select {
+			case code := <-goAway:
+				if code != tc.code {
+					t.Fatalf("GOAWAY %v, want %v", code, tc.code)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no GOAWAY")
+			}
+		})
+	}
+}
+
+// TestStuckWriterHoldsNoCanceller: while a write holds the connection's
+// write lock (as one stuck in write(2) to a backend that stopped reading
+// does, up to WriteTimeout; the test holds the lock itself), closing
+// (cancelling) a stream returns at once, since a client's cancel runs on
+// its connection's reader, and its RST_STREAM goes out once the lock is
+// free; a new request waits no longer than its write deadline.
+func TestStuckWriterHoldsNoCanceller(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	resets := make(chan uint32, 4)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		preface := make([]byte, len(http2.ClientPreface))
+		io.ReadFull(c, preface)
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings()
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if r, ok := f.(*http2.RSTStreamFrame); ok && r.ErrCode == http2.ErrCodeCancel {
+				resets <- r.StreamID
+			}
+		}
+	}()
+	addr := ln.Addr().String()
+	var d net.Dialer
+	p := NewPool(addr, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, Options{MaxConns: 1})
+	defer p.Close()
+	open := func() *Stream {
+		st, _, err := p.Open(context.Background(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.SetDeadline(time.Now().Add(30 * time.Second))
+		return st
+	}
+	victim := open()
+	if _, err := victim.Write([]byte("GET /v HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	vs := victim.cur.Load()
+	c := vs.c
+	c.wmu.Lock() // a write stuck in write(2)
+	locked := true
+	defer func() {
+		if locked {
+			c.wmu.Unlock()
+		}
+	}()
+
+	closed := make(chan struct{})
+	go func() { victim.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("closing a stream waited for the stuck write")
+	}
+
+	late := open()
+	defer late.Close()
+	late.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	start := time.Now()
+	if _, err := late.Write([]byte("GET /late HTTP/1.1\r\nHost: h\r\n\r\n")); err == nil {
+		t.Fatal("a request went out while the write lock was held")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a new request waited %v for the stuck write, past its write deadline", d)
+	}
+
+	c.wmu.Unlock()
+	locked = false
+	select {
+	case id := <-resets:
+		if id != vs.id {
+			t.Fatalf("RST_STREAM CANCEL for stream %d, want %d", id, vs.id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the cancelled stream's RST_STREAM never reached the backend")
+	}
+}
