@@ -88,6 +88,7 @@ func newClientConn(p *Pool, nc net.Conn, deadlineAt time.Time) (*clientConn, err
 	// We never raise SETTINGS_MAX_FRAME_SIZE: a larger frame is a
 	// FRAME_SIZE_ERROR (RFC 9113 §4.2), read no further than its header.
 	c.fr.SetMaxReadFrameSize(16384)
+	c.fr.SetReuseFrames() // a DATA frame is copied out before the next is read (onData)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = p.opt.MaxHeaderListSize
 	c.henc = hpack.NewEncoder(&c.hbuf)
