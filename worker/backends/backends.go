@@ -23,11 +23,14 @@ const (
 	DefaultMaxFailures = 3
 	DefaultMaxIdle     = 256
 	DefaultIdleTimeout = 30 * time.Second
-	// DefaultProbeAfter: backends close idle connections after seconds
-	// (Node.js 5 s, Apache 5 s, nginx 75 s); under load a connection is
-	// back in use within microseconds, where the probe's system call would
-	// be pure cost.
-	DefaultProbeAfter = 200 * time.Millisecond
+	// DefaultProbeAfter: every reuse is checked. A pooled connection may
+	// hold bytes its backend sent unasked after a complete response (a
+	// HEAD or 204 answered with a body in a write of its own, a second
+	// response, a body longer than its Content-Length past a spliced
+	// copy), which the next request would take for its own response: one
+	// client would get another's (response queue poisoning). The check is
+	// one read(2), measured at about 1.5 % of a small request's CPU.
+	DefaultProbeAfter = -1
 	DefaultAttempts   = 3
 
 	// A backend marked down is tried again (one connection, as a probe)
@@ -47,7 +50,8 @@ type Options struct {
 	// ProbeAfter: a pooled connection idle at least this long is checked
 	// before reuse (see Conn.idleAlive); one reused sooner is not, and a
 	// backend that closed it meanwhile is met by the replay rule of
-	// worker/proxy. 0 means DefaultProbeAfter; negative, always.
+	// worker/proxy. 0 means DefaultProbeAfter (always); negative, always.
+	// Tests only: a positive value leaves unasked bytes undetected.
 	ProbeAfter time.Duration
 	Attempts   int // connect attempts per request, each on another backend when there is one
 
