@@ -100,6 +100,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 				res = bodyResult{err: err}
 				return
 			}
+			s.bodyWrote.Store(time.Now().UnixNano())
 		}
 	}
 }

@@ -226,6 +226,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.mxSent(bc.Backend.ID, bc.ConnectTime)
 		if x.streaming {
 			s.bodyComplete.Store(false)
+			s.bodyWrote.Store(s.now.UnixNano())
 			s.copying = bc
 			if s.copyDone == nil {
 				s.copyDone = make(chan bodyResult, 1)
@@ -450,12 +451,30 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 		}
 		switch {
 		case isTimeout(err):
+			if x.streaming && s.bodyFlowing(cfg, bc) {
+				continue
+			}
 			return respTimeout
 		case !got && (err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)):
 			return respNothing
 		}
 		return respBad
 	}
+}
+
+// bodyFlowing re-arms the wait for the response head when the request
+// body the copier streams was written to the backend less than the back
+// timeout ago: a backend reading an upload is not silent, and the back
+// timeout runs from the body's last write (RFC 9110 §15.6.5 is a timeout
+// of the server, not of a slow upload). It reports whether it did.
+func (s *session) bodyFlowing(cfg *Listener, bc *backends.Conn) bool {
+	last := time.Unix(0, s.bodyWrote.Load())
+	if !time.Now().Before(last.Add(cfg.BackTimeout)) {
+		return false
+	}
+	bc.ReadDL.Forget() // the armed deadline passed: re-arm whatever its drift
+	deadline.Read(bc, &bc.ReadDL, last, cfg.BackTimeout)
+	return true
 }
 
 // respond forwards the response whose head is in s.st.resp, then its body. It

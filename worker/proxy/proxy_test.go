@@ -592,3 +592,49 @@ func TestSwapReachesIdleConnection(t *testing.T) {
 		t.Fatalf("after Swap, the idle connection's request got %q", body)
 	}
 }
+
+// TestUploadLongerThanBackTimeout: an upload that keeps flowing to the
+// backend is not cut at the back timeout counted from its head: the
+// backend is not silent while it reads (the timeout runs from the body's
+// last write), through the copying path and the splice path alike.
+func TestUploadLongerThanBackTimeout(t *testing.T) {
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "got %d", n)
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) {
+		l.BackTimeout = 300 * time.Millisecond
+	})
+	for _, tc := range []struct {
+		name  string
+		piece int
+	}{{"copied", 1 << 10}, {"spliced", 40 << 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const pieces = 10 // one every 100 ms: about 3 back timeouts in all
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", pieces*tc.piece)
+			tick := time.NewTicker(100 * time.Millisecond) // the upload's pace, not a synchronisation
+			defer tick.Stop()
+			piece := bytes.Repeat([]byte("u"), tc.piece)
+			for range pieces {
+				<-tick.C
+				if _, err := c.Write(piece); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if want := fmt.Sprintf("got %d", pieces*tc.piece); resp.StatusCode != 200 || string(body) != want {
+				t.Fatalf("%d %q, want 200 %q", resp.StatusCode, body, want)
+			}
+		})
+	}
+}

@@ -113,6 +113,7 @@ type session struct {
 	copying      *backends.Conn  // the copier runs, writing to this connection
 	copyDone     chan bodyResult // made for the session's first request body copier
 	bodyComplete atomic.Bool     // the copier consumed the whole request body from the client
+	bodyWrote    atomic.Int64    // when the copier last wrote body bytes to the backend (UnixNano)
 }
 
 // newSession returns a session serving the client connection c.

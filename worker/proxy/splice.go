@@ -109,6 +109,7 @@ func (s *session) spliceRequest(cfg *Listener, bc *backends.Conn, client, backen
 		if _, err := p.DrainTo(brc); err != nil {
 			return bodyResult{err: err}, true
 		}
+		s.bodyWrote.Store(time.Now().UnixNano())
 	}
 	return res, true
 }
