@@ -283,7 +283,9 @@ func TestGracefulShutdownDeadline(t *testing.T) {
 }
 
 func TestInvalidPrefaceAndReadDeadline(t *testing.T) {
-	ts := startServer(t, Limits{ReadTimeout: 50 * time.Millisecond}, helloHandler, nil, nil)
+	// WriteTimeout defaults to ReadTimeout: 50 ms would let a loaded
+	// machine's scheduling delay fail the GOAWAY's write.
+	ts := startServer(t, Limits{ReadTimeout: 50 * time.Millisecond, WriteTimeout: 10 * time.Second}, helloHandler, nil, nil)
 	rc := dialRaw(t, ts.addr)
 	// Send nothing more: the read deadline must end the connection.
 	rc.expectGoAway(http2.ErrCodeNo)
@@ -314,7 +316,7 @@ func TestReadTimeoutSparesOpenStreams(t *testing.T) {
 		s.WriteHeader(200, nil)
 		s.Close()
 	})
-	ts := startServer(t, Limits{ReadTimeout: timeout}, slow, nil, nil)
+	ts := startServer(t, Limits{ReadTimeout: timeout, WriteTimeout: 10 * time.Second}, slow, nil, nil)
 	rc := dialRaw(t, ts.addr)
 	start := time.Now()
 	rc.get(1, true)
