@@ -76,6 +76,8 @@ bench: bench-deps build
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) -c 50
 	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) -c 200
+	@# 64 KiB bodies: the splice and vectored-write paths.
+	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) -c 50 --path /64k.bin
 	bash ../shared/bench/proxy-bench.sh --sozu ./$(BIN) --tls -c 50
 	@# HTTP/2 over TLS: h2load -c10 -m10, sozu vs HAProxy interleaved over
 	@# 3 rounds of 10 s; the last line is the median ratio and CPU us/req.
