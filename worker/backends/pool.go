@@ -76,8 +76,9 @@ func (b *Backend) takeIdle(now time.Time, check bool) *Conn {
 		b.idle[n-1] = nil
 		b.idle = b.idle[:n-1]
 		b.mu.Unlock()
-		idle := now.Sub(c.idleAt)
-		if idle < b.reg.opt.IdleTimeout && (idle < b.reg.opt.ProbeAfter && !check || c.idleAlive()) {
+		idle := now.Sub(c.idleAt) // negative when now is a reading older than the release's
+		skip := !check && b.reg.opt.ProbeAfter > 0 && idle < b.reg.opt.ProbeAfter
+		if idle < b.reg.opt.IdleTimeout && (skip || c.idleAlive()) {
 			return c
 		}
 		b.StaleClosed.Add(1)

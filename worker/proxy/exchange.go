@@ -260,6 +260,10 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 				res = respClientFault
 			} else if x.copyRes.clientGone {
 				res = respClientGone
+			} else if !x.copyRes.aborted && isTimeout(x.copyRes.err) {
+				// The backend stopped reading the body: silent for the
+				// back timeout, as one that does not answer.
+				res = respTimeout
 			}
 		}
 		s.releaseBackend(bc, false)

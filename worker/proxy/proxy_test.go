@@ -638,3 +638,53 @@ func TestUploadLongerThanBackTimeout(t *testing.T) {
 		})
 	}
 }
+
+// TestBackendStalledMidUpload: a backend that stops reading a request body
+// and does not answer is silent: 504 after the back timeout, through the
+// copying and splice paths alike (not 502, as for a backend that failed).
+func TestBackendStalledMidUpload(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		piece int
+	}{{"copied", 1 << 10}, {"spliced", 64 << 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			stop := make(chan struct{})
+			defer close(stop)
+			b := newRawBackend(t, func(c net.Conn) {
+				br := bufio.NewReader(c)
+				if _, err := readHeadFrom(br); err != nil {
+					return
+				}
+				io.CopyN(io.Discard, br, 256<<10) // then neither reads nor answers
+				<-stop
+			})
+			f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) {
+				l.BackTimeout = 300 * time.Millisecond
+				l.RequestTimeout = 10 * time.Second
+			})
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			const total = 256 << 20
+			fmt.Fprintf(c, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", total)
+			go func() {
+				piece := bytes.Repeat([]byte("u"), tc.piece)
+				for sent := 0; sent < total; sent += len(piece) {
+					if _, err := c.Write(piece); err != nil {
+						return
+					}
+				}
+			}()
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != 504 {
+				t.Fatalf("status %d, want 504", resp.StatusCode)
+			}
+		})
+	}
+}

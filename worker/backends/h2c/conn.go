@@ -68,6 +68,7 @@ type clientConn struct {
 	err          error
 	idle         *time.Timer
 	ready        chan struct{} // closed at the backend's first SETTINGS
+	ended        chan struct{} // closed when the connection ends (end)
 	gotSettings  bool
 	pingTimer    *time.Timer // armed while a liveness PING waits for its ACK (see probe)
 	cancels      []uint32    // streams whose RST_STREAM CANCEL waits for cancelStream's writer
@@ -81,7 +82,7 @@ func newClientConn(p *Pool, nc net.Conn, deadlineAt time.Time) (*clientConn, err
 		p: p, nc: nc, streams: map[uint32]*stream{}, nextID: 1,
 		maxStreams: min(100, p.opt.MaxStreams), // RFC 9113 §6.5.2 recommends 100 as a floor; the SETTINGS tell
 		peerWindow: 65535, peerMaxFrame: 16384, sendWin: 65535, recvWin: connWindow,
-		ready: make(chan struct{}), wmu: newWlock(),
+		ready: make(chan struct{}), ended: make(chan struct{}), wmu: newWlock(),
 	}
 	c.bw = bufio.NewWriterSize(nc, 16<<10)
 	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(nc, 16<<10))
@@ -114,6 +115,11 @@ func newClientConn(p *Pool, nc net.Conn, deadlineAt time.Time) (*clientConn, err
 	select {
 	case <-c.ready:
 		return c, nil
+	case <-c.ended: // a connection error during the handshake
+		c.mu.Lock()
+		err := c.err
+		c.mu.Unlock()
+		return nil, fmt.Errorf("h2c handshake: %w", err)
 	case <-t.C:
 		c.fail(errors.New("no SETTINGS from the backend"), http2.ErrCodeSettingsTimeout)
 		return nil, errors.New("the backend sent no SETTINGS in time (does it speak HTTP/2 with prior knowledge?)")
@@ -126,6 +132,11 @@ func (c *clientConn) write(fn func() error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	return c.writeLocked(fn)
+}
+
+// writeLocked is write with wmu held, bounded by Options.WriteTimeout.
+func (c *clientConn) writeLocked(fn func() error) error {
+	return c.writeLockedWithin(c.p.opt.WriteTimeout, fn)
 }
 
 // cancelStream sends RST_STREAM CANCEL for stream id without waiting: the
@@ -155,11 +166,11 @@ func (c *clientConn) cancelStream(id uint32) {
 	}
 }
 
-func (c *clientConn) writeLocked(fn func() error) error {
+func (c *clientConn) writeLockedWithin(timeout time.Duration, fn func() error) error {
 	if c.werr != nil {
 		return c.werr
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.p.opt.WriteTimeout))
+	c.nc.SetWriteDeadline(time.Now().Add(timeout))
 	err := fn()
 	if err == nil {
 		err = c.bw.Flush()
@@ -245,6 +256,7 @@ func (c *clientConn) end(err error, code http2.ErrCode, goAway bool) {
 	}
 	c.dead = true
 	c.err = err
+	close(c.ended)
 	var failed []*stream
 	for id, s := range c.streams {
 		delete(c.streams, id)
@@ -279,8 +291,8 @@ const goAwayWait = time.Second
 // goAwayWait for the lock: a connection that ends never holds up its
 // caller, which may be a client connection's reader cancelling a stream.
 func (c *clientConn) goAwayAndClose(code http2.ErrCode) {
-	goAway := func() {
-		c.writeLocked(func() error { return c.fr.WriteGoAway(0, code, nil) })
+	goAway := func() { // its write bounded by goAwayWait too: the socket may be full
+		c.writeLockedWithin(goAwayWait, func() error { return c.fr.WriteGoAway(0, code, nil) })
 		c.wmu.Unlock()
 	}
 	if c.wmu.TryLock() {

@@ -112,7 +112,8 @@ func TestBackendConnectionErrors(t *testing.T) {
 // does, up to WriteTimeout; the test holds the lock itself), closing
 // (cancelling) a stream returns at once, since a client's cancel runs on
 // its connection's reader, and its RST_STREAM goes out once the lock is
-// free; a new request waits no longer than its write deadline.
+// free; a new request waits no longer than its write deadline for that
+// connection, then goes out on another.
 func TestStuckWriterHoldsNoCanceller(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -120,24 +121,34 @@ func TestStuckWriterHoldsNoCanceller(t *testing.T) {
 	}
 	defer ln.Close()
 	resets := make(chan uint32, 4)
+	conns := make(chan int, 4) // the index of the connection each HEADERS came on
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		preface := make([]byte, len(http2.ClientPreface))
-		io.ReadFull(c, preface)
-		fr := http2.NewFramer(c, c)
-		fr.WriteSettings()
-		for {
-			f, err := fr.ReadFrame()
+		for i := 0; ; i++ {
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			if r, ok := f.(*http2.RSTStreamFrame); ok && r.ErrCode == http2.ErrCodeCancel {
-				resets <- r.StreamID
-			}
+			go func(i int) {
+				defer c.Close()
+				preface := make([]byte, len(http2.ClientPreface))
+				io.ReadFull(c, preface)
+				fr := http2.NewFramer(c, c)
+				fr.WriteSettings()
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					switch f := f.(type) {
+					case *http2.RSTStreamFrame:
+						if f.ErrCode == http2.ErrCodeCancel {
+							resets <- f.StreamID
+						}
+					case *http2.HeadersFrame:
+						conns <- i
+					}
+				}
+			}(i)
 		}
 	}()
 	addr := ln.Addr().String()
@@ -155,6 +166,9 @@ func TestStuckWriterHoldsNoCanceller(t *testing.T) {
 	victim := open()
 	if _, err := victim.Write([]byte("GET /v HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
 		t.Fatal(err)
+	}
+	if i := <-conns; i != 0 {
+		t.Fatalf("the first request came on connection %d", i)
 	}
 	vs := victim.cur.Load()
 	c := vs.c
@@ -174,15 +188,21 @@ func TestStuckWriterHoldsNoCanceller(t *testing.T) {
 		t.Fatal("closing a stream waited for the stuck write")
 	}
 
+	// A new request: refused by the stuck connection at its write
+	// deadline, it is sent again on a new one, which takes no stream.
 	late := open()
 	defer late.Close()
 	late.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
-	start := time.Now()
-	if _, err := late.Write([]byte("GET /late HTTP/1.1\r\nHost: h\r\n\r\n")); err == nil {
-		t.Fatal("a request went out while the write lock was held")
+	if _, err := late.Write([]byte("GET /late HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
+		t.Fatalf("a request beside a stuck write: %v", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("a new request waited %v for the stuck write, past its write deadline", d)
+	select {
+	case i := <-conns:
+		if i != 1 {
+			t.Fatalf("the request beside a stuck write came on connection %d, want a new one", i)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request beside a stuck write never reached the backend")
 	}
 
 	c.wmu.Unlock()
@@ -194,5 +214,33 @@ func TestStuckWriterHoldsNoCanceller(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the cancelled stream's RST_STREAM never reached the backend")
+	}
+}
+
+// TestHandshakeErrorEndsOpen: a connection error in the backend's first
+// SETTINGS (ENABLE_PUSH = 1) fails the open with that error, not with the
+// timeout of a backend that sent no SETTINGS.
+func TestHandshakeErrorEndsOpen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		http2.NewFramer(c, c).WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 1})
+		io.Copy(io.Discard, c)
+	}()
+	addr := ln.Addr().String()
+	var d net.Dialer
+	p := NewPool(addr, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, Options{})
+	defer p.Close()
+	_, _, err = p.Open(context.Background(), time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "ENABLE_PUSH") {
+		t.Fatalf("open: %v, want the ENABLE_PUSH connection error", err)
 	}
 }

@@ -282,7 +282,13 @@ func (s *stream) sendHeaders(fields []headerField, end bool, method string) erro
 	c.mu.Unlock()
 	if !c.wmu.LockBefore(dl) {
 		// Another stream's write is stuck on a backend that stopped
-		// reading: this request was not sent.
+		// reading: this request was not sent. The connection takes no
+		// new stream (its own finish; it closes once they have), so
+		// that the replay (Stream) goes to another one.
+		c.mu.Lock()
+		c.goAway = true
+		c.mu.Unlock()
+		c.p.remove(c)
 		return ErrRefused
 	}
 	defer c.wmu.Unlock()
@@ -398,8 +404,15 @@ func (s *stream) sendEnd(trailers []http1.Field) error {
 	}
 	c := s.c
 	c.mu.Lock()
+	dl := s.writeDL
+	c.mu.Unlock()
+	if !c.wmu.LockBefore(dl) {
+		return os.ErrDeadlineExceeded
+	}
+	c.mu.Lock()
 	if err := s.writableLocked(); err != nil {
 		c.mu.Unlock()
+		c.wmu.Unlock()
 		return err
 	}
 	s.localDone = true
@@ -409,7 +422,7 @@ func (s *stream) sendEnd(trailers []http1.Field) error {
 	}
 	id := s.id
 	c.mu.Unlock()
-	err := c.write(func() error {
+	err := c.writeLocked(func() error {
 		c.hbuf.Reset()
 		for _, f := range fields {
 			c.henc.WriteField(f.hpack())
@@ -420,6 +433,7 @@ func (s *stream) sendEnd(trailers []http1.Field) error {
 		}
 		return c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true})
 	})
+	c.wmu.Unlock()
 	if done {
 		c.released()
 	}
