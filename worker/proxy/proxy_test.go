@@ -603,14 +603,14 @@ func TestUploadLongerThanBackTimeout(t *testing.T) {
 		fmt.Fprintf(w, "got %d", n)
 	})
 	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) {
-		l.BackTimeout = 300 * time.Millisecond
+		l.BackTimeout = time.Second // a pause of the test's goroutine this long would fail it
 	})
 	for _, tc := range []struct {
 		name  string
 		piece int
 	}{{"copied", 1 << 10}, {"spliced", 40 << 10}} {
 		t.Run(tc.name, func(t *testing.T) {
-			const pieces = 10 // one every 100 ms: about 3 back timeouts in all
+			const pieces = 20 // one every 100 ms: 2 back timeouts in all
 			c, err := net.Dial("tcp", f.addr)
 			if err != nil {
 				t.Fatal(err)
