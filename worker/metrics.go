@@ -35,7 +35,7 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 		reaped += srv.H2Stats.ReapedStreams.Load()
 		panics += srv.Panics.Load()
 	}
-	var trunc, noBackend, shed, srcCap, sockErr int64
+	var trunc, noBackend, shed, srcCap, sockErr, loop int64
 	for _, srv := range w.udpSrv {
 		d := &srv.Drops
 		trunc += d.Oversized.Load()
@@ -43,6 +43,7 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 		shed += d.TableFull.Load()
 		srcCap += d.SourceCap.Load()
 		sockErr += d.DialFailed.Load()
+		loop += d.Loop.Load()
 		panics += d.Panics.Load()
 	}
 	wm.Proxy[pm.UDPDroppedTruncated] = metrics.Count(trunc)
@@ -50,7 +51,8 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	wm.Proxy[pm.UDPDroppedShed] = metrics.Count(shed)
 	wm.Proxy[pm.UDPDroppedSourceCap] = metrics.Count(srcCap)
 	wm.Proxy[pm.UDPDroppedSocketFail] = metrics.Count(sockErr)
-	wm.Proxy[pm.UDPDropped] = metrics.Count(trunc + noBackend + shed + srcCap + sockErr)
+	wm.Proxy[pm.UDPDroppedLoop] = metrics.Count(loop)
+	wm.Proxy[pm.UDPDropped] = metrics.Count(trunc + noBackend + shed + srcCap + sockErr + loop)
 	wm.Proxy[pm.H2Connections] = metrics.Count(int64(h2Conns))
 	wm.Proxy[pm.H2Streams] = metrics.Count(int64(h2Streams))
 	wm.Proxy[pm.H2FloodViolations] = metrics.Count(int64(calm))

@@ -62,6 +62,7 @@ type Counters struct {
 	TableFull  atomic.Int64 // new flows refused: the table is full of active flows
 	SourceCap  atomic.Int64 // new flows refused: the client source (IPv4 address, IPv6 /64) holds its share
 	DialFailed atomic.Int64 // new flows whose backend socket could not be opened
+	Loop       atomic.Int64 // datagrams from the listener's own address or a backend's (see loops)
 	Panics     atomic.Int64 // recovered panics
 }
 
@@ -248,6 +249,11 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 		s.Drops.NoCluster.Add(1)
 		return nil, nil
 	}
+	if loops(cfg, cl, client) {
+		s.refused(now, "datagram from %v, the address of this listener or of a backend of cluster %s (spoofed): its flow would loop, refused", client, cl.ID)
+		s.Drops.Loop.Add(1)
+		return nil, nil
+	}
 	evict, affinity, err := s.flows.admit(client, now)
 	switch {
 	case errors.Is(err, errSourceCap):
@@ -300,6 +306,30 @@ func (s *Server) refused(now time.Time, format string, args ...any) {
 }
 
 // inSet reports whether b is still a backend of set.
+// loops reports whether client is an address the proxy's own traffic
+// comes from or goes to: the listener's (its public address, or, for a
+// listener on a wildcard address, its port on a loopback address) or a
+// backend's of cl. A datagram from there is spoofed, and its flow's
+// replies would come back in as new datagrams without end (the UDP
+// application-loop attack, CVE-2024-2169's class).
+func loops(cfg *Listener, cl *Cluster, client netip.AddrPort) bool {
+	same := func(a netip.AddrPort) bool {
+		return a.IsValid() && a.Port() == client.Port() && a.Addr().Unmap() == client.Addr()
+	}
+	if same(cfg.Addr) || same(cfg.PublicAddr) {
+		return true
+	}
+	if cfg.Addr.Addr().IsUnspecified() && cfg.Addr.Port() == client.Port() && client.Addr().IsLoopback() {
+		return true
+	}
+	for _, b := range cl.Backends.Backends() {
+		if same(b.Addr) {
+			return true
+		}
+	}
+	return false
+}
+
 func inSet(set *backends.Set, b *backends.Backend) bool {
 	for _, x := range set.Backends() {
 		if x == b {

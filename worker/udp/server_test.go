@@ -429,3 +429,31 @@ func TestIPv6(t *testing.T) {
 		t.Fatalf("backend got % x (header %+v, %v)", b, h, err)
 	}
 }
+
+// TestNoLoopFromOwnAddresses: a datagram whose source is a backend of the
+// cluster, or the listener itself (spoofed), opens no flow: its replies
+// would come back as new datagrams without end (the UDP application-loop
+// attack). It is counted.
+func TestNoLoopFromOwnAddresses(t *testing.T) {
+	reg := backends.NewRegistry(backends.Options{})
+	echo := startEcho(t, "a")
+	srv, addr := startServer(t, &Listener{Cluster: cluster(t, reg, echo)}, Options{})
+	dst := net.UDPAddrFromAddrPort(addr)
+	if _, err := echo.pc.WriteToUDP([]byte("from the backend"), dst); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.pc.WriteToUDP([]byte("from the listener"), dst); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both datagrams refused", func() bool { return srv.Drops.Loop.Load() == 2 })
+	// A real client is still served, and the backend saw its datagram only.
+	if r := dialClient(t, addr).ask("x", 2*time.Second); r != "a|x" {
+		t.Fatalf("client: %q", r)
+	}
+	echo.mu.Lock()
+	got := echo.got
+	echo.mu.Unlock()
+	if got != 1 {
+		t.Fatalf("the backend got %d datagrams, want 1 (the client's)", got)
+	}
+}
