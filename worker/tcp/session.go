@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/backends"
@@ -177,16 +178,14 @@ func relay(client, backend net.Conn, front, back time.Duration, in, out *int64, 
 		err := pipe(backend, client, front, back, &last, in, counted.In)
 		if err != nil {
 			err = fmt.Errorf("client to backend: %w", err)
-			client.Close() // unblock the other direction: it must end too
-			backend.Close()
+			closeBoth(client, backend, err) // unblock the other direction: it must end too
 		}
 		errc <- err
 	}()
 	err := pipe(client, backend, back, front, &last, out, counted.Out)
 	if err != nil {
 		err = fmt.Errorf("backend to client: %w", err)
-		client.Close()
-		backend.Close()
+		closeBoth(client, backend, err)
 	}
 	err2 := <-errc
 	var pe *panicError
@@ -194,6 +193,22 @@ func relay(client, backend net.Conn, front, back time.Duration, in, out *int64, 
 		return err2
 	}
 	return err
+}
+
+// closeBoth closes both connections after err ended a direction. A reset
+// (one side aborted: ECONNRESET, or EPIPE writing to it) is passed on as a
+// reset: SO_LINGER 0 makes the close send a TCP RST, so that the other
+// peer cannot take a cut stream for a complete one, as a FIN would let it.
+func closeBoth(client, backend net.Conn, err error) {
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		for _, c := range []net.Conn{client, backend} {
+			if l, ok := c.(interface{ SetLinger(int) error }); ok {
+				l.SetLinger(0)
+			}
+		}
+	}
+	client.Close()
+	backend.Close()
 }
 
 // pipe copies src to dst until src's EOF, then half-closes dst. A read
