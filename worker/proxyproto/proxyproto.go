@@ -206,11 +206,13 @@ func parseBody(verCmd, fam byte, body []byte) (Header, error) {
 	default: // UNSPEC: no address, whatever the command; the block is discarded
 		return Header{Command: Local}, nil
 	}
+	if cmd == Local {
+		// The spec (§2.2): a LOCAL connection is accepted whatever its
+		// protocol block, which is discarded with its family.
+		return Header{Command: Local}, nil
+	}
 	if len(body) < addrLen {
 		return Header{}, fmt.Errorf("%w: %d bytes, want %d", ErrShort, len(body), addrLen)
-	}
-	if cmd == Local {
-		return Header{Command: Local}, nil
 	}
 	if err := checkTLVs(body[addrLen:]); err != nil {
 		return Header{}, err
