@@ -153,7 +153,7 @@ var ProxyMetrics = []Info{
 // H2Flood(class) of the connections closed for breaking it, beside the
 // total H2FloodViolations.
 var H2FloodClasses = []string{"other", "rapid_reset", "made_you_reset", "continuation", "headers",
-	"ping", "settings", "empty_data", "window_update", "glitch_window", "control_backlog"}
+	"ping", "settings", "empty_data", "window_update", "glitch_window", "control_backlog", "priority"}
 
 // The statuses with counters of their own (upstream's http_status and
 // http modules): http.status.<code> counts every answer with one of

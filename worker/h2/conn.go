@@ -96,10 +96,17 @@ type Conn struct {
 	recvWindow     int64
 	recvUnacked    int64
 	unreturned     int64 // DATA bytes sent whose credit the peer has not returned
+	// streamUnreturned is the same for stream-level credit, summed over
+	// all streams (closed ones included: a peer may return credit for a
+	// stream that has just ended): stream WINDOW_UPDATEs granting more
+	// count toward the same flood window as stream 0's, as PRIORITY
+	// frames do.
+	streamUnreturned int64
+	hbDeadline       time.Time // a header block begun must end by then (HeaderTimeout); zero: none open
 
-	rstWin, pingWin, settingsWin, emptyWin, wu0Win windowCounter
-	rstTotal, earlyCancel, emitted                 uint64
-	glitches                                       uint32
+	rstWin, pingWin, settingsWin, emptyWin, wu0Win, priWin windowCounter
+	rstTotal, earlyCancel, emitted                         uint64
+	glitches                                               uint32
 }
 
 // headerBlock is the header block being received; the HPACK decoder emits
@@ -340,6 +347,20 @@ func (c *Conn) readErr(err error) error {
 // out.
 func (c *Conn) awaitFrame() error {
 	c.refreshReadDeadline()
+	if !c.hbDeadline.IsZero() {
+		// Within a header block: its CONTINUATION by the block's deadline.
+		c.nc.SetReadDeadline(c.hbDeadline)
+		c.rdlSet = time.Time{} // the next refresh re-arms the read timeout
+		_, err := c.br.Peek(1)
+		if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopReading.Load() {
+			return errHeaderTimeout
+		}
+		if err != nil {
+			return c.readErr(err)
+		}
+		c.refreshReadDeadline()
+		return nil
+	}
 	for {
 		_, err := c.br.Peek(1) // consumes nothing: a timeout loses no byte
 		if err == nil {
@@ -512,6 +533,15 @@ func (c *Conn) processFrame(f http2.Frame) error {
 		if f.StreamDep == f.StreamID {
 			return streamErr{f.StreamID, http2.ErrCodeProtocol, "stream depends on itself"}
 		}
+		// Deprecated (RFC 9113 §5.3.2) and ignored, yet handled one by
+		// one: a few are a browser's; a flood breaks a budget of its
+		// own, as large as the WINDOW_UPDATE one.
+		c.mu.Lock()
+		flood := c.priWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxWindowUpdateStream0PerWindow)
+		c.mu.Unlock()
+		if flood {
+			return calm("PRIORITY flood")
+		}
 		return nil
 	case *http2.GoAwayFrame:
 		c.Shutdown()
@@ -597,6 +627,7 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 	if f.HeadersEnded() {
 		return c.endHeaderBlock()
 	}
+	c.hbDeadline = time.Now().Add(c.lim.HeaderTimeout) // CONTINUATION frames follow
 	return nil
 }
 
@@ -605,14 +636,24 @@ func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
 	if c.hb.frames > c.lim.MaxContinuationFrames {
 		return calm("CONTINUATION flood")
 	}
+	if !time.Now().Before(c.hbDeadline) {
+		return errHeaderTimeout
+	}
 	if err := c.decodeFragment(f.HeaderBlockFragment()); err != nil {
 		return err
 	}
 	if f.HeadersEnded() {
+		c.hbDeadline = time.Time{}
 		return c.endHeaderBlock()
 	}
 	return nil
 }
+
+// errHeaderTimeout ends a connection whose header block, begun, did not
+// end within HeaderTimeout: a slowloris of CONTINUATION frames, each
+// within the read timeout, would hold it (and its HPACK state and block)
+// for as many read timeouts as the CONTINUATION budget allows.
+var errHeaderTimeout = connErr(http2.ErrCodeNo, "header block not completed within the request timeout")
 
 func (c *Conn) decodeFragment(p []byte) error {
 	c.hb.bytes += uint32(len(p))
@@ -908,12 +949,23 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		}
 		return nil
 	}
+	if id > c.maxClientID {
+		return connErr(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream")
+	}
+	// Credit for DATA we sent (on any stream) is a reading peer's; more
+	// is counted, as on stream 0: a flood of updates, valid one by one,
+	// would cost a frame's handling each without end.
+	if inc <= c.streamUnreturned {
+		c.streamUnreturned -= inc
+	} else {
+		c.streamUnreturned = 0
+		if c.wu0Win.hit(c.now(), c.lim.FloodWindow, c.lim.MaxWindowUpdateStream0PerWindow) {
+			return calm("WINDOW_UPDATE flood")
+		}
+	}
 	s := c.streams[id]
 	if s == nil {
-		if id > c.maxClientID {
-			return connErr(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream")
-		}
-		return nil
+		return nil // closed: ignored (RFC 9113 §6.9)
 	}
 	s.sendWindow += inc
 	if s.sendWindow > maxWindow {

@@ -14,14 +14,15 @@ const (
 	FloodPing                             // PING per window
 	FloodSettings                         // SETTINGS per window, entries per frame
 	FloodEmptyData                        // empty DATA per window
-	FloodWindowUpdate                     // stream-0 WINDOW_UPDATE per window
+	FloodWindowUpdate                     // WINDOW_UPDATE granting credit beyond the DATA sent, per window
 	FloodGlitches                         // protocol glitches per connection
 	FloodControlBacklog                   // control frames the peer does not read
+	FloodPriority                         // PRIORITY frames per window (upstream's priority)
 	NumFloodClasses
 )
 
 var floodNames = [NumFloodClasses]string{"other", "rapid_reset", "made_you_reset", "continuation", "headers",
-	"ping", "settings", "empty_data", "window_update", "glitch_window", "control_backlog"}
+	"ping", "settings", "empty_data", "window_update", "glitch_window", "control_backlog", "priority"}
 
 // String is the class's stable metric name.
 func (f FloodClass) String() string {
@@ -47,6 +48,7 @@ var floodOf = map[string]FloodClass{
 	"too many SETTINGS entries":                    FloodSettings,
 	"empty DATA flood":                             FloodEmptyData,
 	"WINDOW_UPDATE flood":                          FloodWindowUpdate,
+	"PRIORITY flood":                               FloodPriority,
 	"too many protocol glitches":                   FloodGlitches,
 	"peer is not reading control frames":           FloodControlBacklog,
 }

@@ -106,6 +106,10 @@ type Limits struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds each socket write; default ReadTimeout.
 	WriteTimeout time.Duration
+	// HeaderTimeout bounds a header block: HEADERS without END_HEADERS,
+	// then its CONTINUATION frames, all within it (request_timeout, as an
+	// HTTP/1.1 head); default ReadTimeout. Past it the connection ends.
+	HeaderTimeout time.Duration
 }
 
 // DefaultLimits returns the design defaults (docs/architecture.md §3).
@@ -165,6 +169,7 @@ func (l Limits) withDefaults() Limits {
 	dur(&l.FloodWindow, time.Second)
 	dur(&l.ReadTimeout, 60*time.Second)
 	dur(&l.WriteTimeout, l.ReadTimeout)
+	dur(&l.HeaderTimeout, l.ReadTimeout)
 	return l
 }
 

@@ -89,6 +89,27 @@ func TestFloodLimits(t *testing.T) {
 					rc.fr.WriteWindowUpdate(0, 1)
 				}
 			}},
+		{name: "stream WINDOW_UPDATE beyond the DATA sent", reason: "WINDOW_UPDATE flood", h: blockHandler,
+			drive: func(rc *rawClient) {
+				rc.get(1, false)
+				for i := 0; i < 101; i++ {
+					rc.fr.WriteWindowUpdate(1, 1) // valid one by one, on an open stream
+				}
+			}},
+		{name: "WINDOW_UPDATE on a closed stream", reason: "WINDOW_UPDATE flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				rc.get(1, true)
+				rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+				for i := 0; i < 101; i++ {
+					rc.fr.WriteWindowUpdate(1, 1)
+				}
+			}},
+		{name: "PRIORITY", reason: "PRIORITY flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 101; i++ {
+					rc.fr.WritePriority(3, http2.PriorityParam{StreamDep: 0, Weight: 15})
+				}
+			}},
 		{name: "CONTINUATION count", reason: "CONTINUATION flood", h: helloHandler,
 			drive: func(rc *rawClient) {
 				block := rc.headerBlock(getReq...)
@@ -334,4 +355,28 @@ func TestReadTimeoutSparesOpenStreams(t *testing.T) {
 	if err := ts.serveErr(); err != nil {
 		t.Fatalf("Serve = %v", err)
 	}
+}
+
+// TestHeaderBlockTimeout: a header block begun (HEADERS without
+// END_HEADERS) must end within HeaderTimeout (request_timeout): a
+// CONTINUATION slowloris, each frame within the read timeout, does not
+// hold the connection and its half-decoded block past it.
+func TestHeaderBlockTimeout(t *testing.T) {
+	ts := startServer(t, Limits{ReadTimeout: 30 * time.Second, HeaderTimeout: 200 * time.Millisecond}, helloHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	block := rc.headerBlock(getReq...)
+	start := time.Now()
+	rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:1], EndStream: true})
+	rc.expectGoAway(http2.ErrCodeNo)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the connection ended %v after its header block began, past the header timeout", d)
+	}
+	// A block that ends in time is served: the timeout is the block's.
+	rc2 := dialRaw(t, ts.addr)
+	rc2.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:1], EndStream: true})
+	rc2.fr.WriteContinuation(1, true, block[1:])
+	rc2.waitFor("the response", func(f http2.Frame) bool {
+		h, ok := f.(*http2.HeadersFrame)
+		return ok && h.StreamID == 1
+	})
 }

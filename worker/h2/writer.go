@@ -260,6 +260,7 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 		}
 		c.sendWindow -= n
 		c.unreturned += n
+		c.streamUnreturned += n
 		s.sendWindow -= n
 		s.lastActivity = c.now()
 		s.canWrite.Signal()

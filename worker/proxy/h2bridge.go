@@ -43,6 +43,9 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 	if lim.ReadTimeout == 0 {
 		lim.ReadTimeout = cfg.FrontTimeout
 	}
+	if lim.HeaderTimeout == 0 {
+		lim.HeaderTimeout = cfg.RequestTimeout
+	}
 	b := &h2Bridge{parent: s, local: newPeerAddr(tc.LocalAddr()), remote: newPeerAddr(tc.RemoteAddr())}
 	c := h2.NewConn(tc, lim, b, &h2.Options{Stats: &s.srv.H2Stats})
 	s.h2br.Store(b)
