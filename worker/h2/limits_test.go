@@ -380,3 +380,41 @@ func TestHeaderBlockTimeout(t *testing.T) {
 		return ok && h.StreamID == 1
 	})
 }
+
+// TestIdleConnectionDropsBatchBuffer: the batch buffer a large response
+// grew is dropped once no stream is open (idle connections hold no
+// buffers), and the connection serves the next request as before.
+func TestIdleConnectionDropsBatchBuffer(t *testing.T) {
+	body := make([]byte, 200<<10)
+	h := HandlerFunc(func(s *Stream) {
+		s.WriteHeader(200, nil)
+		s.Write(body)
+		s.Close()
+	})
+	ts := startServer(t, Limits{}, h, nil, nil)
+	rc := dialRaw(t, ts.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	rc.fr.WriteWindowUpdate(0, 1<<30)
+	for id := uint32(1); id <= 3; id += 2 {
+		rc.get(id, true)
+		got := 0
+		rc.waitFor("the whole body", func(f http2.Frame) bool {
+			d, ok := f.(*http2.DataFrame)
+			if ok && d.StreamID == id {
+				got += len(d.Data())
+				return d.StreamEnded()
+			}
+			return false
+		})
+		if got != len(body) {
+			t.Fatalf("stream %d: %d body bytes, want %d", id, got, len(body))
+		}
+		ts.mu.Lock()
+		c := ts.conns[0]
+		ts.mu.Unlock()
+		waitCond(t, "the batch buffer dropped", func() bool {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			return len(c.streams) == 0 && !c.writing && c.wbuf.Cap() <= idleBatchMax
+		})
+	}
+}

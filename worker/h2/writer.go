@@ -1,6 +1,7 @@
 package h2
 
 import (
+	"bytes"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,7 @@ func (c *Conn) flushInlineLocked() {
 		c.mu.Lock()
 	}
 	c.writing = false
+	c.shrinkIdleLocked()
 	if err != nil {
 		c.dead = true
 		c.stopReadingLocked()
@@ -123,9 +125,23 @@ func (c *Conn) writeLoop() {
 			}
 		}
 		c.writing = false
+		c.shrinkIdleLocked()
 		if exit {
 			return
 		}
+	}
+}
+
+// idleBatchMax bounds the batch buffer a connection keeps once it has no
+// stream: a large response grows it up to batchBytes and a frame, which an
+// idle connection must not hold (idle connections hold no buffers).
+const idleBatchMax = 16 << 10
+
+// shrinkIdleLocked drops a grown batch buffer when no stream is open;
+// called by the writer of the batch just written (wbuf is its own).
+func (c *Conn) shrinkIdleLocked() {
+	if len(c.streams) == 0 && c.wbuf.Cap() > idleBatchMax {
+		c.wbuf = bytes.Buffer{}
 	}
 }
 
