@@ -558,21 +558,7 @@ func TestPoolDropsConnectionsClosedWhileIdle(t *testing.T) {
 // (PooledChecked, for a request that cannot be sent twice): then one the
 // backend closed is never handed out.
 func TestPooledCheckedProbesYoungConnections(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	ln, accepted := listenAccepting(t)
 	r := NewRegistry(Options{ProbeAfter: time.Hour}) // Pooled never probes here
 	defer r.Close()
 	set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 100}}, nil)["c"]

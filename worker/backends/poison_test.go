@@ -15,21 +15,7 @@ import (
 // is older than the release's (sessions read the clock at different
 // moments, so a connection's idle time can come out negative).
 func TestReuseCheckedWhateverTheClock(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
-		}
-	}()
+	ln, accepted := listenAccepting(t)
 	r := NewRegistry(Options{}) // the defaults
 	defer r.Close()
 	set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 100}}, nil)["c"]
@@ -69,4 +55,26 @@ func TestReuseCheckedWhateverTheClock(t *testing.T) {
 	if c.Reused {
 		t.Fatal("the pooled connection holding unasked bytes was handed out unchecked")
 	}
+}
+
+// listenAccepting listens on a loopback port (closed when the test ends)
+// and passes every accepted connection on the channel.
+func listenAccepting(t *testing.T) (net.Listener, chan net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	return ln, accepted
 }

@@ -929,16 +929,8 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if id == 0 {
-		// Credit returned for DATA we actually sent is what a reading
-		// peer does (x/net's client sends one per 4 KiB read); only
-		// updates granting more than that count toward the flood window.
-		if inc <= c.unreturned {
-			c.unreturned -= inc
-		} else {
-			c.unreturned = 0
-			if c.wu0Win.hit(c.now(), c.lim.FloodWindow, c.lim.MaxWindowUpdateStream0PerWindow) {
-				return calm("WINDOW_UPDATE flood")
-			}
+		if err := c.earnedLocked(&c.unreturned, inc); err != nil {
+			return err
 		}
 		c.sendWindow += inc
 		if c.sendWindow > maxWindow {
@@ -952,16 +944,8 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	if id > c.maxClientID {
 		return connErr(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream")
 	}
-	// Credit for DATA we sent (on any stream) is a reading peer's; more
-	// is counted, as on stream 0: a flood of updates, valid one by one,
-	// would cost a frame's handling each without end.
-	if inc <= c.streamUnreturned {
-		c.streamUnreturned -= inc
-	} else {
-		c.streamUnreturned = 0
-		if c.wu0Win.hit(c.now(), c.lim.FloodWindow, c.lim.MaxWindowUpdateStream0PerWindow) {
-			return calm("WINDOW_UPDATE flood")
-		}
+	if err := c.earnedLocked(&c.streamUnreturned, inc); err != nil {
+		return err
 	}
 	s := c.streams[id]
 	if s == nil {
@@ -972,6 +956,25 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		return streamErr{id, http2.ErrCodeFlowControl, "stream window overflow"}
 	}
 	c.enqueueIfPendingLocked(s)
+	return nil
+}
+
+// earnedLocked takes a WINDOW_UPDATE's increment inc from *unreturned,
+// the credit the peer owes for DATA we sent (on stream 0's window, or the
+// streams' summed, closed streams included). Returning that credit is what
+// a reading peer does (x/net's client sends one update per 4 KiB read);
+// an update granting more counts toward the WINDOW_UPDATE flood window:
+// a flood of updates, valid one by one, would otherwise cost a frame's
+// handling each without end.
+func (c *Conn) earnedLocked(unreturned *int64, inc int64) error {
+	if inc <= *unreturned {
+		*unreturned -= inc
+		return nil
+	}
+	*unreturned = 0
+	if c.wu0Win.hit(c.now(), c.lim.FloodWindow, c.lim.MaxWindowUpdateStream0PerWindow) {
+		return calm("WINDOW_UPDATE flood")
+	}
 	return nil
 }
 
