@@ -362,7 +362,7 @@ func TestReadTimeoutSparesOpenStreams(t *testing.T) {
 // CONTINUATION slowloris, each frame within the read timeout, does not
 // hold the connection and its half-decoded block past it.
 func TestHeaderBlockTimeout(t *testing.T) {
-	ts := startServer(t, Limits{ReadTimeout: 30 * time.Second, HeaderTimeout: 200 * time.Millisecond}, helloHandler, nil, nil)
+	ts := startServer(t, Limits{ReadTimeout: 30 * time.Second, HeaderTimeout: time.Second}, helloHandler, nil, nil)
 	rc := dialRaw(t, ts.addr)
 	block := rc.headerBlock(getReq...)
 	start := time.Now()
