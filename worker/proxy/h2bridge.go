@@ -23,8 +23,9 @@ import (
 // rewrites, header edits, HSTS, strict SNI, answers), forwarding fields,
 // timeouts and backends are exactly those of HTTP/1.1. The response the
 // session writes is framed as it comes and handed to the stream as HTTP/2.
-// Nothing is buffered whole: a stream holds at most its flow-control
-// window and h2's bounded output buffer.
+// Nothing is buffered whole: a stream holds h2's bounded output buffer
+// and its session's buffers (docs/architecture.md: about 120 KiB for a
+// stream whose client stopped reading), until the write timeout.
 
 // alpnH2 is called after the TLS handshake of a session: it serves the
 // connection in HTTP/2 when ALPN selected "h2", refuses it when the
