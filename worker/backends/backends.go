@@ -23,14 +23,6 @@ const (
 	DefaultMaxFailures = 3
 	DefaultMaxIdle     = 256
 	DefaultIdleTimeout = 30 * time.Second
-	// DefaultProbeAfter: every reuse is checked. A pooled connection may
-	// hold bytes its backend sent unasked after a complete response (a
-	// HEAD or 204 answered with a body in a write of its own, a second
-	// response, a body longer than its Content-Length past a spliced
-	// copy), which the next request would take for its own response: one
-	// client would get another's (response queue poisoning). The check is
-	// one read(2), measured at about 1.5 % of a small request's CPU.
-	DefaultProbeAfter = -1
 	DefaultAttempts   = 3
 
 	// A backend marked down is tried again (one connection, as a probe)
@@ -47,12 +39,6 @@ type Options struct {
 	MaxFailures int           // consecutive connect failures that mark a backend down
 	MaxIdle     int           // idle keep-alive connections kept per backend
 	IdleTimeout time.Duration // an idle connection older than this is closed, not reused
-	// ProbeAfter: a pooled connection idle at least this long is checked
-	// before reuse (see Conn.idleAlive); one reused sooner is not, and a
-	// backend that closed it meanwhile is met by the replay rule of
-	// worker/proxy. 0 means DefaultProbeAfter (always); negative, always.
-	// Tests only: a positive value leaves unasked bytes undetected.
-	ProbeAfter time.Duration
 	Attempts   int // connect attempts per request, each on another backend when there is one
 
 	// OnEvent receives BACKEND_DOWN, BACKEND_UP, NO_AVAILABLE_BACKENDS
@@ -75,9 +61,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxIdle <= 0 {
 		o.MaxIdle = DefaultMaxIdle
-	}
-	if o.ProbeAfter == 0 {
-		o.ProbeAfter = DefaultProbeAfter
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
@@ -317,7 +300,8 @@ func (e *ConnectError) Unwrap() error { return e.Last }
 const maxTried = 8
 
 // Connect returns a connection to a backend of s: an idle pooled one when
-// the picked backend has one (fresh false), else a new one dialed within
+// the picked backend has one (fresh false; checked alive first, see
+// takeIdle), else a new one dialed within
 // timeout. A failed dial counts against that backend and the next attempt
 // picks another one when there is another; there are at most
 // Options.Attempts dials. With fresh true the pool is bypassed (used to
@@ -332,43 +316,19 @@ const maxTried = 8
 // key is the client's balancing key (KeyOf its IP), used by HRW and
 // Maglev; other algorithms ignore it.
 func (s *Set) Connect(ctx context.Context, timeout time.Duration, fresh bool, key uint64) (*Conn, error) {
-	return s.connect(ctx, time.Now(), timeout, reuseOf(fresh), key, nil)
-}
-
-// Reuse says which connection ConnectAt may return.
-type Reuse uint8
-
-const (
-	// Pooled: an idle pooled connection when there is one (checked alive
-	// when it was idle Options.ProbeAfter or more), else a new one.
-	Pooled Reuse = iota
-	// PooledChecked: as Pooled, every pooled connection checked alive
-	// first: for a request that must not go out on a connection the
-	// backend may have just closed, since it cannot be sent again (not
-	// idempotent). The check is one read(2).
-	PooledChecked
-	// Fresh: a new connection (Connect's fresh).
-	Fresh
-)
-
-func reuseOf(fresh bool) Reuse {
-	if fresh {
-		return Fresh
-	}
-	return Pooled
+	return s.connect(ctx, time.Now(), timeout, fresh, key, nil)
 }
 
 // ConnectAt is Connect for a caller that has just read the clock: now
 // judges the age of idle connections (the proxy's sessions read the clock
-// once per wait, worker/proxy/clock.go); reuse says which connection it
-// may return.
-func (s *Set) ConnectAt(ctx context.Context, now time.Time, timeout time.Duration, reuse Reuse, key uint64) (*Conn, error) {
-	return s.connect(ctx, now, timeout, reuse, key, nil)
+// once per wait, worker/proxy/clock.go).
+func (s *Set) ConnectAt(ctx context.Context, now time.Time, timeout time.Duration, fresh bool, key uint64) (*Conn, error) {
+	return s.connect(ctx, now, timeout, fresh, key, nil)
 }
 
 // connect is Connect whose first attempt goes to first when not nil; now
 // is the time, read again after a failed dial.
-func (s *Set) connect(ctx context.Context, now time.Time, timeout time.Duration, reuse Reuse, key uint64, first *Backend) (*Conn, error) {
+func (s *Set) connect(ctx context.Context, now time.Time, timeout time.Duration, fresh bool, key uint64, first *Backend) (*Conn, error) {
 	if s.Len() == 0 {
 		return nil, ErrNoBackend
 	}
@@ -404,8 +364,8 @@ func (s *Set) connect(ctx context.Context, now time.Time, timeout time.Duration,
 			}
 			continue
 		}
-		if reuse != Fresh {
-			if c := b.takeIdle(now, reuse == PooledChecked); c != nil {
+		if !fresh {
+			if c := b.takeIdle(now); c != nil {
 				return c, nil
 			}
 		}

@@ -323,23 +323,23 @@ func TestPoolAgeFromCallersClock(t *testing.T) {
 	defer r.Close()
 	set := r.Update([]Spec{{ClusterID: "c", ID: "a", Addr: a.addr, Weight: 1}}, nil)["c"]
 	t0 := time.Now()
-	c1, err := set.ConnectAt(context.Background(), t0, time.Second, Pooled, 0)
+	c1, err := set.ConnectAt(context.Background(), t0, time.Second, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c1.ReleaseAt(true, t0)
-	c2, err := set.ConnectAt(context.Background(), t0.Add(30*time.Second), time.Second, Pooled, 0)
+	c2, err := set.ConnectAt(context.Background(), t0.Add(30*time.Second), time.Second, false, 0)
 	if err != nil || c2 != c1 {
 		t.Fatalf("idle 30 s of a minute: reused %v (%v)", c2 == c1, err)
 	}
 	c2.ReleaseAt(true, t0)
-	c3, err := set.ConnectAt(context.Background(), t0.Add(2*time.Minute), time.Second, Pooled, 0)
+	c3, err := set.ConnectAt(context.Background(), t0.Add(2*time.Minute), time.Second, false, 0)
 	if err != nil || c3 == c1 {
 		t.Fatalf("idle 2 min of a minute: reused %v (%v)", c3 == c1, err)
 	}
 	// Released at a reading two minutes old: too old when taken at t0.
 	c3.ReleaseAt(true, t0.Add(-2*time.Minute))
-	c4, err := set.ConnectAt(context.Background(), t0, time.Second, Pooled, 0)
+	c4, err := set.ConnectAt(context.Background(), t0, time.Second, false, 0)
 	if err != nil || c4 == c3 {
 		t.Fatalf("released 2 min before: reused %v (%v)", c4 == c3, err)
 	}
@@ -475,7 +475,7 @@ func TestUpdateKeepsAndRemoves(t *testing.T) {
 // of its next use must not take that for a dead connection.
 func TestPoolKeepsConnectionWithExpiredDeadline(t *testing.T) {
 	s := listen(t)
-	r := NewRegistry(Options{ProbeAfter: -1}) // probe every reuse
+	r := NewRegistry(Options{})
 	defer r.Close()
 	set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: s.addr, Weight: 100}}, nil)["c"]
 	first := connect(t, set, false)
@@ -520,7 +520,7 @@ func TestPoolDropsConnectionsClosedWhileIdle(t *testing.T) {
 					accepted <- c.(*net.TCPConn)
 				}
 			}()
-			r := NewRegistry(Options{ProbeAfter: -1}) // probe every reuse
+			r := NewRegistry(Options{})
 			defer r.Close()
 			set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 100}}, nil)["c"]
 			first := connect(t, set, false)
@@ -553,13 +553,11 @@ func TestPoolDropsConnectionsClosedWhileIdle(t *testing.T) {
 	}
 }
 
-// TestPooledCheckedProbesYoungConnections: a connection reused sooner than
-// ProbeAfter is not checked (Pooled), unless the caller asks for it
-// (PooledChecked, for a request that cannot be sent twice): then one the
-// backend closed is never handed out.
-func TestPooledCheckedProbesYoungConnections(t *testing.T) {
+// TestYoungConnectionsChecked: a connection reused right after its release
+// is checked too: one the backend closed is never handed out.
+func TestYoungConnectionsChecked(t *testing.T) {
 	ln, accepted := listenAccepting(t)
-	r := NewRegistry(Options{ProbeAfter: time.Hour}) // Pooled never probes here
+	r := NewRegistry(Options{})
 	defer r.Close()
 	set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 100}}, nil)["c"]
 	first := connect(t, set, false)
@@ -568,7 +566,7 @@ func TestPooledCheckedProbesYoungConnections(t *testing.T) {
 	b := set.Backends()[0]
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := set.ConnectAt(context.Background(), time.Now(), time.Second, PooledChecked, 0)
+		c, err := set.ConnectAt(context.Background(), time.Now(), time.Second, false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -578,7 +576,7 @@ func TestPooledCheckedProbesYoungConnections(t *testing.T) {
 		}
 		c.Release(true) // the close is not visible yet: put it back
 		if time.Now().After(deadline) {
-			t.Fatal("PooledChecked kept handing out the connection the backend closed")
+			t.Fatal("the pool kept handing out the connection the backend closed")
 		}
 		runtime.Gosched()
 	}

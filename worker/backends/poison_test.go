@@ -20,7 +20,7 @@ func TestReuseCheckedWhateverTheClock(t *testing.T) {
 	defer r.Close()
 	set := r.Update([]Spec{{ClusterID: "c", ID: "b", Addr: netip.MustParseAddrPort(ln.Addr().String()), Weight: 100}}, nil)["c"]
 	now := time.Now()
-	first, err := set.ConnectAt(context.Background(), now, time.Second, Pooled, 0)
+	first, err := set.ConnectAt(context.Background(), now, time.Second, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestReuseCheckedWhateverTheClock(t *testing.T) {
 		<-time.After(time.Millisecond)
 	}
 	first.ReleaseAt(true, now.Add(time.Millisecond)) // released at a later reading
-	c, err := set.ConnectAt(context.Background(), now, time.Second, Pooled, 0)
+	c, err := set.ConnectAt(context.Background(), now, time.Second, false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

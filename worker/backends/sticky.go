@@ -64,11 +64,11 @@ func (s *Set) Sticky(id []byte) *Backend {
 // Backend.StickyID with stickyID to know whether the client needs a new
 // cookie.
 func (s *Set) ConnectSticky(ctx context.Context, timeout time.Duration, fresh bool, key uint64, stickyID []byte) (*Conn, error) {
-	return s.connect(ctx, time.Now(), timeout, reuseOf(fresh), key, s.Sticky(stickyID))
+	return s.connect(ctx, time.Now(), timeout, fresh, key, s.Sticky(stickyID))
 }
 
 // ConnectStickyAt is ConnectSticky with the caller's reading of the clock
 // (see ConnectAt).
-func (s *Set) ConnectStickyAt(ctx context.Context, now time.Time, timeout time.Duration, reuse Reuse, key uint64, stickyID []byte) (*Conn, error) {
-	return s.connect(ctx, now, timeout, reuse, key, s.Sticky(stickyID))
+func (s *Set) ConnectStickyAt(ctx context.Context, now time.Time, timeout time.Duration, fresh bool, key uint64, stickyID []byte) (*Conn, error) {
+	return s.connect(ctx, now, timeout, fresh, key, s.Sticky(stickyID))
 }

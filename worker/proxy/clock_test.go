@@ -134,7 +134,7 @@ func TestClockReadAfterConnect(t *testing.T) {
 	var d net.Dialer
 	f := newFixtureBackends(t, anyHost("c"), map[string][]string{"c": {a.addr, b.addr}}, func(l *Listener) {
 		l.ConnectTimeout, l.BackTimeout = 300*time.Millisecond, 200*time.Millisecond
-	}, Options{}, backends.Options{ProbeAfter: time.Minute, Dial: func(ctx context.Context, addr string) (net.Conn, error) {
+	}, Options{}, backends.Options{Dial: func(ctx context.Context, addr string) (net.Conn, error) {
 		mu.Lock()
 		dials = append(dials, addr)
 		mu.Unlock()

@@ -183,17 +183,11 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 			return false // the stream was reset, or the worker stops: no backend is tried
 		}
 		var err error
-		reuse := backends.Pooled
-		switch {
-		case attempt > 0:
-			reuse = backends.Fresh
-		case !idempotent(x.methodBytes()):
-			reuse = backends.PooledChecked // it cannot be sent again on a stale one
-		}
+		fresh := attempt > 0 // a replay: never on another pooled connection
 		if x.sticky {
-			bc, err = cl.Backends.ConnectStickyAt(s.srv.ctx, s.now, cfg.ConnectTimeout, reuse, s.peerKey, s.stickyIn)
+			bc, err = cl.Backends.ConnectStickyAt(s.srv.ctx, s.now, cfg.ConnectTimeout, fresh, s.peerKey, s.stickyIn)
 		} else {
-			bc, err = cl.Backends.ConnectAt(s.srv.ctx, s.now, cfg.ConnectTimeout, reuse, s.peerKey)
+			bc, err = cl.Backends.ConnectAt(s.srv.ctx, s.now, cfg.ConnectTimeout, fresh, s.peerKey)
 		}
 		if err != nil {
 			s.srv.opt.Log.Debugf("cluster %s: %v", cl.ID, err)
