@@ -23,7 +23,7 @@ const (
 	DefaultMaxFailures = 3
 	DefaultMaxIdle     = 256
 	DefaultIdleTimeout = 30 * time.Second
-	DefaultAttempts   = 3
+	DefaultAttempts    = 3
 
 	// A backend marked down is tried again (one connection, as a probe)
 	// once downRetryBase has passed since its last failure, then twice as
@@ -39,7 +39,7 @@ type Options struct {
 	MaxFailures int           // consecutive connect failures that mark a backend down
 	MaxIdle     int           // idle keep-alive connections kept per backend
 	IdleTimeout time.Duration // an idle connection older than this is closed, not reused
-	Attempts   int // connect attempts per request, each on another backend when there is one
+	Attempts    int           // connect attempts per request, each on another backend when there is one
 
 	// OnEvent receives BACKEND_DOWN, BACKEND_UP, NO_AVAILABLE_BACKENDS
 	// and REMOVED_BACKEND_HAS_NO_CONNECTIONS events (the last once per
