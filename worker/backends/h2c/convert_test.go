@@ -60,9 +60,7 @@ func scriptedBackend(t *testing.T, script func(fr *http2.Framer, block func(kv .
 		})
 		io.Copy(io.Discard, c)
 	}()
-	addr := ln.Addr().String()
-	var d net.Dialer
-	return NewPool(addr, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, Options{})
+	return poolTo(ln, Options{})
 }
 
 // TestResponseConversion: HTTP/2 responses become exact HTTP/1.1 ones,

@@ -151,9 +151,7 @@ func TestStuckWriterHoldsNoCanceller(t *testing.T) {
 			}(i)
 		}
 	}()
-	addr := ln.Addr().String()
-	var d net.Dialer
-	p := NewPool(addr, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, Options{MaxConns: 1})
+	p := poolTo(ln, Options{MaxConns: 1})
 	defer p.Close()
 	open := func() *Stream {
 		st, _, err := p.Open(context.Background(), 5*time.Second)
@@ -235,9 +233,7 @@ func TestHandshakeErrorEndsOpen(t *testing.T) {
 		http2.NewFramer(c, c).WriteSettings(http2.Setting{ID: http2.SettingEnablePush, Val: 1})
 		io.Copy(io.Discard, c)
 	}()
-	addr := ln.Addr().String()
-	var d net.Dialer
-	p := NewPool(addr, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, Options{})
+	p := poolTo(ln, Options{})
 	defer p.Close()
 	_, _, err = p.Open(context.Background(), time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "ENABLE_PUSH") {

@@ -82,10 +82,15 @@ func newBackend(t *testing.T, h http.Handler, srv *http2.Server) *backend {
 	return b
 }
 
-func (b *backend) pool(opt Options) *Pool {
-	addr := b.ln.Addr().String()
+// poolTo returns a pool of connections to ln's address, dialed plainly.
+func poolTo(ln net.Listener, opt Options) *Pool {
+	addr := ln.Addr().String()
 	var d net.Dialer
 	return NewPool(addr, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }, opt)
+}
+
+func (b *backend) pool(opt Options) *Pool {
+	return poolTo(b.ln, opt)
 }
 
 // exchange sends one HTTP/1.1 request on a new stream of p and returns
@@ -393,10 +398,7 @@ func TestDeadBackendDropped(t *testing.T) {
 			}()
 		}
 	}()
-	addr := ln.Addr().String()
-	var d net.Dialer
-	p := NewPool(addr, func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
-		Options{PingTimeout: 100 * time.Millisecond})
+	p := poolTo(ln, Options{PingTimeout: 100 * time.Millisecond})
 	defer p.Close()
 	st, _, err := p.Open(context.Background(), time.Second)
 	if err != nil {

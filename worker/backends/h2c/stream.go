@@ -273,14 +273,21 @@ func (s *stream) write(p []byte) (int, error) {
 	return total, nil
 }
 
+// lockWrite takes the connection's write lock, waiting no longer than the
+// stream's write deadline (a write stuck on a backend that stopped reading
+// holds it up to Options.WriteTimeout). It reports whether it took it.
+func (s *stream) lockWrite() bool {
+	s.c.mu.Lock()
+	dl := s.writeDL
+	s.c.mu.Unlock()
+	return s.c.wmu.LockBefore(dl)
+}
+
 // sendHeaders opens the stream: an id, then HEADERS (and CONTINUATION).
 // Stream ids go out in order since they are taken under wmu.
 func (s *stream) sendHeaders(fields []headerField, end bool, method string) error {
 	c := s.c
-	c.mu.Lock()
-	dl := s.writeDL
-	c.mu.Unlock()
-	if !c.wmu.LockBefore(dl) {
+	if !s.lockWrite() {
 		// Another stream's write is stuck on a backend that stopped
 		// reading: this request was not sent. The connection takes no
 		// new stream (its own finish; it closes once they have), so
@@ -345,10 +352,7 @@ func (s *stream) sendHeaders(fields []headerField, end bool, method string) erro
 func (s *stream) sendData(data []byte, end bool) error {
 	c := s.c
 	for {
-		c.mu.Lock()
-		dl := s.writeDL
-		c.mu.Unlock()
-		if !c.wmu.LockBefore(dl) {
+		if !s.lockWrite() {
 			return os.ErrDeadlineExceeded
 		}
 		c.mu.Lock()
@@ -403,10 +407,7 @@ func (s *stream) sendEnd(trailers []http1.Field) error {
 		return s.sendData(nil, true)
 	}
 	c := s.c
-	c.mu.Lock()
-	dl := s.writeDL
-	c.mu.Unlock()
-	if !c.wmu.LockBefore(dl) {
+	if !s.lockWrite() {
 		return os.ErrDeadlineExceeded
 	}
 	c.mu.Lock()
