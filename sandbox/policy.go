@@ -210,6 +210,8 @@ var baseRules = []Rule{
 	// option (TCP_ULP, TCP_CONGESTION, SO_REUSEPORT, …) is new kernel code.
 	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.SOL_SOCKET), argEq(2, unix.SO_KEEPALIVE)},
 		Why: "net: keep-alive on every accepted and dialled TCP connection"},
+	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.SOL_SOCKET), argEq(2, unix.SO_LINGER)},
+		Why: "worker/tcp: SO_LINGER 0 before a close, so that a peer's reset reaches the other peer as a reset"},
 	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.SOL_SOCKET), argEq(2, unix.SO_RCVTIMEO)},
 		Why: "worker/listeners.go: receive timeout on the SCM socket while waiting for a listener"},
 	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.IPPROTO_TCP), argEq(2, unix.TCP_NODELAY)},

@@ -114,6 +114,7 @@ func TestDecide(t *testing.T) {
 		{"setsockopt TCP_KEEPCNT", "setsockopt", [6]uint64{7, unix.IPPROTO_TCP, unix.TCP_KEEPCNT}, true, 0},
 		{"setsockopt IPV6_V6ONLY", "setsockopt", [6]uint64{7, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY}, true, 0},
 		{"setsockopt SO_RCVTIMEO", "setsockopt", [6]uint64{4, unix.SOL_SOCKET, unix.SO_RCVTIMEO}, true, 0},
+		{"setsockopt SO_LINGER", "setsockopt", [6]uint64{7, unix.SOL_SOCKET, unix.SO_LINGER}, true, 0},
 		{"setsockopt TCP_ULP", "setsockopt", [6]uint64{7, unix.SOL_TCP, unix.TCP_ULP}, false, 0},
 		{"setsockopt TCP_CONGESTION", "setsockopt", [6]uint64{7, unix.SOL_TCP, unix.TCP_CONGESTION}, false, 0},
 		{"setsockopt SO_REUSEPORT", "setsockopt", [6]uint64{7, unix.SOL_SOCKET, unix.SO_REUSEPORT}, false, 0},

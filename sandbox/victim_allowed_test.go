@@ -24,6 +24,7 @@ var allowedProbes = []probe{
 	{name: "socket AF_INET6 SOCK_STREAM IPPROTO_TCP", call: socketProbe(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, unix.IPPROTO_TCP)},
 	{name: "setsockopt SO_KEEPALIVE", call: sockoptProbe(false, unix.SOL_SOCKET, unix.SO_KEEPALIVE)},
 	{name: "setsockopt SO_RCVTIMEO", call: sockoptProbe(false, unix.SOL_SOCKET, unix.SO_RCVTIMEO)},
+	{name: "setsockopt SO_LINGER", call: sockoptProbe(false, unix.SOL_SOCKET, unix.SO_LINGER)},
 	{name: "setsockopt TCP_NODELAY", call: sockoptProbe(false, unix.IPPROTO_TCP, unix.TCP_NODELAY)},
 	{name: "setsockopt TCP_KEEPIDLE", call: sockoptProbe(false, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE)},
 	{name: "setsockopt TCP_KEEPINTVL", call: sockoptProbe(false, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL)},

@@ -246,6 +246,7 @@ connect_timeout = 1
 		return err == nil
 	})
 	baseFDs := workerFDs(t, sock)
+	firstWorker := workerPIDs(t, sock)[0]
 
 	// Each timeout fires once, measured from the last byte; they run side
 	// by side. A global value applies where the listener sets none; the
@@ -534,6 +535,12 @@ connect_timeout = 1
 
 	if !p.Alive() {
 		t.Fatalf("sozu died:\n%s", p.Out)
+	}
+	// Resets, timeouts and half-closes are all served by the first worker,
+	// inside its seccomp filter: a forbidden system call (SIGSYS) would
+	// have replaced it, and the descriptor count above would not show it.
+	if pids := workerPIDs(t, sock); len(pids) != 1 || pids[0] != firstWorker {
+		t.Fatalf("worker %d was replaced by %v:\n%s", firstWorker, pids, p.Out)
 	}
 }
 
