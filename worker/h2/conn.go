@@ -872,6 +872,7 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 				}
 				if delta > 0 {
 					c.enqueueIfPendingLocked(s)
+					s.roomGrewLocked()
 				}
 			}
 		case http2.SettingMaxFrameSize:
@@ -956,6 +957,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		return streamErr{id, http2.ErrCodeFlowControl, "stream window overflow"}
 	}
 	c.enqueueIfPendingLocked(s)
+	s.roomGrewLocked()
 	return nil
 }
 

@@ -49,6 +49,12 @@ func (f HandlerFunc) ServeStream(s *Stream) { f(s) }
 // connection's writer.
 const outMax = 32 << 10
 
+// outBufs holds the streams' output buffers (outMax each). A stream takes
+// one with its first body bytes and gives it back when it ends, or when it
+// waits in WaitRoom with nothing queued: a stream whose client stopped
+// reading then holds none.
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, outMax); return &b }}
+
 // Stream is one HTTP/2 request/response exchange. The request accessors
 // return data owned by the stream, valid until ServeStream returns. Read is
 // for one goroutine at a time; the response methods (WriteHeader, Write,
@@ -94,7 +100,8 @@ type Stream struct {
 	hdrSent    bool
 	respArena  []byte
 	respRefs   []fieldRef
-	out        []byte
+	out        []byte  // queued body bytes: out[outHead:]
+	outp       *[]byte // the pooled buffer out is in; nil when out is nil
 	outHead    int
 	endQueued  bool
 	trQueued   bool
@@ -128,6 +135,8 @@ func (c *Conn) acquireStream(id uint32, now time.Time) *Stream {
 // release returns s to the pool. Called with c.mu held once s is out of the
 // stream table, out of the ready queue and its handler has returned.
 func (s *Stream) release() {
+	s.out, s.outHead = s.out[:0], 0
+	s.dropOutLocked()
 	const keep = 64 << 10
 	trim := func(b []byte) []byte {
 		if cap(b) > keep {
@@ -145,7 +154,6 @@ func (s *Stream) release() {
 		rbuf:      trim(s.rbuf),
 		respArena: trim(s.respArena),
 		respRefs:  s.respRefs[:0],
-		out:       trim(s.out),
 		rtArena:   trim(s.rtArena),
 		rtRefs:    s.rtRefs[:0],
 		imArena:   trim(s.imArena),
@@ -347,8 +355,9 @@ func (s *Stream) WriteResponse(status int, fields []HeaderField, body []byte) er
 		s.respArena, s.respRefs, _ = appendResponseField(s.respArena, s.respRefs, f.Name, f.Value)
 	}
 	s.status, s.hdrQueued = status, true
-	s.out = append(s.out, body...)
 	if len(body) > 0 {
+		s.takeOutLocked()
+		s.out = append(s.out, body...)
 		s.lastActivity = c.now()
 	}
 	s.endQueued = true
@@ -414,6 +423,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 			continue
 		}
 		k := min(room, len(p))
+		s.takeOutLocked()
 		if s.outHead > 0 && cap(s.out)-len(s.out) < k {
 			copy(s.out, s.out[s.outHead:])
 			s.out, s.outHead = s.out[:pending], 0
@@ -425,6 +435,81 @@ func (s *Stream) Write(p []byte) (int, error) {
 		c.enqueueLocked(s)
 	}
 	return n, nil
+}
+
+// Room returns how many body bytes the stream takes now within its peer's
+// flow-control window: the room left in its output buffer, capped by its
+// send window less what is queued already; 0 when it takes none (or is
+// reset, or its connection gone). A handler that sizes its reads of what
+// it relays by Room (and waits in WaitRoom when it is 0) holds, for a
+// client that stopped reading, no more than the stream's window: Write
+// never blocks on bytes read so. Only the peer's SETTINGS lowering the
+// initial window can shrink Room between the call and the Write.
+func (s *Stream) Room() int {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return s.roomLocked()
+}
+
+func (s *Stream) roomLocked() int {
+	if s.writableLocked() != nil {
+		return 0
+	}
+	pending := int64(len(s.out) - s.outHead)
+	return int(max(min(outMax, s.sendWindow)-pending, 0))
+}
+
+// WaitRoom waits, within the write deadline, until Room is positive. The
+// stream's output buffer goes back to its pool meanwhile when nothing is
+// queued in it. It returns nil once there is room, else the stream's
+// reset, ErrConnClosed, ErrBadResponse after the end of the response, or
+// os.ErrDeadlineExceeded past the write deadline.
+func (s *Stream) WaitRoom() error {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if err := s.writableLocked(); err != nil {
+			return err
+		}
+		if s.roomLocked() > 0 {
+			return nil
+		}
+		s.dropOutLocked()
+		if err := s.waitWritableLocked(); err != nil {
+			return err
+		}
+	}
+}
+
+// roomGrewLocked wakes a WaitRoom (or Write) of s after its send window
+// grew: with nothing queued, no frame the writer sends would.
+func (s *Stream) roomGrewLocked() {
+	if s.waitingWrite {
+		s.canWrite.Signal()
+	}
+}
+
+// takeOutLocked gives s an output buffer when it has none.
+func (s *Stream) takeOutLocked() {
+	if s.outp == nil {
+		s.outp = outBufs.Get().(*[]byte)
+		s.out, s.outHead = (*s.outp)[:0], 0
+	}
+}
+
+// dropOutLocked gives s's output buffer back to the pool when nothing is
+// queued in it.
+func (s *Stream) dropOutLocked() {
+	if s.outp == nil || len(s.out) > s.outHead {
+		return
+	}
+	if cap(s.out) <= 2*outMax { // else grown past its size: left to the GC
+		*s.outp = s.out[:0]
+		outBufs.Put(s.outp)
+	}
+	s.outp, s.out, s.outHead = nil, nil, 0
 }
 
 // WriteTrailers queues trailer fields and ends the response.

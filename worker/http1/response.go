@@ -31,6 +31,18 @@ type Response struct {
 	conn connTokens
 }
 
+// Detach forgets what of r aliases its input (the reason phrase, the
+// fields, the upgrade protocol and the connection tokens), keeping the
+// status and the body's framing, so that the input buffer may be reused or
+// freed while r is still consulted. The field array is kept, emptied.
+func (r *Response) Detach() {
+	clear(r.Fields[:cap(r.Fields)])
+	r.Fields = r.Fields[:0]
+	r.Reason, r.UpgradeProto = nil, nil
+	clear(r.conn.tok[:])
+	r.conn.n = 0
+}
+
 // ConnectionTokens returns the connection options of the response, in order,
 // aliasing the input; the slice is owned by r.
 func (r *Response) ConnectionTokens() [][]byte { return r.conn.tok[:r.conn.n] }

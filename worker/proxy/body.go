@@ -157,9 +157,14 @@ func (s *session) flushWith(cfg *Listener, data []byte) error {
 	return err
 }
 
-// readBackend reads more backend bytes into bbuf, after those not yet
-// consumed (which it first moves to the start).
+// readBackend reads more response body bytes into bbuf, after those not
+// yet consumed (which it first moves to the start). A stream session reads
+// no more than its stream takes (streamRoom).
 func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
+	room, err := s.streamRoom(cfg)
+	if err != nil {
+		return 0, err
+	}
 	if s.br == s.bw {
 		s.br, s.bw = 0, 0
 	} else if s.bw == len(s.bbuf) {
@@ -167,7 +172,11 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 		s.br = 0
 	}
 	deadline.Read(bc, &bc.ReadDL, s.tick(), cfg.BackTimeout)
-	n, err := bc.Read(s.bbuf[s.bw:])
+	end := len(s.bbuf)
+	if room < end-s.bw {
+		end = s.bw + room
+	}
+	n, err := bc.Read(s.bbuf[s.bw:end])
 	s.bw += n
 	if n > 0 {
 		return n, nil

@@ -23,9 +23,10 @@ import (
 // rewrites, header edits, HSTS, strict SNI, answers), forwarding fields,
 // timeouts and backends are exactly those of HTTP/1.1. The response the
 // session writes is framed as it comes and handed to the stream as HTTP/2.
-// Nothing is buffered whole: a stream holds h2's bounded output buffer
-// and its session's buffers (docs/architecture.md: about 120 KiB for a
-// stream whose client stopped reading), until the write timeout.
+// Nothing is buffered whole: a session reads from its backend what its
+// stream's window admits (session.streamRoom), and a stream whose client
+// stopped reading holds its session's read buffer and exchange state and
+// little more (docs/architecture.md), until the write timeout.
 
 // alpnH2 is called after the TLS handshake of a session: it serves the
 // connection in HTTP/2 when ALPN selected "h2", refuses it when the

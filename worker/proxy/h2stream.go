@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
 )
@@ -272,6 +274,10 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 	if err := http1.ParseResponse(resp, buf[:n], c.method, nil); err != nil {
 		return 0, err
 	}
+	// The head's fields alias the session's buffers, which a stream that
+	// waits for its window gives back (session.streamRoom): nothing of
+	// them is kept past this call.
+	defer c.forgetHead()
 	fields := c.fields[:0]
 	for _, f := range resp.Fields {
 		if !isConnectionToken(resp, f.Name) {
@@ -321,6 +327,12 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 		c.phase = phaseRaw
 	}
 	return used, err
+}
+
+// forgetHead drops what of the response head aliases the bytes written.
+func (c *streamConn) forgetHead() {
+	c.resp.Detach()
+	clear(c.fields)
 }
 
 // setHead is the hook by which a stream session gives its response head to
@@ -391,6 +403,50 @@ func (s *session) streamHead(x *exchange, resp *http1.Response, extra []http1.Fi
 		s.srv.opt.Log.Debugf("h2 stream: response head: %v", err)
 	}
 	return true
+}
+
+// streamRoom returns how many response body bytes a session may read from
+// its backend next: for a stream session, what its stream takes within the
+// client's flow-control window (h2.Stream.Room), after writing what s.out
+// holds; any number for another session. While the stream takes nothing,
+// the session waits (within the write timeout) with its backend and output
+// buffers given back when nothing is left in them: a stream whose client
+// stopped reading holds its read buffer and exchange state, and no more
+// response bytes than its window. An error is the stream's (reset,
+// connection gone, write timeout) or the flush's.
+func (s *session) streamRoom(cfg *Listener) (int, error) {
+	if s.h2b == nil {
+		return math.MaxInt, nil
+	}
+	sc, ok := s.conn.(*streamConn)
+	if !ok {
+		return math.MaxInt, nil
+	}
+	if err := s.flush(cfg); err != nil {
+		return 0, err
+	}
+	for {
+		if room := sc.st.Room(); room > 0 {
+			return room, nil
+		}
+		parked := s.br == s.bw && s.bbufp != nil
+		if parked {
+			s.st.resp.Detach() // its head aliases bbuf, sent already
+			putBuf(s.bbufp)
+			s.bbufp, s.bbuf, s.br, s.bw = nil, nil, 0, 0
+			putOut(s.outp, s.out)
+			s.outp, s.out = nil, nil
+		}
+		deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
+		err := sc.st.WaitRoom()
+		if parked {
+			s.bbufp, s.outp = getBuf(), getOut()
+			s.bbuf, s.out = *s.bbufp, (*s.outp)[:0]
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 }
 
 var nameContentLength = []byte("content-length")
