@@ -45,6 +45,7 @@ type reader struct {
 	fn  func(fd uintptr) bool
 	bp  *[]byte // held between next and send
 	n   int     // bytes on hand, in bp or p
+	off int     // of those in bp, how many send wrote already
 	err error
 
 	sp   splicer // splice mode: the destination's raw connection is set
@@ -141,18 +142,27 @@ func (r *reader) next() (int, error) {
 }
 
 // send writes the bytes on hand to dst, within its write deadline, and
-// gives back what held them; it returns how many were written.
+// gives back what held them once all are written; it returns how many it
+// wrote. After an error the rest stays on hand: send again to go on (the
+// deadline passed while dst still took bytes), or release.
 func (r *reader) send(dst net.Conn) (int, error) {
-	defer r.release()
 	if r.sp.holding() {
-		return r.sp.drain()
+		n, err := r.sp.drain()
+		if err == nil {
+			r.release()
+		}
+		return n, err
 	}
-	return dst.Write((*r.bp)[:r.n])
+	n, err := dst.Write((*r.bp)[r.off:r.n])
+	if r.off += n; err == nil {
+		r.release()
+	}
+	return n, err
 }
 
 // release gives the buffer or pipe back.
 func (r *reader) release() {
-	r.n = 0
+	r.n, r.off = 0, 0
 	if r.bp != nil {
 		putBuf(r.bp)
 		r.bp = nil

@@ -236,13 +236,8 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64,
 				rd = want
 				src.SetReadDeadline(rd)
 			}
-			if at, ok := wdl.Due(now, dstIdle); ok {
-				dst.SetWriteDeadline(at)
-			}
-			w, werr := r.send(dst)
-			*moved += int64(w)
-			count(int64(w))
-			if werr != nil {
+			deadline.Write(dst, &wdl, now, dstIdle)
+			if werr := send(r, dst, &wdl, dstIdle, moved, count); werr != nil {
 				return werr
 			}
 		}
@@ -261,6 +256,26 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64,
 		default:
 			return err
 		}
+	}
+}
+
+// send writes what r has on hand to dst. dstIdle bounds dst's silence,
+// not the write: a write that moved bytes before its deadline passed (a
+// slow but steady reader, a large pipe to drain) goes on with the deadline
+// moved. The bytes written are added to *moved and passed to count.
+func send(r *reader, dst net.Conn, wdl *deadline.Lazy, dstIdle time.Duration, moved *int64, count func(int64)) error {
+	for {
+		w, err := r.send(dst)
+		*moved += int64(w)
+		count(int64(w))
+		if err == nil {
+			return nil
+		}
+		if w == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			r.release()
+			return err
+		}
+		deadline.Write(dst, wdl, time.Now(), dstIdle)
 	}
 }
 

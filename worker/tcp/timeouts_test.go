@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/netip"
@@ -169,5 +170,89 @@ func waitClosed(t *testing.T, ch chan struct{}, what string) {
 	case <-ch:
 	case <-time.After(5 * time.Second):
 		t.Fatalf("%s is still open", what)
+	}
+}
+
+// TestSlowSteadyReaderNotCut: the front timeout is an inactivity timeout.
+// A client that reads steadily but slower than the backend sends (a small
+// receive buffer, 4 KiB every few ms) makes each of the relay's writes
+// (a 32 KiB buffer, or a pipe of up to 1 MiB when splicing) last far
+// longer than the timeout; it gets the whole stream, since no write ever
+// waits the timeout without moving a byte.
+func TestSlowSteadyReaderNotCut(t *testing.T) {
+	const (
+		size = 3 << 20
+		idle = 250 * time.Millisecond
+	)
+	blob := make([]byte, size)
+	for i := range blob {
+		blob[i] = byte(i * 7)
+	}
+	o := startOrigin(t, func(c net.Conn) { c.Write(blob); c.Close() })
+	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	// Pacing, not synchronisation: the reader is slow on purpose, never
+	// silent for anything near the timeout.
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	got := make([]byte, 0, size)
+	buf := make([]byte, 4096)
+	t0 := time.Now()
+	for len(got) < size {
+		<-tick.C
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("cut after %d of %d bytes (%v in, front timeout %v): %v", len(got), size, time.Since(t0), idle, err)
+		}
+	}
+	if !bytes.Equal(got, blob) {
+		t.Fatal("the bytes received differ from those sent")
+	}
+	t.Logf("%d bytes in %v", size, time.Since(t0))
+}
+
+// TestStalledReaderCut: a client that stops reading is cut once a write
+// to it has moved nothing for the front timeout (the backend's connection
+// with it), however much its side still had to take.
+func TestStalledReaderCut(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	cut := make(chan time.Time, 1)
+	o := startOrigin(t, func(c net.Conn) {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				cut <- time.Now()
+				return
+			}
+		}
+	})
+	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	t0 := time.Now()
+	select {
+	case at := <-cut:
+		if d := at.Sub(t0); d < idle-idle/8 {
+			t.Fatalf("the relay was cut %v after the start, before the front timeout %v", d, idle)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("a client reading nothing was not cut 15 s after the start (front timeout %v)", idle)
 	}
 }
