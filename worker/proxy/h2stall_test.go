@@ -58,24 +58,10 @@ func testH2StalledStreams(t *testing.T, chunked bool) {
 	base := ms.HeapAlloc
 	out0 := BuffersCheckedOut()
 
-	c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	c.Write([]byte(http2.ClientPreface))
-	fr := http2.NewFramer(c, c)
-	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	fr := dialH2Raw(t, f.addr, "a.test", 30*time.Second, window)
 	fr.WriteWindowUpdate(0, 16<<20) // only the streams' windows stall them
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
 	for i := range streams {
-		hb.Reset()
-		for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/big"}} {
-			enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
-		}
-		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+		writeH2Get(fr, uint32(2*i+1), "a.test", "/big")
 	}
 
 	// The reader: acknowledges SETTINGS, counts the responses' heads and
@@ -208,21 +194,8 @@ func TestH2SmallWindowCompletes(t *testing.T) {
 				l.TLS = conf
 				l.FrontTimeout = time.Minute
 			})
-			c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(20 * time.Second))
-			c.Write([]byte(http2.ClientPreface))
-			fr := http2.NewFramer(c, c)
-			fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
-			var hb bytes.Buffer
-			enc := hpack.NewEncoder(&hb)
-			for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/big"}} {
-				enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
-			}
-			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+			fr := dialH2Raw(t, f.addr, "a.test", 20*time.Second, window)
+			writeH2Get(fr, 1, "a.test", "/big")
 			got := 0
 			for {
 				fr2, err := fr.ReadFrame()
@@ -258,4 +231,32 @@ func TestH2SmallWindowCompletes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialH2Raw opens an HTTP/2 connection (TLS, ALPN h2, SNI sni) to addr for
+// a raw frame client, closed at the end of the test: the preface, then
+// SETTINGS with the initial stream window. Every read and write must end
+// within limit.
+func dialH2Raw(t *testing.T, addr, sni string, limit time.Duration, window uint32) *http2.Framer {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: sni, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(limit))
+	c.Write([]byte(http2.ClientPreface))
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	return fr
+}
+
+// writeH2Get sends a GET of path on stream id, with no body.
+func writeH2Get(fr *http2.Framer, id uint32, authority, path string) {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", authority}, {":path", path}} {
+		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
 }

@@ -190,15 +190,7 @@ func TestSlowSteadyReaderNotCut(t *testing.T) {
 	}
 	o := startOrigin(t, func(c net.Conn) { c.Write(blob); c.Close() })
 	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return nil
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialSmallRcvbuf(t, addr)
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	// Pacing, not synchronisation: the reader is slow on purpose, never
 	// silent for anything near the timeout.
@@ -237,15 +229,7 @@ func TestStalledReaderCut(t *testing.T) {
 		}
 	})
 	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return nil
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	dialSmallRcvbuf(t, addr) // reads nothing
 	t0 := time.Now()
 	select {
 	case at := <-cut:
@@ -255,4 +239,21 @@ func TestStalledReaderCut(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("a client reading nothing was not cut 15 s after the start (front timeout %v)", idle)
 	}
+}
+
+// dialSmallRcvbuf dials addr with a 4 KiB receive buffer, so that the
+// proxy's writes wait on this client's reading; closed at the end of the
+// test.
+func dialSmallRcvbuf(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
