@@ -88,7 +88,6 @@ type Conn struct {
 	goawayID       uint32
 	shutdownTimer  *time.Timer
 	reapTimer      *time.Timer
-	settingsAcked  bool
 	sendWindow     int64
 	peerInitWindow int64
 	peerMaxFrame   int
@@ -105,8 +104,8 @@ type Conn struct {
 	hbDeadline       time.Time // a header block begun must end by then (HeaderTimeout); zero: none open
 
 	rstWin, pingWin, settingsWin, emptyWin, wu0Win, priWin windowCounter
+	glitchWin                                              windowCounter
 	rstTotal, earlyCancel, emitted                         uint64
-	glitches                                               uint32
 }
 
 // headerBlock is the header block being received; the HPACK decoder emits
@@ -212,8 +211,7 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 	c.rfr.SetReuseFrames()
 	c.rfr.SetMaxReadFrameSize(16384)
 	c.hb.c = c
-	c.dec = hpack.NewDecoder(4096, c.hb.emit)
-	c.dec.SetAllowedMaxDynamicTableSize(max(4096, c.lim.MaxHeaderTableSize))
+	c.dec = hpack.NewDecoder(DecoderTableSize, c.hb.emit)
 	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderListSize))
 	c.wfr = http2.NewFramer(&c.wbuf, nil)
 	return c
@@ -495,8 +493,7 @@ func shortFrame(fh http2.FrameHeader) string {
 func (c *Conn) streamError(e streamErr) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.glitches++
-	if c.glitches > c.lim.MaxGlitchCount {
+	if c.glitchWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxGlitchCount) {
 		return calm("too many protocol glitches")
 	}
 	if e.code != http2.ErrCodeNo && e.code != http2.ErrCodeCancel {
@@ -843,10 +840,6 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 		return calm("SETTINGS flood")
 	}
 	if f.IsAck() {
-		if !c.settingsAcked {
-			c.settingsAcked = true
-			c.dec.SetAllowedMaxDynamicTableSize(c.lim.MaxHeaderTableSize)
-		}
 		return nil
 	}
 	if uint32(f.NumSettings()) > c.lim.MaxSettingsEntries {

@@ -418,3 +418,11 @@ func TestIdleConnectionDropsBatchBuffer(t *testing.T) {
 		})
 	}
 }
+
+// TestGracefulShutdownDefault: without h2_graceful_shutdown_deadline_seconds
+// the streams in flight get upstream's 5 s after the GOAWAY.
+func TestGracefulShutdownDefault(t *testing.T) {
+	if got := DefaultLimits().GracefulShutdownDeadline; got != 5*time.Second {
+		t.Fatalf("default GracefulShutdownDeadline %v, want upstream's 5s", got)
+	}
+}
