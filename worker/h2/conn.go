@@ -249,17 +249,23 @@ func Serve(nc net.Conn, lim Limits, h Handler) error {
 func (c *Conn) Shutdown() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.shutdownLocked()
+	c.shutdownLocked(true)
 }
 
-func (c *Conn) shutdownLocked() {
-	if c.shutdown || c.dead {
+// shutdownLocked sends the GOAWAY once and stops taking streams; deadline
+// arms GracefulShutdownDeadline, which bounds our own soft stop only: after
+// a client's GOAWAY (shutdownLocked(false)) the client's streams in flight
+// run to their end, as upstream lets them.
+func (c *Conn) shutdownLocked(deadline bool) {
+	if c.dead {
 		return
 	}
-	c.shutdown = true
-	c.goawayID = c.maxClientID
-	c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.goawayID, val: uint32(http2.ErrCodeNo)})
-	if d := c.lim.GracefulShutdownDeadline; d > 0 {
+	if !c.shutdown {
+		c.shutdown = true
+		c.goawayID = c.maxClientID
+		c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.goawayID, val: uint32(http2.ErrCodeNo)})
+	}
+	if d := c.lim.GracefulShutdownDeadline; deadline && d > 0 && c.shutdownTimer == nil {
 		c.shutdownTimer = time.AfterFunc(d, func() {
 			c.mu.Lock()
 			c.stopReadingLocked()
@@ -541,7 +547,9 @@ func (c *Conn) processFrame(f http2.Frame) error {
 		}
 		return nil
 	case *http2.GoAwayFrame:
-		c.Shutdown()
+		c.mu.Lock()
+		c.shutdownLocked(false)
+		c.mu.Unlock()
 		return nil
 	case *http2.PushPromiseFrame:
 		return connErr(http2.ErrCodeProtocol, "PUSH_PROMISE from client")
