@@ -17,7 +17,8 @@ import "time"
 type Limits struct {
 	// MaxConcurrentStreams is advertised as SETTINGS_MAX_CONCURRENT_STREAMS
 	// and enforced (REFUSED_STREAM beyond it); handlers still running on
-	// reset streams count too. h2_max_concurrent_streams, default 100.
+	// reset streams count too. h2_max_concurrent_streams, default 100, at
+	// most MaxConcurrentStreamsCap (upstream's clamp).
 	MaxConcurrentStreams uint32
 
 	// MaxRstStreamPerWindow caps RST_STREAM frames received per window
@@ -140,6 +141,7 @@ func (l Limits) withDefaults() Limits {
 		}
 	}
 	u32(&l.MaxConcurrentStreams, 100)
+	l.MaxConcurrentStreams = min(l.MaxConcurrentStreams, MaxConcurrentStreamsCap)
 	u32(&l.MaxRstStreamPerWindow, 100)
 	u64(&l.MaxRstStreamLifetime, 10000)
 	u64(&l.MaxRstStreamAbusiveLifetime, 50)
@@ -180,6 +182,10 @@ func (l Limits) withDefaults() Limits {
 }
 
 const maxWindow = 1<<31 - 1
+
+// MaxConcurrentStreamsCap bounds h2_max_concurrent_streams, as upstream
+// clamps it: each stream may hold about 120 KiB (docs/architecture.md).
+const MaxConcurrentStreamsCap = 10000
 
 // DecoderTableSize is the HPACK dynamic table the peer's encoder may use for
 // its header blocks, advertised as SETTINGS_HEADER_TABLE_SIZE: RFC 7541's

@@ -487,3 +487,13 @@ func TestShutdownAfterPeerGoAway(t *testing.T) {
 		t.Fatalf("Serve = %v", err)
 	}
 }
+
+// TestMaxConcurrentStreamsClamped: h2_max_concurrent_streams is clamped
+// to 10 000, as upstream clamps it.
+func TestMaxConcurrentStreamsClamped(t *testing.T) {
+	for in, want := range map[uint32]uint32{0: 100, 1: 1, 10000: 10000, 10001: 10000, 1 << 31: 10000} {
+		if got := (Limits{MaxConcurrentStreams: in}).withDefaults().MaxConcurrentStreams; got != want {
+			t.Errorf("MaxConcurrentStreams %d: %d, want %d", in, got, want)
+		}
+	}
+}
