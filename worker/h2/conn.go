@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,6 +89,8 @@ type Conn struct {
 	goawayID       uint32
 	shutdownTimer  *time.Timer
 	reapTimer      *time.Timer
+	lingerTimer    *time.Timer
+	lingering      []uint32 // streams whose response is complete while the peer still sends (lingerLocked)
 	sendWindow     int64
 	peerInitWindow int64
 	peerMaxFrame   int
@@ -1100,12 +1103,67 @@ func (c *Conn) handlerReturned(s *Stream) {
 		s.rbuf, s.roff = s.rbuf[:0], 0
 		s.discard = true
 		if s.localClosed && !s.remoteClosed {
-			c.finishEarlyLocked(s)
+			c.lingerLocked(s)
 		}
 	}
 	s.handlerDone = true
 	c.maybeReleaseLocked(s)
 	c.maybeFinishDrainLocked()
+}
+
+// earlyLinger is how long a stream whose response is complete (a 404, a
+// redirect, a backend's early answer) stays open to a peer still sending
+// its request, before RST_STREAM(NO_ERROR).
+const earlyLinger = time.Second
+
+// lingerLocked keeps s, whose response is complete and whose handler has
+// returned while the peer is still sending, open for earlyLinger: what the
+// peer sends meanwhile is checked as on any open stream (content-length,
+// trailers, windows: RFC 9113's stream errors, not frames ignored on a
+// stream we reset) and its DATA dropped, the stream's window not
+// replenished, so it costs at most that window. END_STREAM closes it
+// normally; otherwise finishEarlyLocked ends it.
+func (c *Conn) lingerLocked(s *Stream) {
+	s.lingerUntil = time.Now().Add(earlyLinger)
+	c.lingering = append(c.lingering, s.id)
+	switch {
+	case c.lingerTimer == nil:
+		c.lingerTimer = time.AfterFunc(earlyLinger, c.endLingers)
+	case len(c.lingering) == 1:
+		c.lingerTimer.Reset(earlyLinger)
+	}
+}
+
+// endLingers ends the lingering streams whose time is up.
+func (c *Conn) endLingers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return
+	}
+	now := time.Now()
+	var next time.Time
+	keep := c.lingering[:0]
+	for _, id := range c.lingering {
+		s := c.streams[id]
+		switch {
+		case s == nil || s.lingerUntil.IsZero(): // closed meanwhile
+		case now.Before(s.lingerUntil):
+			keep = append(keep, id)
+			if next.IsZero() || s.lingerUntil.Before(next) {
+				next = s.lingerUntil
+			}
+		default:
+			c.finishEarlyLocked(s)
+		}
+	}
+	c.lingering = keep
+	if cap(c.lingering) > 64 && len(keep) < 16 {
+		c.lingering = slices.Clone(keep)
+	}
+	if len(keep) > 0 {
+		c.lingerTimer.Reset(next.Sub(now))
+	}
 }
 
 // finishEarlyLocked ends a stream whose response is complete and whose
@@ -1165,6 +1223,9 @@ func (c *Conn) teardown(err error) error {
 	}
 	if c.shutdownTimer != nil {
 		c.shutdownTimer.Stop()
+	}
+	if c.lingerTimer != nil {
+		c.lingerTimer.Stop()
 	}
 	c.wakeWriter.Broadcast()
 	c.mu.Unlock()

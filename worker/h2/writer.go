@@ -307,7 +307,7 @@ func (c *Conn) localEndLocked(s *Stream) {
 	case s.remoteClosed:
 		c.removeStreamLocked(s)
 	case s.handlerDone:
-		c.finishEarlyLocked(s)
+		c.lingerLocked(s)
 	}
 }
 
