@@ -95,7 +95,12 @@ func TestSnapshotHTTPSH2(t *testing.T) {
 		want h2.Limits
 		off  bool
 	}{
-		{"defaults", &command.HttpsListenerConfig{Address: sa(addr)}, h2.Limits{}, false},
+		// The stream idle timeout, absent, is upstream's max(30 s, back_timeout).
+		{"defaults", &command.HttpsListenerConfig{Address: sa(addr)}, h2.Limits{StreamIdleTimeout: 30 * time.Second}, false},
+		{"idle timeout from back_timeout", &command.HttpsListenerConfig{Address: sa(addr), BackTimeout: proto.Uint32(90)},
+			h2.Limits{StreamIdleTimeout: 90 * time.Second}, false},
+		{"idle timeout floored at 30 s", &command.HttpsListenerConfig{Address: sa(addr), BackTimeout: proto.Uint32(5)},
+			h2.Limits{StreamIdleTimeout: 30 * time.Second}, false},
 		{"set", &command.HttpsListenerConfig{Address: sa(addr), DisableHttp11: proto.Bool(true),
 			AlpnProtocols:              []string{"h2"},
 			H2MaxConcurrentStreams:     proto.Uint32(7),

@@ -115,6 +115,11 @@ func TestParseRequests(t *testing.T) {
 			`update_https_listener:{address:addr(0.0.0.0:443) alpn_protocols:{values:"h2" values:"http/1.1"} strict_sni_binding:true disable_http11:false hsts:{enabled:true max_age:63072000 preload:true}}`},
 		{"listener tcp update --address 0.0.0.0:5432 --expect-proxy --back-timeout 300",
 			`update_tcp_listener:{address:addr(0.0.0.0:5432) expect_proxy:true back_timeout:300}`},
+		// the h2_* knobs, spelled as upstream's CLI spells them.
+		{"listener https update --address 0.0.0.0:443 --h2-max-concurrent-streams 5 --h2-max-rst-stream-per-window 7 --h2-max-ping-per-window 8 --h2-max-settings-per-window 9 --h2-max-empty-data-per-window 10 --h2-max-window-update-stream0-per-window 11 --h2-max-continuation-frames 12 --h2-max-glitch-count 13 --h2-initial-connection-window 70000 --h2-stream-shrink-ratio 3 --h2-max-rst-stream-lifetime 10000000000 --h2-max-rst-stream-abusive-lifetime 15 --h2-max-rst-stream-emitted-lifetime 16 --h2-max-header-list-size 17 --h2-max-header-table-size 18 --h2-max-header-fields 19 --h2-stream-idle-timeout-seconds 20 --h2-graceful-shutdown-deadline-seconds 0 --sozu-id-header X-Id",
+			`update_https_listener:{address:addr(0.0.0.0:443) h2_max_rst_stream_per_window:7 h2_max_ping_per_window:8 h2_max_settings_per_window:9 h2_max_empty_data_per_window:10 h2_max_continuation_frames:12 h2_max_glitch_count:13 h2_initial_connection_window:70000 h2_max_concurrent_streams:5 h2_stream_shrink_ratio:3 h2_max_rst_stream_lifetime:10000000000 h2_max_rst_stream_abusive_lifetime:15 h2_max_rst_stream_emitted_lifetime:16 h2_max_header_list_size:17 h2_max_header_table_size:18 h2_stream_idle_timeout_seconds:20 h2_graceful_shutdown_deadline_seconds:0 h2_max_window_update_stream0_per_window:11 sozu_id_header:"X-Id" h2_max_header_fields:19}`},
+		{"listener http update --address 0.0.0.0:80 --h2-max-concurrent-streams 5 --h2-graceful-shutdown-deadline-seconds 9",
+			`update_http_listener:{address:addr(0.0.0.0:80) h2_max_concurrent_streams:5 h2_graceful_shutdown_deadline_seconds:9}`},
 		// frontend policy flags
 		{"frontend http add --address 0.0.0.0:80 --hostname old.test --redirect permanent --redirect-scheme use_https --rewrite-host new.test --rewrite-path /x$PATH[1] --rewrite-port 8443",
 			`add_http_frontend:{address:addr(0.0.0.0:80) hostname:"old.test" path:{kind:PREFIX value:""} position:TREE redirect:PERMANENT redirect_scheme:USE_HTTPS rewrite_host:"new.test" rewrite_path:"/x$PATH[1]" rewrite_port:8443}`},
@@ -263,6 +268,8 @@ func TestParseUsageErrors(t *testing.T) {
 		{"events extra", []string{"unexpected argument extra"}},
 		{"listener http update --address 0.0.0.0:80", []string{"nothing to update: give at least one flag besides --address"}},
 		{"listener tcp update --address 0.0.0.0:80 --sticky-name S", []string{"unknown flag --sticky-name"}},
+		{"listener tcp update --address 0.0.0.0:80 --h2-max-concurrent-streams 5", []string{"unknown flag --h2-max-concurrent-streams"}},
+		{"listener https update --address 0.0.0.0:80 --h2-max-concurrent-streams 4294967296", []string{`invalid value "4294967296" for --h2-max-concurrent-streams: want an integer from 0 to 4294967295`}},
 		{"listener http update --address 0.0.0.0:80 --hsts", []string{"unknown flag --hsts"}},
 		{"listener http update --address 0.0.0.0:80 --answer 404", []string{`invalid value "404" for --answer: want CODE=FILE`}},
 		{"cluster add --id shop --answer 99=/x", []string{`invalid value "99=/x" for --answer`}},

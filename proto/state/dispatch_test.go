@@ -401,6 +401,12 @@ func TestDispatchUpdateListeners(t *testing.T) {
 		{name: "h2 idle timeout zero", setup: hasHTTP, req: with(func(u *command.UpdateHttpListenerConfig) {
 			u.H2StreamIdleTimeoutSeconds = proto.Uint32(0)
 		}), kind: InvalidValue, text: "Invalid value for field 'h2_stream_idle_timeout_seconds': must be >= 1"},
+		{name: "concurrent streams above upstream's clamp", setup: hasHTTPS, req: withS(func(u *command.UpdateHttpsListenerConfig) {
+			u.H2MaxConcurrentStreams = proto.Uint32(10001)
+		}), kind: InvalidValue, text: "Invalid value for field 'h2_max_concurrent_streams': must be <= 10000"},
+		{name: "concurrent streams zero", setup: hasHTTPS, req: withS(func(u *command.UpdateHttpsListenerConfig) {
+			u.H2MaxConcurrentStreams = proto.Uint32(0)
+		}), kind: InvalidValue, text: "Invalid value for field 'h2_max_concurrent_streams': must be >= 1"},
 		{name: "shrink ratio one", setup: hasHTTP, req: with(func(u *command.UpdateHttpListenerConfig) {
 			u.H2StreamShrinkRatio = proto.Uint32(1)
 		}), kind: InvalidValue, text: "Invalid value for field 'h2_stream_shrink_ratio': must be >= 2"},

@@ -74,7 +74,8 @@ func updateListener[T listenerConfig, P listenerPatch](m map[netip.AddrPort]T, o
 
 // validatePatch checks the present fields of an Update*ListenerConfig in
 // declaration order, with the rules of docs/protocol.md §5.3: every h2_* knob
-// must be >= 1, except h2_stream_shrink_ratio (>= 2) and
+// must be >= 1 (h2_max_concurrent_streams at most 10000, as upstream
+// clamps it), except h2_stream_shrink_ratio (>= 2) and
 // h2_graceful_shutdown_deadline_seconds (0 allowed); sozu_id_header must be
 // a non-empty header token; ALPN values must be "h2" or "http/1.1";
 // public_address must have a 16-bit port.
@@ -92,6 +93,8 @@ func validatePatch(p protoreflect.Message) *Error {
 			if e := checkOptionalAddr(name, v.Message().Interface().(*command.SocketAddress)); e != nil {
 				return e
 			}
+		case name == "h2_max_concurrent_streams" && v.Uint() > 10000:
+			return invalidValue(name, "must be <= 10000")
 		case name == "h2_graceful_shutdown_deadline_seconds":
 		case name == "h2_stream_shrink_ratio":
 			if v.Uint() < 2 {

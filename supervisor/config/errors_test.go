@@ -210,6 +210,15 @@ backends = [
 			},
 		},
 		{
+			name: "h2 knobs out of range",
+			toml: "[[listeners]]\nprotocol = \"https\"\naddress = \"0.0.0.0:443\"\nh2_max_concurrent_streams = 10001\nh2_stream_shrink_ratio = 1\nh2_max_ping_per_window = 0\n",
+			want: []string{
+				`t.toml:4:29: listeners[0].h2_max_concurrent_streams: must be at most 10000 (upstream clamps larger values to it)`,
+				`t.toml:5:26: listeners[0].h2_stream_shrink_ratio: must be at least 2`,
+				`t.toml:6:26: listeners[0].h2_max_ping_per_window: must be at least 1`,
+			},
+		},
+		{
 			name: "unreadable answer file names the key",
 			toml: "[[listeners]]\nprotocol = \"http\"\naddress = \"0.0.0.0:80\"\nanswer_404 = \"testdata/answers/missing.http\"\n",
 			want: []string{`t.toml:4:14: listeners[0].answer_404: cannot read testdata/answers/missing.http: no such file or directory`},

@@ -237,6 +237,10 @@ func (b *builder) listenerAnswers(p string, l *rawListener) (*command.CustomHttp
 	return legacy, merged
 }
 
+// h2MaxConcurrentStreams is the most streams per connection a worker
+// allows (worker/h2.MaxConcurrentStreamsCap, upstream's clamp).
+const h2MaxConcurrentStreams = 10000
+
 // h2Limits applies the rules of the listener update verbs to the HTTP/2
 // knobs: at least 1, the shrink ratio at least 2, the graceful shutdown
 // deadline may be 0, the connection window within RFC 9113's bounds.
@@ -273,6 +277,9 @@ func (b *builder) h2Limits(p string, l *rawListener) {
 		if k.v != nil && *k.v < 1 {
 			b.errs.at(joinKey(p, k.key), "must be at least 1")
 		}
+	}
+	if v := l.H2MaxConcurrentStreams; v != nil && *v > h2MaxConcurrentStreams {
+		b.errs.at(joinKey(p, "h2_max_concurrent_streams"), "must be at most %d (upstream clamps larger values to it)", h2MaxConcurrentStreams)
 	}
 	if v := l.H2StreamShrinkRatio; v != nil && *v < 2 {
 		b.errs.at(joinKey(p, "h2_stream_shrink_ratio"), "must be at least 2")

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,7 +89,8 @@ type Conn struct {
 	goawayID       uint32
 	shutdownTimer  *time.Timer
 	reapTimer      *time.Timer
-	settingsAcked  bool
+	lingerTimer    *time.Timer
+	lingering      []uint32 // streams whose response is complete while the peer still sends (lingerLocked)
 	sendWindow     int64
 	peerInitWindow int64
 	peerMaxFrame   int
@@ -105,8 +107,8 @@ type Conn struct {
 	hbDeadline       time.Time // a header block begun must end by then (HeaderTimeout); zero: none open
 
 	rstWin, pingWin, settingsWin, emptyWin, wu0Win, priWin windowCounter
+	glitchWin                                              windowCounter
 	rstTotal, earlyCancel, emitted                         uint64
-	glitches                                               uint32
 }
 
 // headerBlock is the header block being received; the HPACK decoder emits
@@ -212,8 +214,7 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 	c.rfr.SetReuseFrames()
 	c.rfr.SetMaxReadFrameSize(16384)
 	c.hb.c = c
-	c.dec = hpack.NewDecoder(4096, c.hb.emit)
-	c.dec.SetAllowedMaxDynamicTableSize(max(4096, c.lim.MaxHeaderTableSize))
+	c.dec = hpack.NewDecoder(DecoderTableSize, c.hb.emit)
 	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderListSize))
 	c.wfr = http2.NewFramer(&c.wbuf, nil)
 	return c
@@ -251,17 +252,23 @@ func Serve(nc net.Conn, lim Limits, h Handler) error {
 func (c *Conn) Shutdown() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.shutdownLocked()
+	c.shutdownLocked(true)
 }
 
-func (c *Conn) shutdownLocked() {
-	if c.shutdown || c.dead {
+// shutdownLocked sends the GOAWAY once and stops taking streams; deadline
+// arms GracefulShutdownDeadline, which bounds our own soft stop only: after
+// a client's GOAWAY (shutdownLocked(false)) the client's streams in flight
+// run to their end, as upstream lets them.
+func (c *Conn) shutdownLocked(deadline bool) {
+	if c.dead {
 		return
 	}
-	c.shutdown = true
-	c.goawayID = c.maxClientID
-	c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.goawayID, val: uint32(http2.ErrCodeNo)})
-	if d := c.lim.GracefulShutdownDeadline; d > 0 {
+	if !c.shutdown {
+		c.shutdown = true
+		c.goawayID = c.maxClientID
+		c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.goawayID, val: uint32(http2.ErrCodeNo)})
+	}
+	if d := c.lim.GracefulShutdownDeadline; deadline && d > 0 && c.shutdownTimer == nil {
 		c.shutdownTimer = time.AfterFunc(d, func() {
 			c.mu.Lock()
 			c.stopReadingLocked()
@@ -495,8 +502,7 @@ func shortFrame(fh http2.FrameHeader) string {
 func (c *Conn) streamError(e streamErr) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.glitches++
-	if c.glitches > c.lim.MaxGlitchCount {
+	if c.glitchWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxGlitchCount) {
 		return calm("too many protocol glitches")
 	}
 	if e.code != http2.ErrCodeNo && e.code != http2.ErrCodeCancel {
@@ -544,7 +550,9 @@ func (c *Conn) processFrame(f http2.Frame) error {
 		}
 		return nil
 	case *http2.GoAwayFrame:
-		c.Shutdown()
+		c.mu.Lock()
+		c.shutdownLocked(false)
+		c.mu.Unlock()
 		return nil
 	case *http2.PushPromiseFrame:
 		return connErr(http2.ErrCodeProtocol, "PUSH_PROMISE from client")
@@ -843,10 +851,6 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 		return calm("SETTINGS flood")
 	}
 	if f.IsAck() {
-		if !c.settingsAcked {
-			c.settingsAcked = true
-			c.dec.SetAllowedMaxDynamicTableSize(c.lim.MaxHeaderTableSize)
-		}
 		return nil
 	}
 	if uint32(f.NumSettings()) > c.lim.MaxSettingsEntries {
@@ -1101,12 +1105,67 @@ func (c *Conn) handlerReturned(s *Stream) {
 		s.rbuf, s.roff = s.rbuf[:0], 0
 		s.discard = true
 		if s.localClosed && !s.remoteClosed {
-			c.finishEarlyLocked(s)
+			c.lingerLocked(s)
 		}
 	}
 	s.handlerDone = true
 	c.maybeReleaseLocked(s)
 	c.maybeFinishDrainLocked()
+}
+
+// earlyLinger is how long a stream whose response is complete (a 404, a
+// redirect, a backend's early answer) stays open to a peer still sending
+// its request, before RST_STREAM(NO_ERROR).
+const earlyLinger = time.Second
+
+// lingerLocked keeps s, whose response is complete and whose handler has
+// returned while the peer is still sending, open for earlyLinger: what the
+// peer sends meanwhile is checked as on any open stream (content-length,
+// trailers, windows: RFC 9113's stream errors, not frames ignored on a
+// stream we reset) and its DATA dropped, the stream's window not
+// replenished, so it costs at most that window. END_STREAM closes it
+// normally; otherwise finishEarlyLocked ends it.
+func (c *Conn) lingerLocked(s *Stream) {
+	s.lingerUntil = time.Now().Add(earlyLinger)
+	c.lingering = append(c.lingering, s.id)
+	switch {
+	case c.lingerTimer == nil:
+		c.lingerTimer = time.AfterFunc(earlyLinger, c.endLingers)
+	case len(c.lingering) == 1:
+		c.lingerTimer.Reset(earlyLinger)
+	}
+}
+
+// endLingers ends the lingering streams whose time is up.
+func (c *Conn) endLingers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return
+	}
+	now := time.Now()
+	var next time.Time
+	keep := c.lingering[:0]
+	for _, id := range c.lingering {
+		s := c.streams[id]
+		switch {
+		case s == nil || s.lingerUntil.IsZero(): // closed meanwhile
+		case now.Before(s.lingerUntil):
+			keep = append(keep, id)
+			if next.IsZero() || s.lingerUntil.Before(next) {
+				next = s.lingerUntil
+			}
+		default:
+			c.finishEarlyLocked(s)
+		}
+	}
+	c.lingering = keep
+	if cap(c.lingering) > 64 && len(keep) < 16 {
+		c.lingering = slices.Clone(keep)
+	}
+	if len(keep) > 0 {
+		c.lingerTimer.Reset(next.Sub(now))
+	}
 }
 
 // finishEarlyLocked ends a stream whose response is complete and whose
@@ -1166,6 +1225,9 @@ func (c *Conn) teardown(err error) error {
 	}
 	if c.shutdownTimer != nil {
 		c.shutdownTimer.Stop()
+	}
+	if c.lingerTimer != nil {
+		c.lingerTimer.Stop()
 	}
 	c.wakeWriter.Broadcast()
 	c.mu.Unlock()

@@ -15,7 +15,7 @@ const (
 	FloodSettings                         // SETTINGS per window, entries per frame
 	FloodEmptyData                        // empty DATA per window
 	FloodWindowUpdate                     // WINDOW_UPDATE granting credit beyond the DATA sent, per window
-	FloodGlitches                         // protocol glitches per connection
+	FloodGlitches                         // protocol glitches per window (half-decaying, as upstream's glitch_window)
 	FloodControlBacklog                   // control frames the peer does not read
 	FloodPriority                         // PRIORITY frames per window (upstream's priority)
 	NumFloodClasses

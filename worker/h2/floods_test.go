@@ -5,8 +5,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // TestFloodReasonsClassified: every reason a calm GOAWAY can carry (the
@@ -69,4 +72,79 @@ func waitCond(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// TestWindowCounterHalfDecay: as upstream's flood detector, a window starts
+// with half the previous one's count. A burst of max passes; max at the
+// end of one window and max at the start of the next do not (a fixed
+// window let through twice the budget that way); max/2 per window forever
+// passes, and a long pause forgets everything.
+func TestWindowCounterHalfDecay(t *testing.T) {
+	const win, max = time.Second, 10
+	t0 := time.Unix(1_700_000_000, 0)
+	burst := func(w *windowCounter, at time.Time, n int) bool {
+		for range n {
+			if w.hit(at, win, max) {
+				return true
+			}
+		}
+		return false
+	}
+	var w windowCounter
+	if burst(&w, t0, max) {
+		t.Fatal("a burst of max broke the budget")
+	}
+	if !burst(&w, t0.Add(win+time.Millisecond), max) {
+		t.Fatal("max then max across a window boundary passed")
+	}
+	w = windowCounter{}
+	for i := range 20 {
+		if burst(&w, t0.Add(time.Duration(i)*win), max/2) {
+			t.Fatalf("max/2 per window broke the budget in window %d", i)
+		}
+	}
+	w = windowCounter{}
+	broke := false
+	for i := range 20 {
+		broke = broke || burst(&w, t0.Add(time.Duration(i)*win), max*3/4)
+	}
+	if !broke {
+		t.Fatal("3/4 of max per window, kept up, passed")
+	}
+	w = windowCounter{}
+	burst(&w, t0, max)
+	if burst(&w, t0.Add(time.Minute), max) {
+		t.Fatal("a burst of max a minute after another broke the budget")
+	}
+}
+
+// TestGlitchWindow: the glitch budget is a window's, as upstream's
+// glitch_window, not the connection's life: a client whose requests are
+// malformed now and then is not cut off after MaxGlitchCount of them.
+func TestGlitchWindow(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ts := startServer(t, Limits{MaxGlitchCount: 3}, helloHandler, nil, &Options{Now: clock})
+	rc := dialRaw(t, ts.addr)
+	id := uint32(1)
+	for range 4 {
+		for range 2 {
+			rc.get(id, false)
+			rc.fr.WriteWindowUpdate(id, 0) // stream error PROTOCOL_ERROR: a glitch
+			rc.expectRST(id, http2.ErrCodeProtocol)
+			id += 2
+		}
+		mu.Lock()
+		now = now.Add(2 * time.Second)
+		mu.Unlock()
+	}
+	rc.get(id, true)
+	rc.waitFor("response", func(f http2.Frame) bool {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			t.Fatalf("GOAWAY %v after 8 glitches two a window", g.ErrCode)
+		}
+		d, ok := f.(*http2.DataFrame)
+		return ok && d.StreamID == id && d.StreamEnded()
+	})
 }

@@ -3,9 +3,12 @@ package h2
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -177,4 +180,68 @@ func FuzzHeaderBlockEncoding(f *testing.F) {
 			t.Fatalf("got %v, want %v", fields, want)
 		}
 	})
+}
+
+// TestHeaderTableSizeKnob: h2_max_header_table_size is upstream's, a cap on
+// the table the peer's SETTINGS_HEADER_TABLE_SIZE grants our encoder
+// (default 65536); the table we grant the peer's encoder is RFC 7541's
+// 4096, advertised whatever the knob says, and a dynamic table size update
+// beyond it is a COMPRESSION_ERROR.
+func TestHeaderTableSizeKnob(t *testing.T) {
+	if got := DefaultLimits().MaxHeaderTableSize; got != 65536 {
+		t.Errorf("default MaxHeaderTableSize %d, want upstream's 65536", got)
+	}
+	for _, lim := range []Limits{{}, {MaxHeaderTableSize: 1 << 20}, {MaxHeaderTableSize: 256}} {
+		ts := startServer(t, lim, helloHandler, nil, nil)
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+		fr := http2.NewFramer(nc, nc)
+		io.WriteString(nc, http2.ClientPreface)
+		fr.WriteSettings()
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf, ok := f.(*http2.SettingsFrame)
+		if !ok || sf.IsAck() {
+			t.Fatalf("first frame %v", f)
+		}
+		if v, ok := sf.Value(http2.SettingHeaderTableSize); ok && v != 4096 {
+			t.Errorf("MaxHeaderTableSize %d: SETTINGS_HEADER_TABLE_SIZE %d advertised, want 4096", lim.MaxHeaderTableSize, v)
+		}
+		fr.WriteSettingsAck()
+		// A size update to 8192 (RFC 7541 §6.3: 001xxxxx, 8192 = 31 + 8161),
+		// then an indexed :method GET.
+		var b bytes.Buffer
+		enc := hpack.NewEncoder(&b)
+		enc.SetMaxDynamicTableSizeLimit(8192)
+		enc.SetMaxDynamicTableSize(8192)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":path", "/"}, {":authority", "a"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if b.Bytes()[0]&0xe0 != 0x20 {
+			t.Fatalf("block does not start with a size update: %x", b.Bytes())
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b.Bytes(), EndStream: true, EndHeaders: true})
+		var code http2.ErrCode = 1 << 31
+		for code == 1<<31 {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("MaxHeaderTableSize %d: %v before GOAWAY", lim.MaxHeaderTableSize, err)
+			}
+			switch f := f.(type) {
+			case *http2.GoAwayFrame:
+				code = f.ErrCode
+			case *http2.HeadersFrame:
+				t.Fatalf("MaxHeaderTableSize %d: a table of 8192 accepted", lim.MaxHeaderTableSize)
+			}
+		}
+		if code != http2.ErrCodeCompression {
+			t.Errorf("MaxHeaderTableSize %d: GOAWAY %v, want COMPRESSION_ERROR", lim.MaxHeaderTableSize, code)
+		}
+		nc.Close()
+	}
 }

@@ -10,13 +10,15 @@ import "time"
 // them one to one; a zero field means "use the default" (see DefaultLimits),
 // which is applied in one place, by withDefaults.
 //
-// Per-window counters use a fixed window of FloodWindow (1 s by default).
+// Per-window counters use windows of FloodWindow (1 s by default), each
+// starting with half the previous one's count (windowCounter).
 // Breaching any flood or abuse limit ends the connection with
 // GOAWAY(ENHANCE_YOUR_CALM).
 type Limits struct {
 	// MaxConcurrentStreams is advertised as SETTINGS_MAX_CONCURRENT_STREAMS
 	// and enforced (REFUSED_STREAM beyond it); handlers still running on
-	// reset streams count too. h2_max_concurrent_streams, default 100.
+	// reset streams count too. h2_max_concurrent_streams, default 100, at
+	// most MaxConcurrentStreamsCap (upstream's clamp).
 	MaxConcurrentStreams uint32
 
 	// MaxRstStreamPerWindow caps RST_STREAM frames received per window
@@ -65,9 +67,12 @@ type Limits struct {
 	// SETTINGS_MAX_HEADER_LIST_SIZE; exceeding it (an HPACK bomb) is a
 	// breach. h2_max_header_list_size, default 64 KiB.
 	MaxHeaderListSize uint32
-	// MaxHeaderTableSize caps the HPACK dynamic table we let the peer's
-	// encoder use (advertised SETTINGS_HEADER_TABLE_SIZE); our encoder uses
-	// none (hpackenc.go). h2_max_header_table_size, default 4096.
+	// MaxHeaderTableSize caps, as upstream's h2_max_header_table_size does,
+	// the peer's SETTINGS_HEADER_TABLE_SIZE: the most HPACK dynamic table
+	// our encoder may keep for this connection, whatever the peer offers.
+	// Our encoder keeps none (hpackenc.go), so it is met by construction.
+	// The table we let the peer's encoder use is DecoderTableSize, which we
+	// advertise. Default 65536.
 	MaxHeaderTableSize uint32
 
 	// InitialConnectionWindow is the connection-level receive window.
@@ -88,12 +93,14 @@ type Limits struct {
 	// default 30 s.
 	StreamIdleTimeout time.Duration
 	// GracefulShutdownDeadline bounds how long in-flight streams may run
-	// after Shutdown's GOAWAY. Zero means the default (10 s); a negative
+	// after Shutdown's GOAWAY. Zero means the default (5 s, upstream's); a negative
 	// value means no deadline (command.proto's "0 = none" maps to -1).
 	// h2_graceful_shutdown_deadline_seconds.
 	GracefulShutdownDeadline time.Duration
 	// MaxGlitchCount caps protocol anomalies (malformed requests, frames on
-	// closed streams, stream-level protocol errors). h2_max_glitch_count,
+	// closed streams, stream-level protocol errors) per window, as
+	// upstream's glitch_window: a burst of this many passes, a sustained
+	// rate of about half as many per window too. h2_max_glitch_count,
 	// default 100.
 	MaxGlitchCount uint32
 
@@ -134,6 +141,7 @@ func (l Limits) withDefaults() Limits {
 		}
 	}
 	u32(&l.MaxConcurrentStreams, 100)
+	l.MaxConcurrentStreams = min(l.MaxConcurrentStreams, MaxConcurrentStreamsCap)
 	u32(&l.MaxRstStreamPerWindow, 100)
 	u64(&l.MaxRstStreamLifetime, 10000)
 	u64(&l.MaxRstStreamAbusiveLifetime, 50)
@@ -147,7 +155,7 @@ func (l Limits) withDefaults() Limits {
 	u32(&l.MaxHeaderBlockBytes, 64<<10)
 	u32(&l.MaxHeaderFields, 128)
 	u32(&l.MaxHeaderListSize, 64<<10)
-	u32(&l.MaxHeaderTableSize, 4096)
+	u32(&l.MaxHeaderTableSize, 64<<10)
 	u32(&l.InitialConnectionWindow, 1<<20)
 	if l.InitialConnectionWindow < 65535 {
 		l.InitialConnectionWindow = 65535 // cannot shrink below the RFC initial value
@@ -164,7 +172,7 @@ func (l Limits) withDefaults() Limits {
 		l.StreamShrinkRatio = 2
 	}
 	dur(&l.StreamIdleTimeout, 30*time.Second)
-	dur(&l.GracefulShutdownDeadline, 10*time.Second)
+	dur(&l.GracefulShutdownDeadline, 5*time.Second)
 	u32(&l.MaxGlitchCount, 100)
 	dur(&l.FloodWindow, time.Second)
 	dur(&l.ReadTimeout, 60*time.Second)
@@ -175,18 +183,37 @@ func (l Limits) withDefaults() Limits {
 
 const maxWindow = 1<<31 - 1
 
-// windowCounter counts events in fixed windows.
+// MaxConcurrentStreamsCap bounds h2_max_concurrent_streams, as upstream
+// clamps it: each stream may hold about 120 KiB (docs/architecture.md).
+const MaxConcurrentStreamsCap = 10000
+
+// DecoderTableSize is the HPACK dynamic table the peer's encoder may use for
+// its header blocks, advertised as SETTINGS_HEADER_TABLE_SIZE: RFC 7541's
+// initial 4096, as upstream advertises (h2_max_header_table_size bounds the
+// other direction's table, see Limits.MaxHeaderTableSize).
+const DecoderTableSize = 4096
+
+// windowCounter counts events in windows whose count, as upstream's flood
+// detector's, is halved rather than zeroed as each new window begins
+// (once per window elapsed): a burst of max at once passes, but a burst
+// straddling a window's end, or a rate kept just under max per window,
+// still adds up (a sustained rate above max/2 per window breaks it).
 type windowCounter struct {
 	start time.Time
 	n     uint32
 }
 
-// hit records one event at now and reports whether the count in the current
-// window exceeds max.
+// hit records one event at now and reports whether the count exceeds max.
 func (w *windowCounter) hit(now time.Time, win time.Duration, max uint32) bool {
-	if now.Sub(w.start) >= win || now.Before(w.start) {
-		w.start = now
-		w.n = 0
+	switch el := now.Sub(w.start); {
+	case el < 0:
+		w.start = now // the clock stepped back: keep the count
+	case el >= 32*win:
+		w.start, w.n = now, 0
+	case el >= win:
+		k := el / win
+		w.n >>= uint(k)
+		w.start = w.start.Add(k * win)
 	}
 	w.n++
 	return w.n > max

@@ -100,7 +100,10 @@ func TestFloodLimits(t *testing.T) {
 			drive: func(rc *rawClient) {
 				rc.get(1, true)
 				rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
-				for i := 0; i < 101; i++ {
+				// 101 beyond the credit the response may have earned
+				// before the reset ("hello 0": 7 bytes, returned by the
+				// first 7 updates, which are not counted).
+				for i := 0; i < 101+7; i++ {
 					rc.fr.WriteWindowUpdate(1, 1)
 				}
 			}},
@@ -416,5 +419,81 @@ func TestIdleConnectionDropsBatchBuffer(t *testing.T) {
 			defer c.mu.Unlock()
 			return len(c.streams) == 0 && !c.writing && c.wbuf.Cap() <= idleBatchMax
 		})
+	}
+}
+
+// TestGracefulShutdownDefault: without h2_graceful_shutdown_deadline_seconds
+// the streams in flight get upstream's 5 s after the GOAWAY.
+func TestGracefulShutdownDefault(t *testing.T) {
+	if got := DefaultLimits().GracefulShutdownDeadline; got != 5*time.Second {
+		t.Fatalf("default GracefulShutdownDeadline %v, want upstream's 5s", got)
+	}
+}
+
+// TestPeerGoAwayNoDeadline: a client's GOAWAY names the streams it
+// initiated nothing about (its last stream id is ours, and we push none):
+// its streams in flight are served to the end, however long past
+// GracefulShutdownDeadline, which bounds only our own soft stop (as
+// upstream arms it only there).
+func TestPeerGoAwayNoDeadline(t *testing.T) {
+	release := make(chan struct{})
+	h := HandlerFunc(func(s *Stream) {
+		<-release
+		s.Write([]byte("late"))
+		s.Close()
+	})
+	ts := startServer(t, Limits{GracefulShutdownDeadline: 50 * time.Millisecond}, h, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.fr.WritePing(false, [8]byte{9})
+	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
+	rc.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+	rc.expectGoAway(http2.ErrCodeNo)
+	time.Sleep(200 * time.Millisecond) // 4 deadlines
+	close(release)
+	var body []byte
+	rc.waitFor("response end", func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			body = append(body, d.Data()...)
+			return d.StreamEnded()
+		}
+		return false
+	})
+	if string(body) != "late" {
+		t.Fatalf("body %q", body)
+	}
+	if _, err := rc.fr.ReadFrame(); err == nil {
+		t.Fatal("connection still open after drain")
+	}
+}
+
+// TestShutdownAfterPeerGoAway: our soft stop after a client's GOAWAY still
+// bounds the streams in flight by GracefulShutdownDeadline.
+func TestShutdownAfterPeerGoAway(t *testing.T) {
+	ts := startServer(t, Limits{GracefulShutdownDeadline: 50 * time.Millisecond}, blockHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.fr.WritePing(false, [8]byte{9})
+	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
+	rc.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+	rc.expectGoAway(http2.ErrCodeNo)
+	(<-ts.newc).Shutdown()
+	for {
+		if _, err := rc.fr.ReadFrame(); err != nil {
+			break // closed by the deadline
+		}
+	}
+	if err := ts.serveErr(); err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+}
+
+// TestMaxConcurrentStreamsClamped: h2_max_concurrent_streams is clamped
+// to 10 000, as upstream clamps it.
+func TestMaxConcurrentStreamsClamped(t *testing.T) {
+	for in, want := range map[uint32]uint32{0: 100, 1: 1, 10000: 10000, 10001: 10000, 1 << 31: 10000} {
+		if got := (Limits{MaxConcurrentStreams: in}).withDefaults().MaxConcurrentStreams; got != want {
+			t.Errorf("MaxConcurrentStreams %d: %d, want %d", in, got, want)
+		}
 	}
 }

@@ -75,11 +75,12 @@ type Stream struct {
 	canRead, canWrite sync.Cond
 	inMap             bool // in c.streams: not yet closed at protocol level
 	handlerDone       bool
-	inReady           bool // in the writer's ready queue
-	remoteClosed      bool // END_STREAM received
-	localClosed       bool // END_STREAM sent
-	discard           bool // handler gone: drop incoming DATA
-	readStopped       bool // StopReading: Read fails
+	inReady           bool      // in the writer's ready queue
+	remoteClosed      bool      // END_STREAM received
+	localClosed       bool      // END_STREAM sent
+	discard           bool      // handler gone: drop incoming DATA
+	lingerUntil       time.Time // response complete, the peer still sending: RST_STREAM(NO_ERROR) then (lingerLocked)
+	readStopped       bool      // StopReading: Read fails
 	reset             *StreamError
 	done              chan struct{}
 	lastActivity      time.Time

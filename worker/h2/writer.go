@@ -219,7 +219,7 @@ func (c *Conn) writeCtrl(f ctrlFrame) {
 			{ID: http2.SettingMaxConcurrentStreams, Val: c.lim.MaxConcurrentStreams},
 			{ID: http2.SettingInitialWindowSize, Val: c.lim.InitialStreamWindow},
 			{ID: http2.SettingMaxHeaderListSize, Val: c.lim.MaxHeaderListSize},
-			{ID: http2.SettingHeaderTableSize, Val: c.lim.MaxHeaderTableSize},
+			{ID: http2.SettingHeaderTableSize, Val: DecoderTableSize},
 		}
 		c.wfr.WriteSettings(st[:]...)
 	case cSettingsAck:
@@ -307,7 +307,7 @@ func (c *Conn) localEndLocked(s *Stream) {
 	case s.remoteClosed:
 		c.removeStreamLocked(s)
 	case s.handlerDone:
-		c.finishEarlyLocked(s)
+		c.lingerLocked(s)
 	}
 }
 

@@ -487,3 +487,137 @@ func (h *h2raw) expectGoAway(t *testing.T, code http2.ErrCode) {
 		}
 	}
 }
+
+// TestHTTP2ListenerKnobsAndSoftStop: `sozu listener https update` sets the
+// h2_* keys with upstream's flags (--h2-…) and the worker applies them to
+// the next connection; a soft stop (`sozu shutdown`) sends
+// GOAWAY(NO_ERROR) naming the last stream opened, lets a stream that
+// finishes in time finish, and closes the connection once
+// h2_graceful_shutdown_deadline_seconds has passed.
+func TestHTTP2ListenerKnobsAndSoftStop(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	cp, kp := ca.issuePEM(t, func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} }, nil, "a.test")
+	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
+	os.WriteFile(certPath, cp, 0o600)
+	os.WriteFile(keyPath, kp, 0o600)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/hang": // never answered while the test runs
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			return
+		case "/slow":
+			time.Sleep(300 * time.Millisecond)
+		}
+		fmt.Fprint(w, "done")
+	}))
+	addr := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	sock := filepath.Join(dir, "sozu.sock")
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 1
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "https"
+address = %q
+certificate = %q
+key = %q
+
+[clusters.app]
+protocol = "http"
+backends = [ { address = %q } ]
+frontends = [ { address = %q, hostname = "a.test" } ]
+`, sock, addr, certPath, keyPath, origin.addr, addr)
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := sozutest.Start(t, dir, cfgPath, sock)
+
+	settings := func() map[http2.SettingID]uint32 {
+		h := dialH2(t, addr)
+		defer h.close()
+		for {
+			f, err := h.next(t)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
+				m := map[http2.SettingID]uint32{}
+				sf.ForeachSetting(func(s http2.Setting) error { m[s.ID] = s.Val; return nil })
+				return m
+			}
+		}
+	}
+	if got := settings()[http2.SettingMaxConcurrentStreams]; got != 100 {
+		t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS %d by default, want 100", got)
+	}
+	p.MustCLI("listener", "https", "update", "--address", addr, "--h2-max-concurrent-streams", "7",
+		"--h2-max-header-list-size", "9000", "--h2-graceful-shutdown-deadline-seconds", "1")
+	st := settings()
+	if st[http2.SettingMaxConcurrentStreams] != 7 || st[http2.SettingMaxHeaderListSize] != 9000 {
+		t.Fatalf("after the update: SETTINGS %v", st)
+	}
+
+	h := dialH2(t, addr)
+	defer h.close()
+	h.headers(1, true, "GET", "/hang")
+	h.headers(3, true, "GET", "/ok")
+	for done := false; !done; {
+		f, err := h.next(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 3 && d.StreamEnded() {
+			done = true
+		}
+	}
+	h.headers(5, true, "GET", "/slow")
+	time.Sleep(100 * time.Millisecond) // stream 5 reaches the proxy first
+	stopped := make(chan string, 1)
+	go func() {
+		out, errOut, _ := p.CLI("shutdown")
+		stopped <- out + errOut
+	}()
+	var goaway *http2.GoAwayFrame
+	var at time.Time
+	slowDone := false
+	for {
+		f, err := h.next(t)
+		if err != nil {
+			break // closed
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			goaway, at = &http2.GoAwayFrame{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode}, time.Now()
+		case *http2.DataFrame:
+			if f.StreamID == 5 && f.StreamEnded() {
+				slowDone = true
+			}
+			if f.StreamID == 1 {
+				t.Fatal("the stream whose backend never answers got DATA")
+			}
+		}
+	}
+	closed := time.Now()
+	if goaway == nil || goaway.ErrCode != http2.ErrCodeNo || goaway.LastStreamID != 5 {
+		t.Fatalf("soft stop: GOAWAY %+v, want NO_ERROR with last stream 5", goaway)
+	}
+	if !slowDone {
+		t.Fatal("the stream in flight at the soft stop did not finish")
+	}
+	if d := closed.Sub(at); d < 800*time.Millisecond || d > 4*time.Second {
+		t.Fatalf("connection closed %v after the GOAWAY, want h2_graceful_shutdown_deadline_seconds (1 s)", d)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("shutdown did not return")
+	}
+}

@@ -224,6 +224,9 @@ address = %[5]q
 protocol = "https"
 address = %[10]q
 alpn_protocols = ["h2", "http/1.1"]
+# The streams held in flight across the upgrades wait on a gate: no
+# deadline after the GOAWAY (upstream's default is 5 s).
+h2_graceful_shutdown_deadline_seconds = 0
 
 [[listeners]]
 protocol = "tcp"
