@@ -154,3 +154,43 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 		t.Errorf("sozu_backend_backend_available: %v", b)
 	}
 }
+
+// TestUpstreamDocumentedMetrics: the seven metrics upstream's
+// doc/metrics.md lists (its "key metrics to monitor") reach statsd under
+// upstream's names and types, tagged as upstream tags them
+// (tagged_metrics = true), and `sozu metrics get --list` names them.
+func TestUpstreamDocumentedMetrics(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	sink := startStatsdSink(t)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := simpleHTTPConfig(sock, front, origin.addr, 1) +
+		fmt.Sprintf("\n[metrics]\naddress = %q\ntagged_metrics = true\nprefix = \"sozu\"\n", sink.conn.LocalAddr().String())
+	p := startProxy(t, dir, sock, cfg, front)
+	getNew(t, "http://"+front+"/")
+	// A request the proxy answers 400 itself (two Host fields): http.errors.
+	if _, err := rawExchange(t, front, []byte("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+
+	tags := `,origin=WRK-0,version=[^,:]+`
+	for _, c := range []struct{ name, typ string }{
+		{"http.requests", "c"},
+		{"http.errors", "c"},
+		{"client.connections", "g"},
+		{"backend.connections", "g"},
+		{"buffer.number", "g"},
+		{"slab.entries", "g"},
+		{"zombies", "g"},
+	} {
+		re := regexp.MustCompile(`^sozu\.` + regexp.QuoteMeta(c.name) + tags + `:\d+\|` + c.typ + `$`)
+		sozutest.WaitFor(t, 10*time.Second, "statsd line "+re.String(), func() bool { return sink.has(re) })
+	}
+	list := p.MustCLI("metrics", "get", "--list")
+	for _, name := range []string{"buffer.number", "slab.entries", "zombies"} {
+		if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(name) + `$`).MatchString(list) {
+			t.Errorf("metrics get --list does not name %s:\n%s", name, list)
+		}
+	}
+}
