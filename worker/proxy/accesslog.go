@@ -45,8 +45,12 @@ func (r *reqLog) begin(now time.Time) {
 	}
 }
 
-// noteRequest copies what the record shows of the parsed request head of
-// n bytes, whose record began (readHead, runStream).
+// noteRequest copies what the record shows of the request head of n bytes,
+// whose record began (readHead, runStream): parsed, or refused by
+// http1.ParseRequest, whose contract leaves only what was valid of it (a
+// refused request line shows nothing, a Host is shown only once validated).
+// An absolute-form target is shown by its path and query, as upstream's
+// records show it (the authority is the host column).
 func (r *reqLog) noteRequest(req *http1.Request, n int) {
 	if !r.on {
 		return
@@ -55,7 +59,17 @@ func (r *reqLog) noteRequest(req *http1.Request, n int) {
 	r.head = r.head[:0]
 	r.method = r.put(req.Method)
 	r.host = r.put(req.Authority)
-	r.target = r.put(req.Target)
+	if req.Form == http1.FormAbsolute {
+		// path-abempty: "" or "?q" are the root's.
+		r.target = r.put(slash)
+		if len(req.Path) > 0 && req.Path[0] == '/' {
+			r.target = r.put(req.Path)
+		} else {
+			r.target.len += r.put(req.Path).len
+		}
+	} else {
+		r.target = r.put(req.Target)
+	}
 	ua, _ := req.Get("User-Agent")
 	r.ua = r.put(ua)
 }
