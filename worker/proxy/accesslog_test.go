@@ -153,12 +153,18 @@ func TestAccessLogH2Malformed(t *testing.T) {
 	if get(recs[0], "url.path") != "/pay" || get(recs[0], "user_agent.original") != "ua/1" || get(recs[0], "url.domain") != "a.test" {
 		t.Errorf("record 0: %v", recs[0])
 	}
+	// A host field disputing :authority: neither is shown, as upstream.
+	h.get(5, "/dispute", "host", "b.test", "connection", "keep-alive")
+	recs = sink.JSON(t, 3)
+	if get(recs[2], "url.path") != "/dispute" || get(recs[2], "http.request.method") != "GET" || get(recs[2], "url.domain") != nil {
+		t.Errorf("record 2, a host field disputing :authority: %v", recs[2])
+	}
 	for _, r := range sink.Raw() {
 		if bytes.Contains(r, []byte("4111111111111111")) {
 			t.Errorf("full PAN in %s", r)
 		}
 	}
-	if n := reg.Snapshot().GetProxy()[pm.HTTPErrors].GetCount(); n != 2 {
-		t.Errorf("http.errors = %d, want 2", n)
+	if n := reg.Snapshot().GetProxy()[pm.HTTPErrors].GetCount(); n != 3 {
+		t.Errorf("http.errors = %d, want 3", n)
 	}
 }
