@@ -49,9 +49,12 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = appendInt(dst, r.BytesIn+r.BytesOut)
 		dst = append(dst, '}')
 	default:
-		if r.Protocol == H2 {
+		switch {
+		case r.Protocol == H2:
 			dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":"2","request":{"method":`...)
-		} else {
+		case r.HTTP10:
+			dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":"1.0","request":{"method":`...)
+		default:
 			dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":"1.1","request":{"method":`...)
 		}
 		dst = appendJSONMasked(dst, r.Method) // any token is a method: the client chose it

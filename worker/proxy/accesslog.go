@@ -25,6 +25,7 @@ type reqLog struct {
 
 	head                     []byte // method, authority, target and user agent, copied (s.buf moves on)
 	method, host, target, ua span
+	http10                   bool // the request line said HTTP/1.0
 }
 
 // span is a part of reqLog.head.
@@ -58,6 +59,7 @@ func (r *reqLog) noteRequest(req *http1.Request, n int) {
 	r.bytesIn += int64(n)
 	r.head = r.head[:0]
 	r.method = r.put(req.Method)
+	r.http10 = req.Method != nil && req.Minor == 0
 	r.host = r.put(req.Authority)
 	if req.Form == http1.FormAbsolute {
 		// path-abempty: "" or "?q" are the root's.
@@ -121,6 +123,7 @@ func (s *session) logRequest(cfg *Listener) {
 		BytesOut:  r.bytesOut,
 		Tags:      cfg.Tags[s.routeKey],
 		TLS:       s.tlsInfo,
+		HTTP10:    r.http10,
 	}
 	switch {
 	case s.h2b != nil:

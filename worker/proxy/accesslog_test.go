@@ -82,6 +82,25 @@ func TestAccessLogRecords(t *testing.T) {
 	}
 }
 
+// TestAccessLogHTTPVersion: the JSON record's http.version is the version
+// the request was made in (ECS), HTTP/1.0 included.
+func TestAccessLogHTTPVersion(t *testing.T) {
+	b := echoBackend(t)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil, Options{Access: al})
+	for i, c := range []struct{ req, want string }{
+		{"GET /v10 HTTP/1.0\r\nHost: shop.test\r\n\r\n", "1.0"},
+		{"GET /v11 HTTP/1.1\r\nHost: shop.test\r\n" + closeReq, "1.1"},
+	} {
+		if resp := exchangeRaw(t, f.addr, c.req); !strings.HasPrefix(resp, "HTTP/1.1 200") {
+			t.Fatalf("%q: answered %q", c.req, resp)
+		}
+		if got := get(sink.JSON(t, i+1)[i], "http.version"); got != c.want {
+			t.Errorf("%q: http.version %v, want %s", c.req, got, c.want)
+		}
+	}
+}
+
 // BenchmarkProxyKeepAliveAccessLog is BenchmarkProxyKeepAlive with a JSON
 // access log shipped over a real log channel.
 func BenchmarkProxyKeepAliveAccessLog(b *testing.B) {
