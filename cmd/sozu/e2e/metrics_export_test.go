@@ -96,9 +96,9 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 		getNew(t, "http://"+front+"/")
 	}
 
-	reqs := regexp.MustCompile(`^sozu\.WRK-[01]\.http\.requests$`)
-	clusterReqs := regexp.MustCompile(`^sozu\.WRK-[01]\.cluster\.app\.requests$`)
-	backendReqs := regexp.MustCompile(`^sozu\.WRK-[01]\.cluster\.app\.backend\.app-0\.requests$`)
+	reqs := regexp.MustCompile(`^sozu\.WRK-0[01]\.http\.requests$`)
+	clusterReqs := regexp.MustCompile(`^sozu\.WRK-0[01]\.cluster\.app\.requests$`)
+	backendReqs := regexp.MustCompile(`^sozu\.WRK-0[01]\.cluster\.app\.backend\.app-0\.requests$`)
 	sozutest.WaitFor(t, 20*time.Second, "statsd counters reach the requests made", func() bool {
 		a, _ := sink.sum(reqs)
 		b, _ := sink.sum(clusterReqs)
@@ -106,9 +106,9 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 		return a == n && b == n && c == n
 	})
 	for _, re := range []string{
-		`^sozu\.WRK-[01]\.client\.connections:\d+\|g$`,
-		`^sozu\.WRK-[01]\.cluster\.app\.backend_response_time:[0-9.]+\|ms(\|@[0-9.e-]+)?$`,
-		`^sozu\.WRK-[01]\.cluster\.app\.backend\.app-0\.backend\.available:1\|g$`,
+		`^sozu\.WRK-0[01]\.client\.connections:\d+\|g$`,
+		`^sozu\.WRK-0[01]\.cluster\.app\.backend_response_time:[0-9.]+\|ms(\|@[0-9.e-]+)?$`,
+		`^sozu\.WRK-0[01]\.cluster\.app\.backend\.app-0\.backend\.available:1\|g$`,
 	} {
 		if !sink.has(regexp.MustCompile(re)) {
 			t.Errorf("no statsd line matches %s", re)
@@ -174,7 +174,7 @@ func TestUpstreamDocumentedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tags := `,origin=WRK-0,version=[^,:]+`
+	tags := `,origin=WRK-00,version=[^,:]+`
 	for _, c := range []struct{ name, typ string }{
 		{"http.requests", "c"},
 		{"http.errors", "c"},
