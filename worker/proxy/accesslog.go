@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/accesslog"
@@ -121,7 +122,7 @@ func (s *session) logRequest(cfg *Listener) {
 		Status:    r.status,
 		BytesIn:   r.bytesIn,
 		BytesOut:  r.bytesOut,
-		Tags:      cfg.Tags[s.routeKey],
+		Tags:      s.recordTags(cfg),
 		TLS:       s.tlsInfo,
 		HTTP10:    r.http10,
 	}
@@ -151,3 +152,28 @@ func (s *session) logRequest(cfg *Listener) {
 
 // reset forgets the request that ended, keeping head's room.
 func (r *reqLog) reset() { *r = reqLog{on: true, head: r.head[:0]} }
+
+// recordTags returns the tags the record of the request shows: those of
+// the frontend that routed it, else, for a request no frontend routed,
+// those of the frontend whose hostname is exactly its host (any case, any
+// port), as upstream's exact-authority lookup (nil for none).
+func (s *session) recordTags(cfg *Listener) *accesslog.Tags {
+	if s.routeKey != "" || len(cfg.HostTags) == 0 || s.lg.host.len == 0 {
+		return cfg.Tags[s.routeKey]
+	}
+	a := s.lg.get(s.lg.host)
+	if i := bytes.LastIndexByte(a, ':'); i >= 0 && bytes.IndexByte(a, ']') < i {
+		a = a[:i] // the port
+	}
+	var buf [256]byte
+	if len(a) == 0 || len(a) > len(buf) {
+		return nil
+	}
+	for i, c := range a {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return cfg.HostTags[string(buf[:len(a)])]
+}
