@@ -24,7 +24,7 @@ func TestStatsdSendNeverWaits(t *testing.T) {
 	start := time.Now()
 	failed := 0
 	for range 1000 {
-		if sendNow(conn, []byte("sozu.WRK-0.http.requests:1|c")) != nil {
+		if sendNow(conn, []byte("sozu.WRK-00.http.requests:1|c")) != nil {
 			failed++
 		}
 	}

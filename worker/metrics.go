@@ -8,6 +8,8 @@ import (
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/metrics"
+	"github.com/sozu-go/sozu/worker/proxy"
+	"github.com/sozu-go/sozu/worker/tcp"
 )
 
 // The worker's side of query_metrics and configure_metrics: the registry
@@ -63,6 +65,12 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 		wm.Proxy[pm.H2Flood(h2.FloodClass(c).String())] = metrics.Count(int64(n))
 	}
 	wm.Proxy[pm.Panics] = metrics.Count(panics)
+	// Upstream's buffer pool, slab and zombie gauges (its doc/metrics.md),
+	// read from what plays their part here.
+	wm.Proxy[pm.BufferNumber] = metrics.Gauge(uint64(max(proxy.BuffersCheckedOut()+tcp.BuffersCheckedOut(), 0)))
+	listeners := uint64(len(w.servers) + len(w.tcpSrv) + len(w.udpSrv))
+	wm.Proxy[pm.SlabEntries] = metrics.Gauge(listeners + wm.Proxy[pm.ClientConnections].GetGauge() + wm.Proxy[pm.UDPActiveFlows].GetGauge())
+	wm.Proxy[pm.Zombies] = metrics.Gauge(0)
 	wm.Proxy[pm.RejectedPerIP] = metrics.Count(w.ipcaps.Rejected.Load())
 	if w.logs != nil {
 		wm.Proxy[pm.AccessLogDrops] = metrics.Count(int64(w.logs.dropped()))

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
@@ -147,6 +148,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 	rules := map[string][]router.Rule{}                  // by listener address
 	fronthsts := map[string]map[string]*proxy.HSTS{}     // by listener address, then frontend key
 	fronttags := map[string]map[string]*accesslog.Tags{} // by listener address, then frontend key
+	hosttags := map[string]map[string]*accesslog.Tags{}  // by listener address, then literal hostname
 	for _, f := range fronts {
 		k, _ := state.FrontendKey(f)
 		note := func(is settings.Issue) { warn("frontend %s: %v: %s", k, is, is.Effect) }
@@ -180,6 +182,14 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 				fronttags[addr] = map[string]*accesslog.Tags{}
 			}
 			fronttags[addr][r.Route.Key] = t
+			if h := strings.ToLower(r.Hostname); literalHostname(h) {
+				if hosttags[addr] == nil {
+					hosttags[addr] = map[string]*accesslog.Tags{}
+				}
+				if _, seen := hosttags[addr][h]; !seen {
+					hosttags[addr][h] = t
+				}
+			}
 		}
 	}
 
@@ -210,6 +220,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			Routes:         tab,
 			Clusters:       shared,
 			Tags:           fronttags[addr],
+			HostTags:       hosttags[addr],
 		}
 		if pub := l.GetPublicAddress(); pub != nil {
 			if pap, err := pub.AddrPort(); err == nil {
@@ -344,4 +355,19 @@ func healthChecks(clusters map[string]*command.Cluster, tcpFronts, udpFronts map
 		}
 	}
 	return out
+}
+
+// literalHostname reports whether h (lower case) names one host, neither
+// a wildcard nor a pattern: letters, digits, '-', '.' and '_' only.
+func literalHostname(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

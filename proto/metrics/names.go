@@ -58,6 +58,10 @@ const (
 	AccessLogDrops      = "unsent-access-logs"                  // counter: log records a worker dropped (channel or access file too slow)
 	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
 	RequestTime         = "request_time"                        // time: head received → response sent
+	ServiceTime         = "service_time"                        // time: request_time without the backend's (connect and response)
+	BufferNumber        = "buffer.number"                       // gauge: pooled buffers checked out (upstream's doc/metrics.md)
+	SlabEntries         = "slab.entries"                        // gauge: session slots in use: listeners, client connections, UDP flows
+	Zombies             = "zombies"                             // gauge: sessions stuck without a deadline: always 0 here
 	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
 
 	// UDP (upstream's names, lib/src/metrics/names.rs udp; "ours" marks
@@ -131,7 +135,11 @@ var ProxyMetrics = []Info{
 	{RejectedPerIP, Counter, "connections refused by max_connections_per_ip (answered 429)"},
 	{AccessLogDrops, Counter, "log records (access records and main log lines) a worker dropped because the log channel to the supervisor, or the access log file it writes, did not keep up"},
 	{Panics, Counter, "panics recovered in connection goroutines"},
+	{BufferNumber, Gauge, "pooled buffers checked out: HTTP read and output buffers and exchange states of requests in flight, TCP relay buffers"},
+	{SlabEntries, Gauge, "session slots in use (upstream's slab entries): active listeners, open client connections (HTTP and TCP) and live UDP flows"},
+	{Zombies, Gauge, "zombie sessions found (upstream's zombie check): always 0, since every read and write has a deadline"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer"},
+	{ServiceTime, Time, "request_time without the backend's part (new connection's connect, then request sent to end of response): the time the proxy itself spent"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
 	{UDPDatagramsIn, Counter, "UDP datagrams relayed from clients to backends"},
 	{UDPDatagramsOut, Counter, "UDP replies relayed from backends to clients"},
@@ -225,6 +233,7 @@ var ClusterMetrics = []Info{
 	{BackendConnectionTime, Time, "TCP connect time of new backend connections"},
 	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer (cluster level only)"},
+	{ServiceTime, Time, "request_time without the backend's part: the time the proxy itself spent (cluster level only)"},
 }
 
 // Lookup returns the information on name at the proxy and main (cluster

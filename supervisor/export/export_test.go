@@ -60,23 +60,23 @@ func TestStatsdLines(t *testing.T) {
 		first []string
 	}{
 		{"plain backend level", StatsdOptions{Prefix: "sozu", Level: LevelBackend}, []string{
-			"sozu.WRK-0.client.connections:2|g",
-			"sozu.WRK-0.http.requests:3|c",
-			"sozu.WRK-0.cluster.shop.backend_response_time:1.998818|ms|@0.5",
-			"sozu.WRK-0.cluster.shop.backend_response_time:9.933253|ms",
-			"sozu.WRK-0.cluster.shop.requests:3|c",
-			"sozu.WRK-0.cluster.shop.backend.shop-0.requests:3|c",
+			"sozu.WRK-00.client.connections:2|g",
+			"sozu.WRK-00.http.requests:3|c",
+			"sozu.WRK-00.cluster.shop.backend_response_time:1.998818|ms|@0.5",
+			"sozu.WRK-00.cluster.shop.backend_response_time:9.933253|ms",
+			"sozu.WRK-00.cluster.shop.requests:3|c",
+			"sozu.WRK-00.cluster.shop.backend.shop-0.requests:3|c",
 		}},
 		{"tagged cluster level", StatsdOptions{Prefix: "p", Tagged: true, Version: "v1", Level: LevelCluster}, []string{
-			"p.client.connections,origin=WRK-0,version=v1:2|g",
-			"p.http.requests,origin=WRK-0,version=v1:3|c",
-			"p.cluster.backend_response_time,origin=WRK-0,version=v1,cluster_id=shop:1.998818|ms|@0.5",
-			"p.cluster.backend_response_time,origin=WRK-0,version=v1,cluster_id=shop:9.933253|ms",
-			"p.cluster.requests,origin=WRK-0,version=v1,cluster_id=shop:3|c",
+			"p.client.connections,origin=WRK-00,version=v1:2|g",
+			"p.http.requests,origin=WRK-00,version=v1:3|c",
+			"p.cluster.backend_response_time,origin=WRK-00,version=v1,cluster_id=shop:1.998818|ms|@0.5",
+			"p.cluster.backend_response_time,origin=WRK-00,version=v1,cluster_id=shop:9.933253|ms",
+			"p.cluster.requests,origin=WRK-00,version=v1,cluster_id=shop:3|c",
 		}},
 		{"proxy level (disable_cluster_metrics)", StatsdOptions{Level: LevelProxy}, []string{
-			"sozu.WRK-0.client.connections:2|g",
-			"sozu.WRK-0.http.requests:3|c",
+			"sozu.WRK-00.client.connections:2|g",
+			"sozu.WRK-00.http.requests:3|c",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

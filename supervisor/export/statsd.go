@@ -4,6 +4,7 @@
 package export
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -50,7 +51,7 @@ type StatsdOptions struct {
 }
 
 // Statsd turns successive snapshots of the workers' metrics into statsd
-// lines, upstream's way: each worker is an origin ("WRK-<id>"); counters
+// lines, upstream's way: each worker is an origin (Origin); counters
 // are sent as the increase since the previous flush (|c), gauges as their
 // value (|g), latencies as their new samples (|ms, one line per sketch bin,
 // with a sample rate of 1/n standing for its n samples). It keeps the
@@ -60,6 +61,17 @@ type Statsd struct {
 	opt  StatsdOptions
 	prev map[string]int64             // counters, by line key
 	bins map[string]map[uint64]uint64 // sketches: count per bin (ns), by line key
+}
+
+// Origin is the statsd origin of worker id, upstream's worker tag: "WRK-"
+// and the id in two digits at least ("WRK-00", "WRK-01", as the access
+// log's tag); an id that is not a number is used as it is.
+func Origin(id string) string {
+	n, err := strconv.ParseUint(id, 10, 32)
+	if err != nil {
+		return "WRK-" + clean(id)
+	}
+	return fmt.Sprintf("WRK-%02d", n)
 }
 
 // NewStatsd returns an exporter with opt.
@@ -79,7 +91,7 @@ func (s *Statsd) Flush(workers map[string]*command.WorkerMetrics) [][]byte {
 	var lines []string
 	for _, id := range slices.Sorted(maps.Keys(workers)) {
 		wm := workers[id]
-		origin := "WRK-" + id
+		origin := Origin(id)
 		lines = s.metrics(lines, prev, bins, origin, "", "", wm.GetProxy())
 		if s.opt.Level < LevelCluster {
 			continue

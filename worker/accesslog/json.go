@@ -49,9 +49,12 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = appendInt(dst, r.BytesIn+r.BytesOut)
 		dst = append(dst, '}')
 	default:
-		if r.Protocol == H2 {
+		switch {
+		case r.Protocol == H2:
 			dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":"2","request":{"method":`...)
-		} else {
+		case r.HTTP10:
+			dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":"1.0","request":{"method":`...)
+		default:
 			dst = append(dst, `,"network":{"transport":"tcp","protocol":"http"},"http":{"version":"1.1","request":{"method":`...)
 		}
 		dst = appendJSONMasked(dst, r.Method) // any token is a method: the client chose it
@@ -65,12 +68,19 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		}
 		dst = append(dst, `"bytes":`...)
 		dst = appendInt(dst, r.BytesOut)
+		// url: the fields the request showed (a refused head may show none;
+		// path is always written, "" when unknown).
 		host, port := splitAuthority(r.Host)
-		dst = append(dst, `}},"url":{"domain":`...)
-		dst = appendJSONMasked(dst, host) // the client chose it
+		dst = append(dst, `}},"url":{`...)
+		if len(host) > 0 {
+			dst = append(dst, `"domain":`...)
+			dst = appendJSONMasked(dst, host) // the client chose it
+			dst = append(dst, ',')
+		}
 		if port >= 0 {
-			dst = append(dst, `,"port":`...)
+			dst = append(dst, `"port":`...)
 			dst = appendInt(dst, int64(port))
+			dst = append(dst, ',')
 		}
 		dst = e.appendURL(dst, r.Target)
 		dst = append(dst, '}')
@@ -156,7 +166,7 @@ func (e *Encoder) appendURL(dst, target []byte) []byte {
 	dst = logmask.AppendTarget(dst, target, e.Query)
 	return moveJSON(dst, start, func(dst, masked []byte) []byte {
 		path, query := logmask.SplitTarget(masked)
-		dst = append(dst, `,"path":`...)
+		dst = append(dst, `"path":`...)
 		dst = appendJSONBytes(dst, path)
 		if len(path) < len(masked) {
 			dst = append(dst, `,"query":`...)

@@ -63,6 +63,7 @@ type Record struct {
 	Target    []byte // the request target as received: masked when encoded
 	Status    int    // 0: no answer was sent
 	UserAgent []byte
+	HTTP10    bool // an HTTP/1.0 request (HTTP and HTTPS records): JSON http.version "1.0"
 
 	BytesIn  int64 // request bytes read from the client (head and body; UDP: payload bytes)
 	BytesOut int64 // answer bytes written to the client

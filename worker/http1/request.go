@@ -80,8 +80,13 @@ func (r *Request) Get(name string) ([]byte, bool) { return Lookup(r.Fields, name
 // ParseRequest parses the request head at the start of buf into r. buf must
 // hold the complete head (see HeadScanner); bytes after it are ignored and
 // r.HeadLen tells where the body starts. On error r is left partly filled and
-// must not be used; the error is an *Error whose Status is the answer to send
-// before closing the connection. ParseRequest does not allocate, except for
+// must not be forwarded; the error is an *Error whose Status is the answer to
+// send before closing the connection. What an access record may still show
+// of a refused head: Method, Target, Form, Scheme and Path are those of a
+// valid request line, or all nil when the request line was refused;
+// Authority is the one the request line carried (absolute- and
+// authority-form) or, once every field parsed, the validated Host; Fields
+// holds the field lines accepted before the refusal. ParseRequest does not allocate, except for
 // the Fields backing array when r has none and for the returned error.
 func ParseRequest(r *Request, buf []byte, lim *Limits) error {
 	if e := parseRequest(r, buf, lim); e != nil {
@@ -121,6 +126,8 @@ func parseRequest(r *Request, buf []byte, lim *Limits) *Error {
 		return errAt(StatusBadRequest, "bare LF", e, false)
 	}
 	if err := parseRequestLine(r, buf[pos:e-1], pos); err != nil {
+		// Nothing of a refused request line is reported (ParseRequest).
+		r.Method, r.Target, r.Form, r.Scheme, r.Path, r.Authority = nil, nil, FormOrigin, nil, nil, nil
 		return err
 	}
 

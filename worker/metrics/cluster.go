@@ -30,6 +30,7 @@ type Cluster struct {
 	c        [nCluster]atomic.Int64
 	flows    atomic.Int64 // live UDP flows (a gauge: never cleared)
 	reqTime  *pm.Sketch
+	svcTime  *pm.Sketch
 	connect  *pm.Sketch
 	response *pm.Sketch
 
@@ -38,7 +39,7 @@ type Cluster struct {
 }
 
 func newCluster(id string) *Cluster {
-	c := &Cluster{ID: id, reqTime: pm.NewSketch(), connect: pm.NewSketch(), response: pm.NewSketch()}
+	c := &Cluster{ID: id, reqTime: pm.NewSketch(), svcTime: pm.NewSketch(), connect: pm.NewSketch(), response: pm.NewSketch()}
 	m := map[string]*Backend{}
 	c.backends.Store(&m)
 	return c
@@ -101,6 +102,7 @@ func (c *Cluster) clear() {
 		c.c[i].Store(0)
 	}
 	c.reqTime.Clear()
+	c.svcTime.Clear()
 	c.connect.Clear()
 	c.response.Clear()
 	for _, b := range *c.backends.Load() {
@@ -117,7 +119,7 @@ func (c *Cluster) clear() {
 // recorded reports whether c or one of its backends holds anything: a
 // count, a sample or a live flow.
 func (c *Cluster) recorded() bool {
-	if counted(&c.c) || c.flows.Load() != 0 || c.reqTime.Count() > 0 || c.connect.Count() > 0 || c.response.Count() > 0 {
+	if counted(&c.c) || c.flows.Load() != 0 || c.reqTime.Count() > 0 || c.svcTime.Count() > 0 || c.connect.Count() > 0 || c.response.Count() > 0 {
 		return true
 	}
 	for _, b := range *c.backends.Load() {

@@ -77,6 +77,7 @@ type Registry struct {
 	clients    atomic.Int64 // open client connections (a gauge: never cleared)
 	flows      atomic.Int64 // live UDP flows (a gauge: never cleared)
 	reqTime    *pm.Sketch
+	svcTime    *pm.Sketch // service_time: reqTime without the backend's part
 
 	mu       sync.Mutex // serialises the copy-on-write of clusters
 	clusters atomic.Pointer[map[string]*Cluster]
@@ -84,7 +85,7 @@ type Registry struct {
 
 // New returns a registry recording every level.
 func New() *Registry {
-	r := &Registry{reqTime: pm.NewSketch()}
+	r := &Registry{reqTime: pm.NewSketch(), svcTime: pm.NewSketch()}
 	m := map[string]*Cluster{}
 	r.clusters.Store(&m)
 	r.clusterOn.Store(true)
@@ -113,6 +114,7 @@ func (r *Registry) Clear() {
 		r.own[i].Store(0)
 	}
 	r.reqTime.Clear()
+	r.svcTime.Clear()
 	for _, c := range *r.clusters.Load() {
 		c.clear()
 	}
@@ -193,10 +195,17 @@ func (r *Registry) End(q *Request, now time.Time) {
 	}
 	r.proxy[bytesIn].Add(q.BytesIn)
 	r.proxy[bytesOut].Add(q.BytesOut)
-	var total time.Duration
+	var total, service time.Duration
 	if !q.Start.IsZero() {
 		total = now.Sub(q.Start)
+		service = total
+		if !q.BackendSent.IsZero() {
+			// The backend's part: the new connection's connect, then
+			// the request sent to the end of the response.
+			service = max(total-now.Sub(q.BackendSent)-q.Connect, 0)
+		}
 		r.reqTime.Add(total)
+		r.svcTime.Add(service)
 	}
 	if c := q.Cluster; c != nil && r.clusterOn.Load() {
 		c.c[cRequests].Add(1)
@@ -205,6 +214,7 @@ func (r *Registry) End(q *Request, now time.Time) {
 		c.c[cBytesOut].Add(q.BytesOut)
 		if !q.Start.IsZero() {
 			c.reqTime.Add(total)
+			c.svcTime.Add(service)
 		}
 		if b := q.Backend; b != nil {
 			b.c[cRequests].Add(1)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sozu-go/sozu/proto/command"
 	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
@@ -201,5 +202,36 @@ func TestBackendMoves(t *testing.T) {
 	r.Clear()
 	if up, down := moves(); up != 0 || down != 0 {
 		t.Fatalf("after Clear: up %d down %d", up, down)
+	}
+}
+
+// TestServiceTime: upstream's service_time, the request's time without
+// its backend's (connect and response), recorded at the proxy and
+// cluster levels beside request_time; a request the proxy answers itself
+// spends all its time there.
+func TestServiceTime(t *testing.T) {
+	r := New()
+	shop := r.Cluster("shop")
+	t0 := time.Now()
+	r.End(&Request{Status: 200, Start: t0, Cluster: shop, Backend: shop.Backend("shop-0"),
+		Connect: time.Millisecond, BackendSent: t0.Add(3 * time.Millisecond)}, t0.Add(10*time.Millisecond))
+	r.End(&Request{Status: 404, Own: true, Start: t0, Cluster: shop}, t0.Add(5*time.Millisecond))
+	wm := r.Snapshot()
+	for level, m := range map[string]map[string]*command.FilteredMetrics{"proxy": wm.GetProxy(), "cluster": wm.GetClusters()["shop"].GetCluster()} {
+		s := pm.NewSketch()
+		if err := s.Merge(m[pm.ServiceTime].GetHistogram()); err != nil {
+			t.Fatalf("%s: %v", level, err)
+		}
+		// 2 ms (10 - 1 connect - 7 response) and 5 ms, within 1 %.
+		p := s.Percentiles()
+		if p.GetSamples() != 2 || p.GetP_50() < 1980 || p.GetP_50() > 2020 || p.GetP_100() < 4950 || p.GetP_100() > 5050 {
+			t.Errorf("%s service_time: %v, want 2 samples, 2 ms and 5 ms", level, p)
+		}
+	}
+	if _, ok := pm.Lookup(pm.ServiceTime, false); !ok {
+		t.Error("service_time is not a proxy metric")
+	}
+	if _, ok := pm.Lookup(pm.ServiceTime, true); !ok {
+		t.Error("service_time is not a cluster metric")
 	}
 }

@@ -43,6 +43,7 @@ func (r *Registry) Snapshot() *command.WorkerMetrics {
 	wm.Proxy[pm.ClientConnections] = Gauge(uint64(max(r.clients.Load(), 0)))
 	wm.Proxy[pm.UDPActiveFlows] = Gauge(uint64(max(r.flows.Load(), 0)))
 	wm.Proxy[pm.RequestTime] = histogram(r.reqTime)
+	wm.Proxy[pm.ServiceTime] = histogram(r.svcTime)
 	on := r.clusterOn.Load()
 	for id, c := range *r.clusters.Load() {
 		if !on && !c.recorded() {
@@ -54,6 +55,7 @@ func (r *Registry) Snapshot() *command.WorkerMetrics {
 		}
 		cm.Cluster[pm.UDPActiveFlows] = Gauge(uint64(max(c.flows.Load(), 0)))
 		cm.Cluster[pm.RequestTime] = histogram(c.reqTime)
+		cm.Cluster[pm.ServiceTime] = histogram(c.svcTime)
 		cm.Cluster[pm.BackendConnectionTime] = histogram(c.connect)
 		cm.Cluster[pm.BackendResponseTime] = histogram(c.response)
 		for _, b := range *c.backends.Load() {

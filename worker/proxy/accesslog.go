@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/accesslog"
@@ -25,6 +26,7 @@ type reqLog struct {
 
 	head                     []byte // method, authority, target and user agent, copied (s.buf moves on)
 	method, host, target, ua span
+	http10                   bool // the request line said HTTP/1.0
 }
 
 // span is a part of reqLog.head.
@@ -45,8 +47,12 @@ func (r *reqLog) begin(now time.Time) {
 	}
 }
 
-// noteRequest copies what the record shows of the parsed request head of
-// n bytes, whose record began (readHead, runStream).
+// noteRequest copies what the record shows of the request head of n bytes,
+// whose record began (readHead, runStream): parsed, or refused by
+// http1.ParseRequest, whose contract leaves only what was valid of it (a
+// refused request line shows nothing, a Host is shown only once validated).
+// An absolute-form target is shown by its path and query, as upstream's
+// records show it (the authority is the host column).
 func (r *reqLog) noteRequest(req *http1.Request, n int) {
 	if !r.on {
 		return
@@ -54,8 +60,19 @@ func (r *reqLog) noteRequest(req *http1.Request, n int) {
 	r.bytesIn += int64(n)
 	r.head = r.head[:0]
 	r.method = r.put(req.Method)
+	r.http10 = req.Method != nil && req.Minor == 0
 	r.host = r.put(req.Authority)
-	r.target = r.put(req.Target)
+	if req.Form == http1.FormAbsolute {
+		// path-abempty: "" or "?q" are the root's.
+		r.target = r.put(slash)
+		if len(req.Path) > 0 && req.Path[0] == '/' {
+			r.target = r.put(req.Path)
+		} else {
+			r.target.len += r.put(req.Path).len
+		}
+	} else {
+		r.target = r.put(req.Target)
+	}
 	ua, _ := req.Get("User-Agent")
 	r.ua = r.put(ua)
 }
@@ -105,8 +122,9 @@ func (s *session) logRequest(cfg *Listener) {
 		Status:    r.status,
 		BytesIn:   r.bytesIn,
 		BytesOut:  r.bytesOut,
-		Tags:      cfg.Tags[s.routeKey],
+		Tags:      s.recordTags(cfg),
 		TLS:       s.tlsInfo,
+		HTTP10:    r.http10,
 	}
 	switch {
 	case s.h2b != nil:
@@ -134,3 +152,28 @@ func (s *session) logRequest(cfg *Listener) {
 
 // reset forgets the request that ended, keeping head's room.
 func (r *reqLog) reset() { *r = reqLog{on: true, head: r.head[:0]} }
+
+// recordTags returns the tags the record of the request shows: those of
+// the frontend that routed it, else, for a request no frontend routed,
+// those of the frontend whose hostname is exactly its host (any case, any
+// port), as upstream's exact-authority lookup (nil for none).
+func (s *session) recordTags(cfg *Listener) *accesslog.Tags {
+	if s.routeKey != "" || len(cfg.HostTags) == 0 || s.lg.host.len == 0 {
+		return cfg.Tags[s.routeKey]
+	}
+	a := s.lg.get(s.lg.host)
+	if i := bytes.LastIndexByte(a, ':'); i >= 0 && bytes.IndexByte(a, ']') < i {
+		a = a[:i] // the port
+	}
+	var buf [256]byte
+	if len(a) == 0 || len(a) > len(buf) {
+		return nil
+	}
+	for i, c := range a {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return cfg.HostTags[string(buf[:len(a)])]
+}

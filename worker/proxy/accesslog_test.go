@@ -82,6 +82,25 @@ func TestAccessLogRecords(t *testing.T) {
 	}
 }
 
+// TestAccessLogHTTPVersion: the JSON record's http.version is the version
+// the request was made in (ECS), HTTP/1.0 included.
+func TestAccessLogHTTPVersion(t *testing.T) {
+	b := echoBackend(t)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil, Options{Access: al})
+	for i, c := range []struct{ req, want string }{
+		{"GET /v10 HTTP/1.0\r\nHost: shop.test\r\n\r\n", "1.0"},
+		{"GET /v11 HTTP/1.1\r\nHost: shop.test\r\n" + closeReq, "1.1"},
+	} {
+		if resp := exchangeRaw(t, f.addr, c.req); !strings.HasPrefix(resp, "HTTP/1.1 200") {
+			t.Fatalf("%q: answered %q", c.req, resp)
+		}
+		if got := get(sink.JSON(t, i+1)[i], "http.version"); got != c.want {
+			t.Errorf("%q: http.version %v, want %s", c.req, got, c.want)
+		}
+	}
+}
+
 // BenchmarkProxyKeepAliveAccessLog is BenchmarkProxyKeepAlive with a JSON
 // access log shipped over a real log channel.
 func BenchmarkProxyKeepAliveAccessLog(b *testing.B) {
@@ -153,12 +172,18 @@ func TestAccessLogH2Malformed(t *testing.T) {
 	if get(recs[0], "url.path") != "/pay" || get(recs[0], "user_agent.original") != "ua/1" || get(recs[0], "url.domain") != "a.test" {
 		t.Errorf("record 0: %v", recs[0])
 	}
+	// A host field disputing :authority: neither is shown, as upstream.
+	h.get(5, "/dispute", "host", "b.test", "connection", "keep-alive")
+	recs = sink.JSON(t, 3)
+	if get(recs[2], "url.path") != "/dispute" || get(recs[2], "http.request.method") != "GET" || get(recs[2], "url.domain") != nil {
+		t.Errorf("record 2, a host field disputing :authority: %v", recs[2])
+	}
 	for _, r := range sink.Raw() {
 		if bytes.Contains(r, []byte("4111111111111111")) {
 			t.Errorf("full PAN in %s", r)
 		}
 	}
-	if n := reg.Snapshot().GetProxy()[pm.HTTPErrors].GetCount(); n != 2 {
-		t.Errorf("http.errors = %d, want 2", n)
+	if n := reg.Snapshot().GetProxy()[pm.HTTPErrors].GetCount(); n != 3 {
+		t.Errorf("http.errors = %d, want 3", n)
 	}
 }

@@ -98,6 +98,11 @@ type Listener struct {
 	// Tags are the frontends' tags for the access log, by router.Route.Key;
 	// read-only, may be nil.
 	Tags map[string]*accesslog.Tags
+	// HostTags are the tags of the frontends whose hostname is a literal,
+	// by that hostname in lower case (the first frontend of a hostname):
+	// the record of a request no frontend routed shows those of its host,
+	// as upstream's exact-authority lookup does. Read-only, may be nil.
+	HostTags map[string]*accesslog.Tags
 
 	Routes   *router.Table       // nil routes nothing
 	Answers  *answers.Set        // the listener's custom answers; may be nil

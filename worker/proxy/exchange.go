@@ -21,7 +21,9 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	s.acquireExchangeBuffers()
 	s.newID()
 	req := &s.st.req
-	if err := http1.ParseRequest(req, s.buf[s.r:s.r+n], nil); err != nil {
+	err := http1.ParseRequest(req, s.buf[s.r:s.r+n], nil)
+	s.lg.noteRequest(req, n) // refused too: its record shows what was valid
+	if err != nil {
 		s.headError(cfg, err)
 		return false
 	}
@@ -31,7 +33,6 @@ func (s *session) serve(cfg *Listener, n int) bool {
 		return s.answer(cfg, nil, http1.StatusBadRequest)
 	}
 	s.r += n
-	s.lg.noteRequest(req, n)
 	s.isHead = string(req.Method) == "HEAD"
 	if s.mxOn() {
 		s.mx.Start = s.now // readHead ticks when the head is complete

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"net"
 	"strconv"
@@ -148,23 +149,36 @@ func (b *h2Bridge) StreamReset(id uint32) {
 // StreamMalformed logs a request the HTTP/2 connection refused as
 // malformed (h2.MalformedObserver): like a malformed HTTP/1.1 request, it
 // gets an access record (no status: it was reset, not answered) and
-// counts in http.errors.
+// counts in http.errors. The record shows what upstream's does of the
+// fields decoded before the refusal: the first :method and :path, and the
+// :authority only when there was one and no host field disputes it (a
+// host field is never shown in its place).
 func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, reason string) {
-	var method, path, authority, host []byte
+	var method, path, authority []byte
+	authorities := 0
 	for _, f := range fields {
 		switch string(f.Name) {
 		case ":method":
-			method = f.Value
+			if method == nil {
+				method = f.Value
+			}
 		case ":path":
-			path = f.Value
+			if path == nil {
+				path = f.Value
+			}
 		case ":authority":
-			authority = f.Value
-		case "host":
-			host = f.Value
+			if authorities++; authorities == 1 {
+				authority = f.Value
+			}
 		}
 	}
-	if authority == nil {
-		authority = host
+	if authorities != 1 {
+		authority = nil
+	}
+	for _, f := range fields {
+		if string(f.Name) == "host" && !bytes.EqualFold(f.Value, authority) {
+			authority = nil
+		}
 	}
 	b.logMalformed(method, path, authority, userAgent(fields), reason)
 }

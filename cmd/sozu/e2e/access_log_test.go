@@ -423,3 +423,140 @@ func TestWorkersWriteTheAccessFile(t *testing.T) {
 		t.Errorf("a worker still writes the rotated file:\n%s", old)
 	}
 }
+
+// TestAccessLogRejectedRequestLine: a request the proxy answers 400 for a
+// refused header still shows the parts of its request line that were
+// valid, as upstream's records do (doc/observability.md, "The request
+// line of a rejected HTTP/1.1 request"): method and path, and an
+// authority only when the request line carried it or every header was
+// parsed, never a Host taken from a refused head. An absolute-form target
+// is recorded by its path, forwarded or rejected.
+func TestAccessLogRejectedRequestLine(t *testing.T) {
+	accessUDP := listenUDP(t)
+	r := startAccessRig(t, func(string) string {
+		return fmt.Sprintf("access_logs_target = \"udp://%s\"\naccess_logs_format = \"json\"", accessUDP.addr())
+	})
+	for _, c := range []struct {
+		name, raw     string
+		status        float64
+		method, path  string
+		domain, query any // nil: the field is absent
+		port          any
+	}{
+		{"refused header", "GET /diag-a?x=1 HTTP/1.1\r\nHost: shop.test\r\nBad Header: x\r\n\r\n",
+			400, "GET", "/diag-a", nil, "x=***", nil},
+		{"absolute-form, refused header", "GET http://example.com:8080/abs-b HTTP/1.1\r\nHost: x\r\nBad Header: x\r\n\r\n",
+			400, "GET", "/abs-b", "example.com", nil, float64(8080)},
+		{"CL.TE", "POST /upload-c HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+			400, "POST", "/upload-c", "shop.test", nil, nil},
+		{"two Host fields", "GET /dup-e HTTP/1.1\r\nHost: a.test\r\nHost: b.test\r\n\r\n",
+			400, "GET", "/dup-e", nil, nil, nil},
+		{"absolute-form, forwarded", "GET http://shop.test/abs-ok-d?card=" + pan + " HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n",
+			200, "GET", "/abs-ok-d", "shop.test", "card=***", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, err := rawExchange(t, r.front, []byte(c.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("HTTP/1.1 %d ", int(c.status)); !strings.HasPrefix(resp, want) {
+				t.Fatalf("answer %q, want %s", resp, want)
+			}
+			var rec map[string]any
+			sozutest.WaitFor(t, 10*time.Second, "the access record of "+c.path, func() bool {
+				msgs := accessUDP.find(`"` + c.path + `"`)
+				if len(msgs) == 0 {
+					return false
+				}
+				if err := json.Unmarshal([]byte(msgs[0]), &rec); err != nil {
+					t.Fatalf("%v: %s", err, msgs[0])
+				}
+				return true
+			})
+			for _, f := range []struct {
+				key  string
+				want any
+			}{
+				{"http.response.status_code", c.status},
+				{"http.request.method", c.method},
+				{"url.path", c.path},
+				{"url.domain", c.domain},
+				{"url.port", c.port},
+				{"url.query", c.query},
+			} {
+				if got := ecs(rec, f.key); got != f.want {
+					t.Errorf("%s = %#v, want %#v in %v", f.key, got, f.want, rec)
+				}
+			}
+		})
+	}
+}
+
+// TestAccessLogTagsOfUnroutedRequest: a request that never reached a
+// frontend (no path of the host's frontends matched, a head refused after
+// every field parsed) still shows the tags of the frontend whose hostname
+// is exactly its host, as upstream's records do (its exact-authority
+// lookup); a host no frontend names exactly shows none.
+func TestAccessLogTagsOfUnroutedRequest(t *testing.T) {
+	accessUDP := listenUDP(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	front := freeAddr(t)
+	origin := okOrigin(t)
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 1
+activate_listeners = true
+access_logs_target = "udp://%s"
+access_logs_format = "json"
+
+[[listeners]]
+protocol = "http"
+address = %q
+
+[clusters.app]
+protocol = "http"
+frontends = [
+  { address = %[3]q, hostname = "shop.test", path = "/api", tags = { team = "pay" } },
+  { address = %[3]q, hostname = "*.wild.test", path = "/api", tags = { team = "wild" } },
+]
+backends = [ { address = %[4]q } ]
+`, sock, accessUDP.addr(), front, origin.addr)
+	startProxy(t, dir, sock, cfg, front)
+	for _, c := range []struct {
+		name, raw, path string
+		status          float64
+		team            any
+	}{
+		{"routed", "GET /api/routed HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n", "/api/routed", 200, "pay"},
+		{"no path matched", "GET /elsewhere-a HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n", "/elsewhere-a", 404, "pay"},
+		{"host with a port", "GET /elsewhere-b HTTP/1.1\r\nHost: SHOP.test:80\r\nConnection: close\r\n\r\n", "/elsewhere-b", 404, "pay"},
+		{"CL.TE", "POST /elsewhere-c HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "/elsewhere-c", 400, "pay"},
+		{"refused header", "GET /elsewhere-d HTTP/1.1\r\nHost: shop.test\r\nBad Header: x\r\n\r\n", "/elsewhere-d", 400, nil},
+		{"wildcard frontend", "GET /elsewhere-e HTTP/1.1\r\nHost: a.wild.test\r\nConnection: close\r\n\r\n", "/elsewhere-e", 404, nil},
+		{"unknown host", "GET /elsewhere-f HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n", "/elsewhere-f", 404, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, err := rawExchange(t, front, []byte(c.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("HTTP/1.1 %d ", int(c.status)); !strings.HasPrefix(resp, want) {
+				t.Fatalf("answer %q, want %s", resp, want)
+			}
+			var rec map[string]any
+			sozutest.WaitFor(t, 10*time.Second, "the access record of "+c.path, func() bool {
+				msgs := accessUDP.find(`"` + c.path + `"`)
+				if len(msgs) == 0 {
+					return false
+				}
+				if err := json.Unmarshal([]byte(msgs[0]), &rec); err != nil {
+					t.Fatalf("%v: %s", err, msgs[0])
+				}
+				return true
+			})
+			if got := ecs(rec, "labels.team"); got != c.team {
+				t.Errorf("labels.team = %#v, want %#v in %v", got, c.team, rec)
+			}
+		})
+	}
+}

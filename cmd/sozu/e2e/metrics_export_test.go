@@ -96,9 +96,9 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 		getNew(t, "http://"+front+"/")
 	}
 
-	reqs := regexp.MustCompile(`^sozu\.WRK-[01]\.http\.requests$`)
-	clusterReqs := regexp.MustCompile(`^sozu\.WRK-[01]\.cluster\.app\.requests$`)
-	backendReqs := regexp.MustCompile(`^sozu\.WRK-[01]\.cluster\.app\.backend\.app-0\.requests$`)
+	reqs := regexp.MustCompile(`^sozu\.WRK-0[01]\.http\.requests$`)
+	clusterReqs := regexp.MustCompile(`^sozu\.WRK-0[01]\.cluster\.app\.requests$`)
+	backendReqs := regexp.MustCompile(`^sozu\.WRK-0[01]\.cluster\.app\.backend\.app-0\.requests$`)
 	sozutest.WaitFor(t, 20*time.Second, "statsd counters reach the requests made", func() bool {
 		a, _ := sink.sum(reqs)
 		b, _ := sink.sum(clusterReqs)
@@ -106,9 +106,9 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 		return a == n && b == n && c == n
 	})
 	for _, re := range []string{
-		`^sozu\.WRK-[01]\.client\.connections:\d+\|g$`,
-		`^sozu\.WRK-[01]\.cluster\.app\.backend_response_time:[0-9.]+\|ms(\|@[0-9.e-]+)?$`,
-		`^sozu\.WRK-[01]\.cluster\.app\.backend\.app-0\.backend\.available:1\|g$`,
+		`^sozu\.WRK-0[01]\.client\.connections:\d+\|g$`,
+		`^sozu\.WRK-0[01]\.cluster\.app\.backend_response_time:[0-9.]+\|ms(\|@[0-9.e-]+)?$`,
+		`^sozu\.WRK-0[01]\.cluster\.app\.backend\.app-0\.backend\.available:1\|g$`,
 	} {
 		if !sink.has(regexp.MustCompile(re)) {
 			t.Errorf("no statsd line matches %s", re)
@@ -152,5 +152,45 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 	}
 	if b := fams["sozu_backend_backend_available"]; b == nil || b.GetMetric()[0].GetGauge().GetValue() != 1 {
 		t.Errorf("sozu_backend_backend_available: %v", b)
+	}
+}
+
+// TestUpstreamDocumentedMetrics: the seven metrics upstream's
+// doc/metrics.md lists (its "key metrics to monitor") reach statsd under
+// upstream's names and types, tagged as upstream tags them
+// (tagged_metrics = true), and `sozu metrics get --list` names them.
+func TestUpstreamDocumentedMetrics(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	sink := startStatsdSink(t)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := simpleHTTPConfig(sock, front, origin.addr, 1) +
+		fmt.Sprintf("\n[metrics]\naddress = %q\ntagged_metrics = true\nprefix = \"sozu\"\n", sink.conn.LocalAddr().String())
+	p := startProxy(t, dir, sock, cfg, front)
+	getNew(t, "http://"+front+"/")
+	// A request the proxy answers 400 itself (two Host fields): http.errors.
+	if _, err := rawExchange(t, front, []byte("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+
+	tags := `,origin=WRK-00,version=[^,:]+`
+	for _, c := range []struct{ name, typ string }{
+		{"http.requests", "c"},
+		{"http.errors", "c"},
+		{"client.connections", "g"},
+		{"backend.connections", "g"},
+		{"buffer.number", "g"},
+		{"slab.entries", "g"},
+		{"zombies", "g"},
+	} {
+		re := regexp.MustCompile(`^sozu\.` + regexp.QuoteMeta(c.name) + tags + `:\d+\|` + c.typ + `$`)
+		sozutest.WaitFor(t, 10*time.Second, "statsd line "+re.String(), func() bool { return sink.has(re) })
+	}
+	list := p.MustCLI("metrics", "get", "--list")
+	for _, name := range []string{"buffer.number", "slab.entries", "zombies"} {
+		if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(name) + `$`).MatchString(list) {
+			t.Errorf("metrics get --list does not name %s:\n%s", name, list)
+		}
 	}
 }
