@@ -164,8 +164,8 @@ func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr
 // in and out receive the bytes relayed from the client and to it, once
 // relay returns; counted records them in the metrics as they go.
 func relay(client, backend net.Conn, front, back time.Duration, in, out *int64, counted metrics.Stream) error {
-	var last atomic.Int64 // time of the last byte read, either way (UnixNano)
-	last.Store(time.Now().UnixNano())
+	var tr traffic
+	tr.last.Store(time.Now().UnixNano())
 	errc := make(chan error, 1)
 	go func() {
 		defer func() {
@@ -175,14 +175,14 @@ func relay(client, backend net.Conn, front, back time.Duration, in, out *int64, 
 				errc <- &panicError{v: v, stack: debug.Stack()}
 			}
 		}()
-		err := pipe(backend, client, front, back, &last, in, counted.In)
+		err := pipe(backend, client, front, back, &tr, in, counted.In)
 		if err != nil {
 			err = fmt.Errorf("client to backend: %w", err)
 			closeBoth(client, backend, err) // unblock the other direction: it must end too
 		}
 		errc <- err
 	}()
-	err := pipe(client, backend, back, front, &last, out, counted.Out)
+	err := pipe(client, backend, back, front, &tr, out, counted.Out)
 	if err != nil {
 		err = fmt.Errorf("backend to client: %w", err)
 		closeBoth(client, backend, err)
@@ -211,17 +211,26 @@ func closeBoth(client, backend net.Conn, err error) {
 	backend.Close()
 }
 
+// traffic is what the two directions of a relay share to tell idle from
+// busy.
+type traffic struct {
+	last    atomic.Int64 // time of the last byte read or written, either way (UnixNano)
+	writing atomic.Int32 // directions now in a write (send)
+}
+
 // pipe copies src to dst until src's EOF, then half-closes dst. A read
 // waits until srcIdle has passed without traffic in either direction
-// (last), a write up to dstIdle.
+// (tr.last), a write up to dstIdle without a byte moved.
 //
 // The read deadline is moved on this direction's reads only when it has
 // drifted by more than srcIdle/8 (a deadline costs a timer update); when it
 // fires while the other direction was busy, it is moved to srcIdle after
-// that last traffic. The connection thus ends srcIdle after its last byte,
-// never sooner, and never much later. It adds the bytes written to *moved,
-// and passes them to count (the metrics) as they go.
-func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64, moved *int64, count func(int64)) error {
+// that last traffic, or srcIdle on while the other direction is in a write
+// (which its own write deadline bounds: a slow reader that still takes
+// bytes is no idle peer). The connection thus ends srcIdle after its last
+// byte, never sooner, and never much later. It adds the bytes written to
+// *moved, and passes them to count (the metrics) as they go.
+func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved *int64, count func(int64)) error {
 	rd := time.Now().Add(srcIdle)
 	var wdl deadline.Lazy
 	src.SetReadDeadline(rd)
@@ -231,13 +240,13 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64,
 		n, err := r.next()
 		if n > 0 {
 			now := time.Now()
-			last.Store(now.UnixNano())
+			tr.last.Store(now.UnixNano())
 			if want := now.Add(srcIdle); want.Sub(rd) > srcIdle/8 {
 				rd = want
 				src.SetReadDeadline(rd)
 			}
 			deadline.Write(dst, &wdl, now, dstIdle)
-			if werr := send(r, dst, &wdl, dstIdle, moved, count); werr != nil {
+			if werr := send(r, dst, &wdl, dstIdle, tr, moved, count); werr != nil {
 				return werr
 			}
 		}
@@ -246,8 +255,14 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64,
 		case err == io.EOF:
 			return closeWrite(dst)
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			// Not idle if the other direction moved meanwhile.
-			if want := time.Unix(0, last.Load()).Add(srcIdle); time.Until(want) > 0 {
+			// Not idle if the other direction moved meanwhile, or is
+			// writing still.
+			if tr.writing.Load() > 0 {
+				rd = time.Now().Add(srcIdle)
+				src.SetReadDeadline(rd)
+				continue
+			}
+			if want := time.Unix(0, tr.last.Load()).Add(srcIdle); time.Until(want) > 0 {
 				rd = want
 				src.SetReadDeadline(rd)
 				continue
@@ -262,12 +277,18 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, last *atomic.Int64,
 // send writes what r has on hand to dst. dstIdle bounds dst's silence,
 // not the write: a write that moved bytes before its deadline passed (a
 // slow but steady reader, a large pipe to drain) goes on with the deadline
-// moved. The bytes written are added to *moved and passed to count.
-func send(r *reader, dst net.Conn, wdl *deadline.Lazy, dstIdle time.Duration, moved *int64, count func(int64)) error {
+// moved. The bytes written are added to *moved and passed to count; while
+// it writes, tr tells the other direction so (its peer is not idle).
+func send(r *reader, dst net.Conn, wdl *deadline.Lazy, dstIdle time.Duration, tr *traffic, moved *int64, count func(int64)) error {
+	tr.writing.Add(1)
+	defer tr.writing.Add(-1)
 	for {
 		w, err := r.send(dst)
 		*moved += int64(w)
 		count(int64(w))
+		if w > 0 {
+			tr.last.Store(time.Now().UnixNano())
+		}
 		if err == nil {
 			return nil
 		}

@@ -257,3 +257,54 @@ func dialSmallRcvbuf(t *testing.T, addr string) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestSlowReaderLongWriteNotCutByTheOtherDirection: while one direction
+// is in a write that outlasts the idle timeout but still moves bytes (a
+// client reading slowly), the other direction, whose peer has nothing to
+// send, must not take the connection for idle: the client is busy taking
+// bytes. Each of the relay's writes to this client (32 KiB, or a pipe of
+// 64 KiB) lasts about 300 ms or more, above the 200 ms front timeout.
+func TestSlowReaderLongWriteNotCutByTheOtherDirection(t *testing.T) {
+	const (
+		size = 256 << 10
+		idle = 200 * time.Millisecond
+	)
+	blob := make([]byte, size)
+	for i := range blob {
+		blob[i] = byte(i*13 + i>>8)
+	}
+	o := startOrigin(t, func(c net.Conn) { c.Write(blob); c.Close() })
+	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: idle}, false, o.addr)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			// A small MSS keeps the proxy's send buffer small (it grows
+			// with the MSS): its writes wait on this reader.
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
+		})
+		return nil
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	// Pacing, not synchronisation: about 100 KB/s, never silent for long.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	got := make([]byte, 0, size)
+	buf := make([]byte, 1024)
+	t0 := time.Now()
+	for len(got) < size {
+		<-tick.C
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("cut after %d of %d bytes (%v in, idle timeouts %v): %v", len(got), size, time.Since(t0), idle, err)
+		}
+	}
+	if !bytes.Equal(got, blob) {
+		t.Fatal("the bytes received differ from those sent")
+	}
+}
