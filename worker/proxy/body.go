@@ -158,9 +158,14 @@ func (s *session) flushWith(cfg *Listener, data []byte) error {
 }
 
 // readBackend reads more response body bytes into bbuf, after those not
-// yet consumed (which it first moves to the start). A stream session reads
-// no more than its stream takes (streamRoom).
+// yet consumed (which it first moves to the start). What s.out holds (the
+// head, body bytes) is written first: the read may wait long (server-sent
+// events, long polling), and what the backend sent must not wait with it.
+// A stream session reads no more than its stream takes (streamRoom).
 func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
+	if err := s.flush(cfg); err != nil {
+		return 0, err
+	}
 	room, err := s.streamRoom(cfg)
 	if err != nil {
 		return 0, err

@@ -383,6 +383,20 @@ func (c *streamConn) setHead(resp *http1.Response, extra []http1.Field) error {
 	return nil
 }
 
+// sendHeld sends a head held by setHead now, without body bytes: the
+// session is about to wait (for the backend's body, or for window), and
+// HEADERS are not flow-controlled (RFC 9113 §6.9). A no-op when no head is
+// held.
+func (c *streamConn) sendHeld() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.held || c.closed.Load() {
+		return nil
+	}
+	c.held = false
+	return c.st.WriteHeader(c.status, nil) // the fields setHead staged
+}
+
 // streamHead gives resp's head with extra straight to the stream when s is
 // a stream session and the response is one setHead takes: not a tunnel, no
 // frontend response lines to add. It reports whether it did; if not, the
@@ -407,8 +421,9 @@ func (s *session) streamHead(x *exchange, resp *http1.Response, extra []http1.Fi
 
 // streamRoom returns how many response body bytes a session may read from
 // its backend next: for a stream session, what its stream takes within the
-// client's flow-control window (h2.Stream.Room), after writing what s.out
-// holds; any number for another session. While the stream takes nothing,
+// client's flow-control window (h2.Stream.Room), after sending a head
+// setHead held (s.out was written by readBackend); any number for another
+// session. While the stream takes nothing,
 // the session waits (within the write timeout) with its backend and output
 // buffers given back when nothing is left in them: a stream whose client
 // stopped reading holds its read buffer and exchange state, and no more
@@ -422,7 +437,7 @@ func (s *session) streamRoom(cfg *Listener) (int, error) {
 	if !ok {
 		return math.MaxInt, nil
 	}
-	if err := s.flush(cfg); err != nil {
+	if err := sc.sendHeld(); err != nil {
 		return 0, err
 	}
 	for {
