@@ -205,7 +205,7 @@ var baseRules = []Rule{
 	{Syscall: "accept4", Why: "client connections on the listeners the supervisor passed"},
 	{Syscall: "recvmsg", Why: "listener descriptors and reopened access log files arriving over SCM_RIGHTS at run time"},
 	{Syscall: "shutdown", Why: "half-close when one side of a proxied stream ends"},
-	{Syscall: "getsockopt", Why: "SO_ERROR after a non-blocking connect; SO_TYPE of a received listener"},
+	{Syscall: "getsockopt", Why: "SO_ERROR after a non-blocking connect; SO_TYPE of a received listener; TCP_INFO (bytes acknowledged) of a TCP relay write past its deadline"},
 	// setsockopt: only the (level, option) pairs the worker sets; a new
 	// option (TCP_ULP, TCP_CONGESTION, SO_REUSEPORT, …) is new kernel code.
 	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.SOL_SOCKET), argEq(2, unix.SO_KEEPALIVE)},

@@ -160,6 +160,23 @@ func (r *reader) send(dst net.Conn) (int, error) {
 	return n, err
 }
 
+// peerAcked returns how many bytes the destination's peer has acknowledged
+// on the connection so far (TCP_INFO's tcpi_bytes_acked); false when that
+// is unknown (not a TCP connection, or a kernel older than 4.1, whose
+// TCP_INFO stops before it).
+func (r *reader) peerAcked() (uint64, bool) {
+	if r.sp.dst == nil {
+		return 0, false
+	}
+	var n uint64
+	r.sp.dst.Control(func(fd uintptr) {
+		if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			n = info.Bytes_acked
+		}
+	})
+	return n, n > 0
+}
+
 // release gives the buffer or pipe back.
 func (r *reader) release() {
 	r.n, r.off = 0, 0

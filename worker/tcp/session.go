@@ -245,8 +245,10 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 				rd = want
 				src.SetReadDeadline(rd)
 			}
-			deadline.Write(dst, &wdl, now, dstIdle)
-			if werr := send(r, dst, &wdl, dstIdle, tr, moved, count); werr != nil {
+			// A quarter of dstIdle: a write that outlasts it looks at the
+			// peer's progress (send).
+			deadline.Write(dst, &wdl, now, dstIdle/4)
+			if werr := send(r, dst, &wdl, now, dstIdle, tr, moved, count); werr != nil {
 				return werr
 			}
 		}
@@ -274,29 +276,58 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 	}
 }
 
-// send writes what r has on hand to dst. dstIdle bounds dst's silence,
-// not the write: a write that moved bytes before its deadline passed (a
-// slow but steady reader, a large pipe to drain) goes on with the deadline
-// moved. The bytes written are added to *moved and passed to count; while
-// it writes, tr tells the other direction so (its peer is not idle).
-func send(r *reader, dst net.Conn, wdl *deadline.Lazy, dstIdle time.Duration, tr *traffic, moved *int64, count func(int64)) error {
+// send writes what r has on hand to dst, the bytes read at start.
+// dstIdle bounds the peer's silence, not the write: the write's deadline
+// (a quarter of dstIdle, armed by pipe) passing, send looks at how many
+// bytes the peer has acknowledged (TCP_INFO), and goes on while it
+// acknowledged some less than dstIdle ago (a slow but steady reader, a
+// large pipe to drain). Bytes the kernel still takes into the socket's
+// send buffer are no progress of the peer's: a reader that stopped is cut
+// between dstIdle and 5/4 dstIdle after its last acknowledgement (after
+// start, at the soonest). The bytes written are added to *moved and
+// passed to count; while it writes, tr tells the other direction so (its
+// peer is not idle).
+func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle time.Duration, tr *traffic, moved *int64, count func(int64)) error {
 	tr.writing.Add(1)
 	defer tr.writing.Add(-1)
+	last := start // the peer's last progress seen
+	var acked uint64
+	sampled := false
 	for {
 		w, err := r.send(dst)
 		*moved += int64(w)
 		count(int64(w))
-		if w > 0 {
-			tr.last.Store(time.Now().UnixNano())
-		}
 		if err == nil {
+			if w > 0 {
+				tr.last.Store(time.Now().UnixNano())
+			}
 			return nil
 		}
-		if w == 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			r.release()
 			return err
 		}
-		deadline.Write(dst, wdl, time.Now(), dstIdle)
+		now := time.Now()
+		if n, ok := r.peerAcked(); !ok {
+			if w > 0 { // no TCP_INFO: bytes moved are the progress
+				last = now
+			}
+		} else if !sampled {
+			acked, sampled = n, true // progress since start: unknown, none assumed
+		} else if n > acked {
+			acked, last = n, now
+		}
+		tr.last.Store(last.UnixNano())
+		at := last.Add(dstIdle)
+		if !at.After(now) {
+			r.release()
+			return err
+		}
+		if next := now.Add(dstIdle / 4); next.Before(at) {
+			at = next
+		}
+		dst.SetWriteDeadline(at)
+		wdl.Forget() // set exactly: the next write re-arms
 	}
 }
 

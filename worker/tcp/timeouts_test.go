@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // blackhole returns a loopback address whose connects never complete: a
@@ -306,5 +308,81 @@ func TestSlowReaderLongWriteNotCutByTheOtherDirection(t *testing.T) {
 	}
 	if !bytes.Equal(got, blob) {
 		t.Fatal("the bytes received differ from those sent")
+	}
+}
+
+// TestStalledReaderCutOneTimeoutAfterItsLastByte: a client that read
+// steadily, then stopped, is cut one front timeout after its side last
+// took a byte (its kernel's receive queue last grew), not up to two: the
+// write under way when it stopped had moved bytes, which must not earn it
+// a whole new timeout.
+func TestStalledReaderCutOneTimeoutAfterItsLastByte(t *testing.T) {
+	const idle = time.Second
+	cut := make(chan time.Time, 1)
+	o := startOrigin(t, func(c net.Conn) {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				cut <- time.Now()
+				return
+			}
+		}
+	})
+	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
+		})
+		return nil
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	// Reads steadily for 300 ms (pacing, not synchronisation), then
+	// stops: the relay's write under way then has moved bytes.
+	buf := make([]byte, 1024)
+	for t0 := time.Now(); time.Since(t0) < 300*time.Millisecond; {
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The client's kernel still takes a few bytes after the last read
+	// (window probes): the time its receive queue last grew is when the
+	// relay last moved a byte to it. Sampled every 5 ms until the cut.
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := func() (n int) {
+		rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+		return n
+	}
+	last, q := time.Now(), queued()
+	for {
+		select {
+		case at := <-cut:
+			d := at.Sub(last)
+			t.Logf("cut %v after the client's side last took a byte (front timeout %v)", d, idle)
+			// The relay's own socket still takes bytes into its send
+			// buffer later (it grows, or had room the poller did not
+			// report), which is no progress of the peer's. Re-arming a
+			// whole timeout at each deadline whose write moved bytes cut
+			// it after 2.7 s.
+			if d < idle-idle/8-10*time.Millisecond || d > idle+idle/4 {
+				t.Fatalf("cut %v after the client's side last took a byte, front timeout %v", d, idle)
+			}
+			return
+		case <-time.After(5 * time.Millisecond):
+			if n := queued(); n != q {
+				last, q = time.Now(), n
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("a client reading nothing was not cut")
+		}
 	}
 }
