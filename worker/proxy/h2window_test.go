@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -176,12 +177,15 @@ func TestH2StalledStreamEnds(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		setup func(*Listener)
-		end   func(fr *http2.Framer, c net.Conn)
+		end   func(f *fixture, fr *http2.Framer, c net.Conn)
 	}{
-		{"reset", nil, func(fr *http2.Framer, _ net.Conn) { fr.WriteRSTStream(1, http2.ErrCodeCancel) }},
-		{"connection closed", nil, func(_ *http2.Framer, c net.Conn) { c.Close() }},
+		{"reset", nil, func(_ *fixture, fr *http2.Framer, _ net.Conn) { fr.WriteRSTStream(1, http2.ErrCodeCancel) }},
+		{"connection closed", nil, func(_ *fixture, _ *http2.Framer, c net.Conn) { c.Close() }},
 		{"front timeout", func(l *Listener) { l.FrontTimeout = 400 * time.Millisecond }, nil},
 		{"stream idle timeout", func(l *Listener) { l.H2.StreamIdleTimeout = 400 * time.Millisecond }, nil},
+		{"soft stop past the graceful deadline", func(l *Listener) { l.H2.GracefulShutdownDeadline = 400 * time.Millisecond },
+			func(f *fixture, _ *http2.Framer, _ net.Conn) { go f.srv.Shutdown(context.Background()) }},
+		{"hard stop", nil, func(f *fixture, _ *http2.Framer, _ net.Conn) { go f.srv.Close() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gone := make(chan struct{})
@@ -239,16 +243,15 @@ func TestH2StalledStreamEnds(t *testing.T) {
 					t.Fatalf("reset after %d bytes: %v", got, fr2.ErrCode)
 				}
 			}
-			if tc.end != nil {
-				tc.end(fr, c)
-			} else {
-				go func() { // reads, so that the proxy's writes of a reset never block
-					for {
-						if _, err := fr.ReadFrame(); err != nil {
-							return
-						}
+			go func() { // reads, so that the proxy's writes (a reset, GOAWAY) never block
+				for {
+					if _, err := fr.ReadFrame(); err != nil {
+						return
 					}
-				}()
+				}
+			}()
+			if tc.end != nil {
+				tc.end(f, fr, c)
 			}
 			select {
 			case <-gone:
