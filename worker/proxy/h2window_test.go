@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,5 +268,103 @@ func TestH2StalledStreamEnds(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// TestH2DuplexTinyWindow: a backend that answers while it reads the
+// request body (echoing it back, chunked) serves an HTTP/2 client whose
+// stream window is tiny: the request body copier runs while the session
+// waits for window with its buffers given back; both bodies arrive byte
+// for byte.
+func TestH2DuplexTinyWindow(t *testing.T) {
+	const size = 200 << 10 // within the proxy's initial windows: sent whole
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i*7 + i>>10)
+	}
+	b := newRawBackend(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
+		if _, err := readHeadFrom(r); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+		buf := make([]byte, 3000)
+		for left := size; left > 0; {
+			n, err := r.Read(buf[:min(len(buf), left)])
+			if n > 0 {
+				fmt.Fprintf(c, "%x\r\n%s\r\n", n, buf[:n])
+				left -= n
+			}
+			if err != nil {
+				return
+			}
+		}
+		io.WriteString(c, "0\r\n\r\n")
+	})
+	f := h2OnlyFixture(t, b.addr)
+	c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	var wmu sync.Mutex
+	write := func(fn func() error) {
+		wmu.Lock()
+		defer wmu.Unlock()
+		if err := fn(); err != nil {
+			t.Error(err)
+		}
+	}
+	const window = 700
+	write(func() error { return fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window}) })
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/echo"}, {"content-length", strconv.Itoa(size)}} {
+		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	write(func() error {
+		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
+	})
+	go func() {
+		for off := 0; off < size; {
+			k := min(size-off, 1+off%5000)
+			write(func() error { return fr.WriteData(1, off+k == size, body[off:off+k]) })
+			off += k
+		}
+	}()
+	var got []byte
+	for {
+		fr2, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", len(got), err)
+		}
+		switch fr2 := fr2.(type) {
+		case *http2.SettingsFrame:
+			if !fr2.IsAck() {
+				write(fr.WriteSettingsAck)
+			}
+		case *http2.DataFrame:
+			if len(fr2.Data()) > window {
+				t.Fatalf("a DATA frame of %d bytes in a %d-byte window", len(fr2.Data()), window)
+			}
+			got = append(got, fr2.Data()...)
+			if fr2.StreamEnded() {
+				if !bytes.Equal(got, body) {
+					t.Fatalf("echoed %d bytes, want %d, or they differ", len(got), size)
+				}
+				return
+			}
+			if n := uint32(len(fr2.Data())); n > 0 {
+				write(func() error { return fr.WriteWindowUpdate(1, n) })
+				write(func() error { return fr.WriteWindowUpdate(0, n) })
+			}
+		case *http2.RSTStreamFrame:
+			t.Fatalf("reset after %d bytes: %v", len(got), fr2.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY after %d bytes: %v", len(got), fr2.ErrCode)
+		}
 	}
 }
