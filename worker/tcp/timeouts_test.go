@@ -386,3 +386,55 @@ func TestStalledReaderCutOneTimeoutAfterItsLastByte(t *testing.T) {
 		}
 	}
 }
+
+// TestTricklingReaderCut: a client that reads one byte per half timeout
+// forever (a slow-read attack) frees less than a segment per timeout: its
+// kernel acknowledges nothing new, so the relay is cut about one timeout
+// after the client's side last took a segment, as HAProxy's `timeout
+// client` would (a write that makes no progress for the timeout).
+func TestTricklingReaderCut(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	cut := make(chan time.Time, 1)
+	o := startOrigin(t, func(c net.Conn) {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				cut <- time.Now()
+				return
+			}
+		}
+	})
+	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
+		})
+		return nil
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	t0 := time.Now()
+	tick := time.NewTicker(idle / 2) // pacing: the attack's rhythm
+	defer tick.Stop()
+	one := make([]byte, 1)
+	for {
+		select {
+		case at := <-cut:
+			t.Logf("cut %v after the start (front timeout %v)", at.Sub(t0), idle)
+			return
+		case <-tick.C:
+			if _, err := c.Read(one); err != nil {
+				t.Logf("cut %v after the start (front timeout %v): %v", time.Since(t0), idle, err)
+				return
+			}
+			if time.Since(t0) > 10*time.Second {
+				t.Fatalf("a client reading a byte per %v still served %v on (front timeout %v)", idle/2, time.Since(t0), idle)
+			}
+		}
+	}
+}
