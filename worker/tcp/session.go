@@ -317,7 +317,9 @@ func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle 
 		} else if n > acked {
 			acked, last = n, now
 		}
-		tr.last.Store(last.UnixNano())
+		if last.Equal(now) { // progress seen now: traffic for the other direction
+			tr.last.Store(now.UnixNano())
+		}
 		at := last.Add(dstIdle)
 		if !at.After(now) {
 			r.release()
