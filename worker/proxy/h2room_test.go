@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -47,50 +46,50 @@ func heldBackend(t *testing.T, head, first, rest string) (addr string, release c
 	return b.addr, release
 }
 
-// h2Frames reads the frames of stream id and reports each HEADERS (its
-// :status) and DATA (its bytes) on the channels, until END_STREAM, a reset
-// or a connection error (on errc). SETTINGS are acknowledged.
-func h2Frames(h *h2Conn, id uint32, status chan<- string, data chan<- []byte, errc chan<- error) {
+// h2Frames reads the frames of stream id from fr and reports each HEADERS
+// (its :status) and DATA (its bytes) on the channels, until END_STREAM, a
+// reset or a connection error (on errc). SETTINGS are acknowledged.
+func h2Frames(fr *http2.Framer, id uint32, status chan<- string, data chan<- []byte, errc chan<- error) {
 	dec := hpack.NewDecoder(4096, nil)
 	for {
-		fr, err := h.fr.ReadFrame()
+		f, err := fr.ReadFrame()
 		if err != nil {
 			errc <- err
 			return
 		}
-		switch fr := fr.(type) {
+		switch f := f.(type) {
 		case *http2.SettingsFrame:
-			if !fr.IsAck() {
-				h.fr.WriteSettingsAck()
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
 			}
 		case *http2.HeadersFrame:
-			fields, err := dec.DecodeFull(fr.HeaderBlockFragment())
+			fields, err := dec.DecodeFull(f.HeaderBlockFragment())
 			if err != nil {
 				errc <- err
 				return
 			}
 			for _, hf := range fields {
-				if hf.Name == ":status" && fr.StreamID == id {
+				if hf.Name == ":status" && f.StreamID == id {
 					status <- hf.Value
 				}
 			}
-			if fr.StreamEnded() && fr.StreamID == id {
+			if f.StreamEnded() && f.StreamID == id {
 				errc <- io.EOF
 				return
 			}
 		case *http2.DataFrame:
-			if fr.StreamID == id {
-				data <- bytes.Clone(fr.Data())
-				if fr.StreamEnded() {
+			if f.StreamID == id {
+				data <- bytes.Clone(f.Data())
+				if f.StreamEnded() {
 					errc <- io.EOF
 					return
 				}
 			}
 		case *http2.RSTStreamFrame:
-			errc <- fmt.Errorf("stream %d reset: %v", fr.StreamID, fr.ErrCode)
+			errc <- fmt.Errorf("stream %d reset: %v", f.StreamID, f.ErrCode)
 			return
 		case *http2.GoAwayFrame:
-			errc <- fmt.Errorf("GOAWAY %v", fr.ErrCode)
+			errc <- fmt.Errorf("GOAWAY %v", f.ErrCode)
 			return
 		}
 	}
@@ -114,19 +113,10 @@ func TestH2ZeroWindowSendsTheHead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b, release := heldBackend(t, tc.head, tc.first, tc.rest)
 			f := h2OnlyFixture(t, b)
-			c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { c.Close() })
-			c.SetDeadline(time.Now().Add(15 * time.Second))
-			h := &h2Conn{c: c, fr: http2.NewFramer(c, c)}
-			h.enc = hpack.NewEncoder(&h.hb)
-			io.WriteString(c, http2.ClientPreface)
-			h.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
-			h.get(1, "/")
+			fr := dialH2Raw(t, f.addr, "a.test", 15*time.Second, 0)
+			writeH2Get(fr, 1, "a.test", "/")
 			status, data, errc := make(chan string, 4), make(chan []byte, 64), make(chan error, 1)
-			go h2Frames(h, 1, status, data, errc)
+			go h2Frames(fr, 1, status, data, errc)
 			select {
 			case s := <-status:
 				if s != "200" {
@@ -140,7 +130,7 @@ func TestH2ZeroWindowSendsTheHead(t *testing.T) {
 				t.Fatal("no response head 5 s after the request, the stream's window being 0")
 			}
 			close(release)
-			h.fr.WriteWindowUpdate(1, 1<<20)
+			fr.WriteWindowUpdate(1, 1<<20)
 			var got []byte
 			for {
 				select {
@@ -203,7 +193,7 @@ func TestStreamedBodyNotWithheld(t *testing.T) {
 			h := dialH2(t, h2OnlyFixture(t, b))
 			h.get(1, "/")
 			status, data, errc := make(chan string, 4), make(chan []byte, 64), make(chan error, 1)
-			go h2Frames(h, 1, status, data, errc)
+			go h2Frames(h.fr, 1, status, data, errc)
 			want := tc.first
 			if strings.HasPrefix(tc.want, "7\r\n") {
 				want = "data: 1"

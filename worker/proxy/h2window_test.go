@@ -89,23 +89,10 @@ func TestH2TinyChangingWindows(t *testing.T) {
 func tinyWindowGet(t *testing.T, f *fixture, seed uint64) ([]byte, string) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 2))
-	c, err := tls.Dial("tcp", f.addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	io.WriteString(c, http2.ClientPreface)
-	fr := http2.NewFramer(c, c)
 	initial := int64(1 + rng.IntN(100))
-	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: uint32(initial)})
+	fr := dialH2Raw(t, f.addr, "a.test", 30*time.Second, uint32(initial))
 	fr.WriteWindowUpdate(0, 1<<30)
-	var hb bytes.Buffer
-	enc := hpack.NewEncoder(&hb)
-	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "a.test"}, {":path", "/"}} {
-		enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
-	}
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+	writeH2Get(fr, 1, "a.test", "/")
 	dec := hpack.NewDecoder(4096, nil)
 	win := initial // the stream's window as the client granted it
 	var got []byte

@@ -243,23 +243,6 @@ func TestStalledReaderCut(t *testing.T) {
 	}
 }
 
-// dialSmallRcvbuf dials addr with a 4 KiB receive buffer, so that the
-// proxy's writes wait on this client's reading; closed at the end of the
-// test.
-func dialSmallRcvbuf(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-		return nil
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // TestSlowReaderLongWriteNotCutByTheOtherDirection: while one direction
 // is in a write that outlasts the idle timeout but still moves bytes (a
 // client reading slowly), the other direction, whose peer has nothing to
@@ -277,20 +260,7 @@ func TestSlowReaderLongWriteNotCutByTheOtherDirection(t *testing.T) {
 	}
 	o := startOrigin(t, func(c net.Conn) { c.Write(blob); c.Close() })
 	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: idle}, false, o.addr)
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		rc.Control(func(fd uintptr) {
-			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-			// A small MSS keeps the proxy's send buffer small (it grows
-			// with the MSS): its writes wait on this reader.
-			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
-		})
-		return nil
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialSmallWindow(t, addr)
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	// Pacing, not synchronisation: about 100 KB/s, never silent for long.
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -329,18 +299,7 @@ func TestStalledReaderCutOneTimeoutAfterItsLastByte(t *testing.T) {
 		}
 	})
 	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		rc.Control(func(fd uintptr) {
-			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
-		})
-		return nil
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialSmallWindow(t, addr)
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	// Reads steadily for 300 ms (pacing, not synchronisation), then
 	// stops: the relay's write under way then has moved bytes.
@@ -406,18 +365,7 @@ func TestTricklingReaderCut(t *testing.T) {
 		}
 	})
 	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		rc.Control(func(fd uintptr) {
-			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-			syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
-		})
-		return nil
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialSmallWindow(t, addr)
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	t0 := time.Now()
 	tick := time.NewTicker(idle / 2) // pacing: the attack's rhythm
@@ -438,4 +386,39 @@ func TestTricklingReaderCut(t *testing.T) {
 			}
 		}
 	}
+}
+
+// dialSmallRcvbuf dials addr with a 4 KiB receive buffer, so that the
+// proxy's writes wait on this client's reading; closed at the end of the
+// test.
+func dialSmallRcvbuf(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	return dialWith(t, addr, func(fd int) { syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+}
+
+// dialSmallWindow is dialSmallRcvbuf with a 536-byte MSS as well: the
+// proxy's send buffer, which grows with the MSS (to megabytes on
+// loopback), stays small too, so that its writes wait on this client's
+// reading from the first bytes.
+func dialSmallWindow(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	return dialWith(t, addr, func(fd int) {
+		syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_MAXSEG, 536)
+	})
+}
+
+// dialWith dials addr, calling set on the socket before the connect;
+// closed at the end of the test.
+func dialWith(t *testing.T, addr string, set func(fd int)) net.Conn {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { set(int(fd)) })
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
