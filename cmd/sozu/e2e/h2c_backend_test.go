@@ -263,6 +263,12 @@ frontends = [ { address = %[2]q, hostname = "*" }, { address = %[5]q, hostname =
 		if got := run("/usr/bin/nghttp", "-d", payload, "--cert", "", fmt.Sprintf("https://127.0.0.1:%d/echo", httpsPort)); !bytes.Equal(got, body) {
 			t.Errorf("nghttp: %d bytes back of %d", len(got), len(body))
 		}
+		// A 15-byte stream window (-w 4): the stream session reads from
+		// its backend 15 bytes at a time and waits for window in between,
+		// while its body copier still streams the upload.
+		if got := run("/usr/bin/nghttp", "-w", "4", "-d", payload, "--cert", "", fmt.Sprintf("https://127.0.0.1:%d/echo", httpsPort)); !bytes.Equal(got, body) {
+			t.Errorf("nghttp -w 4: %d bytes back of %d", len(got), len(body))
+		}
 		small := filepath.Join(dir, "small")
 		os.WriteFile(small, bytes.Repeat([]byte("x"), 3000), 0o600)
 		out := string(run("/usr/bin/h2load", "-n", "2000", "-c", "4", "-m", "50", "-d", small,
