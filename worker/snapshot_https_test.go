@@ -101,6 +101,12 @@ func TestSnapshotHTTPSH2(t *testing.T) {
 			h2.Limits{StreamIdleTimeout: 90 * time.Second}, false},
 		{"idle timeout floored at 30 s", &command.HttpsListenerConfig{Address: sa(addr), BackTimeout: proto.Uint32(5)},
 			h2.Limits{StreamIdleTimeout: 30 * time.Second}, false},
+		// 0, which only an add_https_listener or a state file carries (the
+		// configuration and listener updates refuse it), is a zero count:
+		// absent, not a 1 s timeout that reaps any stream awaiting its
+		// backend a second.
+		{"idle timeout 0 is absent", &command.HttpsListenerConfig{Address: sa(addr), BackTimeout: proto.Uint32(90),
+			H2StreamIdleTimeoutSeconds: proto.Uint32(0)}, h2.Limits{StreamIdleTimeout: 90 * time.Second}, false},
 		{"set", &command.HttpsListenerConfig{Address: sa(addr), DisableHttp11: proto.Bool(true),
 			AlpnProtocols:              []string{"h2"},
 			H2MaxConcurrentStreams:     proto.Uint32(7),

@@ -166,12 +166,12 @@ func defaultHosts(c *tlsconf.Cert) []string {
 
 // h2Limits converts the h2_* keys of an HTTPS listener; an absent key (and
 // a zero count) keeps h2's default, which is upstream's. A graceful
-// shutdown deadline of 0 means none. An absent stream idle timeout is, as
-// upstream's, the listener's back_timeout floored at 30 s, so that a stream
-// awaiting a slow backend is not reaped before back_timeout cuts it.
+// shutdown deadline of 0 means none. An absent (or 0) stream idle timeout
+// is, as upstream's, the listener's back_timeout floored at 30 s, so that a
+// stream awaiting a slow backend is not reaped before back_timeout cuts it.
 func h2Limits(l *command.HttpsListenerConfig) h2.Limits {
 	idle := l.GetH2StreamIdleTimeoutSeconds()
-	if l.H2StreamIdleTimeoutSeconds == nil {
+	if idle == 0 {
 		idle = max(30, l.GetBackTimeout())
 	}
 	lim := h2.Limits{
@@ -190,7 +190,7 @@ func h2Limits(l *command.HttpsListenerConfig) h2.Limits {
 		MaxHeaderTableSize:              l.GetH2MaxHeaderTableSize(),
 		InitialConnectionWindow:         l.GetH2InitialConnectionWindow(),
 		StreamShrinkRatio:               l.GetH2StreamShrinkRatio(),
-		StreamIdleTimeout:               time.Duration(max(1, idle)) * time.Second,
+		StreamIdleTimeout:               time.Duration(idle) * time.Second,
 		MaxGlitchCount:                  l.GetH2MaxGlitchCount(),
 	}
 	if l.H2GracefulShutdownDeadlineSeconds != nil {

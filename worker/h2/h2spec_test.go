@@ -22,11 +22,14 @@ func TestH2Spec(t *testing.T) {
 		t.Fatal("h2spec not found; install it with: go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible")
 	}
 	for _, useTLS := range []bool{false, true} {
-		t.Run(map[bool]string{false: "h2c", true: "tls"}[useTLS], func(t *testing.T) { runH2Spec(t, bin, useTLS) })
+		t.Run(map[bool]string{false: "h2c", true: "tls"}[useTLS], func(t *testing.T) { runH2Spec(t, bin, useTLS, helloHandler) })
 	}
+	// A handler that answers at once, before the request's end (a 404):
+	// its streams linger while h2spec sends the rest of malformed requests.
+	t.Run("early/tls", func(t *testing.T) { runH2Spec(t, bin, true, earlyHandler) })
 }
 
-func runH2Spec(t *testing.T, bin string, useTLS bool) {
+func runH2Spec(t *testing.T, bin string, useTLS bool, h Handler) {
 	var cfg *tls.Config
 	args := []string{"generic", "http2", "hpack", "-h", "127.0.0.1", "-o", "1", "-S"}
 	if useTLS {
@@ -34,7 +37,7 @@ func runH2Spec(t *testing.T, bin string, useTLS bool) {
 		cfg = &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}
 		args = append(args, "-t", "-k")
 	}
-	ts := startServer(t, Limits{}, helloHandler, cfg, nil)
+	ts := startServer(t, Limits{}, h, cfg, nil)
 	_, port, _ := net.SplitHostPort(ts.addr)
 	if _, err := strconv.Atoi(port); err != nil {
 		t.Fatal(err)

@@ -287,3 +287,91 @@ func TestEarlyResponseLingers(t *testing.T) {
 	rc.fr.WriteData(11, true, []byte("late"))
 	rc.stillServes("DATA on the stream reset after its response")
 }
+
+// TestEarlyResponseLingerBounded: an attacker opens streams answered at
+// once and never ends its requests. The lingering streams count against
+// SETTINGS_MAX_CONCURRENT_STREAMS (one more is refused), each is reset
+// with NO_ERROR after earlyLinger, and the connection then takes streams
+// again; a churn of streams that linger then end leaves no entry in the
+// linger list once the sweep ran, and the list holds no more than the
+// streams opened meanwhile.
+func TestEarlyResponseLingerBounded(t *testing.T) {
+	const limit = 8
+	ts := startServer(t, Limits{MaxConcurrentStreams: limit}, earlyHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	var c *Conn
+	select {
+	case c = <-ts.newc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection")
+	}
+
+	// limit streams answered, none ended by the client.
+	ended, reset := map[uint32]bool{}, map[uint32]bool{}
+	for i := range uint32(limit) {
+		rc.get(2*i+1, false)
+	}
+	rc.waitFor("every response's end", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			t.Fatalf("RST_STREAM(%d) %v before every response ended", f.StreamID, f.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		case *http2.DataFrame:
+			if f.StreamEnded() {
+				ended[f.StreamID] = true
+			}
+		}
+		return len(ended) == limit
+	})
+	// They linger, open: one more is refused.
+	rc.get(2*limit+1, false)
+	rc.expectRST(2*limit+1, http2.ErrCodeRefusedStream)
+	// Each ends with RST_STREAM(NO_ERROR) after earlyLinger.
+	start := time.Now()
+	rc.waitFor("every lingering stream reset", func(f http2.Frame) bool {
+		if r, ok := f.(*http2.RSTStreamFrame); ok && r.StreamID <= 2*limit {
+			if r.ErrCode != http2.ErrCodeNo {
+				t.Fatalf("RST_STREAM(%d) %v, want NO_ERROR", r.StreamID, r.ErrCode)
+			}
+			reset[r.StreamID] = true
+		}
+		return len(reset) == limit
+	})
+	if d := time.Since(start); d > 5*earlyLinger {
+		t.Fatalf("lingering streams reset %v after their responses, want about %v", d, earlyLinger)
+	}
+	// The connection takes streams again.
+	rc.get(2*limit+3, true)
+	rc.awaitEnd(2*limit + 3)
+
+	// Churn: streams that linger, then end normally.
+	const churn = 300
+	id := uint32(2*limit + 5)
+	for range churn {
+		rc.get(id, false)
+		rc.awaitEnd(id)
+		rc.fr.WriteData(id, true, nil)
+		id += 2
+	}
+	c.mu.Lock()
+	n := len(c.lingering)
+	c.mu.Unlock()
+	if n > churn {
+		t.Fatalf("%d streams in the linger list after %d lingered", n, churn)
+	}
+	deadline := time.Now().Add(10 * earlyLinger)
+	for {
+		c.mu.Lock()
+		n, open := len(c.lingering), len(c.streams)
+		c.mu.Unlock()
+		if n == 0 && open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d streams still in the linger list, %d open, %v after the churn", n, open, 10*earlyLinger)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	rc.stillServes("the churn")
+}

@@ -46,7 +46,10 @@ type reader struct {
 	bp  *[]byte // held between next and send
 	n   int     // bytes on hand, in bp or p
 	off int     // of those in bp, how many send wrote already
-	err error
+	// acked is the destination's last TCP_INFO tcpi_bytes_acked sampled by
+	// a write past its deadline (send, session.go); 0 before any.
+	acked uint64
+	err   error
 
 	sp   splicer // splice mode: the destination's raw connection is set
 	bulk bool    // the last read filled a buffer: the next ones splice

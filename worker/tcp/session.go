@@ -284,7 +284,11 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 // large pipe to drain). Bytes the kernel still takes into the socket's
 // send buffer are no progress of the peer's: a reader that stopped is cut
 // between dstIdle and 5/4 dstIdle after its last acknowledgement (after
-// start, at the soonest). The bytes written are added to *moved and
+// start, at the soonest). The first sample of a write has nothing taken at
+// start to compare with: it counts as progress, since the peer may have
+// acknowledged bytes just after start, unless it equals the last sample of
+// an earlier write (r.acked: nothing acknowledged since, so none after
+// start either). The bytes written are added to *moved and
 // passed to count; while it writes, tr tells the other direction so (its
 // peer is not idle).
 func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle time.Duration, tr *traffic, moved *int64, count func(int64)) error {
@@ -313,10 +317,14 @@ func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle 
 				last = now
 			}
 		} else if !sampled {
-			acked, sampled = n, true // progress since start: unknown, none assumed
+			acked, sampled = n, true
+			if n != r.acked { // progress since start: possible, at a time unknown
+				last = now
+			}
 		} else if n > acked {
 			acked, last = n, now
 		}
+		r.acked = acked
 		if last.Equal(now) { // progress seen now: traffic for the other direction
 			tr.last.Store(now.UnixNano())
 		}

@@ -422,3 +422,74 @@ func dialWith(t *testing.T, addr string, set func(fd int)) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// TestReaderStoppingEarlyInAWriteNotCutSooner: a client that still reads
+// for a moment after the relay's write to it began, then stops, took its
+// last byte a little after the write began; it must not be cut sooner
+// than one timeout after that byte. The write's first look at the peer's
+// acknowledgements (a quarter timeout in) had nothing to compare with and
+// counted no progress: the cut came one timeout after the write began,
+// up to a quarter timeout before one timeout after the client's last byte
+// (TestStalledReaderCutOneTimeoutAfterItsLastByte saw 796 ms of 1 s under
+// -race).
+func TestReaderStoppingEarlyInAWriteNotCutSooner(t *testing.T) {
+	const idle = 2 * time.Second
+	cut := make(chan time.Time, 1)
+	o := startOrigin(t, func(c net.Conn) {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				cut <- time.Now()
+				return
+			}
+		}
+	})
+	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	c := dialSmallWindow(t, addr)
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := func() (n int) {
+		rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+		return n
+	}
+	// The client's window fills at once and the relay's write to it
+	// waits; the client reads 1 KiB every 5 ms (pacing, not
+	// synchronisation) from 50 ms to 300 ms in, well within the first
+	// quarter timeout of that write, then stops.
+	t0 := time.Now()
+	for queued() == 0 {
+		if time.Since(t0) > 5*time.Second {
+			t.Fatal("no byte reached the client")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	buf := make([]byte, 1024)
+	time.Sleep(50 * time.Millisecond)
+	for time.Since(t0) < 300*time.Millisecond {
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	last, q := time.Now(), queued()
+	for {
+		select {
+		case at := <-cut:
+			d := at.Sub(last)
+			t.Logf("cut %v after the client's side last took a byte (front timeout %v)", d, idle)
+			if d < idle-idle/16 || d > idle+idle/2 {
+				t.Fatalf("cut %v after the client's side last took a byte, front timeout %v: want between %v and %v", d, idle, idle-idle/16, idle+idle/2)
+			}
+			return
+		case <-time.After(5 * time.Millisecond):
+			if n := queued(); n != q {
+				last, q = time.Now(), n
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("a client reading nothing was not cut")
+		}
+	}
+}
