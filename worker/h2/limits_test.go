@@ -113,6 +113,42 @@ func TestFloodLimits(t *testing.T) {
 					rc.fr.WritePriority(3, http2.PriorityParam{StreamDep: 0, Weight: 15})
 				}
 			}},
+		{name: "unknown (extension) frames", reason: "extension frame flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				// Ignored one by one (RFC 9113 §5.5), yet each costs its
+				// handling: PRIORITY's budget.
+				for i := 0; i < 101; i++ {
+					rc.fr.WriteRawFrame(0x20, 0, 0, nil)
+				}
+			}},
+		{name: "PRIORITY_UPDATE (RFC 9218)", reason: "PRIORITY flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 101; i++ {
+					rc.fr.WritePriorityUpdate(1, "u=1")
+				}
+			}},
+		{name: "PRIORITY and extension frames share a budget", reason: "extension frame flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 50; i++ {
+					rc.fr.WritePriority(3, http2.PriorityParam{StreamDep: 0, Weight: 15})
+				}
+				for i := 0; i < 51; i++ {
+					rc.fr.WriteRawFrame(0x20, 0, 1, []byte("ext"))
+				}
+			}},
+		{name: "DATA on a stream we reset, past its window", reason: "glitches", h: blockHandler,
+			lim: Limits{InitialStreamWindow: 1000},
+			drive: func(rc *rawClient) {
+				rc.get(1, false)
+				// A stream error: we reset stream 1 (PROTOCOL_ERROR).
+				rc.fr.WriteWindowUpdate(1, 0)
+				// What the peer sent before seeing our RST_STREAM is
+				// dropped quietly, up to the stream's window; each frame
+				// beyond is a glitch, as on any closed stream.
+				for i := 0; i < 1000+101; i++ {
+					rc.fr.WriteData(1, false, []byte("x"))
+				}
+			}},
 		{name: "CONTINUATION count", reason: "CONTINUATION flood", h: helloHandler,
 			drive: func(rc *rawClient) {
 				block := rc.headerBlock(getReq...)
