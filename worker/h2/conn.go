@@ -99,6 +99,10 @@ type Conn struct {
 	recvWindow     int64
 	recvUnacked    int64
 	unreturned     int64 // DATA bytes sent whose credit the peer has not returned
+	// outQueued is the body bytes queued on all streams, not sent yet:
+	// Stream.Room keeps it within sendWindow, so that streams stalled on
+	// the connection window hold no output buffer beyond it.
+	outQueued int64
 	// streamUnreturned is the same for stream-level credit, summed over
 	// all streams (closed ones included: a peer may return credit for a
 	// stream that has just ended): stream WINDOW_UPDATEs granting more
@@ -983,6 +987,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		}
 		for _, s := range c.streams {
 			c.enqueueIfPendingLocked(s)
+			s.roomGrewLocked() // Room is bounded by the connection window too
 		}
 		return nil
 	}
@@ -1086,7 +1091,13 @@ func (c *Conn) resetStreamLocked(s *Stream, code http2.ErrCode, remote bool, rea
 	if !remote && s.inMap {
 		c.queueRSTLocked(s.id, code, s.recvWindow)
 	}
-	s.out, s.outHead = s.out[:0], 0
+	if s.unqueueLocked() {
+		// Its output no longer holds the connection window: the
+		// streams waiting for room may have some.
+		for _, o := range c.streams {
+			o.roomGrewLocked()
+		}
+	}
 	c.creditConnLocked(int64(len(s.rbuf) - s.roff))
 	s.rbuf, s.roff = s.rbuf[:0], 0
 	s.wakeLocked()

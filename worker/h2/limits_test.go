@@ -533,3 +533,60 @@ func TestMaxConcurrentStreamsClamped(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectionWindowBoundsBuffers: streams that write as Room allows (as
+// the proxy's sessions do) buffer no more, all together, than the
+// connection's send window: a client granting huge stream windows but no
+// connection credit (or a client that stops returning it) holds no output
+// buffer per stream beyond it. Before, each of the 20 streams below kept
+// its 32 KiB output buffer full while the connection window was 0.
+func TestConnectionWindowBoundsBuffers(t *testing.T) {
+	const streams = 20
+	body := make([]byte, 1<<20)
+	h := HandlerFunc(func(s *Stream) {
+		for range 64 {
+			if s.WaitRoom() != nil {
+				return
+			}
+			if _, err := s.Write(body[:s.Room()]); err != nil {
+				return
+			}
+		}
+	})
+	ts := startServer(t, Limits{StreamIdleTimeout: time.Minute}, h, nil, nil)
+	rc := dialRaw(t, ts.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	c := <-ts.newc
+	for i := range uint32(streams) {
+		rc.get(2*i+1, true)
+	}
+	got := 0
+	rc.waitFor("the connection window's worth of DATA", func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok {
+			got += len(d.Data())
+		}
+		return got >= 65535
+	})
+	// Every handler now waits for room (its Write or WaitRoom blocked).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		waiting, queued := 0, 0
+		for _, s := range c.streams {
+			if s.waitingWrite {
+				waiting++
+			}
+			queued += len(s.out) - s.outHead
+		}
+		c.mu.Unlock()
+		if waiting == streams {
+			if queued > 65535 {
+				t.Fatalf("%d bytes queued on %d streams stalled on a connection window of 0", queued, streams)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d handlers waiting for room", waiting, streams)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
+	}
+}
