@@ -713,6 +713,12 @@ func (c *Conn) decodeFragment(p []byte) error {
 		return calm("header block too large")
 	}
 	if _, err := c.dec.Write(p); err != nil {
+		if errors.Is(err, hpack.ErrStringLength) {
+			// A name or value, Huffman-coded or not, longer than the
+			// whole header list may be (the decoder's string limit):
+			// valid HPACK, an HPACK bomb, counted as the list size is.
+			return calm("header list too large (HPACK bomb)")
+		}
 		return connErr(http2.ErrCodeCompression, err.Error())
 	}
 	if c.hb.tooBig != "" {

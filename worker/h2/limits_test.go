@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // floodCase drives one abuse pattern with raw frames and expects
@@ -169,6 +170,26 @@ func TestFloodLimits(t *testing.T) {
 				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:16384], EndStream: true})
 				for off := 16384; off < len(block); off += 16384 {
 					rc.fr.WriteContinuation(1, false, block[off:min(off+16384, len(block))])
+				}
+			}},
+		{name: "Huffman string decoding past the header list size", reason: "HPACK bomb", h: helloHandler,
+			drive: func(rc *rawClient) {
+				// One literal field whose Huffman-coded value, 43 750
+				// bytes on the wire, decodes to 70 000: past the 64 KiB
+				// header list, an HPACK bomb, not a compression error.
+				val := hpack.AppendHuffmanString(nil, strings.Repeat("0", 70000))
+				block := rc.headerBlock(getReq...)
+				block = append(block, 0x00, 0x03, 'x', '-', 'h')
+				n := len(val) - 127
+				block = append(block, 0x80|0x7f)
+				for ; n >= 128; n >>= 7 {
+					block = append(block, byte(n&0x7f|0x80))
+				}
+				block = append(block, byte(n))
+				block = append(block, val...)
+				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:16384], EndStream: true})
+				for off := 16384; off < len(block); off += 16384 {
+					rc.fr.WriteContinuation(1, off+16384 >= len(block), block[off:min(off+16384, len(block))])
 				}
 			}},
 		{name: "header field count", reason: "too many header fields", h: helloHandler,

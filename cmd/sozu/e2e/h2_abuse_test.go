@@ -84,6 +84,16 @@ frontends = [ { address = %[2]q, hostname = "*" } ]
 	}
 
 	big := make([]byte, 16384)
+	// huffBomb is a literal field whose Huffman-coded value, 43 750 bytes
+	// on the wire, decodes to 70 000 (the default header list is 64 KiB).
+	huffBomb := []byte{0x00, 0x03, 'x', '-', 'h'}
+	val := hpack.AppendHuffmanString(nil, strings.Repeat("0", 70000))
+	huffBomb = append(huffBomb, 0x80|0x7f) // H, then the length: 7-bit prefix integer (RFC 7541 §5.1)
+	n := len(val) - 127
+	for ; n >= 128; n >>= 7 {
+		huffBomb = append(huffBomb, byte(n&0x7f|0x80))
+	}
+	huffBomb = append(append(huffBomb, byte(n)), val...)
 	calm := http2.ErrCodeEnhanceYourCalm
 	for _, tt := range []struct {
 		name string
@@ -150,6 +160,14 @@ frontends = [ { address = %[2]q, hostname = "*" } ]
 			blk := a.block("GET", "x-bomb", strings.Repeat("b", 4000))
 			a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: blk})
 			a.fr.WriteContinuation(id, true, bytes.Repeat([]byte{0x80 | 62}, 16000))
+		}},
+		{"HPACK bomb: a Huffman-coded value decoding past the header list size", calm, nil, func(a *abuser) {
+			id := a.nextID()
+			blk := append(a.block("GET"), huffBomb...)
+			a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: blk[:16384]})
+			for off := 16384; off < len(blk); off += 16384 {
+				a.fr.WriteContinuation(id, off+16384 >= len(blk), blk[off:min(off+16384, len(blk))])
+			}
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
