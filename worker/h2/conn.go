@@ -220,7 +220,12 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 	c.rfr.SetMaxReadFrameSize(16384)
 	c.hb.c = c
 	c.dec = hpack.NewDecoder(DecoderTableSize, c.hb.emit)
-	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderListSize))
+	// The decoder's string limit only refuses lengths no valid block
+	// within MaxHeaderBlockBytes can hold (Huffman codes are 5 bits at
+	// least): garbage, COMPRESSION_ERROR. A string that does decode past
+	// the header list size (a Huffman-coded HPACK bomb) is refused by the
+	// list's accounting (headerBlock.emit): ENHANCE_YOUR_CALM, counted.
+	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderBlockBytes)*8/5 + 8)
 	c.wfr = http2.NewFramer(&c.wbuf, nil)
 	return c
 }
@@ -713,12 +718,6 @@ func (c *Conn) decodeFragment(p []byte) error {
 		return calm("header block too large")
 	}
 	if _, err := c.dec.Write(p); err != nil {
-		if errors.Is(err, hpack.ErrStringLength) {
-			// A name or value, Huffman-coded or not, longer than the
-			// whole header list may be (the decoder's string limit):
-			// valid HPACK, an HPACK bomb, counted as the list size is.
-			return calm("header list too large (HPACK bomb)")
-		}
 		return connErr(http2.ErrCodeCompression, err.Error())
 	}
 	if c.hb.tooBig != "" {
