@@ -78,6 +78,7 @@ type Conn struct {
 	ctrl       []ctrlFrame
 	ctrlFull   bool
 	recent     [32]uint32 // streams we reset lately: late frames are ignored
+	recentWin  [32]int64  // for each of recent, the DATA bytes the peer may still send on it (its window at the reset)
 	recentPos  int
 
 	maxClientID    uint32
@@ -98,6 +99,10 @@ type Conn struct {
 	recvWindow     int64
 	recvUnacked    int64
 	unreturned     int64 // DATA bytes sent whose credit the peer has not returned
+	// outQueued is the body bytes queued on all streams, not sent yet:
+	// Stream.Room keeps it within sendWindow, so that streams stalled on
+	// the connection window hold no output buffer beyond it.
+	outQueued int64
 	// streamUnreturned is the same for stream-level credit, summed over
 	// all streams (closed ones included: a peer may return credit for a
 	// stream that has just ended): stream WINDOW_UPDATEs granting more
@@ -215,7 +220,12 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 	c.rfr.SetMaxReadFrameSize(16384)
 	c.hb.c = c
 	c.dec = hpack.NewDecoder(DecoderTableSize, c.hb.emit)
-	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderListSize))
+	// The decoder's string limit only refuses lengths no valid block
+	// within MaxHeaderBlockBytes can hold (Huffman codes are 5 bits at
+	// least): garbage, COMPRESSION_ERROR. A string that does decode past
+	// the header list size (a Huffman-coded HPACK bomb) is refused by the
+	// list's accounting (headerBlock.emit): ENHANCE_YOUR_CALM, counted.
+	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderBlockBytes)*8/5 + 8)
 	c.wfr = http2.NewFramer(&c.wbuf, nil)
 	return c
 }
@@ -514,7 +524,7 @@ func (c *Conn) streamError(e streamErr) error {
 	if s := c.streams[e.id]; s != nil {
 		c.resetStreamLocked(s, e.code, false, e.reason)
 	} else {
-		c.queueRSTLocked(e.id, e.code)
+		c.queueRSTLocked(e.id, e.code, int64(c.lim.InitialStreamWindow))
 	}
 	return nil
 }
@@ -539,13 +549,14 @@ func (c *Conn) processFrame(f http2.Frame) error {
 		if f.StreamDep == f.StreamID {
 			return streamErr{f.StreamID, http2.ErrCodeProtocol, "stream depends on itself"}
 		}
-		// Deprecated (RFC 9113 §5.3.2) and ignored, yet handled one by
-		// one: a few are a browser's; a flood breaks a budget of its
-		// own, as large as the WINDOW_UPDATE one.
-		c.mu.Lock()
-		flood := c.priWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxWindowUpdateStream0PerWindow)
-		c.mu.Unlock()
-		if flood {
+		// Deprecated (RFC 9113 §5.3.2) and ignored.
+		if c.advisoryFlood() {
+			return calm("PRIORITY flood")
+		}
+		return nil
+	case *http2.PriorityUpdateFrame:
+		// RFC 9218's reprioritization, ignored as PRIORITY is.
+		if c.advisoryFlood() {
 			return calm("PRIORITY flood")
 		}
 		return nil
@@ -557,7 +568,24 @@ func (c *Conn) processFrame(f http2.Frame) error {
 	case *http2.PushPromiseFrame:
 		return connErr(http2.ErrCodeProtocol, "PUSH_PROMISE from client")
 	}
-	return nil // unknown frame types are ignored (RFC 9113 §5.5)
+	// Unknown frame types are ignored (RFC 9113 §5.5), an empty one of
+	// 9 bytes as much as a full one: without a budget, a stream of them
+	// took a core for as long as the peer sent.
+	if c.advisoryFlood() {
+		return calm("extension frame flood")
+	}
+	return nil
+}
+
+// advisoryFlood counts one frame we ignore by design (PRIORITY,
+// PRIORITY_UPDATE, extension and unknown types) and reports whether the
+// connection broke their shared budget: a few are a browser's, each
+// handled one by one; a flood of them breaks a budget as large as the
+// WINDOW_UPDATE one (upstream's priority class).
+func (c *Conn) advisoryFlood() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.priWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxWindowUpdateStream0PerWindow)
 }
 
 // skippedLocked reports whether id lies in one of the last ranges of
@@ -580,6 +608,27 @@ func (c *Conn) forgetResetLocked(id uint32) {
 			c.recent[i] = 0
 		}
 	}
+}
+
+// lateDataLocked reports whether n bytes of DATA on id, a stream no longer
+// open, are what the peer may have sent before it saw our RST_STREAM: id
+// was reset lately and n fits in what was left of its window then. Such
+// DATA is dropped quietly (RFC 9113 §5.1, "closed"); more is DATA on a
+// closed stream, a stream error and a glitch: without this bound a peer
+// could go on sending DATA on a stream we reset, its connection window
+// credited back at once, for as long as it liked.
+func (c *Conn) lateDataLocked(id uint32, n int64) bool {
+	for i, r := range c.recent {
+		if r == id {
+			if n > c.recentWin[i] {
+				c.recentWin[i] = 0
+				return false
+			}
+			c.recentWin[i] -= n
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Conn) recentlyResetLocked(id uint32) bool {
@@ -730,7 +779,7 @@ func (c *Conn) endHeaderBlock() error {
 		if c.busyRefused > int(c.lim.MaxConcurrentStreams) {
 			return streamErr{id, http2.ErrCodeRefusedStream, "streams opened while handlers of closed ones run"}
 		}
-		c.queueRSTLocked(id, http2.ErrCodeRefusedStream)
+		c.queueRSTLocked(id, http2.ErrCodeRefusedStream, int64(c.lim.InitialStreamWindow))
 		return nil
 	}
 	now := c.now()
@@ -803,7 +852,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 			return connErr(http2.ErrCodeProtocol, "DATA on idle stream")
 		}
 		c.creditConnLocked(n)
-		if c.recentlyResetLocked(id) {
+		if c.lateDataLocked(id, n) {
 			return nil
 		}
 		return streamErr{id, http2.ErrCodeStreamClosed, "DATA on closed stream"}
@@ -943,6 +992,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		}
 		for _, s := range c.streams {
 			c.enqueueIfPendingLocked(s)
+			s.roomGrewLocked() // Room is bounded by the connection window too
 		}
 		return nil
 	}
@@ -1021,10 +1071,16 @@ func (c *Conn) queueCtrlLocked(f ctrlFrame) {
 	c.wakeLocked()
 }
 
-func (c *Conn) queueRSTLocked(id uint32, code http2.ErrCode) {
+// queueRSTLocked sends RST_STREAM(code) on id, whose peer may still send
+// up to window bytes of DATA it had in flight (lateDataLocked). A stream
+// already among the recent resets keeps what was left of its window.
+func (c *Conn) queueRSTLocked(id uint32, code http2.ErrCode, window int64) {
 	c.queueCtrlLocked(ctrlFrame{kind: cRST, stream: id, val: uint32(code)})
-	c.recent[c.recentPos] = id
-	c.recentPos = (c.recentPos + 1) % len(c.recent)
+	if !c.recentlyResetLocked(id) {
+		c.recent[c.recentPos] = id
+		c.recentWin[c.recentPos] = max(window, 0)
+		c.recentPos = (c.recentPos + 1) % len(c.recent)
+	}
 	if code != http2.ErrCodeNo {
 		c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.StreamResets })
 	}
@@ -1038,9 +1094,15 @@ func (c *Conn) resetStreamLocked(s *Stream, code http2.ErrCode, remote bool, rea
 	}
 	s.reset = &StreamError{StreamID: s.id, Code: code, Remote: remote, Reason: reason}
 	if !remote && s.inMap {
-		c.queueRSTLocked(s.id, code)
+		c.queueRSTLocked(s.id, code, s.recvWindow)
 	}
-	s.out, s.outHead = s.out[:0], 0
+	if s.unqueueLocked() {
+		// Its output no longer holds the connection window: the
+		// streams waiting for room may have some.
+		for _, o := range c.streams {
+			o.roomGrewLocked()
+		}
+	}
 	c.creditConnLocked(int64(len(s.rbuf) - s.roff))
 	s.rbuf, s.roff = s.rbuf[:0], 0
 	s.wakeLocked()
@@ -1172,7 +1234,7 @@ func (c *Conn) endLingers() {
 // handler has returned while the peer is still sending: RST_STREAM(NO_ERROR)
 // (RFC 9113 §8.1).
 func (c *Conn) finishEarlyLocked(s *Stream) {
-	c.queueRSTLocked(s.id, http2.ErrCodeNo)
+	c.queueRSTLocked(s.id, http2.ErrCodeNo, s.recvWindow)
 	s.reset = &StreamError{StreamID: s.id, Code: http2.ErrCodeNo, Reason: "response complete"}
 	c.removeStreamLocked(s)
 }

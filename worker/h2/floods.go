@@ -17,7 +17,7 @@ const (
 	FloodWindowUpdate                     // WINDOW_UPDATE granting credit beyond the DATA sent, per window
 	FloodGlitches                         // protocol glitches per window (half-decaying, as upstream's glitch_window)
 	FloodControlBacklog                   // control frames the peer does not read
-	FloodPriority                         // PRIORITY frames per window (upstream's priority)
+	FloodPriority                         // PRIORITY, PRIORITY_UPDATE and unknown (extension) frames per window (upstream's priority)
 	NumFloodClasses
 )
 
@@ -49,6 +49,7 @@ var floodOf = map[string]FloodClass{
 	"empty DATA flood":                             FloodEmptyData,
 	"WINDOW_UPDATE flood":                          FloodWindowUpdate,
 	"PRIORITY flood":                               FloodPriority,
+	"extension frame flood":                        FloodPriority,
 	"too many protocol glitches":                   FloodGlitches,
 	"peer is not reading control frames":           FloodControlBacklog,
 }

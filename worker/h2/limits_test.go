@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // floodCase drives one abuse pattern with raw frames and expects
@@ -113,6 +114,42 @@ func TestFloodLimits(t *testing.T) {
 					rc.fr.WritePriority(3, http2.PriorityParam{StreamDep: 0, Weight: 15})
 				}
 			}},
+		{name: "unknown (extension) frames", reason: "extension frame flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				// Ignored one by one (RFC 9113 §5.5), yet each costs its
+				// handling: PRIORITY's budget.
+				for i := 0; i < 101; i++ {
+					rc.fr.WriteRawFrame(0x20, 0, 0, nil)
+				}
+			}},
+		{name: "PRIORITY_UPDATE (RFC 9218)", reason: "PRIORITY flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 101; i++ {
+					rc.fr.WritePriorityUpdate(1, "u=1")
+				}
+			}},
+		{name: "PRIORITY and extension frames share a budget", reason: "extension frame flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 50; i++ {
+					rc.fr.WritePriority(3, http2.PriorityParam{StreamDep: 0, Weight: 15})
+				}
+				for i := 0; i < 51; i++ {
+					rc.fr.WriteRawFrame(0x20, 0, 1, []byte("ext"))
+				}
+			}},
+		{name: "DATA on a stream we reset, past its window", reason: "glitches", h: blockHandler,
+			lim: Limits{InitialStreamWindow: 1000},
+			drive: func(rc *rawClient) {
+				rc.get(1, false)
+				// A stream error: we reset stream 1 (PROTOCOL_ERROR).
+				rc.fr.WriteWindowUpdate(1, 0)
+				// What the peer sent before seeing our RST_STREAM is
+				// dropped quietly, up to the stream's window; each frame
+				// beyond is a glitch, as on any closed stream.
+				for i := 0; i < 1000+101; i++ {
+					rc.fr.WriteData(1, false, []byte("x"))
+				}
+			}},
 		{name: "CONTINUATION count", reason: "CONTINUATION flood", h: helloHandler,
 			drive: func(rc *rawClient) {
 				block := rc.headerBlock(getReq...)
@@ -133,6 +170,26 @@ func TestFloodLimits(t *testing.T) {
 				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:16384], EndStream: true})
 				for off := 16384; off < len(block); off += 16384 {
 					rc.fr.WriteContinuation(1, false, block[off:min(off+16384, len(block))])
+				}
+			}},
+		{name: "Huffman string decoding past the header list size", reason: "HPACK bomb", h: helloHandler,
+			drive: func(rc *rawClient) {
+				// One literal field whose Huffman-coded value, 43 750
+				// bytes on the wire, decodes to 70 000: past the 64 KiB
+				// header list, an HPACK bomb, not a compression error.
+				val := hpack.AppendHuffmanString(nil, strings.Repeat("0", 70000))
+				block := rc.headerBlock(getReq...)
+				block = append(block, 0x00, 0x03, 'x', '-', 'h')
+				n := len(val) - 127
+				block = append(block, 0x80|0x7f)
+				for ; n >= 128; n >>= 7 {
+					block = append(block, byte(n&0x7f|0x80))
+				}
+				block = append(block, byte(n))
+				block = append(block, val...)
+				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:16384], EndStream: true})
+				for off := 16384; off < len(block); off += 16384 {
+					rc.fr.WriteContinuation(1, off+16384 >= len(block), block[off:min(off+16384, len(block))])
 				}
 			}},
 		{name: "header field count", reason: "too many header fields", h: helloHandler,
@@ -495,5 +552,62 @@ func TestMaxConcurrentStreamsClamped(t *testing.T) {
 		if got := (Limits{MaxConcurrentStreams: in}).withDefaults().MaxConcurrentStreams; got != want {
 			t.Errorf("MaxConcurrentStreams %d: %d, want %d", in, got, want)
 		}
+	}
+}
+
+// TestConnectionWindowBoundsBuffers: streams that write as Room allows (as
+// the proxy's sessions do) buffer no more, all together, than the
+// connection's send window: a client granting huge stream windows but no
+// connection credit (or a client that stops returning it) holds no output
+// buffer per stream beyond it. Before, each of the 20 streams below kept
+// its 32 KiB output buffer full while the connection window was 0.
+func TestConnectionWindowBoundsBuffers(t *testing.T) {
+	const streams = 20
+	body := make([]byte, 1<<20)
+	h := HandlerFunc(func(s *Stream) {
+		for range 64 {
+			if s.WaitRoom() != nil {
+				return
+			}
+			if _, err := s.Write(body[:s.Room()]); err != nil {
+				return
+			}
+		}
+	})
+	ts := startServer(t, Limits{StreamIdleTimeout: time.Minute}, h, nil, nil)
+	rc := dialRaw(t, ts.addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30})
+	c := <-ts.newc
+	for i := range uint32(streams) {
+		rc.get(2*i+1, true)
+	}
+	got := 0
+	rc.waitFor("the connection window's worth of DATA", func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok {
+			got += len(d.Data())
+		}
+		return got >= 65535
+	})
+	// Every handler now waits for room (its Write or WaitRoom blocked).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		waiting, queued := 0, 0
+		for _, s := range c.streams {
+			if s.waitingWrite {
+				waiting++
+			}
+			queued += len(s.out) - s.outHead
+		}
+		c.mu.Unlock()
+		if waiting == streams {
+			if queued > 65535 {
+				t.Fatalf("%d bytes queued on %d streams stalled on a connection window of 0", queued, streams)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d handlers waiting for room", waiting, streams)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
 	}
 }

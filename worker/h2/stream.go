@@ -136,7 +136,7 @@ func (c *Conn) acquireStream(id uint32, now time.Time) *Stream {
 // release returns s to the pool. Called with c.mu held once s is out of the
 // stream table, out of the ready queue and its handler has returned.
 func (s *Stream) release() {
-	s.out, s.outHead = s.out[:0], 0
+	s.unqueueLocked()
 	s.dropOutLocked()
 	const keep = 64 << 10
 	trim := func(b []byte) []byte {
@@ -359,6 +359,7 @@ func (s *Stream) WriteResponse(status int, fields []HeaderField, body []byte) er
 	if len(body) > 0 {
 		s.takeOutLocked()
 		s.out = append(s.out, body...)
+		c.outQueued += int64(len(body))
 		s.lastActivity = c.now()
 	}
 	s.endQueued = true
@@ -430,6 +431,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 			s.out, s.outHead = s.out[:pending], 0
 		}
 		s.out = append(s.out, p[:k]...)
+		c.outQueued += int64(k)
 		p = p[k:]
 		n += k
 		s.lastActivity = c.now()
@@ -440,7 +442,8 @@ func (s *Stream) Write(p []byte) (int, error) {
 
 // Room returns how many body bytes the stream takes now within its peer's
 // flow-control window: the room left in its output buffer, capped by its
-// send window less what is queued already; 0 when it takes none (or is
+// send window less what is queued already, and by the connection's send
+// window less what all its streams queued; 0 when it takes none (or is
 // reset, or its connection gone). A handler that sizes its reads of what
 // it relays by Room (and waits in WaitRoom when it is 0) holds, for a
 // client that stopped reading, no more than the stream's window: Write
@@ -458,7 +461,23 @@ func (s *Stream) roomLocked() int {
 		return 0
 	}
 	pending := int64(len(s.out) - s.outHead)
-	return int(max(min(outMax, s.sendWindow)-pending, 0))
+	room := min(outMax, s.sendWindow) - pending
+	// The connection window is shared: what all streams queued counts
+	// against it, so that a peer granting large stream windows and no
+	// connection credit gets no output buffered beyond its window.
+	room = min(room, s.c.sendWindow-s.c.outQueued)
+	return int(max(room, 0))
+}
+
+// unqueueLocked drops s's queued output, unsent, and reports whether there
+// was some.
+func (s *Stream) unqueueLocked() bool {
+	pending := len(s.out) - s.outHead
+	s.out, s.outHead = s.out[:0], 0
+	if pending > 0 && s.c != nil {
+		s.c.outQueued -= int64(pending)
+	}
+	return pending > 0
 }
 
 // WaitRoom waits, within the write deadline, until Room is positive. The

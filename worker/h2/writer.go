@@ -271,6 +271,7 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 		end := int(n) == pending && s.endQueued && !s.trQueued
 		c.wfr.WriteData(s.id, end, s.out[s.outHead:s.outHead+int(n)])
 		s.outHead += int(n)
+		c.outQueued -= n
 		if s.outHead == len(s.out) {
 			s.out, s.outHead = s.out[:0], 0
 		}
