@@ -186,33 +186,8 @@ func TestSlowSteadyReaderNotCut(t *testing.T) {
 		size = 3 << 20
 		idle = 250 * time.Millisecond
 	)
-	blob := make([]byte, size)
-	for i := range blob {
-		blob[i] = byte(i * 7)
-	}
-	o := startOrigin(t, func(c net.Conn) { c.Write(blob); c.Close() })
-	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
-	c := dialSmallRcvbuf(t, addr)
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	// Pacing, not synchronisation: the reader is slow on purpose, never
-	// silent for anything near the timeout.
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	got := make([]byte, 0, size)
-	buf := make([]byte, 4096)
-	t0 := time.Now()
-	for len(got) < size {
-		<-tick.C
-		n, err := c.Read(buf)
-		got = append(got, buf[:n]...)
-		if err != nil {
-			t.Fatalf("cut after %d of %d bytes (%v in, front timeout %v): %v", len(got), size, time.Since(t0), idle, err)
-		}
-	}
-	if !bytes.Equal(got, blob) {
-		t.Fatal("the bytes received differ from those sent")
-	}
-	t.Logf("%d bytes in %v", size, time.Since(t0))
+	blob, addr := servedBlob(t, size, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second})
+	readPaced(t, dialSmallRcvbuf(t, addr), blob, 2*time.Millisecond, 4096, idle)
 }
 
 // TestStalledReaderCut: a client that stops reading is cut once a write
@@ -254,31 +229,8 @@ func TestSlowReaderLongWriteNotCutByTheOtherDirection(t *testing.T) {
 		size = 256 << 10
 		idle = 200 * time.Millisecond
 	)
-	blob := make([]byte, size)
-	for i := range blob {
-		blob[i] = byte(i*13 + i>>8)
-	}
-	o := startOrigin(t, func(c net.Conn) { c.Write(blob); c.Close() })
-	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: idle}, false, o.addr)
-	c := dialSmallWindow(t, addr)
-	c.SetDeadline(time.Now().Add(60 * time.Second))
-	// Pacing, not synchronisation: about 100 KB/s, never silent for long.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	got := make([]byte, 0, size)
-	buf := make([]byte, 1024)
-	t0 := time.Now()
-	for len(got) < size {
-		<-tick.C
-		n, err := c.Read(buf)
-		got = append(got, buf[:n]...)
-		if err != nil {
-			t.Fatalf("cut after %d of %d bytes (%v in, idle timeouts %v): %v", len(got), size, time.Since(t0), idle, err)
-		}
-	}
-	if !bytes.Equal(got, blob) {
-		t.Fatal("the bytes received differ from those sent")
-	}
+	blob, addr := servedBlob(t, size, &Listener{FrontTimeout: idle, BackTimeout: idle})
+	readPaced(t, dialSmallWindow(t, addr), blob, 10*time.Millisecond, 1024, idle) // about 100 KB/s
 }
 
 // TestStalledReaderCutOneTimeoutAfterItsLastByte: a client that read
@@ -492,4 +444,44 @@ func TestReaderStoppingEarlyInAWriteNotCutSooner(t *testing.T) {
 			t.Fatal("a client reading nothing was not cut")
 		}
 	}
+}
+
+// readPaced reads want from c, at most chunk bytes every tick: a reader
+// slow on purpose but never silent for anything near the idle timeout
+// (pacing, not synchronisation). It fails the test when the proxy cuts the
+// connection first or the bytes differ.
+func readPaced(t *testing.T, c net.Conn, want []byte, every time.Duration, chunk int, idle time.Duration) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	got := make([]byte, 0, len(want))
+	buf := make([]byte, chunk)
+	t0 := time.Now()
+	for len(got) < len(want) {
+		<-tick.C
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("cut after %d of %d bytes (%v in, idle timeout %v): %v", len(got), len(want), time.Since(t0), idle, err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("the bytes received differ from those sent")
+	}
+	t.Logf("%d bytes in %v", len(want), time.Since(t0))
+}
+
+// servedBlob starts a relay l in front of an origin that sends each client
+// the same size bytes, then closes; it returns the bytes and the relay's
+// address.
+func servedBlob(t *testing.T, size int, l *Listener) ([]byte, string) {
+	t.Helper()
+	blob := make([]byte, size)
+	for i := range blob {
+		blob[i] = byte(i*13 + i>>8)
+	}
+	o := startOrigin(t, func(c net.Conn) { c.Write(blob); c.Close() })
+	_, addr := start(t, l, false, o.addr)
+	return blob, addr
 }
