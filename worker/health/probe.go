@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"strconv"
+
+	"github.com/sozu-go/sozu/worker/logmask"
 )
 
 // maxResponseHead bounds what an HTTP probe reads: the status line must
@@ -152,7 +154,9 @@ func expectation(expected int) string {
 func ParseStatusLine(line []byte) (int, error) {
 	const prefix = len("HTTP/1.x ")
 	if len(line) < prefix+3 || !(bytes.HasPrefix(line, []byte("HTTP/1.1 ")) || bytes.HasPrefix(line, []byte("HTTP/1.0 "))) {
-		return 0, fmt.Errorf("not an HTTP/1.x status line: %.40q", line)
+		// What a backend sent goes to the logs and events: at most 40
+		// bytes of it, a PAN in them masked (PCI DSS 3.4).
+		return 0, fmt.Errorf("not an HTTP/1.x status line: %.40q", logmask.AppendPANMasked(nil, line[:min(len(line), 40)]))
 	}
 	d := line[prefix : prefix+3]
 	if d[0] < '1' || d[0] > '5' || d[1] < '0' || d[1] > '9' || d[2] < '0' || d[2] > '9' {

@@ -127,6 +127,7 @@ func TestParseStatusLine(t *testing.T) {
 		{"http/1.1 200 OK", 0, "not an HTTP/1.x status line"},
 		{"HTTP/1.1 20", 0, "not an HTTP/1.x status line"},
 		{"", 0, "not an HTTP/1.x status line"},
+		{"4111111111111111 is no status line", 0, `"411111******1111 is no status line"`}, // a PAN a backend sent is masked
 	} {
 		code, err := ParseStatusLine([]byte(tc.line))
 		if tc.err == "" && (err != nil || code != tc.code) || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
