@@ -455,8 +455,7 @@ func (s *session) streamRoom(cfg *Listener) (int, error) {
 		deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
 		err := sc.st.WaitRoom()
 		if parked {
-			s.bbufp, s.outp = getBuf(), getOut()
-			s.bbuf, s.out = *s.bbufp, (*s.outp)[:0]
+			s.acquireExchangeBuffers() // the two given back
 		}
 		if err != nil {
 			return 0, err

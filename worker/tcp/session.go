@@ -294,9 +294,8 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle time.Duration, tr *traffic, moved *int64, count func(int64)) error {
 	tr.writing.Add(1)
 	defer tr.writing.Add(-1)
-	last := start // the peer's last progress seen
-	var acked uint64
-	sampled := false
+	last := start    // the peer's last progress seen
+	acked := r.acked // the peer's count at the last look, this write's or an earlier one's
 	for {
 		w, err := r.send(dst)
 		*moved += int64(w)
@@ -316,12 +315,7 @@ func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle 
 			if w > 0 { // no TCP_INFO: bytes moved are the progress
 				last = now
 			}
-		} else if !sampled {
-			acked, sampled = n, true
-			if n != r.acked { // progress since start: possible, at a time unknown
-				last = now
-			}
-		} else if n > acked {
+		} else if n != acked { // on a first look, progress since start: at a time unknown
 			acked, last = n, now
 		}
 		r.acked = acked
