@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"io"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -440,9 +439,9 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 			// The request just went out: let the other sessions run
 			// first, so that the answer is likely here when this read
 			// comes instead of a read that finds nothing and parks.
-			runtime.Gosched()
+			s.yield(yieldResponse)
 		}
-		m, err := bc.Read(s.bbuf[s.bw:])
+		m, err := s.bread.read(bc.Conn, s.bbuf[s.bw:])
 		if m > 0 {
 			s.bw += m
 			got = true

@@ -108,7 +108,7 @@ func (s *Server) Serve() error {
 // admit starts serving an accepted connection, whose slot is taken.
 func (s *Server) admit(c net.Conn) {
 	if tc := s.cfg.Load().TLS; tc != nil {
-		c = tls.Server(c, tc)
+		c = tls.Server(polled(c), tc)
 	}
 	ss := newSession(s, c)
 	s.mu.Lock()

@@ -57,7 +57,8 @@ type session struct {
 	retry    []byte       // Retry-After of the 429 being answered
 	sni      []byte       // the server name of the TLS handshake, lower case; empty without TLS or SNI
 
-	idle  idleWait // the wait for a request, without a buffer (idle.go)
+	idle  idleWait   // the wait for a request, without a buffer (idle.go)
+	bread polledRead // reads of a response head (idle.go)
 	state atomic.Uint32
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
 	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
@@ -300,6 +301,7 @@ func (s *session) finish() {
 	s.releaseBuf()
 	s.releaseExchangeBuffers()
 	s.idle.forget()
+	s.bread.forget()
 	s.conn, s.srv, s.h2b = nil, nil, nil
 	sessionPool.Put(s)
 }
