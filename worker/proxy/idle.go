@@ -80,22 +80,33 @@ func (s *session) idleRead(fd uintptr) bool {
 		pollWakes.Add(1) // called again: the wait parked, the poller woke it
 	}
 	s.takeBuf()
+	n, again, err := readFD(fd, s.buf)
+	if again {
+		s.releaseBuf()
+		return false
+	}
+	w.n, w.err = n, err
+	return true
+}
+
+// readFD is the read(2) of a RawConn callback: again when it found
+// nothing (EAGAIN: the callback reports false, to park until readable),
+// else what it read and the error Read would give, io.EOF at the end (an
+// errno as it is).
+func readFD(fd uintptr, p []byte) (n int, again bool, err error) {
 	for {
-		n, err := unix.Read(int(fd), s.buf)
+		n, err := unix.Read(int(fd), p)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err == unix.EAGAIN:
-			s.releaseBuf()
-			return false
+			return 0, true, nil
 		case err != nil:
-			w.n, w.err = 0, err
+			return 0, false, err
 		case n == 0:
-			w.n, w.err = 0, io.EOF
-		default:
-			w.n, w.err = n, nil
+			return 0, false, io.EOF
 		}
-		return true
+		return n, false, nil
 	}
 }
 
@@ -214,22 +225,15 @@ func (r *polledRead) call(fd uintptr) bool {
 	if r.calls++; r.calls == 2 {
 		pollWakes.Add(1) // called again: the read parked, the poller woke it
 	}
-	for {
-		n, err := unix.Read(int(fd), r.p)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return false
-		case err != nil:
-			r.n, r.err = 0, os.NewSyscallError("read", err) // as net.Conn's Read, so errors.Is finds the errno
-		case n == 0:
-			r.n, r.err = 0, io.EOF
-		default:
-			r.n, r.err = n, nil
-		}
-		return true
+	n, again, err := readFD(fd, r.p)
+	if again {
+		return false
 	}
+	if err != nil && err != io.EOF {
+		err = os.NewSyscallError("read", err) // as net.Conn's Read; errors.Is finds the errno
+	}
+	r.n, r.err = n, err
+	return true
 }
 
 // polledConn is a TCP connection whose Read is a polledRead: the raw
