@@ -216,6 +216,8 @@ var baseRules = []Rule{
 		Why: "worker/listeners.go: receive timeout on the SCM socket while waiting for a listener"},
 	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.IPPROTO_TCP), argEq(2, unix.TCP_NODELAY)},
 		Why: "net: no Nagle on every accepted and dialled TCP connection"},
+	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.IPPROTO_TCP), argEq(2, unix.TCP_QUICKACK)},
+		Why: "worker/backends: ACK a backend's response at once when it needs more than one read (no delayed-ACK stall)"},
 	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.IPPROTO_TCP), argEq(2, unix.TCP_KEEPIDLE)},
 		Why: "net: keep-alive idle time (15 s default) on every TCP connection"},
 	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.IPPROTO_TCP), argEq(2, unix.TCP_KEEPINTVL)},

@@ -176,6 +176,7 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 		s.bw = copy(s.bbuf, s.bbuf[s.br:s.bw])
 		s.br = 0
 	}
+	s.quickAck(bc)
 	deadline.Read(bc, &bc.ReadDL, s.tick(), cfg.BackTimeout)
 	end := len(s.bbuf)
 	if room < end-s.bw {
@@ -190,6 +191,16 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 		err = io.ErrNoProgress
 	}
 	return 0, err
+}
+
+// quickAck asks the kernel to acknowledge the backend's bytes at once
+// (backends.Conn.QuickAck), once per response, when it needs more than the
+// read of its head.
+func (s *session) quickAck(bc *backends.Conn) {
+	if !s.backAcked {
+		s.backAcked = true
+		bc.QuickAck()
+	}
 }
 
 // sendBody writes the response head in s.out, then the body. clean tells
@@ -229,6 +240,7 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 					if s.flush(cfg) != nil {
 						return false, false
 					}
+					s.quickAck(bc)
 					ok := s.spliceBody(cfg, bc, dst, src, remaining)
 					return ok, ok
 				}

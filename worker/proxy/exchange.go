@@ -380,6 +380,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 	cfg := x.cfg
 	s.br, s.bw = 0, 0
 	s.bscan.Reset()
+	s.backAcked = false
 	got, interims := false, 0
 	deadline.Read(bc, &bc.ReadDL, s.now, cfg.BackTimeout) // forward ticked after the write
 	for {

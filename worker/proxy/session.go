@@ -70,6 +70,8 @@ type session struct {
 	// aborted: abort ran (a hard stop, or the stream's reset): no backend
 	// connection is tried or pooled any more.
 	aborted atomic.Bool
+	// backAcked: quickAck asked for on the response being read (body.go)
+	backAcked bool
 
 	buf    []byte // client bytes; unread ones in buf[r:w]
 	r, w   int

@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// naglingBackend answers every request with a Content-Length body of n
+// bytes in two writes, the head and first bytes of the body, then the
+// rest, on connections with Nagle's algorithm on: the second write leaves
+// only once the first is acknowledged, as with backends that write a head
+// and a body apart without TCP_NODELAY (or that wait for an ACK to free
+// their send buffer).
+func naglingBackend(t *testing.T, first, n int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	head := []byte("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(n) + "\r\n\r\n")
+	body := bytes.Repeat([]byte("x"), n)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetNoDelay(false)
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 16<<10)
+				k := 0
+				for {
+					m, err := c.Read(buf[k:])
+					if err != nil {
+						return
+					}
+					k += m
+					for {
+						i := bytes.Index(buf[:k], []byte("\r\n\r\n"))
+						if i < 0 {
+							break
+						}
+						k = copy(buf, buf[i+4:k])
+						if _, err := c.Write(append(head[:len(head):len(head)], body[:first]...)); err != nil {
+							return
+						}
+						if _, err := c.Write(body[first:]); err != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestResponseTailNotHeldByDelayedACK: a response that needs more than one
+// read is acknowledged at once (backends.Conn.QuickAck), so that a backend
+// waiting for our ACK before it sends the rest is not held for the
+// kernel's delayed-ACK timer (40 ms at least on Linux) on every request of
+// a keep-alive backend connection; through the copying path (a short
+// remainder) and the spliced one.
+func TestResponseTailNotHeldByDelayedACK(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		first, n int
+	}{
+		{"copied", 1024, 4096},
+		{"spliced", 1024, 64 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, anyHost("c"), map[string][]string{"c": {naglingBackend(t, tc.first, tc.n)}}, nil)
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			get := func() {
+				t.Helper()
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				if err := readResponse(c, tc.n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 3 { // the backend connection settles into request-response ("pingpong") mode
+				get()
+			}
+			const rounds = 10
+			start := time.Now()
+			for range rounds {
+				get()
+			}
+			// Held by a delayed ACK, each request takes 40 ms or more.
+			if d := time.Since(start); d >= rounds*40*time.Millisecond/2 {
+				t.Fatalf("%d requests took %v: the tails waited for a delayed ACK", rounds, d)
+			}
+		})
+	}
+}
+
+// readResponse reads one response head and its Content-Length body of n
+// bytes of 'x' from c, byte by byte for the head.
+func readResponse(c net.Conn, n int) error {
+	var head []byte
+	b := make([]byte, 1)
+	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		if _, err := c.Read(b); err != nil {
+			return fmt.Errorf("head %q: %w", head, err)
+		}
+		head = append(head, b[0])
+	}
+	if !bytes.HasPrefix(head, []byte("HTTP/1.1 200 ")) || !bytes.Contains(head, []byte("Content-Length: "+strconv.Itoa(n)+"\r\n")) {
+		return fmt.Errorf("head %q", head)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(c, body); err != nil {
+		return err
+	}
+	if bytes.Count(body, []byte("x")) != n {
+		return fmt.Errorf("body is not %d x", n)
+	}
+	return nil
+}
