@@ -197,8 +197,8 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 // (backends.Conn.QuickAck), once per response, when it needs more than the
 // read of its head.
 func (s *session) quickAck(bc *backends.Conn) {
-	if !s.backAcked {
-		s.backAcked = true
+	if !s.ackAsked {
+		s.ackAsked = true
 		bc.QuickAck()
 	}
 }

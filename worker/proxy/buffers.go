@@ -69,7 +69,8 @@ type exchState struct {
 	caps       router.Captures // of the request, for a frontend's rewrites
 	reqFields  []http1.Field   // the field arrays of req and resp
 	respFields []http1.Field
-	scratch    []byte // session.scratch while the state is checked out
+	scratch    []byte     // session.scratch while the state is checked out
+	bread      polledRead // reads of the response head (idle.go)
 }
 
 // getExch checks out an exchange state with empty heads.
@@ -86,5 +87,6 @@ func getExch() *exchState {
 func putExch(st *exchState) {
 	buffersOut.Add(-1)
 	st.req, st.resp = http1.Request{}, http1.Response{}
+	st.bread.forget()
 	exchPool.Put(st)
 }

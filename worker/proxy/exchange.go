@@ -380,7 +380,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 	cfg := x.cfg
 	s.br, s.bw = 0, 0
 	s.bscan.Reset()
-	s.backAcked = false
+	s.ackAsked = false
 	got, interims := false, 0
 	deadline.Read(bc, &bc.ReadDL, s.now, cfg.BackTimeout) // forward ticked after the write
 	for {
@@ -442,7 +442,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 			// comes instead of a read that finds nothing and parks.
 			s.yield(yieldResponse)
 		}
-		m, err := s.bread.read(bc.Conn, s.bbuf[s.bw:])
+		m, err := s.st.bread.read(bc.Conn, s.bbuf[s.bw:])
 		if m > 0 {
 			s.bw += m
 			got = true

@@ -25,13 +25,13 @@ type idleWait struct {
 	fn  func(fd uintptr) bool
 	n   int
 	err error
+	// yieldMark is pollWakes (its low 32 bits) when the session last
+	// yielded, at each of the two sites (yield).
+	yieldMark [2]uint32
 	// calls counts idleRead's calls in one wait: a second one comes
-	// after a park in the poller (noteWake).
-	calls int
+	// after a park in the poller, counted in pollWakes.
+	calls uint8
 	one   [1]byte
-	// yieldMark is pollWakes when the session last yielded, at each of
-	// the two sites (yield).
-	yieldMark [2]uint64
 }
 
 // pollWakes counts the reads, in every session of the process, that parked
@@ -56,7 +56,7 @@ var gosched = runtime.Gosched
 // drains and the poller runs.
 func (s *session) yield(site int) {
 	w := &s.idle
-	if m := pollWakes.Load(); m != w.yieldMark[site] {
+	if m := uint32(pollWakes.Load()); m != w.yieldMark[site] {
 		w.yieldMark[site] = m
 		gosched()
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestIdleConnectionsHoldNoBuffers holds many keep-alive connections, each
@@ -107,5 +108,15 @@ func roundTripFixed(t *testing.T, c net.Conn, req, resp []byte, k int) {
 	}
 	if !bytes.HasPrefix(got, []byte("HTTP/1.1 200 ")) {
 		t.Fatalf("response %q", got)
+	}
+}
+
+// TestSessionSize: an idle plain connection costs its session, its
+// goroutine's stack and its socket (docs/architecture.md); the session
+// stays in Go's 1280-byte size class. What a request needs while in
+// flight belongs in the pooled exchange state (exchState), not here.
+func TestSessionSize(t *testing.T) {
+	if n := unsafe.Sizeof(session{}); n > 1280 {
+		t.Fatalf("session is %d bytes, over the 1280-byte size class: move request-time state to exchState", n)
 	}
 }

@@ -57,8 +57,7 @@ type session struct {
 	retry    []byte       // Retry-After of the 429 being answered
 	sni      []byte       // the server name of the TLS handshake, lower case; empty without TLS or SNI
 
-	idle  idleWait   // the wait for a request, without a buffer (idle.go)
-	bread polledRead // reads of a response head (idle.go)
+	idle  idleWait // the wait for a request, without a buffer (idle.go)
 	state atomic.Uint32
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
 	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
@@ -70,8 +69,6 @@ type session struct {
 	// aborted: abort ran (a hard stop, or the stream's reset): no backend
 	// connection is tried or pooled any more.
 	aborted atomic.Bool
-	// backAcked: quickAck asked for on the response being read (body.go)
-	backAcked bool
 
 	buf    []byte // client bytes; unread ones in buf[r:w]
 	r, w   int
@@ -101,12 +98,13 @@ type session struct {
 	id       [ulid.EncodedSize]byte // the request's id as text, when hasID
 	idBin    ulid.ULID              // and as it was made, for the access record
 	hasID    bool
+	isHead   bool
+	ackAsked bool               // quickAck was asked for on the response being read (body.go)
 	sessID   ulid.ULID          // the connection's id for the access log, made at accept when it is on; a stream's is its connection's
 	tlsInfo  *accesslog.TLSInfo // the handshake as the access log shows it, when it is on; a stream's is its connection's
 	client   netip.AddrPort     // the client's address and port (the PROXY header's source when one came)
 	lg       reqLog             // the access log's view of the request in flight (accesslog.go)
-	isHead   bool
-	routeKey string // the frontend that routed the request ("" before routing), for HSTS
+	routeKey string             // the frontend that routed the request ("" before routing), for HSTS
 
 	mx metrics.Request // the metrics record of the request in progress (metrics.go)
 
@@ -303,7 +301,6 @@ func (s *session) finish() {
 	s.releaseBuf()
 	s.releaseExchangeBuffers()
 	s.idle.forget()
-	s.bread.forget()
 	s.conn, s.srv, s.h2b = nil, nil, nil
 	sessionPool.Put(s)
 }
