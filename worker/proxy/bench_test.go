@@ -17,6 +17,16 @@ import (
 
 // fixedBackend answers every request head with resp, without allocating.
 func fixedBackend(b testing.TB, resp []byte) string {
+	return answeringBackend(b, nil, func(c net.Conn) error {
+		_, err := c.Write(resp)
+		return err
+	})
+}
+
+// answeringBackend is an origin that calls answer for every request head
+// it reads (requests have no body), on connections set up by setup (nil:
+// as accepted).
+func answeringBackend(b testing.TB, setup func(*net.TCPConn), answer func(net.Conn) error) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -27,6 +37,9 @@ func fixedBackend(b testing.TB, resp []byte) string {
 			c, err := ln.Accept()
 			if err != nil {
 				return
+			}
+			if setup != nil {
+				setup(c.(*net.TCPConn))
 			}
 			go func() {
 				defer c.Close()
@@ -43,7 +56,7 @@ func fixedBackend(b testing.TB, resp []byte) string {
 						if i < 0 {
 							break
 						}
-						if _, err := c.Write(resp); err != nil {
+						if err := answer(c); err != nil {
 							return
 						}
 						n = copy(buf, buf[i+4:n])

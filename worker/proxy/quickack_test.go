@@ -18,48 +18,16 @@ import (
 // their send buffer).
 func naglingBackend(t *testing.T, first, n int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	head := []byte("HTTP/1.1 200 OK\r\nContent-Length: " + strconv.Itoa(n) + "\r\n\r\n")
 	body := bytes.Repeat([]byte("x"), n)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.(*net.TCPConn).SetNoDelay(false)
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 16<<10)
-				k := 0
-				for {
-					m, err := c.Read(buf[k:])
-					if err != nil {
-						return
-					}
-					k += m
-					for {
-						i := bytes.Index(buf[:k], []byte("\r\n\r\n"))
-						if i < 0 {
-							break
-						}
-						k = copy(buf, buf[i+4:k])
-						if _, err := c.Write(append(head[:len(head):len(head)], body[:first]...)); err != nil {
-							return
-						}
-						if _, err := c.Write(body[first:]); err != nil {
-							return
-						}
-					}
-				}
-			}()
+	start := append(head, body[:first]...)
+	return answeringBackend(t, func(c *net.TCPConn) { c.SetNoDelay(false) }, func(c net.Conn) error {
+		if _, err := c.Write(start); err != nil {
+			return err
 		}
-	}()
-	return ln.Addr().String()
+		_, err := c.Write(body[first:])
+		return err
+	})
 }
 
 // TestResponseTailNotHeldByDelayedACK: a response that needs more than one
