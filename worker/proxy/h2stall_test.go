@@ -124,7 +124,7 @@ func testH2StalledStreams(t *testing.T, chunked bool) {
 	t.Logf("%d stalled streams: %d pooled buffers held, %d heap bytes each (want < %d)", streams, held, perStream, maxPerStream)
 }
 
-// rawStreamingBackend is an origin that answers every request on a
+// rawStreamingBackend is an origin that answers the first request of each
 // connection with a body of size bytes (Content-Length, or chunked),
 // written from one shared chunk: its own memory per connection is a
 // goroutine and a small read buffer, so that a test measuring the proxy's

@@ -247,13 +247,7 @@ func TestH2StalledStreamEnds(t *testing.T) {
 				t.Fatal("the backend connection of the stalled stream is still open 10 s on")
 			}
 			c.Close()
-			deadline := time.Now().Add(5 * time.Second)
-			for BuffersCheckedOut() != out0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d buffers still checked out (%d before)", BuffersCheckedOut(), out0)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			waitFor(t, "the stalled stream's buffers given back", func() bool { return BuffersCheckedOut() == out0 })
 		})
 	}
 }

@@ -294,8 +294,7 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle time.Duration, tr *traffic, moved *int64, count func(int64)) error {
 	tr.writing.Add(1)
 	defer tr.writing.Add(-1)
-	last := start    // the peer's last progress seen
-	acked := r.acked // the peer's count at the last look, this write's or an earlier one's
+	last := start // the peer's last progress seen
 	for {
 		w, err := r.send(dst)
 		*moved += int64(w)
@@ -315,10 +314,9 @@ func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle 
 			if w > 0 { // no TCP_INFO: bytes moved are the progress
 				last = now
 			}
-		} else if n != acked { // on a first look, progress since start: at a time unknown
-			acked, last = n, now
+		} else if n != r.acked { // r.acked: the last look, this write's or an earlier one's; on a first look, progress since start at a time unknown
+			r.acked, last = n, now
 		}
-		r.acked = acked
 		if last.Equal(now) { // progress seen now: traffic for the other direction
 			tr.last.Store(now.UnixNano())
 		}

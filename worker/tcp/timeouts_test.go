@@ -195,17 +195,7 @@ func TestSlowSteadyReaderNotCut(t *testing.T) {
 // with it), however much its side still had to take.
 func TestStalledReaderCut(t *testing.T) {
 	const idle = 300 * time.Millisecond
-	cut := make(chan time.Time, 1)
-	o := startOrigin(t, func(c net.Conn) {
-		chunk := make([]byte, 64<<10)
-		for {
-			if _, err := c.Write(chunk); err != nil {
-				cut <- time.Now()
-				return
-			}
-		}
-	})
-	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	addr, cut := floodedRelay(t, idle)
 	dialSmallRcvbuf(t, addr) // reads nothing
 	t0 := time.Now()
 	select {
@@ -240,17 +230,7 @@ func TestSlowReaderLongWriteNotCutByTheOtherDirection(t *testing.T) {
 // a whole new timeout.
 func TestStalledReaderCutOneTimeoutAfterItsLastByte(t *testing.T) {
 	const idle = time.Second
-	cut := make(chan time.Time, 1)
-	o := startOrigin(t, func(c net.Conn) {
-		chunk := make([]byte, 64<<10)
-		for {
-			if _, err := c.Write(chunk); err != nil {
-				cut <- time.Now()
-				return
-			}
-		}
-	})
-	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	addr, cut := floodedRelay(t, idle)
 	c := dialSmallWindow(t, addr)
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	// Reads steadily for 300 ms (pacing, not synchronisation), then
@@ -265,38 +245,13 @@ func TestStalledReaderCutOneTimeoutAfterItsLastByte(t *testing.T) {
 	// The client's kernel still takes a few bytes after the last read
 	// (window probes): the time its receive queue last grew is when the
 	// relay last moved a byte to it. Sampled every 5 ms until the cut.
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	queued := func() (n int) {
-		rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
-		return n
-	}
-	last, q := time.Now(), queued()
-	for {
-		select {
-		case at := <-cut:
-			d := at.Sub(last)
-			t.Logf("cut %v after the client's side last took a byte (front timeout %v)", d, idle)
-			// The relay's own socket still takes bytes into its send
-			// buffer later (it grows, or had room the poller did not
-			// report), which is no progress of the peer's. Re-arming a
-			// whole timeout at each deadline whose write moved bytes cut
-			// it after 2.7 s. The relay sees progress a quarter timeout
-			// late at most: 5/4 timeouts, and some slack.
-			if d < idle-idle/8-10*time.Millisecond || d > idle+idle/2 {
-				t.Fatalf("cut %v after the client's side last took a byte, front timeout %v", d, idle)
-			}
-			return
-		case <-time.After(5 * time.Millisecond):
-			if n := queued(); n != q {
-				last, q = time.Now(), n
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatal("a client reading nothing was not cut")
-		}
-	}
+	queued := inQueue(t, c)
+	// The relay's own socket still takes bytes into its send buffer later
+	// (it grows, or had room the poller did not report), which is no
+	// progress of the peer's. Re-arming a whole timeout at each deadline
+	// whose write moved bytes cut it after 2.7 s. The relay sees progress
+	// a quarter timeout late at most: 5/4 timeouts, and some slack.
+	cutAfterLastByte(t, cut, queued, idle, idle-idle/8-10*time.Millisecond, idle+idle/2)
 }
 
 // TestTricklingReaderCut: a client that reads one byte per half timeout
@@ -306,17 +261,7 @@ func TestStalledReaderCutOneTimeoutAfterItsLastByte(t *testing.T) {
 // client` would (a write that makes no progress for the timeout).
 func TestTricklingReaderCut(t *testing.T) {
 	const idle = 300 * time.Millisecond
-	cut := make(chan time.Time, 1)
-	o := startOrigin(t, func(c net.Conn) {
-		chunk := make([]byte, 64<<10)
-		for {
-			if _, err := c.Write(chunk); err != nil {
-				cut <- time.Now()
-				return
-			}
-		}
-	})
-	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	addr, cut := floodedRelay(t, idle)
 	c := dialSmallWindow(t, addr)
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	t0 := time.Now()
@@ -336,6 +281,68 @@ func TestTricklingReaderCut(t *testing.T) {
 			if time.Since(t0) > 10*time.Second {
 				t.Fatalf("a client reading a byte per %v still served %v on (front timeout %v)", idle/2, time.Since(t0), idle)
 			}
+		}
+	}
+}
+
+// floodedRelay starts a relay with the front timeout idle to an origin
+// that writes to it without end; the origin's first failed write (the
+// relay cut the connection) sends its time on cut.
+func floodedRelay(t *testing.T, idle time.Duration) (addr string, cut <-chan time.Time) {
+	t.Helper()
+	ch := make(chan time.Time, 1)
+	o := startOrigin(t, func(c net.Conn) {
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				ch <- time.Now()
+				return
+			}
+		}
+	})
+	_, addr = start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	return addr, ch
+}
+
+// inQueue returns a function reporting the bytes in c's receive queue
+// (SIOCINQ): when it grows, the client's side took bytes from the relay.
+func inQueue(t *testing.T, c net.Conn) func() int {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() (n int) {
+		rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+		return n
+	}
+}
+
+// cutAfterLastByte samples queued every 5 ms until the relay is cut and
+// checks that the cut came between lo and hi after the client's side last
+// took a byte (its receive queue last changed); it fails the test when no
+// cut comes within 15 s.
+func cutAfterLastByte(t *testing.T, cut <-chan time.Time, queued func() int, idle, lo, hi time.Duration) {
+	t.Helper()
+	give := time.After(15 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	last, q := time.Now(), queued()
+	for {
+		select {
+		case at := <-cut:
+			d := at.Sub(last)
+			t.Logf("cut %v after the client's side last took a byte (front timeout %v)", d, idle)
+			if d < lo || d > hi {
+				t.Fatalf("cut %v after the client's side last took a byte, front timeout %v: want between %v and %v", d, idle, lo, hi)
+			}
+			return
+		case <-tick.C:
+			if n := queued(); n != q {
+				last, q = time.Now(), n
+			}
+		case <-give:
+			t.Fatal("a client reading nothing was not cut within 15 s")
 		}
 	}
 }
@@ -386,27 +393,10 @@ func dialWith(t *testing.T, addr string, set func(fd int)) net.Conn {
 // -race).
 func TestReaderStoppingEarlyInAWriteNotCutSooner(t *testing.T) {
 	const idle = 2 * time.Second
-	cut := make(chan time.Time, 1)
-	o := startOrigin(t, func(c net.Conn) {
-		chunk := make([]byte, 64<<10)
-		for {
-			if _, err := c.Write(chunk); err != nil {
-				cut <- time.Now()
-				return
-			}
-		}
-	})
-	_, addr := start(t, &Listener{FrontTimeout: idle, BackTimeout: 30 * time.Second}, false, o.addr)
+	addr, cut := floodedRelay(t, idle)
 	c := dialSmallWindow(t, addr)
 	c.SetDeadline(time.Now().Add(20 * time.Second))
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	queued := func() (n int) {
-		rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
-		return n
-	}
+	queued := inQueue(t, c)
 	// The client's window fills at once and the relay's write to it
 	// waits; the client reads 1 KiB every 5 ms (pacing, not
 	// synchronisation) from 50 ms to 300 ms in, well within the first
@@ -426,24 +416,7 @@ func TestReaderStoppingEarlyInAWriteNotCutSooner(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	last, q := time.Now(), queued()
-	for {
-		select {
-		case at := <-cut:
-			d := at.Sub(last)
-			t.Logf("cut %v after the client's side last took a byte (front timeout %v)", d, idle)
-			if d < idle-idle/16 || d > idle+idle/2 {
-				t.Fatalf("cut %v after the client's side last took a byte, front timeout %v: want between %v and %v", d, idle, idle-idle/16, idle+idle/2)
-			}
-			return
-		case <-time.After(5 * time.Millisecond):
-			if n := queued(); n != q {
-				last, q = time.Now(), n
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatal("a client reading nothing was not cut")
-		}
-	}
+	cutAfterLastByte(t, cut, queued, idle, idle-idle/16, idle+idle/2)
 }
 
 // readPaced reads want from c, at most chunk bytes every tick: a reader

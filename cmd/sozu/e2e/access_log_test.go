@@ -244,6 +244,24 @@ func (u *udpCollector) find(sub string) []string {
 	return out
 }
 
+// record waits for the first JSON access record holding the quoted string
+// q (a path) and decodes it.
+func (u *udpCollector) record(t *testing.T, q string) map[string]any {
+	t.Helper()
+	var rec map[string]any
+	sozutest.WaitFor(t, 10*time.Second, "the access record of "+q, func() bool {
+		msgs := u.find(`"` + q + `"`)
+		if len(msgs) == 0 {
+			return false
+		}
+		if err := json.Unmarshal([]byte(msgs[0]), &rec); err != nil {
+			t.Fatalf("%v: %s", err, msgs[0])
+		}
+		return true
+	})
+	return rec
+}
+
 // TestAccessLogJSONOverUDPAndMainLogOverUDP: JSON access records, one per
 // datagram, carry every ECS field the issue lists; the main log of the
 // supervisor and of every worker reaches a udp:// log_target.
@@ -255,17 +273,7 @@ func TestAccessLogJSONOverUDPAndMainLogOverUDP(t *testing.T) {
 	front := r.front
 	get(t, front, "/json?card="+pan)
 
-	var rec map[string]any
-	sozutest.WaitFor(t, 10*time.Second, "a JSON access record", func() bool {
-		msgs := accessUDP.find(`"/json"`)
-		if len(msgs) == 0 {
-			return false
-		}
-		if err := json.Unmarshal([]byte(msgs[0]), &rec); err != nil {
-			t.Fatalf("%v: %s", err, msgs[0])
-		}
-		return true
-	})
+	rec := accessUDP.record(t, "/json")
 	for _, f := range []string{"@timestamp", "event.duration", "http.request.method", "http.response.status_code",
 		"url.domain", "url.path", "source.ip", "source.port", "user_agent.original", "labels", "trace.id"} {
 		if ecs(rec, f) == nil {
@@ -462,17 +470,7 @@ func TestAccessLogRejectedRequestLine(t *testing.T) {
 			if want := fmt.Sprintf("HTTP/1.1 %d ", int(c.status)); !strings.HasPrefix(resp, want) {
 				t.Fatalf("answer %q, want %s", resp, want)
 			}
-			var rec map[string]any
-			sozutest.WaitFor(t, 10*time.Second, "the access record of "+c.path, func() bool {
-				msgs := accessUDP.find(`"` + c.path + `"`)
-				if len(msgs) == 0 {
-					return false
-				}
-				if err := json.Unmarshal([]byte(msgs[0]), &rec); err != nil {
-					t.Fatalf("%v: %s", err, msgs[0])
-				}
-				return true
-			})
+			rec := accessUDP.record(t, c.path)
 			for _, f := range []struct {
 				key  string
 				want any
@@ -543,17 +541,7 @@ backends = [ { address = %[4]q } ]
 			if want := fmt.Sprintf("HTTP/1.1 %d ", int(c.status)); !strings.HasPrefix(resp, want) {
 				t.Fatalf("answer %q, want %s", resp, want)
 			}
-			var rec map[string]any
-			sozutest.WaitFor(t, 10*time.Second, "the access record of "+c.path, func() bool {
-				msgs := accessUDP.find(`"` + c.path + `"`)
-				if len(msgs) == 0 {
-					return false
-				}
-				if err := json.Unmarshal([]byte(msgs[0]), &rec); err != nil {
-					t.Fatalf("%v: %s", err, msgs[0])
-				}
-				return true
-			})
+			rec := accessUDP.record(t, c.path)
 			if got := ecs(rec, "labels.team"); got != c.team {
 				t.Errorf("labels.team = %#v, want %#v in %v", got, c.team, rec)
 			}
