@@ -1,12 +1,12 @@
 package proxy
 
 import (
-	"bytes"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/router"
 )
 
 // reqLog is what the access log keeps of the request in flight. It is all
@@ -155,25 +155,17 @@ func (r *reqLog) reset() { *r = reqLog{on: true, head: r.head[:0]} }
 
 // recordTags returns the tags the record of the request shows: those of
 // the frontend that routed it, else, for a request no frontend routed,
-// those of the frontend whose hostname is exactly its host (any case, any
-// port), as upstream's exact-authority lookup (nil for none).
+// those of the frontend whose hostname is exactly its host as the routes
+// see it (router.NormalizeHost: any case, any port), as upstream's
+// exact-authority lookup (nil for none).
 func (s *session) recordTags(cfg *Listener) *accesslog.Tags {
 	if s.routeKey != "" || len(cfg.HostTags) == 0 || s.lg.host.len == 0 {
 		return cfg.Tags[s.routeKey]
 	}
-	a := s.lg.get(s.lg.host)
-	if i := bytes.LastIndexByte(a, ':'); i >= 0 && bytes.IndexByte(a, ']') < i {
-		a = a[:i] // the port
-	}
-	var buf [256]byte
-	if len(a) == 0 || len(a) > len(buf) {
+	var buf [router.MaxHost]byte
+	h, ok := router.NormalizeHost(&buf, s.lg.get(s.lg.host))
+	if !ok || len(h) == 0 {
 		return nil
 	}
-	for i, c := range a {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
-	}
-	return cfg.HostTags[string(buf[:len(a)])]
+	return cfg.HostTags[string(h)]
 }

@@ -182,7 +182,7 @@ func parseRegexHost(h string) (hostMatch, error) {
 	return hm, nil
 }
 
-// matchLabels reports whether host (normalized, see normalizeHost) has
+// matchLabels reports whether host (normalized, see NormalizeHost) has
 // exactly the labels of hm, each matching. It does not allocate.
 func (hm *hostMatch) matchLabels(host []byte) bool {
 	end := len(host)

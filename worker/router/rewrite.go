@@ -240,7 +240,7 @@ type Captures struct {
 // REGEX rule, which allocates; without it, $PATH[n >= 1] of a REGEX rule
 // expands to nothing.
 func (r *Route) Capture(c *Captures, authority, path []byte, groups bool) {
-	h, ok := normalizeHost(&c.buf, authority)
+	h, ok := NormalizeHost(&c.buf, authority)
 	if !ok {
 		h = nil
 	}

@@ -308,7 +308,7 @@ const maxHost = 255
 // the less specific hostnames. The returned Route belongs to the table.
 func (t *Table) Lookup(host, path, method []byte) *Route {
 	var buf [maxHost]byte
-	h, ok := normalizeHost(&buf, host)
+	h, ok := NormalizeHost(&buf, host)
 	if q := bytes.IndexByte(path, '?'); q >= 0 {
 		path = path[:q]
 	}
@@ -426,9 +426,13 @@ func (pr *pathRule) matches(path, method []byte) bool {
 	return len(path) >= len(pr.path) && string(path[:len(pr.path)]) == pr.path
 }
 
-// normalizeHost writes host into buf without its port and trailing dot,
-// in lower case. ok is false when the name does not fit.
-func normalizeHost(buf *[maxHost]byte, host []byte) ([]byte, bool) {
+// MaxHost is the longest host name NormalizeHost takes.
+const MaxHost = maxHost
+
+// NormalizeHost writes host into buf without its port and trailing dot,
+// in lower case: the name the routes match. ok is false when the name does
+// not fit.
+func NormalizeHost(buf *[maxHost]byte, host []byte) ([]byte, bool) {
 	if len(host) > 0 && host[0] == '[' {
 		if e := bytes.IndexByte(host, ']'); e > 0 {
 			host = host[:e+1]

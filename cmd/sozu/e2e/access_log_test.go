@@ -528,6 +528,7 @@ backends = [ { address = %[4]q } ]
 		{"routed", "GET /api/routed HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n", "/api/routed", 200, "pay"},
 		{"no path matched", "GET /elsewhere-a HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n\r\n", "/elsewhere-a", 404, "pay"},
 		{"host with a port", "GET /elsewhere-b HTTP/1.1\r\nHost: SHOP.test:80\r\nConnection: close\r\n\r\n", "/elsewhere-b", 404, "pay"},
+		{"host with a trailing dot", "GET /elsewhere-g HTTP/1.1\r\nHost: shop.test.\r\nConnection: close\r\n\r\n", "/elsewhere-g", 404, "pay"},
 		{"CL.TE", "POST /elsewhere-c HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", "/elsewhere-c", 400, "pay"},
 		{"refused header", "GET /elsewhere-d HTTP/1.1\r\nHost: shop.test\r\nBad Header: x\r\n\r\n", "/elsewhere-d", 400, nil},
 		{"wildcard frontend", "GET /elsewhere-e HTTP/1.1\r\nHost: a.wild.test\r\nConnection: close\r\n\r\n", "/elsewhere-e", 404, nil},
