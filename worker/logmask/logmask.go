@@ -47,8 +47,12 @@ func (m QueryMode) String() string {
 
 // AppendTarget appends to dst the request target (path, then "?" and the
 // query, if any) as an access log may show it: the query per mode, and any
-// PAN in path or query masked (AppendPANMasked). It does not allocate when
-// dst has room.
+// PAN in path or query masked (AppendPANMasked), a PAN split between a
+// parameter's name and its value ("?411111111111=1111") included
+// (appendQueryMasked): under QueryMask the name then shows no more of it
+// than a masked PAN would. It does not allocate when dst has room (for
+// the masked query twice under QueryMask: it is built at the end of dst,
+// then moved back).
 func AppendTarget(dst, target []byte, mode QueryMode) []byte {
 	path, query, hasQuery := cut(target, '?')
 	dst = AppendPANMasked(dst, path)
@@ -57,25 +61,34 @@ func AppendTarget(dst, target []byte, mode QueryMode) []byte {
 	}
 	dst = append(dst, '?')
 	if mode == QueryKeep {
-		return AppendPANMasked(dst, query)
+		return appendQueryMasked(dst, query)
 	}
-	for len(query) > 0 {
-		var param []byte
-		param, query, _ = cut(query, '&')
-		name, _, hasValue := cut(param, '=')
-		dst = AppendPANMasked(dst, name)
-		if hasValue {
+	// The masked query is scratch at the end of dst; its names are copied
+	// after it, each value replaced by Masked, and the result moved back.
+	start := len(dst)
+	dst = appendQueryMasked(dst, query)
+	end := len(dst)
+	for p := start; p < end; {
+		q := p
+		for q < end && dst[q] != '&' {
+			q++
+		}
+		e := p
+		for e < q && dst[e] != '=' {
+			e++
+		}
+		dst = append(dst, dst[p:e]...)
+		if e < q {
 			dst = append(dst, '=')
 			dst = append(dst, Masked...)
 		}
-		if len(query) > 0 {
+		if q < end {
 			dst = append(dst, '&')
 		}
+		p = q + 1
 	}
-	if len(target) > 0 && target[len(target)-1] == '&' {
-		dst = append(dst, '&')
-	}
-	return dst
+	n := copy(dst[start:], dst[end:])
+	return dst[:start+n]
 }
 
 // SplitTarget returns the path and the query (without "?") of an

@@ -26,6 +26,13 @@ func TestAppendTarget(t *testing.T) {
 		{"drop", "/pay?card=4111111111111111", QueryDrop, "/pay"},
 		{"PAN in path", "/cards/4111111111111111/edit", QueryDrop, "/cards/411111******1111/edit"},
 		{"PAN in name", "/p?4111111111111111=1", QueryMask, "/p?411111******1111=***"},
+		// A PAN split between a name and its value is one number to the
+		// backend: the name shows no more of it than a masked PAN would.
+		{"PAN split between name and value", "/p?411111111111111=1", QueryMask, "/p?411111******111=***"},
+		{"keep: PAN split between name and value", "/p?41111111=11111111", QueryKeep, "/p?411111**=****1111"},
+		{"split with separators", "/p?a=1&4111 1111 1111=1111&b", QueryMask, "/p?a=***&4111 11** ****=***&b"},
+		{"name and value, no PAN", "/p?12345678=12345679", QueryKeep, "/p?12345678=12345679"},
+		{"PAN in value, digits in name", "/p?12=4111111111111111", QueryKeep, "/p?12=411111******1111"},
 		{"asterisk form", "*", QueryMask, "*"},
 	}
 	for _, tt := range tests {
@@ -302,9 +309,14 @@ func FuzzMayHoldPAN(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		masked := bytes.Clone(b)
-		maskPANs(b, masked) // the scan, without the pre-filter
+		maskPANs(b, masked, false) // the scan, without the pre-filter
 		if !MayHoldPAN(b) && !bytes.Equal(masked, b) {
 			t.Fatalf("MayHoldPAN(%q) is false but the scan masks it: %q", b, masked)
+		}
+		split := bytes.Clone(b)
+		maskPANs(b, split, true) // the query's split scan, likewise
+		if !mayHoldPAN(b, &mayJoinQuery) && !bytes.Equal(split, b) {
+			t.Fatalf("mayHoldPAN(%q, query) is false but the split scan masks it: %q", b, split)
 		}
 	})
 }

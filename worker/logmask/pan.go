@@ -36,7 +36,24 @@ func AppendPANMasked(dst, src []byte) []byte {
 	if !MayHoldPAN(src) {
 		return dst // the common case: no run of digits long enough
 	}
-	maskPANs(src, dst[start:])
+	maskPANs(src, dst[start:], false)
+	return dst
+}
+
+// appendQueryMasked appends query (a target's, without "?") with its PANs
+// masked as AppendPANMasked masks them, and also a number split between a
+// parameter's name and its value: "411111111111=1111" is a PAN to the
+// backend reading the name and the value together, so a run of digits
+// across an '=' (one gap of up to maxGap separators, the '=' among them)
+// that holds a PAN none of its pieces holds alone is masked whole. A PAN
+// within a name or a value is masked as AppendPANMasked masks it, its
+// neighbour across the '=' left as it is.
+func appendQueryMasked(dst, query []byte) []byte {
+	start := len(dst)
+	dst = AppendPANMasked(dst, query)
+	if mayHoldPAN(query, &mayJoinQuery) {
+		maskPANs(query, dst[start:], true)
+	}
 	return dst
 }
 
@@ -49,15 +66,17 @@ func AppendPANMasked(dst, src []byte) []byte {
 // "%224111111111111111" is a quote and a PAN, "%34111111111111111" a PAN
 // whose first digit is escaped, and "4111%201111%201111%201111" one PAN.
 // Runs are found in each, on src, and a run that holds a PAN in either is
-// masked in out.
-func maskPANs(src, out []byte) {
+// masked in out. With split, '=' is a separator too and only the runs
+// across one that hold a PAN none of their '='-separated pieces holds are
+// masked (appendQueryMasked).
+func maskPANs(src, out []byte, split bool) {
 	// The decoded text: an escaped digit ("%34") is a digit, separator
 	// escapes join groups, other escapes break runs, and an escape's hex
 	// digits start none.
 	for i := 0; i < len(src); {
 		switch c := src[i]; {
 		case isDigit(c) || digitEscape(src[i:]):
-			i = maskRunAt(src, out, i, true)
+			i = maskRunAt(src, out, i, true, split)
 		case c == '%':
 			i += escapeLen(src[i:])
 		default:
@@ -67,7 +86,7 @@ func maskPANs(src, out []byte) {
 	// The raw text: '%' breaks runs; only unescaped separators join groups.
 	for i := 0; i < len(src); {
 		if isDigit(src[i]) {
-			i = maskRunAt(src, out, i, false)
+			i = maskRunAt(src, out, i, false, split)
 		} else {
 			i++
 		}
@@ -78,11 +97,18 @@ func maskPANs(src, out []byte) {
 // of at most maxGap separators between them, masks it in out when it holds a PAN, and
 // returns where it ends. In the decoded text an escaped digit is a digit
 // and an escaped separator a separator (sepLen); in the raw one neither
-// (rawSepLen).
-func maskRunAt(src, out []byte, i int, decoded bool) int {
+// (rawSepLen). With split, '=' is a separator as well, and a run is
+// masked only when it crosses an '=' and none of its pieces holds a PAN
+// (maskPANs).
+func maskRunAt(src, out []byte, i int, decoded, split bool) int {
 	sep := rawSepLen
-	if decoded {
+	switch {
+	case decoded && split:
+		sep = func(b []byte) int { return eqOr(b, sepLen) }
+	case decoded:
 		sep = sepLen
+	case split:
+		sep = func(b []byte) int { return eqOr(b, rawSepLen) }
 	}
 	end, digits := i, 0
 	for j := i; j < len(src); {
@@ -104,10 +130,50 @@ func maskRunAt(src, out []byte, i int, decoded bool) int {
 		}
 		break
 	}
-	if digits >= minPAN && holdsPAN(src[i:end], digits) {
+	if digits >= minPAN && holdsPAN(src[i:end], digits) && (!split || splitOnly(src[i:end], decoded)) {
 		maskRun(src[i:end], out[i:end], digits)
 	}
 	return end
+}
+
+// eqOr is sep, with '=' a separator too: the run of a split PAN.
+func eqOr(b []byte, sep func([]byte) int) int {
+	if len(b) > 0 && b[0] == '=' {
+		return 1
+	}
+	return sep(b)
+}
+
+// splitOnly reports whether run, a run of maskRunAt's with '=' a
+// separator, crosses an '=' and no piece of it between two '=' holds a
+// PAN by itself: such a piece was masked on its own, as AppendPANMasked
+// masks it, and the run is not masked again.
+func splitOnly(run []byte, decoded bool) bool {
+	crosses := false
+	for len(run) > 0 {
+		piece, rest, found := cut(run, '=')
+		crosses = crosses || found
+		if n := countDigits(piece, decoded); n >= minPAN && holdsPAN(piece, n) {
+			return false
+		}
+		run = rest
+	}
+	return crosses
+}
+
+// countDigits counts the digits of b, escaped digits ("%34") too when
+// decoded.
+func countDigits(b []byte, decoded bool) int {
+	n := 0
+	for i := 0; i < len(b); i++ {
+		if isDigit(b[i]) {
+			n++
+		} else if decoded && digitEscape(b[i:]) {
+			n++
+			i += 2
+		}
+	}
+	return n
 }
 
 // gapLen returns the length of the gap of one to maxGap separators (sep
@@ -182,7 +248,11 @@ func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 // runs lies within one of these, with no more digits. A user agent such as
 // Firefox's ("rv:128.0) Gecko/20100101"), with 13 digits in all but no
 // such run, is not scanned again.
-func MayHoldPAN(b []byte) bool {
+func MayHoldPAN(b []byte) bool { return mayHoldPAN(b, &mayJoin) }
+
+// mayHoldPAN is MayHoldPAN with join telling the bytes a run goes on
+// over (mayJoin, or mayJoinQuery for appendQueryMasked's runs).
+func mayHoldPAN(b []byte, join *[256]bool) bool {
 	n := 0
 	for _, c := range b {
 		switch {
@@ -190,7 +260,7 @@ func MayHoldPAN(b []byte) bool {
 			if n++; n == minPAN {
 				return true
 			}
-		case mayJoin[c]:
+		case join[c]:
 		default:
 			n = 0
 		}
@@ -209,6 +279,13 @@ var mayJoin = func() (t [256]bool) {
 			t[w[i]] = true
 		}
 	}
+	return t
+}()
+
+// mayJoinQuery is mayJoin with '=': appendQueryMasked's runs cross it.
+var mayJoinQuery = func() [256]bool {
+	t := mayJoin
+	t['='] = true
 	return t
 }()
 
