@@ -48,6 +48,13 @@ func TestAppendTarget(t *testing.T) {
 func TestAppendPANMasked(t *testing.T) {
 	tests := []struct{ name, in, want string }{
 		{"visa 16", "4111111111111111", "411111******1111"},
+		// Unicode decimal digits are digits (a backend normalizing its
+		// input reads them as ASCII ones); a masked one is '*' for each of
+		// its bytes, so the text stays UTF-8.
+		{"fullwidth digits", "/c/４１１１１１１１１１１１１１１１", "/c/４１１１１１******************１１１１"},
+		{"Arabic-Indic digits", "٤١١١١١١١١١١١١١١١", "٤١١١١١************١١١١"},
+		{"mixed scripts, spaced", "4111 １１１１ 1111 ١١١١", "4111 １１****** **** ١١١١"},
+		{"fullwidth, not luhn", "４１１１１１１１１１１１１１１２", "４１１１１１１１１１１１１１１２"},
 		{"amex 15", "378282246310005", "378282*****0005"},
 		{"13 digits", "4222222222222", "422222***2222"},
 		{"19 digits not luhn", "6011000990139424001", "6011000990139424001"},
@@ -304,7 +311,7 @@ func leaksText(b []byte) bool {
 func FuzzMayHoldPAN(f *testing.F) {
 	for _, s := range []string{"4111111111111111", "4111 1111-1111+1111", "4111%201111%2D1111%2b1111", "%204222222222222",
 		"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", "1234567890123", "12345 67890 123",
-		"4111.1111/1111_1111", "4111%C2%A01111%091111%5f1111"} {
+		"4111.1111/1111_1111", "4111%C2%A01111%091111%5f1111", "４１１１ １１１１ ١١١١ 1111"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1,6 +1,10 @@
 package logmask
 
-import "bytes"
+import (
+	"bytes"
+	"unicode"
+	"unicode/utf8"
+)
 
 // PAN lengths (ISO/IEC 7812): a primary account number has 13 to 19 digits.
 const (
@@ -18,7 +22,8 @@ const MaskDigit = '*'
 const maxGap = 3
 
 // AppendPANMasked appends src to dst with every possible PAN masked: a run
-// of digits, possibly with gaps of one to maxGap separators between them
+// of digits (ASCII, or other Unicode decimal digits: digitLen; each byte
+// of a masked one becomes MaskDigit), possibly with gaps of one to maxGap separators between them
 // (space, tab, no-break space, '-', '+' (a space in a form-encoded query),
 // '.', '/', '_', or one of those percent-encoded: "%20", "%09", "%C2%A0",
 // "%2D", "%2B", "%2E", "%2F", "%5F", either case), of 13 to 19 digits
@@ -75,7 +80,7 @@ func maskPANs(src, out []byte, split bool) {
 	// digits start none.
 	for i := 0; i < len(src); {
 		switch c := src[i]; {
-		case isDigit(c) || digitEscape(src[i:]):
+		case digitLen(src[i:]) > 0 || digitEscape(src[i:]):
 			i = maskRunAt(src, out, i, true, split)
 		case c == '%':
 			i += escapeLen(src[i:])
@@ -85,7 +90,7 @@ func maskPANs(src, out []byte, split bool) {
 	}
 	// The raw text: '%' breaks runs; only unescaped separators join groups.
 	for i := 0; i < len(src); {
-		if isDigit(src[i]) {
+		if digitLen(src[i:]) > 0 {
 			i = maskRunAt(src, out, i, false, split)
 		} else {
 			i++
@@ -112,9 +117,9 @@ func maskRunAt(src, out []byte, i int, decoded, split bool) int {
 	}
 	end, digits := i, 0
 	for j := i; j < len(src); {
-		if isDigit(src[j]) {
+		if n := digitLen(src[j:]); n > 0 {
 			digits++
-			j++
+			j += n
 			end = j
 			continue
 		}
@@ -166,8 +171,9 @@ func splitOnly(run []byte, decoded bool) bool {
 func countDigits(b []byte, decoded bool) int {
 	n := 0
 	for i := 0; i < len(b); i++ {
-		if isDigit(b[i]) {
+		if w := digitLen(b[i:]); w > 0 {
 			n++
+			i += w - 1
 		} else if decoded && digitEscape(b[i:]) {
 			n++
 			i += 2
@@ -188,7 +194,7 @@ func gapLen(b []byte, sep func([]byte) int, decoded bool) int {
 		}
 		k += n
 	}
-	if k == 0 || k >= len(b) || !(isDigit(b[k]) || decoded && digitEscape(b[k:])) {
+	if k == 0 || k >= len(b) || !(digitLen(b[k:]) > 0 || decoded && digitEscape(b[k:])) {
 		return 0
 	}
 	return k
@@ -237,6 +243,44 @@ var wideSepsEscaped = func() []string {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
+// digitLen returns the length of the decimal digit b starts with: 1 for
+// an ASCII digit, 2 to 4 for another Unicode decimal digit (category Nd,
+// UTF-8: fullwidth "４", Arabic-Indic "٤", Devanagari "४"…), which a
+// backend normalizing its input (NFKC, or a language's digit parsing)
+// reads as the ASCII one; 0 when b does not start with a digit.
+func digitLen(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	if isDigit(b[0]) {
+		return 1
+	}
+	if b[0] < utf8.RuneSelf {
+		return 0
+	}
+	r, n := utf8.DecodeRune(b)
+	if r == utf8.RuneError || !unicode.Is(unicode.Nd, r) {
+		return 0
+	}
+	return n
+}
+
+// digitValue returns the value of the digit b starts with (digitLen(b) >
+// 0): Unicode lays each script's decimal digits out as runs of ten from
+// its zero, so a digit's value is its distance from the start of its run
+// of Nd code points, modulo ten.
+func digitValue(b []byte) byte {
+	if isDigit(b[0]) {
+		return b[0] - '0'
+	}
+	r, _ := utf8.DecodeRune(b)
+	z := r
+	for z > 0 && unicode.Is(unicode.Nd, z-1) {
+		z--
+	}
+	return byte((r - z) % 10)
+}
+
 // MayHoldPAN reports whether b may hold a run AppendPANMasked masks: 13
 // digits or more with nothing but separators between them. When it does
 // not, b is written as it is, and an encoder may skip the masking pass.
@@ -254,12 +298,17 @@ func MayHoldPAN(b []byte) bool { return mayHoldPAN(b, &mayJoin) }
 // over (mayJoin, or mayJoinQuery for appendQueryMasked's runs).
 func mayHoldPAN(b []byte, join *[256]bool) bool {
 	n := 0
-	for _, c := range b {
-		switch {
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
 		case isDigit(c):
 			if n++; n == minPAN {
 				return true
 			}
+		case c >= utf8.RuneSelf && digitLen(b[i:]) > 0:
+			if n++; n == minPAN {
+				return true
+			}
+			i += digitLen(b[i:]) - 1
 		case join[c]:
 		default:
 			n = 0
@@ -355,6 +404,18 @@ func holdsPAN(run []byte, n int) bool {
 		case c == '%':
 			i += 2 // an escaped separator: its digits are not the PAN's
 			sep = true
+		case c >= utf8.RuneSelf && digitLen(run[i:]) > 0: // a Unicode digit ("４")
+			if k == len(d) {
+				return true
+			}
+			if sep {
+				groups[g] = uint8(k)
+				g++
+			}
+			d[k] = digitValue(run[i:])
+			k++
+			sep = false
+			i += digitLen(run[i:]) - 1
 		default:
 			sep = true
 		}
@@ -412,6 +473,17 @@ func maskRun(run, out []byte, n int) {
 			if run[i-1] != '3' {
 				continue
 			}
+		} else if w := digitLen(run[i:]); w > 1 {
+			// A Unicode digit: every byte of it masked, so that the text
+			// stays UTF-8.
+			if k >= keepHead && k < n-keepTail {
+				for j := i; j < i+w; j++ {
+					out[j] = MaskDigit
+				}
+			}
+			k++
+			i += w - 1
+			continue
 		} else if !isDigit(c) {
 			continue
 		}
