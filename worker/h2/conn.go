@@ -650,6 +650,12 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 		case id%2 == 0:
 			c.mu.Unlock()
 			return connErr(http2.ErrCodeProtocol, "HEADERS on even stream id")
+		case c.shutdown && id > c.goawayID:
+			// A stream above our GOAWAY's last id: each of its blocks
+			// (its request, its trailers) is decoded, for the HPACK
+			// state, then ignored (RFC 9113 §6.8).
+			ignore = true
+			c.maxClientID = max(c.maxClientID, id)
 		case id <= c.maxClientID && !c.recentlyResetLocked(id):
 			c.mu.Unlock()
 			if c.skippedLocked(id) {
@@ -852,6 +858,9 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 			return connErr(http2.ErrCodeProtocol, "DATA on idle stream")
 		}
 		c.creditConnLocked(n)
+		if c.shutdown && id > c.goawayID {
+			return nil // a stream above our GOAWAY's last id: ignored (RFC 9113 §6.8)
+		}
 		if c.lateDataLocked(id, n) {
 			return nil
 		}
