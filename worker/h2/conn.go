@@ -439,6 +439,15 @@ func (c *Conn) readLoop() error {
 				// would leave the HPACK tables apart (§4.3).
 				return connErr(http2.ErrCodeProtocol, "HEADERS padding as long as its payload")
 			case errors.As(err, &se):
+				c.mu.Lock()
+				idle := c.idleLocked(se.StreamID)
+				c.mu.Unlock()
+				if idle {
+					// A zero WINDOW_UPDATE increment: a stream error on
+					// a stream that exists, but no RST_STREAM goes to an
+					// idle one (RFC 9113 §5.1, §6.4).
+					return connErr(http2.ErrCodeProtocol, fh.Type.String()+" frame on idle stream")
+				}
 				if err := c.streamError(streamErr{se.StreamID, se.Code, "invalid frame"}); err != nil {
 					return err
 				}
@@ -629,6 +638,14 @@ func (c *Conn) lateDataLocked(id uint32, n int64) bool {
 		}
 	}
 	return false
+}
+
+// idleLocked reports whether stream id is idle (RFC 9113 §5.1): a client
+// id above every one the peer used, or any server id (we push none).
+// A frame other than HEADERS or PRIORITY on it is a connection error
+// PROTOCOL_ERROR.
+func (c *Conn) idleLocked(id uint32) bool {
+	return id%2 == 0 || id > c.maxClientID
 }
 
 func (c *Conn) recentlyResetLocked(id uint32) bool {
@@ -854,7 +871,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	c.recvWindow -= n
 	s := c.streams[id]
 	if s == nil {
-		if id > c.maxClientID {
+		if c.idleLocked(id) {
 			return connErr(http2.ErrCodeProtocol, "DATA on idle stream")
 		}
 		c.creditConnLocked(n)
@@ -972,7 +989,7 @@ func (c *Conn) onRSTStream(f *http2.RSTStreamFrame) error {
 	}
 	s := c.streams[id]
 	if s == nil {
-		if id > c.maxClientID {
+		if c.idleLocked(id) {
 			return connErr(http2.ErrCodeProtocol, "RST_STREAM on idle stream")
 		}
 		return nil
@@ -1005,7 +1022,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		}
 		return nil
 	}
-	if id > c.maxClientID {
+	if c.idleLocked(id) {
 		return connErr(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream")
 	}
 	if err := c.earnedLocked(&c.streamUnreturned, inc); err != nil {
