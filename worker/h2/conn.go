@@ -80,6 +80,11 @@ type Conn struct {
 	recent     [32]uint32 // streams we reset lately: late frames are ignored
 	recentWin  [32]int64  // for each of recent, the DATA bytes the peer may still send on it (its window at the reset)
 	recentPos  int
+	// ended: streams closed lately by END_STREAM both ways, no reset: a
+	// DATA frame on one is a connection error STREAM_CLOSED (RFC 9113
+	// §5.1); on a stream forgotten since, a stream error.
+	ended    [32]uint32
+	endedPos int
 
 	maxClientID    uint32
 	skipped        [4][2]uint32 // the last ranges of client ids a new stream skipped (never opened), first and last
@@ -881,6 +886,11 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		if c.lateDataLocked(id, n) {
 			return nil
 		}
+		if slices.Contains(c.ended[:], id) {
+			// The peer ended the stream itself, and no reset crossed
+			// its DATA: no frame of it can be late (RFC 9113 §5.1).
+			return connErr(http2.ErrCodeStreamClosed, "DATA on a stream closed by END_STREAM")
+		}
 		return streamErr{id, http2.ErrCodeStreamClosed, "DATA on closed stream"}
 	}
 	if s.remoteClosed {
@@ -1138,6 +1148,10 @@ func (c *Conn) resetStreamLocked(s *Stream, code http2.ErrCode, remote bool, rea
 func (c *Conn) removeStreamLocked(s *Stream) {
 	if s.inMap {
 		s.inMap = false
+		if s.reset == nil && s.remoteClosed {
+			c.ended[c.endedPos] = s.id
+			c.endedPos = (c.endedPos + 1) % len(c.ended)
+		}
 		delete(c.streams, s.id)
 		if n := len(c.streams); c.peak > 64 && n*int(c.lim.StreamShrinkRatio) < c.peak {
 			m := make(map[uint32]*Stream, n)

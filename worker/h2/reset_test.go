@@ -417,3 +417,25 @@ func TestFramesOnServerStreamIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestDataAfterEndStreamClosed: DATA on a stream the peer ended with
+// END_STREAM, and whose response ended too, is a connection error
+// STREAM_CLOSED (RFC 9113 §5.1, "closed"): no reset crossed it, so it
+// cannot be late. DATA on a stream the peer reset stays a stream error.
+func TestDataAfterEndStreamClosed(t *testing.T) {
+	ts := startServer(t, Limits{}, helloHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.waitFor("response end", func(f http2.Frame) bool {
+		d, ok := f.(*http2.DataFrame)
+		return ok && d.StreamID == 1 && d.StreamEnded()
+	})
+	rc.get(3, false)
+	rc.fr.WriteRSTStream(3, http2.ErrCodeCancel)
+	rc.fr.WriteData(3, true, []byte("x"))
+	rc.expectRST(3, http2.ErrCodeStreamClosed)
+	rc.fr.WriteData(1, true, []byte("x"))
+	if ga := rc.expectGoAway(http2.ErrCodeStreamClosed); ga.LastStreamID != 3 {
+		t.Fatalf("GOAWAY last stream %d, want 3", ga.LastStreamID)
+	}
+}
