@@ -1306,7 +1306,14 @@ func (c *Conn) teardown(err error) error {
 		if c.shutdown && ce.Code == http2.ErrCodeNo {
 			// already said goodbye
 		} else {
-			c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.maxClientID, val: uint32(ce.Code)})
+			last := c.maxClientID
+			if c.shutdown {
+				// Never above the last stream id of the GOAWAY sent
+				// already (RFC 9113 §6.8): the streams above it were
+				// ignored, and the peer may have retried them.
+				last = c.goawayID
+			}
+			c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: last, val: uint32(ce.Code)})
 			switch ce.Code {
 			case http2.ErrCodeEnhanceYourCalm:
 				c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.CalmGoAways })

@@ -673,3 +673,25 @@ func TestFramesAboveGoAwayIgnored(t *testing.T) {
 		t.Fatalf("%d streams reset", n)
 	}
 }
+
+// TestGoAwayLastStreamIDNeverGrows: a connection error after our graceful
+// GOAWAY repeats its last stream id, even though the client opened
+// streams above it meanwhile (ignored): a GOAWAY never raises the last
+// stream id sent before (RFC 9113 §6.8), since the client may have
+// retried those streams elsewhere.
+func TestGoAwayLastStreamIDNeverGrows(t *testing.T) {
+	ts := startServer(t, Limits{}, blockHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.fr.WritePing(false, [8]byte{9})
+	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
+	(<-ts.newc).Shutdown()
+	if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != 1 {
+		t.Fatalf("GOAWAY last stream %d, want 1", ga.LastStreamID)
+	}
+	rc.get(5, true) // above the GOAWAY id: ignored
+	rc.get(4, true) // even: a connection error
+	if ga := rc.expectGoAway(http2.ErrCodeProtocol); ga.LastStreamID != 1 {
+		t.Fatalf("second GOAWAY last stream %d, want 1 as the first", ga.LastStreamID)
+	}
+}
