@@ -431,6 +431,18 @@ func (c *Conn) readLoop() error {
 			if why := shortFrame(fh); why != "" {
 				return connErr(http2.ErrCodeFrameSize, why)
 			}
+			if !first && c.badPriorityOnStream(fh) {
+				// A stream error FRAME_SIZE_ERROR (RFC 9113 §6.3), where
+				// the Framer would end the connection: the payload is
+				// skipped, the frame header read.
+				if _, err := io.CopyN(io.Discard, c.br, int64(fh.Length)); err != nil {
+					return c.readErr(io.EOF)
+				}
+				if err := c.streamError(streamErr{fh.StreamID, http2.ErrCodeFrameSize, "PRIORITY frame not 5 octets long"}); err != nil {
+					return err
+				}
+				continue
+			}
 			f, err = c.rfr.ReadFrameForHeader(fh)
 		}
 		if err != nil {
@@ -519,6 +531,19 @@ func shortFrame(fh http2.FrameHeader) string {
 		return fh.Type.String() + " frame too short for its padding or priority fields"
 	}
 	return ""
+}
+
+// badPriorityOnStream reports whether fh is a PRIORITY frame of a length
+// other than 5 on a stream that is not idle: a stream error (RFC 9113
+// §6.3). On an idle stream, where no RST_STREAM may go (§6.4), and on
+// stream 0, it stays the Framer's connection error.
+func (c *Conn) badPriorityOnStream(fh http2.FrameHeader) bool {
+	if fh.Type != http2.FramePriority || fh.Length == 5 || fh.StreamID == 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.idleLocked(fh.StreamID)
 }
 
 // streamError resets a stream because of the peer, counting the glitch and

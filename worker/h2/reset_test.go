@@ -439,3 +439,18 @@ func TestDataAfterEndStreamClosed(t *testing.T) {
 		t.Fatalf("GOAWAY last stream %d, want 3", ga.LastStreamID)
 	}
 }
+
+// TestPriorityOfWrongLength: a PRIORITY frame not 5 octets long is a
+// stream error FRAME_SIZE_ERROR (RFC 9113 §6.3) on a stream that is not
+// idle, the connection going on; on an idle stream, which no
+// RST_STREAM may name (§6.4), it ends the connection.
+func TestPriorityOfWrongLength(t *testing.T) {
+	ts := startServer(t, Limits{}, blockHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, false)
+	rc.fr.WriteRawFrame(http2.FramePriority, 0, 1, []byte{0, 0, 0, 0})
+	rc.expectRST(1, http2.ErrCodeFrameSize)
+	rc.stillServes("PRIORITY frames of the wrong length")
+	rc.fr.WriteRawFrame(http2.FramePriority, 0, 9, []byte{0, 0, 0, 0})
+	rc.expectGoAway(http2.ErrCodeFrameSize)
+}
