@@ -80,6 +80,11 @@ type Conn struct {
 	recent     [32]uint32 // streams we reset lately: late frames are ignored
 	recentWin  [32]int64  // for each of recent, the DATA bytes the peer may still send on it (its window at the reset)
 	recentPos  int
+	// ended: streams closed lately by END_STREAM both ways, no reset: a
+	// DATA frame on one is a connection error STREAM_CLOSED (RFC 9113
+	// §5.1); on a stream forgotten since, a stream error.
+	ended    [32]uint32
+	endedPos int
 
 	maxClientID    uint32
 	skipped        [4][2]uint32 // the last ranges of client ids a new stream skipped (never opened), first and last
@@ -426,6 +431,18 @@ func (c *Conn) readLoop() error {
 			if why := shortFrame(fh); why != "" {
 				return connErr(http2.ErrCodeFrameSize, why)
 			}
+			if !first && c.badPriorityOnStream(fh) {
+				// A stream error FRAME_SIZE_ERROR (RFC 9113 §6.3), where
+				// the Framer would end the connection: the payload is
+				// skipped, the frame header read.
+				if _, err := io.CopyN(io.Discard, c.br, int64(fh.Length)); err != nil {
+					return c.readErr(io.EOF)
+				}
+				if err := c.streamError(streamErr{fh.StreamID, http2.ErrCodeFrameSize, "PRIORITY frame not 5 octets long"}); err != nil {
+					return err
+				}
+				continue
+			}
 			f, err = c.rfr.ReadFrameForHeader(fh)
 		}
 		if err != nil {
@@ -439,6 +456,15 @@ func (c *Conn) readLoop() error {
 				// would leave the HPACK tables apart (§4.3).
 				return connErr(http2.ErrCodeProtocol, "HEADERS padding as long as its payload")
 			case errors.As(err, &se):
+				c.mu.Lock()
+				idle := c.idleLocked(se.StreamID)
+				c.mu.Unlock()
+				if idle {
+					// A zero WINDOW_UPDATE increment: a stream error on
+					// a stream that exists, but no RST_STREAM goes to an
+					// idle one (RFC 9113 §5.1, §6.4).
+					return connErr(http2.ErrCodeProtocol, fh.Type.String()+" frame on idle stream")
+				}
 				if err := c.streamError(streamErr{se.StreamID, se.Code, "invalid frame"}); err != nil {
 					return err
 				}
@@ -505,6 +531,19 @@ func shortFrame(fh http2.FrameHeader) string {
 		return fh.Type.String() + " frame too short for its padding or priority fields"
 	}
 	return ""
+}
+
+// badPriorityOnStream reports whether fh is a PRIORITY frame of a length
+// other than 5 on a stream that is not idle: a stream error (RFC 9113
+// §6.3). On an idle stream, where no RST_STREAM may go (§6.4), and on
+// stream 0, it stays the Framer's connection error.
+func (c *Conn) badPriorityOnStream(fh http2.FrameHeader) bool {
+	if fh.Type != http2.FramePriority || fh.Length == 5 || fh.StreamID == 0 {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.idleLocked(fh.StreamID)
 }
 
 // streamError resets a stream because of the peer, counting the glitch and
@@ -631,6 +670,14 @@ func (c *Conn) lateDataLocked(id uint32, n int64) bool {
 	return false
 }
 
+// idleLocked reports whether stream id is idle (RFC 9113 §5.1): a client
+// id above every one the peer used, or any server id (we push none).
+// A frame other than HEADERS or PRIORITY on it is a connection error
+// PROTOCOL_ERROR.
+func (c *Conn) idleLocked(id uint32) bool {
+	return id%2 == 0 || id > c.maxClientID
+}
+
 func (c *Conn) recentlyResetLocked(id uint32) bool {
 	for _, r := range c.recent {
 		if r == id {
@@ -650,6 +697,12 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 		case id%2 == 0:
 			c.mu.Unlock()
 			return connErr(http2.ErrCodeProtocol, "HEADERS on even stream id")
+		case c.shutdown && id > c.goawayID:
+			// A stream above our GOAWAY's last id: each of its blocks
+			// (its request, its trailers) is decoded, for the HPACK
+			// state, then ignored (RFC 9113 §6.8).
+			ignore = true
+			c.maxClientID = max(c.maxClientID, id)
 		case id <= c.maxClientID && !c.recentlyResetLocked(id):
 			c.mu.Unlock()
 			if c.skippedLocked(id) {
@@ -848,12 +901,20 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 	c.recvWindow -= n
 	s := c.streams[id]
 	if s == nil {
-		if id > c.maxClientID {
+		if c.idleLocked(id) {
 			return connErr(http2.ErrCodeProtocol, "DATA on idle stream")
 		}
 		c.creditConnLocked(n)
+		if c.shutdown && id > c.goawayID {
+			return nil // a stream above our GOAWAY's last id: ignored (RFC 9113 §6.8)
+		}
 		if c.lateDataLocked(id, n) {
 			return nil
+		}
+		if slices.Contains(c.ended[:], id) {
+			// The peer ended the stream itself, and no reset crossed
+			// its DATA: no frame of it can be late (RFC 9113 §5.1).
+			return connErr(http2.ErrCodeStreamClosed, "DATA on a stream closed by END_STREAM")
 		}
 		return streamErr{id, http2.ErrCodeStreamClosed, "DATA on closed stream"}
 	}
@@ -963,7 +1024,7 @@ func (c *Conn) onRSTStream(f *http2.RSTStreamFrame) error {
 	}
 	s := c.streams[id]
 	if s == nil {
-		if id > c.maxClientID {
+		if c.idleLocked(id) {
 			return connErr(http2.ErrCodeProtocol, "RST_STREAM on idle stream")
 		}
 		return nil
@@ -996,7 +1057,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		}
 		return nil
 	}
-	if id > c.maxClientID {
+	if c.idleLocked(id) {
 		return connErr(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream")
 	}
 	if err := c.earnedLocked(&c.streamUnreturned, inc); err != nil {
@@ -1112,6 +1173,10 @@ func (c *Conn) resetStreamLocked(s *Stream, code http2.ErrCode, remote bool, rea
 func (c *Conn) removeStreamLocked(s *Stream) {
 	if s.inMap {
 		s.inMap = false
+		if s.reset == nil && s.remoteClosed {
+			c.ended[c.endedPos] = s.id
+			c.endedPos = (c.endedPos + 1) % len(c.ended)
+		}
 		delete(c.streams, s.id)
 		if n := len(c.streams); c.peak > 64 && n*int(c.lim.StreamShrinkRatio) < c.peak {
 			m := make(map[uint32]*Stream, n)
@@ -1266,7 +1331,14 @@ func (c *Conn) teardown(err error) error {
 		if c.shutdown && ce.Code == http2.ErrCodeNo {
 			// already said goodbye
 		} else {
-			c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.maxClientID, val: uint32(ce.Code)})
+			last := c.maxClientID
+			if c.shutdown {
+				// Never above the last stream id of the GOAWAY sent
+				// already (RFC 9113 §6.8): the streams above it were
+				// ignored, and the peer may have retried them.
+				last = c.goawayID
+			}
+			c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: last, val: uint32(ce.Code)})
 			switch ce.Code {
 			case http2.ErrCodeEnhanceYourCalm:
 				c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.CalmGoAways })

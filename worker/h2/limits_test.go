@@ -611,3 +611,87 @@ func TestConnectionWindowBoundsBuffers(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // polling a condition, with a deadline
 	}
 }
+
+// TestFramesAboveGoAwayIgnored: after our GOAWAY, every frame of a stream
+// above its last stream id is ignored (RFC 9113 §6.8), whole requests
+// included: a client that had a request with a body and trailers in
+// flight when the GOAWAY came gets no RST_STREAM for it, and the
+// connection is not ended (STREAM_CLOSED for trailers taken as frames of
+// a closed stream) while stream 1, below the id, still runs.
+func TestFramesAboveGoAwayIgnored(t *testing.T) {
+	release := make(chan struct{})
+	h := HandlerFunc(func(s *Stream) {
+		<-release
+		s.Write([]byte("late"))
+		s.Close()
+	})
+	ts := startServer(t, Limits{}, h, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.fr.WritePing(false, [8]byte{9})
+	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
+	(<-ts.newc).Shutdown()
+	if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != 1 {
+		t.Fatalf("GOAWAY last stream %d, want 1", ga.LastStreamID)
+	}
+	post := []string{":method", "POST", ":scheme", "http", ":path", "/", ":authority", "localhost"}
+	rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: rc.headerBlock(post...), EndHeaders: true})
+	rc.fr.WriteData(3, false, []byte("body"))
+	rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: rc.headerBlock("x-trailer", "1"), EndHeaders: true, EndStream: true})
+	rc.fr.WritePing(false, [8]byte{10})
+	rc.waitFor("PING ack", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			t.Fatalf("RST_STREAM(%d, %v) for a stream above the GOAWAY id", f.StreamID, f.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		}
+		_, ok := f.(*http2.PingFrame)
+		return ok
+	})
+	close(release)
+	var body []byte
+	rc.waitFor("response end", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			t.Fatalf("RST_STREAM(%d, %v)", f.StreamID, f.ErrCode)
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v", f.ErrCode)
+		case *http2.DataFrame:
+			body = append(body, f.Data()...)
+			return f.StreamEnded()
+		}
+		return false
+	})
+	if string(body) != "late" {
+		t.Fatalf("stream 1 body %q", body)
+	}
+	if err := ts.serveErr(); err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+	if n := ts.stats.StreamResets.Load(); n != 0 {
+		t.Fatalf("%d streams reset", n)
+	}
+}
+
+// TestGoAwayLastStreamIDNeverGrows: a connection error after our graceful
+// GOAWAY repeats its last stream id, even though the client opened
+// streams above it meanwhile (ignored): a GOAWAY never raises the last
+// stream id sent before (RFC 9113 §6.8), since the client may have
+// retried those streams elsewhere.
+func TestGoAwayLastStreamIDNeverGrows(t *testing.T) {
+	ts := startServer(t, Limits{}, blockHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.fr.WritePing(false, [8]byte{9})
+	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
+	(<-ts.newc).Shutdown()
+	if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != 1 {
+		t.Fatalf("GOAWAY last stream %d, want 1", ga.LastStreamID)
+	}
+	rc.get(5, true) // above the GOAWAY id: ignored
+	rc.get(4, true) // even: a connection error
+	if ga := rc.expectGoAway(http2.ErrCodeProtocol); ga.LastStreamID != 1 {
+		t.Fatalf("second GOAWAY last stream %d, want 1 as the first", ga.LastStreamID)
+	}
+}

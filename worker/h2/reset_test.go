@@ -375,3 +375,82 @@ func TestEarlyResponseLingerBounded(t *testing.T) {
 	}
 	rc.stillServes("the churn")
 }
+
+// TestZeroWindowUpdateOnIdleStream: a WINDOW_UPDATE of increment 0 is a
+// stream error only on a stream that exists; on an idle stream, as any
+// frame but HEADERS or PRIORITY, it is a connection error PROTOCOL_ERROR
+// (RFC 9113 §5.1), and RST_STREAM is never sent for an idle stream
+// (§6.4). A zero increment on an open stream stays a stream error (§6.9).
+func TestZeroWindowUpdateOnIdleStream(t *testing.T) {
+	ts := startServer(t, Limits{}, blockHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, false)
+	rc.fr.WriteWindowUpdate(1, 0)
+	rc.expectRST(1, http2.ErrCodeProtocol)
+	for _, id := range []uint32{7, 2} {
+		rc := dialRaw(t, ts.addr)
+		rc.fr.WriteWindowUpdate(id, 0)
+		if ga := rc.expectGoAway(http2.ErrCodeProtocol); ga.LastStreamID != 0 {
+			t.Fatalf("GOAWAY last stream %d, want 0", ga.LastStreamID)
+		}
+	}
+}
+
+// TestFramesOnServerStreamIDs: an even stream id is one the server would
+// open and never does (no push): idle, whatever the client ids used, so
+// DATA, RST_STREAM or WINDOW_UPDATE on it is a connection error
+// PROTOCOL_ERROR (RFC 9113 §5.1), not taken for a closed stream's.
+func TestFramesOnServerStreamIDs(t *testing.T) {
+	ts := startServer(t, Limits{}, blockHandler, nil, nil)
+	for name, send := range map[string]func(*rawClient){
+		"DATA":          func(rc *rawClient) { rc.fr.WriteData(2, true, []byte("x")) },
+		"RST_STREAM":    func(rc *rawClient) { rc.fr.WriteRSTStream(2, http2.ErrCodeCancel) },
+		"WINDOW_UPDATE": func(rc *rawClient) { rc.fr.WriteWindowUpdate(2, 1) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			rc := dialRaw(t, ts.addr)
+			rc.get(5, true)
+			send(rc)
+			if ga := rc.expectGoAway(http2.ErrCodeProtocol); ga.LastStreamID != 5 {
+				t.Fatalf("GOAWAY last stream %d, want 5", ga.LastStreamID)
+			}
+		})
+	}
+}
+
+// TestDataAfterEndStreamClosed: DATA on a stream the peer ended with
+// END_STREAM, and whose response ended too, is a connection error
+// STREAM_CLOSED (RFC 9113 §5.1, "closed"): no reset crossed it, so it
+// cannot be late. DATA on a stream the peer reset stays a stream error.
+func TestDataAfterEndStreamClosed(t *testing.T) {
+	ts := startServer(t, Limits{}, helloHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.waitFor("response end", func(f http2.Frame) bool {
+		d, ok := f.(*http2.DataFrame)
+		return ok && d.StreamID == 1 && d.StreamEnded()
+	})
+	rc.get(3, false)
+	rc.fr.WriteRSTStream(3, http2.ErrCodeCancel)
+	rc.fr.WriteData(3, true, []byte("x"))
+	rc.expectRST(3, http2.ErrCodeStreamClosed)
+	rc.fr.WriteData(1, true, []byte("x"))
+	if ga := rc.expectGoAway(http2.ErrCodeStreamClosed); ga.LastStreamID != 3 {
+		t.Fatalf("GOAWAY last stream %d, want 3", ga.LastStreamID)
+	}
+}
+
+// TestPriorityOfWrongLength: a PRIORITY frame not 5 octets long is a
+// stream error FRAME_SIZE_ERROR (RFC 9113 §6.3) on a stream that is not
+// idle, the connection going on; on an idle stream, which no
+// RST_STREAM may name (§6.4), it ends the connection.
+func TestPriorityOfWrongLength(t *testing.T) {
+	ts := startServer(t, Limits{}, blockHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, false)
+	rc.fr.WriteRawFrame(http2.FramePriority, 0, 1, []byte{0, 0, 0, 0})
+	rc.expectRST(1, http2.ErrCodeFrameSize)
+	rc.stillServes("PRIORITY frames of the wrong length")
+	rc.fr.WriteRawFrame(http2.FramePriority, 0, 9, []byte{0, 0, 0, 0})
+	rc.expectGoAway(http2.ErrCodeFrameSize)
+}
