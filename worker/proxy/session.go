@@ -535,9 +535,13 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	s.acquireExchangeBuffers()
 	s.out = t.Append(s.out[:0], &v)
 	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
-	s.mx.Status, s.mx.Own = code, true
 	n, err := s.conn.Write(s.out)
 	s.tick()
+	if n > 0 || err == nil {
+		// Not when nothing was sent (the client reset its connection or
+		// HTTP/2 stream, or abort closed it): no answer to count.
+		s.mx.Status, s.mx.Own = code, true
+	}
 	s.mx.BytesOut += int64(n)
 	s.lg.noteAnswer(code, cl, n, s.now)
 	s.endRequest() // before the linger: it is not the request's time

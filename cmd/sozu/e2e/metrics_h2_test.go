@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
+)
+
+// startH2MetricsProxy starts 2 workers with an HTTPS listener routing
+// a.test to an origin whose /slow answers after 3 s (or when the request
+// is cancelled), and returns the listener's address and command socket.
+func startH2MetricsProxy(t *testing.T) (addr, sock string) {
+	t.Helper()
+	dir := t.TempDir()
+	sock = filepath.Join(dir, "sozu.sock")
+	ca := newTestCA(t)
+	cp, kp := ca.issuePEM(t, func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} }, nil, "a.test")
+	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
+	os.WriteFile(certPath, cp, 0o600)
+	os.WriteFile(keyPath, kp, 0o600)
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+		}
+		io.WriteString(w, "ok")
+	}))
+	addr = freeAddr(t)
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 2
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "https"
+address = %[2]q
+certificate = %[3]q
+key = %[4]q
+
+[clusters.app]
+protocol = "http"
+frontends = [ { address = %[2]q, hostname = "a.test" } ]
+backends = [ { backend_id = "app-0", address = %[5]q } ]
+`, sock, addr, certPath, keyPath, origin.addr)
+	startProxy(t, dir, sock, cfg, addr)
+	return addr, sock
+}
+
+// A client that resets its HTTP/2 stream (RST_STREAM CANCEL), or closes
+// its connection, while the backend works got no answer: upstream counts
+// no 5xx for it (the proxy did not fail, the client left). Only the
+// stream answered counts, a 2xx.
+func TestMetricsH2ClientCancelIsNoError(t *testing.T) {
+	addr, sock := startH2MetricsProxy(t)
+	h := dialH2(t, addr)
+	h.headers(1, true, "GET", "/slow")
+	h.headers(3, true, "GET", "/")
+	h.expectAlive(t, 3)
+	time.Sleep(200 * time.Millisecond) // the backend has stream 1
+	h.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	h.headers(5, true, "GET", "/slow")
+	time.Sleep(200 * time.Millisecond)
+	h.close()
+
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 15*time.Second, "every stream ends", func() bool {
+		am = queryMetrics(t, sock, nil)
+		return am.GetProxying()[pm.H2ActiveStreams].GetGauge() == 0 && am.GetProxying()[pm.ClientConnections].GetGauge() == 0
+	})
+	time.Sleep(500 * time.Millisecond)
+	am = queryMetrics(t, sock, nil)
+	p := am.GetProxying()
+	for name, want := range map[string]int64{pm.HTTPRequests: 1, pm.Status2xx: 1, pm.Status5xx: 0, pm.HTTPErrors: 0, pm.AnswerError(502): 0} {
+		if got := p[name].GetCount(); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+	if got := am.GetClusters()["app"].GetCluster()[pm.Status5xx].GetCount(); got != 0 {
+		t.Errorf("cluster %s = %d, want 0", pm.Status5xx, got)
+	}
+}
