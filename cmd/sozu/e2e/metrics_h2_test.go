@@ -93,3 +93,34 @@ func TestMetricsH2ClientCancelIsNoError(t *testing.T) {
 		t.Errorf("cluster %s = %d, want 0", pm.Status5xx, got)
 	}
 }
+
+// bytes_out of an HTTP/2 stream counts its response head (in its HTTP/1.1
+// form, docs/metrics.md), not only its body: the same response counts
+// the same over HTTP/1.1 (keep-alive) and HTTP/2, at the proxy level and
+// for the cluster and backend.
+func TestMetricsH2BytesOutCountsHead(t *testing.T) {
+	addr, sock := startH2MetricsProxy(t)
+	before := queryMetrics(t, sock, nil)
+	h := dialH2(t, addr)
+	h.headers(1, true, "GET", "/")
+	h.expectAlive(t, 1)
+	h.close()
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the stream is recorded", func() bool {
+		am = queryMetrics(t, sock, nil)
+		return am.GetProxying()[pm.HTTPRequests].GetCount() == 1
+	})
+	out := am.GetProxying()[pm.BytesOut].GetCount() - before.GetProxying()[pm.BytesOut].GetCount()
+	// "HTTP/1.1 200 OK\r\n", Content-Length, Content-Type, Date, Sozu-Id
+	// and the body "ok": well over 100 bytes; the body alone is 2.
+	if out < 100 {
+		t.Errorf("bytes_out of an HTTP/2 stream answered 200 \"ok\": %d, want its head counted too", out)
+	}
+	cl := am.GetClusters()["app"]
+	if got := cl.GetCluster()[pm.BytesOut].GetCount(); got != out {
+		t.Errorf("cluster bytes_out %d, proxy %d", got, out)
+	}
+	if b := cl.GetBackends(); len(b) != 1 || b[0].GetMetrics()[pm.BytesOut].GetCount() != out {
+		t.Errorf("backend bytes_out: %v, proxy %d", b, out)
+	}
+}
