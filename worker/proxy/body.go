@@ -324,6 +324,7 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 		return
 	}
 	done := make(chan struct{})
+	var in int64 // client → backend, written by the goroutine, read after done
 	go func() {
 		defer close(done)
 		defer func() {
@@ -335,41 +336,50 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 		}()
 		if s.r < s.w {
 			deadline.Write(bc, &bc.WriteDL, time.Now(), cfg.BackTimeout)
-			if _, err := bc.Write(s.buf[s.r:s.w]); err != nil {
+			n, err := bc.Write(s.buf[s.r:s.w])
+			in += int64(n)
+			if err != nil {
 				s.conn.Close()
 				return
 			}
 			s.r = s.w
 		}
-		pipe(bc.Conn, s.conn, s.buf, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout)
+		in += pipe(bc.Conn, s.conn, s.buf, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout)
 	}()
-	pipe(s.conn, bc.Conn, s.bbuf, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout)
+	out := pipe(s.conn, bc.Conn, s.bbuf, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout)
 	<-done
+	// The tunnel's bytes count in bytes_in and bytes_out, as upstream's
+	// pipe counts them (docs/metrics.md).
+	s.mx.BytesIn += in
+	s.mx.BytesOut += out
 	s.releaseBackend(bc, false)
 }
 
 // pipe copies src to dst until src ends: then it half-closes dst. On any
 // other error, or when src stays idle past readTimeout, it closes both.
-func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration) {
+// It returns the number of bytes written to dst.
+func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration) (copied int64) {
 	for {
 		deadline.Read(src, rdl, time.Now(), readTimeout)
 		n, err := src.Read(buf)
 		if n > 0 {
 			deadline.Write(dst, wdl, time.Now(), writeTimeout)
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			w, werr := dst.Write(buf[:n])
+			copied += int64(w)
+			if werr != nil {
 				dst.Close()
 				src.Close()
-				return
+				return copied
 			}
 			continue
 		}
 		if err == io.EOF {
 			if tc, ok := dst.(*net.TCPConn); ok && tc.CloseWrite() == nil {
-				return
+				return copied
 			}
 		}
 		dst.Close()
 		src.Close()
-		return
+		return copied
 	}
 }

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
+)
+
+// The bytes a WebSocket (an upgraded connection) relays count in bytes_in
+// and bytes_out, at the proxy level and for the cluster and backend, as
+// upstream counts every byte read from and written to a client
+// (its pipe's bytes_in and bytes_out): not only the upgrade's heads.
+func TestMetricsWebSocketBytes(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	ws := startRawOrigin(t, wsEcho)
+	front := freeAddr(t)
+	cfg := strings.Replace(simpleHTTPConfig(sock, front, ws.addr, 2), "backends = [ { address", `backends = [ { backend_id = "ws-0", address`, 1)
+	startProxy(t, dir, sock, cfg, front)
+	before := queryMetrics(t, sock, nil)
+
+	c, err := net.DialTimeout("tcp", front, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	const size, n = 10000, 5
+	payload := bytes.Repeat([]byte("x"), size)
+	for range n {
+		c.Write(wsFrame(2, payload, []byte{1, 2, 3, 4}))
+		if _, got, err := readFrame(br); err != nil || len(got) != size {
+			t.Fatalf("echo: %d bytes, %v", len(got), err)
+		}
+	}
+	c.Write(wsFrame(8, nil, []byte{1, 2, 3, 4}))
+	c.Close()
+
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the upgrade is recorded", func() bool {
+		am = queryMetrics(t, sock, nil)
+		return am.GetProxying()[pm.HTTPRequests].GetCount() == 1 && am.GetProxying()[pm.ClientConnections].GetGauge() == 0
+	})
+	for _, name := range []string{pm.BytesIn, pm.BytesOut} {
+		got := am.GetProxying()[name].GetCount() - before.GetProxying()[name].GetCount()
+		if got < n*size {
+			t.Errorf("%s grew by %d over a WebSocket that relayed %d bytes each way", name, got, n*size)
+		}
+		cl := am.GetClusters()["app"]
+		if c := cl.GetCluster()[name].GetCount(); c != got {
+			t.Errorf("cluster %s %d, proxy %d", name, c, got)
+		}
+		if b := cl.GetBackends(); len(b) != 1 || b[0].GetMetrics()[name].GetCount() != got {
+			t.Errorf("backend %s: %v, proxy %d", name, b, got)
+		}
+	}
+	if got := am.GetProxying()[pm.Status1xx].GetCount(); got != 1 {
+		t.Errorf("%s = %d, want 1", pm.Status1xx, got)
+	}
+}
