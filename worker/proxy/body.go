@@ -349,9 +349,11 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 	out := pipe(s.conn, bc.Conn, s.bbuf, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout)
 	<-done
 	// The tunnel's bytes count in bytes_in and bytes_out, as upstream's
-	// pipe counts them (docs/metrics.md).
+	// pipe counts them (docs/metrics.md), and in the access record.
 	s.mx.BytesIn += in
 	s.mx.BytesOut += out
+	s.lg.bytesIn += in
+	s.lg.bytesOut += out
 	s.releaseBackend(bc, false)
 }
 

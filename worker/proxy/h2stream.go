@@ -415,11 +415,14 @@ func (s *session) streamHead(x *exchange, resp *http1.Response, extra []http1.Fi
 	}
 	if err := sc.setHead(resp, extra); err != nil {
 		s.srv.opt.Log.Debugf("h2 stream: response head: %v", err)
-	} else if s.mxOn() {
-		// bytes_out counts a stream's head in its HTTP/1.1 form, as the
-		// heads the session writes (docs/metrics.md).
-		s.mx.BytesOut += int64(len(http1.AppendResponse(s.out[:0], resp, extra...)))
+	} else if s.mxOn() || s.lg.on {
+		// bytes_out and the access record count a stream's head in its
+		// HTTP/1.1 form, as the heads the session writes
+		// (docs/metrics.md).
+		n := int64(len(http1.AppendResponse(s.out[:0], resp, extra...)))
 		s.out = s.out[:0]
+		s.mx.BytesOut += n
+		s.lg.bytesOut += n
 	}
 	return true
 }

@@ -537,13 +537,17 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
 	n, err := s.conn.Write(s.out)
 	s.tick()
-	if n > 0 || err == nil {
-		// Not when nothing was sent (the client reset its connection or
-		// HTTP/2 stream, or abort closed it): no answer to count.
+	sent := code
+	if n == 0 && err != nil {
+		// Nothing was sent (the client reset its connection or HTTP/2
+		// stream, or abort closed it): no answer to count, and the
+		// access record shows no status.
+		sent = 0
+	} else {
 		s.mx.Status, s.mx.Own = code, true
 	}
 	s.mx.BytesOut += int64(n)
-	s.lg.noteAnswer(code, cl, n, s.now)
+	s.lg.noteAnswer(sent, cl, n, s.now)
 	s.endRequest() // before the linger: it is not the request's time
 	if err == nil {
 		s.lingerClose()

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,10 +22,11 @@ import (
 
 // startH2MetricsProxy starts 2 workers with an HTTPS listener routing
 // a.test to an origin whose /slow answers after 3 s (or when the request
-// is cancelled), and returns the listener's address and command socket.
-func startH2MetricsProxy(t *testing.T) (addr, sock string) {
+// is cancelled), and JSON access records in dir/access.log; it returns
+// the listener's address, the command socket and dir.
+func startH2MetricsProxy(t *testing.T) (addr, sock, dir string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir = t.TempDir()
 	sock = filepath.Join(dir, "sozu.sock")
 	ca := newTestCA(t)
 	cp, kp := ca.issuePEM(t, func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} }, nil, "a.test")
@@ -44,6 +47,8 @@ func startH2MetricsProxy(t *testing.T) (addr, sock string) {
 worker_count = 2
 worker_timeout = 10
 activate_listeners = true
+access_logs_target = "file://%[6]s/access.log"
+access_logs_format = "json"
 
 [[listeners]]
 protocol = "https"
@@ -55,17 +60,18 @@ key = %[4]q
 protocol = "http"
 frontends = [ { address = %[2]q, hostname = "a.test" } ]
 backends = [ { backend_id = "app-0", address = %[5]q } ]
-`, sock, addr, certPath, keyPath, origin.addr)
+`, sock, addr, certPath, keyPath, origin.addr, dir)
 	startProxy(t, dir, sock, cfg, addr)
-	return addr, sock
+	return addr, sock, dir
 }
 
 // A client that resets its HTTP/2 stream (RST_STREAM CANCEL), or closes
 // its connection, while the backend works got no answer: upstream counts
 // no 5xx for it (the proxy did not fail, the client left). Only the
-// stream answered counts, a 2xx.
+// stream answered counts, a 2xx; the access records say the same: no
+// status for the streams that got none.
 func TestMetricsH2ClientCancelIsNoError(t *testing.T) {
-	addr, sock := startH2MetricsProxy(t)
+	addr, sock, dir := startH2MetricsProxy(t)
 	h := dialH2(t, addr)
 	h.headers(1, true, "GET", "/slow")
 	h.headers(3, true, "GET", "/")
@@ -92,14 +98,49 @@ func TestMetricsH2ClientCancelIsNoError(t *testing.T) {
 	if got := am.GetClusters()["app"].GetCluster()[pm.Status5xx].GetCount(); got != 0 {
 		t.Errorf("cluster %s = %d, want 0", pm.Status5xx, got)
 	}
+	recs := accessRecords(t, filepath.Join(dir, "access.log"), 3)
+	statuses := map[string][]any{}
+	for _, r := range recs {
+		p, _ := ecs(r, "url.path").(string)
+		statuses[p] = append(statuses[p], ecs(r, "http.response.status_code"))
+	}
+	if got := statuses["/"]; len(got) != 1 || got[0] != float64(200) {
+		t.Errorf("access record of /: statuses %v, want [200]", got)
+	}
+	if got := statuses["/slow"]; len(got) != 2 || got[0] != nil || got[1] != nil {
+		t.Errorf("access records of the cancelled /slow streams: statuses %v, want none", got)
+	}
+}
+
+// accessRecords waits for n JSON access records in path and decodes them.
+func accessRecords(t *testing.T, path string, n int) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	sozutest.WaitFor(t, 10*time.Second, fmt.Sprintf("%d access records in %s", n, path), func() bool {
+		b, _ := os.ReadFile(path)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(b) == 0 || len(lines) < n {
+			return false
+		}
+		recs = recs[:0]
+		for _, l := range lines {
+			var r map[string]any
+			if err := json.Unmarshal([]byte(l), &r); err != nil {
+				t.Fatalf("access record %q: %v", l, err)
+			}
+			recs = append(recs, r)
+		}
+		return true
+	})
+	return recs
 }
 
 // bytes_out of an HTTP/2 stream counts its response head (in its HTTP/1.1
 // form, docs/metrics.md), not only its body: the same response counts
 // the same over HTTP/1.1 (keep-alive) and HTTP/2, at the proxy level and
-// for the cluster and backend.
+// for the cluster and backend, and in the access record.
 func TestMetricsH2BytesOutCountsHead(t *testing.T) {
-	addr, sock := startH2MetricsProxy(t)
+	addr, sock, dir := startH2MetricsProxy(t)
 	before := queryMetrics(t, sock, nil)
 	h := dialH2(t, addr)
 	h.headers(1, true, "GET", "/")
@@ -122,5 +163,9 @@ func TestMetricsH2BytesOutCountsHead(t *testing.T) {
 	}
 	if b := cl.GetBackends(); len(b) != 1 || b[0].GetMetrics()[pm.BytesOut].GetCount() != out {
 		t.Errorf("backend bytes_out: %v, proxy %d", b, out)
+	}
+	rec := accessRecords(t, filepath.Join(dir, "access.log"), 1)[0]
+	if got := ecs(rec, "http.response.bytes"); got != float64(out) {
+		t.Errorf("access record: http.response.bytes %v, bytes_out %d", got, out)
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -18,13 +19,15 @@ import (
 // The bytes a WebSocket (an upgraded connection) relays count in bytes_in
 // and bytes_out, at the proxy level and for the cluster and backend, as
 // upstream counts every byte read from and written to a client
-// (its pipe's bytes_in and bytes_out): not only the upgrade's heads.
+// (its pipe's bytes_in and bytes_out): not only the upgrade's heads. The
+// access record counts them too.
 func TestMetricsWebSocketBytes(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sozu.sock")
 	ws := startRawOrigin(t, wsEcho)
 	front := freeAddr(t)
 	cfg := strings.Replace(simpleHTTPConfig(sock, front, ws.addr, 2), "backends = [ { address", `backends = [ { backend_id = "ws-0", address`, 1)
+	cfg = fmt.Sprintf("access_logs_target = \"file://%s/access.log\"\naccess_logs_format = \"json\"\n", dir) + cfg
 	startProxy(t, dir, sock, cfg, front)
 	before := queryMetrics(t, sock, nil)
 
@@ -76,5 +79,11 @@ func TestMetricsWebSocketBytes(t *testing.T) {
 	}
 	if got := am.GetProxying()[pm.Status1xx].GetCount(); got != 1 {
 		t.Errorf("%s = %d, want 1", pm.Status1xx, got)
+	}
+	rec := accessRecords(t, filepath.Join(dir, "access.log"), 1)[0]
+	for _, f := range []string{"http.request.bytes", "http.response.bytes"} {
+		if got, _ := ecs(rec, f).(float64); got < n*size {
+			t.Errorf("access record: %s %v over a WebSocket that relayed %d bytes each way", f, ecs(rec, f), n*size)
+		}
 	}
 }
