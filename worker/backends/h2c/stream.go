@@ -465,14 +465,17 @@ func (s *stream) Close() error {
 	s.userClosed = true
 	rst := s.id != 0 && !s.wireClosed
 	freed := !s.wireClosed
-	c.closeWireLocked(s)
+	if rst {
+		c.unmapLocked(s) // its slot is freed once the RST_STREAM is out
+	} else {
+		c.closeWireLocked(s)
+	}
 	id := s.id
 	c.mu.Unlock()
 	s.wake()
 	if rst {
 		c.cancelStream(id)
-	}
-	if freed {
+	} else if freed {
 		c.released()
 	}
 	return nil
