@@ -120,6 +120,9 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 	if s.remoteDone || s.err != nil {
 		return "HEADERS after the end of the response"
 	}
+	if f.Truncated { // a head or trailers: never forwarded cut to the limit
+		return "response head too large"
+	}
 	if r.final {
 		if !f.StreamEnded() {
 			return "trailers without END_STREAM"
@@ -137,9 +140,6 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 			r.chunked = false // terminated
 		}
 		return s.endRemoteLocked()
-	}
-	if f.Truncated {
-		return "response head too large"
 	}
 	ps := f.PseudoFields()
 	if len(ps) != 1 || ps[0].Name != ":status" {
