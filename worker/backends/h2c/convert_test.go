@@ -103,6 +103,10 @@ func TestResponseConversion(t *testing.T) {
 			headers(f, b(":status", "200", "content-length", "5"), false)
 			f.WriteData(1, true, []byte("abc"))
 		}, ""},
+		{"content-length with a sign", func(f fr, b blk) {
+			headers(f, b(":status", "200", "content-length", "+3"), false)
+			f.WriteData(1, true, []byte("abc"))
+		}, ""},
 		{"DATA beyond content-length", func(f fr, b blk) {
 			headers(f, b(":status", "200", "content-length", "1"), false)
 			f.WriteData(1, true, []byte("abc"))
