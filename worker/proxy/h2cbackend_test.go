@@ -263,7 +263,9 @@ func TestH2cBackendGoAwayMidFlight(t *testing.T) {
 	})
 	f := newH2cFixture(t, addr, nil)
 	outs := make(chan string, 2)
-	go func() { outs <- "A " + exchangeRaw(t, f.addr, "GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n") }()
+	go func() {
+		outs <- "A " + exchangeRaw(t, f.addr, "GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	}()
 	<-first
 	go func() {
 		outs <- "B " + exchangeRaw(t, f.addr, "POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
@@ -583,5 +585,91 @@ func TestH2cBackendRefusedStream(t *testing.T) {
 	out := exchangeRaw(t, f.addr, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
 	if !strings.HasPrefix(out, "HTTP/1.1 200") || !strings.HasSuffix(out, "\r\n\r\nok") || n.Load() != 2 {
 		t.Fatalf("got %q after %d streams", out, n.Load())
+	}
+}
+
+// TestH2cBackendStalledUploadTimesOut: an upload the backend stops
+// granting window to ends at the back timeout: 504, and the backend
+// stream is reset.
+func TestH2cBackendStalledUploadTimesOut(t *testing.T) {
+	seen := make(chan http2.Frame, 1000)
+	addr := rawH2cBackend(t, nil, seen, func(w *h2cRaw, h *http2.MetaHeadersFrame) {})
+	f := newH2cFixture(t, addr, func(l *Listener) { l.BackTimeout = 500 * time.Millisecond })
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n")
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	out, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(out), "HTTP/1.1 504") {
+		t.Fatalf("got %q", out)
+	}
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case f := <-seen:
+			if _, ok := f.(*http2.RSTStreamFrame); ok {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the stalled stream was not reset")
+		}
+	}
+}
+
+// TestH2cBackendOneStreamPerConnection: a backend allowing one stream per
+// connection gets no second stream on a connection; concurrent requests
+// queue or open more connections, and all are answered.
+func TestH2cBackendOneStreamPerConnection(t *testing.T) {
+	var mu sync.Mutex
+	open := map[*h2cRaw]int{}
+	var over atomic.Int32
+	addr := rawH2cBackend(t, []http2.Setting{{ID: http2.SettingMaxConcurrentStreams, Val: 1}}, nil, func(w *h2cRaw, h *http2.MetaHeadersFrame) {
+		mu.Lock()
+		if open[w]++; open[w] > 1 {
+			over.Add(1)
+		}
+		mu.Unlock()
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			mu.Lock()
+			open[w]--
+			mu.Unlock()
+			w.mu.Lock()
+			w.headers(h.StreamID, false, ":status", "200", "content-length", "2")
+			w.fr.WriteData(h.StreamID, true, []byte("ok"))
+			w.mu.Unlock()
+		}()
+	})
+	f := newH2cFixture(t, addr, nil)
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := exchangeRaw(t, f.addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+			if !strings.HasSuffix(out, "\r\n\r\nok") {
+				t.Errorf("got %q", out)
+			}
+		}()
+	}
+	wg.Wait()
+	if over.Load() != 0 {
+		t.Fatalf("%d streams beyond SETTINGS_MAX_CONCURRENT_STREAMS = 1", over.Load())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(open) > 4 {
+		t.Fatalf("%d backend connections", len(open))
 	}
 }
