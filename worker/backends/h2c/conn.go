@@ -143,7 +143,10 @@ func (c *clientConn) writeLocked(fn func() error) error {
 // frame is queued, and one goroutine writes the queue when wmu is free.
 // Closing a stream is how a client's cancel reaches the backend, on the
 // client connection's reader, which a backend that stopped reading must
-// not hold up.
+// not hold up. The stream (taken off the wire by unmapLocked) keeps its
+// slot until its RST_STREAM is written: the backend counts it open until
+// then, and a new stream in its place would exceed the backend's
+// SETTINGS_MAX_CONCURRENT_STREAMS (RFC 9113 §5.1.2).
 func (c *clientConn) cancelStream(id uint32) {
 	c.mu.Lock()
 	c.cancels = append(c.cancels, id)
@@ -151,19 +154,35 @@ func (c *clientConn) cancelStream(id uint32) {
 	c.cancelling = true
 	c.mu.Unlock()
 	if start {
-		go c.write(func() error {
-			c.mu.Lock()
-			ids := c.cancels
-			c.cancels, c.cancelling = nil, false
-			c.mu.Unlock()
-			for _, id := range ids {
-				if err := c.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
-					return err
+		go func() {
+			var ids []uint32
+			c.write(func() error {
+				ids = c.takeCancels()
+				for _, id := range ids {
+					if err := c.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+						return err
+					}
 				}
+				return nil
+			})
+			if ids == nil { // the connection failed before: nothing to write
+				ids = c.takeCancels()
 			}
-			return nil
-		})
+			c.mu.Lock()
+			c.active -= len(ids)
+			c.mu.Unlock()
+			c.released()
+		}()
 	}
+}
+
+// takeCancels empties the queue of cancelStream.
+func (c *clientConn) takeCancels() []uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := c.cancels
+	c.cancels, c.cancelling = nil, false
+	return ids
 }
 
 func (c *clientConn) writeLockedWithin(timeout time.Duration, fn func() error) error {
@@ -332,12 +351,21 @@ func (c *clientConn) probe() {
 // closeWireLocked takes st off the wire: out of the map, its slot freed.
 // The caller calls c.released() after unlocking.
 func (c *clientConn) closeWireLocked(st *stream) {
+	if c.unmapLocked(st) {
+		c.active--
+	}
+}
+
+// unmapLocked takes st off the wire but keeps its slot, for a stream we
+// reset: the slot is freed once the RST_STREAM is written. It reports
+// whether st was on the wire.
+func (c *clientConn) unmapLocked(st *stream) bool {
 	if st.wireClosed {
-		return
+		return false
 	}
 	st.wireClosed = true
 	if st.id != 0 {
 		delete(c.streams, st.id)
 	}
-	c.active--
+	return true
 }

@@ -120,6 +120,9 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 	if s.remoteDone || s.err != nil {
 		return "HEADERS after the end of the response"
 	}
+	if f.Truncated { // a head or trailers: never forwarded cut to the limit
+		return "response head too large"
+	}
 	if r.final {
 		if !f.StreamEnded() {
 			return "trailers without END_STREAM"
@@ -137,9 +140,6 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 			r.chunked = false // terminated
 		}
 		return s.endRemoteLocked()
-	}
-	if f.Truncated {
-		return "response head too large"
 	}
 	ps := f.PseudoFields()
 	if len(ps) != 1 || ps[0].Name != ":status" {
@@ -175,8 +175,8 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 			return "connection-specific field " + hf.Name
 		}
 		if hf.Name == "content-length" {
-			n, err := strconv.ParseInt(hf.Value, 10, 64)
-			if err != nil || n < 0 || (r.cl >= 0 && n != r.cl) {
+			n, err := strconv.ParseInt(hf.Value, 10, 64) // 1*DIGIT (RFC 9110 §8.6): no sign
+			if err != nil || hf.Value[0] == '+' || n < 0 || (r.cl >= 0 && n != r.cl) {
 				return "invalid content-length"
 			}
 			if r.cl >= 0 {

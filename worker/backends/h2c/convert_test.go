@@ -103,6 +103,10 @@ func TestResponseConversion(t *testing.T) {
 			headers(f, b(":status", "200", "content-length", "5"), false)
 			f.WriteData(1, true, []byte("abc"))
 		}, ""},
+		{"content-length with a sign", func(f fr, b blk) {
+			headers(f, b(":status", "200", "content-length", "+3"), false)
+			f.WriteData(1, true, []byte("abc"))
+		}, ""},
 		{"DATA beyond content-length", func(f fr, b blk) {
 			headers(f, b(":status", "200", "content-length", "1"), false)
 			f.WriteData(1, true, []byte("abc"))
@@ -253,5 +257,32 @@ func unchunk(t *testing.T, resp string) string {
 		}
 		data.WriteString(rest[:n])
 		body = rest[n+2:]
+	}
+}
+
+// TestTrailersBeyondTheLimit: a trailer block that decodes to more than
+// MaxHeaderListSize (small on the wire, large through HPACK's dynamic
+// table) resets the stream, as a response head that large does: its
+// fields are not forwarded cut to the limit, and the body gets no last
+// chunk.
+func TestTrailersBeyondTheLimit(t *testing.T) {
+	p := scriptedBackend(t, func(f *http2.Framer, b func(kv ...string) []byte) {
+		f.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b(":status", "200"), EndHeaders: true})
+		f.WriteData(1, false, []byte("hi"))
+		var kv []string
+		for range 30 { // 30 × 3 KiB decoded, in about 3 KiB of block
+			kv = append(kv, "x-big", strings.Repeat("a", 3000))
+		}
+		kv = append(kv, "grpc-status", "0")
+		f.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b(kv...), EndHeaders: true, EndStream: true})
+	})
+	defer p.Close()
+	got, err := exchange(p, "GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	var re *ResetError
+	if !errors.As(err, &re) || re.Code != http2.ErrCodeProtocol {
+		t.Fatalf("err %v, got %q", err, got[:min(len(got), 200)])
+	}
+	if strings.Contains(got, "0\r\n") {
+		t.Fatalf("a cut trailer block was forwarded: %q", got[:min(len(got), 200)])
 	}
 }

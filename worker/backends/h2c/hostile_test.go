@@ -240,3 +240,62 @@ func TestHandshakeErrorEndsOpen(t *testing.T) {
 		t.Fatalf("open: %v, want the ENABLE_PUSH connection error", err)
 	}
 }
+
+// TestCancelNeverExceedsMaxStreams: with SETTINGS_MAX_CONCURRENT_STREAMS
+// = 1, a cancelled stream's slot goes to the next request only once its
+// RST_STREAM went out: the backend never sees two streams open at once
+// (RFC 9113 §5.1.2), which it would refuse or answer with PROTOCOL_ERROR.
+func TestCancelNeverExceedsMaxStreams(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	over := make(chan uint32, 100)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		preface := make([]byte, len(http2.ClientPreface))
+		io.ReadFull(c, preface)
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 1})
+		open := map[uint32]bool{}
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.HeadersFrame:
+				open[f.StreamID] = true
+				if len(open) > 1 {
+					over <- f.StreamID
+				}
+			case *http2.RSTStreamFrame:
+				delete(open, f.StreamID)
+			}
+		}
+	}()
+	p := poolTo(ln, Options{MaxConns: 1})
+	defer p.Close()
+	for i := range 20 {
+		st, _, err := p.Open(context.Background(), 5*time.Second)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		st.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := st.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		st.Close() // the client went away
+	}
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case id := <-over:
+		t.Fatalf("HEADERS of stream %d beyond SETTINGS_MAX_CONCURRENT_STREAMS = 1", id)
+	default:
+	}
+}

@@ -465,3 +465,44 @@ func TestConnLostFailsInFlight(t *testing.T) {
 		t.Errorf("accepted %d connections, want 2", n)
 	}
 }
+
+// TestStreamIDsExhausted: streams reserved on a connection whose stream
+// ids run out (the last one is 2^31-1, RFC 9113 §5.1.1) never go out with
+// an invalid id, which would fail the connection and every stream on it:
+// the connection takes the last one, and the others are sent on a new
+// connection.
+func TestStreamIDsExhausted(t *testing.T) {
+	b := newBackend(t, http.HandlerFunc(echo), nil)
+	p := b.pool(Options{})
+	defer p.Close()
+	if _, err := exchange(p, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	c := p.conns[0]
+	p.mu.Unlock()
+	c.mu.Lock()
+	c.nextID = 1<<31 - 3 // two ids left
+	c.mu.Unlock()
+	var sts []*Stream
+	for range 4 { // all reserved on c before any sends its HEADERS
+		st, _, err := p.Open(context.Background(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		st.SetDeadline(time.Now().Add(10 * time.Second))
+		sts = append(sts, st)
+	}
+	for i, st := range sts {
+		if _, err := st.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n")); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	for i, st := range sts {
+		got, err := io.ReadAll(st)
+		if err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 200") {
+			t.Errorf("stream %d: %q, %v", i, got, err)
+		}
+	}
+}

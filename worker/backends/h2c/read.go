@@ -317,20 +317,26 @@ func (c *clientConn) onData(f *http2.DataFrame) error {
 }
 
 // resetStream sends RST_STREAM(code) for stream id and fails it (a stream
-// error: the connection carries on).
+// error: the connection carries on). The stream's slot is freed once the
+// RST_STREAM is written, as in cancelStream.
 func (c *clientConn) resetStream(id uint32, code http2.ErrCode, reason string, send bool) {
 	c.mu.Lock()
 	st := c.streams[id]
 	if st != nil {
 		st.failLocked(&ResetError{Code: code, Reason: reason})
-		c.closeWireLocked(st)
+		c.unmapLocked(st)
 	}
 	c.mu.Unlock()
+	if st != nil {
+		st.wake()
+	}
 	if send && id != 0 {
 		c.write(func() error { return c.fr.WriteRSTStream(id, code) })
 	}
 	if st != nil {
-		st.wake()
+		c.mu.Lock()
+		c.active--
+		c.mu.Unlock()
 		c.released()
 	}
 }

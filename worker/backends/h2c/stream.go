@@ -287,6 +287,12 @@ func (s *stream) lockWrite() bool {
 // Stream ids go out in order since they are taken under wmu.
 func (s *stream) sendHeaders(fields []headerField, end bool, method string) error {
 	c := s.c
+	exhausted := false // c gave out its last stream id: out of the pool
+	defer func() {     // after wmu is unlocked (lock order)
+		if exhausted {
+			c.p.remove(c)
+		}
+	}()
 	if !s.lockWrite() {
 		// Another stream's write is stuck on a backend that stopped
 		// reading: this request was not sent. The connection takes no
@@ -314,6 +320,11 @@ func (s *stream) sendHeaders(fields []headerField, end bool, method string) erro
 	}
 	s.id = c.nextID
 	c.nextID += 2
+	if c.nextID > 1<<31-1 {
+		// No id left (RFC 9113 §5.1.1): the streams reserved beside this
+		// one are refused, and sent again on another connection.
+		c.goAway, exhausted = true, true
+	}
 	c.streams[s.id] = s
 	s.method = method
 	s.sendWin += c.peerWindow
@@ -465,14 +476,17 @@ func (s *stream) Close() error {
 	s.userClosed = true
 	rst := s.id != 0 && !s.wireClosed
 	freed := !s.wireClosed
-	c.closeWireLocked(s)
+	if rst {
+		c.unmapLocked(s) // its slot is freed once the RST_STREAM is out
+	} else {
+		c.closeWireLocked(s)
+	}
 	id := s.id
 	c.mu.Unlock()
 	s.wake()
 	if rst {
 		c.cancelStream(id)
-	}
-	if freed {
+	} else if freed {
 		c.released()
 	}
 	return nil
