@@ -43,7 +43,7 @@ const (
 	Status4xx           = "http.status.4xx"
 	Status5xx           = "http.status.5xx"
 	StatusOther         = "http.status.other"
-	BytesIn             = "bytes_in"  // counter: bytes from clients (HTTP request heads and declared bodies, TCP session bytes)
+	BytesIn             = "bytes_in"  // counter: bytes from clients (HTTP request heads and bodies, TCP session bytes)
 	BytesOut            = "bytes_out" // counter: bytes to clients (HTTP answers, TCP session bytes)
 	TLSv12              = "tls.version.TLSv1_2"
 	TLSv13              = "tls.version.TLSv1_3"
@@ -121,7 +121,7 @@ var ProxyMetrics = []Info{
 	{Status4xx, Counter, "responses with a 4xx status"},
 	{Status5xx, Counter, "responses with a 5xx status"},
 	{StatusOther, Counter, "responses with another status"},
-	{BytesIn, Counter, "bytes received from clients: HTTP request heads and declared bodies, bytes relayed by upgraded connections (WebSocket) and TCP sessions (UDP: udp.bytes.in)"},
+	{BytesIn, Counter, "bytes received from clients: HTTP request heads and bodies, bytes relayed by upgraded connections (WebSocket) and TCP sessions (UDP: udp.bytes.in)"},
 	{BytesOut, Counter, "bytes sent to clients: HTTP answers, bytes relayed by upgraded connections (WebSocket) and TCP sessions (UDP: udp.bytes.out)"},
 	{TLSv12, Counter, "TLS handshakes that negotiated TLS 1.2"},
 	{TLSv13, Counter, "TLS handshakes that negotiated TLS 1.3"},

@@ -62,6 +62,9 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 			deadline.Read(s.conn, &s.crd, time.Now(), cfg.RequestTimeout)
 			n, err := s.conn.Read(s.buf)
 			s.lg.bytesIn += int64(n)
+			if chunked {
+				s.mx.BytesIn += int64(n) // a declared length was counted with the head
+			}
 			if n == 0 {
 				res = clientReadFault(err)
 				return

@@ -159,6 +159,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.out, used, err = s.st.dec.Reencode(s.out, s.buf[s.r:s.w])
 		s.r += used
 		s.lg.bytesIn += int64(used)
+		s.mx.BytesIn += int64(used) // a chunked body counts as read (the copier adds the rest)
 		if err != nil {
 			return s.answer(cfg, nil, http1.StatusBadRequest)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -85,5 +86,53 @@ func TestMetricsWebSocketBytes(t *testing.T) {
 		if got, _ := ecs(rec, f).(float64); got < n*size {
 			t.Errorf("access record: %s %v over a WebSocket that relayed %d bytes each way", f, ecs(rec, f), n*size)
 		}
+	}
+}
+
+// A chunked request body counts in bytes_in as read, framing included (a
+// Content-Length one counts as declared with its head): upstream counts
+// every byte read from the client. Only the head was counted.
+func TestMetricsChunkedBodyBytesIn(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%d", n)
+	}))
+	front := freeAddr(t)
+	startProxy(t, dir, sock, simpleHTTPConfig(sock, front, origin.addr, 1), front)
+	before := queryMetrics(t, sock, nil)
+
+	c, err := net.DialTimeout("tcp", front, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: a.test\r\nTransfer-Encoding: chunked\r\n\r\n")
+	const chunk, chunks = 1000, 10
+	for range chunks {
+		fmt.Fprintf(c, "%x\r\n%s\r\n", chunk, bytes.Repeat([]byte("b"), chunk))
+	}
+	io.WriteString(c, "0\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != fmt.Sprint(chunk*chunks) {
+		t.Fatalf("origin read %s bytes, want %d", body, chunk*chunks)
+	}
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the request is recorded", func() bool {
+		am = queryMetrics(t, sock, nil)
+		return am.GetProxying()[pm.HTTPRequests].GetCount() == before.GetProxying()[pm.HTTPRequests].GetCount()+1
+	})
+	got := am.GetProxying()[pm.BytesIn].GetCount() - before.GetProxying()[pm.BytesIn].GetCount()
+	if got < chunk*chunks {
+		t.Errorf("bytes_in grew by %d for a chunked upload of %d bytes", got, chunk*chunks)
+	}
+	if c := am.GetClusters()["app"].GetCluster()[pm.BytesIn].GetCount(); c != got {
+		t.Errorf("cluster bytes_in %d, proxy %d", c, got)
 	}
 }
