@@ -22,8 +22,9 @@ import (
 // reads the request body from it (as is, or chunked when the request has no
 // content-length, as the head given to the session says) and writes its
 // HTTP/1.1 response into it; Write frames that response incrementally and
-// hands it to the stream as HTTP/2: status and fields (connection-specific
-// ones dropped), then the body as it comes, with the trailers of a chunked
+// hands it to the stream as HTTP/2: status and fields (the hop-by-hop ones,
+// http1.IsHopByHop, and those the head's Connection names dropped), then
+// the body as it comes, with the trailers of a chunked
 // one. The session may give the head as parsed instead (setHead), then
 // write only the body. Interim responses (1xx) go out as HEADERS frames of
 // their own before the final head. Closing the connection ends the
@@ -278,9 +279,14 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 	// waits for its window gives back (session.streamRoom): nothing of
 	// them is kept past this call.
 	defer c.forgetHead()
+	// The head may be the proxy's own answer, rendered from an operator's
+	// template that keeps fields a backend's response would have lost in
+	// the session (TE, Upgrade, Proxy-Connection…): the hop-by-hop fields
+	// go, as in setHead, lest the client refuse the stream (RFC 9113
+	// §8.2.2).
 	fields := c.fields[:0]
 	for _, f := range resp.Fields {
-		if !isConnectionToken(resp, f.Name) {
+		if !http1.IsHopByHop(f.Name) && !isConnectionToken(resp, f.Name) {
 			fields = append(fields, h2.HeaderField{Name: f.Name, Value: f.Value})
 		}
 	}
