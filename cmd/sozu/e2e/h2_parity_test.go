@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -60,7 +62,7 @@ func TestHTTP2Parity(t *testing.T) {
 		t.Fatal(err)
 	}
 	hosts := []string{"a.test", "old.test", "found.test", "moved.test", "closed.test", "secure.test", "shop.app.test",
-		"down.test", "noback.test", "maint.test", "sticky.test", "nohsts.test", "zzz.test"}
+		"down.test", "noback.test", "maint.test", "sticky.test", "nohsts.test", "zzz.test", "garbage.test", "capped.test"}
 	cp, kp := ca.issuePEM(t, func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} }, nil, hosts...)
 	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
 	os.WriteFile(certPath, cp, 0o600)
@@ -92,6 +94,10 @@ func TestHTTP2Parity(t *testing.T) {
 		}
 		io.WriteString(w, b.String())
 	}))
+	garbage := startRawOrigin(t, func(c net.Conn) {
+		c.Read(make([]byte, 4096))
+		io.WriteString(c, "garbage\r\n\r\n")
+	})
 	digest := sha256.Sum256([]byte("s3cret"))
 	port := sozutest.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -200,12 +206,25 @@ Retry-After: 120
 down for maintenance""" }
 frontends = [ { address = %[2]q, hostname = "maint.test" } ]
 
+[clusters.garbage]
+protocol = "http"
+backends = [ { address = %[8]q } ]
+frontends = [ { address = %[2]q, hostname = "garbage.test" } ]
+
+[clusters.capped]
+protocol = "http"
+max_connections_per_ip = 1
+retry_after = 7
+backends = [ { address = %[5]q } ]
+frontends = [ { address = %[2]q, hostname = "capped.test" } ]
+
 [clusters.sticky]
 protocol = "http"
 sticky_session = true
 backends = [ { address = %[5]q, sticky_id = "s1" } ]
 frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
-`, sock, addr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]), fmt.Sprintf("127.0.0.1:%d", deadPort))
+`, sock, addr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]), fmt.Sprintf("127.0.0.1:%d", deadPort),
+		garbage.addr)
 	startProxy(t, dir, sock, cfg, addr)
 
 	curlReply := func(t *testing.T, proto, host, path string, extra ...string) parityReply {
@@ -285,6 +304,20 @@ frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
 		return sozutest.RunWithTimeout(cmd, 10*time.Second) == nil
 	})
 
+	// A keep-alive connection to capped.test holds the one slot of
+	// 127.0.0.1 until the test ends.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.pem)
+	held, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "capped.test", RootCAs: pool, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	fmt.Fprintf(held, "GET / HTTP/1.1\r\nHost: capped.test\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(held), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("holding connection: %v %v", resp, err)
+	}
+
 	for _, tt := range []struct {
 		name, host, path string
 		head             bool
@@ -303,6 +336,9 @@ frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
 		{name: "rewrites and header edits", host: "shop.app.test", path: "/api/users/7?full=1",
 			fields: []string{"cookie: s=1", "x-forwarded-host: spoofed"}, status: "200",
 			want: []string{"GET /v2/users/7?full=1 HTTP/1.1", "host: shop.internal:8080", "x-tenant: t1", "x-frame-options: DENY"}},
+		{name: "header edits on a chunked response", host: "shop.app.test", path: "/api/chunked", status: "200",
+			want: []string{"x-frame-options: DENY"}},
+		{name: "header edits HEAD", host: "shop.app.test", path: "/api/x", head: true, status: "200"},
 		{name: "frontend without HSTS", host: "nohsts.test", path: "/", status: "200"},
 		{name: "sticky session", host: "sticky.test", path: "/", status: "200", want: []string{"set-cookie: SOZUBALANCEID=s1"}},
 		{name: "sticky session cookie", host: "sticky.test", path: "/", fields: []string{"cookie: x=1; SOZUBALANCEID=s1"}, status: "200",
@@ -324,6 +360,8 @@ frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
 		{name: "503 template with connection-specific fields", host: "maint.test", path: "/", status: "503",
 			want: []string{"retry-after: 120", "down for maintenance"}},
 		{name: "503 template HEAD", host: "maint.test", path: "/", head: true, status: "503"},
+		{name: "backend answers garbage", host: "garbage.test", path: "/", status: "502"},
+		{name: "over the per-IP cap", host: "capped.test", path: "/", status: "429", want: []string{"retry-after: 7"}},
 		{name: "dot segments", host: "a.test", path: "/a/../b", status: "400"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
