@@ -84,9 +84,22 @@ var (
 	errShortRead    = errors.New("h2 stream: read buffer too small for a chunk")
 )
 
+// writtenHeadLimits bound the response heads Write scans and parses: heads
+// the session writes itself, those of backend responses it parsed within
+// the default limits plus the fields it adds (request id, HSTS, sticky
+// cookie, the frontend's response edits), and its own answers. They are
+// not a peer's input: a head within bufSize, whatever its field count, is
+// taken, as the HTTP/1.1 client would get it, rather than the stream reset
+// for the fields the proxy added. The parsed fields' room is sized for
+// the default count (ParseResponse would size it for MaxFields), grown
+// only by a head that has more, and given back with the streamConn.
+var writtenHeadLimits = &http1.Limits{MaxHeadBytes: bufSize, MaxFields: bufSize}
+
 var streamConnPool = sync.Pool{New: func() any {
 	c := &streamConn{}
 	c.scan.Response = true
+	c.scan.Limits = writtenHeadLimits
+	c.resp.Fields = make([]http1.Field, 0, http1.DefaultMaxFields)
 	c.dec.Response = true
 	return c
 }}
@@ -114,6 +127,9 @@ func putStreamConn(c *streamConn) {
 	c.st, c.local, c.remote, c.method = nil, nil, nil, nil
 	if cap(c.head) > bufSize {
 		c.head = nil
+	}
+	if cap(c.resp.Fields) > http1.DefaultMaxFields {
+		c.resp.Fields = make([]http1.Field, 0, http1.DefaultMaxFields)
 	}
 	clear(c.fields[:cap(c.fields)])
 	clear(c.tr[:cap(c.tr)])
@@ -272,7 +288,7 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 	}
 	used := n - prev
 	resp := &c.resp
-	if err := http1.ParseResponse(resp, buf[:n], c.method, nil); err != nil {
+	if err := http1.ParseResponse(resp, buf[:n], c.method, writtenHeadLimits); err != nil {
 		return 0, err
 	}
 	// The head's fields alias the session's buffers, which a stream that

@@ -62,7 +62,7 @@ func TestHTTP2Parity(t *testing.T) {
 		t.Fatal(err)
 	}
 	hosts := []string{"a.test", "old.test", "found.test", "moved.test", "closed.test", "secure.test", "shop.app.test",
-		"down.test", "noback.test", "maint.test", "sticky.test", "nohsts.test", "zzz.test", "garbage.test", "capped.test"}
+		"down.test", "noback.test", "maint.test", "sticky.test", "nohsts.test", "zzz.test", "garbage.test", "capped.test", "bighead.test"}
 	cp, kp := ca.issuePEM(t, func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} }, nil, hosts...)
 	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
 	os.WriteFile(certPath, cp, 0o600)
@@ -97,6 +97,23 @@ func TestHTTP2Parity(t *testing.T) {
 	garbage := startRawOrigin(t, func(c net.Conn) {
 		c.Read(make([]byte, 4096))
 		io.WriteString(c, "garbage\r\n\r\n")
+	})
+	// bigHead answers with a head just within what the proxy takes from a
+	// backend (http1.DefaultMaxHeadBytes, DefaultMaxFields): the head the
+	// client gets, with the proxy's own fields, is over both.
+	var bh strings.Builder
+	bh.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n")
+	for i := 0; i < 124; i++ {
+		fmt.Fprintf(&bh, "X-F%03d: v\r\n", i)
+	}
+	bh.WriteString("X-Big: ")
+	bh.WriteString(strings.Repeat("b", 16<<10-64-bh.Len()))
+	bh.WriteString("\r\n\r\nok")
+	bigHead := startRawOrigin(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err == nil {
+			io.WriteString(c, bh.String())
+		}
 	})
 	digest := sha256.Sum256([]byte("s3cret"))
 	port := sozutest.FreePort(t)
@@ -218,13 +235,26 @@ retry_after = 7
 backends = [ { address = %[5]q } ]
 frontends = [ { address = %[2]q, hostname = "capped.test" } ]
 
+[clusters.big]
+protocol = "http"
+backends = [ { address = %[9]q } ]
+
+[[clusters.big.frontends]]
+address = %[2]q
+hostname = "bighead.test"
+headers = [
+  { position = "response", key = "X-Added-1", value = "%[10]s" },
+  { position = "response", key = "X-Added-2", value = "%[10]s" },
+  { position = "response", key = "X-Added-3", value = "%[10]s" },
+]
+
 [clusters.sticky]
 protocol = "http"
 sticky_session = true
 backends = [ { address = %[5]q, sticky_id = "s1" } ]
 frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
 `, sock, addr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]), fmt.Sprintf("127.0.0.1:%d", deadPort),
-		garbage.addr)
+		garbage.addr, bigHead.addr, strings.Repeat("a", 100))
 	startProxy(t, dir, sock, cfg, addr)
 
 	curlReply := func(t *testing.T, proto, host, path string, extra ...string) parityReply {
@@ -360,6 +390,8 @@ frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
 		{name: "503 template with connection-specific fields", host: "maint.test", path: "/", status: "503",
 			want: []string{"retry-after: 120", "down for maintenance"}},
 		{name: "503 template HEAD", host: "maint.test", path: "/", head: true, status: "503"},
+		{name: "header edits on a head at the backend limits", host: "bighead.test", path: "/", status: "200",
+			want: []string{"x-added-3: aaa", "x-f123: v"}},
 		{name: "backend answers garbage", host: "garbage.test", path: "/", status: "502"},
 		{name: "over the per-IP cap", host: "capped.test", path: "/", status: "429", want: []string{"retry-after: 7"}},
 		{name: "dot segments", host: "a.test", path: "/a/../b", status: "400"},
