@@ -84,16 +84,19 @@ var (
 	errShortRead    = errors.New("h2 stream: read buffer too small for a chunk")
 )
 
-// writtenHeadLimits bound the response heads Write scans and parses: heads
-// the session writes itself, those of backend responses it parsed within
-// the default limits plus the fields it adds (request id, HSTS, sticky
-// cookie, the frontend's response edits), and its own answers. They are
-// not a peer's input: a head within bufSize, whatever its field count, is
+// writtenHeadLimits are those of the response heads Write scans and
+// parses: heads the session writes itself, those of backend responses it
+// parsed within the default limits plus the fields it adds (request id,
+// HSTS, sticky cookie, the frontend's response edits), and its own answers
+// (an operator's template may have any head). They are not a peer's input
+// and are already in memory: whatever its size and field count, a head is
 // taken, as the HTTP/1.1 client would get it, rather than the stream reset
-// for the fields the proxy added. The parsed fields' room is sized for
-// the default count (ParseResponse would size it for MaxFields), grown
-// only by a head that has more, and given back with the streamConn.
-var writtenHeadLimits = &http1.Limits{MaxHeadBytes: bufSize, MaxFields: bufSize}
+// for what the proxy added; only a head split across Writes, which Write
+// must hold, is bounded (bufSize, errResponseHead). The parsed fields'
+// room is sized for the default count (ParseResponse would size it for
+// MaxFields), grown only by a head that has more, and given back with the
+// streamConn.
+var writtenHeadLimits = &http1.Limits{MaxHeadBytes: math.MaxInt32, MaxStartLine: math.MaxInt32, MaxFields: math.MaxInt32}
 
 var streamConnPool = sync.Pool{New: func() any {
 	c := &streamConn{}

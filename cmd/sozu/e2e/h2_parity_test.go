@@ -219,6 +219,7 @@ Upgrade: h2c
 Proxy-Connection: keep-alive
 Close: now
 Retry-After: 120
+X-Pad: %[11]s
 
 down for maintenance""" }
 frontends = [ { address = %[2]q, hostname = "maint.test" } ]
@@ -254,7 +255,7 @@ sticky_session = true
 backends = [ { address = %[5]q, sticky_id = "s1" } ]
 frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
 `, sock, addr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]), fmt.Sprintf("127.0.0.1:%d", deadPort),
-		garbage.addr, bigHead.addr, strings.Repeat("a", 100))
+		garbage.addr, bigHead.addr, strings.Repeat("a", 100), strings.Repeat("p", 24<<10))
 	startProxy(t, dir, sock, cfg, addr)
 
 	curlReply := func(t *testing.T, proto, host, path string, extra ...string) parityReply {
@@ -387,8 +388,8 @@ frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
 		{name: "strict SNI", host: "a.test", path: "/", fields: []string{"host: secure.test"}, status: "421"},
 		{name: "no backend", host: "noback.test", path: "/", status: "503"},
 		{name: "backend down", host: "down.test", path: "/", status: "503"},
-		{name: "503 template with connection-specific fields", host: "maint.test", path: "/", status: "503",
-			want: []string{"retry-after: 120", "down for maintenance"}},
+		{name: "503 template with connection-specific fields and a 24 KiB head", host: "maint.test", path: "/", status: "503",
+			want: []string{"retry-after: 120", "x-pad: ppp", "down for maintenance"}},
 		{name: "503 template HEAD", host: "maint.test", path: "/", head: true, status: "503"},
 		{name: "header edits on a head at the backend limits", host: "bighead.test", path: "/", status: "200",
 			want: []string{"x-added-3: aaa", "x-f123: v"}},
