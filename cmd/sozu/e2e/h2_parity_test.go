@@ -319,7 +319,7 @@ frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
 		}
 		return r
 	}
-	comparable := func(fields []string) []string {
+	endToEnd := func(fields []string) []string {
 		var out []string
 		for _, f := range fields {
 			name, _, _ := strings.Cut(f, ":")
@@ -411,7 +411,7 @@ frontends = [ { address = %[2]q, hostname = "sticky.test" } ]
 			if h1.status != tt.status || h2.status != tt.status {
 				t.Fatalf("status %s over HTTP/1.1, %s over HTTP/2, want %s\n%q\n%s", h1.status, h2.status, tt.status, h2.fields, h2.body)
 			}
-			if a, b := comparable(h1.fields), comparable(h2.fields); !slices.Equal(a, b) {
+			if a, b := endToEnd(h1.fields), endToEnd(h2.fields); !slices.Equal(a, b) {
 				t.Errorf("fields differ:\nHTTP/1.1 %q\nHTTP/2   %q", a, b)
 			}
 			if h1.body != h2.body {
