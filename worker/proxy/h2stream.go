@@ -22,8 +22,9 @@ import (
 // reads the request body from it (as is, or chunked when the request has no
 // content-length, as the head given to the session says) and writes its
 // HTTP/1.1 response into it; Write frames that response incrementally and
-// hands it to the stream as HTTP/2: status and fields (connection-specific
-// ones dropped), then the body as it comes, with the trailers of a chunked
+// hands it to the stream as HTTP/2: status and fields (the hop-by-hop ones,
+// http1.IsHopByHop, and those the head's Connection names dropped), then
+// the body as it comes, with the trailers of a chunked
 // one. The session may give the head as parsed instead (setHead), then
 // write only the body. Interim responses (1xx) go out as HEADERS frames of
 // their own before the final head. Closing the connection ends the
@@ -83,9 +84,25 @@ var (
 	errShortRead    = errors.New("h2 stream: read buffer too small for a chunk")
 )
 
+// writtenHeadLimits are those of the response heads Write scans and
+// parses: heads the session writes itself, those of backend responses it
+// parsed within the default limits plus the fields it adds (request id,
+// HSTS, sticky cookie, the frontend's response edits), and its own answers
+// (an operator's template may have any head). They are not a peer's input
+// and are already in memory: whatever its size and field count, a head is
+// taken, as the HTTP/1.1 client would get it, rather than the stream reset
+// for what the proxy added; only a head split across Writes, which Write
+// must hold, is bounded (bufSize, errResponseHead). The parsed fields'
+// room is sized for the default count (ParseResponse would size it for
+// MaxFields), grown only by a head that has more, and given back with the
+// streamConn.
+var writtenHeadLimits = &http1.Limits{MaxHeadBytes: math.MaxInt32, MaxStartLine: math.MaxInt32, MaxFields: math.MaxInt32}
+
 var streamConnPool = sync.Pool{New: func() any {
 	c := &streamConn{}
 	c.scan.Response = true
+	c.scan.Limits = writtenHeadLimits
+	c.resp.Fields = make([]http1.Field, 0, http1.DefaultMaxFields)
 	c.dec.Response = true
 	return c
 }}
@@ -113,6 +130,9 @@ func putStreamConn(c *streamConn) {
 	c.st, c.local, c.remote, c.method = nil, nil, nil, nil
 	if cap(c.head) > bufSize {
 		c.head = nil
+	}
+	if cap(c.resp.Fields) > http1.DefaultMaxFields {
+		c.resp.Fields = make([]http1.Field, 0, http1.DefaultMaxFields)
 	}
 	clear(c.fields[:cap(c.fields)])
 	clear(c.tr[:cap(c.tr)])
@@ -271,16 +291,21 @@ func (c *streamConn) writeHead(p []byte) (int, error) {
 	}
 	used := n - prev
 	resp := &c.resp
-	if err := http1.ParseResponse(resp, buf[:n], c.method, nil); err != nil {
+	if err := http1.ParseResponse(resp, buf[:n], c.method, writtenHeadLimits); err != nil {
 		return 0, err
 	}
 	// The head's fields alias the session's buffers, which a stream that
 	// waits for its window gives back (session.streamRoom): nothing of
 	// them is kept past this call.
 	defer c.forgetHead()
+	// The head may be the proxy's own answer, rendered from an operator's
+	// template that keeps fields a backend's response would have lost in
+	// the session (TE, Upgrade, Proxy-Connection…): the hop-by-hop fields
+	// go, as in setHead, lest the client refuse the stream (RFC 9113
+	// §8.2.2).
 	fields := c.fields[:0]
 	for _, f := range resp.Fields {
-		if !isConnectionToken(resp, f.Name) {
+		if !http1.IsHopByHop(f.Name) && !isConnectionToken(resp, f.Name) {
 			fields = append(fields, h2.HeaderField{Name: f.Name, Value: f.Value})
 		}
 	}

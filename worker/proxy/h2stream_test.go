@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/sozu-go/sozu/worker/h2"
+	"github.com/sozu-go/sozu/worker/http1"
 )
 
 // streamConnRig serves HTTP/2 on a loopback connection whose handler
@@ -222,6 +223,15 @@ func TestStreamConnResponses(t *testing.T) {
 			outcome{interim: "100; 103 link: </s.css>; rel=preload", status: "200", fields: "content-length: 2", body: "ok"}},
 		{"connection options dropped", "HTTP/1.1 200 OK\r\nConnection: x-hop, keep-alive\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n",
 			outcome{status: "200", fields: "content-length: 0"}},
+		// An answer template may keep these (the proxy's own 503 with an
+		// operator's "TE: gzip"): clients refuse them over HTTP/2.
+		{"hop-by-hop fields dropped", "HTTP/1.1 503 Service Unavailable\r\nTE: gzip\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\nClose: now\r\nX-A: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno",
+			outcome{status: "503", fields: "content-length: 2\nx-a: 1", body: "no"}},
+		// More fields than a backend's head may have, with those the
+		// proxy added (response edits): taken whole, as over HTTP/1.1.
+		// (TestHTTP2Parity checks a head over DefaultMaxHeadBytes.)
+		{"more fields than a backend may send", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" + strings.Repeat("X-F: v\r\n", 2*http1.DefaultMaxFields) + "\r\n",
+			outcome{status: "200", fields: "content-length: 0\n" + strings.TrimSuffix(strings.Repeat("x-f: v\n", 2*http1.DefaultMaxFields), "\n")}},
 		{"until close", "HTTP/1.1 200 OK\r\n\r\nstreamed until close", outcome{status: "200", body: "streamed until close"}},
 		{"body cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", outcome{rst: "INTERNAL_ERROR"}},
 		{"chunked cut short", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", outcome{rst: "INTERNAL_ERROR"}},
