@@ -77,6 +77,16 @@ func (r *reqLog) noteRequest(req *http1.Request, n int) {
 	r.ua = r.put(ua)
 }
 
+// noteUnparsed counts the n bytes read of a head that ended before it
+// could be parsed (a slow head's 408, a head the scanner refused, a client
+// that left mid-head): bytes in counts every request byte read, parsed or
+// not (noteRequest counts a parsed head).
+func (r *reqLog) noteUnparsed(n int) {
+	if r.on {
+		r.bytesIn += int64(n)
+	}
+}
+
 // noteAnswer records the proxy's own answer of n bytes with status code,
 // for cluster cl (nil for none), sent at now; the record begins then when
 // no request byte began it.

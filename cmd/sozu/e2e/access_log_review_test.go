@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+)
+
+// reviewRig is a proxy writing JSON access records over UDP, with an HTTP
+// listener (request_timeout 1 s) and an HTTPS one (certificate for
+// a.test), both routing a.test to a live origin through a frontend tagged
+// team=pay, and dead.test to a backend that refuses connections.
+type reviewRig struct {
+	access     *udpCollector
+	front, tls string
+}
+
+func startReviewRig(t *testing.T) *reviewRig {
+	t.Helper()
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	cp, kp := ca.issuePEM(t, nil, nil, "a.test", "dead.test")
+	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
+	if err := os.WriteFile(certPath, cp, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, kp, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &reviewRig{access: listenUDP(t), front: freeAddr(t), tls: freeAddr(t)}
+	dead := freeAddr(t) // nothing listens there
+	sock := filepath.Join(dir, "sozu.sock")
+	cfg := fmt.Sprintf(`command_socket = %[1]q
+worker_count = 1
+worker_timeout = 10
+activate_listeners = true
+access_logs_target = "udp://%[2]s"
+access_logs_format = "json"
+
+[[listeners]]
+protocol = "http"
+address = %[3]q
+request_timeout = 1
+
+[[listeners]]
+protocol = "https"
+address = %[4]q
+certificate = %[5]q
+key = %[6]q
+
+[clusters.app]
+protocol = "http"
+frontends = [
+  { address = %[3]q, hostname = "a.test", tags = { team = "pay" } },
+  { address = %[4]q, hostname = "a.test", path = "/api", tags = { team = "pay" } },
+]
+backends = [ { address = %[7]q } ]
+
+[clusters.dead]
+protocol = "http"
+frontends = [ { address = %[3]q, hostname = "dead.test" } ]
+backends = [ { address = %[8]q, backend_id = "gone" } ]
+`, sock, r.access.addr(), r.front, r.tls, certPath, keyPath, okOrigin(t).addr, dead)
+	startProxy(t, dir, sock, cfg, r.front, r.tls)
+	return r
+}
+
+// recordOf waits for the one JSON access record of the client connection
+// whose local port is port, and fails if there is more than one.
+func (u *udpCollector) recordOf(t *testing.T, port int) map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	collect := func() {
+		recs = recs[:0]
+		for _, m := range u.find(`"port":` + fmt.Sprint(port)) {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(m), &rec); err != nil {
+				t.Fatalf("%v: %s", err, m)
+			}
+			if ecs(rec, "source.port") == float64(port) {
+				recs = append(recs, rec)
+			}
+		}
+	}
+	sozutest.WaitFor(t, 10*time.Second, fmt.Sprintf("the access record of client port %d", port), func() bool {
+		collect()
+		return len(recs) > 0
+	})
+	time.Sleep(300 * time.Millisecond) // a second record would be a defect: let it come
+	collect()
+	if len(recs) != 1 {
+		t.Fatalf("%d records for client port %d, want 1: %v", len(recs), port, recs)
+	}
+	return recs[0]
+}
+
+// TestAccessLogBytesOfUnparsedHead: bytes in counts every request byte
+// read from the client (docs/observability.md), also for a head that
+// ended before it could be parsed: one too slow (408), one the proxy
+// refused while reading it (431), one the client left. Their records
+// showed 0 bytes in, while a head refused once parsed showed its size.
+func TestAccessLogBytesOfUnparsedHead(t *testing.T) {
+	r := startReviewRig(t)
+	huge := "GET /huge HTTP/1.1\r\nHost: a.test\r\nX-Big: " + strings.Repeat("a", 70000) + "\r\n\r\n"
+	for _, c := range []struct {
+		name     string
+		send     string
+		leave    bool   // close the connection's write side after sending
+		status   any    // the record's status (nil: none)
+		exact    bool   // bytes in must be len(send), else in (0, len(send)]
+		response string // the answer's status line prefix ("" for none)
+		outcome  any    // event.outcome
+	}{
+		{name: "slow head, 408", send: "GET /slow HTTP/1.1\r\nHost: a.test\r\n", status: float64(408), exact: true,
+			response: "HTTP/1.1 408 ", outcome: "failure"},
+		{name: "oversized field, 431", send: huge, status: float64(431), response: "HTTP/1.1 431 ", outcome: "failure"},
+		{name: "client leaves mid-head", send: "GET /left HTTP/1.1\r\nHost: a.te", leave: true, status: nil, exact: true,
+			outcome: "failure"},
+		{name: "refused once parsed, 400", send: "GET /bad HTTP/1.1\r\nHost: a.test\r\nBad Field: x\r\n\r\n",
+			status: float64(400), exact: true, response: "HTTP/1.1 400 ", outcome: "failure"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", r.front)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			port := conn.LocalAddr().(*net.TCPAddr).Port
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			go conn.Write([]byte(c.send)) // the proxy may answer before reading it all
+			if c.leave {
+				time.Sleep(200 * time.Millisecond)
+				conn.(*net.TCPConn).CloseWrite()
+			}
+			b, _ := io.ReadAll(conn)
+			if !strings.HasPrefix(string(b), c.response) || (c.response == "" && len(b) > 0) {
+				t.Fatalf("answer %q, want %q", b, c.response)
+			}
+			rec := r.access.recordOf(t, port)
+			if got := ecs(rec, "http.response.status_code"); got != c.status {
+				t.Errorf("status %v, want %v: %v", got, c.status, rec)
+			}
+			if got := ecs(rec, "event.outcome"); got != c.outcome {
+				t.Errorf("event.outcome %v, want %v", got, c.outcome)
+			}
+			n, _ := ecs(rec, "http.request.bytes").(float64)
+			if c.exact && int(n) != len(c.send) || !c.exact && (n <= 0 || int(n) > len(c.send)) {
+				t.Errorf("http.request.bytes = %v, want %d (exact %v): %v", n, len(c.send), c.exact, rec)
+			}
+		})
+	}
+}
