@@ -20,7 +20,7 @@ type reqLog struct {
 	status  int       // the answer's status; 0 before one was sent
 	cluster string
 	backend *backends.Backend
-	beStart time.Time // the first connect attempt to a backend
+	beStart time.Time // the first connect attempt to a backend (a backend time only once one is reached: backend set)
 
 	bytesIn, bytesOut int64
 
@@ -154,7 +154,10 @@ func (s *session) logRequest(cfg *Listener) {
 			rec.ClusterID = b.ClusterID
 		}
 	}
-	if !r.beStart.IsZero() {
+	if b := r.backend; b != nil && !r.beStart.IsZero() {
+		// Only a backend reached has a time: connect attempts that all
+		// failed (503) are the proxy's own time, as upstream's records
+		// show no response time without a backend connection.
 		rec.BackendTime = rec.End.Sub(r.beStart)
 	}
 	s.srv.opt.Access.Log(&rec)

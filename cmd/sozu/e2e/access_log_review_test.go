@@ -158,3 +158,53 @@ func TestAccessLogBytesOfUnparsedHead(t *testing.T) {
 		})
 	}
 }
+
+// TestAccessLogBackendTimeOnlyWithABackend: a record has a response time
+// (sozu.response_time, the backend's share) only when a backend was
+// reached, as it has a backend address and id only then; a request whose
+// every connect attempt failed (503) is the proxy's own time. Its record
+// had a response time and no backend.
+func TestAccessLogBackendTimeOnlyWithABackend(t *testing.T) {
+	r := startReviewRig(t)
+	for _, c := range []struct {
+		name, host string
+		status     float64
+		backend    bool
+	}{
+		{"forwarded", "a.test", 200, true},
+		{"backend refuses connections, 503", "dead.test", 503, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", r.front)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			port := conn.LocalAddr().(*net.TCPAddr).Port
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(conn, "GET /bt HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", c.host)
+			b, _ := io.ReadAll(conn)
+			if want := fmt.Sprintf("HTTP/1.1 %d ", int(c.status)); !strings.HasPrefix(string(b), want) {
+				t.Fatalf("answer %q, want %s", b, want)
+			}
+			rec := r.access.recordOf(t, port)
+			if got := ecs(rec, "http.response.status_code"); got != c.status {
+				t.Errorf("status %v, want %v", got, c.status)
+			}
+			dur, _ := ecs(rec, "event.duration").(float64)
+			svc, _ := ecs(rec, "sozu.service_time").(float64)
+			resp, hasResp := ecs(rec, "sozu.response_time").(float64)
+			for _, f := range []string{"destination.ip", "sozu.backend_id"} {
+				if got := ecs(rec, f) != nil; got != c.backend {
+					t.Errorf("%s present %v, want %v: %v", f, got, c.backend, rec)
+				}
+			}
+			if hasResp != c.backend {
+				t.Errorf("sozu.response_time present %v, want %v (backend reached %v): %v", hasResp, c.backend, c.backend, rec)
+			}
+			if dur <= 0 || svc < 0 || svc > dur || resp < 0 || svc+resp != dur {
+				t.Errorf("times: duration %v, service %v, response %v", dur, svc, resp)
+			}
+		})
+	}
+}
