@@ -175,8 +175,19 @@ func (s *session) recordTags(cfg *Listener) *accesslog.Tags {
 	if s.routeKey != "" || len(cfg.HostTags) == 0 || s.lg.host.len == 0 {
 		return cfg.Tags[s.routeKey]
 	}
+	return hostTags(cfg, s.lg.get(s.lg.host))
+}
+
+// hostTags returns the tags of cfg's frontend whose hostname is exactly
+// host as the routes see it (router.NormalizeHost: any case, any port),
+// for the record of a request no frontend routed; nil for none (an empty
+// or invalid host included).
+func hostTags(cfg *Listener, host []byte) *accesslog.Tags {
+	if len(cfg.HostTags) == 0 || len(host) == 0 {
+		return nil
+	}
 	var buf [router.MaxHost]byte
-	h, ok := router.NormalizeHost(&buf, s.lg.get(s.lg.host))
+	h, ok := router.NormalizeHost(&buf, host)
 	if !ok || len(h) == 0 {
 		return nil
 	}

@@ -184,7 +184,9 @@ func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, reason st
 }
 
 // logMalformed records a malformed request: http.errors, and an access
-// record whose reason says why it was refused.
+// record whose reason says why it was refused, with the tags of the
+// frontend whose hostname is exactly its authority (hostTags), as a
+// refused HTTP/1.1 head's record has (no frontend routed it).
 func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, reason string) {
 	p := b.parent
 	srv := p.srv
@@ -194,10 +196,11 @@ func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, reason strin
 		return
 	}
 	now := time.Now()
+	cfg := srv.cfg.Load()
 	rec := accesslog.Record{
 		Protocol: accesslog.H2, SessionID: p.sessID, RequestID: srv.opt.NewID(now), Start: now, End: now,
-		Client: p.client, Listener: srv.cfg.Load().addrText,
-		Method: method, Host: authority, Target: path, UserAgent: ua,
+		Client: p.client, Listener: cfg.addrText,
+		Method: method, Host: authority, Target: path, UserAgent: ua, Tags: hostTags(cfg, authority),
 		EndReason: "malformed HTTP/2 request: " + reason, TLS: p.tlsInfo,
 	}
 	al.Log(&rec)

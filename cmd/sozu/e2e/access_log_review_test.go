@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 )
 
@@ -206,5 +208,63 @@ func TestAccessLogBackendTimeOnlyWithABackend(t *testing.T) {
 				t.Errorf("times: duration %v, service %v, response %v", dur, svc, resp)
 			}
 		})
+	}
+}
+
+// TestAccessLogMalformedHTTP2StreamTags: the record of an HTTP/2 stream
+// reset as malformed shows, as a refused HTTP/1.1 head's does, the tags of
+// the frontend whose hostname is exactly its authority (no frontend routed
+// it); it shares the connection's session id with the connection's other
+// streams, each with a trace id of its own. Its record had no labels.
+func TestAccessLogMalformedHTTP2StreamTags(t *testing.T) {
+	r := startReviewRig(t)
+	h := dialH2(t, r.tls)
+	defer h.close()
+	port := h.c.LocalAddr().(*net.TCPAddr).Port
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: h.block("GET", "/api/ok"), EndStream: true, EndHeaders: true})
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: h.block("GET", "/api/mal", "connection", "close"),
+		EndStream: true, EndHeaders: true})
+	var ok, reset bool
+	for !(ok && reset) {
+		f, err := h.next(t)
+		if err != nil {
+			t.Fatalf("ok %v, reset %v: %v", ok, reset, err)
+		}
+		switch f := f.(type) {
+		case *http2.DataFrame:
+			ok = ok || f.StreamID == 1 && f.StreamEnded()
+		case *http2.RSTStreamFrame:
+			if f.StreamID == 3 {
+				reset = true
+			}
+		}
+	}
+	var recs []map[string]any
+	sozutest.WaitFor(t, 10*time.Second, "the records of both streams", func() bool {
+		recs = recs[:0]
+		for _, m := range r.access.find(`"port":` + fmt.Sprint(port)) {
+			var rec map[string]any
+			json.Unmarshal([]byte(m), &rec)
+			if ecs(rec, "source.port") == float64(port) {
+				recs = append(recs, rec)
+			}
+		}
+		return len(recs) >= 2
+	})
+	time.Sleep(300 * time.Millisecond)
+	if n := len(r.access.find(`"port":` + fmt.Sprint(port))); n != 2 {
+		t.Fatalf("%d records for the connection, want 2", n)
+	}
+	if ecs(recs[0], "sozu.session_id") != ecs(recs[1], "sozu.session_id") || ecs(recs[0], "trace.id") == ecs(recs[1], "trace.id") {
+		t.Errorf("streams of one connection: want one session id, two trace ids: %v", recs)
+	}
+	for _, rec := range recs {
+		mal := ecs(rec, "event.reason") != nil
+		if got, want := ecs(rec, "url.path"), map[bool]string{false: "/api/ok", true: "/api/mal"}[mal]; got != want {
+			t.Errorf("url.path %v, want %s: %v", got, want, rec)
+		}
+		if got := ecs(rec, "labels.team"); got != "pay" {
+			t.Errorf("labels.team = %#v, want \"pay\" (malformed: %v): %v", got, mal, rec)
+		}
 	}
 }
