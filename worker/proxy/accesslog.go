@@ -142,9 +142,13 @@ func (s *session) logRequest(cfg *Listener) {
 	case cfg.TLS != nil:
 		rec.Protocol = accesslog.HTTPS
 	}
-	if s.hasID {
-		rec.RequestID = s.idBin
+	if !s.hasID {
+		// A head that ended unparsed and unanswered (the client left
+		// mid-head) is a request all the same: its record is filed under
+		// an id of its own, never the session's (Record.RequestID).
+		s.newID()
 	}
+	rec.RequestID = s.idBin
 	if len(r.head) > 0 {
 		rec.Method, rec.Host, rec.Target, rec.UserAgent = r.get(r.method), r.get(r.host), r.get(r.target), r.get(r.ua)
 	}

@@ -109,6 +109,8 @@ func (u *udpCollector) recordOf(t *testing.T, port int) map[string]any {
 // ended before it could be parsed: one too slow (408), one the proxy
 // refused while reading it (431), one the client left. Their records
 // showed 0 bytes in, while a head refused once parsed showed its size.
+// Each record has a request id (trace.id) of its own: the one of the
+// client that left had its session's.
 func TestAccessLogBytesOfUnparsedHead(t *testing.T) {
 	r := startReviewRig(t)
 	huge := "GET /huge HTTP/1.1\r\nHost: a.test\r\nX-Big: " + strings.Repeat("a", 70000) + "\r\n\r\n"
@@ -152,6 +154,9 @@ func TestAccessLogBytesOfUnparsedHead(t *testing.T) {
 			}
 			if got := ecs(rec, "event.outcome"); got != c.outcome {
 				t.Errorf("event.outcome %v, want %v", got, c.outcome)
+			}
+			if id := ecs(rec, "trace.id"); id == nil || id == ecs(rec, "sozu.session_id") {
+				t.Errorf("trace.id %v: want a request id of its own, not the session's", id)
 			}
 			n, _ := ecs(rec, "http.request.bytes").(float64)
 			if c.exact && int(n) != len(c.send) || !c.exact && (n <= 0 || int(n) > len(c.send)) {
