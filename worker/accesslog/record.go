@@ -69,11 +69,14 @@ type Record struct {
 	BytesOut int64 // answer bytes written to the client
 
 	// UDP only: the datagrams relayed each way (client → backend, and
-	// back), and why the flow ended ("responses", "idle", "evicted",
-	// "backend error", "closed").
+	// back).
 	DatagramsIn  int64
 	DatagramsOut int64
-	EndReason    string
+	// EndReason says why a UDP flow ended ("responses", "idle",
+	// "evicted", "backend error", "closed"), why an HTTP request failed
+	// beyond its status (a malformed HTTP/2 request, a response the
+	// backend cut short); "" for none.
+	EndReason string
 
 	// BackendTime is the time from the first connect attempt to a backend
 	// to the end of its answer; 0 when no backend was contacted.
@@ -85,13 +88,14 @@ type Record struct {
 
 // Failure reports whether r records a failure, logged at error level
 // where upstream's access log would (a Gated Logger): an HTTP request that
-// got no answer or a 4xx/5xx one, a UDP flow ended by a backend error (a
-// TCP session is a success: its end says nothing of who failed).
+// got no answer, a 4xx/5xx one or one with an EndReason (a response cut
+// short), a UDP flow ended by a backend error (a TCP session is a
+// success: its end says nothing of who failed).
 func (r *Record) Failure() bool {
 	if r.Protocol.stream() {
 		return r.EndReason == "backend error"
 	}
-	return HTTPFailure(r.Status)
+	return HTTPFailure(r.Status) || r.EndReason != ""
 }
 
 // HTTPFailure reports whether an HTTP request answered with status (0:

@@ -23,6 +23,7 @@ type reqLog struct {
 	beStart time.Time // the first connect attempt to a backend (a backend time only once one is reached: backend set)
 
 	bytesIn, bytesOut int64
+	cut               string // why the response stopped short (noteCut); "" when it did not
 
 	head                     []byte // method, authority, target and user agent, copied (s.buf moves on)
 	method, host, target, ua span
@@ -87,6 +88,21 @@ func (r *reqLog) noteUnparsed(n int) {
 	}
 }
 
+// noteCut records that the backend's response ended short of its body
+// (the backend closed, reset or timed out after the head): the record is
+// a failure whatever its status, and says why (event.reason).
+func (r *reqLog) noteCut(err error) {
+	if !r.on {
+		return
+	}
+	switch {
+	case isTimeout(err):
+		r.cut = "backend timed out in the response body"
+	default:
+		r.cut = "backend ended the response before its end"
+	}
+}
+
 // noteAnswer records the proxy's own answer of n bytes with status code,
 // for cluster cl (nil for none), sent at now; the record begins then when
 // no request byte began it.
@@ -118,7 +134,7 @@ func (s *session) logRequest(cfg *Listener) {
 		return
 	}
 	defer r.reset()
-	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status)) {
+	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status) || r.cut != "") {
 		return // filtered out by log_level: not even built
 	}
 	rec := accesslog.Record{
@@ -135,6 +151,7 @@ func (s *session) logRequest(cfg *Listener) {
 		Tags:      s.recordTags(cfg),
 		TLS:       s.tlsInfo,
 		HTTP10:    r.http10,
+		EndReason: r.cut,
 	}
 	switch {
 	case s.h2b != nil:

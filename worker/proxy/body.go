@@ -193,6 +193,10 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 	if err == nil {
 		err = io.ErrNoProgress
 	}
+	// The backend ended or failed within the body: the response is cut,
+	// unless its end is the connection's (sendBody's close-delimited
+	// modes take an io.EOF back).
+	s.lg.noteCut(err)
 	return 0, err
 }
 
@@ -302,6 +306,7 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 			}
 			_, err := s.readBackend(cfg, bc)
 			if err == io.EOF {
+				s.lg.cut = "" // the end of a close-delimited body
 				if mode == bodyRechunk {
 					s.out = http1.AppendLastChunk(s.out, nil)
 					return false, s.flush(cfg) == nil

@@ -63,6 +63,7 @@ func (s *session) spliceBody(cfg *Listener, bc *backends.Conn, dst, src *net.TCP
 		case remaining == 0:
 			return true
 		case err == nil && s.lr.N > 0:
+			s.lg.noteCut(io.ErrUnexpectedEOF)
 			return false // the backend closed before the end of the body
 		case err != nil && !(isTimeout(err) && n > 0):
 			return false

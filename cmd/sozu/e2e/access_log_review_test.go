@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -271,5 +274,72 @@ func TestAccessLogMalformedHTTP2StreamTags(t *testing.T) {
 		if got := ecs(rec, "labels.team"); got != "pay" {
 			t.Errorf("labels.team = %#v, want \"pay\" (malformed: %v): %v", got, mal, rec)
 		}
+	}
+}
+
+// A response the backend cuts short (it closes after part of a
+// Content-Length or chunked body, small enough to be copied or large
+// enough to be spliced) keeps its status in the access record, which is a
+// failure all the same (event.outcome, the error level), saying why
+// (event.reason), as the client got a truncated answer; a close-delimited
+// body ended by the close is a success.
+func TestAccessLogResponseCutShort(t *testing.T) {
+	big := bytes.Repeat([]byte("s"), 1<<20)
+	origin := startRawOrigin(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		switch req.URL.Path {
+		case "/length":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
+		case "/chunked":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+		case "/spliced":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n")
+			c.Write(big)
+		case "/close":
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it")
+		}
+	})
+	udp := listenUDP(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	front := freeAddr(t)
+	cfg := fmt.Sprintf("access_logs_target = \"udp://%s\"\naccess_logs_format = \"json\"\n", udp.addr()) +
+		simpleHTTPConfig(sock, front, origin.addr, 1)
+	startProxy(t, dir, sock, cfg, front)
+	for _, c := range []struct {
+		path    string
+		failure bool
+	}{{"/length", true}, {"/chunked", true}, {"/spliced", true}, {"/close", false}} {
+		t.Run(c.path[1:], func(t *testing.T) {
+			conn, err := net.DialTimeout("tcp", front, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: a.test\r\n\r\n", c.path)
+			if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err == nil {
+				_, err = io.Copy(io.Discard, resp.Body) // to its end, or to the cut
+				if c.failure == (err == nil) {
+					t.Errorf("the client read the body to %v", err)
+				}
+			}
+
+			rec := udp.record(t, c.path)
+			outcome, reason := ecs(rec, "event.outcome"), ecs(rec, "event.reason")
+			if ecs(rec, "http.response.status_code") != float64(200) {
+				t.Errorf("status %v, want the 200 that was sent", ecs(rec, "http.response.status_code"))
+			}
+			if c.failure && (outcome != "failure" || reason == nil) {
+				t.Errorf("a response cut short: outcome %v, reason %v; want a failure saying why", outcome, reason)
+			}
+			if !c.failure && (outcome != "success" || reason != nil) {
+				t.Errorf("a close-delimited response: outcome %v, reason %v; want a success", outcome, reason)
+			}
+		})
 	}
 }
