@@ -33,6 +33,15 @@ func (s *session) mxSent(backendID string, connect time.Duration) {
 	s.mx.BackendSent = s.now // forward ticks after the write
 }
 
+// noteUnparsed counts the n bytes read of a head that ended before it
+// could be parsed (a slow head's 408, a head the scanner refused, a
+// client that left mid-head) in bytes_in and in the access record: every
+// request byte read counts, parsed or not.
+func (s *session) noteUnparsed(n int) {
+	s.mx.BytesIn += int64(n)
+	s.lg.noteUnparsed(n)
+}
+
 // endRequest records the request whose answer was sent, if any, and
 // forgets it.
 func (s *session) endRequest() {

@@ -424,7 +424,7 @@ func (s *session) readHead(cfg *Listener) int {
 		if s.r < s.w {
 			n, err := s.scan.Scan(s.buf[s.r:s.w])
 			if err != nil {
-				s.lg.noteUnparsed(s.w - s.r)
+				s.noteUnparsed(s.w - s.r)
 				return s.headError(cfg, err)
 			}
 			if n > 0 {
@@ -462,7 +462,7 @@ func (s *session) readHead(cfg *Listener) int {
 			continue
 		}
 		if err != nil {
-			s.lg.noteUnparsed(s.w - s.r)
+			s.noteUnparsed(s.w - s.r)
 			if started && isTimeout(err) && !s.srv.draining.Load() {
 				s.answer(cfg, nil, 408)
 			}

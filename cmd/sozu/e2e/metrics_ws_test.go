@@ -136,3 +136,33 @@ func TestMetricsChunkedBodyBytesIn(t *testing.T) {
 		t.Errorf("cluster bytes_in %d, proxy %d", c, got)
 	}
 }
+
+// The bytes of a head refused before it could be parsed (a field past
+// the head's limit: 431) count in bytes_in, as the access record counts
+// them: every request byte read counts. They counted 0.
+func TestMetricsUnparsedHeadBytesIn(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	front := freeAddr(t)
+	startProxy(t, dir, sock, simpleHTTPConfig(sock, front, okOrigin(t).addr, 1), front)
+	before := queryMetrics(t, sock, nil)
+	c, err := net.DialTimeout("tcp", front, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	huge := "GET /huge HTTP/1.1\r\nHost: a.test\r\nX-Big: " + strings.Repeat("a", 70000) + "\r\n\r\n"
+	go c.Write([]byte(huge)) // the proxy answers before reading it all
+	if b, _ := io.ReadAll(c); !strings.HasPrefix(string(b), "HTTP/1.1 431 ") {
+		t.Fatalf("answer %.40q, want a 431", b)
+	}
+	var am *command.AggregatedMetrics
+	sozutest.WaitFor(t, 10*time.Second, "the 431 is recorded", func() bool {
+		am = queryMetrics(t, sock, nil)
+		return am.GetProxying()[pm.HTTPRequests].GetCount() == before.GetProxying()[pm.HTTPRequests].GetCount()+1
+	})
+	if got := am.GetProxying()[pm.BytesIn].GetCount() - before.GetProxying()[pm.BytesIn].GetCount(); got <= 0 || got > int64(len(huge)) {
+		t.Errorf("bytes_in grew by %d for a refused head of which the proxy read up to %d bytes", got, len(huge))
+	}
+}
