@@ -93,6 +93,9 @@ type Target struct {
 	queued atomic.Int64
 	// dropped counts the records lost: queue full, or a write that failed.
 	dropped atomic.Uint64
+	// lastErr is the last write error (a full disk, a read-only file
+	// system, a datagram too large), said in the next drop report.
+	lastErr atomic.Pointer[error]
 
 	reopen chan chan error // files: reopen requests, served by run
 	done   chan struct{}   // closed by Close
@@ -293,7 +296,8 @@ func (t *Target) Close() {
 	<-t.exited
 }
 
-// reportDrops reports the drops of each period until Close.
+// reportDrops reports the drops of each period until Close, with the
+// last write error when one failed since the last report.
 func (t *Target) reportDrops() {
 	tick := time.NewTicker(t.opt.ReportEvery)
 	defer tick.Stop()
@@ -305,8 +309,12 @@ func (t *Target) reportDrops() {
 			return
 		}
 		if d := t.dropped.Load(); d != reported {
-			t.opt.Report(fmt.Sprintf("log target %s: dropped %d records in the last %v (%d in all): the target does not keep up or is unreachable",
-				t.name, d-reported, t.opt.ReportEvery, d))
+			cause := "the target does not keep up or is unreachable"
+			if e := t.lastErr.Swap(nil); e != nil {
+				cause = fmt.Sprintf("last write error: %v", *e)
+			}
+			t.opt.Report(fmt.Sprintf("log target %s: dropped %d records in the last %v (%d in all): %s",
+				t.name, d-reported, t.opt.ReportEvery, d, cause))
 			reported = d
 		}
 	}

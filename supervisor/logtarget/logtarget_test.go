@@ -276,3 +276,21 @@ func TestWriteRecords(t *testing.T) {
 		t.Error("a udp:// target is a stream")
 	}
 }
+
+// TestWriteErrorReported: a file whose writes fail (a full disk: /dev/full
+// answers ENOSPC) drops the records, counted, and the drop report names
+// the error rather than a slow target.
+func TestWriteErrorReported(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	var rep reports
+	tg, err := Open("file:///dev/full", Options{ReportEvery: 20 * time.Millisecond, Report: rep.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Write([]byte("line\n"))
+	waitFor(t, "the drop", func() bool { return tg.Dropped() == 1 })
+	waitFor(t, "a drop report naming ENOSPC", func() bool { return rep.has("last write error: write /dev/full: no space left on device") })
+}

@@ -154,6 +154,7 @@ func boundSendBuffer(_, _ string, c syscall.RawConn) error {
 func (t *Target) send(rec []byte) {
 	t.conn.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
 	if _, err := t.conn.Write(rec); err != nil {
+		t.lastErr.Store(&err)
 		t.dropped.Add(1)
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) || t.kind == kindUnix {
 			t.closeOutput()
@@ -161,7 +162,8 @@ func (t *Target) send(rec []byte) {
 	}
 }
 
-// writeBatch writes n records at once to a stream; a failure drops them.
+// writeBatch writes n records at once to a stream; a failure drops them
+// (its error said in the next drop report).
 // A network stream that fails (or stalls past the write timeout) is
 // closed, and reconnected on the next record.
 func (t *Target) writeBatch(b []byte, n int) {
@@ -173,6 +175,7 @@ func (t *Target) writeBatch(b []byte, n int) {
 		t.conn.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
 	}
 	if _, err := t.w.Write(b); err != nil {
+		t.lastErr.Store(&err)
 		t.dropped.Add(uint64(n))
 		if t.conn != nil {
 			t.opt.Report(fmt.Sprintf("log target %s: %v: reconnecting", t.name, err))
