@@ -294,3 +294,66 @@ func TestWriteErrorReported(t *testing.T) {
 	waitFor(t, "the drop", func() bool { return tg.Dropped() == 1 })
 	waitFor(t, "a drop report naming ENOSPC", func() bool { return rep.has("last write error: write /dev/full: no space left on device") })
 }
+
+// TestTCPPeerClosedBeforeWrite: a peer that closed its end (restarted)
+// is reconnected before the next batch is written, so that batch is not
+// written into the dead connection, lost and never counted.
+func TestTCPPeerClosedBeforeWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var rep reports
+	tg, err := Open("tcp://"+ln.Addr().String(), Options{MinBackoff: 10 * time.Millisecond, Report: rep.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Write([]byte("first\n"))
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if l, err := bufio.NewReader(c).ReadString('\n'); err != nil || l != "first\n" {
+		t.Fatalf("read %q %v", l, err)
+	}
+	c.Close()
+	time.Sleep(50 * time.Millisecond) // the FIN reaches the target's socket
+	lines := make(chan string, 8)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				close(lines)
+				return
+			}
+			lines <- l
+		}
+	}()
+	for _, l := range []string{"second\n", "third\n"} {
+		tg.Write([]byte(l))
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{"second\n", "third\n"} {
+		var l string
+		select {
+		case l = <-lines:
+		case <-time.After(5 * time.Second):
+		}
+		if l != want {
+			t.Fatalf("after the peer closed: got %q, want %q (dropped %d, reports %q)", l, want, tg.Dropped(), rep.lines)
+		}
+	}
+	if d := tg.Dropped(); d != 0 {
+		t.Errorf("dropped %d", d)
+	}
+}

@@ -31,6 +31,12 @@ func (t *Target) run() {
 			return
 		}
 		t.queued.Add(-int64(r.n))
+		if t.kind == kindTCP && t.connected() {
+			if err := peerClosed(t.conn); err != nil {
+				t.opt.Report(fmt.Sprintf("log target %s: %v: reconnecting", t.name, err))
+				t.closeOutput()
+			}
+		}
 		if !t.connected() && !t.connect(&backoff) {
 			t.dropped.Add(uint64(r.n))
 			r.free()
@@ -146,6 +152,41 @@ func boundSendBuffer(_, _ string, c syscall.RawConn) error {
 		return err
 	}
 	return serr
+}
+
+// peerClosed reports whether a tcp:// peer closed or reset the connection
+// (it sends nothing otherwise: whatever it sent is left unread), without
+// waiting. A write would not tell: the kernel takes the first batch after
+// the peer's FIN and fails only the next one, so the records of that
+// batch would be lost without being counted. The peer closing between
+// this check and the write still loses a batch.
+func peerClosed(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var n int
+	var rerr error
+	var b [1]byte
+	if err := rc.Read(func(fd uintptr) bool {
+		n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true // never wait for the peer
+	}); err != nil {
+		return err
+	}
+	switch {
+	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+		return nil
+	case rerr != nil:
+		return fmt.Errorf("connection lost: %w", rerr)
+	case n == 0:
+		return errors.New("connection closed by the peer")
+	}
+	return nil
 }
 
 // send writes one datagram; a failure drops it, and a refused one (no
