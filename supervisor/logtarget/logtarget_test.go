@@ -357,3 +357,33 @@ func TestTCPPeerClosedBeforeWrite(t *testing.T) {
 		t.Errorf("dropped %d", d)
 	}
 }
+
+// TestReopenWritesQueuedToOldFile: Reopen returns once the records queued
+// before it are in the old file (logrotate compresses it next); none
+// lands in the new one, none is lost or written twice.
+func TestReopenWritesQueuedToOldFile(t *testing.T) {
+	for round := range 50 {
+		path := filepath.Join(t.TempDir(), "access.log")
+		tg, err := Open("file://"+path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2000 {
+			fmt.Fprintf(tg, "line %d\n", i)
+		}
+		if err := os.Rename(path, path+".1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.Reopen(); err != nil {
+			t.Fatal(err)
+		}
+		old, _ := os.ReadFile(path + ".1")
+		fmt.Fprintf(tg, "after\n")
+		tg.Close()
+		cur, _ := os.ReadFile(path)
+		if n := strings.Count(string(old), "\n"); n != 2000 || string(cur) != "after\n" {
+			t.Fatalf("round %d: the rotated file holds %d lines (want 2000), the new one %d (want 1)",
+				round, n, strings.Count(string(cur), "\n"))
+		}
+	}
+}

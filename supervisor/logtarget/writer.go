@@ -24,6 +24,7 @@ func (t *Target) run() {
 		select {
 		case r = <-t.queue:
 		case done := <-t.reopen:
+			t.flush()
 			done <- t.reopenFile()
 			continue
 		case <-t.done:
@@ -70,6 +71,18 @@ func (t *Target) run() {
 		if len(batch) > 0 {
 			t.writeBatch(batch, n)
 		}
+	}
+}
+
+// flush writes the records queued now to a file target, run by run:
+// select picks at random between a reopen request and a queued record,
+// and records queued before a Reopen belong to the old file.
+func (t *Target) flush() {
+	for n := len(t.queue); n > 0; n-- {
+		r := <-t.queue
+		t.queued.Add(-int64(r.n))
+		t.writeBatch(r.b, r.n)
+		r.free()
 	}
 }
 
