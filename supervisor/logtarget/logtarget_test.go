@@ -387,3 +387,26 @@ func TestReopenWritesQueuedToOldFile(t *testing.T) {
 		}
 	}
 }
+
+// TestUnixStreamSocketExplained: unix:// is a datagram socket, as
+// upstream's; pointed at a stream socket the report says so, not only
+// "protocol wrong type for socket". The records are dropped, counted.
+func TestUnixStreamSocketExplained(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stream.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var rep reports
+	tg, err := Open("unix://"+path, Options{Report: rep.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Write([]byte("line\n"))
+	waitFor(t, "the drop", func() bool { return tg.Dropped() == 1 })
+	if want := path + " is not a datagram (SOCK_DGRAM) socket"; !rep.has(want) {
+		t.Errorf("reports %q lack %q", rep.lines, want)
+	}
+}

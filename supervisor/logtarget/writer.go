@@ -137,6 +137,11 @@ func (t *Target) connect(backoff *time.Duration) bool {
 		return false
 	}
 	if err != nil {
+		if t.kind == kindUnix && errors.Is(err, syscall.EPROTOTYPE) {
+			// A stream (SOCK_STREAM) socket refuses a datagram
+			// socket's connect: say what unix:// wants, not just errno.
+			err = fmt.Errorf("%w: unix:// sends datagrams, as upstream's; %s is not a datagram (SOCK_DGRAM) socket", err, t.addr)
+		}
 		if *backoff == 0 {
 			t.opt.Report(fmt.Sprintf("log target %s: %v: retrying with backoff", t.name, err))
 		}
