@@ -172,9 +172,9 @@ func Open(target string, opt Options) (*Target, error) {
 	case kindStderr:
 		t.w = os.Stderr
 	case kindFile:
-		f, err := opt.OpenFile(addr)
+		f, err := t.openFile()
 		if err != nil {
-			return nil, fmt.Errorf("log target %s: %w", t.name, err)
+			return nil, err
 		}
 		t.w, t.closer = f, f
 	}
