@@ -290,10 +290,23 @@ func (t *Target) Reopen() error {
 }
 
 // Close writes what is queued (waiting at most a write timeout), then
-// stops the writer and closes the target's file or connection.
+// stops the writer and closes the target's file or connection. It returns
+// after two write timeouts (the write in progress, then the drain) even
+// if the writer has not stopped: a write to stdout or stderr has no
+// deadline (their descriptors are shared with the parent, never made
+// non-blocking), and a reader that stopped (a full pipe) holds it for
+// ever; the process exiting must not wait for it. Such a writer is left
+// behind, its output open.
 func (t *Target) Close() {
 	t.once.Do(func() { close(t.done) })
-	<-t.exited
+	wait := time.NewTimer(2 * t.opt.WriteTimeout)
+	defer wait.Stop()
+	select {
+	case <-t.exited:
+	case <-wait.C:
+		t.opt.Report(fmt.Sprintf("log target %s: a write has not returned within %v: closing without it, what is queued is lost",
+			t.name, 2*t.opt.WriteTimeout))
+	}
 }
 
 // reportDrops reports the drops of each period until Close, with the

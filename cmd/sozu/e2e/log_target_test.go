@@ -153,3 +153,38 @@ func TestStalledFIFOLogTargetStillStops(t *testing.T) {
 		t.Fatal("the supervisor did not exit within 30 s of SIGTERM, its log_target FIFO full")
 	}
 }
+
+// TestStalledStdoutStillStops: log_target is stdout, a pipe whose reader
+// stopped reading (`sozu start | consumer`, the consumer hung). Writing
+// stdout has no deadline; once the pipe is full, SIGTERM must still stop
+// the supervisor: closing the log targets at exit waited for the stuck
+// writer for ever.
+func TestStalledStdoutStillStops(t *testing.T) {
+	dir := t.TempDir()
+	front, tcpFront := freeAddr(t), freeAddr(t)
+	sock := filepath.Join(dir, "sozu.sock")
+	cfg := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(accessConfig(sock, front, tcpFront, okOrigin(t).addr, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()                                // never read
+	unix.FcntlInt(r.Fd(), unix.F_SETPIPE_SZ, 4096) // fills after a few records
+	p := sozutest.StartWith(t, dir, cfg, sock, func(c *exec.Cmd) { c.Stdout = w })
+	w.Close()
+	waitListening(t, front)
+	for i := range 100 { // access records on stdout: far more than 4 KiB
+		get(t, front, fmt.Sprintf("/fill-%d", i))
+	}
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the supervisor did not exit within 30 s of SIGTERM, its stdout full")
+	}
+}
