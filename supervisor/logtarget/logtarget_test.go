@@ -295,9 +295,10 @@ func TestWriteErrorReported(t *testing.T) {
 	waitFor(t, "a drop report naming ENOSPC", func() bool { return rep.has("last write error: write /dev/full: no space left on device") })
 }
 
-// TestTCPPeerClosedBeforeWrite: a peer that closed its end (restarted)
-// is reconnected before the next batch is written, so that batch is not
-// written into the dead connection, lost and never counted.
+// TestTCPPeerClosedBeforeWrite: a peer that closed its end (restarted),
+// even after sending something, is reconnected before the next batch is
+// written, so that batch is not written into the dead connection, lost
+// and never counted.
 func TestTCPPeerClosedBeforeWrite(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -319,6 +320,7 @@ func TestTCPPeerClosedBeforeWrite(t *testing.T) {
 	if l, err := bufio.NewReader(c).ReadString('\n'); err != nil || l != "first\n" {
 		t.Fatalf("read %q %v", l, err)
 	}
+	c.Write([]byte("bye\n")) // what a peer says before closing hides its FIN from a peek
 	c.Close()
 	time.Sleep(50 * time.Millisecond) // the FIN reaches the target's socket
 	lines := make(chan string, 8)

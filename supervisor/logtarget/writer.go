@@ -178,12 +178,14 @@ func boundSendBuffer(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
-// peerClosed reports whether a tcp:// peer closed or reset the connection
-// (it sends nothing otherwise: whatever it sent is left unread), without
-// waiting. A write would not tell: the kernel takes the first batch after
-// the peer's FIN and fails only the next one, so the records of that
-// batch would be lost without being counted. The peer closing between
-// this check and the write still loses a batch.
+// peerClosed reports whether a tcp:// peer closed or reset the connection,
+// without waiting. A write would not tell: the kernel takes the first
+// batch after the peer's FIN and fails only the next one, so the records
+// of that batch would be lost without being counted. The stream is one
+// way: whatever the peer sent is read and discarded, so that its FIN
+// behind that data is seen too (a few reads at most; a peer still
+// sending is alive). The peer closing between this check and the write
+// still loses a batch.
 func peerClosed(c net.Conn) error {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
@@ -195,20 +197,22 @@ func peerClosed(c net.Conn) error {
 	}
 	var n int
 	var rerr error
-	var b [1]byte
-	if err := rc.Read(func(fd uintptr) bool {
-		n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true // never wait for the peer
-	}); err != nil {
-		return err
-	}
-	switch {
-	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
-		return nil
-	case rerr != nil:
-		return fmt.Errorf("connection lost: %w", rerr)
-	case n == 0:
-		return errors.New("connection closed by the peer")
+	var b [4096]byte
+	for range 16 {
+		if err := rc.Read(func(fd uintptr) bool {
+			n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_DONTWAIT)
+			return true // never wait for the peer
+		}); err != nil {
+			return err
+		}
+		switch {
+		case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+			return nil
+		case rerr != nil:
+			return fmt.Errorf("connection lost: %w", rerr)
+		case n == 0:
+			return errors.New("connection closed by the peer")
+		}
 	}
 	return nil
 }
