@@ -347,6 +347,12 @@ func (b *builder) logTarget(p, t string) string {
 				b.errs.at(p, "invalid log target %q: want %shost:port, with a port from 1 to 65535", t, scheme)
 			}
 		}
+		if scheme == "unix://" && len(rest) > maxSocketPath {
+			// connect(2) would refuse it with a bare EINVAL on every
+			// attempt, long after start.
+			b.errs.at(p, "invalid log target %q: socket path is %d bytes long; unix sockets allow at most %d",
+				t, len(rest), maxSocketPath)
+		}
 		return t
 	}
 	b.errs.at(p, "invalid log target %q: want stdout, stderr, udp://host:port, tcp://host:port, unix://path or file://path", t)

@@ -179,6 +179,12 @@ backends = [
 			},
 		},
 		{
+			name: "unix log target with a path longer than sun_path",
+			toml: "log_target = \"unix:///run/" + strings.Repeat("l", 100) + ".sock\"\n",
+			want: []string{`t.toml:1:14: log_target: invalid log target "unix:///run/` + strings.Repeat("l", 100) +
+				`.sock": socket path is 110 bytes long; unix sockets allow at most 107`},
+		},
+		{
 			name: "worker count and buffer sizes",
 			toml: "worker_count = 0\ncommand_buffer_size = 100\nmax_command_buffer_size = 10\n",
 			want: []string{

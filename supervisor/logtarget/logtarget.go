@@ -93,6 +93,9 @@ type Target struct {
 	queued atomic.Int64
 	// dropped counts the records lost: queue full, or a write that failed.
 	dropped atomic.Uint64
+	// lastErr is the last write error (a full disk, a read-only file
+	// system, a datagram too large), said in the next drop report.
+	lastErr atomic.Pointer[error]
 
 	reopen chan chan error // files: reopen requests, served by run
 	done   chan struct{}   // closed by Close
@@ -169,9 +172,9 @@ func Open(target string, opt Options) (*Target, error) {
 	case kindStderr:
 		t.w = os.Stderr
 	case kindFile:
-		f, err := opt.OpenFile(addr)
+		f, err := t.openFile()
 		if err != nil {
-			return nil, fmt.Errorf("log target %s: %w", t.name, err)
+			return nil, err
 		}
 		t.w, t.closer = f, f
 	}
@@ -287,13 +290,27 @@ func (t *Target) Reopen() error {
 }
 
 // Close writes what is queued (waiting at most a write timeout), then
-// stops the writer and closes the target's file or connection.
+// stops the writer and closes the target's file or connection. It returns
+// after two write timeouts (the write in progress, then the drain) even
+// if the writer has not stopped: a write to stdout or stderr has no
+// deadline (their descriptors are shared with the parent, never made
+// non-blocking), and a reader that stopped (a full pipe) holds it for
+// ever; the process exiting must not wait for it. Such a writer is left
+// behind, its output open.
 func (t *Target) Close() {
 	t.once.Do(func() { close(t.done) })
-	<-t.exited
+	wait := time.NewTimer(2 * t.opt.WriteTimeout)
+	defer wait.Stop()
+	select {
+	case <-t.exited:
+	case <-wait.C:
+		t.opt.Report(fmt.Sprintf("log target %s: a write has not returned within %v: closing without it, what is queued is lost",
+			t.name, 2*t.opt.WriteTimeout))
+	}
 }
 
-// reportDrops reports the drops of each period until Close.
+// reportDrops reports the drops of each period until Close, with the
+// last write error when one failed since the last report.
 func (t *Target) reportDrops() {
 	tick := time.NewTicker(t.opt.ReportEvery)
 	defer tick.Stop()
@@ -305,8 +322,12 @@ func (t *Target) reportDrops() {
 			return
 		}
 		if d := t.dropped.Load(); d != reported {
-			t.opt.Report(fmt.Sprintf("log target %s: dropped %d records in the last %v (%d in all): the target does not keep up or is unreachable",
-				t.name, d-reported, t.opt.ReportEvery, d))
+			cause := "the target does not keep up or is unreachable"
+			if e := t.lastErr.Swap(nil); e != nil {
+				cause = fmt.Sprintf("last write error: %v", *e)
+			}
+			t.opt.Report(fmt.Sprintf("log target %s: dropped %d records in the last %v (%d in all): %s",
+				t.name, d-reported, t.opt.ReportEvery, d, cause))
 			reported = d
 		}
 	}

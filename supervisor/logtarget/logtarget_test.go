@@ -276,3 +276,139 @@ func TestWriteRecords(t *testing.T) {
 		t.Error("a udp:// target is a stream")
 	}
 }
+
+// TestWriteErrorReported: a file whose writes fail (a full disk: /dev/full
+// answers ENOSPC) drops the records, counted, and the drop report names
+// the error rather than a slow target.
+func TestWriteErrorReported(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	var rep reports
+	tg, err := Open("file:///dev/full", Options{ReportEvery: 20 * time.Millisecond, Report: rep.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Write([]byte("line\n"))
+	waitFor(t, "the drop", func() bool { return tg.Dropped() == 1 })
+	waitFor(t, "a drop report naming ENOSPC", func() bool { return rep.has("last write error: write /dev/full: no space left on device") })
+}
+
+// TestTCPPeerClosedBeforeWrite: a peer that closed its end (restarted),
+// even after sending something, is reconnected before the next batch is
+// written, so that batch is not written into the dead connection, lost
+// and never counted.
+func TestTCPPeerClosedBeforeWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var rep reports
+	tg, err := Open("tcp://"+ln.Addr().String(), Options{MinBackoff: 10 * time.Millisecond, Report: rep.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Write([]byte("first\n"))
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if l, err := bufio.NewReader(c).ReadString('\n'); err != nil || l != "first\n" {
+		t.Fatalf("read %q %v", l, err)
+	}
+	c.Write([]byte("bye\n")) // what a peer says before closing hides its FIN from a peek
+	c.Close()
+	time.Sleep(50 * time.Millisecond) // the FIN reaches the target's socket
+	lines := make(chan string, 8)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				close(lines)
+				return
+			}
+			lines <- l
+		}
+	}()
+	for _, l := range []string{"second\n", "third\n"} {
+		tg.Write([]byte(l))
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, want := range []string{"second\n", "third\n"} {
+		var l string
+		select {
+		case l = <-lines:
+		case <-time.After(5 * time.Second):
+		}
+		if l != want {
+			t.Fatalf("after the peer closed: got %q, want %q (dropped %d, reports %q)", l, want, tg.Dropped(), rep.lines)
+		}
+	}
+	if d := tg.Dropped(); d != 0 {
+		t.Errorf("dropped %d", d)
+	}
+}
+
+// TestReopenWritesQueuedToOldFile: Reopen returns once the records queued
+// before it are in the old file (logrotate compresses it next); none
+// lands in the new one, none is lost or written twice.
+func TestReopenWritesQueuedToOldFile(t *testing.T) {
+	for round := range 50 {
+		path := filepath.Join(t.TempDir(), "access.log")
+		tg, err := Open("file://"+path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2000 {
+			fmt.Fprintf(tg, "line %d\n", i)
+		}
+		if err := os.Rename(path, path+".1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := tg.Reopen(); err != nil {
+			t.Fatal(err)
+		}
+		old, _ := os.ReadFile(path + ".1")
+		fmt.Fprintf(tg, "after\n")
+		tg.Close()
+		cur, _ := os.ReadFile(path)
+		if n := strings.Count(string(old), "\n"); n != 2000 || string(cur) != "after\n" {
+			t.Fatalf("round %d: the rotated file holds %d lines (want 2000), the new one %d (want 1)",
+				round, n, strings.Count(string(cur), "\n"))
+		}
+	}
+}
+
+// TestUnixStreamSocketExplained: unix:// is a datagram socket, as
+// upstream's; pointed at a stream socket the report says so, not only
+// "protocol wrong type for socket". The records are dropped, counted.
+func TestUnixStreamSocketExplained(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stream.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var rep reports
+	tg, err := Open("unix://"+path, Options{Report: rep.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tg.Close()
+	tg.Write([]byte("line\n"))
+	waitFor(t, "the drop", func() bool { return tg.Dropped() == 1 })
+	if want := path + " is not a datagram (SOCK_DGRAM) socket"; !rep.has(want) {
+		t.Errorf("reports %q lack %q", rep.lines, want)
+	}
+}

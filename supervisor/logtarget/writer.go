@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const syscallCloexec = syscall.O_CLOEXEC
@@ -24,6 +27,7 @@ func (t *Target) run() {
 		select {
 		case r = <-t.queue:
 		case done := <-t.reopen:
+			t.flush()
 			done <- t.reopenFile()
 			continue
 		case <-t.done:
@@ -31,6 +35,12 @@ func (t *Target) run() {
 			return
 		}
 		t.queued.Add(-int64(r.n))
+		if t.kind == kindTCP && t.connected() {
+			if err := peerClosed(t.conn); err != nil {
+				t.opt.Report(fmt.Sprintf("log target %s: %v: reconnecting", t.name, err))
+				t.closeOutput()
+			}
+		}
 		if !t.connected() && !t.connect(&backoff) {
 			t.dropped.Add(uint64(r.n))
 			r.free()
@@ -64,6 +74,21 @@ func (t *Target) run() {
 		if len(batch) > 0 {
 			t.writeBatch(batch, n)
 		}
+	}
+}
+
+// flush writes the records queued now to a file target, run by run,
+// within one write timeout (a FIFO whose reader stopped must not hold a
+// reopen for a timeout per run; what is left goes to the new file):
+// select picks at random between a reopen request and a queued record,
+// and records queued before a Reopen belong to the old file.
+func (t *Target) flush() {
+	deadline := time.Now().Add(t.opt.WriteTimeout)
+	for n := len(t.queue); n > 0 && time.Now().Before(deadline); n-- {
+		r := <-t.queue
+		t.queued.Add(-int64(r.n))
+		t.writeBatch(r.b, r.n)
+		r.free()
 	}
 }
 
@@ -118,6 +143,11 @@ func (t *Target) connect(backoff *time.Duration) bool {
 		return false
 	}
 	if err != nil {
+		if t.kind == kindUnix && errors.Is(err, syscall.EPROTOTYPE) {
+			// A stream (SOCK_STREAM) socket refuses a datagram
+			// socket's connect: say what unix:// wants, not just errno.
+			err = fmt.Errorf("%w: unix:// sends datagrams, as upstream's; %s is not a datagram (SOCK_DGRAM) socket", err, t.addr)
+		}
 		if *backoff == 0 {
 			t.opt.Report(fmt.Sprintf("log target %s: %v: retrying with backoff", t.name, err))
 		}
@@ -148,12 +178,52 @@ func boundSendBuffer(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
+// peerClosed reports whether a tcp:// peer closed or reset the connection,
+// without waiting. A write would not tell: the kernel takes the first
+// batch after the peer's FIN and fails only the next one, so the records
+// of that batch would be lost without being counted. The stream is one
+// way: whatever the peer sent is read and discarded, so that its FIN
+// behind that data is seen too (a few reads at most; a peer still
+// sending is alive). The peer closing between this check and the write
+// still loses a batch.
+func peerClosed(c net.Conn) error {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var n int
+	var rerr error
+	var b [4096]byte
+	for range 16 {
+		if err := rc.Read(func(fd uintptr) bool {
+			n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_DONTWAIT)
+			return true // never wait for the peer
+		}); err != nil {
+			return err
+		}
+		switch {
+		case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+			return nil
+		case rerr != nil:
+			return fmt.Errorf("connection lost: %w", rerr)
+		case n == 0:
+			return errors.New("connection closed by the peer")
+		}
+	}
+	return nil
+}
+
 // send writes one datagram; a failure drops it, and a refused one (no
 // reader on a unix socket, an ICMP port unreachable) drops the connection
 // so that the next record reconnects.
 func (t *Target) send(rec []byte) {
 	t.conn.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
 	if _, err := t.conn.Write(rec); err != nil {
+		t.lastErr.Store(&err)
 		t.dropped.Add(1)
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) || t.kind == kindUnix {
 			t.closeOutput()
@@ -161,7 +231,8 @@ func (t *Target) send(rec []byte) {
 	}
 }
 
-// writeBatch writes n records at once to a stream; a failure drops them.
+// writeBatch writes n records at once to a stream; a failure drops them
+// (its error said in the next drop report).
 // A network stream that fails (or stalls past the write timeout) is
 // closed, and reconnected on the next record.
 func (t *Target) writeBatch(b []byte, n int) {
@@ -171,8 +242,14 @@ func (t *Target) writeBatch(b []byte, n int) {
 	}
 	if t.conn != nil {
 		t.conn.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
+	} else if f, ok := t.w.(*os.File); ok && t.kind == kindFile {
+		// A FIFO or a device (openFile): a reader that stopped costs
+		// a write timeout per batch. A regular file has no deadline
+		// (os.ErrNoDeadline).
+		f.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
 	}
 	if _, err := t.w.Write(b); err != nil {
+		t.lastErr.Store(&err)
 		t.dropped.Add(uint64(n))
 		if t.conn != nil {
 			t.opt.Report(fmt.Sprintf("log target %s: %v: reconnecting", t.name, err))
@@ -183,13 +260,60 @@ func (t *Target) writeBatch(b []byte, n int) {
 
 // reopenFile replaces the file with a new open of its path.
 func (t *Target) reopenFile() error {
-	f, err := t.opt.OpenFile(t.addr)
+	f, err := t.openFile()
 	if err != nil {
-		return fmt.Errorf("log target %s: %w", t.name, err)
+		return err
 	}
 	t.closeOutput()
 	t.w, t.closer = f, f
 	return nil
+}
+
+// openFile opens the file target with Options.OpenFile. A file that is
+// not a regular file (a FIFO, a character device) is given a
+// non-blocking descriptor of its own, so that its writes wait in Go's
+// poller and honour the write timeout: a blocking write to a FIFO whose
+// reader stopped would hold the writer, and with it Reopen (SIGHUP) and
+// Close, for ever. A regular file keeps its descriptor (its writes never
+// wait for a reader).
+func (t *Target) openFile() (*os.File, error) {
+	f, err := t.opt.OpenFile(t.addr)
+	if err != nil {
+		return nil, fmt.Errorf("log target %s: %w", t.name, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("log target %s: %w", t.name, err)
+	}
+	if st.Mode().IsRegular() {
+		return f, nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("log target %s: %w", t.name, err)
+	}
+	var nf *os.File
+	var derr error
+	err = rc.Control(func(fd uintptr) {
+		nfd, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+		if err == nil {
+			if err = unix.SetNonblock(nfd, true); err != nil {
+				unix.Close(nfd)
+			}
+		}
+		if err != nil {
+			derr = err
+			return
+		}
+		nf = os.NewFile(uintptr(nfd), f.Name()) // non-blocking: pollable
+	})
+	f.Close()
+	if err = errors.Join(err, derr); err != nil {
+		return nil, fmt.Errorf("log target %s: making its descriptor non-blocking: %w", t.name, err)
+	}
+	return nf, nil
 }
 
 // closeOutput closes the file or connection (never stdout or stderr).

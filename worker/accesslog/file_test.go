@@ -79,7 +79,7 @@ func TestFileShipperReportsDropsOnMain(t *testing.T) {
 	l.Log(httpRecord())
 	recs := readRecords(t, sup, 1)
 	if r := recs[0]; r.kind != logframe.Main || !strings.Contains(r.rec, "worker 3: access log file slow or failing: dropped 1 log records") ||
-		!strings.Contains(r.rec, "last write error: write "+f.Name()+": bad file descriptor") {
+		!strings.Contains(r.rec, "last error: write "+f.Name()+": bad file descriptor") {
 		t.Errorf("report: %d %q", r.kind, r.rec)
 	}
 	if b, _ := os.ReadFile(f.Name()); len(b) != 0 || bytes.Contains(b, []byte("dropped")) {

@@ -58,7 +58,8 @@ type Shipper struct {
 	// Dropped counts the records dropped because the queue was full or
 	// the channel failed; read it with Load (metrics).
 	Dropped atomic.Uint64
-	// lastErr is the last write error, said in the next drop report.
+	// lastErr is the last write error, or a record too large, said in
+	// the next drop report.
 	lastErr atomic.Pointer[error]
 
 	mu   sync.Mutex
@@ -117,6 +118,7 @@ func (s *Shipper) raw() bool { return s.reportTo != nil }
 // or rec is larger than a packet. It reports whether rec was queued.
 func (s *Shipper) Send(kind byte, rec []byte) bool {
 	if len(rec) > logframe.MaxRecord {
+		s.tooLarge(len(rec))
 		s.Dropped.Add(1)
 		return false
 	}
@@ -154,11 +156,13 @@ func (s *Shipper) begin(kind byte) (int, bool) {
 // s.mu. A record that cannot be sealed or moved is dropped (counted).
 func (s *Shipper) end(start int) bool {
 	if s.raw() {
-		if len(s.cur)-start > logframe.MaxRecord {
+		if n := len(s.cur) - start; n > logframe.MaxRecord {
 			s.cur = s.cur[:start]
+			s.tooLarge(n)
 			return s.dropLocked()
 		}
-	} else if _, err := logframe.Seal(s.cur, start); err != nil {
+	} else if n, err := logframe.Seal(s.cur, start); err != nil {
+		s.tooLarge(n)
 		s.cur = s.cur[:start]
 		return s.dropLocked()
 	}
@@ -190,6 +194,13 @@ func (s *Shipper) end(start int) bool {
 		}
 	}
 	return true
+}
+
+// tooLarge notes, for the next drop report, a record of n bytes dropped
+// for being larger than a packet carries: the channel is not to blame.
+func (s *Shipper) tooLarge(n int) {
+	err := fmt.Errorf("a record of %d bytes, larger than the %d a log packet carries", n, logframe.MaxRecord)
+	s.lastErr.Store(&err)
 }
 
 // dropLocked releases s.mu and counts a dropped record; it returns false.
@@ -311,7 +322,10 @@ func (s *Shipper) reportDrops(to *Shipper) {
 	}
 	cause := ""
 	if e := s.lastErr.Swap(nil); e != nil {
-		cause = fmt.Sprintf("; last write error: %v", *e)
+		cause = fmt.Sprintf("; last error: %v", *e)
+		if !s.raw() {
+			what = "log channel" // not only full: failing, or a record too large
+		}
 	}
 	line := fmt.Sprintf("%s WARN  %s: %s: dropped %d log records in the last %v (%d in all)%s\n",
 		time.Now().UTC().Format(time.RFC3339), s.who, what, d-s.reported, to.report, d, cause)

@@ -122,3 +122,21 @@ func TestShipperNeverBlocks(t *testing.T) {
 	}
 	t.Fatal("no drop report")
 }
+
+// TestShipperReportsOversizeRecord: a main log line larger than a packet
+// carries is dropped, counted, and the drop report says why, not that
+// the log channel is full.
+func TestShipperReportsOversizeRecord(t *testing.T) {
+	w, sup := packetPair(t)
+	s := NewShipper(w, 0, 50*time.Millisecond, "worker 3")
+	go s.Run()
+	defer s.Close()
+	s.MainLog().Write([]byte(strings.Repeat("u", 1<<20) + "\n"))
+	if s.Dropped.Load() != 1 {
+		t.Fatalf("dropped %d, want 1", s.Dropped.Load())
+	}
+	const want = "worker 3: log channel: dropped 1 log records in the last 50ms (1 in all); last error: a record of 1048577 bytes, larger than the 131066 a log packet carries"
+	if r := readRecords(t, sup, 1)[0]; r.kind != logframe.Main || !strings.Contains(r.rec, want) {
+		t.Errorf("drop report %q, want %q", r.rec, want)
+	}
+}

@@ -6,8 +6,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 )
@@ -107,5 +110,81 @@ func TestLogTargetFile(t *testing.T) {
 		if fi, err := os.Stat(p); err != nil || fi.Mode() != want {
 			t.Errorf("%s: %v %v; want mode %v", p, fi.Mode(), err, want)
 		}
+	}
+}
+
+// TestStalledFIFOLogTargetStillStops: log_target is a FIFO (allowed, as
+// for audit sinks) whose reader stopped reading, a hung log shipper. Once
+// the pipe is full, logrotate's SIGHUP and then SIGTERM must still stop
+// the supervisor: its writer waited in write(2) for ever, holding the
+// reopen, hence the signal goroutine, and the exit.
+func TestStalledFIFOLogTargetStillStops(t *testing.T) {
+	var rfd int
+	r := startAccessRig(t, func(dir string) string {
+		logs := filepath.Join(dir, "logs")
+		if err := os.Mkdir(logs, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		fifo := filepath.Join(logs, "main.fifo")
+		if err := unix.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if rfd, err = unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(rfd) })                // never read; closing frees a stuck writer
+		unix.FcntlInt(uintptr(rfd), unix.F_SETPIPE_SZ, 4096) // fills after a few records
+		return fmt.Sprintf("log_target = \"file://%s\"", fifo)
+	})
+	for i := range 100 { // access records on the main target: far more than 4 KiB
+		get(t, r.front, fmt.Sprintf("/fill-%d", i))
+	}
+	if err := r.p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := r.p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.p.Done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the supervisor did not exit within 30 s of SIGTERM, its log_target FIFO full")
+	}
+}
+
+// TestStalledStdoutStillStops: log_target is stdout, a pipe whose reader
+// stopped reading (`sozu start | consumer`, the consumer hung). Writing
+// stdout has no deadline; once the pipe is full, SIGTERM must still stop
+// the supervisor: closing the log targets at exit waited for the stuck
+// writer for ever.
+func TestStalledStdoutStillStops(t *testing.T) {
+	dir := t.TempDir()
+	front, tcpFront := freeAddr(t), freeAddr(t)
+	sock := filepath.Join(dir, "sozu.sock")
+	cfg := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(accessConfig(sock, front, tcpFront, okOrigin(t).addr, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()                                // never read
+	unix.FcntlInt(r.Fd(), unix.F_SETPIPE_SZ, 4096) // fills after a few records
+	p := sozutest.StartWith(t, dir, cfg, sock, func(c *exec.Cmd) { c.Stdout = w })
+	w.Close()
+	waitListening(t, front)
+	for i := range 100 { // access records on stdout: far more than 4 KiB
+		get(t, front, fmt.Sprintf("/fill-%d", i))
+	}
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the supervisor did not exit within 30 s of SIGTERM, its stdout full")
 	}
 }

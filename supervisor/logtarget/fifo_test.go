@@ -1,0 +1,59 @@
+package logtarget
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sozu-go/sozu/audit"
+)
+
+// TestStalledFIFOReopenAndClose: a file target that is a FIFO whose
+// reader stopped reading (a hung log shipper) fills the pipe; writes time
+// out after the write timeout and drop, so that Reopen (SIGHUP: the
+// supervisor's signal goroutine waits for it) and Close (at exit) still
+// return. The file is opened as the supervisor opens it
+// (audit.OpenAppendFile, which leaves a blocking descriptor).
+func TestStalledFIFOReopenAndClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "logs.fifo")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rfd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(rfd) // the reader never reads; closing it frees a stuck writer
+	open := func(p string) (*os.File, error) { f, _, err := audit.OpenAppendFile(p); return f, err }
+	tg, err := Open("file://"+path, Options{OpenFile: open, QueueLen: 256, WriteTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	for range 400 { // 400 KiB: more than the pipe and the queue hold
+		tg.Write(line)
+		time.Sleep(100 * time.Microsecond)
+	}
+	within := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { f(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s did not return within 5 s: the writer is stuck on the FIFO", what)
+		}
+	}
+	within("Reopen", func() {
+		if err := tg.Reopen(); err != nil {
+			t.Error(err)
+		}
+	})
+	within("Close", tg.Close)
+	if tg.Dropped() == 0 {
+		t.Error("nothing dropped")
+	}
+}
