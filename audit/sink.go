@@ -119,7 +119,7 @@ func openSink(format Format, target string, fsync bool) (*sink, []string, error)
 // stat records what kind of file s.f is and its identity.
 func (s *sink) stat() error {
 	var st unix.Stat_t
-	if err := unix.Fstat(int(s.f.Fd()), &st); err != nil {
+	if err := fstat(s.f, &st); err != nil {
 		return fmt.Errorf("fstat: %w", err)
 	}
 	s.regular = st.Mode&unix.S_IFMT == unix.S_IFREG
@@ -211,7 +211,7 @@ func OpenAppendFile(path string) (f *os.File, notes []string, err error) {
 // checkSink applies safefile.CheckSink to the open file f.
 func checkSink(f *os.File, abs string) error {
 	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+	if err := fstat(f, &st); err != nil {
 		return fmt.Errorf("fstat: %w", err)
 	}
 	return pathError(abs, safefile.CheckSink(abs, &st))
@@ -233,15 +233,31 @@ type reasonError struct{ e *safefile.Error }
 func (r reasonError) Error() string { return r.e.Reason }
 func (r reasonError) Unwrap() error { return r.e }
 
-// adopt clears O_NONBLOCK (used only so that opening a FIFO cannot block)
-// and wraps fd.
+// adopt wraps fd, opened O_NONBLOCK so that opening a FIFO cannot block.
+// A regular file gets a blocking descriptor again. A FIFO or a device
+// keeps it non-blocking: its writes then wait in Go's poller and honour
+// sinkWriteTimeout (sink.write), where a blocking write to a FIFO whose
+// reader stopped would hold the broker's lock, and every command and the
+// shutdown with it, for ever.
 func adopt(fd int, path string) (*os.File, error) {
-	if err := unix.SetNonblock(fd, false); err != nil {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("clearing O_NONBLOCK: %w", err)
+		return nil, fmt.Errorf("fstat: %w", err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		if err := unix.SetNonblock(fd, false); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("clearing O_NONBLOCK: %w", err)
+		}
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
+
+// sinkWriteTimeout bounds a write to a sink that is not a regular file (a
+// FIFO, a device): past it the write fails, as a full disk does (the
+// record refused, fail-closed, or let through with fail_open).
+var sinkWriteTimeout = 5 * time.Second
 
 // tighten sets a regular file's mode to FileMode when it grants more.
 func tighten(f *os.File) (string, error) {
@@ -303,6 +319,13 @@ func (s *sink) write(line []byte) error {
 	if s.torn {
 		buf = make([]byte, 0, len(line)+1)
 		buf = append(append(buf, '\n'), line...)
+	}
+	if !s.regular && !s.std {
+		// A FIFO or a device (adopt): a reader that stopped fails the
+		// write after sinkWriteTimeout. Where the poller cannot wait for
+		// the file, there is no deadline (os.ErrNoDeadline) and none is
+		// needed.
+		s.f.SetWriteDeadline(time.Now().Add(sinkWriteTimeout))
 	}
 	n, err := s.f.Write(buf)
 	if err != nil {
@@ -419,7 +442,23 @@ var textSeqPattern = regexp.MustCompile(`\tAUDIT\tCommand\(verb=[^,]*, event=[^,
 // so that it is the very file we append to (our fd is O_WRONLY), not
 // whatever the path names by now.
 func (s *sink) reader() (*os.File, error) {
-	return os.Open(fmt.Sprintf("/proc/self/fd/%d", s.f.Fd()))
+	return os.Open(fmt.Sprintf("/proc/self/fd/%d", fdOf(s.f)))
+}
+
+// fdOf is f's descriptor, read through SyscallConn: f.Fd() would put a
+// FIFO's descriptor back in blocking mode (os.File.Fd), and its write
+// deadline (sink.write) out of force.
+func fdOf(f *os.File) int {
+	fd := -1
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(d uintptr) { fd = int(d) })
+	}
+	return fd
+}
+
+// fstat is unix.Fstat of f's descriptor (fdOf).
+func fstat(f *os.File, st *unix.Stat_t) error {
+	return unix.Fstat(fdOf(f), st)
 }
 
 // reopen opens the target again (logrotate moved it away) and swaps the

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -229,5 +230,58 @@ func TestTmpfsFull(t *testing.T) {
 	}
 	if err := Verify(mustOpen(t, e.json), e.keyBytes(t)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A FIFO sink whose reader stopped reading fails each write after
+// sinkWriteTimeout, as a full disk does, instead of holding the broker,
+// and every command and the shutdown with it, for ever: the records go on
+// to the other sink (Log succeeds while one sink takes them) and Close
+// returns.
+func TestStalledFIFOSinkFailsClosed(t *testing.T) {
+	defer func(d time.Duration) { sinkWriteTimeout = d }(sinkWriteTimeout)
+	sinkWriteTimeout = 20 * time.Millisecond
+	e := newEnv(t)
+	os.MkdirAll(filepath.Dir(e.text), 0o750)
+	if err := unix.Mkfifo(e.text, 0o640); err != nil {
+		t.Skip(err)
+	}
+	rfd, err := unix.Open(e.text, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0) // a reader that never reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rfd)
+	b, err := Open(e.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300 // the pipe (64 KiB) fills within a couple of hundred records
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if err := b.Log(sample(testIDs(), "cluster.add")); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Log: %v (the JSON sink takes every record)", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Log still blocked on a FIFO whose reader stopped")
+	}
+	if st := b.Stats(); st.Records < n {
+		t.Errorf("records %d, want %d", st.Records, n)
+	}
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close still blocked on a FIFO whose reader stopped")
 	}
 }
