@@ -7,16 +7,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/sozu-go/sozu/audit"
 )
 
 // TestStalledFIFOReopenAndClose: a file target that is a FIFO whose
 // reader stopped reading (a hung log shipper) fills the pipe; writes time
 // out after the write timeout and drop, so that Reopen (SIGHUP: the
 // supervisor's signal goroutine waits for it) and Close (at exit) still
-// return. The file is opened as the supervisor opens it
-// (audit.OpenAppendFile, which leaves a blocking descriptor).
+// return. The file is opened with a blocking descriptor, the worst an
+// Options.OpenFile may hand over.
 func TestStalledFIFOReopenAndClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "logs.fifo")
 	if err := syscall.Mkfifo(path, 0o600); err != nil {
@@ -27,7 +25,13 @@ func TestStalledFIFOReopenAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Close(rfd) // the reader never reads; closing it frees a stuck writer
-	open := func(p string) (*os.File, error) { f, _, err := audit.OpenAppendFile(p); return f, err }
+	open := func(p string) (*os.File, error) {
+		fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_APPEND|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, err
+		}
+		return os.NewFile(uintptr(fd), p), nil // blocking: not pollable
+	}
 	tg, err := Open("file://"+path, Options{OpenFile: open, QueueLen: 256, WriteTimeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

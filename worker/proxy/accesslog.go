@@ -23,11 +23,29 @@ type reqLog struct {
 	beStart time.Time // the first connect attempt to a backend (a backend time only once one is reached: backend set)
 
 	bytesIn, bytesOut int64
-	cut               string // why the response stopped short (noteCut); "" when it did not
 
 	head                     []byte // method, authority, target and user agent, copied (s.buf moves on)
 	method, host, target, ua span
-	http10                   bool // the request line said HTTP/1.0
+	http10                   bool   // the request line said HTTP/1.0
+	cut                      cutWhy // why the response stopped short (noteCut); 0 when it did not
+}
+
+// cutWhy says why a response stopped short of its body (reqLog.noteCut):
+// one byte, where a string would push the idle session past its size
+// class (TestSessionSize).
+type cutWhy uint8
+
+const (
+	notCut cutWhy = iota
+	cutByBackend
+	cutByTimeout
+)
+
+// cutReasons are the records' event.reason for each cutWhy.
+var cutReasons = [...]string{
+	notCut:       "",
+	cutByBackend: "backend ended the response before its end",
+	cutByTimeout: "backend timed out in the response body",
 }
 
 // span is a part of reqLog.head.
@@ -95,11 +113,9 @@ func (r *reqLog) noteCut(err error) {
 	if !r.on {
 		return
 	}
-	switch {
-	case isTimeout(err):
-		r.cut = "backend timed out in the response body"
-	default:
-		r.cut = "backend ended the response before its end"
+	r.cut = cutByBackend
+	if isTimeout(err) {
+		r.cut = cutByTimeout
 	}
 }
 
@@ -134,7 +150,7 @@ func (s *session) logRequest(cfg *Listener) {
 		return
 	}
 	defer r.reset()
-	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status) || r.cut != "") {
+	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status) || r.cut != notCut) {
 		return // filtered out by log_level: not even built
 	}
 	rec := accesslog.Record{
@@ -151,7 +167,7 @@ func (s *session) logRequest(cfg *Listener) {
 		Tags:      s.recordTags(cfg),
 		TLS:       s.tlsInfo,
 		HTTP10:    r.http10,
-		EndReason: r.cut,
+		EndReason: cutReasons[r.cut],
 	}
 	switch {
 	case s.h2b != nil:

@@ -306,7 +306,7 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 			}
 			_, err := s.readBackend(cfg, bc)
 			if err == io.EOF {
-				s.lg.cut = "" // the end of a close-delimited body
+				s.lg.cut = notCut // the end of a close-delimited body
 				if mode == bodyRechunk {
 					s.out = http1.AppendLastChunk(s.out, nil)
 					return false, s.flush(cfg) == nil
