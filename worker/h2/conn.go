@@ -243,7 +243,11 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 func (c *Conn) Serve() error {
 	c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.Conns })
 	c.mu.Lock()
-	c.queueCtrlLocked(ctrlFrame{kind: cSettings})
+	// SETTINGS first (the server preface, RFC 9113 §3.4), even ahead of
+	// the GOAWAY of a Shutdown called before Serve (a connection accepted
+	// while the server drains).
+	c.ctrl = slices.Insert(c.ctrl, 0, ctrlFrame{kind: cSettings})
+	c.wakeLocked()
 	if d := c.lim.InitialConnectionWindow - 65535; d > 0 {
 		c.queueCtrlLocked(ctrlFrame{kind: cWindowUpdate, val: d})
 	}

@@ -695,3 +695,56 @@ func TestGoAwayLastStreamIDNeverGrows(t *testing.T) {
 		t.Fatalf("second GOAWAY last stream %d, want 1 as the first", ga.LastStreamID)
 	}
 }
+
+// TestShutdownBeforeServe: a connection accepted while the server drains
+// is shut down before Serve runs; its first frame must still be SETTINGS
+// (the server preface, RFC 9113 §3.4), then GOAWAY(NO_ERROR, 0).
+func TestShutdownBeforeServe(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		c := NewConn(nc, Limits{}, blockHandler, nil)
+		c.Shutdown()
+		done <- c.Serve()
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	fr := http2.NewFramer(nc, nc)
+	nc.Write([]byte(http2.ClientPreface))
+	fr.WriteSettings()
+	f, err := fr.ReadFrame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+		t.Fatalf("first server frame %v, want SETTINGS", f)
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no GOAWAY: %v", err)
+		}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			if ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 0 {
+				t.Fatalf("GOAWAY %v last %d", ga.ErrCode, ga.LastStreamID)
+			}
+			break
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+}
