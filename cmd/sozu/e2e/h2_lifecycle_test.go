@@ -1,0 +1,129 @@
+package e2e
+
+import (
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"golang.org/x/net/http2"
+)
+
+// startH2Proxy runs one HTTPS listener (front_timeout 1 s) for a.test in
+// front of origin.
+func startH2Proxy(t *testing.T, h http.Handler) (*sozutest.Proxy, string) {
+	t.Helper()
+	dir := t.TempDir()
+	ca := newTestCA(t)
+	cp, kp := ca.issuePEM(t, func(c *x509.Certificate) { c.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)} }, nil, "a.test")
+	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
+	os.WriteFile(certPath, cp, 0o600)
+	os.WriteFile(keyPath, kp, 0o600)
+	origin := startHTTPOrigin(t, h)
+	addr := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	sock := filepath.Join(dir, "sozu.sock")
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 1
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "https"
+address = %q
+certificate = %q
+key = %q
+front_timeout = 1
+back_timeout = 30
+
+[clusters.app]
+protocol = "http"
+backends = [ { address = %q } ]
+frontends = [ { address = %q, hostname = "a.test" } ]
+`, sock, addr, certPath, keyPath, origin.addr, addr)
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sozutest.Start(t, dir, cfgPath, sock), addr
+}
+
+// TestHTTP2IdleTimeoutAndLongStream: an HTTP/2 connection without streams
+// is closed after front_timeout with GOAWAY(NO_ERROR); one whose stream
+// keeps progressing (a slow download, the client silent) is not, until
+// its stream has ended and it has been idle that long.
+func TestHTTP2IdleTimeoutAndLongStream(t *testing.T) {
+	_, addr := startH2Proxy(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for i := range 8 {
+			fmt.Fprintf(w, "chunk%d;", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(300 * time.Millisecond)
+		}
+	}))
+	// readUntilClose reads frames, ACKing SETTINGS, until the connection
+	// closes; it returns the GOAWAY seen, when it came, and the body of
+	// stream 1.
+	readUntilClose := func(h *h2raw) (*http2.GoAwayFrame, time.Time, string, time.Time) {
+		var ga *http2.GoAwayFrame
+		var at, bodyEnd time.Time
+		var body []byte
+		for {
+			f, err := h.next(t)
+			if err != nil {
+				return ga, at, string(body), bodyEnd
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					h.fr.WriteSettingsAck()
+				}
+			case *http2.GoAwayFrame:
+				ga, at = &http2.GoAwayFrame{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode}, time.Now()
+			case *http2.DataFrame:
+				body = append(body, f.Data()...)
+				if f.StreamEnded() {
+					bodyEnd = time.Now()
+				}
+			case *http2.RSTStreamFrame:
+				t.Errorf("RST_STREAM %v on stream %d", f.ErrCode, f.StreamID)
+			}
+		}
+	}
+
+	t.Run("idle", func(t *testing.T) {
+		h := dialH2(t, addr)
+		defer h.close()
+		start := time.Now()
+		ga, at, _, _ := readUntilClose(h)
+		if ga == nil || ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 0 {
+			t.Fatalf("idle connection: GOAWAY %+v, want NO_ERROR, last stream 0", ga)
+		}
+		if d := at.Sub(start); d < 800*time.Millisecond || d > 4*time.Second {
+			t.Fatalf("idle connection closed after %v, want front_timeout (1 s)", d)
+		}
+	})
+	t.Run("long stream", func(t *testing.T) {
+		h := dialH2(t, addr)
+		defer h.close()
+		start := time.Now()
+		h.headers(1, true, "GET", "/slow")
+		ga, at, body, end := readUntilClose(h)
+		want := ""
+		for i := range 8 {
+			want += fmt.Sprintf("chunk%d;", i)
+		}
+		if body != want {
+			t.Fatalf("body %q after %v, want %q: the stream was cut", body, time.Since(start), want)
+		}
+		if ga == nil || ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 1 {
+			t.Fatalf("GOAWAY %+v, want NO_ERROR, last stream 1", ga)
+		}
+		if at.Before(end) {
+			t.Fatal("GOAWAY before the stream ended")
+		}
+	})
+}
