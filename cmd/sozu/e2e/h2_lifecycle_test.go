@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -126,4 +127,106 @@ func TestHTTP2IdleTimeoutAndLongStream(t *testing.T) {
 			t.Fatal("GOAWAY before the stream ended")
 		}
 	})
+}
+
+// TestHTTP2DrainOnStop: a soft stop or a listener's deactivation sends
+// GOAWAY(NO_ERROR) naming the stream in flight, which completes; a stream
+// the client opens after it is not processed; the connection then closes.
+// So does a worker upgrade, for the old worker's connections. A hard
+// stop closes the connection at once.
+func TestHTTP2DrainOnStop(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop func(p *sozutest.Proxy, addr string) (string, int)
+		hard bool
+	}{
+		{"soft stop", func(p *sozutest.Proxy, _ string) (string, int) {
+			o, e, c := p.CLI("shutdown")
+			return o + e, c
+		}, false},
+		{"listener deactivate", func(p *sozutest.Proxy, addr string) (string, int) {
+			o, e, c := p.CLI("listener", "https", "deactivate", "--address", addr)
+			return o + e, c
+		}, false},
+		{"worker upgrade", func(p *sozutest.Proxy, _ string) (string, int) {
+			ids, _ := workersOf(t, p.Sock)
+			o, e, c := p.CLI("upgrade", "--worker", strconv.Itoa(int(ids[0])))
+			return o + e, c
+		}, false},
+		{"hard stop", func(p *sozutest.Proxy, _ string) (string, int) {
+			o, e, c := p.CLI("-t", "30000", "shutdown", "--hard")
+			return o + e, c
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			late := make(chan string, 8)
+			arrived := make(chan struct{}, 8)
+			p, addr := startH2Proxy(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/late" {
+					late <- r.URL.Path
+				}
+				arrived <- struct{}{}
+				time.Sleep(700 * time.Millisecond)
+				fmt.Fprint(w, "done")
+			}))
+			h := dialH2(t, addr)
+			defer h.close()
+			h.headers(1, true, "GET", "/slow")
+			<-arrived
+			stopped := make(chan string, 1)
+			start := time.Now()
+			go func() {
+				out, code := tc.stop(p, addr)
+				stopped <- fmt.Sprint(code, out)
+			}()
+			var ga *http2.GoAwayFrame
+			body := ""
+			for {
+				f, err := h.next(t)
+				if err != nil {
+					break
+				}
+				switch f := f.(type) {
+				case *http2.SettingsFrame:
+					if !f.IsAck() {
+						h.fr.WriteSettingsAck()
+					}
+				case *http2.GoAwayFrame:
+					ga = &http2.GoAwayFrame{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode}
+					if !tc.hard {
+						h.headers(3, true, "GET", "/late") // above the GOAWAY: not processed
+					}
+				case *http2.DataFrame:
+					body += string(f.Data())
+				}
+			}
+			d := time.Since(start)
+			if tc.hard {
+				if body != "" || d > 5*time.Second {
+					t.Fatalf("hard stop: body %q, closed after %v", body, d)
+				}
+			} else {
+				if ga == nil || ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 1 {
+					t.Fatalf("GOAWAY %+v, want NO_ERROR, last stream 1", ga)
+				}
+				if body != "done" {
+					t.Fatalf("stream 1 body %q, want done", body)
+				}
+				if d > 4*time.Second {
+					t.Fatalf("connection closed %v after the stop", d)
+				}
+			}
+			select {
+			case l := <-late:
+				t.Fatalf("stream above the GOAWAY reached the backend: %s", l)
+			case <-time.After(200 * time.Millisecond):
+			}
+			select {
+			case s := <-stopped:
+				t.Logf("stop: %s after %v", s, time.Since(start))
+			case <-time.After(15 * time.Second):
+				t.Fatal("stop did not return")
+			}
+		})
+	}
 }
