@@ -473,22 +473,7 @@ func TestH2cBackendEarlyResponse(t *testing.T) {
 		w.fr.WriteRSTStream(h.StreamID, http2.ErrCodeNo)
 	})
 	f := newH2cFixture(t, addr, nil)
-	c, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n")
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	out, _ := io.ReadAll(c)
+	out := uploadForever(t, f.addr, 5*time.Second)
 	if !strings.HasPrefix(string(out), "HTTP/1.1 413") || !strings.HasSuffix(string(out), "\r\n\r\nnope") {
 		t.Fatalf("got %q", out)
 	}
@@ -595,22 +580,7 @@ func TestH2cBackendStalledUploadTimesOut(t *testing.T) {
 	seen := make(chan http2.Frame, 1000)
 	addr := rawH2cBackend(t, nil, seen, func(w *h2cRaw, h *http2.MetaHeadersFrame) {})
 	f := newH2cFixture(t, addr, func(l *Listener) { l.BackTimeout = 500 * time.Millisecond })
-	c, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n")
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	out, _ := io.ReadAll(c)
+	out := uploadForever(t, f.addr, 10*time.Second)
 	if !strings.HasPrefix(string(out), "HTTP/1.1 504") {
 		t.Fatalf("got %q", out)
 	}
@@ -672,4 +642,28 @@ func TestH2cBackendOneStreamPerConnection(t *testing.T) {
 	if len(open) > 4 {
 		t.Fatalf("%d backend connections", len(open))
 	}
+}
+
+// uploadForever sends addr a POST announcing a 10 MB body and writes body
+// bytes until the proxy stops taking them, within limit; it returns what
+// the proxy answered, read to the connection's end.
+func uploadForever(t *testing.T, addr string, limit time.Duration) []byte {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(limit))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n")
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	out, _ := io.ReadAll(c)
+	return out
 }
