@@ -13,8 +13,8 @@ import (
 // reader stopped reading (a hung log shipper) fills the pipe; writes time
 // out after the write timeout and drop, so that Reopen (SIGHUP: the
 // supervisor's signal goroutine waits for it) and Close (at exit) still
-// return. The file is opened with a blocking descriptor, the worst an
-// Options.OpenFile may hand over.
+// return. The file is opened as Options.OpenFile's contract says: its
+// descriptor non-blocking, pollable.
 func TestStalledFIFOReopenAndClose(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "logs.fifo")
 	if err := syscall.Mkfifo(path, 0o600); err != nil {
@@ -26,11 +26,11 @@ func TestStalledFIFOReopenAndClose(t *testing.T) {
 	}
 	defer syscall.Close(rfd) // the reader never reads; closing it frees a stuck writer
 	open := func(p string) (*os.File, error) {
-		fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_APPEND|syscall.O_CLOEXEC, 0)
+		fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_APPEND|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return nil, err
 		}
-		return os.NewFile(uintptr(fd), p), nil // blocking: not pollable
+		return os.NewFile(uintptr(fd), p), nil // non-blocking: pollable
 	}
 	tg, err := Open("file://"+path, Options{OpenFile: open, QueueLen: 256, WriteTimeout: 100 * time.Millisecond})
 	if err != nil {

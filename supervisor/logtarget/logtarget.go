@@ -38,7 +38,11 @@ type Options struct {
 	// writes to stderr.
 	Report func(msg string)
 	// OpenFile opens a file target for appending; nil is os.OpenFile
-	// with O_APPEND|O_CREATE, mode 0640.
+	// with O_APPEND|O_CREATE, mode 0640. A FIFO or a device must come
+	// back pollable (non-blocking), as os.OpenFile and
+	// audit.OpenAppendFile open them, so that its writes honour
+	// WriteTimeout: a blocking write to a FIFO whose reader stopped would
+	// hold the writer, and Reopen (SIGHUP) and Close with it, for ever.
 	OpenFile func(path string) (*os.File, error)
 }
 

@@ -7,8 +7,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 const syscallCloexec = syscall.O_CLOEXEC
@@ -243,9 +241,9 @@ func (t *Target) writeBatch(b []byte, n int) {
 	if t.conn != nil {
 		t.conn.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
 	} else if f, ok := t.w.(*os.File); ok && t.kind == kindFile {
-		// A FIFO or a device (openFile): a reader that stopped costs
-		// a write timeout per batch. A regular file has no deadline
-		// (os.ErrNoDeadline).
+		// A FIFO or a device, pollable (Options.OpenFile): a reader
+		// that stopped costs a write timeout per batch. A regular file
+		// has no deadline (os.ErrNoDeadline).
 		f.SetWriteDeadline(time.Now().Add(t.opt.WriteTimeout))
 	}
 	if _, err := t.w.Write(b); err != nil {
@@ -269,51 +267,13 @@ func (t *Target) reopenFile() error {
 	return nil
 }
 
-// openFile opens the file target with Options.OpenFile. A file that is
-// not a regular file (a FIFO, a character device) is given a
-// non-blocking descriptor of its own, so that its writes wait in Go's
-// poller and honour the write timeout: a blocking write to a FIFO whose
-// reader stopped would hold the writer, and with it Reopen (SIGHUP) and
-// Close, for ever. A regular file keeps its descriptor (its writes never
-// wait for a reader).
+// openFile opens the file target with Options.OpenFile.
 func (t *Target) openFile() (*os.File, error) {
 	f, err := t.opt.OpenFile(t.addr)
 	if err != nil {
 		return nil, fmt.Errorf("log target %s: %w", t.name, err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("log target %s: %w", t.name, err)
-	}
-	if st.Mode().IsRegular() {
-		return f, nil
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("log target %s: %w", t.name, err)
-	}
-	var nf *os.File
-	var derr error
-	err = rc.Control(func(fd uintptr) {
-		nfd, err := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
-		if err == nil {
-			if err = unix.SetNonblock(nfd, true); err != nil {
-				unix.Close(nfd)
-			}
-		}
-		if err != nil {
-			derr = err
-			return
-		}
-		nf = os.NewFile(uintptr(nfd), f.Name()) // non-blocking: pollable
-	})
-	f.Close()
-	if err = errors.Join(err, derr); err != nil {
-		return nil, fmt.Errorf("log target %s: making its descriptor non-blocking: %w", t.name, err)
-	}
-	return nf, nil
+	return f, nil
 }
 
 // closeOutput closes the file or connection (never stdout or stderr).
