@@ -199,6 +199,9 @@ func FuzzParseResponse(f *testing.F) {
 			t.Fatalf("ParseResponse took %d bytes, FindResponseHead says %d, %v", r.HeadLen, n, ferr)
 		}
 		out := AppendResponse(nil, &r)
+		if n := ResponseLen(&r); n != len(out) {
+			t.Fatalf("ResponseLen %d, AppendResponse wrote %d: %q", n, len(out), out)
+		}
 		var r2 Response
 		if err := ParseResponse(&r2, out, method, relaxed); err != nil {
 			t.Fatalf("serialized head %q does not parse: %v", out, err)

@@ -133,6 +133,34 @@ func AppendResponse(dst []byte, r *Response, extra ...Field) []byte {
 	dst = append(dst, r.Reason...)
 	dst = append(dst, '\r', '\n')
 	dst = appendEndToEnd(dst, r.Fields, &r.conn, false)
+	dst = appendResponseFraming(dst, r)
+	for _, f := range extra {
+		dst = appendField(dst, f.Name, f.Value)
+	}
+	return append(dst, '\r', '\n')
+}
+
+// ResponseLen is len(AppendResponse(nil, r, extra...)) without writing
+// the fields out: what a head counts as sent where it goes out in another
+// form (an HTTP/2 stream's, counted in its HTTP/1.1 form).
+func ResponseLen(r *Response, extra ...Field) int {
+	const fieldSep = len(": \r\n")
+	n := len("HTTP/1.1 200 \r\n") + len(r.Reason)
+	for i := range r.Fields {
+		if f := &r.Fields[i]; sentAsIs(f, &r.conn, false) {
+			n += len(f.Name) + fieldSep + len(f.Value)
+		}
+	}
+	for _, f := range extra {
+		n += len(f.Name) + fieldSep + len(f.Value)
+	}
+	var framing [128]byte // Content-Length or Transfer-Encoding, Connection, Upgrade
+	return n + len(appendResponseFraming(framing[:0], r)) + len("\r\n")
+}
+
+// appendResponseFraming appends the fields AppendResponse writes for r's
+// framing: its body's length or coding, and its connection options.
+func appendResponseFraming(dst []byte, r *Response) []byte {
 	switch r.Body {
 	case BodyLength:
 		dst = appendContentLength(dst, r.ContentLength)
@@ -146,16 +174,19 @@ func AppendResponse(dst []byte, r *Response, extra ...Field) []byte {
 	if r.Upgrade || r.Body != BodyTunnel {
 		dst = appendConnection(dst, r.Upgrade, r.KeepAlive || r.Upgrade, false, r.UpgradeProto)
 	}
-	for _, f := range extra {
-		dst = appendField(dst, f.Name, f.Value)
-	}
-	return append(dst, '\r', '\n')
+	return dst
+}
+
+// sentAsIs reports whether field f of a message goes out as it came: not
+// hop-by-hop, not one the proxy rewrites, not named by its Connection.
+func sentAsIs(f *Field, ct *connTokens, request bool) bool {
+	return !IsHopByHop(f.Name) && !rewritten(f.Name, request) && !ct.named(f.Name)
 }
 
 func appendEndToEnd(dst []byte, fields []Field, ct *connTokens, request bool) []byte {
 	for i := range fields {
 		f := &fields[i]
-		if IsHopByHop(f.Name) || rewritten(f.Name, request) || ct.named(f.Name) {
+		if !sentAsIs(f, ct, request) {
 			continue
 		}
 		dst = append(dst, f.Name...)

@@ -95,6 +95,10 @@ func TestAppendResponse(t *testing.T) {
 			if got := string(AppendResponse(nil, &r)); got != tc.want {
 				t.Fatalf("AppendResponse\n got %q\nwant %q", got, tc.want)
 			}
+			extra := Field{Name: []byte("Sozu-Id"), Value: []byte("01JEAAAAAAAAAAAAAAAAAAAAAA")}
+			if got, want := ResponseLen(&r, extra), len(AppendResponse(nil, &r, extra)); got != want {
+				t.Fatalf("ResponseLen %d, AppendResponse wrote %d", got, want)
+			}
 		})
 	}
 }

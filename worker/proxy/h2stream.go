@@ -444,8 +444,7 @@ func (s *session) streamHead(x *exchange, resp *http1.Response, extra []http1.Fi
 		// bytes_out and the access record count a stream's head in its
 		// HTTP/1.1 form, as the heads the session writes
 		// (docs/metrics.md).
-		n := int64(len(http1.AppendResponse(s.out[:0], resp, extra...)))
-		s.out = s.out[:0]
+		n := int64(http1.ResponseLen(resp, extra...))
 		s.mx.BytesOut += n
 		s.lg.bytesOut += n
 	}
