@@ -142,10 +142,11 @@ func TestAccessLogBytesOfUnparsedHead(t *testing.T) {
 			defer conn.Close()
 			port := conn.LocalAddr().(*net.TCPAddr).Port
 			conn.SetDeadline(time.Now().Add(10 * time.Second))
-			go conn.Write([]byte(c.send)) // the proxy may answer before reading it all
 			if c.leave {
-				time.Sleep(200 * time.Millisecond)
+				conn.Write([]byte(c.send)) // all of it, then the FIN
 				conn.(*net.TCPConn).CloseWrite()
+			} else {
+				go conn.Write([]byte(c.send)) // the proxy may answer before reading it all
 			}
 			b, _ := io.ReadAll(conn)
 			if !strings.HasPrefix(string(b), c.response) || (c.response == "" && len(b) > 0) {

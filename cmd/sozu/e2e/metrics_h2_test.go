@@ -23,8 +23,9 @@ import (
 // startH2MetricsProxy starts 2 workers with an HTTPS listener routing
 // a.test to an origin whose /slow answers after 3 s (or when the request
 // is cancelled), and JSON access records in dir/access.log; it returns
-// the listener's address, the command socket and dir.
-func startH2MetricsProxy(t *testing.T) (addr, sock, dir string) {
+// the listener's address, the command socket, dir, and a channel that
+// receives once per /slow request the origin has.
+func startH2MetricsProxy(t *testing.T) (addr, sock, dir string, slow <-chan struct{}) {
 	t.Helper()
 	dir = t.TempDir()
 	sock = filepath.Join(dir, "sozu.sock")
@@ -33,8 +34,10 @@ func startH2MetricsProxy(t *testing.T) (addr, sock, dir string) {
 	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
 	os.WriteFile(certPath, cp, 0o600)
 	os.WriteFile(keyPath, kp, 0o600)
+	got := make(chan struct{}, 16)
 	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
+			got <- struct{}{}
 			select {
 			case <-r.Context().Done():
 			case <-time.After(3 * time.Second):
@@ -62,7 +65,7 @@ frontends = [ { address = %[2]q, hostname = "a.test" } ]
 backends = [ { backend_id = "app-0", address = %[5]q } ]
 `, sock, addr, certPath, keyPath, origin.addr, dir)
 	startProxy(t, dir, sock, cfg, addr)
-	return addr, sock, dir
+	return addr, sock, dir, got
 }
 
 // A client that resets its HTTP/2 stream (RST_STREAM CANCEL), or closes
@@ -71,24 +74,24 @@ backends = [ { backend_id = "app-0", address = %[5]q } ]
 // stream answered counts, a 2xx; the access records say the same: no
 // status for the streams that got none.
 func TestMetricsH2ClientCancelIsNoError(t *testing.T) {
-	addr, sock, dir := startH2MetricsProxy(t)
+	addr, sock, dir, slow := startH2MetricsProxy(t)
 	h := dialH2(t, addr)
 	h.headers(1, true, "GET", "/slow")
 	h.headers(3, true, "GET", "/")
 	h.expectAlive(t, 3)
-	time.Sleep(200 * time.Millisecond) // the backend has stream 1
+	originHas(t, slow) // stream 1
 	h.fr.WriteRSTStream(1, http2.ErrCodeCancel)
 	h.headers(5, true, "GET", "/slow")
-	time.Sleep(200 * time.Millisecond)
+	originHas(t, slow) // stream 5
 	h.close()
 
 	var am *command.AggregatedMetrics
 	sozutest.WaitFor(t, 15*time.Second, "every stream ends", func() bool {
 		am = queryMetrics(t, sock, nil)
+		// A session records its request before its connection's gauge
+		// goes down: once they are 0, every record is in.
 		return am.GetProxying()[pm.H2ActiveStreams].GetGauge() == 0 && am.GetProxying()[pm.ClientConnections].GetGauge() == 0
 	})
-	time.Sleep(500 * time.Millisecond)
-	am = queryMetrics(t, sock, nil)
 	p := am.GetProxying()
 	for name, want := range map[string]int64{pm.HTTPRequests: 1, pm.Status2xx: 1, pm.Status5xx: 0, pm.HTTPErrors: 0, pm.AnswerError(502): 0} {
 		if got := p[name].GetCount(); got != want {
@@ -109,6 +112,16 @@ func TestMetricsH2ClientCancelIsNoError(t *testing.T) {
 	}
 	if got := statuses["/slow"]; len(got) != 2 || got[0] != nil || got[1] != nil {
 		t.Errorf("access records of the cancelled /slow streams: statuses %v, want none", got)
+	}
+}
+
+// originHas waits for the origin to have one more /slow request.
+func originHas(t *testing.T, slow <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-slow:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the origin never got the /slow request")
 	}
 }
 
@@ -140,7 +153,7 @@ func accessRecords(t *testing.T, path string, n int) []map[string]any {
 // the same over HTTP/1.1 (keep-alive) and HTTP/2, at the proxy level and
 // for the cluster and backend, and in the access record.
 func TestMetricsH2BytesOutCountsHead(t *testing.T) {
-	addr, sock, dir := startH2MetricsProxy(t)
+	addr, sock, dir, _ := startH2MetricsProxy(t)
 	before := queryMetrics(t, sock, nil)
 	h := dialH2(t, addr)
 	h.headers(1, true, "GET", "/")
