@@ -157,6 +157,16 @@ func (a *Aggregator) wantCluster(id string) bool {
 
 func (a *Aggregator) wantBackend(id string) bool { return in(a.want.backends, id) }
 
+// byID reports whether the query names clusters or backends: as upstream,
+// its answer then holds only those, without the proxy-level (and main)
+// metrics.
+func (a *Aggregator) byID() bool { return a.want.clusters != nil || a.want.backends != nil }
+
+// byBackend reports whether the query names backends and no cluster: as
+// upstream, its answer holds the clusters holding them with only those
+// backends' metrics, not the clusters' own.
+func (a *Aggregator) byBackend() bool { return a.want.clusters == nil && a.want.backends != nil }
+
 // Add merges the answer of the worker named worker. On error (a metric
 // whose type differs between workers, a malformed histogram) the
 // aggregator may hold part of the answer; the caller reports the worker.
@@ -175,8 +185,10 @@ func (a *Aggregator) Add(worker string, wm *command.WorkerMetrics) error {
 }
 
 func (a *Aggregator) merge(wm *command.WorkerMetrics) error {
-	if err := a.proxy.add(a.wantName, wm.GetProxy()); err != nil {
-		return err
+	if !a.byID() {
+		if err := a.proxy.add(a.wantName, wm.GetProxy()); err != nil {
+			return err
+		}
 	}
 	for id, cm := range wm.GetClusters() {
 		if !a.wantCluster(id) {
@@ -196,8 +208,10 @@ func (a *Aggregator) merge(wm *command.WorkerMetrics) error {
 			c = &cluster{metrics: values{}, backends: map[string]values{}}
 			a.clusters[id] = c
 		}
-		if err := c.metrics.add(a.wantName, cm.GetCluster()); err != nil {
-			return fmt.Errorf("cluster %q: %w", id, err)
+		if !a.byBackend() {
+			if err := c.metrics.add(a.wantName, cm.GetCluster()); err != nil {
+				return fmt.Errorf("cluster %q: %w", id, err)
+			}
 		}
 		for _, b := range keep {
 			vs := c.backends[b.GetBackendId()]
@@ -237,9 +251,11 @@ func (a *Aggregator) clusterMetrics() map[string]*command.ClusterMetrics {
 // over workers, clusters the cluster and backend metrics merged over
 // workers (backends sorted by id), workers each worker's own when the
 // query asked for them, main the supervisor's own (given by the caller).
+// A query naming clusters or backends gets neither proxying nor main, as
+// upstream answers it.
 func (a *Aggregator) Result(main map[string]*command.FilteredMetrics) *command.AggregatedMetrics {
 	out := &command.AggregatedMetrics{Proxying: a.proxy.filtered(), Clusters: a.clusterMetrics()}
-	if len(main) > 0 {
+	if len(main) > 0 && !a.byID() {
 		out.Main = map[string]*command.FilteredMetrics{}
 		for name, m := range main {
 			if a.wantName(name) {

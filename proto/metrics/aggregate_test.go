@@ -68,21 +68,26 @@ func TestAggregator(t *testing.T) {
 		opt      *command.QueryMetricsOptions
 		proxy    []string // names in proxying
 		clusters []string
-		backends map[string][]string
-		workers  int
+		// clusterOwn: the clusters carry their own metrics (not only
+		// their backends')
+		clusterOwn bool
+		backends   map[string][]string
+		workers    int
 	}{
 		{name: "everything", opt: &command.QueryMetricsOptions{},
-			proxy: []string{ClientConnections, HTTPRequests, RequestTime}, clusters: []string{"a", "b"},
+			proxy: []string{ClientConnections, HTTPRequests, RequestTime}, clusters: []string{"a", "b"}, clusterOwn: true,
 			backends: map[string][]string{"a": {"a1", "a2"}, "b": {"b1"}}},
 		{name: "workers", opt: &command.QueryMetricsOptions{Workers: proto.Bool(true)},
-			proxy: []string{ClientConnections, HTTPRequests, RequestTime}, clusters: []string{"a", "b"},
+			proxy: []string{ClientConnections, HTTPRequests, RequestTime}, clusters: []string{"a", "b"}, clusterOwn: true,
 			backends: map[string][]string{"a": {"a1", "a2"}, "b": {"b1"}}, workers: 2},
 		{name: "no clusters", opt: &command.QueryMetricsOptions{NoClusters: proto.Bool(true)},
 			proxy: []string{ClientConnections, HTTPRequests, RequestTime}},
 		{name: "cluster ids", opt: &command.QueryMetricsOptions{ClusterIds: []string{"b", "nope"}},
-			proxy: []string{ClientConnections, HTTPRequests, RequestTime}, clusters: []string{"b"}, backends: map[string][]string{"b": {"b1"}}},
+			clusters: []string{"b"}, clusterOwn: true, backends: map[string][]string{"b": {"b1"}}},
 		{name: "backend ids", opt: &command.QueryMetricsOptions{BackendIds: []string{"a2"}},
-			proxy: []string{ClientConnections, HTTPRequests, RequestTime}, clusters: []string{"a"}, backends: map[string][]string{"a": {"a2"}}},
+			clusters: []string{"a"}, backends: map[string][]string{"a": {"a2"}}},
+		{name: "cluster and backend ids", opt: &command.QueryMetricsOptions{ClusterIds: []string{"a"}, BackendIds: []string{"a1", "b1"}},
+			clusters: []string{"a"}, clusterOwn: true, backends: map[string][]string{"a": {"a1"}}},
 		{name: "metric names", opt: &command.QueryMetricsOptions{MetricNames: []string{HTTPRequests, BackendAvailable}},
 			proxy: []string{HTTPRequests}, clusters: []string{"a", "b"}, backends: map[string][]string{"a": {"a1", "a2"}, "b": {"b1"}}},
 	} {
@@ -106,10 +111,18 @@ func TestAggregator(t *testing.T) {
 					t.Errorf("cluster %s backends %v, want %v", id, got, want)
 				}
 			}
+			if len(am.GetMain()) > 0 && tc.proxy == nil {
+				t.Errorf("main %v, want it only with the proxy-level metrics", am.GetMain())
+			}
+			for id, c := range am.GetClusters() {
+				if (len(c.GetCluster()) > 0) != tc.clusterOwn {
+					t.Errorf("cluster %s own metrics %v, want them: %v", id, c.GetCluster(), tc.clusterOwn)
+				}
+			}
 			if len(am.GetWorkers()) != tc.workers {
 				t.Errorf("%d workers, want %d", len(am.GetWorkers()), tc.workers)
 			}
-			if m := am.GetProxying()[HTTPRequests]; m.GetCount() != 12 {
+			if m := am.GetProxying()[HTTPRequests]; tc.proxy != nil && m.GetCount() != 12 {
 				t.Errorf("requests %d, want 12", m.GetCount())
 			}
 			if g := am.GetProxying()[ClientConnections]; g != nil && g.GetGauge() != 6 {
