@@ -92,8 +92,10 @@ type Conn struct {
 	handlers       int
 	busyRefused    int // streams refused since a handler last returned, handlers being at the limit
 	shutdown       bool
-	goawayID       uint32
+	goawayID       uint32 // the last stream id of the GOAWAY sent; maxStreamID while only the advisory one went
+	goawayFinal    bool   // the GOAWAY naming the last stream processed was sent (see shutdownLocked)
 	shutdownTimer  *time.Timer
+	finalTimer     *time.Timer // sends the final GOAWAY if our PING's ACK is late
 	reapTimer      *time.Timer
 	lingerTimer    *time.Timer
 	lingering      []uint32 // streams whose response is complete while the peer still sends (lingerLocked)
@@ -176,6 +178,7 @@ const (
 	cSettings ctrlKind = iota
 	cSettingsAck
 	cPingAck
+	cPing
 	cRST
 	cWindowUpdate
 	cGoAway
@@ -264,30 +267,64 @@ func Serve(nc net.Conn, lim Limits, h Handler) error {
 	return NewConn(nc, lim, h, nil).Serve()
 }
 
-// Shutdown starts a graceful shutdown: GOAWAY(NO_ERROR) naming the last
-// stream accepted, no new streams, in-flight streams run until done or until
-// Limits.GracefulShutdownDeadline, then the connection closes. Safe to call
-// from any goroutine, more than once.
+// maxStreamID is the largest stream id (2^31-1), the last stream id of
+// the advisory GOAWAY that begins a graceful shutdown.
+const maxStreamID = 1<<31 - 1
+
+// drainPing is the payload of the PING sent with the advisory GOAWAY: its
+// ACK, a round trip later, says that every stream the client opened before
+// it saw the GOAWAY has reached us.
+var drainPing = [8]byte{'s', 'o', 'z', 'u', 'd', 'r', 'a', 'n'}
+
+// finalGoAwayWait bounds how long the final GOAWAY waits for the ACK of
+// drainPing (a client that does not answer PINGs).
+const finalGoAwayWait = time.Second
+
+// Shutdown starts a graceful shutdown, in two steps (RFC 9113 §6.8): an
+// advisory GOAWAY(NO_ERROR) with the last stream id 2^31-1 and a PING; when
+// its ACK comes back (or after at most finalGoAwayWait), the final
+// GOAWAY(NO_ERROR) naming the last stream the client opened, which are all
+// served. Streams above it are ignored; in-flight streams run until done or
+// until Limits.GracefulShutdownDeadline, then the connection closes. A
+// request the client sent while the advisory GOAWAY was on its way is
+// served, not refused. Safe to call from any goroutine, more than once.
 func (c *Conn) Shutdown() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.shutdownLocked(true)
 }
 
-// shutdownLocked sends the GOAWAY once and stops taking streams; deadline
-// arms GracefulShutdownDeadline, which bounds our own soft stop only: after
-// a client's GOAWAY (shutdownLocked(false)) the client's streams in flight
-// run to their end, as upstream lets them.
-func (c *Conn) shutdownLocked(deadline bool) {
+// shutdownLocked stops taking streams; ours (our soft stop) sends the
+// advisory GOAWAY and the PING whose ACK sends the final one, and arms
+// GracefulShutdownDeadline, which bounds our own soft stop only. After a
+// client's GOAWAY (ours false) the client opens no more streams: one
+// GOAWAY, final at once, and its streams in flight run to their end, as
+// upstream lets them.
+func (c *Conn) shutdownLocked(ours bool) {
 	if c.dead {
 		return
 	}
 	if !c.shutdown {
 		c.shutdown = true
-		c.goawayID = c.maxClientID
-		c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.goawayID, val: uint32(http2.ErrCodeNo)})
+		if ours {
+			c.goawayID = maxStreamID
+			c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: maxStreamID, val: uint32(http2.ErrCodeNo)})
+			c.queueCtrlLocked(ctrlFrame{kind: cPing, data: drainPing})
+			wait := finalGoAwayWait
+			if d := c.lim.GracefulShutdownDeadline; d > 0 {
+				wait = min(wait, d/2)
+			}
+			c.finalTimer = time.AfterFunc(wait, func() {
+				c.mu.Lock()
+				c.finalGoAwayLocked()
+				c.mu.Unlock()
+			})
+		}
 	}
-	if d := c.lim.GracefulShutdownDeadline; deadline && d > 0 && c.shutdownTimer == nil {
+	if !ours {
+		c.finalGoAwayLocked() // the client opens no more streams: nothing to wait for
+	}
+	if d := c.lim.GracefulShutdownDeadline; ours && d > 0 && c.shutdownTimer == nil {
 		c.shutdownTimer = time.AfterFunc(d, func() {
 			c.mu.Lock()
 			c.stopReadingLocked()
@@ -297,8 +334,23 @@ func (c *Conn) shutdownLocked(deadline bool) {
 	c.maybeFinishDrainLocked()
 }
 
+// finalGoAwayLocked sends the GOAWAY naming the last stream the client
+// opened, once: streams above it are ignored from now on.
+func (c *Conn) finalGoAwayLocked() {
+	if c.dead || c.goawayFinal {
+		return
+	}
+	c.goawayFinal = true
+	c.goawayID = c.maxClientID
+	c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: c.goawayID, val: uint32(http2.ErrCodeNo)})
+	if c.finalTimer != nil {
+		c.finalTimer.Stop()
+	}
+	c.maybeFinishDrainLocked()
+}
+
 func (c *Conn) maybeFinishDrainLocked() {
-	if c.shutdown && len(c.streams) == 0 && c.handlers == 0 {
+	if c.shutdown && c.goawayFinal && len(c.streams) == 0 && c.handlers == 0 {
 		c.stopReadingLocked()
 	}
 }
@@ -1011,6 +1063,8 @@ func (c *Conn) onPing(f *http2.PingFrame) error {
 	}
 	if !f.IsAck() {
 		c.queueCtrlLocked(ctrlFrame{kind: cPingAck, data: f.Data})
+	} else if f.Data == drainPing && c.shutdown {
+		c.finalGoAwayLocked()
 	}
 	return nil
 }
@@ -1332,15 +1386,15 @@ func (c *Conn) teardown(err error) error {
 	isConnErr := errors.As(err, &ce)
 	c.mu.Lock()
 	if isConnErr && !c.dead {
-		if c.shutdown && ce.Code == http2.ErrCodeNo {
+		if c.goawayFinal && ce.Code == http2.ErrCodeNo {
 			// already said goodbye
 		} else {
+			// Never above the last stream id of a GOAWAY sent already
+			// (RFC 9113 §6.8): the streams above it were ignored, and
+			// the peer may have retried them.
 			last := c.maxClientID
 			if c.shutdown {
-				// Never above the last stream id of the GOAWAY sent
-				// already (RFC 9113 §6.8): the streams above it were
-				// ignored, and the peer may have retried them.
-				last = c.goawayID
+				last = min(last, c.goawayID)
 			}
 			c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: last, val: uint32(ce.Code)})
 			switch ce.Code {
@@ -1363,6 +1417,9 @@ func (c *Conn) teardown(err error) error {
 	}
 	if c.shutdownTimer != nil {
 		c.shutdownTimer.Stop()
+	}
+	if c.finalTimer != nil {
+		c.finalTimer.Stop()
 	}
 	if c.lingerTimer != nil {
 		c.lingerTimer.Stop()

@@ -226,6 +226,37 @@ func (rc *rawClient) expectGoAway(code http2.ErrCode) *http2.GoAwayFrame {
 	return ga
 }
 
+// expectDrain reads our graceful shutdown's two steps (RFC 9113 §6.8): the
+// advisory GOAWAY(NO_ERROR, 2^31-1) and its PING, which it answers after
+// calling between (when not nil: what the client sends while the advisory
+// GOAWAY is on its way); then it returns the final GOAWAY(NO_ERROR).
+func (rc *rawClient) expectDrain(between func()) *http2.GoAwayFrame {
+	rc.t.Helper()
+	if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != maxStreamID {
+		rc.t.Fatalf("first GOAWAY last stream %d, want 2^31-1 (advisory)", ga.LastStreamID)
+	}
+	var data [8]byte
+	rc.waitFor("the drain PING", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			rc.t.Fatalf("final GOAWAY (last %d) before the PING's ACK", f.LastStreamID)
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				data = f.Data
+				return true
+			}
+		}
+		return false
+	})
+	if between != nil {
+		between()
+	}
+	rc.wmu.Lock()
+	rc.fr.WritePing(true, data)
+	rc.wmu.Unlock()
+	return rc.expectGoAway(http2.ErrCodeNo)
+}
+
 func (rc *rawClient) expectRST(id uint32, code http2.ErrCode) {
 	rc.t.Helper()
 	rc.waitFor("RST_STREAM", func(f http2.Frame) bool {

@@ -299,6 +299,11 @@ func TestZeroWindowStallReaped(t *testing.T) {
 	}
 }
 
+// TestGracefulShutdown: our soft stop sends the advisory GOAWAY (2^31-1)
+// and a PING; a stream the client opens before it answers the PING (one
+// it sent as the GOAWAY travelled) is served; the final GOAWAY names it;
+// a stream above is ignored; the streams in flight finish, then the
+// connection closes cleanly.
 func TestGracefulShutdown(t *testing.T) {
 	release := make(chan struct{})
 	h := HandlerFunc(func(s *Stream) {
@@ -314,25 +319,28 @@ func TestGracefulShutdown(t *testing.T) {
 	rc.fr.WritePing(false, [8]byte{9})
 	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
 	c.Shutdown()
-	ga := rc.expectGoAway(http2.ErrCodeNo)
-	if ga.LastStreamID != 1 {
-		t.Fatalf("GOAWAY last stream %d, want 1", ga.LastStreamID)
+	ga := rc.expectDrain(func() { rc.get(3, true) })
+	if ga.LastStreamID != 3 {
+		t.Fatalf("final GOAWAY last stream %d, want 3", ga.LastStreamID)
 	}
-	rc.get(3, true) // above the GOAWAY id: ignored
+	rc.get(5, true) // above the GOAWAY id: ignored
 	close(release)
-	var body []byte
-	rc.waitFor("response end", func(f http2.Frame) bool {
+	body := map[uint32]string{}
+	ended := 0
+	rc.waitFor("responses end", func(f http2.Frame) bool {
 		if d, ok := f.(*http2.DataFrame); ok {
-			if d.StreamID != 1 {
+			if d.StreamID != 1 && d.StreamID != 3 {
 				t.Fatalf("DATA on stream %d", d.StreamID)
 			}
-			body = append(body, d.Data()...)
-			return d.StreamEnded()
+			body[d.StreamID] += string(d.Data())
+			if d.StreamEnded() {
+				ended++
+			}
 		}
-		return false
+		return ended == 2
 	})
-	if string(body) != "late" {
-		t.Fatalf("body %q", body)
+	if body[1] != "late" || body[3] != "late" {
+		t.Fatalf("bodies %v", body)
 	}
 	if _, err := rc.fr.ReadFrame(); err == nil {
 		t.Fatal("connection still open after drain")
@@ -340,8 +348,34 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := ts.serveErr(); err != nil {
 		t.Fatalf("Serve = %v", err)
 	}
-	if n := ts.stats.Streams.Load(); n != 1 {
-		t.Fatalf("streams = %d, want 1 (stream 3 ignored)", n)
+	if n := ts.stats.Streams.Load(); n != 2 {
+		t.Fatalf("streams = %d, want 2 (stream 5 ignored)", n)
+	}
+}
+
+// TestGracefulShutdownPingUnanswered: a client that does not answer the
+// drain PING still gets the final GOAWAY (after finalGoAwayWait), and the
+// idle connection then closes.
+func TestGracefulShutdownPingUnanswered(t *testing.T) {
+	ts := startServer(t, Limits{}, helloHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, true)
+	rc.waitFor("response end", func(f http2.Frame) bool {
+		d, ok := f.(*http2.DataFrame)
+		return ok && d.StreamEnded()
+	})
+	(<-ts.newc).Shutdown()
+	if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != maxStreamID {
+		t.Fatalf("first GOAWAY last stream %d, want 2^31-1", ga.LastStreamID)
+	}
+	if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != 1 {
+		t.Fatalf("final GOAWAY last stream %d, want 1", ga.LastStreamID)
+	}
+	if _, err := rc.fr.ReadFrame(); err == nil {
+		t.Fatal("connection still open after drain")
+	}
+	if err := ts.serveErr(); err != nil {
+		t.Fatalf("Serve = %v", err)
 	}
 }
 
@@ -631,7 +665,7 @@ func TestFramesAboveGoAwayIgnored(t *testing.T) {
 	rc.fr.WritePing(false, [8]byte{9})
 	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
 	(<-ts.newc).Shutdown()
-	if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != 1 {
+	if ga := rc.expectDrain(nil); ga.LastStreamID != 1 {
 		t.Fatalf("GOAWAY last stream %d, want 1", ga.LastStreamID)
 	}
 	post := []string{":method", "POST", ":scheme", "http", ":path", "/", ":authority", "localhost"}
@@ -686,7 +720,7 @@ func TestGoAwayLastStreamIDNeverGrows(t *testing.T) {
 	rc.fr.WritePing(false, [8]byte{9})
 	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
 	(<-ts.newc).Shutdown()
-	if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != 1 {
+	if ga := rc.expectDrain(nil); ga.LastStreamID != 1 {
 		t.Fatalf("GOAWAY last stream %d, want 1", ga.LastStreamID)
 	}
 	rc.get(5, true) // above the GOAWAY id: ignored
@@ -698,7 +732,8 @@ func TestGoAwayLastStreamIDNeverGrows(t *testing.T) {
 
 // TestShutdownBeforeServe: a connection accepted while the server drains
 // is shut down before Serve runs; its first frame must still be SETTINGS
-// (the server preface, RFC 9113 §3.4), then GOAWAY(NO_ERROR, 0).
+// (the server preface, RFC 9113 §3.4), then the advisory GOAWAY and the
+// final GOAWAY(NO_ERROR, 0).
 func TestShutdownBeforeServe(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -732,17 +767,26 @@ func TestShutdownBeforeServe(t *testing.T) {
 	if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
 		t.Fatalf("first server frame %v, want SETTINGS", f)
 	}
-	for {
+	var last []uint32 // the GOAWAYs' last stream ids
+	for len(last) < 2 {
 		f, err := fr.ReadFrame()
 		if err != nil {
-			t.Fatalf("no GOAWAY: %v", err)
+			t.Fatalf("GOAWAYs %v: %v", last, err)
 		}
-		if ga, ok := f.(*http2.GoAwayFrame); ok {
-			if ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 0 {
-				t.Fatalf("GOAWAY %v last %d", ga.ErrCode, ga.LastStreamID)
+		switch f := f.(type) {
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				fr.WritePing(true, f.Data)
 			}
-			break
+		case *http2.GoAwayFrame:
+			if f.ErrCode != http2.ErrCodeNo {
+				t.Fatalf("GOAWAY %v", f.ErrCode)
+			}
+			last = append(last, f.LastStreamID)
 		}
+	}
+	if last[0] != maxStreamID || last[1] != 0 {
+		t.Fatalf("GOAWAY last stream ids %v, want 2^31-1 then 0", last)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Serve = %v", err)

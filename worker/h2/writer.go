@@ -226,6 +226,8 @@ func (c *Conn) writeCtrl(f ctrlFrame) {
 		c.wfr.WriteSettingsAck()
 	case cPingAck:
 		c.wfr.WritePing(true, f.data)
+	case cPing:
+		c.wfr.WritePing(false, f.data)
 	case cRST:
 		c.wfr.WriteRSTStream(f.stream, http2.ErrCode(f.val))
 	case cWindowUpdate:

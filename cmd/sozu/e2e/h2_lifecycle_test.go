@@ -179,7 +179,11 @@ func TestHTTP2DrainOnStop(t *testing.T) {
 				out, code := tc.stop(p, addr)
 				stopped <- fmt.Sprint(code, out)
 			}()
-			var ga *http2.GoAwayFrame
+			// A soft stop's drain has two steps (RFC 9113 §6.8): the
+			// advisory GOAWAY (2^31-1) and a PING, which the client
+			// answers as real clients do, then the final GOAWAY naming
+			// the last stream served.
+			var ga, first *http2.GoAwayFrame
 			body := ""
 			for {
 				f, err := h.next(t)
@@ -191,10 +195,17 @@ func TestHTTP2DrainOnStop(t *testing.T) {
 					if !f.IsAck() {
 						h.fr.WriteSettingsAck()
 					}
+				case *http2.PingFrame:
+					if !f.IsAck() {
+						h.fr.WritePing(true, f.Data)
+					}
 				case *http2.GoAwayFrame:
 					ga = &http2.GoAwayFrame{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode}
-					if !tc.hard {
-						h.headers(3, true, "GET", "/late") // above the GOAWAY: not processed
+					if first == nil {
+						first = ga
+					}
+					if !tc.hard && ga.LastStreamID < 1<<31-1 {
+						h.headers(3, true, "GET", "/late") // above the final GOAWAY: not processed
 					}
 				case *http2.DataFrame:
 					body += string(f.Data())
@@ -206,8 +217,11 @@ func TestHTTP2DrainOnStop(t *testing.T) {
 					t.Fatalf("hard stop: body %q, closed after %v", body, d)
 				}
 			} else {
-				if ga == nil || ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 1 {
-					t.Fatalf("GOAWAY %+v, want NO_ERROR, last stream 1", ga)
+				if first == nil || first.ErrCode != http2.ErrCodeNo || first.LastStreamID != 1<<31-1 {
+					t.Fatalf("first GOAWAY %+v, want the advisory one: NO_ERROR, last stream 2^31-1", first)
+				}
+				if ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 1 {
+					t.Fatalf("final GOAWAY %+v, want NO_ERROR, last stream 1", ga)
 				}
 				if body != "done" {
 					t.Fatalf("stream 1 body %q, want done", body)

@@ -594,8 +594,17 @@ frontends = [ { address = %q, hostname = "a.test" } ]
 			break // closed
 		}
 		switch f := f.(type) {
+		case *http2.PingFrame:
+			if !f.IsAck() {
+				h.fr.WritePing(true, f.Data) // the drain's PING: its ACK brings the final GOAWAY
+			}
 		case *http2.GoAwayFrame:
-			goaway, at = &http2.GoAwayFrame{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode}, time.Now()
+			// The last one is the final GOAWAY; the deadline runs from
+			// the first (the advisory one, last stream 2^31-1).
+			goaway = &http2.GoAwayFrame{LastStreamID: f.LastStreamID, ErrCode: f.ErrCode}
+			if at.IsZero() {
+				at = time.Now()
+			}
 		case *http2.DataFrame:
 			if f.StreamID == 5 && f.StreamEnded() {
 				slowDone = true
