@@ -306,8 +306,8 @@ var (
 	fMetricsList     = &flagSpec{long: "list", short: "l", kind: kindBool, help: "list the metric names instead of their values"}
 	fMetricsRefresh  = &flagSpec{long: "refresh", short: "r", kind: kindUint, max: 86400, metavar: "SECONDS", help: "ask again every SECONDS (1 to 86400) until interrupted"}
 	fMetricsNames    = &flagSpec{long: "names", short: "n", kind: kindString, repeatable: true, metavar: "NAME,…", help: "only these metrics"}
-	fMetricsClusters = &flagSpec{long: "clusters", short: "k", kind: kindString, repeatable: true, metavar: "CLUSTER,…", help: "only these clusters"}
-	fMetricsBackends = &flagSpec{long: "backends", short: "b", kind: kindString, repeatable: true, metavar: "BACKEND,…", help: "only these backends (and the clusters holding them)"}
+	fMetricsClusters = &flagSpec{long: "clusters", short: "k", kind: kindString, repeatable: true, metavar: "CLUSTER,…", help: "only these clusters, without the proxy-level metrics"}
+	fMetricsBackends = &flagSpec{long: "backends", short: "b", kind: kindString, repeatable: true, metavar: "BACKEND,…", help: "only these backends (under the clusters holding them), without proxy-level or cluster metrics"}
 	fMetricsNoClus   = &flagSpec{long: "no-clusters", kind: kindBool, help: "only the proxy-level metrics, no cluster or backend"}
 	fMetricsWorkers  = &flagSpec{long: "workers", short: "w", kind: kindBool, help: "each worker's metrics too, besides the merged ones"}
 
