@@ -385,7 +385,11 @@ func TestH2cBackendClientCancel(t *testing.T) {
 }
 
 // settled waits until n stops growing for 500 ms, at most 10 s, and
-// returns it.
+// returns it. It sleeps to show an absence (no more bytes move: flow
+// control holds), for which there is no barrier to wait on: a backend
+// blocked on a window cannot tell a window that will never come from one
+// still on its way. The callers check a bound on n: a proxy that kept
+// taking bytes would pass it within the 10 s.
 func settled(n func() int64) int64 {
 	last := n()
 	for i := 0; i < 20; i++ {
