@@ -228,7 +228,7 @@ func TestPIDReusedAfterCapture(t *testing.T) {
 	waitComm(t, c, "sleep")
 	cmd.Process.Kill()
 	cmd.Wait()
-	time.Sleep(30 * time.Millisecond) // a later clock tick than the peer's start
+	waitTickAfter(t, c.Start) // tail starts a later clock tick than the peer
 	other := startWithPID(t, int(c.PID), "tail", "-f", "/dev/null")
 	waitProcComm(t, other.Process.Pid, "tail")
 	if got := (Proc{}).Comm(c); got != Unknown {
@@ -246,7 +246,7 @@ func TestPIDReusedBeforeAccept(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("peer: %v", err)
 	}
-	time.Sleep(30 * time.Millisecond)
+	waitTickAfter(t, bootTick(t)) // the peer started by now: tail starts a later clock tick
 	other := startWithPID(t, cmd.Process.Pid, "tail", "-f", "/dev/null")
 	waitProcComm(t, other.Process.Pid, "tail")
 	if _, err := (Proc{}).StartTime(int32(other.Process.Pid)); err != nil {
@@ -265,6 +265,31 @@ func TestPIDReusedBeforeAccept(t *testing.T) {
 	}
 	if got := (Proc{}).Comm(c); got != Unknown {
 		t.Fatalf("Comm = %q for a PID now held by tail, want %q", got, Unknown)
+	}
+}
+
+// bootTick returns the time since boot in the unit of a process's start
+// time (/proc/pid/stat field 22): clock ticks of CLOCK_BOOTTIME, USER_HZ
+// (100) a second.
+func bootTick(t *testing.T) uint64 {
+	t.Helper()
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return uint64(ts.Nano()) / uint64(time.Second/100)
+}
+
+// waitTickAfter waits until the clock is past tick: a process started
+// from then on has a later start time.
+func waitTickAfter(t *testing.T, tick uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for bootTick(t) <= tick {
+		if time.Now().After(deadline) {
+			t.Fatalf("clock tick still %d, not past %d", bootTick(t), tick)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, with a deadline
 	}
 }
 

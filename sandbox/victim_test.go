@@ -838,7 +838,12 @@ func churnThreads() error {
 			unix.Read(p[0], b)
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Each goroutine in the read holds a thread of its own.
+	for deadline := time.Now().Add(10 * time.Second); inRead() < n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d goroutines blocked in read(2) after 10 s", inRead(), n)
+		}
+	}
 	unix.Write(p[1], make([]byte, n))
 	wg.Wait()
 	for range 4 {
@@ -852,6 +857,19 @@ func churnThreads() error {
 	runtime.GOMAXPROCS(prev + 2)
 	runtime.GOMAXPROCS(prev)
 	return nil
+}
+
+// inRead counts the goroutines of churnThreads in a system call (the
+// read), from a dump of every goroutine's stack.
+func inRead() int {
+	buf := make([]byte, 1<<20)
+	n := 0
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, " [syscall") && strings.Contains(g, "churnThreads.func") {
+			n++
+		}
+	}
+	return n
 }
 
 func churnMemory() error {

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestStalledFIFOReopenAndClose: a file target that is a FIFO whose
@@ -37,9 +39,22 @@ func TestStalledFIFOReopenAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := []byte(strings.Repeat("x", 1023) + "\n")
-	for range 400 { // 400 KiB: more than the pipe and the queue hold
+	size, err := unix.FcntlInt(uintptr(rfd), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lines until the pipe is full, the writer waiting on it, then more
+	// than the queue holds.
+	waitFor(t, "the pipe to fill", func() bool {
 		tg.Write(line)
-		time.Sleep(100 * time.Microsecond)
+		n, err := unix.IoctlGetInt(rfd, unix.TIOCINQ) // FIONREAD: the bytes in the pipe
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n > size-len(line)
+	})
+	for range 300 {
+		tg.Write(line)
 	}
 	within := func(what string, f func()) {
 		t.Helper()

@@ -2,8 +2,10 @@ package logtarget
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -321,8 +323,9 @@ func TestTCPPeerClosedBeforeWrite(t *testing.T) {
 		t.Fatalf("read %q %v", l, err)
 	}
 	c.Write([]byte("bye\n")) // what a peer says before closing hides its FIN from a peek
+	target, peer := c.RemoteAddr().String(), c.LocalAddr().String()
 	c.Close()
-	time.Sleep(50 * time.Millisecond) // the FIN reaches the target's socket
+	waitFor(t, "the FIN to reach the target's socket (CLOSE_WAIT)", func() bool { return tcpState(t, target, peer) == tcpCloseWait })
 	lines := make(chan string, 8)
 	go func() {
 		c, err := ln.Accept()
@@ -341,11 +344,10 @@ func TestTCPPeerClosedBeforeWrite(t *testing.T) {
 			lines <- l
 		}
 	}()
-	for _, l := range []string{"second\n", "third\n"} {
-		tg.Write([]byte(l))
-		time.Sleep(50 * time.Millisecond)
-	}
+	// One batch at a time: the next is written once the peer has the
+	// previous one.
 	for _, want := range []string{"second\n", "third\n"} {
+		tg.Write([]byte(want))
 		var l string
 		select {
 		case l = <-lines:
@@ -358,6 +360,34 @@ func TestTCPPeerClosedBeforeWrite(t *testing.T) {
 	if d := tg.Dropped(); d != 0 {
 		t.Errorf("dropped %d", d)
 	}
+}
+
+// tcpCloseWait is the CLOSE_WAIT state in /proc/net/tcp: the peer's FIN
+// is in, the socket is not closed.
+const tcpCloseWait = "08"
+
+// tcpState returns the state (/proc/net/tcp, in hex) of the IPv4 TCP
+// socket from local to remote, both "ip:port", or "" when there is none.
+func tcpState(t *testing.T, local, remote string) string {
+	t.Helper()
+	hex := func(s string) string {
+		ap := netip.MustParseAddrPort(s)
+		a := ap.Addr().As4()
+		// The address as the kernel prints it, a 32-bit word in host
+		// order, then the port.
+		return fmt.Sprintf("%08X:%04X", binary.NativeEndian.Uint32(a[:]), ap.Port())
+	}
+	l, r := hex(local), hex(remote)
+	b, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 3 && f[1] == l && f[2] == r {
+			return f[3]
+		}
+	}
+	return ""
 }
 
 // TestReopenWritesQueuedToOldFile: Reopen returns once the records queued

@@ -540,7 +540,7 @@ func TestPeerGoAwayNoDeadline(t *testing.T) {
 	rc.waitFor("PING ack", func(f http2.Frame) bool { _, ok := f.(*http2.PingFrame); return ok })
 	rc.fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 	rc.expectGoAway(http2.ErrCodeNo)
-	time.Sleep(200 * time.Millisecond) // 4 deadlines
+	time.Sleep(200 * time.Millisecond) // the scenario, not a synchronisation: the handler answers 4 deadlines late
 	close(release)
 	var body []byte
 	rc.waitFor("response end", func(f http2.Frame) bool {

@@ -206,6 +206,7 @@ func TestH2cBackendCutNeverLooksComplete(t *testing.T) {
 		{"content-length, RST_STREAM REFUSED_STREAM", true, func(w *h2cRaw, id uint32) { w.fr.WriteRSTStream(id, http2.ErrCodeRefusedStream) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			part := make(chan struct{}) // closed once the client has the head and "hello"
 			addr := rawH2cBackend(t, nil, nil, func(w *h2cRaw, h *http2.MetaHeadersFrame) {
 				kv := []string{":status", "200"}
 				if tc.cl {
@@ -213,11 +214,39 @@ func TestH2cBackendCutNeverLooksComplete(t *testing.T) {
 				}
 				w.headers(h.StreamID, false, kv...)
 				w.fr.WriteData(h.StreamID, false, []byte("hello"))
-				time.Sleep(50 * time.Millisecond)
+				// The cut comes mid-response: once the client has what
+				// came before it (or, from a proxy that holds it back,
+				// after 5 s: then a 502 is right).
+				select {
+				case <-part:
+				case <-time.After(5 * time.Second):
+				}
 				tc.end(w, h.StreamID)
 			})
 			f := newH2cFixture(t, addr, nil)
-			out := exchangeRaw(t, f.addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			var b []byte
+			for buf := make([]byte, 4096); ; {
+				n, err := c.Read(buf)
+				b = append(b, buf[:n]...)
+				if n > 0 && bytes.Contains(b, []byte("hello")) && bytes.Contains(b, []byte("\r\n\r\n")) {
+					select {
+					case <-part:
+					default:
+						close(part)
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
+			out := string(b)
 			if !strings.HasPrefix(out, "HTTP/1.1 200") && !strings.HasPrefix(out, "HTTP/1.1 502") {
 				t.Fatalf("got %q", out)
 			}
@@ -356,7 +385,11 @@ func TestH2cBackendClientCancel(t *testing.T) {
 }
 
 // settled waits until n stops growing for 500 ms, at most 10 s, and
-// returns it.
+// returns it. It sleeps to show an absence (no more bytes move: flow
+// control holds), for which there is no barrier to wait on: a backend
+// blocked on a window cannot tell a window that will never come from one
+// still on its way. The callers check a bound on n: a proxy that kept
+// taking bytes would pass it within the 10 s.
 func settled(n func() int64) int64 {
 	last := n()
 	for i := 0; i < 20; i++ {

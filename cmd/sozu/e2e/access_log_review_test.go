@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
 // reviewRig is a proxy writing JSON access records over UDP, with an HTTP
@@ -24,8 +25,9 @@ import (
 // a.test), both routing a.test to a live origin through a frontend tagged
 // team=pay, and dead.test to a backend that refuses connections.
 type reviewRig struct {
-	access     *udpCollector
-	front, tls string
+	access           *udpCollector
+	front, tls, sock string
+	barriers         int // barrier requests sent so far
 }
 
 func startReviewRig(t *testing.T) *reviewRig {
@@ -43,6 +45,7 @@ func startReviewRig(t *testing.T) *reviewRig {
 	r := &reviewRig{access: listenUDP(t), front: freeAddr(t), tls: freeAddr(t)}
 	dead := freeAddr(t) // nothing listens there
 	sock := filepath.Join(dir, "sozu.sock")
+	r.sock = sock
 	cfg := fmt.Sprintf(`command_socket = %[1]q
 worker_count = 1
 worker_timeout = 10
@@ -78,14 +81,36 @@ backends = [ { address = %[8]q, backend_id = "gone" } ]
 	return r
 }
 
+// barrier returns once every access record of the sessions the test is
+// done with has come: it waits until the gauge ended (client_connections,
+// or h2_active_streams while an HTTP/2 connection stays open) is 0, as a
+// session records its requests before its gauge goes down, then sends one
+// more request, on a connection of its own, and waits for its record. The
+// one worker ships its records in order, and they cross the supervisor
+// and the loopback in order: a record that has not come before the
+// barrier's never will. It stands for a pause that let such a record come.
+func (r *reviewRig) barrier(t *testing.T, ended string) {
+	t.Helper()
+	sozutest.WaitFor(t, 10*time.Second, ended+" is 0", func() bool {
+		return queryMetrics(t, r.sock, nil).GetProxying()[ended].GetGauge() == 0
+	})
+	r.barriers++
+	path := fmt.Sprintf("/barrier-%d", r.barriers)
+	if out, err := rawExchange(t, r.front, []byte("GET "+path+" HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")); err != nil || !strings.HasPrefix(out, "HTTP/1.1 200 ") {
+		t.Fatalf("barrier request %s: %q, %v", path, out, err)
+	}
+	r.access.record(t, path)
+}
+
 // recordOf waits for the one JSON access record of the client connection
-// whose local port is port, and fails if there is more than one.
-func (u *udpCollector) recordOf(t *testing.T, port int) map[string]any {
+// whose local port is port, which has ended, and fails if there is more
+// than one.
+func (r *reviewRig) recordOf(t *testing.T, port int) map[string]any {
 	t.Helper()
 	var recs []map[string]any
 	collect := func() {
 		recs = recs[:0]
-		for _, m := range u.find(`"port":` + fmt.Sprint(port)) {
+		for _, m := range r.access.find(`"port":` + fmt.Sprint(port)) {
 			var rec map[string]any
 			if err := json.Unmarshal([]byte(m), &rec); err != nil {
 				t.Fatalf("%v: %s", err, m)
@@ -99,7 +124,7 @@ func (u *udpCollector) recordOf(t *testing.T, port int) map[string]any {
 		collect()
 		return len(recs) > 0
 	})
-	time.Sleep(300 * time.Millisecond) // a second record would be a defect: let it come
+	r.barrier(t, pm.ClientConnections) // a second record would be a defect: it would have come by now
 	collect()
 	if len(recs) != 1 {
 		t.Fatalf("%d records for client port %d, want 1: %v", len(recs), port, recs)
@@ -152,7 +177,7 @@ func TestAccessLogBytesOfUnparsedHead(t *testing.T) {
 			if !strings.HasPrefix(string(b), c.response) || (c.response == "" && len(b) > 0) {
 				t.Fatalf("answer %q, want %q", b, c.response)
 			}
-			rec := r.access.recordOf(t, port)
+			rec := r.recordOf(t, port)
 			if got := ecs(rec, "http.response.status_code"); got != c.status {
 				t.Errorf("status %v, want %v: %v", got, c.status, rec)
 			}
@@ -198,7 +223,7 @@ func TestAccessLogBackendTimeOnlyWithABackend(t *testing.T) {
 			if want := fmt.Sprintf("HTTP/1.1 %d ", int(c.status)); !strings.HasPrefix(string(b), want) {
 				t.Fatalf("answer %q, want %s", b, want)
 			}
-			rec := r.access.recordOf(t, port)
+			rec := r.recordOf(t, port)
 			if got := ecs(rec, "http.response.status_code"); got != c.status {
 				t.Errorf("status %v, want %v", got, c.status)
 			}
@@ -260,7 +285,7 @@ func TestAccessLogMalformedHTTP2StreamTags(t *testing.T) {
 		}
 		return len(recs) >= 2
 	})
-	time.Sleep(300 * time.Millisecond)
+	r.barrier(t, pm.H2ActiveStreams) // a third record would have come by now
 	if n := len(r.access.find(`"port":` + fmt.Sprint(port))); n != 2 {
 		t.Fatalf("%d records for the connection, want 2", n)
 	}

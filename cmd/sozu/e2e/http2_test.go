@@ -503,6 +503,7 @@ func TestHTTP2ListenerKnobsAndSoftStop(t *testing.T) {
 	os.WriteFile(keyPath, kp, 0o600)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
+	slow := make(chan struct{}, 4) // one per /slow request the origin has
 	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/hang": // never answered while the test runs
@@ -512,6 +513,7 @@ func TestHTTP2ListenerKnobsAndSoftStop(t *testing.T) {
 			}
 			return
 		case "/slow":
+			slow <- struct{}{}
 			time.Sleep(300 * time.Millisecond)
 		}
 		fmt.Fprint(w, "done")
@@ -579,7 +581,7 @@ frontends = [ { address = %q, hostname = "a.test" } ]
 		}
 	}
 	h.headers(5, true, "GET", "/slow")
-	time.Sleep(100 * time.Millisecond) // stream 5 reaches the proxy first
+	originHas(t, slow) // stream 5 is in flight when the soft stop comes
 	stopped := make(chan string, 1)
 	go func() {
 		out, errOut, _ := p.CLI("shutdown")

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,7 +144,12 @@ func TestStalledFIFOLogTargetStillStops(t *testing.T) {
 	if err := r.p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	// The supervisor takes its signals one at a time, in the order they
+	// came: once the SIGHUP is no longer pending, the SIGTERM comes after
+	// it, while the reopen waits on the full FIFO.
+	sozutest.WaitFor(t, 10*time.Second, "the supervisor takes the SIGHUP", func() bool {
+		return !signalPending(t, r.p.Cmd.Process.Pid, syscall.SIGHUP)
+	})
 	if err := r.p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +158,30 @@ func TestStalledFIFOLogTargetStillStops(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the supervisor did not exit within 30 s of SIGTERM, its log_target FIFO full")
 	}
+}
+
+// signalPending reports whether sig is pending for process pid, sent to it
+// and not yet delivered to any of its threads (/proc/pid/status).
+func signalPending(t *testing.T, pid int, sig syscall.Signal) bool {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		if k != "ShdPnd" && k != "SigPnd" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		if err != nil {
+			t.Fatalf("%s %q: %v", k, v, err)
+		}
+		if mask&(1<<(sig-1)) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // TestStalledStdoutStillStops: log_target is stdout, a pipe whose reader

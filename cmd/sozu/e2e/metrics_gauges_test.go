@@ -34,9 +34,11 @@ func TestMetricsGaugesReturnToZero(t *testing.T) {
 	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
 	os.WriteFile(certPath, cp, 0o600)
 	os.WriteFile(keyPath, kp, 0o600)
+	slow := make(chan struct{}, 16) // one per /slow request the origin has
 	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/slow":
+			slow <- struct{}{}
 			select {
 			case <-r.Context().Done():
 			case <-time.After(3 * time.Second):
@@ -122,7 +124,7 @@ backends = [ { backend_id = "echo-0", address = %[10]q } ]
 			t.Fatal(err)
 		}
 		io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a.test\r\n\r\n")
-		time.Sleep(200 * time.Millisecond)
+		originHas(t, slow) // the backend works on it
 		if reset {
 			c.(*net.TCPConn).SetLinger(0)
 		}
@@ -131,7 +133,7 @@ backends = [ { backend_id = "echo-0", address = %[10]q } ]
 	// A client gone in the middle of a request body.
 	if c, err := net.DialTimeout("tcp", front, 5*time.Second); err == nil {
 		io.WriteString(c, "POST /slow HTTP/1.1\r\nHost: a.test\r\nContent-Length: 100000\r\n\r\nabc")
-		time.Sleep(200 * time.Millisecond)
+		originHas(t, slow) // the backend has the head; most of the body never comes
 		c.(*net.TCPConn).SetLinger(0)
 		c.Close()
 	}
@@ -161,10 +163,10 @@ backends = [ { backend_id = "echo-0", address = %[10]q } ]
 	h.headers(1, true, "GET", "/slow")
 	h.headers(3, true, "GET", "/")
 	h.expectAlive(t, 3)
+	originHas(t, slow) // stream 1: reset while the backend works
 	h.fr.WriteRSTStream(1, http2.ErrCodeCancel)
-	time.Sleep(200 * time.Millisecond)
 	h.headers(5, true, "GET", "/slow")
-	time.Sleep(200 * time.Millisecond)
+	originHas(t, slow) // stream 5: in flight when the connection closes
 	h.close()
 	// TCP: a relay cut by the client, one by reset, one echo.
 	for _, reset := range []bool{false, true} {

@@ -50,6 +50,9 @@ func queryMetrics(t *testing.T, sock string, opt *command.QueryMetricsOptions) *
 		opt = &command.QueryMetricsOptions{List: proto.Bool(false), NoClusters: proto.Bool(false), Workers: proto.Bool(false)}
 	}
 	c := sozutest.Dial(t, sock)
+	// Closed once answered, not with the test: polled (WaitFor), one
+	// command session per poll would reach command_max_sessions_per_uid.
+	defer c.Conn.Close()
 	resp := c.MustOK(t, &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: opt}})
 	am := resp.GetContent().GetMetrics()
 	if am == nil {

@@ -252,7 +252,9 @@ func TestCancelNeverExceedsMaxStreams(t *testing.T) {
 	}
 	defer ln.Close()
 	over := make(chan uint32, 100)
+	read := make(chan struct{}) // closed once the backend read all the pool sent
 	go func() {
+		defer close(read)
 		c, err := ln.Accept()
 		if err != nil {
 			return
@@ -292,7 +294,15 @@ func TestCancelNeverExceedsMaxStreams(t *testing.T) {
 		}
 		st.Close() // the client went away
 	}
-	time.Sleep(100 * time.Millisecond)
+	// Closing the pool ends its connection after what it wrote (the last
+	// RST_STREAM included): once the backend read up to its end, every
+	// HEADERS the pool sent has been checked.
+	p.Close()
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend's connection did not end within 10 s of the pool's close")
+	}
 	select {
 	case id := <-over:
 		t.Fatalf("HEADERS of stream %d beyond SETTINGS_MAX_CONCURRENT_STREAMS = 1", id)
