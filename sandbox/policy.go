@@ -203,9 +203,9 @@ var baseRules = []Rule{
 		Why: "backend connections: TCP over IPv6, protocol named (never MPTCP nor SCTP)"},
 	{Syscall: "connect", Why: "backend connections"},
 	{Syscall: "accept4", Why: "client connections on the listeners the supervisor passed"},
-	{Syscall: "recvmsg", Why: "listener descriptors and reopened access log files arriving over SCM_RIGHTS at run time"},
+	{Syscall: "recvmsg", Why: "listener descriptors and reopened access log files arriving over SCM_RIGHTS at run time; a peek (MSG_PEEK) at the connection of a client whose request waits for its backend, to see whether it left"},
 	{Syscall: "shutdown", Why: "half-close when one side of a proxied stream ends"},
-	{Syscall: "getsockopt", Why: "SO_ERROR after a non-blocking connect; SO_TYPE of a received listener; TCP_INFO (bytes acknowledged) of a TCP relay write past its deadline"},
+	{Syscall: "getsockopt", Why: "SO_ERROR after a non-blocking connect; SO_TYPE of a received listener; TCP_INFO (bytes acknowledged) of a TCP relay write past its deadline; TCP_INFO (state) of a client connection with bytes waiting, whose request waits for its backend"},
 	// setsockopt: only the (level, option) pairs the worker sets; a new
 	// option (TCP_ULP, TCP_CONGESTION, SO_REUSEPORT, …) is new kernel code.
 	{Syscall: "setsockopt", Conds: []Cond{argEq(1, unix.SOL_SOCKET), argEq(2, unix.SO_KEEPALIVE)},

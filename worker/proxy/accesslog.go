@@ -39,6 +39,7 @@ const (
 	notCut cutWhy = iota
 	cutByBackend
 	cutByTimeout
+	cutByClient
 )
 
 // cutReasons are the records' event.reason for each cutWhy.
@@ -46,6 +47,7 @@ var cutReasons = [...]string{
 	notCut:       "",
 	cutByBackend: "backend ended the response before its end",
 	cutByTimeout: "backend timed out in the response body",
+	cutByClient:  "client closed its connection before the end of the response",
 }
 
 // span is a part of reqLog.head.
@@ -116,6 +118,15 @@ func (r *reqLog) noteCut(err error) {
 	r.cut = cutByBackend
 	if isTimeout(err) {
 		r.cut = cutByTimeout
+	}
+}
+
+// noteLeft records that the client closed or reset its connection before
+// the end of the response (none, or part of it, was sent): the exchange
+// was abandoned (event.reason).
+func (r *reqLog) noteLeft() {
+	if r.on {
+		r.cut = cutByClient
 	}
 }
 

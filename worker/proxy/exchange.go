@@ -181,7 +181,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	}
 	for attempt := 0; ; attempt++ {
 		if s.aborted.Load() {
-			return false // the stream was reset, or the worker stops: no backend is tried
+			return s.abandoned() // the stream was reset, the worker stops or the client left: no backend is tried
 		}
 		var err error
 		fresh := attempt > 0 // a replay: never on another pooled connection
@@ -194,17 +194,21 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 			s.srv.opt.Log.Debugf("cluster %s: %v", cl.ID, err)
 			return s.answer(cfg, cl, 503)
 		}
+		// Connect may have waited (dials, a failed one before a pooled
+		// connection, an HTTP/2 stream slot), even for a reused connection.
+		s.tick()
+		// The exchange begins: since before bc, which the watch reads
+		// first (watch.go).
+		s.since.Store(watchStamp(s.now))
 		s.bc.Store(bc)
 		if s.aborted.Load() {
 			// abort ran between the check above and the store: it may
 			// not have seen bc (one of the two sees the other's write).
 			s.dropBackend(bc)
-			return false
+			return s.abandoned()
 		}
 		s.lg.noteBackend(bc.Backend)
-		// Connect may have waited (dials, a failed one before a pooled
-		// connection, an HTTP/2 stream slot), even for a reused connection.
-		deadline.Write(bc, &bc.WriteDL, s.tick(), cfg.BackTimeout)
+		deadline.Write(bc, &bc.WriteDL, s.now, cfg.BackTimeout)
 		if sc, ok := s.conn.(*streamConn); ok {
 			sc.forwarded.Store(true)
 		}
@@ -213,6 +217,9 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.tick()
 		if err != nil {
 			s.dropBackend(bc)
+			if s.left.Load() {
+				return s.abandoned()
+			}
 			if bc.Reused && attempt == 0 && (wrote == 0 || idempotent(x.methodBytes())) {
 				continue // a keep-alive connection the backend had closed
 			}
@@ -261,6 +268,9 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 				res = respTimeout
 			}
 		}
+		if s.left.Load() {
+			res = respClientGone // whatever the closed connection made of the rest
+		}
 		s.releaseBackend(bc, false)
 		switch res {
 		case respTimeout:
@@ -268,6 +278,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		case respClientFault:
 			return s.answer(cfg, cl, x.copyRes.status)
 		case respClientGone:
+			s.lg.noteLeft()
 			return false
 		}
 		return s.answer(cfg, cl, 502)
@@ -449,6 +460,9 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 			got = true
 			continue
 		}
+		if s.left.Load() {
+			return respClientGone // the watch closed bc: the client left (watch.go)
+		}
 		switch {
 		case isTimeout(err):
 			if x.streaming && s.bodyFlowing(cfg, bc) {
@@ -527,10 +541,14 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	s.mx.Status = resp.Status
 
 	if resp.Body == http1.BodyTunnel {
+		s.since.Store(0) // a tunnel's client may half-close: no watch
 		s.tunnel(x, bc)
 		return false
 	}
 	clean, clientOK := s.sendBody(x, bc, mode)
+	if !clientOK && s.left.Load() {
+		s.lg.noteLeft() // the watch closed bc: the client left mid-body
+	}
 	if x.streaming {
 		s.joinCopier(x, bc)
 		if x.copyRes.err != nil {

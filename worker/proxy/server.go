@@ -52,6 +52,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	watching bool // watch runs (watch.go)
 	wg       sync.WaitGroup
 	draining atomic.Bool
 	stopped  atomic.Bool
@@ -120,6 +121,7 @@ func (s *Server) admit(c net.Conn) {
 	}
 	s.sessions[ss] = struct{}{}
 	s.wg.Add(1)
+	s.startWatch()
 	s.mu.Unlock()
 	s.opt.Metrics.Accepted()
 	go ss.run()

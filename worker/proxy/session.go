@@ -59,6 +59,10 @@ type session struct {
 
 	idle  idleWait // the wait for a request, without a buffer (idle.go)
 	state atomic.Uint32
+	// since is when the exchange with the backend connection in bc
+	// began (watchStamp), for the server's watch over clients that
+	// leave (watch.go); 0 while no client check is wanted (a tunnel).
+	since atomic.Uint32
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
 	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
 	h2b   *h2Bridge                     // serves one stream of this HTTP/2 connection: holds no slot of its own
@@ -66,8 +70,9 @@ type session struct {
 	snext *session                      // the next and previous stream sessions of h2b (h2Bridge.link)
 	sprev *session
 	h2id  uint32 // the stream served, when h2b is set: how StreamReset finds the session
-	// aborted: abort ran (a hard stop, or the stream's reset): no backend
-	// connection is tried or pooled any more.
+	// aborted: abort ran (a hard stop, or the stream's reset), or leave
+	// (the client left, watch.go): no backend connection is tried or
+	// pooled any more.
 	aborted atomic.Bool
 
 	buf    []byte // client bytes; unread ones in buf[r:w]
@@ -114,6 +119,7 @@ type session struct {
 	copying      *backends.Conn  // the copier runs, writing to this connection
 	copyDone     chan bodyResult // made for the session's first request body copier
 	bodyComplete atomic.Bool     // the copier consumed the whole request body from the client
+	left         atomic.Bool     // the server's watch found the client gone during the exchange (watch.go)
 	bodyWrote    atomic.Int64    // when the copier last wrote body bytes to the backend (UnixNano)
 }
 
@@ -157,6 +163,8 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.state.Store(stateBusy)
 	s.h2b, s.snext, s.sprev, s.h2id = nil, nil, nil, 0
 	s.aborted.Store(false)
+	s.left.Store(false)
+	s.since.Store(0)
 	s.h2br.Store(nil)
 	s.mx = metrics.Request{}
 	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)

@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/sozu-go/sozu/worker/metrics"
+)
+
+// keepAliveClient is a client connection to f sending req and reading
+// each response to its end (the 13-byte body "hello world!\n"), without
+// allocating.
+func keepAliveClient(t *testing.T, f *fixture, req []byte) func() {
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	buf := make([]byte, 4096)
+	return func() {
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for !bytes.HasSuffix(buf[:n], []byte("hello world!\n")) {
+			m, err := c.Read(buf[n:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += m
+		}
+	}
+}
+
+var (
+	helloResp = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nhello world!\n")
+	helloReq  = []byte("GET / HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n")
+)
+
+// TestKeepAliveRoundTripAllocs: a proxied GET on keep-alive connections at
+// both ends, answered at once by its backend, with the worker's metrics
+// recorded (the fast path of the benchmarks), allocates at most one object
+// per request: the raw connection polledRead makes again for each
+// response head (exchState's is forgotten between requests). The watch
+// over clients that leave (watch.go) adds none. The client and backend
+// here allocate nothing.
+func TestKeepAliveRoundTripAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {fixedBackend(t, helloResp)}}, nil, Options{Metrics: metrics.New()})
+	roundTrip := keepAliveClient(t, f, helloReq)
+	for range 50 {
+		roundTrip() // pools, buffers, the backend connection
+	}
+	if n := testing.AllocsPerRun(500, roundTrip); n > 1 {
+		t.Fatalf("%.2f allocations per proxied request, want at most 1", n)
+	}
+}
+
+// TestPromptExchangesNotChecked: the watch peeks at no client whose
+// exchanges end promptly, however long its connection lives: a backend
+// that answers at once costs no system call more.
+func TestPromptExchangesNotChecked(t *testing.T) {
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {fixedBackend(t, helloResp)}}, nil)
+	a, b := keepAliveClient(t, f, helloReq), keepAliveClient(t, f, helloReq)
+	before := clientChecks.Load()
+	for end := time.Now().Add(3 * watchEvery); time.Now().Before(end); {
+		a()
+		b()
+		time.Sleep(time.Millisecond) // a light load, over several rounds of the watch
+	}
+	if n := clientChecks.Load() - before; n != 0 {
+		t.Fatalf("%d client checks of prompt exchanges, want none", n)
+	}
+}
