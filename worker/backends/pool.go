@@ -128,6 +128,15 @@ func (c *Conn) QuickAck() {
 	}
 }
 
+// RawConn returns the raw connection of c, made once for its life (the
+// idle check's): nil when c is no socket (an HTTP/2 stream, tests).
+func (c *Conn) RawConn() syscall.RawConn {
+	if p, _ := c.raw(); p != nil {
+		return p.rc
+	}
+	return nil
+}
+
 // raw returns the probe of c, which holds its syscall.RawConn, made on
 // first use: nil, nil when c is no socket (tests); nil and the error when
 // its raw connection cannot be had.

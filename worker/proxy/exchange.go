@@ -454,7 +454,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 			// comes instead of a read that finds nothing and parks.
 			s.yield(yieldResponse)
 		}
-		m, err := s.st.bread.read(bc.Conn, s.bbuf[s.bw:])
+		m, err := s.st.bread.readVia(bc.Conn, bc.RawConn(), s.bbuf[s.bw:])
 		if m > 0 {
 			s.bw += m
 			got = true

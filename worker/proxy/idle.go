@@ -195,16 +195,38 @@ type polledRead struct {
 // read is c.Read(p) for a p that is not empty.
 func (r *polledRead) read(c net.Conn, p []byte) (int, error) {
 	if r.of != c {
-		r.of, r.rc = c, nil
+		var rc syscall.RawConn
 		if tc, ok := c.(*net.TCPConn); ok {
-			if rc, err := tc.SyscallConn(); err == nil {
-				r.rc = rc
+			if x, err := tc.SyscallConn(); err == nil {
+				rc = x
 			}
 		}
-		if r.fn == nil {
-			r.fn = r.call
-		}
+		r.use(c, rc)
 	}
+	return r.readRaw(c, p)
+}
+
+// readVia is read for a connection whose raw connection the caller keeps
+// (nil when it is no socket): a backend connection's, made once for its
+// life (backends.Conn.RawConn), where read would make one (an allocation)
+// for every response, the exchange state forgetting the connection.
+func (r *polledRead) readVia(c net.Conn, rc syscall.RawConn, p []byte) (int, error) {
+	if r.of != c {
+		r.use(c, rc)
+	}
+	return r.readRaw(c, p)
+}
+
+// use makes c, whose raw connection is rc, the connection read.
+func (r *polledRead) use(c net.Conn, rc syscall.RawConn) {
+	r.of, r.rc = c, rc
+	if r.fn == nil {
+		r.fn = r.call
+	}
+}
+
+// readRaw reads r.of, c, through its raw connection when it has one.
+func (r *polledRead) readRaw(c net.Conn, p []byte) (int, error) {
 	if r.rc == nil || len(p) == 0 {
 		return c.Read(p)
 	}
