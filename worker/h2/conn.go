@@ -141,7 +141,8 @@ type headerBlock struct {
 	bytes    uint32
 	fields   uint32
 	listSize uint32
-	tooBig   string // why the decoded list is refused, "" if not
+	tooBig   string     // why the decoded list is refused, "" if not
+	scan     updateScan // finds a table size update after a field (hpackdec.go)
 	arena    []byte
 	refs     []fieldRef
 	list     []HeaderField
@@ -150,6 +151,7 @@ type headerBlock struct {
 func (hb *headerBlock) start(id uint32, end, prioSelf, trailers bool) {
 	hb.streamID, hb.endStream, hb.prioSelf, hb.trailers = id, end, prioSelf, trailers
 	hb.frames, hb.bytes, hb.fields, hb.listSize, hb.tooBig = 0, 0, 0, 0, ""
+	hb.scan = updateScan{}
 	hb.arena, hb.refs, hb.list = hb.arena[:0], hb.refs[:0], hb.list[:0]
 }
 
@@ -828,6 +830,9 @@ func (c *Conn) decodeFragment(p []byte) error {
 	}
 	if _, err := c.dec.Write(p); err != nil {
 		return connErr(http2.ErrCodeCompression, err.Error())
+	}
+	if c.hb.scan.feed(p) {
+		return connErr(http2.ErrCodeCompression, "dynamic table size update after a field")
 	}
 	if c.hb.tooBig != "" {
 		return calm(c.hb.tooBig)
