@@ -85,6 +85,11 @@ type Conn struct {
 	// §5.1); on a stream forgotten since, a stream error.
 	ended    [32]uint32
 	endedPos int
+	// peerReset: streams the peer reset lately. A frame on one but
+	// PRIORITY or RST_STREAM is a stream error STREAM_CLOSED (§5.1): the
+	// peer itself closed it, so none of its frames can be late.
+	peerReset    [32]uint32
+	peerResetPos int
 
 	maxClientID    uint32
 	skipped        [4][2]uint32 // the last ranges of client ids a new stream skipped (never opened), first and last
@@ -1099,6 +1104,8 @@ func (c *Conn) onRSTStream(f *http2.RSTStreamFrame) error {
 		}
 	}
 	c.resetStreamLocked(s, f.ErrCode, true, "")
+	c.peerReset[c.peerResetPos] = id
+	c.peerResetPos = (c.peerResetPos + 1) % len(c.peerReset)
 	return nil
 }
 
@@ -1128,7 +1135,10 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	s := c.streams[id]
 	if s == nil {
-		return nil // closed: ignored (RFC 9113 §6.9)
+		if slices.Contains(c.peerReset[:], id) {
+			return streamErr{id, http2.ErrCodeStreamClosed, "WINDOW_UPDATE on a stream the peer reset"}
+		}
+		return nil // closed by END_STREAM or by our RST_STREAM: ignored (RFC 9113 §5.1, §6.9)
 	}
 	s.sendWindow += inc
 	if s.sendWindow > maxWindow {
