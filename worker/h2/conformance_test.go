@@ -1,0 +1,95 @@
+package h2
+
+import (
+	"testing"
+
+	"golang.org/x/net/http2"
+)
+
+// TestMalformedRequestsReset: requests RFC 9113 calls malformed, each a
+// stream error PROTOCOL_ERROR (§8.1.1) with no handler run, the
+// connection going on: fields with invalid names or values (§8.2.1),
+// connection-specific fields (§8.2.2), pseudo-header fields without a
+// valid value (§8.3.1: a :method that is no token, RFC 9110 §9.1; a
+// :scheme that is no scheme, RFC 3986 §3.1; an empty :authority or one
+// with userinfo for "http" and "https", RFC 9110 §4.2.1, §4.2.4; an
+// empty :path, or one with spaces or controls, which RFC 3986's path and
+// query exclude), and CONNECT requests with :scheme or :path or without
+// :authority (§8.5). h2spec covers upper-case names, "connection", TE,
+// unknown or response pseudo-headers, duplicates and missing ones.
+func TestMalformedRequestsReset(t *testing.T) {
+	ran := make(chan struct{}, 64)
+	ts := startServer(t, Limits{}, HandlerFunc(func(s *Stream) { ran <- struct{}{}; helloHandler(s) }), nil, nil)
+	req := func(kv ...string) []string {
+		return append([]string{":method", "POST", ":scheme", "https", ":path", "/", ":authority", "example.com"}, kv...)
+	}
+	for _, c := range []struct {
+		name   string
+		fields []string
+	}{
+		{"space in a name", req("space force", "x")},
+		{"control in a name", req("\x01invalid", "x")},
+		{"DEL in a name", req("\x7finvalid", "x")},
+		{"non-ASCII name", req("inválid", "x")},
+		{"colon in a name", req("invalid:field", "x")},
+		{"empty name", req("", "x")},
+		{"CR in a value", req("x-v", "a\rb")},
+		{"LF in a value", req("x-v", "a\nb")},
+		{"NUL in a value", req("x-v", "a\x00b")},
+		{"leading space in a value", req("x-v", " ab")},
+		{"trailing tab in a value", req("x-v", "ab\t")},
+		{"proxy-connection", req("proxy-connection", "keep-alive")},
+		{"keep-alive", req("keep-alive", "timeout=5")},
+		{"transfer-encoding", req("transfer-encoding", "chunked")},
+		{"upgrade", req("upgrade", "h2c")},
+		{"te other than trailers", req("te", "trailers, deflate")},
+		{"host differing from :authority", req("host", "example.com.different")},
+		{"empty :method", []string{":method", "", ":scheme", "https", ":path", "/", ":authority", "example.com"}},
+		{":method with a space", []string{":method", "GE T", ":scheme", "https", ":path", "/", ":authority", "example.com"}},
+		{":method with a slash", []string{":method", "GET/", ":scheme", "https", ":path", "/", ":authority", "example.com"}},
+		{":scheme not a scheme", []string{":method", "GET", ":scheme", "ht tp", ":path", "/", ":authority", "example.com"}},
+		{":scheme starting with a digit", []string{":method", "GET", ":scheme", "1http", ":path", "/", ":authority", "example.com"}},
+		{"empty :authority", []string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", ""}},
+		{":authority with userinfo", []string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", "user:pass@example.com"}},
+		{":authority with a space", []string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", "exa mple.com"}},
+		{"host with userinfo", []string{":method", "GET", ":scheme", "http", ":path", "/", "host", "user@example.com"}},
+		{"empty :path", []string{":method", "GET", ":scheme", "https", ":path", "", ":authority", "example.com"}},
+		{":path with a space", []string{":method", "GET", ":scheme", "https", ":path", "/a b", ":authority", "example.com"}},
+		{":path with a control", []string{":method", "GET", ":scheme", "https", ":path", "/a\x01b", ":authority", "example.com"}},
+		{":path with DEL", []string{":method", "GET", ":scheme", "https", ":path", "/a\x7fb", ":authority", "example.com"}},
+		{"CONNECT with :scheme", []string{":method", "CONNECT", ":scheme", "https", ":authority", "example.com:443"}},
+		{"CONNECT with :path", []string{":method", "CONNECT", ":path", "/", ":authority", "example.com:443"}},
+		{"CONNECT without :authority", []string{":method", "CONNECT"}},
+		{"CONNECT with userinfo", []string{":method", "CONNECT", ":authority", "user@example.com:443"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for len(ran) > 0 {
+				<-ran // a handler an earlier case ran (when it failed)
+			}
+			rc := dialRaw(t, ts.addr)
+			rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: literalBlock(c.fields...), EndStream: true, EndHeaders: true})
+			rc.expectRST(1, http2.ErrCodeProtocol)
+			rc.stillServes("a malformed request")
+			select {
+			case <-ran:
+				t.Fatal("the handler ran")
+			default:
+			}
+		})
+	}
+	// Valid ones, for contrast: TE trailers, a non-http scheme's path, an
+	// OPTIONS *, a method of another case, an authority with a port,
+	// non-ASCII in :path.
+	for _, fields := range [][]string{
+		req("te", "trailers"),
+		{":method", "GET", ":scheme", "foo+bar.baz-1", ":path", "x", ":authority", "example.com"},
+		{":method", "OPTIONS", ":scheme", "https", ":path", "*", ":authority", "example.com:8443"},
+		{":method", "get", ":scheme", "HTTPS", ":path", "/a?b=c%20d", ":authority", "[::1]:443"},
+		{":method", "GET", ":scheme", "https", ":path", "/caf\xc3\xa9", ":authority", "example.com"},
+	} {
+		rc := dialRaw(t, ts.addr)
+		rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: literalBlock(fields...), EndStream: true, EndHeaders: true})
+		rc.awaitEnd(1)
+		<-ran
+	}
+}
