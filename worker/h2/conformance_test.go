@@ -1,7 +1,9 @@
 package h2
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -91,5 +93,37 @@ func TestMalformedRequestsReset(t *testing.T) {
 		rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: literalBlock(fields...), EndStream: true, EndHeaders: true})
 		rc.awaitEnd(1)
 		<-ran
+	}
+}
+
+// TestPeerGoAwayConnectionLives: a client's GOAWAY, whatever its error
+// code (an unknown one triggers no special behavior, RFC 9113 §7), ends
+// nothing at once: the client may still send frames that alter the
+// connection's state (§6.8), and gets its PING and SETTINGS answered.
+// Once no stream is left, the connection ends when the client has been
+// quiet for a moment (or closes it).
+func TestPeerGoAwayConnectionLives(t *testing.T) {
+	ts := startServer(t, Limits{}, helloHandler, nil, nil)
+	for _, code := range []http2.ErrCode{0xff, http2.ErrCodeNo, http2.ErrCodeProtocol} {
+		rc := dialRaw(t, ts.addr)
+		rc.fr.WriteGoAway(0, code, nil)
+		if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != 0 {
+			t.Fatalf("GOAWAY last stream %d, want 0", ga.LastStreamID)
+		}
+		time.Sleep(50 * time.Millisecond)
+		rc.stillServes(fmt.Sprintf("the client's GOAWAY(%v)", code))
+		rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
+		rc.waitFor("SETTINGS ACK", func(f http2.Frame) bool { s, ok := f.(*http2.SettingsFrame); return ok && s.IsAck() })
+		start := time.Now()
+		if f, err := rc.fr.ReadFrame(); err == nil {
+			t.Fatalf("%v after the client went quiet, want the connection closed", f)
+		}
+		if d := time.Since(start); d > 5*peerGoAwayQuiet {
+			t.Fatalf("closed %v after the client went quiet, want about %v", d, peerGoAwayQuiet)
+		}
+		rc.nc.Close()
+		if err := ts.serveErr(); err != nil {
+			t.Fatalf("Serve = %v", err)
+		}
 	}
 }

@@ -55,7 +55,10 @@ type Conn struct {
 	hb          headerBlock
 	rdlSet      time.Time
 	stopReading atomic.Bool
-	afterFrame  func() // tests: called by the reader after each frame it processed
+	// quiet: the client sent GOAWAY and no stream is left: each wait for
+	// a frame lasts peerGoAwayQuiet at most, then the connection ends.
+	quiet      atomic.Bool
+	afterFrame func() // tests: called by the reader after each frame it processed
 
 	// Writer-only (and only under mu, which the writer holds while it
 	// builds a batch).
@@ -97,6 +100,7 @@ type Conn struct {
 	handlers       int
 	busyRefused    int // streams refused since a handler last returned, handlers being at the limit
 	shutdown       bool
+	ourShutdown    bool   // Shutdown was called (not only the client's GOAWAY)
 	goawayID       uint32 // the last stream id of the GOAWAY sent; maxStreamID while only the advisory one went
 	goawayFinal    bool   // the GOAWAY naming the last stream processed was sent (see shutdownLocked)
 	shutdownTimer  *time.Timer
@@ -287,6 +291,10 @@ var drainPing = [8]byte{'s', 'o', 'z', 'u', 'd', 'r', 'a', 'n'}
 // drainPing (a client that does not answer PINGs).
 const finalGoAwayWait = time.Second
 
+// peerGoAwayQuiet: after a client's GOAWAY, once no stream is left, the
+// connection ends when the client has sent nothing for this long.
+const peerGoAwayQuiet = time.Second
+
 // Shutdown starts a graceful shutdown, in two steps (RFC 9113 §6.8): an
 // advisory GOAWAY(NO_ERROR) with the last stream id 2^31-1 and a PING; when
 // its ACK comes back (or after at most finalGoAwayWait), the final
@@ -311,6 +319,7 @@ func (c *Conn) shutdownLocked(ours bool) {
 	if c.dead {
 		return
 	}
+	c.ourShutdown = c.ourShutdown || ours
 	if !c.shutdown {
 		c.shutdown = true
 		if ours {
@@ -357,8 +366,18 @@ func (c *Conn) finalGoAwayLocked() {
 }
 
 func (c *Conn) maybeFinishDrainLocked() {
-	if c.shutdown && c.goawayFinal && len(c.streams) == 0 && c.handlers == 0 {
+	if !c.shutdown || !c.goawayFinal || len(c.streams) > 0 || c.handlers > 0 {
+		return
+	}
+	if c.ourShutdown {
 		c.stopReadingLocked()
+		return
+	}
+	// Only the client's GOAWAY: it may still send frames that alter the
+	// connection's state (PING, SETTINGS: RFC 9113 §6.8), which are
+	// answered until it closes the connection or goes quiet.
+	if !c.quiet.Swap(true) {
+		c.nc.SetReadDeadline(time.Now().Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
 	}
 }
 
@@ -403,6 +422,11 @@ func (c *Conn) tick(t time.Time) {
 func (c *Conn) refreshReadDeadline() {
 	now := time.Now()
 	c.tick(now)
+	if c.quiet.Load() && !c.stopReading.Load() {
+		c.rdlSet = time.Time{}
+		c.nc.SetReadDeadline(now.Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
+		return
+	}
 	if now.Sub(c.rdlSet) < min(time.Second, c.lim.ReadTimeout/4) {
 		return
 	}
@@ -410,6 +434,8 @@ func (c *Conn) refreshReadDeadline() {
 	c.nc.SetReadDeadline(now.Add(c.lim.ReadTimeout))
 	if c.stopReading.Load() {
 		c.nc.SetReadDeadline(time.Unix(1, 0))
+	} else if c.quiet.Load() { // set meanwhile by a handler's return
+		c.nc.SetReadDeadline(now.Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
 	}
 }
 
