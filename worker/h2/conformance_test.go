@@ -127,3 +127,75 @@ func TestPeerGoAwayConnectionLives(t *testing.T) {
 		}
 	}
 }
+
+// TestResponsesWithoutContent: no content goes in a response to HEAD
+// (RFC 9110 §9.3.2) nor in a 204, 205 or 304 (§15.3.5, §15.3.6,
+// §15.4.5), whatever the handler writes: the stream ends with no DATA
+// payload. A 204 carries no content-length, nor does a 1xx (§8.6); a HEAD
+// response and a 304 keep theirs, which describe the representation.
+func TestResponsesWithoutContent(t *testing.T) {
+	h := HandlerFunc(func(s *Stream) {
+		status := 200
+		fmt.Sscan(string(s.Path()[1:]), &status)
+		cl := []HeaderField{{Name: []byte("content-length"), Value: []byte("5")}}
+		if status == 201 { // the whole response at once
+			s.WriteResponse(200, cl, []byte("hello"))
+			return
+		}
+		s.WriteInterim(103, cl)
+		s.WriteHeader(status, cl)
+		s.Write([]byte("hello"))
+		s.Close()
+	})
+	ts := startServer(t, Limits{}, h, nil, nil)
+	for _, c := range []struct {
+		method, path string
+		status       string
+		cl           bool // content-length kept
+	}{
+		{"HEAD", "/200", "200", true},
+		{"HEAD", "/201", "200", true},
+		{"GET", "/204", "204", false},
+		{"GET", "/205", "205", true},
+		{"GET", "/304", "304", true},
+		{"GET", "/200", "200", true}, // contrast: the body goes
+	} {
+		rc := dialRaw(t, ts.addr)
+		rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndStream: true, EndHeaders: true,
+			BlockFragment: literalBlock(":method", c.method, ":scheme", "http", ":path", c.path, ":authority", "localhost")})
+		body, heads := 0, 0
+		rc.waitFor("the response's end", func(f http2.Frame) bool {
+			switch f := f.(type) {
+			case *http2.HeadersFrame:
+				heads++
+				got := map[string]string{}
+				for _, hf := range decodeBlock(t, f.HeaderBlockFragment()) {
+					got[hf.Name] = hf.Value
+				}
+				_, hasCL := got["content-length"]
+				switch {
+				case got[":status"] == "103" && hasCL:
+					t.Errorf("%s %s: a 103 with content-length", c.method, c.path)
+				case got[":status"] != "103" && got[":status"] != c.status:
+					t.Errorf("%s %s: status %s", c.method, c.path, got[":status"])
+				case got[":status"] != "103" && hasCL != c.cl:
+					t.Errorf("%s %s: content-length present %v, want %v", c.method, c.path, hasCL, c.cl)
+				}
+				return f.StreamEnded()
+			case *http2.DataFrame:
+				body += len(f.Data())
+				return f.StreamEnded()
+			case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+				t.Fatalf("%s %s: %v", c.method, c.path, f)
+			}
+			return false
+		})
+		want := 0
+		if c.method == "GET" && c.status == "200" {
+			want = 5
+		}
+		if body != want {
+			t.Errorf("%s %s (status %s): %d bytes of content, want %d", c.method, c.path, c.status, body, want)
+		}
+	}
+}
