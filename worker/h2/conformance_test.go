@@ -63,6 +63,11 @@ func TestMalformedRequestsReset(t *testing.T) {
 		{"CONNECT with :path", []string{":method", "CONNECT", ":path", "/", ":authority", "example.com:443"}},
 		{"CONNECT without :authority", []string{":method", "CONNECT"}},
 		{"CONNECT with userinfo", []string{":method", "CONNECT", ":authority", "user@example.com:443"}},
+		{"CONNECT without a port", []string{":method", "CONNECT", ":authority", "example.com"}},
+		{"CONNECT with an empty port", []string{":method", "CONNECT", ":authority", "example.com:"}},
+		{"CONNECT with port 0", []string{":method", "CONNECT", ":authority", "example.com:0"}},
+		{"CONNECT with a port past 65535", []string{":method", "CONNECT", ":authority", "example.com:65536"}},
+		{"CONNECT to an IPv6 literal without a port", []string{":method", "CONNECT", ":authority", "[::1]"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			for len(ran) > 0 {

@@ -152,8 +152,32 @@ func checkAuthority(r *request, pseudo bool) string {
 		return "userinfo in :authority"
 	case httpLike && pseudo && len(a) == 0:
 		return "empty :authority"
+	case string(r.method) == "CONNECT" && !validPort(a):
+		// The host and port to connect to (RFC 9113 §8.5): a target
+		// with an empty or invalid port is rejected (RFC 9110 §9.3.6).
+		return "CONNECT :authority without a valid port"
 	}
 	return ""
+}
+
+// validPort reports whether authority a ends with a port 1 to 65535.
+func validPort(a []byte) bool {
+	i := bytes.LastIndexByte(a, ':')
+	if i < 0 || bytes.IndexByte(a[i:], ']') >= 0 {
+		return false // no port; the colon is an IPv6 literal's
+	}
+	port := a[i+1:]
+	if len(port) == 0 || len(port) > 5 {
+		return false
+	}
+	n := 0
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n >= 1 && n <= 65535
 }
 
 // isToken reports whether b is an RFC 9110 token (§5.6.2), as a method is.
