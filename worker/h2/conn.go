@@ -55,7 +55,10 @@ type Conn struct {
 	hb          headerBlock
 	rdlSet      time.Time
 	stopReading atomic.Bool
-	afterFrame  func() // tests: called by the reader after each frame it processed
+	// quiet: the client sent GOAWAY and no stream is left: each wait for
+	// a frame lasts peerGoAwayQuiet at most, then the connection ends.
+	quiet      atomic.Bool
+	afterFrame func() // tests: called by the reader after each frame it processed
 
 	// Writer-only (and only under mu, which the writer holds while it
 	// builds a batch).
@@ -85,6 +88,11 @@ type Conn struct {
 	// §5.1); on a stream forgotten since, a stream error.
 	ended    [32]uint32
 	endedPos int
+	// peerReset: streams the peer reset lately. A frame on one but
+	// PRIORITY or RST_STREAM is a stream error STREAM_CLOSED (§5.1): the
+	// peer itself closed it, so none of its frames can be late.
+	peerReset    [32]uint32
+	peerResetPos int
 
 	maxClientID    uint32
 	skipped        [4][2]uint32 // the last ranges of client ids a new stream skipped (never opened), first and last
@@ -92,6 +100,7 @@ type Conn struct {
 	handlers       int
 	busyRefused    int // streams refused since a handler last returned, handlers being at the limit
 	shutdown       bool
+	ourShutdown    bool   // Shutdown was called (not only the client's GOAWAY)
 	goawayID       uint32 // the last stream id of the GOAWAY sent; maxStreamID while only the advisory one went
 	goawayFinal    bool   // the GOAWAY naming the last stream processed was sent (see shutdownLocked)
 	shutdownTimer  *time.Timer
@@ -141,7 +150,8 @@ type headerBlock struct {
 	bytes    uint32
 	fields   uint32
 	listSize uint32
-	tooBig   string // why the decoded list is refused, "" if not
+	tooBig   string     // why the decoded list is refused, "" if not
+	scan     updateScan // finds a table size update after a field (hpackdec.go)
 	arena    []byte
 	refs     []fieldRef
 	list     []HeaderField
@@ -150,6 +160,7 @@ type headerBlock struct {
 func (hb *headerBlock) start(id uint32, end, prioSelf, trailers bool) {
 	hb.streamID, hb.endStream, hb.prioSelf, hb.trailers = id, end, prioSelf, trailers
 	hb.frames, hb.bytes, hb.fields, hb.listSize, hb.tooBig = 0, 0, 0, 0, ""
+	hb.scan = updateScan{}
 	hb.arena, hb.refs, hb.list = hb.arena[:0], hb.refs[:0], hb.list[:0]
 }
 
@@ -280,6 +291,10 @@ var drainPing = [8]byte{'s', 'o', 'z', 'u', 'd', 'r', 'a', 'n'}
 // drainPing (a client that does not answer PINGs).
 const finalGoAwayWait = time.Second
 
+// peerGoAwayQuiet: after a client's GOAWAY, once no stream is left, the
+// connection ends when the client has sent nothing for this long.
+const peerGoAwayQuiet = time.Second
+
 // Shutdown starts a graceful shutdown, in two steps (RFC 9113 §6.8): an
 // advisory GOAWAY(NO_ERROR) with the last stream id 2^31-1 and a PING; when
 // its ACK comes back (or after at most finalGoAwayWait), the final
@@ -304,6 +319,7 @@ func (c *Conn) shutdownLocked(ours bool) {
 	if c.dead {
 		return
 	}
+	c.ourShutdown = c.ourShutdown || ours
 	if !c.shutdown {
 		c.shutdown = true
 		if ours {
@@ -350,8 +366,18 @@ func (c *Conn) finalGoAwayLocked() {
 }
 
 func (c *Conn) maybeFinishDrainLocked() {
-	if c.shutdown && c.goawayFinal && len(c.streams) == 0 && c.handlers == 0 {
+	if !c.shutdown || !c.goawayFinal || len(c.streams) > 0 || c.handlers > 0 {
+		return
+	}
+	if c.ourShutdown {
 		c.stopReadingLocked()
+		return
+	}
+	// Only the client's GOAWAY: it may still send frames that alter the
+	// connection's state (PING, SETTINGS: RFC 9113 §6.8), which are
+	// answered until it closes the connection or goes quiet.
+	if !c.quiet.Swap(true) {
+		c.nc.SetReadDeadline(time.Now().Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
 	}
 }
 
@@ -396,6 +422,11 @@ func (c *Conn) tick(t time.Time) {
 func (c *Conn) refreshReadDeadline() {
 	now := time.Now()
 	c.tick(now)
+	if c.quiet.Load() && !c.stopReading.Load() {
+		c.rdlSet = time.Time{}
+		c.nc.SetReadDeadline(now.Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
+		return
+	}
 	if now.Sub(c.rdlSet) < min(time.Second, c.lim.ReadTimeout/4) {
 		return
 	}
@@ -403,6 +434,8 @@ func (c *Conn) refreshReadDeadline() {
 	c.nc.SetReadDeadline(now.Add(c.lim.ReadTimeout))
 	if c.stopReading.Load() {
 		c.nc.SetReadDeadline(time.Unix(1, 0))
+	} else if c.quiet.Load() { // set meanwhile by a handler's return
+		c.nc.SetReadDeadline(now.Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
 	}
 }
 
@@ -829,6 +862,9 @@ func (c *Conn) decodeFragment(p []byte) error {
 	if _, err := c.dec.Write(p); err != nil {
 		return connErr(http2.ErrCodeCompression, err.Error())
 	}
+	if c.hb.scan.feed(p) {
+		return connErr(http2.ErrCodeCompression, "dynamic table size update after a field")
+	}
 	if c.hb.tooBig != "" {
 		return calm(c.hb.tooBig)
 	}
@@ -1094,6 +1130,8 @@ func (c *Conn) onRSTStream(f *http2.RSTStreamFrame) error {
 		}
 	}
 	c.resetStreamLocked(s, f.ErrCode, true, "")
+	c.peerReset[c.peerResetPos] = id
+	c.peerResetPos = (c.peerResetPos + 1) % len(c.peerReset)
 	return nil
 }
 
@@ -1123,7 +1161,10 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	s := c.streams[id]
 	if s == nil {
-		return nil // closed: ignored (RFC 9113 §6.9)
+		if slices.Contains(c.peerReset[:], id) {
+			return streamErr{id, http2.ErrCodeStreamClosed, "WINDOW_UPDATE on a stream the peer reset"}
+		}
+		return nil // closed by END_STREAM or by our RST_STREAM: ignored (RFC 9113 §5.1, §6.9)
 	}
 	s.sendWindow += inc
 	if s.sendWindow > maxWindow {

@@ -90,6 +90,19 @@ func validateRequest(all []HeaderField, r *request) string {
 	if have&pMethod == 0 {
 		return "missing :method"
 	}
+	// Each pseudo-header field present must have a valid value (RFC
+	// 9113 §8.3.1): a method is a token (RFC 9110 §9.1), a scheme is
+	// RFC 3986's (§3.1); an authority and a path hold no space nor
+	// control (RFC 3986 §3.2, §3.3, §3.4).
+	if !isToken(r.method) {
+		return "invalid :method"
+	}
+	if have&pScheme != 0 && len(r.scheme) > 0 && !isScheme(r.scheme) {
+		return "invalid :scheme"
+	}
+	if have&pPath != 0 && !visibleBytes(r.path) {
+		return "invalid :path"
+	}
 	if string(r.method) == "CONNECT" {
 		// RFC 9113 §8.5 (no extended CONNECT: SETTINGS_ENABLE_CONNECT_PROTOCOL is not advertised).
 		if have&pAuthority == 0 || len(r.authority) == 0 {
@@ -117,7 +130,90 @@ func validateRequest(all []HeaderField, r *request) string {
 	} else if haveHost && !sameAuthority(host, r.authority, r.scheme) {
 		return "host differs from :authority"
 	}
+	if reason := checkAuthority(r, have&pAuthority != 0); reason != "" {
+		return reason
+	}
 	return ""
+}
+
+// checkAuthority checks the request's authority (:authority, or Host in
+// its absence): no space nor control (RFC 3986 §3.2), no userinfo for
+// "http" and "https" nor for CONNECT (RFC 9113 §8.3.1, §8.5; RFC 9110
+// §4.2.4: a recipient treats it as an error), and for those schemes a
+// :authority present is not empty (RFC 9110 §4.2.1: an "http" URI with
+// an empty host is invalid).
+func checkAuthority(r *request, pseudo bool) string {
+	a := r.authority
+	httpLike := isHTTPScheme(r.scheme) || string(r.method) == "CONNECT"
+	switch {
+	case !visibleBytes(a):
+		return "invalid :authority"
+	case httpLike && bytes.IndexByte(a, '@') >= 0:
+		return "userinfo in :authority"
+	case httpLike && pseudo && len(a) == 0:
+		return "empty :authority"
+	case string(r.method) == "CONNECT" && !validPort(a):
+		// The host and port to connect to (RFC 9113 §8.5): a target
+		// with an empty or invalid port is rejected (RFC 9110 §9.3.6).
+		return "CONNECT :authority without a valid port"
+	}
+	return ""
+}
+
+// validPort reports whether authority a ends with a port 1 to 65535.
+func validPort(a []byte) bool {
+	i := bytes.LastIndexByte(a, ':')
+	if i < 0 || bytes.IndexByte(a[i:], ']') >= 0 {
+		return false // no port; the colon is an IPv6 literal's
+	}
+	port := a[i+1:]
+	if len(port) == 0 || len(port) > 5 {
+		return false
+	}
+	n := 0
+	for _, c := range port {
+		if c < '0' || c > '9' {
+			return false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n >= 1 && n <= 65535
+}
+
+// isToken reports whether b is an RFC 9110 token (§5.6.2), as a method is.
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if !tokenLower[c] && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// isScheme reports whether b is an RFC 3986 scheme (§3.1): a letter, then
+// letters, digits, "+", "-" or ".".
+func isScheme(b []byte) bool {
+	for i, c := range b {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// visibleBytes reports whether b holds no space, control or DEL (bytes
+// above 0x7f pass, as an HTTP/1.1 request target's obs-text would).
+func visibleBytes(b []byte) bool {
+	for _, c := range b {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // sameAuthority reports whether two authorities name the same entity
@@ -174,7 +270,9 @@ func checkRegular(f HeaderField) string {
 	return ""
 }
 
-func isHTTPScheme(s []byte) bool { return string(s) == "https" || string(s) == "http" }
+func isHTTPScheme(s []byte) bool {
+	return bytes.EqualFold(s, []byte("https")) || bytes.EqualFold(s, []byte("http"))
+}
 
 // isConnectionSpecific reports the fields RFC 9113 §8.2.2 forbids.
 func isConnectionSpecific(name []byte) bool {

@@ -51,6 +51,17 @@ func TestValidateRequest(t *testing.T) {
 		{"ipv6 other host", []string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", "[::1]", "host", "[::2]"}, "host differs from :authority"},
 		{"value with LF", with("x", "a\nb"), "invalid field value"},
 		{"value trailing space", with("x", "a "), "invalid field value"},
+		// Pseudo-header values (RFC 9113 §8.3.1).
+		{"method not a token", []string{":method", "GE T", ":scheme", "http", ":path", "/"}, "invalid :method"},
+		{"empty method", []string{":method", "", ":scheme", "http", ":path", "/"}, "invalid :method"},
+		{"scheme not a scheme", []string{":method", "GET", ":scheme", "h_t", ":path", "/"}, "invalid :scheme"},
+		{"path with a space", []string{":method", "GET", ":scheme", "http", ":path", "/a b"}, "invalid :path"},
+		{"userinfo", []string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", "u@ex.com"}, "userinfo in :authority"},
+		{"userinfo in host", []string{":method", "GET", ":scheme", "https", ":path", "/", "host", "u@ex.com"}, "userinfo in :authority"},
+		{"userinfo, other scheme", []string{":method", "GET", ":scheme", "ftp", ":path", "/", ":authority", "u@ex.com"}, ""},
+		{"empty authority", []string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", ""}, "empty :authority"},
+		{"empty host", []string{":method", "GET", ":scheme", "https", ":path", "/", "host", ""}, ""},
+		{"upper-case scheme", []string{":method", "GET", ":scheme", "HTTPS", ":path", "x", ":authority", "ex.com"}, "invalid :path"},
 	}
 	for _, tc := range cases {
 		var r request

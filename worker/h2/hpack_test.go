@@ -245,3 +245,90 @@ func TestHeaderTableSizeKnob(t *testing.T) {
 		nc.Close()
 	}
 }
+
+// TestTableSizeUpdateAfterAField: a dynamic table size update may only
+// begin a header block (RFC 7541 §4.2, §6.3; RFC 9113 §4.3.1): one after
+// a field representation, even with the dynamic table empty (x/net's
+// decoder only refuses it when the table holds entries), is a decoding
+// error, a connection error COMPRESSION_ERROR (RFC 9113 §4.3). Two
+// updates at the beginning of a block (the smallest size, then the
+// final one, §4.2) are allowed.
+func TestTableSizeUpdateAfterAField(t *testing.T) {
+	ts := startServer(t, Limits{}, helloHandler, nil, nil)
+	// :method GET (static index 2), then the rest as literals never
+	// added to the table, which stays empty.
+	rest := literalBlock(":scheme", "http", ":path", "/", ":authority", "localhost")
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	update4096 := []byte{0x3f, 0xe1, 0x1f}
+	for _, c := range []struct {
+		name   string
+		frags  [][]byte // the block's HEADERS fragment, then CONTINUATIONs
+		refuse bool
+	}{
+		{"at the end", [][]byte{cat([]byte{0x82}, rest, update4096)}, true},
+		{"between fields", [][]byte{cat([]byte{0x82, 0x20}, rest)}, true},
+		{"in a CONTINUATION after fields", [][]byte{cat([]byte{0x82}, rest), {0x20}}, true},
+		{"after a literal's Huffman-coded value", [][]byte{cat(rest, []byte{0x02, 0x83, 0xc5, 0x83, 0x7f}, update4096)}, true},
+		{"two at the beginning", [][]byte{cat([]byte{0x20}, update4096, []byte{0x82}, rest)}, false},
+		{"at the beginning of a CONTINUATION-split block", [][]byte{{0x3f}, cat([]byte{0xe1, 0x1f, 0x82}, rest)}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rc := dialRaw(t, ts.addr)
+			rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: c.frags[0], EndStream: true, EndHeaders: len(c.frags) == 1})
+			for i, f := range c.frags[1:] {
+				rc.fr.WriteContinuation(1, i == len(c.frags)-2, f)
+			}
+			if c.refuse {
+				rc.expectGoAway(http2.ErrCodeCompression)
+				return
+			}
+			rc.awaitEnd(1)
+		})
+	}
+}
+
+// literalBlock encodes fields as literals without indexing (RFC 7541
+// §6.2.2), leaving the peer's dynamic table as it is.
+func literalBlock(kv ...string) []byte {
+	var b []byte
+	for i := 0; i+1 < len(kv); i += 2 {
+		b = appendHpackField(b, []byte(kv[i]), []byte(kv[i+1]))
+	}
+	return b
+}
+
+// TestUpdateScanFollowsBlocks: the size update scan never takes a block
+// x/net's encoder wrote (indexed fields, literals with and without
+// indexing, Huffman-coded or not, lengths past their prefixes, size
+// updates at the beginning) for one with a late update, however the
+// block is split into fragments, and it finds one appended to any of them.
+func TestUpdateScanFollowsBlocks(t *testing.T) {
+	var buf bytes.Buffer
+	enc := hpack.NewEncoder(&buf)
+	enc.SetMaxDynamicTableSizeLimit(4096)
+	long := strings.Repeat("x", 300)
+	for i := range 200 {
+		buf.Reset()
+		if i%7 == 0 {
+			enc.SetMaxDynamicTableSize(uint32(1024 * (i % 5)))
+		}
+		fields := []hpack.HeaderField{
+			{Name: ":method", Value: "GET"}, {Name: ":path", Value: fmt.Sprintf("/%d", i)},
+			{Name: "x-long-" + long[:i%200], Value: long[:i]}, {Name: "cookie", Value: "a=b", Sensitive: i%2 == 0},
+			{Name: "accept", Value: "\x80\xff" + long[:i%130]},
+		}
+		for _, f := range fields {
+			enc.WriteField(f)
+		}
+		block := buf.Bytes()
+		for split := 0; split <= len(block); split += 1 + len(block)/17 {
+			var u updateScan
+			if u.feed(block[:split]) || u.feed(block[split:]) {
+				t.Fatalf("block %d split at %d: a late size update found in %x", i, split, block)
+			}
+			if !u.feed([]byte{0x20}) {
+				t.Fatalf("block %d split at %d: a size update after it not found", i, split)
+			}
+		}
+	}
+}

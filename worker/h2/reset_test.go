@@ -454,3 +454,37 @@ func TestPriorityOfWrongLength(t *testing.T) {
 	rc.fr.WriteRawFrame(http2.FramePriority, 0, 9, []byte{0, 0, 0, 0})
 	rc.expectGoAway(http2.ErrCodeFrameSize)
 }
+
+// TestWindowUpdateAfterPeerReset: a frame other than PRIORITY on a stream
+// the peer reset is a stream error STREAM_CLOSED (RFC 9113 §5.1,
+// "closed"), WINDOW_UPDATE included: it may only come late on a stream
+// closed by END_STREAM or by our RST_STREAM, where it is ignored. A
+// RST_STREAM after the peer's own is ignored (no RST_STREAM answers one,
+// §5.4.2), as PRIORITY is.
+func TestWindowUpdateAfterPeerReset(t *testing.T) {
+	ts := startServer(t, Limits{}, blockHandler, nil, nil)
+	rc := dialRaw(t, ts.addr)
+	rc.get(1, false)
+	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	rc.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	rc.fr.WritePriority(1, http2.PriorityParam{Weight: 1})
+	rc.stillServes("RST_STREAM and PRIORITY after RST_STREAM")
+	rc.fr.WriteWindowUpdate(1, 100)
+	rc.expectRST(1, http2.ErrCodeStreamClosed)
+	rc.stillServes("WINDOW_UPDATE after RST_STREAM")
+
+	// On a stream closed by END_STREAM both ways, and on one we reset,
+	// a late WINDOW_UPDATE is ignored.
+	hs := startServer(t, Limits{}, helloHandler, nil, nil)
+	rc = dialRaw(t, hs.addr)
+	rc.get(1, true)
+	rc.awaitEnd(1)
+	rc.fr.WriteWindowUpdate(1, 100)
+	rc.stillServes("WINDOW_UPDATE after END_STREAM both ways")
+	rs := startServer(t, Limits{}, HandlerFunc(func(s *Stream) { s.Reset(http2.ErrCodeInternal) }), nil, nil)
+	rc = dialRaw(t, rs.addr)
+	rc.get(1, false)
+	rc.expectRST(1, http2.ErrCodeInternal)
+	rc.fr.WriteWindowUpdate(1, 100)
+	rc.stillServes("WINDOW_UPDATE after our RST_STREAM")
+}

@@ -349,14 +349,14 @@ func (s *Stream) WriteResponse(status int, fields []HeaderField, body []byte) er
 	if err := s.writableLocked(); err != nil {
 		return err
 	}
-	if s.hdrQueued || status < 200 || status > 599 || len(body) > outMax-(len(s.out)-s.outHead) {
+	if s.hdrQueued || status < 200 || status > 599 || len(body) > outMax-(len(s.out)-s.outHead) && !bodyless(s.req.method, status) {
 		return ErrBadResponse
 	}
 	for _, f := range fields {
 		s.respArena, s.respRefs, _ = appendResponseField(s.respArena, s.respRefs, f.Name, f.Value)
 	}
 	s.status, s.hdrQueued = status, true
-	if len(body) > 0 {
+	if len(body) > 0 && !s.bodylessLocked() {
 		s.takeOutLocked()
 		s.out = append(s.out, body...)
 		c.outQueued += int64(len(body))
@@ -397,7 +397,8 @@ func (s *Stream) writableLocked() error {
 }
 
 // Write queues body bytes (implying status 200 if WriteHeader was not
-// called). It copies p and returns once all of it is queued, blocking while
+// called); a response without content (to HEAD, a 204, 205 or 304) drops
+// them. It copies p and returns once all of it is queued, blocking while
 // the stream's buffer is full; the connection sends as the peer's
 // flow-control windows and max frame size allow.
 func (s *Stream) Write(p []byte) (int, error) {
@@ -409,6 +410,9 @@ func (s *Stream) Write(p []byte) (int, error) {
 	}
 	if !s.hdrQueued {
 		s.status, s.hdrQueued = 200, true
+	}
+	if s.bodylessLocked() {
+		return len(p), nil // no content in this response: dropped
 	}
 	n := 0
 	for len(p) > 0 {
@@ -439,6 +443,16 @@ func (s *Stream) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// bodyless reports whether a response of status to a request of method
+// carries no content: one to HEAD (RFC 9110 §9.3.2), a 204, 205 or 304
+// (§15.3.5, §15.3.6, §15.4.5). What a handler writes of its body is
+// dropped.
+func bodyless(method []byte, status int) bool {
+	return status == 204 || status == 205 || status == 304 || string(method) == "HEAD"
+}
+
+func (s *Stream) bodylessLocked() bool { return bodyless(s.req.method, s.status) }
 
 // Room returns how many body bytes the stream takes now within its peer's
 // flow-control window: the room left in its output buffer, capped by its

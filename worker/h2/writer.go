@@ -326,7 +326,11 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 		block = appendStatus(block, status)
 	}
 	for _, r := range refs {
-		block = appendHpackField(block, arena[r.off:r.off+r.nlen], arena[r.off+r.nlen:r.off+r.nlen+r.vlen])
+		name := arena[r.off : r.off+r.nlen]
+		if (status == 204 || status > 0 && status < 200) && string(name) == "content-length" {
+			continue // never in a 1xx or a 204 (RFC 9110 §8.6)
+		}
+		block = appendHpackField(block, name, arena[r.off+r.nlen:r.off+r.nlen+r.vlen])
 	}
 	if cap(block) <= maxKeptBlock {
 		c.hbuf = block
