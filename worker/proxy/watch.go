@@ -38,14 +38,22 @@ const watchEvery = 500 * time.Millisecond
 // the tests.
 var clientChecks atomic.Int64
 
+// watchPicked, for the tests, is called by the watch in each round with
+// the number of sessions picked, after picking them and before looking at
+// their clients.
+var watchPicked atomic.Pointer[func(n int)]
+
 // watchStamp is t in milliseconds, wrapping, never 0 (s.since's "none").
 func watchStamp(t time.Time) uint32 { return uint32(t.UnixMilli()) | 1 }
 
-// watched is a session to look at, with the connection it served when it
-// was picked: the session may end, and be reused for another, meanwhile.
+// watched is a session to look at, with the connection it served and the
+// exchange it was in (its s.since) when it was picked: meanwhile the
+// session may end, and be reused for another connection, and its exchange
+// may end (the next one beginning, or the connection becoming a tunnel).
 type watched struct {
-	s    *session
-	conn net.Conn
+	s     *session
+	conn  net.Conn
+	since uint32
 }
 
 // startWatch starts the watch if it does not run; s.mu is held.
@@ -79,19 +87,27 @@ func (s *Server) watch() {
 			return
 		}
 		for ss := range s.sessions {
-			if ss.exchangeOlder(now, uint32(watchEvery/time.Millisecond)) {
+			if since, ok := ss.exchangeOlder(now, uint32(watchEvery/time.Millisecond)); ok {
 				// ss.conn is stable while ss is in s.sessions (admit sets
 				// it before, finish clears it after forget).
-				picked = append(picked, watched{ss, ss.conn})
+				picked = append(picked, watched{ss, ss.conn, since})
 			}
 		}
 		s.mu.Unlock()
+		if h := watchPicked.Load(); h != nil {
+			(*h)(len(picked))
+		}
 		// The system calls are made without the lock, which every accept
 		// and every close takes.
 		for i, w := range picked {
 			if clientLeft(w.conn) {
 				s.mu.Lock()
-				if _, ok := s.sessions[w.s]; ok && w.s.conn == w.conn {
+				// Still the connection and the exchange picked: the
+				// client left while it waited for its backend. Another
+				// exchange (the client's next request, a tunnel the
+				// exchange became) is not judged by what the client did
+				// since.
+				if _, ok := s.sessions[w.s]; ok && w.s.conn == w.conn && w.s.inExchange(w.since) {
 					w.s.leave()
 				}
 				s.mu.Unlock()
@@ -103,15 +119,21 @@ func (s *Server) watch() {
 }
 
 // exchangeOlder reports whether s is in an exchange with a backend that
-// began at least age milliseconds before now (watchStamps). Safe from any
-// goroutine.
-func (s *session) exchangeOlder(now, age uint32) bool {
+// began at least age milliseconds before now (watchStamps), and returns
+// its start. Safe from any goroutine.
+func (s *session) exchangeOlder(now, age uint32) (uint32, bool) {
 	if s.bc.Load() == nil {
-		return false
+		return 0, false
 	}
 	since := s.since.Load()
 	d := now - since
-	return since != 0 && d >= age && d < 1<<31
+	return since, since != 0 && d >= age && d < 1<<31
+}
+
+// inExchange reports whether s is still in the exchange with a backend
+// that began at since (a watchStamp, not 0). Safe from any goroutine.
+func (s *session) inExchange(since uint32) bool {
+	return s.since.Load() == since && s.bc.Load() != nil
 }
 
 // leave abandons the exchange of a session whose client left: the
