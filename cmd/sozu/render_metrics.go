@@ -33,7 +33,14 @@ func renderMetrics(b *strings.Builder, am *command.AggregatedMetrics) {
 	section("proxy (all workers)", am.GetProxying(), false, "")
 	for _, id := range workerOrder(slices.Collect(maps.Keys(am.GetWorkers()))) {
 		w := am.GetWorkers()[id]
-		section(workerLabel(id), w.GetProxy(), false, "")
+		if len(w.GetProxy()) > 0 {
+			section(workerLabel(id), w.GetProxy(), false, "")
+		} else if len(w.GetClusters()) > 0 {
+			// A query naming clusters or backends: no proxy-level
+			// metrics, the worker's clusters still go under its name.
+			fmt.Fprintf(b, "%s\n", workerLabel(id))
+			empty = false
+		}
 		renderClusterMetrics(b, w.GetClusters(), section, "  ")
 	}
 	renderClusterMetrics(b, am.GetClusters(), section, "")
