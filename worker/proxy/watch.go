@@ -131,9 +131,11 @@ func (s *session) exchangeOlder(now, age uint32) (uint32, bool) {
 }
 
 // inExchange reports whether s is still in the exchange with a backend
-// that began at since (a watchStamp, not 0). Safe from any goroutine.
+// that began at since (a watchStamp, not 0). Safe from any goroutine. bc
+// is read first, as in exchangeOlder: a later exchange stores its since
+// before its bc, so a bc of it comes with its own since, never since.
 func (s *session) inExchange(since uint32) bool {
-	return s.since.Load() == since && s.bc.Load() != nil
+	return s.bc.Load() != nil && s.since.Load() == since
 }
 
 // leave abandons the exchange of a session whose client left: the
