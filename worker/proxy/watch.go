@@ -198,7 +198,12 @@ func peerEnded(fd int) bool {
 		case err == unix.EAGAIN:
 			return false // nothing to read: still there
 		case err != nil:
-			return true // a reset, or another error the next read would report
+			// A reset, or the connection timed out or became unreachable:
+			// what the next read would report. Any other error (EPERM
+			// from a sandbox in errno mode, EBADF) says nothing of the
+			// client: the request is not abandoned for it.
+			return err == unix.ECONNRESET || err == unix.ETIMEDOUT || err == unix.EHOSTUNREACH ||
+				err == unix.ENETUNREACH || err == unix.EPIPE
 		case n == 0:
 			return true // the end: a FIN with nothing before it
 		}
