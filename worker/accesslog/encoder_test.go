@@ -114,8 +114,8 @@ func TestProtobufDecodesWithTheSchema(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"request_id", m.GetRequestId().GetHigh()<<0 == ulidHigh(requestID) && m.GetRequestId().GetLow() == ulidLow(requestID), true},
-		{"session_id", m.GetSessionId().GetLow() == ulidLow(sessionID), true},
+		{"request_id", ulidOf(m.GetRequestId()), requestID},
+		{"session_id", ulidOf(m.GetSessionId()), sessionID},
 		{"cluster_id", m.GetClusterId(), "shop"},
 		{"backend_id", m.GetBackendId(), "shop-0"},
 		{"session_address port", m.GetSessionAddress().GetPort(), uint32(40000)},

@@ -49,7 +49,7 @@ const (
 // two zero bytes. Times are in microseconds, as upstream's.
 func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 	start := len(dst)
-	dst = appendUint128Field(dst, fieldRequestID, ulidHigh(r.requestID()), ulidLow(r.requestID()))
+	dst = appendULIDField(dst, fieldRequestID, r.requestID())
 	if r.ClusterID != "" {
 		dst = protowire.AppendTag(dst, fieldClusterID, protowire.BytesType)
 		dst = protowire.AppendString(dst, r.ClusterID)
@@ -110,7 +110,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 	if r.BackendTime > 0 {
 		dst = appendVarintField(dst, fieldResponseTime, uint64(r.BackendTime.Microseconds()))
 	}
-	dst = appendUint128Field(dst, fieldSessionID, ulidHigh(r.SessionID), ulidLow(r.SessionID))
+	dst = appendULIDField(dst, fieldSessionID, r.SessionID)
 	if r.TLS != nil {
 		dst = append(dst, r.TLS.proto...)
 	}
@@ -141,7 +141,9 @@ func appendVarintField(dst []byte, num protowire.Number, v uint64) []byte {
 	return protowire.AppendVarint(dst, v)
 }
 
-// appendUint128Field appends a Uint128 message (low = 1, high = 2).
+// appendUint128Field appends a Uint128 message (low = 1, high = 2) holding
+// a 128-bit integer as upstream's From<u128> does: low is its least
+// significant half (times, IPv6 addresses).
 func appendUint128Field(dst []byte, num protowire.Number, high, low uint64) []byte {
 	dst = protowire.AppendTag(dst, num, protowire.BytesType)
 	return appendNested(dst, func(dst []byte) []byte {
@@ -170,5 +172,11 @@ func appendSocketAddress(dst []byte, num protowire.Number, a netip.AddrPort) []b
 	})
 }
 
-func ulidHigh(id ulid.ULID) uint64 { return binary.BigEndian.Uint64(id[:8]) }
-func ulidLow(id ulid.ULID) uint64  { return binary.BigEndian.Uint64(id[8:]) }
+// appendULIDField appends a ULID as a Uint128 message the way upstream
+// converts one (From<Ulid> for Uint128): rusty_ulid splits a ULID into
+// (most significant, least significant) halves and upstream stores them
+// as (low, high), so low (field 1) holds the ULID's first eight bytes and
+// high (field 2) its last eight, the reverse of an integer's Uint128.
+func appendULIDField(dst []byte, num protowire.Number, id ulid.ULID) []byte {
+	return appendUint128Field(dst, num, binary.BigEndian.Uint64(id[8:]), binary.BigEndian.Uint64(id[:8]))
+}
