@@ -2,6 +2,7 @@ package accesslog
 
 import (
 	"crypto/tls"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -13,9 +14,9 @@ import (
 // changed.
 type TLSInfo struct {
 	protocol string // upstream's protocol field: "HTTPS-TLS1.3"
-	version  string // "TLS1.3" (tls_version)
-	cipher   string // tls.CipherSuiteName (tls_cipher)
-	sni      []byte // the server name the client asked for, PANs masked (tls_sni)
+	version  string // upstream's tls_version label, "TLSv1.3"; "" for a version it has none for
+	cipher   string // upstream's tls_cipher label (TLS13_AES_128_GCM_SHA256), else tls.CipherSuiteName
+	sni      []byte // the server name the client asked for, lowercased, PANs masked (tls_sni)
 	alpn     string // the protocol ALPN selected, "" for none (tls_alpn)
 	json     []byte // `,"tls":{…}`: ECS's tls fields
 	proto    []byte // ProtobufAccessLog's fields tls_version to tls_alpn
@@ -23,16 +24,16 @@ type TLSInfo struct {
 
 // NewTLSInfo returns the TLSInfo of a handshake's result.
 func NewTLSInfo(st *tls.ConnectionState) *TLSInfo {
-	t := &TLSInfo{version: tlsVersionName(st.Version), cipher: tls.CipherSuiteName(st.CipherSuite),
-		sni: logmask.AppendPANMasked(nil, []byte(st.ServerName)), alpn: st.NegotiatedProtocol}
-	t.protocol = "HTTPS-" + t.version
-	ecs := "1.0"
-	if len(t.version) > 3 {
-		ecs = t.version[3:]
+	t := &TLSInfo{version: tlsVersionLabel(st.Version), cipher: cipherLabel(st.CipherSuite),
+		sni: logmask.AppendPANMasked(nil, asciiLower(st.ServerName)), alpn: st.NegotiatedProtocol}
+	t.protocol = "HTTPS-" + tlsVersionName(st.Version)
+	t.json = append(t.json, `,"tls":{`...)
+	if ecs := strings.TrimPrefix(t.version, "TLSv"); ecs != t.version {
+		t.json = append(t.json, `"version":"`...)
+		t.json = append(t.json, ecs...)
+		t.json = append(t.json, `",`...)
 	}
-	t.json = append(t.json, `,"tls":{"version":"`...)
-	t.json = append(t.json, ecs...)
-	t.json = append(t.json, `","version_protocol":"tls","cipher":`...)
+	t.json = append(t.json, `"version_protocol":"tls","cipher":`...)
 	t.json = appendJSONString(t.json, t.cipher)
 	if len(t.sni) > 0 {
 		t.json = append(t.json, `,"client":{"server_name":`...)
@@ -54,6 +55,52 @@ func NewTLSInfo(st *tls.ConnectionState) *TLSInfo {
 		}
 	}
 	return t
+}
+
+// tlsVersionLabel is upstream's tls_version for a version
+// (rustls_version_label): "TLSv1.3"; "" (the field left out) for one it
+// has no label for.
+func tlsVersionLabel(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLSv1.0"
+	case tls.VersionTLS11:
+		return "TLSv1.1"
+	case tls.VersionTLS12:
+		return "TLSv1.2"
+	case tls.VersionTLS13:
+		return "TLSv1.3"
+	}
+	return ""
+}
+
+// cipherLabel is upstream's tls_cipher for a cipher suite
+// (rustls_ciphersuite_label, rustls's names): a TLS 1.3 suite is
+// "TLS13_…" there, the TLS 1.2 ECDHE suites are named as Go names them.
+// A suite rustls lacks (CBC, RSA key exchange) keeps Go's name: upstream
+// cannot negotiate it.
+func cipherLabel(id uint16) string {
+	switch id {
+	case tls.TLS_AES_128_GCM_SHA256:
+		return "TLS13_AES_128_GCM_SHA256"
+	case tls.TLS_AES_256_GCM_SHA384:
+		return "TLS13_AES_256_GCM_SHA384"
+	case tls.TLS_CHACHA20_POLY1305_SHA256:
+		return "TLS13_CHACHA20_POLY1305_SHA256"
+	}
+	return tls.CipherSuiteName(id)
+}
+
+// asciiLower returns s with its ASCII letters lowercased, as upstream
+// stores the SNI (to_ascii_lowercase).
+func asciiLower(s string) []byte {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return b
 }
 
 // tlsVersionName writes a TLS version as upstream's protocol field does

@@ -320,3 +320,43 @@ func TestProtobufMatchesUpstreamSchema(t *testing.T) {
 		t.Error("the stream does not end with a record's two zero bytes")
 	}
 }
+
+// TestTLSFieldsAsUpstream: tls_version, tls_cipher and tls_sni carry
+// upstream's labels (rustls_version_label, rustls_ciphersuite_label, the
+// SNI lowercased as upgrade_handshake stores it).
+func TestTLSFieldsAsUpstream(t *testing.T) {
+	for _, c := range []struct {
+		version, suite  uint16
+		sni             string
+		wantV, wantC    string
+		wantSNI, wantAP string
+	}{
+		{tls.VersionTLS13, tls.TLS_AES_128_GCM_SHA256, "Shop.Example.COM", "TLSv1.3", "TLS13_AES_128_GCM_SHA256", "shop.example.com", "h2"},
+		{tls.VersionTLS13, tls.TLS_AES_256_GCM_SHA384, "a.example", "TLSv1.3", "TLS13_AES_256_GCM_SHA384", "a.example", "h2"},
+		{tls.VersionTLS13, tls.TLS_CHACHA20_POLY1305_SHA256, "a.example", "TLSv1.3", "TLS13_CHACHA20_POLY1305_SHA256", "a.example", "h2"},
+		{tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "a.example", "TLSv1.2", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "a.example", "http/1.1"},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, "a.example", "TLSv1.2", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "a.example", ""},
+		{tls.VersionTLS11, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, "", "TLSv1.1", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "", ""},
+		{tls.VersionTLS10, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, "", "TLSv1.0", "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "", ""},
+	} {
+		r := httpRecord()
+		r.TLS = NewTLSInfo(&tls.ConnectionState{Version: c.version, CipherSuite: c.suite, ServerName: c.sni, NegotiatedProtocol: c.wantAP})
+		recs := decodeRecords(t, (&Encoder{Format: Protobuf}).Append(nil, r))
+		m := recs[0]
+		name := tls.VersionName(c.version) + " " + tls.CipherSuiteName(c.suite)
+		if m.GetTlsVersion() != c.wantV || m.GetTlsCipher() != c.wantC || m.GetTlsSni() != c.wantSNI || m.GetTlsAlpn() != c.wantAP {
+			t.Errorf("%s: tls_version %q, tls_cipher %q, tls_sni %q, tls_alpn %q; upstream's: %q, %q, %q, %q", name,
+				m.GetTlsVersion(), m.GetTlsCipher(), m.GetTlsSni(), m.GetTlsAlpn(), c.wantV, c.wantC, c.wantSNI, c.wantAP)
+		}
+		if (m.TlsSni != nil) != (c.wantSNI != "") || (m.TlsAlpn != nil) != (c.wantAP != "") {
+			t.Errorf("%s: tls_sni present %v, tls_alpn present %v", name, m.TlsSni != nil, m.TlsAlpn != nil)
+		}
+	}
+	// A version upstream has no label for: tls_version absent, as
+	// rustls_version_label's None.
+	r := httpRecord()
+	r.TLS = NewTLSInfo(&tls.ConnectionState{Version: 0x0305, CipherSuite: tls.TLS_AES_128_GCM_SHA256})
+	if m := decodeRecords(t, (&Encoder{Format: Protobuf}).Append(nil, r))[0]; m.TlsVersion != nil {
+		t.Errorf("unknown version: tls_version %q, upstream's is absent", m.GetTlsVersion())
+	}
+}
