@@ -40,7 +40,7 @@ func TestASCIILayout(t *testing.T) {
 	e := Encoder{Format: Ascii, Tag: "WRK-00", PID: 42}
 	got := string(e.Append(nil, httpRecord()))
 	want := "2026-12-06T08:00:00.025000Z 1796544000025000000 42 INFO-ACCESS  WRK-00\t[" + sessionID.String() + " " + requestID.String() +
-		" shop shop-0] 192.0.2.7:40000 [2001:db8::1]:8080 25ms/5000μs/20ms/-/- 120 3400 [env=prod, team=pay, user-agent=curl/8_{x}_411111******1111] None HTTPS shop.example.com GET /pay?card=***&n=*** 200\n"
+		" shop shop-0] 192.0.2.7:40000 [2001:db8::1]:8080 25ms/5000μs/20ms/-/- 120 3400 [env=prod, team=pay, user-agent=curl/8_{x}_411111******1111] None https shop.example.com GET /pay?card=***&n=*** 200\n"
 	if got != want {
 		t.Errorf("ascii:\n got %q\nwant %q", got, want)
 	}
@@ -121,7 +121,7 @@ func TestProtobufDecodesWithTheSchema(t *testing.T) {
 		{"session_address port", m.GetSessionAddress().GetPort(), uint32(40000)},
 		{"session_address ip", m.GetSessionAddress().GetIp().GetV4(), uint32(0xc0000207)},
 		{"backend_address v6 high", m.GetBackendAddress().GetIp().GetV6().GetHigh(), uint64(0x20010db800000000)},
-		{"protocol", m.GetProtocol(), "HTTPS"},
+		{"protocol", m.GetProtocol(), "https"},
 		{"method", ep.GetMethod(), "GET"},
 		{"authority", ep.GetAuthority(), "shop.example.com"},
 		{"path", ep.GetPath(), "/pay?card=***&n=***"},

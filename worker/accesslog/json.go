@@ -99,13 +99,7 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 	}
 	dst = append(dst, `,"sozu":{"session_id":"`...)
 	dst = appendULID(dst, r.SessionID)
-	if r.TLS != nil && !r.Protocol.stream() {
-		dst = append(dst, `","protocol":"`...)
-		dst = append(dst, r.TLS.protocol...)
-		dst = append(dst, `","listener":`...)
-	} else {
-		dst = append(dst, jsonProtocol[min(int(r.Protocol), len(protocolNames))]...)
-	}
+	dst = append(dst, jsonProtocol[min(int(r.Protocol), len(protocolNames))]...)
 	dst = appendJSONString(dst, r.Listener)
 	if r.ClusterID != "" {
 		dst = append(dst, `,"cluster_id":`...)

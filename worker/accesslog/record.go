@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Protocol names what a record is about, as upstream's protocol field.
+// Protocol names what a record is about.
 type Protocol uint8
 
 const (
@@ -26,7 +26,11 @@ const (
 	UDP                   // a UDP flow
 )
 
-var protocolNames = [...]string{"HTTP", "HTTPS", "HTTP2", "TCP", "UDP"}
+// protocolNames are the protocol fields of the records, upstream's: its
+// HTTP records, HTTP/1.x and HTTP/2 alike, are written by the mux
+// (Stream::generate_access_log) with "http" or "https", the TLS version
+// being in tls_version; its TCP sessions say "TCP". UDP flows are ours.
+var protocolNames = [...]string{"http", "https", "https", "TCP", "UDP"}
 
 // stream reports whether p is a session or flow relayed as is (TCP, UDP),
 // rather than an HTTP request.

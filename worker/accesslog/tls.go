@@ -13,20 +13,18 @@ import (
 // made once per connection (NewTLSInfo), shared by its requests, never
 // changed.
 type TLSInfo struct {
-	protocol string // upstream's protocol field: "HTTPS-TLS1.3"
-	version  string // upstream's tls_version label, "TLSv1.3"; "" for a version it has none for
-	cipher   string // upstream's tls_cipher label (TLS13_AES_128_GCM_SHA256), else tls.CipherSuiteName
-	sni      []byte // the server name the client asked for, lowercased, PANs masked (tls_sni)
-	alpn     string // the protocol ALPN selected, "" for none (tls_alpn)
-	json     []byte // `,"tls":{…}`: ECS's tls fields
-	proto    []byte // ProtobufAccessLog's fields tls_version to tls_alpn
+	version string // upstream's tls_version label, "TLSv1.3"; "" for a version it has none for
+	cipher  string // upstream's tls_cipher label (TLS13_AES_128_GCM_SHA256), else tls.CipherSuiteName
+	sni     []byte // the server name the client asked for, lowercased, PANs masked (tls_sni)
+	alpn    string // the protocol ALPN selected, "" for none (tls_alpn)
+	json    []byte // `,"tls":{…}`: ECS's tls fields
+	proto   []byte // ProtobufAccessLog's fields tls_version to tls_alpn
 }
 
 // NewTLSInfo returns the TLSInfo of a handshake's result.
 func NewTLSInfo(st *tls.ConnectionState) *TLSInfo {
 	t := &TLSInfo{version: tlsVersionLabel(st.Version), cipher: cipherLabel(st.CipherSuite),
 		sni: logmask.AppendPANMasked(nil, asciiLower(st.ServerName)), alpn: st.NegotiatedProtocol}
-	t.protocol = "HTTPS-" + tlsVersionName(st.Version)
 	t.json = append(t.json, `,"tls":{`...)
 	if ecs := strings.TrimPrefix(t.version, "TLSv"); ecs != t.version {
 		t.json = append(t.json, `"version":"`...)
@@ -103,28 +101,5 @@ func asciiLower(s string) []byte {
 	return b
 }
 
-// tlsVersionName writes a TLS version as upstream's protocol field does
-// ("TLS1.2").
-func tlsVersionName(v uint16) string {
-	switch v {
-	case tls.VersionTLS10:
-		return "TLS1.0"
-	case tls.VersionTLS11:
-		return "TLS1.1"
-	case tls.VersionTLS12:
-		return "TLS1.2"
-	case tls.VersionTLS13:
-		return "TLS1.3"
-	}
-	return "TLS"
-}
-
-// protocolName is r's protocol field: upstream's, with the TLS version
-// of an HTTPS request ("HTTPS-TLS1.3", HTTP/2 streams included: JSON's
-// http.version tells them apart).
-func (r *Record) protocolName() string {
-	if r.TLS != nil && (r.Protocol == HTTPS || r.Protocol == H2) {
-		return r.TLS.protocol
-	}
-	return r.Protocol.String()
-}
+// protocolName is r's protocol field, upstream's (protocolNames).
+func (r *Record) protocolName() string { return r.Protocol.String() }

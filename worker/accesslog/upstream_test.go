@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -358,5 +360,83 @@ func TestTLSFieldsAsUpstream(t *testing.T) {
 	r.TLS = NewTLSInfo(&tls.ConnectionState{Version: 0x0305, CipherSuite: tls.TLS_AES_128_GCM_SHA256})
 	if m := decodeRecords(t, (&Encoder{Format: Protobuf}).Append(nil, r))[0]; m.TlsVersion != nil {
 		t.Errorf("unknown version: tls_version %q, upstream's is absent", m.GetTlsVersion())
+	}
+}
+
+// upstreamBody renders the part of an ascii access line after the prompt's
+// tab as upstream's InnerLogger::log_access lays it out ("{} {} {}
+// {}/{}/{}/{}/{} {} {} [{}] {:?} {} {}{}"): the context, the client and
+// backend addresses, the five durations, the byte counts, the tags and
+// user agent, the OpenTelemetry context, the protocol, the endpoint and
+// the message (none here).
+func upstreamBody(ctx, client, backend, times string, in, out int64, tags, protocol, endpoint string) string {
+	return fmt.Sprintf("[%s] %s %s %s %d %d [%s] None %s %s\n", ctx, client, backend, times, in, out, tags, protocol, endpoint)
+}
+
+// TestASCIIAsUpstream: an HTTP/1.1 request over cleartext and over TLS,
+// an HTTP/2 stream, the proxy's own 404 and 503 answers and a request that
+// got none, each line after its prompt as upstream writes it. Upstream's
+// HTTP records, HTTP/1.1 and HTTP/2 alike, come from the mux
+// (Stream::generate_access_log): their protocol is "http" or "https",
+// whatever the TLS version (that is tls_version's).
+func TestASCIIAsUpstream(t *testing.T) {
+	s, q := sessionID.String(), requestID.String()
+	tls13 := NewTLSInfo(&tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "shop.example.com", NegotiatedProtocol: "h2"})
+	tls12 := NewTLSInfo(&tls.ConnectionState{Version: tls.VersionTLS12, CipherSuite: tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ServerName: "shop.example.com"})
+	ua := "env=prod, team=pay, user-agent=curl/8_{x}_411111******1111"
+	plain := httpRecord()
+	plain.Protocol, plain.TLS = HTTP, nil
+	https := httpRecord()
+	https.TLS = tls12
+	h2 := httpRecord()
+	h2.Protocol, h2.TLS = H2, tls13
+	notFound := httpRecord()
+	notFound.Protocol, notFound.Status, notFound.Backend, notFound.BackendID, notFound.ClusterID, notFound.BackendTime = HTTP, 404, netip.AddrPort{}, "", "", 0
+	notFound.Tags, notFound.UserAgent, notFound.Target = nil, nil, []byte("/nowhere")
+	unavailable := httpRecord()
+	unavailable.TLS, unavailable.Status, unavailable.Backend, unavailable.BackendID, unavailable.BackendTime = tls13, 503, netip.AddrPort{}, "", 0
+	unavailable.End = t0.Add(3 * time.Second)
+	unanswered := httpRecord()
+	unanswered.Status, unanswered.End = 0, t0.Add(9*time.Microsecond)
+	unanswered.BackendTime = 0
+	for _, c := range []struct {
+		name  string
+		r     *Record
+		level string
+		want  string
+	}{
+		{"http/1.1", plain, "INFO-ACCESS ", upstreamBody(s+" "+q+" shop shop-0", "192.0.2.7:40000", "[2001:db8::1]:8080", "25ms/5000μs/20ms/-/-", 120, 3400, ua, "http", "shop.example.com GET /pay?card=***&n=*** 200")},
+		{"https/1.1", https, "INFO-ACCESS ", upstreamBody(s+" "+q+" shop shop-0", "192.0.2.7:40000", "[2001:db8::1]:8080", "25ms/5000μs/20ms/-/-", 120, 3400, ua, "https", "shop.example.com GET /pay?card=***&n=*** 200")},
+		{"h2", h2, "INFO-ACCESS ", upstreamBody(s+" "+q+" shop shop-0", "192.0.2.7:40000", "[2001:db8::1]:8080", "25ms/5000μs/20ms/-/-", 120, 3400, ua, "https", "shop.example.com GET /pay?card=***&n=*** 200")},
+		// Upstream writes a completed 4xx/5xx exchange at INFO; ours at
+		// ERROR on purpose (docs/observability.md, "Which records are
+		// written").
+		{"404", notFound, "ERROR-ACCESS", upstreamBody(s+" "+q+" - -", "192.0.2.7:40000", "-", "25ms/25ms/-/-/-", 120, 3400, "", "http", "shop.example.com GET /nowhere 404")},
+		{"503", unavailable, "ERROR-ACCESS", upstreamBody(s+" "+q+" shop -", "192.0.2.7:40000", "-", "3000ms/3000ms/-/-/-", 120, 3400, ua, "https", "shop.example.com GET /pay?card=***&n=*** 503")},
+		{"no answer", unanswered, "ERROR-ACCESS", upstreamBody(s+" "+q+" shop shop-0", "192.0.2.7:40000", "[2001:db8::1]:8080", "9000ns/9000ns/-/-/-", 120, 3400, ua, "https", "shop.example.com GET /pay?card=***&n=*** -")},
+	} {
+		line := string((&Encoder{Format: Ascii, Tag: "WRK-00", PID: 42}).Append(nil, c.r))
+		prompt, body, ok := strings.Cut(line, "\t")
+		if !ok {
+			t.Errorf("%s: no tab in %q", c.name, line)
+			continue
+		}
+		if body != c.want {
+			t.Errorf("%s:\n got %q\nwant %q", c.name, body, c.want)
+		}
+		if !strings.HasSuffix(prompt, " 42 "+c.level+" WRK-00") {
+			t.Errorf("%s: prompt %q, want level %q", c.name, prompt, c.level)
+		}
+		m := decodeRecords(t, (&Encoder{Format: Protobuf}).Append(nil, c.r))[0]
+		var j struct {
+			Sozu struct{ Protocol string }
+		}
+		if err := json.Unmarshal((&Encoder{Format: JSON}).Append(nil, c.r), &j); err != nil {
+			t.Fatal(err)
+		}
+		wantProto := strings.Fields(c.want)[len(strings.Fields(c.want))-5]
+		if m.GetProtocol() != wantProto || j.Sozu.Protocol != wantProto {
+			t.Errorf("%s: protobuf protocol %q, JSON sozu.protocol %q, want %q", c.name, m.GetProtocol(), j.Sozu.Protocol, wantProto)
+		}
 	}
 }

@@ -44,7 +44,7 @@ func TestAccessLogRecords(t *testing.T) {
 	want := []map[string]any{
 		{"http.response.status_code": float64(200), "http.request.method": "GET", "url.domain": "shop.test", "url.path": "/pay",
 			"url.query": "card=***", "user_agent.original": "agent/1", "labels.team": "pay", "sozu.cluster_id": "c",
-			"sozu.backend_id": "c-a", "sozu.protocol": "HTTP", "source.ip": "127.0.0.1"},
+			"sozu.backend_id": "c-a", "sozu.protocol": "http", "source.ip": "127.0.0.1"},
 		{"http.response.status_code": float64(404), "url.domain": "other.test", "url.path": "/x"},
 		{"http.response.status_code": float64(400)},
 	}
@@ -133,7 +133,7 @@ func TestAccessLogH2Streams(t *testing.T) {
 	}
 	recs := sink.JSON(t, 2)
 	for i, r := range recs {
-		if get(r, "sozu.protocol") != "HTTPS-TLS1.3" || get(r, "tls.version") != "1.3" || get(r, "tls.next_protocol") != "h2" || get(r, "http.version") != "2" || get(r, "http.response.status_code") != float64(200) {
+		if get(r, "sozu.protocol") != "https" || get(r, "tls.version") != "1.3" || get(r, "tls.next_protocol") != "h2" || get(r, "http.version") != "2" || get(r, "http.response.status_code") != float64(200) {
 			t.Errorf("record %d: %v", i, r)
 		}
 	}
@@ -161,7 +161,7 @@ func TestAccessLogH2Malformed(t *testing.T) {
 	recs := sink.JSON(t, 2)
 	for i, why := range []string{"connection-specific", "not writable as HTTP/1.1"} {
 		r := recs[i]
-		if get(r, "http.response.status_code") != nil || get(r, "event.outcome") != "failure" || get(r, "sozu.protocol") != "HTTPS-TLS1.3" ||
+		if get(r, "http.response.status_code") != nil || get(r, "event.outcome") != "failure" || get(r, "sozu.protocol") != "https" ||
 			get(r, "sozu.session_id") == nil || get(r, "trace.id") == nil {
 			t.Errorf("record %d: %v", i, r)
 		}

@@ -136,7 +136,7 @@ func TestAccessLogASCIIToFile(t *testing.T) {
 			tcp = l
 		}
 	}
-	for _, want := range []string{" INFO-ACCESS ", "[env=test, team=pay, user-agent=e2e-agent/1.0] None HTTP shop.test GET /pay/411111******1111?card=***&n=*** 200", " app app-0-"} {
+	for _, want := range []string{" INFO-ACCESS ", "[env=test, team=pay, user-agent=e2e-agent/1.0] None http shop.test GET /pay/411111******1111?card=***&n=*** 200", " app app-0-"} {
 		if !strings.Contains(ok, want) {
 			t.Errorf("200 line lacks %q:\n%s", want, ok)
 		}
@@ -178,7 +178,7 @@ func TestAccessLogProtobufDecodes(t *testing.T) {
 			if err := protodelim.UnmarshalFrom(r, m); err != nil {
 				break
 			}
-			if m.GetProtocol() == "HTTP" { // not the TCP sessions of startProxy's probes
+			if m.GetProtocol() == "http" { // not the TCP sessions of startProxy's probes
 				recs = append(recs, m)
 			}
 			var zero [2]byte
@@ -194,7 +194,7 @@ func TestAccessLogProtobufDecodes(t *testing.T) {
 	m := recs[0]
 	ep := m.GetEndpoint().GetHttp()
 	if ep.GetPath() != "/a?card=***" || ep.GetStatus() != 200 || ep.GetMethod() != "GET" || ep.GetAuthority() != "shop.test" ||
-		m.GetClusterId() != "app" || m.GetTags()["team"] != "pay" || m.GetProtocol() != "HTTP" || m.GetUserAgent() != "e2e-agent/1.0" ||
+		m.GetClusterId() != "app" || m.GetTags()["team"] != "pay" || m.GetProtocol() != "http" || m.GetUserAgent() != "e2e-agent/1.0" ||
 		m.GetBytesOut() == 0 || m.GetSessionAddress().GetPort() == 0 || !strings.HasPrefix(m.GetTag(), "WRK-") {
 		t.Errorf("record: %v", m)
 	}
