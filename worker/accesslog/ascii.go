@@ -59,10 +59,12 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	dst = append(dst, '[')
 	dst = appendULID(dst, r.SessionID)
 	dst = append(dst, ' ')
-	if r.RequestID == (ulid.ULID{}) {
+	// The request's id; a TCP session's (and a UDP flow's) is its own
+	// id, as upstream files a TCP session under one id in both slots.
+	if r.RequestID == (ulid.ULID{}) && !r.Protocol.stream() {
 		dst = append(dst, '-')
 	} else {
-		dst = appendULID(dst, r.RequestID)
+		dst = appendULID(dst, r.requestID())
 	}
 	dst = append(dst, ' ')
 	dst = appendOr(dst, r.ClusterID)

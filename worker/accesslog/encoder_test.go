@@ -47,7 +47,7 @@ func TestASCIILayout(t *testing.T) {
 	tcp := &Record{Protocol: TCP, SessionID: sessionID, Start: t0, End: t0.Add(3 * time.Second),
 		Client: netip.MustParseAddrPort("192.0.2.7:40000"), BytesIn: 5, BytesOut: 7, ClusterID: "db"}
 	got = string(e.Append(nil, tcp))
-	want = "2026-12-06T08:00:03.000000Z 1796544003000000000 42 INFO-ACCESS  WRK-00\t[" + sessionID.String() + " - db -] 192.0.2.7:40000 - 3000ms/3000ms/-/-/- 5 7 [] None TCP -\n"
+	want = "2026-12-06T08:00:03.000000Z 1796544003000000000 42 INFO-ACCESS  WRK-00\t[" + sessionID.String() + " " + sessionID.String() + " db -] 192.0.2.7:40000 - 3000ms/3000ms/-/-/- 5 7 [] None TCP -\n"
 	if got != want {
 		t.Errorf("ascii tcp:\n got %q\nwant %q", got, want)
 	}

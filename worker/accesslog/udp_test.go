@@ -33,7 +33,7 @@ func TestUDPRecordInEveryFormat(t *testing.T) {
 	}{
 		{"ascii", func(t *testing.T, b []byte) {
 			want := "2026-12-06T08:00:02.000000Z 1796544002000000000 42 INFO-ACCESS  WRK-00\t[" + sessionID.String() +
-				" - dns dns-0] 192.0.2.7:5353 10.0.0.2:53 2000ms/0ns/2000ms/-/- 40 300 [svc=resolver] None UDP -\n"
+				" " + sessionID.String() + " dns dns-0] 192.0.2.7:5353 10.0.0.2:53 2000ms/0ns/2000ms/-/- 40 300 [svc=resolver] None UDP -\n"
 			if string(b) != want {
 				t.Errorf("\n got %q\nwant %q", b, want)
 			}

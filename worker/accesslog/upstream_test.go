@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -440,3 +441,35 @@ func TestASCIIAsUpstream(t *testing.T) {
 		}
 	}
 }
+
+// TestASCIIStreamContextAsUpstream: upstream files a TCP session under one
+// ULID in both slots of the context (TcpSession::log_context, and the
+// Pipe it builds with that id as session and request id), so its line
+// reads "[S S cluster backend]"; our UDP flows are written the same way.
+func TestASCIIStreamContextAsUpstream(t *testing.T) {
+	s := sessionID.String()
+	tcp := &Record{Protocol: TCP, SessionID: sessionID, Start: t0, End: t0.Add(3 * time.Second),
+		Client: netip.MustParseAddrPort("192.0.2.7:40000"), Backend: netip.MustParseAddrPort("10.1.2.3:5432"),
+		ClusterID: "db", BackendID: "db-1", BytesIn: 5, BytesOut: 7, BackendTime: time.Second}
+	for _, c := range []struct {
+		name string
+		r    *Record
+		want string
+	}{
+		{"tcp", tcp, upstreamBody(s+" "+s+" db db-1", "192.0.2.7:40000", "10.1.2.3:5432", "3000ms/2000ms/1000ms/-/-", 5, 7, "", "TCP", "-")},
+		{"udp", udpRecord(), upstreamBody(s+" "+s+" dns dns-0", "192.0.2.7:5353", "10.0.0.2:53", "2000ms/0ns/2000ms/-/-", 40, 300, "svc=resolver", "UDP", "-")},
+	} {
+		for _, colored := range []bool{false, true} {
+			line := string((&Encoder{Format: Ascii, Tag: "WRK-00", PID: 42, Colored: colored}).Append(nil, c.r))
+			if colored {
+				line = ansiEscape.ReplaceAllString(line, "")
+			}
+			_, body, _ := strings.Cut(line, "\t")
+			if body != c.want {
+				t.Errorf("%s (colored %v):\n got %q\nwant %q", c.name, colored, body, c.want)
+			}
+		}
+	}
+}
+
+var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;]*m")
