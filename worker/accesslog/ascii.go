@@ -139,8 +139,12 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	return append(dst, '\n')
 }
 
+// statusColor is the colour upstream's display_status gives a status:
+// 2xx to 5xx only, none for 1xx or a status past 599.
 func statusColor(s int) string {
 	switch {
+	case s >= 600:
+		return ""
 	case s >= 500:
 		return "\x1b[31m"
 	case s >= 400:

@@ -473,3 +473,27 @@ func TestASCIIStreamContextAsUpstream(t *testing.T) {
 }
 
 var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;]*m")
+
+// TestASCIIColoredAsUpstream: access_logs_colored writes upstream's
+// escapes (the prompt of _prompt_log!, the colored format of log_access,
+// display_status's colours for 2xx to 5xx only).
+func TestASCIIColoredAsUpstream(t *testing.T) {
+	s, q := sessionID.String(), requestID.String()
+	for _, c := range []struct {
+		status int
+		shown  string
+	}{{101, "101"}, {200, "\x1b[32m200"}, {302, "\x1b[34m302"}, {404, "\x1b[33m404"}, {503, "\x1b[31m503"}, {999, "999"}, {0, "-"}} {
+		r := httpRecord()
+		r.Protocol, r.Status, r.Tags, r.UserAgent = HTTP, c.status, nil, nil
+		level := "INFO-ACCESS "
+		if r.Failure() {
+			level = "ERROR-ACCESS"
+		}
+		want := "2026-12-06T08:00:00.025000Z \x1b[2m1796544000025000000 \x1b[;2;1m42 \x1b[;35;1m" + level + " \x1b[0;1mWRK-00\x1b[m\t" +
+			"\x1b[;1m[" + s + " " + q + " shop shop-0]\x1b[m 192.0.2.7:40000 [2001:db8::1]:8080 25ms/5000μs/20ms/-/- 120 3400 \x1b[2m[] None " +
+			"\x1b[;1mhttp shop.example.com GET /pay?card=***&n=*** " + c.shown + "\x1b[m\n"
+		if got := string((&Encoder{Format: Ascii, Tag: "WRK-00", PID: 42, Colored: true}).Append(nil, r)); got != want {
+			t.Errorf("status %d:\n got %q\nwant %q", c.status, got, want)
+		}
+	}
+}
