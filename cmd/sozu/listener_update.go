@@ -19,8 +19,9 @@ var (
 
 // h2UpdateFlags are the HTTP/2 knobs of `listener http|https update`,
 // spelled as upstream's CLI spells them (the h2_* keys with dashes). The
-// state checks their values (docs/protocol.md: at least 1, the shrink ratio
-// at least 2, the graceful shutdown deadline 0 for none).
+// state checks their values (docs/protocol.md §5.3: at least 1, the shrink
+// ratio at least 2, the concurrent streams at most 10000, the connection
+// window 65535 to 2147483647, the graceful shutdown deadline 0 for none).
 var h2UpdateFlags = []*flagSpec{
 	h2Flag("h2-max-rst-stream-per-window", math.MaxUint32, "RST_STREAM frames per 1 s window (rapid reset, CVE-2023-44487)"),
 	h2Flag("h2-max-ping-per-window", math.MaxUint32, "PING frames per window (CVE-2019-9512)"),
