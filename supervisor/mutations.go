@@ -174,9 +174,11 @@ func (a *actor) checkSettings(req *command.Request) error {
 	case *command.Request_AddHttpListener:
 		l := r.AddHttpListener
 		what, issues = "listener "+l.GetAddress().Display(), settings.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+		issues = append(issues, settings.CheckListenerH2(l, false)...)
 	case *command.Request_AddHttpsListener:
 		l := r.AddHttpsListener
 		what, issues = "listener "+l.GetAddress().Display(), settings.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())
+		issues = append(issues, settings.CheckListenerH2(l, true)...)
 	case *command.Request_UpdateHttpListener:
 		l := r.UpdateHttpListener
 		what, issues = "listener "+l.GetAddress().Display(), settings.CheckListenerAnswers(l.GetHttpAnswers(), l.GetAnswers())

@@ -107,6 +107,24 @@ func TestSnapshotHTTPSH2(t *testing.T) {
 		// backend a second.
 		{"idle timeout 0 is absent", &command.HttpsListenerConfig{Address: sa(addr), BackTimeout: proto.Uint32(90),
 			H2StreamIdleTimeoutSeconds: proto.Uint32(0)}, h2.Limits{StreamIdleTimeout: 90 * time.Second}, false},
+		// Any other h2_* knob stated out of range (0, which the
+		// configuration and listener updates refuse, only a state file
+		// record or a raw add_https_listener carries) is clamped into range
+		// as upstream clamps it: 0 is the strictest bound, 1, never the
+		// default (h2_max_ping_per_window = 0 became 100, a limit 100 times
+		// looser than the one stated, and nothing said so).
+		{"a stated 0 is clamped, not the default", &command.HttpsListenerConfig{Address: sa(addr),
+			H2MaxPingPerWindow:                proto.Uint32(0),
+			H2MaxRstStreamLifetime:            proto.Uint64(0),
+			H2MaxRstStreamAbusiveLifetime:     proto.Uint64(0),
+			H2MaxHeaderFields:                 proto.Uint32(0),
+			H2MaxWindowUpdateStream0PerWindow: proto.Uint32(0),
+			H2MaxConcurrentStreams:            proto.Uint32(0),
+			H2InitialConnectionWindow:         proto.Uint32(0),
+			H2StreamShrinkRatio:               proto.Uint32(0),
+		}, h2.Limits{MaxPingPerWindow: 1, MaxRstStreamLifetime: 1, MaxRstStreamAbusiveLifetime: 1, MaxHeaderFields: 1,
+			MaxWindowUpdateStream0PerWindow: 1, MaxConcurrentStreams: 1, InitialConnectionWindow: 65535, StreamShrinkRatio: 2,
+			StreamIdleTimeout: 30 * time.Second}, false},
 		{"set", &command.HttpsListenerConfig{Address: sa(addr), DisableHttp11: proto.Bool(true),
 			AlpnProtocols:              []string{"h2"},
 			H2MaxConcurrentStreams:     proto.Uint32(7),

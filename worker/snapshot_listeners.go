@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/worker/answers"
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/h2"
@@ -164,34 +165,52 @@ func defaultHosts(c *tlsconf.Cert) []string {
 	return out
 }
 
-// h2Limits converts the h2_* keys of an HTTPS listener; an absent key (and
-// a zero count) keeps h2's default, which is upstream's. A graceful
-// shutdown deadline of 0 means none. An absent (or 0) stream idle timeout
-// is, as upstream's, the listener's back_timeout floored at 30 s, so that a
-// stream awaiting a slow backend is not reaped before back_timeout cuts it.
+// h2Limits converts the h2_* keys of an HTTPS listener; an absent key keeps
+// h2's default, which is upstream's. A key stated out of its range (0 above
+// all, which only a state file record or a raw add_https_listener carries:
+// the configuration and listener updates refuse it) is clamped into range
+// as upstream clamps it (state.H2Knob): a stated 0 is the strictest bound,
+// 1, never the default. A graceful shutdown deadline of 0 means none. An
+// absent (or 0) stream idle timeout is, as upstream's, the listener's
+// back_timeout floored at 30 s, so that a stream awaiting a slow backend is
+// not reaped before back_timeout cuts it.
 func h2Limits(l *command.HttpsListenerConfig) h2.Limits {
+	u32 := func(name string, p *uint32) uint32 {
+		if p == nil {
+			return 0
+		}
+		_, v := state.H2Knob(name, uint64(*p))
+		return uint32(v)
+	}
+	u64 := func(name string, p *uint64) uint64 {
+		if p == nil {
+			return 0
+		}
+		_, v := state.H2Knob(name, *p)
+		return v
+	}
 	idle := l.GetH2StreamIdleTimeoutSeconds()
 	if idle == 0 {
 		idle = max(30, l.GetBackTimeout())
 	}
 	lim := h2.Limits{
-		MaxConcurrentStreams:            l.GetH2MaxConcurrentStreams(),
-		MaxRstStreamPerWindow:           l.GetH2MaxRstStreamPerWindow(),
-		MaxRstStreamLifetime:            l.GetH2MaxRstStreamLifetime(),
-		MaxRstStreamAbusiveLifetime:     l.GetH2MaxRstStreamAbusiveLifetime(),
-		MaxRstStreamEmittedLifetime:     l.GetH2MaxRstStreamEmittedLifetime(),
-		MaxPingPerWindow:                l.GetH2MaxPingPerWindow(),
-		MaxSettingsPerWindow:            l.GetH2MaxSettingsPerWindow(),
-		MaxEmptyDataPerWindow:           l.GetH2MaxEmptyDataPerWindow(),
-		MaxWindowUpdateStream0PerWindow: l.GetH2MaxWindowUpdateStream0PerWindow(),
-		MaxContinuationFrames:           l.GetH2MaxContinuationFrames(),
-		MaxHeaderFields:                 l.GetH2MaxHeaderFields(),
-		MaxHeaderListSize:               l.GetH2MaxHeaderListSize(),
-		MaxHeaderTableSize:              l.GetH2MaxHeaderTableSize(),
-		InitialConnectionWindow:         l.GetH2InitialConnectionWindow(),
-		StreamShrinkRatio:               l.GetH2StreamShrinkRatio(),
+		MaxConcurrentStreams:            u32("h2_max_concurrent_streams", l.H2MaxConcurrentStreams),
+		MaxRstStreamPerWindow:           u32("h2_max_rst_stream_per_window", l.H2MaxRstStreamPerWindow),
+		MaxRstStreamLifetime:            u64("h2_max_rst_stream_lifetime", l.H2MaxRstStreamLifetime),
+		MaxRstStreamAbusiveLifetime:     u64("h2_max_rst_stream_abusive_lifetime", l.H2MaxRstStreamAbusiveLifetime),
+		MaxRstStreamEmittedLifetime:     u64("h2_max_rst_stream_emitted_lifetime", l.H2MaxRstStreamEmittedLifetime),
+		MaxPingPerWindow:                u32("h2_max_ping_per_window", l.H2MaxPingPerWindow),
+		MaxSettingsPerWindow:            u32("h2_max_settings_per_window", l.H2MaxSettingsPerWindow),
+		MaxEmptyDataPerWindow:           u32("h2_max_empty_data_per_window", l.H2MaxEmptyDataPerWindow),
+		MaxWindowUpdateStream0PerWindow: u32("h2_max_window_update_stream0_per_window", l.H2MaxWindowUpdateStream0PerWindow),
+		MaxContinuationFrames:           u32("h2_max_continuation_frames", l.H2MaxContinuationFrames),
+		MaxHeaderFields:                 u32("h2_max_header_fields", l.H2MaxHeaderFields),
+		MaxHeaderListSize:               u32("h2_max_header_list_size", l.H2MaxHeaderListSize),
+		MaxHeaderTableSize:              u32("h2_max_header_table_size", l.H2MaxHeaderTableSize),
+		InitialConnectionWindow:         u32("h2_initial_connection_window", l.H2InitialConnectionWindow),
+		StreamShrinkRatio:               u32("h2_stream_shrink_ratio", l.H2StreamShrinkRatio),
 		StreamIdleTimeout:               time.Duration(idle) * time.Second,
-		MaxGlitchCount:                  l.GetH2MaxGlitchCount(),
+		MaxGlitchCount:                  u32("h2_max_glitch_count", l.H2MaxGlitchCount),
 	}
 	if l.H2GracefulShutdownDeadlineSeconds != nil {
 		lim.GracefulShutdownDeadline = time.Duration(*l.H2GracefulShutdownDeadlineSeconds) * time.Second

@@ -18,32 +18,34 @@ var (
 )
 
 // h2UpdateFlags are the HTTP/2 knobs of `listener http|https update`,
-// spelled as upstream's CLI spells them (the h2_* keys with dashes). The
-// state checks their values (docs/protocol.md: at least 1, the shrink ratio
-// at least 2, the graceful shutdown deadline 0 for none).
+// spelled as upstream's CLI spells them (the h2_* keys with dashes), with
+// the units and defaults of docs/configuration.md (HTTP/2 limits). The
+// state checks their values (docs/protocol.md §5.3: at least 1, the shrink
+// ratio at least 2, the concurrent streams at most 10000, the connection
+// window 65535 to 2147483647, the graceful shutdown deadline 0 for none).
 var h2UpdateFlags = []*flagSpec{
-	h2Flag("h2-max-rst-stream-per-window", math.MaxUint32, "RST_STREAM frames per 1 s window (rapid reset, CVE-2023-44487)"),
-	h2Flag("h2-max-ping-per-window", math.MaxUint32, "PING frames per window (CVE-2019-9512)"),
-	h2Flag("h2-max-settings-per-window", math.MaxUint32, "SETTINGS frames per window (CVE-2019-9515)"),
-	h2Flag("h2-max-empty-data-per-window", math.MaxUint32, "empty DATA frames per window (CVE-2019-9518)"),
-	h2Flag("h2-max-window-update-stream0-per-window", math.MaxUint32, "connection-level WINDOW_UPDATE frames per window"),
-	h2Flag("h2-max-continuation-frames", math.MaxUint32, "CONTINUATION frames per header block (CVE-2024-27316)"),
-	h2Flag("h2-max-glitch-count", math.MaxUint32, "protocol anomalies before GOAWAY(ENHANCE_YOUR_CALM)"),
-	h2Flag("h2-initial-connection-window", math.MaxUint32, "connection-level receive window, bytes (65535 to 2147483647)"),
-	h2Flag("h2-max-concurrent-streams", math.MaxUint32, "concurrent streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS)"),
-	h2Flag("h2-stream-shrink-ratio", math.MaxUint32, "stream table shrink ratio (at least 2)"),
-	h2Flag("h2-max-rst-stream-lifetime", math.MaxUint64, "RST_STREAM frames received per connection"),
-	h2Flag("h2-max-rst-stream-abusive-lifetime", math.MaxUint64, "RST_STREAM frames received before a response started, per connection"),
-	h2Flag("h2-max-rst-stream-emitted-lifetime", math.MaxUint64, "RST_STREAM frames the peer provoked, per connection (CVE-2025-8671)"),
-	h2Flag("h2-max-header-list-size", math.MaxUint32, "decoded header list per request, bytes (SETTINGS_MAX_HEADER_LIST_SIZE)"),
-	h2Flag("h2-max-header-table-size", math.MaxUint32, "HPACK dynamic table accepted from the peer's SETTINGS, bytes"),
-	h2Flag("h2-max-header-fields", math.MaxUint32, "header fields per header block"),
-	h2Flag("h2-stream-idle-timeout-seconds", math.MaxUint32, "reset a stream idle this long"),
-	h2Flag("h2-graceful-shutdown-deadline-seconds", math.MaxUint32, "streams' time to finish after a soft stop's GOAWAY; 0 = no limit"),
+	h2Flag("h2-max-rst-stream-per-window", "N", math.MaxUint32, "RST_STREAM frames per 1 s window (rapid reset, CVE-2023-44487; default 100)"),
+	h2Flag("h2-max-ping-per-window", "N", math.MaxUint32, "PING frames per window (CVE-2019-9512; default 100)"),
+	h2Flag("h2-max-settings-per-window", "N", math.MaxUint32, "SETTINGS frames per window (CVE-2019-9515; default 50)"),
+	h2Flag("h2-max-empty-data-per-window", "N", math.MaxUint32, "empty DATA frames per window (CVE-2019-9518; default 100)"),
+	h2Flag("h2-max-window-update-stream0-per-window", "N", math.MaxUint32, "WINDOW_UPDATE frames granting more than the DATA sent, per window (default 100)"),
+	h2Flag("h2-max-continuation-frames", "N", math.MaxUint32, "CONTINUATION frames per header block (CVE-2024-27316; default 20)"),
+	h2Flag("h2-max-glitch-count", "N", math.MaxUint32, "protocol anomalies per window before GOAWAY(ENHANCE_YOUR_CALM) (default 100)"),
+	h2Flag("h2-initial-connection-window", "BYTES", math.MaxUint32, "connection-level receive window, 65535 to 2147483647 (default 1048576)"),
+	h2Flag("h2-max-concurrent-streams", "N", math.MaxUint32, "concurrent streams per connection, 1 to 10000 (SETTINGS_MAX_CONCURRENT_STREAMS; default 100)"),
+	h2Flag("h2-stream-shrink-ratio", "N", math.MaxUint32, "stream table shrink ratio, at least 2 (default 2)"),
+	h2Flag("h2-max-rst-stream-lifetime", "N", math.MaxUint64, "RST_STREAM frames received per connection (default 10000)"),
+	h2Flag("h2-max-rst-stream-abusive-lifetime", "N", math.MaxUint64, "RST_STREAM frames received before a response started, per connection (default 50)"),
+	h2Flag("h2-max-rst-stream-emitted-lifetime", "N", math.MaxUint64, "RST_STREAM frames the peer provoked, per connection (CVE-2025-8671; default 500)"),
+	h2Flag("h2-max-header-list-size", "BYTES", math.MaxUint32, "decoded header list per request (SETTINGS_MAX_HEADER_LIST_SIZE; default 65536)"),
+	h2Flag("h2-max-header-table-size", "BYTES", math.MaxUint32, "HPACK dynamic table accepted from the peer's SETTINGS (default 65536)"),
+	h2Flag("h2-max-header-fields", "N", math.MaxUint32, "header fields per header block (default 128)"),
+	h2Flag("h2-stream-idle-timeout-seconds", "SECONDS", math.MaxUint32, "reset a stream idle this long (default back_timeout, at least 30)"),
+	h2Flag("h2-graceful-shutdown-deadline-seconds", "SECONDS", math.MaxUint32, "streams' time to finish after a soft stop's GOAWAY; 0 = no limit (default 5)"),
 }
 
-func h2Flag(long string, max uint64, help string) *flagSpec {
-	return &flagSpec{long: long, kind: kindUint, max: max, metavar: "N", help: help}
+func h2Flag(long, metavar string, max uint64, help string) *flagSpec {
+	return &flagSpec{long: long, kind: kindUint, max: max, metavar: metavar, help: help}
 }
 
 var fSozuIDHeader = &flagSpec{long: "sozu-id-header", kind: kindString, metavar: "NAME", help: "name of the request id header sent to backends and clients"}

@@ -317,6 +317,7 @@ func TestHelpGolden(t *testing.T) {
 	golden(t, "help/cluster_add.golden", []byte(helpText(lookup("cluster add"))))
 	golden(t, "help/frontend_http_add.golden", []byte(helpText(lookup("frontend http add"))))
 	golden(t, "help/listener.golden", []byte(helpText(lookup("listener"))))
+	golden(t, "help/listener_https_update.golden", []byte(helpText(lookup("listener https update"))))
 	golden(t, "help/certificate.golden", []byte(helpText(lookup("certificate"))))
 	golden(t, "help/certificate_replace.golden", []byte(helpText(lookup("certificate replace"))))
 }

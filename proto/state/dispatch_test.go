@@ -407,6 +407,14 @@ func TestDispatchUpdateListeners(t *testing.T) {
 		{name: "concurrent streams zero", setup: hasHTTPS, req: withS(func(u *command.UpdateHttpsListenerConfig) {
 			u.H2MaxConcurrentStreams = proto.Uint32(0)
 		}), kind: InvalidValue, text: "Invalid value for field 'h2_max_concurrent_streams': must be >= 1"},
+		// The configuration refuses these windows; an update took them and
+		// the worker clamped them without a word.
+		{name: "connection window below RFC 9113's initial one", setup: hasHTTPS, req: withS(func(u *command.UpdateHttpsListenerConfig) {
+			u.H2InitialConnectionWindow = proto.Uint32(1000)
+		}), kind: InvalidValue, text: "Invalid value for field 'h2_initial_connection_window': must be between 65535 and 2147483647"},
+		{name: "connection window above 2^31-1", setup: hasHTTP, req: with(func(u *command.UpdateHttpListenerConfig) {
+			u.H2InitialConnectionWindow = proto.Uint32(1 << 31)
+		}), kind: InvalidValue, text: "Invalid value for field 'h2_initial_connection_window': must be between 65535 and 2147483647"},
 		{name: "shrink ratio one", setup: hasHTTP, req: with(func(u *command.UpdateHttpListenerConfig) {
 			u.H2StreamShrinkRatio = proto.Uint32(1)
 		}), kind: InvalidValue, text: "Invalid value for field 'h2_stream_shrink_ratio': must be >= 2"},

@@ -74,9 +74,10 @@ func updateListener[T listenerConfig, P listenerPatch](m map[netip.AddrPort]T, o
 
 // validatePatch checks the present fields of an Update*ListenerConfig in
 // declaration order, with the rules of docs/protocol.md §5.3: every h2_* knob
-// must be >= 1 (h2_max_concurrent_streams at most 10000, as upstream
-// clamps it), except h2_stream_shrink_ratio (>= 2) and
-// h2_graceful_shutdown_deadline_seconds (0 allowed); sozu_id_header must be
+// within its range (h2KnobRange: >= 1, h2_max_concurrent_streams at most
+// 10000 and h2_initial_connection_window within [65535, 2^31-1], as
+// upstream clamps them, h2_stream_shrink_ratio >= 2,
+// h2_graceful_shutdown_deadline_seconds 0 allowed); sozu_id_header must be
 // a non-empty header token; ALPN values must be "h2" or "http/1.1";
 // public_address must have a 16-bit port.
 func validatePatch(p protoreflect.Message) *Error {
@@ -93,16 +94,9 @@ func validatePatch(p protoreflect.Message) *Error {
 			if e := checkOptionalAddr(name, v.Message().Interface().(*command.SocketAddress)); e != nil {
 				return e
 			}
-		case name == "h2_max_concurrent_streams" && v.Uint() > 10000:
-			return invalidValue(name, "must be <= 10000")
-		case name == "h2_graceful_shutdown_deadline_seconds":
-		case name == "h2_stream_shrink_ratio":
-			if v.Uint() < 2 {
-				return invalidValue(name, "must be >= 2")
-			}
-		case strings.HasPrefix(name, "h2_") && (fd.Kind() == protoreflect.Uint32Kind || fd.Kind() == protoreflect.Uint64Kind):
-			if v.Uint() < 1 {
-				return invalidValue(name, "must be >= 1")
+		case strings.HasPrefix(name, "h2_"):
+			if is, bad := h2KnobIssue(fd, v); bad {
+				return invalidValue(name, is.Reason)
 			}
 		case name == "sozu_id_header":
 			switch h := v.String(); {

@@ -135,7 +135,8 @@ type rawListener struct {
 	H2MaxHeaderTableSize              *uint32 `toml:"h2_max_header_table_size" scope:"http,https"`
 	H2StreamIdleTimeoutSeconds        *uint32 `toml:"h2_stream_idle_timeout_seconds" scope:"http,https"`
 	H2GracefulShutdownDeadlineSeconds *uint32 `toml:"h2_graceful_shutdown_deadline_seconds" scope:"http,https"`
-	H2MaxHeaderFields                 *uint32 `toml:"h2_max_header_fields" scope:"http,https"` // extension
+	H2MaxHeaderFields                 *uint32 `toml:"h2_max_header_fields" scope:"http,https"`      // extension
+	H2StreamRefusalPercent            *uint32 `toml:"h2_stream_refusal_percent" scope:"http,https"` // upstream 2.3; not built (truth.go)
 
 	// HTTPS only.
 	TLSVersions         *[]tlsVersion `toml:"tls_versions" scope:"https"`

@@ -125,6 +125,12 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_stream_idle_timeout_seconds":          h2OnHTTP,
 		"h2_graceful_shutdown_deadline_seconds":   h2OnHTTP,
 		"h2_max_header_fields":                    h2OnHTTP,
+		// Upstream 2.3's soft threshold: past this percentage of
+		// h2_max_rst_stream_abusive_lifetime, a connection's new streams
+		// are refused (RST_STREAM(REFUSED_STREAM)) until a flood window
+		// passes without a cancel. Not on any listener here.
+		"h2_stream_refusal_percent": {NotBuilt, "new streams are never refused for early cancels: a connection runs until " +
+			"h2_max_rst_stream_abusive_lifetime ends it (GOAWAY(ENHANCE_YOUR_CALM))", nil},
 	},
 	"clusters": {},
 	"frontends": {
@@ -140,10 +146,12 @@ var protectionOf = map[string]map[string]string{
 }
 
 func init() {
-	for k := range forceTable["listeners"] {
+	for k, nf := range forceTable["listeners"] {
 		if strings.HasPrefix(k, "h2_") {
 			protectionOf["listeners"][k] = ProtectH2Flood
-			onlyOn["listeners"][k] = isHTTPListener
+			if nf.why == h2OnHTTP.why {
+				onlyOn["listeners"][k] = isHTTPListener
+			}
 		}
 	}
 }

@@ -111,7 +111,11 @@ var upstreamKeys = map[string][]string{
 		"h2_initial_connection_window", "h2_max_concurrent_streams", "h2_stream_shrink_ratio",
 		"h2_max_rst_stream_lifetime", "h2_max_rst_stream_abusive_lifetime",
 		"h2_max_rst_stream_emitted_lifetime", "h2_max_header_list_size", "h2_max_header_table_size",
-		"h2_stream_idle_timeout_seconds", "h2_graceful_shutdown_deadline_seconds"},
+		"h2_stream_idle_timeout_seconds", "h2_graceful_shutdown_deadline_seconds",
+		// Upstream 2.3 (HttpListenerConfig, HttpsListenerConfig): the share
+		// of h2_max_rst_stream_abusive_lifetime past which new streams are
+		// refused.
+		"h2_stream_refusal_percent"},
 	"clusters": {"protocol", "load_balancing", "load_metric", "https_redirect", "https_redirect_port",
 		"frontends", "backends", "http2", "answers", "answer_503", "www_authenticate", "authorized_hashes",
 		"health_check", "sticky_session", "max_connections_per_ip", "retry_after", "send_proxy"},

@@ -2,8 +2,12 @@ package settings
 
 import (
 	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/state"
 	"github.com/sozu-go/sozu/worker/answers"
 )
 
@@ -47,4 +51,24 @@ func MergeAnswers(h *command.CustomHttpAnswers, answersMap map[string]string) ma
 		m[k] = v
 	}
 	return m
+}
+
+// CheckListenerH2 reports the h2_* knobs of listener configuration m stated
+// out of their range (state.H2KnobIssues), with what a worker does instead:
+// on an HTTPS listener it clamps the value into range as upstream does (an
+// absent or 0 stream idle timeout is the listener's back_timeout, at least
+// 30 s); an HTTP listener serves no HTTP/2.
+func CheckListenerH2(m proto.Message, https bool) []Issue {
+	var out []Issue
+	for _, k := range state.H2KnobIssues(m) {
+		effect := fmt.Sprintf("a worker uses %d", k.Use)
+		switch {
+		case !https:
+			effect = "it is kept as stated: HTTP/2 is served on HTTPS listeners only"
+		case k.Field == "h2_stream_idle_timeout_seconds":
+			effect = "a worker uses back_timeout, at least 30 s"
+		}
+		out = append(out, Issue{Field: k.Field, Index: -1, Msg: k.Reason, Effect: effect})
+	}
+	return out
 }
