@@ -1,4 +1,4 @@
-package h2
+package worker
 
 import (
 	"os"
@@ -9,13 +9,15 @@ import (
 	"time"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/worker/h2"
 )
 
-// TestConfigurationDocH2 keeps the HTTP/2 limits table of
+// TestConfigurationDocH2 (here, not in worker/h2, whose tests may not
+// import proto/command: cmd/sozu/layers) keeps the HTTP/2 limits table of
 // docs/configuration.md true: it has a row for every h2_* knob of
 // HttpsListenerConfig, and each numeric default is DefaultLimits'.
 func TestConfigurationDocH2(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/configuration.md")
+	doc, err := os.ReadFile("../docs/configuration.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +35,7 @@ func TestConfigurationDocH2(t *testing.T) {
 	for _, m := range row.FindAllStringSubmatch(section, -1) {
 		defaults[m[1]] = strings.TrimSpace(m[3])
 	}
-	d := DefaultLimits()
+	d := h2.DefaultLimits()
 	want := map[string]uint64{
 		"h2_max_rst_stream_per_window":            uint64(d.MaxRstStreamPerWindow),
 		"h2_max_ping_per_window":                  uint64(d.MaxPingPerWindow),
