@@ -159,8 +159,11 @@ func (a *Aggregator) wantBackend(id string) bool { return in(a.want.backends, id
 
 // byID reports whether the query names clusters or backends: as upstream,
 // its answer then holds only those, without the proxy-level (and main)
-// metrics.
-func (a *Aggregator) byID() bool { return a.want.clusters != nil || a.want.backends != nil }
+// metrics. no_clusters comes first, as upstream reads it: the proxy-level
+// metrics alone, whatever ids are named.
+func (a *Aggregator) byID() bool {
+	return !a.opt.GetNoClusters() && (a.want.clusters != nil || a.want.backends != nil)
+}
 
 // byBackend reports whether the query names backends and no cluster: as
 // upstream, its answer holds the clusters holding them with only those

@@ -86,6 +86,8 @@ func TestAggregator(t *testing.T) {
 			clusters: []string{"b"}, clusterOwn: true, backends: map[string][]string{"b": {"b1"}}},
 		{name: "backend ids", opt: &command.QueryMetricsOptions{BackendIds: []string{"a2"}},
 			clusters: []string{"a"}, backends: map[string][]string{"a": {"a2"}}},
+		{name: "no clusters wins over ids", opt: &command.QueryMetricsOptions{NoClusters: proto.Bool(true), ClusterIds: []string{"a"}, BackendIds: []string{"b1"}},
+			proxy: []string{ClientConnections, HTTPRequests, RequestTime}},
 		{name: "cluster and backend ids", opt: &command.QueryMetricsOptions{ClusterIds: []string{"a"}, BackendIds: []string{"a1", "b1"}},
 			clusters: []string{"a"}, clusterOwn: true, backends: map[string][]string{"a": {"a1"}}},
 		{name: "metric names", opt: &command.QueryMetricsOptions{MetricNames: []string{HTTPRequests, BackendAvailable}},
