@@ -40,14 +40,16 @@ const (
 	cutByBackend
 	cutByTimeout
 	cutByClient
+	cutByClientReset
 )
 
 // cutReasons are the records' event.reason for each cutWhy.
 var cutReasons = [...]string{
-	notCut:       "",
-	cutByBackend: "backend ended the response before its end",
-	cutByTimeout: "backend timed out in the response body",
-	cutByClient:  "client closed its connection before the end of the response",
+	notCut:           "",
+	cutByBackend:     "backend ended the response before its end",
+	cutByTimeout:     "backend timed out in the response body",
+	cutByClient:      "client closed its connection before the end of the response",
+	cutByClientReset: "client reset its stream before the end of the response",
 }
 
 // span is a part of reqLog.head.
@@ -161,6 +163,9 @@ func (s *session) logRequest(cfg *Listener) {
 		return
 	}
 	defer r.reset()
+	if r.cut == notCut && s.peerReset() {
+		r.cut = cutByClientReset
+	}
 	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status) || r.cut != notCut) {
 		return // filtered out by log_level: not even built
 	}

@@ -103,9 +103,18 @@ func TestMetricsH2ClientCancelIsNoError(t *testing.T) {
 	}
 	recs := accessRecords(t, filepath.Join(dir, "access.log"), 3)
 	statuses := map[string][]any{}
+	reasons := map[any]int{}
 	for _, r := range recs {
 		p, _ := ecs(r, "url.path").(string)
 		statuses[p] = append(statuses[p], ecs(r, "http.response.status_code"))
+		if p == "/slow" {
+			reasons[ecs(r, "event.reason")]++
+		}
+	}
+	// Stream 1, which the client reset, says so; stream 5 ended with the
+	// connection (no reason: the connection may also end by our doing).
+	if reasons["client reset its stream before the end of the response"] != 1 || reasons[nil] != 1 {
+		t.Errorf("event.reason of the cancelled /slow streams: %v, want one reset by the client and one without a reason", reasons)
 	}
 	if got := statuses["/"]; len(got) != 1 || got[0] != float64(200) {
 		t.Errorf("access record of /: statuses %v, want [200]", got)
