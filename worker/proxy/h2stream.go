@@ -37,17 +37,6 @@ import (
 // Write for one at a time (the session's, or a tunnel's); Close and the
 // deadline setters are safe from any goroutine while the stream's handler
 // runs.
-// peerReset reports whether s serves an HTTP/2 stream its client reset
-// (RST_STREAM) before the stream's end: its record says so.
-func (s *session) peerReset() bool {
-	sc, ok := s.conn.(*streamConn)
-	if !ok {
-		return false
-	}
-	var se *h2.StreamError
-	return errors.As(sc.st.Err(), &se) && se.Remote
-}
-
 type streamConn struct {
 	st            *h2.Stream
 	local, remote net.Addr
@@ -567,3 +556,14 @@ type peerAddr struct {
 func newPeerAddr(a net.Addr) *peerAddr { return &peerAddr{Addr: a, s: a.String()} }
 
 func (a *peerAddr) String() string { return a.s }
+
+// peerReset reports whether s serves an HTTP/2 stream its client reset
+// (RST_STREAM) before the stream's end: its record says so.
+func (s *session) peerReset() bool {
+	sc, ok := s.conn.(*streamConn)
+	if !ok {
+		return false
+	}
+	var se *h2.StreamError
+	return errors.As(sc.st.Err(), &se) && se.Remote
+}
