@@ -219,9 +219,9 @@ func nextElem(v []byte, i int) (el []byte, next int, ok bool) {
 	return trimOWS(v[start:]), len(v), true
 }
 
-// parseContentLength parses Content-Length = 1*DIGIT into a non-negative
-// int64, refusing signs, spaces, lists and overflow.
-func parseContentLength(v []byte) (int64, bool) {
+// ParseContentLength parses Content-Length = 1*DIGIT (RFC 9110 §8.6) into
+// a non-negative int64, refusing signs, spaces, lists and overflow.
+func ParseContentLength(v []byte) (int64, bool) {
 	if len(v) == 0 {
 		return 0, false
 	}
@@ -444,7 +444,7 @@ func (fi *fieldInfo) noteContentLength(v []byte, off int, resp bool) {
 		fi.clOff = off
 	}
 	if !resp {
-		n, ok := parseContentLength(v)
+		n, ok := ParseContentLength(v)
 		if !ok {
 			fi.clBad = true
 		}
@@ -457,7 +457,7 @@ func (fi *fieldInfo) noteContentLength(v []byte, off int, resp bool) {
 	for i := 0; i < len(v); {
 		var el []byte
 		el, i, _ = nextElem(v, i)
-		n, ok := parseContentLength(el)
+		n, ok := ParseContentLength(el)
 		if !ok {
 			fi.clBad = true
 			return

@@ -175,8 +175,8 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 			return "connection-specific field " + hf.Name
 		}
 		if hf.Name == "content-length" {
-			n, err := strconv.ParseInt(hf.Value, 10, 64) // 1*DIGIT (RFC 9110 §8.6): no sign
-			if err != nil || hf.Value[0] == '+' || n < 0 || (r.cl >= 0 && n != r.cl) {
+			n, ok := http1.ParseContentLength([]byte(hf.Value))
+			if !ok || (r.cl >= 0 && n != r.cl) {
 				return "invalid content-length"
 			}
 			if r.cl >= 0 {
