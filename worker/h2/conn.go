@@ -86,13 +86,11 @@ type Conn struct {
 	// ended: streams closed lately by END_STREAM both ways, no reset: a
 	// DATA frame on one is a connection error STREAM_CLOSED (RFC 9113
 	// §5.1); on a stream forgotten since, a stream error.
-	ended    [32]uint32
-	endedPos int
+	ended idRing
 	// peerReset: streams the peer reset lately. A frame on one but
 	// PRIORITY or RST_STREAM is a stream error STREAM_CLOSED (§5.1): the
 	// peer itself closed it, so none of its frames can be late.
-	peerReset    [32]uint32
-	peerResetPos int
+	peerReset idRing
 
 	maxClientID    uint32
 	skipped        [4][2]uint32 // the last ranges of client ids a new stream skipped (never opened), first and last
@@ -377,7 +375,7 @@ func (c *Conn) maybeFinishDrainLocked() {
 	// connection's state (PING, SETTINGS: RFC 9113 §6.8), which are
 	// answered until it closes the connection or goes quiet.
 	if !c.quiet.Swap(true) {
-		c.nc.SetReadDeadline(time.Now().Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
+		c.quietDeadline(time.Now())
 	}
 }
 
@@ -424,7 +422,7 @@ func (c *Conn) refreshReadDeadline() {
 	c.tick(now)
 	if c.quiet.Load() && !c.stopReading.Load() {
 		c.rdlSet = time.Time{}
-		c.nc.SetReadDeadline(now.Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
+		c.quietDeadline(now)
 		return
 	}
 	if now.Sub(c.rdlSet) < min(time.Second, c.lim.ReadTimeout/4) {
@@ -435,7 +433,7 @@ func (c *Conn) refreshReadDeadline() {
 	if c.stopReading.Load() {
 		c.nc.SetReadDeadline(time.Unix(1, 0))
 	} else if c.quiet.Load() { // set meanwhile by a handler's return
-		c.nc.SetReadDeadline(now.Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
+		c.quietDeadline(now)
 	}
 }
 
@@ -767,6 +765,27 @@ func (c *Conn) idleLocked(id uint32) bool {
 	return id%2 == 0 || id > c.maxClientID
 }
 
+// quietDeadline arms the read deadline of a connection drained after the
+// client's GOAWAY (quiet): peerGoAwayQuiet from now, within the read
+// timeout.
+func (c *Conn) quietDeadline(now time.Time) {
+	c.nc.SetReadDeadline(now.Add(min(peerGoAwayQuiet, c.lim.ReadTimeout)))
+}
+
+// idRing holds the last stream ids added to it (32), the oldest forgotten
+// first.
+type idRing struct {
+	ids [32]uint32
+	pos int
+}
+
+func (r *idRing) add(id uint32) {
+	r.ids[r.pos] = id
+	r.pos = (r.pos + 1) % len(r.ids)
+}
+
+func (r *idRing) has(id uint32) bool { return id != 0 && slices.Contains(r.ids[:], id) }
+
 func (c *Conn) recentlyResetLocked(id uint32) bool {
 	for _, r := range c.recent {
 		if r == id {
@@ -1003,7 +1022,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		if c.lateDataLocked(id, n) {
 			return nil
 		}
-		if slices.Contains(c.ended[:], id) {
+		if c.ended.has(id) {
 			// The peer ended the stream itself, and no reset crossed
 			// its DATA: no frame of it can be late (RFC 9113 §5.1).
 			return connErr(http2.ErrCodeStreamClosed, "DATA on a stream closed by END_STREAM")
@@ -1130,8 +1149,7 @@ func (c *Conn) onRSTStream(f *http2.RSTStreamFrame) error {
 		}
 	}
 	c.resetStreamLocked(s, f.ErrCode, true, "")
-	c.peerReset[c.peerResetPos] = id
-	c.peerResetPos = (c.peerResetPos + 1) % len(c.peerReset)
+	c.peerReset.add(id)
 	return nil
 }
 
@@ -1161,7 +1179,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	}
 	s := c.streams[id]
 	if s == nil {
-		if slices.Contains(c.peerReset[:], id) {
+		if c.peerReset.has(id) {
 			return streamErr{id, http2.ErrCodeStreamClosed, "WINDOW_UPDATE on a stream the peer reset"}
 		}
 		return nil // closed by END_STREAM or by our RST_STREAM: ignored (RFC 9113 §5.1, §6.9)
@@ -1273,8 +1291,7 @@ func (c *Conn) removeStreamLocked(s *Stream) {
 	if s.inMap {
 		s.inMap = false
 		if s.reset == nil && s.remoteClosed {
-			c.ended[c.endedPos] = s.id
-			c.endedPos = (c.endedPos + 1) % len(c.ended)
+			c.ended.add(s.id)
 		}
 		delete(c.streams, s.id)
 		if n := len(c.streams); c.peak > 64 && n*int(c.lim.StreamShrinkRatio) < c.peak {
