@@ -14,7 +14,7 @@ import (
 )
 
 // TestAddListenerH2KnobsOutOfRange: add_http(s)_listener from a client
-// with an h2_* knob out of its range (state.H2Knob) is refused naming each
+// with an h2_* knob out of its range (state.H2KnobIssues) is refused naming each
 // knob, as update_http(s)_listener and the configuration refuse it and as
 // upstream refuses a stated listener knob below its floor; a state file
 // record with it is taken, as upstream keeps it (dropping the listener

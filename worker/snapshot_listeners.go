@@ -169,48 +169,35 @@ func defaultHosts(c *tlsconf.Cert) []string {
 // h2's default, which is upstream's. A key stated out of its range (0 above
 // all, which only a state file record or a raw add_https_listener carries:
 // the configuration and listener updates refuse it) is clamped into range
-// as upstream clamps it (state.H2Knob): a stated 0 is the strictest bound,
+// as upstream clamps it (state.ClampH2Knobs): a stated 0 is the strictest bound,
 // 1, never the default. A graceful shutdown deadline of 0 means none. An
 // absent (or 0) stream idle timeout is, as upstream's, the listener's
 // back_timeout floored at 30 s, so that a stream awaiting a slow backend is
 // not reaped before back_timeout cuts it.
 func h2Limits(l *command.HttpsListenerConfig) h2.Limits {
-	u32 := func(name string, p *uint32) uint32 {
-		if p == nil {
-			return 0
-		}
-		_, v := state.H2Knob(name, uint64(*p))
-		return uint32(v)
-	}
-	u64 := func(name string, p *uint64) uint64 {
-		if p == nil {
-			return 0
-		}
-		_, v := state.H2Knob(name, *p)
-		return v
-	}
-	idle := l.GetH2StreamIdleTimeoutSeconds()
+	idle := l.GetH2StreamIdleTimeoutSeconds() // as stated: 0 is back_timeout, not clamped to 1
 	if idle == 0 {
 		idle = max(30, l.GetBackTimeout())
 	}
+	l = state.ClampH2Knobs(l)
 	lim := h2.Limits{
-		MaxConcurrentStreams:            u32("h2_max_concurrent_streams", l.H2MaxConcurrentStreams),
-		MaxRstStreamPerWindow:           u32("h2_max_rst_stream_per_window", l.H2MaxRstStreamPerWindow),
-		MaxRstStreamLifetime:            u64("h2_max_rst_stream_lifetime", l.H2MaxRstStreamLifetime),
-		MaxRstStreamAbusiveLifetime:     u64("h2_max_rst_stream_abusive_lifetime", l.H2MaxRstStreamAbusiveLifetime),
-		MaxRstStreamEmittedLifetime:     u64("h2_max_rst_stream_emitted_lifetime", l.H2MaxRstStreamEmittedLifetime),
-		MaxPingPerWindow:                u32("h2_max_ping_per_window", l.H2MaxPingPerWindow),
-		MaxSettingsPerWindow:            u32("h2_max_settings_per_window", l.H2MaxSettingsPerWindow),
-		MaxEmptyDataPerWindow:           u32("h2_max_empty_data_per_window", l.H2MaxEmptyDataPerWindow),
-		MaxWindowUpdateStream0PerWindow: u32("h2_max_window_update_stream0_per_window", l.H2MaxWindowUpdateStream0PerWindow),
-		MaxContinuationFrames:           u32("h2_max_continuation_frames", l.H2MaxContinuationFrames),
-		MaxHeaderFields:                 u32("h2_max_header_fields", l.H2MaxHeaderFields),
-		MaxHeaderListSize:               u32("h2_max_header_list_size", l.H2MaxHeaderListSize),
-		MaxHeaderTableSize:              u32("h2_max_header_table_size", l.H2MaxHeaderTableSize),
-		InitialConnectionWindow:         u32("h2_initial_connection_window", l.H2InitialConnectionWindow),
-		StreamShrinkRatio:               u32("h2_stream_shrink_ratio", l.H2StreamShrinkRatio),
+		MaxConcurrentStreams:            l.GetH2MaxConcurrentStreams(),
+		MaxRstStreamPerWindow:           l.GetH2MaxRstStreamPerWindow(),
+		MaxRstStreamLifetime:            l.GetH2MaxRstStreamLifetime(),
+		MaxRstStreamAbusiveLifetime:     l.GetH2MaxRstStreamAbusiveLifetime(),
+		MaxRstStreamEmittedLifetime:     l.GetH2MaxRstStreamEmittedLifetime(),
+		MaxPingPerWindow:                l.GetH2MaxPingPerWindow(),
+		MaxSettingsPerWindow:            l.GetH2MaxSettingsPerWindow(),
+		MaxEmptyDataPerWindow:           l.GetH2MaxEmptyDataPerWindow(),
+		MaxWindowUpdateStream0PerWindow: l.GetH2MaxWindowUpdateStream0PerWindow(),
+		MaxContinuationFrames:           l.GetH2MaxContinuationFrames(),
+		MaxHeaderFields:                 l.GetH2MaxHeaderFields(),
+		MaxHeaderListSize:               l.GetH2MaxHeaderListSize(),
+		MaxHeaderTableSize:              l.GetH2MaxHeaderTableSize(),
+		InitialConnectionWindow:         l.GetH2InitialConnectionWindow(),
+		StreamShrinkRatio:               l.GetH2StreamShrinkRatio(),
 		StreamIdleTimeout:               time.Duration(idle) * time.Second,
-		MaxGlitchCount:                  u32("h2_max_glitch_count", l.H2MaxGlitchCount),
+		MaxGlitchCount:                  l.GetH2MaxGlitchCount(),
 	}
 	if l.H2GracefulShutdownDeadlineSeconds != nil {
 		lim.GracefulShutdownDeadline = time.Duration(*l.H2GracefulShutdownDeadlineSeconds) * time.Second

@@ -41,20 +41,26 @@ func h2KnobRange(name string, kind protoreflect.Kind) (lo, hi uint64, ok bool) {
 	return 1, hi, true
 }
 
-// H2Knob checks value v of the h2_* knob named name (a uint32 field unless
-// it is one of the three uint64 *_lifetime knobs). It returns why v is out
-// of range ("" when it is not) and the value a worker uses instead: v
-// clamped into the range, as upstream's runtime clamps it.
-func H2Knob(name string, v uint64) (reason string, clamped uint64) {
-	kind := protoreflect.Uint32Kind
-	if strings.HasSuffix(name, "_lifetime") {
-		kind = protoreflect.Uint64Kind
+// ClampH2Knobs returns m with each h2_* knob stated out of its range
+// clamped into it (H2KnobIssues' Use), as upstream's runtime clamps it;
+// m itself when none is. Absent knobs stay absent.
+func ClampH2Knobs[M proto.Message](m M) M {
+	issues := H2KnobIssues(m)
+	if len(issues) == 0 {
+		return m
 	}
-	lo, hi, ok := h2KnobRange(name, kind)
-	if !ok {
-		return "", v
+	c := proto.Clone(m).(M)
+	r := c.ProtoReflect()
+	fields := r.Descriptor().Fields()
+	for _, is := range issues {
+		fd := fields.ByName(protoreflect.Name(is.Field))
+		v := protoreflect.ValueOfUint64(is.Use)
+		if fd.Kind() == protoreflect.Uint32Kind {
+			v = protoreflect.ValueOfUint32(uint32(is.Use))
+		}
+		r.Set(fd, v)
 	}
-	return knobReason(lo, hi, v), min(max(v, lo), hi)
+	return c
 }
 
 func knobReason(lo, hi, v uint64) string {
@@ -75,7 +81,7 @@ type H2KnobIssue struct {
 	Field  string // the knob, "h2_max_ping_per_window"
 	Reason string // "must be >= 1"
 	Value  uint64 // as stated
-	Use    uint64 // what a worker uses instead (H2Knob)
+	Use    uint64 // what a worker uses instead (ClampH2Knobs)
 }
 
 // H2KnobIssues lists, in declaration order, the h2_* knobs present in m (a
