@@ -163,7 +163,9 @@ func (s *session) logRequest(cfg *Listener) {
 		return
 	}
 	defer r.reset()
-	if r.cut == notCut && s.peerReset() {
+	if (r.cut == notCut || r.cut == cutByClient) && s.peerReset() {
+		// A stream's client that reset it did not close its connection,
+		// whatever the exchange made of the end of its request (noteLeft).
 		r.cut = cutByClientReset
 	}
 	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status) || r.cut != notCut) {

@@ -11,6 +11,9 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sozu-go/sozu/worker/accesslog"
+	"github.com/sozu-go/sozu/worker/accesslog/accesslogtest"
 )
 
 // slowBackend answers /fast at once and holds any other request until the
@@ -167,5 +170,28 @@ func TestH2ResetNotReplayed(t *testing.T) {
 	})
 	if n := b.held.Load(); n != 1 {
 		t.Errorf("the reset stream's request reached the backend %d times", n)
+	}
+}
+
+// TestH2UploadResetRecord: a stream its client resets in the middle of
+// its request body, while the backend holds the request, is recorded as
+// a stream the client reset (not as a client that closed its
+// connection, the HTTP/1.1 reason the exchange notes first), with no
+// status.
+func TestH2UploadResetRecord(t *testing.T) {
+	b := newSlowBackend(t)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2"}
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al})
+	h := dialH2(t, f)
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndHeaders: true,
+		BlockFragment: h.block("/upload", ":method", "POST", "content-length", "100")})
+	h.fr.WriteData(1, false, bytes.Repeat([]byte("x"), 10))
+	waitFor(t, "the request at the backend", func() bool { return b.held.Load() == 1 })
+	h.fr.WriteRSTStream(1, http2.ErrCodeCancel)
+	r := sink.JSON(t, 1)[0]
+	if reason := get(r, "event.reason"); reason != "client reset its stream before the end of the response" || get(r, "http.response.status_code") != nil {
+		t.Errorf("record of a stream reset mid-upload: reason %q, status %v: %v", reason, get(r, "http.response.status_code"), r)
 	}
 }
