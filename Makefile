@@ -5,6 +5,8 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/sozu
 PKGS := ./...
+# The tests that skip themselves under -race (see test).
+NORACE_TESTS := ^(TestKeepAliveRoundTripAllocs|TestRelayDoesNotAllocate|TestH2StreamAllocs|TestH2StreamGoroutines|TestIdleTLSConnectionStack)$$
 FUZZTIME ?= 30s
 EXAMPLE_CONFIG := docs/examples/config.toml
 
@@ -62,6 +64,9 @@ stop:
 test: deps build
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
+	@# What the race detector distorts (allocations, pooled objects, stack
+	@# sizes) is measured without it: these tests skip themselves under -race.
+	$(GO) test -count=1 -timeout 5m -run '$(NORACE_TESTS)' ./worker/proxy ./worker/tcp
 
 # fuzz: each fuzz target for $(FUZZTIME).
 fuzz: deps

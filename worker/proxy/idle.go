@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -17,11 +18,17 @@ import (
 // syscall.RawConn.Read, whose callback checks a buffer out of the pool only
 // for the read(2) that may find data, and gives it back at once when the
 // read finds nothing (EAGAIN): an idle connection holds no buffer, and the
-// wait costs no system call more than a plain Read. Other connections (TLS,
-// which keeps its own record buffers) read one byte into one first.
+// wait costs no system call more than a plain Read. A TLS connection
+// (waitTLS) parks the same way, on its TCP connection, after crypto/tls
+// found no record to decrypt: not within crypto/tls's Read, whose frames
+// would keep the goroutine's stack at 8 KiB for as long as the connection
+// is idle. Other connections read one byte into one first.
 type idleWait struct {
-	rc  syscall.RawConn // the connection's, nil until the first wait on a TCP connection
-	of  net.Conn        // the connection rc belongs to
+	rc syscall.RawConn // the connection's, nil until the first wait on a TCP connection
+	// of is the connection rc belongs to; or, on a TLS connection, the
+	// polledConn under it (waitTLS), whose pending bytes forget gives
+	// back.
+	of  net.Conn
 	fn  func(fd uintptr) bool
 	n   int
 	err error
@@ -69,8 +76,14 @@ const (
 	yieldResponse
 )
 
-// forget drops the raw connection when the session ends.
-func (w *idleWait) forget() { w.rc, w.of, w.err = nil, nil, nil }
+// forget drops the raw connection when the session ends, and gives back
+// the bytes read for TLS that it did not take (the connection is closed).
+func (w *idleWait) forget() {
+	if pc, ok := w.of.(*polledConn); ok {
+		pc.dropPending()
+	}
+	w.rc, w.of, w.err = nil, nil, nil
+}
 
 // idleRead is the RawConn callback: it reads into a pooled buffer and
 // reports false (park until readable) while read(2) finds nothing.
@@ -122,6 +135,11 @@ func (s *session) waitFirst() error {
 	// read(2), one park and one wake-up fewer); with no other session to
 	// run, this returns at once.
 	s.yield(yieldRequest)
+	if tc, ok := s.conn.(*tls.Conn); ok {
+		if pc, ok := tc.NetConn().(*polledConn); ok {
+			return s.waitTLS(tc, pc)
+		}
+	}
 	tc, ok := s.conn.(*net.TCPConn)
 	if !ok {
 		n, err := s.conn.Read(w.one[:])
@@ -160,6 +178,39 @@ func (s *session) waitFirst() error {
 	}
 	s.w = w.n
 	return nil
+}
+
+// waitTLS is waitFirst on a TLS connection over pc: it asks crypto/tls for
+// the first byte of the next request with pc in no-wait mode, where a read
+// that would park returns errWouldBlock instead (crypto/tls keeps what it
+// read of a record and gives the error back, as it does a deadline's);
+// then it parks on pc's socket (pc.wait), with a shallow stack and no
+// buffer, until bytes come, which pc keeps for crypto/tls's next read. The
+// system calls are those of a Read: one read(2) that finds nothing, one
+// that finds the bytes.
+func (s *session) waitTLS(tc *tls.Conn, pc *polledConn) error {
+	w := &s.idle
+	w.of = pc
+	for {
+		pc.nowait = true
+		n, err := tc.Read(w.one[:])
+		pc.nowait = false
+		if n > 0 {
+			s.takeBuf()
+			s.buf[0] = w.one[0]
+			s.w = 1
+			return nil
+		}
+		if err != errWouldBlock {
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			return err
+		}
+		if err := pc.wait(); err != nil {
+			return err // the deadline, or the connection closed under us
+		}
+	}
 }
 
 // takeBuf checks out the session's read buffer, if it holds none.
@@ -259,11 +310,36 @@ func (r *polledRead) call(fd uintptr) bool {
 }
 
 // polledConn is a TCP connection whose Read is a polledRead: the raw
-// connection of a TLS session, whose waits then count in pollWakes.
+// connection of a TLS session, whose waits then count in pollWakes. For
+// waitTLS, it also waits for bytes outside crypto/tls (wait), keeping what
+// it read for crypto/tls's next Read (pending). Only the goroutine that
+// reads the TLS connection uses these, one at a time.
 type polledConn struct {
 	*net.TCPConn
 	r polledRead
+	// nowait: a Read that would park returns errWouldBlock (waitTLS).
+	nowait bool
+	// pend holds bytes wait read, pend[pr:pw] not yet read by crypto/tls:
+	// a pooled read buffer, nil when there are none.
+	pend   *[]byte
+	pr, pw int
+	// perr is the error wait's read(2) found instead of bytes (the end,
+	// a reset), for the next Read.
+	perr   error
+	waitFn func(fd uintptr) bool
+	calls  uint8
 }
+
+// errWouldBlock is what a polledConn in no-wait mode reads when no byte is
+// there: a net.Error that crypto/tls takes as temporary (it keeps the
+// connection's state and gives the error back, as a deadline's).
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "proxy: a read would wait" }
+func (wouldBlock) Timeout() bool   { return false }
+func (wouldBlock) Temporary() bool { return true }
 
 // polled returns c as a polledConn when it is a TCP connection. It has a
 // life of its own, the TLS connection's: it is not part of the session,
@@ -276,4 +352,74 @@ func polled(c net.Conn) net.Conn {
 	return c
 }
 
-func (c *polledConn) Read(p []byte) (int, error) { return c.r.read(c.TCPConn, p) }
+// Read gives the bytes wait kept first (then wait's error), and reads the
+// connection after them: errWouldBlock in no-wait mode.
+func (c *polledConn) Read(p []byte) (int, error) {
+	if c.pend != nil {
+		n := copy(p, (*c.pend)[c.pr:c.pw])
+		if c.pr += n; c.pr == c.pw {
+			c.dropPending()
+		}
+		return n, nil
+	}
+	if err := c.perr; err != nil {
+		c.perr = nil
+		return 0, err
+	}
+	if c.nowait || len(p) == 0 {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, errWouldBlock
+	}
+	return c.r.read(c.TCPConn, p)
+}
+
+// wait parks until the connection is readable, within its read deadline,
+// and reads what came into a pooled buffer (pending) or notes the error
+// read(2) found (perr), for the next Read.
+func (c *polledConn) wait() error {
+	if c.r.of != c.TCPConn {
+		rc, err := c.TCPConn.SyscallConn()
+		if err != nil {
+			return err
+		}
+		c.r.use(c.TCPConn, rc)
+	}
+	if c.waitFn == nil {
+		c.waitFn = c.waitRead
+	}
+	c.calls = 0
+	return c.r.rc.Read(c.waitFn)
+}
+
+// waitRead is wait's RawConn callback.
+func (c *polledConn) waitRead(fd uintptr) bool {
+	if c.calls++; c.calls == 2 {
+		pollWakes.Add(1) // called again: the wait parked, the poller woke it
+	}
+	p := getBuf()
+	n, again, err := readFD(fd, *p)
+	if again {
+		putBuf(p)
+		return false
+	}
+	if n == 0 {
+		putBuf(p)
+		if err != io.EOF {
+			err = os.NewSyscallError("read", err)
+		}
+		c.perr = err
+		return true
+	}
+	c.pend, c.pr, c.pw = p, 0, n
+	return true
+}
+
+// dropPending gives the pending buffer back.
+func (c *polledConn) dropPending() {
+	if c.pend != nil {
+		putBuf(c.pend)
+		c.pend = nil
+	}
+}

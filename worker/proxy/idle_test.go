@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 	"unsafe"
@@ -119,4 +120,63 @@ func TestSessionSize(t *testing.T) {
 	if n := unsafe.Sizeof(session{}); n > 1280 {
 		t.Fatalf("session is %d bytes, over the 1280-byte size class: move request-time state to exchState", n)
 	}
+}
+
+// TestIdleTLSConnectionStack: a TLS connection waiting for its next request
+// parks outside crypto/tls's Read (waitTLS), so that the garbage collector
+// shrinks its goroutine's stack to a plain connection's (4 KiB); parked
+// within it, the stack stayed twice as large for as long as the
+// connection was idle.
+func TestIdleTLSConnectionStack(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's frames are larger: every stack stays at 8 KiB (make test runs this without it)")
+	}
+	plain, tls := idleStack(t, false), idleStack(t, true)
+	t.Logf("stack per idle connection: plain %.2f KiB, TLS %.2f KiB", plain, tls)
+	if tls > plain*1.25 {
+		t.Errorf("%.2f KiB of stack per idle TLS connection, want about a plain one's, %.2f", tls, plain)
+	}
+}
+
+// idleStack opens connections that each make a request and stay idle,
+// and returns the stack each one's session holds then, in KiB; then it
+// checks that each still serves requests, pipelined ones included.
+func idleStack(t *testing.T, useTLS bool) float64 {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello world!\n")
+	addr := fixedBackend(t, resp)
+	var setup func(*Listener)
+	if useTLS {
+		conf := testTLSConfig(t, "bench.example.com")
+		setup = func(l *Listener) { l.TLS = conf }
+	}
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {addr}}, setup)
+	req := []byte("GET / HTTP/1.1\r\nHost: bench.example.com\r\n\r\n")
+	const n = 300
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		c := dialIdle(t, f.addr, useTLS)
+		conns = append(conns, c)
+		roundTripFixed(t, c, req, resp, 1)
+	}
+	waitFor(t, "every connection idle", func() bool { return BuffersCheckedOut() == 0 })
+	// Each collection halves a stack at most once.
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	for i, c := range conns {
+		k := 1
+		if i%50 == 0 {
+			k = 2
+		}
+		roundTripFixed(t, c, bytes.Repeat(req, k), resp, k)
+	}
+	return float64(int64(after.StackInuse)-int64(before.StackInuse)) / n / 1024
 }
