@@ -180,3 +180,41 @@ func idleStack(t *testing.T, useTLS bool) float64 {
 	}
 	return float64(int64(after.StackInuse)-int64(before.StackInuse)) / n / 1024
 }
+
+// trickleConn writes each byte in a segment of its own, a pause between
+// them: a TLS record reaches the proxy in pieces.
+type trickleConn struct{ *net.TCPConn }
+
+func (c trickleConn) Write(p []byte) (int, error) {
+	for i := range p {
+		if _, err := c.TCPConn.Write(p[i : i+1]); err != nil {
+			return i, err
+		}
+		time.Sleep(200 * time.Microsecond) // a pace, not a synchronisation
+	}
+	return len(p), nil
+}
+
+// TestTLSRecordsInPieces: requests whose TLS records arrive a byte at a
+// time, while the session waits for a request (waitTLS: crypto/tls gives
+// back the record it could not finish, and the bytes the wait reads go to
+// it in order), are served, two pipelined in one write included; and no
+// pooled buffer stays checked out once the connection is idle.
+func TestTLSRecordsInPieces(t *testing.T) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello world!\n")
+	addr := fixedBackend(t, resp)
+	conf := testTLSConfig(t, "bench.example.com")
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {addr}}, func(l *Listener) { l.TLS = conf })
+	raw, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.(*net.TCPConn).SetNoDelay(true)
+	c := tls.Client(trickleConn{raw.(*net.TCPConn)}, &tls.Config{ServerName: "bench.example.com", InsecureSkipVerify: true})
+	defer c.Close()
+	req := []byte("GET / HTTP/1.1\r\nHost: bench.example.com\r\n\r\n")
+	for _, k := range []int{1, 2, 1} {
+		roundTripFixed(t, c, bytes.Repeat(req, k), resp, k)
+		waitFor(t, "the connection idle, its buffers given back", func() bool { return BuffersCheckedOut() == 0 })
+	}
+}
