@@ -42,20 +42,6 @@ type exportStats struct {
 	statsdSent   atomic.Int64 // datagrams sent
 	statsdErrors atomic.Int64 // datagrams not sent (socket full, peer unreachable)
 	scrapes      atomic.Int64 // /metrics answered
-	// dropsCleared is LogDrops at the last configure_metrics CLEAR: the
-	// drops reported are those since (the counters the targets keep are
-	// never reset, their reports in the main log count from the start).
-	dropsCleared atomic.Uint64
-}
-
-// clear wipes the counters, for configure_metrics CLEAR: as the workers
-// wipe theirs, so that every counter of a query after a clear counts
-// from it. drops is LogDrops now.
-func (e *exportStats) clear(drops uint64) {
-	e.statsdSent.Store(0)
-	e.statsdErrors.Store(0)
-	e.scrapes.Store(0)
-	e.dropsCleared.Store(drops)
 }
 
 var allMetrics = &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{

@@ -72,7 +72,7 @@ func (s *Supervisor) mainMetrics() map[string]*command.FilteredMetrics {
 		pm.StatsdSent:             c(s.exports.statsdSent.Load()),
 		pm.StatsdErrors:           c(s.exports.statsdErrors.Load()),
 		pm.Scrapes:                c(s.exports.scrapes.Load()),
-		pm.LogTargetDrops:         c(int64(s.LogDrops() - s.exports.dropsCleared.Load())),
+		pm.LogTargetDrops:         c(int64(s.LogDrops())),
 		pm.ConfigurationClusters:  g(clusters),
 		pm.ConfigurationBackends:  g(backends),
 		pm.ConfigurationFrontends: g(frontends),

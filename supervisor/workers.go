@@ -123,17 +123,14 @@ func (a *actor) metricsRequest() *command.WorkerRequest {
 }
 
 // noteMetrics keeps what a configure_metrics request sets for the workers
-// launched later: ENABLED and DISABLED turn cluster metrics on and off.
-// CLEAR, which the workers apply to their own metrics, wipes the
-// supervisor's counters (exportStats.clear); its gauges stay.
+// launched later: ENABLED and DISABLED turn cluster metrics on and off,
+// CLEAR changes nothing.
 func (a *actor) noteMetrics(c command.MetricsConfiguration) {
 	switch c {
 	case command.MetricsConfiguration_ENABLED:
 		a.clusterMetricsOff = false
 	case command.MetricsConfiguration_DISABLED:
 		a.clusterMetricsOff = true
-	case command.MetricsConfiguration_CLEAR:
-		a.exports.clear(a.LogDrops())
 	}
 }
 
