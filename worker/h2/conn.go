@@ -128,6 +128,11 @@ type Conn struct {
 	rstWin, pingWin, settingsWin, emptyWin, wu0Win, priWin windowCounter
 	glitchWin                                              windowCounter
 	rstTotal, earlyCancel, emitted                         uint64
+	pingTotal, settingsTotal                               uint64 // PING and SETTINGS frames received, ACKs aside
+	// settingsAcksOwed and pingAcksOwed count the SETTINGS and PING
+	// frames we sent that the peer has not acknowledged: an ACK
+	// answering one of them is not counted toward the flood windows.
+	settingsAcksOwed, pingAcksOwed uint32
 }
 
 // headerBlock is the header block being received; the HPACK decoder emits
@@ -259,6 +264,7 @@ func (c *Conn) Serve() error {
 	// the GOAWAY of a Shutdown called before Serve (a connection accepted
 	// while the server drains).
 	c.ctrl = slices.Insert(c.ctrl, 0, ctrlFrame{kind: cSettings})
+	c.settingsAcksOwed++
 	c.wakeLocked()
 	if d := c.lim.InitialConnectionWindow - 65535; d > 0 {
 		c.queueCtrlLocked(ctrlFrame{kind: cWindowUpdate, val: d})
@@ -324,6 +330,7 @@ func (c *Conn) shutdownLocked(ours bool) {
 			c.goawayID = maxStreamID
 			c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: maxStreamID, val: uint32(http2.ErrCodeNo)})
 			c.queueCtrlLocked(ctrlFrame{kind: cPing, data: drainPing})
+			c.pingAcksOwed++
 			wait := finalGoAwayWait
 			if d := c.lim.GracefulShutdownDeadline; d > 0 {
 				wait = min(wait, d/2)
@@ -1068,11 +1075,18 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f.IsAck() && c.settingsAcksOwed > 0 {
+		c.settingsAcksOwed-- // the ACK of ours: not counted, as upstream counts no ACK
+		return nil
+	}
 	if c.settingsWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxSettingsPerWindow) {
 		return calm("SETTINGS flood")
 	}
 	if f.IsAck() {
 		return nil
+	}
+	if c.settingsTotal++; c.settingsTotal > c.lim.MaxSettingsLifetime {
+		return calm("SETTINGS lifetime cap")
 	}
 	if uint32(f.NumSettings()) > c.lim.MaxSettingsEntries {
 		return calm("too many SETTINGS entries")
@@ -1113,14 +1127,23 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 func (c *Conn) onPing(f *http2.PingFrame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f.IsAck() && f.Data == drainPing && c.pingAcksOwed > 0 {
+		c.pingAcksOwed-- // the ACK of ours: not counted, as upstream counts no ACK
+		if c.shutdown {
+			c.finalGoAwayLocked()
+		}
+		return nil
+	}
 	if c.pingWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxPingPerWindow) {
 		return calm("PING flood")
 	}
-	if !f.IsAck() {
-		c.queueCtrlLocked(ctrlFrame{kind: cPingAck, data: f.Data})
-	} else if f.Data == drainPing && c.shutdown {
-		c.finalGoAwayLocked()
+	if f.IsAck() {
+		return nil // answers no PING of ours
 	}
+	if c.pingTotal++; c.pingTotal > c.lim.MaxPingLifetime {
+		return calm("PING lifetime cap")
+	}
+	c.queueCtrlLocked(ctrlFrame{kind: cPingAck, data: f.Data})
 	return nil
 }
 

@@ -69,6 +69,30 @@ func TestFloodLimits(t *testing.T) {
 					rc.fr.WriteSettings()
 				}
 			}},
+		{name: "PING lifetime", lim: Limits{MaxPingLifetime: 5}, reason: "PING lifetime cap", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 6; i++ {
+					rc.fr.WritePing(false, [8]byte{byte(i)})
+				}
+			}},
+		{name: "SETTINGS lifetime", lim: Limits{MaxSettingsLifetime: 5}, reason: "SETTINGS lifetime cap", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 5; i++ { // plus the handshake SETTINGS
+					rc.fr.WriteSettings()
+				}
+			}},
+		{name: "unsolicited PING ACKs", reason: "PING flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 101; i++ {
+					rc.fr.WritePing(true, [8]byte{byte(i)})
+				}
+			}},
+		{name: "unsolicited SETTINGS ACKs", reason: "SETTINGS flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 51; i++ { // after the ACK of our SETTINGS
+					rc.fr.WriteSettingsAck()
+				}
+			}},
 		{name: "SETTINGS entries", reason: "SETTINGS entries", h: helloHandler,
 			drive: func(rc *rawClient) {
 				var st []http2.Setting
@@ -245,6 +269,11 @@ func TestFloodLimitsNotTrippedBelow(t *testing.T) {
 	}
 	for i := 0; i < 100; i++ {
 		rc.fr.WriteWindowUpdate(0, 1)
+	}
+	// 50 SETTINGS with the handshake's; the ACK of ours is not one of
+	// them (upstream counts SETTINGS and PING frames that are not ACKs).
+	for i := 0; i < 49; i++ {
+		rc.fr.WriteSettings()
 	}
 	rc.get(1, false)
 	for i := 0; i < 100; i++ {
