@@ -78,6 +78,9 @@ type Stats struct {
 	// Floods counts the calm GOAWAYs (also in CalmGoAways) by the flood
 	// budget broken, indexed by FloodClass (floods.go).
 	Floods [NumFloodClasses]atomic.Uint64
+	// Kinds counts the same GOAWAYs by upstream's finer violation kind,
+	// indexed by ViolationKind (Kinds[KindNone] stays 0).
+	Kinds [NumViolationKinds]atomic.Uint64
 }
 
 func (s *Stats) inc(f func(*Stats) *atomic.Uint64) {

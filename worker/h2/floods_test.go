@@ -38,7 +38,22 @@ func TestFloodReasonsClassified(t *testing.T) {
 	if found < len(floodOf) {
 		t.Errorf("found %d calm reasons in the sources, floodOf has %d: stale entries?", found, len(floodOf))
 	}
+	for reason := range kindOf {
+		if _, ok := floodOf[reason]; !ok {
+			t.Errorf("kindOf has %q, no calm reason", reason)
+		}
+	}
 	seen := map[string]bool{}
+	for k := KindNone + 1; k < NumViolationKinds; k++ {
+		used := false
+		for _, kk := range kindOf {
+			used = used || kk == k
+		}
+		if n := k.String(); n == "" || seen[n] || !used {
+			t.Errorf("kind %d: name %q empty, repeated or given to no reason", k, n)
+		}
+		seen[k.String()] = true
+	}
 	for c := FloodClass(0); c < NumFloodClasses; c++ {
 		if n := c.String(); n == "" || seen[n] {
 			t.Errorf("class %d: name %q empty or repeated", c, n)
