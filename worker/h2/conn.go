@@ -1452,6 +1452,9 @@ func (c *Conn) reap(period time.Duration) {
 	c.tick(time.Now())
 	now := c.now()
 	for _, s := range c.streams {
+		if c.lim.StreamIdleSparesAwaiting && s.remoteClosed && !s.hdrQueued && !s.handlerDone {
+			continue // its handler awaits the response (Limits.StreamIdleSparesAwaiting)
+		}
 		if now.Sub(s.lastActivity) >= c.lim.StreamIdleTimeout {
 			c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.ReapedStreams })
 			c.resetStreamLocked(s, http2.ErrCodeCancel, false, "stream idle or stalled")

@@ -102,6 +102,15 @@ type Limits struct {
 	// stalled on a zero flow-control window. h2_stream_idle_timeout_seconds,
 	// default 30 s.
 	StreamIdleTimeout time.Duration
+	// StreamIdleSparesAwaiting keeps the reaper from a stream whose
+	// request is complete (END_STREAM received) and whose response has
+	// not begun while its handler runs: the handler awaits its backend,
+	// bounded by its own timeouts. The worker sets it when
+	// h2_stream_idle_timeout_seconds is not stated: its default, the
+	// listener's back_timeout (floored at 30 s), would fall due with the
+	// backend timeout and reset with CANCEL a stream that timeout answers
+	// 504 at the same instant, as it answers an HTTP/1.1 request.
+	StreamIdleSparesAwaiting bool
 	// GracefulShutdownDeadline bounds how long in-flight streams may run
 	// after Shutdown's GOAWAY. Zero means the default (5 s, upstream's); a negative
 	// value means no deadline (command.proto's "0 = none" maps to -1).
