@@ -532,7 +532,7 @@ func (c *Conn) readLoop() error {
 				if _, err := io.CopyN(io.Discard, c.br, int64(fh.Length)); err != nil {
 					return c.readErr(io.EOF)
 				}
-				if err := c.streamError(streamErr{fh.StreamID, http2.ErrCodeFrameSize, "PRIORITY frame not 5 octets long"}); err != nil {
+				if err := c.streamError(streamErr{fh.StreamID, http2.ErrCodeFrameSize, "PRIORITY frame not 5 octets long"}, c.closedStream(fh.StreamID)); err != nil {
 					return err
 				}
 				continue
@@ -559,7 +559,7 @@ func (c *Conn) readLoop() error {
 					// idle one (RFC 9113 §5.1, §6.4).
 					return connErr(http2.ErrCodeProtocol, fh.Type.String()+" frame on idle stream")
 				}
-				if err := c.streamError(streamErr{se.StreamID, se.Code, "invalid frame"}); err != nil {
+				if err := c.streamError(streamErr{se.StreamID, se.Code, "invalid frame"}, c.closedStream(se.StreamID)); err != nil {
 					return err
 				}
 				continue
@@ -585,7 +585,11 @@ func (c *Conn) readLoop() error {
 		if err := c.processFrame(f); err != nil {
 			switch e := err.(type) {
 			case streamErr:
-				if err := c.streamError(e); err != nil {
+				if err := c.streamError(e, false); err != nil {
+					return err
+				}
+			case glitchErr:
+				if err := c.streamError(e.streamErr, true); err != nil {
 					return err
 				}
 			default:
@@ -640,12 +644,12 @@ func (c *Conn) badPriorityOnStream(fh http2.FrameHeader) bool {
 	return !c.idleLocked(fh.StreamID)
 }
 
-// streamError resets a stream because of the peer, counting the glitch and
-// the emitted RST_STREAM.
-func (c *Conn) streamError(e streamErr) error {
+// streamError resets a stream because of the peer, counting the emitted
+// RST_STREAM and, when glitch (see glitchErr), the glitch.
+func (c *Conn) streamError(e streamErr, glitch bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.glitchWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxGlitchCount) {
+	if glitch && c.glitchWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxGlitchCount) {
 		return calm("too many protocol glitches")
 	}
 	if e.code != http2.ErrCodeNo && e.code != http2.ErrCodeCancel {
@@ -660,6 +664,14 @@ func (c *Conn) streamError(e streamErr) error {
 		c.queueRSTLocked(e.id, e.code, int64(c.lim.InitialStreamWindow))
 	}
 	return nil
+}
+
+// closedStream reports whether stream id, not idle, is no longer open: a
+// stream error on it is a glitch (glitchErr).
+func (c *Conn) closedStream(id uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.streams[id] == nil
 }
 
 func (c *Conn) processFrame(f http2.Frame) error {
@@ -948,7 +960,7 @@ func (c *Conn) endHeaderBlock() error {
 		// opening streams it cannot have).
 		c.busyRefused++
 		if c.busyRefused > int(c.lim.MaxConcurrentStreams) {
-			return streamErr{id, http2.ErrCodeRefusedStream, "streams opened while handlers of closed ones run"}
+			return glitchErr{streamErr{id, http2.ErrCodeRefusedStream, "streams opened while handlers of closed ones run"}}
 		}
 		c.queueRSTLocked(id, http2.ErrCodeRefusedStream, int64(c.lim.InitialStreamWindow))
 		return nil
@@ -1034,7 +1046,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 			// its DATA: no frame of it can be late (RFC 9113 §5.1).
 			return connErr(http2.ErrCodeStreamClosed, "DATA on a stream closed by END_STREAM")
 		}
-		return streamErr{id, http2.ErrCodeStreamClosed, "DATA on closed stream"}
+		return glitchErr{streamErr{id, http2.ErrCodeStreamClosed, "DATA on closed stream"}}
 	}
 	if s.remoteClosed {
 		c.creditConnLocked(n)
@@ -1203,7 +1215,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	s := c.streams[id]
 	if s == nil {
 		if c.peerReset.has(id) {
-			return streamErr{id, http2.ErrCodeStreamClosed, "WINDOW_UPDATE on a stream the peer reset"}
+			return glitchErr{streamErr{id, http2.ErrCodeStreamClosed, "WINDOW_UPDATE on a stream the peer reset"}}
 		}
 		return nil // closed by END_STREAM or by our RST_STREAM: ignored (RFC 9113 §5.1, §6.9)
 	}

@@ -62,6 +62,14 @@ type streamErr struct {
 
 func (e streamErr) Error() string { return fmt.Sprintf("stream %d: %v: %s", e.id, e.code, e.reason) }
 
+// glitchErr is a stream error that also counts toward the glitch budget
+// (h2_max_glitch_count): a frame on a stream no longer open, as upstream
+// counts its stream-close races, or a stream refused while handlers of
+// closed ones still run. Other stream errors a peer provokes (a malformed
+// request, a content-length mismatch, a zero WINDOW_UPDATE on an open
+// stream…) count toward h2_max_rst_stream_emitted_lifetime only.
+type glitchErr struct{ streamErr }
+
 // Stats are process-wide counters a Conn increments; all fields are safe for
 // concurrent use. A nil *Stats is allowed everywhere.
 type Stats struct {

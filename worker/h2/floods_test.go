@@ -134,8 +134,9 @@ func TestWindowCounterHalfDecay(t *testing.T) {
 }
 
 // TestGlitchWindow: the glitch budget is a window's, as upstream's
-// glitch_window, not the connection's life: a client whose requests are
-// malformed now and then is not cut off after MaxGlitchCount of them.
+// glitch_window, not the connection's life: a client whose frames race the
+// end of its streams now and then is not cut off after MaxGlitchCount of
+// them.
 func TestGlitchWindow(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	var mu sync.Mutex
@@ -146,8 +147,9 @@ func TestGlitchWindow(t *testing.T) {
 	for range 4 {
 		for range 2 {
 			rc.get(id, false)
-			rc.fr.WriteWindowUpdate(id, 0) // stream error PROTOCOL_ERROR: a glitch
-			rc.expectRST(id, http2.ErrCodeProtocol)
+			rc.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+			rc.fr.WriteWindowUpdate(id, 1) // on a stream the peer reset: STREAM_CLOSED, a glitch
+			rc.expectRST(id, http2.ErrCodeStreamClosed)
 			id += 2
 		}
 		mu.Lock()
