@@ -24,11 +24,15 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	wm := w.metrics.Snapshot()
 	var h2Conns, h2Streams, calm, resets, reaped uint64
 	var floods [h2.NumFloodClasses]uint64
+	var kinds [h2.NumViolationKinds]uint64
 	var panics, active int64
 	for _, srv := range w.servers {
 		active += srv.H2Stats.ActiveStreams.Load()
 		for c := range floods {
 			floods[c] += srv.H2Stats.Floods[c].Load()
+		}
+		for k := range kinds {
+			kinds[k] += srv.H2Stats.Kinds[k].Load()
 		}
 		h2Conns += srv.H2Stats.Conns.Load()
 		h2Streams += srv.H2Stats.Streams.Load()
@@ -63,6 +67,9 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	wm.Proxy[pm.H2ActiveStreams] = metrics.Gauge(uint64(max(active, 0)))
 	for c, n := range floods {
 		wm.Proxy[pm.H2Flood(h2.FloodClass(c).String())] = metrics.Count(int64(n))
+	}
+	for k, n := range kinds[h2.KindNone+1:] {
+		wm.Proxy[pm.H2Flood(pm.H2FloodKinds[k])] = metrics.Count(int64(n))
 	}
 	wm.Proxy[pm.Panics] = metrics.Count(panics)
 	// Upstream's buffer pool, slab and zombie gauges (its doc/metrics.md),

@@ -95,18 +95,20 @@ func TestSnapshotHTTPSH2(t *testing.T) {
 		want h2.Limits
 		off  bool
 	}{
-		// The stream idle timeout, absent, is upstream's max(30 s, back_timeout).
-		{"defaults", &command.HttpsListenerConfig{Address: sa(addr)}, h2.Limits{StreamIdleTimeout: 30 * time.Second}, false},
+		// The stream idle timeout, absent, is upstream's max(30 s,
+		// back_timeout), and spares streams awaiting their backend,
+		// which the backend timeout answers.
+		{"defaults", &command.HttpsListenerConfig{Address: sa(addr)}, h2.Limits{StreamIdleTimeout: 30 * time.Second, StreamIdleSparesAwaiting: true}, false},
 		{"idle timeout from back_timeout", &command.HttpsListenerConfig{Address: sa(addr), BackTimeout: proto.Uint32(90)},
-			h2.Limits{StreamIdleTimeout: 90 * time.Second}, false},
+			h2.Limits{StreamIdleTimeout: 90 * time.Second, StreamIdleSparesAwaiting: true}, false},
 		{"idle timeout floored at 30 s", &command.HttpsListenerConfig{Address: sa(addr), BackTimeout: proto.Uint32(5)},
-			h2.Limits{StreamIdleTimeout: 30 * time.Second}, false},
+			h2.Limits{StreamIdleTimeout: 30 * time.Second, StreamIdleSparesAwaiting: true}, false},
 		// 0, which only an add_https_listener or a state file carries (the
 		// configuration and listener updates refuse it), is a zero count:
 		// absent, not a 1 s timeout that reaps any stream awaiting its
 		// backend a second.
 		{"idle timeout 0 is absent", &command.HttpsListenerConfig{Address: sa(addr), BackTimeout: proto.Uint32(90),
-			H2StreamIdleTimeoutSeconds: proto.Uint32(0)}, h2.Limits{StreamIdleTimeout: 90 * time.Second}, false},
+			H2StreamIdleTimeoutSeconds: proto.Uint32(0)}, h2.Limits{StreamIdleTimeout: 90 * time.Second, StreamIdleSparesAwaiting: true}, false},
 		// Any other h2_* knob stated out of range (0, which the
 		// configuration and listener updates refuse, only a state file
 		// record or a raw add_https_listener carries) is clamped into range
@@ -124,7 +126,7 @@ func TestSnapshotHTTPSH2(t *testing.T) {
 			H2StreamShrinkRatio:               proto.Uint32(0),
 		}, h2.Limits{MaxPingPerWindow: 1, MaxRstStreamLifetime: 1, MaxRstStreamAbusiveLifetime: 1, MaxHeaderFields: 1,
 			MaxWindowUpdateStream0PerWindow: 1, MaxConcurrentStreams: 1, InitialConnectionWindow: 65535, StreamShrinkRatio: 2,
-			StreamIdleTimeout: 30 * time.Second}, false},
+			StreamIdleTimeout: 30 * time.Second, StreamIdleSparesAwaiting: true}, false},
 		{"set", &command.HttpsListenerConfig{Address: sa(addr), DisableHttp11: proto.Bool(true),
 			AlpnProtocols:              []string{"h2"},
 			H2MaxConcurrentStreams:     proto.Uint32(7),

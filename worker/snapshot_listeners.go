@@ -173,9 +173,13 @@ func defaultHosts(c *tlsconf.Cert) []string {
 // 1, never the default. A graceful shutdown deadline of 0 means none. An
 // absent (or 0) stream idle timeout is, as upstream's, the listener's
 // back_timeout floored at 30 s, so that a stream awaiting a slow backend is
-// not reaped before back_timeout cuts it.
+// not reaped before back_timeout cuts it; the two falling due together,
+// such a stream (its request complete, its response not begun) is left to
+// the backend timeouts, which answer it 504 as an HTTP/1.1 request
+// (h2.Limits.StreamIdleSparesAwaiting).
 func h2Limits(l *command.HttpsListenerConfig) h2.Limits {
 	idle := l.GetH2StreamIdleTimeoutSeconds() // as stated: 0 is back_timeout, not clamped to 1
+	spare := idle == 0
 	if idle == 0 {
 		idle = max(30, l.GetBackTimeout())
 	}
@@ -197,6 +201,7 @@ func h2Limits(l *command.HttpsListenerConfig) h2.Limits {
 		InitialConnectionWindow:         l.GetH2InitialConnectionWindow(),
 		StreamShrinkRatio:               l.GetH2StreamShrinkRatio(),
 		StreamIdleTimeout:               time.Duration(idle) * time.Second,
+		StreamIdleSparesAwaiting:        spare,
 		MaxGlitchCount:                  l.GetH2MaxGlitchCount(),
 	}
 	if l.H2GracefulShutdownDeadlineSeconds != nil {

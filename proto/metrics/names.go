@@ -163,6 +163,15 @@ var ProxyMetrics = []Info{
 var H2FloodClasses = []string{"other", "rapid_reset", "made_you_reset", "continuation", "headers",
 	"ping", "settings", "empty_data", "window_update", "glitch_window", "control_backlog", "priority"}
 
+// H2FloodKinds names, in worker/h2's ViolationKind order (KindNone left
+// out), the finer h2.flood.violation.<kind> counters upstream's flood
+// detector emits (its doc/architecture.md): each counts the connections
+// closed for breaking that threshold, beside the class counters of
+// H2FloodClasses (upstream's glitch_window is one of those).
+var H2FloodKinds = []string{"rst_stream_window", "rst_stream_lifetime", "rst_stream_pre_response_lifetime",
+	"rst_stream_emitted_lifetime", "ping_window", "ping_lifetime", "settings_window", "settings_lifetime",
+	"empty_data_window", "continuation_per_block", "window_update_stream0_window", "header_size_per_block"}
+
 // The statuses with counters of their own (upstream's http_status and
 // http modules): http.status.<code> counts every answer with one of
 // StatusCodes, http.<code>.errors the proxy's own answers with one of
@@ -196,6 +205,10 @@ func init() {
 	for _, c := range H2FloodClasses {
 		ProxyMetrics = append(ProxyMetrics, Info{H2Flood(c), Counter,
 			"HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking the " + c + " budget"})
+	}
+	for _, k := range H2FloodKinds {
+		ProxyMetrics = append(ProxyMetrics, Info{H2Flood(k), Counter,
+			"HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking upstream's " + k + " threshold (also in its class)"})
 	}
 }
 

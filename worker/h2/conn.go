@@ -128,6 +128,11 @@ type Conn struct {
 	rstWin, pingWin, settingsWin, emptyWin, wu0Win, priWin windowCounter
 	glitchWin                                              windowCounter
 	rstTotal, earlyCancel, emitted                         uint64
+	pingTotal, settingsTotal                               uint64 // PING and SETTINGS frames received, ACKs aside
+	// settingsAcksOwed and pingAcksOwed count the SETTINGS and PING
+	// frames we sent that the peer has not acknowledged: an ACK
+	// answering one of them is not counted toward the flood windows.
+	settingsAcksOwed, pingAcksOwed uint32
 }
 
 // headerBlock is the header block being received; the HPACK decoder emits
@@ -259,6 +264,7 @@ func (c *Conn) Serve() error {
 	// the GOAWAY of a Shutdown called before Serve (a connection accepted
 	// while the server drains).
 	c.ctrl = slices.Insert(c.ctrl, 0, ctrlFrame{kind: cSettings})
+	c.settingsAcksOwed++
 	c.wakeLocked()
 	if d := c.lim.InitialConnectionWindow - 65535; d > 0 {
 		c.queueCtrlLocked(ctrlFrame{kind: cWindowUpdate, val: d})
@@ -324,6 +330,7 @@ func (c *Conn) shutdownLocked(ours bool) {
 			c.goawayID = maxStreamID
 			c.queueCtrlLocked(ctrlFrame{kind: cGoAway, stream: maxStreamID, val: uint32(http2.ErrCodeNo)})
 			c.queueCtrlLocked(ctrlFrame{kind: cPing, data: drainPing})
+			c.pingAcksOwed++
 			wait := finalGoAwayWait
 			if d := c.lim.GracefulShutdownDeadline; d > 0 {
 				wait = min(wait, d/2)
@@ -525,7 +532,7 @@ func (c *Conn) readLoop() error {
 				if _, err := io.CopyN(io.Discard, c.br, int64(fh.Length)); err != nil {
 					return c.readErr(io.EOF)
 				}
-				if err := c.streamError(streamErr{fh.StreamID, http2.ErrCodeFrameSize, "PRIORITY frame not 5 octets long"}); err != nil {
+				if err := c.streamError(streamErr{fh.StreamID, http2.ErrCodeFrameSize, "PRIORITY frame not 5 octets long"}, c.closedStream(fh.StreamID)); err != nil {
 					return err
 				}
 				continue
@@ -552,7 +559,7 @@ func (c *Conn) readLoop() error {
 					// idle one (RFC 9113 §5.1, §6.4).
 					return connErr(http2.ErrCodeProtocol, fh.Type.String()+" frame on idle stream")
 				}
-				if err := c.streamError(streamErr{se.StreamID, se.Code, "invalid frame"}); err != nil {
+				if err := c.streamError(streamErr{se.StreamID, se.Code, "invalid frame"}, c.closedStream(se.StreamID)); err != nil {
 					return err
 				}
 				continue
@@ -578,7 +585,11 @@ func (c *Conn) readLoop() error {
 		if err := c.processFrame(f); err != nil {
 			switch e := err.(type) {
 			case streamErr:
-				if err := c.streamError(e); err != nil {
+				if err := c.streamError(e, false); err != nil {
+					return err
+				}
+			case glitchErr:
+				if err := c.streamError(e.streamErr, true); err != nil {
 					return err
 				}
 			default:
@@ -633,12 +644,12 @@ func (c *Conn) badPriorityOnStream(fh http2.FrameHeader) bool {
 	return !c.idleLocked(fh.StreamID)
 }
 
-// streamError resets a stream because of the peer, counting the glitch and
-// the emitted RST_STREAM.
-func (c *Conn) streamError(e streamErr) error {
+// streamError resets a stream because of the peer, counting the emitted
+// RST_STREAM and, when glitch (see glitchErr), the glitch.
+func (c *Conn) streamError(e streamErr, glitch bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.glitchWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxGlitchCount) {
+	if glitch && c.glitchWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxGlitchCount) {
 		return calm("too many protocol glitches")
 	}
 	if e.code != http2.ErrCodeNo && e.code != http2.ErrCodeCancel {
@@ -653,6 +664,14 @@ func (c *Conn) streamError(e streamErr) error {
 		c.queueRSTLocked(e.id, e.code, int64(c.lim.InitialStreamWindow))
 	}
 	return nil
+}
+
+// closedStream reports whether stream id, not idle, is no longer open: a
+// stream error on it is a glitch (glitchErr).
+func (c *Conn) closedStream(id uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.streams[id] == nil
 }
 
 func (c *Conn) processFrame(f http2.Frame) error {
@@ -941,7 +960,7 @@ func (c *Conn) endHeaderBlock() error {
 		// opening streams it cannot have).
 		c.busyRefused++
 		if c.busyRefused > int(c.lim.MaxConcurrentStreams) {
-			return streamErr{id, http2.ErrCodeRefusedStream, "streams opened while handlers of closed ones run"}
+			return glitchErr{streamErr{id, http2.ErrCodeRefusedStream, "streams opened while handlers of closed ones run"}}
 		}
 		c.queueRSTLocked(id, http2.ErrCodeRefusedStream, int64(c.lim.InitialStreamWindow))
 		return nil
@@ -1027,7 +1046,7 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 			// its DATA: no frame of it can be late (RFC 9113 §5.1).
 			return connErr(http2.ErrCodeStreamClosed, "DATA on a stream closed by END_STREAM")
 		}
-		return streamErr{id, http2.ErrCodeStreamClosed, "DATA on closed stream"}
+		return glitchErr{streamErr{id, http2.ErrCodeStreamClosed, "DATA on closed stream"}}
 	}
 	if s.remoteClosed {
 		c.creditConnLocked(n)
@@ -1068,11 +1087,18 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f.IsAck() && c.settingsAcksOwed > 0 {
+		c.settingsAcksOwed-- // the ACK of ours: not counted, as upstream counts no ACK
+		return nil
+	}
 	if c.settingsWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxSettingsPerWindow) {
 		return calm("SETTINGS flood")
 	}
 	if f.IsAck() {
 		return nil
+	}
+	if c.settingsTotal++; c.settingsTotal > c.lim.MaxSettingsLifetime {
+		return calm("SETTINGS lifetime cap")
 	}
 	if uint32(f.NumSettings()) > c.lim.MaxSettingsEntries {
 		return calm("too many SETTINGS entries")
@@ -1113,14 +1139,23 @@ func (c *Conn) onSettings(f *http2.SettingsFrame) error {
 func (c *Conn) onPing(f *http2.PingFrame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f.IsAck() && f.Data == drainPing && c.pingAcksOwed > 0 {
+		c.pingAcksOwed-- // the ACK of ours: not counted, as upstream counts no ACK
+		if c.shutdown {
+			c.finalGoAwayLocked()
+		}
+		return nil
+	}
 	if c.pingWin.hit(c.now(), c.lim.FloodWindow, c.lim.MaxPingPerWindow) {
 		return calm("PING flood")
 	}
-	if !f.IsAck() {
-		c.queueCtrlLocked(ctrlFrame{kind: cPingAck, data: f.Data})
-	} else if f.Data == drainPing && c.shutdown {
-		c.finalGoAwayLocked()
+	if f.IsAck() {
+		return nil // answers no PING of ours
 	}
+	if c.pingTotal++; c.pingTotal > c.lim.MaxPingLifetime {
+		return calm("PING lifetime cap")
+	}
+	c.queueCtrlLocked(ctrlFrame{kind: cPingAck, data: f.Data})
 	return nil
 }
 
@@ -1180,7 +1215,7 @@ func (c *Conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 	s := c.streams[id]
 	if s == nil {
 		if c.peerReset.has(id) {
-			return streamErr{id, http2.ErrCodeStreamClosed, "WINDOW_UPDATE on a stream the peer reset"}
+			return glitchErr{streamErr{id, http2.ErrCodeStreamClosed, "WINDOW_UPDATE on a stream the peer reset"}}
 		}
 		return nil // closed by END_STREAM or by our RST_STREAM: ignored (RFC 9113 §5.1, §6.9)
 	}
@@ -1429,6 +1464,9 @@ func (c *Conn) reap(period time.Duration) {
 	c.tick(time.Now())
 	now := c.now()
 	for _, s := range c.streams {
+		if c.lim.StreamIdleSparesAwaiting && s.remoteClosed && !s.hdrQueued && !s.handlerDone {
+			continue // its handler awaits the response (Limits.StreamIdleSparesAwaiting)
+		}
 		if now.Sub(s.lastActivity) >= c.lim.StreamIdleTimeout {
 			c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.ReapedStreams })
 			c.resetStreamLocked(s, http2.ErrCodeCancel, false, "stream idle or stalled")

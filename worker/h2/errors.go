@@ -62,6 +62,14 @@ type streamErr struct {
 
 func (e streamErr) Error() string { return fmt.Sprintf("stream %d: %v: %s", e.id, e.code, e.reason) }
 
+// glitchErr is a stream error that also counts toward the glitch budget
+// (h2_max_glitch_count): a frame on a stream no longer open, as upstream
+// counts its stream-close races, or a stream refused while handlers of
+// closed ones still run. Other stream errors a peer provokes (a malformed
+// request, a content-length mismatch, a zero WINDOW_UPDATE on an open
+// stream…) count toward h2_max_rst_stream_emitted_lifetime only.
+type glitchErr struct{ streamErr }
+
 // Stats are process-wide counters a Conn increments; all fields are safe for
 // concurrent use. A nil *Stats is allowed everywhere.
 type Stats struct {
@@ -78,6 +86,9 @@ type Stats struct {
 	// Floods counts the calm GOAWAYs (also in CalmGoAways) by the flood
 	// budget broken, indexed by FloodClass (floods.go).
 	Floods [NumFloodClasses]atomic.Uint64
+	// Kinds counts the same GOAWAYs by upstream's finer violation kind,
+	// indexed by ViolationKind (Kinds[KindNone] stays 0).
+	Kinds [NumViolationKinds]atomic.Uint64
 }
 
 func (s *Stats) inc(f func(*Stats) *atomic.Uint64) {

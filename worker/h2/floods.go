@@ -44,7 +44,9 @@ var floodOf = map[string]FloodClass{
 	"too many header fields":                       FloodHeaders,
 	"header list too large (HPACK bomb)":           FloodHeaders,
 	"PING flood":                                   FloodPing,
+	"PING lifetime cap":                            FloodPing,
 	"SETTINGS flood":                               FloodSettings,
+	"SETTINGS lifetime cap":                        FloodSettings,
 	"too many SETTINGS entries":                    FloodSettings,
 	"empty DATA flood":                             FloodEmptyData,
 	"WINDOW_UPDATE flood":                          FloodWindowUpdate,
@@ -54,10 +56,70 @@ var floodOf = map[string]FloodClass{
 	"peer is not reading control frames":           FloodControlBacklog,
 }
 
-// flood counts a calm GOAWAY sent for reason.
+// ViolationKind is the finer name upstream's flood detector gives the
+// threshold a connection broke: its h2.flood.violation.<kind> counters
+// (upstream doc/architecture.md, H2FloodViolation), which it emits beside
+// the per-class ones of its metric names (ours, FloodClass). KindNone: a
+// reason upstream has no kind for (PRIORITY, SETTINGS entries, header
+// field count, control backlog); upstream's glitch_window is the
+// FloodGlitches class itself, counted once under that name.
+type ViolationKind uint8
+
+const (
+	KindNone ViolationKind = iota
+	KindRstStreamWindow
+	KindRstStreamLifetime
+	KindRstStreamPreResponseLifetime
+	KindRstStreamEmittedLifetime
+	KindPingWindow
+	KindPingLifetime
+	KindSettingsWindow
+	KindSettingsLifetime
+	KindEmptyDataWindow
+	KindContinuationPerBlock
+	KindWindowUpdateStream0Window
+	KindHeaderSizePerBlock
+	NumViolationKinds
+)
+
+var kindNames = [NumViolationKinds]string{"", "rst_stream_window", "rst_stream_lifetime",
+	"rst_stream_pre_response_lifetime", "rst_stream_emitted_lifetime", "ping_window", "ping_lifetime",
+	"settings_window", "settings_lifetime", "empty_data_window", "continuation_per_block",
+	"window_update_stream0_window", "header_size_per_block"}
+
+// String is the kind's stable metric name ("" for KindNone).
+func (k ViolationKind) String() string {
+	if k < NumViolationKinds {
+		return kindNames[k]
+	}
+	return ""
+}
+
+// kindOf gives the upstream kind of a calm GOAWAY's reason; a reason
+// absent has none.
+var kindOf = map[string]ViolationKind{
+	"RST_STREAM flood":                             KindRstStreamWindow,
+	"RST_STREAM lifetime cap":                      KindRstStreamLifetime,
+	"too many streams cancelled before a response": KindRstStreamPreResponseLifetime,
+	"too many RST_STREAM frames provoked":          KindRstStreamEmittedLifetime,
+	"PING flood":                                   KindPingWindow,
+	"PING lifetime cap":                            KindPingLifetime,
+	"SETTINGS flood":                               KindSettingsWindow,
+	"SETTINGS lifetime cap":                        KindSettingsLifetime,
+	"empty DATA flood":                             KindEmptyDataWindow,
+	"CONTINUATION flood":                           KindContinuationPerBlock,
+	"WINDOW_UPDATE flood":                          KindWindowUpdateStream0Window,
+	"header block too large":                       KindHeaderSizePerBlock,
+	"header list too large (HPACK bomb)":           KindHeaderSizePerBlock,
+}
+
+// flood counts a calm GOAWAY sent for reason, by class and upstream kind.
 func (s *Stats) flood(reason string) {
 	if s != nil {
 		s.Floods[floodOf[reason]].Add(1)
+		if k := kindOf[reason]; k != KindNone {
+			s.Kinds[k].Add(1)
+		}
 	}
 }
 

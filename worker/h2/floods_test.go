@@ -38,7 +38,22 @@ func TestFloodReasonsClassified(t *testing.T) {
 	if found < len(floodOf) {
 		t.Errorf("found %d calm reasons in the sources, floodOf has %d: stale entries?", found, len(floodOf))
 	}
+	for reason := range kindOf {
+		if _, ok := floodOf[reason]; !ok {
+			t.Errorf("kindOf has %q, no calm reason", reason)
+		}
+	}
 	seen := map[string]bool{}
+	for k := KindNone + 1; k < NumViolationKinds; k++ {
+		used := false
+		for _, kk := range kindOf {
+			used = used || kk == k
+		}
+		if n := k.String(); n == "" || seen[n] || !used {
+			t.Errorf("kind %d: name %q empty, repeated or given to no reason", k, n)
+		}
+		seen[k.String()] = true
+	}
 	for c := FloodClass(0); c < NumFloodClasses; c++ {
 		if n := c.String(); n == "" || seen[n] {
 			t.Errorf("class %d: name %q empty or repeated", c, n)
@@ -119,8 +134,9 @@ func TestWindowCounterHalfDecay(t *testing.T) {
 }
 
 // TestGlitchWindow: the glitch budget is a window's, as upstream's
-// glitch_window, not the connection's life: a client whose requests are
-// malformed now and then is not cut off after MaxGlitchCount of them.
+// glitch_window, not the connection's life: a client whose frames race the
+// end of its streams now and then is not cut off after MaxGlitchCount of
+// them.
 func TestGlitchWindow(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	var mu sync.Mutex
@@ -131,8 +147,9 @@ func TestGlitchWindow(t *testing.T) {
 	for range 4 {
 		for range 2 {
 			rc.get(id, false)
-			rc.fr.WriteWindowUpdate(id, 0) // stream error PROTOCOL_ERROR: a glitch
-			rc.expectRST(id, http2.ErrCodeProtocol)
+			rc.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+			rc.fr.WriteWindowUpdate(id, 1) // on a stream the peer reset: STREAM_CLOSED, a glitch
+			rc.expectRST(id, http2.ErrCodeStreamClosed)
 			id += 2
 		}
 		mu.Lock()

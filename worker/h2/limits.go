@@ -36,12 +36,22 @@ type Limits struct {
 	// "MadeYouReset"). h2_max_rst_stream_emitted_lifetime, default 500.
 	MaxRstStreamEmittedLifetime uint64
 
-	// MaxPingPerWindow caps PING frames per window. h2_max_ping_per_window,
+	// MaxPingPerWindow caps PING frames per window: those that are not
+	// ACKs, and ACKs answering no PING of ours. h2_max_ping_per_window,
 	// default 100.
 	MaxPingPerWindow uint32
-	// MaxSettingsPerWindow caps SETTINGS frames per window.
-	// h2_max_settings_per_window, default 50.
+	// MaxPingLifetime caps the PING frames (not ACKs) received over the
+	// connection's life, as upstream's never-decaying ceiling does. Not a
+	// command.proto knob; default 10 000 (upstream's constant).
+	MaxPingLifetime uint64
+	// MaxSettingsPerWindow caps SETTINGS frames per window: those that are
+	// not ACKs, and ACKs answering no SETTINGS of ours (the ACK of our
+	// preface's is not counted). h2_max_settings_per_window, default 50.
 	MaxSettingsPerWindow uint32
+	// MaxSettingsLifetime caps the SETTINGS frames (not ACKs) received
+	// over the connection's life. Not a command.proto knob; default
+	// 10 000 (upstream's constant).
+	MaxSettingsLifetime uint64
 	// MaxSettingsEntries caps the parameters in one SETTINGS frame. Not a
 	// command.proto knob; default 64.
 	MaxSettingsEntries uint32
@@ -92,6 +102,15 @@ type Limits struct {
 	// stalled on a zero flow-control window. h2_stream_idle_timeout_seconds,
 	// default 30 s.
 	StreamIdleTimeout time.Duration
+	// StreamIdleSparesAwaiting keeps the reaper from a stream whose
+	// request is complete (END_STREAM received) and whose response has
+	// not begun while its handler runs: the handler awaits its backend,
+	// bounded by its own timeouts. The worker sets it when
+	// h2_stream_idle_timeout_seconds is not stated: its default, the
+	// listener's back_timeout (floored at 30 s), would fall due with the
+	// backend timeout and reset with CANCEL a stream that timeout answers
+	// 504 at the same instant, as it answers an HTTP/1.1 request.
+	StreamIdleSparesAwaiting bool
 	// GracefulShutdownDeadline bounds how long in-flight streams may run
 	// after Shutdown's GOAWAY. Zero means the default (5 s, upstream's); a negative
 	// value means no deadline (command.proto's "0 = none" maps to -1).
@@ -148,6 +167,8 @@ func (l Limits) withDefaults() Limits {
 	u64(&l.MaxRstStreamEmittedLifetime, 500)
 	u32(&l.MaxPingPerWindow, 100)
 	u32(&l.MaxSettingsPerWindow, 50)
+	u64(&l.MaxPingLifetime, 10000)
+	u64(&l.MaxSettingsLifetime, 10000)
 	u32(&l.MaxSettingsEntries, 64)
 	u32(&l.MaxEmptyDataPerWindow, 100)
 	u32(&l.MaxWindowUpdateStream0PerWindow, 100)

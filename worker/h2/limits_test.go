@@ -54,7 +54,8 @@ func TestFloodLimits(t *testing.T) {
 			drive: func(rc *rawClient) {
 				for i := uint32(0); i < 6; i++ {
 					rc.get(2*i+1, false)
-					rc.fr.WriteWindowUpdate(2*i+1, 0) // stream error PROTOCOL_ERROR
+					rc.fr.WriteRSTStream(2*i+1, http2.ErrCodeCancel)
+					rc.fr.WriteWindowUpdate(2*i+1, 1) // on a stream the peer reset: STREAM_CLOSED, a glitch
 				}
 			}},
 		{name: "PING", reason: "PING flood", h: helloHandler,
@@ -67,6 +68,30 @@ func TestFloodLimits(t *testing.T) {
 			drive: func(rc *rawClient) {
 				for i := 0; i < 50; i++ { // plus the handshake SETTINGS and its ACK
 					rc.fr.WriteSettings()
+				}
+			}},
+		{name: "PING lifetime", lim: Limits{MaxPingLifetime: 5}, reason: "PING lifetime cap", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 6; i++ {
+					rc.fr.WritePing(false, [8]byte{byte(i)})
+				}
+			}},
+		{name: "SETTINGS lifetime", lim: Limits{MaxSettingsLifetime: 5}, reason: "SETTINGS lifetime cap", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 5; i++ { // plus the handshake SETTINGS
+					rc.fr.WriteSettings()
+				}
+			}},
+		{name: "unsolicited PING ACKs", reason: "PING flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 101; i++ {
+					rc.fr.WritePing(true, [8]byte{byte(i)})
+				}
+			}},
+		{name: "unsolicited SETTINGS ACKs", reason: "SETTINGS flood", h: helloHandler,
+			drive: func(rc *rawClient) {
+				for i := 0; i < 51; i++ { // after the ACK of our SETTINGS
+					rc.fr.WriteSettingsAck()
 				}
 			}},
 		{name: "SETTINGS entries", reason: "SETTINGS entries", h: helloHandler,
@@ -232,6 +257,9 @@ func TestFloodLimits(t *testing.T) {
 			if class := floodOf[ce.Reason]; class == FloodOther || ts.stats.Floods[class].Load() != 1 {
 				t.Fatalf("Floods[%v] = %d for %q, want 1 in a named class", class, ts.stats.Floods[class].Load(), ce.Reason)
 			}
+			if kind := kindOf[ce.Reason]; kind != KindNone && ts.stats.Kinds[kind].Load() != 1 {
+				t.Fatalf("Kinds[%v] = %d for %q, want 1", kind, ts.stats.Kinds[kind].Load(), ce.Reason)
+			}
 		})
 	}
 }
@@ -245,6 +273,11 @@ func TestFloodLimitsNotTrippedBelow(t *testing.T) {
 	}
 	for i := 0; i < 100; i++ {
 		rc.fr.WriteWindowUpdate(0, 1)
+	}
+	// 50 SETTINGS with the handshake's; the ACK of ours is not one of
+	// them (upstream counts SETTINGS and PING frames that are not ACKs).
+	for i := 0; i < 49; i++ {
+		rc.fr.WriteSettings()
 	}
 	rc.get(1, false)
 	for i := 0; i < 100; i++ {
@@ -790,5 +823,60 @@ func TestShutdownBeforeServe(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Serve = %v", err)
+	}
+}
+
+// TestProvokedResetsAreNoGlitches: a stream error a peer provokes on a new
+// or open stream (a stream depending on itself, a zero WINDOW_UPDATE, a
+// malformed request) counts toward h2_max_rst_stream_emitted_lifetime
+// only, as upstream's MadeYouReset ceiling, not toward the glitch budget
+// (upstream's glitches are stream-close races): 150 of them within a
+// window, past the default 100 glitches, leave the connection serving,
+// and the emitted ceiling, 200 here, ends it one past. The glitch budget
+// ended it at the 101st before.
+func TestProvokedResetsAreNoGlitches(t *testing.T) {
+	ts := startServer(t, Limits{MaxRstStreamEmittedLifetime: 200}, helloHandler, nil, &Options{Now: fixedClock()})
+	rc := dialRaw(t, ts.addr)
+	id := uint32(1)
+	provoke := func(n int) {
+		for i := range n {
+			switch i % 3 {
+			case 0:
+				rc.fr.WritePriority(id, http2.PriorityParam{StreamDep: id})
+			case 1:
+				rc.get(id, false)
+				rc.fr.WriteWindowUpdate(id, 0)
+			case 2:
+				rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, EndStream: true, EndHeaders: true,
+					BlockFragment: rc.headerBlock(":method", "GET", ":scheme", "http", ":path", "/", ":authority", "localhost", "te", "gzip")})
+			}
+			id += 2
+		}
+	}
+	provoke(150)
+	rc.get(id, true)
+	served := id
+	id += 2
+	resets := 0
+	rc.waitFor("response", func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v after %d provoked resets, before the emitted ceiling", f.ErrCode, resets)
+		case *http2.RSTStreamFrame:
+			resets++
+		case *http2.DataFrame:
+			return f.StreamID == served && f.StreamEnded()
+		}
+		return false
+	})
+	if resets != 150 {
+		t.Fatalf("%d RST_STREAM before the response, want 150", resets)
+	}
+	provoke(51)
+	rc.expectGoAway(http2.ErrCodeEnhanceYourCalm)
+	rc.nc.Close()
+	var ce *ConnError
+	if err := ts.serveErr(); !errors.As(err, &ce) || !strings.Contains(ce.Reason, "RST_STREAM frames provoked") {
+		t.Fatalf("Serve = %v, want the emitted ceiling", err)
 	}
 }

@@ -42,7 +42,7 @@ func TestRequestHeadRewrite(t *testing.T) {
 			"X-Forwarded-Proto: https\r\nX-Forwarded-Port: 443\r\nForwarded: for=10.0.0.1\r\nSozu-Id: forged\r\nX-Request-Id: abc\r\n\r\n",
 			[]string{"X-Forwarded-For: 10.0.0.1, 10.0.0.2, 127.0.0.1", "X-Forwarded-Proto: http", "X-Request-Id: abc",
 				"Forwarded: for=10.0.0.1, proto=http;for=127.0.0.1;by=\"127.0.0.1:PORT\""},
-			[]string{"https", "forged", ": 443"}},
+			[]string{"https", "forged", "X-Forwarded-Port: 443\r\n"}},
 		{"custom id header, X-Real-IP set", func(l *Listener) { l.IDHeader = "X-Trace"; l.SendXRealIP = true },
 			"GET / HTTP/1.1\r\nHost: shop\r\nX-Real-IP: 6.6.6.6\r\nX-Trace: forged\r\n\r\n",
 			[]string{"X-Trace: ID", "X-Real-IP: 127.0.0.1"}, []string{"6.6.6.6", "forged", "Sozu-Id"}},

@@ -143,7 +143,10 @@ func TestPolicyHandshake(t *testing.T) {
 }
 
 // TestPolicyALPN: the listener's alpn_protocols, in its order; h2 first by
-// default.
+// default. A client offering none of them gets the no_application_protocol
+// alert (RFC 7301 §3.2), an "http/1.1" client of an h2-only listener too
+// (Go's TLS would complete that handshake without a protocol); a client
+// offering no ALPN at all completes it.
 func TestPolicyALPN(t *testing.T) {
 	cp, kp := gen(t, spec{names: []string{"a.example"}})
 	c, err := Load(cp, nil, kp, nil, now)
@@ -166,7 +169,7 @@ func TestPolicyALPN(t *testing.T) {
 		name   string
 		policy []string // nil: no policy at all
 		offer  []string
-		want   string
+		want   string // "!": the handshake fails with no_application_protocol
 	}{
 		{"no policy, h2 preferred", nil, []string{"http/1.1", "h2"}, "h2"},
 		{"default list", []string{}, []string{"http/1.1", "h2"}, "h2"},
@@ -174,6 +177,10 @@ func TestPolicyALPN(t *testing.T) {
 		{"http/1.1 only", []string{"http/1.1"}, []string{"h2", "http/1.1"}, "http/1.1"},
 		{"http/1.1 first", []string{"http/1.1", "h2"}, []string{"h2", "http/1.1"}, "http/1.1"},
 		{"h2 only", []string{"h2"}, []string{"h2", "http/1.1"}, "h2"},
+		{"h2 only, http/1.1 client", []string{"h2"}, []string{"http/1.1"}, "!"},
+		{"h2 only, client without ALPN", []string{"h2"}, nil, ""},
+		{"http/1.1 only, h2 client", []string{"http/1.1"}, []string{"h2"}, "!"},
+		{"no policy, other protocol", nil, []string{"h3"}, "!"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ix := NewIndex([]*Cert{c}, nil)
@@ -182,6 +189,12 @@ func TestPolicyALPN(t *testing.T) {
 			}
 			s.Swap(map[string]*Index{"l": ix})
 			got, err := alpn(tt.offer...)
+			if tt.want == "!" {
+				if err == nil || !strings.Contains(err.Error(), "no application protocol") {
+					t.Fatalf("negotiated %q (%v), want the no_application_protocol alert", got, err)
+				}
+				return
+			}
 			if err != nil || got != tt.want {
 				t.Fatalf("negotiated %q (%v), want %q", got, err, tt.want)
 			}

@@ -430,16 +430,50 @@ func (s *Store) Config(listener string) *tls.Config {
 		}
 		return nil, ErrNoCertificate
 	}
-	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		if ix := s.Index(listener); ix != nil && ix.cfg != nil {
+			if !alpnOverlap(ix.cfg.NextProtos, hello.SupportedProtos) {
+				return refuseALPN(ix.cfg), nil
+			}
 			if !ix.cfg.SessionTicketsDisabled {
 				ring.install(ix.cfg, &ix.keyGen, time.Now())
 			}
 			return ix.cfg, nil
 		}
+		if !alpnOverlap(base.NextProtos, hello.SupportedProtos) {
+			return refuseALPN(base), nil
+		}
 		return nil, nil
 	}
 	return base
+}
+
+// alpnOverlap reports whether a client offering offered (ALPN) can be given
+// one of protos: true when it offered none (it is served HTTP/1.1).
+func alpnOverlap(protos, offered []string) bool {
+	if len(offered) == 0 || len(protos) == 0 {
+		return true
+	}
+	for _, p := range protos {
+		if slices.Contains(offered, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// refuseALPN returns a copy of c whose handshake fails with the
+// no_application_protocol alert, for a client offering none of c's ALPN
+// protocols (RFC 7301 §3.2; upstream's rustls refuses it so). c itself
+// would not: Go's TLS completes the handshake of an "http/1.1" client
+// without a protocol when the server offers "h2" (its http/1.1 fallback),
+// and an h2-only listener would serve it HTTP/1.1. The copy offers a
+// protocol no client names, so the negotiation fails.
+func refuseALPN(c *tls.Config) *tls.Config {
+	r := c.Clone()
+	r.NextProtos = []string{"\x00sozu: no protocol in common"}
+	r.GetConfigForClient = nil
+	return r
 }
 
 // Listeners returns the keys of the listeners the store holds, sorted.

@@ -264,51 +264,54 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 				t.Fatalf("another connection: %s %d", resp.Proto, resp.StatusCode)
 			}
 		}
-		// floodCounted: the violation shows in the metrics, by class (each
-		// class is broken once past its threshold, so exactly once).
-		floodCounted := func(t *testing.T, class string) {
+		// floodCounted: the violation shows in the metrics, by class and
+		// by upstream's kind (each is broken once past its threshold, so
+		// exactly once).
+		floodCounted := func(t *testing.T, class, kind string) {
 			t.Helper()
-			name := pm.H2Flood(class)
-			var got int64
-			sozutest.WaitFor(t, 5*time.Second, name+" counted", func() bool {
-				got = countOf(queryMetrics(t, sock, nil).GetProxying(), name)
-				return got >= 1
-			})
-			if got != 1 {
-				t.Fatalf("%s = %d after one violation", name, got)
+			for _, name := range []string{pm.H2Flood(class), pm.H2Flood(kind)} {
+				var got int64
+				sozutest.WaitFor(t, 5*time.Second, name+" counted", func() bool {
+					got = countOf(queryMetrics(t, sock, nil).GetProxying(), name)
+					return got >= 1
+				})
+				if got != 1 {
+					t.Fatalf("%s = %d after one violation", name, got)
+				}
 			}
 		}
 		for _, tt := range []struct {
 			name  string
 			class string // its h2.flood.violation.<class> counter
+			kind  string // and upstream's h2.flood.violation.<kind>
 			n     int    // the configured threshold
 			// drive sends k frames of the class.
 			drive func(h *h2raw, k int)
 		}{
-			{"PING", "ping", 10, func(h *h2raw, k int) {
+			{"PING", "ping", "ping_window", 10, func(h *h2raw, k int) {
 				for i := range k {
 					h.fr.WritePing(false, [8]byte{byte(i)})
 				}
 			}},
-			{"rapid reset", "rapid_reset", 10, func(h *h2raw, k int) {
+			{"rapid reset", "rapid_reset", "rst_stream_window", 10, func(h *h2raw, k int) {
 				for i := range k {
 					id := uint32(2*i + 1)
 					h.headers(id, false, "GET", "/rr")
 					h.fr.WriteRSTStream(id, http2.ErrCodeCancel)
 				}
 			}},
-			{"empty DATA", "empty_data", 10, func(h *h2raw, k int) {
+			{"empty DATA", "empty_data", "empty_data_window", 10, func(h *h2raw, k int) {
 				h.headers(1, false, "POST", "/d")
 				for range k {
 					h.fr.WriteData(1, false, nil)
 				}
 			}},
-			{"stream-0 WINDOW_UPDATE", "window_update", 10, func(h *h2raw, k int) {
+			{"stream-0 WINDOW_UPDATE", "window_update", "window_update_stream0_window", 10, func(h *h2raw, k int) {
 				for range k {
 					h.fr.WriteWindowUpdate(0, 1)
 				}
 			}},
-			{"CONTINUATION", "continuation", 5, func(h *h2raw, k int) {
+			{"CONTINUATION", "continuation", "continuation_per_block", 5, func(h *h2raw, k int) {
 				block := h.block("GET", "/c")
 				h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:1], EndStream: true})
 				for i := range k {
@@ -319,7 +322,7 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 					}
 				}
 			}},
-			{"MadeYouReset (provoked resets)", "made_you_reset", 5, func(h *h2raw, k int) {
+			{"MadeYouReset (provoked resets)", "made_you_reset", "rst_stream_emitted_lifetime", 5, func(h *h2raw, k int) {
 				for i := range k {
 					// A stream depending on itself: stream error
 					// PROTOCOL_ERROR, the proxy emits RST_STREAM.
@@ -327,7 +330,7 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 					h.fr.WritePriority(id, http2.PriorityParam{StreamDep: id})
 				}
 			}},
-			{"HPACK bomb (header list size)", "headers", 8192, func(h *h2raw, k int) {
+			{"HPACK bomb (header list size)", "headers", "header_size_per_block", 8192, func(h *h2raw, k int) {
 				// One field whose list size (name + value + 32) makes the
 				// request's list exactly k bytes.
 				base := len(":method") + len("GET") + len(":scheme") + len("https") + len(":authority") + len("a.test") + len(":path") + len("/h") + 4*32
@@ -355,18 +358,28 @@ frontends = [ { address = %[2]q, hostname = "secure.test", required_auth = true 
 				h.expectGoAway(t, http2.ErrCodeEnhanceYourCalm)
 				h.close()
 				served(t)
-				floodCounted(t, tt.class)
+				floodCounted(t, tt.class, tt.kind)
 			})
 		}
 		t.Run("SETTINGS", func(t *testing.T) {
+			// At the threshold, the preface's SETTINGS included and the
+			// ACK of the proxy's not counted (upstream counts no ACK):
+			// served.
 			h := dialH2(t, strictAddr)
-			for range 11 {
+			for range 9 {
+				h.fr.WriteSettings()
+			}
+			h.headers(1001, true, "GET", "/alive")
+			h.expectAlive(t, 1001)
+			h.close()
+			h = dialH2(t, strictAddr)
+			for range 10 {
 				h.fr.WriteSettings()
 			}
 			h.expectGoAway(t, http2.ErrCodeEnhanceYourCalm)
 			h.close()
 			served(t)
-			floodCounted(t, "settings")
+			floodCounted(t, "settings", "settings_window")
 		})
 		if grown := vmRSS(t, pids[0]) - rss0; grown > budget {
 			t.Fatalf("worker RSS grew by %d KiB during the floods", grown)
