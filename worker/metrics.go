@@ -72,6 +72,12 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	wm.Proxy[pm.SlabEntries] = metrics.Gauge(listeners + wm.Proxy[pm.ClientConnections].GetGauge() + wm.Proxy[pm.UDPActiveFlows].GetGauge())
 	wm.Proxy[pm.Zombies] = metrics.Gauge(0)
 	wm.Proxy[pm.RejectedPerIP] = metrics.Count(w.ipcaps.Rejected.Load())
+	hs := &w.health.Stats
+	wm.Proxy[pm.HealthCheckSuccess] = metrics.Count(hs.Success.Load())
+	wm.Proxy[pm.HealthCheckFailure] = metrics.Count(hs.Failure.Load())
+	wm.Proxy[pm.HealthCheckUp] = metrics.Count(hs.Up.Load())
+	wm.Proxy[pm.HealthCheckDown] = metrics.Count(hs.Down.Load())
+	wm.Proxy[pm.FailOpen] = metrics.Count(w.reg.FailOpen())
 	if w.logs != nil {
 		wm.Proxy[pm.AccessLogDrops] = metrics.Count(int64(w.logs.dropped()))
 	}
@@ -110,6 +116,15 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 			up       bool
 		}
 		byID := map[string]*live{}
+		if _, checked := w.snap.health[id]; checked && set.Len() > 0 {
+			healthy := 0
+			for _, b := range set.Backends() {
+				if !b.HealthDown() {
+					healthy++
+				}
+			}
+			cm.Cluster[pm.HealthyBackends] = metrics.Gauge(uint64(healthy))
+		}
 		for _, b := range set.Backends() {
 			l := byID[b.ID]
 			if l == nil {

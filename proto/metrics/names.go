@@ -63,6 +63,11 @@ const (
 	SlabEntries         = "slab.entries"                        // gauge: session slots in use: listeners, client connections, UDP flows
 	Zombies             = "zombies"                             // gauge: sessions stuck without a deadline: always 0 here
 	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
+	HealthCheckSuccess  = "health_check.success"                // counter: probes that passed
+	HealthCheckFailure  = "health_check.failure"                // counter: probes that failed
+	HealthCheckUp       = "health_check.up"                     // counter: backends found healthy again (healthy_threshold successes)
+	HealthCheckDown     = "health_check.down"                   // counter: backends found unhealthy (unhealthy_threshold failures)
+	FailOpen            = "backends.fail_open"                  // counter: routing decisions with no backend in rotation, sent to one out of it
 
 	// UDP (upstream's names, lib/src/metrics/names.rs udp; "ours" marks
 	// the ones upstream has not). In is client → backend, out backend →
@@ -92,13 +97,14 @@ const (
 	LogTargetDrops         = "logs.target.dropped"     // ours, counter: log records the supervisor's log targets dropped
 
 	// Cluster and backend level.
-	Requests              = "requests"                // counter: requests forwarded (cluster) or sent (backend)
-	ConnectionsPerBackend = "connections_per_backend" // gauge: backend connections in use
-	BackendConnectionTime = "backend_connection_time" // time: TCP connect of new backend connections
-	BackendResponseTime   = "backend_response_time"   // time: request sent → response forwarded
-	BackendAvailable      = "backend.available"       // gauge: 1 when the backend is in rotation
-	BackendUp             = "backend.up"              // counter: moves into rotation
-	BackendDown           = "backend.down"            // counter: moves out of rotation (marked down)
+	Requests              = "requests"                      // counter: requests forwarded (cluster) or sent (backend)
+	ConnectionsPerBackend = "connections_per_backend"       // gauge: backend connections in use
+	BackendConnectionTime = "backend_connection_time"       // time: TCP connect of new backend connections
+	BackendResponseTime   = "backend_response_time"         // time: request sent → response forwarded
+	BackendAvailable      = "backend.available"             // gauge: 1 when the backend is in rotation
+	BackendUp             = "backend.up"                    // counter: moves into rotation
+	BackendDown           = "backend.down"                  // counter: moves out of rotation (marked down)
+	HealthyBackends       = "health_check.healthy_backends" // gauge: backends of a health-checked cluster its health check holds healthy (cluster level)
 )
 
 // Info describes one metric name.
@@ -141,6 +147,11 @@ var ProxyMetrics = []Info{
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer"},
 	{ServiceTime, Time, "request_time without the backend's part (new connection's connect, then request sent to end of response): the time the proxy itself spent"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
+	{HealthCheckSuccess, Counter, "health check probes that passed: an accepted HTTP status, an established connection (TCP), a datagram answered (UDP)"},
+	{HealthCheckFailure, Counter, "health check probes that failed: connect error, timeout, HTTP status not accepted"},
+	{HealthCheckUp, Counter, "backends the health check put back in rotation after healthy_threshold consecutive successes"},
+	{HealthCheckDown, Counter, "backends the health check took out of rotation after unhealthy_threshold consecutive failures"},
+	{FailOpen, Counter, "routing decisions that found no backend of the cluster in rotation and sent the request, session or flow to one out of it (fail open)"},
 	{UDPDatagramsIn, Counter, "UDP datagrams relayed from clients to backends"},
 	{UDPDatagramsOut, Counter, "UDP replies relayed from backends to clients"},
 	{UDPBytesIn, Counter, "payload bytes of the UDP datagrams relayed to backends (PROXY headers not counted)"},
@@ -230,6 +241,7 @@ var ClusterMetrics = []Info{
 	{BackendAvailable, Gauge, "1 when the backend is in rotation (backend level only)"},
 	{BackendUp, Counter, "moves of the backend into rotation: back up after being marked down (backend level only)"},
 	{BackendDown, Counter, "moves of the backend out of rotation: marked down by failed connects or the health check (backend level only)"},
+	{HealthyBackends, Gauge, "backends the health check holds healthy, for a cluster with a health check (cluster level only; merged over workers by its maximum)"},
 	{BackendConnectionTime, Time, "TCP connect time of new backend connections"},
 	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer (cluster level only)"},
@@ -253,8 +265,10 @@ func Lookup(name string, cluster bool) (Info, bool) {
 
 // MaxOverWorkers reports whether the gauge name merges over workers by
 // its maximum rather than its sum: a backend is available in the
-// aggregate when it is in some worker.
-func MaxOverWorkers(name string) bool { return name == BackendAvailable }
+// aggregate when it is in some worker; each worker probes every backend
+// of a health-checked cluster, so a sum of healthy backends would count
+// each once per worker.
+func MaxOverWorkers(name string) bool { return name == BackendAvailable || name == HealthyBackends }
 
 // StatusName returns the status class counter of an HTTP status.
 func StatusName(status int) string {

@@ -9,7 +9,8 @@ import (
 // TestHealthVerdict: a backend the health check marks down leaves
 // rotation (and gets no passive retry connection, however long it has
 // been down), comes back when marked healthy, and every change emits its
-// events once; when every backend is down the cluster fails open.
+// events once; when every backend is down the cluster fails open, and
+// the decision is counted (backends.fail_open).
 func TestHealthVerdict(t *testing.T) {
 	var ev events
 	now := time.Unix(1000, 0)
@@ -29,9 +30,15 @@ func TestHealthVerdict(t *testing.T) {
 		}
 		c.Release(false)
 	}
+	if n := r.FailOpen(); n != 0 {
+		t.Fatalf("FailOpen = %d while a backend is in rotation", n)
+	}
 	set.SetHealth(bb, false) // every backend down: fail open
 	c := connect(t, set, false)
 	c.Release(false)
+	if n := r.FailOpen(); n != 1 {
+		t.Fatalf("FailOpen = %d after one connect with every backend down, want 1 (upstream's backends.fail_open)", n)
+	}
 	set.SetHealth(ba, true)
 	if ba.HealthDown() || !bb.HealthDown() {
 		t.Fatal("HealthDown does not follow SetHealth")
