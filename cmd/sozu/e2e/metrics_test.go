@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -329,5 +330,55 @@ func TestMetricsDisableClusterMetrics(t *testing.T) {
 	}
 	if len(am.GetClusters()) != 0 {
 		t.Errorf("clusters with disable_cluster_metrics: %v", am.GetClusters())
+	}
+}
+
+// TestMetricsClearZeroesEveryCounter: `sozu metrics clear` zeroes every
+// counter, those the workers read from what their servers keep
+// (connections.rejected_per_cluster_ip here, like h2.*, the UDP drops,
+// health_check.*) as those of the registry, as upstream's clear wipes
+// the whole drain; counting then starts again from zero.
+func TestMetricsClearZeroesEveryCounter(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := strings.Replace(simpleHTTPConfig(sock, front, origin.addr, 1), "activate_listeners = true", "activate_listeners = true\nmax_connections_per_ip = 1", 1)
+	p := startProxy(t, dir, sock, cfg, front)
+
+	// One keep-alive connection holds the client's slot; each other one
+	// is refused (429).
+	held, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	fmt.Fprintf(held, "GET / HTTP/1.1\r\nHost: app\r\n\r\n")
+	if r, err := http.ReadResponse(bufio.NewReader(held), nil); err != nil || r.StatusCode != 200 {
+		t.Fatalf("held connection: %v %v", r, err)
+	}
+	refuse := func() {
+		t.Helper()
+		code, _ := status(t, "http://"+front+"/")
+		if code != "429" {
+			t.Fatalf("second connection: %s, want 429", code)
+		}
+	}
+	rejected := func() int64 { return countOf(queryMetrics(t, sock, nil).GetProxying(), pm.RejectedPerIP) }
+	refuse()
+	refuse()
+	sozutest.WaitFor(t, 10*time.Second, "two refusals counted", func() bool { return rejected() == 2 })
+
+	p.MustCLI("metrics", "clear")
+	am := queryMetrics(t, sock, nil)
+	for name, m := range am.GetProxying() {
+		if m.GetCount() != 0 {
+			t.Errorf("after clear: %s = %d, want 0", name, m.GetCount())
+		}
+	}
+	refuse()
+	sozutest.WaitFor(t, 10*time.Second, "the refusal after the clear counted", func() bool { return rejected() >= 1 })
+	if n := rejected(); n != 1 {
+		t.Errorf("after clear and one refusal: %s = %d, want 1", pm.RejectedPerIP, n)
 	}
 }
