@@ -336,15 +336,26 @@ func TestMetricsDisableClusterMetrics(t *testing.T) {
 // TestMetricsClearZeroesEveryCounter: `sozu metrics clear` zeroes every
 // counter, those the workers read from what their servers keep
 // (connections.rejected_per_cluster_ip here, like h2.*, the UDP drops,
-// health_check.*) as those of the registry, as upstream's clear wipes
-// the whole drain; counting then starts again from zero.
+// health_check.*) as those of the registry, and the supervisor's own
+// (prometheus.scrapes here), as upstream's clear wipes the workers'
+// drains and its main process's metrics; counting then starts again
+// from zero.
 func TestMetricsClearZeroesEveryCounter(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sozu.sock")
 	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
-	cfg := strings.Replace(simpleHTTPConfig(sock, front, origin.addr, 1), "activate_listeners = true", "activate_listeners = true\nmax_connections_per_ip = 1", 1)
-	p := startProxy(t, dir, sock, cfg, front)
+	prom := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := strings.Replace(simpleHTTPConfig(sock, front, origin.addr, 1), "activate_listeners = true", "activate_listeners = true\nmax_connections_per_ip = 1", 1) +
+		fmt.Sprintf("\n[metrics]\nprometheus_address = %q\n", prom)
+	p := startProxy(t, dir, sock, cfg, front, prom)
+	// A scrape: the supervisor's own prometheus.scrapes counts it.
+	if resp, err := http.Get("http://" + prom + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
 
 	// One keep-alive connection holds the client's slot; each other one
 	// is refused (429).
@@ -369,11 +380,17 @@ func TestMetricsClearZeroesEveryCounter(t *testing.T) {
 	refuse()
 	sozutest.WaitFor(t, 10*time.Second, "two refusals counted", func() bool { return rejected() == 2 })
 
+	if n := countOf(queryMetrics(t, sock, nil).GetMain(), pm.Scrapes); n != 1 {
+		t.Fatalf("%s = %d before the clear, want 1", pm.Scrapes, n)
+	}
+
 	p.MustCLI("metrics", "clear")
 	am := queryMetrics(t, sock, nil)
-	for name, m := range am.GetProxying() {
-		if m.GetCount() != 0 {
-			t.Errorf("after clear: %s = %d, want 0", name, m.GetCount())
+	for level, ms := range map[string]map[string]*command.FilteredMetrics{"proxy": am.GetProxying(), "main": am.GetMain()} {
+		for name, m := range ms {
+			if m.GetCount() != 0 {
+				t.Errorf("after clear: %s %s = %d, want 0", level, name, m.GetCount())
+			}
 		}
 	}
 	refuse()
