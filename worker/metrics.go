@@ -71,6 +71,7 @@ func (w *Worker) liveCounters() map[string]int64 {
 		pm.HealthCheckUp:        hs.Up.Load(),
 		pm.HealthCheckDown:      hs.Down.Load(),
 		pm.FailOpen:             w.reg.FailOpen(),
+		pm.BackendConnectErrors: w.reg.ConnectErrors(),
 	}
 	for c, n := range floods {
 		live[pm.H2Flood(h2.FloodClass(c).String())] = int64(n)
@@ -98,6 +99,8 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 	// Upstream's buffer pool, slab and zombie gauges (its doc/metrics.md),
 	// read from what plays their part here.
 	wm.Proxy[pm.BufferNumber] = metrics.Gauge(uint64(max(proxy.BuffersCheckedOut()+tcp.BuffersCheckedOut(), 0)))
+	wm.Proxy[pm.BufferInUse] = metrics.Gauge(wm.Proxy[pm.BufferNumber].GetGauge())
+	wm.Proxy[pm.ClientConnectionsMax] = metrics.Gauge(w.cfg.GetMaxConnections())
 	listeners := uint64(len(w.servers) + len(w.tcpSrv) + len(w.udpSrv))
 	wm.Proxy[pm.SlabEntries] = metrics.Gauge(listeners + wm.Proxy[pm.ClientConnections].GetGauge() + wm.Proxy[pm.UDPActiveFlows].GetGauge())
 	wm.Proxy[pm.Zombies] = metrics.Gauge(0)

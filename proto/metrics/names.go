@@ -32,42 +32,49 @@ func (k Kind) String() string {
 // so that dashboards built for upstream read ours.
 const (
 	// Proxy level (per worker, summed over workers).
-	ClientConnections   = "client.connections"      // gauge: open client connections
-	BackendConnections  = "backend.connections"     // gauge: open backend connections, in use or pooled
-	AcceptedConnections = "listener.accepted.total" // counter: accepted client connections
-	HTTPRequests        = "http.requests"           // counter: requests whose answer started
-	HTTPErrors          = "http.errors"             // counter: answers of the proxy itself with status >= 400
-	Status1xx           = "http.status.1xx"
-	Status2xx           = "http.status.2xx"
-	Status3xx           = "http.status.3xx"
-	Status4xx           = "http.status.4xx"
-	Status5xx           = "http.status.5xx"
-	StatusOther         = "http.status.other"
-	BytesIn             = "bytes_in"  // counter: bytes from clients (HTTP request heads and bodies, TCP session bytes)
-	BytesOut            = "bytes_out" // counter: bytes to clients (HTTP answers, TCP session bytes)
-	TLSv12              = "tls.version.TLSv1_2"
-	TLSv13              = "tls.version.TLSv1_3"
-	TLSHandshakeErrors  = "protocol.tls.handshake.errors" // ours: handshakes that failed
-	H2Connections       = "http.alpn.h2"                  // counter: connections that negotiated h2
-	H2Streams           = "h2.streams"                    // ours: streams handed to the proxy
-	H2FloodViolations   = "h2.flood.violations"           // ours: GOAWAY(ENHANCE_YOUR_CALM) sent
-	H2StreamResets      = "h2.frames.tx.rst_stream"       // counter: RST_STREAM sent with an error code
-	H2Reaped            = "h2.streams.reaped.idle_timeout"
-	H2ActiveStreams     = "h2.streams.active"                   // ours: gauge: streams whose handler runs now
-	RejectedPerIP       = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
-	AccessLogDrops      = "unsent-access-logs"                  // counter: log records a worker dropped (channel or access file too slow)
-	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
-	RequestTime         = "request_time"                        // time: head received → response sent
-	ServiceTime         = "service_time"                        // time: request_time without the backend's (connect and response)
-	BufferNumber        = "buffer.number"                       // gauge: pooled buffers checked out (upstream's doc/metrics.md)
-	SlabEntries         = "slab.entries"                        // gauge: session slots in use: listeners, client connections, UDP flows
-	Zombies             = "zombies"                             // gauge: sessions stuck without a deadline: always 0 here
-	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
-	HealthCheckSuccess  = "health_check.success"                // counter: probes that passed
-	HealthCheckFailure  = "health_check.failure"                // counter: probes that failed
-	HealthCheckUp       = "health_check.up"                     // counter: backends found healthy again (healthy_threshold successes)
-	HealthCheckDown     = "health_check.down"                   // counter: backends found unhealthy (unhealthy_threshold failures)
-	FailOpen            = "backends.fail_open"                  // counter: routing decisions with no backend in rotation, sent to one out of it
+	ClientConnections    = "client.connections"        // gauge: open client connections
+	BackendConnections   = "backend.connections"       // gauge: open backend connections, in use or pooled
+	AcceptedConnections  = "listener.accepted.total"   // counter: accepted client connections
+	AcceptedHTTP         = "listener.accepted.http"    // counter: accepted on HTTP listeners
+	AcceptedHTTPS        = "listener.accepted.https"   // counter: accepted on HTTPS listeners
+	AcceptedTCP          = "listener.accepted.tcp"     // counter: accepted on TCP listeners
+	ClientConnectionsMax = "client.connections_max"    // gauge: max_connections
+	ALPNHTTP11           = "http.alpn.http11"          // counter: TLS connections that did not negotiate h2
+	BufferInUse          = "buffer.in_use"             // gauge: buffer.number's newer upstream name
+	BackendConnectErrors = "backend.connections.error" // counter: failed backend connects
+	HTTPRequests         = "http.requests"             // counter: requests whose answer started
+	HTTPErrors           = "http.errors"               // counter: answers of the proxy itself with status >= 400
+	Status1xx            = "http.status.1xx"
+	Status2xx            = "http.status.2xx"
+	Status3xx            = "http.status.3xx"
+	Status4xx            = "http.status.4xx"
+	Status5xx            = "http.status.5xx"
+	StatusOther          = "http.status.other"
+	BytesIn              = "bytes_in"  // counter: bytes from clients (HTTP request heads and bodies, TCP session bytes)
+	BytesOut             = "bytes_out" // counter: bytes to clients (HTTP answers, TCP session bytes)
+	TLSv12               = "tls.version.TLSv1_2"
+	TLSv13               = "tls.version.TLSv1_3"
+	TLSHandshakeErrors   = "protocol.tls.handshake.errors" // ours: handshakes that failed
+	H2Connections        = "http.alpn.h2"                  // counter: connections that negotiated h2
+	H2Streams            = "h2.streams"                    // ours: streams handed to the proxy
+	H2FloodViolations    = "h2.flood.violations"           // ours: GOAWAY(ENHANCE_YOUR_CALM) sent
+	H2StreamResets       = "h2.frames.tx.rst_stream"       // counter: RST_STREAM sent with an error code
+	H2Reaped             = "h2.streams.reaped.idle_timeout"
+	H2ActiveStreams      = "h2.streams.active"                   // ours: gauge: streams whose handler runs now
+	RejectedPerIP        = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
+	AccessLogDrops       = "unsent-access-logs"                  // counter: log records a worker dropped (channel or access file too slow)
+	Panics               = "sessions.panics"                     // ours: connection goroutines recovered
+	RequestTime          = "request_time"                        // time: head received → response sent
+	ServiceTime          = "service_time"                        // time: request_time without the backend's (connect and response)
+	BufferNumber         = "buffer.number"                       // gauge: pooled buffers checked out (upstream's doc/metrics.md)
+	SlabEntries          = "slab.entries"                        // gauge: session slots in use: listeners, client connections, UDP flows
+	Zombies              = "zombies"                             // gauge: sessions stuck without a deadline: always 0 here
+	TCPRequests          = "tcp.requests"                        // counter: TCP sessions relayed to a backend
+	HealthCheckSuccess   = "health_check.success"                // counter: probes that passed
+	HealthCheckFailure   = "health_check.failure"                // counter: probes that failed
+	HealthCheckUp        = "health_check.up"                     // counter: backends found healthy again (healthy_threshold successes)
+	HealthCheckDown      = "health_check.down"                   // counter: backends found unhealthy (unhealthy_threshold failures)
+	FailOpen             = "backends.fail_open"                  // counter: routing decisions with no backend in rotation, sent to one out of it
 
 	// UDP (upstream's names, lib/src/metrics/names.rs udp; "ours" marks
 	// the ones upstream has not). In is client → backend, out backend →
@@ -119,6 +126,10 @@ var ProxyMetrics = []Info{
 	{ClientConnections, Gauge, "open client connections"},
 	{BackendConnections, Gauge, "open backend connections: in use, or idle in a keep-alive pool (HTTP/2 backends: their connections, not streams)"},
 	{AcceptedConnections, Counter, "client connections accepted"},
+	{AcceptedHTTP, Counter, "client connections accepted on HTTP listeners"},
+	{AcceptedHTTPS, Counter, "client connections accepted on HTTPS listeners"},
+	{AcceptedTCP, Counter, "client connections accepted on TCP listeners"},
+	{ClientConnectionsMax, Gauge, "max_connections: the client connections a worker holds at most"},
 	{HTTPRequests, Counter, "HTTP requests answered (HTTP/1.1 and HTTP/2 streams)"},
 	{HTTPErrors, Counter, "answers of the proxy itself with a status of 400 or more, and HTTP/2 requests reset as malformed"},
 	{Status1xx, Counter, "responses with a 1xx status"},
@@ -133,6 +144,7 @@ var ProxyMetrics = []Info{
 	{TLSv13, Counter, "TLS handshakes that negotiated TLS 1.3"},
 	{TLSHandshakeErrors, Counter, "TLS handshakes that failed"},
 	{H2Connections, Counter, "HTTP/2 connections served"},
+	{ALPNHTTP11, Counter, "TLS connections that negotiated http/1.1 or no ALPN protocol"},
 	{H2Streams, Counter, "HTTP/2 streams served"},
 	{H2FloodViolations, Counter, "HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking a flood budget"},
 	{H2StreamResets, Counter, "RST_STREAM frames sent with an error code"},
@@ -142,6 +154,8 @@ var ProxyMetrics = []Info{
 	{AccessLogDrops, Counter, "log records (access records and main log lines) a worker dropped because the log channel to the supervisor, or the access log file it writes, did not keep up"},
 	{Panics, Counter, "panics recovered in connection goroutines"},
 	{BufferNumber, Gauge, "pooled buffers checked out: HTTP read and output buffers and exchange states of requests in flight, TCP relay buffers"},
+	{BufferInUse, Gauge, "buffer.number under upstream's newer name"},
+	{BackendConnectErrors, Counter, "backend connects that failed (refused, unreachable, timed out), each attempt"},
 	{SlabEntries, Gauge, "session slots in use (upstream's slab entries): active listeners, open client connections (HTTP and TCP) and live UDP flows"},
 	{Zombies, Gauge, "zombie sessions found (upstream's zombie check): always 0, since every read and write has a deadline"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer"},

@@ -63,6 +63,9 @@ func TestHealthyDoesNotClearPassiveDown(t *testing.T) {
 	if _, err := set.Connect(context.Background(), time.Second, false, 0); err == nil {
 		t.Fatal("connect to a dead address succeeded")
 	}
+	if n := r.ConnectErrors(); n != 1 {
+		t.Errorf("ConnectErrors = %d after one failed connect, want 1 (upstream's backend.connections.error)", n)
+	}
 	set.SetHealth(x, false)
 	set.SetHealth(x, true)
 	if !x.Down() {

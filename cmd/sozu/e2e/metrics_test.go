@@ -128,6 +128,12 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 	if got := countOf(am.GetProxying(), pm.AcceptedConnections); got != ok+missing+1 {
 		t.Errorf("%s = %d, want %d", pm.AcceptedConnections, got, ok+missing+1)
 	}
+	if got := countOf(am.GetProxying(), pm.AcceptedHTTP); got != ok+missing+1 {
+		t.Errorf("%s = %d, want %d (an HTTP listener's)", pm.AcceptedHTTP, got, ok+missing+1)
+	}
+	if got := am.GetProxying()[pm.ClientConnectionsMax].GetGauge(); got == 0 {
+		t.Errorf("%s = 0, want max_connections (per worker, summed)", pm.ClientConnectionsMax)
+	}
 	// The backend connections the workers pooled after their requests
 	// (at least one; at most one per request).
 	if got := am.GetProxying()[pm.BackendConnections].GetGauge(); got < 1 || got > ok+missing {
