@@ -42,6 +42,7 @@ const (
 	ALPNHTTP11           = "http.alpn.http11"          // counter: TLS connections that did not negotiate h2
 	BufferInUse          = "buffer.in_use"             // gauge: buffer.number's newer upstream name
 	BackendConnectErrors = "backend.connections.error" // counter: failed backend connects
+	ProxyProtocolErrors  = "proxy_protocol.errors"     // counter: malformed PROXY protocol headers
 	HTTPRequests         = "http.requests"             // counter: requests whose answer started
 	HTTPErrors           = "http.errors"               // counter: answers of the proxy itself with status >= 400
 	Status1xx            = "http.status.1xx"
@@ -156,6 +157,7 @@ var ProxyMetrics = []Info{
 	{BufferNumber, Gauge, "pooled buffers checked out: HTTP read and output buffers and exchange states of requests in flight, TCP relay buffers"},
 	{BufferInUse, Gauge, "buffer.number under upstream's newer name"},
 	{BackendConnectErrors, Counter, "backend connects that failed (refused, unreachable, timed out), each attempt"},
+	{ProxyProtocolErrors, Counter, "connections closed for a malformed PROXY protocol header (expect_proxy)"},
 	{SlabEntries, Gauge, "session slots in use (upstream's slab entries): active listeners, open client connections (HTTP and TCP) and live UDP flows"},
 	{Zombies, Gauge, "zombie sessions found (upstream's zombie check): always 0, since every read and write has a deadline"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer"},

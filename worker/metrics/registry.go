@@ -38,6 +38,7 @@ const (
 	acceptedHTTPS
 	acceptedTCP
 	alpnHTTP11
+	proxyProtocolErrors
 	nProxy
 )
 
@@ -49,6 +50,7 @@ var proxyNames = [nProxy]string{
 	udpDatagramsIn: pm.UDPDatagramsIn, udpDatagramsOut: pm.UDPDatagramsOut, udpBytesIn: pm.UDPBytesIn,
 	udpBytesOut: pm.UDPBytesOut, udpFlowsCreated: pm.UDPFlowsCreated,
 	acceptedHTTP: pm.AcceptedHTTP, acceptedHTTPS: pm.AcceptedHTTPS, acceptedTCP: pm.AcceptedTCP, alpnHTTP11: pm.ALPNHTTP11,
+	proxyProtocolErrors: pm.ProxyProtocolErrors,
 }
 
 func statusIndex(status int) int {
@@ -176,6 +178,14 @@ func (r *Registry) Handshake(version uint16, alpn string) {
 		r.proxy[tls13].Add(1)
 	default:
 		r.proxy[tlsErrors].Add(1)
+	}
+}
+
+// ProxyProtocolError records a connection whose PROXY protocol header was
+// malformed (upstream's proxy_protocol.errors).
+func (r *Registry) ProxyProtocolError() {
+	if r != nil {
+		r.proxy[proxyProtocolErrors].Add(1)
 	}
 }
 

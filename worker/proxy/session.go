@@ -270,6 +270,9 @@ func (s *session) readProxyHeader() bool {
 	h, err := proxyproto.Parse(raw, 0)
 	if err != nil {
 		s.srv.opt.Log.Debugf("PROXY header from %v: %v", raw.RemoteAddr(), err)
+		if proxyproto.Malformed(err) {
+			s.srv.opt.Metrics.ProxyProtocolError()
+		}
 		return false
 	}
 	raw.SetReadDeadline(time.Time{})

@@ -405,3 +405,55 @@ func TestMetricsClearZeroesEveryCounter(t *testing.T) {
 		t.Errorf("after clear and one refusal: %s = %d, want 1", pm.RejectedPerIP, n)
 	}
 }
+
+// TestMetricsProxyProtocolErrors: upstream's proxy_protocol.errors counts
+// the connections of expect_proxy listeners (HTTP and TCP) closed for a
+// malformed PROXY header; one closed before sending any is not counted.
+func TestMetricsProxyProtocolErrors(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	front, tcpFront := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 1
+worker_timeout = 10
+
+[[listeners]]
+protocol = "http"
+address = %[2]q
+expect_proxy = true
+
+[[listeners]]
+protocol = "tcp"
+address = %[3]q
+expect_proxy = true
+
+[clusters.app]
+protocol = "http"
+frontends = [ { address = %[2]q, hostname = "*" } ]
+backends = [ { address = %[4]q } ]
+
+[clusters.pipe]
+protocol = "tcp"
+frontends = [ { address = %[3]q } ]
+backends = [ { address = %[4]q } ]
+`, sock, front, tcpFront, origin.addr)
+	startProxy(t, dir, sock, cfg, front, tcpFront) // its readiness probes send nothing: not counted
+	for _, a := range []string{front, tcpFront} {
+		c, err := net.Dial("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n") // no PROXY header
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, _ := c.Read(make([]byte, 1)); n != 0 {
+			t.Errorf("%s: answered a connection without a PROXY header", a)
+		}
+		c.Close()
+	}
+	errs := func() int64 { return countOf(queryMetrics(t, sock, nil).GetProxying(), pm.ProxyProtocolErrors) }
+	sozutest.WaitFor(t, 10*time.Second, "two malformed PROXY headers counted", func() bool { return errs() >= 2 })
+	if n := errs(); n != 2 {
+		t.Errorf("%s = %d, want 2", pm.ProxyProtocolErrors, n)
+	}
+}
