@@ -27,14 +27,17 @@ type actor struct {
 	// start for disable_cluster_metrics, or by an operator since): new
 	// workers get it after their initial state.
 	clusterMetricsOff bool
-	nextWorkerID      uint32
-	nextTask          uint64
-	stopping          bool
-	loadingState      bool
-	slots             []slot        // crash backoff per worker slot (backoff.go)
-	prebound          listenerTable // bound by a reload before its plan is applied (reload_listeners.go)
-	accessFile        *os.File      // the access log file workers write themselves, nil if none (accessfile.go)
-	accessFailed      bool          // opening it failed: the workers' records go through the supervisor
+	// mainCleared: the supervisor's own counters (mainCounters) at the
+	// last configure_metrics CLEAR; replaced, never changed in place.
+	mainCleared  map[string]int64
+	nextWorkerID uint32
+	nextTask     uint64
+	stopping     bool
+	loadingState bool
+	slots        []slot        // crash backoff per worker slot (backoff.go)
+	prebound     listenerTable // bound by a reload before its plan is applied (reload_listeners.go)
+	accessFile   *os.File      // the access log file workers write themselves, nil if none (accessfile.go)
+	accessFailed bool          // opening it failed: the workers' records go through the supervisor
 }
 
 func newActor(s *Supervisor) *actor {

@@ -170,8 +170,8 @@ func (s *Supervisor) scrape(w http.ResponseWriter, r *http.Request, sem chan str
 	export.WritePrometheus(w, am, level)
 }
 
-// runStatsd gathers the workers' metrics every statsdInterval and sends
-// them, until the supervisor stops. A send never waits: a datagram the
+// runStatsd gathers the workers' metrics and its own every
+// statsdInterval and sends them, until the supervisor stops. A send never waits: a datagram the
 // socket cannot take at once is dropped and counted.
 func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 	defer conn.Close()
@@ -183,7 +183,7 @@ func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 			return
 		case <-t.C:
 		}
-		for _, d := range st.Flush(s.workerMetrics()) {
+		for _, d := range st.Flush(s.mainMetrics(), s.workerMetrics()) {
 			if err := sendNow(conn, d); err != nil {
 				if s.exports.statsdErrors.Add(1) == 1 {
 					s.log.Warnf("statsd: sending to %s: %v (further errors are only counted, in statsd.send_errors)", conn.RemoteAddr(), err)

@@ -55,27 +55,37 @@ func (s *Supervisor) gatherMetrics(c *session, req *command.Request) (*command.A
 }
 
 // mainMetrics is the supervisor's own: the size of the configuration,
-// its exports and its log targets' drops.
+// its exports and its log targets' drops. Counters run from the last
+// configure_metrics CLEAR (mainCounters then).
 func (s *Supervisor) mainMetrics() map[string]*command.FilteredMetrics {
 	var clusters, backends, frontends, workers int
+	var cleared map[string]int64
 	s.do(func(a *actor) {
 		clusters, backends, frontends = a.state.Sizes()
 		workers = len(a.workers)
+		cleared = a.mainCleared
 	})
 	g := func(n int) *command.FilteredMetrics {
 		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Gauge{Gauge: uint64(n)}}
 	}
-	c := func(n int64) *command.FilteredMetrics {
-		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Count{Count: n}}
-	}
-	return map[string]*command.FilteredMetrics{
-		pm.StatsdSent:             c(s.exports.statsdSent.Load()),
-		pm.StatsdErrors:           c(s.exports.statsdErrors.Load()),
-		pm.Scrapes:                c(s.exports.scrapes.Load()),
-		pm.LogTargetDrops:         c(int64(s.LogDrops())),
+	out := map[string]*command.FilteredMetrics{
 		pm.ConfigurationClusters:  g(clusters),
 		pm.ConfigurationBackends:  g(backends),
 		pm.ConfigurationFrontends: g(frontends),
 		pm.Workers:                g(workers),
+	}
+	for name, n := range s.mainCounters() {
+		out[name] = &command.FilteredMetrics{Inner: &command.FilteredMetrics_Count{Count: max(n-cleared[name], 0)}}
+	}
+	return out
+}
+
+// mainCounters reads the supervisor's own counters, since it started.
+func (s *Supervisor) mainCounters() map[string]int64 {
+	return map[string]int64{
+		pm.StatsdSent:     s.exports.statsdSent.Load(),
+		pm.StatsdErrors:   s.exports.statsdErrors.Load(),
+		pm.Scrapes:        s.exports.scrapes.Load(),
+		pm.LogTargetDrops: int64(s.LogDrops()),
 	}
 }

@@ -123,14 +123,19 @@ func (a *actor) metricsRequest() *command.WorkerRequest {
 }
 
 // noteMetrics keeps what a configure_metrics request sets for the workers
-// launched later: ENABLED and DISABLED turn cluster metrics on and off,
-// CLEAR changes nothing.
+// launched later: ENABLED and DISABLED turn cluster metrics on and off;
+// CLEAR, which new workers need not know, restarts the supervisor's own
+// counters.
 func (a *actor) noteMetrics(c command.MetricsConfiguration) {
 	switch c {
 	case command.MetricsConfiguration_ENABLED:
 		a.clusterMetricsOff = false
 	case command.MetricsConfiguration_DISABLED:
 		a.clusterMetricsOff = true
+	case command.MetricsConfiguration_CLEAR:
+		// The supervisor's own counters restart too, as upstream's clear
+		// wipes its main process's metrics.
+		a.mainCleared = a.mainCounters()
 	}
 }
 

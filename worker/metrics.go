@@ -17,17 +17,19 @@ import (
 // query time (backend states and connections, HTTP/2 and per-IP counters
 // the servers keep themselves, UDP drops by cause).
 
-// metricsSnapshot is this worker's answer to query_metrics: every metric,
-// unfiltered (the supervisor applies the query's options once it has
-// merged the workers' answers). Command loop only.
-func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
-	wm := w.metrics.Snapshot()
+// liveCounters reads the proxy-level counters that the servers, the
+// health checker, the backends and the log shippers keep themselves
+// rather than the registry: HTTP/2, UDP drops by cause, panics, per-IP
+// refusals, health checks, fail-open picks, log drops. They only grow
+// (a removed listener takes its own with it), so that a clear records
+// them (clearedLive) and snapshots show the difference. Command loop
+// only.
+func (w *Worker) liveCounters() map[string]int64 {
 	var h2Conns, h2Streams, calm, resets, reaped uint64
 	var floods [h2.NumFloodClasses]uint64
 	var kinds [h2.NumViolationKinds]uint64
-	var panics, active int64
+	var panics int64
 	for _, srv := range w.servers {
-		active += srv.H2Stats.ActiveStreams.Load()
 		for c := range floods {
 			floods[c] += srv.H2Stats.Floods[c].Load()
 		}
@@ -52,36 +54,63 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 		loop += d.Loop.Load()
 		panics += d.Panics.Load()
 	}
-	wm.Proxy[pm.UDPDroppedTruncated] = metrics.Count(trunc)
-	wm.Proxy[pm.UDPDroppedNoBackend] = metrics.Count(noBackend)
-	wm.Proxy[pm.UDPDroppedShed] = metrics.Count(shed)
-	wm.Proxy[pm.UDPDroppedSourceCap] = metrics.Count(srcCap)
-	wm.Proxy[pm.UDPDroppedSocketFail] = metrics.Count(sockErr)
-	wm.Proxy[pm.UDPDroppedLoop] = metrics.Count(loop)
-	wm.Proxy[pm.UDPDropped] = metrics.Count(trunc + noBackend + shed + srcCap + sockErr + loop)
-	wm.Proxy[pm.H2Connections] = metrics.Count(int64(h2Conns))
-	wm.Proxy[pm.H2Streams] = metrics.Count(int64(h2Streams))
-	wm.Proxy[pm.H2FloodViolations] = metrics.Count(int64(calm))
-	wm.Proxy[pm.H2StreamResets] = metrics.Count(int64(resets))
-	wm.Proxy[pm.H2Reaped] = metrics.Count(int64(reaped))
-	wm.Proxy[pm.H2ActiveStreams] = metrics.Gauge(uint64(max(active, 0)))
+	hs := &w.health.Stats
+	live := map[string]int64{
+		pm.UDPDroppedTruncated:  trunc,
+		pm.UDPDroppedNoBackend:  noBackend,
+		pm.UDPDroppedShed:       shed,
+		pm.UDPDroppedSourceCap:  srcCap,
+		pm.UDPDroppedSocketFail: sockErr,
+		pm.UDPDroppedLoop:       loop,
+		pm.UDPDropped:           trunc + noBackend + shed + srcCap + sockErr + loop,
+		pm.H2Connections:        int64(h2Conns),
+		pm.H2Streams:            int64(h2Streams),
+		pm.H2FloodViolations:    int64(calm),
+		pm.H2StreamResets:       int64(resets),
+		pm.H2Reaped:             int64(reaped),
+		pm.Panics:               panics,
+		pm.RejectedPerIP:        w.ipcaps.Rejected.Load(),
+		pm.HealthCheckSuccess:   hs.Success.Load(),
+		pm.HealthCheckFailure:   hs.Failure.Load(),
+		pm.HealthCheckUp:        hs.Up.Load(),
+		pm.HealthCheckDown:      hs.Down.Load(),
+		pm.FailOpen:             w.reg.FailOpen(),
+		pm.BackendConnectErrors: w.reg.ConnectErrors(),
+	}
 	for c, n := range floods {
-		wm.Proxy[pm.H2Flood(h2.FloodClass(c).String())] = metrics.Count(int64(n))
+		live[pm.H2Flood(h2.FloodClass(c).String())] = int64(n)
 	}
 	for k, n := range kinds[h2.KindNone+1:] {
-		wm.Proxy[pm.H2Flood(pm.H2FloodKinds[k])] = metrics.Count(int64(n))
+		live[pm.H2Flood(pm.H2FloodKinds[k])] = int64(n)
 	}
-	wm.Proxy[pm.Panics] = metrics.Count(panics)
+	if w.logs != nil {
+		live[pm.AccessLogDrops] = int64(w.logs.dropped())
+	}
+	return live
+}
+
+// metricsSnapshot is this worker's answer to query_metrics: every metric,
+// unfiltered (the supervisor applies the query's options once it has
+// merged the workers' answers). Command loop only.
+func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
+	wm := w.metrics.Snapshot()
+	for name, v := range w.liveCounters() {
+		// Since the last clear, as the registry's counters.
+		wm.Proxy[name] = metrics.Count(max(v-w.clearedLive[name], 0))
+	}
+	var active int64
+	for _, srv := range w.servers {
+		active += srv.H2Stats.ActiveStreams.Load()
+	}
+	wm.Proxy[pm.H2ActiveStreams] = metrics.Gauge(uint64(max(active, 0)))
 	// Upstream's buffer pool, slab and zombie gauges (its doc/metrics.md),
 	// read from what plays their part here.
 	wm.Proxy[pm.BufferNumber] = metrics.Gauge(uint64(max(proxy.BuffersCheckedOut()+tcp.BuffersCheckedOut(), 0)))
+	wm.Proxy[pm.BufferInUse] = metrics.Gauge(wm.Proxy[pm.BufferNumber].GetGauge())
+	wm.Proxy[pm.ClientConnectionsMax] = metrics.Gauge(w.cfg.GetMaxConnections())
 	listeners := uint64(len(w.servers) + len(w.tcpSrv) + len(w.udpSrv))
 	wm.Proxy[pm.SlabEntries] = metrics.Gauge(listeners + wm.Proxy[pm.ClientConnections].GetGauge() + wm.Proxy[pm.UDPActiveFlows].GetGauge())
 	wm.Proxy[pm.Zombies] = metrics.Gauge(0)
-	wm.Proxy[pm.RejectedPerIP] = metrics.Count(w.ipcaps.Rejected.Load())
-	if w.logs != nil {
-		wm.Proxy[pm.AccessLogDrops] = metrics.Count(int64(w.logs.dropped()))
-	}
 	if w.snap == nil {
 		wm.Proxy[pm.BackendConnections] = metrics.Gauge(0)
 		return wm
@@ -117,6 +146,15 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 			up       bool
 		}
 		byID := map[string]*live{}
+		if _, checked := w.snap.health[id]; checked && set.Len() > 0 {
+			healthy := 0
+			for _, b := range set.Backends() {
+				if !b.HealthDown() {
+					healthy++
+				}
+			}
+			cm.Cluster[pm.HealthyBackends] = metrics.Gauge(uint64(healthy))
+		}
 		for _, b := range set.Backends() {
 			l := byID[b.ID]
 			if l == nil {
@@ -154,6 +192,7 @@ func (w *Worker) configureMetrics(c command.MetricsConfiguration) error {
 		w.metrics.SetClusterMetrics(false)
 	case command.MetricsConfiguration_CLEAR:
 		w.metrics.Clear()
+		w.clearedLive = w.liveCounters()
 	default:
 		return fmt.Errorf("configure_metrics: unknown configuration %d", c)
 	}

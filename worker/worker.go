@@ -76,14 +76,17 @@ type Worker struct {
 	tcpSrv  map[string]*tcp.Server   // by listener key, for active TCP listeners
 	udpSrv  map[string]*udp.Server   // by listener key, for active UDP listeners
 	tcpConn *connlimit.Limit
-	ipcaps  *ipcap.Limits          // max_connections_per_ip, shared by every server
-	metrics *metrics.Registry      // shared by every server (metrics.go)
-	certs   tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
-	tlsCfg  map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
-	serving bool                   // bootstrap is over: servers run
-	tickets bool                   // tls_session_tickets: listeners may issue session tickets
-	access  *accesslog.Logger      // the access log (logs.go)
-	logs    *workerLogs            // both logs' shippers, for their drops
+	ipcaps  *ipcap.Limits     // max_connections_per_ip, shared by every server
+	metrics *metrics.Registry // shared by every server (metrics.go)
+	// clearedLive holds liveCounters at the last configure_metrics CLEAR
+	// (command loop only).
+	clearedLive map[string]int64
+	certs       tlsconf.Store          // SNI indexes of the HTTPS listeners, read by handshakes
+	tlsCfg      map[string]*tls.Config // by listener key: one per listener, so that session tickets survive rebuilds
+	serving     bool                   // bootstrap is over: servers run
+	tickets     bool                   // tls_session_tickets: listeners may issue session tickets
+	access      *accesslog.Logger      // the access log (logs.go)
+	logs        *workerLogs            // both logs' shippers, for their drops
 
 	// The command loop rebuilds once for a burst of changes (see serve):
 	// with deferRebuild, apply marks the state dirty instead of rebuilding.

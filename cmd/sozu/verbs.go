@@ -248,7 +248,7 @@ func init() {
 			example: "metrics enable", build: metricsConfigure(command.MetricsConfiguration_ENABLED)},
 		&verb{path: "metrics disable", summary: "stop recording cluster and backend metrics in the workers, as upstream (proxy metrics go on; what was recorded stays readable)",
 			example: "metrics disable", build: metricsConfigure(command.MetricsConfiguration_DISABLED)},
-		&verb{path: "metrics clear", summary: "zero the workers' counters and latency sketches (gauges stay)",
+		&verb{path: "metrics clear", summary: "zero the counters (the workers' and the supervisor's) and latency sketches (gauges stay)",
 			example: "metrics clear", build: metricsConfigure(command.MetricsConfiguration_CLEAR)},
 		&verb{path: "upgrade", summary: "hot upgrade: the supervisor runs the binary now at its path, or --worker N is replaced",
 			flags: []*flagSpec{fUpgradeWorker}, example: "upgrade --worker 0", build: buildUpgrade, noDeadline: true},

@@ -32,37 +32,50 @@ func (k Kind) String() string {
 // so that dashboards built for upstream read ours.
 const (
 	// Proxy level (per worker, summed over workers).
-	ClientConnections   = "client.connections"      // gauge: open client connections
-	BackendConnections  = "backend.connections"     // gauge: open backend connections, in use or pooled
-	AcceptedConnections = "listener.accepted.total" // counter: accepted client connections
-	HTTPRequests        = "http.requests"           // counter: requests whose answer started
-	HTTPErrors          = "http.errors"             // counter: answers of the proxy itself with status >= 400
-	Status1xx           = "http.status.1xx"
-	Status2xx           = "http.status.2xx"
-	Status3xx           = "http.status.3xx"
-	Status4xx           = "http.status.4xx"
-	Status5xx           = "http.status.5xx"
-	StatusOther         = "http.status.other"
-	BytesIn             = "bytes_in"  // counter: bytes from clients (HTTP request heads and bodies, TCP session bytes)
-	BytesOut            = "bytes_out" // counter: bytes to clients (HTTP answers, TCP session bytes)
-	TLSv12              = "tls.version.TLSv1_2"
-	TLSv13              = "tls.version.TLSv1_3"
-	TLSHandshakeErrors  = "protocol.tls.handshake.errors" // ours: handshakes that failed
-	H2Connections       = "http.alpn.h2"                  // counter: connections that negotiated h2
-	H2Streams           = "h2.streams"                    // ours: streams handed to the proxy
-	H2FloodViolations   = "h2.flood.violations"           // ours: GOAWAY(ENHANCE_YOUR_CALM) sent
-	H2StreamResets      = "h2.frames.tx.rst_stream"       // counter: RST_STREAM sent with an error code
-	H2Reaped            = "h2.streams.reaped.idle_timeout"
-	H2ActiveStreams     = "h2.streams.active"                   // ours: gauge: streams whose handler runs now
-	RejectedPerIP       = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
-	AccessLogDrops      = "unsent-access-logs"                  // counter: log records a worker dropped (channel or access file too slow)
-	Panics              = "sessions.panics"                     // ours: connection goroutines recovered
-	RequestTime         = "request_time"                        // time: head received → response sent
-	ServiceTime         = "service_time"                        // time: request_time without the backend's (connect and response)
-	BufferNumber        = "buffer.number"                       // gauge: pooled buffers checked out (upstream's doc/metrics.md)
-	SlabEntries         = "slab.entries"                        // gauge: session slots in use: listeners, client connections, UDP flows
-	Zombies             = "zombies"                             // gauge: sessions stuck without a deadline: always 0 here
-	TCPRequests         = "tcp.requests"                        // counter: TCP sessions relayed to a backend
+	ClientConnections    = "client.connections"        // gauge: open client connections
+	BackendConnections   = "backend.connections"       // gauge: open backend connections, in use or pooled
+	AcceptedConnections  = "listener.accepted.total"   // counter: accepted client connections
+	AcceptedHTTP         = "listener.accepted.http"    // counter: accepted on HTTP listeners
+	AcceptedHTTPS        = "listener.accepted.https"   // counter: accepted on HTTPS listeners
+	AcceptedTCP          = "listener.accepted.tcp"     // counter: accepted on TCP listeners
+	ClientConnectionsMax = "client.connections_max"    // gauge: max_connections
+	ALPNHTTP11           = "http.alpn.http11"          // counter: TLS connections that did not negotiate h2
+	BufferInUse          = "buffer.in_use"             // gauge: buffer.number's newer upstream name
+	BackendConnectErrors = "backend.connections.error" // counter: failed backend connects
+	ProxyProtocolErrors  = "proxy_protocol.errors"     // counter: malformed PROXY protocol headers
+	HTTPRequests         = "http.requests"             // counter: requests whose answer started
+	HTTPErrors           = "http.errors"               // counter: answers of the proxy itself with status >= 400
+	Status1xx            = "http.status.1xx"
+	Status2xx            = "http.status.2xx"
+	Status3xx            = "http.status.3xx"
+	Status4xx            = "http.status.4xx"
+	Status5xx            = "http.status.5xx"
+	StatusOther          = "http.status.other"
+	BytesIn              = "bytes_in"  // counter: bytes from clients (HTTP request heads and bodies, TCP session bytes)
+	BytesOut             = "bytes_out" // counter: bytes to clients (HTTP answers, TCP session bytes)
+	TLSv12               = "tls.version.TLSv1_2"
+	TLSv13               = "tls.version.TLSv1_3"
+	TLSHandshakeErrors   = "protocol.tls.handshake.errors" // ours: handshakes that failed
+	H2Connections        = "http.alpn.h2"                  // counter: connections that negotiated h2
+	H2Streams            = "h2.streams"                    // ours: streams handed to the proxy
+	H2FloodViolations    = "h2.flood.violations"           // ours: GOAWAY(ENHANCE_YOUR_CALM) sent
+	H2StreamResets       = "h2.frames.tx.rst_stream"       // counter: RST_STREAM sent with an error code
+	H2Reaped             = "h2.streams.reaped.idle_timeout"
+	H2ActiveStreams      = "h2.streams.active"                   // ours: gauge: streams whose handler runs now
+	RejectedPerIP        = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
+	AccessLogDrops       = "unsent-access-logs"                  // counter: log records a worker dropped (channel or access file too slow)
+	Panics               = "sessions.panics"                     // ours: connection goroutines recovered
+	RequestTime          = "request_time"                        // time: head received → response sent
+	ServiceTime          = "service_time"                        // time: request_time without the backend's (connect and response)
+	BufferNumber         = "buffer.number"                       // gauge: pooled buffers checked out (upstream's doc/metrics.md)
+	SlabEntries          = "slab.entries"                        // gauge: session slots in use: listeners, client connections, UDP flows
+	Zombies              = "zombies"                             // gauge: sessions stuck without a deadline: always 0 here
+	TCPRequests          = "tcp.requests"                        // counter: TCP sessions relayed to a backend
+	HealthCheckSuccess   = "health_check.success"                // counter: probes that passed
+	HealthCheckFailure   = "health_check.failure"                // counter: probes that failed
+	HealthCheckUp        = "health_check.up"                     // counter: backends found healthy again (healthy_threshold successes)
+	HealthCheckDown      = "health_check.down"                   // counter: backends found unhealthy (unhealthy_threshold failures)
+	FailOpen             = "backends.fail_open"                  // counter: routing decisions with no backend in rotation, sent to one out of it
 
 	// UDP (upstream's names, lib/src/metrics/names.rs udp; "ours" marks
 	// the ones upstream has not). In is client → backend, out backend →
@@ -92,13 +105,14 @@ const (
 	LogTargetDrops         = "logs.target.dropped"     // ours, counter: log records the supervisor's log targets dropped
 
 	// Cluster and backend level.
-	Requests              = "requests"                // counter: requests forwarded (cluster) or sent (backend)
-	ConnectionsPerBackend = "connections_per_backend" // gauge: backend connections in use
-	BackendConnectionTime = "backend_connection_time" // time: TCP connect of new backend connections
-	BackendResponseTime   = "backend_response_time"   // time: request sent → response forwarded
-	BackendAvailable      = "backend.available"       // gauge: 1 when the backend is in rotation
-	BackendUp             = "backend.up"              // counter: moves into rotation
-	BackendDown           = "backend.down"            // counter: moves out of rotation (marked down)
+	Requests              = "requests"                      // counter: requests forwarded (cluster) or sent (backend)
+	ConnectionsPerBackend = "connections_per_backend"       // gauge: backend connections in use
+	BackendConnectionTime = "backend_connection_time"       // time: TCP connect of new backend connections
+	BackendResponseTime   = "backend_response_time"         // time: request sent → response forwarded
+	BackendAvailable      = "backend.available"             // gauge: 1 when the backend is in rotation
+	BackendUp             = "backend.up"                    // counter: moves into rotation
+	BackendDown           = "backend.down"                  // counter: moves out of rotation (marked down)
+	HealthyBackends       = "health_check.healthy_backends" // gauge: backends of a health-checked cluster its health check holds healthy (cluster level)
 )
 
 // Info describes one metric name.
@@ -113,6 +127,10 @@ var ProxyMetrics = []Info{
 	{ClientConnections, Gauge, "open client connections"},
 	{BackendConnections, Gauge, "open backend connections: in use, or idle in a keep-alive pool (HTTP/2 backends: their connections, not streams)"},
 	{AcceptedConnections, Counter, "client connections accepted"},
+	{AcceptedHTTP, Counter, "client connections accepted on HTTP listeners"},
+	{AcceptedHTTPS, Counter, "client connections accepted on HTTPS listeners"},
+	{AcceptedTCP, Counter, "client connections accepted on TCP listeners"},
+	{ClientConnectionsMax, Gauge, "max_connections: the client connections a worker holds at most"},
 	{HTTPRequests, Counter, "HTTP requests answered (HTTP/1.1 and HTTP/2 streams)"},
 	{HTTPErrors, Counter, "answers of the proxy itself with a status of 400 or more, and HTTP/2 requests reset as malformed"},
 	{Status1xx, Counter, "responses with a 1xx status"},
@@ -127,6 +145,7 @@ var ProxyMetrics = []Info{
 	{TLSv13, Counter, "TLS handshakes that negotiated TLS 1.3"},
 	{TLSHandshakeErrors, Counter, "TLS handshakes that failed"},
 	{H2Connections, Counter, "HTTP/2 connections served"},
+	{ALPNHTTP11, Counter, "TLS connections that negotiated http/1.1 or no ALPN protocol"},
 	{H2Streams, Counter, "HTTP/2 streams served"},
 	{H2FloodViolations, Counter, "HTTP/2 connections closed with GOAWAY(ENHANCE_YOUR_CALM) for breaking a flood budget"},
 	{H2StreamResets, Counter, "RST_STREAM frames sent with an error code"},
@@ -136,11 +155,19 @@ var ProxyMetrics = []Info{
 	{AccessLogDrops, Counter, "log records (access records and main log lines) a worker dropped because the log channel to the supervisor, or the access log file it writes, did not keep up"},
 	{Panics, Counter, "panics recovered in connection goroutines"},
 	{BufferNumber, Gauge, "pooled buffers checked out: HTTP read and output buffers and exchange states of requests in flight, TCP relay buffers"},
+	{BufferInUse, Gauge, "buffer.number under upstream's newer name"},
+	{BackendConnectErrors, Counter, "backend connects that failed (refused, unreachable, timed out), each attempt"},
+	{ProxyProtocolErrors, Counter, "connections closed for a malformed PROXY protocol header (expect_proxy)"},
 	{SlabEntries, Gauge, "session slots in use (upstream's slab entries): active listeners, open client connections (HTTP and TCP) and live UDP flows"},
 	{Zombies, Gauge, "zombie sessions found (upstream's zombie check): always 0, since every read and write has a deadline"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer"},
 	{ServiceTime, Time, "request_time without the backend's part (new connection's connect, then request sent to end of response): the time the proxy itself spent"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
+	{HealthCheckSuccess, Counter, "health check probes that passed: an accepted HTTP status, an established connection (TCP), a datagram answered (UDP)"},
+	{HealthCheckFailure, Counter, "health check probes that failed: connect error, timeout, HTTP status not accepted"},
+	{HealthCheckUp, Counter, "backends the health check put back in rotation after healthy_threshold consecutive successes"},
+	{HealthCheckDown, Counter, "backends the health check took out of rotation after unhealthy_threshold consecutive failures"},
+	{FailOpen, Counter, "routing decisions that found no backend of the cluster in rotation and sent the request, session or flow to one out of it (fail open)"},
 	{UDPDatagramsIn, Counter, "UDP datagrams relayed from clients to backends"},
 	{UDPDatagramsOut, Counter, "UDP replies relayed from backends to clients"},
 	{UDPBytesIn, Counter, "payload bytes of the UDP datagrams relayed to backends (PROXY headers not counted)"},
@@ -243,6 +270,7 @@ var ClusterMetrics = []Info{
 	{BackendAvailable, Gauge, "1 when the backend is in rotation (backend level only)"},
 	{BackendUp, Counter, "moves of the backend into rotation: back up after being marked down (backend level only)"},
 	{BackendDown, Counter, "moves of the backend out of rotation: marked down by failed connects or the health check (backend level only)"},
+	{HealthyBackends, Gauge, "backends the health check holds healthy, for a cluster with a health check (cluster level only; merged over workers by its maximum)"},
 	{BackendConnectionTime, Time, "TCP connect time of new backend connections"},
 	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer (cluster level only)"},
@@ -266,8 +294,10 @@ func Lookup(name string, cluster bool) (Info, bool) {
 
 // MaxOverWorkers reports whether the gauge name merges over workers by
 // its maximum rather than its sum: a backend is available in the
-// aggregate when it is in some worker.
-func MaxOverWorkers(name string) bool { return name == BackendAvailable }
+// aggregate when it is in some worker; each worker probes every backend
+// of a health-checked cluster, so a sum of healthy backends would count
+// each once per worker.
+func MaxOverWorkers(name string) bool { return name == BackendAvailable || name == HealthyBackends }
 
 // StatusName returns the status class counter of an HTTP status.
 func StatusName(status int) string {

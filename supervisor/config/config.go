@@ -212,6 +212,7 @@ func parse(data []byte, path string, noFiles bool) (*Config, error) {
 	checkScopes(errs, raw)
 	warnings := checkForce(errs, raw)
 	origin, notes := implicitListeners(errs, raw)
+	mergeMetricsKeys(errs, raw)
 	applyDefaults(raw)
 	applySecurityDefaults(raw)
 	b := &builder{errs: errs, dir: filepath.Dir(abs), cfg: &Config{Path: abs}, implicit: origin, noFiles: noFiles}
@@ -249,4 +250,20 @@ func (c *Config) Requests() []*command.WorkerRequest {
 // required field set.
 func (c *Config) ServerConfig() *command.ServerConfig {
 	return proto.CloneOf(c.server)
+}
+
+// mergeMetricsKeys folds [metrics] disable_cluster_metrics into the
+// top-level key (upstream's place): either may be written; both, only
+// with the same value.
+func mergeMetricsKeys(errs *errorList, c *rawConfig) {
+	m := c.Metrics
+	if m == nil || m.DisableClusterMetrics == nil {
+		return
+	}
+	if c.DisableClusterMetrics != nil && *c.DisableClusterMetrics != *m.DisableClusterMetrics {
+		errs.at("metrics.disable_cluster_metrics", "is %v but the top-level disable_cluster_metrics is %v: write it once", *m.DisableClusterMetrics, *c.DisableClusterMetrics)
+		return
+	}
+	v := *m.DisableClusterMetrics
+	c.DisableClusterMetrics = &v
 }

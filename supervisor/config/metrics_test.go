@@ -53,3 +53,40 @@ func TestMetricsTable(t *testing.T) {
 		})
 	}
 }
+
+// disable_cluster_metrics may be written at the top level (upstream's
+// place) or in [metrics] beside the other metrics keys; either makes the
+// initial state end with CONFIGURE_METRICS(DISABLED); written in both
+// places with different values, it is refused.
+func TestDisableClusterMetricsEitherPlace(t *testing.T) {
+	disabled := func(c *Config) bool {
+		for _, r := range c.Requests() {
+			if r.GetContent().GetConfigureMetrics() == command.MetricsConfiguration_DISABLED {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		name, toml string
+		want       bool
+	}{
+		{"top level", "disable_cluster_metrics = true\n[metrics]\naddress = \"127.0.0.1:8125\"\n", true},
+		{"in [metrics]", "[metrics]\naddress = \"127.0.0.1:8125\"\ndisable_cluster_metrics = true\n", true},
+		{"both, same", "disable_cluster_metrics = true\n[metrics]\naddress = \"127.0.0.1:8125\"\ndisable_cluster_metrics = true\n", true},
+		{"in [metrics], false", "[metrics]\naddress = \"127.0.0.1:8125\"\ndisable_cluster_metrics = false\n", false},
+		{"neither", "[metrics]\naddress = \"127.0.0.1:8125\"\n", false},
+	} {
+		c, err := Parse([]byte(tc.toml), "t.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if c.DisableClusterMetrics != tc.want || disabled(c) != tc.want {
+			t.Errorf("%s: DisableClusterMetrics %v, CONFIGURE_METRICS(DISABLED) sent %v; want %v", tc.name, c.DisableClusterMetrics, disabled(c), tc.want)
+		}
+	}
+	_, err := Parse([]byte("disable_cluster_metrics = false\n[metrics]\naddress = \"127.0.0.1:8125\"\ndisable_cluster_metrics = true\n"), "t.toml")
+	if err == nil || !strings.Contains(err.Error(), "t.toml:4:27: metrics.disable_cluster_metrics: is true but the top-level disable_cluster_metrics is false") {
+		t.Errorf("both places, different values: %v", err)
+	}
+}

@@ -87,6 +87,10 @@ type rawMetrics struct {
 	Detail        *metricDetail `toml:"detail"`
 	// PrometheusAddress: ours, not upstream's (docs/metrics.md).
 	PrometheusAddress *string `toml:"prometheus_address"`
+	// DisableClusterMetrics is the top-level disable_cluster_metrics
+	// (upstream's place), accepted here too beside the other metrics keys;
+	// mergeMetricsKeys folds it in.
+	DisableClusterMetrics *bool `toml:"disable_cluster_metrics"`
 }
 
 type rawListener struct {

@@ -201,7 +201,7 @@ var inForce = map[string][]string{
 	"backends":     {"address", "backend_id", "weight", "backup", "sticky_id"},
 	"headers":      {"position", "key", "value"},
 	"hsts":         {"enabled", "max_age", "include_subdomains", "preload", "force_replace_backend"},
-	"metrics":      {"address", "tagged_metrics", "prefix", "detail", "prometheus_address"},
+	"metrics":      {"address", "tagged_metrics", "prefix", "detail", "prometheus_address", "disable_cluster_metrics"},
 	"health_check": {"uri", "interval", "timeout", "healthy_threshold", "unhealthy_threshold", "expected_status"},
 }
 

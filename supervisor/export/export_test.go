@@ -81,17 +81,17 @@ func TestStatsdLines(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := NewStatsd(tc.opt)
-			got := lines(s.Flush(oneWorker(3, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond)))
+			got := lines(s.Flush(nil, oneWorker(3, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond)))
 			if !slices.Equal(got, tc.first) {
 				t.Errorf("first flush:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.first, "\n"))
 			}
 			// Nothing new: only the gauges.
-			got = lines(s.Flush(oneWorker(3, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond)))
+			got = lines(s.Flush(nil, oneWorker(3, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond)))
 			if len(got) != 1 || !strings.Contains(got[0], "client.connections") {
 				t.Errorf("second flush, nothing new: %q", got)
 			}
 			// Two more requests, one more sample.
-			got = lines(s.Flush(oneWorker(5, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond)))
+			got = lines(s.Flush(nil, oneWorker(5, 2*time.Millisecond, 2*time.Millisecond, 10*time.Millisecond, 10*time.Millisecond)))
 			var inc, samples int
 			for _, l := range got {
 				if strings.Contains(l, "http.requests") && strings.HasSuffix(l, ":2|c") {
@@ -108,11 +108,38 @@ func TestStatsdLines(t *testing.T) {
 				t.Errorf("third flush: %q", got)
 			}
 			// A clear (counters and sketches restart): sent again whole.
-			got = lines(s.Flush(oneWorker(1, 2*time.Millisecond)))
+			got = lines(s.Flush(nil, oneWorker(1, 2*time.Millisecond)))
 			if !slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "http.requests") && strings.HasSuffix(l, ":1|c") }) {
 				t.Errorf("after a clear: %q", got)
 			}
 		})
+	}
+}
+
+// The supervisor's own metrics go under upstream's main origin, MAIN,
+// plain and tagged, before the workers'.
+func TestStatsdMainOrigin(t *testing.T) {
+	main := map[string]*command.FilteredMetrics{pm.ConfigurationClusters: gauge(2), pm.StatsdSent: count(4)}
+	for _, tc := range []struct {
+		opt  StatsdOptions
+		want []string
+	}{
+		{StatsdOptions{Level: LevelProxy}, []string{
+			"sozu.MAIN.configuration.clusters:2|g",
+			"sozu.MAIN.statsd.datagrams:4|c",
+			"sozu.WRK-00.client.connections:2|g",
+			"sozu.WRK-00.http.requests:1|c",
+		}},
+		{StatsdOptions{Tagged: true, Version: "v1", Level: LevelProxy}, []string{
+			"sozu.configuration.clusters,origin=MAIN,version=v1:2|g",
+			"sozu.statsd.datagrams,origin=MAIN,version=v1:4|c",
+			"sozu.client.connections,origin=WRK-00,version=v1:2|g",
+			"sozu.http.requests,origin=WRK-00,version=v1:1|c",
+		}},
+	} {
+		if got := lines(NewStatsd(tc.opt).Flush(main, oneWorker(1))); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v:\n%s\nwant:\n%s", tc.opt, strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+		}
 	}
 }
 
@@ -124,7 +151,7 @@ func TestStatsdHostileIDsAndPacking(t *testing.T) {
 		id := strings.Repeat("x", i%50) + "a:1|c\nevil"
 		w["0"].Clusters[id+string(rune('A'+i%26))+strings.Repeat("y", i)] = &command.ClusterMetrics{Cluster: map[string]*command.FilteredMetrics{pm.Requests: count(1)}}
 	}
-	ds := NewStatsd(StatsdOptions{Level: LevelCluster}).Flush(w)
+	ds := NewStatsd(StatsdOptions{Level: LevelCluster}).Flush(nil, w)
 	n := 0
 	for _, d := range ds {
 		if len(d) > MaxDatagram {

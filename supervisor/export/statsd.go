@@ -51,7 +51,8 @@ type StatsdOptions struct {
 }
 
 // Statsd turns successive snapshots of the workers' metrics into statsd
-// lines, upstream's way: each worker is an origin (Origin); counters
+// lines, upstream's way: each worker is an origin (Origin), the
+// supervisor another (MainOrigin); counters
 // are sent as the increase since the previous flush (|c), gauges as their
 // value (|g), latencies as their new samples (|ms, one line per sketch bin,
 // with a sample rate of 1/n standing for its n samples). It keeps the
@@ -82,13 +83,18 @@ func NewStatsd(opt StatsdOptions) *Statsd {
 	return &Statsd{opt: opt, prev: map[string]int64{}, bins: map[string]map[uint64]uint64{}}
 }
 
-// Flush returns the datagrams for workers (by worker id, as query_metrics
-// answers them in WorkerMetrics: times as sketch histograms), each at most
-// MaxDatagram bytes, lines in a stable order.
-func (s *Statsd) Flush(workers map[string]*command.WorkerMetrics) [][]byte {
+// MainOrigin is the statsd origin of the supervisor's own metrics
+// (configuration.clusters…), upstream's main process's.
+const MainOrigin = "MAIN"
+
+// Flush returns the datagrams for main (the supervisor's own metrics, sent
+// under MainOrigin; may be nil) and workers (by worker id, as
+// query_metrics answers them in WorkerMetrics: times as sketch
+// histograms), each at most MaxDatagram bytes, lines in a stable order.
+func (s *Statsd) Flush(main map[string]*command.FilteredMetrics, workers map[string]*command.WorkerMetrics) [][]byte {
 	prev, bins := s.prev, s.bins
 	s.prev, s.bins = map[string]int64{}, map[string]map[uint64]uint64{}
-	var lines []string
+	lines := s.metrics(nil, prev, bins, MainOrigin, "", "", main)
 	for _, id := range slices.Sorted(maps.Keys(workers)) {
 		wm := workers[id]
 		origin := Origin(id)

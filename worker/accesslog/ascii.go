@@ -3,6 +3,7 @@ package accesslog
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -67,9 +68,9 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 		dst = appendULID(dst, r.requestID())
 	}
 	dst = append(dst, ' ')
-	dst = appendOr(dst, r.ClusterID)
+	dst = appendID(dst, r.ClusterID)
 	dst = append(dst, ' ')
-	dst = appendOr(dst, r.BackendID)
+	dst = appendID(dst, r.BackendID)
 	if colored {
 		dst = append(dst, "]\x1b[m "...)
 	} else {
@@ -157,11 +158,45 @@ func statusColor(s int) string {
 	return ""
 }
 
-func appendOr(dst []byte, s string) []byte {
-	if s == "" {
+// appendID appends a cluster or backend id, "-" when there is none. An id
+// may hold any printable character (upstream allows them): those that
+// delimit the fields of the context ("[<session> <request> <cluster>
+// <backend>]") are percent-encoded (idDelims), and so is an id that is
+// "-", so that no id shifts the fields or reads as a missing one.
+func appendID(dst []byte, s string) []byte {
+	switch s {
+	case "":
 		return append(dst, '-')
+	case "-":
+		return append(dst, "%2D"...)
 	}
-	return appendVisible(dst, []byte(s))
+	return appendEscaped(dst, s, idDelims)
+}
+
+// idDelims and tagDelims are the characters appendEscaped percent-encodes
+// in ids and in tag keys and values: the ascii line's delimiters there
+// (the tags are "[k=v, k2=v2, user-agent=<ua>]"), and '%' itself, so that
+// the encoding reads back unambiguously.
+const (
+	idDelims  = " []%"
+	tagDelims = " []%,="
+)
+
+// appendEscaped appends s with the bytes of delims as %XX (upper-case hex)
+// and control bytes replaced (sanitize).
+func appendEscaped(dst []byte, s string, delims string) []byte {
+	const hex = "0123456789ABCDEF"
+	start := len(dst)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if strings.IndexByte(delims, c) >= 0 {
+			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
+			continue
+		}
+		dst = append(dst, c)
+	}
+	sanitize(dst[start:])
+	return dst
 }
 
 func appendAddr(dst []byte, a netip.AddrPort) []byte {

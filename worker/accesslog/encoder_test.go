@@ -64,6 +64,35 @@ func TestASCIIControlBytesStayOnOneLine(t *testing.T) {
 	}
 }
 
+// TestASCIIIdsAndTagsCannotShiftFields: cluster and backend ids and tags
+// may hold spaces, brackets, commas and equal signs (as upstream's);
+// in the ascii line those are percent-encoded, so that the context keeps
+// its four fields, the tags list its entries and its end, and an id "-"
+// does not read as a missing one.
+func TestASCIIIdsAndTagsCannotShiftFields(t *testing.T) {
+	r := httpRecord()
+	r.ClusterID, r.BackendID = "shop ] 1.2.3.4:5 - 1ms", "-"
+	r.Tags = NewTags(map[string]string{"a b": "x], user-agent=forged] None https evil GET /admin 200", "k=": "50%"})
+	r.UserAgent = []byte("curl")
+	r.Backend = netip.MustParseAddrPort("192.0.2.8:8080") // no brackets of its own
+	got := string((&Encoder{Format: Ascii}).Append(nil, r))
+	ctx := "[" + sessionID.String() + " " + requestID.String() + " shop%20%5D%201.2.3.4:5%20-%201ms %2D] "
+	tags := "[a%20b=x%5D%2C%20user-agent%3Dforged%5D%20None%20https%20evil%20GET%20/admin%20200, k%3D=50%25, user-agent=curl] None https "
+	if !strings.Contains(got, ctx) || !strings.Contains(got, tags) {
+		t.Errorf("ascii:\n got %q\nwant %q and %q in it", got, ctx, tags)
+	}
+	// The line still splits into upstream's fields: the context's four,
+	// then the client, the backend… and one tags list.
+	_, rest, _ := strings.Cut(got, "\t[")
+	inside, _, _ := strings.Cut(rest, "]")
+	if f := strings.Fields(inside); len(f) != 4 {
+		t.Errorf("context %q: %d fields, want 4", inside, len(f))
+	}
+	if n := strings.Count(got, "]"); n != 2 {
+		t.Errorf("%d ']' in %q, want 2 (context, tags)", n, got)
+	}
+}
+
 // A terminal reading the ascii log (tail, less -r, a latin-1 console)
 // must not meet control sequences either: C1 controls (CSI as U+009B or
 // as a lone 0x9b byte), bytes that are not UTF-8, bidirectional overrides

@@ -8,7 +8,6 @@ package accesslog
 import (
 	"net/netip"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -128,7 +127,7 @@ func (r *Record) requestID() ulid.ULID {
 // record costs no allocation. Immutable; safe for concurrent use.
 type Tags struct {
 	m     map[string]string
-	ascii []byte // k=v, k2=v2 (sorted by key)
+	ascii []byte // k=v, k2=v2 (sorted by key; delimiters percent-encoded)
 	json  []byte // {"k":"v",…}
 	proto []byte // the map<string,string> entries of ProtobufAccessLog.tags
 }
@@ -145,14 +144,16 @@ func NewTags(m map[string]string) *Tags {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	var ascii strings.Builder
 	t.json = append(t.json, '{')
 	for i, k := range keys {
 		if i > 0 {
-			ascii.WriteString(", ")
+			t.ascii = append(t.ascii, ", "...)
 			t.json = append(t.json, ',')
 		}
-		ascii.WriteString(k + "=" + m[k])
+		// Delimiters percent-encoded: no tag reads as two, or closes the list.
+		t.ascii = appendEscaped(t.ascii, k, tagDelims)
+		t.ascii = append(t.ascii, '=')
+		t.ascii = appendEscaped(t.ascii, m[k], tagDelims)
 		t.json = appendJSONString(t.json, k)
 		t.json = append(t.json, ':')
 		t.json = appendJSONString(t.json, m[k])
@@ -165,7 +166,6 @@ func NewTags(m map[string]string) *Tags {
 		t.proto = protowire.AppendBytes(t.proto, entry)
 	}
 	t.json = append(t.json, '}')
-	t.ascii = []byte(ascii.String())
 	return t
 }
 

@@ -151,7 +151,20 @@ func key(s Spec) string { return s.ClusterID + "\x00" + s.ID + "\x00" + s.Addr.S
 type Registry struct {
 	opt      Options
 	backends map[string]*Backend
+	failOpen atomic.Int64 // routing decisions that fell back to backends out of rotation
+	// connectErrors counts the failed connects (failed), every backend.
+	connectErrors atomic.Int64
 }
+
+// ConnectErrors returns how many backend connects failed (refused,
+// unreachable, timed out: each attempt): upstream's
+// backend.connections.error. Safe for concurrent use.
+func (r *Registry) ConnectErrors() int64 { return r.connectErrors.Load() }
+
+// FailOpen returns how many routing decisions found no backend of their
+// cluster in rotation and took one out of it (fail open): upstream's
+// backends.fail_open. Safe for concurrent use.
+func (r *Registry) FailOpen() int64 { return r.failOpen.Load() }
 
 // NewRegistry returns an empty registry.
 func NewRegistry(opt Options) *Registry {
@@ -341,7 +354,11 @@ func (s *Set) connect(ctx context.Context, now time.Time, timeout time.Duration,
 		if b != nil {
 			first = nil
 		} else {
-			b = s.pick(tried[:nTried], key)
+			var failOpen bool
+			b, failOpen = s.pickRound(tried[:nTried], key)
+			if failOpen && nTried == 0 {
+				s.FailedOpen() // the routing decision, not a retry after a failed connect
+			}
 		}
 		if b == nil {
 			break
@@ -425,6 +442,7 @@ func (b *Backend) load(m Metric) int64 {
 
 // failed counts a connect failure and marks b down at the threshold.
 func (s *Set) failed(b *Backend) {
+	s.reg.connectErrors.Add(1)
 	b.lastFail.Store(s.reg.opt.Now().UnixNano())
 	if b.fails.Add(1) < int32(s.reg.opt.MaxFailures) {
 		return

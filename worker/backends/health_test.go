@@ -9,7 +9,8 @@ import (
 // TestHealthVerdict: a backend the health check marks down leaves
 // rotation (and gets no passive retry connection, however long it has
 // been down), comes back when marked healthy, and every change emits its
-// events once; when every backend is down the cluster fails open.
+// events once; when every backend is down the cluster fails open, and
+// the decision is counted (backends.fail_open).
 func TestHealthVerdict(t *testing.T) {
 	var ev events
 	now := time.Unix(1000, 0)
@@ -29,9 +30,15 @@ func TestHealthVerdict(t *testing.T) {
 		}
 		c.Release(false)
 	}
+	if n := r.FailOpen(); n != 0 {
+		t.Fatalf("FailOpen = %d while a backend is in rotation", n)
+	}
 	set.SetHealth(bb, false) // every backend down: fail open
 	c := connect(t, set, false)
 	c.Release(false)
+	if n := r.FailOpen(); n != 1 {
+		t.Fatalf("FailOpen = %d after one connect with every backend down, want 1 (upstream's backends.fail_open)", n)
+	}
 	set.SetHealth(ba, true)
 	if ba.HealthDown() || !bb.HealthDown() {
 		t.Fatal("HealthDown does not follow SetHealth")
@@ -55,6 +62,9 @@ func TestHealthyDoesNotClearPassiveDown(t *testing.T) {
 	x := set.Backends()[0]
 	if _, err := set.Connect(context.Background(), time.Second, false, 0); err == nil {
 		t.Fatal("connect to a dead address succeeded")
+	}
+	if n := r.ConnectErrors(); n != 1 {
+		t.Errorf("ConnectErrors = %d after one failed connect, want 1 (upstream's backend.connections.error)", n)
 	}
 	set.SetHealth(x, false)
 	set.SetHealth(x, true)

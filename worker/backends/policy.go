@@ -108,27 +108,40 @@ func newPool(l []*Backend, alg Algorithm) *pool {
 // recovered backend is found without active health checks) among all the
 // untried backends, primaries first. nil when every backend was tried.
 func (s *Set) pick(tried []*Backend, key uint64) *Backend {
-	for _, c := range [...]struct {
+	b, _ := s.pickRound(tried, key)
+	return b
+}
+
+// pickRound is pick, and reports whether the backend came from its last
+// two rounds (fail open): no untried backend was in rotation.
+func (s *Set) pickRound(tried []*Backend, key uint64) (b *Backend, failOpen bool) {
+	for i, c := range [...]struct {
 		p      *pool
 		upOnly bool
 	}{{s.primaries, true}, {s.backups, true}, {s.primaries, false}, {s.backups, false}} {
 		if b := s.choose(c.p, tried, c.upOnly, key); b != nil {
-			return b
+			return b, i >= 2
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // Pick selects a backend of s for a flow whose balancing key is key, as
 // Connect's first attempt would, without connecting: UDP flows use it
 // (worker/udp), whose backends are reached by datagrams. nil when s has no
-// backend.
+// backend. Unlike Connect it does not count a fail-open pick: the caller
+// may refuse it (FailedOpen).
 func (s *Set) Pick(key uint64) *Backend {
 	if s == nil {
 		return nil
 	}
 	return s.pick(nil, key)
 }
+
+// FailedOpen counts a routing decision of s that took a backend out of
+// rotation because none was in it (upstream's backends.fail_open):
+// Connect counts its own; worker/udp calls it for a flow it admits so.
+func (s *Set) FailedOpen() { s.reg.failOpen.Add(1) }
 
 func eligible(b *Backend, tried []*Backend, upOnly bool) bool {
 	if upOnly && (b.hcDown.Load() || b.down.Load() && !b.retryDue()) {

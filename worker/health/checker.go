@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/backends"
@@ -35,6 +36,10 @@ type Options struct {
 type Checker struct {
 	opt Options
 
+	// Probes counts the probes' results and the verdicts they changed
+	// (upstream's health_check.* metrics). Safe for concurrent use.
+	Stats Stats
+
 	mu       sync.Mutex
 	targets  map[*backends.Backend]*target
 	inFlight int
@@ -52,6 +57,16 @@ type target struct {
 	next    time.Time // when its next probe is due
 	running bool
 	gone    bool // dropped by Update while its probe ran
+}
+
+// Stats counts what the probes of a Checker found: upstream's
+// health_check.success and .failure (probe results) and health_check.up
+// and .down (verdicts changed: a backend back in rotation after Healthy
+// successes, out of it after Unhealthy failures). A probe cut short by
+// the checker's stop, or whose backend was dropped meanwhile, counts in
+// none.
+type Stats struct {
+	Success, Failure, Up, Down atomic.Int64
 }
 
 // New returns a Checker with no health check.
@@ -184,8 +199,19 @@ func (c *Checker) probe(ctx context.Context, t *target, cfg Config) {
 	changed := false
 	if !t.gone && ctx.Err() == nil {
 		changed = t.st.Observe(err == nil, t.cfg)
+		if err == nil {
+			c.Stats.Success.Add(1)
+		} else {
+			c.Stats.Failure.Add(1)
+		}
 	}
 	down := t.st.Down
+	switch {
+	case changed && down:
+		c.Stats.Down.Add(1)
+	case changed:
+		c.Stats.Up.Add(1)
+	}
 	if changed {
 		// Under c.mu, so that Update cannot release the backend between
 		// the verdict and its application.

@@ -115,17 +115,18 @@ func cluster(t *testing.T, n int, ev *eventLog) map[string]*backends.Set {
 // backend whose probes start failing is out of rotation after
 // unhealthy_threshold probes, within interval × unhealthy_threshold of the
 // first failure, and back after healthy_threshold successes; the events
-// come once per change.
+// come once per change, and Stats counts the probes and changes.
 func TestCheckerLeavesAndReturns(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_000_000, 0)}
 	var failing atomic.Bool
-	var probes atomic.Int64
+	var probes, failed atomic.Int64
 	ev := &eventLog{}
 	rnd := 0.0
 	c := New(Options{Now: clock.Now, Rand: func() float64 { rnd = 1 - rnd; return rnd * 0.999 },
 		Probe: func(ctx context.Context, cfg Config, addr string) error {
 			probes.Add(1)
 			if failing.Load() && addr == "192.0.2.1:1000" {
+				failed.Add(1)
 				return fmt.Errorf("503")
 			}
 			return nil
@@ -168,6 +169,12 @@ func TestCheckerLeavesAndReturns(t *testing.T) {
 	}
 	if got, want := ev.String(), "[HEALTH_CHECK_UNHEALTHY b0 BACKEND_DOWN b0 HEALTH_CHECK_HEALTHY b0 BACKEND_UP b0]"; got != want {
 		t.Fatalf("events %s, want %s", got, want)
+	}
+	// Upstream's health_check.* counters: every probe result, and the
+	// two verdict changes.
+	st := &c.Stats
+	if ok, ko, up, down := st.Success.Load(), st.Failure.Load(), st.Up.Load(), st.Down.Load(); ok+ko != probes.Load() || ko != failed.Load() || up != 1 || down != 1 {
+		t.Fatalf("stats: %d successes, %d failures, %d up, %d down; want %d and %d, 1, 1", ok, ko, up, down, probes.Load()-failed.Load(), failed.Load())
 	}
 
 	// Removing the health check puts a backend it holds down back.

@@ -34,6 +34,11 @@ const (
 	udpBytesIn
 	udpBytesOut
 	udpFlowsCreated
+	acceptedHTTP
+	acceptedHTTPS
+	acceptedTCP
+	alpnHTTP11
+	proxyProtocolErrors
 	nProxy
 )
 
@@ -44,6 +49,8 @@ var proxyNames = [nProxy]string{
 	tls12: pm.TLSv12, tls13: pm.TLSv13, tlsErrors: pm.TLSHandshakeErrors, tcpRequests: pm.TCPRequests,
 	udpDatagramsIn: pm.UDPDatagramsIn, udpDatagramsOut: pm.UDPDatagramsOut, udpBytesIn: pm.UDPBytesIn,
 	udpBytesOut: pm.UDPBytesOut, udpFlowsCreated: pm.UDPFlowsCreated,
+	acceptedHTTP: pm.AcceptedHTTP, acceptedHTTPS: pm.AcceptedHTTPS, acceptedTCP: pm.AcceptedTCP, alpnHTTP11: pm.ALPNHTTP11,
+	proxyProtocolErrors: pm.ProxyProtocolErrors,
 }
 
 func statusIndex(status int) int {
@@ -120,13 +127,31 @@ func (r *Registry) Clear() {
 	}
 }
 
-// Accepted records an accepted client connection; Closed its end.
-func (r *Registry) Accepted() {
+// Listener is the kind of listener a client connection was accepted on.
+type Listener uint8
+
+const (
+	HTTP Listener = iota
+	HTTPS
+	TCP
+)
+
+// Accepted records a client connection accepted on a listener of kind k
+// (listener.accepted.total and listener.accepted.<kind>); Closed its end.
+func (r *Registry) Accepted(k Listener) {
 	if r == nil {
 		return
 	}
 	r.clients.Add(1)
 	r.proxy[accepted].Add(1)
+	switch k {
+	case HTTP:
+		r.proxy[acceptedHTTP].Add(1)
+	case HTTPS:
+		r.proxy[acceptedHTTPS].Add(1)
+	case TCP:
+		r.proxy[acceptedTCP].Add(1)
+	}
 }
 
 // Closed records the end of a client connection Accepted recorded.
@@ -137,10 +162,14 @@ func (r *Registry) Closed() {
 }
 
 // Handshake records a TLS handshake: version is tls.VersionTLS12 or 13,
-// or 0 for a failed one.
-func (r *Registry) Handshake(version uint16) {
+// or 0 for a failed one; alpn the protocol it negotiated (a connection
+// that did not negotiate h2 counts in http.alpn.http11, as upstream's).
+func (r *Registry) Handshake(version uint16, alpn string) {
 	if r == nil {
 		return
+	}
+	if version != 0 && alpn != "h2" {
+		r.proxy[alpnHTTP11].Add(1)
 	}
 	switch version {
 	case 0x0303:
@@ -149,6 +178,14 @@ func (r *Registry) Handshake(version uint16) {
 		r.proxy[tls13].Add(1)
 	default:
 		r.proxy[tlsErrors].Add(1)
+	}
+}
+
+// ProxyProtocolError records a connection whose PROXY protocol header was
+// malformed (upstream's proxy_protocol.errors).
+func (r *Registry) ProxyProtocolError() {
+	if r != nil {
+		r.proxy[proxyProtocolErrors].Add(1)
 	}
 }
 

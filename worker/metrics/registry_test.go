@@ -61,11 +61,11 @@ func TestRetainBoundsMemory(t *testing.T) {
 // gauge.
 func TestClusterMetricsOffClear(t *testing.T) {
 	r := New()
-	r.Accepted()
+	r.Accepted(HTTP)
 	shop := r.Cluster("shop")
 	r.End(&Request{Status: 503, Own: true, Start: time.Now(), Cluster: shop}, time.Now())
 	r.SetClusterMetrics(false)
-	r.Accepted()
+	r.Accepted(HTTP)
 	r.End(&Request{Status: 200, Cluster: shop, Backend: shop.Backend("shop-0")}, time.Now())
 	r.End(&Request{Status: 200, Cluster: r.Cluster("quiet")}, time.Now())
 	r.TCPSession("db", "db-0", time.Millisecond).In(10)
@@ -96,9 +96,9 @@ func TestClusterMetricsOffClear(t *testing.T) {
 		t.Errorf("after Clear: %v", p)
 	}
 	var nilReg *Registry // metrics off in tests: every method is a no-op
-	nilReg.Accepted()
+	nilReg.Accepted(HTTP)
 	nilReg.Closed()
-	nilReg.Handshake(0x0304)
+	nilReg.Handshake(0x0304, "h2")
 	nilReg.End(&Request{Status: 200}, time.Now())
 	nilReg.TCPSession("a", "b", time.Millisecond)
 	if nilReg.Cluster("a") != nil {

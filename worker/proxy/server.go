@@ -123,7 +123,11 @@ func (s *Server) admit(c net.Conn) {
 	s.wg.Add(1)
 	s.startWatch()
 	s.mu.Unlock()
-	s.opt.Metrics.Accepted()
+	kind := metrics.HTTP
+	if _, ok := c.(*tls.Conn); ok {
+		kind = metrics.HTTPS
+	}
+	s.opt.Metrics.Accepted(kind)
 	go ss.run()
 }
 

@@ -220,14 +220,14 @@ func (s *session) handshake(tc *tls.Conn) bool {
 	tc.SetDeadline(time.Now().Add(cfg.FrontTimeout))
 	if err := handshakeApart(s.srv.ctx, tc); err != nil {
 		s.srv.opt.Log.Debugf("TLS handshake with %v: %v", tc.RemoteAddr(), err)
-		s.srv.opt.Metrics.Handshake(0)
+		s.srv.opt.Metrics.Handshake(0, "")
 		return false
 	}
 	tc.SetDeadline(time.Time{})
 	s.crd.Forget()
 	s.cwd.Forget()
 	st := tc.ConnectionState()
-	s.srv.opt.Metrics.Handshake(st.Version)
+	s.srv.opt.Metrics.Handshake(st.Version, st.NegotiatedProtocol)
 	if s.lg.on {
 		s.tlsInfo = accesslog.NewTLSInfo(&st)
 	}
@@ -270,6 +270,9 @@ func (s *session) readProxyHeader() bool {
 	h, err := proxyproto.Parse(raw, 0)
 	if err != nil {
 		s.srv.opt.Log.Debugf("PROXY header from %v: %v", raw.RemoteAddr(), err)
+		if proxyproto.Malformed(err) {
+			s.srv.opt.Metrics.ProxyProtocolError()
+		}
 		return false
 	}
 	raw.SetReadDeadline(time.Time{})

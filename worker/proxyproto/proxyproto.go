@@ -97,6 +97,18 @@ var (
 	ErrTLV       = errors.New("proxyproto: truncated TLV")
 )
 
+// Malformed reports whether err is one of the errors above: the peer sent
+// bytes that are not a valid header (not a read error, a timeout or a
+// header cut short by the end of the connection).
+func Malformed(err error) bool {
+	for _, e := range []error{ErrSignature, ErrVersion, ErrCommand, ErrFamily, ErrTooLarge, ErrShort, ErrTLV} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // Parse reads exactly one version 2 header from r and nothing more, so the
 // payload that follows stays in r. max bounds the whole header in bytes
 // (DefaultMaxSize when <= 0); a longer one is refused with ErrTooLarge

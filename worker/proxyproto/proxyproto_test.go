@@ -360,3 +360,18 @@ func TestAppendDgram(t *testing.T) {
 		}
 	}
 }
+
+// TestMalformed: the errors of bytes that are not a header are malformed
+// (proxy_protocol.errors counts them), the end of the connection before a
+// whole header is not.
+func TestMalformed(t *testing.T) {
+	_, err := Parse(strings.NewReader("GET / HTTP/1.1\r\n\r\n"), 0)
+	if !Malformed(err) {
+		t.Errorf("HTTP request: %v, want malformed", err)
+	}
+	for _, in := range []string{"", "\r\n\r\n\x00"} {
+		if _, err := Parse(strings.NewReader(in), 0); err == nil || Malformed(err) {
+			t.Errorf("%q: %v, want a read error, not malformed", in, err)
+		}
+	}
+}

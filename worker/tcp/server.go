@@ -101,7 +101,7 @@ func (s *Server) admit(c net.Conn) {
 	s.sessions[ss] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	s.opt.Metrics.Accepted()
+	s.opt.Metrics.Accepted(metrics.TCP)
 	go ss.run(s.cfg.Load())
 }
 

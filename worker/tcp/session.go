@@ -77,6 +77,9 @@ func (ss *session) run(cfg *Listener) {
 		h, raw, err := proxyproto.Read(ss.client, 0, nil)
 		if err != nil {
 			log.Debugf("client %v: reading its PROXY header: %v", src, err)
+			if proxyproto.Malformed(err) {
+				ss.srv.opt.Metrics.ProxyProtocolError()
+			}
 			return
 		}
 		received = raw

@@ -273,6 +273,9 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 		s.Drops.NoBackend.Add(1)
 		return nil, nil
 	}
+	if b.HealthDown() {
+		cl.Backends.FailedOpen() // every backend down: fail_open admits the flow
+	}
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b.Addr))
 	if err != nil {
 		s.Drops.DialFailed.Add(1)

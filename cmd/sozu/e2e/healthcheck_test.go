@@ -100,8 +100,9 @@ func waitWithin(t *testing.T, since time.Time, d time.Duration, what string, con
 // TestHealthCheckHTTP: a backend whose /health starts failing leaves
 // rotation within interval × unhealthy_threshold (+ timeout) in both
 // workers and comes back after healthy_threshold successes; the events
-// arrive once per change although two workers probe; the probes carry no
-// header of any client.
+// arrive once per change although two workers probe; upstream's
+// health_check.* metrics count probes, changes and healthy backends; the
+// probes carry no header of any client.
 func TestHealthCheckHTTP(t *testing.T) {
 	const (
 		interval  = time.Second
@@ -188,6 +189,12 @@ unhealthy_threshold = %[7]d
 	if p.Cmd.ProcessState != nil || !p.Alive() {
 		t.Fatal("the proxy died")
 	}
+	// Upstream's health_check.healthy_backends, per cluster: one of two
+	// (each worker probes both; merged by the maximum, not summed).
+	healthy := func() uint64 {
+		return queryMetrics(t, sock, nil).GetClusters()["web"].GetCluster()[pm.HealthyBackends].GetGauge()
+	}
+	sozutest.WaitFor(t, 10*time.Second, "health_check.healthy_backends of web at 1", func() bool { return healthy() == 1 })
 
 	recovered := time.Now()
 	failing.Store(false)
@@ -220,6 +227,19 @@ unhealthy_threshold = %[7]d
 	}
 	if f, g := moves["flaky"], moves["good"]; f[0] < 1 || f[1] < 1 || g != [2]int64{} {
 		t.Errorf("backend.up/backend.down: flaky %v, good %v; want flaky at least 1 each, good 0", f, g)
+	}
+	// Upstream's proxy-level health_check.* counters: flaky went down and
+	// came back in each worker (two of each), after failed and passed
+	// probes; and the cluster's healthy backends are two again.
+	sozutest.WaitFor(t, 10*time.Second, "health_check.healthy_backends of web back at 2", func() bool { return healthy() == 2 })
+	var px map[string]*command.FilteredMetrics
+	sozutest.WaitFor(t, 10*time.Second, "health_check.up at 2 (both workers)", func() bool {
+		px = queryMetrics(t, sock, nil).GetProxying()
+		return px[pm.HealthCheckUp].GetCount() >= 2
+	})
+	if ok, ko, up, down := px[pm.HealthCheckSuccess].GetCount(), px[pm.HealthCheckFailure].GetCount(),
+		px[pm.HealthCheckUp].GetCount(), px[pm.HealthCheckDown].GetCount(); ok == 0 || ko < 2*threshold || up != 2 || down != 2 {
+		t.Errorf("health_check.success %d, .failure %d, .up %d, .down %d; want > 0, >= %d, 2, 2", ok, ko, up, down, 2*threshold)
 	}
 
 	probeMu.Lock()

@@ -107,6 +107,10 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 	})
 	for _, re := range []string{
 		`^sozu\.WRK-0[01]\.client\.connections:\d+\|g$`,
+		// The supervisor's own, under upstream's main origin.
+		`^sozu\.MAIN\.configuration\.clusters:1\|g$`,
+		`^sozu\.MAIN\.configuration\.backends:1\|g$`,
+		`^sozu\.MAIN\.configuration\.frontends:1\|g$`,
 		`^sozu\.WRK-0[01]\.cluster\.app\.backend_response_time:[0-9.]+\|ms(\|@[0-9.e-]+)?$`,
 		`^sozu\.WRK-0[01]\.cluster\.app\.backend\.app-0\.backend\.available:1\|g$`,
 	} {
@@ -158,7 +162,9 @@ func TestMetricsStatsdAndPrometheus(t *testing.T) {
 // TestUpstreamDocumentedMetrics: the seven metrics upstream's
 // doc/metrics.md lists (its "key metrics to monitor") reach statsd under
 // upstream's names and types, tagged as upstream tags them
-// (tagged_metrics = true), and `sozu metrics get --list` names them.
+// (tagged_metrics = true), and `sozu metrics get --list` names them; the
+// supervisor's configuration.* gauges go as upstream's main process's
+// (origin=MAIN).
 func TestUpstreamDocumentedMetrics(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "sozu.sock")
@@ -185,6 +191,12 @@ func TestUpstreamDocumentedMetrics(t *testing.T) {
 		{"zombies", "g"},
 	} {
 		re := regexp.MustCompile(`^sozu\.` + regexp.QuoteMeta(c.name) + tags + `:\d+\|` + c.typ + `$`)
+		sozutest.WaitFor(t, 10*time.Second, "statsd line "+re.String(), func() bool { return sink.has(re) })
+	}
+	// The supervisor's gauges of the configuration, as upstream's main
+	// process sends them (origin MAIN).
+	for _, name := range []string{"configuration.clusters", "configuration.backends", "configuration.frontends"} {
+		re := regexp.MustCompile(`^sozu\.` + regexp.QuoteMeta(name) + `,origin=MAIN,version=[^,:]+:1\|g$`)
 		sozutest.WaitFor(t, 10*time.Second, "statsd line "+re.String(), func() bool { return sink.has(re) })
 	}
 	list := p.MustCLI("metrics", "get", "--list")

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -189,5 +190,37 @@ func TestMetricsH2BytesOutCountsHead(t *testing.T) {
 	rec := accessRecords(t, filepath.Join(dir, "access.log"), 1)[0]
 	if got := ecs(rec, "http.response.bytes"); got != float64(out) {
 		t.Errorf("access record: http.response.bytes %v, bytes_out %d", got, out)
+	}
+}
+
+// Upstream's listener.accepted.<protocol> and http.alpn.* counters: every
+// connection of an HTTPS listener counts in listener.accepted.https (none
+// in .http or .tcp); a TLS connection that negotiated h2 in http.alpn.h2,
+// one that negotiated http/1.1 or no protocol in http.alpn.http11.
+func TestMetricsAcceptedByListenerAndALPN(t *testing.T) {
+	addr, sock, _, _ := startH2MetricsProxy(t)
+	h := dialH2(t, addr)
+	h.headers(1, true, "GET", "/")
+	h.expectAlive(t, 1)
+	h.close()
+	for _, protos := range [][]string{{"http/1.1"}, nil} {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: protos})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	var p map[string]*command.FilteredMetrics
+	sozutest.WaitFor(t, 10*time.Second, "three handshakes counted", func() bool {
+		p = queryMetrics(t, sock, nil).GetProxying()
+		return p[pm.H2Connections].GetCount()+p[pm.ALPNHTTP11].GetCount() >= 3
+	})
+	if h2, h11 := p[pm.H2Connections].GetCount(), p[pm.ALPNHTTP11].GetCount(); h2 != 1 || h11 != 2 {
+		t.Errorf("http.alpn.h2 %d, http.alpn.http11 %d; want 1 and 2", h2, h11)
+	}
+	total := p[pm.AcceptedConnections].GetCount()
+	if https := p[pm.AcceptedHTTPS].GetCount(); total < 3 || https != total || p[pm.AcceptedHTTP].GetCount() != 0 || p[pm.AcceptedTCP].GetCount() != 0 {
+		t.Errorf("listener.accepted.total %d, .https %d, .http %d, .tcp %d; want .https the total (>= 3), the others 0",
+			total, https, p[pm.AcceptedHTTP].GetCount(), p[pm.AcceptedTCP].GetCount())
 	}
 }

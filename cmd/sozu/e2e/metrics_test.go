@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -126,6 +127,12 @@ func TestMetricsAddUpAcrossWorkers(t *testing.T) {
 	// startProxy's readiness probe is one more connection.
 	if got := countOf(am.GetProxying(), pm.AcceptedConnections); got != ok+missing+1 {
 		t.Errorf("%s = %d, want %d", pm.AcceptedConnections, got, ok+missing+1)
+	}
+	if got := countOf(am.GetProxying(), pm.AcceptedHTTP); got != ok+missing+1 {
+		t.Errorf("%s = %d, want %d (an HTTP listener's)", pm.AcceptedHTTP, got, ok+missing+1)
+	}
+	if got := am.GetProxying()[pm.ClientConnectionsMax].GetGauge(); got == 0 {
+		t.Errorf("%s = 0, want max_connections (per worker, summed)", pm.ClientConnectionsMax)
 	}
 	// The backend connections the workers pooled after their requests
 	// (at least one; at most one per request).
@@ -329,5 +336,124 @@ func TestMetricsDisableClusterMetrics(t *testing.T) {
 	}
 	if len(am.GetClusters()) != 0 {
 		t.Errorf("clusters with disable_cluster_metrics: %v", am.GetClusters())
+	}
+}
+
+// TestMetricsClearZeroesEveryCounter: `sozu metrics clear` zeroes every
+// counter, those the workers read from what their servers keep
+// (connections.rejected_per_cluster_ip here, like h2.*, the UDP drops,
+// health_check.*) as those of the registry, and the supervisor's own
+// (prometheus.scrapes here), as upstream's clear wipes the workers'
+// drains and its main process's metrics; counting then starts again
+// from zero.
+func TestMetricsClearZeroesEveryCounter(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	prom := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := strings.Replace(simpleHTTPConfig(sock, front, origin.addr, 1), "activate_listeners = true", "activate_listeners = true\nmax_connections_per_ip = 1", 1) +
+		fmt.Sprintf("\n[metrics]\nprometheus_address = %q\n", prom)
+	p := startProxy(t, dir, sock, cfg, front, prom)
+	// A scrape: the supervisor's own prometheus.scrapes counts it.
+	if resp, err := http.Get("http://" + prom + "/metrics"); err != nil {
+		t.Fatal(err)
+	} else {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+
+	// One keep-alive connection holds the client's slot; each other one
+	// is refused (429).
+	held, err := net.Dial("tcp", front)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	fmt.Fprintf(held, "GET / HTTP/1.1\r\nHost: app\r\n\r\n")
+	if r, err := http.ReadResponse(bufio.NewReader(held), nil); err != nil || r.StatusCode != 200 {
+		t.Fatalf("held connection: %v %v", r, err)
+	}
+	refuse := func() {
+		t.Helper()
+		code, _ := status(t, "http://"+front+"/")
+		if code != "429" {
+			t.Fatalf("second connection: %s, want 429", code)
+		}
+	}
+	rejected := func() int64 { return countOf(queryMetrics(t, sock, nil).GetProxying(), pm.RejectedPerIP) }
+	refuse()
+	refuse()
+	sozutest.WaitFor(t, 10*time.Second, "two refusals counted", func() bool { return rejected() == 2 })
+
+	if n := countOf(queryMetrics(t, sock, nil).GetMain(), pm.Scrapes); n != 1 {
+		t.Fatalf("%s = %d before the clear, want 1", pm.Scrapes, n)
+	}
+
+	p.MustCLI("metrics", "clear")
+	am := queryMetrics(t, sock, nil)
+	for level, ms := range map[string]map[string]*command.FilteredMetrics{"proxy": am.GetProxying(), "main": am.GetMain()} {
+		for name, m := range ms {
+			if m.GetCount() != 0 {
+				t.Errorf("after clear: %s %s = %d, want 0", level, name, m.GetCount())
+			}
+		}
+	}
+	refuse()
+	sozutest.WaitFor(t, 10*time.Second, "the refusal after the clear counted", func() bool { return rejected() >= 1 })
+	if n := rejected(); n != 1 {
+		t.Errorf("after clear and one refusal: %s = %d, want 1", pm.RejectedPerIP, n)
+	}
+}
+
+// TestMetricsProxyProtocolErrors: upstream's proxy_protocol.errors counts
+// the connections of expect_proxy listeners (HTTP and TCP) closed for a
+// malformed PROXY header; one closed before sending any is not counted.
+func TestMetricsProxyProtocolErrors(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	front, tcpFront := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)), fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 1
+worker_timeout = 10
+
+[[listeners]]
+protocol = "http"
+address = %[2]q
+expect_proxy = true
+
+[[listeners]]
+protocol = "tcp"
+address = %[3]q
+expect_proxy = true
+
+[clusters.app]
+protocol = "http"
+frontends = [ { address = %[2]q, hostname = "*" } ]
+backends = [ { address = %[4]q } ]
+
+[clusters.pipe]
+protocol = "tcp"
+frontends = [ { address = %[3]q } ]
+backends = [ { address = %[4]q } ]
+`, sock, front, tcpFront, origin.addr)
+	startProxy(t, dir, sock, cfg, front, tcpFront) // its readiness probes send nothing: not counted
+	for _, a := range []string{front, tcpFront} {
+		c, err := net.Dial("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n") // no PROXY header
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if n, _ := c.Read(make([]byte, 1)); n != 0 {
+			t.Errorf("%s: answered a connection without a PROXY header", a)
+		}
+		c.Close()
+	}
+	errs := func() int64 { return countOf(queryMetrics(t, sock, nil).GetProxying(), pm.ProxyProtocolErrors) }
+	sozutest.WaitFor(t, 10*time.Second, "two malformed PROXY headers counted", func() bool { return errs() >= 2 })
+	if n := errs(); n != 2 {
+		t.Errorf("%s = %d, want 2", pm.ProxyProtocolErrors, n)
 	}
 }
