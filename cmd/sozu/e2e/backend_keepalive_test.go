@@ -127,16 +127,24 @@ func TestReusedConnectionClosedUnansweredIsReplayed(t *testing.T) {
 		}
 	})
 	front := startKeepAliveProxy(t, origin.addr)
-	exchange := func(method string, body string) (int, string) {
+	// Each pair of requests goes over one client connection: its session
+	// gives the backend connection back to the pool before it reads the
+	// next request, where a new client connection could reach the pool
+	// first and take a new backend connection.
+	dial := func() (net.Conn, *bufio.Reader) {
 		t.Helper()
 		conn, err := net.Dial("tcp", front)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
+		t.Cleanup(func() { conn.Close() })
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		return conn, bufio.NewReader(conn)
+	}
+	exchange := func(conn net.Conn, br *bufio.Reader, method string, body string) (int, string) {
+		t.Helper()
 		fmt.Fprintf(conn, "%s / HTTP/1.1\r\nHost: app.test\r\nContent-Length: %d\r\n\r\n%s", method, len(body), body)
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", method, err)
 		}
@@ -144,23 +152,25 @@ func TestReusedConnectionClosedUnansweredIsReplayed(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, string(got)
 	}
-	if code, got := exchange("GET", ""); code != 200 || got != "GET 0" {
+	c, br := dial()
+	if code, got := exchange(c, br, "GET", ""); code != 200 || got != "GET 0" {
 		t.Fatalf("first GET: %d %q", code, got)
 	}
 	// The pooled connection takes a POST and closes unanswered: the
 	// backend may have processed it, and a POST is not idempotent (RFC
 	// 9112 §9.3.1.1: a proxy must not retry it): 502, sent once.
-	if code, _ := exchange("POST", "hello"); code != 502 {
+	if code, _ := exchange(c, br, "POST", "hello"); code != 502 {
 		t.Fatalf("POST on a connection closed unanswered: %d, want 502 (no replay)", code)
 	}
 	if n := requests.Load(); n != 2 {
 		t.Fatalf("backend read %d requests, want 2 (GET, POST once)", n)
 	}
 	// A PUT is idempotent: replayed on a new connection.
-	if code, got := exchange("PUT", "hello"); code != 200 || got != "PUT 5" {
+	c, br = dial()
+	if code, got := exchange(c, br, "PUT", "hello"); code != 200 || got != "PUT 5" {
 		t.Fatalf("PUT on a new connection: %d %q", code, got)
 	}
-	if code, got := exchange("PUT", "hello"); code != 200 || got != "PUT 5" {
+	if code, got := exchange(c, br, "PUT", "hello"); code != 200 || got != "PUT 5" {
 		t.Fatalf("PUT on a connection closed unanswered: %d %q, want a replay", code, got)
 	}
 	if n := requests.Load(); n != 5 {
