@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/backends"
@@ -333,6 +334,8 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 	}
 	done := make(chan struct{})
 	var in int64 // client → backend, written by the goroutine, read after done
+	var tr tunnelTraffic
+	tr.last.Store(time.Now().UnixNano())
 	go func() {
 		defer close(done)
 		defer func() {
@@ -352,9 +355,9 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 			}
 			s.r = s.w
 		}
-		in += pipe(bc.Conn, s.conn, s.buf, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout)
+		in += pipe(bc.Conn, s.conn, s.buf, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout, &tr)
 	}()
-	out := pipe(s.conn, bc.Conn, s.bbuf, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout)
+	out := pipe(s.conn, bc.Conn, s.bbuf, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout, &tr)
 	<-done
 	// The tunnel's bytes count in bytes_in and bytes_out, as upstream's
 	// pipe counts them (docs/metrics.md), and in the access record.
@@ -365,23 +368,59 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 	s.releaseBackend(bc, false)
 }
 
+// tunnelTraffic is what the two directions of a tunnel share to tell a
+// quiet tunnel from one whose bytes flow one way only (a server pushing
+// events to a client that sends nothing): its timeouts bound the silence
+// of the whole tunnel, as a TCP relay's do (worker/tcp), not that of each
+// direction on its own.
+type tunnelTraffic struct {
+	last    atomic.Int64 // when a byte was last read or written, either way (UnixNano)
+	writing atomic.Int32 // directions now in a write (its write deadline bounds it)
+}
+
 // pipe copies src to dst until src ends: then it half-closes dst. On any
-// other error, or when src stays idle past readTimeout, it closes both.
-// It returns the number of bytes written to dst.
-func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration) (copied int64) {
+// other error, or when the tunnel stays idle past readTimeout (no byte
+// read from src, nor moved the other way, for that long; the other way in
+// a write is not idle), it closes both. It returns the number of bytes
+// written to dst.
+func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration, tr *tunnelTraffic) (copied int64) {
+	arm := true
 	for {
-		deadline.Read(src, rdl, time.Now(), readTimeout)
+		if arm {
+			deadline.Read(src, rdl, time.Now(), readTimeout)
+		}
+		arm = true
 		n, err := src.Read(buf)
 		if n > 0 {
-			deadline.Write(dst, wdl, time.Now(), writeTimeout)
+			now := time.Now()
+			tr.last.Store(now.UnixNano())
+			deadline.Write(dst, wdl, now, writeTimeout)
+			tr.writing.Add(1)
 			w, werr := dst.Write(buf[:n])
+			tr.writing.Add(-1)
 			copied += int64(w)
+			if w > 0 {
+				tr.last.Store(time.Now().UnixNano())
+			}
 			if werr != nil {
 				dst.Close()
 				src.Close()
 				return copied
 			}
 			continue
+		}
+		if isTimeout(err) {
+			if tr.writing.Load() > 0 {
+				continue // the other way is writing: not idle
+			}
+			if at := time.Unix(0, tr.last.Load()).Add(readTimeout); time.Until(at) > 0 {
+				// The other way moved bytes meanwhile: idle only
+				// readTimeout after that.
+				rdl.Forget()
+				src.SetReadDeadline(at)
+				arm = false
+				continue
+			}
 		}
 		if err == io.EOF {
 			if tc, ok := dst.(*net.TCPConn); ok && tc.CloseWrite() == nil {
