@@ -46,6 +46,20 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	if s.misdirectedRequest(cfg, req) {
 		return s.answer(cfg, nil, 421)
 	}
+	switch maxForwards(req) {
+	case mfForward:
+	case mfFinal:
+		// RFC 9110 §7.6.2: the proxy answers as the final recipient.
+		// An OPTIONS it answers with what it is; a TRACE it does not
+		// implement: a reflection would hand the client its cookies
+		// and credentials back in the body.
+		if string(req.Method) == "OPTIONS" {
+			return s.answerWith(cfg, nil, 200, optionsAnswer, nil, nil)
+		}
+		return s.answer(cfg, nil, http1.StatusNotImplemented)
+	default:
+		return s.answer(cfg, nil, http1.StatusBadRequest)
+	}
 	if req.Upgrade && (req.Body != http1.BodyNone || hasToken(req.UpgradeProto, "h2c")) {
 		// Never forward h2c (it would hand the backend connection to a
 		// protocol we do not parse), nor an upgrade carrying a body.

@@ -353,6 +353,66 @@ func (s *session) appendRequestHead(dst []byte, cfg *Listener, req *http1.Reques
 	return http1.AppendRequest(dst, req, ex...)
 }
 
+// What maxForwards found.
+const (
+	mfForward = iota // forward the request (its Max-Forwards, if any, decremented)
+	mfFinal          // Max-Forwards is 0: the proxy is the final recipient
+	mfBad            // a malformed or repeated Max-Forwards field
+)
+
+// optionsAnswer answers an OPTIONS request whose Max-Forwards is 0.
+var optionsAnswer = mustCompile(200, "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\n\r\n")
+
+// maxForwards applies Max-Forwards = 1*DIGIT (RFC 9110 §7.6.2), which an
+// intermediary must check and update on TRACE and OPTIONS requests: 0
+// means the request must not be forwarded, any other value is forwarded
+// decremented by one, written in place (leading zeros dropped) over the
+// value, which aliases the request's buffer. On other methods the field
+// is forwarded as it is, as the RFC allows. It does not allocate.
+func maxForwards(req *http1.Request) int {
+	if m := req.Method; string(m) != "OPTIONS" && string(m) != "TRACE" {
+		return mfForward
+	}
+	at := -1
+	for i := range req.Fields {
+		if len(req.Fields[i].Name) == len("max-forwards") && equalFold(req.Fields[i].Name, "max-forwards") {
+			if at >= 0 {
+				return mfBad // another hop might read the other one
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		return mfForward
+	}
+	v := req.Fields[at].Value
+	if len(v) == 0 {
+		return mfBad
+	}
+	zero := true
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return mfBad
+		}
+		zero = zero && c == '0'
+	}
+	if zero {
+		return mfFinal
+	}
+	for i := len(v) - 1; ; i-- { // v > 0: the borrow stops at a non-zero digit
+		if v[i] != '0' {
+			v[i]--
+			break
+		}
+		v[i] = '9'
+	}
+	for len(v) > 1 && v[0] == '0' {
+		v = v[1:]
+	}
+	req.Fields[at].Value = v
+	return mfForward
+}
+
 // dropIDField removes the backend's own request id fields from a response.
 func dropIDField(resp *http1.Response, cfg *Listener) {
 	fs := resp.Fields
