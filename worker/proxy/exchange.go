@@ -437,7 +437,11 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 					return respBad
 				}
 				s.br += n
-				if !x.http10 && (resp.Status != 100 || x.expect) {
+				// RFC 9110 §15.2: a proxy MUST forward 1xx responses it
+				// did not ask for itself (it adds no Expect), a 100 to a
+				// client that sent none included; and a server MUST NOT
+				// send one to an HTTP/1.0 client.
+				if !x.http10 {
 					out := continue100
 					if resp.Status != 100 {
 						resp.KeepAlive = true

@@ -280,6 +280,42 @@ func TestCloseDelimitedResponseRechunked(t *testing.T) {
 	}
 }
 
+// TestInterimResponsesForwarded: a proxy MUST forward the 1xx responses
+// it did not ask for (RFC 9110 §15.2): a 100 Continue the backend sends to
+// a request without Expect reaches an HTTP/1.1 client, before the final
+// response, as a 103 does; an HTTP/1.0 client gets none (a server MUST
+// NOT send it one), only the final response.
+func TestInterimResponsesForwarded(t *testing.T) {
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := readHeadFrom(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"+
+				"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	statuses := func(out string) []string {
+		var st []string
+		for _, l := range strings.Split(out, "\r\n") {
+			if strings.HasPrefix(l, "HTTP/1.") {
+				st = append(st, l)
+			}
+		}
+		return st
+	}
+	got := statuses(exchangeRaw(t, f.addr, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"))
+	if want := []string{"HTTP/1.1 100 Continue", "HTTP/1.1 103 Early Hints", "HTTP/1.1 200 OK"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("HTTP/1.1 client got %q, want %q", got, want)
+	}
+	got = statuses(exchangeRaw(t, f.addr, "POST /x HTTP/1.0\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"))
+	if want := []string{"HTTP/1.1 200 OK"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("HTTP/1.0 client got %q, want %q", got, want)
+	}
+}
+
 func TestExpectContinue(t *testing.T) {
 	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
