@@ -57,7 +57,8 @@ type Listener struct {
 	ElideXRealIP bool
 
 	// TLS, when set, makes this an HTTPS listener: each connection is
-	// wrapped with tls.Server and its handshake bounded by FrontTimeout.
+	// wrapped with tls.Server and its handshake bounded by RequestTimeout
+	// (FrontTimeout when shorter).
 	// The config picks certificates itself (tlsconf.Store), so that they
 	// change without a Swap.
 	TLS *tls.Config

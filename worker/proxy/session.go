@@ -213,11 +213,14 @@ func (s *session) run() {
 	}
 }
 
-// handshake runs the TLS handshake within the front timeout; it reports
-// whether the connection can serve requests.
+// handshake runs the TLS handshake within the request timeout (the front
+// timeout when shorter): a client sends its ClientHello as it connects,
+// and one that trickles it, or sends nothing, is a slow head, not an idle
+// keep-alive connection (upstream bounds a new session by its request
+// timeout too). It reports whether the connection can serve requests.
 func (s *session) handshake(tc *tls.Conn) bool {
 	cfg := s.srv.cfg.Load()
-	tc.SetDeadline(time.Now().Add(cfg.FrontTimeout))
+	tc.SetDeadline(time.Now().Add(min(cfg.RequestTimeout, cfg.FrontTimeout)))
 	if err := handshakeApart(s.srv.ctx, tc); err != nil {
 		s.srv.opt.Log.Debugf("TLS handshake with %v: %v", tc.RemoteAddr(), err)
 		s.srv.opt.Metrics.Handshake(0)
