@@ -3,11 +3,13 @@ package proxy
 import (
 	"bufio"
 	"io"
+	"math/big"
 	"net"
 	"strings"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/sozu-go/sozu/worker/http1"
 )
 
 // TestMaxForwards: the proxy is an intermediary for RFC 9110 §7.6.2. A
@@ -87,5 +89,37 @@ func TestMaxForwards(t *testing.T) {
 			}
 		})
 	}
-	_ = time.Second
+}
+
+// FuzzMaxForwards: for any value, maxForwards refuses what is not
+// 1*DIGIT, finds 0 (any number of zeros) final, and otherwise writes
+// exactly the value minus one, without leading zeros, whatever its length.
+func FuzzMaxForwards(f *testing.F) {
+	for _, s := range []string{"0", "1", "10", "100", "0010", "99999999999999999999999999", "", "+1", "1x", " 1", "00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		req := &http1.Request{Method: []byte("TRACE"), Fields: []http1.Field{
+			{Name: []byte("Host"), Value: []byte("a")},
+			{Name: []byte("Max-Forwards"), Value: []byte(v)},
+		}}
+		n, ok := new(big.Int).SetString(v, 10)
+		valid := ok && v != "" && strings.Trim(v, "0123456789") == ""
+		got := maxForwards(req)
+		switch {
+		case !valid:
+			if got != mfBad {
+				t.Fatalf("%q: %d, want mfBad", v, got)
+			}
+		case n.Sign() == 0:
+			if got != mfFinal {
+				t.Fatalf("%q: %d, want mfFinal", v, got)
+			}
+		default:
+			want := n.Sub(n, big.NewInt(1)).String()
+			if got != mfForward || string(req.Fields[1].Value) != want {
+				t.Fatalf("%q: %d %q, want %q", v, got, req.Fields[1].Value, want)
+			}
+		}
+	})
 }
