@@ -423,7 +423,10 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 				}
 				switch {
 				case resp.Status == 101:
-					if !x.upgrade {
+					// RFC 9110 §7.8: never a protocol the client did not
+					// ask for (the request's Upgrade, still in s.buf: an
+					// upgrade request has no body for the copier to read).
+					if !x.upgrade || !upgradeAsked(resp.UpgradeProto, s.st.req.UpgradeProto) {
 						return respBad
 					}
 					return respOK

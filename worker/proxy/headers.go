@@ -252,6 +252,40 @@ func hasToken(v []byte, tok string) bool {
 	return false
 }
 
+// upgradeAsked reports whether every protocol of switched, the Upgrade
+// list of a 101, is one the request's Upgrade list, asked, names (RFC 9110
+// §7.8: a server MUST NOT switch to a protocol the client did not
+// indicate): names compared without case, and versions when both give
+// one. Both lists were checked by the parser (tokens, at least one).
+func upgradeAsked(switched, asked []byte) bool {
+	for len(switched) > 0 {
+		var p []byte
+		p, switched = nextListElem(switched)
+		if len(p) == 0 {
+			continue
+		}
+		name, ver, _ := bytes.Cut(p, []byte("/"))
+		found := false
+		for a := asked; len(a) > 0 && !found; {
+			var q []byte
+			q, a = nextListElem(a)
+			qname, qver, _ := bytes.Cut(q, []byte("/"))
+			found = equalFoldBytes(name, qname) && (len(ver) == 0 || len(qver) == 0 || equalFoldBytes(ver, qver))
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// nextListElem splits the first element, OWS-trimmed, off a comma-separated
+// list of tokens.
+func nextListElem(l []byte) (el, rest []byte) {
+	el, rest, _ = bytes.Cut(l, []byte(","))
+	return bytes.Trim(el, " \t"), rest
+}
+
 // appendRequestHead appends the head forwarded to the backend: the
 // canonical head of req (http1.AppendRequest), without the client's
 // X-Forwarded-Proto, X-Forwarded-Port, request id field, X-Real-IP and

@@ -101,3 +101,54 @@ func TestTunnelOneWayTrafficNotIdle(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgradeToAnotherProtocolRefused: a server MUST NOT switch to a
+// protocol the client did not name in its Upgrade field (RFC 9110 §7.8):
+// a backend's 101 to another protocol is no tunnel the client asked for
+// (a WebSocket client handed raw h2c, or any protocol the proxy never saw
+// requested) and gets 502; one of the protocols asked for, in any case and
+// with or without the version the client named, is tunnelled.
+func TestUpgradeToAnotherProtocolRefused(t *testing.T) {
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		head, err := readHeadFrom(br)
+		if err != nil {
+			return
+		}
+		proto := "h2c"
+		for _, p := range []string{"WebSocket", "websocket/13", "foo/2"} {
+			if strings.Contains(head, "GET /"+p+" ") {
+				proto = p
+			}
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: "+proto+"\r\nConnection: Upgrade\r\n\r\n")
+		io.Copy(c, br)
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	for _, tc := range []struct{ path, asked, want string }{
+		{"/other", "websocket", "HTTP/1.1 502 Bad Gateway"},
+		{"/WebSocket", "websocket", "HTTP/1.1 101 Switching Protocols"},
+		{"/websocket/13", "websocket", "HTTP/1.1 101 Switching Protocols"},
+		{"/foo/2", "bar, foo/1", "HTTP/1.1 502 Bad Gateway"},
+		{"/foo/2", "bar, foo/2", "HTTP/1.1 101 Switching Protocols"},
+	} {
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, "GET "+tc.path+" HTTP/1.1\r\nHost: a\r\nUpgrade: "+tc.asked+"\r\nConnection: Upgrade\r\n\r\n")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		c.(*net.TCPConn).CloseWrite() // ends the tunnel, if any
+		rest, _ := io.ReadAll(br)
+		c.Close()
+		got := "HTTP/1.1 " + resp.Status + "\r\n" + string(rest)
+		if statusOf(got) != tc.want {
+			t.Errorf("%s asking %q: got %q, want %s", tc.path, tc.asked, got, tc.want)
+		}
+	}
+}
