@@ -724,3 +724,41 @@ func TestBackendStalledMidUpload(t *testing.T) {
 		})
 	}
 }
+
+// TestBackendCloseKeepsTheClientConnection: a backend's "Connection:
+// close" ends that backend connection only (it is hop-by-hop): the
+// client's connection stays open, its next requests going out on other
+// backend connections, so that a backend which closes after every
+// response (an HTTP/1.0 server) does not cost every client a new
+// connection and, over HTTPS, a handshake per request. Upstream closes
+// the client connection too (its backend connections belong to the
+// client's session); docs/backends.md says so.
+func TestBackendCloseKeepsTheClientConnection(t *testing.T) {
+	b := newRawBackend(t, func(c net.Conn) {
+		head, err := readHeadFrom(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		path := strings.Fields(head)[1]
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(path), path)
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	out := exchangeRaw(t, f.addr, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	br := bufio.NewReader(strings.NewReader(out))
+	for i := 1; i <= 3; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v in %q", i, err, out)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if want := fmt.Sprintf("/%d", i); string(body) != want {
+			t.Fatalf("response %d: %q, want %q", i, body, want)
+		}
+		if resp.Close != (i == 3) {
+			t.Fatalf("response %d: Connection: close is %v: %q", i, resp.Close, out)
+		}
+	}
+	if n := b.conns.Load(); n != 3 {
+		t.Fatalf("the backend saw %d connections, want 3", n)
+	}
+}
