@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -40,6 +44,68 @@ func TestSlowTLSHandshakeCut(t *testing.T) {
 			io.Copy(io.Discard, c)
 			if d := time.Since(start); d > request+2*time.Second {
 				t.Fatalf("the stalled handshake was cut after %v, request timeout %v", d, request)
+			}
+		})
+	}
+}
+
+// TestFirstRequestWaitIsTheRequestTimeout: a new connection has the
+// request timeout (the front timeout when shorter) to send its first
+// request, as HAProxy's timeout http-request, nginx's
+// client_header_timeout and upstream's new sessions bound it: a client
+// that connects (or completes its TLS handshake) and sends nothing holds
+// its slot that long. The front timeout is the wait between the requests
+// of a keep-alive connection, which has proved itself a client.
+func TestFirstRequestWaitIsTheRequestTimeout(t *testing.T) {
+	const request = 300 * time.Millisecond
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	conf := testTLSConfig(t, "a.test")
+	for _, useTLS := range []bool{false, true} {
+		f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) {
+			if useTLS {
+				l.TLS = conf
+			}
+			l.FrontTimeout, l.RequestTimeout = 20*time.Second, request
+		})
+		dial := func(t *testing.T) net.Conn {
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			if useTLS {
+				tc := tls.Client(c, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true})
+				if err := tc.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				return tc
+			}
+			return c
+		}
+		t.Run(fmt.Sprintf("tls=%v/silent new connection cut", useTLS), func(t *testing.T) {
+			c := dial(t)
+			start := time.Now()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			io.Copy(io.Discard, c)
+			if d := time.Since(start); d > request+2*time.Second {
+				t.Fatalf("a connection that sent nothing was cut after %v, request timeout %v", d, request)
+			}
+		})
+		t.Run(fmt.Sprintf("tls=%v/keep-alive wait is the front timeout", useTLS), func(t *testing.T) {
+			c := dial(t)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(c)
+			for i := range 2 {
+				if i == 1 {
+					time.Sleep(3 * request) // idle between requests: longer than the request timeout
+				}
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("request %d: %v", i+1, err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
 			}
 		})
 	}

@@ -105,6 +105,7 @@ type session struct {
 	hasID    bool
 	isHead   bool
 	ackAsked bool               // quickAck was asked for on the response being read (body.go)
+	served   bool               // a request came on this connection: the wait for the next is the front timeout's, not the request timeout's
 	sessID   ulid.ULID          // the connection's id for the access log, made at accept when it is on; a stream's is its connection's
 	tlsInfo  *accesslog.TLSInfo // the handshake as the access log shows it, when it is on; a stream's is its connection's
 	client   netip.AddrPort     // the client's address and port (the PROXY header's source when one came)
@@ -162,6 +163,7 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.cwd.Forget()
 	s.state.Store(stateBusy)
 	s.h2b, s.snext, s.sprev, s.h2id = nil, nil, nil, 0
+	s.served = false
 	s.aborted.Store(false)
 	s.left.Store(false)
 	s.since.Store(0)
@@ -204,6 +206,7 @@ func (s *session) run() {
 		// (drainIdleGrace) and its answer closes the connection.
 		cfg := s.srv.cfg.Load()
 		more := n > 0 && s.serve(cfg, n)
+		s.served = true
 		s.tick()          // the request's end, and the start of the wait for the next
 		s.endRequest()    // the request's end: its metrics
 		s.logRequest(cfg) // the request's end: its access record
@@ -411,7 +414,16 @@ func (s *session) readHead(cfg *Listener) int {
 		// Idle: no buffer is held while the client thinks (idle.go).
 		s.releaseExchangeBuffers()
 		s.releaseBuf()
-		deadline.Read(s.conn, &s.crd, s.now, cfg.FrontTimeout)
+		wait := cfg.FrontTimeout
+		if !s.served {
+			// A new connection sends its first request within the
+			// request timeout, as HAProxy's timeout http-request and
+			// upstream's new sessions have it: one that connects and
+			// waits holds no slot for the front timeout of a keep-alive
+			// connection between two requests.
+			wait = min(wait, cfg.RequestTimeout)
+		}
+		deadline.Read(s.conn, &s.crd, s.now, wait)
 		s.state.Store(stateIdle)
 		if s.srv.draining.Load() {
 			// Draining already: one last request within the grace.
