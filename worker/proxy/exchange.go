@@ -578,5 +578,9 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 		}
 	}
 	s.releaseBackend(bc, clean && backendKA)
+	// Answered before the whole body came (ka is false): what the client
+	// still sends must not reset the connection before it has the
+	// response (run lingers, once the request is recorded).
+	s.linger = clientOK && x.streaming && x.copyRes.aborted
 	return clientOK && ka
 }
