@@ -477,6 +477,13 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 			s.yield(yieldResponse)
 		}
 		m, err := s.st.bread.readVia(bc.Conn, bc.RawConn(), s.bbuf[s.bw:])
+		if s.st.bread.calls != 1 {
+			// The read waited for the backend (it parked, or it is no
+			// socket's, whose wait is unknown): the response arrived now
+			// (its Date, the backend connection's idle time). One that
+			// found its bytes at once keeps the reading after the write.
+			s.tick()
+		}
 		if m > 0 {
 			s.bw += m
 			got = true
@@ -542,6 +549,11 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	dropIDField(resp, cfg)
 	ex := s.st.extra[:0]
 	ex = append(ex, http1.Field{Name: cfg.idHeader, Value: s.id[:]})
+	if _, ok := resp.Get("date"); !ok {
+		// RFC 9110 §6.6.1: a recipient with a clock MUST add the time it
+		// received a response without Date to the response it forwards.
+		ex = append(ex, http1.Field{Name: nameDate, Value: httpDate(s.now)})
+	}
 	if x.http10 && ka {
 		ex = append(ex, http1.Field{Name: nameConn, Value: valueKA})
 	}

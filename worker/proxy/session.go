@@ -538,7 +538,8 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	if !s.hasID {
 		s.newID()
 	}
-	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead, Location: location, WWWAuthenticate: challenge}
+	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead, Location: location, WWWAuthenticate: challenge,
+		Date: httpDate(s.now)} // the proxy is the origin server of its answers (RFC 9110 §6.6.1)
 	if code == 429 {
 		v.RetryAfter = s.retry
 	}
