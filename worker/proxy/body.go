@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -423,13 +424,24 @@ func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, 
 				continue
 			}
 		}
-		if err == io.EOF {
-			if tc, ok := dst.(*net.TCPConn); ok && tc.CloseWrite() == nil {
-				return copied
-			}
+		if err == io.EOF && closeWrite(dst) {
+			return copied
 		}
 		dst.Close()
 		src.Close()
 		return copied
 	}
+}
+
+// closeWrite half-closes c, a TCP connection or TLS over one (a
+// close_notify, then the FIN), and reports whether it could.
+func closeWrite(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		if tc.CloseWrite() != nil {
+			return false
+		}
+		c = tc.NetConn()
+	}
+	cw, ok := c.(interface{ CloseWrite() error })
+	return ok && cw.CloseWrite() == nil
 }

@@ -599,14 +599,10 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 func (s *session) lingerClose() {
 	raw := s.conn
 	if tc, ok := raw.(*tls.Conn); ok {
-		tc.SetWriteDeadline(time.Now().Add(lingerTime))
-		if tc.CloseWrite() != nil { // close_notify
-			return
-		}
+		tc.SetWriteDeadline(time.Now().Add(lingerTime)) // for the close_notify
 		raw = tc.NetConn()
 	}
-	cw, ok := raw.(interface{ CloseWrite() error })
-	if !ok || cw.CloseWrite() != nil {
+	if !closeWrite(s.conn) {
 		return
 	}
 	s.crd.Forget()

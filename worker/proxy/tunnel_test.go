@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -150,5 +151,54 @@ func TestUpgradeToAnotherProtocolRefused(t *testing.T) {
 		if statusOf(got) != tc.want {
 			t.Errorf("%s asking %q: got %q, want %s", tc.path, tc.asked, got, tc.want)
 		}
+	}
+}
+
+// TestTLSTunnelHalfClose: over TLS as over TCP, a tunnel passes a
+// backend's half-close on as one (close_notify, then FIN), and the client
+// may go on sending: what it sends after reaches the backend, whose
+// read ends at the client's own half-close. The TLS tunnel closed both
+// ways at the backend's end.
+func TestTLSTunnelHalfClose(t *testing.T) {
+	got := make(chan string, 1)
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readHeadFrom(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nbye")
+		c.(countingConn).Conn.(*net.TCPConn).CloseWrite()
+		rest, _ := io.ReadAll(br)
+		got <- string(rest)
+	})
+	conf := testTLSConfig(t, "a.test")
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf })
+	raw, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	c := tls.Client(raw, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	if rest, err := io.ReadAll(br); err != nil || string(rest) != "bye" {
+		t.Fatalf("client read %q, %v; want bye then the backend's end", rest, err)
+	}
+	if _, err := io.WriteString(c, "late"); err != nil {
+		t.Fatalf("writing after the backend's half-close: %v", err)
+	}
+	c.CloseWrite()
+	select {
+	case rest := <-got:
+		if rest != "late" {
+			t.Fatalf("the backend read %q after its half-close, want late", rest)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend never saw the client's end")
 	}
 }
