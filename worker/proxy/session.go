@@ -538,8 +538,11 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	if !s.hasID {
 		s.newID()
 	}
+	// The clock is read before the answer is built: its Date (the proxy
+	// is the origin server of its answers, RFC 9110 §6.6.1) and the
+	// write's deadline take that reading.
 	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead, Location: location, WWWAuthenticate: challenge,
-		Date: httpDate(s.now)} // the proxy is the origin server of its answers (RFC 9110 §6.6.1)
+		Date: httpDate(s.tick())}
 	if code == 429 {
 		v.RetryAfter = s.retry
 	}
@@ -566,7 +569,7 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	}
 	s.acquireExchangeBuffers()
 	s.out = t.Append(s.out[:0], &v)
-	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
+	deadline.Write(s.conn, &s.cwd, s.now, cfg.FrontTimeout)
 	n, err := s.conn.Write(s.out)
 	s.tick()
 	sent := code
