@@ -55,6 +55,10 @@ type Vars struct {
 	// Fields are extra field lines ("Name: value\r\n" each, already
 	// clean), such as Strict-Transport-Security, added to the head.
 	Fields []byte
+	// Date is the Date field value (an IMF-fixdate) the answer carries,
+	// as the origin server of it (RFC 9110 §6.6.1); nil for none. A
+	// template's own Date line is dropped when compiled.
+	Date []byte
 }
 
 type varKind uint8
@@ -115,6 +119,11 @@ func (t *Template) Append(dst []byte, v *Vars) []byte {
 	if len(v.RetryAfter) > 0 && !t.retry {
 		dst = append(dst, "Retry-After: "...)
 		dst = appendClean(dst, v.RetryAfter)
+		dst = append(dst, "\r\n"...)
+	}
+	if len(v.Date) > 0 {
+		dst = append(dst, "Date: "...)
+		dst = appendClean(dst, v.Date)
 		dst = append(dst, "\r\n"...)
 	}
 	dst = append(dst, v.Fields...)
@@ -333,8 +342,8 @@ func Compile(code int, src string) (*Template, error) {
 			return nil, fmt.Errorf("answer %d: line %d: control character in the value of %s", code, i+2, name)
 		}
 		switch strings.ToLower(name) {
-		case "content-length", "transfer-encoding", "connection", "keep-alive", "sozu-id":
-			continue
+		case "content-length", "transfer-encoding", "connection", "keep-alive", "sozu-id", "date":
+			continue // the proxy writes these
 		case "location":
 			t.location = true
 		case "www-authenticate":

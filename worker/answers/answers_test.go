@@ -54,6 +54,8 @@ func TestCompile(t *testing.T) {
 			"HTTP/1.1 404 Not Found\r\nSozu-Id: RID\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
 		{"body only", "<p>%CLUSTER_ID is down</p>", 503,
 			"HTTP/1.1 503 Service Unavailable\r\nCache-Control: no-cache\r\nContent-Type: text/html; charset=utf-8\r\nSozu-Id: RID\r\nContent-Length: 19\r\nConnection: close\r\n\r\n<p>shop is down</p>"},
+		{"a template's Date dropped", "HTTP/1.1 404 Not Found\nDate: Tue, 15 Nov 1994 08:12:31 GMT\n\n", 404,
+			"HTTP/1.1 404 Not Found\r\nSozu-Id: RID\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"},
 	}
 	for _, tt := range tests {
 		tmpl, err := Compile(tt.code, tt.src)
@@ -63,6 +65,23 @@ func TestCompile(t *testing.T) {
 		}
 		if got := render(t, tmpl, vars); got != tt.want {
 			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestDate: the Date of Vars is the answer's one Date field, a
+// template's own being dropped when compiled (RFC 9110 §6.6.1: the proxy
+// is the origin server of its answers).
+func TestDate(t *testing.T) {
+	tmpl, err := Compile(503, "HTTP/1.1 503 Down\nDate: Tue, 15 Nov 1994 08:12:31 GMT\n\ndown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const now = "Mon, 07 Dec 2026 13:00:00 GMT"
+	for _, tm := range []*Template{tmpl, Default(404)} {
+		out := render(t, tm, Vars{Date: []byte(now)})
+		if strings.Count(out, "Date: ") != 1 || !strings.Contains(out, "\r\nDate: "+now+"\r\n") {
+			t.Errorf("answer %q, want one Date: %s", out, now)
 		}
 	}
 }

@@ -58,6 +58,13 @@ const (
 type ChunkedDecoder struct {
 	Limits   *Limits
 	Response bool
+	// Hop names the fields the message's Connection options make
+	// hop-by-hop (RFC 9110 §7.6.1: a proxy removes the header and trailer
+	// fields so named): Reencode drops the trailers of these names (ASCII
+	// case-insensitive), besides those AppendLastChunk drops. Set it
+	// after Reset, before the body; the names must stay valid until the
+	// body is done. Reset clears it.
+	Hop [][]byte
 
 	state   chunkState
 	size    uint64 // chunk-size being read, then chunk-data left
@@ -157,7 +164,7 @@ func (d *ChunkedDecoder) Reencode(dst, src []byte) ([]byte, int, error) {
 			return dst, nSrc, e
 		}
 		if d.state == csDone {
-			dst = AppendLastChunk(dst, d.trailers)
+			dst = appendLastChunk(dst, d.trailers, d.Hop)
 		}
 	}
 	return dst, nSrc, nil
@@ -436,13 +443,29 @@ func AppendChunk(dst, data []byte) []byte {
 // AppendLastChunk appends the end of a chunked body: "0" CRLF, the trailer
 // fields that may be forwarded (AllowedTrailer), then CRLF.
 func AppendLastChunk(dst []byte, trailers []Field) []byte {
+	return appendLastChunk(dst, trailers, nil)
+}
+
+// appendLastChunk is AppendLastChunk that also drops the trailers named in
+// hop (ChunkedDecoder.Hop).
+func appendLastChunk(dst []byte, trailers []Field, hop [][]byte) []byte {
 	dst = append(dst, '0', '\r', '\n')
 	for i := range trailers {
-		if AllowedTrailer(trailers[i].Name) {
+		if AllowedTrailer(trailers[i].Name) && !namedIn(hop, trailers[i].Name) {
 			dst = appendField(dst, trailers[i].Name, trailers[i].Value)
 		}
 	}
 	return append(dst, '\r', '\n')
+}
+
+// namedIn reports whether name is one of names, ASCII case-insensitively.
+func namedIn(names [][]byte, name []byte) bool {
+	for _, n := range names {
+		if equalFold(name, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // AllowedTrailer reports whether a trailer field named name is forwarded.

@@ -274,6 +274,27 @@ func TestChunkedReset(t *testing.T) {
 	}
 }
 
+// TestChunkedReencodeHop: Reencode drops the trailers its message's
+// Connection options name (Hop, any case), after the standard hop-by-hop
+// ones, and Reset forgets Hop.
+func TestChunkedReencodeHop(t *testing.T) {
+	in := []byte("1\r\na\r\n0\r\nX-Hop: 1\r\nx-HOP: 2\r\nConnection: x\r\nX-Other: 3\r\nX-Keep: 4\r\n\r\n")
+	var d ChunkedDecoder
+	d.Hop = [][]byte{[]byte("x-hop"), []byte("X-Other")}
+	out, n, err := d.Reencode(nil, in)
+	if want := "1\r\na\r\n0\r\nX-Keep: 4\r\n\r\n"; err != nil || n != len(in) || string(out) != want {
+		t.Fatalf("Reencode = %q, %d, %v; want %q", out, n, err, want)
+	}
+	d.Reset()
+	if d.Hop != nil {
+		t.Fatalf("Reset kept Hop %q", d.Hop)
+	}
+	out, _, _ = d.Reencode(nil, in)
+	if want := "1\r\na\r\n0\r\nX-Hop: 1\r\nx-HOP: 2\r\nX-Other: 3\r\nX-Keep: 4\r\n\r\n"; string(out) != want {
+		t.Fatalf("after Reset: %q, want %q", out, want)
+	}
+}
+
 func TestChunkEncoder(t *testing.T) {
 	var b []byte
 	b = AppendChunk(b, []byte("hello"))

@@ -1,10 +1,12 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/backends"
@@ -259,6 +261,7 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 		}
 	case bodyReencode, bodyDechunk:
 		s.st.rdec.Reset()
+		s.st.rdec.Hop = s.st.respHop.keep(resp.ConnectionTokens()) // before bbuf is reused
 		for {
 			var used int
 			var err error
@@ -333,6 +336,8 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 	}
 	done := make(chan struct{})
 	var in int64 // client → backend, written by the goroutine, read after done
+	var tr tunnelTraffic
+	tr.last.Store(time.Now().UnixNano())
 	go func() {
 		defer close(done)
 		defer func() {
@@ -352,9 +357,9 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 			}
 			s.r = s.w
 		}
-		in += pipe(bc.Conn, s.conn, s.buf, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout)
+		in += pipe(bc.Conn, s.conn, s.buf, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout, &tr)
 	}()
-	out := pipe(s.conn, bc.Conn, s.bbuf, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout)
+	out := pipe(s.conn, bc.Conn, s.bbuf, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout, &tr)
 	<-done
 	// The tunnel's bytes count in bytes_in and bytes_out, as upstream's
 	// pipe counts them (docs/metrics.md), and in the access record.
@@ -365,17 +370,40 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 	s.releaseBackend(bc, false)
 }
 
+// tunnelTraffic is what the two directions of a tunnel share to tell a
+// quiet tunnel from one whose bytes flow one way only (a server pushing
+// events to a client that sends nothing): its timeouts bound the silence
+// of the whole tunnel, as a TCP relay's do (worker/tcp), not that of each
+// direction on its own.
+type tunnelTraffic struct {
+	last    atomic.Int64 // when a byte was last read or written, either way (UnixNano)
+	writing atomic.Int32 // directions now in a write (its write deadline bounds it)
+}
+
 // pipe copies src to dst until src ends: then it half-closes dst. On any
-// other error, or when src stays idle past readTimeout, it closes both.
-// It returns the number of bytes written to dst.
-func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration) (copied int64) {
+// other error, or when the tunnel stays idle past readTimeout (no byte
+// read from src, nor moved the other way, for that long; the other way in
+// a write is not idle), it closes both. It returns the number of bytes
+// written to dst.
+func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration, tr *tunnelTraffic) (copied int64) {
+	arm := true
 	for {
-		deadline.Read(src, rdl, time.Now(), readTimeout)
+		if arm {
+			deadline.Read(src, rdl, time.Now(), readTimeout)
+		}
+		arm = true
 		n, err := src.Read(buf)
 		if n > 0 {
-			deadline.Write(dst, wdl, time.Now(), writeTimeout)
+			now := time.Now()
+			tr.last.Store(now.UnixNano())
+			deadline.Write(dst, wdl, now, writeTimeout)
+			tr.writing.Add(1)
 			w, werr := dst.Write(buf[:n])
+			tr.writing.Add(-1)
 			copied += int64(w)
+			if w > 0 {
+				tr.last.Store(time.Now().UnixNano())
+			}
 			if werr != nil {
 				dst.Close()
 				src.Close()
@@ -383,13 +411,37 @@ func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, 
 			}
 			continue
 		}
-		if err == io.EOF {
-			if tc, ok := dst.(*net.TCPConn); ok && tc.CloseWrite() == nil {
-				return copied
+		if isTimeout(err) {
+			if tr.writing.Load() > 0 {
+				continue // the other way is writing: not idle
 			}
+			if at := time.Unix(0, tr.last.Load()).Add(readTimeout); time.Until(at) > 0 {
+				// The other way moved bytes meanwhile: idle only
+				// readTimeout after that.
+				rdl.Forget()
+				src.SetReadDeadline(at)
+				arm = false
+				continue
+			}
+		}
+		if err == io.EOF && closeWrite(dst) {
+			return copied
 		}
 		dst.Close()
 		src.Close()
 		return copied
 	}
+}
+
+// closeWrite half-closes c, a TCP connection or TLS over one (a
+// close_notify, then the FIN), and reports whether it could.
+func closeWrite(c net.Conn) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		if tc.CloseWrite() != nil {
+			return false
+		}
+		c = tc.NetConn()
+	}
+	cw, ok := c.(interface{ CloseWrite() error })
+	return ok && cw.CloseWrite() == nil
 }

@@ -71,6 +71,45 @@ type exchState struct {
 	respFields []http1.Field
 	scratch    []byte     // session.scratch while the state is checked out
 	bread      polledRead // reads of the response head (idle.go)
+	reqHop     hopNames   // the request's Connection options, for its trailers
+	respHop    hopNames   // the response's
+}
+
+// hopNames keeps a chunked message's Connection options (the names of
+// the fields they make hop-by-hop, RFC 9110 §7.6.1) for its trailers,
+// which arrive once the buffer its head was read into has been reused.
+type hopNames struct {
+	buf []byte
+	arr [16][]byte // a head has at most 16 options (http1)
+}
+
+// keep copies the options of tokens that are no hop-by-hop field names
+// already (close, keep-alive, upgrade, te: the decoder drops those
+// anyway) and returns them, for http1.ChunkedDecoder.Hop. Most messages
+// have none: nil, no copy.
+func (h *hopNames) keep(tokens [][]byte) [][]byte {
+	size := 0
+	for _, t := range tokens {
+		if !http1.IsHopByHop(t) {
+			size += len(t)
+		}
+	}
+	if size == 0 {
+		return nil
+	}
+	if cap(h.buf) < size {
+		h.buf = make([]byte, 0, size)
+	}
+	h.buf = h.buf[:0]
+	names := h.arr[:0]
+	for _, t := range tokens {
+		if !http1.IsHopByHop(t) {
+			at := len(h.buf)
+			h.buf = append(h.buf, t...)
+			names = append(names, h.buf[at:len(h.buf):len(h.buf)])
+		}
+	}
+	return names
 }
 
 // getExch checks out an exchange state with empty heads.

@@ -33,7 +33,8 @@ type Listener struct {
 	PublicAddr netip.AddrPort // the address advertised to backends (X-Forwarded-Port, Forwarded by=); Addr when invalid
 
 	// FrontTimeout bounds the wait for a client's next request on an idle
-	// keep-alive connection, and each write to the client.
+	// keep-alive connection (one that has sent a request), and each write
+	// to the client.
 	FrontTimeout time.Duration
 	// BackTimeout bounds each read from and write to a backend: no answer
 	// within it is a 504.
@@ -41,8 +42,9 @@ type Listener struct {
 	// ConnectTimeout bounds each connect attempt to a backend.
 	ConnectTimeout time.Duration
 	// RequestTimeout bounds the time from a request's first byte to the
-	// end of its head (slow heads get 408), and each wait for request body
-	// bytes.
+	// end of its head (slow heads get 408), each wait for request body
+	// bytes, and, with FrontTimeout when that is shorter, a new
+	// connection's TLS handshake and the wait for its first request.
 	RequestTimeout time.Duration
 
 	// MaxBody bounds request bodies (chunked ones as received, framing
@@ -57,7 +59,8 @@ type Listener struct {
 	ElideXRealIP bool
 
 	// TLS, when set, makes this an HTTPS listener: each connection is
-	// wrapped with tls.Server and its handshake bounded by FrontTimeout.
+	// wrapped with tls.Server and its handshake bounded by RequestTimeout
+	// (FrontTimeout when shorter).
 	// The config picks certificates itself (tlsconf.Store), so that they
 	// change without a Swap.
 	TLS *tls.Config

@@ -46,6 +46,20 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	if s.misdirectedRequest(cfg, req) {
 		return s.answer(cfg, nil, 421)
 	}
+	switch maxForwards(req) {
+	case mfForward:
+	case mfFinal:
+		// RFC 9110 §7.6.2: the proxy answers as the final recipient.
+		// An OPTIONS it answers with what it is; a TRACE it does not
+		// implement: a reflection would hand the client its cookies
+		// and credentials back in the body.
+		if string(req.Method) == "OPTIONS" {
+			return s.answerWith(cfg, nil, 200, optionsAnswer, nil, nil)
+		}
+		return s.answer(cfg, nil, http1.StatusNotImplemented)
+	default:
+		return s.answer(cfg, nil, http1.StatusBadRequest)
+	}
 	if req.Upgrade && (req.Body != http1.BodyNone || hasToken(req.UpgradeProto, "h2c")) {
 		// Never forward h2c (it would hand the backend connection to a
 		// protocol we do not parse), nor an upgrade carrying a body.
@@ -154,6 +168,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	case http1.BodyChunked:
 		chunked = true
 		s.st.dec.Reset()
+		s.st.dec.Hop = s.st.reqHop.keep(req.ConnectionTokens()) // before the copier reuses buf
 		var used int
 		var err error
 		s.out, used, err = s.st.dec.Reencode(s.out, s.buf[s.r:s.w])
@@ -409,7 +424,10 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 				}
 				switch {
 				case resp.Status == 101:
-					if !x.upgrade {
+					// RFC 9110 §7.8: never a protocol the client did not
+					// ask for (the request's Upgrade, still in s.buf: an
+					// upgrade request has no body for the copier to read).
+					if !x.upgrade || !upgradeAsked(resp.UpgradeProto, s.st.req.UpgradeProto) {
 						return respBad
 					}
 					return respOK
@@ -423,7 +441,11 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 					return respBad
 				}
 				s.br += n
-				if !x.http10 && (resp.Status != 100 || x.expect) {
+				// RFC 9110 §15.2: a proxy MUST forward 1xx responses it
+				// did not ask for itself (it adds no Expect), a 100 to a
+				// client that sent none included; and a server MUST NOT
+				// send one to an HTTP/1.0 client.
+				if !x.http10 {
 					out := continue100
 					if resp.Status != 100 {
 						resp.KeepAlive = true
@@ -455,6 +477,13 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 			s.yield(yieldResponse)
 		}
 		m, err := s.st.bread.readVia(bc.Conn, bc.RawConn(), s.bbuf[s.bw:])
+		if s.st.bread.calls != 1 {
+			// The read waited for the backend (it parked, or it is no
+			// socket's, whose wait is unknown): the response arrived now
+			// (its Date, the backend connection's idle time). One that
+			// found its bytes at once keeps the reading after the write.
+			s.tick()
+		}
 		if m > 0 {
 			s.bw += m
 			got = true
@@ -520,6 +549,11 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	dropIDField(resp, cfg)
 	ex := s.st.extra[:0]
 	ex = append(ex, http1.Field{Name: cfg.idHeader, Value: s.id[:]})
+	if _, ok := resp.Get("date"); !ok {
+		// RFC 9110 §6.6.1: a recipient with a clock MUST add the time it
+		// received a response without Date to the response it forwards.
+		ex = append(ex, http1.Field{Name: nameDate, Value: httpDate(s.now)})
+	}
 	if x.http10 && ka {
 		ex = append(ex, http1.Field{Name: nameConn, Value: valueKA})
 	}
@@ -556,5 +590,9 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 		}
 	}
 	s.releaseBackend(bc, clean && backendKA)
+	// Answered before the whole body came (ka is false): what the client
+	// still sends must not reset the connection before it has the
+	// response (run lingers, once the request is recorded).
+	s.linger = clientOK && x.streaming && x.copyRes.aborted
 	return clientOK && ka
 }

@@ -252,6 +252,40 @@ func hasToken(v []byte, tok string) bool {
 	return false
 }
 
+// upgradeAsked reports whether every protocol of switched, the Upgrade
+// list of a 101, is one the request's Upgrade list, asked, names (RFC 9110
+// §7.8: a server MUST NOT switch to a protocol the client did not
+// indicate): names compared without case, and versions when both give
+// one. Both lists were checked by the parser (tokens, at least one).
+func upgradeAsked(switched, asked []byte) bool {
+	for len(switched) > 0 {
+		var p []byte
+		p, switched = nextListElem(switched)
+		if len(p) == 0 {
+			continue
+		}
+		name, ver, _ := bytes.Cut(p, []byte("/"))
+		found := false
+		for a := asked; len(a) > 0 && !found; {
+			var q []byte
+			q, a = nextListElem(a)
+			qname, qver, _ := bytes.Cut(q, []byte("/"))
+			found = equalFoldBytes(name, qname) && (len(ver) == 0 || len(qver) == 0 || equalFoldBytes(ver, qver))
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// nextListElem splits the first element, OWS-trimmed, off a comma-separated
+// list of tokens.
+func nextListElem(l []byte) (el, rest []byte) {
+	el, rest, _ = bytes.Cut(l, []byte(","))
+	return bytes.Trim(el, " \t"), rest
+}
+
 // appendRequestHead appends the head forwarded to the backend: the
 // canonical head of req (http1.AppendRequest), without the client's
 // X-Forwarded-Proto, X-Forwarded-Port, request id field, X-Real-IP and
@@ -351,6 +385,66 @@ func (s *session) appendRequestHead(dst []byte, cfg *Listener, req *http1.Reques
 		ex = append(ex, http1.Field{Name: nameHost, Value: cfg.hostValue})
 	}
 	return http1.AppendRequest(dst, req, ex...)
+}
+
+// What maxForwards found.
+const (
+	mfForward = iota // forward the request (its Max-Forwards, if any, decremented)
+	mfFinal          // Max-Forwards is 0: the proxy is the final recipient
+	mfBad            // a malformed or repeated Max-Forwards field
+)
+
+// optionsAnswer answers an OPTIONS request whose Max-Forwards is 0.
+var optionsAnswer = mustCompile(200, "HTTP/1.1 200 OK\r\nCache-Control: no-cache\r\n\r\n")
+
+// maxForwards applies Max-Forwards = 1*DIGIT (RFC 9110 §7.6.2), which an
+// intermediary must check and update on TRACE and OPTIONS requests: 0
+// means the request must not be forwarded, any other value is forwarded
+// decremented by one, written in place (leading zeros dropped) over the
+// value, which aliases the request's buffer. On other methods the field
+// is forwarded as it is, as the RFC allows. It does not allocate.
+func maxForwards(req *http1.Request) int {
+	if m := req.Method; string(m) != "OPTIONS" && string(m) != "TRACE" {
+		return mfForward
+	}
+	at := -1
+	for i := range req.Fields {
+		if len(req.Fields[i].Name) == len("max-forwards") && equalFold(req.Fields[i].Name, "max-forwards") {
+			if at >= 0 {
+				return mfBad // another hop might read the other one
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		return mfForward
+	}
+	v := req.Fields[at].Value
+	if len(v) == 0 {
+		return mfBad
+	}
+	zero := true
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return mfBad
+		}
+		zero = zero && c == '0'
+	}
+	if zero {
+		return mfFinal
+	}
+	for i := len(v) - 1; ; i-- { // v > 0: the borrow stops at a non-zero digit
+		if v[i] != '0' {
+			v[i]--
+			break
+		}
+		v[i] = '9'
+	}
+	for len(v) > 1 && v[0] == '0' {
+		v = v[1:]
+	}
+	req.Fields[at].Value = v
+	return mfForward
 }
 
 // dropIDField removes the backend's own request id fields from a response.

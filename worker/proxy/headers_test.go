@@ -210,3 +210,39 @@ func TestRequestTrailersForwardingFields(t *testing.T) {
 		t.Fatalf("the backend received the body %q", body)
 	}
 }
+
+// TestTrailersNamedByConnectionDropped: a proxy MUST remove the header and
+// trailer fields a message's Connection options name (RFC 9110 §7.6.1):
+// trailers so named stay on their hop, the client's request's as the
+// backend's response's, whatever the body the head was read into became
+// meanwhile (a body of its own read after the head in the same buffer).
+func TestTrailersNamedByConnectionDropped(t *testing.T) {
+	bodies := make(chan string, 1)
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readHeadFrom(br); err != nil {
+			return
+		}
+		var sb strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			sb.WriteString(line)
+			if err != nil || line == "\r\n" && strings.Contains(sb.String(), "0\r\n") {
+				break
+			}
+		}
+		bodies <- sb.String()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: X-Back-Hop\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			"4000\r\n"+strings.Repeat("r", 0x4000)+"\r\n0\r\nX-Back-Hop: secret\r\nX-Back-Sum: 1\r\n\r\n")
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	out := exchangeRawUntil(t, f.addr, "POST / HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\nConnection: X-Hop, close\r\n\r\n"+
+		"4000\r\n"+strings.Repeat("q", 0x4000)+"\r\n0\r\nX-Hop: secret\r\nx-hop: again\r\nX-Checksum: abc\r\n\r\n", "X-Back-Sum: 1\r\n\r\n")
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || strings.Contains(out, "X-Back-Hop: secret") {
+		t.Fatalf("the client received %q", out[max(0, len(out)-200):])
+	}
+	body := <-bodies
+	if !strings.Contains(body, "X-Checksum: abc\r\n") || strings.Contains(strings.ToLower(body), "x-hop") {
+		t.Fatalf("the backend received the body ending %q", body[max(0, len(body)-200):])
+	}
+}

@@ -240,7 +240,7 @@ type polledRead struct {
 	p     []byte
 	n     int
 	err   error
-	calls int
+	calls int // callbacks of the last read: 1 when it found its bytes at once, 0 when no raw connection read it
 }
 
 // read is c.Read(p) for a p that is not empty.
@@ -279,6 +279,7 @@ func (r *polledRead) use(c net.Conn, rc syscall.RawConn) {
 // readRaw reads r.of, c, through its raw connection when it has one.
 func (r *polledRead) readRaw(c net.Conn, p []byte) (int, error) {
 	if r.rc == nil || len(p) == 0 {
+		r.calls = 0 // a wait of unknown length (readResponseHead ticks)
 		return c.Read(p)
 	}
 	r.p, r.n, r.err, r.calls = p, 0, nil, 0

@@ -190,28 +190,28 @@ func TestResponseFraming(t *testing.T) {
 	}{
 		{"chunked re-encoded", "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
 			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n003;ext=1\r\nabc\r\n0\r\nX-T: 1\r\n\r\n",
-			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nSozu-Id: ID\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", true},
+			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nSozu-Id: ID\r\nDate: D\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", true},
 		{"chunked to an HTTP/1.0 client", "GET / HTTP/1.0\r\n\r\n",
 			"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-			"HTTP/1.1 200 OK\r\nConnection: close\r\nSozu-Id: ID\r\n\r\nabc", true},
+			"HTTP/1.1 200 OK\r\nConnection: close\r\nSozu-Id: ID\r\nDate: D\r\n\r\nabc", true},
 		{"HEAD keeps Content-Length", "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
 			"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",
-			"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nSozu-Id: ID\r\n\r\n", true},
+			"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nSozu-Id: ID\r\nDate: D\r\n\r\n", true},
 		{"204 without body", "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
 			"HTTP/1.1 204 No Content\r\n\r\n",
-			"HTTP/1.1 204 No Content\r\nSozu-Id: ID\r\n\r\n", true},
+			"HTTP/1.1 204 No Content\r\nSozu-Id: ID\r\nDate: D\r\n\r\n", true},
 		{"304 without body", "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
 			"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
-			"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nSozu-Id: ID\r\n\r\n", true},
+			"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\nSozu-Id: ID\r\nDate: D\r\n\r\n", true},
 		{"hop-by-hop dropped", "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
 			"HTTP/1.1 200 OK\r\nConnection: X-Secret, keep-alive\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 0\r\n\r\n",
-			"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSozu-Id: ID\r\n\r\n", true},
+			"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nSozu-Id: ID\r\nDate: D\r\n\r\n", true},
 		{"backend closes", "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
 			"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
-			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSozu-Id: ID\r\n\r\nok", false},
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSozu-Id: ID\r\nDate: D\r\n\r\nok", false},
 		{"extra bytes after the response", "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
 			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n",
-			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSozu-Id: ID\r\n\r\nok", false},
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSozu-Id: ID\r\nDate: D\r\n\r\nok", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,7 +233,7 @@ func TestResponseFraming(t *testing.T) {
 					break
 				}
 			}
-			got = maskID(got)
+			got = maskDate(maskID(got))
 			if got != tt.want {
 				t.Fatalf("got  %q\nwant %q", got, tt.want)
 			}
@@ -249,6 +249,15 @@ func TestResponseFraming(t *testing.T) {
 }
 
 // maskID replaces Sozu-Id values with "ID".
+// maskDate replaces the value of the first Date field by "D".
+func maskDate(s string) string {
+	i := strings.Index(s, "\r\nDate: ")
+	if i < 0 || len(s) < i+8+len(imfFixdate) {
+		return s
+	}
+	return s[:i+8] + "D" + s[i+8+len(imfFixdate):]
+}
+
 func maskID(s string) string {
 	i := strings.Index(s, "Sozu-Id: ")
 	if i < 0 {
@@ -277,6 +286,42 @@ func TestCloseDelimitedResponseRechunked(t *testing.T) {
 	}
 	if f.srv.Sessions() != 1 {
 		t.Errorf("the client connection did not survive: %d sessions", f.srv.Sessions())
+	}
+}
+
+// TestInterimResponsesForwarded: a proxy MUST forward the 1xx responses
+// it did not ask for (RFC 9110 §15.2): a 100 Continue the backend sends to
+// a request without Expect reaches an HTTP/1.1 client, before the final
+// response, as a 103 does; an HTTP/1.0 client gets none (a server MUST
+// NOT send it one), only the final response.
+func TestInterimResponsesForwarded(t *testing.T) {
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := readHeadFrom(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"+
+				"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	statuses := func(out string) []string {
+		var st []string
+		for _, l := range strings.Split(out, "\r\n") {
+			if strings.HasPrefix(l, "HTTP/1.") {
+				st = append(st, l)
+			}
+		}
+		return st
+	}
+	got := statuses(exchangeRaw(t, f.addr, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"))
+	if want := []string{"HTTP/1.1 100 Continue", "HTTP/1.1 103 Early Hints", "HTTP/1.1 200 OK"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("HTTP/1.1 client got %q, want %q", got, want)
+	}
+	got = statuses(exchangeRaw(t, f.addr, "POST /x HTTP/1.0\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi"))
+	if want := []string{"HTTP/1.1 200 OK"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("HTTP/1.0 client got %q, want %q", got, want)
 	}
 }
 
@@ -686,5 +731,43 @@ func TestBackendStalledMidUpload(t *testing.T) {
 				t.Fatalf("status %d, want 504", resp.StatusCode)
 			}
 		})
+	}
+}
+
+// TestBackendCloseKeepsTheClientConnection: a backend's "Connection:
+// close" ends that backend connection only (it is hop-by-hop): the
+// client's connection stays open, its next requests going out on other
+// backend connections, so that a backend which closes after every
+// response (an HTTP/1.0 server) does not cost every client a new
+// connection and, over HTTPS, a handshake per request. Upstream closes
+// the client connection too (its backend connections belong to the
+// client's session); docs/backends.md says so.
+func TestBackendCloseKeepsTheClientConnection(t *testing.T) {
+	b := newRawBackend(t, func(c net.Conn) {
+		head, err := readHeadFrom(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		path := strings.Fields(head)[1]
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(path), path)
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	out := exchangeRaw(t, f.addr, "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+	br := bufio.NewReader(strings.NewReader(out))
+	for i := 1; i <= 3; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v in %q", i, err, out)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		if want := fmt.Sprintf("/%d", i); string(body) != want {
+			t.Fatalf("response %d: %q, want %q", i, body, want)
+		}
+		if resp.Close != (i == 3) {
+			t.Fatalf("response %d: Connection: close is %v: %q", i, resp.Close, out)
+		}
+	}
+	if n := b.conns.Load(); n != 3 {
+		t.Fatalf("the backend saw %d connections, want 3", n)
 	}
 }

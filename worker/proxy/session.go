@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/answers"
@@ -105,6 +107,8 @@ type session struct {
 	hasID    bool
 	isHead   bool
 	ackAsked bool               // quickAck was asked for on the response being read (body.go)
+	served   bool               // a request came on this connection: the wait for the next is the front timeout's, not the request timeout's
+	linger   bool               // the connection ends with request bytes unread: run lingers before closing it (respond)
 	sessID   ulid.ULID          // the connection's id for the access log, made at accept when it is on; a stream's is its connection's
 	tlsInfo  *accesslog.TLSInfo // the handshake as the access log shows it, when it is on; a stream's is its connection's
 	client   netip.AddrPort     // the client's address and port (the PROXY header's source when one came)
@@ -162,6 +166,7 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.cwd.Forget()
 	s.state.Store(stateBusy)
 	s.h2b, s.snext, s.sprev, s.h2id = nil, nil, nil, 0
+	s.served, s.linger = false, false
 	s.aborted.Store(false)
 	s.left.Store(false)
 	s.since.Store(0)
@@ -204,20 +209,27 @@ func (s *session) run() {
 		// (drainIdleGrace) and its answer closes the connection.
 		cfg := s.srv.cfg.Load()
 		more := n > 0 && s.serve(cfg, n)
+		s.served = true
 		s.tick()          // the request's end, and the start of the wait for the next
 		s.endRequest()    // the request's end: its metrics
 		s.logRequest(cfg) // the request's end: its access record
 		if !more {
+			if s.linger {
+				s.lingerClose()
+			}
 			return
 		}
 	}
 }
 
-// handshake runs the TLS handshake within the front timeout; it reports
-// whether the connection can serve requests.
+// handshake runs the TLS handshake within the request timeout (the front
+// timeout when shorter): a client sends its ClientHello as it connects,
+// and one that trickles it, or sends nothing, is a slow head, not an idle
+// keep-alive connection (upstream bounds a new session by its request
+// timeout too). It reports whether the connection can serve requests.
 func (s *session) handshake(tc *tls.Conn) bool {
 	cfg := s.srv.cfg.Load()
-	tc.SetDeadline(time.Now().Add(cfg.FrontTimeout))
+	tc.SetDeadline(time.Now().Add(min(cfg.RequestTimeout, cfg.FrontTimeout)))
 	if err := handshakeApart(s.srv.ctx, tc); err != nil {
 		s.srv.opt.Log.Debugf("TLS handshake with %v: %v", tc.RemoteAddr(), err)
 		s.srv.opt.Metrics.Handshake(0, "")
@@ -411,7 +423,16 @@ func (s *session) readHead(cfg *Listener) int {
 		// Idle: no buffer is held while the client thinks (idle.go).
 		s.releaseExchangeBuffers()
 		s.releaseBuf()
-		deadline.Read(s.conn, &s.crd, s.now, cfg.FrontTimeout)
+		wait := cfg.FrontTimeout
+		if !s.served {
+			// A new connection sends its first request within the
+			// request timeout, as HAProxy's timeout http-request and
+			// upstream's new sessions have it: one that connects and
+			// waits holds no slot for the front timeout of a keep-alive
+			// connection between two requests.
+			wait = min(wait, cfg.RequestTimeout)
+		}
+		deadline.Read(s.conn, &s.crd, s.now, wait)
 		s.state.Store(stateIdle)
 		if s.srv.draining.Load() {
 			// Draining already: one last request within the grace.
@@ -520,7 +541,11 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	if !s.hasID {
 		s.newID()
 	}
-	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead, Location: location, WWWAuthenticate: challenge}
+	// The clock is read before the answer is built: its Date (the proxy
+	// is the origin server of its answers, RFC 9110 §6.6.1) and the
+	// write's deadline take that reading.
+	v := answers.Vars{RequestID: s.id[:], IDHeader: cfg.IDHeader, Head: s.isHead, Location: location, WWWAuthenticate: challenge,
+		Date: httpDate(s.tick())}
 	if code == 429 {
 		v.RetryAfter = s.retry
 	}
@@ -547,7 +572,7 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	}
 	s.acquireExchangeBuffers()
 	s.out = t.Append(s.out[:0], &v)
-	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
+	deadline.Write(s.conn, &s.cwd, s.now, cfg.FrontTimeout)
 	n, err := s.conn.Write(s.out)
 	s.tick()
 	sent := code
@@ -568,22 +593,66 @@ func (s *session) answerWith(cfg *Listener, cl *Cluster, code int, t *answers.Te
 	return false
 }
 
-// lingerClose half-closes the connection and reads what the client still
-// sends for a short while, so that unread request bytes do not make the
-// kernel reset the connection before the client has read the answer.
+// lingerClose half-closes the connection (after a TLS close_notify) and
+// reads, discarding, what the client still sends, so that unread request
+// bytes do not make the kernel reset the connection before the client has
+// read the answer (RFC 9112 §9.6): a close with bytes unread sends a RST
+// and drops what was not sent yet. It drains for lingerTime (at most
+// lingerMax bytes), and on while the kernel still holds answer bytes the
+// client has not acknowledged, up to the front timeout (the bound of any
+// write to a client that does not read); the client's end (EOF) ends it
+// at once.
 func (s *session) lingerClose() {
-	tc, ok := s.conn.(*net.TCPConn)
-	if !ok || tc.CloseWrite() != nil {
+	raw := s.conn
+	if tc, ok := raw.(*tls.Conn); ok {
+		tc.SetWriteDeadline(time.Now().Add(lingerTime)) // for the close_notify
+		raw = tc.NetConn()
+	}
+	if !closeWrite(s.conn) {
 		return
 	}
 	s.crd.Forget()
 	s.takeBuf()
-	s.conn.SetReadDeadline(time.Now().Add(lingerTime))
-	for total := 0; total < lingerMax; {
-		n, err := s.conn.Read(s.buf)
+	now := time.Now()
+	limit := now.Add(s.srv.cfg.Load().FrontTimeout)
+	raw.SetReadDeadline(now.Add(lingerTime))
+	for total := 0; ; {
+		n, err := raw.Read(s.buf)
 		total += n
-		if err != nil {
+		if err == nil && total < lingerMax {
+			continue
+		}
+		if err != nil && !isTimeout(err) {
+			return // the client's end, or a reset: nothing left to wait for
+		}
+		if now = time.Now(); !now.Before(limit) || !unacknowledged(raw) {
 			return
 		}
+		next := now.Add(lingerTime)
+		if next.After(limit) {
+			next = limit
+		}
+		raw.SetReadDeadline(next)
+		total = 0
 	}
+}
+
+// unacknowledged reports whether the kernel holds bytes written to c
+// (a TCP connection) that the peer has not acknowledged yet, unsent or in
+// flight (TCP_INFO); false when it cannot tell.
+func unacknowledged(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	pending := false
+	rc.Control(func(fd uintptr) {
+		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		pending = err == nil && (info.Unacked > 0 || info.Notsent_bytes > 0)
+	})
+	return pending
 }
