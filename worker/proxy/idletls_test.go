@@ -9,11 +9,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sozu-go/sozu/worker/proxyproto"
 )
 
 // holdConn is a client's TCP connection whose writes, while hold is set,
@@ -377,3 +380,93 @@ func (b *lockedBuffer) String() string {
 }
 
 func (b *lockedBuffer) count(s string) int { return strings.Count(b.String(), s) }
+
+// TestIdleTLSRecordsReadAhead: requests in records of their own that
+// reach the proxy together (crypto/tls reads them at once, and opens one
+// at a time), or a record and the start of the next, the rest of it
+// later: waitTLS parks without asking crypto/tls only when crypto/tls
+// holds no complete record (polledConn.frame), so every request is
+// served; also after a PROXY header, whose bytes are no TLS record.
+func TestIdleTLSRecordsReadAhead(t *testing.T) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello world!\n")
+	req := []byte("GET / HTTP/1.1\r\nHost: bench.example.com\r\n\r\n")
+	addr := fixedBackend(t, resp)
+	conf := testTLSConfig(t, "bench.example.com")
+	hdr := proxyproto.Append(nil, netip.MustParseAddrPort("192.0.2.7:5555"), netip.MustParseAddrPort("198.51.100.1:443"))
+	for _, proxy := range []bool{false, true} {
+		for _, vers := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+			t.Run(fmt.Sprintf("proxy=%v/%x", proxy, vers), func(t *testing.T) {
+				f := newFixture(t, anyHost("c"), map[string][]string{"c": {addr}}, func(l *Listener) {
+					l.TLS, l.ExpectProxy = conf, proxy
+				})
+				raw, err := net.Dial("tcp", f.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				hc := &holdConn{TCPConn: raw.(*net.TCPConn)}
+				if proxy {
+					if _, err := hc.Write(hdr); err != nil {
+						t.Fatal(err)
+					}
+				}
+				c := tls.Client(hc, &tls.Config{ServerName: "bench.example.com", InsecureSkipVerify: true, MaxVersion: vers})
+				defer c.Close()
+				roundTripFixed(t, c, req, resp, 1)
+				for _, k := range []int{2, 3, 1, 2} {
+					waitFor(t, "the connection idle", func() bool { return BuffersCheckedOut() == 0 })
+					var recs []byte
+					for range k {
+						recs = append(recs, sealed(t, c, hc, req)...)
+					}
+					if _, err := hc.TCPConn.Write(recs); err != nil {
+						t.Fatal(err)
+					}
+					roundTripFixed(t, c, nil, resp, k)
+				}
+				// A record and 3 bytes of the next; the rest once the
+				// first is answered.
+				r1, r2 := sealed(t, c, hc, req), sealed(t, c, hc, req)
+				if _, err := hc.TCPConn.Write(append(r1, r2[:3]...)); err != nil {
+					t.Fatal(err)
+				}
+				roundTripFixed(t, c, nil, resp, 1)
+				waitFor(t, "the connection idle", func() bool { return BuffersCheckedOut() == 0 })
+				if _, err := hc.TCPConn.Write(r2[3:]); err != nil {
+					t.Fatal(err)
+				}
+				roundTripFixed(t, c, nil, resp, 1)
+			})
+		}
+	}
+}
+
+// TestIdleTLSPlaintextLeftInTLS: pipelined requests whose bytes fill the
+// session's read buffer (bufSize) up to the end of one of them, in the
+// middle of a TLS record: the rest of the record stays decrypted within
+// crypto/tls when the session, done with its buffer, waits for the next
+// request; waitTLS asks crypto/tls first (the last read filled its
+// buffer: idleWait.drained false), and every request is served.
+func TestIdleTLSPlaintextLeftInTLS(t *testing.T) {
+	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nhello world!\n")
+	addr := fixedBackend(t, resp)
+	conf := testTLSConfig(t, "bench.example.com")
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {addr}}, func(l *Listener) { l.TLS = conf })
+	// Records of 16 KiB of plaintext (no dynamic sizing); requests of
+	// 640 bytes: the buffer (20 KiB) ends with the 32nd, in the second
+	// record, whose last 12 KiB stay with crypto/tls.
+	c, err := tls.Dial("tcp", f.addr, &tls.Config{ServerName: "bench.example.com", InsecureSkipVerify: true, DynamicRecordSizingDisabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const size = 640
+	head := "GET / HTTP/1.1\r\nHost: bench.example.com\r\nX-Pad: "
+	one := head + strings.Repeat("p", size-len(head)-4) + "\r\n\r\n"
+	if bufSize%size != 0 || 16<<10%size == 0 {
+		t.Fatalf("requests of %d bytes: the buffer must end with one, the first record in the middle of one", size)
+	}
+	n := (32 << 10) / size
+	roundTripFixed(t, c, []byte(one), resp, 1)
+	waitFor(t, "the connection idle", func() bool { return BuffersCheckedOut() == 0 })
+	roundTripFixed(t, c, []byte(strings.Repeat(one, n)), resp, n)
+}
