@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"testing"
 	"time"
@@ -57,6 +58,46 @@ func TestKeepAliveRoundTripAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(500, roundTrip); n > 0 {
 		t.Fatalf("%.2f allocations per proxied request, want none", n)
+	}
+}
+
+// TestKeepAliveTLSRoundTripAllocs: the same over TLS 1.3 allocates
+// crypto/tls's own only: one per record read from the socket
+// (readFromUntil's reader), the client's and the proxy's, 2 in all. The
+// proxy's wait for the next request (waitTLS) asks crypto/tls for a
+// record only when it may hold one: an attempt that found the socket
+// empty was one allocation more per request.
+func TestKeepAliveTLSRoundTripAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	conf := testTLSConfig(t, "bench.example.com")
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {fixedBackend(t, helloResp)}},
+		func(l *Listener) { l.TLS = conf }, Options{Metrics: metrics.New()})
+	c, err := tls.Dial("tcp", f.addr, &tls.Config{ServerName: "bench.example.com", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	buf := make([]byte, 4096)
+	roundTrip := func() {
+		if _, err := c.Write(helloReq); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for !bytes.HasSuffix(buf[:n], []byte("hello world!\n")) {
+			m, err := c.Read(buf[n:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += m
+		}
+	}
+	for range 50 {
+		roundTrip()
+	}
+	if n := testing.AllocsPerRun(500, roundTrip); n > 2 {
+		t.Fatalf("%.2f allocations per proxied request over TLS, want 2 (crypto/tls's, one per side)", n)
 	}
 }
 

@@ -63,6 +63,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 			s.r, s.w = 0, 0
 			deadline.Read(s.conn, &s.crd, time.Now(), cfg.RequestTimeout)
 			n, err := s.conn.Read(s.buf)
+			s.idle.noteRead(n, len(s.buf), err)
 			s.lg.bytesIn += int64(n)
 			if chunked {
 				s.mx.BytesIn += int64(n) // a declared length was counted with the head

@@ -39,6 +39,10 @@ type idleWait struct {
 	// after a park in the poller, counted in pollWakes.
 	calls uint8
 	one   [1]byte
+	// drained: the session's last read of its TLS connection returned
+	// fewer bytes than asked and no error, so crypto/tls holds no
+	// decrypted byte for it and no error to give (waitTLS).
+	drained bool
 }
 
 // pollWakes counts the reads, in every session of the process, that parked
@@ -82,8 +86,12 @@ func (w *idleWait) forget() {
 	if pc, ok := w.of.(*polledConn); ok {
 		pc.dropPending()
 	}
-	w.rc, w.of, w.err = nil, nil, nil
+	w.rc, w.of, w.err, w.drained = nil, nil, nil, false
 }
+
+// noteRead records what a read of the client connection returned, of
+// a buffer of size asked (idleWait.drained).
+func (w *idleWait) noteRead(n, asked int, err error) { w.drained = err == nil && n < asked }
 
 // idleRead is the RawConn callback: it reads into a pooled buffer and
 // reports false (park until readable) while read(2) finds nothing.
@@ -188,14 +196,25 @@ func (s *session) waitFirst() error {
 // buffer, until bytes come, which pc keeps for crypto/tls's next read. The
 // system calls are those of a Read: one read(2) that finds nothing, one
 // that finds the bytes.
+//
+// When crypto/tls can give nothing without more bytes from the socket (no
+// decrypted byte left, no error, no complete record read ahead: quiet),
+// the session parks first: asking crypto/tls costs an allocation (its
+// record reader) each time it finds the socket empty.
 func (s *session) waitTLS(tc *tls.Conn, pc *polledConn) error {
 	w := &s.idle
 	w.of = pc
+	if w.drained && pc.quiet() {
+		if err := pc.wait(); err != nil {
+			return err
+		}
+	}
 	for {
 		pc.nowait = true
 		n, err := tc.Read(w.one[:])
 		pc.nowait = false
 		if n > 0 {
+			w.drained = false // more may be there
 			s.takeBuf()
 			s.buf[0] = w.one[0]
 			s.w = 1
@@ -329,6 +348,14 @@ type polledConn struct {
 	perr   error
 	waitFn func(fd uintptr) bool
 	calls  uint8
+	// The TLS record framing of the bytes Read gave crypto/tls (frame):
+	// hdr holds hn bytes of the header of the record being given, left
+	// bytes of its body are still to come once hn is 5; ahead is set
+	// when the last Read completed more than one record.
+	hdr   [5]byte
+	hn    uint8
+	ahead bool
+	left  int
 }
 
 // errWouldBlock is what a polledConn in no-wait mode reads when no byte is
@@ -355,26 +382,64 @@ func polled(c net.Conn) net.Conn {
 
 // Read gives the bytes wait kept first (then wait's error), and reads the
 // connection after them: errWouldBlock in no-wait mode.
-func (c *polledConn) Read(p []byte) (int, error) {
-	if c.pend != nil {
-		n := copy(p, (*c.pend)[c.pr:c.pw])
+func (c *polledConn) Read(p []byte) (n int, err error) {
+	switch {
+	case c.pend != nil:
+		n = copy(p, (*c.pend)[c.pr:c.pw])
 		if c.pr += n; c.pr == c.pw {
 			c.dropPending()
 		}
-		return n, nil
+	case c.perr != nil:
+		err, c.perr = c.perr, nil
+	case len(p) == 0:
+	case c.nowait:
+		err = errWouldBlock
+	default:
+		n, err = c.r.read(c.TCPConn, p)
 	}
-	if err := c.perr; err != nil {
-		c.perr = nil
-		return 0, err
-	}
-	if c.nowait || len(p) == 0 {
-		if len(p) == 0 {
-			return 0, nil
-		}
-		return 0, errWouldBlock
-	}
-	return c.r.read(c.TCPConn, p)
+	c.frame(p[:n])
+	return n, err
 }
+
+// frame follows the record framing over b, the bytes a Read gives
+// crypto/tls, and sets ahead when b completes more than one record.
+// crypto/tls reads (readFromUntil) only while it lacks bytes of the
+// record it is opening, every record before it opened, and takes them
+// from its buffer a whole record at a time: after a Read that completed
+// at most one record (that one), it holds no complete record it has not
+// opened.
+func (c *polledConn) frame(b []byte) {
+	k := 0
+	for len(b) > 0 {
+		if c.hn < 5 {
+			m := copy(c.hdr[c.hn:], b)
+			c.hn += uint8(m)
+			b = b[m:]
+			if c.hn < 5 {
+				break
+			}
+			c.left = int(c.hdr[3])<<8 | int(c.hdr[4])
+		}
+		m := min(len(b), c.left)
+		c.left -= m
+		b = b[m:]
+		if c.left == 0 {
+			c.hn = 0
+			k++
+		}
+	}
+	c.ahead = k > 1
+}
+
+// framed restarts the record framing: the bytes read so far (a PROXY
+// header) were not crypto/tls's.
+func (c *polledConn) framed() { c.hn, c.left, c.ahead = 0, 0, false }
+
+// quiet reports whether crypto/tls, its last read given nothing but
+// bytes of the record it was opening, can read nothing more without
+// bytes from the socket: none kept by wait for it, no error, no complete
+// record read ahead.
+func (c *polledConn) quiet() bool { return c.pend == nil && c.perr == nil && !c.ahead }
 
 // wait parks until the connection is readable, within its read deadline,
 // and reads what came into a pooled buffer (pending) or notes the error

@@ -47,7 +47,7 @@ const (
 
 // session is one client connection. Its goroutine owns every field but
 // state and bc; while a request body is being copied (copyBody), the copier
-// goroutine owns buf, r, w, st.dec and bout.
+// goroutine owns buf, r, w, st.dec, bout and idle.drained.
 type session struct {
 	srv      *Server
 	conn     net.Conn
@@ -289,6 +289,9 @@ func (s *session) readProxyHeader() bool {
 	}
 	raw.SetReadDeadline(time.Time{})
 	s.crd.Forget()
+	if pc, ok := raw.(*polledConn); ok {
+		pc.framed() // TLS records begin after the header
+	}
 	if h.Command == proxyproto.Proxy {
 		s.setPeer(h.Source.Addr())
 		s.client = netip.AddrPortFrom(h.Source.Addr().Unmap(), h.Source.Port())
@@ -482,6 +485,7 @@ func (s *session) readHead(cfg *Listener) int {
 			deadline.Read(s.conn, &s.crd, s.now, cfg.RequestTimeout)
 		}
 		m, err := s.conn.Read(s.buf[s.w:])
+		s.idle.noteRead(m, len(s.buf)-s.w, err)
 		if m > 0 {
 			s.w += m
 			if !started {
