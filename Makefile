@@ -96,6 +96,11 @@ bench: bench-deps build
 	@# 10 rounds, for the VM's variance.
 	AB_ROUNDS=10 bash worker/proxy/testdata/sozu-ab.sh ./$(BIN) ../shared/bench defaults '' logs_metrics \
 		$$'access_logs_target = "file://{DIR}/access.log"\naccess_logs_format = "json"\n[metrics]\naddress = "127.0.0.1:18283"'
+	@# The design's ceiling (docs/architecture.md): a bare proxy with its own
+	@# epoll loop, then with a goroutine per connection, against HAProxy.
+	@mkdir -p bin && cd worker/proxy/testdata/evproxy && $(GO) build -o ../../../../bin/evproxy .
+	bash ../shared/bench/proxy-bench.sh --cmd 'env GOMAXPROCS=1 ./bin/evproxy -l {LISTEN} -b {BACKEND}' -c 50
+	bash ../shared/bench/proxy-bench.sh --cmd 'env GOMAXPROCS=1 ./bin/evproxy -mode go -l {LISTEN} -b {BACKEND}' -c 50
 	@# Memory per idle keep-alive client connection (4 000 idle clients,
 	@# RSS growth per connection), plain and TLS, sozu vs HAProxy.
 	bash worker/proxy/testdata/idle-mem.sh ./$(BIN) ../shared/bench
