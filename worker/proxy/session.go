@@ -645,6 +645,21 @@ func (s *session) lingerClose() {
 // (a TCP connection) that the peer has not acknowledged yet, unsent or in
 // flight (TCP_INFO); false when it cannot tell.
 func unacknowledged(c net.Conn) bool {
+	pending := false
+	withFD(c, func(fd uintptr) {
+		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		pending = err == nil && (info.Unacked > 0 || info.Notsent_bytes > 0)
+	})
+	return pending
+}
+
+// withFD runs f with the socket of c (a TCP connection, or the one under
+// a TLS connection), without taking it from the poller; false when c has
+// no socket or it is closed.
+func withFD(c net.Conn, f func(fd uintptr)) bool {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false
@@ -653,10 +668,5 @@ func unacknowledged(c net.Conn) bool {
 	if err != nil {
 		return false
 	}
-	pending := false
-	rc.Control(func(fd uintptr) {
-		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-		pending = err == nil && (info.Unacked > 0 || info.Notsent_bytes > 0)
-	})
-	return pending
+	return rc.Control(f) == nil
 }

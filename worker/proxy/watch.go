@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"net"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -168,22 +166,8 @@ const (
 // (the session sees that itself).
 func clientLeft(c net.Conn) bool {
 	clientChecks.Add(1)
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
 	left := false
-	if err := rc.Control(func(fd uintptr) { left = peerEnded(int(fd)) }); err != nil {
-		return false
-	}
-	return left
+	return withFD(c, func(fd uintptr) { left = peerEnded(int(fd)) }) && left
 }
 
 // peerEnded peeks at the socket fd without waiting and without taking
