@@ -2,7 +2,6 @@ package h2
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +62,7 @@ type Conn struct {
 	// Writer-only (and only under mu, which the writer holds while it
 	// builds a batch).
 	wfr     *http2.Framer
-	wbuf    bytes.Buffer
+	wbuf    batchBuf
 	hbuf    []byte // the header block being encoded (writeHeaderBlock)
 	wdlSet  time.Time
 	closing atomic.Bool
