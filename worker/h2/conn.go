@@ -48,7 +48,10 @@ type Conn struct {
 	nowFn func() time.Time // Options.Now (tests), instead of the coarse clock
 
 	// Reader-only.
+	// br is the read buffer (buffers.go): nil while the reader waits
+	// for the peer's next bytes through iw, or once it is done.
 	br          *bufio.Reader
+	iw          IdleWaiter // nc, when it is one
 	rfr         *http2.Framer
 	dec         *hpack.Decoder
 	hb          headerBlock
@@ -235,10 +238,8 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 	c.base = time.Now()
 	c.wakeWriter.L = &c.mu
 	c.recvWindow = int64(c.lim.InitialConnectionWindow)
-	c.br = bufio.NewReaderSize(nc, 16<<10)
-	c.rfr = http2.NewFramer(nil, c.br)
-	c.rfr.SetReuseFrames()
-	c.rfr.SetMaxReadFrameSize(16384)
+	c.iw, _ = nc.(IdleWaiter)
+	c.newReadFramer()
 	c.hb.c = c
 	c.dec = hpack.NewDecoder(DecoderTableSize, c.hb.emit)
 	// The decoder's string limit only refuses lengths no valid block
@@ -273,6 +274,7 @@ func (c *Conn) Serve() error {
 	c.mu.Unlock()
 	go c.writeLoop()
 	err := c.readLoopSafe()
+	c.releaseReader()
 	return c.teardown(err)
 }
 
@@ -466,7 +468,7 @@ func (c *Conn) awaitFrame() error {
 		// Within a header block: its CONTINUATION by the block's deadline.
 		c.nc.SetReadDeadline(c.hbDeadline)
 		c.rdlSet = time.Time{} // the next refresh re-arms the read timeout
-		_, err := c.br.Peek(1)
+		err := c.peek()
 		if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopReading.Load() {
 			return errHeaderTimeout
 		}
@@ -477,7 +479,7 @@ func (c *Conn) awaitFrame() error {
 		return nil
 	}
 	for {
-		_, err := c.br.Peek(1) // consumes nothing: a timeout loses no byte
+		err := c.peek() // consumes nothing: a timeout loses no byte
 		if err == nil {
 			return nil
 		}
@@ -489,6 +491,30 @@ func (c *Conn) awaitFrame() error {
 	}
 }
 
+// peek waits for the peer's next bytes, consuming none, with the read
+// buffer in hand once they are there. The buffer is empty: over an
+// IdleWaiter, the reader gives it back for the wait (an idle connection
+// holds no read buffer), and its goroutine parks outside crypto/tls's
+// frames (the IdleWaiter's business), with a shallow stack.
+func (c *Conn) peek() error {
+	if c.iw != nil {
+		c.releaseReader()
+		if err := c.iw.WaitReadable(); err != nil {
+			return err
+		}
+		c.takeReader()
+	}
+	_, err := c.br.Peek(1)
+	return err
+}
+
+// newReadFramer makes the reading Framer.
+func (c *Conn) newReadFramer() {
+	c.rfr = http2.NewFramer(nil, frameSource{c})
+	c.rfr.SetReuseFrames()
+	c.rfr.SetMaxReadFrameSize(16384)
+}
+
 // streamsOpen reports whether some stream is open (not yet closed at the
 // protocol level).
 func (c *Conn) streamsOpen() bool {
@@ -498,6 +524,7 @@ func (c *Conn) streamsOpen() bool {
 }
 
 func (c *Conn) readLoop() error {
+	c.takeReader() // the preface comes with the handshake's last bytes: no wait first
 	c.refreshReadDeadline()
 	var preface [len(http2.ClientPreface)]byte
 	if _, err := io.ReadFull(c.br, preface[:]); err != nil {
@@ -514,7 +541,10 @@ func (c *Conn) readLoop() error {
 		if c.br.Buffered() == 0 {
 			// A read from the socket comes. Frames already buffered
 			// arrived with the last read.
-			if err := c.awaitFrame(); err != nil {
+			if err := c.awaitFrame(); err != nil || c.br == nil {
+				// Without a buffer, the wait ended (readErr made its
+				// error nil: a clean end), as a read from the buffer
+				// would have, its error kept.
 				return err
 			}
 		}
