@@ -50,13 +50,17 @@ type Conn struct {
 	// Reader-only.
 	// br is the read buffer (buffers.go): nil while the reader waits
 	// for the peer's next bytes through iw, or once it is done.
-	br          *bufio.Reader
-	iw          IdleWaiter // nc, when it is one
-	rfr         *http2.Framer
-	dec         *hpack.Decoder
-	hb          headerBlock
-	rdlSet      time.Time
-	stopReading atomic.Bool
+	br  *bufio.Reader
+	iw  IdleWaiter // nc, when it is one
+	rfr *http2.Framer
+	// rfrBig: rfr has read a DATA frame over maxKeptFrame, and so keeps
+	// a buffer that large; rfrMore: the last DATA frame read was one, and
+	// did not end its stream (more are likely to come). See peek.
+	rfrBig, rfrMore bool
+	dec             *hpack.Decoder
+	hb              headerBlock
+	rdlSet          time.Time
+	stopReading     atomic.Bool
 	// quiet: the client sent GOAWAY and no stream is left: each wait for
 	// a frame lasts peerGoAwayQuiet at most, then the connection ends.
 	quiet      atomic.Bool
@@ -499,6 +503,9 @@ func (c *Conn) awaitFrame() error {
 func (c *Conn) peek() error {
 	if c.iw != nil {
 		c.releaseReader()
+		if c.rfrBig && !c.rfrMore && c.hbDeadline.IsZero() {
+			c.newReadFramer()
+		}
 		if err := c.iw.WaitReadable(); err != nil {
 			return err
 		}
@@ -508,11 +515,24 @@ func (c *Conn) peek() error {
 	return err
 }
 
-// newReadFramer makes the reading Framer.
+// maxKeptFrame bounds the payload buffer the reading Framer keeps for a
+// connection's life when it reads request bodies: the buffer grows to the
+// largest frame read (16 KiB for a body's DATA) and never shrinks. When
+// the last DATA frame over this size ended its stream (the body's end),
+// the reader makes a new Framer before its next wait (peek), outside a
+// header block: a few allocations per large request body, none per
+// frame of one. HEADERS frames, whose blocks every request sends, keep
+// the buffer they grew (a new Framer for each would cost allocations per
+// request).
+const maxKeptFrame = 4 << 10
+
+// newReadFramer makes the reading Framer. Between header blocks it holds
+// no state but its buffers.
 func (c *Conn) newReadFramer() {
 	c.rfr = http2.NewFramer(nil, frameSource{c})
 	c.rfr.SetReuseFrames()
 	c.rfr.SetMaxReadFrameSize(16384)
+	c.rfrBig, c.rfrMore = false, false
 }
 
 // streamsOpen reports whether some stream is open (not yet closed at the
@@ -551,6 +571,11 @@ func (c *Conn) readLoop() error {
 		var f http2.Frame
 		fh, err := c.rfr.ReadFrameHeader()
 		if err == nil {
+			if fh.Type == http2.FrameData {
+				big := fh.Length > maxKeptFrame
+				c.rfrBig = c.rfrBig || big
+				c.rfrMore = big && !fh.Flags.Has(http2.FlagDataEndStream)
+			}
 			if why := shortFrame(fh); why != "" {
 				return connErr(http2.ErrCodeFrameSize, why)
 			}
