@@ -50,7 +50,15 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 		lim.HeaderTimeout = cfg.RequestTimeout
 	}
 	b := &h2Bridge{parent: s, local: newPeerAddr(tc.LocalAddr()), remote: newPeerAddr(tc.RemoteAddr())}
-	c := h2.NewConn(tc, lim, b, &h2.Options{Stats: &s.srv.H2Stats})
+	var nc net.Conn = tc
+	pc, _ := tc.NetConn().(*polledConn)
+	if pc != nil {
+		// Read through h2TLSConn: an idle connection holds no read buffer,
+		// and its reader parks outside crypto/tls (idle.go).
+		b.nc = h2TLSConn{Conn: tc, pc: pc}
+		nc = &b.nc
+	}
+	c := h2.NewConn(nc, lim, b, &h2.Options{Stats: &s.srv.H2Stats})
 	s.h2br.Store(b)
 	s.h2c.Store(c)
 	if s.srv.draining.Load() {
@@ -60,6 +68,9 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 		s.srv.opt.Log.Debugf("HTTP/2 connection from %v: %v", tc.RemoteAddr(), err)
 	}
 	s.h2c.Store(nil)
+	if pc != nil {
+		pc.dropPending() // what the last wait read and crypto/tls did not take
+	}
 	// Serve does not wait for the stream handlers: the connection's session
 	// (in the server's sessions and Server.wg for its streams' sessions
 	// too) ends after the last of them.
@@ -73,8 +84,9 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 
 // h2Bridge serves the streams of one HTTP/2 connection.
 type h2Bridge struct {
-	parent        *session // the connection's session: its peer address and SNI
-	local, remote net.Addr // the connection's addresses, formatted once
+	parent        *session  // the connection's session: its peer address and SNI
+	local, remote net.Addr  // the connection's addresses, formatted once
+	nc            h2TLSConn // the connection as worker/h2 reads it (alpnH2)
 
 	mu      sync.Mutex
 	closed  bool           // the connection is over: no stream starts
