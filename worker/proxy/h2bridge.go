@@ -34,13 +34,47 @@ import (
 // listener has disable_http11 and the client did not select h2, and
 // reports whether the connection is done with (false: serve HTTP/1.1).
 func (s *session) alpnH2(tc *tls.Conn) bool {
+	c, b, done := s.newH2(tc)
+	if c == nil {
+		return done
+	}
+	if err := c.Serve(); err != nil {
+		s.srv.opt.Log.Debugf("HTTP/2 connection from %v: %v", tc.RemoteAddr(), err)
+	}
+	s.h2c.Store(nil)
+	if b.nc.pc != nil {
+		b.nc.pc.dropPending() // what the last wait read and crypto/tls did not take
+	}
+	// Serve does not wait for the stream handlers: the connection's session
+	// (in the server's sessions and Server.wg for its streams' sessions
+	// too) ends after the last of them.
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.wg.Wait()
+	s.h2br.Store(nil)
+	return true
+}
+
+// newH2 makes the HTTP/2 connection of tc and its bridge, and publishes
+// them in s (Shutdown already called when the server drains), when ALPN
+// selected "h2"; else it returns no connection and whether the connection
+// is done with (alpnH2). It is apart from alpnH2, whose goroutine then
+// serves the connection (its reader): its frame, large (the TLS
+// connection state, the limits), is gone by the time the reader parks for
+// an idle connection's next frame, and so is not part of the stack the
+// garbage collector sees in use (it shrinks a stack to 4 KiB only when
+// less than about 1.2 KiB of it is).
+//
+//go:noinline
+func (s *session) newH2(tc *tls.Conn) (*h2.Conn, *h2Bridge, bool) {
 	cfg := s.srv.cfg.Load()
 	if tc.ConnectionState().NegotiatedProtocol != "h2" {
 		if cfg.DisableHTTP11 {
 			s.srv.opt.Log.Debugf("%v: no h2 in ALPN and disable_http11 is set: connection closed", tc.RemoteAddr())
-			return true
+			return nil, nil, true
 		}
-		return false
+		return nil, nil, false
 	}
 	lim := cfg.H2
 	if lim.ReadTimeout == 0 {
@@ -51,8 +85,7 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 	}
 	b := &h2Bridge{parent: s, local: newPeerAddr(tc.LocalAddr()), remote: newPeerAddr(tc.RemoteAddr())}
 	var nc net.Conn = tc
-	pc, _ := tc.NetConn().(*polledConn)
-	if pc != nil {
+	if pc, _ := tc.NetConn().(*polledConn); pc != nil {
 		// Read through h2TLSConn: an idle connection holds no read buffer,
 		// and its reader parks outside crypto/tls (idle.go).
 		b.nc = h2TLSConn{Conn: tc, pc: pc}
@@ -64,22 +97,7 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 	if s.srv.draining.Load() {
 		c.Shutdown()
 	}
-	if err := c.Serve(); err != nil {
-		s.srv.opt.Log.Debugf("HTTP/2 connection from %v: %v", tc.RemoteAddr(), err)
-	}
-	s.h2c.Store(nil)
-	if pc != nil {
-		pc.dropPending() // what the last wait read and crypto/tls did not take
-	}
-	// Serve does not wait for the stream handlers: the connection's session
-	// (in the server's sessions and Server.wg for its streams' sessions
-	// too) ends after the last of them.
-	b.mu.Lock()
-	b.closed = true
-	b.mu.Unlock()
-	b.wg.Wait()
-	s.h2br.Store(nil)
-	return true
+	return c, b, true
 }
 
 // h2Bridge serves the streams of one HTTP/2 connection.

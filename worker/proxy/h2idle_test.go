@@ -151,12 +151,11 @@ func TestH2IdleConnectionsHoldNoBuffers(t *testing.T) {
 	waitIdleH2(t)
 }
 
-// TestH2IdleConnectionStack: an HTTP/2 connection waiting for its next
-// frame parks its reader outside crypto/tls's Read (h2TLSConn), so that
-// the garbage collector shrinks its goroutines' stacks: the reader's as a
-// plain HTTP/1.1 connection's, and its writer's (parked on a condition
-// variable, not in a read). Parked within crypto/tls's Read, the reader's
-// stack stayed twice as large for as long as the connection was idle.
+// TestH2IdleConnectionStack: the goroutines of an idle HTTP/2 connection
+// (its reader, parked outside crypto/tls's Read through h2TLSConn, and its
+// writer, parked on a condition variable) hold about what two plain
+// HTTP/1.1 connections' do, 4 KiB each, the least a parked goroutine
+// keeps (a reader that only serves small requests never grows past it).
 // It logs what an idle connection costs, heap and stacks.
 func TestH2IdleConnectionStack(t *testing.T) {
 	if raceEnabled {
