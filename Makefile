@@ -6,7 +6,7 @@ GO ?= go
 BIN := bin/sozu
 PKGS := ./...
 # The tests that skip themselves under -race (see test).
-NORACE_TESTS := ^(TestKeepAliveRoundTripAllocs|TestKeepAliveTLSRoundTripAllocs|TestRelayDoesNotAllocate|TestH2StreamAllocs|TestH2StreamGoroutines|TestIdleTLSConnectionStack)$$
+NORACE_TESTS := ^(TestKeepAliveRoundTripAllocs|TestKeepAliveTLSRoundTripAllocs|TestRelayDoesNotAllocate|TestH2StreamAllocs|TestH2StreamGoroutines|TestIdleTLSConnectionStack|TestH2IdleConnectionStack)$$
 FUZZTIME ?= 30s
 EXAMPLE_CONFIG := docs/examples/config.toml
 

@@ -2,7 +2,6 @@ package h2
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -49,12 +48,19 @@ type Conn struct {
 	nowFn func() time.Time // Options.Now (tests), instead of the coarse clock
 
 	// Reader-only.
-	br          *bufio.Reader
-	rfr         *http2.Framer
-	dec         *hpack.Decoder
-	hb          headerBlock
-	rdlSet      time.Time
-	stopReading atomic.Bool
+	// br is the read buffer (buffers.go): nil while the reader waits
+	// for the peer's next bytes through iw, or once it is done.
+	br  *bufio.Reader
+	iw  IdleWaiter // nc, when it is one
+	rfr *http2.Framer
+	// rfrBig: rfr has read a DATA frame over maxKeptFrame, and so keeps
+	// a buffer that large; rfrMore: the last DATA frame read was one, and
+	// did not end its stream (more are likely to come). See peek.
+	rfrBig, rfrMore bool
+	dec             *hpack.Decoder
+	hb              headerBlock
+	rdlSet          time.Time
+	stopReading     atomic.Bool
 	// quiet: the client sent GOAWAY and no stream is left: each wait for
 	// a frame lasts peerGoAwayQuiet at most, then the connection ends.
 	quiet      atomic.Bool
@@ -63,7 +69,7 @@ type Conn struct {
 	// Writer-only (and only under mu, which the writer holds while it
 	// builds a batch).
 	wfr     *http2.Framer
-	wbuf    bytes.Buffer
+	wbuf    batchBuf
 	hbuf    []byte // the header block being encoded (writeHeaderBlock)
 	wdlSet  time.Time
 	closing atomic.Bool
@@ -236,10 +242,8 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 	c.base = time.Now()
 	c.wakeWriter.L = &c.mu
 	c.recvWindow = int64(c.lim.InitialConnectionWindow)
-	c.br = bufio.NewReaderSize(nc, 16<<10)
-	c.rfr = http2.NewFramer(nil, c.br)
-	c.rfr.SetReuseFrames()
-	c.rfr.SetMaxReadFrameSize(16384)
+	c.iw, _ = nc.(IdleWaiter)
+	c.newReadFramer()
 	c.hb.c = c
 	c.dec = hpack.NewDecoder(DecoderTableSize, c.hb.emit)
 	// The decoder's string limit only refuses lengths no valid block
@@ -258,6 +262,19 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 // socket error. Panics in the connection's goroutines are recovered and
 // counted; a Handler panic resets only its stream.
 func (c *Conn) Serve() error {
+	c.start()
+	err := c.readLoopSafe()
+	c.releaseReader()
+	return c.teardown(err)
+}
+
+// start queues the server preface and starts the writer and the reaper.
+// Apart from Serve, whose goroutine then reads: its frame is gone while
+// the reader waits, and the stack the garbage collector sees in use for
+// an idle connection is that much smaller.
+//
+//go:noinline
+func (c *Conn) start() {
 	c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.Conns })
 	c.mu.Lock()
 	// SETTINGS first (the server preface, RFC 9113 §3.4), even ahead of
@@ -273,8 +290,6 @@ func (c *Conn) Serve() error {
 	c.reapTimer = time.AfterFunc(period, func() { c.reap(period) })
 	c.mu.Unlock()
 	go c.writeLoop()
-	err := c.readLoopSafe()
-	return c.teardown(err)
 }
 
 // Serve serves one HTTP/2 connection with default Options; see Conn.Serve.
@@ -467,7 +482,7 @@ func (c *Conn) awaitFrame() error {
 		// Within a header block: its CONTINUATION by the block's deadline.
 		c.nc.SetReadDeadline(c.hbDeadline)
 		c.rdlSet = time.Time{} // the next refresh re-arms the read timeout
-		_, err := c.br.Peek(1)
+		err := c.peek()
 		if errors.Is(err, os.ErrDeadlineExceeded) && !c.stopReading.Load() {
 			return errHeaderTimeout
 		}
@@ -478,7 +493,7 @@ func (c *Conn) awaitFrame() error {
 		return nil
 	}
 	for {
-		_, err := c.br.Peek(1) // consumes nothing: a timeout loses no byte
+		err := c.peek() // consumes nothing: a timeout loses no byte
 		if err == nil {
 			return nil
 		}
@@ -490,6 +505,46 @@ func (c *Conn) awaitFrame() error {
 	}
 }
 
+// peek waits for the peer's next bytes, consuming none, with the read
+// buffer in hand once they are there. The buffer is empty: over an
+// IdleWaiter, the reader gives it back for the wait (an idle connection
+// holds no read buffer), and its goroutine parks outside crypto/tls's
+// frames (the IdleWaiter's business), with a shallow stack.
+func (c *Conn) peek() error {
+	if c.iw != nil {
+		c.releaseReader()
+		if c.rfrBig && !c.rfrMore && c.hbDeadline.IsZero() {
+			c.newReadFramer()
+		}
+		if err := c.iw.WaitReadable(); err != nil {
+			return err
+		}
+		c.takeReader()
+	}
+	_, err := c.br.Peek(1)
+	return err
+}
+
+// maxKeptFrame bounds the payload buffer the reading Framer keeps for a
+// connection's life when it reads request bodies: the buffer grows to the
+// largest frame read (16 KiB for a body's DATA) and never shrinks. When
+// the last DATA frame over this size ended its stream (the body's end),
+// the reader makes a new Framer before its next wait (peek), outside a
+// header block: a few allocations per large request body, none per
+// frame of one. HEADERS frames, whose blocks every request sends, keep
+// the buffer they grew (a new Framer for each would cost allocations per
+// request).
+const maxKeptFrame = 4 << 10
+
+// newReadFramer makes the reading Framer. Between header blocks it holds
+// no state but its buffers.
+func (c *Conn) newReadFramer() {
+	c.rfr = http2.NewFramer(nil, frameSource{c})
+	c.rfr.SetReuseFrames()
+	c.rfr.SetMaxReadFrameSize(16384)
+	c.rfrBig, c.rfrMore = false, false
+}
+
 // streamsOpen reports whether some stream is open (not yet closed at the
 // protocol level).
 func (c *Conn) streamsOpen() bool {
@@ -499,6 +554,7 @@ func (c *Conn) streamsOpen() bool {
 }
 
 func (c *Conn) readLoop() error {
+	c.takeReader() // the preface comes with the handshake's last bytes: no wait first
 	c.refreshReadDeadline()
 	var preface [len(http2.ClientPreface)]byte
 	if _, err := io.ReadFull(c.br, preface[:]); err != nil {
@@ -515,13 +571,21 @@ func (c *Conn) readLoop() error {
 		if c.br.Buffered() == 0 {
 			// A read from the socket comes. Frames already buffered
 			// arrived with the last read.
-			if err := c.awaitFrame(); err != nil {
+			if err := c.awaitFrame(); err != nil || c.br == nil {
+				// Without a buffer, the wait ended (readErr made its
+				// error nil: a clean end), as a read from the buffer
+				// would have, its error kept.
 				return err
 			}
 		}
 		var f http2.Frame
 		fh, err := c.rfr.ReadFrameHeader()
 		if err == nil {
+			if fh.Type == http2.FrameData {
+				big := fh.Length > maxKeptFrame
+				c.rfrBig = c.rfrBig || big
+				c.rfrMore = big && !fh.Flags.Has(http2.FlagDataEndStream)
+			}
 			if why := shortFrame(fh); why != "" {
 				return connErr(http2.ErrCodeFrameSize, why)
 			}

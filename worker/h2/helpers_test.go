@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +72,8 @@ func startServer(t *testing.T, lim Limits, h Handler, tlsCfg *tls.Config, opt *O
 						return
 					}
 					nc = tc
+				} else {
+					nc = newPeekConn(t, nc.(*net.TCPConn))
 				}
 				c := NewConn(nc, lim, h, opt)
 				ts.mu.Lock()
@@ -294,3 +297,36 @@ func fixedClock() func() time.Time {
 	t0 := time.Unix(1_700_000_000, 0)
 	return func() time.Time { return t0 }
 }
+
+// peekConn is a cleartext TCP connection that waits for its next bytes
+// without a buffer (IdleWaiter): it parks in the poller until a recv with
+// MSG_PEEK finds something (a byte, the end, an error). startServer serves
+// cleartext connections through it, so that the suite runs the reader's
+// idle path (the read buffer given back between reads) as the proxy's TLS
+// connections do; its TLS connections, no IdleWaiter, run the other.
+type peekConn struct {
+	*net.TCPConn
+	rc syscall.RawConn
+	fn func(fd uintptr) bool
+}
+
+func newPeekConn(t *testing.T, tc *net.TCPConn) *peekConn {
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		t.Error(err)
+	}
+	c := &peekConn{TCPConn: tc, rc: rc}
+	c.fn = func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK)
+			if err == syscall.EINTR {
+				continue
+			}
+			return err != syscall.EAGAIN
+		}
+	}
+	return c
+}
+
+func (c *peekConn) WaitReadable() error { return c.rc.Read(c.fn) }

@@ -33,7 +33,7 @@ func BenchmarkWriteHeaderBlock(b *testing.B) {
 		// The date changes every second, the request id every response.
 		i++
 		arena[date.off+date.nlen+23] = byte('0' + i%10)
-		c.wbuf.Reset()
+		c.wbuf.b = c.wbuf.b[:0]
 		c.writeHeaderBlock(1, 200, arena, refs, false)
 	}
 }

@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"bytes"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -54,16 +53,16 @@ func (c *Conn) flushInlineLocked() {
 		return
 	}
 	c.writing = true
-	c.wbuf.Reset()
+	c.wbuf.start()
 	c.fillBatchLocked()
 	var err error
-	if c.wbuf.Len() > 0 {
+	if len(c.wbuf.b) > 0 {
 		c.mu.Unlock()
 		err = c.flush()
 		c.mu.Lock()
 	}
+	c.wbuf.done()
 	c.writing = false
-	c.shrinkIdleLocked()
 	if err != nil {
 		c.dead = true
 		c.stopReadingLocked()
@@ -89,6 +88,7 @@ func (c *Conn) writeLoop() {
 			c.stats.inc(func(s *Stats) *atomic.Uint64 { return &s.ConnPanics })
 			c.nc.Close()
 			c.mu.Lock()
+			c.wbuf.done()
 			c.stopReadingLocked()
 			c.mu.Unlock()
 		}
@@ -108,14 +108,15 @@ func (c *Conn) writeLoop() {
 		if waited && len(c.streams) > 1 {
 			c.yieldLocked()
 		}
-		c.wbuf.Reset()
+		c.wbuf.start()
 		c.fillBatchLocked()
 		exit := c.exitWriter && len(c.ctrl) == 0
-		if c.wbuf.Len() > 0 {
+		if len(c.wbuf.b) > 0 {
 			c.mu.Unlock()
 			err := c.flush()
 			c.mu.Lock()
 			if err != nil {
+				c.wbuf.done()
 				c.dead = true
 				c.stopReadingLocked()
 				for _, s := range c.streams {
@@ -124,24 +125,11 @@ func (c *Conn) writeLoop() {
 				return
 			}
 		}
+		c.wbuf.done()
 		c.writing = false
-		c.shrinkIdleLocked()
 		if exit {
 			return
 		}
-	}
-}
-
-// idleBatchMax bounds the batch buffer a connection keeps once it has no
-// stream: a large response grows it up to batchBytes and a frame, which an
-// idle connection must not hold (idle connections hold no buffers).
-const idleBatchMax = 16 << 10
-
-// shrinkIdleLocked drops a grown batch buffer when no stream is open;
-// called by the writer of the batch just written (wbuf is its own).
-func (c *Conn) shrinkIdleLocked() {
-	if len(c.streams) == 0 && c.wbuf.Cap() > idleBatchMax {
-		c.wbuf = bytes.Buffer{}
 	}
 }
 
@@ -171,7 +159,7 @@ func (c *Conn) flush() error {
 			c.nc.SetWriteDeadline(now.Add(c.lim.WriteTimeout))
 		}
 	}
-	_, err := c.nc.Write(c.wbuf.Bytes())
+	_, err := c.nc.Write(c.wbuf.b)
 	return err
 }
 
@@ -194,7 +182,7 @@ func (c *Conn) fillBatchLocked() {
 	// that can send more goes back to the end of the queue, within this
 	// batch (its DATA goes out with its HEADERS). Every turn that requeues
 	// a stream wrote some of it, so the loop ends.
-	for c.readyHead < len(c.ready) && c.wbuf.Len() < batchBytes {
+	for c.readyHead < len(c.ready) && len(c.wbuf.b) < batchBytes {
 		s := c.ready[c.readyHead]
 		c.ready[c.readyHead] = nil
 		c.readyHead++
@@ -271,7 +259,7 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 			return false // blocked on flow control
 		}
 		end := int(n) == pending && s.endQueued && !s.trQueued
-		c.wfr.WriteData(s.id, end, s.out[s.outHead:s.outHead+int(n)])
+		c.wbuf.frame(http2.FrameData, flagIf(end, http2.FlagDataEndStream), s.id, s.out[s.outHead:s.outHead+int(n)])
 		s.outHead += int(n)
 		c.outQueued -= n
 		if s.outHead == len(s.out) {
@@ -297,7 +285,7 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 		if s.trQueued {
 			c.writeHeaderBlock(s.id, 0, s.rtArena, s.rtRefs, true)
 		} else {
-			c.wfr.WriteData(s.id, true, nil)
+			c.wbuf.frame(http2.FrameData, http2.FlagDataEndStream, s.id, nil)
 		}
 		c.localEndLocked(s)
 	}
@@ -337,14 +325,35 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 	}
 	frag := block[:min(len(block), c.peerMaxFrame)]
 	block = block[len(frag):]
-	c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: frag, EndStream: end, EndHeaders: len(block) == 0})
+	c.wbuf.frame(http2.FrameHeaders, flagIf(end, http2.FlagHeadersEndStream)|flagIf(len(block) == 0, http2.FlagHeadersEndHeaders), id, frag)
 	for len(block) > 0 {
 		frag = block[:min(len(block), c.peerMaxFrame)]
 		block = block[len(frag):]
-		c.wfr.WriteContinuation(id, len(block) == 0, frag)
+		c.wbuf.frame(http2.FrameContinuation, flagIf(len(block) == 0, http2.FlagContinuationEndHeaders), id, frag)
 	}
 }
 
 // maxKeptBlock is the largest encoding buffer a connection keeps between
 // header blocks.
 const maxKeptBlock = 4 << 10
+
+// frame appends a frame to the batch: its header (RFC 9113 §4.1), then its
+// payload. DATA, HEADERS and CONTINUATION frames, whose payloads are
+// large, are written so, once, into the batch: the Framer would copy
+// each into a buffer of its own first, which would keep the size of the
+// largest frame written for the connection's life (control frames, a few
+// dozen bytes, still go through it).
+func (w *batchBuf) frame(typ http2.FrameType, flags http2.Flags, id uint32, payload []byte) {
+	n := len(payload)
+	w.b = append(w.b, byte(n>>16), byte(n>>8), byte(n), byte(typ), byte(flags),
+		byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+	w.b = append(w.b, payload...)
+}
+
+// flagIf is f when cond holds, else no flag.
+func flagIf(cond bool, f http2.Flags) http2.Flags {
+	if cond {
+		return f
+	}
+	return 0
+}

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/router"
 )
@@ -35,9 +36,11 @@ var (
 )
 
 // BuffersCheckedOut returns how many pooled read and output buffers and
-// exchange states the proxy's sessions hold right now. A connection that waits for its next
-// request holds none, so with only idle connections this is 0.
-func BuffersCheckedOut() int64 { return buffersOut.Load() }
+// exchange states the proxy's sessions hold right now, and the read and
+// batch buffers of their HTTP/2 connections (h2.BuffersCheckedOut). A
+// connection that waits for its next request (or frame) holds none, so
+// with only idle connections this is 0.
+func BuffersCheckedOut() int64 { return buffersOut.Load() + h2.BuffersCheckedOut() }
 
 // Pooled buffers travel as *[]byte, so that Put does not allocate. Every
 // get is matched by exactly one put.

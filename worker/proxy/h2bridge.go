@@ -34,32 +34,17 @@ import (
 // listener has disable_http11 and the client did not select h2, and
 // reports whether the connection is done with (false: serve HTTP/1.1).
 func (s *session) alpnH2(tc *tls.Conn) bool {
-	cfg := s.srv.cfg.Load()
-	if tc.ConnectionState().NegotiatedProtocol != "h2" {
-		if cfg.DisableHTTP11 {
-			s.srv.opt.Log.Debugf("%v: no h2 in ALPN and disable_http11 is set: connection closed", tc.RemoteAddr())
-			return true
-		}
-		return false
-	}
-	lim := cfg.H2
-	if lim.ReadTimeout == 0 {
-		lim.ReadTimeout = cfg.FrontTimeout
-	}
-	if lim.HeaderTimeout == 0 {
-		lim.HeaderTimeout = cfg.RequestTimeout
-	}
-	b := &h2Bridge{parent: s, local: newPeerAddr(tc.LocalAddr()), remote: newPeerAddr(tc.RemoteAddr())}
-	c := h2.NewConn(tc, lim, b, &h2.Options{Stats: &s.srv.H2Stats})
-	s.h2br.Store(b)
-	s.h2c.Store(c)
-	if s.srv.draining.Load() {
-		c.Shutdown()
+	c, b, done := s.newH2(tc)
+	if c == nil {
+		return done
 	}
 	if err := c.Serve(); err != nil {
 		s.srv.opt.Log.Debugf("HTTP/2 connection from %v: %v", tc.RemoteAddr(), err)
 	}
 	s.h2c.Store(nil)
+	if b.nc.pc != nil {
+		b.nc.pc.dropPending() // what the last wait read and crypto/tls did not take
+	}
 	// Serve does not wait for the stream handlers: the connection's session
 	// (in the server's sessions and Server.wg for its streams' sessions
 	// too) ends after the last of them.
@@ -71,10 +56,55 @@ func (s *session) alpnH2(tc *tls.Conn) bool {
 	return true
 }
 
+// newH2 makes the HTTP/2 connection of tc and its bridge, and publishes
+// them in s (Shutdown already called when the server drains), when ALPN
+// selected "h2"; else it returns no connection and whether the connection
+// is done with (alpnH2). It is apart from alpnH2, whose goroutine then
+// serves the connection (its reader): its frame, large (the TLS
+// connection state, the limits), is gone by the time the reader parks for
+// an idle connection's next frame, and so is not part of the stack the
+// garbage collector sees in use (it shrinks a stack to 4 KiB only when
+// less than about 1.2 KiB of it is).
+//
+//go:noinline
+func (s *session) newH2(tc *tls.Conn) (*h2.Conn, *h2Bridge, bool) {
+	cfg := s.srv.cfg.Load()
+	if tc.ConnectionState().NegotiatedProtocol != "h2" {
+		if cfg.DisableHTTP11 {
+			s.srv.opt.Log.Debugf("%v: no h2 in ALPN and disable_http11 is set: connection closed", tc.RemoteAddr())
+			return nil, nil, true
+		}
+		return nil, nil, false
+	}
+	lim := cfg.H2
+	if lim.ReadTimeout == 0 {
+		lim.ReadTimeout = cfg.FrontTimeout
+	}
+	if lim.HeaderTimeout == 0 {
+		lim.HeaderTimeout = cfg.RequestTimeout
+	}
+	b := &h2Bridge{parent: s, local: newPeerAddr(tc.LocalAddr()), remote: newPeerAddr(tc.RemoteAddr())}
+	var nc net.Conn = tc
+	if pc, _ := tc.NetConn().(*polledConn); pc != nil {
+		// Read through h2TLSConn: an idle connection holds no read buffer,
+		// and its reader parks outside crypto/tls (idle.go).
+		b.nc = h2TLSConn{Conn: tc, pc: pc}
+		nc = &b.nc
+	}
+	c := h2.NewConn(nc, lim, b, &h2.Options{Stats: &s.srv.H2Stats})
+	s.h2br.Store(b)
+	s.h2c.Store(c)
+	if s.srv.draining.Load() {
+		c.Shutdown()
+	}
+	return c, b, true
+}
+
 // h2Bridge serves the streams of one HTTP/2 connection.
 type h2Bridge struct {
-	parent        *session // the connection's session: its peer address and SNI
-	local, remote net.Addr // the connection's addresses, formatted once
+	parent        *session  // the connection's session: its peer address and SNI
+	local, remote net.Addr  // the connection's addresses, formatted once
+	nc            h2TLSConn // the connection as worker/h2 reads it (alpnH2)
 
 	mu      sync.Mutex
 	closed  bool           // the connection is over: no stream starts

@@ -204,20 +204,32 @@ func (s *session) waitFirst() error {
 func (s *session) waitTLS(tc *tls.Conn, pc *polledConn) error {
 	w := &s.idle
 	w.of = pc
-	if w.drained && pc.quiet() {
+	if err := waitTLSByte(tc, pc, &w.one, w.drained); err != nil {
+		return err
+	}
+	w.drained = false // more may be there
+	s.takeBuf()
+	s.buf[0] = w.one[0]
+	s.w = 1
+	return nil
+}
+
+// waitTLSByte reads the next byte of tc, over pc, into one, parking on
+// pc's socket outside crypto/tls while none is there (waitTLS); it parks
+// first when drained (the last read of tc returned fewer bytes than asked,
+// and no error) and crypto/tls can give nothing without the socket
+// (pc.quiet). On error it read nothing: the deadline, the end, crypto/tls's.
+func waitTLSByte(tc *tls.Conn, pc *polledConn, one *[1]byte, drained bool) error {
+	if drained && pc.quiet() {
 		if err := pc.wait(); err != nil {
 			return err
 		}
 	}
 	for {
 		pc.nowait = true
-		n, err := tc.Read(w.one[:])
+		n, err := tc.Read(one[:])
 		pc.nowait = false
 		if n > 0 {
-			w.drained = false // more may be there
-			s.takeBuf()
-			s.buf[0] = w.one[0]
-			s.w = 1
 			return nil
 		}
 		if err != errWouldBlock {
@@ -230,6 +242,59 @@ func (s *session) waitTLS(tc *tls.Conn, pc *polledConn) error {
 			return err // the deadline, or the connection closed under us
 		}
 	}
+}
+
+// h2TLSConn is the TLS connection of an HTTP/2 connection (alpnH2) as
+// worker/h2 reads it: an h2.IdleWaiter whose wait is waitTLS's (crypto/tls
+// asked for one byte without waiting, then a park on the TCP connection
+// under it, outside crypto/tls's frames and without a buffer), the byte
+// kept for the next Read. The connection's reader alone calls Read and
+// WaitReadable; its writer writes through the embedded *tls.Conn.
+type h2TLSConn struct {
+	*tls.Conn
+	pc  *polledConn // tc's TCP connection
+	one [1]byte
+	has bool // one holds the next byte
+	// drained is idleWait.drained: the last Read returned fewer bytes
+	// than asked, and no error.
+	drained bool
+}
+
+// WaitReadable waits, within the read deadline, until the next Read has a
+// byte or an error to return at once.
+func (c *h2TLSConn) WaitReadable() error {
+	if c.has {
+		return nil
+	}
+	if err := waitTLSByte(c.Conn, c.pc, &c.one, c.drained); err != nil {
+		return err
+	}
+	c.has, c.drained = true, false
+	return nil
+}
+
+// Read gives the byte WaitReadable kept, with what crypto/tls holds
+// decrypted after it (the rest of its record: no wait), else reads tc.
+func (c *h2TLSConn) Read(p []byte) (int, error) {
+	if !c.has || len(p) == 0 {
+		n, err := c.Conn.Read(p)
+		c.drained = err == nil && n < len(p)
+		return n, err
+	}
+	p[0] = c.one[0]
+	c.has = false
+	if len(p) == 1 {
+		c.drained = false
+		return 1, nil
+	}
+	c.pc.nowait = true
+	n, err := c.Conn.Read(p[1:])
+	c.pc.nowait = false
+	if err == errWouldBlock {
+		err = nil
+	}
+	c.drained = err == nil && n < len(p)-1
+	return n + 1, err
 }
 
 // takeBuf checks out the session's read buffer, if it holds none.
