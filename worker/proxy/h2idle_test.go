@@ -416,13 +416,7 @@ func TestH2IdleHardClose(t *testing.T) {
 	if _, err := hc.TCPConn.Write(rec[:len(rec)-1]); err != nil {
 		t.Fatal(err)
 	}
-	closed := make(chan struct{})
-	go func() { f.srv.Close(); close(closed) }()
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return")
-	}
+	closeWithin(t, f, 10*time.Second)
 	h.c.SetDeadline(time.Now().Add(5 * time.Second))
 	for {
 		fr, err := h.fr.ReadFrame()

@@ -225,13 +225,7 @@ func TestIdleTLSHardClose(t *testing.T) {
 	if _, err := hc.TCPConn.Write(rec[:len(rec)-1]); err != nil {
 		t.Fatal(err)
 	}
-	closed := make(chan struct{})
-	go func() { f.srv.Close(); close(closed) }()
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return")
-	}
+	closeWithin(t, f, 10*time.Second)
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if got, err := io.ReadAll(c); len(got) != 0 || (err != nil && !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "reset")) {
 		t.Fatalf("after a hard stop: %q, %v", got, err)
@@ -469,4 +463,17 @@ func TestIdleTLSPlaintextLeftInTLS(t *testing.T) {
 	roundTripFixed(t, c, []byte(one), resp, 1)
 	waitFor(t, "the connection idle", func() bool { return BuffersCheckedOut() == 0 })
 	roundTripFixed(t, c, []byte(strings.Repeat(one, n)), resp, n)
+}
+
+// closeWithin closes f's server (Close: every connection, at once), and
+// fails the test if that takes longer than d.
+func closeWithin(t *testing.T, f *fixture, d time.Duration) {
+	t.Helper()
+	closed := make(chan struct{})
+	go func() { f.srv.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(d):
+		t.Fatal("Close did not return")
+	}
 }
