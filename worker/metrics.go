@@ -80,8 +80,8 @@ func (w *Worker) liveCounters() map[string]int64 {
 	for c, n := range floods {
 		live[pm.H2Flood(h2.FloodClass(c).String())] = int64(n)
 	}
-	for k, n := range kinds[h2.KindNone+1:] {
-		live[pm.H2Flood(pm.H2FloodKinds[k])] = int64(n)
+	for k := h2.KindNone + 1; k < h2.NumViolationKinds; k++ {
+		live[pm.H2Flood(k.String())] = int64(kinds[k])
 	}
 	if w.logs != nil {
 		live[pm.AccessLogDrops] = int64(w.logs.dropped())
@@ -146,16 +146,11 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 			up       bool
 		}
 		byID := map[string]*live{}
-		if _, checked := w.snap.health[id]; checked && set.Len() > 0 {
-			healthy := 0
-			for _, b := range set.Backends() {
-				if !b.HealthDown() {
-					healthy++
-				}
-			}
-			cm.Cluster[pm.HealthyBackends] = metrics.Gauge(uint64(healthy))
-		}
+		healthy := 0
 		for _, b := range set.Backends() {
+			if !b.HealthDown() {
+				healthy++
+			}
 			l := byID[b.ID]
 			if l == nil {
 				l = &live{}
@@ -163,6 +158,9 @@ func (w *Worker) metricsSnapshot() *command.WorkerMetrics {
 			}
 			l.inflight += b.Inflight()
 			l.up = l.up || (!b.Down() && !b.HealthDown())
+		}
+		if _, checked := w.snap.health[id]; checked && set.Len() > 0 {
+			cm.Cluster[pm.HealthyBackends] = metrics.Gauge(uint64(healthy))
 		}
 		for bid, l := range byID {
 			bm := metrics.BackendOf(cm, bid)

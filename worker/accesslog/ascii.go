@@ -108,7 +108,7 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	if colored {
 		dst = append(dst, "\x1b[;1m"...)
 	}
-	dst = append(dst, r.protocolName()...)
+	dst = append(dst, r.Protocol.String()...)
 	dst = append(dst, ' ')
 	if r.Protocol.stream() {
 		dst = append(dst, '-')

@@ -65,7 +65,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 		dst = appendSocketAddress(dst, fieldBackendAddress, r.Backend)
 	}
 	dst = protowire.AppendTag(dst, fieldProtocol, protowire.BytesType)
-	dst = protowire.AppendString(dst, r.protocolName())
+	dst = protowire.AppendString(dst, r.Protocol.String())
 	dst = protowire.AppendTag(dst, fieldEndpoint, protowire.BytesType)
 	dst = appendNested(dst, func(dst []byte) []byte {
 		if r.Protocol.stream() { // UDP too: the endpoint has no UDP case, the protocol field tells

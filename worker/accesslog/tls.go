@@ -13,40 +13,41 @@ import (
 // made once per connection (NewTLSInfo), shared by its requests, never
 // changed.
 type TLSInfo struct {
-	version string // upstream's tls_version label, "TLSv1.3"; "" for a version it has none for
-	cipher  string // upstream's tls_cipher label (TLS13_AES_128_GCM_SHA256), else tls.CipherSuiteName
-	sni     []byte // the server name the client asked for, lowercased, PANs masked (tls_sni)
-	alpn    string // the protocol ALPN selected, "" for none (tls_alpn)
-	json    []byte // `,"tls":{…}`: ECS's tls fields
-	proto   []byte // ProtobufAccessLog's fields tls_version to tls_alpn
+	json  []byte // `,"tls":{…}`: ECS's tls fields
+	proto []byte // ProtobufAccessLog's fields tls_version to tls_alpn
 }
 
-// NewTLSInfo returns the TLSInfo of a handshake's result.
+// NewTLSInfo returns the TLSInfo of a handshake's result: upstream's
+// tls_version label ("TLSv1.3"; none for a version it has no label for),
+// its tls_cipher label (TLS13_AES_128_GCM_SHA256, else
+// tls.CipherSuiteName), the server name the client asked for, lowercased,
+// PANs masked (tls_sni), and the protocol ALPN selected (tls_alpn).
 func NewTLSInfo(st *tls.ConnectionState) *TLSInfo {
-	t := &TLSInfo{version: tlsVersionLabel(st.Version), cipher: cipherLabel(st.CipherSuite),
-		sni: logmask.AppendPANMasked(nil, asciiLower(st.ServerName)), alpn: st.NegotiatedProtocol}
+	version, cipher := tlsVersionLabel(st.Version), cipherLabel(st.CipherSuite)
+	sni, alpn := logmask.AppendPANMasked(nil, asciiLower(st.ServerName)), st.NegotiatedProtocol
+	t := &TLSInfo{}
 	t.json = append(t.json, `,"tls":{`...)
-	if ecs := strings.TrimPrefix(t.version, "TLSv"); ecs != t.version {
+	if ecs := strings.TrimPrefix(version, "TLSv"); ecs != version {
 		t.json = append(t.json, `"version":"`...)
 		t.json = append(t.json, ecs...)
 		t.json = append(t.json, `",`...)
 	}
 	t.json = append(t.json, `"version_protocol":"tls","cipher":`...)
-	t.json = appendJSONString(t.json, t.cipher)
-	if len(t.sni) > 0 {
+	t.json = appendJSONString(t.json, cipher)
+	if len(sni) > 0 {
 		t.json = append(t.json, `,"client":{"server_name":`...)
-		t.json = appendJSONBytes(t.json, t.sni)
+		t.json = appendJSONBytes(t.json, sni)
 		t.json = append(t.json, '}')
 	}
-	if t.alpn != "" {
+	if alpn != "" {
 		t.json = append(t.json, `,"next_protocol":`...)
-		t.json = appendJSONString(t.json, t.alpn)
+		t.json = appendJSONString(t.json, alpn)
 	}
 	t.json = append(t.json, '}')
 	for _, f := range []struct {
 		num protowire.Number
 		v   []byte
-	}{{fieldTLSVersion, []byte(t.version)}, {fieldTLSCipher, []byte(t.cipher)}, {fieldTLSSNI, t.sni}, {fieldTLSALPN, []byte(t.alpn)}} {
+	}{{fieldTLSVersion, []byte(version)}, {fieldTLSCipher, []byte(cipher)}, {fieldTLSSNI, sni}, {fieldTLSALPN, []byte(alpn)}} {
 		if len(f.v) > 0 {
 			t.proto = protowire.AppendTag(t.proto, f.num, protowire.BytesType)
 			t.proto = protowire.AppendBytes(t.proto, f.v)
@@ -100,6 +101,3 @@ func asciiLower(s string) []byte {
 	}
 	return b
 }
-
-// protocolName is r's protocol field, upstream's (protocolNames).
-func (r *Record) protocolName() string { return r.Protocol.String() }

@@ -32,30 +32,6 @@ func (f FloodClass) String() string {
 	return floodNames[FloodOther]
 }
 
-// floodOf classifies the reason of a calm GOAWAY (the reasons of conn.go;
-// TestFloodReasonsClassified keeps this table complete).
-var floodOf = map[string]FloodClass{
-	"RST_STREAM flood":                             FloodRapidReset,
-	"RST_STREAM lifetime cap":                      FloodRapidReset,
-	"too many streams cancelled before a response": FloodRapidReset,
-	"too many RST_STREAM frames provoked":          FloodMadeYouReset,
-	"CONTINUATION flood":                           FloodContinuation,
-	"header block too large":                       FloodHeaders,
-	"too many header fields":                       FloodHeaders,
-	"header list too large (HPACK bomb)":           FloodHeaders,
-	"PING flood":                                   FloodPing,
-	"PING lifetime cap":                            FloodPing,
-	"SETTINGS flood":                               FloodSettings,
-	"SETTINGS lifetime cap":                        FloodSettings,
-	"too many SETTINGS entries":                    FloodSettings,
-	"empty DATA flood":                             FloodEmptyData,
-	"WINDOW_UPDATE flood":                          FloodWindowUpdate,
-	"PRIORITY flood":                               FloodPriority,
-	"extension frame flood":                        FloodPriority,
-	"too many protocol glitches":                   FloodGlitches,
-	"peer is not reading control frames":           FloodControlBacklog,
-}
-
 // ViolationKind is the finer name upstream's flood detector gives the
 // threshold a connection broke: its h2.flood.violation.<kind> counters
 // (upstream doc/architecture.md, H2FloodViolation), which it emits beside
@@ -95,30 +71,45 @@ func (k ViolationKind) String() string {
 	return ""
 }
 
-// kindOf gives the upstream kind of a calm GOAWAY's reason; a reason
-// absent has none.
-var kindOf = map[string]ViolationKind{
-	"RST_STREAM flood":                             KindRstStreamWindow,
-	"RST_STREAM lifetime cap":                      KindRstStreamLifetime,
-	"too many streams cancelled before a response": KindRstStreamPreResponseLifetime,
-	"too many RST_STREAM frames provoked":          KindRstStreamEmittedLifetime,
-	"PING flood":                                   KindPingWindow,
-	"PING lifetime cap":                            KindPingLifetime,
-	"SETTINGS flood":                               KindSettingsWindow,
-	"SETTINGS lifetime cap":                        KindSettingsLifetime,
-	"empty DATA flood":                             KindEmptyDataWindow,
-	"CONTINUATION flood":                           KindContinuationPerBlock,
-	"WINDOW_UPDATE flood":                          KindWindowUpdateStream0Window,
-	"header block too large":                       KindHeaderSizePerBlock,
-	"header list too large (HPACK bomb)":           KindHeaderSizePerBlock,
+// calmReason is what a calm GOAWAY's reason counts under: its class, and
+// upstream's kind (KindNone: none).
+type calmReason struct {
+	class FloodClass
+	kind  ViolationKind
 }
 
-// flood counts a calm GOAWAY sent for reason, by class and upstream kind.
+// calmReasons classifies the reasons of calm GOAWAYs (the reasons of
+// conn.go; TestFloodReasonsClassified keeps this table complete).
+var calmReasons = map[string]calmReason{
+	"RST_STREAM flood":                             {FloodRapidReset, KindRstStreamWindow},
+	"RST_STREAM lifetime cap":                      {FloodRapidReset, KindRstStreamLifetime},
+	"too many streams cancelled before a response": {FloodRapidReset, KindRstStreamPreResponseLifetime},
+	"too many RST_STREAM frames provoked":          {FloodMadeYouReset, KindRstStreamEmittedLifetime},
+	"CONTINUATION flood":                           {FloodContinuation, KindContinuationPerBlock},
+	"header block too large":                       {FloodHeaders, KindHeaderSizePerBlock},
+	"too many header fields":                       {FloodHeaders, KindNone},
+	"header list too large (HPACK bomb)":           {FloodHeaders, KindHeaderSizePerBlock},
+	"PING flood":                                   {FloodPing, KindPingWindow},
+	"PING lifetime cap":                            {FloodPing, KindPingLifetime},
+	"SETTINGS flood":                               {FloodSettings, KindSettingsWindow},
+	"SETTINGS lifetime cap":                        {FloodSettings, KindSettingsLifetime},
+	"too many SETTINGS entries":                    {FloodSettings, KindNone},
+	"empty DATA flood":                             {FloodEmptyData, KindEmptyDataWindow},
+	"WINDOW_UPDATE flood":                          {FloodWindowUpdate, KindWindowUpdateStream0Window},
+	"PRIORITY flood":                               {FloodPriority, KindNone},
+	"extension frame flood":                        {FloodPriority, KindNone},
+	"too many protocol glitches":                   {FloodGlitches, KindNone},
+	"peer is not reading control frames":           {FloodControlBacklog, KindNone},
+}
+
+// flood counts a calm GOAWAY sent for reason, by class and upstream kind
+// (a reason absent from calmReasons: FloodOther, no kind).
 func (s *Stats) flood(reason string) {
 	if s != nil {
-		s.Floods[floodOf[reason]].Add(1)
-		if k := kindOf[reason]; k != KindNone {
-			s.Kinds[k].Add(1)
+		r := calmReasons[reason]
+		s.Floods[r.class].Add(1)
+		if r.kind != KindNone {
+			s.Kinds[r.kind].Add(1)
 		}
 	}
 }

@@ -30,24 +30,19 @@ func TestFloodReasonsClassified(t *testing.T) {
 		}
 		for _, m := range re.FindAllStringSubmatch(string(src), -1) {
 			found++
-			if c, ok := floodOf[m[1]]; !ok || c == FloodOther {
-				t.Errorf("%s: calm reason %q has no flood class in floodOf", f, m[1])
+			if r, ok := calmReasons[m[1]]; !ok || r.class == FloodOther {
+				t.Errorf("%s: calm reason %q has no flood class in calmReasons", f, m[1])
 			}
 		}
 	}
-	if found < len(floodOf) {
-		t.Errorf("found %d calm reasons in the sources, floodOf has %d: stale entries?", found, len(floodOf))
-	}
-	for reason := range kindOf {
-		if _, ok := floodOf[reason]; !ok {
-			t.Errorf("kindOf has %q, no calm reason", reason)
-		}
+	if found < len(calmReasons) {
+		t.Errorf("found %d calm reasons in the sources, calmReasons has %d: stale entries?", found, len(calmReasons))
 	}
 	seen := map[string]bool{}
 	for k := KindNone + 1; k < NumViolationKinds; k++ {
 		used := false
-		for _, kk := range kindOf {
-			used = used || kk == k
+		for _, r := range calmReasons {
+			used = used || r.kind == k
 		}
 		if n := k.String(); n == "" || seen[n] || !used {
 			t.Errorf("kind %d: name %q empty, repeated or given to no reason", k, n)

@@ -254,10 +254,11 @@ func TestFloodLimits(t *testing.T) {
 			if n := ts.stats.CalmGoAways.Load(); n != 1 {
 				t.Fatalf("CalmGoAways = %d", n)
 			}
-			if class := floodOf[ce.Reason]; class == FloodOther || ts.stats.Floods[class].Load() != 1 {
+			r := calmReasons[ce.Reason]
+			if class := r.class; class == FloodOther || ts.stats.Floods[class].Load() != 1 {
 				t.Fatalf("Floods[%v] = %d for %q, want 1 in a named class", class, ts.stats.Floods[class].Load(), ce.Reason)
 			}
-			if kind := kindOf[ce.Reason]; kind != KindNone && ts.stats.Kinds[kind].Load() != 1 {
+			if kind := r.kind; kind != KindNone && ts.stats.Kinds[kind].Load() != 1 {
 				t.Fatalf("Kinds[%v] = %d for %q, want 1", kind, ts.stats.Kinds[kind].Load(), ce.Reason)
 			}
 		})

@@ -349,14 +349,15 @@ func (s *Stream) WriteResponse(status int, fields []HeaderField, body []byte) er
 	if err := s.writableLocked(); err != nil {
 		return err
 	}
-	if s.hdrQueued || status < 200 || status > 599 || len(body) > outMax-(len(s.out)-s.outHead) && !bodyless(s.req.method, status) {
+	noBody := bodyless(s.req.method, status)
+	if s.hdrQueued || status < 200 || status > 599 || len(body) > outMax-(len(s.out)-s.outHead) && !noBody {
 		return ErrBadResponse
 	}
 	for _, f := range fields {
 		s.respArena, s.respRefs, _ = appendResponseField(s.respArena, s.respRefs, f.Name, f.Value)
 	}
 	s.status, s.hdrQueued = status, true
-	if len(body) > 0 && !s.bodylessLocked() {
+	if len(body) > 0 && !noBody {
 		s.takeOutLocked()
 		s.out = append(s.out, body...)
 		c.outQueued += int64(len(body))

@@ -313,9 +313,10 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 	if status != 0 {
 		block = appendStatus(block, status)
 	}
+	noLength := status == 204 || status > 0 && status < 200 // never a content-length (RFC 9110 §8.6)
 	for _, r := range refs {
 		name := arena[r.off : r.off+r.nlen]
-		if (status == 204 || status > 0 && status < 200) && string(name) == "content-length" {
+		if noLength && string(name) == "content-length" {
 			continue // never in a 1xx or a 204 (RFC 9110 §8.6)
 		}
 		block = appendHpackField(block, name, arena[r.off+r.nlen:r.off+r.nlen+r.vlen])

@@ -206,13 +206,12 @@ func (c *Checker) probe(ctx context.Context, t *target, cfg Config) {
 		}
 	}
 	down := t.st.Down
-	switch {
-	case changed && down:
-		c.Stats.Down.Add(1)
-	case changed:
-		c.Stats.Up.Add(1)
-	}
 	if changed {
+		if down {
+			c.Stats.Down.Add(1)
+		} else {
+			c.Stats.Up.Add(1)
+		}
 		// Under c.mu, so that Update cannot release the backend between
 		// the verdict and its application.
 		t.set.SetHealth(t.b, !down)
