@@ -42,7 +42,7 @@ func HasToken(v []byte, tok string) bool {
 	for i := 0; i < len(v); {
 		var el []byte
 		var ok bool
-		el, i, ok = nextElem(v, i)
+		el, i, ok = NextElem(v, i)
 		if !ok {
 			return false
 		}
@@ -192,11 +192,11 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// nextElem returns the list element (RFC 9110 §5.6.1) of v starting at i,
+// NextElem returns the list element (RFC 9110 §5.6.1) of v starting at i,
 // OWS-trimmed and possibly empty, and the index after its comma. Commas
 // inside quoted strings do not split; ok is false for an unterminated quoted
 // string.
-func nextElem(v []byte, i int) (el []byte, next int, ok bool) {
+func NextElem(v []byte, i int) (el []byte, next int, ok bool) {
 	start := i
 	for i < len(v) {
 		switch v[i] {
@@ -456,7 +456,7 @@ func (fi *fieldInfo) noteContentLength(v []byte, off int, resp bool) {
 	nonEmpty := 0
 	for i := 0; i < len(v); {
 		var el []byte
-		el, i, _ = nextElem(v, i)
+		el, i, _ = NextElem(v, i)
 		n, ok := ParseContentLength(el)
 		if !ok {
 			fi.clBad = true
@@ -476,7 +476,7 @@ func (fi *fieldInfo) noteContentLength(v []byte, off int, resp bool) {
 func (fi *fieldInfo) noteConnection(v []byte, ct *connTokens) string {
 	for i := 0; i < len(v); {
 		var el []byte
-		el, i, _ = nextElem(v, i)
+		el, i, _ = NextElem(v, i)
 		if len(el) == 0 {
 			continue
 		}
@@ -503,7 +503,7 @@ func (fi *fieldInfo) noteConnection(v []byte, ct *connTokens) string {
 func (fi *fieldInfo) noteExpect(v []byte, off int) {
 	for i := 0; i < len(v); {
 		var el []byte
-		el, i, _ = nextElem(v, i)
+		el, i, _ = NextElem(v, i)
 		switch {
 		case len(el) == 0:
 		case equalFold(el, "100-continue"):
@@ -524,7 +524,7 @@ func (t *teInfo) note(v []byte, off int) {
 	for i := 0; i < len(v); {
 		var el []byte
 		var ok bool
-		el, i, ok = nextElem(v, i)
+		el, i, ok = NextElem(v, i)
 		if !ok {
 			t.bad = true
 			return
@@ -568,7 +568,7 @@ func validUpgrade(v []byte) bool {
 	protos := 0
 	for i := 0; i < len(v); {
 		var el []byte
-		el, i, _ = nextElem(v, i)
+		el, i, _ = NextElem(v, i)
 		if len(el) == 0 {
 			continue
 		}

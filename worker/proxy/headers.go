@@ -258,17 +258,17 @@ func hasToken(v []byte, tok string) bool {
 // indicate): names compared without case, and versions when both give
 // one. Both lists were checked by the parser (tokens, at least one).
 func upgradeAsked(switched, asked []byte) bool {
-	for len(switched) > 0 {
+	for i := 0; i < len(switched); {
 		var p []byte
-		p, switched = nextListElem(switched)
+		p, i, _ = http1.NextElem(switched, i)
 		if len(p) == 0 {
 			continue
 		}
 		name, ver, _ := bytes.Cut(p, []byte("/"))
 		found := false
-		for a := asked; len(a) > 0 && !found; {
+		for j := 0; j < len(asked) && !found; {
 			var q []byte
-			q, a = nextListElem(a)
+			q, j, _ = http1.NextElem(asked, j)
 			qname, qver, _ := bytes.Cut(q, []byte("/"))
 			found = equalFoldBytes(name, qname) && (len(ver) == 0 || len(qver) == 0 || equalFoldBytes(ver, qver))
 		}
@@ -277,13 +277,6 @@ func upgradeAsked(switched, asked []byte) bool {
 		}
 	}
 	return true
-}
-
-// nextListElem splits the first element, OWS-trimmed, off a comma-separated
-// list of tokens.
-func nextListElem(l []byte) (el, rest []byte) {
-	el, rest, _ = bytes.Cut(l, []byte(","))
-	return bytes.Trim(el, " \t"), rest
 }
 
 // appendRequestHead appends the head forwarded to the backend: the
