@@ -242,6 +242,9 @@ type Index struct {
 	def   *Cert
 	certs []*Cert
 	cfg   *tls.Config // the listener's policy (WithPolicy), nil: BaseConfig
+	// refuse is cfg for a client offering none of its ALPN protocols
+	// (refuseALPN), made with it.
+	refuse *tls.Config
 	// keyGen is the generation of the ticket keys last installed in cfg.
 	keyGen atomic.Uint64
 }
@@ -259,7 +262,7 @@ func (ix *Index) WithPolicy(p Policy) *Index {
 		}
 		return nil, ErrNoCertificate
 	}
-	ix.cfg = c
+	ix.cfg, ix.refuse = c, refuseALPN(c)
 	return ix
 }
 
@@ -430,10 +433,11 @@ func (s *Store) Config(listener string) *tls.Config {
 		}
 		return nil, ErrNoCertificate
 	}
+	baseRefuse := refuseALPN(base)
 	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		if ix := s.Index(listener); ix != nil && ix.cfg != nil {
 			if !alpnOverlap(ix.cfg.NextProtos, hello.SupportedProtos) {
-				return refuseALPN(ix.cfg), nil
+				return ix.refuse, nil
 			}
 			if !ix.cfg.SessionTicketsDisabled {
 				ring.install(ix.cfg, &ix.keyGen, time.Now())
@@ -441,7 +445,7 @@ func (s *Store) Config(listener string) *tls.Config {
 			return ix.cfg, nil
 		}
 		if !alpnOverlap(base.NextProtos, hello.SupportedProtos) {
-			return refuseALPN(base), nil
+			return baseRefuse, nil
 		}
 		return nil, nil
 	}
@@ -462,7 +466,7 @@ func alpnOverlap(protos, offered []string) bool {
 	return false
 }
 
-// refuseALPN returns a copy of c whose handshake fails with the
+// refuseALPN returns a copy of c, made once with c, whose handshake fails with the
 // no_application_protocol alert, for a client offering none of c's ALPN
 // protocols (RFC 7301 §3.2; upstream's rustls refuses it so). c itself
 // would not: Go's TLS completes the handshake of an "http/1.1" client
