@@ -115,7 +115,7 @@ func TestPeerGoAwayConnectionLives(t *testing.T) {
 		if ga := rc.expectGoAway(http2.ErrCodeNo); ga.LastStreamID != 0 {
 			t.Fatalf("GOAWAY last stream %d, want 0", ga.LastStreamID)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // the scenario: a quiet moment (under peerGoAwayQuiet) the connection must outlive
 		rc.stillServes(fmt.Sprintf("the client's GOAWAY(%v)", code))
 		rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
 		rc.waitFor("SETTINGS ACK", func(f http2.Frame) bool { s, ok := f.(*http2.SettingsFrame); return ok && s.IsAck() })
