@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // backend is a Go HTTP/2 server spoken to with prior knowledge on a real
@@ -505,4 +506,96 @@ func TestStreamIDsExhausted(t *testing.T) {
 			t.Errorf("stream %d: %q, %v", i, got, err)
 		}
 	}
+}
+
+// refusingBackend accepts HTTP/2 connections with prior knowledge: the
+// first refuse of them answer the first HEADERS they get with GOAWAY
+// (last-stream-id 0: nothing processed) and close once the client has;
+// the later ones answer every stream 200 "ok". It returns the listener and
+// the count of connections accepted.
+func refusingBackend(t *testing.T, refuse int64) (net.Listener, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := accepted.Add(1)
+			go func() {
+				defer c.Close()
+				var preface [len(http2.ClientPreface)]byte
+				if _, err := io.ReadFull(c, preface[:]); err != nil {
+					return
+				}
+				fr := http2.NewFramer(c, c)
+				fr.WriteSettings()
+				var block bytes.Buffer
+				enc := hpack.NewEncoder(&block)
+				enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					switch f := f.(type) {
+					case *http2.SettingsFrame:
+						if !f.IsAck() {
+							fr.WriteSettingsAck()
+						}
+					case *http2.HeadersFrame:
+						if n <= refuse {
+							fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+							io.Copy(io.Discard, c)
+							return
+						}
+						fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: block.Bytes(), EndHeaders: true})
+						fr.WriteData(f.StreamID, true, []byte("ok"))
+					}
+				}
+			}()
+		}
+	}()
+	return ln, &accepted
+}
+
+// TestReplayAcrossEveryConnection: a request refused unprocessed (GOAWAY
+// below its stream) by as many connections in turn as the pool holds, as
+// when a backend restarting says GOAWAY on all of them at once, is sent
+// again until a connection takes it (RFC 9113 §8.7: safe to retry, a
+// POST included); a backend refusing without end gets MaxConns + 1
+// replays, then the request fails as unanswered (io.EOF before any byte).
+func TestReplayAcrossEveryConnection(t *testing.T) {
+	const maxConns = 4
+	req := "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"
+	t.Run("every connection goes away", func(t *testing.T) {
+		ln, accepted := refusingBackend(t, maxConns)
+		p := poolTo(ln, Options{MaxConns: maxConns})
+		defer p.Close()
+		got, err := exchange(p, req)
+		if err != nil || !strings.HasPrefix(got, "HTTP/1.1 200") || !strings.Contains(got, "\r\nok\r\n") {
+			t.Fatalf("got %q, %v; want the answer of connection %d", got, err, maxConns+1)
+		}
+		if a := accepted.Load(); a != maxConns+1 {
+			t.Errorf("%d connections, want %d", a, maxConns+1)
+		}
+	})
+	t.Run("refusals without end", func(t *testing.T) {
+		ln, accepted := refusingBackend(t, 1<<40)
+		p := poolTo(ln, Options{MaxConns: maxConns})
+		defer p.Close()
+		got, err := exchange(p, req)
+		if got != "" || err != nil {
+			t.Fatalf("got %q, %v; want nothing (io.EOF)", got, err)
+		}
+		if a := accepted.Load(); a != maxConns+2 {
+			t.Errorf("%d connections, want %d (the first, and MaxConns + 1 replays)", a, maxConns+2)
+		}
+	})
 }

@@ -15,9 +15,13 @@ import (
 const maxReplay = 32 << 10
 
 // maxReplays bounds the replays of one request: each refusal is a
-// promise that the backend did not process it, but two connections of a
-// pool may go away at once.
-const maxReplays = 3
+// promise that the backend did not process it, but every connection of
+// the pool may go away at once (a backend restarting sends GOAWAY on all
+// of them within a few microseconds), and a connection that said GOAWAY
+// takes no new stream: a request refused by each, in turn, still gets a
+// new connection. Refusals without end (a backend answering every stream
+// REFUSED_STREAM, or going away on every new connection) are cut short.
+func (p *Pool) maxReplays() int { return p.opt.MaxConns + 1 }
 
 // reopenTimeout bounds getting another stream for a replay.
 const reopenTimeout = 5 * time.Second
@@ -33,7 +37,7 @@ const reopenTimeout = 5 * time.Second
 // When the backend refuses the stream unprocessed (GOAWAY with a lower
 // last-stream-id, REFUSED_STREAM, or a connection gone before the request
 // went out), Stream sends the request again on another stream of the
-// pool (up to maxReplays times), provided it still holds every byte written so far (at most
+// pool (up to maxReplays times: once per connection of the pool, and one more), provided it still holds every byte written so far (at most
 // maxReplay). When it cannot, Read returns io.EOF before any response
 // byte, which the proxy's replay rule reads as "nothing answered" (it
 // sends the request again when it still holds it whole). Any other failure
@@ -101,7 +105,7 @@ func (s *Stream) reopenLocked(old *stream) bool {
 	if s.cur.Load() != old {
 		return true // replayed already, by the other side
 	}
-	if s.replays >= maxReplays || !s.replayOK || s.closed.Load() || old.responded() {
+	if s.replays >= s.p.maxReplays() || !s.replayOK || s.closed.Load() || old.responded() {
 		return false
 	}
 	s.replays++
