@@ -102,7 +102,9 @@ bench: bench-deps build
 	bash ../shared/bench/proxy-bench.sh --cmd 'env GOMAXPROCS=1 ./bin/evproxy -l {LISTEN} -b {BACKEND}' -c 50
 	bash ../shared/bench/proxy-bench.sh --cmd 'env GOMAXPROCS=1 ./bin/evproxy -mode go -l {LISTEN} -b {BACKEND}' -c 50
 	@# Memory per idle keep-alive client connection (4 000 idle clients,
-	@# RSS growth per connection), plain and TLS, sozu vs HAProxy.
+	@# RSS growth per connection, when all are idle and 15 s later: the idle
+	@# state, once a sozu worker gave the burst's spare heap back), plain and
+	@# TLS, sozu vs HAProxy.
 	bash worker/proxy/testdata/idle-mem.sh ./$(BIN) ../shared/bench
 	@# Full TLS handshakes (wrk and h2load resume sessions): connbench, one
 	@# request per connection, sozu vs HAProxy (1 thread each) interleaved over

@@ -31,6 +31,7 @@ import (
 	"github.com/sozu-go/sozu/worker/health"
 	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/logfilter"
+	"github.com/sozu-go/sozu/worker/memtrim"
 	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxy"
 	"github.com/sozu-go/sozu/worker/splice"
@@ -70,6 +71,7 @@ type Worker struct {
 	reg     *backends.Registry
 	health  *health.Checker    // active health checks; probes start with serve
 	stopHC  context.CancelFunc // stops health's Run
+	trim    memtrim.Trimmer    // gives a quiet worker's spare heap back (runs with serve)
 	conns   *connlimit.Limit
 	snap    *snapshot
 	servers map[string]*proxy.Server // by listener key, for active HTTP listeners
@@ -306,6 +308,7 @@ func (w *Worker) serve() int {
 	w.stopHC = cancel
 	defer cancel()
 	go w.health.Run(ctx) // after confinement: probes dial from inside the sandbox
+	go w.trim.Run(ctx)   // quiet after a burst: the heap's spare memory back to the system
 	w.rebuild()
 	reqs := make(chan incoming, maxCoalesced)
 	go w.readRequests(reqs)

@@ -85,6 +85,7 @@ var Table = []Layer{
 	{Pkg: "worker/backends/h2c", Job: "the HTTP/2 prior-knowledge client to backends: pooled connections, streams seen as HTTP/1.1 connections", Imports: []string{"worker/http1"}},
 	{Pkg: "worker/ipcap", Job: "the cap on connections per cluster and client IP"},
 	{Pkg: "worker/splice", Job: "moving bytes between two sockets through a kernel pipe: the pipes, their free list and capacity"},
+	{Pkg: "worker/memtrim", Job: "giving a quiet worker's spare heap memory back to the system after a burst"},
 	{Pkg: "worker/metrics", Job: "the worker's metrics registry: atomic counters and timing sketches per proxy, cluster and backend", Imports: []string{"proto/command", "proto/metrics"}},
 	{Pkg: "worker/health", Job: "active health checks: probe schedule, threshold state machine, HTTP/1.1, h2c, TCP and UDP probes", Imports: []string{"proto/command", "worker/backends", "worker/logmask"}},
 	{Pkg: "worker/proxy", Job: "the HTTP/1.1 proxy server and session, and the bridge of HTTP/2 streams to it",

@@ -7,17 +7,22 @@
 # BIN (1 worker) in front of it, and for each proxy: takes the RSS of
 # the proxy's process tree (bench-lib.sh mem_kb), opens IDLE_N [4000]
 # keep-alive connections that each make one request and then stay idle,
-# takes the RSS again once all are idle, and closes them. The growth
-# divided by IDLE_N is the memory per idle connection (TLS connections
-# include what crypto/tls keeps per connection). Every process is started
-# and stopped by PID (bench-lib.sh), every client bounded by timeout. The
-# last line reads
-#   idle_kib_per_conn sozu=S haproxy=H sozu_tls=ST haproxy_tls=HT conns=N
+# takes the RSS again once all are idle and IDLE_SETTLE [15] seconds later
+# (a sozu worker gives the spare heap of the connections' burst back
+# once quiet for 5 s: worker/memtrim; HAProxy's RSS does not move), and
+# closes them. The growth divided by IDLE_N is the memory per idle
+# connection (TLS connections include what crypto/tls keeps per
+# connection). Every process is started and stopped by PID (bench-lib.sh),
+# every client bounded by timeout. The last two lines read
+#   idle_kib_per_conn_at_ready sozu=S haproxy=H sozu_tls=ST haproxy_tls=HT conns=N
+#   idle_kib_per_conn sozu=S haproxy=H sozu_tls=ST haproxy_tls=HT conns=N settled_s=T
+# the second, the idle state, being the figure to read.
 # Exit 3 when a proxy fails the sanity check or a client fails.
 set -u
 BIN=${1:?usage: idle-mem.sh BIN BENCH_LIB_DIR}
 LIB=${2:?usage: idle-mem.sh BIN BENCH_LIB_DIR}
 N=${IDLE_N:-4000}
+SETTLE=${IDLE_SETTLE:-15}
 BPORT=${IDLE_BPORT:-18080} HAP=18701 HAP_TLS=18711 SOZU=18702 SOZU_TLS=18712
 source "$LIB/bench-lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,9 +38,10 @@ make_cert "$R"
 start_backend "$R" "$BPORT"
 want=$(curl -s -m 5 "http://127.0.0.1:$BPORT/" | md5sum)
 
-# measure NAME PID PORT TLS(0|1) : sets KIB to the KiB per idle connection.
+# measure NAME PID PORT TLS(0|1) : sets KIB0 and KIB to the KiB per idle
+# connection once all are idle, then SETTLE seconds later.
 measure() {
-    local name=$1 pid=$2 port=$3 tls=$4 before after out cpid i flag=""
+    local name=$1 pid=$2 port=$3 tls=$4 before ready after out cpid i flag=""
     out=$R/idleconns.$name.$port.txt
     read -r before _ < <(mem_kb "$pid")
     [[ $tls == 1 ]] && flag=-tls
@@ -47,15 +53,19 @@ measure() {
         sleep 0.1
     done
     grep -q '^ready' "$out" || { log "idleconns failed against $name port $port (see $out): $(head -3 "$out")"; exit 3; }
+    read -r ready _ < <(mem_kb "$pid")
+    sleep "$SETTLE"  # the state measured: connections idle for a while
+    kill -0 "$cpid" 2>/dev/null || { log "idleconns exited early against $name port $port (see $out)"; exit 3; }
     read -r after _ < <(mem_kb "$pid")
     stop_pid "$cpid"; forget_pid "$cpid"
-    log "idle $name port $port tls=$tls: rss_kb before=$before after=$after conns=$N"
+    log "idle $name port $port tls=$tls: rss_kb before=$before ready=$ready after_${SETTLE}s=$after conns=$N"
+    KIB0=$(awk -v a="$ready" -v b="$before" -v n="$N" 'BEGIN{printf "%.1f", (a - b) / n}')
     KIB=$(awk -v a="$after" -v b="$before" -v n="$N" 'BEGIN{printf "%.1f", (a - b) / n}')
 }
 
 # Each scheme gets fresh proxies, so that memory freed by the previous
 # measurement is not reused by the next.
-declare -A RES
+declare -A RES RES0
 for tls in 0 1; do
     hp=$HAP sp=$SOZU scheme=http
     [[ $tls == 1 ]] && { hp=$HAP_TLS sp=$SOZU_TLS scheme=https; }
@@ -75,9 +85,10 @@ for tls in 0 1; do
         got=$(curl -sk -m 5 --http1.1 "$scheme://127.0.0.1:$p/" | md5sum)
         [[ $got == "$want" ]] || { log "sanity check failed on $scheme port $p"; exit 3; }
     done
-    measure sozu "$SOZU_PID" "$sp" "$tls"; RES[sozu$tls]=$KIB
-    measure haproxy "$HAP_PID" "$hp" "$tls"; RES[haproxy$tls]=$KIB
+    measure sozu "$SOZU_PID" "$sp" "$tls"; RES[sozu$tls]=$KIB; RES0[sozu$tls]=$KIB0
+    measure haproxy "$HAP_PID" "$hp" "$tls"; RES[haproxy$tls]=$KIB; RES0[haproxy$tls]=$KIB0
     stop_pid "$SOZU_PID"; forget_pid "$SOZU_PID"
     stop_pid "$HAP_PID"; forget_pid "$HAP_PID"
 done
-echo "idle_kib_per_conn sozu=${RES[sozu0]} haproxy=${RES[haproxy0]} sozu_tls=${RES[sozu1]} haproxy_tls=${RES[haproxy1]} conns=$N"
+echo "idle_kib_per_conn_at_ready sozu=${RES0[sozu0]} haproxy=${RES0[haproxy0]} sozu_tls=${RES0[sozu1]} haproxy_tls=${RES0[haproxy1]} conns=$N"
+echo "idle_kib_per_conn sozu=${RES[sozu0]} haproxy=${RES[haproxy0]} sozu_tls=${RES[sozu1]} haproxy_tls=${RES[haproxy1]} conns=$N settled_s=$SETTLE"
