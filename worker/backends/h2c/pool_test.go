@@ -378,27 +378,11 @@ func TestGoAwayMidLoad(t *testing.T) {
 // PING goes unanswered, the connection is closed, and the next request
 // gets a new one.
 func TestDeadBackendDropped(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() {
-				defer c.Close()
-				fr := http2.NewFramer(c, c)
-				fr.WriteSettings()
-				io.Copy(io.Discard, c) // reads everything, answers nothing
-			}()
-		}
-	}()
+	ln, accepted := acceptEach(t, func(c net.Conn, _ int64) {
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings()
+		io.Copy(io.Discard, c) // reads everything, answers nothing
+	})
 	p := poolTo(ln, Options{PingTimeout: 100 * time.Millisecond})
 	defer p.Close()
 	st, _, err := p.Open(context.Background(), time.Second)
@@ -508,19 +492,18 @@ func TestStreamIDsExhausted(t *testing.T) {
 	}
 }
 
-// refusingBackend accepts HTTP/2 connections with prior knowledge: the
-// first refuse of them answer the first HEADERS they get with GOAWAY
-// (last-stream-id 0: nothing processed) and close once the client has;
-// the later ones answer every stream 200 "ok". It returns the listener and
-// the count of connections accepted.
-func refusingBackend(t *testing.T, refuse int64) (net.Listener, *atomic.Int64) {
+// acceptEach listens on loopback and serves each connection with serve,
+// given the connection's number (from 1), in a goroutine of its own that
+// closes it after; it returns the listener and the count of connections
+// accepted.
+func acceptEach(t *testing.T, serve func(c net.Conn, n int64)) (net.Listener, *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	var accepted atomic.Int64
+	accepted := new(atomic.Int64)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -530,39 +513,49 @@ func refusingBackend(t *testing.T, refuse int64) (net.Listener, *atomic.Int64) {
 			n := accepted.Add(1)
 			go func() {
 				defer c.Close()
-				var preface [len(http2.ClientPreface)]byte
-				if _, err := io.ReadFull(c, preface[:]); err != nil {
-					return
-				}
-				fr := http2.NewFramer(c, c)
-				fr.WriteSettings()
-				var block bytes.Buffer
-				enc := hpack.NewEncoder(&block)
-				enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-				for {
-					f, err := fr.ReadFrame()
-					if err != nil {
-						return
-					}
-					switch f := f.(type) {
-					case *http2.SettingsFrame:
-						if !f.IsAck() {
-							fr.WriteSettingsAck()
-						}
-					case *http2.HeadersFrame:
-						if n <= refuse {
-							fr.WriteGoAway(0, http2.ErrCodeNo, nil)
-							io.Copy(io.Discard, c)
-							return
-						}
-						fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: block.Bytes(), EndHeaders: true})
-						fr.WriteData(f.StreamID, true, []byte("ok"))
-					}
-				}
+				serve(c, n)
 			}()
 		}
 	}()
-	return ln, &accepted
+	return ln, accepted
+}
+
+// refusingBackend accepts HTTP/2 connections with prior knowledge: the
+// first refuse of them answer the first HEADERS they get with GOAWAY
+// (last-stream-id 0: nothing processed) and close once the client has;
+// the later ones answer every stream 200 "ok".
+func refusingBackend(t *testing.T, refuse int64) (net.Listener, *atomic.Int64) {
+	return acceptEach(t, func(c net.Conn, n int64) {
+		var preface [len(http2.ClientPreface)]byte
+		if _, err := io.ReadFull(c, preface[:]); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings()
+		var block bytes.Buffer
+		enc := hpack.NewEncoder(&block)
+		enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.HeadersFrame:
+				if n <= refuse {
+					fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+					io.Copy(io.Discard, c)
+					return
+				}
+				fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: block.Bytes(), EndHeaders: true})
+				fr.WriteData(f.StreamID, true, []byte("ok"))
+			}
+		}
+	})
 }
 
 // TestReplayAcrossEveryConnection: a request refused unprocessed (GOAWAY
