@@ -83,16 +83,17 @@ func (t *Trimmer) Run(ctx context.Context) {
 	}
 }
 
-// stackHalvings is the collections a trim makes: each halves the stack of
-// a goroutine that uses less than a quarter of it, and the burst may have
-// left the stacks of idle goroutines at several times their need (a TLS
-// handshake runs deep; its connection then waits on a few frames).
-const stackHalvings = 3
+// collections is the collections a trim makes: what a sync.Pool holds
+// (the buffers and sessions of the burst) survives one collection in the
+// pool's victim cache and is freed by the next. Measured with 4 000 idle
+// TLS clients: 17.0 KiB per connection after one, 16.2 after two, 16.4
+// after three.
+const collections = 2
 
-// trim collects stackHalvings times, returning the free memory to the
-// system after the last.
+// trim collects, then collects again and returns the free memory to the
+// system.
 func trim() {
-	for range stackHalvings - 1 {
+	for range collections - 1 {
 		runtime.GC()
 	}
 	debug.FreeOSMemory()
