@@ -39,7 +39,7 @@ type diffRequest struct {
 	hostOnly     bool     // HTTP/2: a host field and no :authority (RFC 9113 §8.3.1)
 	body         string
 	noLength     bool     // the body goes without content-length: chunked over HTTP/1.1
-	trailers     []string // request trailers (noLength only)
+	trailers     []string // request trailers: chunked over HTTP/1.1, after DATA over HTTP/2 (with content-length unless noLength)
 }
 
 // diffReply is what a client saw: the interim statuses, the final status,
@@ -80,8 +80,8 @@ func endToEndFields(fields []string) []string {
 // diffEcho is the recording backend: for each request it answers, in the
 // body, what it received: the request line, the head's fields as they came
 // (names as written), how the body was framed, the body and the trailers.
-// The path chooses the response: /trailers (chunked, with trailers),
-// /early (103 first), /hop (connection options), /sts (its own
+// A segment of the path chooses the response: /trailers (chunked, with
+// trailers), /early (103 first), /hop (connection options), /sts (its own
 // Strict-Transport-Security), /slow (after 3 s), /continue (100 Continue
 // first when asked for); any other path a 200 with a length.
 func diffEcho(c net.Conn) {
@@ -94,7 +94,7 @@ func diffEcho(c net.Conn) {
 			return
 		}
 		head, _, _ := strings.Cut(raw.String(), "\r\n\r\n")
-		if req.Header.Get("Expect") == "100-continue" && strings.HasPrefix(req.URL.Path, "/continue") {
+		if req.Header.Get("Expect") == "100-continue" && strings.Contains(req.URL.Path, "/continue") {
 			io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
 		}
 		body, err := io.ReadAll(req.Body)
@@ -116,16 +116,16 @@ func diffEcho(c net.Conn) {
 		}
 		e := echo.String()
 		switch p := req.URL.Path; {
-		case strings.HasPrefix(p, "/slow"):
+		case strings.Contains(p, "/slow"):
 			time.Sleep(3 * time.Second)
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(e), e)
-		case strings.HasPrefix(p, "/trailers"):
+		case strings.Contains(p, "/trailers"):
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n%x\r\n%s\r\n0\r\nX-Sum: 42\r\nKeep-Alive: timeout=5\r\n\r\n", len(e), e)
-		case strings.HasPrefix(p, "/early"):
+		case strings.Contains(p, "/early"):
 			fmt.Fprintf(c, "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(e), e)
-		case strings.HasPrefix(p, "/hop"):
+		case strings.Contains(p, "/hop"):
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nConnection: X-Hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nX-Keep: 2\r\nContent-Length: %d\r\n\r\n%s", len(e), e)
-		case strings.HasPrefix(p, "/sts"):
+		case strings.Contains(p, "/sts"):
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nStrict-Transport-Security: max-age=1\r\nContent-Length: %d\r\n\r\n%s", len(e), e)
 		default:
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Multi: a\r\nX-Multi: b\r\nServer: echo\r\nContent-Length: %d\r\n\r\n%s", len(e), e)
@@ -179,7 +179,7 @@ func diffH1(t *testing.T, addr string, r diffRequest) diffReply {
 		conn = "TE, close"
 	}
 	fmt.Fprintf(&b, "Connection: %s\r\n", conn)
-	if r.noLength {
+	if r.noLength || len(r.trailers) > 0 {
 		b.WriteString("Transfer-Encoding: chunked\r\n\r\n")
 		if r.body != "" {
 			fmt.Fprintf(&b, "%x\r\n%s\r\n", len(r.body), r.body)
@@ -560,6 +560,10 @@ frontends = [ { address = %[2]q, hostname = "maint.test" } ]
 			req: diffRequest{method: "PUT", path: "/up", body: "hello", noLength: true,
 				trailers: []string{"X-Sum: 5", "X-Forwarded-For: 6.6.6.6", "X_Real_IP: 6.6.6.6"}},
 			want: []string{"transfer-encoding: chunked", `body: "hello"`, "trailer x-sum: 5"}, not: []string{"6.6.6.6"}},
+		{name: "body with a length, with trailers", status: "200",
+			req: diffRequest{method: "POST", path: "/up", body: "hello", fields: []string{"Trailer: X-Sum"},
+				trailers: []string{"X-Sum: 5"}},
+			want: []string{"transfer-encoding: chunked", "framing: length -1", `body: "hello"`, "trailer x-sum: 5"}},
 		{name: "empty body without a length", status: "200", req: diffRequest{method: "POST", path: "/empty", noLength: true},
 			want: []string{"transfer-encoding: chunked", `body: ""`}},
 		{name: "HEAD", status: "200", req: diffRequest{method: "HEAD", path: "/head"}, want: []string{"x-multi: a"}},
@@ -581,6 +585,17 @@ frontends = [ { address = %[2]q, hostname = "maint.test" } ]
 			want: []string{"GET /v2/users/7?full=1 HTTP/1.1", "host: shop.internal:8080", "x-forwarded-host: shop.app.test",
 				"x-tenant: t1", "x-both: client", "x-both: yes", "x-frame-options: DENY"},
 			not: []string{"cookie", "server: echo"}},
+		{name: "header edits on a chunked response with trailers", status: "200",
+			req:  diffRequest{method: "GET", path: "/api/v1/trailers", authority: "shop.app.test", te: true},
+			want: []string{"x-frame-options: DENY", "x-both: yes", "x-sum: 42"}},
+		{name: "header edits with early hints", status: "200", req: diffRequest{method: "GET", path: "/api/v1/early", authority: "shop.app.test"},
+			want: []string{"103 link: </s.css>; rel=preload", "x-frame-options: DENY"}},
+		{name: "header edits HEAD", status: "200", req: diffRequest{method: "HEAD", path: "/api/v1/x", authority: "shop.app.test"},
+			want: []string{"x-frame-options: DENY"}},
+		{name: "header edits with a body without a length", status: "200",
+			req: diffRequest{method: "POST", path: "/api/v1/continue", authority: "shop.app.test", body: "abc", noLength: true,
+				fields: []string{"Expect: 100-continue"}, trailers: []string{"X-Sum: 3"}},
+			want: []string{"100 ", `body: "abc"`, "trailer x-sum: 3", "x-frame-options: DENY"}},
 		{name: "redirect 301 with rewrites", status: "301", req: diffRequest{method: "GET", path: "/a/b?c=d", authority: "old.test"},
 			want: []string{"location: http://new.test:8080/a/b?c=d", "strict-transport-security: max-age=600"}},
 		{name: "redirect 302 with a captured path", status: "302", req: diffRequest{method: "GET", path: "/u/bob", authority: "found.test"},
