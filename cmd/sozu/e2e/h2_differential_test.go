@@ -394,7 +394,7 @@ func TestHTTP2Differential(t *testing.T) {
 	dir := t.TempDir()
 	ca := newTestCA(t)
 	hosts := []string{"a.test", "b.test", "app.test", "shop.app.test", "old.test", "found.test", "moved.test", "closed.test",
-		"secure.test", "down.test", "noback.test", "maint.test", "zzz.test", "nohsts.test", "force.test"}
+		"secure.test", "down.test", "noback.test", "maint.test", "zzz.test", "nohsts.test", "force.test", "grpc.test"}
 	cp, kp := ca.issuePEM(t, nil, nil, hosts...)
 	certPath, keyPath := filepath.Join(dir, "c.pem"), filepath.Join(dir, "c.key")
 	if err := os.WriteFile(certPath, cp, 0o600); err != nil {
@@ -404,6 +404,29 @@ func TestHTTP2Differential(t *testing.T) {
 		t.Fatal(err)
 	}
 	origin := startRawOrigin(t, diffEcho)
+	// An HTTP/2 backend (http2 = true) that echoes its request, and
+	// answers with a length and the trailers it announces, as a gRPC
+	// server may.
+	h2cEcho := startH2COrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var lines []string
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				lines = append(lines, strings.ToLower(k)+": "+v)
+			}
+		}
+		for k, vs := range r.Trailer {
+			for _, v := range vs {
+				lines = append(lines, "trailer "+strings.ToLower(k)+": "+v)
+			}
+		}
+		sort.Strings(lines)
+		e := fmt.Sprintf("%s %s host=%s length=%d body=%q\n%s\n", r.Method, r.RequestURI, r.Host, r.ContentLength, body, strings.Join(lines, "\n"))
+		w.Header().Set("Trailer", "X-Status")
+		w.Header().Set("Content-Length", strconv.Itoa(len(e)))
+		io.WriteString(w, e)
+		w.Header().Set("X-Status", "0")
+	}), 0)
 	digest := sha256.Sum256([]byte("s3cret"))
 	port := sozutest.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -511,6 +534,12 @@ frontends = [ { address = %[2]q, hostname = "down.test" } ]
 protocol = "http"
 frontends = [ { address = %[2]q, hostname = "noback.test" } ]
 
+[clusters.grpc]
+protocol = "http"
+http2 = true
+backends = [ { address = %[8]q } ]
+frontends = [ { address = %[2]q, hostname = "grpc.test" } ]
+
 [clusters.maint]
 protocol = "http"
 answers = { "503" = """HTTP/1.1 503 Service Unavailable
@@ -519,7 +548,7 @@ Connection: close
 
 down for maintenance""" }
 frontends = [ { address = %[2]q, hostname = "maint.test" } ]
-`, sock, addr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]), fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)))
+`, sock, addr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]), fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)), h2cEcho.addr)
 	startProxy(t, dir, sock, cfg, addr)
 	sozutest.WaitFor(t, 20*time.Second, "the HTTPS listener serves HTTP/2", func() bool {
 		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
@@ -596,6 +625,12 @@ frontends = [ { address = %[2]q, hostname = "maint.test" } ]
 			req: diffRequest{method: "POST", path: "/api/v1/continue", authority: "shop.app.test", body: "abc", noLength: true,
 				fields: []string{"Expect: 100-continue"}, trailers: []string{"X-Sum: 3"}},
 			want: []string{"100 ", `body: "abc"`, "trailer x-sum: 3", "x-frame-options: DENY"}},
+		{name: "HTTP/2 backend: a length and trailers", status: "200", req: diffRequest{method: "GET", path: "/g", authority: "grpc.test", te: true},
+			want: []string{"GET /g host=grpc.test", "te: trailers", "x-status: 0"}},
+		{name: "HTTP/2 backend: request trailers", status: "200",
+			req: diffRequest{method: "POST", path: "/g", authority: "grpc.test", body: "hello", fields: []string{"Trailer: X-Sum"},
+				trailers: []string{"X-Sum: 5"}},
+			want: []string{`body="hello"`, "trailer x-sum: 5", "x-status: 0"}},
 		{name: "redirect 301 with rewrites", status: "301", req: diffRequest{method: "GET", path: "/a/b?c=d", authority: "old.test"},
 			want: []string{"location: http://new.test:8080/a/b?c=d", "strict-transport-security: max-age=600"}},
 		{name: "redirect 302 with a captured path", status: "302", req: diffRequest{method: "GET", path: "/u/bob", authority: "found.test"},
