@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -557,6 +558,32 @@ frontends = [ { address = %[2]q, hostname = "maint.test" } ]
 		}
 		c.Close()
 		return true
+	})
+
+	// nghttp -d sends a content-length with the body, and --trailer its
+	// trailers after it: both reach an HTTP/1.1 backend (chunked) and an
+	// HTTP/2 one. nghttp sends no SNI to an IP address: the host is the
+	// :authority alone.
+	t.Run("nghttp upload with trailers", func(t *testing.T) {
+		up := filepath.Join(dir, "up.txt")
+		if err := os.WriteFile(up, []byte("hello nghttp"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, host := range []string{"a.test", "grpc.test"} {
+			cmd := exec.Command("/usr/bin/nghttp", "-t", "10", "-d", up, "--trailer", "x-sum: 9", "-H", ":authority: "+host,
+				fmt.Sprintf("https://127.0.0.1:%d/ng", port))
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := sozutest.RunWithTimeout(cmd, 20*time.Second); err != nil {
+				t.Fatalf("nghttp %s: %v\n%s", host, err, out.String())
+			}
+			got := strings.ToLower(out.String())
+			for _, w := range []string{"hello nghttp", "trailer x-sum: 9"} {
+				if !strings.Contains(got, w) {
+					t.Errorf("%s: the backend did not receive %q:\n%s", host, w, out.String())
+				}
+			}
+		}
 	})
 
 	big := strings.Repeat("z", 20000)
