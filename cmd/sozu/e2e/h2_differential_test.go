@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -206,13 +207,14 @@ func diffH1(t *testing.T, addr string, r diffRequest) diffReply {
 		if err != nil {
 			t.Fatalf("HTTP/1.1: %v", err)
 		}
+		// Header is a map: its names in order, each name's values in theirs
+		// (endToEndFields sorts by name only).
 		var fields []string
-		for k, vs := range resp.Header {
-			for _, v := range vs {
+		for _, k := range slices.Sorted(maps.Keys(resp.Header)) {
+			for _, v := range resp.Header[k] {
 				fields = append(fields, k+": "+v)
 			}
 		}
-		sort.Strings(fields) // Header is a map: each name's values keep their order
 		if resp.StatusCode < 200 {
 			out.interim = append(out.interim, strconv.Itoa(resp.StatusCode)+" "+strings.Join(endToEndFields(fields), ", "))
 			continue
