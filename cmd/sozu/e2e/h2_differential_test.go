@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +44,7 @@ type diffRequest struct {
 	body         string
 	noLength     bool     // the body goes without content-length: chunked over HTTP/1.1
 	trailers     []string // request trailers: chunked over HTTP/1.1, after DATA over HTTP/2 (with content-length unless noLength)
+	proxied      string   // the client's address a PROXY v2 header gives (the expect_proxy listener); "" for none
 }
 
 // diffReply is what a client saw: the interim statuses, the final status,
@@ -161,10 +164,7 @@ func normalizeEcho(body string) string {
 // diffH1 sends r over HTTP/1.1 (TLS, ALPN http/1.1) and reads the answer.
 func diffH1(t *testing.T, addr string, r diffRequest) diffReply {
 	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: r.sniName(), NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := r.dial(t, addr, "http/1.1")
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(15 * time.Second))
 	var b strings.Builder
@@ -245,14 +245,8 @@ func diffH1(t *testing.T, addr string, r diffRequest) diffReply {
 // answer; a reset stream or a GOAWAY fails the test.
 func diffH2(t *testing.T, addr string, r diffRequest) diffReply {
 	t.Helper()
-	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: r.sniName(), NextProtos: []string{"h2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := r.dial(t, addr, "h2")
 	defer c.Close()
-	if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
-		t.Fatalf("ALPN %q", p)
-	}
 	c.SetDeadline(time.Now().Add(15 * time.Second))
 	io.WriteString(c, http2.ClientPreface)
 	fr := http2.NewFramer(c, c)
@@ -365,6 +359,38 @@ func diffH2(t *testing.T, addr string, r diffRequest) diffReply {
 	}
 }
 
+// dial opens r's TLS connection to addr, ALPN alpn, after a PROXY v2
+// header when r has a proxied source.
+func (r diffRequest) dial(t *testing.T, addr, alpn string) *tls.Conn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.proxied != "" {
+		src, dst := netip.MustParseAddrPort(r.proxied), netip.MustParseAddrPort(addr)
+		h := append([]byte("\r\n\r\n\x00\r\nQUIT\n"), 0x21, 0x11, 0, 12) // v2, PROXY, TCP over IPv4
+		h = append(h, src.Addr().AsSlice()...)
+		h = append(h, dst.Addr().AsSlice()...)
+		h = binary.BigEndian.AppendUint16(h, src.Port())
+		h = binary.BigEndian.AppendUint16(h, dst.Port())
+		if _, err := nc.Write(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := tls.Client(nc, &tls.Config{InsecureSkipVerify: true, ServerName: r.sniName(), NextProtos: []string{alpn}})
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	if err := c.Handshake(); err != nil {
+		nc.Close()
+		t.Fatal(err)
+	}
+	if p := c.ConnectionState().NegotiatedProtocol; p != alpn {
+		c.Close()
+		t.Fatalf("ALPN %q, want %q", p, alpn)
+	}
+	return c
+}
+
 func (r diffRequest) authorityName() string {
 	if r.authority == "" {
 		return "a.test"
@@ -433,6 +459,7 @@ func TestHTTP2Differential(t *testing.T) {
 	digest := sha256.Sum256([]byte("s3cret"))
 	port := sozutest.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	proxyAddr := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)) // expect_proxy
 	sock := filepath.Join(dir, "sozu.sock")
 	cfg := fmt.Sprintf(`command_socket = %[1]q
 worker_count = 1
@@ -453,9 +480,21 @@ X-Custom: yes
 
 nothing for %%REQUEST_ID here""" }
 
+[[listeners]]
+protocol = "https"
+address = %[9]q
+certificate = %[3]q
+key = %[4]q
+expect_proxy = true
+send_x_real_ip = true
+
 [clusters.app]
 protocol = "http"
 backends = [ { address = %[5]q } ]
+
+[[clusters.app.frontends]]
+address = %[9]q
+hostname = "a.test"
 
 [[clusters.app.frontends]]
 address = %[2]q
@@ -551,8 +590,8 @@ Connection: close
 
 down for maintenance""" }
 frontends = [ { address = %[2]q, hostname = "maint.test" } ]
-`, sock, addr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]), fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)), h2cEcho.addr)
-	startProxy(t, dir, sock, cfg, addr)
+`, sock, addr, certPath, keyPath, origin.addr, hex.EncodeToString(digest[:]), fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t)), h2cEcho.addr, proxyAddr)
+	startProxy(t, dir, sock, cfg, addr, proxyAddr)
 	sozutest.WaitFor(t, 20*time.Second, "the HTTPS listener serves HTTP/2", func() bool {
 		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "a.test", NextProtos: []string{"h2"}})
 		if err != nil {
@@ -603,6 +642,9 @@ frontends = [ { address = %[2]q, hostname = "maint.test" } ]
 				"x-forwarded-proto: https", fmt.Sprintf("x-forwarded-port: %d", port), "forwarded: for=6.6.6.6", "sozu-id: <ID>",
 				"strict-transport-security: max-age=600", "x-multi: a", "x-multi: b"},
 			not: []string{"9.9.9.9", "evil"}},
+		{name: "PROXY protocol source", status: "200",
+			req:  diffRequest{method: "GET", path: "/pp", proxied: "203.0.113.7:4444", fields: []string{"X-Forwarded-For: 1.2.3.4"}},
+			want: []string{"x-forwarded-for: 1.2.3.4, 203.0.113.7", "x-real-ip: 203.0.113.7", "for=203.0.113.7"}},
 		{name: "authority with a port", status: "200", req: diffRequest{method: "GET", path: "/p", authority: fmt.Sprintf("a.test:%d", port)},
 			want: []string{fmt.Sprintf("host: a.test:%d", port)}},
 		{name: "host field without :authority", status: "200", req: diffRequest{method: "GET", path: "/h", hostOnly: true},
@@ -692,8 +734,12 @@ frontends = [ { address = %[2]q, hostname = "maint.test" } ]
 		{name: "dot segments", status: "400", req: diffRequest{method: "GET", path: "/a/../b"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h1 := diffH1(t, addr, tt.req)
-			h2 := diffH2(t, addr, tt.req)
+			to := addr
+			if tt.req.proxied != "" {
+				to = proxyAddr
+			}
+			h1 := diffH1(t, to, tt.req)
+			h2 := diffH2(t, to, tt.req)
 			if h1.status != tt.status || h2.status != tt.status {
 				t.Fatalf("status %s over HTTP/1.1, %s over HTTP/2, want %s\nHTTP/2 %s", h1.status, h2.status, tt.status, h2)
 			}
