@@ -290,8 +290,13 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	defer b.wg.Done()
 	// A CONNECT stream's DATA would be a tunnel's, not a body: its head
 	// goes without framing, and the session answers it 501, as it
-	// answers an HTTP/1.1 CONNECT (refuse).
-	chunked := st.HasBody() && st.ContentLength() < 0 && string(st.Method()) != "CONNECT"
+	// answers an HTTP/1.1 CONNECT (refuse). A body goes chunked when it
+	// has no content-length, and when trailers are announced (a trailer
+	// field): HTTP/2 carries trailers after a body of known length,
+	// HTTP/1.1 only after a chunked one (RFC 9112 §7.1.2), and the h2
+	// layer has checked the DATA against the content-length.
+	chunked := st.HasBody() && string(st.Method()) != "CONNECT" &&
+		(st.ContentLength() < 0 || announcesTrailers(st.Header()))
 	if !validH1Head(st.Method(), st.Path(), st.Authority(), st.Header()) {
 		b.logMalformed(st.Method(), st.Path(), st.Authority(), userAgent(st.Header()), "not writable as HTTP/1.1 without ambiguity")
 		st.Reset(http2.ErrCodeProtocol) // RFC 9113 §8.1.1: malformed
@@ -299,7 +304,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	}
 	p := b.parent
 	srv := p.srv
-	sc := getStreamConn(st, b.local, b.remote)
+	sc := getStreamConn(st, b.local, b.remote, chunked)
 	defer putStreamConn(sc)
 	ss := newStreamSession(p, sc)
 	ss.h2b, ss.h2id = b, st.ID()
@@ -388,12 +393,25 @@ func validH1Head(method, path, authority []byte, fields []h2.HeaderField) bool {
 	return true
 }
 
+// announcesTrailers reports whether fields hold a trailer field naming
+// the trailers the request will send (RFC 9110 §6.6.2).
+func announcesTrailers(fields []h2.HeaderField) bool {
+	for _, f := range fields {
+		if string(f.Name) == "trailer" && len(f.Value) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // appendH1Fields appends the HTTP/1.1 head of a request validH1Head
 // accepts: the request line from :method and :path (:authority for
 // CONNECT), Host from :authority, the regular fields (pseudo-headers and
 // host skipped) with cookie crumbs joined by "; " (RFC 9113 §8.2.3),
-// "Transfer-Encoding: chunked" when a body comes without content-length,
-// and "Connection: close" (one request per stream session).
+// "Transfer-Encoding: chunked" when chunked (a body without
+// content-length, or one followed by trailers: content-length is then
+// left out, RFC 9112 §6.2), and "Connection: close" (one request per
+// stream session).
 func appendH1Fields(dst, method, path, authority []byte, fields []h2.HeaderField, chunked bool) []byte {
 	target := path
 	if string(method) == "CONNECT" {
@@ -415,6 +433,8 @@ func appendH1Fields(dst, method, path, authority []byte, fields []h2.HeaderField
 			continue
 		case string(f.Name) == "cookie":
 			cookies++
+			continue
+		case chunked && string(f.Name) == "content-length":
 			continue
 		}
 		dst = appendFieldLine(dst, f.Name, f.Value)

@@ -54,9 +54,9 @@ func h2Backend(t *testing.T) *httpBackend {
 		}
 		body, _ := io.ReadAll(r.Body)
 		sum := sha256.Sum256(body)
-		fmt.Fprintf(w, "%s %s host=%s cookie=%s te=%v cl=%d xfp=%s len=%d sum=%x",
+		fmt.Fprintf(w, "%s %s host=%s cookie=%s te=%v cl=%d xfp=%s len=%d sum=%x trailer=%v",
 			r.Method, r.RequestURI, r.Host, r.Header.Get("Cookie"), r.TransferEncoding, r.ContentLength,
-			r.Header.Get("X-Forwarded-Proto"), len(body), sum[:4])
+			r.Header.Get("X-Forwarded-Proto"), len(body), sum[:4], r.Trailer)
 	})
 }
 
@@ -111,6 +111,14 @@ func TestH2Bridge(t *testing.T) {
 			r.ContentLength = -1
 			return r
 		}, 200, []string{"te=[chunked]", fmt.Sprintf("len=%d sum=%x", len(body), bodySum[:4])}, nil},
+		{"post with content-length and trailers is chunked", func() *http.Request {
+			// As nghttp -d --trailer sends it: HTTP/1.1 carries trailers
+			// after a chunked body only.
+			r, _ := http.NewRequest("POST", base+"/up", bytes.NewReader(body))
+			r.Host = "a.test"
+			r.Trailer = http.Header{"X-Sum": {"5"}}
+			return r
+		}, 200, []string{"te=[chunked] cl=-1 ", fmt.Sprintf("len=%d sum=%x", len(body), bodySum[:4]), "trailer=map[X-Sum:[5]]"}, nil},
 		{"strict SNI", func() *http.Request {
 			r, _ := http.NewRequest("GET", base+"/", nil)
 			r.Host = "b.test"

@@ -20,7 +20,8 @@ import (
 // streamConn is the client connection of a stream session: a net.Conn over
 // one HTTP/2 stream, with no pipe and no goroutine of its own. The session
 // reads the request body from it (as is, or chunked when the request has no
-// content-length, as the head given to the session says) and writes its
+// content-length or announces trailers, as the head given to the session
+// says) and writes its
 // HTTP/1.1 response into it; Write frames that response incrementally and
 // hands it to the stream as HTTP/2: status and fields (the hop-by-hop ones,
 // http1.IsHopByHop, and those the head's Connection names dropped), then
@@ -46,7 +47,7 @@ type streamConn struct {
 	forwarded atomic.Bool
 
 	// Request side, owned by the reading goroutine.
-	chunked bool   // the body is given chunked: the request has no content-length
+	chunked bool   // the body is given chunked: no content-length, or trailers announced
 	rpend   []byte // chunk framing not read yet
 	reof    bool   // the stream's body ended
 
@@ -108,13 +109,14 @@ var streamConnPool = sync.Pool{New: func() any {
 }}
 
 // getStreamConn returns a streamConn for st, whose addresses are those of
-// the HTTP/2 connection.
-func getStreamConn(st *h2.Stream, local, remote net.Addr) *streamConn {
+// the HTTP/2 connection; chunked says whether its Reads frame the body
+// as chunked (the request head the session reads says so: ServeStream).
+func getStreamConn(st *h2.Stream, local, remote net.Addr, chunked bool) *streamConn {
 	c := streamConnPool.Get().(*streamConn)
 	c.st, c.local, c.remote = st, local, remote
 	c.closed.Store(false)
 	c.forwarded.Store(false)
-	c.chunked = st.HasBody() && st.ContentLength() < 0
+	c.chunked = chunked
 	c.rpend, c.reof = c.rpend[:0], false
 	c.phase = phaseHead
 	c.method = st.Method()

@@ -67,7 +67,7 @@ func (r *streamConnRig) serve(st *h2.Stream) {
 	delete(r.script, st.ID())
 	r.mu.Unlock()
 	a := newPeerAddr(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1})
-	sc := getStreamConn(st, a, a)
+	sc := getStreamConn(st, a, a, st.HasBody() && st.ContentLength() < 0)
 	defer putStreamConn(sc)
 	for _, p := range pieces {
 		if string(p) == forwardedMark {

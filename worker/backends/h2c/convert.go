@@ -169,6 +169,11 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 	}
 	r.final = true
 	r.noBody = s.method == "HEAD" || status == 204 || status == 304
+	// A body followed by the trailers a trailer field announces goes
+	// chunked, content-length or not: HTTP/1.1 carries trailers only
+	// after a chunked body (RFC 9112 §7.1.2), and the DATA are still
+	// checked against the content-length (r.cl).
+	withTrailers := !r.noBody && !f.StreamEnded() && announcesTrailers(f.RegularFields())
 	s.rbuf = appendStatusLine(s.rbuf, status)
 	for _, hf := range f.RegularFields() {
 		if http1.IsHopByHop([]byte(hf.Name)) {
@@ -182,7 +187,9 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 			if r.cl >= 0 {
 				continue // duplicate of the same value
 			}
-			r.cl = n
+			if r.cl = n; withTrailers {
+				continue // chunked: the length is only checked
+			}
 		}
 		s.rbuf = appendField(s.rbuf, hf.Name, hf.Value)
 	}
@@ -191,6 +198,9 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 		if s.method != "HEAD" {
 			r.cl = -1
 		}
+	case withTrailers:
+		s.rbuf = append(s.rbuf, "transfer-encoding: chunked\r\n"...)
+		r.chunked = true
 	case r.cl >= 0:
 	case f.StreamEnded():
 		s.rbuf = append(s.rbuf, "content-length: 0\r\n"...)
@@ -207,6 +217,17 @@ func (s *stream) onHeadersLocked(f *http2.MetaHeadersFrame) string {
 		return s.endRemoteLocked()
 	}
 	return ""
+}
+
+// announcesTrailers reports whether fields hold a trailer field naming
+// the trailers to come (RFC 9110 §6.6.2).
+func announcesTrailers(fields []hpack.HeaderField) bool {
+	for _, hf := range fields {
+		if hf.Name == "trailer" && hf.Value != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // onDataLocked appends a DATA frame's payload (n bytes of window, padding

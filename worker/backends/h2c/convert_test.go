@@ -91,6 +91,21 @@ func TestResponseConversion(t *testing.T) {
 			f.WriteDataPadded(1, false, []byte("!"), make([]byte, 7))
 			headers(f, b("x-t", "1", "content-length", "9"), true) // content-length is no trailer: dropped
 		}, "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n1\r\n!\r\n0\r\nx-t: 1\r\n\r\n"},
+		{"content-length body with announced trailers", func(f fr, b blk) {
+			// HTTP/1.1 has trailers only after a chunked body: the
+			// length is checked, not forwarded.
+			headers(f, b(":status", "200", "content-length", "3", "trailer", "x-t"), false)
+			f.WriteData(1, false, []byte("hi!"))
+			headers(f, b("x-t", "1"), true)
+		}, "HTTP/1.1 200 OK\r\ntrailer: x-t\r\ntransfer-encoding: chunked\r\n\r\n3\r\nhi!\r\n0\r\nx-t: 1\r\n\r\n"},
+		{"announced trailers, content-length mismatch", func(f fr, b blk) {
+			headers(f, b(":status", "200", "content-length", "5", "trailer", "x-t"), false)
+			f.WriteData(1, false, []byte("hi!"))
+			headers(f, b("x-t", "1"), true)
+		}, ""},
+		{"204 with a trailer field", func(f fr, b blk) {
+			headers(f, b(":status", "204", "trailer", "x-t"), true)
+		}, "HTTP/1.1 204 No Content\r\ntrailer: x-t\r\n\r\n"},
 		{"204 without body", func(f fr, b blk) { headers(f, b(":status", "204"), true) }, "HTTP/1.1 204 No Content\r\n\r\n"},
 		{"connection-specific field", func(f fr, b blk) { headers(f, b(":status", "200", "connection", "close"), true) }, ""},
 		{"transfer-encoding", func(f fr, b blk) { headers(f, b(":status", "200", "transfer-encoding", "chunked"), true) }, ""},
