@@ -22,6 +22,12 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	req := &s.st.req
 	err := http1.ParseRequest(req, s.buf[s.r:s.r+n], nil)
 	s.lg.noteRequest(req, n) // refused too: its record shows what was valid
+	if s.mxOn() {
+		// A head the parse refuses arrived all the same: its bytes and
+		// its time count, as its access record has them.
+		s.mx.Start = s.now // readHead ticks when the head is complete
+		s.mx.BytesIn = int64(n)
+	}
 	if err != nil {
 		s.headError(cfg, err)
 		return false
@@ -33,12 +39,8 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	}
 	s.r += n
 	s.isHead = string(req.Method) == "HEAD"
-	if s.mxOn() {
-		s.mx.Start = s.now // readHead ticks when the head is complete
-		s.mx.BytesIn = int64(n)
-		if req.Body == http1.BodyLength {
-			s.mx.BytesIn += req.ContentLength
-		}
+	if s.mxOn() && req.Body == http1.BodyLength {
+		s.mx.BytesIn += req.ContentLength
 	}
 	if status := refuse(req, cfg); status != 0 {
 		return s.answer(cfg, nil, status)

@@ -150,3 +150,37 @@ func TestOwnAnswerTimedBeforeLinger(t *testing.T) {
 		t.Errorf("request_time %v over %d samples, want one well below the linger (%v)", time.Duration(h.GetSum()), h.GetCount(), lingerTime)
 	}
 }
+
+// A head the parse refuses (its end found, a field or the version wrong)
+// counts its bytes in bytes_in and its time in request_time, as its
+// access record does: every answered request that arrived has a sample.
+func TestRefusedHeadMetrics(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		status    string
+	}{
+		{"two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400"},
+		{"space in a field name", "GET /bad HTTP/1.1\r\nHost: a\r\nBad Field: x\r\n\r\n", "HTTP/1.1 400"},
+		{"HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", "HTTP/1.1 505"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := metrics.New()
+			f := newFixtureWith(t, anyHost("empty"), map[string][]string{"empty": nil}, nil, Options{Metrics: reg})
+			if got := exchangeRaw(t, f.addr, tc.raw); !strings.HasPrefix(got, tc.status) {
+				t.Fatalf("answer %q, want %s", got, tc.status)
+			}
+			waitFor(t, "the answer recorded", func() bool {
+				return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1
+			})
+			p := reg.Snapshot().GetProxy()
+			if got := p[pm.BytesIn].GetCount(); got != int64(len(tc.raw)) {
+				t.Errorf("%s = %d, want the %d bytes of the head", pm.BytesIn, got, len(tc.raw))
+			}
+			for _, name := range []string{pm.RequestTime, pm.ServiceTime} {
+				if n := p[name].GetHistogram().GetCount(); n != 1 {
+					t.Errorf("%s has %d samples, want 1", name, n)
+				}
+			}
+		})
+	}
+}
