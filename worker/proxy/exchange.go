@@ -39,9 +39,6 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	}
 	s.r += n
 	s.isHead = string(req.Method) == "HEAD"
-	if s.mxOn() && req.Body == http1.BodyLength {
-		s.mx.BytesIn += req.ContentLength
-	}
 	if status := refuse(req, cfg); status != 0 {
 		return s.answer(cfg, nil, status)
 	}
@@ -165,6 +162,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.out = append(s.out, s.buf[s.r:s.r+int(take)]...)
 		s.r += int(take)
 		s.lg.bytesIn += take
+		s.mx.BytesIn += take // a body counts as read (the copier adds the rest)
 		remaining = req.ContentLength - take
 		x.streaming = remaining > 0
 	case http1.BodyChunked:
@@ -176,7 +174,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.out, used, err = s.st.dec.Reencode(s.out, s.buf[s.r:s.w])
 		s.r += used
 		s.lg.bytesIn += int64(used)
-		s.mx.BytesIn += int64(used) // a chunked body counts as read (the copier adds the rest)
+		s.mx.BytesIn += int64(used) // framing included
 		if err != nil {
 			return s.answer(cfg, nil, http1.StatusBadRequest)
 		}

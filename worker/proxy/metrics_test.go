@@ -184,3 +184,74 @@ func TestRefusedHeadMetrics(t *testing.T) {
 		})
 	}
 }
+
+// A request its client leaves (mid-head, or mid-body while the backend
+// reads it) got no answer: it is not counted as a request, but the bytes
+// read of it count in bytes_in, of the proxy, its cluster and its backend,
+// as read (a Content-Length body as far as it came), as its access record
+// counts them.
+func TestLeftRequestBytes(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		io.Copy(io.Discard, r.Body) // until the proxy gives the request up
+	})
+	for _, tc := range []struct {
+		name, raw string
+		backend   bool // the request reaches the backend before its client leaves
+	}{
+		{"mid-head", "GET / HTTP/1.1\r\nHost: a\r\nX-Half: ", false},
+		{"mid-body", "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("b", 100), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := metrics.New()
+			f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil, Options{Metrics: reg})
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, tc.raw)
+			if tc.backend {
+				select {
+				case <-arrived:
+				case <-time.After(5 * time.Second):
+					t.Fatal("the request did not reach the backend")
+				}
+			}
+			c.Close()
+			waitFor(t, "the bytes recorded", func() bool { return reg.Snapshot().GetProxy()[pm.BytesIn].GetCount() != 0 })
+			wm := reg.Snapshot()
+			if got := wm.GetProxy()[pm.BytesIn].GetCount(); got != int64(len(tc.raw)) {
+				t.Errorf("%s = %d, want the %d bytes the client sent", pm.BytesIn, got, len(tc.raw))
+			}
+			if got := wm.GetProxy()[pm.HTTPRequests].GetCount(); got != 0 {
+				t.Errorf("%s = %d, want 0: the request got no answer", pm.HTTPRequests, got)
+			}
+			if !tc.backend {
+				return
+			}
+			cl := wm.GetClusters()["c"]
+			if got := cl.GetCluster()[pm.BytesIn].GetCount(); got != int64(len(tc.raw)) || cl.GetCluster()[pm.Requests].GetCount() != 0 {
+				t.Errorf("cluster %s = %d (want %d), %s = %d (want 0)", pm.BytesIn, got, len(tc.raw), pm.Requests, cl.GetCluster()[pm.Requests].GetCount())
+			}
+			if be := cl.GetBackends(); len(be) != 1 || be[0].GetMetrics()[pm.BytesIn].GetCount() != int64(len(tc.raw)) {
+				t.Errorf("backends: %v", be)
+			}
+		})
+	}
+}
+
+// A request answered before its body came (503: no backend) counts in
+// bytes_in what was read of it, not the length its head declared.
+func TestAnsweredBeforeBodyBytes(t *testing.T) {
+	reg := metrics.New()
+	f := newFixtureWith(t, anyHost("empty"), map[string][]string{"empty": nil}, nil, Options{Metrics: reg})
+	raw := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n"
+	if got := exchangeRaw(t, f.addr, raw); !strings.HasPrefix(got, "HTTP/1.1 503") {
+		t.Fatalf("answer %q, want a 503", got)
+	}
+	waitFor(t, "the 503 recorded", func() bool { return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1 })
+	if got := reg.Snapshot().GetProxy()[pm.BytesIn].GetCount(); got != int64(len(raw)) {
+		t.Errorf("%s = %d, want the %d bytes of the head (no byte of the body came)", pm.BytesIn, got, len(raw))
+	}
+}
