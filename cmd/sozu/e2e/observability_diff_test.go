@@ -376,6 +376,12 @@ frontends = [ { address = %[6]q, hostname = "broken.test", tags = { team = "brok
 protocol = "http"
 frontends = [ { address = %[6]q, hostname = "empty.test", tags = { team = "empty" } } ]
 
+[clusters.capped]
+protocol = "http"
+max_connections_per_ip = 1
+backends = [ { backend_id = "capped-0", address = %[11]q } ]
+frontends = [ { address = %[6]q, hostname = "capped.test", tags = { team = "cap" } } ]
+
 [clusters.raw]
 protocol = "tcp"
 backends = [ { backend_id = "raw-0", address = %[14]q } ]
@@ -415,6 +421,10 @@ type exchange struct {
 	host     string
 	protocol string
 	h2       bool // an HTTP/2 stream: bytes are the bodies (the record counts heads in HTTP/1.1 form)
+	// more is the records the step made besides the exchange's (checked
+	// against the metrics only: what they show depends on the worker each
+	// connection met).
+	more int
 }
 
 // key is what finds the exchange's record (recordKey): its path, else
@@ -464,6 +474,18 @@ func rawH1(t *testing.T, addr string, tlsConf *tls.Config, raw string) (status i
 		status, _ = strconv.Atoi(f[1])
 	}
 	return status, int64(len(raw)), int64(len(resp)), client
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // obsSecret is a credential sent in Authorization and Cookie: it must
@@ -592,6 +614,86 @@ func obsMix(r *obsRig) []obsStep {
 			return e
 		}})
 	}
+	mix = append(mix, obsStep{"429 per-IP cap", func(t *testing.T) exchange {
+		// Three connections at once to a cluster that takes one per
+		// client IP and worker: with two workers, one at least is refused.
+		// The first (a 200: no connection holds a slot yet) is the
+		// exchange; the others are checked against the metrics only
+		// (exchange.more).
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		var first exchange
+		for i := range 3 {
+			c, err := net.Dial("tcp", r.http)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			raw := fmt.Sprintf("GET /cap-%d HTTP/1.1\r\nHost: capped.test\r\nUser-Agent: %s\r\n\r\n", i, ua)
+			io.WriteString(c, raw)
+			cr := &countingReader{r: c}
+			resp, err := http.ReadResponse(bufio.NewReader(cr), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if i == 0 {
+				first = exchange{method: "GET", host: "capped.test", target: "/cap-0", status: resp.StatusCode, protocol: "http", ua: ua,
+					cluster: "capped", tags: map[string]string{"team": "cap"}, bytesIn: int64(len(raw)), bytesOut: cr.n, client: c.LocalAddr().String(),
+					more: 2}
+				if resp.StatusCode == 200 {
+					first.backend, first.backAddr = "capped-0", r.origin
+				}
+			}
+		}
+		return first
+	}})
+	mix = append(mix, obsStep{"h2 421", func(t *testing.T) exchange {
+		req, _ := http.NewRequest("GET", "https://"+r.https+"/h2-misdirected", nil)
+		req.Host = "other.test" // the connection's SNI is shop.test
+		req.Header.Set("User-Agent", ua)
+		resp, err := r.h2.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return exchange{method: "GET", host: "other.test", target: "/h2-misdirected", status: resp.StatusCode, protocol: "https", ua: ua, h2: true,
+			bytesOut: int64(len(b)), client: r.h2client}
+	}}, obsStep{"h2 client resets mid-body", func(t *testing.T) exchange {
+		pr, pw := io.Pipe()
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "POST", "https://"+r.https+"/h2-abort", pr)
+		req.Host = "shop.test"
+		req.Header.Set("User-Agent", ua)
+		done := make(chan error, 1)
+		go func() {
+			resp, err := r.h2.Do(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			done <- err
+		}()
+		pw.Write(bytes.Repeat([]byte("q"), 300))
+		sozutest.WaitFor(t, 10*time.Second, "the origin reads /h2-abort", func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			_, ok := r.ids["/h2-abort"]
+			return ok
+		})
+		cancel()
+		<-done
+		pw.Close()
+		e := shop(exchange{method: "POST", target: "/h2-abort", protocol: "https", ua: ua, h2: true, bytesIn: 300})
+		e.client = r.h2client
+		return e
+	}})
 	mix = append(mix, obsStep{"TCP", func(t *testing.T) exchange {
 		c, err := net.Dial("tcp", r.tcp)
 		if err != nil {
@@ -693,6 +795,9 @@ func TestObservabilityOutputsAgree(t *testing.T) {
 	// run to run (ids, ports, times, the worker).
 	for i := 1; i < len(formats); i++ {
 		for k, want := range runs[0] {
+			if k == "/cap-1" || k == "/cap-2" {
+				continue // 200 or 429: the worker each connection met decides
+			}
 			got, ok := runs[i][k]
 			if !ok {
 				t.Errorf("%s: no record of %s", formats[i], k)
@@ -733,7 +838,11 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 		exs = append(exs, e)
 	}
 	r.h2.CloseIdleConnections()
-	sozutest.WaitFor(t, 10*time.Second, "a record of each exchange", func() bool { return recordCount(r.access, format) >= len(exs) })
+	want := len(exs)
+	for _, e := range exs {
+		want += e.more
+	}
+	sozutest.WaitFor(t, 10*time.Second, "a record of each exchange", func() bool { return recordCount(r.access, format) >= want })
 	recs := map[string]obsRecord{}
 	for _, rec := range readRecords(t, r.access, format) {
 		k := recordKey(rec)
@@ -762,11 +871,11 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 			}
 		}
 	}
-	if len(recs) != len(exs) || t.Failed() {
+	if len(recs) != want || t.Failed() {
 		for k, rec := range recs {
 			t.Logf("%s: %+v", k, rec)
 		}
-		t.Errorf("%s: %d records for %d exchanges", format, len(recs), len(exs))
+		t.Errorf("%s: %d records, want %d", format, len(recs), want)
 	}
 	scrape := checkMetricsAgainstRecords(t, r, recs)
 	// No PAN and no credential anywhere: access log, main log, statsd,
@@ -809,7 +918,7 @@ func checkRecord(t *testing.T, format string, e exchange, rec obsRecord, ids map
 	switch {
 	case e.h2:
 		// The stream's head in its HTTP/1.1 form, and its body.
-		if rec.BytesIn < e.bytesIn+int64(len(e.method)+len(e.target)) || rec.BytesOut <= e.bytesOut {
+		if rec.BytesIn < e.bytesIn+int64(len(e.method)+len(e.target)) || (e.status != 0) != (rec.BytesOut > e.bytesOut) {
 			errorf("bytes in/out %d/%d for bodies of %d/%d", rec.BytesIn, rec.BytesOut, e.bytesIn, e.bytesOut)
 		}
 	case e.status == 431:
@@ -897,6 +1006,9 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 			if rec.Status >= 400 {
 				proxy[pm.HTTPErrors]++ // every 4xx and 5xx of the mix is the proxy's own
 			}
+			if rec.Status == 429 {
+				proxy[pm.RejectedPerIP]++
+			}
 		}
 		if rec.Cluster != "" {
 			if clusters[rec.Cluster] == nil {
@@ -920,7 +1032,7 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 	})
 	p := am.GetProxying()
 	for name, want := range map[string]int64{
-		pm.HTTPRequests: httpRecs, pm.TCPRequests: tcpRecs, pm.HTTPErrors: proxy[pm.HTTPErrors],
+		pm.HTTPRequests: httpRecs, pm.TCPRequests: tcpRecs, pm.HTTPErrors: proxy[pm.HTTPErrors], pm.RejectedPerIP: proxy[pm.RejectedPerIP],
 		pm.BytesIn: proxy[pm.BytesIn], pm.BytesOut: proxy[pm.BytesOut],
 		pm.Status1xx: proxy[pm.Status1xx], pm.Status2xx: proxy[pm.Status2xx], pm.Status3xx: proxy[pm.Status3xx],
 		pm.Status4xx: proxy[pm.Status4xx], pm.Status5xx: proxy[pm.Status5xx], pm.StatusOther: proxy[pm.StatusOther],
