@@ -323,6 +323,10 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 		defer ss.finish()
 		cfg := srv.cfg.Load()
 		ss.lg.begin(ss.tick())
+		// Its head counts, in its HTTP/1.1 form as a stream's head does,
+		// and its record shows its method and path (noteScanRefused).
+		ss.noteUnparsed(len(head))
+		ss.noteScanRefused(head)
 		ss.answer(cfg, nil, http1.StatusRequestHeaderFieldsTooLarge)
 		ss.tick()
 		ss.logRequest(cfg)

@@ -460,6 +460,7 @@ func (s *session) readHead(cfg *Listener) int {
 			n, err := s.scan.Scan(s.buf[s.r:s.w])
 			if err != nil {
 				s.noteUnparsed(s.w - s.r)
+				s.noteScanRefused(s.buf[s.r:s.w])
 				return s.headError(cfg, err)
 			}
 			if n > 0 {

@@ -559,8 +559,7 @@ func obsMix(r *obsRig) []obsStep {
 			"GET /bad HTTP/1.1\r\nHost: shop.test\r\nBad Field: x\r\n\r\n")},
 		// No target in the record: its request line was refused.
 		{"505 version", bare(exchange{status: 505, protocol: "http"}, "GET /v505 HTTP/2.0\r\nHost: shop.test\r\n\r\n")},
-		// No target in the record: refused before its parse.
-		{"431 head too large", bare(exchange{status: 431, protocol: "http"},
+		{"431 head too large", bare(exchange{target: "/big", method: "GET", status: 431, protocol: "http"},
 			"GET /big HTTP/1.1\r\nHost: shop.test\r\nX-Big: "+strings.Repeat("a", 20000)+"\r\n\r\n")},
 		{"HTTPS GET", h1(shop(exchange{method: "GET", target: "/tls1?n=500", status: 200, protocol: "https"}), "")},
 		{"PAN and credentials", func(t *testing.T) exchange {
