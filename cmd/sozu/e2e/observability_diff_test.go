@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -27,6 +28,7 @@ import (
 	ulidpkg "github.com/oklog/ulid/v2"
 	"golang.org/x/net/http2"
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
@@ -303,6 +305,10 @@ func startObsRig(t *testing.T, format string) *obsRig {
 	os.WriteFile(certPath, cp, 0o600)
 	os.WriteFile(keyPath, kp, 0o600)
 	o := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// A request its client leaves mid-body (a "got" query: the bytes
+		// the client sends before it leaves) is noted once they came.
+		got, _ := strconv.Atoi(req.URL.Query().Get("got"))
+		io.ReadFull(req.Body, make([]byte, got))
 		r.mu.Lock()
 		r.ids[req.URL.Path] = req.Header.Get("Sozu-Id")
 		r.mu.Unlock()
@@ -579,7 +585,7 @@ func obsMix(r *obsRig) []obsStep {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			raw := "POST /abort HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("a", 100)
+			raw := "POST /abort?got=100 HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("a", 100)
 			io.WriteString(c, raw)
 			// The origin has the request (and waits for the rest of its body).
 			sozutest.WaitFor(t, 10*time.Second, "the origin reads /abort", func() bool {
@@ -588,7 +594,7 @@ func obsMix(r *obsRig) []obsStep {
 				_, ok := r.ids["/abort"]
 				return ok
 			})
-			e := shop(exchange{method: "POST", target: "/abort", bytesIn: int64(len(raw)), client: c.LocalAddr().String()})
+			e := shop(exchange{method: "POST", target: "/abort?got=100", bytesIn: int64(len(raw)), client: c.LocalAddr().String()})
 			c.Close()
 			return e
 		}},
@@ -668,7 +674,7 @@ func obsMix(r *obsRig) []obsStep {
 	}}, obsStep{"h2 client resets mid-body", func(t *testing.T) exchange {
 		pr, pw := io.Pipe()
 		ctx, cancel := context.WithCancel(context.Background())
-		req, _ := http.NewRequestWithContext(ctx, "POST", "https://"+r.https+"/h2-abort", pr)
+		req, _ := http.NewRequestWithContext(ctx, "POST", "https://"+r.https+"/h2-abort?got=300", pr)
 		req.Host = "shop.test"
 		req.Header.Set("User-Agent", ua)
 		done := make(chan error, 1)
@@ -689,7 +695,7 @@ func obsMix(r *obsRig) []obsStep {
 		cancel()
 		<-done
 		pw.Close()
-		e := shop(exchange{method: "POST", target: "/h2-abort", protocol: "https", ua: ua, h2: true, bytesIn: 300})
+		e := shop(exchange{method: "POST", target: "/h2-abort?got=300", protocol: "https", ua: ua, h2: true, bytesIn: 300})
 		e.client = r.h2client
 		return e
 	}})
@@ -961,6 +967,52 @@ func checkRecord(t *testing.T, format string, e exchange, rec obsRecord, ids map
 	}
 }
 
+// timerSamples adds up the samples the |ms lines whose key matches re
+// stand for: 1/rate each (no rate: 1; the rate has six digits, the count
+// it stands for is whole).
+func (s *statsdSink) timerSamples(re *regexp.Regexp) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, l := range s.lines {
+		key, rest, ok := strings.Cut(l, ":")
+		if !ok || !re.MatchString(key) {
+			continue
+		}
+		f := strings.Split(rest, "|")
+		if len(f) < 2 || f[1] != "ms" {
+			continue
+		}
+		rate := 1.0
+		if len(f) == 3 && strings.HasPrefix(f[2], "@") {
+			rate, _ = strconv.ParseFloat(f[2][1:], 64)
+		}
+		n += int64(math.Round(1 / rate))
+	}
+	return n
+}
+
+// counters returns every counter of am by its statsd key (less the
+// origin): name, cluster.<id>.name, cluster.<id>.backend.<id>.name.
+func counters(am *command.AggregatedMetrics) map[string]int64 {
+	out := map[string]int64{}
+	add := func(prefix string, m map[string]*command.FilteredMetrics) {
+		for name, v := range m {
+			if c, ok := v.GetInner().(*command.FilteredMetrics_Count); ok {
+				out[prefix+name] = c.Count
+			}
+		}
+	}
+	add("", am.GetProxying())
+	for id, cl := range am.GetClusters() {
+		add("cluster."+id+".", cl.GetCluster())
+		for _, b := range cl.GetBackends() {
+			add("cluster."+id+".backend."+b.GetBackendId()+".", b.GetMetrics())
+		}
+	}
+	return out
+}
+
 // statusClass is the http.status.* counter a status counts in.
 func statusClass(s int) string {
 	if s >= 100 && s < 600 {
@@ -1082,10 +1134,19 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 	promName := func(s string) string {
 		return regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(s, "_")
 	}
+	// Latencies: their sample counts (statsd: lines of |ms, each standing
+	// for 1/rate samples; Prometheus: the summary's _count).
+	var timers []sample
+	timer := func(key, prom string, m *command.FilteredMetrics) {
+		if pc, ok := m.GetInner().(*command.FilteredMetrics_Percentiles); ok {
+			timers = append(timers, sample{key, prom, int64(pc.Percentiles.GetSamples())})
+		}
+	}
 	for name, m := range p {
 		if c, ok := m.GetInner().(*command.FilteredMetrics_Count); ok {
 			samples = append(samples, sample{name, "sozu_" + strings.TrimSuffix(promName(name), "_total") + "_total", c.Count})
 		}
+		timer(name, "sozu_"+promName(name)+"_seconds_count", m)
 	}
 	for id, cl := range am.GetClusters() {
 		for name, m := range cl.GetCluster() {
@@ -1093,6 +1154,7 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 				samples = append(samples, sample{"cluster." + id + "." + name,
 					fmt.Sprintf(`sozu_cluster_%s_total{cluster_id=%q}`, promName(name), id), c.Count})
 			}
+			timer("cluster."+id+"."+name, fmt.Sprintf(`sozu_cluster_%s_seconds_count{cluster_id=%q}`, promName(name), id), m)
 		}
 		for _, b := range cl.GetBackends() {
 			for name, m := range b.GetMetrics() {
@@ -1100,15 +1162,33 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 					samples = append(samples, sample{"cluster." + id + ".backend." + b.GetBackendId() + "." + name,
 						fmt.Sprintf(`sozu_backend_%s_total{cluster_id=%q,backend_id=%q}`, promName(name), id, b.GetBackendId()), c.Count})
 				}
+				timer("cluster."+id+".backend."+b.GetBackendId()+"."+name,
+					fmt.Sprintf(`sozu_backend_%s_seconds_count{cluster_id=%q,backend_id=%q}`, promName(name), id, b.GetBackendId()), m)
 			}
+		}
+	}
+	// `sozu metrics get --json`, the operator's view, says the same.
+	var cli command.Response
+	if err := protojson.Unmarshal([]byte(r.p.MustCLI("metrics", "get", "--json")), &cli); err != nil {
+		t.Fatalf("metrics get --json: %v", err)
+	}
+	cliCounts := counters(cli.GetContent().GetMetrics())
+	for _, s := range samples {
+		if got, ok := cliCounts[s.statsd]; !ok || got != s.want {
+			t.Errorf("metrics get --json: %s = %d (shown: %v), query_metrics %d", s.statsd, got, ok, s.want)
 		}
 	}
 	statsdKey := func(key string) *regexp.Regexp {
 		return regexp.MustCompile(`^sozu\.WRK-\d\d\.` + regexp.QuoteMeta(key) + `$`)
 	}
-	sozutest.WaitFor(t, 10*time.Second, "statsd reaches the counters of query_metrics", func() bool {
+	sozutest.WaitFor(t, 10*time.Second, "statsd reaches the counters and latencies of query_metrics", func() bool {
 		for _, s := range samples {
 			if got, _ := r.statsd.sum(statsdKey(s.statsd)); got != s.want {
+				return false
+			}
+		}
+		for _, s := range timers {
+			if got := r.statsd.timerSamples(statsdKey(s.statsd)); got != s.want {
 				return false
 			}
 		}
@@ -1129,10 +1209,13 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 			}
 		}
 	}
-	for _, s := range samples {
+	for _, s := range append(samples, timers...) {
 		if got, want := series[s.prom], strconv.FormatInt(s.want, 10); got != want {
 			t.Errorf("Prometheus %s = %q, query_metrics %d", s.prom, got, s.want)
 		}
+	}
+	if len(timers) == 0 {
+		t.Errorf("query_metrics has no latency")
 	}
 	// Nothing of the mix's user agent or targets reaches a label.
 	if strings.Contains(scrape, "obs-agent") {
