@@ -53,6 +53,8 @@ type obsRecord struct {
 	UA                         string
 	Tags                       map[string]string
 	Worker                     string // the ascii/protobuf tag (JSON has none)
+	Outcome                    string // ascii: its level; JSON: event.outcome ("failure", "success"); protobuf: none
+	Listener                   string // JSON only
 }
 
 // asciiRecordRE splits an ascii access line into its fields.
@@ -92,7 +94,11 @@ func parseASCIIRecord(t *testing.T, line string) obsRecord {
 	if m == nil {
 		t.Fatalf("ascii record does not parse: %q", line)
 	}
-	r := obsRecord{Worker: m[2], Session: m[3], Request: dash(m[4]), Cluster: dash(m[5]), Backend: dash(m[6]),
+	outcome := "success"
+	if tab := strings.IndexByte(line, '\t'); tab > 0 && strings.Contains(line[:tab], "ERROR-ACCESS") {
+		outcome = "failure"
+	}
+	r := obsRecord{Outcome: outcome, Worker: m[2], Session: m[3], Request: dash(m[4]), Cluster: dash(m[5]), Backend: dash(m[6]),
 		Client: dash(m[7]), BackAddr: dash(m[8]), Protocol: m[15], Tags: map[string]string{}}
 	r.ReqTime, _ = parseASCIIDuration(t, m[9])
 	r.SvcTime, _ = parseASCIIDuration(t, m[10])
@@ -194,6 +200,7 @@ type jsonRecord struct {
 	Event     struct {
 		Start    time.Time `json:"start"`
 		Duration int64     `json:"duration"`
+		Outcome  string    `json:"outcome"`
 	} `json:"event"`
 	Trace struct {
 		ID string `json:"id"`
@@ -224,6 +231,7 @@ type jsonRecord struct {
 	Labels map[string]string `json:"labels"`
 	Sozu   struct {
 		SessionID    string `json:"session_id"`
+		Listener     string `json:"listener"`
 		Protocol     string `json:"protocol"`
 		ClusterID    string `json:"cluster_id"`
 		BackendID    string `json:"backend_id"`
@@ -246,7 +254,7 @@ func parseJSONRecord(t *testing.T, line string) obsRecord {
 		}
 		return netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(port)).String()
 	}
-	r := obsRecord{Protocol: j.Sozu.Protocol, Session: j.Sozu.SessionID, Request: j.Trace.ID, Cluster: j.Sozu.ClusterID, Backend: j.Sozu.BackendID,
+	r := obsRecord{Outcome: j.Event.Outcome, Listener: j.Sozu.Listener, Protocol: j.Sozu.Protocol, Session: j.Sozu.SessionID, Request: j.Trace.ID, Cluster: j.Sozu.ClusterID, Backend: j.Sozu.BackendID,
 		Client: addr(j.Source.IP, j.Source.Port), BackAddr: addr(j.Destination.IP, j.Destination.Port), UA: j.UserAgent.Original,
 		Tags: map[string]string{}, ReqTime: time.Duration(j.Event.Duration), SvcTime: time.Duration(j.Sozu.ServiceTime),
 		BytesIn: j.Sozu.BytesIn, BytesOut: j.Sozu.BytesOut}
@@ -579,6 +587,11 @@ func obsMix(r *obsRig) []obsStep {
 			}
 			return e
 		}},
+		{"404 PAN in Host", func(t *testing.T) exchange {
+			e := h1(exchange{method: "GET", host: pan + ".shop.test", target: "/panhost", status: 404, protocol: "http"}, "")(t)
+			e.host = "411111******1111.shop.test" // as recorded
+			return e
+		}},
 		{"client leaves mid-body", func(t *testing.T) exchange {
 			c, err := net.Dial("tcp", r.http)
 			if err != nil {
@@ -817,7 +830,7 @@ func TestObservabilityOutputsAgree(t *testing.T) {
 
 // stable is r without what differs from one run to the next.
 func stable(r obsRecord) obsRecord {
-	r.Session, r.Request, r.Worker = "", "", ""
+	r.Session, r.Request, r.Worker, r.Outcome, r.Listener = "", "", "", "", "" // Outcome: checkRecord
 	r.ReqTime, r.SvcTime, r.RespTime = 0, 0, 0
 	r.Client = ""
 	if r.BackAddr != "" {
@@ -867,7 +880,7 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 			t.Errorf("%s: no record of %s (%v)", format, e.name, k)
 			continue
 		}
-		checkRecord(t, format, e, rec, seen)
+		checkRecord(t, r, format, e, rec, seen)
 		if e.h2 {
 			if h2session == "" {
 				h2session = rec.Session
@@ -905,13 +918,13 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 
 // checkRecord compares a record with its exchange as the client and the
 // origin saw it.
-func checkRecord(t *testing.T, format string, e exchange, rec obsRecord, ids map[string]string) {
+func checkRecord(t *testing.T, r *obsRig, format string, e exchange, rec obsRecord, ids map[string]string) {
 	t.Helper()
 	errorf := func(f string, a ...any) { t.Errorf("%s %s: "+f, append([]any{format, e.name}, a...)...) }
 	want := obsRecord{Protocol: e.protocol, Status: e.status, Cluster: e.cluster, Backend: e.backend, BackAddr: e.backAddr,
 		Method: e.method, Host: e.host, UA: e.ua, Client: e.client}
 	got := rec
-	got.Session, got.Request, got.Target, got.Worker, got.Tags = "", "", "", "", nil
+	got.Session, got.Request, got.Target, got.Worker, got.Tags, got.Outcome, got.Listener = "", "", "", "", nil, "", ""
 	got.ReqTime, got.SvcTime, got.RespTime, got.HasRespTime = 0, 0, 0, false
 	got.BytesIn, got.BytesOut = 0, 0
 	if !equalRecords(got, want) {
@@ -942,6 +955,15 @@ func checkRecord(t *testing.T, format string, e exchange, rec obsRecord, ids map
 		}
 	} else if id, ok := ids[e.key()]; ok && id != rec.Request {
 		errorf("request id %s, the origin was sent Sozu-Id %s", rec.Request, id)
+	}
+	// A failure (ascii's ERROR-ACCESS, JSON's event.outcome): no answer,
+	// or a 4xx or 5xx one (the mix has no response cut short); a TCP
+	// session is a success.
+	if want := map[bool]string{true: "failure", false: "success"}[e.protocol != "TCP" && (e.status == 0 || e.status >= 400)]; format != "protobuf" && rec.Outcome != want {
+		errorf("outcome %q, want %q", rec.Outcome, want)
+	}
+	if wantL := map[string]string{"http": r.http, "https": r.https, "TCP": r.tcp}[e.protocol]; format == "json" && rec.Listener != wantL {
+		errorf("listener %q, want %q", rec.Listener, wantL)
 	}
 	if format != "json" && rec.Worker != "WRK-00" && rec.Worker != "WRK-01" {
 		errorf("tag %q, want a worker's (WRK-00, WRK-01)", rec.Worker)
