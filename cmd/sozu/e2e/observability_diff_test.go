@@ -29,6 +29,7 @@ import (
 	"golang.org/x/net/http2"
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
@@ -1238,6 +1239,51 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 	}
 	if len(timers) == 0 {
 		t.Errorf("query_metrics has no latency")
+	}
+	// Each worker: its own metrics against its statsd origin and, where
+	// the records name their worker (ascii, protobuf), against its records.
+	perWorker := map[string]counts{}
+	for _, rec := range recs {
+		if rec.Worker == "" {
+			continue
+		}
+		w := perWorker[rec.Worker]
+		if w == nil {
+			w = counts{}
+			perWorker[rec.Worker] = w
+		}
+		w[pm.BytesIn] += rec.BytesIn
+		w[pm.BytesOut] += rec.BytesOut
+		if rec.Protocol == "TCP" {
+			w[pm.TCPRequests]++
+		} else if rec.Status != 0 {
+			w[pm.HTTPRequests]++
+		}
+	}
+	aw := queryMetrics(t, r.sock, &command.QueryMetricsOptions{List: proto.Bool(false), NoClusters: proto.Bool(false), Workers: proto.Bool(true)})
+	if len(aw.GetWorkers()) != 2 {
+		t.Errorf("query_metrics --workers: %d workers, want 2", len(aw.GetWorkers()))
+	}
+	for id, wm := range aw.GetWorkers() {
+		n, err := strconv.Atoi(id)
+		if err != nil {
+			t.Fatalf("worker id %q", id)
+		}
+		origin := fmt.Sprintf("WRK-%02d", n)
+		own := counters(&command.AggregatedMetrics{Proxying: wm.GetProxy(), Clusters: wm.GetClusters()})
+		for key, want := range own {
+			re := regexp.MustCompile(`^sozu\.` + origin + `\.` + regexp.QuoteMeta(key) + `$`)
+			if got, _ := r.statsd.sum(re); got != want {
+				t.Errorf("worker %s: statsd %s.%s = %d, its metrics %d", id, origin, key, got, want)
+			}
+		}
+		if w := perWorker[origin]; w != nil || len(perWorker) > 0 {
+			for _, name := range []string{pm.HTTPRequests, pm.TCPRequests, pm.BytesIn, pm.BytesOut} {
+				if own[name] != w[name] {
+					t.Errorf("worker %s: %s = %d, its records (tag %s) say %d", id, name, own[name], origin, w[name])
+				}
+			}
+		}
 	}
 	// Nothing of the mix's user agent or targets reaches a label.
 	if strings.Contains(scrape, "obs-agent") {
