@@ -440,6 +440,17 @@ type exchange struct {
 	// against the metrics only: what they show depends on the worker each
 	// connection met).
 	more int
+	// conns is the client connections the step opened less one (an
+	// HTTP/2 stream: less none, the first one opening the connection).
+	conns int
+}
+
+// connections is the client connections e's step opened.
+func (e exchange) connections() int {
+	if e.h2 {
+		return e.conns
+	}
+	return 1 + e.conns
 }
 
 // key is what finds the exchange's record (recordKey): its path, else
@@ -630,6 +641,9 @@ func obsMix(r *obsRig) []obsStep {
 			e := shop(exchange{method: m.method, target: target, status: resp.StatusCode, protocol: "https", ua: ua, h2: true,
 				bytesIn: int64(len(m.body)), bytesOut: int64(len(b))})
 			e.client = r.h2client
+			if i == 0 {
+				e.conns = 1 // the connection the streams share
+			}
 			return e
 		}})
 	}
@@ -665,7 +679,7 @@ func obsMix(r *obsRig) []obsStep {
 			if i == 0 {
 				first = exchange{method: "GET", host: "capped.test", target: "/cap-0", status: resp.StatusCode, protocol: "http", ua: ua,
 					cluster: "capped", tags: map[string]string{"team": "cap"}, bytesIn: int64(len(raw)), bytesOut: cr.n, client: c.LocalAddr().String(),
-					more: 2}
+					more: 2, conns: 2}
 				if resp.StatusCode == 200 {
 					first.backend, first.backAddr = "capped-0", r.origin
 				}
@@ -897,6 +911,7 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 		t.Errorf("%s: %d records, want %d", format, len(recs), want)
 	}
 	scrape := checkMetricsAgainstRecords(t, r, recs)
+	checkConnections(t, r, exs)
 	// No PAN and no credential anywhere: access log, main log, statsd,
 	// Prometheus.
 	access, _ := os.ReadFile(r.access)
@@ -1034,6 +1049,39 @@ func counters(am *command.AggregatedMetrics) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// checkConnections compares the client connections of the mix with the
+// listeners' and TLS counters. startProxy probes the HTTP and HTTPS
+// listeners alike, once or more (until every listener answers), with no
+// TLS handshake; the TCP listener is not probed.
+func checkConnections(t *testing.T, r *obsRig, exs []exchange) {
+	t.Helper()
+	conns := map[string]int64{}
+	for _, e := range exs {
+		conns[e.protocol] += int64(e.connections())
+	}
+	// A session records its request before its connection's gauge goes
+	// down: wait for the gauges.
+	var p map[string]*command.FilteredMetrics
+	sozutest.WaitFor(t, 10*time.Second, "every client connection closed", func() bool {
+		p = queryMetrics(t, r.sock, nil).GetProxying()
+		return p[pm.ClientConnections].GetGauge() == 0 && p[pm.H2ActiveStreams].GetGauge() == 0
+	})
+	probes := countOf(p, pm.AcceptedHTTPS) - conns["https"]
+	if probes < 1 {
+		t.Errorf("%s = %d, the mix opened %d and startProxy at least one", pm.AcceptedHTTPS, countOf(p, pm.AcceptedHTTPS), conns["https"])
+	}
+	for name, want := range map[string]int64{
+		pm.AcceptedHTTP: conns["http"] + probes, pm.AcceptedTCP: conns["TCP"],
+		pm.AcceptedConnections: conns["http"] + conns["https"] + conns["TCP"] + 2*probes,
+		pm.TLSv13:              conns["https"], pm.H2Connections: 1, pm.ALPNHTTP11: conns["https"] - 1,
+		pm.TLSHandshakeErrors: probes,
+	} {
+		if got := countOf(p, name); got != want {
+			t.Errorf("%s = %d, the mix opened %d", name, got, want)
+		}
+	}
 }
 
 // statusClass is the http.status.* counter a status counts in.
