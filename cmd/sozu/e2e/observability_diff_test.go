@@ -336,6 +336,7 @@ func startObsRig(t *testing.T, format string) *obsRig {
 	r.echoOrigin = startRawOrigin(t, tcpEcho)
 	r.echo = r.echoOrigin.addr
 	r.statsd = startStatsdSink(t)
+	r.statsd.conn.SetReadBuffer(4 << 20) // three proxies' flushes at once: lose none
 	digest := sha256.Sum256([]byte("s3cret"))
 	cfg := fmt.Sprintf(`command_socket = %[1]q
 worker_count = 2
@@ -391,6 +392,11 @@ frontends = [ { address = %[6]q, hostname = "broken.test", tags = { team = "brok
 protocol = "http"
 frontends = [ { address = %[6]q, hostname = "empty.test", tags = { team = "empty" } } ]
 
+[clusters.dead]
+protocol = "http"
+backends = [ { backend_id = "dead-0", address = %[15]q } ]
+frontends = [ { address = %[6]q, hostname = "dead.test", tags = { team = "dead" } } ]
+
 [clusters.capped]
 protocol = "http"
 max_connections_per_ip = 1
@@ -402,7 +408,7 @@ protocol = "tcp"
 backends = [ { backend_id = "raw-0", address = %[14]q } ]
 frontends = [ { address = %[10]q, tags = { kind = "tcp" } } ]
 `, r.sock, r.access, format, r.statsd.conn.LocalAddr().String(), r.prom, r.http, r.https, certPath, keyPath, r.tcp,
-		r.origin, hex.EncodeToString(digest[:]), r.bad, r.echo)
+		r.origin, hex.EncodeToString(digest[:]), r.bad, r.echo, freeAddr(t))
 	// startProxy's probes of the HTTP listeners leave no record (no
 	// request); one of the TCP listener would: it is not probed.
 	r.p = startProxy(t, r.dir, r.sock, cfg, r.http, r.https, r.prom)
@@ -577,6 +583,8 @@ func obsMix(r *obsRig) []obsStep {
 		{"502 bad response", h1(exchange{method: "GET", host: "broken.test", target: "/badresp", status: 502, protocol: "http",
 			cluster: "broken", backend: "broken-0", backAddr: r.bad, tags: map[string]string{"team": "broken"}}, "")},
 		{"504 backend timeout", h1(shop(exchange{method: "GET", target: "/slow", status: 504}), "")},
+		{"503 backend down", h1(exchange{method: "GET", host: "dead.test", target: "/dead", status: 503, protocol: "http",
+			cluster: "dead", tags: map[string]string{"team": "dead"}}, "")},
 		{"401 auth", h1(exchange{method: "GET", host: "secure.test", target: "/auth", status: 401, protocol: "http",
 			cluster: "secure", tags: map[string]string{"team": "sec"}}, "")},
 		{"301 redirect", h1(exchange{method: "GET", host: "old.test", target: "/redir", status: 301, protocol: "http",
@@ -1166,6 +1174,20 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 	if got, want := p[pm.RequestTime].GetPercentiles().GetSamples(), uint64(proxy["request_time samples"]); got != want {
 		t.Errorf("proxy %s has %d samples, the records say %d HTTP requests", pm.RequestTime, got, want)
 	}
+	// Times ordered: the service time and the backend's within the
+	// request time, sample by sample, so in sum.
+	sum := func(m map[string]*command.FilteredMetrics, name string) uint64 {
+		return m[name].GetPercentiles().GetSum()
+	}
+	if sum(p, pm.ServiceTime) > sum(p, pm.RequestTime) || sum(p, pm.RequestTime) == 0 {
+		t.Errorf("proxy: service times add up to %d µs, request times to %d µs", sum(p, pm.ServiceTime), sum(p, pm.RequestTime))
+	}
+	for id, cl := range am.GetClusters() {
+		if c := cl.GetCluster(); sum(c, pm.ServiceTime) > sum(c, pm.RequestTime) || sum(c, pm.BackendResponseTime) > sum(c, pm.RequestTime) {
+			t.Errorf("cluster %s: service times add up to %d µs, backend response times to %d µs, request times to %d µs",
+				id, sum(c, pm.ServiceTime), sum(c, pm.BackendResponseTime), sum(c, pm.RequestTime))
+		}
+	}
 	clusterNames := []string{pm.Requests, pm.BytesIn, pm.BytesOut, pm.Status1xx, pm.Status2xx, pm.Status3xx, pm.Status4xx, pm.Status5xx, pm.StatusOther}
 	for id, want := range clusters {
 		cm := am.GetClusters()[id].GetCluster()
@@ -1252,19 +1274,28 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 	statsdKey := func(key string) *regexp.Regexp {
 		return regexp.MustCompile(`^sozu\.WRK-\d\d\.` + regexp.QuoteMeta(key) + `$`)
 	}
-	sozutest.WaitFor(t, 10*time.Second, "statsd reaches the counters and latencies of query_metrics", func() bool {
+	// statsd: the workers' counters and latencies reach it within a few
+	// flushes (one a second).
+	var missing []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		missing = missing[:0]
 		for _, s := range samples {
 			if got, _ := r.statsd.sum(statsdKey(s.statsd)); got != s.want {
-				return false
+				missing = append(missing, fmt.Sprintf("%s = %d (query_metrics %d)", s.statsd, got, s.want))
 			}
 		}
 		for _, s := range timers {
 			if got := r.statsd.timerSamples(statsdKey(s.statsd)); got != s.want {
-				return false
+				missing = append(missing, fmt.Sprintf("%s has %d samples (query_metrics %d)", s.statsd, got, s.want))
 			}
 		}
-		return true
-	})
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("statsd, 10 s after the traffic, differs from query_metrics:\n%s", strings.Join(missing, "\n"))
+	}
 	resp, err := http.Get("http://" + r.prom + "/metrics")
 	if err != nil {
 		t.Fatal(err)
