@@ -446,6 +446,8 @@ type exchange struct {
 	// against the metrics only: what they show depends on the worker each
 	// connection met).
 	more int
+	// sameSession names the exchanges whose records must share a session.
+	sameSession string
 	// conns is the client connections the step opened less one (an
 	// HTTP/2 stream: less none, the first one opening the connection).
 	conns int
@@ -477,6 +479,9 @@ func (e exchange) key() string {
 type obsStep struct {
 	name string
 	do   func(t *testing.T) exchange
+	// many, when set instead of do, makes several exchanges (requests
+	// of one connection).
+	many func(t *testing.T) []exchange
 }
 
 // rawH1 sends raw on a new connection to addr (over TLS when tlsConf is
@@ -574,29 +579,29 @@ func obsMix(r *obsRig) []obsStep {
 		return e
 	}
 	mix := []obsStep{
-		{"GET", h1(shop(exchange{method: "GET", target: "/get?n=1000", status: 200}), "")},
-		{"POST", h1(shop(exchange{method: "POST", target: "/post?n=10", status: 200}), strings.Repeat("b", 4321))},
-		{"HEAD", h1(shop(exchange{method: "HEAD", target: "/head?n=77", status: 200}), "")},
-		{"404 unknown host", h1(exchange{method: "GET", host: "unknown.test", target: "/nohost", status: 404, protocol: "http"}, "")},
-		{"503 no backend", h1(exchange{method: "GET", host: "empty.test", target: "/nobackend", status: 503, protocol: "http",
+		{name: "GET", do: h1(shop(exchange{method: "GET", target: "/get?n=1000", status: 200}), "")},
+		{name: "POST", do: h1(shop(exchange{method: "POST", target: "/post?n=10", status: 200}), strings.Repeat("b", 4321))},
+		{name: "HEAD", do: h1(shop(exchange{method: "HEAD", target: "/head?n=77", status: 200}), "")},
+		{name: "404 unknown host", do: h1(exchange{method: "GET", host: "unknown.test", target: "/nohost", status: 404, protocol: "http"}, "")},
+		{name: "503 no backend", do: h1(exchange{method: "GET", host: "empty.test", target: "/nobackend", status: 503, protocol: "http",
 			cluster: "empty", tags: map[string]string{"team": "empty"}}, "")},
-		{"502 bad response", h1(exchange{method: "GET", host: "broken.test", target: "/badresp", status: 502, protocol: "http",
+		{name: "502 bad response", do: h1(exchange{method: "GET", host: "broken.test", target: "/badresp", status: 502, protocol: "http",
 			cluster: "broken", backend: "broken-0", backAddr: r.bad, tags: map[string]string{"team": "broken"}}, "")},
-		{"504 backend timeout", h1(shop(exchange{method: "GET", target: "/slow", status: 504}), "")},
-		{"503 backend down", h1(exchange{method: "GET", host: "dead.test", target: "/dead", status: 503, protocol: "http",
+		{name: "504 backend timeout", do: h1(shop(exchange{method: "GET", target: "/slow", status: 504}), "")},
+		{name: "503 backend down", do: h1(exchange{method: "GET", host: "dead.test", target: "/dead", status: 503, protocol: "http",
 			cluster: "dead", tags: map[string]string{"team": "dead"}}, "")},
-		{"401 auth", h1(exchange{method: "GET", host: "secure.test", target: "/auth", status: 401, protocol: "http",
+		{name: "401 auth", do: h1(exchange{method: "GET", host: "secure.test", target: "/auth", status: 401, protocol: "http",
 			cluster: "secure", tags: map[string]string{"team": "sec"}}, "")},
-		{"301 redirect", h1(exchange{method: "GET", host: "old.test", target: "/redir", status: 301, protocol: "http",
+		{name: "301 redirect", do: h1(exchange{method: "GET", host: "old.test", target: "/redir", status: 301, protocol: "http",
 			cluster: "shop", tags: map[string]string{"team": "old"}}, "")},
-		{"400 malformed", bare(exchange{target: "/bad", method: "GET", status: 400, protocol: "http"},
+		{name: "400 malformed", do: bare(exchange{target: "/bad", method: "GET", status: 400, protocol: "http"},
 			"GET /bad HTTP/1.1\r\nHost: shop.test\r\nBad Field: x\r\n\r\n")},
 		// No target in the record: its request line was refused.
-		{"505 version", bare(exchange{status: 505, protocol: "http"}, "GET /v505 HTTP/2.0\r\nHost: shop.test\r\n\r\n")},
-		{"431 head too large", bare(exchange{target: "/big", method: "GET", status: 431, protocol: "http"},
+		{name: "505 version", do: bare(exchange{status: 505, protocol: "http"}, "GET /v505 HTTP/2.0\r\nHost: shop.test\r\n\r\n")},
+		{name: "431 head too large", do: bare(exchange{target: "/big", method: "GET", status: 431, protocol: "http"},
 			"GET /big HTTP/1.1\r\nHost: shop.test\r\nX-Big: "+strings.Repeat("a", 20000)+"\r\n\r\n")},
-		{"HTTPS GET", h1(shop(exchange{method: "GET", target: "/tls1?n=500", status: 200, protocol: "https"}), "")},
-		{"PAN and credentials", func(t *testing.T) exchange {
+		{name: "HTTPS GET", do: h1(shop(exchange{method: "GET", target: "/tls1?n=500", status: 200, protocol: "https"}), "")},
+		{name: "PAN and credentials", do: func(t *testing.T) exchange {
 			raw := "GET /pan/" + pan + "?card=" + pan + " HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: agent " + pan +
 				"\r\nAuthorization: Basic " + obsSecret + "\r\nCookie: s=" + obsSecret + "\r\nConnection: close\r\n\r\n"
 			st, in, out, client := rawH1(t, r.http, nil, raw)
@@ -607,12 +612,12 @@ func obsMix(r *obsRig) []obsStep {
 			}
 			return e
 		}},
-		{"404 PAN in Host", func(t *testing.T) exchange {
+		{name: "404 PAN in Host", do: func(t *testing.T) exchange {
 			e := h1(exchange{method: "GET", host: pan + ".shop.test", target: "/panhost", status: 404, protocol: "http"}, "")(t)
 			e.host = "411111******1111.shop.test" // as recorded
 			return e
 		}},
-		{"client leaves mid-body", func(t *testing.T) exchange {
+		{name: "client leaves mid-body", do: func(t *testing.T) exchange {
 			c, err := net.Dial("tcp", r.http)
 			if err != nil {
 				t.Fatal(err)
@@ -631,11 +636,11 @@ func obsMix(r *obsRig) []obsStep {
 			c.Close()
 			return e
 		}},
-		{"421 misdirected", h1(exchange{method: "GET", host: "other.test", target: "/misdirected", status: 421, protocol: "https"}, "")},
+		{name: "421 misdirected", do: h1(exchange{method: "GET", host: "other.test", target: "/misdirected", status: 421, protocol: "https"}, "")},
 	}
 	// HTTP/2 streams on one connection.
 	for i, m := range []struct{ method, body string }{{"GET", ""}, {"POST", strings.Repeat("p", 3000)}, {"HEAD", ""}} {
-		mix = append(mix, obsStep{"h2 " + m.method, func(t *testing.T) exchange {
+		mix = append(mix, obsStep{name: "h2 " + m.method, do: func(t *testing.T) exchange {
 			target := fmt.Sprintf("/h2-%d?n=%d", i, 200*(i+1))
 			req, _ := http.NewRequest(m.method, "https://"+r.https+target, strings.NewReader(m.body))
 			req.Host = "shop.test"
@@ -655,7 +660,34 @@ func obsMix(r *obsRig) []obsStep {
 			return e
 		}})
 	}
-	mix = append(mix, obsStep{"429 per-IP cap", func(t *testing.T) exchange {
+	mix = append(mix, obsStep{name: "keep-alive", many: func(t *testing.T) []exchange {
+		// Two requests on one connection: two records of one session,
+		// each with its own bytes.
+		c, err := net.Dial("tcp", r.http)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		var out []exchange
+		for i, body := range []string{strings.Repeat("k", 700), ""} {
+			raw := fmt.Sprintf("POST /keep-%d?n=%d HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: %s\r\nContent-Length: %d\r\n\r\n%s", i, 50*(i+1), ua, len(body), body)
+			io.WriteString(c, raw)
+			cr := &countingReader{r: br}
+			resp, err := http.ReadResponse(bufio.NewReaderSize(cr, 16), nil) // small: reads little past the response
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			out = append(out, shop(exchange{method: "POST", target: fmt.Sprintf("/keep-%d?n=%d", i, 50*(i+1)), status: resp.StatusCode, ua: ua,
+				bytesIn: int64(len(raw)), bytesOut: cr.n, client: c.LocalAddr().String(), sameSession: "keep-alive"}))
+		}
+		out[1].conns = -1 // the first request's connection
+		return out
+	}})
+	mix = append(mix, obsStep{name: "429 per-IP cap", do: func(t *testing.T) exchange {
 		// Three connections at once to a cluster that takes one per
 		// client IP and worker: with two workers, one at least is refused.
 		// The first (a 200: no connection holds a slot yet) is the
@@ -695,7 +727,7 @@ func obsMix(r *obsRig) []obsStep {
 		}
 		return first
 	}})
-	mix = append(mix, obsStep{"h2 421", func(t *testing.T) exchange {
+	mix = append(mix, obsStep{name: "h2 421", do: func(t *testing.T) exchange {
 		req, _ := http.NewRequest("GET", "https://"+r.https+"/h2-misdirected", nil)
 		req.Host = "other.test" // the connection's SNI is shop.test
 		req.Header.Set("User-Agent", ua)
@@ -707,7 +739,7 @@ func obsMix(r *obsRig) []obsStep {
 		resp.Body.Close()
 		return exchange{method: "GET", host: "other.test", target: "/h2-misdirected", status: resp.StatusCode, protocol: "https", ua: ua, h2: true,
 			bytesOut: int64(len(b)), client: r.h2client}
-	}}, obsStep{"h2 client resets mid-body", func(t *testing.T) exchange {
+	}}, obsStep{name: "h2 client resets mid-body", do: func(t *testing.T) exchange {
 		pr, pw := io.Pipe()
 		ctx, cancel := context.WithCancel(context.Background())
 		req, _ := http.NewRequestWithContext(ctx, "POST", "https://"+r.https+"/h2-abort?got=300", pr)
@@ -735,7 +767,7 @@ func obsMix(r *obsRig) []obsStep {
 		e.client = r.h2client
 		return e
 	}})
-	mix = append(mix, obsStep{"TCP", func(t *testing.T) exchange {
+	mix = append(mix, obsStep{name: "TCP", do: func(t *testing.T) exchange {
 		c, err := net.Dial("tcp", r.tcp)
 		if err != nil {
 			t.Fatal(err)
@@ -872,11 +904,18 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 	r := startObsRig(t, format)
 	var exs []exchange
 	for _, m := range obsMix(r) {
-		e := m.do(t)
-		if e.name == "" {
-			e.name = m.name
+		var es []exchange
+		if m.many != nil {
+			es = m.many(t)
+		} else {
+			es = []exchange{m.do(t)}
 		}
-		exs = append(exs, e)
+		for _, e := range es {
+			if e.name == "" {
+				e.name = m.name
+			}
+			exs = append(exs, e)
+		}
 	}
 	r.h2.CloseIdleConnections()
 	want := len(exs)
@@ -895,7 +934,7 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 	r.mu.Lock()
 	seen := r.ids
 	r.mu.Unlock()
-	var h2session string
+	sessions, requestIDs := map[string]string{}, map[string]bool{}
 	for _, e := range exs {
 		k := e.key()
 		rec, ok := recs[k]
@@ -904,13 +943,21 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 			continue
 		}
 		checkRecord(t, r, format, e, rec, seen)
+		group := e.sameSession
 		if e.h2 {
-			if h2session == "" {
-				h2session = rec.Session
-			} else if rec.Session != h2session {
-				t.Errorf("%s: HTTP/2 streams of one connection in sessions %s and %s", format, h2session, rec.Session)
+			group = "HTTP/2"
+		}
+		if group != "" {
+			if sessions[group] == "" {
+				sessions[group] = rec.Session
+			} else if rec.Session != sessions[group] {
+				t.Errorf("%s: the requests of one connection (%s) in sessions %s and %s", format, group, sessions[group], rec.Session)
 			}
 		}
+		if requestIDs[rec.Request] {
+			t.Errorf("%s: request id %s twice", format, rec.Request)
+		}
+		requestIDs[rec.Request] = true
 	}
 	if len(recs) != want || t.Failed() {
 		for k, rec := range recs {
