@@ -292,7 +292,7 @@ type obsRig struct {
 	access                 string
 	caPool                 *x509.CertPool
 	statsd                 *statsdSink
-	origin, bad, echo      string
+	origin, bad, echo, ws  string
 	echoOrigin             *rawOrigin
 	h2                     *http.Client // one HTTP/2 connection to the HTTPS listener
 	h2client               string       // its local address
@@ -335,6 +335,7 @@ func startObsRig(t *testing.T, format string) *obsRig {
 	}).addr
 	r.echoOrigin = startRawOrigin(t, tcpEcho)
 	r.echo = r.echoOrigin.addr
+	r.ws = startRawOrigin(t, wsEcho).addr
 	r.statsd = startStatsdSink(t)
 	r.statsd.conn.SetReadBuffer(4 << 20) // three proxies' flushes at once: lose none
 	digest := sha256.Sum256([]byte("s3cret"))
@@ -397,6 +398,11 @@ protocol = "http"
 backends = [ { backend_id = "dead-0", address = %[15]q } ]
 frontends = [ { address = %[6]q, hostname = "dead.test", tags = { team = "dead" } } ]
 
+[clusters.ws]
+protocol = "http"
+backends = [ { backend_id = "ws-0", address = %[16]q } ]
+frontends = [ { address = %[6]q, hostname = "ws.test", tags = { team = "ws" } } ]
+
 [clusters.capped]
 protocol = "http"
 max_connections_per_ip = 1
@@ -408,7 +414,7 @@ protocol = "tcp"
 backends = [ { backend_id = "raw-0", address = %[14]q } ]
 frontends = [ { address = %[10]q, tags = { kind = "tcp" } } ]
 `, r.sock, r.access, format, r.statsd.conn.LocalAddr().String(), r.prom, r.http, r.https, certPath, keyPath, r.tcp,
-		r.origin, hex.EncodeToString(digest[:]), r.bad, r.echo, freeAddr(t))
+		r.origin, hex.EncodeToString(digest[:]), r.bad, r.echo, freeAddr(t), r.ws)
 	// startProxy's probes of the HTTP listeners leave no record (no
 	// request); one of the TCP listener would: it is not probed.
 	r.p = startProxy(t, r.dir, r.sock, cfg, r.http, r.https, r.prom)
@@ -686,6 +692,39 @@ func obsMix(r *obsRig) []obsStep {
 		}
 		out[1].conns = -1 // the first request's connection
 		return out
+	}})
+	mix = append(mix, obsStep{name: "WebSocket", do: func(t *testing.T) exchange {
+		// One record: the 101 exchange with the bytes relayed after it.
+		c, err := net.Dial("tcp", r.http)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		cr := &countingReader{r: c}
+		br := bufio.NewReader(cr)
+		head := "GET /ws HTTP/1.1\r\nHost: ws.test\r\nUser-Agent: " + ua + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		in := int64(len(head))
+		io.WriteString(c, head)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("WebSocket upgrade: %v %v", resp, err)
+		}
+		for _, size := range []int{10, 3000, 70000} {
+			f := wsFrame(2, bytes.Repeat([]byte("w"), size), []byte{1, 2, 3, 4})
+			c.Write(f)
+			in += int64(len(f))
+			if _, got, err := readFrame(br); err != nil || len(got) != size {
+				t.Fatalf("WebSocket echo: %d bytes, %v", len(got), err)
+			}
+		}
+		f := wsFrame(8, nil, []byte{1, 2, 3, 4})
+		c.Write(f)
+		in += int64(len(f))
+		io.Copy(io.Discard, br) // the origin closes at the close frame
+		return exchange{method: "GET", host: "ws.test", target: "/ws", status: 101, protocol: "http", ua: ua, cluster: "ws", backend: "ws-0",
+			backAddr: r.ws, tags: map[string]string{"team": "ws"}, bytesIn: in, bytesOut: cr.n, client: c.LocalAddr().String()}
 	}})
 	mix = append(mix, obsStep{name: "429 per-IP cap", do: func(t *testing.T) exchange {
 		// Three connections at once to a cluster that takes one per
