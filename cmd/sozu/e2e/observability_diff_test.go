@@ -296,6 +296,7 @@ type obsRig struct {
 	echoOrigin             *rawOrigin
 	h2                     *http.Client // one HTTP/2 connection to the HTTPS listener
 	h2client               string       // its local address
+	h2conn                 net.Conn     // and the connection itself
 	// ids the origin saw in Sozu-Id, by path.
 	mu  sync.Mutex
 	ids map[string]string
@@ -422,7 +423,7 @@ frontends = [ { address = %[10]q, tags = { kind = "tcp" } } ]
 		DialTLSContext: func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
 			c, err := (&tls.Dialer{Config: cfg}).DialContext(ctx, network, addr)
 			if err == nil {
-				r.h2client = c.LocalAddr().String()
+				r.h2client, r.h2conn = c.LocalAddr().String(), c
 			}
 			return c, err
 		}}
@@ -956,7 +957,9 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 			exs = append(exs, e)
 		}
 	}
-	r.h2.CloseIdleConnections()
+	// The HTTP/2 connection closes: the transport would keep one whose
+	// stream it reset a moment ago.
+	r.h2conn.Close()
 	want := len(exs)
 	for _, e := range exs {
 		want += e.more
@@ -1158,10 +1161,21 @@ func checkConnections(t *testing.T, r *obsRig, exs []exchange) {
 	// A session records its request before its connection's gauge goes
 	// down: wait for the gauges.
 	var p map[string]*command.FilteredMetrics
-	sozutest.WaitFor(t, 10*time.Second, "every client connection closed", func() bool {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		p = queryMetrics(t, r.sock, nil).GetProxying()
-		return p[pm.ClientConnections].GetGauge() == 0 && p[pm.H2ActiveStreams].GetGauge() == 0
-	})
+		if p[pm.ClientConnections].GetGauge() == 0 && p[pm.H2ActiveStreams].GetGauge() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			aw := queryMetrics(t, r.sock, &command.QueryMetricsOptions{List: proto.Bool(false), NoClusters: proto.Bool(true), Workers: proto.Bool(true)})
+			for id, w := range aw.GetWorkers() {
+				t.Logf("worker %s: %s %d, %s %d", id, pm.ClientConnections, w.GetProxy()[pm.ClientConnections].GetGauge(),
+					pm.H2ActiveStreams, w.GetProxy()[pm.H2ActiveStreams].GetGauge())
+			}
+			t.Fatalf("10 s after the mix: %s = %d, %s = %d, want 0 once every connection closed", pm.ClientConnections,
+				p[pm.ClientConnections].GetGauge(), pm.H2ActiveStreams, p[pm.H2ActiveStreams].GetGauge())
+		}
+	}
 	probes := countOf(p, pm.AcceptedHTTPS) - conns["https"]
 	if probes < 1 {
 		t.Errorf("%s = %d, the mix opened %d and startProxy at least one", pm.AcceptedHTTPS, countOf(p, pm.AcceptedHTTPS), conns["https"])
