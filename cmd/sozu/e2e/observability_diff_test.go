@@ -1271,6 +1271,26 @@ func checkMetricsAgainstRecords(t *testing.T, r *obsRig, recs map[string]obsReco
 			t.Errorf("proxy %s = %d, the records say %d", name, got, want)
 		}
 	}
+	// The counters of one status (http.status.404), of the proxy's own
+	// answers (http.404.errors: every 4xx and 5xx of the mix is the
+	// proxy's) and redirections (http.301.redirection).
+	byStatus := map[int]int64{}
+	for _, rec := range recs {
+		if rec.Protocol != "TCP" && rec.Status != 0 {
+			byStatus[rec.Status]++
+		}
+	}
+	perStatus := regexp.MustCompile(`^http\.(?:status\.(\d{3})|(\d{3})\.errors|(3\d\d)\.redirection)$`)
+	for name := range p {
+		m := perStatus.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		code, _ := strconv.Atoi(m[1] + m[2] + m[3])
+		if got := countOf(p, name); got != byStatus[code] {
+			t.Errorf("proxy %s = %d, the records say %d answers %d", name, got, byStatus[code], code)
+		}
+	}
 	if got, want := p[pm.RequestTime].GetPercentiles().GetSamples(), uint64(proxy["request_time samples"]); got != want {
 		t.Errorf("proxy %s has %d samples, the records say %d HTTP requests", pm.RequestTime, got, want)
 	}
