@@ -326,6 +326,9 @@ func startObsRig(t *testing.T, format string) *obsRig {
 		if strings.HasPrefix(req.URL.Path, "/slow") {
 			time.Sleep(1500 * time.Millisecond) // the scenario: longer than back_timeout
 		}
+		if strings.HasPrefix(req.URL.Path, "/pan/") {
+			w.Header().Set("Set-Cookie", "sid="+obsSecret) // never logged either
+		}
 		n, _ := strconv.Atoi(req.URL.Query().Get("n"))
 		fmt.Fprintf(w, "%d:%s", len(body), strings.Repeat("x", n))
 	}))
@@ -532,8 +535,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// obsSecret is a credential sent in Authorization and Cookie: it must
-// appear in no output.
+// obsSecret is a credential sent in Authorization and Cookie, and
+// received in Set-Cookie: it must appear in no output.
 const obsSecret = "c2VjcmV0LW9ic2RpZmY"
 
 // obsMix is the traffic the consistency test drives, the same for every
