@@ -224,8 +224,8 @@ func TestAccessLogScanRefusedHead(t *testing.T) {
 }
 
 // TestAccessLogH2HeadTooLarge: an HTTP/2 request whose head is too large
-// for HTTP/1.1 is answered 431; its record shows its method and path and
-// counts its head (in its HTTP/1.1 form, as a stream's), and so does
+// for HTTP/1.1 is answered 431; its record shows its method, path and
+// :authority (as a malformed stream's) and counts its head (in its HTTP/1.1 form, as a stream's), and so does
 // bytes_in.
 func TestAccessLogH2HeadTooLarge(t *testing.T) {
 	b := h2Backend(t)
@@ -238,7 +238,8 @@ func TestAccessLogH2HeadTooLarge(t *testing.T) {
 	h.get(1, "/big?card=4111111111111111", "x-big", strings.Repeat("a", 20000))
 	r := sink.JSON(t, 1)[0]
 	in, _ := get(r, "http.request.bytes").(float64)
-	if get(r, "http.response.status_code") != float64(431) || get(r, "http.request.method") != "GET" || get(r, "url.path") != "/big" || in <= 20000 {
+	if get(r, "http.response.status_code") != float64(431) || get(r, "http.request.method") != "GET" || get(r, "url.path") != "/big" ||
+		get(r, "url.domain") != "a.test" || in <= 20000 {
 		t.Errorf("record: %v", r)
 	}
 	waitFor(t, "the 431 recorded", func() bool { return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1 })
