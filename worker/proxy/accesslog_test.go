@@ -247,3 +247,36 @@ func TestAccessLogH2HeadTooLarge(t *testing.T) {
 		t.Errorf("%s = %d, the record says %v", pm.BytesIn, got, in)
 	}
 }
+
+// TestAccessLogH2HeadTooLargeOwnID: the 431 of an HTTP/2 stream whose
+// head is too large has a request id of its own, never that of an earlier
+// stream whose session the pool gave it again (it kept it: two records,
+// one id); after HEADs, the answer keeps its body.
+func TestAccessLogH2HeadTooLargeOwnID(t *testing.T) {
+	b := h2Backend(t)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2"}
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al})
+	h := dialH2(t, f)
+	ids := map[any]bool{}
+	for i := range 5 {
+		id := uint32(4*i + 1)
+		h.get(id, "/ok", ":method", "HEAD")
+		recs := sink.JSON(t, 2*i+1)
+		h.get(id+2, "/big", "x-big", strings.Repeat("a", 20000))
+		recs = sink.JSON(t, 2*i+2)
+		for _, r := range recs[2*i:] {
+			if id := get(r, "trace.id"); ids[id] {
+				t.Fatalf("request id %v given twice: %v", id, recs)
+			} else {
+				ids[id] = true
+			}
+		}
+		if r := recs[2*i+1]; get(r, "http.response.status_code") != float64(431) {
+			t.Fatalf("record of the large head: %v", r)
+		} else if out, _ := get(r, "http.response.bytes").(float64); out <= float64(len("HTTP/1.1 431 \r\n\r\n")+100) {
+			t.Errorf("the 431 after a HEAD: %v bytes, without its body", out)
+		}
+	}
+}

@@ -167,6 +167,10 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.state.Store(stateBusy)
 	s.h2b, s.snext, s.sprev, s.h2id = nil, nil, nil, 0
 	s.served, s.linger = false, false
+	// What a request leaves of itself, for a session that answers before
+	// readHead or runStream resets them (an HTTP/2 head too large): never
+	// an earlier request's id, HEAD-ness or route.
+	s.hasID, s.isHead, s.routeKey = false, false, ""
 	s.aborted.Store(false)
 	s.left.Store(false)
 	s.since.Store(0)
