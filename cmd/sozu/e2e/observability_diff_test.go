@@ -782,6 +782,24 @@ func obsMix(r *obsRig) []obsStep {
 		resp.Body.Close()
 		return exchange{method: "GET", host: "other.test", target: "/h2-misdirected", status: resp.StatusCode, protocol: "https", ua: ua, h2: true,
 			bytesOut: int64(len(b)), client: r.h2client}
+	}}, obsStep{name: "h2 431", do: func(t *testing.T) exchange {
+		req, _ := http.NewRequest("GET", "https://"+r.https+"/h2-big", nil)
+		req.Host = "shop.test"
+		req.Header.Set("User-Agent", ua)
+		req.Header.Set("X-Big", strings.Repeat("b", 20000)) // too large a head for HTTP/1.1
+		resp, err := r.h2.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// No route: the tags of the frontend of its host.
+		e := exchange{method: "GET", host: "shop.test", target: "/h2-big", status: resp.StatusCode, protocol: "https", h2: true,
+			bytesIn: 20000, bytesOut: int64(len(b)), client: r.h2client, tags: map[string]string{"team": "pay", "env": "tls"}}
+		if e.status != 431 {
+			t.Errorf("h2 431: status %d", e.status)
+		}
+		return e
 	}}, obsStep{name: "h2 client resets mid-body", do: func(t *testing.T) exchange {
 		pr, pw := io.Pipe()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -979,7 +997,7 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 	r.mu.Lock()
 	seen := r.ids
 	r.mu.Unlock()
-	sessions, requestIDs := map[string]string{}, map[string]bool{}
+	sessions, requestIDs := map[string]string{}, map[string]string{}
 	for _, e := range exs {
 		k := e.key()
 		rec, ok := recs[k]
@@ -999,10 +1017,10 @@ func runObsMix(t *testing.T, format string) map[string]obsRecord {
 				t.Errorf("%s: the requests of one connection (%s) in sessions %s and %s", format, group, sessions[group], rec.Session)
 			}
 		}
-		if requestIDs[rec.Request] {
-			t.Errorf("%s: request id %s twice", format, rec.Request)
+		if other, dup := requestIDs[rec.Request]; dup {
+			t.Errorf("%s: request id %s for %s and %s", format, rec.Request, other, k)
 		}
-		requestIDs[rec.Request] = true
+		requestIDs[rec.Request] = k
 	}
 	if len(recs) != want || t.Failed() {
 		for k, rec := range recs {
