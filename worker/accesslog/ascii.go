@@ -28,13 +28,14 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 		level = "ERROR-ACCESS"
 	}
 	// The prompt, as upstream's: time, precise time, pid, level, tag, tab.
-	dst = appendMicros(dst, r.End)
+	end := r.end()
+	dst = appendMicros(dst, end)
 	if colored {
 		dst = append(dst, " \x1b[2m"...)
 	} else {
 		dst = append(dst, ' ')
 	}
-	dst = strconv.AppendInt(dst, r.End.UnixNano(), 10)
+	dst = strconv.AppendInt(dst, end.UnixNano(), 10)
 	if colored {
 		dst = append(dst, " \x1b[;2;1m"...)
 	} else {

@@ -319,3 +319,38 @@ func TestASCIIColoredIsPlainWithEscapes(t *testing.T) {
 		}
 	}
 }
+
+// A record's stamped end less its start is its request time, to the
+// nanosecond, in JSON (@timestamp, event.start, event.duration) and
+// protobuf (time, start_time, request_time in µs), for clock readings as
+// the proxy takes them: each holds a wall and a monotonic reading taken a
+// few nanoseconds apart, and a request time is measured on the monotonic
+// clock.
+func TestStampedEndIsStartPlusRequestTime(t *testing.T) {
+	for i := range 200 {
+		r := httpRecord()
+		r.Start = time.Now()
+		r.End = time.Now()
+		r.BackendTime = 0
+		var j struct {
+			Timestamp time.Time `json:"@timestamp"`
+			Event     struct {
+				Start    time.Time `json:"start"`
+				Duration int64     `json:"duration"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal((&Encoder{Format: JSON}).Append(nil, r), &j); err != nil {
+			t.Fatal(err)
+		}
+		if got := j.Timestamp.Sub(j.Event.Start); got != time.Duration(j.Event.Duration) {
+			t.Fatalf("reading %d: @timestamp - event.start = %v, event.duration = %v", i, got, time.Duration(j.Event.Duration))
+		}
+		var m command.ProtobufAccessLog
+		if err := protodelim.UnmarshalFrom(bytes.NewReader((&Encoder{Format: Protobuf}).Append(nil, r)), &m); err != nil {
+			t.Fatal(err)
+		}
+		if d := m.GetTime().GetLow() - m.GetStartTime().GetLow(); d != uint64(r.RequestTime()) || d/1000 != m.GetRequestTime() {
+			t.Fatalf("reading %d: time - start_time = %d ns, request_time %d µs (%v)", i, d, m.GetRequestTime(), r.RequestTime())
+		}
+	}
+}

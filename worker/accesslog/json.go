@@ -11,7 +11,7 @@ import (
 // Common Schema field names (docs/observability.md lists them).
 func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 	dst = append(dst, `{"@timestamp":"`...)
-	dst = appendRFC3339Nano(dst, r.End)
+	dst = appendRFC3339Nano(dst, r.end())
 	if r.Protocol.stream() {
 		// A TCP session or UDP flow: not web traffic.
 		dst = append(dst, `","event":{"kind":"event","category":["network"],"dataset":"sozu.access","start":"`...)

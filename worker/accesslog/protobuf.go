@@ -105,7 +105,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 	}
 	dst = protowire.AppendTag(dst, fieldTag, protowire.BytesType)
 	dst = protowire.AppendString(dst, e.Tag)
-	dst = appendUint128Field(dst, fieldTime, 0, uint64(r.End.UnixNano()))
+	dst = appendUint128Field(dst, fieldTime, 0, uint64(r.end().UnixNano()))
 	dst = appendVarintField(dst, fieldRequestTime, uint64(r.RequestTime().Microseconds()))
 	if r.BackendTime > 0 {
 		dst = appendVarintField(dst, fieldResponseTime, uint64(r.BackendTime.Microseconds()))

@@ -110,6 +110,19 @@ func HTTPFailure(status int) bool { return status == 0 || status >= 400 }
 // answer.
 func (r *Record) RequestTime() time.Duration { return max(r.End.Sub(r.Start), 0) }
 
+// end is the time the record is stamped with (ascii's time, protobuf's
+// time, JSON's @timestamp): Start plus RequestTime, rather than End as
+// read. A clock reading holds the wall clock and the monotonic one, read
+// a few nanoseconds apart, and RequestTime is monotonic (End.Sub(Start)):
+// so stamped, the record's end less its start is its request time to the
+// nanosecond, in every format.
+func (r *Record) end() time.Time {
+	if r.Start.IsZero() {
+		return r.End
+	}
+	return r.Start.Add(r.RequestTime())
+}
+
 // ServiceTime is the time the proxy itself spent: RequestTime minus
 // BackendTime.
 func (r *Record) ServiceTime() time.Duration { return max(r.RequestTime()-r.BackendTime, 0) }

@@ -212,10 +212,25 @@ type Request struct {
 	BytesOut    int64
 }
 
-// End records a request whose answer was sent; now is its end. It
-// allocates nothing.
+// End records a request that ended; now is its end. One that got no
+// answer (Status 0: its client left) counts only its bytes, in bytes_in
+// and bytes_out of the proxy, its cluster and its backend, as its access
+// record has them: it is not a request answered. It allocates nothing.
 func (r *Registry) End(q *Request, now time.Time) {
-	if r == nil || q.Status == 0 {
+	if r == nil {
+		return
+	}
+	if q.Status == 0 {
+		r.proxy[bytesIn].Add(q.BytesIn)
+		r.proxy[bytesOut].Add(q.BytesOut)
+		if c := q.Cluster; c != nil && r.clusterOn.Load() {
+			c.c[cBytesIn].Add(q.BytesIn)
+			c.c[cBytesOut].Add(q.BytesOut)
+			if b := q.Backend; b != nil {
+				b.c[cBytesIn].Add(q.BytesIn)
+				b.c[cBytesOut].Add(q.BytesOut)
+			}
+		}
 		return
 	}
 	si := statusIndex(q.Status)

@@ -100,6 +100,22 @@ func (r *reqLog) noteRequest(req *http1.Request, n int) {
 	r.ua = r.put(ua)
 }
 
+// noteScanRefused notes, for the record of a head refused before its
+// parse (head, what came of it: too large, 431; a bare LF in a field,
+// 400), what was valid of it, as for a head the parse refuses: the parse
+// of those bytes keeps a valid request line (and the authority it
+// carried) and refuses the rest (http1.ParseRequest's contract). Its
+// bytes are counted apart (noteUnparsed).
+func (s *session) noteScanRefused(head []byte) {
+	if !s.lg.on {
+		return
+	}
+	s.acquireExchangeBuffers()
+	req := &s.st.req
+	http1.ParseRequest(req, head, nil) // refused: what it kept is what was valid
+	s.lg.noteRequest(req, 0)
+}
+
 // noteUnparsed counts the n bytes read of a head that ended before it
 // could be parsed (a slow head's 408, a head the scanner refused, a client
 // that left mid-head): bytes in counts every request byte read, parsed or

@@ -187,3 +187,96 @@ func TestAccessLogH2Malformed(t *testing.T) {
 		t.Errorf("http.errors = %d, want 3", n)
 	}
 }
+
+// TestAccessLogScanRefusedHead: a head the scanner refuses before its end
+// (too large, a bare LF in a field) shows what was valid of it, as one the
+// parse refuses: the method and target of a valid request line, the host
+// only when the request line carried it; nothing of a request line too
+// long (414).
+func TestAccessLogScanRefusedHead(t *testing.T) {
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": nil}, nil, Options{Access: al})
+	big := strings.Repeat("a", 20000)
+	for i, c := range []struct {
+		name, req, status  string
+		method, path, host any
+	}{
+		{"head too large", "GET /big?card=4111111111111111 HTTP/1.1\r\nHost: shop.test\r\nX-Big: " + big + "\r\n\r\n", "431", "GET", "/big", nil},
+		{"absolute-form, head too large", "GET http://shop.test/abs HTTP/1.1\r\nHost: shop.test\r\nX-Big: " + big + "\r\n\r\n", "431", "GET", "/abs", "shop.test"},
+		{"bare LF in a field", "POST /lf HTTP/1.1\r\nHost: shop.test\nX: y\r\n\r\n", "400", "POST", "/lf", nil},
+		{"request line too long", "GET /" + big[:10000] + " HTTP/1.1\r\nHost: shop.test\r\n\r\n", "414", "", "", nil},
+	} {
+		if resp := exchangeRaw(t, f.addr, c.req); !strings.HasPrefix(resp, "HTTP/1.1 "+c.status) {
+			t.Fatalf("%s: answered %.40q, want %s", c.name, resp, c.status)
+		}
+		rec := sink.JSON(t, i+1)[i]
+		for k, want := range map[string]any{"http.request.method": c.method, "url.path": c.path, "url.domain": c.host} {
+			if got := get(rec, k); got != want {
+				t.Errorf("%s: %s = %v, want %v", c.name, k, got, want)
+			}
+		}
+	}
+	for _, r := range sink.Raw() {
+		if bytes.Contains(r, []byte("4111111111111111")) {
+			t.Errorf("full PAN in %s", r)
+		}
+	}
+}
+
+// TestAccessLogH2HeadTooLarge: an HTTP/2 request whose head is too large
+// for HTTP/1.1 is answered 431; its record shows its method, path and
+// :authority (as a malformed stream's) and counts its head (in its HTTP/1.1 form, as a stream's), and so does
+// bytes_in.
+func TestAccessLogH2HeadTooLarge(t *testing.T) {
+	b := h2Backend(t)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+	reg := metrics.New()
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2"}
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al, Metrics: reg})
+	h := dialH2(t, f)
+	h.get(1, "/big?card=4111111111111111", "x-big", strings.Repeat("a", 20000))
+	r := sink.JSON(t, 1)[0]
+	in, _ := get(r, "http.request.bytes").(float64)
+	if get(r, "http.response.status_code") != float64(431) || get(r, "http.request.method") != "GET" || get(r, "url.path") != "/big" ||
+		get(r, "url.domain") != "a.test" || in <= 20000 {
+		t.Errorf("record: %v", r)
+	}
+	waitFor(t, "the 431 recorded", func() bool { return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1 })
+	if got := reg.Snapshot().GetProxy()[pm.BytesIn].GetCount(); got != int64(in) {
+		t.Errorf("%s = %d, the record says %v", pm.BytesIn, got, in)
+	}
+}
+
+// TestAccessLogH2HeadTooLargeOwnID: the 431 of an HTTP/2 stream whose
+// head is too large has a request id of its own, never that of an earlier
+// stream whose session the pool gave it again (it kept it: two records,
+// one id); after HEADs, the answer keeps its body.
+func TestAccessLogH2HeadTooLargeOwnID(t *testing.T) {
+	b := h2Backend(t)
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2"}
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al})
+	h := dialH2(t, f)
+	ids := map[any]bool{}
+	for i := range 5 {
+		id := uint32(4*i + 1)
+		h.get(id, "/ok", ":method", "HEAD")
+		recs := sink.JSON(t, 2*i+1)
+		h.get(id+2, "/big", "x-big", strings.Repeat("a", 20000))
+		recs = sink.JSON(t, 2*i+2)
+		for _, r := range recs[2*i:] {
+			if id := get(r, "trace.id"); ids[id] {
+				t.Fatalf("request id %v given twice: %v", id, recs)
+			} else {
+				ids[id] = true
+			}
+		}
+		if r := recs[2*i+1]; get(r, "http.response.status_code") != float64(431) {
+			t.Fatalf("record of the large head: %v", r)
+		} else if out, _ := get(r, "http.response.bytes").(float64); out <= float64(len("HTTP/1.1 431 \r\n\r\n")+100) {
+			t.Errorf("the 431 after a HEAD: %v bytes, without its body", out)
+		}
+	}
+}

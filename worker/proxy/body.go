@@ -65,9 +65,7 @@ func (s *session) copyBody(cfg *Listener, bc *backends.Conn, chunked bool, remai
 			n, err := s.conn.Read(s.buf)
 			s.idle.noteRead(n, len(s.buf), err)
 			s.lg.bytesIn += int64(n)
-			if chunked {
-				s.mx.BytesIn += int64(n) // a declared length was counted with the head
-			}
+			s.mx.BytesIn += int64(n)
 			if n == 0 {
 				res = clientReadFault(err)
 				return

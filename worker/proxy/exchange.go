@@ -22,6 +22,12 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	req := &s.st.req
 	err := http1.ParseRequest(req, s.buf[s.r:s.r+n], nil)
 	s.lg.noteRequest(req, n) // refused too: its record shows what was valid
+	if s.mxOn() {
+		// A head the parse refuses arrived all the same: its bytes and
+		// its time count, as its access record has them.
+		s.mx.Start = s.now // readHead ticks when the head is complete
+		s.mx.BytesIn = int64(n)
+	}
 	if err != nil {
 		s.headError(cfg, err)
 		return false
@@ -33,13 +39,6 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	}
 	s.r += n
 	s.isHead = string(req.Method) == "HEAD"
-	if s.mxOn() {
-		s.mx.Start = s.now // readHead ticks when the head is complete
-		s.mx.BytesIn = int64(n)
-		if req.Body == http1.BodyLength {
-			s.mx.BytesIn += req.ContentLength
-		}
-	}
 	if status := refuse(req, cfg); status != 0 {
 		return s.answer(cfg, nil, status)
 	}
@@ -163,6 +162,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.out = append(s.out, s.buf[s.r:s.r+int(take)]...)
 		s.r += int(take)
 		s.lg.bytesIn += take
+		s.mx.BytesIn += take // a body counts as read (the copier adds the rest)
 		remaining = req.ContentLength - take
 		x.streaming = remaining > 0
 	case http1.BodyChunked:
@@ -174,7 +174,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.out, used, err = s.st.dec.Reencode(s.out, s.buf[s.r:s.w])
 		s.r += used
 		s.lg.bytesIn += int64(used)
-		s.mx.BytesIn += int64(used) // a chunked body counts as read (the copier adds the rest)
+		s.mx.BytesIn += int64(used) // framing included
 		if err != nil {
 			return s.answer(cfg, nil, http1.StatusBadRequest)
 		}

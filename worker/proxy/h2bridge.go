@@ -236,6 +236,16 @@ func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, reason strin
 	al.Log(&rec)
 }
 
+// hasHostField reports whether fields hold a host field.
+func hasHostField(fields []h2.HeaderField) bool {
+	for _, f := range fields {
+		if string(f.Name) == "host" {
+			return true
+		}
+	}
+	return false
+}
+
 // userAgent returns the value of the user-agent field of fields, or nil.
 func userAgent(fields []h2.HeaderField) []byte {
 	for _, f := range fields {
@@ -328,6 +338,15 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 		defer ss.finish()
 		cfg := srv.cfg.Load()
 		ss.lg.begin(ss.tick())
+		// Its head counts, in its HTTP/1.1 form as a stream's head does,
+		// and its record shows its method and path (noteScanRefused).
+		ss.noteUnparsed(len(head))
+		ss.noteScanRefused(head)
+		if a := st.Authority(); len(a) > 0 && ss.lg.on && !hasHostField(st.Header()) {
+			// Its :authority, undisputed, as a malformed stream's record
+			// shows it (the HTTP/1.1 form's Host was not validated).
+			ss.lg.host = ss.lg.put(a)
+		}
 		ss.answer(cfg, nil, http1.StatusRequestHeaderFieldsTooLarge)
 		ss.tick()
 		ss.logRequest(cfg)

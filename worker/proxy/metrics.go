@@ -42,10 +42,11 @@ func (s *session) noteUnparsed(n int) {
 	s.lg.noteUnparsed(n)
 }
 
-// endRequest records the request whose answer was sent, if any, and
-// forgets it.
+// endRequest records the request that ended, if it got an answer or
+// carried bytes (a request its client left: its bytes only), and forgets
+// it.
 func (s *session) endRequest() {
-	if s.mx.Status != 0 && s.mxOn() {
+	if (s.mx.Status != 0 || s.mx.BytesIn != 0 || s.mx.BytesOut != 0) && s.mxOn() {
 		s.srv.opt.Metrics.End(&s.mx, s.now) // its callers tick at the request's end
 	}
 	s.mx = metrics.Request{}

@@ -150,3 +150,108 @@ func TestOwnAnswerTimedBeforeLinger(t *testing.T) {
 		t.Errorf("request_time %v over %d samples, want one well below the linger (%v)", time.Duration(h.GetSum()), h.GetCount(), lingerTime)
 	}
 }
+
+// A head the parse refuses (its end found, a field or the version wrong)
+// counts its bytes in bytes_in and its time in request_time, as its
+// access record does: every answered request that arrived has a sample.
+func TestRefusedHeadMetrics(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		status    string
+	}{
+		{"two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400"},
+		{"space in a field name", "GET /bad HTTP/1.1\r\nHost: a\r\nBad Field: x\r\n\r\n", "HTTP/1.1 400"},
+		{"HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", "HTTP/1.1 505"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := metrics.New()
+			f := newFixtureWith(t, anyHost("empty"), map[string][]string{"empty": nil}, nil, Options{Metrics: reg})
+			if got := exchangeRaw(t, f.addr, tc.raw); !strings.HasPrefix(got, tc.status) {
+				t.Fatalf("answer %q, want %s", got, tc.status)
+			}
+			waitFor(t, "the answer recorded", func() bool {
+				return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1
+			})
+			p := reg.Snapshot().GetProxy()
+			if got := p[pm.BytesIn].GetCount(); got != int64(len(tc.raw)) {
+				t.Errorf("%s = %d, want the %d bytes of the head", pm.BytesIn, got, len(tc.raw))
+			}
+			for _, name := range []string{pm.RequestTime, pm.ServiceTime} {
+				if n := p[name].GetHistogram().GetCount(); n != 1 {
+					t.Errorf("%s has %d samples, want 1", name, n)
+				}
+			}
+		})
+	}
+}
+
+// A request its client leaves (mid-head, or mid-body while the backend
+// reads it) got no answer: it is not counted as a request, but the bytes
+// read of it count in bytes_in, of the proxy, its cluster and its backend,
+// as read (a Content-Length body as far as it came), as its access record
+// counts them.
+func TestLeftRequestBytes(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		io.Copy(io.Discard, r.Body) // until the proxy gives the request up
+	})
+	for _, tc := range []struct {
+		name, raw string
+		backend   bool // the request reaches the backend before its client leaves
+	}{
+		{"mid-head", "GET / HTTP/1.1\r\nHost: a\r\nX-Half: ", false},
+		{"mid-body", "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + strings.Repeat("b", 100), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := metrics.New()
+			f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil, Options{Metrics: reg})
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, tc.raw)
+			if tc.backend {
+				select {
+				case <-arrived:
+				case <-time.After(5 * time.Second):
+					t.Fatal("the request did not reach the backend")
+				}
+			}
+			c.Close()
+			waitFor(t, "the bytes recorded", func() bool { return reg.Snapshot().GetProxy()[pm.BytesIn].GetCount() != 0 })
+			wm := reg.Snapshot()
+			if got := wm.GetProxy()[pm.BytesIn].GetCount(); got != int64(len(tc.raw)) {
+				t.Errorf("%s = %d, want the %d bytes the client sent", pm.BytesIn, got, len(tc.raw))
+			}
+			if got := wm.GetProxy()[pm.HTTPRequests].GetCount(); got != 0 {
+				t.Errorf("%s = %d, want 0: the request got no answer", pm.HTTPRequests, got)
+			}
+			if !tc.backend {
+				return
+			}
+			cl := wm.GetClusters()["c"]
+			if got := cl.GetCluster()[pm.BytesIn].GetCount(); got != int64(len(tc.raw)) || cl.GetCluster()[pm.Requests].GetCount() != 0 {
+				t.Errorf("cluster %s = %d (want %d), %s = %d (want 0)", pm.BytesIn, got, len(tc.raw), pm.Requests, cl.GetCluster()[pm.Requests].GetCount())
+			}
+			if be := cl.GetBackends(); len(be) != 1 || be[0].GetMetrics()[pm.BytesIn].GetCount() != int64(len(tc.raw)) {
+				t.Errorf("backends: %v", be)
+			}
+		})
+	}
+}
+
+// A request answered before its body came (503: no backend) counts in
+// bytes_in what was read of it, not the length its head declared.
+func TestAnsweredBeforeBodyBytes(t *testing.T) {
+	reg := metrics.New()
+	f := newFixtureWith(t, anyHost("empty"), map[string][]string{"empty": nil}, nil, Options{Metrics: reg})
+	raw := "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n"
+	if got := exchangeRaw(t, f.addr, raw); !strings.HasPrefix(got, "HTTP/1.1 503") {
+		t.Fatalf("answer %q, want a 503", got)
+	}
+	waitFor(t, "the 503 recorded", func() bool { return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1 })
+	if got := reg.Snapshot().GetProxy()[pm.BytesIn].GetCount(); got != int64(len(raw)) {
+		t.Errorf("%s = %d, want the %d bytes of the head (no byte of the body came)", pm.BytesIn, got, len(raw))
+	}
+}

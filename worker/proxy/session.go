@@ -167,6 +167,10 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.state.Store(stateBusy)
 	s.h2b, s.snext, s.sprev, s.h2id = nil, nil, nil, 0
 	s.served, s.linger = false, false
+	// What a request leaves of itself, for a session that answers before
+	// readHead or runStream resets them (an HTTP/2 head too large): never
+	// an earlier request's id, HEAD-ness or route.
+	s.hasID, s.isHead, s.routeKey = false, false, ""
 	s.aborted.Store(false)
 	s.left.Store(false)
 	s.since.Store(0)
@@ -460,6 +464,7 @@ func (s *session) readHead(cfg *Listener) int {
 			n, err := s.scan.Scan(s.buf[s.r:s.w])
 			if err != nil {
 				s.noteUnparsed(s.w - s.r)
+				s.noteScanRefused(s.buf[s.r:s.w])
 				return s.headError(cfg, err)
 			}
 			if n > 0 {

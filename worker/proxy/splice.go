@@ -103,6 +103,7 @@ func (s *session) spliceRequest(cfg *Listener, bc *backends.Conn, client, backen
 			return clientReadFault(err), true
 		}
 		s.lg.bytesIn += int64(n)
+		s.mx.BytesIn += int64(n)
 		if remaining -= int64(n); remaining == 0 {
 			s.bodyComplete.Store(true)
 		}

@@ -90,7 +90,7 @@ func TestMetricsWebSocketBytes(t *testing.T) {
 }
 
 // A chunked request body counts in bytes_in as read, framing included (a
-// Content-Length one counts as declared with its head): upstream counts
+// Content-Length one as read too): upstream counts
 // every byte read from the client. Only the head was counted.
 func TestMetricsChunkedBodyBytesIn(t *testing.T) {
 	dir := t.TempDir()
