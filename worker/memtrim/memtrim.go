@@ -110,7 +110,11 @@ type heapStat struct {
 	free    uint64 // free heap memory still resident
 }
 
-// reclaimable is the resident heap memory that holds no live data.
+// reclaimable is the resident heap memory that may hold no live data:
+// the free memory, and the objects beyond the live data of the last
+// collection, which were allocated since, garbage now or not (the runtime
+// knows which only once it collects: a burst that ended after the last
+// collection counts whole).
 func (s heapStat) reclaimable() uint64 {
 	garbage := uint64(0)
 	if s.objects > s.live {
