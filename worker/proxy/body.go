@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/backends"
@@ -333,6 +335,10 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 		s.releaseBackend(bc, false)
 		return
 	}
+	// The tunnel holds no buffer of the exchange's: each way reads into
+	// a pooled one only while bytes are on hand (tunnelReader), so that
+	// an idle WebSocket costs what an idle keep-alive connection does.
+	s.releaseExchangeBuffers()
 	done := make(chan struct{})
 	var in int64 // client → backend, written by the goroutine, read after done
 	var tr tunnelTraffic
@@ -356,9 +362,10 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 			}
 			s.r = s.w
 		}
-		in += pipe(bc.Conn, s.conn, s.buf, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout, &tr)
+		s.releaseBuf() // only this goroutine touches s.buf until done
+		in += pipe(bc.Conn, newTunnelReader(s.conn, nil), &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout, &tr)
 	}()
-	out := pipe(s.conn, bc.Conn, s.bbuf, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout, &tr)
+	out := pipe(s.conn, newTunnelReader(bc.Conn, bc.RawConn()), &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout, &tr)
 	<-done
 	// The tunnel's bytes count in bytes_in and bytes_out, as upstream's
 	// pipe counts them (docs/metrics.md), and in the access record.
@@ -379,25 +386,28 @@ type tunnelTraffic struct {
 	writing atomic.Int32 // directions now in a write (its write deadline bounds it)
 }
 
-// pipe copies src to dst until src ends: then it half-closes dst. On any
-// other error, or when the tunnel stays idle past readTimeout (no byte
-// read from src, nor moved the other way, for that long; the other way in
-// a write is not idle), it closes both. It returns the number of bytes
-// written to dst.
-func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration, tr *tunnelTraffic) (copied int64) {
+// pipe copies what r reads to dst until its source ends: then it
+// half-closes dst. On any other error, or when the tunnel stays idle past
+// readTimeout (no byte read from the source, nor moved the other way, for
+// that long; the other way in a write is not idle), it closes both. It
+// returns the number of bytes written to dst.
+func pipe(dst net.Conn, r *tunnelReader, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration, tr *tunnelTraffic) (copied int64) {
+	src := r.src
+	defer r.release()
 	arm := true
 	for {
 		if arm {
 			deadline.Read(src, rdl, time.Now(), readTimeout)
 		}
 		arm = true
-		n, err := src.Read(buf)
+		n, err := r.next()
 		if n > 0 {
 			now := time.Now()
 			tr.last.Store(now.UnixNano())
 			deadline.Write(dst, wdl, now, writeTimeout)
 			tr.writing.Add(1)
-			w, werr := dst.Write(buf[:n])
+			w, werr := dst.Write(r.bytes())
+			r.release()
 			tr.writing.Add(-1)
 			copied += int64(w)
 			if w > 0 {
@@ -429,6 +439,99 @@ func pipe(dst, src net.Conn, buf []byte, wdl, rdl *deadline.Lazy, writeTimeout, 
 		dst.Close()
 		src.Close()
 		return copied
+	}
+}
+
+// tunnelReader reads one way of a tunnel into a pooled buffer that it
+// holds only while the bytes read are on hand. From a TCP connection it
+// waits in the poller (syscall.RawConn.Read), whose callback checks a
+// buffer out for the read and gives it back at once when that finds
+// nothing (EAGAIN): a quiet way holds no buffer, and the wait costs no
+// extra system call (as worker/tcp's relay). Other sources (TLS, whose
+// records crypto/tls reads) are read with their Read into a buffer
+// checked out for the wait.
+type tunnelReader struct {
+	src net.Conn
+	rc  syscall.RawConn // nil when src is no TCP connection
+	fn  func(fd uintptr) bool
+	bp  *[]byte // held from a read that found bytes until release
+	n   int
+	err error
+}
+
+// newTunnelReader returns the reader of src; rc is src's raw connection
+// when the caller keeps one (a backend connection's), else nil and made
+// here for a TCP connection.
+func newTunnelReader(src net.Conn, rc syscall.RawConn) *tunnelReader {
+	r := &tunnelReader{src: src, rc: rc}
+	if r.rc == nil {
+		if tc, ok := src.(*net.TCPConn); ok {
+			r.rc, _ = tc.SyscallConn()
+		}
+	}
+	if r.rc != nil {
+		r.fn = r.read
+	}
+	return r
+}
+
+// read is the RawConn callback: false (park until readable) while the
+// read finds nothing, holding no buffer meanwhile.
+func (r *tunnelReader) read(fd uintptr) bool {
+	if r.bp == nil {
+		r.bp = getBuf()
+	}
+	n, again, err := readFD(fd, *r.bp)
+	if again {
+		putBuf(r.bp)
+		r.bp = nil
+		return false
+	}
+	if err != nil && err != io.EOF {
+		err = os.NewSyscallError("read", err) // as net.Conn's Read; errors.Is finds the errno
+	}
+	r.n, r.err = n, err
+	return true
+}
+
+// next waits, within the source's read deadline, for its next bytes and
+// returns how many are on hand (bytes, until release); or 0 and the error
+// that ended the wait (io.EOF, a deadline), holding nothing.
+func (r *tunnelReader) next() (int, error) {
+	if r.rc == nil {
+		r.bp = getBuf()
+		n, err := r.src.Read(*r.bp)
+		if n == 0 {
+			r.release()
+			if err == nil {
+				err = io.ErrNoProgress
+			}
+			return 0, err
+		}
+		r.n = n
+		return n, nil // an error with bytes shows again on the next read
+	}
+	r.n, r.err = 0, nil
+	if err := r.rc.Read(r.fn); err != nil {
+		r.release()
+		return 0, err
+	}
+	if r.n == 0 {
+		r.release()
+		return 0, r.err
+	}
+	return r.n, nil
+}
+
+// bytes returns the bytes on hand.
+func (r *tunnelReader) bytes() []byte { return (*r.bp)[:r.n] }
+
+// release gives the buffer back.
+func (r *tunnelReader) release() {
+	r.n = 0
+	if r.bp != nil {
+		putBuf(r.bp)
+		r.bp = nil
 	}
 }
 
