@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
 	"github.com/sozu-go/sozu/worker/http1"
+	"github.com/sozu-go/sozu/worker/relay"
 )
 
 // bodyResult is how the request body copier ended.
@@ -335,9 +334,10 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 		s.releaseBackend(bc, false)
 		return
 	}
-	// The tunnel holds no buffer of the exchange's: each way reads into
-	// a pooled one only while bytes are on hand (tunnelReader), so that
-	// an idle WebSocket costs what an idle keep-alive connection does.
+	// The tunnel holds no buffer of the exchange's: each way holds a
+	// pooled one, or a pipe between plain TCP connections, only while
+	// bytes are on hand (worker/relay), so that an idle WebSocket costs
+	// what an idle keep-alive connection does.
 	s.releaseExchangeBuffers()
 	done := make(chan struct{})
 	var in int64 // client → backend, written by the goroutine, read after done
@@ -363,9 +363,11 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 			s.r = s.w
 		}
 		s.releaseBuf() // only this goroutine touches s.buf until done
-		in += pipe(bc.Conn, newTunnelReader(s.conn, nil), &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout, &tr)
+		r := relay.NewReader(s.conn, bc.Conn, tunnelBuffers{}, nil, true)
+		in += pipe(bc.Conn, s.conn, r, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout, &tr)
 	}()
-	out := pipe(s.conn, newTunnelReader(bc.Conn, bc.RawConn()), &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout, &tr)
+	r := relay.NewReader(bc.Conn, s.conn, tunnelBuffers{}, bc.RawConn(), true)
+	out := pipe(s.conn, bc.Conn, r, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout, &tr)
 	<-done
 	// The tunnel's bytes count in bytes_in and bytes_out, as upstream's
 	// pipe counts them (docs/metrics.md), and in the access record.
@@ -386,28 +388,26 @@ type tunnelTraffic struct {
 	writing atomic.Int32 // directions now in a write (its write deadline bounds it)
 }
 
-// pipe copies what r reads to dst until its source ends: then it
+// pipe copies what r reads from src to dst until src ends: then it
 // half-closes dst. On any other error, or when the tunnel stays idle past
 // readTimeout (no byte read from the source, nor moved the other way, for
 // that long; the other way in a write is not idle), it closes both. It
 // returns the number of bytes written to dst.
-func pipe(dst net.Conn, r *tunnelReader, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration, tr *tunnelTraffic) (copied int64) {
-	src := r.src
-	defer r.release()
+func pipe(dst, src net.Conn, r *relay.Reader, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration, tr *tunnelTraffic) (copied int64) {
+	defer r.Release()
 	arm := true
 	for {
 		if arm {
 			deadline.Read(src, rdl, time.Now(), readTimeout)
 		}
 		arm = true
-		n, err := r.next()
+		n, err := r.Next()
 		if n > 0 {
 			now := time.Now()
 			tr.last.Store(now.UnixNano())
 			deadline.Write(dst, wdl, now, writeTimeout)
 			tr.writing.Add(1)
-			w, werr := dst.Write(r.bytes())
-			r.release()
+			w, werr := r.Send(dst)
 			tr.writing.Add(-1)
 			copied += int64(w)
 			if w > 0 {
@@ -442,98 +442,12 @@ func pipe(dst net.Conn, r *tunnelReader, wdl, rdl *deadline.Lazy, writeTimeout, 
 	}
 }
 
-// tunnelReader reads one way of a tunnel into a pooled buffer that it
-// holds only while the bytes read are on hand. From a TCP connection it
-// waits in the poller (syscall.RawConn.Read), whose callback checks a
-// buffer out for the read and gives it back at once when that finds
-// nothing (EAGAIN): a quiet way holds no buffer, and the wait costs no
-// extra system call (as worker/tcp's relay). Other sources (TLS, whose
-// records crypto/tls reads) are read with their Read into a buffer
-// checked out for the wait.
-type tunnelReader struct {
-	src net.Conn
-	rc  syscall.RawConn // nil when src is no TCP connection
-	fn  func(fd uintptr) bool
-	bp  *[]byte // held from a read that found bytes until release
-	n   int
-	err error
-}
+// tunnelBuffers are the read buffers of a tunnel's relay.Readers,
+// counted in BuffersCheckedOut.
+type tunnelBuffers struct{}
 
-// newTunnelReader returns the reader of src; rc is src's raw connection
-// when the caller keeps one (a backend connection's), else nil and made
-// here for a TCP connection.
-func newTunnelReader(src net.Conn, rc syscall.RawConn) *tunnelReader {
-	r := &tunnelReader{src: src, rc: rc}
-	if r.rc == nil {
-		if tc, ok := src.(*net.TCPConn); ok {
-			r.rc, _ = tc.SyscallConn()
-		}
-	}
-	if r.rc != nil {
-		r.fn = r.read
-	}
-	return r
-}
-
-// read is the RawConn callback: false (park until readable) while the
-// read finds nothing, holding no buffer meanwhile.
-func (r *tunnelReader) read(fd uintptr) bool {
-	if r.bp == nil {
-		r.bp = getBuf()
-	}
-	n, again, err := readFD(fd, *r.bp)
-	if again {
-		putBuf(r.bp)
-		r.bp = nil
-		return false
-	}
-	if err != nil && err != io.EOF {
-		err = os.NewSyscallError("read", err) // as net.Conn's Read; errors.Is finds the errno
-	}
-	r.n, r.err = n, err
-	return true
-}
-
-// next waits, within the source's read deadline, for its next bytes and
-// returns how many are on hand (bytes, until release); or 0 and the error
-// that ended the wait (io.EOF, a deadline), holding nothing.
-func (r *tunnelReader) next() (int, error) {
-	if r.rc == nil {
-		r.bp = getBuf()
-		n, err := r.src.Read(*r.bp)
-		if n == 0 {
-			r.release()
-			if err == nil {
-				err = io.ErrNoProgress
-			}
-			return 0, err
-		}
-		r.n = n
-		return n, nil // an error with bytes shows again on the next read
-	}
-	r.n, r.err = 0, nil
-	if err := r.rc.Read(r.fn); err != nil {
-		r.release()
-		return 0, err
-	}
-	if r.n == 0 {
-		r.release()
-		return 0, r.err
-	}
-	return r.n, nil
-}
-
-// bytes returns the bytes on hand.
-func (r *tunnelReader) bytes() []byte { return (*r.bp)[:r.n] }
-
-// release gives the buffer back.
-func (r *tunnelReader) release() {
-	r.n = 0
-	if r.bp != nil {
-		putBuf(r.bp)
-		r.bp = nil
-	}
-}
+func (tunnelBuffers) Get() *[]byte  { return getBuf() }
+func (tunnelBuffers) Put(p *[]byte) { putBuf(p) }
 
 // closeWrite half-closes c, a TCP connection or TLS over one (a
 // close_notify, then the FIN), and reports whether it could.

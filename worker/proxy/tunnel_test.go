@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sozu-go/sozu/worker/splice"
 )
 
 // TestTunnelOneWayTrafficNotIdle: a WebSocket tunnel whose bytes flow one
@@ -204,11 +206,11 @@ func TestTLSTunnelHalfClose(t *testing.T) {
 }
 
 // TestIdleTunnelsHoldNoBuffers: a WebSocket tunnel between plain TCP
-// connections holds no pooled buffer while no byte moves, whichever way
-// the last ones went (each way checks a buffer out only while it has
-// bytes on hand): idle WebSockets cost what idle keep-alive connections
-// do. They held four each (the exchange's read, response and output
-// buffers) for their life.
+// connections holds no pooled buffer nor splice pipe while no byte moves,
+// whichever way the last ones went (each way checks one out only while it
+// has bytes on hand, worker/relay): idle WebSockets cost what idle
+// keep-alive connections do. They held four buffers each (the exchange's
+// read, response and output buffers and its state) for their life.
 func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 	b := newRawBackend(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
@@ -220,7 +222,7 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 	})
 	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
 	const n = 50
-	before := BuffersCheckedOut()
+	before, pipes := BuffersCheckedOut(), splice.CheckedOut()
 	for i := range n {
 		c, err := net.Dial("tcp", f.addr)
 		if err != nil {
@@ -242,5 +244,7 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 			t.Fatalf("tunnel %d: echo: %v", i, err)
 		}
 	}
-	waitFor(t, "no buffer checked out by idle tunnels", func() bool { return BuffersCheckedOut() == before })
+	waitFor(t, "no buffer nor pipe checked out by idle tunnels", func() bool {
+		return BuffersCheckedOut() == before && splice.CheckedOut() == pipes
+	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/sozu-go/sozu/worker/ipcap"
 	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxyproto"
+	"github.com/sozu-go/sozu/worker/relay"
 )
 
 // session is one client connection and, once connected, its backend one.
@@ -126,7 +127,7 @@ func (ss *session) run(cfg *Listener) {
 			return
 		}
 	}
-	if err := relay(ss.client, bc.Conn, cfg.FrontTimeout, cfg.BackTimeout, &sl.in, &sl.out, counted); err != nil {
+	if err := relayBoth(ss.client, bc.Conn, cfg.FrontTimeout, cfg.BackTimeout, &sl.in, &sl.out, counted); err != nil {
 		var pe *panicError
 		if errors.As(err, &pe) {
 			ss.srv.Panics.Add(1)
@@ -157,16 +158,16 @@ func addrPort(a net.Addr) netip.AddrPort {
 
 func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()) }
 
-// relay copies client → backend and backend → client until both
+// relayBoth copies client → backend and backend → client until both
 // directions have ended. A direction ends at EOF, which is passed on as a
 // half-close (CloseWrite) of the other connection, so that a client may
 // shut its side and still receive the rest of the answer. Any other error
-// (a reset, a timeout) ends both directions at once. relay does not close
+// (a reset, a timeout) ends both directions at once. relayBoth does not close
 // the connections.
 //
 // in and out receive the bytes relayed from the client and to it, once
-// relay returns; counted records them in the metrics as they go.
-func relay(client, backend net.Conn, front, back time.Duration, in, out *int64, counted metrics.Stream) error {
+// relayBoth returns; counted records them in the metrics as they go.
+func relayBoth(client, backend net.Conn, front, back time.Duration, in, out *int64, counted metrics.Stream) error {
 	var tr traffic
 	tr.last.Store(time.Now().UnixNano())
 	errc := make(chan error, 1)
@@ -237,10 +238,11 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 	rd := time.Now().Add(srcIdle)
 	var wdl deadline.Lazy
 	src.SetReadDeadline(rd)
-	r := newReader(src, dst) // holds a buffer or pipe only while bytes are on hand (buffers.go)
-	defer r.release()
+	r := relay.NewReader(src, dst, relayBuffers{}, nil, true) // holds a buffer or pipe only while bytes are on hand
+	defer r.Release()
+	var acked uint64 // the peer's acknowledged bytes at send's last look (TCP_INFO)
 	for {
-		n, err := r.next()
+		n, err := r.Next()
 		if n > 0 {
 			now := time.Now()
 			tr.last.Store(now.UnixNano())
@@ -251,7 +253,7 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 			// A quarter of dstIdle: a write that outlasts it looks at the
 			// peer's progress (send).
 			deadline.Write(dst, &wdl, now, dstIdle/4)
-			if werr := send(r, dst, &wdl, now, dstIdle, tr, moved, count); werr != nil {
+			if werr := send(r, dst, &wdl, now, dstIdle, &acked, tr, moved, count); werr != nil {
 				return werr
 			}
 		}
@@ -290,16 +292,16 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 // start, at the soonest). The first sample of a write has nothing taken at
 // start to compare with: it counts as progress, since the peer may have
 // acknowledged bytes just after start, unless it equals the last sample of
-// an earlier write (r.acked: nothing acknowledged since, so none after
+// an earlier write (*acked: nothing acknowledged since, so none after
 // start either). The bytes written are added to *moved and
 // passed to count; while it writes, tr tells the other direction so (its
 // peer is not idle).
-func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle time.Duration, tr *traffic, moved *int64, count func(int64)) error {
+func send(r *relay.Reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle time.Duration, acked *uint64, tr *traffic, moved *int64, count func(int64)) error {
 	tr.writing.Add(1)
 	defer tr.writing.Add(-1)
 	last := start // the peer's last progress seen
 	for {
-		w, err := r.send(dst)
+		w, err := r.Send(dst)
 		*moved += int64(w)
 		count(int64(w))
 		if err == nil {
@@ -309,23 +311,23 @@ func send(r *reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle 
 			return nil
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
-			r.release()
+			r.Release()
 			return err
 		}
 		now := time.Now()
-		if n, ok := r.peerAcked(); !ok {
+		if n, ok := r.PeerAcked(); !ok {
 			if w > 0 { // no TCP_INFO: bytes moved are the progress
 				last = now
 			}
-		} else if n != r.acked { // r.acked: the last look, this write's or an earlier one's; on a first look, progress since start at a time unknown
-			r.acked, last = n, now
+		} else if n != *acked { // *acked: the last look, this write's or an earlier one's; on a first look, progress since start at a time unknown
+			*acked, last = n, now
 		}
 		if last.Equal(now) { // progress seen now: traffic for the other direction
 			tr.last.Store(now.UnixNano())
 		}
 		at := last.Add(dstIdle)
 		if !at.After(now) {
-			r.release()
+			r.Release()
 			return err
 		}
 		if next := now.Add(dstIdle / 4); next.Before(at) {

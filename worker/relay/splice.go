@@ -1,4 +1,4 @@
-package tcp
+package relay
 
 import (
 	"io"
@@ -10,14 +10,14 @@ import (
 	"github.com/sozu-go/sozu/worker/splice"
 )
 
-// Between two plain TCP connections a relay direction moves its bulk
+// Between two plain TCP connections a relay way moves its bulk
 // transfers with splice(2) (worker/splice): from the source socket into a
 // pipe in the read callback, then from the pipe into the destination
 // socket, so that the bytes are never copied to user space. The pipe is
-// held only while bytes are in it, like a relay buffer: a direction waiting
+// held only while bytes are in it, like a relay buffer: a way waiting
 // for bytes holds none.
 
-// splicer is the splice mode of a reader: its destination's raw connection
+// splicer is the splice mode of a Reader: its destination's raw connection
 // and the pipe holding the bytes on hand. Used by one goroutine.
 type splicer struct {
 	dst syscall.RawConn // nil: no splice mode
@@ -47,7 +47,7 @@ func (s *splicer) take() bool {
 	return true
 }
 
-// fill splices what fd has into the held (empty) pipe, in the reader's
+// fill splices what fd has into the held (empty) pipe, in the Reader's
 // RawConn callback. wait reports that fd had nothing (EAGAIN): the pipe is
 // then given back.
 func (s *splicer) fill(fd uintptr) (n int, err error, wait bool) {
