@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync/atomic"
 	"time"
 
 	"github.com/sozu-go/sozu/worker/backends"
@@ -340,9 +339,9 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 	// what an idle keep-alive connection does.
 	s.releaseExchangeBuffers()
 	done := make(chan struct{})
-	var in int64 // client → backend, written by the goroutine, read after done
-	var tr tunnelTraffic
-	tr.last.Store(time.Now().UnixNano())
+	var in int64         // client → backend, written by the goroutine, read after done
+	var tr relay.Traffic // its timeouts bound the silence of the whole tunnel, as a TCP relay's
+	tr.Moved(time.Now())
 	go func() {
 		defer close(done)
 		defer func() {
@@ -378,22 +377,12 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 	s.releaseBackend(bc, false)
 }
 
-// tunnelTraffic is what the two directions of a tunnel share to tell a
-// quiet tunnel from one whose bytes flow one way only (a server pushing
-// events to a client that sends nothing): its timeouts bound the silence
-// of the whole tunnel, as a TCP relay's do (worker/tcp), not that of each
-// direction on its own.
-type tunnelTraffic struct {
-	last    atomic.Int64 // when a byte was last read or written, either way (UnixNano)
-	writing atomic.Int32 // directions now in a write (its write deadline bounds it)
-}
-
 // pipe copies what r reads from src to dst until src ends: then it
 // half-closes dst. On any other error, or when the tunnel stays idle past
 // readTimeout (no byte read from the source, nor moved the other way, for
 // that long; the other way in a write is not idle), it closes both. It
 // returns the number of bytes written to dst.
-func pipe(dst, src net.Conn, r *relay.Reader, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration, tr *tunnelTraffic) (copied int64) {
+func pipe(dst, src net.Conn, r *relay.Reader, wdl, rdl *deadline.Lazy, writeTimeout, readTimeout time.Duration, tr *relay.Traffic) (copied int64) {
 	defer r.Release()
 	arm := true
 	for {
@@ -404,14 +393,14 @@ func pipe(dst, src net.Conn, r *relay.Reader, wdl, rdl *deadline.Lazy, writeTime
 		n, err := r.Next()
 		if n > 0 {
 			now := time.Now()
-			tr.last.Store(now.UnixNano())
+			tr.Moved(now)
 			deadline.Write(dst, wdl, now, writeTimeout)
-			tr.writing.Add(1)
+			tr.BeginWrite()
 			w, werr := r.Send(dst)
-			tr.writing.Add(-1)
+			tr.EndWrite()
 			copied += int64(w)
 			if w > 0 {
-				tr.last.Store(time.Now().UnixNano())
+				tr.Moved(time.Now())
 			}
 			if werr != nil {
 				dst.Close()
@@ -421,12 +410,9 @@ func pipe(dst, src net.Conn, r *relay.Reader, wdl, rdl *deadline.Lazy, writeTime
 			continue
 		}
 		if isTimeout(err) {
-			if tr.writing.Load() > 0 {
-				continue // the other way is writing: not idle
-			}
-			if at := time.Unix(0, tr.last.Load()).Add(readTimeout); time.Until(at) > 0 {
-				// The other way moved bytes meanwhile: idle only
-				// readTimeout after that.
+			// Not idle if the other way moved bytes meanwhile, or is
+			// writing still: idle only readTimeout after that.
+			if at, ok := tr.ReadAgainUntil(time.Now(), readTimeout); ok {
 				rdl.Forget()
 				src.SetReadDeadline(at)
 				arm = false

@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -168,8 +167,8 @@ func unmap(ap netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(ap.Addr
 // in and out receive the bytes relayed from the client and to it, once
 // relayBoth returns; counted records them in the metrics as they go.
 func relayBoth(client, backend net.Conn, front, back time.Duration, in, out *int64, counted metrics.Stream) error {
-	var tr traffic
-	tr.last.Store(time.Now().UnixNano())
+	var tr relay.Traffic
+	tr.Moved(time.Now())
 	errc := make(chan error, 1)
 	go func() {
 		defer func() {
@@ -215,16 +214,9 @@ func closeBoth(client, backend net.Conn, err error) {
 	backend.Close()
 }
 
-// traffic is what the two directions of a relay share to tell idle from
-// busy.
-type traffic struct {
-	last    atomic.Int64 // time of the last byte read or written, either way (UnixNano)
-	writing atomic.Int32 // directions now in a write (send)
-}
-
 // pipe copies src to dst until src's EOF, then half-closes dst. A read
 // waits until srcIdle has passed without traffic in either direction
-// (tr.last), a write up to dstIdle without a byte moved.
+// (tr), a write up to dstIdle without a byte moved.
 //
 // The read deadline is moved on this direction's reads only when it has
 // drifted by more than srcIdle/8 (a deadline costs a timer update); when it
@@ -234,7 +226,7 @@ type traffic struct {
 // bytes is no idle peer). The connection thus ends srcIdle after its last
 // byte, never sooner, and never much later. It adds the bytes written to
 // *moved, and passes them to count (the metrics) as they go.
-func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved *int64, count func(int64)) error {
+func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *relay.Traffic, moved *int64, count func(int64)) error {
 	rd := time.Now().Add(srcIdle)
 	var wdl deadline.Lazy
 	src.SetReadDeadline(rd)
@@ -245,7 +237,7 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 		n, err := r.Next()
 		if n > 0 {
 			now := time.Now()
-			tr.last.Store(now.UnixNano())
+			tr.Moved(now)
 			if want := now.Add(srcIdle); want.Sub(rd) > srcIdle/8 {
 				rd = want
 				src.SetReadDeadline(rd)
@@ -264,12 +256,7 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// Not idle if the other direction moved meanwhile, or is
 			// writing still.
-			if tr.writing.Load() > 0 {
-				rd = time.Now().Add(srcIdle)
-				src.SetReadDeadline(rd)
-				continue
-			}
-			if want := time.Unix(0, tr.last.Load()).Add(srcIdle); time.Until(want) > 0 {
+			if want, ok := tr.ReadAgainUntil(time.Now(), srcIdle); ok {
 				rd = want
 				src.SetReadDeadline(rd)
 				continue
@@ -296,9 +283,9 @@ func pipe(dst, src net.Conn, srcIdle, dstIdle time.Duration, tr *traffic, moved 
 // start either). The bytes written are added to *moved and
 // passed to count; while it writes, tr tells the other direction so (its
 // peer is not idle).
-func send(r *relay.Reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle time.Duration, acked *uint64, tr *traffic, moved *int64, count func(int64)) error {
-	tr.writing.Add(1)
-	defer tr.writing.Add(-1)
+func send(r *relay.Reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, dstIdle time.Duration, acked *uint64, tr *relay.Traffic, moved *int64, count func(int64)) error {
+	tr.BeginWrite()
+	defer tr.EndWrite()
 	last := start // the peer's last progress seen
 	for {
 		w, err := r.Send(dst)
@@ -306,7 +293,7 @@ func send(r *relay.Reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, ds
 		count(int64(w))
 		if err == nil {
 			if w > 0 {
-				tr.last.Store(time.Now().UnixNano())
+				tr.Moved(time.Now())
 			}
 			return nil
 		}
@@ -323,7 +310,7 @@ func send(r *relay.Reader, dst net.Conn, wdl *deadline.Lazy, start time.Time, ds
 			*acked, last = n, now
 		}
 		if last.Equal(now) { // progress seen now: traffic for the other direction
-			tr.last.Store(now.UnixNano())
+			tr.Moved(now)
 		}
 		at := last.Add(dstIdle)
 		if !at.After(now) {
