@@ -220,17 +220,8 @@ func (r *Registry) End(q *Request, now time.Time) {
 	if r == nil {
 		return
 	}
+	r.addBytes(q)
 	if q.Status == 0 {
-		r.proxy[bytesIn].Add(q.BytesIn)
-		r.proxy[bytesOut].Add(q.BytesOut)
-		if c := q.Cluster; c != nil && r.clusterOn.Load() {
-			c.c[cBytesIn].Add(q.BytesIn)
-			c.c[cBytesOut].Add(q.BytesOut)
-			if b := q.Backend; b != nil {
-				b.c[cBytesIn].Add(q.BytesIn)
-				b.c[cBytesOut].Add(q.BytesOut)
-			}
-		}
 		return
 	}
 	si := statusIndex(q.Status)
@@ -245,8 +236,6 @@ func (r *Registry) End(q *Request, now time.Time) {
 			r.own[q.Status].Add(1)
 		}
 	}
-	r.proxy[bytesIn].Add(q.BytesIn)
-	r.proxy[bytesOut].Add(q.BytesOut)
 	var total, service time.Duration
 	if !q.Start.IsZero() {
 		total = now.Sub(q.Start)
@@ -262,8 +251,6 @@ func (r *Registry) End(q *Request, now time.Time) {
 	if c := q.Cluster; c != nil && r.clusterOn.Load() {
 		c.c[cRequests].Add(1)
 		c.c[si].Add(1)
-		c.c[cBytesIn].Add(q.BytesIn)
-		c.c[cBytesOut].Add(q.BytesOut)
 		if !q.Start.IsZero() {
 			c.reqTime.Add(total)
 			c.svcTime.Add(service)
@@ -271,8 +258,6 @@ func (r *Registry) End(q *Request, now time.Time) {
 		if b := q.Backend; b != nil {
 			b.c[cRequests].Add(1)
 			b.c[si].Add(1)
-			b.c[cBytesIn].Add(q.BytesIn)
-			b.c[cBytesOut].Add(q.BytesOut)
 			if q.Connect > 0 {
 				b.connect.Add(q.Connect)
 				c.connect.Add(q.Connect)
@@ -282,6 +267,21 @@ func (r *Registry) End(q *Request, now time.Time) {
 				b.response.Add(d)
 				c.response.Add(d)
 			}
+		}
+	}
+}
+
+// addBytes counts q's bytes in and out for the proxy, its cluster and its
+// backend: every request that ended has them, answered or not.
+func (r *Registry) addBytes(q *Request) {
+	r.proxy[bytesIn].Add(q.BytesIn)
+	r.proxy[bytesOut].Add(q.BytesOut)
+	if c := q.Cluster; c != nil && r.clusterOn.Load() {
+		c.c[cBytesIn].Add(q.BytesIn)
+		c.c[cBytesOut].Add(q.BytesOut)
+		if b := q.Backend; b != nil {
+			b.c[cBytesIn].Add(q.BytesIn)
+			b.c[cBytesOut].Add(q.BytesOut)
 		}
 	}
 }

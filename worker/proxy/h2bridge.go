@@ -210,7 +210,8 @@ func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, reason st
 			authority = nil
 		}
 	}
-	b.logMalformed(method, path, authority, userAgent(fields), reason)
+	ua, _ := fieldValue(fields, "user-agent")
+	b.logMalformed(method, path, authority, ua, reason)
 }
 
 // logMalformed records a malformed request: http.errors, and an access
@@ -236,24 +237,15 @@ func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, reason strin
 	al.Log(&rec)
 }
 
-// hasHostField reports whether fields hold a host field.
-func hasHostField(fields []h2.HeaderField) bool {
+// fieldValue returns the value of the first field of fields named name
+// (a lowercase name, as HTTP/2 carries them), and whether there is one.
+func fieldValue(fields []h2.HeaderField, name string) ([]byte, bool) {
 	for _, f := range fields {
-		if string(f.Name) == "host" {
-			return true
+		if string(f.Name) == name {
+			return f.Value, true
 		}
 	}
-	return false
-}
-
-// userAgent returns the value of the user-agent field of fields, or nil.
-func userAgent(fields []h2.HeaderField) []byte {
-	for _, f := range fields {
-		if string(f.Name) == "user-agent" {
-			return f.Value
-		}
-	}
-	return nil
+	return nil, false
 }
 
 // admitIP is session.admitIP for the session of one of the connection's
@@ -308,7 +300,8 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	chunked := st.HasBody() && string(st.Method()) != "CONNECT" &&
 		(st.ContentLength() < 0 || announcesTrailers(st.Header()))
 	if !validH1Head(st.Method(), st.Path(), st.Authority(), st.Header()) {
-		b.logMalformed(st.Method(), st.Path(), st.Authority(), userAgent(st.Header()), "not writable as HTTP/1.1 without ambiguity")
+		ua, _ := fieldValue(st.Header(), "user-agent")
+		b.logMalformed(st.Method(), st.Path(), st.Authority(), ua, "not writable as HTTP/1.1 without ambiguity")
 		st.Reset(http2.ErrCodeProtocol) // RFC 9113 §8.1.1: malformed
 		return
 	}
@@ -342,10 +335,10 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 		// and its record shows its method and path (noteScanRefused).
 		ss.noteUnparsed(len(head))
 		ss.noteScanRefused(head)
-		if a := st.Authority(); len(a) > 0 && ss.lg.on && !hasHostField(st.Header()) {
+		if _, host := fieldValue(st.Header(), "host"); !host && ss.lg.on && len(st.Authority()) > 0 {
 			// Its :authority, undisputed, as a malformed stream's record
 			// shows it (the HTTP/1.1 form's Host was not validated).
-			ss.lg.host = ss.lg.put(a)
+			ss.lg.host = ss.lg.put(st.Authority())
 		}
 		ss.answer(cfg, nil, http1.StatusRequestHeaderFieldsTooLarge)
 		ss.tick()
