@@ -225,3 +225,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func mustAddrPort(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// wsEchoBackend is a backend that upgrades a WebSocket request (400 to
+// any other), sends greeting after its 101, and echoes what it reads.
+func wsEchoBackend(t *testing.T, greeting string) *rawBackend {
+	return newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		head, _ := readHeadFrom(br)
+		if !strings.Contains(head, "Upgrade: websocket\r\n") || !strings.Contains(head, "Connection: upgrade\r\n") {
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"+greeting)
+		io.Copy(c, br) // echo
+	})
+}
+
+// openWebSocket connects to addr and upgrades to a WebSocket, first sent
+// right after the request; it returns the connection (deadline 10 s) and
+// its reader past the 101.
+func openWebSocket(t *testing.T, addr, first string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"+first)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	return c, br
+}

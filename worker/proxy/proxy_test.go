@@ -358,29 +358,9 @@ func TestExpectContinue(t *testing.T) {
 }
 
 func TestWebSocketTunnel(t *testing.T) {
-	b := newRawBackend(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		head, _ := readHeadFrom(br)
-		if !strings.Contains(head, "Upgrade: websocket\r\n") || !strings.Contains(head, "Connection: upgrade\r\n") {
-			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-		io.Copy(c, br) // echo
-	})
+	b := wsEchoBackend(t, "")
 	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
-	c, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != 101 {
-		t.Fatalf("%v %v", resp, err)
-	}
+	c, br := openWebSocket(t, f.addr, "")
 	for _, msg := range []string{"ping", strings.Repeat("x", 100000)} {
 		io.WriteString(c, msg)
 		got := make([]byte, len(msg))

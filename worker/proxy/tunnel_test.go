@@ -212,31 +212,13 @@ func TestTLSTunnelHalfClose(t *testing.T) {
 // keep-alive connections do. They held four buffers each (the exchange's
 // read, response and output buffers and its state) for their life.
 func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
-	b := newRawBackend(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		if _, err := readHeadFrom(br); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello")
-		io.Copy(c, br) // echo
-	})
+	b := wsEchoBackend(t, "hello")
 	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
 	const n = 50
 	before, pipes := BuffersCheckedOut(), splice.CheckedOut()
 	for i := range n {
-		c, err := net.Dial("tcp", f.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
 		// The first bytes of the tunnel ride with the upgrade, both ways.
-		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nfirst")
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil || resp.StatusCode != 101 {
-			t.Fatalf("tunnel %d: %v %v", i, resp, err)
-		}
+		c, br := openWebSocket(t, f.addr, "first")
 		msg := "hello" + "first" + strings.Repeat("x", 100000)
 		io.WriteString(c, msg[10:])
 		got := make([]byte, len(msg))
