@@ -126,6 +126,12 @@ func (s *HeadScanner) Scan(buf []byte) (int, error) {
 		if e == s.lineStart || buf[e-1] != '\r' {
 			return 0, errAt(StatusBadRequest, "bare LF", e, s.Response)
 		}
+		// A start-line over its limit is that (414), however long the
+		// head it begins: the check that a line without its end yet
+		// makes above, made here too for a line that came whole.
+		if !s.inFields && e+1-s.lineStart > maxLine {
+			return 0, errAt(StatusRequestURITooLong, "start-line too long", s.lineStart, s.Response)
+		}
 		if e+1 > maxHead {
 			return 0, errAt(StatusRequestHeaderFieldsTooLarge, "head too large", maxHead, s.Response)
 		}
@@ -137,9 +143,6 @@ func (s *HeadScanner) Scan(buf []byte) (int, error) {
 			}
 		case !s.inFields:
 			s.inFields = true
-			if e+1-s.lineStart > maxLine {
-				return 0, errAt(StatusRequestURITooLong, "start-line too long", s.lineStart, s.Response)
-			}
 		case empty:
 			n := e + 1
 			s.Reset()

@@ -37,6 +37,10 @@ func TestHeadScanner(t *testing.T) {
 		{"bare LF response", "HTTP/1.1 200 OK\n\r\n", true, 0, 502},
 		{"leading empty line in response", "\r\nHTTP/1.1 200 OK\r\n\r\n", true, 0, 502},
 		{"request-line too long", "GET /" + strings.Repeat("a", DefaultMaxStartLine), false, 0, 414},
+		// A request-line longer than the whole head may be, come whole: it is
+		// still the line that is too long (414), not the head (431).
+		{"request-line longer than a head", "GET /" + strings.Repeat("a", DefaultMaxHeadBytes) + " HTTP/1.1\r\nHost: a\r\n\r\n", false, 0, 414},
+		{"status-line longer than a head", "HTTP/1.1 200 " + strings.Repeat("a", DefaultMaxHeadBytes) + "\r\n\r\n", true, 0, 502},
 		{"head too large", "GET / HTTP/1.1\r\n" + strings.Repeat("X: y\r\n", DefaultMaxHeadBytes/6+1), false, 0, 431},
 		{"status-line too long", "HTTP/1.1 200 " + strings.Repeat("a", DefaultMaxStartLine), true, 0, 502},
 	}

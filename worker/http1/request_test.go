@@ -166,6 +166,7 @@ var badRequests = []struct {
 	// Size limits.
 	{"request-line too long", head("GET /"+strings.Repeat("a", DefaultMaxStartLine)+" HTTP/1.1", "Host: a"), 414},
 	{"unterminated request-line too long", "GET /" + strings.Repeat("a", DefaultMaxStartLine), 414},
+	{"request-line longer than a head", head("GET /"+strings.Repeat("a", DefaultMaxHeadBytes)+" HTTP/1.1", "Host: a"), 414},
 	{"head too large", get("X-A: " + strings.Repeat("a", DefaultMaxHeadBytes)), 431},
 	{"too many fields", get(strings.Repeat("X-A: b\r\n", DefaultMaxFields) + "X-A: b"), 431},
 	{"incomplete head", "GET / HTTP/1.1\r\nHost: a\r\n", 400},
