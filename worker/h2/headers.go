@@ -264,7 +264,9 @@ func checkRegular(f HeaderField) string {
 	if isConnectionSpecific(f.Name) {
 		return "connection-specific field"
 	}
-	if string(f.Name) == "te" && string(f.Value) != "trailers" {
+	// "trailers" is a literal of RFC 9110's TE grammar, and ABNF literals
+	// are case-insensitive (RFC 5234 §2.3): "Trailers" is the same value.
+	if string(f.Name) == "te" && !bytes.EqualFold(f.Value, []byte("trailers")) {
 		return "te other than trailers"
 	}
 	return ""

@@ -23,6 +23,7 @@ func TestValidateRequest(t *testing.T) {
 		{"upper-case name", with("Accept", "x"), "invalid field name"},
 		{"connection", with("connection", "close"), "connection-specific field"},
 		{"keep-alive", with("keep-alive", "1"), "connection-specific field"},
+		{"te Trailers", with("te", "Trailers"), ""}, // a case-insensitive literal (RFC 5234 §2.3)
 		{"te gzip", with("te", "gzip"), "te other than trailers"},
 		{"unknown pseudo", with(":foo", "x"), "invalid pseudo-header field"},
 		{"status in request", with(":status", "200"), "invalid pseudo-header field"},
