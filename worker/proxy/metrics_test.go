@@ -255,3 +255,38 @@ func TestAnsweredBeforeBodyBytes(t *testing.T) {
 		t.Errorf("%s = %d, want the %d bytes of the head (no byte of the body came)", pm.BytesIn, got, len(raw))
 	}
 }
+
+// A connection closed before it sent a byte (a TCP health check, a port
+// scan) is no failed TLS handshake; one that sent something else, or a
+// ClientHello cut short, is.
+func TestHandshakeErrorsLeaveProbesOut(t *testing.T) {
+	reg := metrics.New()
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {"127.0.0.1:1"}}, func(l *Listener) { l.TLS = testTLSConfig(t, "a.test") }, Options{Metrics: reg})
+	send := func(b []byte) {
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(b)
+		c.(*net.TCPConn).CloseWrite()
+		io.Copy(io.Discard, c) // until the proxy closes
+		c.Close()
+	}
+	accepted := func(n int64) func() bool {
+		return func() bool {
+			return reg.Snapshot().GetProxy()[pm.AcceptedConnections].GetCount() == n && f.srv.Sessions() == 0
+		}
+	}
+	for range 3 {
+		send(nil)
+	}
+	waitFor(t, "3 probes served", accepted(3))
+	if n := reg.Snapshot().GetProxy()[pm.TLSHandshakeErrors].GetCount(); n != 0 {
+		t.Errorf("%d handshake errors for 3 probes, want 0", n)
+	}
+	send([]byte("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")) // plain HTTP to a TLS port
+	send([]byte{0x16, 0x03, 0x01, 0x00, 0x80, 0x01})       // a ClientHello cut short
+	waitFor(t, "2 failed handshakes recorded", func() bool {
+		return reg.Snapshot().GetProxy()[pm.TLSHandshakeErrors].GetCount() == 2
+	})
+}

@@ -236,7 +236,9 @@ func (s *session) handshake(tc *tls.Conn) bool {
 	tc.SetDeadline(time.Now().Add(min(cfg.RequestTimeout, cfg.FrontTimeout)))
 	if err := handshakeApart(s.srv.ctx, tc); err != nil {
 		s.srv.opt.Log.Debugf("TLS handshake with %v: %v", tc.RemoteAddr(), err)
-		s.srv.opt.Metrics.Handshake(0, "")
+		if !probe(tc, err) {
+			s.srv.opt.Metrics.Handshake(0, "")
+		}
 		return false
 	}
 	tc.SetDeadline(time.Time{})
@@ -258,6 +260,14 @@ func (s *session) handshake(tc *tls.Conn) bool {
 // that goroutine ends, instead of staying with the session's goroutine,
 // and so with an idle connection, for the connection's life (about 24 KiB
 // per idle TLS connection).
+// probe reports whether a handshake that failed with err was no attempt
+// at one: the client closed the connection cleanly before a ClientHello
+// (crypto/tls negotiated no version), as a load balancer's TCP health
+// check or a port scan does. It is no failed handshake in the metrics.
+func probe(tc *tls.Conn, err error) bool {
+	return err == io.EOF && tc.ConnectionState().Version == 0
+}
+
 func handshakeApart(ctx context.Context, tc *tls.Conn) error {
 	errc := make(chan error, 1)
 	go func() {
