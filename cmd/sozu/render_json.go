@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/sozu-go/sozu/proto/command"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // With --json the CLI prints exactly one JSON document on stdout for every
@@ -23,8 +22,9 @@ import (
 // (snake_case): the set oneof variant is the only key ("workers",
 // "worker_responses", "frontend_list", "listeners_list", "clusters",
 // "cluster_hashes", …); unset optional fields are left out; enums are
-// names ("RUNNING"); 64-bit integers are strings ("cluster_hashes"
-// values); map keys are sorted; private keys (the "key" of a certificate
+// names ("RUNNING"); integers are numbers, 64-bit ones too (protojson
+// writes those as strings; upstream's serde and every consumer read
+// numbers); map keys are sorted; private keys (the "key" of a certificate
 // or of an HTTPS listener) read "<redacted>". The document is indented by
 // two spaces and ends with a newline; the same answer always prints the
 // same bytes.
@@ -36,9 +36,9 @@ import (
 // "warnings": [...] for the keys written but not in force.
 const jsonDoc = `JSON output (-j): one document on stdout per answered verb:
   {"status": "OK"|"FAILURE", "message": "...", "content": {...}}
-  content (absent when empty) is the proto3-JSON form of ResponseContent
-  with .proto field names; 64-bit integers are strings; keys are sorted;
-  private keys read "<redacted>".`
+  content (absent when empty) is the protobuf JSON form of ResponseContent
+  with .proto field names, integers as numbers (64-bit ones too); map keys
+  are sorted; private keys read "<redacted>".`
 
 // jsonEnvelope is the --json document. Field order is the output order.
 type jsonEnvelope struct {
@@ -69,10 +69,9 @@ func renderJSON(r *command.Response) ([]byte, error) {
 	return encodeJSON(env)
 }
 
-// contentJSON is the protojson form of c, made byte-stable (protojson
-// deliberately varies its whitespace).
+// contentJSON is the JSON form of c (marshalProto), indented.
 func contentJSON(c *command.ResponseContent) ([]byte, error) {
-	raw, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(c)
+	raw, err := marshalProto(c.ProtoReflect())
 	if err != nil {
 		return nil, err
 	}
