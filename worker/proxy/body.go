@@ -362,8 +362,15 @@ func (s *session) tunnel(x *exchange, bc *backends.Conn) {
 			s.r = s.w
 		}
 		s.releaseBuf() // only this goroutine touches s.buf until done
-		r := relay.NewReader(s.conn, bc.Conn, tunnelBuffers{}, nil, true)
-		in += pipe(bc.Conn, s.conn, r, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout, &tr)
+		src := s.conn
+		if tc, ok := src.(*tls.Conn); ok {
+			if pc, ok := tc.NetConn().(*polledConn); ok {
+				// Waits without a buffer, as over TCP (idle.go).
+				src = &waitTLSConn{Conn: tc, pc: pc}
+			}
+		}
+		r := relay.NewReader(src, bc.Conn, tunnelBuffers{}, nil, true)
+		in += pipe(bc.Conn, src, r, &bc.WriteDL, &s.crd, cfg.BackTimeout, cfg.FrontTimeout, &tr)
 	}()
 	r := relay.NewReader(bc.Conn, s.conn, tunnelBuffers{}, bc.RawConn(), true)
 	out := pipe(s.conn, bc.Conn, r, &s.cwd, &bc.ReadDL, cfg.FrontTimeout, cfg.BackTimeout, &tr)

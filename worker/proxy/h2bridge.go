@@ -86,9 +86,9 @@ func (s *session) newH2(tc *tls.Conn) (*h2.Conn, *h2Bridge, bool) {
 	b := &h2Bridge{parent: s, local: newPeerAddr(tc.LocalAddr()), remote: newPeerAddr(tc.RemoteAddr())}
 	var nc net.Conn = tc
 	if pc, _ := tc.NetConn().(*polledConn); pc != nil {
-		// Read through h2TLSConn: an idle connection holds no read buffer,
+		// Read through waitTLSConn: an idle connection holds no read buffer,
 		// and its reader parks outside crypto/tls (idle.go).
-		b.nc = h2TLSConn{Conn: tc, pc: pc}
+		b.nc = waitTLSConn{Conn: tc, pc: pc}
 		nc = &b.nc
 	}
 	c := h2.NewConn(nc, lim, b, &h2.Options{Stats: &s.srv.H2Stats})
@@ -102,9 +102,9 @@ func (s *session) newH2(tc *tls.Conn) (*h2.Conn, *h2Bridge, bool) {
 
 // h2Bridge serves the streams of one HTTP/2 connection.
 type h2Bridge struct {
-	parent        *session  // the connection's session: its peer address and SNI
-	local, remote net.Addr  // the connection's addresses, formatted once
-	nc            h2TLSConn // the connection as worker/h2 reads it (alpnH2)
+	parent        *session    // the connection's session: its peer address and SNI
+	local, remote net.Addr    // the connection's addresses, formatted once
+	nc            waitTLSConn // the connection as worker/h2 reads it (alpnH2)
 
 	mu      sync.Mutex
 	closed  bool           // the connection is over: no stream starts

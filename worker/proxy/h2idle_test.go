@@ -20,7 +20,7 @@ import (
 
 // Idle HTTP/2 connections hold no buffers: their reader gives its read
 // buffer back at each frame boundary where it has consumed every byte,
-// and waits for the next ones through h2TLSConn (idle.go), parked outside
+// and waits for the next ones through waitTLSConn (idle.go), parked outside
 // crypto/tls; the writer holds a batch buffer only while it writes.
 
 // h2IdleResp is the fixed backend's response in these tests.
@@ -152,7 +152,7 @@ func TestH2IdleConnectionsHoldNoBuffers(t *testing.T) {
 }
 
 // TestH2IdleConnectionStack: the goroutines of an idle HTTP/2 connection
-// (its reader, parked outside crypto/tls's Read through h2TLSConn, and its
+// (its reader, parked outside crypto/tls's Read through waitTLSConn, and its
 // writer, parked on a condition variable) hold about what two plain
 // HTTP/1.1 connections' do, 4 KiB each, the least a parked goroutine
 // keeps (a reader that only serves small requests never grows past it).

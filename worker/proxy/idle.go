@@ -244,13 +244,15 @@ func waitTLSByte(tc *tls.Conn, pc *polledConn, one *[1]byte, drained bool) error
 	}
 }
 
-// h2TLSConn is the TLS connection of an HTTP/2 connection (alpnH2) as
-// worker/h2 reads it: an h2.IdleWaiter whose wait is waitTLS's (crypto/tls
-// asked for one byte without waiting, then a park on the TCP connection
-// under it, outside crypto/tls's frames and without a buffer), the byte
-// kept for the next Read. The connection's reader alone calls Read and
-// WaitReadable; its writer writes through the embedded *tls.Conn.
-type h2TLSConn struct {
+// waitTLSConn is a TLS connection read by a loop that waits between its
+// reads without a buffer: an HTTP/2 connection's (alpnH2, as worker/h2
+// reads it: an h2.IdleWaiter) and an upgraded tunnel's client way (a
+// relay.Waiter). WaitReadable's wait is waitTLS's (crypto/tls asked for
+// one byte without waiting, then a park on the TCP connection under it,
+// outside crypto/tls's frames and without a buffer), the byte kept for
+// the next Read. One goroutine alone calls Read and WaitReadable; writers
+// write through the embedded *tls.Conn.
+type waitTLSConn struct {
 	*tls.Conn
 	pc  *polledConn // tc's TCP connection
 	one [1]byte
@@ -262,7 +264,7 @@ type h2TLSConn struct {
 
 // WaitReadable waits, within the read deadline, until the next Read has a
 // byte or an error to return at once.
-func (c *h2TLSConn) WaitReadable() error {
+func (c *waitTLSConn) WaitReadable() error {
 	if c.has {
 		return nil
 	}
@@ -275,7 +277,7 @@ func (c *h2TLSConn) WaitReadable() error {
 
 // Read gives the byte WaitReadable kept, with what crypto/tls holds
 // decrypted after it (the rest of its record: no wait), else reads tc.
-func (c *h2TLSConn) Read(p []byte) (int, error) {
+func (c *waitTLSConn) Read(p []byte) (int, error) {
 	if !c.has || len(p) == 0 {
 		n, err := c.Conn.Read(p)
 		c.drained = err == nil && n < len(p)

@@ -230,3 +230,49 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 		return BuffersCheckedOut() == before && splice.CheckedOut() == pipes
 	})
 }
+
+// TestIdleTLSTunnelsHoldNoBuffers is TestIdleTunnelsHoldNoBuffers over
+// TLS: the client way waits for its next record outside crypto/tls, without
+// a buffer (waitTLSConn), where it held one for the tunnel's life.
+func TestIdleTLSTunnelsHoldNoBuffers(t *testing.T) {
+	b := wsEchoBackend(t, "hello")
+	conf := testTLSConfig(t, "a.test")
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf })
+	const n = 20
+	before := BuffersCheckedOut()
+	type tunnel struct {
+		c  *tls.Conn
+		br *bufio.Reader
+	}
+	var tunnels []tunnel
+	for i := range n {
+		raw, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		c := tls.Client(raw, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nfirst")
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 101 {
+			t.Fatalf("tunnel %d: upgrade: %v %v", i, resp, err)
+		}
+		msg := "hello" + "first" + strings.Repeat("x", 100000)
+		io.WriteString(c, msg[10:])
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+			t.Fatalf("tunnel %d: echo: %v", i, err)
+		}
+		tunnels = append(tunnels, tunnel{c, br})
+	}
+	waitFor(t, "no buffer checked out by idle TLS tunnels", func() bool { return BuffersCheckedOut() == before })
+	for i, tn := range tunnels { // each still carries bytes both ways after its wait
+		io.WriteString(tn.c, "again")
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(tn.br, got); err != nil || string(got) != "again" {
+			t.Fatalf("tunnel %d after its wait: %q, %v", i, got, err)
+		}
+	}
+}

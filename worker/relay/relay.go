@@ -12,7 +12,9 @@
 // more than a copy for small reads: a way splices only while its transfer
 // is bulk, from a read that fills a whole buffer until a splice that moves
 // less than bulkMin. Other connections (TLS, tests) are read with their
-// Read into a buffer checked out for the wait.
+// Read into a buffer checked out for the read, after the wait when the
+// connection is a Waiter (TLS over a TCP connection the caller polls), for
+// the wait too when it is not.
 package relay
 
 import (
@@ -29,6 +31,14 @@ import (
 type Buffers interface {
 	Get() *[]byte
 	Put(*[]byte)
+}
+
+// Waiter is a connection that can wait until its next Read has bytes or
+// an error to return at once, without a buffer: WaitReadable returns nil
+// then, or the error (a deadline, the connection closed) that ended the
+// wait.
+type Waiter interface {
+	WaitReadable() error
 }
 
 // Reader reads one way of a relay (see the package documentation). Used
@@ -119,6 +129,11 @@ func (r *Reader) opError(op string, err error) error {
 // deadline) that ended the wait, with nothing held.
 func (r *Reader) Next() (int, error) {
 	if r.rc == nil {
+		if w, ok := r.src.(Waiter); ok {
+			if err := w.WaitReadable(); err != nil {
+				return 0, err
+			}
+		}
 		r.bp = r.bufs.Get()
 		n, err := r.src.Read(*r.bp)
 		if n == 0 {
