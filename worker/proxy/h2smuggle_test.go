@@ -318,6 +318,7 @@ func TestH2DesyncRequests(t *testing.T) {
 		{name: ":method with a space", kv: req("GET /smuggled HTTP/1.1\r\n", "/x"), want: reset},
 		{name: "lower-case :method, a method of its own", kv: req("get", "/lower"), want: "200",
 			has: []string{"get /lower HTTP/1.1\r\n"}},
+		{name: ":scheme with a URL", kv: []string{":method", "GET", ":scheme", "https://evil.test/x?", ":authority", "a.test", ":path", "/x"}, want: reset},
 		{name: ":authority with userinfo", kv: []string{":method", "GET", ":scheme", "https", ":authority", "a.test@evil.test", ":path", "/u"}, want: reset},
 		{name: ":authority with CR LF", kv: []string{":method", "GET", ":scheme", "https", ":authority", "a.test\r\nx-smuggled: 1", ":path", "/u"}, want: reset},
 		{name: ":authority with a path", kv: []string{":method", "GET", ":scheme", "https", ":authority", "a.test/evil", ":path", "/u"}, want: "400"},
