@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -475,6 +476,8 @@ func TestH2DesyncResponses(t *testing.T) {
 		"/trailers": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: x-named\r\n\r\n3\r\nabc\r\n0\r\n" +
 			"Content-Length: 5\r\nTransfer-Encoding: chunked\r\nHost: evil.test\r\nSet-Cookie: s=1\r\nContent-Type: text/evil\r\n" +
 			"X-Named: 1\r\nKeep-Alive: 1\r\nX-Ok: 1\r\n\r\n",
+		"/204-with-body":         "HTTP/1.1 204 No Content\r\nContent-Length: 8\r\n\r\nsmuggled",
+		"/head-with-body":        "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
 		"/longer-than-announced": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
 	}
 	b := newRecBackend(t, func(head string) string {
@@ -485,6 +488,7 @@ func TestH2DesyncResponses(t *testing.T) {
 	})
 	f := h2OnlyFixture(t, b.addr)
 	for _, tc := range []struct {
+		method   string // "": GET
 		path     string
 		want     string   // the outcome
 		fields   []string // the final head has these
@@ -505,10 +509,12 @@ func TestH2DesyncResponses(t *testing.T) {
 		{path: "/cut-chunked", want: "RST_STREAM INTERNAL_ERROR"},
 		{path: "/trailers", want: "200", trailers: []string{"x-ok: 1"}},
 		{path: "/longer-than-announced", want: "200"},
+		{path: "/204-with-body", want: "204"},
+		{method: "HEAD", path: "/head-with-body", want: "200", fields: []string{"content-length: 8"}},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			a := dialAttacker(t, f.addr)
-			a.send(1, req("GET", tc.path, "te", "trailers"), nil, nil)
+			a.send(1, req(cmp.Or(tc.method, "GET"), tc.path, "te", "trailers"), nil, nil)
 			o := a.wait(1)
 			got := o.String()
 			if o.reset && o.status == "200" {
@@ -533,6 +539,9 @@ func TestH2DesyncResponses(t *testing.T) {
 				if !slices.Contains(o.fields, w) {
 					t.Errorf("head %q lacks %q", o.fields, w)
 				}
+			}
+			if o.body != "" && strings.Contains(o.body, "smuggled") {
+				t.Errorf("body %q reached the HTTP/2 client", o.body)
 			}
 			if tc.interim != "" && (len(o.interims) != 1 || o.interims[0] != tc.interim) {
 				t.Errorf("interim heads %q, want [%q]", o.interims, tc.interim)
