@@ -358,6 +358,11 @@ func TestH2DesyncRequests(t *testing.T) {
 			trailers: []string{"content-length", "40", "host", "evil.test", "x-forwarded-for", "6.6.6.6", "cookie", "s=1", "x-ok", "1"}, want: "200",
 			has: []string{"Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\nx-ok: 1\r\n\r\n"},
 			not: []string{"content-length", "Content-Length", "evil.test", "6.6.6.6", "s=1"}},
+		{name: "transfer-encoding in trailers", kv: req("POST", "/te-trailer"), data: []string{"abc"},
+			trailers: []string{"transfer-encoding", "chunked"}, want: reset, partial: true},
+		{name: "set-cookie and content-type in trailers", kv: req("POST", "/set-cookie-trailer"), data: []string{"abc"},
+			trailers: []string{"set-cookie", "s=1", "content-type", "text/evil"}, want: "200",
+			has: []string{"3\r\nabc\r\n0\r\n\r\n"}, not: []string{"s=1", "text/evil"}},
 		{name: "trailers beyond the HTTP/1.1 limit", kv: req("POST", "/many-trailers"), data: []string{"abc"},
 			trailers: manyFields(40), want: "400", partial: true},
 	} {
