@@ -353,9 +353,10 @@ func TestH2DesyncRequests(t *testing.T) {
 			has: []string{"HEAD /head-body HTTP/1.1\r\n", "\r\nContent-Length: 3\r\n", "\r\n\r\nabc"}},
 		// Trailers (RFC 9110 §6.5.1): what may not be one is dropped.
 		{name: "trailers with framing and routing fields", kv: req("POST", "/trailers"), data: []string{"abc"},
-			trailers: []string{"content-length", "40", "host", "evil.test", "x-forwarded-for", "6.6.6.6", "cookie", "s=1", "x-ok", "1"}, want: "200",
+			trailers: []string{"content-length", "40", "host", "evil.test", "x-forwarded-for", "6.6.6.6", "cookie", "s=1",
+				"sozu-id", "forged-1", "sozu_id", "forged-2", "x-ok", "1"}, want: "200",
 			has: []string{"Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\nx-ok: 1\r\n\r\n"},
-			not: []string{"content-length", "Content-Length", "evil.test", "6.6.6.6", "s=1"}},
+			not: []string{"content-length", "Content-Length", "evil.test", "6.6.6.6", "s=1", "forged"}},
 		{name: "transfer-encoding in trailers", kv: req("POST", "/te-trailer"), data: []string{"abc"},
 			trailers: []string{"transfer-encoding", "chunked"}, want: reset, partial: true},
 		{name: "set-cookie and content-type in trailers", kv: req("POST", "/set-cookie-trailer"), data: []string{"abc"},
@@ -475,7 +476,7 @@ func TestH2DesyncResponses(t *testing.T) {
 		"/cut-chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n" + closeAfter,
 		"/trailers": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: x-named\r\n\r\n3\r\nabc\r\n0\r\n" +
 			"Content-Length: 5\r\nTransfer-Encoding: chunked\r\nHost: evil.test\r\nSet-Cookie: s=1\r\nContent-Type: text/evil\r\n" +
-			"X-Named: 1\r\nKeep-Alive: 1\r\nX-Ok: 1\r\n\r\n",
+			"X-Named: 1\r\nKeep-Alive: 1\r\nSozu-Id: forged\r\nX-Ok: 1\r\n\r\n",
 		"/204-with-body":         "HTTP/1.1 204 No Content\r\nContent-Length: 8\r\n\r\nsmuggled",
 		"/head-with-body":        "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
 		"/longer-than-announced": "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled",
