@@ -164,7 +164,7 @@ type h2Outcome struct {
 	fields   []string // "name: value" of the final head
 	body     string
 	trailers []string
-	interims []string // the statuses of interim heads
+	interims []string // interim heads: status and fields, joined by " | "
 	rst      http2.ErrCode
 	reset    bool
 	goaway   bool
@@ -199,7 +199,8 @@ func (a *h2Attacker) send(id uint32, kv []string, data []string, trailers []stri
 }
 
 // wait reads frames until stream id ends (END_STREAM, RST_STREAM or
-// GOAWAY) and returns what it got.
+// GOAWAY) and returns what it got. Header blocks must come in one frame
+// (the heads of these tests are small).
 func (a *h2Attacker) wait(id uint32) h2Outcome {
 	a.t.Helper()
 	var o h2Outcome
