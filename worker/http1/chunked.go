@@ -60,10 +60,11 @@ type ChunkedDecoder struct {
 	Response bool
 	// Hop names the fields the message's Connection options make
 	// hop-by-hop (RFC 9110 §7.6.1: a proxy removes the header and trailer
-	// fields so named): Reencode drops the trailers of these names (ASCII
-	// case-insensitive), besides those AppendLastChunk drops. Set it
-	// after Reset, before the body; the names must stay valid until the
-	// body is done. Reset clears it.
+	// fields so named), and those a proxy writes itself in the head (its
+	// request id field): Reencode drops the trailers of these names (ASCII
+	// case-insensitive, '_' matching '-' as in AllowedTrailer), besides
+	// those AppendLastChunk drops. Set it after Reset, before the body;
+	// the names must stay valid until the body is done. Reset clears it.
 	Hop [][]byte
 
 	state   chunkState
@@ -458,14 +459,37 @@ func appendLastChunk(dst []byte, trailers []Field, hop [][]byte) []byte {
 	return append(dst, '\r', '\n')
 }
 
-// namedIn reports whether name is one of names, ASCII case-insensitively.
+// namedIn reports whether name is one of names, ASCII case-insensitively
+// and with '_' matching '-': CGI, WSGI and the frameworks on them read
+// X_Foo as X-Foo (AllowedTrailer).
 func namedIn(names [][]byte, name []byte) bool {
 	for _, n := range names {
-		if equalFold(name, n) {
+		if equalFoldDash(name, n) {
 			return true
 		}
 	}
 	return false
+}
+
+// equalFoldDash reports whether a and b are equal ASCII case-insensitively,
+// '_' matching '-' on either side.
+func equalFoldDash(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x == '_' {
+			x = '-'
+		}
+		if y == '_' {
+			y = '-'
+		}
+		if lower(x) != lower(y) {
+			return false
+		}
+	}
+	return true
 }
 
 // AllowedTrailer reports whether a trailer field named name is forwarded.

@@ -275,12 +275,13 @@ func TestChunkedReset(t *testing.T) {
 }
 
 // TestChunkedReencodeHop: Reencode drops the trailers its message's
-// Connection options name (Hop, any case), after the standard hop-by-hop
-// ones, and Reset forgets Hop.
+// Connection options name (Hop, any case, '_' for '-' either way), after
+// the standard hop-by-hop ones, and Reset forgets Hop.
 func TestChunkedReencodeHop(t *testing.T) {
-	in := []byte("1\r\na\r\n0\r\nX-Hop: 1\r\nx-HOP: 2\r\nConnection: x\r\nX-Other: 3\r\nX-Keep: 4\r\n\r\n")
+	in := []byte("1\r\na\r\n0\r\nX-Hop: 1\r\nx-HOP: 2\r\nConnection: x\r\nX-Other: 3\r\nX-Keep: 4\r\n" +
+		"x_hop: 5\r\nX-Under: 6\r\n\r\n")
 	var d ChunkedDecoder
-	d.Hop = [][]byte{[]byte("x-hop"), []byte("X-Other")}
+	d.Hop = [][]byte{[]byte("x-hop"), []byte("X-Other"), []byte("x_under")}
 	out, n, err := d.Reencode(nil, in)
 	if want := "1\r\na\r\n0\r\nX-Keep: 4\r\n\r\n"; err != nil || n != len(in) || string(out) != want {
 		t.Fatalf("Reencode = %q, %d, %v; want %q", out, n, err, want)
@@ -290,7 +291,7 @@ func TestChunkedReencodeHop(t *testing.T) {
 		t.Fatalf("Reset kept Hop %q", d.Hop)
 	}
 	out, _, _ = d.Reencode(nil, in)
-	if want := "1\r\na\r\n0\r\nX-Hop: 1\r\nx-HOP: 2\r\nX-Other: 3\r\nX-Keep: 4\r\n\r\n"; string(out) != want {
+	if want := "1\r\na\r\n0\r\nX-Hop: 1\r\nx-HOP: 2\r\nX-Other: 3\r\nX-Keep: 4\r\nx_hop: 5\r\nX-Under: 6\r\n\r\n"; string(out) != want {
 		t.Fatalf("after Reset: %q, want %q", out, want)
 	}
 }

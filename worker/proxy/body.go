@@ -260,7 +260,7 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 		}
 	case bodyReencode, bodyDechunk:
 		s.st.rdec.Reset()
-		s.st.rdec.Hop = s.st.respHop.keep(resp.ConnectionTokens()) // before bbuf is reused
+		s.st.rdec.Hop = s.st.respHop.keep(resp.ConnectionTokens(), cfg.idHeader) // before bbuf is reused
 		for {
 			var used int
 			var err error

@@ -83,14 +83,19 @@ type exchState struct {
 // which arrive once the buffer its head was read into has been reused.
 type hopNames struct {
 	buf []byte
-	arr [16][]byte // a head has at most 16 options (http1)
+	arr [17][]byte // the id field and a head's options, at most 16 (http1)
 }
 
 // keep copies the options of tokens that are no hop-by-hop field names
 // already (close, keep-alive, upgrade, te: the decoder drops those
-// anyway) and returns them, for http1.ChunkedDecoder.Hop. Most messages
-// have none: nil, no copy.
-func (h *hopNames) keep(tokens [][]byte) [][]byte {
+// anyway) and returns them after id, the listener's request id field
+// (not copied: the listener's configuration keeps it), for
+// http1.ChunkedDecoder.Hop: a trailer of that name would reach a backend
+// merging trailers into the head (or a client) as the id of the proxy's
+// head it was dropped from (appendRequestHead, dropIDField). Most
+// messages have no options: no copy.
+func (h *hopNames) keep(tokens [][]byte, id []byte) [][]byte {
+	names := append(h.arr[:0], id)
 	size := 0
 	for _, t := range tokens {
 		if !http1.IsHopByHop(t) {
@@ -98,13 +103,12 @@ func (h *hopNames) keep(tokens [][]byte) [][]byte {
 		}
 	}
 	if size == 0 {
-		return nil
+		return names
 	}
 	if cap(h.buf) < size {
 		h.buf = make([]byte, 0, size)
 	}
 	h.buf = h.buf[:0]
-	names := h.arr[:0]
 	for _, t := range tokens {
 		if !http1.IsHopByHop(t) {
 			at := len(h.buf)

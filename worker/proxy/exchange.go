@@ -168,7 +168,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	case http1.BodyChunked:
 		chunked = true
 		s.st.dec.Reset()
-		s.st.dec.Hop = s.st.reqHop.keep(req.ConnectionTokens()) // before the copier reuses buf
+		s.st.dec.Hop = s.st.reqHop.keep(req.ConnectionTokens(), cfg.idHeader) // before the copier reuses buf
 		var used int
 		var err error
 		s.out, used, err = s.st.dec.Reencode(s.out, s.buf[s.r:s.w])

@@ -327,8 +327,14 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	}
 	if len(head) > bufSize-4<<10 {
 		// Beyond what an HTTP/1.1 client may send (appended past buf
-		// when longer than it): answered like one.
+		// when longer than it): answered like one, 414 when its
+		// request line alone is over the start-line limit (as the
+		// HTTP/1.1 scanner answers a line that long, http1.HeadScanner).
 		defer ss.finish()
+		status := http1.StatusRequestHeaderFieldsTooLarge
+		if bytes.IndexByte(head, '\n')+1 > http1.DefaultMaxStartLine {
+			status = http1.StatusRequestURITooLong
+		}
 		cfg := srv.cfg.Load()
 		ss.lg.begin(ss.tick())
 		// Its head counts, in its HTTP/1.1 form as a stream's head does,
@@ -340,7 +346,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 			// shows it (the HTTP/1.1 form's Host was not validated).
 			ss.lg.host = ss.lg.put(st.Authority())
 		}
-		ss.answer(cfg, nil, http1.StatusRequestHeaderFieldsTooLarge)
+		ss.answer(cfg, nil, status)
 		ss.tick()
 		ss.logRequest(cfg)
 		return

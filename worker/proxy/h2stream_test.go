@@ -306,7 +306,7 @@ func FuzzStreamConnSplit(f *testing.F) {
 // exceed what an HTTP/1.1 client may send is answered 431 by its stream's
 // session, like an HTTP/1.1 one (the proxy's answer, with the request id),
 // and never forwarded; the connection serves the next request. A request
-// line over its limit is answered 414 the same way.
+// line over its limit is answered 414 the same way, however long.
 func TestH2HeadTooLarge(t *testing.T) {
 	f, b := h2Fixture(t, anyHost("c"), nil)
 	c := h2Client("a.test")
@@ -348,6 +348,17 @@ func TestH2HeadTooLarge(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 414 {
 		t.Fatalf("a 9 KiB target: %d, want 414", resp.StatusCode)
+	}
+	// One longer than a whole head: 414 still, as over HTTP/1.1 (the
+	// bridge refuses that head before any parse).
+	r, _ = http.NewRequest("GET", "https://"+f.addr+"/"+strings.Repeat("p", 17<<10), nil)
+	r.Host = "a.test"
+	if resp, err = c.Do(r); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 414 {
+		t.Fatalf("a 17 KiB target: %d, want 414", resp.StatusCode)
 	}
 	if n := b.conns.Load(); n != 1 {
 		t.Fatalf("%d connections made to the backend, want 1 (the 200)", n)

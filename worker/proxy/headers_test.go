@@ -176,9 +176,9 @@ func TestAmbiguousPath(t *testing.T) {
 	}
 }
 
-// TestRequestTrailersForwardingFields: forwarding fields sent as trailers
-// of a chunked request (which a backend may merge into the head) never
-// reach the backend; other trailers do.
+// TestRequestTrailersForwardingFields: forwarding fields and the request
+// id field sent as trailers of a chunked request (which a backend may
+// merge into the head) never reach the backend; other trailers do.
 func TestRequestTrailersForwardingFields(t *testing.T) {
 	bodies := make(chan string, 1)
 	b := newRawBackend(t, func(c net.Conn) {
@@ -201,7 +201,7 @@ func TestRequestTrailersForwardingFields(t *testing.T) {
 	out := exchangeRawUntil(t, f.addr, "POST / HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+
 		"3\r\nabc\r\n0\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-For: 6.6.6.7\r\nX-Forwarded-Host: evil.test\r\nForwarded: for=6.6.6.8\r\n"+
 		"True-Client-IP: 6.6.6.9\r\nX_Real_IP: 6.6.6.10\r\nx_forwarded_host: evil2.test\r\nX-Forwarded_For: 6.6.6.11\r\n"+
-		"FORWARDED: for=6.6.6.12\r\nTrue_Client_Ip: 6.6.6.13\r\nX-Checksum: abc\r\n\r\n", "\r\n\r\n")
+		"FORWARDED: for=6.6.6.12\r\nTrue_Client_Ip: 6.6.6.13\r\nSozu-Id: 6.6.6.14\r\nsozu_id: 6.6.6.15\r\nX-Checksum: abc\r\n\r\n", "\r\n\r\n")
 	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") {
 		t.Fatalf("answer %q", out)
 	}
