@@ -66,6 +66,12 @@ type ChunkedDecoder struct {
 	// those AppendLastChunk drops. Set it after Reset, before the body;
 	// the names must stay valid until the body is done. Reset clears it.
 	Hop [][]byte
+	// Drop names more trailers Reencode drops, as Hop does: the fields a
+	// proxy deletes from the message's head (a frontend's header edits),
+	// which a recipient merging trailers into the head would otherwise
+	// get back from them. Set it after Reset, before the body; the names
+	// must stay valid until the body is done. Reset clears it.
+	Drop [][]byte
 
 	state   chunkState
 	size    uint64 // chunk-size being read, then chunk-data left
@@ -165,7 +171,7 @@ func (d *ChunkedDecoder) Reencode(dst, src []byte) ([]byte, int, error) {
 			return dst, nSrc, e
 		}
 		if d.state == csDone {
-			dst = appendLastChunk(dst, d.trailers, d.Hop)
+			dst = appendLastChunk(dst, d.trailers, d.Hop, d.Drop)
 		}
 	}
 	return dst, nSrc, nil
@@ -444,15 +450,15 @@ func AppendChunk(dst, data []byte) []byte {
 // AppendLastChunk appends the end of a chunked body: "0" CRLF, the trailer
 // fields that may be forwarded (AllowedTrailer), then CRLF.
 func AppendLastChunk(dst []byte, trailers []Field) []byte {
-	return appendLastChunk(dst, trailers, nil)
+	return appendLastChunk(dst, trailers, nil, nil)
 }
 
 // appendLastChunk is AppendLastChunk that also drops the trailers named in
-// hop (ChunkedDecoder.Hop).
-func appendLastChunk(dst []byte, trailers []Field, hop [][]byte) []byte {
+// hop and drop (ChunkedDecoder.Hop and Drop).
+func appendLastChunk(dst []byte, trailers []Field, hop, drop [][]byte) []byte {
 	dst = append(dst, '0', '\r', '\n')
 	for i := range trailers {
-		if AllowedTrailer(trailers[i].Name) && !namedIn(hop, trailers[i].Name) {
+		if name := trailers[i].Name; AllowedTrailer(name) && !namedIn(hop, name) && !namedIn(drop, name) {
 			dst = appendField(dst, trailers[i].Name, trailers[i].Value)
 		}
 	}

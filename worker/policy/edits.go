@@ -32,6 +32,7 @@ type HeaderEdit struct {
 // Immutable.
 type HeaderEdits struct {
 	del   []string // lower-case names of deleted fields
+	delB  [][]byte // del as bytes (Deleted)
 	lines []byte   // "Name: value\r\n" for each appended field
 }
 
@@ -108,6 +109,7 @@ func (h *HeaderEdits) add(lower string, e HeaderEdit) *HeaderEdits {
 	}
 	if e.Value == "" {
 		h.del = append(h.del, lower)
+		h.delB = append(h.delB, []byte(lower))
 	} else {
 		h.lines = append(h.lines, e.Name+": "+e.Value+"\r\n"...)
 	}
@@ -181,6 +183,17 @@ func (h *HeaderEdits) deletes(name []byte) bool {
 		}
 	}
 	return false
+}
+
+// Deleted returns the lower-case names of the fields h deletes, nil for
+// none: the trailers a proxy drops too (http1.ChunkedDecoder.Drop), or a
+// client could send a deleted field as a trailer to a backend that merges
+// trailers into the head. The caller must not modify them.
+func (h *HeaderEdits) Deleted() [][]byte {
+	if h == nil {
+		return nil
+	}
+	return h.delB
 }
 
 // FieldLines returns the appended field lines, nil for none.

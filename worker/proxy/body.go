@@ -261,6 +261,9 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 	case bodyReencode, bodyDechunk:
 		s.st.rdec.Reset()
 		s.st.rdec.Hop = s.st.respHop.keep(resp.ConnectionTokens(), cfg.idHeader) // before bbuf is reused
+		if x.fe != nil {
+			s.st.rdec.Drop = x.fe.Response.Deleted() // deleted from the head: from the trailers too
+		}
 		for {
 			var used int
 			var err error

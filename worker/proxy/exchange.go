@@ -169,6 +169,9 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		chunked = true
 		s.st.dec.Reset()
 		s.st.dec.Hop = s.st.reqHop.keep(req.ConnectionTokens(), cfg.idHeader) // before the copier reuses buf
+		if fe != nil {
+			s.st.dec.Drop = fe.Request.Deleted() // deleted from the head: from the trailers too
+		}
 		var used int
 		var err error
 		s.out, used, err = s.st.dec.Reencode(s.out, s.buf[s.r:s.w])

@@ -6,6 +6,9 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/sozu-go/sozu/worker/policy"
+	"github.com/sozu-go/sozu/worker/router"
 )
 
 // TestRequestHeadRewrite checks, on the head the backend receives, the
@@ -244,5 +247,49 @@ func TestTrailersNamedByConnectionDropped(t *testing.T) {
 	body := <-bodies
 	if !strings.Contains(body, "X-Checksum: abc\r\n") || strings.Contains(strings.ToLower(body), "x-hop") {
 		t.Fatalf("the backend received the body ending %q", body[max(0, len(body)-200):])
+	}
+}
+
+// TestDeletedFieldsDroppedFromTrailers: a field a frontend's header edits
+// delete from the head is dropped from the trailers too, both ways: a
+// client could otherwise send the deleted field as a trailer to a backend
+// that merges trailers into the head (as an HTTP/2 or HTTP/1.1 chunked
+// request may), and a backend its deleted response field to the client.
+func TestDeletedFieldsDroppedFromTrailers(t *testing.T) {
+	bodies := make(chan string, 1)
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		if _, err := readHeadFrom(br); err != nil {
+			return
+		}
+		var sb strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			sb.WriteString(line)
+			if err != nil || line == "\r\n" && strings.Contains(sb.String(), "0\r\n") {
+				break
+			}
+		}
+		bodies <- sb.String()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+
+			"2\r\nok\r\n0\r\nX-Debug: secret\r\nx_debug: secret2\r\nX-Kept: 1\r\n\r\n")
+	})
+	req, resp, errs := policy.CompileHeaderEdits([]HeaderEdit{
+		{Position: HeaderRequest, Name: "X-Internal-User", Value: ""},
+		{Position: HeaderResponse, Name: "X-Debug", Value: ""},
+	}, DefaultIDHeader, false)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	rules := []router.Rule{{Hostname: "*", Kind: router.Prefix, Path: "/", Route: router.Route{ClusterID: "c", Policy: &Frontend{Request: req, Response: resp}}}}
+	f := newFixture(t, rules, map[string][]string{"c": {b.addr}}, nil)
+	out := exchangeRawUntil(t, f.addr, "POST / HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"+
+		"3\r\nabc\r\n0\r\nX-Internal-User: admin\r\nx_internal_user: admin2\r\nX-Checksum: abc\r\n\r\n", "X-Kept: 1\r\n\r\n")
+	body := <-bodies
+	if !strings.Contains(body, "X-Checksum: abc\r\n") || strings.Contains(body, "admin") {
+		t.Errorf("the backend received the body %q", body)
+	}
+	if !strings.HasPrefix(out, "HTTP/1.1 200 OK\r\n") || !strings.Contains(out, "X-Kept: 1\r\n") || strings.Contains(out, "secret") {
+		t.Errorf("the client received %q", out)
 	}
 }
