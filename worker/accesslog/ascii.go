@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -114,16 +115,18 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	if r.Protocol.stream() {
 		dst = append(dst, '-')
 	} else {
-		dst = appendVisibleMasked(dst, r.Host) // the client chose it
+		// The client chose all three; a request reset as malformed shows
+		// them as decoded (an HTTP/2 :path or :method may hold a space).
+		dst = appendEndpointField(dst, r.Host)
 		dst = append(dst, ' ')
-		dst = appendVisibleMasked(dst, r.Method) // so too: any token is a method
+		dst = appendEndpointField(dst, r.Method)
 		dst = append(dst, ' ')
 		if len(r.Target) == 0 {
 			dst = append(dst, '-')
 		} else {
 			start := len(dst)
 			dst = logmask.AppendTarget(dst, r.Target, e.Query)
-			sanitize(dst[start:])
+			dst = fieldInPlace(dst, start)
 		}
 		dst = append(dst, ' ')
 		if colored {
@@ -244,27 +247,42 @@ func appendUserAgent(dst, ua []byte) []byte {
 	return dst
 }
 
-// appendVisible appends b with control bytes replaced (sanitize).
-func appendVisible(dst, b []byte) []byte {
-	if len(b) == 0 {
-		return append(dst, '-')
-	}
-	start := len(dst)
-	dst = append(dst, b...)
-	sanitize(dst[start:])
-	return dst
-}
-
-// appendVisibleMasked is appendVisible for text a client chose: PANs
-// masked (logmask.AppendPANMasked), then sanitized.
-func appendVisibleMasked(dst, b []byte) []byte {
+// appendEndpointField appends a host or method of the endpoint, "-"
+// when there is none: PANs masked, then placed as fieldInPlace says.
+func appendEndpointField(dst, b []byte) []byte {
 	if len(b) == 0 {
 		return append(dst, '-')
 	}
 	start := len(dst)
 	dst = logmask.AppendPANMasked(dst, b)
-	sanitize(dst[start:])
-	return dst
+	return fieldInPlace(dst, start)
+}
+
+// fieldInPlace makes dst[start:], a value of one of the endpoint's
+// space-separated fields (host, method, target), one field that cannot
+// read as a missing one: control bytes replaced (sanitize), a space
+// percent-encoded (%20, as a URL writes it) and a value that is "-"
+// written %2D. Such values come only from requests refused as malformed
+// (an HTTP/2 :path "/a 200 x"); the common case costs one scan.
+func fieldInPlace(dst []byte, start int) []byte {
+	v := dst[start:]
+	sanitize(v)
+	if len(v) == 1 && v[0] == '-' {
+		return append(dst[:start], "%2D"...)
+	}
+	if bytes.IndexByte(v, ' ') < 0 {
+		return dst
+	}
+	end := len(dst)
+	for i := start; i < end; i++ {
+		if c := dst[i]; c == ' ' {
+			dst = append(dst, "%20"...)
+		} else {
+			dst = append(dst, c)
+		}
+	}
+	n := copy(dst[start:], dst[end:])
+	return dst[:start+n]
 }
 
 // sanitize replaces in b, byte for byte, by '?': C0 controls and DEL, C1

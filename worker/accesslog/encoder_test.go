@@ -93,6 +93,31 @@ func TestASCIIIdsAndTagsCannotShiftFields(t *testing.T) {
 	}
 }
 
+// TestASCIIEndpointFieldsCannotShift: the host, method and target a
+// client sent are shown as decoded for a request refused as malformed,
+// where HTTP/2 lets a :path, :method or :authority hold a space: a space
+// is percent-encoded there, so that no value adds a field to the endpoint
+// ("<host> <method> <target> <status>") nor forges its status, and a
+// value "-" is %2D, never read as a missing one.
+func TestASCIIEndpointFieldsCannotShift(t *testing.T) {
+	r := httpRecord()
+	r.Status = 0 // reset, not answered
+	r.Host, r.Method, r.Target = []byte("evil.test GET /x 200"), []byte("GET /admin"), []byte("/a 200")
+	got := string((&Encoder{Format: Ascii}).Append(nil, r))
+	want := " None https evil.test%20GET%20/x%20200 GET%20/admin /a%20200 -\n"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("ascii:\n got %q\nwant it to end with %q", got, want)
+	}
+	_, endpoint, _ := strings.Cut(got, "] None ")
+	if f := strings.Fields(endpoint); len(f) != 5 || f[4] != "-" {
+		t.Errorf("endpoint %q: fields %q, want protocol, host, method, target and status -", endpoint, f)
+	}
+	r.Host, r.Method, r.Target = []byte("-"), []byte("-"), []byte("-")
+	if got := string((&Encoder{Format: Ascii}).Append(nil, r)); !strings.HasSuffix(got, " https %2D %2D %2D -\n") {
+		t.Errorf("values \"-\": %q", got)
+	}
+}
+
 // A terminal reading the ascii log (tail, less -r, a latin-1 console)
 // must not meet control sequences either: C1 controls (CSI as U+009B or
 // as a lone 0x9b byte), bytes that are not UTF-8, bidirectional overrides
