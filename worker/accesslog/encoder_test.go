@@ -2,7 +2,9 @@ package accesslog
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/worker/logmask"
@@ -200,6 +203,54 @@ func TestProtobufDecodesWithTheSchema(t *testing.T) {
 	m.Reset()
 	if err := protodelim.UnmarshalFrom(bytes.NewReader(e.Append(nil, tcp)), &m); err != nil || m.GetEndpoint().GetTcp() == nil {
 		t.Errorf("tcp record: %v, endpoint %v", err, m.GetEndpoint())
+	}
+}
+
+// TestProtobufStringsAreUTF8: every string of a ProtobufAccessLog is a
+// Rust String for upstream's decoder (prost), which refuses the whole
+// record when one is not UTF-8. What a client sent as obs-text (a
+// User-Agent, an HTTP/2 :method, :path or :authority, a TLS server name,
+// which crypto/tls takes as any bytes) arrives with U+FFFD in place of
+// each byte that is not UTF-8, the rest as sent.
+func TestProtobufStringsAreUTF8(t *testing.T) {
+	r := httpRecord()
+	r.Method, r.Host, r.Target, r.UserAgent = []byte("G\xffT"), []byte("h\xfe.test"), []byte("/p\xc3"), []byte("ua\x80é")
+	r.TLS = NewTLSInfo(&tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "S\xffni.test"})
+	b := (&Encoder{Format: Protobuf, Tag: "WRK-00"}).Append(nil, r)
+	var m command.ProtobufAccessLog
+	if err := protodelim.UnmarshalFrom(bytes.NewReader(b), &m); err != nil {
+		t.Fatalf("decoding: %v", err)
+	}
+	var bad []string
+	var walk func(protoreflect.Message, string)
+	walk = func(pm protoreflect.Message, path string) {
+		pm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			switch {
+			case fd.IsMap():
+				v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+					if !utf8.ValidString(k.String()) || !utf8.ValidString(mv.String()) {
+						bad = append(bad, path+string(fd.Name()))
+					}
+					return true
+				})
+			case fd.Kind() == protoreflect.StringKind && !utf8.ValidString(v.String()):
+				bad = append(bad, fmt.Sprintf("%s%s %q", path, fd.Name(), v.String()))
+			case fd.Kind() == protoreflect.MessageKind && !fd.IsList():
+				walk(v.Message(), path+string(fd.Name())+".")
+			}
+			return true
+		})
+	}
+	walk(m.ProtoReflect(), "")
+	if len(bad) > 0 {
+		t.Errorf("strings not UTF-8: %v", bad)
+	}
+	ep := m.GetEndpoint().GetHttp()
+	for _, c := range [][2]string{{ep.GetMethod(), "G\uFFFDT"}, {ep.GetAuthority(), "h\uFFFD.test"}, {ep.GetPath(), "/p\uFFFD"},
+		{m.GetUserAgent(), "ua\uFFFDé"}, {m.GetTlsSni(), "s\uFFFDni.test"}} {
+		if c[0] != c[1] {
+			t.Errorf("got %q, want %q", c[0], c[1])
+		}
 	}
 }
 
