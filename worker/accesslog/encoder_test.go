@@ -345,6 +345,36 @@ func TestJSONEscapes(t *testing.T) {
 	}
 }
 
+// TestJSONNoTerminalControls: a JSON record tailed on a terminal or
+// opened in a viewer must not obey what a client sent either: C1
+// controls (CSI U+009B), bidirectional marks, overrides and isolates, and
+// the line and paragraph separators are written \uXXXX, which a JSON
+// reader reads back as sent.
+func TestJSONNoTerminalControls(t *testing.T) {
+	for _, in := range []string{"\u009b31m", "\u0085", "\u202e", "\u2066", "\u200f", "\u061c", "\u2028", "\u2029"} {
+		r := httpRecord()
+		r.Target, r.Host, r.UserAgent = []byte("/a"+in), []byte("h"+in), []byte("u"+in)
+		r.Tags = NewTags(map[string]string{"k" + in: "v" + in})
+		r.TLS = NewTLSInfo(&tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "s" + in})
+		b := (&Encoder{Format: JSON, Query: logmask.QueryKeep}).Append(nil, r)
+		for _, c := range string(b) {
+			if (c >= 0x80 && c <= 0x9f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x200f || c == 0x061c {
+				t.Errorf("%q: %U in %s", in, c, b)
+			}
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%q: %v: %s", in, err, b)
+		}
+		for path, want := range map[string]string{"url.path": "/a" + in, "url.domain": "h" + in, "user_agent.original": "u" + in,
+			"labels.k" + in: "v" + in, "tls.client.server_name": "s" + in} {
+			if got, _ := lookup(m, path); got != want {
+				t.Errorf("%s = %q, want %q", path, got, want)
+			}
+		}
+	}
+}
+
 func TestNoPANInAnyFormat(t *testing.T) {
 	pan := regexp.MustCompile(`4111(%20|%2D| |-)?1111(%20|%2D| |-)?1111(%20|%2D| |-)?1111`)
 	for _, host := range []string{"shop.example.com", "4111111111111111.example.com", "4111-1111-1111-1111"} {
