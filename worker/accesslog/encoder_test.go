@@ -121,6 +121,40 @@ func TestASCIIEndpointFieldsCannotShift(t *testing.T) {
 	}
 }
 
+// TestASCIIWideSpacesCannotShiftFields: Go's strings.Fields and Python's
+// str.split() split a line at a no-break or other Unicode space as at a
+// space, and an id (which may hold one), a tag or a value a client sent
+// may hold one: in ids, tags and the endpoint it is percent-encoded byte
+// by byte (%C2%A0), in the user agent it is '_', like a space.
+func TestASCIIWideSpacesCannotShiftFields(t *testing.T) {
+	for _, sp := range []string{"\u00a0", "\u1680", "\u2000", "\u200a", "\u202f", "\u205f", "\u3000"} {
+		r := httpRecord()
+		r.Status = 0
+		r.ClusterID, r.BackendID = "shop"+sp+"x", "b"+sp+"1"
+		r.Tags = NewTags(map[string]string{"k" + sp + "k": "v" + sp + "v"})
+		r.UserAgent = []byte("curl" + sp + "8," + sp + "team=admin")
+		r.Host, r.Method, r.Target = []byte("h"+sp+"200"), []byte("GET"+sp+"/x"), []byte("/a"+sp+"200")
+		line := string((&Encoder{Format: Ascii}).Append(nil, r))
+		if strings.Contains(line, sp) {
+			t.Errorf("%U left in %q", []rune(sp)[0], line)
+		}
+		_, rest, _ := strings.Cut(line, "\t[")
+		ctx, rest, _ := strings.Cut(rest, "] ")
+		if f := strings.Fields(ctx); len(f) != 4 {
+			t.Errorf("%U: context %q has %d fields, want 4", []rune(sp)[0], ctx, len(f))
+		}
+		_, endpoint, _ := strings.Cut(rest, "] None ")
+		if f := strings.Fields(endpoint); len(f) != 5 || f[4] != "-" {
+			t.Errorf("%U: endpoint %q: fields %q", []rune(sp)[0], endpoint, f)
+		}
+		tags, _, _ := strings.Cut(rest, "] None ")
+		tags = tags[strings.LastIndex(tags, " [")+2:]
+		if f := strings.Fields(tags); len(f) != 2 || !strings.HasPrefix(f[1], "user-agent=curl_8,_team=admin") {
+			t.Errorf("%U: tags %q: fields %q", []rune(sp)[0], tags, f)
+		}
+	}
+}
+
 // A terminal reading the ascii log (tail, less -r, a latin-1 console)
 // must not meet control sequences either: C1 controls (CSI as U+009B or
 // as a lone 0x9b byte), bytes that are not UTF-8, bidirectional overrides
