@@ -116,9 +116,9 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	} else {
 		// The client chose all three; a request reset as malformed shows
 		// them as decoded (an HTTP/2 :path or :method may hold a space).
-		dst = appendEndpointField(dst, r.Host)
+		dst = appendEndpointField(dst, r.Host, logmask.AppendHostMasked)
 		dst = append(dst, ' ')
-		dst = appendEndpointField(dst, r.Method)
+		dst = appendEndpointField(dst, r.Method, logmask.AppendPANMasked)
 		dst = append(dst, ' ')
 		if len(r.Target) == 0 {
 			dst = append(dst, '-')
@@ -283,13 +283,13 @@ func appendUserAgent(dst, ua []byte) []byte {
 }
 
 // appendEndpointField appends a host or method of the endpoint, "-"
-// when there is none: PANs masked, then placed as fieldInPlace says.
-func appendEndpointField(dst, b []byte) []byte {
+// when there is none: masked by mask, then placed as fieldInPlace says.
+func appendEndpointField(dst, b []byte, mask func(dst, b []byte) []byte) []byte {
 	if len(b) == 0 {
 		return append(dst, '-')
 	}
 	start := len(dst)
-	dst = logmask.AppendPANMasked(dst, b)
+	dst = mask(dst, b)
 	return fieldInPlace(dst, start)
 }
 

@@ -37,7 +37,7 @@ const cutMark = "…"
 func (e *Encoder) cut(r *Record) *Record {
 	c := *r
 	c.Method = cutValue(logmask.AppendPANMasked(nil, r.Method))
-	c.Host = cutValue(logmask.AppendPANMasked(nil, r.Host))
+	c.Host = cutValue(logmask.AppendHostMasked(nil, r.Host))
 	c.Target = cutValue(logmask.AppendTarget(nil, r.Target, e.Query))
 	c.UserAgent = cutValue(logmask.AppendPANMasked(nil, r.UserAgent))
 	c.Tags = r.Tags.cut()

@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"bytes"
 	"net/netip"
 	"unicode/utf8"
 
@@ -74,7 +75,7 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `}},"url":{`...)
 		if len(host) > 0 {
 			dst = append(dst, `"domain":`...)
-			dst = appendJSONMasked(dst, host) // the client chose it
+			dst = appendJSONHost(dst, host) // the client chose it
 			dst = append(dst, ',')
 		}
 		if port >= 0 {
@@ -179,6 +180,17 @@ func appendJSONMasked(dst, v []byte) []byte {
 	}
 	start := len(dst)
 	dst = logmask.AppendPANMasked(dst, v)
+	return moveJSON(dst, start, func(dst, masked []byte) []byte { return appendJSONBytes(dst, masked) })
+}
+
+// appendJSONHost is appendJSONMasked for a host, its userinfo masked
+// too (logmask.AppendHostMasked).
+func appendJSONHost(dst, host []byte) []byte {
+	if bytes.IndexByte(host, '@') < 0 {
+		return appendJSONMasked(dst, host)
+	}
+	start := len(dst)
+	dst = logmask.AppendHostMasked(dst, host)
 	return moveJSON(dst, start, func(dst, masked []byte) []byte { return appendJSONBytes(dst, masked) })
 }
 

@@ -81,7 +81,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 			}
 			if len(r.Host) > 0 {
 				dst = protowire.AppendTag(dst, httpAuth, protowire.BytesType)
-				dst = appendNested(dst, func(dst []byte) []byte { return validUTF8(logmask.AppendPANMasked(dst, r.Host), len(dst)) })
+				dst = appendNested(dst, func(dst []byte) []byte { return validUTF8(logmask.AppendHostMasked(dst, r.Host), len(dst)) })
 			}
 			if len(r.Target) > 0 {
 				dst = protowire.AppendTag(dst, httpPath, protowire.BytesType)
