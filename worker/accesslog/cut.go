@@ -81,8 +81,8 @@ func cutTags(t *Tags, keys []string) *Tags {
 
 // cut returns the tags to write in a cut record (nil for none).
 func (t *Tags) cut() *Tags {
-	if t == nil || t.cutTags == nil {
+	if t == nil || t.short == nil {
 		return t
 	}
-	return t.cutTags
+	return t.short
 }

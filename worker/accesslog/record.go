@@ -144,9 +144,9 @@ type Tags struct {
 	json  []byte // {"k":"v",…}
 	proto []byte // the map<string,string> entries of ProtobufAccessLog.tags
 
-	// cutTags are those a cut record writes (cut.go), when an encoding
-	// of these is longer than maxCutTags; nil otherwise.
-	cutTags *Tags
+	// short are the tags a cut record writes (cut.go), when an
+	// encoding of these is longer than maxCutTags; nil otherwise.
+	short *Tags
 }
 
 // NewTags pre-encodes m (copied). It returns nil for an empty map.
@@ -161,7 +161,7 @@ func NewTags(m map[string]string) *Tags {
 	sort.Strings(keys)
 	t := newTags(m, keys)
 	if max(len(t.ascii), len(t.json), len(t.proto)) > maxCutTags {
-		t.cutTags = cutTags(t, keys)
+		t.short = cutTags(t, keys)
 	}
 	return t
 }
