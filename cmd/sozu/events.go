@@ -134,10 +134,10 @@ func eventLine(at time.Time, source string, ev *command.Event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %-8s  %s", at.UTC().Format("2006-01-02T15:04:05.000Z"), eventSource(source), ev.GetKind())
 	if ev.ClusterId != nil {
-		b.WriteString(" cluster=" + cleanText(ev.GetClusterId(), false))
+		b.WriteString(" cluster=" + eventValue(ev.GetClusterId()))
 	}
 	if ev.BackendId != nil {
-		b.WriteString(" backend=" + cleanText(ev.GetBackendId(), false))
+		b.WriteString(" backend=" + eventValue(ev.GetBackendId()))
 	}
 	if ev.Address != nil {
 		b.WriteString(" address=" + ev.GetAddress().Display())
@@ -147,6 +147,18 @@ func eventLine(at time.Time, source string, ev *command.Event) string {
 	}
 	b.WriteByte('\n')
 	return b.String()
+}
+
+// eventValue is an id as a line shows it: cleaned (cleanText), and
+// between double quotes ('"' and '\\' escaped) when it is empty or holds
+// a space, '=' or '"', which an id may: "shop backend=db" would otherwise
+// read as two fields, the second forged.
+func eventValue(s string) string {
+	c := cleanText(s, false)
+	if c != "" && !strings.ContainsAny(c, " =\"") {
+		return c
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(c) + `"`
 }
 
 // eventRecord is the --json object of one event. Field order is the

@@ -88,6 +88,10 @@ func TestEventLineAndJSON(t *testing.T) {
 		{"main", &command.Event{Kind: command.EventKind_CLUSTER_REMOVED.Enum(), ClusterId: ptr("a\x1b[2Jb\nc\u0085")},
 			`2026-12-06T06:49:02.123Z  main      CLUSTER_REMOVED cluster=a\u{1b}[2Jb\u{a}c\u{85}` + "\n",
 			`{"time":"2026-12-06T06:49:02.123Z","source":"main","kind":"CLUSTER_REMOVED","cluster_id":"a\u001b[2Jb\nc\u0085"}`},
+		// An id with a space or '=' forges no field: it is quoted.
+		{"0", &command.Event{Kind: command.EventKind_BACKEND_UP.Enum(), ClusterId: ptr(`shop backend=db "x"`), BackendId: ptr("b=1")},
+			`2026-12-06T06:49:02.123Z  worker 0  BACKEND_UP cluster="shop backend=db \"x\"" backend="b=1"` + "\n",
+			`{"time":"2026-12-06T06:49:02.123Z","source":"worker 0","kind":"BACKEND_UP","cluster_id":"shop backend=db \"x\"","backend_id":"b=1"}`},
 	} {
 		if got := eventLine(at, tc.source, tc.ev); got != tc.line {
 			t.Errorf("line:\n got %q\nwant %q", got, tc.line)

@@ -29,6 +29,11 @@ const (
 	// ruleNotStored: a field of a verb the state does not store (queries,
 	// state-file paths, metric details); Dispatch never sees it.
 	ruleNotStored
+	// ruleSecret: ruleText for a field that may hold a secret (a private
+	// key, basic-auth hashes, a header value, which may be an
+	// Authorization or Cookie one): refused without showing any of it,
+	// since the refusal reaches the client, the audit trail and the logs.
+	ruleSecret
 )
 
 // stringFields classifies every string field, and every map field with
@@ -65,7 +70,7 @@ var stringFields = map[protoreflect.FullName]fieldRule{
 	"command.UpdateHttpsListenerConfig.sozu_id_header": ruleIdentifier,
 	"command.Cluster.answer_503":                       ruleText,
 	"command.Cluster.answers":                          ruleText,
-	"command.Cluster.authorized_hashes":                ruleText,
+	"command.Cluster.authorized_hashes":                ruleSecret,
 	"command.Cluster.www_authenticate":                 ruleText,
 	"command.HealthCheckConfig.uri":                    ruleText, // validateHealthCheck
 	"command.PathRule.value":                           ruleText,
@@ -73,10 +78,10 @@ var stringFields = map[protoreflect.FullName]fieldRule{
 	"command.RequestHttpFrontend.rewrite_host":         ruleText,
 	"command.RequestHttpFrontend.rewrite_path":         ruleText,
 	"command.Header.key":                               ruleText,
-	"command.Header.val":                               ruleText,
+	"command.Header.val":                               ruleSecret,
 	"command.CertificateAndKey.certificate":            ruleText, // certs.go
 	"command.CertificateAndKey.certificate_chain":      ruleText,
-	"command.CertificateAndKey.key":                    ruleText,
+	"command.CertificateAndKey.key":                    ruleSecret,
 	"command.CertificateAndKey.names":                  ruleText,
 	"command.ReplaceCertificate.old_fingerprint":       ruleText,
 	"command.RemoveCertificate.fingerprint":            ruleText,
@@ -102,7 +107,7 @@ var stringFields = map[protoreflect.FullName]fieldRule{
 	"command.HttpsListenerConfig.groups_list":          ruleText,
 	"command.HttpsListenerConfig.certificate":          ruleText,
 	"command.HttpsListenerConfig.certificate_chain":    ruleText,
-	"command.HttpsListenerConfig.key":                  ruleText,
+	"command.HttpsListenerConfig.key":                  ruleSecret,
 	"command.HttpsListenerConfig.alpn_protocols":       ruleText,
 	"command.AlpnProtocols.values":                     ruleText,
 	"command.Request.Logging":                          ruleText, // inert: accepted, not stored
@@ -294,10 +299,27 @@ func checkString(rule fieldRule, s, path string) *Error {
 			return invalidValue(path, err.Error())
 		}
 	case ruleNotStored:
+	case ruleSecret:
+		if !utf8.ValidString(s) {
+			return invalidValue(path, fmt.Sprintf("is not valid UTF-8 at byte %d (the value is not shown: it may hold a secret)", invalidAt(s)))
+		}
 	default:
 		if !utf8.ValidString(s) {
 			return invalidValue(path, QuoteValue(s)+" is not valid UTF-8")
 		}
 	}
 	return nil
+}
+
+// invalidAt returns the offset of the first byte of s that is not UTF-8,
+// len(s) when there is none.
+func invalidAt(s string) int {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(s)
 }

@@ -257,10 +257,44 @@ func TestDispatchRefusesInvalidUTF8Text(t *testing.T) {
 		{name: "path value", req: addHTTP(f), kind: InvalidValue,
 			text: `Invalid value for field 'path.value': "/a\x{ff}" is not valid UTF-8`},
 		{name: "header value", req: addHTTP(hdr), kind: InvalidValue,
-			text: `Invalid value for field 'headers[1].val': "\x{c3}" is not valid UTF-8`},
+			text: `Invalid value for field 'headers[1].val': is not valid UTF-8 at byte 0 (the value is not shown: it may hold a secret)`},
 		{name: "answers map", req: addCluster(c), kind: InvalidValue,
 			text: `Invalid value for field 'answers["503"]': "HTTP/1.1 503 \x{fe}" is not valid UTF-8`},
 	})
+}
+
+// TestInvalidUTF8SecretNotShown: a field that may hold a secret (a
+// private key, basic-auth hashes, a header value such as an Authorization
+// one) refused for bytes that are not UTF-8 is named with the offset of
+// the first, never shown: the refusal reaches the client, the audit
+// trail (its reason) and the logs, and the first 64 bytes of an EC
+// private key's PEM hold 17 bytes of its scalar.
+func TestInvalidUTF8SecretNotShown(t *testing.T) {
+	const key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBqSecretScalarBytesAreHere0123456789abcdef\xff\n-----END EC PRIVATE KEY-----\n"
+	cert := addCert("127.0.0.1:8443", "cert")
+	cert.GetAddCertificate().Certificate.Key = proto.String(key)
+	c := cluster("c")
+	c.AuthorizedHashes = []string{"admin:SecretHashValue\xfe"}
+	hdr := front("c", "127.0.0.1:8080", "example.com", command.PathRuleKind_PREFIX, "/")
+	hdr.Headers = []*command.Header{{Position: command.HeaderPosition_REQUEST.Enum(), Key: proto.String("Authorization"), Val: proto.String("Basic SecretCredential\xc3")}}
+	for _, tc := range []struct {
+		req    *command.Request
+		field  string
+		secret string
+	}{
+		{cert, "certificate.key", "SecretScalar"},
+		{addCluster(c), "authorized_hashes[0]", "SecretHash"},
+		{addHTTP(hdr), "headers[0].val", "SecretCredential"},
+	} {
+		err := New().Dispatch(tc.req)
+		if err == nil {
+			t.Fatalf("%s: accepted", tc.field)
+		}
+		if msg := err.Error(); strings.Contains(msg, tc.secret) || strings.Contains(msg, "MHcC") || !strings.Contains(msg, "'"+tc.field+"'") ||
+			!strings.Contains(msg, "not valid UTF-8 at byte") {
+			t.Errorf("%s: %q, want the field named, the value not shown", tc.field, msg)
+		}
+	}
 }
 
 func TestQuoteValue(t *testing.T) {

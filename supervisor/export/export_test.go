@@ -169,6 +169,30 @@ func TestStatsdHostileIDsAndPacking(t *testing.T) {
 	}
 }
 
+// TestStatsdDottedIDsStayInPlace: a plain key is a dotted path
+// (<prefix>.<origin>.cluster.<id>.backend.<id>.<name>), so an id's '.'
+// would move its metrics elsewhere in the tree: a cluster
+// "shop.backend.db" would post as backend db of cluster shop, and one
+// "shop.requests" as a metric of cluster shop. There ids have '_' for
+// '.'; tagged keys, where an id is a tag's value, keep it.
+func TestStatsdDottedIDsStayInPlace(t *testing.T) {
+	w := map[string]*command.WorkerMetrics{"0": {Clusters: map[string]*command.ClusterMetrics{
+		"shop.backend.db": {Cluster: map[string]*command.FilteredMetrics{pm.Requests: count(7)}},
+		"shop":            {Backends: []*command.BackendMetrics{{BackendId: proto.String("db.x"), Metrics: map[string]*command.FilteredMetrics{pm.Requests: count(1)}}}},
+	}}}
+	got := lines(NewStatsd(StatsdOptions{Level: LevelBackend}).Flush(nil, w))
+	want := []string{"sozu.WRK-00.cluster.shop.backend.db_x.requests:1|c", "sozu.WRK-00.cluster.shop_backend_db.requests:7|c"}
+	if !slices.Equal(got, want) {
+		t.Errorf("plain:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	got = lines(NewStatsd(StatsdOptions{Tagged: true, Version: "v1", Level: LevelBackend}).Flush(nil, w))
+	want = []string{"sozu.backend.requests,origin=WRK-00,version=v1,cluster_id=shop,backend_id=db.x:1|c",
+		"sozu.cluster.requests,origin=WRK-00,version=v1,cluster_id=shop.backend.db:7|c"}
+	if !slices.Equal(got, want) {
+		t.Errorf("tagged:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // The exposition parses with Prometheus' own parser: families, types,
 // labels, quantiles in seconds; a hostile cluster id is a label value,
 // escaped.

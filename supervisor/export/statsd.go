@@ -178,6 +178,10 @@ func (s *Statsd) key(origin, cluster, backend, name string) string {
 		}
 		return p + "." + name + tags
 	}
+	// A plain key is a dotted path: a '.' in an id would move the id's
+	// metrics elsewhere in it (cluster "a.backend.b" posing as backend b
+	// of cluster a), so ids lose theirs there.
+	cluster, backend = undot(cluster), undot(backend)
 	switch {
 	case backend != "":
 		return p + "." + origin + ".cluster." + cluster + ".backend." + backend + "." + name
@@ -186,6 +190,9 @@ func (s *Statsd) key(origin, cluster, backend, name string) string {
 	}
 	return p + "." + origin + "." + name
 }
+
+// undot replaces the '.' of an id by '_', for a plain (dotted) key.
+func undot(id string) string { return strings.ReplaceAll(id, ".", "_") }
 
 // clean replaces what would break a statsd line (':' '|' ',' '=' '@',
 // whitespace and control characters) by '_': ids come from the

@@ -114,16 +114,18 @@ func (e *Encoder) appendASCII(dst []byte, r *Record) []byte {
 	if r.Protocol.stream() {
 		dst = append(dst, '-')
 	} else {
-		dst = appendVisibleMasked(dst, r.Host) // the client chose it
+		// The client chose all three; a request reset as malformed shows
+		// them as decoded (an HTTP/2 :path or :method may hold a space).
+		dst = appendEndpointField(dst, r.Host, logmask.AppendHostMasked)
 		dst = append(dst, ' ')
-		dst = appendVisibleMasked(dst, r.Method) // so too: any token is a method
+		dst = appendEndpointField(dst, r.Method, logmask.AppendPANMasked)
 		dst = append(dst, ' ')
 		if len(r.Target) == 0 {
 			dst = append(dst, '-')
 		} else {
 			start := len(dst)
 			dst = logmask.AppendTarget(dst, r.Target, e.Query)
-			sanitize(dst[start:])
+			dst = fieldInPlace(dst, start)
 		}
 		dst = append(dst, ' ')
 		if colored {
@@ -183,8 +185,9 @@ const (
 	tagDelims = " []%,="
 )
 
-// appendEscaped appends s with the bytes of delims as %XX (upper-case hex)
-// and control bytes replaced (sanitize).
+// appendEscaped appends s with the bytes of delims and of wide spaces
+// (wideSpaceLen) as %XX (upper-case hex) and control bytes replaced
+// (sanitize).
 func appendEscaped(dst []byte, s string, delims string) []byte {
 	const hex = "0123456789ABCDEF"
 	start := len(dst)
@@ -194,10 +197,36 @@ func appendEscaped(dst []byte, s string, delims string) []byte {
 			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
 			continue
 		}
+		if n := wideSpaceLen(s[i:]); n > 0 {
+			for _, c := range []byte(s[i : i+n]) {
+				dst = append(dst, '%', hex[c>>4], hex[c&0xf])
+			}
+			i += n - 1
+			continue
+		}
 		dst = append(dst, c)
 	}
 	sanitize(dst[start:])
 	return dst
+}
+
+// wideSpaceLen returns the length of the space character other than
+// ASCII's that b starts with, 0 when it starts with none: no-break
+// spaces (U+00A0, U+202F), the Ogham space mark, U+2000–U+200A, the
+// medium mathematical space and the ideographic space. Go's
+// strings.Fields and Python's str.split() split a line at each, as at a
+// space, so in the ascii format they are delimiters too. (The other
+// Unicode spaces, U+0085 and U+2028–U+2029, are controls there,
+// replaced by sanitize.)
+func wideSpaceLen[T string | []byte](b T) int {
+	if len(b) < 2 || b[0] < 0xc2 {
+		return 0
+	}
+	r, n := decodeRune(b)
+	if r == 0xa0 || r == 0x1680 || (r >= 0x2000 && r <= 0x200a) || r == 0x202f || r == 0x205f || r == 0x3000 {
+		return n
+	}
+	return 0
 }
 
 func appendAddr(dst []byte, a netip.AddrPort) []byte {
@@ -230,41 +259,82 @@ func appendDuration(dst []byte, d time.Duration, ok bool) []byte {
 func appendUserAgent(dst, ua []byte) []byte {
 	start := len(dst)
 	dst = logmask.AppendPANMasked(dst, ua)
+	w := start // a wide space becomes one '_': the text shrinks in place
 	for i := start; i < len(dst); i++ {
-		switch dst[i] {
+		c := dst[i]
+		switch c {
 		case ' ':
-			dst[i] = '_'
+			c = '_'
 		case '[':
-			dst[i] = '{'
+			c = '{'
 		case ']':
-			dst[i] = '}'
+			c = '}'
+		default:
+			if n := wideSpaceLen(dst[i:]); n > 0 {
+				c, i = '_', i+n-1
+			}
+		}
+		dst[w] = c
+		w++
+	}
+	dst = dst[:w]
+	sanitize(dst[start:])
+	return dst
+}
+
+// appendEndpointField appends a host or method of the endpoint, "-"
+// when there is none: masked by mask, then placed as fieldInPlace says.
+func appendEndpointField(dst, b []byte, mask func(dst, b []byte) []byte) []byte {
+	if len(b) == 0 {
+		return append(dst, '-')
+	}
+	start := len(dst)
+	dst = mask(dst, b)
+	return fieldInPlace(dst, start)
+}
+
+// fieldInPlace makes dst[start:], a value of one of the endpoint's
+// space-separated fields (host, method, target), one field that cannot
+// read as a missing one: control bytes replaced (sanitize), a space
+// percent-encoded (%20, as a URL writes it; a wide one, wideSpaceLen,
+// byte by byte: %C2%A0) and a value that is "-" written %2D. Such values
+// come only from requests refused as malformed (an HTTP/2 :path
+// "/a 200 x"); the common case costs one scan.
+func fieldInPlace(dst []byte, start int) []byte {
+	v := dst[start:]
+	sanitize(v)
+	if len(v) == 1 && v[0] == '-' {
+		return append(dst[:start], "%2D"...)
+	}
+	if !hasSpace(v) {
+		return dst
+	}
+	const hex = "0123456789ABCDEF"
+	end := len(dst)
+	for i := start; i < end; i++ {
+		if c := dst[i]; c == ' ' {
+			dst = append(dst, "%20"...)
+		} else if n := wideSpaceLen(dst[i:end]); n > 0 {
+			for k := i; k < i+n; k++ {
+				dst = append(dst, '%', hex[dst[k]>>4], hex[dst[k]&0xf])
+			}
+			i += n - 1
+		} else {
+			dst = append(dst, c)
 		}
 	}
-	sanitize(dst[start:])
-	return dst
+	n := copy(dst[start:], dst[end:])
+	return dst[:start+n]
 }
 
-// appendVisible appends b with control bytes replaced (sanitize).
-func appendVisible(dst, b []byte) []byte {
-	if len(b) == 0 {
-		return append(dst, '-')
+// hasSpace reports whether b holds a space or a wide one (wideSpaceLen).
+func hasSpace(b []byte) bool {
+	for i, c := range b {
+		if c == ' ' || c >= 0xc2 && wideSpaceLen(b[i:]) > 0 {
+			return true
+		}
 	}
-	start := len(dst)
-	dst = append(dst, b...)
-	sanitize(dst[start:])
-	return dst
-}
-
-// appendVisibleMasked is appendVisible for text a client chose: PANs
-// masked (logmask.AppendPANMasked), then sanitized.
-func appendVisibleMasked(dst, b []byte) []byte {
-	if len(b) == 0 {
-		return append(dst, '-')
-	}
-	start := len(dst)
-	dst = logmask.AppendPANMasked(dst, b)
-	sanitize(dst[start:])
-	return dst
+	return false
 }
 
 // sanitize replaces in b, byte for byte, by '?': C0 controls and DEL, C1

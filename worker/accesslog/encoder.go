@@ -44,9 +44,19 @@ type Encoder struct {
 	PID     int
 }
 
-// Append appends the encoding of r to dst. It does not allocate when dst
-// has room.
+// Append appends the encoding of r to dst, at most MaxEncodedRecord
+// bytes: a longer one is encoded again with the values the client chose
+// and the tags cut (cut.go). It does not allocate when dst has room and
+// the record needs no cut.
 func (e *Encoder) Append(dst []byte, r *Record) []byte {
+	start := len(dst)
+	if dst = e.append(dst, r); len(dst)-start <= MaxEncodedRecord {
+		return dst
+	}
+	return e.append(dst[:start], e.cut(r))
+}
+
+func (e *Encoder) append(dst []byte, r *Record) []byte {
 	switch e.Format {
 	case Protobuf:
 		return e.appendProtobuf(dst, r)

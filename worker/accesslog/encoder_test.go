@@ -2,7 +2,9 @@ package accesslog
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/worker/logmask"
@@ -90,6 +93,65 @@ func TestASCIIIdsAndTagsCannotShiftFields(t *testing.T) {
 	}
 	if n := strings.Count(got, "]"); n != 2 {
 		t.Errorf("%d ']' in %q, want 2 (context, tags)", n, got)
+	}
+}
+
+// TestASCIIEndpointFieldsCannotShift: the host, method and target a
+// client sent are shown as decoded for a request refused as malformed,
+// where HTTP/2 lets a :path, :method or :authority hold a space: a space
+// is percent-encoded there, so that no value adds a field to the endpoint
+// ("<host> <method> <target> <status>") nor forges its status, and a
+// value "-" is %2D, never read as a missing one.
+func TestASCIIEndpointFieldsCannotShift(t *testing.T) {
+	r := httpRecord()
+	r.Status = 0 // reset, not answered
+	r.Host, r.Method, r.Target = []byte("evil.test GET /x 200"), []byte("GET /admin"), []byte("/a 200")
+	got := string((&Encoder{Format: Ascii}).Append(nil, r))
+	want := " None https evil.test%20GET%20/x%20200 GET%20/admin /a%20200 -\n"
+	if !strings.HasSuffix(got, want) {
+		t.Errorf("ascii:\n got %q\nwant it to end with %q", got, want)
+	}
+	_, endpoint, _ := strings.Cut(got, "] None ")
+	if f := strings.Fields(endpoint); len(f) != 5 || f[4] != "-" {
+		t.Errorf("endpoint %q: fields %q, want protocol, host, method, target and status -", endpoint, f)
+	}
+	r.Host, r.Method, r.Target = []byte("-"), []byte("-"), []byte("-")
+	if got := string((&Encoder{Format: Ascii}).Append(nil, r)); !strings.HasSuffix(got, " https %2D %2D %2D -\n") {
+		t.Errorf("values \"-\": %q", got)
+	}
+}
+
+// TestASCIIWideSpacesCannotShiftFields: Go's strings.Fields and Python's
+// str.split() split a line at a no-break or other Unicode space as at a
+// space, and an id (which may hold one), a tag or a value a client sent
+// may hold one: in ids, tags and the endpoint it is percent-encoded byte
+// by byte (%C2%A0), in the user agent it is '_', like a space.
+func TestASCIIWideSpacesCannotShiftFields(t *testing.T) {
+	for _, sp := range []string{"\u00a0", "\u1680", "\u2000", "\u200a", "\u202f", "\u205f", "\u3000"} {
+		r := httpRecord()
+		r.Status = 0
+		r.ClusterID, r.BackendID = "shop"+sp+"x", "b"+sp+"1"
+		r.Tags = NewTags(map[string]string{"k" + sp + "k": "v" + sp + "v"})
+		r.UserAgent = []byte("curl" + sp + "8," + sp + "team=admin")
+		r.Host, r.Method, r.Target = []byte("h"+sp+"200"), []byte("GET"+sp+"/x"), []byte("/a"+sp+"200")
+		line := string((&Encoder{Format: Ascii}).Append(nil, r))
+		if strings.Contains(line, sp) {
+			t.Errorf("%U left in %q", []rune(sp)[0], line)
+		}
+		_, rest, _ := strings.Cut(line, "\t[")
+		ctx, rest, _ := strings.Cut(rest, "] ")
+		if f := strings.Fields(ctx); len(f) != 4 {
+			t.Errorf("%U: context %q has %d fields, want 4", []rune(sp)[0], ctx, len(f))
+		}
+		_, endpoint, _ := strings.Cut(rest, "] None ")
+		if f := strings.Fields(endpoint); len(f) != 5 || f[4] != "-" {
+			t.Errorf("%U: endpoint %q: fields %q", []rune(sp)[0], endpoint, f)
+		}
+		tags, _, _ := strings.Cut(rest, "] None ")
+		tags = tags[strings.LastIndex(tags, " [")+2:]
+		if f := strings.Fields(tags); len(f) != 2 || !strings.HasPrefix(f[1], "user-agent=curl_8,_team=admin") {
+			t.Errorf("%U: tags %q: fields %q", []rune(sp)[0], tags, f)
+		}
 	}
 }
 
@@ -175,6 +237,54 @@ func TestProtobufDecodesWithTheSchema(t *testing.T) {
 	m.Reset()
 	if err := protodelim.UnmarshalFrom(bytes.NewReader(e.Append(nil, tcp)), &m); err != nil || m.GetEndpoint().GetTcp() == nil {
 		t.Errorf("tcp record: %v, endpoint %v", err, m.GetEndpoint())
+	}
+}
+
+// TestProtobufStringsAreUTF8: every string of a ProtobufAccessLog is a
+// Rust String for upstream's decoder (prost), which refuses the whole
+// record when one is not UTF-8. What a client sent as obs-text (a
+// User-Agent, an HTTP/2 :method, :path or :authority, a TLS server name,
+// which crypto/tls takes as any bytes) arrives with U+FFFD in place of
+// each byte that is not UTF-8, the rest as sent.
+func TestProtobufStringsAreUTF8(t *testing.T) {
+	r := httpRecord()
+	r.Method, r.Host, r.Target, r.UserAgent = []byte("G\xffT"), []byte("h\xfe.test"), []byte("/p\xc3"), []byte("ua\x80é")
+	r.TLS = NewTLSInfo(&tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "S\xffni.test"})
+	b := (&Encoder{Format: Protobuf, Tag: "WRK-00"}).Append(nil, r)
+	var m command.ProtobufAccessLog
+	if err := protodelim.UnmarshalFrom(bytes.NewReader(b), &m); err != nil {
+		t.Fatalf("decoding: %v", err)
+	}
+	var bad []string
+	var walk func(protoreflect.Message, string)
+	walk = func(pm protoreflect.Message, path string) {
+		pm.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+			switch {
+			case fd.IsMap():
+				v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+					if !utf8.ValidString(k.String()) || !utf8.ValidString(mv.String()) {
+						bad = append(bad, path+string(fd.Name()))
+					}
+					return true
+				})
+			case fd.Kind() == protoreflect.StringKind && !utf8.ValidString(v.String()):
+				bad = append(bad, fmt.Sprintf("%s%s %q", path, fd.Name(), v.String()))
+			case fd.Kind() == protoreflect.MessageKind && !fd.IsList():
+				walk(v.Message(), path+string(fd.Name())+".")
+			}
+			return true
+		})
+	}
+	walk(m.ProtoReflect(), "")
+	if len(bad) > 0 {
+		t.Errorf("strings not UTF-8: %v", bad)
+	}
+	ep := m.GetEndpoint().GetHttp()
+	for _, c := range [][2]string{{ep.GetMethod(), "G\uFFFDT"}, {ep.GetAuthority(), "h\uFFFD.test"}, {ep.GetPath(), "/p\uFFFD"},
+		{m.GetUserAgent(), "ua\uFFFDé"}, {m.GetTlsSni(), "s\uFFFDni.test"}} {
+		if c[0] != c[1] {
+			t.Errorf("got %q, want %q", c[0], c[1])
+		}
 	}
 }
 
@@ -266,6 +376,36 @@ func TestJSONEscapes(t *testing.T) {
 	}
 	if got, _ := lookup(m, "url.query"); got != "k=v" {
 		t.Errorf("url.query = %q", got)
+	}
+}
+
+// TestJSONNoTerminalControls: a JSON record tailed on a terminal or
+// opened in a viewer must not obey what a client sent either: C1
+// controls (CSI U+009B), bidirectional marks, overrides and isolates, and
+// the line and paragraph separators are written \uXXXX, which a JSON
+// reader reads back as sent.
+func TestJSONNoTerminalControls(t *testing.T) {
+	for _, in := range []string{"\u009b31m", "\u0085", "\u202e", "\u2066", "\u200f", "\u061c", "\u2028", "\u2029"} {
+		r := httpRecord()
+		r.Target, r.Host, r.UserAgent = []byte("/a"+in), []byte("h"+in), []byte("u"+in)
+		r.Tags = NewTags(map[string]string{"k" + in: "v" + in})
+		r.TLS = NewTLSInfo(&tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, ServerName: "s" + in})
+		b := (&Encoder{Format: JSON, Query: logmask.QueryKeep}).Append(nil, r)
+		for _, c := range string(b) {
+			if (c >= 0x80 && c <= 0x9f) || (c >= 0x2028 && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x200f || c == 0x061c {
+				t.Errorf("%q: %U in %s", in, c, b)
+			}
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%q: %v: %s", in, err, b)
+		}
+		for path, want := range map[string]string{"url.path": "/a" + in, "url.domain": "h" + in, "user_agent.original": "u" + in,
+			"labels.k" + in: "v" + in, "tls.client.server_name": "s" + in} {
+			if got, _ := lookup(m, path); got != want {
+				t.Errorf("%s = %q, want %q", path, got, want)
+			}
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package accesslog
 
 import (
+	"bytes"
 	"net/netip"
 	"unicode/utf8"
 
@@ -74,7 +75,7 @@ func (e *Encoder) appendJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `}},"url":{`...)
 		if len(host) > 0 {
 			dst = append(dst, `"domain":`...)
-			dst = appendJSONMasked(dst, host) // the client chose it
+			dst = appendJSONHost(dst, host) // the client chose it
 			dst = append(dst, ',')
 		}
 		if port >= 0 {
@@ -182,6 +183,17 @@ func appendJSONMasked(dst, v []byte) []byte {
 	return moveJSON(dst, start, func(dst, masked []byte) []byte { return appendJSONBytes(dst, masked) })
 }
 
+// appendJSONHost is appendJSONMasked for a host, its userinfo masked
+// too (logmask.AppendHostMasked).
+func appendJSONHost(dst, host []byte) []byte {
+	if bytes.IndexByte(host, '@') < 0 {
+		return appendJSONMasked(dst, host)
+	}
+	start := len(dst)
+	dst = logmask.AppendHostMasked(dst, host)
+	return moveJSON(dst, start, func(dst, masked []byte) []byte { return appendJSONBytes(dst, masked) })
+}
+
 // moveJSON calls write with dst and the bytes dst[start:] (scratch built
 // at the end of dst), then moves what write appended back to start: a
 // masked value is encoded without a scratch buffer of its own.
@@ -224,8 +236,9 @@ var jsonPlain = func() (t [256]bool) {
 	return t
 }()
 
-// appendJSONBytes appends b as a JSON string: quotes, backslashes and
-// controls escaped, invalid UTF-8 replaced by U+FFFD.
+// appendJSONBytes appends b as a JSON string: quotes, backslashes,
+// controls and what jsonEscaped names escaped, invalid UTF-8 replaced by
+// U+FFFD.
 func appendJSONBytes(dst, b []byte) []byte { return appendJSON(dst, b) }
 
 // appendJSONString is appendJSONBytes for a string.
@@ -260,14 +273,35 @@ func appendJSON[T string | []byte](dst []byte, b T) []byte {
 			continue
 		}
 		r, size := decodeRune(b[i:])
-		if r == utf8.RuneError && size == 1 {
+		switch {
+		case r == utf8.RuneError && size == 1:
 			dst = append(dst, `\ufffd`...)
-		} else {
+		case jsonEscaped(r):
+			dst = append(dst, '\\', 'u', hexDigits[r>>12], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+		default:
 			dst = append(dst, b[i:i+size]...)
 		}
 		i += size
 	}
 	return append(dst, '"')
+}
+
+// jsonEscaped reports whether r, valid in a JSON string as it is, is
+// written \uXXXX all the same (the same text to a JSON reader): C1
+// controls (U+009B is CSI to a terminal showing the log), bidirectional
+// marks, embeddings, overrides and isolates (which reorder the text
+// around them on screen), and the line and paragraph separators U+2028
+// and U+2029 (line ends to JavaScript and to some log viewers;
+// encoding/json escapes them too). So a record tailed on a terminal or
+// opened in a viewer shows what the client sent, escaped, rather than
+// obeying it, as the ascii format's '?' do.
+func jsonEscaped(r rune) bool {
+	switch {
+	case r >= 0x80 && r <= 0x9f, r == 0x061c, r == 0x200e, r == 0x200f,
+		r >= 0x2028 && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
 
 // decodeRune is utf8.DecodeRune for either kind of text.

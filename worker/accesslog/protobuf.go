@@ -3,6 +3,7 @@ package accesslog
 import (
 	"encoding/binary"
 	"net/netip"
+	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -76,15 +77,15 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 		return appendNested(dst, func(dst []byte) []byte {
 			if len(r.Method) > 0 {
 				dst = protowire.AppendTag(dst, httpMethod, protowire.BytesType)
-				dst = appendNested(dst, func(dst []byte) []byte { return logmask.AppendPANMasked(dst, r.Method) })
+				dst = appendNested(dst, func(dst []byte) []byte { return validUTF8(logmask.AppendPANMasked(dst, r.Method), len(dst)) })
 			}
 			if len(r.Host) > 0 {
 				dst = protowire.AppendTag(dst, httpAuth, protowire.BytesType)
-				dst = appendNested(dst, func(dst []byte) []byte { return logmask.AppendPANMasked(dst, r.Host) })
+				dst = appendNested(dst, func(dst []byte) []byte { return validUTF8(logmask.AppendHostMasked(dst, r.Host), len(dst)) })
 			}
 			if len(r.Target) > 0 {
 				dst = protowire.AppendTag(dst, httpPath, protowire.BytesType)
-				dst = appendNested(dst, func(dst []byte) []byte { return logmask.AppendTarget(dst, r.Target, e.Query) })
+				dst = appendNested(dst, func(dst []byte) []byte { return validUTF8(logmask.AppendTarget(dst, r.Target, e.Query), len(dst)) })
 			}
 			if r.Status > 0 {
 				dst = protowire.AppendTag(dst, httpStatus, protowire.VarintType)
@@ -98,7 +99,7 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 	dst = appendVarintField(dst, fieldBytesOut, uint64(r.BytesOut))
 	if len(r.UserAgent) > 0 {
 		dst = protowire.AppendTag(dst, fieldUserAgent, protowire.BytesType)
-		dst = appendNested(dst, func(dst []byte) []byte { return logmask.AppendPANMasked(dst, r.UserAgent) })
+		dst = appendNested(dst, func(dst []byte) []byte { return validUTF8(logmask.AppendPANMasked(dst, r.UserAgent), len(dst)) })
 	}
 	if r.Tags != nil {
 		dst = append(dst, r.Tags.proto...)
@@ -117,6 +118,31 @@ func (e *Encoder) appendProtobuf(dst []byte, r *Record) []byte {
 	dst = appendUint128Field(dst, fieldStartTime, 0, uint64(r.Start.UnixNano()))
 	dst = prefixLength(dst, start)
 	return append(dst, 0, 0)
+}
+
+// validUTF8 makes dst[start:], a string field's value as the client sent
+// it, valid UTF-8: every byte that is not replaced by U+FFFD, as Rust's
+// String::from_utf8_lossy does. Every string of a ProtobufAccessLog is a
+// Rust String for upstream's decoder (prost), which refuses a record
+// holding anything else: a client sending obs-text (a User-Agent, an
+// HTTP/2 :path, a TLS server name) must not make its record unreadable.
+// The common case costs one scan.
+func validUTF8(dst []byte, start int) []byte {
+	if utf8.Valid(dst[start:]) {
+		return dst
+	}
+	end := len(dst)
+	for i := start; i < end; {
+		r, n := utf8.DecodeRune(dst[i:end])
+		if r == utf8.RuneError && n == 1 {
+			dst = utf8.AppendRune(dst, utf8.RuneError)
+		} else {
+			dst = append(dst, dst[i:i+n]...)
+		}
+		i += n
+	}
+	k := copy(dst[start:], dst[end:])
+	return dst[:start+k]
 }
 
 // appendNested appends what write appends, preceded by its length.

@@ -143,6 +143,10 @@ type Tags struct {
 	ascii []byte // k=v, k2=v2 (sorted by key; delimiters percent-encoded)
 	json  []byte // {"k":"v",…}
 	proto []byte // the map<string,string> entries of ProtobufAccessLog.tags
+
+	// short are the tags a cut record writes (cut.go), when an
+	// encoding of these is longer than maxCutTags; nil otherwise.
+	short *Tags
 }
 
 // NewTags pre-encodes m (copied). It returns nil for an empty map.
@@ -150,13 +154,24 @@ func NewTags(m map[string]string) *Tags {
 	if len(m) == 0 {
 		return nil
 	}
-	t := &Tags{m: make(map[string]string, len(m))}
 	keys := make([]string, 0, len(m))
-	for k, v := range m {
-		t.m[k] = v
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	t := newTags(m, keys)
+	if max(len(t.ascii), len(t.json), len(t.proto)) > maxCutTags {
+		t.short = cutTags(t, keys)
+	}
+	return t
+}
+
+// newTags encodes m, whose keys sorted are keys.
+func newTags(m map[string]string, keys []string) *Tags {
+	t := &Tags{m: make(map[string]string, len(m))}
+	for k, v := range m {
+		t.m[k] = v
+	}
 	t.json = append(t.json, '{')
 	for i, k := range keys {
 		if i > 0 {

@@ -21,10 +21,12 @@ type TLSInfo struct {
 // tls_version label ("TLSv1.3"; none for a version it has no label for),
 // its tls_cipher label (TLS13_AES_128_GCM_SHA256, else
 // tls.CipherSuiteName), the server name the client asked for, lowercased,
-// PANs masked (tls_sni), and the protocol ALPN selected (tls_alpn).
+// PANs masked, bytes that are not UTF-8 as U+FFFD and cut to
+// maxCutField bytes (tls_sni; crypto/tls takes any bytes there), and the
+// protocol ALPN selected (tls_alpn).
 func NewTLSInfo(st *tls.ConnectionState) *TLSInfo {
 	version, cipher := tlsVersionLabel(st.Version), cipherLabel(st.CipherSuite)
-	sni, alpn := logmask.AppendPANMasked(nil, asciiLower(st.ServerName)), st.NegotiatedProtocol
+	sni, alpn := cutValue(validUTF8(logmask.AppendPANMasked(nil, asciiLower(st.ServerName)), 0)), st.NegotiatedProtocol
 	t := &TLSInfo{}
 	t.json = append(t.json, `,"tls":{`...)
 	if ecs := strings.TrimPrefix(version, "TLSv"); ecs != version {

@@ -5,6 +5,7 @@
 package logmask
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 )
@@ -46,7 +47,10 @@ func (m QueryMode) String() string {
 }
 
 // AppendTarget appends to dst the request target (path, then "?" and the
-// query, if any) as an access log may show it: the query per mode, and any
+// query, if any) as an access log may show it: the userinfo of an
+// absolute-form target's authority ("http://user:password@host/",
+// credentials a request refused as malformed may show) as Masked, the
+// query per mode, and any
 // PAN in path or query masked (AppendPANMasked), a PAN split between a
 // parameter's name and its value ("?411111111111=1111") included
 // (appendQueryMasked): under QueryMask the name then shows no more of it
@@ -55,6 +59,12 @@ func (m QueryMode) String() string {
 // then moved back).
 func AppendTarget(dst, target []byte, mode QueryMode) []byte {
 	path, query, hasQuery := cut(target, '?')
+	if a, at := userinfo(path); at > a {
+		// An absolute-form target with credentials: scheme://***@host/…
+		dst = AppendPANMasked(dst, path[:a])
+		dst = append(dst, Masked...)
+		path = path[at:]
+	}
 	dst = AppendPANMasked(dst, path)
 	if !hasQuery || mode == QueryDrop {
 		return dst
@@ -89,6 +99,52 @@ func AppendTarget(dst, target []byte, mode QueryMode) []byte {
 	}
 	n := copy(dst[start:], dst[end:])
 	return dst[:start+n]
+}
+
+// AppendHostMasked appends to dst an authority (a Host or :authority
+// value) as an access log may show it: its userinfo, when it has one
+// ("user:password@host", which a request refused as malformed may show),
+// as Masked, and any PAN masked (AppendPANMasked). It does not allocate
+// when dst has room.
+func AppendHostMasked(dst, host []byte) []byte {
+	if at := bytes.LastIndexByte(host, '@'); at >= 0 {
+		dst = append(dst, Masked...)
+		host = host[at:]
+	}
+	return AppendPANMasked(dst, host)
+}
+
+// userinfo returns where the userinfo of the authority of path, an
+// absolute-form target ("scheme://authority/…") or a network-path one
+// ("//authority/…"), starts, and where its last '@' is; at <= a when it
+// has none.
+func userinfo(path []byte) (a, at int) {
+	i := bytes.Index(path, []byte("//"))
+	if i < 0 || (i > 0 && (i < 2 || path[i-1] != ':' || !isScheme(path[:i-1]))) {
+		return 0, 0
+	}
+	a = i + 2
+	end := a
+	for end < len(path) && path[end] != '/' {
+		end++
+	}
+	at = bytes.LastIndexByte(path[a:end], '@')
+	if at < 0 {
+		return 0, 0
+	}
+	return a, a + at
+}
+
+// isScheme reports whether b is an RFC 3986 scheme: a letter, then
+// letters, digits, '+', '-' or '.'.
+func isScheme(b []byte) bool {
+	for i, c := range b {
+		letter := 'a' <= c|0x20 && c|0x20 <= 'z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return len(b) > 0
 }
 
 // SplitTarget returns the path and the query (without "?") of an

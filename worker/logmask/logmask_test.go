@@ -34,6 +34,15 @@ func TestAppendTarget(t *testing.T) {
 		{"name and value, no PAN", "/p?12345678=12345679", QueryKeep, "/p?12345678=12345679"},
 		{"PAN in value, digits in name", "/p?12=4111111111111111", QueryKeep, "/p?12=411111******1111"},
 		{"asterisk form", "*", QueryMask, "*"},
+		// Credentials in an absolute-form target (a request refused as
+		// malformed shows what it sent) are never shown.
+		{"userinfo", "http://bob:pw@b.test/y?q=1", QueryKeep, "http://***@b.test/y?q=1"},
+		{"userinfo, no path", "https://bob:pw@b.test", QueryMask, "https://***@b.test"},
+		{"userinfo with @", "http://a@b:p@w@h.test:8080/", QueryKeep, "http://***@h.test:8080/"},
+		{"network-path userinfo", "//bob:pw@b.test/y", QueryKeep, "//***@b.test/y"},
+		{"@ in path, not userinfo", "/u/bob:pw@x/y", QueryKeep, "/u/bob:pw@x/y"},
+		{"@ after the authority", "http://b.test/u@v", QueryKeep, "http://b.test/u@v"},
+		{"PAN in userinfo and path", "http://4111111111111111@h/4111111111111111", QueryKeep, "http://***@h/411111******1111"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,6 +51,23 @@ func TestAppendTarget(t *testing.T) {
 				t.Errorf("AppendTarget(%q, %v) = %q, want %q", tt.target, tt.mode, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestAppendHostMasked: the userinfo of an authority (credentials, in
+// a Host or :authority a request refused as malformed shows) is never
+// shown; PANs are masked as everywhere.
+func TestAppendHostMasked(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"a.test", "a.test"},
+		{"alice:s3cret@a.test", "***@a.test"},
+		{"a@b:c@a.test:443", "***@a.test:443"},
+		{"@a.test", "***@a.test"},
+		{"4111111111111111.example.com", "411111******1111.example.com"},
+	} {
+		if got := string(AppendHostMasked(nil, []byte(tt.in))); got != tt.want {
+			t.Errorf("AppendHostMasked(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 

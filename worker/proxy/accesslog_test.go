@@ -188,6 +188,53 @@ func TestAccessLogH2Malformed(t *testing.T) {
 	}
 }
 
+// TestAccessLogH2MalformedASCIIFields: the :method, :path and
+// :authority of an HTTP/2 request reset as malformed are shown as the
+// client sent them, and HTTP/2 lets them hold spaces: in the ascii line a
+// space there is %20, so that the endpoint keeps its four fields and the
+// client cannot forge a status (the stream was reset: "-").
+func TestAccessLogH2MalformedASCIIFields(t *testing.T) {
+	b := h2Backend(t)
+	al, sink := accesslogtest.Channel(t, accesslog.Ascii, true)
+	conf := testTLSConfig(t, "a.test")
+	conf.NextProtos = []string{"h2"}
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al})
+	h := dialH2(t, f)
+	h.get(1, "/forged 200 x", ":method", "GET /admin", ":authority", "evil.test 1.2.3.4")
+	waitFor(t, "the malformed request's record", func() bool { return len(sink.Raw()) == 1 })
+	line := string(sink.Raw()[0])
+	_, endpoint, ok := strings.Cut(line, "] None ")
+	if !ok || strings.Count(line, "\n") != 1 {
+		t.Fatalf("record %q", line)
+	}
+	if want := "https evil.test%201.2.3.4 GET%20/admin /forged%20200%20x -\n"; endpoint != want {
+		t.Errorf("endpoint %q, want %q", endpoint, want)
+	}
+}
+
+// TestAccessLogH2MalformedNoCredentials: an HTTP/2 request reset for
+// the userinfo of its :authority, or for an absolute-form :path, would
+// show credentials ("alice:s3cret@") in its record, which shows what it
+// sent: the userinfo is "***" in every format.
+func TestAccessLogH2MalformedNoCredentials(t *testing.T) {
+	b := h2Backend(t)
+	for _, format := range []accesslog.Format{accesslog.Ascii, accesslog.JSON, accesslog.Protobuf} {
+		al, sink := accesslogtest.Channel(t, format, true)
+		conf := testTLSConfig(t, "a.test")
+		conf.NextProtos = []string{"h2"}
+		f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al})
+		h := dialH2(t, f)
+		h.get(1, "/x", ":authority", "alice:s3cret@a.test")
+		h.get(3, "http://bob:pw@b.test/y")
+		waitFor(t, "the malformed requests' records", func() bool { return len(sink.Raw()) == 2 })
+		for _, r := range sink.Raw() {
+			if bytes.Contains(r, []byte("s3cret")) || bytes.Contains(r, []byte("bob:pw")) || !bytes.Contains(r, []byte("***@")) {
+				t.Errorf("%v: record %q", format, r)
+			}
+		}
+	}
+}
+
 // TestAccessLogScanRefusedHead: a head the scanner refuses before its end
 // (too large, a bare LF in a field) shows what was valid of it, as one the
 // parse refuses: the method and target of a valid request line, the host

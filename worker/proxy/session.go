@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/sozu-go/sozu/worker/accesslog"
@@ -26,6 +27,7 @@ import (
 	"github.com/sozu-go/sozu/worker/h2"
 	"github.com/sozu-go/sozu/worker/http1"
 	"github.com/sozu-go/sozu/worker/ipcap"
+	"github.com/sozu-go/sozu/worker/logmask"
 	"github.com/sozu-go/sozu/worker/metrics"
 	"github.com/sozu-go/sozu/worker/proxyproto"
 )
@@ -235,7 +237,11 @@ func (s *session) handshake(tc *tls.Conn) bool {
 	cfg := s.srv.cfg.Load()
 	tc.SetDeadline(time.Now().Add(min(cfg.RequestTimeout, cfg.FrontTimeout)))
 	if err := handshakeApart(s.srv.ctx, tc); err != nil {
-		s.srv.opt.Log.Debugf("TLS handshake with %v: %v", tc.RemoteAddr(), err)
+		if log := s.srv.opt.Log; log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+			// crypto/tls quotes what the client offered (its ALPN
+			// protocols): PANs masked, as in an access record.
+			log.Debugf("TLS handshake with %v: %s", tc.RemoteAddr(), logmask.AppendPANMasked(nil, []byte(err.Error())))
+		}
 		if !probe(tc, err) {
 			s.srv.opt.Metrics.Handshake(0, "")
 		}

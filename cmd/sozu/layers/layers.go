@@ -90,7 +90,7 @@ var Table = []Layer{
 	{Pkg: "worker/metrics", Job: "the worker's metrics registry: atomic counters and timing sketches per proxy, cluster and backend", Imports: []string{"proto/command", "proto/metrics"}},
 	{Pkg: "worker/health", Job: "active health checks: probe schedule, threshold state machine, HTTP/1.1, h2c, TCP and UDP probes", Imports: []string{"proto/command", "worker/backends", "worker/logmask"}},
 	{Pkg: "worker/proxy", Job: "the HTTP/1.1 proxy server and session, and the bridge of HTTP/2 streams to it",
-		Imports: []string{"worker/policy", "worker/answers", "worker/accesslog", "worker/backends", "worker/connlimit", "worker/deadline", "worker/h2", "worker/http1", "worker/ipcap", "worker/metrics", "worker/proxyproto", "worker/relay", "worker/router", "worker/splice"},
+		Imports: []string{"worker/policy", "worker/answers", "worker/accesslog", "worker/backends", "worker/connlimit", "worker/deadline", "worker/h2", "worker/http1", "worker/ipcap", "worker/logmask", "worker/metrics", "worker/proxyproto", "worker/relay", "worker/router", "worker/splice"},
 		Tests:   []string{"proto/command", "proto/metrics", "worker/accesslog/accesslogtest"}},
 	{Pkg: "worker/tcp", Job: "the TCP proxy server", Imports: []string{"worker/accesslog", "worker/backends", "worker/connlimit", "worker/deadline", "worker/ipcap", "worker/metrics", "worker/proxyproto", "worker/relay", "worker/splice"},
 		Tests: []string{"proto/metrics"}},
