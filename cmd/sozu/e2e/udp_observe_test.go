@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,9 +25,9 @@ import (
 func cliMetrics(t *testing.T, p *sozutest.Proxy, cluster string) (cl map[string]int64, backends map[string]map[string]int64) {
 	t.Helper()
 	out := p.MustCLI("metrics", "get", "--json", "-k", cluster)
-	type value struct {
-		Count string `json:"count"`
-		Gauge string `json:"gauge"`
+	type value struct { // JSON numbers: 64-bit ones too (render_json.go)
+		Count *int64  `json:"count"`
+		Gauge *uint64 `json:"gauge"`
 	}
 	var doc struct {
 		Content struct {
@@ -49,11 +48,12 @@ func cliMetrics(t *testing.T, p *sozutest.Proxy, cluster string) (cl map[string]
 	num := func(m map[string]value) map[string]int64 {
 		r := map[string]int64{}
 		for k, v := range m {
-			s := v.Count
-			if s == "" {
-				s = v.Gauge
+			switch {
+			case v.Count != nil:
+				r[k] = *v.Count
+			case v.Gauge != nil:
+				r[k] = int64(*v.Gauge)
 			}
-			r[k], _ = strconv.ParseInt(s, 10, 64)
 		}
 		return r
 	}
