@@ -31,7 +31,7 @@ type HeaderEdit struct {
 // to the message's own fields, then the appended fields come last.
 // Immutable.
 type HeaderEdits struct {
-	del   []string // lower-case names of deleted fields
+	del   []string // names of deleted fields: lower-case, '_' written '-'
 	delB  [][]byte // del as bytes (Deleted)
 	lines []byte   // "Name: value\r\n" for each appended field
 }
@@ -108,8 +108,9 @@ func (h *HeaderEdits) add(lower string, e HeaderEdit) *HeaderEdits {
 		h = &HeaderEdits{}
 	}
 	if e.Value == "" {
-		h.del = append(h.del, lower)
-		h.delB = append(h.delB, []byte(lower))
+		d := strings.ReplaceAll(lower, "_", "-")
+		h.del = append(h.del, d)
+		h.delB = append(h.delB, []byte(d))
 	} else {
 		h.lines = append(h.lines, e.Name+": "+e.Value+"\r\n"...)
 	}
@@ -176,16 +177,20 @@ func (h *HeaderEdits) Drop(fs []http1.Field) []http1.Field {
 	return fs[:k]
 }
 
+// deletes reports whether h deletes the fields named name, in any case
+// and with '_' read as '-' either side: CGI, WSGI and the frameworks on
+// them read a client's X_Internal_User as X-Internal-User, so deleting
+// one spelling and forwarding the other would give the field back.
 func (h *HeaderEdits) deletes(name []byte) bool {
 	for _, d := range h.del {
-		if equalFold(name, d) {
+		if equalFoldDash(name, d) {
 			return true
 		}
 	}
 	return false
 }
 
-// Deleted returns the lower-case names of the fields h deletes, nil for
+// Deleted returns the names of the fields h deletes (lower-case, with "-" for "_"), nil for
 // none: the trailers a proxy drops too (http1.ChunkedDecoder.Drop), or a
 // client could send a deleted field as a trailer to a backend that merges
 // trailers into the head. The caller must not modify them.
