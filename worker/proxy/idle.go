@@ -423,6 +423,9 @@ type polledConn struct {
 	hn    uint8
 	ahead bool
 	left  int
+	// began is set once a Read gave crypto/tls a byte: a connection that
+	// ends before is no handshake (probe).
+	began bool
 }
 
 // errWouldBlock is what a polledConn in no-wait mode reads when no byte is
@@ -463,6 +466,9 @@ func (c *polledConn) Read(p []byte) (n int, err error) {
 		err = errWouldBlock
 	default:
 		n, err = c.r.read(c.TCPConn, p)
+	}
+	if n > 0 {
+		c.began = true
 	}
 	c.frame(p[:n])
 	return n, err

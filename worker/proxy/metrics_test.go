@@ -256,9 +256,9 @@ func TestAnsweredBeforeBodyBytes(t *testing.T) {
 	}
 }
 
-// A connection closed before it sent a byte (a TCP health check, a port
-// scan) is no failed TLS handshake; one that sent something else, or a
-// ClientHello cut short, is.
+// A connection closed (FIN or reset) before it sent a byte (a TCP health
+// check, a port scan) is no failed TLS handshake; one that sent something
+// else, or a ClientHello cut short, is.
 func TestHandshakeErrorsLeaveProbesOut(t *testing.T) {
 	reg := metrics.New()
 	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {"127.0.0.1:1"}}, func(l *Listener) { l.TLS = testTLSConfig(t, "a.test") }, Options{Metrics: reg})
@@ -280,9 +280,17 @@ func TestHandshakeErrorsLeaveProbesOut(t *testing.T) {
 	for range 3 {
 		send(nil)
 	}
-	waitFor(t, "3 probes served", accepted(3))
+	for range 2 { // HAProxy's and kubelet's TCP checks end with a reset
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+	waitFor(t, "5 probes served", accepted(5))
 	if n := reg.Snapshot().GetProxy()[pm.TLSHandshakeErrors].GetCount(); n != 0 {
-		t.Errorf("%d handshake errors for 3 probes, want 0", n)
+		t.Errorf("%d handshake errors for 5 probes, want 0", n)
 	}
 	send([]byte("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")) // plain HTTP to a TLS port
 	send([]byte{0x16, 0x03, 0x01, 0x00, 0x80, 0x01})       // a ClientHello cut short

@@ -261,19 +261,27 @@ func (s *session) handshake(tc *tls.Conn) bool {
 	return true
 }
 
+// probe reports whether a handshake that failed with err was no attempt
+// at one: the client closed the connection (a FIN or a reset) before
+// sending a byte, as a load balancer's TCP health check or a port scan
+// does (HAProxy's and kubelet's checks reset). It is no failed handshake
+// in the metrics. A client that sent anything, even a part of a
+// ClientHello, made an attempt.
+func probe(tc *tls.Conn, err error) bool {
+	if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		return false
+	}
+	if pc, ok := tc.NetConn().(*polledConn); ok {
+		return !pc.began
+	}
+	return err == io.EOF && tc.ConnectionState().Version == 0 // a clean end before a ClientHello
+}
+
 // handshakeApart runs tc's handshake on a goroutine of its own and waits
 // for it: the deep stack of the key exchange and signatures is freed when
 // that goroutine ends, instead of staying with the session's goroutine,
 // and so with an idle connection, for the connection's life (about 24 KiB
 // per idle TLS connection).
-// probe reports whether a handshake that failed with err was no attempt
-// at one: the client closed the connection cleanly before a ClientHello
-// (crypto/tls negotiated no version), as a load balancer's TCP health
-// check or a port scan does. It is no failed handshake in the metrics.
-func probe(tc *tls.Conn, err error) bool {
-	return err == io.EOF && tc.ConnectionState().Version == 0
-}
-
 func handshakeApart(ctx context.Context, tc *tls.Conn) error {
 	errc := make(chan error, 1)
 	go func() {
