@@ -197,7 +197,7 @@ func appendEscaped(dst []byte, s string, delims string) []byte {
 			dst = append(dst, '%', hex[c>>4], hex[c&0xf])
 			continue
 		}
-		if n := wideSpaceLen(s[i:]); n > 0 {
+		if n := wideSpaceAt(s[i:]); n > 0 {
 			for _, c := range []byte(s[i : i+n]) {
 				dst = append(dst, '%', hex[c>>4], hex[c&0xf])
 			}
@@ -208,6 +208,16 @@ func appendEscaped(dst []byte, s string, delims string) []byte {
 	}
 	sanitize(dst[start:])
 	return dst
+}
+
+// wideSpaceAt is wideSpaceLen for a loop over every byte: inlined, it
+// looks further only at a byte that can start a wide space (none below
+// 0xc2).
+func wideSpaceAt[T string | []byte](b T) int {
+	if len(b) == 0 || b[0] < 0xc2 {
+		return 0
+	}
+	return wideSpaceLen(b)
 }
 
 // wideSpaceLen returns the length of the space character other than
@@ -270,7 +280,7 @@ func appendUserAgent(dst, ua []byte) []byte {
 		case ']':
 			c = '}'
 		default:
-			if n := wideSpaceLen(dst[i:]); n > 0 {
+			if n := wideSpaceAt(dst[i:]); n > 0 {
 				c, i = '_', i+n-1
 			}
 		}
@@ -330,7 +340,7 @@ func fieldInPlace(dst []byte, start int) []byte {
 // hasSpace reports whether b holds a space or a wide one (wideSpaceLen).
 func hasSpace(b []byte) bool {
 	for i, c := range b {
-		if c == ' ' || c >= 0xc2 && wideSpaceLen(b[i:]) > 0 {
+		if c == ' ' || wideSpaceAt(b[i:]) > 0 {
 			return true
 		}
 	}
@@ -355,7 +365,8 @@ func sanitize(b []byte) {
 		}
 		r, n := utf8.DecodeRune(b[i:])
 		if (r == utf8.RuneError && n == 1) || r <= 0x9f || (r >= 0x202a && r <= 0x202e) ||
-			(r >= 0x2066 && r <= 0x2069) || r == 0x2028 || r == 0x2029 {
+			(r >= 0x2066 && r <= 0x2069) || r == 0x2028 || r == 0x2029 ||
+			r == 0x200e || r == 0x200f || r == 0x061c {
 			for k := i; k < i+n; k++ {
 				b[k] = '?'
 			}
