@@ -157,10 +157,10 @@ func TestASCIIWideSpacesCannotShiftFields(t *testing.T) {
 
 // A terminal reading the ascii log (tail, less -r, a latin-1 console)
 // must not meet control sequences either: C1 controls (CSI as U+009B or
-// as a lone 0x9b byte), bytes that are not UTF-8, bidirectional overrides
-// and line separators become '?'.
+// as a lone 0x9b byte), bytes that are not UTF-8, bidirectional marks and
+// overrides, and line separators become '?'.
 func TestASCIINoTerminalControls(t *testing.T) {
-	for _, in := range []string{"\xc2\x9b31m", "\x9b31m", "\x1b\x9b", "\xe2\x80\xae", "\xe2\x81\xa6", "\xe2\x80\xa8", "\xff\xfe", "\xe2\x80"} {
+	for _, in := range []string{"\xc2\x9b31m", "\x9b31m", "\x1b\x9b", "\xe2\x80\xae", "\xe2\x81\xa6", "\xe2\x80\xa8", "\xff\xfe", "\xe2\x80", "\u200e", "\u200f", "\u061c"} {
 		raw := []byte(in)
 		r := httpRecord()
 		r.Target, r.Host, r.UserAgent = append([]byte("/a"), raw...), append([]byte("h"), raw...), append([]byte("u"), raw...)
@@ -170,7 +170,8 @@ func TestASCIINoTerminalControls(t *testing.T) {
 				t.Errorf("%q (colored %v): line not UTF-8: %q", in, colored, line)
 			}
 			for _, c := range string(line) {
-				if (c >= 0x80 && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x2028 || c == 0x2029 {
+				if (c >= 0x80 && c <= 0x9f) || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x2028 || c == 0x2029 ||
+					c == 0x200e || c == 0x200f || c == 0x061c {
 					t.Errorf("%q (colored %v): %U in %q", in, colored, c, line)
 				}
 			}
