@@ -145,7 +145,7 @@ func writeValue(b *bytes.Buffer, fd protoreflect.FieldDescriptor, v protoreflect
 		case math.IsInf(f, -1):
 			b.WriteString(`"-Infinity"`)
 		default:
-			b.WriteString(strconv.FormatFloat(f, 'g', -1, bits))
+			b.Write(appendFloat(nil, f, bits))
 		}
 	case protoreflect.StringKind:
 		s := v.String()
@@ -180,4 +180,22 @@ func boolInt(v bool) int {
 		return 1
 	}
 	return 0
+}
+
+// appendFloat appends f as protojson (and encoding/json) write a number:
+// plain decimals, an exponent only under 1e-6 or from 1e21 on, written
+// without a leading zero ("1e-07" is "1e-7").
+func appendFloat(b []byte, f float64, bits int) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, bits)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
 }

@@ -156,3 +156,17 @@ func TestMarshalProtoInvalidUTF8(t *testing.T) {
 		}
 	}
 }
+
+// Floats are written as protojson writes them (no message of ours has
+// one yet: the rule is checked on its own).
+func TestAppendFloat(t *testing.T) {
+	for _, tt := range []struct {
+		f    float64
+		bits int
+		want string
+	}{{1e6, 64, "1000000"}, {0.5, 64, "0.5"}, {1e-7, 64, "1e-7"}, {1e21, 64, "1e+21"}, {-2.5e-10, 64, "-2.5e-10"}, {0, 64, "0"}, {0.1, 32, "0.1"}} {
+		if got := string(appendFloat(nil, tt.f, tt.bits)); got != tt.want {
+			t.Errorf("appendFloat(%v, %d) = %s, want %s", tt.f, tt.bits, got, tt.want)
+		}
+	}
+}

@@ -23,8 +23,10 @@ import (
 // "worker_responses", "frontend_list", "listeners_list", "clusters",
 // "cluster_hashes", …); unset optional fields are left out; enums are
 // names ("RUNNING"); integers are numbers, 64-bit ones too (protojson
-// writes those as strings; upstream's serde and every consumer read
-// numbers); map keys are sorted; private keys (the "key" of a certificate
+// writes those as strings; upstream's serde writes numbers, and counts are
+// numbers to every reader; a value over 2^53, as a cluster hash usually
+// is, needs a reader that keeps large integers exact: jq 1.7, Python,
+// Go's json.Number, not JavaScript's Number); map keys are sorted; private keys (the "key" of a certificate
 // or of an HTTPS listener) read "<redacted>". The document is indented by
 // two spaces and ends with a newline; the same answer always prints the
 // same bytes.
@@ -37,8 +39,9 @@ import (
 const jsonDoc = `JSON output (-j): one document on stdout per answered verb:
   {"status": "OK"|"FAILURE", "message": "...", "content": {...}}
   content (absent when empty) is the protobuf JSON form of ResponseContent
-  with .proto field names, integers as numbers (64-bit ones too); map keys
-  are sorted; private keys read "<redacted>".`
+  with .proto field names, integers as numbers (64-bit ones too: cluster
+  hashes over 2^53 need a reader keeping large integers, e.g. jq 1.7); map
+  keys are sorted; private keys read "<redacted>".`
 
 // jsonEnvelope is the --json document. Field order is the output order.
 type jsonEnvelope struct {
