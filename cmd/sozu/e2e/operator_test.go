@@ -1,0 +1,120 @@
+package e2e
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/frame"
+)
+
+// vmHWM returns the peak resident set size of pid in KiB.
+func vmHWM(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no VmHWM for pid %d", pid)
+	return 0
+}
+
+// inflatingFrame is a frame of about size bytes holding an
+// add_http_frontend whose header list is made of empty headers: two bytes
+// each on the wire, some hundred bytes each once decoded.
+func inflatingFrame(size int) []byte {
+	var inner []byte
+	for len(inner) < size-32 {
+		inner = protowire.AppendTag(inner, 15, protowire.BytesType) // RequestHttpFrontend.headers
+		inner = protowire.AppendBytes(inner, nil)
+	}
+	b := make([]byte, frame.PrefixSize, size)
+	b = protowire.AppendTag(b, 15, protowire.BytesType) // Request.add_http_frontend
+	b = protowire.AppendBytes(b, inner)
+	binary.LittleEndian.PutUint64(b, uint64(len(b)))
+	return b
+}
+
+// TestNonAdminFramesCannotInflate: a read-only peer (uid 65534) sends, on
+// 15 of the 16 sessions its uid may hold, frames just under the 2 MB maximum
+// that protobuf would decode into some 100 MB each (an admin verb's list
+// of empty messages: the request is decoded before admission refuses it).
+// The supervisor must not grow by gigabytes for a peer that may only
+// read: each such frame is refused by its length prefix, with a FAILURE
+// naming the limit, before any of it is decoded. The peer's small
+// queries are still served, and an admin's 1.5 MB request still is.
+func TestNonAdminFramesCannotInflate(t *testing.T) {
+	cred := nobodyCred(t)
+	dir := searchableDir(t)
+	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 1, fmt.Sprintf(`command_socket_group = "nogroup"
+command_allowed_uids = [0]
+command_readonly_uids = [%d]
+`, cred.Uid))
+	p := sozutest.Start(t, dir, cfgPath, sock)
+	pid := p.Cmd.Process.Pid
+	before := vmHWM(t, pid)
+
+	const sessions, rounds = 15, 3
+	bomb := inflatingFrame(frame.DefaultMaxSize - 64)
+	clients := make([]*sozutest.Client, sessions)
+	for i := range clients {
+		clients[i] = sozutest.DialAs(t, cred, sock)
+	}
+	var wg sync.WaitGroup
+	answers := make([]string, sessions)
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := frame.NewReader(c.Conn, frame.DefaultMaxSize)
+			for range rounds {
+				c.Conn.SetDeadline(time.Now().Add(60 * time.Second))
+				go c.Conn.Write(bomb) // may fail once the supervisor closes
+				resp := &command.Response{}
+				if err := r.ReadMessage(resp); err != nil {
+					return // closed after its refusal
+				}
+				answers[i] = resp.GetStatus().String() + " " + resp.GetMessage()
+				if !strings.Contains(resp.GetMessage(), "needs the admin role") {
+					return // refused as a frame: the connection is closed
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	grown := vmHWM(t, pid) - before
+	t.Logf("supervisor peak RSS grew by %d MiB; an answer: %q", grown>>10, answers[0])
+	if grown > 128<<10 {
+		t.Errorf("a read-only peer's frames grew the supervisor's peak RSS by %d MiB (want < 128)", grown>>10)
+	}
+	if want := "exceeds maximum 65536 for a peer without the admin role"; !strings.Contains(answers[0], want) {
+		t.Errorf("answer %q, want a FAILURE containing %q", answers[0], want)
+	}
+	// The same peer's queries are served; an admin's large request too.
+	ro := sozutest.DialAs(t, cred, sock)
+	ro.MustOK(t, &command.Request{RequestType: &command.Request_Status{Status: &command.Status{}}})
+	admin := sozutest.Dial(t, sock)
+	_, resp := admin.Do(t, &command.Request{RequestType: &command.Request_QueryClusterById{QueryClusterById: strings.Repeat("y", 1_500_000)}})
+	if strings.Contains(resp.GetMessage(), "exceeds maximum") {
+		t.Errorf("an admin's 1.5 MB request was refused as too large: %q", resp.GetMessage())
+	}
+}
