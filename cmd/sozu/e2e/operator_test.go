@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -116,5 +118,82 @@ command_readonly_uids = [%d]
 	_, resp := admin.Do(t, &command.Request{RequestType: &command.Request_QueryClusterById{QueryClusterById: strings.Repeat("y", 1_500_000)}})
 	if strings.Contains(resp.GetMessage(), "exceeds maximum") {
 		t.Errorf("an admin's 1.5 MB request was refused as too large: %q", resp.GetMessage())
+	}
+}
+
+// TestStatusShowsReadOnlyNoReloadError: an admin reloads a file whose
+// header value was left unquoted (value = <token>); the TOML parser's
+// error quotes the token, and the reload's answer to that admin shows it.
+// A read-only peer's `sozu status` tells that the last reload failed, not
+// why: the error quotes the file, which that peer may not read; nor does
+// the STATUS= line sent to systemd, which any local user reads. (The
+// parser quotes a bare word up to its first non-letter: "s3cret…" would
+// show "s".)
+func TestStatusShowsReadOnlyNoReloadError(t *testing.T) {
+	cred := nobodyCred(t)
+	dir := searchableDir(t)
+	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 1, fmt.Sprintf(`command_socket_group = "nogroup"
+command_allowed_uids = [0]
+command_readonly_uids = [%d]
+`, cred.Uid))
+	if err := os.Chmod(cfgPath, 0o644); err != nil { // the CLI reads its client keys
+		t.Fatal(err)
+	}
+	// systemd shows STATUS= to every local user (systemctl status).
+	notifyPath := filepath.Join(dir, "notify")
+	l, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var notes sozutest.SyncBuffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := l.Read(buf)
+			if err != nil {
+				return
+			}
+			notes.Write(append(buf[:n:n], '\n'))
+		}
+	}()
+	p := sozutest.StartWith(t, dir, cfgPath, sock, func(cmd *exec.Cmd) {
+		cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifyPath)
+	})
+	const token = "sEcretTOKEN"
+	next := filepath.Join(t.TempDir(), "next.toml") // root's only
+	if err := os.WriteFile(next, []byte(fmt.Sprintf(`[clusters.app]
+protocol = "http"
+backends = [ { address = "127.0.0.1:9" } ]
+
+[[clusters.app.frontends]]
+address = "127.0.0.1:%d"
+hostname = "app.test"
+
+[[clusters.app.frontends.headers]]
+position = "request"
+key = "Authorization"
+value = %s
+`, sozutest.FreePort(t), token)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := p.CLI("reload", "-f", next); code == 0 {
+		t.Fatalf("reload of a broken file: exit 0\n%s%s", out, errOut)
+	}
+	if st := p.MustCLI("status"); !strings.Contains(st, token) {
+		t.Errorf("an admin's status does not say why the reload failed:\n%s", st)
+	}
+	out, errOut, code := p.CLIAs(cred, "status")
+	if code != 0 || !strings.Contains(out, "last reload: ") || !strings.Contains(out, " failed") {
+		t.Errorf("read-only status: exit %d, no failed reload line\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, token) {
+		t.Errorf("a read-only peer's status shows the reloaded file's content:\n%s%s", out, errOut)
+	}
+	sozutest.WaitFor(t, 10*time.Second, "the notification of the failed reload", func() bool {
+		return strings.Contains(notes.String(), "STATUS=last reload")
+	})
+	if strings.Contains(notes.String(), token) {
+		t.Errorf("the systemd status shows the reloaded file's content:\n%s", notes.String())
 	}
 }
