@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,7 +63,8 @@ func inflatingFrame(size int) []byte {
 // of empty messages: the request is decoded before admission refuses it).
 // The supervisor must not grow by gigabytes for a peer that may only
 // read: each such frame is refused by its length prefix, with a FAILURE
-// naming the limit, before any of it is decoded. The peer's small
+// naming the limit, before any of it is decoded; so are those of a peer
+// with no role, read once before its refusal. The read-only peer's small
 // queries are still served, and an admin's 1.5 MB request still is.
 func TestNonAdminFramesCannotInflate(t *testing.T) {
 	cred := nobodyCred(t)
@@ -110,6 +112,25 @@ command_readonly_uids = [%d]
 	}
 	if want := "exceeds maximum 65536 for a peer without the admin role"; !strings.Contains(answers[0], want) {
 		t.Errorf("answer %q, want a FAILURE containing %q", answers[0], want)
+	}
+	// A member of the socket's group with no role (uid 12345) is read one
+	// request before its refusal: the same bound.
+	before = vmHWM(t, pid)
+	noRole := &syscall.Credential{Uid: 12345, Gid: cred.Gid}
+	for range 16 {
+		c := sozutest.DialAs(t, noRole, sock)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Conn.Close()
+			c.Conn.SetDeadline(time.Now().Add(60 * time.Second))
+			go c.Conn.Write(bomb)
+			frame.NewReader(c.Conn, frame.DefaultMaxSize).ReadMessage(&command.Response{})
+		}()
+	}
+	wg.Wait()
+	if grown := vmHWM(t, pid) - before; grown > 128<<10 {
+		t.Errorf("no-role peers' frames grew the supervisor's peak RSS by %d MiB (want < 128)", grown>>10)
 	}
 	// The same peer's queries are served; an admin's large request too.
 	ro := sozutest.DialAs(t, cred, sock)
