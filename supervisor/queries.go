@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/supervisor/admission"
 )
 
 // Queries: the verbs that read the state or ask the workers and change
@@ -54,7 +55,7 @@ func (s *Supervisor) status(c *session, req *command.Request) bool {
 		}
 		infos = a.workerInfos()
 	})
-	return c.ok(s.statusMessage()+s.upgrades.summary(), &command.ResponseContent{ContentType: &command.ResponseContent_Workers{Workers: infos}})
+	return c.ok(s.statusMessage(c.ident.Role == admission.Admin)+s.upgrades.summary(), &command.ResponseContent{ContentType: &command.ResponseContent_Workers{Workers: infos}})
 }
 
 // query fans a query out and answers with every worker's content and the

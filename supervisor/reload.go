@@ -32,7 +32,14 @@ func (s *Supervisor) reloadConfiguration(c *session, path string) bool {
 	s.notify(sdnotify.Reloading, sdnotify.MonotonicUsec(), sdnotify.Status("reloading the configuration"))
 	ok, detail := s.reload(c, path)
 	s.ops.note("reload", ok, detail)
-	s.notify(sdnotify.Ready, sdnotify.Status("last reload: "+oneLine(detail)))
+	// Every local user reads STATUS= (systemctl status): a failure's
+	// reason, which may quote the file reloaded, is for `sozu status` as
+	// an admin (reload_status.go).
+	status := "last reload: " + oneLine(detail)
+	if !ok {
+		status = "last reload failed: sozu status (admin) says why"
+	}
+	s.notify(sdnotify.Ready, sdnotify.Status(status))
 	if ok {
 		if c.trace != nil {
 			c.trace.note = oneLine(detail) // the reload's own completion record carries its counts

@@ -35,7 +35,10 @@ func (l *opsLog) note(kind string, ok bool, detail string) {
 
 // lines renders one line per kind, in kind order:
 // "last reload: 2026-12-06T08:00:00Z ok: 2 added, 1 changed, 1 removed".
-func (l *opsLog) lines() []string {
+// Without reasons, a failure's detail is left out: it may quote the
+// file reloaded (a TOML syntax error quotes a token of it, a header value
+// left unquoted), which only the admin who named it may read.
+func (l *opsLog) lines(reasons bool) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	kinds := make([]string, 0, len(l.last))
@@ -50,16 +53,20 @@ func (l *opsLog) lines() []string {
 		if o.OK {
 			result = "ok"
 		}
-		out = append(out, fmt.Sprintf("last %s: %s %s: %s", k, o.At.Format(time.RFC3339), result, o.Detail))
+		detail := o.Detail
+		if !o.OK && !reasons {
+			detail = "the reason is shown to admins"
+		}
+		out = append(out, fmt.Sprintf("last %s: %s %s: %s", k, o.At.Format(time.RFC3339), result, detail))
 	}
 	return out
 }
 
 // statusMessage is the status verb's message: upstream's sentence, then
-// one line per operation of opsLog.
-func (s *Supervisor) statusMessage() string {
+// one line per operation of opsLog, with why one failed when reasons.
+func (s *Supervisor) statusMessage(reasons bool) string {
 	msg := "Successfully collected the status of workers"
-	if lines := s.ops.lines(); len(lines) > 0 {
+	if lines := s.ops.lines(reasons); len(lines) > 0 {
 		msg += "\n" + strings.Join(lines, "\n")
 	}
 	return msg

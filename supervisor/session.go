@@ -25,6 +25,31 @@ import (
 // does not read; the connection is closed after it.
 const clientWriteTimeout = 10 * time.Second
 
+// nonAdminMaxFrame bounds the frames a peer without the admin role may
+// send (read-only or no role). Their verbs need a few hundred bytes; a
+// request is decoded before admission, and protobuf turns a list of empty
+// messages (two bytes each on the wire) into some 50 times its size in
+// memory: a 2 MB frame of an admin verb costs about 100 MB to refuse.
+const nonAdminMaxFrame = 64 << 10
+
+// readMax is the largest frame c's peer may send: max_command_buffer_size
+// for an admin, at most nonAdminMaxFrame for anyone else.
+func (c *session) readMax() int {
+	if c.ident.Role == admission.Admin || (c.max > 0 && c.max <= nonAdminMaxFrame) {
+		return c.max
+	}
+	return nonAdminMaxFrame
+}
+
+// frameError is the message of a bad frame read from c's peer.
+func (c *session) frameError(err error) string {
+	var tl *frame.TooLargeError
+	if errors.As(err, &tl) && c.ident.Role != admission.Admin && tl.Max == nonAdminMaxFrame {
+		return err.Error() + " for a peer without the admin role"
+	}
+	return err.Error()
+}
+
 // session is one client connection on the command socket. Requests are read
 // and handled one after the other, in order; responses (and, for an event
 // subscriber, events) are written under mu.
@@ -199,7 +224,7 @@ func (s *Supervisor) refuseNoRole(c *session, cred peercred.Cred) {
 		}
 		c.conn.SetReadDeadline(time.Now().Add(noRoleRequestTimeout))
 		req := &command.Request{}
-		if err := frame.NewReader(c.conn, c.max).ReadMessage(req); err != nil {
+		if err := frame.NewReader(c.conn, c.readMax()).ReadMessage(req); err != nil {
 			// Nothing (valid) sent in time: refused all the same.
 			if s.recordRefusal(c, audit.CodeCommandRefused, nil, audit.VerbSessionConnect, "admission_denied", d.Reason) {
 				s.log.WithFields(c.ident.Fields()).Warn(d.Reason)
@@ -247,7 +272,7 @@ func (s *Supervisor) serve(c *session) {
 	c.ident = id
 	s.log.WithFields(id.Fields()).Debug("command session opened")
 
-	r := frame.NewReader(c.conn, c.max)
+	r := frame.NewReader(c.conn, c.readMax())
 	for {
 		idle := s.cfg.Admission.SessionIdleTimeout
 		if idle > 0 && !s.subscribed(c) {
@@ -271,9 +296,10 @@ func (s *Supervisor) serve(c *session) {
 				s.log.WithField("session", c.id).Warn("command session closed in the middle of a frame")
 				return
 			}
-			s.log.WithField("session", c.id).Warnf("bad frame on the command socket: %v", err)
-			s.recordRefusal(c, audit.CodeCommandInvalidFrame, nil, audit.VerbFrameInvalid, "invalid_frame", err.Error())
-			c.fail("invalid frame: " + err.Error())
+			msg := c.frameError(err)
+			s.log.WithField("session", c.id).Warnf("bad frame on the command socket: %s", msg)
+			s.recordRefusal(c, audit.CodeCommandInvalidFrame, nil, audit.VerbFrameInvalid, "invalid_frame", msg)
+			c.fail("invalid frame: " + msg)
 			return
 		}
 		// Admission is decided per request, as upstream does. A refused

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/statefile"
 	"github.com/sozu-go/sozu/supervisor/asuser"
@@ -191,7 +192,11 @@ func (s *Supervisor) loadState(c *session, path string) bool {
 	var prev, cur []*call
 	next, inWindow := 0, 0
 	stopped := false
-	for next < len(recs) && !stopped {
+	la := &loadAudit{c: c, total: len(recs)}
+	if c.trace != nil {
+		la.id = c.trace.id
+	}
+	for next < len(recs) && !stopped && la.err == nil {
 		var calls []*call
 		s.do(func(a *actor) {
 			if a.stopping {
@@ -199,7 +204,8 @@ func (s *Supervisor) loadState(c *session, path string) bool {
 				return
 			}
 			end := min(next+loadWindow-inWindow, len(recs))
-			n, ap, sk := a.applyRecords(recs[next:end], path, &calls, time.Now().Add(loadSliceBudget))
+			la.base = next
+			n, ap, sk := a.applyRecords(recs[next:end], path, &calls, time.Now().Add(loadSliceBudget), la)
 			next, inWindow = next+n, inWindow+n
 			applied, skipped = applied+ap, skipped+sk
 		})
@@ -221,6 +227,8 @@ func (s *Supervisor) loadState(c *session, path string) bool {
 		}
 	}
 	switch {
+	case la.err != nil:
+		return c.fail(fmt.Sprintf("loading state: %d ok messages, %d errors: audit trail unavailable, record %d not applied: %s (the load stopped there)", applied, skipped+workerErrs, next+1, auditReason(la.err)))
 	case stopped:
 		return c.fail(fmt.Sprintf("loading state: %d ok messages, %d errors: %v (the load stopped there)", applied, skipped+workerErrs, errStopping))
 	case err != nil:
@@ -354,28 +362,73 @@ func (a *actor) loadStateFile(path string) (applied, skipped int, err error) {
 		return 0, 0, err
 	}
 	recs, err := readStateFile(f, path, stateFileReadTimeout)
-	_, applied, skipped = a.applyRecords(recs, path, nil, time.Time{})
+	_, applied, skipped = a.applyRecords(recs, path, nil, time.Time{}, nil)
 	if applied > 0 {
 		a.autoSave()
 	}
 	return applied, skipped, err
 }
 
+// loadAudit is what applyRecords needs to record each record of a
+// client's load_state as the request it is: an attempt record before the
+// state takes it (fail closed: none written, the load stops there) and a
+// completion record saying whether the state took it, both naming the
+// load and the record's place in it. Without them a load would change
+// clusters, certificates and listeners with one record naming a file,
+// which may be gone by the time anyone reads the trail.
+type loadAudit struct {
+	c     *session
+	id    string // the load_state request's ULID
+	base  int    // index in the file of the first record passed
+	total int
+	err   error // the audit trail refused a record: the load stopped
+}
+
+// reason is the reason of the records of the i-th record passed.
+func (la *loadAudit) reason(i int, wr *command.WorkerRequest) string {
+	return fmt.Sprintf("state load %s record %d/%d (%s)", la.id, la.base+i+1, la.total, wr.GetId())
+}
+
 // applyRecords applies recs to the state, in order, until they are all
 // applied or the deadline passes (zero: none); it applies one record at
 // least. Calls made to workers are appended to calls when it is not nil.
+// With la (a client's load_state), each record is audited (loadAudit);
+// when its attempt record cannot be written, la.err is set and nothing
+// more is applied.
 // It returns how many records it took, how many of them were applied and
 // how many the state refused. It does not save the state
 // (automatic_state_save): the caller does, once. Actor only.
-func (a *actor) applyRecords(recs []*command.WorkerRequest, path string, calls *[]*call, deadline time.Time) (n, applied, skipped int) {
+func (a *actor) applyRecords(recs []*command.WorkerRequest, path string, calls *[]*call, deadline time.Time, la *loadAudit) (n, applied, skipped int) {
 	a.loadingState = true
 	defer func() { a.loadingState = false }()
-	for _, wr := range recs {
+	for i, wr := range recs {
 		if n > 0 && !deadline.IsZero() && time.Now().After(deadline) {
 			break
 		}
+		var ulid string
+		if la != nil && a.audit != nil {
+			rec := a.sessionRecord(la.c, audit.CodeCommandAttempt)
+			rec.SetRequest(wr.GetContent())
+			ulid = a.ids.New()
+			rec.RequestULID, rec.Result, rec.Reason = ulid, audit.ResultOK, la.reason(i, wr)
+			if err := a.record(rec); err != nil {
+				la.err = err
+				break
+			}
+		}
 		n++
 		cs, err := a.apply(wr.GetContent())
+		if ulid != "" {
+			rec := a.sessionRecord(la.c, audit.CodeCommandCompleted)
+			rec.SetRequest(wr.GetContent())
+			rec.RequestULID, rec.Result, rec.Reason = ulid, audit.ResultOK, la.reason(i, wr)
+			if err != nil {
+				rec.Result, rec.ErrorCode, rec.Reason = audit.ResultErr, "verb_failed", rec.Reason+": skipped: "+err.Error()
+			}
+			if rerr := a.record(rec); rerr != nil {
+				a.log.WithFields(la.c.ident.Fields()).Errorf("completion record of %s lost: %v", la.reason(i, wr), rerr)
+			}
+		}
 		if err != nil {
 			skipped++
 			if errors.Is(err, errNoPrivateKey) { // statekeys.go

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/frame"
 	"github.com/sozu-go/sozu/proto/statefile"
@@ -295,4 +297,68 @@ func fileID(t *testing.T, path string) [2]uint64 {
 		t.Fatal(err)
 	}
 	return [2]uint64{st.Dev, st.Ino}
+}
+
+// TestLoadStateRecordsEachRecord: a client's load_state changes the
+// state as the requests of the file would one by one; each is in the
+// audit trail as that request, with an attempt and a completion record
+// naming the load (its ULID) and the record's place in the file, the
+// state's refusal of a record included. A load is not a way to add a
+// cluster that the trail does not name.
+func TestLoadStateRecordsEachRecord(t *testing.T) {
+	_, sock, jsonPath := auditStart(t, "")
+	root := sozutest.Dial(t, sock)
+	addCluster := func(id string) *command.Request {
+		return &command.Request{RequestType: &command.Request_AddCluster{AddCluster: &command.Cluster{ClusterId: proto.String(id)}}}
+	}
+	root.MustOK(t, addCluster("kept"))
+	root.MustOK(t, &command.Request{RequestType: &command.Request_AddHttpFrontend{AddHttpFrontend: &command.RequestHttpFrontend{
+		ClusterId: proto.String("kept"), Address: command.NewSocketAddress(netip.MustParseAddrPort("127.0.0.1:9")), Hostname: proto.String("kept.test")}}})
+	root.MustOK(t, addCluster("slipped"))
+	path := filepath.Join(t.TempDir(), "state.json")
+	root.MustOK(t, &command.Request{RequestType: &command.Request_SaveState{SaveState: path}})
+	root.MustOK(t, &command.Request{RequestType: &command.Request_RemoveCluster{RemoveCluster: "slipped"}})
+	root.MustOK(t, &command.Request{RequestType: &command.Request_LoadState{LoadState: path}})
+
+	var loadULID string
+	attempts, completions := map[string]map[string]any{}, map[string]map[string]any{}
+	for _, r := range auditLines(t, jsonPath) {
+		if r["verb"] == "state.load" && r["code"] == "SZ1000" {
+			loadULID, _ = r["request_ulid"].(string)
+		}
+		reason, _ := r["reason"].(string)
+		if !strings.HasPrefix(reason, "state load ") {
+			continue
+		}
+		id, _ := r["cluster_id"].(string)
+		if r["verb"] == "frontend.http.add" {
+			id = "frontend " + id
+		}
+		switch r["code"] {
+		case "SZ1000":
+			attempts[id] = r
+		case "SZ1001":
+			completions[id] = r
+		}
+	}
+	if loadULID == "" {
+		t.Fatal("no attempt record of the load")
+	}
+	for _, id := range []string{"kept", "slipped"} {
+		a, c := attempts[id], completions[id]
+		if a == nil || c == nil {
+			t.Errorf("cluster %s of the state file: attempt %v, completion %v; want both", id, a, c)
+			continue
+		}
+		if a["verb"] != "cluster.add" || a["request_ulid"] != c["request_ulid"] || !strings.HasPrefix(a["reason"].(string), "state load "+loadULID+" record ") {
+			t.Errorf("cluster %s: attempt %v, completion %v", id, a, c)
+		}
+	}
+	// The frontend was there already: the state refused it, and says so.
+	if c := completions["frontend kept"]; c == nil || c["result"] != "err" || !strings.Contains(fmt.Sprint(c["reason"]), "skipped") {
+		t.Errorf("the refused record's completion: %v", c)
+	}
+	if c := completions["slipped"]; c != nil && c["result"] != "ok" {
+		t.Errorf("the applied record's completion: %v", c)
+	}
 }

@@ -64,6 +64,19 @@ func Response(r *command.Response) *command.Response {
 	return c
 }
 
+// Message returns m with every field of Fields redacted by its rule and
+// every PEM private key block removed, as Response does for an answer: m
+// itself when nothing must change, else a redacted copy. m is never
+// modified. A nil m is returned as is.
+func Message[M proto.Message](m M) M {
+	if !m.ProtoReflect().IsValid() || !walk(m.ProtoReflect(), false) {
+		return m
+	}
+	c := proto.Clone(m).(M)
+	walk(c.ProtoReflect(), true)
+	return c
+}
+
 // walk reports whether m holds something to redact; with edit it also
 // redacts it, in place.
 func walk(m protoreflect.Message, edit bool) bool {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/redact"
 )
 
 // ClusterHashes returns, for every cluster, a 64-bit digest of its
@@ -48,9 +49,15 @@ func (s *ConfigState) clusterHash(id string, http, https []*command.RequestHttpF
 	return binary.BigEndian.Uint64(h.Sum(nil)[:8])
 }
 
-// part writes one tagged, length-prefixed message into the digest.
+// part writes one tagged, length-prefixed message into the digest. Its
+// secret fields (redact.Fields: basic-auth hashes, header values) enter
+// the digest as the command socket shows them, "<redacted>" when set:
+// their values would make the digest, which read-only peers get, an
+// offline oracle for the secrets they are not shown (rebuild the cluster
+// from query_cluster_by_id, put in a guessed "user:sha256(password)",
+// compare). A change of such a value alone leaves the hash as it was.
 func part(h hash.Hash, tag byte, m proto.Message) {
-	b, err := proto.MarshalOptions{Deterministic: true, AllowPartial: true}.Marshal(m)
+	b, err := proto.MarshalOptions{Deterministic: true, AllowPartial: true}.Marshal(redact.Message(m))
 	if err != nil {
 		// Stored messages always marshal; keep the digest defined anyway.
 		b = []byte(err.Error())

@@ -1,8 +1,12 @@
 package state
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"math/rand/v2"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
 )
@@ -74,5 +78,37 @@ func TestClusterHashesChangeLocally(t *testing.T) {
 				t.Errorf("%s: cluster %q changed=%v", tc.name, id, changed)
 			}
 		}
+	}
+}
+
+// TestClusterHashesNoSecretOracle: a read-only peer gets a cluster's hash
+// and its configuration with the basic-auth hashes and header values
+// masked. Were the hash over their values, the peer could rebuild the
+// cluster with a guessed "user:sha256(password)" until the hash matches:
+// an offline dictionary attack on the password. Two clusters that differ
+// only in those values hash alike; whether one is set still counts.
+func TestClusterHashesNoSecretOracle(t *testing.T) {
+	entry := func(user, password string) string {
+		d := sha256.Sum256([]byte(password))
+		return user + ":" + hex.EncodeToString(d[:])
+	}
+	hashOf := func(hashes []string, headerVal string) uint64 {
+		s := New()
+		mustDispatch(t, s, &command.Request{RequestType: &command.Request_AddCluster{AddCluster: &command.Cluster{
+			ClusterId: proto.String("app"), AuthorizedHashes: hashes}}})
+		f := front("app", "0.0.0.0:80", "app.example.com", command.PathRuleKind_PREFIX, "/")
+		f.Headers = []*command.Header{{Position: command.HeaderPosition_REQUEST.Enum(), Key: proto.String("X-Api-Key"), Val: proto.String(headerVal)}}
+		mustDispatch(t, s, addHTTP(f))
+		return s.ClusterHashes()["app"]
+	}
+	victim := hashOf([]string{entry("bob", "hunter2")}, "k3y")
+	if guess := hashOf([]string{entry("alice", "123456")}, "guess"); guess != victim {
+		t.Errorf("the hash tells a guessed password and header value (%x) from the real ones (%x)", guess, victim)
+	}
+	if more := hashOf([]string{entry("bob", "hunter2"), entry("carol", "x")}, "k3y"); more == victim {
+		t.Error("a second account left the hash as it was")
+	}
+	if none := hashOf([]string{entry("bob", "hunter2")}, ""); none == victim {
+		t.Error("a header removal (empty value) hashes as a header set to a value")
 	}
 }

@@ -140,6 +140,12 @@ owner.
   60 s; 0 = never) is told so and closed. An event subscription
   (` + "`subscribe_events`" + `) is a stream: it is never closed as idle, but it still
   counts against its uid's sessions.
+* A peer without the admin role sends frames of at most 64 KiB (its verbs
+  need a few hundred bytes; an admin's limit is ` + "`max_command_buffer_size`" + `): a
+  request is decoded before admission, and protobuf decodes a list of empty
+  messages into some 50 times its size. A longer frame is answered
+  ` + "`invalid frame: frame length <n> exceeds maximum 65536 for a peer without the admin role`" + `,
+  recorded (` + "`frame.invalid`" + `) and its connection closed, before any of it is read.
 
 ## Refusal records
 

@@ -45,8 +45,8 @@ var Table = []Layer{
 	{Pkg: "proto/frame", Job: "length-prefixed frame reader and writer, typed frame errors", Tests: []string{"proto/command"}},
 	{Pkg: "proto/statefile", Job: "upstream's JSON state-file codec, generic over protoreflect", Imports: []string{"proto/command"}},
 	{Pkg: "proto/logframe", Job: "the framing of the log channel from a worker to the supervisor"},
-	{Pkg: "proto/state", Job: "`ConfigState`: the configuration state and upstream's acceptance rules, save order, queries, cluster hashes",
-		Imports: []string{"proto/command"}, Tests: []string{"proto/statefile"}},
+	{Pkg: "proto/state", Job: "`ConfigState`: the configuration state and upstream's acceptance rules, save order, queries, cluster hashes (over the masked form of secrets: proto/redact)",
+		Imports: []string{"proto/command", "proto/redact"}, Tests: []string{"proto/statefile"}},
 	{Pkg: "proto/...", Job: "any other package of the protocol: only the protocol", Imports: []string{"proto/..."}, Deps: []string{"proto/..."}},
 
 	{Pkg: "peercred", Job: "SO_PEERCRED, PID-reuse-guarded comm, cached bounded user lookup", Deps: none},
