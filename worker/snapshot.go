@@ -209,6 +209,11 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			warn("%s: %v", what, err)
 			continue
 		}
+		for _, p := range router.Shadowed(rules[addr]) {
+			served, shadowed := &rules[addr][p[0]].Route, &rules[addr][p[1]].Route
+			warn("%s: frontend %s (%s) is not in force: frontend %s (%s) matches the same requests and is served (hostnames compare without case and as A-labels)",
+				what, shadowed.Key, routeTarget(shadowed), served.Key, routeTarget(served))
+		}
 		pl := &proxy.Listener{
 			Addr:           ap,
 			FrontTimeout:   seconds(l.GetFrontTimeout()),
@@ -370,4 +375,12 @@ func literalHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+// routeTarget names where a route sends its requests, for warnings.
+func routeTarget(r *router.Route) string {
+	if r.Deny {
+		return "deny"
+	}
+	return "cluster " + r.ClusterID
 }

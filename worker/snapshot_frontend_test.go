@@ -71,3 +71,31 @@ func TestSnapshotFrontendFeatures(t *testing.T) {
 		t.Errorf("cluster b: %+v %q", b.Credentials, b.WWWAuthenticate)
 	}
 }
+
+// Frontends the state keeps apart (their hostnames as written differ) but
+// the router compares as one: the one not in force is reported.
+func TestSnapshotShadowedFrontend(t *testing.T) {
+	const l = "127.0.0.1:8080"
+	st := state.New()
+	dispatch(t, st,
+		httpListener(l, nil),
+		cluster("a", nil),
+		cluster("b", nil),
+		frontend(proto.String("a"), l, "shop.test", "/", nil),
+		frontend(proto.String("b"), l, "SHOP.test", "/", nil),
+		frontend(proto.String("b"), l, "other.test", "/", nil),
+	)
+	reg := backends.NewRegistry(backends.Options{})
+	defer reg.Close()
+	snap := buildSnapshot(st, reg, false)
+	warnings := strings.Join(snap.warnings, "\n")
+	if !strings.Contains(warnings, "is not in force") || strings.Count(warnings, "is not in force") != 1 ||
+		!strings.Contains(warnings, "SHOP.test;P/ (cluster b) matches the same requests and is served") {
+		t.Fatalf("warnings:\n%s", warnings)
+	}
+	// The one served is the first in the state's order (its keys sorted:
+	// "SHOP" before "shop"), as the warning says.
+	if r := snap.http["HTTP "+l].Routes.Lookup([]byte("Shop.Test"), []byte("/"), []byte("GET")); r == nil || r.ClusterID != "b" {
+		t.Errorf("served %v, want cluster b", r)
+	}
+}

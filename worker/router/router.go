@@ -454,3 +454,40 @@ func NormalizeHost(buf *[maxHost]byte, host []byte) ([]byte, bool) {
 	}
 	return buf[:len(host)], true
 }
+
+// Shadowed returns the rules that an earlier rule makes unreachable: the
+// same hostname once compared as Lookup compares it (lower-cased, without
+// a trailing dot, internationalized names in their ASCII form; a regex
+// hostname by its text), path rule, method and position. Lookup serves
+// the earlier one, always. Each pair is (earlier, shadowed), indexes into
+// rules; rules Build would refuse are left out. The configuration state
+// keys frontends by their hostname as written, so "shop.test" and
+// "SHOP.test", or "bücher.test" and "xn--bcher-kva.test", may both be in it,
+// for different clusters: the caller reports the one not in force.
+func Shadowed(rules []Rule) [][2]int {
+	first := map[string]int{}
+	var out [][2]int
+	for i := range rules {
+		r := &rules[i]
+		hm, err := parseHost(r.Hostname)
+		if err != nil {
+			continue
+		}
+		host := r.Hostname // a regex hostname: by its text
+		switch hm.kind {
+		case hostExact:
+			host = hm.name
+		case hostWild:
+			host = "*." + hm.suffix
+		case hostAny:
+			host = "*"
+		}
+		key := fmt.Sprintf("%d\x00%s\x00%d\x00%s\x00%s\x00%d", hm.kind, host, r.Kind, r.Path, r.Method, r.Position)
+		if j, seen := first[key]; seen {
+			out = append(out, [2]int{j, i})
+			continue
+		}
+		first[key] = i
+	}
+	return out
+}

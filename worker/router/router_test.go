@@ -1,6 +1,7 @@
 package router
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -189,6 +190,41 @@ func BenchmarkLookup(b *testing.B) {
 	for b.Loop() {
 		if r := tab.Lookup(host, path, method); r == nil || r.ClusterID != "g-api" {
 			b.Fatal(r)
+		}
+	}
+}
+
+// Two rules whose hostnames Lookup compares as one (case, trailing dot,
+// U-label and A-label) and whose path rule, method and position agree:
+// Lookup serves the first, and Shadowed names the second.
+func TestShadowed(t *testing.T) {
+	rules := []Rule{
+		{Hostname: "shop.test", Kind: Prefix, Path: "/", Route: Route{ClusterID: "a"}},
+		{Hostname: "SHOP.test.", Kind: Prefix, Path: "/", Route: Route{ClusterID: "b"}},
+		{Hostname: "bücher.test", Kind: Equals, Path: "/x", Route: Route{ClusterID: "c"}},
+		{Hostname: "xn--bcher-kva.test", Kind: Equals, Path: "/x", Route: Route{ClusterID: "d"}},
+		{Hostname: "shop.test", Kind: Prefix, Path: "/", Method: "GET", Route: Route{ClusterID: "e"}}, // another method
+		{Hostname: "*.Shop.test", Kind: Prefix, Path: "/api", Route: Route{ClusterID: "f"}},
+		{Hostname: "*.shop.test", Kind: Prefix, Path: "/api", Route: Route{ClusterID: "g"}},
+		{Hostname: "shop.test", Kind: Prefix, Path: "/pre", Position: Pre, Route: Route{ClusterID: "h"}},
+		{Hostname: "shop.test", Kind: Prefix, Path: "/pre", Route: Route{ClusterID: "i"}}, // another position
+	}
+	got := Shadowed(rules)
+	want := [][2]int{{0, 1}, {2, 3}, {5, 6}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Shadowed = %v, want %v", got, want)
+	}
+	tab, err := Build(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ host, path, method, cluster string }{
+		{"shop.test", "/", "POST", "a"},
+		{"xn--bcher-kva.test", "/x", "GET", "c"},
+		{"a.shop.test", "/api", "GET", "f"},
+	} {
+		if r := tab.Lookup([]byte(tt.host), []byte(tt.path), []byte(tt.method)); r == nil || r.ClusterID != tt.cluster {
+			t.Errorf("Lookup(%s %s %s) = %v, want cluster %s", tt.method, tt.host, tt.path, r, tt.cluster)
 		}
 	}
 }
