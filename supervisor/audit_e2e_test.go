@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sozu-go/sozu/audit"
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
@@ -172,7 +173,7 @@ func TestAuditFailClosed(t *testing.T) {
 	defer syscall.Unmount(fs, syscall.MNT_DETACH)
 	jsonPath := filepath.Join(fs, "audit.jsonl")
 	cfg, sock, _ := writeConfig(t, dir, 1, fmt.Sprintf("audit_logs_json_target = %q\naudit_hmac_key_file = %q\naudit_queries = false\n", jsonPath, filepath.Join(dir, "audit.key")))
-	startProxy(t, dir, cfg, sock)
+	p := startProxy(t, dir, cfg, sock)
 	c := dial(t, sock)
 	c.MustOK(t, addCluster("before"))
 
@@ -202,8 +203,20 @@ func TestAuditFailClosed(t *testing.T) {
 	if _, ok := hashes(t, c)["main"][refused]; ok {
 		t.Fatal("the refused cluster is in the state")
 	}
+	// A Logging request refused so changes no level either: the
+	// supervisor (log_level "debug") goes on writing its debug lines.
+	if _, r := c.Do(t, &command.Request{RequestType: &command.Request_Logging{Logging: "error"}}); r.GetStatus() != command.ResponseStatus_FAILURE ||
+		!strings.Contains(r.GetMessage(), "audit trail unavailable") {
+		t.Fatalf("Logging with the audit trail full: %v %q", r.GetStatus(), r.GetMessage())
+	}
 
 	os.Remove(filler)
+	dial(t, sock).MustOK(t, &command.Request{RequestType: &command.Request_Status{Status: &command.Status{}}})
+	sozutest.WaitFor(t, 10*time.Second, "a debug line after the refused Logging", func() bool {
+		out := p.Out.String()
+		i := strings.Index(out, "refusing logging.set")
+		return i >= 0 && strings.Contains(out[i:], "command session opened")
+	})
 	c.MustOK(t, addCluster("after"))
 	h := hashes(t, c)["main"]
 	if _, ok := h["after"]; !ok {
