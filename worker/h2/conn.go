@@ -53,9 +53,10 @@ type Conn struct {
 	br  *bufio.Reader
 	iw  IdleWaiter // nc, when it is one
 	rfr *http2.Framer
-	// rfrBig: rfr has read a DATA frame over maxKeptFrame, and so keeps
-	// a buffer that large; rfrMore: the last DATA frame read was one, and
-	// did not end its stream (more are likely to come). See peek.
+	// rfrBig: rfr has read a frame over maxKeptFrame, and so keeps a
+	// buffer that large; rfrMore: the last frame read was a DATA frame
+	// that large which did not end its stream (more are likely to
+	// come). See peek.
 	rfrBig, rfrMore bool
 	dec             *hpack.Decoder
 	hb              headerBlock
@@ -514,6 +515,7 @@ func (c *Conn) peek() error {
 	if c.iw != nil {
 		c.releaseReader()
 		if c.rfrBig && !c.rfrMore && c.hbDeadline.IsZero() {
+			c.unpinDecoder()
 			c.newReadFramer()
 		}
 		if err := c.iw.WaitReadable(); err != nil {
@@ -525,15 +527,15 @@ func (c *Conn) peek() error {
 	return err
 }
 
-// maxKeptFrame bounds the payload buffer the reading Framer keeps for a
-// connection's life when it reads request bodies: the buffer grows to the
-// largest frame read (16 KiB for a body's DATA) and never shrinks. When
-// the last DATA frame over this size ended its stream (the body's end),
-// the reader makes a new Framer before its next wait (peek), outside a
-// header block: a few allocations per large request body, none per
-// frame of one. HEADERS frames, whose blocks every request sends, keep
-// the buffer they grew (a new Framer for each would cost allocations per
-// request).
+// maxKeptFrame bounds the payload buffer the reading Framer keeps while
+// its connection is idle: the buffer grows to the largest frame read (16
+// KiB for a body's DATA, a large header block's HEADERS or CONTINUATION,
+// an extension frame) and never shrinks. Once a frame over this size was
+// read, the reader makes a new Framer before its next wait (peek),
+// outside a header block and unless the last frame was DATA over this
+// size that did not end its stream (the rest of the body is likely to
+// follow): a few allocations per large request body or head, none per
+// frame of one, and none for ordinary heads, whose frames stay under it.
 const maxKeptFrame = 4 << 10
 
 // newReadFramer makes the reading Framer. Between header blocks it holds
@@ -543,6 +545,24 @@ func (c *Conn) newReadFramer() {
 	c.rfr.SetReuseFrames()
 	c.rfr.SetMaxReadFrameSize(16384)
 	c.rfrBig, c.rfrMore = false, false
+}
+
+// decoderUnpin is a header block of one indexed field (RFC 7541 §6.1:
+// the static table's entry 2, ":method: GET"): decoded with emission
+// disabled, it changes none of the decoder's state (its dynamic table,
+// the block's fields).
+var decoderUnpin = []byte{0x82}
+
+// unpinDecoder makes the HPACK decoder forget the last fragment it was
+// given, between header blocks: x/net's decoder keeps a slice of it after
+// Write returns (the unparsed rest, empty but for its pointer), which
+// kept the reading Framer's buffer, where fragments lie, alive once
+// newReadFramer had replaced the Framer.
+func (c *Conn) unpinDecoder() {
+	c.dec.SetEmitEnabled(false)
+	c.dec.Write(decoderUnpin)
+	c.dec.Close()
+	c.dec.SetEmitEnabled(true)
 }
 
 // streamsOpen reports whether some stream is open (not yet closed at the
@@ -581,11 +601,9 @@ func (c *Conn) readLoop() error {
 		var f http2.Frame
 		fh, err := c.rfr.ReadFrameHeader()
 		if err == nil {
-			if fh.Type == http2.FrameData {
-				big := fh.Length > maxKeptFrame
-				c.rfrBig = c.rfrBig || big
-				c.rfrMore = big && !fh.Flags.Has(http2.FlagDataEndStream)
-			}
+			big := fh.Length > maxKeptFrame
+			c.rfrBig = c.rfrBig || big
+			c.rfrMore = big && fh.Type == http2.FrameData && !fh.Flags.Has(http2.FlagDataEndStream)
 			if why := shortFrame(fh); why != "" {
 				return connErr(http2.ErrCodeFrameSize, why)
 			}
