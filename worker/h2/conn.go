@@ -174,6 +174,31 @@ func (hb *headerBlock) start(id uint32, end, prioSelf, trailers bool) {
 	hb.arena, hb.refs, hb.list = hb.arena[:0], hb.refs[:0], hb.list[:0]
 }
 
+// Bounds on the arrays of a header block (headerBlock, and a stream's
+// request head and trailers) kept once the block is done: an ordinary
+// request's head fits them. Larger arrays are left to the garbage
+// collector, not kept by an idle connection nor passed to its next
+// request, or to another connection's, through the stream pool.
+const (
+	keptArena  = 4 << 10 // bytes of names and values
+	keptFields = 32      // fields
+)
+
+// shrink drops the block's arrays that are over keptArena and keptFields,
+// once the block is done: the stream took the block's own (endHeaderBlock)
+// and left its previous ones, or the block was refused or ignored.
+func (hb *headerBlock) shrink() {
+	if cap(hb.arena) > keptArena {
+		hb.arena = nil
+	}
+	if cap(hb.refs) > keptFields {
+		hb.refs = nil
+	}
+	if cap(hb.list) > keptFields {
+		hb.list = nil
+	}
+}
+
 func (hb *headerBlock) emit(f hpack.HeaderField) {
 	hb.fields++
 	hb.listSize += uint32(len(f.Name) + len(f.Value) + 32)
@@ -992,6 +1017,7 @@ func (c *Conn) decodeFragment(p []byte) error {
 }
 
 func (c *Conn) endHeaderBlock() error {
+	defer c.hb.shrink()
 	if err := c.dec.Close(); err != nil {
 		return connErr(http2.ErrCodeCompression, err.Error())
 	}

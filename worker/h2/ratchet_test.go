@@ -3,6 +3,7 @@ package h2
 import (
 	"bytes"
 	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -106,5 +107,18 @@ func checkRatchet(t *testing.T, what string, large func(rc *rawClient) []byte) {
 func TestIdleConnectionDropsLargeFrameBufferAnyType(t *testing.T) {
 	checkRatchet(t, "a 16 KiB frame of an unknown type", func(rc *rawClient) []byte {
 		return append(frameBytes(0xfa, 0, 0, make([]byte, 16384)), ordinaryGet(rc)...)
+	})
+}
+
+// TestIdleConnectionDropsLargeHeaderBlock: an idle connection that read a
+// large request head (12 KiB of fields in one HEADERS frame, no field
+// across frames) keeps none of its arrays.
+func TestIdleConnectionDropsLargeHeaderBlock(t *testing.T) {
+	var fields []string
+	for i := range 100 {
+		fields = append(fields, "x-f", strings.Repeat(string(rune('a'+i%26)), 120))
+	}
+	checkRatchet(t, "a 12 KiB head of 100 fields", func(*rawClient) []byte {
+		return blockFrames(1, 16384, fields...)
 	})
 }
