@@ -59,6 +59,7 @@ type Conn struct {
 	// come). See peek.
 	rfrBig, rfrMore bool
 	dec             *hpack.Decoder
+	maxStr          uint64 // the decoder's string length limit
 	hb              headerBlock
 	rdlSet          time.Time
 	stopReading     atomic.Bool
@@ -165,13 +166,16 @@ type headerBlock struct {
 	arena    []byte
 	refs     []fieldRef
 	list     []HeaderField
+	// part is the start of a field representation the last fragment
+	// cut, not given to the decoder yet (decodeFragment).
+	part []byte
 }
 
 func (hb *headerBlock) start(id uint32, end, prioSelf, trailers bool) {
 	hb.streamID, hb.endStream, hb.prioSelf, hb.trailers = id, end, prioSelf, trailers
 	hb.frames, hb.bytes, hb.fields, hb.listSize, hb.tooBig = 0, 0, 0, 0, ""
 	hb.scan = updateScan{}
-	hb.arena, hb.refs, hb.list = hb.arena[:0], hb.refs[:0], hb.list[:0]
+	hb.arena, hb.refs, hb.list, hb.part = hb.arena[:0], hb.refs[:0], hb.list[:0], hb.part[:0]
 }
 
 // Bounds on the arrays of a header block (headerBlock, and a stream's
@@ -186,8 +190,13 @@ const (
 
 // shrink drops the block's arrays that are over keptArena and keptFields,
 // once the block is done: the stream took the block's own (endHeaderBlock)
-// and left its previous ones, or the block was refused or ignored.
+// and left its previous ones, or the block was refused or ignored. The
+// decoder forgets its last fragment first, which may lie in part.
 func (hb *headerBlock) shrink() {
+	if cap(hb.part) > keptArena {
+		hb.c.unpinDecoder()
+		hb.part = nil
+	}
 	if cap(hb.arena) > keptArena {
 		hb.arena = nil
 	}
@@ -277,7 +286,8 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 	// least): garbage, COMPRESSION_ERROR. A string that does decode past
 	// the header list size (a Huffman-coded HPACK bomb) is refused by the
 	// list's accounting (headerBlock.emit): ENHANCE_YOUR_CALM, counted.
-	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderBlockBytes)*8/5 + 8)
+	c.maxStr = uint64(c.lim.MaxHeaderBlockBytes)*8/5 + 8
+	c.dec.SetMaxStringLength(int(c.maxStr))
 	c.wfr = http2.NewFramer(&c.wbuf, nil)
 	return c
 }
@@ -965,7 +975,7 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 	c.mu.Unlock()
 	c.hb.start(id, f.StreamEnded(), f.HasPriority() && f.Priority.StreamDep == id, open)
 	c.hb.ignore = ignore
-	if err := c.decodeFragment(f.HeaderBlockFragment()); err != nil {
+	if err := c.decodeFragment(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
 		return err
 	}
 	if f.HeadersEnded() {
@@ -983,7 +993,7 @@ func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
 	if !time.Now().Before(c.hbDeadline) {
 		return errHeaderTimeout
 	}
-	if err := c.decodeFragment(f.HeaderBlockFragment()); err != nil {
+	if err := c.decodeFragment(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
 		return err
 	}
 	if f.HeadersEnded() {
@@ -999,15 +1009,33 @@ func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
 // for as many read timeouts as the CONTINUATION budget allows.
 var errHeaderTimeout = connErr(http2.ErrCodeNo, "header block not completed within the request timeout")
 
-func (c *Conn) decodeFragment(p []byte) error {
-	c.hb.bytes += uint32(len(p))
-	if c.hb.bytes > c.lim.MaxHeaderBlockBytes {
+// decodeFragment decodes p, the next fragment of the header block (its
+// last when last is set). The decoder is given whole field
+// representations only (wholeReps): the start of one that the fragment
+// cuts is kept in hb.part until the next fragment completes it, so that
+// x/net's decoder never holds such a part in a buffer of its own, which
+// it keeps, as large as the largest part and what came after it until
+// the part was whole, for the connection's life.
+func (c *Conn) decodeFragment(p []byte, last bool) error {
+	hb := &c.hb
+	hb.bytes += uint32(len(p))
+	if hb.bytes > c.lim.MaxHeaderBlockBytes {
 		return calm("header block too large")
 	}
-	if _, err := c.dec.Write(p); err != nil {
+	if len(hb.part) > 0 {
+		hb.part = append(hb.part, p...)
+		p = hb.part
+	}
+	n := len(p)
+	if !last {
+		n = wholeReps(p, c.maxStr)
+	}
+	if _, err := c.dec.Write(p[:n]); err != nil {
 		return connErr(http2.ErrCodeCompression, err.Error())
 	}
-	if c.hb.scan.feed(p) {
+	fed := p[:n]
+	hb.part = append(hb.part[:0], p[n:]...)
+	if hb.scan.feed(fed) {
 		return connErr(http2.ErrCodeCompression, "dynamic table size update after a field")
 	}
 	if c.hb.tooBig != "" {

@@ -122,3 +122,76 @@ func TestIdleConnectionDropsLargeHeaderBlock(t *testing.T) {
 		return blockFrames(1, 16384, fields...)
 	})
 }
+
+// TestIdleConnectionDropsSplitFieldBuffer: an idle connection that read a
+// header block whose one large field spans CONTINUATION frames (the HPACK
+// decoder kept the field's start until the rest came) keeps nothing of it.
+func TestIdleConnectionDropsSplitFieldBuffer(t *testing.T) {
+	checkRatchet(t, "a 12 KiB field across CONTINUATIONs", func(*rawClient) []byte {
+		// Frames of 1 KiB: the frame buffer kept (maxKeptFrame) is not at stake.
+		return blockFrames(1, 1024, "x-big", strings.Repeat("v", 12<<10))
+	})
+}
+
+// TestWholeRepsSplitAnywhere: a header block cut anywhere into two
+// fragments decodes as it does whole, the decoder given only whole
+// representations before the last fragment (its Close finds no part of
+// one kept), and a string length over the limit is refused at once, as
+// the decoder refuses it when given the whole block.
+func TestWholeRepsSplitAnywhere(t *testing.T) {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	enc.SetMaxDynamicTableSizeLimit(4096)
+	enc.SetMaxDynamicTableSize(1024) // a size update first
+	for _, f := range []hpack.HeaderField{
+		{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "http"}, {Name: ":path", Value: "/" + strings.Repeat("p", 300)},
+		{Name: ":authority", Value: "localhost"}, {Name: "user-agent", Value: "agent"}, {Name: "user-agent", Value: "agent"},
+		{Name: "cookie", Value: strings.Repeat("c=1; ", 40), Sensitive: true}, {Name: "x-new-name", Value: "huffman value"},
+		{Name: "x-long-value", Value: strings.Repeat("v", 200)},
+	} {
+		enc.WriteField(f)
+	}
+	block := hb.Bytes()
+	decode := func(frags ...[]byte) ([]string, error) {
+		c := NewConn(&memConn{r: bytes.NewReader(nil)}, Limits{}, helloHandler, nil)
+		c.hb.start(1, true, false, false)
+		for i, p := range frags {
+			last := i == len(frags)-1
+			if err := c.decodeFragment(p, last); err != nil {
+				return nil, err
+			}
+			if !last && len(c.hb.part) > 0 {
+				// The decoder holds no part of a representation.
+				if err := c.dec.Close(); err != nil {
+					t.Fatalf("cut at %d: the decoder kept a part of a representation: %v", len(frags[0]), err)
+				}
+			}
+		}
+		if err := c.dec.Close(); err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, r := range c.hb.refs {
+			out = append(out, string(c.hb.arena[r.off:r.off+r.nlen])+": "+string(c.hb.arena[r.off+r.nlen:r.off+r.nlen+r.vlen]))
+		}
+		return out, nil
+	}
+	want, err := decode(block)
+	if err != nil || len(want) != 9 {
+		t.Fatalf("whole block: %v, %q", err, want)
+	}
+	for k := 0; k <= len(block); k++ {
+		got, err := decode(block[:k:k], block[k:])
+		if err != nil || strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("cut at %d: %v, %q", k, err, got)
+		}
+	}
+	// A literal whose value's length no block could hold: refused with
+	// the first fragment, whose bytes do not complete it.
+	c := NewConn(&memConn{r: bytes.NewReader(nil)}, Limits{}, helloHandler, nil)
+	c.hb.start(1, true, false, false)
+	huge := []byte{0x00, 0x01, 'x', 0x7f, 0xff, 0xff, 0x7f, 'v'}
+	if err := c.decodeFragment(huge, false); err == nil {
+		t.Fatal("a string length over the limit accepted, to wait for more")
+	}
+}
