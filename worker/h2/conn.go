@@ -246,6 +246,13 @@ type ctrlFrame struct {
 	data   [8]byte
 }
 
+// keptCtrl bounds the control frame queue a connection keeps once it is
+// written: a backlog of up to maxCtrlQueue frames (a peer that does not
+// read while it sends PINGs, SETTINGS, frames we reset streams for) grew
+// it, and an idle connection kept it, 20 KiB; an ordinary connection's
+// burst (acknowledgements, a WINDOW_UPDATE per stream) fits.
+const keptCtrl = 64
+
 const (
 	maxCtrlQueue = 1024
 	batchBytes   = 64 << 10

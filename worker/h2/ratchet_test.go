@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -193,5 +194,23 @@ func TestWholeRepsSplitAnywhere(t *testing.T) {
 	huge := []byte{0x00, 0x01, 'x', 0x7f, 0xff, 0xff, 0x7f, 'v'}
 	if err := c.decodeFragment(huge, false); err == nil {
 		t.Fatal("a string length over the limit accepted, to wait for more")
+	}
+}
+
+// TestControlBacklogNotKept: once the writer has written a backlog of
+// control frames (a peer that did not read while it sent PINGs), the
+// connection keeps no queue that large.
+func TestControlBacklogNotKept(t *testing.T) {
+	c := NewConn(&memConn{r: bytes.NewReader(nil)}, Limits{}, helloHandler, nil)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range maxCtrlQueue - 1 {
+		c.queueCtrlLocked(ctrlFrame{kind: cPingAck, data: [8]byte{byte(i)}})
+	}
+	c.wbuf.start()
+	c.fillBatchLocked()
+	c.wbuf.done()
+	if n := cap(c.ctrl); n > keptCtrl {
+		t.Fatalf("the control queue keeps room for %d frames (%d B) once written, want at most %d", n, n*int(unsafe.Sizeof(ctrlFrame{})), keptCtrl)
 	}
 }
