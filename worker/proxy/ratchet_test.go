@@ -321,3 +321,22 @@ func TestRatchetHTTP2(t *testing.T) {
 		})
 	}
 }
+
+// TestExchStateShrinks: an exchange state given back after a large head
+// (a long X-Forwarded-For chain in its scratch, long Connection options)
+// keeps none of those buffers in the pool; an ordinary one keeps them.
+func TestExchStateShrinks(t *testing.T) {
+	st := &exchState{scratch: make([]byte, 0, 64<<10)}
+	st.reqHop.keep([][]byte{bytes.Repeat([]byte("a"), 8<<10)}, nil)
+	st.respHop.keep([][]byte{bytes.Repeat([]byte("b"), 8<<10)}, nil)
+	st.shrink()
+	if c1, c2, c3 := cap(st.scratch), cap(st.reqHop.buf), cap(st.respHop.buf); c1 > exchKeep || c2 > exchKeep || c3 > exchKeep {
+		t.Fatalf("kept %d, %d and %d bytes of buffers after a large head, want at most %d each", c1, c2, c3, exchKeep)
+	}
+	st = &exchState{scratch: make([]byte, 0, 512)}
+	st.reqHop.keep([][]byte{[]byte("x-option")}, nil)
+	st.shrink()
+	if cap(st.scratch) != 512 || cap(st.reqHop.buf) == 0 {
+		t.Fatalf("an ordinary state's buffers dropped: %d, %d", cap(st.scratch), cap(st.reqHop.buf))
+	}
+}
