@@ -214,3 +214,31 @@ func TestControlBacklogNotKept(t *testing.T) {
 		t.Fatalf("the control queue keeps room for %d frames (%d B) once written, want at most %d", n, n*int(unsafe.Sizeof(ctrlFrame{})), keptCtrl)
 	}
 }
+
+// TestIdleConnectionHPACKTable logs what a connection whose peer filled
+// the HPACK decoder's dynamic table (4096 bytes, the most it offers) keeps
+// of it while idle: the table is the peer's to refer to, kept for the
+// connection's life by design (docs/architecture.md).
+func TestIdleConnectionHPACKTable(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops pooled objects at random: heap figures are noise")
+	}
+	fill := func(*rawClient) []byte {
+		var hb bytes.Buffer
+		enc := hpack.NewEncoder(&hb)
+		for i := 0; i+1 < len(getReq); i += 2 {
+			enc.WriteField(hpack.HeaderField{Name: getReq[i], Value: getReq[i+1], Sensitive: true})
+		}
+		// Entries of 34 bytes (two-byte names, empty values), the least
+		// an entry may weigh: 120 of them fill the table.
+		for i := range 120 {
+			enc.WriteField(hpack.HeaderField{Name: string([]byte{'a' + byte(i/26), 'a' + byte(i%26)})})
+		}
+		return frameBytes(http2.FrameHeaders, http2.FlagHeadersEndStream|http2.FlagHeadersEndHeaders, 1, hb.Bytes())
+	}
+	base, got := idleHeapAfter(t, ordinaryGet), idleHeapAfter(t, fill)
+	t.Logf("heap per idle connection (both ends): after an ordinary GET %.2f KiB, after filling the HPACK table with 120 entries %.2f KiB (+%.2f)", base, got, got-base)
+	if got-base > 10 {
+		t.Errorf("a full HPACK table costs %.2f KiB per idle connection, more than docs/architecture.md says", got-base)
+	}
+}
