@@ -242,3 +242,47 @@ func TestIdleConnectionHPACKTable(t *testing.T) {
 		t.Errorf("a full HPACK table costs %.2f KiB per idle connection, more than docs/architecture.md says", got-base)
 	}
 }
+
+// FuzzWholeReps: a header block cut anywhere into two fragments decodes
+// as it does whole, whatever its bytes: refused both ways, or the same
+// fields (wholeReps gives the decoder only whole representations before
+// the last fragment, the same bytes in the same order).
+func FuzzWholeReps(f *testing.F) {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for i := 0; i+1 < len(getReq); i += 2 {
+		enc.WriteField(hpack.HeaderField{Name: getReq[i], Value: getReq[i+1]})
+	}
+	enc.WriteField(hpack.HeaderField{Name: "x-long", Value: strings.Repeat("v", 300)})
+	enc.WriteField(hpack.HeaderField{Name: "cookie", Value: "a=1", Sensitive: true})
+	f.Add(append([]byte(nil), hb.Bytes()...), uint16(7))
+	f.Add([]byte{0x3f, 0xe1, 0x1f, 0x82}, uint16(2))                       // a size update, then a field
+	f.Add([]byte{0x00, 0x01, 'x', 0x7f, 0xff, 0xff, 0x7f, 'v'}, uint16(5)) // a value length over the limit
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, uint16(4))
+	f.Fuzz(func(t *testing.T, block []byte, cut uint16) {
+		k := int(cut) % (len(block) + 1)
+		decode := func(frags ...[]byte) (string, bool) {
+			c := NewConn(&memConn{r: bytes.NewReader(nil)}, Limits{MaxHeaderListSize: 4 << 10, MaxHeaderFields: 20}, invariantHandler, nil)
+			c.hb.start(1, true, false, false)
+			for i, p := range frags {
+				if err := c.decodeFragment(p, i == len(frags)-1); err != nil {
+					return "", false
+				}
+			}
+			if c.dec.Close() != nil || c.hb.tooBig != "" {
+				return "", false
+			}
+			var out strings.Builder
+			for _, r := range c.hb.refs {
+				out.Write(c.hb.arena[r.off : r.off+r.nlen+r.vlen])
+				out.WriteByte('\n')
+			}
+			return out.String(), true
+		}
+		whole, ok := decode(block)
+		split, splitOK := decode(block[:k:k], block[k:])
+		if ok != splitOK || whole != split {
+			t.Fatalf("cut at %d: %q (%v) whole, %q (%v) split", k, whole, ok, split, splitOK)
+		}
+	})
+}
