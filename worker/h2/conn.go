@@ -53,11 +53,13 @@ type Conn struct {
 	br  *bufio.Reader
 	iw  IdleWaiter // nc, when it is one
 	rfr *http2.Framer
-	// rfrBig: rfr has read a DATA frame over maxKeptFrame, and so keeps
-	// a buffer that large; rfrMore: the last DATA frame read was one, and
-	// did not end its stream (more are likely to come). See peek.
+	// rfrBig: rfr has read a frame over maxKeptFrame, and so keeps a
+	// buffer that large; rfrMore: the last frame read was a DATA frame
+	// that large which did not end its stream (more are likely to
+	// come). See peek.
 	rfrBig, rfrMore bool
 	dec             *hpack.Decoder
+	maxStr          uint64 // the decoder's string length limit
 	hb              headerBlock
 	rdlSet          time.Time
 	stopReading     atomic.Bool
@@ -164,13 +166,46 @@ type headerBlock struct {
 	arena    []byte
 	refs     []fieldRef
 	list     []HeaderField
+	// part is the start of a field representation the last fragment
+	// cut, not given to the decoder yet (decodeFragment).
+	part []byte
 }
 
 func (hb *headerBlock) start(id uint32, end, prioSelf, trailers bool) {
 	hb.streamID, hb.endStream, hb.prioSelf, hb.trailers = id, end, prioSelf, trailers
 	hb.frames, hb.bytes, hb.fields, hb.listSize, hb.tooBig = 0, 0, 0, 0, ""
 	hb.scan = updateScan{}
-	hb.arena, hb.refs, hb.list = hb.arena[:0], hb.refs[:0], hb.list[:0]
+	hb.arena, hb.refs, hb.list, hb.part = hb.arena[:0], hb.refs[:0], hb.list[:0], hb.part[:0]
+}
+
+// Bounds on the arrays of a header block (headerBlock, and a stream's
+// request head and trailers) kept once the block is done: an ordinary
+// request's head fits them. Larger arrays are left to the garbage
+// collector, not kept by an idle connection nor passed to its next
+// request, or to another connection's, through the stream pool.
+const (
+	keptArena  = 4 << 10 // bytes of names and values
+	keptFields = 32      // fields
+)
+
+// shrink drops the block's arrays that are over keptArena and keptFields,
+// once the block is done: the stream took the block's own (endHeaderBlock)
+// and left its previous ones, or the block was refused or ignored. The
+// decoder forgets its last fragment first, which may lie in part.
+func (hb *headerBlock) shrink() {
+	if cap(hb.part) > keptArena {
+		hb.c.unpinDecoder()
+		hb.part = nil
+	}
+	if cap(hb.arena) > keptArena {
+		hb.arena = nil
+	}
+	if cap(hb.refs) > keptFields {
+		hb.refs = nil
+	}
+	if cap(hb.list) > keptFields {
+		hb.list = nil
+	}
 }
 
 func (hb *headerBlock) emit(f hpack.HeaderField) {
@@ -210,6 +245,13 @@ type ctrlFrame struct {
 	val    uint32
 	data   [8]byte
 }
+
+// keptCtrl bounds the control frame queue a connection keeps once it is
+// written: a backlog of up to maxCtrlQueue frames (a peer that does not
+// read while it sends PINGs, SETTINGS, frames we reset streams for) grew
+// it, and an idle connection kept it, 20 KiB; an ordinary connection's
+// burst (acknowledgements, a WINDOW_UPDATE per stream) fits.
+const keptCtrl = 64
 
 const (
 	maxCtrlQueue = 1024
@@ -251,7 +293,8 @@ func NewConn(nc net.Conn, lim Limits, h Handler, opt *Options) *Conn {
 	// least): garbage, COMPRESSION_ERROR. A string that does decode past
 	// the header list size (a Huffman-coded HPACK bomb) is refused by the
 	// list's accounting (headerBlock.emit): ENHANCE_YOUR_CALM, counted.
-	c.dec.SetMaxStringLength(int(c.lim.MaxHeaderBlockBytes)*8/5 + 8)
+	c.maxStr = uint64(c.lim.MaxHeaderBlockBytes)*8/5 + 8
+	c.dec.SetMaxStringLength(int(c.maxStr))
 	c.wfr = http2.NewFramer(&c.wbuf, nil)
 	return c
 }
@@ -514,6 +557,7 @@ func (c *Conn) peek() error {
 	if c.iw != nil {
 		c.releaseReader()
 		if c.rfrBig && !c.rfrMore && c.hbDeadline.IsZero() {
+			c.unpinDecoder()
 			c.newReadFramer()
 		}
 		if err := c.iw.WaitReadable(); err != nil {
@@ -525,15 +569,15 @@ func (c *Conn) peek() error {
 	return err
 }
 
-// maxKeptFrame bounds the payload buffer the reading Framer keeps for a
-// connection's life when it reads request bodies: the buffer grows to the
-// largest frame read (16 KiB for a body's DATA) and never shrinks. When
-// the last DATA frame over this size ended its stream (the body's end),
-// the reader makes a new Framer before its next wait (peek), outside a
-// header block: a few allocations per large request body, none per
-// frame of one. HEADERS frames, whose blocks every request sends, keep
-// the buffer they grew (a new Framer for each would cost allocations per
-// request).
+// maxKeptFrame bounds the payload buffer the reading Framer keeps while
+// its connection is idle: the buffer grows to the largest frame read (16
+// KiB for a body's DATA, a large header block's HEADERS or CONTINUATION,
+// an extension frame) and never shrinks. Once a frame over this size was
+// read, the reader makes a new Framer before its next wait (peek),
+// outside a header block and unless the last frame was DATA over this
+// size that did not end its stream (the rest of the body is likely to
+// follow): a few allocations per large request body or head, none per
+// frame of one, and none for ordinary heads, whose frames stay under it.
 const maxKeptFrame = 4 << 10
 
 // newReadFramer makes the reading Framer. Between header blocks it holds
@@ -543,6 +587,24 @@ func (c *Conn) newReadFramer() {
 	c.rfr.SetReuseFrames()
 	c.rfr.SetMaxReadFrameSize(16384)
 	c.rfrBig, c.rfrMore = false, false
+}
+
+// decoderUnpin is a header block of one indexed field (RFC 7541 §6.1:
+// the static table's entry 2, ":method: GET"): decoded with emission
+// disabled, it changes none of the decoder's state (its dynamic table,
+// the block's fields).
+var decoderUnpin = []byte{0x82}
+
+// unpinDecoder makes the HPACK decoder forget the last fragment it was
+// given, between header blocks: x/net's decoder keeps a slice of it after
+// Write returns (the unparsed rest, empty but for its pointer), which
+// kept the reading Framer's buffer, where fragments lie, alive once
+// newReadFramer had replaced the Framer.
+func (c *Conn) unpinDecoder() {
+	c.dec.SetEmitEnabled(false)
+	c.dec.Write(decoderUnpin)
+	c.dec.Close()
+	c.dec.SetEmitEnabled(true)
 }
 
 // streamsOpen reports whether some stream is open (not yet closed at the
@@ -581,11 +643,9 @@ func (c *Conn) readLoop() error {
 		var f http2.Frame
 		fh, err := c.rfr.ReadFrameHeader()
 		if err == nil {
-			if fh.Type == http2.FrameData {
-				big := fh.Length > maxKeptFrame
-				c.rfrBig = c.rfrBig || big
-				c.rfrMore = big && !fh.Flags.Has(http2.FlagDataEndStream)
-			}
+			big := fh.Length > maxKeptFrame
+			c.rfrBig = c.rfrBig || big
+			c.rfrMore = big && fh.Type == http2.FrameData && !fh.Flags.Has(http2.FlagDataEndStream)
 			if why := shortFrame(fh); why != "" {
 				return connErr(http2.ErrCodeFrameSize, why)
 			}
@@ -922,7 +982,7 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 	c.mu.Unlock()
 	c.hb.start(id, f.StreamEnded(), f.HasPriority() && f.Priority.StreamDep == id, open)
 	c.hb.ignore = ignore
-	if err := c.decodeFragment(f.HeaderBlockFragment()); err != nil {
+	if err := c.decodeFragment(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
 		return err
 	}
 	if f.HeadersEnded() {
@@ -940,7 +1000,7 @@ func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
 	if !time.Now().Before(c.hbDeadline) {
 		return errHeaderTimeout
 	}
-	if err := c.decodeFragment(f.HeaderBlockFragment()); err != nil {
+	if err := c.decodeFragment(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
 		return err
 	}
 	if f.HeadersEnded() {
@@ -956,15 +1016,33 @@ func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
 // for as many read timeouts as the CONTINUATION budget allows.
 var errHeaderTimeout = connErr(http2.ErrCodeNo, "header block not completed within the request timeout")
 
-func (c *Conn) decodeFragment(p []byte) error {
-	c.hb.bytes += uint32(len(p))
-	if c.hb.bytes > c.lim.MaxHeaderBlockBytes {
+// decodeFragment decodes p, the next fragment of the header block (its
+// last when last is set). The decoder is given whole field
+// representations only (wholeReps): the start of one that the fragment
+// cuts is kept in hb.part until the next fragment completes it, so that
+// x/net's decoder never holds such a part in a buffer of its own, which
+// it keeps, as large as the largest part and what came after it until
+// the part was whole, for the connection's life.
+func (c *Conn) decodeFragment(p []byte, last bool) error {
+	hb := &c.hb
+	hb.bytes += uint32(len(p))
+	if hb.bytes > c.lim.MaxHeaderBlockBytes {
 		return calm("header block too large")
 	}
-	if _, err := c.dec.Write(p); err != nil {
+	if len(hb.part) > 0 {
+		hb.part = append(hb.part, p...)
+		p = hb.part
+	}
+	n := len(p)
+	if !last {
+		n = wholeReps(p, c.maxStr)
+	}
+	if _, err := c.dec.Write(p[:n]); err != nil {
 		return connErr(http2.ErrCodeCompression, err.Error())
 	}
-	if c.hb.scan.feed(p) {
+	fed := p[:n]
+	hb.part = append(hb.part[:0], p[n:]...)
+	if hb.scan.feed(fed) {
 		return connErr(http2.ErrCodeCompression, "dynamic table size update after a field")
 	}
 	if c.hb.tooBig != "" {
@@ -974,6 +1052,7 @@ func (c *Conn) decodeFragment(p []byte) error {
 }
 
 func (c *Conn) endHeaderBlock() error {
+	defer c.hb.shrink()
 	if err := c.dec.Close(); err != nil {
 		return connErr(http2.ErrCodeCompression, err.Error())
 	}

@@ -197,7 +197,7 @@ func FuzzHPACKUnderLimits(f *testing.F) {
 		lim := Limits{MaxHeaderListSize: 4 << 10, MaxHeaderFields: 20, MaxHeaderTableSize: 4096}
 		c := NewConn(&memConn{r: bytes.NewReader(nil)}, lim, invariantHandler, nil)
 		c.hb.start(1, true, false, false)
-		err := c.decodeFragment(block)
+		err := c.decodeFragment(block, true)
 		if err == nil {
 			if err = c.dec.Close(); err != nil {
 				err = connErr(http2.ErrCodeCompression, err.Error())

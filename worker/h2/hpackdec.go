@@ -83,3 +83,98 @@ func (u *updateScan) feed(p []byte) bool {
 func (u *updateScan) startInt(prefix uint64, isLen bool) {
 	u.inInt, u.isLen, u.val, u.shift = true, isLen, prefix, 0
 }
+
+// wholeReps returns the length of the longest prefix of p, a part of a
+// header block that begins at a field representation, made of whole
+// representations (RFC 7541 §6: an indexed field, a literal and its
+// strings, a dynamic table size update), for decodeFragment. It returns
+// len(p) when p holds what x/net's decoder refuses before the
+// representation is whole, so that it refuses it at once, as it would
+// given all of p: a string length over maxStr, an integer too long.
+func wholeReps(p []byte, maxStr uint64) int {
+	end := 0
+	for i := 0; i < len(p); {
+		b := p[i]
+		var st repState
+		switch {
+		case b&0x80 != 0: // indexed field (§6.1)
+			i, _, st = skipInt(p, i, 7)
+		case b&0xe0 == 0x20: // dynamic table size update (§6.3)
+			i, _, st = skipInt(p, i, 5)
+		default: // literal (§6.2): incremental indexing 01, else 0000 or 0001
+			prefix := uint(4)
+			if b&0xc0 == 0x40 {
+				prefix = 6
+			}
+			newName := b&(1<<prefix-1) == 0
+			i, _, st = skipInt(p, i, prefix)
+			if st == repWhole && newName {
+				i, st = skipString(p, i, maxStr)
+			}
+			if st == repWhole {
+				i, st = skipString(p, i, maxStr)
+			}
+		}
+		switch st {
+		case repMore:
+			return end
+		case repRefused:
+			return len(p)
+		}
+		end = i
+	}
+	return end
+}
+
+// repState is what wholeReps found of a representation's part.
+type repState uint8
+
+const (
+	repWhole   repState = iota // whole
+	repMore                    // cut: more bytes are needed
+	repRefused                 // one the decoder refuses
+)
+
+// skipInt reads the integer (RFC 7541 §5.1) of prefix bits at p[i] and
+// returns the offset after it and its value; an integer too long is
+// refused as x/net's readVarInt refuses it.
+func skipInt(p []byte, i int, prefix uint) (int, uint64, repState) {
+	max := uint64(1)<<prefix - 1
+	v := uint64(p[i]) & max
+	i++
+	if v < max {
+		return i, v, repWhole
+	}
+	var m uint
+	for i < len(p) {
+		b := p[i]
+		i++
+		v += uint64(b&0x7f) << m
+		if b&0x80 == 0 {
+			return i, v, repWhole
+		}
+		m += 7
+		if m >= 63 {
+			return i, 0, repRefused
+		}
+	}
+	return i, 0, repMore
+}
+
+// skipString skips the string literal (RFC 7541 §5.2) at p[i]; one whose
+// length is over maxStr is refused (x/net's decoder refuses its length).
+func skipString(p []byte, i int, maxStr uint64) (int, repState) {
+	if i >= len(p) {
+		return i, repMore
+	}
+	i, n, st := skipInt(p, i, 7)
+	switch {
+	case st != repWhole:
+		return i, st
+	case n > maxStr:
+		return i, repRefused
+	case uint64(len(p)-i) < n:
+		return i, repMore
+	}
+	return i + int(n), repWhole
+}

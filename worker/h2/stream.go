@@ -145,13 +145,33 @@ func (s *Stream) release() {
 		}
 		return b[:0]
 	}
+	// The request's head and trailers go to the connection's next header
+	// block (endHeaderBlock): the bounds of the arrays it keeps.
+	arena := func(b []byte) []byte {
+		if cap(b) > keptArena {
+			return nil
+		}
+		return b[:0]
+	}
+	refs := func(r []fieldRef) []fieldRef {
+		if cap(r) > keptFields {
+			return nil
+		}
+		return r[:0]
+	}
+	fields := func(f []HeaderField) []HeaderField {
+		if cap(f) > keptFields {
+			return nil
+		}
+		return clearFields(f)
+	}
 	*s = Stream{
-		arena:     trim(s.arena),
-		refs:      s.refs[:0],
-		hdrs:      clearFields(s.hdrs),
-		trArena:   trim(s.trArena),
-		trRefs:    s.trRefs[:0],
-		trailers:  clearFields(s.trailers),
+		arena:     arena(s.arena),
+		refs:      refs(s.refs),
+		hdrs:      fields(s.hdrs),
+		trArena:   arena(s.trArena),
+		trRefs:    refs(s.trRefs),
+		trailers:  fields(s.trailers),
 		rbuf:      trim(s.rbuf),
 		respArena: trim(s.respArena),
 		respRefs:  s.respRefs[:0],

@@ -168,6 +168,9 @@ func (c *Conn) fillBatchLocked() {
 		c.writeCtrl(f)
 	}
 	c.ctrl = c.ctrl[:0]
+	if cap(c.ctrl) > keptCtrl {
+		c.ctrl = nil // a backlog's queue, up to maxCtrlQueue frames (20 KiB)
+	}
 	if c.exitWriter {
 		for i := c.readyHead; i < len(c.ready); i++ {
 			s := c.ready[i]

@@ -129,10 +129,33 @@ func getExch() *exchState {
 
 // putExch gives st back; the heads, which point into buffers given back
 // too, are forgotten (the stale fields in the arrays only point into
-// pooled read buffers).
+// pooled read buffers), and its buffers grown past exchKeep dropped.
 func putExch(st *exchState) {
 	buffersOut.Add(-1)
 	st.req, st.resp = http1.Request{}, http1.Response{}
 	st.bread.forget()
+	st.shrink()
 	exchPool.Put(st)
+}
+
+// exchKeep bounds the buffers of an exchange state that grow with a
+// request (the values of the fields the proxy adds, with the client's
+// X-Forwarded-For and Forwarded chains; a message's Connection options):
+// one that grew past it, for a large head, is not kept in the pool,
+// where states in use go round under load and would keep it for as long.
+const exchKeep = 4 << 10
+
+// shrink drops st's buffers grown past exchKeep (scratch gets a new one
+// of its first size). The body decoders keep their trailer buffers,
+// which they allocate once at their limit (http1.ChunkedDecoder).
+func (st *exchState) shrink() {
+	if cap(st.scratch) > exchKeep {
+		st.scratch = make([]byte, 0, 512)
+	}
+	if cap(st.reqHop.buf) > exchKeep {
+		st.reqHop.buf = nil
+	}
+	if cap(st.respHop.buf) > exchKeep {
+		st.respHop.buf = nil
+	}
 }

@@ -354,6 +354,7 @@ func (s *session) finish() {
 	}
 	s.releaseBuf()
 	s.releaseExchangeBuffers()
+	s.trimIdle()
 	s.idle.forget()
 	s.conn, s.srv, s.h2b = nil, nil, nil
 	sessionPool.Put(s)
@@ -394,6 +395,34 @@ func (s *session) releaseExchangeBuffers() {
 		putExch(s.st)
 		s.st = nil
 	}
+}
+
+// idleKeep bounds each buffer of its own that a session keeps between
+// requests, and in the pool between connections: its access record's
+// copy of the request (reqLog.head), the sticky cookie's value and the
+// rewritten cookies (sticky.go), a frontend's rewritten authority and
+// target and the authority the client sent (frontend.go). An ordinary
+// request's fit; a larger one's are dropped once it is over (trimIdle),
+// so that an idle connection costs no more after a 16 KiB head than
+// after a small one, and a larger request costs an allocation or two.
+const idleKeep = 1 << 10
+
+// trimIdle drops the session's own buffers grown past idleKeep, when no
+// request is in flight (the connection waits for the next, or ends).
+func (s *session) trimIdle() {
+	s.lg.head = keepIdle(s.lg.head)
+	s.stickyIn = keepIdle(s.stickyIn)
+	s.cookieBuf = keepIdle(s.cookieBuf)
+	s.rw = keepIdle(s.rw)
+	s.xfHost = keepIdle(s.xfHost)
+}
+
+// keepIdle returns b, or nil when it is larger than idleKeep.
+func keepIdle(b []byte) []byte {
+	if cap(b) > idleKeep {
+		return nil
+	}
+	return b
 }
 
 // drainIdleGrace is how long an idle keep-alive connection of a draining
@@ -454,6 +483,7 @@ func (s *session) readHead(cfg *Listener) int {
 		// Idle: no buffer is held while the client thinks (idle.go).
 		s.releaseExchangeBuffers()
 		s.releaseBuf()
+		s.trimIdle()
 		wait := cfg.FrontTimeout
 		if !s.served {
 			// A new connection sends its first request within the
