@@ -139,51 +139,39 @@ func (s *Stream) release() {
 	s.unqueueLocked()
 	s.dropOutLocked()
 	const keep = 64 << 10
-	trim := func(b []byte) []byte {
-		if cap(b) > keep {
-			return nil
-		}
-		return b[:0]
-	}
 	// The request's head and trailers go to the connection's next header
 	// block (endHeaderBlock): the bounds of the arrays it keeps.
-	arena := func(b []byte) []byte {
-		if cap(b) > keptArena {
-			return nil
-		}
-		return b[:0]
-	}
-	refs := func(r []fieldRef) []fieldRef {
-		if cap(r) > keptFields {
-			return nil
-		}
-		return r[:0]
-	}
-	fields := func(f []HeaderField) []HeaderField {
-		if cap(f) > keptFields {
-			return nil
-		}
-		return clearFields(f)
-	}
 	*s = Stream{
-		arena:     arena(s.arena),
-		refs:      refs(s.refs),
-		hdrs:      fields(s.hdrs),
-		trArena:   arena(s.trArena),
-		trRefs:    refs(s.trRefs),
-		trailers:  fields(s.trailers),
-		rbuf:      trim(s.rbuf),
-		respArena: trim(s.respArena),
+		arena:     reuse(s.arena, keptArena),
+		refs:      reuse(s.refs, keptFields),
+		hdrs:      reuse(clearFields(s.hdrs), keptFields),
+		trArena:   reuse(s.trArena, keptArena),
+		trRefs:    reuse(s.trRefs, keptFields),
+		trailers:  reuse(clearFields(s.trailers), keptFields),
+		rbuf:      reuse(s.rbuf, keep),
+		respArena: reuse(s.respArena, keep),
 		respRefs:  s.respRefs[:0],
-		rtArena:   trim(s.rtArena),
+		rtArena:   reuse(s.rtArena, keep),
 		rtRefs:    s.rtRefs[:0],
-		imArena:   trim(s.imArena),
+		imArena:   reuse(s.imArena, keep),
 		imRefs:    s.imRefs[:0],
 		dl:        s.dl,
 	}
 	streamPool.Put(s)
 }
 
+// reuse returns s emptied for its next use, or nil when its capacity is
+// over max: a large array is left to the collector, not kept by a pooled
+// object for requests that do not need it.
+func reuse[S ~[]E, E any](s S, max int) S {
+	if cap(s) > max {
+		return nil
+	}
+	return s[:0]
+}
+
+// clearFields empties f, its fields zeroed so that the pool keeps no
+// pointer into a request's bytes.
 func clearFields(f []HeaderField) []HeaderField {
 	clear(f)
 	return f[:0]

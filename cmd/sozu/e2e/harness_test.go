@@ -261,22 +261,28 @@ func workerPIDs(t *testing.T, sock string) []int {
 }
 
 // vmRSS returns the resident set size of pid in KiB.
-func vmRSS(t *testing.T, pid int) int {
+func vmRSS(t *testing.T, pid int) int { return procStatusKiB(t, pid, "VmRSS") }
+
+// vmHWM returns the peak resident set size of pid in KiB.
+func vmHWM(t *testing.T, pid int) int { return procStatusKiB(t, pid, "VmHWM") }
+
+// procStatusKiB returns the field of /proc/PID/status named name, in KiB.
+func procStatusKiB(t *testing.T, pid int, name string) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
 			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 			if err != nil {
-				t.Fatalf("VmRSS %q: %v", v, err)
+				t.Fatalf("%s %q: %v", name, v, err)
 			}
 			return n
 		}
 	}
-	t.Fatalf("no VmRSS for pid %d", pid)
+	t.Fatalf("no %s for pid %d", name, pid)
 	return 0
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,26 +19,6 @@ import (
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/proto/frame"
 )
-
-// vmHWM returns the peak resident set size of pid in KiB.
-func vmHWM(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
-			if err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no VmHWM for pid %d", pid)
-	return 0
-}
 
 // inflatingFrame is a frame of about size bytes holding an
 // add_http_frontend whose header list is made of empty headers: two bytes
