@@ -209,7 +209,7 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			warn("%s: %v", what, err)
 			continue
 		}
-		for _, p := range router.Shadowed(rules[addr]) {
+		for _, p := range tab.Shadowed() {
 			served, shadowed := &rules[addr][p[0]].Route, &rules[addr][p[1]].Route
 			warn("%s: frontend %s (%s) is not in force: frontend %s (%s) matches the same requests and is served (hostnames compare without case and as A-labels)",
 				what, shadowed.Key, routeTarget(shadowed), served.Key, routeTarget(served))

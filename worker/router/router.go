@@ -72,6 +72,33 @@ type Table struct {
 	deep      []hostSet           // other regex hostnames, in trie order (compareDeep)
 	any       *pathSet            // "*"
 	regexHost bool                // some rule has a regex hostname
+	shadowed  [][2]int            // Shadowed
+}
+
+// Shadowed returns the rules of the table that an earlier rule makes
+// unreachable: the same hostname once compared as Lookup compares it
+// (lower-cased, without a trailing dot, internationalized names in their
+// ASCII form; a regex hostname by its text), path rule, method and
+// position. Lookup serves the earlier one, always. Each pair is
+// (earlier, shadowed), indexes into the rules given to Build. The
+// configuration state keys frontends by their hostname as written, so
+// "shop.test" and "SHOP.test", or "bücher.test" and "xn--bcher-kva.test",
+// may both be in it, for different clusters: the caller reports the one
+// not in force.
+func (t *Table) Shadowed() [][2]int { return t.shadowed }
+
+// matchKey is what makes two rules match the same requests (Shadowed).
+func matchKey(r *Rule, hm *hostMatch) string {
+	host := r.Hostname // a regex hostname: by its text
+	switch hm.kind {
+	case hostExact:
+		host = hm.name
+	case hostWild:
+		host = "*." + hm.suffix
+	case hostAny:
+		host = "*"
+	}
+	return fmt.Sprintf("%d\x00%s\x00%d\x00%s\x00%s\x00%d", hm.kind, host, r.Kind, r.Path, r.Method, r.Position)
 }
 
 // hostSet is a regex hostname of the TREE position and its rules.
@@ -124,11 +151,18 @@ type pathSet struct {
 // prefix), naming it by index and hostname.
 func Build(rules []Rule) (*Table, error) {
 	t := &Table{exact: map[string]*pathSet{}, wild: map[string]*pathSet{}}
+	first := map[string]int{} // matchKey → the first rule with it
 	for i := range rules {
 		r := &rules[i]
 		hm, err := parseHost(r.Hostname)
 		if err != nil {
 			return nil, fmt.Errorf("router: rule %d (%q %q): %w", i, r.Hostname, r.Path, err)
+		}
+		k := matchKey(r, &hm)
+		if j, seen := first[k]; seen {
+			t.shadowed = append(t.shadowed, [2]int{j, i})
+		} else {
+			first[k] = i
 		}
 		pr, err := compilePath(r)
 		if err != nil {
@@ -453,41 +487,4 @@ func NormalizeHost(buf *[maxHost]byte, host []byte) ([]byte, bool) {
 		buf[i] = c
 	}
 	return buf[:len(host)], true
-}
-
-// Shadowed returns the rules that an earlier rule makes unreachable: the
-// same hostname once compared as Lookup compares it (lower-cased, without
-// a trailing dot, internationalized names in their ASCII form; a regex
-// hostname by its text), path rule, method and position. Lookup serves
-// the earlier one, always. Each pair is (earlier, shadowed), indexes into
-// rules; rules Build would refuse are left out. The configuration state
-// keys frontends by their hostname as written, so "shop.test" and
-// "SHOP.test", or "bücher.test" and "xn--bcher-kva.test", may both be in it,
-// for different clusters: the caller reports the one not in force.
-func Shadowed(rules []Rule) [][2]int {
-	first := map[string]int{}
-	var out [][2]int
-	for i := range rules {
-		r := &rules[i]
-		hm, err := parseHost(r.Hostname)
-		if err != nil {
-			continue
-		}
-		host := r.Hostname // a regex hostname: by its text
-		switch hm.kind {
-		case hostExact:
-			host = hm.name
-		case hostWild:
-			host = "*." + hm.suffix
-		case hostAny:
-			host = "*"
-		}
-		key := fmt.Sprintf("%d\x00%s\x00%d\x00%s\x00%s\x00%d", hm.kind, host, r.Kind, r.Path, r.Method, r.Position)
-		if j, seen := first[key]; seen {
-			out = append(out, [2]int{j, i})
-			continue
-		}
-		first[key] = i
-	}
-	return out
 }

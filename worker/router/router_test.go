@@ -209,14 +209,12 @@ func TestShadowed(t *testing.T) {
 		{Hostname: "shop.test", Kind: Prefix, Path: "/pre", Position: Pre, Route: Route{ClusterID: "h"}},
 		{Hostname: "shop.test", Kind: Prefix, Path: "/pre", Route: Route{ClusterID: "i"}}, // another position
 	}
-	got := Shadowed(rules)
-	want := [][2]int{{0, 1}, {2, 3}, {5, 6}}
-	if !slices.Equal(got, want) {
-		t.Fatalf("Shadowed = %v, want %v", got, want)
-	}
 	tab, err := Build(rules)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got, want := tab.Shadowed(), [][2]int{{0, 1}, {2, 3}, {5, 6}}; !slices.Equal(got, want) {
+		t.Fatalf("Shadowed = %v, want %v", got, want)
 	}
 	for _, tt := range []struct{ host, path, method, cluster string }{
 		{"shop.test", "/", "POST", "a"},
