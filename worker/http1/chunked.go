@@ -458,17 +458,17 @@ func AppendLastChunk(dst []byte, trailers []Field) []byte {
 func appendLastChunk(dst []byte, trailers []Field, hop, drop [][]byte) []byte {
 	dst = append(dst, '0', '\r', '\n')
 	for i := range trailers {
-		if name := trailers[i].Name; AllowedTrailer(name) && !namedIn(hop, name) && !namedIn(drop, name) {
+		if name := trailers[i].Name; AllowedTrailer(name) && !NamedIn(hop, name) && !NamedIn(drop, name) {
 			dst = appendField(dst, trailers[i].Name, trailers[i].Value)
 		}
 	}
 	return append(dst, '\r', '\n')
 }
 
-// namedIn reports whether name is one of names, ASCII case-insensitively
+// NamedIn reports whether name is one of names, ASCII case-insensitively
 // and with '_' matching '-': CGI, WSGI and the frameworks on them read
 // X_Foo as X-Foo (AllowedTrailer).
-func namedIn(names [][]byte, name []byte) bool {
+func NamedIn(names [][]byte, name []byte) bool {
 	for _, n := range names {
 		if equalFoldDash(name, n) {
 			return true

@@ -31,8 +31,7 @@ type HeaderEdit struct {
 // to the message's own fields, then the appended fields come last.
 // Immutable.
 type HeaderEdits struct {
-	del   []string // names of deleted fields: lower-case, '_' written '-'
-	delB  [][]byte // del as bytes (Deleted)
+	del   [][]byte // names of deleted fields: lower-case, '_' written '-'
 	lines []byte   // "Name: value\r\n" for each appended field
 }
 
@@ -108,9 +107,7 @@ func (h *HeaderEdits) add(lower string, e HeaderEdit) *HeaderEdits {
 		h = &HeaderEdits{}
 	}
 	if e.Value == "" {
-		d := strings.ReplaceAll(lower, "_", "-")
-		h.del = append(h.del, d)
-		h.delB = append(h.delB, []byte(d))
+		h.del = append(h.del, []byte(strings.ReplaceAll(lower, "_", "-")))
 	} else {
 		h.lines = append(h.lines, e.Name+": "+e.Value+"\r\n"...)
 	}
@@ -181,14 +178,7 @@ func (h *HeaderEdits) Drop(fs []http1.Field) []http1.Field {
 // and with '_' read as '-' either side: CGI, WSGI and the frameworks on
 // them read a client's X_Internal_User as X-Internal-User, so deleting
 // one spelling and forwarding the other would give the field back.
-func (h *HeaderEdits) deletes(name []byte) bool {
-	for _, d := range h.del {
-		if equalFoldDash(name, d) {
-			return true
-		}
-	}
-	return false
-}
+func (h *HeaderEdits) deletes(name []byte) bool { return http1.NamedIn(h.del, name) }
 
 // Deleted returns the names of the fields h deletes (lower-case, with "-" for "_"), nil for
 // none: the trailers a proxy drops too (http1.ChunkedDecoder.Drop), or a
@@ -198,7 +188,7 @@ func (h *HeaderEdits) Deleted() [][]byte {
 	if h == nil {
 		return nil
 	}
-	return h.delB
+	return h.del
 }
 
 // FieldLines returns the appended field lines, nil for none.

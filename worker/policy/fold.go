@@ -16,24 +16,3 @@ func equalFold(b []byte, s string) bool {
 	}
 	return true
 }
-
-// equalFoldDash is equalFold with '_' in b read as '-' (s, lower-case, has
-// '-' for '_' already).
-func equalFoldDash(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		switch {
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		case c == '_':
-			c = '-'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}
