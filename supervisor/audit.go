@@ -116,6 +116,18 @@ func (s *Supervisor) sessionRecord(c *session, code audit.Code) *audit.Record {
 	return rec
 }
 
+// stepRecord starts the record of one request a verb made of several
+// applies for c (a reload's step, a state file's record): under the
+// request ULID of its own that its attempt and completion share, with
+// reason saying which step it is, result ok until the caller says
+// otherwise.
+func (s *Supervisor) stepRecord(c *session, code audit.Code, req *command.Request, ulid, reason string) *audit.Record {
+	rec := s.sessionRecord(c, code)
+	rec.SetRequest(req)
+	rec.RequestULID, rec.Result, rec.Reason = ulid, audit.ResultOK, reason
+	return rec
+}
+
 // recordRefusal writes the record of a refused request, frame or
 // connection from c, unless the refusal limiter counts it for a summary
 // instead (see refusals.go); it reports whether the refusal was recorded in

@@ -121,10 +121,7 @@ func (a *actor) startReload(c *session, id string, next *state.ConfigState) *rel
 	}
 	n := len(run.plan.steps)
 	for i, st := range run.plan.steps {
-		rec := a.sessionRecord(c, audit.CodeCommandAttempt)
-		rec.SetRequest(st.req)
-		rec.RequestULID, rec.Result = a.ids.New(), audit.ResultOK
-		rec.Reason = stepReason(id, i, n, st.what)
+		rec := a.stepRecord(c, audit.CodeCommandAttempt, st.req, a.ids.New(), stepReason(id, i, n, st.what))
 		if err := a.record(rec); err != nil {
 			a.releasePrebound()
 			run.err = fmt.Errorf("audit trail unavailable, nothing applied: %s", auditReason(err))
@@ -174,11 +171,7 @@ func (s *Supervisor) finishReload(c *session, run *reloadRun) [][]outcome {
 	outs := make([][]outcome, run.applied)
 	for i := range run.plan.steps {
 		st := run.plan.steps[i]
-		rec := s.sessionRecord(c, audit.CodeCommandCompleted)
-		rec.SetRequest(st.req)
-		rec.RequestULID = run.ulids[i]
-		rec.Reason = stepReason(run.id, i, n, st.what)
-		rec.Result = audit.ResultOK
+		rec := s.stepRecord(c, audit.CodeCommandCompleted, st.req, run.ulids[i], stepReason(run.id, i, n, st.what))
 		switch {
 		case i < run.applied:
 			outs[i] = s.gather(nil, run.calls[i], max(time.Until(deadline), time.Millisecond))

@@ -407,11 +407,8 @@ func (a *actor) applyRecords(recs []*command.WorkerRequest, path string, calls *
 		}
 		var ulid string
 		if la != nil && a.audit != nil {
-			rec := a.sessionRecord(la.c, audit.CodeCommandAttempt)
-			rec.SetRequest(wr.GetContent())
 			ulid = a.ids.New()
-			rec.RequestULID, rec.Result, rec.Reason = ulid, audit.ResultOK, la.reason(i, wr)
-			if err := a.record(rec); err != nil {
+			if err := a.record(a.stepRecord(la.c, audit.CodeCommandAttempt, wr.GetContent(), ulid, la.reason(i, wr))); err != nil {
 				la.err = err
 				break
 			}
@@ -419,9 +416,7 @@ func (a *actor) applyRecords(recs []*command.WorkerRequest, path string, calls *
 		n++
 		cs, err := a.apply(wr.GetContent())
 		if ulid != "" {
-			rec := a.sessionRecord(la.c, audit.CodeCommandCompleted)
-			rec.SetRequest(wr.GetContent())
-			rec.RequestULID, rec.Result, rec.Reason = ulid, audit.ResultOK, la.reason(i, wr)
+			rec := a.stepRecord(la.c, audit.CodeCommandCompleted, wr.GetContent(), ulid, la.reason(i, wr))
 			if err != nil {
 				rec.Result, rec.ErrorCode, rec.Reason = audit.ResultErr, "verb_failed", rec.Reason+": skipped: "+err.Error()
 			}
