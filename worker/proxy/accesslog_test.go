@@ -75,11 +75,7 @@ func TestAccessLogRecords(t *testing.T) {
 	if out, _ := get(recs[0], "http.response.bytes").(float64); out == 0 {
 		t.Errorf("bytes out = %v", out)
 	}
-	for _, r := range sink.Raw() {
-		if bytes.Contains(r, []byte("4111111111111111")) {
-			t.Errorf("full PAN in %s", r)
-		}
-	}
+	noFullPAN(t, sink)
 }
 
 // TestAccessLogHTTPVersion: the JSON record's http.version is the version
@@ -178,11 +174,7 @@ func TestAccessLogH2Malformed(t *testing.T) {
 	if get(recs[2], "url.path") != "/dispute" || get(recs[2], "http.request.method") != "GET" || get(recs[2], "url.domain") != nil {
 		t.Errorf("record 2, a host field disputing :authority: %v", recs[2])
 	}
-	for _, r := range sink.Raw() {
-		if bytes.Contains(r, []byte("4111111111111111")) {
-			t.Errorf("full PAN in %s", r)
-		}
-	}
+	noFullPAN(t, sink)
 	if n := reg.Snapshot().GetProxy()[pm.HTTPErrors].GetCount(); n != 3 {
 		t.Errorf("http.errors = %d, want 3", n)
 	}
@@ -263,11 +255,7 @@ func TestAccessLogScanRefusedHead(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range sink.Raw() {
-		if bytes.Contains(r, []byte("4111111111111111")) {
-			t.Errorf("full PAN in %s", r)
-		}
-	}
+	noFullPAN(t, sink)
 }
 
 // TestAccessLogH2HeadTooLarge: an HTTP/2 request whose head is too large
@@ -324,6 +312,16 @@ func TestAccessLogH2HeadTooLargeOwnID(t *testing.T) {
 			t.Fatalf("record of the large head: %v", r)
 		} else if out, _ := get(r, "http.response.bytes").(float64); out <= float64(len("HTTP/1.1 431 \r\n\r\n")+100) {
 			t.Errorf("the 431 after a HEAD: %v bytes, without its body", out)
+		}
+	}
+}
+
+// noFullPAN fails t when a record sink received holds the test PAN whole.
+func noFullPAN(t *testing.T, sink *accesslogtest.Sink) {
+	t.Helper()
+	for _, r := range sink.Raw() {
+		if bytes.Contains(r, []byte("4111111111111111")) {
+			t.Errorf("full PAN in %s", r)
 		}
 	}
 }

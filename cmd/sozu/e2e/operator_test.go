@@ -48,10 +48,7 @@ func inflatingFrame(size int) []byte {
 func TestNonAdminFramesCannotInflate(t *testing.T) {
 	cred := nobodyCred(t)
 	dir := searchableDir(t)
-	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 1, fmt.Sprintf(`command_socket_group = "nogroup"
-command_allowed_uids = [0]
-command_readonly_uids = [%d]
-`, cred.Uid))
+	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 1, readOnlyAdmission(cred.Uid))
 	p := sozutest.Start(t, dir, cfgPath, sock)
 	pid := p.Cmd.Process.Pid
 	before := vmHWM(t, pid)
@@ -132,10 +129,7 @@ command_readonly_uids = [%d]
 func TestStatusShowsReadOnlyNoReloadError(t *testing.T) {
 	cred := nobodyCred(t)
 	dir := searchableDir(t)
-	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 1, fmt.Sprintf(`command_socket_group = "nogroup"
-command_allowed_uids = [0]
-command_readonly_uids = [%d]
-`, cred.Uid))
+	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 1, readOnlyAdmission(cred.Uid))
 	if err := os.Chmod(cfgPath, 0o644); err != nil { // the CLI reads its client keys
 		t.Fatal(err)
 	}

@@ -29,6 +29,12 @@ func nobodyCred(t *testing.T) *syscall.Credential {
 	return &syscall.Credential{Uid: 65534, Gid: 65534}
 }
 
+// readOnlyAdmission is the admission part of a configuration where root
+// is admin and uid, a member of the socket's group nogroup, is read-only.
+func readOnlyAdmission(uid uint32) string {
+	return fmt.Sprintf("command_socket_group = \"nogroup\"\ncommand_allowed_uids = [0]\ncommand_readonly_uids = [%d]", uid)
+}
+
 // searchableDir is a test directory (and parent) other users may traverse.
 func searchableDir(t *testing.T) string {
 	t.Helper()
@@ -61,9 +67,7 @@ func TestAnswersHoldNoSecrets(t *testing.T) {
 	hash := hex.EncodeToString(digest[:])
 	httpsPort := sozutest.FreePort(t)
 	httpsAddr := fmt.Sprintf("127.0.0.1:%d", httpsPort)
-	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 1, fmt.Sprintf(`command_socket_group = "nogroup"
-command_allowed_uids = [0]
-command_readonly_uids = [%d]
+	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 1, fmt.Sprintf(`%s
 activate_listeners = true
 
 [[listeners]]
@@ -85,7 +89,7 @@ hostname = "app.test"
 position = "request"
 key = "Authorization"
 value = "Bearer %[5]s"
-`, cred.Uid, httpsAddr, combined, hash, token))
+`, readOnlyAdmission(cred.Uid), httpsAddr, combined, hash, token))
 	p := sozutest.Start(t, dir, cfgPath, sock)
 
 	root := sozutest.Dial(t, sock)
