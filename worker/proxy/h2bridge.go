@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"net"
 	"strconv"
 	"sync"
@@ -327,13 +328,14 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 	}
 	if len(head) > bufSize-4<<10 {
 		// Beyond what an HTTP/1.1 client may send (appended past buf
-		// when longer than it): answered like one, 414 when its
-		// request line alone is over the start-line limit (as the
-		// HTTP/1.1 scanner answers a line that long, http1.HeadScanner).
+		// when longer than it): answered as the HTTP/1.1 scanner answers
+		// one, 414 when its request line alone is over the start-line
+		// limit, else 431.
 		defer ss.finish()
 		status := http1.StatusRequestHeaderFieldsTooLarge
-		if bytes.IndexByte(head, '\n')+1 > http1.DefaultMaxStartLine {
-			status = http1.StatusRequestURITooLong
+		var he *http1.Error
+		if _, err := http1.FindRequestHead(head, nil); errors.As(err, &he) {
+			status = he.Status
 		}
 		cfg := srv.cfg.Load()
 		ss.lg.begin(ss.tick())
