@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/redact"
 )
 
 // SetRequest fills r's Verb, Target, ClusterID, BackendID and the
@@ -189,15 +190,21 @@ func (r *Record) fingerprints(certPEM, keyPEM string) {
 	}
 }
 
-// RequestSHA256 returns the first 16 hex digits of the SHA-256 of req's
-// deterministic protobuf encoding: enough to match a record with a request
-// kept elsewhere, not enough to learn anything about its content (the
-// content of a request with a key has a key's entropy). "" for nil.
+// RequestSHA256 returns the first 16 hex digits of the SHA-256 of the
+// deterministic protobuf encoding of req as the command socket would show
+// it (redact.Message: private keys cleared, basic-auth hashes and header
+// values "<redacted>", PEM key blocks removed): enough to match a record
+// with a request kept elsewhere. Over the secrets themselves, it would be
+// an offline oracle for them: whoever reads the audit files and can
+// rebuild the rest of a request (a read-only peer, from its answers) could
+// test guessed passwords against it. Requests that differ only in a
+// secret value get the same fingerprint; key_sha256 tells keys apart.
+// "" for nil.
 func RequestSHA256(req *command.Request) string {
 	if req == nil {
 		return ""
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	b, err := proto.MarshalOptions{Deterministic: true, AllowPartial: true}.Marshal(redact.Message(req))
 	if err != nil {
 		return ""
 	}

@@ -167,3 +167,53 @@ func TestFingerprintFallbacks(t *testing.T) {
 		t.Error("RequestSHA256(nil)")
 	}
 }
+
+// TestRequestSHA256NoSecretOracle: the request fingerprint is computed over
+// the request as the command socket shows it, so that it cannot be used to
+// test guesses of a secret (a basic-auth hash, a header value, a key) the
+// reader of the audit files was never shown.
+func TestRequestSHA256NoSecretOracle(t *testing.T) {
+	cluster := func(entry string) *command.Request {
+		return &command.Request{RequestType: &command.Request_AddCluster{AddCluster: &command.Cluster{
+			ClusterId:        proto.String("shop"),
+			AuthorizedHashes: []string{entry},
+		}}}
+	}
+	frontend := func(header string) *command.Request {
+		return &command.Request{RequestType: &command.Request_AddHttpFrontend{AddHttpFrontend: &command.RequestHttpFrontend{
+			ClusterId: proto.String("shop"),
+			Hostname:  proto.String("shop.test"),
+			Headers:   []*command.Header{{Key: proto.String("Authorization"), Val: proto.String(header)}},
+		}}}
+	}
+	for _, c := range []struct {
+		name     string
+		one, two *command.Request
+		shown    *command.Request
+	}{
+		{"authorized_hashes",
+			cluster("alice:5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"),
+			cluster("alice:ef92b778bafe771e89245b89ecbc08a44a4e166c06659911881f383d4473e94f"),
+			cluster("<redacted>")},
+		{"header value", frontend("Bearer one"), frontend("Bearer two"), frontend("<redacted>")},
+	} {
+		a, b := RequestSHA256(c.one), RequestSHA256(c.two)
+		if a == "" || a != b {
+			t.Errorf("%s: requests differing only in the secret: fingerprints %q and %q, want equal", c.name, a, b)
+		}
+		enc, err := proto.MarshalOptions{Deterministic: true, AllowPartial: true}.Marshal(c.shown)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(enc)
+		if want := hex.EncodeToString(sum[:8]); a != want {
+			t.Errorf("%s: fingerprint %s, want %s (the request as the socket shows it)", c.name, a, want)
+		}
+	}
+	// What is not secret still tells requests apart.
+	other := cluster("x")
+	other.GetAddCluster().ClusterId = proto.String("bank")
+	if RequestSHA256(other) == RequestSHA256(cluster("x")) {
+		t.Error("requests for different clusters share a fingerprint")
+	}
+}
