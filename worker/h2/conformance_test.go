@@ -137,7 +137,10 @@ func TestPeerGoAwayConnectionLives(t *testing.T) {
 // (RFC 9110 §9.3.2) nor in a 204, 205 or 304 (§15.3.5, §15.3.6,
 // §15.4.5), whatever the handler writes: the stream ends with no DATA
 // payload. A 204 carries no content-length, nor does a 1xx (§8.6); a HEAD
-// response and a 304 keep theirs, which describe the representation.
+// response and a 304 keep theirs, which describe the representation. A
+// 205's is 0 (§15.3.6): RFC 9113 §8.1.1 lets only responses "defined to
+// have no content" (§6.4.1: 1xx, 204, 304, and HEAD's) carry another
+// length than their DATA's, so a 205 with "5" would be malformed.
 func TestResponsesWithoutContent(t *testing.T) {
 	h := HandlerFunc(func(s *Stream) {
 		status := 200
@@ -156,14 +159,14 @@ func TestResponsesWithoutContent(t *testing.T) {
 	for _, c := range []struct {
 		method, path string
 		status       string
-		cl           bool // content-length kept
+		cl           string // the content-length sent, "" for none
 	}{
-		{"HEAD", "/200", "200", true},
-		{"HEAD", "/201", "200", true},
-		{"GET", "/204", "204", false},
-		{"GET", "/205", "205", true},
-		{"GET", "/304", "304", true},
-		{"GET", "/200", "200", true}, // contrast: the body goes
+		{"HEAD", "/200", "200", "5"},
+		{"HEAD", "/201", "200", "5"},
+		{"GET", "/204", "204", ""},
+		{"GET", "/205", "205", "0"},
+		{"GET", "/304", "304", "5"},
+		{"GET", "/200", "200", "5"}, // contrast: the body goes
 	} {
 		rc := dialRaw(t, ts.addr)
 		rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, EndStream: true, EndHeaders: true,
@@ -177,14 +180,14 @@ func TestResponsesWithoutContent(t *testing.T) {
 				for _, hf := range decodeBlock(t, f.HeaderBlockFragment()) {
 					got[hf.Name] = hf.Value
 				}
-				_, hasCL := got["content-length"]
+				cl, hasCL := got["content-length"]
 				switch {
 				case got[":status"] == "103" && hasCL:
 					t.Errorf("%s %s: a 103 with content-length", c.method, c.path)
 				case got[":status"] != "103" && got[":status"] != c.status:
 					t.Errorf("%s %s: status %s", c.method, c.path, got[":status"])
-				case got[":status"] != "103" && hasCL != c.cl:
-					t.Errorf("%s %s: content-length present %v, want %v", c.method, c.path, hasCL, c.cl)
+				case got[":status"] != "103" && cl != c.cl:
+					t.Errorf("%s %s: content-length %q, want %q", c.method, c.path, cl, c.cl)
 				}
 				return f.StreamEnded()
 			case *http2.DataFrame:

@@ -319,10 +319,20 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 	noLength := status == 204 || status > 0 && status < 200 // never a content-length (RFC 9110 §8.6)
 	for _, r := range refs {
 		name := arena[r.off : r.off+r.nlen]
-		if noLength && string(name) == "content-length" {
-			continue // never in a 1xx or a 204 (RFC 9110 §8.6)
+		value := arena[r.off+r.nlen : r.off+r.nlen+r.vlen]
+		if string(name) == "content-length" {
+			switch {
+			case noLength:
+				continue // never in a 1xx or a 204 (RFC 9110 §8.6)
+			case status == 205:
+				// A 205 has no content (RFC 9110 §15.3.6), but it is not
+				// one of the responses whose content-length may describe
+				// content not sent (RFC 9113 §8.1.1, RFC 9110 §6.4.1):
+				// any other length than 0 would make it malformed.
+				value = zeroLength
+			}
 		}
-		block = appendHpackField(block, name, arena[r.off+r.nlen:r.off+r.nlen+r.vlen])
+		block = appendHpackField(block, name, value)
 	}
 	if cap(block) <= maxKeptBlock {
 		c.hbuf = block
@@ -336,6 +346,9 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 		c.wbuf.frame(http2.FrameContinuation, flagIf(len(block) == 0, http2.FlagContinuationEndHeaders), id, frag)
 	}
 }
+
+// zeroLength is the content-length of a 205 response.
+var zeroLength = []byte("0")
 
 // maxKeptBlock is the largest encoding buffer a connection keeps between
 // header blocks.

@@ -52,6 +52,12 @@ func h2Backend(t *testing.T) *httpBackend {
 			w.Header().Set("X-Sum", hex.EncodeToString(h.Sum(nil)))
 			return
 		}
+		if r.URL.Path == "/205" { // a 205 with content, as HTTP/1.1 frames it
+			w.Header().Set("Content-Length", "5")
+			w.WriteHeader(205)
+			io.WriteString(w, "hello")
+			return
+		}
 		body, _ := io.ReadAll(r.Body)
 		sum := sha256.Sum256(body)
 		fmt.Fprintf(w, "%s %s host=%s cookie=%s te=%v cl=%d xfp=%s len=%d sum=%x trailer=%v",
@@ -169,6 +175,39 @@ func TestH2Bridge(t *testing.T) {
 		}
 		if resp.Header.Get("X-Hop") != "" {
 			t.Fatalf("a connection option reached the client: %v", resp.Header)
+		}
+	})
+
+	// A 205 has no content (RFC 9110 §15.3.6): what the backend framed as
+	// its body is dropped, its content-length becomes 0 (any other would
+	// make the response malformed, RFC 9113 §8.1.1), and the backend
+	// connection stays in step for the next request.
+	t.Run("205 without content", func(t *testing.T) {
+		for i := range 2 {
+			r, _ := http.NewRequest("GET", base+"/205", nil)
+			r.Host = "a.test"
+			resp, err := c.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 205 || len(got) != 0 || resp.ContentLength != 0 ||
+				resp.Header.Get("Content-Length") != "0" {
+				t.Fatalf("request %d: %d, content-length %q (%d), body %q, %v", i, resp.StatusCode,
+					resp.Header.Get("Content-Length"), resp.ContentLength, got, err)
+			}
+			r, _ = http.NewRequest("GET", base+"/after205", nil)
+			r.Host = "a.test"
+			resp, err = c.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(got), "GET /after205 ") {
+				t.Fatalf("after the 205: %d %q", resp.StatusCode, got)
+			}
 		}
 	})
 
