@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -493,5 +494,56 @@ func TestStampedEndIsStartPlusRequestTime(t *testing.T) {
 		if d := m.GetTime().GetLow() - m.GetStartTime().GetLow(); d != uint64(r.RequestTime()) || d/1000 != m.GetRequestTime() {
 			t.Fatalf("reading %d: time - start_time = %d ns, request_time %d µs (%v)", i, d, m.GetRequestTime(), r.RequestTime())
 		}
+	}
+}
+
+// TestJSONLabelsAreFlat: ECS labels are flat keyword fields. Elasticsearch
+// expands a dotted key into objects (tags "a" and "a.b" then conflict and
+// the record is refused at ingest) and refuses an empty field name. Label
+// keys carry no '.', '*' or '"', none is empty, none appears twice, and no
+// tag is lost; keys that need no change keep their name.
+func TestJSONLabelsAreFlat(t *testing.T) {
+	tags := map[string]string{"a": "1", "a.b": "2", "a_b": "3", "": "4", "x*y": "5", `q"`: "6", ".": "7", "_": "8", "env": "prod"}
+	r := httpRecord()
+	r.Tags = NewTags(tags)
+	line := (&Encoder{Format: JSON}).Append(nil, r)
+	var rec struct {
+		Labels json.RawMessage `json:"labels"`
+	}
+	if err := json.Unmarshal(line, &rec); err != nil {
+		t.Fatalf("%v: %s", err, line)
+	}
+	dec := json.NewDecoder(bytes.NewReader(rec.Labels))
+	dec.Token() // {
+	keys := map[string]bool{}
+	var values []string
+	for dec.More() {
+		k, _ := dec.Token()
+		v, _ := dec.Token()
+		key := k.(string)
+		if key == "" || strings.ContainsAny(key, `.*"`) {
+			t.Errorf("label key %q", key)
+		}
+		if keys[key] {
+			t.Errorf("label key %q twice", key)
+		}
+		keys[key] = true
+		values = append(values, v.(string))
+	}
+	if len(values) != len(tags) {
+		t.Errorf("%d labels for %d tags: %s", len(values), len(tags), rec.Labels)
+	}
+	for _, k := range []string{"a", "a_b", "_", "env"} {
+		if !keys[k] {
+			t.Errorf("key %q renamed: %s", k, rec.Labels)
+		}
+	}
+	slices.Sort(values)
+	if got := strings.Join(values, ","); got != "1,2,3,4,5,6,7,8,prod" {
+		t.Errorf("values %s", got)
+	}
+	// The other formats keep the tags as they are.
+	if ascii := (&Encoder{Format: Ascii}).Append(nil, r); !bytes.Contains(ascii, []byte("a.b=2")) {
+		t.Errorf("ascii: %s", ascii)
 	}
 }

@@ -8,6 +8,7 @@ package accesslog
 import (
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -173,6 +174,7 @@ func newTags(m map[string]string, keys []string) *Tags {
 		t.m[k] = v
 	}
 	t.json = append(t.json, '{')
+	labels := labelKeys(keys)
 	for i, k := range keys {
 		if i > 0 {
 			t.ascii = append(t.ascii, ", "...)
@@ -182,7 +184,7 @@ func newTags(m map[string]string, keys []string) *Tags {
 		t.ascii = appendEscaped(t.ascii, k, tagDelims)
 		t.ascii = append(t.ascii, '=')
 		t.ascii = appendEscaped(t.ascii, m[k], tagDelims)
-		t.json = appendJSONString(t.json, k)
+		t.json = appendJSONString(t.json, labels[i])
 		t.json = append(t.json, ':')
 		t.json = appendJSONString(t.json, m[k])
 		var entry []byte
@@ -195,6 +197,44 @@ func newTags(m map[string]string, keys []string) *Tags {
 	}
 	t.json = append(t.json, '}')
 	return t
+}
+
+// labelKeys returns the JSON `labels` key of each tag key (keys, sorted),
+// in the same order. ECS labels are flat keyword fields: Elasticsearch
+// expands a dotted key into objects, so that tags "a" and "a.b" conflict at
+// ingest and the record is refused, and it refuses an empty field name.
+// As Elastic's own agents do with label keys, '.', '*' and '"' become '_'
+// ("" becomes "_"); a key that then equals another tag's gets '_'s
+// appended until it is unique, so that no tag is lost or overwritten and no
+// key appears twice. Keys needing no change keep their name.
+func labelKeys(keys []string) []string {
+	out := make([]string, len(keys))
+	used := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		if k != "" && !strings.ContainsAny(k, `.*"`) {
+			used[k] = true
+		}
+	}
+	for i, k := range keys {
+		if k != "" && !strings.ContainsAny(k, `.*"`) {
+			out[i] = k
+			continue
+		}
+		l := strings.Map(func(r rune) rune {
+			if r == '.' || r == '*' || r == '"' {
+				return '_'
+			}
+			return r
+		}, k)
+		if l == "" {
+			l = "_"
+		}
+		for used[l] {
+			l += "_"
+		}
+		used[l], out[i] = true, l
+	}
+	return out
 }
 
 // Map returns the tags; the caller must not modify it.
