@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -699,4 +700,52 @@ func uploadForever(t *testing.T, addr string, limit time.Duration) []byte {
 	}()
 	out, _ := io.ReadAll(c)
 	return out
+}
+
+// TestH2cBackendTakesTheProxysHead: a request the frontend accepts at its
+// limits (a head just under 16 KiB, 127 field lines) reaches an h2c
+// backend whole, as it reaches an HTTP/1.1 backend, though the fields the
+// proxy adds (X-Forwarded-*, Forwarded, request ids) take its head past
+// those limits: the head the stream converts is the proxy's own, not a
+// peer's input, and was refused (502) when it was parsed again with the
+// frontend's limits.
+func TestH2cBackendTakesTheProxysHead(t *testing.T) {
+	got := make(chan [2]int, 4) // fields, and the length of x-big
+	addr := rawH2cBackend(t, nil, nil, func(w *h2cRaw, h *http2.MetaHeadersFrame) {
+		n := 0
+		for _, f := range h.Fields {
+			if f.Name == "x-big" {
+				n = len(f.Value)
+			}
+		}
+		got <- [2]int{len(h.RegularFields()), n}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.headers(h.StreamID, true, ":status", "200")
+	})
+	f := newH2cFixture(t, addr, nil)
+	big := strings.Repeat("v", 16<<10-100)
+	var many strings.Builder
+	for i := range 125 { // with Host and Connection, 127 field lines
+		fmt.Fprintf(&many, "X-F%d: v\r\n", i)
+	}
+	for _, tc := range []struct {
+		name, req string
+		fields    int // at least, at the backend
+		bigLen    int
+	}{
+		{"head near 16 KiB", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\nX-Big: " + big + "\r\n\r\n", 2, len(big)},
+		{"127 field lines", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + many.String() + "\r\n", 126, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := exchangeRaw(t, f.addr, tc.req)
+			if !strings.HasPrefix(out, "HTTP/1.1 200") {
+				t.Fatalf("got %.80q, want 200", out)
+			}
+			g := <-got
+			if g[0] < tc.fields || g[1] != tc.bigLen {
+				t.Fatalf("the backend got %d fields and x-big of %d bytes, want %d+ and %d", g[0], g[1], tc.fields, tc.bigLen)
+			}
+		})
+	}
 }

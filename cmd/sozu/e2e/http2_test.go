@@ -555,29 +555,49 @@ frontends = [ { address = %q, hostname = "a.test" } ]
 	}
 	p := sozutest.Start(t, dir, cfgPath, sock)
 
-	settings := func() map[http2.SettingID]uint32 {
+	// settings returns the server's SETTINGS parameters and the connection
+	// receive window it grants at once: RFC 9113's initial 65535 plus the
+	// stream-0 WINDOW_UPDATE that follows its SETTINGS (§6.9.2).
+	settings := func() (map[http2.SettingID]uint32, uint32) {
 		h := dialH2(t, addr)
 		defer h.close()
+		var m map[http2.SettingID]uint32
 		for {
 			f, err := h.next(t)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
-				m := map[http2.SettingID]uint32{}
-				sf.ForeachSetting(func(s http2.Setting) error { m[s.ID] = s.Val; return nil })
-				return m
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					m = map[http2.SettingID]uint32{}
+					f.ForeachSetting(func(s http2.Setting) error { m[s.ID] = s.Val; return nil })
+				}
+			case *http2.WindowUpdateFrame:
+				if f.StreamID == 0 {
+					if m == nil {
+						t.Fatal("WINDOW_UPDATE before the server's SETTINGS")
+					}
+					return m, 65535 + f.Increment
+				}
 			}
 		}
 	}
-	if got := settings()[http2.SettingMaxConcurrentStreams]; got != 100 {
-		t.Fatalf("SETTINGS_MAX_CONCURRENT_STREAMS %d by default, want 100", got)
+	// The defaults: 100 streams, a 1 MiB connection window, 256 KiB per
+	// stream (docs/configuration.md).
+	st, win := settings()
+	if st[http2.SettingMaxConcurrentStreams] != 100 || st[http2.SettingInitialWindowSize] != 256<<10 ||
+		st[http2.SettingMaxHeaderListSize] != 64<<10 || win != 1<<20 {
+		t.Fatalf("by default: SETTINGS %v, connection window %d", st, win)
 	}
+	// A connection window below 256 KiB bounds the stream window too.
 	p.MustCLI("listener", "https", "update", "--address", addr, "--h2-max-concurrent-streams", "7",
-		"--h2-max-header-list-size", "9000", "--h2-graceful-shutdown-deadline-seconds", "1")
-	st := settings()
-	if st[http2.SettingMaxConcurrentStreams] != 7 || st[http2.SettingMaxHeaderListSize] != 9000 {
-		t.Fatalf("after the update: SETTINGS %v", st)
+		"--h2-max-header-list-size", "9000", "--h2-graceful-shutdown-deadline-seconds", "1",
+		"--h2-initial-connection-window", "100000")
+	st, win = settings()
+	if st[http2.SettingMaxConcurrentStreams] != 7 || st[http2.SettingMaxHeaderListSize] != 9000 ||
+		st[http2.SettingInitialWindowSize] != 100000 || win != 100000 {
+		t.Fatalf("after the update: SETTINGS %v, connection window %d", st, win)
 	}
 
 	h := dialH2(t, addr)

@@ -3,6 +3,7 @@ package h2c
 import (
 	"errors"
 	"io"
+	"math"
 	"net"
 	"os"
 	"time"
@@ -65,7 +66,16 @@ const (
 	reqDone
 )
 
+// maxRequestHead bounds a request head gathered across Writes.
 const maxRequestHead = 64 << 10
+
+// headLimits are those of the request heads Write scans and parses: the
+// proxy's own serialisation of a request its frontend took within the
+// frontend's limits, plus the fields the proxy adds (X-Forwarded-*,
+// Forwarded, request ids, the frontend's header edits), which may take it
+// past them. The HTTP/1.1 path sends that head as it is; a stream takes it
+// too, bounded only by maxRequestHead.
+var headLimits = &http1.Limits{MaxHeadBytes: maxRequestHead, MaxStartLine: maxRequestHead, MaxFields: math.MaxInt32}
 
 // newStream is called with c.mu held.
 func newStream(c *clientConn) *stream {
@@ -193,7 +203,7 @@ func (s *stream) write(p []byte) (int, error) {
 	total := len(p)
 	if s.reqState == reqHead {
 		s.head = append(s.head, p...)
-		n, err := http1.FindRequestHead(s.head, nil)
+		n, err := http1.FindRequestHead(s.head, headLimits)
 		if err != nil {
 			return 0, err
 		}
@@ -203,7 +213,11 @@ func (s *stream) write(p []byte) (int, error) {
 			}
 			return total, nil
 		}
-		if err := http1.ParseRequest(&s.req, s.head[:n], nil); err != nil {
+		if cap(s.req.Fields) == 0 {
+			// ParseRequest would size it for headLimits' MaxFields.
+			s.req.Fields = make([]http1.Field, 0, http1.DefaultMaxFields)
+		}
+		if err := http1.ParseRequest(&s.req, s.head[:n], headLimits); err != nil {
 			return 0, err
 		}
 		fields, err := requestFields(&s.req)
