@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/sozu-go/sozu/proto/command"
 )
 
 // The configuration tells the truth: every key of raw.go is either in force
@@ -40,7 +42,46 @@ type notInForce struct {
 // onlyOn limits, by section and key, the warning of a forceTable entry to
 // some owners (the struct holding the key, e.g. a listener): the key is
 // honoured elsewhere, and is in inForce too.
-var onlyOn = map[string]map[string]func(owner reflect.Value) bool{"listeners": {}} // h2_* below
+var onlyOn = map[string]map[string]func(owner reflect.Value) bool{
+	"":          {"log_colored": mainColorIgnored, "access_logs_colored": accessColorIgnored},
+	"listeners": {}, // h2_* below
+}
+
+// onStdout reports whether a log target (a *string key of rawConfig) is
+// stdout; unset or empty is too when dflt is.
+func onStdout(v reflect.Value, dflt bool) bool {
+	if v.IsNil() || *v.Interface().(*string) == "" {
+		return dflt
+	}
+	return strings.TrimSpace(*v.Interface().(*string)) == "stdout"
+}
+
+// accessColorable reports whether a rawConfig's access records can be
+// coloured: they go to stdout (their own target, or the main one when
+// they have none) as ascii (cmd/sozu supervisorLogs, as upstream).
+func accessColorable(c reflect.Value) bool {
+	main := onStdout(c.FieldByName("LogTarget"), true)
+	if !onStdout(c.FieldByName("AccessLogsTarget"), main) {
+		return false
+	}
+	f := c.FieldByName("AccessLogsFormat")
+	return f.IsNil() || f.Elem().Interface() == accessLogFormat(command.ProtobufAccessLogFormat_Ascii)
+}
+
+// accessColorIgnored: access_logs_colored colours ascii records on stdout
+// only.
+func accessColorIgnored(c reflect.Value) bool { return !accessColorable(c) }
+
+// mainColorIgnored: log_colored colours the main log on stdout, and is
+// the default of access_logs_colored; elsewhere, and with
+// access_logs_colored written or the access records not colourable, it
+// does nothing.
+func mainColorIgnored(c reflect.Value) bool {
+	if onStdout(c.FieldByName("LogTarget"), true) {
+		return false
+	}
+	return !c.FieldByName("AccessLogsColored").IsNil() || !accessColorable(c)
+}
 
 // Warning is a key written in the configuration that is not in force. Its
 // text reads
@@ -91,12 +132,17 @@ var (
 // sectionOf) and TOML key.
 var forceTable = map[string]map[string]notInForce{
 	"": {
-		"command_buffer_size":             {Meaningless, "command buffers grow as needed up to max_command_buffer_size", nil},
-		"min_buffers":                     eventLoop,
-		"max_buffers":                     eventLoop,
-		"buffer_size":                     eventLoop,
-		"slab_entries_per_connection":     eventLoop,
-		"zombie_check_interval":           {Meaningless, "every read and write has a deadline, so no session can become a zombie to look for", nil},
+		"command_buffer_size":         {Meaningless, "command buffers grow as needed up to max_command_buffer_size", nil},
+		"min_buffers":                 eventLoop,
+		"max_buffers":                 eventLoop,
+		"buffer_size":                 eventLoop,
+		"slab_entries_per_connection": eventLoop,
+		"zombie_check_interval":       {Meaningless, "every read and write has a deadline, so no session can become a zombie to look for", nil},
+		// Upstream's rule: colours are written to stdout only.
+		"log_colored": {Meaningless, "when log_target is not stdout: the main log is coloured on stdout only " +
+			"(log_colored is also the default of access_logs_colored, for ascii access records on stdout)", isTrue},
+		"access_logs_colored": {Meaningless, "when the access records are not ascii on stdout (access_logs_target, " +
+			"or log_target without it): only those are coloured", isTrue},
 		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
 		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
 		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +

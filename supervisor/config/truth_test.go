@@ -196,3 +196,56 @@ func checkGolden(t *testing.T, golden string, got []byte) {
 		t.Errorf("%s differs (go test -update rewrites it):\n%s", golden, diffLines(string(want), string(got)))
 	}
 }
+
+// TestColoredWarnings: log_colored and access_logs_colored colour stdout
+// only (upstream's rule); written true where they cannot, they are
+// reported, and quiet where they are in force (log_colored as the default
+// of access_logs_colored included).
+func TestColoredWarnings(t *testing.T) {
+	cases := []struct {
+		toml string
+		want []string // keys warned about
+	}{
+		{`log_colored = true`, nil},
+		{`log_colored = true
+log_target = "udp://127.0.0.1:9"`, []string{"log_colored"}},
+		{`log_colored = true
+log_target = "udp://127.0.0.1:9"
+access_logs_target = "stdout"`, nil}, // the default of access_logs_colored
+		{`log_colored = true
+log_target = "udp://127.0.0.1:9"
+access_logs_target = "stdout"
+access_logs_colored = false`, []string{"log_colored"}},
+		{`log_colored = false
+log_target = "udp://127.0.0.1:9"`, nil},
+		{`access_logs_colored = true`, nil},
+		{`access_logs_colored = true
+access_logs_format = "json"`, []string{"access_logs_colored"}},
+		{`access_logs_colored = true
+access_logs_target = "stderr"`, []string{"access_logs_colored"}},
+		{`access_logs_colored = true
+log_target = "stderr"`, []string{"access_logs_colored"}},
+		{`access_logs_colored = true
+log_target = "stderr"
+access_logs_target = "stdout"`, nil},
+		{`log_colored = true
+access_logs_colored = true
+access_logs_format = "protobuf"`, []string{"access_logs_colored"}},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "colored.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || !strings.Contains(w.String(), "colored.toml:") || !strings.Contains(w.Why, "stdout") {
+				t.Errorf("%s: warning without position, file or reason: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
