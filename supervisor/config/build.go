@@ -29,8 +29,11 @@ const maxSocketPath = 107
 type builder struct {
 	errs  *errorList
 	notes []Note // what the build adds to implicitListeners' notes
-	dir   string // directory of the configuration file (absolute)
-	cfg   *Config
+	// warnings: values not in force the build finds (tlsPolicy), besides
+	// checkForce's keys.
+	warnings []Warning
+	dir      string // directory of the configuration file (absolute)
+	cfg      *Config
 
 	listeners []*listenerInfo                  // file order
 	stream    map[netip.AddrPort]*listenerInfo // http, https and tcp listeners

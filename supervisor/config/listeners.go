@@ -2,10 +2,12 @@ package config
 
 import (
 	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/worker/tlsconf"
 )
 
 // listener checks one [[listeners]] entry and emits its ADD_*_LISTENER.
@@ -180,7 +182,52 @@ func (b *builder) listener(p string, l *rawListener) {
 	if c := b.certificate(p, l.Certificate, l.CertificateChain, l.Key); c != nil {
 		hl.Certificate, hl.CertificateChain, hl.Key = proto.String(c.cert), c.chain, proto.String(c.key)
 	}
+	b.tlsPolicy(p, hl)
 	b.emit(&command.Request{RequestType: &command.Request_AddHttpsListener{AddHttpsListener: hl}})
+}
+
+// policyKeys maps the knob a tlsconf.ParsePolicy warning names to the
+// keys it may come from, the first written one taking it (TLS 1.3 names
+// may be in either cipher list).
+var policyKeys = map[string][]string{
+	"versions":      {"tls_versions"},
+	"cipher_list":   {"cipher_list", "cipher_suites"},
+	"cipher_suites": {"cipher_suites", "cipher_list"},
+	"groups_list":   {"groups_list"},
+}
+
+// tlsPolicy reports, as warnings at their keys, the entries of a
+// listener's written TLS lists that the workers' policy leaves out
+// (tlsconf.ParsePolicy, which the workers apply: unknown or refused
+// suites and groups, TLS 1.3 suites Go cannot restrict). The workers log
+// the same lines at start, without the file; config check did not show
+// them and --strict let them pass.
+func (b *builder) tlsPolicy(p string, hl *command.HttpsListenerConfig) {
+	// Lists left to their default are read as absent: the default
+	// cipher_suites names every TLS 1.3 suite, which would hide that a
+	// cipher_list naming fewer cannot restrict them.
+	written := func(k string, v []string) []string {
+		if b.written(joinKey(p, k)) {
+			return v
+		}
+		return nil
+	}
+	_, ws := tlsconf.ParsePolicy(hl.GetVersions(), written("cipher_list", hl.GetCipherList()),
+		written("cipher_suites", hl.GetCipherSuites()), written("groups_list", hl.GetGroupsList()), hl.GetSendTls13Tickets())
+	for _, w := range ws {
+		knob, why, _ := strings.Cut(w, ": ")
+		if strings.Contains(why, "TLS 1.2 is disabled") {
+			continue // what a list of TLS 1.3 suites only asks for: in force
+		}
+		for _, k := range policyKeys[knob] {
+			kp := joinKey(p, k)
+			if at, ok := b.errs.pos.keyAt(kp); ok {
+				b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp,
+					Class: Unsupported, Why: why})
+				break
+			}
+		}
+	}
 }
 
 // ownSeconds checks a listener timeout the file gave; an inherited global

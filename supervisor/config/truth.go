@@ -28,6 +28,10 @@ const (
 	// Meaningless: the key tunes a mechanism this implementation does not
 	// have (upstream's event loop, buffer pools, slab allocator, …).
 	Meaningless Class = "meaningless in this implementation"
+	// Unsupported: the value names something this implementation cannot
+	// do (a TLS cipher suite or group Go's crypto/tls lacks, a choice it
+	// does not offer), or does not know; the rest of the key is in force.
+	Unsupported Class = "not supported in this implementation"
 )
 
 // notInForce says why a key has no effect. when, if not nil, limits the
@@ -296,6 +300,13 @@ func checkForce(errs *errorList, c *rawConfig) []Warning {
 			}
 		}
 	}
+	sortWarnings(ws)
+	return ws
+}
+
+// sortWarnings sorts warnings in file order; those without a position
+// last.
+func sortWarnings(ws []Warning) {
 	sort.SliceStable(ws, func(i, j int) bool {
 		a, b := ws[i], ws[j]
 		if (a.Line == 0) != (b.Line == 0) {
@@ -309,5 +320,4 @@ func checkForce(errs *errorList, c *rawConfig) []Warning {
 		}
 		return a.Key < b.Key
 	})
-	return ws
 }

@@ -249,3 +249,49 @@ access_logs_format = "protobuf"`, []string{"access_logs_colored"}},
 		}
 	}
 }
+
+// TestTLSPolicyWarnings: entries of an HTTPS listener's TLS lists that the
+// workers' policy leaves out (an unknown or refused suite or group, TLS
+// 1.3 suites Go cannot restrict) are warnings at their key, so that
+// config check shows them and --strict fails; they were only logged by
+// each worker at start, without the file. Upstream's default lists, and
+// what the policy honours, stay quiet.
+func TestTLSPolicyWarnings(t *testing.T) {
+	const head = "[[listeners]]\nprotocol = \"https\"\naddress = \"127.0.0.1:8443\"\n"
+	cases := []struct {
+		toml string
+		want []string // "key: why" prefixes, in order
+	}{
+		{`cipher_list = ["TLS13_AES_256_GCM_SHA384", "TLS13_AES_128_GCM_SHA256", "TLS13_CHACHA20_POLY1305_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+  "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"]
+groups_list = ["X25519MLKEM768", "x25519", "P-256", "P-384", "P-521"]`, nil},
+		{`cipher_list = ["ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA25"]`,
+			[]string{`listeners[0].cipher_list: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA25" is not`}},
+		{`cipher_list = ["AES128-SHA"]`, []string{
+			"listeners[0].cipher_list: TLS_RSA_WITH_AES_128_CBC_SHA is refused",
+			"listeners[0].cipher_list: no allowed TLS 1.2 suite left"}},
+		{`cipher_list = ["TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]`,
+			[]string{"listeners[0].cipher_list: TLS 1.3 suites cannot be restricted"}},
+		{`cipher_suites = ["TLS_AES_256_GCM_SHA384", "TLS_AES_128_CCM_SHA256"]`, []string{
+			`listeners[0].cipher_suites: "TLS_AES_128_CCM_SHA256" is not`,
+			"listeners[0].cipher_suites: TLS 1.3 suites cannot be restricted"}},
+		{`groups_list = ["x25519", "brainpoolP256r1"]`, []string{`listeners[0].groups_list: "brainpoolP256r1" is not`}},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(head+tc.toml), "tls.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		if len(c.Warnings) != len(tc.want) {
+			t.Errorf("%s:\n%d warnings, want %d: %v", tc.toml, len(c.Warnings), len(tc.want), c.Warnings)
+			continue
+		}
+		for i, w := range c.Warnings {
+			if got := w.Key + ": " + w.Why; !strings.HasPrefix(got, tc.want[i]) || w.Line != 4 || w.Class != Unsupported {
+				t.Errorf("%s:\nwarning %d: %s (line %d, %s), want %q… at line 4", tc.toml, i, got, w.Line, w.Class, tc.want[i])
+			}
+		}
+	}
+}
