@@ -49,7 +49,12 @@ type notInForce struct {
 var onlyOn = map[string]map[string]func(owner reflect.Value) bool{
 	"":          {"log_colored": mainColorIgnored, "access_logs_colored": accessColorIgnored},
 	"listeners": {}, // h2_* below
+	"metrics":   {"prefix": noStatsd, "tagged_metrics": noStatsd},
 }
+
+// noStatsd: a [metrics] table without a statsd address (prometheus_address
+// only); prefix and tagged_metrics shape statsd keys only.
+func noStatsd(m reflect.Value) bool { return m.FieldByName("Address").IsNil() }
 
 // onStdout reports whether a log target (a *string key of rawConfig) is
 // stdout; unset or empty is too when dflt is.
@@ -183,6 +188,12 @@ var forceTable = map[string]map[string]notInForce{
 			"h2_max_rst_stream_abusive_lifetime ends it (GOAWAY(ENHANCE_YOUR_CALM))", nil},
 	},
 	"clusters": {},
+	"metrics": {
+		"prefix": {Meaningless, "when [metrics] has no address (statsd): prefix names statsd keys only; Prometheus names are sozu_… " +
+			"(docs/metrics.md)", nil},
+		"tagged_metrics": {Meaningless, "when [metrics] has no address (statsd): tagged_metrics shapes statsd lines only; Prometheus " +
+			"always labels cluster_id and backend_id (docs/metrics.md)", isTrue},
+	},
 	"frontends": {
 		"tls_versions": {NotBuilt, "per-certificate TLS versions are not applied: the listener's tls_versions apply", nil},
 	},
@@ -278,6 +289,9 @@ func checkForce(errs *errorList, c *rawConfig) []Warning {
 		}
 	}
 	warnAll("", "", reflect.ValueOf(c).Elem())
+	if c.Metrics != nil {
+		warnAll("metrics", "metrics", reflect.ValueOf(c.Metrics).Elem())
+	}
 	for i, l := range c.Listeners {
 		if l != nil {
 			warnAll(joinIndex("listeners", i), "listeners", reflect.ValueOf(l).Elem())

@@ -295,3 +295,34 @@ groups_list = ["X25519MLKEM768", "x25519", "P-256", "P-384", "P-521"]`, nil},
 		}
 	}
 }
+
+// TestStatsdKeysWarnings: prefix and tagged_metrics shape statsd lines
+// only; in a [metrics] table with prometheus_address and no address they
+// do nothing, and are reported.
+func TestStatsdKeysWarnings(t *testing.T) {
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{"[metrics]\nprometheus_address = \"127.0.0.1:9100\"\nprefix = \"edge\"\ntagged_metrics = true",
+			[]string{"metrics.prefix", "metrics.tagged_metrics"}},
+		{"[metrics]\nprometheus_address = \"127.0.0.1:9100\"\ntagged_metrics = false", nil},
+		{"[metrics]\naddress = \"127.0.0.1:8125\"\nprometheus_address = \"127.0.0.1:9100\"\nprefix = \"edge\"\ntagged_metrics = true", nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "metrics.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || !strings.Contains(w.Why, "statsd") {
+				t.Errorf("%s: warning without position or reason: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
