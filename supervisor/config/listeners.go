@@ -196,7 +196,9 @@ var policyKeys = map[string][]string{
 	"groups_list":   {"groups_list"},
 }
 
-// tlsPolicy reports, as warnings at their keys, the entries of a
+// tlsPolicy reports, as warnings at their keys, a written
+// send_tls13_tickets above 0 while tls_session_tickets is off (no ticket
+// is issued), and the entries of a
 // listener's written TLS lists that the workers' policy leaves out
 // (tlsconf.ParsePolicy, which the workers apply: unknown or refused
 // suites and groups, TLS 1.3 suites Go cannot restrict). The workers log
@@ -211,6 +213,12 @@ func (b *builder) tlsPolicy(p string, hl *command.HttpsListenerConfig) {
 			return v
 		}
 		return nil
+	}
+	if kp := joinKey(p, "send_tls13_tickets"); hl.GetSendTls13Tickets() > 0 && !b.cfg.Sandbox.TLSSessionTickets {
+		if at, ok := b.errs.pos.keyAt(kp); ok {
+			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: OptIn,
+				Why: "session tickets are issued only with tls_session_tickets = true (docs/tls.md: a ticket key opens every session it sealed)"})
+		}
 	}
 	_, ws := tlsconf.ParsePolicy(hl.GetVersions(), written("cipher_list", hl.GetCipherList()),
 		written("cipher_suites", hl.GetCipherSuites()), written("groups_list", hl.GetGroupsList()), hl.GetSendTls13Tickets())

@@ -32,6 +32,9 @@ const (
 	// do (a TLS cipher suite or group Go's crypto/tls lacks, a choice it
 	// does not offer), or does not know; the rest of the key is in force.
 	Unsupported Class = "not supported in this implementation"
+	// OptIn: the feature is off here unless a switch of this
+	// implementation turns it on (tls_session_tickets).
+	OptIn Class = "off unless its switch is on"
 )
 
 // notInForce says why a key has no effect. when, if not nil, limits the

@@ -326,3 +326,29 @@ func TestStatsdKeysWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestTicketsWarning: a written send_tls13_tickets above 0 issues no
+// ticket unless tls_session_tickets = true (docs/tls.md); it loaded clean.
+func TestTicketsWarning(t *testing.T) {
+	const l = "[[listeners]]\nprotocol = \"https\"\naddress = \"127.0.0.1:8443\"\n"
+	cases := []struct {
+		toml string
+		want bool
+	}{
+		{l + "send_tls13_tickets = 4", true},
+		{l + "send_tls13_tickets = 0", false},
+		{l, false}, // upstream's default 4, not written
+		{"tls_session_tickets = true\n" + l + "send_tls13_tickets = 4", false},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "tickets.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		got := len(c.Warnings) == 1 && c.Warnings[0].Key == "listeners[0].send_tls13_tickets" &&
+			c.Warnings[0].Line == 4 && strings.Contains(c.Warnings[0].Why, "tls_session_tickets")
+		if got != tc.want || (!tc.want && len(c.Warnings) != 0) {
+			t.Errorf("%s:\nwarnings %v, want the send_tls13_tickets one: %v", tc.toml, c.Warnings, tc.want)
+		}
+	}
+}
