@@ -207,6 +207,11 @@ func (b *builder) globals(r *rawConfig) {
 		}
 	}
 	c.DisableClusterMetrics = *r.DisableClusterMetrics
+	if at, ok := b.errs.pos.keyAt("metrics.detail"); ok && c.DisableClusterMetrics && c.Metrics != nil &&
+		c.Metrics.Detail >= command.MetricDetail_DETAIL_CLUSTER {
+		b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: "metrics.detail", Class: Unused,
+			Why: "disable_cluster_metrics = true: the proxy level only is recorded and sent (until `sozu metrics enable`)"})
+	}
 }
 
 func (b *builder) serverConfig(r *rawConfig) *command.ServerConfig {

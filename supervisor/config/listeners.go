@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 
@@ -135,6 +136,9 @@ func (b *builder) listener(p string, l *rawListener) {
 	// HTTPS.
 	alpn := b.alpn(p, l)
 	info.h2 = slices.Contains(alpn, "h2")
+	if !info.h2 {
+		b.h2Unused(p, l)
+	}
 	hl := &command.HttpsListenerConfig{
 		Address:                           l.Address.proto(),
 		PublicAddress:                     public,
@@ -184,6 +188,25 @@ func (b *builder) listener(p string, l *rawListener) {
 	}
 	b.tlsPolicy(p, hl)
 	b.emit(&command.Request{RequestType: &command.Request_AddHttpsListener{AddHttpsListener: hl}})
+}
+
+// h2Unused reports the h2_* keys written on an HTTPS listener whose
+// alpn_protocols offers no h2: no connection of it speaks HTTP/2 (until
+// `listener https update --alpn` adds h2). Keys not built are reported
+// by checkForce already.
+func (b *builder) h2Unused(p string, l *rawListener) {
+	v := reflect.ValueOf(l).Elem()
+	for i := range v.NumField() {
+		key := v.Type().Field(i).Tag.Get("toml")
+		if !strings.HasPrefix(key, "h2_") || forceTable["listeners"][key].class == NotBuilt && onlyOn["listeners"][key] == nil {
+			continue
+		}
+		kp := joinKey(p, key)
+		if at, ok := b.errs.pos.keyAt(kp); ok {
+			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused,
+				Why: "alpn_protocols offers no h2 on this listener: no connection to apply it to (until `sozu listener https update --alpn-protocols` adds h2)"})
+		}
+	}
 }
 
 // policyKeys maps the knob a tlsconf.ParsePolicy warning names to the

@@ -35,6 +35,10 @@ const (
 	// OptIn: the feature is off here unless a switch of this
 	// implementation turns it on (tls_session_tickets).
 	OptIn Class = "off unless its switch is on"
+	// Unused: what the key configures does not happen with the rest of
+	// this configuration (colours for a target that is not stdout, statsd
+	// keys without statsd, HTTP/2 limits on a listener that offers no h2).
+	Unused Class = "unused by the rest of this configuration"
 )
 
 // notInForce says why a key has no effect. when, if not nil, limits the
@@ -151,9 +155,9 @@ var forceTable = map[string]map[string]notInForce{
 		"slab_entries_per_connection": eventLoop,
 		"zombie_check_interval":       {Meaningless, "every read and write has a deadline, so no session can become a zombie to look for", nil},
 		// Upstream's rule: colours are written to stdout only.
-		"log_colored": {Meaningless, "when log_target is not stdout: the main log is coloured on stdout only " +
+		"log_colored": {Unused, "when log_target is not stdout: the main log is coloured on stdout only " +
 			"(log_colored is also the default of access_logs_colored, for ascii access records on stdout)", isTrue},
-		"access_logs_colored": {Meaningless, "when the access records are not ascii on stdout (access_logs_target, " +
+		"access_logs_colored": {Unused, "when the access records are not ascii on stdout (access_logs_target, " +
 			"or log_target without it): only those are coloured", isTrue},
 		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
 		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
@@ -192,9 +196,9 @@ var forceTable = map[string]map[string]notInForce{
 	},
 	"clusters": {},
 	"metrics": {
-		"prefix": {Meaningless, "when [metrics] has no address (statsd): prefix names statsd keys only; Prometheus names are sozu_… " +
+		"prefix": {Unused, "when [metrics] has no address (statsd): prefix names statsd keys only; Prometheus names are sozu_… " +
 			"(docs/metrics.md)", nil},
-		"tagged_metrics": {Meaningless, "when [metrics] has no address (statsd): tagged_metrics shapes statsd lines only; Prometheus " +
+		"tagged_metrics": {Unused, "when [metrics] has no address (statsd): tagged_metrics shapes statsd lines only; Prometheus " +
 			"always labels cluster_id and backend_id (docs/metrics.md)", isTrue},
 	},
 	"frontends": {

@@ -352,3 +352,41 @@ func TestTicketsWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestUnusedWarnings: h2_* limits on an HTTPS listener whose
+// alpn_protocols offers no h2, and a [metrics] detail above the proxy
+// level with disable_cluster_metrics = true, configure nothing that
+// happens; they loaded clean.
+func TestUnusedWarnings(t *testing.T) {
+	const l = "[[listeners]]\nprotocol = \"https\"\naddress = \"127.0.0.1:8443\"\n"
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{l + "alpn_protocols = [\"http/1.1\"]\nh2_max_concurrent_streams = 10\nh2_max_glitch_count = 50",
+			[]string{"listeners[0].h2_max_concurrent_streams", "listeners[0].h2_max_glitch_count"}},
+		{l + "alpn_protocols = [\"http/1.1\", \"h2\"]\nh2_max_concurrent_streams = 10", nil},
+		{l + "h2_max_concurrent_streams = 10", nil},
+		// not built: reported once, as such
+		{l + "alpn_protocols = [\"http/1.1\"]\nh2_stream_refusal_percent = 50", []string{"listeners[0].h2_stream_refusal_percent"}},
+		{"disable_cluster_metrics = true\n[metrics]\naddress = \"127.0.0.1:8125\"\ndetail = \"backend\"", []string{"metrics.detail"}},
+		{"disable_cluster_metrics = true\n[metrics]\naddress = \"127.0.0.1:8125\"\ndetail = \"process\"", nil},
+		{"[metrics]\naddress = \"127.0.0.1:8125\"\ndetail = \"backend\"", nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "unused.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 {
+				t.Errorf("%s: warning without position: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
