@@ -57,6 +57,24 @@ var onlyOn = map[string]map[string]func(owner reflect.Value) bool{
 	"":          {"log_colored": mainColorIgnored, "access_logs_colored": accessColorIgnored},
 	"listeners": {}, // h2_* below
 	"metrics":   {"prefix": noStatsd, "tagged_metrics": noStatsd},
+	"clusters":  {"load_metric": noLoadMetric, "retry_after": notHTTPCluster},
+}
+
+// noLoadMetric: a rawCluster whose load_balancing weighs no load (all but
+// LEAST_LOADED and POWER_OF_TWO; ROUND_ROBIN when unset).
+func noLoadMetric(c reflect.Value) bool {
+	lb := c.FieldByName("LoadBalancing")
+	if lb.IsNil() {
+		return true
+	}
+	a := command.LoadBalancingAlgorithms(lb.Elem().Int())
+	return a != command.LoadBalancingAlgorithms_LEAST_LOADED && a != command.LoadBalancingAlgorithms_POWER_OF_TWO
+}
+
+// notHTTPCluster: a rawCluster whose protocol is tcp or udp.
+func notHTTPCluster(c reflect.Value) bool {
+	p := c.FieldByName("Protocol")
+	return !p.IsNil() && p.Elem().Interface() != clusterHTTP
 }
 
 // noStatsd: a [metrics] table without a statsd address (prometheus_address
@@ -194,7 +212,12 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_stream_refusal_percent": {NotBuilt, "new streams are never refused for early cancels: a connection runs until " +
 			"h2_max_rst_stream_abusive_lifetime ends it (GOAWAY(ENHANCE_YOUR_CALM))", nil},
 	},
-	"clusters": {},
+	"clusters": {
+		"load_metric": {Unused, "when load_balancing is not LEAST_LOADED or POWER_OF_TWO: only those weigh " +
+			"the backends' load", nil},
+		"retry_after": {Unused, "on a tcp or udp cluster: Retry-After is a header of HTTP's 429; a TCP connection " +
+			"over max_connections_per_ip is closed", nil},
+	},
 	"metrics": {
 		"prefix": {Unused, "when [metrics] has no address (statsd): prefix names statsd keys only; Prometheus names are sozu_… " +
 			"(docs/metrics.md)", nil},

@@ -390,3 +390,45 @@ func TestUnusedWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterUnusedWarnings: load_metric weighs load for LEAST_LOADED and
+// POWER_OF_TWO only; retry_after is an HTTP header, unused by tcp
+// clusters (upstream: "TCP listeners ignore this value"). Both loaded
+// clean where they do nothing.
+func TestClusterUnusedWarnings(t *testing.T) {
+	cl := func(proto, extra string) string {
+		host := ""
+		if proto == "http" {
+			host = ", hostname = \"a.test\""
+		}
+		return "[clusters.a]\nprotocol = \"" + proto + "\"\n" + extra +
+			"\nfrontends = [{ address = \"127.0.0.1:8081\"" + host + " }]\nbackends = [{ address = \"127.0.0.1:9\" }]\n"
+	}
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{cl("tcp", "load_metric = \"CONNECTIONS\""), []string{"clusters.a.load_metric"}},
+		{cl("tcp", "load_balancing = \"RANDOM\"\nload_metric = \"REQUESTS\""), []string{"clusters.a.load_metric"}},
+		{cl("tcp", "load_balancing = \"LEAST_LOADED\"\nload_metric = \"CONNECTIONS\""), nil},
+		{cl("tcp", "load_balancing = \"POWER_OF_TWO\"\nload_metric = \"CONNECTION_TIME\""), nil},
+		{cl("tcp", "retry_after = 5\nmax_connections_per_ip = 2"), []string{"clusters.a.retry_after"}},
+		{cl("http", "retry_after = 5\nmax_connections_per_ip = 2"), nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "clusters.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line != 3 && w.Line != 4 {
+				t.Errorf("%s: warning at the wrong line: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
