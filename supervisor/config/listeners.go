@@ -250,11 +250,15 @@ func (b *builder) tlsPolicy(p string, hl *command.HttpsListenerConfig) {
 		if strings.Contains(why, "TLS 1.2 is disabled") {
 			continue // what a list of TLS 1.3 suites only asks for: in force
 		}
+		protection := ""
+		if strings.HasPrefix(why, "TLS 1.3 suites cannot be restricted") {
+			protection = ProtectTLS13Suites
+		}
 		for _, k := range policyKeys[knob] {
 			kp := joinKey(p, k)
 			if at, ok := b.errs.pos.keyAt(kp); ok {
 				b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp,
-					Class: Unsupported, Why: why})
+					Class: Unsupported, Why: why, Protection: protection})
 				break
 			}
 		}

@@ -143,6 +143,10 @@ func (w Warning) String() string {
 // in protectionOf.
 const (
 	ProtectH2Flood = "HTTP/2 flood limits"
+	// ProtectTLS13Suites: a cipher list naming fewer than the three TLS
+	// 1.3 suites (an AES-only list for FIPS, say), which Go's crypto/tls
+	// cannot honour.
+	ProtectTLS13Suites = "TLS 1.3 cipher suite restriction"
 )
 
 func always(reflect.Value) bool { return true }

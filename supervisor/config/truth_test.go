@@ -292,6 +292,11 @@ groups_list = ["X25519MLKEM768", "x25519", "P-256", "P-384", "P-521"]`, nil},
 			if got := w.Key + ": " + w.Why; !strings.HasPrefix(got, tc.want[i]) || w.Line != 4 || w.Class != Unsupported {
 				t.Errorf("%s:\nwarning %d: %s (line %d, %s), want %q… at line 4", tc.toml, i, got, w.Line, w.Class, tc.want[i])
 			}
+			// An assessor would believe a restricted TLS 1.3 list on:
+			// sozu compliance fails it.
+			if restricts := strings.Contains(w.Why, "cannot be restricted"); restricts != (w.Protection == ProtectTLS13Suites) {
+				t.Errorf("%s:\nwarning %d: protection %q", tc.toml, i, w.Protection)
+			}
 		}
 	}
 }
