@@ -137,6 +137,11 @@ func (b *builder) globals(r *rawConfig) {
 	c.LogLevel = *r.LogLevel
 	if !validLogLevel(c.LogLevel) {
 		b.errs.at("log_level", "invalid log level %q: want error, warn, info, debug, trace or off, optionally per module (module=level, comma separated)", c.LogLevel)
+	} else if lvl, un := logfilter.Unheeded(c.LogLevel); len(un) > 0 {
+		if at, ok := b.errs.pos.keyAt("log_level"); ok {
+			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: "log_level", Class: Meaningless,
+				Why: fmt.Sprintf("%s: module directives name upstream's Rust modules; the whole log is at %s", strings.Join(un, ", "), lvl)})
+		}
 	}
 	c.LogTarget = b.logTarget("log_target", *r.LogTarget)
 	b.logFile("log_target", c.LogTarget)

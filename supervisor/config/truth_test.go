@@ -437,3 +437,34 @@ func TestClusterUnusedWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestLogLevelModuleWarning: log_level takes upstream's env_logger
+// filter, but the whole log here has one level: a module directive at
+// another level has no effect ("info,sozu::http=debug" logs nothing at
+// debug), and loaded clean.
+func TestLogLevelModuleWarning(t *testing.T) {
+	cases := []struct {
+		spec string
+		want string // in the reason; "" for no warning
+	}{
+		{"info,sozu::http=debug", "sozu::http=debug: module directives name upstream's Rust modules; the whole log is at info"},
+		{"sozu::http=trace, sozu=info", "sozu=info: module directives name upstream's Rust modules; the whole log is at trace"},
+		{"warn,sozu=error,sozu::h2=debug", "sozu=error, sozu::h2=debug: "},
+		{"sozu=debug", ""},
+		{"debug,sozu=debug", ""},
+		{"info", ""},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte("log_level = \""+tc.spec+"\"\n"), "ll.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.spec, err)
+		}
+		switch {
+		case tc.want == "" && len(c.Warnings) != 0:
+			t.Errorf("%q: %v", tc.spec, c.Warnings)
+		case tc.want != "" && (len(c.Warnings) != 1 || c.Warnings[0].Key != "log_level" || c.Warnings[0].Line != 1 ||
+			!strings.HasPrefix(c.Warnings[0].Why, tc.want)):
+			t.Errorf("%q: warnings %v, want one at log_level: %q…", tc.spec, c.Warnings, tc.want)
+		}
+	}
+}
