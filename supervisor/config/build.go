@@ -418,6 +418,7 @@ func (b *builder) answers(p string, m map[string]string) map[string]string {
 			b.errs.atKey(kp, "answer keys are HTTP status codes (100-599), not %q", code)
 			continue
 		}
+		b.neverAnswered(kp, code)
 		v := m[code]
 		if v == "" {
 			continue
@@ -431,6 +432,33 @@ func (b *builder) answers(p string, m map[string]string) map[string]string {
 		out[code] = v
 	}
 	return out
+}
+
+// why507 says what answers here where upstream answers 507.
+const why507 = "upstream's 507 is a request or response larger than its buffers: here a head too large is " +
+	"414 or 431, a request body over its limit 413"
+
+// neverAnswered reports, at key path kp when written, a custom answer
+// for a status code the proxy never answers itself (upstream's 507, a
+// 200…): it would never be sent.
+func (b *builder) neverAnswered(kp, code string) {
+	n, err := strconv.Atoi(code)
+	if err != nil || answers.Answered(n) {
+		return
+	}
+	at, ok := b.errs.pos.keyAt(kp)
+	if !ok {
+		return
+	}
+	var codes []string
+	for _, c := range answers.AnsweredCodes() {
+		codes = append(codes, strconv.Itoa(c))
+	}
+	why := fmt.Sprintf("this proxy never answers %s itself (its answers: %s)", code, strings.Join(codes, ", "))
+	if code == "507" {
+		why += "; " + why507
+	}
+	b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Meaningless, Why: why})
 }
 
 // compileAnswers reports, at at(code), each answer template of m that

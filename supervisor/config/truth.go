@@ -187,6 +187,7 @@ var forceTable = map[string]map[string]notInForce{
 			"in the accept queue (accept_queue_timeout), then in the listen backlog", isTrue},
 	},
 	"listeners": {
+		"answer_507":           {Meaningless, "this proxy never answers 507 itself; " + why507, nil},
 		"signature_algorithms": {Meaningless, "Go's crypto/tls offers no server-side choice of signature algorithms", nil},
 		"elide_x_real_ip": {Meaningless, "a client's X-Real-IP is always removed (docs/frontends.md, forwarding fields); false cannot let it through",
 			func(v reflect.Value) bool { return !v.Elem().Bool() }},
@@ -273,7 +274,7 @@ var inForce = map[string][]string{
 	"listeners": {"address", "protocol", "public_address", "expect_proxy", "front_timeout", "back_timeout",
 		"connect_timeout", "request_timeout", "answer_301", "answer_400", "answer_401", "answer_404",
 		"answer_408", "answer_413", "answer_421", "answer_429", "answer_502", "answer_503", "answer_504",
-		"answer_507", "answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
+		"answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
 		"cipher_list", "cipher_suites", "groups_list", "certificate", "certificate_chain", "key",
 		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11", "sticky_name",
 		"max_rx_datagram_size", "max_flows", // UDP (worker/udp)

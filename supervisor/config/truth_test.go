@@ -1,9 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -465,6 +468,47 @@ func TestLogLevelModuleWarning(t *testing.T) {
 		case tc.want != "" && (len(c.Warnings) != 1 || c.Warnings[0].Key != "log_level" || c.Warnings[0].Line != 1 ||
 			!strings.HasPrefix(c.Warnings[0].Why, tc.want)):
 			t.Errorf("%q: warnings %v, want one at log_level: %q…", tc.spec, c.Warnings, tc.want)
+		}
+	}
+}
+
+// TestNeverAnsweredWarnings: a custom answer for a status the proxy never
+// answers itself (upstream's 507, a 200, a 418) is never sent; it loaded
+// clean. Answers for statuses the proxy does answer stay quiet.
+func TestNeverAnsweredWarnings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "507.http")
+	if err := os.WriteFile(file, []byte("HTTP/1.1 507 Insufficient Storage\r\nContent-Length: 0\r\n\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const l = "[[listeners]]\nprotocol = \"http\"\naddress = \"127.0.0.1:8080\"\n"
+	const tpl = `"HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n"`
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{l + "answer_507 = " + strconv.Quote(file), []string{"listeners[0].answer_507"}},
+		{l + "answers = { \"200\" = " + fmt.Sprintf(tpl, 200) + ", \"418\" = " + fmt.Sprintf(tpl, 418) + ", \"503\" = " + fmt.Sprintf(tpl, 503) + " }",
+			[]string{"listeners[0].answers.200", "listeners[0].answers.418"}},
+		{"[clusters.a]\nprotocol = \"http\"\nanswers = { \"507\" = " + fmt.Sprintf(tpl, 507) + ", \"429\" = " + fmt.Sprintf(tpl, 429) + " }\n" +
+			"frontends = [{ address = \"127.0.0.1:8080\", hostname = \"a.test\" }]\nbackends = [{ address = \"127.0.0.1:9\" }]\n",
+			[]string{"clusters.a.answers.507"}},
+		{l + "answers = { \"404\" = " + fmt.Sprintf(tpl, 404) + ", \"421\" = " + fmt.Sprintf(tpl, 421) + ", \"431\" = " + fmt.Sprintf(tpl, 431) + " }", nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), filepath.Join(dir, "answers.toml"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || !strings.Contains(w.Why, "never answers") {
+				t.Errorf("%s: warning without position or reason: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
 		}
 	}
 }
