@@ -50,6 +50,12 @@ func syntaxError(file string, err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		e.Line, e.Col, e.Msg = pe.Position.Line, pe.Position.Col, "syntax error: "+pe.Message
+		// A number TOML cannot hold is a value error of the key just
+		// read: name it (as the parser has it: its tables dotted, no
+		// array index).
+		if pe.LastKey != "" && strings.Contains(pe.Message, "out of range") {
+			e.Key, e.Msg = pe.LastKey, pe.Message+" (TOML numbers are 64-bit)"
+		}
 	}
 	return Errors{e}
 }

@@ -51,6 +51,11 @@ func TestErrors(t *testing.T) {
 			want: []string{`t.toml:2:3: worker_cout: unknown key (did you mean "worker_count"?)`},
 		},
 		{
+			name: "a number TOML cannot hold names its key",
+			toml: "[[listeners]]\nprotocol = \"http\"\naddress = \"0.0.0.0:80\"\nh2_max_concurrent_streams = 99999999999999999999\n",
+			want: []string{`t.toml:4:29: listeners.h2_max_concurrent_streams: 99999999999999999999 is out of range for int64 (TOML numbers are 64-bit)`},
+		},
+		{
 			name: "a key in the wrong table names its table",
 			toml: "h2_max_concurrent_streams = 10\ntagged_metrics = true\n\n[[listeners]]\nprotocol = \"http\"\n" +
 				"address = \"0.0.0.0:80\"\nlog_level = \"info\"\nsticky_session = true\n\n[clusters.a]\nprotocol = \"http\"\n" +
