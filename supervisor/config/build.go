@@ -53,6 +53,7 @@ type listenerInfo struct {
 	addr        netip.AddrPort
 	expectProxy bool
 	h2          bool   // https listener advertising h2
+	sticky      bool   // a cluster with sticky_session has a frontend on it
 	idHeader    string // sozu_id_header of an http or https listener, "" for the default
 }
 
@@ -80,6 +81,7 @@ func (b *builder) build(r *rawConfig) {
 	for _, id := range ids {
 		b.cluster(id, r.Clusters[id])
 	}
+	b.stickyNameUnused()
 	if b.cfg.ActivateListeners {
 		for _, l := range b.listeners {
 			b.emit(&command.Request{RequestType: &command.Request_ActivateListener{ActivateListener: &command.ActivateListener{
@@ -93,6 +95,19 @@ func (b *builder) build(r *rawConfig) {
 		b.emit(&command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_DISABLED}})
 	}
 	b.cfg.server = b.serverConfig(r)
+}
+
+// stickyNameUnused reports a sticky_name written on a listener where no
+// cluster with sticky_session has a frontend: the cookie is read and set
+// for those clusters only (worker/proxy sticky.go).
+func (b *builder) stickyNameUnused() {
+	for _, l := range b.listeners {
+		kp := joinKey(l.path, "sticky_name")
+		if at, ok := b.errs.pos.keyAt(kp); ok && !l.sticky {
+			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused,
+				Why: "no cluster with sticky_session = true has a frontend on this listener: the cookie is used for those only"})
+		}
+	}
 }
 
 func (b *builder) emit(r *command.Request) { b.cfg.requests = append(b.cfg.requests, r) }

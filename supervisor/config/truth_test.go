@@ -512,3 +512,41 @@ func TestNeverAnsweredWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestStickyUnusedWarnings: the sticky cookie (its name a listener's
+// sticky_name, its values backends' sticky_id) is read and set for
+// clusters with sticky_session = true only; elsewhere both keys loaded
+// clean and did nothing.
+func TestStickyUnusedWarnings(t *testing.T) {
+	const l = "[[listeners]]\nprotocol = \"http\"\naddress = \"127.0.0.1:8080\"\nsticky_name = \"S\"\n" +
+		"[[listeners]]\nprotocol = \"http\"\naddress = \"127.0.0.1:8081\"\nsticky_name = \"T\"\n"
+	cl := func(id, sticky, addr string) string {
+		return "[clusters." + id + "]\nprotocol = \"http\"\n" + sticky + "\nfrontends = [{ address = \"" + addr +
+			"\", hostname = \"" + id + ".test\" }]\nbackends = [{ address = \"127.0.0.1:9\", sticky_id = \"b\" }]\n"
+	}
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{l + cl("a", "", "127.0.0.1:8080"), []string{"listeners[0].sticky_name", "listeners[1].sticky_name", "clusters.a.backends[0].sticky_id"}},
+		{l + cl("a", "sticky_session = true", "127.0.0.1:8080") + cl("b", "sticky_session = false", "127.0.0.1:8081"),
+			[]string{"listeners[1].sticky_name", "clusters.b.backends[0].sticky_id"}},
+		{l + cl("a", "sticky_session = true", "127.0.0.1:8080") + cl("b", "sticky_session = true", "127.0.0.1:8081"), nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "sticky.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || !strings.Contains(w.Why, "sticky_session") {
+				t.Errorf("warning without position or reason: %s", w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
