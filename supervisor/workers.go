@@ -184,6 +184,9 @@ func (a *actor) spawnWorker(slot int) (*workerProc, error) {
 	if a.logs.AccessColored {
 		args = append(args, "--access-log-colored")
 	}
+	if a.logs.MainColored {
+		args = append(args, "--log-colored")
+	}
 	if a.cfg.AccessLogsTarget == "" {
 		// Upstream's rule when access records share the main target:
 		// they follow log_level (docs/observability.md).

@@ -32,6 +32,9 @@ type Logs struct {
 	// AccessColored: the access records are read on a terminal
 	// (access_logs_colored, and the access target is stdout).
 	AccessColored bool
+	// MainColored: the main log lines are coloured (log_colored, and
+	// log_target is stdout); workers colour theirs too.
+	MainColored bool
 	// Dropped returns the records the targets dropped so far (queue full,
 	// failed writes), for metrics; nil for none. A worker counts its own
 	// drops (accesslog.Shipper.Dropped) and reports them in its log.

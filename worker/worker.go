@@ -109,6 +109,7 @@ func Main(args []string) int {
 	alFormat := fs.String("access-log-format", "ascii", "access log format: ascii, protobuf or json")
 	alQuery := fs.String("access-log-query", "mask", "query values in access logs: mask, keep or drop")
 	alColored := fs.Bool("access-log-colored", false, "colour the ascii access log")
+	colored := fs.Bool("log-colored", false, "colour the main log lines (log_colored, log_target stdout)")
 	alGated := fs.Bool("access-log-gated", false, "access records share the main target and follow log_level (successes at info, failures at error)")
 	alFile := fs.Bool("access-log-file", false, "fd 7 is the access log file: write the access records to it, not to the supervisor")
 	threads := fs.Int("threads", 0, "GOMAXPROCS of this worker (worker_threads); 0: Go's default, one per CPU")
@@ -143,6 +144,9 @@ func Main(args []string) int {
 	}
 	logger := logrus.New()
 	logger.SetOutput(os.Stderr)
+	if *colored {
+		logger.SetFormatter(&logrus.TextFormatter{ForceColors: true, FullTimestamp: true})
+	}
 	log := logger.WithField("worker", *id)
 	logs, err := openLogs(uint32(*id), *alFormat, *alQuery, *alColored, *alGated, *alFile)
 	if err != nil {

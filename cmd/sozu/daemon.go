@@ -35,7 +35,7 @@ func runStart(configPath string, args []string) int {
 		return exitConfig
 	}
 	log := logrus.New()
-	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, DisableColors: !cfg.LogColored})
+	log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, ForceColors: mainColored(cfg), DisableColors: !mainColored(cfg)})
 	if lvl, err := logfilter.Parse(cfg.LogLevel); err == nil {
 		log.SetLevel(lvl)
 	}

@@ -107,11 +107,20 @@ func (lt *logTargets) supervisorLogs(cfg *config.Config) supervisor.Logs {
 	onStdout := strings.TrimSpace(cfg.AccessLogsTarget) == "stdout" ||
 		cfg.AccessLogsTarget == "" && strings.TrimSpace(cfg.LogTarget) == "stdout"
 	l := supervisor.Logs{Main: lt.main, Access: lt.access, Reopen: lt.reopen, Dropped: lt.dropped,
-		AccessColored: cfg.AccessLogsColored && onStdout && cfg.AccessLogsEncoding == "ascii"}
+		AccessColored: cfg.AccessLogsColored && onStdout && cfg.AccessLogsEncoding == "ascii",
+		MainColored:   mainColored(cfg)}
 	if lt.accessPath != "" {
 		l.AccessFile = lt.openAccessFile
 	}
 	return l
+}
+
+// mainColored reports whether the main log is coloured: log_colored, on
+// stdout only (upstream's rule; config reports the key elsewhere). The
+// colours are written whether stdout is a terminal or not: the operator
+// asked for them (journald and docker keep them).
+func mainColored(cfg *config.Config) bool {
+	return cfg.LogColored && strings.TrimSpace(cfg.LogTarget) == "stdout"
 }
 
 // openAccessFile opens the access records' file once more for the

@@ -29,8 +29,11 @@ const maxSocketPath = 107
 type builder struct {
 	errs  *errorList
 	notes []Note // what the build adds to implicitListeners' notes
-	dir   string // directory of the configuration file (absolute)
-	cfg   *Config
+	// warnings: values not in force the build finds (tlsPolicy), besides
+	// checkForce's keys.
+	warnings []Warning
+	dir      string // directory of the configuration file (absolute)
+	cfg      *Config
 
 	listeners []*listenerInfo                  // file order
 	stream    map[netip.AddrPort]*listenerInfo // http, https and tcp listeners
@@ -50,6 +53,7 @@ type listenerInfo struct {
 	addr        netip.AddrPort
 	expectProxy bool
 	h2          bool   // https listener advertising h2
+	sticky      bool   // a cluster with sticky_session has a frontend on it
 	idHeader    string // sozu_id_header of an http or https listener, "" for the default
 }
 
@@ -77,6 +81,7 @@ func (b *builder) build(r *rawConfig) {
 	for _, id := range ids {
 		b.cluster(id, r.Clusters[id])
 	}
+	b.stickyNameUnused()
 	if b.cfg.ActivateListeners {
 		for _, l := range b.listeners {
 			b.emit(&command.Request{RequestType: &command.Request_ActivateListener{ActivateListener: &command.ActivateListener{
@@ -90,6 +95,19 @@ func (b *builder) build(r *rawConfig) {
 		b.emit(&command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_DISABLED}})
 	}
 	b.cfg.server = b.serverConfig(r)
+}
+
+// stickyNameUnused reports a sticky_name written on a listener where no
+// cluster with sticky_session has a frontend: the cookie is read and set
+// for those clusters only (worker/proxy sticky.go).
+func (b *builder) stickyNameUnused() {
+	for _, l := range b.listeners {
+		kp := joinKey(l.path, "sticky_name")
+		if at, ok := b.errs.pos.keyAt(kp); ok && !l.sticky {
+			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused,
+				Why: "no cluster with sticky_session = true has a frontend on this listener: the cookie is used for those only"})
+		}
+	}
 }
 
 func (b *builder) emit(r *command.Request) { b.cfg.requests = append(b.cfg.requests, r) }
@@ -134,6 +152,11 @@ func (b *builder) globals(r *rawConfig) {
 	c.LogLevel = *r.LogLevel
 	if !validLogLevel(c.LogLevel) {
 		b.errs.at("log_level", "invalid log level %q: want error, warn, info, debug, trace or off, optionally per module (module=level, comma separated)", c.LogLevel)
+	} else if lvl, un := logfilter.Unheeded(c.LogLevel); len(un) > 0 {
+		if at, ok := b.errs.pos.keyAt("log_level"); ok {
+			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: "log_level", Class: Meaningless,
+				Why: fmt.Sprintf("%s: module directives name upstream's Rust modules; the whole log is at %s", strings.Join(un, ", "), lvl)})
+		}
 	}
 	c.LogTarget = b.logTarget("log_target", *r.LogTarget)
 	b.logFile("log_target", c.LogTarget)
@@ -204,6 +227,11 @@ func (b *builder) globals(r *rawConfig) {
 		}
 	}
 	c.DisableClusterMetrics = *r.DisableClusterMetrics
+	if at, ok := b.errs.pos.keyAt("metrics.detail"); ok && c.DisableClusterMetrics && c.Metrics != nil &&
+		c.Metrics.Detail >= command.MetricDetail_DETAIL_CLUSTER {
+		b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: "metrics.detail", Class: Unused,
+			Why: "disable_cluster_metrics = true: the proxy level only is recorded and sent (until `sozu metrics enable`)"})
+	}
 }
 
 func (b *builder) serverConfig(r *rawConfig) *command.ServerConfig {
@@ -405,6 +433,7 @@ func (b *builder) answers(p string, m map[string]string) map[string]string {
 			b.errs.atKey(kp, "answer keys are HTTP status codes (100-599), not %q", code)
 			continue
 		}
+		b.neverAnswered(kp, code)
 		v := m[code]
 		if v == "" {
 			continue
@@ -418,6 +447,33 @@ func (b *builder) answers(p string, m map[string]string) map[string]string {
 		out[code] = v
 	}
 	return out
+}
+
+// why507 says what answers here where upstream answers 507.
+const why507 = "upstream's 507 is a request or response larger than its buffers: here a head too large is " +
+	"414 or 431, a request body over its limit 413"
+
+// neverAnswered reports, at key path kp when written, a custom answer
+// for a status code the proxy never answers itself (upstream's 507, a
+// 200…): it would never be sent.
+func (b *builder) neverAnswered(kp, code string) {
+	n, err := strconv.Atoi(code)
+	if err != nil || answers.Answered(n) {
+		return
+	}
+	at, ok := b.errs.pos.keyAt(kp)
+	if !ok {
+		return
+	}
+	var codes []string
+	for _, c := range answers.AnsweredCodes() {
+		codes = append(codes, strconv.Itoa(c))
+	}
+	why := fmt.Sprintf("this proxy never answers %s itself (its answers: %s)", code, strings.Join(codes, ", "))
+	if code == "507" {
+		why += "; " + why507
+	}
+	b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Meaningless, Why: why})
 }
 
 // compileAnswers reports, at at(code), each answer template of m that

@@ -57,6 +57,15 @@ func (b *builder) cluster(id string, cl *rawCluster) {
 		b.emit(r)
 	}
 	b.backends(p, id, cl.Backends)
+	if !c.GetStickySession() {
+		for i, be := range cl.Backends {
+			kp := joinKey(joinIndex(joinKey(p, "backends"), i), "sticky_id")
+			if at, ok := b.errs.pos.keyAt(kp); ok && be != nil {
+				b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused,
+					Why: "the cluster has no sticky_session = true: no sticky cookie names a backend"})
+			}
+		}
+	}
 }
 
 // httpCluster checks and copies the keys only HTTP clusters have.
@@ -185,6 +194,9 @@ func (b *builder) httpFrontend(p string, c *command.Cluster, f *rawFrontend) []*
 	case l.protocol == ProtocolTCP:
 		b.errs.at(joinKey(p, "address"), "%s is a tcp listener (%s); an http cluster needs an http or https listener", addr, l.path)
 		return nil
+	}
+	if c.GetStickySession() {
+		l.sticky = true
 	}
 	https := l.protocol == ProtocolHTTPS
 	if !https {

@@ -220,7 +220,8 @@ func parse(data []byte, path string, noFiles bool) (*Config, error) {
 	if err := errs.result(); err != nil {
 		return nil, err
 	}
-	b.cfg.Warnings = warnings
+	b.cfg.Warnings = append(warnings, b.warnings...)
+	sortWarnings(b.cfg.Warnings)
 	b.cfg.Notes = append(notes, b.notes...)
 	b.cfg.raw = raw
 	return b.cfg, nil

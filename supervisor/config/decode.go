@@ -50,6 +50,12 @@ func syntaxError(file string, err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		e.Line, e.Col, e.Msg = pe.Position.Line, pe.Position.Col, "syntax error: "+pe.Message
+		// A number TOML cannot hold is a value error of the key just
+		// read: name it (as the parser has it: its tables dotted, no
+		// array index).
+		if pe.LastKey != "" && strings.Contains(pe.Message, "out of range") {
+			e.Key, e.Msg = pe.LastKey, pe.Message+" (TOML numbers are 64-bit)"
+		}
 	}
 	return Errors{e}
 }
@@ -165,7 +171,9 @@ func (d *decoder) table(p string, v any, rv reflect.Value) bool {
 		if !ok {
 			hint := ""
 			if !d.errs.full() {
-				hint = suggest(k, fields)
+				if hint = suggest(k, fields); hint == "" {
+					hint = elsewhere(k, rv.Type())
+				}
 			}
 			d.errs.atKey(kp, "unknown key%s", hint)
 			continue
@@ -228,6 +236,44 @@ func suggest(k string, fields map[string]int) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// keyTables are the tables of the file, by the raw struct decoding them,
+// as elsewhere names them.
+var keyTables = []struct {
+	name string
+	t    reflect.Type
+}{
+	{"the top level", reflect.TypeOf(rawConfig{})},
+	{"[metrics]", reflect.TypeOf(rawMetrics{})},
+	{"[[listeners]]", reflect.TypeOf(rawListener{})},
+	{"an hsts table", reflect.TypeOf(rawHSTS{})},
+	{"[clusters.<id>]", reflect.TypeOf(rawCluster{})},
+	{"a cluster's frontends", reflect.TypeOf(rawFrontend{})},
+	{"a frontend's headers", reflect.TypeOf(rawHeader{})},
+	{"a cluster's backends", reflect.TypeOf(rawBackend{})},
+	{"[clusters.<id>.health_check]", reflect.TypeOf(rawHealthCheck{})},
+	{"[clusters.<id>.udp]", reflect.TypeOf(rawUDP{})},
+	{"[clusters.<id>.udp.health]", reflect.TypeOf(rawUDPHealth{})},
+}
+
+// elsewhere returns ` (a key of X, not of this table)` when k, unknown in
+// the table decoded as t, is a key of other tables: a key written in the
+// wrong place (a listener's h2_* at the top level, say) is not a typo.
+func elsewhere(k string, t reflect.Type) string {
+	var in []string
+	for _, kt := range keyTables {
+		if kt.t == t {
+			continue
+		}
+		if _, ok := tomlFields(kt.t)[k]; ok {
+			in = append(in, kt.name)
+		}
+	}
+	if len(in) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (a key of %s, not of this table)", strings.Join(in, " or "))
 }
 
 func editDistance(a, b string) int {

@@ -19,12 +19,13 @@ var ErrInvalid = errors.New("invalid configuration")
 //
 // where the position is left out when unknown and the key path (dotted, with
 // array indices, e.g. clusters.shop.backends[1].address) is left out for
-// syntax errors.
+// syntax errors, but for a number TOML cannot hold (the key as the parser
+// read it: dotted, without array indices).
 type Error struct {
 	File string // the path as given to Load or Parse
 	Line int    // 1-based; 0 when unknown
 	Col  int    // 1-based byte column; 0 when unknown
-	Key  string // dotted key path; "" for syntax errors
+	Key  string // dotted key path; "" for syntax errors (see above)
 	Msg  string // what is wrong, in operator terms
 	Err  error  // underlying cause (an *fs.PathError, …), may be nil
 }

@@ -51,6 +51,25 @@ func TestErrors(t *testing.T) {
 			want: []string{`t.toml:2:3: worker_cout: unknown key (did you mean "worker_count"?)`},
 		},
 		{
+			name: "a number TOML cannot hold names its key",
+			toml: "[[listeners]]\nprotocol = \"http\"\naddress = \"0.0.0.0:80\"\nh2_max_concurrent_streams = 99999999999999999999\n",
+			want: []string{`t.toml:4:29: listeners.h2_max_concurrent_streams: 99999999999999999999 is out of range for int64 (TOML numbers are 64-bit)`},
+		},
+		{
+			name: "a key in the wrong table names its table",
+			toml: "h2_max_concurrent_streams = 10\ntagged_metrics = true\n\n[[listeners]]\nprotocol = \"http\"\n" +
+				"address = \"0.0.0.0:80\"\nlog_level = \"info\"\nsticky_session = true\n\n[clusters.a]\nprotocol = \"http\"\n" +
+				"hostname = \"a.test\"\nexpected_status = 200\n",
+			want: []string{
+				`t.toml:1:1: h2_max_concurrent_streams: unknown key (a key of [[listeners]], not of this table)`,
+				`t.toml:2:1: tagged_metrics: unknown key (a key of [metrics], not of this table)`,
+				`t.toml:7:1: listeners[0].log_level: unknown key (a key of the top level, not of this table)`,
+				`t.toml:8:1: listeners[0].sticky_session: unknown key (a key of [clusters.<id>], not of this table)`,
+				`t.toml:12:1: clusters.a.hostname: unknown key (a key of a cluster's frontends, not of this table)`,
+				`t.toml:13:1: clusters.a.expected_status: unknown key (a key of [clusters.<id>.health_check], not of this table)`,
+			},
+		},
+		{
 			name: "unknown key in the second element of an array of tables",
 			toml: "[[listeners]]\nprotocol = \"http\"\naddress = \"0.0.0.0:80\"\n\n[[listeners]]\nprotocol = \"http\"\nadress = \"0.0.0.0:81\"\n",
 			want: []string{

@@ -1,11 +1,14 @@
 package config
 
 import (
+	"reflect"
 	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/worker/tlsconf"
 )
 
 // listener checks one [[listeners]] entry and emits its ADD_*_LISTENER.
@@ -133,6 +136,9 @@ func (b *builder) listener(p string, l *rawListener) {
 	// HTTPS.
 	alpn := b.alpn(p, l)
 	info.h2 = slices.Contains(alpn, "h2")
+	if !info.h2 {
+		b.h2Unused(p, l)
+	}
 	hl := &command.HttpsListenerConfig{
 		Address:                           l.Address.proto(),
 		PublicAddress:                     public,
@@ -180,7 +186,83 @@ func (b *builder) listener(p string, l *rawListener) {
 	if c := b.certificate(p, l.Certificate, l.CertificateChain, l.Key); c != nil {
 		hl.Certificate, hl.CertificateChain, hl.Key = proto.String(c.cert), c.chain, proto.String(c.key)
 	}
+	b.tlsPolicy(p, hl)
 	b.emit(&command.Request{RequestType: &command.Request_AddHttpsListener{AddHttpsListener: hl}})
+}
+
+// h2Unused reports the h2_* keys written on an HTTPS listener whose
+// alpn_protocols offers no h2: no connection of it speaks HTTP/2 (until
+// `listener https update --alpn` adds h2). Keys not built are reported
+// by checkForce already.
+func (b *builder) h2Unused(p string, l *rawListener) {
+	v := reflect.ValueOf(l).Elem()
+	for i := range v.NumField() {
+		key := v.Type().Field(i).Tag.Get("toml")
+		if !strings.HasPrefix(key, "h2_") || forceTable["listeners"][key].class == NotBuilt && onlyOn["listeners"][key] == nil {
+			continue
+		}
+		kp := joinKey(p, key)
+		if at, ok := b.errs.pos.keyAt(kp); ok {
+			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused,
+				Why: "alpn_protocols offers no h2 on this listener: no connection to apply it to (until `sozu listener https update --alpn-protocols` adds h2)"})
+		}
+	}
+}
+
+// policyKeys maps the knob a tlsconf.ParsePolicy warning names to the
+// keys it may come from, the first written one taking it (TLS 1.3 names
+// may be in either cipher list).
+var policyKeys = map[string][]string{
+	"versions":      {"tls_versions"},
+	"cipher_list":   {"cipher_list", "cipher_suites"},
+	"cipher_suites": {"cipher_suites", "cipher_list"},
+	"groups_list":   {"groups_list"},
+}
+
+// tlsPolicy reports, as warnings at their keys, a written
+// send_tls13_tickets above 0 while tls_session_tickets is off (no ticket
+// is issued), and the entries of a
+// listener's written TLS lists that the workers' policy leaves out
+// (tlsconf.ParsePolicy, which the workers apply: unknown or refused
+// suites and groups, TLS 1.3 suites Go cannot restrict). The workers log
+// the same lines at start, without the file; config check did not show
+// them and --strict let them pass.
+func (b *builder) tlsPolicy(p string, hl *command.HttpsListenerConfig) {
+	// Lists left to their default are read as absent: the default
+	// cipher_suites names every TLS 1.3 suite, which would hide that a
+	// cipher_list naming fewer cannot restrict them.
+	written := func(k string, v []string) []string {
+		if b.written(joinKey(p, k)) {
+			return v
+		}
+		return nil
+	}
+	if kp := joinKey(p, "send_tls13_tickets"); hl.GetSendTls13Tickets() > 0 && !b.cfg.Sandbox.TLSSessionTickets {
+		if at, ok := b.errs.pos.keyAt(kp); ok {
+			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: OptIn,
+				Why: "session tickets are issued only with tls_session_tickets = true (docs/tls.md: a ticket key opens every session it sealed)"})
+		}
+	}
+	_, ws := tlsconf.ParsePolicy(hl.GetVersions(), written("cipher_list", hl.GetCipherList()),
+		written("cipher_suites", hl.GetCipherSuites()), written("groups_list", hl.GetGroupsList()), hl.GetSendTls13Tickets())
+	for _, w := range ws {
+		knob, why, _ := strings.Cut(w, ": ")
+		if strings.Contains(why, "TLS 1.2 is disabled") {
+			continue // what a list of TLS 1.3 suites only asks for: in force
+		}
+		protection := ""
+		if strings.HasPrefix(why, "TLS 1.3 suites cannot be restricted") {
+			protection = ProtectTLS13Suites
+		}
+		for _, k := range policyKeys[knob] {
+			kp := joinKey(p, k)
+			if at, ok := b.errs.pos.keyAt(kp); ok {
+				b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp,
+					Class: Unsupported, Why: why, Protection: protection})
+				break
+			}
+		}
+	}
 }
 
 // ownSeconds checks a listener timeout the file gave; an inherited global

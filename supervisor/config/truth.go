@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/sozu-go/sozu/proto/command"
 )
 
 // The configuration tells the truth: every key of raw.go is either in force
@@ -26,6 +28,17 @@ const (
 	// Meaningless: the key tunes a mechanism this implementation does not
 	// have (upstream's event loop, buffer pools, slab allocator, …).
 	Meaningless Class = "meaningless in this implementation"
+	// Unsupported: the value names something this implementation cannot
+	// do (a TLS cipher suite or group Go's crypto/tls lacks, a choice it
+	// does not offer), or does not know; the rest of the key is in force.
+	Unsupported Class = "not supported in this implementation"
+	// OptIn: the feature is off here unless a switch of this
+	// implementation turns it on (tls_session_tickets).
+	OptIn Class = "off unless its switch is on"
+	// Unused: what the key configures does not happen with the rest of
+	// this configuration (colours for a target that is not stdout, statsd
+	// keys without statsd, HTTP/2 limits on a listener that offers no h2).
+	Unused Class = "unused by the rest of this configuration"
 )
 
 // notInForce says why a key has no effect. when, if not nil, limits the
@@ -40,7 +53,69 @@ type notInForce struct {
 // onlyOn limits, by section and key, the warning of a forceTable entry to
 // some owners (the struct holding the key, e.g. a listener): the key is
 // honoured elsewhere, and is in inForce too.
-var onlyOn = map[string]map[string]func(owner reflect.Value) bool{"listeners": {}} // h2_* below
+var onlyOn = map[string]map[string]func(owner reflect.Value) bool{
+	"":          {"log_colored": mainColorIgnored, "access_logs_colored": accessColorIgnored},
+	"listeners": {}, // h2_* below
+	"metrics":   {"prefix": noStatsd, "tagged_metrics": noStatsd},
+	"clusters":  {"load_metric": noLoadMetric, "retry_after": notHTTPCluster},
+}
+
+// noLoadMetric: a rawCluster whose load_balancing weighs no load (all but
+// LEAST_LOADED and POWER_OF_TWO; ROUND_ROBIN when unset).
+func noLoadMetric(c reflect.Value) bool {
+	lb := c.FieldByName("LoadBalancing")
+	if lb.IsNil() {
+		return true
+	}
+	a := command.LoadBalancingAlgorithms(lb.Elem().Int())
+	return a != command.LoadBalancingAlgorithms_LEAST_LOADED && a != command.LoadBalancingAlgorithms_POWER_OF_TWO
+}
+
+// notHTTPCluster: a rawCluster whose protocol is tcp or udp.
+func notHTTPCluster(c reflect.Value) bool {
+	p := c.FieldByName("Protocol")
+	return !p.IsNil() && p.Elem().Interface() != clusterHTTP
+}
+
+// noStatsd: a [metrics] table without a statsd address (prometheus_address
+// only); prefix and tagged_metrics shape statsd keys only.
+func noStatsd(m reflect.Value) bool { return m.FieldByName("Address").IsNil() }
+
+// onStdout reports whether a log target (a *string key of rawConfig) is
+// stdout; unset or empty is too when dflt is.
+func onStdout(v reflect.Value, dflt bool) bool {
+	if v.IsNil() || *v.Interface().(*string) == "" {
+		return dflt
+	}
+	return strings.TrimSpace(*v.Interface().(*string)) == "stdout"
+}
+
+// accessColorable reports whether a rawConfig's access records can be
+// coloured: they go to stdout (their own target, or the main one when
+// they have none) as ascii (cmd/sozu supervisorLogs, as upstream).
+func accessColorable(c reflect.Value) bool {
+	main := onStdout(c.FieldByName("LogTarget"), true)
+	if !onStdout(c.FieldByName("AccessLogsTarget"), main) {
+		return false
+	}
+	f := c.FieldByName("AccessLogsFormat")
+	return f.IsNil() || f.Elem().Interface() == accessLogFormat(command.ProtobufAccessLogFormat_Ascii)
+}
+
+// accessColorIgnored: access_logs_colored colours ascii records on stdout
+// only.
+func accessColorIgnored(c reflect.Value) bool { return !accessColorable(c) }
+
+// mainColorIgnored: log_colored colours the main log on stdout, and is
+// the default of access_logs_colored; elsewhere, and with
+// access_logs_colored written or the access records not colourable, it
+// does nothing.
+func mainColorIgnored(c reflect.Value) bool {
+	if onStdout(c.FieldByName("LogTarget"), true) {
+		return false
+	}
+	return !c.FieldByName("AccessLogsColored").IsNil() || !accessColorable(c)
+}
 
 // Warning is a key written in the configuration that is not in force. Its
 // text reads
@@ -68,6 +143,10 @@ func (w Warning) String() string {
 // in protectionOf.
 const (
 	ProtectH2Flood = "HTTP/2 flood limits"
+	// ProtectTLS13Suites: a cipher list naming fewer than the three TLS
+	// 1.3 suites (an AES-only list for FIPS, say), which Go's crypto/tls
+	// cannot honour.
+	ProtectTLS13Suites = "TLS 1.3 cipher suite restriction"
 )
 
 func always(reflect.Value) bool { return true }
@@ -91,18 +170,24 @@ var (
 // sectionOf) and TOML key.
 var forceTable = map[string]map[string]notInForce{
 	"": {
-		"command_buffer_size":             {Meaningless, "command buffers grow as needed up to max_command_buffer_size", nil},
-		"min_buffers":                     eventLoop,
-		"max_buffers":                     eventLoop,
-		"buffer_size":                     eventLoop,
-		"slab_entries_per_connection":     eventLoop,
-		"zombie_check_interval":           {Meaningless, "every read and write has a deadline, so no session can become a zombie to look for", nil},
+		"command_buffer_size":         {Meaningless, "command buffers grow as needed up to max_command_buffer_size", nil},
+		"min_buffers":                 eventLoop,
+		"max_buffers":                 eventLoop,
+		"buffer_size":                 eventLoop,
+		"slab_entries_per_connection": eventLoop,
+		"zombie_check_interval":       {Meaningless, "every read and write has a deadline, so no session can become a zombie to look for", nil},
+		// Upstream's rule: colours are written to stdout only.
+		"log_colored": {Unused, "when log_target is not stdout: the main log is coloured on stdout only " +
+			"(log_colored is also the default of access_logs_colored, for ascii access records on stdout)", isTrue},
+		"access_logs_colored": {Unused, "when the access records are not ascii on stdout (access_logs_target, " +
+			"or log_target without it): only those are coloured", isTrue},
 		"handle_process_affinity":         {Meaningless, "workers are not pinned to CPUs; Go's scheduler places their threads", isTrue},
 		"basic_auth_max_credential_bytes": {NotBuilt, "the decoded credential cap is fixed at 4096 bytes", func(v reflect.Value) bool { n := v.Elem().Uint(); return n != 0 && n != 4096 }},
 		"evict_on_queue_full": {NotBuilt, "sessions are never evicted to make room: over max_connections, new connections wait " +
 			"in the accept queue (accept_queue_timeout), then in the listen backlog", isTrue},
 	},
 	"listeners": {
+		"answer_507":           {Meaningless, "this proxy never answers 507 itself; " + why507, nil},
 		"signature_algorithms": {Meaningless, "Go's crypto/tls offers no server-side choice of signature algorithms", nil},
 		"elide_x_real_ip": {Meaningless, "a client's X-Real-IP is always removed (docs/frontends.md, forwarding fields); false cannot let it through",
 			func(v reflect.Value) bool { return !v.Elem().Bool() }},
@@ -132,7 +217,18 @@ var forceTable = map[string]map[string]notInForce{
 		"h2_stream_refusal_percent": {NotBuilt, "new streams are never refused for early cancels: a connection runs until " +
 			"h2_max_rst_stream_abusive_lifetime ends it (GOAWAY(ENHANCE_YOUR_CALM))", nil},
 	},
-	"clusters": {},
+	"clusters": {
+		"load_metric": {Unused, "when load_balancing is not LEAST_LOADED or POWER_OF_TWO: only those weigh " +
+			"the backends' load", nil},
+		"retry_after": {Unused, "on a tcp or udp cluster: Retry-After is a header of HTTP's 429; a TCP connection " +
+			"over max_connections_per_ip is closed", nil},
+	},
+	"metrics": {
+		"prefix": {Unused, "when [metrics] has no address (statsd): prefix names statsd keys only; Prometheus names are sozu_… " +
+			"(docs/metrics.md)", nil},
+		"tagged_metrics": {Unused, "when [metrics] has no address (statsd): tagged_metrics shapes statsd lines only; Prometheus " +
+			"always labels cluster_id and backend_id (docs/metrics.md)", isTrue},
+	},
 	"frontends": {
 		"tls_versions": {NotBuilt, "per-certificate TLS versions are not applied: the listener's tls_versions apply", nil},
 	},
@@ -178,7 +274,7 @@ var inForce = map[string][]string{
 	"listeners": {"address", "protocol", "public_address", "expect_proxy", "front_timeout", "back_timeout",
 		"connect_timeout", "request_timeout", "answer_301", "answer_400", "answer_401", "answer_404",
 		"answer_408", "answer_413", "answer_421", "answer_429", "answer_502", "answer_503", "answer_504",
-		"answer_507", "answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
+		"answers", "sozu_id_header", "elide_x_real_ip", "send_x_real_ip", "tls_versions",
 		"cipher_list", "cipher_suites", "groups_list", "certificate", "certificate_chain", "key",
 		"send_tls13_tickets", "strict_sni_binding", "hsts", "alpn_protocols", "disable_http11", "sticky_name",
 		"max_rx_datagram_size", "max_flows", // UDP (worker/udp)
@@ -228,6 +324,9 @@ func checkForce(errs *errorList, c *rawConfig) []Warning {
 		}
 	}
 	warnAll("", "", reflect.ValueOf(c).Elem())
+	if c.Metrics != nil {
+		warnAll("metrics", "metrics", reflect.ValueOf(c.Metrics).Elem())
+	}
 	for i, l := range c.Listeners {
 		if l != nil {
 			warnAll(joinIndex("listeners", i), "listeners", reflect.ValueOf(l).Elem())
@@ -250,6 +349,13 @@ func checkForce(errs *errorList, c *rawConfig) []Warning {
 			}
 		}
 	}
+	sortWarnings(ws)
+	return ws
+}
+
+// sortWarnings sorts warnings in file order; those without a position
+// last.
+func sortWarnings(ws []Warning) {
 	sort.SliceStable(ws, func(i, j int) bool {
 		a, b := ws[i], ws[j]
 		if (a.Line == 0) != (b.Line == 0) {
@@ -263,5 +369,4 @@ func checkForce(errs *errorList, c *rawConfig) []Warning {
 		}
 		return a.Key < b.Key
 	})
-	return ws
 }

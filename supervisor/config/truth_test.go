@@ -1,9 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -194,5 +197,356 @@ func checkGolden(t *testing.T, golden string, got []byte) {
 	}
 	if string(want) != string(got) {
 		t.Errorf("%s differs (go test -update rewrites it):\n%s", golden, diffLines(string(want), string(got)))
+	}
+}
+
+// TestColoredWarnings: log_colored and access_logs_colored colour stdout
+// only (upstream's rule); written true where they cannot, they are
+// reported, and quiet where they are in force (log_colored as the default
+// of access_logs_colored included).
+func TestColoredWarnings(t *testing.T) {
+	cases := []struct {
+		toml string
+		want []string // keys warned about
+	}{
+		{`log_colored = true`, nil},
+		{`log_colored = true
+log_target = "udp://127.0.0.1:9"`, []string{"log_colored"}},
+		{`log_colored = true
+log_target = "udp://127.0.0.1:9"
+access_logs_target = "stdout"`, nil}, // the default of access_logs_colored
+		{`log_colored = true
+log_target = "udp://127.0.0.1:9"
+access_logs_target = "stdout"
+access_logs_colored = false`, []string{"log_colored"}},
+		{`log_colored = false
+log_target = "udp://127.0.0.1:9"`, nil},
+		{`access_logs_colored = true`, nil},
+		{`access_logs_colored = true
+access_logs_format = "json"`, []string{"access_logs_colored"}},
+		{`access_logs_colored = true
+access_logs_target = "stderr"`, []string{"access_logs_colored"}},
+		{`access_logs_colored = true
+log_target = "stderr"`, []string{"access_logs_colored"}},
+		{`access_logs_colored = true
+log_target = "stderr"
+access_logs_target = "stdout"`, nil},
+		{`log_colored = true
+access_logs_colored = true
+access_logs_format = "protobuf"`, []string{"access_logs_colored"}},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "colored.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || !strings.Contains(w.String(), "colored.toml:") || !strings.Contains(w.Why, "stdout") {
+				t.Errorf("%s: warning without position, file or reason: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
+
+// TestTLSPolicyWarnings: entries of an HTTPS listener's TLS lists that the
+// workers' policy leaves out (an unknown or refused suite or group, TLS
+// 1.3 suites Go cannot restrict) are warnings at their key, so that
+// config check shows them and --strict fails; they were only logged by
+// each worker at start, without the file. Upstream's default lists, and
+// what the policy honours, stay quiet.
+func TestTLSPolicyWarnings(t *testing.T) {
+	const head = "[[listeners]]\nprotocol = \"https\"\naddress = \"127.0.0.1:8443\"\n"
+	cases := []struct {
+		toml string
+		want []string // "key: why" prefixes, in order
+	}{
+		{`cipher_list = ["TLS13_AES_256_GCM_SHA384", "TLS13_AES_128_GCM_SHA256", "TLS13_CHACHA20_POLY1305_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+  "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+  "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"]
+groups_list = ["X25519MLKEM768", "x25519", "P-256", "P-384", "P-521"]`, nil},
+		{`cipher_list = ["ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA25"]`,
+			[]string{`listeners[0].cipher_list: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA25" is not`}},
+		{`cipher_list = ["AES128-SHA"]`, []string{
+			"listeners[0].cipher_list: TLS_RSA_WITH_AES_128_CBC_SHA is refused",
+			"listeners[0].cipher_list: no allowed TLS 1.2 suite left"}},
+		{`cipher_list = ["TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]`,
+			[]string{"listeners[0].cipher_list: TLS 1.3 suites cannot be restricted"}},
+		{`cipher_suites = ["TLS_AES_256_GCM_SHA384", "TLS_AES_128_CCM_SHA256"]`, []string{
+			`listeners[0].cipher_suites: "TLS_AES_128_CCM_SHA256" is not`,
+			"listeners[0].cipher_suites: TLS 1.3 suites cannot be restricted"}},
+		{`groups_list = ["x25519", "brainpoolP256r1"]`, []string{`listeners[0].groups_list: "brainpoolP256r1" is not`}},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(head+tc.toml), "tls.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		if len(c.Warnings) != len(tc.want) {
+			t.Errorf("%s:\n%d warnings, want %d: %v", tc.toml, len(c.Warnings), len(tc.want), c.Warnings)
+			continue
+		}
+		for i, w := range c.Warnings {
+			if got := w.Key + ": " + w.Why; !strings.HasPrefix(got, tc.want[i]) || w.Line != 4 || w.Class != Unsupported {
+				t.Errorf("%s:\nwarning %d: %s (line %d, %s), want %q… at line 4", tc.toml, i, got, w.Line, w.Class, tc.want[i])
+			}
+			// An assessor would believe a restricted TLS 1.3 list on:
+			// sozu compliance fails it.
+			if restricts := strings.Contains(w.Why, "cannot be restricted"); restricts != (w.Protection == ProtectTLS13Suites) {
+				t.Errorf("%s:\nwarning %d: protection %q", tc.toml, i, w.Protection)
+			}
+		}
+	}
+}
+
+// TestStatsdKeysWarnings: prefix and tagged_metrics shape statsd lines
+// only; in a [metrics] table with prometheus_address and no address they
+// do nothing, and are reported.
+func TestStatsdKeysWarnings(t *testing.T) {
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{"[metrics]\nprometheus_address = \"127.0.0.1:9100\"\nprefix = \"edge\"\ntagged_metrics = true",
+			[]string{"metrics.prefix", "metrics.tagged_metrics"}},
+		{"[metrics]\nprometheus_address = \"127.0.0.1:9100\"\ntagged_metrics = false", nil},
+		{"[metrics]\naddress = \"127.0.0.1:8125\"\nprometheus_address = \"127.0.0.1:9100\"\nprefix = \"edge\"\ntagged_metrics = true", nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "metrics.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || !strings.Contains(w.Why, "statsd") {
+				t.Errorf("%s: warning without position or reason: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
+
+// TestTicketsWarning: a written send_tls13_tickets above 0 issues no
+// ticket unless tls_session_tickets = true (docs/tls.md); it loaded clean.
+func TestTicketsWarning(t *testing.T) {
+	const l = "[[listeners]]\nprotocol = \"https\"\naddress = \"127.0.0.1:8443\"\n"
+	cases := []struct {
+		toml string
+		want bool
+	}{
+		{l + "send_tls13_tickets = 4", true},
+		{l + "send_tls13_tickets = 0", false},
+		{l, false}, // upstream's default 4, not written
+		{"tls_session_tickets = true\n" + l + "send_tls13_tickets = 4", false},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "tickets.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		got := len(c.Warnings) == 1 && c.Warnings[0].Key == "listeners[0].send_tls13_tickets" &&
+			c.Warnings[0].Line == 4 && strings.Contains(c.Warnings[0].Why, "tls_session_tickets")
+		if got != tc.want || (!tc.want && len(c.Warnings) != 0) {
+			t.Errorf("%s:\nwarnings %v, want the send_tls13_tickets one: %v", tc.toml, c.Warnings, tc.want)
+		}
+	}
+}
+
+// TestUnusedWarnings: h2_* limits on an HTTPS listener whose
+// alpn_protocols offers no h2, and a [metrics] detail above the proxy
+// level with disable_cluster_metrics = true, configure nothing that
+// happens; they loaded clean.
+func TestUnusedWarnings(t *testing.T) {
+	const l = "[[listeners]]\nprotocol = \"https\"\naddress = \"127.0.0.1:8443\"\n"
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{l + "alpn_protocols = [\"http/1.1\"]\nh2_max_concurrent_streams = 10\nh2_max_glitch_count = 50",
+			[]string{"listeners[0].h2_max_concurrent_streams", "listeners[0].h2_max_glitch_count"}},
+		{l + "alpn_protocols = [\"http/1.1\", \"h2\"]\nh2_max_concurrent_streams = 10", nil},
+		{l + "h2_max_concurrent_streams = 10", nil},
+		// not built: reported once, as such
+		{l + "alpn_protocols = [\"http/1.1\"]\nh2_stream_refusal_percent = 50", []string{"listeners[0].h2_stream_refusal_percent"}},
+		{"disable_cluster_metrics = true\n[metrics]\naddress = \"127.0.0.1:8125\"\ndetail = \"backend\"", []string{"metrics.detail"}},
+		{"disable_cluster_metrics = true\n[metrics]\naddress = \"127.0.0.1:8125\"\ndetail = \"process\"", nil},
+		{"[metrics]\naddress = \"127.0.0.1:8125\"\ndetail = \"backend\"", nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "unused.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 {
+				t.Errorf("%s: warning without position: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
+
+// TestClusterUnusedWarnings: load_metric weighs load for LEAST_LOADED and
+// POWER_OF_TWO only; retry_after is an HTTP header, unused by tcp
+// clusters (upstream: "TCP listeners ignore this value"). Both loaded
+// clean where they do nothing.
+func TestClusterUnusedWarnings(t *testing.T) {
+	cl := func(proto, extra string) string {
+		host := ""
+		if proto == "http" {
+			host = ", hostname = \"a.test\""
+		}
+		return "[clusters.a]\nprotocol = \"" + proto + "\"\n" + extra +
+			"\nfrontends = [{ address = \"127.0.0.1:8081\"" + host + " }]\nbackends = [{ address = \"127.0.0.1:9\" }]\n"
+	}
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{cl("tcp", "load_metric = \"CONNECTIONS\""), []string{"clusters.a.load_metric"}},
+		{cl("tcp", "load_balancing = \"RANDOM\"\nload_metric = \"REQUESTS\""), []string{"clusters.a.load_metric"}},
+		{cl("tcp", "load_balancing = \"LEAST_LOADED\"\nload_metric = \"CONNECTIONS\""), nil},
+		{cl("tcp", "load_balancing = \"POWER_OF_TWO\"\nload_metric = \"CONNECTION_TIME\""), nil},
+		{cl("tcp", "retry_after = 5\nmax_connections_per_ip = 2"), []string{"clusters.a.retry_after"}},
+		{cl("http", "retry_after = 5\nmax_connections_per_ip = 2"), nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "clusters.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line != 3 && w.Line != 4 {
+				t.Errorf("%s: warning at the wrong line: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
+
+// TestLogLevelModuleWarning: log_level takes upstream's env_logger
+// filter, but the whole log here has one level: a module directive at
+// another level has no effect ("info,sozu::http=debug" logs nothing at
+// debug), and loaded clean.
+func TestLogLevelModuleWarning(t *testing.T) {
+	cases := []struct {
+		spec string
+		want string // in the reason; "" for no warning
+	}{
+		{"info,sozu::http=debug", "sozu::http=debug: module directives name upstream's Rust modules; the whole log is at info"},
+		{"sozu::http=trace, sozu=info", "sozu=info: module directives name upstream's Rust modules; the whole log is at trace"},
+		{"warn,sozu=error,sozu::h2=debug", "sozu=error, sozu::h2=debug: "},
+		{"sozu=debug", ""},
+		{"debug,sozu=debug", ""},
+		{"info", ""},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte("log_level = \""+tc.spec+"\"\n"), "ll.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.spec, err)
+		}
+		switch {
+		case tc.want == "" && len(c.Warnings) != 0:
+			t.Errorf("%q: %v", tc.spec, c.Warnings)
+		case tc.want != "" && (len(c.Warnings) != 1 || c.Warnings[0].Key != "log_level" || c.Warnings[0].Line != 1 ||
+			!strings.HasPrefix(c.Warnings[0].Why, tc.want)):
+			t.Errorf("%q: warnings %v, want one at log_level: %q…", tc.spec, c.Warnings, tc.want)
+		}
+	}
+}
+
+// TestNeverAnsweredWarnings: a custom answer for a status the proxy never
+// answers itself (upstream's 507, a 200, a 418) is never sent; it loaded
+// clean. Answers for statuses the proxy does answer stay quiet.
+func TestNeverAnsweredWarnings(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "507.http")
+	if err := os.WriteFile(file, []byte("HTTP/1.1 507 Insufficient Storage\r\nContent-Length: 0\r\n\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const l = "[[listeners]]\nprotocol = \"http\"\naddress = \"127.0.0.1:8080\"\n"
+	const tpl = `"HTTP/1.1 %d X\r\nContent-Length: 0\r\n\r\n"`
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{l + "answer_507 = " + strconv.Quote(file), []string{"listeners[0].answer_507"}},
+		{l + "answers = { \"200\" = " + fmt.Sprintf(tpl, 200) + ", \"418\" = " + fmt.Sprintf(tpl, 418) + ", \"503\" = " + fmt.Sprintf(tpl, 503) + " }",
+			[]string{"listeners[0].answers.200", "listeners[0].answers.418"}},
+		{"[clusters.a]\nprotocol = \"http\"\nanswers = { \"507\" = " + fmt.Sprintf(tpl, 507) + ", \"429\" = " + fmt.Sprintf(tpl, 429) + " }\n" +
+			"frontends = [{ address = \"127.0.0.1:8080\", hostname = \"a.test\" }]\nbackends = [{ address = \"127.0.0.1:9\" }]\n",
+			[]string{"clusters.a.answers.507"}},
+		{l + "answers = { \"404\" = " + fmt.Sprintf(tpl, 404) + ", \"421\" = " + fmt.Sprintf(tpl, 421) + ", \"431\" = " + fmt.Sprintf(tpl, 431) + " }", nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), filepath.Join(dir, "answers.toml"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || !strings.Contains(w.Why, "never answers") {
+				t.Errorf("%s: warning without position or reason: %s", tc.toml, w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
+
+// TestStickyUnusedWarnings: the sticky cookie (its name a listener's
+// sticky_name, its values backends' sticky_id) is read and set for
+// clusters with sticky_session = true only; elsewhere both keys loaded
+// clean and did nothing.
+func TestStickyUnusedWarnings(t *testing.T) {
+	const l = "[[listeners]]\nprotocol = \"http\"\naddress = \"127.0.0.1:8080\"\nsticky_name = \"S\"\n" +
+		"[[listeners]]\nprotocol = \"http\"\naddress = \"127.0.0.1:8081\"\nsticky_name = \"T\"\n"
+	cl := func(id, sticky, addr string) string {
+		return "[clusters." + id + "]\nprotocol = \"http\"\n" + sticky + "\nfrontends = [{ address = \"" + addr +
+			"\", hostname = \"" + id + ".test\" }]\nbackends = [{ address = \"127.0.0.1:9\", sticky_id = \"b\" }]\n"
+	}
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{l + cl("a", "", "127.0.0.1:8080"), []string{"listeners[0].sticky_name", "listeners[1].sticky_name", "clusters.a.backends[0].sticky_id"}},
+		{l + cl("a", "sticky_session = true", "127.0.0.1:8080") + cl("b", "sticky_session = false", "127.0.0.1:8081"),
+			[]string{"listeners[1].sticky_name", "clusters.b.backends[0].sticky_id"}},
+		{l + cl("a", "sticky_session = true", "127.0.0.1:8080") + cl("b", "sticky_session = true", "127.0.0.1:8081"), nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "sticky.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || !strings.Contains(w.Why, "sticky_session") {
+				t.Errorf("warning without position or reason: %s", w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
 	}
 }

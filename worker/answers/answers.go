@@ -303,6 +303,21 @@ func builtin(code int) *Template {
 
 // Default returns the built-in answer for code (any code: an unusual one
 // gets a generic reason phrase).
+// Answered reports whether the proxy ever answers code itself (a status
+// it has a built-in answer for): a custom answer for another code is
+// never sent.
+func Answered(code int) bool { return defaults[code] != nil }
+
+// AnsweredCodes lists, in order, the codes Answered reports.
+func AnsweredCodes() []int {
+	out := make([]int, 0, len(defaults))
+	for c := range defaults {
+		out = append(out, c)
+	}
+	sort.Ints(out)
+	return out
+}
+
 func Default(code int) *Template {
 	if t := defaults[code]; t != nil {
 		return t

@@ -78,3 +78,30 @@ func level(s string) (logrus.Level, error) {
 	}
 	return 0, fmt.Errorf("unknown level %q", s)
 }
+
+// Unheeded returns the module directives (target=level) of a valid spec
+// whose level is not the one level Parse gives it: the modules name
+// upstream's Rust code, so each such directive has no effect here ("info,
+// sozu::http=debug" logs everything at info), and that level's name.
+// nil for an invalid spec.
+func Unheeded(spec string) (name string, directives []string) {
+	lvl, err := Parse(spec)
+	if err != nil {
+		return "", nil
+	}
+	name = lvl.String()
+	if lvl == logrus.PanicLevel {
+		name = "off"
+	}
+	for _, d := range strings.Split(spec, ",") {
+		d = strings.TrimSpace(d)
+		_, lvlText, hasTarget := strings.Cut(d, "=")
+		if !hasTarget {
+			continue
+		}
+		if l, err := level(strings.TrimSpace(lvlText)); err == nil && l != lvl {
+			directives = append(directives, d)
+		}
+	}
+	return name, directives
+}

@@ -429,3 +429,41 @@ func TestDeactivatedListenerRefusesDespiteHungWorker(t *testing.T) {
 		t.Fatalf("new connection to the deactivated listener: %v after %v, want connection refused at once", err, time.Since(start))
 	}
 }
+
+// TestNoAutomaticRestart: worker_automatic_restart = false (upstream's key,
+// default true) leaves a dead worker's slot empty; true relaunches it. A
+// relaunch at once (a first crash) is made in the same turn of the
+// supervisor as the dead worker's removal, so once the status no longer
+// lists the dead worker, a relaunch would be listed already.
+func TestNoAutomaticRestart(t *testing.T) {
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprint("worker_automatic_restart=", restart), func(t *testing.T) {
+			p, _, _ := startLifecycle(t, origin.addr, fmt.Sprintf("worker_automatic_restart = %t", restart))
+			byID, _ := workers(t, p.Sock)
+			if len(byID) != 2 {
+				t.Fatalf("workers at start: %v", byID)
+			}
+			var victim uint32
+			for id := range byID {
+				victim = id
+			}
+			if err := syscall.Kill(byID[victim], syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			var after map[uint32]int
+			sozutest.WaitFor(t, 10*time.Second, "the killed worker leaves the status", func() bool {
+				after, _ = workers(t, p.Sock)
+				_, listed := after[victim]
+				return !listed
+			})
+			want := 1
+			if restart {
+				want = 2
+			}
+			if len(after) != want {
+				t.Fatalf("workers after the kill: %v, want %d", after, want)
+			}
+		})
+	}
+}
