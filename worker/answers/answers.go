@@ -301,8 +301,6 @@ func builtin(code int) *Template {
 	}
 }
 
-// Default returns the built-in answer for code (any code: an unusual one
-// gets a generic reason phrase).
 // Answered reports whether the proxy ever answers code itself (a status
 // it has a built-in answer for): a custom answer for another code is
 // never sent.
@@ -318,6 +316,8 @@ func AnsweredCodes() []int {
 	return out
 }
 
+// Default returns the built-in answer for code (any code: an unusual one
+// gets a generic reason phrase).
 func Default(code int) *Template {
 	if t := defaults[code]; t != nil {
 		return t
