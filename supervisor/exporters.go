@@ -183,7 +183,8 @@ func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 			return
 		case <-t.C:
 		}
-		for _, d := range st.Flush(s.mainMetrics(), s.workerMetrics()) {
+		answers, silent := s.workerMetrics()
+		for _, d := range st.Flush(s.mainMetrics(), answers, silent...) {
 			if err := sendNow(conn, d); err != nil {
 				if s.exports.statsdErrors.Add(1) == 1 {
 					s.log.Warnf("statsd: sending to %s: %v (further errors are only counted, in statsd.send_errors)", conn.RemoteAddr(), err)
@@ -213,17 +214,31 @@ func sendNow(conn *net.UDPConn, d []byte) error {
 }
 
 // workerMetrics asks every worker for its metrics, unmerged, by worker
-// id; a worker that does not answer is left out.
-func (s *Supervisor) workerMetrics() map[string]*command.WorkerMetrics {
+// id; a worker of the table that does not answer (or could not be asked)
+// is left out of them and named in silent.
+func (s *Supervisor) workerMetrics() (answers map[string]*command.WorkerMetrics, silent []string) {
 	var calls []*call
-	s.do(func(a *actor) { calls = a.fanout(allMetrics) })
-	out := map[string]*command.WorkerMetrics{}
+	var live []uint32
+	s.do(func(a *actor) {
+		calls = a.fanout(allMetrics)
+		for _, w := range a.sortedWorkers() {
+			if w.runState != command.RunState_STOPPED {
+				live = append(live, w.id)
+			}
+		}
+	})
+	answers = map[string]*command.WorkerMetrics{}
 	for _, o := range s.gather(nil, calls, s.cfg.WorkerTimeout) {
 		if o.ok() && o.resp.GetContent().GetWorkerMetrics() != nil {
-			out[workerKey(o.worker)] = o.resp.GetContent().GetWorkerMetrics()
+			answers[workerKey(o.worker)] = o.resp.GetContent().GetWorkerMetrics()
 		}
 	}
-	return out
+	for _, id := range live {
+		if answers[workerKey(id)] == nil {
+			silent = append(silent, workerKey(id))
+		}
+	}
+	return answers, silent
 }
 
 // boundedListener holds at most cap(slots) accepted connections: a
