@@ -175,6 +175,8 @@ func (s *Supervisor) scrape(w http.ResponseWriter, r *http.Request, sem chan str
 // socket cannot take at once is dropped and counted.
 func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 	defer conn.Close()
+	var lastClears uint64
+	s.do(func(a *actor) { lastClears = a.metricsClears })
 	t := time.NewTicker(statsdInterval)
 	defer t.Stop()
 	for {
@@ -183,8 +185,14 @@ func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 			return
 		case <-t.C:
 		}
-		answers, silent := s.workerMetrics()
-		for _, d := range st.Flush(s.mainMetrics(), answers, silent...) {
+		main, answers, silent, clears := s.statsdRound()
+		if clears != lastClears {
+			// Every counter and sketch answered restarted since the
+			// last flush: all they hold is new.
+			st.Reset()
+			lastClears = clears
+		}
+		for _, d := range st.Flush(main, answers, silent...) {
 			if err := sendNow(conn, d); err != nil {
 				if s.exports.statsdErrors.Add(1) == 1 {
 					s.log.Warnf("statsd: sending to %s: %v (further errors are only counted, in statsd.send_errors)", conn.RemoteAddr(), err)
@@ -213,14 +221,19 @@ func sendNow(conn *net.UDPConn, d []byte) error {
 	return werr
 }
 
-// workerMetrics asks every worker for its metrics, unmerged, by worker
-// id; a worker of the table that does not answer (or could not be asked)
-// is left out of them and named in silent.
-func (s *Supervisor) workerMetrics() (answers map[string]*command.WorkerMetrics, silent []string) {
+// statsdRound asks every worker for its metrics, unmerged, by worker id
+// (answers); a worker of the table that does not answer (or could not be
+// asked) is left out of them and named in silent. main is the
+// supervisor's own metrics and clears the configure_metrics CLEAR fanned
+// out so far, both read in the actor step that sends the query: a worker
+// reads its channel in order, so its answer counts from the last of those
+// clears.
+func (s *Supervisor) statsdRound() (main map[string]*command.FilteredMetrics, answers map[string]*command.WorkerMetrics, silent []string, clears uint64) {
 	var calls []*call
 	var live []uint32
 	s.do(func(a *actor) {
 		calls = a.fanout(allMetrics)
+		main, clears = a.mainMetrics(), a.metricsClears
 		for _, w := range a.sortedWorkers() {
 			if w.runState != command.RunState_STOPPED {
 				live = append(live, w.id)
@@ -238,7 +251,7 @@ func (s *Supervisor) workerMetrics() (answers map[string]*command.WorkerMetrics,
 			silent = append(silent, workerKey(id))
 		}
 	}
-	return answers, silent
+	return main, answers, silent, clears
 }
 
 // boundedListener holds at most cap(slots) accepted connections: a

@@ -90,6 +90,13 @@ func NewStatsd(opt StatsdOptions) *Statsd {
 // (configuration.clusters…), upstream's main process's.
 const MainOrigin = "MAIN"
 
+// Reset forgets what the counters and sketches held: the next Flush sends
+// every counter whole and every sample, for metrics that restarted
+// (configure_metrics CLEAR) since the last one.
+func (s *Statsd) Reset() {
+	s.prev, s.bins = map[string]map[string]int64{}, map[string]map[string]map[uint64]uint64{}
+}
+
 // Flush returns the datagrams for main (the supervisor's own metrics, sent
 // under MainOrigin; may be nil) and workers (by worker id, as
 // query_metrics answers them in WorkerMetrics: times as sketch

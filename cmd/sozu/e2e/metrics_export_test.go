@@ -289,3 +289,34 @@ func TestStatsdWorkerSilentForAFlush(t *testing.T) {
 		t.Errorf("statsd adds up %d requests for worker 0, want %d", v, n+m)
 	}
 }
+
+// TestStatsdAfterMetricsClear: `sozu metrics clear` restarts every
+// counter; statsd sends increases, and the exporter took a counter that
+// came back from the clear at or above its value before it for an
+// increase from there: the requests made after a clear, up to the count
+// before it, never reached statsd. Every request is counted once.
+func TestStatsdAfterMetricsClear(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	sink := startStatsdSink(t)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := simpleHTTPConfig(sock, front, origin.addr, 1) + fmt.Sprintf("\n[metrics]\naddress = %q\n", sink.conn.LocalAddr().String())
+	startProxy(t, dir, sock, cfg, front)
+
+	reqs := regexp.MustCompile(`^sozu\.WRK-00\.http\.requests$`)
+	flushes := regexp.MustCompile(`^sozu\.MAIN\.workers:\d+\|g$`) // one per flush
+	getNew(t, "http://"+front+"/")
+	sozutest.WaitFor(t, 20*time.Second, "statsd counts the request before the clear", func() bool { v, _ := sink.sum(reqs); return v == 1 })
+
+	sozutest.Dial(t, sock).MustOK(t, &command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_CLEAR}})
+	const m = 20
+	for range m {
+		getNew(t, "http://"+front+"/")
+	}
+	f0 := sink.count(flushes)
+	sozutest.WaitFor(t, 20*time.Second, "two statsd flushes after the requests", func() bool { return sink.count(flushes) >= f0+2 })
+	if v, _ := sink.sum(reqs); v != 1+m {
+		t.Errorf("statsd adds up %d requests, want %d", v, 1+m)
+	}
+}
