@@ -3,9 +3,11 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 	"github.com/sozu-go/sozu/supervisor/export"
 )
 
@@ -160,7 +163,7 @@ func (s *Supervisor) scrape(w http.ResponseWriter, r *http.Request, sem chan str
 		http.Error(w, "too many scrapes at once", http.StatusServiceUnavailable)
 		return
 	}
-	am, err := s.gatherMetrics(nil, allMetrics)
+	am, err := s.gatherPrometheus()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -168,6 +171,69 @@ func (s *Supervisor) scrape(w http.ResponseWriter, r *http.Request, sem chan str
 	s.exports.scrapes.Add(1)
 	w.Header().Set("Content-Type", export.ContentType)
 	export.WritePrometheus(w, am, level)
+}
+
+// gatherPrometheus gathers the workers' metrics for a scrape, as
+// query_metrics does, and adds the counts of the workers gone
+// (retiredMetrics) to the sums. A worker of the table that does not
+// answer fails the scrape: a sum without its counts would go down.
+func (s *Supervisor) gatherPrometheus() (*command.AggregatedMetrics, error) {
+	var calls []*call
+	var live []uint32
+	var seq, clears uint64
+	var main map[string]*command.FilteredMetrics
+	var known map[string]map[string]bool
+	s.do(func(a *actor) {
+		calls = a.fanout(allMetrics)
+		seq, clears, main, known = a.nextTask, a.metricsClears, a.mainMetrics(), a.state.BackendIDs()
+		live = a.liveWorkers()
+	})
+	answers := map[uint32]*command.WorkerMetrics{}
+	asked := map[uint32]bool{}
+	var failed []string
+	for _, o := range s.gather(nil, calls, s.cfg.WorkerTimeout) {
+		asked[o.worker] = true
+		switch {
+		case o.ok():
+			answers[o.worker] = o.resp.GetContent().GetWorkerMetrics()
+		case o.resp != nil:
+			failed = append(failed, fmt.Sprintf("%d: %s", o.worker, o.resp.GetMessage()))
+		default:
+			failed = append(failed, fmt.Sprintf("%d: worker %d %s", o.worker, o.worker, o.err))
+		}
+	}
+	for _, id := range live {
+		if !asked[id] {
+			failed = append(failed, fmt.Sprintf("%d: worker %d could not be asked", id, id))
+		}
+	}
+	agg := pm.NewAggregator(allMetrics.GetQueryMetrics())
+	for _, id := range slices.Sorted(maps.Keys(answers)) {
+		if err := agg.Add(workerKey(id), answers[id]); err != nil {
+			failed = append(failed, fmt.Sprintf("%d: worker %d sent unusable metrics: %v", id, id, err))
+		}
+	}
+	if len(failed) > 0 {
+		return nil, fmt.Errorf("metrics query failed on some workers: %s", strings.Join(failed, ", "))
+	}
+	if gone := s.retired.note(answers, seq, live, clears, known); gone != nil {
+		if err := agg.Add("gone", gone); err != nil {
+			return nil, fmt.Errorf("the counts of the workers gone: %w", err)
+		}
+	}
+	return agg.Result(main), nil
+}
+
+// liveWorkers returns the ids of the workers of the table that fan-outs
+// ask (not stopped). Actor only.
+func (a *actor) liveWorkers() []uint32 {
+	var ids []uint32
+	for _, w := range a.sortedWorkers() {
+		if w.runState != command.RunState_STOPPED {
+			ids = append(ids, w.id)
+		}
+	}
+	return ids
 }
 
 // runStatsd gathers the workers' metrics and its own every
@@ -233,12 +299,7 @@ func (s *Supervisor) statsdRound() (main map[string]*command.FilteredMetrics, an
 	var live []uint32
 	s.do(func(a *actor) {
 		calls = a.fanout(allMetrics)
-		main, clears = a.mainMetrics(), a.metricsClears
-		for _, w := range a.sortedWorkers() {
-			if w.runState != command.RunState_STOPPED {
-				live = append(live, w.id)
-			}
-		}
+		main, clears, live = a.mainMetrics(), a.metricsClears, a.liveWorkers()
 	})
 	answers = map[string]*command.WorkerMetrics{}
 	for _, o := range s.gather(nil, calls, s.cfg.WorkerTimeout) {
