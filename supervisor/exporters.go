@@ -242,7 +242,18 @@ func (a *actor) liveWorkers() []uint32 {
 func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 	defer conn.Close()
 	var lastClears uint64
-	s.do(func(a *actor) { lastClears = a.metricsClears })
+	// The workers inherited in a hot upgrade: the previous supervisor
+	// sent their counts so far, so their first answer here is a
+	// baseline, not news.
+	inherited := map[string]bool{}
+	s.do(func(a *actor) {
+		lastClears = a.metricsClears
+		for _, w := range a.workers {
+			if w.pidfd != nil {
+				inherited[workerKey(w.id)] = true
+			}
+		}
+	})
 	t := time.NewTicker(statsdInterval)
 	defer t.Stop()
 	for {
@@ -257,6 +268,13 @@ func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 			// last flush: all they hold is new.
 			st.Reset()
 			lastClears = clears
+			clear(inherited)
+		}
+		for id := range inherited {
+			if wm := answers[id]; wm != nil {
+				st.Baseline(id, wm)
+				delete(inherited, id)
+			}
 		}
 		for _, d := range st.Flush(main, answers, silent...) {
 			if err := sendNow(conn, d); err != nil {

@@ -330,3 +330,26 @@ func TestStatsdSilentWorkerNotCountedTwice(t *testing.T) {
 		t.Errorf("remembered origins %v, want WRK-00 only", slices.Collect(maps.Keys(s.prev)))
 	}
 }
+
+// TestStatsdBaseline: a worker inherited in a hot upgrade had its counts
+// so far sent by the previous supervisor; taken as a baseline, its next
+// flush sends what is new since, not again everything since it started.
+func TestStatsdBaseline(t *testing.T) {
+	s := NewStatsd(StatsdOptions{Level: LevelBackend})
+	ms := time.Millisecond
+	s.Baseline("0", oneWorker(3, ms, ms)["0"])
+	got := lines(s.Flush(nil, oneWorker(5, ms, ms, 4*ms)))
+	var counters, samples []string
+	for _, l := range got {
+		switch {
+		case strings.HasSuffix(l, "|c"):
+			counters = append(counters, l)
+		case strings.Contains(l, "|ms"):
+			samples = append(samples, l)
+		}
+	}
+	want := []string{"sozu.WRK-00.http.requests:2|c", "sozu.WRK-00.cluster.shop.requests:2|c", "sozu.WRK-00.cluster.shop.backend.shop-0.requests:2|c"}
+	if !slices.Equal(counters, want) || len(samples) != 1 || strings.Contains(samples[0], "@") {
+		t.Errorf("after a baseline of 3 requests and 2 samples, 5 and 3:\n%s\nwant counters:\n%s\nand one sample", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

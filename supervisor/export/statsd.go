@@ -120,25 +120,39 @@ func (s *Statsd) Flush(main map[string]*command.FilteredMetrics, workers map[str
 	}
 	lines := s.metrics(nil, prev[MainOrigin], bins[MainOrigin], MainOrigin, "", "", main)
 	for _, id := range slices.Sorted(maps.Keys(workers)) {
-		wm := workers[id]
-		origin := Origin(id)
-		p, b := prev[origin], bins[origin]
-		lines = s.metrics(lines, p, b, origin, "", "", wm.GetProxy())
-		if s.opt.Level < LevelCluster {
-			continue
-		}
-		for _, cid := range slices.Sorted(maps.Keys(wm.GetClusters())) {
-			cm := wm.GetClusters()[cid]
-			lines = s.metrics(lines, p, b, origin, cid, "", cm.GetCluster())
-			if s.opt.Level < LevelBackend {
-				continue
-			}
-			for _, be := range cm.GetBackends() {
-				lines = s.metrics(lines, p, b, origin, cid, be.GetBackendId(), be.GetMetrics())
-			}
-		}
+		lines = s.worker(lines, prev, bins, id, workers[id])
 	}
 	return pack(lines)
+}
+
+// Baseline takes wm, worker id's metrics, as sent already: the next Flush
+// sends what is new since. For a worker inherited in a hot upgrade, whose
+// counts so far the previous supervisor sent.
+func (s *Statsd) Baseline(id string, wm *command.WorkerMetrics) {
+	s.worker(nil, nil, nil, id, wm)
+}
+
+// worker appends the lines of wm, worker id's metrics, given the previous
+// values of every origin.
+func (s *Statsd) worker(lines []string, prev map[string]map[string]int64, bins map[string]map[string]map[uint64]uint64,
+	id string, wm *command.WorkerMetrics) []string {
+	origin := Origin(id)
+	p, b := prev[origin], bins[origin]
+	lines = s.metrics(lines, p, b, origin, "", "", wm.GetProxy())
+	if s.opt.Level < LevelCluster {
+		return lines
+	}
+	for _, cid := range slices.Sorted(maps.Keys(wm.GetClusters())) {
+		cm := wm.GetClusters()[cid]
+		lines = s.metrics(lines, p, b, origin, cid, "", cm.GetCluster())
+		if s.opt.Level < LevelBackend {
+			continue
+		}
+		for _, be := range cm.GetBackends() {
+			lines = s.metrics(lines, p, b, origin, cid, be.GetBackendId(), be.GetMetrics())
+		}
+	}
+	return lines
 }
 
 // metrics appends the lines of m, an origin's metrics at one level, given
