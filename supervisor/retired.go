@@ -26,14 +26,15 @@ import (
 type retiredMetrics struct {
 	mu     sync.Mutex
 	clears uint64                            // actor.metricsClears at the last note
-	seq    map[uint32]uint64                 // the fan-out each last answer is from
+	seq    uint64                            // the fan-out of the last note
 	last   map[uint32]*command.WorkerMetrics // the last answer of each worker of the table
 	gone   *command.WorkerMetrics            // counters and sketches of the workers gone, summed
 }
 
 // note records the answers of one scrape: answers by worker id, from the
-// fan-out seq (actor.nextTask after it; answers of an older fan-out than
-// one already noted are ignored), live the workers of the table then,
+// fan-out seq (actor.nextTask after it; a scrape whose fan-out is older
+// than one already noted changes nothing: its answers and its table are
+// older), live the workers of the table then,
 // clears actor.metricsClears then, known the clusters and backends of the
 // configuration then (backend ids by cluster id). It returns the counts
 // of the workers gone, to add to the sum (nil when none), which the
@@ -41,13 +42,15 @@ type retiredMetrics struct {
 func (r *retiredMetrics) note(answers map[uint32]*command.WorkerMetrics, seq uint64, live []uint32, clears uint64, known map[string]map[string]bool) *command.WorkerMetrics {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.last != nil && seq < r.seq {
+		return r.gone
+	}
+	r.seq = seq
 	if r.last == nil || clears != r.clears {
-		r.last, r.seq, r.gone, r.clears = map[uint32]*command.WorkerMetrics{}, map[uint32]uint64{}, nil, clears
+		r.last, r.gone, r.clears = map[uint32]*command.WorkerMetrics{}, nil, clears
 	}
 	for id, wm := range answers {
-		if seq >= r.seq[id] {
-			r.last[id], r.seq[id] = wm, seq
-		}
+		r.last[id] = wm
 	}
 	isLive := map[uint32]bool{}
 	for _, id := range live {
@@ -57,7 +60,6 @@ func (r *retiredMetrics) note(answers map[uint32]*command.WorkerMetrics, seq uin
 		if !isLive[id] {
 			r.gone = addRetired(r.gone, wm)
 			delete(r.last, id)
-			delete(r.seq, id)
 		}
 	}
 	if r.gone != nil {

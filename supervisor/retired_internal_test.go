@@ -48,6 +48,9 @@ func TestRetiredMetrics(t *testing.T) {
 	if _, ok := g.GetProxy()[pm.ClientConnections]; ok {
 		t.Error("a gauge of a worker gone is kept")
 	}
+	// A slower scrape, sent before worker 0 left, brings it back in
+	// nowhere: it would be counted twice.
+	r.note(map[uint32]*command.WorkerMetrics{0: retiredWorker(3, 2, ms, ms, ms), 1: retiredWorker(4, 1, ms)}, 10, []uint32{0, 1}, 0, known)
 	g = r.note(map[uint32]*command.WorkerMetrics{2: retiredWorker(1, 0)}, 12, []uint32{2}, 0, known) // worker 1 left
 	shop := g.GetClusters()["shop"]
 	if n := shop.GetCluster()[pm.Requests].GetCount(); n != 8 {
