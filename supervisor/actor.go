@@ -38,6 +38,12 @@ type actor struct {
 	prebound     listenerTable // bound by a reload before its plan is applied (reload_listeners.go)
 	accessFile   *os.File      // the access log file workers write themselves, nil if none (accessfile.go)
 	accessFailed bool          // opening it failed: the workers' records go through the supervisor
+
+	// metricsClears counts the configure_metrics CLEAR fanned out, so
+	// that the statsd exporter knows when the counters it reads restarted
+	// (runStatsd): it is read in the actor step that fans a query out, and
+	// each worker reads its channel in order.
+	metricsClears uint64
 }
 
 func newActor(s *Supervisor) *actor {

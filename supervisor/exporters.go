@@ -3,9 +3,11 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 	"github.com/sozu-go/sozu/supervisor/export"
 )
 
@@ -160,7 +163,7 @@ func (s *Supervisor) scrape(w http.ResponseWriter, r *http.Request, sem chan str
 		http.Error(w, "too many scrapes at once", http.StatusServiceUnavailable)
 		return
 	}
-	am, err := s.gatherMetrics(nil, allMetrics)
+	am, err := s.gatherPrometheus()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -170,11 +173,87 @@ func (s *Supervisor) scrape(w http.ResponseWriter, r *http.Request, sem chan str
 	export.WritePrometheus(w, am, level)
 }
 
+// gatherPrometheus gathers the workers' metrics for a scrape, as
+// query_metrics does, and adds the counts of the workers gone
+// (retiredMetrics) to the sums. A worker of the table that does not
+// answer fails the scrape: a sum without its counts would go down.
+func (s *Supervisor) gatherPrometheus() (*command.AggregatedMetrics, error) {
+	var calls []*call
+	var live []uint32
+	var seq, clears uint64
+	var main map[string]*command.FilteredMetrics
+	var known map[string]map[string]bool
+	s.do(func(a *actor) {
+		calls = a.fanout(allMetrics)
+		seq, clears, main, known = a.nextTask, a.metricsClears, a.mainMetrics(), a.state.BackendIDs()
+		live = a.liveWorkers()
+	})
+	answers := map[uint32]*command.WorkerMetrics{}
+	asked := map[uint32]bool{}
+	var failed []string
+	for _, o := range s.gather(nil, calls, s.cfg.WorkerTimeout) {
+		asked[o.worker] = true
+		switch {
+		case o.ok():
+			answers[o.worker] = o.resp.GetContent().GetWorkerMetrics()
+		case o.resp != nil:
+			failed = append(failed, fmt.Sprintf("%d: %s", o.worker, o.resp.GetMessage()))
+		default:
+			failed = append(failed, fmt.Sprintf("%d: worker %d %s", o.worker, o.worker, o.err))
+		}
+	}
+	for _, id := range live {
+		if !asked[id] {
+			failed = append(failed, fmt.Sprintf("%d: worker %d could not be asked", id, id))
+		}
+	}
+	agg := pm.NewAggregator(allMetrics.GetQueryMetrics())
+	for _, id := range slices.Sorted(maps.Keys(answers)) {
+		if err := agg.Add(workerKey(id), answers[id]); err != nil {
+			failed = append(failed, fmt.Sprintf("%d: worker %d sent unusable metrics: %v", id, id, err))
+		}
+	}
+	if len(failed) > 0 {
+		return nil, fmt.Errorf("metrics query failed on some workers: %s", strings.Join(failed, ", "))
+	}
+	if gone := s.retired.note(answers, seq, live, clears, known); gone != nil {
+		if err := agg.Add("gone", gone); err != nil {
+			return nil, fmt.Errorf("the counts of the workers gone: %w", err)
+		}
+	}
+	return agg.Result(main), nil
+}
+
+// liveWorkers returns the ids of the workers of the table that fan-outs
+// ask (not stopped). Actor only.
+func (a *actor) liveWorkers() []uint32 {
+	var ids []uint32
+	for _, w := range a.sortedWorkers() {
+		if w.runState != command.RunState_STOPPED {
+			ids = append(ids, w.id)
+		}
+	}
+	return ids
+}
+
 // runStatsd gathers the workers' metrics and its own every
 // statsdInterval and sends them, until the supervisor stops. A send never waits: a datagram the
 // socket cannot take at once is dropped and counted.
 func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 	defer conn.Close()
+	var lastClears uint64
+	// The workers inherited in a hot upgrade: the previous supervisor
+	// sent their counts so far, so their first answer here is a
+	// baseline, not news.
+	inherited := map[string]bool{}
+	s.do(func(a *actor) {
+		lastClears = a.metricsClears
+		for _, w := range a.workers {
+			if w.pidfd != nil {
+				inherited[workerKey(w.id)] = true
+			}
+		}
+	})
 	t := time.NewTicker(statsdInterval)
 	defer t.Stop()
 	for {
@@ -183,7 +262,21 @@ func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 			return
 		case <-t.C:
 		}
-		for _, d := range st.Flush(s.mainMetrics(), s.workerMetrics()) {
+		main, answers, silent, clears := s.statsdRound()
+		if clears != lastClears {
+			// Every counter and sketch answered restarted since the
+			// last flush: all they hold is new.
+			st.Reset()
+			lastClears = clears
+			clear(inherited)
+		}
+		for id := range inherited {
+			if wm := answers[id]; wm != nil {
+				st.Baseline(id, wm)
+				delete(inherited, id)
+			}
+		}
+		for _, d := range st.Flush(main, answers, silent...) {
 			if err := sendNow(conn, d); err != nil {
 				if s.exports.statsdErrors.Add(1) == 1 {
 					s.log.Warnf("statsd: sending to %s: %v (further errors are only counted, in statsd.send_errors)", conn.RemoteAddr(), err)
@@ -212,18 +305,32 @@ func sendNow(conn *net.UDPConn, d []byte) error {
 	return werr
 }
 
-// workerMetrics asks every worker for its metrics, unmerged, by worker
-// id; a worker that does not answer is left out.
-func (s *Supervisor) workerMetrics() map[string]*command.WorkerMetrics {
+// statsdRound asks every worker for its metrics, unmerged, by worker id
+// (answers); a worker of the table that does not answer (or could not be
+// asked) is left out of them and named in silent. main is the
+// supervisor's own metrics and clears the configure_metrics CLEAR fanned
+// out so far, both read in the actor step that sends the query: a worker
+// reads its channel in order, so its answer counts from the last of those
+// clears.
+func (s *Supervisor) statsdRound() (main map[string]*command.FilteredMetrics, answers map[string]*command.WorkerMetrics, silent []string, clears uint64) {
 	var calls []*call
-	s.do(func(a *actor) { calls = a.fanout(allMetrics) })
-	out := map[string]*command.WorkerMetrics{}
+	var live []uint32
+	s.do(func(a *actor) {
+		calls = a.fanout(allMetrics)
+		main, clears, live = a.mainMetrics(), a.metricsClears, a.liveWorkers()
+	})
+	answers = map[string]*command.WorkerMetrics{}
 	for _, o := range s.gather(nil, calls, s.cfg.WorkerTimeout) {
 		if o.ok() && o.resp.GetContent().GetWorkerMetrics() != nil {
-			out[workerKey(o.worker)] = o.resp.GetContent().GetWorkerMetrics()
+			answers[workerKey(o.worker)] = o.resp.GetContent().GetWorkerMetrics()
 		}
 	}
-	return out
+	for _, id := range live {
+		if answers[workerKey(id)] == nil {
+			silent = append(silent, workerKey(id))
+		}
+	}
+	return main, answers, silent, clears
 }
 
 // boundedListener holds at most cap(slots) accepted connections: a

@@ -58,13 +58,14 @@ func (s *Supervisor) gatherMetrics(c *session, req *command.Request) (*command.A
 // its exports and its log targets' drops. Counters run from the last
 // configure_metrics CLEAR (mainCounters then).
 func (s *Supervisor) mainMetrics() map[string]*command.FilteredMetrics {
-	var clusters, backends, frontends, workers int
-	var cleared map[string]int64
-	s.do(func(a *actor) {
-		clusters, backends, frontends = a.state.Sizes()
-		workers = len(a.workers)
-		cleared = a.mainCleared
-	})
+	var out map[string]*command.FilteredMetrics
+	s.do(func(a *actor) { out = a.mainMetrics() })
+	return out
+}
+
+// mainMetrics is Supervisor.mainMetrics in the actor. Actor only.
+func (a *actor) mainMetrics() map[string]*command.FilteredMetrics {
+	clusters, backends, frontends := a.state.Sizes()
 	g := func(n int) *command.FilteredMetrics {
 		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Gauge{Gauge: uint64(n)}}
 	}
@@ -72,10 +73,10 @@ func (s *Supervisor) mainMetrics() map[string]*command.FilteredMetrics {
 		pm.ConfigurationClusters:  g(clusters),
 		pm.ConfigurationBackends:  g(backends),
 		pm.ConfigurationFrontends: g(frontends),
-		pm.Workers:                g(workers),
+		pm.Workers:                g(len(a.workers)),
 	}
-	for name, n := range s.mainCounters() {
-		out[name] = &command.FilteredMetrics{Inner: &command.FilteredMetrics_Count{Count: max(n-cleared[name], 0)}}
+	for name, n := range a.mainCounters() {
+		out[name] = &command.FilteredMetrics{Inner: &command.FilteredMetrics_Count{Count: max(n-a.mainCleared[name], 0)}}
 	}
 	return out
 }

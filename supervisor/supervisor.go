@@ -74,9 +74,10 @@ type Supervisor struct {
 	handedOver atomic.Bool
 	gate       acceptGate
 
-	exports   exportStats // the statsd and Prometheus exporters' counts (exporters.go)
-	reloading sync.Mutex  // one reload at a time (reload.go)
-	ops       opsLog      // the last reload and upgrade, for status (reload_status.go)
+	exports   exportStats    // the statsd and Prometheus exporters' counts (exporters.go)
+	retired   retiredMetrics // the counts of the workers gone, for /metrics (retired.go)
+	reloading sync.Mutex     // one reload at a time (reload.go)
+	ops       opsLog         // the last reload and upgrade, for status (reload_status.go)
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when Run must return

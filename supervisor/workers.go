@@ -136,6 +136,7 @@ func (a *actor) noteMetrics(c command.MetricsConfiguration) {
 		// The supervisor's own counters restart too, as upstream's clear
 		// wipes its main process's metrics.
 		a.mainCleared = a.mainCounters()
+		a.metricsClears++
 	}
 }
 

@@ -36,7 +36,7 @@ type flagSpec struct {
 	required   bool     // the verb fails without it
 	repeatable bool     // may be given more than once (values are merged)
 	allowEmpty bool     // kindString: "" is a valid value
-	max        uint64   // kindUint: largest accepted value
+	min, max   uint64   // kindUint: smallest and largest accepted values
 	choices    []string // kindEnum: canonical spellings
 	// shadows: the flag deliberately has a global flag's name (upstream's
 	// spelling); after the verb it is the verb's, before it the global.
@@ -150,8 +150,8 @@ func (v *values) store(f *flagSpec, raw string, explicit bool) error {
 		}
 	case kindUint:
 		u, err := strconv.ParseUint(raw, 10, 64)
-		if err != nil || u > f.max {
-			return invalidValue(f, raw, fmt.Sprintf("want an integer from 0 to %d", f.max))
+		if err != nil || u < f.min || u > f.max {
+			return invalidValue(f, raw, fmt.Sprintf("want an integer from %d to %d", f.min, f.max))
 		}
 		val = u
 	case kindAddr:
@@ -304,7 +304,7 @@ var (
 
 	// metrics get: upstream's flags (lists are comma-separated, repeatable).
 	fMetricsList     = &flagSpec{long: "list", short: "l", kind: kindBool, help: "list the metric names instead of their values"}
-	fMetricsRefresh  = &flagSpec{long: "refresh", short: "r", kind: kindUint, max: 86400, metavar: "SECONDS", help: "ask again every SECONDS (1 to 86400) until interrupted"}
+	fMetricsRefresh  = &flagSpec{long: "refresh", short: "r", kind: kindUint, min: 1, max: 86400, metavar: "SECONDS", help: "ask again every SECONDS (1 to 86400) until interrupted"}
 	fMetricsNames    = &flagSpec{long: "names", short: "n", kind: kindString, repeatable: true, metavar: "NAME,…", help: "only these metrics"}
 	fMetricsClusters = &flagSpec{long: "clusters", short: "k", kind: kindString, repeatable: true, metavar: "CLUSTER,…", help: "only these clusters, without the proxy-level metrics"}
 	fMetricsBackends = &flagSpec{long: "backends", short: "b", kind: kindString, repeatable: true, metavar: "BACKEND,…", help: "only these backends (under the clusters holding them), without proxy-level or cluster metrics"}

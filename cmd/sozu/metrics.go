@@ -23,9 +23,6 @@ func buildMetricsGet(v *values) (*command.Request, error) {
 	if opt.BackendIds, err = commaList(v, "backends"); err != nil {
 		return nil, err
 	}
-	if v.has("refresh") && v.u64("refresh") == 0 {
-		return nil, fmt.Errorf("invalid value %q for --refresh: want an integer from 1 to 86400", "0")
-	}
 	return &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: opt}}, nil
 }
 

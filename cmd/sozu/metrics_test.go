@@ -29,7 +29,8 @@ func TestMetricsGetFlags(t *testing.T) {
 				MetricNames: []string{"requests", "bytes_in", "bytes_out"}, ClusterIds: []string{"a", "b"}, BackendIds: []string{"a-0"}}},
 		{args: []string{"metrics", "get", "--names", "a,,b"}, err: `invalid value "a,,b" for --names: an empty name in the list`},
 		{args: []string{"metrics", "get", "--refresh", "0"}, err: `invalid value "0" for --refresh: want an integer from 1 to 86400`},
-		{args: []string{"metrics", "get", "--refresh", "x"}, err: `invalid value "x" for --refresh: want an integer from 0 to 86400`},
+		{args: []string{"metrics", "get", "--refresh", "x"}, err: `invalid value "x" for --refresh: want an integer from 1 to 86400`},
+		{args: []string{"metrics", "get", "--refresh", "86401"}, err: `invalid value "86401" for --refresh: want an integer from 1 to 86400`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			inv, err := parseArgs(tc.args)

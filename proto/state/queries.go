@@ -303,3 +303,18 @@ func (s *ConfigState) Sizes() (clusters, backends, frontends int) {
 	}
 	return len(s.clusters), backends, frontends
 }
+
+// BackendIDs returns the backend ids of each cluster, by cluster id (a
+// cluster without backends has an empty set), without copying the
+// configuration.
+func (s *ConfigState) BackendIDs() map[string]map[string]bool {
+	out := make(map[string]map[string]bool, len(s.clusters))
+	for id := range s.clusters {
+		ids := make(map[string]bool, len(s.backends[id]))
+		for _, b := range s.backends[id] {
+			ids[b.GetBackendId()] = true
+		}
+		out[id] = ids
+	}
+	return out
+}

@@ -2,8 +2,10 @@ package export
 
 import (
 	"bytes"
+	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -282,5 +284,72 @@ func TestPrometheusParses(t *testing.T) {
 				yield(k)
 			}
 		}))
+	}
+}
+
+// TestStatsdSilentWorkerNotCountedTwice: a worker that misses one flush
+// (it did not answer within worker_timeout) and answers the next must
+// send what is new since its last answer, not its whole count since it
+// started again: statsd adds the |c lines up, so 3 requests then 2 more
+// must add up to 5, and 3 samples then 1 more to 4. A worker gone from the
+// table (neither answering nor silent) is forgotten.
+func TestStatsdSilentWorkerNotCountedTwice(t *testing.T) {
+	s := NewStatsd(StatsdOptions{Level: LevelCluster})
+	sum := func(ds [][]byte) (reqs int64, samples float64) {
+		for _, l := range lines(ds) {
+			key, v, _ := strings.Cut(l, ":")
+			switch {
+			case key == "sozu.WRK-00.http.requests":
+				n, _ := strconv.ParseInt(strings.TrimSuffix(v, "|c"), 10, 64)
+				reqs += n
+			case strings.HasSuffix(key, ".backend_response_time"):
+				rate := 1.0
+				if _, r, ok := strings.Cut(v, "|@"); ok {
+					rate, _ = strconv.ParseFloat(r, 64)
+				}
+				samples += 1 / rate
+			}
+		}
+		return reqs, samples
+	}
+	ms2, ms10 := 2*time.Millisecond, 10*time.Millisecond
+	r1, s1 := sum(s.Flush(nil, oneWorker(3, ms2, ms2, ms10)))
+	r2, s2 := sum(s.Flush(nil, map[string]*command.WorkerMetrics{}, "0")) // worker 0 silent
+	r3, s3 := sum(s.Flush(nil, oneWorker(5, ms2, ms2, ms10, ms10)))
+	if r1+r2+r3 != 5 || math.Round(s1+s2+s3) != 4 {
+		t.Errorf("statsd adds up %d requests and %v samples over the flushes (%d+%d+%d, %v+%v+%v), want 5 and 4",
+			r1+r2+r3, s1+s2+s3, r1, r2, r3, s1, s2, s3)
+	}
+	// Gone (not silent): forgotten; a worker with that id later starts
+	// from nothing.
+	s.Flush(nil, map[string]*command.WorkerMetrics{})
+	if r, _ := sum(s.Flush(nil, oneWorker(1))); r != 1 {
+		t.Errorf("after the worker left: %d requests, want 1", r)
+	}
+	if len(s.prev) != 1 || s.prev["WRK-00"] == nil {
+		t.Errorf("remembered origins %v, want WRK-00 only", slices.Collect(maps.Keys(s.prev)))
+	}
+}
+
+// TestStatsdBaseline: a worker inherited in a hot upgrade had its counts
+// so far sent by the previous supervisor; taken as a baseline, its next
+// flush sends what is new since, not again everything since it started.
+func TestStatsdBaseline(t *testing.T) {
+	s := NewStatsd(StatsdOptions{Level: LevelBackend})
+	ms := time.Millisecond
+	s.Baseline("0", oneWorker(3, ms, ms)["0"])
+	got := lines(s.Flush(nil, oneWorker(5, ms, ms, 4*ms)))
+	var counters, samples []string
+	for _, l := range got {
+		switch {
+		case strings.HasSuffix(l, "|c"):
+			counters = append(counters, l)
+		case strings.Contains(l, "|ms"):
+			samples = append(samples, l)
+		}
+	}
+	want := []string{"sozu.WRK-00.http.requests:2|c", "sozu.WRK-00.cluster.shop.requests:2|c", "sozu.WRK-00.cluster.shop.backend.shop-0.requests:2|c"}
+	if !slices.Equal(counters, want) || len(samples) != 1 || strings.Contains(samples[0], "@") {
+		t.Errorf("after a baseline of 3 requests and 2 samples, 5 and 3:\n%s\nwant counters:\n%s\nand one sample", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

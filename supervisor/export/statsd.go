@@ -56,12 +56,15 @@ type StatsdOptions struct {
 // are sent as the increase since the previous flush (|c), gauges as their
 // value (|g), latencies as their new samples (|ms, one line per sketch bin,
 // with a sample rate of 1/n standing for its n samples). It keeps the
-// previous values of the keys it saw last time only, so its memory follows
-// the configuration. Not safe for concurrent use.
+// previous values of the origins it heard last time, and of the workers
+// that did not answer this time (Flush's silent), so its memory follows
+// the configuration and the worker table. Not safe for concurrent use.
 type Statsd struct {
-	opt  StatsdOptions
-	prev map[string]int64             // counters, by line key
-	bins map[string]map[uint64]uint64 // sketches: count per bin (ns), by line key
+	opt StatsdOptions
+	// By origin, then line key: what each origin's counters and
+	// sketches held at its last answer.
+	prev map[string]map[string]int64             // counters
+	bins map[string]map[string]map[uint64]uint64 // sketches: count per bin (ns)
 }
 
 // Origin is the statsd origin of worker id, upstream's worker tag: "WRK-"
@@ -80,51 +83,93 @@ func NewStatsd(opt StatsdOptions) *Statsd {
 	if opt.Prefix == "" {
 		opt.Prefix = "sozu"
 	}
-	return &Statsd{opt: opt, prev: map[string]int64{}, bins: map[string]map[uint64]uint64{}}
+	return &Statsd{opt: opt, prev: map[string]map[string]int64{}, bins: map[string]map[string]map[uint64]uint64{}}
 }
 
 // MainOrigin is the statsd origin of the supervisor's own metrics
 // (configuration.clusters…), upstream's main process's.
 const MainOrigin = "MAIN"
 
+// Reset forgets what the counters and sketches held: the next Flush sends
+// every counter whole and every sample, for metrics that restarted
+// (configure_metrics CLEAR) since the last one.
+func (s *Statsd) Reset() {
+	s.prev, s.bins = map[string]map[string]int64{}, map[string]map[string]map[uint64]uint64{}
+}
+
 // Flush returns the datagrams for main (the supervisor's own metrics, sent
 // under MainOrigin; may be nil) and workers (by worker id, as
 // query_metrics answers them in WorkerMetrics: times as sketch
 // histograms), each at most MaxDatagram bytes, lines in a stable order.
-func (s *Statsd) Flush(main map[string]*command.FilteredMetrics, workers map[string]*command.WorkerMetrics) [][]byte {
+// silent names the workers asked that did not answer this time (past
+// worker_timeout): their last values are kept, so that their next answer
+// sends what is new since then, not again everything since they started;
+// a worker neither answering nor silent (gone) is forgotten.
+func (s *Statsd) Flush(main map[string]*command.FilteredMetrics, workers map[string]*command.WorkerMetrics, silent ...string) [][]byte {
 	prev, bins := s.prev, s.bins
-	s.prev, s.bins = map[string]int64{}, map[string]map[uint64]uint64{}
-	lines := s.metrics(nil, prev, bins, MainOrigin, "", "", main)
+	s.prev, s.bins = map[string]map[string]int64{}, map[string]map[string]map[uint64]uint64{}
+	for _, id := range silent {
+		if o := Origin(id); workers[id] == nil {
+			if prev[o] != nil {
+				s.prev[o] = prev[o]
+			}
+			if bins[o] != nil {
+				s.bins[o] = bins[o]
+			}
+		}
+	}
+	lines := s.metrics(nil, prev[MainOrigin], bins[MainOrigin], MainOrigin, "", "", main)
 	for _, id := range slices.Sorted(maps.Keys(workers)) {
-		wm := workers[id]
-		origin := Origin(id)
-		lines = s.metrics(lines, prev, bins, origin, "", "", wm.GetProxy())
-		if s.opt.Level < LevelCluster {
-			continue
-		}
-		for _, cid := range slices.Sorted(maps.Keys(wm.GetClusters())) {
-			cm := wm.GetClusters()[cid]
-			lines = s.metrics(lines, prev, bins, origin, cid, "", cm.GetCluster())
-			if s.opt.Level < LevelBackend {
-				continue
-			}
-			for _, b := range cm.GetBackends() {
-				lines = s.metrics(lines, prev, bins, origin, cid, b.GetBackendId(), b.GetMetrics())
-			}
-		}
+		lines = s.worker(lines, prev, bins, id, workers[id])
 	}
 	return pack(lines)
 }
 
+// Baseline takes wm, worker id's metrics, as sent already: the next Flush
+// sends what is new since. For a worker inherited in a hot upgrade, whose
+// counts so far the previous supervisor sent.
+func (s *Statsd) Baseline(id string, wm *command.WorkerMetrics) {
+	s.worker(nil, nil, nil, id, wm)
+}
+
+// worker appends the lines of wm, worker id's metrics, given the previous
+// values of every origin.
+func (s *Statsd) worker(lines []string, prev map[string]map[string]int64, bins map[string]map[string]map[uint64]uint64,
+	id string, wm *command.WorkerMetrics) []string {
+	origin := Origin(id)
+	p, b := prev[origin], bins[origin]
+	lines = s.metrics(lines, p, b, origin, "", "", wm.GetProxy())
+	if s.opt.Level < LevelCluster {
+		return lines
+	}
+	for _, cid := range slices.Sorted(maps.Keys(wm.GetClusters())) {
+		cm := wm.GetClusters()[cid]
+		lines = s.metrics(lines, p, b, origin, cid, "", cm.GetCluster())
+		if s.opt.Level < LevelBackend {
+			continue
+		}
+		for _, be := range cm.GetBackends() {
+			lines = s.metrics(lines, p, b, origin, cid, be.GetBackendId(), be.GetMetrics())
+		}
+	}
+	return lines
+}
+
+// metrics appends the lines of m, an origin's metrics at one level, given
+// what the origin's counters (prev) and sketches (bins) held at its last
+// answer, and records what they hold now.
 func (s *Statsd) metrics(lines []string, prev map[string]int64, bins map[string]map[uint64]uint64,
 	origin, cluster, backend string, m map[string]*command.FilteredMetrics) []string {
 	for _, name := range slices.Sorted(maps.Keys(m)) {
 		key := s.key(origin, cluster, backend, name)
 		switch v := m[name].GetInner().(type) {
 		case *command.FilteredMetrics_Count:
-			s.prev[key] = v.Count
+			if s.prev[origin] == nil {
+				s.prev[origin] = map[string]int64{}
+			}
+			s.prev[origin][key] = v.Count
 			d := v.Count - prev[key]
-			if d < 0 { // cleared, or a new worker in this slot
+			if d < 0 { // cleared
 				d = v.Count
 			}
 			if d != 0 {
@@ -144,7 +189,10 @@ func (s *Statsd) metrics(lines []string, prev map[string]int64, bins map[string]
 					reset = true // cleared: every sample is new
 				}
 			}
-			s.bins[key] = cur
+			if s.bins[origin] == nil {
+				s.bins[origin] = map[string]map[uint64]uint64{}
+			}
+			s.bins[origin][key] = cur
 			for _, le := range slices.Sorted(maps.Keys(cur)) {
 				n := cur[le]
 				if !reset {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
 )
 
 // statsdSink collects the datagrams sent to a UDP socket.
@@ -204,5 +206,117 @@ func TestUpstreamDocumentedMetrics(t *testing.T) {
 		if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(name) + `$`).MatchString(list) {
 			t.Errorf("metrics get --list does not name %s:\n%s", name, list)
 		}
+	}
+}
+
+// count returns how many lines match re.
+func (s *statsdSink) count(re *regexp.Regexp) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, l := range s.lines {
+		if re.MatchString(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestStatsdWorkerSilentForAFlush: a worker that misses statsd flushes
+// (stopped past worker_timeout, not yet hung long enough to be replaced)
+// and answers again must send only what is new: statsd adds the |c lines
+// up, and a worker that sent its whole count since it started again after
+// each silence made every counter of the dashboard jump by that count.
+func TestStatsdWorkerSilentForAFlush(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	sink := startStatsdSink(t)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := strings.Replace(simpleHTTPConfig(sock, front, origin.addr, 1), "worker_timeout = 10", "worker_timeout = 3", 1) +
+		fmt.Sprintf("\n[metrics]\naddress = %q\n", sink.conn.LocalAddr().String())
+	startProxy(t, dir, sock, cfg, front)
+
+	reqs := regexp.MustCompile(`^sozu\.WRK-00\.http\.requests$`)
+	flushes := regexp.MustCompile(`^sozu\.MAIN\.workers:\d+\|g$`) // one per flush
+	workerGauge := regexp.MustCompile(`^sozu\.WRK-00\.client\.connections:\d+\|g$`)
+	const n, m = 10, 5
+	for range n {
+		getNew(t, "http://"+front+"/")
+	}
+	sozutest.WaitFor(t, 20*time.Second, "statsd counts the first requests", func() bool { v, _ := sink.sum(reqs); return v == n })
+
+	pid := workerPIDs(t, sock)[0]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	// The flush under way when the worker stopped, then one begun after
+	// it: that one went without the worker's answer.
+	f0 := sink.count(flushes)
+	sozutest.WaitFor(t, 20*time.Second, "two statsd flushes while the worker is stopped", func() bool { return sink.count(flushes) >= f0+2 })
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	c := sozutest.Dial(t, sock)
+	sozutest.WaitFor(t, 20*time.Second, "the worker answers again", func() bool {
+		resp := c.MustOK(t, &command.Request{RequestType: &command.Request_Status{Status: &command.Status{}}})
+		for _, w := range resp.GetContent().GetWorkers().GetVec() {
+			if int(w.GetPid()) != pid {
+				continue
+			}
+			if w.GetRunState() == command.RunState_STOPPED {
+				t.Fatalf("worker %d was replaced: the test wanted it silent, not hung", pid)
+			}
+			return w.GetRunState() == command.RunState_RUNNING
+		}
+		t.Fatalf("worker %d was replaced: the test wanted it silent, not hung", pid)
+		return false
+	})
+	for range m {
+		getNew(t, "http://"+front+"/")
+	}
+	sozutest.WaitFor(t, 20*time.Second, "statsd counts the requests after the silence", func() bool { v, _ := sink.sum(reqs); return v >= n+m })
+	g0 := sink.count(workerGauge)
+	sozutest.WaitFor(t, 20*time.Second, "two more flushes with the worker", func() bool { return sink.count(workerGauge) >= g0+2 })
+	if v, _ := sink.sum(reqs); v != n+m {
+		t.Errorf("statsd adds up %d requests for worker 0, want %d", v, n+m)
+	}
+}
+
+// TestStatsdAfterMetricsClear: `sozu metrics clear` restarts every
+// counter; statsd sends increases, and the exporter took a counter that
+// came back from the clear at or above its value before it for an
+// increase from there: the requests made after a clear, up to the count
+// before it, never reached statsd. Every request is counted once.
+func TestStatsdAfterMetricsClear(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	sink := startStatsdSink(t)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := simpleHTTPConfig(sock, front, origin.addr, 1) + fmt.Sprintf("\n[metrics]\naddress = %q\n", sink.conn.LocalAddr().String())
+	startProxy(t, dir, sock, cfg, front)
+
+	reqs := regexp.MustCompile(`^sozu\.WRK-00\.http\.requests$`)
+	flushes := regexp.MustCompile(`^sozu\.MAIN\.workers:\d+\|g$`) // one per flush
+	getNew(t, "http://"+front+"/")
+	sozutest.WaitFor(t, 20*time.Second, "statsd counts the request before the clear", func() bool { v, _ := sink.sum(reqs); return v == 1 })
+
+	sozutest.Dial(t, sock).MustOK(t, &command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_CLEAR}})
+	const m = 20
+	for range m {
+		getNew(t, "http://"+front+"/")
+	}
+	f0 := sink.count(flushes)
+	sozutest.WaitFor(t, 20*time.Second, "two statsd flushes after the requests", func() bool { return sink.count(flushes) >= f0+2 })
+	if v, _ := sink.sum(reqs); v != 1+m {
+		t.Errorf("statsd adds up %d requests, want %d", v, 1+m)
 	}
 }

@@ -6,11 +6,18 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
 )
 
 // openFDs counts the descriptors process pid holds.
@@ -91,5 +98,117 @@ func TestPrometheusConnectionsBounded(t *testing.T) {
 	})
 	if !p.Alive() {
 		t.Fatal("the supervisor died")
+	}
+}
+
+// scrapeValues scrapes prom's /metrics and returns, by family, the value
+// of its first sample: a counter's or gauge's value, a summary's count.
+func scrapeValues(t *testing.T, prom string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + prom + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("the scrape does not parse: %v", err)
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		if len(f.GetMetric()) == 0 {
+			continue
+		}
+		switch m := f.GetMetric()[0]; {
+		case m.GetCounter() != nil:
+			out[name] = m.GetCounter().GetValue()
+		case m.GetSummary() != nil:
+			out[name] = float64(m.GetSummary().GetSampleCount())
+		default:
+			out[name] = m.GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+// TestPrometheusCountersSurviveAWorkerExit: /metrics sums the workers'
+// counters; a worker that exits (a crash, a hung worker replaced, an
+// upgrade) took its counts out of the sum, so sozu_http_requests_total
+// went down to what the other workers had counted. A Prometheus counter
+// only goes down to zero, on a restart of what it counts: rate() and
+// increase() read any decrease as one, and counted the whole remaining
+// total again as new traffic. The counts of the workers gone stay in the
+// sums (summaries' _count and _sum too); gauges do not.
+func TestPrometheusCountersSurviveAWorkerExit(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHTTPOrigin(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	prom := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := simpleHTTPConfig(sock, front, origin.addr, 2) + fmt.Sprintf("\n[metrics]\nprometheus_address = %q\n", prom)
+	startProxy(t, dir, sock, cfg, front, prom)
+
+	// Requests until both workers served some: the one killed then has
+	// counts of its own.
+	c := sozutest.Dial(t, sock)
+	perWorker := func() map[int]int64 {
+		resp := c.MustOK(t, &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{
+			List: proto.Bool(false), NoClusters: proto.Bool(true), Workers: proto.Bool(true)}}})
+		out := map[int]int64{}
+		for id, w := range resp.GetContent().GetMetrics().GetWorkers() {
+			n, _ := strconv.Atoi(id)
+			out[n] = w.GetProxy()["http.requests"].GetCount()
+		}
+		return out
+	}
+	sozutest.WaitFor(t, 20*time.Second, "both workers serve requests", func() bool {
+		for range 5 {
+			getNew(t, "http://"+front+"/")
+		}
+		pw := perWorker()
+		return len(pw) == 2 && pw[0] > 0 && pw[1] > 0
+	})
+	value := func(vs map[string]float64, name string) float64 {
+		v, ok := vs[name]
+		if !ok {
+			t.Fatalf("no %s in the scrape", name)
+		}
+		return v
+	}
+	counters := []string{"sozu_http_requests_total", "sozu_cluster_requests_total", "sozu_cluster_backend_response_time_seconds", "sozu_bytes_in_total"}
+	before := scrapeValues(t, prom)
+
+	pids := workerPIDs(t, sock)
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	sozutest.WaitFor(t, 20*time.Second, "the killed worker relaunched", func() bool {
+		now := workerPIDs(t, sock)
+		return len(now) == 2 && now[0] != pids[0] && now[1] != pids[0]
+	})
+	after := scrapeValues(t, prom)
+	for _, name := range counters {
+		if b, a := value(before, name), value(after, name); a < b {
+			t.Errorf("%s went down from %v to %v when a worker exited", name, b, a)
+		}
+	}
+	// Traffic after it adds up from there.
+	for range 4 {
+		getNew(t, "http://"+front+"/")
+	}
+	if b, a := value(before, "sozu_http_requests_total"), value(scrapeValues(t, prom), "sozu_http_requests_total"); a != b+4 {
+		t.Errorf("sozu_http_requests_total %v after 4 more requests, want %v", a, b+4)
+	}
+	if g := value(after, "sozu_workers"); g != 2 {
+		t.Errorf("sozu_workers %v, want 2", g)
+	}
+	// A clear restarts every counter, the gone workers' counts with them.
+	c.MustOK(t, &command.Request{RequestType: &command.Request_ConfigureMetrics{ConfigureMetrics: command.MetricsConfiguration_CLEAR}})
+	if v := value(scrapeValues(t, prom), "sozu_http_requests_total"); v != 0 {
+		t.Errorf("sozu_http_requests_total %v after metrics clear, want 0", v)
 	}
 }
