@@ -3,12 +3,9 @@ package h2
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -193,22 +190,7 @@ func TestHeaderTableSizeKnob(t *testing.T) {
 	}
 	for _, lim := range []Limits{{}, {MaxHeaderTableSize: 1 << 20}, {MaxHeaderTableSize: 256}} {
 		ts := startServer(t, lim, helloHandler, nil, nil)
-		nc, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc.SetDeadline(time.Now().Add(10 * time.Second))
-		fr := http2.NewFramer(nc, nc)
-		io.WriteString(nc, http2.ClientPreface)
-		fr.WriteSettings()
-		f, err := fr.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
-		sf, ok := f.(*http2.SettingsFrame)
-		if !ok || sf.IsAck() {
-			t.Fatalf("first frame %v", f)
-		}
+		nc, fr, sf := rawPreface(t, ts.addr)
 		if v, ok := sf.Value(http2.SettingHeaderTableSize); ok && v != 4096 {
 			t.Errorf("MaxHeaderTableSize %d: SETTINGS_HEADER_TABLE_SIZE %d advertised, want 4096", lim.MaxHeaderTableSize, v)
 		}

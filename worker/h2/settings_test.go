@@ -159,24 +159,35 @@ func TestExtendedConnectRefused(t *testing.T) {
 // first SETTINGS frame.
 func dialRawSettings(t *testing.T, addr string) map[http2.SettingID]uint32 {
 	t.Helper()
+	nc, _, sf := rawPreface(t, addr)
+	defer nc.Close()
+	m := map[http2.SettingID]uint32{}
+	sf.ForeachSetting(func(s http2.Setting) error { m[s.ID] = s.Val; return nil })
+	return m
+}
+
+// rawPreface dials addr, sends the client preface and an empty SETTINGS,
+// and returns the connection (10 s deadline), its Framer and the server's
+// first frame, which must be its SETTINGS.
+func rawPreface(t *testing.T, addr string) (net.Conn, *http2.Framer, *http2.SettingsFrame) {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	fr := http2.NewFramer(nc, nc)
 	io.WriteString(nc, http2.ClientPreface)
 	fr.WriteSettings()
 	f, err := fr.ReadFrame()
 	if err != nil {
+		nc.Close()
 		t.Fatal(err)
 	}
 	sf, ok := f.(*http2.SettingsFrame)
 	if !ok || sf.IsAck() {
+		nc.Close()
 		t.Fatalf("first server frame %v, want SETTINGS", f)
 	}
-	m := map[http2.SettingID]uint32{}
-	sf.ForeachSetting(func(s http2.Setting) error { m[s.ID] = s.Val; return nil })
-	return m
+	return nc, fr, sf
 }
