@@ -82,7 +82,7 @@ func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
 			c.Answer_503 = proto.String(body)
 		}
 	}
-	c.Answers = b.answers(joinKey(p, "answers"), cl.Answers)
+	c.Answers = b.answers(joinKey(p, "answers"), cl.Answers, true)
 	if cl.AuthorizedHashes != nil {
 		c.AuthorizedHashes = append([]string(nil), *cl.AuthorizedHashes...)
 	}
