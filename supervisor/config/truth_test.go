@@ -558,3 +558,47 @@ func TestStickyUnusedWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestRedirectPortChallengeUnused: a cluster's https_redirect_port serves
+// https redirections only (https_redirect = true, or a frontend
+// redirecting to https without its own rewrite_port), its
+// www_authenticate 401 answers only (redirect = "unauthorized", or
+// required_auth); elsewhere both loaded clean and did nothing.
+func TestRedirectPortChallengeUnused(t *testing.T) {
+	hash := `"u:` + strings.Repeat("0", 64) + `"`
+	cl := func(keys, fe string) string {
+		return "[clusters.a]\nprotocol = \"http\"\nhttps_redirect_port = 8443\nwww_authenticate = \"Basic realm=\\\"a\\\"\"\n" +
+			"authorized_hashes = [" + hash + "]\n" + keys + "\nfrontends = [{ address = \"127.0.0.1:8080\", hostname = \"a.test\"" + fe +
+			" }]\nbackends = [{ address = \"127.0.0.1:9\" }]\n"
+	}
+	both := []string{"clusters.a.https_redirect_port", "clusters.a.www_authenticate"}
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{cl("", ""), both},
+		{cl("https_redirect = false", `, redirect = "permanent", redirect_scheme = "use-http"`), both},
+		{cl("", `, redirect = "found", redirect_scheme = "use-https", rewrite_port = 9443`), both},
+		{cl("https_redirect = true", ""), []string{"clusters.a.www_authenticate"}},
+		{cl("", `, redirect = "permanent_redirect", redirect_scheme = "use-https"`), []string{"clusters.a.www_authenticate"}},
+		{cl("", `, redirect = "unauthorized"`), []string{"clusters.a.https_redirect_port"}},
+		{cl("", `, required_auth = true`), []string{"clusters.a.https_redirect_port"}},
+		{cl("https_redirect = true", `, required_auth = true`), nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "unused.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || w.Class != Unused {
+				t.Errorf("warning without position or of another class: %s", w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
