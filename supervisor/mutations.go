@@ -24,6 +24,16 @@ import (
 // then one terminal answer aggregating theirs (docs/protocol.md §5.1). A
 // worker that misses worker_timeout makes the verb fail, naming it.
 func (s *Supervisor) mutate(c *session, req *command.Request) bool {
+	return s.mutateNote(c, req, "")
+}
+
+// mutateNote is mutate with a note ("" for none) that its OK answer's
+// message carries after the usual text, on a new line: what of the
+// request has no effect.
+func (s *Supervisor) mutateNote(c *session, req *command.Request, note string) bool {
+	if note != "" {
+		note = "\n" + note
+	}
 	var calls []*call
 	var err error
 	s.do(func(a *actor) {
@@ -44,12 +54,12 @@ func (s *Supervisor) mutate(c *session, req *command.Request) bool {
 		return c.fail(err.Error())
 	}
 	if len(calls) == 0 {
-		return c.ok("Successfully applied request to all workers", nil)
+		return c.ok("Successfully applied request to all workers"+note, nil)
 	}
 	c.processing("Processing worker request...")
 	ok, msg := aggregate(s.gather(c, calls, s.cfg.WorkerTimeout))
 	if ok {
-		return c.ok(msg, nil)
+		return c.ok(msg+note, nil)
 	}
 	return c.fail(msg)
 }
