@@ -137,6 +137,9 @@ func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
 	// by the workers' own code. An authorized_hashes entry is named by
 	// index only.
 	for _, is := range settings.CheckCluster(c) {
+		if is.Unused {
+			continue // a warning at its key already (neverAnswered)
+		}
 		b.issue(p, is, nil)
 	}
 }
