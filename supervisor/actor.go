@@ -29,7 +29,11 @@ type actor struct {
 	clusterMetricsOff bool
 	// mainCleared: the supervisor's own counters (mainCounters) at the
 	// last configure_metrics CLEAR; replaced, never changed in place.
-	mainCleared  map[string]int64
+	mainCleared map[string]int64
+	// notes: what checkSettings kept but found without effect (a
+	// cluster's answer never sent), for the OK answer of the verb
+	// being applied; reset by mutate.
+	notes        []string
 	nextWorkerID uint32
 	nextTask     uint64
 	stopping     bool

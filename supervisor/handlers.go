@@ -98,7 +98,10 @@ func (s *Supervisor) handle(c *session, req *command.Request) bool {
 			return c.fail("Error parsing logging filter:\n" + err.Error())
 		}
 		s.log.SetLevel(lvl)
-		return s.mutate(c, req)
+		// Module directives are upstream's Rust modules: the answer says
+		// which have no effect, as the configuration check does for
+		// log_level.
+		return s.mutateNote(c, req, logfilter.Note(r.Logging))
 
 	default:
 		return s.mutate(c, req)

@@ -24,6 +24,13 @@ import (
 // then one terminal answer aggregating theirs (docs/protocol.md §5.1). A
 // worker that misses worker_timeout makes the verb fail, naming it.
 func (s *Supervisor) mutate(c *session, req *command.Request) bool {
+	return s.mutateNote(c, req, "")
+}
+
+// mutateNote is mutate with a note ("" for none) that its OK answer's
+// message carries after the usual text, on a new line: what of the
+// request has no effect. The settings checks add theirs (actor.notes).
+func (s *Supervisor) mutateNote(c *session, req *command.Request, note string) bool {
 	var calls []*call
 	var err error
 	s.do(func(a *actor) {
@@ -31,8 +38,15 @@ func (s *Supervisor) mutate(c *session, req *command.Request) bool {
 			err = errStopping
 			return
 		}
+		a.notes = nil
 		calls, err = a.apply(req)
+		if err == nil && len(a.notes) > 0 {
+			note = strings.TrimPrefix(note+"\n"+strings.Join(a.notes, "\n"), "\n")
+		}
 	})
+	if note != "" {
+		note = "\n" + note
+	}
 	if err != nil {
 		var se *state.Error
 		if errors.As(err, &se) {
@@ -44,12 +58,12 @@ func (s *Supervisor) mutate(c *session, req *command.Request) bool {
 		return c.fail(err.Error())
 	}
 	if len(calls) == 0 {
-		return c.ok("Successfully applied request to all workers", nil)
+		return c.ok("Successfully applied request to all workers"+note, nil)
 	}
 	c.processing("Processing worker request...")
 	ok, msg := aggregate(s.gather(c, calls, s.cfg.WorkerTimeout))
 	if ok {
-		return c.ok(msg, nil)
+		return c.ok(msg+note, nil)
 	}
 	return c.fail(msg)
 }
@@ -195,7 +209,14 @@ func (a *actor) checkSettings(req *command.Request) error {
 	}
 	var refused []string
 	for _, is := range issues {
-		if is.Related || a.loadingState {
+		if is.Unused && !a.loadingState {
+			// Kept, as upstream keeps it, but never in force: the OK
+			// answer says so (mutate), and the log.
+			a.log.WithField("verb", command.VerbName(req)).Warnf("%s: %v: %s", what, is, is.Effect)
+			a.notes = append(a.notes, fmt.Sprintf("%s: %v: %s", what, is, is.Effect))
+			continue
+		}
+		if is.Related || is.Unused || a.loadingState {
 			a.log.WithField("verb", command.VerbName(req)).Warnf("%s: %v: %s", what, is, is.Effect)
 			continue
 		}

@@ -131,7 +131,11 @@ func buildSnapshot(st *state.ConfigState, reg *backends.Registry, tickets bool) 
 			shared[id] = pc
 		}
 		var cp settings.Cluster
-		settings.ClusterPolicy(c, &cp, func(is settings.Issue) { warn("cluster %s: %v: %s", id, is, is.Effect) })
+		settings.ClusterPolicy(c, &cp, func(is settings.Issue) {
+			if !is.Unused { // the supervisor and the configuration check report those once; this runs on every change
+				warn("cluster %s: %v: %s", id, is, is.Effect)
+			}
+		})
 		pc.HTTPSRedirect, pc.HTTPSRedirectPort, pc.Answers, pc.Credentials, pc.WWWAuthenticate =
 			cp.HTTPSRedirect, cp.HTTPSRedirectPort, cp.Answers, cp.Credentials, cp.WWWAuthenticate
 		pc.MaxConnsPerIP, pc.RetryAfter = copyOf(c.MaxConnectionsPerIp), copyOf(c.RetryAfter)

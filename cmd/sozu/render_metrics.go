@@ -35,7 +35,7 @@ func renderMetrics(b *strings.Builder, am *command.AggregatedMetrics) {
 		w := am.GetWorkers()[id]
 		if len(w.GetProxy()) > 0 {
 			section(workerLabel(id), w.GetProxy(), false, "")
-		} else if len(w.GetClusters()) > 0 {
+		} else if hasClusterMetrics(w.GetClusters()) {
 			// A query naming clusters or backends: no proxy-level
 			// metrics, the worker's clusters still go under its name.
 			fmt.Fprintf(b, "%s\n", workerLabel(id))
@@ -45,12 +45,20 @@ func renderMetrics(b *strings.Builder, am *command.AggregatedMetrics) {
 	}
 	renderClusterMetrics(b, am.GetClusters(), section, "")
 	if empty {
-		b.WriteString("no metrics\n")
+		// A query whose names or ids match nothing (the answer may
+		// still list the clusters, each without a metric).
+		b.WriteString("no metrics match the query (sozu metrics get --list lists the names)\n")
 	}
 }
 
 func renderClusterMetrics(b *strings.Builder, cs map[string]*command.ClusterMetrics,
 	section func(string, map[string]*command.FilteredMetrics, bool, string), indent string) {
+	if !hasClusterMetrics(cs) {
+		// None has a metric (a query whose names are all proxy-level or
+		// match nothing): no bare headings. Else a cluster without one
+		// still shows, idle.
+		return
+	}
 	for _, id := range slices.Sorted(maps.Keys(cs)) {
 		c := cs[id]
 		title := "cluster " + cleanText(id, false)
@@ -63,6 +71,22 @@ func renderClusterMetrics(b *strings.Builder, cs map[string]*command.ClusterMetr
 			section("backend "+cleanText(be.GetBackendId(), false), be.GetMetrics(), true, indent+"  ")
 		}
 	}
+}
+
+// hasClusterMetrics reports whether a cluster of cs, or a backend of one,
+// has a metric.
+func hasClusterMetrics(cs map[string]*command.ClusterMetrics) bool {
+	for _, c := range cs {
+		if len(c.GetCluster()) > 0 {
+			return true
+		}
+		for _, be := range c.GetBackends() {
+			if len(be.GetMetrics()) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // metricOrder is the catalogue's order for the names of m, then the

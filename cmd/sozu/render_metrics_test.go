@@ -49,3 +49,46 @@ func TestRenderMetricsWorkersByCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderMetricsNoMatch: `metrics get --names nosuch` is answered with
+// the clusters, each without a metric: they rendered as bare "cluster
+// app" headings (and worker headings) over nothing. A query matching no
+// metric says so.
+func TestRenderMetricsNoMatch(t *testing.T) {
+	cnt := func(v int64) *command.FilteredMetrics {
+		return &command.FilteredMetrics{Inner: &command.FilteredMetrics_Count{Count: v}}
+	}
+	wm := &command.WorkerMetrics{
+		Proxy: map[string]*command.FilteredMetrics{pm.HTTPRequests: cnt(3)},
+		Clusters: map[string]*command.ClusterMetrics{"app": {
+			Cluster:  map[string]*command.FilteredMetrics{pm.Requests: cnt(3)},
+			Backends: []*command.BackendMetrics{{BackendId: ptr("app-0"), Metrics: map[string]*command.FilteredMetrics{pm.Requests: cnt(3)}}},
+		}},
+	}
+	for _, opt := range []*command.QueryMetricsOptions{
+		{MetricNames: []string{"nosuch"}},
+		{MetricNames: []string{"nosuch"}, Workers: ptr(true)},
+		{MetricNames: []string{"nosuch"}, ClusterIds: []string{"app"}, Workers: ptr(true)},
+		{MetricNames: []string{"nosuch"}, BackendIds: []string{"app-0"}},
+	} {
+		a := pm.NewAggregator(opt)
+		if err := a.Add("0", wm); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		renderMetrics(&b, a.Result(nil))
+		if out := b.String(); out != "no metrics match the query (sozu metrics get --list lists the names)\n" {
+			t.Errorf("%v rendered:\n%s", opt, out)
+		}
+	}
+	// A cluster whose backends alone match keeps its heading.
+	a := pm.NewAggregator(&command.QueryMetricsOptions{BackendIds: []string{"app-0"}})
+	if err := a.Add("0", wm); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	renderMetrics(&b, a.Result(nil))
+	if out := b.String(); !strings.Contains(out, "cluster app\n  backend app-0\n") {
+		t.Errorf("a backend query rendered:\n%s", out)
+	}
+}

@@ -256,7 +256,7 @@ func init() {
 			example: "events --json", build: buildSubscribeEvents, stream: true},
 		&verb{path: "top", summary: "live terminal view of the proxy: traffic, clusters, backends, listeners, certificates, events",
 			example: "top", run: runTop},
-		&verb{path: "logging", summary: "set the log filter of the supervisor and all workers (\"info\", \"warn,sozu::http=debug\")",
+		&verb{path: "logging", summary: "set the log filter of the supervisor and all workers (\"info\"; one level for the whole log: the answer names module directives without effect)",
 			args: &argSpec{name: "FILTER", min: 1, max: 1}, example: "logging warn,sozu::http=debug", build: buildLogging},
 		&verb{path: "sandbox", summary: "show each worker's uid, no_new_privs and seccomp state, read from /proc",
 			example: "sandbox", run: runSandbox},

@@ -425,7 +425,8 @@ func validStatus(code string) bool {
 
 // answers loads an answers map: each value is a template, or file://path to
 // read one; empty values are skipped (upstream's "keep the current one").
-func (b *builder) answers(p string, m map[string]string) map[string]string {
+// cluster says whether the map is a cluster's.
+func (b *builder) answers(p string, m map[string]string, cluster bool) map[string]string {
 	out := map[string]string{}
 	for _, code := range sortedKeys(m) {
 		kp := joinKey(p, code)
@@ -433,7 +434,7 @@ func (b *builder) answers(p string, m map[string]string) map[string]string {
 			b.errs.atKey(kp, "answer keys are HTTP status codes (100-599), not %q", code)
 			continue
 		}
-		b.neverAnswered(kp, code)
+		b.neverAnswered(kp, code, cluster)
 		v := m[code]
 		if v == "" {
 			continue
@@ -455,25 +456,37 @@ const why507 = "upstream's 507 is a request or response larger than its buffers:
 
 // neverAnswered reports, at key path kp when written, a custom answer
 // for a status code the proxy never answers itself (upstream's 507, a
-// 200…): it would never be sent.
-func (b *builder) neverAnswered(kp, code string) {
+// 200…), or, in a cluster's answers (cluster), one it answers only before
+// a request reaches a cluster (404, 421, 431…: answers.ClusterAnswered):
+// it would never be sent.
+func (b *builder) neverAnswered(kp, code string, cluster bool) {
 	n, err := strconv.Atoi(code)
-	if err != nil || answers.Answered(n) {
+	if err != nil || answers.Answered(n) && (!cluster || answers.ClusterAnswered(n)) {
 		return
 	}
 	at, ok := b.errs.pos.keyAt(kp)
 	if !ok {
 		return
 	}
-	var codes []string
-	for _, c := range answers.AnsweredCodes() {
-		codes = append(codes, strconv.Itoa(c))
-	}
-	why := fmt.Sprintf("this proxy never answers %s itself (its answers: %s)", code, strings.Join(codes, ", "))
-	if code == "507" {
-		why += "; " + why507
+	var why string
+	if answers.Answered(n) {
+		why = fmt.Sprintf("a cluster's answer for %s is never sent: the proxy answers %s before a request reaches a cluster; "+
+			"set it in the listener's answers (a cluster's answers serve %s)", code, code, codeList(answers.ClusterAnsweredCodes()))
+	} else {
+		why = fmt.Sprintf("this proxy never answers %s itself (its answers: %s)", code, codeList(answers.AnsweredCodes()))
+		if code == "507" {
+			why += "; " + why507
+		}
 	}
 	b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Meaningless, Why: why})
+}
+
+func codeList(cs []int) string {
+	var codes []string
+	for _, c := range cs {
+		codes = append(codes, strconv.Itoa(c))
+	}
+	return strings.Join(codes, ", ")
 }
 
 // compileAnswers reports, at at(code), each answer template of m that

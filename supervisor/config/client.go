@@ -116,11 +116,20 @@ func (b *builder) commandChannel(r *rawConfig) {
 	}
 	c.CommandBufferSize, c.MaxCommandBufferSize = *r.CommandBufferSize, *r.MaxCommandBufferSize
 	b.atLeast("command_buffer_size", c.CommandBufferSize, 1)
+	// command_buffer_size sizes no buffer here (frame readers grow as
+	// bytes arrive): its one effect is upstream's rule that the maximum
+	// is not below it, kept so that a configuration loads the same in
+	// both. The messages say so rather than name it as a size in force.
+	const why = "upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here"
 	if c.MaxCommandBufferSize < c.CommandBufferSize {
-		if b.written("max_command_buffer_size") {
-			b.errs.at("max_command_buffer_size", "must be at least command_buffer_size (%d)", c.CommandBufferSize)
-		} else {
-			b.errs.at("command_buffer_size", "is larger than max_command_buffer_size (%d by default); raise max_command_buffer_size too", c.MaxCommandBufferSize)
+		switch {
+		case !b.written("max_command_buffer_size"):
+			b.errs.at("command_buffer_size", "is larger than max_command_buffer_size (%d by default): %s; leave it out, or raise max_command_buffer_size",
+				c.MaxCommandBufferSize, why)
+		case b.written("command_buffer_size"):
+			b.errs.at("max_command_buffer_size", "must be at least command_buffer_size (%d): %s", c.CommandBufferSize, why)
+		default:
+			b.errs.at("max_command_buffer_size", "must be at least %d bytes (command_buffer_size's default): %s", c.CommandBufferSize, why)
 		}
 	}
 	c.CtlCommandTimeout = time.Duration(*r.CtlCommandTimeout) * time.Millisecond

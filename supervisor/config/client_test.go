@@ -66,7 +66,7 @@ func TestParseClient(t *testing.T) {
 		{
 			name: "max below buffer",
 			toml: "command_buffer_size = 10\nmax_command_buffer_size = 5\n",
-			errs: []string{"/etc/sozu/config.toml:2:27: max_command_buffer_size: must be at least command_buffer_size (10)"},
+			errs: []string{"/etc/sozu/config.toml:2:27: max_command_buffer_size: must be at least command_buffer_size (10): upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here"},
 		},
 		{
 			name: "empty socket, zero timeout",

@@ -49,6 +49,7 @@ func (b *builder) cluster(id string, cl *rawCluster) {
 		for i, f := range cl.Frontends {
 			frontends = append(frontends, b.httpFrontend(joinIndex(joinKey(p, "frontends"), i), c, f)...)
 		}
+		b.clusterKeysUnused(p, c, frontends)
 	case clusterTCP, clusterUDP:
 		frontends = b.streamFrontends(p, id, cl, c)
 	}
@@ -68,6 +69,51 @@ func (b *builder) cluster(id string, cl *rawCluster) {
 	}
 }
 
+// clusterKeysUnused reports a cluster's https_redirect_port when nothing
+// redirects to https with it (no https_redirect = true, no frontend
+// redirecting to https without its own rewrite_port: worker/proxy
+// redirectHTTPS, redirectTo), and its www_authenticate when no frontend
+// answers 401 with it (redirect = "unauthorized", or required_auth on a
+// forwarding frontend: serveFrontend).
+func (b *builder) clusterKeysUnused(p string, c *command.Cluster, frontends []*command.Request) {
+	port, challenge := c.GetHttpsRedirect(), false
+	for _, r := range frontends {
+		f, https := r.GetAddHttpFrontend(), false
+		if f == nil {
+			f, https = r.GetAddHttpsFrontend(), true
+		}
+		if f == nil {
+			continue
+		}
+		switch f.GetRedirect() {
+		case command.RedirectPolicy_PERMANENT, command.RedirectPolicy_FOUND, command.RedirectPolicy_PERMANENT_REDIRECT:
+			s := f.GetRedirectScheme()
+			if f.GetRewritePort() == 0 && (s == command.RedirectScheme_USE_HTTPS || s == command.RedirectScheme_USE_SAME && https) {
+				port = true
+			}
+		case command.RedirectPolicy_UNAUTHORIZED:
+			challenge = true
+		case command.RedirectPolicy_FORWARD:
+			challenge = challenge || f.GetRequiredAuth()
+		}
+	}
+	for _, u := range []struct {
+		key  string
+		used bool
+		why  string
+	}{
+		{"https_redirect_port", port, "nothing redirects to https with it: the cluster has no https_redirect = true and " +
+			"none of its frontends redirects to https without a rewrite_port of its own"},
+		{"www_authenticate", challenge, "no frontend of the cluster answers 401 with it: none has redirect = \"unauthorized\" " +
+			"or required_auth = true"},
+	} {
+		kp := joinKey(p, u.key)
+		if at, ok := b.errs.pos.keyAt(kp); ok && !u.used {
+			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused, Why: u.why})
+		}
+	}
+}
+
 // httpCluster checks and copies the keys only HTTP clusters have.
 func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
 	c.StickySession, c.HttpsRedirect, c.Http2 = cl.StickySession, cl.HTTPSRedirect, cl.HTTP2
@@ -82,7 +128,7 @@ func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
 			c.Answer_503 = proto.String(body)
 		}
 	}
-	c.Answers = b.answers(joinKey(p, "answers"), cl.Answers)
+	c.Answers = b.answers(joinKey(p, "answers"), cl.Answers, true)
 	if cl.AuthorizedHashes != nil {
 		c.AuthorizedHashes = append([]string(nil), *cl.AuthorizedHashes...)
 	}
@@ -91,6 +137,9 @@ func (b *builder) httpCluster(p string, cl *rawCluster, c *command.Cluster) {
 	// by the workers' own code. An authorized_hashes entry is named by
 	// index only.
 	for _, is := range settings.CheckCluster(c) {
+		if is.Unused {
+			continue // a warning at its key already (neverAnswered)
+		}
 		b.issue(p, is, nil)
 	}
 }

@@ -208,7 +208,7 @@ backends = [
 			toml: "worker_count = 0\ncommand_buffer_size = 100\nmax_command_buffer_size = 10\n",
 			want: []string{
 				`t.toml:1:16: worker_count: must be between 1 and 64, not 0`,
-				`t.toml:3:27: max_command_buffer_size: must be at least command_buffer_size (100)`,
+				`t.toml:3:27: max_command_buffer_size: must be at least command_buffer_size (100): upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here`,
 			},
 		},
 		{
@@ -216,8 +216,15 @@ backends = [
 			toml: "worker_count = 65\ncommand_buffer_size = 3000000\n",
 			want: []string{
 				`t.toml:1:16: worker_count: must be between 1 and 64, not 65`,
-				`t.toml:2:23: command_buffer_size: is larger than max_command_buffer_size (2000000 by default); raise max_command_buffer_size too`,
+				`t.toml:2:23: command_buffer_size: is larger than max_command_buffer_size (2000000 by default): upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here; leave it out, or raise max_command_buffer_size`,
 			},
+		},
+		{
+			// command_buffer_size unwritten: its default (the size of
+			// nothing here) is the floor, and the message says what it is.
+			name: "maximum below command_buffer_size's default",
+			toml: "max_command_buffer_size = 500000\n",
+			want: []string{"t.toml:1:27: max_command_buffer_size: must be at least 1000000 bytes (command_buffer_size's default): upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here"},
 		},
 		{
 			name: "worker threads beyond the maximum",

@@ -308,7 +308,7 @@ func (b *builder) listenerAnswers(p string, l *rawListener) (*command.CustomHttp
 			b.compileAnswers(map[string]string{a.code: body}, func(string) string { return joinKey(p, "answer_"+a.code) })
 		}
 	}
-	m := b.answers(joinKey(p, "answers"), l.Answers)
+	m := b.answers(joinKey(p, "answers"), l.Answers, false)
 	b.compileAnswers(m, func(code string) string { return joinKey(joinKey(p, "answers"), code) })
 	for code, body := range m {
 		merged[code] = body

@@ -170,7 +170,7 @@ var (
 // sectionOf) and TOML key.
 var forceTable = map[string]map[string]notInForce{
 	"": {
-		"command_buffer_size":         {Meaningless, "command buffers grow as needed up to max_command_buffer_size", nil},
+		"command_buffer_size":         {Meaningless, "command buffers grow as needed up to max_command_buffer_size; its one effect is upstream's rule that max_command_buffer_size is not below it", nil},
 		"min_buffers":                 eventLoop,
 		"max_buffers":                 eventLoop,
 		"buffer_size":                 eventLoop,

@@ -494,6 +494,14 @@ func TestNeverAnsweredWarnings(t *testing.T) {
 			"frontends = [{ address = \"127.0.0.1:8080\", hostname = \"a.test\" }]\nbackends = [{ address = \"127.0.0.1:9\" }]\n",
 			[]string{"clusters.a.answers.507"}},
 		{l + "answers = { \"404\" = " + fmt.Sprintf(tpl, 404) + ", \"421\" = " + fmt.Sprintf(tpl, 421) + ", \"431\" = " + fmt.Sprintf(tpl, 431) + " }", nil},
+		// A cluster's answers serve what is answered with the cluster
+		// known (answers.ClusterAnswered): not 404 (no route), 421, 431,
+		// 505, answered before any cluster is.
+		{"[clusters.a]\nprotocol = \"http\"\nanswers = { \"404\" = " + fmt.Sprintf(tpl, 404) + ", \"421\" = " + fmt.Sprintf(tpl, 421) +
+			", \"431\" = " + fmt.Sprintf(tpl, 431) + ", \"505\" = " + fmt.Sprintf(tpl, 505) + ", \"401\" = " + fmt.Sprintf(tpl, 401) +
+			", \"400\" = " + fmt.Sprintf(tpl, 400) + ", \"504\" = " + fmt.Sprintf(tpl, 504) + " }\n" +
+			"frontends = [{ address = \"127.0.0.1:8080\", hostname = \"a.test\" }]\nbackends = [{ address = \"127.0.0.1:9\" }]\n",
+			[]string{"clusters.a.answers.404", "clusters.a.answers.421", "clusters.a.answers.431", "clusters.a.answers.505"}},
 	}
 	for _, tc := range cases {
 		c, err := Parse([]byte(tc.toml), filepath.Join(dir, "answers.toml"))
@@ -503,7 +511,7 @@ func TestNeverAnsweredWarnings(t *testing.T) {
 		var got []string
 		for _, w := range c.Warnings {
 			got = append(got, w.Key)
-			if w.Line == 0 || !strings.Contains(w.Why, "never answers") {
+			if w.Line == 0 || !strings.Contains(w.Why, "never") {
 				t.Errorf("%s: warning without position or reason: %s", tc.toml, w)
 			}
 		}
@@ -543,6 +551,50 @@ func TestStickyUnusedWarnings(t *testing.T) {
 			got = append(got, w.Key)
 			if w.Line == 0 || !strings.Contains(w.Why, "sticky_session") {
 				t.Errorf("warning without position or reason: %s", w)
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
+		}
+	}
+}
+
+// TestRedirectPortChallengeUnused: a cluster's https_redirect_port serves
+// https redirections only (https_redirect = true, or a frontend
+// redirecting to https without its own rewrite_port), its
+// www_authenticate 401 answers only (redirect = "unauthorized", or
+// required_auth); elsewhere both loaded clean and did nothing.
+func TestRedirectPortChallengeUnused(t *testing.T) {
+	hash := `"u:` + strings.Repeat("0", 64) + `"`
+	cl := func(keys, fe string) string {
+		return "[clusters.a]\nprotocol = \"http\"\nhttps_redirect_port = 8443\nwww_authenticate = \"Basic realm=\\\"a\\\"\"\n" +
+			"authorized_hashes = [" + hash + "]\n" + keys + "\nfrontends = [{ address = \"127.0.0.1:8080\", hostname = \"a.test\"" + fe +
+			" }]\nbackends = [{ address = \"127.0.0.1:9\" }]\n"
+	}
+	both := []string{"clusters.a.https_redirect_port", "clusters.a.www_authenticate"}
+	cases := []struct {
+		toml string
+		want []string
+	}{
+		{cl("", ""), both},
+		{cl("https_redirect = false", `, redirect = "permanent", redirect_scheme = "use-http"`), both},
+		{cl("", `, redirect = "found", redirect_scheme = "use-https", rewrite_port = 9443`), both},
+		{cl("https_redirect = true", ""), []string{"clusters.a.www_authenticate"}},
+		{cl("", `, redirect = "permanent_redirect", redirect_scheme = "use-https"`), []string{"clusters.a.www_authenticate"}},
+		{cl("", `, redirect = "unauthorized"`), []string{"clusters.a.https_redirect_port"}},
+		{cl("", `, required_auth = true`), []string{"clusters.a.https_redirect_port"}},
+		{cl("https_redirect = true", `, required_auth = true`), nil},
+	}
+	for _, tc := range cases {
+		c, err := Parse([]byte(tc.toml), "unused.toml")
+		if err != nil {
+			t.Fatalf("%s: %v", tc.toml, err)
+		}
+		var got []string
+		for _, w := range c.Warnings {
+			got = append(got, w.Key)
+			if w.Line == 0 || w.Class != Unused {
+				t.Errorf("warning without position or of another class: %s", w)
 			}
 		}
 		if !slices.Equal(got, tc.want) {

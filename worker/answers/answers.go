@@ -316,6 +316,32 @@ func AnsweredCodes() []int {
 	return out
 }
 
+// perCluster holds the statuses a cluster's answers serve: those the
+// proxy answers once a request was routed to a cluster (worker/proxy
+// passes the cluster to its answer: https redirects and frontend
+// redirections, 401, a rewrite it cannot build (400, 414), a body the
+// client botches (400, 408, 413), the per-IP cap (429), the backends
+// (502, 503, 504)). The others are answered before any cluster is known
+// (404 no route, 421 misdirected, 417, 431, 501, 505 and most 400s, from
+// the request head): a listener's answers serve them, a cluster's never.
+// TestClusterAnsweredCovers ties this table to worker/proxy's calls.
+var perCluster = map[int]bool{301: true, 302: true, 308: true, 400: true, 401: true, 408: true,
+	413: true, 414: true, 429: true, 502: true, 503: true, 504: true}
+
+// ClusterAnswered reports whether a cluster's answer for code is ever
+// sent: code is answered, at least sometimes, with the cluster known.
+func ClusterAnswered(code int) bool { return perCluster[code] }
+
+// ClusterAnsweredCodes lists, in order, the codes ClusterAnswered reports.
+func ClusterAnsweredCodes() []int {
+	out := make([]int, 0, len(perCluster))
+	for c := range perCluster {
+		out = append(out, c)
+	}
+	sort.Ints(out)
+	return out
+}
+
 // Default returns the built-in answer for code (any code: an unusual one
 // gets a generic reason phrase).
 func Default(code int) *Template {

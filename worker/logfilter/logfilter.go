@@ -105,3 +105,16 @@ func Unheeded(spec string) (name string, directives []string) {
 	}
 	return name, directives
 }
+
+// Note says, for an answer to a Logging request with a valid spec, which
+// of its directives have no effect (Unheeded), or "" when all do:
+// "without effect: sozu::http=debug (module directives name upstream's
+// Rust modules; the whole log is at info)".
+func Note(spec string) string {
+	lvl, un := Unheeded(spec)
+	if len(un) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("without effect: %s (module directives name upstream's Rust modules; the whole log is at %s)",
+		strings.Join(un, ", "), lvl)
+}

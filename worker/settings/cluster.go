@@ -3,6 +3,8 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 
 	"github.com/sozu-go/sozu/proto/command"
 	"github.com/sozu-go/sozu/worker/answers"
@@ -46,16 +48,25 @@ func ClusterPolicy(c *command.Cluster, pc *Cluster, note func(Issue)) {
 	}
 	if len(m) > 0 {
 		set, errs := answers.NewSet(m)
+		bad := map[string]bool{}
 		for _, err := range errs {
 			is := Issue{Field: "answers", Index: -1, Msg: err.Error(), Effect: effectDefault}
 			var ke *answers.KeyError
 			if errors.As(err, &ke) {
 				is.Key = ke.Key
+				bad[ke.Key] = true
 				if _, inMap := c.GetAnswers()[ke.Key]; !inMap && ke.Key == "503" {
 					is.Field, is.Key = "answer_503", ""
 				}
 			}
 			note(is)
+		}
+		// Well-formed answers that are never sent (a bad one is reported
+		// above, as such).
+		for _, k := range sortedKeys(c.GetAnswers()) {
+			if msg := unsentAnswer(k); msg != "" && !bad[k] {
+				note(Issue{Field: "answers", Index: -1, Key: k, Msg: msg, Effect: effectNever, Unused: true})
+			}
 		}
 		pc.Answers = set
 	}
@@ -78,4 +89,28 @@ func ClusterPolicy(c *command.Cluster, pc *Cluster, note func(Issue)) {
 			pc.WWWAuthenticate = []byte(ch)
 		}
 	}
+}
+
+// unsentAnswer says why a cluster's answer for status key k is never sent
+// ("" when it may be): the proxy never answers k itself, or answers it
+// only before a request reaches a cluster (answers.ClusterAnswered). A
+// key that is not a status is NewSet's to report.
+func unsentAnswer(k string) string {
+	code, err := strconv.Atoi(k)
+	if err != nil || answers.ClusterAnswered(code) {
+		return ""
+	}
+	if answers.Answered(code) {
+		return fmt.Sprintf("a cluster's answer for %d is never sent: the proxy answers %d before a request reaches a cluster, with the listener's answers", code, code)
+	}
+	return fmt.Sprintf("the proxy never answers %d itself", code)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -33,6 +33,10 @@ type Issue struct {
 	// frontend's cluster) that a later change may fix: the setting itself
 	// is well formed.
 	Related bool
+	// Unused is set for a well-formed setting that is kept but never has
+	// an effect (a cluster's answer for a status answered before any
+	// cluster is known): reported, not refused.
+	Unused bool
 }
 
 // Path names the setting: Field, then [Index], then .Key, e.g.
@@ -57,5 +61,6 @@ const (
 	effectLeftOut = "it is left out"
 	effectIgnored = "it is ignored"
 	effectDefault = "the default answer is used"
+	effectNever   = "it is kept and never sent"
 	effect401     = "every request answers 401"
 )

@@ -265,7 +265,7 @@ func TestCheckCluster(t *testing.T) {
 		AuthorizedHashes:  []string{"ok:" + strings.Repeat("0", 64), "broken", "x:y:" + strings.Repeat("0", 64), "u:" + secret},
 		WwwAuthenticate:   proto.String("Basic realm=\"a\"\r\nX: 1"),
 		Answer_503:        proto.String("HTTP/1.1 5 x\n\n"),
-		Answers:           map[string]string{"404": "HTTP/2 404\n\n", "abc": "x", "502": "fine"},
+		Answers:           map[string]string{"404": "HTTP/2 404\n\n", "abc": "x", "502": "fine", "421": "kept"},
 		HttpsRedirectPort: proto.Uint32(70000),
 	}
 	want := []string{
@@ -273,6 +273,8 @@ func TestCheckCluster(t *testing.T) {
 		`answers.404: answer 404: line 1: status line "HTTP/2 404" is not "HTTP/1.1 NNN reason" => the default answer is used`,
 		`answer_503: answer 503: line 1: status line "HTTP/1.1 5 x" has no status code in 100-599 => the default answer is used`,
 		`answers.abc: answer "abc": the key is not a status code => the default answer is used`,
+		// Well formed, but answered before a request reaches a cluster.
+		"answers.421: a cluster's answer for 421 is never sent: the proxy answers 421 before a request reaches a cluster, with the listener's answers => it is kept and never sent",
 		"authorized_hashes[1]: no ':' between the user name and the password hash => it is ignored",
 		"authorized_hashes[2]: a basic-auth user name has no ':' => it is ignored",
 		"authorized_hashes[3]: the password hash is not 64 hexadecimal digits (the SHA-256 of the password) => it is ignored",

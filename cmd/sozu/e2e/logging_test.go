@@ -22,9 +22,20 @@ func TestLoggingFilterSameEverywhere(t *testing.T) {
 		_, resp := c.Do(t, &command.Request{RequestType: &command.Request_Logging{Logging: spec}})
 		return resp
 	}
-	for _, spec := range []string{"info,sozu::http=debug", "warn, sozu=trace", "debug"} {
-		if r := logging(spec); r.GetStatus() != command.ResponseStatus_OK {
-			t.Fatalf("Logging %q: %v %q", spec, r.GetStatus(), r.GetMessage())
+	// The answer says which directives have no effect (module
+	// directives: the whole log is at one level).
+	for _, tc := range []struct{ spec, note string }{
+		{"info,sozu::http=debug", "\nwithout effect: sozu::http=debug (module directives name upstream's Rust modules; the whole log is at info)"},
+		{"warn, sozu=trace", "\nwithout effect: sozu=trace ("},
+		{"debug,sozu=debug", ""},
+		{"debug", ""},
+	} {
+		r := logging(tc.spec)
+		if r.GetStatus() != command.ResponseStatus_OK {
+			t.Fatalf("Logging %q: %v %q", tc.spec, r.GetStatus(), r.GetMessage())
+		}
+		if _, note, _ := strings.Cut(r.GetMessage(), "\n"); !strings.HasPrefix("\n"+note, tc.note) || tc.note == "" && note != "" {
+			t.Errorf("Logging %q answered %q, want the note %q", tc.spec, r.GetMessage(), tc.note)
 		}
 	}
 	for _, spec := range []string{"info,=debug", "loud", ""} {
@@ -52,8 +63,8 @@ func TestLoggingCLI(t *testing.T) {
 	cfgPath, sock, _ := sozutest.WriteConfig(t, dir, 2, "")
 	p := sozutest.Start(t, dir, cfgPath, sock)
 	evs := subscribeEvents(t, sock)
-	if out := p.MustCLI("logging", "warn,sozu::http=debug"); out == "" {
-		t.Error("sozu logging printed nothing")
+	if out := p.MustCLI("logging", "warn,sozu::http=debug"); !strings.Contains(out, "without effect: sozu::http=debug (") {
+		t.Errorf("sozu logging printed %q, not the directive without effect", out)
 	}
 	sozutest.WaitFor(t, 10*time.Second, "LOGGING_LEVEL_CHANGED", func() bool {
 		return evs.count(command.EventKind_LOGGING_LEVEL_CHANGED, "", "") == 1
