@@ -29,6 +29,8 @@ package answers
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -307,14 +309,7 @@ func builtin(code int) *Template {
 func Answered(code int) bool { return defaults[code] != nil }
 
 // AnsweredCodes lists, in order, the codes Answered reports.
-func AnsweredCodes() []int {
-	out := make([]int, 0, len(defaults))
-	for c := range defaults {
-		out = append(out, c)
-	}
-	sort.Ints(out)
-	return out
-}
+func AnsweredCodes() []int { return slices.Sorted(maps.Keys(defaults)) }
 
 // perCluster holds the statuses a cluster's answers serve: those the
 // proxy answers once a request was routed to a cluster (worker/proxy
@@ -333,14 +328,7 @@ var perCluster = map[int]bool{301: true, 302: true, 308: true, 400: true, 401: t
 func ClusterAnswered(code int) bool { return perCluster[code] }
 
 // ClusterAnsweredCodes lists, in order, the codes ClusterAnswered reports.
-func ClusterAnsweredCodes() []int {
-	out := make([]int, 0, len(perCluster))
-	for c := range perCluster {
-		out = append(out, c)
-	}
-	sort.Ints(out)
-	return out
-}
+func ClusterAnsweredCodes() []int { return slices.Sorted(maps.Keys(perCluster)) }
 
 // Default returns the built-in answer for code (any code: an unusual one
 // gets a generic reason phrase).

@@ -3,7 +3,8 @@ package settings
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/sozu-go/sozu/proto/command"
@@ -63,7 +64,7 @@ func ClusterPolicy(c *command.Cluster, pc *Cluster, note func(Issue)) {
 		}
 		// Well-formed answers that are never sent (a bad one is reported
 		// above, as such).
-		for _, k := range sortedKeys(c.GetAnswers()) {
+		for _, k := range slices.Sorted(maps.Keys(c.GetAnswers())) {
 			if msg := unsentAnswer(k); msg != "" && !bad[k] {
 				note(Issue{Field: "answers", Index: -1, Key: k, Msg: msg, Effect: effectNever, Unused: true})
 			}
@@ -104,13 +105,4 @@ func unsentAnswer(k string) string {
 		return fmt.Sprintf("a cluster's answer for %d is never sent: the proxy answers %d before a request reaches a cluster, with the listener's answers", code, code)
 	}
 	return fmt.Sprintf("the proxy never answers %d itself", code)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
