@@ -3,11 +3,9 @@ package supervisor
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,19 +186,11 @@ func (s *Supervisor) gatherPrometheus() (*command.AggregatedMetrics, error) {
 		seq, clears, main, known = a.nextTask, a.metricsClears, a.mainMetrics(), a.state.BackendIDs()
 		live = a.liveWorkers()
 	})
-	answers := map[uint32]*command.WorkerMetrics{}
+	outs := s.gather(nil, calls, s.cfg.WorkerTimeout)
+	answers, failed := metricsAnswers(outs)
 	asked := map[uint32]bool{}
-	var failed []string
-	for _, o := range s.gather(nil, calls, s.cfg.WorkerTimeout) {
+	for _, o := range outs {
 		asked[o.worker] = true
-		switch {
-		case o.ok():
-			answers[o.worker] = o.resp.GetContent().GetWorkerMetrics()
-		case o.resp != nil:
-			failed = append(failed, fmt.Sprintf("%d: %s", o.worker, o.resp.GetMessage()))
-		default:
-			failed = append(failed, fmt.Sprintf("%d: worker %d %s", o.worker, o.worker, o.err))
-		}
 	}
 	for _, id := range live {
 		if !asked[id] {
@@ -208,13 +198,8 @@ func (s *Supervisor) gatherPrometheus() (*command.AggregatedMetrics, error) {
 		}
 	}
 	agg := pm.NewAggregator(allMetrics.GetQueryMetrics())
-	for _, id := range slices.Sorted(maps.Keys(answers)) {
-		if err := agg.Add(workerKey(id), answers[id]); err != nil {
-			failed = append(failed, fmt.Sprintf("%d: worker %d sent unusable metrics: %v", id, id, err))
-		}
-	}
-	if len(failed) > 0 {
-		return nil, fmt.Errorf("metrics query failed on some workers: %s", strings.Join(failed, ", "))
+	if err := metricsFailed(addAnswers(agg, answers, failed)); err != nil {
+		return nil, err
 	}
 	if gone := s.retired.note(answers, seq, live, clears, known); gone != nil {
 		if err := agg.Add("gone", gone); err != nil {

@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/sozu-go/sozu/proto/command"
@@ -26,32 +28,57 @@ func (s *Supervisor) queryMetrics(c *session, req *command.Request) bool {
 }
 
 // gatherMetrics fans req (a query_metrics) out and merges the answers.
-// c may be nil (an exporter asking).
+// c may be nil (no progress answer is sent then).
 func (s *Supervisor) gatherMetrics(c *session, req *command.Request) (*command.AggregatedMetrics, error) {
 	var calls []*call
 	s.do(func(a *actor) { calls = a.fanout(req) })
 	if c != nil {
 		c.processing("Querying metrics...")
 	}
-	outs := s.gather(c, calls, s.cfg.WorkerTimeout)
+	answers, failed := metricsAnswers(s.gather(c, calls, s.cfg.WorkerTimeout))
 	agg := pm.NewAggregator(req.GetQueryMetrics())
+	if err := metricsFailed(addAnswers(agg, answers, failed)); err != nil {
+		return nil, err
+	}
+	return agg.Result(s.mainMetrics()), nil
+}
+
+// metricsAnswers sorts the outcomes of a metrics fan-out: the workers'
+// answers by worker id, and what failed ("id: why").
+func metricsAnswers(outs []outcome) (map[uint32]*command.WorkerMetrics, []string) {
+	answers := map[uint32]*command.WorkerMetrics{}
 	var failed []string
 	for _, o := range outs {
 		switch {
 		case o.ok():
-			if err := agg.Add(workerKey(o.worker), o.resp.GetContent().GetWorkerMetrics()); err != nil {
-				failed = append(failed, fmt.Sprintf("%d: worker %d sent unusable metrics: %v", o.worker, o.worker, err))
-			}
+			answers[o.worker] = o.resp.GetContent().GetWorkerMetrics()
 		case o.resp != nil:
 			failed = append(failed, fmt.Sprintf("%d: %s", o.worker, o.resp.GetMessage()))
 		default:
 			failed = append(failed, fmt.Sprintf("%d: worker %d %s", o.worker, o.worker, o.err))
 		}
 	}
-	if len(failed) > 0 {
-		return nil, fmt.Errorf("metrics query failed on some workers: %s", strings.Join(failed, ", "))
+	return answers, failed
+}
+
+// addAnswers adds answers to agg in worker id order and returns failed
+// with the answers agg could not take.
+func addAnswers(agg *pm.Aggregator, answers map[uint32]*command.WorkerMetrics, failed []string) []string {
+	for _, id := range slices.Sorted(maps.Keys(answers)) {
+		if err := agg.Add(workerKey(id), answers[id]); err != nil {
+			failed = append(failed, fmt.Sprintf("%d: worker %d sent unusable metrics: %v", id, id, err))
+		}
 	}
-	return agg.Result(s.mainMetrics()), nil
+	return failed
+}
+
+// metricsFailed is the error of a metrics query that failed on the
+// workers failed names, nil when none.
+func metricsFailed(failed []string) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("metrics query failed on some workers: %s", strings.Join(failed, ", "))
 }
 
 // mainMetrics is the supervisor's own: the size of the configuration,
