@@ -69,14 +69,16 @@ func (b *builder) cluster(id string, cl *rawCluster) {
 	}
 }
 
-// clusterKeysUnused reports a cluster's https_redirect_port when nothing
-// redirects to https with it (no https_redirect = true, no frontend
+// clusterKeysUnused reports a cluster's https_redirect = true when none of
+// its frontends (it has some) is on a plain HTTP listener, where alone the
+// redirect fires; its https_redirect_port when nothing redirects to https
+// with it (no https_redirect = true in force, no frontend
 // redirecting to https without its own rewrite_port: worker/proxy
 // redirectHTTPS, redirectTo), and its www_authenticate when no frontend
 // answers 401 with it (redirect = "unauthorized", or required_auth on a
 // forwarding frontend: serveFrontend).
 func (b *builder) clusterKeysUnused(p string, c *command.Cluster, frontends []*command.Request) {
-	port, challenge := c.GetHttpsRedirect(), false
+	port, challenge, plain := false, false, false
 	for _, r := range frontends {
 		f, https := r.GetAddHttpFrontend(), false
 		if f == nil {
@@ -85,6 +87,7 @@ func (b *builder) clusterKeysUnused(p string, c *command.Cluster, frontends []*c
 		if f == nil {
 			continue
 		}
+		plain = plain || !https
 		switch f.GetRedirect() {
 		case command.RedirectPolicy_PERMANENT, command.RedirectPolicy_FOUND, command.RedirectPolicy_PERMANENT_REDIRECT:
 			s := f.GetRedirectScheme()
@@ -97,13 +100,19 @@ func (b *builder) clusterKeysUnused(p string, c *command.Cluster, frontends []*c
 			challenge = challenge || f.GetRequiredAuth()
 		}
 	}
+	// https_redirect answers requests that came over plain HTTP only
+	// (worker/proxy: a listener without TLS).
+	redirects := c.GetHttpsRedirect() && (plain || len(frontends) == 0)
+	port = port || redirects
 	for _, u := range []struct {
 		key  string
 		used bool
 		why  string
 	}{
-		{"https_redirect_port", port, "nothing redirects to https with it: the cluster has no https_redirect = true and " +
-			"none of its frontends redirects to https without a rewrite_port of its own"},
+		{"https_redirect", redirects || !c.GetHttpsRedirect(), "none of the cluster's frontends is on a plain HTTP listener, " +
+			"and the redirect answers requests that came over plain HTTP only"},
+		{"https_redirect_port", port, "nothing redirects to https with it: the cluster has no https_redirect = true " +
+			"with a frontend on a plain HTTP listener, and none of its frontends redirects to https without a rewrite_port of its own"},
 		{"www_authenticate", challenge, "no frontend of the cluster answers 401 with it: none has redirect = \"unauthorized\" " +
 			"or required_auth = true"},
 	} {

@@ -584,6 +584,9 @@ func TestRedirectPortChallengeUnused(t *testing.T) {
 		{cl("", `, redirect = "unauthorized"`), []string{"clusters.a.https_redirect_port"}},
 		{cl("", `, required_auth = true`), []string{"clusters.a.https_redirect_port"}},
 		{cl("https_redirect = true", `, required_auth = true`), nil},
+		// On HTTPS listeners only, https_redirect never fires.
+		{"[[listeners]]\nprotocol = \"https\"\naddress = \"127.0.0.1:8080\"\n" + cl("https_redirect = true", `, required_auth = true`),
+			[]string{"clusters.a.https_redirect_port", "clusters.a.https_redirect"}},
 	}
 	for _, tc := range cases {
 		c, err := Parse([]byte(tc.toml), "unused.toml")
