@@ -118,6 +118,9 @@ func (s *ConfigState) Dispatch(req *command.Request) error {
 	if e := checkRequestStrings(req.ProtoReflect()); e != nil {
 		return e
 	}
+	if e := checkRequestEnums(req.ProtoReflect(), ""); e != nil {
+		return e
+	}
 	req = clone(req)
 	if e := s.apply(req); e != nil {
 		return e
