@@ -116,3 +116,16 @@ func checkLen(t *testing.T, format string, b []byte) {
 		t.Fatalf("%s: %d bytes, over MaxEncodedRecord (%d)", format, len(b), MaxEncodedRecord)
 	}
 }
+
+// TestASCIITargetMaskedToNothing: a path-less target ("?a=1", an HTTP/2
+// :path of a request refused as malformed) whose query is dropped
+// (access_logs_query = "drop") shows "-", not an empty field that would
+// shift the status into its place (found by FuzzEncode).
+func TestASCIITargetMaskedToNothing(t *testing.T) {
+	r := httpRecord()
+	r.Target = []byte("?a=1")
+	line := string((&Encoder{Format: Ascii, Query: logmask.QueryDrop}).Append(nil, r))
+	if !strings.HasSuffix(line, " https shop.example.com GET - 200\n") {
+		t.Errorf("ascii: %q", line)
+	}
+}
