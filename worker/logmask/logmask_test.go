@@ -368,3 +368,15 @@ func FuzzMayHoldPAN(f *testing.F) {
 		}
 	})
 }
+
+// TestPANAfterUnicodeDigit: a PAN that a Unicode digit precedes or follows
+// ("߆4111111111111111") is a PAN to a reader who does not take that digit
+// for one (a PAN discovery tool): it is masked, though the run as a whole
+// fails the Luhn check (found by FuzzAppendTarget).
+func TestPANAfterUnicodeDigit(t *testing.T) {
+	for _, in := range []string{"߆4111111111111111", "4111111111111111߆", "/p/４4111111111111111", "߆0000000000000"} {
+		if out := AppendPANMasked(nil, []byte(in)); leaksPAN(out) {
+			t.Errorf("%q: %q leaks a PAN", in, out)
+		}
+	}
+}
