@@ -90,8 +90,12 @@ func TestDispatchClusters(t *testing.T) {
 	crlf := healthCheck("/h\r\nX-Injected: 1")
 	redirect := cluster("shop")
 	redirect.HttpsRedirect = proto.Bool(true)
+	badLB := cluster("shop")
+	badLB.LoadBalancing = command.LoadBalancingAlgorithms(9).Enum()
 
 	runDispatchCases(t, []dispatchCase{
+		{name: "undeclared load_balancing", req: addCluster(badLB), kind: WrongFieldValue,
+			text: "Wrong field value: unknown LoadBalancingAlgorithms value 9 for field 'add_cluster.load_balancing'"},
 		{name: "add cluster", req: addCluster(withHC), check: func(t *testing.T, s *ConfigState) {
 			c := s.Cluster("shop").GetConfiguration()
 			if c.GetHealthCheck().GetInterval() != 10 || c.HealthCheck.Interval == nil {
@@ -204,6 +208,12 @@ func TestDispatchHTTPFrontends(t *testing.T) {
 	badPosition.Position = command.RulePosition(9).Enum()
 	badKind := api()
 	badKind.Path.Kind = command.PathRuleKind(7).Enum()
+	// Undeclared enum values Go's decoder keeps in the field (found by
+	// FuzzDispatch: save_state could not write the record).
+	badScheme := api()
+	badScheme.RedirectScheme = command.RedirectScheme(48).Enum()
+	badHeader := api()
+	badHeader.Headers = []*command.Header{{Position: command.HeaderPosition(5).Enum(), Key: proto.String("X"), Val: proto.String("v")}}
 	noAddress := api()
 	noAddress.Address = nil
 	deny := api()
@@ -235,6 +245,10 @@ func TestDispatchHTTPFrontends(t *testing.T) {
 			kind: Exists, text: "HttpsFrontend '0.0.0.0:8080;example.com;P/api' already exists"},
 		{name: "bad position", req: addHTTP(badPosition), kind: Frontend,
 			text: "Could not convert the frontend to an insertable one. Frontend: 0.0.0.0:8080;example.com;P/api error: invalid value 9 for field 'position'"},
+		{name: "undeclared redirect_scheme", req: addHTTP(badScheme), kind: WrongFieldValue,
+			text: "Wrong field value: unknown RedirectScheme value 48 for field 'add_http_frontend.redirect_scheme'"},
+		{name: "undeclared header position", req: addHTTPS(badHeader), kind: WrongFieldValue,
+			text: "Wrong field value: unknown HeaderPosition value 5 for field 'add_https_frontend.headers.position'"},
 		{name: "bad path kind", req: addHTTP(badKind), kind: Frontend,
 			text: "Could not convert the frontend to an insertable one. Frontend: 0.0.0.0:8080;example.com error: invalid value 7 for field 'path.kind'"},
 		{name: "no address", req: addHTTP(noAddress), kind: InvalidValue,

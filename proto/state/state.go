@@ -104,7 +104,8 @@ func (s *ConfigState) Clone() *ConfigState {
 // IsStateVerb is false with kind NotStateVerb. Every string must be valid
 // UTF-8 and every identifier field pass CheckIdentifier (stringFields),
 // or the request is refused as InvalidValue naming the field, before any
-// lookup. Logging, configure_metrics and set/query_max_connections_per_ip
+// lookup; an enum field holding a value its type does not declare is
+// refused as WrongFieldValue (checkRequestEnums). Logging, configure_metrics and set/query_max_connections_per_ip
 // are accepted without any change.
 // Every accepted request is counted (see RequestCounts). req is not
 // modified or retained.
@@ -116,6 +117,9 @@ func (s *ConfigState) Dispatch(req *command.Request) error {
 		return notStateVerb(command.VerbName(req))
 	}
 	if e := checkRequestStrings(req.ProtoReflect()); e != nil {
+		return e
+	}
+	if e := checkRequestEnums(req.ProtoReflect(), ""); e != nil {
 		return e
 	}
 	req = clone(req)

@@ -183,3 +183,64 @@ func isToken(s string) bool {
 	}
 	return true
 }
+
+// ownEnumChecks are the enum fields a verb checks itself, with its own
+// error (upstream's): a frontend's position and path kind, a listener
+// type.
+var ownEnumChecks = map[string]bool{
+	"RequestHttpFrontend.position": true,
+	"PathRule.kind":                true,
+}
+
+// checkRequestEnums refuses, as WrongFieldValue naming the field, a request
+// holding an enum value its type does not declare, at any depth (Go's
+// decoder keeps such a value of a proto2 enum in the field rather than
+// among the unknown fields): the state would keep a record that save_state
+// cannot write (proto/statefile refuses it) and workers cannot read.
+// Fields in ownEnumChecks, and ListenerType fields (listenerType), are
+// left to their verbs.
+func checkRequestEnums(m protoreflect.Message, path string) *Error {
+	var e *Error
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		p := string(fd.Name())
+		if path != "" {
+			p = path + "." + p
+		}
+		switch {
+		case fd.Enum() != nil && !fd.IsMap():
+			if ownEnumChecks[string(fd.ContainingMessage().Name())+"."+string(fd.Name())] || fd.Enum().Name() == "ListenerType" {
+				return true
+			}
+			vals := []protoreflect.EnumNumber{}
+			if fd.IsList() {
+				for i := 0; i < v.List().Len(); i++ {
+					vals = append(vals, v.List().Get(i).Enum())
+				}
+			} else {
+				vals = append(vals, v.Enum())
+			}
+			for _, n := range vals {
+				if fd.Enum().Values().ByNumber(n) == nil {
+					e = wrongFieldValue(fmt.Sprintf("unknown %s value %d for field '%s'", fd.Enum().Name(), int32(n), p))
+					return false
+				}
+			}
+		case fd.IsMap():
+			if fd.MapValue().Enum() != nil || fd.MapValue().Message() == nil {
+				return true // no map of enums in command.proto
+			}
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				e = checkRequestEnums(mv.Message(), p)
+				return e == nil
+			})
+		case fd.IsList() && fd.Message() != nil:
+			for i := 0; i < v.List().Len() && e == nil; i++ {
+				e = checkRequestEnums(v.List().Get(i).Message(), p)
+			}
+		case fd.Message() != nil:
+			e = checkRequestEnums(v.Message(), p)
+		}
+		return e == nil
+	})
+	return e
+}

@@ -307,12 +307,18 @@ func appendEndpointField(dst, b []byte, mask func(dst, b []byte) []byte) []byte 
 // space-separated fields (host, method, target), one field that cannot
 // read as a missing one: control bytes replaced (sanitize), a space
 // percent-encoded (%20, as a URL writes it; a wide one, wideSpaceLen,
-// byte by byte: %C2%A0) and a value that is "-" written %2D. Such values
+// byte by byte: %C2%A0), a value that is "-" written %2D and an empty one
+// "-". Such values
 // come only from requests refused as malformed (an HTTP/2 :path
 // "/a 200 x"); the common case costs one scan.
 func fieldInPlace(dst []byte, start int) []byte {
 	v := dst[start:]
 	sanitize(v)
+	if len(v) == 0 {
+		// Nothing left once masked (a path-less target whose query is
+		// dropped, "?a=1"): "-", or the fields after it would shift.
+		return append(dst, '-')
+	}
 	if len(v) == 1 && v[0] == '-' {
 		return append(dst[:start], "%2D"...)
 	}

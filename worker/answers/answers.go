@@ -9,7 +9,8 @@
 //	<h1>Down for maintenance</h1> request %REQUEST_ID
 //
 // or, when it does not start with "HTTP/", a body that gets the default
-// status line and "Content-Type: text/html; charset=utf-8". Lines may end
+// status line and "Content-Type: text/html; charset=utf-8". Its status is
+// that of a final response with a body: not 1xx, 204 or 304. Lines may end
 // in LF or CRLF. The variables %REQUEST_ID, %CLUSTER_ID, %BACKEND_ID, in
 // redirections %REDIRECT_LOCATION, in 401 answers %WWW_AUTHENTICATE and in
 // 429 answers %RETRY_AFTER are replaced, in the head and the body. The redirect location is the
@@ -347,6 +348,9 @@ func Compile(code int, src string) (*Template, error) {
 	}
 	src = strings.ReplaceAll(src, "\r\n", "\n")
 	if !strings.HasPrefix(src, "HTTP/") {
+		if err := bodiless(code); err != nil {
+			return nil, fmt.Errorf("answer %d: %w", code, err)
+		}
 		t := builtin(code)
 		t.head = []piece{{lit: "HTTP/1.1 " + strconv.Itoa(code) + " " + Reason(code) +
 			"\r\nCache-Control: no-cache\r\nContent-Type: text/html; charset=utf-8\r\n"}}
@@ -402,10 +406,27 @@ func statusLine(l string) (int, error) {
 	if err != nil || code < 100 || code > 599 || (len(l) > 12 && l[12] != ' ') {
 		return 0, fmt.Errorf("status line %q has no status code in 100-599", l)
 	}
+	if err := bodiless(code); err != nil {
+		return 0, err
+	}
 	if strings.ContainsFunc(l, func(r rune) bool { return r != '\t' && (r < 0x20 || r == 0x7f) }) {
 		return 0, fmt.Errorf("control character in the status line")
 	}
 	return code, nil
+}
+
+// bodiless refuses the statuses an answer cannot have: every answer is a
+// final response framed by its Content-Length, followed by its body, and
+// the connection closed. A 1xx is an interim response, never the final
+// one (RFC 9110 §15.2; a 101 without Upgrade is invalid, §15.2.2); a 204
+// or a 304 ends at its head (RFC 9112 §6.3), a 204 with no Content-Length
+// at all (RFC 9110 §8.6): the client would read the answer's body as the
+// start of another response.
+func bodiless(code int) error {
+	if code < 200 || code == 204 || code == 304 {
+		return fmt.Errorf("status %d: an answer is a final response with a body (not 1xx, 204 or 304)", code)
+	}
+	return nil
 }
 
 // split cuts s into literals and variables.

@@ -97,6 +97,12 @@ func TestCompileErrors(t *testing.T) {
 		{"HTTP/1.1 503 Bad\nno colon\n\n", "line 2: not a field line"},
 		{"HTTP/1.1 503 Bad\nX-A: 1\nBad Name: x\n\n", "line 3: not a field line"},
 		{"HTTP/1.1 503 Bad\nX-A: a\x00b\n\n", "line 2: control character"},
+		// No final response with a body: a client would read the body as
+		// the next response (found by FuzzCompileAppend).
+		{"HTTP/1.1 101 Switching Protocols\n\n", "line 1: status 101"},
+		{"HTTP/1.1 100 Continue\n\nx", "line 1: status 100"},
+		{"HTTP/1.1 204 No Content\n\n", "line 1: status 204"},
+		{"HTTP/1.1 304 Not Modified\n\n", "line 1: status 304"},
 	} {
 		if _, err := Compile(503, tt.src); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Compile(%q) = %v, want %q", tt.src, err, tt.want)
@@ -104,6 +110,9 @@ func TestCompileErrors(t *testing.T) {
 	}
 	if _, err := Compile(42, "x"); err == nil {
 		t.Error("status 42 accepted")
+	}
+	if _, err := Compile(101, "<p>down</p>"); err == nil || !strings.Contains(err.Error(), "answer 101: status 101") {
+		t.Errorf("a body for 101 compiled: %v", err)
 	}
 }
 

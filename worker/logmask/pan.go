@@ -383,7 +383,10 @@ func isHex(c byte) bool { return isDigit(c) || 'a' <= c|0x20 && c|0x20 <= 'f' }
 func holdsPAN(run []byte, n int) bool {
 	var d [64]byte
 	var groups [64]uint8 // the index in d of each group's first digit, then n
-	k, g, sep := 0, 0, true
+	// wide: the last digit was a Unicode one. Where ASCII and Unicode
+	// digits meet, a group starts, as at a separator: a reader who does
+	// not take "߆" for a digit sees "߆4111111111111111" hold a PAN.
+	k, g, sep, wide := 0, 0, true, false
 	for i := 0; i < len(run); i++ {
 		switch c := run[i]; {
 		case c == '%' && run[i+1] == '3':
@@ -394,13 +397,13 @@ func holdsPAN(run []byte, n int) bool {
 			if k == len(d) {
 				return true // too long to check: masked anyway
 			}
-			if sep {
+			if sep || wide {
 				groups[g] = uint8(k)
 				g++
 			}
 			d[k] = c - '0'
 			k++
-			sep = false
+			sep, wide = false, false
 		case c == '%':
 			i += 2 // an escaped separator: its digits are not the PAN's
 			sep = true
@@ -408,13 +411,13 @@ func holdsPAN(run []byte, n int) bool {
 			if k == len(d) {
 				return true
 			}
-			if sep {
+			if sep || !wide {
 				groups[g] = uint8(k)
 				g++
 			}
 			d[k] = digitValue(run[i:])
 			k++
-			sep = false
+			sep, wide = false, true
 			i += digitLen(run[i:]) - 1
 		default:
 			sep = true

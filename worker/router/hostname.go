@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"unicode/utf8"
 
@@ -97,6 +98,39 @@ func toASCII(name string) (string, error) {
 
 // parseRegexHost parses a hostname holding at least one '/': labels
 // separated by '.', each either a literal or a "/regex/" segment.
+// labelInWhole returns a label's regex src (which compiles) as written in
+// the whole-name regex: its text anchors (^, $, \A, \z) made empty. In the
+// label's own regex they stand at the label's edges, which the whole
+// label matches anyway; left in the whole name, where the label is
+// followed or preceded by others, "$" would match nowhere, and a name the
+// labels match would not route through the whole-name regex (nor give its
+// captures).
+func labelInWhole(src string) string {
+	re, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return src
+	}
+	var walk func(*syntax.Regexp) bool
+	walk = func(r *syntax.Regexp) bool {
+		changed := false
+		switch r.Op {
+		case syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText:
+			r.Op, r.Flags = syntax.OpEmptyMatch, 0
+			return true
+		}
+		for _, sub := range r.Sub {
+			if walk(sub) {
+				changed = true
+			}
+		}
+		return changed
+	}
+	if !walk(re) {
+		return src
+	}
+	return re.String()
+}
+
 func parseRegexHost(h string) (hostMatch, error) {
 	hm := hostMatch{kind: hostRegex}
 	whole := strings.Builder{}
@@ -120,7 +154,7 @@ func parseRegexHost(h string) (hostMatch, error) {
 				return hostMatch{}, fmt.Errorf("regex segment %q: %v", src, err)
 			}
 			l = labelMatch{re: re, src: src}
-			whole.WriteString(`(?:` + src + `)`)
+			whole.WriteString(`(?:` + labelInWhole(src) + `)`)
 			i += end + 2
 		} else {
 			end := strings.IndexByte(h[i:], '.')

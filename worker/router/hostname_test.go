@@ -194,3 +194,29 @@ func FuzzParseHost(f *testing.F) {
 		}
 	})
 }
+
+// TestRegexLabelAnchors: anchors in a regex label ("/^cdn[0-9]+$/", an
+// operator's habit) stand at the label's edges. The whole-name regex, by
+// which a name is routed off the label tree and its captures taken, must
+// match the names the labels match: "$" copied into it matched nowhere,
+// since a label is followed by others (found by FuzzParseHost).
+func TestRegexLabelAnchors(t *testing.T) {
+	for _, tt := range []struct{ pattern, host string }{
+		{"/^cdn([0-9]+)$/.example.com", "cdn1.example.com"},
+		{`/\Aa\z/./(b)$/.x`, "a.b.x"},
+		{"/($)/./B/", ".b"},
+		{"/(?i)^A|^b$/.x", "a.x"},
+	} {
+		hm, err := parseHost(tt.pattern)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.pattern, err)
+		}
+		h := []byte(tt.host)
+		if !hm.matchLabels(h) || !hm.whole.Match(h) {
+			t.Errorf("%q on %q: labels match %v, whole name (%s) %v", tt.pattern, tt.host, hm.matchLabels(h), hm.whole, hm.whole.Match(h))
+		}
+		if got, want := len(hm.hostCaptures(nil, h, false)), hm.groups; got != want {
+			t.Errorf("%q on %q: %d captures by the whole name, want %d", tt.pattern, tt.host, got, want)
+		}
+	}
+}
