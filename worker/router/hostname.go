@@ -96,8 +96,6 @@ func toASCII(name string) (string, error) {
 	return a, nil
 }
 
-// parseRegexHost parses a hostname holding at least one '/': labels
-// separated by '.', each either a literal or a "/regex/" segment.
 // labelInWhole returns a label's regex src (which compiles) as written in
 // the whole-name regex: its text anchors (^, $, \A, \z) made empty. In the
 // label's own regex they stand at the label's edges, which the whole
@@ -131,6 +129,8 @@ func labelInWhole(src string) string {
 	return re.String()
 }
 
+// parseRegexHost parses a hostname holding at least one '/': labels
+// separated by '.', each either a literal or a "/regex/" segment.
 func parseRegexHost(h string) (hostMatch, error) {
 	hm := hostMatch{kind: hostRegex}
 	whole := strings.Builder{}
