@@ -236,20 +236,9 @@ access_logs_colored = true
 access_logs_format = "protobuf"`, []string{"access_logs_colored"}},
 	}
 	for _, tc := range cases {
-		c, err := Parse([]byte(tc.toml), "colored.toml")
-		if err != nil {
-			t.Fatalf("%s: %v", tc.toml, err)
-		}
-		var got []string
-		for _, w := range c.Warnings {
-			got = append(got, w.Key)
-			if w.Line == 0 || !strings.Contains(w.String(), "colored.toml:") || !strings.Contains(w.Why, "stdout") {
-				t.Errorf("%s: warning without position, file or reason: %s", tc.toml, w)
-			}
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
-		}
+		checkWarned(t, "colored.toml", tc.toml, tc.want, func(w Warning) bool {
+			return w.Line == 0 || !strings.Contains(w.String(), "colored.toml:") || !strings.Contains(w.Why, "stdout")
+		})
 	}
 }
 
@@ -318,20 +307,7 @@ func TestStatsdKeysWarnings(t *testing.T) {
 		{"[metrics]\naddress = \"127.0.0.1:8125\"\nprometheus_address = \"127.0.0.1:9100\"\nprefix = \"edge\"\ntagged_metrics = true", nil},
 	}
 	for _, tc := range cases {
-		c, err := Parse([]byte(tc.toml), "metrics.toml")
-		if err != nil {
-			t.Fatalf("%s: %v", tc.toml, err)
-		}
-		var got []string
-		for _, w := range c.Warnings {
-			got = append(got, w.Key)
-			if w.Line == 0 || !strings.Contains(w.Why, "statsd") {
-				t.Errorf("%s: warning without position or reason: %s", tc.toml, w)
-			}
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
-		}
+		checkWarned(t, "metrics.toml", tc.toml, tc.want, func(w Warning) bool { return w.Line == 0 || !strings.Contains(w.Why, "statsd") })
 	}
 }
 
@@ -382,20 +358,7 @@ func TestUnusedWarnings(t *testing.T) {
 		{"[metrics]\naddress = \"127.0.0.1:8125\"\ndetail = \"backend\"", nil},
 	}
 	for _, tc := range cases {
-		c, err := Parse([]byte(tc.toml), "unused.toml")
-		if err != nil {
-			t.Fatalf("%s: %v", tc.toml, err)
-		}
-		var got []string
-		for _, w := range c.Warnings {
-			got = append(got, w.Key)
-			if w.Line == 0 {
-				t.Errorf("%s: warning without position: %s", tc.toml, w)
-			}
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
-		}
+		checkWarned(t, "unused.toml", tc.toml, tc.want, func(w Warning) bool { return w.Line == 0 })
 	}
 }
 
@@ -424,20 +387,7 @@ func TestClusterUnusedWarnings(t *testing.T) {
 		{cl("http", "retry_after = 5\nmax_connections_per_ip = 2"), nil},
 	}
 	for _, tc := range cases {
-		c, err := Parse([]byte(tc.toml), "clusters.toml")
-		if err != nil {
-			t.Fatalf("%s: %v", tc.toml, err)
-		}
-		var got []string
-		for _, w := range c.Warnings {
-			got = append(got, w.Key)
-			if w.Line != 3 && w.Line != 4 {
-				t.Errorf("%s: warning at the wrong line: %s", tc.toml, w)
-			}
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
-		}
+		checkWarned(t, "clusters.toml", tc.toml, tc.want, func(w Warning) bool { return w.Line != 3 && w.Line != 4 })
 	}
 }
 
@@ -504,20 +454,7 @@ func TestNeverAnsweredWarnings(t *testing.T) {
 			[]string{"clusters.a.answers.404", "clusters.a.answers.421", "clusters.a.answers.431", "clusters.a.answers.505"}},
 	}
 	for _, tc := range cases {
-		c, err := Parse([]byte(tc.toml), filepath.Join(dir, "answers.toml"))
-		if err != nil {
-			t.Fatalf("%s: %v", tc.toml, err)
-		}
-		var got []string
-		for _, w := range c.Warnings {
-			got = append(got, w.Key)
-			if w.Line == 0 || !strings.Contains(w.Why, "never") {
-				t.Errorf("%s: warning without position or reason: %s", tc.toml, w)
-			}
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
-		}
+		checkWarned(t, filepath.Join(dir, "answers.toml"), tc.toml, tc.want, func(w Warning) bool { return w.Line == 0 || !strings.Contains(w.Why, "never") })
 	}
 }
 
@@ -542,20 +479,7 @@ func TestStickyUnusedWarnings(t *testing.T) {
 		{l + cl("a", "sticky_session = true", "127.0.0.1:8080") + cl("b", "sticky_session = true", "127.0.0.1:8081"), nil},
 	}
 	for _, tc := range cases {
-		c, err := Parse([]byte(tc.toml), "sticky.toml")
-		if err != nil {
-			t.Fatalf("%s: %v", tc.toml, err)
-		}
-		var got []string
-		for _, w := range c.Warnings {
-			got = append(got, w.Key)
-			if w.Line == 0 || !strings.Contains(w.Why, "sticky_session") {
-				t.Errorf("warning without position or reason: %s", w)
-			}
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
-		}
+		checkWarned(t, "sticky.toml", tc.toml, tc.want, func(w Warning) bool { return w.Line == 0 || !strings.Contains(w.Why, "sticky_session") })
 	}
 }
 
@@ -589,19 +513,27 @@ func TestRedirectPortChallengeUnused(t *testing.T) {
 			[]string{"clusters.a.https_redirect_port", "clusters.a.https_redirect"}},
 	}
 	for _, tc := range cases {
-		c, err := Parse([]byte(tc.toml), "unused.toml")
-		if err != nil {
-			t.Fatalf("%s: %v", tc.toml, err)
+		checkWarned(t, "unused.toml", tc.toml, tc.want, func(w Warning) bool { return w.Line == 0 || w.Class != Unused })
+	}
+}
+
+// checkWarned parses toml as the file path and checks that it warns about
+// the keys want, in this order, and that bad holds for none of the
+// warnings (each names what it wants of them: a position, a reason…).
+func checkWarned(t *testing.T, path, toml string, want []string, bad func(Warning) bool) {
+	t.Helper()
+	c, err := Parse([]byte(toml), path)
+	if err != nil {
+		t.Fatalf("%s: %v", toml, err)
+	}
+	var got []string
+	for _, w := range c.Warnings {
+		got = append(got, w.Key)
+		if bad(w) {
+			t.Errorf("%s: warning without the position, file, class or reason this case wants: %s", toml, w)
 		}
-		var got []string
-		for _, w := range c.Warnings {
-			got = append(got, w.Key)
-			if w.Line == 0 || w.Class != Unused {
-				t.Errorf("warning without position or of another class: %s", w)
-			}
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s:\nwarned about %v, want %v", tc.toml, got, tc.want)
-		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s:\nwarned about %v, want %v", toml, got, want)
 	}
 }
