@@ -1,6 +1,10 @@
 package h2
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/sozu-go/sozu/worker/http1"
+)
 
 // HeaderField is one header field as raw bytes. In a request the slices
 // point into the stream's buffers and are valid until ServeStream returns;
@@ -71,7 +75,7 @@ func validateRequest(all []HeaderField, r *request) string {
 		}
 		switch string(f.Name) {
 		case "content-length":
-			n, ok := parseContentLength(f.Value)
+			n, ok := http1.ParseContentLength(f.Value) // as HTTP/1.1 reads it
 			if !ok {
 				return "invalid content-length"
 			}
@@ -326,20 +330,6 @@ func validValue(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func parseContentLength(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, false
-	}
-	var n int64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, true
 }
 
 // appendResponseField appends f to arena/fields in HTTP/2 form: the name

@@ -41,6 +41,11 @@ func TestValidateRequest(t *testing.T) {
 		{"connect no authority", []string{":method", "CONNECT"}, "CONNECT without :authority"},
 		{"bad content-length", with("content-length", "1x"), "invalid content-length"},
 		{"conflicting content-length", with("content-length", "1", "content-length", "2"), "conflicting content-length"},
+		// 1*DIGIT (RFC 9110 §8.6), as HTTP/1.1 reads it: leading zeros and
+		// 19 digits are valid; past int64 is not.
+		{"content-length with leading zeros", with("content-length", "000000000000000000005"), ""},
+		{"content-length of 19 digits", with("content-length", "1000000000000000000"), ""},
+		{"content-length past int64", with("content-length", "9223372036854775808"), "invalid content-length"},
 		{"host mismatch", with("host", "evil.com"), "host differs from :authority"},
 		// Scheme-based normalization (RFC 9113 §8.3.1, RFC 3986 §6.2.3).
 		{"host with default port", with("host", "EX.com:443"), ""},
