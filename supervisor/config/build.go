@@ -102,10 +102,9 @@ func (b *builder) build(r *rawConfig) {
 // for those clusters only (worker/proxy sticky.go).
 func (b *builder) stickyNameUnused() {
 	for _, l := range b.listeners {
-		kp := joinKey(l.path, "sticky_name")
-		if at, ok := b.errs.pos.keyAt(kp); ok && !l.sticky {
-			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused,
-				Why: "no cluster with sticky_session = true has a frontend on this listener: the cookie is used for those only"})
+		if !l.sticky {
+			b.warn(joinKey(l.path, "sticky_name"), Unused,
+				"no cluster with sticky_session = true has a frontend on this listener: the cookie is used for those only")
 		}
 	}
 }
@@ -153,10 +152,8 @@ func (b *builder) globals(r *rawConfig) {
 	if !validLogLevel(c.LogLevel) {
 		b.errs.at("log_level", "invalid log level %q: want error, warn, info, debug, trace or off, optionally per module (module=level, comma separated)", c.LogLevel)
 	} else if lvl, un := logfilter.Unheeded(c.LogLevel); len(un) > 0 {
-		if at, ok := b.errs.pos.keyAt("log_level"); ok {
-			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: "log_level", Class: Meaningless,
-				Why: fmt.Sprintf("%s: module directives name upstream's Rust modules; the whole log is at %s", strings.Join(un, ", "), lvl)})
-		}
+		b.warn("log_level", Meaningless,
+			fmt.Sprintf("%s: module directives name upstream's Rust modules; the whole log is at %s", strings.Join(un, ", "), lvl))
 	}
 	c.LogTarget = b.logTarget("log_target", *r.LogTarget)
 	b.logFile("log_target", c.LogTarget)
@@ -227,10 +224,8 @@ func (b *builder) globals(r *rawConfig) {
 		}
 	}
 	c.DisableClusterMetrics = *r.DisableClusterMetrics
-	if at, ok := b.errs.pos.keyAt("metrics.detail"); ok && c.DisableClusterMetrics && c.Metrics != nil &&
-		c.Metrics.Detail >= command.MetricDetail_DETAIL_CLUSTER {
-		b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: "metrics.detail", Class: Unused,
-			Why: "disable_cluster_metrics = true: the proxy level only is recorded and sent (until `sozu metrics enable`)"})
+	if c.DisableClusterMetrics && c.Metrics != nil && c.Metrics.Detail >= command.MetricDetail_DETAIL_CLUSTER {
+		b.warn("metrics.detail", Unused, "disable_cluster_metrics = true: the proxy level only is recorded and sent (until `sozu metrics enable`)")
 	}
 }
 
@@ -306,6 +301,23 @@ func (b *builder) checkH2Buffers() {
 }
 
 // Helpers shared by the checks.
+
+// warn records a warning at key path kp when the file writes it (a key
+// left to its default is not the operator's doing), and reports whether
+// it did.
+func (b *builder) warn(kp string, class Class, why string) bool {
+	return b.warnProtecting(kp, class, why, "")
+}
+
+// warnProtecting is warn for a key configuring protection (protectionOf's
+// names), which sozu compliance fails rather than warns about.
+func (b *builder) warnProtecting(kp string, class Class, why, protection string) bool {
+	at, ok := b.errs.pos.keyAt(kp)
+	if ok {
+		b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: class, Why: why, Protection: protection})
+	}
+	return ok
+}
 
 // written reports whether the file gave key path p.
 func (b *builder) written(p string) bool {
@@ -464,10 +476,6 @@ func (b *builder) neverAnswered(kp, code string, cluster bool) {
 	if err != nil || answers.Answered(n) && (!cluster || answers.ClusterAnswered(n)) {
 		return
 	}
-	at, ok := b.errs.pos.keyAt(kp)
-	if !ok {
-		return
-	}
 	var why string
 	if answers.Answered(n) {
 		why = fmt.Sprintf("a cluster's answer for %s is never sent: the proxy answers %s before a request reaches a cluster; "+
@@ -478,7 +486,7 @@ func (b *builder) neverAnswered(kp, code string, cluster bool) {
 			why += "; " + why507
 		}
 	}
-	b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Meaningless, Why: why})
+	b.warn(kp, Meaningless, why)
 }
 
 func codeList(cs []int) string {

@@ -60,10 +60,9 @@ func (b *builder) cluster(id string, cl *rawCluster) {
 	b.backends(p, id, cl.Backends)
 	if !c.GetStickySession() {
 		for i, be := range cl.Backends {
-			kp := joinKey(joinIndex(joinKey(p, "backends"), i), "sticky_id")
-			if at, ok := b.errs.pos.keyAt(kp); ok && be != nil {
-				b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused,
-					Why: "the cluster has no sticky_session = true: no sticky cookie names a backend"})
+			if be != nil {
+				b.warn(joinKey(joinIndex(joinKey(p, "backends"), i), "sticky_id"), Unused,
+					"the cluster has no sticky_session = true: no sticky cookie names a backend")
 			}
 		}
 	}
@@ -116,9 +115,8 @@ func (b *builder) clusterKeysUnused(p string, c *command.Cluster, frontends []*c
 		{"www_authenticate", challenge, "no frontend of the cluster answers 401 with it: none has redirect = \"unauthorized\" " +
 			"or required_auth = true"},
 	} {
-		kp := joinKey(p, u.key)
-		if at, ok := b.errs.pos.keyAt(kp); ok && !u.used {
-			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused, Why: u.why})
+		if !u.used {
+			b.warn(joinKey(p, u.key), Unused, u.why)
 		}
 	}
 }

@@ -201,11 +201,8 @@ func (b *builder) h2Unused(p string, l *rawListener) {
 		if !strings.HasPrefix(key, "h2_") || forceTable["listeners"][key].class == NotBuilt && onlyOn["listeners"][key] == nil {
 			continue
 		}
-		kp := joinKey(p, key)
-		if at, ok := b.errs.pos.keyAt(kp); ok {
-			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: Unused,
-				Why: "alpn_protocols offers no h2 on this listener: no connection to apply it to (until `sozu listener https update --alpn-protocols` adds h2)"})
-		}
+		b.warn(joinKey(p, key), Unused,
+			"alpn_protocols offers no h2 on this listener: no connection to apply it to (until `sozu listener https update --alpn-protocols` adds h2)")
 	}
 }
 
@@ -237,11 +234,9 @@ func (b *builder) tlsPolicy(p string, hl *command.HttpsListenerConfig) {
 		}
 		return nil
 	}
-	if kp := joinKey(p, "send_tls13_tickets"); hl.GetSendTls13Tickets() > 0 && !b.cfg.Sandbox.TLSSessionTickets {
-		if at, ok := b.errs.pos.keyAt(kp); ok {
-			b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp, Class: OptIn,
-				Why: "session tickets are issued only with tls_session_tickets = true (docs/tls.md: a ticket key opens every session it sealed)"})
-		}
+	if hl.GetSendTls13Tickets() > 0 && !b.cfg.Sandbox.TLSSessionTickets {
+		b.warn(joinKey(p, "send_tls13_tickets"), OptIn,
+			"session tickets are issued only with tls_session_tickets = true (docs/tls.md: a ticket key opens every session it sealed)")
 	}
 	_, ws := tlsconf.ParsePolicy(hl.GetVersions(), written("cipher_list", hl.GetCipherList()),
 		written("cipher_suites", hl.GetCipherSuites()), written("groups_list", hl.GetGroupsList()), hl.GetSendTls13Tickets())
@@ -255,10 +250,7 @@ func (b *builder) tlsPolicy(p string, hl *command.HttpsListenerConfig) {
 			protection = ProtectTLS13Suites
 		}
 		for _, k := range policyKeys[knob] {
-			kp := joinKey(p, k)
-			if at, ok := b.errs.pos.keyAt(kp); ok {
-				b.warnings = append(b.warnings, Warning{File: b.errs.file, Line: at.line, Col: at.col, Key: kp,
-					Class: Unsupported, Why: why, Protection: protection})
+			if b.warnProtecting(joinKey(p, k), Unsupported, why, protection) {
 				break
 			}
 		}
