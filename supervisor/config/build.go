@@ -467,34 +467,23 @@ const why507 = "upstream's 507 is a request or response larger than its buffers:
 	"414 or 431, a request body over its limit 413"
 
 // neverAnswered reports, at key path kp when written, a custom answer
-// for a status code the proxy never answers itself (upstream's 507, a
-// 200…), or, in a cluster's answers (cluster), one it answers only before
-// a request reaches a cluster (404, 421, 431…: answers.ClusterAnswered):
-// it would never be sent.
+// that would never be sent (answers.Unsent): for a status the proxy never
+// answers itself (upstream's 507, a 200…), or, in a cluster's answers
+// (cluster), one it answers only before a request reaches a cluster (404,
+// 421, 431…).
 func (b *builder) neverAnswered(kp, code string, cluster bool) {
 	n, err := strconv.Atoi(code)
-	if err != nil || answers.Answered(n) && (!cluster || answers.ClusterAnswered(n)) {
+	if err != nil {
 		return
 	}
-	var why string
-	if answers.Answered(n) {
-		why = fmt.Sprintf("a cluster's answer for %s is never sent: the proxy answers %s before a request reaches a cluster; "+
-			"set it in the listener's answers (a cluster's answers serve %s)", code, code, codeList(answers.ClusterAnsweredCodes()))
-	} else {
-		why = fmt.Sprintf("this proxy never answers %s itself (its answers: %s)", code, codeList(answers.AnsweredCodes()))
-		if code == "507" {
-			why += "; " + why507
-		}
+	why := answers.Unsent(n, cluster)
+	if why == "" {
+		return
+	}
+	if code == "507" {
+		why += "; " + why507
 	}
 	b.warn(kp, Meaningless, why)
-}
-
-func codeList(cs []int) string {
-	var codes []string
-	for _, c := range cs {
-		codes = append(codes, strconv.Itoa(c))
-	}
-	return strings.Join(codes, ", ")
 }
 
 // compileAnswers reports, at at(code), each answer template of m that

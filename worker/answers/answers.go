@@ -331,6 +331,30 @@ func ClusterAnswered(code int) bool { return perCluster[code] }
 // ClusterAnsweredCodes lists, in order, the codes ClusterAnswered reports.
 func ClusterAnsweredCodes() []int { return slices.Sorted(maps.Keys(perCluster)) }
 
+// Unsent says why a custom answer for code is never sent, or "" when it
+// may be: the proxy never answers code itself (Answered), or, for a
+// cluster's answers (cluster), answers it only before a request reaches a
+// cluster (ClusterAnswered). The configuration check and the workers'
+// settings check both report with it.
+func Unsent(code int, cluster bool) string {
+	switch {
+	case !Answered(code):
+		return fmt.Sprintf("this proxy never answers %d itself (its answers: %s)", code, codeList(AnsweredCodes()))
+	case cluster && !ClusterAnswered(code):
+		return fmt.Sprintf("a cluster's answer for %d is never sent: the proxy answers %d before a request reaches a cluster; "+
+			"set it in the listener's answers (a cluster's answers serve %s)", code, code, codeList(ClusterAnsweredCodes()))
+	}
+	return ""
+}
+
+func codeList(cs []int) string {
+	codes := make([]string, len(cs))
+	for i, c := range cs {
+		codes[i] = strconv.Itoa(c)
+	}
+	return strings.Join(codes, ", ")
+}
+
 // Default returns the built-in answer for code (any code: an unusual one
 // gets a generic reason phrase).
 func Default(code int) *Template {

@@ -65,8 +65,10 @@ func ClusterPolicy(c *command.Cluster, pc *Cluster, note func(Issue)) {
 		// Well-formed answers that are never sent (a bad one is reported
 		// above, as such).
 		for _, k := range slices.Sorted(maps.Keys(c.GetAnswers())) {
-			if msg := unsentAnswer(k); msg != "" && !bad[k] {
-				note(Issue{Field: "answers", Index: -1, Key: k, Msg: msg, Effect: effectNever, Unused: true})
+			if code, err := strconv.Atoi(k); err == nil && !bad[k] {
+				if msg := answers.Unsent(code, true); msg != "" {
+					note(Issue{Field: "answers", Index: -1, Key: k, Msg: msg, Effect: effectNever, Unused: true})
+				}
 			}
 		}
 		pc.Answers = set
@@ -90,19 +92,4 @@ func ClusterPolicy(c *command.Cluster, pc *Cluster, note func(Issue)) {
 			pc.WWWAuthenticate = []byte(ch)
 		}
 	}
-}
-
-// unsentAnswer says why a cluster's answer for status key k is never sent
-// ("" when it may be): the proxy never answers k itself, or answers it
-// only before a request reaches a cluster (answers.ClusterAnswered). A
-// key that is not a status is NewSet's to report.
-func unsentAnswer(k string) string {
-	code, err := strconv.Atoi(k)
-	if err != nil || answers.ClusterAnswered(code) {
-		return ""
-	}
-	if answers.Answered(code) {
-		return fmt.Sprintf("a cluster's answer for %d is never sent: the proxy answers %d before a request reaches a cluster, with the listener's answers", code, code)
-	}
-	return fmt.Sprintf("the proxy never answers %d itself", code)
 }

@@ -274,7 +274,8 @@ func TestCheckCluster(t *testing.T) {
 		`answer_503: answer 503: line 1: status line "HTTP/1.1 5 x" has no status code in 100-599 => the default answer is used`,
 		`answers.abc: answer "abc": the key is not a status code => the default answer is used`,
 		// Well formed, but answered before a request reaches a cluster.
-		"answers.421: a cluster's answer for 421 is never sent: the proxy answers 421 before a request reaches a cluster, with the listener's answers => it is kept and never sent",
+		"answers.421: a cluster's answer for 421 is never sent: the proxy answers 421 before a request reaches a cluster; " +
+			"set it in the listener's answers (a cluster's answers serve 301, 302, 308, 400, 401, 408, 413, 414, 429, 502, 503, 504) => it is kept and never sent",
 		"authorized_hashes[1]: no ':' between the user name and the password hash => it is ignored",
 		"authorized_hashes[2]: a basic-auth user name has no ':' => it is ignored",
 		"authorized_hashes[3]: the password hash is not 64 hexadecimal digits (the SHA-256 of the password) => it is ignored",

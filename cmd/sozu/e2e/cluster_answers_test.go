@@ -28,7 +28,7 @@ func TestClusterAnswersNeverSent(t *testing.T) {
 	for _, want := range []string{
 		"cluster app: answers.404: a cluster's answer for 404 is never sent: the proxy answers 404 before a request reaches a cluster",
 		"cluster app: answers.421: a cluster's answer for 421 is never sent",
-		"cluster app: answers.507: the proxy never answers 507 itself",
+		"cluster app: answers.507: this proxy never answers 507 itself",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("AddCluster answered %q\nwant it to say %q", msg, want)
