@@ -45,10 +45,10 @@ func tlsChecks(s *Snapshot) []Check {
 		}
 		var vWarn, sWarn []string
 		for _, w := range warnings {
-			if strings.HasPrefix(w, "versions:") {
-				vWarn = append(vWarn, w)
-			} else if strings.HasPrefix(w, "cipher_") {
-				sWarn = append(sWarn, w)
+			if w.Knob == "versions" {
+				vWarn = append(vWarn, w.String())
+			} else if strings.HasPrefix(w.Knob, "cipher_") {
+				sWarn = append(sWarn, w.String())
 			}
 		}
 

@@ -241,16 +241,15 @@ func (b *builder) tlsPolicy(p string, hl *command.HttpsListenerConfig) {
 	_, ws := tlsconf.ParsePolicy(hl.GetVersions(), written("cipher_list", hl.GetCipherList()),
 		written("cipher_suites", hl.GetCipherSuites()), written("groups_list", hl.GetGroupsList()), hl.GetSendTls13Tickets())
 	for _, w := range ws {
-		knob, why, _ := strings.Cut(w, ": ")
-		if strings.Contains(why, "TLS 1.2 is disabled") {
+		if w.Kind == tlsconf.TLS13Only {
 			continue // what a list of TLS 1.3 suites only asks for: in force
 		}
 		protection := ""
-		if strings.HasPrefix(why, "TLS 1.3 suites cannot be restricted") {
+		if w.Kind == tlsconf.TLS13Unrestricted {
 			protection = ProtectTLS13Suites
 		}
-		for _, k := range policyKeys[knob] {
-			if b.warnProtecting(joinKey(p, k), Unsupported, why, protection) {
+		for _, k := range policyKeys[w.Knob] {
+			if b.warnProtecting(joinKey(p, k), Unsupported, w.Msg, protection) {
 				break
 			}
 		}

@@ -141,10 +141,39 @@ func suiteByIANA(name string) *tls.CipherSuite {
 // allowed reports whether a TLS 1.2 suite is ECDHE with an AEAD cipher.
 func allowed(id uint16) bool { return slices.Contains(defaultSuites, id) }
 
+// PolicyWarning is what ParsePolicy says of a listener's TLS knob: an
+// entry ignored or refused, or the knob read otherwise than written.
+type PolicyWarning struct {
+	Knob string // versions, cipher_list, cipher_suites or groups_list
+	Msg  string
+	Kind PolicyWarningKind
+}
+
+// String reads "knob: msg".
+func (w PolicyWarning) String() string { return w.Knob + ": " + w.Msg }
+
+// PolicyWarningKind says what a PolicyWarning means for the operator's
+// intent.
+type PolicyWarningKind uint8
+
+const (
+	// Ignored: an entry left out, or the defaults used for want of one.
+	Ignored PolicyWarningKind = iota
+	// TLS13Unrestricted: the lists name fewer than the three TLS 1.3
+	// suites, which Go's crypto/tls keeps enabled all the same.
+	TLS13Unrestricted
+	// TLS13Only: cipher_list names TLS 1.3 suites only, so TLS 1.2 is
+	// disabled, as that asks.
+	TLS13Only
+)
+
 // ParsePolicy reads a listener's TLS knobs. Every ignored or refused
-// entry is reported in warnings, which name the knob.
-func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups []string, tickets uint64) (p Policy, warnings []string) {
-	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+// entry, and a knob read otherwise than written, is reported in warnings.
+func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups []string, tickets uint64) (p Policy, warnings []PolicyWarning) {
+	warnAs := func(kind PolicyWarningKind, knob, format string, args ...any) {
+		warnings = append(warnings, PolicyWarning{Knob: knob, Msg: fmt.Sprintf(format, args...), Kind: kind})
+	}
+	warn := func(knob, format string, args ...any) { warnAs(Ignored, knob, format, args...) }
 	p.Tickets = tickets > 0
 
 	// versions
@@ -156,7 +185,7 @@ func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups
 		case command.TlsVersion_TLS_V1_3:
 			v13 = true
 		default:
-			warn("versions: %s is not allowed (TLS 1.2 and TLS 1.3 only): ignored", v)
+			warn("versions", "%s is not allowed (TLS 1.2 and TLS 1.3 only): ignored", v)
 		}
 	}
 	switch {
@@ -165,7 +194,7 @@ func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups
 	case v13 && !v12:
 		p.MinVersion, p.MaxVersion = tls.VersionTLS13, tls.VersionTLS13
 	case !v12 && !v13 && len(versions) > 0:
-		warn("versions: no allowed version left: TLS 1.2 and TLS 1.3 are enabled")
+		warn("versions", "no allowed version left: TLS 1.2 and TLS 1.3 are enabled")
 	}
 
 	// cipher_list and cipher_suites
@@ -186,9 +215,9 @@ func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups
 		s := suiteByIANA(iana)
 		switch {
 		case s == nil:
-			warn("cipher_list: %q is not a TLS 1.2 cipher suite this proxy knows: ignored", name)
+			warn("cipher_list", "%q is not a TLS 1.2 cipher suite this proxy knows: ignored", name)
 		case !allowed(s.ID):
-			warn("cipher_list: %s is refused (only ECDHE key exchange with an AEAD cipher is allowed)", s.Name)
+			warn("cipher_list", "%s is refused (only ECDHE key exchange with an AEAD cipher is allowed)", s.Name)
 		case !slices.Contains(suites, s.ID):
 			suites = append(suites, s.ID)
 		}
@@ -201,10 +230,10 @@ func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups
 		if _, ok := openSSLNames[strings.ToUpper(name)]; ok || strings.HasPrefix(name, "TLS12_") || suiteByIANA(name) != nil {
 			continue // a TLS 1.2 name: cipher_list decides
 		}
-		warn("cipher_suites: %q is not a TLS 1.3 cipher suite: ignored", name)
+		warn("cipher_suites", "%q is not a TLS 1.3 cipher suite: ignored", name)
 	}
 	if sawTLS13 && len(tls13) < 3 {
-		warn("cipher_suites: TLS 1.3 suites cannot be restricted with Go's crypto/tls: all three (AEAD) stay enabled")
+		warnAs(TLS13Unrestricted, "cipher_suites", "TLS 1.3 suites cannot be restricted with Go's crypto/tls: all three (AEAD) stay enabled")
 	}
 	switch {
 	case len(suites) > 0:
@@ -212,18 +241,18 @@ func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups
 	case len(splitList(cipherList)) > 0 && sawTLS13 && p.MaxVersion != tls.VersionTLS12:
 		// Only TLS 1.3 names: the operator asks for TLS 1.3 only.
 		if p.MinVersion != tls.VersionTLS13 {
-			warn("cipher_list: no TLS 1.2 suite enabled: TLS 1.2 is disabled")
+			warnAs(TLS13Only, "cipher_list", "no TLS 1.2 suite enabled: TLS 1.2 is disabled")
 		}
 		p.MinVersion, p.MaxVersion = tls.VersionTLS13, tls.VersionTLS13
 	case len(splitList(cipherList)) > 0:
-		warn("cipher_list: no allowed TLS 1.2 suite left: the default suites are enabled")
+		warn("cipher_list", "no allowed TLS 1.2 suite left: the default suites are enabled")
 	}
 
 	// groups_list
 	for _, name := range splitList(groups) {
 		id, ok := groupNames[strings.ToLower(name)]
 		if !ok {
-			warn("groups_list: %q is not a supported group: ignored", name)
+			warn("groups_list", "%q is not a supported group: ignored", name)
 			continue
 		}
 		if !slices.Contains(p.Curves, id) {
@@ -231,7 +260,7 @@ func ParsePolicy(versions []command.TlsVersion, cipherList, cipherSuites, groups
 		}
 	}
 	if len(p.Curves) == 0 && len(splitList(groups)) > 0 {
-		warn("groups_list: no supported group left: the default groups are enabled")
+		warn("groups_list", "no supported group left: the default groups are enabled")
 	}
 	return p, warnings
 }

@@ -69,7 +69,7 @@ func TestParsePolicy(t *testing.T) {
 				t.Fatalf("warnings %q, want %q", warns, tt.warnings)
 			}
 			for i, w := range tt.warnings {
-				if !strings.Contains(warns[i], w) {
+				if !strings.Contains(warns[i].String(), w) {
 					t.Errorf("warning %d: %q does not contain %q", i, warns[i], w)
 				}
 			}
