@@ -151,9 +151,8 @@ func (b *builder) globals(r *rawConfig) {
 	c.LogLevel = *r.LogLevel
 	if !validLogLevel(c.LogLevel) {
 		b.errs.at("log_level", "invalid log level %q: want error, warn, info, debug, trace or off, optionally per module (module=level, comma separated)", c.LogLevel)
-	} else if lvl, un := logfilter.Unheeded(c.LogLevel); len(un) > 0 {
-		b.warn("log_level", Meaningless,
-			fmt.Sprintf("%s: module directives name upstream's Rust modules; the whole log is at %s", strings.Join(un, ", "), lvl))
+	} else if note := logfilter.Note(c.LogLevel); note != "" {
+		b.warn("log_level", Meaningless, note)
 	}
 	c.LogTarget = b.logTarget("log_target", *r.LogTarget)
 	b.logFile("log_target", c.LogTarget)

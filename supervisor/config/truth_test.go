@@ -400,9 +400,9 @@ func TestLogLevelModuleWarning(t *testing.T) {
 		spec string
 		want string // in the reason; "" for no warning
 	}{
-		{"info,sozu::http=debug", "sozu::http=debug: module directives name upstream's Rust modules; the whole log is at info"},
-		{"sozu::http=trace, sozu=info", "sozu=info: module directives name upstream's Rust modules; the whole log is at trace"},
-		{"warn,sozu=error,sozu::h2=debug", "sozu=error, sozu::h2=debug: "},
+		{"info,sozu::http=debug", "without effect: sozu::http=debug (module directives name upstream's Rust modules; the whole log is at info)"},
+		{"sozu::http=trace, sozu=info", "without effect: sozu=info (module directives name upstream's Rust modules; the whole log is at trace)"},
+		{"warn,sozu=error,sozu::h2=debug", "without effect: sozu=error, sozu::h2=debug ("},
 		{"sozu=debug", ""},
 		{"debug,sozu=debug", ""},
 		{"info", ""},

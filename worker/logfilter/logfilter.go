@@ -79,12 +79,12 @@ func level(s string) (logrus.Level, error) {
 	return 0, fmt.Errorf("unknown level %q", s)
 }
 
-// Unheeded returns the module directives (target=level) of a valid spec
+// unheeded returns the module directives (target=level) of a valid spec
 // whose level is not the one level Parse gives it: the modules name
 // upstream's Rust code, so each such directive has no effect here ("info,
 // sozu::http=debug" logs everything at info), and that level's name.
 // nil for an invalid spec.
-func Unheeded(spec string) (name string, directives []string) {
+func unheeded(spec string) (name string, directives []string) {
 	lvl, err := Parse(spec)
 	if err != nil {
 		return "", nil
@@ -106,12 +106,13 @@ func Unheeded(spec string) (name string, directives []string) {
 	return name, directives
 }
 
-// Note says, for an answer to a Logging request with a valid spec, which
-// of its directives have no effect (Unheeded), or "" when all do:
+// Note says which directives of a valid spec have no effect (unheeded),
+// or "" when all do, for the configuration check of log_level and the
+// answer to a Logging request:
 // "without effect: sozu::http=debug (module directives name upstream's
 // Rust modules; the whole log is at info)".
 func Note(spec string) string {
-	lvl, un := Unheeded(spec)
+	lvl, un := unheeded(spec)
 	if len(un) == 0 {
 		return ""
 	}
