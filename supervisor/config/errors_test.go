@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -516,5 +517,36 @@ func TestErrorFields(t *testing.T) {
 		Msg: `invalid socket address "nowhere": want ip:port or [ipv6]:port`}
 	if e.File != want.File || e.Line != want.Line || e.Col != want.Col || e.Key != want.Key || e.Msg != want.Msg {
 		t.Errorf("got %+v\nwant %+v", *e, want)
+	}
+}
+
+// TestKeyTablesComplete: every table a configuration file can hold (each
+// raw struct reachable from rawConfig) is in keyTables, so that a key
+// written in the wrong table is named as another table's, whichever it is.
+func TestKeyTablesComplete(t *testing.T) {
+	listed := map[reflect.Type]bool{}
+	for _, kt := range keyTables {
+		listed[kt.t] = true
+	}
+	seen := map[reflect.Type]bool{}
+	var walk func(reflect.Type)
+	walk = func(rt reflect.Type) {
+		for rt.Kind() == reflect.Pointer || rt.Kind() == reflect.Slice || rt.Kind() == reflect.Map {
+			rt = rt.Elem()
+		}
+		if rt.Kind() != reflect.Struct || !strings.HasPrefix(rt.Name(), "raw") || seen[rt] {
+			return
+		}
+		seen[rt] = true
+		if !listed[rt] {
+			t.Errorf("%s decodes a table of the file but is not in keyTables", rt.Name())
+		}
+		for i := range rt.NumField() {
+			walk(rt.Field(i).Type)
+		}
+	}
+	walk(reflect.TypeOf(rawConfig{}))
+	if len(seen) != len(keyTables) {
+		t.Errorf("%d tables reachable from rawConfig, %d in keyTables", len(seen), len(keyTables))
 	}
 }
