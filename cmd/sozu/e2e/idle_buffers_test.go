@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
@@ -110,19 +111,16 @@ backends = [ { backend_id = "app-0", address = %[6]q } ]
 
 	const total = nPlain + nTLS + nH2
 	var conns, bufs uint64
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		p := queryMetrics(t, sock, nil).GetProxying()
-		conns, bufs = p[pm.ClientConnections].GetGauge(), p[pm.BufferNumber].GetGauge()
-		if conns == total && bufs == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("with %d idle connections: %s = %d, %s = %d (want %d and 0)",
-				total, pm.ClientConnections, conns, pm.BufferNumber, bufs, total)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	sozutest.WaitFor(t, 20*time.Second, fmt.Sprintf("%s = %d and %s = 0 with the connections idle", pm.ClientConnections, total, pm.BufferNumber),
+		func() bool {
+			p := queryMetrics(t, sock, nil).GetProxying()
+			c, b := p[pm.ClientConnections].GetGauge(), p[pm.BufferNumber].GetGauge()
+			if c != conns || b != bufs {
+				conns, bufs = c, b
+				t.Logf("%s = %d, %s = %d", pm.ClientConnections, c, pm.BufferNumber, b)
+			}
+			return c == total && b == 0
+		})
 
 	// Still usable, every one.
 	for _, c := range h1s {
