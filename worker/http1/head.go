@@ -58,6 +58,12 @@ func (l *Limits) fields() int {
 	return pick(l.MaxFields, DefaultMaxFields)
 }
 
+// fieldsCap is the capacity ParseRequest and ParseResponse give a Fields
+// slice that has none: the field limit, at most DefaultMaxFields (a head
+// with more fields grows the slice, up to the limit), so that a large or
+// unbounded limit does not allocate its size up front.
+func (l *Limits) fieldsCap() int { return min(l.fields(), DefaultMaxFields) }
+
 func (l *Limits) chunkExt() int {
 	if l == nil {
 		return DefaultMaxChunkExtBytes

@@ -54,7 +54,8 @@ type Request struct {
 
 	// Fields holds every field line, in order, Host and framing fields
 	// included. ParseRequest appends into Fields[:0]; when its capacity is
-	// zero it first allocates Limits.MaxFields entries once.
+	// zero it first allocates room for Limits.MaxFields entries, at most
+	// DefaultMaxFields, once.
 	Fields []Field
 
 	Body          BodyKind // BodyNone, BodyLength or BodyChunked
@@ -98,7 +99,7 @@ func ParseRequest(r *Request, buf []byte, lim *Limits) error {
 func parseRequest(r *Request, buf []byte, lim *Limits) *Error {
 	fields := r.Fields[:0]
 	if cap(fields) == 0 {
-		fields = make([]Field, 0, lim.fields())
+		fields = make([]Field, 0, lim.fieldsCap())
 	}
 	*r = Request{Fields: fields, ContentLength: -1}
 

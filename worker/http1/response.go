@@ -12,8 +12,8 @@ type Response struct {
 	Reason []byte // reason-phrase, possibly empty
 
 	// Fields holds every field line, in order. ParseResponse appends into
-	// Fields[:0]; when its capacity is zero it first allocates
-	// Limits.MaxFields entries once.
+	// Fields[:0]; when its capacity is zero it first allocates room for
+	// Limits.MaxFields entries, at most DefaultMaxFields, once.
 	Fields []Field
 
 	Body BodyKind // how the body is delimited, given the request method
@@ -67,7 +67,7 @@ func ParseResponse(r *Response, buf []byte, method []byte, lim *Limits) error {
 func parseResponse(r *Response, buf []byte, method []byte, lim *Limits) *Error {
 	fields := r.Fields[:0]
 	if cap(fields) == 0 {
-		fields = make([]Field, 0, lim.fields())
+		fields = make([]Field, 0, lim.fieldsCap())
 	}
 	*r = Response{Fields: fields, ContentLength: -1}
 

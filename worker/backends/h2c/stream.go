@@ -213,10 +213,6 @@ func (s *stream) write(p []byte) (int, error) {
 			}
 			return total, nil
 		}
-		if cap(s.req.Fields) == 0 {
-			// ParseRequest would size it for headLimits' MaxFields.
-			s.req.Fields = make([]http1.Field, 0, http1.DefaultMaxFields)
-		}
 		if err := http1.ParseRequest(&s.req, s.head[:n], headLimits); err != nil {
 			return 0, err
 		}
