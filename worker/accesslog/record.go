@@ -210,32 +210,29 @@ func newTags(m map[string]string, keys []string) *Tags {
 func labelKeys(keys []string) []string {
 	out := make([]string, len(keys))
 	used := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		if k != "" && !strings.ContainsAny(k, `.*"`) {
-			used[k] = true
+	for i, k := range keys {
+		if k != "" && labelUnsafe.Replace(k) == k {
+			out[i], used[k] = k, true
 		}
 	}
 	for i, k := range keys {
-		if k != "" && !strings.ContainsAny(k, `.*"`) {
-			out[i] = k
+		if out[i] != "" {
 			continue
 		}
-		l := strings.Map(func(r rune) rune {
-			if r == '.' || r == '*' || r == '"' {
-				return '_'
-			}
-			return r
-		}, k)
+		l := labelUnsafe.Replace(k)
 		if l == "" {
 			l = "_"
 		}
 		for used[l] {
 			l += "_"
 		}
-		used[l], out[i] = true, l
+		out[i], used[l] = l, true
 	}
 	return out
 }
+
+// labelUnsafe replaces the characters a label key must not hold.
+var labelUnsafe = strings.NewReplacer(".", "_", "*", "_", `"`, "_")
 
 // Map returns the tags; the caller must not modify it.
 func (t *Tags) Map() map[string]string {
