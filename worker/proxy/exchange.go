@@ -104,18 +104,21 @@ func (s *session) serve(cfg *Listener, n int) bool {
 // exchange is what the forwarding of one request keeps once the request
 // head is gone (the copier may reuse its buffer).
 type exchange struct {
-	cfg        *Listener
-	cl         *Cluster
-	hsts       *HSTS     // the Strict-Transport-Security policy of the response; nil for none
-	fe         *Frontend // the routing frontend's rewrites and edits; nil for none
-	method     [32]byte
-	methodLen  int
-	clientKA   bool // the client lets the connection persist
-	http10     bool // the client speaks HTTP/1.0
-	expect     bool // the client waits for 100 Continue
-	upgrade    bool // the request asks for a protocol upgrade
-	sticky     bool // the cluster has sticky sessions: s.stickyIn holds the client's cookie
-	streaming  bool // the request body is still being copied
+	cfg       *Listener
+	cl        *Cluster
+	hsts      *HSTS     // the Strict-Transport-Security policy of the response; nil for none
+	fe        *Frontend // the routing frontend's rewrites and edits; nil for none
+	method    [32]byte
+	methodLen int
+	clientKA  bool // the client lets the connection persist
+	http10    bool // the client speaks HTTP/1.0
+	expect    bool // the client waits for 100 Continue
+	upgrade   bool // the request asks for a protocol upgrade
+	sticky    bool // the cluster has sticky sessions: s.stickyIn holds the client's cookie
+	streaming bool // the request body is still being copied
+	// noReuse: the backend connection must not carry another request
+	// after this one (bodyIgnorable).
+	noReuse    bool
 	copyJoined bool
 	copyRes    bodyResult
 }
@@ -133,6 +136,25 @@ func idempotent(method []byte) bool {
 	return false
 }
 
+// bodyIgnorable reports a request with content whose method gives content
+// no defined meaning (RFC 9110 §9.3.1 GET, §9.3.2 HEAD, §9.3.5 DELETE) or
+// forbids it (§9.3.8 TRACE). A backend may answer such a request without
+// reading its body; the body then stays in the backend's buffer and is
+// read as the next request on that connection (the "CL.0" desync), whose
+// response would reach whichever client the pooled connection serves
+// next. The proxy forwards the request, then closes the connection
+// instead of pooling it.
+func bodyIgnorable(req *http1.Request) bool {
+	if req.Body == http1.BodyNone || req.Body == http1.BodyLength && req.ContentLength == 0 {
+		return false
+	}
+	switch string(req.Method) {
+	case "GET", "HEAD", "DELETE", "TRACE":
+		return true
+	}
+	return false
+}
+
 // forward sends req to a backend of cl and the response back, with the
 // header edits of fe (nil for none).
 func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *HSTS, fe *Frontend) bool {
@@ -141,7 +163,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	}
 	s.mxCluster(cl)
 	x := exchange{cfg: cfg, cl: cl, hsts: hsts, fe: fe, clientKA: req.KeepAlive, http10: req.Minor == 0,
-		expect: req.Expect100, upgrade: req.Upgrade}
+		expect: req.Expect100, upgrade: req.Upgrade, noReuse: bodyIgnorable(req)}
 	x.methodLen = copy(x.method[:], req.Method)
 	if cl.Sticky {
 		x.sticky = true
@@ -592,7 +614,7 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 			clean = false
 		}
 	}
-	s.releaseBackend(bc, clean && backendKA)
+	s.releaseBackend(bc, clean && backendKA && !x.noReuse)
 	// Answered before the whole body came (ka is false): what the client
 	// still sends must not reset the connection before it has the
 	// response (run lingers, once the request is recorded).

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sozu-go/sozu/worker/http1"
 )
 
 // TestNoResponseQueuePoisoning: bytes a faulty backend sends after a
@@ -77,5 +79,177 @@ func TestNoResponseQueuePoisoning(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoRequestSmuggledInAnIgnoredBody: a backend may answer a GET, HEAD,
+// DELETE or TRACE without reading the content it carries (RFC 9110 gives
+// it no meaning, or forbids it); the content then stays in the backend's
+// buffer and is read as the next request on that connection ("CL.0"
+// desync). Here the backend reads heads only, so a body is a request to
+// it, and it answers that smuggled request only once the next one on the
+// connection has come (a slow endpoint, at worst): the next client given
+// that pooled connection would get the smuggled response. The proxy
+// closes the connection after such a request instead of pooling it.
+func TestNoRequestSmuggledInAnIgnoredBody(t *testing.T) {
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHeadFrom(br)
+			if err != nil {
+				return
+			}
+			method, rest, _ := strings.Cut(head, " ")
+			path, _, _ := strings.Cut(rest, " ")
+			answer := func(method, path string) {
+				if method == "HEAD" {
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(method+path))
+					return
+				}
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(method+path), method+path)
+			}
+			if path != "/smuggled" {
+				answer(method, path)
+				continue
+			}
+			next, err := readHeadFrom(br) // the slow endpoint answers once the next request is here
+			if err != nil {
+				return // the proxy closed the connection: nobody gets the smuggled answer
+			}
+			answer(method, path)
+			nm, nrest, _ := strings.Cut(next, " ")
+			np, _, _ := strings.Cut(nrest, " ")
+			answer(nm, np)
+		}
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: c\r\n\r\n"
+	for _, tc := range []struct{ method, framing, body string }{
+		{"GET", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
+		{"HEAD", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
+		{"DELETE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
+		{"TRACE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
+	} {
+		t.Run(tc.method+" "+tc.framing, func(t *testing.T) {
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(c, "%s /a HTTP/1.1\r\nHost: c\r\n%s\r\n\r\n%s", tc.method, tc.framing, tc.body)
+			resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: tc.method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			// Another client: its request must get its own response.
+			for i := range 2 {
+				path := fmt.Sprintf("/victim-%d", i)
+				resp, err := client().Get("http://" + f.addr + path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(body) != "GET"+path {
+					t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
+				}
+			}
+		})
+	}
+	// The same over HTTP/2: the bridge writes the stream's DATA as the
+	// body of an HTTP/1.1 request.
+	t.Run("HTTP/2 GET", func(t *testing.T) {
+		h2f := h2OnlyFixture(t, b.addr)
+		c := h2Client("a.test")
+		req, _ := http.NewRequest("GET", "https://"+h2f.addr+"/a", strings.NewReader(smuggled))
+		req.Host = "a.test"
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		for i := range 2 {
+			path := fmt.Sprintf("/victim-%d", i)
+			req, _ := http.NewRequest("GET", "https://"+h2f.addr+path, nil)
+			req.Host = "a.test"
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "GET"+path {
+				t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
+			}
+		}
+	})
+}
+
+// TestBodylessRequestsKeepTheBackendConnection: the rule above costs
+// nothing to requests without content, nor to methods whose content has
+// a meaning: their backend connection is pooled and reused.
+func TestBodylessRequestsKeepTheBackendConnection(t *testing.T) {
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHeadFrom(br)
+			if err != nil {
+				return
+			}
+			if strings.Contains(strings.ToLower(head), "content-length: 2\r\n") {
+				io.CopyN(io.Discard, br, 2)
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	cl := client()
+	for _, r := range []struct{ method, body string }{{"GET", ""}, {"POST", "xy"}, {"GET", ""}, {"PUT", "xy"}, {"DELETE", ""}} {
+		req, _ := http.NewRequest(r.method, "http://"+f.addr+"/", strings.NewReader(r.body))
+		if r.body == "" {
+			req.Body = nil
+		}
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if n := b.conns.Load(); n != 1 {
+		t.Fatalf("the backend saw %d connections, want 1: a pooled connection was not reused", n)
+	}
+}
+
+// TestBodyIgnorable: which requests close their backend connection
+// (TestNoRequestSmuggledInAnIgnoredBody): content in either framing on the
+// four methods, nothing else.
+func TestBodyIgnorable(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		body   http1.BodyKind
+		length int64
+		want   bool
+	}{
+		{"GET", http1.BodyLength, 5, true},
+		{"GET", http1.BodyChunked, -1, true},
+		{"HEAD", http1.BodyChunked, -1, true},
+		{"DELETE", http1.BodyLength, 1, true},
+		{"TRACE", http1.BodyLength, 1, true},
+		{"GET", http1.BodyNone, -1, false},
+		{"GET", http1.BodyLength, 0, false},
+		{"POST", http1.BodyLength, 5, false},
+		{"PUT", http1.BodyChunked, -1, false},
+		{"OPTIONS", http1.BodyLength, 5, false},
+		{"get", http1.BodyLength, 5, false}, // methods are case-sensitive (RFC 9110 §9.1)
+	} {
+		req := &http1.Request{Method: []byte(tc.method), Body: tc.body, ContentLength: tc.length}
+		if got := bodyIgnorable(req); got != tc.want {
+			t.Errorf("%s with body %v (%d): bodyIgnorable = %v, want %v", tc.method, tc.body, tc.length, got, tc.want)
+		}
 	}
 }
