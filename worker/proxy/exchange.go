@@ -117,8 +117,10 @@ type exchange struct {
 	sticky    bool // the cluster has sticky sessions: s.stickyIn holds the client's cookie
 	streaming bool // the request body is still being copied
 	// noReuse: the backend connection must not carry another request
-	// after this one (bodyIgnorable).
+	// after this one (bodyIgnorable, or an Expect request answered
+	// without 100 Continue: readResponseHead).
 	noReuse    bool
+	hasBody    bool // the request has content
 	copyJoined bool
 	copyRes    bodyResult
 }
@@ -163,7 +165,8 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	}
 	s.mxCluster(cl)
 	x := exchange{cfg: cfg, cl: cl, hsts: hsts, fe: fe, clientKA: req.KeepAlive, http10: req.Minor == 0,
-		expect: req.Expect100, upgrade: req.Upgrade, noReuse: bodyIgnorable(req)}
+		expect: req.Expect100, upgrade: req.Upgrade, noReuse: bodyIgnorable(req),
+		hasBody: req.Body == http1.BodyChunked || req.Body == http1.BodyLength && req.ContentLength > 0}
 	x.methodLen = copy(x.method[:], req.Method)
 	if cl.Sticky {
 		x.sticky = true
@@ -433,7 +436,7 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 	s.br, s.bw = 0, 0
 	s.bscan.Reset()
 	s.ackAsked = false
-	got, interims := false, 0
+	got, interims, gotContinue := false, 0, false
 	deadline.Read(bc, &bc.ReadDL, s.now, cfg.BackTimeout) // forward ticked after the write
 	for {
 		if s.br < s.bw {
@@ -457,8 +460,18 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 					}
 					return respOK
 				case resp.Status >= 200:
+					if x.expect && x.hasBody && !gotContinue {
+						// A final answer to "Expect: 100-continue" with no
+						// 100 first: the backend need not have read the
+						// content it did not ask for (RFC 9110 §10.1.1),
+						// which the proxy sent as the client did; read as
+						// the next request, it would be smuggled into the
+						// next exchange on the connection. Not reused.
+						x.noReuse = true
+					}
 					return respOK
 				}
+				gotContinue = gotContinue || resp.Status == 100
 				// Interim response: a few at most (a backend sending
 				// them without end would hold the client to the back
 				// timeout, one HEADERS frame each for an HTTP/2 one).

@@ -129,6 +129,9 @@ func TestNoRequestSmuggledInAnIgnoredBody(t *testing.T) {
 		{"HEAD", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		{"DELETE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		{"TRACE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
+		// A final answer to Expect: 100-continue, with no 100 first: the
+		// backend did not ask for the content the client sent at once.
+		{"POST", fmt.Sprintf("Expect: 100-continue\r\nContent-Length: %d", len(smuggled)), smuggled},
 	} {
 		t.Run(tc.method+" "+tc.framing, func(t *testing.T) {
 			c, err := net.Dial("tcp", f.addr)
@@ -200,6 +203,9 @@ func TestBodylessRequestsKeepTheBackendConnection(t *testing.T) {
 			if err != nil {
 				return
 			}
+			if strings.Contains(strings.ToLower(head), "expect: 100-continue\r\n") {
+				io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
+			}
 			if strings.Contains(strings.ToLower(head), "content-length: 2\r\n") {
 				io.CopyN(io.Discard, br, 2)
 			}
@@ -219,6 +225,29 @@ func TestBodylessRequestsKeepTheBackendConnection(t *testing.T) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+	}
+	// An Expect request whose backend asked for the content (100 first).
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: c\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nxy")
+	br := bufio.NewReader(c)
+	for {
+		resp, err := http.ReadResponse(br, &http.Request{Method: "POST"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 100 {
+			break
+		}
+	}
+	if _, err := cl.Get("http://" + f.addr + "/"); err != nil {
+		t.Fatal(err)
 	}
 	if n := b.conns.Load(); n != 1 {
 		t.Fatalf("the backend saw %d connections, want 1: a pooled connection was not reused", n)
