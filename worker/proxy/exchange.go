@@ -117,8 +117,9 @@ type exchange struct {
 	sticky    bool // the cluster has sticky sessions: s.stickyIn holds the client's cookie
 	streaming bool // the request body is still being copied
 	// noReuse: the backend connection must not carry another request
-	// after this one (bodyIgnorable, or an Expect request answered
-	// without 100 Continue: readResponseHead).
+	// after this one (bodyIgnorable, an Expect request answered without
+	// 100 Continue, or a request answered before its body was all sent:
+	// readResponseHead).
 	noReuse    bool
 	hasBody    bool // the request has content
 	copyJoined bool
@@ -467,6 +468,17 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 						// which the proxy sent as the client did; read as
 						// the next request, it would be smuggled into the
 						// next exchange on the connection. Not reused.
+						x.noReuse = true
+					}
+					if x.streaming && !s.bodyComplete.Load() {
+						// A final answer before the whole body was sent
+						// (the copier marks it complete before its last
+						// write): the backend did not wait for the body,
+						// and may never read it as one; the rest, read
+						// as the next request on the connection, would
+						// be smuggled into the next exchange (CL.0 on an
+						// endpoint that ignores bodies, pause-based
+						// desync). Not reused.
 						x.noReuse = true
 					}
 					return respOK

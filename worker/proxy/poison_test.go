@@ -282,3 +282,86 @@ func TestBodyIgnorable(t *testing.T) {
 		}
 	}
 }
+
+// TestNoRequestSmuggledAfterAnEarlyResponse: a backend that answers a
+// request before it has all of its body did not wait for that body, and
+// may never read it as one (a POST to a static file or a redirect, the
+// "CL.0" endpoints; a server that timed out waiting for the body, the
+// "pause-based" desync): the rest of the body is then read as the next
+// request on that connection. Here the client sends the head, waits for
+// the response to begin, then sends its body, a request; the backend ends
+// its response once it has read that request, which answers a slow
+// endpoint, once the next request on the connection has come. The proxy
+// must not pool a connection whose response began before the request
+// body was all sent: the next client would get the smuggled response.
+func TestNoRequestSmuggledAfterAnEarlyResponse(t *testing.T) {
+	answer := func(c net.Conn, method, path string) {
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(method+path), method+path)
+	}
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHeadFrom(br)
+			if err != nil {
+				return
+			}
+			method, rest, _ := strings.Cut(head, " ")
+			path, _, _ := strings.Cut(rest, " ")
+			switch path {
+			case "/early":
+				// Answered at once, the body unread: its first half now,
+				// the rest once the next request (the body) is read.
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234")
+				next, err := readHeadFrom(br)
+				if err != nil {
+					return
+				}
+				io.WriteString(c, "56789")
+				nm, nrest, _ := strings.Cut(next, " ")
+				np, _, _ := strings.Cut(nrest, " ")
+				following, err := readHeadFrom(br) // a slow endpoint
+				if err != nil {
+					return // the proxy closed the connection: nobody gets the smuggled answer
+				}
+				answer(c, nm, np)
+				fm, frest, _ := strings.Cut(following, " ")
+				fp, _, _ := strings.Cut(frest, " ")
+				answer(c, fm, fp)
+			default:
+				answer(c, method, path)
+			}
+		}
+	})
+	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: c\r\n\r\n"
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(c, "POST /early HTTP/1.1\r\nHost: c\r\nContent-Length: %d\r\n\r\n", len(smuggled))
+	cr := bufio.NewReader(c)
+	resp, err := http.ReadResponse(cr, &http.Request{Method: "POST"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The response has begun: now the body.
+	io.WriteString(c, smuggled)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || string(body) != "0123456789" {
+		t.Fatalf("early response: %q, %v", body, err)
+	}
+	for i := range 2 {
+		path := fmt.Sprintf("/victim-%d", i)
+		resp, err := client().Get("http://" + f.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "GET"+path {
+			t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
+		}
+	}
+}
