@@ -332,36 +332,66 @@ func TestNoRequestSmuggledAfterAnEarlyResponse(t *testing.T) {
 			}
 		}
 	})
-	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
 	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: c\r\n\r\n"
-	c, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
+	victims := func(t *testing.T, get func(path string) (*http.Response, error)) {
+		t.Helper()
+		for i := range 2 {
+			path := fmt.Sprintf("/victim-%d", i)
+			resp, err := get(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "GET"+path {
+				t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
+			}
+		}
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	fmt.Fprintf(c, "POST /early HTTP/1.1\r\nHost: c\r\nContent-Length: %d\r\n\r\n", len(smuggled))
-	cr := bufio.NewReader(c)
-	resp, err := http.ReadResponse(cr, &http.Request{Method: "POST"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The response has begun: now the body.
-	io.WriteString(c, smuggled)
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || string(body) != "0123456789" {
-		t.Fatalf("early response: %q, %v", body, err)
-	}
-	for i := range 2 {
-		path := fmt.Sprintf("/victim-%d", i)
-		resp, err := client().Get("http://" + f.addr + path)
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+		c, err := net.Dial("tcp", f.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != "GET"+path {
-			t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "POST /early HTTP/1.1\r\nHost: c\r\nContent-Length: %d\r\n\r\n", len(smuggled))
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "POST"})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		// The response has begun: now the body.
+		io.WriteString(c, smuggled)
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || string(body) != "0123456789" {
+			t.Fatalf("early response: %q, %v", body, err)
+		}
+		victims(t, func(path string) (*http.Response, error) { return client().Get("http://" + f.addr + path) })
+	})
+	// The same over HTTP/2: the stream's DATA is the body the bridge
+	// streams to the backend.
+	t.Run("HTTP/2", func(t *testing.T) {
+		f := h2OnlyFixture(t, b.addr)
+		c := h2Client("a.test")
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest("POST", "https://"+f.addr+"/early", pr)
+		req.Host, req.ContentLength = "a.test", int64(len(smuggled))
+		resp, err := c.Do(req) // the response head, before any DATA
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(pw, smuggled)
+		pw.Close()
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "0123456789" {
+			t.Fatalf("early response: %q, %v", body, err)
+		}
+		victims(t, func(path string) (*http.Response, error) {
+			req, _ := http.NewRequest("GET", "https://"+f.addr+path, nil)
+			req.Host = "a.test"
+			return c.Do(req)
+		})
+	})
 }
