@@ -83,8 +83,8 @@ func TestNoResponseQueuePoisoning(t *testing.T) {
 }
 
 // TestNoRequestSmuggledInAnIgnoredBody: a backend may answer a GET, HEAD,
-// DELETE or TRACE without reading the content it carries (RFC 9110 gives
-// it no meaning, or forbids it); the content then stays in the backend's
+// DELETE, OPTIONS or TRACE without reading the content it carries (RFC
+// 9110 gives it no meaning, or forbids it); the content then stays in the backend's
 // buffer and is read as the next request on that connection ("CL.0"
 // desync). Here the backend reads heads only, so a body is a request to
 // it, and it answers that smuggled request only once the next one on the
@@ -129,6 +129,10 @@ func TestNoRequestSmuggledInAnIgnoredBody(t *testing.T) {
 		{"HEAD", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		{"DELETE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		{"TRACE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
+		// OPTIONS content has no defined use either (RFC 9110 §9.3.7):
+		// the method of the "TE.0" desync, which a CORS preflight
+		// handler answers without reading a body.
+		{"OPTIONS", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		// A final answer to Expect: 100-continue, with no 100 first: the
 		// backend did not ask for the content the client sent at once.
 		{"POST", fmt.Sprintf("Expect: 100-continue\r\nContent-Length: %d", len(smuggled)), smuggled},
@@ -256,7 +260,7 @@ func TestBodylessRequestsKeepTheBackendConnection(t *testing.T) {
 
 // TestBodyIgnorable: which requests close their backend connection
 // (TestNoRequestSmuggledInAnIgnoredBody): content in either framing on the
-// four methods, nothing else.
+// five methods, nothing else.
 func TestBodyIgnorable(t *testing.T) {
 	for _, tc := range []struct {
 		method string
@@ -273,7 +277,10 @@ func TestBodyIgnorable(t *testing.T) {
 		{"GET", http1.BodyLength, 0, false},
 		{"POST", http1.BodyLength, 5, false},
 		{"PUT", http1.BodyChunked, -1, false},
-		{"OPTIONS", http1.BodyLength, 5, false},
+		{"OPTIONS", http1.BodyLength, 5, true},
+		{"OPTIONS", http1.BodyChunked, -1, true},
+		{"OPTIONS", http1.BodyNone, -1, false},
+		{"PATCH", http1.BodyLength, 5, false},
 		{"get", http1.BodyLength, 5, false}, // methods are case-sensitive (RFC 9110 §9.1)
 	} {
 		req := &http1.Request{Method: []byte(tc.method), Body: tc.body, ContentLength: tc.length}
