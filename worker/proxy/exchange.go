@@ -117,8 +117,9 @@ type exchange struct {
 	sticky    bool // the cluster has sticky sessions: s.stickyIn holds the client's cookie
 	streaming bool // the request body is still being copied
 	// noReuse: the backend connection must not carry another request
-	// after this one (bodyIgnorable, or an Expect request answered
-	// without 100 Continue: readResponseHead).
+	// after this one (bodyIgnorable, an Expect request answered without
+	// 100 Continue, or a request answered before its body was all sent:
+	// readResponseHead).
 	noReuse    bool
 	hasBody    bool // the request has content
 	copyJoined bool
@@ -139,8 +140,10 @@ func idempotent(method []byte) bool {
 }
 
 // bodyIgnorable reports a request with content whose method gives content
-// no defined meaning (RFC 9110 §9.3.1 GET, §9.3.2 HEAD, §9.3.5 DELETE) or
-// forbids it (§9.3.8 TRACE). A backend may answer such a request without
+// no defined meaning (RFC 9110 §9.3.1 GET, §9.3.2 HEAD, §9.3.5 DELETE,
+// §9.3.7 OPTIONS: "this specification does not define any use for such
+// content", the method of the "TE.0" desync) or forbids it (§9.3.8
+// TRACE). A backend may answer such a request without
 // reading its body; the body then stays in the backend's buffer and is
 // read as the next request on that connection (the "CL.0" desync), whose
 // response would reach whichever client the pooled connection serves
@@ -151,7 +154,7 @@ func bodyIgnorable(req *http1.Request) bool {
 		return false
 	}
 	switch string(req.Method) {
-	case "GET", "HEAD", "DELETE", "TRACE":
+	case "GET", "HEAD", "DELETE", "OPTIONS", "TRACE":
 		return true
 	}
 	return false
@@ -467,6 +470,17 @@ func (s *session) readResponseHead(x *exchange, bc *backends.Conn) respOutcome {
 						// which the proxy sent as the client did; read as
 						// the next request, it would be smuggled into the
 						// next exchange on the connection. Not reused.
+						x.noReuse = true
+					}
+					if x.streaming && !s.bodyComplete.Load() {
+						// A final answer before the whole body was sent
+						// (the copier marks it complete before its last
+						// write): the backend did not wait for the body,
+						// and may never read it as one; the rest, read
+						// as the next request on the connection, would
+						// be smuggled into the next exchange (CL.0 on an
+						// endpoint that ignores bodies, pause-based
+						// desync). Not reused.
 						x.noReuse = true
 					}
 					return respOK

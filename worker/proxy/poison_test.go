@@ -83,8 +83,8 @@ func TestNoResponseQueuePoisoning(t *testing.T) {
 }
 
 // TestNoRequestSmuggledInAnIgnoredBody: a backend may answer a GET, HEAD,
-// DELETE or TRACE without reading the content it carries (RFC 9110 gives
-// it no meaning, or forbids it); the content then stays in the backend's
+// DELETE, OPTIONS or TRACE without reading the content it carries (RFC
+// 9110 gives it no meaning, or forbids it); the content then stays in the backend's
 // buffer and is read as the next request on that connection ("CL.0"
 // desync). Here the backend reads heads only, so a body is a request to
 // it, and it answers that smuggled request only once the next one on the
@@ -129,6 +129,10 @@ func TestNoRequestSmuggledInAnIgnoredBody(t *testing.T) {
 		{"HEAD", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		{"DELETE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		{"TRACE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
+		// OPTIONS content has no defined use either (RFC 9110 §9.3.7):
+		// the method of the "TE.0" desync, which a CORS preflight
+		// handler answers without reading a body.
+		{"OPTIONS", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		// A final answer to Expect: 100-continue, with no 100 first: the
 		// backend did not ask for the content the client sent at once.
 		{"POST", fmt.Sprintf("Expect: 100-continue\r\nContent-Length: %d", len(smuggled)), smuggled},
@@ -256,7 +260,7 @@ func TestBodylessRequestsKeepTheBackendConnection(t *testing.T) {
 
 // TestBodyIgnorable: which requests close their backend connection
 // (TestNoRequestSmuggledInAnIgnoredBody): content in either framing on the
-// four methods, nothing else.
+// five methods, nothing else.
 func TestBodyIgnorable(t *testing.T) {
 	for _, tc := range []struct {
 		method string
@@ -273,7 +277,10 @@ func TestBodyIgnorable(t *testing.T) {
 		{"GET", http1.BodyLength, 0, false},
 		{"POST", http1.BodyLength, 5, false},
 		{"PUT", http1.BodyChunked, -1, false},
-		{"OPTIONS", http1.BodyLength, 5, false},
+		{"OPTIONS", http1.BodyLength, 5, true},
+		{"OPTIONS", http1.BodyChunked, -1, true},
+		{"OPTIONS", http1.BodyNone, -1, false},
+		{"PATCH", http1.BodyLength, 5, false},
 		{"get", http1.BodyLength, 5, false}, // methods are case-sensitive (RFC 9110 §9.1)
 	} {
 		req := &http1.Request{Method: []byte(tc.method), Body: tc.body, ContentLength: tc.length}
@@ -281,4 +288,117 @@ func TestBodyIgnorable(t *testing.T) {
 			t.Errorf("%s with body %v (%d): bodyIgnorable = %v, want %v", tc.method, tc.body, tc.length, got, tc.want)
 		}
 	}
+}
+
+// TestNoRequestSmuggledAfterAnEarlyResponse: a backend that answers a
+// request before it has all of its body did not wait for that body, and
+// may never read it as one (a POST to a static file or a redirect, the
+// "CL.0" endpoints; a server that timed out waiting for the body, the
+// "pause-based" desync): the rest of the body is then read as the next
+// request on that connection. Here the client sends the head, waits for
+// the response to begin, then sends its body, a request; the backend ends
+// its response once it has read that request, which answers a slow
+// endpoint, once the next request on the connection has come. The proxy
+// must not pool a connection whose response began before the request
+// body was all sent: the next client would get the smuggled response.
+func TestNoRequestSmuggledAfterAnEarlyResponse(t *testing.T) {
+	answer := func(c net.Conn, method, path string) {
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(method+path), method+path)
+	}
+	b := newRawBackend(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			head, err := readHeadFrom(br)
+			if err != nil {
+				return
+			}
+			method, rest, _ := strings.Cut(head, " ")
+			path, _, _ := strings.Cut(rest, " ")
+			switch path {
+			case "/early":
+				// Answered at once, the body unread: its first half now,
+				// the rest once the next request (the body) is read.
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234")
+				next, err := readHeadFrom(br)
+				if err != nil {
+					return
+				}
+				io.WriteString(c, "56789")
+				nm, nrest, _ := strings.Cut(next, " ")
+				np, _, _ := strings.Cut(nrest, " ")
+				following, err := readHeadFrom(br) // a slow endpoint
+				if err != nil {
+					return // the proxy closed the connection: nobody gets the smuggled answer
+				}
+				answer(c, nm, np)
+				fm, frest, _ := strings.Cut(following, " ")
+				fp, _, _ := strings.Cut(frest, " ")
+				answer(c, fm, fp)
+			default:
+				answer(c, method, path)
+			}
+		}
+	})
+	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: c\r\n\r\n"
+	victims := func(t *testing.T, get func(path string) (*http.Response, error)) {
+		t.Helper()
+		for i := range 2 {
+			path := fmt.Sprintf("/victim-%d", i)
+			resp, err := get(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "GET"+path {
+				t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
+			}
+		}
+	}
+	t.Run("HTTP/1.1", func(t *testing.T) {
+		f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
+		c, err := net.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "POST /early HTTP/1.1\r\nHost: c\r\nContent-Length: %d\r\n\r\n", len(smuggled))
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "POST"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The response has begun: now the body.
+		io.WriteString(c, smuggled)
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || string(body) != "0123456789" {
+			t.Fatalf("early response: %q, %v", body, err)
+		}
+		victims(t, func(path string) (*http.Response, error) { return client().Get("http://" + f.addr + path) })
+	})
+	// The same over HTTP/2: the stream's DATA is the body the bridge
+	// streams to the backend.
+	t.Run("HTTP/2", func(t *testing.T) {
+		f := h2OnlyFixture(t, b.addr)
+		c := h2Client("a.test")
+		pr, pw := io.Pipe()
+		req, _ := http.NewRequest("POST", "https://"+f.addr+"/early", pr)
+		req.Host, req.ContentLength = "a.test", int64(len(smuggled))
+		resp, err := c.Do(req) // the response head, before any DATA
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(pw, smuggled)
+		pw.Close()
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(body) != "0123456789" {
+			t.Fatalf("early response: %q, %v", body, err)
+		}
+		victims(t, func(path string) (*http.Response, error) {
+			req, _ := http.NewRequest("GET", "https://"+f.addr+path, nil)
+			req.Host = "a.test"
+			return c.Do(req)
+		})
+	})
 }
