@@ -142,9 +142,8 @@ func idempotent(method []byte) bool {
 // bodyIgnorable reports a request with content whose method gives content
 // no defined meaning (RFC 9110 §9.3.1 GET, §9.3.2 HEAD, §9.3.5 DELETE,
 // §9.3.7 OPTIONS: "this specification does not define any use for such
-// content", the method of the "TE.0" desync) or forbids it (§9.3.8
-// TRACE). A backend may answer such a request without
-// reading its body; the body then stays in the backend's buffer and is
+// content") or forbids it (§9.3.8 TRACE). A backend may answer such a
+// request without reading its body; the body then stays in the backend's buffer and is
 // read as the next request on that connection (the "CL.0" desync), whose
 // response would reach whichever client the pooled connection serves
 // next. The proxy forwards the request, then closes the connection
