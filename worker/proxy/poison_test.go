@@ -99,27 +99,17 @@ func TestNoRequestSmuggledInAnIgnoredBody(t *testing.T) {
 			if err != nil {
 				return
 			}
-			method, rest, _ := strings.Cut(head, " ")
-			path, _, _ := strings.Cut(rest, " ")
-			answer := func(method, path string) {
-				if method == "HEAD" {
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(method+path))
-					return
-				}
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(method+path), method+path)
-			}
+			method, path := requestLine(head)
 			if path != "/smuggled" {
-				answer(method, path)
+				echo(c, method, path)
 				continue
 			}
 			next, err := readHeadFrom(br) // the slow endpoint answers once the next request is here
 			if err != nil {
 				return // the proxy closed the connection: nobody gets the smuggled answer
 			}
-			answer(method, path)
-			nm, nrest, _ := strings.Cut(next, " ")
-			np, _, _ := strings.Cut(nrest, " ")
-			answer(nm, np)
+			echo(c, method, path)
+			echoHead(c, next)
 		}
 	})
 	f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
@@ -129,9 +119,8 @@ func TestNoRequestSmuggledInAnIgnoredBody(t *testing.T) {
 		{"HEAD", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		{"DELETE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		{"TRACE", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
-		// OPTIONS content has no defined use either (RFC 9110 §9.3.7):
-		// the method of the "TE.0" desync, which a CORS preflight
-		// handler answers without reading a body.
+		// OPTIONS content has no defined use either (RFC 9110 §9.3.7): a
+		// CORS preflight handler answers without reading a body.
 		{"OPTIONS", fmt.Sprintf("Content-Length: %d", len(smuggled)), smuggled},
 		// A final answer to Expect: 100-continue, with no 100 first: the
 		// backend did not ask for the content the client sent at once.
@@ -151,19 +140,7 @@ func TestNoRequestSmuggledInAnIgnoredBody(t *testing.T) {
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
-			// Another client: its request must get its own response.
-			for i := range 2 {
-				path := fmt.Sprintf("/victim-%d", i)
-				resp, err := client().Get("http://" + f.addr + path)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				if string(body) != "GET"+path {
-					t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
-				}
-			}
+			victims(t, func(path string) (*http.Response, error) { return client().Get("http://" + f.addr + path) })
 		})
 	}
 	// The same over HTTP/2: the bridge writes the stream's DATA as the
@@ -179,20 +156,7 @@ func TestNoRequestSmuggledInAnIgnoredBody(t *testing.T) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		for i := range 2 {
-			path := fmt.Sprintf("/victim-%d", i)
-			req, _ := http.NewRequest("GET", "https://"+h2f.addr+path, nil)
-			req.Host = "a.test"
-			resp, err := c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(body) != "GET"+path {
-				t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
-			}
-		}
+		victims(t, h2Get(c, h2f.addr))
 	})
 }
 
@@ -302,9 +266,6 @@ func TestBodyIgnorable(t *testing.T) {
 // must not pool a connection whose response began before the request
 // body was all sent: the next client would get the smuggled response.
 func TestNoRequestSmuggledAfterAnEarlyResponse(t *testing.T) {
-	answer := func(c net.Conn, method, path string) {
-		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(method+path), method+path)
-	}
 	b := newRawBackend(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
@@ -312,8 +273,7 @@ func TestNoRequestSmuggledAfterAnEarlyResponse(t *testing.T) {
 			if err != nil {
 				return
 			}
-			method, rest, _ := strings.Cut(head, " ")
-			path, _, _ := strings.Cut(rest, " ")
+			method, path := requestLine(head)
 			switch path {
 			case "/early":
 				// Answered at once, the body unread: its first half now,
@@ -324,37 +284,18 @@ func TestNoRequestSmuggledAfterAnEarlyResponse(t *testing.T) {
 					return
 				}
 				io.WriteString(c, "56789")
-				nm, nrest, _ := strings.Cut(next, " ")
-				np, _, _ := strings.Cut(nrest, " ")
 				following, err := readHeadFrom(br) // a slow endpoint
 				if err != nil {
 					return // the proxy closed the connection: nobody gets the smuggled answer
 				}
-				answer(c, nm, np)
-				fm, frest, _ := strings.Cut(following, " ")
-				fp, _, _ := strings.Cut(frest, " ")
-				answer(c, fm, fp)
+				echoHead(c, next)
+				echoHead(c, following)
 			default:
-				answer(c, method, path)
+				echo(c, method, path)
 			}
 		}
 	})
 	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: c\r\n\r\n"
-	victims := func(t *testing.T, get func(path string) (*http.Response, error)) {
-		t.Helper()
-		for i := range 2 {
-			path := fmt.Sprintf("/victim-%d", i)
-			resp, err := get(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if string(body) != "GET"+path {
-				t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
-			}
-		}
-	}
 	t.Run("HTTP/1.1", func(t *testing.T) {
 		f := newFixture(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil)
 		c, err := net.Dial("tcp", f.addr)
@@ -395,10 +336,56 @@ func TestNoRequestSmuggledAfterAnEarlyResponse(t *testing.T) {
 		if err != nil || string(body) != "0123456789" {
 			t.Fatalf("early response: %q, %v", body, err)
 		}
-		victims(t, func(path string) (*http.Response, error) {
-			req, _ := http.NewRequest("GET", "https://"+f.addr+path, nil)
-			req.Host = "a.test"
-			return c.Do(req)
-		})
+		victims(t, h2Get(c, f.addr))
 	})
+}
+
+// requestLine returns the method and target of a request head.
+func requestLine(head string) (method, target string) {
+	method, rest, _ := strings.Cut(head, " ")
+	target, _, _ = strings.Cut(rest, " ")
+	return method, target
+}
+
+// echo answers a request with its method and target as the body (a
+// HEAD's answer announces that length and sends nothing).
+func echo(c net.Conn, method, target string) {
+	if method == "HEAD" {
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", len(method+target))
+		return
+	}
+	fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(method+target), method+target)
+}
+
+// echoHead is echo for the request whose head is head.
+func echoHead(c net.Conn, head string) {
+	method, target := requestLine(head)
+	echo(c, method, target)
+}
+
+// victims checks that two more clients, each asking get for a path of
+// its own, get their own responses (echo's), not a smuggled request's.
+func victims(t *testing.T, get func(path string) (*http.Response, error)) {
+	t.Helper()
+	for i := range 2 {
+		path := fmt.Sprintf("/victim-%d", i)
+		resp, err := get(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "GET"+path {
+			t.Fatalf("victim %d got %q, want %q: the smuggled request's response", i, body, "GET"+path)
+		}
+	}
+}
+
+// h2Get is get for victims over HTTP/2, Host a.test.
+func h2Get(c *http.Client, addr string) func(path string) (*http.Response, error) {
+	return func(path string) (*http.Response, error) {
+		req, _ := http.NewRequest("GET", "https://"+addr+path, nil)
+		req.Host = "a.test"
+		return c.Do(req)
+	}
 }
