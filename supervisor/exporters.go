@@ -72,6 +72,7 @@ func (s *Supervisor) startExporters() error {
 		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) { s.scrape(w, r, sem, level) })
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: s.cfg.WorkerTimeout + 10*time.Second, MaxHeaderBytes: 16 << 10}
+		s.retired.on.Store(true)
 		go srv.Serve(&boundedListener{Listener: ln, slots: make(chan struct{}, maxPrometheusConns)})
 		go func() {
 			<-s.stopped

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sozu-go/sozu/proto/command"
 	pm "github.com/sozu-go/sozu/proto/metrics"
@@ -29,6 +30,7 @@ import (
 // as the workers forget theirs. query_metrics (sozu metrics get) sums the
 // workers it asks, as upstream's does.
 type retiredMetrics struct {
+	on     atomic.Bool // /metrics is served: only then are stops marked
 	mu     sync.Mutex
 	clears uint64                            // actor.metricsClears at the last note
 	seq    uint64                            // the fan-out of the last note
@@ -53,6 +55,9 @@ type stopMark struct {
 // epoch clears: its final metrics (final) or its end without them (lost)
 // follow.
 func (r *retiredMetrics) expect(id uint32, seq, clears uint64) {
+	if !r.on.Load() {
+		return // no note prunes stops
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stops == nil {

@@ -90,6 +90,7 @@ func TestRetiredFinalMetrics(t *testing.T) {
 
 	// Final metrics after the note that finds the worker gone.
 	var r retiredMetrics
+	r.on.Store(true)
 	r.note(map[uint32]*command.WorkerMetrics{0: retiredWorker(3, 1), 1: retiredWorker(4, 1)}, 10, []uint32{0, 1}, 0, known)
 	r.expect(0, 11, 0)
 	g, held := r.note(map[uint32]*command.WorkerMetrics{1: retiredWorker(5, 1)}, 12, []uint32{1, 2}, 0, known)
@@ -111,6 +112,7 @@ func TestRetiredFinalMetrics(t *testing.T) {
 	// Final metrics before any note after the stop; then a scrape sent
 	// before the stop and noted after: its answer of worker 0 is held.
 	r = retiredMetrics{}
+	r.on.Store(true)
 	r.note(map[uint32]*command.WorkerMetrics{0: retiredWorker(3, 1)}, 10, []uint32{0}, 0, known)
 	r.expect(0, 12, 0)
 	r.final(0, retiredWorker(9, 0))
@@ -124,6 +126,7 @@ func TestRetiredFinalMetrics(t *testing.T) {
 
 	// A worker that ends without its final metrics leaves its last answer.
 	r = retiredMetrics{}
+	r.on.Store(true)
 	r.note(map[uint32]*command.WorkerMetrics{0: retiredWorker(3, 1)}, 10, []uint32{0}, 0, known)
 	r.expect(0, 11, 0)
 	r.note(nil, 12, []uint32{1}, 0, known)
@@ -133,8 +136,19 @@ func TestRetiredFinalMetrics(t *testing.T) {
 		t.Errorf("lost: gone %d, want 3", requests(g))
 	}
 
+	// /metrics not served: no stop is marked (nothing would prune it),
+	// and a worker gone leaves its last answer, as before.
+	r = retiredMetrics{}
+	r.note(map[uint32]*command.WorkerMetrics{0: retiredWorker(3, 1)}, 10, []uint32{0}, 0, known)
+	r.expect(0, 11, 0)
+	r.final(0, retiredWorker(9, 0))
+	if g, _ := r.note(nil, 12, []uint32{1}, 0, known); requests(g) != 3 || len(r.stops) != 0 {
+		t.Errorf("off: gone %d, stops %v; want 3, none", requests(g), r.stops)
+	}
+
 	// Final metrics of an epoch a CLEAR ended are dropped.
 	r = retiredMetrics{}
+	r.on.Store(true)
 	r.note(map[uint32]*command.WorkerMetrics{0: retiredWorker(3, 1)}, 10, []uint32{0}, 0, known)
 	r.expect(0, 11, 0)
 	r.note(nil, 12, []uint32{1}, 1, known)
