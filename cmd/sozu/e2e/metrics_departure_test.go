@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
 	"github.com/sozu-go/sozu/proto/command"
+	pm "github.com/sozu-go/sozu/proto/metrics"
 )
 
 // heldOrigin answers "/" at once and holds "/held" until release is
@@ -189,5 +191,103 @@ func TestSoftStopSendsTheLastCounts(t *testing.T) {
 	sozutest.WaitFor(t, 10*time.Second, "statsd counts the requests served while draining", func() bool { v, _ := sink.sum(reqs); return v >= n+m })
 	if v, _ := sink.sum(reqs); v != n+m {
 		t.Errorf("statsd adds up %d requests, want %d", v, n+m)
+	}
+}
+
+// TestWorkerUpgradeKeepsTCPSessionBytes: a TCP session counts its bytes
+// when it ends; one that ends while its worker drains after
+// upgrade_worker reaches statsd and the Prometheus totals through the
+// worker's final metrics, exactly.
+func TestWorkerUpgradeKeepsTCPSessionBytes(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	echo := startRawOrigin(t, tcpEcho)
+	sink := startStatsdSink(t)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	prom := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	cfg := fmt.Sprintf(`command_socket = %q
+worker_count = 1
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "tcp"
+address = %[2]q
+
+[clusters.echo]
+protocol = "tcp"
+frontends = [ { address = %[2]q } ]
+backends = [ { backend_id = "echo-0", address = %[3]q } ]
+
+[metrics]
+address = %[4]q
+prometheus_address = %[5]q
+`, sock, front, echo.addr, sink.conn.LocalAddr().String(), prom)
+	p := startProxy(t, dir, sock, cfg, prom)
+
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp", front, time.Second)
+		if err != nil {
+			return nil
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		return c
+	}
+	echoes := func(c net.Conn, s string) bool {
+		if _, err := c.Write([]byte(s)); err != nil {
+			return false
+		}
+		b := make([]byte, len(s))
+		_, err := io.ReadFull(c, b)
+		return err == nil && string(b) == s
+	}
+	// The listener accepts before the worker serves it: wait for an echo,
+	// and for the sessions of the wait to end.
+	sozutest.WaitFor(t, 20*time.Second, "the TCP listener echoes", func() bool {
+		c := dial()
+		if c == nil {
+			return false
+		}
+		defer c.Close()
+		return echoes(c, "x")
+	})
+	var before int64
+	sozutest.WaitFor(t, 10*time.Second, "the first sessions to end", func() bool {
+		am := queryMetrics(t, sock, nil)
+		before = countOf(am.GetClusters()["echo"].GetCluster(), pm.BytesIn)
+		return am.GetProxying()[pm.ClientConnections].GetGauge() == 0
+	})
+	bytesIn := regexp.MustCompile(`^sozu\.WRK-\d+\.cluster\.echo\.bytes_in$`)
+	sozutest.WaitFor(t, 20*time.Second, "statsd counts the first sessions' bytes", func() bool { v, _ := sink.sum(bytesIn); return v == before })
+	if v := scrapeValues(t, prom)["sozu_cluster_bytes_in_total"]; int64(v) != before {
+		t.Fatalf("sozu_cluster_bytes_in_total %v, want %d", v, before)
+	}
+
+	// A session open across the upgrade, echoing before and during the
+	// old worker's drain.
+	c := dial()
+	if c == nil || !echoes(c, "hello") {
+		t.Fatal("no echo")
+	}
+	old := workerPIDs(t, sock)[0]
+	if out := p.MustCLI("upgrade", "--worker", "0"); !strings.Contains(out, "drains") {
+		t.Fatalf("upgrade --worker 0 answered %q", out)
+	}
+	if !echoes(c, "world!!") {
+		t.Fatal("no echo while the worker drains")
+	}
+	c.Close()
+	sozutest.WaitFor(t, 20*time.Second, "the old worker exits", func() bool { return gone(old) })
+
+	total := before + int64(len("hello")+len("world!!"))
+	sozutest.WaitFor(t, 20*time.Second, "statsd counts the session's bytes", func() bool { v, _ := sink.sum(bytesIn); return v >= total })
+	flushes := regexp.MustCompile(`^sozu\.MAIN\.workers:\d+\|g$`)
+	f0 := sink.count(flushes)
+	sozutest.WaitFor(t, 20*time.Second, "two more statsd flushes", func() bool { return sink.count(flushes) >= f0+2 })
+	if v, _ := sink.sum(bytesIn); v != total {
+		t.Errorf("statsd adds up %d bytes in, want %d", v, total)
+	}
+	if v := scrapeValues(t, prom)["sozu_cluster_bytes_in_total"]; int64(v) != total {
+		t.Errorf("sozu_cluster_bytes_in_total %v after the upgrade, want %d", v, total)
 	}
 }
