@@ -130,9 +130,15 @@ func TestWorkerUpgradeKeepsItsLastCounts(t *testing.T) {
 	if v := after["sozu_cluster_requests_total"]; v != total {
 		t.Errorf("sozu_cluster_requests_total %v after the upgrade, want %d", v, total)
 	}
-	// The new worker's traffic adds up from there, once.
+	// The new worker's traffic adds up from there, once (a request is
+	// recorded once its answer is sent: the client may see it first).
 	getNew(t, "http://"+front+"/")
-	if v := scrapeValues(t, prom)["sozu_http_requests_total"]; v != total+1 {
+	var v float64
+	sozutest.WaitFor(t, 20*time.Second, "the scrape counts the new worker's request", func() bool {
+		v = scrapeValues(t, prom)["sozu_http_requests_total"]
+		return v >= total+1
+	})
+	if v != total+1 {
 		t.Errorf("sozu_http_requests_total %v after one more request, want %d", v, total+1)
 	}
 	sozutest.WaitFor(t, 20*time.Second, "statsd counts the new worker's request", func() bool { v, _ := sink.sum(reqs); return v >= total+1 })
@@ -252,13 +258,13 @@ prometheus_address = %[5]q
 		return echoes(c, "x")
 	})
 	var before int64
-	sozutest.WaitFor(t, 10*time.Second, "the first sessions to end", func() bool {
+	bytesIn := regexp.MustCompile(`^sozu\.WRK-\d+\.cluster\.echo\.bytes_in$`)
+	sozutest.WaitFor(t, 20*time.Second, "the first sessions to end, their bytes in statsd", func() bool {
 		am := queryMetrics(t, sock, nil)
 		before = countOf(am.GetClusters()["echo"].GetCluster(), pm.BytesIn)
-		return am.GetProxying()[pm.ClientConnections].GetGauge() == 0
+		v, _ := sink.sum(bytesIn)
+		return am.GetProxying()[pm.ClientConnections].GetGauge() == 0 && v == before
 	})
-	bytesIn := regexp.MustCompile(`^sozu\.WRK-\d+\.cluster\.echo\.bytes_in$`)
-	sozutest.WaitFor(t, 20*time.Second, "statsd counts the first sessions' bytes", func() bool { v, _ := sink.sum(bytesIn); return v == before })
 	if v := scrapeValues(t, prom)["sozu_cluster_bytes_in_total"]; int64(v) != before {
 		t.Fatalf("sozu_cluster_bytes_in_total %v, want %d", v, before)
 	}
