@@ -72,6 +72,7 @@ func (s *Supervisor) startExporters() error {
 		mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) { s.scrape(w, r, sem, level) })
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: s.cfg.WorkerTimeout + 10*time.Second, MaxHeaderBytes: 16 << 10}
+		s.retired.on.Store(true)
 		go srv.Serve(&boundedListener{Listener: ln, slots: make(chan struct{}, maxPrometheusConns)})
 		go func() {
 			<-s.stopped
@@ -91,6 +92,7 @@ func (s *Supervisor) startExporters() error {
 			return fmt.Errorf("configuration %s: [metrics] address %s: %w", s.cfg.Path, m.Address, err)
 		}
 		st := export.NewStatsd(export.StatsdOptions{Prefix: m.Prefix, Tagged: m.TaggedMetrics, Version: Version, Level: level})
+		s.finals.on.Store(true)
 		go s.runStatsd(conn, st)
 	}
 	return nil
@@ -201,7 +203,17 @@ func (s *Supervisor) gatherPrometheus() (*command.AggregatedMetrics, error) {
 	if err := metricsFailed(addAnswers(agg, answers, failed)); err != nil {
 		return nil, err
 	}
-	if gone := s.retired.note(answers, seq, live, clears, known); gone != nil {
+	gone, held := s.retired.note(answers, seq, live, clears, known)
+	if len(held) > 0 {
+		// Workers whose counts gone holds already: told to stop, or,
+		// for a scrape older than one noted, gone since.
+		for _, id := range held {
+			delete(answers, id)
+		}
+		agg = pm.NewAggregator(allMetrics.GetQueryMetrics())
+		addAnswers(agg, answers, nil) // each was taken once already
+	}
+	if gone != nil {
 		if err := agg.Add("gone", gone); err != nil {
 			return nil, fmt.Errorf("the counts of the workers gone: %w", err)
 		}
@@ -242,12 +254,32 @@ func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 	t := time.NewTicker(statsdInterval)
 	defer t.Stop()
 	for {
+		var last chan struct{}
 		select {
 		case <-s.stopped:
 			return
 		case <-t.C:
+		case last = <-s.statsdLast:
 		}
-		main, answers, silent, clears := s.statsdRound()
+		var main map[string]*command.FilteredMetrics
+		var answers map[string]*command.WorkerMetrics
+		var silent []string
+		var clears uint64
+		if last == nil {
+			main, answers, silent, clears = s.statsdRound()
+		} else {
+			// The workers have exited: only their final metrics.
+			s.do(func(a *actor) { main, clears = a.mainMetrics(), a.metricsClears })
+			answers = map[string]*command.WorkerMetrics{}
+		}
+		// The final metrics of the workers that left since the last
+		// flush: counted from their last values, once. Those still
+		// awaited keep their last values (silent).
+		finals, waiting := s.finals.take(clears)
+		for id, wm := range finals {
+			answers[id] = wm // newer than an answer of the same round
+		}
+		silent = append(silent, waiting...)
 		if clears != lastClears {
 			// Every counter and sketch answered restarted since the
 			// last flush: all they hold is new.
@@ -269,6 +301,9 @@ func (s *Supervisor) runStatsd(conn *net.UDPConn, st *export.Statsd) {
 				continue
 			}
 			s.exports.statsdSent.Add(1)
+		}
+		if last != nil {
+			close(last)
 		}
 	}
 }

@@ -63,17 +63,18 @@ func (s *Supervisor) stopAll(soft bool, progress func(string)) (ok, failed int) 
 			procs = append(procs, w)
 		}
 		calls = a.fanout(req)
+		for _, c := range calls {
+			a.expectFinal(c.worker)
+		}
 	})
 	limit := s.cfg.WorkerTimeout
 	if soft {
 		limit = s.cfg.SoftStopDeadline
-		for _, c := range calls {
-			go trackDrain(c)
-		}
-	} else {
-		for _, c := range calls {
-			c.worker.forget(c.id)
-		}
+	}
+	// Each worker answers its stop with its final metrics (departures.go).
+	tracked := map[*workerProc]<-chan struct{}{}
+	for _, c := range calls {
+		tracked[c.worker] = s.trackStop(c)
 	}
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
@@ -99,7 +100,11 @@ func (s *Supervisor) stopAll(soft bool, progress func(string)) (ok, failed int) 
 		} else {
 			failed++
 		}
+		if d := tracked[w]; d != nil {
+			<-d // the reader ends with the process: its final metrics are in
+		}
 	}
+	s.flushStatsdLast()
 	return ok, failed
 }
 
@@ -124,25 +129,8 @@ func (s *Supervisor) cut(w *workerProc, soft bool, limit time.Duration, progress
 	}
 }
 
-// trackDrain records the open connections a soft-stopping worker reports
-// in its PROCESSING answers ("draining: N connections open"), until it
-// exits.
-func trackDrain(c *call) {
-	for {
-		select {
-		case p := <-c.progress:
-			var n int64
-			if _, err := fmt.Sscanf(p.GetMessage(), drainFormat, &n); err == nil && n >= 0 {
-				c.worker.draining.Store(n)
-			}
-		case <-c.worker.done:
-			return
-		}
-	}
-}
-
 // drainFormat is the PROCESSING message of a draining worker (see the
-// worker's soft stop): its open connections.
+// worker's soft stop): its open connections (trackStop reads it).
 const drainFormat = "draining: %d connections open"
 
 func stopName(soft bool) string {

@@ -76,8 +76,11 @@ type Supervisor struct {
 
 	exports   exportStats    // the statsd and Prometheus exporters' counts (exporters.go)
 	retired   retiredMetrics // the counts of the workers gone, for /metrics (retired.go)
+	finals    statsdFinals   // the final metrics of the workers told to stop, for statsd (departures.go)
 	reloading sync.Mutex     // one reload at a time (reload.go)
 	ops       opsLog         // the last reload and upgrade, for status (reload_status.go)
+	// statsdLast asks the statsd sender for a last flush (departures.go).
+	statsdLast chan chan struct{}
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when Run must return
@@ -116,6 +119,7 @@ func New(cfg *config.Config, log *logrus.Logger) (*Supervisor, error) {
 		refusing:    make(chan struct{}, maxRefusing),
 		subscribers: map[*session]chan *command.Response{},
 		stopped:     make(chan struct{}),
+		statsdLast:  make(chan chan struct{}),
 	}
 	s.refusals = newRefusalLimiter(refusalBurst, refusalWindow, time.Now, s.writeSummary)
 	s.queries = newQueryLimiter(queryBurst, queryWindow, time.Now, s.writeSummary)

@@ -99,12 +99,15 @@ func (s *Supervisor) upgradeWorker(id uint32) (string, error) {
 		a.nextTask++
 		stop, err = old.send(&command.WorkerRequest{Id: proto.String(fmt.Sprintf("SOFT_STOP-upgrade-%d-%d", old.id, a.nextTask)),
 			Content: &command.Request{RequestType: &command.Request_SoftStop{SoftStop: &command.SoftStop{}}}})
+		if err == nil {
+			a.expectFinal(old)
+		}
 	})
 	limit := s.cfg.SoftStopDeadline
 	if err != nil { // it died meanwhile: nothing to drain
 		s.log.WithField("worker", old.id).Infof("upgrade: soft stop not sent: %v", err)
 	} else {
-		go trackDrain(stop)
+		s.trackStop(stop) // departures.go
 	}
 	go s.drainUpgraded(old, nw, limit)
 	msg := fmt.Sprintf("worker %d (pid %d) replaced by worker %d (pid %d), which serves; worker %d stops accepting and drains its connections (soft stop, at most soft_stop_deadline %v)",

@@ -415,7 +415,10 @@ func stateChange(req *command.Request) bool {
 // stopServers stops every server: soft waits for in-flight requests to
 // finish (idle connections close at once), hard closes every connection.
 // Every listener copy of this worker is closed first, at once, before any
-// connection drains (the supervisor shuts the sockets themselves).
+// connection drains (the supervisor shuts the sockets themselves). The
+// stopped servers stay in w.servers, w.tcpSrv and w.udpSrv: the counters
+// they keep themselves (liveCounters) are part of the final metrics the
+// stop's answer carries.
 func (w *Worker) stopServers(soft bool) {
 	for _, srv := range w.servers {
 		srv.StopAccepting()
@@ -428,7 +431,7 @@ func (w *Worker) stopServers(soft bool) {
 	}
 	w.lis.closeAll()
 	var wg sync.WaitGroup
-	for k, srv := range w.servers {
+	for _, srv := range w.servers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -438,9 +441,8 @@ func (w *Worker) stopServers(soft bool) {
 				srv.Close()
 			}
 		}()
-		delete(w.servers, k)
 	}
-	for k, srv := range w.tcpSrv {
+	for _, srv := range w.tcpSrv {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -450,14 +452,12 @@ func (w *Worker) stopServers(soft bool) {
 				srv.Close()
 			}
 		}()
-		delete(w.tcpSrv, k)
 	}
-	for k, srv := range w.udpSrv {
+	for _, srv := range w.udpSrv {
 		// A datagram protocol has no request in flight to wait for: soft
 		// and hard stops both end the flows.
 		wg.Add(1)
 		go func() { defer wg.Done(); srv.Close() }()
-		delete(w.udpSrv, k)
 	}
 	wg.Wait()
 	if w.stopHC != nil {
@@ -634,8 +634,15 @@ func (w *Worker) handle(wr *command.WorkerRequest) *command.WorkerResponse {
 
 func (w *Worker) apply(req *command.Request) (*command.ResponseContent, error) {
 	switch r := req.GetRequestType().(type) {
-	case *command.Request_Status, *command.Request_SoftStop, *command.Request_HardStop:
+	case *command.Request_Status:
 		return nil, nil
+	case *command.Request_SoftStop, *command.Request_HardStop:
+		// Answered once stopServers returned, just before the worker
+		// exits: its final metrics, what it counted since the
+		// supervisor last asked (the requests served while draining
+		// too) included, which the supervisor passes on to statsd and
+		// /metrics once (supervisor/departures.go).
+		return &command.ResponseContent{ContentType: &command.ResponseContent_WorkerMetrics{WorkerMetrics: w.metricsSnapshot()}}, nil
 	case *command.Request_Logging:
 		// The supervisor's parser, so that a filter it accepted is applied
 		// here too (and its errors read the same).
