@@ -165,9 +165,11 @@ func TestPrometheusCountersSurviveAWorkerExit(t *testing.T) {
 		}
 		return out
 	}
+	sent := 0
 	sozutest.WaitFor(t, 20*time.Second, "both workers serve requests", func() bool {
 		for range 5 {
 			getNew(t, "http://"+front+"/")
+			sent++
 		}
 		pw := perWorker()
 		return len(pw) == 2 && pw[0] > 0 && pw[1] > 0
@@ -180,7 +182,13 @@ func TestPrometheusCountersSurviveAWorkerExit(t *testing.T) {
 		return v
 	}
 	counters := []string{"sozu_http_requests_total", "sozu_cluster_requests_total", "sozu_cluster_backend_response_time_seconds", "sozu_bytes_in_total"}
-	before := scrapeValues(t, prom)
+	// A request is counted once its answer is sent: the client may read
+	// the last answer before its worker counts it.
+	var before map[string]float64
+	sozutest.WaitFor(t, 10*time.Second, "every request sent counted", func() bool {
+		before = scrapeValues(t, prom)
+		return value(before, "sozu_http_requests_total") == float64(sent)
+	})
 
 	pids := workerPIDs(t, sock)
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
@@ -200,8 +208,13 @@ func TestPrometheusCountersSurviveAWorkerExit(t *testing.T) {
 	for range 4 {
 		getNew(t, "http://"+front+"/")
 	}
-	if b, a := value(before, "sozu_http_requests_total"), value(scrapeValues(t, prom), "sozu_http_requests_total"); a != b+4 {
-		t.Errorf("sozu_http_requests_total %v after 4 more requests, want %v", a, b+4)
+	var a float64
+	sozutest.WaitFor(t, 10*time.Second, "4 more requests counted", func() bool {
+		a = value(scrapeValues(t, prom), "sozu_http_requests_total")
+		return a >= float64(sent+4)
+	})
+	if a != float64(sent+4) {
+		t.Errorf("sozu_http_requests_total %v after 4 more requests, want %v", a, sent+4)
 	}
 	if g := value(after, "sozu_workers"); g != 2 {
 		t.Errorf("sozu_workers %v, want 2", g)
