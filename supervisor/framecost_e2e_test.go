@@ -1,0 +1,189 @@
+package supervisor_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/sozu-go/sozu/cmd/sozu/sozutest"
+	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/frame"
+)
+
+// rssOf is the resident memory of process pid, bytes.
+func rssOf(t *testing.T, pid int) uint64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// emptyHeaders is the payload of an add_http_frontend request holding as
+// many empty headers (field 15, two bytes each) as fit in size bytes.
+func emptyHeaders(size int) []byte {
+	inner := bytes.Repeat([]byte{0x7a, 0x00}, (size-8)/2)
+	out := []byte{0x7a} // Request.add_http_frontend, field 15
+	out = binary.AppendUvarint(out, uint64(len(inner)))
+	return append(out, inner...)
+}
+
+// sendRaw writes payload as one frame on conn and returns what comes back
+// until the supervisor closes the connection.
+func sendRaw(t *testing.T, conn net.Conn, payload []byte) []byte {
+	t.Helper()
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	go conn.Write(append(binary.LittleEndian.AppendUint64(nil, uint64(frame.PrefixSize+len(payload))), payload...))
+	got, _ := io.ReadAll(conn)
+	return got
+}
+
+// certChain returns a leaf certificate and key for name, and a chain of n
+// copies of its issuer's certificate.
+func certChain(t *testing.T, name string, n int) (string, string, []string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	chain := make([]string, n)
+	for i := range chain {
+		chain[i] = ca
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})), chain
+}
+
+// TestFrameDecodeCostBounded: a frame that decodes into far more than
+// itself (a list of empty headers: 2 bytes on the wire, a struct in
+// memory) is refused before it is decoded, for an admin (2 MB frame: it
+// cost the supervisor some 110 MB) as for a read-only peer (its 64 KiB
+// frames), with a FAILURE naming the field, its count and the limit, and
+// an audit record. The supervisor runs with GOGC=off, so its resident
+// memory grows by what it allocates: at most 8 times the frames. A large
+// legitimate frame (a certificate with a long chain) is still taken.
+func TestFrameDecodeCostBounded(t *testing.T) {
+	// What an accepted frame costs is the work of its verb: a
+	// certificate chain is parsed (to refuse what workers would), its PEM
+	// re-encoded, the request hashed for the audit record.
+	const legitFactor = 40
+	cred := nobody(t)
+	dir := sharedDir(t)
+	jsonPath := filepath.Join(dir, "audit.jsonl")
+	cfg, sock, _ := writeConfig(t, dir, 1, fmt.Sprintf("command_socket_group = \"nogroup\"\ncommand_allowed_uids = [0]\ncommand_readonly_uids = [%d]\naudit_logs_json_target = %q\n", cred.Uid, jsonPath))
+	os.Chmod(cfg, 0o644)
+	p := sozutest.StartWith(t, dir, cfg, sock, func(cmd *exec.Cmd) { cmd.Env = append(os.Environ(), "GOGC=off") })
+	pid := p.Cmd.Process.Pid
+	dial(t, sock).MustOK(t, workersReq)
+
+	// Whether the refusal is bounded is measured only without the race
+	// detector, whose shadow memory grows with the heap.
+	checkGrowth := func(t *testing.T, what string, before uint64, frames int, factor uint64) {
+		t.Helper()
+		grew := rssOf(t, pid) - before
+		t.Logf("%s: the supervisor's memory grew by %d bytes (%.1f× the %d bytes of frames)", what, grew, float64(grew)/float64(frames), frames)
+		if !raceEnabled && grew > factor*uint64(frames) {
+			t.Errorf("%s: the supervisor's memory grew by %d bytes, more than %d× the %d bytes of frames", what, grew, factor, frames)
+		}
+	}
+	refused := func(t *testing.T, got []byte, count int) {
+		t.Helper()
+		want := fmt.Sprintf("field add_http_frontend.headers occurs %d times", count)
+		if !bytes.Contains(got, []byte("invalid frame: decoding the ")) || !bytes.Contains(got, []byte(want)) ||
+			!bytes.Contains(got, []byte(fmt.Sprintf("(%d × the payload + %d)", frame.CostFactor, frame.CostSlack))) {
+			t.Errorf("answer %q lacks the refusal naming the field, %q, and the limit", got, want)
+		}
+	}
+
+	t.Run("admin, 2 MB", func(t *testing.T) {
+		payload := emptyHeaders(frame.DefaultMaxSize - frame.PrefixSize)
+		conn, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		before := rssOf(t, pid)
+		refused(t, sendRaw(t, conn, payload), (len(payload)-4)/2)
+		checkGrowth(t, "a refused 2 MB admin frame", before, len(payload), 8)
+	})
+
+	t.Run("read-only, 64 KiB frames", func(t *testing.T) {
+		payload := emptyHeaders(64<<10 - frame.PrefixSize)
+		const n = 10
+		conns := make([]*client, n)
+		for i := range conns {
+			conns[i] = sozutest.DialAs(t, cred, sock)
+		}
+		before := rssOf(t, pid)
+		for _, c := range conns {
+			refused(t, sendRaw(t, c.Conn, payload), (len(payload)-3)/2)
+		}
+		checkGrowth(t, fmt.Sprintf("%d refused 64 KiB read-only frames", n), before, n*len(payload), 8)
+	})
+
+	waitFor(t, 10*time.Second, "the refusals' audit records", func() bool {
+		seen := map[float64]bool{}
+		for _, r := range auditLines(t, jsonPath) {
+			if r["verb"] == "frame.invalid" && r["error_code"] == "invalid_frame" && strings.Contains(fmt.Sprint(r["reason"]), "add_http_frontend.headers occurs") {
+				seen[afield(r, "actor", "uid").(float64)] = true
+			}
+		}
+		return seen[0] && seen[float64(cred.Uid)]
+	})
+
+	t.Run("legitimate: a certificate with a long chain", func(t *testing.T) {
+		c := dial(t, sock)
+		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		sa := command.NewSocketAddress(netip.MustParseAddrPort(addr))
+		c.MustOK(t, &command.Request{RequestType: &command.Request_AddHttpsListener{AddHttpsListener: &command.HttpsListenerConfig{Address: sa}}})
+		leaf, key, one := certChain(t, "chain.example.com", 1)
+		_, _, chain := certChain(t, "chain.example.com", (frame.DefaultMaxSize-64<<10)/len(one[0]))
+		req := &command.Request{RequestType: &command.Request_AddCertificate{AddCertificate: &command.AddCertificate{Address: sa,
+			Certificate: &command.CertificateAndKey{Certificate: proto.String(leaf), Key: proto.String(key), CertificateChain: chain}}}}
+		before := rssOf(t, pid)
+		c.MustOK(t, req)
+		checkGrowth(t, "an accepted certificate with a long chain", before, proto.Size(req), legitFactor)
+	})
+}
