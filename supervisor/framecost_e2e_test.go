@@ -102,13 +102,15 @@ func certChain(t *testing.T, name string, n int) (string, string, []string) {
 // cost the supervisor some 110 MB) as for a read-only peer (its 64 KiB
 // frames), with a FAILURE naming the field, its count and the limit, and
 // an audit record. The supervisor runs with GOGC=off, so its resident
-// memory grows by what it allocates: at most 8 times the frames. A large
+// memory grows by what it allocates: at most 8 times the frames refused,
+// 10 times the costliest frames the bound lets through. A large
 // legitimate frame (a certificate with a long chain) is still taken.
 func TestFrameDecodeCostBounded(t *testing.T) {
-	// What an accepted frame costs is the work of its verb: a
-	// certificate chain is parsed (to refuse what workers would), its PEM
-	// re-encoded, the request hashed for the audit record.
-	const legitFactor = 40
+	// What an accepted frame costs is also the work of its verb: each
+	// certificate of a chain is parsed as X.509 (to refuse what workers
+	// would), its PEM re-encoded: some 24 times a 2 MB chain of 2 600
+	// certificates.
+	const legitFactor = 32
 	cred := nobody(t)
 	dir := sharedDir(t)
 	jsonPath := filepath.Join(dir, "audit.jsonl")
@@ -171,6 +173,28 @@ func TestFrameDecodeCostBounded(t *testing.T) {
 			}
 		}
 		return seen[0] && seen[float64(cred.Uid)]
+	})
+
+	t.Run("the costliest frames the bound takes", func(t *testing.T) {
+		// A 1.9 MB frame: headers holding a value (to be masked, so the
+		// audit fingerprint is taken of a redacted copy) as many as the
+		// bound takes, the rest a long hostname. The state refuses it
+		// (the hostname), after decoding, auditing and validating it.
+		c := dial(t, sock)
+		for _, k := range []int{0, 16000} {
+			hs := make([]*command.Header, k)
+			for i := range hs {
+				hs[i] = &command.Header{Val: proto.String("a")}
+			}
+			req := &command.Request{RequestType: &command.Request_AddHttpFrontend{AddHttpFrontend: &command.RequestHttpFrontend{
+				ClusterId: proto.String("c"), Hostname: proto.String(strings.Repeat("a", 1_900_000-5*k)), Headers: hs}}}
+			before := rssOf(t, pid)
+			_, r := c.Do(t, req)
+			if !strings.Contains(r.GetMessage(), "Invalid value for field 'hostname'") {
+				t.Fatalf("%d headers: %q, want the state's refusal of the hostname", k, r.GetMessage())
+			}
+			checkGrowth(t, fmt.Sprintf("a frame of %d headers, taken and refused by the state", k), before, proto.Size(req), 10)
+		}
 	})
 
 	t.Run("legitimate: a certificate with a long chain", func(t *testing.T) {

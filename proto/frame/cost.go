@@ -24,8 +24,12 @@ import (
 const (
 	// CostFactor is how many bytes per payload byte a bounded Reader lets
 	// a message take in memory once decoded. Text fields (certificates,
-	// answer templates) cost about 1: their bytes are copied once.
-	CostFactor = 4
+	// answer templates) cost about 1: their bytes are copied once. The
+	// supervisor's handling of a request then costs a few times the
+	// decoded message (the redacted copy its audit fingerprint is taken
+	// of, the encoding for each worker): 2 keeps the whole under some 8
+	// times the frame (docs/protocol.md §1.3).
+	CostFactor = 2
 	// CostSlack is the cost a payload may take beyond CostFactor times its
 	// size: small frames decode into structs larger than themselves (an
 	// add_backend of 60 bytes into some 500).
@@ -38,7 +42,7 @@ const (
 	ptrSize      = 8
 	strHeader    = 16
 	oneofWrapper = 16  // the wrapper struct of a oneof member
-	mapEntry     = 160 // a map entry's share of its buckets, with their growth
+	mapEntry     = 256 // a map entry's share of its buckets, with their growth (measured: 228 for 1 000 tags)
 	maxCostDepth = 100 // deeper nesting is refused (the schema nests far less)
 )
 

@@ -135,6 +135,18 @@ func TestDecodeCostCoversDecoder(t *testing.T) {
 		unknown = protowire.AppendVarint(protowire.AppendTag(unknown, 999, protowire.VarintType), 0)
 	}
 	check("unknown fields", protowire.AppendBytes(protowire.AppendTag(nil, 13, protowire.BytesType), unknown))
+	for _, n := range []int{100, 1000, 10000} { // a map's entries with distinct keys
+		tags := map[string]string{}
+		for i := range n {
+			tags[fmt.Sprint(i)] = "v"
+		}
+		b, err := proto.MarshalOptions{AllowPartial: true}.Marshal(&command.Request{RequestType: &command.Request_AddHttpFrontend{
+			AddHttpFrontend: &command.RequestHttpFrontend{Tags: tags}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("%d distinct tags", n), b)
+	}
 }
 
 // TestDecodeCostBoundsReadMessage: a bounded Reader refuses, before
