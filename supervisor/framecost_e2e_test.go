@@ -211,3 +211,34 @@ func TestFrameDecodeCostBounded(t *testing.T) {
 		checkGrowth(t, "an accepted certificate with a long chain", before, proto.Size(req), legitFactor)
 	})
 }
+
+// TestFanOutEncodesOnce: a request fanned out to 4 workers is encoded
+// once, not once per worker. An add_cluster of 1.9 MB (an answer
+// template) grows the supervisor (GOGC=off) by about 5 times its size
+// with one worker; each worker's own encoding added about one more (8.2
+// times with 4 workers; 64 workers, the maximum, would be some 68).
+func TestFanOutEncodesOnce(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory grows with the heap")
+	}
+	dir := sharedDir(t)
+	cfg, sock, _ := writeConfig(t, dir, 4, "")
+	os.Chmod(cfg, 0o644)
+	p := sozutest.StartWith(t, dir, cfg, sock, func(cmd *exec.Cmd) { cmd.Env = append(os.Environ(), "GOGC=off") })
+	pid := p.Cmd.Process.Pid
+	c := dial(t, sock)
+	c.MustOK(t, workersReq)
+	body := "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n" + strings.Repeat("<p>down</p>", 170_000)
+	req := &command.Request{RequestType: &command.Request_AddCluster{AddCluster: &command.Cluster{ClusterId: proto.String("c"),
+		Answers: map[string]string{"503": body}}}}
+	before := rssOf(t, pid)
+	c.MustOK(t, req)
+	grew := rssOf(t, pid) - before
+	size := proto.Size(req)
+	t.Logf("a %d-byte add_cluster to 4 workers: the supervisor's memory grew by %d bytes (%.1f×)", size, grew, float64(grew)/float64(size))
+	if grew > 6*uint64(size) {
+		t.Errorf("a %d-byte add_cluster to 4 workers grew the supervisor by %d bytes (%.1f×), more than 6×", size, grew, float64(grew)/float64(size))
+	}
+	// Every worker got it whole: its hash of the cluster is the state's.
+	assertAgree(t, hashes(t, c), 4, 1)
+}
