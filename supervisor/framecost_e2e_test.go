@@ -101,7 +101,7 @@ func certChain(t *testing.T, name string, n int) (string, string, []string) {
 // memory) is refused before it is decoded, for an admin (2 MB frame: it
 // cost the supervisor some 110 MB) as for a read-only peer (its 64 KiB
 // frames), with a FAILURE naming the field, its count and the limit, and
-// an audit record. The supervisor runs with GOGC=off, so its resident
+// an audit record (a peer with no role gets its refusal). The supervisor runs with GOGC=off, so its resident
 // memory grows by what it allocates: at most 8 times the frames refused,
 // 10 times the costliest frames the bound lets through. A large
 // legitimate frame (a certificate with a long chain) is still taken.
@@ -163,6 +163,26 @@ func TestFrameDecodeCostBounded(t *testing.T) {
 			refused(t, sendRaw(t, c.Conn, payload), (len(payload)-3)/2)
 		}
 		checkGrowth(t, fmt.Sprintf("%d refused 64 KiB read-only frames", n), before, n*len(payload), 8)
+	})
+
+	t.Run("no role, 64 KiB frames", func(t *testing.T) {
+		// Decoded only to name the verb in the refusal record: bounded
+		// the same, and refused for want of a role all the same.
+		_, noRole := createUser(t)
+		noRole.Groups = []uint32{65534} // nogroup: the socket's group
+		payload := emptyHeaders(64<<10 - frame.PrefixSize)
+		const n = 10
+		conns := make([]*client, n)
+		for i := range conns {
+			conns[i] = sozutest.DialAs(t, noRole, sock)
+		}
+		before := rssOf(t, pid)
+		for _, c := range conns {
+			if got := sendRaw(t, c.Conn, payload); !bytes.Contains(got, []byte("unauthorized")) {
+				t.Errorf("answer %q, want the refusal for want of a role", got)
+			}
+		}
+		checkGrowth(t, fmt.Sprintf("%d no-role 64 KiB frames", n), before, n*len(payload), 8)
 	})
 
 	waitFor(t, 10*time.Second, "the refusals' audit records", func() bool {
