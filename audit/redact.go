@@ -143,6 +143,16 @@ func (r *Record) SetRequest(req *command.Request) {
 	}
 }
 
+// SetRequestAs fills the fields SetRequest fills from from, a record
+// SetRequest filled for the same request: the completion record of a
+// request whose attempt record holds them, without marshalling, redacting
+// and hashing the request again (for a frame of certificates, each pass
+// costs some twice the frame in memory).
+func (r *Record) SetRequestAs(from *Record) {
+	r.Verb, r.Target, r.ClusterID, r.BackendID = from.Verb, from.Target, from.ClusterID, from.BackendID
+	r.Extras.RequestSHA256, r.Extras.CertSHA256, r.Extras.KeySHA256 = from.Extras.RequestSHA256, from.Extras.CertSHA256, from.Extras.KeySHA256
+}
+
 func (r *Record) httpFrontend(proto string, f *command.RequestHttpFrontend) {
 	r.ClusterID = f.GetClusterId()
 	var b strings.Builder

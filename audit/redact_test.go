@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,11 @@ func TestNoSecretsInRecords(t *testing.T) {
 	for _, req := range reqs {
 		rec := &Record{Code: CodeCommandCompleted, Result: ResultOK}
 		rec.SetRequest(req)
+		as := &Record{Code: CodeCommandCompleted, Result: ResultOK}
+		as.SetRequestAs(rec)
+		if !reflect.DeepEqual(as, rec) {
+			t.Errorf("%s: SetRequestAs gives %+v, SetRequest %+v", rec.Verb, as, rec)
+		}
 		if err := b.Log(rec); err != nil {
 			t.Fatal(err)
 		}
@@ -140,6 +146,11 @@ func TestSetRequestEveryVerb(t *testing.T) {
 		rec.SetRequest(req)
 		if rec.Verb != requestVerbs[string(fd.Name())].verb {
 			t.Errorf("%s: verb %q", fd.Name(), rec.Verb)
+		}
+		as := &Record{Code: CodeCommandAttempt, Result: ResultOK}
+		as.SetRequestAs(rec)
+		if !reflect.DeepEqual(as, rec) {
+			t.Errorf("%s: SetRequestAs gives %+v, SetRequest %+v", fd.Name(), as, rec)
 		}
 		if err := b.Log(rec); err != nil {
 			t.Fatalf("%s: %v", fd.Name(), err)

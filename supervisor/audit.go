@@ -176,9 +176,11 @@ func (s *Supervisor) audited(c *session, req *command.Request) bool {
 		return s.handle(c, req)
 	}
 	t := &trace{id: s.ids.New(), start: time.Now(), class: class}
+	var attempt *audit.Record
 	if class != audit.ClassQuery {
 		rec := s.sessionRecord(c, audit.CodeCommandAttempt)
 		rec.SetRequest(req)
+		attempt = rec
 		rec.RequestULID, rec.Result = t.id, audit.ResultOK
 		if err := s.record(rec); err != nil {
 			s.log.WithFields(c.ident.Fields()).Errorf("refusing %s: %v", verb, err)
@@ -201,7 +203,11 @@ func (s *Supervisor) audited(c *session, req *command.Request) bool {
 		code = audit.CodeQueryCompleted
 	}
 	rec := s.sessionRecord(c, code)
-	rec.SetRequest(req)
+	if attempt != nil {
+		rec.SetRequestAs(attempt) // the request is hashed once
+	} else {
+		rec.SetRequest(req)
+	}
 	rec.RequestULID = t.id
 	elapsed := time.Since(t.start)
 	rec.Extras.Elapsed = &elapsed

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/sozu-go/sozu/proto/command"
+	"github.com/sozu-go/sozu/proto/frame"
 )
 
 // fanout sends req to every worker that is not stopped, in worker id
@@ -19,12 +20,16 @@ import (
 func (a *actor) fanout(req *command.Request) []*call {
 	a.nextTask++
 	var calls []*call
+	// Encoded once for all the workers (outbound); on an error, which
+	// AllowPartial leaves to nothing here, each worker's writer encodes
+	// and reports it.
+	content, _ := frame.Marshal(req)
 	for _, w := range a.sortedWorkers() {
 		if w.runState == command.RunState_STOPPED {
 			continue
 		}
 		id := fmt.Sprintf("%s-%d-%d", command.VerbName(req), w.id, a.nextTask)
-		c, err := w.send(&command.WorkerRequest{Id: proto.String(id), Content: req})
+		c, err := w.sendShared(&command.WorkerRequest{Id: proto.String(id), Content: req}, content)
 		if err != nil {
 			a.log.WithField("worker", w.id).Warnf("fan-out of %s: %v", id, err)
 			continue

@@ -27,9 +27,9 @@ const clientWriteTimeout = 10 * time.Second
 
 // nonAdminMaxFrame bounds the frames a peer without the admin role may
 // send (read-only or no role). Their verbs need a few hundred bytes; a
-// request is decoded before admission, and protobuf turns a list of empty
-// messages (two bytes each on the wire) into some 50 times its size in
-// memory: a 2 MB frame of an admin verb costs about 100 MB to refuse.
+// request is decoded before admission (its decode cost is bounded as any
+// role's: frame.CostLimit), and a smaller frame is less to read and decode
+// only to refuse.
 const nonAdminMaxFrame = 64 << 10
 
 // readMax is the largest frame c's peer may send: max_command_buffer_size
@@ -224,7 +224,7 @@ func (s *Supervisor) refuseNoRole(c *session, cred peercred.Cred) {
 		}
 		c.conn.SetReadDeadline(time.Now().Add(noRoleRequestTimeout))
 		req := &command.Request{}
-		if err := frame.NewReader(c.conn, c.readMax()).ReadMessage(req); err != nil {
+		if err := frame.NewReader(c.conn, c.readMax()).BoundDecodeCost().ReadMessage(req); err != nil {
 			// Nothing (valid) sent in time: refused all the same.
 			if s.recordRefusal(c, audit.CodeCommandRefused, nil, audit.VerbSessionConnect, "admission_denied", d.Reason) {
 				s.log.WithFields(c.ident.Fields()).Warn(d.Reason)
@@ -272,7 +272,10 @@ func (s *Supervisor) serve(c *session) {
 	c.ident = id
 	s.log.WithFields(id.Fields()).Debug("command session opened")
 
-	r := frame.NewReader(c.conn, c.readMax())
+	// Every role's frames are bounded in what they cost to decode
+	// (frame.CostLimit): a frame that would take more is refused before
+	// decoding, as any bad frame.
+	r := frame.NewReader(c.conn, c.readMax()).BoundDecodeCost()
 	for {
 		idle := s.cfg.Admission.SessionIdleTimeout
 		if idle > 0 && !s.subscribed(c) {

@@ -603,7 +603,7 @@ func (a *actor) adopt(in *inheritance) error {
 			scm:      dupFD(in.files[hw.SCM]),
 			pidfd:    in.files[hw.PIDFD],
 			logs:     logs,
-			out:      make(chan *command.WorkerRequest, workerQueueLen),
+			out:      make(chan outbound, workerQueueLen),
 
 			accessFile: hw.AccessFile,
 			max:        int(a.cfg.MaxCommandBufferSize),

@@ -57,13 +57,14 @@ func (e *DecodeError) Error() string {
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // IsFrameError reports whether err is, or wraps, one of the typed frame
-// errors (TooLargeError, ShortLengthError, DecodeError): a peer that sent
+// errors (TooLargeError, ShortLengthError, DecodeError, CostError): a peer that sent
 // such a frame broke the protocol, as opposed to an I/O failure or EOF.
 func IsFrameError(err error) bool {
 	var tl *TooLargeError
 	var sl *ShortLengthError
 	var de *DecodeError
-	return errors.As(err, &tl) || errors.As(err, &sl) || errors.As(err, &de)
+	var ce *CostError
+	return errors.As(err, &tl) || errors.As(err, &sl) || errors.As(err, &de) || errors.As(err, &ce)
 }
 
 // normMax turns a caller's max argument into the limit in force: a value

@@ -371,3 +371,27 @@ func TestShortWrite(t *testing.T) {
 		t.Fatalf("error = %v, want io.ErrShortWrite", err)
 	}
 }
+
+// TestWriteParts: a frame written in parts is the frame AppendFrame makes
+// of the message they encode; one over the maximum is refused, nothing
+// written.
+func TestWriteParts(t *testing.T) {
+	req := &command.Request{RequestType: &command.Request_RemoveCluster{RemoveCluster: strings.Repeat("c", 300)}}
+	payload, err := Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := AppendFrame(nil, req, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := WriteParts(&b, 0, payload[:3], nil, payload[3:]); err != nil || !bytes.Equal(b.Bytes(), want) {
+		t.Errorf("WriteParts: %v, %x; want %x", err, b.Bytes(), want)
+	}
+	b.Reset()
+	var tl *TooLargeError
+	if err := WriteParts(&b, len(want)-1, payload); !errors.As(err, &tl) || b.Len() != 0 || tl.Length != uint64(len(want)) {
+		t.Errorf("over the maximum: %v, %d bytes written", err, b.Len())
+	}
+}

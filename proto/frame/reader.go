@@ -17,15 +17,24 @@ const initialChunk = 4096
 // read past the end of the current frame; use one Reader per stream for the
 // stream's whole life. A Reader is not safe for concurrent use.
 type Reader struct {
-	br  *bufio.Reader
-	max uint64
-	buf []byte
+	br      *bufio.Reader
+	max     uint64
+	buf     []byte
+	bounded bool // ReadMessage refuses payloads over CostLimit (cost.go)
 }
 
 // NewReader returns a Reader on r that refuses frames longer than max bytes
 // (prefix included); max <= 0 selects DefaultMaxSize.
 func NewReader(r io.Reader, max int) *Reader {
 	return &Reader{br: bufio.NewReader(r), max: normMax(max)}
+}
+
+// BoundDecodeCost makes ReadMessage refuse, with a *CostError and before
+// decoding, a payload that would take more than CostLimit of its size in
+// memory once decoded (see DecodeCost). It returns r.
+func (r *Reader) BoundDecodeCost() *Reader {
+	r.bounded = true
+	return r
 }
 
 // Max returns the maximum frame length in force.
@@ -99,12 +108,18 @@ func (r *Reader) readPayload(n int) ([]byte, error) {
 // first. Required fields are not enforced (upstream's prost does not enforce
 // them either; read fields through the generated getters, which return the
 // declared defaults). A payload that does not decode yields a *DecodeError;
-// the frame has then been consumed and the next one can be read. Other errors
-// are those of ReadFrame. m does not alias the Reader's buffer.
+// the frame has then been consumed and the next one can be read; so has a
+// payload a bounded Reader refuses with a *CostError (BoundDecodeCost).
+// Other errors are those of ReadFrame. m does not alias the Reader's buffer.
 func (r *Reader) ReadMessage(m proto.Message) error {
 	p, err := r.ReadFrame()
 	if err != nil {
 		return err
+	}
+	if r.bounded {
+		if _, err := DecodeCost(m.ProtoReflect().Descriptor(), p, CostLimit(len(p))); err != nil {
+			return err
+		}
 	}
 	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(p, m); err != nil {
 		return &DecodeError{Err: err}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"sync"
 
@@ -86,6 +87,40 @@ func (w *Writer) WriteMessage(m proto.Message) error {
 		return err
 	}
 	return writeAll(w.w, b)
+}
+
+// Marshal returns the payload of m as AppendFrame encodes it
+// (deterministic, required fields not checked), without the prefix: for a
+// message sent inside others, encoded once (see WriteParts).
+func Marshal(m proto.Message) ([]byte, error) {
+	return marshalOptions.Marshal(m)
+}
+
+// WriteParts writes one frame whose payload is parts, one after the other
+// (an encoded message cut in pieces the caller already holds, such as a
+// shared sub-message and the few bytes around it), without copying them
+// into one buffer: a writev where w supports it. A frame longer than max
+// (<= 0: DefaultMaxSize) is a *TooLargeError and nothing is written. Unlike
+// WriteMessage, the frame may take several writes: w must have no other
+// writer meanwhile.
+func WriteParts(w io.Writer, max int, parts ...[]byte) error {
+	limit := normMax(max)
+	length := uint64(PrefixSize)
+	for _, p := range parts {
+		length += uint64(len(p))
+	}
+	if length > limit {
+		return &TooLargeError{Length: length, Max: limit}
+	}
+	bufs := make(net.Buffers, 0, 1+len(parts))
+	bufs = append(bufs, binary.LittleEndian.AppendUint64(nil, length))
+	for _, p := range parts {
+		if len(p) > 0 {
+			bufs = append(bufs, p)
+		}
+	}
+	_, err := bufs.WriteTo(w)
+	return err
 }
 
 func writeAll(w io.Writer, b []byte) error {

@@ -40,69 +40,86 @@ func HasPrivateKey(s string) bool {
 }
 
 // findKeyBlock returns the bounds [i, j) of the first private key block of
-// s, or -1, -1.
+// s, or -1, -1. Markers are compared without regard to ASCII case, in place:
+// every string of every answer and audited request passes here, and a copy
+// of each (upper-cased) would cost as much memory as the message.
 func findKeyBlock(s string) (int, int) {
-	up := asciiUpper(s) // same length and offsets as s
 	for pos := 0; ; {
-		b := strings.Index(up[pos:], beginMarker)
+		b := indexUpper(s[pos:], beginMarker)
 		if b < 0 {
 			return -1, -1
 		}
 		b += pos
 		labelStart := b + len(beginMarker)
-		e := strings.Index(up[labelStart:], dashes)
+		e := strings.Index(s[labelStart:], dashes)
 		if e < 0 {
 			return -1, -1 // no complete marker from here on
 		}
-		label := up[labelStart : labelStart+e]
-		if strings.ContainsAny(label, "\r\n") || !strings.Contains(label, keyLabel) {
+		label := s[labelStart : labelStart+e]
+		if strings.ContainsAny(label, "\r\n") || indexUpper(label, keyLabel) < 0 {
 			pos = labelStart
 			continue
 		}
-		return b, keyBlockEnd(up, labelStart+e+len(dashes))
+		return b, keyBlockEnd(s, labelStart+e+len(dashes))
 	}
 }
 
 // keyBlockEnd returns the offset just after the first END marker at or
-// after from whose label contains "PRIVATE KEY", or len(up).
-func keyBlockEnd(up string, from int) int {
+// after from whose label contains "PRIVATE KEY", or len(s).
+func keyBlockEnd(s string, from int) int {
 	for pos := from; ; {
-		e := strings.Index(up[pos:], endMarker)
+		e := indexUpper(s[pos:], endMarker)
 		if e < 0 {
-			return len(up)
+			return len(s)
 		}
 		e += pos
 		labelStart := e + len(endMarker)
-		d := strings.Index(up[labelStart:], dashes)
+		d := strings.Index(s[labelStart:], dashes)
 		if d < 0 {
-			return len(up)
+			return len(s)
 		}
-		label := up[labelStart : labelStart+d]
-		if !strings.ContainsAny(label, "\r\n") && strings.Contains(label, keyLabel) {
+		label := s[labelStart : labelStart+d]
+		if !strings.ContainsAny(label, "\r\n") && indexUpper(label, keyLabel) >= 0 {
 			return labelStart + d + len(dashes)
 		}
 		pos = labelStart
 	}
 }
 
-// asciiUpper upper-cases ASCII letters only, so that offsets into the
-// result are offsets into s.
-func asciiUpper(s string) string {
-	hasLower := false
-	for i := 0; i < len(s); i++ {
-		if 'a' <= s[i] && s[i] <= 'z' {
-			hasLower = true
-			break
+// indexUpper is strings.Index of sub (upper-case ASCII) in s with the
+// ASCII letters of s upper-cased, without a copy: only ASCII letters are folded,
+// so offsets are s's own. Linear in len(s) × len(sub); a marker (sub
+// starting with '-') is looked for with IndexByte.
+func indexUpper(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if sub[0] == '-' {
+			j := strings.IndexByte(s[i:len(s)-len(sub)+1], '-')
+			if j < 0 {
+				return -1
+			}
+			i += j
+		}
+		if hasUpperPrefix(s[i:], sub) {
+			return i
 		}
 	}
-	if !hasLower {
-		return s
+	return -1
+}
+
+// hasUpperPrefix reports whether s starts with sub (upper-case ASCII),
+// ASCII letters of s compared upper-cased.
+func hasUpperPrefix(s, sub string) bool {
+	if len(s) < len(sub) {
+		return false
 	}
-	b := []byte(s)
-	for i, c := range b {
+	for k := 0; k < len(sub); k++ {
+		c := s[k]
 		if 'a' <= c && c <= 'z' {
-			b[i] = c - 'a' + 'A'
+			c -= 'a' - 'A'
+		}
+		if c != sub[k] {
+			return false
 		}
 	}
-	return string(b)
+	return true
 }

@@ -79,19 +79,20 @@ func Message[M proto.Message](m M) M {
 
 // walk reports whether m holds something to redact; with edit it also
 // redacts it, in place.
+//
+// The fields set are found through the descriptor (command.proto has no
+// extensions, the only fields Range would add), not collected by Range
+// first: m may change as they are visited, and a list of them for every
+// message cost more memory than the messages (a list of headers).
 func walk(m protoreflect.Message, edit bool) bool {
-	type entry struct {
-		fd protoreflect.FieldDescriptor
-		v  protoreflect.Value
-	}
-	var entries []entry // collected first: m does not change while ranging
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		entries = append(entries, entry{fd, v})
-		return true
-	})
+	fields := m.Descriptor().Fields()
 	found := false
-	for _, e := range entries {
-		fd, v := e.fd, e.v
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if !m.Has(fd) {
+			continue
+		}
+		v := m.Get(fd)
 		rule := Fields[fd.FullName()]
 		switch {
 		case fd.IsMap():

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"strings"
@@ -21,6 +22,7 @@ import (
 // gives "" and no error: the caller reports the missing certificate.
 func CertificatePEM(text string) (string, error) {
 	var out strings.Builder
+	out.Grow(len(text) + len(text)/32) // re-encoded, the blocks take about as much as the text
 	rest := []byte(text)
 	for n := 1; ; n++ {
 		var block *pem.Block
@@ -30,7 +32,7 @@ func CertificatePEM(text string) (string, error) {
 		}
 		switch {
 		case block.Type == "CERTIFICATE":
-			out.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: block.Bytes}))
+			appendCertificateBlock(&out, block.Bytes)
 		case strings.Contains(strings.ToUpper(block.Type), "PRIVATE KEY"):
 			// dropped: see above
 		default:
@@ -107,4 +109,23 @@ func normalizePEMs(prefix, cert string, chain []string) (string, []string, *pemF
 		}
 	}
 	return c, out, nil
+}
+
+// appendCertificateBlock writes der as pem.EncodeToMemory writes a
+// CERTIFICATE block without headers (64 base64 characters a line), straight
+// into out: pem.Encode takes a base64 encoder of 1 KiB and a buffer grown
+// by doubling for each block, which for a long chain cost 4 times its size.
+func appendCertificateBlock(out *strings.Builder, der []byte) {
+	const lineBytes = 48 // 64 base64 characters
+	out.WriteString("-----BEGIN CERTIFICATE-----\n")
+	var line [64]byte
+	for len(der) > 0 {
+		n := min(len(der), lineBytes)
+		m := base64.StdEncoding.EncodedLen(n)
+		base64.StdEncoding.Encode(line[:m], der[:n])
+		out.Write(line[:m])
+		out.WriteByte('\n')
+		der = der[n:]
+	}
+	out.WriteString("-----END CERTIFICATE-----\n")
 }

@@ -142,10 +142,14 @@ owner.
   counts against its uid's sessions.
 * A peer without the admin role sends frames of at most 64 KiB (its verbs
   need a few hundred bytes; an admin's limit is ` + "`max_command_buffer_size`" + `): a
-  request is decoded before admission, and protobuf decodes a list of empty
-  messages into some 50 times its size. A longer frame is answered
+  request is decoded before admission, and a smaller frame is less to read
+  and decode only to refuse. A longer frame is answered
   ` + "`invalid frame: frame length <n> exceeds maximum 65536 for a peer without the admin role`" + `,
   recorded (` + "`frame.invalid`" + `) and its connection closed, before any of it is read.
+  For every role, a frame that would take more than 2 × its size + 64 KiB
+  of memory once decoded (protobuf decodes a list of empty messages into
+  some 50 times its size) is refused before decoding, naming the field and
+  its count ([protocol.md](protocol.md) §1.3).
 
 ## Refusal records
 

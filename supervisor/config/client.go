@@ -104,6 +104,18 @@ func ParseClient(data []byte, path string) (*ClientConfig, error) {
 	return c, nil
 }
 
+// MinMaxCommandBufferSize is the smallest max_command_buffer_size taken
+// (upstream sets none, only that it be at least command_buffer_size).
+// Every frame on the command socket and the worker channels must fit the
+// maximum: below some 64 bytes the supervisor cannot send a worker its
+// ServerConfig and does not start; below a few KiB it starts, then cannot
+// carry an ordinary certificate with its key and chain to the workers nor
+// answer a list verb. 16 KiB holds those; it is the command_buffer_size of
+// upstream's configuration example (doc/configure.md).
+const MinMaxCommandBufferSize = 16 << 10
+
+const minMaxWhy = "every frame on the command socket and the worker channels must fit it, and a smaller maximum cannot carry a certificate with its key and chain (below some 64 bytes, not even a worker's start)"
+
 // commandChannel checks and copies the keys of the command channel
 // (command_socket, the buffer sizes, ctl_command_timeout): the keys both
 // Parse and ParseClient read.
@@ -121,7 +133,9 @@ func (b *builder) commandChannel(r *rawConfig) {
 	// is not below it, kept so that a configuration loads the same in
 	// both. The messages say so rather than name it as a size in force.
 	const why = "upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here"
-	if c.MaxCommandBufferSize < c.CommandBufferSize {
+	if c.MaxCommandBufferSize < MinMaxCommandBufferSize && c.CommandBufferSize <= MinMaxCommandBufferSize {
+		b.errs.at("max_command_buffer_size", "must be at least %d bytes: %s", MinMaxCommandBufferSize, minMaxWhy)
+	} else if c.MaxCommandBufferSize < c.CommandBufferSize {
 		switch {
 		case !b.written("max_command_buffer_size"):
 			b.errs.at("command_buffer_size", "is larger than max_command_buffer_size (%d by default): %s; leave it out, or raise max_command_buffer_size",

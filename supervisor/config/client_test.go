@@ -65,8 +65,13 @@ func TestParseClient(t *testing.T) {
 		},
 		{
 			name: "max below buffer",
-			toml: "command_buffer_size = 10\nmax_command_buffer_size = 5\n",
-			errs: []string{"/etc/sozu/config.toml:2:27: max_command_buffer_size: must be at least command_buffer_size (10): upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here"},
+			toml: "command_buffer_size = 20000\nmax_command_buffer_size = 17000\n",
+			errs: []string{"/etc/sozu/config.toml:2:27: max_command_buffer_size: must be at least command_buffer_size (20000): upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here"},
+		},
+		{
+			name: "max below the floor",
+			toml: "command_buffer_size = 10\nmax_command_buffer_size = 10\n",
+			errs: []string{"/etc/sozu/config.toml:2:27: max_command_buffer_size: must be at least 16384 bytes"},
 		},
 		{
 			name: "empty socket, zero timeout",

@@ -206,11 +206,20 @@ backends = [
 		},
 		{
 			name: "worker count and buffer sizes",
-			toml: "worker_count = 0\ncommand_buffer_size = 100\nmax_command_buffer_size = 10\n",
+			toml: "worker_count = 0\ncommand_buffer_size = 20000\nmax_command_buffer_size = 17000\n",
 			want: []string{
 				`t.toml:1:16: worker_count: must be between 1 and 64, not 0`,
-				`t.toml:3:27: max_command_buffer_size: must be at least command_buffer_size (100): upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here`,
+				`t.toml:3:27: max_command_buffer_size: must be at least command_buffer_size (20000): upstream refuses a maximum below command_buffer_size, and so does this proxy, though command_buffer_size sizes no buffer here`,
 			},
+		},
+		{
+			// No floor upstream: below some 64 bytes the supervisor did not
+			// start ("worker 0: sending ServerConfig: frame length 64
+			// exceeds maximum 20"); below a few KiB it could not carry a
+			// certificate.
+			name: "maximum below the floor",
+			toml: "command_buffer_size = 100\nmax_command_buffer_size = 100\n",
+			want: []string{"t.toml:2:27: max_command_buffer_size: must be at least 16384 bytes: every frame on the command socket and the worker channels must fit it, and a smaller maximum cannot carry a certificate with its key and chain (below some 64 bytes, not even a worker's start)"},
 		},
 		{
 			name: "command buffer larger than the default maximum",

@@ -42,7 +42,7 @@ var none = []string{}
 // Table is the direction of the module's imports, first match wins.
 var Table = []Layer{
 	{Pkg: "proto/command", Job: "generated code from `proto/command.proto`, plus address and verb-name helpers"},
-	{Pkg: "proto/frame", Job: "length-prefixed frame reader and writer, typed frame errors", Tests: []string{"proto/command"}},
+	{Pkg: "proto/frame", Job: "length-prefixed frame reader and writer, typed frame errors, the decode-cost bound of a payload", Tests: []string{"proto/command"}},
 	{Pkg: "proto/statefile", Job: "upstream's JSON state-file codec, generic over protoreflect", Imports: []string{"proto/command"}},
 	{Pkg: "proto/logframe", Job: "the framing of the log channel from a worker to the supervisor"},
 	{Pkg: "proto/state", Job: "`ConfigState`: the configuration state and upstream's acceptance rules, save order, queries, cluster hashes (over the masked form of secrets: proto/redact)",
