@@ -297,9 +297,6 @@ type protoBuffer []byte
 
 func (b *protoBuffer) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
 
-// send queues req for the worker and returns the call that will receive its
-// answer. It never blocks: a full queue means the worker is stuck, and it is
-// killed (and relaunched with the current state). Actor only.
 // outbound is a request queued for a worker. content, when set, is the
 // encoding of req.Content, shared by every worker a request is fanned out
 // to: the request is encoded once, not once per worker (a 2 MB frame to 64
@@ -320,12 +317,15 @@ func workerRequestHead(id string, contentLen int) []byte {
 	return protowire.AppendVarint(b, uint64(contentLen))
 }
 
+// send queues req for the worker and returns the call that will receive its
+// answer. It never blocks: a full queue means the worker is stuck, and it is
+// killed (and relaunched with the current state). Actor only.
 func (w *workerProc) send(req *command.WorkerRequest) (*call, error) {
 	return w.sendShared(req, nil)
 }
 
-// sendShared queues req for w; content, when not nil, is the encoding of
-// req.Content, written as is (see outbound).
+// sendShared is send for a req whose Content is encoded already: content,
+// when not nil, is that encoding, written as is (see outbound).
 func (w *workerProc) sendShared(req *command.WorkerRequest, content []byte) (*call, error) {
 	c := &call{
 		worker:   w,
