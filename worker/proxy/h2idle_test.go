@@ -164,9 +164,13 @@ func TestH2IdleConnectionStack(t *testing.T) {
 	plain := idleStack(t, false)
 	stack, heap := idleH2Mem(t)
 	t.Logf("per idle connection: plain HTTP/1.1 stack %.2f KiB; HTTP/2 stacks %.2f KiB, heap %.2f KiB", plain, stack, heap)
-	// Two goroutines: the reader, and the writer.
-	if stack > 2*plain*1.25 {
-		t.Errorf("%.2f KiB of stack per idle HTTP/2 connection (reader and writer), want about two plain connections', %.2f", stack, 2*plain)
+	// Two goroutines: the reader, and the writer. The plain figure is
+	// measured too, and a GC that shrank some stacks to 2 KiB meanwhile
+	// brings it under the 4 KiB a parked goroutine usually keeps (2.67
+	// KiB seen on a loaded machine): the bound takes at least that.
+	per := max(plain, 4)
+	if stack > 2*per*1.25 {
+		t.Errorf("%.2f KiB of stack per idle HTTP/2 connection (reader and writer), want about two plain connections', %.2f", stack, 2*per)
 	}
 }
 
