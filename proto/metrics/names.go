@@ -66,7 +66,7 @@ const (
 	AccessLogDrops       = "unsent-access-logs"                  // counter: log records a worker dropped (channel or access file too slow)
 	Panics               = "sessions.panics"                     // ours: connection goroutines recovered
 	RequestTime          = "request_time"                        // time: head received → response sent
-	ServiceTime          = "service_time"                        // time: request_time without the backend's (connect and response)
+	ServiceTime          = "service_time"                        // time: request_time without the backend's (first connect attempt to the end)
 	BufferNumber         = "buffer.number"                       // gauge: pooled buffers checked out (upstream's doc/metrics.md)
 	SlabEntries          = "slab.entries"                        // gauge: session slots in use: listeners, client connections, UDP flows
 	Zombies              = "zombies"                             // gauge: sessions stuck without a deadline: always 0 here
@@ -161,7 +161,7 @@ var ProxyMetrics = []Info{
 	{SlabEntries, Gauge, "session slots in use (upstream's slab entries): active listeners, open client connections (HTTP and TCP) and live UDP flows"},
 	{Zombies, Gauge, "zombie sessions found (upstream's zombie check): always 0, since every read and write has a deadline"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer"},
-	{ServiceTime, Time, "request_time without the backend's part (new connection's connect, then request sent to end of response): the time the proxy itself spent"},
+	{ServiceTime, Time, "request_time without the backend's part, the time from the first connect attempt to the backend reached to the end of the answer (the access record's response time): the time the proxy itself spent; all of request_time for a request no backend was reached for. Defined as the access record's service time, which starts at the request's first byte rather than its head's arrival"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
 	{HealthCheckSuccess, Counter, "health check probes that passed: an accepted HTTP status, an established connection (TCP), a datagram answered (UDP)"},
 	{HealthCheckFailure, Counter, "health check probes that failed: connect error, timeout, HTTP status not accepted"},
@@ -274,7 +274,7 @@ var ClusterMetrics = []Info{
 	{BackendConnectionTime, Time, "TCP connect time of new backend connections"},
 	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response"},
 	{RequestTime, Time, "time from a request head's arrival to the end of its answer (cluster level only)"},
-	{ServiceTime, Time, "request_time without the backend's part: the time the proxy itself spent (cluster level only)"},
+	{ServiceTime, Time, "request_time without the backend's part, as at the proxy level: the time the proxy itself spent (cluster level only)"},
 }
 
 // Lookup returns the information on name at the proxy and main (cluster

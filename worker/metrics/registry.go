@@ -201,15 +201,22 @@ func (r *Registry) Malformed() {
 // Request is the record of one answered request, filled by the proxy as
 // the request goes (zero fields: not known or not applicable).
 type Request struct {
-	Start       time.Time     // the head arrived
-	Status      int           // the status sent to the client; 0: nothing was sent
-	Own         bool          // the proxy answered itself
-	Cluster     *Cluster      // the cluster it was routed to
-	Backend     *Backend      // the backend that answered
-	Connect     time.Duration // connect time of a new backend connection
-	BackendSent time.Time     // the request went to the backend
-	BytesIn     int64
-	BytesOut    int64
+	Start  time.Time // the head arrived
+	Status int       // the status sent to the client; 0: nothing was sent
+	Own    bool      // the proxy answered itself
+	// Reached: a backend was reached for the request, its first
+	// connect attempt BackendStart after Start. The backend's part of
+	// the request runs from there to its end, as the access record's
+	// backend time does (accesslog.Record.ServiceTime): service_time is
+	// the rest, with or without cluster metrics.
+	Reached      bool
+	Cluster      *Cluster      // the cluster it was routed to
+	Backend      *Backend      // the backend that answered
+	Connect      time.Duration // connect time of a new backend connection
+	BackendStart time.Duration // Start to the first connect attempt (Reached)
+	BackendSent  time.Duration // Start to the request sent to the backend (with Backend)
+	BytesIn      int64
+	BytesOut     int64
 }
 
 // End records a request that ended; now is its end. One that got no
@@ -240,10 +247,8 @@ func (r *Registry) End(q *Request, now time.Time) {
 	if !q.Start.IsZero() {
 		total = now.Sub(q.Start)
 		service = total
-		if !q.BackendSent.IsZero() {
-			// The backend's part: the new connection's connect, then
-			// the request sent to the end of the response.
-			service = max(total-now.Sub(q.BackendSent)-q.Connect, 0)
+		if q.Reached {
+			service = min(q.BackendStart, total) // total less the backend's part
 		}
 		r.reqTime.Add(total)
 		r.svcTime.Add(service)
@@ -262,8 +267,8 @@ func (r *Registry) End(q *Request, now time.Time) {
 				b.connect.Add(q.Connect)
 				c.connect.Add(q.Connect)
 			}
-			if !q.BackendSent.IsZero() {
-				d := now.Sub(q.BackendSent)
+			if !q.Start.IsZero() {
+				d := max(total-q.BackendSent, 0)
 				b.response.Add(d)
 				c.response.Add(d)
 			}

@@ -20,7 +20,7 @@ type reqLog struct {
 	status  int       // the answer's status; 0 before one was sent
 	cluster string
 	backend *backends.Backend
-	beStart time.Time // the first connect attempt to a backend (a backend time only once one is reached: backend set)
+	beStart time.Time // the first connect attempt to the backend reached (noteBackendStart)
 
 	bytesIn, bytesOut int64
 

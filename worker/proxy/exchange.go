@@ -190,11 +190,14 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 
 	var bc *backends.Conn
 	var res respOutcome
-	if s.lg.on {
-		// A reading of its own: the service time (first byte to here)
-		// is the proxy's reading, parsing and routing, which no wait
-		// separates from the head's last read.
-		s.lg.beStart = s.tick()
+	var beStart time.Time
+	if s.lg.on || s.mxOn() {
+		// A reading of its own: the service time (the request's start
+		// to here) is the proxy's reading, parsing and routing, which
+		// no wait separates from the head's last read. It ends here for
+		// the access record and the metrics alike, once a backend is
+		// reached (noteBackendStart).
+		beStart = s.tick()
 		s.lg.cluster = cl.ID
 	}
 	for attempt := 0; ; attempt++ {
@@ -226,6 +229,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 			return s.abandoned()
 		}
 		s.lg.noteBackend(bc.Backend)
+		s.noteBackendStart(beStart)
 		deadline.Write(bc, &bc.WriteDL, s.now, cfg.BackTimeout)
 		if sc, ok := s.conn.(*streamConn); ok {
 			sc.forwarded.Store(true)

@@ -30,7 +30,20 @@ func (s *session) mxSent(backendID string, connect time.Duration) {
 	}
 	s.mx.Backend = s.mx.Cluster.Backend(backendID)
 	s.mx.Connect = connect
-	s.mx.BackendSent = s.now // forward ticks after the write
+	s.mx.BackendSent = s.now.Sub(s.mx.Start) // forward ticks after the write
+}
+
+// noteBackendStart notes, for the access record and the metrics alike,
+// that a backend was reached for the request whose first connect attempt
+// began at start: the backend's part of the request, from start to its
+// end, is not the proxy's service time (metrics.Request.BackendStart).
+func (s *session) noteBackendStart(start time.Time) {
+	if s.lg.on {
+		s.lg.beStart = start
+	}
+	if s.mxOn() {
+		s.mx.Reached, s.mx.BackendStart = true, start.Sub(s.mx.Start)
+	}
 }
 
 // noteUnparsed counts the n bytes read of a head that ended before it
