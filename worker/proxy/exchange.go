@@ -220,7 +220,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.tick()
 		// The exchange begins: since before bc, which the watch reads
 		// first (watch.go).
-		s.since.Store(watchStamp(s.now))
+		s.watchFrom(watchStamp(s.now))
 		s.bc.Store(bc)
 		if s.aborted.Load() {
 			// abort ran between the check above and the store: it may
@@ -342,6 +342,7 @@ func (s *session) admitIP(cl *Cluster) bool {
 // dropBackend closes a backend connection whose exchange failed.
 func (s *session) dropBackend(bc *backends.Conn) {
 	s.bc.Store(nil)
+	s.watchFrom(0)
 	bc.ReleaseAt(false, s.now)
 }
 
@@ -350,6 +351,7 @@ func (s *session) dropBackend(bc *backends.Conn) {
 // client: the connection then looks older than it is, never younger).
 func (s *session) releaseBackend(bc *backends.Conn, reusable bool) {
 	s.bc.Store(nil)
+	s.watchFrom(0)
 	if s.aborted.Load() {
 		reusable = false // abort may have closed it (see abort)
 	}
@@ -582,7 +584,7 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	s.mx.Status = resp.Status
 
 	if resp.Body == http1.BodyTunnel {
-		s.since.Store(0) // a tunnel's client may half-close: no watch
+		s.watchFrom(0) // a tunnel's client may half-close: no watch
 		s.tunnel(x, bc)
 		return false
 	}

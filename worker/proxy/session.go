@@ -63,10 +63,11 @@ type session struct {
 
 	idle  idleWait // the wait for a request, without a buffer (idle.go)
 	state atomic.Uint32
-	// since is when the exchange with the backend connection in bc
-	// began (watchStamp), for the server's watch over clients that
-	// leave (watch.go); 0 while no client check is wanted (a tunnel).
-	since atomic.Uint32
+	// slot is the connection's place in the server's watch table
+	// (watch.go), which holds when the exchange with the backend
+	// connection in bc began; nil for a stream session (its HTTP/2
+	// connection's session is watched) and once the connection ended.
+	slot  *watchSlot
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
 	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
 	h2b   *h2Bridge                     // serves one stream of this HTTP/2 connection: holds no slot of its own
@@ -175,7 +176,7 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.hasID, s.isHead, s.routeKey = false, false, ""
 	s.aborted.Store(false)
 	s.left.Store(false)
-	s.since.Store(0)
+	s.slot = nil
 	s.h2br.Store(nil)
 	s.mx = metrics.Request{}
 	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
