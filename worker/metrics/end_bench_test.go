@@ -10,7 +10,7 @@ import (
 func BenchmarkEnd(b *testing.B) {
 	r := New()
 	c := r.Cluster("c")
-	q := Request{Status: 200, Cluster: c, Backend: c.Backend("c-0"), BytesIn: 80, BytesOut: 200}
+	q := Request{Status: 200, Parsed: true, Cluster: c, Backend: c.Backend("c-0"), BytesIn: 80, BytesOut: 200}
 	now := time.Now()
 	q.Start, q.BackendSent = now.Add(-300*time.Microsecond), 50*time.Microsecond
 	b.ReportAllocs()

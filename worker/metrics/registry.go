@@ -203,9 +203,10 @@ func (r *Registry) Malformed(n int64) {
 // Request is the record of one answered request, filled by the proxy as
 // the request goes (zero fields: not known or not applicable).
 type Request struct {
-	Start  time.Time // the head arrived
+	Start  time.Time // the request's first byte
 	Status int       // the status sent to the client; 0: nothing was sent
 	Own    bool      // the proxy answered itself
+	Parsed bool      // its head arrived whole: its times are sampled
 	// Reached: a backend was reached for the request, its first
 	// connect attempt BackendStart after Start. The backend's part of
 	// the request runs from there to its end, as the access record's
@@ -246,7 +247,7 @@ func (r *Registry) End(q *Request, now time.Time) {
 		}
 	}
 	var total, service time.Duration
-	if !q.Start.IsZero() {
+	if q.Parsed {
 		total = now.Sub(q.Start)
 		service = total
 		if q.Reached {
@@ -258,7 +259,7 @@ func (r *Registry) End(q *Request, now time.Time) {
 	if c := q.Cluster; c != nil && r.clusterOn.Load() {
 		c.c[cRequests].Add(1)
 		c.c[si].Add(1)
-		if !q.Start.IsZero() {
+		if q.Parsed {
 			c.reqTime.Add(total)
 			c.svcTime.Add(service)
 		}
@@ -269,7 +270,7 @@ func (r *Registry) End(q *Request, now time.Time) {
 				b.connect.Add(q.Connect)
 				c.connect.Add(q.Connect)
 			}
-			if !q.Start.IsZero() {
+			if q.Parsed {
 				d := max(total-q.BackendSent, 0)
 				b.response.Add(d)
 				c.response.Add(d)

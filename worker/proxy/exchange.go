@@ -25,7 +25,7 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	if s.mxOn() {
 		// A head the parse refuses arrived all the same: its bytes and
 		// its time count, as its access record has them.
-		s.mx.Start = s.now // readHead ticks when the head is complete
+		s.mx.Parsed = true
 		s.mx.BytesIn = int64(n)
 	}
 	if err != nil {

@@ -340,7 +340,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 			status = he.Status
 		}
 		cfg := srv.cfg.Load()
-		ss.lg.begin(ss.tick())
+		ss.begin()
 		// Its head counts (its frames, as a stream's bytes do:
 		// session.wireBytes), and its record shows its method and path
 		// (noteScanRefused).
@@ -367,7 +367,7 @@ func (s *session) runStream() {
 	defer s.finish()
 	cfg := s.srv.cfg.Load()
 	s.hasID, s.isHead, s.routeKey = false, false, ""
-	s.lg.begin(s.tick())
+	s.begin()
 	s.serve(cfg, s.w)
 	s.tick() // the request's end
 	s.endRequest()

@@ -14,6 +14,15 @@ import (
 // mxOn reports whether this request is measured.
 func (s *session) mxOn() bool { return s.srv.opt.Metrics != nil }
 
+// begin marks the first byte of a request, which came now (it reads the
+// clock): where its request time starts, and its service time, in the
+// metrics as in its access record.
+func (s *session) begin() {
+	now := s.tick()
+	s.lg.begin(now)
+	s.mx.Start = now
+}
+
 // mxCluster attributes the request to cl, when cluster metrics are on
 // (configure_metrics).
 func (s *session) mxCluster(cl *Cluster) {

@@ -479,7 +479,7 @@ func (s *session) readHead(cfg *Listener) int {
 	// request timeout (a slow head is answered 408).
 	started := s.r < s.w
 	if started {
-		s.lg.begin(s.tick())
+		s.begin()
 	} else {
 		// Idle: no buffer is held while the client thinks (idle.go).
 		s.releaseExchangeBuffers()
@@ -508,7 +508,7 @@ func (s *session) readHead(cfg *Listener) int {
 			return 0
 		}
 		started = true
-		s.lg.begin(s.tick())
+		s.begin()
 		s.state.Store(stateBusy)
 	}
 	s.takeBuf()
@@ -525,7 +525,7 @@ func (s *session) readHead(cfg *Listener) int {
 			if n > 0 {
 				s.state.Store(stateBusy)
 				if waited {
-					s.tick() // the head arrived now (serve's mx.Start)
+					s.tick() // the head arrived now
 				}
 				return n
 			}
@@ -550,7 +550,7 @@ func (s *session) readHead(cfg *Listener) int {
 			s.w += m
 			if !started {
 				started = true
-				s.lg.begin(s.tick())
+				s.begin()
 				s.state.Store(stateBusy)
 			} else {
 				waited = true
