@@ -97,24 +97,25 @@ type Stream struct {
 	recvLen     int64
 
 	sendWindow int64
+	status     int
+	hdrQueued  bool
+	hdrSent    bool
+	respArena  []byte
+	respRefs   []fieldRef
+	out        []byte  // queued body bytes: out[outHead:]
+	outp       *[]byte // the pooled buffer out is in; nil when out is nil
+	outHead    int
+	endQueued  bool
+	trQueued   bool
+	rtArena    []byte
+	rtRefs     []fieldRef
+	imStatus   int // an interim (1xx) head queued, not sent yet; 0 for none
+	imArena    []byte
+	imRefs     []fieldRef
+
 	// wireIn and wireOut are the bytes of the stream's HEADERS,
 	// CONTINUATION and DATA frames read and written (Wire).
 	wireIn, wireOut int64
-	status          int
-	hdrQueued       bool
-	hdrSent         bool
-	respArena       []byte
-	respRefs        []fieldRef
-	out             []byte  // queued body bytes: out[outHead:]
-	outp            *[]byte // the pooled buffer out is in; nil when out is nil
-	outHead         int
-	endQueued       bool
-	trQueued        bool
-	rtArena         []byte
-	rtRefs          []fieldRef
-	imStatus        int // an interim (1xx) head queued, not sent yet; 0 for none
-	imArena         []byte
-	imRefs          []fieldRef
 
 	rdl, wdl     time.Time        // Read and Write deadlines (deadline.go); zero for none
 	waitingRead  bool             // a Read waits on canRead

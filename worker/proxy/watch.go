@@ -21,12 +21,13 @@ import (
 //
 // One goroutine per Server, running while it has client connections,
 // wakes every watchEvery and looks at the sessions whose exchange (s.bc
-// set) began at least watchEvery ago (their slots' since, watchTable): it peeks at each one's
-// client connection (clientLeft: one recvmsg(MSG_PEEK|MSG_DONTWAIT), and a
-// getsockopt(TCP_INFO) when bytes are waiting), and abandons the exchange
-// of a client that left (session.leave). A client that leaves is thus
-// noticed between 0.5 and 1 s after its request went out, or within 0.5 s
-// when it leaves later. The session's own path is unchanged but for two
+// set) began at least watchEvery ago (their slots' since, watchTable):
+// it peeks at each one's client connection (clientLeft: one
+// recvmsg(MSG_PEEK|MSG_DONTWAIT), and a getsockopt(TCP_INFO) when bytes
+// are waiting), and abandons the exchange of a client that left
+// (session.leave). A client that leaves is thus noticed between 0.5 and
+// 1 s after its request went out, or within 0.5 s when it leaves later.
+// The session's own path is unchanged but for two
 // atomic stores per request, to a cache line of its own (watchFrom, as
 // the exchange begins and ends): no system call, allocation, timer or
 // goroutine per request, and the back timeout keeps its deadline
@@ -46,9 +47,10 @@ var watchPicked atomic.Pointer[func(n int)]
 func watchStamp(t time.Time) uint32 { return uint32(t.UnixMilli()) | 1 }
 
 // watched is a session to look at, with the connection it served, the
-// exchange it was in (its slot's since) and its slot when it was picked: meanwhile the
-// session may end, and be reused for another connection, and its exchange
-// may end (the next one beginning, or the connection becoming a tunnel).
+// exchange it was in (its slot's since) and its slot when it was picked:
+// meanwhile the session may end, and be reused for another connection,
+// and its exchange may end (the next one beginning, or the connection
+// becoming a tunnel).
 type watched struct {
 	s     *session
 	conn  net.Conn
