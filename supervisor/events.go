@@ -32,7 +32,19 @@ func (s *Supervisor) subscribe(c *session) {
 			}
 		}
 	}()
-	s.emitEventLocked("main", &command.Event{Kind: command.EventKind_EVENTS_SUBSCRIBED.Enum()})
+	// Its first event tells c alone that it is subscribed: the other
+	// subscribers did not ask.
+	q <- eventResponse("main", &command.Event{Kind: command.EventKind_EVENTS_SUBSCRIBED.Enum()})
+}
+
+// eventResponse is the response that carries ev from source ("main" or a
+// worker's id) to a subscriber.
+func eventResponse(source string, ev *command.Event) *command.Response {
+	return &command.Response{
+		Status:  command.ResponseStatus_PROCESSING.Enum(),
+		Message: proto.String(source),
+		Content: &command.ResponseContent{ContentType: &command.ResponseContent_Event{Event: ev}},
+	}
 }
 
 // subscribed reports whether c is an event subscriber.
@@ -60,11 +72,7 @@ func (s *Supervisor) emitEvent(source string, ev *command.Event) {
 
 func (s *Supervisor) emitEventLocked(source string, ev *command.Event) {
 	for c, q := range s.subscribers {
-		r := &command.Response{
-			Status:  command.ResponseStatus_PROCESSING.Enum(),
-			Message: proto.String(source),
-			Content: &command.ResponseContent{ContentType: &command.ResponseContent_Event{Event: ev}},
-		}
+		r := eventResponse(source, ev)
 		select {
 		case q <- r:
 		default:

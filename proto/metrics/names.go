@@ -65,8 +65,8 @@ const (
 	RejectedPerIP        = "connections.rejected_per_cluster_ip" // counter: refused by max_connections_per_ip
 	AccessLogDrops       = "unsent-access-logs"                  // counter: log records a worker dropped (channel or access file too slow)
 	Panics               = "sessions.panics"                     // ours: connection goroutines recovered
-	RequestTime          = "request_time"                        // time: head received → response sent
-	ServiceTime          = "service_time"                        // time: request_time without the backend's (connect and response)
+	RequestTime          = "request_time"                        // time: first byte received → response sent
+	ServiceTime          = "service_time"                        // time: request_time without the backend's (first connect attempt to the end)
 	BufferNumber         = "buffer.number"                       // gauge: pooled buffers checked out (upstream's doc/metrics.md)
 	SlabEntries          = "slab.entries"                        // gauge: session slots in use: listeners, client connections, UDP flows
 	Zombies              = "zombies"                             // gauge: sessions stuck without a deadline: always 0 here
@@ -160,8 +160,8 @@ var ProxyMetrics = []Info{
 	{ProxyProtocolErrors, Counter, "connections closed for a malformed PROXY protocol header (expect_proxy)"},
 	{SlabEntries, Gauge, "session slots in use (upstream's slab entries): active listeners, open client connections (HTTP and TCP) and live UDP flows"},
 	{Zombies, Gauge, "zombie sessions found (upstream's zombie check): always 0, since every read and write has a deadline"},
-	{RequestTime, Time, "time from a request head's arrival to the end of its answer"},
-	{ServiceTime, Time, "request_time without the backend's part (new connection's connect, then request sent to end of response): the time the proxy itself spent"},
+	{RequestTime, Time, "time from a request's first byte to the end of its answer, as upstream's and the access record's request time"},
+	{ServiceTime, Time, "request_time without the backend's part, the time from the first connect attempt to the backend reached to the end of the answer (the access record's response time): the time the proxy itself spent; all of request_time for a request no backend was reached for. The access record's service time"},
 	{TCPRequests, Counter, "TCP sessions relayed to a backend"},
 	{HealthCheckSuccess, Counter, "health check probes that passed: an accepted HTTP status, an established connection (TCP), a datagram answered (UDP)"},
 	{HealthCheckFailure, Counter, "health check probes that failed: connect error, timeout, HTTP status not accepted"},
@@ -273,8 +273,8 @@ var ClusterMetrics = []Info{
 	{HealthyBackends, Gauge, "backends the health check holds healthy, for a cluster with a health check (cluster level only; merged over workers by its maximum)"},
 	{BackendConnectionTime, Time, "TCP connect time of new backend connections"},
 	{BackendResponseTime, Time, "time from the request sent to the backend to the end of the response"},
-	{RequestTime, Time, "time from a request head's arrival to the end of its answer (cluster level only)"},
-	{ServiceTime, Time, "request_time without the backend's part: the time the proxy itself spent (cluster level only)"},
+	{RequestTime, Time, "time from a request's first byte to the end of its answer, as at the proxy level (cluster level only)"},
+	{ServiceTime, Time, "request_time without the backend's part, as at the proxy level: the time the proxy itself spent (cluster level only)"},
 }
 
 // Lookup returns the information on name at the proxy and main (cluster

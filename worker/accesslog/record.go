@@ -125,7 +125,8 @@ func (r *Record) end() time.Time {
 }
 
 // ServiceTime is the time the proxy itself spent: RequestTime minus
-// BackendTime.
+// BackendTime. The metric service_time is defined so too (its backend
+// part starts at the same instant: metrics.Request.BackendStart).
 func (r *Record) ServiceTime() time.Duration { return max(r.RequestTime()-r.BackendTime, 0) }
 
 // requestID is the id the record is filed under: the request's, else the

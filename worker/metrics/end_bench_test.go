@@ -10,9 +10,9 @@ import (
 func BenchmarkEnd(b *testing.B) {
 	r := New()
 	c := r.Cluster("c")
-	q := Request{Status: 200, Cluster: c, Backend: c.Backend("c-0"), BytesIn: 80, BytesOut: 200}
+	q := Request{Status: 200, Parsed: true, Cluster: c, Backend: c.Backend("c-0"), BytesIn: 80, BytesOut: 200}
 	now := time.Now()
-	q.Start, q.BackendSent = now.Add(-300*time.Microsecond), now.Add(-250*time.Microsecond)
+	q.Start, q.BackendSent = now.Add(-300*time.Microsecond), 50*time.Microsecond
 	b.ReportAllocs()
 	for b.Loop() {
 		r.End(&q, now)

@@ -190,26 +190,36 @@ func (r *Registry) ProxyProtocolError() {
 }
 
 // Malformed records a request refused as malformed without an answer (an
-// HTTP/2 stream reset with PROTOCOL_ERROR): an http.errors, as upstream
-// counts parse errors there.
-func (r *Registry) Malformed() {
+// HTTP/2 stream reset with PROTOCOL_ERROR), of n bytes: an http.errors,
+// as upstream counts parse errors there, and its bytes in bytes_in, as a
+// refused HTTP/1.1 head's.
+func (r *Registry) Malformed(n int64) {
 	if r != nil {
 		r.proxy[httpErrors].Add(1)
+		r.proxy[bytesIn].Add(n)
 	}
 }
 
 // Request is the record of one answered request, filled by the proxy as
 // the request goes (zero fields: not known or not applicable).
 type Request struct {
-	Start       time.Time     // the head arrived
-	Status      int           // the status sent to the client; 0: nothing was sent
-	Own         bool          // the proxy answered itself
-	Cluster     *Cluster      // the cluster it was routed to
-	Backend     *Backend      // the backend that answered
-	Connect     time.Duration // connect time of a new backend connection
-	BackendSent time.Time     // the request went to the backend
-	BytesIn     int64
-	BytesOut    int64
+	Start  time.Time // the request's first byte
+	Status int       // the status sent to the client; 0: nothing was sent
+	Own    bool      // the proxy answered itself
+	Parsed bool      // its head arrived whole: its times are sampled
+	// Reached: a backend was reached for the request, its first
+	// connect attempt BackendStart after Start. The backend's part of
+	// the request runs from there to its end, as the access record's
+	// backend time does (accesslog.Record.ServiceTime): service_time is
+	// the rest, with or without cluster metrics.
+	Reached      bool
+	Cluster      *Cluster      // the cluster it was routed to
+	Backend      *Backend      // the backend that answered
+	Connect      time.Duration // connect time of a new backend connection
+	BackendStart time.Duration // Start to the first connect attempt (Reached)
+	BackendSent  time.Duration // Start to the request sent to the backend (with Backend)
+	BytesIn      int64
+	BytesOut     int64
 }
 
 // End records a request that ended; now is its end. One that got no
@@ -237,13 +247,11 @@ func (r *Registry) End(q *Request, now time.Time) {
 		}
 	}
 	var total, service time.Duration
-	if !q.Start.IsZero() {
+	if q.Parsed {
 		total = now.Sub(q.Start)
 		service = total
-		if !q.BackendSent.IsZero() {
-			// The backend's part: the new connection's connect, then
-			// the request sent to the end of the response.
-			service = max(total-now.Sub(q.BackendSent)-q.Connect, 0)
+		if q.Reached {
+			service = min(q.BackendStart, total) // total less the backend's part
 		}
 		r.reqTime.Add(total)
 		r.svcTime.Add(service)
@@ -251,7 +259,7 @@ func (r *Registry) End(q *Request, now time.Time) {
 	if c := q.Cluster; c != nil && r.clusterOn.Load() {
 		c.c[cRequests].Add(1)
 		c.c[si].Add(1)
-		if !q.Start.IsZero() {
+		if q.Parsed {
 			c.reqTime.Add(total)
 			c.svcTime.Add(service)
 		}
@@ -262,8 +270,8 @@ func (r *Registry) End(q *Request, now time.Time) {
 				b.connect.Add(q.Connect)
 				c.connect.Add(q.Connect)
 			}
-			if !q.BackendSent.IsZero() {
-				d := now.Sub(q.BackendSent)
+			if q.Parsed {
+				d := max(total-q.BackendSent, 0)
 				b.response.Add(d)
 				c.response.Add(d)
 			}

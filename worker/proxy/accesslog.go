@@ -20,7 +20,7 @@ type reqLog struct {
 	status  int       // the answer's status; 0 before one was sent
 	cluster string
 	backend *backends.Backend
-	beStart time.Time // the first connect attempt to a backend (a backend time only once one is reached: backend set)
+	beStart time.Time // the first connect attempt to the backend reached (noteBackendStart)
 
 	bytesIn, bytesOut int64
 
@@ -187,6 +187,7 @@ func (s *session) logRequest(cfg *Listener) {
 	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status) || r.cut != notCut) {
 		return // filtered out by log_level: not even built
 	}
+	r.bytesIn, r.bytesOut = s.wireBytes(r.bytesIn, r.bytesOut)
 	rec := accesslog.Record{
 		Protocol:  accesslog.HTTP,
 		SessionID: s.sessID,

@@ -9,8 +9,9 @@ import "time"
 // may have waited, and every use until the next such point takes that
 // reading, s.now, also to the backend pool (ConnectAt, ReleaseAt): five
 // reads per proxied HTTP/1.1 request instead of thirteen (one more with an
-// access log, whose service time ends with a reading before the connect,
-// and one more when the response head's read waited for the backend).
+// access log or metrics, whose service time ends with a reading before the
+// connect, and one more when the response head's read waited for the
+// backend).
 //
 // The rule that keeps s.now right: the session goroutine calls tick after
 // any read, write, dial or handshake that may block and before the next

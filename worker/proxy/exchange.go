@@ -25,7 +25,7 @@ func (s *session) serve(cfg *Listener, n int) bool {
 	if s.mxOn() {
 		// A head the parse refuses arrived all the same: its bytes and
 		// its time count, as its access record has them.
-		s.mx.Start = s.now // readHead ticks when the head is complete
+		s.mx.Parsed = true
 		s.mx.BytesIn = int64(n)
 	}
 	if err != nil {
@@ -217,11 +217,14 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 
 	var bc *backends.Conn
 	var res respOutcome
-	if s.lg.on {
-		// A reading of its own: the service time (first byte to here)
-		// is the proxy's reading, parsing and routing, which no wait
-		// separates from the head's last read.
-		s.lg.beStart = s.tick()
+	var beStart time.Time
+	if s.lg.on || s.mxOn() {
+		// A reading of its own: the service time (the request's start
+		// to here) is the proxy's reading, parsing and routing, which
+		// no wait separates from the head's last read. It ends here for
+		// the access record and the metrics alike, once a backend is
+		// reached (noteBackendStart).
+		beStart = s.tick()
 		s.lg.cluster = cl.ID
 	}
 	for attempt := 0; ; attempt++ {
@@ -244,7 +247,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 		s.tick()
 		// The exchange begins: since before bc, which the watch reads
 		// first (watch.go).
-		s.since.Store(watchStamp(s.now))
+		s.watchFrom(watchStamp(s.now))
 		s.bc.Store(bc)
 		if s.aborted.Load() {
 			// abort ran between the check above and the store: it may
@@ -253,6 +256,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 			return s.abandoned()
 		}
 		s.lg.noteBackend(bc.Backend)
+		s.noteBackendStart(beStart)
 		deadline.Write(bc, &bc.WriteDL, s.now, cfg.BackTimeout)
 		if sc, ok := s.conn.(*streamConn); ok {
 			sc.forwarded.Store(true)
@@ -365,6 +369,7 @@ func (s *session) admitIP(cl *Cluster) bool {
 // dropBackend closes a backend connection whose exchange failed.
 func (s *session) dropBackend(bc *backends.Conn) {
 	s.bc.Store(nil)
+	s.watchFrom(0)
 	bc.ReleaseAt(false, s.now)
 }
 
@@ -373,6 +378,7 @@ func (s *session) dropBackend(bc *backends.Conn) {
 // client: the connection then looks older than it is, never younger).
 func (s *session) releaseBackend(bc *backends.Conn, reusable bool) {
 	s.bc.Store(nil)
+	s.watchFrom(0)
 	if s.aborted.Load() {
 		reusable = false // abort may have closed it (see abort)
 	}
@@ -626,7 +632,7 @@ func (s *session) respond(x *exchange, bc *backends.Conn) bool {
 	s.mx.Status = resp.Status
 
 	if resp.Body == http1.BodyTunnel {
-		s.since.Store(0) // a tunnel's client may half-close: no watch
+		s.watchFrom(0) // a tunnel's client may half-close: no watch
 		s.tunnel(x, bc)
 		return false
 	}

@@ -184,7 +184,7 @@ func (b *h2Bridge) StreamReset(id uint32) {
 // fields decoded before the refusal: the first :method and :path, and the
 // :authority only when there was one and no host field disputes it (a
 // host field is never shown in its place).
-func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, reason string) {
+func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, wire int64, reason string) {
 	var method, path, authority []byte
 	authorities := 0
 	for _, f := range fields {
@@ -212,17 +212,18 @@ func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, reason st
 		}
 	}
 	ua, _ := fieldValue(fields, "user-agent")
-	b.logMalformed(method, path, authority, ua, reason)
+	b.logMalformed(method, path, authority, ua, wire, reason)
 }
 
-// logMalformed records a malformed request: http.errors, and an access
-// record whose reason says why it was refused, with the tags of the
-// frontend whose hostname is exactly its authority (hostTags), as a
-// refused HTTP/1.1 head's record has (no frontend routed it).
-func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, reason string) {
+// logMalformed records a malformed request whose frames took wire bytes
+// (h2.Stream.Wire): http.errors and bytes_in, and an access record whose
+// reason says why it was refused, with the tags of the frontend whose
+// hostname is exactly its authority (hostTags), as a refused HTTP/1.1
+// head's record has (no frontend routed it).
+func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, wire int64, reason string) {
 	p := b.parent
 	srv := p.srv
-	srv.opt.Metrics.Malformed()
+	srv.opt.Metrics.Malformed(wire)
 	al := srv.opt.Access
 	if !al.Wants(true) {
 		return
@@ -233,7 +234,7 @@ func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, reason strin
 		Protocol: accesslog.H2, SessionID: p.sessID, RequestID: srv.opt.NewID(now), Start: now, End: now,
 		Client: p.client, Listener: cfg.addrText,
 		Method: method, Host: authority, Target: path, UserAgent: ua, Tags: hostTags(cfg, authority),
-		EndReason: "malformed HTTP/2 request: " + reason, TLS: p.tlsInfo,
+		EndReason: "malformed HTTP/2 request: " + reason, TLS: p.tlsInfo, BytesIn: wire,
 	}
 	al.Log(&rec)
 }
@@ -302,7 +303,8 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 		(st.ContentLength() < 0 || announcesTrailers(st.Header()))
 	if !validH1Head(st.Method(), st.Path(), st.Authority(), st.Header()) {
 		ua, _ := fieldValue(st.Header(), "user-agent")
-		b.logMalformed(st.Method(), st.Path(), st.Authority(), ua, "not writable as HTTP/1.1 without ambiguity")
+		in, _ := st.Wire()
+		b.logMalformed(st.Method(), st.Path(), st.Authority(), ua, in, "not writable as HTTP/1.1 without ambiguity")
 		st.Reset(http2.ErrCodeProtocol) // RFC 9113 §8.1.1: malformed
 		return
 	}
@@ -338,9 +340,10 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 			status = he.Status
 		}
 		cfg := srv.cfg.Load()
-		ss.lg.begin(ss.tick())
-		// Its head counts, in its HTTP/1.1 form as a stream's head does,
-		// and its record shows its method and path (noteScanRefused).
+		ss.begin()
+		// Its head counts (its frames, as a stream's bytes do:
+		// session.wireBytes), and its record shows its method and path
+		// (noteScanRefused).
 		ss.noteUnparsed(len(head))
 		ss.noteScanRefused(head)
 		if _, host := fieldValue(st.Header(), "host"); !host && ss.lg.on && len(st.Authority()) > 0 {
@@ -364,7 +367,7 @@ func (s *session) runStream() {
 	defer s.finish()
 	cfg := s.srv.cfg.Load()
 	s.hasID, s.isHead, s.routeKey = false, false, ""
-	s.lg.begin(s.tick())
+	s.begin()
 	s.serve(cfg, s.w)
 	s.tick() // the request's end
 	s.endRequest()

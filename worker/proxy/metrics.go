@@ -14,6 +14,15 @@ import (
 // mxOn reports whether this request is measured.
 func (s *session) mxOn() bool { return s.srv.opt.Metrics != nil }
 
+// begin marks the first byte of a request, which came now (it reads the
+// clock): where its request time starts, and its service time, in the
+// metrics as in its access record.
+func (s *session) begin() {
+	now := s.tick()
+	s.lg.begin(now)
+	s.mx.Start = now
+}
+
 // mxCluster attributes the request to cl, when cluster metrics are on
 // (configure_metrics).
 func (s *session) mxCluster(cl *Cluster) {
@@ -30,7 +39,20 @@ func (s *session) mxSent(backendID string, connect time.Duration) {
 	}
 	s.mx.Backend = s.mx.Cluster.Backend(backendID)
 	s.mx.Connect = connect
-	s.mx.BackendSent = s.now // forward ticks after the write
+	s.mx.BackendSent = s.now.Sub(s.mx.Start) // forward ticks after the write
+}
+
+// noteBackendStart notes, for the access record and the metrics alike,
+// that a backend was reached for the request whose first connect attempt
+// began at start: the backend's part of the request, from start to its
+// end, is not the proxy's service time (metrics.Request.BackendStart).
+func (s *session) noteBackendStart(start time.Time) {
+	if s.lg.on {
+		s.lg.beStart = start
+	}
+	if s.mxOn() {
+		s.mx.Reached, s.mx.BackendStart = true, start.Sub(s.mx.Start)
+	}
 }
 
 // noteUnparsed counts the n bytes read of a head that ended before it
@@ -47,7 +69,22 @@ func (s *session) noteUnparsed(n int) {
 // it.
 func (s *session) endRequest() {
 	if (s.mx.Status != 0 || s.mx.BytesIn != 0 || s.mx.BytesOut != 0) && s.mxOn() {
+		s.mx.BytesIn, s.mx.BytesOut = s.wireBytes(s.mx.BytesIn, s.mx.BytesOut)
 		s.srv.opt.Metrics.End(&s.mx, s.now) // its callers tick at the request's end
 	}
 	s.mx = metrics.Request{}
+}
+
+// wireBytes returns the byte counts of the request that ended, in and out:
+// in and out, counted as the session read and wrote them, for a request
+// of its own connection; for an HTTP/2 stream's, what its frames took on
+// the connection (h2.Stream.Wire: HEADERS, CONTINUATION and DATA frames,
+// headers and HPACK-compressed blocks included), not the HTTP/1.1 form
+// the session read and wrote, whose head and chunk framing never crossed
+// the wire. It waits for a response whose end is queued to be sent.
+func (s *session) wireBytes(in, out int64) (int64, int64) {
+	if sc, ok := s.conn.(*streamConn); ok {
+		return sc.st.Wire()
+	}
+	return in, out
 }

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sozu-go/sozu/proto/command"
 	pm "github.com/sozu-go/sozu/proto/metrics"
+	"github.com/sozu-go/sozu/worker/accesslog"
+	"github.com/sozu-go/sozu/worker/accesslog/accesslogtest"
 	"github.com/sozu-go/sozu/worker/metrics"
 )
 
@@ -297,4 +300,95 @@ func TestHandshakeErrorsLeaveProbesOut(t *testing.T) {
 	waitFor(t, "2 failed handshakes recorded", func() bool {
 		return reg.Snapshot().GetProxy()[pm.TLSHandshakeErrors].GetCount() == 2
 	})
+}
+
+// TestServiceTimeOneDefinition: service_time is the request's time less
+// its backend's part (from the first connect attempt to the end of the
+// answer), in the metrics as in the access record, whether cluster
+// metrics are on or not. The metrics took the backend's part only from
+// a request attributed to a cluster: with cluster metrics off
+// (configure_metrics), every forwarded request's service_time was its
+// whole request_time, backend's wait included.
+func TestServiceTimeOneDefinition(t *testing.T) {
+	const wait = 150 * time.Millisecond
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(wait) // the backend's part
+		io.WriteString(w, "hello")
+	})
+	for _, clusterOn := range []bool{true, false} {
+		reg := metrics.New()
+		reg.SetClusterMetrics(clusterOn)
+		al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+		f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil, Options{Access: al, Metrics: reg})
+		if got := exchangeRaw(t, f.addr, "GET / HTTP/1.1\r\nHost: a\r\n"+closeReq); !strings.HasPrefix(got, "HTTP/1.1 200") {
+			t.Fatalf("cluster metrics %v: %q", clusterOn, got)
+		}
+		rec := sink.JSON(t, 1)[0]
+		waitFor(t, "the request recorded", func() bool {
+			return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1
+		})
+		pct := func(name string) *command.Percentiles {
+			s := pm.NewSketch()
+			if err := s.Merge(reg.Snapshot().GetProxy()[name].GetHistogram()); err != nil {
+				t.Fatal(err)
+			}
+			return s.Percentiles()
+		}
+		service, total := pct(pm.ServiceTime), pct(pm.RequestTime)
+		logService, _ := get(rec, "sozu.service_time").(float64)
+		logResponse, _ := get(rec, "sozu.response_time").(float64)
+		// Percentiles are in µs, within 1 %; the record's times in ns.
+		if total.GetP_100() < uint64(wait/time.Microsecond)*98/100 || logResponse < float64(wait) {
+			t.Fatalf("cluster metrics %v: request_time %d µs, record's response time %v ns: the backend's wait is missing", clusterOn, total.GetP_100(), logResponse)
+		}
+		if service.GetP_100() >= uint64(wait/time.Microsecond)/2 || logService >= float64(wait/2) {
+			t.Errorf("cluster metrics %v: service_time %d µs, record's %v ns: want both without the backend's %v", clusterOn, service.GetP_100(), logService, wait)
+		}
+	}
+}
+
+// TestRequestTimeFromFirstByte: request_time and service_time start at
+// the request's first byte in the metrics as in the access record
+// (upstream's request_time: first byte of the request to last byte of the
+// response): a head that took its client 150 ms to send counts them in
+// both, and the two service times are one. The metrics started at the
+// head's arrival: the record's service time held the 150 ms, the
+// metric's not.
+func TestRequestTimeFromFirstByte(t *testing.T) {
+	const wait = 150 * time.Millisecond
+	b := newHTTPBackend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") })
+	reg := metrics.New()
+	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
+	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, nil, Options{Access: al, Metrics: reg})
+	c, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\n")
+	time.Sleep(wait) // the client's slow head, not a synchronisation
+	io.WriteString(c, "Host: a\r\n"+closeReq)
+	if got, _ := io.ReadAll(c); !strings.HasPrefix(string(got), "HTTP/1.1 200") {
+		t.Fatalf("answer: %q", got)
+	}
+	rec := sink.JSON(t, 1)[0]
+	waitFor(t, "the request recorded", func() bool {
+		return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1
+	})
+	pct := func(name string) uint64 {
+		s := pm.NewSketch()
+		if err := s.Merge(reg.Snapshot().GetProxy()[name].GetHistogram()); err != nil {
+			t.Fatal(err)
+		}
+		return s.Percentiles().GetP_100()
+	}
+	floor := uint64(wait/time.Microsecond) * 98 / 100 // µs, the sketches within 1 %
+	logService, _ := get(rec, "sozu.service_time").(float64)
+	logTotal, _ := get(rec, "event.duration").(float64)
+	if logService < float64(wait) || logTotal < float64(wait) {
+		t.Fatalf("record: service time %v ns, duration %v ns: the slow head is missing", logService, logTotal)
+	}
+	if svc, total := pct(pm.ServiceTime), pct(pm.RequestTime); svc < floor || total < floor {
+		t.Errorf("service_time %d µs, request_time %d µs: want both from the first byte, over the head's %v (the record's: %v ns, %v ns)", svc, total, wait, logService, logTotal)
+	}
 }

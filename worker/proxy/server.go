@@ -52,7 +52,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
-	watching bool // watch runs (watch.go)
+	watching bool       // watch runs (watch.go)
+	slots    watchTable // the sessions' exchanges, for the watch (watch.go)
 	wg       sync.WaitGroup
 	draining atomic.Bool
 	stopped  atomic.Bool
@@ -120,6 +121,7 @@ func (s *Server) admit(c net.Conn) {
 		return
 	}
 	s.sessions[ss] = struct{}{}
+	ss.slot = s.takeSlot(ss)
 	s.wg.Add(1)
 	s.startWatch()
 	s.mu.Unlock()
@@ -149,6 +151,8 @@ func NewULID(now time.Time) ulid.ULID {
 func (s *Server) forget(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
+	s.putSlot(ss.slot)
+	ss.slot = nil
 	s.mu.Unlock()
 	s.opt.Conns.Release()
 	s.opt.Metrics.Closed()

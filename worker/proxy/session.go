@@ -63,10 +63,11 @@ type session struct {
 
 	idle  idleWait // the wait for a request, without a buffer (idle.go)
 	state atomic.Uint32
-	// since is when the exchange with the backend connection in bc
-	// began (watchStamp), for the server's watch over clients that
-	// leave (watch.go); 0 while no client check is wanted (a tunnel).
-	since atomic.Uint32
+	// slot is the connection's place in the server's watch table
+	// (watch.go), which holds when the exchange with the backend
+	// connection in bc began; nil for a stream session (its HTTP/2
+	// connection's session is watched) and once the connection ended.
+	slot  *watchSlot
 	bc    atomic.Pointer[backends.Conn] // the backend connection in use, for abort
 	h2c   atomic.Pointer[h2.Conn]       // the HTTP/2 connection served, for Shutdown (h2bridge.go)
 	h2b   *h2Bridge                     // serves one stream of this HTTP/2 connection: holds no slot of its own
@@ -175,7 +176,7 @@ func resetSession(srv *Server, c net.Conn) *session {
 	s.hasID, s.isHead, s.routeKey = false, false, ""
 	s.aborted.Store(false)
 	s.left.Store(false)
-	s.since.Store(0)
+	s.slot = nil
 	s.h2br.Store(nil)
 	s.mx = metrics.Request{}
 	s.r, s.w = 0, 0 // buf is taken when the first request byte arrives (idle.go)
@@ -478,7 +479,7 @@ func (s *session) readHead(cfg *Listener) int {
 	// request timeout (a slow head is answered 408).
 	started := s.r < s.w
 	if started {
-		s.lg.begin(s.tick())
+		s.begin()
 	} else {
 		// Idle: no buffer is held while the client thinks (idle.go).
 		s.releaseExchangeBuffers()
@@ -507,7 +508,7 @@ func (s *session) readHead(cfg *Listener) int {
 			return 0
 		}
 		started = true
-		s.lg.begin(s.tick())
+		s.begin()
 		s.state.Store(stateBusy)
 	}
 	s.takeBuf()
@@ -524,7 +525,7 @@ func (s *session) readHead(cfg *Listener) int {
 			if n > 0 {
 				s.state.Store(stateBusy)
 				if waited {
-					s.tick() // the head arrived now (serve's mx.Start)
+					s.tick() // the head arrived now
 				}
 				return n
 			}
@@ -549,7 +550,7 @@ func (s *session) readHead(cfg *Listener) int {
 			s.w += m
 			if !started {
 				started = true
-				s.lg.begin(s.tick())
+				s.begin()
 				s.state.Store(stateBusy)
 			} else {
 				waited = true

@@ -34,7 +34,7 @@ func subscribeEvents(t *testing.T, sock string) *eventLog {
 	}
 	l := &eventLog{}
 	subscribed := make(chan struct{})
-	var once sync.Once // every subscriber's EVENTS_SUBSCRIBED reaches each of them
+	var once sync.Once // the subscription's own EVENTS_SUBSCRIBED, its first event
 	go func() {
 		r := frame.NewReader(c.Conn, frame.DefaultMaxSize)
 		for {
