@@ -276,8 +276,14 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	if b.HealthDown() {
 		cl.Backends.FailedOpen() // every backend down: fail_open admits the flow
 	}
+	if !takeSocket() {
+		s.refused(now, "the worker's UDP flows hold %d%% of its open-file limit: new flow from %v refused", fdSharePercent, client)
+		s.Drops.TableFull.Add(1)
+		return nil, errTableFull
+	}
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b.Addr))
 	if err != nil {
+		releaseSocket()
 		s.Drops.DialFailed.Add(1)
 		s.opt.Log.Infof("client %v: opening a socket to backend %s of cluster %s: %v", client, b.ID, cl.ID, err)
 		return nil, err
@@ -451,6 +457,7 @@ func (s *Server) endRecord(f *flow, reason string) (FlowEnd, bool) {
 	f.closed, f.reason = true, reason
 	s.flows.remove(f)
 	f.conn.Close()
+	releaseSocket()
 	f.metrics.End()
 	return FlowEnd{Listener: f.listener, Client: f.client, ClusterID: f.cluster.ID, BackendID: f.backend.ID, Backend: f.backend.Addr,
 		Requests: f.requests, Responses: f.responses, BytesIn: f.bytesIn, BytesOut: f.bytesOut,
