@@ -57,6 +57,7 @@ type FlowEnd struct {
 // Counters are a server's drop counts, by cause. Safe for concurrent use.
 type Counters struct {
 	Oversized  atomic.Int64 // datagrams over max_rx_datagram_size, either direction
+	Invalid    atomic.Int64 // empty client datagrams
 	NoCluster  atomic.Int64 // datagrams on a listener without a cluster
 	NoBackend  atomic.Int64 // datagrams of a new flow that found no backend
 	TableFull  atomic.Int64 // new flows refused: the table is full of active flows
@@ -152,6 +153,14 @@ func (s *Server) Serve() error {
 		}
 		if n > cfg.MaxDatagram || flags&syscall.MSG_TRUNC != 0 {
 			s.Drops.Oversized.Add(1)
+			continue
+		}
+		if n == 0 {
+			// An empty datagram is not a valid flow trigger (upstream's
+			// SourceTupleExtractor, "silence is a virtue"): dropped before
+			// any lookup, as upstream drops it, so that it never opens a
+			// socket and a goroutine.
+			s.Drops.Invalid.Add(1)
 			continue
 		}
 		scratch = s.relay(cfg, client, buf[:n], scratch)
