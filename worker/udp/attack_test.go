@@ -1,8 +1,10 @@
 package udp
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -71,5 +73,99 @@ func TestEmptyDatagramStartsNoFlow(t *testing.T) {
 	}
 	if n := srv.Drops.Invalid.Load(); n != 2 {
 		t.Fatalf("%d empty datagrams counted, want 2", n)
+	}
+}
+
+// TestOversizedReplyDropped: a backend reply over max_rx_datagram_size is
+// dropped whole (counted), never cut to the bound and relayed as if
+// whole; the flow goes on, and a reply at the bound passes.
+func TestOversizedReplyDropped(t *testing.T) {
+	be, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := be.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			size := 64
+			if string(buf[:n]) == "big" {
+				size = 65
+			}
+			be.WriteToUDPAddrPort(bytes.Repeat([]byte{'r'}, size), from)
+		}
+	}()
+	reg := backends.NewRegistry(backends.Options{})
+	cl := &Cluster{ID: "c", FailOpen: true, Backends: reg.Update([]backends.Spec{{ClusterID: "c", ID: "b", Addr: be.LocalAddr().(*net.UDPAddr).AddrPort(), Weight: 100}}, nil)["c"]}
+	srv, addr := startServer(t, &Listener{Cluster: cl, MaxDatagram: 64}, Options{})
+	c := dialClient(t, addr)
+	c.pc.Write([]byte("big"))
+	waitFor(t, "the oversized reply to be dropped", func() bool { return srv.Drops.Oversized.Load() == 1 })
+	if r := c.ask("small", 2*time.Second); len(r) != 64 {
+		t.Fatalf("reply of %d bytes, want the 64-byte one (a cut one came first?)", len(r))
+	}
+}
+
+// TestIdleFlowsHoldNoReceiveBuffer: a flow waiting for its backend holds
+// no buffer of max_rx_datagram_size: 300 idle flows with 64 KiB datagrams
+// allowed take a few MB, not 300 × 64 KiB (a spoofed flood keeps
+// max_flows flows alive for the idle timeout).
+func TestIdleFlowsHoldNoReceiveBuffer(t *testing.T) {
+	reg := backends.NewRegistry(backends.Options{})
+	e := startEcho(t, "a")
+	e.mute.Store(true)
+	cl := cluster(t, reg, e)
+	srv, addr := startServer(t, &Listener{Cluster: cl, MaxFlows: 10_000, MaxDatagram: maxDatagram}, Options{})
+	to := net.UDPAddrFromAddrPort(addr)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const flows = 300
+	for i := range flows {
+		sendFrom(t, net.IPv4(127, 3, byte(i/200), byte(1+i%200)), to, "x")
+		// One at a time: the listener's socket buffer must not drop them.
+		waitFor(t, "the flow", func() bool { return srv.Sessions() == i+1 })
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grown := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("grown %d KB", grown/1024)
+	if limit := int64(flows * maxDatagram / 4); grown > limit {
+		t.Fatalf("%d idle flows grew the heap by %d KB (over %d KB): each holds a receive buffer", flows, grown/1024, limit/1024)
+	}
+}
+
+// TestReplyReadAllocatesNothing: reading a flow's reply into a pooled
+// buffer and giving it back allocates nothing per datagram.
+func TestReplyReadAllocatesNothing(t *testing.T) {
+	backend, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	conn, err := net.DialUDP("udp", nil, backend.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rd, err := newReplyReader(conn, DefaultMaxDatagram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	msg := []byte("reply")
+	n := testing.AllocsPerRun(200, func() {
+		backend.WriteToUDPAddrPort(msg, to)
+		if _, n, err := rd.read(); err != nil || n != len(msg) {
+			t.Fatalf("read %d, %v", n, err)
+		}
+		rd.release()
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per reply", n)
 	}
 }

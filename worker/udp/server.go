@@ -370,14 +370,18 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 			s.end(f, "closed")
 		}
 	}()
-	buf := make([]byte, cfg.MaxDatagram+1)
+	rd, err := newReplyReader(f.conn, cfg.MaxDatagram)
+	if err != nil {
+		s.end(f, "backend error")
+		return
+	}
 	for {
 		deadline, closed := s.idleDeadline(f, cfg)
 		if closed {
 			return
 		}
 		f.conn.SetReadDeadline(deadline)
-		n, _, flags, _, err := f.conn.ReadMsgUDPAddrPort(buf, nil)
+		buf, n, err := rd.read()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -394,7 +398,8 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 			s.end(f, reason)
 			return
 		}
-		if n > cfg.MaxDatagram || flags&syscall.MSG_TRUNC != 0 {
+		if n > cfg.MaxDatagram {
+			rd.release()
 			s.Drops.Oversized.Add(1)
 			continue
 		}
@@ -402,6 +407,7 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 		if _, err := s.pc.WriteToUDPAddrPort(buf[:n], f.client); err != nil {
 			s.opt.Log.Debugf("client %v: sending a reply: %v", f.client, err)
 		}
+		rd.release()
 		if done {
 			s.end(f, "responses")
 			return
