@@ -152,7 +152,7 @@ func TestReplyReadAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	rd, err := newReplyReader(conn, DefaultMaxDatagram)
+	rd, err := newReplyReader(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,4 +168,36 @@ func TestReplyReadAllocatesNothing(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%v allocations per reply", n)
 	}
+}
+
+// TestMaxDatagramUpdateAppliesAtOnce: a listener update raising
+// max_rx_datagram_size applies to the next datagram, the one the listener
+// was already waiting for included (upstream resizes its receive buffer
+// with the limit, LIFECYCLE.md "Listener update"); one lowering it applies
+// to the replies of live flows too.
+func TestMaxDatagramUpdateAppliesAtOnce(t *testing.T) {
+	reg := backends.NewRegistry(backends.Options{})
+	e := startEcho(t, "a")
+	cfg := &Listener{Cluster: cluster(t, reg, e), MaxDatagram: 64}
+	srv, addr := startServer(t, cfg, Options{})
+	c := dialClient(t, addr)
+	if r := c.ask("x", 2*time.Second); r != "a|x" {
+		t.Fatalf("reply %q", r)
+	}
+	// The listener waits for the next datagram, with the 64-byte limit.
+	up := *cfg
+	up.MaxDatagram = 1000
+	srv.Swap(&up)
+	big := string(bytes.Repeat([]byte("y"), 500))
+	if r := c.ask(big, 2*time.Second); r != "a|"+big {
+		t.Fatalf("a 500-byte datagram after raising the limit to 1000: reply of %d bytes", len(r))
+	}
+	down := *cfg
+	down.MaxDatagram = 32
+	srv.Swap(&down)
+	// Sent by the client within the old limit's flow: the reply (34
+	// bytes) is over the new limit.
+	before := srv.Drops.Oversized.Load()
+	c.pc.Write([]byte(string(bytes.Repeat([]byte("z"), 32))))
+	waitFor(t, "the reply over the lowered limit to be dropped", func() bool { return srv.Drops.Oversized.Load() > before })
 }

@@ -23,24 +23,23 @@ var replyBufs = sync.Pool{New: func() any {
 // buffers of replyBufs. Its closure is made once per flow: a read
 // allocates nothing.
 type replyReader struct {
-	rc   syscall.RawConn
-	size int // max_rx_datagram_size + 1
-	fn   func(fd uintptr) bool
+	rc syscall.RawConn
+	fn func(fd uintptr) bool
 
 	buf *[]byte // set by fn
 	n   int
 	err error
 }
 
-func newReplyReader(c *net.UDPConn, maxDatagram int) (*replyReader, error) {
+func newReplyReader(c *net.UDPConn) (*replyReader, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	r := &replyReader{rc: rc, size: maxDatagram + 1}
+	r := &replyReader{rc: rc}
 	r.fn = func(fd uintptr) bool {
 		b := replyBufs.Get().(*[]byte)
-		n, err := syscall.Read(int(fd), (*b)[:r.size])
+		n, err := syscall.Read(int(fd), *b)
 		if err == syscall.EAGAIN || err == syscall.EINTR {
 			replyBufs.Put(b)
 			return false // wait until readable (or the deadline)
@@ -57,7 +56,8 @@ func newReplyReader(c *net.UDPConn, maxDatagram int) (*replyReader, error) {
 
 // read waits for the next datagram (until the socket's read deadline) and
 // returns the buffer holding it, to give back with release, and its
-// length; a length over max_rx_datagram_size means a larger datagram, cut.
+// length (the buffer holds the largest UDP payload: the caller compares
+// the length with the limit in force).
 // On error no buffer is held.
 func (r *replyReader) read() (buf []byte, n int, err error) {
 	r.buf, r.n, r.err = nil, 0, nil
@@ -71,7 +71,7 @@ func (r *replyReader) read() (buf []byte, n int, err error) {
 	if r.err != nil {
 		return nil, 0, r.err
 	}
-	return (*r.buf)[:r.size], r.n, nil
+	return *r.buf, r.n, nil
 }
 
 // release gives back the buffer of the last read.

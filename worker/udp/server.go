@@ -134,14 +134,14 @@ func (s *Server) Sessions() int {
 // relays each to its flow's backend. It returns nil once Close or
 // Shutdown closed the socket.
 func (s *Server) Serve() error {
-	var buf []byte
+	// Room for the largest datagram, whatever the limit when the read
+	// began: the limit is the one in force when the datagram came, and a
+	// datagram over it is told from one at it.
+	buf := make([]byte, maxDatagram+1)
 	var scratch []byte // PROXY header and payload, when a header is sent
 	for {
-		cfg := s.cfg.Load()
-		if len(buf) != cfg.MaxDatagram+1 {
-			buf = make([]byte, cfg.MaxDatagram+1)
-		}
 		n, _, flags, client, err := s.pc.ReadMsgUDPAddrPort(buf, nil)
+		cfg := s.cfg.Load()
 		if err != nil {
 			if s.isClosed() || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -370,7 +370,7 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 			s.end(f, "closed")
 		}
 	}()
-	rd, err := newReplyReader(f.conn, cfg.MaxDatagram)
+	rd, err := newReplyReader(f.conn)
 	if err != nil {
 		s.end(f, "backend error")
 		return
@@ -398,7 +398,7 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 			s.end(f, reason)
 			return
 		}
-		if n > cfg.MaxDatagram {
+		if n > s.cfg.Load().MaxDatagram { // the limit in force now
 			rd.release()
 			s.Drops.Oversized.Add(1)
 			continue
