@@ -201,3 +201,77 @@ func TestMaxDatagramUpdateAppliesAtOnce(t *testing.T) {
 	c.pc.Write([]byte(string(bytes.Repeat([]byte("z"), 32))))
 	waitFor(t, "the reply over the lowered limit to be dropped", func() bool { return srv.Drops.Oversized.Load() > before })
 }
+
+// TestFlowEndsReleaseSockets: every way a flow ends (responses, idle,
+// close) gives back its socket to the process-wide count, and each flow
+// leaves one record.
+func TestFlowEndsReleaseSockets(t *testing.T) {
+	base := sockets.Load()
+	reg := backends.NewRegistry(backends.Options{})
+	cl := cluster(t, reg, startEcho(t, "a"))
+	cl.BySourcePort = true
+	var mu sync.Mutex
+	ends := map[string]int{}
+	srv, addr := startServer(t, &Listener{Cluster: cl, FrontTimeout: 50 * time.Millisecond, BackTimeout: 50 * time.Millisecond},
+		Options{OnFlowEnd: func(fe FlowEnd) { mu.Lock(); ends[fe.Reason]++; mu.Unlock() }})
+	for range 5 {
+		if r := dialClient(t, addr).ask("q", 2*time.Second); r != "a|q" {
+			t.Fatalf("reply %q", r)
+		}
+	}
+	waitFor(t, "the idle flows to end", func() bool { return srv.Sessions() == 0 })
+	if n := sockets.Load(); n != base {
+		t.Fatalf("%d sockets counted after the flows ended, want %d", n, base)
+	}
+	cl2 := *cl
+	cl2.Responses = 1
+	srv.Swap(&Listener{Addr: addr, Cluster: &cl2})
+	for range 3 {
+		if r := dialClient(t, addr).ask("r", 2*time.Second); r != "a|r" {
+			t.Fatalf("reply %q", r)
+		}
+	}
+	for range 3 {
+		dialClient(t, addr).ask("s", 2*time.Second)
+	}
+	cl3 := *cl
+	srv.Swap(&Listener{Addr: addr, Cluster: &cl3})
+	for range 4 {
+		if r := dialClient(t, addr).ask("t", 2*time.Second); r != "a|t" {
+			t.Fatalf("reply %q", r)
+		}
+	}
+	srv.Close()
+	if n := sockets.Load(); n != base {
+		t.Fatalf("%d sockets counted after Close, want %d", n, base)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if ends["idle"] != 5 || ends["responses"] != 6 || ends["closed"] != 4 {
+		t.Fatalf("flow ends %v, want 5 idle, 6 responses, 4 closed", ends)
+	}
+}
+
+// TestRemovedBackendFlows: a backend removed live keeps the flows it has
+// (a flow keeps the backend it started with, as upstream's), and the new
+// flows of the same client IP go to the remaining backend.
+func TestRemovedBackendFlows(t *testing.T) {
+	reg := backends.NewRegistry(backends.Options{})
+	a, b := startEcho(t, "a"), startEcho(t, "b")
+	cl := cluster(t, reg, a, b)
+	srv, addr := startServer(t, &Listener{Cluster: cl}, Options{})
+	c := dialClient(t, addr)
+	first := backendOf(c.ask("1", 2*time.Second))
+	keep := map[string]*echoBackend{"a": b, "b": a}[first]
+	if keep == nil {
+		t.Fatalf("first reply from %q", first)
+	}
+	cl2 := cluster(t, reg, keep)
+	srv.Swap(&Listener{Addr: addr, Cluster: cl2})
+	if got := backendOf(c.ask("2", 2*time.Second)); got != first {
+		t.Fatalf("live flow moved from %s to %s", first, got)
+	}
+	if got := backendOf(dialClient(t, addr).ask("3", 2*time.Second)); got != keep.name {
+		t.Fatalf("new flow of the same IP went to %q, want %q", got, keep.name)
+	}
+}
