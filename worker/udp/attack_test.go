@@ -2,6 +2,7 @@ package udp
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -273,5 +274,50 @@ func TestRemovedBackendFlows(t *testing.T) {
 	}
 	if got := backendOf(dialClient(t, addr).ask("3", 2*time.Second)); got != keep.name {
 		t.Fatalf("new flow of the same IP went to %q, want %q", got, keep.name)
+	}
+}
+
+// TestResponsesBoundAmplification: a backend answering one datagram with
+// many replies reaches the client with `responses` of them only (the
+// per-flow response budget bounds what a spoofed client can be sent).
+func TestResponsesBoundAmplification(t *testing.T) {
+	be, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer be.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := be.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			for k := range 10 {
+				be.WriteToUDPAddrPort([]byte(fmt.Sprintf("%s-%d", buf[:n], k)), from)
+			}
+		}
+	}()
+	reg := backends.NewRegistry(backends.Options{})
+	cl := &Cluster{ID: "c", FailOpen: true, Responses: 2, Backends: reg.Update([]backends.Spec{{ClusterID: "c", ID: "b", Addr: be.LocalAddr().(*net.UDPAddr).AddrPort(), Weight: 100}}, nil)["c"]}
+	ends := make(chan FlowEnd, 4)
+	_, addr := startServer(t, &Listener{Cluster: cl}, Options{OnFlowEnd: func(fe FlowEnd) { ends <- fe }})
+	c := dialClient(t, addr)
+	if r := c.ask("1", 2*time.Second); r != "1-0" {
+		t.Fatalf("first reply %q", r)
+	}
+	if r := c.read(2 * time.Second); r != "1-1" {
+		t.Fatalf("second reply %q", r)
+	}
+	select {
+	case fe := <-ends:
+		if fe.Reason != "responses" || fe.Responses != 2 || fe.BytesOut != 6 {
+			t.Fatalf("flow end %+v", fe)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the flow did not end after its responses")
+	}
+	if r := c.ask("2", 2*time.Second); r != "2-0" {
+		t.Fatalf("after the budget, reply %q (a reply over the budget reached the client)", r)
 	}
 }
