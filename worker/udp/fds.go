@@ -17,13 +17,17 @@ const fdSharePercent = 70
 // listener's.
 var sockets atomic.Int64
 
-// fdLimit returns the soft open-file limit; 0 when it cannot be read or is
-// unlimited (no bound then but max_flows). Read at each new flow, so that
-// a limit lowered at run time applies; one getrlimit beside the socket
-// and connect of the flow.
-func fdLimit() int64 {
+// fdLimit is the soft open-file limit, read once when the process starts
+// (after the runtime raised it to the hard limit, and before the worker's
+// seccomp filter, which allows no getrlimit); 0 when it cannot be read or
+// is unlimited: no bound then but max_flows.
+var fdLimit atomic.Int64
+
+func init() { fdLimit.Store(readFDLimit()) }
+
+func readFDLimit() int64 {
 	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == ^uint64(0) || rl.Cur > 1<<40 {
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > 1<<40 {
 		return 0
 	}
 	return int64(rl.Cur)
@@ -33,7 +37,7 @@ func fdLimit() int64 {
 // the flows hold their share of the limit already.
 func takeSocket() bool {
 	n := sockets.Add(1)
-	if lim := fdLimit(); lim > 0 && n > lim*fdSharePercent/100 {
+	if lim := fdLimit.Load(); lim > 0 && n > lim*fdSharePercent/100 {
 		sockets.Add(-1)
 		return false
 	}

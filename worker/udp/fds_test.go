@@ -38,7 +38,11 @@ func TestFlowsLeaveDescriptors(t *testing.T) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
 		t.Skipf("setrlimit: %v", err)
 	}
-	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig) })
+	fdLimit.Store(readFDLimit()) // as a process started with this limit reads it
+	t.Cleanup(func() {
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig)
+		fdLimit.Store(readFDLimit())
+	})
 
 	reg := backends.NewRegistry(backends.Options{})
 	cl := cluster(t, reg, startEcho(t, "a"))
