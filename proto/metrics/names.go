@@ -176,7 +176,7 @@ var ProxyMetrics = []Info{
 	{UDPActiveFlows, Gauge, "live UDP flows"},
 	{UDPFlowsCreated, Counter, "UDP flows opened"},
 	{UDPDropped, Counter, "UDP datagrams dropped, every cause (the sum of the udp.datagrams.dropped.* counters)"},
-	{UDPDroppedTruncated, Counter, "UDP datagrams over max_rx_datagram_size dropped, from clients or backends"},
+	{UDPDroppedTruncated, Counter, "UDP datagrams over max_rx_datagram_size dropped, from clients or backends, and client datagrams that a PROXY header would push over the largest UDP payload"},
 	{UDPDroppedInvalid, Counter, "UDP datagrams dropped: empty client datagrams, which start no flow and are not relayed"},
 	{UDPDroppedNoBackend, Counter, "UDP datagrams dropped: no cluster on the listener, or no backend for a new flow"},
 	{UDPDroppedShed, Counter, "UDP datagrams dropped: a new flow refused, the flow table full of active flows, or the worker's UDP flows holding 70 % of its open-file limit"},

@@ -39,8 +39,6 @@ func TestUnreachableBackendEndsFlow(t *testing.T) {
 	if fe.Reason != "backend error" || fe.Requests != 1 || fe.BytesIn != 1 || fe.Responses != 0 {
 		t.Fatalf("flow end %+v", fe)
 	}
-	_ = netip.AddrPort{}
-	_ = time.Second
 }
 
 // TestEmptyDatagramStartsNoFlow: an empty datagram is not a flow trigger
@@ -319,5 +317,52 @@ func TestResponsesBoundAmplification(t *testing.T) {
 	}
 	if r := c.ask("2", 2*time.Second); r != "2-0" {
 		t.Fatalf("after the budget, reply %q (a reply over the budget reached the client)", r)
+	}
+}
+
+// TestProxyHeaderOverLargestPayload: with send_proxy_protocol, a client
+// datagram that the PROXY header would push over the largest UDP payload
+// cannot be sent: it is dropped and counted as oversized, not counted as
+// relayed, and its flow is not ended as if the backend had failed.
+func TestProxyHeaderOverLargestPayload(t *testing.T) {
+	reg := backends.NewRegistry(backends.Options{})
+	e := startEcho(t, "a")
+	cl := cluster(t, reg, e)
+	cl.SendProxy, cl.ProxyEveryDatagram = true, true
+	var mu sync.Mutex
+	var ends []FlowEnd
+	srv, addr := startServer(t, &Listener{Cluster: cl, MaxDatagram: maxDatagram},
+		Options{OnFlowEnd: func(fe FlowEnd) { mu.Lock(); ends = append(ends, fe); mu.Unlock() }})
+	c := dialClient(t, addr)
+	if r := c.ask("small", 2*time.Second); r == "" {
+		t.Fatal("no reply")
+	}
+	if _, err := c.pc.Write(bytes.Repeat([]byte("x"), maxDatagram-10)); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.ask("again", 2*time.Second); r == "" || !bytes.HasSuffix([]byte(r), []byte("again")) {
+		t.Fatalf("reply %q", r)
+	}
+	if n := srv.Drops.Oversized.Load(); n != 1 {
+		t.Errorf("%d datagrams counted oversized, want 1", n)
+	}
+	srv.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ends) != 1 || ends[0].Reason != "closed" || ends[0].Requests != 2 || ends[0].BytesIn != 10 {
+		t.Fatalf("flow ends %+v, want one, closed, 2 datagrams of 10 bytes relayed", ends)
+	}
+}
+
+// TestHeaderLen: headerLen is the length of the header frame writes.
+func TestHeaderLen(t *testing.T) {
+	addrs := []string{"192.0.2.1:5", "[::ffff:192.0.2.1]:5", "[2001:db8::1]:5"}
+	for _, c := range addrs {
+		for _, d := range addrs {
+			client, dst := netip.MustParseAddrPort(c), netip.MustParseAddrPort(d)
+			if got, want := headerLen(client, dst), len(frame(nil, nil, client, dst)); got != want {
+				t.Errorf("headerLen(%v, %v) = %d, frame writes %d", client, dst, got, want)
+			}
+		}
 	}
 }

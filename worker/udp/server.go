@@ -213,6 +213,23 @@ func (s *Server) prepare(cfg *Listener, client netip.AddrPort, payload, scratch 
 		return nil, nil, scratch
 	}
 	f := s.flows.lookup(client)
+	dst := cfg.Addr
+	if cfg.PublicAddr.IsValid() {
+		dst = cfg.PublicAddr
+	}
+	header := false // a PROXY header goes with this datagram
+	if f != nil {
+		header = f.cluster.SendProxy && (!f.proxySent || f.cluster.ProxyEveryDatagram)
+	} else {
+		header = cfg.Cluster != nil && cfg.Cluster.SendProxy
+	}
+	if header && len(payload)+headerLen(client, dst) > maxDatagram {
+		// Header and payload make more than a UDP datagram holds: the
+		// write would fail (EMSGSIZE). Dropped as oversized, before any
+		// flow or count; the flow, if any, goes on.
+		s.Drops.Oversized.Add(1)
+		return nil, nil, scratch
+	}
 	if f == nil {
 		var err error
 		if f, err = s.start(cfg, client, now); err != nil || f == nil {
@@ -230,14 +247,19 @@ func (s *Server) prepare(cfg *Listener, client netip.AddrPort, payload, scratch 
 	out := payload
 	if f.cluster.SendProxy && (!f.proxySent || f.cluster.ProxyEveryDatagram) {
 		f.proxySent = true
-		dst := cfg.Addr
-		if cfg.PublicAddr.IsValid() {
-			dst = cfg.PublicAddr
-		}
 		scratch = frame(scratch[:0], payload, client, dst)
 		out = scratch
 	}
 	return f, out, scratch
+}
+
+// headerLen is the length of the DGRAM PROXY header frame writes for a
+// datagram from client to dst: 28 bytes when both are IPv4, 52 otherwise.
+func headerLen(client, dst netip.AddrPort) int {
+	if client.Addr().Unmap().Is4() && dst.Addr().Unmap().Is4() {
+		return 16 + 12
+	}
+	return 16 + 36
 }
 
 // frame appends to b the datagram a backend receives when a PROXY header
