@@ -366,3 +366,28 @@ func TestHeaderLen(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceIPAffinitySkipsDownBackend: with SOURCE_IP affinity, a new
+// flow of an IP whose live flows use a backend the health check has taken
+// out of rotation goes to a backend in rotation (a new selection skips
+// unhealthy backends: upstream's lib/src/protocol/udp/LIFECYCLE.md,
+// health "steering only new selections"); the live flow keeps its backend.
+func TestSourceIPAffinitySkipsDownBackend(t *testing.T) {
+	reg := backends.NewRegistry(backends.Options{})
+	a, b := startEcho(t, "a"), startEcho(t, "b")
+	cl := cluster(t, reg, a, b)
+	_, addr := startServer(t, &Listener{Cluster: cl}, Options{})
+	c := dialClient(t, addr)
+	first := backendOf(c.ask("1", 2*time.Second))
+	for _, be := range cl.Backends.Backends() {
+		if be.ID == first {
+			cl.Backends.SetHealth(be, false)
+		}
+	}
+	if got := backendOf(dialClient(t, addr).ask("2", 2*time.Second)); got == first || got == "" {
+		t.Fatalf("new flow of the same IP went to %q, the backend out of rotation", got)
+	}
+	if got := backendOf(c.ask("3", 2*time.Second)); got != first {
+		t.Fatalf("live flow moved from %s to %s", first, got)
+	}
+}

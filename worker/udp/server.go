@@ -297,7 +297,10 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 		return nil, err
 	}
 	b := affinity
-	if cl.BySourcePort || b == nil || !inSet(cl.Backends, b) {
+	// The affinity backend takes the new flow only while it is in
+	// rotation: a new flow is a new selection, which skips backends the
+	// health check holds down (upstream's LIFECYCLE.md, "Health Checks").
+	if cl.BySourcePort || b == nil || b.HealthDown() || !inSet(cl.Backends, b) {
 		b = cl.Backends.Pick(balanceKey(client, cl.BySourcePort))
 	}
 	if b == nil || (!cl.FailOpen && b.HealthDown()) {
