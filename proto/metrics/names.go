@@ -92,7 +92,7 @@ const (
 	UDPDroppedNoBackend  = "udp.datagrams.dropped.no_backend"   // counter: no cluster on the listener, or no backend for a new flow
 	UDPDroppedShed       = "udp.datagrams.dropped.shed"         // counter: new flow refused, the flow table full of active flows, or the UDP flows at 70 % of the open-file limit
 	UDPDroppedSourceCap  = "udp.datagrams.dropped.source_cap"   // ours: new flow refused, its client source (IPv4 address, IPv6 /64) holds its share of the table
-	UDPDroppedLoop       = "udp.datagrams.dropped.loop"         // ours: from the listener's own address or a backend's: a flow would loop
+	UDPDroppedLoop       = "udp.datagrams.dropped.loop"         // ours: from a UDP listener's address or a backend's: a flow would loop
 	UDPDroppedSocketFail = "udp.datagrams.dropped.socket_error" // ours: new flow whose backend socket could not be opened
 
 	// The supervisor's own ("main").
@@ -181,7 +181,7 @@ var ProxyMetrics = []Info{
 	{UDPDroppedNoBackend, Counter, "UDP datagrams dropped: no cluster on the listener, or no backend for a new flow"},
 	{UDPDroppedShed, Counter, "UDP datagrams dropped: a new flow refused, the flow table full of active flows, or the worker's UDP flows holding 70 % of its open-file limit"},
 	{UDPDroppedSourceCap, Counter, "UDP datagrams dropped: a new flow refused, its client source (IPv4 address, IPv6 /64) holding its share of the flow table"},
-	{UDPDroppedLoop, Counter, "UDP datagrams dropped: their source is the listener's own address or a backend of its cluster (spoofed), whose flow would relay replies in a loop"},
+	{UDPDroppedLoop, Counter, "UDP datagrams dropped: their source is the address of the listener, of another UDP listener of the worker, or of a backend of its cluster (spoofed), whose flow would relay replies in a loop"},
 	{UDPDroppedSocketFail, Counter, "UDP datagrams dropped: the new flow's backend socket could not be opened"},
 }
 

@@ -391,3 +391,42 @@ func TestSourceIPAffinitySkipsDownBackend(t *testing.T) {
 		t.Fatalf("live flow moved from %s to %s", first, got)
 	}
 }
+
+// TestNoLoopBetweenListeners: a datagram to one UDP listener whose
+// source is spoofed as another UDP listener of the process would have the
+// two relay each other's replies without end (each backend answering
+// what it gets); it is refused as a loop, as one from the listener's own
+// address is.
+func TestNoLoopBetweenListeners(t *testing.T) {
+	pong := func() netip.AddrPort {
+		pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				_, from, err := pc.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteToUDPAddrPort([]byte("pong"), from)
+			}
+		}()
+		return pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	reg := backends.NewRegistry(backends.Options{})
+	set := func(id string, addr netip.AddrPort) *Cluster {
+		return &Cluster{ID: id, FailOpen: true, Backends: reg.Update([]backends.Spec{{ClusterID: id, ID: id, Addr: addr, Weight: 100}}, nil)[id]}
+	}
+	a, aAddr := startServer(t, &Listener{Cluster: set("a", pong())}, Options{})
+	b, _ := startServer(t, &Listener{Cluster: set("b", pong())}, Options{})
+	if _, err := b.pc.WriteToUDPAddrPort([]byte("ping"), aAddr); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the datagram from the other listener refused", func() bool { return a.Drops.Loop.Load() == 1 })
+	if n := a.Sessions() + b.Sessions(); n != 0 {
+		t.Fatalf("%d flows", n)
+	}
+}

@@ -63,16 +63,17 @@ type Counters struct {
 	TableFull  atomic.Int64 // new flows refused: the table is full of active flows
 	SourceCap  atomic.Int64 // new flows refused: the client source (IPv4 address, IPv6 /64) holds its share
 	DialFailed atomic.Int64 // new flows whose backend socket could not be opened
-	Loop       atomic.Int64 // datagrams from the listener's own address or a backend's (see loops)
+	Loop       atomic.Int64 // datagrams from a UDP listener's address or a backend's (see loops)
 	Panics     atomic.Int64 // recovered panics
 }
 
 // Server relays the datagrams of one UDP listener. Its methods are safe for
 // concurrent use.
 type Server struct {
-	pc  *net.UDPConn
-	cfg atomic.Pointer[Listener]
-	opt Options
+	pc    *net.UDPConn
+	local netip.AddrPort // pc's address, in the process's set (local)
+	cfg   atomic.Pointer[Listener]
+	opt   Options
 
 	mu             sync.Mutex
 	flows          *table
@@ -96,6 +97,10 @@ func NewServer(pc *net.UDPConn, cfg *Listener, opt Options) *Server {
 		opt.Now = time.Now
 	}
 	s := &Server{pc: pc, opt: opt}
+	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+		s.local = netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), a.AddrPort().Port())
+		local.add(s.local)
+	}
 	c := cfg.withDefaults()
 	s.cfg.Store(c)
 	s.flows = newTable(c.MaxFlows)
@@ -281,7 +286,7 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 		return nil, nil
 	}
 	if loops(cfg, cl, client) {
-		s.refused(now, "datagram from %v, the address of this listener or of a backend of cluster %s (spoofed): its flow would loop, refused", client, cl.ID)
+		s.refused(now, "datagram from %v, the address of a UDP listener or of a backend of cluster %s (spoofed): its flow would loop, refused", client, cl.ID)
 		s.Drops.Loop.Add(1)
 		return nil, nil
 	}
@@ -351,8 +356,8 @@ func (s *Server) refused(now time.Time, format string, args ...any) {
 // inSet reports whether b is still a backend of set.
 // loops reports whether client is an address the proxy's own traffic
 // comes from or goes to: the listener's (its public address, or, for a
-// listener on a wildcard address, its port on a loopback address) or a
-// backend's of cl. A datagram from there is spoofed, and its flow's
+// listener on a wildcard address, its port on a loopback address), another
+// UDP listener's of the process (local), or a backend's of cl. A datagram from there is spoofed, and its flow's
 // replies would come back in as new datagrams without end (the UDP
 // application-loop attack, CVE-2024-2169's class).
 func loops(cfg *Listener, cl *Cluster, client netip.AddrPort) bool {
@@ -364,6 +369,9 @@ func loops(cfg *Listener, cl *Cluster, client netip.AddrPort) bool {
 	}
 	if cfg.Addr.Addr().IsUnspecified() && cfg.Addr.Port() == client.Port() && client.Addr().IsLoopback() {
 		return true
+	}
+	if local.has(client) {
+		return true // another UDP listener of this process: the two would relay each other's replies
 	}
 	for _, b := range cl.Backends.Backends() {
 		if same(b.Addr) {
@@ -523,9 +531,13 @@ func (s *Server) isClosed() bool {
 // Live flows go on relaying replies until they end or Close.
 func (s *Server) StopAccepting() {
 	s.mu.Lock()
+	first := !s.closed
 	s.closed = true
 	s.mu.Unlock()
 	s.pc.Close()
+	if first && s.local.IsValid() {
+		local.remove(s.local)
+	}
 }
 
 // Shutdown stops reading the listener and ends every flow (a datagram
