@@ -2,8 +2,10 @@ package udp
 
 import (
 	"net"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sozu-go/sozu/worker/backends"
 )
@@ -73,5 +75,53 @@ func TestFlowsLeaveDescriptors(t *testing.T) {
 			t.Fatalf("opening a socket after the flood: %v", err)
 		}
 		defer pc.Close()
+	}
+}
+
+// TestDescriptorShareEvictsIdle: when the flows hold their share of the
+// open-file limit, a new flow takes the place of one silent for evictIdle,
+// as in a full table: a flood that stopped does not lock new clients out
+// for the idle timeout.
+func TestDescriptorShareEvictsIdle(t *testing.T) {
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 256
+	low := orig
+	low.Cur = limit
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	fdLimit.Store(readFDLimit())
+	t.Cleanup(func() {
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig)
+		fdLimit.Store(readFDLimit())
+	})
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+
+	reg := backends.NewRegistry(backends.Options{})
+	e := startEcho(t, "a")
+	e.mute.Store(true)
+	cl := cluster(t, reg, e)
+	cl.BySourcePort = true
+	srv, addr := startServer(t, &Listener{Cluster: cl, MaxFlows: 100_000}, Options{Now: now})
+	to := net.UDPAddrFromAddrPort(addr)
+	for i := 0; srv.Drops.TableFull.Load() == 0; i++ {
+		sendFrom(t, net.IPv4(127, 4, byte(i/200), byte(1+i%200)), to, "x")
+		waitFor(t, "the datagram to be handled", func() bool {
+			return int64(srv.Sessions())+srv.Drops.TableFull.Load() == int64(i+1)
+		})
+	}
+	full := srv.Sessions()
+	clock.Add(int64(evictIdle))
+	e.mute.Store(false)
+	if r := dialClient(t, addr).ask("new", 2*time.Second); r != "a|new" {
+		t.Fatalf("a new client after the flood went silent: reply %q (refused: %d)", r, srv.Drops.TableFull.Load())
+	}
+	if n := srv.Sessions(); n != full {
+		t.Fatalf("%d flows, want %d (one evicted for the new one)", n, full)
 	}
 }

@@ -315,7 +315,7 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	if b.HealthDown() {
 		cl.Backends.FailedOpen() // every backend down: fail_open admits the flow
 	}
-	if !takeSocket() {
+	if !takeSocket() && !s.evictForSocket(&evict, now) {
 		s.refused(now, "the worker's UDP flows hold %d%% of its open-file limit: new flow from %v refused", fdSharePercent, client)
 		s.Drops.TableFull.Add(1)
 		return nil, errTableFull
@@ -336,6 +336,24 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	s.wg.Add(1)
 	go s.replies(f, cfg)
 	return f, nil
+}
+
+// evictForSocket makes room for a new flow's socket when the flows hold
+// their share of the open-file limit: it ends the flow to evict (*evict,
+// or else the least recently active one if silent for evictIdle, as a
+// full table does) and takes its descriptor. It reports false when no
+// flow of this listener may go. Called under mu.
+func (s *Server) evictForSocket(evict **flow, now time.Time) bool {
+	f := *evict
+	if f == nil {
+		f = s.flows.oldestIdle(now)
+	}
+	if f == nil {
+		return false
+	}
+	s.endLocked(f, "evicted")
+	*evict = nil
+	return takeSocket()
 }
 
 // refusalLogEvery bounds the warnings about refused flows: one per
