@@ -375,9 +375,10 @@ func (s *Server) refused(now time.Time, format string, args ...any) {
 // loops reports whether client is an address the proxy's own traffic
 // comes from or goes to: the listener's (its public address, or, for a
 // listener on a wildcard address, its port on a loopback address), another
-// UDP listener's of the process (local), or a backend's of cl. A datagram from there is spoofed, and its flow's
-// replies would come back in as new datagrams without end (the UDP
-// application-loop attack, CVE-2024-2169's class).
+// UDP listener's of the process (local), or a backend's of cl. A datagram
+// from there is spoofed, and its flow's replies would come back in as new
+// datagrams without end (the UDP application-loop attack, CVE-2024-2169's
+// class).
 func loops(cfg *Listener, cl *Cluster, client netip.AddrPort) bool {
 	same := func(a netip.AddrPort) bool {
 		return a.IsValid() && a.Port() == client.Port() && a.Addr().Unmap() == client.Addr()
