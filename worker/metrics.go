@@ -43,10 +43,11 @@ func (w *Worker) liveCounters() map[string]int64 {
 		reaped += srv.H2Stats.ReapedStreams.Load()
 		panics += srv.Panics.Load()
 	}
-	var trunc, noBackend, shed, srcCap, sockErr, loop int64
+	var trunc, invalid, noBackend, shed, srcCap, sockErr, loop int64
 	for _, srv := range w.udpSrv {
 		d := &srv.Drops
 		trunc += d.Oversized.Load()
+		invalid += d.Invalid.Load()
 		noBackend += d.NoCluster.Load() + d.NoBackend.Load()
 		shed += d.TableFull.Load()
 		srcCap += d.SourceCap.Load()
@@ -57,12 +58,13 @@ func (w *Worker) liveCounters() map[string]int64 {
 	hs := &w.health.Stats
 	live := map[string]int64{
 		pm.UDPDroppedTruncated:  trunc,
+		pm.UDPDroppedInvalid:    invalid,
 		pm.UDPDroppedNoBackend:  noBackend,
 		pm.UDPDroppedShed:       shed,
 		pm.UDPDroppedSourceCap:  srcCap,
 		pm.UDPDroppedSocketFail: sockErr,
 		pm.UDPDroppedLoop:       loop,
-		pm.UDPDropped:           trunc + noBackend + shed + srcCap + sockErr + loop,
+		pm.UDPDropped:           trunc + invalid + noBackend + shed + srcCap + sockErr + loop,
 		pm.H2Connections:        int64(h2Conns),
 		pm.H2Streams:            int64(h2Streams),
 		pm.H2FloodViolations:    int64(calm),

@@ -88,10 +88,11 @@ const (
 	UDPFlowsCreated      = "udp.flows.created"                  // counter: flows opened
 	UDPDropped           = "udp.datagrams.dropped"              // counter: datagrams dropped, every cause
 	UDPDroppedTruncated  = "udp.datagrams.dropped.truncated"    // counter: over max_rx_datagram_size, either direction
+	UDPDroppedInvalid    = "udp.datagrams.dropped.invalid"      // counter: empty client datagrams (no flow trigger)
 	UDPDroppedNoBackend  = "udp.datagrams.dropped.no_backend"   // counter: no cluster on the listener, or no backend for a new flow
-	UDPDroppedShed       = "udp.datagrams.dropped.shed"         // counter: new flow refused, the flow table full of active flows
+	UDPDroppedShed       = "udp.datagrams.dropped.shed"         // counter: new flow refused, the flow table full of active flows, or the UDP flows at 70 % of the open-file limit
 	UDPDroppedSourceCap  = "udp.datagrams.dropped.source_cap"   // ours: new flow refused, its client source (IPv4 address, IPv6 /64) holds its share of the table
-	UDPDroppedLoop       = "udp.datagrams.dropped.loop"         // ours: from the listener's own address or a backend's: a flow would loop
+	UDPDroppedLoop       = "udp.datagrams.dropped.loop"         // ours: from a UDP listener's address or a backend's: a flow would loop
 	UDPDroppedSocketFail = "udp.datagrams.dropped.socket_error" // ours: new flow whose backend socket could not be opened
 
 	// The supervisor's own ("main").
@@ -175,11 +176,12 @@ var ProxyMetrics = []Info{
 	{UDPActiveFlows, Gauge, "live UDP flows"},
 	{UDPFlowsCreated, Counter, "UDP flows opened"},
 	{UDPDropped, Counter, "UDP datagrams dropped, every cause (the sum of the udp.datagrams.dropped.* counters)"},
-	{UDPDroppedTruncated, Counter, "UDP datagrams over max_rx_datagram_size dropped, from clients or backends"},
+	{UDPDroppedTruncated, Counter, "UDP datagrams over max_rx_datagram_size dropped, from clients or backends, and client datagrams that a PROXY header would push over the largest UDP payload"},
+	{UDPDroppedInvalid, Counter, "UDP datagrams dropped: empty client datagrams, which start no flow and are not relayed"},
 	{UDPDroppedNoBackend, Counter, "UDP datagrams dropped: no cluster on the listener, or no backend for a new flow"},
-	{UDPDroppedShed, Counter, "UDP datagrams dropped: a new flow refused, the flow table full of active flows"},
+	{UDPDroppedShed, Counter, "UDP datagrams dropped: a new flow refused, the flow table full of active flows, or the worker's UDP flows holding 70 % of its open-file limit"},
 	{UDPDroppedSourceCap, Counter, "UDP datagrams dropped: a new flow refused, its client source (IPv4 address, IPv6 /64) holding its share of the flow table"},
-	{UDPDroppedLoop, Counter, "UDP datagrams dropped: their source is the listener's own address or a backend of its cluster (spoofed), whose flow would relay replies in a loop"},
+	{UDPDroppedLoop, Counter, "UDP datagrams dropped: their source is the address of the listener, of another UDP listener of the worker, or of a backend of its cluster (spoofed), whose flow would relay replies in a loop"},
 	{UDPDroppedSocketFail, Counter, "UDP datagrams dropped: the new flow's backend socket could not be opened"},
 }
 

@@ -31,7 +31,8 @@ type Cluster struct {
 	Backends *backends.Set
 	// BySourcePort: affinity SOURCE_IP_PORT, each client address is
 	// balanced on its own. Otherwise (SOURCE_IP, the default) every flow
-	// of one client IP goes to the backend of that IP's first live flow.
+	// of one client IP goes to the backend of that IP's first live flow,
+	// unless the health check holds it down (then the new flow is balanced).
 	BySourcePort bool
 	// Responses ends a flow after that many replies relayed; 0: no bound.
 	Responses uint32

@@ -125,6 +125,18 @@ func (t *table) admit(client netip.AddrPort, now time.Time) (evict *flow, affini
 	return oldest, affinity, nil
 }
 
+// oldestIdle returns the least recently active flow when it has been
+// silent for evictIdle at now, else nil.
+func (t *table) oldestIdle(now time.Time) *flow {
+	if t.lru.Len() == 0 {
+		return nil
+	}
+	if f := t.lru.Back().Value.(*flow); now.Sub(f.lastActive()) >= evictIdle {
+		return f
+	}
+	return nil
+}
+
 // insert adds f, the new current flow of its client.
 func (t *table) insert(f *flow) {
 	if old := t.byKey[f.client]; old != nil {

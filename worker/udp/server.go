@@ -57,21 +57,23 @@ type FlowEnd struct {
 // Counters are a server's drop counts, by cause. Safe for concurrent use.
 type Counters struct {
 	Oversized  atomic.Int64 // datagrams over max_rx_datagram_size, either direction
+	Invalid    atomic.Int64 // empty client datagrams
 	NoCluster  atomic.Int64 // datagrams on a listener without a cluster
 	NoBackend  atomic.Int64 // datagrams of a new flow that found no backend
 	TableFull  atomic.Int64 // new flows refused: the table is full of active flows
 	SourceCap  atomic.Int64 // new flows refused: the client source (IPv4 address, IPv6 /64) holds its share
 	DialFailed atomic.Int64 // new flows whose backend socket could not be opened
-	Loop       atomic.Int64 // datagrams from the listener's own address or a backend's (see loops)
+	Loop       atomic.Int64 // datagrams from a UDP listener's address or a backend's (see loops)
 	Panics     atomic.Int64 // recovered panics
 }
 
 // Server relays the datagrams of one UDP listener. Its methods are safe for
 // concurrent use.
 type Server struct {
-	pc  *net.UDPConn
-	cfg atomic.Pointer[Listener]
-	opt Options
+	pc    *net.UDPConn
+	local netip.AddrPort // pc's address, in the process's set (local)
+	cfg   atomic.Pointer[Listener]
+	opt   Options
 
 	mu             sync.Mutex
 	flows          *table
@@ -95,6 +97,10 @@ func NewServer(pc *net.UDPConn, cfg *Listener, opt Options) *Server {
 		opt.Now = time.Now
 	}
 	s := &Server{pc: pc, opt: opt}
+	if a, ok := pc.LocalAddr().(*net.UDPAddr); ok {
+		s.local = netip.AddrPortFrom(a.AddrPort().Addr().Unmap(), a.AddrPort().Port())
+		local.add(s.local)
+	}
 	c := cfg.withDefaults()
 	s.cfg.Store(c)
 	s.flows = newTable(c.MaxFlows)
@@ -133,14 +139,14 @@ func (s *Server) Sessions() int {
 // relays each to its flow's backend. It returns nil once Close or
 // Shutdown closed the socket.
 func (s *Server) Serve() error {
-	var buf []byte
+	// Room for the largest datagram, whatever the limit when the read
+	// began: the limit is the one in force when the datagram came, and a
+	// datagram over it is told from one at it.
+	buf := make([]byte, maxDatagram+1)
 	var scratch []byte // PROXY header and payload, when a header is sent
 	for {
-		cfg := s.cfg.Load()
-		if len(buf) != cfg.MaxDatagram+1 {
-			buf = make([]byte, cfg.MaxDatagram+1)
-		}
 		n, _, flags, client, err := s.pc.ReadMsgUDPAddrPort(buf, nil)
+		cfg := s.cfg.Load()
 		if err != nil {
 			if s.isClosed() || errors.Is(err, net.ErrClosed) {
 				return nil
@@ -152,6 +158,14 @@ func (s *Server) Serve() error {
 		}
 		if n > cfg.MaxDatagram || flags&syscall.MSG_TRUNC != 0 {
 			s.Drops.Oversized.Add(1)
+			continue
+		}
+		if n == 0 {
+			// An empty datagram is not a valid flow trigger (upstream's
+			// SourceTupleExtractor, "silence is a virtue"): dropped before
+			// any lookup, as upstream drops it, so that it never opens a
+			// socket and a goroutine.
+			s.Drops.Invalid.Add(1)
 			continue
 		}
 		scratch = s.relay(cfg, client, buf[:n], scratch)
@@ -204,6 +218,23 @@ func (s *Server) prepare(cfg *Listener, client netip.AddrPort, payload, scratch 
 		return nil, nil, scratch
 	}
 	f := s.flows.lookup(client)
+	dst := cfg.Addr
+	if cfg.PublicAddr.IsValid() {
+		dst = cfg.PublicAddr
+	}
+	header := false // a PROXY header goes with this datagram
+	if f != nil {
+		header = f.cluster.SendProxy && (!f.proxySent || f.cluster.ProxyEveryDatagram)
+	} else {
+		header = cfg.Cluster != nil && cfg.Cluster.SendProxy
+	}
+	if header && len(payload)+headerLen(client, dst) > maxDatagram {
+		// Header and payload make more than a UDP datagram holds: the
+		// write would fail (EMSGSIZE). Dropped as oversized, before any
+		// flow or count; the flow, if any, goes on.
+		s.Drops.Oversized.Add(1)
+		return nil, nil, scratch
+	}
 	if f == nil {
 		var err error
 		if f, err = s.start(cfg, client, now); err != nil || f == nil {
@@ -221,14 +252,19 @@ func (s *Server) prepare(cfg *Listener, client netip.AddrPort, payload, scratch 
 	out := payload
 	if f.cluster.SendProxy && (!f.proxySent || f.cluster.ProxyEveryDatagram) {
 		f.proxySent = true
-		dst := cfg.Addr
-		if cfg.PublicAddr.IsValid() {
-			dst = cfg.PublicAddr
-		}
 		scratch = frame(scratch[:0], payload, client, dst)
 		out = scratch
 	}
 	return f, out, scratch
+}
+
+// headerLen is the length of the DGRAM PROXY header frame writes for a
+// datagram from client to dst: 28 bytes when both are IPv4, 52 otherwise.
+func headerLen(client, dst netip.AddrPort) int {
+	if client.Addr().Unmap().Is4() && dst.Addr().Unmap().Is4() {
+		return 16 + 12
+	}
+	return 16 + 36
 }
 
 // frame appends to b the datagram a backend receives when a PROXY header
@@ -250,7 +286,7 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 		return nil, nil
 	}
 	if loops(cfg, cl, client) {
-		s.refused(now, "datagram from %v, the address of this listener or of a backend of cluster %s (spoofed): its flow would loop, refused", client, cl.ID)
+		s.refused(now, "datagram from %v, the address of a UDP listener or of a backend of cluster %s (spoofed): its flow would loop, refused", client, cl.ID)
 		s.Drops.Loop.Add(1)
 		return nil, nil
 	}
@@ -266,7 +302,10 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 		return nil, err
 	}
 	b := affinity
-	if cl.BySourcePort || b == nil || !inSet(cl.Backends, b) {
+	// The affinity backend takes the new flow only while it is in
+	// rotation: a new flow is a new selection, which skips backends the
+	// health check holds down (upstream's LIFECYCLE.md, "Health Checks").
+	if cl.BySourcePort || b == nil || b.HealthDown() || !inSet(cl.Backends, b) {
 		b = cl.Backends.Pick(balanceKey(client, cl.BySourcePort))
 	}
 	if b == nil || (!cl.FailOpen && b.HealthDown()) {
@@ -276,8 +315,14 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	if b.HealthDown() {
 		cl.Backends.FailedOpen() // every backend down: fail_open admits the flow
 	}
+	if !takeSocket() && !s.evictForSocket(&evict, now) {
+		s.refused(now, "the worker's UDP flows hold %d%% of its open-file limit: new flow from %v refused", fdSharePercent, client)
+		s.Drops.TableFull.Add(1)
+		return nil, errTableFull
+	}
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(b.Addr))
 	if err != nil {
+		releaseSocket()
 		s.Drops.DialFailed.Add(1)
 		s.opt.Log.Infof("client %v: opening a socket to backend %s of cluster %s: %v", client, b.ID, cl.ID, err)
 		return nil, err
@@ -291,6 +336,24 @@ func (s *Server) start(cfg *Listener, client netip.AddrPort, now time.Time) (*fl
 	s.wg.Add(1)
 	go s.replies(f, cfg)
 	return f, nil
+}
+
+// evictForSocket makes room for a new flow's socket when the flows hold
+// their share of the open-file limit: it ends the flow to evict (*evict,
+// or else the least recently active one if silent for evictIdle, as a
+// full table does) and takes its descriptor. It reports false when no
+// flow of this listener may go. Called under mu.
+func (s *Server) evictForSocket(evict **flow, now time.Time) bool {
+	f := *evict
+	if f == nil {
+		f = s.flows.oldestIdle(now)
+	}
+	if f == nil {
+		return false
+	}
+	s.endLocked(f, "evicted")
+	*evict = nil
+	return takeSocket()
 }
 
 // refusalLogEvery bounds the warnings about refused flows: one per
@@ -311,10 +374,11 @@ func (s *Server) refused(now time.Time, format string, args ...any) {
 // inSet reports whether b is still a backend of set.
 // loops reports whether client is an address the proxy's own traffic
 // comes from or goes to: the listener's (its public address, or, for a
-// listener on a wildcard address, its port on a loopback address) or a
-// backend's of cl. A datagram from there is spoofed, and its flow's
-// replies would come back in as new datagrams without end (the UDP
-// application-loop attack, CVE-2024-2169's class).
+// listener on a wildcard address, its port on a loopback address), another
+// UDP listener's of the process (local), or a backend's of cl. A datagram
+// from there is spoofed, and its flow's replies would come back in as new
+// datagrams without end (the UDP application-loop attack, CVE-2024-2169's
+// class).
 func loops(cfg *Listener, cl *Cluster, client netip.AddrPort) bool {
 	same := func(a netip.AddrPort) bool {
 		return a.IsValid() && a.Port() == client.Port() && a.Addr().Unmap() == client.Addr()
@@ -324,6 +388,9 @@ func loops(cfg *Listener, cl *Cluster, client netip.AddrPort) bool {
 	}
 	if cfg.Addr.Addr().IsUnspecified() && cfg.Addr.Port() == client.Port() && client.Addr().IsLoopback() {
 		return true
+	}
+	if local.has(client) {
+		return true // another UDP listener of this process: the two would relay each other's replies
 	}
 	for _, b := range cl.Backends.Backends() {
 		if same(b.Addr) {
@@ -355,14 +422,18 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 			s.end(f, "closed")
 		}
 	}()
-	buf := make([]byte, cfg.MaxDatagram+1)
+	rd, err := newReplyReader(f.conn)
+	if err != nil {
+		s.end(f, "backend error")
+		return
+	}
 	for {
 		deadline, closed := s.idleDeadline(f, cfg)
 		if closed {
 			return
 		}
 		f.conn.SetReadDeadline(deadline)
-		n, _, flags, _, err := f.conn.ReadMsgUDPAddrPort(buf, nil)
+		buf, n, err := rd.read()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -379,7 +450,8 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 			s.end(f, reason)
 			return
 		}
-		if n > cfg.MaxDatagram || flags&syscall.MSG_TRUNC != 0 {
+		if n > s.cfg.Load().MaxDatagram { // the limit in force now
+			rd.release()
 			s.Drops.Oversized.Add(1)
 			continue
 		}
@@ -387,6 +459,7 @@ func (s *Server) replies(f *flow, cfg *Listener) {
 		if _, err := s.pc.WriteToUDPAddrPort(buf[:n], f.client); err != nil {
 			s.opt.Log.Debugf("client %v: sending a reply: %v", f.client, err)
 		}
+		rd.release()
 		if done {
 			s.end(f, "responses")
 			return
@@ -451,6 +524,7 @@ func (s *Server) endRecord(f *flow, reason string) (FlowEnd, bool) {
 	f.closed, f.reason = true, reason
 	s.flows.remove(f)
 	f.conn.Close()
+	releaseSocket()
 	f.metrics.End()
 	return FlowEnd{Listener: f.listener, Client: f.client, ClusterID: f.cluster.ID, BackendID: f.backend.ID, Backend: f.backend.Addr,
 		Requests: f.requests, Responses: f.responses, BytesIn: f.bytesIn, BytesOut: f.bytesOut,
@@ -476,9 +550,13 @@ func (s *Server) isClosed() bool {
 // Live flows go on relaying replies until they end or Close.
 func (s *Server) StopAccepting() {
 	s.mu.Lock()
+	first := !s.closed
 	s.closed = true
 	s.mu.Unlock()
 	s.pc.Close()
+	if first && s.local.IsValid() {
+		local.remove(s.local)
+	}
 }
 
 // Shutdown stops reading the listener and ends every flow (a datagram
