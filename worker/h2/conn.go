@@ -1090,7 +1090,7 @@ func (c *Conn) endHeaderBlock() error {
 	}
 	if reason != "" {
 		if c.malformedObs != nil {
-			c.malformedObs.StreamMalformed(id, hb.list, hb.wire, reason)
+			c.malformedObs.StreamMalformed(id, hb.list, reason)
 		}
 		return streamErr{id, http2.ErrCodeProtocol, reason}
 	}

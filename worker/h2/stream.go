@@ -34,10 +34,9 @@ type ResetObserver interface {
 // with PROTOCOL_ERROR, no handler runs), to log them. StreamMalformed runs
 // on the connection's reader, with its lock held: it must not block nor
 // call back into the connection. fields (the decoded head, pseudo-headers
-// included, as the peer sent it) are valid only during the call; wire is
-// the bytes of the frames of its header block, as Stream.Wire counts them.
+// included, as the peer sent it) are valid only during the call.
 type MalformedObserver interface {
-	StreamMalformed(id uint32, fields []HeaderField, wire int64, reason string)
+	StreamMalformed(id uint32, fields []HeaderField, reason string)
 }
 
 // HandlerFunc adapts a function to Handler.

@@ -190,13 +190,11 @@ func (r *Registry) ProxyProtocolError() {
 }
 
 // Malformed records a request refused as malformed without an answer (an
-// HTTP/2 stream reset with PROTOCOL_ERROR), of n bytes: an http.errors,
-// as upstream counts parse errors there, and its bytes in bytes_in, as a
-// refused HTTP/1.1 head's.
-func (r *Registry) Malformed(n int64) {
+// HTTP/2 stream reset with PROTOCOL_ERROR): an http.errors, as upstream
+// counts parse errors there.
+func (r *Registry) Malformed() {
 	if r != nil {
 		r.proxy[httpErrors].Add(1)
-		r.proxy[bytesIn].Add(n)
 	}
 }
 

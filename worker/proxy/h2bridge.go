@@ -184,7 +184,7 @@ func (b *h2Bridge) StreamReset(id uint32) {
 // fields decoded before the refusal: the first :method and :path, and the
 // :authority only when there was one and no host field disputes it (a
 // host field is never shown in its place).
-func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, wire int64, reason string) {
+func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, reason string) {
 	var method, path, authority []byte
 	authorities := 0
 	for _, f := range fields {
@@ -212,18 +212,17 @@ func (b *h2Bridge) StreamMalformed(id uint32, fields []h2.HeaderField, wire int6
 		}
 	}
 	ua, _ := fieldValue(fields, "user-agent")
-	b.logMalformed(method, path, authority, ua, wire, reason)
+	b.logMalformed(method, path, authority, ua, reason)
 }
 
-// logMalformed records a malformed request whose frames took wire bytes
-// (h2.Stream.Wire): http.errors and bytes_in, and an access record whose
-// reason says why it was refused, with the tags of the frontend whose
-// hostname is exactly its authority (hostTags), as a refused HTTP/1.1
-// head's record has (no frontend routed it).
-func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, wire int64, reason string) {
+// logMalformed records a malformed request: http.errors, and an access
+// record whose reason says why it was refused, with the tags of the
+// frontend whose hostname is exactly its authority (hostTags), as a
+// refused HTTP/1.1 head's record has (no frontend routed it).
+func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, reason string) {
 	p := b.parent
 	srv := p.srv
-	srv.opt.Metrics.Malformed(wire)
+	srv.opt.Metrics.Malformed()
 	al := srv.opt.Access
 	if !al.Wants(true) {
 		return
@@ -234,7 +233,7 @@ func (b *h2Bridge) logMalformed(method, path, authority, ua []byte, wire int64, 
 		Protocol: accesslog.H2, SessionID: p.sessID, RequestID: srv.opt.NewID(now), Start: now, End: now,
 		Client: p.client, Listener: cfg.addrText,
 		Method: method, Host: authority, Target: path, UserAgent: ua, Tags: hostTags(cfg, authority),
-		EndReason: "malformed HTTP/2 request: " + reason, TLS: p.tlsInfo, BytesIn: wire,
+		EndReason: "malformed HTTP/2 request: " + reason, TLS: p.tlsInfo,
 	}
 	al.Log(&rec)
 }
@@ -303,8 +302,7 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 		(st.ContentLength() < 0 || announcesTrailers(st.Header()))
 	if !validH1Head(st.Method(), st.Path(), st.Authority(), st.Header()) {
 		ua, _ := fieldValue(st.Header(), "user-agent")
-		in, _ := st.Wire()
-		b.logMalformed(st.Method(), st.Path(), st.Authority(), ua, in, "not writable as HTTP/1.1 without ambiguity")
+		b.logMalformed(st.Method(), st.Path(), st.Authority(), ua, "not writable as HTTP/1.1 without ambiguity")
 		st.Reset(http2.ErrCodeProtocol) // RFC 9113 §8.1.1: malformed
 		return
 	}

@@ -90,37 +90,3 @@ func TestH2StreamBytesAsOnTheWire(t *testing.T) {
 		t.Errorf("bytes_in %d, bytes_out %d; the stream's frames were %d bytes in, %d out", p[pm.BytesIn].GetCount(), p[pm.BytesOut].GetCount(), sent, got)
 	}
 }
-
-// TestH2MalformedStreamBytes: an HTTP/2 request reset as malformed counts
-// its header block's frames in its record and in bytes_in, as a refused
-// HTTP/1.1 head counts the bytes of it read; both said 0.
-func TestH2MalformedStreamBytes(t *testing.T) {
-	b := h2Backend(t)
-	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
-	reg := metrics.New()
-	conf := testTLSConfig(t, "a.test")
-	conf.NextProtos = []string{"h2"}
-	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al, Metrics: reg})
-	h := dialH2(t, f)
-	var want []int64
-	for i, req := range [][]string{
-		{"/x", "connection", "keep-alive"},          // refused by the HTTP/2 layer
-		{"http://evil.example/x", ":scheme", "foo"}, // by the bridge: not writable as HTTP/1.1
-	} {
-		block := h.block(req[0], req[1:]...)
-		h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: block, EndHeaders: true, EndStream: true})
-		want = append(want, 9+int64(len(block)))
-	}
-	recs := sink.JSON(t, 2)
-	var total int64
-	for i, r := range recs {
-		in, _ := get(r, "http.request.bytes").(float64)
-		if reason, _ := get(r, "event.reason").(string); int64(in) != want[i] || !strings.Contains(reason, []string{"connection-specific", "not writable"}[i]) {
-			t.Errorf("record %d: bytes in %v, want its HEADERS frame's %d: %v", i, in, want[i], r)
-		}
-		total += want[i]
-	}
-	if got := reg.Snapshot().GetProxy()[pm.BytesIn].GetCount(); got != total {
-		t.Errorf("bytes_in %d, want the two HEADERS frames' %d", got, total)
-	}
-}
