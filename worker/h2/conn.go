@@ -159,7 +159,6 @@ type headerBlock struct {
 	trailers bool
 	frames   uint32
 	bytes    uint32
-	wire     int64 // its frames' bytes, headers and padding included (Stream.Wire)
 	fields   uint32
 	listSize uint32
 	tooBig   string     // why the decoded list is refused, "" if not
@@ -174,7 +173,7 @@ type headerBlock struct {
 
 func (hb *headerBlock) start(id uint32, end, prioSelf, trailers bool) {
 	hb.streamID, hb.endStream, hb.prioSelf, hb.trailers = id, end, prioSelf, trailers
-	hb.frames, hb.bytes, hb.wire, hb.fields, hb.listSize, hb.tooBig = 0, 0, 0, 0, 0, ""
+	hb.frames, hb.bytes, hb.fields, hb.listSize, hb.tooBig = 0, 0, 0, 0, ""
 	hb.scan = updateScan{}
 	hb.arena, hb.refs, hb.list, hb.part = hb.arena[:0], hb.refs[:0], hb.list[:0], hb.part[:0]
 }
@@ -983,7 +982,6 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 	c.mu.Unlock()
 	c.hb.start(id, f.StreamEnded(), f.HasPriority() && f.Priority.StreamDep == id, open)
 	c.hb.ignore = ignore
-	c.hb.wire = frameHeaderLen + int64(f.Length)
 	if err := c.decodeFragment(f.HeaderBlockFragment(), f.HeadersEnded()); err != nil {
 		return err
 	}
@@ -996,7 +994,6 @@ func (c *Conn) onHeaders(f *http2.HeadersFrame) error {
 
 func (c *Conn) onContinuation(f *http2.ContinuationFrame) error {
 	c.hb.frames++
-	c.hb.wire += frameHeaderLen + int64(f.Length)
 	if c.hb.frames > c.lim.MaxContinuationFrames {
 		return calm("CONTINUATION flood")
 	}
@@ -1117,7 +1114,6 @@ func (c *Conn) endHeaderBlock() error {
 	s.refs, hb.refs = hb.refs, s.refs[:0]
 	s.hdrs, hb.list = hb.list, s.hdrs[:0]
 	s.req = r
-	s.wireIn = hb.wire
 	s.req.endStream = hb.endStream
 	s.remoteClosed = hb.endStream
 	s.inMap = true
@@ -1144,7 +1140,6 @@ func (c *Conn) onTrailersLocked(s *Stream) error {
 	if reason := validateTrailers(hb.list); reason != "" {
 		return streamErr{s.id, http2.ErrCodeProtocol, reason}
 	}
-	s.wireIn += hb.wire
 	s.trArena, hb.arena = hb.arena, s.trArena[:0]
 	s.trRefs, hb.refs = hb.refs, s.trRefs[:0]
 	s.trailers, hb.list = hb.list, s.trailers[:0]
@@ -1196,7 +1191,6 @@ func (c *Conn) onData(f *http2.DataFrame) error {
 		}
 		return glitchErr{streamErr{id, http2.ErrCodeStreamClosed, "DATA on closed stream"}}
 	}
-	s.wireIn += frameHeaderLen + n
 	if s.remoteClosed {
 		c.creditConnLocked(n)
 		return streamErr{id, http2.ErrCodeStreamClosed, "DATA after END_STREAM"}

@@ -112,10 +112,6 @@ type Stream struct {
 	imArena    []byte
 	imRefs     []fieldRef
 
-	// wireIn and wireOut are the bytes of the stream's HEADERS,
-	// CONTINUATION and DATA frames read and written (Wire).
-	wireIn, wireOut int64
-
 	rdl, wdl     time.Time        // Read and Write deadlines (deadline.go); zero for none
 	waitingRead  bool             // a Read waits on canRead
 	waitingWrite bool             // a Write waits on canWrite
@@ -607,28 +603,6 @@ func (s *Stream) Reset(code http2.ErrCode) {
 	if s.reset == nil && s.inMap {
 		c.resetStreamLocked(s, code, false, "reset by handler")
 	}
-}
-
-// Wire returns the bytes the stream's frames took on the connection, read
-// (in) and written (out): its HEADERS, CONTINUATION and DATA frames, their
-// 9-byte headers, padding and HPACK-compressed header blocks included (not
-// the stream's RST_STREAM, WINDOW_UPDATE or PRIORITY frames, nor the
-// connection's own, nor TLS). When the end of the response is queued
-// (Close, WriteResponse, WriteTrailers, a Write that ended the body), Wire
-// first waits, within the write deadline, for the writer to have written
-// it, or for the stream's reset or the connection's end: out is then the
-// response as sent. Output still queued when the stream is reset is never
-// sent, and not counted. Safe while ServeStream runs.
-func (s *Stream) Wire() (in, out int64) {
-	c := s.c
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for s.endQueued && !s.localClosed && s.reset == nil && !c.dead {
-		if s.waitWritableLocked() != nil {
-			break
-		}
-	}
-	return s.wireIn, s.wireOut
 }
 
 // Done returns a channel closed when the stream is reset (by either side)

@@ -236,7 +236,7 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 	}
 	pending := len(s.out) - s.outHead
 	if s.imStatus != 0 {
-		s.wireOut += c.writeHeaderBlock(s.id, s.imStatus, s.imArena, s.imRefs, false)
+		c.writeHeaderBlock(s.id, s.imStatus, s.imArena, s.imRefs, false)
 		s.imStatus = 0
 		s.lastActivity = c.now()
 		s.canWrite.Signal() // a WriteInterim may wait for this one to go
@@ -246,7 +246,7 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 	}
 	if s.hdrQueued && !s.hdrSent {
 		end := s.endQueued && !s.trQueued && pending == 0
-		s.wireOut += c.writeHeaderBlock(s.id, s.status, s.respArena, s.respRefs, end)
+		c.writeHeaderBlock(s.id, s.status, s.respArena, s.respRefs, end)
 		s.hdrSent = true
 		s.lastActivity = c.now()
 		if end {
@@ -263,7 +263,6 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 		}
 		end := int(n) == pending && s.endQueued && !s.trQueued
 		c.wbuf.frame(http2.FrameData, flagIf(end, http2.FlagDataEndStream), s.id, s.out[s.outHead:s.outHead+int(n)])
-		s.wireOut += frameHeaderLen + n
 		s.outHead += int(n)
 		c.outQueued -= n
 		if s.outHead == len(s.out) {
@@ -287,10 +286,9 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 	}
 	if s.endQueued {
 		if s.trQueued {
-			s.wireOut += c.writeHeaderBlock(s.id, 0, s.rtArena, s.rtRefs, true)
+			c.writeHeaderBlock(s.id, 0, s.rtArena, s.rtRefs, true)
 		} else {
 			c.wbuf.frame(http2.FrameData, http2.FlagDataEndStream, s.id, nil)
-			s.wireOut += frameHeaderLen
 		}
 		c.localEndLocked(s)
 	}
@@ -299,7 +297,6 @@ func (c *Conn) writeStreamLocked(s *Stream) bool {
 
 func (c *Conn) localEndLocked(s *Stream) {
 	s.localClosed = true
-	s.canWrite.Broadcast() // Wire may wait for this
 	switch {
 	case s.remoteClosed:
 		c.removeStreamLocked(s)
@@ -309,8 +306,8 @@ func (c *Conn) localEndLocked(s *Stream) {
 }
 
 // writeHeaderBlock HPACK-encodes a header block (hpackenc.go) and writes it
-// as HEADERS plus CONTINUATIONs; it returns the bytes of those frames.
-func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fieldRef, end bool) int64 {
+// as HEADERS plus CONTINUATIONs.
+func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fieldRef, end bool) {
 	block := c.hbuf[:0]
 	if c.peerTableDirty {
 		block = appendHpackInt(block, hpTableSizeUpdate, 5, 0)
@@ -343,18 +340,12 @@ func (c *Conn) writeHeaderBlock(id uint32, status int, arena []byte, refs []fiel
 	frag := block[:min(len(block), c.peerMaxFrame)]
 	block = block[len(frag):]
 	c.wbuf.frame(http2.FrameHeaders, flagIf(end, http2.FlagHeadersEndStream)|flagIf(len(block) == 0, http2.FlagHeadersEndHeaders), id, frag)
-	wire := frameHeaderLen + int64(len(frag))
 	for len(block) > 0 {
 		frag = block[:min(len(block), c.peerMaxFrame)]
 		block = block[len(frag):]
 		c.wbuf.frame(http2.FrameContinuation, flagIf(len(block) == 0, http2.FlagContinuationEndHeaders), id, frag)
-		wire += frameHeaderLen + int64(len(frag))
 	}
-	return wire
 }
-
-// frameHeaderLen is the length of a frame's header (RFC 9113 §4.1).
-const frameHeaderLen = 9
 
 // zeroLength is the content-length of a 205 response.
 var zeroLength = []byte("0")

@@ -141,7 +141,8 @@ func AppendResponse(dst []byte, r *Response, extra ...Field) []byte {
 }
 
 // ResponseLen is len(AppendResponse(nil, r, extra...)) without writing
-// the fields out: the size of a head in its HTTP/1.1 form.
+// the fields out: what a head counts as sent where it goes out in another
+// form (an HTTP/2 stream's, counted in its HTTP/1.1 form).
 func ResponseLen(r *Response, extra ...Field) int {
 	const fieldSep = len(": \r\n")
 	n := len("HTTP/1.1 200 \r\n") + len(r.Reason)

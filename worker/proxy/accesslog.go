@@ -187,7 +187,6 @@ func (s *session) logRequest(cfg *Listener) {
 	if !s.srv.opt.Access.Wants(accesslog.HTTPFailure(r.status) || r.cut != notCut) {
 		return // filtered out by log_level: not even built
 	}
-	r.bytesIn, r.bytesOut = s.wireBytes(r.bytesIn, r.bytesOut)
 	rec := accesslog.Record{
 		Protocol:  accesslog.HTTP,
 		SessionID: s.sessID,

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/net/http2"
-
 	pm "github.com/sozu-go/sozu/proto/metrics"
 	"github.com/sozu-go/sozu/worker/accesslog"
 	"github.com/sozu-go/sozu/worker/accesslog/accesslogtest"
@@ -262,8 +260,8 @@ func TestAccessLogScanRefusedHead(t *testing.T) {
 
 // TestAccessLogH2HeadTooLarge: an HTTP/2 request whose head is too large
 // for HTTP/1.1 is answered 431; its record shows its method, path and
-// :authority (as a malformed stream's) and counts its head (its HEADERS
-// frame, as a stream's bytes are its frames'), and so does bytes_in.
+// :authority (as a malformed stream's) and counts its head (in its HTTP/1.1 form, as a stream's), and so does
+// bytes_in.
 func TestAccessLogH2HeadTooLarge(t *testing.T) {
 	b := h2Backend(t)
 	al, sink := accesslogtest.Channel(t, accesslog.JSON, true)
@@ -272,12 +270,11 @@ func TestAccessLogH2HeadTooLarge(t *testing.T) {
 	conf.NextProtos = []string{"h2"}
 	f := newFixtureWith(t, anyHost("c"), map[string][]string{"c": {b.addr}}, func(l *Listener) { l.TLS = conf }, Options{Access: al, Metrics: reg})
 	h := dialH2(t, f)
-	block := h.block("/big?card=4111111111111111", "x-big", strings.Repeat("a", 20000))
-	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndHeaders: true, EndStream: true})
+	h.get(1, "/big?card=4111111111111111", "x-big", strings.Repeat("a", 20000))
 	r := sink.JSON(t, 1)[0]
 	in, _ := get(r, "http.request.bytes").(float64)
 	if get(r, "http.response.status_code") != float64(431) || get(r, "http.request.method") != "GET" || get(r, "url.path") != "/big" ||
-		get(r, "url.domain") != "a.test" || int(in) != 9+len(block) {
+		get(r, "url.domain") != "a.test" || in <= 20000 {
 		t.Errorf("record: %v", r)
 	}
 	waitFor(t, "the 431 recorded", func() bool { return reg.Snapshot().GetProxy()[pm.HTTPRequests].GetCount() == 1 })

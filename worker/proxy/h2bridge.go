@@ -339,9 +339,8 @@ func (b *h2Bridge) ServeStream(st *h2.Stream) {
 		}
 		cfg := srv.cfg.Load()
 		ss.begin()
-		// Its head counts (its frames, as a stream's bytes do:
-		// session.wireBytes), and its record shows its method and path
-		// (noteScanRefused).
+		// Its head counts, in its HTTP/1.1 form as a stream's head does,
+		// and its record shows its method and path (noteScanRefused).
 		ss.noteUnparsed(len(head))
 		ss.noteScanRefused(head)
 		if _, host := fieldValue(st.Header(), "host"); !host && ss.lg.on && len(st.Authority()) > 0 {

@@ -442,9 +442,14 @@ func (s *session) streamHead(x *exchange, resp *http1.Response, extra []http1.Fi
 	}
 	if err := sc.setHead(resp, extra); err != nil {
 		s.srv.opt.Log.Debugf("h2 stream: response head: %v", err)
+	} else if s.mxOn() || s.lg.on {
+		// bytes_out and the access record count a stream's head in its
+		// HTTP/1.1 form, as the heads the session writes
+		// (docs/metrics.md).
+		n := int64(http1.ResponseLen(resp, extra...))
+		s.mx.BytesOut += n
+		s.lg.bytesOut += n
 	}
-	// bytes_out and the access record count the stream's frames, head
-	// included, when the request ends (session.wireBytes).
 	return true
 }
 

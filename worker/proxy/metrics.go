@@ -69,22 +69,7 @@ func (s *session) noteUnparsed(n int) {
 // it.
 func (s *session) endRequest() {
 	if (s.mx.Status != 0 || s.mx.BytesIn != 0 || s.mx.BytesOut != 0) && s.mxOn() {
-		s.mx.BytesIn, s.mx.BytesOut = s.wireBytes(s.mx.BytesIn, s.mx.BytesOut)
 		s.srv.opt.Metrics.End(&s.mx, s.now) // its callers tick at the request's end
 	}
 	s.mx = metrics.Request{}
-}
-
-// wireBytes returns the byte counts of the request that ended, in and out:
-// in and out, counted as the session read and wrote them, for a request
-// of its own connection; for an HTTP/2 stream's, what its frames took on
-// the connection (h2.Stream.Wire: HEADERS, CONTINUATION and DATA frames,
-// headers and HPACK-compressed blocks included), not the HTTP/1.1 form
-// the session read and wrote, whose head and chunk framing never crossed
-// the wire. It waits for a response whose end is queued to be sent.
-func (s *session) wireBytes(in, out int64) (int64, int64) {
-	if sc, ok := s.conn.(*streamConn); ok {
-		return sc.st.Wire()
-	}
-	return in, out
 }

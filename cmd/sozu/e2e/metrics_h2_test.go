@@ -158,9 +158,10 @@ func accessRecords(t *testing.T, path string, n int) []map[string]any {
 	return recs
 }
 
-// bytes_out of an HTTP/2 stream counts its response head, not only its
-// body: its frames (docs/metrics.md), the same at the proxy level, for
-// the cluster and backend, and in the access record.
+// bytes_out of an HTTP/2 stream counts its response head (in its HTTP/1.1
+// form, docs/metrics.md), not only its body: the same response counts
+// the same over HTTP/1.1 (keep-alive) and HTTP/2, at the proxy level and
+// for the cluster and backend, and in the access record.
 func TestMetricsH2BytesOutCountsHead(t *testing.T) {
 	addr, sock, dir, _ := startH2MetricsProxy(t)
 	before := queryMetrics(t, sock, nil)
@@ -174,10 +175,9 @@ func TestMetricsH2BytesOutCountsHead(t *testing.T) {
 		return am.GetProxying()[pm.HTTPRequests].GetCount() == 1
 	})
 	out := am.GetProxying()[pm.BytesOut].GetCount() - before.GetProxying()[pm.BytesOut].GetCount()
-	// A HEADERS frame (:status, content-length, content-type, date,
-	// sozu-id, HPACK-compressed) and a DATA frame of "ok": the body's
-	// frame alone is 11 bytes.
-	if out < 40 {
+	// "HTTP/1.1 200 OK\r\n", Content-Length, Content-Type, Date, Sozu-Id
+	// and the body "ok": well over 100 bytes; the body alone is 2.
+	if out < 100 {
 		t.Errorf("bytes_out of an HTTP/2 stream answered 200 \"ok\": %d, want its head counted too", out)
 	}
 	cl := am.GetClusters()["app"]
