@@ -273,6 +273,23 @@ func (w *Worker) emit(ev *command.Event) {
 	}
 }
 
+// answer sends resp to the supervisor. An answer longer than the channel's
+// maximum (max_command_buffer_size: the metrics of a worker with many
+// clusters and backends, which a stop's answer carries too) is replaced
+// by a FAILURE that says so: the supervisor gets an answer and the
+// worker goes on (or stops cleanly), instead of exiting for a frame it
+// never sent. Other write errors are the channel's: returned.
+func (w *Worker) answer(resp *command.WorkerResponse) error {
+	err := w.out.WriteMessage(resp)
+	var tl *frame.TooLargeError
+	if !errors.As(err, &tl) {
+		return err
+	}
+	w.log.Errorf("answering %s: %v; answered FAILURE instead", resp.GetId(), err)
+	return w.out.WriteMessage(&command.WorkerResponse{Id: resp.Id, Status: command.ResponseStatus_FAILURE.Enum(),
+		Message: proto.String(fmt.Sprintf("answer too large for the worker channel: %v", err))})
+}
+
 // maxCoalesced bounds how many state changes the command loop applies
 // before it rebuilds the snapshot once and answers them (see serve).
 const maxCoalesced = 1024
@@ -323,7 +340,7 @@ func (w *Worker) serve() int {
 			w.rebuild()
 		}
 		for _, resp := range answers {
-			if err := w.out.WriteMessage(resp); err != nil {
+			if err := w.answer(resp); err != nil {
 				w.log.Errorf("answering %s: %v", resp.GetId(), err)
 				return false
 			}
@@ -357,7 +374,7 @@ func (w *Worker) serve() int {
 				// A liveness probe: answered at once, before the
 				// changes read with it are live (answers are matched
 				// by id, not by order).
-				if err := w.out.WriteMessage(w.handle(in.wr)); err != nil {
+				if err := w.answer(w.handle(in.wr)); err != nil {
 					w.log.Errorf("answering %s: %v", in.wr.GetId(), err)
 					return 1
 				}

@@ -297,3 +297,41 @@ prometheus_address = %[5]q
 		t.Errorf("sozu_cluster_bytes_in_total %v after the upgrade, want %d", v, total)
 	}
 }
+
+// TestWorkerAnswerLargerThanTheChannel: a worker whose metrics do not fit
+// max_command_buffer_size (201 clusters at the 16 KiB floor: some 30 KB)
+// answers query_metrics FAILURE and goes on serving, and stops cleanly,
+// its stop answered FAILURE instead of its final metrics (it exited with
+// status 1 without answering, the stop counting it an error).
+func TestWorkerAnswerLargerThanTheChannel(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sozu.sock")
+	origin := startHeldOrigin(t)
+	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
+	var b strings.Builder
+	b.WriteString(strings.Replace(simpleHTTPConfig(sock, front, origin.addr, 1),
+		"worker_timeout = 10\n", "worker_timeout = 10\ncommand_buffer_size = 16384\nmax_command_buffer_size = 16384\n", 1))
+	for i := range 200 {
+		fmt.Fprintf(&b, "\n[clusters.c%03d]\nprotocol = \"http\"\nfrontends = [ { address = %q, hostname = \"h%03d.test\" } ]\nbackends = [ { address = %q } ]\n",
+			i, front, i, origin.addr)
+	}
+	p := startProxy(t, dir, sock, b.String(), front)
+	c := sozutest.Dial(t, sock)
+	_, resp := c.Do(t, &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{}}})
+	if resp.GetStatus() != command.ResponseStatus_FAILURE || !strings.Contains(resp.GetMessage(), "answer too large for the worker channel") {
+		t.Errorf("query_metrics: %v, want a FAILURE naming the answer too large", resp)
+	}
+	getNew(t, "http://"+front+"/") // the worker still serves
+	_, resp = c.Do(t, &command.Request{RequestType: &command.Request_SoftStop{SoftStop: &command.SoftStop{}}})
+	if !strings.Contains(resp.GetMessage(), "closed 1 workers, 0 errors") {
+		t.Errorf("soft stop: %q, want the worker closed without error", resp.GetMessage())
+	}
+	select {
+	case <-p.Done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the supervisor did not exit after the soft stop")
+	}
+	if out := p.Out.String(); strings.Contains(out, "exit status 1") {
+		t.Errorf("a worker exited with status 1:\n%s", out)
+	}
+}
