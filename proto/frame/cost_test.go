@@ -208,6 +208,23 @@ func TestDecodeCostBoundsReadMessage(t *testing.T) {
 			CipherList: repeat("ECDHE-ECDSA-AES128-GCM-SHA256", 64), Versions: []command.TlsVersion{command.TlsVersion_TLS_V1_2, command.TlsVersion_TLS_V1_3},
 			CertificateChain: repeat(pemBlock(1500), 20), Answers: map[string]string{"503": "down"}}}},
 	}
+	// Lists of short strings, some 7 times their wire size once decoded
+	// (a slice header and an allocation each): what `sozu metrics get
+	// --clusters …` sends for many clusters, a certificate's names.
+	ids := func(prefix string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%s-%d", prefix, i)
+		}
+		return out
+	}
+	legit["query_metrics for 10 000 clusters"] = &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{
+		ClusterIds: ids("cluster", 10_000), MetricNames: ids("m", 50)}}}
+	legit["query_metrics for 4 000 backends, in a read-only peer's 64 KiB"] = &command.Request{RequestType: &command.Request_QueryMetrics{QueryMetrics: &command.QueryMetricsOptions{
+		BackendIds: ids("b", 4_000)}}}
+	legit["certificate with 2 000 names"] = &command.Request{RequestType: &command.Request_AddCertificate{AddCertificate: &command.AddCertificate{
+		Certificate: &command.CertificateAndKey{Certificate: proto.String(pemBlock(1500)), Key: proto.String(pemBlock(1700)),
+			Names: ids("www.example", 2_000)}}}}
 	for name, req := range legit {
 		payload, err := proto.MarshalOptions{AllowPartial: true}.Marshal(req)
 		if err != nil {

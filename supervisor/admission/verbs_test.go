@@ -146,7 +146,7 @@ owner.
   and decode only to refuse. A longer frame is answered
   ` + "`invalid frame: frame length <n> exceeds maximum 65536 for a peer without the admin role`" + `,
   recorded (` + "`frame.invalid`" + `) and its connection closed, before any of it is read.
-  For every role, a frame that would take more than 2 × its size + 64 KiB
+  For every role, a frame that would take more than 2 × its size + 1 MiB
   of memory once decoded (protobuf decodes a list of empty messages into
   some 50 times its size) is refused before decoding, naming the field and
   its count ([protocol.md](protocol.md) §1.3).
