@@ -194,6 +194,14 @@ func TestBodylessRequestsKeepTheBackendConnection(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+	// A session gives its backend connection back after its client read
+	// the answer: a request on another session waits for it.
+	pooled := func(what string) {
+		waitFor(t, what+"'s connection back in the pool", func() bool {
+			return f.srv.Config().Clusters["c"].Backends.Backends()[0].Idle() == 1
+		})
+	}
+	pooled("the last exchange")
 	// An Expect request whose backend asked for the content (100 first).
 	c, err := net.Dial("tcp", f.addr)
 	if err != nil {
@@ -214,6 +222,7 @@ func TestBodylessRequestsKeepTheBackendConnection(t *testing.T) {
 			break
 		}
 	}
+	pooled("the Expect exchange")
 	if _, err := cl.Get("http://" + f.addr + "/"); err != nil {
 		t.Fatal(err)
 	}
