@@ -207,6 +207,7 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 func (s *session) quickAck(bc *backends.Conn) {
 	if !s.ackAsked {
 		s.ackAsked = true
+		quickAcks.Add(1)
 		bc.QuickAck()
 	}
 }
@@ -248,7 +249,6 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 					if s.flush(cfg) != nil {
 						return false, false
 					}
-					s.quickAck(bc)
 					ok := s.spliceBody(cfg, bc, dst, src, remaining)
 					return ok, ok
 				}
