@@ -134,7 +134,7 @@ func (s *session) flush(cfg *Listener) error {
 		return nil
 	}
 	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
-	n, err := s.conn.Write(s.out)
+	n, err := s.writeClient(s.out)
 	s.mx.BytesOut += int64(n)
 	s.lg.bytesOut += int64(n)
 	s.out = s.out[:0]
@@ -142,13 +142,26 @@ func (s *session) flush(cfg *Listener) error {
 }
 
 // flushWith writes s.out, then data, to the client in one vectored write
-// (writev(2) on TCP, one record each under TLS), and empties s.out.
+// (writev(2) on TCP; under TLS, their records in one write(2), gather.go),
+// and empties s.out.
 func (s *session) flushWith(cfg *Listener, data []byte) error {
 	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
 	var n int64
 	var err error
 	if len(s.out) == 0 {
-		m, werr := s.conn.Write(data)
+		m, werr := s.writeClient(data)
+		n, err = int64(m), werr
+	} else if pc := s.gatherOn(); pc != nil {
+		// TLS: the head's records and the body's, in one write(2).
+		m, werr := s.conn.Write(s.out)
+		if werr == nil {
+			var k int
+			k, werr = s.conn.Write(data)
+			m += k
+		}
+		if ferr := pc.flushGather(); ferr != nil && werr == nil {
+			m, werr = 0, ferr
+		}
 		n, err = int64(m), werr
 	} else {
 		s.vec = append(s.vecArr[:0], s.out, data)

@@ -426,6 +426,8 @@ type polledConn struct {
 	// began is set once a Read gave crypto/tls a byte: a connection that
 	// ends before is no handshake (probe).
 	began bool
+	// g gathers the records of a response run (gather.go).
+	g gathered
 }
 
 // errWouldBlock is what a polledConn in no-wait mode reads when no byte is
