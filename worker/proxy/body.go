@@ -193,13 +193,21 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 		s.bw = copy(s.bbuf, s.bbuf[s.br:s.bw])
 		s.br = 0
 	}
-	s.quickAck(bc)
 	deadline.Read(bc, &bc.ReadDL, s.tick(), cfg.BackTimeout)
 	end := len(s.bbuf)
 	if room < end-s.bw {
 		end = s.bw + room
 	}
-	n, err := bc.Read(s.bbuf[s.bw:end])
+	// Quick ACKs are asked for once per response, when a read of its
+	// body would wait (polledRead.ack): a body already there when it is
+	// read needs none.
+	rd := &s.st.bread
+	rd.ack, rd.acked = !s.ackAsked, false
+	n, err := rd.readVia(bc.Conn, bc.RawConn(), s.bbuf[s.bw:end])
+	if rd.acked {
+		s.ackAsked = true
+	}
+	rd.ack = false
 	s.bw += n
 	if n > 0 {
 		return n, nil
@@ -215,8 +223,8 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 }
 
 // quickAck asks the kernel to acknowledge the backend's bytes at once
-// (backends.Conn.QuickAck), once per response, when it needs more than the
-// read of its head.
+// (backends.Conn.QuickAck), once per response, before a ReadFrom that may
+// wait (spliceBody).
 func (s *session) quickAck(bc *backends.Conn) {
 	if !s.ackAsked {
 		s.ackAsked = true

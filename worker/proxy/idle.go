@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sozu-go/sozu/worker/backends"
 )
 
 // idleWait is how a session waits for the next request without holding a
@@ -327,6 +329,9 @@ type polledRead struct {
 	n     int
 	err   error
 	calls int // callbacks of the last read: 1 when it found its bytes at once, 0 when no raw connection read it
+	// ack: the read asks for quick ACKs (backends.Conn.QuickAck) before
+	// it parks, when it finds nothing; acked is then set.
+	ack, acked bool
 }
 
 // read is c.Read(p) for a p that is not empty.
@@ -387,6 +392,11 @@ func (r *polledRead) call(fd uintptr) bool {
 	}
 	n, again, err := readFD(fd, r.p)
 	if again {
+		if r.ack {
+			r.ack, r.acked = false, true
+			quickAcks.Add(1)
+			backends.QuickAckFD(fd)
+		}
 		return false
 	}
 	if err != nil && err != io.EOF {

@@ -101,16 +101,15 @@ func readResponse(c net.Conn, n int) error {
 	return nil
 }
 
-// TestSplicedBodyAsksQuickACKOnlyWhenItWaits: a spliced response body
-// whose bytes are all there once its head was read needs no quick ACK
-// (nothing waits for our ACK): no setsockopt(2) is made for it. One whose
+// TestBodyAsksQuickACKOnlyWhenItWaits: a response body whose bytes are
+// all there once its head was read needs no quick ACK (nothing waits for
+// our ACK): no setsockopt(2) is made for it, spliced or copied. One whose
 // rest comes only after our ACK (a nagling backend) asks for them, once
 // per response that waits (most: Nagle lets the rest go at once when the
 // first segment was acknowledged already), and is not held by a delayed
 // ACK (TestResponseTailNotHeldByDelayedACK times that).
-func TestSplicedBodyAsksQuickACKOnlyWhenItWaits(t *testing.T) {
-	const n = 48 << 10 // spliced (over spliceMin past the head's read), within a pipe's 64 KiB
-	whole := func() string {
+func TestBodyAsksQuickACKOnlyWhenItWaits(t *testing.T) {
+	whole := func(n int) string {
 		resp := append([]byte("HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(n)+"\r\n\r\n"), bytes.Repeat([]byte("x"), n)...)
 		return answeringBackend(t, nil, func(c net.Conn) error {
 			_, err := c.Write(resp)
@@ -118,15 +117,23 @@ func TestSplicedBodyAsksQuickACKOnlyWhenItWaits(t *testing.T) {
 		})
 	}
 	const rounds = 20
+	// spliced: over spliceMin past the head's read, within a pipe's 64
+	// KiB; copied: under spliceMin past it (the nagling backend's first
+	// write is half the body).
+	const spliceN, copyN = 48 << 10, bufSize + 4<<10
 	for _, tc := range []struct {
 		name     string
+		n        int
 		backend  string
 		min, max int64 // quick ACKs asked in rounds requests
+		spliced  bool
 	}{
 		// A response arrives in one or two segments on loopback: the
 		// head's read may rarely beat the second; never most of them.
-		{"whole", whole(), 0, rounds / 2},
-		{"nagling", naglingBackend(t, 1024, n), rounds / 2, rounds},
+		{"spliced/whole", spliceN, whole(spliceN), 0, rounds / 2, true},
+		{"spliced/nagling", spliceN, naglingBackend(t, 1024, spliceN), rounds / 2, rounds, true},
+		{"copied/whole", copyN, whole(copyN), 0, rounds / 2, false},
+		{"copied/nagling", copyN, naglingBackend(t, copyN/2, copyN), rounds / 2, rounds, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, anyHost("c"), map[string][]string{"c": {tc.backend}}, nil)
@@ -141,7 +148,7 @@ func TestSplicedBodyAsksQuickACKOnlyWhenItWaits(t *testing.T) {
 				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"); err != nil {
 					t.Fatal(err)
 				}
-				if err := readResponse(c, n); err != nil {
+				if err := readResponse(c, tc.n); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -153,8 +160,9 @@ func TestSplicedBodyAsksQuickACKOnlyWhenItWaits(t *testing.T) {
 			if got := quickAcks.Load() - before; got < tc.min || got > tc.max {
 				t.Fatalf("quick ACKs asked for %d of %d responses, want %d to %d", got, rounds, tc.min, tc.max)
 			}
-			if spliced.Load()-moved < rounds*(n-bufSize) {
-				t.Fatalf("%d bytes spliced in %d responses of %d bytes", spliced.Load()-moved, rounds, n)
+			moved = spliced.Load() - moved
+			if tc.spliced && moved < rounds*int64(tc.n-bufSize) || !tc.spliced && moved != 0 {
+				t.Fatalf("%d bytes spliced in %d responses of %d bytes", moved, rounds, tc.n)
 			}
 		})
 	}
