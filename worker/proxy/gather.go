@@ -121,3 +121,15 @@ func (s *session) writeClient(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Write writes p to the TLS connection, the records crypto/tls cuts it
+// into in one write(2) (gather): an HTTP/2 connection's writer writes a
+// batch of frames at once, often more than a record holds.
+func (c *waitTLSConn) Write(p []byte) (int, error) {
+	c.pc.gather()
+	n, err := c.Conn.Write(p)
+	if ferr := c.pc.flushGather(); ferr != nil && err == nil {
+		n, err = 0, ferr
+	}
+	return n, err
+}

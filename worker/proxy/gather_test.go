@@ -82,3 +82,31 @@ func TestTLSRecordsOfAResponseRunInOneWrite(t *testing.T) {
 		t.Fatalf("the client read %d bytes, not the %d written", len(b), len(want))
 	}
 }
+
+// TestTLSRecordsOfAnHTTP2BatchInOneWrite: an HTTP/2 connection's writer
+// writes a batch of frames through waitTLSConn; the records crypto/tls
+// cuts a batch into reach the socket in one write(2), and the client
+// reads the same bytes.
+func TestTLSRecordsOfAnHTTP2BatchInOneWrite(t *testing.T) {
+	srv, cli := tlsPair(t)
+	w := &waitTLSConn{Conn: srv, pc: srv.NetConn().(*polledConn)}
+	batch := bytes.Repeat([]byte("frames, frames.."), 3<<10) // 48 KiB
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, len(batch))
+		if _, err := io.ReadFull(cli, b); err != nil {
+			b = nil
+		}
+		got <- b
+	}()
+	before := tlsWrites.Load()
+	if n, err := w.Write(batch); err != nil || n != len(batch) {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if n := tlsWrites.Load() - before; n != 1 {
+		t.Fatalf("a %d-byte batch took %d writes to the socket, want 1", len(batch), n)
+	}
+	if b := <-got; !bytes.Equal(b, batch) {
+		t.Fatalf("the client read %d bytes, not the %d written", len(b), len(batch))
+	}
+}
