@@ -13,9 +13,12 @@ import (
 // into one buffer and writes them at the end in one write(2) (gather,
 // flushGather): the same bytes in the same order, fewer system calls.
 //
-// gatherSize bounds the records gathered: four full records and their
-// overheads, beyond which what is gathered is written first.
-const gatherSize = 4 * (16<<10 + 256)
+// gatherSize bounds the records gathered: two full records and their
+// overheads (a response run of a read buffer, bufSize, and its head),
+// beyond which what is gathered is written first. The buffer is held
+// only while a write is under way, a stalled client's included: more
+// would add as much to what such a client holds.
+const gatherSize = 2 * (16<<10 + 256)
 
 // tlsWrites counts the writes of polledConns to their sockets, for the
 // tests.
