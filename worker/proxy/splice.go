@@ -52,19 +52,24 @@ func (s *session) spliceEnds(bc *backends.Conn) (*net.TCPConn, *net.TCPConn, boo
 // fires with no byte moved ends it, so that a stalled backend or client is
 // given up after its timeout (up to twice it when it stalls mid-call).
 //
-// The first run goes through a pipe of worker/splice (spliceFirst), which
-// asks for quick ACKs (backends.Conn.QuickAck) only when the body is not
-// all there yet; the rest, if any, through ReadFrom, with quick ACKs.
+// A body that a pipe of worker/splice holds goes through one (spliceFirst),
+// which asks for quick ACKs (backends.Conn.QuickAck) only when the body is
+// not all there yet; a longer one, or the rest, if any, through ReadFrom,
+// with quick ACKs.
 func (s *session) spliceBody(cfg *Listener, bc *backends.Conn, dst, src *net.TCPConn, remaining int64) bool {
 	now := time.Now()
 	deadline.Read(src, &bc.ReadDL, now, cfg.BackTimeout)
 	deadline.Write(dst, &s.cwd, now, cfg.FrontTimeout)
-	if n, ok, used := s.spliceFirst(cfg, bc, dst, remaining); used {
-		if !ok {
-			return false
-		}
-		if remaining -= n; remaining == 0 {
-			return true
+	if remaining <= int64(splice.Capacity()) {
+		// A body longer than a pipe takes more than one run anyway: it
+		// goes through ReadFrom alone, whose pipes hold more.
+		if n, ok, used := s.spliceFirst(cfg, bc, dst, remaining); used {
+			if !ok {
+				return false
+			}
+			if remaining -= n; remaining == 0 {
+				return true
+			}
 		}
 	}
 	s.quickAck(bc)
