@@ -156,7 +156,11 @@ func (c *Conn) raw() (*idleProbe, error) {
 	return c.probe, nil
 }
 
-func setQuickAck(fd uintptr) {
+func setQuickAck(fd uintptr) { QuickAckFD(fd) }
+
+// QuickAckFD is QuickAck for the socket fd, from within a callback of its
+// syscall.RawConn (one setsockopt(2)).
+func QuickAckFD(fd uintptr) {
 	unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_QUICKACK, 1)
 }
 

@@ -134,7 +134,7 @@ func (s *session) flush(cfg *Listener) error {
 		return nil
 	}
 	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
-	n, err := s.conn.Write(s.out)
+	n, err := s.writeClient(s.out)
 	s.mx.BytesOut += int64(n)
 	s.lg.bytesOut += int64(n)
 	s.out = s.out[:0]
@@ -142,13 +142,26 @@ func (s *session) flush(cfg *Listener) error {
 }
 
 // flushWith writes s.out, then data, to the client in one vectored write
-// (writev(2) on TCP, one record each under TLS), and empties s.out.
+// (writev(2) on TCP; under TLS, their records in one write(2), gather.go),
+// and empties s.out.
 func (s *session) flushWith(cfg *Listener, data []byte) error {
 	deadline.Write(s.conn, &s.cwd, s.tick(), cfg.FrontTimeout)
 	var n int64
 	var err error
 	if len(s.out) == 0 {
-		m, werr := s.conn.Write(data)
+		m, werr := s.writeClient(data)
+		n, err = int64(m), werr
+	} else if pc := s.gatherOn(); pc != nil {
+		// TLS: the head's records and the body's, in one write(2).
+		m, werr := s.conn.Write(s.out)
+		if werr == nil {
+			var k int
+			k, werr = s.conn.Write(data)
+			m += k
+		}
+		if ferr := pc.flushGather(); ferr != nil && werr == nil {
+			m, werr = 0, ferr
+		}
 		n, err = int64(m), werr
 	} else {
 		s.vec = append(s.vecArr[:0], s.out, data)
@@ -180,13 +193,21 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 		s.bw = copy(s.bbuf, s.bbuf[s.br:s.bw])
 		s.br = 0
 	}
-	s.quickAck(bc)
 	deadline.Read(bc, &bc.ReadDL, s.tick(), cfg.BackTimeout)
 	end := len(s.bbuf)
 	if room < end-s.bw {
 		end = s.bw + room
 	}
-	n, err := bc.Read(s.bbuf[s.bw:end])
+	// Quick ACKs are asked for once per response, when a read of its
+	// body would wait (polledRead.ack): a body already there when it is
+	// read needs none.
+	rd := &s.st.bread
+	rd.ack, rd.acked = !s.ackAsked, false
+	n, err := rd.readVia(bc.Conn, bc.RawConn(), s.bbuf[s.bw:end])
+	if rd.acked {
+		s.ackAsked = true
+	}
+	rd.ack = false
 	s.bw += n
 	if n > 0 {
 		return n, nil
@@ -202,11 +223,12 @@ func (s *session) readBackend(cfg *Listener, bc *backends.Conn) (int, error) {
 }
 
 // quickAck asks the kernel to acknowledge the backend's bytes at once
-// (backends.Conn.QuickAck), once per response, when it needs more than the
-// read of its head.
+// (backends.Conn.QuickAck), once per response, before a ReadFrom that may
+// wait (spliceBody).
 func (s *session) quickAck(bc *backends.Conn) {
 	if !s.ackAsked {
 		s.ackAsked = true
+		quickAcks.Add(1)
 		bc.QuickAck()
 	}
 }
@@ -248,7 +270,6 @@ func (s *session) sendBody(x *exchange, bc *backends.Conn, mode int) (clean, cli
 					if s.flush(cfg) != nil {
 						return false, false
 					}
-					s.quickAck(bc)
 					ok := s.spliceBody(cfg, bc, dst, src, remaining)
 					return ok, ok
 				}

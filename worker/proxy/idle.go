@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/sozu-go/sozu/worker/backends"
 )
 
 // idleWait is how a session waits for the next request without holding a
@@ -327,6 +329,9 @@ type polledRead struct {
 	n     int
 	err   error
 	calls int // callbacks of the last read: 1 when it found its bytes at once, 0 when no raw connection read it
+	// ack: the read asks for quick ACKs (backends.Conn.QuickAck) before
+	// it parks, when it finds nothing; acked is then set.
+	ack, acked bool
 }
 
 // read is c.Read(p) for a p that is not empty.
@@ -387,6 +392,11 @@ func (r *polledRead) call(fd uintptr) bool {
 	}
 	n, again, err := readFD(fd, r.p)
 	if again {
+		if r.ack {
+			r.ack, r.acked = false, true
+			quickAcks.Add(1)
+			backends.QuickAckFD(fd)
+		}
 		return false
 	}
 	if err != nil && err != io.EOF {
@@ -426,6 +436,8 @@ type polledConn struct {
 	// began is set once a Read gave crypto/tls a byte: a connection that
 	// ends before is no handshake (probe).
 	began bool
+	// g gathers the records of a response run (gather.go).
+	g gathered
 }
 
 // errWouldBlock is what a polledConn in no-wait mode reads when no byte is

@@ -100,3 +100,70 @@ func readResponse(c net.Conn, n int) error {
 	}
 	return nil
 }
+
+// TestBodyAsksQuickACKOnlyWhenItWaits: a response body whose bytes are
+// all there once its head was read needs no quick ACK (nothing waits for
+// our ACK): no setsockopt(2) is made for it, spliced or copied. One whose
+// rest comes only after our ACK (a nagling backend) asks for them, once
+// per response that waits (most: Nagle lets the rest go at once when the
+// first segment was acknowledged already), and is not held by a delayed
+// ACK (TestResponseTailNotHeldByDelayedACK times that).
+func TestBodyAsksQuickACKOnlyWhenItWaits(t *testing.T) {
+	whole := func(n int) string {
+		resp := append([]byte("HTTP/1.1 200 OK\r\nContent-Length: "+strconv.Itoa(n)+"\r\n\r\n"), bytes.Repeat([]byte("x"), n)...)
+		return answeringBackend(t, nil, func(c net.Conn) error {
+			_, err := c.Write(resp)
+			return err
+		})
+	}
+	const rounds = 20
+	// spliced: over spliceMin past the head's read, within a pipe's 64
+	// KiB; copied: under spliceMin past it (the nagling backend's first
+	// write is half the body).
+	const spliceN, copyN = 48 << 10, bufSize + 4<<10
+	for _, tc := range []struct {
+		name     string
+		n        int
+		backend  string
+		min, max int64 // quick ACKs asked in rounds requests
+		spliced  bool
+	}{
+		// A response arrives in one or two segments on loopback: the
+		// head's read may rarely beat the second; never most of them.
+		{"spliced/whole", spliceN, whole(spliceN), 0, rounds / 2, true},
+		{"spliced/nagling", spliceN, naglingBackend(t, 1024, spliceN), rounds / 2, rounds, true},
+		{"copied/whole", copyN, whole(copyN), 0, rounds / 2, false},
+		{"copied/nagling", copyN, naglingBackend(t, copyN/2, copyN), rounds / 2, rounds, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, anyHost("c"), map[string][]string{"c": {tc.backend}}, nil)
+			c, err := net.Dial("tcp", f.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			get := func() {
+				t.Helper()
+				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				if err := readResponse(c, tc.n); err != nil {
+					t.Fatal(err)
+				}
+			}
+			get() // the backend connection is made and pooled
+			before, moved := quickAcks.Load(), spliced.Load()
+			for range rounds {
+				get()
+			}
+			if got := quickAcks.Load() - before; got < tc.min || got > tc.max {
+				t.Fatalf("quick ACKs asked for %d of %d responses, want %d to %d", got, rounds, tc.min, tc.max)
+			}
+			moved = spliced.Load() - moved
+			if tc.spliced && moved < rounds*int64(tc.n-bufSize) || !tc.spliced && moved != 0 {
+				t.Fatalf("%d bytes spliced in %d responses of %d bytes", moved, rounds, tc.n)
+			}
+		})
+	}
+}

@@ -3,8 +3,12 @@ package proxy
 import (
 	"io"
 	"net"
+	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
@@ -47,7 +51,28 @@ func (s *session) spliceEnds(bc *backends.Conn) (*net.TCPConn, *net.TCPConn, boo
 // is re-armed and the copy goes on (the transfer was not idle); one that
 // fires with no byte moved ends it, so that a stalled backend or client is
 // given up after its timeout (up to twice it when it stalls mid-call).
+//
+// A body that a pipe of worker/splice holds goes through one (spliceFirst),
+// which asks for quick ACKs (backends.Conn.QuickAck) only when the body is
+// not all there yet; a longer one, or the rest, if any, through ReadFrom,
+// with quick ACKs.
 func (s *session) spliceBody(cfg *Listener, bc *backends.Conn, dst, src *net.TCPConn, remaining int64) bool {
+	now := time.Now()
+	deadline.Read(src, &bc.ReadDL, now, cfg.BackTimeout)
+	deadline.Write(dst, &s.cwd, now, cfg.FrontTimeout)
+	if remaining <= int64(splice.Capacity()) {
+		// A body longer than a pipe takes more than one run anyway: it
+		// goes through ReadFrom alone, whose pipes hold more.
+		if n, ok, used := s.spliceFirst(cfg, bc, dst, remaining); used {
+			if !ok {
+				return false
+			}
+			if remaining -= n; remaining == 0 {
+				return true
+			}
+		}
+	}
+	s.quickAck(bc)
 	for remaining > 0 {
 		now := time.Now()
 		deadline.Read(src, &bc.ReadDL, now, cfg.BackTimeout)
@@ -70,6 +95,122 @@ func (s *session) spliceBody(cfg *Listener, bc *backends.Conn, dst, src *net.TCP
 		}
 	}
 	return true
+}
+
+// spliceRun is the state of spliceFirst's fill of its pipe from the
+// backend (fill, the RawConn callback, bound once per exchState).
+type spliceRun struct {
+	fill  func(fd uintptr) bool
+	p     *splice.Pipe
+	want  int  // the body bytes still to come
+	acked bool // the fill asked for quick ACKs (the session's ackAsked)
+	n     int
+	err   error
+}
+
+// quickAcks counts the responses for which quick ACKs were asked
+// (quickAck, spliceRun.fillFrom), for the tests.
+var quickAcks atomic.Int64
+
+// spliceFirst moves the first run of a spliced body, up to a pipe's
+// capacity, from the backend bc to the client dst through a pipe: what the
+// backend sent by then, or its first bytes once they come, within the
+// deadlines armed. A response whose body is all there once its head was
+// read (the common case of a body up to the pipe's capacity) needs no
+// quick ACK: nothing more waits for our ACK. One whose fill finds the
+// socket empty or takes less than the whole body asks for them then,
+// before any wait (the kernel sends the ACKs it held at once), as a
+// response needing more reads did before: one setsockopt(2) fewer per
+// response that comes whole, and the same waits otherwise. It returns the
+// bytes moved; ok is false when the transfer failed (the backend ended, a
+// deadline, an error), used false when it moved nothing for want of a
+// pipe or a raw connection (the caller goes on with ReadFrom).
+func (s *session) spliceFirst(cfg *Listener, bc *backends.Conn, dst *net.TCPConn, remaining int64) (moved int64, ok, used bool) {
+	brc := bc.RawConn()
+	crc := s.clientRaw(dst)
+	if brc == nil || crc == nil {
+		return 0, false, false
+	}
+	p, err := splice.Get()
+	if err != nil {
+		return 0, false, false
+	}
+	defer p.Put()
+	sp := &s.st.sp
+	if sp.fill == nil {
+		sp.fill = sp.fillFrom
+	}
+	sp.p, sp.want, sp.acked, sp.n, sp.err = p, int(min(remaining, spliceChunk)), s.ackAsked, 0, nil
+	err = brc.Read(sp.fill)
+	sp.p = nil
+	if sp.acked {
+		s.ackAsked = true
+	}
+	if err == nil {
+		err = sp.err
+	}
+	if err == nil && sp.n == 0 {
+		s.lg.noteCut(io.ErrUnexpectedEOF)
+		return 0, false, true // the backend closed before the end of the body
+	}
+	if err != nil {
+		return 0, false, true // the back timeout, a reset
+	}
+	for {
+		n, err := p.DrainTo(crc)
+		s.mx.BytesOut += int64(n)
+		s.lg.bytesOut += int64(n)
+		spliced.Add(int64(n))
+		moved += int64(n)
+		switch {
+		case err == nil:
+			return moved, true, true
+		case isTimeout(err) && n > 0:
+			// The client took some bytes within its timeout: not idle,
+			// the deadline is re-armed (as spliceBody's ReadFrom).
+			s.cwd.Forget()
+			deadline.Write(dst, &s.cwd, time.Now(), cfg.FrontTimeout)
+		default:
+			return moved, false, true
+		}
+	}
+}
+
+// fillFrom is spliceRun's RawConn callback: a fill of its pipe from the
+// backend's socket fd, which parks while the socket is empty, and asks for
+// quick ACKs first (once per response) when it is, or when the fill took
+// less than the rest of the body.
+func (sp *spliceRun) fillFrom(fd uintptr) bool {
+	n, err := sp.p.Fill(int(fd), sp.want)
+	if err == unix.EAGAIN || err == nil && n > 0 && n < sp.want {
+		if !sp.acked {
+			sp.acked = true
+			quickAcks.Add(1)
+			backends.QuickAckFD(fd)
+		}
+		if err != nil {
+			return false
+		}
+	}
+	if err != nil {
+		err = os.NewSyscallError("splice", err)
+	}
+	sp.n, sp.err = n, err
+	return true
+}
+
+// clientRaw returns the raw connection of the client connection c, the
+// session's, made once for it (waitFirst's); nil when it cannot be had.
+func (s *session) clientRaw(c *net.TCPConn) syscall.RawConn {
+	w := &s.idle
+	if w.of != s.conn || w.rc == nil {
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return nil
+		}
+		w.rc, w.of = rc, s.conn
+	}
+	return w.rc
 }
 
 // spliceRequest sends the remaining bytes of a Content-Length request body

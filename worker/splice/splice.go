@@ -72,6 +72,16 @@ func SetCapacity(n uint64) error {
 	return nil
 }
 
+// Capacity returns how many bytes a pipe of Get holds at least: the
+// capacity set (SetCapacity), else 64 KiB, the kernel's default (16
+// pages; more with larger pages).
+func Capacity() int {
+	if n := capacity.Load(); n > 0 {
+		return int(n)
+	}
+	return 64 << 10
+}
+
 // Pipe is a non-blocking pipe and the count of bytes in it. Used by one
 // goroutine at a time.
 type Pipe struct {
