@@ -73,12 +73,10 @@ func (r *retiredMetrics) expect(id uint32, seq, clears uint64) {
 func (r *retiredMetrics) final(id uint32, wm *command.WorkerMetrics) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st, ok := r.stops[id]
-	if !ok || !st.awaiting {
+	st, ok := r.settle(id)
+	if !ok {
 		return
 	}
-	st.awaiting = false
-	r.stops[id] = st
 	delete(r.leaving, id)
 	if !r.epoch(st.clears) {
 		return
@@ -87,17 +85,27 @@ func (r *retiredMetrics) final(id uint32, wm *command.WorkerMetrics) {
 	r.gone = addRetired(r.gone, wm)
 }
 
+// settle marks the stop of worker id, which expect marked, as no longer
+// awaiting its final metrics, and returns it; false when there is no such
+// stop, or it was settled already. r.mu is held.
+func (r *retiredMetrics) settle(id uint32) (stopMark, bool) {
+	st, ok := r.stops[id]
+	if !ok || !st.awaiting {
+		return st, false
+	}
+	st.awaiting = false
+	r.stops[id] = st
+	return st, true
+}
+
 // lost says that worker id, which expect marked, ended without its final
 // metrics: its last answer to a scrape joins the workers gone.
 func (r *retiredMetrics) lost(id uint32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	st, ok := r.stops[id]
-	if !ok || !st.awaiting {
+	if _, ok := r.settle(id); !ok {
 		return
 	}
-	st.awaiting = false
-	r.stops[id] = st
 	if wm := r.leaving[id]; wm != nil {
 		r.gone = addRetired(r.gone, wm)
 		delete(r.leaving, id)
