@@ -12,7 +12,9 @@ import (
 // loop goroutine alone; other goroutines reach it only as the argument of a
 // job they hand to do or submit, which the loop runs one at a time, in
 // submission order. Mutations are therefore totally ordered: workers, the
-// state file and the audit chain see the same order.
+// state file and the audit chain see the same order. The loop runs for the
+// life of the process, so that a job submitted late (a worker exit noticed
+// during shutdown) still runs instead of blocking its sender.
 //
 // actor embeds the Supervisor for what every goroutine may use (the
 // configuration, the log, the audit broker, events, the job queue).

@@ -347,10 +347,6 @@ func sortedValues[V any](m map[string]V) []V {
 	return out
 }
 
-// actor runs every job in order, one at a time: the single writer of
-// ConfigState, the listener table and the worker table (docs/architecture.md §2). It
-// runs for the life of the process, so that a job submitted late (a worker
-// exit noticed during shutdown) still runs instead of blocking its sender.
 // killWorkers kills every worker immediately. Actor only.
 func (a *actor) killWorkers() {
 	for _, w := range a.workers {
