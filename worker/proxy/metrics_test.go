@@ -382,10 +382,13 @@ func TestRequestTimeFromFirstByte(t *testing.T) {
 		}
 		return s.Percentiles().GetP_100()
 	}
-	floor := uint64(wait/time.Microsecond) * 98 / 100 // µs, the sketches within 1 %
+	// The proxy notes the first byte when it reads it, which may be a
+	// little after the client wrote it (a loaded machine: 0.4 ms seen):
+	// the head's wait counts, less that. Without it, these are some µs.
+	floor := uint64(wait/time.Microsecond) * 90 / 100 // µs
 	logService, _ := get(rec, "sozu.service_time").(float64)
 	logTotal, _ := get(rec, "event.duration").(float64)
-	if logService < float64(wait) || logTotal < float64(wait) {
+	if logService < float64(wait)*0.9 || logTotal < float64(wait)*0.9 {
 		t.Fatalf("record: service time %v ns, duration %v ns: the slow head is missing", logService, logTotal)
 	}
 	if svc, total := pct(pm.ServiceTime), pct(pm.RequestTime); svc < floor || total < floor {
