@@ -124,7 +124,7 @@ func (c *Conn) idleAlive() bool {
 // that are no sockets.
 func (c *Conn) QuickAck() {
 	if p, _ := c.raw(); p != nil {
-		p.rc.Control(setQuickAck)
+		p.rc.Control(QuickAckFD)
 	}
 }
 
@@ -155,8 +155,6 @@ func (c *Conn) raw() (*idleProbe, error) {
 	}
 	return c.probe, nil
 }
-
-func setQuickAck(fd uintptr) { QuickAckFD(fd) }
 
 // QuickAckFD is QuickAck for the socket fd, from within a callback of its
 // syscall.RawConn (one setsockopt(2)).

@@ -74,7 +74,6 @@ type exchState struct {
 	respFields []http1.Field
 	scratch    []byte     // session.scratch while the state is checked out
 	bread      polledRead // reads of the response head (idle.go)
-	sp         spliceRun  // the first run of a spliced response body (splice.go)
 	reqHop     hopNames   // the request's Connection options, for its trailers
 	respHop    hopNames   // the response's
 }

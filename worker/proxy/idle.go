@@ -11,8 +11,6 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/sozu-go/sozu/worker/backends"
 )
 
 // idleWait is how a session waits for the next request without holding a
@@ -394,8 +392,7 @@ func (r *polledRead) call(fd uintptr) bool {
 	if again {
 		if r.ack {
 			r.ack, r.acked = false, true
-			quickAcks.Add(1)
-			backends.QuickAckFD(fd)
+			askQuickAck(fd)
 		}
 		return false
 	}

@@ -3,12 +3,9 @@ package proxy
 import (
 	"io"
 	"net"
-	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/sozu-go/sozu/worker/backends"
 	"github.com/sozu-go/sozu/worker/deadline"
@@ -57,12 +54,12 @@ func (s *session) spliceEnds(bc *backends.Conn) (*net.TCPConn, *net.TCPConn, boo
 // not all there yet; a longer one, or the rest, if any, through ReadFrom,
 // with quick ACKs.
 func (s *session) spliceBody(cfg *Listener, bc *backends.Conn, dst, src *net.TCPConn, remaining int64) bool {
-	now := time.Now()
-	deadline.Read(src, &bc.ReadDL, now, cfg.BackTimeout)
-	deadline.Write(dst, &s.cwd, now, cfg.FrontTimeout)
 	if remaining <= int64(splice.Capacity()) {
 		// A body longer than a pipe takes more than one run anyway: it
 		// goes through ReadFrom alone, whose pipes hold more.
+		now := time.Now()
+		deadline.Read(src, &bc.ReadDL, now, cfg.BackTimeout)
+		deadline.Write(dst, &s.cwd, now, cfg.FrontTimeout)
 		if n, ok, used := s.spliceFirst(cfg, bc, dst, remaining); used {
 			if !ok {
 				return false
@@ -97,20 +94,17 @@ func (s *session) spliceBody(cfg *Listener, bc *backends.Conn, dst, src *net.TCP
 	return true
 }
 
-// spliceRun is the state of spliceFirst's fill of its pipe from the
-// backend (fill, the RawConn callback, bound once per exchState).
-type spliceRun struct {
-	fill  func(fd uintptr) bool
-	p     *splice.Pipe
-	want  int  // the body bytes still to come
-	acked bool // the fill asked for quick ACKs (the session's ackAsked)
-	n     int
-	err   error
-}
-
 // quickAcks counts the responses for which quick ACKs were asked
-// (quickAck, spliceRun.fillFrom), for the tests.
+// (quickAck, askQuickAck), for the tests.
 var quickAcks atomic.Int64
+
+// askQuickAck asks the kernel to acknowledge at once what the backend
+// socket fd holds, from within a callback of its RawConn, before a read
+// of the response waits (backends.QuickAckFD).
+func askQuickAck(fd uintptr) {
+	quickAcks.Add(1)
+	backends.QuickAckFD(fd)
+}
 
 // spliceFirst moves the first run of a spliced body, up to a pipe's
 // capacity, from the backend bc to the client dst through a pipe: what the
@@ -136,20 +130,9 @@ func (s *session) spliceFirst(cfg *Listener, bc *backends.Conn, dst *net.TCPConn
 		return 0, false, false
 	}
 	defer p.Put()
-	sp := &s.st.sp
-	if sp.fill == nil {
-		sp.fill = sp.fillFrom
-	}
-	sp.p, sp.want, sp.acked, sp.n, sp.err = p, int(min(remaining, spliceChunk)), s.ackAsked, 0, nil
-	err = brc.Read(sp.fill)
-	sp.p = nil
-	if sp.acked {
-		s.ackAsked = true
-	}
-	if err == nil {
-		err = sp.err
-	}
-	if err == nil && sp.n == 0 {
+	n, asked, err := p.FillFromAsking(brc, int(min(remaining, spliceChunk)), askQuickAck, s.ackAsked)
+	s.ackAsked = asked
+	if err == nil && n == 0 {
 		s.lg.noteCut(io.ErrUnexpectedEOF)
 		return 0, false, true // the backend closed before the end of the body
 	}
@@ -174,29 +157,6 @@ func (s *session) spliceFirst(cfg *Listener, bc *backends.Conn, dst *net.TCPConn
 			return moved, false, true
 		}
 	}
-}
-
-// fillFrom is spliceRun's RawConn callback: a fill of its pipe from the
-// backend's socket fd, which parks while the socket is empty, and asks for
-// quick ACKs first (once per response) when it is, or when the fill took
-// less than the rest of the body.
-func (sp *spliceRun) fillFrom(fd uintptr) bool {
-	n, err := sp.p.Fill(int(fd), sp.want)
-	if err == unix.EAGAIN || err == nil && n > 0 && n < sp.want {
-		if !sp.acked {
-			sp.acked = true
-			quickAcks.Add(1)
-			backends.QuickAckFD(fd)
-		}
-		if err != nil {
-			return false
-		}
-	}
-	if err != nil {
-		err = os.NewSyscallError("splice", err)
-	}
-	sp.n, sp.err = n, err
-	return true
 }
 
 // clientRaw returns the raw connection of the client connection c, the

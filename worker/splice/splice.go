@@ -93,6 +93,9 @@ type Pipe struct {
 	fillFn, drainFn func(fd uintptr) bool
 	limit, moved    int
 	err             error
+	// ask and asked: FillFromAsking's hook, and whether it ran.
+	ask   func(fd uintptr)
+	asked bool
 }
 
 // Get takes a pipe from the free list, or makes one.
@@ -165,15 +168,32 @@ func (p *Pipe) Fill(fd int, limit int) (int, error) {
 // and moves up to limit of them into p. It returns 0 and nil at the
 // socket's end of stream.
 func (p *Pipe) FillFrom(rc syscall.RawConn, limit int) (int, error) {
-	p.limit, p.moved, p.err = limit, 0, nil
-	if err := rc.Read(p.fillFn); err != nil {
-		return 0, err
+	n, _, err := p.FillFromAsking(rc, limit, nil, true)
+	return n, err
+}
+
+// FillFromAsking is FillFrom that, unless asked is already true, calls
+// ask with the socket's descriptor once: before it waits for bytes, or
+// when a fill moves fewer than limit (more are to come). It reports
+// whether ask was called, or asked was true. A caller has the kernel
+// acknowledge what it holds at once this way (TCP_QUICKACK) only when a
+// wait follows.
+func (p *Pipe) FillFromAsking(rc syscall.RawConn, limit int, ask func(fd uintptr), asked bool) (int, bool, error) {
+	p.limit, p.moved, p.err, p.ask, p.asked = limit, 0, nil, ask, asked
+	err := rc.Read(p.fillFn)
+	p.ask = nil
+	if err != nil {
+		return 0, p.asked, err
 	}
-	return p.moved, p.err
+	return p.moved, p.asked, p.err
 }
 
 func (p *Pipe) fillCallback(fd uintptr) bool {
 	p.moved, p.err = p.Fill(int(fd), p.limit)
+	if !p.asked && (p.err == unix.EAGAIN || p.err == nil && p.moved > 0 && p.moved < p.limit) {
+		p.asked = true
+		p.ask(fd)
+	}
 	if p.err == unix.EAGAIN {
 		return false
 	}
