@@ -139,17 +139,23 @@ func idempotent(method []byte) bool {
 	return false
 }
 
+// hasContent reports whether req has a body of at least one byte, or a
+// chunked one.
+func hasContent(req *http1.Request) bool {
+	return req.Body == http1.BodyChunked || req.Body == http1.BodyLength && req.ContentLength > 0
+}
+
 // bodyIgnorable reports a request with content whose method gives content
 // no defined meaning (RFC 9110 §9.3.1 GET, §9.3.2 HEAD, §9.3.5 DELETE,
 // §9.3.7 OPTIONS: "this specification does not define any use for such
 // content") or forbids it (§9.3.8 TRACE). A backend may answer such a
-// request without reading its body; the body then stays in the backend's buffer and is
-// read as the next request on that connection (the "CL.0" desync), whose
-// response would reach whichever client the pooled connection serves
-// next. The proxy forwards the request, then closes the connection
-// instead of pooling it.
+// request without reading its body; the body then stays in the backend's
+// buffer and is read as the next request on that connection (the "CL.0"
+// desync), whose response would reach whichever client the pooled
+// connection serves next. The proxy forwards the request, then closes the
+// connection instead of pooling it.
 func bodyIgnorable(req *http1.Request) bool {
-	if req.Body == http1.BodyNone || req.Body == http1.BodyLength && req.ContentLength == 0 {
+	if !hasContent(req) {
 		return false
 	}
 	switch string(req.Method) {
@@ -168,7 +174,7 @@ func (s *session) forward(cfg *Listener, cl *Cluster, req *http1.Request, hsts *
 	s.mxCluster(cl)
 	x := exchange{cfg: cfg, cl: cl, hsts: hsts, fe: fe, clientKA: req.KeepAlive, http10: req.Minor == 0,
 		expect: req.Expect100, upgrade: req.Upgrade, noReuse: bodyIgnorable(req),
-		hasBody: req.Body == http1.BodyChunked || req.Body == http1.BodyLength && req.ContentLength > 0}
+		hasBody: hasContent(req)}
 	x.methodLen = copy(x.method[:], req.Method)
 	if cl.Sticky {
 		x.sticky = true
