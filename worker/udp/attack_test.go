@@ -79,27 +79,13 @@ func TestEmptyDatagramStartsNoFlow(t *testing.T) {
 // dropped whole (counted), never cut to the bound and relayed as if
 // whole; the flow goes on, and a reply at the bound passes.
 func TestOversizedReplyDropped(t *testing.T) {
-	be, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := be.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			size := 64
-			if string(buf[:n]) == "big" {
-				size = 65
-			}
-			be.WriteToUDPAddrPort(bytes.Repeat([]byte{'r'}, size), from)
+	cl := replyingCluster(t, func(msg []byte, reply func([]byte)) {
+		size := 64
+		if string(msg) == "big" {
+			size = 65
 		}
-	}()
-	reg := backends.NewRegistry(backends.Options{})
-	cl := &Cluster{ID: "c", FailOpen: true, Backends: reg.Update([]backends.Spec{{ClusterID: "c", ID: "b", Addr: be.LocalAddr().(*net.UDPAddr).AddrPort(), Weight: 100}}, nil)["c"]}
+		reply(bytes.Repeat([]byte{'r'}, size))
+	})
 	srv, addr := startServer(t, &Listener{Cluster: cl, MaxDatagram: 64}, Options{})
 	c := dialClient(t, addr)
 	c.pc.Write([]byte("big"))
@@ -279,25 +265,12 @@ func TestRemovedBackendFlows(t *testing.T) {
 // many replies reaches the client with `responses` of them only (the
 // per-flow response budget bounds what a spoofed client can be sent).
 func TestResponsesBoundAmplification(t *testing.T) {
-	be, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer be.Close()
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := be.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			for k := range 10 {
-				be.WriteToUDPAddrPort([]byte(fmt.Sprintf("%s-%d", buf[:n], k)), from)
-			}
+	cl := replyingCluster(t, func(msg []byte, reply func([]byte)) {
+		for k := range 10 {
+			reply([]byte(fmt.Sprintf("%s-%d", msg, k)))
 		}
-	}()
-	reg := backends.NewRegistry(backends.Options{})
-	cl := &Cluster{ID: "c", FailOpen: true, Responses: 2, Backends: reg.Update([]backends.Spec{{ClusterID: "c", ID: "b", Addr: be.LocalAddr().(*net.UDPAddr).AddrPort(), Weight: 100}}, nil)["c"]}
+	})
+	cl.Responses = 2
 	ends := make(chan FlowEnd, 4)
 	_, addr := startServer(t, &Listener{Cluster: cl}, Options{OnFlowEnd: func(fe FlowEnd) { ends <- fe }})
 	c := dialClient(t, addr)
@@ -429,4 +402,26 @@ func TestNoLoopBetweenListeners(t *testing.T) {
 	if n := a.Sessions() + b.Sessions(); n != 0 {
 		t.Fatalf("%d flows", n)
 	}
+}
+
+// replyingCluster is a cluster "c" of one UDP backend, which answers each
+// datagram it reads with what answer sends through reply.
+func replyingCluster(t *testing.T, answer func(msg []byte, reply func([]byte))) *Cluster {
+	be, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { be.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := be.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			answer(buf[:n], func(b []byte) { be.WriteToUDPAddrPort(b, from) })
+		}
+	}()
+	reg := backends.NewRegistry(backends.Options{})
+	return &Cluster{ID: "c", FailOpen: true, Backends: reg.Update([]backends.Spec{{ClusterID: "c", ID: "b", Addr: be.LocalAddr().(*net.UDPAddr).AddrPort(), Weight: 100}}, nil)["c"]}
 }

@@ -30,21 +30,8 @@ func sendFrom(t testing.TB, ip net.IP, srv *net.UDPAddr, msg string) {
 // can still open descriptors: the flood never reaches EMFILE, which would
 // starve every other listener of the worker.
 func TestFlowsLeaveDescriptors(t *testing.T) {
-	var orig syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
-		t.Fatal(err)
-	}
 	const limit = 256
-	low := orig
-	low.Cur = limit
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Skipf("setrlimit: %v", err)
-	}
-	fdLimit.Store(readFDLimit()) // as a process started with this limit reads it
-	t.Cleanup(func() {
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig)
-		fdLimit.Store(readFDLimit())
-	})
+	lowerFDLimit(t, limit)
 
 	reg := backends.NewRegistry(backends.Options{})
 	cl := cluster(t, reg, startEcho(t, "a"))
@@ -83,21 +70,8 @@ func TestFlowsLeaveDescriptors(t *testing.T) {
 // as in a full table: a flood that stopped does not lock new clients out
 // for the idle timeout.
 func TestDescriptorShareEvictsIdle(t *testing.T) {
-	var orig syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
-		t.Fatal(err)
-	}
 	const limit = 256
-	low := orig
-	low.Cur = limit
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
-		t.Skipf("setrlimit: %v", err)
-	}
-	fdLimit.Store(readFDLimit())
-	t.Cleanup(func() {
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig)
-		fdLimit.Store(readFDLimit())
-	})
+	lowerFDLimit(t, limit)
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
@@ -124,4 +98,24 @@ func TestDescriptorShareEvictsIdle(t *testing.T) {
 	if n := srv.Sessions(); n != full {
 		t.Fatalf("%d flows, want %d (one evicted for the new one)", n, full)
 	}
+}
+
+// lowerFDLimit sets the process's soft open-file limit to limit for the
+// test, and fdLimit as a process started with it reads it; both are
+// restored after.
+func lowerFDLimit(t *testing.T, limit uint64) {
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	low := orig
+	low.Cur = limit
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Skipf("setrlimit: %v", err)
+	}
+	fdLimit.Store(readFDLimit())
+	t.Cleanup(func() {
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &orig)
+		fdLimit.Store(readFDLimit())
+	})
 }
