@@ -46,21 +46,7 @@ func TestResponseTailNotHeldByDelayedACK(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, anyHost("c"), map[string][]string{"c": {naglingBackend(t, tc.first, tc.n)}}, nil)
-			c, err := net.Dial("tcp", f.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(30 * time.Second))
-			get := func() {
-				t.Helper()
-				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"); err != nil {
-					t.Fatal(err)
-				}
-				if err := readResponse(c, tc.n); err != nil {
-					t.Fatal(err)
-				}
-			}
+			get := keepAliveGet(t, f.addr, tc.n)
 			for range 3 { // the backend connection settles into request-response ("pingpong") mode
 				get()
 			}
@@ -137,21 +123,7 @@ func TestBodyAsksQuickACKOnlyWhenItWaits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, anyHost("c"), map[string][]string{"c": {tc.backend}}, nil)
-			c, err := net.Dial("tcp", f.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(30 * time.Second))
-			get := func() {
-				t.Helper()
-				if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"); err != nil {
-					t.Fatal(err)
-				}
-				if err := readResponse(c, tc.n); err != nil {
-					t.Fatal(err)
-				}
-			}
+			get := keepAliveGet(t, f.addr, tc.n)
 			get() // the backend connection is made and pooled
 			before, moved := quickAcks.Load(), spliced.Load()
 			for range rounds {
@@ -165,5 +137,25 @@ func TestBodyAsksQuickACKOnlyWhenItWaits(t *testing.T) {
 				t.Fatalf("%d bytes spliced in %d responses of %d bytes", moved, rounds, tc.n)
 			}
 		})
+	}
+}
+
+// keepAliveGet returns a function that sends a GET on one keep-alive
+// connection to the proxy at addr and reads its response of n body bytes.
+func keepAliveGet(t *testing.T, addr string, n int) func() {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return func() {
+		t.Helper()
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a.example\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := readResponse(c, n); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
