@@ -334,3 +334,23 @@ frontends = [ { address = %[3]q, hostname = "*" } ]
 backends = [ { address = %[4]q } ]
 `, sock, workers, front, origin)
 }
+
+// tcpEchoConfig is a configuration of workers workers with one TCP
+// listener on front, relaying to the cluster "echo" of one backend,
+// "echo-0" at echo.
+func tcpEchoConfig(sock, front, echo string, workers int) string {
+	return fmt.Sprintf(`command_socket = %q
+worker_count = %d
+worker_timeout = 10
+activate_listeners = true
+
+[[listeners]]
+protocol = "tcp"
+address = %[3]q
+
+[clusters.echo]
+protocol = "tcp"
+frontends = [ { address = %[3]q } ]
+backends = [ { backend_id = "echo-0", address = %[4]q } ]
+`, sock, workers, front, echo)
+}

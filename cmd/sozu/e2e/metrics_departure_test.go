@@ -211,24 +211,8 @@ func TestWorkerUpgradeKeepsTCPSessionBytes(t *testing.T) {
 	sink := startStatsdSink(t)
 	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
 	prom := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
-	cfg := fmt.Sprintf(`command_socket = %q
-worker_count = 1
-worker_timeout = 10
-activate_listeners = true
-
-[[listeners]]
-protocol = "tcp"
-address = %[2]q
-
-[clusters.echo]
-protocol = "tcp"
-frontends = [ { address = %[2]q } ]
-backends = [ { backend_id = "echo-0", address = %[3]q } ]
-
-[metrics]
-address = %[4]q
-prometheus_address = %[5]q
-`, sock, front, echo.addr, sink.conn.LocalAddr().String(), prom)
+	cfg := tcpEchoConfig(sock, front, echo.addr, 1) +
+		fmt.Sprintf("\n[metrics]\naddress = %q\nprometheus_address = %q\n", sink.conn.LocalAddr().String(), prom)
 	p := startProxy(t, dir, sock, cfg, prom)
 
 	dial := func() net.Conn {

@@ -239,20 +239,7 @@ func TestMetricsTCPSessions(t *testing.T) {
 	sock := filepath.Join(dir, "sozu.sock")
 	echo := startRawOrigin(t, tcpEcho)
 	front := fmt.Sprintf("127.0.0.1:%d", sozutest.FreePort(t))
-	cfg := fmt.Sprintf(`command_socket = %q
-worker_count = 2
-worker_timeout = 10
-activate_listeners = true
-
-[[listeners]]
-protocol = "tcp"
-address = %[2]q
-
-[clusters.echo]
-protocol = "tcp"
-frontends = [ { address = %[2]q } ]
-backends = [ { backend_id = "echo-0", address = %[3]q } ]
-`, sock, front, echo.addr)
+	cfg := tcpEchoConfig(sock, front, echo.addr, 2)
 	startProxy(t, dir, sock, cfg)
 	echoOnce := func() bool {
 		c, err := net.DialTimeout("tcp", front, time.Second)
